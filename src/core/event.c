@@ -1,0 +1,97 @@
+/*
+ * event.c - names of the event enums and IP address parsing/formatting.
+ */
+#include "core/event.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+const char *kw_key_kind_name(enum kw_key_kind k)
+{
+	static const char *const names[KW_KIND_MAX] = {
+		[KW_KIND_UNKNOWN] = "unknown",
+		[KW_KIND_PUBLISHABLE] = "publishable",
+		[KW_KIND_SECRET] = "secret",
+		[KW_KIND_RESTRICTED] = "restricted",
+		[KW_KIND_LONG_TERM] = "long-term",
+		[KW_KIND_TEMPORARY] = "temporary",
+	};
+
+	return (unsigned)k < KW_KIND_MAX ? names[k] : "unknown";
+}
+
+const char *kw_key_mode_name(enum kw_key_mode m)
+{
+	static const char *const names[KW_MODE_MAX] = {
+		[KW_MODE_UNKNOWN] = "unknown",
+		[KW_MODE_LIVE] = "live",
+		[KW_MODE_TEST] = "test",
+	};
+
+	return (unsigned)m < KW_MODE_MAX ? names[m] : "unknown";
+}
+
+const char *kw_access_name(enum kw_access a)
+{
+	static const char *const names[KW_ACCESS_MAX] = {
+		[KW_ACCESS_UNKNOWN] = "unknown",
+		[KW_ACCESS_NONE] = "none",
+		[KW_ACCESS_READ] = "read",
+		[KW_ACCESS_WRITE] = "write",
+	};
+
+	return (unsigned)a < KW_ACCESS_MAX ? names[a] : "unknown";
+}
+
+enum kw_access kw_access_parse(const char *s)
+{
+	if (!strcmp(s, "none"))
+		return KW_ACCESS_NONE;
+	if (!strcmp(s, "read"))
+		return KW_ACCESS_READ;
+	if (!strcmp(s, "write"))
+		return KW_ACCESS_WRITE;
+	return KW_ACCESS_UNKNOWN;
+}
+
+bool kw_ip_parse(struct kw_ip *ip, const char *s, size_t n)
+{
+	char buf[64];
+	size_t i;
+
+	memset(ip, 0, sizeof(*ip));
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	/* IPv6 with a zone ("fe80::1%eth0"): the zone is not part of the
+	 * address. */
+	for (i = 0; i < n; i++) {
+		if (buf[i] == '%') {
+			buf[i] = '\0';
+			break;
+		}
+	}
+	if (inet_pton(AF_INET, buf, ip->addr) == 1) {
+		ip->family = 4;
+		return true;
+	}
+	if (inet_pton(AF_INET6, buf, ip->addr) == 1) {
+		ip->family = 6;
+		return true;
+	}
+	memset(ip, 0, sizeof(*ip));
+	return false;
+}
+
+char *kw_ip_format(const struct kw_ip *ip, char *buf, size_t cap)
+{
+	if (cap == 0)
+		return buf;
+	buf[0] = '\0';
+	if (ip->family == 4)
+		inet_ntop(AF_INET, ip->addr, buf, (socklen_t)cap);
+	else if (ip->family == 6)
+		inet_ntop(AF_INET6, ip->addr, buf, (socklen_t)cap);
+	return buf;
+}

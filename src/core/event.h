@@ -1,0 +1,97 @@
+/*
+ * event.h - one API request, decoded.
+ *
+ * Strings are borrowed: they point into the record buffer of the batch that
+ * produced the event, into the decoder's per-batch arena, or into a loaded
+ * model. They are valid until the next batch is read. Anything kept longer
+ * (a key id, an IP in a per-key set) must be copied into the key's own state.
+ *
+ * The decoder fills the raw fields (ts .. livemode, and op/access for formats
+ * that name the operation, such as CloudTrail). Enrichment (enrich/model.h)
+ * fills key_kind, key_mode, op, resource, access and flags from the model.
+ */
+#ifndef KW_CORE_EVENT_H
+#define KW_CORE_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/str.h"
+
+enum kw_key_kind {
+	KW_KIND_UNKNOWN = 0,
+	KW_KIND_PUBLISHABLE, /* pk_: meant for browsers */
+	KW_KIND_SECRET,      /* sk_: full access, servers only */
+	KW_KIND_RESTRICTED,  /* rk_: held to its permissions */
+	KW_KIND_LONG_TERM,   /* AWS AKIA */
+	KW_KIND_TEMPORARY,   /* AWS ASIA */
+	KW_KIND_MAX
+};
+
+enum kw_key_mode {
+	KW_MODE_UNKNOWN = 0,
+	KW_MODE_LIVE,
+	KW_MODE_TEST,
+	KW_MODE_MAX
+};
+
+enum kw_access {
+	KW_ACCESS_UNKNOWN = 0,
+	KW_ACCESS_NONE, /* only in permissions */
+	KW_ACCESS_READ,
+	KW_ACCESS_WRITE,
+	KW_ACCESS_MAX
+};
+
+/* Names as they appear in alerts and config: "secret", "live", "read". */
+const char *kw_key_kind_name(enum kw_key_kind k);
+const char *kw_key_mode_name(enum kw_key_mode m);
+const char *kw_access_name(enum kw_access a);
+/* Parse "none"/"read"/"write"; KW_ACCESS_UNKNOWN when not one of them. */
+enum kw_access kw_access_parse(const char *s);
+
+/* An IPv4 or IPv6 address in network byte order. IPv4 uses addr[0..3]. */
+struct kw_ip {
+	uint8_t family; /* 0: none, 4 or 6 */
+	uint8_t addr[16];
+};
+
+/* Parse text into ip; false (ip->family = 0) when it is not an address. */
+bool kw_ip_parse(struct kw_ip *ip, const char *s, size_t n);
+/* Format into buf (at least 46 bytes); returns buf. */
+char *kw_ip_format(const struct kw_ip *ip, char *buf, size_t cap);
+
+/* Event flags, set by enrichment from the model. */
+enum {
+	KW_EV_SENSITIVE = 1u << 0,   /* the model marks the operation sensitive */
+	KW_EV_PK_ALLOWED = 1u << 1,  /* a publishable key may perform it */
+	KW_EV_MODELLED = 1u << 2,    /* the operation came from a model entry */
+};
+
+struct kw_event {
+	int64_t ts;              /* event time, microseconds since the epoch, UTC */
+	struct kw_str key;       /* the key as written in the log: SECRET */
+	struct kw_str method;    /* "POST"; empty when the format has none */
+	struct kw_str path;      /* "/v1/refunds", query string removed */
+	struct kw_ip ip;         /* family 0 when absent or not an address */
+	struct kw_str source;    /* a non-IP source, e.g. "ec2.amazonaws.com" */
+	int status;              /* HTTP status; 0 when unknown */
+	struct kw_str user_agent;
+	struct kw_str origin;
+	struct kw_str request_id;
+	int8_t livemode;         /* -1 unknown, 0 test, 1 live */
+
+	/* Filled by the decoder (CloudTrail) or by enrichment. */
+	struct kw_str op;        /* "refunds.create", "iam:CreateUser" */
+	struct kw_str resource;  /* "refunds", "iam" */
+	enum kw_access access;
+	enum kw_key_kind key_kind;
+	enum kw_key_mode key_mode;
+	uint32_t flags;          /* KW_EV_* */
+
+	/* Where it came from, for messages. `file` lives as long as the scan. */
+	const char *file;
+	uint64_t line;
+};
+
+#endif

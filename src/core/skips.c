@@ -1,0 +1,51 @@
+/*
+ * skips.c - counting skipped input by reason, logging the first few of each.
+ */
+#include "core/skips.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core/log.h"
+
+const char *kw_skip_reason_name(enum kw_skip_reason r)
+{
+	static const char *const names[KW_SKIP_REASON_MAX] = {
+		[KW_SKIP_TOO_LONG] = "too_long",
+		[KW_SKIP_BAD_JSON] = "bad_json",
+		[KW_SKIP_NO_KEY] = "no_key",
+		[KW_SKIP_NO_TIME] = "no_time",
+		[KW_SKIP_BAD_FIELD] = "bad_field",
+		[KW_SKIP_CORRUPT] = "corrupt",
+		[KW_SKIP_UNREADABLE] = "unreadable",
+	};
+
+	return (unsigned)r < KW_SKIP_REASON_MAX ? names[r] : "unknown";
+}
+
+void kw_skips_add(struct kw_skips *s, enum kw_skip_reason r, const char *file,
+		  uint64_t line, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if ((unsigned)r >= KW_SKIP_REASON_MAX)
+		return;
+	s->count[r]++;
+	s->total++;
+	if (s->count[r] > KW_SKIPS_SAMPLES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (file && line)
+		kw_log_warn(NULL, "%s:%llu: %s", file, (unsigned long long)line,
+			    msg);
+	else if (file)
+		kw_log_warn(NULL, "%s: %s", file, msg);
+	else
+		kw_log_warn(NULL, "%s", msg);
+	if (s->count[r] == KW_SKIPS_SAMPLES)
+		kw_log_warn(NULL, "further '%s' problems are only counted",
+			    kw_skip_reason_name(r));
+}

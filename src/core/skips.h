@@ -1,0 +1,41 @@
+/*
+ * skips.h - what was skipped and why. Every record that is not turned into
+ * an event, and every stream that ended in damage, is counted here by
+ * reason. The first few of each reason are logged at once as warnings
+ * ("file:line: message"); the rest are only counted, and the summary at the
+ * end prints the counts. Nothing is silently dropped.
+ */
+#ifndef KW_CORE_SKIPS_H
+#define KW_CORE_SKIPS_H
+
+#include <stdint.h>
+
+enum kw_skip_reason {
+	KW_SKIP_TOO_LONG = 0, /* line or record over the length limit */
+	KW_SKIP_BAD_JSON,     /* not valid JSON, or not an object */
+	KW_SKIP_NO_KEY,       /* no API key (CloudTrail: no access key) */
+	KW_SKIP_NO_TIME,      /* no timestamp */
+	KW_SKIP_BAD_FIELD,    /* a field of the wrong type or an impossible value */
+	KW_SKIP_CORRUPT,      /* a damaged or cut compressed stream (per file) */
+	KW_SKIP_UNREADABLE,   /* a file that could not be opened or read */
+	KW_SKIP_REASON_MAX
+};
+
+#define KW_SKIPS_SAMPLES 5
+
+struct kw_skips {
+	uint64_t count[KW_SKIP_REASON_MAX];
+	uint64_t total;
+};
+
+/* Stable machine name: "too_long", "bad_json", ... */
+const char *kw_skip_reason_name(enum kw_skip_reason r);
+
+/* Count one skip. file may be NULL; line 0 means "no line" (the message
+ * then usually carries a byte offset). The first KW_SKIPS_SAMPLES of each
+ * reason are logged as "keywatch: warning: FILE:LINE: MESSAGE". */
+void kw_skips_add(struct kw_skips *s, enum kw_skip_reason r, const char *file,
+		  uint64_t line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+#endif

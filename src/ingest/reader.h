@@ -1,0 +1,64 @@
+/*
+ * reader.h - byte sources. A reader hands out the decoded bytes of one input
+ * (a file, standard input), with decompression stacked on top when the first
+ * bytes carry a gzip or zstd magic number. Compression is recognised by
+ * magic bytes, never by file name.
+ *
+ * Damage (a bad CRC, garbage after the last gzip member, a cut stream) is
+ * reported by read() as KW_ECORRUPT with a message naming the input and the
+ * byte offset in the *compressed* input where it was found. Every byte
+ * returned before the error is good and is kept by the caller.
+ *
+ * The tailer (watch) reuses these readers on growing files; it needs
+ * `offset` to checkpoint where it is.
+ */
+#ifndef KW_INGEST_READER_H
+#define KW_INGEST_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+struct kw_reader_ops {
+	const char *name; /* "plain", "gzip", "zstd": shown in messages */
+
+	/* Required. Put up to cap decoded bytes into buf and set *got. *got == 0
+	 * with KW_OK means the end of the stream. On damage: KW_ECORRUPT (or
+	 * KW_EIO for a failed read) with err set to "byte offset N: what";
+	 * the caller adds the input name. After an error, read() keeps
+	 * returning the same error. */
+	enum kw_status (*read)(void *self, void *buf, size_t cap, size_t *got,
+			       struct kw_error *err);
+
+	/* Required. Bytes of the underlying (compressed) input consumed. */
+	uint64_t (*offset)(void *self);
+
+	/* Required. Free self and close what it owns. */
+	void (*destroy)(void *self);
+};
+
+struct kw_reader {
+	const struct kw_reader_ops *ops;
+	void *self;
+	char *name; /* the input's name as the user wrote it; "-" is "<stdin>" */
+};
+
+/* Open path ("-" for standard input) and stack the decompressor its magic
+ * bytes call for. On success *out is owned by the caller (kw_reader_close).
+ * On failure *out is NULL and err names the path and the reason. */
+enum kw_status kw_reader_open(const char *path, struct kw_reader **out,
+			      struct kw_error *err);
+
+/* Same, over an already open file descriptor, which the reader takes over. */
+enum kw_status kw_reader_open_fd(int fd, const char *name,
+				 struct kw_reader **out, struct kw_error *err);
+
+/* Read through the stack; err messages are prefixed with the input name. */
+enum kw_status kw_reader_read(struct kw_reader *r, void *buf, size_t cap,
+			      size_t *got, struct kw_error *err);
+
+/* NULL-safe. */
+void kw_reader_close(struct kw_reader *r);
+
+#endif
