@@ -1,0 +1,66 @@
+/*
+ * model.h - API models: declarative knowledge of an API, loaded from
+ * models/<name>.json at start (schema: models/README.md).
+ *
+ * A model says which key prefixes mean which kind and mode, which
+ * method + path templates are which operation (with its resource and access
+ * level), which operations are sensitive, and what a publishable key may do.
+ * Enrichment applies it to each event. Paths that no template matches are
+ * normalised (ids such as ch_3Mx..., numbers and UUIDs become {id}) so they
+ * still group as one operation ("GET /v1/things/{id}").
+ *
+ * A loaded model set is immutable and may be shared by threads.
+ */
+#ifndef KW_ENRICH_MODEL_H
+#define KW_ENRICH_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/event.h"
+#include "core/status.h"
+
+struct kw_models;
+
+/* Load models from dir. names[0..n) are model names ("stripe" loads
+ * dir/stripe.json); n == 0 loads every *.json in dir, sorted by name. On
+ * failure err names the file and, for JSON errors, the line and column.
+ * *out is owned by the caller (kw_models_destroy). */
+enum kw_status kw_models_load(const char *dir, const char *const *names,
+			      size_t n, struct kw_models **out,
+			      struct kw_error *err);
+
+/* NULL-safe. */
+void kw_models_destroy(struct kw_models *m);
+
+/* Fill ev->key_kind, key_mode, op, resource, access and flags.
+ * The model is chosen by the key's prefix; a key that no prefix matches
+ * uses the model that the event's shape fits (an event with op already set
+ * by its decoder, as from CloudTrail, uses a model with op rules; otherwise
+ * the first model with a route for the path). ev->livemode fills the mode
+ * when the prefix does not tell. Strings set here point into the model or
+ * into arena (normalised paths). */
+void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
+		      struct kw_arena *arena);
+
+/* Classify a key alone (used for config checks and reports). */
+void kw_models_key_kind(const struct kw_models *m, const char *key, size_t n,
+			enum kw_key_kind *kind, enum kw_key_mode *mode);
+
+/* Whether any loaded model defines this resource (config permissions are
+ * checked against it). */
+bool kw_models_has_resource(const struct kw_models *m, const char *resource);
+
+/* For `keywatch check`: how many models, and per model its name, the file
+ * it came from, and counts of prefixes, routes and sensitive operations. */
+size_t kw_models_count(const struct kw_models *m);
+struct kw_model_info {
+	const char *name;
+	const char *path;
+	size_t prefixes, routes, sensitive, resources;
+};
+void kw_models_info(const struct kw_models *m, size_t i,
+		    struct kw_model_info *out);
+
+#endif
