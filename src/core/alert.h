@@ -1,0 +1,103 @@
+/*
+ * alert.h - the alert: what a detector raises, what the router routes and
+ * what every sink renders. The JSON layout is the contract of
+ * spec/alerts.md ("keywatch.alert/1"); kw_alert_to_json() is the only place
+ * that writes it, so the stdout, file and webhook outputs are the same bytes.
+ *
+ * An alert owns its memory: evidence and suppress are jansson objects (alerts
+ * are rare, so the convenience is worth more than the allocations). Nothing
+ * in an alert ever holds a full key: the key is carried as its redacted id
+ * and fingerprint only.
+ */
+#ifndef KW_CORE_ALERT_H
+#define KW_CORE_ALERT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/event.h"
+#include "core/status.h"
+
+enum kw_severity {
+	KW_SEV_INFO = 0,
+	KW_SEV_LOW,
+	KW_SEV_MEDIUM,
+	KW_SEV_HIGH,
+	KW_SEV_CRITICAL,
+	KW_SEV_MAX
+};
+
+const char *kw_severity_name(enum kw_severity s);
+/* false when s is not one of the five names. */
+bool kw_severity_parse(const char *s, enum kw_severity *out);
+
+#define KW_ALERT_ID_LEN 20 /* "kwa_" + 16 hex digits */
+#define KW_ALERT_MAX_REQUESTS 5
+
+struct kw_alert_key {
+	char id[64];   /* redacted id, "sk_live_…4242" */
+	char fp[17];   /* fingerprint, 16 hex digits */
+	enum kw_key_kind kind;
+	enum kw_key_mode mode;
+	char name[128]; /* the config's name for the key; "" when none */
+};
+
+struct kw_alert {
+	char id[KW_ALERT_ID_LEN + 1];
+	int64_t time; /* event time, microseconds */
+	const char *detector; /* static string: "ops.not_permitted" */
+	enum kw_severity severity;
+	struct kw_alert_key key;
+	char summary[512];
+	json_t *evidence; /* object, owned */
+	char requests[KW_ALERT_MAX_REQUESTS][64];
+	unsigned nrequests;
+	json_t *suppress; /* object, owned: {"detector", "key", subject...} */
+};
+
+/* Start an alert: sets detector, severity, time, key, empty evidence and a
+ * suppress object holding the detector and the key glob derived from the key
+ * id ("sk_live_…4242" -> "sk_live_*4242"). Returns KW_ENOMEM on failure
+ * (the alert is then left empty and kw_alert_clear is still safe). */
+enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
+			     enum kw_severity sev, int64_t time,
+			     const struct kw_alert_key *key);
+
+/* Set the stable id from detector, key fingerprint and subject (what the
+ * alert is about: "op=refunds.create", "ip=203.0.113.9"). The same three
+ * always give the same id. */
+void kw_alert_set_id(struct kw_alert *a, const char *subject);
+
+/* Summary, printf-style, truncated to fit. */
+void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Evidence and suppress fields. Strings are copied; a NULL or empty value
+ * is left out. */
+void kw_alert_evidence_str(struct kw_alert *a, const char *name,
+			   struct kw_str v);
+void kw_alert_evidence_int(struct kw_alert *a, const char *name, int64_t v);
+void kw_alert_evidence_time(struct kw_alert *a, const char *name, int64_t us);
+void kw_alert_evidence_json(struct kw_alert *a, const char *name,
+			    json_t *v); /* steals v */
+void kw_alert_suppress_str(struct kw_alert *a, const char *name,
+			   struct kw_str v);
+/* Add a request id (up to KW_ALERT_MAX_REQUESTS, duplicates ignored). */
+void kw_alert_add_request(struct kw_alert *a, struct kw_str request_id);
+
+/* Deep copy (for queues). KW_ENOMEM on failure. */
+enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src);
+
+/* Free what the alert owns; safe on a zeroed or already cleared alert. */
+void kw_alert_clear(struct kw_alert *a);
+
+/* The alert as one line of compact JSON (no newline), malloc'ed: the caller
+ * frees it. NULL on allocation failure. */
+char *kw_alert_to_json(const struct kw_alert *a);
+
+/* One readable line (no newline) into buf; colour adds ANSI colours. */
+void kw_alert_to_text(const struct kw_alert *a, bool colour, char *buf,
+		      size_t cap);
+
+#endif

@@ -1,0 +1,779 @@
+/*
+ * config.c - loading the JSON config and checking it against the option
+ * tables below. Checking is two steps: kw_config_check_object() rejects
+ * unknown keys and wrong types for one object using its table (so the
+ * error can suggest the nearest key), then the typed values are copied into
+ * struct kw_config. Detector and sink sections are only checked for shape
+ * here; their registries check their options with the same function.
+ */
+#include "core/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alert.h"
+#include "core/glob.h"
+#include "core/time.h"
+
+const struct kw_option kw_config_top_options[] = {
+	{"models", KW_OPT_STRINGS, "[\"stripe\", \"aws\"]",
+	 "API models to load by name (models/<name>.json)"},
+	{"geoip", KW_OPT_STRINGS, NULL, "MaxMind DB files (city/country, ASN, anonymous IP)"},
+	{"inputs", KW_OPT_ARRAY, NULL, "log files to follow (watch): path glob, format, map"},
+	{"state_dir", KW_OPT_STRING, NULL, "where watch keeps offsets and learned state"},
+	{"learn", KW_OPT_DURATION, "72h", "learning period per key, in event time"},
+	{"keys", KW_OPT_ARRAY, NULL, "what is known about keys: names, permissions, allowlists, expiry, decoys"},
+	{"detectors", KW_OPT_OBJECT, NULL, "per-detector options: {\"rate.spike\": {\"window\": \"1m\"}}"},
+	{"suppress", KW_OPT_ARRAY, NULL, "alerts that are expected: detector, key glob, subject, until, reason, owner"},
+	{"sinks", KW_OPT_ARRAY, "[{\"type\": \"stdout\"}]", "where alerts go"},
+	{"map", KW_OPT_OBJECT, NULL, "log field mapping for every input: {\"api_key\": \"headers.x-api-key\"}"},
+	{"max_keys", KW_OPT_INT, "1000000", "keys tracked at once; the least recently seen is evicted past it"},
+	{"max_line", KW_OPT_INT, "1048576", "longest line or record read, in bytes; longer ones are skipped"},
+	{"dedup_window", KW_OPT_DURATION, "1h", "the same alert id within this event time is delivered once"},
+	{"geo_publishable", KW_OPT_BOOL, "false", "apply the geo.new_* detectors to publishable keys too"},
+	{NULL, 0, NULL, NULL},
+};
+
+const struct kw_option kw_config_key_options[] = {
+	{"match", KW_OPT_STRING, NULL, "glob over the key as written in the log: \"rk_live_*a1b2\""},
+	{"name", KW_OPT_STRING, NULL, "a name shown in alerts"},
+	{"permissions", KW_OPT_OBJECT, NULL, "resource -> none/read/write; unlisted resources are none"},
+	{"allow_ips", KW_OPT_STRINGS, NULL, "CIDR allowlist (IPv4 and IPv6)"},
+	{"allow_countries", KW_OPT_STRINGS, NULL, "ISO country codes allowed"},
+	{"expires", KW_OPT_TIME, NULL, "the key was rolled: any use after this time alerts"},
+	{"honey", KW_OPT_BOOL, "false", "a decoy: any use alerts"},
+	{NULL, 0, NULL, NULL},
+};
+
+const struct kw_option kw_config_suppress_options[] = {
+	{"detector", KW_OPT_STRING, NULL, "detector name"},
+	{"key", KW_OPT_STRING, NULL, "glob over the redacted key id: \"sk_live_*4242\""},
+	{"country", KW_OPT_STRING, NULL, "subject: country"},
+	{"ip", KW_OPT_STRING, NULL, "subject: IP address"},
+	{"network", KW_OPT_STRING, NULL, "subject: network (ASN)"},
+	{"op", KW_OPT_STRING, NULL, "subject: operation"},
+	{"until", KW_OPT_TIME, NULL, "stops applying after this time"},
+	{"reason", KW_OPT_STRING, NULL, "why this is expected"},
+	{"owner", KW_OPT_STRING, NULL, "who to ask"},
+	{NULL, 0, NULL, NULL},
+};
+
+const struct kw_option kw_config_input_options[] = {
+	{"path", KW_OPT_STRING, NULL, "file or glob"},
+	{"format", KW_OPT_STRING, "auto", "auto, keywatch, cloudtrail"},
+	{"map", KW_OPT_OBJECT, NULL, "field mapping for this input"},
+	{NULL, 0, NULL, NULL},
+};
+
+/* ---------------------------------------------------------------- checks */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t row[64];
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			if (up + 1 < best)
+				best = up + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+const char *kw_config_suggest(const char *word, const char *const *names)
+{
+	const char *best = NULL;
+	size_t best_d = 3;
+
+	for (size_t i = 0; names[i]; i++) {
+		size_t d = edit_distance(word, names[i]);
+		size_t wl = strlen(word);
+
+		if (wl >= 3 && !strncmp(word, names[i], wl) && d > 1)
+			d = 2;
+		if (d < best_d) {
+			best_d = d;
+			best = names[i];
+		}
+	}
+	return best;
+}
+
+static const char *type_hint(enum kw_opt_type t)
+{
+	switch (t) {
+	case KW_OPT_STRING:
+	case KW_OPT_SECRET:
+		return "a string";
+	case KW_OPT_BOOL:
+		return "true or false";
+	case KW_OPT_INT:
+		return "a non-negative integer";
+	case KW_OPT_NUMBER:
+		return "a number";
+	case KW_OPT_DURATION:
+		return "a duration such as \"15m\", \"72h\" or \"7d\"";
+	case KW_OPT_TIME:
+		return "an RFC 3339 time such as \"2026-11-01T00:00:00Z\"";
+	case KW_OPT_SEVERITY:
+		return "one of info, low, medium, high, critical";
+	case KW_OPT_STRINGS:
+		return "an array of strings";
+	case KW_OPT_OBJECT:
+		return "an object";
+	case KW_OPT_ARRAY:
+		return "an array";
+	}
+	return "a value";
+}
+
+static bool type_ok(const json_t *v, enum kw_opt_type t)
+{
+	int64_t us;
+	enum kw_severity sev;
+	size_t i;
+	json_t *e;
+
+	switch (t) {
+	case KW_OPT_STRING:
+	case KW_OPT_SECRET:
+		return json_is_string(v);
+	case KW_OPT_BOOL:
+		return json_is_boolean(v);
+	case KW_OPT_INT:
+		return json_is_integer(v) && json_integer_value(v) >= 0;
+	case KW_OPT_NUMBER:
+		return json_is_number(v);
+	case KW_OPT_DURATION:
+		return json_is_string(v) &&
+		       kw_duration_parse(json_string_value(v), &us);
+	case KW_OPT_TIME:
+		return json_is_string(v) &&
+		       kw_time_parse(json_string_value(v),
+				     json_string_length(v), &us);
+	case KW_OPT_SEVERITY:
+		return json_is_string(v) &&
+		       kw_severity_parse(json_string_value(v), &sev);
+	case KW_OPT_STRINGS:
+		if (!json_is_array(v))
+			return false;
+		json_array_foreach(v, i, e)
+		{
+			if (!json_is_string(e))
+				return false;
+		}
+		return true;
+	case KW_OPT_OBJECT:
+		return json_is_object(v);
+	case KW_OPT_ARRAY:
+		return json_is_array(v);
+	}
+	return false;
+}
+
+enum kw_status kw_config_check_object(const json_t *obj,
+				      const struct kw_option *opts,
+				      const char *file, const char *where,
+				      struct kw_error *err)
+{
+	const char *names[64];
+	const char *k;
+	const char *sugg;
+	json_t *v;
+	size_t n = 0;
+
+	if (!json_is_object(obj))
+		return kw_error_set(err, KW_ECONFIG, "%s: %s: expected an object",
+				    file, where);
+	for (n = 0; opts[n].name && n < 63; n++)
+		names[n] = opts[n].name;
+	names[n] = NULL;
+	json_object_foreach((json_t *)obj, k, v)
+	{
+		const struct kw_option *o = NULL;
+
+		for (size_t i = 0; opts[i].name; i++) {
+			if (!strcmp(opts[i].name, k)) {
+				o = &opts[i];
+				break;
+			}
+		}
+		if (!o) {
+			sugg = kw_config_suggest(k, names);
+			if (sugg)
+				return kw_error_set(
+					err, KW_ECONFIG,
+					"%s: %s%sunknown key '%s' (did you mean '%s'?)",
+					file, where, where[0] ? ": " : "", k,
+					sugg);
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s%sunknown key '%s'", file,
+					    where, where[0] ? ": " : "", k);
+		}
+		if (!type_ok(v, o->type))
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s%s%s: expected %s", file,
+					    where, where[0] ? "." : "", k,
+					    type_hint(o->type));
+	}
+	return KW_OK;
+}
+
+enum kw_status kw_config_secret(const char *value, char **out,
+				struct kw_error *err)
+{
+	const char *env;
+
+	*out = NULL;
+	if (strncmp(value, "env:", 4) != 0) {
+		*out = strdup(value);
+		return *out ? KW_OK : KW_ENOMEM;
+	}
+	env = getenv(value + 4);
+	if (!env || !env[0])
+		return kw_error_set(err, KW_ECONFIG,
+				    "environment variable %s is not set",
+				    value + 4);
+	*out = strdup(env);
+	return *out ? KW_OK : KW_ENOMEM;
+}
+
+/* ----------------------------------------------------------------- CIDRs */
+
+bool kw_cidr_parse(const char *s, struct kw_cidr *out)
+{
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned long bits;
+	char *end;
+	unsigned max;
+
+	memset(out, 0, sizeof(*out));
+	if (!kw_ip_parse(&out->net, s, alen))
+		return false;
+	max = out->net.family == 4 ? 32 : 128;
+	if (slash) {
+		if (slash[1] < '0' || slash[1] > '9')
+			return false;
+		bits = strtoul(slash + 1, &end, 10);
+		if (*end || bits > max)
+			return false;
+	} else {
+		bits = max;
+	}
+	out->bits = (uint8_t)bits;
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned keep = bits >= (i + 1) * 8 ? 8
+				: bits > i * 8	    ? bits - i * 8
+						    : 0;
+
+		out->net.addr[i] &= (uint8_t)(0xff00u >> keep);
+	}
+	return true;
+}
+
+bool kw_cidr_contains(const struct kw_cidr *c, const struct kw_ip *ip)
+{
+	unsigned full = c->bits / 8, rest = c->bits % 8;
+
+	if (ip->family != c->net.family)
+		return false;
+	if (memcmp(ip->addr, c->net.addr, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	return (ip->addr[full] & (uint8_t)(0xff00u >> rest)) ==
+	       c->net.addr[full];
+}
+
+/* --------------------------------------------------------------- loading */
+
+static char *dup_str(const json_t *v)
+{
+	return strdup(json_string_value(v));
+}
+
+static enum kw_status dup_strings(const json_t *arr, char ***out, size_t *n)
+{
+	size_t i;
+	json_t *e;
+
+	*n = 0;
+	*out = calloc(json_array_size(arr) + 1, sizeof(char *));
+	if (!*out)
+		return KW_ENOMEM;
+	json_array_foreach(arr, i, e)
+	{
+		(*out)[i] = dup_str(e);
+		if (!(*out)[i])
+			return KW_ENOMEM;
+		*n = i + 1;
+	}
+	return KW_OK;
+}
+
+static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
+			       struct kw_keyconf *k, struct kw_error *err)
+{
+	char where[64];
+	const json_t *v;
+	const char *res;
+	json_t *acc;
+	size_t i;
+	enum kw_status st;
+
+	snprintf(where, sizeof(where), "keys[%zu]", idx);
+	st = kw_config_check_object(o, kw_config_key_options, c->file, where,
+				    err);
+	if (st != KW_OK)
+		return st;
+	k->index = idx;
+	v = json_object_get(o, "match");
+	if (!v || !json_string_length(v))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s: 'match' is required (a glob such as \"sk_live_*4242\")",
+				    c->file, where);
+	k->match = dup_str(v);
+	if ((v = json_object_get(o, "name")))
+		k->name = dup_str(v);
+	if ((v = json_object_get(o, "permissions"))) {
+		k->has_perms = true;
+		k->perms = calloc(json_object_size(v) + 1, sizeof(*k->perms));
+		if (!k->perms)
+			return KW_ENOMEM;
+		json_object_foreach((json_t *)v, res, acc)
+		{
+			enum kw_access a = json_is_string(acc)
+						   ? kw_access_parse(json_string_value(acc))
+						   : KW_ACCESS_UNKNOWN;
+
+			if (a == KW_ACCESS_UNKNOWN)
+				return kw_error_set(err, KW_ECONFIG,
+						    "%s: %s.permissions.%s: expected \"none\", \"read\" or \"write\"",
+						    c->file, where, res);
+			k->perms[k->nperms].resource = strdup(res);
+			k->perms[k->nperms].access = a;
+			k->nperms++;
+		}
+	}
+	if ((v = json_object_get(o, "allow_ips"))) {
+		k->allow_ips = calloc(json_array_size(v) + 1,
+				      sizeof(*k->allow_ips));
+		if (!k->allow_ips)
+			return KW_ENOMEM;
+		for (i = 0; i < json_array_size(v); i++) {
+			const char *s = json_string_value(json_array_get(v, i));
+
+			if (!kw_cidr_parse(s, &k->allow_ips[i]))
+				return kw_error_set(err, KW_ECONFIG,
+						    "%s: %s.allow_ips[%zu]: '%s' is not an address or CIDR network",
+						    c->file, where, i, s);
+			k->nallow_ips++;
+		}
+	}
+	if ((v = json_object_get(o, "allow_countries"))) {
+		k->allow_countries = calloc(json_array_size(v) + 1, 3);
+		if (!k->allow_countries)
+			return KW_ENOMEM;
+		for (i = 0; i < json_array_size(v); i++) {
+			const char *s = json_string_value(json_array_get(v, i));
+
+			if (strlen(s) != 2 || s[0] < 'A' || s[0] > 'Z' ||
+			    s[1] < 'A' || s[1] > 'Z')
+				return kw_error_set(err, KW_ECONFIG,
+						    "%s: %s.allow_countries[%zu]: '%s' is not a two-letter country code such as \"US\"",
+						    c->file, where, i, s);
+			memcpy(k->allow_countries[i], s, 3);
+			k->nallow_countries++;
+		}
+	}
+	if ((v = json_object_get(o, "expires"))) {
+		k->has_expires = true;
+		kw_time_parse(json_string_value(v), json_string_length(v),
+			      &k->expires);
+	}
+	if ((v = json_object_get(o, "honey")))
+		k->honey = json_is_true(v);
+	return KW_OK;
+}
+
+static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
+				    size_t idx, struct kw_suppress *s,
+				    struct kw_error *err)
+{
+	static const char *const subject[] = {"country", "ip", "network", "op",
+					      NULL};
+	char where[64];
+	const json_t *v;
+	enum kw_status st;
+
+	snprintf(where, sizeof(where), "suppress[%zu]", idx);
+	st = kw_config_check_object(o, kw_config_suppress_options, c->file,
+				    where, err);
+	if (st != KW_OK)
+		return st;
+	if ((v = json_object_get(o, "detector")))
+		s->detector = dup_str(v);
+	if ((v = json_object_get(o, "key")))
+		s->key = dup_str(v);
+	if ((v = json_object_get(o, "reason")))
+		s->reason = dup_str(v);
+	if ((v = json_object_get(o, "owner")))
+		s->owner = dup_str(v);
+	if ((v = json_object_get(o, "until"))) {
+		s->has_until = true;
+		kw_time_parse(json_string_value(v), json_string_length(v),
+			      &s->until);
+	}
+	s->subject = json_object();
+	if (!s->subject)
+		return KW_ENOMEM;
+	for (size_t i = 0; subject[i]; i++) {
+		if ((v = json_object_get(o, subject[i])))
+			json_object_set(s->subject, subject[i], (json_t *)v);
+	}
+	if (!s->detector && !s->key && !json_object_size(s->subject))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s: a suppression needs at least a detector, a key or a subject",
+				    c->file, where);
+	return KW_OK;
+}
+
+static enum kw_status load_input(struct kw_config *c, const json_t *o,
+				 size_t idx, struct kw_input *in,
+				 struct kw_error *err)
+{
+	char where[64];
+	const json_t *v;
+	enum kw_status st;
+
+	snprintf(where, sizeof(where), "inputs[%zu]", idx);
+	st = kw_config_check_object(o, kw_config_input_options, c->file, where,
+				    err);
+	if (st != KW_OK)
+		return st;
+	v = json_object_get(o, "path");
+	if (!v)
+		return kw_error_set(err, KW_ECONFIG, "%s: %s: 'path' is required",
+				    c->file, where);
+	in->path = dup_str(v);
+	if ((v = json_object_get(o, "format")))
+		in->format = dup_str(v);
+	if ((v = json_object_get(o, "map")))
+		in->map = json_incref((json_t *)v);
+	return KW_OK;
+}
+
+static enum kw_status check_array_of_objects(const struct kw_config *c,
+					     const json_t *arr,
+					     const char *name,
+					     struct kw_error *err)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(arr, i, e)
+	{
+		if (!json_is_object(e))
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s[%zu]: expected an object",
+					    c->file, name, i);
+	}
+	return KW_OK;
+}
+
+static enum kw_status load_json(struct kw_config *c, const json_t *root,
+				struct kw_error *err)
+{
+	const json_t *v;
+	enum kw_status st;
+	int64_t us;
+	size_t i;
+	json_t *e;
+
+	st = kw_config_check_object(root, kw_config_top_options, c->file, "",
+				    err);
+	if (st != KW_OK)
+		return st;
+	if ((v = json_object_get(root, "models"))) {
+		free(c->models[0]);
+		free(c->models[1]);
+		free(c->models);
+		c->models = NULL;
+		if (dup_strings(v, &c->models, &c->nmodels) != KW_OK)
+			return KW_ENOMEM;
+	}
+	if ((v = json_object_get(root, "geoip")) &&
+	    dup_strings(v, &c->geoip, &c->ngeoip) != KW_OK)
+		return KW_ENOMEM;
+	if ((v = json_object_get(root, "state_dir")))
+		c->state_dir = dup_str(v);
+	if ((v = json_object_get(root, "learn"))) {
+		kw_duration_parse(json_string_value(v), &us);
+		c->learn = us;
+	}
+	if ((v = json_object_get(root, "dedup_window"))) {
+		kw_duration_parse(json_string_value(v), &us);
+		c->dedup_window = us;
+	}
+	if ((v = json_object_get(root, "max_keys")))
+		c->max_keys = (size_t)json_integer_value(v);
+	if ((v = json_object_get(root, "max_line")))
+		c->max_line = (size_t)json_integer_value(v);
+	if (c->max_keys == 0 || c->max_line < 64)
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: max_keys must be at least 1 and max_line at least 64",
+				    c->file);
+	if ((v = json_object_get(root, "geo_publishable")))
+		c->geo_publishable = json_is_true(v);
+	if ((v = json_object_get(root, "detectors"))) {
+		json_decref(c->detectors);
+		c->detectors = json_incref((json_t *)v);
+	}
+	if ((v = json_object_get(root, "sinks"))) {
+		st = check_array_of_objects(c, v, "sinks", err);
+		if (st != KW_OK)
+			return st;
+		json_decref(c->sinks);
+		c->sinks = json_incref((json_t *)v);
+	}
+	if ((v = json_object_get(root, "map"))) {
+		json_decref(c->map);
+		c->map = json_incref((json_t *)v);
+	}
+	if ((v = json_object_get(root, "keys"))) {
+		if ((st = check_array_of_objects(c, v, "keys", err)) != KW_OK)
+			return st;
+		c->keys = calloc(json_array_size(v) + 1, sizeof(*c->keys));
+		if (!c->keys)
+			return KW_ENOMEM;
+		json_array_foreach(v, i, e)
+		{
+			c->nkeys = i + 1;
+			st = load_key(c, e, i, &c->keys[i], err);
+			if (st != KW_OK)
+				return st;
+		}
+	}
+	if ((v = json_object_get(root, "suppress"))) {
+		st = check_array_of_objects(c, v, "suppress", err);
+		if (st != KW_OK)
+			return st;
+		c->suppress = calloc(json_array_size(v) + 1,
+				     sizeof(*c->suppress));
+		if (!c->suppress)
+			return KW_ENOMEM;
+		json_array_foreach(v, i, e)
+		{
+			c->nsuppress = i + 1;
+			st = load_suppress(c, e, i, &c->suppress[i], err);
+			if (st != KW_OK)
+				return st;
+		}
+	}
+	if ((v = json_object_get(root, "inputs"))) {
+		st = check_array_of_objects(c, v, "inputs", err);
+		if (st != KW_OK)
+			return st;
+		c->inputs = calloc(json_array_size(v) + 1, sizeof(*c->inputs));
+		if (!c->inputs)
+			return KW_ENOMEM;
+		json_array_foreach(v, i, e)
+		{
+			c->ninputs = i + 1;
+			st = load_input(c, e, i, &c->inputs[i], err);
+			if (st != KW_OK)
+				return st;
+		}
+	}
+	return KW_OK;
+}
+
+static struct kw_config *config_new(const char *file)
+{
+	struct kw_config *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->file = strdup(file);
+	c->models = calloc(3, sizeof(char *));
+	c->detectors = json_object();
+	c->sinks = json_array();
+	c->map = json_object();
+	c->learn = KW_DEFAULT_LEARN;
+	c->max_keys = KW_DEFAULT_MAX_KEYS;
+	c->max_line = (size_t)1 << 20;
+	c->dedup_window = KW_DEFAULT_DEDUP;
+	if (!c->file || !c->models || !c->detectors || !c->sinks || !c->map) {
+		kw_config_free(c);
+		return NULL;
+	}
+	c->models[0] = strdup("stripe");
+	c->models[1] = strdup("aws");
+	c->nmodels = 2;
+	if (!c->models[0] || !c->models[1]) {
+		kw_config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+enum kw_status kw_config_defaults(struct kw_config **out, struct kw_error *err)
+{
+	*out = config_new("(defaults)");
+	if (!*out)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	return KW_OK;
+}
+
+static enum kw_status load_root(json_t *root, const char *name,
+				struct kw_config **out, struct kw_error *err)
+{
+	struct kw_config *c = config_new(name);
+	enum kw_status st;
+
+	*out = NULL;
+	if (!c)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	if (!json_is_object(root)) {
+		st = kw_error_set(err, KW_ECONFIG,
+				  "%s: the config must be a JSON object", name);
+		goto cleanup;
+	}
+	st = load_json(c, root, err);
+	if (st == KW_ENOMEM)
+		kw_error_set(err, st, "%s: out of memory", name);
+cleanup:
+	if (st != KW_OK)
+		kw_config_free(c);
+	else
+		*out = c;
+	return st;
+}
+
+enum kw_status kw_config_load(const char *file, struct kw_config **out,
+			      struct kw_error *err)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+	enum kw_status st;
+
+	*out = NULL;
+	if (!root) {
+		if (jerr.line < 0 || jerr.position == 0)
+			return kw_error_set(err, KW_ECONFIG, "%s: %s", file,
+					    jerr.text);
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s:%d:%d: invalid JSON: %s", file,
+				    jerr.line, jerr.column, jerr.text);
+	}
+	st = load_root(root, file, out, err);
+	json_decref(root);
+	return st;
+}
+
+enum kw_status kw_config_load_string(const char *text, const char *name,
+				     struct kw_config **out,
+				     struct kw_error *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	enum kw_status st;
+
+	*out = NULL;
+	if (!root)
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s:%d:%d: invalid JSON: %s", name,
+				    jerr.line, jerr.column, jerr.text);
+	st = load_root(root, name, out, err);
+	json_decref(root);
+	return st;
+}
+
+static void free_strings(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n || v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+void kw_config_free(struct kw_config *c)
+{
+	if (!c)
+		return;
+	free(c->file);
+	free_strings(c->models, c->nmodels);
+	free_strings(c->geoip, c->ngeoip);
+	for (size_t i = 0; c->inputs && i < c->ninputs; i++) {
+		free(c->inputs[i].path);
+		free(c->inputs[i].format);
+		json_decref(c->inputs[i].map);
+	}
+	free(c->inputs);
+	free(c->state_dir);
+	for (size_t i = 0; c->keys && i < c->nkeys; i++) {
+		struct kw_keyconf *k = &c->keys[i];
+
+		free(k->match);
+		free(k->name);
+		for (size_t j = 0; j < k->nperms; j++)
+			free(k->perms[j].resource);
+		free(k->perms);
+		free(k->allow_ips);
+		free(k->allow_countries);
+	}
+	free(c->keys);
+	for (size_t i = 0; c->suppress && i < c->nsuppress; i++) {
+		struct kw_suppress *s = &c->suppress[i];
+
+		free(s->detector);
+		free(s->key);
+		free(s->reason);
+		free(s->owner);
+		json_decref(s->subject);
+	}
+	free(c->suppress);
+	json_decref(c->detectors);
+	json_decref(c->sinks);
+	json_decref(c->map);
+	free(c);
+}
+
+const struct kw_keyconf *kw_config_key(const struct kw_config *c,
+				       const char *key, size_t n)
+{
+	for (size_t i = 0; i < c->nkeys; i++) {
+		if (kw_glob_match(c->keys[i].match, key, n))
+			return &c->keys[i];
+	}
+	return NULL;
+}
+
+enum kw_access kw_keyconf_access(const struct kw_keyconf *k,
+				 const char *resource, size_t n)
+{
+	for (size_t i = 0; i < k->nperms; i++) {
+		if (strlen(k->perms[i].resource) == n &&
+		    !memcmp(k->perms[i].resource, resource, n))
+			return k->perms[i].access;
+	}
+	return KW_ACCESS_NONE;
+}

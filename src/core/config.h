@@ -1,0 +1,166 @@
+/*
+ * config.h - the JSON config (spec/cli-and-config.md), loaded through
+ * jansson and checked against declarative tables: every section describes
+ * its keys (name, type, help) in a struct kw_option table; unknown keys are
+ * an error naming the file, the JSON path and the nearest known key. The
+ * same tables print `keywatch check` output and the docs.
+ *
+ * Sections that belong to modules above core (detectors, sinks) are kept
+ * as JSON here and checked by those modules' registries against the option
+ * tables each plugin declares, with kw_config_check_object().
+ *
+ * A loaded config is immutable; it owns all its strings.
+ */
+#ifndef KW_CORE_CONFIG_H
+#define KW_CORE_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+#include "core/status.h"
+
+enum kw_opt_type {
+	KW_OPT_STRING,
+	KW_OPT_SECRET,   /* a string that may be "env:NAME"; never printed */
+	KW_OPT_BOOL,
+	KW_OPT_INT,      /* a non-negative integer */
+	KW_OPT_NUMBER,   /* integer or real */
+	KW_OPT_DURATION, /* "90s", "15m", "72h", "7d" */
+	KW_OPT_TIME,     /* RFC 3339 */
+	KW_OPT_SEVERITY, /* info, low, medium, high, critical */
+	KW_OPT_STRINGS,  /* array of strings */
+	KW_OPT_OBJECT,   /* checked by its owner */
+	KW_OPT_ARRAY,    /* checked by its owner */
+};
+
+struct kw_option {
+	const char *name;
+	enum kw_opt_type type;
+	const char *def;  /* default, as written in the config; NULL: none */
+	const char *help; /* one line */
+};
+
+/* Check that obj (a JSON object) has only keys from opts[] (terminated by
+ * a NULL name) and that each has the declared type. `where` names the
+ * object in messages ("detectors.rate.spike"). The error reads
+ * "FILE: WHERE: unknown key 'allow_ip' (did you mean 'allow_ips'?)" or
+ * "FILE: WHERE.window: expected a duration such as \"15m\"". */
+enum kw_status kw_config_check_object(const json_t *obj,
+				      const struct kw_option *opts,
+				      const char *file, const char *where,
+				      struct kw_error *err);
+
+/* The nearest name (edit distance <= 2, or a prefix) from a NULL-terminated
+ * list, for "did you mean"; NULL when none is near. */
+const char *kw_config_suggest(const char *word, const char *const *names);
+
+/* Resolve a secret value: "env:NAME" reads the environment (an unset or
+ * empty variable is an error naming NAME, never the value); anything else is
+ * the value itself. *out is malloc'ed; the caller frees (and should wipe). */
+enum kw_status kw_config_secret(const char *value, char **out,
+				struct kw_error *err);
+
+struct kw_cidr {
+	struct kw_ip net; /* masked to bits */
+	uint8_t bits;
+};
+
+/* Parse "203.0.113.0/24", "2001:db8::/32" or a bare address. */
+bool kw_cidr_parse(const char *s, struct kw_cidr *out);
+bool kw_cidr_contains(const struct kw_cidr *c, const struct kw_ip *ip);
+
+struct kw_perm {
+	char *resource;
+	enum kw_access access;
+};
+
+struct kw_keyconf {
+	size_t index;  /* position in keys[] */
+	char *match;   /* glob over the key as written in the log */
+	char *name;    /* NULL when unnamed */
+	struct kw_perm *perms; /* NULL when the key has no permissions */
+	size_t nperms;
+	bool has_perms;
+	struct kw_cidr *allow_ips;
+	size_t nallow_ips;
+	char (*allow_countries)[3];
+	size_t nallow_countries;
+	bool has_expires;
+	int64_t expires; /* microseconds */
+	bool honey;
+};
+
+/* The access the key's permissions grant on a resource (NONE when the
+ * resource is not listed). Only meaningful when has_perms. */
+enum kw_access kw_keyconf_access(const struct kw_keyconf *k,
+				 const char *resource, size_t n);
+
+struct kw_suppress {
+	char *detector; /* NULL: any */
+	char *key;      /* glob over the redacted key id; NULL: any */
+	json_t *subject; /* object of subject fields: country, ip, network, op */
+	bool has_until;
+	int64_t until;
+	char *reason, *owner;
+};
+
+struct kw_input {
+	char *path;
+	char *format; /* NULL: auto */
+	json_t *map;  /* object FIELD -> PATH, or NULL */
+};
+
+#define KW_DEFAULT_LEARN (INT64_C(72) * 3600 * 1000000)
+#define KW_DEFAULT_MAX_KEYS ((size_t)1000000)
+#define KW_DEFAULT_DEDUP (INT64_C(3600) * 1000000)
+
+struct kw_config {
+	char *file; /* where it was loaded from; "(defaults)" otherwise */
+	char **models;
+	size_t nmodels;
+	char **geoip;
+	size_t ngeoip;
+	struct kw_input *inputs;
+	size_t ninputs;
+	char *state_dir;
+	int64_t learn;
+	struct kw_keyconf *keys;
+	size_t nkeys;
+	json_t *detectors; /* object: name -> options; never NULL */
+	struct kw_suppress *suppress;
+	size_t nsuppress;
+	json_t *sinks; /* array; never NULL (empty: the default stdout) */
+	json_t *map;   /* object FIELD -> PATH; never NULL */
+	size_t max_keys;
+	size_t max_line;
+	int64_t dedup_window;
+	bool geo_publishable; /* apply geo.new_* to publishable keys too */
+};
+
+/* Built-in defaults (no file). */
+enum kw_status kw_config_defaults(struct kw_config **out, struct kw_error *err);
+/* Load and check a file. Errors name the file and the JSON path; JSON
+ * syntax errors name the line and column. */
+enum kw_status kw_config_load(const char *file, struct kw_config **out,
+			      struct kw_error *err);
+/* The same from a string (tests); name stands for the file in messages. */
+enum kw_status kw_config_load_string(const char *text, const char *name,
+				     struct kw_config **out,
+				     struct kw_error *err);
+/* NULL-safe. */
+void kw_config_free(struct kw_config *c);
+
+/* The first keys[] entry whose match glob matches the key, or NULL. */
+const struct kw_keyconf *kw_config_key(const struct kw_config *c,
+				       const char *key, size_t n);
+
+/* The option tables, for check and the docs. */
+extern const struct kw_option kw_config_top_options[];
+extern const struct kw_option kw_config_key_options[];
+extern const struct kw_option kw_config_suppress_options[];
+extern const struct kw_option kw_config_input_options[];
+
+#endif
