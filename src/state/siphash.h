@@ -1,0 +1,21 @@
+/*
+ * siphash.h - SipHash-2-4, the keyed hash of the per-key table.
+ *
+ * The one idea: a table keyed by strings an attacker can choose (API keys in
+ * a log) must not let them pick colliding keys, so buckets are chosen by a
+ * keyed PRF whose 128-bit key is random per table. SipHash-2-4 as in
+ * Aumasson and Bernstein, "SipHash: a fast short-input PRF" (2012): 64-bit
+ * output, key bytes 0..7 and 8..15 read as little-endian words k0 and k1.
+ */
+#ifndef KW_STATE_SIPHASH_H
+#define KW_STATE_SIPHASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KW_SIPHASH_KEY_LEN 16
+
+/* SipHash-2-4 of n bytes at data (data may be NULL when n is 0). */
+uint64_t kw_siphash(const void *data, size_t n, const uint8_t key[16]);
+
+#endif
