@@ -108,16 +108,23 @@ static size_t prefix_aws(const unsigned char *k, size_t n)
 	return 4;
 }
 
-/* The prefix to show; always leaves at least one byte of the key after. */
+/* The prefix to show: the first rule that matches and leaves at least one
+ * byte of the key after it. */
 static size_t key_prefix_len(const unsigned char *k, size_t n)
 {
-	size_t p = prefix_mode(k, n);
+	size_t (*const rules[])(const unsigned char *, size_t) = {
+		prefix_mode,
+		prefix_word,
+		prefix_aws,
+	};
 
-	if (p == 0)
-		p = prefix_word(k, n);
-	if (p == 0)
-		p = prefix_aws(k, n);
-	return p < n ? p : 0;
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		size_t p = rules[i](k, n);
+
+		if (p > 0 && p < n)
+			return p;
+	}
+	return 0;
 }
 
 /* Bounded writer into a local buffer of KW_KEY_ID_MAX bytes. */
@@ -175,9 +182,13 @@ static void redact_full(struct idbuf *id, const unsigned char *k, size_t n)
 	if (n - p >= 16)
 		id_put_clean(id, k + n - 4, 4);
 	if (memmem(id->b, id->len, k, n) != NULL) {
-		/* Only a degenerate key (a few odd bytes) can get here. */
+		/*
+		 * Only a degenerate key can get here: its prefix followed by
+		 * one or two bytes of a "…" ("sk_\xe2"). "?" cannot contain
+		 * such a key (a lone "?" key gets the id "…").
+		 */
 		id->len = 0;
-		id_put_ellipsis(id);
+		id_putc(id, '?');
 	}
 }
 

@@ -53,7 +53,7 @@ bool kw_key_is_redacted(const char *key, size_t n);
  * complete "…" replaced by '?'.
  *
  * For a key that is not already redacted, the id never contains the whole
- * key (if an odd byte sequence would make it so, the id is just "…").
+ * key (if an odd byte sequence would make it so, the id is just "?").
  */
 void kw_key_redact(const char *key, size_t n, char *out, size_t cap);
 

@@ -407,6 +407,11 @@ size_t kw_keytab_evict_idle(struct kw_keytab *t, int64_t before)
 
 /* ---- inspection --------------------------------------------------------- */
 
+uint64_t kw_keytab_hash(const struct kw_keytab *t, const char *key, size_t n)
+{
+	return kw_siphash(key, n, t->seed);
+}
+
 size_t kw_keytab_count(const struct kw_keytab *t)
 {
 	return t->count;

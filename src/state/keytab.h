@@ -116,6 +116,12 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
  */
 size_t kw_keytab_evict_idle(struct kw_keytab *t, int64_t before);
 
+/*
+ * The table's keyed hash of a key: kw_siphash(key, n, seed). The engine may
+ * use it to pick a shard; tests use it to check the seed.
+ */
+uint64_t kw_keytab_hash(const struct kw_keytab *t, const char *key, size_t n);
+
 /* Keys in the table now. */
 size_t kw_keytab_count(const struct kw_keytab *t);
 

@@ -1,0 +1,465 @@
+/*
+ * test_key.c - keys as secrets: SipHash-2-4 reference vectors, fingerprints
+ * (expected values from `printf %s KEY | sha256sum | cut -c1-16`), the
+ * redaction table and its never-the-whole-key property, the "already
+ * redacted" test, and the config glob including pathological patterns.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "state/key.h"
+#include "state/siphash.h"
+
+/* ---- SipHash ------------------------------------------------------------ */
+
+/* SipHash-2-4, key 00..0f, message 00..n-1 for n = 0..63 (the paper's
+ * vectors), computed from the algorithm description. */
+static const uint64_t sip_vectors[64] = {
+	UINT64_C(0x726fdb47dd0e0e31), UINT64_C(0x74f839c593dc67fd),
+	UINT64_C(0x0d6c8009d9a94f5a), UINT64_C(0x85676696d7fb7e2d),
+	UINT64_C(0xcf2794e0277187b7), UINT64_C(0x18765564cd99a68d),
+	UINT64_C(0xcbc9466e58fee3ce), UINT64_C(0xab0200f58b01d137),
+	UINT64_C(0x93f5f5799a932462), UINT64_C(0x9e0082df0ba9e4b0),
+	UINT64_C(0x7a5dbbc594ddb9f3), UINT64_C(0xf4b32f46226bada7),
+	UINT64_C(0x751e8fbc860ee5fb), UINT64_C(0x14ea5627c0843d90),
+	UINT64_C(0xf723ca908e7af2ee), UINT64_C(0xa129ca6149be45e5),
+	UINT64_C(0x3f2acc7f57c29bdb), UINT64_C(0x699ae9f52cbe4794),
+	UINT64_C(0x4bc1b3f0968dd39c), UINT64_C(0xbb6dc91da77961bd),
+	UINT64_C(0xbed65cf21aa2ee98), UINT64_C(0xd0f2cbb02e3b67c7),
+	UINT64_C(0x93536795e3a33e88), UINT64_C(0xa80c038ccd5ccec8),
+	UINT64_C(0xb8ad50c6f649af94), UINT64_C(0xbce192de8a85b8ea),
+	UINT64_C(0x17d835b85bbb15f3), UINT64_C(0x2f2e6163076bcfad),
+	UINT64_C(0xde4daaaca71dc9a5), UINT64_C(0xa6a2506687956571),
+	UINT64_C(0xad87a3535c49ef28), UINT64_C(0x32d892fad841c342),
+	UINT64_C(0x7127512f72f27cce), UINT64_C(0xa7f32346f95978e3),
+	UINT64_C(0x12e0b01abb051238), UINT64_C(0x15e034d40fa197ae),
+	UINT64_C(0x314dffbe0815a3b4), UINT64_C(0x027990f029623981),
+	UINT64_C(0xcadcd4e59ef40c4d), UINT64_C(0x9abfd8766a33735c),
+	UINT64_C(0x0e3ea96b5304a7d0), UINT64_C(0xad0c42d6fc585992),
+	UINT64_C(0x187306c89bc215a9), UINT64_C(0xd4a60abcf3792b95),
+	UINT64_C(0xf935451de4f21df2), UINT64_C(0xa9538f0419755787),
+	UINT64_C(0xdb9acddff56ca510), UINT64_C(0xd06c98cd5c0975eb),
+	UINT64_C(0xe612a3cb9ecba951), UINT64_C(0xc766e62cfcadaf96),
+	UINT64_C(0xee64435a9752fe72), UINT64_C(0xa192d576b245165a),
+	UINT64_C(0x0a8787bf8ecb74b2), UINT64_C(0x81b3e73d20b49b6f),
+	UINT64_C(0x7fa8220ba3b2ecea), UINT64_C(0x245731c13ca42499),
+	UINT64_C(0xb78dbfaf3a8d83bd), UINT64_C(0xea1ad565322a1a0b),
+	UINT64_C(0x60e61c23a3795013), UINT64_C(0x6606d7e446282b93),
+	UINT64_C(0x6ca4ecb15c5f91e1), UINT64_C(0x9f626da15c9625f3),
+	UINT64_C(0xe51b38608ef25f57), UINT64_C(0x958a324ceb064572),
+};
+
+static void test_siphash_vectors(void **state)
+{
+	uint8_t key[16], msg[64];
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 64; i++)
+		msg[i] = (uint8_t)i;
+	for (size_t n = 0; n < 64; n++) {
+		uint64_t h = kw_siphash(msg, n, key);
+
+		if (h != sip_vectors[n])
+			print_message("n=%zu\n", n);
+		assert_int_equal(h, sip_vectors[n]);
+	}
+	assert_int_equal(kw_siphash(NULL, 0, key), sip_vectors[0]);
+}
+
+static void test_siphash_unaligned(void **state)
+{
+	uint8_t key[16], buf[80];
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	/* The same message at every alignment gives the same hash. */
+	for (size_t off = 0; off < 8; off++) {
+		for (int i = 0; i < 63; i++)
+			buf[off + i] = (uint8_t)i;
+		assert_int_equal(kw_siphash(buf + off, 63, key),
+				 sip_vectors[63]);
+	}
+	/* Another key gives another value. */
+	key[0] ^= 1;
+	assert_int_not_equal(kw_siphash(buf, 0, key), sip_vectors[0]);
+}
+
+/* ---- fingerprint -------------------------------------------------------- */
+
+static void check_fp(const char *key, const char *want)
+{
+	char out[17];
+
+	memset(out, 'X', sizeof(out));
+	kw_key_fingerprint(key, strlen(key), out);
+	assert_string_equal(out, want);
+}
+
+static void test_fingerprint(void **state)
+{
+	(void)state;
+	check_fp("sk_live_4eC39HqLyjWDarjtT1zdp7dc4242", "cbb6d1a5efe199ac");
+	check_fp("sk_test_abc", "4b4090ccee1e713c");
+	check_fp("", "e3b0c44298fc1c14");
+	check_fp("AKIAIOSFODNN7EXAMPLE", "1a5d44a2dca19669");
+	check_fp("sk_live_\xe2\x80\xa6"
+		 "4242",
+		 "da3253eb0adb0d24");
+	check_fp("a", "ca978112ca1bbdca");
+}
+
+static void test_fingerprint_length_only(void **state)
+{
+	char out[17];
+
+	(void)state;
+	/* Only n bytes count: "ab" cut to 1 byte is "a". */
+	kw_key_fingerprint("ab", 1, out);
+	assert_string_equal(out, "ca978112ca1bbdca");
+}
+
+/* ---- is redacted -------------------------------------------------------- */
+
+static void test_is_redacted(void **state)
+{
+	(void)state;
+	assert_true(kw_key_is_redacted("sk_live_\xe2\x80\xa6"
+				       "4242",
+				       15));
+	assert_true(kw_key_is_redacted("sk_live_...4242", 15));
+	assert_true(kw_key_is_redacted("sk_live_****4242", 16));
+	assert_true(kw_key_is_redacted("*", 1));
+	assert_false(kw_key_is_redacted("sk_live_..4242", 14));
+	assert_false(kw_key_is_redacted("sk_live_\xe2\x80"
+					"4242",
+					14));
+	assert_false(
+		kw_key_is_redacted("sk_live_4eC39HqLyjWDarjtT1zdp7dc4242", 36));
+	assert_false(kw_key_is_redacted("", 0));
+	/* Only the first n bytes count. */
+	assert_false(kw_key_is_redacted("abc*", 3));
+}
+
+/* ---- redaction ---------------------------------------------------------- */
+
+struct redact_case {
+	const char *key;
+	size_t n; /* 0: strlen */
+	const char *want;
+};
+
+#define ELL "\xe2\x80\xa6"
+
+static const struct redact_case redact_cases[] = {
+	/* rule 1: lower-case word, mode */
+	{"sk_live_4eC39HqLyjWDarjtT1zdp7dc4242", 0, "sk_live_" ELL "4242"},
+	{"rk_test_0123456789abcdefWXYZ", 0, "rk_test_" ELL "WXYZ"},
+	{"pk_live_short", 0, "pk_live_" ELL},
+	{"pk_live_0123456789abcde", 0, "pk_live_" ELL},		/* 15 after */
+	{"pk_live_0123456789abcdef", 0, "pk_live_" ELL "cdef"}, /* 16 */
+	{"abcdefghijkl_live_0123456789abcdef", 0,
+	 "abcdefghijkl_live_" ELL "cdef"},
+	{"sk_live_x", 0, "sk_live_" ELL},
+	/* rule 1 needs a byte after it; rule 2 then takes "sk_" */
+	{"sk_live_", 0, "sk_" ELL},
+	/* 13 lower-case letters: neither rule 1 nor rule 2 */
+	{"abcdefghijklm_live_0123456789abcdef", 0, ELL "cdef"},
+	{"sk_LIVE_0123456789abcdef", 0, "sk_" ELL "cdef"},
+	/* rule 2: word of up to 11 letters and '_' */
+	{"ghp_0123456789abcdefghij", 0, "ghp_" ELL "ghij"},
+	{"whsec_abc", 0, "whsec_" ELL},
+	{"Sk_live_0123456789abcdef", 0, "Sk_" ELL "cdef"},
+	{"abcdefghijk_0123456789abcdef", 0, "abcdefghijk_" ELL "cdef"},
+	{"abcdefghijkl_0123456789abcdef", 0, ELL "cdef"},
+	{"sk_", 0, ELL}, /* the prefix would be the whole key */
+	{"_abc0123456789abcdef", 0, ELL "cdef"},
+	/* rule 3: AWS */
+	{"AKIAIOSFODNN7EXAMPLE", 0, "AKIA" ELL "MPLE"},
+	{"ASIAXYZ", 0, "ASIA" ELL},
+	{"AKIA1234", 0, "AKIA" ELL},
+	{"AKIA", 0, ELL},
+	{"AKIaIOSFODNN7EXAMPLE", 0, ELL "MPLE"},
+	{"AKIAIOSFODNN7EXAMPLe", 0, ELL "MPLe"},
+	{"AKI1IOSFODNN7EXAMPLE", 0, ELL "MPLE"},
+	/* no prefix */
+	{"0123456789abcdef", 0, ELL "cdef"},
+	{"0123456789abcde", 0, ELL},
+	{"a", 0, ELL},
+	{"", 0, ""},
+	/* non-printable bytes in the tail */
+	{"sk_live_0123456789abcdef\x01\x7f\xff"
+	 "9",
+	 0, "sk_live_" ELL "???9"},
+	{"sk_live_0123456789abcdef\0\0\0\0", 28, "sk_live_" ELL "????"},
+	/* degenerate: prefix then part of a "…" would contain the key */
+	{"sk_\xe2", 0, "?"},
+	{"k_live_\xe2\x80", 0, "?"},
+	{"\xe2", 0, "?"},
+	{"\xa6", 0, "?"},
+	/* already redacted: shown as it was, cleaned */
+	{"sk_live_" ELL "4242", 0, "sk_live_" ELL "4242"},
+	{"sk_live_...4242", 0, "sk_live_...4242"},
+	{"sk_live_****4242", 0, "sk_live_****4242"},
+	{"*", 0, "*"},
+	{"sk_\x01" ELL "\xe2\x80", 0, "sk_?" ELL "??"},
+	{"\xe2\x80" ELL "\xa6\t*", 0, "??" ELL "??*"},
+	{"caf\xc3\xa9***", 0, "caf??***"},
+};
+
+static void test_redact_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(redact_cases) / sizeof(redact_cases[0]);
+	     i++) {
+		const struct redact_case *c = &redact_cases[i];
+		size_t n = c->n ? c->n : strlen(c->key);
+		char out[KW_KEY_ID_MAX];
+
+		memset(out, 'X', sizeof(out));
+		kw_key_redact(c->key, n, out, sizeof(out));
+		if (strcmp(out, c->want) != 0)
+			print_message("case %zu\n", i);
+		assert_string_equal(out, c->want);
+	}
+}
+
+static void test_redact_cap(void **state)
+{
+	const char *k = "sk_live_4eC39HqLyjWDarjtT1zdp7dc4242";
+	char out[KW_KEY_ID_MAX];
+
+	(void)state;
+	/* "sk_live_…4242" is 15 bytes; the "…" is bytes 8..10. */
+	kw_key_redact(k, strlen(k), out, 16);
+	assert_string_equal(out, "sk_live_" ELL "4242");
+	kw_key_redact(k, strlen(k), out, 15);
+	assert_string_equal(out, "sk_live_" ELL "424");
+	kw_key_redact(k, strlen(k), out, 12);
+	assert_string_equal(out, "sk_live_" ELL);
+	kw_key_redact(k, strlen(k), out, 11);
+	assert_string_equal(out, "sk_live_");
+	kw_key_redact(k, strlen(k), out, 10);
+	assert_string_equal(out, "sk_live_");
+	kw_key_redact(k, strlen(k), out, 9);
+	assert_string_equal(out, "sk_live_");
+	kw_key_redact(k, strlen(k), out, 1);
+	assert_string_equal(out, "");
+	out[0] = 'X';
+	kw_key_redact(k, strlen(k), out, 0);
+	assert_int_equal(out[0], 'X');
+}
+
+static void test_redact_long_redacted(void **state)
+{
+	char key[200], want[KW_KEY_ID_MAX], out[KW_KEY_ID_MAX];
+
+	(void)state;
+	/* '*' and 100 'a': cut to 63 bytes. */
+	key[0] = '*';
+	memset(key + 1, 'a', 100);
+	memset(want, 'a', sizeof(want));
+	want[0] = '*';
+	want[63] = '\0';
+	kw_key_redact(key, 101, out, sizeof(out));
+	assert_string_equal(out, want);
+
+	/* 60 'a' + "…" + "b": the "…" ends exactly at byte 63. */
+	memset(key, 'a', 60);
+	memcpy(key + 60, ELL "b", 4);
+	kw_key_redact(key, 64, out, sizeof(out));
+	assert_int_equal(strlen(out), 63);
+	assert_memory_equal(out + 60, ELL, 3);
+
+	/* 61 'a' + "…" + "b": the "…" does not fit and is not cut. */
+	memset(key, 'a', 61);
+	memcpy(key + 61, ELL "b", 4);
+	kw_key_redact(key, 65, out, sizeof(out));
+	assert_int_equal(strlen(out), 61);
+	assert_int_equal(out[60], 'a');
+}
+
+/* A small deterministic PRNG (xorshift64*) for the property test. */
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * UINT64_C(2685821657736338717);
+}
+
+static const char *const shapes[] = {
+	"sk_live_", "rk_test_", "pk_live_", "ghp_",  "whsec_",	"AKIA",
+	"ASIA",	    "",		"sk_",	    "Sk_x_", "k_live_",
+};
+
+static void fill_key(uint64_t *rng, int shape, char *k, size_t n)
+{
+	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	static const char upnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	static const char odd[] = "\xe2\x80\xa6_a.";
+	const char *pre = shapes[shape % 11];
+	size_t plen = strlen(pre);
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t r = rng_next(rng);
+
+		if (i < plen)
+			k[i] = pre[i];
+		else if (shape == 5 || shape == 6)
+			k[i] = upnum[r % 36];
+		else if (shape >= 22)
+			k[i] = odd[r % 6];
+		else if (shape >= 11)
+			k[i] = (r & 0xff) == '*' ? '+' : (char)(r & 0xff);
+		else
+			k[i] = alnum[r % 62];
+	}
+}
+
+/* The result never contains the whole key, for every length and shape. */
+static void test_redact_never_whole(void **state)
+{
+	uint64_t rng = UINT64_C(0x9e3779b97f4a7c15);
+	char key[128], out[KW_KEY_ID_MAX];
+	unsigned checked = 0;
+
+	(void)state;
+	for (int shape = 0; shape < 33; shape++) {
+		for (size_t n = 1; n <= 120; n++) {
+			for (int rep = 0; rep < 4; rep++) {
+				size_t len;
+
+				fill_key(&rng, shape, key, n);
+				kw_key_redact(key, n, out, sizeof(out));
+				len = strlen(out);
+				assert_true(len < KW_KEY_ID_MAX);
+				if (kw_key_is_redacted(key, n))
+					continue;
+				if (memmem(out, len, key, n) != NULL)
+					print_message("shape %d n %zu\n", shape,
+						      n);
+				assert_null(memmem(out, len, key, n));
+				/* At most the prefix (<= 18) and 4 key bytes
+				 * besides the "…". */
+				assert_true(len <= 18 + 3 + 4);
+				checked++;
+			}
+		}
+	}
+	assert_true(checked > 12000);
+}
+
+/* ---- glob --------------------------------------------------------------- */
+
+struct glob_case {
+	const char *pattern;
+	const char *key;
+	size_t n; /* 0: strlen */
+	bool want;
+};
+
+static const struct glob_case glob_cases[] = {
+	{"sk_live_*4242", "sk_live_abc4242", 0, true},
+	{"sk_live_*4242", "sk_live_4242", 0, true},
+	{"sk_live_*4242", "sk_live_abc424", 0, false},
+	{"sk_live_*4242", "sk_test_abc4242", 0, false},
+	{"sk_live_*4242", "sk_live_42424242", 0, true},
+	{"rk_live_*a1b2", "rk_live_xxxa1b2", 0, true},
+	{"*", "", 0, true},
+	{"*", "anything", 0, true},
+	{"**", "abc", 0, true},
+	{"", "", 0, true},
+	{"", "a", 0, false},
+	{"a", "", 0, false},
+	{"abc", "abc", 0, true},
+	{"abc", "abcd", 0, false},
+	{"abc", "ab", 0, false},
+	{"a*b*c", "aXbYc", 0, true},
+	{"a*b*c", "abc", 0, true},
+	{"a*b*c", "aXbY", 0, false},
+	{"a*b*c", "acb", 0, false},
+	{"*c", "abcabc", 0, true},
+	{"*c*", "ab", 0, false},
+	{"?", "a", 0, false}, /* '?' is literal */
+	{"*?*", "a?c", 0, true},
+	{"[ab]", "a", 0, false}, /* so are brackets */
+	{"[ab]", "[ab]", 0, true},
+	{"\\*", "\\anything", 0, true}, /* no escapes */
+	{"a*", "a\0b", 3, true},	/* a NUL byte in the key */
+	{"a", "a\0", 2, false},
+	{"abc", "abcdef", 3, true}, /* only n bytes */
+	{"*a*a*a*a*b", "aaaaaaaaaaaab", 0, true},
+	{"*a*a*a*a*b", "aaaaaaaaaaaaa", 0, false},
+};
+
+static void test_glob_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(glob_cases) / sizeof(glob_cases[0]);
+	     i++) {
+		const struct glob_case *c = &glob_cases[i];
+		size_t n = c->n ? c->n : strlen(c->key);
+
+		if (kw_key_glob(c->pattern, c->key, n) != c->want)
+			print_message("case %zu: %s\n", i, c->pattern);
+		assert_int_equal(kw_key_glob(c->pattern, c->key, n), c->want);
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_glob_pathological(void **state)
+{
+	static char key[20001];
+	char pattern[64];
+	double t0;
+
+	(void)state;
+	/* "*a*a*...*a*b" (20 stars) against 20000 'a': exponential with
+	 * naive recursion, bounded here. */
+	memset(key, 'a', 20000);
+	pattern[0] = '\0';
+	for (int i = 0; i < 20; i++)
+		strcat(pattern, "*a");
+	strcat(pattern, "*b");
+	t0 = now_s();
+	assert_false(kw_key_glob(pattern, key, 20000));
+	key[19999] = 'b';
+	assert_true(kw_key_glob(pattern, key, 20000));
+	assert_true(now_s() - t0 < 2.0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_siphash_vectors),
+		cmocka_unit_test(test_siphash_unaligned),
+		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_fingerprint_length_only),
+		cmocka_unit_test(test_is_redacted),
+		cmocka_unit_test(test_redact_table),
+		cmocka_unit_test(test_redact_cap),
+		cmocka_unit_test(test_redact_long_redacted),
+		cmocka_unit_test(test_redact_never_whole),
+		cmocka_unit_test(test_glob_table),
+		cmocka_unit_test(test_glob_pathological),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
