@@ -1,0 +1,268 @@
+/*
+ * router.c - dedup, suppression and routing.
+ *
+ * The dedup table maps an alert id (its 64-bit hex) to the event time it
+ * was last delivered, in a fixed-size open-addressing table: bounded by
+ * construction. When it fills past half, entries older than the window are
+ * dropped; if that is not enough the table starts afresh (counted in the
+ * log), which can only let a repeat through, never lose an alert.
+ */
+#include "alert/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/glob.h"
+#include "core/log.h"
+
+#define DEDUP_SLOTS (1u << 16)
+#define MAX_SINKS 64
+
+struct dedup_slot {
+	uint64_t id; /* 0: empty */
+	int64_t last;
+};
+
+struct kw_router {
+	const struct kw_config *cfg;
+	enum kw_severity min;
+	struct kw_sink *sinks[MAX_SINKS];
+	size_t nsinks;
+	struct dedup_slot *dedup;
+	size_t dedup_used;
+	int64_t newest;
+	struct kw_router_stats stats;
+};
+
+enum kw_status kw_router_create(const struct kw_config *cfg,
+				enum kw_severity min_severity,
+				struct kw_router **out, struct kw_error *err)
+{
+	struct kw_router *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (!r)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	r->dedup = calloc(DEDUP_SLOTS, sizeof(*r->dedup));
+	if (!r->dedup) {
+		free(r);
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	}
+	r->cfg = cfg;
+	r->min = min_severity;
+	*out = r;
+	return KW_OK;
+}
+
+enum kw_status kw_router_add_sink(struct kw_router *r, struct kw_sink *s)
+{
+	if (r->nsinks == MAX_SINKS) {
+		kw_sink_destroy(s);
+		return KW_ETOOBIG;
+	}
+	r->sinks[r->nsinks++] = s;
+	return KW_OK;
+}
+
+size_t kw_router_nsinks(const struct kw_router *r)
+{
+	return r->nsinks;
+}
+
+struct kw_sink *kw_router_sink(struct kw_router *r, size_t i)
+{
+	return i < r->nsinks ? r->sinks[i] : NULL;
+}
+
+static uint64_t id_value(const char *id)
+{
+	uint64_t v = 0;
+
+	for (const char *p = id + 4; *p; p++)
+		v = v << 4 | (uint64_t)(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+	return v ? v : 1;
+}
+
+static struct dedup_slot *dedup_find(struct kw_router *r, uint64_t id)
+{
+	size_t i = (size_t)(id * 0x9e3779b97f4a7c15u >> 48) & (DEDUP_SLOTS - 1);
+
+	while (r->dedup[i].id && r->dedup[i].id != id)
+		i = (i + 1) & (DEDUP_SLOTS - 1);
+	return &r->dedup[i];
+}
+
+static void dedup_compact(struct kw_router *r)
+{
+	struct dedup_slot *old = r->dedup;
+	struct dedup_slot *fresh = calloc(DEDUP_SLOTS, sizeof(*fresh));
+	size_t used = 0;
+
+	if (!fresh) {
+		memset(r->dedup, 0, DEDUP_SLOTS * sizeof(*r->dedup));
+		r->dedup_used = 0;
+		return;
+	}
+	r->dedup = fresh;
+	for (size_t i = 0; i < DEDUP_SLOTS; i++) {
+		if (old[i].id && r->newest - old[i].last < r->cfg->dedup_window) {
+			*dedup_find(r, old[i].id) = old[i];
+			used++;
+		}
+	}
+	free(old);
+	r->dedup_used = used;
+	if (used > DEDUP_SLOTS / 2) {
+		kw_log_warn("router",
+			    "more than %u distinct alerts within the dedup window; starting the dedup table afresh",
+			    DEDUP_SLOTS / 2);
+		memset(r->dedup, 0, DEDUP_SLOTS * sizeof(*r->dedup));
+		r->dedup_used = 0;
+	}
+}
+
+/* true when an alert with this id was delivered within the window. */
+static bool seen_recently(struct kw_router *r, const struct kw_alert *a)
+{
+	uint64_t id = id_value(a->id);
+	struct dedup_slot *s = dedup_find(r, id);
+
+	if (a->time > r->newest)
+		r->newest = a->time;
+	if (s->id) {
+		int64_t age = a->time - s->last;
+
+		if (age > -r->cfg->dedup_window && age < r->cfg->dedup_window)
+			return true;
+		if (age > 0)
+			s->last = a->time;
+		return false;
+	}
+	s->id = id;
+	s->last = a->time;
+	if (++r->dedup_used > DEDUP_SLOTS / 2)
+		dedup_compact(r);
+	return false;
+}
+
+static bool subject_matches(const json_t *want, const json_t *have)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)want, k, v)
+	{
+		const json_t *h = json_object_get(have, k);
+
+		if (!h || !json_equal(v, (json_t *)h))
+			return false;
+	}
+	return true;
+}
+
+static bool suppressed(const struct kw_router *r, const struct kw_alert *a)
+{
+	for (size_t i = 0; i < r->cfg->nsuppress; i++) {
+		const struct kw_suppress *s = &r->cfg->suppress[i];
+
+		if (s->has_until && a->time >= s->until)
+			continue;
+		if (s->detector &&
+		    !kw_glob_match(s->detector, a->detector, strlen(a->detector)))
+			continue;
+		if (s->key &&
+		    !kw_glob_match(s->key, a->key.id, strlen(a->key.id)))
+			continue;
+		if (subject_matches(s->subject, a->suppress))
+			return true;
+	}
+	return false;
+}
+
+static void count_detector(struct kw_router_stats *st, const char *detector)
+{
+	for (size_t i = 0; i < st->ndetectors; i++) {
+		if (!strcmp(st->by_detector[i].detector, detector)) {
+			st->by_detector[i].count++;
+			return;
+		}
+	}
+	if (st->ndetectors < KW_ROUTER_MAX_DETECTORS) {
+		st->by_detector[st->ndetectors].detector = detector;
+		st->by_detector[st->ndetectors].count = 1;
+		st->ndetectors++;
+	}
+}
+
+static void deliver(struct kw_router *r, const struct kw_alert *a)
+{
+	struct kw_error err;
+	char *json = kw_alert_to_json(a);
+	size_t len;
+
+	if (!json) {
+		kw_log_error("router", "out of memory rendering alert %s",
+			     a->id);
+		r->stats.failed++;
+		return;
+	}
+	len = strlen(json);
+	for (size_t i = 0; i < r->nsinks; i++) {
+		if (!kw_sink_wants(r->sinks[i], a))
+			continue;
+		kw_error_clear(&err);
+		if (kw_sink_deliver(r->sinks[i], a, json, len, &err) !=
+		    KW_SINK_OK) {
+			r->stats.failed++;
+			kw_log_error("sink", "%s: alert %s not delivered: %s",
+				     r->sinks[i]->name, a->id, err.msg);
+		}
+	}
+	free(json);
+}
+
+void kw_router_submit(struct kw_router *r, struct kw_alert *a)
+{
+	r->stats.raised++;
+	if (a->severity < r->min)
+		r->stats.below++;
+	else if (suppressed(r, a))
+		r->stats.suppressed++;
+	else if (seen_recently(r, a))
+		r->stats.deduped++;
+	else {
+		r->stats.delivered++;
+		if ((uint64_t)a->severity + 1 > r->stats.max_severity_seen)
+			r->stats.max_severity_seen = (uint64_t)a->severity + 1;
+		count_detector(&r->stats, a->detector);
+		deliver(r, a);
+	}
+	kw_alert_clear(a);
+}
+
+void kw_router_flush(struct kw_router *r)
+{
+	struct kw_error err;
+
+	for (size_t i = 0; i < r->nsinks; i++) {
+		kw_error_clear(&err);
+		if (kw_sink_flush(r->sinks[i], &err) != KW_SINK_OK)
+			kw_log_error("sink", "%s: %s", r->sinks[i]->name,
+				     err.msg);
+	}
+}
+
+const struct kw_router_stats *kw_router_stats(const struct kw_router *r)
+{
+	return &r->stats;
+}
+
+void kw_router_destroy(struct kw_router *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nsinks; i++)
+		kw_sink_destroy(r->sinks[i]);
+	free(r->dedup);
+	free(r);
+}

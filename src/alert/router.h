@@ -1,0 +1,63 @@
+/*
+ * router.h - from detectors to sinks: drop duplicates (the same alert id
+ * within the dedup window, in event time), apply the config's suppressions
+ * (detector, key glob over the redacted id, subject fields, until), drop
+ * what is below the minimum severity, and hand each alert to every sink
+ * whose severity and detector filters want it.
+ *
+ * Delivery here is synchronous, one attempt; the queue, retry and spool
+ * layer (issue "Alert routing and sinks") slots in between submit and the
+ * sinks without changing this interface.
+ */
+#ifndef KW_ALERT_ROUTER_H
+#define KW_ALERT_ROUTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/alert.h"
+#include "core/config.h"
+#include "sink/sink.h"
+
+#define KW_ROUTER_MAX_DETECTORS 32
+
+struct kw_router_stats {
+	uint64_t raised;     /* submitted by detectors */
+	uint64_t delivered;  /* passed every filter (delivered to >= 0 sinks) */
+	uint64_t deduped;    /* same id within the window */
+	uint64_t suppressed; /* matched a suppression */
+	uint64_t below;      /* below --min-severity */
+	uint64_t failed;     /* a sink failed to take it */
+	uint64_t max_severity_seen; /* highest severity delivered + 1; 0: none */
+	struct {
+		const char *detector;
+		uint64_t count;
+	} by_detector[KW_ROUTER_MAX_DETECTORS];
+	size_t ndetectors;
+};
+
+struct kw_router;
+
+/* cfg is borrowed for the router's lifetime. */
+enum kw_status kw_router_create(const struct kw_config *cfg,
+				enum kw_severity min_severity,
+				struct kw_router **out, struct kw_error *err);
+
+/* The router takes the sink over (it destroys it). */
+enum kw_status kw_router_add_sink(struct kw_router *r, struct kw_sink *s);
+size_t kw_router_nsinks(const struct kw_router *r);
+struct kw_sink *kw_router_sink(struct kw_router *r, size_t i);
+
+/* Route one alert. The router takes over the alert's contents (the caller's
+ * struct is cleared). */
+void kw_router_submit(struct kw_router *r, struct kw_alert *a);
+
+/* Flush every sink (fsync files, stdout). */
+void kw_router_flush(struct kw_router *r);
+
+const struct kw_router_stats *kw_router_stats(const struct kw_router *r);
+
+/* NULL-safe; destroys the sinks. */
+void kw_router_destroy(struct kw_router *r);
+
+#endif

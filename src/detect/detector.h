@@ -1,0 +1,129 @@
+/*
+ * detector.h - the detector interface. A detector family is one .c file
+ * implementing struct kw_detector_ops and listed in the registry
+ * (detector.c). A family may raise several detectors (the names of
+ * spec/alerts.md); each can be switched off in the config with
+ * {"detectors": {"key.honey": {"enabled": false}}}.
+ *
+ * Per-key state: a family declares a fixed state_size; the key table gives
+ * every key that many zeroed bytes (struct kw_detect_key.state), and the
+ * family keeps there everything it remembers about a key. Fixed size is the
+ * point: memory per key is known up front and nothing grows per key. State
+ * is plain bytes (no pointers), so snapshots can save and load it as is.
+ *
+ * Time: observe() sees events in arrival order with their event time;
+ * tick(watermark) tells the family that no event older than the watermark
+ * will come, so windows ending before it can close (DESIGN.md, "Time").
+ *
+ * Alerts: a family builds a struct kw_alert (kw_detect_alert() fills the
+ * common parts) and hands it to emit(); after the call the alert's contents
+ * belong to the router and the family must not touch them.
+ */
+#ifndef KW_DETECT_DETECTOR_H
+#define KW_DETECT_DETECTOR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/alert.h"
+#include "core/config.h"
+#include "core/event.h"
+#include "core/status.h"
+#include "state/keytab.h"
+
+/* Where alerts go. fn takes over the alert's contents. */
+struct kw_emit {
+	void (*fn)(void *ctx, struct kw_alert *a);
+	void *ctx;
+};
+
+static inline void kw_emit(const struct kw_emit *e, struct kw_alert *a)
+{
+	e->fn(e->ctx, a);
+}
+
+/* What a family is created with. */
+struct kw_detector_env {
+	const struct kw_config *cfg; /* borrowed for the family's lifetime */
+};
+
+enum kw_detector_kind {
+	KW_DETECTOR_POLICY, /* needs no history */
+	KW_DETECTOR_LEARNED /* compares a key with its own past */
+};
+
+struct kw_detector_ops {
+	const char *name;               /* the family: "policy.ops" */
+	enum kw_detector_kind kind;
+	const char *const *detectors;   /* NULL-terminated names it raises */
+	const struct kw_option *options; /* accepted in detectors.<name>,
+					    besides "enabled"; NULL-name end */
+	size_t state_size;              /* bytes per key, may be 0 */
+
+	/* Required. *self is the family's instance (may stay NULL). */
+	enum kw_status (*create)(const struct kw_detector_env *env,
+				 void **self, struct kw_error *err);
+
+	/* Required. One event of a key. state is this family's
+	 * state_size bytes for the key. */
+	void (*observe)(void *self, const struct kw_event *ev,
+			struct kw_keyent *key, void *state,
+			const struct kw_emit *emit);
+
+	/* Optional (default: nothing). No event older than watermark will
+	 * come; close windows that end before it. At the end of a scan the
+	 * engine ticks with INT64_MAX. */
+	void (*tick)(void *self, int64_t watermark, const struct kw_emit *emit);
+
+	/* Optional (default: nothing). NULL-safe. */
+	void (*destroy)(void *self);
+};
+
+/* The registry: NULL-terminated, in the order families run. */
+const struct kw_detector_ops *const *kw_detect_all(void);
+
+/* Whether a detector is enabled by the config (default: yes). */
+bool kw_detect_enabled(const struct kw_config *cfg, const char *detector);
+
+/* The options object of a detector in the config, or NULL. */
+const json_t *kw_detect_options(const struct kw_config *cfg,
+				const char *detector);
+
+/* Check the config's "detectors" section: every name is a known detector
+ * ("did you mean" otherwise) and its options are in its family's table. */
+enum kw_status kw_detect_check_config(const struct kw_config *cfg,
+				      struct kw_error *err);
+
+/* Start an alert about key for event ev: detector, severity, event time,
+ * key id/fp/kind/mode/name, the request id. The caller adds the summary,
+ * evidence and subject, then calls kw_alert_set_id() and kw_emit(). */
+enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
+			       enum kw_severity sev, const struct kw_event *ev,
+			       const struct kw_keyent *key);
+
+/* The config entry of a key (NULL when none matched). */
+static inline const struct kw_keyconf *
+kw_detect_keyconf(const struct kw_keyent *key)
+{
+	return (const struct kw_keyconf *)key->conf;
+}
+
+/* "sk_live_…4242 (backend)" or "sk_live_…4242": for summaries. */
+const char *kw_detect_key_label(const struct kw_keyent *key, char *buf,
+				size_t cap);
+
+/* Whether the key is server-side (secret, restricted, AWS). */
+static inline bool kw_detect_server_key(const struct kw_keyent *key)
+{
+	return key->kind == KW_KIND_SECRET || key->kind == KW_KIND_RESTRICTED ||
+	       key->kind == KW_KIND_LONG_TERM ||
+	       key->kind == KW_KIND_TEMPORARY;
+}
+
+/* The policy families (one file each). */
+extern const struct kw_detector_ops kw_detect_policy_ops;
+extern const struct kw_detector_ops kw_detect_policy_key;
+extern const struct kw_detector_ops kw_detect_policy_ip;
+
+#endif

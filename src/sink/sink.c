@@ -1,0 +1,179 @@
+/*
+ * sink.c - the sink registry, the options every sink shares, and the
+ * defaults for the optional slots of struct kw_sink_ops.
+ */
+#include "sink/sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/glob.h"
+
+static const struct kw_sink_ops *const registry[] = {
+	&kw_sink_stdout,
+	&kw_sink_file,
+	NULL,
+};
+
+static const struct kw_option common_options[] = {
+	{"type", KW_OPT_STRING, NULL, "the kind of sink"},
+	{"min_severity", KW_OPT_SEVERITY, "info", "drop alerts below this"},
+	{"detectors", KW_OPT_STRINGS, NULL,
+	 "only these detectors (globs: \"geo.*\")"},
+	{NULL, 0, NULL, NULL},
+};
+
+const struct kw_sink_ops *kw_sink_find(const char *type)
+{
+	for (size_t i = 0; registry[i]; i++) {
+		if (!strcmp(registry[i]->name, type))
+			return registry[i];
+	}
+	return NULL;
+}
+
+const struct kw_sink_ops *const *kw_sink_all(void)
+{
+	return registry;
+}
+
+static enum kw_status unknown_type(const char *type, const char *file,
+				   const char *where, struct kw_error *err)
+{
+	const char *names[16];
+	char known[256] = "";
+	size_t n = 0;
+	const char *s;
+
+	for (size_t i = 0; registry[i] && n < 15; i++) {
+		names[n++] = registry[i]->name;
+		snprintf(known + strlen(known), sizeof(known) - strlen(known),
+			 "%s%s", i ? ", " : "", registry[i]->name);
+	}
+	names[n] = NULL;
+	s = kw_config_suggest(type, names);
+	return kw_error_set(err, KW_ECONFIG,
+			    "%s: %s.type: unknown sink type '%s'%s%s%s (known: %s)",
+			    file, where, type, s ? " (did you mean '" : "",
+			    s ? s : "", s ? "'?)" : "", known);
+}
+
+enum kw_status kw_sink_create(const json_t *conf, size_t i,
+			      const struct kw_sink_env *env,
+			      struct kw_sink **out, struct kw_error *err)
+{
+	struct kw_option table[48];
+	struct kw_sink_env e = *env;
+	struct kw_sink *s = NULL;
+	const struct kw_sink_ops *ops;
+	const json_t *v;
+	char where[32];
+	size_t t = 0;
+	enum kw_status st;
+
+	*out = NULL;
+	snprintf(where, sizeof(where), "sinks[%zu]", i);
+	e.where = where;
+	v = json_object_get(conf, "type");
+	if (!json_is_string(v))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s: 'type' is required (a string such as \"stdout\" or \"file\")",
+				    env->file, where);
+	ops = kw_sink_find(json_string_value(v));
+	if (!ops)
+		return unknown_type(json_string_value(v), env->file, where, err);
+	for (size_t j = 0; common_options[j].name; j++)
+		table[t++] = common_options[j];
+	for (size_t j = 0; ops->options && ops->options[j].name && t < 47; j++)
+		table[t++] = ops->options[j];
+	table[t] = (struct kw_option){NULL, 0, NULL, NULL};
+	st = kw_config_check_object(conf, table, env->file, where, err);
+	if (st != KW_OK)
+		return st;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	s->ops = ops;
+	snprintf(s->name, sizeof(s->name), "%s (%s)", ops->name, where);
+	if ((v = json_object_get(conf, "min_severity")))
+		kw_severity_parse(json_string_value(v), &s->min_severity);
+	if ((v = json_object_get(conf, "detectors"))) {
+		size_t n = json_array_size(v);
+
+		s->detectors = calloc(n + 1, sizeof(char *));
+		if (!s->detectors) {
+			st = kw_error_set(err, KW_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		for (size_t j = 0; j < n; j++) {
+			s->detectors[j] =
+				strdup(json_string_value(json_array_get(v, j)));
+			if (!s->detectors[j]) {
+				st = kw_error_set(err, KW_ENOMEM,
+						  "out of memory");
+				goto cleanup;
+			}
+		}
+	}
+	st = ops->create(conf, &e, &s->self, err);
+cleanup:
+	if (st != KW_OK) {
+		kw_sink_destroy(s);
+		return st;
+	}
+	*out = s;
+	return KW_OK;
+}
+
+bool kw_sink_wants(const struct kw_sink *s, const struct kw_alert *a)
+{
+	if (a->severity < s->min_severity)
+		return false;
+	if (!s->detectors)
+		return true;
+	for (size_t i = 0; s->detectors[i]; i++) {
+		if (kw_glob_match(s->detectors[i], a->detector,
+				  strlen(a->detector)))
+			return true;
+	}
+	return false;
+}
+
+enum kw_sink_result kw_sink_deliver(struct kw_sink *s, const struct kw_alert *a,
+				    const char *json, size_t len,
+				    struct kw_error *err)
+{
+	enum kw_sink_result r = s->ops->deliver(s->self, a, json, len, err);
+
+	if (r == KW_SINK_OK)
+		s->delivered++;
+	else
+		s->failed++;
+	return r;
+}
+
+enum kw_sink_result kw_sink_flush(struct kw_sink *s, struct kw_error *err)
+{
+	return s->ops->flush ? s->ops->flush(s->self, err) : KW_SINK_OK;
+}
+
+void kw_sink_describe(struct kw_sink *s, char *buf, size_t cap)
+{
+	if (s->ops->describe)
+		s->ops->describe(s->self, buf, cap);
+	else
+		snprintf(buf, cap, "%s", s->ops->name);
+}
+
+void kw_sink_destroy(struct kw_sink *s)
+{
+	if (!s)
+		return;
+	if (s->ops && s->ops->destroy)
+		s->ops->destroy(s->self);
+	for (size_t i = 0; s->detectors && s->detectors[i]; i++)
+		free(s->detectors[i]);
+	free(s->detectors);
+	free(s);
+}

@@ -1,0 +1,111 @@
+/*
+ * sink.h - the sink interface. A sink is one .c file implementing
+ * struct kw_sink_ops and listed in the registry (sink.c). Adding a sink
+ * touches its file, the registry, meson.build, its tests and the docs.
+ *
+ * A sink delivers one alert and answers OK, RETRY or FAIL; it never sleeps,
+ * loops or retries itself. The core owns queues, retries, backoff and the
+ * spool (DESIGN.md, "Alerts and sinks"). deliver() gets the alert and its
+ * JSON rendering (spec/alerts.md), so sinks that send the JSON as is do not
+ * render it again.
+ *
+ * Every sink accepts the common options "type", "min_severity" and
+ * "detectors" (handled by the core); its own options are declared in
+ * `options` and checked against the config before create() is called.
+ */
+#ifndef KW_SINK_SINK_H
+#define KW_SINK_SINK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/alert.h"
+#include "core/config.h"
+#include "core/status.h"
+
+enum kw_sink_result {
+	KW_SINK_OK = 0, /* delivered */
+	KW_SINK_RETRY,  /* not delivered now; may succeed later */
+	KW_SINK_FAIL,   /* rejected for good */
+};
+
+enum kw_output {
+	KW_OUTPUT_JSON = 0,
+	KW_OUTPUT_TEXT,
+	KW_OUTPUT_NONE,
+};
+
+/* What a sink is created with, besides its config object. */
+struct kw_sink_env {
+	const char *file;      /* config file, for messages */
+	const char *where;     /* "sinks[1]" */
+	enum kw_output output; /* stdout: how to render */
+	bool colour;           /* stdout: colour the text */
+};
+
+struct kw_sink_ops {
+	const char *name; /* the config's "type" */
+	const struct kw_option *options; /* its own keys; NULL-name end */
+
+	/* Required. conf is the sink's config object (checked), borrowed for
+	 * the call only: copy what you keep. */
+	enum kw_status (*create)(const json_t *conf,
+				 const struct kw_sink_env *env, void **self,
+				 struct kw_error *err);
+
+	/* Required. json/len: the alert as one line of JSON, no newline. */
+	enum kw_sink_result (*deliver)(void *self, const struct kw_alert *a,
+				       const char *json, size_t len,
+				       struct kw_error *err);
+
+	/* Optional (default: OK). Make delivered alerts durable (fsync). */
+	enum kw_sink_result (*flush)(void *self, struct kw_error *err);
+
+	/* Optional (default: nothing). NULL-safe. */
+	void (*destroy)(void *self);
+
+	/* Optional (default: the type). A one-line description for
+	 * `keywatch check`, with every secret redacted. buf gets it. */
+	void (*describe)(void *self, char *buf, size_t cap);
+};
+
+/* One configured sink. */
+struct kw_sink {
+	const struct kw_sink_ops *ops;
+	void *self;
+	char name[48];              /* "file (sinks[1])" */
+	enum kw_severity min_severity;
+	char **detectors;           /* NULL-terminated globs; NULL: all */
+	uint64_t delivered, failed;
+};
+
+/* The registry. */
+const struct kw_sink_ops *kw_sink_find(const char *type);
+const struct kw_sink_ops *const *kw_sink_all(void);
+
+/* Create a sink from its config object (index i of "sinks"): checks the
+ * common and the sink's own options, then calls create. *out is owned by
+ * the caller (kw_sink_destroy). */
+enum kw_status kw_sink_create(const json_t *conf, size_t i,
+			      const struct kw_sink_env *env,
+			      struct kw_sink **out, struct kw_error *err);
+
+/* Whether the sink wants this alert (severity and detector filters). */
+bool kw_sink_wants(const struct kw_sink *s, const struct kw_alert *a);
+
+/* Through the ops, with defaults for the optional slots. */
+enum kw_sink_result kw_sink_deliver(struct kw_sink *s, const struct kw_alert *a,
+				    const char *json, size_t len,
+				    struct kw_error *err);
+enum kw_sink_result kw_sink_flush(struct kw_sink *s, struct kw_error *err);
+void kw_sink_describe(struct kw_sink *s, char *buf, size_t cap);
+
+/* NULL-safe. */
+void kw_sink_destroy(struct kw_sink *s);
+
+extern const struct kw_sink_ops kw_sink_stdout;
+extern const struct kw_sink_ops kw_sink_file;
+
+#endif
