@@ -1,0 +1,895 @@
+/*
+ * json_scan.c - the hot-path JSON field scanner: one pass over a line that
+ * validates it exactly as jansson's json_loadb(text, len, 0) would and picks
+ * out the values at a compiled set of dotted paths, without building a tree.
+ *
+ * The one idea: the paths are compiled into a trie of object keys, and the
+ * parser is an iterative state machine whose only stack is one bit per open
+ * container (object or array) plus, for the few outermost objects that lie
+ * on a path, the trie node their keys are looked up in. Everything off the
+ * paths is still fully validated (UTF-8, escapes, number ranges, depth) but
+ * never copied. Strings are returned zero-copy unless they hold escapes, in
+ * which case they are unescaped into the caller's arena.
+ *
+ * jansson's rules mirrored here, each checked by experiment against 2.14
+ * (tests/unit/test_json_diff.c and tests/fuzz/fuzz_json_scan.c keep checking):
+ * the top level must be an object or an array; a value nested deeper than
+ * JSON_PARSER_MAX_DEPTH (a scalar counts as a level) is an error; integers
+ * must fit a long long and reals must not overflow a double (underflow is
+ * fine); "\u0000" and lone surrogates are rejected; UTF-8 must be
+ * well-formed; and one quirk: jansson's lexer loses a NUL byte that directly
+ * follows a number or a literal (its one-byte unget cannot put a NUL back),
+ * so such a NUL is skipped here too. Because every rule is mirrored, no
+ * input needs jansson at run time.
+ */
+#include "ingest/json_scan.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEG_MAX 16	/* segments per path */
+#define SEG_LEN_MAX 255 /* bytes per segment */
+#define PATH_LEN_MAX 1024
+#define NO_NODE (-1)
+#define NUM_BUF 64 /* numbers shorter than this are converted on stack */
+/* an unescaped key of at most SEG_LEN_MAX bytes comes from at most this many
+ * escaped bytes (a \uXXXX escape is the longest way to write one byte) */
+#define KEY_RAW_MAX (6 * SEG_LEN_MAX)
+
+/* ---------------------------------------------------------------- paths */
+
+struct node {
+	const char *seg; /* into kw_json_paths.text; not NUL-terminated */
+	uint16_t seg_len;
+	int16_t first_child;
+	int16_t next_sibling;
+	uint64_t term;	/* paths that end at this node */
+	uint64_t below; /* paths that end at this node or under it */
+};
+
+struct kw_json_paths {
+	size_t npaths;
+	size_t nnodes;
+	locale_t c_locale;  /* strtod must not follow the process locale */
+	char *text;	    /* copies of the path strings */
+	struct node *nodes; /* nodes[0] is the root (the top-level object) */
+};
+
+static int16_t find_child(const struct kw_json_paths *ps, int16_t parent,
+			  const char *key, size_t n)
+{
+	int16_t c = ps->nodes[parent].first_child;
+
+	while (c != NO_NODE) {
+		const struct node *nd = &ps->nodes[c];
+
+		if (nd->seg_len == n &&
+		    (n == 0 ||
+		     (nd->seg[0] == key[0] && memcmp(nd->seg, key, n) == 0)))
+			return c;
+		c = nd->next_sibling;
+	}
+	return NO_NODE;
+}
+
+static enum kw_status add_path(struct kw_json_paths *ps, size_t idx, char *copy,
+			       size_t len, struct kw_error *err)
+{
+	int16_t cur = 0;
+	size_t start = 0, nseg = 0;
+
+	ps->nodes[0].below |= (uint64_t)1 << idx;
+	while (start <= len) {
+		const char *dot = memchr(copy + start, '.', len - start);
+		size_t end = dot ? (size_t)(dot - copy) : len;
+		size_t slen = end - start;
+		int16_t child;
+
+		if (slen == 0)
+			return kw_error_set(err, KW_EINVAL,
+					    "json path %zu: empty segment",
+					    idx);
+		if (slen > SEG_LEN_MAX || ++nseg > SEG_MAX)
+			return kw_error_set(err, KW_EINVAL,
+					    "json path %zu: too long", idx);
+		child = find_child(ps, cur, copy + start, slen);
+		if (child == NO_NODE) {
+			struct node *nd = &ps->nodes[ps->nnodes];
+
+			child = (int16_t)ps->nnodes++;
+			nd->seg = copy + start;
+			nd->seg_len = (uint16_t)slen;
+			nd->first_child = NO_NODE;
+			nd->next_sibling = ps->nodes[cur].first_child;
+			nd->term = 0;
+			nd->below = 0;
+			ps->nodes[cur].first_child = child;
+		}
+		cur = child;
+		ps->nodes[cur].below |= (uint64_t)1 << idx;
+		start = end + 1;
+	}
+	ps->nodes[cur].term |= (uint64_t)1 << idx;
+	return KW_OK;
+}
+
+enum kw_status kw_json_paths_create(const char *const *paths, size_t n,
+				    struct kw_json_paths **out,
+				    struct kw_error *err)
+{
+	struct kw_json_paths *ps = NULL;
+	enum kw_status st = KW_OK;
+	size_t total = 0, off = 0;
+
+	*out = NULL;
+	if (n > KW_JSON_MAX_PATHS) {
+		st = kw_error_set(err, KW_EINVAL,
+				  "too many json paths (%zu > %d)", n,
+				  KW_JSON_MAX_PATHS);
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t len = paths[i] ? strnlen(paths[i], PATH_LEN_MAX + 1) : 0;
+
+		if (len == 0 || len > PATH_LEN_MAX) {
+			st = kw_error_set(err, KW_EINVAL,
+					  "json path %zu: empty or too long",
+					  i);
+			goto cleanup;
+		}
+		total += len + 1;
+	}
+	ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		goto nomem;
+	ps->c_locale = (locale_t)0;
+	ps->npaths = n;
+	ps->text = malloc(total ? total : 1);
+	ps->nodes = calloc(1 + n * SEG_MAX, sizeof(*ps->nodes));
+	ps->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+	if (!ps->text || !ps->nodes || ps->c_locale == (locale_t)0)
+		goto nomem;
+	ps->nodes[0].first_child = NO_NODE;
+	ps->nodes[0].next_sibling = NO_NODE;
+	ps->nnodes = 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(paths[i]);
+
+		memcpy(ps->text + off, paths[i], len + 1);
+		st = add_path(ps, i, ps->text + off, len, err);
+		if (st != KW_OK)
+			goto cleanup;
+		off += len + 1;
+	}
+	*out = ps;
+	ps = NULL;
+	goto cleanup;
+nomem:
+	st = kw_error_set(err, KW_ENOMEM, "json paths: out of memory");
+cleanup:
+	kw_json_paths_destroy(ps);
+	return st;
+}
+
+void kw_json_paths_destroy(struct kw_json_paths *paths)
+{
+	if (!paths)
+		return;
+	if (paths->c_locale != (locale_t)0)
+		freelocale(paths->c_locale);
+	free(paths->text);
+	free(paths->nodes);
+	free(paths);
+}
+
+size_t kw_json_paths_count(const struct kw_json_paths *paths)
+{
+	return paths ? paths->npaths : 0;
+}
+
+/* ---------------------------------------------------------------- lexing */
+
+struct scan {
+	const char *base;
+	const char *end;
+	const struct kw_json_paths *ps;
+	struct kw_json_value *out;
+	struct kw_arena *arena;
+	enum kw_status st;  /* KW_EINVAL or KW_ENOMEM once failed */
+	size_t fail_at;	    /* byte offset of the failure */
+	const char *reason; /* static text */
+};
+
+/* Record a failure and return NULL, for `return fail(...)` in the lexers. */
+static const char *fail(struct scan *sc, const char *at, const char *reason)
+{
+	sc->st = KW_EINVAL;
+	sc->fail_at = (size_t)(at - sc->base);
+	sc->reason = reason;
+	return NULL;
+}
+
+static inline bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static inline const char *skip_ws(const char *s, const char *end)
+{
+	while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
+		s++;
+	return s;
+}
+
+/* Four hex digits at s (bounds checked by the caller) or -1. */
+static int32_t hex4(const char *s)
+{
+	int32_t v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		int h = hex_value((unsigned char)s[i]);
+
+		if (h < 0)
+			return -1;
+		v = (v << 4) | h;
+	}
+	return v;
+}
+
+/* A well-formed UTF-8 sequence starting at s (s[0] >= 0x80): its length, or
+ * 0. The same acceptance as jansson's utf8_check_first/utf8_check_full. */
+static size_t utf8_len(const unsigned char *s, const unsigned char *end)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t n;
+
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		n = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xE0)
+		lo = 0xA0; /* overlong */
+	else if (c == 0xED)
+		hi = 0x9F; /* UTF-16 surrogates */
+	else if (c == 0xF0)
+		lo = 0x90; /* overlong */
+	else if (c == 0xF4)
+		hi = 0x8F; /* past U+10FFFF */
+	if ((size_t)(end - s) < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return n;
+}
+
+/* Validate one \uXXXX escape (or surrogate pair) at s, which points at the
+ * backslash. Returns the byte after it, or NULL. */
+static const char *scan_uescape(struct scan *sc, const char *s)
+{
+	int32_t v, v2;
+
+	v = sc->end - s < 6 ? -1 : hex4(s + 2);
+	if (v < 0)
+		return fail(sc, s, "invalid \\u escape");
+	if (v == 0)
+		return fail(sc, s, "\\u0000 is not allowed");
+	if (v >= 0xDC00 && v <= 0xDFFF)
+		return fail(sc, s, "invalid surrogate escape");
+	if (v < 0xD800 || v > 0xDBFF)
+		return s + 6;
+	if (sc->end - s < 12 || s[6] != '\\' || s[7] != 'u')
+		return fail(sc, s, "invalid surrogate escape");
+	v2 = hex4(s + 8);
+	if (v2 < 0)
+		return fail(sc, s + 6, "invalid \\u escape");
+	if (v2 < 0xDC00 || v2 > 0xDFFF)
+		return fail(sc, s, "invalid surrogate escape");
+	return s + 12;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Nonzero when one of the 8 bytes of w is '"', '\\', < 0x20 or >= 0x80.
+ * The lowest flagged byte is always a real hit (false positives can only
+ * sit above a real one, where a borrow propagated). */
+static inline uint64_t special_bytes(uint64_t w)
+{
+	uint64_t q = w ^ (ONES * '"');
+	uint64_t b = w ^ (ONES * '\\');
+
+	return ((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w;
+}
+
+/* Scan a string whose opening quote is at s[-1]. Returns the closing quote,
+ * or NULL; *esc tells whether a backslash was seen. */
+static const char *scan_string(struct scan *sc, const char *s, bool *esc)
+{
+	const char *end = sc->end;
+
+	*esc = false;
+	for (;;) {
+		unsigned char c;
+
+		while (end - s >= 8) {
+			uint64_t w, m;
+
+			memcpy(&w, s, 8);
+			m = special_bytes(w) & HIGHS;
+			if (m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+				s += __builtin_ctzll(m) / 8;
+#endif
+				break;
+			}
+			s += 8;
+		}
+		if (s >= end)
+			return fail(sc, s, "unterminated string");
+		c = (unsigned char)*s;
+		if (c == '"')
+			return s;
+		if (c == '\\') {
+			*esc = true;
+			if (end - s < 2)
+				return fail(sc, s + 1, "unterminated string");
+			switch (s[1]) {
+			case '"':
+			case '\\':
+			case '/':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
+				s += 2;
+				break;
+			case 'u':
+				s = scan_uescape(sc, s);
+				if (!s)
+					return NULL;
+				break;
+			default:
+				return fail(sc, s, "invalid escape");
+			}
+		} else if (c < 0x20) {
+			return fail(sc, s, "control character in string");
+		} else if (c >= 0x80) {
+			size_t n = utf8_len((const unsigned char *)s,
+					    (const unsigned char *)end);
+
+			if (!n)
+				return fail(sc, s, "invalid UTF-8");
+			s += n;
+		} else {
+			s++;
+		}
+	}
+}
+
+static size_t utf8_put(uint32_t cp, char *d)
+{
+	if (cp < 0x80) {
+		d[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		d[0] = (char)(0xC0 | (cp >> 6));
+		d[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		d[0] = (char)(0xE0 | (cp >> 12));
+		d[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		d[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	d[0] = (char)(0xF0 | (cp >> 18));
+	d[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+	d[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+	d[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/* Unescape the already validated string body s[0..n) into d, which has room
+ * for n bytes (the result is never longer). Returns the length written. */
+static size_t unescape(const char *s, size_t n, char *d)
+{
+	const char *end = s + n;
+	size_t o = 0;
+
+	while (s < end) {
+		if (*s != '\\') {
+			d[o++] = *s++;
+			continue;
+		}
+		switch (s[1]) {
+		case 'b':
+			d[o++] = '\b';
+			break;
+		case 'f':
+			d[o++] = '\f';
+			break;
+		case 'n':
+			d[o++] = '\n';
+			break;
+		case 'r':
+			d[o++] = '\r';
+			break;
+		case 't':
+			d[o++] = '\t';
+			break;
+		case 'u': {
+			uint32_t cp = (uint32_t)hex4(s + 2);
+
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				uint32_t lo = (uint32_t)hex4(s + 8);
+
+				cp = 0x10000 + ((cp - 0xD800) << 10) +
+				     (lo - 0xDC00);
+				s += 6;
+			}
+			o += utf8_put(cp, d + o);
+			s += 6;
+			continue;
+		}
+		default: /* " \ / */
+			d[o++] = s[1];
+			break;
+		}
+		s += 2;
+	}
+	return o;
+}
+
+/* ---------------------------------------------------------------- numbers */
+
+struct number {
+	bool real;
+	bool big; /* a real that needs strtod to decide overflow */
+	int64_t i;
+};
+
+/* Scan a number at s, with jansson's ranges. Returns the byte after it. */
+static const char *scan_number(struct scan *sc, const char *s,
+			       struct number *num)
+{
+	const char *p = s, *end = sc->end, *int_start, *frac_start = NULL;
+	bool neg = false;
+	uint64_t mag = 0;
+	size_t int_len, lead_frac_zeros = 0;
+	int64_t exp = 0, e10;
+	bool exp_neg = false, all_zero;
+
+	num->real = false;
+	num->big = false;
+	if (*p == '-') {
+		neg = true;
+		p++;
+	}
+	int_start = p;
+	if (p >= end || !is_digit((unsigned char)*p))
+		return fail(sc, s, "invalid number");
+	if (*p == '0') {
+		p++;
+		if (p < end && is_digit((unsigned char)*p))
+			return fail(sc, s, "invalid number");
+	} else {
+		while (p < end && is_digit((unsigned char)*p)) {
+			if (p - int_start < 19)
+				mag = mag * 10 + (uint64_t)(*p - '0');
+			p++;
+		}
+	}
+	int_len = (size_t)(p - int_start);
+	if (p >= end || (*p != '.' && *p != 'e' && *p != 'E')) {
+		uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : INT64_MAX;
+
+		if (int_len > 19 || mag > limit)
+			return fail(sc, s, "integer out of range");
+		num->i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+		return p;
+	}
+	num->real = true;
+	if (*p == '.') {
+		p++;
+		frac_start = p;
+		if (p >= end || !is_digit((unsigned char)*p))
+			return fail(sc, s, "invalid number");
+		while (p < end && *p == '0')
+			p++;
+		lead_frac_zeros = (size_t)(p - frac_start);
+		while (p < end && is_digit((unsigned char)*p))
+			p++;
+	}
+	all_zero = *int_start == '0' &&
+		   (!frac_start || lead_frac_zeros == (size_t)(p - frac_start));
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-')) {
+			exp_neg = *p == '-';
+			p++;
+		}
+		if (p >= end || !is_digit((unsigned char)*p))
+			return fail(sc, s, "invalid number");
+		while (p < end && is_digit((unsigned char)*p)) {
+			if (exp < 1000000000)
+				exp = exp * 10 + (*p - '0');
+			p++;
+		}
+	}
+	if (all_zero)
+		return p;
+	/* the value lies in [10^(e10-1), 10^e10) */
+	if (*int_start != '0')
+		e10 = int_len > 1000000000 ? 1000000000 : (int64_t)int_len;
+	else
+		e10 = -(int64_t)(lead_frac_zeros > 1000000000
+					 ? 1000000000
+					 : lead_frac_zeros);
+	e10 += exp_neg ? -exp : exp;
+	if (e10 >= 310)
+		return fail(sc, s, "real number overflow");
+	num->big = e10 == 309;
+	return p;
+}
+
+/* strtod of s[0..n) in the C locale; *ovf set on overflow. */
+static enum kw_status to_double(struct scan *sc, const char *s, size_t n,
+				double *d, bool *ovf)
+{
+	char buf[NUM_BUF];
+	char *copy = buf;
+
+	if (n >= sizeof(buf)) {
+		copy = kw_arena_alloc(sc->arena, n + 1);
+		if (!copy)
+			return KW_ENOMEM;
+	}
+	memcpy(copy, s, n);
+	copy[n] = '\0';
+	errno = 0;
+	*d = strtod_l(copy, NULL, sc->ps->c_locale);
+	*ovf = errno == ERANGE && (*d == HUGE_VAL || *d == -HUGE_VAL);
+	return KW_OK;
+}
+
+/* ---------------------------------------------------------------- values */
+
+static void set_paths(struct kw_json_value *out, uint64_t mask,
+		      const struct kw_json_value *v)
+{
+	while (mask) {
+		out[__builtin_ctzll(mask)] = *v;
+		mask &= mask - 1;
+	}
+}
+
+static void clear_paths(struct kw_json_value *out, uint64_t mask)
+{
+	static const struct kw_json_value absent = {.type = KW_JSON_ABSENT};
+
+	set_paths(out, mask, &absent);
+}
+
+/* Parse one scalar at s (s < end, not a container). When want is a node with
+ * paths ending at it, fill their values. Returns the byte after the scalar. */
+static const char *scan_scalar(struct scan *sc, const char *s, int16_t want)
+{
+	const char *end = sc->end, *e;
+	struct kw_json_value v = {.type = KW_JSON_ABSENT, .p = s};
+	uint64_t term = want == NO_NODE ? 0 : sc->ps->nodes[want].term;
+	unsigned char c = (unsigned char)*s;
+
+	if (c == '"') {
+		bool esc;
+
+		e = scan_string(sc, s + 1, &esc);
+		if (!e)
+			return NULL;
+		if (term) {
+			v.type = KW_JSON_STRING;
+			v.p = s + 1;
+			v.n = (size_t)(e - s - 1);
+			if (esc) {
+				char *d = kw_arena_alloc(sc->arena, v.n + 1);
+
+				if (!d) {
+					sc->st = KW_ENOMEM;
+					return NULL;
+				}
+				v.n = unescape(s + 1, v.n, d);
+				d[v.n] = '\0';
+				v.p = d;
+			}
+			set_paths(sc->out, term, &v);
+		}
+		return e + 1;
+	}
+	if (c == '-' || is_digit(c)) {
+		struct number num;
+		bool ovf = false;
+
+		e = scan_number(sc, s, &num);
+		if (!e)
+			return NULL;
+		if (num.big || (term && num.real)) {
+			if (to_double(sc, s, (size_t)(e - s), &v.d, &ovf)) {
+				sc->st = KW_ENOMEM;
+				return NULL;
+			}
+			if (ovf)
+				return fail(sc, s, "real number overflow");
+		}
+		if (term) {
+			v.type = num.real ? KW_JSON_REAL : KW_JSON_INTEGER;
+			v.n = (size_t)(e - s);
+			if (!num.real) {
+				v.i = num.i;
+				v.d = (double)num.i;
+			}
+			set_paths(sc->out, term, &v);
+		}
+		goto literal_end;
+	}
+	if (c == 't' && end - s >= 4 && memcmp(s, "true", 4) == 0) {
+		v.type = KW_JSON_TRUE;
+		e = s + 4;
+	} else if (c == 'f' && end - s >= 5 && memcmp(s, "false", 5) == 0) {
+		v.type = KW_JSON_FALSE;
+		e = s + 5;
+	} else if (c == 'n' && end - s >= 4 && memcmp(s, "null", 4) == 0) {
+		v.type = KW_JSON_NULL;
+		e = s + 4;
+	} else {
+		return fail(sc, s, "unexpected character");
+	}
+	if (term) {
+		v.n = (size_t)(e - s);
+		set_paths(sc->out, term, &v);
+	}
+literal_end:
+	/* jansson's lexer drops a NUL right after a number or literal */
+	if (e < end && *e == '\0')
+		e++;
+	return e;
+}
+
+/* Look an object key (the string body s[0..n), escaped if esc) up among the
+ * children of node. */
+static int16_t match_key(const struct kw_json_paths *ps, int16_t node,
+			 const char *s, size_t n, bool esc)
+{
+	char buf[KEY_RAW_MAX];
+
+	if (ps->nodes[node].first_child == NO_NODE)
+		return NO_NODE;
+	if (esc) {
+		if (n > sizeof(buf))
+			return NO_NODE;
+		n = unescape(s, n, buf);
+		s = buf;
+	}
+	if (n > SEG_LEN_MAX)
+		return NO_NODE;
+	return find_child(ps, node, s, n);
+}
+
+/* ---------------------------------------------------------------- parser */
+
+/* Per-depth state. kind has one bit per open container (set: object); only
+ * the outermost SEG_MAX + 1 levels can lie on a path, so only they carry a
+ * trie node (for the keys of an object) and a record node (the node whose
+ * paths get this container's raw text when it closes). */
+struct stack {
+	uint8_t kind[KW_JSON_MAX_DEPTH / 8 + 1];
+	int16_t node[SEG_MAX + 2];
+	int16_t rec[SEG_MAX + 2];
+};
+
+static inline bool is_object(const struct stack *st, size_t d)
+{
+	return st->kind[d / 8] & (1u << (d % 8));
+}
+
+/* Open a container at s (depth open + 1); want is the node the value is
+ * for. */
+static void push(struct scan *sc, struct stack *st, size_t depth, const char *s,
+		 int16_t want)
+{
+	bool obj = *s == '{';
+
+	if (obj)
+		st->kind[depth / 8] |= (uint8_t)(1u << (depth % 8));
+	else
+		st->kind[depth / 8] &= (uint8_t) ~(1u << (depth % 8));
+	if (depth > SEG_MAX + 1)
+		return;
+	st->node[depth] = obj ? want : NO_NODE;
+	st->rec[depth] = NO_NODE;
+	if (want != NO_NODE && sc->ps->nodes[want].term) {
+		struct kw_json_value v = {
+			.type = obj ? KW_JSON_OBJECT : KW_JSON_ARRAY,
+			.p = s,
+		};
+
+		st->rec[depth] = want;
+		set_paths(sc->out, sc->ps->nodes[want].term, &v);
+	}
+}
+
+/* Close the container at depth whose last byte is at s. */
+static void pop(struct scan *sc, struct stack *st, size_t depth, const char *s)
+{
+	uint64_t m;
+
+	if (depth > SEG_MAX + 1 || st->rec[depth] == NO_NODE)
+		return;
+	m = sc->ps->nodes[st->rec[depth]].term;
+	while (m) {
+		struct kw_json_value *v = &sc->out[__builtin_ctzll(m)];
+
+		v->n = (size_t)(s + 1 - v->p);
+		m &= m - 1;
+	}
+}
+
+/* Parse an object key and its ':' at s (whitespace skipped); sets *want to
+ * the trie node of the member's value. Returns the byte after the ':'
+ * and following whitespace. */
+static const char *scan_key(struct scan *sc, const struct stack *st,
+			    size_t depth, const char *s, int16_t *want)
+{
+	const char *e;
+	bool esc;
+	int16_t node = depth <= SEG_MAX + 1 ? st->node[depth] : NO_NODE;
+
+	*want = NO_NODE;
+	if (s >= sc->end)
+		return fail(sc, s, "unexpected end of input");
+	if (*s != '"')
+		return fail(sc, s, "expected string key");
+	e = scan_string(sc, s + 1, &esc);
+	if (!e)
+		return NULL;
+	if (node != NO_NODE) {
+		*want = match_key(sc->ps, node, s + 1, (size_t)(e - s - 1),
+				  esc);
+		if (*want != NO_NODE) /* a later duplicate key wins */
+			clear_paths(sc->out, sc->ps->nodes[*want].below);
+	}
+	s = skip_ws(e + 1, sc->end);
+	if (s >= sc->end)
+		return fail(sc, s, "unexpected end of input");
+	if (*s != ':')
+		return fail(sc, s, "expected ':'");
+	return skip_ws(s + 1, sc->end);
+}
+
+static enum kw_status parse(struct scan *sc)
+{
+	struct stack st;
+	const char *s = skip_ws(sc->base, sc->end), *end = sc->end;
+	size_t depth = 0; /* open containers */
+	int16_t want = 0; /* the top-level object is the trie root */
+
+	if (s >= end || (*s != '{' && *s != '['))
+		goto top;
+	for (;;) {
+		/* a value at s, whitespace skipped, at depth + 1 */
+		if (depth >= KW_JSON_MAX_DEPTH) {
+			fail(sc, s, "maximum depth exceeded");
+			break;
+		}
+		if (s < end && (*s == '{' || *s == '[')) {
+			push(sc, &st, ++depth, s, want);
+			s = skip_ws(s + 1, end);
+			if (s < end && (*s == '}' || *s == ']') &&
+			    (*s == '}') == is_object(&st, depth)) {
+				pop(sc, &st, depth--, s);
+				s++;
+				goto after;
+			}
+			if (is_object(&st, depth)) {
+				s = scan_key(sc, &st, depth, s, &want);
+				if (!s)
+					break;
+			} else {
+				want = NO_NODE;
+			}
+			continue;
+		}
+		if (s >= end) {
+			fail(sc, s, "unexpected end of input");
+			break;
+		}
+		s = scan_scalar(sc, s, want);
+		if (!s)
+			break;
+	after:
+		/* after a value at depth + 1: a separator or a close */
+		for (;;) {
+			char close;
+
+			s = skip_ws(s, end);
+			if (depth == 0) {
+				if (s < end)
+					fail(sc, s, "end of input expected");
+				return sc->st;
+			}
+			close = is_object(&st, depth) ? '}' : ']';
+			if (s < end && *s == ',') {
+				s = skip_ws(s + 1, end);
+				want = NO_NODE;
+				if (close == '}')
+					s = scan_key(sc, &st, depth, s, &want);
+				break;
+			}
+			if (s < end && *s == close) {
+				pop(sc, &st, depth--, s);
+				s++;
+				continue;
+			}
+			if (s >= end)
+				fail(sc, s, "unexpected end of input");
+			else
+				fail(sc, s,
+				     close == '}' ? "expected ',' or '}'"
+						  : "expected ',' or ']'");
+			return sc->st;
+		}
+		if (!s)
+			break;
+	}
+	return sc->st;
+top:
+	fail(sc, s, "expected '{' or '['");
+	return sc->st;
+}
+
+enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
+			    size_t len, struct kw_json_value *out,
+			    struct kw_arena *arena, struct kw_error *err)
+{
+	struct scan sc = {
+		.base = text,
+		.end = text + len,
+		.ps = paths,
+		.out = out,
+		.arena = arena,
+		.st = KW_OK,
+	};
+
+	for (size_t i = 0; i < paths->npaths; i++)
+		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
+	if (parse(&sc) == KW_OK)
+		return KW_OK;
+	for (size_t i = 0; i < paths->npaths; i++)
+		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
+	if (sc.st == KW_ENOMEM)
+		return kw_error_set(err, KW_ENOMEM,
+				    "invalid JSON: arena exhausted");
+	return kw_error_set(err, KW_EINVAL, "invalid JSON at column %zu: %s",
+			    sc.fail_at + 1, sc.reason);
+}
