@@ -62,6 +62,7 @@ struct kw_splitter {
 	size_t depth;
 	size_t vstart; /* offset of the element's first byte */
 	uint64_t vline;
+	uint64_t last_line; /* line of the last byte that is not whitespace */
 };
 
 enum kw_status kw_splitter_create(struct kw_reader *r, const char *name,
@@ -205,7 +206,10 @@ static enum kw_status detect_shape(struct kw_splitter *s, struct kw_error *err)
 	for (;;) {
 		if (s->end >= 3 && memcmp(s->buf, "\xef\xbb\xbf", 3) == 0)
 			from = 3;
-		res = sniff(s->buf, from, s->end, &body);
+		if (s->end < 3 && memcmp(s->buf, "\xef\xbb\xbf", s->end) == 0)
+			res = SNIFF_MORE; /* maybe a BOM, maybe empty */
+		else
+			res = sniff(s->buf, from, s->end, &body);
 		if (res != SNIFF_MORE || s->eof || s->end == s->cap)
 			break;
 		st = fill(s, err);
@@ -220,6 +224,7 @@ static enum kw_status detect_shape(struct kw_splitter *s, struct kw_error *err)
 		for (i = from; i < body; i++)
 			s->line += s->buf[i] == '\n';
 		s->start = s->scan = body;
+		s->last_line = s->line;
 		s->ds = D_FIRST;
 	} else if (skip_ws(s->buf, from, s->end) < s->end) {
 		s->shape = KW_SHAPE_LINES;
@@ -443,6 +448,8 @@ static void doc_scan(struct kw_splitter *s, struct kw_record *recs, size_t max,
 
 	while (s->scan < s->end && *n < max) {
 		c = s->buf[s->scan];
+		if (!is_ws(c))
+			s->last_line = s->line;
 		if (s->ds == D_IN_VALUE) {
 			if (value_byte(s, c, recs, n, skips))
 				s->scan++;
@@ -480,20 +487,6 @@ static void doc_scan(struct kw_splitter *s, struct kw_record *recs, size_t max,
 	s->start = (s->ds == D_IN_VALUE && !s->vskip) ? s->vstart : s->scan;
 }
 
-/* Line of the last byte that is not whitespace, for end-of-input errors. */
-static uint64_t last_text_line(const struct kw_splitter *s)
-{
-	uint64_t line = s->line;
-	size_t i = s->end;
-
-	while (i > 0 && is_ws(s->buf[i - 1])) {
-		if (s->buf[i - 1] == '\n' && line > 1)
-			line--;
-		i--;
-	}
-	return line;
-}
-
 static void doc_finish(struct kw_splitter *s, struct kw_record *recs, size_t *n,
 		       struct kw_skips *skips)
 {
@@ -504,7 +497,7 @@ static void doc_finish(struct kw_splitter *s, struct kw_record *recs, size_t *n,
 	if (s->ds == D_AFTER)
 		return;
 	kw_error_set(&s->pending, KW_EINVAL, "line %llu: %s",
-		     (unsigned long long)last_text_line(s),
+		     (unsigned long long)s->last_line,
 		     s->ds == D_TRAILER ? "unterminated JSON object"
 					: "unterminated JSON array");
 }
