@@ -1,0 +1,361 @@
+/*
+ * engine.c - the per-batch pipeline. For each input: sniff the format from
+ * the first record (unless it was given), then per batch of records:
+ * decode, enrich from the model, find the key (creating it: kind, mode and
+ * the config entry that matches it), and let every detector family observe
+ * the event with its slice of the key's state. The watermark (newest event
+ * time less the allowed lateness) ticks the families once per batch.
+ */
+#include "engine/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "detect/detector.h"
+#include "ingest/splitter.h"
+
+#define BATCH 1024
+#define LATENESS (INT64_C(120) * 1000000)
+#define MAX_FAMILIES 32
+#define STATE_ALIGN 16
+
+struct family {
+	const struct kw_detector_ops *ops;
+	void *self;
+	size_t offset; /* of its slice in the key's state area */
+};
+
+struct decoder_inst {
+	const struct kw_decoder_ops *ops;
+	void *self;
+};
+
+struct kw_engine {
+	struct kw_engine_opts opts;
+	struct kw_decoder_conf dconf;
+	const struct kw_decoder_ops *forced; /* --format, or NULL */
+	struct decoder_inst decoders[8];
+	size_t ndecoders;
+	struct family families[MAX_FAMILIES];
+	size_t nfamilies;
+	struct kw_keytab *keys;
+	struct kw_keyent *current; /* the key being observed, for emit */
+	struct kw_emit emit;
+	struct kw_arena arena;
+	struct kw_record recs[BATCH];
+	struct kw_event events[BATCH];
+	int64_t watermark;
+	struct kw_engine_stats stats;
+};
+
+static size_t align_up(size_t n)
+{
+	return (n + STATE_ALIGN - 1) & ~(size_t)(STATE_ALIGN - 1);
+}
+
+static void engine_emit(void *ctx, struct kw_alert *a)
+{
+	struct kw_engine *e = ctx;
+
+	if (e->current) {
+		struct kw_engine_keystats *ks = kw_keytab_state(e->current);
+
+		ks->alerts++;
+	}
+	kw_router_submit(e->opts.router, a);
+}
+
+static enum kw_status create_families(struct kw_engine *e,
+				      size_t *state_size, struct kw_error *err)
+{
+	const struct kw_detector_ops *const *all = kw_detect_all();
+	struct kw_detector_env env = {.cfg = e->opts.cfg};
+	size_t off = align_up(sizeof(struct kw_engine_keystats));
+	enum kw_status st;
+
+	for (size_t i = 0; all[i] && i < MAX_FAMILIES; i++) {
+		struct family *f = &e->families[e->nfamilies];
+
+		f->ops = all[i];
+		f->offset = off;
+		st = f->ops->create(&env, &f->self, err);
+		if (st != KW_OK)
+			return st;
+		e->nfamilies++;
+		off += align_up(f->ops->state_size);
+	}
+	*state_size = off;
+	return KW_OK;
+}
+
+enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
+				struct kw_engine **out, struct kw_error *err)
+{
+	struct kw_engine *e = calloc(1, sizeof(*e));
+	size_t state_size = 0;
+	enum kw_status st;
+
+	*out = NULL;
+	if (!e)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	e->opts = *opts;
+	e->dconf.map = opts->map;
+	e->dconf.nmap = opts->nmap;
+	e->emit.fn = engine_emit;
+	e->emit.ctx = e;
+	e->watermark = INT64_MIN;
+	e->stats.first_ts = INT64_MAX;
+	e->stats.last_ts = INT64_MIN;
+	kw_arena_init(&e->arena, 0);
+	if (opts->format && strcmp(opts->format, "auto") != 0) {
+		e->forced = kw_decoder_find(opts->format);
+		if (!e->forced) {
+			st = kw_error_set(err, KW_EUSAGE,
+					  "unknown format '%s' (formats: auto, keywatch, cloudtrail)",
+					  opts->format);
+			goto cleanup;
+		}
+	}
+	st = create_families(e, &state_size, err);
+	if (st != KW_OK)
+		goto cleanup;
+	st = kw_keytab_create(opts->cfg->max_keys, state_size, &e->keys);
+	if (st != KW_OK) {
+		kw_error_set(err, st, "cannot create the key table: %s",
+			     kw_strerror(st));
+		goto cleanup;
+	}
+cleanup:
+	if (st != KW_OK)
+		kw_engine_destroy(e);
+	else
+		*out = e;
+	return st;
+}
+
+static void *decoder_for(struct kw_engine *e, const struct kw_decoder_ops *ops)
+{
+	struct kw_error err;
+
+	for (size_t i = 0; i < e->ndecoders; i++) {
+		if (e->decoders[i].ops == ops)
+			return e->decoders[i].self;
+	}
+	if (e->ndecoders == sizeof(e->decoders) / sizeof(e->decoders[0]))
+		return NULL;
+	if (ops->create(&e->dconf, &e->decoders[e->ndecoders].self, &err) !=
+	    KW_OK) {
+		kw_log_error("decoder", "%s: %s", ops->name, err.msg);
+		return NULL;
+	}
+	e->decoders[e->ndecoders].ops = ops;
+	return e->decoders[e->ndecoders++].self;
+}
+
+/* A few distinct IPs per key for the report (a tiny fixed set). */
+static void note_ip(struct kw_engine_keystats *ks, const struct kw_ip *ip)
+{
+	uint8_t h[4];
+	unsigned n = ks->ips < 8 ? ks->ips : 8;
+
+	if (!ip->family)
+		return;
+	for (int i = 0; i < 4; i++)
+		h[i] = ip->addr[i] ^ ip->addr[i + 4] ^ ip->addr[i + 8] ^
+		       ip->addr[i + 12];
+	for (unsigned i = 0; i < n; i++) {
+		if (!memcmp(ks->ip_hash[i], h, 4))
+			return;
+	}
+	if (ks->ips < 8)
+		memcpy(ks->ip_hash[ks->ips], h, 4);
+	if (ks->ips < UINT32_MAX)
+		ks->ips++;
+}
+
+static void analyse(struct kw_engine *e, struct kw_event *ev)
+{
+	struct kw_keyent *key = NULL;
+	struct kw_engine_keystats *ks;
+	unsigned char *state;
+	bool created = false;
+	enum kw_status st;
+
+	kw_models_enrich(e->opts.models, ev, &e->arena);
+	st = kw_keytab_get(e->keys, ev->key.p, ev->key.n, ev->ts, &key,
+			   &created);
+	if (st != KW_OK) {
+		kw_skips_add(&e->stats.skips, KW_SKIP_BAD_FIELD, ev->file,
+			     ev->line, "key not tracked: %s", kw_strerror(st));
+		return;
+	}
+	if (created) {
+		e->stats.keys_seen++;
+		key->kind = (uint8_t)ev->key_kind;
+		key->mode = (uint8_t)ev->key_mode;
+		key->conf = kw_config_key(e->opts.cfg, ev->key.p, ev->key.n);
+	} else if (key->mode == KW_MODE_UNKNOWN && ev->key_mode) {
+		key->mode = (uint8_t)ev->key_mode;
+	}
+	e->stats.events++;
+	if (ev->ts < e->stats.first_ts)
+		e->stats.first_ts = ev->ts;
+	if (ev->ts > e->stats.last_ts)
+		e->stats.last_ts = ev->ts;
+	state = kw_keytab_state(key);
+	ks = (struct kw_engine_keystats *)state;
+	if (ev->status >= 400)
+		ks->errors++;
+	if (ev->status == 401 || ev->status == 403)
+		ks->denied++;
+	note_ip(ks, &ev->ip);
+	e->current = key;
+	for (size_t i = 0; i < e->nfamilies; i++) {
+		struct family *f = &e->families[i];
+
+		f->ops->observe(f->self, ev, key, state + f->offset, &e->emit);
+	}
+	e->current = NULL;
+}
+
+static void tick(struct kw_engine *e, int64_t watermark)
+{
+	if (watermark <= e->watermark)
+		return;
+	e->watermark = watermark;
+	for (size_t i = 0; i < e->nfamilies; i++) {
+		if (e->families[i].ops->tick)
+			e->families[i].ops->tick(e->families[i].self, watermark,
+						 &e->emit);
+	}
+}
+
+static void input_failed(struct kw_engine *e, enum kw_skip_reason r,
+			 const char *msg)
+{
+	/* Every damaged or unreadable input is named, not only the first few
+	 * (as for bad records), so it is logged here and only counted. */
+	e->stats.skips.count[r]++;
+	e->stats.skips.total++;
+	e->stats.inputs_failed++;
+	kw_log_error(NULL, "%s", msg);
+}
+
+enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
+			      const char *name)
+{
+	struct kw_splitter *sp = NULL;
+	const struct kw_decoder_ops *dec = e->forced;
+	void *dself = NULL;
+	struct kw_error err;
+	enum kw_status st, result = KW_OK;
+	size_t n;
+
+	e->stats.inputs++;
+	st = kw_splitter_create(r, name, e->opts.cfg->max_line, &sp);
+	if (st != KW_OK) {
+		kw_log_error(NULL, "%s: %s", name, kw_strerror(st));
+		return st;
+	}
+	for (;;) {
+		kw_error_clear(&err);
+		st = kw_splitter_next(sp, e->recs, BATCH, &n,
+				      &e->stats.skips, &err);
+		if (st != KW_OK) {
+			input_failed(e, KW_SKIP_CORRUPT, err.msg);
+			result = st;
+			break;
+		}
+		if (n == 0)
+			break;
+		e->stats.records += n;
+		if (!dec)
+			dec = kw_decoder_sniff(kw_splitter_shape(sp), &e->recs[0]);
+		if (!dself && !(dself = decoder_for(e, dec))) {
+			result = KW_ENOMEM;
+			break;
+		}
+		kw_arena_reset(&e->arena);
+		n = dec->decode(dself, e->recs, n, e->events, &e->arena,
+				&e->stats.skips, name);
+		for (size_t i = 0; i < n; i++)
+			analyse(e, &e->events[i]);
+		if (e->stats.last_ts != INT64_MIN)
+			tick(e, e->stats.last_ts - LATENESS);
+	}
+	kw_splitter_destroy(sp);
+	return result;
+}
+
+enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path)
+{
+	struct kw_reader *r = NULL;
+	struct kw_error err;
+	enum kw_status st;
+
+	kw_error_clear(&err);
+	st = kw_reader_open(path, &r, &err);
+	if (st != KW_OK) {
+		e->stats.inputs++;
+		input_failed(e, KW_SKIP_UNREADABLE, err.msg);
+		return st;
+	}
+	st = kw_engine_read(e, r, r->name);
+	kw_reader_close(r);
+	return st;
+}
+
+void kw_engine_count_failed(struct kw_engine *e)
+{
+	e->stats.skips.count[KW_SKIP_UNREADABLE]++;
+	e->stats.skips.total++;
+	e->stats.inputs_failed++;
+}
+
+void kw_engine_finish(struct kw_engine *e)
+{
+	tick(e, INT64_MAX);
+}
+
+const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
+{
+	e->stats.keys = kw_keytab_count(e->keys);
+	e->stats.keys_evicted = kw_keytab_evicted(e->keys);
+	return &e->stats;
+}
+
+struct foreach_ctx {
+	kw_engine_key_cb *cb;
+	void *ctx;
+};
+
+static void foreach_one(void *ctx, struct kw_keyent *ent)
+{
+	struct foreach_ctx *fc = ctx;
+
+	fc->cb(fc->ctx, ent, kw_keytab_state(ent));
+}
+
+void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb,
+			   void *ctx)
+{
+	struct foreach_ctx fc = {cb, ctx};
+
+	kw_keytab_foreach(e->keys, foreach_one, &fc);
+}
+
+void kw_engine_destroy(struct kw_engine *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->nfamilies; i++) {
+		if (e->families[i].ops->destroy)
+			e->families[i].ops->destroy(e->families[i].self);
+	}
+	for (size_t i = 0; i < e->ndecoders; i++)
+		e->decoders[i].ops->destroy(e->decoders[i].self);
+	kw_keytab_destroy(e->keys);
+	kw_arena_destroy(&e->arena);
+	free(e);
+}

@@ -1,0 +1,93 @@
+/*
+ * engine.h - the engine that wires the stages of DESIGN.md's data flow:
+ * reader -> splitter -> decoder -> enrich (model) -> key table ->
+ * detectors -> router. Batch (scan) and daemon (watch) share it: they differ
+ * only in where the bytes come from and what advances time.
+ *
+ * The stages are called batch by batch inside one thread; each call is a
+ * place where a bounded queue can later separate threads.
+ *
+ * Departure from DESIGN.md's module map: the engine lives in its own
+ * folder, between the stage modules and cli/, because it must know every
+ * stage while core/ knows nothing above itself.
+ */
+#ifndef KW_ENGINE_ENGINE_H
+#define KW_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert/router.h"
+#include "core/config.h"
+#include "core/skips.h"
+#include "core/status.h"
+#include "enrich/model.h"
+#include "ingest/decoder.h"
+#include "ingest/reader.h"
+#include "state/keytab.h"
+
+struct kw_engine_opts {
+	const struct kw_config *cfg;     /* borrowed */
+	const struct kw_models *models;  /* borrowed */
+	const char *format;              /* NULL or "auto": sniff per input */
+	const struct kw_field_map *map;  /* borrowed; may be NULL */
+	size_t nmap;
+	struct kw_router *router;        /* borrowed */
+};
+
+struct kw_engine_stats {
+	uint64_t inputs;        /* inputs opened */
+	uint64_t inputs_failed; /* inputs unreadable or damaged */
+	uint64_t records;       /* records cut from the inputs */
+	uint64_t events;        /* events decoded and analysed */
+	struct kw_skips skips;
+	size_t keys;            /* keys in the table now */
+	uint64_t keys_seen;     /* distinct keys inserted */
+	uint64_t keys_evicted;
+	int64_t first_ts, last_ts;
+};
+
+/* What the engine keeps per key for reports, at the start of each key's
+ * state area. */
+struct kw_engine_keystats {
+	uint64_t errors;  /* status >= 400 */
+	uint64_t denied;  /* 401 and 403 */
+	uint32_t alerts;  /* delivered or not, raised about this key */
+	uint32_t ips;     /* distinct IPs, up to a small bound */
+	uint8_t ip_hash[8][4];
+};
+
+struct kw_engine;
+
+enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
+				struct kw_engine **out, struct kw_error *err);
+
+/* Read one input to its end (or to its damage). Problems are counted and
+ * logged naming the input; the return value is KW_OK when the whole input
+ * was read, otherwise the problem's status (the events before it count). */
+enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path);
+
+/* Read from an open reader (the engine does not close it). name must
+ * outlive the engine (it is kept in events and messages). */
+enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
+			      const char *name);
+
+/* No more input: close every window (tick with the end of time). */
+void kw_engine_finish(struct kw_engine *e);
+
+const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e);
+
+/* Each key with its report stats; order unspecified. */
+typedef void kw_engine_key_cb(void *ctx, const struct kw_keyent *key,
+			      const struct kw_engine_keystats *ks);
+void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb,
+			   void *ctx);
+
+/* Count an input that could not be opened (the caller reports it). */
+void kw_engine_count_failed(struct kw_engine *e);
+
+/* NULL-safe. */
+void kw_engine_destroy(struct kw_engine *e);
+
+#endif
