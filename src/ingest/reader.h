@@ -6,8 +6,13 @@
  *
  * Damage (a bad CRC, garbage after the last gzip member, a cut stream) is
  * reported by read() as KW_ECORRUPT with a message naming the input and the
- * byte offset in the *compressed* input where it was found. Every byte
- * returned before the error is good and is kept by the caller.
+ * byte offset in the *compressed* input where it was found. The bytes
+ * returned before the error are delivered first and kept by the caller:
+ * for a cut stream, garbage after the end, or a bad CRC/length they are
+ * exactly the stream's content; for deflate or zstd data damaged in the
+ * middle of a member or frame, the bytes decoded between the damage and
+ * its detection may be wrong (nothing checks them before the member's CRC),
+ * and the decoder then rejects the records they form.
  *
  * The tailer (watch) reuses these readers on growing files; it needs
  * `offset` to checkpoint where it is.
@@ -23,8 +28,8 @@
 struct kw_reader_ops {
 	const char *name; /* "plain", "gzip", "zstd": shown in messages */
 
-	/* Required. Put up to cap decoded bytes into buf and set *got. *got == 0
-	 * with KW_OK means the end of the stream. On damage: KW_ECORRUPT (or
+	/* Required. Put up to cap decoded bytes into buf and set *got. *got ==
+	 * 0 with KW_OK means the end of the stream. On damage: KW_ECORRUPT (or
 	 * KW_EIO for a failed read) with err set to "byte offset N: what";
 	 * the caller adds the input name. After an error, read() keeps
 	 * returning the same error. */
@@ -41,7 +46,8 @@ struct kw_reader_ops {
 struct kw_reader {
 	const struct kw_reader_ops *ops;
 	void *self;
-	char *name; /* the input's name as the user wrote it; "-" is "<stdin>" */
+	char *name; /* the input's name as the user wrote it; "-" is "<stdin>"
+		     */
 };
 
 /* Open path ("-" for standard input) and stack the decompressor its magic

@@ -1,0 +1,651 @@
+/*
+ * test_reader.c - readers (plain, gzip, zstd, stdin through a pipe) and the
+ * expansion of PATH arguments into inputs.
+ *
+ * The one idea: every fixture is made by the test itself in a mkdtemp
+ * directory, compressed with zlib and libzstd, then damaged on purpose at a
+ * known place, so each error message can be asserted exactly: its class,
+ * its byte offset in the compressed input, and the bytes delivered before.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "kw_config.h"
+
+#if KW_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
+#include "ingest/inputs.h"
+#include "ingest/reader.h"
+
+static char tmpdir[64];
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static int rm_one(const char *p, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kw_reader_XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	chmod(tmpdir, 0700);
+	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *tpath(const char *name)
+{
+	static char buf[4][256];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmpdir, name);
+	return buf[k];
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(p, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* JSON lines, deterministic, n bytes at least. */
+static char *make_text(size_t min, size_t *len, unsigned seed)
+{
+	char *t = malloc(min + 256);
+	size_t at = 0;
+	unsigned i = 0;
+
+	while (at < min)
+		at += (size_t)sprintf(
+			t + at,
+			"{\"id\":\"req_%u_%u\",\"created\":%u,"
+			"\"path\":\"/v1/charges\",\"status\":200}\n",
+			seed, i, 1764230400u + i * 7u),
+			i++;
+	*len = at;
+	return t;
+}
+
+static unsigned char *gz(const char *p, size_t n, size_t *out)
+{
+	z_stream zs = {0};
+	size_t cap = compressBound((uLong)n) + 64;
+	unsigned char *o = malloc(cap);
+
+	assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8,
+				      Z_DEFAULT_STRATEGY),
+			 Z_OK);
+	zs.next_in = (unsigned char *)p;
+	zs.avail_in = (uInt)n;
+	zs.next_out = o;
+	zs.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	*out = zs.total_out;
+	deflateEnd(&zs);
+	return o;
+}
+
+struct result {
+	char *data;
+	size_t n;
+	enum kw_status st;
+	char msg[KW_ERROR_MSG_MAX];
+	uint64_t offset;
+};
+
+/* Read r to the end or the first error, with reads of cap bytes. */
+static void read_all(struct kw_reader *r, size_t cap, struct result *res)
+{
+	struct kw_error err = {0};
+	size_t got;
+	size_t size = 1 << 16;
+	char *buf = malloc(cap);
+
+	memset(res, 0, sizeof(*res));
+	res->data = malloc(size);
+	for (;;) {
+		res->st = kw_reader_read(r, buf, cap, &got, &err);
+		if (res->st != KW_OK) {
+			assert_int_equal(got, 0);
+			snprintf(res->msg, sizeof(res->msg), "%s", err.msg);
+			/* sticky */
+			memset(&err, 0, sizeof(err));
+			assert_int_equal(
+				kw_reader_read(r, buf, cap, &got, &err),
+				res->st);
+			assert_string_equal(err.msg, res->msg);
+			break;
+		}
+		if (got == 0)
+			break;
+		assert_true(got <= cap);
+		while (res->n + got > size)
+			size *= 2;
+		res->data = realloc(res->data, size);
+		memcpy(res->data + res->n, buf, got);
+		res->n += got;
+	}
+	res->offset = r->ops->offset(r->self);
+	free(buf);
+}
+
+static void read_path(const char *path, size_t cap, struct result *res)
+{
+	struct kw_reader *r = NULL;
+	struct kw_error err = {0};
+
+	assert_int_equal(kw_reader_open(path, &r, &err), KW_OK);
+	read_all(r, cap, res);
+	kw_reader_close(r);
+}
+
+static void expect_msg(const struct result *res, const char *path,
+		       uint64_t offset, const char *what)
+{
+	char want[KW_ERROR_MSG_MAX];
+
+	snprintf(want, sizeof(want), "%s: byte offset %llu: %s", path,
+		 (unsigned long long)offset, what);
+	assert_string_equal(res->msg, want);
+}
+
+/* ---- plain and gzip -------------------------------------------------- */
+
+static void test_plain(void **state)
+{
+	size_t n;
+	char *t = make_text(600000, &n, 1);
+	struct result res;
+
+	(void)state;
+	write_file(tpath("p.log"), t, n);
+	read_path(tpath("p.log"), 256 * 1024, &res);
+	assert_int_equal(res.st, KW_OK);
+	assert_int_equal(res.n, n);
+	assert_memory_equal(res.data, t, n);
+	assert_int_equal(res.offset, n);
+	free(res.data);
+	/* tiny files, shorter than the longest magic */
+	write_file(tpath("e.log"), "", 0);
+	read_path(tpath("e.log"), 16, &res);
+	assert_int_equal(res.st, KW_OK);
+	assert_int_equal(res.n, 0);
+	free(res.data);
+	write_file(tpath("1.log"), "\x1f", 1);
+	read_path(tpath("1.log"), 16, &res);
+	assert_int_equal(res.n, 1);
+	assert_int_equal(res.data[0], 0x1f);
+	free(res.data);
+	free(t);
+}
+
+static void test_gzip_multi_member(void **state)
+{
+	size_t na, nb, ga, gb;
+	char *a = make_text(500000, &na, 1);
+	char *b = make_text(300000, &nb, 2);
+	unsigned char *za = gz(a, na, &ga);
+	unsigned char *zb = gz(b, nb, &gb);
+	unsigned char *cat = malloc(ga + gb);
+	struct result res;
+	size_t caps[] = {1, 7, 4096, 256 * 1024};
+	size_t i;
+
+	(void)state;
+	memcpy(cat, za, ga);
+	memcpy(cat + ga, zb, gb);
+	write_file(tpath("ab.gz"), cat, ga + gb);
+	for (i = 0; i < 4; i++) {
+		if (caps[i] == 1 && i == 0) {
+			/* a byte at a time over the small member only */
+			write_file(tpath("b.gz"), zb, gb);
+			read_path(tpath("b.gz"), 1, &res);
+			assert_int_equal(res.n, nb);
+			assert_memory_equal(res.data, b, nb);
+			free(res.data);
+			continue;
+		}
+		read_path(tpath("ab.gz"), caps[i], &res);
+		assert_int_equal(res.st, KW_OK);
+		assert_int_equal(res.n, na + nb);
+		assert_memory_equal(res.data, a, na);
+		assert_memory_equal(res.data + na, b, nb);
+		assert_int_equal(res.offset, ga + gb);
+		free(res.data);
+	}
+	free(a);
+	free(b);
+	free(za);
+	free(zb);
+	free(cat);
+}
+
+static void test_gzip_damage(void **state)
+{
+	size_t n, g;
+	char *t = make_text(400000, &n, 3);
+	unsigned char *z = gz(t, n, &g);
+	unsigned char *d = malloc(g + 16);
+	struct result res;
+	const char *p;
+
+	(void)state;
+	/* garbage after the last member: everything decoded, then the error
+	 * at the first garbage byte */
+	memcpy(d, z, g);
+	memcpy(d + g, "\n\0garbage", 9);
+	p = tpath("garbage.gz");
+	write_file(p, d, g + 9);
+	read_path(p, 65536, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, g, "garbage after the last gzip member");
+	assert_int_equal(res.n, n);
+	assert_memory_equal(res.data, t, n);
+	free(res.data);
+
+	/* a wrong CRC: all bytes decoded, then the error past the CRC */
+	memcpy(d, z, g);
+	d[g - 8] ^= 0x55;
+	p = tpath("crc.gz");
+	write_file(p, d, g);
+	read_path(p, 65536, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, g - 4,
+		   "gzip CRC or data error (incorrect data check)");
+	assert_int_equal(res.n, n);
+	assert_memory_equal(res.data, t, n);
+	free(res.data);
+
+	/* a wrong length */
+	memcpy(d, z, g);
+	d[g - 2] ^= 0x01;
+	p = tpath("len.gz");
+	write_file(p, d, g);
+	read_path(p, 65536, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, g,
+		   "gzip CRC or data error (incorrect length check)");
+	assert_int_equal(res.n, n);
+	free(res.data);
+
+	/* cut in the middle: a good prefix, then the error at the end */
+	p = tpath("cut.gz");
+	write_file(p, z, g / 2);
+	read_path(p, 65536, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, g / 2, "unexpected end of gzip stream (truncated)");
+	assert_true(res.n > n / 4 && res.n < n);
+	assert_memory_equal(res.data, t, res.n);
+	free(res.data);
+
+	/* a second member cut in its header */
+	memcpy(d, z, g);
+	memcpy(d + g, z, 5);
+	p = tpath("cut2.gz");
+	write_file(p, d, g + 5);
+	read_path(p, 65536, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, g + 5, "unexpected end of gzip stream (truncated)");
+	assert_int_equal(res.n, n);
+	free(res.data);
+
+	/* damaged deflate data: a data error, good bytes before it */
+	memcpy(d, z, g);
+	memset(d + g / 2, 0xff, 64);
+	p = tpath("bad.gz");
+	write_file(p, d, g);
+	read_path(p, 65536, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	assert_non_null(strstr(res.msg, ": gzip CRC or data error ("));
+	/* deflate has no check before the member's CRC: only the bytes
+	 * before the damaged place are known good */
+	assert_memory_equal(res.data, t, g / 2 > res.n ? res.n : g / 2);
+	free(res.data);
+
+	free(z);
+	free(d);
+	free(t);
+}
+
+/* ---- zstd ------------------------------------------------------------ */
+
+#if KW_HAVE_ZSTD
+static unsigned char *zst(const char *p, size_t n, size_t *out)
+{
+	size_t cap = ZSTD_compressBound(n);
+	unsigned char *o = malloc(cap);
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	*out = ZSTD_compress2(c, o, cap, p, n);
+	assert_false(ZSTD_isError(*out));
+	ZSTD_freeCCtx(c);
+	return o;
+}
+
+static void test_zstd(void **state)
+{
+	size_t na, nb, za_n, zb_n;
+	char *a = make_text(500000, &na, 4);
+	char *b = make_text(200000, &nb, 5);
+	unsigned char *za = zst(a, na, &za_n);
+	unsigned char *zb = zst(b, nb, &zb_n);
+	/* a skippable frame: magic 0x184D2A50, length 4, payload */
+	static const unsigned char skip[] = {0x50, 0x2a, 0x4d, 0x18, 4,	  0,
+					     0,	   0,	 'k',  'w',  '!', '!'};
+	size_t total = za_n + sizeof(skip) + zb_n;
+	unsigned char *d = malloc(total + 16);
+	struct result res;
+	const char *p;
+
+	(void)state;
+	memcpy(d, za, za_n);
+	memcpy(d + za_n, skip, sizeof(skip));
+	memcpy(d + za_n + sizeof(skip), zb, zb_n);
+	p = tpath("ab.zst");
+	write_file(p, d, total);
+	read_path(p, 100000, &res);
+	assert_int_equal(res.st, KW_OK);
+	assert_int_equal(res.n, na + nb);
+	assert_memory_equal(res.data, a, na);
+	assert_memory_equal(res.data + na, b, nb);
+	assert_int_equal(res.offset, total);
+	free(res.data);
+
+	/* cut: a good prefix, then the error at the end of the input */
+	p = tpath("cut.zst");
+	write_file(p, za, za_n / 2);
+	read_path(p, 100000, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, za_n / 2,
+		   "unexpected end of zstd stream (truncated)");
+	assert_true(res.n > 0 && res.n < na);
+	assert_memory_equal(res.data, a, res.n);
+	free(res.data);
+
+	/* garbage after the last frame */
+	memcpy(d, za, za_n);
+	memcpy(d + za_n, "garbage!", 8);
+	p = tpath("garbage.zst");
+	write_file(p, d, za_n + 8);
+	read_path(p, 100000, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, za_n, "garbage after the last zstd frame");
+	assert_int_equal(res.n, na);
+	assert_memory_equal(res.data, a, na);
+	free(res.data);
+
+	/* a wrong checksum */
+	memcpy(d, za, za_n);
+	d[za_n - 1] ^= 0x40;
+	p = tpath("sum.zst");
+	write_file(p, d, za_n);
+	read_path(p, 100000, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, za_n - 4,
+		   "zstd checksum or data error (Restored data doesn't "
+		   "match checksum)");
+	free(res.data);
+
+	free(a);
+	free(b);
+	free(za);
+	free(zb);
+	free(d);
+}
+
+/* Random bytes after the magic: always an error, never a crash or hang. */
+static void test_zstd_random(void **state)
+{
+	unsigned char d[4096];
+	struct result res;
+	const char *p = tpath("rand.zst");
+	unsigned seed;
+	size_t i;
+	size_t len;
+
+	(void)state;
+	for (seed = 1; seed <= 300; seed++) {
+		srand(seed);
+		len = 4 + (size_t)(rand() % 4000);
+		memcpy(d, "\x28\xb5\x2f\xfd", 4);
+		for (i = 4; i < len; i++)
+			d[i] = (unsigned char)rand();
+		write_file(p, d, len);
+		read_path(p, 8192, &res);
+		assert_int_equal(res.st, KW_ECORRUPT);
+		assert_true(strncmp(res.msg, p, strlen(p)) == 0);
+		assert_non_null(strstr(res.msg, ": byte offset "));
+		free(res.data);
+	}
+}
+#endif
+
+/* ---- stdin and open errors ------------------------------------------- */
+
+struct feeder {
+	int fd;
+	const unsigned char *p;
+	size_t n;
+};
+
+static void *feed(void *arg)
+{
+	struct feeder *f = arg;
+	size_t at = 0;
+	ssize_t w;
+
+	/* one byte first, so the magic arrives in pieces */
+	while (at < f->n) {
+		w = write(f->fd, f->p + at, at == 0 ? 1 : f->n - at);
+		if (w <= 0)
+			break;
+		at += (size_t)w;
+		if (at == 1)
+			usleep(20000);
+	}
+	close(f->fd);
+	return NULL;
+}
+
+static void read_stdin_pipe(const unsigned char *p, size_t n,
+			    struct result *res)
+{
+	int pfd[2];
+	int saved = dup(STDIN_FILENO);
+	pthread_t th;
+	struct feeder f;
+	struct kw_reader *r = NULL;
+	struct kw_error err = {0};
+
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(dup2(pfd[0], STDIN_FILENO), STDIN_FILENO);
+	close(pfd[0]);
+	f = (struct feeder){.fd = pfd[1], .p = p, .n = n};
+	assert_int_equal(pthread_create(&th, NULL, feed, &f), 0);
+	assert_int_equal(kw_reader_open("-", &r, &err), KW_OK);
+	assert_string_equal(r->name, "<stdin>");
+	read_all(r, 65536, res);
+	kw_reader_close(r);
+	pthread_join(th, NULL);
+	dup2(saved, STDIN_FILENO);
+	close(saved);
+}
+
+static void test_stdin_pipe(void **state)
+{
+	size_t n, g;
+	char *t = make_text(300000, &n, 6);
+	unsigned char *z = gz(t, n, &g);
+	struct result res;
+
+	(void)state;
+	read_stdin_pipe((unsigned char *)t, n, &res);
+	assert_int_equal(res.st, KW_OK);
+	assert_int_equal(res.n, n);
+	assert_memory_equal(res.data, t, n);
+	free(res.data);
+
+	read_stdin_pipe(z, g / 2, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, "<stdin>", g / 2,
+		   "unexpected end of gzip stream (truncated)");
+	free(res.data);
+
+	read_stdin_pipe(z, g, &res);
+	assert_int_equal(res.st, KW_OK);
+	assert_int_equal(res.n, n);
+	assert_memory_equal(res.data, t, n);
+	free(res.data);
+	free(z);
+	free(t);
+}
+
+static void test_open_errors(void **state)
+{
+	struct kw_reader *r = NULL;
+	struct kw_error err = {0};
+	char want[512];
+	const char *p;
+
+	(void)state;
+	p = tpath("missing.log");
+	assert_int_equal(kw_reader_open(p, &r, &err), KW_ENOTFOUND);
+	assert_null(r);
+	snprintf(want, sizeof(want), "%s: No such file or directory", p);
+	assert_string_equal(err.msg, want);
+
+	assert_int_equal(kw_reader_open(tmpdir, &r, &err), KW_EIO);
+	assert_null(r);
+	snprintf(want, sizeof(want), "%s: Is a directory", tmpdir);
+	assert_string_equal(err.msg, want);
+
+	if (geteuid() != 0) {
+		p = tpath("secret.log");
+		write_file(p, "x\n", 2);
+		chmod(p, 0);
+		assert_int_equal(kw_reader_open(p, &r, &err), KW_EIO);
+		snprintf(want, sizeof(want), "%s: Permission denied", p);
+		assert_string_equal(err.msg, want);
+	}
+	kw_reader_close(NULL);
+}
+
+/* ---- inputs ------------------------------------------------------------ */
+
+static void touch(const char *name)
+{
+	write_file(tpath(name), "{}\n", 3);
+}
+
+static void test_inputs_dir_and_glob(void **state)
+{
+	struct kw_inputs in;
+	struct kw_error err = {0};
+	const char *args[4];
+	char w[8][256];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(mkdir(tpath("d"), 0700), 0);
+	assert_int_equal(mkdir(tpath("d/sub"), 0700), 0);
+	assert_int_equal(mkdir(tpath("d/a2"), 0700), 0);
+	assert_int_equal(mkdir(tpath("d/.git"), 0700), 0);
+	touch("d/b.log");
+	touch("d/a.log");
+	touch("d/.hidden");
+	touch("d/sub/c.log");
+	touch("d/a2/z.log");
+	touch("d/.git/x.log");
+	touch("d/B.log");
+	assert_int_equal(symlink(tpath("d/sub"), tpath("d/link")), 0);
+
+	args[0] = tpath("d");
+	assert_int_equal(kw_inputs_expand(args, 1, 0, &in, &err), KW_OK);
+	assert_int_equal(in.nerr, 0);
+	assert_int_equal(in.n, 5);
+	snprintf(w[0], 256, "%s/d/B.log", tmpdir);
+	snprintf(w[1], 256, "%s/d/a.log", tmpdir);
+	snprintf(w[2], 256, "%s/d/a2/z.log", tmpdir);
+	snprintf(w[3], 256, "%s/d/b.log", tmpdir);
+	snprintf(w[4], 256, "%s/d/sub/c.log", tmpdir);
+	for (i = 0; i < 5; i++)
+		assert_string_equal(in.paths[i], w[i]);
+	kw_inputs_free(&in);
+	kw_inputs_free(&in);
+
+	/* a glob, "-", a file, a missing path, a glob matching nothing:
+	 * errors do not stop the others */
+	args[0] = tpath("d/*.log");
+	args[1] = "-";
+	args[2] = tpath("nope.log");
+	args[3] = tpath("d/*.gz");
+	assert_int_equal(kw_inputs_expand(args, 4, 0, &in, &err), KW_OK);
+	assert_int_equal(in.n, 4);
+	assert_string_equal(in.paths[0], w[0]);
+	assert_string_equal(in.paths[1], w[1]);
+	assert_string_equal(in.paths[2], w[3]);
+	assert_string_equal(in.paths[3], "-");
+	assert_int_equal(in.nerr, 2);
+	snprintf(w[5], 256, "%s/nope.log: No such file or directory", tmpdir);
+	assert_string_equal(in.errors[0], w[5]);
+	snprintf(w[6], 256, "%s/d/*.gz: no file matches the pattern", tmpdir);
+	assert_string_equal(in.errors[1], w[6]);
+	kw_inputs_free(&in);
+
+	/* the bound */
+	args[0] = tpath("d");
+	assert_int_equal(kw_inputs_expand(args, 1, 3, &in, &err), KW_ETOOBIG);
+	assert_string_equal(err.msg, "too many inputs (more than 3)");
+	assert_int_equal(in.n, 3);
+	kw_inputs_free(&in);
+	kw_inputs_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain),
+		cmocka_unit_test(test_gzip_multi_member),
+		cmocka_unit_test(test_gzip_damage),
+#if KW_HAVE_ZSTD
+		cmocka_unit_test(test_zstd),
+		cmocka_unit_test(test_zstd_random),
+#endif
+		cmocka_unit_test(test_stdin_pipe),
+		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_inputs_dir_and_glob),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
