@@ -889,7 +889,7 @@ enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
 		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
 	if (sc.st == KW_ENOMEM)
 		return kw_error_set(err, KW_ENOMEM,
-				    "invalid JSON: arena exhausted");
+				    "JSON scan: arena exhausted");
 	return kw_error_set(err, KW_EINVAL, "invalid JSON at column %zu: %s",
 			    sc.fail_at + 1, sc.reason);
 }

@@ -1,0 +1,543 @@
+/*
+ * test_json_diff.c - differential test: kw_json_scan against jansson's
+ * json_loadb(text, len, 0, &error), which defines what keywatch accepts.
+ *
+ * Corpus: tests/unit/json_corpus/<name>.json holds ONE case per file, the
+ * file's exact bytes (no trailing newline added; NUL bytes and invalid UTF-8
+ * are written raw). The name says what the case exercises. The same files
+ * seed the libFuzzer target tests/fuzz/fuzz_json_scan.c.
+ *
+ * For every input, and a fixed path set (top-level, nested, paths to
+ * non-string values, a UTF-8 key), the test compares validity and, per
+ * path, the type and value with jansson's tree: exact string bytes, integer
+ * value, the double bit for bit, and for objects and arrays the raw text
+ * re-parsed and json_equal to jansson's subtree. Beyond the corpus it checks
+ * thousands of random valid documents and random mutations of the corpus
+ * and of those documents, all from fixed seeds. The first mismatch fails
+ * the test with the input hex-escaped.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "ingest/json_scan.h"
+
+#define CORPUS_DIR KW_TEST_SRCDIR "/json_corpus"
+#define MAX_CASE (256 * 1024)
+
+static const char *const diff_paths[] = {
+	"a",	   "b",		"a.b",	     "a.b.c",
+	"s",	   "n",		"k",	     "o",
+	"o.p",	   "arr",	"x-api-key", "headers.x-api-key",
+	"headers", "u\xc3\xa9", "created",   "request.ip",
+};
+#define NPATHS (sizeof(diff_paths) / sizeof(diff_paths[0]))
+
+struct ctx {
+	struct kw_json_paths *paths;
+	struct kw_arena arena;
+	size_t checked, valid;
+};
+
+/* ------------------------------------------------------------ compare */
+
+static json_t *lookup(json_t *root, const char *path)
+{
+	while (root) {
+		const char *dot = strchr(path, '.');
+		size_t n = dot ? (size_t)(dot - path) : strlen(path);
+
+		if (!json_is_object(root))
+			return NULL;
+		root = json_object_getn(root, path, n);
+		if (!dot)
+			return root;
+		path = dot + 1;
+	}
+	return NULL;
+}
+
+static const char *compare(const struct kw_json_value *v, json_t *j)
+{
+	json_t *raw;
+	int same;
+	double d;
+
+	if (!j)
+		return v->type == KW_JSON_ABSENT ? NULL : "type (want absent)";
+	switch (json_typeof(j)) {
+	case JSON_NULL:
+		return v->type == KW_JSON_NULL ? NULL : "type (want null)";
+	case JSON_TRUE:
+		return v->type == KW_JSON_TRUE ? NULL : "type (want true)";
+	case JSON_FALSE:
+		return v->type == KW_JSON_FALSE ? NULL : "type (want false)";
+	case JSON_INTEGER:
+		if (v->type != KW_JSON_INTEGER)
+			return "type (want integer)";
+		if (v->i != json_integer_value(j) ||
+		    v->d != (double)json_integer_value(j))
+			return "integer value";
+		return NULL;
+	case JSON_REAL:
+		if (v->type != KW_JSON_REAL)
+			return "type (want real)";
+		d = json_real_value(j);
+		return memcmp(&v->d, &d, sizeof(d)) ? "real value" : NULL;
+	case JSON_STRING:
+		if (v->type != KW_JSON_STRING)
+			return "type (want string)";
+		if (v->n != json_string_length(j) ||
+		    (v->n && memcmp(v->p, json_string_value(j), v->n)))
+			return "string value";
+		return NULL;
+	case JSON_OBJECT:
+	case JSON_ARRAY:
+		if (v->type !=
+		    (json_is_object(j) ? KW_JSON_OBJECT : KW_JSON_ARRAY))
+			return "type (want object or array)";
+		raw = json_loadb(v->p, v->n, 0, NULL);
+		same = raw && json_equal(raw, j);
+		json_decref(raw);
+		return same ? NULL : "object or array raw text";
+	}
+	return "unknown jansson type";
+}
+
+/* Fail the test; path is NULL for a difference in validity. */
+static void report(const char *what, const char *why, const char *path,
+		   const char *text, size_t len)
+{
+	char *hex = malloc(len * 4 + 1);
+	size_t o = 0;
+
+	for (size_t i = 0; hex && i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			hex[o++] = (char)c;
+		else
+			o += (size_t)sprintf(hex + o, "\\x%02x", c);
+	}
+	if (hex)
+		hex[o] = '\0';
+	fail_msg("%s: %s%s%s%s, input (%zu bytes): \"%s\"", what, why,
+		 path ? " (path \"" : "", path ? path : "", path ? "\")" : "",
+		 len, hex ? hex : "?");
+	free(hex);
+}
+
+/* One input against jansson; fails the test on any difference. */
+static void check(struct ctx *c, const char *what, const char *text, size_t len)
+{
+	struct kw_json_value out[NPATHS];
+	struct kw_error err;
+	json_error_t jerr;
+	enum kw_status st;
+	json_t *root;
+
+	kw_arena_reset(&c->arena);
+	st = kw_json_scan(c->paths, text, len, out, &c->arena, &err);
+	root = json_loadb(text, len, 0, &jerr);
+	c->checked++;
+	if (st != KW_OK && st != KW_EINVAL)
+		report(what, "unexpected status", NULL, text, len);
+	if ((st == KW_OK) != (root != NULL))
+		report(what,
+		       st == KW_OK ? "scanner accepts, jansson rejects"
+				   : "scanner rejects, jansson accepts",
+		       NULL, text, len);
+	if (st == KW_EINVAL && strncmp(err.msg, "invalid JSON at column ", 23))
+		report(what, "error message format", NULL, text, len);
+	if (!root)
+		return;
+	c->valid++;
+	for (size_t i = 0; i < NPATHS; i++) {
+		const char *why = compare(&out[i], lookup(root, diff_paths[i]));
+
+		if (why) {
+			json_decref(root);
+			report(what, why, diff_paths[i], text, len);
+		}
+	}
+	json_decref(root);
+}
+
+/* ------------------------------------------------------------ corpus */
+
+struct corpus {
+	char **text;
+	size_t *len;
+	size_t n;
+};
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void corpus_load(struct corpus *cp)
+{
+	struct dirent **names = NULL;
+	int n = scandir(CORPUS_DIR, &names, NULL, by_name);
+
+	assert_true(n > 0);
+	cp->text = calloc((size_t)n, sizeof(*cp->text));
+	cp->len = calloc((size_t)n, sizeof(*cp->len));
+	cp->n = 0;
+	assert_non_null(cp->text);
+	assert_non_null(cp->len);
+	for (int i = 0; i < n; i++) {
+		char path[1024];
+		size_t nl = strlen(names[i]->d_name);
+		FILE *fp;
+		char *buf;
+
+		if (nl < 6 || strcmp(names[i]->d_name + nl - 5, ".json")) {
+			free(names[i]);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", CORPUS_DIR,
+			 names[i]->d_name);
+		free(names[i]);
+		fp = fopen(path, "rb");
+		assert_non_null(fp);
+		buf = malloc(MAX_CASE);
+		assert_non_null(buf);
+		cp->len[cp->n] = fread(buf, 1, MAX_CASE, fp);
+		assert_false(ferror(fp));
+		fclose(fp);
+		cp->text[cp->n++] = buf;
+	}
+	free(names);
+}
+
+static void corpus_free(struct corpus *cp)
+{
+	for (size_t i = 0; i < cp->n; i++)
+		free(cp->text[i]);
+	free(cp->text);
+	free(cp->len);
+}
+
+/* ------------------------------------------------------------ random */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	/* xorshift64*: fixed seeds make every run the same */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+static size_t rnd_below(size_t n)
+{
+	return n ? (size_t)(rnd() % n) : 0;
+}
+
+struct buf {
+	char *p;
+	size_t n, cap;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+	if (b->n + n > b->cap)
+		return; /* bounded: the document is simply cut short */
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+}
+
+static void puts_(struct buf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+static const char *const gen_keys[] = {
+	"a",	     "b",
+	"c",	     "s",
+	"n",	     "k",
+	"o",	     "p",
+	"arr",	     "x-api-key",
+	"headers",   "created",
+	"request",   "ip",
+	"u\xc3\xa9", "x\\u002dapi-key",
+	"\\u0061",   "h\\u0065aders",
+	"z",
+};
+
+static const char *const gen_strings[] = {
+	"",
+	"plain",
+	"sk_test_FAKE4242",
+	"\\\"q\\\"",
+	"\\\\",
+	"\\/",
+	"\\b\\f\\n\\r\\t",
+	"\\u00e9",
+	"\\u20AC",
+	"\\ud83d\\ude00",
+	"\\uDBFF\\uDFFF",
+	"\xc3\xa9",
+	"\xe2\x82\xac",
+	"\xf0\x9f\x98\x80",
+	"\xed\x9f\xbf",
+	"a b c",
+	"\\u0041\\u0042",
+	"\x7f",
+	"\xf4\x8f\xbf\xbf",
+	"2024-05-01T12:00:00Z",
+};
+
+static const char *const gen_numbers[] = {
+	"0",
+	"-0",
+	"1",
+	"-1",
+	"12",
+	"200",
+	"0.5",
+	"-0.0",
+	"1e308",
+	"1e-400",
+	"1E+2",
+	"3.14",
+	"2.5e-3",
+	"9223372036854775807",
+	"-9223372036854775808",
+	"1.7976931348623157e308",
+	"4.9e-324",
+	"123456789012",
+	"0.1",
+	"1e22",
+	"123456789012345678901234567890.5",
+	"-2.2250738585072014e-308",
+};
+
+static const char *const gen_ws[] = {"", "", "", " ", "\n", "\t", "\r\n ", " "};
+
+static void gen_value(struct buf *b, int depth);
+
+static void gen_ws_(struct buf *b)
+{
+	puts_(b, gen_ws[rnd_below(sizeof(gen_ws) / sizeof(gen_ws[0]))]);
+}
+
+static void gen_object(struct buf *b, int depth)
+{
+	size_t n = rnd_below(6);
+
+	puts_(b, "{");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			puts_(b, ",");
+		gen_ws_(b);
+		puts_(b, "\"");
+		puts_(b, gen_keys[rnd_below(sizeof(gen_keys) /
+					    sizeof(gen_keys[0]))]);
+		puts_(b, "\"");
+		gen_ws_(b);
+		puts_(b, ":");
+		gen_ws_(b);
+		gen_value(b, depth + 1);
+		gen_ws_(b);
+	}
+	puts_(b, "}");
+}
+
+static void gen_value(struct buf *b, int depth)
+{
+	size_t kind = rnd_below(depth > 4 ? 6 : 9);
+
+	switch (kind) {
+	case 0:
+		puts_(b, "null");
+		break;
+	case 1:
+		puts_(b, rnd_below(2) ? "true" : "false");
+		break;
+	case 2:
+	case 3:
+		puts_(b, gen_numbers[rnd_below(sizeof(gen_numbers) /
+					       sizeof(gen_numbers[0]))]);
+		break;
+	case 4:
+	case 5:
+		puts_(b, "\"");
+		for (size_t i = rnd_below(4); i > 0; i--)
+			puts_(b,
+			      gen_strings[rnd_below(sizeof(gen_strings) /
+						    sizeof(gen_strings[0]))]);
+		puts_(b, "\"");
+		break;
+	case 6:
+		puts_(b, "[");
+		for (size_t i = rnd_below(4); i > 0; i--) {
+			gen_value(b, depth + 1);
+			if (i > 1)
+				puts_(b, ",");
+		}
+		puts_(b, "]");
+		break;
+	default:
+		gen_object(b, depth);
+		break;
+	}
+}
+
+static const char mutate_bytes[] = "{}[],:\"\\u0123456789-+.eEtfn \t\n\r\x00"
+				   "\x80\xbf\xc3\xe2\xed\xf0\xf4\xff/bx";
+
+/* Apply one to three random edits to b in place. */
+static void mutate(struct buf *b)
+{
+	for (size_t k = 1 + rnd_below(3); k > 0; k--) {
+		size_t at = rnd_below(b->n + 1);
+		char c = mutate_bytes[rnd_below(sizeof(mutate_bytes) - 1)];
+
+		switch (rnd_below(5)) {
+		case 0: /* replace */
+			if (at < b->n)
+				b->p[at] = c;
+			break;
+		case 1: /* insert */
+			if (b->n < b->cap) {
+				memmove(b->p + at + 1, b->p + at, b->n - at);
+				b->p[at] = c;
+				b->n++;
+			}
+			break;
+		case 2: /* delete */
+			if (at < b->n) {
+				memmove(b->p + at, b->p + at + 1,
+					b->n - at - 1);
+				b->n--;
+			}
+			break;
+		case 3: /* truncate */
+			b->n = at;
+			break;
+		default: /* flip one bit */
+			if (at < b->n)
+				b->p[at] ^= (char)(1u << rnd_below(8));
+			break;
+		}
+	}
+}
+
+/* ------------------------------------------------------------ tests */
+
+static int setup(void **state)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	struct kw_error err;
+
+	if (!c || kw_json_paths_create(diff_paths, NPATHS, &c->paths, &err)) {
+		free(c);
+		return -1;
+	}
+	kw_arena_init(&c->arena, 0);
+	*state = c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct ctx *c = *state;
+
+	kw_json_paths_destroy(c->paths);
+	kw_arena_destroy(&c->arena);
+	free(c);
+	return 0;
+}
+
+static void test_corpus(void **state)
+{
+	struct ctx *c = *state;
+	struct corpus cp;
+
+	corpus_load(&cp);
+	/* the corpus must hold enough valid and invalid cases to mean
+	 * something */
+	assert_true(cp.n >= 100);
+	for (size_t i = 0; i < cp.n; i++)
+		check(c, "corpus", cp.text[i], cp.len[i]);
+	assert_true(c->valid >= 30);
+	assert_true(c->checked - c->valid >= 50);
+	corpus_free(&cp);
+}
+
+static void test_corpus_mutations(void **state)
+{
+	struct ctx *c = *state;
+	struct corpus cp;
+	struct buf b = {.cap = 8192};
+
+	b.p = malloc(b.cap);
+	assert_non_null(b.p);
+	corpus_load(&cp);
+	rng_state = 0x6b657977617463ULL;
+	for (size_t round = 0; round < 40; round++) {
+		for (size_t i = 0; i < cp.n; i++) {
+			if (cp.len[i] > b.cap)
+				continue;
+			memcpy(b.p, cp.text[i], cp.len[i]);
+			b.n = cp.len[i];
+			mutate(&b);
+			check(c, "corpus mutation", b.p, b.n);
+		}
+	}
+	assert_true(c->checked >= 4000);
+	corpus_free(&cp);
+	free(b.p);
+}
+
+static void test_generated(void **state)
+{
+	struct ctx *c = *state;
+	struct buf b = {.cap = 16384};
+	size_t valid_before;
+
+	b.p = malloc(b.cap);
+	assert_non_null(b.p);
+	rng_state = 0x1234567887654321ULL;
+	for (size_t i = 0; i < 3000; i++) {
+		b.n = 0;
+		gen_ws_(&b);
+		gen_object(&b, 0);
+		gen_ws_(&b);
+		valid_before = c->valid;
+		check(c, "generated", b.p, b.n);
+		/* a cut-short document is the only way to be invalid */
+		if (b.n < b.cap)
+			assert_int_equal(c->valid, valid_before + 1);
+		mutate(&b);
+		check(c, "generated mutation", b.p, b.n);
+	}
+	assert_true(c->valid >= 3000);
+	free(b.p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_corpus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corpus_mutations, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_generated, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
