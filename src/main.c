@@ -2,11 +2,48 @@
  * main.c - dispatch to the commands in cli/.
  */
 #include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{"scan", kw_cli_scan, "analyse logs (files, directories, globs; '-' or none: stdin)"},
+	{"check", kw_cli_check, "validate config, models and GeoIP databases; print what would run"},
+	{"version", kw_cli_version, "print the version"},
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: keywatch COMMAND [OPTIONS]\n\ncommands:\n", f);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fputs("\n'keywatch COMMAND --help' tells more; man keywatch tells all.\n",
+	      f);
+}
 
 int main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "keywatch: not built yet\n");
-	return 2;
+	if (argc < 2) {
+		usage(stderr);
+		return KW_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return KW_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version"))
+		return kw_cli_version(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	kw_log_error(NULL, "unknown command '%s'", argv[1]);
+	usage(stderr);
+	return KW_EXIT_USAGE;
 }

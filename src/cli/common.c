@@ -1,0 +1,333 @@
+/*
+ * common.c - what scan, watch and check share: the common options and the
+ * set-up they lead to (config, models, GeoIP databases, field map, router).
+ * Errors are printed here, once, as "keywatch: error: ...".
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "detect/detector.h"
+#include "kw_config.h"
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	kw_log_error(NULL, "%s", msg);
+	return -1;
+}
+
+int kw_cli_common_opt(struct kw_cli_common *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'c':
+		c->config = arg;
+		return 1;
+	case 'f':
+		c->format = arg;
+		return 1;
+	case 'm':
+		c->models_dir = arg;
+		return 1;
+	case 'o':
+		if (strcmp(arg, "text") && strcmp(arg, "json") &&
+		    strcmp(arg, "none"))
+			return usage_error("-o %s: expected text, json or none",
+					   arg);
+		c->output = arg;
+		return 1;
+	case 'q':
+		c->verbosity = -1;
+		return 1;
+	case 'v':
+		c->verbosity = 1;
+		return 1;
+	case KW_OPT_MAP:
+		if (c->nmaps == KW_CLI_MAX_MAPS)
+			return usage_error("--map %s: too many --map options",
+					   arg);
+		c->maps[c->nmaps++] = arg;
+		return 1;
+	case KW_OPT_GEOIP:
+		if (c->ngeoip == KW_CLI_MAX_GEOIP)
+			return usage_error("--geoip %s: too many databases",
+					   arg);
+		c->geoip[c->ngeoip++] = arg;
+		return 1;
+	case KW_OPT_LEARN:
+		c->learn = arg;
+		return 1;
+	case KW_OPT_MIN_SEVERITY:
+		c->min_severity = arg;
+		return 1;
+	case KW_OPT_MAX_LINE:
+		c->max_line = arg;
+		return 1;
+	case KW_OPT_MAX_KEYS:
+		c->max_keys = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static bool is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* -m, $KEYWATCH_MODELS, the installed models, the models beside the
+ * binary's source tree (running from a build directory), ./models. */
+static bool find_models(const char *opt, char *buf, size_t cap)
+{
+	char exe[2048];
+	const char *env = getenv("KEYWATCH_MODELS");
+	ssize_t n;
+
+	if (opt) {
+		snprintf(buf, cap, "%s", opt);
+		return true;
+	}
+	if (env && env[0]) {
+		snprintf(buf, cap, "%s", env);
+		return true;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(buf, cap, "%s/../models", exe);
+			if (is_dir(buf))
+				return true;
+		}
+	}
+	if (is_dir(KW_MODELS_DIR)) {
+		snprintf(buf, cap, "%s", KW_MODELS_DIR);
+		return true;
+	}
+	snprintf(buf, cap, "models");
+	return is_dir(buf);
+}
+
+static bool parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || s[0] < '0' || s[0] > '9')
+		return false;
+	v = strtoull(s, &end, 10);
+	if (*end || v == 0 || v > SIZE_MAX)
+		return false;
+	*out = (size_t)v;
+	return true;
+}
+
+static int apply_overrides(const struct kw_cli_common *c,
+			   struct kw_cli_setup *s)
+{
+	int64_t us;
+
+	if (c->learn) {
+		if (!kw_duration_parse(c->learn, &us)) {
+			kw_log_error(NULL,
+				     "--learn %s: expected a duration such as 72h",
+				     c->learn);
+			return KW_EXIT_USAGE;
+		}
+		s->cfg->learn = us;
+	}
+	if (c->max_line && (!parse_size(c->max_line, &s->cfg->max_line) ||
+			    s->cfg->max_line < 64)) {
+		kw_log_error(NULL, "--max-line %s: expected a number of bytes >= 64",
+			     c->max_line);
+		return KW_EXIT_USAGE;
+	}
+	if (c->max_keys && !parse_size(c->max_keys, &s->cfg->max_keys)) {
+		kw_log_error(NULL, "--max-keys %s: expected a positive number",
+			     c->max_keys);
+		return KW_EXIT_USAGE;
+	}
+	s->min_severity = KW_SEV_INFO;
+	if (c->min_severity &&
+	    !kw_severity_parse(c->min_severity, &s->min_severity)) {
+		kw_log_error(NULL,
+			     "--min-severity %s: expected info, low, medium, high or critical",
+			     c->min_severity);
+		return KW_EXIT_USAGE;
+	}
+	if (!c->output)
+		s->output = isatty(STDOUT_FILENO) ? KW_OUTPUT_TEXT
+						  : KW_OUTPUT_JSON;
+	else if (!strcmp(c->output, "text"))
+		s->output = KW_OUTPUT_TEXT;
+	else if (!strcmp(c->output, "json"))
+		s->output = KW_OUTPUT_JSON;
+	else
+		s->output = KW_OUTPUT_NONE;
+	return KW_EXIT_OK;
+}
+
+/* The config's "map" first, then --map (a later mapping of the same field
+ * replaces an earlier one). */
+static int build_map(const struct kw_cli_common *c, struct kw_cli_setup *s)
+{
+	struct kw_error err;
+	const char *field;
+	json_t *path;
+
+	json_object_foreach(s->cfg->map, field, path)
+	{
+		enum kw_field f = kw_field_lookup(field);
+
+		if (f == KW_FIELD_MAX || !json_is_string(path)) {
+			kw_log_error(NULL,
+				     "%s: map.%s: expected a known field mapped to a dotted path string",
+				     s->cfg->file, field);
+			return KW_EXIT_USAGE;
+		}
+		s->map[s->nmap].field = f;
+		s->map[s->nmap++].path = json_string_value(path);
+	}
+	for (size_t i = 0; i < c->nmaps; i++) {
+		struct kw_field_map m;
+		size_t j;
+
+		kw_error_clear(&err);
+		if (kw_field_map_parse(c->maps[i], &m, &err) != KW_OK) {
+			kw_log_error(NULL, "%s", err.msg);
+			return KW_EXIT_USAGE;
+		}
+		for (j = 0; j < s->nmap && s->map[j].field != m.field; j++)
+			;
+		s->map[j] = m;
+		if (j == s->nmap)
+			s->nmap++;
+	}
+	return KW_EXIT_OK;
+}
+
+int kw_cli_setup(const struct kw_cli_common *c, struct kw_cli_setup *s)
+{
+	const char *geo[KW_CLI_MAX_GEOIP + 16];
+	struct kw_error err;
+	size_t ngeo = 0;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	kw_error_clear(&err);
+	if (c->verbosity < 0)
+		kw_log_set_level(KW_LOG_ERROR);
+	else if (c->verbosity > 0)
+		kw_log_set_level(KW_LOG_DEBUG);
+	if ((c->config ? kw_config_load(c->config, &s->cfg, &err)
+		       : kw_config_defaults(&s->cfg, &err)) != KW_OK ||
+	    kw_detect_check_config(s->cfg, &err) != KW_OK) {
+		kw_log_error(NULL, "%s", err.msg);
+		return KW_EXIT_USAGE;
+	}
+	rc = apply_overrides(c, s);
+	if (rc != KW_EXIT_OK)
+		return rc;
+	if (!find_models(c->models_dir, s->models_path,
+			 sizeof(s->models_path))) {
+		kw_log_error(NULL,
+			     "no models directory found (looked for --models, $KEYWATCH_MODELS, %s and ./models)",
+			     KW_MODELS_DIR);
+		return KW_EXIT_USAGE;
+	}
+	if (kw_models_load(s->models_path,
+			   (const char *const *)s->cfg->models,
+			   s->cfg->nmodels, &s->models, &err) != KW_OK) {
+		kw_log_error(NULL, "%s", err.msg);
+		return KW_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < s->cfg->ngeoip && ngeo < 16; i++)
+		geo[ngeo++] = s->cfg->geoip[i];
+	for (size_t i = 0; i < c->ngeoip; i++)
+		geo[ngeo++] = c->geoip[i];
+	if (kw_geoip_open(geo, ngeo, &s->geoip, &err) != KW_OK) {
+		kw_log_error(NULL, "%s", err.msg);
+		return KW_EXIT_USAGE;
+	}
+	return build_map(c, s);
+}
+
+void kw_cli_teardown(struct kw_cli_setup *s)
+{
+	kw_geoip_close(s->geoip);
+	kw_models_destroy(s->models);
+	kw_config_free(s->cfg);
+	s->geoip = NULL;
+	s->models = NULL;
+	s->cfg = NULL;
+}
+
+int kw_cli_router(struct kw_cli_setup *s, bool with_stdout,
+		  struct kw_router **out)
+{
+	struct kw_sink_env env = {
+		.file = s->cfg->file,
+		.output = s->output,
+		.colour = s->output == KW_OUTPUT_TEXT && isatty(STDOUT_FILENO) &&
+			  !getenv("NO_COLOR"),
+	};
+	struct kw_router *r = NULL;
+	struct kw_sink *sink = NULL;
+	struct kw_error err;
+	json_t *stdout_conf = json_pack("{s:s}", "type", "stdout");
+	size_t i;
+	json_t *conf;
+	bool has_stdout = false;
+	int rc = KW_EXIT_USAGE;
+
+	*out = NULL;
+	kw_error_clear(&err);
+	if (!stdout_conf ||
+	    kw_router_create(s->cfg, s->min_severity, &r, &err) != KW_OK)
+		goto cleanup;
+	json_array_foreach(s->cfg->sinks, i, conf)
+	{
+		const char *type = json_string_value(json_object_get(conf, "type"));
+
+		if (type && !strcmp(type, "stdout"))
+			has_stdout = true;
+	}
+	/* scan always writes to stdout: with the config's stdout sink (and
+	 * its filters) when it has one, else with a plain one. */
+	if ((with_stdout && !has_stdout) || !json_array_size(s->cfg->sinks)) {
+		if (kw_sink_create(stdout_conf, 0, &env, &sink, &err) != KW_OK)
+			goto cleanup;
+		kw_router_add_sink(r, sink);
+	}
+	json_array_foreach(s->cfg->sinks, i, conf)
+	{
+		if (kw_sink_create(conf, i, &env, &sink, &err) != KW_OK)
+			goto cleanup;
+		kw_router_add_sink(r, sink);
+	}
+	*out = r;
+	r = NULL;
+	rc = KW_EXIT_OK;
+cleanup:
+	if (rc != KW_EXIT_OK)
+		kw_log_error(NULL, "%s", err.msg[0] ? err.msg : "out of memory");
+	json_decref(stdout_conf);
+	kw_router_destroy(r);
+	return rc;
+}

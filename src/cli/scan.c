@@ -1,0 +1,362 @@
+/*
+ * scan.c - `keywatch scan [OPTIONS] [PATH...]`: analyse logs read to their
+ * end, print the alerts on stdout, a summary on stderr, optionally a report
+ * for a person (--report), and exit per spec/cli-and-config.md:
+ * 2 when nothing could be read for a usage or config error, 3 when some
+ * input was unreadable, damaged or had records skipped, 1 when an alert
+ * reached --fail-on, 0 otherwise.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "engine/engine.h"
+#include "ingest/inputs.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: keywatch scan [OPTIONS] [PATH...]\n"
+	      "Analyse API request logs (files, directories, globs; '-' or none: stdin).\n"
+	      "\n"
+	      "  -c, --config FILE       JSON config (default: built-in defaults)\n"
+	      "  -f, --format NAME       auto (default), keywatch, cloudtrail\n"
+	      "      --map FIELD=PATH    map a log field onto an event field (repeatable)\n"
+	      "  -m, --models DIR        where the API models are\n"
+	      "      --geoip FILE        a MaxMind DB file (repeatable)\n"
+	      "      --learn DURATION    learning period per key (default 72h)\n"
+	      "  -o, --output FORMAT     text, json or none (default: text on a terminal)\n"
+	      "      --min-severity LVL  drop alerts below LVL\n"
+	      "      --fail-on LEVEL     exit 1 if an alert at or above LEVEL was raised\n"
+	      "      --report FILE       write a per-key report a person reads\n"
+	      "      --max-line BYTES    longest line or record (default 1048576)\n"
+	      "      --max-keys N        keys tracked at once (default 1000000)\n"
+	      "  -q, --quiet             no summary, only errors\n"
+	      "  -v, --verbose           debug logging\n",
+	      f);
+}
+
+struct scan_opts {
+	struct kw_cli_common common;
+	const char *report;
+	const char *fail_on;
+	bool fail_set;
+	enum kw_severity fail_level;
+};
+
+static int parse(int argc, char **argv, struct scan_opts *o)
+{
+	static const struct option longopts[] = {
+		KW_CLI_COMMON_LONG,
+		{"report", required_argument, NULL, KW_OPT_REPORT},
+		{"fail-on", required_argument, NULL, KW_OPT_FAIL_ON},
+		{NULL, 0, NULL, 0},
+	};
+	int c, r;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, KW_CLI_COMMON_SHORT "h", longopts,
+				NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			exit(KW_EXIT_OK);
+		}
+		if (c == KW_OPT_REPORT) {
+			o->report = optarg;
+			continue;
+		}
+		if (c == KW_OPT_FAIL_ON) {
+			o->fail_on = optarg;
+			o->fail_set = true;
+			if (!kw_severity_parse(optarg, &o->fail_level)) {
+				kw_log_error(NULL,
+					     "--fail-on %s: expected info, low, medium, high or critical",
+					     optarg);
+				return KW_EXIT_USAGE;
+			}
+			continue;
+		}
+		r = kw_cli_common_opt(&o->common, c, optarg);
+		if (r < 0)
+			return KW_EXIT_USAGE;
+		if (r == 0) {
+			if (c == '?' && optopt)
+				kw_log_error(NULL, "scan: option -%c needs a value or is unknown (see keywatch scan --help)",
+					     optopt);
+			else
+				kw_log_error(NULL, "scan: unknown option '%s' (see keywatch scan --help)",
+					     argv[optind - 1]);
+			return KW_EXIT_USAGE;
+		}
+	}
+	return KW_EXIT_OK;
+}
+
+/* ------------------------------------------------------------- reporting */
+
+struct report_row {
+	char id[KW_KEY_ID_MAX];
+	char fp[KW_KEY_FP_SIZE];
+	const char *name;
+	uint8_t kind, mode;
+	int64_t first, last;
+	uint64_t events, errors, denied;
+	uint32_t alerts, ips;
+};
+
+struct report {
+	struct report_row *rows;
+	size_t n, cap;
+};
+
+static void collect(void *ctx, const struct kw_keyent *key,
+		    const struct kw_engine_keystats *ks)
+{
+	struct report *rep = ctx;
+	const struct kw_keyconf *kc = key->conf;
+	struct report_row *row;
+
+	if (rep->n == rep->cap) {
+		size_t cap = rep->cap ? rep->cap * 2 : 64;
+		struct report_row *rows = realloc(rep->rows, cap * sizeof(*rows));
+
+		if (!rows)
+			return;
+		rep->rows = rows;
+		rep->cap = cap;
+	}
+	row = &rep->rows[rep->n++];
+	memcpy(row->id, key->id, sizeof(row->id));
+	memcpy(row->fp, key->fp, sizeof(row->fp));
+	row->name = kc && kc->name ? kc->name : "";
+	row->kind = key->kind;
+	row->mode = key->mode;
+	row->first = key->first_seen;
+	row->last = key->last_seen;
+	row->events = key->events;
+	row->errors = ks->errors;
+	row->denied = ks->denied;
+	row->alerts = ks->alerts;
+	row->ips = ks->ips;
+}
+
+static int by_alerts_then_events(const void *a, const void *b)
+{
+	const struct report_row *x = a, *y = b;
+
+	if (x->alerts != y->alerts)
+		return x->alerts < y->alerts ? 1 : -1;
+	if (x->events != y->events)
+		return x->events < y->events ? 1 : -1;
+	return strcmp(x->fp, y->fp);
+}
+
+static int write_report(const char *path, struct kw_engine *e,
+			const struct kw_router_stats *rs)
+{
+	const struct kw_engine_stats *st = kw_engine_stats(e);
+	struct report rep = {0};
+	char t1[32], t2[32];
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		kw_log_error(NULL, "--report %s: cannot write: %m", path);
+		return -1;
+	}
+	kw_engine_foreach_key(e, collect, &rep);
+	if (rep.n)
+		qsort(rep.rows, rep.n, sizeof(*rep.rows), by_alerts_then_events);
+	fprintf(f, "keywatch report\n\n");
+	fprintf(f, "events: %llu from %zu keys", (unsigned long long)st->events,
+		rep.n);
+	if (st->events)
+		fprintf(f, ", %s to %s",
+			kw_time_format(st->first_ts, t1, sizeof(t1)),
+			kw_time_format(st->last_ts, t2, sizeof(t2)));
+	fprintf(f, "\nalerts: %llu", (unsigned long long)rs->delivered);
+	for (size_t i = 0; i < rs->ndetectors; i++)
+		fprintf(f, "%s%s %llu", i ? ", " : " (",
+			rs->by_detector[i].detector,
+			(unsigned long long)rs->by_detector[i].count);
+	fprintf(f, "%s\n\n", rs->ndetectors ? ")" : "");
+	fprintf(f, "%-22s %-16s %-16s %-12s %9s %7s %7s %5s %6s  %-20s %-20s\n",
+		"key", "fingerprint", "name", "kind", "requests", "errors",
+		"denied", "ips", "alerts", "first seen", "last seen");
+	for (size_t i = 0; i < rep.n; i++) {
+		const struct report_row *r = &rep.rows[i];
+		char kind[32];
+
+		snprintf(kind, sizeof(kind), "%s/%s",
+			 kw_key_kind_name((enum kw_key_kind)r->kind),
+			 kw_key_mode_name((enum kw_key_mode)r->mode));
+		fprintf(f, "%-24s %-16s %-16s %-12s %9llu %7llu %7llu %4u%s %6u  %-20s %-20s\n",
+			r->id, r->fp, r->name, kind,
+			(unsigned long long)r->events,
+			(unsigned long long)r->errors,
+			(unsigned long long)r->denied, r->ips > 8 ? 8 : r->ips,
+			r->ips > 8 ? "+" : " ", r->alerts,
+			kw_time_format(r->first, t1, sizeof(t1)),
+			kw_time_format(r->last, t2, sizeof(t2)));
+	}
+	free(rep.rows);
+	if (fclose(f) != 0) {
+		kw_log_error(NULL, "--report %s: write failed: %m", path);
+		return -1;
+	}
+	return 0;
+}
+
+static void summary(struct kw_engine *e, const struct kw_router_stats *rs,
+		    double secs)
+{
+	const struct kw_engine_stats *st = kw_engine_stats(e);
+	char t1[32], t2[32];
+
+	fprintf(stderr,
+		"keywatch: read %llu input%s: %llu events from %llu keys",
+		(unsigned long long)st->inputs, st->inputs == 1 ? "" : "s",
+		(unsigned long long)st->events,
+		(unsigned long long)st->keys_seen);
+	if (st->events)
+		fprintf(stderr, ", %s to %s",
+			kw_time_format(st->first_ts, t1, sizeof(t1)),
+			kw_time_format(st->last_ts, t2, sizeof(t2)));
+	fprintf(stderr, " in %.2f s\n", secs);
+	fprintf(stderr, "keywatch: %llu alert%s",
+		(unsigned long long)rs->delivered,
+		rs->delivered == 1 ? "" : "s");
+	for (size_t i = 0; i < rs->ndetectors; i++)
+		fprintf(stderr, "%s%s %llu", i ? ", " : ": ",
+			rs->by_detector[i].detector,
+			(unsigned long long)rs->by_detector[i].count);
+	if (rs->deduped || rs->suppressed || rs->below)
+		fprintf(stderr, " (also %llu repeats, %llu suppressed, %llu below --min-severity)",
+			(unsigned long long)rs->deduped,
+			(unsigned long long)rs->suppressed,
+			(unsigned long long)rs->below);
+	fputc('\n', stderr);
+	if (st->skips.total) {
+		int first = 1;
+
+		fprintf(stderr, "keywatch: skipped %llu:",
+			(unsigned long long)st->skips.total);
+		for (int r = 0; r < KW_SKIP_REASON_MAX; r++) {
+			if (!st->skips.count[r])
+				continue;
+			fprintf(stderr, "%s %s %llu", first ? "" : ",",
+				kw_skip_reason_name((enum kw_skip_reason)r),
+				(unsigned long long)st->skips.count[r]);
+			first = 0;
+		}
+		fputc('\n', stderr);
+	}
+	if (st->keys_evicted)
+		fprintf(stderr,
+			"keywatch: %llu keys were evicted (more than --max-keys at once)\n",
+			(unsigned long long)st->keys_evicted);
+}
+
+static double now_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int read_inputs(struct kw_engine *e, int nargs, char **args,
+		       size_t max_inputs)
+{
+	static const char *const stdin_only[] = {"-"};
+	struct kw_inputs in = {0};
+	struct kw_error err;
+	bool progress = isatty(STDERR_FILENO) &&
+			kw_log_get_level() <= KW_LOG_INFO;
+
+	kw_error_clear(&err);
+	if (kw_inputs_expand(nargs ? (const char *const *)args : stdin_only,
+			     nargs ? (size_t)nargs : 1, max_inputs, &in,
+			     &err) != KW_OK) {
+		kw_log_error(NULL, "%s", err.msg);
+		return KW_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < in.nerr; i++) {
+		kw_log_error(NULL, "%s", in.errors[i]);
+		kw_engine_count_failed(e);
+	}
+	for (size_t i = 0; i < in.n; i++) {
+		if (progress)
+			fprintf(stderr, "\r\033[Kkeywatch: reading %zu/%zu %s",
+				i + 1, in.n, in.paths[i]);
+		kw_engine_read_path(e, in.paths[i]);
+	}
+	if (progress && in.n)
+		fputs("\r\033[K", stderr);
+	kw_inputs_free(&in);
+	return KW_EXIT_OK;
+}
+
+int kw_cli_scan(int argc, char **argv)
+{
+	struct scan_opts o;
+	struct kw_cli_setup s;
+	struct kw_router *router = NULL;
+	struct kw_engine *engine = NULL;
+	const struct kw_router_stats *rs;
+	const struct kw_engine_stats *es;
+	struct kw_engine_opts eo;
+	struct kw_error err;
+	double t0 = now_secs();
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	rc = parse(argc, argv, &o);
+	if (rc != KW_EXIT_OK)
+		return rc;
+	rc = kw_cli_setup(&o.common, &s);
+	if (rc == KW_EXIT_OK)
+		rc = kw_cli_router(&s, true, &router);
+	if (rc != KW_EXIT_OK)
+		goto cleanup;
+	eo = (struct kw_engine_opts){
+		.cfg = s.cfg,
+		.models = s.models,
+		.format = o.common.format,
+		.map = s.map,
+		.nmap = s.nmap,
+		.router = router,
+	};
+	kw_error_clear(&err);
+	if (kw_engine_create(&eo, &engine, &err) != KW_OK) {
+		kw_log_error(NULL, "%s", err.msg);
+		rc = KW_EXIT_USAGE;
+		goto cleanup;
+	}
+	rc = read_inputs(engine, argc - optind, argv + optind,
+			 KW_INPUTS_MAX_DEFAULT);
+	if (rc != KW_EXIT_OK)
+		goto cleanup;
+	kw_engine_finish(engine);
+	kw_router_flush(router);
+	rs = kw_router_stats(router);
+	es = kw_engine_stats(engine);
+	if (o.report && write_report(o.report, engine, rs) != 0)
+		rc = KW_EXIT_INPUT;
+	if (kw_log_get_level() <= KW_LOG_INFO)
+		summary(engine, rs, now_secs() - t0);
+	if (es->skips.total || es->inputs_failed)
+		rc = KW_EXIT_INPUT;
+	else if (o.fail_set && rs->max_severity_seen > (uint64_t)o.fail_level)
+		rc = KW_EXIT_ALERTS;
+cleanup:
+	kw_engine_destroy(engine);
+	kw_router_destroy(router);
+	kw_cli_teardown(&s);
+	return rc;
+}
