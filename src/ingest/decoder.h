@@ -13,13 +13,16 @@
 #ifndef KW_INGEST_DECODER_H
 #define KW_INGEST_DECODER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/arena.h"
 #include "core/event.h"
 #include "core/record.h"
 #include "core/skips.h"
 #include "core/status.h"
+#include "ingest/json_scan.h"
 #include "ingest/splitter.h"
 
 /* The event fields a log field can be mapped onto (spec/input-formats.md). */
@@ -63,9 +66,10 @@ struct kw_decoder_ops {
 	int (*sniff)(enum kw_shape shape, const struct kw_record *rec);
 
 	/* Required. Create an instance; *self is owned by the caller and freed
-	 * with destroy. conf and what it points to must outlive the instance. */
-	enum kw_status (*create)(const struct kw_decoder_conf *conf, void **self,
-				 struct kw_error *err);
+	 * with destroy. conf and what it points to must outlive the instance.
+	 */
+	enum kw_status (*create)(const struct kw_decoder_conf *conf,
+				 void **self, struct kw_error *err);
 
 	/* Required. Decode recs[0..n) into out[] (room for n events) and
 	 * return how many events were written. Strings in the events point
@@ -80,6 +84,10 @@ struct kw_decoder_ops {
 	void (*destroy)(void *self);
 };
 
+/* The decoders (dec_keywatch.c, dec_cloudtrail.c). */
+extern const struct kw_decoder_ops kw_decoder_keywatch;
+extern const struct kw_decoder_ops kw_decoder_cloudtrail;
+
 /* The registry: NULL when no decoder has that name. */
 const struct kw_decoder_ops *kw_decoder_find(const char *name);
 /* The decoder that sniffs highest for this first record (never NULL: the
@@ -93,15 +101,129 @@ const struct kw_decoder_ops *const *kw_decoder_all(void);
 enum kw_status kw_field_map_parse(const char *spec, struct kw_field_map *out,
 				  struct kw_error *err);
 
-/* Shared helpers for decoders (decode_util.c). */
+/* ------------------------------------------------------------------------
+ * Shared helpers for decoders (decode_util.c). Not for use outside the
+ * decoders: the engine only needs the registry above.
+ */
 
 /* Time: a JSON number of unix seconds (fractions allowed; above 1e12 it is
  * milliseconds) or an RFC 3339 string. Returns false for anything else or a
  * time outside 1970..9999. */
-struct kw_json_value;
 bool kw_decode_time(const struct kw_json_value *v, int64_t *ts_us);
 
-/* Reduce a full URL or a path with a query string to the path. */
+/* Reduce a full URL or a path with a query string or fragment to the path:
+ * "https://api.example.com/v1/x?a=1#f" -> "/v1/x", "/v1/x?a=1" -> "/v1/x".
+ * A URL without a path gives "/". The result points into s (or is the
+ * static "/"); nothing is allocated. */
 struct kw_str kw_decode_path(struct kw_str s);
+
+/* The names of field f: canonical name first, then the aliases in the order
+ * of the spec, NULL-terminated. NULL for an invalid f. Static storage. */
+const char *const *kw_field_aliases(enum kw_field f);
+
+/* A value quoted for a message: at most 40 bytes of it, between double
+ * quotes, with '"', '\\' and every byte outside printable ASCII escaped
+ * (\xNN) and "..." after the closing quote when it was cut. Writes into buf
+ * (cap >= 8) and returns buf. Never use it on a key. */
+#define KW_DECODE_QUOTE_MAX 40
+#define KW_DECODE_QUOTE_BUF (KW_DECODE_QUOTE_MAX * 4 + 8)
+const char *kw_decode_quote(const char *p, size_t n, char *buf, size_t cap);
+
+#define KW_DECODE_FIELD_PATHS 4 /* paths per field: the name and aliases */
+
+/* The compiled field lookups of one decoder instance: every path the
+ * decoder reads, in one kw_json_paths, and for each event field the slots
+ * to try in order (the first present one wins). */
+struct kw_decode_fields {
+	struct kw_json_paths *paths;
+	size_t npaths;
+	const char *path[KW_JSON_MAX_PATHS]; /* text of each slot's path */
+	/* the slots of each field, in lookup order; count 0: not read */
+	unsigned char slot[KW_FIELD_MAX][KW_DECODE_FIELD_PATHS];
+	unsigned char count[KW_FIELD_MAX];
+	bool mapped[KW_FIELD_MAX]; /* the path came from --map */
+};
+
+/* Fill df. defaults[f] is the NULL-terminated list of paths for field f (a
+ * NULL entry: the format has no such field); a --map in conf replaces the
+ * list of its field (the last --map of a field wins). extra[0..nextra) are
+ * further paths the decoder reads itself; they take slots 0..nextra-1.
+ * A path read for two purposes takes one slot.
+ * Every string must outlive df. Free with kw_decode_fields_fini. */
+enum kw_status kw_decode_fields_init(struct kw_decode_fields *df,
+				     const char *const *const *defaults,
+				     const char *const *extra, size_t nextra,
+				     const struct kw_decoder_conf *conf,
+				     struct kw_error *err);
+/* NULL-safe, idempotent. */
+void kw_decode_fields_fini(struct kw_decode_fields *df);
+
+/* The state of one record being decoded. */
+struct kw_decode_rec {
+	const struct kw_decode_fields *df;
+	struct kw_skips *skips;
+	const char *file;
+	uint64_t line;
+	struct kw_json_value vals[KW_JSON_MAX_PATHS];
+};
+
+/* Scan rec into r->vals. False when the record is not valid JSON or not an
+ * object (counted as KW_SKIP_BAD_JSON with the scanner's message) or does
+ * not fit the arena (KW_SKIP_TOO_LONG). */
+bool kw_decode_scan(struct kw_decode_rec *r, const struct kw_record *rec,
+		    struct kw_arena *arena);
+
+/* The first present value of field f (JSON null counts as absent), and in
+ * *slot (may be NULL) the slot it came from. NULL when absent. */
+const struct kw_json_value *kw_decode_value(const struct kw_decode_rec *r,
+					    enum kw_field f, size_t *slot);
+
+/* Count a skip about field f found in slot: the message is
+ * "field 'NAME' (PATH)" followed by the formatted text, the "(PATH)" part
+ * only when the path is not the field's canonical name. */
+void kw_decode_skip_field(const struct kw_decode_rec *r,
+			  enum kw_skip_reason reason, enum kw_field f,
+			  size_t slot, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Count a skip for a missing field: "no NAME field", with " (PATH)" when
+ * the field was mapped. */
+void kw_decode_skip_missing(const struct kw_decode_rec *r,
+			    enum kw_skip_reason reason, enum kw_field f);
+
+/* Typed getters shared by the decoders. Each answers ABSENT (out
+ * untouched), OK (out set) or BAD: the value has the wrong type or an
+ * impossible value, the skip is already counted and the record must be
+ * dropped. */
+enum kw_decode_res { KW_DECODE_ABSENT = 0, KW_DECODE_OK, KW_DECODE_BAD };
+
+/* Any string; out points into the record or the arena. */
+enum kw_decode_res kw_decode_string(const struct kw_decode_rec *r,
+				    enum kw_field f, struct kw_str *out);
+/* The API key: a non-empty string (empty is ABSENT) of at most
+ * KW_DECODE_KEY_MAX bytes without control characters. Messages never show
+ * the value. */
+#define KW_DECODE_KEY_MAX 512
+enum kw_decode_res kw_decode_key(const struct kw_decode_rec *r,
+				 struct kw_str *out);
+/* The time (kw_decode_time). */
+enum kw_decode_res kw_decode_created(const struct kw_decode_rec *r,
+				     int64_t *ts_us);
+/* The method: an HTTP token of at most 32 bytes, upper-cased (into arena
+ * only when it was not already). */
+enum kw_decode_res kw_decode_method(const struct kw_decode_rec *r,
+				    struct kw_arena *arena, struct kw_str *out);
+/* The path, reduced by kw_decode_path; an empty string is BAD. */
+enum kw_decode_res kw_decode_path_field(const struct kw_decode_rec *r,
+					struct kw_str *out);
+/* The status: an integer 100..599. */
+enum kw_decode_res kw_decode_status(const struct kw_decode_rec *r, int *out);
+/* The client IP: a string that parses as an address ("" is ABSENT). */
+enum kw_decode_res kw_decode_ip(const struct kw_decode_rec *r,
+				struct kw_ip *out);
+/* livemode: a boolean, 0 or 1. */
+enum kw_decode_res kw_decode_livemode(const struct kw_decode_rec *r,
+				      int8_t *out);
+/* duration_ms: a number (checked, not stored). */
+enum kw_decode_res kw_decode_duration(const struct kw_decode_rec *r);
 
 #endif

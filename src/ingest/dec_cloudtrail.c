@@ -1,0 +1,357 @@
+/*
+ * dec_cloudtrail.c - AWS CloudTrail records (one per record, whether they
+ * came from {"Records":[...]}, a JSON array or one per line: the splitter
+ * has already cut them).
+ *
+ * The one idea: a CloudTrail record is mapped onto the same event fields as
+ * a keywatch record, through CloudTrail's own paths, with the same shared
+ * getters (so --map overrides a field here too); only the key's and time's
+ * missing messages, the status and the IP differ:
+ *
+ *   eventTime                 -> ts (RFC 3339)
+ *   userIdentity.accessKeyId  -> key (absent or empty: KW_SKIP_NO_KEY
+ *                                "record has no userIdentity.accessKeyId")
+ *   sourceIPAddress           -> ip when it is an address, else source
+ *                                ("ec2.amazonaws.com")
+ *   eventSource + eventName   -> op "iam:CreateUser" (".amazonaws.com"
+ *                                dropped), resource "iam"
+ *   errorCode                 -> status (below); a mapped status path may
+ *                                also hold an integer status
+ *   userAgent                 -> user_agent
+ *   eventID                   -> request_id
+ *
+ * errorCode to status: absent, null or "" -> 200.
+ *   403: "AccessDenied", and any code containing "AccessDenied",
+ *        "Unauthorized", "NotAuthorized" or "Forbidden"; and
+ *        "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken",
+ *        "ExpiredTokenException", "AuthFailure", "InvalidAccessKeyId",
+ *        "UnrecognizedClientException".
+ *   429: any code containing "Throttl" ("Throttling", "ThrottlingException",
+ *        "Client.Throttling"); "TooManyRequestsException",
+ *        "RequestLimitExceeded".
+ *   400: any other code.
+ * method and path stay empty unless mapped.
+ */
+#include "ingest/decoder.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Slots of the paths read for the operation, before the fields'. */
+enum { SLOT_EVENT_SOURCE = 0, SLOT_EVENT_NAME, NEXTRA };
+
+static const char *const extra_paths[NEXTRA] = {
+	[SLOT_EVENT_SOURCE] = "eventSource",
+	[SLOT_EVENT_NAME] = "eventName",
+};
+
+static const char *const p_time[] = {"eventTime", NULL};
+static const char *const p_key[] = {"userIdentity.accessKeyId", NULL};
+static const char *const p_status[] = {"errorCode", NULL};
+static const char *const p_ip[] = {"sourceIPAddress", NULL};
+static const char *const p_id[] = {"eventID", NULL};
+static const char *const p_agent[] = {"userAgent", NULL};
+
+static const char *const *const default_paths[KW_FIELD_MAX] = {
+	[KW_FIELD_CREATED] = p_time,  [KW_FIELD_API_KEY] = p_key,
+	[KW_FIELD_STATUS] = p_status, [KW_FIELD_IP] = p_ip,
+	[KW_FIELD_ID] = p_id,	      [KW_FIELD_USER_AGENT] = p_agent,
+};
+
+#define AMAZONAWS ".amazonaws.com"
+
+struct cloudtrail {
+	struct kw_decode_fields fields;
+};
+
+/* ---- sniffing ---- */
+
+static int cloudtrail_sniff(enum kw_shape shape, const struct kw_record *rec)
+{
+	static const char *const paths[] = {"eventVersion", "eventSource",
+					    "userIdentity"};
+	struct kw_json_value v[3];
+	struct kw_json_paths *jp = NULL;
+	struct kw_arena arena;
+	struct kw_error err;
+	int score = 0;
+
+	if (shape == KW_SHAPE_RECORDS)
+		return 100;
+	if (!rec)
+		return 0;
+	kw_arena_init(&arena, (size_t)1 << 20);
+	if (kw_json_paths_create(paths, 3, &jp, &err) != KW_OK)
+		goto cleanup;
+	if (kw_json_scan(jp, rec->p, rec->n, v, &arena, &err) != KW_OK)
+		goto cleanup;
+	if (v[0].type != KW_JSON_ABSENT ||
+	    (v[1].type != KW_JSON_ABSENT && v[2].type != KW_JSON_ABSENT))
+		score = 90;
+cleanup:
+	kw_json_paths_destroy(jp);
+	kw_arena_destroy(&arena);
+	return score;
+}
+
+/* ---- errorCode ---- */
+
+static bool has(struct kw_str s, const char *needle)
+{
+	return memmem(s.p, s.n, needle, strlen(needle)) != NULL;
+}
+
+static bool is_any(struct kw_str s, const char *const *list)
+{
+	for (; *list; list++) {
+		if (kw_str_eqc(s, *list))
+			return true;
+	}
+	return false;
+}
+
+static int status_of_error(struct kw_str code)
+{
+	static const char *const denied_sub[] = {"AccessDenied", "Unauthorized",
+						 "NotAuthorized", "Forbidden",
+						 NULL};
+	static const char *const denied[] = {"InvalidClientTokenId",
+					     "SignatureDoesNotMatch",
+					     "ExpiredToken",
+					     "ExpiredTokenException",
+					     "AuthFailure",
+					     "InvalidAccessKeyId",
+					     "UnrecognizedClientException",
+					     NULL};
+	static const char *const throttled[] = {"TooManyRequestsException",
+						"RequestLimitExceeded", NULL};
+
+	if (code.n == 0)
+		return 200;
+	for (const char *const *s = denied_sub; *s; s++) {
+		if (has(code, *s))
+			return 403;
+	}
+	if (is_any(code, denied))
+		return 403;
+	if (has(code, "Throttl") || is_any(code, throttled))
+		return 429;
+	return 400;
+}
+
+/* ---- decoding ---- */
+
+static enum kw_status cloudtrail_create(const struct kw_decoder_conf *conf,
+					void **self, struct kw_error *err)
+{
+	struct cloudtrail *cd = NULL;
+	enum kw_status st;
+
+	*self = NULL;
+	cd = calloc(1, sizeof(*cd));
+	if (!cd) {
+		st = kw_error_set(err, KW_ENOMEM, "cloudtrail decoder: %s",
+				  kw_strerror(KW_ENOMEM));
+		goto cleanup;
+	}
+	st = kw_decode_fields_init(&cd->fields, default_paths, extra_paths,
+				   NEXTRA, conf, err);
+	if (st != KW_OK)
+		goto cleanup;
+	*self = cd;
+	cd = NULL;
+cleanup:
+	free(cd);
+	return st;
+}
+
+/* The path a field is read from, for "record has no PATH". */
+static const char *field_path(const struct kw_decode_rec *r, enum kw_field f)
+{
+	return r->df->path[r->df->slot[f][0]];
+}
+
+static bool decode_status(const struct kw_decode_rec *r, struct kw_event *ev)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value(r, KW_FIELD_STATUS, &slot);
+
+	if (!v) {
+		ev->status = 200;
+		return true;
+	}
+	if (v->type == KW_JSON_INTEGER)
+		return kw_decode_status(r, &ev->status) == KW_DECODE_OK;
+	if (v->type != KW_JSON_STRING) {
+		kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, KW_FIELD_STATUS,
+				     slot, " is not a string");
+		return false;
+	}
+	ev->status = status_of_error((struct kw_str){v->p, v->n});
+	return true;
+}
+
+/* sourceIPAddress: an address, or the name of the AWS service that made
+ * the call on the user's behalf. */
+static bool decode_ip(const struct kw_decode_rec *r, struct kw_event *ev)
+{
+	size_t slot;
+	const struct kw_json_value *v = kw_decode_value(r, KW_FIELD_IP, &slot);
+
+	if (!v)
+		return true;
+	if (v->type != KW_JSON_STRING) {
+		kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, KW_FIELD_IP, slot,
+				     " is not a string");
+		return false;
+	}
+	if (v->n && !kw_ip_parse(&ev->ip, v->p, v->n) && ev->source.n == 0) {
+		ev->source.p = v->p;
+		ev->source.n = v->n;
+	}
+	return true;
+}
+
+/* A string at one of the extra slots; false (counted) when not a string. */
+static bool extra_string(const struct kw_decode_rec *r, size_t slot,
+			 struct kw_str *out)
+{
+	const struct kw_json_value *v = &r->vals[slot];
+
+	if (v->type == KW_JSON_ABSENT || v->type == KW_JSON_NULL)
+		return true;
+	if (v->type != KW_JSON_STRING) {
+		kw_skips_add(r->skips, KW_SKIP_BAD_FIELD, r->file, r->line,
+			     "field '%s' is not a string", r->df->path[slot]);
+		return false;
+	}
+	out->p = v->p;
+	out->n = v->n;
+	return true;
+}
+
+static bool decode_op(const struct kw_decode_rec *r, struct kw_event *ev,
+		      struct kw_arena *arena)
+{
+	struct kw_str svc = KW_STR_NULL, name = KW_STR_NULL;
+	size_t sfx = sizeof(AMAZONAWS) - 1;
+	char *op;
+
+	if (!extra_string(r, SLOT_EVENT_SOURCE, &svc) ||
+	    !extra_string(r, SLOT_EVENT_NAME, &name))
+		return false;
+	if (svc.n == 0 || name.n == 0)
+		return true;
+	if (svc.n > sfx && !memcmp(svc.p + svc.n - sfx, AMAZONAWS, sfx))
+		svc.n -= sfx;
+	op = kw_arena_alloc(arena, svc.n + 1 + name.n);
+	if (!op) {
+		kw_skips_add(
+			r->skips, KW_SKIP_TOO_LONG, r->file, r->line,
+			"record does not fit the decoder's scratch memory");
+		return false;
+	}
+	memcpy(op, svc.p, svc.n);
+	op[svc.n] = ':';
+	memcpy(op + svc.n + 1, name.p, name.n);
+	ev->op = (struct kw_str){op, svc.n + 1 + name.n};
+	ev->resource = (struct kw_str){op, svc.n};
+	return true;
+}
+
+static bool decode_key(const struct kw_decode_rec *r, struct kw_event *ev)
+{
+	enum kw_decode_res res = kw_decode_key(r, &ev->key);
+
+	if (res == KW_DECODE_ABSENT)
+		kw_skips_add(r->skips, KW_SKIP_NO_KEY, r->file, r->line,
+			     "record has no %s",
+			     field_path(r, KW_FIELD_API_KEY));
+	return res == KW_DECODE_OK;
+}
+
+static bool decode_time(const struct kw_decode_rec *r, struct kw_event *ev)
+{
+	enum kw_decode_res res = kw_decode_created(r, &ev->ts);
+
+	if (res == KW_DECODE_ABSENT)
+		kw_skips_add(r->skips, KW_SKIP_NO_TIME, r->file, r->line,
+			     "record has no %s",
+			     field_path(r, KW_FIELD_CREATED));
+	return res == KW_DECODE_OK;
+}
+
+/* Optional fields, present only when mapped, read as in keywatch. */
+static bool decode_optional(const struct kw_decode_rec *r, struct kw_event *ev,
+			    struct kw_arena *arena)
+{
+	if (kw_decode_string(r, KW_FIELD_SOURCE, &ev->source) ==
+		    KW_DECODE_BAD ||
+	    kw_decode_method(r, arena, &ev->method) == KW_DECODE_BAD ||
+	    kw_decode_path_field(r, &ev->path) == KW_DECODE_BAD ||
+	    kw_decode_string(r, KW_FIELD_ID, &ev->request_id) ==
+		    KW_DECODE_BAD ||
+	    kw_decode_string(r, KW_FIELD_USER_AGENT, &ev->user_agent) ==
+		    KW_DECODE_BAD ||
+	    kw_decode_string(r, KW_FIELD_ORIGIN, &ev->origin) ==
+		    KW_DECODE_BAD ||
+	    kw_decode_livemode(r, &ev->livemode) == KW_DECODE_BAD ||
+	    kw_decode_duration(r) == KW_DECODE_BAD)
+		return false;
+	return true;
+}
+
+static bool decode_one(const struct cloudtrail *cd, const struct kw_record *rec,
+		       struct kw_event *ev, struct kw_arena *arena,
+		       struct kw_skips *skips, const char *file)
+{
+	struct kw_decode_rec r;
+
+	r.df = &cd->fields;
+	r.skips = skips;
+	r.file = file;
+	r.line = rec->line;
+	if (!kw_decode_scan(&r, rec, arena))
+		return false;
+	memset(ev, 0, sizeof(*ev));
+	ev->livemode = -1;
+	ev->file = file;
+	ev->line = rec->line;
+	return decode_key(&r, ev) && decode_time(&r, ev) &&
+	       decode_status(&r, ev) && decode_optional(&r, ev, arena) &&
+	       decode_ip(&r, ev) && decode_op(&r, ev, arena);
+}
+
+static size_t cloudtrail_decode(void *self, const struct kw_record *recs,
+				size_t n, struct kw_event *out,
+				struct kw_arena *arena, struct kw_skips *skips,
+				const char *file)
+{
+	const struct cloudtrail *cd = self;
+	size_t got = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (decode_one(cd, &recs[i], &out[got], arena, skips, file))
+			got++;
+	}
+	return got;
+}
+
+static void cloudtrail_destroy(void *self)
+{
+	struct cloudtrail *cd = self;
+
+	if (!cd)
+		return;
+	kw_decode_fields_fini(&cd->fields);
+	free(cd);
+}
+
+const struct kw_decoder_ops kw_decoder_cloudtrail = {
+	.name = "cloudtrail",
+	.sniff = cloudtrail_sniff,
+	.create = cloudtrail_create,
+	.decode = cloudtrail_decode,
+	.destroy = cloudtrail_destroy,
+};

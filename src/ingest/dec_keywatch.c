@@ -1,0 +1,159 @@
+/*
+ * dec_keywatch.c - the native format: an API request log, one JSON object
+ * per line, with the fields (and aliases) of spec/input-formats.md, and any
+ * other JSON-lines log through --map FIELD=PATH.
+ *
+ * The one idea: the instance compiles, once, every name it may find a
+ * field under (the canonical name, then the aliases, or the --map path
+ * instead) into one path set; per record a single kw_json_scan picks them
+ * all, and the first present name of each field wins. JSON null counts as
+ * absent.
+ *
+ * Checks run in this order, and the first failure drops the record: the
+ * key (KW_SKIP_NO_KEY when absent or empty), the time (KW_SKIP_NO_TIME),
+ * then method, path and status (required: KW_SKIP_BAD_FIELD "no method
+ * field" when absent), then the optional fields. A wrong type or an
+ * impossible value is KW_SKIP_BAD_FIELD.
+ */
+#include "ingest/decoder.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct keywatch {
+	struct kw_decode_fields fields;
+};
+
+static int keywatch_sniff(enum kw_shape shape, const struct kw_record *rec)
+{
+	(void)shape;
+	(void)rec;
+	/* The default: anything another decoder does not claim. */
+	return 10;
+}
+
+static enum kw_status keywatch_create(const struct kw_decoder_conf *conf,
+				      void **self, struct kw_error *err)
+{
+	const char *const *defaults[KW_FIELD_MAX];
+	struct keywatch *kd = NULL;
+	enum kw_status st;
+
+	*self = NULL;
+	kd = calloc(1, sizeof(*kd));
+	if (!kd) {
+		st = kw_error_set(err, KW_ENOMEM, "keywatch decoder: %s",
+				  kw_strerror(KW_ENOMEM));
+		goto cleanup;
+	}
+	for (unsigned f = 0; f < KW_FIELD_MAX; f++)
+		defaults[f] = kw_field_aliases((enum kw_field)f);
+	st = kw_decode_fields_init(&kd->fields, defaults, NULL, 0, conf, err);
+	if (st != KW_OK)
+		goto cleanup;
+	*self = kd;
+	kd = NULL;
+cleanup:
+	free(kd);
+	return st;
+}
+
+/* A required field: ABSENT is a skip with "no NAME field". */
+static bool required(const struct kw_decode_rec *r, enum kw_decode_res res,
+		     enum kw_field f)
+{
+	if (res == KW_DECODE_ABSENT)
+		kw_decode_skip_missing(r, KW_SKIP_BAD_FIELD, f);
+	return res == KW_DECODE_OK;
+}
+
+static bool decode_key(const struct kw_decode_rec *r, struct kw_event *ev)
+{
+	enum kw_decode_res res = kw_decode_key(r, &ev->key);
+	size_t slot;
+
+	if (res != KW_DECODE_ABSENT)
+		return res == KW_DECODE_OK;
+	if (kw_decode_value(r, KW_FIELD_API_KEY, &slot))
+		kw_decode_skip_field(r, KW_SKIP_NO_KEY, KW_FIELD_API_KEY, slot,
+				     " is empty");
+	else
+		kw_decode_skip_missing(r, KW_SKIP_NO_KEY, KW_FIELD_API_KEY);
+	return false;
+}
+
+static bool decode_one(const struct keywatch *kd, const struct kw_record *rec,
+		       struct kw_event *ev, struct kw_arena *arena,
+		       struct kw_skips *skips, const char *file)
+{
+	struct kw_decode_rec r;
+	enum kw_decode_res res;
+
+	r.df = &kd->fields;
+	r.skips = skips;
+	r.file = file;
+	r.line = rec->line;
+	if (!kw_decode_scan(&r, rec, arena))
+		return false;
+	memset(ev, 0, sizeof(*ev));
+	ev->livemode = -1;
+	ev->file = file;
+	ev->line = rec->line;
+
+	if (!decode_key(&r, ev))
+		return false;
+	res = kw_decode_created(&r, &ev->ts);
+	if (res == KW_DECODE_ABSENT)
+		kw_decode_skip_missing(&r, KW_SKIP_NO_TIME, KW_FIELD_CREATED);
+	if (res != KW_DECODE_OK)
+		return false;
+	if (!required(&r, kw_decode_method(&r, arena, &ev->method),
+		      KW_FIELD_METHOD) ||
+	    !required(&r, kw_decode_path_field(&r, &ev->path), KW_FIELD_PATH) ||
+	    !required(&r, kw_decode_status(&r, &ev->status), KW_FIELD_STATUS))
+		return false;
+	return kw_decode_ip(&r, &ev->ip) != KW_DECODE_BAD &&
+	       kw_decode_string(&r, KW_FIELD_ID, &ev->request_id) !=
+		       KW_DECODE_BAD &&
+	       kw_decode_string(&r, KW_FIELD_USER_AGENT, &ev->user_agent) !=
+		       KW_DECODE_BAD &&
+	       kw_decode_string(&r, KW_FIELD_ORIGIN, &ev->origin) !=
+		       KW_DECODE_BAD &&
+	       kw_decode_livemode(&r, &ev->livemode) != KW_DECODE_BAD &&
+	       kw_decode_string(&r, KW_FIELD_SOURCE, &ev->source) !=
+		       KW_DECODE_BAD &&
+	       kw_decode_duration(&r) != KW_DECODE_BAD;
+}
+
+static size_t keywatch_decode(void *self, const struct kw_record *recs,
+			      size_t n, struct kw_event *out,
+			      struct kw_arena *arena, struct kw_skips *skips,
+			      const char *file)
+{
+	const struct keywatch *kd = self;
+	size_t got = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (decode_one(kd, &recs[i], &out[got], arena, skips, file))
+			got++;
+	}
+	return got;
+}
+
+static void keywatch_destroy(void *self)
+{
+	struct keywatch *kd = self;
+
+	if (!kd)
+		return;
+	kw_decode_fields_fini(&kd->fields);
+	free(kd);
+}
+
+const struct kw_decoder_ops kw_decoder_keywatch = {
+	.name = "keywatch",
+	.sniff = keywatch_sniff,
+	.create = keywatch_create,
+	.decode = keywatch_decode,
+	.destroy = keywatch_destroy,
+};

@@ -1,0 +1,580 @@
+/*
+ * decode_util.c - what the decoders share: the compiled field lookups
+ * (names, aliases, --map), time and path normalisation, and the typed field
+ * getters that check a value and word the skip message when it is wrong.
+ *
+ * The one idea: a record is scanned once (kw_json_scan picks out every
+ * path the decoder needs in a single pass), and everything after that works
+ * on the picked values without allocating, formatting or rescanning the
+ * record. Messages are only formatted on the error path, and only for the
+ * skips that are still logged as samples.
+ *
+ * Messages name the event field and, when the value came from another
+ * path (an alias, a --map, a CloudTrail path), that path too:
+ * "field 'status' (status_code) is not an integer". Values may be quoted
+ * (40 bytes at most, escaped), except the API key's, which is a secret.
+ */
+#include "ingest/decoder.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/time.h"
+
+/* ---- time and path ---- */
+
+/* Seconds at or below this are seconds, above it milliseconds. */
+#define MS_THRESHOLD INT64_C(1000000000000)
+
+static bool time_from_int(int64_t i, int64_t *ts_us)
+{
+	if (i < 0)
+		return false;
+	if (i > MS_THRESHOLD) {
+		if (i > KW_TIME_MAX / 1000)
+			return false;
+		*ts_us = i * 1000;
+		return true;
+	}
+	if (i > KW_TIME_MAX / KW_USEC_PER_SEC)
+		return false;
+	*ts_us = i * KW_USEC_PER_SEC;
+	return true;
+}
+
+static bool time_from_real(double d, int64_t *ts_us)
+{
+	double us;
+
+	/* !(d >= 0) also rejects a NaN. */
+	if (!(d >= 0))
+		return false;
+	us = d > (double)MS_THRESHOLD ? d * 1e3 : d * 1e6;
+	if (us > (double)KW_TIME_MAX)
+		return false;
+	/* Round to the nearest microsecond: 1764230400.123456 is not exact
+	 * in binary. */
+	*ts_us = (int64_t)(us + 0.5);
+	return *ts_us <= KW_TIME_MAX;
+}
+
+bool kw_decode_time(const struct kw_json_value *v, int64_t *ts_us)
+{
+	if (!v)
+		return false;
+	switch (v->type) {
+	case KW_JSON_INTEGER:
+		return time_from_int(v->i, ts_us);
+	case KW_JSON_REAL:
+		return time_from_real(v->d, ts_us);
+	case KW_JSON_STRING:
+		return kw_time_parse(v->p, v->n, ts_us);
+	default:
+		return false;
+	}
+}
+
+static bool is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Length of "scheme://" at the start of s, or 0 (RFC 3986 scheme). */
+static size_t scheme_len(struct kw_str s)
+{
+	size_t i = 1;
+
+	if (s.n == 0 || !is_alpha(s.p[0]))
+		return 0;
+	while (i < s.n && (is_alpha(s.p[i]) || is_digit(s.p[i]) ||
+			   s.p[i] == '+' || s.p[i] == '-' || s.p[i] == '.'))
+		i++;
+	if (i + 3 <= s.n && s.p[i] == ':' && s.p[i + 1] == '/' &&
+	    s.p[i + 2] == '/')
+		return i + 3;
+	return 0;
+}
+
+struct kw_str kw_decode_path(struct kw_str s)
+{
+	size_t start = scheme_len(s), i;
+
+	if (start) {
+		/* Skip the authority: up to the first '/', '?' or '#'. */
+		i = start;
+		while (i < s.n && s.p[i] != '/' && s.p[i] != '?' &&
+		       s.p[i] != '#')
+			i++;
+		if (i == s.n || s.p[i] != '/')
+			return (struct kw_str){"/", 1};
+		s.p += i;
+		s.n -= i;
+	}
+	for (i = 0; i < s.n; i++) {
+		if (s.p[i] == '?' || s.p[i] == '#')
+			break;
+	}
+	s.n = i;
+	return s;
+}
+
+const char *kw_decode_quote(const char *p, size_t n, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t lim = n < KW_DECODE_QUOTE_MAX ? n : KW_DECODE_QUOTE_MAX;
+	size_t o = 0, i;
+
+	if (cap < 8) {
+		if (cap)
+			buf[0] = '\0';
+		return buf;
+	}
+	buf[o++] = '"';
+	/* Each step needs at most 4 bytes, plus '"', "..." and NUL. */
+	for (i = 0; i < lim && o + 9 <= cap; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o++] = '"';
+	if (i < n) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* ---- compiled field lookups ---- */
+
+/* The slot of path p: an existing one with the same text, or a new one. */
+static enum kw_status add_path(struct kw_decode_fields *df, const char *p,
+			       unsigned char *slot, struct kw_error *err)
+{
+	for (size_t i = 0; i < df->npaths; i++) {
+		if (!strcmp(df->path[i], p)) {
+			*slot = (unsigned char)i;
+			return KW_OK;
+		}
+	}
+	if (df->npaths == KW_JSON_MAX_PATHS)
+		return kw_error_set(err, KW_ETOOBIG,
+				    "decoder: more than %d field paths",
+				    KW_JSON_MAX_PATHS);
+	df->path[df->npaths] = p;
+	*slot = (unsigned char)df->npaths++;
+	return KW_OK;
+}
+
+static const char *mapped_path(const struct kw_decoder_conf *conf,
+			       enum kw_field f)
+{
+	const char *p = NULL;
+
+	for (size_t i = 0; conf && i < conf->nmap; i++) {
+		if (conf->map[i].field == f)
+			p = conf->map[i].path;
+	}
+	return p;
+}
+
+enum kw_status kw_decode_fields_init(struct kw_decode_fields *df,
+				     const char *const *const *defaults,
+				     const char *const *extra, size_t nextra,
+				     const struct kw_decoder_conf *conf,
+				     struct kw_error *err)
+{
+	enum kw_status st = KW_OK;
+	unsigned char slot;
+
+	memset(df, 0, sizeof(*df));
+	for (size_t i = 0; i < nextra; i++) {
+		st = add_path(df, extra[i], &slot, err);
+		if (st != KW_OK)
+			goto cleanup;
+	}
+	for (unsigned f = 0; f < KW_FIELD_MAX; f++) {
+		const char *m = mapped_path(conf, (enum kw_field)f);
+		const char *const *list = defaults[f];
+
+		if (m) {
+			st = add_path(df, m, &df->slot[f][0], err);
+			if (st != KW_OK)
+				goto cleanup;
+			df->count[f] = 1;
+			df->mapped[f] = true;
+			continue;
+		}
+		for (size_t k = 0; list && list[k]; k++) {
+			if (k == KW_DECODE_FIELD_PATHS) {
+				st = kw_error_set(err, KW_ETOOBIG,
+						  "decoder: more than %d paths "
+						  "for field '%s'",
+						  KW_DECODE_FIELD_PATHS,
+						  kw_field_name(f));
+				goto cleanup;
+			}
+			st = add_path(df, list[k], &df->slot[f][k], err);
+			if (st != KW_OK)
+				goto cleanup;
+			df->count[f] = (unsigned char)(k + 1);
+		}
+	}
+	st = kw_json_paths_create(df->path, df->npaths, &df->paths, err);
+cleanup:
+	if (st != KW_OK)
+		kw_decode_fields_fini(df);
+	return st;
+}
+
+void kw_decode_fields_fini(struct kw_decode_fields *df)
+{
+	if (!df)
+		return;
+	kw_json_paths_destroy(df->paths);
+	df->paths = NULL;
+}
+
+/* ---- per record ---- */
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+bool kw_decode_scan(struct kw_decode_rec *r, const struct kw_record *rec,
+		    struct kw_arena *arena)
+{
+	struct kw_error err;
+	enum kw_status st;
+	size_t i = 0;
+
+	err.msg[0] = '\0';
+	st = kw_json_scan(r->df->paths, rec->p, rec->n, r->vals, arena, &err);
+	if (st == KW_ENOMEM) {
+		kw_skips_add(
+			r->skips, KW_SKIP_TOO_LONG, r->file, r->line,
+			"record does not fit the decoder's scratch memory");
+		return false;
+	}
+	if (st != KW_OK) {
+		kw_skips_add(r->skips, KW_SKIP_BAD_JSON, r->file, r->line, "%s",
+			     err.msg);
+		return false;
+	}
+	/* Valid JSON, so an object or an array (jansson's default flags
+	 * accept nothing else): the first byte that is not white space
+	 * tells. */
+	while (i < rec->n && is_ws(rec->p[i]))
+		i++;
+	if (i < rec->n && rec->p[i] != '{') {
+		kw_skips_add(r->skips, KW_SKIP_BAD_JSON, r->file, r->line,
+			     "expected a JSON object, got an array");
+		return false;
+	}
+	return true;
+}
+
+const struct kw_json_value *kw_decode_value(const struct kw_decode_rec *r,
+					    enum kw_field f, size_t *slot)
+{
+	const struct kw_decode_fields *df = r->df;
+
+	for (unsigned k = 0; k < df->count[f]; k++) {
+		const struct kw_json_value *v = &r->vals[df->slot[f][k]];
+
+		if (v->type != KW_JSON_ABSENT && v->type != KW_JSON_NULL) {
+			if (slot)
+				*slot = df->slot[f][k];
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/* Past the logged samples a skip is only counted: do not format it. */
+static bool sampled(const struct kw_decode_rec *r, enum kw_skip_reason reason)
+{
+	return r->skips->count[reason] < KW_SKIPS_SAMPLES;
+}
+
+void kw_decode_skip_field(const struct kw_decode_rec *r,
+			  enum kw_skip_reason reason, enum kw_field f,
+			  size_t slot, const char *fmt, ...)
+{
+	const char *name = kw_field_name(f);
+	const char *path = r->df->path[slot];
+	char msg[256];
+	va_list ap;
+
+	if (!sampled(r, reason)) {
+		kw_skips_add(r->skips, reason, r->file, r->line, "%s", "");
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (strcmp(name, path))
+		kw_skips_add(r->skips, reason, r->file, r->line,
+			     "field '%s' (%.100s)%s", name, path, msg);
+	else
+		kw_skips_add(r->skips, reason, r->file, r->line, "field '%s'%s",
+			     name, msg);
+}
+
+void kw_decode_skip_missing(const struct kw_decode_rec *r,
+			    enum kw_skip_reason reason, enum kw_field f)
+{
+	const struct kw_decode_fields *df = r->df;
+
+	if (df->mapped[f])
+		kw_skips_add(r->skips, reason, r->file, r->line,
+			     "no %s field (%.100s)", kw_field_name(f),
+			     df->path[df->slot[f][0]]);
+	else
+		kw_skips_add(r->skips, reason, r->file, r->line, "no %s field",
+			     kw_field_name(f));
+}
+
+static enum kw_decode_res bad(const struct kw_decode_rec *r, enum kw_field f,
+			      size_t slot, const char *what)
+{
+	kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, f, slot, "%s", what);
+	return KW_DECODE_BAD;
+}
+
+/* "field 'x': WHAT "value"" with the value quoted. */
+static enum kw_decode_res bad_value(const struct kw_decode_rec *r,
+				    enum kw_field f, size_t slot,
+				    const char *what,
+				    const struct kw_json_value *v)
+{
+	char q[KW_DECODE_QUOTE_BUF];
+
+	if (!sampled(r, KW_SKIP_BAD_FIELD))
+		return bad(r, f, slot, "");
+	kw_decode_quote(v->p, v->n, q, sizeof(q));
+	kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, f, slot, ": %s %s", what, q);
+	return KW_DECODE_BAD;
+}
+
+enum kw_decode_res kw_decode_string(const struct kw_decode_rec *r,
+				    enum kw_field f, struct kw_str *out)
+{
+	size_t slot;
+	const struct kw_json_value *v = kw_decode_value(r, f, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_STRING)
+		return bad(r, f, slot, " is not a string");
+	out->p = v->p;
+	out->n = v->n;
+	return KW_DECODE_OK;
+}
+
+enum kw_decode_res kw_decode_key(const struct kw_decode_rec *r,
+				 struct kw_str *out)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value(r, KW_FIELD_API_KEY, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_STRING)
+		return bad(r, KW_FIELD_API_KEY, slot, " is not a string");
+	if (v->n == 0)
+		return KW_DECODE_ABSENT;
+	if (v->n > KW_DECODE_KEY_MAX)
+		return bad(r, KW_FIELD_API_KEY, slot,
+			   " is longer than 512 bytes");
+	for (size_t i = 0; i < v->n; i++) {
+		unsigned char c = (unsigned char)v->p[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return bad(r, KW_FIELD_API_KEY, slot,
+				   " contains a control character");
+	}
+	out->p = v->p;
+	out->n = v->n;
+	return KW_DECODE_OK;
+}
+
+enum kw_decode_res kw_decode_created(const struct kw_decode_rec *r,
+				     int64_t *ts_us)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value(r, KW_FIELD_CREATED, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_INTEGER && v->type != KW_JSON_REAL &&
+	    v->type != KW_JSON_STRING)
+		return bad(r, KW_FIELD_CREATED, slot,
+			   " is not a number or a string");
+	if (kw_decode_time(v, ts_us))
+		return KW_DECODE_OK;
+	if (v->type == KW_JSON_STRING)
+		return bad_value(r, KW_FIELD_CREATED, slot,
+				 "not an RFC 3339 time", v);
+	kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, KW_FIELD_CREATED, slot,
+			     ": impossible timestamp %.*s",
+			     (int)(v->n < 40 ? v->n : 40), v->p);
+	return KW_DECODE_BAD;
+}
+
+/* RFC 9110 tchar. */
+static bool is_tchar(char c)
+{
+	return is_alpha(c) || is_digit(c) ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+#define METHOD_MAX 32
+
+enum kw_decode_res kw_decode_method(const struct kw_decode_rec *r,
+				    struct kw_arena *arena, struct kw_str *out)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value(r, KW_FIELD_METHOD, &slot);
+	bool lower = false;
+	char *up;
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_STRING)
+		return bad(r, KW_FIELD_METHOD, slot, " is not a string");
+	if (v->n == 0 || v->n > METHOD_MAX)
+		return bad_value(r, KW_FIELD_METHOD, slot, "not an HTTP method",
+				 v);
+	for (size_t i = 0; i < v->n; i++) {
+		if (!is_tchar(v->p[i]))
+			return bad_value(r, KW_FIELD_METHOD, slot,
+					 "not an HTTP method", v);
+		if (v->p[i] >= 'a' && v->p[i] <= 'z')
+			lower = true;
+	}
+	out->p = v->p;
+	out->n = v->n;
+	if (!lower)
+		return KW_DECODE_OK;
+	up = kw_arena_alloc(arena, v->n);
+	if (!up) {
+		kw_skips_add(
+			r->skips, KW_SKIP_TOO_LONG, r->file, r->line,
+			"record does not fit the decoder's scratch memory");
+		return KW_DECODE_BAD;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		char c = v->p[i];
+
+		up[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+	}
+	out->p = up;
+	return KW_DECODE_OK;
+}
+
+enum kw_decode_res kw_decode_path_field(const struct kw_decode_rec *r,
+					struct kw_str *out)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value(r, KW_FIELD_PATH, &slot);
+	struct kw_str p;
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_STRING)
+		return bad(r, KW_FIELD_PATH, slot, " is not a string");
+	if (v->n == 0)
+		return bad(r, KW_FIELD_PATH, slot, " is empty");
+	p = kw_decode_path((struct kw_str){v->p, v->n});
+	if (p.n == 0)
+		return bad_value(r, KW_FIELD_PATH, slot, "no path in", v);
+	*out = p;
+	return KW_DECODE_OK;
+}
+
+enum kw_decode_res kw_decode_status(const struct kw_decode_rec *r, int *out)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value(r, KW_FIELD_STATUS, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_INTEGER)
+		return bad(r, KW_FIELD_STATUS, slot, " is not an integer");
+	if (v->i < 100 || v->i > 599) {
+		kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, KW_FIELD_STATUS,
+				     slot, ": impossible HTTP status %.*s",
+				     (int)(v->n < 40 ? v->n : 40), v->p);
+		return KW_DECODE_BAD;
+	}
+	*out = (int)v->i;
+	return KW_DECODE_OK;
+}
+
+enum kw_decode_res kw_decode_ip(const struct kw_decode_rec *r,
+				struct kw_ip *out)
+{
+	size_t slot;
+	const struct kw_json_value *v = kw_decode_value(r, KW_FIELD_IP, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_STRING)
+		return bad(r, KW_FIELD_IP, slot, " is not a string");
+	if (v->n == 0)
+		return KW_DECODE_ABSENT;
+	if (!kw_ip_parse(out, v->p, v->n))
+		return bad_value(r, KW_FIELD_IP, slot, "not an IP address", v);
+	return KW_DECODE_OK;
+}
+
+enum kw_decode_res kw_decode_livemode(const struct kw_decode_rec *r,
+				      int8_t *out)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value(r, KW_FIELD_LIVEMODE, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_TRUE && v->type != KW_JSON_FALSE)
+		return bad(r, KW_FIELD_LIVEMODE, slot, " is not a boolean");
+	*out = v->type == KW_JSON_TRUE;
+	return KW_DECODE_OK;
+}
+
+enum kw_decode_res kw_decode_duration(const struct kw_decode_rec *r)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value(r, KW_FIELD_DURATION_MS, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_INTEGER && v->type != KW_JSON_REAL)
+		return bad(r, KW_FIELD_DURATION_MS, slot, " is not a number");
+	return KW_DECODE_OK;
+}

@@ -1,0 +1,1402 @@
+/*
+ * test_decoder.c - the format decoders (keywatch JSONL with aliases and
+ * --map, CloudTrail), sniffing, the field map syntax and the shared helpers.
+ *
+ * The one idea: every skip is asserted by its exact logged line
+ * ("keywatch: warning: FILE:LINE: MESSAGE"), captured from stderr, so the
+ * messages the README and the golden tests quote cannot drift unnoticed.
+ * The last test measures decode throughput and prints it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/time.h"
+#include "ingest/decoder.h"
+#include "ingest/json_scan.h"
+
+#define T0 INT64_C(1764230400) /* 2025-11-27T08:00:00Z */
+#define US(s) ((int64_t)(s)*KW_USEC_PER_SEC)
+#define MAXEV 16
+
+/* A decoding run: the events, the skips, and what was logged. */
+struct run {
+	struct kw_arena arena;
+	struct kw_skips skips;
+	struct kw_event ev[MAXEV];
+	size_t n;
+	char log[8192];
+};
+
+/* ---- stderr capture ---- */
+
+static int saved_fd = -1;
+static FILE *cap_file;
+
+static void capture_begin(void)
+{
+	fflush(stderr);
+	cap_file = tmpfile();
+	assert_non_null(cap_file);
+	saved_fd = dup(2);
+	assert_true(saved_fd >= 0);
+	assert_true(dup2(fileno(cap_file), 2) >= 0);
+}
+
+static void capture_end(char *buf, size_t cap)
+{
+	size_t got;
+
+	fflush(stderr);
+	dup2(saved_fd, 2);
+	close(saved_fd);
+	saved_fd = -1;
+	rewind(cap_file);
+	got = fread(buf, 1, cap - 1, cap_file);
+	buf[got] = '\0';
+	fclose(cap_file);
+	cap_file = NULL;
+}
+
+/* ---- running a decoder ---- */
+
+static void run_init(struct run *r)
+{
+	memset(r, 0, sizeof(*r));
+	kw_arena_init(&r->arena, 0);
+}
+
+static int run_teardown(void **state)
+{
+	struct run *r = *state;
+
+	kw_arena_destroy(&r->arena);
+	free(r);
+	return 0;
+}
+
+static int run_setup(void **state)
+{
+	struct run *r = malloc(sizeof(*r));
+
+	assert_non_null(r);
+	run_init(r);
+	*state = r;
+	return 0;
+}
+
+/* Decode lines[0..n) (line i+1, file "t.jsonl") with the named decoder and
+ * the given maps. Resets the run first. */
+static size_t decode(struct run *r, const char *format,
+		     const struct kw_field_map *map, size_t nmap,
+		     const char *const *lines, size_t n)
+{
+	const struct kw_decoder_ops *ops = kw_decoder_find(format);
+	struct kw_decoder_conf conf = {.map = map, .nmap = nmap};
+	struct kw_record recs[MAXEV];
+	struct kw_error err;
+	void *self = NULL;
+
+	assert_non_null(ops);
+	assert_true(n <= MAXEV);
+	kw_arena_reset(&r->arena);
+	memset(&r->skips, 0, sizeof(r->skips));
+	memset(r->ev, 0, sizeof(r->ev));
+	for (size_t i = 0; i < n; i++) {
+		recs[i].p = lines[i];
+		recs[i].n = strlen(lines[i]);
+		recs[i].line = i + 1;
+	}
+	assert_int_equal(ops->create(&conf, &self, &err), KW_OK);
+	capture_begin();
+	r->n = ops->decode(self, recs, n, r->ev, &r->arena, &r->skips,
+			   "t.jsonl");
+	capture_end(r->log, sizeof(r->log));
+	ops->destroy(self);
+	return r->n;
+}
+
+/* Decode one record (as line 1) and expect it to give one event. */
+static const struct kw_event *one(struct run *r, const char *format,
+				  const struct kw_field_map *map, size_t nmap,
+				  const char *line)
+{
+	const char *lines[1] = {line};
+
+	decode(r, format, map, nmap, lines, 1);
+	if (r->n != 1)
+		fail_msg("expected an event from %s, log: %s", line, r->log);
+	assert_int_equal(r->skips.total, 0);
+	assert_string_equal(r->log, "");
+	return &r->ev[0];
+}
+
+/* Decode one record and expect exactly one skip of this reason with this
+ * message. */
+static void skip_is(struct run *r, const char *format,
+		    const struct kw_field_map *map, size_t nmap,
+		    const char *line, enum kw_skip_reason reason,
+		    const char *msg)
+{
+	const char *lines[1] = {line};
+	char want[1024];
+
+	decode(r, format, map, nmap, lines, 1);
+	snprintf(want, sizeof(want), "keywatch: warning: t.jsonl:1: %s\n", msg);
+	assert_string_equal(r->log, want);
+	assert_int_equal(r->n, 0);
+	assert_int_equal(r->skips.total, 1);
+	assert_int_equal(r->skips.count[reason], 1);
+}
+
+static void assert_str(struct kw_str s, const char *want)
+{
+	char buf[1024];
+
+	assert_true(s.n < sizeof(buf));
+	if (s.n)
+		memcpy(buf, s.p, s.n);
+	buf[s.n] = '\0';
+	assert_string_equal(buf, want);
+}
+
+/* A complete keywatch record with the field `extra` spliced in front. */
+#define KW_REC(extra)                                                          \
+	"{" extra "\"method\":\"POST\",\"path\":\"/v1/refunds\","              \
+	"\"status\":200}"
+#define KW_FULL(extra)                                                         \
+	KW_REC("\"created\":1764230400,\"api_key\":\"sk_live_abc\"," extra)
+
+/* ---- field names and --map ---- */
+
+static void test_field_names(void **state)
+{
+	static const char *const want[] = {
+		"created", "api_key",  "method", "path",
+		"status",  "ip",       "id",	 "user_agent",
+		"origin",  "livemode", "source", "duration_ms"};
+
+	(void)state;
+	for (unsigned f = 0; f < KW_FIELD_MAX; f++) {
+		assert_string_equal(kw_field_name(f), want[f]);
+		assert_int_equal(kw_field_lookup(want[f]), f);
+	}
+	assert_null(kw_field_name(KW_FIELD_MAX));
+	assert_int_equal(kw_field_lookup("timestamp"), KW_FIELD_CREATED);
+	assert_int_equal(kw_field_lookup("time"), KW_FIELD_CREATED);
+	assert_int_equal(kw_field_lookup("created_at"), KW_FIELD_CREATED);
+	assert_int_equal(kw_field_lookup("key"), KW_FIELD_API_KEY);
+	assert_int_equal(kw_field_lookup("key_id"), KW_FIELD_API_KEY);
+	assert_int_equal(kw_field_lookup("url"), KW_FIELD_PATH);
+	assert_int_equal(kw_field_lookup("status_code"), KW_FIELD_STATUS);
+	assert_int_equal(kw_field_lookup("ip_address"), KW_FIELD_IP);
+	assert_int_equal(kw_field_lookup("source_ip"), KW_FIELD_IP);
+	assert_int_equal(kw_field_lookup("request_id"), KW_FIELD_ID);
+	assert_int_equal(kw_field_lookup("Created"), KW_FIELD_MAX);
+	assert_int_equal(kw_field_lookup("create"), KW_FIELD_MAX);
+	assert_int_equal(kw_field_lookup(""), KW_FIELD_MAX);
+	assert_int_equal(kw_field_lookup(NULL), KW_FIELD_MAX);
+}
+
+static void test_map_parse(void **state)
+{
+	struct kw_field_map m;
+	struct kw_error err;
+	const char *spec = "api_key=headers.x-api-key";
+
+	(void)state;
+	assert_int_equal(kw_field_map_parse(spec, &m, &err), KW_OK);
+	assert_int_equal(m.field, KW_FIELD_API_KEY);
+	assert_ptr_equal(m.path, spec + 8);
+	assert_string_equal(m.path, "headers.x-api-key");
+
+	assert_int_equal(kw_field_map_parse("timestamp=@timestamp", &m, &err),
+			 KW_OK);
+	assert_int_equal(m.field, KW_FIELD_CREATED);
+	assert_string_equal(m.path, "@timestamp");
+	/* Only the first '=' splits. */
+	assert_int_equal(kw_field_map_parse("path=a=b", &m, &err), KW_OK);
+	assert_int_equal(m.field, KW_FIELD_PATH);
+	assert_string_equal(m.path, "a=b");
+
+	assert_int_equal(kw_field_map_parse("foo=bar", &m, &err), KW_EUSAGE);
+	assert_string_equal(err.msg,
+			    "--map 'foo=bar': unknown field 'foo' (fields: "
+			    "created, api_key, method, path, status, ip, id, "
+			    "user_agent, origin, livemode, source, "
+			    "duration_ms)");
+	assert_int_equal(kw_field_map_parse("api_key", &m, &err), KW_EUSAGE);
+	assert_string_equal(err.msg, "--map 'api_key': expected FIELD=PATH");
+	assert_int_equal(kw_field_map_parse("=x", &m, &err), KW_EUSAGE);
+	assert_string_equal(err.msg, "--map '=x': expected FIELD=PATH");
+	assert_int_equal(kw_field_map_parse("ip=", &m, &err), KW_EUSAGE);
+	assert_string_equal(err.msg, "--map 'ip=': expected FIELD=PATH");
+	assert_int_equal(kw_field_map_parse("", &m, &err), KW_EUSAGE);
+	assert_string_equal(err.msg, "--map '': expected FIELD=PATH");
+	assert_int_equal(kw_field_map_parse("ip=a..b", &m, &err), KW_EUSAGE);
+	assert_string_equal(err.msg,
+			    "--map 'ip=a..b': path 'a..b' has an empty step");
+	assert_int_equal(kw_field_map_parse("ip=.a", &m, &err), KW_EUSAGE);
+	assert_string_equal(err.msg,
+			    "--map 'ip=.a': path '.a' has an empty step");
+	assert_int_equal(kw_field_map_parse("ip=a.", &m, &err), KW_EUSAGE);
+	assert_string_equal(err.msg,
+			    "--map 'ip=a.': path 'a.' has an empty step");
+}
+
+/* ---- keywatch: fields and aliases ---- */
+
+static void test_full_record(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev;
+	char ipbuf[64];
+
+	ev = one(r, "keywatch", NULL, 0,
+		 "{\"id\":\"req_8Hq2LkV0aZ\",\"created\":1764230400,"
+		 "\"method\":\"POST\",\"path\":\"/v1/refunds\",\"status\":200,"
+		 "\"ip\":\"203.0.113.7\",\"api_key\":\"rk_live_51Hx...a1b2\","
+		 "\"user_agent\":\"Stripe/v1 PythonBindings/12.0.0\","
+		 "\"livemode\":true,\"duration_ms\":84,"
+		 "\"origin\":\"https://shop.example\",\"source\":\"api\"}");
+	assert_int_equal(ev->ts, US(T0));
+	assert_str(ev->key, "rk_live_51Hx...a1b2");
+	assert_str(ev->method, "POST");
+	assert_str(ev->path, "/v1/refunds");
+	assert_int_equal(ev->status, 200);
+	assert_int_equal(ev->ip.family, 4);
+	assert_string_equal(kw_ip_format(&ev->ip, ipbuf, sizeof(ipbuf)),
+			    "203.0.113.7");
+	assert_str(ev->request_id, "req_8Hq2LkV0aZ");
+	assert_str(ev->user_agent, "Stripe/v1 PythonBindings/12.0.0");
+	assert_str(ev->origin, "https://shop.example");
+	assert_str(ev->source, "api");
+	assert_int_equal(ev->livemode, 1);
+	assert_string_equal(ev->file, "t.jsonl");
+	assert_int_equal(ev->line, 1);
+	assert_int_equal(ev->op.n, 0);
+	assert_int_equal(ev->resource.n, 0);
+}
+
+static void test_minimal_record(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev = one(r, "keywatch", NULL, 0, KW_FULL(""));
+
+	assert_int_equal(ev->ip.family, 0);
+	assert_int_equal(ev->livemode, -1);
+	assert_int_equal(ev->request_id.n, 0);
+	assert_int_equal(ev->user_agent.n, 0);
+	assert_int_equal(ev->origin.n, 0);
+	assert_int_equal(ev->source.n, 0);
+	/* null is absent; an empty ip is absent; livemode false is 0 */
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_FULL("\"ip\":\"\",\"origin\":null,\"user_agent\":null,"
+			 "\"livemode\":false,\"duration_ms\":1.5,"));
+	assert_int_equal(ev->ip.family, 0);
+	assert_int_equal(ev->origin.n, 0);
+	assert_int_equal(ev->livemode, 0);
+}
+
+static void test_aliases(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev;
+	char ipbuf[64];
+
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_REC("\"timestamp\":1764230401,\"key\":\"k1\","));
+	assert_int_equal(ev->ts, US(T0 + 1));
+	assert_str(ev->key, "k1");
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_REC("\"time\":1764230402,\"key_id\":\"k2\","));
+	assert_int_equal(ev->ts, US(T0 + 2));
+	assert_str(ev->key, "k2");
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_REC("\"created_at\":\"2025-11-27T08:00:03Z\","
+			"\"api_key\":\"k3\","));
+	assert_int_equal(ev->ts, US(T0 + 3));
+	ev = one(r, "keywatch", NULL, 0,
+		 "{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		 "\"url\":\"/v1/charges\",\"status_code\":404,"
+		 "\"ip_address\":\"2001:db8::1\",\"request_id\":\"req_1\"}");
+	assert_str(ev->path, "/v1/charges");
+	assert_int_equal(ev->status, 404);
+	assert_int_equal(ev->ip.family, 6);
+	assert_string_equal(kw_ip_format(&ev->ip, ipbuf, sizeof(ipbuf)),
+			    "2001:db8::1");
+	assert_str(ev->request_id, "req_1");
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_FULL("\"source_ip\":\"198.51.100.4\","));
+	assert_string_equal(kw_ip_format(&ev->ip, ipbuf, sizeof(ipbuf)),
+			    "198.51.100.4");
+}
+
+static void test_precedence(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev;
+
+	/* canonical first, then the aliases in the spec's order, whatever
+	 * the order in the record */
+	ev = one(
+		r, "keywatch", NULL, 0,
+		KW_REC("\"created_at\":1764230403,\"time\":1764230402,"
+		       "\"timestamp\":1764230401,\"created\":1764230400,"
+		       "\"key_id\":\"k3\",\"key\":\"k2\",\"api_key\":\"k1\","));
+	assert_int_equal(ev->ts, US(T0));
+	assert_str(ev->key, "k1");
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_REC("\"created_at\":1764230403,\"time\":1764230402,"
+			"\"timestamp\":1764230401,"
+			"\"key_id\":\"k3\",\"key\":\"k2\","));
+	assert_int_equal(ev->ts, US(T0 + 1));
+	assert_str(ev->key, "k2");
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_REC("\"created_at\":1764230403,\"time\":1764230402,"
+			"\"key_id\":\"k3\","));
+	assert_int_equal(ev->ts, US(T0 + 2));
+	assert_str(ev->key, "k3");
+	/* null counts as absent: the alias is used */
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_REC("\"created\":null,\"time\":1764230402,"
+			"\"api_key\":null,\"key\":\"k2\","));
+	assert_int_equal(ev->ts, US(T0 + 2));
+	assert_str(ev->key, "k2");
+	/* path beats url, status beats status_code, ip beats the others */
+	ev = one(r, "keywatch", NULL, 0,
+		 "{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		 "\"url\":\"/u\",\"path\":\"/p\",\"status_code\":500,"
+		 "\"status\":201,\"source_ip\":\"10.0.0.3\","
+		 "\"ip_address\":\"10.0.0.2\",\"ip\":\"10.0.0.1\","
+		 "\"request_id\":\"r2\",\"id\":\"r1\"}");
+	assert_str(ev->path, "/p");
+	assert_int_equal(ev->status, 201);
+	assert_int_equal(ev->ip.addr[3], 1);
+	assert_str(ev->request_id, "r1");
+	/* duplicate keys: the last one wins (as jansson) */
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_FULL("\"status\":500,\"status\":201,"));
+	assert_int_equal(ev->status, 200);
+}
+
+static void test_map_decode(void **state)
+{
+	struct run *r = *state;
+	struct kw_field_map map[3];
+	const struct kw_event *ev;
+	struct kw_error err;
+	const char *line =
+		"{\"@timestamp\":\"2025-11-27T09:00:00+01:00\","
+		"\"api_key\":\"not-this\",\"request\":{\"method\":\"get\","
+		"\"uri\":\"https://api.example.com/v1/x?y=1\","
+		"\"headers\":{\"x-api-key\":\"k_nested\"}},\"status\":204}";
+
+	(void)state;
+	assert_int_equal(kw_field_map_parse("api_key=request.headers.x-api-key",
+					    &map[0], &err),
+			 KW_OK);
+	assert_int_equal(kw_field_map_parse("time=@timestamp", &map[1], &err),
+			 KW_OK);
+	assert_int_equal(
+		kw_field_map_parse("method=request.method", &map[2], &err),
+		KW_OK);
+	/* the path is still read through its default names: map it too */
+	ev = one(r, "keywatch", map, 3,
+		 "{\"@timestamp\":\"2025-11-27T09:00:00+01:00\","
+		 "\"api_key\":\"not-this\",\"request\":{\"method\":\"get\","
+		 "\"headers\":{\"x-api-key\":\"k_nested\"}},\"path\":\"/v1\","
+		 "\"status\":204}");
+	assert_str(ev->key, "k_nested");
+	assert_int_equal(ev->ts, US(T0));
+	assert_str(ev->method, "GET");
+	assert_str(ev->path, "/v1");
+
+	struct kw_field_map m4[4] = {map[0], map[1], map[2]};
+
+	assert_int_equal(kw_field_map_parse("url=request.uri", &m4[3], &err),
+			 KW_OK);
+	ev = one(r, "keywatch", m4, 4, line);
+	assert_str(ev->path, "/v1/x");
+	assert_str(ev->key, "k_nested");
+
+	/* the map replaces the names: without the nested key, no key, even
+	 * though "api_key" is in the record */
+	skip_is(r, "keywatch", m4, 4,
+		"{\"@timestamp\":1764230400,\"api_key\":\"k\",\"request\":{"
+		"\"method\":\"GET\",\"uri\":\"/\"},\"status\":200}",
+		KW_SKIP_NO_KEY, "no api_key field (request.headers.x-api-key)");
+	skip_is(r, "keywatch", m4, 4,
+		"{\"@timestamp\":1764230400,\"request\":{\"method\":\"GET\","
+		"\"uri\":\"/\",\"headers\":{\"x-api-key\":7}},\"status\":200}",
+		KW_SKIP_BAD_FIELD,
+		"field 'api_key' (request.headers.x-api-key) is not a string");
+	skip_is(r, "keywatch", m4, 4,
+		"{\"created\":1764230400,\"request\":{\"method\":\"GET\","
+		"\"uri\":\"/\",\"headers\":{\"x-api-key\":\"k\"}},"
+		"\"status\":200}",
+		KW_SKIP_NO_TIME, "no created field (@timestamp)");
+	skip_is(r, "keywatch", m4, 4,
+		"{\"@timestamp\":\"now\",\"request\":{\"method\":\"GET\","
+		"\"uri\":\"/\",\"headers\":{\"x-api-key\":\"k\"}},"
+		"\"status\":200}",
+		KW_SKIP_BAD_FIELD,
+		"field 'created' (@timestamp): not an RFC 3339 time \"now\"");
+	/* a step that is not an object: absent */
+	skip_is(r, "keywatch", m4, 4,
+		"{\"@timestamp\":1764230400,\"request\":\"flat\","
+		"\"status\":200}",
+		KW_SKIP_NO_KEY, "no api_key field (request.headers.x-api-key)");
+}
+
+/* ---- time ---- */
+
+static void test_time_numbers(void **state)
+{
+	struct run *r = *state;
+
+	assert_int_equal(one(r, "keywatch", NULL, 0,
+			     KW_REC("\"created\":1764230400,\"key\":\"k\","))
+				 ->ts,
+			 INT64_C(1764230400000000));
+	assert_int_equal(one(r, "keywatch", NULL, 0,
+			     KW_REC("\"created\":1764230400.25,\"key\":\"k\","))
+				 ->ts,
+			 INT64_C(1764230400250000));
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0,
+		    KW_REC("\"created\":1764230400.123456,\"key\":\"k\","))
+			->ts,
+		INT64_C(1764230400123456));
+	assert_int_equal(one(r, "keywatch", NULL, 0,
+			     KW_REC("\"created\":1764230400123,\"key\":\"k\","))
+				 ->ts,
+			 INT64_C(1764230400123000));
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0,
+		    KW_REC("\"created\":1764230400123.5,\"key\":\"k\","))
+			->ts,
+		INT64_C(1764230400123500));
+	assert_int_equal(one(r, "keywatch", NULL, 0,
+			     KW_REC("\"created\":1.7642304e9,\"key\":\"k\","))
+				 ->ts,
+			 INT64_C(1764230400000000));
+	assert_int_equal(one(r, "keywatch", NULL, 0,
+			     KW_REC("\"created\":0,\"key\":\"k\","))
+				 ->ts,
+			 0);
+	/* the largest second count and the largest millisecond count */
+	assert_int_equal(one(r, "keywatch", NULL, 0,
+			     KW_REC("\"created\":253402300799,\"key\":\"k\","))
+				 ->ts,
+			 INT64_C(253402300799000000));
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0,
+		    KW_REC("\"created\":253402300799999,\"key\":\"k\","))
+			->ts,
+		INT64_C(253402300799999000));
+	skip_is(r, "keywatch", NULL, 0, KW_REC("\"created\":-5,\"key\":\"k\","),
+		KW_SKIP_BAD_FIELD, "field 'created': impossible timestamp -5");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":-0.5,\"key\":\"k\","), KW_SKIP_BAD_FIELD,
+		"field 'created': impossible timestamp -0.5");
+	/* 1e12 itself is seconds: year 33658 */
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":1000000000000,\"key\":\"k\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'created': impossible timestamp 1000000000000");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":253402300800,\"key\":\"k\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'created': impossible timestamp 253402300800");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"timestamp\":1e300,\"key\":\"k\","), KW_SKIP_BAD_FIELD,
+		"field 'created' (timestamp): impossible timestamp 1e300");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":true,\"key\":\"k\","), KW_SKIP_BAD_FIELD,
+		"field 'created' is not a number or a string");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":{\"s\":1},\"key\":\"k\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'created' is not a number or a string");
+}
+
+static void test_time_strings(void **state)
+{
+	struct run *r = *state;
+
+	assert_int_equal(one(r, "keywatch", NULL, 0,
+			     KW_REC("\"created\":\"2025-11-27T08:00:00Z\","
+				    "\"key\":\"k\","))
+				 ->ts,
+			 US(T0));
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0,
+		    KW_REC("\"created\":\"2025-11-27T09:30:00.5+01:30\","
+			   "\"key\":\"k\","))
+			->ts,
+		US(T0) + 500000);
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0,
+		    KW_REC("\"created\":\"2025-11-27T03:00:00.123456789"
+			   "-05:00\",\"key\":\"k\","))
+			->ts,
+		US(T0) + 123456);
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0,
+		    KW_REC("\"created\":\"2025-11-27 08:00:00.000001z\","
+			   "\"key\":\"k\","))
+			->ts,
+		US(T0) + 1);
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":\"2025-02-29T00:00:00Z\",\"key\":\"k\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'created': not an RFC 3339 time "
+		"\"2025-02-29T00:00:00Z\"");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":\"1764230400\",\"key\":\"k\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'created': not an RFC 3339 time \"1764230400\"");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":\"2025-11-27T08:00:00\",\"key\":\"k\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'created': not an RFC 3339 time "
+		"\"2025-11-27T08:00:00\"");
+}
+
+static void test_decode_time_direct(void **state)
+{
+	struct kw_json_value v = {0};
+	int64_t ts = 42;
+
+	(void)state;
+	assert_false(kw_decode_time(NULL, &ts));
+	v.type = KW_JSON_TRUE;
+	assert_false(kw_decode_time(&v, &ts));
+	v.type = KW_JSON_INTEGER;
+	v.i = 1764230400;
+	v.d = 1764230400.0;
+	assert_true(kw_decode_time(&v, &ts));
+	assert_int_equal(ts, US(T0));
+	v.type = KW_JSON_REAL;
+	v.d = 1764230400123.25;
+	assert_true(kw_decode_time(&v, &ts));
+	assert_int_equal(ts, INT64_C(1764230400123250));
+	v.d = -1;
+	ts = 42;
+	assert_false(kw_decode_time(&v, &ts));
+	assert_int_equal(ts, 42);
+	v.type = KW_JSON_STRING;
+	v.p = "1970-01-01T00:00:00Z";
+	v.n = strlen(v.p);
+	assert_true(kw_decode_time(&v, &ts));
+	assert_int_equal(ts, 0);
+	v.p = "1969-12-31T23:59:59Z";
+	v.n = strlen(v.p);
+	assert_false(kw_decode_time(&v, &ts));
+}
+
+/* ---- skips ---- */
+
+/* What the scanner says about text (the decoder passes it on as is). */
+static void scanner_msg(const char *text, char *out, size_t cap)
+{
+	const char *paths[] = {"x"};
+	struct kw_json_paths *jp = NULL;
+	struct kw_json_value v[1];
+	struct kw_error err;
+	struct kw_arena a;
+
+	kw_arena_init(&a, 0);
+	assert_int_equal(kw_json_paths_create(paths, 1, &jp, &err), KW_OK);
+	assert_int_equal(kw_json_scan(jp, text, strlen(text), v, &a, &err),
+			 KW_EINVAL);
+	kw_json_paths_destroy(jp);
+	kw_arena_destroy(&a);
+	snprintf(out, cap, "%s", err.msg);
+}
+
+static void test_skip_json(void **state)
+{
+	struct run *r = *state;
+	const char *bad = "{\"created\":1764230400,\"api_key\":\"k\"";
+	char want[KW_ERROR_MSG_MAX];
+
+	scanner_msg(bad, want, sizeof(want));
+	assert_memory_equal(want, "invalid JSON at column ", 23);
+	skip_is(r, "keywatch", NULL, 0, bad, KW_SKIP_BAD_JSON, want);
+	skip_is(r, "cloudtrail", NULL, 0, bad, KW_SKIP_BAD_JSON, want);
+	/* a bare string is not a JSON text for jansson's default flags */
+	scanner_msg("\"sk_live_x\"", want, sizeof(want));
+	assert_memory_equal(want, "invalid JSON at column ", 23);
+	skip_is(r, "keywatch", NULL, 0, "\"sk_live_x\"", KW_SKIP_BAD_JSON,
+		want);
+
+	skip_is(r, "keywatch", NULL, 0, "[1,2]", KW_SKIP_BAD_JSON,
+		"expected a JSON object, got an array");
+	skip_is(r, "cloudtrail", NULL, 0, " \n[{\"eventVersion\":\"1\"}]",
+		KW_SKIP_BAD_JSON, "expected a JSON object, got an array");
+}
+
+static void test_skip_key(void **state)
+{
+	struct run *r = *state;
+	char line[1024], key[600];
+
+	skip_is(r, "keywatch", NULL, 0, KW_REC("\"created\":1764230400,"),
+		KW_SKIP_NO_KEY, "no api_key field");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":1764230400,\"api_key\":null,"),
+		KW_SKIP_NO_KEY, "no api_key field");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":1764230400,\"api_key\":\"\","),
+		KW_SKIP_NO_KEY, "field 'api_key' is empty");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":1764230400,\"key_id\":\"\","),
+		KW_SKIP_NO_KEY, "field 'api_key' (key_id) is empty");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":1764230400,\"api_key\":42,"),
+		KW_SKIP_BAD_FIELD, "field 'api_key' is not a string");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":1764230400,\"key\":[\"k\"],"),
+		KW_SKIP_BAD_FIELD, "field 'api_key' (key) is not a string");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":1764230400,"
+		       "\"api_key\":\"sk_live_secret\\u0001\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'api_key' contains a control character");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"created\":1764230400,"
+		       "\"api_key\":\"sk_live_secret\\u007f\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'api_key' contains a control character");
+
+	/* 512 bytes pass, 513 do not; the key never appears in the log */
+	memset(key, 'A', 512);
+	key[512] = '\0';
+	snprintf(line, sizeof(line),
+		 KW_REC("\"created\":1764230400,\"api_key\":\"%s\","), key);
+	assert_int_equal(one(r, "keywatch", NULL, 0, line)->key.n, 512);
+	key[512] = 'A';
+	key[513] = '\0';
+	snprintf(line, sizeof(line),
+		 KW_REC("\"created\":1764230400,\"key\":\"%s\","), key);
+	skip_is(r, "keywatch", NULL, 0, line, KW_SKIP_BAD_FIELD,
+		"field 'api_key' (key) is longer than 512 bytes");
+	assert_null(strstr(r->log, "AAAA"));
+}
+
+static void test_skip_time(void **state)
+{
+	struct run *r = *state;
+
+	skip_is(r, "keywatch", NULL, 0, KW_REC("\"api_key\":\"k\","),
+		KW_SKIP_NO_TIME, "no created field");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_REC("\"api_key\":\"k\",\"created\":null,\"time\":null,"),
+		KW_SKIP_NO_TIME, "no created field");
+	/* no key and no time: the key is checked first */
+	skip_is(r, "keywatch", NULL, 0, KW_REC(""), KW_SKIP_NO_KEY,
+		"no api_key field");
+}
+
+static void test_skip_fields(void **state)
+{
+	struct run *r = *state;
+
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"path\":\"/\","
+		"\"status\":200}",
+		KW_SKIP_BAD_FIELD, "no method field");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		"\"status\":200}",
+		KW_SKIP_BAD_FIELD, "no path field");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		"\"path\":\"/\"}",
+		KW_SKIP_BAD_FIELD, "no status field");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":1,"
+		"\"path\":\"/\",\"status\":200}",
+		KW_SKIP_BAD_FIELD, "field 'method' is not a string");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GE T\","
+		"\"path\":\"/\",\"status\":200}",
+		KW_SKIP_BAD_FIELD,
+		"field 'method': not an HTTP method \"GE T\"");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"\","
+		"\"path\":\"/\",\"status\":200}",
+		KW_SKIP_BAD_FIELD, "field 'method': not an HTTP method \"\"");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		"\"path\":\"\",\"status\":200}",
+		KW_SKIP_BAD_FIELD, "field 'path' is empty");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		"\"url\":\"?a=1\",\"status\":200}",
+		KW_SKIP_BAD_FIELD, "field 'path' (url): no path in \"?a=1\"");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		"\"path\":[\"/\"],\"status\":200}",
+		KW_SKIP_BAD_FIELD, "field 'path' is not a string");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		"\"path\":\"/\",\"status\":\"200\"}",
+		KW_SKIP_BAD_FIELD, "field 'status' is not an integer");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		"\"path\":\"/\",\"status\":200.0}",
+		KW_SKIP_BAD_FIELD, "field 'status' is not an integer");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		"\"path\":\"/\",\"status\":99}",
+		KW_SKIP_BAD_FIELD, "field 'status': impossible HTTP status 99");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		"\"path\":\"/\",\"status_code\":600}",
+		KW_SKIP_BAD_FIELD,
+		"field 'status' (status_code): impossible HTTP status 600");
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0,
+		    "{\"created\":1764230400,\"api_key\":\"k\","
+		    "\"method\":\"GET\",\"path\":\"/\",\"status\":100}")
+			->status,
+		100);
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0,
+		    "{\"created\":1764230400,\"api_key\":\"k\","
+		    "\"method\":\"GET\",\"path\":\"/\",\"status\":599}")
+			->status,
+		599);
+
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"ip\":\"abc\","),
+		KW_SKIP_BAD_FIELD, "field 'ip': not an IP address \"abc\"");
+	skip_is(r, "keywatch", NULL, 0,
+		KW_FULL("\"ip_address\":\"1.2.3.4.5\","), KW_SKIP_BAD_FIELD,
+		"field 'ip' (ip_address): not an IP address \"1.2.3.4.5\"");
+	/* quoted values: 40 bytes at most, escaped */
+	skip_is(r, "keywatch", NULL, 0,
+		KW_FULL("\"ip\":\"\\u0001\\\"\\\\\\u00e9"
+			"0123456789012345678901234567890123456789\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'ip': not an IP address "
+		"\"\\x01\\\"\\\\\\xc3\\xa901234567890123456789012345678901234\""
+		"...");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"ip\":3232235777,"),
+		KW_SKIP_BAD_FIELD, "field 'ip' is not a string");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"id\":17,"),
+		KW_SKIP_BAD_FIELD, "field 'id' is not a string");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"request_id\":false,"),
+		KW_SKIP_BAD_FIELD, "field 'id' (request_id) is not a string");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"user_agent\":{},"),
+		KW_SKIP_BAD_FIELD, "field 'user_agent' is not a string");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"origin\":1,"),
+		KW_SKIP_BAD_FIELD, "field 'origin' is not a string");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"source\":[],"),
+		KW_SKIP_BAD_FIELD, "field 'source' is not a string");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"livemode\":\"true\","),
+		KW_SKIP_BAD_FIELD, "field 'livemode' is not a boolean");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"livemode\":1,"),
+		KW_SKIP_BAD_FIELD, "field 'livemode' is not a boolean");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"duration_ms\":\"84\","),
+		KW_SKIP_BAD_FIELD, "field 'duration_ms' is not a number");
+}
+
+static void test_skip_line_numbers(void **state)
+{
+	struct run *r = *state;
+	const char *lines[] = {
+		KW_FULL(""),
+		"not json",
+		KW_REC("\"created\":1764230400,"),
+		KW_FULL("\"ip\":\"x\","),
+		KW_REC("\"api_key\":\"k\","),
+	};
+
+	decode(r, "keywatch", NULL, 0, lines, 5);
+	assert_int_equal(r->n, 1);
+	assert_non_null(strstr(r->log, "keywatch: warning: t.jsonl:2: invalid "
+				       "JSON at column "));
+	assert_non_null(strstr(r->log, "\nkeywatch: warning: t.jsonl:3: no "
+				       "api_key field\n"));
+	assert_non_null(strstr(r->log, "\nkeywatch: warning: t.jsonl:4: field "
+				       "'ip': not an IP address \"x\"\n"));
+	assert_non_null(strstr(r->log, "\nkeywatch: warning: t.jsonl:5: no "
+				       "created field\n"));
+}
+
+static void test_sample_limit(void **state)
+{
+	struct run *r = *state;
+	const char *lines[8];
+	char want[512];
+
+	for (int i = 0; i < 8; i++)
+		lines[i] = KW_FULL("\"livemode\":\"x\",");
+	decode(r, "keywatch", NULL, 0, lines, 8);
+	assert_int_equal(r->n, 0);
+	assert_int_equal(r->skips.count[KW_SKIP_BAD_FIELD], 8);
+	/* the 5 samples and the notice; the rest only counted */
+	snprintf(want, sizeof(want),
+		 "keywatch: warning: t.jsonl:5: field 'livemode' is not a "
+		 "boolean\nkeywatch: warning: further 'bad_field' problems "
+		 "are only counted\n");
+	assert_non_null(strstr(r->log, want));
+	assert_null(strstr(r->log, "t.jsonl:6"));
+}
+
+/* ---- method, path, escapes ---- */
+
+static void test_method_path(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev;
+
+	ev = one(
+		r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"pOst\","
+		"\"path\":\"https://api.stripe.com:443/v1/refunds/re_1?expand"
+		"[]=charge#top\",\"status\":200}");
+	assert_str(ev->method, "POST");
+	assert_str(ev->path, "/v1/refunds/re_1");
+	ev = one(r, "keywatch", NULL, 0,
+		 "{\"created\":1764230400,\"api_key\":\"k\","
+		 "\"method\":\"M-SEARCH\",\"url\":\"/v1/charges?limit=3\","
+		 "\"status\":200}");
+	assert_str(ev->method, "M-SEARCH");
+	assert_str(ev->path, "/v1/charges");
+	ev = one(r, "keywatch", NULL, 0,
+		 "{\"created\":1764230400,\"api_key\":\"k\",\"method\":\"GET\","
+		 "\"url\":\"http://example.com\",\"status\":200}");
+	assert_str(ev->path, "/");
+}
+
+static void test_decode_path(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"/v1/refunds", "/v1/refunds"},
+		{"/v1/refunds?limit=3", "/v1/refunds"},
+		{"/v1/refunds#frag", "/v1/refunds"},
+		{"/v1/x?a=/b#c", "/v1/x"},
+		{"https://api.stripe.com/v1/charges", "/v1/charges"},
+		{"HTTP://h:8080/a/b?c", "/a/b"},
+		{"https://user@h.example/p#x", "/p"},
+		{"https://h.example", "/"},
+		{"https://h.example?x=1", "/"},
+		{"https://h.example#x", "/"},
+		{"svn+ssh://h/repo", "/repo"},
+		{"v1/charges", "v1/charges"},
+		{"/a:b//c", "/a:b//c"},
+		{"1http://h/p", "1http://h/p"},
+		{"?q", ""},
+		{"", ""},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kw_str s = kw_decode_path(kw_str_c(cases[i].in));
+
+		assert_str(s, cases[i].out);
+	}
+}
+
+static void test_escapes(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev;
+
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_REC("\"created\":1764230400,"
+			"\"api_key\":\"sk_test_\\u0041\\u00e9\\/"
+			"\\ud83d\\ude00x\","
+			"\"user_agent\":\"a\\\"b\\\\c\","));
+	assert_int_equal(ev->key.n, 17);
+	assert_memory_equal(ev->key.p, "sk_test_A\xc3\xa9/\xf0\x9f\x98\x80x",
+			    17);
+	assert_str(ev->user_agent, "a\"b\\c");
+	/* an escaped field name is the same name */
+	ev = one(r, "keywatch", NULL, 0,
+		 KW_REC("\"cr\\u0065ated\":1764230400,\"api_\\u006bey\":"
+			"\"k\","));
+	assert_str(ev->key, "k");
+	assert_int_equal(ev->ts, US(T0));
+}
+
+static void test_quote(void **state)
+{
+	char buf[KW_DECODE_QUOTE_BUF];
+	char small[12];
+
+	(void)state;
+	assert_string_equal(kw_decode_quote("abc", 3, buf, sizeof(buf)),
+			    "\"abc\"");
+	assert_string_equal(kw_decode_quote("", 0, buf, sizeof(buf)), "\"\"");
+	assert_string_equal(kw_decode_quote("a\nb\x7f", 4, buf, sizeof(buf)),
+			    "\"a\\x0ab\\x7f\"");
+	assert_string_equal(
+		kw_decode_quote("0123456789012345678901234567890123456789X", 41,
+				buf, sizeof(buf)),
+		"\"0123456789012345678901234567890123456789\"...");
+	assert_string_equal(
+		kw_decode_quote("0123456789012345678901234567890123456789", 40,
+				buf, sizeof(buf)),
+		"\"0123456789012345678901234567890123456789\"");
+	/* a small buffer cuts early but stays terminated */
+	assert_string_equal(
+		kw_decode_quote("abcdefgh", 8, small, sizeof(small)),
+		"\"abc\"...");
+}
+
+/* ---- batch ---- */
+
+static void test_batch_mixed(void **state)
+{
+	struct run *r = *state;
+	const char *lines[] = {
+		KW_REC("\"created\":1764230401,\"api_key\":\"k1\","),
+		"{",
+		KW_REC("\"created\":1764230402,\"api_key\":\"k2\","),
+		KW_REC("\"created\":1764230403,"),
+		KW_REC("\"api_key\":\"k4\","),
+		KW_REC("\"created\":1764230405,\"api_key\":\"k5\","
+		       "\"ip\":\"x\","),
+		"",
+		KW_REC("\"created\":1764230407,\"api_key\":\"k7\","),
+	};
+
+	decode(r, "keywatch", NULL, 0, lines, 8);
+	assert_int_equal(r->n, 3);
+	assert_str(r->ev[0].key, "k1");
+	assert_int_equal(r->ev[0].line, 1);
+	assert_int_equal(r->ev[0].ts, US(T0 + 1));
+	assert_str(r->ev[1].key, "k2");
+	assert_int_equal(r->ev[1].line, 3);
+	assert_str(r->ev[2].key, "k7");
+	assert_int_equal(r->ev[2].line, 8);
+	assert_int_equal(r->ev[2].ts, US(T0 + 7));
+	assert_int_equal(r->skips.count[KW_SKIP_BAD_JSON], 2);
+	assert_int_equal(r->skips.count[KW_SKIP_NO_KEY], 1);
+	assert_int_equal(r->skips.count[KW_SKIP_NO_TIME], 1);
+	assert_int_equal(r->skips.count[KW_SKIP_BAD_FIELD], 1);
+	assert_int_equal(r->skips.total, 5);
+}
+
+/* ---- CloudTrail ---- */
+
+#define CT_REC(extra)                                                          \
+	"{\"eventVersion\":\"1.08\",\"userIdentity\":{\"type\":\"IAMUser\","   \
+	"\"accessKeyId\":\"AKIAIOSFODNN7EXAMPLE\"},"                           \
+	"\"eventTime\":\"2025-11-27T08:00:00Z\","                              \
+	"\"eventSource\":\"iam.amazonaws.com\",\"eventName\":\"CreateUser\","  \
+	"\"awsRegion\":\"us-east-1\"," extra                                   \
+	"\"eventID\":\"3c5b6a1e-0000-4000-8000-000000000001\"}"
+
+static void test_cloudtrail(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev;
+	char ipbuf[64];
+
+	ev = one(r, "cloudtrail", NULL, 0,
+		 CT_REC("\"sourceIPAddress\":\"198.51.100.23\","
+			"\"userAgent\":\"aws-cli/2.15.0\","));
+	assert_int_equal(ev->ts, US(T0));
+	assert_str(ev->key, "AKIAIOSFODNN7EXAMPLE");
+	assert_int_equal(ev->ip.family, 4);
+	assert_string_equal(kw_ip_format(&ev->ip, ipbuf, sizeof(ipbuf)),
+			    "198.51.100.23");
+	assert_int_equal(ev->source.n, 0);
+	assert_str(ev->op, "iam:CreateUser");
+	assert_str(ev->resource, "iam");
+	assert_int_equal(ev->status, 200);
+	assert_str(ev->user_agent, "aws-cli/2.15.0");
+	assert_str(ev->request_id, "3c5b6a1e-0000-4000-8000-000000000001");
+	assert_int_equal(ev->method.n, 0);
+	assert_int_equal(ev->path.n, 0);
+	assert_int_equal(ev->livemode, -1);
+	assert_int_equal(ev->line, 1);
+
+	/* a service calling on the user's behalf: the name is the source */
+	ev = one(r, "cloudtrail", NULL, 0,
+		 CT_REC("\"sourceIPAddress\":\"ec2.amazonaws.com\","));
+	assert_int_equal(ev->ip.family, 0);
+	assert_str(ev->source, "ec2.amazonaws.com");
+	ev = one(r, "cloudtrail", NULL, 0,
+		 CT_REC("\"sourceIPAddress\":\"2001:db8::7\","));
+	assert_int_equal(ev->ip.family, 6);
+
+	/* an eventSource that is not *.amazonaws.com is kept whole */
+	ev = one(r, "cloudtrail", NULL, 0,
+		 "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		 "\"accessKeyId\":\"ASIAX\"},\"eventSource\":\"custom\","
+		 "\"eventName\":\"Do\"}");
+	assert_str(ev->op, "custom:Do");
+	assert_str(ev->resource, "custom");
+	ev = one(r, "cloudtrail", NULL, 0,
+		 "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		 "\"accessKeyId\":\"ASIAX\"}}");
+	assert_int_equal(ev->op.n, 0);
+	assert_int_equal(ev->resource.n, 0);
+	assert_int_equal(ev->status, 200);
+}
+
+static void test_cloudtrail_errors(void **state)
+{
+	static const struct {
+		const char *code;
+		int status;
+	} cases[] = {
+		{"AccessDenied", 403},
+		{"Client.AccessDenied", 403},
+		{"AccessDeniedException", 403},
+		{"UnauthorizedOperation", 403},
+		{"Client.UnauthorizedOperation", 403},
+		{"NotAuthorizedException", 403},
+		{"Forbidden", 403},
+		{"InvalidClientTokenId", 403},
+		{"SignatureDoesNotMatch", 403},
+		{"ExpiredToken", 403},
+		{"ExpiredTokenException", 403},
+		{"AuthFailure", 403},
+		{"InvalidAccessKeyId", 403},
+		{"UnrecognizedClientException", 403},
+		{"Throttling", 429},
+		{"ThrottlingException", 429},
+		{"Client.Throttling", 429},
+		{"TooManyRequestsException", 429},
+		{"RequestLimitExceeded", 429},
+		{"NoSuchEntity", 400},
+		{"EntityAlreadyExists", 400},
+		{"ValidationException", 400},
+		{"InvalidClientTokenIdX", 400},
+		{"", 200},
+	};
+	struct run *r = *state;
+	char line[1024];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(line, sizeof(line), CT_REC("\"errorCode\":\"%s\","),
+			 cases[i].code);
+		assert_int_equal(one(r, "cloudtrail", NULL, 0, line)->status,
+				 cases[i].status);
+	}
+	assert_int_equal(
+		one(r, "cloudtrail", NULL, 0, CT_REC("\"errorCode\":null,"))
+			->status,
+		200);
+	skip_is(r, "cloudtrail", NULL, 0, CT_REC("\"errorCode\":5.5,"),
+		KW_SKIP_BAD_FIELD,
+		"field 'status' (errorCode) is not a string");
+}
+
+static void test_cloudtrail_skips(void **state)
+{
+	struct run *r = *state;
+
+	skip_is(r, "cloudtrail", NULL, 0,
+		"{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		"\"type\":\"AWSService\"},\"eventSource\":\"s3.amazonaws."
+		"com\"}",
+		KW_SKIP_NO_KEY, "record has no userIdentity.accessKeyId");
+	skip_is(r, "cloudtrail", NULL, 0,
+		"{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		"\"accessKeyId\":\"\"}}",
+		KW_SKIP_NO_KEY, "record has no userIdentity.accessKeyId");
+	skip_is(r, "cloudtrail", NULL, 0,
+		"{\"eventTime\":\"2025-11-27T08:00:00Z\"}", KW_SKIP_NO_KEY,
+		"record has no userIdentity.accessKeyId");
+	skip_is(r, "cloudtrail", NULL, 0,
+		"{\"userIdentity\":{\"accessKeyId\":\"AKIAX\"}}",
+		KW_SKIP_NO_TIME, "record has no eventTime");
+	skip_is(r, "cloudtrail", NULL, 0,
+		"{\"eventTime\":\"27/11/2025\",\"userIdentity\":{"
+		"\"accessKeyId\":\"AKIAX\"}}",
+		KW_SKIP_BAD_FIELD,
+		"field 'created' (eventTime): not an RFC 3339 time "
+		"\"27/11/2025\"");
+	skip_is(r, "cloudtrail", NULL, 0,
+		"{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		"\"accessKeyId\":1}}",
+		KW_SKIP_BAD_FIELD,
+		"field 'api_key' (userIdentity.accessKeyId) is not a string");
+	skip_is(r, "cloudtrail", NULL, 0, CT_REC("\"sourceIPAddress\":[1],"),
+		KW_SKIP_BAD_FIELD,
+		"field 'ip' (sourceIPAddress) is not a string");
+	skip_is(r, "cloudtrail", NULL, 0,
+		"{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		"\"accessKeyId\":\"AKIAX\"},\"eventName\":7}",
+		KW_SKIP_BAD_FIELD, "field 'eventName' is not a string");
+	skip_is(r, "cloudtrail", NULL, 0, CT_REC("\"userAgent\":7,"),
+		KW_SKIP_BAD_FIELD,
+		"field 'user_agent' (userAgent) is not a string");
+}
+
+static void test_cloudtrail_map(void **state)
+{
+	struct run *r = *state;
+	struct kw_field_map map[3];
+	const struct kw_event *ev;
+	struct kw_error err;
+
+	assert_int_equal(kw_field_map_parse("api_key=userIdentity.principalId",
+					    &map[0], &err),
+			 KW_OK);
+	assert_int_equal(
+		kw_field_map_parse("status=http.status", &map[1], &err), KW_OK);
+	assert_int_equal(kw_field_map_parse("path=http.path", &map[2], &err),
+			 KW_OK);
+	ev = one(r, "cloudtrail", map, 3,
+		 "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		 "\"accessKeyId\":\"AKIA1\",\"principalId\":\"AIDA2\"},"
+		 "\"errorCode\":\"AccessDenied\",\"http\":{\"status\":503,"
+		 "\"path\":\"/x?y\"}}");
+	assert_str(ev->key, "AIDA2");
+	assert_int_equal(ev->status, 503);
+	assert_str(ev->path, "/x");
+	/* a mapped status path may hold an error code too */
+	ev = one(r, "cloudtrail", map, 3,
+		 "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		 "\"principalId\":\"AIDA2\"},\"http\":{\"status\":"
+		 "\"ThrottlingException\"}}");
+	assert_int_equal(ev->status, 429);
+	skip_is(r, "cloudtrail", map, 3,
+		"{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		"\"accessKeyId\":\"AKIA1\"}}",
+		KW_SKIP_NO_KEY, "record has no userIdentity.principalId");
+	skip_is(r, "cloudtrail", map, 3,
+		"{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		"\"principalId\":\"AIDA2\"},\"http\":{\"status\":700}}",
+		KW_SKIP_BAD_FIELD,
+		"field 'status' (http.status): impossible HTTP status 700");
+}
+
+/* ---- sniffing and the registry ---- */
+
+static const struct kw_record *rec_of(struct kw_record *rec, const char *s)
+{
+	rec->p = s;
+	rec->n = strlen(s);
+	rec->line = 1;
+	return rec;
+}
+
+static void test_sniff(void **state)
+{
+	const struct kw_decoder_ops *const *all = kw_decoder_all();
+	struct kw_record rec;
+
+	(void)state;
+	assert_string_equal(all[0]->name, "keywatch");
+	assert_string_equal(all[1]->name, "cloudtrail");
+	assert_null(all[2]);
+	assert_ptr_equal(kw_decoder_find("keywatch"), all[0]);
+	assert_ptr_equal(kw_decoder_find("cloudtrail"), all[1]);
+	assert_null(kw_decoder_find("auto"));
+	assert_null(kw_decoder_find("CloudTrail"));
+	assert_null(kw_decoder_find(NULL));
+
+	assert_string_equal(
+		kw_decoder_sniff(KW_SHAPE_RECORDS, rec_of(&rec, "{}"))->name,
+		"cloudtrail");
+	assert_string_equal(
+		kw_decoder_sniff(KW_SHAPE_LINES, rec_of(&rec, CT_REC("")))
+			->name,
+		"cloudtrail");
+	assert_string_equal(
+		kw_decoder_sniff(KW_SHAPE_ARRAY,
+				 rec_of(&rec, "{\"eventVersion\":\"1.08\"}"))
+			->name,
+		"cloudtrail");
+	assert_string_equal(
+		kw_decoder_sniff(KW_SHAPE_LINES,
+				 rec_of(&rec, "{\"eventSource\":\"s3\","
+					      "\"userIdentity\":{}}"))
+			->name,
+		"cloudtrail");
+	assert_string_equal(
+		kw_decoder_sniff(KW_SHAPE_LINES,
+				 rec_of(&rec, "{\"eventSource\":\"s3\"}"))
+			->name,
+		"keywatch");
+	assert_string_equal(
+		kw_decoder_sniff(KW_SHAPE_LINES, rec_of(&rec, KW_FULL("")))
+			->name,
+		"keywatch");
+	/* a nested eventVersion does not count */
+	assert_string_equal(
+		kw_decoder_sniff(KW_SHAPE_LINES,
+				 rec_of(&rec, "{\"a\":{\"eventVersion\":1}}"))
+			->name,
+		"keywatch");
+	assert_string_equal(kw_decoder_sniff(KW_SHAPE_LINES,
+					     rec_of(&rec, "{\"eventVersion\":"))
+				    ->name,
+			    "keywatch");
+	assert_string_equal(kw_decoder_sniff(KW_SHAPE_UNKNOWN, NULL)->name,
+			    "keywatch");
+}
+
+static void test_create_errors(void **state)
+{
+	struct kw_field_map map[KW_JSON_MAX_PATHS + 2];
+	struct kw_decoder_conf conf = {.map = map, .nmap = 0};
+	static char paths[KW_JSON_MAX_PATHS + 2][16];
+	struct kw_error err;
+	void *self = (void *)1;
+
+	(void)state;
+	/* destroy is NULL-safe */
+	kw_decoder_keywatch.destroy(NULL);
+	kw_decoder_cloudtrail.destroy(NULL);
+	/* a map for every field is fine */
+	for (unsigned f = 0; f < KW_FIELD_MAX; f++) {
+		snprintf(paths[f], sizeof(paths[f]), "p%u.x", f);
+		map[f].field = f;
+		map[f].path = paths[f];
+	}
+	conf.nmap = KW_FIELD_MAX;
+	assert_int_equal(kw_decoder_keywatch.create(&conf, &self, &err), KW_OK);
+	assert_non_null(self);
+	kw_decoder_keywatch.destroy(self);
+	assert_int_equal(kw_decoder_cloudtrail.create(&conf, &self, &err),
+			 KW_OK);
+	kw_decoder_cloudtrail.destroy(self);
+}
+
+/* ---- throughput ---- */
+
+static void test_throughput(void **state)
+{
+	enum { NREC = 300000, BATCH = 256 };
+	struct run *r = *state;
+	const struct kw_decoder_ops *ops = kw_decoder_find("keywatch");
+	struct kw_decoder_conf conf = {0};
+	struct kw_record *recs = NULL;
+	struct kw_event *ev = NULL;
+	struct kw_error err;
+	struct timespec t0, t1;
+	char *buf = NULL;
+	size_t off = 0, got = 0, total_bytes;
+	void *self = NULL;
+	double secs;
+
+	buf = malloc((size_t)NREC * 512);
+	recs = malloc(sizeof(*recs) * NREC);
+	ev = malloc(sizeof(*ev) * BATCH);
+	assert_non_null(buf);
+	assert_non_null(recs);
+	assert_non_null(ev);
+	for (size_t i = 0; i < NREC; i++) {
+		int w = snprintf(
+			buf + off, 512,
+			"{\"id\":\"req_%010zu\",\"created\":%lld,"
+			"\"method\":\"POST\",\"path\":\"/v1/refunds/re_%06zu\","
+			"\"status\":200,\"ip\":\"203.0.%zu.%zu\","
+			"\"api_key\":\"rk_live_51Hx%08zu...a1b2\","
+			"\"user_agent\":\"Stripe/v1 PythonBindings/12.0.0 "
+			"(Linux x86_64; CPython 3.12.1) requests/2.31\","
+			"\"livemode\":true,\"duration_ms\":84,"
+			"\"source\":\"api\",\"origin\":null,"
+			"\"idempotency_key\":\"5b0c1a7e-8d0f-4c1e-9a55-"
+			"0123456789ab\",\"version\":\"2024-06-20\"}",
+			i, (long long)(T0 + (long long)i), i % 1000000, i % 250,
+			i % 200, i % 5000);
+		assert_true(w > 0 && w < 512);
+		recs[i].p = buf + off;
+		recs[i].n = (size_t)w;
+		recs[i].line = i + 1;
+		off += (size_t)w;
+	}
+	total_bytes = off;
+	assert_int_equal(ops->create(&conf, &self, &err), KW_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < NREC; i += BATCH) {
+		size_t n = NREC - i < BATCH ? NREC - i : BATCH;
+
+		kw_arena_reset(&r->arena);
+		got += ops->decode(self, recs + i, n, ev, &r->arena, &r->skips,
+				   "bench");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ops->destroy(self);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_int_equal(got, NREC);
+	assert_int_equal(r->skips.total, 0);
+	print_message("decode throughput: %d records (%.0f bytes avg) in "
+		      "%.3f s: %.0f records/s, %.1f MB/s\n",
+		      NREC, (double)total_bytes / NREC, secs, NREC / secs,
+		      (double)total_bytes / secs / 1e6);
+	free(buf);
+	free(recs);
+	free(ev);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_field_names),
+		cmocka_unit_test(test_map_parse),
+		cmocka_unit_test_setup_teardown(test_full_record, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_minimal_record, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_aliases, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_precedence, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_map_decode, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_time_numbers, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_time_strings, run_setup,
+						run_teardown),
+		cmocka_unit_test(test_decode_time_direct),
+		cmocka_unit_test_setup_teardown(test_skip_json, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_skip_key, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_skip_time, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_skip_fields, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_skip_line_numbers,
+						run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_sample_limit, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_method_path, run_setup,
+						run_teardown),
+		cmocka_unit_test(test_decode_path),
+		cmocka_unit_test_setup_teardown(test_escapes, run_setup,
+						run_teardown),
+		cmocka_unit_test(test_quote),
+		cmocka_unit_test_setup_teardown(test_batch_mixed, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_cloudtrail, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_cloudtrail_errors,
+						run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_cloudtrail_skips,
+						run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_cloudtrail_map, run_setup,
+						run_teardown),
+		cmocka_unit_test(test_sniff),
+		cmocka_unit_test(test_create_errors),
+		cmocka_unit_test_setup_teardown(test_throughput, run_setup,
+						run_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
