@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Golden tests: a log + a config -> the exact alert lines.
+
+Each folder under tests/golden/ is one case:
+  args      the command line after `keywatch`, one argument per line;
+            paths are relative to the case folder; @ROOT@ is the
+            repository's root
+  expected  the exact standard output
+  rc        the exact exit status (default 0)
+  stderr    lines that must each appear in standard error (optional)
+  *.gz.in / *.zst.in  inputs kept as text in the repository, compressed
+            into the temporary copy of the case before it runs
+
+usage: run.py KEYWATCH [CASE...]
+"""
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def prepare(case_dir, tmp):
+    work = os.path.join(tmp, os.path.basename(case_dir))
+    shutil.copytree(case_dir, work)
+    for name in os.listdir(work):
+        path = os.path.join(work, name)
+        if name.endswith(".gz.in"):
+            with open(path, "rb") as f:
+                data = f.read()
+            with open(path[:-3], "wb") as f:
+                f.write(gzip.compress(data, mtime=0))
+        elif name.endswith(".zst.in"):
+            subprocess.run(["zstd", "-q", "-f", path, "-o", path[:-3]],
+                           check=True)
+    return work
+
+
+def run_case(keywatch, case_dir, tmp):
+    name = os.path.basename(case_dir)
+    work = prepare(case_dir, tmp)
+    with open(os.path.join(work, "args")) as f:
+        args = [a.replace("@ROOT@", ROOT) for a in f.read().split("\n") if a]
+    env = dict(os.environ, NO_COLOR="1")
+    env.pop("KEYWATCH_MODELS", None)
+    p = subprocess.run([keywatch] + args, cwd=work, capture_output=True,
+                       timeout=120, env=env)
+    failures = []
+    want_rc = 0
+    rc_path = os.path.join(work, "rc")
+    if os.path.exists(rc_path):
+        want_rc = int(open(rc_path).read().strip())
+    if p.returncode != want_rc:
+        failures.append("exit status %d, expected %d" % (p.returncode, want_rc))
+    want = open(os.path.join(work, "expected"), "rb").read()
+    if p.stdout != want:
+        got = p.stdout.decode("utf-8", "replace").splitlines()
+        exp = want.decode("utf-8", "replace").splitlines()
+        failures.append("stdout differs:\n" + "\n".join(
+            __import__("difflib").unified_diff(exp, got, "expected", "got",
+                                               lineterm="")))
+    err = p.stderr.decode("utf-8", "replace")
+    st_path = os.path.join(work, "stderr")
+    if os.path.exists(st_path):
+        for line in open(st_path).read().splitlines():
+            if line and line not in err:
+                failures.append("stderr lacks: %s" % line)
+    if failures:
+        print("FAIL %s\n  %s\n--- stderr:\n%s" % (name, "\n  ".join(failures), err))
+        return False
+    print("ok   %s" % name)
+    return True
+
+
+def main():
+    keywatch = os.path.abspath(sys.argv[1])
+    names = sys.argv[2:] or sorted(
+        d for d in os.listdir(HERE) if os.path.isdir(os.path.join(HERE, d))
+        and not d.startswith("_"))
+    ok = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in names:
+            ok += run_case(keywatch, os.path.join(HERE, n), tmp)
+    print("%d passed, %d failed" % (ok, len(names) - ok))
+    return 0 if ok == len(names) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
