@@ -23,9 +23,12 @@
 
 struct kw_models;
 
-/* Load models from dir. names[0..n) are model names ("stripe" loads
- * dir/stripe.json); n == 0 loads every *.json in dir, sorted by name. On
- * failure err names the file and, for JSON errors, the line and column.
+/* Load models from dir (load time is not hot: jansson, full validation).
+ * names[0..n) are model names ("stripe" loads dir/stripe.json); n == 0 loads
+ * every *.json in dir, sorted by name. On failure err names the file and, for
+ * JSON errors, the line and column
+ * ("models/x.json:3:14: ..."), for schema errors the JSON path
+ * ("models/x.json: routes[12].access: must be \"read\" or \"write\"").
  * *out is owned by the caller (kw_models_destroy). */
 enum kw_status kw_models_load(const char *dir, const char *const *names,
 			      size_t n, struct kw_models **out,
@@ -34,7 +37,9 @@ enum kw_status kw_models_load(const char *dir, const char *const *names,
 /* NULL-safe. */
 void kw_models_destroy(struct kw_models *m);
 
-/* Fill ev->key_kind, key_mode, op, resource, access and flags.
+/* Fill ev->key_kind, key_mode, op, resource, access and flags
+ * (KW_EV_SENSITIVE, KW_EV_PK_ALLOWED and KW_EV_MODELLED are cleared, then set
+ * from the model; other flag bits are kept).
  * The model is chosen by the key's prefix; a key that no prefix matches
  * uses the model that the event's shape fits (an event with op already set
  * by its decoder, as from CloudTrail, uses a model with op rules; otherwise
@@ -44,13 +49,21 @@ void kw_models_destroy(struct kw_models *m);
 void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
 		      struct kw_arena *arena);
 
-/* Classify a key alone (used for config checks and reports). */
+/* Classify a key alone by its prefix (used for config checks and reports);
+ * unknown/unknown when no prefix matches. Redacted keys ("sk_live_...4242")
+ * classify like full ones. */
 void kw_models_key_kind(const struct kw_models *m, const char *key, size_t n,
 			enum kw_key_kind *kind, enum kw_key_mode *mode);
 
 /* Whether any loaded model defines this resource (config permissions are
  * checked against it). */
 bool kw_models_has_resource(const struct kw_models *m, const char *resource);
+
+/* Why the model marks op[0..n) sensitive (its "sensitive" text, for alert
+ * evidence), or NULL when no loaded model does. The string lives as long as
+ * m. */
+const char *kw_models_sensitive_reason(const struct kw_models *m,
+				       const char *op, size_t n);
 
 /* For `keywatch check`: how many models, and per model its name, the file
  * it came from, and counts of prefixes, routes and sensitive operations. */

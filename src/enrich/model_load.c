@@ -1,0 +1,967 @@
+/*
+ * model_load.c - reading models/<name>.json into the structs of
+ * model_impl.h, with every rule of the schema (models/README.md) checked.
+ *
+ * The one idea: a model is data a user writes by hand, so every mistake is
+ * reported the way a person fixes it: the file, and either the JSON line and
+ * column (syntax) or the JSON path of the offending value with what it must
+ * be ("models/x.json: routes[12].access: must be \"read\" or \"write\"").
+ * Unknown keys are errors, so a typo never silently drops a rule. Load time
+ * is not hot; the structures built here are what the hot path wants: a trie
+ * of path segments and a hash of op names, both pointing at one op array.
+ */
+#include "enrich/model.h"
+#include "enrich/model_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A model file larger than this is refused (stripe.json is ~60 KiB). */
+#define MODEL_FILE_MAX ((size_t)16 * 1024 * 1024)
+/* JSON paths in messages ("routes[123].sensitive"). */
+#define JPATH_MAX 96
+/* Model files loaded from one directory. */
+#define MODELS_MAX 256
+
+struct loader {
+	struct kw_models *m;
+	struct kw_model *md;
+	size_t mi; /* index of md in m->v */
+	const char *file;
+	struct kw_error *err;
+};
+
+/* "file: jpath: message", or "file: message" when jpath is empty. */
+static enum kw_status __attribute__((format(printf, 3, 4)))
+bad(struct loader *ld, const char *jpath, const char *fmt, ...)
+{
+	char msg[KW_ERROR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (jpath[0])
+		return kw_error_set(ld->err, KW_ECONFIG, "%s: %s: %s", ld->file,
+				    jpath, msg);
+	return kw_error_set(ld->err, KW_ECONFIG, "%s: %s", ld->file, msg);
+}
+
+/* out = "jpath.key" (or "key" at the top), cut to JPATH_MAX - 1 bytes. */
+static void sub_key(char *out, const char *jpath, const char *key)
+{
+	int w;
+
+	if (jpath[0])
+		w = snprintf(out, JPATH_MAX, "%s.%s", jpath, key);
+	else
+		w = snprintf(out, JPATH_MAX, "%s", key);
+	if (w < 0)
+		out[0] = '\0';
+}
+
+static char *dup_str(struct loader *ld, const char *s, size_t n)
+{
+	return kw_arena_strndup(&ld->m->arena, s, n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Typed getters: each names the JSON path of what is wrong. */
+
+static enum kw_status check_keys(struct loader *ld, json_t *obj,
+				 const char *jpath, const char *const *allowed,
+				 size_t n)
+{
+	char known[256], sub[JPATH_MAX];
+	const char *key;
+	json_t *v;
+	size_t i, len = 0;
+
+	json_object_foreach(obj, key, v)
+	{
+		for (i = 0; i < n; i++) {
+			if (!strcmp(key, allowed[i]))
+				break;
+		}
+		if (i < n)
+			continue;
+		known[0] = '\0';
+		for (i = 0; i < n; i++) {
+			int w = snprintf(known + len, sizeof(known) - len,
+					 "%s%s", i ? ", " : "", allowed[i]);
+
+			if (w < 0 || (size_t)w >= sizeof(known) - len)
+				break;
+			len += (size_t)w;
+		}
+		sub_key(sub, jpath, key);
+		return bad(ld, sub, "unknown key (expected one of: %s)", known);
+	}
+	return KW_OK;
+}
+
+static enum kw_status get_str(struct loader *ld, json_t *obj, const char *jpath,
+			      const char *key, bool required, const char **out)
+{
+	char sub[JPATH_MAX];
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return bad(ld, jpath, "missing \"%s\"", key);
+		return KW_OK;
+	}
+	sub_key(sub, jpath, key);
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return bad(ld, sub, "must be a non-empty string");
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return bad(ld, sub, "must not contain NUL");
+	*out = json_string_value(v);
+	return KW_OK;
+}
+
+/* "read" or "write"; KW_ACCESS_UNKNOWN in *out when absent. */
+static enum kw_status get_access(struct loader *ld, json_t *obj,
+				 const char *jpath, const char *key,
+				 enum kw_access *out)
+{
+	char sub[JPATH_MAX];
+	json_t *v = json_object_get(obj, key);
+	const char *s;
+
+	*out = KW_ACCESS_UNKNOWN;
+	if (!v)
+		return KW_OK;
+	sub_key(sub, jpath, key);
+	s = json_is_string(v) ? json_string_value(v) : "";
+	if (!strcmp(s, "read"))
+		*out = KW_ACCESS_READ;
+	else if (!strcmp(s, "write"))
+		*out = KW_ACCESS_WRITE;
+	else
+		return bad(ld, sub, "must be \"read\" or \"write\"");
+	return KW_OK;
+}
+
+static enum kw_status get_array(struct loader *ld, json_t *obj,
+				const char *jpath, const char *key,
+				json_t **out)
+{
+	char sub[JPATH_MAX];
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v)
+		return KW_OK;
+	sub_key(sub, jpath, key);
+	if (!json_is_array(v))
+		return bad(ld, sub, "must be an array");
+	*out = v;
+	return KW_OK;
+}
+
+static enum kw_status get_object_at(struct loader *ld, json_t *arr, size_t i,
+				    const char *name, char *jpath, json_t **out)
+{
+	*out = json_array_get(arr, i);
+	snprintf(jpath, JPATH_MAX, "%s[%zu]", name, i);
+	if (!json_is_object(*out))
+		return bad(ld, jpath, "must be an object");
+	return KW_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ops */
+
+/* Grow the hash to keep it at most half full, then insert op index i. */
+static enum kw_status hash_insert(struct kw_model *md, size_t i)
+{
+	size_t cap = md->ophash ? md->ophash_mask + 1 : 0, k, j;
+	uint32_t *nh;
+
+	if (2 * (md->nops + 1) > cap) {
+		size_t ncap = cap ? cap * 2 : 64;
+
+		nh = calloc(ncap, sizeof(*nh));
+		if (!nh)
+			return KW_ENOMEM;
+		for (k = 0; k < cap; k++) {
+			if (!md->ophash[k])
+				continue;
+			const struct kw_model_op *o =
+				&md->ops[md->ophash[k] - 1];
+
+			j = kw_models_hash(o->name.p, o->name.n) & (ncap - 1);
+			while (nh[j])
+				j = (j + 1) & (ncap - 1);
+			nh[j] = md->ophash[k];
+		}
+		free(md->ophash);
+		md->ophash = nh;
+		md->ophash_mask = ncap - 1;
+	}
+	j = kw_models_hash(md->ops[i].name.p, md->ops[i].name.n) &
+	    md->ophash_mask;
+	while (md->ophash[j])
+		j = (j + 1) & md->ophash_mask;
+	md->ophash[j] = (uint32_t)(i + 1);
+	return KW_OK;
+}
+
+/* The resource an op belongs to when the entry does not say: the text
+ * before the first '.' or the op_rules separator ("refunds.create" ->
+ * "refunds", "iam:CreateUser" -> "iam"), or the whole name. */
+static size_t default_resource_len(const struct kw_model *md, const char *op)
+{
+	size_t n = strlen(op), i;
+
+	for (i = 0; i < n; i++) {
+		if (op[i] == '.')
+			return i;
+		if (md->sep_n && i + md->sep_n <= n &&
+		    !memcmp(op + i, md->sep, md->sep_n))
+			return i;
+	}
+	return n;
+}
+
+/* Read the attributes shared by routes and ops entries into a new op.
+ * method_access is the access implied by a route's method (UNKNOWN for
+ * none); *index receives the new op's index. */
+static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
+			     const char *name, enum kw_access method_access,
+			     size_t *index)
+{
+	struct kw_model *md = ld->md;
+	struct kw_model_op *op;
+	const char *resource, *reason;
+	enum kw_access access;
+	char sub[JPATH_MAX];
+	json_t *pk;
+	enum kw_status st;
+
+	st = get_str(ld, obj, jpath, "resource", false, &resource);
+	if (st == KW_OK)
+		st = get_access(ld, obj, jpath, "access", &access);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "sensitive", false, &reason);
+	if (st != KW_OK)
+		return st;
+	pk = json_object_get(obj, "publishable");
+	sub_key(sub, jpath, "publishable");
+	if (pk && !json_is_boolean(pk))
+		return bad(ld, sub, "must be true or false");
+	if (access == KW_ACCESS_UNKNOWN)
+		access = method_access;
+	if (access == KW_ACCESS_UNKNOWN && md->has_rules)
+		access = kw_models_rule_access(md, name, strlen(name));
+	if (access == KW_ACCESS_UNKNOWN)
+		return bad(ld, jpath,
+			   "missing \"access\" (no method or op_rules to "
+			   "derive it from)");
+
+	if (md->nops == md->capops) {
+		size_t ncap = md->capops ? md->capops * 2 : 64;
+		struct kw_model_op *nv =
+			realloc(md->ops, ncap * sizeof(*md->ops));
+
+		if (!nv)
+			return kw_error_set(ld->err, KW_ENOMEM, "%s: %s",
+					    ld->file, kw_strerror(KW_ENOMEM));
+		md->ops = nv;
+		md->capops = ncap;
+	}
+	op = &md->ops[md->nops];
+	memset(op, 0, sizeof(*op));
+	op->name.p = dup_str(ld, name, strlen(name));
+	op->name.n = strlen(name);
+	if (!resource) {
+		op->resource.p =
+			dup_str(ld, name, default_resource_len(md, name));
+		op->resource.n = default_resource_len(md, name);
+	} else {
+		op->resource.p = dup_str(ld, resource, strlen(resource));
+		op->resource.n = strlen(resource);
+	}
+	op->reason = reason ? dup_str(ld, reason, strlen(reason)) : NULL;
+	op->access = access;
+	op->pk = pk && json_is_true(pk);
+	if (!op->name.p || !op->resource.p || (reason && !op->reason))
+		return kw_error_set(ld->err, KW_ENOMEM, "%s: %s", ld->file,
+				    kw_strerror(KW_ENOMEM));
+	if (hash_insert(md, md->nops) != KW_OK)
+		return kw_error_set(ld->err, KW_ENOMEM, "%s: %s", ld->file,
+				    kw_strerror(KW_ENOMEM));
+	if (op->reason)
+		md->nsensitive++;
+	*index = md->nops++;
+	return KW_OK;
+}
+
+static enum kw_status load_ops(struct loader *ld, json_t *root)
+{
+	static const char *const keys[] = {"op", "resource", "access",
+					   "sensitive", "publishable"};
+	char jpath[JPATH_MAX];
+	json_t *arr, *obj;
+	const char *name;
+	enum kw_status st;
+	size_t i, idx;
+
+	st = get_array(ld, root, "", "ops", &arr);
+	for (i = 0; st == KW_OK && arr && i < json_array_size(arr); i++) {
+		st = get_object_at(ld, arr, i, "ops", jpath, &obj);
+		if (st == KW_OK)
+			st = check_keys(ld, obj, jpath, keys, 5);
+		if (st == KW_OK)
+			st = get_str(ld, obj, jpath, "op", true, &name);
+		if (st != KW_OK)
+			break;
+		if (kw_models_op_find(ld->md, name, strlen(name)) >= 0)
+			return bad(ld, jpath, "op \"%s\" is listed twice",
+				   name);
+		st = add_op(ld, obj, jpath, name, KW_ACCESS_UNKNOWN, &idx);
+	}
+	return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routes */
+
+static struct kw_model_node *node_new(void)
+{
+	struct kw_model_node *nd = calloc(1, sizeof(*nd));
+	size_t i;
+
+	if (!nd)
+		return NULL;
+	for (i = 0; i < KW_M_ROUTE_SLOTS; i++)
+		nd->route[i] = -1;
+	return nd;
+}
+
+/* The literal child s[0..n) of nd, created (in sorted place) if absent. */
+static struct kw_model_node *
+node_lit(struct loader *ld, struct kw_model_node *nd, const char *s, size_t n)
+{
+	size_t lo = 0, hi = nd->nlit;
+	struct kw_model_child *c;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp;
+
+		c = &nd->lit[mid];
+		if (c->n != n)
+			cmp = c->n < n ? -1 : 1;
+		else
+			cmp = memcmp(c->s, s, n);
+		if (cmp == 0)
+			return c->node;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (nd->nlit == nd->caplit) {
+		size_t ncap = nd->caplit ? nd->caplit * 2 : 4;
+		struct kw_model_child *nv =
+			realloc(nd->lit, ncap * sizeof(*nd->lit));
+
+		if (!nv)
+			return NULL;
+		nd->lit = nv;
+		nd->caplit = ncap;
+	}
+	memmove(&nd->lit[lo + 1], &nd->lit[lo],
+		(nd->nlit - lo) * sizeof(*nd->lit));
+	c = &nd->lit[lo];
+	c->s = dup_str(ld, s, n);
+	c->n = (uint32_t)n;
+	c->node = c->s ? node_new() : NULL;
+	if (!c->node)
+		return NULL;
+	nd->nlit++;
+	return c->node;
+}
+
+/* Walk (creating) the trie along a path template; *leaf gets the node. */
+static enum kw_status insert_path(struct loader *ld, const char *jpath,
+				  const char *tpl, struct kw_model_node **leaf)
+{
+	struct kw_model_node *nd;
+	size_t i = 1, nseg = 0;
+
+	if (tpl[0] != '/')
+		return bad(ld, jpath, "must start with \"/\"");
+	if (!ld->md->root && !(ld->md->root = node_new()))
+		return kw_error_set(ld->err, KW_ENOMEM, "%s: %s", ld->file,
+				    kw_strerror(KW_ENOMEM));
+	nd = ld->md->root;
+	while (tpl[i]) {
+		const char *s = tpl + i;
+		size_t n = strcspn(s, "/");
+		bool ph = n >= 3 && s[0] == '{' && s[n - 1] == '}';
+
+		if (n == 0)
+			return bad(ld, jpath, "empty segment in \"%s\"", tpl);
+		if (memchr(s + 1, '{', n - 1) || (memchr(s, '}', n) && !ph) ||
+		    (s[0] == '{' && !ph))
+			return bad(ld, jpath,
+				   "a placeholder must be a whole segment "
+				   "such as {id}");
+		if (memchr(s, '?', n) || memchr(s, '#', n))
+			return bad(ld, jpath, "must be a path without a query");
+		if (++nseg > KW_MODEL_MAX_SEGS)
+			return bad(ld, jpath, "more than %d segments",
+				   KW_MODEL_MAX_SEGS);
+		if (ph) {
+			if (!nd->wild && !(nd->wild = node_new()))
+				return KW_ENOMEM;
+			nd = nd->wild;
+		} else {
+			nd = node_lit(ld, nd, s, n);
+			if (!nd)
+				return kw_error_set(ld->err, KW_ENOMEM,
+						    "%s: %s", ld->file,
+						    kw_strerror(KW_ENOMEM));
+		}
+		i += n;
+		if (tpl[i] == '/') {
+			i++;
+			if (!tpl[i])
+				return bad(ld, jpath,
+					   "must not end with \"/\"");
+		}
+	}
+	*leaf = nd;
+	return KW_OK;
+}
+
+static const char *const method_names[KW_M_ROUTE_SLOTS] = {
+	[KW_M_ANY] = "",	[KW_M_GET] = "GET",
+	[KW_M_POST] = "POST",	[KW_M_PUT] = "PUT",
+	[KW_M_PATCH] = "PATCH", [KW_M_DELETE] = "DELETE",
+	[KW_M_HEAD] = "HEAD",	[KW_M_OPTIONS] = "OPTIONS",
+};
+
+static enum kw_status load_route(struct loader *ld, json_t *obj,
+				 const char *jpath)
+{
+	static const char *const keys[] = {"method",	 "path",   "op",
+					   "resource",	 "access", "sensitive",
+					   "publishable"};
+	char sub[JPATH_MAX];
+	const char *method, *tpl, *name;
+	enum kw_model_method mid = KW_M_ANY;
+	enum kw_access maccess = KW_ACCESS_UNKNOWN;
+	struct kw_model_node *leaf = NULL;
+	enum kw_status st;
+	int32_t existing;
+	size_t idx, i;
+
+	st = check_keys(ld, obj, jpath, keys, 7);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "method", false, &method);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "path", true, &tpl);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "op", true, &name);
+	if (st != KW_OK)
+		return st;
+	if (method) {
+		for (i = KW_M_GET; i < KW_M_ROUTE_SLOTS; i++) {
+			if (!strcmp(method, method_names[i]))
+				break;
+		}
+		sub_key(sub, jpath, "method");
+		if (i == KW_M_ROUTE_SLOTS)
+			return bad(ld, sub,
+				   "must be one of GET, POST, PUT, PATCH, "
+				   "DELETE, HEAD, OPTIONS");
+		mid = (enum kw_model_method)i;
+		maccess = (mid == KW_M_GET || mid == KW_M_HEAD ||
+			   mid == KW_M_OPTIONS)
+				  ? KW_ACCESS_READ
+				  : KW_ACCESS_WRITE;
+	}
+	sub_key(sub, jpath, "path");
+	st = insert_path(ld, sub, tpl, &leaf);
+	if (st != KW_OK)
+		return st;
+	if (leaf->route[mid] >= 0)
+		return bad(ld, jpath, "%s%s%s is already routed to %s",
+			   method_names[mid], mid ? " " : "", tpl,
+			   ld->md->ops[leaf->route[mid]].name.p);
+
+	existing = kw_models_op_find(ld->md, name, strlen(name));
+	if (existing >= 0) {
+		/* A second route to an op: its attributes were given once. */
+		for (i = 0; i < 4; i++) {
+			if (json_object_get(obj, keys[3 + i]))
+				return bad(ld, jpath,
+					   "op \"%s\" is defined earlier: give "
+					   "\"%s\" there",
+					   name, keys[3 + i]);
+		}
+		idx = (size_t)existing;
+	} else {
+		st = add_op(ld, obj, jpath, name, maccess, &idx);
+		if (st != KW_OK)
+			return st;
+	}
+	leaf->route[mid] = (int32_t)idx;
+	ld->md->nroutes++;
+	return KW_OK;
+}
+
+static enum kw_status load_routes(struct loader *ld, json_t *root)
+{
+	char jpath[JPATH_MAX];
+	json_t *arr, *obj;
+	enum kw_status st;
+	size_t i;
+
+	st = get_array(ld, root, "", "routes", &arr);
+	for (i = 0; st == KW_OK && arr && i < json_array_size(arr); i++) {
+		st = get_object_at(ld, arr, i, "routes", jpath, &obj);
+		if (st == KW_OK)
+			st = load_route(ld, obj, jpath);
+	}
+	return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Prefixes and op_rules */
+
+static enum kw_status load_prefixes(struct loader *ld, json_t *root)
+{
+	static const char *const keys[] = {"prefix", "kind", "mode"};
+	struct kw_models *m = ld->m;
+	char jpath[JPATH_MAX], sub[JPATH_MAX];
+	const char *prefix, *kind, *mode;
+	json_t *arr, *obj;
+	enum kw_status st;
+	size_t i, k, count;
+	struct kw_model_prefix *px;
+
+	st = get_array(ld, root, "", "prefixes", &arr);
+	count = arr ? json_array_size(arr) : 0;
+	if (st != KW_OK || count == 0)
+		return st;
+	px = realloc(m->prefixes, (m->nprefixes + count) * sizeof(*px));
+	if (!px)
+		return kw_error_set(ld->err, KW_ENOMEM, "%s: %s", ld->file,
+				    kw_strerror(KW_ENOMEM));
+	m->prefixes = px;
+	for (i = 0; i < count; i++) {
+		struct kw_model_prefix *p = &m->prefixes[m->nprefixes];
+
+		st = get_object_at(ld, arr, i, "prefixes", jpath, &obj);
+		if (st == KW_OK)
+			st = check_keys(ld, obj, jpath, keys, 3);
+		if (st == KW_OK)
+			st = get_str(ld, obj, jpath, "prefix", true, &prefix);
+		if (st == KW_OK)
+			st = get_str(ld, obj, jpath, "kind", true, &kind);
+		if (st == KW_OK)
+			st = get_str(ld, obj, jpath, "mode", false, &mode);
+		if (st != KW_OK)
+			return st;
+		memset(p, 0, sizeof(*p));
+		for (k = KW_KIND_PUBLISHABLE; k < KW_KIND_MAX; k++) {
+			if (!strcmp(kind, kw_key_kind_name(k)))
+				p->kind = (enum kw_key_kind)k;
+		}
+		sub_key(sub, jpath, "kind");
+		if (p->kind == KW_KIND_UNKNOWN)
+			return bad(
+				ld, sub,
+				"must be one of \"publishable\", \"secret\", "
+				"\"restricted\", \"long-term\", "
+				"\"temporary\"");
+		sub_key(sub, jpath, "mode");
+		if (mode && !strcmp(mode, "live"))
+			p->mode = KW_MODE_LIVE;
+		else if (mode && !strcmp(mode, "test"))
+			p->mode = KW_MODE_TEST;
+		else if (mode)
+			return bad(ld, sub, "must be \"live\" or \"test\"");
+		for (k = 0; k < m->nprefixes; k++) {
+			if (!strcmp(m->prefixes[k].s, prefix)) {
+				sub_key(sub, jpath, "prefix");
+				if (m->prefixes[k].model == ld->mi)
+					return bad(ld, sub,
+						   "\"%s\" is listed twice",
+						   prefix);
+				return bad(ld, sub,
+					   "\"%s\" is already defined by %s",
+					   prefix,
+					   m->v[m->prefixes[k].model].path);
+			}
+		}
+		p->n = strlen(prefix);
+		p->s = dup_str(ld, prefix, p->n);
+		p->model = ld->mi;
+		if (!p->s)
+			return kw_error_set(ld->err, KW_ENOMEM, "%s: %s",
+					    ld->file, kw_strerror(KW_ENOMEM));
+		m->nprefixes++;
+		ld->md->nprefixes++;
+	}
+	return KW_OK;
+}
+
+static enum kw_status load_rules(struct loader *ld, json_t *root)
+{
+	static const char *const keys[] = {"separator", "read_prefixes",
+					   "default_access"};
+	struct kw_model *md = ld->md;
+	json_t *rules = json_object_get(root, "op_rules"), *arr;
+	char sub[JPATH_MAX];
+	const char *sep;
+	enum kw_status st;
+	size_t i;
+
+	if (!rules)
+		return KW_OK;
+	if (!json_is_object(rules))
+		return bad(ld, "op_rules", "must be an object");
+	st = check_keys(ld, rules, "op_rules", keys, 3);
+	if (st == KW_OK)
+		st = get_str(ld, rules, "op_rules", "separator", true, &sep);
+	if (st == KW_OK)
+		st = get_access(ld, rules, "op_rules", "default_access",
+				&md->default_access);
+	if (st == KW_OK)
+		st = get_array(ld, rules, "op_rules", "read_prefixes", &arr);
+	if (st != KW_OK)
+		return st;
+	if (md->default_access == KW_ACCESS_UNKNOWN)
+		md->default_access = KW_ACCESS_WRITE;
+	md->sep_n = strlen(sep);
+	md->sep = dup_str(ld, sep, md->sep_n);
+	if (arr && json_array_size(arr)) {
+		md->read_prefixes = calloc(json_array_size(arr),
+					   sizeof(*md->read_prefixes));
+		if (!md->read_prefixes)
+			return KW_ENOMEM;
+	}
+	for (i = 0; arr && i < json_array_size(arr); i++) {
+		json_t *v = json_array_get(arr, i);
+
+		snprintf(sub, sizeof(sub), "op_rules.read_prefixes[%zu]", i);
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			return bad(ld, sub, "must be a non-empty string");
+		md->read_prefixes[i] = dup_str(ld, json_string_value(v),
+					       json_string_length(v));
+		if (!md->read_prefixes[i])
+			return KW_ENOMEM;
+		md->nread_prefixes++;
+	}
+	md->has_rules = md->sep != NULL;
+	return md->has_rules ? KW_OK : KW_ENOMEM;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files */
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static enum kw_status collect_resources(struct kw_model *md)
+{
+	size_t i, n = 0;
+
+	if (md->nops == 0)
+		return KW_OK;
+	md->resources = calloc(md->nops, sizeof(*md->resources));
+	if (!md->resources)
+		return KW_ENOMEM;
+	for (i = 0; i < md->nops; i++)
+		md->resources[i] = md->ops[i].resource.p;
+	qsort(md->resources, md->nops, sizeof(*md->resources), cmp_cstr);
+	for (i = 0; i < md->nops; i++) {
+		if (n == 0 || strcmp(md->resources[n - 1], md->resources[i]))
+			md->resources[n++] = md->resources[i];
+	}
+	md->nresources = n;
+	return KW_OK;
+}
+
+/* Read a whole file, bounded; *buf is malloc'd (caller frees). */
+static enum kw_status read_file(const char *path, char **buf, size_t *len,
+				struct kw_error *err)
+{
+	enum kw_status st = KW_OK;
+	FILE *f = NULL;
+	char *b = NULL;
+	size_t n = 0, cap = 0, r;
+
+	*buf = NULL;
+	f = fopen(path, "rb");
+	if (!f) {
+		st = kw_error_set(err, errno == ENOENT ? KW_ENOTFOUND : KW_EIO,
+				  "%s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	for (;;) {
+		if (n == cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 64 * 1024;
+			if (cap > MODEL_FILE_MAX + 1)
+				cap = MODEL_FILE_MAX + 1;
+			if (n == cap) {
+				st = kw_error_set(err, KW_ETOOBIG,
+						  "%s: larger than %zu bytes",
+						  path, MODEL_FILE_MAX);
+				goto cleanup;
+			}
+			nb = realloc(b, cap);
+			if (!nb) {
+				st = kw_error_set(err, KW_ENOMEM, "%s: %s",
+						  path, kw_strerror(KW_ENOMEM));
+				goto cleanup;
+			}
+			b = nb;
+		}
+		r = fread(b + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (ferror(f)) {
+		st = kw_error_set(err, KW_EIO, "%s: read error", path);
+		goto cleanup;
+	}
+	*buf = b;
+	*len = n;
+	b = NULL;
+cleanup:
+	free(b);
+	if (f)
+		fclose(f);
+	return st;
+}
+
+static enum kw_status load_file(struct kw_models *m, const char *path,
+				const char *stem, struct kw_error *err)
+{
+	static const char *const keys[] = {"name",   "description", "prefixes",
+					   "routes", "ops",	    "op_rules"};
+	struct loader ld = {.m = m, .err = err};
+	struct kw_model *md, *nv;
+	enum kw_status st;
+	json_error_t jerr;
+	json_t *root = NULL;
+	const char *name;
+	char *buf = NULL;
+	size_t len = 0;
+
+	nv = realloc(m->v, (m->n + 1) * sizeof(*m->v));
+	if (!nv)
+		return kw_error_set(err, KW_ENOMEM, "%s: %s", path,
+				    kw_strerror(KW_ENOMEM));
+	m->v = nv;
+	md = &m->v[m->n];
+	memset(md, 0, sizeof(*md));
+	m->n++; /* counted now, so destroy frees a half-built model */
+	md->name = dup_str(&ld, stem, strlen(stem));
+	md->path = dup_str(&ld, path, strlen(path));
+	if (!md->name || !md->path)
+		return kw_error_set(err, KW_ENOMEM, "%s: %s", path,
+				    kw_strerror(KW_ENOMEM));
+	ld.md = md;
+	ld.mi = m->n - 1;
+	ld.file = md->path;
+
+	st = read_file(path, &buf, &len, err);
+	if (st != KW_OK)
+		goto cleanup;
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		st = kw_error_set(err, KW_ECONFIG, "%s:%d:%d: %s", path,
+				  jerr.line, jerr.column, jerr.text);
+		goto cleanup;
+	}
+	if (!json_is_object(root)) {
+		st = bad(&ld, "", "must be a JSON object");
+		goto cleanup;
+	}
+	st = check_keys(&ld, root, "", keys, 6);
+	if (st == KW_OK)
+		st = get_str(&ld, root, "", "name", false, &name);
+	if (st == KW_OK && name && strcmp(name, stem))
+		st = bad(&ld, "name", "must be \"%s\" (the file name)", stem);
+	if (st == KW_OK && json_object_get(root, "description") &&
+	    !json_is_string(json_object_get(root, "description")))
+		st = bad(&ld, "description", "must be a string");
+	if (st == KW_OK)
+		st = load_rules(&ld, root);
+	if (st == KW_OK)
+		st = load_prefixes(&ld, root);
+	if (st == KW_OK)
+		st = load_ops(&ld, root);
+	if (st == KW_OK)
+		st = load_routes(&ld, root);
+	if (st == KW_OK && md->nops == 0 && md->nprefixes == 0 &&
+	    !md->has_rules)
+		st = bad(&ld, "",
+			 "defines nothing (no prefixes, routes, ops or "
+			 "op_rules)");
+	if (st == KW_OK && collect_resources(md) != KW_OK)
+		st = kw_error_set(err, KW_ENOMEM, "%s: %s", path,
+				  kw_strerror(KW_ENOMEM));
+	if (st == KW_ENOMEM && err && err->status != KW_ENOMEM)
+		kw_error_set(err, KW_ENOMEM, "%s: %s", path,
+			     kw_strerror(KW_ENOMEM));
+cleanup:
+	json_decref(root);
+	free(buf);
+	return st;
+}
+
+static int cmp_prefix(const void *a, const void *b)
+{
+	const struct kw_model_prefix *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return strcmp(x->s, y->s);
+}
+
+static bool ends_with_json(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 5 && !strcmp(s + n - 5, ".json");
+}
+
+/* Names of the *.json files in dir, sorted; *out is malloc'd, each name
+ * too (free_names). */
+static enum kw_status list_dir(const char *dir, char ***out, size_t *n,
+			       struct kw_error *err)
+{
+	enum kw_status st = KW_OK;
+	struct dirent *de;
+	char **v = NULL;
+	size_t count = 0;
+	DIR *d = NULL;
+
+	*out = NULL;
+	*n = 0;
+	d = opendir(dir);
+	if (!d) {
+		st = kw_error_set(err, errno == ENOENT ? KW_ENOTFOUND : KW_EIO,
+				  "%s: %s", dir, strerror(errno));
+		goto cleanup;
+	}
+	v = calloc(MODELS_MAX, sizeof(*v));
+	if (!v) {
+		st = kw_error_set(err, KW_ENOMEM, "%s: %s", dir,
+				  kw_strerror(KW_ENOMEM));
+		goto cleanup;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !ends_with_json(de->d_name))
+			continue;
+		if (count == MODELS_MAX) {
+			st = kw_error_set(err, KW_ETOOBIG,
+					  "%s: more than %d model files", dir,
+					  MODELS_MAX);
+			goto cleanup;
+		}
+		v[count] = strndup(de->d_name, strlen(de->d_name) - 5);
+		if (!v[count]) {
+			st = kw_error_set(err, KW_ENOMEM, "%s: %s", dir,
+					  kw_strerror(KW_ENOMEM));
+			goto cleanup;
+		}
+		count++;
+	}
+	if (count == 0) {
+		st = kw_error_set(err, KW_ENOTFOUND,
+				  "%s: no model files (*.json)", dir);
+		goto cleanup;
+	}
+	qsort(v, count, sizeof(*v), cmp_cstr);
+	*out = v;
+	*n = count;
+	v = NULL;
+cleanup:
+	if (v) {
+		while (count > 0)
+			free(v[--count]);
+		free(v);
+	}
+	if (d)
+		closedir(d);
+	return st;
+}
+
+enum kw_status kw_models_load(const char *dir, const char *const *names,
+			      size_t n, struct kw_models **out,
+			      struct kw_error *err)
+{
+	enum kw_status st = KW_OK;
+	struct kw_models *m = NULL;
+	char **listed = NULL;
+	char *path = NULL;
+	size_t i, count = n;
+
+	*out = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		st = kw_error_set(err, KW_ENOMEM, "models: %s",
+				  kw_strerror(KW_ENOMEM));
+		goto cleanup;
+	}
+	kw_arena_init(&m->arena, 0);
+	if (n == 0) {
+		st = list_dir(dir, &listed, &count, err);
+		if (st != KW_OK)
+			goto cleanup;
+		names = (const char *const *)listed;
+	}
+	for (i = 0; i < count; i++) {
+		if (!names[i][0] || strchr(names[i], '/')) {
+			st = kw_error_set(err, KW_ECONFIG,
+					  "models: \"%s\" is not a model name",
+					  names[i]);
+			goto cleanup;
+		}
+		free(path);
+		if (asprintf(&path, "%s/%s.json", dir, names[i]) < 0) {
+			path = NULL;
+			st = kw_error_set(err, KW_ENOMEM, "models: %s",
+					  kw_strerror(KW_ENOMEM));
+			goto cleanup;
+		}
+		st = load_file(m, path, names[i], err);
+		if (st != KW_OK)
+			goto cleanup;
+	}
+	if (m->nprefixes)
+		qsort(m->prefixes, m->nprefixes, sizeof(*m->prefixes),
+		      cmp_prefix);
+	*out = m;
+	m = NULL;
+cleanup:
+	if (listed) {
+		for (i = 0; i < count; i++)
+			free(listed[i]);
+		free(listed);
+	}
+	free(path);
+	kw_models_destroy(m);
+	return st;
+}

@@ -1,0 +1,774 @@
+/*
+ * test_model.c - the API models: the shipped models/stripe.json and
+ * models/aws.json through kw_models_enrich (prefixes, routes, specificity,
+ * normalisation of unmodelled paths, CloudTrail ops), and the loader's
+ * error messages on hand-written bad models in a temporary directory.
+ *
+ * Every expectation is an exact value: op, resource, access and the three
+ * model flags of an event; the exact text of an error.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "enrich/model.h"
+
+#define MODELS_DIR KW_SOURCE_ROOT "/models"
+
+#define F_S KW_EV_SENSITIVE
+#define F_PK KW_EV_PK_ALLOWED
+#define F_M KW_EV_MODELLED
+
+struct fx {
+	struct kw_models *m;
+	struct kw_arena arena;
+};
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct kw_error err = {0};
+
+	if (!fx)
+		return -1;
+	kw_arena_init(&fx->arena, 0);
+	if (kw_models_load(MODELS_DIR, NULL, 0, &fx->m, &err) != KW_OK) {
+		fprintf(stderr, "load: %s\n", err.msg);
+		free(fx);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	kw_models_destroy(fx->m);
+	kw_arena_destroy(&fx->arena);
+	free(fx);
+	return 0;
+}
+
+static struct kw_event mkev(const char *key, const char *method,
+			    const char *path)
+{
+	struct kw_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.key = kw_str_c(key);
+	ev.method = kw_str_c(method);
+	ev.path = kw_str_c(path);
+	ev.livemode = -1;
+	return ev;
+}
+
+static void str_equal(struct kw_str s, const char *want)
+{
+	char buf[1200];
+
+	assert_true(s.n < sizeof(buf));
+	memcpy(buf, s.p ? s.p : "", s.n);
+	buf[s.n] = '\0';
+	assert_string_equal(buf, want);
+}
+
+/* Enrich one request with a secret live key and check the outcome. */
+static void check_route(struct fx *fx, const char *method, const char *path,
+			const char *op, const char *resource,
+			enum kw_access access, uint32_t flags)
+{
+	struct kw_event ev = mkev("sk_live_51HxAbCdEf4242", method, path);
+
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	str_equal(ev.op, op);
+	str_equal(ev.resource, resource);
+	assert_int_equal(ev.access, access);
+	assert_int_equal(ev.flags, flags);
+	assert_int_equal(ev.key_kind, KW_KIND_SECRET);
+	assert_int_equal(ev.key_mode, KW_MODE_LIVE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The shipped models */
+
+static void test_info(void **state)
+{
+	struct fx *fx = *state;
+	struct kw_model_info info;
+
+	assert_int_equal(kw_models_count(fx->m), 2);
+	kw_models_info(fx->m, 0, &info);
+	assert_string_equal(info.name, "aws");
+	assert_string_equal(info.path, MODELS_DIR "/aws.json");
+	assert_int_equal(info.prefixes, 2);
+	assert_int_equal(info.routes, 0);
+	assert_int_equal(info.sensitive, 80);
+	assert_int_equal(info.resources, 20);
+	kw_models_info(fx->m, 1, &info);
+	assert_string_equal(info.name, "stripe");
+	assert_string_equal(info.path, MODELS_DIR "/stripe.json");
+	assert_int_equal(info.prefixes, 6);
+	assert_int_equal(info.routes, 371);
+	assert_int_equal(info.sensitive, 45);
+	assert_int_equal(info.resources, 68);
+	kw_models_info(fx->m, 2, &info);
+	assert_null(info.name);
+	assert_int_equal(info.routes, 0);
+}
+
+static void check_kind(struct fx *fx, const char *key, enum kw_key_kind kind,
+		       enum kw_key_mode mode)
+{
+	enum kw_key_kind k = KW_KIND_MAX;
+	enum kw_key_mode md = KW_MODE_MAX;
+
+	kw_models_key_kind(fx->m, key, strlen(key), &k, &md);
+	assert_int_equal(k, kind);
+	assert_int_equal(md, mode);
+}
+
+static void test_prefixes(void **state)
+{
+	struct fx *fx = *state;
+
+	check_kind(fx, "pk_live_51HxAbC", KW_KIND_PUBLISHABLE, KW_MODE_LIVE);
+	check_kind(fx, "pk_test_51HxAbC", KW_KIND_PUBLISHABLE, KW_MODE_TEST);
+	check_kind(fx, "sk_live_51HxAbC", KW_KIND_SECRET, KW_MODE_LIVE);
+	check_kind(fx, "sk_test_51HxAbC", KW_KIND_SECRET, KW_MODE_TEST);
+	check_kind(fx, "rk_live_51HxAbC", KW_KIND_RESTRICTED, KW_MODE_LIVE);
+	check_kind(fx, "rk_test_51HxAbC", KW_KIND_RESTRICTED, KW_MODE_TEST);
+	/* Redacted as logs and keywatch write them. */
+	check_kind(fx, "sk_live_...4242", KW_KIND_SECRET, KW_MODE_LIVE);
+	check_kind(fx,
+		   "sk_live_\xe2\x80\xa6"
+		   "4242",
+		   KW_KIND_SECRET, KW_MODE_LIVE);
+	check_kind(fx, "rk_test_*a1b2", KW_KIND_RESTRICTED, KW_MODE_TEST);
+	check_kind(fx, "AKIAIOSFODNN7EXAMPLE", KW_KIND_LONG_TERM,
+		   KW_MODE_UNKNOWN);
+	check_kind(fx, "ASIAY34FZKBOKMUTVV7A", KW_KIND_TEMPORARY,
+		   KW_MODE_UNKNOWN);
+	/* Unknown: other prefixes, cut prefixes, case, empty. */
+	check_kind(fx, "xk_live_51HxAbC", KW_KIND_UNKNOWN, KW_MODE_UNKNOWN);
+	check_kind(fx, "sk_live", KW_KIND_UNKNOWN, KW_MODE_UNKNOWN);
+	check_kind(fx, "SK_LIVE_abc", KW_KIND_UNKNOWN, KW_MODE_UNKNOWN);
+	check_kind(fx, "akiaIOSFODNN7EXAMPLE", KW_KIND_UNKNOWN,
+		   KW_MODE_UNKNOWN);
+	check_kind(fx, "", KW_KIND_UNKNOWN, KW_MODE_UNKNOWN);
+	/* NULL set */
+	{
+		enum kw_key_kind k = KW_KIND_MAX;
+		enum kw_key_mode md = KW_MODE_MAX;
+
+		kw_models_key_kind(NULL, "sk_live_x", 9, &k, &md);
+		assert_int_equal(k, KW_KIND_UNKNOWN);
+		assert_int_equal(md, KW_MODE_UNKNOWN);
+	}
+}
+
+static void test_livemode(void **state)
+{
+	struct fx *fx = *state;
+	struct kw_event ev = mkev("whsec_1234", "GET", "/v1/balance");
+
+	ev.livemode = 1;
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	assert_int_equal(ev.key_kind, KW_KIND_UNKNOWN);
+	assert_int_equal(ev.key_mode, KW_MODE_LIVE);
+	/* No prefix matched: the first model with a route for the path. */
+	str_equal(ev.op, "balance.retrieve");
+
+	ev = mkev("whsec_1234", "GET", "/v1/balance");
+	ev.livemode = 0;
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	assert_int_equal(ev.key_mode, KW_MODE_TEST);
+
+	/* The prefix wins over livemode. */
+	ev = mkev("pk_test_abc", "POST", "/v1/tokens");
+	ev.livemode = 1;
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	assert_int_equal(ev.key_kind, KW_KIND_PUBLISHABLE);
+	assert_int_equal(ev.key_mode, KW_MODE_TEST);
+
+	ev = mkev("AKIAIOSFODNN7EXAMPLE", "", "");
+	ev.op = kw_str_c("s3:ListBuckets");
+	ev.livemode = -1;
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	assert_int_equal(ev.key_mode, KW_MODE_UNKNOWN);
+}
+
+static void test_routes(void **state)
+{
+	struct fx *fx = *state;
+	enum kw_access R = KW_ACCESS_READ, W = KW_ACCESS_WRITE;
+
+	check_route(fx, "POST", "/v1/refunds", "refunds.create", "refunds", W,
+		    F_M);
+	check_route(fx, "GET", "/v1/refunds/re_3MtwBwLkdIwHu7ix28a3tqPa",
+		    "refunds.retrieve", "refunds", R, F_M);
+	check_route(fx, "POST", "/v1/payouts", "payouts.create", "payouts", W,
+		    F_M | F_S);
+	check_route(fx, "GET", "/v1/customers", "customers.list", "customers",
+		    R, F_M | F_S);
+	check_route(fx, "GET", "/v1/customers/cus_NffrFeUfNV2Hib",
+		    "customers.retrieve", "customers", R, F_M);
+	check_route(fx, "POST",
+		    "/v1/payment_intents/pi_3MtwBwLkdIwHu7ix28a3tqPa/confirm",
+		    "payment_intents.confirm", "payment_intents", W,
+		    F_M | F_PK);
+	check_route(
+		fx, "GET", "/v1/payment_intents/pi_3MtwBwLkdIwHu7ix28a3tqPa",
+		"payment_intents.retrieve", "payment_intents", R, F_M | F_PK);
+	check_route(fx, "POST", "/v1/payment_intents/pi_3Mtw/capture",
+		    "payment_intents.capture", "payment_intents", W, F_M);
+	check_route(fx, "POST", "/v1/tokens", "tokens.create", "tokens", W,
+		    F_M | F_PK);
+	check_route(fx, "POST", "/v1/payment_methods", "payment_methods.create",
+		    "payment_methods", W, F_M | F_PK);
+	check_route(fx, "DELETE", "/v1/webhook_endpoints/we_1Mr5jULkdIwHu7ix",
+		    "webhook_endpoints.delete", "webhook_endpoints", W,
+		    F_M | F_S);
+	check_route(fx, "POST", "/v1/checkout/sessions",
+		    "checkout.sessions.create", "checkout_sessions", W, F_M);
+	check_route(fx, "POST",
+		    "/v1/accounts/acct_1Nv0FGQ9RKHgCVdK/external_accounts",
+		    "accounts.external_accounts.create", "accounts", W,
+		    F_M | F_S);
+	check_route(fx, "POST",
+		    "/v1/accounts/acct_1Nv0FGQ9RKHgCVdK/login_links",
+		    "accounts.login_links.create", "login_links", W, F_M | F_S);
+	check_route(fx, "GET", "/v1/customers/cus_1/sources/card_1",
+		    "customers.sources.retrieve", "customers", R, F_M);
+	check_route(fx, "POST", "/v1/transfers/tr_1/reversals",
+		    "transfers.reversals.create", "transfers", W, F_M);
+	check_route(fx, "POST", "/v1/issuing/cards", "issuing.cards.create",
+		    "issuing_cards", W, F_M | F_S);
+	check_route(fx, "GET", "/v1/elements/sessions",
+		    "elements.sessions.retrieve", "elements", R, F_M | F_PK);
+	/* Slashes, a query string and a lower-case method are tolerated. */
+	check_route(fx, "get", "//v1/charges/?limit=3&starting_after=ch_1",
+		    "charges.list", "charges", R, F_M | F_S);
+	check_route(fx, "POST", "/v1/charges#frag", "charges.create", "charges",
+		    W, F_M);
+}
+
+static void test_specificity(void **state)
+{
+	struct fx *fx = *state;
+	enum kw_access R = KW_ACCESS_READ;
+
+	/* A literal segment beats {id} at the same place. */
+	check_route(fx, "GET", "/v1/customers/search", "customers.search",
+		    "customers", R, F_M | F_S);
+	check_route(fx, "GET", "/v1/invoices/upcoming", "invoices.upcoming",
+		    "invoices", R, F_M);
+	check_route(fx, "GET", "/v1/invoices/upcoming/lines",
+		    "invoices.upcoming_lines", "invoices", R, F_M);
+	check_route(fx, "GET", "/v1/invoices/in_1MtHbELkdIwHu7ix/lines",
+		    "invoices.lines.list", "invoices", R, F_M);
+	/* {id} matches any one segment, even a word. */
+	check_route(fx, "GET", "/v1/customers/searchable", "customers.retrieve",
+		    "customers", R, F_M);
+	check_route(fx, "GET", "/v1/apps/secrets/find", "apps.secrets.find",
+		    "apps_secrets", R, F_M | F_S);
+}
+
+static void test_normalise(void **state)
+{
+	struct fx *fx = *state;
+	enum kw_access R = KW_ACCESS_READ, W = KW_ACCESS_WRITE;
+
+	check_route(fx, "GET", "/v1/things/ch_3MxAbCdEfGh12345",
+		    "GET /v1/things/{id}", "things", R, 0);
+	check_route(
+		fx, "POST",
+		"/v1/things/12345/parts/550e8400-e29b-41d4-a716-446655440000",
+		"POST /v1/things/{id}/parts/{id}", "things", W, 0);
+	check_route(fx, "DELETE", "/api/v2/widgets/deadbeefdeadbeef00",
+		    "DELETE /api/v2/widgets/{id}", "widgets", W, 0);
+	/* A key in a path never reaches the op. */
+	check_route(fx, "GET", "/v1/keys/sk_live_51HxAbCdEfGhIjKl",
+		    "GET /v1/keys/{id}", "keys", R, 0);
+	check_route(fx, "GET", "/v2/creds/AKIAIOSFODNN7EXAMPLE",
+		    "GET /v2/creds/{id}", "creds", R, 0);
+	check_route(fx, "GET", "/v1/blobs/aGVsbG8gd29ybGQxMjM0NTY",
+		    "GET /v1/blobs/{id}", "blobs", R, 0);
+	check_route(fx, "GET",
+		    "/v1/subscription_schedules_x/sub_sched_1Mx2Ab3Cd4",
+		    "GET /v1/subscription_schedules_x/{id}",
+		    "subscription_schedules_x", R, 0);
+	/* Words stay, however long, when they have no digit. */
+	check_route(fx, "HEAD", "/v1/balance_transactions/export",
+		    "HEAD /v1/balance_transactions/export",
+		    "balance_transactions", R, 0);
+	check_route(fx, "options", "/2024-06-20/orders/short1",
+		    "OPTIONS /2024-06-20/orders/short1", "orders", R, 0);
+	/* A known path with a method it does not have. */
+	check_route(fx, "PUT", "/v1/refunds", "PUT /v1/refunds", "refunds", W,
+		    0);
+	check_route(fx, "GET", "/", "GET /", "", R, 0);
+	check_route(fx, "PROPFIND", "/v1/x", "PROPFIND /v1/x", "x", W, 0);
+	check_route(fx, "GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r",
+		    "GET /a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/...", "a", R, 0);
+	/* Without a method: no route matches; access is unknown. */
+	check_route(fx, "", "/v1/charges", "/v1/charges", "charges",
+		    KW_ACCESS_UNKNOWN, 0);
+}
+
+static void check_op(struct fx *fx, const char *key, const char *op,
+		     const char *resource_in, const char *resource,
+		     enum kw_access access, uint32_t flags)
+{
+	struct kw_event ev = mkev(key, "", "");
+
+	ev.op = kw_str_c(op);
+	ev.resource = kw_str_c(resource_in);
+	ev.flags = 1u << 7; /* not a model flag: kept */
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	str_equal(ev.op, op);
+	str_equal(ev.resource, resource);
+	assert_int_equal(ev.access, access);
+	assert_int_equal(ev.flags, flags | (1u << 7));
+}
+
+static void test_cloudtrail(void **state)
+{
+	struct fx *fx = *state;
+	const char *ak = "AKIAIOSFODNN7EXAMPLE";
+	enum kw_access R = KW_ACCESS_READ, W = KW_ACCESS_WRITE;
+
+	check_op(fx, ak, "iam:CreateUser", "iam", "iam", W, F_M | F_S);
+	check_op(fx, ak, "iam:CreateAccessKey", "iam", "iam", W, F_M | F_S);
+	check_op(fx, ak, "secretsmanager:GetSecretValue", "secretsmanager",
+		 "secretsmanager", R, F_M | F_S);
+	check_op(fx, ak, "cloudtrail:StopLogging", "cloudtrail", "cloudtrail",
+		 W, F_M | F_S);
+	check_op(fx, ak, "lambda:UpdateFunctionCode20150331v2", "lambda",
+		 "lambda", W, F_M | F_S);
+	check_op(fx, ak, "kms:Decrypt", "kms", "kms", R, F_M | F_S);
+	/* Known read-only, not sensitive: too common. */
+	check_op(fx, ak, "sts:GetCallerIdentity", "sts", "sts", R, F_M);
+	check_op(fx, ak, "dynamodb:Query", "dynamodb", "dynamodb", R, F_M);
+	/* The rules: Get/List/Describe/Head read, the rest write. */
+	check_op(fx, ak, "s3:ListBuckets", "s3", "s3", R, 0);
+	check_op(fx, ak, "ec2:DescribeInstances", "ec2", "ec2", R, 0);
+	check_op(fx, ak, "s3:GetObject", "s3", "s3", R, 0);
+	check_op(fx, ak, "dynamodb:BatchGetItem", "dynamodb", "dynamodb", R,
+		 F_M);
+	check_op(fx, ak, "ec2:RunInstances", "ec2", "ec2", W, 0);
+	check_op(fx, ak, "foo:Getaway", "foo", "foo", W, 0);
+	check_op(fx, ak, "foo:Get", "foo", "foo", R, 0);
+	check_op(fx, ak, "foo:ListX", "foo", "foo", R, 0);
+	/* No resource from the decoder: the service before ':'. */
+	check_op(fx, ak, "s3:PutObject", "", "s3", W, 0);
+	/* A temporary key, and a key no prefix knows: the op still finds
+	 * the model with op rules. */
+	check_op(fx, "ASIAY34FZKBOKMUTVV7A", "iam:AttachUserPolicy", "iam",
+		 "iam", W, F_M | F_S);
+	check_op(fx, "unknown-key", "organizations:LeaveOrganization",
+		 "organizations", "organizations", W, F_M | F_S);
+	/* A Stripe key with a decoder-named Stripe op. */
+	check_op(fx, "sk_live_abc", "payouts.create", "", "payouts", W,
+		 F_M | F_S);
+
+	assert_string_equal(
+		kw_models_sensitive_reason(fx->m, "iam:CreateAccessKey", 19),
+		"creates a new access key: persistence that survives rotating "
+		"the stolen one");
+	assert_string_equal(kw_models_sensitive_reason(
+				    fx->m, "webhook_endpoints.create", 24),
+			    "sends the account's events (customers, payments) "
+			    "to a new URL");
+	assert_null(
+		kw_models_sensitive_reason(fx->m, "sts:GetCallerIdentity", 21));
+	assert_null(kw_models_sensitive_reason(fx->m, "nope", 4));
+	assert_null(kw_models_sensitive_reason(NULL, "nope", 4));
+}
+
+static void test_has_resource(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const yes[] = {
+		"charges",
+		"customers",
+		"payment_intents",
+		"refunds",
+		"webhook_endpoints",
+		"payouts",
+		"transfers",
+		"balance",
+		"accounts",
+		"files",
+		"events",
+		"disputes",
+		"tokens",
+		"checkout_sessions",
+		"login_links",
+		"issuing_cards",
+		"iam",
+		"s3",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		assert_true(kw_models_has_resource(fx->m, yes[i]));
+	assert_false(kw_models_has_resource(fx->m, "refundz"));
+	assert_false(kw_models_has_resource(fx->m, "checkout"));
+	assert_false(kw_models_has_resource(fx->m, ""));
+	assert_false(kw_models_has_resource(fx->m, NULL));
+	assert_false(kw_models_has_resource(NULL, "charges"));
+}
+
+static void test_enrich_without_models(void **state)
+{
+	struct fx *fx = *state;
+	struct kw_event ev = mkev("sk_live_abc", "GET", "/v1/charges");
+
+	ev.flags = KW_EV_SENSITIVE | (1u << 6);
+	kw_models_enrich(NULL, &ev, &fx->arena);
+	assert_int_equal(ev.flags, 1u << 6);
+	assert_int_equal(ev.key_kind, KW_KIND_UNKNOWN);
+	assert_int_equal(ev.op.n, 0);
+	kw_models_destroy(NULL);
+	assert_int_equal(kw_models_count(NULL), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hand-written models */
+
+struct tmp {
+	char dir[64];
+	char files[16][128];
+	size_t n;
+};
+
+static void tmp_init(struct tmp *t)
+{
+	memset(t, 0, sizeof(*t));
+	strcpy(t->dir, "/tmp/kw_test_model_XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+}
+
+static void tmp_write(struct tmp *t, const char *name, const char *text)
+{
+	char path[sizeof(t->files[0])];
+	FILE *f;
+
+	assert_true(t->n < 16);
+	snprintf(path, sizeof(path), "%s/%s", t->dir, name);
+	memcpy(t->files[t->n], path, sizeof(path));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	t->n++;
+}
+
+static void tmp_free(struct tmp *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		unlink(t->files[i]);
+	rmdir(t->dir);
+}
+
+/* Load the single model x.json holding text; expect status and message
+ * (the message without the "<dir>/x.json" in front). */
+static void expect_error(const char *text, enum kw_status want, const char *msg)
+{
+	struct kw_models *m = (struct kw_models *)1;
+	struct kw_error err = {0};
+	const char *names[] = {"x"};
+	char full[700];
+	struct tmp t;
+
+	tmp_init(&t);
+	tmp_write(&t, "x.json", text);
+	assert_int_equal(kw_models_load(t.dir, names, 1, &m, &err), want);
+	assert_null(m);
+	assert_int_equal(err.status, want);
+	snprintf(full, sizeof(full), "%s/x.json%s", t.dir, msg);
+	assert_string_equal(err.msg, full);
+	tmp_free(&t);
+}
+
+static void test_schema_errors(void **state)
+{
+	(void)state;
+	expect_error("{\"routes\": [}", KW_ECONFIG,
+		     ":1:13: unexpected token near '}'");
+	expect_error("{\"routes\": [], \"routes\": []}", KW_ECONFIG,
+		     ":1:23: duplicate object key near '\"routes\"'");
+	expect_error("[]", KW_ECONFIG, ": must be a JSON object");
+	expect_error("{\"rutes\": []}", KW_ECONFIG,
+		     ": rutes: unknown key (expected one of: name, "
+		     "description, prefixes, routes, ops, op_rules)");
+	expect_error("{}", KW_ECONFIG,
+		     ": defines nothing (no prefixes, routes, ops or "
+		     "op_rules)");
+	expect_error("{\"name\": \"y\", \"ops\": []}", KW_ECONFIG,
+		     ": name: must be \"x\" (the file name)");
+	expect_error("{\"routes\": {}}", KW_ECONFIG,
+		     ": routes: must be an array");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\", "
+		     "\"op\": \"a.list\"}, {\"method\": \"POST\", \"path\": "
+		     "\"/a\", \"op\": \"a.create\", \"access\": \"admin\"}]}",
+		     KW_ECONFIG,
+		     ": routes[1].access: must be \"read\" or \"write\"");
+	expect_error("{\"routes\": [{\"methd\": \"GET\", \"path\": \"/a\", "
+		     "\"op\": \"a.list\"}]}",
+		     KW_ECONFIG,
+		     ": routes[0].methd: unknown key (expected one of: method, "
+		     "path, op, resource, access, sensitive, publishable)");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\"}]}",
+		     KW_ECONFIG, ": routes[0]: missing \"op\"");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\", "
+		     "\"op\": \"\"}]}",
+		     KW_ECONFIG, ": routes[0].op: must be a non-empty string");
+	expect_error("{\"routes\": [{\"method\": \"FETCH\", \"path\": \"/a\", "
+		     "\"op\": \"a\"}]}",
+		     KW_ECONFIG,
+		     ": routes[0].method: must be one of GET, POST, PUT, "
+		     "PATCH, DELETE, HEAD, OPTIONS");
+	expect_error("{\"routes\": [3]}", KW_ECONFIG,
+		     ": routes[0]: must be an object");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"a\", "
+		     "\"op\": \"a\"}]}",
+		     KW_ECONFIG, ": routes[0].path: must start with \"/\"");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": "
+		     "\"/a/x{id}\", \"op\": \"a\"}]}",
+		     KW_ECONFIG,
+		     ": routes[0].path: a placeholder must be a whole segment "
+		     "such as {id}");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": "
+		     "\"/a//b\", \"op\": \"a\"}]}",
+		     KW_ECONFIG,
+		     ": routes[0].path: empty segment in \"/a//b\"");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a/\", "
+		     "\"op\": \"a\"}]}",
+		     KW_ECONFIG, ": routes[0].path: must not end with \"/\"");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": "
+		     "\"/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17\", "
+		     "\"op\": \"a\"}]}",
+		     KW_ECONFIG, ": routes[0].path: more than 16 segments");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": "
+		     "\"/a/{id}\", \"op\": \"a.get\"}, {\"method\": \"GET\", "
+		     "\"path\": \"/a/{other}\", \"op\": \"a.other\"}]}",
+		     KW_ECONFIG,
+		     ": routes[1]: GET /a/{other} is already routed to a.get");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\", "
+		     "\"op\": \"a.get\"}, {\"method\": \"GET\", \"path\": "
+		     "\"/b\", \"op\": \"a.get\", \"sensitive\": \"x\"}]}",
+		     KW_ECONFIG,
+		     ": routes[1]: op \"a.get\" is defined earlier: give "
+		     "\"sensitive\" there");
+	expect_error("{\"routes\": [{\"path\": \"/a\", \"op\": \"a\"}]}",
+		     KW_ECONFIG,
+		     ": routes[0]: missing \"access\" (no method or op_rules "
+		     "to derive it from)");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\", "
+		     "\"op\": \"a\", \"publishable\": 1}]}",
+		     KW_ECONFIG,
+		     ": routes[0].publishable: must be true or false");
+	expect_error(
+		"{\"prefixes\": [{\"prefix\": \"k_\", \"kind\": "
+		"\"admin\"}]}",
+		KW_ECONFIG,
+		": prefixes[0].kind: must be one of \"publishable\", "
+		"\"secret\", \"restricted\", \"long-term\", \"temporary\"");
+	expect_error("{\"prefixes\": [{\"prefix\": \"k_\", \"kind\": "
+		     "\"secret\", \"mode\": \"prod\"}]}",
+		     KW_ECONFIG,
+		     ": prefixes[0].mode: must be \"live\" or \"test\"");
+	expect_error(
+		"{\"prefixes\": [{\"prefix\": \"k_\", \"kind\": "
+		"\"secret\"}, {\"prefix\": \"k_\", \"kind\": \"secret\"}]}",
+		KW_ECONFIG, ": prefixes[1].prefix: \"k_\" is listed twice");
+	expect_error("{\"ops\": [{\"op\": \"a:B\", \"access\": \"read\"}, "
+		     "{\"op\": \"a:B\", \"access\": \"read\"}]}",
+		     KW_ECONFIG, ": ops[1]: op \"a:B\" is listed twice");
+	expect_error("{\"ops\": [{\"op\": \"a:B\"}]}", KW_ECONFIG,
+		     ": ops[0]: missing \"access\" (no method or op_rules to "
+		     "derive it from)");
+	expect_error("{\"op_rules\": {\"read_prefixes\": [\"Get\"]}}",
+		     KW_ECONFIG, ": op_rules: missing \"separator\"");
+	expect_error("{\"op_rules\": {\"separator\": \":\", \"read_prefixes\": "
+		     "[\"Get\", 3]}}",
+		     KW_ECONFIG,
+		     ": op_rules.read_prefixes[1]: must be a non-empty string");
+	expect_error("{\"op_rules\": {\"separator\": \":\", \"default\": "
+		     "\"read\"}}",
+		     KW_ECONFIG,
+		     ": op_rules.default: unknown key (expected one of: "
+		     "separator, read_prefixes, default_access)");
+}
+
+static void test_missing(void **state)
+{
+	struct kw_models *m = NULL;
+	struct kw_error err = {0};
+	const char *names[] = {"nope"};
+	const char *bad[] = {"../x"};
+	char want[200];
+	struct tmp t;
+
+	(void)state;
+	tmp_init(&t);
+	assert_int_equal(kw_models_load(t.dir, names, 1, &m, &err),
+			 KW_ENOTFOUND);
+	snprintf(want, sizeof(want), "%s/nope.json: No such file or directory",
+		 t.dir);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(kw_models_load(t.dir, NULL, 0, &m, &err),
+			 KW_ENOTFOUND);
+	snprintf(want, sizeof(want), "%s: no model files (*.json)", t.dir);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(kw_models_load(t.dir, bad, 1, &m, &err), KW_ECONFIG);
+	assert_string_equal(err.msg, "models: \"../x\" is not a model name");
+	assert_null(m);
+	tmp_free(&t);
+}
+
+/* Two files: the duplicate prefix names the file that had it first. */
+static void test_duplicate_prefix_across_files(void **state)
+{
+	struct kw_models *m = NULL;
+	struct kw_error err = {0};
+	char want[400];
+	struct tmp t;
+
+	(void)state;
+	tmp_init(&t);
+	tmp_write(
+		&t, "a.json",
+		"{\"prefixes\": [{\"prefix\": \"k_\", \"kind\": \"secret\"}]}");
+	tmp_write(
+		&t, "b.json",
+		"{\"prefixes\": [{\"prefix\": \"k_\", \"kind\": \"secret\"}]}");
+	assert_int_equal(kw_models_load(t.dir, NULL, 0, &m, &err), KW_ECONFIG);
+	snprintf(want, sizeof(want),
+		 "%s/b.json: prefixes[0].prefix: \"k_\" is already defined by "
+		 "%s/a.json",
+		 t.dir, t.dir);
+	assert_string_equal(err.msg, want);
+	assert_null(m);
+	tmp_free(&t);
+}
+
+/* A user's own API: backtracking, method-less routes, defaults. */
+static void test_custom_model(void **state)
+{
+	struct fx *fx = *state;
+	struct kw_models *m = NULL;
+	struct kw_error err = {0};
+	struct kw_model_info info;
+	struct kw_event ev;
+	struct tmp t;
+
+	tmp_init(&t);
+	tmp_write(&t, "acme.json",
+		  "{\"name\": \"acme\", \"description\": \"test\",\n"
+		  " \"prefixes\": [{\"prefix\": \"acme_live_\", \"kind\": "
+		  "\"secret\", \"mode\": \"live\"},\n"
+		  "  {\"prefix\": \"acme_\", \"kind\": \"restricted\"}],\n"
+		  " \"routes\": [\n"
+		  "  {\"method\": \"GET\", \"path\": \"/a/{x}/c\", \"op\": "
+		  "\"a.c\"},\n"
+		  "  {\"method\": \"GET\", \"path\": \"/a/b/d\", \"op\": "
+		  "\"a.bd\"},\n"
+		  "  {\"path\": \"/ping\", \"op\": \"ping\", \"access\": "
+		  "\"read\", \"publishable\": true},\n"
+		  "  {\"method\": \"POST\", \"path\": \"/ping\", \"op\": "
+		  "\"ping.post\", \"resource\": \"pings\", \"sensitive\": "
+		  "\"why\"},\n"
+		  "  {\"method\": \"PUT\", \"path\": \"/ping\", \"op\": "
+		  "\"ping\"}\n"
+		  " ]}\n");
+	assert_int_equal(kw_models_load(t.dir, NULL, 0, &m, &err), KW_OK);
+	assert_int_equal(kw_models_count(m), 1);
+	kw_models_info(m, 0, &info);
+	assert_string_equal(info.name, "acme");
+	assert_int_equal(info.prefixes, 2);
+	assert_int_equal(info.routes, 5);
+	assert_int_equal(info.sensitive, 1);
+	assert_int_equal(info.resources, 3);
+	assert_true(kw_models_has_resource(m, "pings"));
+	assert_true(kw_models_has_resource(m, "a"));
+	assert_true(kw_models_has_resource(m, "ping"));
+
+	/* /a/b/c: the literal b leads nowhere, so {x} is tried. */
+	ev = mkev("acme_live_123", "GET", "/a/b/c");
+	kw_models_enrich(m, &ev, &fx->arena);
+	str_equal(ev.op, "a.c");
+	str_equal(ev.resource, "a");
+	assert_int_equal(ev.key_kind, KW_KIND_SECRET);
+	assert_int_equal(ev.key_mode, KW_MODE_LIVE);
+	/* The longest prefix wins. */
+	ev = mkev("acme_123", "GET", "/a/b/d");
+	kw_models_enrich(m, &ev, &fx->arena);
+	str_equal(ev.op, "a.bd");
+	assert_int_equal(ev.key_kind, KW_KIND_RESTRICTED);
+	assert_int_equal(ev.key_mode, KW_MODE_UNKNOWN);
+	/* A method-less route takes any method; a named one is preferred. */
+	ev = mkev("acme_123", "DELETE", "/ping");
+	kw_models_enrich(m, &ev, &fx->arena);
+	str_equal(ev.op, "ping");
+	assert_int_equal(ev.access, KW_ACCESS_READ);
+	assert_int_equal(ev.flags, F_M | F_PK);
+	ev = mkev("acme_123", "POST", "/ping");
+	kw_models_enrich(m, &ev, &fx->arena);
+	str_equal(ev.op, "ping.post");
+	str_equal(ev.resource, "pings");
+	assert_int_equal(ev.access, KW_ACCESS_WRITE);
+	assert_int_equal(ev.flags, F_M | F_S);
+	assert_string_equal(kw_models_sensitive_reason(m, "ping.post", 9),
+			    "why");
+	/* A second route to an op shares its attributes. */
+	ev = mkev("acme_123", "PUT", "/ping");
+	kw_models_enrich(m, &ev, &fx->arena);
+	str_equal(ev.op, "ping");
+	assert_int_equal(ev.access, KW_ACCESS_READ);
+	/* No model has op rules: a decoder's op is left as it was. */
+	ev = mkev("acme_123", "", "");
+	ev.op = kw_str_c("x:Y");
+	ev.access = KW_ACCESS_WRITE;
+	kw_models_enrich(m, &ev, &fx->arena);
+	str_equal(ev.op, "x:Y");
+	assert_int_equal(ev.access, KW_ACCESS_WRITE);
+	assert_int_equal(ev.flags, 0);
+
+	kw_models_destroy(m);
+	tmp_free(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_info),
+		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_livemode),
+		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_specificity),
+		cmocka_unit_test(test_normalise),
+		cmocka_unit_test(test_cloudtrail),
+		cmocka_unit_test(test_has_resource),
+		cmocka_unit_test(test_enrich_without_models),
+		cmocka_unit_test(test_schema_errors),
+		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_duplicate_prefix_across_files),
+		cmocka_unit_test(test_custom_model),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
