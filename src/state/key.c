@@ -40,11 +40,19 @@ void kw_key_fingerprint(const char *key, size_t n, char out[17])
 
 bool kw_key_is_redacted(const char *key, size_t n)
 {
-	if (n == 0)
-		return false;
-	return memchr(key, '*', n) != NULL ||
-	       memmem(key, n, "...", 3) != NULL ||
-	       memmem(key, n, ellipsis, ELLIPSIS_LEN) != NULL;
+	const unsigned char *k = (const unsigned char *)key;
+
+	for (size_t i = 0; i < n; i++) {
+		if (k[i] == '*')
+			return true;
+		if (i + 3 > n)
+			continue;
+		if (k[i] == '.' && k[i + 1] == '.' && k[i + 2] == '.')
+			return true;
+		if (memcmp(k + i, ellipsis, ELLIPSIS_LEN) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* ---- redaction -------------------------------------------------------- */

@@ -134,10 +134,12 @@ uint64_t kw_keytab_evicted(const struct kw_keytab *t);
  */
 void kw_keytab_foreach(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx);
 
-/* Bytes the table itself uses per key of length keylen, besides the
- * detector state: the private header, the public struct and the key bytes
- * (bucket arrays not included; they add 8 to 16 bytes per key). For the
- * memory report and tests. */
+/*
+ * Bytes of one entry block for a key of keylen bytes, besides the detector
+ * state: the 32-byte private header, the key bytes padded to 16, and the
+ * 128-byte public struct. The bucket arrays add 8 to 16 bytes per key (one
+ * pointer per bucket, 0.5 to 1 key per bucket; 24 while a rehash runs).
+ */
 size_t kw_keytab_entry_overhead(size_t keylen);
 
 #endif
