@@ -263,6 +263,10 @@ enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 		st = kw_splitter_next(sp, e->recs, BATCH, &n,
 				      &e->stats.skips, &err);
 		if (st != KW_OK) {
+			/* Reader messages name the input already; the
+			 * splitter's structural ones give only the line. */
+			if (strncmp(err.msg, name, strlen(name)) != 0)
+				kw_error_prefix(&err, "%s", name);
 			input_failed(e, KW_SKIP_CORRUPT, err.msg);
 			result = st;
 			break;

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""The bad-input corpus: every kind of damage keywatch must survive.
+
+Each case writes a damaged input, then scans it followed by a good file.
+Every case asserts: the exact exit status, that the exact message naming
+the file (and line or byte offset) appears on stderr, that nothing crashed
+(no signal, no sanitizer report) or hung (a timeout), and that the valid
+request after the damage still raised its alert: in the same file where
+the damage is one bad line, and always in the good file after it.
+
+The corpus is made at run time (tests/bad/ holds no binary files).
+usage: run.py KEYWATCH
+"""
+import gzip
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+
+HONEY_IN = "sk_live_51HxHoneyInsideTheBadFileK1n9"
+HONEY_AFTER = "sk_live_51HxHoneyInTheGoodFileAfterQ4x7"
+CONFIG = {"keys": [{"match": "sk_live_*K1n9", "name": "decoy-in", "honey": True},
+                   {"match": "sk_live_*Q4x7", "name": "decoy-after", "honey": True}]}
+
+
+def line(key, rid, **extra):
+    d = {"id": rid, "created": 1795766400, "method": "GET", "path": "/v1/customers",
+         "status": 200, "ip": "198.51.100.7", "api_key": key}
+    d.update(extra)
+    return (json.dumps(d, separators=(",", ":")) + "\n").encode()
+
+
+GOOD_IN = line(HONEY_IN, "req_inline")
+GOOD_AFTER = line(HONEY_AFTER, "req_after")
+
+
+def gz(data):
+    return gzip.compress(data, mtime=0)
+
+
+def zstd(data, tmp):
+    src = os.path.join(tmp, "zstd.in")
+    with open(src, "wb") as f:
+        f.write(data)
+    subprocess.run(["zstd", "-q", "-f", src, "-o", src + ".zst"], check=True)
+    with open(src + ".zst", "rb") as f:
+        return f.read()
+
+
+def body(n=50):
+    return b"".join(line("sk_live_51HxOrdinaryBackendKeyZ%03d" % (i % 7), "req_%05d" % i)
+                    for i in range(n))
+
+
+def cases(tmp):
+    """(name, file bytes or None, expected rc, expected stderr text, whether
+    the line after the damage in the same file must alert)"""
+    rnd = random.Random(42)
+    data = body(200) + GOOD_IN
+    whole = gz(data)
+    bad_crc = bytearray(whole)
+    bad_crc[-8] ^= 0xFF  # first byte of the CRC32 trailer
+    z = zstd(data, tmp)
+    yield ("truncated.gz", whole[: len(whole) // 2], 3,
+           "truncated.gz: byte offset %d: unexpected end of gzip stream (truncated)" % (len(whole) // 2), False)
+    yield ("bad-crc.gz", bytes(bad_crc), 3,
+           "bad-crc.gz: byte offset %d: gzip CRC or data error (incorrect data check)" % (len(whole) - 4), True)
+    yield ("garbage-after.gz", whole + b"this is not gzip\n", 3,
+           "garbage-after.gz: byte offset %d: garbage after the last gzip member" % len(whole), True)
+    yield ("concatenated.gz", gz(body(10)) + gz(GOOD_IN), 0, None, True)
+    yield ("random.zst", b"\x28\xb5\x2f\xfd" + bytes(rnd.randrange(256) for _ in range(4096)), 3,
+           "random.zst: byte offset", False)
+    yield ("truncated.zst", z[: len(z) // 2], 3,
+           "truncated.zst: byte offset %d: unexpected end of zstd stream (truncated)" % (len(z) // 2), False)
+    yield ("noise.jsonl", body(3) + bytes(rnd.randrange(1, 256) for _ in range(3000)).replace(b"\n", b"") + b"\n" + GOOD_IN, 3,
+           "noise.jsonl:4: invalid JSON at column 1", True)
+    yield ("nul.jsonl", body(2) + b'{"id":"req_nul","created":1795766400,\x00"api_key":"x"}\n' + GOOD_IN, 3,
+           "nul.jsonl:3: invalid JSON", True)
+    yield ("long-line.jsonl", body(2) + b'{"pad":"' + b"a" * (5 << 20) + b'"}\n' + GOOD_IN, 3,
+           "long-line.jsonl:3: line longer than 1048576 bytes skipped", True)
+    yield ("deep.jsonl", body(1) + b'{"a":' * 100000 + b"1" + b"}" * 100000 + b"\n" + GOOD_IN, 3,
+           "deep.jsonl:2: invalid JSON at column 10241: maximum depth exceeded", True)
+    yield ("deep-array.json", b"[" * 100000 + b"]" * 100000 + b"\n", 3,
+           "deep-array.json:1: invalid JSON at column 2049: maximum depth exceeded", False)
+    yield ("bad-utf8.jsonl", b'{"id":"req_u","created":1795766400,"method":"GET","path":"/v1/\xc3\x28","status":200,"api_key":"sk_live_x"}\n' + GOOD_IN, 3,
+           "bad-utf8.jsonl:1: invalid JSON", True)
+    yield ("types.jsonl", line(HONEY_IN, "req_t1", status="200")
+           + b'{"id":"req_t2","created":1795766400,"method":"GET","path":"/v1/x","status":200,"api_key":12345}\n'
+           + GOOD_IN, 3, "types.jsonl:1: field 'status' is not an integer", True)
+    yield ("time.jsonl", line(HONEY_IN, "req_t3", created="2026-13-45T00:00:00Z")
+           + line(HONEY_IN, "req_t4", created=1e20) + GOOD_IN, 3,
+           "time.jsonl:2: field 'created': impossible timestamp 1e+20", True)
+    yield ("ip.jsonl", line(HONEY_IN, "req_t5", ip="999.1.2.3") + GOOD_IN, 3,
+           "ip.jsonl:1: field 'ip': not an IP address", True)
+    yield ("empty.jsonl", b"", 0, None, False)
+    yield ("unterminated-array.json", b'[\n' + GOOD_IN.rstrip(b"\n") + b',\n  {"id": 1\n', 3,
+           "unterminated-array.json: line 3: unterminated JSON array", True)
+
+
+def run(keywatch, tmp, name, data, rc, msg, inline, argv_name=None):
+    path = os.path.join(tmp, name)
+    if data is not None:
+        with open(path, "wb") as f:
+            f.write(data)
+    good = os.path.join(tmp, "good.jsonl")
+    cmd = [keywatch, "scan", "-o", "json", "-c", os.path.join(tmp, "cfg.json"),
+           argv_name or path, good]
+    pre = []
+    if name == "unreadable.jsonl" and os.geteuid() == 0:
+        pre = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    try:
+        p = subprocess.run(pre + cmd, capture_output=True, timeout=120, cwd=tmp)
+    except subprocess.TimeoutExpired:
+        return ["hung (timeout after 120 s)"]
+    err = p.stderr.decode("utf-8", "replace")
+    out = p.stdout.decode("utf-8", "replace")
+    problems = []
+    if p.returncode < 0:
+        problems.append("killed by signal %d" % -p.returncode)
+    if "runtime error" in err or "Sanitizer" in err:
+        problems.append("sanitizer report")
+    if p.returncode != rc:
+        problems.append("exit status %d, expected %d" % (p.returncode, rc))
+    if msg and msg not in err:
+        problems.append("stderr lacks %r" % msg)
+    if '"req_after"' not in out:
+        problems.append("the good file after the damage raised no alert")
+    if inline and '"req_inline"' not in out:
+        problems.append("the valid line after the damage raised no alert")
+    if problems:
+        problems.append("stderr was:\n" + err[-3000:])
+    return problems
+
+
+def main():
+    keywatch = os.path.abspath(sys.argv[1])
+    failed = passed = 0
+    tmp = tempfile.mkdtemp()
+    try:
+        os.chmod(tmp, 0o755)
+        with open(os.path.join(tmp, "cfg.json"), "w") as f:
+            json.dump(CONFIG, f)
+        with open(os.path.join(tmp, "good.jsonl"), "wb") as f:
+            f.write(GOOD_AFTER)
+        all_cases = list(cases(tmp))
+        unreadable = os.path.join(tmp, "unreadable.jsonl")
+        with open(unreadable, "wb") as f:
+            f.write(GOOD_IN)
+        os.chmod(unreadable, 0)
+        for n in os.listdir(tmp):
+            os.chmod(os.path.join(tmp, n), 0 if n == "unreadable.jsonl" else 0o644)
+        all_cases.append(("unreadable.jsonl", None, 3,
+                          "unreadable.jsonl: Permission denied", False))
+        all_cases.append(("missing.jsonl", None, 3,
+                          "missing.jsonl: No such file or directory", False))
+        for name, data, rc, msg, inline in all_cases:
+            problems = run(keywatch, tmp, name, data, rc, msg, inline)
+            if problems:
+                failed += 1
+                print("FAIL %s: %s" % (name, "\n  ".join(problems)))
+            else:
+                passed += 1
+                print("ok   %s" % name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
