@@ -8,7 +8,15 @@
  *
  * Record-level problems (invalid JSON, a missing key or time, a field of the
  * wrong type, an impossible timestamp) are counted in the skips with the
- * file and line and the record is dropped; the batch goes on.
+ * file and line and the record is dropped; the batch goes on. The skip
+ * messages are part of the interface (the README and the golden tests quote
+ * them): "no api_key field", "field 'status' (status_code) is not an
+ * integer", "field 'ip': not an IP address \"abc\"", "record has no
+ * userIdentity.accessKeyId". They never contain the key's value.
+ *
+ * Decoding allocates nothing per record: one kw_json_scan picks every field
+ * (strings with escapes are unescaped into the batch arena), and only an
+ * upper-cased method or a CloudTrail operation name is built in the arena.
  */
 #ifndef KW_INGEST_DECODER_H
 #define KW_INGEST_DECODER_H
@@ -62,7 +70,8 @@ struct kw_decoder_ops {
 	const char *name; /* "keywatch", "cloudtrail": the --format value */
 
 	/* Required. How sure (0..100) this decoder is that a stream of the
-	 * given shape whose first record is rec is its format. */
+	 * given shape whose first record is rec (NULL: no record yet) is its
+	 * format. Called once per input; may allocate. */
 	int (*sniff)(enum kw_shape shape, const struct kw_record *rec);
 
 	/* Required. Create an instance; *self is owned by the caller and freed
@@ -97,7 +106,11 @@ const struct kw_decoder_ops *kw_decoder_sniff(enum kw_shape shape,
 /* NULL-terminated list of all decoders, for help and check. */
 const struct kw_decoder_ops *const *kw_decoder_all(void);
 
-/* Parse "FIELD=PATH" (the --map syntax). The path points into spec. */
+/* Parse "FIELD=PATH" (the --map syntax). FIELD is a canonical name or an
+ * alias; PATH is a dotted path of non-empty steps. The path points into
+ * spec. Errors (KW_EUSAGE): "--map 'x': expected FIELD=PATH",
+ * "--map 'foo=a': unknown field 'foo' (fields: created, api_key, ...)",
+ * "--map 'ip=a..b': path 'a..b' has an empty step". */
 enum kw_status kw_field_map_parse(const char *spec, struct kw_field_map *out,
 				  struct kw_error *err);
 
