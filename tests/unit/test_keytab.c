@@ -455,6 +455,14 @@ static void test_rehash_with_eviction(void **state)
 	run_model(50000, 3000, 40);
 }
 
+/* 1030 keys: the table grows from 1024 to 2048 buckets when it holds 1024
+ * keys, and starts evicting at 1030, while that rehash is still running. */
+static void test_evict_during_rehash(void **state)
+{
+	(void)state;
+	run_model(20000, 1030, 8);
+}
+
 /* The evicted keys are exactly the least recently used: with max 1000 and
  * 5000 keys used once each in order, the last 1000 remain. */
 static void test_evict_exact_set(void **state)
@@ -615,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_foreach),
 		cmocka_unit_test(test_rehash_no_eviction),
 		cmocka_unit_test(test_rehash_with_eviction),
+		cmocka_unit_test(test_evict_during_rehash),
 		cmocka_unit_test(test_evict_exact_set),
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_memory),
