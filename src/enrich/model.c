@@ -92,7 +92,7 @@ enum kw_access kw_models_rule_access(const struct kw_model *md, const char *op,
 		}
 	}
 	for (i = 0; i < md->nread_prefixes; i++) {
-		size_t pn = strlen(md->read_prefixes[i]);
+		size_t pn = md->read_prefix_n[i];
 
 		/* "Get" matches "GetObject", not "Getaway": a word boundary. */
 		if (actn >= pn && memcmp(act, md->read_prefixes[i], pn) == 0 &&
@@ -571,6 +571,7 @@ void kw_models_destroy(struct kw_models *m)
 		free(m->v[i].ophash);
 		free(m->v[i].resources);
 		free(m->v[i].read_prefixes);
+		free(m->v[i].read_prefix_n);
 		kw_models_node_free(m->v[i].root);
 	}
 	free(m->v);

@@ -83,6 +83,7 @@ struct kw_model {
 	const char *sep; /* "separator": action = text after its last use */
 	size_t sep_n;
 	const char **read_prefixes;
+	size_t *read_prefix_n; /* their lengths */
 	size_t nread_prefixes;
 	enum kw_access default_access;
 };

@@ -650,7 +650,9 @@ static enum kw_status load_rules(struct loader *ld, json_t *root)
 	if (arr && json_array_size(arr)) {
 		md->read_prefixes = calloc(json_array_size(arr),
 					   sizeof(*md->read_prefixes));
-		if (!md->read_prefixes)
+		md->read_prefix_n = calloc(json_array_size(arr),
+					   sizeof(*md->read_prefix_n));
+		if (!md->read_prefixes || !md->read_prefix_n)
 			return KW_ENOMEM;
 	}
 	for (i = 0; arr && i < json_array_size(arr); i++) {
@@ -663,6 +665,7 @@ static enum kw_status load_rules(struct loader *ld, json_t *root)
 					       json_string_length(v));
 		if (!md->read_prefixes[i])
 			return KW_ENOMEM;
+		md->read_prefix_n[i] = json_string_length(v);
 		md->nread_prefixes++;
 	}
 	md->has_rules = md->sep != NULL;
