@@ -26,8 +26,8 @@ struct kw_models;
 /* Load models from dir (load time is not hot: jansson, full validation).
  * names[0..n) are model names ("stripe" loads dir/stripe.json); n == 0 loads
  * every *.json in dir, sorted by name. On failure err names the file and, for
- * JSON errors, the line and column
- * ("models/x.json:3:14: ..."), for schema errors the JSON path
+ * JSON errors, the line and column ("models/x.json:3:14: ..."), for schema
+ * errors the JSON path
  * ("models/x.json: routes[12].access: must be \"read\" or \"write\"").
  * *out is owned by the caller (kw_models_destroy). */
 enum kw_status kw_models_load(const char *dir, const char *const *names,
@@ -44,8 +44,11 @@ void kw_models_destroy(struct kw_models *m);
  * uses the model that the event's shape fits (an event with op already set
  * by its decoder, as from CloudTrail, uses a model with op rules; otherwise
  * the first model with a route for the path). ev->livemode fills the mode
- * when the prefix does not tell. Strings set here point into the model or
- * into arena (normalised paths). */
+ * when the prefix does not tell. Strings set here are borrowed: op and
+ * resource of a modelled operation point into m; a normalised path's op
+ * ("GET /v1/things/{id}") is allocated from arena (left empty if the arena
+ * is full) and its resource points into ev->path. An op set by the decoder
+ * is kept as it was. */
 void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
 		      struct kw_arena *arena);
 
