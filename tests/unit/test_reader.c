@@ -149,9 +149,12 @@ static void read_all(struct kw_reader *r, size_t cap, struct result *res)
 		if (got == 0)
 			break;
 		assert_true(got <= cap);
-		while (res->n + got > size)
-			size *= 2;
-		res->data = realloc(res->data, size);
+		if (res->n + got > size) {
+			while (res->n + got > size)
+				size *= 2;
+			res->data = realloc(res->data, size);
+			assert_non_null(res->data);
+		}
 		memcpy(res->data + res->n, buf, got);
 		res->n += got;
 	}
