@@ -124,11 +124,40 @@ struct kw_str kw_decode_path(struct kw_str s)
 	return s;
 }
 
+/* A run of 12 or more letters and digits with both in it: an API key, an
+ * access key id, a token. Such a value may be a key in the wrong field, so
+ * messages show only its first bytes. */
+static bool looks_secret(const char *p, size_t n)
+{
+	size_t run = 0;
+	bool letter = false, digit = false;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		bool d = c >= '0' && c <= '9';
+		bool l = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+
+		if (!d && !l) {
+			run = 0;
+			letter = digit = false;
+			continue;
+		}
+		letter = letter || l;
+		digit = digit || d;
+		if (++run >= 12 && letter && digit)
+			return true;
+	}
+	return false;
+}
+
 const char *kw_decode_quote(const char *p, size_t n, char *buf, size_t cap)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t lim = n < KW_DECODE_QUOTE_MAX ? n : KW_DECODE_QUOTE_MAX;
 	size_t o = 0, i;
+
+	if (looks_secret(p, n) && lim > KW_DECODE_QUOTE_SECRET)
+		lim = KW_DECODE_QUOTE_SECRET;
 
 	if (cap < 8) {
 		if (cap)

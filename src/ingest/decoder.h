@@ -139,6 +139,9 @@ const char *const *kw_field_aliases(enum kw_field f);
  * (\xNN) and "..." after the closing quote when it was cut. Writes into buf
  * (cap >= 8) and returns buf. Never use it on a key. */
 #define KW_DECODE_QUOTE_MAX 40
+/* A value that looks like a key or token (12+ letters and digits in a run)
+ * is cut to its first 8 bytes: it may be a key in the wrong field. */
+#define KW_DECODE_QUOTE_SECRET 8
 #define KW_DECODE_QUOTE_BUF (KW_DECODE_QUOTE_MAX * 4 + 8)
 const char *kw_decode_quote(const char *p, size_t n, char *buf, size_t cap);
 
