@@ -45,6 +45,7 @@
 struct node {
 	const char *seg; /* into kw_json_paths.text; not NUL-terminated */
 	uint16_t seg_len;
+	int16_t parent;
 	int16_t first_child;
 	int16_t next_sibling;
 	uint64_t term;	/* paths that end at this node */
@@ -57,10 +58,45 @@ struct kw_json_paths {
 	locale_t c_locale;  /* strtod must not follow the process locale */
 	char *text;	    /* copies of the path strings */
 	struct node *nodes; /* nodes[0] is the root (the top-level object) */
+	int16_t *slots;	    /* (parent, key) -> node, open addressing */
+	size_t slot_mask;
 };
 
+/* Cheap hash of a (parent node, non-empty key): the length and three bytes
+ * pick the slot; find_child confirms with memcmp. */
+static inline size_t key_hash(int16_t parent, const char *key, size_t n)
+{
+	uint32_t h = (uint32_t)n * 0x9E3779B1u;
+
+	h ^= (uint32_t)(uint16_t)parent * 0x85EBCA6Bu;
+	h ^= (uint32_t)(unsigned char)key[0] * 0xC2B2AE35u;
+	h ^= (uint32_t)(unsigned char)key[n - 1] * 0x27D4EB2Fu;
+	h ^= (uint32_t)(unsigned char)key[n / 2] * 0x165667B1u;
+	return h ^ (h >> 15);
+}
+
+/* The child of parent named key[0..n), or NO_NODE; the hot-path lookup. */
 static int16_t find_child(const struct kw_json_paths *ps, int16_t parent,
 			  const char *key, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return NO_NODE;
+	for (i = key_hash(parent, key, n) & ps->slot_mask;
+	     ps->slots[i] != NO_NODE; i = (i + 1) & ps->slot_mask) {
+		const struct node *nd = &ps->nodes[ps->slots[i]];
+
+		if (nd->parent == parent && nd->seg_len == n &&
+		    memcmp(nd->seg, key, n) == 0)
+			return ps->slots[i];
+	}
+	return NO_NODE;
+}
+
+/* The same lookup by walking the sibling list, while the trie is built. */
+static int16_t find_child_slow(const struct kw_json_paths *ps, int16_t parent,
+			       const char *key, size_t n)
 {
 	int16_t c = ps->nodes[parent].first_child;
 
@@ -96,13 +132,14 @@ static enum kw_status add_path(struct kw_json_paths *ps, size_t idx, char *copy,
 		if (slen > SEG_LEN_MAX || ++nseg > SEG_MAX)
 			return kw_error_set(err, KW_EINVAL,
 					    "json path %zu: too long", idx);
-		child = find_child(ps, cur, copy + start, slen);
+		child = find_child_slow(ps, cur, copy + start, slen);
 		if (child == NO_NODE) {
 			struct node *nd = &ps->nodes[ps->nnodes];
 
 			child = (int16_t)ps->nnodes++;
 			nd->seg = copy + start;
 			nd->seg_len = (uint16_t)slen;
+			nd->parent = cur;
 			nd->first_child = NO_NODE;
 			nd->next_sibling = ps->nodes[cur].first_child;
 			nd->term = 0;
@@ -114,6 +151,30 @@ static enum kw_status add_path(struct kw_json_paths *ps, size_t idx, char *copy,
 		start = end + 1;
 	}
 	ps->nodes[cur].term |= (uint64_t)1 << idx;
+	return KW_OK;
+}
+
+static enum kw_status build_slots(struct kw_json_paths *ps)
+{
+	size_t size = 64;
+
+	while (size < 2 * ps->nnodes)
+		size *= 2;
+	ps->slots = malloc(size * sizeof(*ps->slots));
+	if (!ps->slots)
+		return KW_ENOMEM;
+	ps->slot_mask = size - 1;
+	for (size_t i = 0; i < size; i++)
+		ps->slots[i] = NO_NODE;
+	for (size_t n = 1; n < ps->nnodes; n++) {
+		const struct node *nd = &ps->nodes[n];
+		size_t i = key_hash(nd->parent, nd->seg, nd->seg_len) &
+			   ps->slot_mask;
+
+		while (ps->slots[i] != NO_NODE)
+			i = (i + 1) & ps->slot_mask;
+		ps->slots[i] = (int16_t)n;
+	}
 	return KW_OK;
 }
 
@@ -153,6 +214,7 @@ enum kw_status kw_json_paths_create(const char *const *paths, size_t n,
 	ps->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
 	if (!ps->text || !ps->nodes || ps->c_locale == (locale_t)0)
 		goto nomem;
+	ps->nodes[0].parent = NO_NODE;
 	ps->nodes[0].first_child = NO_NODE;
 	ps->nodes[0].next_sibling = NO_NODE;
 	ps->nnodes = 1;
@@ -165,6 +227,8 @@ enum kw_status kw_json_paths_create(const char *const *paths, size_t n,
 			goto cleanup;
 		off += len + 1;
 	}
+	if (build_slots(ps) != KW_OK)
+		goto nomem;
 	*out = ps;
 	ps = NULL;
 	goto cleanup;
@@ -183,6 +247,7 @@ void kw_json_paths_destroy(struct kw_json_paths *paths)
 		freelocale(paths->c_locale);
 	free(paths->text);
 	free(paths->nodes);
+	free(paths->slots);
 	free(paths);
 }
 
