@@ -350,7 +350,7 @@ int kw_cli_scan(int argc, char **argv)
 		rc = KW_EXIT_INPUT;
 	if (kw_log_get_level() <= KW_LOG_INFO)
 		summary(engine, rs, now_secs() - t0);
-	if (es->skips.total || es->inputs_failed)
+	if (kw_skips_problems(&es->skips) || es->inputs_failed)
 		rc = KW_EXIT_INPUT;
 	else if (o.fail_set && rs->max_severity_seen > (uint64_t)o.fail_level)
 		rc = KW_EXIT_ALERTS;

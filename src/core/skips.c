@@ -18,14 +18,27 @@ const char *kw_skip_reason_name(enum kw_skip_reason r)
 		[KW_SKIP_BAD_FIELD] = "bad_field",
 		[KW_SKIP_CORRUPT] = "corrupt",
 		[KW_SKIP_UNREADABLE] = "unreadable",
+		[KW_SKIP_KEYLESS] = "keyless",
 	};
 
 	return (unsigned)r < KW_SKIP_REASON_MAX ? names[r] : "unknown";
 }
 
+bool kw_skip_is_problem(enum kw_skip_reason r)
+{
+	return r != KW_SKIP_KEYLESS;
+}
+
+uint64_t kw_skips_problems(const struct kw_skips *s)
+{
+	return s->total - s->count[KW_SKIP_KEYLESS];
+}
+
 void kw_skips_add(struct kw_skips *s, enum kw_skip_reason r, const char *file,
 		  uint64_t line, const char *fmt, ...)
 {
+	enum kw_log_level level = kw_skip_is_problem(r) ? KW_LOG_WARN
+							: KW_LOG_DEBUG;
 	char msg[1024];
 	va_list ap;
 
@@ -33,19 +46,19 @@ void kw_skips_add(struct kw_skips *s, enum kw_skip_reason r, const char *file,
 		return;
 	s->count[r]++;
 	s->total++;
-	if (s->count[r] > KW_SKIPS_SAMPLES)
+	if (s->count[r] > KW_SKIPS_SAMPLES || level < kw_log_get_level())
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (file && line)
-		kw_log_warn(NULL, "%s:%llu: %s", file, (unsigned long long)line,
-			    msg);
+		kw_log_msg(level, NULL, "%s:%llu: %s", file,
+			   (unsigned long long)line, msg);
 	else if (file)
-		kw_log_warn(NULL, "%s: %s", file, msg);
+		kw_log_msg(level, NULL, "%s: %s", file, msg);
 	else
-		kw_log_warn(NULL, "%s", msg);
+		kw_log_msg(level, NULL, "%s", msg);
 	if (s->count[r] == KW_SKIPS_SAMPLES)
-		kw_log_warn(NULL, "further '%s' problems are only counted",
-			    kw_skip_reason_name(r));
+		kw_log_msg(level, NULL, "further '%s' problems are only counted",
+			   kw_skip_reason_name(r));
 }

@@ -8,6 +8,7 @@
 #ifndef KW_CORE_SKIPS_H
 #define KW_CORE_SKIPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum kw_skip_reason {
@@ -18,6 +19,9 @@ enum kw_skip_reason {
 	KW_SKIP_BAD_FIELD,    /* a field of the wrong type or an impossible value */
 	KW_SKIP_CORRUPT,      /* a damaged or cut compressed stream (per file) */
 	KW_SKIP_UNREADABLE,   /* a file that could not be opened or read */
+	KW_SKIP_KEYLESS,      /* a record that no API key made (CloudTrail: an
+				 AWS service acting on its own): expected, so
+				 logged at debug level and not a problem */
 	KW_SKIP_REASON_MAX
 };
 
@@ -30,6 +34,12 @@ struct kw_skips {
 
 /* Stable machine name: "too_long", "bad_json", ... */
 const char *kw_skip_reason_name(enum kw_skip_reason r);
+
+/* Whether skips of this reason mean the input had a problem (exit 3). */
+bool kw_skip_is_problem(enum kw_skip_reason r);
+
+/* Skips that are problems (every reason but KW_SKIP_KEYLESS). */
+uint64_t kw_skips_problems(const struct kw_skips *s);
 
 /* Count one skip. file may be NULL; line 0 means "no line" (the message
  * then usually carries a byte offset). The first KW_SKIPS_SAMPLES of each

@@ -9,7 +9,7 @@
  * missing messages, the status and the IP differ:
  *
  *   eventTime                 -> ts (RFC 3339)
- *   userIdentity.accessKeyId  -> key (absent or empty: KW_SKIP_NO_KEY
+ *   userIdentity.accessKeyId  -> key (absent or empty: KW_SKIP_KEYLESS
  *                                "record has no userIdentity.accessKeyId")
  *   sourceIPAddress           -> ip when it is an address, else source
  *                                ("ec2.amazonaws.com")
@@ -265,7 +265,7 @@ static bool decode_key(const struct kw_decode_rec *r, struct kw_event *ev)
 	enum kw_decode_res res = kw_decode_key(r, &ev->key);
 
 	if (res == KW_DECODE_ABSENT)
-		kw_skips_add(r->skips, KW_SKIP_NO_KEY, r->file, r->line,
+		kw_skips_add(r->skips, KW_SKIP_KEYLESS, r->file, r->line,
 			     "record has no %s",
 			     field_path(r, KW_FIELD_API_KEY));
 	return res == KW_DECODE_OK;
