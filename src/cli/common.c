@@ -193,15 +193,20 @@ static int build_map(const struct kw_cli_common *c, struct kw_cli_setup *s)
 
 	json_object_foreach(s->cfg->map, field, path)
 	{
-		enum kw_field f = kw_field_lookup(field);
+		struct kw_field_map m;
+		char spec[512];
 
-		if (f == KW_FIELD_MAX || !json_is_string(path)) {
-			kw_log_error(NULL,
-				     "%s: map.%s: expected a known field mapped to a dotted path string",
-				     s->cfg->file, field);
+		/* The same checks as --map, on "FIELD=PATH". */
+		snprintf(spec, sizeof(spec), "%s=%s", field,
+			 json_is_string(path) ? json_string_value(path) : "");
+		kw_error_clear(&err);
+		if (s->nmap == KW_FIELD_MAX ||
+		    kw_field_map_parse(spec, &m, &err) != KW_OK) {
+			kw_log_error(NULL, "%s: map: %s", s->cfg->file,
+				     err.msg[0] ? err.msg : "too many fields");
 			return KW_EXIT_USAGE;
 		}
-		s->map[s->nmap].field = f;
+		s->map[s->nmap].field = m.field;
 		s->map[s->nmap++].path = json_string_value(path);
 	}
 	for (size_t i = 0; i < c->nmaps; i++) {
