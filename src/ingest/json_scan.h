@@ -12,6 +12,13 @@
  * caller always gets the same answer jansson would give.
  *
  * Duplicate keys: the last one wins, as in jansson.
+ *
+ * (Implementation note: today no input takes the jansson fallback. Every
+ * jansson 2.14 rule is mirrored in json_scan.c, including its quirk of
+ * dropping a NUL byte that directly follows a number or literal; the
+ * differential test tests/unit/test_json_diff.c and the fuzz target
+ * tests/fuzz/fuzz_json_scan.c hold the two to the same answers. Limits: at
+ * most KW_JSON_MAX_PATHS paths, 16 segments of 255 bytes per path.)
  */
 #ifndef KW_INGEST_JSON_SCAN_H
 #define KW_INGEST_JSON_SCAN_H
@@ -61,11 +68,14 @@ enum kw_status kw_json_paths_create(const char *const *paths, size_t n,
 void kw_json_paths_destroy(struct kw_json_paths *paths);
 size_t kw_json_paths_count(const struct kw_json_paths *paths);
 
-/* Validate text[0..len) as one JSON text and fill out[i] for path i.
+/* Validate text[0..len) as one JSON text and fill out[i] for path i
+ * (out has kw_json_paths_count(paths) entries; paths must not be NULL).
  * KW_OK: valid; out[] filled (ABSENT where a path is missing or a step is
  * not an object). KW_EINVAL: not valid JSON; err has a short reason and the
  * column ("invalid JSON at column 17: unterminated string"). Unescaped
- * strings are allocated from arena; KW_ENOMEM if it is exhausted. */
+ * strings are allocated from arena (NUL-terminated; strings without escapes
+ * point into text and are not); KW_ENOMEM if it is exhausted. On any error
+ * every out[i] is ABSENT. Allocates only from arena; reentrant. */
 enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
 			    size_t len, struct kw_json_value *out,
 			    struct kw_arena *arena, struct kw_error *err);
