@@ -12,8 +12,10 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{"scan", kw_cli_scan, "analyse logs (files, directories, globs; '-' or none: stdin)"},
-	{"check", kw_cli_check, "validate config, models and GeoIP databases; print what would run"},
+	{"scan", kw_cli_scan,
+	 "analyse logs (files, directories, globs; '-' or none: stdin)"},
+	{"check", kw_cli_check,
+	 "validate config, models and GeoIP databases; print what would run"},
 	{"version", kw_cli_version, "print the version"},
 };
 
@@ -22,7 +24,8 @@ static void usage(FILE *f)
 	fputs("usage: keywatch COMMAND [OPTIONS]\n\ncommands:\n", f);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
-	fputs("\n'keywatch COMMAND --help' tells more; man keywatch tells all.\n",
+	fputs("\n'keywatch COMMAND --help' tells more; man keywatch tells "
+	      "all.\n",
 	      f);
 }
 

@@ -105,7 +105,8 @@ static void dedup_compact(struct kw_router *r)
 	}
 	r->dedup = fresh;
 	for (size_t i = 0; i < DEDUP_SLOTS; i++) {
-		if (old[i].id && r->newest - old[i].last < r->cfg->dedup_window) {
+		if (old[i].id &&
+		    r->newest - old[i].last < r->cfg->dedup_window) {
 			*dedup_find(r, old[i].id) = old[i];
 			used++;
 		}
@@ -114,7 +115,8 @@ static void dedup_compact(struct kw_router *r)
 	r->dedup_used = used;
 	if (used > DEDUP_SLOTS / 2) {
 		kw_log_warn("router",
-			    "more than %u distinct alerts within the dedup window; starting the dedup table afresh",
+			    "more than %u distinct alerts within the dedup "
+			    "window; starting the dedup table afresh",
 			    DEDUP_SLOTS / 2);
 		memset(r->dedup, 0, DEDUP_SLOTS * sizeof(*r->dedup));
 		r->dedup_used = 0;
@@ -167,8 +169,8 @@ static bool suppressed(const struct kw_router *r, const struct kw_alert *a)
 
 		if (s->has_until && a->time >= s->until)
 			continue;
-		if (s->detector &&
-		    !kw_glob_match(s->detector, a->detector, strlen(a->detector)))
+		if (s->detector && !kw_glob_match(s->detector, a->detector,
+						  strlen(a->detector)))
 			continue;
 		if (s->key &&
 		    !kw_glob_match(s->key, a->key.id, strlen(a->key.id)))

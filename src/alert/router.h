@@ -26,9 +26,10 @@ struct kw_router_stats {
 	uint64_t delivered;  /* passed every filter (delivered to >= 0 sinks) */
 	uint64_t deduped;    /* same id within the window */
 	uint64_t suppressed; /* matched a suppression */
-	uint64_t below;      /* below --min-severity */
+	uint64_t below;	     /* below --min-severity */
 	uint64_t failed;     /* a sink failed to take it */
-	uint64_t max_severity_seen; /* highest severity delivered + 1; 0: none */
+	uint64_t
+		max_severity_seen; /* highest severity delivered + 1; 0: none */
 	struct {
 		const char *detector;
 		uint64_t count;

@@ -70,7 +70,8 @@ static int check_permissions(const struct kw_cli_setup *s)
 						   k->perms[j].resource))
 				continue;
 			kw_log_error(NULL,
-				     "%s: keys[%zu].permissions: '%s' is not a resource of the loaded models",
+				     "%s: keys[%zu].permissions: '%s' is not a "
+				     "resource of the loaded models",
 				     s->cfg->file, i, k->perms[j].resource);
 			bad = 1;
 		}
@@ -91,7 +92,7 @@ static void print_detectors(const struct kw_config *cfg)
 			       kw_detect_enabled(cfg, name) ? "on" : "off",
 			       name,
 			       all[i]->kind == KW_DETECTOR_POLICY ? "policy"
-								   : "learned");
+								  : "learned");
 		}
 	}
 }
@@ -104,8 +105,8 @@ static void print_suppress(const struct kw_config *cfg)
 	printf("suppressions: %zu\n", cfg->nsuppress);
 	for (size_t i = 0; i < cfg->nsuppress; i++) {
 		const struct kw_suppress *s = &cfg->suppress[i];
-		char *subject = json_dumps(s->subject, JSON_COMPACT |
-							       JSON_SORT_KEYS);
+		char *subject =
+			json_dumps(s->subject, JSON_COMPACT | JSON_SORT_KEYS);
 
 		printf("  %s %s %s", s->detector ? s->detector : "*",
 		       s->key ? s->key : "*", subject ? subject : "{}");
@@ -118,7 +119,8 @@ static void print_suppress(const struct kw_config *cfg)
 		putchar('\n');
 		if (s->has_until && s->until / 1000000 < (int64_t)now)
 			kw_log_warn(NULL,
-				    "%s: suppress[%zu] expired at %s and no longer applies to new alerts",
+				    "%s: suppress[%zu] expired at %s and no "
+				    "longer applies to new alerts",
 				    cfg->file, i, t);
 	}
 }
@@ -168,15 +170,19 @@ int kw_cli_check(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, KW_CLI_COMMON_SHORT "h", longopts,
 				  NULL)) != -1) {
 		if (opt == 'h') {
-			puts("usage: keywatch check -c CONFIG [--models DIR] [--geoip FILE]...\n"
-			     "Validate the config, models and GeoIP databases; print what would run.");
+			puts("usage: keywatch check -c CONFIG [--models DIR] "
+			     "[--geoip FILE]...\n"
+			     "Validate the config, models and GeoIP databases; "
+			     "print what would run.");
 			return KW_EXIT_OK;
 		}
 		rc = kw_cli_common_opt(&c, opt, optarg);
 		if (rc < 0)
 			return KW_EXIT_USAGE;
 		if (rc == 0) {
-			kw_log_error(NULL, "check: unknown option '%s' (see keywatch check --help)",
+			kw_log_error(NULL,
+				     "check: unknown option '%s' (see keywatch "
+				     "check --help)",
 				     argv[optind - 1]);
 			return KW_EXIT_USAGE;
 		}
@@ -192,7 +198,8 @@ int kw_cli_check(int argc, char **argv)
 	printf("models: %s\n", s.models_path);
 	for (size_t i = 0; i < kw_models_count(s.models); i++) {
 		kw_models_info(s.models, i, &mi);
-		printf("  %-8s %zu key prefixes, %zu routes, %zu resources, %zu sensitive operations (%s)\n",
+		printf("  %-8s %zu key prefixes, %zu routes, %zu resources, "
+		       "%zu sensitive operations (%s)\n",
 		       mi.name, mi.prefixes, mi.routes, mi.resources,
 		       mi.sensitive, mi.path);
 	}

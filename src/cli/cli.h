@@ -86,7 +86,9 @@ enum {
 		 KW_OPT_MIN_SEVERITY},                                         \
 		{"max-line", required_argument, NULL, KW_OPT_MAX_LINE},        \
 		{"max-keys", required_argument, NULL, KW_OPT_MAX_KEYS},        \
-		{"help", no_argument, NULL, 'h'}
+	{                                                                      \
+		"help", no_argument, NULL, 'h'                                 \
+	}
 
 /* Load config, models and databases; errors are printed. Returns
  * KW_EXIT_OK or KW_EXIT_USAGE. kw_cli_teardown frees it (also after a

@@ -145,16 +145,18 @@ static int apply_overrides(const struct kw_cli_common *c,
 
 	if (c->learn) {
 		if (!kw_duration_parse(c->learn, &us)) {
-			kw_log_error(NULL,
-				     "--learn %s: expected a duration such as 72h",
-				     c->learn);
+			kw_log_error(
+				NULL,
+				"--learn %s: expected a duration such as 72h",
+				c->learn);
 			return KW_EXIT_USAGE;
 		}
 		s->cfg->learn = us;
 	}
 	if (c->max_line && (!parse_size(c->max_line, &s->cfg->max_line) ||
 			    s->cfg->max_line < 64)) {
-		kw_log_error(NULL, "--max-line %s: expected a number of bytes >= 64",
+		kw_log_error(NULL,
+			     "--max-line %s: expected a number of bytes >= 64",
 			     c->max_line);
 		return KW_EXIT_USAGE;
 	}
@@ -167,13 +169,14 @@ static int apply_overrides(const struct kw_cli_common *c,
 	if (c->min_severity &&
 	    !kw_severity_parse(c->min_severity, &s->min_severity)) {
 		kw_log_error(NULL,
-			     "--min-severity %s: expected info, low, medium, high or critical",
+			     "--min-severity %s: expected info, low, medium, "
+			     "high or critical",
 			     c->min_severity);
 		return KW_EXIT_USAGE;
 	}
 	if (!c->output)
-		s->output = isatty(STDOUT_FILENO) ? KW_OUTPUT_TEXT
-						  : KW_OUTPUT_JSON;
+		s->output =
+			isatty(STDOUT_FILENO) ? KW_OUTPUT_TEXT : KW_OUTPUT_JSON;
 	else if (!strcmp(c->output, "text"))
 		s->output = KW_OUTPUT_TEXT;
 	else if (!strcmp(c->output, "json"))
@@ -252,12 +255,12 @@ int kw_cli_setup(const struct kw_cli_common *c, struct kw_cli_setup *s)
 	if (!find_models(c->models_dir, s->models_path,
 			 sizeof(s->models_path))) {
 		kw_log_error(NULL,
-			     "no models directory found (looked for --models, $KEYWATCH_MODELS, %s and ./models)",
+			     "no models directory found (looked for --models, "
+			     "$KEYWATCH_MODELS, %s and ./models)",
 			     KW_MODELS_DIR);
 		return KW_EXIT_USAGE;
 	}
-	if (kw_models_load(s->models_path,
-			   (const char *const *)s->cfg->models,
+	if (kw_models_load(s->models_path, (const char *const *)s->cfg->models,
 			   s->cfg->nmodels, &s->models, &err) != KW_OK) {
 		kw_log_error(NULL, "%s", err.msg);
 		return KW_EXIT_USAGE;
@@ -289,8 +292,8 @@ int kw_cli_router(struct kw_cli_setup *s, bool with_stdout,
 	struct kw_sink_env env = {
 		.file = s->cfg->file,
 		.output = s->output,
-		.colour = s->output == KW_OUTPUT_TEXT && isatty(STDOUT_FILENO) &&
-			  !getenv("NO_COLOR"),
+		.colour = s->output == KW_OUTPUT_TEXT &&
+			  isatty(STDOUT_FILENO) && !getenv("NO_COLOR"),
 	};
 	struct kw_router *r = NULL;
 	struct kw_sink *sink = NULL;
@@ -308,7 +311,8 @@ int kw_cli_router(struct kw_cli_setup *s, bool with_stdout,
 		goto cleanup;
 	json_array_foreach(s->cfg->sinks, i, conf)
 	{
-		const char *type = json_string_value(json_object_get(conf, "type"));
+		const char *type =
+			json_string_value(json_object_get(conf, "type"));
 
 		if (type && !strcmp(type, "stdout"))
 			has_stdout = true;
@@ -331,7 +335,8 @@ int kw_cli_router(struct kw_cli_setup *s, bool with_stdout,
 	rc = KW_EXIT_OK;
 cleanup:
 	if (rc != KW_EXIT_OK)
-		kw_log_error(NULL, "%s", err.msg[0] ? err.msg : "out of memory");
+		kw_log_error(NULL, "%s",
+			     err.msg[0] ? err.msg : "out of memory");
 	json_decref(stdout_conf);
 	kw_router_destroy(r);
 	return rc;

@@ -22,20 +22,29 @@
 static void usage(FILE *f)
 {
 	fputs("usage: keywatch scan [OPTIONS] [PATH...]\n"
-	      "Analyse API request logs (files, directories, globs; '-' or none: stdin).\n"
+	      "Analyse API request logs (files, directories, globs; '-' or "
+	      "none: stdin).\n"
 	      "\n"
-	      "  -c, --config FILE       JSON config (default: built-in defaults)\n"
+	      "  -c, --config FILE       JSON config (default: built-in "
+	      "defaults)\n"
 	      "  -f, --format NAME       auto (default), keywatch, cloudtrail\n"
-	      "      --map FIELD=PATH    map a log field onto an event field (repeatable)\n"
+	      "      --map FIELD=PATH    map a log field onto an event field "
+	      "(repeatable)\n"
 	      "  -m, --models DIR        where the API models are\n"
 	      "      --geoip FILE        a MaxMind DB file (repeatable)\n"
-	      "      --learn DURATION    learning period per key (default 72h)\n"
-	      "  -o, --output FORMAT     text, json or none (default: text on a terminal)\n"
+	      "      --learn DURATION    learning period per key (default "
+	      "72h)\n"
+	      "  -o, --output FORMAT     text, json or none (default: text on "
+	      "a terminal)\n"
 	      "      --min-severity LVL  drop alerts below LVL\n"
-	      "      --fail-on LEVEL     exit 1 if an alert at or above LEVEL was raised\n"
-	      "      --report FILE       write a per-key report a person reads\n"
-	      "      --max-line BYTES    longest line or record (default 1048576)\n"
-	      "      --max-keys N        keys tracked at once (default 1000000)\n"
+	      "      --fail-on LEVEL     exit 1 if an alert at or above LEVEL "
+	      "was raised\n"
+	      "      --report FILE       write a per-key report a person "
+	      "reads\n"
+	      "      --max-line BYTES    longest line or record (default "
+	      "1048576)\n"
+	      "      --max-keys N        keys tracked at once (default "
+	      "1000000)\n"
 	      "  -q, --quiet             no summary, only errors\n"
 	      "  -v, --verbose           debug logging\n",
 	      f);
@@ -76,7 +85,8 @@ static int parse(int argc, char **argv, struct scan_opts *o)
 			o->fail_set = true;
 			if (!kw_severity_parse(optarg, &o->fail_level)) {
 				kw_log_error(NULL,
-					     "--fail-on %s: expected info, low, medium, high or critical",
+					     "--fail-on %s: expected info, "
+					     "low, medium, high or critical",
 					     optarg);
 				return KW_EXIT_USAGE;
 			}
@@ -87,10 +97,15 @@ static int parse(int argc, char **argv, struct scan_opts *o)
 			return KW_EXIT_USAGE;
 		if (r == 0) {
 			if (c == '?' && optopt)
-				kw_log_error(NULL, "scan: option -%c needs a value or is unknown (see keywatch scan --help)",
-					     optopt);
+				kw_log_error(
+					NULL,
+					"scan: option -%c needs a value or is "
+					"unknown (see keywatch scan --help)",
+					optopt);
 			else
-				kw_log_error(NULL, "scan: unknown option '%s' (see keywatch scan --help)",
+				kw_log_error(NULL,
+					     "scan: unknown option '%s' (see "
+					     "keywatch scan --help)",
 					     argv[optind - 1]);
 			return KW_EXIT_USAGE;
 		}
@@ -124,7 +139,8 @@ static void collect(void *ctx, const struct kw_keyent *key,
 
 	if (rep->n == rep->cap) {
 		size_t cap = rep->cap ? rep->cap * 2 : 64;
-		struct report_row *rows = realloc(rep->rows, cap * sizeof(*rows));
+		struct report_row *rows =
+			realloc(rep->rows, cap * sizeof(*rows));
 
 		if (!rows)
 			return;
@@ -171,7 +187,8 @@ static int write_report(const char *path, struct kw_engine *e,
 	}
 	kw_engine_foreach_key(e, collect, &rep);
 	if (rep.n)
-		qsort(rep.rows, rep.n, sizeof(*rep.rows), by_alerts_then_events);
+		qsort(rep.rows, rep.n, sizeof(*rep.rows),
+		      by_alerts_then_events);
 	fprintf(f, "keywatch report\n\n");
 	fprintf(f, "events: %llu from %zu keys", (unsigned long long)st->events,
 		rep.n);
@@ -195,7 +212,9 @@ static int write_report(const char *path, struct kw_engine *e,
 		snprintf(kind, sizeof(kind), "%s/%s",
 			 kw_key_kind_name((enum kw_key_kind)r->kind),
 			 kw_key_mode_name((enum kw_key_mode)r->mode));
-		fprintf(f, "%-24s %-16s %-16s %-12s %9llu %7llu %7llu %4u%s %6u  %-20s %-20s\n",
+		fprintf(f,
+			"%-24s %-16s %-16s %-12s %9llu %7llu %7llu %4u%s %6u  "
+			"%-20s %-20s\n",
 			r->id, r->fp, r->name, kind,
 			(unsigned long long)r->events,
 			(unsigned long long)r->errors,
@@ -236,7 +255,9 @@ static void summary(struct kw_engine *e, const struct kw_router_stats *rs,
 			rs->by_detector[i].detector,
 			(unsigned long long)rs->by_detector[i].count);
 	if (rs->deduped || rs->suppressed || rs->below)
-		fprintf(stderr, " (also %llu repeats, %llu suppressed, %llu below --min-severity)",
+		fprintf(stderr,
+			" (also %llu repeats, %llu suppressed, %llu below "
+			"--min-severity)",
 			(unsigned long long)rs->deduped,
 			(unsigned long long)rs->suppressed,
 			(unsigned long long)rs->below);
@@ -258,7 +279,8 @@ static void summary(struct kw_engine *e, const struct kw_router_stats *rs,
 	}
 	if (st->keys_evicted)
 		fprintf(stderr,
-			"keywatch: %llu keys were evicted (more than --max-keys at once)\n",
+			"keywatch: %llu keys were evicted (more than "
+			"--max-keys at once)\n",
 			(unsigned long long)st->keys_evicted);
 }
 
@@ -276,8 +298,8 @@ static int read_inputs(struct kw_engine *e, int nargs, char **args,
 	static const char *const stdin_only[] = {"-"};
 	struct kw_inputs in = {0};
 	struct kw_error err;
-	bool progress = isatty(STDERR_FILENO) &&
-			kw_log_get_level() <= KW_LOG_INFO;
+	bool progress =
+		isatty(STDERR_FILENO) && kw_log_get_level() <= KW_LOG_INFO;
 
 	kw_error_clear(&err);
 	if (kw_inputs_expand(nargs ? (const char *const *)args : stdin_only,

@@ -15,8 +15,8 @@
 const char *kw_severity_name(enum kw_severity s)
 {
 	static const char *const names[KW_SEV_MAX] = {
-		[KW_SEV_INFO] = "info",     [KW_SEV_LOW] = "low",
-		[KW_SEV_MEDIUM] = "medium", [KW_SEV_HIGH] = "high",
+		[KW_SEV_INFO] = "info",		[KW_SEV_LOW] = "low",
+		[KW_SEV_MEDIUM] = "medium",	[KW_SEV_HIGH] = "high",
 		[KW_SEV_CRITICAL] = "critical",
 	};
 
@@ -141,9 +141,9 @@ void kw_alert_evidence_time(struct kw_alert *a, const char *name, int64_t us)
 	char buf[32];
 
 	if (a->evidence)
-		json_object_set_new(a->evidence, name,
-				    json_string(kw_time_format(us, buf,
-							       sizeof(buf))));
+		json_object_set_new(
+			a->evidence, name,
+			json_string(kw_time_format(us, buf, sizeof(buf))));
 }
 
 void kw_alert_evidence_json(struct kw_alert *a, const char *name, json_t *v)
@@ -208,9 +208,9 @@ char *kw_alert_to_json(const struct kw_alert *a)
 		goto cleanup;
 	json_object_set_new(o, "schema", json_string("keywatch.alert/1"));
 	json_object_set_new(o, "id", json_string(a->id));
-	json_object_set_new(o, "time",
-			    json_string(kw_time_format(a->time, tbuf,
-						       sizeof(tbuf))));
+	json_object_set_new(
+		o, "time",
+		json_string(kw_time_format(a->time, tbuf, sizeof(tbuf))));
 	json_object_set_new(o, "detector", json_string(a->detector));
 	json_object_set_new(o, "severity",
 			    json_string(kw_severity_name(a->severity)));
@@ -251,8 +251,7 @@ void kw_alert_to_text(const struct kw_alert *a, bool colour, char *buf,
 	const char *on = colour ? colours[a->severity % KW_SEV_MAX] : "";
 	const char *off = colour ? "\033[0m" : "";
 
-	snprintf(buf, cap, "%s %s%-8s%s %-22s %s", kw_time_format(a->time, tbuf,
-								   sizeof(tbuf)),
-		 on, kw_severity_name(a->severity), off, a->detector,
-		 a->summary);
+	snprintf(buf, cap, "%s %s%-8s%s %-22s %s",
+		 kw_time_format(a->time, tbuf, sizeof(tbuf)), on,
+		 kw_severity_name(a->severity), off, a->detector, a->summary);
 }

@@ -36,8 +36,8 @@ bool kw_severity_parse(const char *s, enum kw_severity *out);
 #define KW_ALERT_MAX_REQUESTS 5
 
 struct kw_alert_key {
-	char id[64];   /* redacted id, "sk_live_…4242" */
-	char fp[17];   /* fingerprint, 16 hex digits */
+	char id[64]; /* redacted id, "sk_live_…4242" */
+	char fp[17]; /* fingerprint, 16 hex digits */
 	enum kw_key_kind kind;
 	enum kw_key_mode mode;
 	char name[128]; /* the config's name for the key; "" when none */
@@ -45,7 +45,7 @@ struct kw_alert_key {
 
 struct kw_alert {
 	char id[KW_ALERT_ID_LEN + 1];
-	int64_t time; /* event time, microseconds */
+	int64_t time;	      /* event time, microseconds */
 	const char *detector; /* static string: "ops.not_permitted" */
 	enum kw_severity severity;
 	struct kw_alert_key key;

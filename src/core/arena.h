@@ -15,8 +15,8 @@ struct kw_arena_chunk;
 
 struct kw_arena {
 	struct kw_arena_chunk *head; /* chunk being filled */
-	size_t used;                 /* bytes handed out since reset */
-	size_t limit;                /* bound on `used` */
+	size_t used;		     /* bytes handed out since reset */
+	size_t limit;		     /* bound on `used` */
 };
 
 /* limit 0 means the default (64 MiB). */

@@ -19,36 +19,55 @@
 const struct kw_option kw_config_top_options[] = {
 	{"models", KW_OPT_STRINGS, "[\"stripe\", \"aws\"]",
 	 "API models to load by name (models/<name>.json)"},
-	{"geoip", KW_OPT_STRINGS, NULL, "MaxMind DB files (city/country, ASN, anonymous IP)"},
-	{"inputs", KW_OPT_ARRAY, NULL, "log files to follow (watch): path glob, format, map"},
-	{"state_dir", KW_OPT_STRING, NULL, "where watch keeps offsets and learned state"},
-	{"learn", KW_OPT_DURATION, "72h", "learning period per key, in event time"},
-	{"keys", KW_OPT_ARRAY, NULL, "what is known about keys: names, permissions, allowlists, expiry, decoys"},
-	{"detectors", KW_OPT_OBJECT, NULL, "per-detector options: {\"rate.spike\": {\"window\": \"1m\"}}"},
-	{"suppress", KW_OPT_ARRAY, NULL, "alerts that are expected: detector, key glob, subject, until, reason, owner"},
+	{"geoip", KW_OPT_STRINGS, NULL,
+	 "MaxMind DB files (city/country, ASN, anonymous IP)"},
+	{"inputs", KW_OPT_ARRAY, NULL,
+	 "log files to follow (watch): path glob, format, map"},
+	{"state_dir", KW_OPT_STRING, NULL,
+	 "where watch keeps offsets and learned state"},
+	{"learn", KW_OPT_DURATION, "72h",
+	 "learning period per key, in event time"},
+	{"keys", KW_OPT_ARRAY, NULL,
+	 "what is known about keys: names, permissions, allowlists, expiry, "
+	 "decoys"},
+	{"detectors", KW_OPT_OBJECT, NULL,
+	 "per-detector options: {\"rate.spike\": {\"window\": \"1m\"}}"},
+	{"suppress", KW_OPT_ARRAY, NULL,
+	 "alerts that are expected: detector, key glob, subject, until, "
+	 "reason, owner"},
 	{"sinks", KW_OPT_ARRAY, "[{\"type\": \"stdout\"}]", "where alerts go"},
-	{"map", KW_OPT_OBJECT, NULL, "log field mapping for every input: {\"api_key\": \"headers.x-api-key\"}"},
-	{"max_keys", KW_OPT_INT, "1000000", "keys tracked at once; the least recently seen is evicted past it"},
-	{"max_line", KW_OPT_INT, "1048576", "longest line or record read, in bytes; longer ones are skipped"},
-	{"dedup_window", KW_OPT_DURATION, "1h", "the same alert id within this event time is delivered once"},
-	{"geo_publishable", KW_OPT_BOOL, "false", "apply the geo.new_* detectors to publishable keys too"},
+	{"map", KW_OPT_OBJECT, NULL,
+	 "log field mapping for every input: {\"api_key\": "
+	 "\"headers.x-api-key\"}"},
+	{"max_keys", KW_OPT_INT, "1000000",
+	 "keys tracked at once; the least recently seen is evicted past it"},
+	{"max_line", KW_OPT_INT, "1048576",
+	 "longest line or record read, in bytes; longer ones are skipped"},
+	{"dedup_window", KW_OPT_DURATION, "1h",
+	 "the same alert id within this event time is delivered once"},
+	{"geo_publishable", KW_OPT_BOOL, "false",
+	 "apply the geo.new_* detectors to publishable keys too"},
 	{NULL, 0, NULL, NULL},
 };
 
 const struct kw_option kw_config_key_options[] = {
-	{"match", KW_OPT_STRING, NULL, "glob over the key as written in the log: \"rk_live_*a1b2\""},
+	{"match", KW_OPT_STRING, NULL,
+	 "glob over the key as written in the log: \"rk_live_*a1b2\""},
 	{"name", KW_OPT_STRING, NULL, "a name shown in alerts"},
-	{"permissions", KW_OPT_OBJECT, NULL, "resource -> none/read/write; unlisted resources are none"},
+	{"permissions", KW_OPT_OBJECT, NULL,
+	 "resource -> none/read/write; unlisted resources are none"},
 	{"allow_ips", KW_OPT_STRINGS, NULL, "CIDR allowlist (IPv4 and IPv6)"},
 	{"allow_countries", KW_OPT_STRINGS, NULL, "ISO country codes allowed"},
-	{"expires", KW_OPT_TIME, NULL, "the key was rolled: any use after this time alerts"},
+	{"expires", KW_OPT_TIME, NULL,
+	 "the key was rolled: any use after this time alerts"},
 	{"honey", KW_OPT_BOOL, "false", "a decoy: any use alerts"},
 	{NULL, 0, NULL, NULL},
 };
 
 const struct kw_option kw_config_suppress_options[] = {
 	{"detector", KW_OPT_STRING, NULL, "detector name"},
-	{"key", KW_OPT_STRING, NULL, "glob over the redacted key id: \"sk_live_*4242\""},
+	{"key", KW_OPT_STRING, NULL,
+	 "glob over the redacted key id: \"sk_live_*4242\""},
 	{"country", KW_OPT_STRING, NULL, "subject: country"},
 	{"ip", KW_OPT_STRING, NULL, "subject: IP address"},
 	{"network", KW_OPT_STRING, NULL, "subject: network (ASN)"},
@@ -199,8 +218,8 @@ enum kw_status kw_config_check_object(const json_t *obj,
 	size_t n = 0;
 
 	if (!json_is_object(obj))
-		return kw_error_set(err, KW_ECONFIG, "%s: %s: expected an object",
-				    file, where);
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s: expected an object", file, where);
 	for (n = 0; opts[n].name && n < 63; n++)
 		names[n] = opts[n].name;
 	names[n] = NULL;
@@ -217,11 +236,12 @@ enum kw_status kw_config_check_object(const json_t *obj,
 		if (!o) {
 			sugg = kw_config_suggest(k, names);
 			if (sugg)
-				return kw_error_set(
-					err, KW_ECONFIG,
-					"%s: %s%sunknown key '%s' (did you mean '%s'?)",
-					file, where, where[0] ? ": " : "", k,
-					sugg);
+				return kw_error_set(err, KW_ECONFIG,
+						    "%s: %s%sunknown key '%s' "
+						    "(did you mean '%s'?)",
+						    file, where,
+						    where[0] ? ": " : "", k,
+						    sugg);
 			return kw_error_set(err, KW_ECONFIG,
 					    "%s: %s%sunknown key '%s'", file,
 					    where, where[0] ? ": " : "", k);
@@ -347,7 +367,8 @@ static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 	v = json_object_get(o, "match");
 	if (!v || !json_string_length(v))
 		return kw_error_set(err, KW_ECONFIG,
-				    "%s: %s: 'match' is required (a glob such as \"sk_live_*4242\")",
+				    "%s: %s: 'match' is required (a glob such "
+				    "as \"sk_live_*4242\")",
 				    c->file, where);
 	k->match = dup_str(v);
 	if ((v = json_object_get(o, "name")))
@@ -359,31 +380,37 @@ static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 			return KW_ENOMEM;
 		json_object_foreach((json_t *)v, res, acc)
 		{
-			enum kw_access a = json_is_string(acc)
-						   ? kw_access_parse(json_string_value(acc))
-						   : KW_ACCESS_UNKNOWN;
+			enum kw_access a =
+				json_is_string(acc)
+					? kw_access_parse(
+						  json_string_value(acc))
+					: KW_ACCESS_UNKNOWN;
 
 			if (a == KW_ACCESS_UNKNOWN)
-				return kw_error_set(err, KW_ECONFIG,
-						    "%s: %s.permissions.%s: expected \"none\", \"read\" or \"write\"",
-						    c->file, where, res);
+				return kw_error_set(
+					err, KW_ECONFIG,
+					"%s: %s.permissions.%s: expected "
+					"\"none\", \"read\" or \"write\"",
+					c->file, where, res);
 			k->perms[k->nperms].resource = strdup(res);
 			k->perms[k->nperms].access = a;
 			k->nperms++;
 		}
 	}
 	if ((v = json_object_get(o, "allow_ips"))) {
-		k->allow_ips = calloc(json_array_size(v) + 1,
-				      sizeof(*k->allow_ips));
+		k->allow_ips =
+			calloc(json_array_size(v) + 1, sizeof(*k->allow_ips));
 		if (!k->allow_ips)
 			return KW_ENOMEM;
 		for (i = 0; i < json_array_size(v); i++) {
 			const char *s = json_string_value(json_array_get(v, i));
 
 			if (!kw_cidr_parse(s, &k->allow_ips[i]))
-				return kw_error_set(err, KW_ECONFIG,
-						    "%s: %s.allow_ips[%zu]: '%s' is not an address or CIDR network",
-						    c->file, where, i, s);
+				return kw_error_set(
+					err, KW_ECONFIG,
+					"%s: %s.allow_ips[%zu]: '%s' is not an "
+					"address or CIDR network",
+					c->file, where, i, s);
 			k->nallow_ips++;
 		}
 	}
@@ -396,9 +423,12 @@ static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 
 			if (strlen(s) != 2 || s[0] < 'A' || s[0] > 'Z' ||
 			    s[1] < 'A' || s[1] > 'Z')
-				return kw_error_set(err, KW_ECONFIG,
-						    "%s: %s.allow_countries[%zu]: '%s' is not a two-letter country code such as \"US\"",
-						    c->file, where, i, s);
+				return kw_error_set(
+					err, KW_ECONFIG,
+					"%s: %s.allow_countries[%zu]: '%s' is "
+					"not a two-letter country code such as "
+					"\"US\"",
+					c->file, where, i, s);
 			memcpy(k->allow_countries[i], s, 3);
 			k->nallow_countries++;
 		}
@@ -450,7 +480,8 @@ static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
 	}
 	if (!s->detector && !s->key && !json_object_size(s->subject))
 		return kw_error_set(err, KW_ECONFIG,
-				    "%s: %s: a suppression needs at least a detector, a key or a subject",
+				    "%s: %s: a suppression needs at least a "
+				    "detector, a key or a subject",
 				    c->file, where);
 	return KW_OK;
 }
@@ -470,8 +501,9 @@ static enum kw_status load_input(struct kw_config *c, const json_t *o,
 		return st;
 	v = json_object_get(o, "path");
 	if (!v)
-		return kw_error_set(err, KW_ECONFIG, "%s: %s: 'path' is required",
-				    c->file, where);
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s: 'path' is required", c->file,
+				    where);
 	in->path = dup_str(v);
 	if ((v = json_object_get(o, "format")))
 		in->format = dup_str(v);
@@ -538,7 +570,8 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 		c->max_line = (size_t)json_integer_value(v);
 	if (c->max_keys == 0 || c->max_line < 64)
 		return kw_error_set(err, KW_ECONFIG,
-				    "%s: max_keys must be at least 1 and max_line at least 64",
+				    "%s: max_keys must be at least 1 and "
+				    "max_line at least 64",
 				    c->file);
 	if ((v = json_object_get(root, "geo_publishable")))
 		c->geo_publishable = json_is_true(v);
@@ -575,8 +608,8 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 		st = check_array_of_objects(c, v, "suppress", err);
 		if (st != KW_OK)
 			return st;
-		c->suppress = calloc(json_array_size(v) + 1,
-				     sizeof(*c->suppress));
+		c->suppress =
+			calloc(json_array_size(v) + 1, sizeof(*c->suppress));
 		if (!c->suppress)
 			return KW_ENOMEM;
 		json_array_foreach(v, i, e)

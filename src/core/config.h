@@ -24,16 +24,16 @@
 
 enum kw_opt_type {
 	KW_OPT_STRING,
-	KW_OPT_SECRET,   /* a string that may be "env:NAME"; never printed */
+	KW_OPT_SECRET, /* a string that may be "env:NAME"; never printed */
 	KW_OPT_BOOL,
-	KW_OPT_INT,      /* a non-negative integer */
-	KW_OPT_NUMBER,   /* integer or real */
+	KW_OPT_INT,	 /* a non-negative integer */
+	KW_OPT_NUMBER,	 /* integer or real */
 	KW_OPT_DURATION, /* "90s", "15m", "72h", "7d" */
-	KW_OPT_TIME,     /* RFC 3339 */
+	KW_OPT_TIME,	 /* RFC 3339 */
 	KW_OPT_SEVERITY, /* info, low, medium, high, critical */
-	KW_OPT_STRINGS,  /* array of strings */
-	KW_OPT_OBJECT,   /* checked by its owner */
-	KW_OPT_ARRAY,    /* checked by its owner */
+	KW_OPT_STRINGS,	 /* array of strings */
+	KW_OPT_OBJECT,	 /* checked by its owner */
+	KW_OPT_ARRAY,	 /* checked by its owner */
 };
 
 struct kw_option {
@@ -78,9 +78,9 @@ struct kw_perm {
 };
 
 struct kw_keyconf {
-	size_t index;  /* position in keys[] */
-	char *match;   /* glob over the key as written in the log */
-	char *name;    /* NULL when unnamed */
+	size_t index;	       /* position in keys[] */
+	char *match;	       /* glob over the key as written in the log */
+	char *name;	       /* NULL when unnamed */
 	struct kw_perm *perms; /* NULL when the key has no permissions */
 	size_t nperms;
 	bool has_perms;
@@ -99,9 +99,10 @@ enum kw_access kw_keyconf_access(const struct kw_keyconf *k,
 				 const char *resource, size_t n);
 
 struct kw_suppress {
-	char *detector; /* NULL: any */
-	char *key;      /* glob over the redacted key id; NULL: any */
-	json_t *subject; /* object of subject fields: country, ip, network, op */
+	char *detector;	 /* NULL: any */
+	char *key;	 /* glob over the redacted key id; NULL: any */
+	json_t *subject; /* object of subject fields: country, ip, network, op
+			  */
 	bool has_until;
 	int64_t until;
 	char *reason, *owner;

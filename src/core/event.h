@@ -21,7 +21,7 @@
 enum kw_key_kind {
 	KW_KIND_UNKNOWN = 0,
 	KW_KIND_PUBLISHABLE, /* pk_: meant for browsers */
-	KW_KIND_SECRET,      /* sk_: full access, servers only */
+	KW_KIND_SECRET,	     /* sk_: full access, servers only */
 	KW_KIND_RESTRICTED,  /* rk_: held to its permissions */
 	KW_KIND_LONG_TERM,   /* AWS AKIA */
 	KW_KIND_TEMPORARY,   /* AWS ASIA */
@@ -63,33 +63,34 @@ char *kw_ip_format(const struct kw_ip *ip, char *buf, size_t cap);
 
 /* Event flags, set by enrichment from the model. */
 enum {
-	KW_EV_SENSITIVE = 1u << 0,   /* the model marks the operation sensitive */
-	KW_EV_PK_ALLOWED = 1u << 1,  /* a publishable key may perform it */
-	KW_EV_MODELLED = 1u << 2,    /* the operation came from a model entry */
+	KW_EV_SENSITIVE = 1u << 0, /* the model marks the operation sensitive */
+	KW_EV_PK_ALLOWED = 1u << 1, /* a publishable key may perform it */
+	KW_EV_MODELLED = 1u << 2,   /* the operation came from a model entry */
 };
 
 struct kw_event {
-	int64_t ts;              /* event time, microseconds since the epoch, UTC */
-	struct kw_str key;       /* the key as written in the log: SECRET */
-	struct kw_str method;    /* "POST"; empty when the format has none */
-	struct kw_str path;      /* "/v1/refunds", query string removed */
-	struct kw_ip ip;         /* family 0 when absent or not an address */
-	struct kw_str source;    /* a non-IP source, e.g. "ec2.amazonaws.com" */
-	int status;              /* HTTP status; 0 when unknown */
+	int64_t ts;	   /* event time, microseconds since the epoch, UTC */
+	struct kw_str key; /* the key as written in the log: SECRET */
+	struct kw_str method; /* "POST"; empty when the format has none */
+	struct kw_str path;   /* "/v1/refunds", query string removed */
+	struct kw_ip ip;      /* family 0 when absent or not an address */
+	struct kw_str source; /* a non-IP source, e.g. "ec2.amazonaws.com" */
+	int status;	      /* HTTP status; 0 when unknown */
 	struct kw_str user_agent;
 	struct kw_str origin;
 	struct kw_str request_id;
-	int8_t livemode;         /* -1 unknown, 0 test, 1 live */
+	int8_t livemode; /* -1 unknown, 0 test, 1 live */
 
 	/* Filled by the decoder (CloudTrail) or by enrichment. */
-	struct kw_str op;        /* "refunds.create", "iam:CreateUser" */
-	struct kw_str resource;  /* "refunds", "iam" */
+	struct kw_str op;	/* "refunds.create", "iam:CreateUser" */
+	struct kw_str resource; /* "refunds", "iam" */
 	enum kw_access access;
 	enum kw_key_kind key_kind;
 	enum kw_key_mode key_mode;
-	uint32_t flags;          /* KW_EV_* */
+	uint32_t flags; /* KW_EV_* */
 
-	/* Where it came from, for messages. `file` lives as long as the scan. */
+	/* Where it came from, for messages. `file` lives as long as the scan.
+	 */
 	const char *file;
 	uint64_t line;
 };

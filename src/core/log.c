@@ -19,11 +19,11 @@ enum kw_log_level kw_log_get_level(void)
 	return log_level;
 }
 
-void kw_log_msg(enum kw_log_level level, const char *component,
-		const char *fmt, ...)
+void kw_log_msg(enum kw_log_level level, const char *component, const char *fmt,
+		...)
 {
-	static const char *const names[] = {"debug: ", "", "warning: ",
-					    "error: "};
+	static const char *const names[] = {"debug: ", "",
+					    "warning: ", "error: "};
 	char line[2048];
 	va_list ap;
 

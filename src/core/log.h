@@ -20,8 +20,8 @@ enum kw_log_level {
 void kw_log_set_level(enum kw_log_level level);
 enum kw_log_level kw_log_get_level(void);
 
-void kw_log_msg(enum kw_log_level level, const char *component,
-		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void kw_log_msg(enum kw_log_level level, const char *component, const char *fmt,
+		...) __attribute__((format(printf, 3, 4)));
 
 #define kw_log_debug(comp, ...) kw_log_msg(KW_LOG_DEBUG, comp, __VA_ARGS__)
 #define kw_log_info(comp, ...) kw_log_msg(KW_LOG_INFO, comp, __VA_ARGS__)

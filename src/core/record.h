@@ -10,9 +10,10 @@
 #include <stdint.h>
 
 struct kw_record {
-	const char *p;  /* record bytes, no trailing newline; not NUL-terminated */
+	const char
+		*p; /* record bytes, no trailing newline; not NUL-terminated */
 	size_t n;
-	uint64_t line;  /* 1-based line number where the record starts */
+	uint64_t line; /* 1-based line number where the record starts */
 };
 
 #endif

@@ -37,8 +37,8 @@ uint64_t kw_skips_problems(const struct kw_skips *s)
 void kw_skips_add(struct kw_skips *s, enum kw_skip_reason r, const char *file,
 		  uint64_t line, const char *fmt, ...)
 {
-	enum kw_log_level level = kw_skip_is_problem(r) ? KW_LOG_WARN
-							: KW_LOG_DEBUG;
+	enum kw_log_level level =
+		kw_skip_is_problem(r) ? KW_LOG_WARN : KW_LOG_DEBUG;
 	char msg[1024];
 	va_list ap;
 
@@ -59,6 +59,7 @@ void kw_skips_add(struct kw_skips *s, enum kw_skip_reason r, const char *file,
 	else
 		kw_log_msg(level, NULL, "%s", msg);
 	if (s->count[r] == KW_SKIPS_SAMPLES)
-		kw_log_msg(level, NULL, "further '%s' problems are only counted",
+		kw_log_msg(level, NULL,
+			   "further '%s' problems are only counted",
 			   kw_skip_reason_name(r));
 }

@@ -14,14 +14,15 @@
 enum kw_skip_reason {
 	KW_SKIP_TOO_LONG = 0, /* line or record over the length limit */
 	KW_SKIP_BAD_JSON,     /* not valid JSON, or not an object */
-	KW_SKIP_NO_KEY,       /* no API key (CloudTrail: no access key) */
+	KW_SKIP_NO_KEY,	      /* no API key (CloudTrail: no access key) */
 	KW_SKIP_NO_TIME,      /* no timestamp */
-	KW_SKIP_BAD_FIELD,    /* a field of the wrong type or an impossible value */
-	KW_SKIP_CORRUPT,      /* a damaged or cut compressed stream (per file) */
-	KW_SKIP_UNREADABLE,   /* a file that could not be opened or read */
-	KW_SKIP_KEYLESS,      /* a record that no API key made (CloudTrail: an
-				 AWS service acting on its own): expected, so
-				 logged at debug level and not a problem */
+	KW_SKIP_BAD_FIELD,  /* a field of the wrong type or an impossible value
+			     */
+	KW_SKIP_CORRUPT,    /* a damaged or cut compressed stream (per file) */
+	KW_SKIP_UNREADABLE, /* a file that could not be opened or read */
+	KW_SKIP_KEYLESS,    /* a record that no API key made (CloudTrail: an
+			       AWS service acting on its own): expected, so
+			       logged at debug level and not a problem */
 	KW_SKIP_REASON_MAX
 };
 

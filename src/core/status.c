@@ -60,7 +60,7 @@ enum kw_status kw_error_prefix(struct kw_error *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	snprintf(err->msg, sizeof(err->msg), "%.255s: %.255s", prefix, old);
 	return err->status;
 }
 

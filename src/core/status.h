@@ -15,16 +15,16 @@
 
 enum kw_status {
 	KW_OK = 0,
-	KW_ENOMEM,       /* allocation failed */
-	KW_EIO,          /* a read, write or open failed (errno in the message) */
-	KW_ECORRUPT,     /* a compressed stream or file is damaged or cut short */
-	KW_EINVAL,       /* input is not what it should be (bad JSON, bad field) */
-	KW_ETOOBIG,      /* a bound was hit (line length, depth, table size) */
-	KW_ENOTFOUND,    /* a file, key or name does not exist */
+	KW_ENOMEM,    /* allocation failed */
+	KW_EIO,	      /* a read, write or open failed (errno in the message) */
+	KW_ECORRUPT,  /* a compressed stream or file is damaged or cut short */
+	KW_EINVAL,    /* input is not what it should be (bad JSON, bad field) */
+	KW_ETOOBIG,   /* a bound was hit (line length, depth, table size) */
+	KW_ENOTFOUND, /* a file, key or name does not exist */
 	KW_EUNSUPPORTED, /* valid, but not handled by this code path */
-	KW_ECONFIG,      /* the config or a model is wrong */
-	KW_EUSAGE,       /* the command line is wrong */
-	KW_ERETRY,       /* try again later (sinks) */
+	KW_ECONFIG,	 /* the config or a model is wrong */
+	KW_EUSAGE,	 /* the command line is wrong */
+	KW_ERETRY,	 /* try again later (sinks) */
 	KW_STATUS_MAX
 };
 

@@ -70,7 +70,8 @@ bool kw_time_parse(const char *s, size_t n, int64_t *us)
 	int sign = 0;
 
 	if (!digits(s, n, 0, 4, &y) || n < 19 || s[4] != '-' ||
-	    !digits(s, n, 5, 2, &mo) || s[7] != '-' || !digits(s, n, 8, 2, &d) ||
+	    !digits(s, n, 5, 2, &mo) || s[7] != '-' ||
+	    !digits(s, n, 8, 2, &d) ||
 	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
 	    !digits(s, n, 11, 2, &h) || s[13] != ':' ||
 	    !digits(s, n, 14, 2, &mi) || s[16] != ':' ||
@@ -100,8 +101,8 @@ bool kw_time_parse(const char *s, size_t n, int64_t *us)
 	} else if (i < n && (s[i] == '+' || s[i] == '-')) {
 		sign = s[i] == '+' ? 1 : -1;
 		if (!digits(s, n, i + 1, 2, &oh) || i + 3 >= n ||
-		    s[i + 3] != ':' || !digits(s, n, i + 4, 2, &om) || oh > 23 ||
-		    om > 59)
+		    s[i + 3] != ':' || !digits(s, n, i + 4, 2, &om) ||
+		    oh > 23 || om > 59)
 			return false;
 		i += 6;
 	} else {
@@ -120,8 +121,9 @@ bool kw_time_parse(const char *s, size_t n, int64_t *us)
 
 char *kw_time_format(int64_t us, char *buf, size_t cap)
 {
-	int64_t secs = us >= 0 ? us / KW_USEC_PER_SEC
-			       : -((-us + KW_USEC_PER_SEC - 1) / KW_USEC_PER_SEC);
+	int64_t secs =
+		us >= 0 ? us / KW_USEC_PER_SEC
+			: -((-us + KW_USEC_PER_SEC - 1) / KW_USEC_PER_SEC);
 	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
 	int64_t rem = secs - days * 86400;
 	int64_t y;

@@ -47,10 +47,17 @@ static const struct kw_detector_ops *family_of(const char *detector)
 /* The learned detectors of spec/alerts.md that later families implement;
  * the config may already name them (to switch them off). */
 static const char *const planned[] = {
-	"rate.spike",     "rate.errors",      "auth.failures",
-	"geo.new_ip",     "geo.new_network",  "geo.new_country",
-	"geo.impossible_travel", "geo.country_not_allowed",
-	"ops.first_seen", "ops.sensitive",    NULL,
+	"rate.spike",
+	"rate.errors",
+	"auth.failures",
+	"geo.new_ip",
+	"geo.new_network",
+	"geo.new_country",
+	"geo.impossible_travel",
+	"geo.country_not_allowed",
+	"ops.first_seen",
+	"ops.sensitive",
+	NULL,
 };
 
 enum kw_status kw_detect_check_config(const struct kw_config *cfg,
@@ -81,17 +88,16 @@ enum kw_status kw_detect_check_config(const struct kw_config *cfg,
 		if (!known) {
 			const char *s = kw_config_suggest(name, names);
 
-			return kw_error_set(err, KW_ECONFIG,
-					    "%s: detectors: unknown detector '%s'%s%s%s",
-					    cfg->file, name,
-					    s ? " (did you mean '" : "",
-					    s ? s : "", s ? "'?)" : "");
+			return kw_error_set(
+				err, KW_ECONFIG,
+				"%s: detectors: unknown detector '%s'%s%s%s",
+				cfg->file, name, s ? " (did you mean '" : "",
+				s ? s : "", s ? "'?)" : "");
 		}
 		table[t++] = (struct kw_option){"enabled", KW_OPT_BOOL, "true",
 						"run this detector"};
-		for (size_t i = 0; fam && fam->options && fam->options[i].name &&
-				   t < 31;
-		     i++)
+		for (size_t i = 0;
+		     fam && fam->options && fam->options[i].name && t < 31; i++)
 			table[t++] = fam->options[i];
 		table[t] = (struct kw_option){NULL, 0, NULL, NULL};
 		snprintf(where, sizeof(where), "detectors.%s", name);

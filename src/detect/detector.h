@@ -54,16 +54,16 @@ enum kw_detector_kind {
 };
 
 struct kw_detector_ops {
-	const char *name;               /* the family: "policy.ops" */
+	const char *name; /* the family: "policy.ops" */
 	enum kw_detector_kind kind;
-	const char *const *detectors;   /* NULL-terminated names it raises */
+	const char *const *detectors;	 /* NULL-terminated names it raises */
 	const struct kw_option *options; /* accepted in detectors.<name>,
 					    besides "enabled"; NULL-name end */
-	size_t state_size;              /* bytes per key, may be 0 */
+	size_t state_size;		 /* bytes per key, may be 0 */
 
 	/* Required. *self is the family's instance (may stay NULL). */
-	enum kw_status (*create)(const struct kw_detector_env *env,
-				 void **self, struct kw_error *err);
+	enum kw_status (*create)(const struct kw_detector_env *env, void **self,
+				 struct kw_error *err);
 
 	/* Required. One event of a key. state is this family's
 	 * state_size bytes for the key. */
@@ -117,8 +117,7 @@ const char *kw_detect_key_label(const struct kw_keyent *key, char *buf,
 static inline bool kw_detect_server_key(const struct kw_keyent *key)
 {
 	return key->kind == KW_KIND_SECRET || key->kind == KW_KIND_RESTRICTED ||
-	       key->kind == KW_KIND_LONG_TERM ||
-	       key->kind == KW_KIND_TEMPORARY;
+	       key->kind == KW_KIND_LONG_TERM || key->kind == KW_KIND_TEMPORARY;
 }
 
 /* The policy families (one file each). */

@@ -12,8 +12,8 @@
 
 static const char *const names[] = {"geo.ip_not_allowed", NULL};
 
-static enum kw_status pi_create(const struct kw_detector_env *env,
-				void **self, struct kw_error *err)
+static enum kw_status pi_create(const struct kw_detector_env *env, void **self,
+				struct kw_error *err)
 {
 	bool *on = malloc(sizeof(*on));
 
@@ -67,7 +67,8 @@ static void pi_observe(void *self, const struct kw_event *ev,
 	if (kw_detect_alert(&a, "geo.ip_not_allowed", sev, ev, key) != KW_OK)
 		return;
 	kw_alert_summary(&a,
-			 "%s was used from %s, outside its allowed networks (%.*s, status %d)",
+			 "%s was used from %s, outside its allowed networks "
+			 "(%.*s, status %d)",
 			 kw_detect_key_label(key, label, sizeof(label)), ip,
 			 (int)ev->op.n, ev->op.p, ev->status);
 	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));

@@ -26,8 +26,8 @@ struct policy_key {
 	bool honey, expired, exposed;
 };
 
-static enum kw_status pk_create(const struct kw_detector_env *env,
-				void **self, struct kw_error *err)
+static enum kw_status pk_create(const struct kw_detector_env *env, void **self,
+				struct kw_error *err)
 {
 	struct policy_key *p = calloc(1, sizeof(*p));
 
@@ -52,9 +52,9 @@ static void request_evidence(struct kw_alert *a, const struct kw_event *ev)
 	char ip[64];
 
 	if (ev->ip.family)
-		kw_alert_evidence_str(a, "ip",
-				      kw_str_c(kw_ip_format(&ev->ip, ip,
-							    sizeof(ip))));
+		kw_alert_evidence_str(
+			a, "ip",
+			kw_str_c(kw_ip_format(&ev->ip, ip, sizeof(ip))));
 	kw_alert_evidence_str(a, "source", ev->source);
 	kw_alert_evidence_str(a, "op", ev->op);
 	kw_alert_evidence_str(a, "method", ev->method);
@@ -87,7 +87,9 @@ static void honey(const struct kw_event *ev, struct kw_keyent *key,
 	if (kw_detect_alert(&a, "key.honey", KW_SEV_CRITICAL, ev, key) != KW_OK)
 		return;
 	kw_alert_summary(&a,
-			 "decoy key %s was used%s (%.*s): it is planted, never deployed, so whoever holds it took it from where it was planted",
+			 "decoy key %s was used%s (%.*s): it is planted, never "
+			 "deployed, so whoever holds it took it from where it "
+			 "was planted",
 			 kw_detect_key_label(key, label, sizeof(label)),
 			 where_from(ev, from, sizeof(from)), (int)ev->op.n,
 			 ev->op.p);
@@ -106,16 +108,15 @@ static void expired(const struct kw_event *ev, struct kw_keyent *key,
 	enum kw_severity sev = accepted ? KW_SEV_CRITICAL : KW_SEV_HIGH;
 
 	if (kw_detect_alert(&a, "key.expired_used",
-			    step_down_for_test(key, sev), ev,
-			    key) != KW_OK)
+			    step_down_for_test(key, sev), ev, key) != KW_OK)
 		return;
-	kw_alert_summary(&a,
-			 "%s was rolled at %s but is still used%s (%.*s, status %d%s)",
-			 kw_detect_key_label(key, label, sizeof(label)),
-			 kw_time_format(kc->expires, when, sizeof(when)),
-			 where_from(ev, from, sizeof(from)), (int)ev->op.n,
-			 ev->op.p, ev->status,
-			 accepted ? ": the API still accepts it" : "");
+	kw_alert_summary(
+		&a,
+		"%s was rolled at %s but is still used%s (%.*s, status %d%s)",
+		kw_detect_key_label(key, label, sizeof(label)),
+		kw_time_format(kc->expires, when, sizeof(when)),
+		where_from(ev, from, sizeof(from)), (int)ev->op.n, ev->op.p,
+		ev->status, accepted ? ": the API still accepts it" : "");
 	kw_alert_evidence_time(&a, "expires", kc->expires);
 	request_evidence(&a, ev);
 	kw_alert_evidence_json(&a, "accepted", json_boolean(accepted));
@@ -125,7 +126,8 @@ static void expired(const struct kw_event *ev, struct kw_keyent *key,
 
 static bool from_browser(const struct kw_event *ev)
 {
-	return ev->origin.n > 0 || kw_str_has_prefix(ev->user_agent, "Mozilla/");
+	return ev->origin.n > 0 ||
+	       kw_str_has_prefix(ev->user_agent, "Mozilla/");
 }
 
 static void exposed(const struct kw_event *ev, struct kw_keyent *key,
@@ -139,7 +141,8 @@ static void exposed(const struct kw_event *ev, struct kw_keyent *key,
 			    key) != KW_OK)
 		return;
 	kw_alert_summary(&a,
-			 "%s key %s was sent by a browser%s%.*s: a %s key belongs on servers only; roll it",
+			 "%s key %s was sent by a browser%s%.*s: a %s key "
+			 "belongs on servers only; roll it",
 			 kw_key_kind_name((enum kw_key_kind)key->kind),
 			 kw_detect_key_label(key, label, sizeof(label)),
 			 ev->origin.n ? " from origin " : "", (int)ev->origin.n,

@@ -19,8 +19,8 @@
 
 static const char *const names[] = {"ops.not_permitted", NULL};
 
-static enum kw_status po_create(const struct kw_detector_env *env,
-				void **self, struct kw_error *err)
+static enum kw_status po_create(const struct kw_detector_env *env, void **self,
+				struct kw_error *err)
 {
 	bool *on = malloc(sizeof(*on));
 
@@ -37,24 +37,25 @@ static void ops_evidence(struct kw_alert *a, const struct kw_event *ev)
 
 	kw_alert_evidence_str(a, "op", ev->op);
 	kw_alert_evidence_str(a, "resource", ev->resource);
-	kw_alert_evidence_str(a, "access", kw_str_c(kw_access_name(ev->access)));
+	kw_alert_evidence_str(a, "access",
+			      kw_str_c(kw_access_name(ev->access)));
 	kw_alert_evidence_str(a, "method", ev->method);
 	kw_alert_evidence_str(a, "path", ev->path);
 	if (ev->status)
 		kw_alert_evidence_int(a, "status", ev->status);
-	kw_alert_evidence_json(a, "refused",
-			       json_boolean(ev->status >= 400));
+	kw_alert_evidence_json(a, "refused", json_boolean(ev->status >= 400));
 	if (ev->ip.family)
-		kw_alert_evidence_str(a, "ip",
-				      kw_str_c(kw_ip_format(&ev->ip, ip,
-							    sizeof(ip))));
+		kw_alert_evidence_str(
+			a, "ip",
+			kw_str_c(kw_ip_format(&ev->ip, ip, sizeof(ip))));
 }
 
 static const char *outcome(const struct kw_event *ev)
 {
 	if (!ev->status)
 		return "";
-	return ev->status >= 400 ? ", refused by the API" : ", and the API allowed it";
+	return ev->status >= 400 ? ", refused by the API"
+				 : ", and the API allowed it";
 }
 
 static void publishable(const struct kw_event *ev, struct kw_keyent *key,
@@ -69,12 +70,12 @@ static void publishable(const struct kw_event *ev, struct kw_keyent *key,
 			    key) != KW_OK)
 		return;
 	kw_alert_summary(&a,
-			 "publishable key %s called %.*s, which a publishable key may not do%s",
+			 "publishable key %s called %.*s, which a publishable "
+			 "key may not do%s",
 			 kw_detect_key_label(key, label, sizeof(label)),
 			 (int)ev->op.n, ev->op.p, outcome(ev));
 	ops_evidence(&a, ev);
-	kw_alert_evidence_str(&a, "permission",
-			      kw_str_c("publishable key"));
+	kw_alert_evidence_str(&a, "permission", kw_str_c("publishable key"));
 	kw_alert_suppress_str(&a, "op", ev->op);
 	snprintf(subject, sizeof(subject), "op=%.*s", (int)ev->op.n, ev->op.p);
 	kw_alert_set_id(&a, subject);
@@ -95,7 +96,8 @@ static void restricted(const struct kw_event *ev, struct kw_keyent *key,
 	if (kw_detect_alert(&a, "ops.not_permitted", sev, ev, key) != KW_OK)
 		return;
 	kw_alert_summary(&a,
-			 "%s called %.*s, which needs %s on %.*s; its permissions grant %s%s",
+			 "%s called %.*s, which needs %s on %.*s; its "
+			 "permissions grant %s%s",
 			 kw_detect_key_label(key, label, sizeof(label)),
 			 (int)ev->op.n, ev->op.p, kw_access_name(ev->access),
 			 (int)ev->resource.n, ev->resource.p,

@@ -66,8 +66,8 @@ static void engine_emit(void *ctx, struct kw_alert *a)
 	kw_router_submit(e->opts.router, a);
 }
 
-static enum kw_status create_families(struct kw_engine *e,
-				      size_t *state_size, struct kw_error *err)
+static enum kw_status create_families(struct kw_engine *e, size_t *state_size,
+				      struct kw_error *err)
 {
 	const struct kw_detector_ops *const *all = kw_detect_all();
 	struct kw_detector_env env = {.cfg = e->opts.cfg};
@@ -112,7 +112,8 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 		e->forced = kw_decoder_find(opts->format);
 		if (!e->forced) {
 			st = kw_error_set(err, KW_EUSAGE,
-					  "unknown format '%s' (formats: auto, keywatch, cloudtrail)",
+					  "unknown format '%s' (formats: auto, "
+					  "keywatch, cloudtrail)",
 					  opts->format);
 			goto cleanup;
 		}
@@ -260,8 +261,8 @@ enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 	}
 	for (;;) {
 		kw_error_clear(&err);
-		st = kw_splitter_next(sp, e->recs, BATCH, &n,
-				      &e->stats.skips, &err);
+		st = kw_splitter_next(sp, e->recs, BATCH, &n, &e->stats.skips,
+				      &err);
 		if (st != KW_OK) {
 			/* Reader messages name the input already; the
 			 * splitter's structural ones give only the line. */
@@ -275,7 +276,8 @@ enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 			break;
 		e->stats.records += n;
 		if (!dec)
-			dec = kw_decoder_sniff(kw_splitter_shape(sp), &e->recs[0]);
+			dec = kw_decoder_sniff(kw_splitter_shape(sp),
+					       &e->recs[0]);
 		if (!dself && !(dself = decoder_for(e, dec))) {
 			result = KW_ENOMEM;
 			break;
@@ -341,8 +343,7 @@ static void foreach_one(void *ctx, struct kw_keyent *ent)
 	fc->cb(fc->ctx, ent, kw_keytab_state(ent));
 }
 
-void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb,
-			   void *ctx)
+void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb, void *ctx)
 {
 	struct foreach_ctx fc = {cb, ctx};
 

@@ -28,22 +28,22 @@
 #include "state/keytab.h"
 
 struct kw_engine_opts {
-	const struct kw_config *cfg;     /* borrowed */
-	const struct kw_models *models;  /* borrowed */
-	const char *format;              /* NULL or "auto": sniff per input */
-	const struct kw_field_map *map;  /* borrowed; may be NULL */
+	const struct kw_config *cfg;	/* borrowed */
+	const struct kw_models *models; /* borrowed */
+	const char *format;		/* NULL or "auto": sniff per input */
+	const struct kw_field_map *map; /* borrowed; may be NULL */
 	size_t nmap;
-	struct kw_router *router;        /* borrowed */
+	struct kw_router *router; /* borrowed */
 };
 
 struct kw_engine_stats {
-	uint64_t inputs;        /* inputs opened */
+	uint64_t inputs;	/* inputs opened */
 	uint64_t inputs_failed; /* inputs unreadable or damaged */
-	uint64_t records;       /* records cut from the inputs */
-	uint64_t events;        /* events decoded and analysed */
+	uint64_t records;	/* records cut from the inputs */
+	uint64_t events;	/* events decoded and analysed */
 	struct kw_skips skips;
-	size_t keys;            /* keys in the table now */
-	uint64_t keys_seen;     /* distinct keys inserted */
+	size_t keys;	    /* keys in the table now */
+	uint64_t keys_seen; /* distinct keys inserted */
 	uint64_t keys_evicted;
 	int64_t first_ts, last_ts;
 };
@@ -51,10 +51,10 @@ struct kw_engine_stats {
 /* What the engine keeps per key for reports, at the start of each key's
  * state area. */
 struct kw_engine_keystats {
-	uint64_t errors;  /* status >= 400 */
-	uint64_t denied;  /* 401 and 403 */
-	uint32_t alerts;  /* delivered or not, raised about this key */
-	uint32_t ips;     /* distinct IPs, up to a small bound */
+	uint64_t errors; /* status >= 400 */
+	uint64_t denied; /* 401 and 403 */
+	uint32_t alerts; /* delivered or not, raised about this key */
+	uint32_t ips;	 /* distinct IPs, up to a small bound */
 	uint8_t ip_hash[8][4];
 };
 

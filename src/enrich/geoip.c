@@ -21,8 +21,7 @@ struct kw_geoip {
 	size_t n;
 };
 
-static enum kw_status probe(MMDB_s *db, const char *path,
-			    struct kw_error *err)
+static enum kw_status probe(MMDB_s *db, const char *path, struct kw_error *err)
 {
 	static const char *const probes[] = {"1.1.1.1", "81.2.69.160",
 					     "2001:218::1", "175.16.199.7"};
@@ -73,11 +72,11 @@ enum kw_status kw_geoip_open(const char *const *paths, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		rc = MMDB_open(paths[i], MMDB_MODE_MMAP, &g->db[i]);
 		if (rc != MMDB_SUCCESS) {
-			st = kw_error_set(err,
-					  rc == MMDB_FILE_OPEN_ERROR ? KW_EIO
-								     : KW_ECORRUPT,
-					  "%s: %s", paths[i],
-					  MMDB_strerror(rc));
+			st = kw_error_set(
+				err,
+				rc == MMDB_FILE_OPEN_ERROR ? KW_EIO
+							   : KW_ECORRUPT,
+				"%s: %s", paths[i], MMDB_strerror(rc));
 			goto cleanup;
 		}
 		g->path[i] = strdup(paths[i]);

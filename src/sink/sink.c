@@ -53,10 +53,11 @@ static enum kw_status unknown_type(const char *type, const char *file,
 	}
 	names[n] = NULL;
 	s = kw_config_suggest(type, names);
-	return kw_error_set(err, KW_ECONFIG,
-			    "%s: %s.type: unknown sink type '%s'%s%s%s (known: %s)",
-			    file, where, type, s ? " (did you mean '" : "",
-			    s ? s : "", s ? "'?)" : "", known);
+	return kw_error_set(
+		err, KW_ECONFIG,
+		"%s: %s.type: unknown sink type '%s'%s%s%s (known: %s)", file,
+		where, type, s ? " (did you mean '" : "", s ? s : "",
+		s ? "'?)" : "", known);
 }
 
 enum kw_status kw_sink_create(const json_t *conf, size_t i,
@@ -78,11 +79,13 @@ enum kw_status kw_sink_create(const json_t *conf, size_t i,
 	v = json_object_get(conf, "type");
 	if (!json_is_string(v))
 		return kw_error_set(err, KW_ECONFIG,
-				    "%s: %s: 'type' is required (a string such as \"stdout\" or \"file\")",
+				    "%s: %s: 'type' is required (a string such "
+				    "as \"stdout\" or \"file\")",
 				    env->file, where);
 	ops = kw_sink_find(json_string_value(v));
 	if (!ops)
-		return unknown_type(json_string_value(v), env->file, where, err);
+		return unknown_type(json_string_value(v), env->file, where,
+				    err);
 	for (size_t j = 0; common_options[j].name; j++)
 		table[t++] = common_options[j];
 	for (size_t j = 0; ops->options && ops->options[j].name && t < 47; j++)

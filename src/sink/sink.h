@@ -27,8 +27,8 @@
 
 enum kw_sink_result {
 	KW_SINK_OK = 0, /* delivered */
-	KW_SINK_RETRY,  /* not delivered now; may succeed later */
-	KW_SINK_FAIL,   /* rejected for good */
+	KW_SINK_RETRY,	/* not delivered now; may succeed later */
+	KW_SINK_FAIL,	/* rejected for good */
 };
 
 enum kw_output {
@@ -42,11 +42,11 @@ struct kw_sink_env {
 	const char *file;      /* config file, for messages */
 	const char *where;     /* "sinks[1]" */
 	enum kw_output output; /* stdout: how to render */
-	bool colour;           /* stdout: colour the text */
+	bool colour;	       /* stdout: colour the text */
 };
 
 struct kw_sink_ops {
-	const char *name; /* the config's "type" */
+	const char *name;		 /* the config's "type" */
 	const struct kw_option *options; /* its own keys; NULL-name end */
 
 	/* Required. conf is the sink's config object (checked), borrowed for
@@ -75,9 +75,9 @@ struct kw_sink_ops {
 struct kw_sink {
 	const struct kw_sink_ops *ops;
 	void *self;
-	char name[48];              /* "file (sinks[1])" */
+	char name[48]; /* "file (sinks[1])" */
 	enum kw_severity min_severity;
-	char **detectors;           /* NULL-terminated globs; NULL: all */
+	char **detectors; /* NULL-terminated globs; NULL: all */
 	uint64_t delivered, failed;
 };
 
