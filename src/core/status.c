@@ -60,7 +60,8 @@ enum kw_status kw_error_prefix(struct kw_error *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%.255s: %.255s", prefix, old);
+	/* The prefix is a name; keep most of the room for the message. */
+	snprintf(err->msg, sizeof(err->msg), "%.200s: %.300s", prefix, old);
 	return err->status;
 }
 
