@@ -68,7 +68,8 @@ void *kw_arena_alloc(struct kw_arena *a, size_t n)
 
 char *kw_arena_strndup(struct kw_arena *a, const char *s, size_t n)
 {
-	char *d = kw_arena_alloc(a, n + 1);
+	/* n + 1 must not wrap to 0 (a 0-byte allocation would succeed). */
+	char *d = n < SIZE_MAX ? kw_arena_alloc(a, n + 1) : NULL;
 
 	if (!d)
 		return NULL;
