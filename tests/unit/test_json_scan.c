@@ -428,6 +428,47 @@ static void test_arena_exhausted(void **state)
 	kw_arena_destroy(&small);
 }
 
+static void test_many_paths(void **state)
+{
+	struct fixture *f = *state;
+	struct kw_json_paths *p = NULL;
+	const char *names[KW_JSON_MAX_PATHS];
+	char store[KW_JSON_MAX_PATHS][16];
+	char text[4096];
+	size_t o = 0;
+
+	/* 62 distinct paths, half nested, plus one path given twice */
+	for (int i = 0; i < 62; i++) {
+		snprintf(store[i], sizeof(store[i]), i % 2 ? "k%d" : "o.k%d",
+			 i);
+		names[i] = store[i];
+	}
+	names[62] = "k1";
+	names[63] = "o";
+	assert_int_equal(
+		kw_json_paths_create(names, KW_JSON_MAX_PATHS, &p, &f->err),
+		KW_OK);
+	o += (size_t)snprintf(text + o, sizeof(text) - o, "{\"o\":{");
+	for (int i = 0; i < 62; i += 2)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+				      "%s\"k%d\":%d", i ? "," : "", i, i);
+	o += (size_t)snprintf(text + o, sizeof(text) - o, "}");
+	for (int i = 1; i < 62; i += 2)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, ",\"k%d\":%d",
+				      i, i);
+	snprintf(text + o, sizeof(text) - o, "}");
+	assert_int_equal(
+		kw_json_scan(p, text, strlen(text), f->out, &f->arena, &f->err),
+		KW_OK);
+	for (int i = 0; i < 62; i++) {
+		assert_int_equal(f->out[i].type, KW_JSON_INTEGER);
+		assert_int_equal(f->out[i].i, i);
+	}
+	assert_int_equal(f->out[62].i, 1);
+	assert_int_equal(f->out[63].type, KW_JSON_OBJECT);
+	kw_json_paths_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +485,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arena_exhausted, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_many_paths, setup,
 						teardown),
 	};
 
