@@ -469,6 +469,31 @@ static void test_many_paths(void **state)
 	kw_json_paths_destroy(p);
 }
 
+static void test_deepest_path(void **state)
+{
+	struct fixture *f = *state;
+	struct kw_json_paths *p = NULL;
+	const char *deep[] = {"a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p"};
+	const char *too_deep[] = {"a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q"};
+	const char *text = "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{"
+			   "\"g\":{\"h\":{\"i\":{\"j\":{\"k\":{\"l\":{"
+			   "\"m\":{\"n\":{\"o\":{\"p\":[[{\"q\":1}]]"
+			   "}}}}}}}}}}}}}}}}";
+
+	/* 16 segments is the most a path may have */
+	assert_int_equal(kw_json_paths_create(too_deep, 1, &p, &f->err),
+			 KW_EINVAL);
+	assert_string_equal(f->err.msg, "json path 0: too long");
+	assert_int_equal(kw_json_paths_create(deep, 1, &p, &f->err), KW_OK);
+	assert_int_equal(
+		kw_json_scan(p, text, strlen(text), f->out, &f->arena, &f->err),
+		KW_OK);
+	assert_int_equal(f->out[0].type, KW_JSON_ARRAY);
+	assert_int_equal(f->out[0].n, 11);
+	assert_memory_equal(f->out[0].p, "[[{\"q\":1}]]", 11);
+	kw_json_paths_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +512,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_arena_exhausted, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_many_paths, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deepest_path, setup,
 						teardown),
 	};
 
