@@ -54,11 +54,41 @@ enum kw_access kw_access_parse(const char *s)
 	return KW_ACCESS_UNKNOWN;
 }
 
+/* Dotted-quad IPv4 without a copy or the C library: most log lines carry
+ * one, and inet_pton needs a NUL-terminated copy. Same acceptance as
+ * inet_pton(AF_INET): four decimal parts 0..255, no leading zeros. */
+static bool parse_ipv4(struct kw_ip *ip, const char *s, size_t n)
+{
+	size_t i = 0;
+
+	for (int part = 0; part < 4; part++) {
+		unsigned v = 0, digits = 0;
+
+		if (part && (i >= n || s[i++] != '.'))
+			return false;
+		while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 4) {
+			v = v * 10 + (unsigned)(s[i++] - '0');
+			digits++;
+		}
+		if (digits == 0 || digits > 3 || v > 255 ||
+		    (digits > 1 && s[i - digits] == '0'))
+			return false;
+		ip->addr[part] = (uint8_t)v;
+	}
+	if (i != n)
+		return false;
+	ip->family = 4;
+	return true;
+}
+
 bool kw_ip_parse(struct kw_ip *ip, const char *s, size_t n)
 {
 	char buf[64];
 	size_t i;
 
+	memset(ip, 0, sizeof(*ip));
+	if (n >= 7 && n <= 15 && parse_ipv4(ip, s, n))
+		return true;
 	memset(ip, 0, sizeof(*ip));
 	if (n == 0 || n >= sizeof(buf))
 		return false;
