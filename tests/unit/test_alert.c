@@ -1,0 +1,378 @@
+/*
+ * test_alert.c - the alert (core/alert.h): the exact JSON bytes of a built
+ * alert in the field order of spec/alerts.md, UTF-8 kept as is, the stable
+ * id (SHA-256 of detector, fingerprint and subject, checked against ids
+ * computed outside), the suppress key glob derived from the redacted id,
+ * requests, copy and clear, the text line with and without colour, and the
+ * severity names.
+ *
+ * The one idea: kw_alert_to_json() is the contract every output shares,
+ * so the test pins whole lines, not fields.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/alert.h"
+#include "core/time.h"
+
+#define ELLIPSIS "\xe2\x80\xa6"
+
+static int64_t ts(const char *s)
+{
+	int64_t us = 0;
+
+	assert_true(kw_time_parse(s, strlen(s), &us));
+	return us;
+}
+
+static struct kw_alert_key spec_key(void)
+{
+	struct kw_alert_key k;
+
+	memset(&k, 0, sizeof(k));
+	strcpy(k.id, "sk_live_" ELLIPSIS "4242");
+	strcpy(k.fp, "1c9a7e0b44d2f3a1");
+	k.kind = KW_KIND_SECRET;
+	k.mode = KW_MODE_LIVE;
+	strcpy(k.name, "backend");
+	return k;
+}
+
+/* The example of spec/alerts.md. */
+static void build_spec_alert(struct kw_alert *a)
+{
+	struct kw_alert_key k = spec_key();
+	json_t *known = json_pack("[s,s]", "US", "IE");
+
+	assert_int_equal(kw_alert_init(a, "geo.new_country", KW_SEV_HIGH,
+				       ts("2026-11-27T09:14:03.5Z"), &k),
+			 KW_OK);
+	kw_alert_summary(a,
+			 "%s (%s) called from %s for the first time; seen "
+			 "before: US, IE",
+			 k.id, k.name, "CN");
+	kw_alert_evidence_str(a, "ip", kw_str_c("175.16.199.7"));
+	kw_alert_evidence_str(a, "country", kw_str_c("CN"));
+	kw_alert_evidence_json(a, "known_countries", known);
+	kw_alert_evidence_time(a, "learned_since", ts("2026-11-20T00:00:00Z"));
+	kw_alert_add_request(a, kw_str_c("req_8Hq2LkV0aZ"));
+	kw_alert_suppress_str(a, "country", kw_str_c("CN"));
+	kw_alert_set_id(a, "country=CN");
+}
+
+static const char spec_json[] =
+	"{\"schema\":\"keywatch.alert/1\",\"id\":\"kwa_31c944feade2456c\","
+	"\"time\":\"2026-11-27T09:14:03Z\",\"detector\":\"geo.new_country\","
+	"\"severity\":\"high\",\"key\":{\"id\":\"sk_live_" ELLIPSIS "4242\","
+	"\"fp\":\"1c9a7e0b44d2f3a1\",\"kind\":\"secret\",\"mode\":\"live\","
+	"\"name\":\"backend\"},\"summary\":\"sk_live_" ELLIPSIS
+	"4242 (backend) called from CN for the first time; seen before: US, "
+	"IE\",\"evidence\":{\"ip\":\"175.16.199.7\",\"country\":\"CN\","
+	"\"known_countries\":[\"US\",\"IE\"],\"learned_since\":"
+	"\"2026-11-20T00:00:00Z\"},\"requests\":[\"req_8Hq2LkV0aZ\"],"
+	"\"suppress\":{\"detector\":\"geo.new_country\",\"key\":\"sk_live_*"
+	"4242\",\"country\":\"CN\"}}";
+
+static void test_json_exact(void **state)
+{
+	struct kw_alert a;
+	char *json;
+
+	(void)state;
+	build_spec_alert(&a);
+	json = kw_alert_to_json(&a);
+	assert_non_null(json);
+	assert_string_equal(json, spec_json);
+	free(json);
+	kw_alert_clear(&a);
+}
+
+static void test_json_minimal(void **state)
+{
+	struct kw_alert_key k;
+	struct kw_alert a;
+	char *json;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	strcpy(k.id, "AKIA" ELLIPSIS "WXYZ");
+	strcpy(k.fp, "00112233aabbccdd");
+	k.kind = KW_KIND_LONG_TERM;
+	k.mode = KW_MODE_UNKNOWN;
+	assert_int_equal(kw_alert_init(&a, "key.honey", KW_SEV_CRITICAL, 0, &k),
+			 KW_OK);
+	/* Empty and NULL values are left out; no name, no requests. */
+	kw_alert_evidence_str(&a, "ip", KW_STR_NULL);
+	kw_alert_evidence_str(&a, "op", kw_str_c(""));
+	kw_alert_evidence_int(&a, "status", -3);
+	kw_alert_evidence_json(&a, "none", NULL);
+	kw_alert_suppress_str(&a, "op", KW_STR_NULL);
+	kw_alert_add_request(&a, KW_STR_NULL);
+	json = kw_alert_to_json(&a);
+	assert_string_equal(
+		json,
+		"{\"schema\":\"keywatch.alert/1\",\"id\":\"\",\"time\":"
+		"\"1970-01-01T00:00:00Z\",\"detector\":\"key.honey\","
+		"\"severity\":\"critical\",\"key\":{\"id\":\"AKIA" ELLIPSIS
+		"WXYZ\",\"fp\":\"00112233aabbccdd\",\"kind\":\"long-term\","
+		"\"mode\":\"unknown\"},\"summary\":\"\",\"evidence\":"
+		"{\"status\":-3},\"requests\":[],\"suppress\":{\"detector\":"
+		"\"key.honey\",\"key\":\"AKIA*WXYZ\"}}");
+	free(json);
+	kw_alert_clear(&a);
+}
+
+static void test_json_utf8(void **state)
+{
+	struct kw_alert_key k = spec_key();
+	struct kw_alert a;
+	char *json;
+	const char *p;
+
+	(void)state;
+	strcpy(k.name, "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac");
+	assert_int_equal(
+		kw_alert_init(&a, "key.client_exposed", KW_SEV_LOW, 0, &k),
+		KW_OK);
+	kw_alert_summary(&a, "origin https://b\xc3\xbc"
+			     "cher.example \"q\"\n");
+	kw_alert_evidence_str(&a, "origin",
+			      kw_str_c("https://b\xc3\xbc"
+				       "cher.example"));
+	/* Invalid UTF-8 (a cut sequence, a stray byte) becomes '?' rather
+	 * than losing the field. */
+	kw_alert_evidence_str(&a, "user_agent",
+			      (struct kw_str){"Moz\xc3 \xff\x01x", 8});
+	json = kw_alert_to_json(&a);
+	assert_non_null(json);
+	p = strstr(json, "\"key\":{");
+	assert_non_null(p);
+	assert_non_null(strstr(json, "\"name\":\"caf\xc3\xa9 \xe6\x97\xa5"
+				     "\xe6\x9c\xac\"}"));
+	assert_non_null(strstr(json, "\"summary\":\"origin https://b\xc3\xbc"
+				     "cher.example \\\"q\\\"\\n\""));
+	assert_non_null(strstr(json, "\"evidence\":{\"origin\":\"https://"
+				     "b\xc3\xbc"
+				     "cher.example\",\"user_agent\":\"Moz? "
+				     "??x\"}"));
+	assert_null(strstr(json, "\\u00"));
+	free(json);
+	kw_alert_clear(&a);
+}
+
+static void test_stable_id(void **state)
+{
+	struct kw_alert_key k = spec_key();
+	struct kw_alert a, b;
+
+	(void)state;
+	kw_alert_init(&a, "geo.new_country", KW_SEV_HIGH, 1, &k);
+	kw_alert_init(&b, "geo.new_country", KW_SEV_LOW, 999999999, &k);
+	kw_alert_set_id(&a, "country=CN");
+	kw_alert_set_id(&b, "country=CN");
+	/* Time, severity and evidence do not change the id. */
+	assert_string_equal(a.id, "kwa_31c944feade2456c");
+	assert_string_equal(b.id, a.id);
+	assert_int_equal(strlen(a.id), KW_ALERT_ID_LEN);
+	kw_alert_set_id(&b, "country=SG");
+	assert_string_equal(b.id, "kwa_655fb6211350f518");
+	kw_alert_clear(&b);
+	/* Another detector or key: another id. */
+	kw_alert_init(&b, "key.honey", KW_SEV_CRITICAL, 1, &k);
+	kw_alert_set_id(&b, "honey");
+	assert_string_equal(b.id, "kwa_a3b798b44e22b236");
+	kw_alert_set_id(&b, "country=CN");
+	assert_string_not_equal(b.id, a.id);
+	kw_alert_clear(&b);
+	strcpy(k.fp, "1c9a7e0b44d2f3a2");
+	kw_alert_init(&b, "geo.new_country", KW_SEV_HIGH, 1, &k);
+	kw_alert_set_id(&b, "country=CN");
+	assert_string_not_equal(b.id, a.id);
+	kw_alert_clear(&b);
+	kw_alert_clear(&a);
+}
+
+static void test_suppress_glob(void **state)
+{
+	struct kw_alert_key k = spec_key();
+	struct kw_alert a;
+
+	(void)state;
+	strcpy(k.id, "rk_test_" ELLIPSIS "a1b2");
+	kw_alert_init(&a, "ops.not_permitted", KW_SEV_HIGH, 0, &k);
+	assert_string_equal(
+		json_string_value(json_object_get(a.suppress, "key")),
+		"rk_test_*a1b2");
+	assert_string_equal(
+		json_string_value(json_object_get(a.suppress, "detector")),
+		"ops.not_permitted");
+	kw_alert_clear(&a);
+	/* A key already redacted in the log keeps its own marks; only the
+	 * ellipsis becomes '*'. */
+	strcpy(k.id, "sk_live_...4242");
+	kw_alert_init(&a, "ops.not_permitted", KW_SEV_HIGH, 0, &k);
+	assert_string_equal(
+		json_string_value(json_object_get(a.suppress, "key")),
+		"sk_live_...4242");
+	kw_alert_clear(&a);
+	strcpy(k.id, "x" ELLIPSIS "y" ELLIPSIS);
+	kw_alert_init(&a, "d", KW_SEV_HIGH, 0, &k);
+	assert_string_equal(
+		json_string_value(json_object_get(a.suppress, "key")), "x*y*");
+	kw_alert_clear(&a);
+	strcpy(k.id, "?");
+	kw_alert_init(&a, "d", KW_SEV_HIGH, 0, &k);
+	assert_string_equal(
+		json_string_value(json_object_get(a.suppress, "key")), "?");
+	kw_alert_clear(&a);
+}
+
+static void test_requests(void **state)
+{
+	struct kw_alert_key k = spec_key();
+	struct kw_alert a;
+	char longid[80];
+
+	(void)state;
+	kw_alert_init(&a, "d", KW_SEV_INFO, 0, &k);
+	kw_alert_add_request(&a, kw_str_c("r1"));
+	kw_alert_add_request(&a, kw_str_c("r1"));
+	kw_alert_add_request(&a, (struct kw_str){"r2xxx", 2});
+	memset(longid, 'z', sizeof(longid));
+	kw_alert_add_request(&a, (struct kw_str){longid, 64}); /* too long */
+	kw_alert_add_request(&a, (struct kw_str){longid, 63});
+	kw_alert_add_request(&a, kw_str_c("r"));
+	kw_alert_add_request(&a, kw_str_c("r4"));
+	kw_alert_add_request(&a, kw_str_c("r5"));
+	assert_int_equal(a.nrequests, KW_ALERT_MAX_REQUESTS);
+	assert_string_equal(a.requests[0], "r1");
+	assert_string_equal(a.requests[1], "r2");
+	assert_int_equal(strlen(a.requests[2]), 63);
+	assert_string_equal(a.requests[3], "r");
+	assert_string_equal(a.requests[4], "r4");
+	kw_alert_clear(&a);
+}
+
+static void test_copy_clear(void **state)
+{
+	struct kw_alert a, b;
+	char *ja, *jb;
+
+	(void)state;
+	build_spec_alert(&a);
+	assert_int_equal(kw_alert_copy(&b, &a), KW_OK);
+	assert_ptr_not_equal(b.evidence, a.evidence);
+	assert_ptr_not_equal(b.suppress, a.suppress);
+	/* Changing the original leaves the copy as it was. */
+	kw_alert_evidence_str(&a, "country", kw_str_c("SG"));
+	kw_alert_suppress_str(&a, "country", kw_str_c("SG"));
+	kw_alert_clear(&a);
+	kw_alert_clear(&a); /* twice */
+	assert_null(a.evidence);
+	assert_null(a.suppress);
+	jb = kw_alert_to_json(&b);
+	assert_string_equal(jb, spec_json);
+	free(jb);
+	/* A cleared alert still renders, with empty objects. */
+	kw_alert_clear(&b);
+	ja = kw_alert_to_json(&b);
+	assert_non_null(strstr(ja, "\"evidence\":{},\"requests\":"
+				   "[\"req_8Hq2LkV0aZ\"],\"suppress\":{}}"));
+	free(ja);
+	/* Clear on a zeroed alert. */
+	memset(&a, 0, sizeof(a));
+	kw_alert_clear(&a);
+}
+
+static void test_text(void **state)
+{
+	struct kw_alert a;
+	char buf[1024];
+	char small[24];
+
+	(void)state;
+	build_spec_alert(&a);
+	kw_alert_to_text(&a, false, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-11-27T09:14:03Z high     geo.new_country"
+				 "        sk_live_" ELLIPSIS
+				 "4242 (backend) called from CN for the first "
+				 "time; seen before: US, IE");
+	kw_alert_to_text(&a, true, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-11-27T09:14:03Z \033[31mhigh    \033[0m "
+				 "geo.new_country        sk_live_" ELLIPSIS
+				 "4242 (backend) called from CN for the first "
+				 "time; seen before: US, IE");
+	a.severity = KW_SEV_CRITICAL;
+	kw_alert_to_text(&a, true, buf, sizeof(buf));
+	assert_memory_equal(buf,
+			    "2026-11-27T09:14:03Z \033[1;31mcritical\033[0m ",
+			    21 + 7 + 8 + 4 + 1);
+	a.severity = KW_SEV_INFO;
+	kw_alert_to_text(&a, true, buf, sizeof(buf));
+	assert_memory_equal(buf, "2026-11-27T09:14:03Z \033[2minfo    \033[0m ",
+			    21 + 4 + 8 + 4 + 1);
+	a.severity = KW_SEV_LOW;
+	kw_alert_to_text(&a, true, buf, sizeof(buf));
+	assert_memory_equal(buf,
+			    "2026-11-27T09:14:03Z \033[36mlow     \033[0m ",
+			    21 + 5 + 8 + 4 + 1);
+	a.severity = KW_SEV_MEDIUM;
+	kw_alert_to_text(&a, false, buf, sizeof(buf));
+	assert_memory_equal(buf, "2026-11-27T09:14:03Z medium   geo.", 34);
+	/* Cut to fit. */
+	kw_alert_to_text(&a, false, small, sizeof(small));
+	assert_string_equal(small, "2026-11-27T09:14:03Z me");
+	kw_alert_clear(&a);
+}
+
+static void test_severity(void **state)
+{
+	static const char *const names[] = {"info", "low", "medium", "high",
+					    "critical"};
+	enum kw_severity s;
+
+	(void)state;
+	for (int i = 0; i < KW_SEV_MAX; i++) {
+		assert_string_equal(kw_severity_name((enum kw_severity)i),
+				    names[i]);
+		s = KW_SEV_MAX;
+		assert_true(kw_severity_parse(names[i], &s));
+		assert_int_equal(s, i);
+	}
+	assert_string_equal(kw_severity_name(KW_SEV_MAX), "info");
+	assert_string_equal(kw_severity_name((enum kw_severity) - 1), "info");
+	s = KW_SEV_HIGH;
+	assert_false(kw_severity_parse("HIGH", &s));
+	assert_false(kw_severity_parse("", &s));
+	assert_false(kw_severity_parse("hig", &s));
+	assert_false(kw_severity_parse("high ", &s));
+	assert_false(kw_severity_parse("warning", &s));
+	assert_int_equal(s, KW_SEV_HIGH);
+	assert_true(KW_SEV_INFO < KW_SEV_LOW && KW_SEV_LOW < KW_SEV_MEDIUM &&
+		    KW_SEV_MEDIUM < KW_SEV_HIGH &&
+		    KW_SEV_HIGH < KW_SEV_CRITICAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_exact),
+		cmocka_unit_test(test_json_minimal),
+		cmocka_unit_test(test_json_utf8),
+		cmocka_unit_test(test_stable_id),
+		cmocka_unit_test(test_suppress_glob),
+		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_copy_clear),
+		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_severity),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
