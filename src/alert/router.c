@@ -223,16 +223,19 @@ static void deliver(struct kw_router *r, const struct kw_alert *a)
 	free(json);
 }
 
-void kw_router_submit(struct kw_router *r, struct kw_alert *a)
+bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 {
+	bool passed = false;
+
 	r->stats.raised++;
-	if (a->severity < r->min)
+	if (a->severity < r->min) {
 		r->stats.below++;
-	else if (suppressed(r, a))
+	} else if (suppressed(r, a)) {
 		r->stats.suppressed++;
-	else if (seen_recently(r, a))
+	} else if (seen_recently(r, a)) {
 		r->stats.deduped++;
-	else {
+	} else {
+		passed = true;
 		r->stats.delivered++;
 		if ((uint64_t)a->severity + 1 > r->stats.max_severity_seen)
 			r->stats.max_severity_seen = (uint64_t)a->severity + 1;
@@ -240,6 +243,7 @@ void kw_router_submit(struct kw_router *r, struct kw_alert *a)
 		deliver(r, a);
 	}
 	kw_alert_clear(a);
+	return passed;
 }
 
 void kw_router_flush(struct kw_router *r)

@@ -12,6 +12,7 @@
 #ifndef KW_ALERT_ROUTER_H
 #define KW_ALERT_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,8 +51,9 @@ size_t kw_router_nsinks(const struct kw_router *r);
 struct kw_sink *kw_router_sink(struct kw_router *r, size_t i);
 
 /* Route one alert. The router takes over the alert's contents (the caller's
- * struct is cleared). */
-void kw_router_submit(struct kw_router *r, struct kw_alert *a);
+ * struct is cleared). Returns true when the alert passed dedup, suppression
+ * and the minimum severity (whether or not a sink then failed). */
+bool kw_router_submit(struct kw_router *r, struct kw_alert *a);
 
 /* Flush every sink (fsync files, stdout). */
 void kw_router_flush(struct kw_router *r);

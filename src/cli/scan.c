@@ -173,6 +173,19 @@ static int by_alerts_then_events(const void *a, const void *b)
 	return strcmp(x->fp, y->fp);
 }
 
+/* Write s and pad it to width characters (not bytes: ids hold a UTF-8
+ * ellipsis). */
+static void pad(FILE *f, const char *s, size_t width)
+{
+	size_t chars = 0;
+
+	for (const char *p = s; *p; p++)
+		chars += ((unsigned char)*p & 0xc0) != 0x80;
+	fputs(s, f);
+	while (chars++ < width)
+		fputc(' ', f);
+}
+
 static int write_report(const char *path, struct kw_engine *e,
 			const struct kw_router_stats *rs)
 {
@@ -202,7 +215,7 @@ static int write_report(const char *path, struct kw_engine *e,
 			rs->by_detector[i].detector,
 			(unsigned long long)rs->by_detector[i].count);
 	fprintf(f, "%s\n\n", rs->ndetectors ? ")" : "");
-	fprintf(f, "%-22s %-16s %-16s %-12s %9s %7s %7s %5s %6s  %-20s %-20s\n",
+	fprintf(f, "%-24s %-16s %-16s %-16s %9s %7s %7s %5s %6s  %-20s %s\n",
 		"key", "fingerprint", "name", "kind", "requests", "errors",
 		"denied", "ips", "alerts", "first seen", "last seen");
 	for (size_t i = 0; i < rep.n; i++) {
@@ -212,11 +225,11 @@ static int write_report(const char *path, struct kw_engine *e,
 		snprintf(kind, sizeof(kind), "%s/%s",
 			 kw_key_kind_name((enum kw_key_kind)r->kind),
 			 kw_key_mode_name((enum kw_key_mode)r->mode));
-		fprintf(f,
-			"%-24s %-16s %-16s %-12s %9llu %7llu %7llu %4u%s %6u  "
-			"%-20s %-20s\n",
-			r->id, r->fp, r->name, kind,
-			(unsigned long long)r->events,
+		pad(f, r->id, 24);
+		fprintf(f, " %-16s ", r->fp);
+		pad(f, r->name, 16);
+		fprintf(f, " %-16s %9llu %7llu %7llu %4u%s %6u  %-20s %s\n",
+			kind, (unsigned long long)r->events,
 			(unsigned long long)r->errors,
 			(unsigned long long)r->denied, r->ips > 8 ? 8 : r->ips,
 			r->ips > 8 ? "+" : " ", r->alerts,

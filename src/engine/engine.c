@@ -58,12 +58,11 @@ static void engine_emit(void *ctx, struct kw_alert *a)
 {
 	struct kw_engine *e = ctx;
 
-	if (e->current) {
+	if (kw_router_submit(e->opts.router, a) && e->current) {
 		struct kw_engine_keystats *ks = kw_keytab_state(e->current);
 
 		ks->alerts++;
 	}
-	kw_router_submit(e->opts.router, a);
 }
 
 static enum kw_status create_families(struct kw_engine *e, size_t *state_size,
