@@ -1,0 +1,609 @@
+/*
+ * test_sink.c - the router (alert/router.h) and the sinks (sink/sink.h):
+ * dedup within the window in event time and after it, out-of-order alerts,
+ * suppression by detector, key glob, subject and until, the minimum
+ * severity, per-sink min_severity and detector globs, the stats; the file
+ * sink (whole lines appended, created 0600, errors), the stdout sink, and
+ * the errors of kw_sink_create.
+ *
+ * The one idea: a capturing sink (an ops struct defined here, listed in no
+ * registry) records the ids the router hands it, so every routing decision
+ * is checked by what arrived, not by the router's own counters alone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "alert/router.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "sink/sink.h"
+
+#define ELLIPSIS "\xe2\x80\xa6"
+#define MIN (INT64_C(60) * 1000000)
+#define T0 (INT64_C(1795770843) * 1000000) /* 2026-11-27T09:14:03Z */
+
+/* ---- a capturing sink ---------------------------------------------------- */
+
+struct capture {
+	char ids[32][KW_ALERT_ID_LEN + 1];
+	char lines[32][1024];
+	size_t n;
+	bool fail;
+};
+
+static enum kw_status cap_create(const json_t *conf,
+				 const struct kw_sink_env *env, void **self,
+				 struct kw_error *err)
+{
+	(void)conf;
+	(void)env;
+	(void)self;
+	(void)err;
+	return KW_OK;
+}
+
+static enum kw_sink_result cap_deliver(void *self, const struct kw_alert *a,
+				       const char *json, size_t len,
+				       struct kw_error *err)
+{
+	struct capture *c = self;
+
+	if (c->fail) {
+		kw_error_set(err, KW_EIO, "capture refused");
+		return KW_SINK_FAIL;
+	}
+	assert_true(c->n < 32);
+	assert_int_equal(strlen(json), len);
+	snprintf(c->ids[c->n], sizeof(c->ids[0]), "%s", a->id);
+	snprintf(c->lines[c->n], sizeof(c->lines[0]), "%s", json);
+	c->n++;
+	return KW_SINK_OK;
+}
+
+static const struct kw_sink_ops capture_ops = {
+	.name = "capture",
+	.options = NULL,
+	.create = cap_create,
+	.deliver = cap_deliver,
+};
+
+/* A kw_sink around c; detectors is a NULL-terminated list or NULL. */
+static struct kw_sink *capture_sink(struct capture *c, enum kw_severity min,
+				    const char *const *detectors)
+{
+	struct kw_sink *s = calloc(1, sizeof(*s));
+	size_t n = 0;
+
+	assert_non_null(s);
+	s->ops = &capture_ops;
+	s->self = c;
+	snprintf(s->name, sizeof(s->name), "capture");
+	s->min_severity = min;
+	if (detectors) {
+		while (detectors[n])
+			n++;
+		s->detectors = calloc(n + 1, sizeof(char *));
+		for (size_t i = 0; i < n; i++)
+			s->detectors[i] = strdup(detectors[i]);
+	}
+	return s;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static struct kw_config *cfg_load(const char *text)
+{
+	struct kw_config *c = NULL;
+	struct kw_error err;
+
+	if (kw_config_load_string(text, "t.json", &c, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	return c;
+}
+
+/* An alert about key id "<prefix>…<last4>" with one subject field. */
+static void make(struct kw_alert *a, const char *detector, enum kw_severity sev,
+		 int64_t t, const char *keyid, const char *field,
+		 const char *value)
+{
+	struct kw_alert_key k;
+	char subject[128];
+	uint64_t h = 1469598103934665603u; /* FNV-1a: a fingerprint per id */
+
+	for (const char *p = keyid; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211u;
+	memset(&k, 0, sizeof(k));
+	snprintf(k.id, sizeof(k.id), "%s", keyid);
+	snprintf(k.fp, sizeof(k.fp), "%016llx", (unsigned long long)h);
+	k.kind = KW_KIND_SECRET;
+	k.mode = KW_MODE_LIVE;
+	assert_int_equal(kw_alert_init(a, detector, sev, t, &k), KW_OK);
+	kw_alert_summary(a, "%s on %s", detector, keyid);
+	kw_alert_suppress_str(a, field, kw_str_c(value));
+	snprintf(subject, sizeof(subject), "%s=%s", field, value);
+	kw_alert_set_id(a, subject);
+}
+
+/* Submit and return the id the alert had. */
+static const char *submit(struct kw_router *r, const char *detector,
+			  enum kw_severity sev, int64_t t, const char *keyid,
+			  const char *field, const char *value)
+{
+	static char id[KW_ALERT_ID_LEN + 1];
+	struct kw_alert a;
+
+	make(&a, detector, sev, t, keyid, field, value);
+	memcpy(id, a.id, sizeof(id));
+	kw_router_submit(r, &a);
+	assert_null(a.evidence); /* taken over */
+	assert_null(a.suppress);
+	return id;
+}
+
+#define KEY_A "sk_live_" ELLIPSIS "4242"
+#define KEY_B "rk_live_" ELLIPSIS "a1b2"
+
+/* ---- dedup --------------------------------------------------------------- */
+
+static void test_dedup(void **state)
+{
+	struct kw_config *cfg = cfg_load("{\"dedup_window\": \"1h\"}");
+	struct kw_router *r = NULL;
+	struct capture cap = {0};
+	const struct kw_router_stats *st;
+	struct kw_error err;
+	char id[KW_ALERT_ID_LEN + 1];
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	assert_int_equal(
+		kw_router_add_sink(r, capture_sink(&cap, KW_SEV_INFO, NULL)),
+		KW_OK);
+	assert_int_equal(kw_router_nsinks(r), 1);
+	assert_non_null(kw_router_sink(r, 0));
+	assert_null(kw_router_sink(r, 1));
+
+	strcpy(id, submit(r, "geo.new_ip", KW_SEV_HIGH, T0, KEY_A, "ip",
+			  "203.0.113.9"));
+	assert_int_equal(cap.n, 1);
+	assert_string_equal(cap.ids[0], id);
+	/* Within the window (event time): dropped. */
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0 + 30 * MIN, KEY_A, "ip",
+	       "203.0.113.9");
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0 + 60 * MIN - 1, KEY_A, "ip",
+	       "203.0.113.9");
+	assert_int_equal(cap.n, 1);
+	/* Another subject or another key is another alert. */
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0 + 1, KEY_A, "ip",
+	       "203.0.113.10");
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0 + 1, KEY_B, "ip",
+	       "203.0.113.9");
+	assert_int_equal(cap.n, 3);
+	/* A whole window later: delivered again, and the window restarts. */
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0 + 60 * MIN, KEY_A, "ip",
+	       "203.0.113.9");
+	assert_int_equal(cap.n, 4);
+	assert_string_equal(cap.ids[3], id);
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0 + 119 * MIN, KEY_A, "ip",
+	       "203.0.113.9");
+	assert_int_equal(cap.n, 4);
+	/* Out of order: earlier than the last delivery but within the
+	 * window of it is still a duplicate... */
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0 + 10 * MIN, KEY_A, "ip",
+	       "203.0.113.9");
+	assert_int_equal(cap.n, 4);
+	/* ...and one a whole window before it is not. */
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0 - 1, KEY_A, "ip",
+	       "203.0.113.9");
+	assert_int_equal(cap.n, 5);
+	/* The late one did not move the window back. */
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0 + 100 * MIN, KEY_A, "ip",
+	       "203.0.113.9");
+	assert_int_equal(cap.n, 5);
+
+	st = kw_router_stats(r);
+	assert_int_equal(st->raised, 10);
+	assert_int_equal(st->delivered, 5);
+	assert_int_equal(st->deduped, 5);
+	assert_int_equal(st->suppressed, 0);
+	assert_int_equal(st->below, 0);
+	assert_int_equal(st->failed, 0);
+	assert_int_equal(st->max_severity_seen, KW_SEV_HIGH + 1);
+	assert_int_equal(st->ndetectors, 1);
+	assert_string_equal(st->by_detector[0].detector, "geo.new_ip");
+	assert_int_equal(st->by_detector[0].count, 5);
+	kw_router_flush(r);
+	kw_router_destroy(r);
+	kw_router_destroy(NULL);
+	kw_config_free(cfg);
+}
+
+/* ---- suppression and severity -------------------------------------------- */
+
+static void test_suppress(void **state)
+{
+	struct kw_config *cfg = cfg_load(
+		"{\"suppress\": ["
+		"{\"detector\": \"geo.new_country\", \"key\": "
+		"\"sk_live_*4242\", "
+		"\"country\": \"SG\", \"until\": \"2026-12-01T00:00:00Z\"},"
+		"{\"detector\": \"rate.*\"},"
+		"{\"key\": \"rk_live_*\", \"op\": \"balance.retrieve\"},"
+		"{\"ip\": \"198.51.100.1\"}"
+		"]}");
+	struct kw_router *r = NULL;
+	struct capture cap = {0};
+	struct kw_error err;
+	int64_t until;
+
+	(void)state;
+	assert_true(kw_time_parse("2026-12-01T00:00:00Z", 20, &until));
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	kw_router_add_sink(r, capture_sink(&cap, KW_SEV_INFO, NULL));
+
+	/* Detector + key glob + subject, before until: suppressed. */
+	submit(r, "geo.new_country", KW_SEV_HIGH, T0, KEY_A, "country", "SG");
+	assert_int_equal(cap.n, 0);
+	/* Another subject value, another key, another detector: not. */
+	submit(r, "geo.new_country", KW_SEV_HIGH, T0, KEY_A, "country", "CN");
+	submit(r, "geo.new_country", KW_SEV_HIGH, T0,
+	       "sk_live_" ELLIPSIS "4243", "country", "SG");
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0, KEY_A, "country", "SG");
+	assert_int_equal(cap.n, 3);
+	/* At and after until it no longer applies. */
+	submit(r, "geo.new_country", KW_SEV_HIGH, until - 1, KEY_A, "country",
+	       "SG");
+	assert_int_equal(cap.n, 3);
+	submit(r, "geo.new_country", KW_SEV_HIGH, until, KEY_A, "country",
+	       "SG");
+	assert_int_equal(cap.n, 4);
+	/* A detector glob alone. */
+	submit(r, "rate.spike", KW_SEV_CRITICAL, T0, KEY_A, "window", "1m");
+	submit(r, "rate.errors", KW_SEV_CRITICAL, T0, KEY_B, "window", "1m");
+	assert_int_equal(cap.n, 4);
+	/* Key glob + subject, any detector. */
+	submit(r, "ops.not_permitted", KW_SEV_HIGH, T0, KEY_B, "op",
+	       "balance.retrieve");
+	assert_int_equal(cap.n, 4);
+	submit(r, "ops.not_permitted", KW_SEV_HIGH, T0, KEY_B, "op",
+	       "refunds.create");
+	assert_int_equal(cap.n, 5);
+	/* A subject alone, any key and detector. */
+	submit(r, "geo.ip_not_allowed", KW_SEV_HIGH, T0, KEY_A, "ip",
+	       "198.51.100.1");
+	assert_int_equal(cap.n, 5);
+	assert_int_equal(kw_router_stats(r)->suppressed, 6);
+	assert_int_equal(kw_router_stats(r)->delivered, 5);
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+static void test_min_severity_and_sink_filters(void **state)
+{
+	static const char *const only_geo[] = {"geo.*", "key.honey", NULL};
+	struct kw_config *cfg = cfg_load("{}");
+	struct kw_router *r = NULL;
+	struct capture all = {0}, high = {0}, geo = {0};
+	const struct kw_router_stats *st;
+	struct kw_error err;
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_LOW, &r, &err), KW_OK);
+	kw_router_add_sink(r, capture_sink(&all, KW_SEV_INFO, NULL));
+	kw_router_add_sink(r, capture_sink(&high, KW_SEV_HIGH, NULL));
+	kw_router_add_sink(r, capture_sink(&geo, KW_SEV_INFO, only_geo));
+
+	submit(r, "geo.new_ip", KW_SEV_INFO, T0, KEY_A, "ip", "1");
+	assert_int_equal(kw_router_stats(r)->below, 1);
+	submit(r, "geo.new_ip", KW_SEV_LOW, T0, KEY_A, "ip", "2");
+	submit(r, "geo.new_ip", KW_SEV_HIGH, T0, KEY_A, "ip", "3");
+	submit(r, "ops.not_permitted", KW_SEV_MEDIUM, T0, KEY_A, "op", "4");
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0, KEY_A, "h", "5");
+	submit(r, "key.honeypot", KW_SEV_CRITICAL, T0, KEY_A, "h", "6");
+	assert_int_equal(all.n, 5);
+	assert_int_equal(high.n, 3);
+	assert_int_equal(geo.n, 3);
+	assert_non_null(strstr(geo.lines[0], "\"severity\":\"low\""));
+	assert_non_null(strstr(geo.lines[1], "\"severity\":\"high\""));
+	assert_non_null(strstr(geo.lines[2], "\"detector\":\"key.honey\""));
+	assert_non_null(strstr(high.lines[0], "\"detector\":\"geo.new_ip\""));
+	assert_non_null(strstr(high.lines[1], "\"detector\":\"key.honey\""));
+	assert_non_null(strstr(high.lines[2], "\"detector\":\"key.honeypot\""));
+	st = kw_router_stats(r);
+	assert_int_equal(st->raised, 6);
+	assert_int_equal(st->delivered, 5);
+	assert_int_equal(st->below, 1);
+	assert_int_equal(st->max_severity_seen, KW_SEV_CRITICAL + 1);
+	assert_int_equal(st->ndetectors, 4);
+	assert_string_equal(st->by_detector[0].detector, "geo.new_ip");
+	assert_int_equal(st->by_detector[0].count, 2);
+	assert_string_equal(st->by_detector[1].detector, "ops.not_permitted");
+	assert_int_equal(st->by_detector[1].count, 1);
+	assert_int_equal(kw_router_sink(r, 1)->delivered, 3);
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+static void test_failed_sink(void **state)
+{
+	struct kw_config *cfg = cfg_load("{}");
+	struct kw_router *r = NULL;
+	struct capture bad = {.fail = true}, good = {0};
+	struct kw_error err;
+	enum kw_log_level lvl = kw_log_get_level();
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	kw_router_add_sink(r, capture_sink(&bad, KW_SEV_INFO, NULL));
+	kw_router_add_sink(r, capture_sink(&good, KW_SEV_INFO, NULL));
+	kw_log_set_level(KW_LOG_QUIET);
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0, KEY_A, "h", "1");
+	kw_log_set_level(lvl);
+	/* The other sink still gets it. */
+	assert_int_equal(good.n, 1);
+	assert_int_equal(kw_router_stats(r)->failed, 1);
+	assert_int_equal(kw_router_stats(r)->delivered, 1);
+	assert_int_equal(kw_router_sink(r, 0)->failed, 1);
+	assert_int_equal(kw_router_sink(r, 0)->delivered, 0);
+	assert_int_equal(kw_router_sink(r, 1)->delivered, 1);
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+/* ---- sink creation ------------------------------------------------------- */
+
+static enum kw_status create(const char *conf, size_t i, struct kw_sink **s,
+			     struct kw_error *err)
+{
+	struct kw_sink_env env = {.file = "t.json", .output = KW_OUTPUT_JSON};
+	json_t *o = json_loads(conf, 0, NULL);
+	enum kw_status st;
+
+	assert_non_null(o);
+	kw_error_clear(err);
+	st = kw_sink_create(o, i, &env, s, err);
+	json_decref(o);
+	return st;
+}
+
+static void create_err(const char *conf, size_t i, const char *want)
+{
+	struct kw_sink *s = (struct kw_sink *)&s;
+	struct kw_error err;
+
+	assert_int_equal(create(conf, i, &s, &err), KW_ECONFIG);
+	assert_null(s);
+	assert_string_equal(err.msg, want);
+}
+
+static void test_create_errors(void **state)
+{
+	const struct kw_sink_ops *const *all = kw_sink_all();
+	char known[256] = "";
+	char want[512];
+
+	(void)state;
+	for (size_t i = 0; all[i]; i++)
+		snprintf(known + strlen(known), sizeof(known) - strlen(known),
+			 "%s%s", i ? ", " : "", all[i]->name);
+	assert_non_null(strstr(known, "stdout"));
+	assert_non_null(strstr(known, "file"));
+	assert_ptr_equal(kw_sink_find("stdout"), &kw_sink_stdout);
+	assert_ptr_equal(kw_sink_find("file"), &kw_sink_file);
+	assert_null(kw_sink_find("nope"));
+
+	create_err("{}", 2,
+		   "t.json: sinks[2]: 'type' is required (a string such as "
+		   "\"stdout\" or \"file\")");
+	create_err("{\"type\": 5}", 0,
+		   "t.json: sinks[0]: 'type' is required (a string such as "
+		   "\"stdout\" or \"file\")");
+	snprintf(want, sizeof(want),
+		 "t.json: sinks[1].type: unknown sink type 'fil' (did you mean "
+		 "'file'?) (known: %s)",
+		 known);
+	create_err("{\"type\": \"fil\"}", 1, want);
+	snprintf(
+		want, sizeof(want),
+		"t.json: sinks[0].type: unknown sink type 'zzzzzz' (known: %s)",
+		known);
+	create_err("{\"type\": \"zzzzzz\"}", 0, want);
+	create_err("{\"type\": \"file\"}", 1,
+		   "t.json: sinks[1]: the file sink needs a 'path'");
+	create_err(
+		"{\"type\": \"file\", \"path\": \"/tmp/x\", \"pth\": 1}", 0,
+		"t.json: sinks[0]: unknown key 'pth' (did you mean 'path'?)");
+	create_err("{\"type\": \"stdout\", \"path\": \"/tmp/x\"}", 0,
+		   "t.json: sinks[0]: unknown key 'path'");
+	create_err("{\"type\": \"file\", \"path\": 7}", 0,
+		   "t.json: sinks[0].path: expected a string");
+	create_err("{\"type\": \"stdout\", \"min_severity\": \"severe\"}", 3,
+		   "t.json: sinks[3].min_severity: expected one of info, low, "
+		   "medium, high, critical");
+	create_err("{\"type\": \"stdout\", \"detectors\": \"geo.*\"}", 0,
+		   "t.json: sinks[0].detectors: expected an array of strings");
+}
+
+/* ---- the file sink ------------------------------------------------------- */
+
+static void read_file(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+static void test_file_sink(void **state)
+{
+	char dir[] = "/tmp/kw_test_sink_XXXXXX";
+	char path[256], conf[512], buf[8192], want[8192], desc[300];
+	struct kw_sink *s = NULL;
+	struct kw_error err;
+	struct kw_alert a, b;
+	struct stat stbuf;
+	char *ja, *jb;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/alerts.jsonl", dir);
+	snprintf(conf, sizeof(conf),
+		 "{\"type\": \"file\", \"path\": \"%s\", \"min_severity\": "
+		 "\"medium\", \"detectors\": [\"geo.*\"]}",
+		 path);
+	assert_int_equal(create(conf, 1, &s, &err), KW_OK);
+	assert_string_equal(s->name, "file (sinks[1])");
+	assert_int_equal(s->min_severity, KW_SEV_MEDIUM);
+	assert_string_equal(s->detectors[0], "geo.*");
+	assert_null(s->detectors[1]);
+	kw_sink_describe(s, desc, sizeof(desc));
+	snprintf(want, sizeof(want), "file %s", path);
+	assert_string_equal(desc, want);
+	/* Created, empty, owner read/write only. */
+	assert_int_equal(stat(path, &stbuf), 0);
+	assert_int_equal(stbuf.st_mode & 0777, 0600);
+	assert_int_equal(stbuf.st_size, 0);
+
+	make(&a, "geo.new_ip", KW_SEV_HIGH, T0, KEY_A, "ip", "203.0.113.9");
+	make(&b, "ops.not_permitted", KW_SEV_LOW, T0, KEY_B, "op", "x.y");
+	assert_true(kw_sink_wants(s, &a));
+	assert_false(kw_sink_wants(s, &b)); /* severity and detector */
+	b.severity = KW_SEV_CRITICAL;
+	assert_false(kw_sink_wants(s, &b)); /* detector */
+	ja = kw_alert_to_json(&a);
+	jb = kw_alert_to_json(&b);
+	assert_int_equal(kw_sink_deliver(s, &a, ja, strlen(ja), &err),
+			 KW_SINK_OK);
+	assert_int_equal(kw_sink_deliver(s, &b, jb, strlen(jb), &err),
+			 KW_SINK_OK);
+	assert_int_equal(kw_sink_flush(s, &err), KW_SINK_OK);
+	assert_int_equal(s->delivered, 2);
+	kw_sink_destroy(s);
+	kw_sink_destroy(NULL);
+	read_file(path, buf, sizeof(buf));
+	snprintf(want, sizeof(want), "%s\n%s\n", ja, jb);
+	assert_string_equal(buf, want);
+
+	/* Opening again appends; existing lines are kept. */
+	f = fopen(path, "a");
+	fputs("{\"other\":1}\n", f);
+	fclose(f);
+	assert_int_equal(create(conf, 0, &s, &err), KW_OK);
+	assert_int_equal(kw_sink_deliver(s, &a, ja, strlen(ja), &err),
+			 KW_SINK_OK);
+	kw_sink_destroy(s);
+	read_file(path, buf, sizeof(buf));
+	snprintf(want, sizeof(want), "%s\n%s\n{\"other\":1}\n%s\n", ja, jb, ja);
+	assert_string_equal(buf, want);
+	free(ja);
+	free(jb);
+	kw_alert_clear(&a);
+	kw_alert_clear(&b);
+	unlink(path);
+
+	/* A path that cannot be opened. */
+	snprintf(path, sizeof(path), "%s/missing/alerts.jsonl", dir);
+	snprintf(conf, sizeof(conf), "{\"type\": \"file\", \"path\": \"%s\"}",
+		 path);
+	s = (struct kw_sink *)&s;
+	assert_int_equal(create(conf, 0, &s, &err), KW_EIO);
+	assert_null(s);
+	snprintf(want, sizeof(want), "%s: No such file or directory", path);
+	assert_string_equal(err.msg, want);
+	rmdir(dir);
+}
+
+/* ---- the stdout sink ----------------------------------------------------- */
+
+static void stdout_deliver(enum kw_output out, bool colour, char *buf,
+			   size_t cap, char *desc, size_t dcap)
+{
+	struct kw_sink_env env = {
+		.file = "t.json", .output = out, .colour = colour};
+	json_t *conf = json_pack("{s:s}", "type", "stdout");
+	struct kw_sink *s = NULL;
+	struct kw_error err;
+	struct kw_alert a;
+	FILE *tmp = tmpfile();
+	int saved;
+	char *json;
+	size_t n;
+
+	assert_int_equal(kw_sink_create(conf, 0, &env, &s, &err), KW_OK);
+	json_decref(conf);
+	kw_sink_describe(s, desc, dcap);
+	make(&a, "geo.new_ip", KW_SEV_HIGH, T0, KEY_A, "ip", "203.0.113.9");
+	json = kw_alert_to_json(&a);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	dup2(fileno(tmp), STDOUT_FILENO);
+	assert_int_equal(kw_sink_deliver(s, &a, json, strlen(json), &err),
+			 KW_SINK_OK);
+	assert_int_equal(kw_sink_flush(s, &err), KW_SINK_OK);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	rewind(tmp);
+	n = fread(buf, 1, cap - 1, tmp);
+	buf[n] = '\0';
+	fclose(tmp);
+	if (out == KW_OUTPUT_JSON) {
+		assert_int_equal(n, strlen(json) + 1);
+		assert_memory_equal(buf, json, strlen(json));
+	}
+	free(json);
+	kw_alert_clear(&a);
+	kw_sink_destroy(s);
+}
+
+static void test_stdout_sink(void **state)
+{
+	char buf[4096], desc[64];
+
+	(void)state;
+	stdout_deliver(KW_OUTPUT_JSON, false, buf, sizeof(buf), desc,
+		       sizeof(desc));
+	assert_string_equal(desc, "stdout (json)");
+	assert_int_equal(buf[strlen(buf) - 1], '\n');
+	stdout_deliver(KW_OUTPUT_TEXT, false, buf, sizeof(buf), desc,
+		       sizeof(desc));
+	assert_string_equal(desc, "stdout (text)");
+	assert_string_equal(buf, "2026-11-27T09:14:03Z high     geo.new_ip   "
+				 "          geo.new_ip on " KEY_A "\n");
+	stdout_deliver(KW_OUTPUT_TEXT, true, buf, sizeof(buf), desc,
+		       sizeof(desc));
+	assert_string_equal(buf,
+			    "2026-11-27T09:14:03Z \033[31mhigh    \033[0m "
+			    "geo.new_ip             geo.new_ip on " KEY_A "\n");
+	stdout_deliver(KW_OUTPUT_NONE, false, buf, sizeof(buf), desc,
+		       sizeof(desc));
+	assert_string_equal(desc, "stdout (none)");
+	assert_string_equal(buf, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dedup),
+		cmocka_unit_test(test_suppress),
+		cmocka_unit_test(test_min_severity_and_sink_filters),
+		cmocka_unit_test(test_failed_sink),
+		cmocka_unit_test(test_create_errors),
+		cmocka_unit_test(test_file_sink),
+		cmocka_unit_test(test_stdout_sink),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
