@@ -1,0 +1,367 @@
+/*
+ * test_engine.c - the engine end to end over temporary JSONL files: the
+ * exact alerts a capturing sink receives, the engine's stats (inputs,
+ * records, events, skips by reason, keys), --format forcing, an unknown
+ * format, an unreadable input, eviction with max_keys = 2, and the per-key
+ * report stats through kw_engine_foreach_key.
+ *
+ * The one idea: the engine is driven exactly as `keywatch scan` drives it
+ * (config from a string, the shipped models from the source tree, a router
+ * with a sink), but the sink is a capturing one defined here, so the test
+ * sees every alert as the bytes a sink would get.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/log.h"
+#include "engine/engine.h"
+
+#define E "\xe2\x80\xa6"
+
+struct capture {
+	json_t *alerts[32];
+	size_t n;
+};
+
+static enum kw_sink_result cap_deliver(void *self, const struct kw_alert *a,
+				       const char *json, size_t len,
+				       struct kw_error *err)
+{
+	struct capture *c = self;
+
+	(void)a;
+	(void)len;
+	(void)err;
+	assert_true(c->n < 32);
+	c->alerts[c->n++] = json_loads(json, 0, NULL);
+	return KW_SINK_OK;
+}
+
+static enum kw_status cap_create(const json_t *conf,
+				 const struct kw_sink_env *env, void **self,
+				 struct kw_error *err)
+{
+	(void)conf;
+	(void)env;
+	(void)self;
+	(void)err;
+	return KW_OK;
+}
+
+static const struct kw_sink_ops capture_ops = {
+	.name = "capture",
+	.create = cap_create,
+	.deliver = cap_deliver,
+};
+
+struct rig {
+	struct kw_config *cfg;
+	struct kw_models *models;
+	struct kw_router *router;
+	struct kw_engine *engine;
+	struct capture cap;
+	char dir[64];
+	char path[128];
+};
+
+static const char config_text[] =
+	"{\"max_keys\": %d, \"keys\": ["
+	"{\"match\": \"pk_live_*z8\", \"name\": \"web\"},"
+	"{\"match\": \"rk_live_*a1b2\", \"name\": \"analytics\", "
+	"\"permissions\": {\"charges\": \"read\"}, "
+	"\"allow_ips\": [\"203.0.113.0/24\"]},"
+	"{\"match\": \"sk_live_*beef\", \"name\": \"decoy\", \"honey\": true}"
+	"]}";
+
+#define PK "pk_live_51HxWebCheckoutKey9f3Qz8"
+#define RK "rk_live_51HxAnalyticsReadOnlya1b2"
+#define HONEY "sk_live_51HxDecoyDecoyDecoyDbeef"
+
+static const char log_text[] =
+	"{\"id\":\"req_1\",\"created\":1795766400,\"method\":\"GET\","
+	"\"path\":\"/v1/customers\",\"status\":401,\"ip\":\"198.51.100.21\","
+	"\"api_key\":\"" PK "\"}\n"
+	"{\"id\":\"req_2\",\"created\":1795766410,\"method\":\"GET\","
+	"\"path\":\"/v1/charges\",\"status\":200,\"ip\":\"198.51.100.9\","
+	"\"api_key\":\"" RK "\"}\n"
+	"this is not JSON\n"
+	"{\"id\":\"req_3\",\"created\":1795766420,\"method\":\"GET\","
+	"\"path\":\"/v1/charges\",\"status\":200,\"ip\":\"203.0.113.7\","
+	"\"api_key\":\"" RK "\"}\n"
+	"{\"id\":\"req_4\",\"created\":1795766430,\"method\":\"GET\","
+	"\"path\":\"/v1/balance\",\"status\":200,\"ip\":\"192.0.2.1\","
+	"\"api_key\":\"" HONEY "\"}\n"
+	"{\"id\":\"req_5\",\"created\":1795766440,\"method\":\"GET\","
+	"\"path\":\"/v1/charges\",\"status\":200}\n"
+	"{\"id\":\"req_6\",\"created\":1795766450,\"method\":\"GET\","
+	"\"path\":\"/v1/customers\",\"status\":403,\"ip\":\"198.51.100.22\","
+	"\"api_key\":\"" PK "\"}\n";
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void rig_up(struct rig *r, int max_keys, const char *format)
+{
+	static const char *const names[] = {"stripe", "aws"};
+	struct kw_engine_opts opts;
+	struct kw_error err;
+	struct kw_sink *s;
+	char text[1024];
+
+	memset(r, 0, sizeof(*r));
+	kw_log_set_level(KW_LOG_QUIET);
+	snprintf(text, sizeof(text), config_text, max_keys);
+	if (kw_config_load_string(text, "t.json", &r->cfg, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	if (kw_models_load(KW_SOURCE_ROOT "/models", names, 2, &r->models,
+			   &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(
+		kw_router_create(r->cfg, KW_SEV_INFO, &r->router, &err), KW_OK);
+	s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	s->ops = &capture_ops;
+	s->self = &r->cap;
+	snprintf(s->name, sizeof(s->name), "capture");
+	kw_router_add_sink(r->router, s);
+	memset(&opts, 0, sizeof(opts));
+	opts.cfg = r->cfg;
+	opts.models = r->models;
+	opts.format = format;
+	opts.router = r->router;
+	if (kw_engine_create(&opts, &r->engine, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	snprintf(r->dir, sizeof(r->dir), "/tmp/kw_test_engine_XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->path, sizeof(r->path), "%s/requests.jsonl", r->dir);
+	write_file(r->path, log_text);
+}
+
+static void rig_down(struct rig *r)
+{
+	for (size_t i = 0; i < r->cap.n; i++)
+		json_decref(r->cap.alerts[i]);
+	kw_engine_destroy(r->engine);
+	kw_router_destroy(r->router);
+	kw_models_destroy(r->models);
+	kw_config_free(r->cfg);
+	unlink(r->path);
+	rmdir(r->dir);
+	kw_log_set_level(KW_LOG_INFO);
+}
+
+static const char *get(const json_t *a, const char *name)
+{
+	return json_string_value(json_object_get(a, name));
+}
+
+static void test_alerts_and_stats(void **state)
+{
+	const struct kw_engine_stats *st;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, 100, NULL);
+	assert_int_equal(kw_engine_read_path(r.engine, r.path), KW_OK);
+	kw_engine_finish(r.engine);
+
+	assert_int_equal(r.cap.n, 3);
+	assert_string_equal(get(r.cap.alerts[0], "detector"),
+			    "ops.not_permitted");
+	assert_string_equal(get(r.cap.alerts[0], "time"),
+			    "2026-11-27T08:00:00Z");
+	assert_string_equal(get(r.cap.alerts[0], "severity"), "high");
+	assert_string_equal(get(r.cap.alerts[0], "summary"),
+			    "publishable key pk_live_" E "3Qz8 (web) called "
+			    "customers.list, which a publishable key may not "
+			    "do, refused by the API");
+	assert_string_equal(get(r.cap.alerts[1], "detector"),
+			    "geo.ip_not_allowed");
+	assert_string_equal(get(r.cap.alerts[1], "summary"),
+			    "rk_live_" E "a1b2 (analytics) was used from "
+			    "198.51.100.9, outside its allowed networks "
+			    "(charges.list, status 200)");
+	assert_string_equal(get(r.cap.alerts[2], "detector"), "key.honey");
+	assert_string_equal(get(r.cap.alerts[2], "severity"), "critical");
+	assert_string_equal(
+		get(r.cap.alerts[2], "summary"),
+		"decoy key sk_live_" E "beef (decoy) was used from "
+		"192.0.2.1 (balance.retrieve): it is planted, never "
+		"deployed, so whoever holds it took it from where "
+		"it was planted");
+	st = kw_engine_stats(r.engine);
+	assert_int_equal(st->inputs, 1);
+	assert_int_equal(st->inputs_failed, 0);
+	assert_int_equal(st->records, 7);
+	assert_int_equal(st->events, 5);
+	assert_int_equal(st->skips.count[KW_SKIP_BAD_JSON], 1);
+	assert_int_equal(st->skips.count[KW_SKIP_NO_KEY], 1);
+	assert_int_equal(st->skips.total, 2);
+	assert_int_equal(st->keys, 3);
+	assert_int_equal(st->keys_seen, 3);
+	assert_int_equal(st->keys_evicted, 0);
+	assert_int_equal(st->first_ts, INT64_C(1795766400) * 1000000);
+	assert_int_equal(st->last_ts, INT64_C(1795766450) * 1000000);
+	/* The second customers.list by the same key is a repeat. */
+	assert_int_equal(kw_router_stats(r.router)->raised, 4);
+	assert_int_equal(kw_router_stats(r.router)->deduped, 1);
+	assert_int_equal(kw_router_stats(r.router)->delivered, 3);
+	rig_down(&r);
+}
+
+struct seen {
+	char id[8][64];
+	struct kw_engine_keystats ks[8];
+	uint64_t events[8];
+	size_t n;
+};
+
+static void on_key(void *ctx, const struct kw_keyent *key,
+		   const struct kw_engine_keystats *ks)
+{
+	struct seen *s = ctx;
+
+	assert_true(s->n < 8);
+	snprintf(s->id[s->n], sizeof(s->id[0]), "%s", key->id);
+	s->ks[s->n] = *ks;
+	s->events[s->n] = key->events;
+	s->n++;
+}
+
+static const struct kw_engine_keystats *find(const struct seen *s,
+					     const char *id, uint64_t *events)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (!strcmp(s->id[i], id)) {
+			*events = s->events[i];
+			return &s->ks[i];
+		}
+	}
+	fail_msg("key %s not reported", id);
+	return NULL;
+}
+
+static void test_per_key_stats(void **state)
+{
+	const struct kw_engine_keystats *ks;
+	struct seen s = {0};
+	uint64_t events = 0;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, 100, "auto");
+	assert_int_equal(kw_engine_read_path(r.engine, r.path), KW_OK);
+	kw_engine_finish(r.engine);
+	kw_engine_foreach_key(r.engine, on_key, &s);
+	assert_int_equal(s.n, 3);
+	ks = find(&s, "pk_live_" E "3Qz8", &events);
+	assert_int_equal(events, 2);
+	assert_int_equal(ks->errors, 2);
+	assert_int_equal(ks->denied, 2);
+	assert_int_equal(ks->alerts, 1); /* delivered: the repeat is not */
+	assert_int_equal(ks->ips, 2);
+	ks = find(&s, "rk_live_" E "a1b2", &events);
+	assert_int_equal(events, 2);
+	assert_int_equal(ks->errors, 0);
+	assert_int_equal(ks->denied, 0);
+	assert_int_equal(ks->alerts, 1);
+	assert_int_equal(ks->ips, 2);
+	ks = find(&s, "sk_live_" E "beef", &events);
+	assert_int_equal(events, 1);
+	assert_int_equal(ks->alerts, 1);
+	assert_int_equal(ks->ips, 1);
+	rig_down(&r);
+}
+
+static void test_format_forced(void **state)
+{
+	const struct kw_engine_stats *st;
+	struct kw_engine_opts opts;
+	struct kw_engine *e = (struct kw_engine *)&e;
+	struct kw_error err;
+	struct rig r;
+
+	(void)state;
+	/* keywatch lines read as CloudTrail: nothing decodes. */
+	rig_up(&r, 100, "cloudtrail");
+	kw_engine_read_path(r.engine, r.path);
+	kw_engine_finish(r.engine);
+	st = kw_engine_stats(r.engine);
+	assert_int_equal(st->events, 0);
+	assert_int_equal(r.cap.n, 0);
+	assert_true(st->skips.total > 0);
+	rig_down(&r);
+	/* Forced to what it is: the same as sniffing. */
+	rig_up(&r, 100, "keywatch");
+	assert_int_equal(kw_engine_read_path(r.engine, r.path), KW_OK);
+	kw_engine_finish(r.engine);
+	assert_int_equal(kw_engine_stats(r.engine)->events, 5);
+	assert_int_equal(r.cap.n, 3);
+	/* An unknown format. */
+	memset(&opts, 0, sizeof(opts));
+	opts.cfg = r.cfg;
+	opts.models = r.models;
+	opts.router = r.router;
+	opts.format = "xml";
+	kw_error_clear(&err);
+	assert_int_equal(kw_engine_create(&opts, &e, &err), KW_EUSAGE);
+	assert_null(e);
+	assert_string_equal(err.msg, "unknown format 'xml' (formats: auto, "
+				     "keywatch, cloudtrail)");
+	rig_down(&r);
+}
+
+static void test_evict_and_unreadable(void **state)
+{
+	const struct kw_engine_stats *st;
+	char missing[160];
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, 2, NULL);
+	assert_int_equal(kw_engine_read_path(r.engine, r.path), KW_OK);
+	kw_engine_finish(r.engine);
+	st = kw_engine_stats(r.engine);
+	assert_int_equal(st->keys, 2);
+	assert_int_equal(st->keys_seen, 4); /* pk came back after eviction */
+	assert_int_equal(st->keys_evicted, 2);
+	assert_int_equal(st->events, 5);
+	snprintf(missing, sizeof(missing), "%s/missing.jsonl", r.dir);
+	assert_int_not_equal(kw_engine_read_path(r.engine, missing), KW_OK);
+	st = kw_engine_stats(r.engine);
+	assert_int_equal(st->inputs, 2);
+	assert_int_equal(st->inputs_failed, 1);
+	assert_int_equal(st->skips.count[KW_SKIP_UNREADABLE], 1);
+	kw_engine_count_failed(r.engine);
+	st = kw_engine_stats(r.engine);
+	assert_int_equal(st->inputs_failed, 2);
+	assert_int_equal(st->skips.count[KW_SKIP_UNREADABLE], 2);
+	rig_down(&r);
+	kw_engine_destroy(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_alerts_and_stats),
+		cmocka_unit_test(test_per_key_stats),
+		cmocka_unit_test(test_format_forced),
+		cmocka_unit_test(test_evict_and_unreadable),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
