@@ -107,7 +107,18 @@ bool kw_ip_parse(struct kw_ip *ip, const char *s, size_t n)
 		return true;
 	}
 	if (inet_pton(AF_INET6, buf, ip->addr) == 1) {
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0,
+						   0, 0, 0, 0, 0xff, 0xff};
+
 		ip->family = 6;
+		/* An IPv4-mapped address (::ffff:192.0.2.1, as dual-stack
+		 * servers log IPv4 clients) is the IPv4 address, so that
+		 * IPv4 allowlists and networks apply to it. */
+		if (!memcmp(ip->addr, mapped, sizeof(mapped))) {
+			memmove(ip->addr, ip->addr + 12, 4);
+			memset(ip->addr + 4, 0, 12);
+			ip->family = 4;
+		}
 		return true;
 	}
 	memset(ip, 0, sizeof(*ip));

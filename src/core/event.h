@@ -56,7 +56,8 @@ struct kw_ip {
 	uint8_t addr[16];
 };
 
-/* Parse text into ip; false (ip->family = 0) when it is not an address. */
+/* Parse text into ip; false (ip->family = 0) when it is not an address.
+ * An IPv4-mapped IPv6 address (::ffff:a.b.c.d) becomes the IPv4 address. */
 bool kw_ip_parse(struct kw_ip *ip, const char *s, size_t n);
 /* Format into buf (at least 46 bytes); returns buf. */
 char *kw_ip_format(const struct kw_ip *ip, char *buf, size_t cap);

@@ -78,21 +78,39 @@ static const char *where_from(const struct kw_event *ev, char *buf, size_t cap)
 	return buf;
 }
 
+/* " (op, status N<tail>)" with the parts the request has; "" when it has
+ * none. */
+static const char *request_note(const struct kw_event *ev, bool status,
+				const char *tail, char *buf, size_t cap)
+{
+	int n = 0;
+
+	buf[0] = '\0';
+	if (ev->op.n)
+		n = snprintf(buf, cap, " (%.*s", (int)ev->op.n, ev->op.p);
+	if (status && ev->status && n >= 0 && (size_t)n < cap)
+		n += snprintf(buf + n, cap - (size_t)n, "%sstatus %d",
+			      n ? ", " : " (", ev->status);
+	if (n > 0 && (size_t)n < cap)
+		snprintf(buf + n, cap - (size_t)n, "%s)", tail);
+	return buf;
+}
+
 static void honey(const struct kw_event *ev, struct kw_keyent *key,
 		  const struct kw_emit *emit)
 {
 	struct kw_alert a;
-	char label[256], from[96];
+	char label[256], from[96], note[160];
 
 	if (kw_detect_alert(&a, "key.honey", KW_SEV_CRITICAL, ev, key) != KW_OK)
 		return;
 	kw_alert_summary(&a,
-			 "decoy key %s was used%s (%.*s): it is planted, never "
+			 "decoy key %s was used%s%s: it is planted, never "
 			 "deployed, so whoever holds it took it from where it "
 			 "was planted",
 			 kw_detect_key_label(key, label, sizeof(label)),
-			 where_from(ev, from, sizeof(from)), (int)ev->op.n,
-			 ev->op.p);
+			 where_from(ev, from, sizeof(from)),
+			 request_note(ev, false, "", note, sizeof(note)));
 	request_evidence(&a, ev);
 	kw_alert_evidence_str(&a, "user_agent", ev->user_agent);
 	kw_alert_set_id(&a, "honey");
@@ -104,7 +122,7 @@ static void expired(const struct kw_event *ev, struct kw_keyent *key,
 {
 	bool accepted = ev->status >= 200 && ev->status < 400;
 	struct kw_alert a;
-	char label[256], from[96], when[32];
+	char label[256], from[96], when[32], note[160];
 	enum kw_severity sev = accepted ? KW_SEV_CRITICAL : KW_SEV_HIGH;
 
 	if (kw_detect_alert(&a, "key.expired_used",
@@ -112,11 +130,13 @@ static void expired(const struct kw_event *ev, struct kw_keyent *key,
 		return;
 	kw_alert_summary(
 		&a,
-		"%s was rolled at %s but is still used%s (%.*s, status %d%s)",
+		"%s was rolled at %s but is still used%s%s",
 		kw_detect_key_label(key, label, sizeof(label)),
 		kw_time_format(kc->expires, when, sizeof(when)),
-		where_from(ev, from, sizeof(from)), (int)ev->op.n, ev->op.p,
-		ev->status, accepted ? ": the API still accepts it" : "");
+		where_from(ev, from, sizeof(from)),
+		request_note(ev, true,
+			     accepted ? ": the API still accepts it" : "",
+			     note, sizeof(note)));
 	kw_alert_evidence_time(&a, "expires", kc->expires);
 	request_evidence(&a, ev);
 	kw_alert_evidence_json(&a, "accepted", json_boolean(accepted));

@@ -53,7 +53,7 @@ struct kw_engine_stats {
 struct kw_engine_keystats {
 	uint64_t errors; /* status >= 400 */
 	uint64_t denied; /* 401 and 403 */
-	uint32_t alerts; /* delivered or not, raised about this key */
+	uint32_t alerts; /* alerts about this key that passed the router */
 	uint32_t ips;	 /* distinct IPs, up to a small bound */
 	uint8_t ip_hash[8][4];
 };

@@ -221,7 +221,7 @@ static void test_honey(void **state)
 	assert_int_equal(f.n, 2);
 	assert_string_equal(field(f.alerts[1], "summary"),
 			    "decoy key sk_live_" E "beef (decoy) was used from "
-			    "ec2.amazonaws.com (): it is planted, never "
+			    "ec2.amazonaws.com: it is planted, never "
 			    "deployed, so whoever holds it took it from where "
 			    "it was planted");
 	assert_member(f.alerts[1], "evidence",
