@@ -295,6 +295,8 @@ bool kw_decode_scan(struct kw_decode_rec *r, const struct kw_record *rec,
 	size_t i = 0;
 
 	err.msg[0] = '\0';
+	r->text = rec->p;
+	r->len = rec->n;
 	st = kw_json_scan(r->df->paths, rec->p, rec->n, r->vals, arena, &err);
 	if (st == KW_ENOMEM) {
 		kw_skips_add(
@@ -434,12 +436,21 @@ enum kw_decode_res kw_decode_key(const struct kw_decode_rec *r,
 	if (v->n > KW_DECODE_KEY_MAX)
 		return bad(r, KW_FIELD_API_KEY, slot,
 			   " is longer than 512 bytes");
-	for (size_t i = 0; i < v->n; i++) {
-		unsigned char c = (unsigned char)v->p[i];
-
-		if (c < 0x20 || c == 0x7f)
+	/* A string that points into the record had no escapes, and JSON
+	 * allows no raw control characters: only DEL can be there. */
+	if ((uintptr_t)v->p >= (uintptr_t)r->text &&
+	    (uintptr_t)v->p < (uintptr_t)r->text + r->len) {
+		if (memchr(v->p, 0x7f, v->n))
 			return bad(r, KW_FIELD_API_KEY, slot,
 				   " contains a control character");
+	} else {
+		for (size_t i = 0; i < v->n; i++) {
+			unsigned char c = (unsigned char)v->p[i];
+
+			if (c < 0x20 || c == 0x7f)
+				return bad(r, KW_FIELD_API_KEY, slot,
+					   " contains a control character");
+		}
 	}
 	out->p = v->p;
 	out->n = v->n;

@@ -180,6 +180,8 @@ struct kw_decode_rec {
 	struct kw_skips *skips;
 	const char *file;
 	uint64_t line;
+	const char *text; /* the record scanned last (kw_decode_scan) */
+	size_t len;
 	struct kw_json_value vals[KW_JSON_MAX_PATHS];
 };
 
