@@ -26,8 +26,8 @@
 
 enum kw_shape {
 	KW_SHAPE_UNKNOWN = 0, /* nothing read yet, or an empty stream */
-	KW_SHAPE_LINES,       /* JSONL */
-	KW_SHAPE_ARRAY,       /* [ {...}, {...} ] */
+	KW_SHAPE_LINES,	      /* JSONL */
+	KW_SHAPE_ARRAY,	      /* [ {...}, {...} ] */
 	KW_SHAPE_RECORDS,     /* {"Records": [ {...}, ... ]} */
 };
 

@@ -959,20 +959,19 @@ static void test_quote(void **state)
 	assert_string_equal(kw_decode_quote("a\nb\x7f", 4, buf, sizeof(buf)),
 			    "\"a\\x0ab\\x7f\"");
 	assert_string_equal(
-		kw_decode_quote("0123456789-123456789-123456789-123456789-X", 42,
-				buf, sizeof(buf)),
+		kw_decode_quote("0123456789-123456789-123456789-123456789-X",
+				42, buf, sizeof(buf)),
 		"\"0123456789-123456789-123456789-123456789\"...");
 	/* a value that looks like a key or token shows only 8 bytes */
-	assert_string_equal(kw_decode_quote("AKIAIOSFODNN7EXAMPLE", 20, buf,
-					    sizeof(buf)),
-			    "\"AKIAIOSF\"...");
 	assert_string_equal(
-		kw_decode_quote("sk_live_51HxAbCdEfGh12345678", 28, buf,
-				sizeof(buf)),
-		"\"sk_live_\"...");
-	assert_string_equal(kw_decode_quote("2026-13-45T00:00:00Z", 20, buf,
-					    sizeof(buf)),
-			    "\"2026-13-45T00:00:00Z\"");
+		kw_decode_quote("AKIAIOSFODNN7EXAMPLE", 20, buf, sizeof(buf)),
+		"\"AKIAIOSF\"...");
+	assert_string_equal(kw_decode_quote("sk_live_51HxAbCdEfGh12345678", 28,
+					    buf, sizeof(buf)),
+			    "\"sk_live_\"...");
+	assert_string_equal(
+		kw_decode_quote("2026-13-45T00:00:00Z", 20, buf, sizeof(buf)),
+		"\"2026-13-45T00:00:00Z\"");
 	assert_string_equal(
 		kw_decode_quote("0123456789012345678901234567890123456789", 40,
 				buf, sizeof(buf)),
@@ -1130,12 +1129,12 @@ static void test_cloudtrail_skips(void **state)
 	struct run *r = *state;
 
 	keyless_is(r, NULL, 0,
-		"{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
-		"\"type\":\"AWSService\"},\"eventSource\":\"s3.amazonaws."
-		"com\"}");
+		   "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		   "\"type\":\"AWSService\"},\"eventSource\":\"s3.amazonaws."
+		   "com\"}");
 	keyless_is(r, NULL, 0,
-		"{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
-		"\"accessKeyId\":\"\"}}");
+		   "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		   "\"accessKeyId\":\"\"}}");
 	keyless_is(r, NULL, 0, "{\"eventTime\":\"2025-11-27T08:00:00Z\"}");
 	skip_is(r, "cloudtrail", NULL, 0,
 		"{\"userIdentity\":{\"accessKeyId\":\"AKIAX\"}}",
