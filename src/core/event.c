@@ -107,7 +107,7 @@ bool kw_ip_parse(struct kw_ip *ip, const char *s, size_t n)
 		return true;
 	}
 	if (inet_pton(AF_INET6, buf, ip->addr) == 1) {
-		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0,
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
 						   0, 0, 0, 0, 0xff, 0xff};
 
 		ip->family = 6;

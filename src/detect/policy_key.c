@@ -129,14 +129,13 @@ static void expired(const struct kw_event *ev, struct kw_keyent *key,
 			    step_down_for_test(key, sev), ev, key) != KW_OK)
 		return;
 	kw_alert_summary(
-		&a,
-		"%s was rolled at %s but is still used%s%s",
+		&a, "%s was rolled at %s but is still used%s%s",
 		kw_detect_key_label(key, label, sizeof(label)),
 		kw_time_format(kc->expires, when, sizeof(when)),
 		where_from(ev, from, sizeof(from)),
 		request_note(ev, true,
-			     accepted ? ": the API still accepts it" : "",
-			     note, sizeof(note)));
+			     accepted ? ": the API still accepts it" : "", note,
+			     sizeof(note)));
 	kw_alert_evidence_time(&a, "expires", kc->expires);
 	request_evidence(&a, ev);
 	kw_alert_evidence_json(&a, "accepted", json_boolean(accepted));
