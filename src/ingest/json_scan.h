@@ -36,7 +36,7 @@ enum kw_json_type {
 	KW_JSON_FALSE,
 	KW_JSON_TRUE,
 	KW_JSON_INTEGER, /* a number without fraction or exponent */
-	KW_JSON_REAL,    /* a number with fraction or exponent */
+	KW_JSON_REAL,	 /* a number with fraction or exponent */
 	KW_JSON_STRING,
 	KW_JSON_OBJECT,
 	KW_JSON_ARRAY,
