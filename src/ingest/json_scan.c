@@ -532,9 +532,38 @@ static size_t unescape(const char *s, size_t n, char *d)
 
 struct number {
 	bool real;
-	bool big; /* a real that needs strtod to decide overflow */
+	bool big;  /* a real that needs strtod to decide overflow */
+	bool fast; /* a real whose value is in d without strtod */
 	int64_t i;
+	double d;
 };
+
+/* Clinger's fast path: a decimal with at most 15 significant digits is an
+ * exact double, and so is 10^k for k <= 22, so one multiplication or
+ * division gives the correctly rounded value, the same bits as strtod. */
+static const double pow10_exact[23] = {
+	1e0,  1e1,  1e2,  1e3,	1e4,  1e5,  1e6,  1e7,	1e8,  1e9,  1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+static bool fast_real(const char *int_start, size_t int_len,
+		      const char *frac_start, size_t frac_len, int64_t exp,
+		      bool neg, double *d)
+{
+	uint64_t m = 0;
+	int64_t e = exp - (int64_t)frac_len;
+
+	if (int_len + frac_len > 15 || e < -22 || e > 22)
+		return false;
+	for (size_t i = 0; i < int_len; i++)
+		m = m * 10 + (uint64_t)(int_start[i] - '0');
+	for (size_t i = 0; i < frac_len; i++)
+		m = m * 10 + (uint64_t)(frac_start[i] - '0');
+	*d = e < 0 ? (double)m / pow10_exact[-e] : (double)m * pow10_exact[e];
+	if (neg)
+		*d = -*d;
+	return true;
+}
 
 /* Scan a number at s, with jansson's ranges. Returns the byte after it. */
 static const char *scan_number(struct scan *sc, const char *s,
@@ -543,12 +572,13 @@ static const char *scan_number(struct scan *sc, const char *s,
 	const char *p = s, *end = sc->end, *int_start, *frac_start = NULL;
 	bool neg = false;
 	uint64_t mag = 0;
-	size_t int_len, lead_frac_zeros = 0;
+	size_t int_len, frac_len, lead_frac_zeros = 0;
 	int64_t exp = 0, e10;
 	bool exp_neg = false, all_zero;
 
 	num->real = false;
 	num->big = false;
+	num->fast = false;
 	if (*p == '-') {
 		neg = true;
 		p++;
@@ -590,6 +620,7 @@ static const char *scan_number(struct scan *sc, const char *s,
 	}
 	all_zero = *int_start == '0' &&
 		   (!frac_start || lead_frac_zeros == (size_t)(p - frac_start));
+	frac_len = frac_start ? (size_t)(p - frac_start) : 0;
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		p++;
 		if (p < end && (*p == '+' || *p == '-')) {
@@ -604,6 +635,8 @@ static const char *scan_number(struct scan *sc, const char *s,
 			p++;
 		}
 	}
+	num->fast = fast_real(int_start, int_len, frac_start, frac_len,
+			      exp_neg ? -exp : exp, neg, &num->d);
 	if (all_zero)
 		return p;
 	/* the value lies in [10^(e10-1), 10^e10) */
@@ -699,7 +732,9 @@ static const char *scan_scalar(struct scan *sc, const char *s, int16_t want)
 		e = scan_number(sc, s, &num);
 		if (!e)
 			return NULL;
-		if (num.big || (term && num.real)) {
+		if (num.fast && !num.big) {
+			v.d = num.d;
+		} else if (num.big || (term && num.real)) {
 			if (to_double(sc, s, (size_t)(e - s), &v.d, &ovf)) {
 				sc->st = KW_ENOMEM;
 				return NULL;
