@@ -30,6 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define SEG_MAX 16	/* segments per path */
 #define SEG_LEN_MAX 255 /* bytes per segment */
@@ -397,6 +400,27 @@ static const char *scan_string(struct scan *sc, const char *s, bool *esc)
 	for (;;) {
 		unsigned char c;
 
+#ifdef __SSE2__
+		/* 16 bytes a step: a signed compare with 0x20 flags both
+		 * control bytes and every byte >= 0x80 (negative as int8). */
+		while (end - s >= 16) {
+			__m128i v = _mm_loadu_si128(
+				(const __m128i *)(const void *)s);
+			__m128i hit = _mm_or_si128(
+				_mm_or_si128(
+					_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+					_mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+				_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+			unsigned m = (unsigned)_mm_movemask_epi8(hit);
+
+			if (m) {
+				/* the 8-byte step below stops here at once */
+				s += __builtin_ctz(m);
+				break;
+			}
+			s += 16;
+		}
+#endif
 		while (end - s >= 8) {
 			uint64_t w, m;
 
