@@ -290,6 +290,12 @@ static void summary(struct kw_engine *e, const struct kw_router_stats *rs,
 		}
 		fputc('\n', stderr);
 	}
+	if (st->skips.count[KW_SKIP_KEYLESS])
+		fprintf(stderr,
+			"keywatch: %llu keyless records (made by no API key, "
+			"such as AWS services acting on their own) were not "
+			"analysed\n",
+			(unsigned long long)st->skips.count[KW_SKIP_KEYLESS]);
 	if (st->keys_evicted)
 		fprintf(stderr,
 			"keywatch: %llu keys were evicted (more than "
