@@ -275,13 +275,14 @@ static void summary(struct kw_engine *e, const struct kw_router_stats *rs,
 			(unsigned long long)rs->suppressed,
 			(unsigned long long)rs->below);
 	fputc('\n', stderr);
-	if (st->skips.total) {
+	if (kw_skips_problems(&st->skips)) {
 		int first = 1;
 
 		fprintf(stderr, "keywatch: skipped %llu:",
-			(unsigned long long)st->skips.total);
+			(unsigned long long)kw_skips_problems(&st->skips));
 		for (int r = 0; r < KW_SKIP_REASON_MAX; r++) {
-			if (!st->skips.count[r])
+			if (!st->skips.count[r] ||
+			    !kw_skip_is_problem((enum kw_skip_reason)r))
 				continue;
 			fprintf(stderr, "%s %s %llu", first ? "" : ",",
 				kw_skip_reason_name((enum kw_skip_reason)r),
