@@ -632,8 +632,9 @@ static void test_cidr_contains(void **state)
 	assert_true(in("::/0", "2001:db8::1"));
 	assert_true(in("::/0", "::"));
 	assert_false(in("::/0", "1.2.3.4"));
-	/* An IPv4-mapped IPv6 address is IPv6 here. */
-	assert_false(in("203.0.113.0/24", "::ffff:203.0.113.5"));
+	/* An IPv4-mapped IPv6 address is its IPv4 address. */
+	assert_true(in("203.0.113.0/24", "::ffff:203.0.113.5"));
+	assert_false(in("198.51.100.0/24", "::ffff:203.0.113.5"));
 	/* /32 and /128: only the address itself. */
 	assert_true(in("198.51.100.7/32", "198.51.100.7"));
 	assert_false(in("198.51.100.7/32", "198.51.100.6"));
