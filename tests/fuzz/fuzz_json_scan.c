@@ -20,16 +20,9 @@
 #include <string.h>
 
 #include "ingest/json_scan.h"
+#include "../unit/json_compare.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const char *const fuzz_paths[] = {
-	"a",	   "b",		"a.b",	     "a.b.c",
-	"s",	   "n",		"k",	     "o",
-	"o.p",	   "arr",	"x-api-key", "headers.x-api-key",
-	"headers", "u\xc3\xa9", "created",   "request.ip",
-};
-#define NPATHS (sizeof(fuzz_paths) / sizeof(fuzz_paths[0]))
 
 static void die(const char *why, size_t path, const uint8_t *data, size_t size)
 {
@@ -41,82 +34,17 @@ static void die(const char *why, size_t path, const uint8_t *data, size_t size)
 	abort();
 }
 
-/* jansson's value at a dotted path, or NULL. */
-static json_t *lookup(json_t *root, const char *path)
-{
-	while (root) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-
-		if (!json_is_object(root))
-			return NULL;
-		root = json_object_getn(root, path, n);
-		if (!dot)
-			return root;
-		path = dot + 1;
-	}
-	return NULL;
-}
-
-static const char *compare(const struct kw_json_value *v, json_t *j)
-{
-	json_t *raw;
-	int same;
-
-	if (!j)
-		return v->type == KW_JSON_ABSENT ? NULL : "type (absent)";
-	switch (json_typeof(j)) {
-	case JSON_NULL:
-		return v->type == KW_JSON_NULL ? NULL : "type (null)";
-	case JSON_TRUE:
-		return v->type == KW_JSON_TRUE ? NULL : "type (true)";
-	case JSON_FALSE:
-		return v->type == KW_JSON_FALSE ? NULL : "type (false)";
-	case JSON_INTEGER:
-		if (v->type != KW_JSON_INTEGER)
-			return "type (integer)";
-		if (v->i != json_integer_value(j) ||
-		    v->d != (double)json_integer_value(j))
-			return "integer value";
-		return NULL;
-	case JSON_REAL:
-		if (v->type != KW_JSON_REAL)
-			return "type (real)";
-		if (memcmp(&v->d, &(double){json_real_value(j)},
-			   sizeof(double)))
-			return "real value";
-		return NULL;
-	case JSON_STRING:
-		if (v->type != KW_JSON_STRING)
-			return "type (string)";
-		if (v->n != json_string_length(j) ||
-		    (v->n && memcmp(v->p, json_string_value(j), v->n)))
-			return "string value";
-		return NULL;
-	case JSON_OBJECT:
-	case JSON_ARRAY:
-		if (v->type !=
-		    (json_is_object(j) ? KW_JSON_OBJECT : KW_JSON_ARRAY))
-			return "type (container)";
-		raw = json_loadb(v->p, v->n, 0, NULL);
-		same = raw && json_equal(raw, j);
-		json_decref(raw);
-		return same ? NULL : "container raw text";
-	}
-	return "unknown jansson type";
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct kw_json_paths *paths;
 	static struct kw_arena arena;
-	struct kw_json_value out[NPATHS];
+	struct kw_json_value out[CMP_NPATHS];
 	struct kw_error err;
 	enum kw_status st;
 	json_t *root;
 
 	if (!paths) {
-		if (kw_json_paths_create(fuzz_paths, NPATHS, &paths, &err))
+		if (kw_json_paths_create(cmp_paths, CMP_NPATHS, &paths, &err))
 			abort();
 		kw_arena_init(&arena, 0);
 	}
@@ -131,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    0, data, size);
 	if (st == KW_EINVAL && strncmp(err.msg, "invalid JSON at column ", 23))
 		die("error message format", 0, data, size);
-	for (size_t i = 0; root && i < NPATHS; i++) {
-		const char *why = compare(&out[i], lookup(root, fuzz_paths[i]));
+	for (size_t i = 0; root && i < CMP_NPATHS; i++) {
+		const char *why = compare(&out[i], lookup(root, cmp_paths[i]));
 
 		if (why)
 			die(why, i, data, size);

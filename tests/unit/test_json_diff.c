@@ -29,17 +29,10 @@
 #include <jansson.h>
 
 #include "ingest/json_scan.h"
+#include "json_compare.h"
 
 #define CORPUS_DIR KW_TEST_SRCDIR "/json_corpus"
 #define MAX_CASE (256 * 1024)
-
-static const char *const diff_paths[] = {
-	"a",	   "b",		"a.b",	     "a.b.c",
-	"s",	   "n",		"k",	     "o",
-	"o.p",	   "arr",	"x-api-key", "headers.x-api-key",
-	"headers", "u\xc3\xa9", "created",   "request.ip",
-};
-#define NPATHS (sizeof(diff_paths) / sizeof(diff_paths[0]))
 
 struct ctx {
 	struct kw_json_paths *paths;
@@ -48,69 +41,6 @@ struct ctx {
 };
 
 /* ------------------------------------------------------------ compare */
-
-static json_t *lookup(json_t *root, const char *path)
-{
-	while (root) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-
-		if (!json_is_object(root))
-			return NULL;
-		root = json_object_getn(root, path, n);
-		if (!dot)
-			return root;
-		path = dot + 1;
-	}
-	return NULL;
-}
-
-static const char *compare(const struct kw_json_value *v, json_t *j)
-{
-	json_t *raw;
-	int same;
-	double d;
-
-	if (!j)
-		return v->type == KW_JSON_ABSENT ? NULL : "type (want absent)";
-	switch (json_typeof(j)) {
-	case JSON_NULL:
-		return v->type == KW_JSON_NULL ? NULL : "type (want null)";
-	case JSON_TRUE:
-		return v->type == KW_JSON_TRUE ? NULL : "type (want true)";
-	case JSON_FALSE:
-		return v->type == KW_JSON_FALSE ? NULL : "type (want false)";
-	case JSON_INTEGER:
-		if (v->type != KW_JSON_INTEGER)
-			return "type (want integer)";
-		if (v->i != json_integer_value(j) ||
-		    v->d != (double)json_integer_value(j))
-			return "integer value";
-		return NULL;
-	case JSON_REAL:
-		if (v->type != KW_JSON_REAL)
-			return "type (want real)";
-		d = json_real_value(j);
-		return memcmp(&v->d, &d, sizeof(d)) ? "real value" : NULL;
-	case JSON_STRING:
-		if (v->type != KW_JSON_STRING)
-			return "type (want string)";
-		if (v->n != json_string_length(j) ||
-		    (v->n && memcmp(v->p, json_string_value(j), v->n)))
-			return "string value";
-		return NULL;
-	case JSON_OBJECT:
-	case JSON_ARRAY:
-		if (v->type !=
-		    (json_is_object(j) ? KW_JSON_OBJECT : KW_JSON_ARRAY))
-			return "type (want object or array)";
-		raw = json_loadb(v->p, v->n, 0, NULL);
-		same = raw && json_equal(raw, j);
-		json_decref(raw);
-		return same ? NULL : "object or array raw text";
-	}
-	return "unknown jansson type";
-}
 
 /* Fail the test; path is NULL for a difference in validity. */
 static void report(const char *what, const char *why, const char *path,
@@ -138,7 +68,7 @@ static void report(const char *what, const char *why, const char *path,
 /* One input against jansson; fails the test on any difference. */
 static void check(struct ctx *c, const char *what, const char *text, size_t len)
 {
-	struct kw_json_value out[NPATHS];
+	struct kw_json_value out[CMP_NPATHS];
 	struct kw_error err;
 	json_error_t jerr;
 	enum kw_status st;
@@ -160,12 +90,12 @@ static void check(struct ctx *c, const char *what, const char *text, size_t len)
 	if (!root)
 		return;
 	c->valid++;
-	for (size_t i = 0; i < NPATHS; i++) {
-		const char *why = compare(&out[i], lookup(root, diff_paths[i]));
+	for (size_t i = 0; i < CMP_NPATHS; i++) {
+		const char *why = compare(&out[i], lookup(root, cmp_paths[i]));
 
 		if (why) {
 			json_decref(root);
-			report(what, why, diff_paths[i], text, len);
+			report(what, why, cmp_paths[i], text, len);
 		}
 	}
 	json_decref(root);
@@ -443,7 +373,8 @@ static int setup(void **state)
 	struct ctx *c = calloc(1, sizeof(*c));
 	struct kw_error err;
 
-	if (!c || kw_json_paths_create(diff_paths, NPATHS, &c->paths, &err)) {
+	if (!c ||
+	    kw_json_paths_create(cmp_paths, CMP_NPATHS, &c->paths, &err)) {
 		free(c);
 		return -1;
 	}
