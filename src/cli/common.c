@@ -230,6 +230,42 @@ static int build_map(const struct kw_cli_common *c, struct kw_cli_setup *s)
 	return KW_EXIT_OK;
 }
 
+/* Neither --geoip nor the config named a database: use the *.mmdb files
+ * where geoipupdate writes. One that does not open is skipped with a
+ * warning (nobody asked for it); $KEYWATCH_NO_DEFAULT_GEOIP turns the search
+ * off (tests). */
+static enum kw_status open_default_geoip(struct kw_cli_setup *s)
+{
+	char *found[KW_GEOIP_MAX_DBS];
+	const char *ok[KW_GEOIP_MAX_DBS];
+	size_t n = 0, nok = 0;
+	struct kw_geoip *g = NULL;
+	struct kw_error err;
+	enum kw_status st;
+
+	if (!getenv("KEYWATCH_NO_DEFAULT_GEOIP"))
+		n = kw_geoip_find(kw_geoip_default_dirs, kw_geoip_ndefault_dirs,
+				  found, KW_GEOIP_MAX_DBS);
+	for (size_t i = 0; i < n; i++) {
+		kw_error_clear(&err);
+		if (kw_geoip_open((const char *const *)&found[i], 1, &g,
+				  &err) != KW_OK) {
+			kw_log_warn(NULL, "%s (skipped)", err.msg);
+			continue;
+		}
+		kw_geoip_close(g);
+		g = NULL;
+		ok[nok++] = found[i];
+	}
+	kw_error_clear(&err);
+	st = kw_geoip_open(ok, nok, &s->geoip, &err);
+	if (st != KW_OK)
+		kw_log_error(NULL, "%s", err.msg);
+	for (size_t i = 0; i < n; i++)
+		free(found[i]);
+	return st;
+}
+
 int kw_cli_setup(const struct kw_cli_common *c, struct kw_cli_setup *s)
 {
 	const char *geo[KW_CLI_MAX_GEOIP + 16];
@@ -269,6 +305,9 @@ int kw_cli_setup(const struct kw_cli_common *c, struct kw_cli_setup *s)
 		geo[ngeo++] = s->cfg->geoip[i];
 	for (size_t i = 0; i < c->ngeoip; i++)
 		geo[ngeo++] = c->geoip[i];
+	if (ngeo == 0)
+		return open_default_geoip(s) == KW_OK ? build_map(c, s)
+						      : KW_EXIT_USAGE;
 	if (kw_geoip_open(geo, ngeo, &s->geoip, &err) != KW_OK) {
 		kw_log_error(NULL, "%s", err.msg);
 		return KW_EXIT_USAGE;

@@ -18,6 +18,8 @@
 
 #include "core/str.h"
 
+struct kw_geo; /* enrich/geoip.h */
+
 enum kw_key_kind {
 	KW_KIND_UNKNOWN = 0,
 	KW_KIND_PUBLISHABLE, /* pk_: meant for browsers */
@@ -89,6 +91,9 @@ struct kw_event {
 	enum kw_key_kind key_kind;
 	enum kw_key_mode key_mode;
 	uint32_t flags; /* KW_EV_* */
+	/* Set by GeoIP enrichment: NULL without a database or without an
+	 * address; valid only while the event is analysed. */
+	const struct kw_geo *geo;
 
 	/* Where it came from, for messages. `file` lives as long as the scan.
 	 */

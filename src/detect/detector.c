@@ -11,6 +11,7 @@ static const struct kw_detector_ops *const registry[] = {
 	&kw_detect_policy_key,
 	&kw_detect_policy_ops,
 	&kw_detect_policy_ip,
+	&kw_detect_geo,
 	NULL,
 };
 
@@ -47,17 +48,8 @@ static const struct kw_detector_ops *family_of(const char *detector)
 /* The learned detectors of spec/alerts.md that later families implement;
  * the config may already name them (to switch them off). */
 static const char *const planned[] = {
-	"rate.spike",
-	"rate.errors",
-	"auth.failures",
-	"geo.new_ip",
-	"geo.new_network",
-	"geo.new_country",
-	"geo.impossible_travel",
-	"geo.country_not_allowed",
-	"ops.first_seen",
-	"ops.sensitive",
-	NULL,
+	"rate.spike",	  "rate.errors",   "auth.failures",
+	"ops.first_seen", "ops.sensitive", NULL,
 };
 
 enum kw_status kw_detect_check_config(const struct kw_config *cfg,

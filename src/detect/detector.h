@@ -125,4 +125,7 @@ extern const struct kw_detector_ops kw_detect_policy_ops;
 extern const struct kw_detector_ops kw_detect_policy_key;
 extern const struct kw_detector_ops kw_detect_policy_ip;
 
+/* The geo family (geo.c). */
+extern const struct kw_detector_ops kw_detect_geo;
+
 #endif

@@ -183,6 +183,7 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 	enum kw_status st;
 
 	kw_models_enrich(e->opts.models, ev, &e->arena);
+	ev->geo = kw_geoip_lookup(e->opts.geoip, &ev->ip);
 	st = kw_keytab_get(e->keys, ev->key.p, ev->key.n, ev->ts, &key,
 			   &created);
 	if (st != KW_OK) {

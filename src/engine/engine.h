@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "core/skips.h"
 #include "core/status.h"
+#include "enrich/geoip.h"
 #include "enrich/model.h"
 #include "ingest/decoder.h"
 #include "ingest/reader.h"
@@ -34,6 +35,7 @@ struct kw_engine_opts {
 	const struct kw_field_map *map; /* borrowed; may be NULL */
 	size_t nmap;
 	struct kw_router *router; /* borrowed */
+	struct kw_geoip *geoip;	  /* borrowed; NULL: no GeoIP databases */
 };
 
 struct kw_engine_stats {

@@ -1,0 +1,773 @@
+/*
+ * geo.c - the geo family: where a key is used from.
+ *
+ *   geo.new_ip               an address never seen for the key
+ *   geo.new_network          an autonomous system (ASN) never seen for it
+ *   geo.new_country          a country never seen for it
+ *   geo.impossible_travel    two consecutive places farther apart than
+ *                            max_kmh allows in the time between them
+ *   geo.country_not_allowed  (policy) outside the key's allow_countries
+ *
+ * The learned four watch server-side keys (secret, restricted, AWS), and
+ * publishable keys only with "geo_publishable": true, since customers'
+ * browsers come from everywhere. Each key learns for cfg->learn from its
+ * first event (event time) before any of them speaks.
+ *
+ * The one idea: memory per key is fixed. The first few IPs, networks
+ * (/24, /48), ASNs, countries and places are remembered exactly, in the
+ * order first seen; past that, each kind goes into a small Bloom filter (a
+ * compact summary that never forgets, and may rarely call a new thing
+ * known). Severity follows what is new: an address inside a network and
+ * country the key already uses is servers scaling out, never above low;
+ * a new network or country is more; an anonymous network, a Tor exit, or a
+ * hosting provider the key never used raises it one step.
+ *
+ * Impossible travel compares a request's place with the key's previous
+ * placed request: the distance less both accuracy radii, over the time
+ * between them. A place the key already uses (within PLACE_KM) is not
+ * travel, so a key that runs in two regions is not travelling between them.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "detect/detector.h"
+#include "enrich/geoip.h"
+
+#define GEO_IPS 8
+#define GEO_NETS 8
+#define GEO_ASNS 8
+#define GEO_COUNTRIES 8
+#define GEO_PLACES 4
+#define PLACE_KM 150.0	   /* one place: within this of its first location */
+#define MIN_TRAVEL_KM 50.0 /* closer than this (beyond accuracy) is no trip */
+#define EARTH_KM 6371.0
+#define PI 3.14159265358979323846
+#define DEFAULT_MAX_KMH 1000.0
+
+enum {
+	D_NEW_IP,
+	D_NEW_NETWORK,
+	D_NEW_COUNTRY,
+	D_TRAVEL,
+	D_COUNTRY_NOT_ALLOWED,
+	D_MAX
+};
+
+static const char *const names[] = {
+	"geo.new_ip",
+	"geo.new_network",
+	"geo.new_country",
+	"geo.impossible_travel",
+	"geo.country_not_allowed",
+	NULL,
+};
+
+static const struct kw_option options[] = {
+	{"max_kmh", KW_OPT_NUMBER, "1000",
+	 "geo.impossible_travel: fastest believable travel, km/h"},
+	{NULL, 0, NULL, NULL},
+};
+
+struct geo {
+	const struct kw_config *cfg;
+	bool on[D_MAX];
+	double max_kmh;
+	bool said_no_db;
+};
+
+struct geo_addr {
+	uint8_t family; /* 0: empty */
+	uint8_t addr[16];
+};
+
+struct geo_place {
+	float lat, lon;
+};
+
+/* A key's memory. Plain bytes, zeroed when the key is created. */
+struct geo_state {
+	int64_t last_ts; /* of the last request with a place */
+	float last_lat, last_lon;
+	uint16_t last_acc;
+	char last_country[2];
+	struct geo_addr last_ip;
+	uint8_t has_last, seen_hosting;
+	uint8_t nips, nnets, nasns, ncountries, nplaces, next_place;
+	uint32_t total_ips; /* distinct IPs, counting the summarised ones */
+	struct geo_addr ips[GEO_IPS];
+	uint8_t nets[GEO_NETS][8]; /* family, then the /24 or /48 prefix */
+	uint32_t asns[GEO_ASNS];
+	char countries[GEO_COUNTRIES][2];
+	struct geo_place places[GEO_PLACES];
+	uint8_t bloom_ips[128], bloom_nets[64], bloom_asns[32],
+		bloom_countries[32];
+};
+
+/* ------------------------------------------------------------ the family */
+
+static enum kw_status geo_create(const struct kw_detector_env *env, void **self,
+				 struct kw_error *err)
+{
+	struct geo *g = calloc(1, sizeof(*g));
+	const json_t *o = kw_detect_options(env->cfg, "geo.impossible_travel");
+	const json_t *v = o ? json_object_get(o, "max_kmh") : NULL;
+
+	if (!g)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	g->cfg = env->cfg;
+	for (int i = 0; i < D_MAX; i++)
+		g->on[i] = kw_detect_enabled(env->cfg, names[i]);
+	g->max_kmh = v ? json_number_value(v) : DEFAULT_MAX_KMH;
+	if (g->max_kmh <= 0) {
+		free(g);
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: detectors.geo.impossible_travel."
+				    "max_kmh: must be above 0",
+				    env->cfg->file);
+	}
+	*self = g;
+	return KW_OK;
+}
+
+static void geo_destroy(void *self)
+{
+	free(self);
+}
+
+/* ------------------------------------------------------------ the memory */
+
+static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0xcbf29ce484222325u ^ seed;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3u;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdu;
+	return h ^ (h >> 33);
+}
+
+/* A Bloom filter of nbytes, three bits per item. */
+static bool bloom_has(const uint8_t *bloom, size_t nbytes, uint64_t h)
+{
+	for (int i = 0; i < 3; i++) {
+		size_t bit = (size_t)((h >> (i * 20)) % (nbytes * 8));
+
+		if (!(bloom[bit / 8] & (1u << (bit % 8))))
+			return false;
+	}
+	return true;
+}
+
+static void bloom_add(uint8_t *bloom, size_t nbytes, uint64_t h)
+{
+	for (int i = 0; i < 3; i++) {
+		size_t bit = (size_t)((h >> (i * 20)) % (nbytes * 8));
+
+		bloom[bit / 8] |= (uint8_t)(1u << (bit % 8));
+	}
+}
+
+static size_t ip_len(const struct kw_ip *ip)
+{
+	return ip->family == 4 ? 4 : 16;
+}
+
+static bool has_ip(const struct geo_state *s, const struct kw_ip *ip)
+{
+	size_t n = ip_len(ip);
+
+	for (size_t i = 0; i < s->nips; i++) {
+		if (s->ips[i].family == ip->family &&
+		    !memcmp(s->ips[i].addr, ip->addr, n))
+			return true;
+	}
+	return s->nips == GEO_IPS &&
+	       bloom_has(s->bloom_ips, sizeof(s->bloom_ips),
+			 hash_bytes(ip->addr, n, ip->family));
+}
+
+static void add_ip(struct geo_state *s, const struct kw_ip *ip)
+{
+	size_t n = ip_len(ip);
+
+	if (s->total_ips < UINT32_MAX)
+		s->total_ips++;
+	if (s->nips < GEO_IPS) {
+		s->ips[s->nips].family = ip->family;
+		memcpy(s->ips[s->nips].addr, ip->addr, n);
+		s->nips++;
+		return;
+	}
+	bloom_add(s->bloom_ips, sizeof(s->bloom_ips),
+		  hash_bytes(ip->addr, n, ip->family));
+}
+
+/* The /24 (IPv4) or /48 (IPv6) an address is in. */
+static void net_of(const struct kw_ip *ip, uint8_t net[8])
+{
+	memset(net, 0, 8);
+	net[0] = ip->family;
+	memcpy(net + 1, ip->addr, ip->family == 4 ? 3 : 6);
+}
+
+static bool has_net(const struct geo_state *s, const uint8_t net[8])
+{
+	for (size_t i = 0; i < s->nnets; i++) {
+		if (!memcmp(s->nets[i], net, 8))
+			return true;
+	}
+	return s->nnets == GEO_NETS &&
+	       bloom_has(s->bloom_nets, sizeof(s->bloom_nets),
+			 hash_bytes(net, 8, 1));
+}
+
+static void add_net(struct geo_state *s, const uint8_t net[8])
+{
+	if (has_net(s, net))
+		return;
+	if (s->nnets < GEO_NETS)
+		memcpy(s->nets[s->nnets++], net, 8);
+	else
+		bloom_add(s->bloom_nets, sizeof(s->bloom_nets),
+			  hash_bytes(net, 8, 1));
+}
+
+static bool has_asn(const struct geo_state *s, uint32_t asn)
+{
+	for (size_t i = 0; i < s->nasns; i++) {
+		if (s->asns[i] == asn)
+			return true;
+	}
+	return s->nasns == GEO_ASNS &&
+	       bloom_has(s->bloom_asns, sizeof(s->bloom_asns),
+			 hash_bytes(&asn, sizeof(asn), 2));
+}
+
+static void add_asn(struct geo_state *s, uint32_t asn)
+{
+	if (!asn || has_asn(s, asn))
+		return;
+	if (s->nasns < GEO_ASNS)
+		s->asns[s->nasns++] = asn;
+	else
+		bloom_add(s->bloom_asns, sizeof(s->bloom_asns),
+			  hash_bytes(&asn, sizeof(asn), 2));
+}
+
+static bool has_country(const struct geo_state *s, const char *cc)
+{
+	for (size_t i = 0; i < s->ncountries; i++) {
+		if (!memcmp(s->countries[i], cc, 2))
+			return true;
+	}
+	return s->ncountries == GEO_COUNTRIES &&
+	       bloom_has(s->bloom_countries, sizeof(s->bloom_countries),
+			 hash_bytes(cc, 2, 3));
+}
+
+static void add_country(struct geo_state *s, const char *cc)
+{
+	if (!cc[0] || has_country(s, cc))
+		return;
+	if (s->ncountries < GEO_COUNTRIES)
+		memcpy(s->countries[s->ncountries++], cc, 2);
+	else
+		bloom_add(s->bloom_countries, sizeof(s->bloom_countries),
+			  hash_bytes(cc, 2, 3));
+}
+
+static double distance_km(double lat1, double lon1, double lat2, double lon2)
+{
+	const double rad = PI / 180.0;
+	double dlat = (lat2 - lat1) * rad, dlon = (lon2 - lon1) * rad;
+	double a = sin(dlat / 2) * sin(dlat / 2) +
+		   cos(lat1 * rad) * cos(lat2 * rad) * sin(dlon / 2) *
+			   sin(dlon / 2);
+
+	return 2 * EARTH_KM * asin(sqrt(a < 1 ? a : 1));
+}
+
+static bool has_place(const struct geo_state *s, const struct kw_geo *g)
+{
+	for (size_t i = 0; i < s->nplaces; i++) {
+		if (distance_km(s->places[i].lat, s->places[i].lon, g->lat,
+				g->lon) <= PLACE_KM + g->accuracy_km)
+			return true;
+	}
+	return false;
+}
+
+/* The newest place replaces the oldest once all slots are used. */
+static void add_place(struct geo_state *s, const struct kw_geo *g)
+{
+	struct geo_place *p;
+
+	if (has_place(s, g))
+		return;
+	p = &s->places[s->next_place];
+	p->lat = (float)g->lat;
+	p->lon = (float)g->lon;
+	s->next_place = (uint8_t)((s->next_place + 1) % GEO_PLACES);
+	if (s->nplaces < GEO_PLACES)
+		s->nplaces++;
+}
+
+/* ----------------------------------------------------------- the alerts */
+
+static enum kw_severity step(enum kw_severity s, int by)
+{
+	int v = (int)s + by;
+
+	if (v < KW_SEV_INFO)
+		v = KW_SEV_INFO;
+	if (v > KW_SEV_CRITICAL)
+		v = KW_SEV_CRITICAL;
+	return (enum kw_severity)v;
+}
+
+/* Test-mode keys are one step lower, as for the policy detectors. */
+static enum kw_severity for_key(enum kw_severity s, const struct kw_keyent *key)
+{
+	return key->mode == KW_MODE_TEST ? step(s, -1) : s;
+}
+
+static bool anonymous(const struct kw_geo *g)
+{
+	return g && (g->flags & (KW_GEO_ANONYMOUS | KW_GEO_VPN | KW_GEO_TOR |
+				 KW_GEO_PROXY));
+}
+
+/* A hosting provider the key never used before. */
+static bool new_hosting(const struct geo_state *s, const struct kw_geo *g)
+{
+	return g && (g->flags & KW_GEO_HOSTING) && !s->seen_hosting;
+}
+
+static void add_network_evidence(struct kw_alert *a, const struct kw_geo *g)
+{
+	json_t *flags;
+	char asn[16];
+
+	if (!g)
+		return;
+	if (g->country[0])
+		kw_alert_evidence_str(a, "country", kw_str_c(g->country));
+	if (g->asn) {
+		snprintf(asn, sizeof(asn), "AS%u", (unsigned)g->asn);
+		kw_alert_evidence_str(a, "network", kw_str_c(asn));
+		kw_alert_evidence_str(a, "org", kw_str_c(g->org));
+	}
+	if (!(g->flags & (KW_GEO_ANONYMOUS | KW_GEO_VPN | KW_GEO_TOR |
+			  KW_GEO_HOSTING | KW_GEO_PROXY)))
+		return;
+	flags = json_array();
+	if (g->flags & KW_GEO_ANONYMOUS)
+		json_array_append_new(flags, json_string("anonymous"));
+	if (g->flags & KW_GEO_VPN)
+		json_array_append_new(flags, json_string("vpn"));
+	if (g->flags & KW_GEO_TOR)
+		json_array_append_new(flags, json_string("tor"));
+	if (g->flags & KW_GEO_PROXY)
+		json_array_append_new(flags, json_string("proxy"));
+	if (g->flags & KW_GEO_HOSTING)
+		json_array_append_new(flags, json_string("hosting"));
+	kw_alert_evidence_json(a, "flags", flags);
+}
+
+/* " via a Tor exit", " via an anonymous network", " from a hosting
+ * provider", or "". */
+static const char *flag_note(const struct kw_geo *g)
+{
+	if (!g)
+		return "";
+	if (g->flags & KW_GEO_TOR)
+		return " via a Tor exit node";
+	if (g->flags & (KW_GEO_ANONYMOUS | KW_GEO_VPN | KW_GEO_PROXY))
+		return " via an anonymous network";
+	if (g->flags & KW_GEO_HOSTING)
+		return " from a hosting provider";
+	return "";
+}
+
+static json_t *country_list(const struct geo_state *s)
+{
+	json_t *arr = json_array();
+	char cc[3] = "";
+
+	for (size_t i = 0; arr && i < s->ncountries; i++) {
+		memcpy(cc, s->countries[i], 2);
+		json_array_append_new(arr, json_string(cc));
+	}
+	return arr;
+}
+
+/* "US, IE" (and " and more" past the exact list). */
+static void country_text(const struct geo_state *s, char *buf, size_t cap)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < s->ncountries && off < cap; i++)
+		off += (size_t)snprintf(buf + off, cap - off, "%s%.2s",
+					i ? ", " : "", s->countries[i]);
+	if (s->ncountries == GEO_COUNTRIES && off < cap)
+		snprintf(buf + off, cap - off, " and more");
+	if (!s->ncountries)
+		snprintf(buf, cap, "none");
+}
+
+static void finish(struct kw_alert *a, const char *subject,
+		   const struct kw_emit *emit)
+{
+	kw_alert_set_id(a, subject);
+	kw_emit(emit, a);
+}
+
+static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
+			 struct kw_keyent *key, bool same_net, bool scale_out,
+			 const struct kw_emit *emit)
+{
+	const struct kw_geo *g = ev->geo;
+	enum kw_severity sev = scale_out ? KW_SEV_LOW : KW_SEV_MEDIUM;
+	struct kw_alert a;
+	char ip[64], label[256], subject[80], where[96] = "";
+
+	/* Servers scaling out stay low whatever the network is. */
+	if (!scale_out && (anonymous(g) || new_hosting(s, g)))
+		sev = step(sev, 1);
+	if (kw_detect_alert(&a, "geo.new_ip", for_key(sev, key), ev, key) !=
+	    KW_OK)
+		return;
+	kw_ip_format(&ev->ip, ip, sizeof(ip));
+	if (g && g->asn)
+		snprintf(where, sizeof(where), " (%s%sAS%u %s)", g->country,
+			 g->country[0] ? ", " : "", (unsigned)g->asn, g->org);
+	else if (g && g->country[0])
+		snprintf(where, sizeof(where), " (%s)", g->country);
+	kw_alert_summary(&a,
+			 "%s called from a new IP %s%s%s; %s, %u IP%s seen "
+			 "before",
+			 kw_detect_key_label(key, label, sizeof(label)), ip,
+			 where, flag_note(g),
+			 scale_out  ? "inside a network and country it uses"
+			 : same_net ? "inside a network it uses"
+				    : "outside the networks it uses",
+			 (unsigned)s->total_ips, s->total_ips == 1 ? "" : "s");
+	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
+	add_network_evidence(&a, g);
+	kw_alert_evidence_json(&a, "known_network", json_boolean(same_net));
+	kw_alert_evidence_int(&a, "known_ips", s->total_ips);
+	kw_alert_evidence_time(&a, "learned_since", key->first_seen);
+	kw_alert_suppress_str(&a, "ip", kw_str_c(ip));
+	snprintf(subject, sizeof(subject), "ip=%s", ip);
+	finish(&a, subject, emit);
+}
+
+static void alert_new_network(const struct geo_state *s,
+			      const struct kw_event *ev, struct kw_keyent *key,
+			      const struct kw_emit *emit)
+{
+	const struct kw_geo *g = ev->geo;
+	enum kw_severity sev = KW_SEV_MEDIUM;
+	struct kw_alert a;
+	json_t *known;
+	char ip[64], label[256], asn[16], subject[80], seen[160] = "";
+	size_t off = 0;
+
+	if (anonymous(g) || new_hosting(s, g))
+		sev = step(sev, 1);
+	if (kw_detect_alert(&a, "geo.new_network", for_key(sev, key), ev,
+			    key) != KW_OK)
+		return;
+	kw_ip_format(&ev->ip, ip, sizeof(ip));
+	snprintf(asn, sizeof(asn), "AS%u", (unsigned)g->asn);
+	known = json_array();
+	for (size_t i = 0; i < s->nasns; i++) {
+		char one[16];
+
+		snprintf(one, sizeof(one), "AS%u", (unsigned)s->asns[i]);
+		json_array_append_new(known, json_string(one));
+		if (off < sizeof(seen))
+			off += (size_t)snprintf(seen + off, sizeof(seen) - off,
+						"%s%s", i ? ", " : "", one);
+	}
+	if (!s->nasns)
+		snprintf(seen, sizeof(seen), "none");
+	kw_alert_summary(&a,
+			 "%s called from network %s (%s) for the first "
+			 "time%s; seen before: %s",
+			 kw_detect_key_label(key, label, sizeof(label)), asn,
+			 g->org[0] ? g->org : "unknown organisation",
+			 flag_note(g), seen);
+	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
+	add_network_evidence(&a, g);
+	kw_alert_evidence_json(&a, "known_networks", known);
+	kw_alert_evidence_time(&a, "learned_since", key->first_seen);
+	kw_alert_suppress_str(&a, "network", kw_str_c(asn));
+	snprintf(subject, sizeof(subject), "network=%s", asn);
+	finish(&a, subject, emit);
+}
+
+static void alert_new_country(const struct geo_state *s,
+			      const struct kw_event *ev, struct kw_keyent *key,
+			      const struct kw_emit *emit)
+{
+	const struct kw_geo *g = ev->geo;
+	enum kw_severity sev = KW_SEV_HIGH;
+	struct kw_alert a;
+	char ip[64], label[256], subject[80], seen[96];
+
+	if (anonymous(g))
+		sev = step(sev, 1);
+	if (kw_detect_alert(&a, "geo.new_country", for_key(sev, key), ev,
+			    key) != KW_OK)
+		return;
+	kw_ip_format(&ev->ip, ip, sizeof(ip));
+	country_text(s, seen, sizeof(seen));
+	kw_alert_summary(&a,
+			 "%s called from %s for the first time%s; seen "
+			 "before: %s",
+			 kw_detect_key_label(key, label, sizeof(label)),
+			 g->country, flag_note(g), seen);
+	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
+	add_network_evidence(&a, g);
+	kw_alert_evidence_json(&a, "known_countries", country_list(s));
+	kw_alert_evidence_time(&a, "learned_since", key->first_seen);
+	kw_alert_suppress_str(&a, "country", kw_str_c(g->country));
+	snprintf(subject, sizeof(subject), "country=%s", g->country);
+	finish(&a, subject, emit);
+}
+
+static void alert_travel(const struct geo *self, const struct geo_state *s,
+			 const struct kw_event *ev, struct kw_keyent *key,
+			 double km, double kmh, const struct kw_emit *emit)
+{
+	const struct kw_geo *g = ev->geo;
+	enum kw_severity sev = KW_SEV_HIGH;
+	struct kw_alert a;
+	struct kw_ip from;
+	char ip[64], from_ip[64], label[256], subject[80], from_cc[3] = "";
+	int64_t secs = (ev->ts - s->last_ts) / 1000000;
+
+	if (anonymous(g))
+		sev = step(sev, 1);
+	if (kw_detect_alert(&a, "geo.impossible_travel", for_key(sev, key), ev,
+			    key) != KW_OK)
+		return;
+	kw_ip_format(&ev->ip, ip, sizeof(ip));
+	memset(&from, 0, sizeof(from));
+	from.family = s->last_ip.family;
+	memcpy(from.addr, s->last_ip.addr, sizeof(from.addr));
+	kw_ip_format(&from, from_ip, sizeof(from_ip));
+	memcpy(from_cc, s->last_country, 2);
+	kw_alert_summary(&a,
+			 "%s called from %s (%s) %lld s after a request from "
+			 "%s (%s): %.0f km apart, %.0f km/h (at most %.0f "
+			 "km/h believable)%s",
+			 kw_detect_key_label(key, label, sizeof(label)), ip,
+			 g->country[0] ? g->country : "?", (long long)secs,
+			 from_ip, from_cc[0] ? from_cc : "?", km, kmh,
+			 self->max_kmh, flag_note(g));
+	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
+	add_network_evidence(&a, g);
+	kw_alert_evidence_str(&a, "from_ip", kw_str_c(from_ip));
+	kw_alert_evidence_str(&a, "from_country", kw_str_c(from_cc));
+	kw_alert_evidence_time(&a, "from_time", s->last_ts);
+	kw_alert_evidence_int(&a, "distance_km", (int64_t)(km + 0.5));
+	kw_alert_evidence_int(&a, "seconds", secs);
+	kw_alert_evidence_int(&a, "speed_kmh",
+			      kmh > 1e9 ? (int64_t)1e9 : (int64_t)(kmh + 0.5));
+	kw_alert_evidence_int(&a, "max_kmh", (int64_t)self->max_kmh);
+	kw_alert_suppress_str(&a, "country", kw_str_c(g->country));
+	snprintf(subject, sizeof(subject), "travel=%s-%s",
+		 from_cc[0] ? from_cc : "?", g->country[0] ? g->country : "?");
+	finish(&a, subject, emit);
+}
+
+static void country_policy(const struct kw_event *ev, struct kw_keyent *key,
+			   const struct kw_emit *emit)
+{
+	const struct kw_keyconf *kc = kw_detect_keyconf(key);
+	const struct kw_geo *g = ev->geo;
+	struct kw_alert a;
+	json_t *allow;
+	char ip[64], label[256], subject[80], list[128] = "";
+	size_t off = 0;
+
+	if (!g || !g->country[0])
+		return;
+	for (size_t i = 0; i < kc->nallow_countries; i++) {
+		if (!strcmp(kc->allow_countries[i], g->country))
+			return;
+	}
+	if (kw_detect_alert(&a, "geo.country_not_allowed",
+			    for_key(KW_SEV_HIGH, key), ev, key) != KW_OK)
+		return;
+	kw_ip_format(&ev->ip, ip, sizeof(ip));
+	allow = json_array();
+	for (size_t i = 0; i < kc->nallow_countries; i++) {
+		json_array_append_new(allow,
+				      json_string(kc->allow_countries[i]));
+		if (off < sizeof(list))
+			off += (size_t)snprintf(list + off, sizeof(list) - off,
+						"%s%s", i ? ", " : "",
+						kc->allow_countries[i]);
+	}
+	kw_alert_summary(&a,
+			 "%s was used from %s (%s), outside its allowed "
+			 "countries (%s)%s",
+			 kw_detect_key_label(key, label, sizeof(label)),
+			 g->country, ip, list, flag_note(g));
+	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
+	add_network_evidence(&a, g);
+	kw_alert_evidence_json(&a, "allow_countries", allow);
+	kw_alert_evidence_str(&a, "op", ev->op);
+	if (ev->status)
+		kw_alert_evidence_int(&a, "status", ev->status);
+	kw_alert_suppress_str(&a, "country", kw_str_c(g->country));
+	snprintf(subject, sizeof(subject), "country=%s", g->country);
+	finish(&a, subject, emit);
+}
+
+/* ------------------------------------------------------------- observe */
+
+/* Without a database, say once what is off. */
+static void no_database(struct geo *self, const struct kw_keyent *key)
+{
+	const struct kw_keyconf *kc = kw_detect_keyconf(key);
+
+	if (self->said_no_db)
+		return;
+	self->said_no_db = true;
+	if (self->on[D_COUNTRY_NOT_ALLOWED] && kc && kc->nallow_countries)
+		kw_log_warn("geo",
+			    "no GeoIP database: allow_countries cannot be "
+			    "checked (geo.country_not_allowed); give one with "
+			    "--geoip FILE");
+	else if (self->on[D_NEW_IP] || self->on[D_NEW_NETWORK] ||
+		 self->on[D_NEW_COUNTRY] || self->on[D_TRAVEL])
+		kw_log_info("geo",
+			    "no GeoIP database: the geo detectors are off "
+			    "(give one with --geoip FILE)");
+}
+
+static bool watched(const struct geo *self, const struct kw_keyent *key)
+{
+	return kw_detect_server_key(key) ||
+	       (key->kind == KW_KIND_PUBLISHABLE && self->cfg->geo_publishable);
+}
+
+static void travel(struct geo *self, struct geo_state *s,
+		   const struct kw_event *ev, struct kw_keyent *key,
+		   bool known_place, const struct kw_emit *emit)
+{
+	const struct kw_geo *g = ev->geo;
+	double km, slack, hours, kmh;
+
+	if (!s->has_last || known_place || ev->ts < s->last_ts)
+		return;
+	km = distance_km(s->last_lat, s->last_lon, g->lat, g->lon);
+	slack = km - s->last_acc - g->accuracy_km;
+	if (slack < MIN_TRAVEL_KM)
+		return;
+	hours = (double)(ev->ts - s->last_ts) / 3.6e9;
+	kmh = hours > 0 ? slack / hours : HUGE_VAL;
+	if (kmh > self->max_kmh)
+		alert_travel(self, s, ev, key, km, kmh, emit);
+}
+
+static void remember(struct geo_state *s, const struct kw_event *ev)
+{
+	const struct kw_geo *g = ev->geo;
+	uint8_t net[8];
+
+	net_of(&ev->ip, net);
+	add_ip(s, &ev->ip);
+	add_net(s, net);
+	if (!g)
+		return;
+	add_asn(s, g->asn);
+	add_country(s, g->country);
+	if (g->flags & KW_GEO_HOSTING)
+		s->seen_hosting = 1;
+	if (g->flags & KW_GEO_LOCATION)
+		add_place(s, g);
+}
+
+static void geo_observe(void *self_, const struct kw_event *ev,
+			struct kw_keyent *key, void *state,
+			const struct kw_emit *emit)
+{
+	struct geo *self = self_;
+	struct geo_state *s = state;
+	const struct kw_keyconf *kc = kw_detect_keyconf(key);
+	const struct kw_geo *g = ev->geo;
+	bool learning, ip_known, same_net, known_place = false;
+	bool located;
+	uint8_t net[8];
+
+	if (!ev->ip.family)
+		return;
+	/* Everything below needs a database: g is NULL without one. */
+	if (!g) {
+		no_database(self, key);
+		return;
+	}
+	if (self->on[D_COUNTRY_NOT_ALLOWED] && kc && kc->nallow_countries)
+		country_policy(ev, key, emit);
+	if (!watched(self, key))
+		return;
+	located = g->flags & KW_GEO_LOCATION;
+	learning = ev->ts - key->first_seen < self->cfg->learn;
+	ip_known = has_ip(s, &ev->ip);
+	if (located)
+		known_place = has_place(s, g);
+	if (!learning && !ip_known) {
+		net_of(&ev->ip, net);
+		same_net = has_net(s, net) || (g->asn && has_asn(s, g->asn));
+		if (self->on[D_NEW_IP])
+			alert_new_ip(s, ev, key, same_net,
+				     same_net && (!g->country[0] ||
+						  has_country(s, g->country)),
+				     emit);
+		if (self->on[D_NEW_NETWORK] && g->asn && !has_asn(s, g->asn))
+			alert_new_network(s, ev, key, emit);
+		if (self->on[D_NEW_COUNTRY] && g->country[0] &&
+		    !has_country(s, g->country))
+			alert_new_country(s, ev, key, emit);
+	}
+	if (!learning && self->on[D_TRAVEL] && located)
+		travel(self, s, ev, key, known_place, emit);
+	if (!ip_known)
+		remember(s, ev);
+	else if (located && !known_place)
+		add_place(s, g);
+	if (located) {
+		s->has_last = 1;
+		s->last_ts = ev->ts;
+		s->last_lat = (float)g->lat;
+		s->last_lon = (float)g->lon;
+		s->last_acc = g->accuracy_km;
+		memcpy(s->last_country, g->country, 2);
+		s->last_ip.family = ev->ip.family;
+		memcpy(s->last_ip.addr, ev->ip.addr, sizeof(s->last_ip.addr));
+	}
+}
+
+const struct kw_detector_ops kw_detect_geo = {
+	.name = "geo",
+	.kind = KW_DETECTOR_LEARNED,
+	.detectors = names,
+	.options = options,
+	.state_size = sizeof(struct geo_state),
+	.create = geo_create,
+	.observe = geo_observe,
+	.destroy = geo_destroy,
+};
