@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/glob.h"
 #include "core/log.h"
@@ -27,6 +28,8 @@ struct kw_router {
 	const struct kw_config *cfg;
 	enum kw_severity min;
 	struct kw_sink *sinks[MAX_SINKS];
+	struct kw_delivery *queues[MAX_SINKS]; /* NULL: synchronous */
+	bool drained;
 	size_t nsinks;
 	struct dedup_slot *dedup;
 	size_t dedup_used;
@@ -212,6 +215,10 @@ static void deliver(struct kw_router *r, const struct kw_alert *a)
 	for (size_t i = 0; i < r->nsinks; i++) {
 		if (!kw_sink_wants(r->sinks[i], a))
 			continue;
+		if (r->queues[i]) {
+			kw_delivery_submit(r->queues[i], a, json, len);
+			continue;
+		}
 		kw_error_clear(&err);
 		if (kw_sink_deliver(r->sinks[i], a, json, len, &err) !=
 		    KW_SINK_OK) {
@@ -246,11 +253,87 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 	return passed;
 }
 
+/* "webhook (sinks[1])" -> "webhook-sinks-1": a file name. */
+static void spool_name(const char *name, char *buf, size_t cap)
+{
+	size_t j = 0;
+	bool sep = false;
+
+	for (const char *p = name; *p && j + 2 < cap; p++) {
+		bool word = (*p >= 'a' && *p <= 'z') ||
+			    (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || *p == '_';
+
+		if (!word) {
+			sep = j > 0;
+			continue;
+		}
+		if (sep)
+			buf[j++] = '-';
+		sep = false;
+		buf[j++] = *p;
+	}
+	buf[j] = '\0';
+}
+
+enum kw_status kw_router_start_delivery(struct kw_router *r,
+					const struct kw_delivery_opts *o,
+					struct kw_error *err)
+{
+	for (size_t i = 0; i < r->nsinks; i++) {
+		struct kw_delivery_opts so = *o;
+		char name[64];
+		enum kw_status st;
+
+		if (r->queues[i])
+			continue;
+		if (r->sinks[i]->ops == &kw_sink_stdout)
+			so.spool_dir = NULL;
+		spool_name(r->sinks[i]->name, name, sizeof(name));
+		st = kw_delivery_start(r->sinks[i], name, &so, &r->queues[i],
+				       err);
+		if (st != KW_OK)
+			return st;
+	}
+	return KW_OK;
+}
+
+uint64_t kw_router_drain(struct kw_router *r, int64_t timeout_ms)
+{
+	struct kw_delivery_stats ds;
+	struct timespec t0, t1;
+	uint64_t left = 0;
+	int64_t spent;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < r->nsinks; i++) {
+		if (!r->queues[i])
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		spent = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 +
+			(t1.tv_nsec - t0.tv_nsec) / 1000000;
+		kw_delivery_stop(r->queues[i],
+				 spent < timeout_ms ? timeout_ms - spent : 0);
+		kw_delivery_stats(r->queues[i], &ds);
+		left += ds.pending + ds.dropped;
+		r->stats.failed += ds.dead + ds.dropped;
+	}
+	r->drained = true;
+	return left;
+}
+
+struct kw_delivery *kw_router_delivery(struct kw_router *r, size_t i)
+{
+	return i < r->nsinks ? r->queues[i] : NULL;
+}
+
 void kw_router_flush(struct kw_router *r)
 {
 	struct kw_error err;
 
 	for (size_t i = 0; i < r->nsinks; i++) {
+		if (r->queues[i] && !r->drained)
+			continue;
 		kw_error_clear(&err);
 		if (kw_sink_flush(r->sinks[i], &err) != KW_SINK_OK)
 			kw_log_error("sink", "%s: %s", r->sinks[i]->name,
@@ -267,6 +350,8 @@ void kw_router_destroy(struct kw_router *r)
 {
 	if (!r)
 		return;
+	for (size_t i = 0; i < r->nsinks; i++)
+		kw_delivery_destroy(r->queues[i]);
 	for (size_t i = 0; i < r->nsinks; i++)
 		kw_sink_destroy(r->sinks[i]);
 	free(r->dedup);

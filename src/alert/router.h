@@ -5,9 +5,9 @@
  * what is below the minimum severity, and hand each alert to every sink
  * whose severity and detector filters want it.
  *
- * Delivery here is synchronous, one attempt; the queue, retry and spool
- * layer (issue "Alert routing and sinks") slots in between submit and the
- * sinks without changing this interface.
+ * Delivery is synchronous, one attempt, until kw_router_start_delivery():
+ * from then on each sink gets its own queue, thread, retries and spool
+ * (alert/delivery.h), and kw_router_drain() waits for them at the end.
  */
 #ifndef KW_ALERT_ROUTER_H
 #define KW_ALERT_ROUTER_H
@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert/delivery.h"
 #include "core/alert.h"
 #include "core/config.h"
 #include "sink/sink.h"
@@ -55,7 +56,25 @@ struct kw_sink *kw_router_sink(struct kw_router *r, size_t i);
  * and the minimum severity (whether or not a sink then failed). */
 bool kw_router_submit(struct kw_router *r, struct kw_alert *a);
 
-/* Flush every sink (fsync files, stdout). */
+/* Put a queue, a delivery thread and (with o->spool_dir) a spool in front
+ * of every sink; what earlier runs left in the spools is delivered first.
+ * The stdout sink is queued but never spooled. Call once, after the sinks
+ * are added. */
+enum kw_status kw_router_start_delivery(struct kw_router *r,
+					const struct kw_delivery_opts *o,
+					struct kw_error *err);
+
+/* Wait up to timeout_ms in all for the queues to empty, then stop the
+ * delivery threads. Returns how many alerts were left undelivered (in the
+ * spools when there are spools). Does nothing when delivery was not
+ * started. */
+uint64_t kw_router_drain(struct kw_router *r, int64_t timeout_ms);
+
+/* Sink i's delivery, NULL when delivery is synchronous. */
+struct kw_delivery *kw_router_delivery(struct kw_router *r, size_t i);
+
+/* Flush every sink (fsync files, stdout); with delivery started, only
+ * after kw_router_drain (the threads flush by themselves before). */
 void kw_router_flush(struct kw_router *r);
 
 const struct kw_router_stats *kw_router_stats(const struct kw_router *r);

@@ -304,6 +304,71 @@ static void summary(struct kw_engine *e, const struct kw_router_stats *rs,
 			(unsigned long long)st->keys_evicted);
 }
 
+/* After the drain: per sink, what was not delivered and where it is. */
+static void delivery_summary(struct kw_router *r)
+{
+	struct kw_delivery_stats ds;
+
+	for (size_t i = 0; i < kw_router_nsinks(r); i++) {
+		struct kw_delivery *d = kw_router_delivery(r, i);
+		const char *name = kw_router_sink(r, i)->name;
+
+		if (!d)
+			continue;
+		kw_delivery_stats(d, &ds);
+		if (ds.pending && ds.spool[0])
+			kw_log_warn(NULL,
+				    "%s: %zu alert%s not delivered yet, "
+				    "spooled in %s (delivered on the next run)",
+				    name, ds.pending,
+				    ds.pending == 1 ? "" : "s", ds.spool);
+		else if (ds.pending)
+			kw_log_error(NULL,
+				     "%s: %zu alert%s not delivered and lost "
+				     "(set spool_dir or state_dir to keep "
+				     "them)",
+				     name, ds.pending,
+				     ds.pending == 1 ? "" : "s");
+		if (ds.dead)
+			kw_log_error(NULL,
+				     "%s: %llu alert%s rejected for good%s%s",
+				     name, (unsigned long long)ds.dead,
+				     ds.dead == 1 ? "" : "s",
+				     ds.dead_path[0] ? ", kept in " : "",
+				     ds.dead_path);
+		if (ds.dropped)
+			kw_log_error(NULL,
+				     "%s: %llu alert%s dropped (queue and "
+				     "spool bounds)",
+				     name, (unsigned long long)ds.dropped,
+				     ds.dropped == 1 ? "" : "s");
+	}
+}
+
+/* Queues, threads and spools in front of the sinks (alert/delivery.h). */
+static int start_delivery(struct kw_cli_setup *s, struct kw_router *r)
+{
+	struct kw_delivery_opts o = {
+		.spool_dir = s->cfg->spool_dir,
+		.spool_max = s->cfg->spool_max,
+		.retry_min_ms = (int64_t)(s->cfg->retry_initial * 1000),
+		.retry_max_ms = (int64_t)(s->cfg->retry_max * 1000),
+	};
+	char dir[4096];
+	struct kw_error err;
+
+	if (!o.spool_dir && s->cfg->state_dir) {
+		snprintf(dir, sizeof(dir), "%s/spool", s->cfg->state_dir);
+		o.spool_dir = dir;
+	}
+	kw_error_clear(&err);
+	if (kw_router_start_delivery(r, &o, &err) != KW_OK) {
+		kw_log_error(NULL, "%s", err.msg);
+		return KW_EXIT_USAGE;
+	}
+	return KW_EXIT_OK;
+}
+
 static double now_secs(void)
 {
 	struct timespec ts;
@@ -364,6 +429,8 @@ int kw_cli_scan(int argc, char **argv)
 	rc = kw_cli_setup(&o.common, &s);
 	if (rc == KW_EXIT_OK)
 		rc = kw_cli_router(&s, true, &router);
+	if (rc == KW_EXIT_OK)
+		rc = start_delivery(&s, router);
 	if (rc != KW_EXIT_OK)
 		goto cleanup;
 	eo = (struct kw_engine_opts){
@@ -373,7 +440,6 @@ int kw_cli_scan(int argc, char **argv)
 		.map = s.map,
 		.nmap = s.nmap,
 		.router = router,
-		.geoip = s.geoip,
 	};
 	kw_error_clear(&err);
 	if (kw_engine_create(&eo, &engine, &err) != KW_OK) {
@@ -386,7 +452,9 @@ int kw_cli_scan(int argc, char **argv)
 	if (rc != KW_EXIT_OK)
 		goto cleanup;
 	kw_engine_finish(engine);
+	kw_router_drain(router, s.cfg->drain_timeout / 1000);
 	kw_router_flush(router);
+	delivery_summary(router);
 	rs = kw_router_stats(router);
 	es = kw_engine_stats(engine);
 	if (o.report && write_report(o.report, engine, rs) != 0)

@@ -47,6 +47,17 @@ const struct kw_option kw_config_top_options[] = {
 	 "the same alert id within this event time is delivered once"},
 	{"geo_publishable", KW_OPT_BOOL, "false",
 	 "apply the geo.new_* detectors to publishable keys too"},
+	{"spool_dir", KW_OPT_STRING, NULL,
+	 "where undelivered alerts wait, one file per sink (default: "
+	 "<state_dir>/spool; none without a state_dir)"},
+	{"spool_max", KW_OPT_INT, "67108864",
+	 "bytes one sink's spool may grow to"},
+	{"drain_timeout", KW_OPT_DURATION, "30s",
+	 "how long scan waits for the sinks before it exits"},
+	{"retry_initial", KW_OPT_NUMBER, "1",
+	 "seconds before the first retry of a failed delivery"},
+	{"retry_max", KW_OPT_NUMBER, "300",
+	 "the longest wait between retries, in seconds"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -530,6 +541,38 @@ static enum kw_status check_array_of_objects(const struct kw_config *c,
 	return KW_OK;
 }
 
+static enum kw_status load_delivery(struct kw_config *c, const json_t *root,
+				    struct kw_error *err)
+{
+	const json_t *v;
+	int64_t us;
+
+	if ((v = json_object_get(root, "spool_dir")))
+		c->spool_dir = dup_str(v);
+	if ((v = json_object_get(root, "spool_max")))
+		c->spool_max = (size_t)json_integer_value(v);
+	if ((v = json_object_get(root, "drain_timeout"))) {
+		kw_duration_parse(json_string_value(v), &us);
+		c->drain_timeout = us;
+	}
+	if ((v = json_object_get(root, "retry_initial")))
+		c->retry_initial = json_number_value(v);
+	if ((v = json_object_get(root, "retry_max")))
+		c->retry_max = json_number_value(v);
+	if (c->spool_max < 4096)
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: spool_max must be at least 4096",
+				    c->file);
+	if (!(c->retry_initial >= 0.01 && c->retry_initial <= 86400) ||
+	    !(c->retry_max >= c->retry_initial && c->retry_max <= 86400))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: retry_initial must be between 0.01 "
+				    "and 86400 seconds, and retry_max between "
+				    "retry_initial and 86400",
+				    c->file);
+	return KW_OK;
+}
+
 static enum kw_status load_json(struct kw_config *c, const json_t *root,
 				struct kw_error *err)
 {
@@ -575,6 +618,9 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 				    c->file);
 	if ((v = json_object_get(root, "geo_publishable")))
 		c->geo_publishable = json_is_true(v);
+	st = load_delivery(c, root, err);
+	if (st != KW_OK)
+		return st;
 	if ((v = json_object_get(root, "detectors"))) {
 		json_decref(c->detectors);
 		c->detectors = json_incref((json_t *)v);
@@ -653,6 +699,10 @@ static struct kw_config *config_new(const char *file)
 	c->max_keys = KW_DEFAULT_MAX_KEYS;
 	c->max_line = (size_t)1 << 20;
 	c->dedup_window = KW_DEFAULT_DEDUP;
+	c->spool_max = KW_DEFAULT_SPOOL_MAX;
+	c->drain_timeout = KW_DEFAULT_DRAIN;
+	c->retry_initial = 1;
+	c->retry_max = 300;
 	if (!c->file || !c->models || !c->detectors || !c->sinks || !c->map) {
 		kw_config_free(c);
 		return NULL;
@@ -762,6 +812,7 @@ void kw_config_free(struct kw_config *c)
 	}
 	free(c->inputs);
 	free(c->state_dir);
+	free(c->spool_dir);
 	for (size_t i = 0; c->keys && i < c->nkeys; i++) {
 		struct kw_keyconf *k = &c->keys[i];
 

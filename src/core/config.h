@@ -117,6 +117,8 @@ struct kw_input {
 #define KW_DEFAULT_LEARN (INT64_C(72) * 3600 * 1000000)
 #define KW_DEFAULT_MAX_KEYS ((size_t)1000000)
 #define KW_DEFAULT_DEDUP (INT64_C(3600) * 1000000)
+#define KW_DEFAULT_SPOOL_MAX ((size_t)64 << 20)
+#define KW_DEFAULT_DRAIN (INT64_C(30) * 1000000)
 
 struct kw_config {
 	char *file; /* where it was loaded from; "(defaults)" otherwise */
@@ -139,6 +141,12 @@ struct kw_config {
 	size_t max_line;
 	int64_t dedup_window;
 	bool geo_publishable; /* apply geo.new_* to publishable keys too */
+	/* Delivery (alert/delivery.h). */
+	char *spool_dir;       /* NULL: state_dir/spool, or no spool */
+	size_t spool_max;      /* bytes per sink */
+	int64_t drain_timeout; /* microseconds scan waits for delivery */
+	double retry_initial;  /* seconds: the first backoff */
+	double retry_max;      /* seconds: the longest backoff */
 };
 
 /* Built-in defaults (no file). */

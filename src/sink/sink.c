@@ -13,6 +13,7 @@
 static const struct kw_sink_ops *const registry[] = {
 	&kw_sink_stdout,
 	&kw_sink_file,
+	&kw_sink_webhook,
 	NULL,
 };
 
@@ -167,6 +168,11 @@ void kw_sink_describe(struct kw_sink *s, char *buf, size_t cap)
 		s->ops->describe(s->self, buf, cap);
 	else
 		snprintf(buf, cap, "%s", s->ops->name);
+}
+
+int64_t kw_sink_retry_after(struct kw_sink *s)
+{
+	return s->ops->retry_after ? s->ops->retry_after(s->self) : 0;
 }
 
 void kw_sink_destroy(struct kw_sink *s)

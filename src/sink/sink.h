@@ -69,6 +69,11 @@ struct kw_sink_ops {
 	/* Optional (default: the type). A one-line description for
 	 * `keywatch check`, with every secret redacted. buf gets it. */
 	void (*describe)(void *self, char *buf, size_t cap);
+
+	/* Optional (default: 0). After deliver() answered RETRY: how long the
+	 * receiver asked to be left alone (a 429 or 503 Retry-After), in
+	 * milliseconds; 0 when it did not say. */
+	int64_t (*retry_after)(void *self);
 };
 
 /* One configured sink. */
@@ -101,11 +106,13 @@ enum kw_sink_result kw_sink_deliver(struct kw_sink *s, const struct kw_alert *a,
 				    struct kw_error *err);
 enum kw_sink_result kw_sink_flush(struct kw_sink *s, struct kw_error *err);
 void kw_sink_describe(struct kw_sink *s, char *buf, size_t cap);
+int64_t kw_sink_retry_after(struct kw_sink *s);
 
 /* NULL-safe. */
 void kw_sink_destroy(struct kw_sink *s);
 
 extern const struct kw_sink_ops kw_sink_stdout;
 extern const struct kw_sink_ops kw_sink_file;
+extern const struct kw_sink_ops kw_sink_webhook;
 
 #endif

@@ -1,0 +1,809 @@
+/*
+ * delivery.c - one sink's queue, delivery thread, spool and dead letters
+ * (see delivery.h for the write-ahead idea).
+ *
+ * The spool is append-only JSONL with two kinds of line:
+ *   {"seq":N,"alert":<the alert JSON>}   queued
+ *   {"done":N}                           delivered or dead-lettered
+ * Sequence numbers grow by one per alert and the thread finishes them in
+ * order, so every seq at or below the last "done" is finished. The file is
+ * rewritten with only the pending lines at start, and cut to nothing each
+ * time the queue runs empty. At most queue_max alerts are held in memory;
+ * the rest wait in the spool ("spilled") and are read back when the memory
+ * queue runs dry. Without a spool, a full queue drops the alert (counted,
+ * logged).
+ *
+ * Locking: one mutex guards the queue, the counters and the spool
+ * descriptor; the sink is only ever called from the delivery thread, with
+ * the mutex released.
+ */
+#include "alert/delivery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/time.h"
+
+#define DETECTOR_MAX 64
+#define SPOOL_LINE_MAX ((size_t)1 << 20)
+
+struct entry {
+	struct entry *next;
+	uint64_t seq;
+	struct kw_alert alert;
+	char detector[DETECTOR_MAX];
+	bool spooled; /* has a record in the spool (gets a done mark) */
+	size_t len;
+	char json[]; /* len bytes and a NUL */
+};
+
+struct kw_delivery {
+	struct kw_sink *sink;
+	struct kw_delivery_opts o;
+	pthread_t thread;
+	bool started, joined;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+
+	struct entry *head, *tail;
+	size_t nmem;
+	uint64_t spilled;     /* pending in the spool, not in memory */
+	uint64_t next_seq;    /* the next alert's seq */
+	uint64_t last_loaded; /* highest seq ever put in memory */
+	unsigned attempts;    /* of the head */
+	int64_t next_try;     /* monotonic ms: not before this */
+	bool stopping;
+	int64_t deadline; /* monotonic ms, when stopping */
+	bool dirty;	  /* delivered since the last flush */
+	unsigned seed;
+
+	int spool_fd; /* -1: no spool */
+	size_t spool_size;
+	struct kw_delivery_stats st;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------- alerts from JSON */
+
+static void copy_str(const json_t *o, const char *k, char *buf, size_t cap)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	snprintf(buf, cap, "%s", s ? s : "");
+}
+
+static int name_index(const char *s, const char *(*name)(int), int max)
+{
+	for (int i = 0; s && i < max; i++) {
+		if (!strcmp(name(i), s))
+			return i;
+	}
+	return 0;
+}
+
+static const char *kind_name(int i)
+{
+	return kw_key_kind_name((enum kw_key_kind)i);
+}
+
+static const char *mode_name(int i)
+{
+	return kw_key_mode_name((enum kw_key_mode)i);
+}
+
+enum kw_status kw_delivery_alert_from_json(const char *json, size_t len,
+					   struct kw_alert *a,
+					   char *detector_buf, size_t cap)
+{
+	json_t *o = json_loadb(json, len, 0, NULL);
+	const json_t *key, *reqs, *v;
+	const char *s;
+	enum kw_status st = KW_EINVAL;
+
+	memset(a, 0, sizeof(*a));
+	if (!json_is_object(o))
+		goto cleanup;
+	s = json_string_value(json_object_get(o, "id"));
+	if (!s || strlen(s) != KW_ALERT_ID_LEN)
+		goto cleanup;
+	memcpy(a->id, s, KW_ALERT_ID_LEN + 1);
+	s = json_string_value(json_object_get(o, "time"));
+	if (!s || !kw_time_parse(s, strlen(s), &a->time))
+		goto cleanup;
+	copy_str(o, "detector", detector_buf, cap);
+	a->detector = detector_buf;
+	if (!kw_severity_parse(
+		    json_string_value(json_object_get(o, "severity")),
+		    &a->severity))
+		goto cleanup;
+	key = json_object_get(o, "key");
+	copy_str(key, "id", a->key.id, sizeof(a->key.id));
+	copy_str(key, "fp", a->key.fp, sizeof(a->key.fp));
+	copy_str(key, "name", a->key.name, sizeof(a->key.name));
+	a->key.kind = (enum kw_key_kind)name_index(
+		json_string_value(json_object_get(key, "kind")), kind_name,
+		KW_KIND_MAX);
+	a->key.mode = (enum kw_key_mode)name_index(
+		json_string_value(json_object_get(key, "mode")), mode_name,
+		KW_MODE_MAX);
+	copy_str(o, "summary", a->summary, sizeof(a->summary));
+	reqs = json_object_get(o, "requests");
+	for (size_t i = 0;
+	     i < json_array_size(reqs) && a->nrequests < KW_ALERT_MAX_REQUESTS;
+	     i++) {
+		s = json_string_value(json_array_get(reqs, i));
+		if (s)
+			snprintf(a->requests[a->nrequests++],
+				 sizeof(a->requests[0]), "%s", s);
+	}
+	v = json_object_get(o, "evidence");
+	a->evidence =
+		json_is_object(v) ? json_incref((json_t *)v) : json_object();
+	v = json_object_get(o, "suppress");
+	a->suppress =
+		json_is_object(v) ? json_incref((json_t *)v) : json_object();
+	st = a->evidence && a->suppress ? KW_OK : KW_ENOMEM;
+cleanup:
+	if (st != KW_OK)
+		kw_alert_clear(a);
+	json_decref(o);
+	return st;
+}
+
+/* ---------------------------------------------------------------- entries */
+
+static void entry_free(struct entry *e)
+{
+	if (!e)
+		return;
+	kw_alert_clear(&e->alert);
+	free(e);
+}
+
+static struct entry *entry_new(uint64_t seq, const char *json, size_t len)
+{
+	struct entry *e = calloc(1, sizeof(*e) + len + 1);
+
+	if (!e)
+		return NULL;
+	e->seq = seq;
+	e->len = len;
+	memcpy(e->json, json, len);
+	e->json[len] = '\0';
+	return e;
+}
+
+static struct entry *entry_from_alert(uint64_t seq, const struct kw_alert *a,
+				      const char *json, size_t len)
+{
+	struct entry *e = entry_new(seq, json, len);
+
+	if (!e)
+		return NULL;
+	if (kw_alert_copy(&e->alert, a) != KW_OK) {
+		free(e);
+		return NULL;
+	}
+	snprintf(e->detector, sizeof(e->detector), "%s", a->detector);
+	e->alert.detector = e->detector;
+	return e;
+}
+
+static struct entry *entry_from_json(uint64_t seq, const char *json, size_t len)
+{
+	struct entry *e = entry_new(seq, json, len);
+
+	if (!e)
+		return NULL;
+	if (kw_delivery_alert_from_json(e->json, len, &e->alert, e->detector,
+					sizeof(e->detector)) != KW_OK) {
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+static void push(struct kw_delivery *d, struct entry *e)
+{
+	if (d->tail)
+		d->tail->next = e;
+	else
+		d->head = e;
+	d->tail = e;
+	d->nmem++;
+	if (e->spooled && e->seq > d->last_loaded)
+		d->last_loaded = e->seq;
+}
+
+static struct entry *pop(struct kw_delivery *d)
+{
+	struct entry *e = d->head;
+
+	d->head = e->next;
+	if (!d->head)
+		d->tail = NULL;
+	d->nmem--;
+	return e;
+}
+
+/* ------------------------------------------------------------------ spool */
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Append one line (with its newline) and fsync. */
+static int spool_append(struct kw_delivery *d, const char *line, size_t len)
+{
+	if (write_all(d->spool_fd, line, len) != 0 || fsync(d->spool_fd) != 0)
+		return -1;
+	d->spool_size += len;
+	return 0;
+}
+
+static int spool_record(struct kw_delivery *d, uint64_t seq, const char *json,
+			size_t len)
+{
+	char head[64];
+	int n = snprintf(head, sizeof(head),
+			 "{\"seq\":%" PRIu64 ",\"alert\":", seq);
+	size_t total = (size_t)n + len + 2;
+	char *line;
+	int rc;
+
+	if (d->spool_size + total > d->o.spool_max)
+		return -1;
+	line = malloc(total);
+	if (!line)
+		return -1;
+	memcpy(line, head, (size_t)n);
+	memcpy(line + n, json, len);
+	memcpy(line + n + len, "}\n", 2);
+	rc = spool_append(d, line, total);
+	free(line);
+	return rc;
+}
+
+static void spool_done(struct kw_delivery *d, uint64_t seq)
+{
+	char line[48];
+	int n;
+
+	if (d->spool_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "{\"done\":%" PRIu64 "}\n", seq);
+	if (spool_append(d, line, (size_t)n) != 0)
+		kw_log_error("delivery", "%s: %s: cannot write: %s",
+			     d->sink->name, d->st.spool, strerror(errno));
+}
+
+/* A spool line: a record (seq and the alert JSON), a done mark, or
+ * neither (a line cut short by a crash: skipped). */
+enum line_kind { LINE_BAD, LINE_RECORD, LINE_DONE };
+
+static enum line_kind parse_line(char *line, size_t len, uint64_t *seq,
+				 char **json, size_t *jlen)
+{
+	unsigned long long n;
+	int used = 0;
+
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	if (sscanf(line, "{\"done\":%llu}%n", &n, &used) == 1 &&
+	    (size_t)used == len) {
+		*seq = n;
+		return LINE_DONE;
+	}
+	used = 0;
+	if (sscanf(line, "{\"seq\":%llu,\"alert\":%n", &n, &used) == 1 &&
+	    used > 0 && len > (size_t)used + 1 && line[len - 1] == '}') {
+		*seq = n;
+		*json = line + used;
+		*jlen = len - (size_t)used - 1;
+		return LINE_RECORD;
+	}
+	return LINE_BAD;
+}
+
+/* Put pending records with seq > after into memory, up to queue_max, and
+ * (when copy_fd >= 0) copy every pending line to copy_fd. Returns how many
+ * pending records the file holds past `after`; -1 when it cannot be read. */
+static int64_t spool_read(struct kw_delivery *d, const char *path,
+			  uint64_t after, uint64_t done, int copy_fd)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int64_t pending = 0;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		uint64_t seq;
+		char *json = NULL;
+		size_t jlen = 0;
+		struct entry *e;
+
+		if ((size_t)n > SPOOL_LINE_MAX ||
+		    parse_line(line, (size_t)n, &seq, &json, &jlen) !=
+			    LINE_RECORD ||
+		    seq <= done || seq <= after)
+			continue;
+		pending++;
+		if (copy_fd >= 0) {
+			json[jlen] = '\0';
+			if (dprintf(copy_fd, "%s}\n", line) < 0)
+				pending = -1;
+			json[jlen] = '}';
+		}
+		if (d->nmem >= d->o.queue_max)
+			continue;
+		e = entry_from_json(seq, json, jlen);
+		if (e)
+			e->spooled = true;
+		if (!e) {
+			kw_log_error("delivery",
+				     "%s: %s: skipping an unreadable alert "
+				     "(seq %" PRIu64 ")",
+				     d->sink->name, path, seq);
+			continue;
+		}
+		push(d, e);
+	}
+	free(line);
+	fclose(f);
+	return pending;
+}
+
+/* The highest done mark and the highest seq in the file. */
+static int spool_scan(const char *path, uint64_t *done, uint64_t *max)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	*done = *max = 0;
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		uint64_t seq;
+		char *json;
+		size_t jlen;
+		enum line_kind k;
+
+		if ((size_t)n > SPOOL_LINE_MAX)
+			continue;
+		k = parse_line(line, (size_t)n, &seq, &json, &jlen);
+		if (k == LINE_DONE && seq > *done)
+			*done = seq;
+		if (seq > *max && k != LINE_BAD)
+			*max = seq;
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
+static enum kw_status make_dir(const char *dir, struct kw_error *err)
+{
+	char p[KW_DELIVERY_PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s", dir);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) != 0 && errno != EEXIST)
+			return kw_error_set(err, KW_EIO, "%s: %s", p,
+					    strerror(errno));
+		*s = '/';
+	}
+	if (mkdir(p, 0700) != 0 && errno != EEXIST)
+		return kw_error_set(err, KW_EIO, "%s: %s", p, strerror(errno));
+	return KW_OK;
+}
+
+/* Open the spool: keep only its pending lines (rewritten through a
+ * temporary file and a rename, so a crash leaves one or the other), queue
+ * them, and open it for appending. */
+static enum kw_status spool_open(struct kw_delivery *d, const char *name,
+				 struct kw_error *err)
+{
+	char tmp[KW_DELIVERY_PATH_MAX + 8];
+	uint64_t done, max;
+	int64_t pending;
+	int fd = -1;
+	struct stat sb;
+	enum kw_status st;
+
+	st = make_dir(d->o.spool_dir, err);
+	if (st != KW_OK)
+		return st;
+	snprintf(d->st.spool, sizeof(d->st.spool), "%s/%s.spool.jsonl",
+		 d->o.spool_dir, name);
+	snprintf(d->st.dead_path, sizeof(d->st.dead_path), "%s/%s.dead.jsonl",
+		 d->o.spool_dir, name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->st.spool);
+	if (spool_scan(d->st.spool, &done, &max) != 0)
+		return kw_error_set(err, KW_EIO, "%s: %s", d->st.spool,
+				    strerror(errno));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return kw_error_set(err, KW_EIO, "%s: %s", tmp,
+				    strerror(errno));
+	pending = spool_read(d, d->st.spool, 0, done, fd);
+	if (pending < 0 || fsync(fd) != 0 || close(fd) != 0 ||
+	    rename(tmp, d->st.spool) != 0) {
+		st = kw_error_set(err, KW_EIO, "%s: %s", d->st.spool,
+				  strerror(errno));
+		unlink(tmp);
+		return st;
+	}
+	d->spool_fd = open(d->st.spool, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (d->spool_fd < 0 || fstat(d->spool_fd, &sb) != 0)
+		return kw_error_set(err, KW_EIO, "%s: %s", d->st.spool,
+				    strerror(errno));
+	d->spool_size = (size_t)sb.st_size;
+	d->next_seq = max + 1;
+	d->st.replayed = (uint64_t)pending;
+	d->spilled = (uint64_t)pending - d->nmem;
+	if (pending)
+		kw_log_info("delivery",
+			    "%s: %lld alert%s from the spool %s to deliver "
+			    "first",
+			    d->sink->name, (long long)pending,
+			    pending == 1 ? "" : "s", d->st.spool);
+	return KW_OK;
+}
+
+/* Everything is finished: start the spool afresh. Called locked. */
+static void spool_cut(struct kw_delivery *d)
+{
+	if (d->spool_fd < 0 || d->spool_size == 0)
+		return;
+	if (ftruncate(d->spool_fd, 0) == 0) {
+		fsync(d->spool_fd);
+		d->spool_size = 0;
+	}
+}
+
+static void dead_letter(struct kw_delivery *d, const struct entry *e,
+			const char *why)
+{
+	json_t *o = NULL;
+	char t[32];
+	char *head = NULL;
+	int fd = -1;
+	struct timespec ts;
+
+	kw_log_error("delivery", "%s: alert %s rejected for good: %s%s%s",
+		     d->sink->name, e->alert.id, why,
+		     d->st.dead_path[0] ? "; kept in " : "", d->st.dead_path);
+	if (!d->st.dead_path[0])
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	o = json_pack(
+		"{s:s,s:s,s:s}", "time",
+		kw_time_format((int64_t)ts.tv_sec * 1000000, t, sizeof(t)),
+		"sink", d->sink->name, "error", why);
+	head = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	fd = open(d->st.dead_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		  0600);
+	/* {"time":..,"sink":..,"error":..,"alert":<json>} in one write. */
+	if (!head || fd < 0 ||
+	    dprintf(fd, "%.*s,\"alert\":%s}\n", (int)strlen(head) - 1, head,
+		    e->json) < 0 ||
+	    fsync(fd) != 0)
+		kw_log_error("delivery", "%s: %s: cannot write: %s",
+			     d->sink->name, d->st.dead_path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(head);
+	json_decref(o);
+}
+
+/* ----------------------------------------------------------------- thread */
+
+static int64_t backoff(struct kw_delivery *d, unsigned attempts)
+{
+	int64_t delay = d->o.retry_min_ms;
+
+	for (unsigned i = 1; i < attempts && delay < d->o.retry_max_ms; i++)
+		delay *= 2;
+	if (delay > d->o.retry_max_ms)
+		delay = d->o.retry_max_ms;
+	/* Jitter: anywhere in the upper half, so senders spread out. */
+	return delay / 2 + (int64_t)(rand_r(&d->seed) % (delay / 2 + 1));
+}
+
+static void wait_until(struct kw_delivery *d, int64_t until)
+{
+	struct timespec ts;
+
+	if (until <= 0) {
+		pthread_cond_wait(&d->cv, &d->mu);
+		return;
+	}
+	ts.tv_sec = (time_t)(until / 1000);
+	ts.tv_nsec = (long)(until % 1000) * 1000000;
+	pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+}
+
+static void flush_sink(struct kw_delivery *d)
+{
+	struct kw_error err;
+
+	kw_error_clear(&err);
+	d->dirty = false;
+	pthread_mutex_unlock(&d->mu);
+	if (kw_sink_flush(d->sink, &err) != KW_SINK_OK)
+		kw_log_error("delivery", "%s: %s", d->sink->name, err.msg);
+	pthread_mutex_lock(&d->mu);
+}
+
+/* What to do with the head after the sink answered r. Called locked. */
+static void settle(struct kw_delivery *d, enum kw_sink_result r,
+		   const struct kw_error *err, int64_t retry_after)
+{
+	struct entry *e = d->head;
+	int64_t delay;
+
+	if (r == KW_SINK_RETRY) {
+		d->st.retries++;
+		d->attempts++;
+		delay = retry_after > 0 ? retry_after : backoff(d, d->attempts);
+		d->next_try = now_ms() + delay;
+		kw_log_warn("delivery",
+			    "%s: alert %s not delivered (attempt %u): %s; "
+			    "next try in %.1f s",
+			    d->sink->name, e->alert.id, d->attempts, err->msg,
+			    (double)delay / 1000);
+		return;
+	}
+	if (r == KW_SINK_OK) {
+		d->st.delivered++;
+		d->dirty = true;
+	} else {
+		d->st.dead++;
+		dead_letter(d, e, err->msg[0] ? err->msg : "rejected");
+	}
+	if (e->spooled)
+		spool_done(d, e->seq);
+	entry_free(pop(d));
+	d->attempts = 0;
+	d->next_try = 0;
+	if (!d->head && !d->spilled)
+		spool_cut(d);
+}
+
+static void reload(struct kw_delivery *d)
+{
+	uint64_t before = d->nmem;
+	int64_t n = spool_read(d, d->st.spool, d->last_loaded, 0, -1);
+
+	if (n < 0 || d->nmem == before) {
+		kw_log_error("delivery",
+			     "%s: %s: cannot read back %" PRIu64
+			     " spilled alerts",
+			     d->sink->name, d->st.spool, d->spilled);
+		d->st.dropped += d->spilled;
+		d->spilled = 0;
+		return;
+	}
+	d->spilled -= d->nmem - before;
+}
+
+static void *run(void *arg)
+{
+	struct kw_delivery *d = arg;
+
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		struct kw_error err;
+		enum kw_sink_result r;
+		int64_t now = now_ms(), retry_after = 0;
+
+		if (!d->head && d->spilled)
+			reload(d);
+		if (!d->head) {
+			if (d->dirty)
+				flush_sink(d);
+			else if (d->stopping)
+				break;
+			else
+				wait_until(d, 0);
+			continue;
+		}
+		if (d->stopping && now >= d->deadline)
+			break;
+		if (now < d->next_try) {
+			int64_t until = d->next_try;
+
+			if (d->stopping && d->deadline < until)
+				until = d->deadline;
+			wait_until(d, until);
+			continue;
+		}
+		pthread_mutex_unlock(&d->mu);
+		kw_error_clear(&err);
+		r = kw_sink_deliver(d->sink, &d->head->alert, d->head->json,
+				    d->head->len, &err);
+		if (r == KW_SINK_RETRY)
+			retry_after = kw_sink_retry_after(d->sink);
+		pthread_mutex_lock(&d->mu);
+		settle(d, r, &err, retry_after);
+	}
+	if (d->dirty)
+		flush_sink(d);
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------- API */
+
+enum kw_status kw_delivery_start(struct kw_sink *sink, const char *name,
+				 const struct kw_delivery_opts *o,
+				 struct kw_delivery **out, struct kw_error *err)
+{
+	struct kw_delivery *d = calloc(1, sizeof(*d));
+	pthread_condattr_t ca;
+	enum kw_status st = KW_OK;
+
+	*out = NULL;
+	if (!d)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	d->sink = sink;
+	d->o = *o;
+	if (!d->o.queue_max)
+		d->o.queue_max = KW_DELIVERY_QUEUE_MAX;
+	if (!d->o.spool_max)
+		d->o.spool_max = KW_DELIVERY_SPOOL_MAX;
+	if (d->o.retry_min_ms <= 0)
+		d->o.retry_min_ms = KW_DELIVERY_RETRY_MIN_MS;
+	if (d->o.retry_max_ms < d->o.retry_min_ms)
+		d->o.retry_max_ms = d->o.retry_min_ms;
+	d->o.spool_dir = NULL; /* borrowed only during start */
+	d->spool_fd = -1;
+	d->next_seq = 1;
+	d->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)d;
+	d->joined = true;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (o->spool_dir) {
+		d->o.spool_dir = o->spool_dir;
+		st = spool_open(d, name, err);
+		d->o.spool_dir = NULL;
+		if (st != KW_OK) {
+			kw_error_prefix(err, "%s: spool", sink->name);
+			goto cleanup;
+		}
+	}
+	if (pthread_create(&d->thread, NULL, run, d) != 0) {
+		st = kw_error_set(err, KW_ENOMEM,
+				  "%s: cannot start a delivery thread",
+				  sink->name);
+		goto cleanup;
+	}
+	d->started = true;
+	d->joined = false;
+cleanup:
+	if (st != KW_OK) {
+		kw_delivery_destroy(d);
+		return st;
+	}
+	*out = d;
+	return KW_OK;
+}
+
+void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
+			const char *json, size_t len)
+{
+	struct entry *e = NULL;
+	bool spooled = false;
+	uint64_t seq;
+
+	pthread_mutex_lock(&d->mu);
+	seq = d->next_seq++;
+	if (d->spool_fd >= 0) {
+		spooled = spool_record(d, seq, json, len) == 0;
+		if (!spooled)
+			kw_log_error("delivery",
+				     "%s: alert %s not spooled (%s is at its "
+				     "bound or cannot be written)",
+				     d->sink->name, a->id, d->st.spool);
+	}
+	/* Behind spilled alerts, or past the memory bound: wait in the spool
+	 * (read back in order later). */
+	if (spooled && (d->spilled || d->nmem >= d->o.queue_max)) {
+		d->spilled++;
+		goto out;
+	}
+	if (d->nmem < d->o.queue_max)
+		e = entry_from_alert(seq, a, json, len);
+	if (e) {
+		e->spooled = spooled;
+		push(d, e);
+	} else if (spooled) {
+		d->spilled++;
+	} else {
+		d->st.dropped++;
+		kw_log_error("delivery",
+			     "%s: alert %s dropped: the queue is full (%zu) "
+			     "and there is no spool",
+			     d->sink->name, a->id, d->o.queue_max);
+	}
+out:
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+void kw_delivery_stop(struct kw_delivery *d, int64_t timeout_ms)
+{
+	if (!d || d->joined)
+		return;
+	pthread_mutex_lock(&d->mu);
+	if (!d->stopping) {
+		d->stopping = true;
+		d->deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	} else if (now_ms() + timeout_ms < d->deadline) {
+		d->deadline = now_ms() + timeout_ms;
+	}
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(d->thread, NULL);
+	d->joined = true;
+}
+
+void kw_delivery_stats(struct kw_delivery *d, struct kw_delivery_stats *out)
+{
+	pthread_mutex_lock(&d->mu);
+	*out = d->st;
+	out->pending = d->nmem + (size_t)d->spilled;
+	pthread_mutex_unlock(&d->mu);
+}
+
+void kw_delivery_destroy(struct kw_delivery *d)
+{
+	if (!d)
+		return;
+	kw_delivery_stop(d, 0);
+	while (d->head)
+		entry_free(pop(d));
+	if (d->spool_fd >= 0)
+		close(d->spool_fd);
+	pthread_cond_destroy(&d->cv);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+}

@@ -1,0 +1,86 @@
+/*
+ * delivery.h - between the router and one sink: a bounded queue, a
+ * delivery thread, retries with exponential backoff and jitter (Retry-After
+ * honoured), an on-disk spool that makes every queued alert survive an
+ * outage, a restart or a kill -9, and a dead-letter file for alerts the
+ * sink rejects for good.
+ *
+ * The one idea: the spool is a write-ahead log. An alert is appended to it
+ * (and fsynced) before submit returns, and a "done" record is appended once
+ * the sink took it or rejected it for good. The thread works strictly in
+ * order, so what is pending after a crash is every alert past the last done
+ * record; replaying it is reading the file once. An alert can be delivered
+ * twice only when the process dies between the sink's OK and the done
+ * record (receivers deduplicate by the alert id); it is never lost.
+ */
+#ifndef KW_ALERT_DELIVERY_H
+#define KW_ALERT_DELIVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/alert.h"
+#include "core/status.h"
+#include "sink/sink.h"
+
+#define KW_DELIVERY_PATH_MAX 1024
+
+struct kw_delivery_opts {
+	const char *spool_dir; /* NULL: no spool (memory only) */
+	size_t spool_max;      /* bytes one spool file may grow to */
+	size_t queue_max;      /* alerts held in memory */
+	int64_t retry_min_ms;  /* first backoff */
+	int64_t retry_max_ms;  /* backoff cap */
+};
+
+#define KW_DELIVERY_SPOOL_MAX ((size_t)64 << 20)
+#define KW_DELIVERY_QUEUE_MAX ((size_t)1024)
+#define KW_DELIVERY_RETRY_MIN_MS 1000
+#define KW_DELIVERY_RETRY_MAX_MS 300000
+
+struct kw_delivery_stats {
+	uint64_t delivered; /* the sink answered OK */
+	uint64_t retries;   /* RETRY answers */
+	uint64_t dead;	    /* FAIL answers: in the dead-letter file */
+	uint64_t dropped;   /* neither spooled nor queued (bounds hit) */
+	uint64_t replayed;  /* pending in the spool at start */
+	size_t pending;	    /* not yet delivered */
+	char spool[KW_DELIVERY_PATH_MAX]; /* "" when none */
+	char dead_path[KW_DELIVERY_PATH_MAX];
+};
+
+struct kw_delivery;
+
+/* Start delivering to sink (borrowed; it must outlive the delivery).
+ * name is the spool file's stem ("webhook-sinks-1"). With a spool
+ * directory, the spool is opened (created 0600, the directory 0700) and
+ * what it holds is queued first. *out is owned by the caller
+ * (kw_delivery_destroy). */
+enum kw_status kw_delivery_start(struct kw_sink *sink, const char *name,
+				 const struct kw_delivery_opts *o,
+				 struct kw_delivery **out,
+				 struct kw_error *err);
+
+/* Queue one alert (copied). Never blocks on the sink. */
+void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
+			const char *json, size_t len);
+
+/* Wait until everything is delivered or until timeout_ms has passed, then
+ * stop the thread (an attempt in flight finishes first) and flush the
+ * sink. Idempotent. */
+void kw_delivery_stop(struct kw_delivery *d, int64_t timeout_ms);
+
+/* A snapshot (thread-safe). */
+void kw_delivery_stats(struct kw_delivery *d, struct kw_delivery_stats *out);
+
+/* Stops without waiting (what is pending stays in the spool). NULL-safe. */
+void kw_delivery_destroy(struct kw_delivery *d);
+
+/* Rebuild an alert from its JSON (spec/alerts.md). The alert's detector
+ * points into detector_buf (cap bytes), which must outlive it. */
+enum kw_status kw_delivery_alert_from_json(const char *json, size_t len,
+					   struct kw_alert *a,
+					   char *detector_buf, size_t cap);
+
+#endif

@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Delivery that loses nothing: keywatch scan against a local receiver
+(receiver.py, 127.0.0.1 only) that injects faults. Every case checks that
+each alert arrived exactly once, or is still in the spool, by its id.
+
+Cases: 500s then 429 + Retry-After then OK (signatures checked); receiver
+down during a scan, then up for the next run (the spool is replayed);
+a permanent 400 (dead-letter file); timeouts and slow answers; kill -9 in
+the middle of delivery and a restart; secrets never printed by `check`.
+
+usage: delivery.py KEYWATCH [CASE...]
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from receiver import Receiver, free_port, verify_signature  # noqa: E402
+
+SECRET = "whsec_test_7f3a9c"
+N = 25
+
+
+def env():
+    e = dict(os.environ, NO_COLOR="1", KW_TEST_SECRET=SECRET,
+             KEYWATCH_NO_DEFAULT_GEOIP="1")
+    for k in list(e):
+        if k.lower() in ("http_proxy", "https_proxy", "all_proxy"):
+            del e[k]
+    e["NO_PROXY"] = e["no_proxy"] = "127.0.0.1"
+    return e
+
+
+def write_inputs(tmp, n=N):
+    """n decoy keys, each used once: n key.honey alerts with distinct ids."""
+    keys = []
+    with open(os.path.join(tmp, "log.jsonl"), "w") as f:
+        for i in range(n):
+            key = "sk_live_51HxHoneyKeyAbCdEfGh%04d" % i
+            keys.append({"match": "sk_live_*%04d" % i,
+                         "name": "decoy%d" % i, "honey": True})
+            f.write(json.dumps({
+                "id": "req_%04d" % i, "created": 1795766400 + i,
+                "method": "GET", "path": "/v1/balance", "status": 200,
+                "ip": "45.134.26.91", "api_key": key}) + "\n")
+    open(os.path.join(tmp, "empty.jsonl"), "w").close()
+    return keys
+
+
+def config(tmp, keys, sinks, **extra):
+    c = {"keys": keys, "sinks": sinks, "spool_dir": os.path.join(tmp, "spool"),
+         "retry_initial": 0.05, "retry_max": 0.4, "drain_timeout": "20s"}
+    c.update(extra)
+    path = os.path.join(tmp, "kw.json")
+    with open(path, "w") as f:
+        json.dump(c, f)
+    return path
+
+
+def scan(keywatch, tmp, cfg, log="log.jsonl", timeout=60):
+    p = subprocess.run([keywatch, "scan", "-o", "json", "-c", cfg, log],
+                       cwd=tmp, capture_output=True, timeout=timeout,
+                       env=env())
+    check(b"Sanitizer" not in p.stderr and b"runtime error" not in p.stderr,
+          "sanitizer report:\n" + p.stderr.decode(errors="replace"))
+    check(p.returncode == 0, "exit %d:\n%s" % (
+        p.returncode, p.stderr.decode(errors="replace")))
+    return p
+
+
+def ids_of(stdout):
+    """The key.honey alerts on stdout (the sinks under test take only
+    those; other detectors may fire on the same requests)."""
+    alerts = [json.loads(line) for line in stdout.decode().splitlines()]
+    return [a["id"] for a in alerts if a["detector"] == "key.honey"]
+
+
+def spooled_ids(path):
+    """Ids pending in a spool file (records past the last done mark)."""
+    if not os.path.exists(path):
+        return []
+    recs, done = [], 0
+    for line in open(path):
+        o = json.loads(line)
+        if "done" in o:
+            done = max(done, o["done"])
+        else:
+            recs.append((o["seq"], o["alert"]["id"]))
+    return [i for s, i in recs if s > done]
+
+
+SPOOL = "spool/webhook-sinks-0.spool.jsonl"
+DEAD = "spool/webhook-sinks-0.dead.jsonl"
+
+
+class Failed(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+def exactly_once(got, want, what):
+    dup = sorted({i for i in got if got.count(i) > 1})
+    check(not dup, "%s: delivered more than once: %s" % (what, dup))
+    check(sorted(got) == sorted(want),
+          "%s: delivered %d of %d (missing %s)" % (
+              what, len(set(got) & set(want)), len(want),
+              sorted(set(want) - set(got))[:5]))
+
+
+def webhook(recv, **kw):
+    s = {"type": "webhook", "url": recv.url() if recv else kw.pop("url"),
+         "secret": "env:KW_TEST_SECRET", "timeout": "2s",
+         "detectors": ["key.honey"]}
+    s.update(kw)
+    return s
+
+
+def case_retry_then_ok(keywatch, tmp):
+    """Five 500s, then 429 with Retry-After: 1, then OK: all 25 exactly
+    once, signed, before scan exits; the Retry-After is honoured."""
+    keys = write_inputs(tmp)
+    recv = Receiver(plan=["500"] * 5 + ["429:1"], secret=SECRET)
+    try:
+        cfg = config(tmp, keys, [webhook(recv)])
+        p = scan(keywatch, tmp, cfg)
+        want = ids_of(p.stdout)
+        check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
+        check(len(want) == N, "%d alerts on stdout" % len(want))
+        exactly_once(recv.accepted_ids(), want, "webhook")
+        check(recv.bad_signatures == 0, "bad signatures")
+        for _, headers, body in recv.accepted:
+            check(verify_signature(SECRET, headers["Keywatch-Signature"],
+                                   body), "signature")
+            check(headers["Content-Type"] == "application/json",
+                  "content type")
+        times = [t for t, _, _ in recv.requests]
+        actions = [a for _, a, _ in recv.requests]
+        i = actions.index("429:1")
+        check(times[i + 1] - times[i] >= 0.95,
+              "Retry-After not honoured: %.2f s" % (times[i + 1] - times[i]))
+        check(spooled_ids(os.path.join(tmp, SPOOL)) == [], "spool not empty")
+        err = p.stderr.decode()
+        check("HTTP 500" in err and "HTTP 429 (retry after 1000 ms)" in err,
+              "retry messages: " + err)
+        check(recv.url() not in err, "the URL was printed")
+    finally:
+        recv.close()
+
+
+def case_down_then_up(keywatch, tmp):
+    """The receiver is down for a whole scan: the alerts are spooled and
+    scan says so; the next run (no new alerts) delivers them once."""
+    keys = write_inputs(tmp)
+    port = free_port()
+    url = "http://127.0.0.1:%d/hook" % port
+    cfg = config(tmp, keys, [webhook(None, url=url)], drain_timeout="1s")
+    p = scan(keywatch, tmp, cfg)
+    want = ids_of(p.stdout)
+    err = p.stderr.decode()
+    check(p.returncode == 0, "exit %d: %s" % (p.returncode, err))
+    spool = os.path.join(tmp, SPOOL)
+    check(sorted(spooled_ids(spool)) == sorted(want), "spool holds them all")
+    check("webhook (sinks[0]): 25 alerts not delivered yet, spooled in %s "
+          "(delivered on the next run)" % os.path.join(tmp, "spool",
+                                                       "webhook-sinks-0"
+                                                       ".spool.jsonl") in err,
+          "summary: " + err)
+    check(oct(os.stat(spool).st_mode & 0o777) == "0o600", "spool mode")
+    recv = Receiver(secret=SECRET, port=port)
+    try:
+        p = scan(keywatch, tmp, cfg, log="empty.jsonl")
+        check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
+        check(p.stdout == b"", "replayed alerts are not printed again")
+        exactly_once(recv.accepted_ids(), want, "replay")
+        check(spooled_ids(spool) == [], "spool empty after replay")
+        check(os.path.getsize(spool) == 0, "spool cut after replay")
+    finally:
+        recv.close()
+
+
+def case_permanent_400(keywatch, tmp):
+    """A 400 is final: the alert goes to the dead-letter file with the
+    response, the others are delivered, nothing is retried."""
+    keys = write_inputs(tmp, 5)
+    recv = Receiver(plan=["ok", "400"], secret=SECRET)
+    try:
+        cfg = config(tmp, keys, [webhook(recv)])
+        p = scan(keywatch, tmp, cfg)
+        want = ids_of(p.stdout)
+        check(len(recv.requests) == 5, "%d requests" % len(recv.requests))
+        exactly_once(recv.accepted_ids(), [want[0]] + want[2:], "webhook")
+        dead = [json.loads(l) for l in open(os.path.join(tmp, DEAD))]
+        check(len(dead) == 1, "one dead letter")
+        check(dead[0]["alert"]["id"] == want[1], "dead letter id")
+        check(dead[0]["error"] == 'HTTP 400: {"error":"injected 400"}',
+              "dead letter error: %r" % dead[0]["error"])
+        check(dead[0]["sink"] == "webhook (sinks[0])", "dead letter sink")
+        check("webhook (sinks[0]): 1 alert rejected for good, kept in " in
+              p.stderr.decode(), "summary")
+    finally:
+        recv.close()
+
+
+def case_timeouts_and_slow(keywatch, tmp):
+    """A hung answer (past the 1 s timeout) is retried; a slow one (under
+    it) is accepted; a 503 and a 408 are retried."""
+    keys = write_inputs(tmp, 6)
+    recv = Receiver(plan=["hang:2", "slow:0.5", "503", "408", "hang:2"],
+                    secret=SECRET)
+    try:
+        cfg = config(tmp, keys, [webhook(recv, timeout="1s")])
+        p = scan(keywatch, tmp, cfg)
+        want = ids_of(p.stdout)
+        check(p.returncode == 0, "exit %d" % p.returncode)
+        exactly_once(recv.accepted_ids(), want, "webhook")
+        check("timed out" in p.stderr.decode().lower(), "timeout message")
+    finally:
+        recv.close()
+
+
+def case_kill9_and_restart(keywatch, tmp):
+    """kill -9 while a delivery is in flight, then run again: every alert
+    arrives exactly once over the two runs."""
+    keys = write_inputs(tmp)
+    recv = Receiver(plan=["ok"] * 7 + ["hang:6"], secret=SECRET)
+    try:
+        cfg = config(tmp, keys, [webhook(recv, timeout="10s")])
+        proc = subprocess.Popen(
+            [keywatch, "scan", "-o", "json", "-c", cfg, "log.jsonl"],
+            cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env())
+        check(recv.in_hang.wait(20), "the hang was never reached")
+        # Kill once the scan has raised (and spooled) all of them.
+        spool = os.path.join(tmp, SPOOL)
+        for _ in range(100):
+            if len(spooled_ids(spool)) + len(recv.accepted_ids()) >= N:
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=10)
+        first = list(recv.accepted_ids())
+        check(len(first) == 7, "%d before the kill" % len(first))
+        time.sleep(6.5)  # the hang ends; its client is gone: not counted
+        check(len(recv.accepted_ids()) == 7, "a killed request counted")
+        pending = spooled_ids(os.path.join(tmp, SPOOL))
+        check(len(pending) == N - 7, "%d in the spool" % len(pending))
+        p = scan(keywatch, tmp, cfg, log="empty.jsonl")
+        check(p.returncode == 0, "restart exit %d" % p.returncode)
+        all_ids = [json.loads(l)["id"] for l in out.decode().splitlines()]
+        # stdout of the killed run may be cut; the spool is the truth.
+        exactly_once(recv.accepted_ids(), first + pending, "kill -9")
+        check(set(all_ids) <= set(first + pending), "ids")
+    finally:
+        recv.close()
+
+
+def case_check_redacts(keywatch, tmp):
+    """`keywatch check` shows the host, never the path, token or secret."""
+    keys = write_inputs(tmp, 1)
+    os.environ["KW_TEST_HOOK"] = "https://hooks.example.com/T000/B000/XXXXsecretpath"
+    cfg = config(tmp, keys, [
+        {"type": "webhook", "url": "env:KW_TEST_HOOK",
+         "secret": "env:KW_TEST_SECRET",
+         "headers": {"Authorization": "Bearer tok_abc123"}}])
+    p = subprocess.run([keywatch, "check", "-c", cfg], cwd=tmp,
+                       capture_output=True, env=env(), timeout=60)
+    out = p.stdout.decode() + p.stderr.decode()
+    check(p.returncode == 0, "check exit %d: %s" % (p.returncode, out))
+    for secret in ("XXXXsecretpath", "T000", SECRET, "tok_abc123"):
+        check(secret not in out, "check printed a secret: " + secret)
+    check("webhook https://hooks.example.com/\u2026 (signed, timeout 10 s; "
+          "headers: Authorization)" in out, "describe: " + out)
+    e = env()
+    del e["KW_TEST_SECRET"]
+    p = subprocess.run([keywatch, "check", "-c", cfg], cwd=tmp,
+                       capture_output=True, env=e, timeout=60)
+    check(p.returncode == 2, "unset env exit %d" % p.returncode)
+    check("sinks[0].secret: environment variable KW_TEST_SECRET is not set"
+          in p.stderr.decode(), "unset env message: " + p.stderr.decode())
+
+
+CASES = [case_retry_then_ok, case_down_then_up, case_permanent_400,
+         case_timeouts_and_slow, case_kill9_and_restart, case_check_redacts]
+
+
+def main():
+    keywatch = os.path.abspath(sys.argv[1])
+    names = sys.argv[2:]
+    failed = 0
+    for case in CASES:
+        name = case.__name__[5:]
+        if names and name not in names:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                case(keywatch, tmp)
+                print("ok   %s" % name)
+            except Failed as e:
+                failed += 1
+                print("FAIL %s: %s" % (name, e))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
