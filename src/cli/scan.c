@@ -440,6 +440,7 @@ int kw_cli_scan(int argc, char **argv)
 		.map = s.map,
 		.nmap = s.nmap,
 		.router = router,
+		.geoip = s.geoip,
 	};
 	kw_error_clear(&err);
 	if (kw_engine_create(&eo, &engine, &err) != KW_OK) {
