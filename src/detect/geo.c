@@ -638,24 +638,27 @@ static void country_policy(const struct kw_event *ev, struct kw_keyent *key,
 
 /* ------------------------------------------------------------- observe */
 
-/* Without a database, say once what is off. */
-static void no_database(struct geo *self, const struct kw_keyent *key)
+/* Without a database, say once what is off: a warning when the config
+ * asks for a country allowlist that cannot be checked, otherwise a note. */
+static void no_database(struct geo *self)
 {
-	const struct kw_keyconf *kc = kw_detect_keyconf(key);
+	size_t n = 0;
 
 	if (self->said_no_db)
 		return;
 	self->said_no_db = true;
-	if (self->on[D_COUNTRY_NOT_ALLOWED] && kc && kc->nallow_countries)
+	for (size_t i = 0; i < self->cfg->nkeys; i++)
+		n += self->cfg->keys[i].nallow_countries > 0;
+	if (n && self->on[D_COUNTRY_NOT_ALLOWED])
 		kw_log_warn("geo",
-			    "no GeoIP database: allow_countries cannot be "
-			    "checked (geo.country_not_allowed); give one with "
-			    "--geoip FILE");
+			    "no GeoIP database: allow_countries (%zu key%s) "
+			    "cannot be checked and the geo detectors are off "
+			    "(give one with --geoip FILE)",
+			    n, n == 1 ? "" : "s");
 	else if (self->on[D_NEW_IP] || self->on[D_NEW_NETWORK] ||
 		 self->on[D_NEW_COUNTRY] || self->on[D_TRAVEL])
-		kw_log_info("geo",
-			    "no GeoIP database: the geo detectors are off "
-			    "(give one with --geoip FILE)");
+		kw_log_info("geo", "no GeoIP database: the geo detectors are "
+				   "off (give one with --geoip FILE)");
 }
 
 static bool watched(const struct geo *self, const struct kw_keyent *key)
@@ -717,7 +720,7 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		return;
 	/* Everything below needs a database: g is NULL without one. */
 	if (!g) {
-		no_database(self, key);
+		no_database(self);
 		return;
 	}
 	if (self->on[D_COUNTRY_NOT_ALLOWED] && kc && kc->nallow_countries)

@@ -373,6 +373,41 @@ static void test_find(void **state)
 	assert_int_equal(kw_geoip_ndefault_dirs, 2);
 }
 
+/* The databases committed for the golden cases and the demo are the ones
+ * tools/mkgeoip makes. */
+static void test_committed_fixtures(void **state)
+{
+	static const char *const names[] = {
+		"anon.mmdb",	     "asn.mmdb",      "city.mmdb",
+		"flat-anon.mmdb",    "flat-asn.mmdb", "flat-city.mmdb",
+		"flat-country.mmdb",
+	};
+	static char a[1 << 16], b[1 << 16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char pa[256], pb[256];
+		FILE *fa, *fb;
+		size_t na, nb;
+
+		snprintf(pa, sizeof(pa), "%s/%s", dir, names[i]);
+		snprintf(pb, sizeof(pb), "%s/tests/fixtures/geoip/%s",
+			 KW_SOURCE_ROOT, names[i]);
+		fa = fopen(pa, "rb");
+		fb = fopen(pb, "rb");
+		assert_non_null(fa);
+		assert_non_null(fb);
+		na = fread(a, 1, sizeof(a), fa);
+		nb = fread(b, 1, sizeof(b), fb);
+		fclose(fa);
+		fclose(fb);
+		if (na != nb || memcmp(a, b, na) != 0)
+			fail_msg("%s differs from what tools/mkgeoip makes: "
+				 "run tools/mkgeoip tests/fixtures/geoip",
+				 pb);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_broken),
 		cmocka_unit_test(test_one_bad_of_several),
 		cmocka_unit_test(test_find),
+		cmocka_unit_test(test_committed_fixtures),
 	};
 
 	return cmocka_run_group_tests(tests, build_fixtures, remove_fixtures);
