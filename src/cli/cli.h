@@ -40,7 +40,8 @@ struct kw_cli_common {
 	const char *min_severity;
 	const char *max_line;
 	const char *max_keys;
-	int verbosity; /* -1 quiet, 0 normal, 1 verbose */
+	const char *state; /* --state FILE, or NULL */
+	int verbosity;	   /* -1 quiet, 0 normal, 1 verbose */
 };
 
 /* Everything the common options lead to. */
@@ -71,6 +72,7 @@ enum {
 	KW_OPT_REPORT,
 	KW_OPT_FAIL_ON,
 	KW_OPT_HELP,
+	KW_OPT_STATE,
 };
 #define KW_CLI_COMMON_LONG                                                     \
 	{"config", required_argument, NULL, 'c'},                              \
@@ -86,6 +88,7 @@ enum {
 		 KW_OPT_MIN_SEVERITY},                                         \
 		{"max-line", required_argument, NULL, KW_OPT_MAX_LINE},        \
 		{"max-keys", required_argument, NULL, KW_OPT_MAX_KEYS},        \
+		{"state", required_argument, NULL, KW_OPT_STATE},              \
 	{                                                                      \
 		"help", no_argument, NULL, 'h'                                 \
 	}

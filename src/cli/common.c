@@ -75,6 +75,9 @@ int kw_cli_common_opt(struct kw_cli_common *c, int opt, const char *arg)
 	case KW_OPT_MAX_KEYS:
 		c->max_keys = arg;
 		return 1;
+	case KW_OPT_STATE:
+		c->state = arg;
+		return 1;
 	default:
 		return 0;
 	}

@@ -8,11 +8,10 @@
 #include <string.h>
 
 static const struct kw_detector_ops *const registry[] = {
-	&kw_detect_policy_key,
-	&kw_detect_policy_ops,
-	&kw_detect_policy_ip,
-	&kw_detect_geo,
-	NULL,
+	&kw_detect_policy_key, &kw_detect_policy_ops,
+	&kw_detect_policy_ip,  &kw_detect_geo,
+	&kw_detect_rate,       &kw_detect_errors,
+	&kw_detect_ops,	       NULL,
 };
 
 const struct kw_detector_ops *const *kw_detect_all(void)
@@ -48,8 +47,7 @@ static const struct kw_detector_ops *family_of(const char *detector)
 /* The learned detectors of spec/alerts.md that later families implement;
  * the config may already name them (to switch them off). */
 static const char *const planned[] = {
-	"rate.spike",	  "rate.errors",   "auth.failures",
-	"ops.first_seen", "ops.sensitive", NULL,
+	NULL,
 };
 
 enum kw_status kw_detect_check_config(const struct kw_config *cfg,

@@ -47,6 +47,8 @@ struct kw_engine_stats {
 	size_t keys;	    /* keys in the table now */
 	uint64_t keys_seen; /* distinct keys inserted */
 	uint64_t keys_evicted;
+	uint64_t keys_restored; /* keys whose saved state was loaded */
+	uint64_t late;		/* events older than the watermark */
 	int64_t first_ts, last_ts;
 };
 
@@ -75,8 +77,22 @@ enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path);
 enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 			      const char *name);
 
-/* No more input: close every window (tick with the end of time). */
+/* No more input: close every window (tick with the end of time, then
+ * flush every key). */
 void kw_engine_finish(struct kw_engine *e);
+
+/* Learned state (--state FILE, state/snapshot.h). Load before reading:
+ * a missing file is a first run (KW_OK); a damaged or foreign one is an
+ * error naming the file. Save after kw_engine_finish: every key in the
+ * table and every saved key not seen in this run, written atomically. */
+enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
+				    struct kw_error *err);
+enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
+				    struct kw_error *err);
+
+/* Bytes of detector and report state per key (the benchmark's figure,
+ * besides the key table's own overhead per entry). */
+size_t kw_engine_state_bytes(const struct kw_engine *e);
 
 const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e);
 

@@ -1,0 +1,159 @@
+/*
+ * learned.h - what the learned families (rate.c, errors.c, ops.c) share:
+ * per-key tumbling windows in event time, and reading their options.
+ * Header-only: plain data that lives in a key's state area, and small
+ * functions.
+ *
+ * The one idea: a key keeps a ring of the last KW_WIN_SLOTS windows, so an
+ * event that arrives out of order but within the allowed lateness still
+ * lands in its window. A window closes (the family's close callback runs,
+ * in window order, once) when the watermark passes its end, or when a newer
+ * event needs its slot, or when the engine flushes the key. An event older
+ * than every open window is late: it is counted, not added.
+ */
+#ifndef KW_DETECT_LEARNED_H
+#define KW_DETECT_LEARNED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/time.h"
+#include "detect/detector.h"
+
+#define KW_WIN_SLOTS 4
+
+/* Counters of one window; what each means is the family's. */
+struct kw_win_counts {
+	uint16_t n[3];
+};
+
+struct kw_win {
+	uint32_t first;	 /* index of the oldest open window; 0: none open */
+	uint32_t closed; /* index of the newest closed window; 0: none */
+	uint32_t late;	 /* events in windows already closed */
+	uint32_t pad;
+	struct kw_win_counts c[KW_WIN_SLOTS]; /* windows first .. first+3 */
+};
+
+/* Called for each window closed: its index and counters. */
+typedef void kw_win_close_fn(void *ctx, uint32_t idx,
+			     const struct kw_win_counts *c);
+
+/* The window index of time ts (us) for windows of len us; >= 1 for any
+ * time after 1970 (index 0 means "none"). */
+static inline uint32_t kw_win_index(int64_t ts, int64_t len)
+{
+	if (ts < len)
+		return 1;
+	if (ts / len >= UINT32_MAX)
+		return UINT32_MAX - KW_WIN_SLOTS;
+	return (uint32_t)(ts / len);
+}
+
+/* Close, in order, every open window with index < upto. Windows with no
+ * events are skipped (close is not called for them). */
+static inline void kw_win_close(struct kw_win *w, uint32_t upto,
+				kw_win_close_fn *close, void *ctx)
+{
+	while (w->first && w->first < upto) {
+		struct kw_win_counts c = w->c[0];
+
+		if (c.n[0] || c.n[1] || c.n[2]) {
+			close(ctx, w->first, &c);
+			w->closed = w->first;
+		}
+		memmove(&w->c[0], &w->c[1],
+			sizeof(w->c[0]) * (KW_WIN_SLOTS - 1));
+		memset(&w->c[KW_WIN_SLOTS - 1], 0, sizeof(w->c[0]));
+		w->first++;
+		if (!(w->c[0].n[0] || w->c[0].n[1] || w->c[0].n[2] ||
+		      w->c[1].n[0] || w->c[1].n[1] || w->c[1].n[2] ||
+		      w->c[2].n[0] || w->c[2].n[1] || w->c[2].n[2] ||
+		      w->c[3].n[0] || w->c[3].n[1] || w->c[3].n[2])) {
+			/* Nothing left open: jump, do not walk the gap. */
+			w->first = 0;
+			return;
+		}
+	}
+}
+
+/*
+ * The slot for window idx, closing what must close first: windows that end
+ * at or before the watermark index wm (windows < wm), and the oldest ones
+ * when idx is beyond the ring. NULL when idx is older than every open
+ * window or not newer than the last closed one (the event is late;
+ * w->late counts it).
+ */
+static inline struct kw_win_counts *kw_win_slot(struct kw_win *w, uint32_t idx,
+						uint32_t wm,
+						kw_win_close_fn *close,
+						void *ctx)
+{
+	if (wm > idx)
+		wm = idx; /* never close the event's own window */
+	kw_win_close(w, wm, close, ctx);
+	if (w->first && idx >= w->first + KW_WIN_SLOTS)
+		kw_win_close(w, idx - KW_WIN_SLOTS + 1, close, ctx);
+	if (!w->first && idx > w->closed)
+		w->first = idx;
+	if (!w->first || idx < w->first) {
+		if (w->late < UINT32_MAX)
+			w->late++;
+		return NULL;
+	}
+	return &w->c[idx - w->first];
+}
+
+static inline void kw_win_bump(uint16_t *n)
+{
+	if (*n < UINT16_MAX)
+		(*n)++;
+}
+
+/* The window index before which windows have closed at watermark wm. */
+static inline uint32_t kw_win_upto(int64_t wm, int64_t len)
+{
+	if (wm == INT64_MIN)
+		return 0;
+	if (wm == INT64_MAX)
+		return UINT32_MAX;
+	return kw_win_index(wm, len);
+}
+
+/* Options of a detector (already checked by kw_detect_check_config); def
+ * when absent. */
+static inline double kw_learned_num(const struct kw_config *cfg,
+				    const char *detector, const char *name,
+				    double def)
+{
+	const json_t *o = kw_detect_options(cfg, detector);
+	const json_t *v = o ? json_object_get(o, name) : NULL;
+
+	return v && json_is_number(v) ? json_number_value(v) : def;
+}
+
+static inline int64_t kw_learned_duration(const struct kw_config *cfg,
+					  const char *detector,
+					  const char *name, int64_t def)
+{
+	const json_t *o = kw_detect_options(cfg, detector);
+	const json_t *v = o ? json_object_get(o, name) : NULL;
+	int64_t us = 0;
+
+	if (v && json_is_string(v) &&
+	    kw_duration_parse(json_string_value(v), &us) && us > 0)
+		return us;
+	return def;
+}
+
+/* Lower a severity one step for test-mode keys (never below info). */
+static inline enum kw_severity kw_learned_sev(const struct kw_keyent *key,
+					      enum kw_severity sev)
+{
+	if (key->mode == KW_MODE_TEST && sev > KW_SEV_INFO)
+		return (enum kw_severity)(sev - 1);
+	return sev;
+}
+
+#endif

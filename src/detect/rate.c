@@ -1,0 +1,267 @@
+/*
+ * rate.c - rate.spike: a key's requests in a window (default 1 minute)
+ * far above its own baseline for that time of day.
+ *
+ * The one idea: per hour of the day (UTC) the key keeps two smoothed
+ * numbers, folded in once each hour is over: the mean requests per window
+ * in that hour, and the peak (the hour's busiest window). Both rise fast
+ * (half way) and fall slowly (a tenth), so a quiet weekend does not make
+ * Monday look like an attack and slow growth is followed day by day. A
+ * window is a spike when it is at least `min_count` requests, at least
+ * `ratio` times the mean and at least 1.5 times the peak, each taken as the
+ * largest of its own hour and the two next to it (a day/night ramp or a
+ * job that drifts by some minutes stays inside), and never below a quarter
+ * of the key's busiest hour (an hour never seen before is not judged
+ * against nothing). The mean catches a jump on a busy key within its noise;
+ * the peak keeps a nightly batch job, which runs at many times the hour's
+ * mean, from firing once it has been seen: its first night raises the peak,
+ * and a job that repeats is expected from its second or third night (the
+ * price: a real spike also raises its hour's baseline for a few days).
+ * Severity grows with how many times the mean the window is.
+ *
+ * Per key: the open windows (learned.h), the current hour's running total
+ * and peak, 24 means and 24 peaks: 248 bytes.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect/learned.h"
+
+#define HOUR_US (INT64_C(3600) * 1000000)
+#define RISE 0.5f
+#define FALL 0.1f
+#define PEAKS 1.5f /* how many times the usual peak a spike is */
+
+static const char *const names[] = {"rate.spike", NULL};
+
+static const struct kw_option options[] = {
+	{"window", KW_OPT_DURATION, "1m", "length of a counting window"},
+	{"min_count", KW_OPT_INT, "10",
+	 "fewest requests in a window that can be a spike"},
+	{"ratio", KW_OPT_NUMBER, "4",
+	 "how many times the mean for the hour a window must reach"},
+	{NULL, 0, NULL, NULL},
+};
+
+struct rate_key {
+	struct kw_win win; /* c.n[0]: requests */
+	uint32_t hour;	   /* hour (since the epoch) of hmax; 0: none */
+	uint32_t htotal;   /* requests in that hour so far */
+	uint16_t hmax;	   /* largest window count in that hour so far */
+	uint16_t pad[3];
+	float mean[24]; /* per hour of day (UTC): requests per window */
+	float peak[24]; /* the same: the hour's busiest window */
+};
+
+struct rate {
+	const struct kw_config *cfg;
+	bool on;
+	int64_t window;
+	double min_count;
+	double ratio;
+	int64_t watermark;
+};
+
+/* What a window's close needs besides the window. */
+struct close_ctx {
+	struct rate *r;
+	struct kw_keyent *key;
+	struct rate_key *st;
+	const struct kw_emit *emit;
+};
+
+static enum kw_status rate_create(const struct kw_detector_env *env,
+				  void **self, struct kw_error *err)
+{
+	struct rate *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	r->cfg = env->cfg;
+	r->on = kw_detect_enabled(env->cfg, "rate.spike");
+	r->window = kw_learned_duration(env->cfg, "rate.spike", "window",
+					INT64_C(60) * 1000000);
+	r->min_count = kw_learned_num(env->cfg, "rate.spike", "min_count", 20);
+	r->ratio = kw_learned_num(env->cfg, "rate.spike", "ratio", 4);
+	if (r->ratio < 1)
+		r->ratio = 1;
+	r->watermark = INT64_MIN;
+	*self = r;
+	return KW_OK;
+}
+
+static void smooth(float *p, float v)
+{
+	if (*p == 0)
+		*p = v;
+	else
+		*p += (v > *p ? RISE : FALL) * (v - *p);
+}
+
+/* The hour is over: fold its total and peak into its buckets. */
+static void fold(struct rate *r, struct rate_key *st)
+{
+	double per_hour = (double)HOUR_US / (double)r->window;
+
+	if (!st->hour || !st->hmax)
+		return;
+	if (per_hour < 1)
+		per_hour = 1;
+	smooth(&st->mean[st->hour % 24], (float)(st->htotal / per_hour));
+	smooth(&st->peak[st->hour % 24], st->hmax);
+}
+
+/* What a window at hour of day h is held to: the largest of the hour and
+ * its neighbours, and at least a quarter of the busiest hour, and 1. */
+static float expected(const float *v, unsigned h)
+{
+	float nb = v[h], all = 0;
+
+	if (v[(h + 23) % 24] > nb)
+		nb = v[(h + 23) % 24];
+	if (v[(h + 1) % 24] > nb)
+		nb = v[(h + 1) % 24];
+	for (unsigned i = 0; i < 24; i++) {
+		if (v[i] > all)
+			all = v[i];
+	}
+	if (all / 4 > nb)
+		nb = all / 4;
+	return nb < 1 ? 1 : nb;
+}
+
+static enum kw_severity severity(double ratio, double x)
+{
+	if (x >= 25 * ratio)
+		return KW_SEV_CRITICAL;
+	if (x >= 5 * ratio)
+		return KW_SEV_HIGH;
+	if (x >= 2 * ratio)
+		return KW_SEV_MEDIUM;
+	return KW_SEV_LOW;
+}
+
+static void spike(struct close_ctx *cx, int64_t start, unsigned n, float exp,
+		  float peak)
+{
+	struct rate *r = cx->r;
+	struct kw_event ev;
+	struct kw_alert a;
+	char label[256], t[40];
+	double x = n / (double)exp;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ts = start + r->window;
+	if (kw_detect_alert(&a, "rate.spike",
+			    kw_learned_sev(cx->key, severity(r->ratio, x)), &ev,
+			    cx->key) != KW_OK)
+		return;
+	kw_time_format(start, t, sizeof(t));
+	kw_alert_summary(&a,
+			 "%s made %u requests in the %lld s from %s, %.1fx "
+			 "its usual %.1f at this time of day (busiest usual: "
+			 "%.0f)",
+			 kw_detect_key_label(cx->key, label, sizeof(label)), n,
+			 (long long)(r->window / 1000000), t, x, exp, peak);
+	kw_alert_evidence_int(&a, "requests", n);
+	kw_alert_evidence_json(&a, "baseline", json_real(round(exp * 10) / 10));
+	kw_alert_evidence_json(&a, "baseline_peak",
+			       json_real(round(peak * 10) / 10));
+	kw_alert_evidence_json(&a, "ratio", json_real(round(x * 10) / 10));
+	kw_alert_evidence_time(&a, "window_start", start);
+	kw_alert_evidence_int(&a, "window_seconds", r->window / 1000000);
+	kw_alert_evidence_time(&a, "learned_since", cx->key->first_seen);
+	kw_alert_set_id(&a, "rate");
+	kw_emit(cx->emit, &a);
+}
+
+static void close_window(void *ctx, uint32_t idx, const struct kw_win_counts *c)
+{
+	struct close_ctx *cx = ctx;
+	struct rate_key *st = cx->st;
+	struct rate *r = cx->r;
+	int64_t start = (int64_t)idx * r->window;
+	uint32_t hour = (uint32_t)(start / HOUR_US);
+	unsigned n = c->n[0];
+	float exp, peak;
+
+	if (hour != st->hour) {
+		fold(r, st);
+		st->hour = hour;
+		st->hmax = 0;
+		st->htotal = 0;
+	}
+	exp = expected(st->mean, hour % 24);
+	peak = expected(st->peak, hour % 24);
+	if (n >= r->min_count && n >= r->ratio * exp && n >= PEAKS * peak &&
+	    !kw_detect_learning(r->cfg, cx->key, start + r->window)) {
+		spike(cx, start, n, exp, peak);
+	}
+	if (n > st->hmax)
+		st->hmax = (uint16_t)n;
+	st->htotal += n;
+}
+
+static void rate_observe(void *self, const struct kw_event *ev,
+			 struct kw_keyent *key, void *state,
+			 const struct kw_emit *emit)
+{
+	struct rate *r = self;
+	struct close_ctx cx = {r, key, state, emit};
+	struct kw_win_counts *slot;
+
+	if (!r->on)
+		return;
+	slot = kw_win_slot(&cx.st->win, kw_win_index(ev->ts, r->window),
+			   kw_win_upto(r->watermark, r->window), close_window,
+			   &cx);
+	if (slot)
+		kw_win_bump(&slot->n[0]);
+}
+
+static void rate_tick(void *self, int64_t watermark, const struct kw_emit *emit)
+{
+	struct rate *r = self;
+
+	(void)emit;
+	r->watermark = watermark;
+}
+
+static void rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
+		       void *state, const struct kw_emit *emit)
+{
+	struct rate *r = self;
+	struct close_ctx cx = {r, key, state, emit};
+
+	if (!r->on)
+		return;
+	kw_win_close(&cx.st->win, kw_win_upto(watermark, r->window),
+		     close_window, &cx);
+	if (watermark == INT64_MAX) {
+		/* Everything closed: the current hour is over too. */
+		fold(r, cx.st);
+		cx.st->hour = 0;
+		cx.st->hmax = 0;
+		cx.st->htotal = 0;
+	}
+}
+
+static void rate_destroy(void *self)
+{
+	free(self);
+}
+
+const struct kw_detector_ops kw_detect_rate = {
+	.name = "rate",
+	.kind = KW_DETECTOR_LEARNED,
+	.detectors = names,
+	.options = options,
+	.state_size = sizeof(struct rate_key),
+	.create = rate_create,
+	.observe = rate_observe,
+	.tick = rate_tick,
+	.flush = rate_flush,
+	.destroy = rate_destroy,
+};

@@ -1,0 +1,106 @@
+/*
+ * snapshot.h - learned state on disk (`--state FILE`): per key fingerprint,
+ * the key's detector state bytes and when it was first and last seen.
+ *
+ * The one idea: a state file is loaded into a pending table, not into the
+ * key table. A key's saved state is taken out of the pending table and
+ * copied into its fresh entry the first time the key is seen again; keys
+ * not seen in a run stay pending and are written back unchanged, so one
+ * quiet week does not forget a key. The pending table is bounded (the
+ * config's max_keys); records beyond it are dropped and counted.
+ *
+ * File layout (all integers little-endian):
+ *   header   "KWSTATE\0", u32 version (1), u32 state size, u64 layout
+ *   records  fingerprint (16 hex digits, no NUL), i64 first_seen,
+ *            i64 last_seen, u64 events, state size bytes
+ *   trailer  u64 record count, u32 CRC-32 of header and records, "END\n"
+ * The layout is a hash of the detector families' names and state sizes
+ * (the engine computes it): a file written with other detectors is
+ * refused rather than misread. Files are written to a temporary file in
+ * the same directory, fsync'ed and renamed over the old one, so a crash
+ * leaves the old file or the new one, never half of one. Fingerprints
+ * only: a state file never holds a key.
+ */
+#ifndef KW_STATE_SNAPSHOT_H
+#define KW_STATE_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+#define KW_SNAPSHOT_VERSION 1
+#define KW_SNAPSHOT_FP 16 /* hex digits of a fingerprint */
+
+/* What is saved about a key besides its state bytes. */
+struct kw_snap_meta {
+	int64_t first_seen;
+	int64_t last_seen;
+	uint64_t events;
+};
+
+struct kw_snapshot;
+
+/* An empty pending table for records of state_size bytes, at most max
+ * records. KW_ENOMEM, KW_EINVAL (max 0). */
+enum kw_status kw_snapshot_create(uint64_t layout, size_t state_size,
+				  size_t max, struct kw_snapshot **out);
+
+/* NULL-safe. */
+void kw_snapshot_destroy(struct kw_snapshot *s);
+
+/*
+ * Load path into s (which should be empty). A missing file is no error:
+ * *found is false (a first run). A file that is not a state file,
+ * truncated, damaged (checksum), of another version or written with other
+ * detectors is KW_ECORRUPT with a message naming the file; an unreadable
+ * one KW_EIO. Records past the table's bound are dropped (counted in
+ * kw_snapshot_dropped).
+ */
+enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
+				bool *found, struct kw_error *err);
+
+/* Add or replace the record of fingerprint fp (KW_SNAPSHOT_FP hex digits).
+ * false when the table is full (the record is dropped and counted). */
+bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
+		     const struct kw_snap_meta *m, const void *state);
+
+/* Take the record of fp out of the table: copy it to *m and state
+ * (state_size bytes) and forget it. false when there is none. */
+bool kw_snapshot_take(struct kw_snapshot *s, const char *fp,
+		      struct kw_snap_meta *m, void *state);
+
+/* Records pending, and records dropped because the table was full. */
+size_t kw_snapshot_count(const struct kw_snapshot *s);
+uint64_t kw_snapshot_dropped(const struct kw_snapshot *s);
+
+/* --- writing -------------------------------------------------------------- */
+
+struct kw_snapshot_writer;
+
+/* Start writing path (through a temporary file next to it, mode 0600).
+ * KW_EIO with a message naming the file. */
+enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
+				       size_t state_size,
+				       struct kw_snapshot_writer **out,
+				       struct kw_error *err);
+
+/* One record. Errors are kept and reported by commit. */
+void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,
+			   const struct kw_snap_meta *m, const void *state);
+
+/* Every record still pending in s. */
+void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
+			       const struct kw_snapshot *s);
+
+/* Finish: trailer, fsync, rename over path. Frees w in every case; on
+ * error the temporary file is removed and the old file is left as it
+ * was. */
+enum kw_status kw_snapshot_write_commit(struct kw_snapshot_writer *w,
+					struct kw_error *err);
+
+/* Give up: remove the temporary file, free w. NULL-safe. */
+void kw_snapshot_write_abort(struct kw_snapshot_writer *w);
+
+#endif

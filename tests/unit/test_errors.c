@@ -1,0 +1,358 @@
+/*
+ * test_errors.c - rate.errors and auth.failures through their ops struct as
+ * the engine drives them: the absolute floor fires for a brand-new key
+ * (during its learning period) and not one request below it; after
+ * learning, failures far above the key's usual ones fire and its usual
+ * failures do not; one IP denied for five keys raises auth.failures once,
+ * four keys or five IPs do not; "enabled": false silences each.
+ *
+ * The one idea: as in test_rate.c, traffic is a deterministic function of
+ * the minute, so every count in the assertions can be worked out by hand.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/time.h"
+#include "detect/detector.h"
+#include "state/keytab.h"
+
+#define E "\xe2\x80\xa6"
+#define MIN (INT64_C(60) * 1000000)
+#define DAY (1440 * MIN)
+#define KEY "sk_live_51Habcdefghijklmnop4242"
+#define MAX_ALERTS 64
+
+static const uint8_t seed[16] = {1, 2,	3,  4,	5,  6,	7,  8,
+				 9, 10, 11, 12, 13, 14, 15, 16};
+
+struct fixture {
+	struct kw_config *cfg;
+	struct kw_keytab *tab;
+	struct kw_keyent *ent;
+	void *self;
+	json_t *alerts[MAX_ALERTS];
+	size_t n;
+	int64_t t0; /* 2026-11-16T00:00:00Z, a Monday */
+};
+
+static void on_alert(void *ctx, struct kw_alert *a)
+{
+	struct fixture *f = ctx;
+	char *json = kw_alert_to_json(a);
+
+	assert_non_null(json);
+	if (f->n < MAX_ALERTS)
+		f->alerts[f->n++] = json_loads(json, 0, NULL);
+	free(json);
+	kw_alert_clear(a);
+}
+
+static int64_t ts(const char *s)
+{
+	int64_t us = 0;
+
+	assert_true(kw_time_parse(s, strlen(s), &us));
+	return us;
+}
+
+static void setup_cfg(struct fixture *f, const char *config)
+{
+	struct kw_error err;
+	struct kw_detector_env env = {0};
+
+	memset(f, 0, sizeof(*f));
+	if (kw_config_load_string(config, "t.json", &f->cfg, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(kw_detect_check_config(f->cfg, &err), KW_OK);
+	assert_int_equal(kw_keytab_create_seeded(10,
+						 kw_detect_errors.state_size,
+						 seed, &f->tab),
+			 KW_OK);
+	env.cfg = f->cfg;
+	assert_int_equal(kw_detect_errors.create(&env, &f->self, &err), KW_OK);
+	f->t0 = ts("2026-11-16T00:00:00Z");
+}
+
+static void teardown_f(struct fixture *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		json_decref(f->alerts[i]);
+	kw_detect_errors.destroy(f->self);
+	kw_keytab_destroy(f->tab);
+	kw_config_free(f->cfg);
+}
+
+/* One request of key k from ip at time t with status. */
+static void request(struct fixture *f, const char *k, const char *ip, int64_t t,
+		    int status)
+{
+	struct kw_emit emit = {.fn = on_alert, .ctx = f};
+	struct kw_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ts = t;
+	ev.status = status;
+	ev.request_id = kw_str_c("req_1");
+	assert_true(kw_ip_parse(&ev.ip, ip, strlen(ip)));
+	assert_int_equal(kw_keytab_get(f->tab, k, strlen(k), t, &f->ent, NULL),
+			 KW_OK);
+	f->ent->kind = KW_KIND_SECRET;
+	f->ent->mode = KW_MODE_LIVE;
+	kw_detect_errors.observe(f->self, &ev, f->ent, kw_keytab_state(f->ent),
+				 &emit);
+}
+
+/* In minute m (from t0): ok requests answered 200 and bad answered
+ * status, then the tick. */
+static void minute(struct fixture *f, int64_t m, unsigned ok, unsigned bad,
+		   int status)
+{
+	struct kw_emit emit = {.fn = on_alert, .ctx = f};
+	int64_t start = f->t0 + m * MIN;
+	unsigned n = ok + bad;
+
+	for (unsigned i = 0; i < n; i++)
+		request(f, KEY, "192.0.2.1",
+			start + (int64_t)i * (MIN / (n + 1)),
+			i < bad ? status : 200);
+	kw_detect_errors.tick(f->self, start + MIN - 2 * MIN, &emit);
+}
+
+static void finish(struct fixture *f)
+{
+	struct kw_emit emit = {.fn = on_alert, .ctx = f};
+
+	kw_detect_errors.tick(f->self, INT64_MAX, &emit);
+	if (f->ent)
+		kw_detect_errors.flush(f->self, INT64_MAX, f->ent,
+				       kw_keytab_state(f->ent), &emit);
+}
+
+static const char *field(const json_t *a, const char *name)
+{
+	return json_string_value(json_object_get(a, name));
+}
+
+static void assert_member(const json_t *a, const char *name, const char *want)
+{
+	char *s = json_dumps(json_object_get(a, name),
+			     JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	assert_non_null(s);
+	assert_string_equal(s, want);
+	free(s);
+}
+
+/* ---- rate.errors: the floor ------------------------------------------------
+ */
+
+static void test_floor_new_key(void **state)
+{
+	struct fixture f;
+	const json_t *a;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	minute(&f, 0, 10, 25, 403);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	a = f.alerts[0];
+	assert_string_equal(field(a, "detector"), "rate.errors");
+	assert_string_equal(field(a, "severity"), "high");
+	assert_string_equal(field(a, "time"), "2026-11-16T00:05:00Z");
+	assert_string_equal(field(a, "summary"),
+			    "sk_live_" E
+			    "4242 had 25 requests denied (401/403) "
+			    "of 35 in the 300 s from 2026-11-16T00:00:00Z");
+	assert_member(a, "evidence",
+		      "{\"requests\":35,\"failed\":25,\"denied\":25,"
+		      "\"floor\":20,\"window_start\":\"2026-11-16T00:00:00Z\","
+		      "\"window_seconds\":300}");
+	teardown_f(&f);
+}
+
+static void test_floor_one_below(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	minute(&f, 0, 10, 19, 401);
+	minute(&f, 5, 10, 19, 403); /* the next window: 19 again */
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+static void test_floor_option(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{\"detectors\": {\"rate.errors\": {\"floor\": 10}}}");
+	minute(&f, 0, 10, 10, 401);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	teardown_f(&f);
+}
+
+/* ---- rate.errors: against the key's usual failures ------------------------
+ */
+
+static void test_baseline_burst(void **state)
+{
+	struct fixture f;
+	const json_t *a;
+	int64_t burst = 2 * 1440 + 720;
+
+	(void)state;
+	setup_cfg(&f, "{\"learn\": \"1h\"}");
+	/* One 404 per window (in its first minute), 15 at day 2, 12:00. */
+	for (int64_t m = 0; m < 3 * 1440; m++)
+		minute(&f, m, 10, m == burst ? 15 : m % 5 == 0, 404);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	a = f.alerts[0];
+	assert_string_equal(field(a, "severity"), "medium");
+	assert_string_equal(field(a, "time"), "2026-11-18T12:05:00Z");
+	assert_string_equal(field(a, "summary"),
+			    "sk_live_" E "4242 had 15 failed requests (0 "
+			    "denied) of 65 in the 300 s from "
+			    "2026-11-18T12:00:00Z; it usually has 1.0");
+	assert_member(a, "evidence",
+		      "{\"requests\":65,\"failed\":15,\"denied\":0,"
+		      "\"baseline\":1.0,\"window_start\":"
+		      "\"2026-11-18T12:00:00Z\",\"window_seconds\":300}");
+	teardown_f(&f);
+}
+
+static void test_baseline_usual_failures_quiet(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{\"learn\": \"1h\"}");
+	/* 8 failures every window, some denied: the key's habit. */
+	for (int64_t m = 0; m < 3 * 1440; m++)
+		minute(&f, m, 10, m % 5 == 0 ? 8 : 0, m % 10 ? 404 : 403);
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+static void test_baseline_waits_for_learning(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	/* The burst of test_baseline_burst, but at 60h of a 72h learning
+	 * period, and 404s (not denied): nothing. */
+	for (int64_t m = 0; m < 3 * 1440; m++)
+		minute(&f, m, 10, m == 60 * 60 ? 15 : m % 5 == 0, 404);
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+/* ---- auth.failures: one IP, many keys -------------------------------------
+ */
+
+static void guess(struct fixture *f, int nkeys, int nips)
+{
+	for (int i = 0; i < nkeys; i++) {
+		char k[64], ip[32];
+
+		snprintf(k, sizeof(k), "sk_live_51Hguessguessguess%04d", i + 1);
+		snprintf(ip, sizeof(ip), "203.0.113.%d", 9 + i % nips);
+		request(f, k, ip, f->t0 + i * 1000000, 401);
+	}
+}
+
+static void test_auth_one_ip_many_keys(void **state)
+{
+	struct fixture f;
+	const json_t *a;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	guess(&f, 6, 1);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	a = f.alerts[0];
+	assert_string_equal(field(a, "detector"), "auth.failures");
+	assert_string_equal(field(a, "severity"), "high");
+	assert_string_equal(field(a, "time"), "2026-11-16T00:00:04Z");
+	assert_string_equal(field(a, "summary"),
+			    "IP 203.0.113.9 had requests denied for 5 "
+			    "different keys within 300 s, the last with "
+			    "sk_live_" E "0005: someone is trying keys");
+	assert_member(a, "evidence",
+		      "{\"ip\":\"203.0.113.9\",\"keys\":5,\"denied\":5,"
+		      "\"status\":401,\"window_seconds\":300}");
+	assert_member(a, "suppress",
+		      "{\"detector\":\"auth.failures\",\"key\":"
+		      "\"sk_live_*0005\",\"ip\":\"203.0.113.9\"}");
+	teardown_f(&f);
+}
+
+static void test_auth_below_threshold(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	guess(&f, 4, 1); /* four keys from one IP */
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+	setup_cfg(&f, "{}");
+	guess(&f, 10, 5); /* two keys each from five IPs */
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+	setup_cfg(&f, "{\"detectors\": {\"auth.failures\": {\"keys\": 3}}}");
+	guess(&f, 4, 1);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	teardown_f(&f);
+}
+
+static void test_disabled(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{\"detectors\": {\"rate.errors\": {\"enabled\": false},"
+		      " \"auth.failures\": {\"enabled\": false}}}");
+	minute(&f, 0, 10, 60, 403);
+	guess(&f, 8, 1);
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_floor_new_key),
+		cmocka_unit_test(test_floor_one_below),
+		cmocka_unit_test(test_floor_option),
+		cmocka_unit_test(test_baseline_burst),
+		cmocka_unit_test(test_baseline_usual_failures_quiet),
+		cmocka_unit_test(test_baseline_waits_for_learning),
+		cmocka_unit_test(test_auth_one_ip_many_keys),
+		cmocka_unit_test(test_auth_below_threshold),
+		cmocka_unit_test(test_disabled),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,315 @@
+/*
+ * test_ops.c - ops.first_seen and ops.sensitive through their ops struct,
+ * with events enriched by the real Stripe model: a new operation after the
+ * learning period is ops.first_seen (low, once); during the learning
+ * period it is learnt silently; a sensitive operation is ops.sensitive
+ * even during the learning period (high; medium when refused; one step
+ * lower for test keys); a bulk read is the key's habit while it learns and
+ * low after; the filter remembers 32 operations without a false "seen";
+ * "enabled": false silences each.
+ *
+ * The one idea: events go through kw_models_enrich exactly as in the
+ * engine, so operation names, sensitivity and the model's reasons are the
+ * ones a user sees.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "core/time.h"
+#include "detect/detector.h"
+#include "enrich/model.h"
+#include "state/keytab.h"
+
+#define E "\xe2\x80\xa6"
+#define HOUR (INT64_C(3600) * 1000000)
+#define KEY "sk_live_51Habcdefghijklmnop4242"
+#define KEY_TEST "sk_test_51Habcdefghijklmnop4242"
+
+static const uint8_t seed[16] = {1, 2,	3,  4,	5,  6,	7,  8,
+				 9, 10, 11, 12, 13, 14, 15, 16};
+
+struct fixture {
+	struct kw_config *cfg;
+	struct kw_models *models;
+	struct kw_keytab *tab;
+	struct kw_arena arena;
+	void *self;
+	json_t *alerts[64];
+	size_t n;
+	int64_t t0;
+};
+
+static void on_alert(void *ctx, struct kw_alert *a)
+{
+	struct fixture *f = ctx;
+	char *json = kw_alert_to_json(a);
+
+	assert_non_null(json);
+	assert_true(f->n < 64);
+	f->alerts[f->n++] = json_loads(json, 0, NULL);
+	free(json);
+	kw_alert_clear(a);
+}
+
+static void setup_cfg(struct fixture *f, const char *config)
+{
+	static const char *const names[] = {"stripe"};
+	struct kw_error err;
+	struct kw_detector_env env = {0};
+
+	memset(f, 0, sizeof(*f));
+	if (kw_config_load_string(config, "t.json", &f->cfg, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(kw_detect_check_config(f->cfg, &err), KW_OK);
+	if (kw_models_load(KW_SOURCE_ROOT "/models", names, 1, &f->models,
+			   &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(kw_keytab_create_seeded(10, kw_detect_ops.state_size,
+						 seed, &f->tab),
+			 KW_OK);
+	kw_arena_init(&f->arena, 0);
+	env.cfg = f->cfg;
+	env.models = f->models;
+	assert_int_equal(kw_detect_ops.create(&env, &f->self, &err), KW_OK);
+	assert_true(kw_time_parse("2026-11-16T00:00:00Z", 20, &f->t0));
+}
+
+static void teardown_f(struct fixture *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		json_decref(f->alerts[i]);
+	kw_detect_ops.destroy(f->self);
+	kw_keytab_destroy(f->tab);
+	kw_arena_destroy(&f->arena);
+	kw_models_destroy(f->models);
+	kw_config_free(f->cfg);
+}
+
+/* One request of key k, h hours after t0. */
+static void request(struct fixture *f, const char *k, double h,
+		    const char *method, const char *path, int status)
+{
+	struct kw_emit emit = {.fn = on_alert, .ctx = f};
+	struct kw_keyent *ent = NULL;
+	struct kw_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ts = f->t0 + (int64_t)(h * (double)HOUR);
+	ev.key = kw_str_c(k);
+	ev.method = kw_str_c(method);
+	ev.path = kw_str_c(path);
+	ev.status = status;
+	ev.request_id = kw_str_c("req_9");
+	assert_true(kw_ip_parse(&ev.ip, "192.0.2.7", 9));
+	kw_models_enrich(f->models, &ev, &f->arena);
+	assert_int_equal(kw_keytab_get(f->tab, k, strlen(k), ev.ts, &ent, NULL),
+			 KW_OK);
+	ent->kind = KW_KIND_SECRET;
+	ent->mode = (uint8_t)ev.key_mode;
+	kw_detect_ops.observe(f->self, &ev, ent, kw_keytab_state(ent), &emit);
+}
+
+static const char *field(const json_t *a, const char *name)
+{
+	return json_string_value(json_object_get(a, name));
+}
+
+static void assert_member(const json_t *a, const char *name, const char *want)
+{
+	char *s = json_dumps(json_object_get(a, name),
+			     JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	assert_non_null(s);
+	assert_string_equal(s, want);
+	free(s);
+}
+
+static void test_first_seen_after_learning(void **state)
+{
+	struct fixture f;
+	const json_t *a;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	request(&f, KEY, 0, "GET", "/v1/customers/cus_1", 200);
+	request(&f, KEY, 10, "POST", "/v1/refunds", 200); /* learning */
+	request(&f, KEY, 80, "GET", "/v1/customers/cus_2", 200);
+	request(&f, KEY, 80.5, "POST", "/v1/refunds", 200);
+	assert_int_equal(f.n, 0);
+	request(&f, KEY, 81, "GET", "/v1/balance", 200);
+	request(&f, KEY, 82, "GET", "/v1/balance", 200); /* once */
+	assert_int_equal(f.n, 1);
+	a = f.alerts[0];
+	assert_string_equal(field(a, "detector"), "ops.first_seen");
+	assert_string_equal(field(a, "severity"), "low");
+	assert_string_equal(field(a, "time"), "2026-11-19T09:00:00Z");
+	assert_string_equal(field(a, "summary"),
+			    "sk_live_" E "4242 performed balance.retrieve for "
+			    "the first time (GET /v1/balance)");
+	assert_member(a, "evidence",
+		      "{\"op\":\"balance.retrieve\",\"access\":\"read\","
+		      "\"method\":\"GET\",\"path\":\"/v1/balance\",\"status\":"
+		      "200,\"ip\":\"192.0.2.7\",\"known_ops\":3,"
+		      "\"learned_since\":\"2026-11-16T00:00:00Z\"}");
+	assert_member(a, "suppress",
+		      "{\"detector\":\"ops.first_seen\",\"key\":"
+		      "\"sk_live_*4242\",\"op\":\"balance.retrieve\"}");
+	teardown_f(&f);
+}
+
+static void test_sensitive_during_learning(void **state)
+{
+	struct fixture f;
+	const json_t *a;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	request(&f, KEY, 0, "GET", "/v1/customers/cus_1", 200);
+	request(&f, KEY, 1, "POST", "/v1/payouts", 200);
+	request(&f, KEY, 2, "POST", "/v1/payouts", 200); /* once */
+	request(&f, KEY, 3, "POST", "/v1/webhook_endpoints", 403);
+	assert_int_equal(f.n, 2);
+	a = f.alerts[0];
+	assert_string_equal(field(a, "detector"), "ops.sensitive");
+	assert_string_equal(field(a, "severity"), "high");
+	assert_string_equal(field(a, "time"), "2026-11-16T01:00:00Z");
+	assert_string_equal(field(a, "summary"),
+			    "sk_live_" E "4242 performed the sensitive "
+			    "operation payouts.create for the first time "
+			    "(POST /v1/payouts)");
+	assert_member(
+		a, "evidence",
+		"{\"op\":\"payouts.create\",\"access\":\"write\","
+		"\"method\":\"POST\",\"path\":\"/v1/payouts\",\"status\":"
+		"200,\"ip\":\"192.0.2.7\",\"sensitive\":\"moves money out "
+		"of the Stripe balance to a bank account or "
+		"card\",\"known_ops\":"
+		"2,\"learned_since\":\"2026-11-16T00:00:00Z\"}");
+	assert_string_equal(field(f.alerts[1], "severity"), "medium");
+	assert_string_equal(field(f.alerts[1], "summary"),
+			    "sk_live_" E "4242 performed the sensitive "
+			    "operation webhook_endpoints.create for the first "
+			    "time (POST /v1/webhook_endpoints, refused by the "
+			    "API)");
+	teardown_f(&f);
+}
+
+static void test_sensitive_test_key_lower(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	request(&f, KEY_TEST, 0, "POST", "/v1/payouts", 200);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(field(f.alerts[0], "severity"), "medium");
+	teardown_f(&f);
+}
+
+static void test_bulk_read(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	/* Listing charges while learning is the key's habit. */
+	request(&f, KEY, 0, "GET", "/v1/charges", 200);
+	request(&f, KEY, 90, "GET", "/v1/charges", 200);
+	assert_int_equal(f.n, 0);
+	/* Listing customers for the first time after learning: low. */
+	request(&f, KEY, 91, "GET", "/v1/customers", 200);
+	request(&f, KEY, 91.01, "GET", "/v1/customers", 200);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(field(f.alerts[0], "detector"), "ops.sensitive");
+	assert_string_equal(field(f.alerts[0], "severity"), "low");
+	teardown_f(&f);
+}
+
+/* 32 method + path pairs, each an operation of the model (unknown routes
+ * get a generic one), less balance.retrieve (learnt first): each alerts
+ * exactly once, none again in the second round, and none is taken for
+ * one seen before. */
+#define N_OPS 31
+
+static void test_many_operations(void **state)
+{
+	static const char *const paths[] = {
+		"/v1/balance",
+		"/v1/prices",
+		"/v1/products/prod_1",
+		"/v1/customers/cus_1",
+		"/v1/charges/ch_1",
+		"/v1/refunds",
+		"/v1/subscriptions",
+		"/v1/subscriptions/sub_1",
+		"/v1/invoices/in_1",
+		"/v1/checkout/sessions",
+		"/v1/payment_intents",
+		"/v1/payment_intents/pi_1",
+		"/v1/customers",
+		"/v1/invoiceitems",
+		"/v1/balance_transactions",
+		"/v1/disputes/dp_1",
+	};
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{\"learn\": \"1h\"}");
+	request(&f, KEY, 0, "GET", "/v1/balance", 200);
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+			request(&f, KEY, 2 + round, "GET", paths[i], 200);
+			request(&f, KEY, 2 + round, "POST", paths[i], 200);
+		}
+	}
+	/* Every distinct modelled operation alerted once, none twice. */
+	for (size_t i = 0; i < f.n; i++) {
+		for (size_t j = i + 1; j < f.n; j++)
+			assert_string_not_equal(field(f.alerts[i], "id"),
+						field(f.alerts[j], "id"));
+	}
+	assert_int_equal(f.n, N_OPS);
+	teardown_f(&f);
+}
+
+static void test_disabled(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{\"detectors\": {\"ops.sensitive\": {\"enabled\": "
+		      "false}, \"ops.first_seen\": {\"enabled\": false}}}");
+	request(&f, KEY, 0, "POST", "/v1/payouts", 200);
+	request(&f, KEY, 90, "GET", "/v1/balance", 200);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+static void test_state_is_small(void **state)
+{
+	(void)state;
+	assert_int_equal(kw_detect_ops.state_size, 136);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_first_seen_after_learning),
+		cmocka_unit_test(test_sensitive_during_learning),
+		cmocka_unit_test(test_sensitive_test_key_lower),
+		cmocka_unit_test(test_bulk_read),
+		cmocka_unit_test(test_many_operations),
+		cmocka_unit_test(test_disabled),
+		cmocka_unit_test(test_state_is_small),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,409 @@
+/*
+ * test_rate.c - rate.spike through its ops struct as the engine drives it:
+ * events minute by minute, a tick with the watermark (newest time less two
+ * minutes) after every minute, and a flush at the end. A 12x jump is caught
+ * in its window with exact summary and evidence; a day/night swing of 5x,
+ * weekends at half volume with a week-long doubling, and a nightly batch
+ * job seen from the key's first day raise nothing; a batch job that starts
+ * after the learning period fires on its first two nights only; nothing
+ * fires during the learning period or below min_count; "enabled": false
+ * silences it; the per-key state is small.
+ *
+ * The one idea: traffic is a deterministic function of the minute (no
+ * randomness), so every count and threshold in the assertions can be
+ * worked out by hand from rate.c's rules.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/time.h"
+#include "detect/detector.h"
+#include "state/keytab.h"
+
+#define E "\xe2\x80\xa6"
+#define MIN (INT64_C(60) * 1000000)
+#define DAY (1440 * MIN)
+#define KEY "sk_live_51Habcdefghijklmnop4242"
+#define MAX_ALERTS 256
+
+static const uint8_t seed[16] = {1, 2,	3,  4,	5,  6,	7,  8,
+				 9, 10, 11, 12, 13, 14, 15, 16};
+
+struct fixture {
+	struct kw_config *cfg;
+	struct kw_keytab *tab;
+	struct kw_keyent *ent;
+	void *self;
+	json_t *alerts[MAX_ALERTS];
+	size_t n;
+	int64_t t0; /* 2026-11-16T00:00:00Z, a Monday */
+};
+
+static void on_alert(void *ctx, struct kw_alert *a)
+{
+	struct fixture *f = ctx;
+	char *json = kw_alert_to_json(a);
+
+	assert_non_null(json);
+	if (f->n < MAX_ALERTS)
+		f->alerts[f->n++] = json_loads(json, 0, NULL);
+	free(json);
+	kw_alert_clear(a);
+}
+
+static int64_t ts(const char *s)
+{
+	int64_t us = 0;
+
+	assert_true(kw_time_parse(s, strlen(s), &us));
+	return us;
+}
+
+static void setup_cfg(struct fixture *f, const char *config)
+{
+	struct kw_error err;
+	struct kw_detector_env env = {0};
+
+	memset(f, 0, sizeof(*f));
+	if (kw_config_load_string(config, "t.json", &f->cfg, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(kw_detect_check_config(f->cfg, &err), KW_OK);
+	assert_int_equal(kw_keytab_create_seeded(10, kw_detect_rate.state_size,
+						 seed, &f->tab),
+			 KW_OK);
+	env.cfg = f->cfg;
+	assert_int_equal(kw_detect_rate.create(&env, &f->self, &err), KW_OK);
+	f->t0 = ts("2026-11-16T00:00:00Z");
+}
+
+static void teardown_f(struct fixture *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		json_decref(f->alerts[i]);
+	kw_detect_rate.destroy(f->self);
+	kw_keytab_destroy(f->tab);
+	kw_config_free(f->cfg);
+}
+
+/* n requests of the key in minute m (from t0), then the tick. */
+static void minute(struct fixture *f, int64_t m, unsigned n)
+{
+	struct kw_emit emit = {.fn = on_alert, .ctx = f};
+	int64_t start = f->t0 + m * MIN;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct kw_event ev;
+		int64_t t = start + (int64_t)i * (MIN / (n + 1));
+
+		memset(&ev, 0, sizeof(ev));
+		ev.ts = t;
+		ev.status = 200;
+		assert_int_equal(kw_keytab_get(f->tab, KEY, strlen(KEY), t,
+					       &f->ent, NULL),
+				 KW_OK);
+		f->ent->kind = KW_KIND_SECRET;
+		f->ent->mode = KW_MODE_LIVE;
+		kw_detect_rate.observe(f->self, &ev, f->ent,
+				       kw_keytab_state(f->ent), &emit);
+	}
+	kw_detect_rate.tick(f->self, start + MIN - 2 * MIN, &emit);
+}
+
+static void finish(struct fixture *f)
+{
+	struct kw_emit emit = {.fn = on_alert, .ctx = f};
+
+	kw_detect_rate.tick(f->self, INT64_MAX, &emit);
+	if (f->ent)
+		kw_detect_rate.flush(f->self, INT64_MAX, f->ent,
+				     kw_keytab_state(f->ent), &emit);
+}
+
+static const char *field(const json_t *a, const char *name)
+{
+	return json_string_value(json_object_get(a, name));
+}
+
+static void assert_member(const json_t *a, const char *name, const char *want)
+{
+	char *s = json_dumps(json_object_get(a, name),
+			     JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	assert_non_null(s);
+	assert_string_equal(s, want);
+	free(s);
+}
+
+/* ---- a spike is caught ----------------------------------------------------
+ */
+
+static void test_spike_caught(void **state)
+{
+	struct fixture f;
+	const json_t *a;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	/* Four days at 5 a minute; on day 4 at 12:00, 60 in one minute. */
+	for (int64_t m = 0; m < 4 * 1440 + 780; m++)
+		minute(&f, m, m == 4 * 1440 + 720 ? 60 : 5);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	a = f.alerts[0];
+	assert_string_equal(field(a, "detector"), "rate.spike");
+	assert_string_equal(field(a, "severity"), "medium");
+	assert_string_equal(field(a, "time"), "2026-11-20T12:01:00Z");
+	assert_string_equal(field(a, "summary"),
+			    "sk_live_" E "4242 made 60 requests in the 60 s "
+			    "from 2026-11-20T12:00:00Z, 12.0x its usual 5.0 "
+			    "at this time of day (busiest usual: 5)");
+	assert_member(
+		a, "evidence",
+		"{\"requests\":60,\"baseline\":5.0,\"baseline_peak\":5.0,"
+		"\"ratio\":12.0,\"window_start\":\"2026-11-20T12:00:00Z\","
+		"\"window_seconds\":60,\"learned_since\":"
+		"\"2026-11-16T00:00:00Z\"}");
+	assert_member(
+		a, "suppress",
+		"{\"detector\":\"rate.spike\",\"key\":\"sk_live_*4242\"}");
+	teardown_f(&f);
+}
+
+/* The same jump 100x and more is critical; 30x high; 6x only low. */
+static void test_severity_grows(void **state)
+{
+	static const struct {
+		unsigned n;
+		const char *sev;
+	} cases[] = {{30, "low"}, {150, "high"}, {500, "critical"}};
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct fixture f;
+
+		setup_cfg(&f, "{}");
+		for (int64_t m = 0; m < 4 * 1440 + 780; m++)
+			minute(&f, m, m == 4 * 1440 + 720 ? cases[i].n : 5);
+		finish(&f);
+		assert_int_equal(f.n, 1);
+		assert_string_equal(field(f.alerts[0], "severity"),
+				    cases[i].sev);
+		teardown_f(&f);
+	}
+}
+
+/* ---- what is not a spike --------------------------------------------------
+ */
+
+/* Per minute at minute m: a daily cycle between lo and 5 * lo peaking at
+ * 14:00, half on Saturday and Sunday, growing by `growth` over 7 days. */
+static unsigned cycle(int64_t m, double lo, double growth)
+{
+	double hod = (double)(m % 1440) / 60.0;
+	double daily = 1 + 4 * (0.5 + 0.5 * cos(2 * M_PI * (hod - 14) / 24));
+	double week = (m / 1440) % 7 >= 5 ? 0.5 : 1.0;
+	double grow = 1 + growth * (double)m / (7 * 1440);
+
+	return (unsigned)(lo * daily * week * grow + 0.5);
+}
+
+static void test_daily_swing_not_spike(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	for (int64_t m = 0; m < 14 * 1440; m++)
+		minute(&f, m, cycle(m, 4, 0));
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+static void test_weekly_doubling_not_spike(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	for (int64_t m = 0; m < 14 * 1440; m++)
+		minute(&f, m, cycle(m, 4, 1.0));
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+/* 3 a minute, and from 02:00 to 02:15 every night 60 a minute. */
+static unsigned batch(int64_t m, int64_t from_day)
+{
+	int64_t in_day = m % 1440;
+
+	if (m / 1440 >= from_day && in_day >= 120 && in_day < 135)
+		return 60;
+	return 3;
+}
+
+static void test_nightly_batch_from_day_one(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	for (int64_t m = 0; m < 10 * 1440; m++)
+		minute(&f, m, batch(m, 0));
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+/* A job that starts after the learning period is a spike on its first
+ * night (15 windows), and on its second (its hour's peak is only half way
+ * there), then expected. */
+static void test_nightly_batch_learnt(void **state)
+{
+	struct fixture f;
+	size_t night1 = 0, night2 = 0;
+
+	(void)state;
+	setup_cfg(&f, "{\"learn\": \"1h\"}");
+	for (int64_t m = 0; m < 10 * 1440; m++)
+		minute(&f, m, batch(m, 2));
+	finish(&f);
+	for (size_t i = 0; i < f.n; i++) {
+		const char *t = field(f.alerts[i], "time");
+
+		if (!strncmp(t, "2026-11-18T02:", 14))
+			night1++;
+		else if (!strncmp(t, "2026-11-19T02:", 14))
+			night2++;
+		else
+			fail_msg("alert at %s", t);
+	}
+	assert_int_equal(night1, 15);
+	assert_int_equal(night2, 15);
+	teardown_f(&f);
+}
+
+/* ---- learning and minimum counts ------------------------------------------
+ */
+
+static void test_learning_respected(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{\"learn\": \"48h\"}");
+	/* Spikes at 36h (learning) and at 60h (learnt). */
+	for (int64_t m = 0; m < 3 * 1440; m++)
+		minute(&f, m, m == 36 * 60 || m == 60 * 60 ? 80 : 5);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(field(f.alerts[0], "time"), "2026-11-18T12:01:00Z");
+	teardown_f(&f);
+}
+
+static void test_min_count_keeps_tiny_keys_quiet(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{\"learn\": \"1h\"}");
+	/* One request every 10 minutes, then 9 in a minute: 9x, but 9 <
+	 * min_count (10). */
+	for (int64_t m = 0; m < 3 * 1440; m++)
+		minute(&f, m, m == 2 * 1440 ? 9 : (m % 10 == 0));
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+static void test_options(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	/* min_count 100: the 60 of test_spike_caught is not enough. */
+	setup_cfg(&f,
+		  "{\"detectors\": {\"rate.spike\": {\"min_count\": 100}}}");
+	for (int64_t m = 0; m < 4 * 1440 + 780; m++)
+		minute(&f, m, m == 4 * 1440 + 720 ? 60 : 5);
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+
+	setup_cfg(&f,
+		  "{\"detectors\": {\"rate.spike\": {\"enabled\": false}}}");
+	for (int64_t m = 0; m < 4 * 1440 + 780; m++)
+		minute(&f, m, m == 4 * 1440 + 720 ? 600 : 5);
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
+/* The window stays open until the watermark passes it: an event a minute
+ * late still counts, and the alert comes once, at the tick. */
+static void test_late_event_within_lateness(void **state)
+{
+	struct fixture f;
+	struct kw_emit emit = {.fn = on_alert, .ctx = &f};
+	struct kw_event ev;
+	int64_t spike = 4 * 1440 + 720;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	for (int64_t m = 0; m < spike; m++)
+		minute(&f, m, 5);
+	minute(&f, spike, 19);
+	minute(&f, spike + 1, 5);
+	assert_int_equal(f.n, 0);
+	/* One more for the spike minute, arriving a minute late: 20 = the
+	 * threshold (4 x 5). */
+	memset(&ev, 0, sizeof(ev));
+	ev.ts = f.t0 + spike * MIN + 59 * 1000000;
+	kw_detect_rate.observe(f.self, &ev, f.ent, kw_keytab_state(f.ent),
+			       &emit);
+	for (int64_t m = spike + 2; m < spike + 5; m++)
+		minute(&f, m, 5);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(field(f.alerts[0], "summary"),
+			    "sk_live_" E "4242 made 20 requests in the 60 s "
+			    "from 2026-11-20T12:00:00Z, 4.0x its usual 5.0 at "
+			    "this time of day (busiest usual: 5)");
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	teardown_f(&f);
+}
+
+static void test_state_is_small(void **state)
+{
+	(void)state;
+	assert_int_equal(kw_detect_rate.state_size, 248);
+	assert_int_equal(kw_detect_rate.kind, KW_DETECTOR_LEARNED);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spike_caught),
+		cmocka_unit_test(test_severity_grows),
+		cmocka_unit_test(test_daily_swing_not_spike),
+		cmocka_unit_test(test_weekly_doubling_not_spike),
+		cmocka_unit_test(test_nightly_batch_from_day_one),
+		cmocka_unit_test(test_nightly_batch_learnt),
+		cmocka_unit_test(test_learning_respected),
+		cmocka_unit_test(test_min_count_keeps_tiny_keys_quiet),
+		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_late_event_within_lateness),
+		cmocka_unit_test(test_state_is_small),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,519 @@
+/*
+ * test_snapshot.c - learned state on disk: records round-trip exactly
+ * (state bytes, first and last seen, events) through a file, taken records
+ * are gone and untaken ones are written back; a missing file is a first
+ * run; a foreign, truncated, damaged, other-version or other-layout file is
+ * refused with a message naming it; the pending table is bounded. And the
+ * promise of --state: scanning week 1 then week 2 with a state file gives
+ * exactly the week-2 alerts of one scan over both weeks.
+ *
+ * The one idea: the two-scan test drives the real engine (models, router,
+ * every detector family) over two generated weeks of traffic in which
+ * week 2 holds a rate spike, an error burst and a new operation that only
+ * a key's week-1 history makes anomalous.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/log.h"
+#include "engine/engine.h"
+#include "state/snapshot.h"
+
+#define FP_A "0123456789abcdef"
+#define FP_B "fedcba9876543210"
+#define FP_C "00000000000000ff"
+#define LAYOUT UINT64_C(0x1234567890abcdef)
+
+struct tmp {
+	char dir[64];
+	char path[128];
+};
+
+static void tmp_up(struct tmp *t)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/kw_test_snapshot_XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->path, sizeof(t->path), "%s/state", t->dir);
+}
+
+static void tmp_down(struct tmp *t)
+{
+	unlink(t->path);
+	rmdir(t->dir);
+}
+
+static void fill(unsigned char *s, size_t n, unsigned char v)
+{
+	for (size_t i = 0; i < n; i++)
+		s[i] = (unsigned char)(v + i);
+}
+
+static void write_three(const char *path)
+{
+	struct kw_snapshot *pending = NULL;
+	struct kw_snapshot_writer *w = NULL;
+	struct kw_snap_meta m = {100, 200, 3};
+	unsigned char st[40];
+	struct kw_error err;
+
+	/* Two records added directly, one left pending. */
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &pending), KW_OK);
+	fill(st, 40, 7);
+	assert_true(kw_snapshot_put(pending, FP_C, &m, st));
+	assert_int_equal(kw_snapshot_write_begin(path, LAYOUT, 40, &w, &err),
+			 KW_OK);
+	fill(st, 40, 1);
+	kw_snapshot_write_add(w, FP_A, &m, st);
+	m = (struct kw_snap_meta){-5, INT64_MAX, UINT64_MAX};
+	fill(st, 40, 200);
+	kw_snapshot_write_add(w, FP_B, &m, st);
+	kw_snapshot_write_pending(w, pending);
+	assert_int_equal(kw_snapshot_write_commit(w, &err), KW_OK);
+	kw_snapshot_destroy(pending);
+}
+
+static void test_round_trip(void **state)
+{
+	struct kw_snapshot *s = NULL;
+	struct kw_snap_meta m;
+	unsigned char st[40], want[40];
+	struct kw_error err;
+	struct tmp t;
+	bool found = false;
+
+	(void)state;
+	tmp_up(&t);
+	write_three(t.path);
+	assert_int_equal(access(t.path, F_OK), 0);
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &s), KW_OK);
+	assert_int_equal(kw_snapshot_load(s, t.path, &found, &err), KW_OK);
+	assert_true(found);
+	assert_int_equal(kw_snapshot_count(s), 3);
+
+	assert_true(kw_snapshot_take(s, FP_B, &m, st));
+	fill(want, 40, 200);
+	assert_memory_equal(st, want, 40);
+	assert_int_equal(m.first_seen, -5);
+	assert_true(m.last_seen == INT64_MAX);
+	assert_true(m.events == UINT64_MAX);
+	assert_false(kw_snapshot_take(s, FP_B, &m, st)); /* taken */
+	assert_int_equal(kw_snapshot_count(s), 2);
+
+	assert_true(kw_snapshot_take(s, FP_A, &m, st));
+	fill(want, 40, 1);
+	assert_memory_equal(st, want, 40);
+	assert_int_equal(m.first_seen, 100);
+	assert_int_equal(m.last_seen, 200);
+	assert_int_equal(m.events, 3);
+	assert_true(kw_snapshot_take(s, FP_C, &m, st));
+	fill(want, 40, 7);
+	assert_memory_equal(st, want, 40);
+	assert_false(kw_snapshot_take(s, "1111111111111111", &m, st));
+	assert_int_equal(kw_snapshot_count(s), 0);
+	kw_snapshot_destroy(s);
+	tmp_down(&t);
+}
+
+static void test_missing_is_first_run(void **state)
+{
+	struct kw_snapshot *s = NULL;
+	struct kw_error err;
+	bool found = true;
+
+	(void)state;
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &s), KW_OK);
+	assert_int_equal(
+		kw_snapshot_load(s, "/nonexistent/kw/state", &found, &err),
+		KW_OK);
+	assert_false(found);
+	assert_int_equal(kw_snapshot_count(s), 0);
+	kw_snapshot_destroy(s);
+}
+
+/* Load path expecting an error; compare the message after the path. */
+static void expect_error(const char *path, uint64_t layout, size_t size,
+			 enum kw_status want, const char *msg)
+{
+	struct kw_snapshot *s = NULL;
+	struct kw_error err;
+	char full[512];
+	bool found = false;
+
+	assert_int_equal(kw_snapshot_create(layout, size, 10, &s), KW_OK);
+	kw_error_clear(&err);
+	assert_int_equal(kw_snapshot_load(s, path, &found, &err), want);
+	snprintf(full, sizeof(full), "%s: %s", path, msg);
+	assert_string_equal(err.msg, full);
+	assert_int_equal(kw_snapshot_count(s), 0);
+	kw_snapshot_destroy(s);
+}
+
+static void rewrite(const char *path, long off, const void *bytes, size_t n,
+		    long truncate_to)
+{
+	FILE *f = fopen(path, "r+b");
+
+	assert_non_null(f);
+	if (bytes) {
+		assert_int_equal(fseek(f, off, SEEK_SET), 0);
+		assert_int_equal(fwrite(bytes, 1, n, f), n);
+	}
+	fclose(f);
+	if (truncate_to >= 0)
+		assert_int_equal(truncate(path, truncate_to), 0);
+}
+
+static void test_rejects(void **state)
+{
+	struct tmp t;
+	FILE *f;
+
+	(void)state;
+	tmp_up(&t);
+	f = fopen(t.path, "w");
+	assert_non_null(f);
+	fputs("{\"not\": \"a state file\"}\n", f);
+	fclose(f);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "not a keywatch state file");
+	f = fopen(t.path, "w");
+	assert_non_null(f);
+	fclose(f);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "not a keywatch state file");
+
+	/* Truncated: the end is missing. */
+	write_three(t.path);
+	rewrite(t.path, 0, NULL, 0, 24 + 80 + 10);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT, "state file truncated");
+
+	/* One byte of a record changed. */
+	write_three(t.path);
+	rewrite(t.path, 24 + 16 + 24 + 3, "X", 1, -1);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (checksum mismatch)");
+
+	/* Another version. */
+	write_three(t.path);
+	rewrite(t.path, 8, "\x02", 1, -1);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file version 2, this keywatch reads version 1");
+
+	/* Written with other detectors. */
+	write_three(t.path);
+	expect_error(t.path, LAYOUT + 1, 40, KW_ECORRUPT,
+		     "state file written with other detectors (layout "
+		     "1234567890abcdef, expected 1234567890abcdf0); remove it "
+		     "to start learning again");
+	expect_error(t.path, LAYOUT, 48, KW_ECORRUPT,
+		     "state file written with other detectors (layout "
+		     "1234567890abcdef, expected 1234567890abcdef); remove it "
+		     "to start learning again");
+	tmp_down(&t);
+}
+
+static void test_bounded(void **state)
+{
+	struct kw_snapshot *s = NULL;
+	struct kw_snap_meta m = {1, 2, 3};
+	unsigned char st[8] = {0};
+	struct kw_error err;
+	struct tmp t;
+	bool found;
+
+	(void)state;
+	assert_int_equal(kw_snapshot_create(LAYOUT, 8, 2, &s), KW_OK);
+	assert_true(kw_snapshot_put(s, FP_A, &m, st));
+	assert_true(kw_snapshot_put(s, FP_A, &m, st)); /* replaces */
+	assert_true(kw_snapshot_put(s, FP_B, &m, st));
+	assert_false(kw_snapshot_put(s, FP_C, &m, st));
+	assert_int_equal(kw_snapshot_count(s), 2);
+	assert_int_equal(kw_snapshot_dropped(s), 1);
+	kw_snapshot_destroy(s);
+
+	/* A file with 3 records into a table of 2: 2 loaded, 1 dropped. */
+	tmp_up(&t);
+	write_three(t.path);
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 2, &s), KW_OK);
+	assert_int_equal(kw_snapshot_load(s, t.path, &found, &err), KW_OK);
+	assert_int_equal(kw_snapshot_count(s), 2);
+	assert_int_equal(kw_snapshot_dropped(s), 1);
+	kw_snapshot_destroy(s);
+	tmp_down(&t);
+}
+
+/* ---- two scans with --state = one scan ------------------------------------
+ */
+
+#define KEY_A "sk_live_51HbusyBusyBusyBusyBusyaaaa"
+#define KEY_B "sk_live_51HquietQuietQuietQuietbbbb"
+#define DAY_S 86400
+#define T0 1795132800 /* 2026-11-20T00:00:00Z */
+
+struct capture {
+	char *lines[256];
+	size_t n;
+};
+
+static enum kw_sink_result cap_deliver(void *self, const struct kw_alert *a,
+				       const char *json, size_t len,
+				       struct kw_error *err)
+{
+	struct capture *c = self;
+
+	(void)a;
+	(void)err;
+	assert_true(c->n < 256);
+	c->lines[c->n] = strndup(json, len);
+	assert_non_null(c->lines[c->n]);
+	c->n++;
+	return KW_SINK_OK;
+}
+
+static enum kw_status cap_create(const json_t *conf,
+				 const struct kw_sink_env *env, void **self,
+				 struct kw_error *err)
+{
+	(void)conf;
+	(void)env;
+	(void)self;
+	(void)err;
+	return KW_OK;
+}
+
+static const struct kw_sink_ops capture_ops = {
+	.name = "capture",
+	.create = cap_create,
+	.deliver = cap_deliver,
+};
+
+/* Days [from, to) of traffic: key A 4 requests a minute with a 5x day
+ * cycle, key B one every 10 minutes; in week 2 a spike and a new
+ * operation on A and an error burst on B. */
+static void write_days(const char *path, int from, int to)
+{
+	FILE *f = fopen(path, "w");
+	unsigned id = (unsigned)from * 100000;
+
+	assert_non_null(f);
+	for (long m = (long)from * 1440; m < (long)to * 1440; m++) {
+		long t = T0 + m * 60;
+		int hod = (int)(m % 1440) / 60;
+		int n = hod >= 8 && hod < 20 ? 8 : 2;
+
+		if (m == 10 * 1440 + 600)
+			n = 120; /* day 10, 10:00: a spike */
+		for (int i = 0; i < n; i++)
+			fprintf(f,
+				"{\"id\":\"req_%u\",\"created\":%ld,\"method\":"
+				"\"GET\",\"path\":\"/v1/charges/ch_%d\","
+				"\"status\":200,\"ip\":\"198.51.100.4\","
+				"\"api_key\":\"" KEY_A "\"}\n",
+				id++, t + i * 60 / n, i);
+		if (m == 9 * 1440 + 300)
+			fprintf(f,
+				"{\"id\":\"req_%u\",\"created\":%ld,\"method\":"
+				"\"GET\",\"path\":\"/v1/balance\",\"status\":"
+				"200,\"ip\":\"198.51.100.4\",\"api_key\":"
+				"\"" KEY_A "\"}\n",
+				id++, t + 30);
+		if (m % 10 == 0)
+			fprintf(f,
+				"{\"id\":\"req_%u\",\"created\":%ld,\"method\":"
+				"\"GET\",\"path\":\"/v1/customers/cus_1\","
+				"\"status\":%d,\"ip\":\"198.51.100.5\","
+				"\"api_key\":\"" KEY_B "\"}\n",
+				id++, t + 5, m % 100 ? 200 : 404);
+		if (m == 11 * 1440 + 62)
+			for (int i = 0; i < 25; i++)
+				fprintf(f,
+					"{\"id\":\"req_%u\",\"created\":%ld,"
+					"\"method\":\"GET\",\"path\":\"/v1/"
+					"customers/cus_2\",\"status\":404,"
+					"\"ip\":\"198.51.100.5\",\"api_key\":"
+					"\"" KEY_B "\"}\n",
+					id++, t + i);
+	}
+	fclose(f);
+}
+
+struct run {
+	struct kw_config *cfg;
+	struct kw_models *models;
+	struct kw_router *router;
+	struct kw_engine *engine;
+};
+
+static void run_up(struct run *r, struct capture *cap)
+{
+	static const char *const names[] = {"stripe"};
+	struct kw_engine_opts opts;
+	struct kw_error err;
+	struct kw_sink *s;
+
+	memset(r, 0, sizeof(*r));
+	if (kw_config_load_string("{\"learn\": \"72h\"}", "t.json", &r->cfg,
+				  &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	if (kw_models_load(KW_SOURCE_ROOT "/models", names, 1, &r->models,
+			   &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(
+		kw_router_create(r->cfg, KW_SEV_INFO, &r->router, &err), KW_OK);
+	s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	s->ops = &capture_ops;
+	s->self = cap;
+	snprintf(s->name, sizeof(s->name), "capture");
+	kw_router_add_sink(r->router, s);
+	memset(&opts, 0, sizeof(opts));
+	opts.cfg = r->cfg;
+	opts.models = r->models;
+	opts.router = r->router;
+	if (kw_engine_create(&opts, &r->engine, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+}
+
+static void run_down(struct run *r)
+{
+	kw_engine_destroy(r->engine);
+	kw_router_destroy(r->router);
+	kw_models_destroy(r->models);
+	kw_config_free(r->cfg);
+}
+
+/* Scan paths (with the state file when state is not NULL). */
+static void scan(struct capture *cap, const char *state, const char *p1,
+		 const char *p2)
+{
+	struct kw_error err;
+	struct run r;
+
+	run_up(&r, cap);
+	if (state && kw_engine_load_state(r.engine, state, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(kw_engine_read_path(r.engine, p1), KW_OK);
+	if (p2)
+		assert_int_equal(kw_engine_read_path(r.engine, p2), KW_OK);
+	kw_engine_finish(r.engine);
+	if (state && kw_engine_save_state(r.engine, state, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	run_down(&r);
+}
+
+static void free_capture(struct capture *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->lines[i]);
+}
+
+static void test_two_scans_equal_one(void **state)
+{
+	struct capture one = {0}, two = {0}, first = {0};
+	char week1[128], week2[128], st[128];
+	size_t i = 0, j = 0, w2 = 0;
+	struct tmp t;
+
+	(void)state;
+	kw_log_set_level(KW_LOG_QUIET);
+	tmp_up(&t);
+	snprintf(week1, sizeof(week1), "%s/week1.jsonl", t.dir);
+	snprintf(week2, sizeof(week2), "%s/week2.jsonl", t.dir);
+	snprintf(st, sizeof(st), "%s/s", t.dir);
+	write_days(week1, 0, 7);
+	write_days(week2, 7, 14);
+
+	scan(&one, NULL, week1, week2);
+	scan(&first, st, week1, NULL);
+	scan(&two, st, week2, NULL);
+
+	/* The alerts of the one scan from week 2 on, in order. */
+	while (i < one.n && strstr(one.lines[i], "\"time\":\"2026-11-2") &&
+	       !strstr(one.lines[i], "\"time\":\"2026-11-27") &&
+	       !strstr(one.lines[i], "\"time\":\"2026-11-28") &&
+	       !strstr(one.lines[i], "\"time\":\"2026-11-29"))
+		i++;
+	for (; i < one.n; i++, j++) {
+		assert_true(j < two.n);
+		assert_string_equal(one.lines[i], two.lines[j]);
+		w2++;
+	}
+	assert_int_equal(j, two.n);
+	/* Week 2 holds the new operation, the spike and the error burst
+	 * (a spike of its own on a key this quiet), and nothing else; week
+	 * 1 alone raised nothing. */
+	assert_int_equal(w2, 4);
+	assert_non_null(
+		strstr(two.lines[0], "\"detector\":\"ops.first_seen\""));
+	assert_non_null(strstr(two.lines[1], "\"detector\":\"rate.spike\""));
+	assert_non_null(
+		strstr(two.lines[1], "\"time\":\"2026-11-30T10:01:00Z\""));
+	assert_non_null(strstr(two.lines[2], "\"detector\":\"rate.spike\""));
+	assert_non_null(strstr(two.lines[3], "\"detector\":\"rate.errors\""));
+	assert_int_equal(first.n, 0);
+
+	/* Without the state file week 2 alone learns for its first three
+	 * days: the new operation on day 2 of it goes unseen. */
+	free_capture(&first);
+	memset(&first, 0, sizeof(first));
+	scan(&first, NULL, week2, NULL);
+	assert_int_equal(first.n, 3);
+	for (size_t k = 0; k < first.n; k++)
+		assert_null(strstr(first.lines[k], "ops.first_seen"));
+
+	free_capture(&one);
+	free_capture(&two);
+	free_capture(&first);
+	unlink(week1);
+	unlink(week2);
+	unlink(st);
+	tmp_down(&t);
+	kw_log_set_level(KW_LOG_INFO);
+}
+
+/* A damaged state file stops the scan before anything is read. */
+static void test_engine_rejects_damaged(void **state)
+{
+	struct capture cap = {0};
+	struct kw_error err;
+	struct run r;
+	struct tmp t;
+	FILE *f;
+
+	(void)state;
+	tmp_up(&t);
+	f = fopen(t.path, "w");
+	assert_non_null(f);
+	fputs("KWSTATE", f);
+	fclose(f);
+	run_up(&r, &cap);
+	kw_error_clear(&err);
+	assert_int_equal(kw_engine_load_state(r.engine, t.path, &err),
+			 KW_ECORRUPT);
+	assert_non_null(strstr(err.msg, t.path));
+	assert_non_null(strstr(err.msg, ": not a keywatch state file"));
+	run_down(&r);
+	tmp_down(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_missing_is_first_run),
+		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_two_scans_equal_one),
+		cmocka_unit_test(test_engine_rejects_damaged),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
