@@ -91,8 +91,9 @@ struct kw_event {
 	enum kw_key_kind key_kind;
 	enum kw_key_mode key_mode;
 	uint32_t flags; /* KW_EV_* */
-	/* Set by GeoIP enrichment: NULL without a database or without an
-	 * address; valid only while the event is analysed. */
+	/* Set by GeoIP enrichment: NULL without a database, without an
+	 * address, or for a key nothing judges by place
+	 * (kw_detect_geo_wants); valid only while the event is analysed. */
 	const struct kw_geo *geo;
 
 	/* Where it came from, for messages. `file` lives as long as the scan.

@@ -30,7 +30,6 @@
 #include "core/config.h"
 #include "core/event.h"
 #include "core/status.h"
-#include "enrich/model.h"
 #include "state/keytab.h"
 
 /* Where alerts go. fn takes over the alert's contents. */
@@ -46,8 +45,7 @@ static inline void kw_emit(const struct kw_emit *e, struct kw_alert *a)
 
 /* What a family is created with. */
 struct kw_detector_env {
-	const struct kw_config *cfg;	/* borrowed for the family's lifetime */
-	const struct kw_models *models; /* the same; may be NULL (tests) */
+	const struct kw_config *cfg; /* borrowed for the family's lifetime */
 };
 
 enum kw_detector_kind {
@@ -77,15 +75,6 @@ struct kw_detector_ops {
 	 * come; close windows that end before it. At the end of a scan the
 	 * engine ticks with INT64_MAX. */
 	void (*tick)(void *self, int64_t watermark, const struct kw_emit *emit);
-
-	/* Optional (default: nothing). Close this key's windows that end at
-	 * or before watermark (INT64_MAX: all of them). The engine calls it
-	 * for every key at the end of a scan and for a key about to be
-	 * evicted or saved, so that no window is left open there. A family
-	 * also closes a key's windows itself when the key's next event
-	 * comes after the watermark has passed them. */
-	void (*flush)(void *self, int64_t watermark, struct kw_keyent *key,
-		      void *state, const struct kw_emit *emit);
 
 	/* Optional (default: nothing). NULL-safe. */
 	void (*destroy)(void *self);
@@ -138,17 +127,11 @@ extern const struct kw_detector_ops kw_detect_policy_ip;
 
 /* The geo family (geo.c). */
 extern const struct kw_detector_ops kw_detect_geo;
-/* The learned families (one file each). */
-extern const struct kw_detector_ops kw_detect_rate;
-extern const struct kw_detector_ops kw_detect_errors;
-extern const struct kw_detector_ops kw_detect_ops;
-
-/* Whether a key is still learning at time ts (event time, cfg->learn from
- * the key's first event). */
-static inline bool kw_detect_learning(const struct kw_config *cfg,
-				      const struct kw_keyent *key, int64_t ts)
-{
-	return ts - key->first_seen < cfg->learn;
-}
+/* Whether anything judges this key by place (so the engine looks its
+ * addresses up): server keys, publishable keys with geo_publishable, keys
+ * with allow_countries. Customers' browsers behind publishable keys are most
+ * of a log's distinct addresses, and nothing needs their places. */
+bool kw_detect_geo_wants(const struct kw_config *cfg,
+			 const struct kw_keyent *key);
 
 #endif

@@ -667,6 +667,16 @@ static bool watched(const struct geo *self, const struct kw_keyent *key)
 	       (key->kind == KW_KIND_PUBLISHABLE && self->cfg->geo_publishable);
 }
 
+bool kw_detect_geo_wants(const struct kw_config *cfg,
+			 const struct kw_keyent *key)
+{
+	const struct kw_keyconf *kc = kw_detect_keyconf(key);
+
+	return kw_detect_server_key(key) ||
+	       (key->kind == KW_KIND_PUBLISHABLE && cfg->geo_publishable) ||
+	       (kc && kc->nallow_countries);
+}
+
 static void travel(struct geo *self, struct geo_state *s,
 		   const struct kw_event *ev, struct kw_keyent *key,
 		   bool known_place, const struct kw_emit *emit)
@@ -716,7 +726,7 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	bool located;
 	uint8_t net[8];
 
-	if (!ev->ip.family)
+	if (!ev->ip.family || !kw_detect_geo_wants(self->cfg, key))
 		return;
 	/* Everything below needs a database: g is NULL without one. */
 	if (!g) {
