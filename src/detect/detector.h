@@ -30,6 +30,7 @@
 #include "core/config.h"
 #include "core/event.h"
 #include "core/status.h"
+#include "enrich/model.h"
 #include "state/keytab.h"
 
 /* Where alerts go. fn takes over the alert's contents. */
@@ -45,7 +46,8 @@ static inline void kw_emit(const struct kw_emit *e, struct kw_alert *a)
 
 /* What a family is created with. */
 struct kw_detector_env {
-	const struct kw_config *cfg; /* borrowed for the family's lifetime */
+	const struct kw_config *cfg;	/* borrowed for the family's lifetime */
+	const struct kw_models *models; /* the same; may be NULL (tests) */
 };
 
 enum kw_detector_kind {
@@ -75,6 +77,15 @@ struct kw_detector_ops {
 	 * come; close windows that end before it. At the end of a scan the
 	 * engine ticks with INT64_MAX. */
 	void (*tick)(void *self, int64_t watermark, const struct kw_emit *emit);
+
+	/* Optional (default: nothing). Close this key's windows that end at
+	 * or before watermark (INT64_MAX: all of them). The engine calls it
+	 * for every key at the end of a scan and for a key about to be
+	 * evicted or saved, so that no window is left open there. A family
+	 * also closes a key's windows itself when the key's next event
+	 * comes after the watermark has passed them. */
+	void (*flush)(void *self, int64_t watermark, struct kw_keyent *key,
+		      void *state, const struct kw_emit *emit);
 
 	/* Optional (default: nothing). NULL-safe. */
 	void (*destroy)(void *self);
@@ -133,5 +144,17 @@ extern const struct kw_detector_ops kw_detect_geo;
  * of a log's distinct addresses, and nothing needs their places. */
 bool kw_detect_geo_wants(const struct kw_config *cfg,
 			 const struct kw_keyent *key);
+/* The learned families (one file each). */
+extern const struct kw_detector_ops kw_detect_rate;
+extern const struct kw_detector_ops kw_detect_errors;
+extern const struct kw_detector_ops kw_detect_ops;
+
+/* Whether a key is still learning at time ts (event time, cfg->learn from
+ * the key's first event). */
+static inline bool kw_detect_learning(const struct kw_config *cfg,
+				      const struct kw_keyent *key, int64_t ts)
+{
+	return ts - key->first_seen < cfg->learn;
+}
 
 #endif

@@ -4,7 +4,14 @@
  * decode, enrich from the model, find the key (creating it: kind, mode and
  * the config entry that matches it), and let every detector family observe
  * the event with its slice of the key's state. The watermark (newest event
- * time less the allowed lateness) ticks the families once per batch.
+ * time less the allowed lateness) ticks the families once per batch; an
+ * event older than the watermark is late (counted, still observed). At the
+ * end, and when a key is evicted, the families flush the key's windows.
+ *
+ * Learned state (--state): the detectors' part of a key's state area (after
+ * the engine's report counters) is what a snapshot saves per fingerprint;
+ * a saved key's state is copied in when the key is first seen, and an
+ * evicted key's state goes back to the pending table.
  */
 #include "engine/engine.h"
 
@@ -14,6 +21,7 @@
 #include "core/log.h"
 #include "detect/detector.h"
 #include "ingest/splitter.h"
+#include "state/snapshot.h"
 
 #define BATCH 1024
 #define LATENESS (INT64_C(120) * 1000000)
@@ -47,6 +55,9 @@ struct kw_engine {
 	struct kw_event events[BATCH];
 	int64_t watermark;
 	struct kw_engine_stats stats;
+	size_t state_size;	  /* the whole state area */
+	size_t learned_off;	  /* where the detectors' part starts */
+	struct kw_snapshot *snap; /* pending saved state, or NULL */
 };
 
 static size_t align_up(size_t n)
@@ -69,7 +80,8 @@ static enum kw_status create_families(struct kw_engine *e, size_t *state_size,
 				      struct kw_error *err)
 {
 	const struct kw_detector_ops *const *all = kw_detect_all();
-	struct kw_detector_env env = {.cfg = e->opts.cfg};
+	struct kw_detector_env env = {.cfg = e->opts.cfg,
+				      .models = e->opts.models};
 	size_t off = align_up(sizeof(struct kw_engine_keystats));
 	enum kw_status st;
 
@@ -85,7 +97,47 @@ static enum kw_status create_families(struct kw_engine *e, size_t *state_size,
 		off += align_up(f->ops->state_size);
 	}
 	*state_size = off;
+	e->learned_off = align_up(sizeof(struct kw_engine_keystats));
 	return KW_OK;
+}
+
+/* Close every window of one key (flush at the watermark). */
+static void flush_key(struct kw_engine *e, struct kw_keyent *key,
+		      int64_t watermark)
+{
+	unsigned char *state = kw_keytab_state(key);
+	struct kw_keyent *was = e->current;
+
+	e->current = key;
+	for (size_t i = 0; i < e->nfamilies; i++) {
+		struct family *f = &e->families[i];
+
+		if (f->ops->flush)
+			f->ops->flush(f->self, watermark, key,
+				      state + f->offset, &e->emit);
+	}
+	e->current = was;
+}
+
+static void snap_meta(const struct kw_keyent *key, struct kw_snap_meta *m)
+{
+	m->first_seen = key->first_seen;
+	m->last_seen = key->last_seen;
+	m->events = key->events;
+}
+
+/* The table evicts a key: its windows close, its learning is kept. */
+static void on_evict(void *ctx, struct kw_keyent *key)
+{
+	struct kw_engine *e = ctx;
+	struct kw_snap_meta m;
+
+	flush_key(e, key, INT64_MAX);
+	if (!e->snap)
+		return;
+	snap_meta(key, &m);
+	kw_snapshot_put(e->snap, key->fp, &m,
+			(unsigned char *)kw_keytab_state(key) + e->learned_off);
 }
 
 enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
@@ -120,12 +172,14 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 	st = create_families(e, &state_size, err);
 	if (st != KW_OK)
 		goto cleanup;
+	e->state_size = state_size;
 	st = kw_keytab_create(opts->cfg->max_keys, state_size, &e->keys);
 	if (st != KW_OK) {
 		kw_error_set(err, st, "cannot create the key table: %s",
 			     kw_strerror(st));
 		goto cleanup;
 	}
+	kw_keytab_on_evict(e->keys, on_evict, e);
 cleanup:
 	if (st != KW_OK)
 		kw_engine_destroy(e);
@@ -174,6 +228,20 @@ static void note_ip(struct kw_engine_keystats *ks, const struct kw_ip *ip)
 		ks->ips++;
 }
 
+/* A key seen for the first time in this run: its saved state, if any. */
+static void restore(struct kw_engine *e, struct kw_keyent *key)
+{
+	struct kw_snap_meta m;
+
+	if (!kw_snapshot_take(e->snap, key->fp, &m,
+			      (unsigned char *)kw_keytab_state(key) +
+				      e->learned_off))
+		return;
+	e->stats.keys_restored++;
+	if (m.first_seen < key->first_seen)
+		key->first_seen = m.first_seen;
+}
+
 static void analyse(struct kw_engine *e, struct kw_event *ev)
 {
 	struct kw_keyent *key = NULL;
@@ -195,10 +263,14 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 		key->kind = (uint8_t)ev->key_kind;
 		key->mode = (uint8_t)ev->key_mode;
 		key->conf = kw_config_key(e->opts.cfg, ev->key.p, ev->key.n);
+		if (e->snap)
+			restore(e, key);
 	} else if (key->mode == KW_MODE_UNKNOWN && ev->key_mode) {
 		key->mode = (uint8_t)ev->key_mode;
 	}
 	e->stats.events++;
+	if (ev->ts < e->watermark)
+		e->stats.late++;
 	if (ev->ts < e->stats.first_ts)
 		e->stats.first_ts = ev->ts;
 	if (ev->ts > e->stats.last_ts)
@@ -320,9 +392,95 @@ void kw_engine_count_failed(struct kw_engine *e)
 	e->stats.inputs_failed++;
 }
 
+static void flush_one(void *ctx, struct kw_keyent *key)
+{
+	flush_key(ctx, key, INT64_MAX);
+}
+
 void kw_engine_finish(struct kw_engine *e)
 {
 	tick(e, INT64_MAX);
+	kw_keytab_foreach(e->keys, flush_one, e);
+}
+
+/* The layout of the detectors' state: families in order, with their state
+ * sizes (FNV-1a). A state file written with another layout is refused. */
+static uint64_t layout_hash(const struct kw_engine *e)
+{
+	uint64_t h = 1469598103934665603ull;
+	char buf[128];
+
+	for (size_t i = 0; i < e->nfamilies; i++) {
+		int n = snprintf(buf, sizeof(buf), "%s:%zu:%zu;",
+				 e->families[i].ops->name,
+				 e->families[i].ops->state_size,
+				 e->families[i].offset);
+
+		for (int j = 0; j < n && j < (int)sizeof(buf); j++)
+			h = (h ^ (uint8_t)buf[j]) * 1099511628211ull;
+	}
+	return h;
+}
+
+enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
+				    struct kw_error *err)
+{
+	bool found = false;
+	enum kw_status st;
+
+	kw_snapshot_destroy(e->snap);
+	e->snap = NULL;
+	st = kw_snapshot_create(layout_hash(e), e->state_size - e->learned_off,
+				e->opts.cfg->max_keys, &e->snap);
+	if (st != KW_OK)
+		return kw_error_set(err, st, "%s: %s", path, kw_strerror(st));
+	st = kw_snapshot_load(e->snap, path, &found, err);
+	if (st != KW_OK)
+		return st;
+	if (kw_snapshot_dropped(e->snap))
+		kw_log_warn("state",
+			    "%s: %llu keys beyond max_keys were not loaded",
+			    path,
+			    (unsigned long long)kw_snapshot_dropped(e->snap));
+	return KW_OK;
+}
+
+struct save_ctx {
+	struct kw_engine *e;
+	struct kw_snapshot_writer *w;
+};
+
+static void save_one(void *ctx, struct kw_keyent *key)
+{
+	struct save_ctx *sc = ctx;
+	struct kw_snap_meta m;
+
+	snap_meta(key, &m);
+	kw_snapshot_write_add(sc->w, key->fp, &m,
+			      (unsigned char *)kw_keytab_state(key) +
+				      sc->e->learned_off);
+}
+
+enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
+				    struct kw_error *err)
+{
+	struct save_ctx sc = {e, NULL};
+	enum kw_status st;
+
+	st = kw_snapshot_write_begin(path, layout_hash(e),
+				     e->state_size - e->learned_off, &sc.w,
+				     err);
+	if (st != KW_OK)
+		return st;
+	kw_keytab_foreach(e->keys, save_one, &sc);
+	if (e->snap)
+		kw_snapshot_write_pending(sc.w, e->snap);
+	return kw_snapshot_write_commit(sc.w, err);
+}
+
+size_t kw_engine_state_bytes(const struct kw_engine *e)
+{
+	return e->state_size;
 }
 
 const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
@@ -362,6 +520,7 @@ void kw_engine_destroy(struct kw_engine *e)
 	for (size_t i = 0; i < e->ndecoders; i++)
 		e->decoders[i].ops->destroy(e->decoders[i].self);
 	kw_keytab_destroy(e->keys);
+	kw_snapshot_destroy(e->snap);
 	kw_arena_destroy(&e->arena);
 	free(e);
 }
