@@ -11,9 +11,14 @@
 #include "core/glob.h"
 
 static const struct kw_sink_ops *const registry[] = {
-	&kw_sink_stdout,
-	&kw_sink_file,
-	&kw_sink_webhook,
+	&kw_sink_stdout,     /* stdout.c */
+	&kw_sink_file,	     /* file.c */
+	&kw_sink_webhook,    /* webhook.c */
+	&kw_sink_slack,	     /* slack.c */
+	&kw_sink_discord,    /* discord.c */
+	&kw_sink_teams,	     /* teams.c */
+	&kw_sink_mattermost, /* mattermost.c */
+	&kw_sink_pagerduty,  /* pagerduty.c */
 	NULL,
 };
 

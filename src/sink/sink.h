@@ -114,5 +114,10 @@ void kw_sink_destroy(struct kw_sink *s);
 extern const struct kw_sink_ops kw_sink_stdout;
 extern const struct kw_sink_ops kw_sink_file;
 extern const struct kw_sink_ops kw_sink_webhook;
+extern const struct kw_sink_ops kw_sink_slack;
+extern const struct kw_sink_ops kw_sink_discord;
+extern const struct kw_sink_ops kw_sink_teams;
+extern const struct kw_sink_ops kw_sink_mattermost;
+extern const struct kw_sink_ops kw_sink_pagerduty;
 
 #endif

@@ -35,7 +35,7 @@ def env():
     return e
 
 
-def write_inputs(tmp, n=N):
+def write_inputs(tmp, n=N, user_agent=None):
     """n decoy keys, each used once: n key.honey alerts with distinct ids."""
     keys = []
     with open(os.path.join(tmp, "log.jsonl"), "w") as f:
@@ -43,10 +43,12 @@ def write_inputs(tmp, n=N):
             key = "sk_live_51HxHoneyKeyAbCdEfGh%04d" % i
             keys.append({"match": "sk_live_*%04d" % i,
                          "name": "decoy%d" % i, "honey": True})
-            f.write(json.dumps({
-                "id": "req_%04d" % i, "created": 1795766400 + i,
-                "method": "GET", "path": "/v1/balance", "status": 200,
-                "ip": "45.134.26.91", "api_key": key}) + "\n")
+            rec = {"id": "req_%04d" % i, "created": 1795766400 + i,
+                   "method": "GET", "path": "/v1/balance", "status": 200,
+                   "ip": "45.134.26.91", "api_key": key}
+            if user_agent:
+                rec["user_agent"] = user_agent
+            f.write(json.dumps(rec) + "\n")
     open(os.path.join(tmp, "empty.jsonl"), "w").close()
     return keys
 
@@ -266,18 +268,30 @@ def case_check_redacts(keywatch, tmp):
     """`keywatch check` shows the host, never the path, token or secret."""
     keys = write_inputs(tmp, 1)
     os.environ["KW_TEST_HOOK"] = "https://hooks.example.com/T000/B000/XXXXsecretpath"
+    os.environ["KW_TEST_PD_KEY"] = "R0UT1NGKEYsecret"
     cfg = config(tmp, keys, [
         {"type": "webhook", "url": "env:KW_TEST_HOOK",
          "secret": "env:KW_TEST_SECRET",
-         "headers": {"Authorization": "Bearer tok_abc123"}}])
+         "headers": {"Authorization": "Bearer tok_abc123"}},
+        {"type": "slack", "url": "env:KW_TEST_HOOK"},
+        {"type": "discord", "url": "env:KW_TEST_HOOK"},
+        {"type": "teams", "url": "env:KW_TEST_HOOK"},
+        {"type": "mattermost", "url": "env:KW_TEST_HOOK"},
+        {"type": "pagerduty", "routing_key": "env:KW_TEST_PD_KEY"}])
     p = subprocess.run([keywatch, "check", "-c", cfg], cwd=tmp,
                        capture_output=True, env=env(), timeout=60)
     out = p.stdout.decode() + p.stderr.decode()
     check(p.returncode == 0, "check exit %d: %s" % (p.returncode, out))
-    for secret in ("XXXXsecretpath", "T000", SECRET, "tok_abc123"):
+    for secret in ("XXXXsecretpath", "T000", SECRET, "tok_abc123",
+                   "R0UT1NGKEYsecret", "v2/enqueue"):
         check(secret not in out, "check printed a secret: " + secret)
     check("webhook https://hooks.example.com/\u2026 (signed, timeout 10 s; "
           "headers: Authorization)" in out, "describe: " + out)
+    for t in ("slack", "discord", "teams", "mattermost"):
+        check("%s https://hooks.example.com/\u2026 (timeout 10 s)" % t in out,
+              "describe %s: %s" % (t, out))
+    check("pagerduty https://events.pagerduty.com/\u2026 (routing key set, "
+          "timeout 10 s)" in out, "describe pagerduty: " + out)
     e = env()
     del e["KW_TEST_SECRET"]
     p = subprocess.run([keywatch, "check", "-c", cfg], cwd=tmp,
@@ -287,8 +301,50 @@ def case_check_redacts(keywatch, tmp):
           in p.stderr.decode(), "unset env message: " + p.stderr.decode())
 
 
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+CHATS = ["slack", "discord", "teams", "mattermost", "pagerduty"]
+
+
+def case_chat_payloads(keywatch, tmp):
+    """Each chat and paging sink's payload for one alert is exactly its
+    golden file (tests/integration/golden/<sink>.json; regenerate with
+    KW_UPDATE_GOLDEN=1 after checking the difference by eye)."""
+    # Markup in a log value: escaped for Slack, no mention on Discord.
+    keys = write_inputs(tmp, 1, user_agent="curl/8 <@here> & @everyone")
+    recv = Receiver()
+    os.environ["KW_TEST_PD_KEY"] = "R0UT1NGKEY0000000000000000000000"
+    try:
+        sinks = []
+        for name in CHATS:
+            s = {"type": name, "url": recv.url("/" + name),
+                 "detectors": ["key.honey"]}
+            if name == "pagerduty":
+                s["routing_key"] = "env:KW_TEST_PD_KEY"
+            if name == "mattermost":
+                s["channel"] = "security"
+            sinks.append(s)
+        cfg = config(tmp, keys, sinks)
+        scan(keywatch, tmp, cfg)
+        got = {path[1:]: json.loads(body)
+               for path, _, body in recv.accepted}
+        check(sorted(got) == sorted(CHATS), "paths: %s" % sorted(got))
+        for name in CHATS:
+            path = os.path.join(GOLDEN, name + ".json")
+            if os.environ.get("KW_UPDATE_GOLDEN"):
+                with open(path, "w") as f:
+                    json.dump(got[name], f, indent=2, ensure_ascii=False)
+                    f.write("\n")
+            want = json.load(open(path))
+            check(got[name] == want, "%s payload differs from %s:\n%s" % (
+                name, path, json.dumps(got[name], indent=2,
+                                       ensure_ascii=False)))
+    finally:
+        recv.close()
+
+
 CASES = [case_retry_then_ok, case_down_then_up, case_permanent_400,
-         case_timeouts_and_slow, case_kill9_and_restart, case_check_redacts]
+         case_timeouts_and_slow, case_kill9_and_restart, case_check_redacts,
+         case_chat_payloads]
 
 
 def main():

@@ -1,0 +1,76 @@
+/*
+ * chat.h - what the chat and paging sinks (slack, discord, teams,
+ * mattermost, pagerduty) share: an HTTP sink whose URL (or key) is a
+ * secret, that renders the alert into its service's JSON and POSTs it.
+ * Each sink's file holds only its options and its render function; the
+ * create, deliver, describe and destroy slots are here.
+ *
+ * The one idea: rendering is a pure function of the alert (no clock, no
+ * config beyond the sink's own options), so the payload of each service is
+ * checked byte for byte against golden files.
+ */
+#ifndef KW_SINK_CHAT_H
+#define KW_SINK_CHAT_H
+
+#include <jansson.h>
+
+#include "sink/http.h"
+#include "sink/sink.h"
+
+#define KW_CHAT_MAX_FIELDS 16
+#define KW_CHAT_VALUE_MAX 256
+
+struct kw_chat;
+
+/* Build the service's payload (a new reference), NULL on allocation
+ * failure. */
+typedef json_t *(*kw_chat_render_fn)(const struct kw_chat *c,
+				     const struct kw_alert *a);
+
+struct kw_chat {
+	struct kw_http http;
+	const char *type; /* "slack" */
+	char *url;	  /* secret */
+	char *key;	  /* pagerduty routing key (secret); else NULL */
+	char *username;	  /* discord, mattermost: shown as the sender */
+	char *channel;	  /* mattermost: override the hook's channel */
+	kw_chat_render_fn render;
+};
+
+/* One evidence field (or the key) as a name and a readable value. */
+struct kw_chat_field {
+	char name[64];
+	char value[KW_CHAT_VALUE_MAX];
+};
+
+/* Create: reads "url" (required unless default_url), "timeout", and
+ * "username" / "channel" / key_option when the sink's table has them. */
+enum kw_status kw_sink_chat_create(const json_t *conf,
+				   const struct kw_sink_env *env,
+				   const char *type, kw_chat_render_fn render,
+				   const char *default_url,
+				   const char *key_option, void **self,
+				   struct kw_error *err);
+enum kw_sink_result kw_sink_chat_deliver(void *self, const struct kw_alert *a,
+					 const char *json, size_t len,
+					 struct kw_error *err);
+void kw_sink_chat_describe(void *self, char *buf, size_t cap);
+int64_t kw_sink_chat_retry_after(void *self);
+void kw_sink_chat_destroy(void *self);
+
+/* "Key" (id and name), then the evidence in its order; returns how many
+ * (at most max). */
+size_t kw_sink_chat_fields(const struct kw_alert *a, struct kw_chat_field *f,
+			   size_t max);
+
+/* The config fragment that silences this alert: {"detector": ..., ...}
+ * compact, into buf. */
+void kw_sink_chat_suppress(const struct kw_alert *a, char *buf, size_t cap);
+
+/* "CRITICAL · key.honey" into buf. */
+void kw_sink_chat_title(const struct kw_alert *a, char *buf, size_t cap);
+
+/* A colour per severity: 0xRRGGBB. */
+unsigned kw_sink_chat_colour(enum kw_severity s);
+
+#endif
