@@ -19,6 +19,8 @@ static const struct kw_sink_ops *const registry[] = {
 	&kw_sink_teams,	     /* teams.c */
 	&kw_sink_mattermost, /* mattermost.c */
 	&kw_sink_pagerduty,  /* pagerduty.c */
+	&kw_sink_syslog,     /* syslog.c */
+	&kw_sink_exec,	     /* exec.c */
 	NULL,
 };
 

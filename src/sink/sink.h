@@ -119,5 +119,7 @@ extern const struct kw_sink_ops kw_sink_discord;
 extern const struct kw_sink_ops kw_sink_teams;
 extern const struct kw_sink_ops kw_sink_mattermost;
 extern const struct kw_sink_ops kw_sink_pagerduty;
+extern const struct kw_sink_ops kw_sink_syslog;
+extern const struct kw_sink_ops kw_sink_exec;
 
 #endif

@@ -6,13 +6,17 @@ each alert arrived exactly once, or is still in the spool, by its id.
 Cases: 500s then 429 + Retry-After then OK (signatures checked); receiver
 down during a scan, then up for the next run (the spool is replayed);
 a permanent 400 (dead-letter file); timeouts and slow answers; kill -9 in
-the middle of delivery and a restart; secrets never printed by `check`.
+the middle of delivery and a restart; secrets never printed by `check`;
+the golden payloads of the chat and paging sinks; syslog over UDP and TCP;
+exec with retries, a final rejection and a timeout.
 
 usage: delivery.py KEYWATCH [CASE...]
 """
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -342,9 +346,92 @@ def case_chat_payloads(keywatch, tmp):
         recv.close()
 
 
+SYSLOG_RE = re.compile(
+    r'<34>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z \S+ keywatch \d+ '
+    r'key\.honey \[keywatch@32473 id="(kwa_[0-9a-f]{16})" '
+    r'detector="key\.honey" severity="critical" key="sk_live_\u2026\d{4}" '
+    r'fp="[0-9a-f]{16}"\] decoy key sk_live_\u2026\d{4} \(decoy\d+\) was '
+    r'used from 45\.134\.26\.91 .*$')
+
+
+def case_syslog(keywatch, tmp):
+    """RFC 5424 over UDP and over TCP (octet counting), facility auth."""
+    keys = write_inputs(tmp, 3)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(5)
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(1)
+    tcp.settimeout(10)
+    try:
+        cfg = config(tmp, keys, [
+            {"type": "syslog", "detectors": ["key.honey"],
+             "address": "udp://127.0.0.1:%d" % udp.getsockname()[1]},
+            {"type": "syslog", "detectors": ["key.honey"],
+             "address": "tcp://127.0.0.1:%d" % tcp.getsockname()[1]}])
+        p = scan(keywatch, tmp, cfg)
+        want = ids_of(p.stdout)
+        got = []
+        for _ in want:
+            m = SYSLOG_RE.match(udp.recv(8192).decode())
+            check(m, "udp message format")
+            got.append(m.group(1))
+        exactly_once(got, want, "syslog udp")
+        conn, _ = tcp.accept()
+        data = b""
+        conn.settimeout(5)
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        conn.close()
+        got = []
+        while data:
+            n, _, rest = data.partition(b" ")
+            msg, data = rest[:int(n)], rest[int(n):]
+            m = SYSLOG_RE.match(msg.decode())
+            check(m, "tcp message format: %r" % msg[:200])
+            got.append(m.group(1))
+        exactly_once(got, want, "syslog tcp")
+    finally:
+        udp.close()
+        tcp.close()
+
+
+def case_exec(keywatch, tmp):
+    """The alert JSON on stdin; a non-zero exit is retried with the
+    command's stderr in the message; 65 is final (dead letter); a command
+    past its timeout is killed and retried."""
+    keys = write_inputs(tmp, 3)
+    script = ('n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; '
+              'if [ $n -lt 2 ]; then echo "not yet" >&2; exit 3; fi; '
+              'line=$(cat); case "$line" in *decoy1*) exit 65;; esac; '
+              'printf "%s\\n" "$line" >> out.jsonl')
+    cfg = config(tmp, keys, [{"type": "exec", "detectors": ["key.honey"],
+                              "command": ["sh", "-c", script]}])
+    p = scan(keywatch, tmp, cfg)
+    lines = [l for l in p.stdout.decode().splitlines()
+             if '"key.honey"' in l]
+    got = open(os.path.join(tmp, "out.jsonl")).read().splitlines()
+    check(got == [lines[0], lines[2]], "exec got %r" % got)
+    err = p.stderr.decode()
+    check("exec sh: exit status 3: not yet" in err, "retry message: " + err)
+    check("exec (sinks[0]): 1 alert rejected for good" in err, err)
+    cfg = config(tmp, keys, [{"type": "exec", "detectors": ["key.honey"],
+                              "command": ["sleep", "5"], "timeout": "1s"}],
+                 drain_timeout="2s")
+    p = scan(keywatch, tmp, cfg)
+    err = p.stderr.decode()
+    check("exec sleep: timed out after 1000 ms" in err, err)
+    check("exec (sinks[0]): 3 alerts not delivered yet, spooled in" in err,
+          err)
+
+
 CASES = [case_retry_then_ok, case_down_then_up, case_permanent_400,
          case_timeouts_and_slow, case_kill9_and_restart, case_check_redacts,
-         case_chat_payloads]
+         case_chat_payloads, case_syslog, case_exec]
 
 
 def main():
