@@ -63,8 +63,7 @@ static const char *const p_country[] = {"country", "iso_code", NULL};
 static const char *const p_regcountry[] = {"registered_country", "iso_code",
 					   NULL};
 static const char *const p_lat[] = {"location", "latitude", NULL};
-static const char *const p_lon[] = {"location", "longitude", NULL};
-static const char *const p_radius[] = {"location", "accuracy_radius", NULL};
+static const char *const p_radius_in_map[] = {"accuracy_radius", NULL};
 static const char *const p_flat_country[] = {"country_code", NULL};
 static const char *const p_flat_lat[] = {"latitude", NULL};
 static const char *const p_flat_lon[] = {"longitude", NULL};
@@ -484,6 +483,32 @@ static uint64_t ip_hash(const struct kw_ip *ip)
 	return h ^ (h >> 29);
 }
 
+/* Latitude, longitude and radius. In the GeoIP2 layout they share the
+ * "location" map: it is found once and read from there, since every
+ * MMDB_aget_value from the record's root decodes the maps before it. */
+static void get_location(MMDB_entry_s *e, bool flat, struct kw_geo *geo)
+{
+	static const char *const p_location[] = {"location", NULL};
+	MMDB_entry_s loc = *e;
+	MMDB_entry_data_s d;
+	uint32_t u = 0;
+	bool ok;
+
+	if (!flat) {
+		if (!get(e, p_location, MMDB_DATA_TYPE_MAP, &d))
+			return;
+		loc.offset = d.offset;
+	}
+	ok = get_double(&loc, p_flat_lat, &geo->lat) &&
+	     get_double(&loc, p_flat_lon, &geo->lon) && geo->lat >= -90 &&
+	     geo->lat <= 90 && geo->lon >= -180 && geo->lon <= 180;
+	if (!ok)
+		return;
+	geo->flags |= KW_GEO_LOCATION;
+	if (!flat && get_uint(&loc, p_radius_in_map, &u))
+		geo->accuracy_km = u > UINT16_MAX ? UINT16_MAX : (uint16_t)u;
+}
+
 static void from_db(struct db *d, MMDB_entry_s *e, struct kw_geo *geo)
 {
 	bool flat = d->layout == KW_GEOIP_FLAT;
@@ -497,16 +522,8 @@ static void from_db(struct db *d, MMDB_entry_s *e, struct kw_geo *geo)
 			get_country(e, p_regcountry, geo->country);
 	}
 	if ((d->provides & KW_GEOIP_HAS_LOCATION) &&
-	    !(geo->flags & KW_GEO_LOCATION) &&
-	    get_double(e, flat ? p_flat_lat : p_lat, &geo->lat) &&
-	    get_double(e, flat ? p_flat_lon : p_lon, &geo->lon) &&
-	    geo->lat >= -90 && geo->lat <= 90 && geo->lon >= -180 &&
-	    geo->lon <= 180) {
-		geo->flags |= KW_GEO_LOCATION;
-		if (!flat && get_uint(e, p_radius, &u))
-			geo->accuracy_km =
-				u > UINT16_MAX ? UINT16_MAX : (uint16_t)u;
-	}
+	    !(geo->flags & KW_GEO_LOCATION))
+		get_location(e, flat, geo);
 	if ((d->provides & KW_GEOIP_HAS_ASN) && !geo->asn &&
 	    get_uint(e, p_asn, &u)) {
 		geo->asn = u;
