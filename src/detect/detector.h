@@ -78,13 +78,16 @@ struct kw_detector_ops {
 	 * engine ticks with INT64_MAX. */
 	void (*tick)(void *self, int64_t watermark, const struct kw_emit *emit);
 
-	/* Optional (default: nothing). Close this key's windows that end at
-	 * or before watermark (INT64_MAX: all of them). The engine calls it
-	 * for every key at the end of a scan and for a key about to be
-	 * evicted or saved, so that no window is left open there. A family
-	 * also closes a key's windows itself when the key's next event
-	 * comes after the watermark has passed them. */
-	void (*flush)(void *self, int64_t watermark, struct kw_keyent *key,
+	/* Optional (default: nothing, no window open). Close this key's
+	 * windows that end at or before watermark (INT64_MAX: all of them);
+	 * return whether any window is still open. The engine keeps a list
+	 * of the keys seen since their windows last all closed and flushes
+	 * them as the watermark advances (so a burst followed by silence is
+	 * reported when the watermark passes it), every key at the end of a
+	 * scan, and a key about to be evicted. A family also closes a key's
+	 * windows itself when the key's next event comes after the
+	 * watermark has passed them. */
+	bool (*flush)(void *self, int64_t watermark, struct kw_keyent *key,
 		      void *state, const struct kw_emit *emit);
 
 	/* Optional (default: nothing). NULL-safe. */
@@ -144,6 +147,7 @@ extern const struct kw_detector_ops kw_detect_geo;
  * of a log's distinct addresses, and nothing needs their places. */
 bool kw_detect_geo_wants(const struct kw_config *cfg,
 			 const struct kw_keyent *key);
+
 /* The learned families (one file each). */
 extern const struct kw_detector_ops kw_detect_rate;
 extern const struct kw_detector_ops kw_detect_errors;

@@ -321,16 +321,17 @@ static void errors_tick(void *self, int64_t watermark,
 	e->watermark = watermark;
 }
 
-static void errors_flush(void *self, int64_t watermark, struct kw_keyent *key,
+static bool errors_flush(void *self, int64_t watermark, struct kw_keyent *key,
 			 void *state, const struct kw_emit *emit)
 {
 	struct errors *e = self;
 	struct close_ctx cx = {e, key, state, emit};
 
 	if (!e->on_errors)
-		return;
+		return false;
 	kw_win_close(&cx.st->win, kw_win_upto(watermark, e->window),
 		     close_window, &cx);
+	return cx.st->win.first != 0;
 }
 
 static void errors_destroy(void *self)

@@ -20,7 +20,8 @@
  * Severity grows with how many times the mean the window is.
  *
  * Per key: the open windows (learned.h), the current hour's running total
- * and peak, 24 means and 24 peaks: 248 bytes.
+ * and peak, 24 means and 24 peaks, each a bfloat16 (the top half of a
+ * float: 8 bits of precision, plenty for a baseline): 152 bytes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -51,8 +52,8 @@ struct rate_key {
 	uint32_t htotal;   /* requests in that hour so far */
 	uint16_t hmax;	   /* largest window count in that hour so far */
 	uint16_t pad[3];
-	float mean[24]; /* per hour of day (UTC): requests per window */
-	float peak[24]; /* the same: the hour's busiest window */
+	uint16_t mean[24]; /* per hour of day (UTC): requests per window */
+	uint16_t peak[24]; /* the same: the hour's busiest window */
 };
 
 struct rate {
@@ -92,12 +93,34 @@ static enum kw_status rate_create(const struct kw_detector_env *env,
 	return KW_OK;
 }
 
-static void smooth(float *p, float v)
+/* bfloat16: a float's sign, exponent and top 7 mantissa bits. */
+static float bf_get(uint16_t b)
 {
-	if (*p == 0)
-		*p = v;
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static uint16_t bf_put(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	u += 0x7fff + ((u >> 16) & 1); /* round to nearest even */
+	return (uint16_t)(u >> 16);
+}
+
+static void smooth(uint16_t *b, float v)
+{
+	float p = bf_get(*b);
+
+	if (p == 0)
+		p = v;
 	else
-		*p += (v > *p ? RISE : FALL) * (v - *p);
+		p += (v > p ? RISE : FALL) * (v - p);
+	*b = bf_put(p);
 }
 
 /* The hour is over: fold its total and peak into its buckets. */
@@ -115,17 +138,17 @@ static void fold(struct rate *r, struct rate_key *st)
 
 /* What a window at hour of day h is held to: the largest of the hour and
  * its neighbours, and at least a quarter of the busiest hour, and 1. */
-static float expected(const float *v, unsigned h)
+static float expected(const uint16_t *b, unsigned h)
 {
-	float nb = v[h], all = 0;
+	float nb = bf_get(b[h]), all = 0;
 
-	if (v[(h + 23) % 24] > nb)
-		nb = v[(h + 23) % 24];
-	if (v[(h + 1) % 24] > nb)
-		nb = v[(h + 1) % 24];
+	if (bf_get(b[(h + 23) % 24]) > nb)
+		nb = bf_get(b[(h + 23) % 24]);
+	if (bf_get(b[(h + 1) % 24]) > nb)
+		nb = bf_get(b[(h + 1) % 24]);
 	for (unsigned i = 0; i < 24; i++) {
-		if (v[i] > all)
-			all = v[i];
+		if (bf_get(b[i]) > all)
+			all = bf_get(b[i]);
 	}
 	if (all / 4 > nb)
 		nb = all / 4;
@@ -229,14 +252,14 @@ static void rate_tick(void *self, int64_t watermark, const struct kw_emit *emit)
 	r->watermark = watermark;
 }
 
-static void rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
+static bool rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
 		       void *state, const struct kw_emit *emit)
 {
 	struct rate *r = self;
 	struct close_ctx cx = {r, key, state, emit};
 
 	if (!r->on)
-		return;
+		return false;
 	kw_win_close(&cx.st->win, kw_win_upto(watermark, r->window),
 		     close_window, &cx);
 	if (watermark == INT64_MAX) {
@@ -246,6 +269,7 @@ static void rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
 		cx.st->hmax = 0;
 		cx.st->htotal = 0;
 	}
+	return cx.st->win.first != 0;
 }
 
 static void rate_destroy(void *self)

@@ -27,6 +27,7 @@
 #define LATENESS (INT64_C(120) * 1000000)
 #define MAX_FAMILIES 32
 #define STATE_ALIGN 16
+#define SWEEP_EVERY (INT64_C(60) * 1000000) /* of watermark progress */
 
 struct family {
 	const struct kw_detector_ops *ops;
@@ -58,6 +59,12 @@ struct kw_engine {
 	size_t state_size;	  /* the whole state area */
 	size_t learned_off;	  /* where the detectors' part starts */
 	struct kw_snapshot *snap; /* pending saved state, or NULL */
+	/* Keys that may have open windows (kw_engine_keystats.open_slot),
+	 * flushed as the watermark advances; at most max_keys. */
+	struct kw_keyent **open;
+	size_t nopen, capopen;
+	int64_t next_sweep;
+	bool windowed; /* some family has windows (a flush slot) */
 };
 
 static size_t align_up(size_t n)
@@ -95,28 +102,87 @@ static enum kw_status create_families(struct kw_engine *e, size_t *state_size,
 			return st;
 		e->nfamilies++;
 		off += align_up(f->ops->state_size);
+		if (f->ops->flush)
+			e->windowed = true;
 	}
 	*state_size = off;
 	e->learned_off = align_up(sizeof(struct kw_engine_keystats));
 	return KW_OK;
 }
 
-/* Close every window of one key (flush at the watermark). */
-static void flush_key(struct kw_engine *e, struct kw_keyent *key,
+/* Close the windows of one key that end by the watermark; whether any
+ * is still open. */
+static bool flush_key(struct kw_engine *e, struct kw_keyent *key,
 		      int64_t watermark)
 {
 	unsigned char *state = kw_keytab_state(key);
 	struct kw_keyent *was = e->current;
+	bool open = false;
 
 	e->current = key;
 	for (size_t i = 0; i < e->nfamilies; i++) {
 		struct family *f = &e->families[i];
 
-		if (f->ops->flush)
-			f->ops->flush(f->self, watermark, key,
-				      state + f->offset, &e->emit);
+		if (f->ops->flush && f->ops->flush(f->self, watermark, key,
+						   state + f->offset, &e->emit))
+			open = true;
 	}
 	e->current = was;
+	return open;
+}
+
+/* The list of keys with open windows. */
+static void open_add(struct kw_engine *e, struct kw_keyent *key)
+{
+	struct kw_engine_keystats *ks = kw_keytab_state(key);
+
+	if (ks->open_slot || !e->windowed)
+		return;
+	if (e->nopen == e->capopen) {
+		size_t cap = e->capopen ? e->capopen * 2 : 256;
+		struct kw_keyent **p = realloc(e->open, cap * sizeof(*p));
+
+		if (!p)
+			return; /* closed at its next event or at the end */
+		e->open = p;
+		e->capopen = cap;
+	}
+	e->open[e->nopen++] = key;
+	ks->open_slot = (uint32_t)e->nopen;
+}
+
+static void open_remove(struct kw_engine *e, struct kw_keyent *key)
+{
+	struct kw_engine_keystats *ks = kw_keytab_state(key);
+	size_t i = ks->open_slot;
+
+	if (!i)
+		return;
+	ks->open_slot = 0;
+	if (i != e->nopen) {
+		struct kw_keyent *last = e->open[e->nopen - 1];
+		struct kw_engine_keystats *lks = kw_keytab_state(last);
+
+		e->open[i - 1] = last;
+		lks->open_slot = (uint32_t)i;
+	}
+	e->nopen--;
+}
+
+/* The watermark moved on: close what it passed, forget keys with nothing
+ * open. */
+static void sweep(struct kw_engine *e, int64_t watermark)
+{
+	size_t i = 0;
+
+	while (i < e->nopen) {
+		struct kw_keyent *key = e->open[i];
+
+		if (flush_key(e, key, watermark))
+			i++;
+		else
+			open_remove(e, key); /* the last one moves to i */
+	}
 }
 
 static void snap_meta(const struct kw_keyent *key, struct kw_snap_meta *m)
@@ -133,6 +199,7 @@ static void on_evict(void *ctx, struct kw_keyent *key)
 	struct kw_snap_meta m;
 
 	flush_key(e, key, INT64_MAX);
+	open_remove(e, key);
 	if (!e->snap)
 		return;
 	snap_meta(key, &m);
@@ -291,6 +358,7 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 		f->ops->observe(f->self, ev, key, state + f->offset, &e->emit);
 	}
 	e->current = NULL;
+	open_add(e, key);
 }
 
 static void tick(struct kw_engine *e, int64_t watermark)
@@ -302,6 +370,12 @@ static void tick(struct kw_engine *e, int64_t watermark)
 		if (e->families[i].ops->tick)
 			e->families[i].ops->tick(e->families[i].self, watermark,
 						 &e->emit);
+	}
+	if (watermark >= e->next_sweep) {
+		sweep(e, watermark);
+		e->next_sweep = watermark > INT64_MAX - SWEEP_EVERY
+					? INT64_MAX
+					: watermark + SWEEP_EVERY;
 	}
 }
 
@@ -394,7 +468,10 @@ void kw_engine_count_failed(struct kw_engine *e)
 
 static void flush_one(void *ctx, struct kw_keyent *key)
 {
-	flush_key(ctx, key, INT64_MAX);
+	struct kw_engine *e = ctx;
+
+	flush_key(e, key, INT64_MAX);
+	open_remove(e, key);
 }
 
 void kw_engine_finish(struct kw_engine *e)
@@ -521,6 +598,7 @@ void kw_engine_destroy(struct kw_engine *e)
 		e->decoders[i].ops->destroy(e->decoders[i].self);
 	kw_keytab_destroy(e->keys);
 	kw_snapshot_destroy(e->snap);
+	free(e->open);
 	kw_arena_destroy(&e->arena);
 	free(e);
 }

@@ -2,12 +2,12 @@
  * snapshot.c - learned state on disk and the pending table it loads into
  * (layout and rules in snapshot.h).
  *
- * The one idea: records are kept in the file's own layout, one after the
- * other in one array, and an open-addressing index maps the 64 bits of a
- * fingerprint to a record. Loading is a read, a check of the trailer and
- * checksum before anything is trusted, and an index insert per record;
- * taking a record marks it gone in place. Nothing is parsed out of a file
- * whose checksum does not match.
+ * The one idea: records are kept in the file's own layout, each in its own
+ * allocation, and an open-addressing index maps the 64 bits of a
+ * fingerprint to a record. Loading streams the records in while the
+ * checksum runs and drops them all again if it does not match at the end;
+ * taking a record frees it, so memory moves from the pending table to the
+ * key table as saved keys come back instead of being held twice.
  */
 #include "state/snapshot.h"
 
@@ -33,13 +33,18 @@ struct kw_snapshot {
 	size_t state_size;
 	size_t rec_size; /* fingerprint + meta + state */
 	size_t max;
-	unsigned char *recs; /* n records of rec_size bytes */
-	size_t n, cap;
-	size_t live;	 /* records not taken */
-	uint32_t *index; /* icap slots: record number, or GONE (free) */
+	/* Open addressing over records, each its own allocation (freed when
+	 * taken, so a key table that fills up as saved keys come back reuses
+	 * the memory). A taken slot holds TAKEN so that probing goes on. */
+	unsigned char **index;
 	size_t icap;
+	size_t live;  /* records in the table */
+	size_t taken; /* TAKEN slots */
 	uint64_t dropped;
 };
+
+static unsigned char taken_mark;
+#define TAKEN (&taken_mark)
 
 /* --- little-endian integers ------------------------------------------------
  */
@@ -105,7 +110,7 @@ enum kw_status kw_snapshot_create(uint64_t layout, size_t state_size,
 	s->layout = layout;
 	s->state_size = state_size;
 	s->rec_size = KW_SNAPSHOT_FP + META_SIZE + state_size;
-	s->max = max < GONE / 2 ? max : GONE / 2;
+	s->max = max;
 	*out = s;
 	return KW_OK;
 }
@@ -114,7 +119,10 @@ void kw_snapshot_destroy(struct kw_snapshot *s)
 {
 	if (!s)
 		return;
-	free(s->recs);
+	for (size_t i = 0; i < s->icap; i++) {
+		if (s->index[i] != TAKEN)
+			free(s->index[i]);
+	}
 	free(s->index);
 	free(s);
 }
@@ -136,85 +144,63 @@ static uint64_t fp_hash(const char *fp)
 	return h ^ (h >> 29);
 }
 
-static unsigned char *rec_at(const struct kw_snapshot *s, size_t i)
-{
-	return s->recs + i * s->rec_size;
-}
-
-/* The index slot of fp: its record, or the free slot where it would go. */
+/* The slot of fp's record, or of the free slot where it would go. */
 static size_t slot_of(const struct kw_snapshot *s, const char *fp)
 {
 	size_t mask = s->icap - 1;
 	size_t i = (size_t)fp_hash(fp) & mask;
 
-	while (s->index[i] != GONE &&
-	       memcmp(rec_at(s, s->index[i]), fp, KW_SNAPSHOT_FP) != 0)
+	while (s->index[i] && (s->index[i] == TAKEN ||
+			       memcmp(s->index[i], fp, KW_SNAPSHOT_FP) != 0))
 		i = (i + 1) & mask;
 	return i;
 }
 
-/* Room for one more record (array and index). */
+/* Room in the index for one more record (at most half full, counting
+ * taken slots; rebuilt without them when it grows). */
 static bool reserve(struct kw_snapshot *s)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		unsigned char *r;
+	unsigned char **old = s->index, **idx;
+	size_t oldcap = s->icap, icap;
 
-		/* Taken records keep their place: allow for them. */
-		if (cap > 2 * s->max)
-			cap = 2 * s->max;
-		if (cap <= s->n)
-			return false;
-		r = realloc(s->recs, cap * s->rec_size);
-		if (!r)
-			return false;
-		s->recs = r;
-		s->cap = cap;
+	if ((s->live + s->taken + 1) * 2 <= s->icap)
+		return true;
+	icap = s->icap ? s->icap : 128;
+	while ((s->live + 1) * 2 > icap / 2)
+		icap *= 2;
+	idx = calloc(icap, sizeof(*idx));
+	if (!idx)
+		return false;
+	s->index = idx;
+	s->icap = icap;
+	s->taken = 0;
+	for (size_t i = 0; i < oldcap; i++) {
+		if (old[i] && old[i] != TAKEN)
+			s->index[slot_of(s, (const char *)old[i])] = old[i];
 	}
-	if ((s->n + 1) * 2 > s->icap) {
-		size_t icap = s->icap ? s->icap * 2 : 128;
-		uint32_t *old = s->index;
-		size_t oldcap = s->icap;
-		uint32_t *idx = malloc(icap * sizeof(*idx));
-
-		if (!idx)
-			return false;
-		memset(idx, 0xff, icap * sizeof(*idx));
-		s->index = idx;
-		s->icap = icap;
-		for (size_t i = 0; i < oldcap; i++) {
-			if (old[i] != GONE && rec_at(s, old[i])[0])
-				s->index[slot_of(
-					s, (const char *)rec_at(s, old[i]))] =
-					old[i];
-		}
-		free(old);
-	}
+	free(old);
 	return true;
 }
 
 bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
 		     const struct kw_snap_meta *m, const void *state)
 {
-	unsigned char *r;
+	unsigned char *r = NULL;
 	size_t slot;
 
 	if (s->icap) {
 		slot = slot_of(s, fp);
-		if (s->index[slot] != GONE) {
-			r = rec_at(s, s->index[slot]);
-			goto fill;
+		r = s->index[slot];
+	}
+	if (!r) {
+		if (s->live >= s->max || !reserve(s) ||
+		    !(r = malloc(s->rec_size))) {
+			s->dropped++;
+			return false;
 		}
+		s->index[slot_of(s, fp)] = r;
+		s->live++;
 	}
-	if (s->live >= s->max || !reserve(s)) {
-		s->dropped++;
-		return false;
-	}
-	slot = slot_of(s, fp);
-	s->index[slot] = (uint32_t)s->n;
-	r = rec_at(s, s->n++);
-	s->live++;
-fill:
 	memcpy(r, fp, KW_SNAPSHOT_FP);
 	put_meta(r + KW_SNAPSHOT_FP, m);
 	memcpy(r + KW_SNAPSHOT_FP + META_SIZE, state, s->state_size);
@@ -230,16 +216,15 @@ bool kw_snapshot_take(struct kw_snapshot *s, const char *fp,
 	if (!s->live)
 		return false;
 	slot = slot_of(s, fp);
-	if (s->index[slot] == GONE)
+	r = s->index[slot];
+	if (!r)
 		return false;
-	r = rec_at(s, s->index[slot]);
 	get_meta(r + KW_SNAPSHOT_FP, m);
 	memcpy(state, r + KW_SNAPSHOT_FP + META_SIZE, s->state_size);
-	/* Mark the record gone: a fingerprint of non-hex bytes never
-	 * matches, and the index keeps pointing at it so that probing
-	 * continues past it. */
-	memset(r, 0, KW_SNAPSHOT_FP);
+	free(r);
+	s->index[slot] = TAKEN;
 	s->live--;
+	s->taken++;
 	return true;
 }
 
@@ -253,16 +238,43 @@ uint64_t kw_snapshot_dropped(const struct kw_snapshot *s)
 	return s->dropped;
 }
 
+/* Forget every record (a file that failed its checks late). */
+static void clear(struct kw_snapshot *s)
+{
+	for (size_t i = 0; i < s->icap; i++) {
+		if (s->index[i] != TAKEN)
+			free(s->index[i]);
+		s->index[i] = NULL;
+	}
+	s->live = 0;
+	s->taken = 0;
+	s->dropped = 0;
+}
+
 /* --- loading ---------------------------------------------------------------
  */
 
-static enum kw_status read_all(const char *path, unsigned char **buf,
-			       size_t *len, size_t limit, bool *found,
-			       struct kw_error *err)
+/* Read exactly n bytes at the current position. */
+static bool read_n(FILE *f, void *buf, size_t n)
 {
+	return fread(buf, 1, n, f) == n;
+}
+
+/*
+ * Records are read one at a time into the table while the CRC runs over
+ * them, so a big file is never held twice in memory; the trailer is read
+ * (and the size checked) first, and a checksum that fails at the end
+ * empties the table again.
+ */
+enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
+				bool *found, struct kw_error *err)
+{
+	unsigned char h[HEADER_SIZE], t[TRAILER_SIZE];
+	unsigned char *rec = NULL;
 	FILE *f = NULL;
-	unsigned char *b = NULL;
 	struct stat sb;
+	uint64_t size, body, count;
+	uLong crc;
 	enum kw_status st = KW_OK;
 
 	*found = false;
@@ -278,99 +290,74 @@ static enum kw_status read_all(const char *path, unsigned char **buf,
 		st = kw_error_set(err, KW_EIO, "%s: not a regular file", path);
 		goto cleanup;
 	}
-	if ((uint64_t)sb.st_size > limit) {
-		st = kw_error_set(err, KW_ECORRUPT,
-				  "%s: state file too big (%lld bytes) for "
-				  "max_keys",
-				  path, (long long)sb.st_size);
-		goto cleanup;
-	}
-	b = malloc((size_t)sb.st_size + 1);
-	if (!b) {
-		st = kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
-		goto cleanup;
-	}
-	*len = fread(b, 1, (size_t)sb.st_size, f);
-	if (ferror(f) || *len != (size_t)sb.st_size) {
-		st = kw_error_set(err, KW_EIO, "%s: read failed", path);
-		goto cleanup;
-	}
-	*buf = b;
-	b = NULL;
-cleanup:
-	free(b);
-	fclose(f);
-	return st;
-}
-
-enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
-				bool *found, struct kw_error *err)
-{
-	unsigned char *buf = NULL;
-	size_t len = 0, body, nrec;
-	uint64_t count;
-	enum kw_status st;
-	size_t limit = HEADER_SIZE + TRAILER_SIZE + s->max * s->rec_size;
-
-	/* Twice the bound: a file with more keys than max_keys still
-	 * loads (the excess is dropped), a huge foreign file does not. */
-	st = read_all(path, &buf, &len, limit * 2, found, err);
-	if (st != KW_OK || !*found)
-		goto cleanup;
-	if (len < HEADER_SIZE || memcmp(buf, MAGIC, 8) != 0) {
+	size = (uint64_t)sb.st_size;
+	if (size < HEADER_SIZE || !read_n(f, h, sizeof(h)) ||
+	    memcmp(h, MAGIC, 8) != 0) {
 		st = kw_error_set(err, KW_ECORRUPT,
 				  "%s: not a keywatch state file", path);
 		goto cleanup;
 	}
-	if (get_u32(buf + 8) != KW_SNAPSHOT_VERSION) {
+	if (get_u32(h + 8) != KW_SNAPSHOT_VERSION) {
 		st = kw_error_set(err, KW_ECORRUPT,
 				  "%s: state file version %u, this keywatch "
 				  "reads version %u",
-				  path, get_u32(buf + 8), KW_SNAPSHOT_VERSION);
+				  path, get_u32(h + 8), KW_SNAPSHOT_VERSION);
 		goto cleanup;
 	}
-	if (len < HEADER_SIZE + TRAILER_SIZE ||
-	    memcmp(buf + len - 4, END_MAGIC, 4) != 0) {
+	if (size < HEADER_SIZE + TRAILER_SIZE ||
+	    fseeko(f, (off_t)(size - TRAILER_SIZE), SEEK_SET) != 0 ||
+	    !read_n(f, t, sizeof(t)) || memcmp(t + 12, END_MAGIC, 4) != 0) {
 		st = kw_error_set(err, KW_ECORRUPT, "%s: state file truncated",
 				  path);
 		goto cleanup;
 	}
-	body = len - HEADER_SIZE - TRAILER_SIZE;
-	count = get_u64(buf + len - TRAILER_SIZE);
-	if (get_u32(buf + len - 8) !=
-	    (uint32_t)crc32(0, buf, (uInt)(len - 8))) {
-		st = kw_error_set(err, KW_ECORRUPT,
-				  "%s: state file damaged (checksum mismatch)",
-				  path);
-		goto cleanup;
-	}
-	if (get_u32(buf + 12) != s->state_size ||
-	    get_u64(buf + 16) != s->layout) {
+	if (get_u32(h + 12) != s->state_size || get_u64(h + 16) != s->layout) {
 		st = kw_error_set(err, KW_ECORRUPT,
 				  "%s: state file written with other detectors "
 				  "(layout %016llx, expected %016llx); remove "
 				  "it to start learning again",
-				  path, (unsigned long long)get_u64(buf + 16),
+				  path, (unsigned long long)get_u64(h + 16),
 				  (unsigned long long)s->layout);
 		goto cleanup;
 	}
+	body = size - HEADER_SIZE - TRAILER_SIZE;
+	count = get_u64(t);
 	if (body % s->rec_size != 0 || body / s->rec_size != count) {
 		st = kw_error_set(err, KW_ECORRUPT,
 				  "%s: state file damaged (record count)",
 				  path);
 		goto cleanup;
 	}
-	nrec = body / s->rec_size;
-	for (size_t i = 0; i < nrec; i++) {
-		const unsigned char *r = buf + HEADER_SIZE + i * s->rec_size;
+	rec = malloc(s->rec_size);
+	if (!rec || fseeko(f, HEADER_SIZE, SEEK_SET) != 0) {
+		st = kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+		goto cleanup;
+	}
+	crc = crc32(0, h, sizeof(h));
+	for (uint64_t i = 0; i < count; i++) {
 		struct kw_snap_meta m;
 
-		get_meta(r + KW_SNAPSHOT_FP, &m);
-		kw_snapshot_put(s, (const char *)r, &m,
-				r + KW_SNAPSHOT_FP + META_SIZE);
+		if (!read_n(f, rec, s->rec_size)) {
+			st = kw_error_set(err, KW_EIO, "%s: read failed", path);
+			goto cleanup;
+		}
+		crc = crc32(crc, rec, (uInt)s->rec_size);
+		get_meta(rec + KW_SNAPSHOT_FP, &m);
+		kw_snapshot_put(s, (const char *)rec, &m,
+				rec + KW_SNAPSHOT_FP + META_SIZE);
+	}
+	crc = crc32(crc, t, 8);
+	if (get_u32(t + 8) != (uint32_t)crc) {
+		st = kw_error_set(err, KW_ECORRUPT,
+				  "%s: state file damaged (checksum mismatch)",
+				  path);
+		goto cleanup;
 	}
 cleanup:
-	free(buf);
+	if (st != KW_OK)
+		clear(s);
+	free(rec);
+	fclose(f);
 	return st;
 }
 
@@ -461,10 +448,10 @@ void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,
 void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 			       const struct kw_snapshot *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		const unsigned char *r = rec_at(s, i);
+	for (size_t i = 0; i < s->icap; i++) {
+		const unsigned char *r = s->index[i];
 
-		if (!r[0]) /* taken */
+		if (!r || r == TAKEN)
 			continue;
 		w_write(w, r, s->rec_size);
 		w->count++;

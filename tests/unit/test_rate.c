@@ -385,7 +385,7 @@ static void test_late_event_within_lateness(void **state)
 static void test_state_is_small(void **state)
 {
 	(void)state;
-	assert_int_equal(kw_detect_rate.state_size, 248);
+	assert_int_equal(kw_detect_rate.state_size, 152);
 	assert_int_equal(kw_detect_rate.kind, KW_DETECTOR_LEARNED);
 }
 

@@ -5,7 +5,8 @@
  * run; a foreign, truncated, damaged, other-version or other-layout file is
  * refused with a message naming it; the pending table is bounded. And the
  * promise of --state: scanning week 1 then week 2 with a state file gives
- * exactly the week-2 alerts of one scan over both weeks.
+ * exactly the week-2 alerts of one scan over both weeks. And the engine
+ * closes an idle key's windows when the watermark passes them.
  *
  * The one idea: the two-scan test drives the real engine (models, router,
  * every detector family) over two generated weeks of traffic in which
@@ -479,6 +480,53 @@ static void test_two_scans_equal_one(void **state)
 	kw_log_set_level(KW_LOG_INFO);
 }
 
+/* The engine closes an idle key's windows as the watermark passes them:
+ * a burst of denied requests followed by silence is reported before the
+ * end of the input, while another key keeps the log going. */
+static void test_watermark_closes_idle_key(void **state)
+{
+	struct capture cap = {0};
+	char log[128];
+	struct run r;
+	struct tmp t;
+	FILE *f;
+
+	(void)state;
+	kw_log_set_level(KW_LOG_QUIET);
+	tmp_up(&t);
+	snprintf(log, sizeof(log), "%s/burst.jsonl", t.dir);
+	f = fopen(log, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 30; i++)
+		fprintf(f,
+			"{\"id\":\"req_b%d\",\"created\":%d,\"method\":"
+			"\"GET\",\"path\":\"/v1/balance\",\"status\":403,"
+			"\"ip\":\"198.51.100.5\",\"api_key\":\"" KEY_B "\"}\n",
+			i, T0 + i);
+	for (int m = 1; m < 20; m++)
+		fprintf(f,
+			"{\"id\":\"req_a%d\",\"created\":%d,\"method\":"
+			"\"GET\",\"path\":\"/v1/balance\",\"status\":200,"
+			"\"ip\":\"198.51.100.4\",\"api_key\":\"" KEY_A "\"}\n",
+			m, T0 + m * 60);
+	fclose(f);
+	run_up(&r, &cap);
+	assert_int_equal(kw_engine_read_path(r.engine, log), KW_OK);
+	/* Before kw_engine_finish: the watermark (18:00 - 2 min) has passed
+	 * the burst's window (00:00 to 00:05). */
+	assert_int_equal(cap.n, 1);
+	assert_non_null(strstr(cap.lines[0], "\"detector\":\"rate.errors\""));
+	assert_non_null(
+		strstr(cap.lines[0], "\"time\":\"2026-11-20T00:05:00Z\""));
+	kw_engine_finish(r.engine);
+	assert_int_equal(cap.n, 1);
+	run_down(&r);
+	free_capture(&cap);
+	unlink(log);
+	tmp_down(&t);
+	kw_log_set_level(KW_LOG_INFO);
+}
+
 /* A damaged state file stops the scan before anything is read. */
 static void test_engine_rejects_damaged(void **state)
 {
@@ -512,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_two_scans_equal_one),
+		cmocka_unit_test(test_watermark_closes_idle_key),
 		cmocka_unit_test(test_engine_rejects_damaged),
 	};
 
