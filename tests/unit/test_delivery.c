@@ -4,7 +4,9 @@
  * (write-ahead records, replay on start in order, cut when everything is
  * done, a line cut short by a crash skipped), the memory bound (spill to
  * the spool and read back in order; without a spool, drop and count), and
- * an alert rebuilt from its JSON renders the same bytes.
+ * an alert rebuilt from its JSON renders the same bytes; the config keys
+ * of delivery (spool_dir, spool_max, drain_timeout, retry_initial,
+ * retry_max) with their defaults and errors.
  *
  * The one idea: a scripted sink answers from a list (OK, RETRY, FAIL) and
  * records the ids it was handed and when, so every test checks what
@@ -24,6 +26,7 @@
 #include <cmocka.h>
 
 #include "alert/delivery.h"
+#include "core/config.h"
 #include "core/log.h"
 
 #define ELLIPSIS "\xe2\x80\xa6"
@@ -505,6 +508,62 @@ static void test_alert_from_json(void **state)
 	kw_alert_clear(&a);
 }
 
+static void config_err(const char *text, const char *want)
+{
+	struct kw_config *c = NULL;
+	struct kw_error err;
+
+	kw_error_clear(&err);
+	assert_int_equal(kw_config_load_string(text, "t.json", &c, &err),
+			 KW_ECONFIG);
+	assert_null(c);
+	assert_string_equal(err.msg, want);
+}
+
+/* The delivery keys of the config: defaults, values, errors. */
+static void test_config_keys(void **state)
+{
+	struct kw_config *c = NULL;
+	struct kw_error err;
+
+	(void)state;
+	assert_int_equal(kw_config_load_string("{}", "t.json", &c, &err),
+			 KW_OK);
+	assert_null(c->spool_dir);
+	assert_int_equal(c->spool_max, (size_t)64 << 20);
+	assert_int_equal(c->drain_timeout, INT64_C(30) * 1000000);
+	assert_true(c->retry_initial == 1.0);
+	assert_true(c->retry_max == 300.0);
+	kw_config_free(c);
+	assert_int_equal(
+		kw_config_load_string(
+			"{\"spool_dir\": \"/var/spool/kw\", \"spool_max\": "
+			"4096, \"drain_timeout\": \"2m\", \"retry_initial\": "
+			"0.25, \"retry_max\": 10}",
+			"t.json", &c, &err),
+		KW_OK);
+	assert_string_equal(c->spool_dir, "/var/spool/kw");
+	assert_int_equal(c->spool_max, 4096);
+	assert_int_equal(c->drain_timeout, INT64_C(120) * 1000000);
+	assert_true(c->retry_initial == 0.25);
+	assert_true(c->retry_max == 10.0);
+	kw_config_free(c);
+	config_err("{\"spool_max\": 100}",
+		   "t.json: spool_max must be at least 4096");
+	config_err("{\"retry_initial\": 0}",
+		   "t.json: retry_initial must be between 0.01 and 86400 "
+		   "seconds, and retry_max between retry_initial and 86400");
+	config_err("{\"retry_initial\": 5, \"retry_max\": 1}",
+		   "t.json: retry_initial must be between 0.01 and 86400 "
+		   "seconds, and retry_max between retry_initial and 86400");
+	config_err("{\"drain_timeout\": 5}",
+		   "t.json: drain_timeout: expected a duration such as "
+		   "\"15m\", \"72h\" or \"7d\"");
+	config_err("{\"spool_dri\": \"x\"}",
+		   "t.json: unknown key 'spool_dri' (did you mean "
+		   "'spool_dir'?)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_no_spool_drops),
 		cmocka_unit_test(test_spool_errors),
 		cmocka_unit_test(test_alert_from_json),
+		cmocka_unit_test(test_config_keys),
 	};
 
 	kw_log_set_level(KW_LOG_QUIET);
