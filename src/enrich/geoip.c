@@ -30,6 +30,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/log.h"
+
 #define WALK_MAX_NODES 4096
 #define WALK_MAX_RECORDS 8
 
@@ -612,6 +614,15 @@ void kw_geoip_close(struct kw_geoip *g)
 {
 	if (!g)
 		return;
+	if (g->stats.lookups)
+		kw_log_debug("geoip",
+			     "%llu lookups, %llu from the cache (%.1f%%), %llu "
+			     "failed in a database",
+			     (unsigned long long)g->stats.lookups,
+			     (unsigned long long)g->stats.hits,
+			     100.0 * (double)g->stats.hits /
+				     (double)g->stats.lookups,
+			     (unsigned long long)g->stats.db_errors);
 	for (size_t i = 0; i < g->n; i++) {
 		MMDB_close(&g->db[i].mmdb);
 		free(g->db[i].path);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -568,6 +569,83 @@ static void test_publishable_and_switches(void **state)
 	teardown_f(&f);
 }
 
+/* stderr into a temporary file, to check what is said and how often. */
+struct capture {
+	FILE *tmp;
+	int saved;
+};
+
+static void capture_begin(struct capture *c)
+{
+	fflush(stderr);
+	c->tmp = tmpfile();
+	assert_non_null(c->tmp);
+	c->saved = dup(STDERR_FILENO);
+	assert_true(c->saved >= 0);
+	assert_true(dup2(fileno(c->tmp), STDERR_FILENO) >= 0);
+}
+
+static const char *capture_end(struct capture *c, char *buf, size_t cap)
+{
+	size_t n;
+
+	fflush(stderr);
+	assert_true(dup2(c->saved, STDERR_FILENO) >= 0);
+	close(c->saved);
+	rewind(c->tmp);
+	n = fread(buf, 1, cap - 1, c->tmp);
+	buf[n] = '\0';
+	fclose(c->tmp);
+	return buf;
+}
+
+/* Without a database the family says so once per run: a warning when a
+ * key has allow_countries, a note otherwise, nothing when every geo
+ * detector is off. Publishable keys it does not judge say nothing. */
+static void test_no_database_said_once(void **state)
+{
+	struct fixture f;
+	struct capture c;
+	char buf[1024];
+
+	(void)state;
+	setup_with(&f, "");
+	capture_begin(&c);
+	req(&f, "pk_live_otherotherother", "2026-11-20T00:00:00Z",
+	    "81.2.69.142", NULL);
+	req(&f, SECRET, "2026-11-20T00:00:00Z", "81.2.69.142", NULL);
+	req(&f, SECRET, "2026-11-24T10:05:00Z", "175.16.199.7", NULL);
+	req(&f, RK, "2026-11-24T10:05:00Z", "175.16.199.7", NULL);
+	assert_string_equal(
+		capture_end(&c, buf, sizeof(buf)),
+		"keywatch: warning: geo: no GeoIP database: "
+		"allow_countries (2 keys) cannot be checked and the "
+		"geo detectors are off (give one with --geoip "
+		"FILE)\n");
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+
+	setup_with(&f, ", \"detectors\": {\"geo.country_not_allowed\": "
+		       "{\"enabled\": false}}");
+	capture_begin(&c);
+	req(&f, SECRET, "2026-11-20T00:00:00Z", "81.2.69.142", NULL);
+	req(&f, SECRET, "2026-11-20T00:00:01Z", "81.2.69.142", NULL);
+	assert_string_equal(capture_end(&c, buf, sizeof(buf)),
+			    "keywatch: geo: no GeoIP database: the geo "
+			    "detectors are off (give one with --geoip FILE)\n");
+	teardown_f(&f);
+
+	setup_with(&f, ", \"detectors\": {\"geo.new_ip\": {\"enabled\": "
+		       "false}, \"geo.new_network\": {\"enabled\": false}, "
+		       "\"geo.new_country\": {\"enabled\": false}, "
+		       "\"geo.impossible_travel\": {\"enabled\": false}, "
+		       "\"geo.country_not_allowed\": {\"enabled\": false}}");
+	capture_begin(&c);
+	req(&f, SECRET, "2026-11-20T00:00:00Z", "81.2.69.142", NULL);
+	assert_string_equal(capture_end(&c, buf, sizeof(buf)), "");
+	teardown_f(&f);
+}
+
 static void test_config_errors(void **state)
 {
 	struct kw_config *cfg = NULL;
@@ -642,6 +720,7 @@ int main(void)
 		cmocka_unit_test(test_travel_rules),
 		cmocka_unit_test(test_country_not_allowed),
 		cmocka_unit_test(test_publishable_and_switches),
+		cmocka_unit_test(test_no_database_said_once),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_state_bound),
 	};
