@@ -60,6 +60,8 @@ enum kw_status kw_sink_chat_create(const json_t *conf,
 		if (!c->url)
 			st = kw_error_set(err, KW_ENOMEM, "out of memory");
 	}
+	if (st == KW_OK)
+		st = kw_sink_http_check_url(c->url, env, "url", err);
 	if (st == KW_OK && key_option)
 		st = kw_sink_secret(conf, key_option, true, env, type, &c->key,
 				    err);

@@ -319,6 +319,23 @@ void kw_sink_secret_free(char *s)
 	free(s);
 }
 
+enum kw_status kw_sink_http_check_url(const char *url,
+				      const struct kw_sink_env *env,
+				      const char *option, struct kw_error *err)
+{
+	size_t skip = !strncmp(url, "https://", 8)  ? 8
+		      : !strncmp(url, "http://", 7) ? 7
+						    : 0;
+
+	if (skip && url[skip] && !strchr("/?#", url[skip]) &&
+	    !strpbrk(url, " \t\r\n"))
+		return KW_OK;
+	return kw_error_set(err, KW_ECONFIG,
+			    "%s: %s.%s: expected an http:// or https:// URL "
+			    "(the value is not shown: it may be a secret)",
+			    env->file, env->where, option);
+}
+
 int64_t kw_sink_http_timeout(const json_t *conf)
 {
 	const json_t *v = json_object_get(conf, "timeout");

@@ -75,6 +75,12 @@ enum kw_status kw_sink_secret(const json_t *conf, const char *name,
 /* Wipe and free; NULL-safe. */
 void kw_sink_secret_free(char *s);
 
+/* An http:// or https:// URL with a host; the error names the option, never
+ * the value. */
+enum kw_status kw_sink_http_check_url(const char *url,
+				      const struct kw_sink_env *env,
+				      const char *option, struct kw_error *err);
+
 /* The sink's "timeout" option (a duration; default 10s) in microseconds. */
 int64_t kw_sink_http_timeout(const json_t *conf);
 

@@ -5,6 +5,9 @@
  * summary, the key and evidence as short fields, and the alert id and
  * suppress fragment in the footer. "channel" and "username" override the
  * hook's defaults when the server allows it.
+ *
+ * Mattermost turns "@channel", "@all" and "@here" in a webhook post into
+ * notifications, so every "@" from a log is followed by a zero-width space.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +26,31 @@ static const struct kw_option mattermost_options[] = {
 	{NULL, 0, NULL, NULL},
 };
 
+#define ZWSP "\xe2\x80\x8b"
+
+/* s with a zero-width space after each '@', into buf. */
+static const char *no_mentions(const char *s, char *buf, size_t cap)
+{
+	size_t j = 0;
+
+	for (; *s && j + sizeof(ZWSP) + 1 < cap; s++) {
+		buf[j++] = *s;
+		if (*s == '@') {
+			memcpy(buf + j, ZWSP, sizeof(ZWSP) - 1);
+			j += sizeof(ZWSP) - 1;
+		}
+	}
+	buf[j] = '\0';
+	return buf;
+}
+
 static json_t *mattermost_render(const struct kw_chat *c,
 				 const struct kw_alert *a)
 {
 	struct kw_chat_field f[KW_CHAT_MAX_FIELDS];
 	size_t n = kw_sink_chat_fields(a, f, KW_CHAT_MAX_FIELDS);
 	char title[160], heading[200], sup[1024], foot[1200], colour[8];
+	char summary[2048], value[KW_CHAT_VALUE_MAX * 4];
 	json_t *fields = json_array();
 	json_t *out;
 
@@ -37,16 +59,19 @@ static json_t *mattermost_render(const struct kw_chat *c,
 	snprintf(colour, sizeof(colour), "#%06x",
 		 kw_sink_chat_colour(a->severity));
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(
-			fields, json_pack("{s:b,s:s,s:s}", "short", 1, "title",
-					  f[i].name, "value", f[i].value));
+		json_array_append_new(fields,
+				      json_pack("{s:b,s:s,s:s}", "short", 1,
+						"title", f[i].name, "value",
+						no_mentions(f[i].value, value,
+							    sizeof(value))));
 	kw_sink_chat_suppress(a, sup, sizeof(sup));
 	snprintf(foot, sizeof(foot), "%s \xc2\xb7 to silence it: %s", a->id,
 		 sup);
+	no_mentions(a->summary, summary, sizeof(summary));
 	out = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:o,s:s}]}", "username",
 			c->username ? c->username : "keywatch", "text", heading,
-			"attachments", "fallback", a->summary, "color", colour,
-			"text", a->summary, "fields", fields, "footer", foot);
+			"attachments", "fallback", summary, "color", colour,
+			"text", summary, "fields", fields, "footer", foot);
 	if (out && c->channel)
 		json_object_set_new(out, "channel", json_string(c->channel));
 	return out;

@@ -131,6 +131,8 @@ static enum kw_status wh_create(const json_t *conf,
 		return kw_error_set(err, KW_ENOMEM, "out of memory");
 	st = kw_sink_secret(conf, "url", true, env, "webhook", &w->url, err);
 	if (st == KW_OK)
+		st = kw_sink_http_check_url(w->url, env, "url", err);
+	if (st == KW_OK)
 		st = kw_sink_secret(conf, "secret", false, env, "webhook",
 				    &w->secret, err);
 	if (st == KW_OK)

@@ -4,7 +4,8 @@
  * forms and its cap, URL redaction (never a path, a query or a user),
  * secrets from "env:NAME" with their errors, the signature against a
  * vector computed independently (Python's hmac), and the webhook's create
- * errors and its describe line with nothing secret in it.
+ * errors and its describe line with nothing secret in it; URL checks of
+ * every HTTP sink; the pieces chat messages are made of.
  *
  * No network here: tests/integration/delivery.py posts to a local
  * receiver.
@@ -19,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "sink/chat.h"
 #include "sink/http.h"
 #include "sink/sink.h"
 
@@ -158,6 +160,21 @@ static void test_webhook_create(void **state)
 		   "\"timeout\": \"soon\"}",
 		   "t.json: sinks[1].timeout: expected a duration such as "
 		   "\"15m\", \"72h\" or \"7d\"");
+	create_err("{\"type\": \"webhook\", \"url\": \"hooks.example.com/s3\"}",
+		   "t.json: sinks[1].url: expected an http:// or https:// URL "
+		   "(the value is not shown: it may be a secret)");
+	create_err("{\"type\": \"slack\", \"url\": \"https:///s3\"}",
+		   "t.json: sinks[1].url: expected an http:// or https:// URL "
+		   "(the value is not shown: it may be a secret)");
+	create_err("{\"type\": \"pagerduty\", \"url\": \"ftp://x/\", "
+		   "\"routing_key\": \"k\"}",
+		   "t.json: sinks[1].url: expected an http:// or https:// URL "
+		   "(the value is not shown: it may be a secret)");
+	create_err("{\"type\": \"pagerduty\"}",
+		   "t.json: sinks[1]: the pagerduty sink needs a "
+		   "'routing_key'");
+	create_err("{\"type\": \"teams\"}",
+		   "t.json: sinks[1]: the teams sink needs a 'url'");
 	create_err("{\"type\": \"webhook\", \"uri\": \"http://h/\"}",
 		   "t.json: sinks[1]: unknown key 'uri' (did you mean 'url'?)");
 
@@ -187,6 +204,64 @@ static void test_webhook_create(void **state)
 	kw_sink_destroy(s);
 }
 
+/* The pieces of chat messages: fields, values as text, the cut at a
+ * character boundary, the title, the suppress fragment, colours. */
+static void test_chat_pieces(void **state)
+{
+	struct kw_alert a;
+	struct kw_alert_key k;
+	struct kw_chat_field f[KW_CHAT_MAX_FIELDS];
+	char buf[600], longv[400];
+	size_t n;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	snprintf(k.id, sizeof(k.id),
+		 "sk_live_\xe2\x80\xa6"
+		 "4242");
+	snprintf(k.name, sizeof(k.name), "backend");
+	assert_int_equal(kw_alert_init(&a, "geo.new_country", KW_SEV_HIGH,
+				       INT64_C(1795770843) * 1000000, &k),
+			 KW_OK);
+	kw_alert_evidence_str(&a, "country", kw_str_c("CN"));
+	kw_alert_evidence_int(&a, "status", 403);
+	kw_alert_evidence_json(&a, "known_countries",
+			       json_pack("[s,s]", "US", "IE"));
+	kw_alert_evidence_json(&a, "ports", json_pack("[i,i]", 80, 443));
+	kw_alert_evidence_json(&a, "geo", json_pack("{s:s}", "asn", "AS1"));
+	/* 251 ASCII bytes then a 3-byte character across the cut at 252: the
+	 * character goes whole, and the ellipsis takes its place. */
+	memset(longv, 'x', 251);
+	memcpy(longv + 251, "\xc3\xa9\xc3\xa9yyyyyyyyyy", 15);
+	kw_alert_evidence_str(&a, "long", kw_str_c(longv));
+	kw_alert_suppress_str(&a, "country", kw_str_c("CN"));
+
+	n = kw_sink_chat_fields(&a, f, KW_CHAT_MAX_FIELDS);
+	assert_int_equal(n, 7);
+	assert_string_equal(f[0].name, "Key");
+	assert_string_equal(f[0].value, "sk_live_\xe2\x80\xa6"
+					"4242 (backend)");
+	assert_string_equal(f[1].name, "country");
+	assert_string_equal(f[1].value, "CN");
+	assert_string_equal(f[2].value, "403");
+	assert_string_equal(f[3].value, "US, IE");
+	assert_string_equal(f[4].value, "[80,443]");
+	assert_string_equal(f[5].value, "{\"asn\":\"AS1\"}");
+	assert_int_equal(strlen(f[6].value), 251 + 3);
+	assert_int_equal(memcmp(f[6].value + 250, "x\xe2\x80\xa6", 5), 0);
+	assert_int_equal(kw_sink_chat_fields(&a, f, 2), 2);
+
+	kw_sink_chat_title(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "HIGH \xc2\xb7 geo.new_country");
+	kw_sink_chat_suppress(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "{\"detector\":\"geo.new_country\","
+				 "\"key\":\"sk_live_*4242\","
+				 "\"country\":\"CN\"}");
+	assert_int_equal(kw_sink_chat_colour(KW_SEV_CRITICAL), 0xd00000);
+	assert_int_equal(kw_sink_chat_colour(KW_SEV_INFO), 0x9e9e9e);
+	kw_alert_clear(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_sign),
 		cmocka_unit_test(test_webhook_create),
+		cmocka_unit_test(test_chat_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
