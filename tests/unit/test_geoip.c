@@ -180,6 +180,34 @@ static void test_flat_layout(void **state)
 	kw_geoip_close(g);
 }
 
+/* ip-location-db ships IPv4 and IPv6 in separate files: an IPv4-only tree
+ * answers IPv4 addresses and is skipped, not an error, for IPv6 ones. */
+static void test_ipv4_only(void **state)
+{
+	struct kw_geoip *g = open_files("flat-country-v4.mmdb", NULL, NULL);
+	struct kw_geoip_stats st;
+	const struct kw_geo *r;
+	char desc[512], want[512];
+
+	(void)state;
+	kw_geoip_describe(g, 0, desc, sizeof(desc));
+	snprintf(want, sizeof(want),
+		 "ip-location-db-country-ipv4 (built 2025-11-20, IPv4, 251 "
+		 "nodes, flat layout: country): %s/flat-country-v4.mmdb",
+		 dir);
+	assert_string_equal(desc, want);
+	assert_int_equal(kw_geoip_layout(g, 0), KW_GEOIP_FLAT);
+	r = look(g, "81.2.69.142");
+	assert_string_equal(r->country, "GB");
+	assert_int_equal(r->flags, KW_GEO_FOUND);
+	r = look(g, "2001:db8:beef::7");
+	assert_string_equal(r->country, "");
+	assert_int_equal(r->flags, 0);
+	kw_geoip_stats(g, &st);
+	assert_int_equal(st.db_errors, 0);
+	kw_geoip_close(g);
+}
+
 /* Several files answer as one; the first that knows a field gives it. */
 static void test_merge(void **state)
 {
@@ -356,11 +384,11 @@ static void test_find(void **state)
 
 	(void)state;
 	n = kw_geoip_find(dirs, 2, found, 16);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 	snprintf(want, sizeof(want), "%s/anon.mmdb", dir);
 	assert_string_equal(found[0], want);
 	snprintf(want, sizeof(want), "%s/flat-country.mmdb", dir);
-	assert_string_equal(found[6], want);
+	assert_string_equal(found[7], want);
 	for (size_t i = 0; i < n; i++)
 		free(found[i]);
 	/* At most cap. */
@@ -378,9 +406,10 @@ static void test_find(void **state)
 static void test_committed_fixtures(void **state)
 {
 	static const char *const names[] = {
-		"anon.mmdb",	     "asn.mmdb",      "city.mmdb",
-		"flat-anon.mmdb",    "flat-asn.mmdb", "flat-city.mmdb",
-		"flat-country.mmdb",
+		"anon.mmdb",	     "asn.mmdb",
+		"city.mmdb",	     "flat-anon.mmdb",
+		"flat-asn.mmdb",     "flat-city.mmdb",
+		"flat-country.mmdb", "flat-country-v4.mmdb",
 	};
 	static char a[1 << 16], b[1 << 16];
 
@@ -413,6 +442,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_geoip2_layout),
 		cmocka_unit_test(test_flat_layout),
+		cmocka_unit_test(test_ipv4_only),
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_cache_bound),
 		cmocka_unit_test(test_no_answer),
