@@ -8,7 +8,8 @@ down during a scan, then up for the next run (the spool is replayed);
 a permanent 400 (dead-letter file); timeouts and slow answers; kill -9 in
 the middle of delivery and a restart; secrets never printed by `check`;
 the golden payloads of the chat and paging sinks; syslog over UDP and TCP;
-exec with retries, a final rejection and a timeout.
+exec with retries, a final rejection and a timeout; TLS verification on
+(a self-signed certificate is refused); http_proxy from the environment.
 
 usage: delivery.py KEYWATCH [CASE...]
 """
@@ -429,9 +430,55 @@ def case_exec(keywatch, tmp):
           err)
 
 
+def case_tls_verified(keywatch, tmp):
+    """TLS verification is on: a self-signed certificate is refused (the
+    alerts wait in the spool), never trusted silently."""
+    keys = write_inputs(tmp, 2)
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                    "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    recv = Receiver(tls=(cert, key))
+    try:
+        url = "https://127.0.0.1:%d/hook" % recv.port
+        cfg = config(tmp, keys, [webhook(None, url=url)], drain_timeout="1s")
+        p = scan(keywatch, tmp, cfg)
+        err = p.stderr.decode()
+        check(recv.accepted == [], "a self-signed certificate was trusted")
+        check("self-signed certificate" in err or "self signed" in err,
+              "certificate error: " + err)
+        check(len(spooled_ids(os.path.join(tmp, SPOOL))) == 2, "spooled")
+    finally:
+        recv.close()
+
+
+def case_proxy_from_env(keywatch, tmp):
+    """http_proxy from the environment is used: the request for a host that
+    does not exist reaches the local proxy (the receiver) instead."""
+    keys = write_inputs(tmp, 2)
+    recv = Receiver(secret=SECRET)
+    try:
+        url = "http://keywatch-test.invalid/hook"
+        cfg = config(tmp, keys, [webhook(None, url=url)])
+        e = env()
+        e["http_proxy"] = "http://127.0.0.1:%d" % recv.port
+        p = subprocess.run([keywatch, "scan", "-o", "json", "-c", cfg,
+                            "log.jsonl"], cwd=tmp, capture_output=True,
+                           timeout=60, env=e)
+        check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
+        exactly_once(recv.accepted_ids(), ids_of(p.stdout), "via proxy")
+        check(all(path == url for path, _, _ in recv.accepted),
+              "proxied request line: %r" % [r[0] for r in recv.accepted])
+    finally:
+        recv.close()
+
+
 CASES = [case_retry_then_ok, case_down_then_up, case_permanent_400,
          case_timeouts_and_slow, case_kill9_and_restart, case_check_redacts,
-         case_chat_payloads, case_syslog, case_exec]
+         case_chat_payloads, case_syslog, case_exec, case_tls_verified,
+         case_proxy_from_env]
 
 
 def main():

@@ -46,7 +46,8 @@ def verify_signature(secret, header, body, now=None):
 
 
 class Receiver:
-    def __init__(self, plan=(), default="ok", secret=None, port=0):
+    def __init__(self, plan=(), default="ok", secret=None, port=0,
+                 tls=None):
         self.plan = list(plan)
         self.default = default
         self.secret = secret
@@ -126,6 +127,12 @@ class Receiver:
             daemon_threads = True
 
         self.server = Server(("127.0.0.1", port), Handler)
+        if tls:  # (certfile, keyfile): serve HTTPS
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket,
+                                                 server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
