@@ -71,7 +71,7 @@ struct errors {
 	bool on_errors, on_auth;
 	int64_t window;
 	double floor, min_count, ratio, keys;
-	int64_t watermark;
+	struct kw_win_clock clock;
 	struct ip_slot ips[IP_BUCKETS][IP_WAYS];
 };
 
@@ -101,7 +101,7 @@ static enum kw_status errors_create(const struct kw_detector_env *env,
 	e->keys = kw_learned_num(cfg, "auth.failures", "keys", 5);
 	if (e->keys < 2)
 		e->keys = 2;
-	e->watermark = INT64_MIN;
+	kw_win_clock_init(&e->clock, e->window);
 	*self = e;
 	return KW_OK;
 }
@@ -261,7 +261,7 @@ static void auth_alert(struct errors *e, const struct kw_event *ev,
 static void auth_observe(struct errors *e, const struct kw_event *ev,
 			 struct kw_keyent *key, const struct kw_emit *emit)
 {
-	uint32_t win = kw_win_index(ev->ts, e->window);
+	uint32_t win = kw_win_clock_index(&e->clock, ev->ts);
 	uint32_t kh = key_hash(key);
 	struct ip_slot *s;
 	bool known = false;
@@ -300,9 +300,8 @@ static void errors_observe(void *self, const struct kw_event *ev,
 		auth_observe(e, ev, key, emit);
 	if (!e->on_errors)
 		return;
-	slot = kw_win_slot(&cx.st->win, kw_win_index(ev->ts, e->window),
-			   kw_win_upto(e->watermark, e->window), close_window,
-			   &cx);
+	slot = kw_win_slot(&cx.st->win, kw_win_clock_index(&e->clock, ev->ts),
+			   e->clock.upto, close_window, &cx);
 	if (!slot)
 		return;
 	kw_win_bump(&slot->n[0]);
@@ -318,7 +317,7 @@ static void errors_tick(void *self, int64_t watermark,
 	struct errors *e = self;
 
 	(void)emit;
-	e->watermark = watermark;
+	kw_win_clock_tick(&e->clock, watermark);
 }
 
 static bool errors_flush(void *self, int64_t watermark, struct kw_keyent *key,

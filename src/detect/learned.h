@@ -121,6 +121,42 @@ static inline uint32_t kw_win_upto(int64_t wm, int64_t len)
 	return kw_win_index(wm, len);
 }
 
+/* A family's view of window time: the window length, the index before
+ * which windows have closed at the last tick, and the last event's window
+ * (events come nearly in time order, so most need no division). */
+struct kw_win_clock {
+	int64_t len;
+	int64_t lo, hi; /* [lo, hi): the window idx, when hi > lo */
+	uint32_t idx;
+	uint32_t upto;
+};
+
+static inline void kw_win_clock_init(struct kw_win_clock *c, int64_t len)
+{
+	memset(c, 0, sizeof(*c));
+	c->len = len;
+}
+
+static inline uint32_t kw_win_clock_index(struct kw_win_clock *c, int64_t ts)
+{
+	uint32_t idx;
+
+	if (ts >= c->lo && ts < c->hi)
+		return c->idx;
+	idx = kw_win_index(ts, c->len);
+	if (ts >= (int64_t)idx * c->len && ts < ((int64_t)idx + 1) * c->len) {
+		c->idx = idx;
+		c->lo = (int64_t)idx * c->len;
+		c->hi = c->lo + c->len;
+	}
+	return idx;
+}
+
+static inline void kw_win_clock_tick(struct kw_win_clock *c, int64_t wm)
+{
+	c->upto = kw_win_upto(wm, c->len);
+}
+
 /* Options of a detector (already checked by kw_detect_check_config); def
  * when absent. */
 static inline double kw_learned_num(const struct kw_config *cfg,

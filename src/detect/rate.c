@@ -62,7 +62,7 @@ struct rate {
 	int64_t window;
 	double min_count;
 	double ratio;
-	int64_t watermark;
+	struct kw_win_clock clock;
 };
 
 /* What a window's close needs besides the window. */
@@ -88,7 +88,7 @@ static enum kw_status rate_create(const struct kw_detector_env *env,
 	r->ratio = kw_learned_num(env->cfg, "rate.spike", "ratio", 4);
 	if (r->ratio < 1)
 		r->ratio = 1;
-	r->watermark = INT64_MIN;
+	kw_win_clock_init(&r->clock, r->window);
 	*self = r;
 	return KW_OK;
 }
@@ -237,9 +237,8 @@ static void rate_observe(void *self, const struct kw_event *ev,
 
 	if (!r->on)
 		return;
-	slot = kw_win_slot(&cx.st->win, kw_win_index(ev->ts, r->window),
-			   kw_win_upto(r->watermark, r->window), close_window,
-			   &cx);
+	slot = kw_win_slot(&cx.st->win, kw_win_clock_index(&r->clock, ev->ts),
+			   r->clock.upto, close_window, &cx);
 	if (slot)
 		kw_win_bump(&slot->n[0]);
 }
@@ -249,7 +248,7 @@ static void rate_tick(void *self, int64_t watermark, const struct kw_emit *emit)
 	struct rate *r = self;
 
 	(void)emit;
-	r->watermark = watermark;
+	kw_win_clock_tick(&r->clock, watermark);
 }
 
 static bool rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
