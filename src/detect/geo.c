@@ -762,7 +762,9 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		remember(s, ev);
 	else if (located && !known_place)
 		add_place(s, g);
-	if (located) {
+	/* The previous place is the newest one: a late event does not
+	 * move it back in time. */
+	if (located && (!s->has_last || ev->ts >= s->last_ts)) {
 		s->has_last = 1;
 		s->last_ts = ev->ts;
 		s->last_lat = (float)g->lat;

@@ -53,6 +53,8 @@ static const struct kw_geo DUBLIN = {"IE",    16509, "AMAZON-02",	53.3498,
 				     -6.2603, 20,    3 | KW_GEO_HOSTING};
 static const struct kw_geo PARIS = {"FR",   3215, "Orange", 48.8566,
 				    2.3522, 100,  3};
+static const struct kw_geo MILTON = {
+	"US", 209, "CENTURYLINK", 47.2513, -122.3149, 22, 3};
 static const struct kw_geo V6 = {"IE", 0, "", 53.3498, -6.2603, 100, 3};
 static const struct kw_geo TOR = {"DE",
 				  60729,
@@ -441,6 +443,21 @@ static void test_travel_rules(void **state)
 	 * already uses (two regions), so no travel. */
 	req(&f, SECRET, "2026-11-21T10:01:00Z", "81.2.69.142", &LONDON);
 	assert_int_equal(f.n, 3);
+	/* A late event (before the last one) from far away is not travel and
+	 * does not become the previous place: the next trip starts from
+	 * London. */
+	req(&f, SECRET, "2026-11-21T09:00:00Z", "175.16.199.7", &CHANGCHUN);
+	assert_int_equal(f.n, 6);
+	assert_alert(&f, 3, "geo.new_ip", "medium");
+	assert_alert(&f, 4, "geo.new_network", "medium");
+	assert_alert(&f, 5, "geo.new_country", "high");
+	req(&f, SECRET, "2026-11-21T10:06:00Z", "216.160.83.56", &MILTON);
+	assert_int_equal(f.n, 10);
+	assert_alert(&f, 9, "geo.impossible_travel", "high");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(f.alerts[9], "evidence"), "from_ip")),
+		"81.2.69.142");
 	/* Within the accuracy radii: 344 km apart, 180 + 150 km of
 	 * uncertainty, is not travel (and Paris is not a place it uses). */
 	teardown_f(&f);
