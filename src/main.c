@@ -14,6 +14,9 @@ static const struct {
 } commands[] = {
 	{"scan", kw_cli_scan,
 	 "analyse logs (files, directories, globs; '-' or none: stdin)"},
+	{"watch", kw_cli_watch,
+	 "run as a daemon: follow the config's inputs as they grow and "
+	 "rotate"},
 	{"check", kw_cli_check,
 	 "validate config, models and GeoIP databases; print what would run"},
 	{"version", kw_cli_version, "print the version"},

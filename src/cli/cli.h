@@ -105,6 +105,7 @@ int kw_cli_router(struct kw_cli_setup *s, bool with_stdout,
 		  struct kw_router **out);
 
 int kw_cli_scan(int argc, char **argv);
+int kw_cli_watch(int argc, char **argv);
 int kw_cli_check(int argc, char **argv);
 int kw_cli_version(int argc, char **argv);
 

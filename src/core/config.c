@@ -58,6 +58,18 @@ const struct kw_option kw_config_top_options[] = {
 	 "seconds before the first retry of a failed delivery"},
 	{"retry_max", KW_OPT_NUMBER, "300",
 	 "the longest wait between retries, in seconds"},
+	{"checkpoint_interval", KW_OPT_DURATION, "10s",
+	 "how often watch saves offsets, learned state and recent alert ids"},
+	{"metrics", KW_OPT_OBJECT, NULL,
+	 "watch: an HTTP listener for Prometheus metrics and /healthz: "
+	 "{\"listen\": \"127.0.0.1:9187\"}"},
+	{NULL, 0, NULL, NULL},
+};
+
+const struct kw_option kw_config_metrics_options[] = {
+	{"listen", KW_OPT_STRING, NULL,
+	 "ADDRESS:PORT to serve /metrics and /healthz on (off when unset; "
+	 "give a loopback address unless other hosts must scrape it)"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -573,6 +585,34 @@ static enum kw_status load_delivery(struct kw_config *c, const json_t *root,
 	return KW_OK;
 }
 
+static enum kw_status load_watch(struct kw_config *c, const json_t *root,
+				 struct kw_error *err)
+{
+	const json_t *v;
+	enum kw_status st;
+	int64_t us;
+
+	if ((v = json_object_get(root, "checkpoint_interval"))) {
+		kw_duration_parse(json_string_value(v), &us);
+		if (us < 1000000)
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: checkpoint_interval must be "
+					    "at least 1s",
+					    c->file);
+		c->checkpoint_interval = us;
+	}
+	v = json_object_get(root, "metrics");
+	if (!v)
+		return KW_OK;
+	st = kw_config_check_object(v, kw_config_metrics_options, c->file,
+				    "metrics", err);
+	if (st != KW_OK)
+		return st;
+	if ((v = json_object_get(v, "listen")))
+		c->metrics_listen = dup_str(v);
+	return KW_OK;
+}
+
 static enum kw_status load_json(struct kw_config *c, const json_t *root,
 				struct kw_error *err)
 {
@@ -618,6 +658,9 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 				    c->file);
 	if ((v = json_object_get(root, "geo_publishable")))
 		c->geo_publishable = json_is_true(v);
+	st = load_watch(c, root, err);
+	if (st != KW_OK)
+		return st;
 	st = load_delivery(c, root, err);
 	if (st != KW_OK)
 		return st;
@@ -701,6 +744,7 @@ static struct kw_config *config_new(const char *file)
 	c->dedup_window = KW_DEFAULT_DEDUP;
 	c->spool_max = KW_DEFAULT_SPOOL_MAX;
 	c->drain_timeout = KW_DEFAULT_DRAIN;
+	c->checkpoint_interval = KW_DEFAULT_CHECKPOINT;
 	c->retry_initial = 1;
 	c->retry_max = 300;
 	if (!c->file || !c->models || !c->detectors || !c->sinks || !c->map) {
@@ -813,6 +857,7 @@ void kw_config_free(struct kw_config *c)
 	free(c->inputs);
 	free(c->state_dir);
 	free(c->spool_dir);
+	free(c->metrics_listen);
 	for (size_t i = 0; c->keys && i < c->nkeys; i++) {
 		struct kw_keyconf *k = &c->keys[i];
 

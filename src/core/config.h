@@ -119,6 +119,7 @@ struct kw_input {
 #define KW_DEFAULT_DEDUP (INT64_C(3600) * 1000000)
 #define KW_DEFAULT_SPOOL_MAX ((size_t)64 << 20)
 #define KW_DEFAULT_DRAIN (INT64_C(30) * 1000000)
+#define KW_DEFAULT_CHECKPOINT (INT64_C(10) * 1000000)
 
 struct kw_config {
 	char *file; /* where it was loaded from; "(defaults)" otherwise */
@@ -147,6 +148,9 @@ struct kw_config {
 	int64_t drain_timeout; /* microseconds scan waits for delivery */
 	double retry_initial;  /* seconds: the first backoff */
 	double retry_max;      /* seconds: the longest backoff */
+	/* watch */
+	int64_t checkpoint_interval; /* microseconds */
+	char *metrics_listen;	     /* "ADDRESS:PORT", or NULL: off */
 };
 
 /* Built-in defaults (no file). */
@@ -171,5 +175,6 @@ extern const struct kw_option kw_config_top_options[];
 extern const struct kw_option kw_config_key_options[];
 extern const struct kw_option kw_config_suppress_options[];
 extern const struct kw_option kw_config_input_options[];
+extern const struct kw_option kw_config_metrics_options[];
 
 #endif

@@ -75,8 +75,21 @@ static size_t align_up(size_t n)
 static void engine_emit(void *ctx, struct kw_alert *a)
 {
 	struct kw_engine *e = ctx;
+	char id[sizeof(a->id)];
+	int64_t time = a->time;
+	const char *detector = a->detector;
+	enum kw_severity sev = a->severity;
 
-	if (kw_router_submit(e->opts.router, a) && e->current) {
+	if (e->opts.admit && !e->opts.admit(e->opts.hook_ctx, a->id, time)) {
+		kw_alert_clear(a);
+		return;
+	}
+	memcpy(id, a->id, sizeof(id));
+	if (!kw_router_submit(e->opts.router, a))
+		return;
+	if (e->opts.passed)
+		e->opts.passed(e->opts.hook_ctx, id, time, detector, sev);
+	if (e->current) {
 		struct kw_engine_keystats *ks = kw_keytab_state(e->current);
 
 		ks->alerts++;
@@ -390,8 +403,8 @@ static void input_failed(struct kw_engine *e, enum kw_skip_reason r,
 	kw_log_error(NULL, "%s", msg);
 }
 
-enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
-			      const char *name)
+static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
+				   const char *name)
 {
 	struct kw_splitter *sp = NULL;
 	const struct kw_decoder_ops *dec = e->forced;
@@ -400,7 +413,6 @@ enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 	enum kw_status st, result = KW_OK;
 	size_t n;
 
-	e->stats.inputs++;
 	st = kw_splitter_create(r, name, e->opts.cfg->max_line, &sp);
 	if (st != KW_OK) {
 		kw_log_error(NULL, "%s: %s", name, kw_strerror(st));
@@ -439,6 +451,70 @@ enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 	}
 	kw_splitter_destroy(sp);
 	return result;
+}
+
+enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
+			      const char *name)
+{
+	e->stats.inputs++;
+	return read_records(e, r, name);
+}
+
+/* A reader over bytes in memory, for kw_engine_feed. */
+struct mem_src {
+	const char *p;
+	size_t len, pos;
+};
+
+static enum kw_status mem_read(void *self, void *buf, size_t cap, size_t *got,
+			       struct kw_error *err)
+{
+	struct mem_src *m = self;
+	size_t n = m->len - m->pos;
+
+	(void)err;
+	if (n > cap)
+		n = cap;
+	memcpy(buf, m->p + m->pos, n);
+	m->pos += n;
+	*got = n;
+	return KW_OK;
+}
+
+static uint64_t mem_offset(void *self)
+{
+	return ((struct mem_src *)self)->pos;
+}
+
+static void mem_destroy(void *self)
+{
+	(void)self;
+}
+
+static const struct kw_reader_ops mem_ops = {
+	.name = "memory",
+	.read = mem_read,
+	.offset = mem_offset,
+	.destroy = mem_destroy,
+};
+
+enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
+			      const char *name)
+{
+	struct mem_src m = {buf, len, 0};
+	struct kw_reader r = {&mem_ops, &m, (char *)name};
+
+	return read_records(e, &r, name);
+}
+
+void kw_engine_idle(struct kw_engine *e, int64_t idle_us)
+{
+	if (e->stats.last_ts == INT64_MIN || idle_us <= 0)
+		return;
+	if (e->stats.last_ts > INT64_MAX - idle_us)
+		tick(e, INT64_MAX);
+	else
+		tick(e, e->stats.last_ts + idle_us - LATENESS);
 }
 
 enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path)

@@ -36,6 +36,13 @@ struct kw_engine_opts {
 	size_t nmap;
 	struct kw_router *router; /* borrowed */
 	struct kw_geoip *geoip;	  /* borrowed; NULL: no GeoIP databases */
+	/* Optional (watch). admit: asked before an alert goes to the
+	 * router; false drops it (it was raised before a restart). passed:
+	 * told of each alert the router passed (after it was spooled). */
+	bool (*admit)(void *ctx, const char *id, int64_t time);
+	void (*passed)(void *ctx, const char *id, int64_t time,
+		       const char *detector, enum kw_severity sev);
+	void *hook_ctx;
 };
 
 struct kw_engine_stats {
@@ -78,6 +85,18 @@ enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path);
  * outlive the engine (it is kept in events and messages). */
 enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 			      const char *name);
+
+/* Read the complete records in buf[0..len) as more of the input name
+ * (watch: what the tailer read since the last call; it ends with a whole
+ * line). Not counted as a new input; line numbers in messages count from
+ * the start of buf. name must outlive the engine. */
+enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
+			      const char *name);
+
+/* The input has been idle for idle_us of wall-clock time since the newest
+ * event was read: advance the watermark as if event time had moved on as
+ * much, so that open windows close (DESIGN.md, "Time"). */
+void kw_engine_idle(struct kw_engine *e, int64_t idle_us);
 
 /* No more input: close every window (tick with the end of time, then
  * flush every key). */
