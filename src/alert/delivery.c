@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +68,7 @@ struct kw_delivery {
 	unsigned seed;
 
 	int spool_fd; /* -1: no spool */
+	int lock_fd;  /* flock()ed while this process owns the spool */
 	size_t spool_size;
 	struct kw_delivery_stats st;
 };
@@ -448,6 +450,19 @@ static enum kw_status spool_open(struct kw_delivery *d, const char *name,
 	st = make_dir(d->o.spool_dir, err);
 	if (st != KW_OK)
 		return st;
+	/* One process per spool: two appending to one file would mark each
+	 * other's alerts done. The lock lives on its own file because the
+	 * spool itself is replaced by a rename below. */
+	snprintf(tmp, sizeof(tmp), "%s/%s.lock", d->o.spool_dir, name);
+	d->lock_fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0)
+		return kw_error_set(err, KW_EIO, "%s: %s", tmp,
+				    strerror(errno));
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		return kw_error_set(err, KW_EIO,
+				    "%s is in use by another keywatch process "
+				    "(give each its own spool_dir)",
+				    tmp);
 	snprintf(d->st.spool, sizeof(d->st.spool), "%s/%s.spool.jsonl",
 		 d->o.spool_dir, name);
 	snprintf(d->st.dead_path, sizeof(d->st.dead_path), "%s/%s.dead.jsonl",
@@ -693,6 +708,7 @@ enum kw_status kw_delivery_start(struct kw_sink *sink, const char *name,
 		d->o.retry_max_ms = d->o.retry_min_ms;
 	d->o.spool_dir = NULL; /* borrowed only during start */
 	d->spool_fd = -1;
+	d->lock_fd = -1;
 	d->next_seq = 1;
 	d->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)d;
 	d->joined = true;
@@ -803,6 +819,8 @@ void kw_delivery_destroy(struct kw_delivery *d)
 		entry_free(pop(d));
 	if (d->spool_fd >= 0)
 		close(d->spool_fd);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
 	pthread_cond_destroy(&d->cv);
 	pthread_mutex_destroy(&d->mu);
 	free(d);

@@ -3,10 +3,10 @@
  * backoff, Retry-After honoured, dead letters with the reason, the spool
  * (write-ahead records, replay on start in order, cut when everything is
  * done, a line cut short by a crash skipped), the memory bound (spill to
- * the spool and read back in order; without a spool, drop and count), and
- * an alert rebuilt from its JSON renders the same bytes; the config keys
- * of delivery (spool_dir, spool_max, drain_timeout, retry_initial,
- * retry_max) with their defaults and errors.
+ * the spool and read back in order; without a spool, drop and count), one
+ * process per spool (a lock file), an alert rebuilt from its JSON renders
+ * the same bytes, and the config keys of delivery (spool_dir, spool_max,
+ * drain_timeout, retry_initial, retry_max) with their defaults and errors.
  *
  * The one idea: a scripted sink answers from a list (OK, RETRY, FAIL) and
  * records the ids it was handed and when, so every test checks what
@@ -474,6 +474,38 @@ static void test_spool_errors(void **state)
 				     "directory");
 }
 
+/* One process (one delivery) per spool. */
+static void test_spool_locked(void **state)
+{
+	struct script s = {0};
+	struct kw_sink k = sink_of(&s);
+	char *dir = tmpdir();
+	struct kw_delivery_opts o = {.spool_dir = dir};
+	struct kw_delivery *a = start(&k, dir, 0);
+	struct kw_delivery *b = (struct kw_delivery *)&b;
+	struct kw_error err;
+	char want[512];
+
+	(void)state;
+	kw_error_clear(&err);
+	assert_int_equal(kw_delivery_start(&k, "script-sinks-0", &o, &b, &err),
+			 KW_EIO);
+	assert_null(b);
+	snprintf(want, sizeof(want),
+		 "script (sinks[0]): spool: %s/script-sinks-0.lock is in use "
+		 "by another keywatch process (give each its own spool_dir)",
+		 dir);
+	assert_string_equal(err.msg, want);
+	/* Another sink's spool in the same directory is fine. */
+	assert_int_equal(kw_delivery_start(&k, "script-sinks-1", &o, &b, &err),
+			 KW_OK);
+	kw_delivery_destroy(b);
+	kw_delivery_destroy(a);
+	b = start(&k, dir, 0); /* released with its owner */
+	kw_delivery_destroy(b);
+	rmtree(dir);
+}
+
 static void test_alert_from_json(void **state)
 {
 	struct kw_alert a, b;
@@ -575,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_memory_bound_spills),
 		cmocka_unit_test(test_no_spool_drops),
 		cmocka_unit_test(test_spool_errors),
+		cmocka_unit_test(test_spool_locked),
 		cmocka_unit_test(test_alert_from_json),
 		cmocka_unit_test(test_config_keys),
 	};
