@@ -305,6 +305,16 @@ static void summary(struct kw_engine *e, const struct kw_router_stats *rs,
 			"keywatch: %llu keys were evicted (more than "
 			"--max-keys at once)\n",
 			(unsigned long long)st->keys_evicted);
+	if (st->late)
+		fprintf(stderr,
+			"keywatch: %llu events came more than 2 minutes after "
+			"newer ones (late: counted where their window was "
+			"still open, otherwise left out of the rates)\n",
+			(unsigned long long)st->late);
+	if (st->keys_restored)
+		fprintf(stderr,
+			"keywatch: %llu keys continued from the state file\n",
+			(unsigned long long)st->keys_restored);
 	if (kw_log_get_level() <= KW_LOG_DEBUG) {
 		/* The benchmark's memory figure: a Stripe secret key is 107
 		 * bytes; the bucket arrays add up to 16 bytes a key. */

@@ -6,7 +6,8 @@
  * refused with a message naming it; the pending table is bounded. And the
  * promise of --state: scanning week 1 then week 2 with a state file gives
  * exactly the week-2 alerts of one scan over both weeks. And the engine
- * closes an idle key's windows when the watermark passes them.
+ * closes an idle key's windows when the watermark passes them, and counts
+ * events that come after the watermark passed them.
  *
  * The one idea: the two-scan test drives the real engine (models, router,
  * every detector family) over two generated weeks of traffic in which
@@ -527,6 +528,42 @@ static void test_watermark_closes_idle_key(void **state)
 	kw_log_set_level(KW_LOG_INFO);
 }
 
+/* Events older than the watermark of an earlier batch are counted late
+ * (and still analysed). */
+static void test_late_events_counted(void **state)
+{
+	struct capture cap = {0};
+	char log[128];
+	struct run r;
+	struct tmp t;
+	FILE *f;
+
+	(void)state;
+	kw_log_set_level(KW_LOG_QUIET);
+	tmp_up(&t);
+	snprintf(log, sizeof(log), "%s/late.jsonl", t.dir);
+	f = fopen(log, "w");
+	assert_non_null(f);
+	/* 1100 events a second apart (the first batch is 1024 records, its
+	 * watermark 1023 s - 120 s), then 5 from the very start. */
+	for (int i = 0; i < 1105; i++)
+		fprintf(f,
+			"{\"id\":\"req_%d\",\"created\":%d,\"method\":"
+			"\"GET\",\"path\":\"/v1/balance\",\"status\":200,"
+			"\"ip\":\"198.51.100.4\",\"api_key\":\"" KEY_A "\"}\n",
+			i, i < 1100 ? T0 + i : T0 + 1 + i - 1100);
+	fclose(f);
+	run_up(&r, &cap);
+	assert_int_equal(kw_engine_read_path(r.engine, log), KW_OK);
+	kw_engine_finish(r.engine);
+	assert_int_equal(kw_engine_stats(r.engine)->events, 1105);
+	assert_int_equal(kw_engine_stats(r.engine)->late, 5);
+	run_down(&r);
+	unlink(log);
+	tmp_down(&t);
+	kw_log_set_level(KW_LOG_INFO);
+}
+
 /* A damaged state file stops the scan before anything is read. */
 static void test_engine_rejects_damaged(void **state)
 {
@@ -561,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_two_scans_equal_one),
 		cmocka_unit_test(test_watermark_closes_idle_key),
+		cmocka_unit_test(test_late_events_counted),
 		cmocka_unit_test(test_engine_rejects_damaged),
 	};
 
