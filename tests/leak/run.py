@@ -19,6 +19,7 @@ KEY_RE = re.compile(r'(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}|A[KS]IA[A-Z0-9]
 
 
 def main():
+    os.environ["KEYWATCH_NO_DEFAULT_GEOIP"] = "1"
     keywatch, kwgen = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
