@@ -261,10 +261,15 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Append one line (with its newline) and fsync. */
-static int spool_append(struct kw_delivery *d, const char *line, size_t len)
+/* Append one line (with its newline), and fsync when sync. Records are
+ * synced before submit returns; done marks are not: a mark lost with the
+ * machine means one alert delivered twice, never one lost, and a process
+ * killed after write() keeps it anyway. */
+static int spool_append(struct kw_delivery *d, const char *line, size_t len,
+			bool sync)
 {
-	if (write_all(d->spool_fd, line, len) != 0 || fsync(d->spool_fd) != 0)
+	if (write_all(d->spool_fd, line, len) != 0 ||
+	    (sync && fsync(d->spool_fd) != 0))
 		return -1;
 	d->spool_size += len;
 	return 0;
@@ -288,7 +293,7 @@ static int spool_record(struct kw_delivery *d, uint64_t seq, const char *json,
 	memcpy(line, head, (size_t)n);
 	memcpy(line + n, json, len);
 	memcpy(line + n + len, "}\n", 2);
-	rc = spool_append(d, line, total);
+	rc = spool_append(d, line, total, true);
 	free(line);
 	return rc;
 }
@@ -301,7 +306,7 @@ static void spool_done(struct kw_delivery *d, uint64_t seq)
 	if (d->spool_fd < 0)
 		return;
 	n = snprintf(line, sizeof(line), "{\"done\":%" PRIu64 "}\n", seq);
-	if (spool_append(d, line, (size_t)n) != 0)
+	if (spool_append(d, line, (size_t)n, false) != 0)
 		kw_log_error("delivery", "%s: %s: cannot write: %s",
 			     d->sink->name, d->st.spool, strerror(errno));
 }
