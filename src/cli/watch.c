@@ -390,9 +390,14 @@ static int build(struct watch *w, struct kw_cli_setup *s, struct kw_router *r,
 	return KW_EXIT_OK;
 }
 
-static int check_config(const struct kw_cli_setup *s)
+/* A config watch can run with. Without inputs it is only valid (-n says
+ * so with a warning); running needs some. */
+static int check_config(const struct kw_cli_setup *s, bool check_only)
 {
-	if (!s->cfg->ninputs) {
+	if (!s->cfg->ninputs && check_only) {
+		kw_log_warn(NULL, "%s: no inputs[]: watch would follow nothing",
+			    s->cfg->file);
+	} else if (!s->cfg->ninputs) {
 		kw_log_error(NULL, "%s: no inputs[] to follow", s->cfg->file);
 		return KW_EXIT_USAGE;
 	}
@@ -673,7 +678,7 @@ static void reload(struct watch *w)
 	memset(&ns, 0, sizeof(ns));
 	rc = kw_cli_setup(&w->common, &ns);
 	if (rc == KW_EXIT_OK)
-		rc = check_config(&ns);
+		rc = check_config(&ns, false);
 	if (rc == KW_EXIT_OK)
 		rc = kw_cli_router(&ns, false, &nr);
 	if (rc != KW_EXIT_OK) {
@@ -723,14 +728,15 @@ static void loop(struct watch *w)
 	int64_t now = mono_us();
 	int64_t last_input = now;
 	int64_t next_ckpt = now + w->s.cfg->checkpoint_interval;
+	uint64_t fed = 0;
 
 	while (!sig_stop) {
 		struct pollfd p = {.fd = w->m.fd, .events = POLLIN};
-		uint64_t fed;
 
 		if (w->m.fd >= 0 && poll(&p, 1, 0) > 0)
 			metrics_serve(w);
-		kw_tail_wait(w->tail, POLL_MS);
+		if (!fed) /* else more may be waiting: read on at once */
+			kw_tail_wait(w->tail, POLL_MS);
 		if (sig_stop)
 			break;
 		now = mono_us();
@@ -809,7 +815,7 @@ int kw_cli_watch(int argc, char **argv)
 		w->common.output = "json";
 	rc = kw_cli_setup(&w->common, &w->s);
 	if (rc == KW_EXIT_OK)
-		rc = check_config(&w->s);
+		rc = check_config(&w->s, w->check_only);
 	if (rc == KW_EXIT_OK)
 		rc = kw_cli_router(&w->s, false, &w->router);
 	if (rc != KW_EXIT_OK || w->check_only) {

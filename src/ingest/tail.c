@@ -260,7 +260,11 @@ static size_t consume(struct kw_tail *t, struct tfile *f, const char *buf,
 
 static void read_plain(struct kw_tail *t, struct tfile *f, bool final)
 {
-	for (;;) {
+	uint64_t start = f->offset;
+
+	/* A long backlog is read over several polls, so signals and
+	 * checkpoints are not held up (a final read takes it all). */
+	while (final || f->offset - start < KW_TAIL_POLL_MAX) {
 		ssize_t got = pread(f->fd, t->buf, t->bufcap, (off_t)f->offset);
 		size_t used;
 
@@ -540,14 +544,15 @@ static void known(struct kw_tail *t, struct tfile *f, const struct cand *c,
 		kw_log_debug("tail", "%s: now %s", f->path, c->path);
 		snprintf(f->path, sizeof(f->path), "%s", c->path);
 	}
-	if (f->kind == KIND_COMPRESSED || size == f->size)
+	if (f->kind == KIND_COMPRESSED)
 		return;
 	if (size < f->offset) {
 		truncated(t, f, now);
 		return;
 	}
-	/* Same first bytes? (A writer may have truncated and written past
-	 * the old offset between two polls.) */
+	/* Same first bytes? Checked on every poll, whatever the size: a
+	 * writer may have truncated and written as much or more since the
+	 * last poll. One pread of at most KW_TAIL_FP_MAX bytes. */
 	n = read_head(f->fd, f->path, head, &kind, &cut);
 	if (f->fplen && (n < f->fplen ||
 			 (f->fp_bytes ? memcmp(head, f->fp, f->fplen) != 0
@@ -762,7 +767,8 @@ uint64_t kw_tail_poll(struct kw_tail *t, int64_t now_us, kw_tail_feed_fn *feed,
 		}
 	}
 	/* Oldest first: a rotated file's end before its successor. */
-	qsort(t->files, t->nfiles, sizeof(*t->files), by_age);
+	if (t->nfiles > 1)
+		qsort(t->files, t->nfiles, sizeof(*t->files), by_age);
 	for (size_t i = 0; i < t->nfiles; i++) {
 		struct tfile *f = t->files[i];
 

@@ -36,6 +36,10 @@
 #define KW_TAIL_FP_MAX 512
 #define KW_TAIL_PATH_MAX 1024
 #define KW_TAIL_FILES_MAX 1024 /* files followed at once */
+/* Bytes read from one plain file per poll, about: past it the rest waits
+ * for the next poll (which the caller makes at once when a poll fed
+ * anything). */
+#define KW_TAIL_POLL_MAX ((uint64_t)16 << 20)
 
 struct kw_tail_opts {
 	const char *const *globs; /* copied */

@@ -158,6 +158,22 @@ def scenario(kw, d):
     assert out.stdout == "%s: config OK (1 input, 1 sink)\n" % r.config, \
         out.stdout
 
+    bad = os.path.join(d, "bad.json")
+    with open(bad, "w") as f:
+        f.write('{"inputs": [{"path": "x"}], "sinks": [{"type": "nope"}]}')
+    out = subprocess.run([kw, "watch", "-n", "-c", bad], capture_output=True,
+                         text=True)
+    assert out.returncode == 2 and out.stdout == "", out
+    assert "sinks[0].type: unknown sink type 'nope'" in out.stderr, out.stderr
+    noinputs = os.path.join(d, "noinputs.json")
+    with open(noinputs, "w") as f:
+        f.write('{}')
+    out = subprocess.run([kw, "watch", "-c", noinputs], capture_output=True,
+                         text=True)
+    assert out.returncode == 2, out
+    assert out.stderr == "keywatch: error: %s: no inputs[] to follow\n" % \
+        noinputs, out.stderr
+
     # A file that exists before the start is read from its beginning.
     r.write("api.log", 20)
     r.start()

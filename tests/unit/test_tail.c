@@ -1,0 +1,306 @@
+/*
+ * test_tail.c - the tailer: growth with a partial last line, rename +
+ * create (the old file's end before the new file), copytruncate (the lines
+ * written just before the copy come from the copy), rotation into a gzip
+ * file (recognised, not read again), a gzip file appended with members,
+ * resuming from saved positions, and a line too long.
+ *
+ * The one idea: the feed callback appends what it is given to one string,
+ * so each step asserts the exact bytes handed out, in order, and that
+ * nothing was handed out twice.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "ingest/tail.h"
+
+#define SEC INT64_C(1000000)
+
+static char dir[64];
+static char got[1 << 17];
+static size_t ngot;
+
+static int rm_one(const char *p, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/kw_tail_XXXXXX");
+	ngot = 0;
+	got[0] = '\0';
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void feed(void *ctx, const char *buf, size_t len, const char *name)
+{
+	(void)ctx;
+	assert_non_null(name);
+	assert_true(ngot + len < sizeof(got));
+	memcpy(got + ngot, buf, len);
+	ngot += len;
+	got[ngot] = '\0';
+}
+
+/* What was fed since the last call. */
+static const char *take(void)
+{
+	static char out[sizeof(got)];
+
+	memcpy(out, got, ngot + 1);
+	ngot = 0;
+	got[0] = '\0';
+	return out;
+}
+
+static const char *p(const char *name)
+{
+	static char buf[4][128];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	return buf[i];
+}
+
+static void append(const char *name, const char *text)
+{
+	FILE *f = fopen(p(name), "a");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static struct kw_tail *make(const char *glob_name, size_t max_line)
+{
+	const char *globs[1] = {p(glob_name)};
+	struct kw_tail_opts o = {
+		.globs = globs,
+		.nglobs = 1,
+		.max_line = max_line,
+		.grace_us = SEC,
+	};
+	struct kw_tail *t = NULL;
+	struct kw_error err;
+
+	assert_int_equal(kw_tail_create(&o, &t, &err), KW_OK);
+	return t;
+}
+
+static void test_growth_and_partial_line(void **state)
+{
+	struct kw_tail *t = make("api.log*", 0);
+
+	(void)state;
+	assert_int_equal(kw_tail_poll(t, 0, feed, NULL), 0);
+	append("api.log", "first line\nsecond li");
+	assert_int_equal(kw_tail_poll(t, 1, feed, NULL), 11);
+	assert_string_equal(take(), "first line\n");
+	assert_int_equal(kw_tail_poll(t, 2, feed, NULL), 0);
+	append("api.log", "ne\nthird line\n");
+	kw_tail_poll(t, 3, feed, NULL);
+	assert_string_equal(take(), "second line\nthird line\n");
+	assert_int_equal(kw_tail_stats(t)->files, 1);
+	assert_int_equal(kw_tail_stats(t)->bytes, 34);
+	kw_tail_destroy(t);
+	kw_tail_destroy(NULL);
+}
+
+static void test_rename_create(void **state)
+{
+	struct kw_tail *t = make("api.log", 0); /* the renamed name is not
+						   matched: read through the
+						   open descriptor */
+	struct kw_tail_pos *pos;
+	size_t n;
+
+	(void)state;
+	append("api.log", "old one\nold two\n");
+	kw_tail_poll(t, 0, feed, NULL);
+	assert_string_equal(take(), "old one\nold two\n");
+	assert_int_equal(rename(p("api.log"), p("api.log.1")), 0);
+	append("api.log.1", "old three, late\nold last, no newline");
+	append("api.log", "new one\n");
+	kw_tail_poll(t, SEC, feed, NULL);
+	assert_string_equal(take(), "old three, late\nnew one\n");
+	/* Let go after the grace period: its unfinished last line too. */
+	kw_tail_poll(t, 3 * SEC, feed, NULL);
+	assert_string_equal(take(), "old last, no newline");
+	assert_int_equal(kw_tail_stats(t)->rotations, 1);
+	assert_int_equal(kw_tail_stats(t)->files, 1);
+	/* The let-go file is still remembered, for its copies. */
+	assert_int_equal(kw_tail_positions(t, &pos, &n), KW_OK);
+	assert_int_equal(n, 2);
+	free(pos);
+	kw_tail_destroy(t);
+}
+
+static void test_copytruncate(void **state)
+{
+	struct kw_tail *t = make("api.log*", 0);
+	FILE *in, *out;
+	char buf[256];
+	size_t len;
+
+	(void)state;
+	append("api.log", "line a\nline b\n");
+	kw_tail_poll(t, 0, feed, NULL);
+	assert_string_equal(take(), "line a\nline b\n");
+	append("api.log", "line c, just before the copy\n");
+	in = fopen(p("api.log"), "r");
+	out = fopen(p("api.log.1"), "w");
+	len = fread(buf, 1, sizeof(buf), in);
+	fwrite(buf, 1, len, out);
+	fclose(in);
+	fclose(out);
+	assert_int_equal(truncate(p("api.log"), 0), 0);
+	append("api.log", "line d, after\n");
+	kw_tail_poll(t, SEC, feed, NULL);
+	assert_string_equal(take(), "line c, just before the copy\n"
+				    "line d, after\n");
+	assert_int_equal(kw_tail_stats(t)->truncations, 1);
+	assert_int_equal(kw_tail_stats(t)->copies, 1);
+	kw_tail_poll(t, 5 * SEC, feed, NULL);
+	assert_string_equal(take(), "");
+	kw_tail_destroy(t);
+}
+
+static void gz_append(const char *name, const char *text)
+{
+	gzFile g = gzopen(p(name), "ab");
+
+	assert_non_null(g);
+	assert_int_equal(gzputs(g, text), (int)strlen(text));
+	assert_int_equal(gzclose(g), Z_OK);
+}
+
+static void test_rotation_into_gzip(void **state)
+{
+	struct kw_tail *t = make("api.log*", 0);
+	const char *text = "rotated one\nrotated two\n";
+
+	(void)state;
+	append("api.log.1", text);
+	kw_tail_poll(t, 0, feed, NULL);
+	assert_string_equal(take(), text);
+	/* gzip api.log.1: the .gz appears while api.log.1 still exists. */
+	gz_append("api.log.1.gz", text);
+	kw_tail_poll(t, SEC, feed, NULL);
+	assert_string_equal(take(), "");
+	assert_int_equal(unlink(p("api.log.1")), 0);
+	for (int64_t now = 2; now < 6; now++)
+		kw_tail_poll(t, now * SEC, feed, NULL);
+	assert_string_equal(take(), "");
+	assert_int_equal(kw_tail_stats(t)->copies, 1);
+	assert_int_equal(kw_tail_stats(t)->files, 1);
+	kw_tail_destroy(t);
+}
+
+static void test_gzip_members(void **state)
+{
+	struct kw_tail *t = make("*.gz", 0);
+
+	(void)state;
+	gz_append("stream.gz", "member one\n");
+	kw_tail_poll(t, 0, feed, NULL);
+	assert_string_equal(take(), "member one\n");
+	gz_append("stream.gz", "member two\npartial");
+	kw_tail_poll(t, 1, feed, NULL);
+	assert_string_equal(take(), "member two\n");
+	gz_append("stream.gz", " line\n");
+	kw_tail_poll(t, 2, feed, NULL);
+	assert_string_equal(take(), "partial line\n");
+	kw_tail_destroy(t);
+}
+
+static void test_resume(void **state)
+{
+	struct kw_tail *t = make("api.log*", 0);
+	struct kw_tail_pos *pos = NULL;
+	size_t n = 0;
+
+	(void)state;
+	append("api.log", "before restart\n");
+	kw_tail_poll(t, 0, feed, NULL);
+	assert_string_equal(take(), "before restart\n");
+	assert_int_equal(kw_tail_positions(t, &pos, &n), KW_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(pos[0].offset, 15);
+	assert_int_equal(pos[0].fplen, 15);
+	assert_string_equal(pos[0].path, p("api.log"));
+	kw_tail_destroy(t);
+
+	/* Down: more lines, then rename + create. */
+	append("api.log", "while down\n");
+	assert_int_equal(rename(p("api.log"), p("api.log.1")), 0);
+	append("api.log", "new file\n");
+	t = make("api.log*", 0);
+	assert_int_equal(kw_tail_restore(t, pos, n), KW_OK);
+	kw_tail_poll(t, 0, feed, NULL);
+	assert_string_equal(take(), "while down\nnew file\n");
+	free(pos);
+	kw_tail_destroy(t);
+}
+
+static void test_too_long(void **state)
+{
+	struct kw_tail *t = make("api.log", 64); /* buffer: 64 KiB */
+	char *big = malloc(70001);
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'x', 70000);
+	big[70000] = '\0';
+	append("api.log", "short\n");
+	append("api.log", big);
+	append("api.log", "\nafter\n");
+	kw_tail_poll(t, 0, feed, NULL);
+	assert_string_equal(take(), "short\nafter\n");
+	assert_int_equal(kw_tail_stats(t)->too_long, 1);
+	free(big);
+	kw_tail_destroy(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_growth_and_partial_line,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_create, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_copytruncate, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rotation_into_gzip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_members, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_long, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
