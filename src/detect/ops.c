@@ -14,7 +14,10 @@
  *     webhook endpoints, creating keys or users, stopping logging) and the
  *     key has not performed it before. Raised even during the learning
  *     period: an attacker's first request with a stolen key is often the
- *     key's first sensitive one.
+ *     key's first sensitive one. High once the key has learnt; while it
+ *     learns, low on the key's first day (a key new to keywatch shows its
+ *     routine sensitive work then: decrypting, reading its secrets,
+ *     deploying) and medium after it.
  *     Bulk reads (the model's reason starts "bulk read:": listing
  *     customers, charges, events) are the exception: many keys list as a
  *     matter of course, so the ones a key performs while learning are its
@@ -35,6 +38,7 @@
 #include "detect/learned.h"
 
 #define BLOOM_BITS 1024
+#define DAY_US (INT64_C(86400) * 1000000)
 
 static const char *const names[] = {"ops.first_seen", "ops.sensitive", NULL};
 
@@ -118,9 +122,27 @@ static bool bulk_read(const char *reason)
 	return reason && !strncmp(reason, "bulk read:", 10);
 }
 
-static void op_alert(const struct kw_event *ev, struct kw_keyent *key,
-		     const struct ops_key *st, bool sensitive,
-		     const char *reason, const struct kw_emit *emit)
+/* How sure a first sensitive operation is to be abuse: high once the key
+ * has learnt (medium when the API refused it); while it learns, low on its
+ * first day (a key new to keywatch does its routine work: decrypting,
+ * reading its secrets, deploying) and medium after. */
+static enum kw_severity sensitive_severity(const struct ops *o,
+					   const struct kw_event *ev,
+					   const struct kw_keyent *key)
+{
+	enum kw_severity sev = ev->status >= 400 ? KW_SEV_MEDIUM : KW_SEV_HIGH;
+
+	if (!kw_detect_learning(o->cfg, key, ev->ts))
+		return sev;
+	if (ev->ts - key->first_seen < DAY_US)
+		return KW_SEV_LOW;
+	return KW_SEV_MEDIUM;
+}
+
+static void op_alert(const struct ops *o, const struct kw_event *ev,
+		     struct kw_keyent *key, const struct ops_key *st,
+		     bool sensitive, const char *reason,
+		     const struct kw_emit *emit)
 {
 	struct kw_alert a;
 	char label[256], ip[64], subject[300];
@@ -128,7 +150,7 @@ static void op_alert(const struct kw_event *ev, struct kw_keyent *key,
 	enum kw_severity sev = KW_SEV_LOW;
 
 	if (sensitive && !bulk_read(reason))
-		sev = ev->status >= 400 ? KW_SEV_MEDIUM : KW_SEV_HIGH;
+		sev = sensitive_severity(o, ev, key);
 	if (kw_detect_alert(&a, det, kw_learned_sev(key, sev), ev, key) !=
 	    KW_OK)
 		return;
@@ -179,11 +201,11 @@ static void ops_observe(void *self, const struct kw_event *ev,
 						    ev->op.n);
 	if (sensitive) {
 		if (o->on_sensitive && !(learning && bulk_read(reason)))
-			op_alert(ev, key, st, true, reason, emit);
+			op_alert(o, ev, key, st, true, reason, emit);
 		return;
 	}
 	if (o->on_first && !learning)
-		op_alert(ev, key, st, false, NULL, emit);
+		op_alert(o, ev, key, st, false, NULL, emit);
 }
 
 static void ops_destroy(void *self)

@@ -3,8 +3,9 @@
  * with events enriched by the real Stripe model: a new operation after the
  * learning period is ops.first_seen (low, once); during the learning
  * period it is learnt silently; a sensitive operation is ops.sensitive
- * even during the learning period (high; medium when refused; one step
- * lower for test keys); a bulk read is the key's habit while it learns and
+ * even during the learning period (low on the key's first day, medium
+ * after, high once learnt, medium when refused; one step lower for test
+ * keys); a bulk read is the key's habit while it learns and
  * low after; the filter remembers 32 operations without a false "seen";
  * "enabled": false silences each.
  *
@@ -173,13 +174,18 @@ static void test_sensitive_during_learning(void **state)
 	(void)state;
 	setup_cfg(&f, "{}");
 	request(&f, KEY, 0, "GET", "/v1/customers/cus_1", 200);
+	/* Learning, first day: low. */
 	request(&f, KEY, 1, "POST", "/v1/payouts", 200);
 	request(&f, KEY, 2, "POST", "/v1/payouts", 200); /* once */
-	request(&f, KEY, 3, "POST", "/v1/webhook_endpoints", 403);
-	assert_int_equal(f.n, 2);
+	/* Learning, after a day: medium. */
+	request(&f, KEY, 30, "POST", "/v1/webhook_endpoints", 200);
+	/* Learnt (72h): high, and medium when the API refused it. */
+	request(&f, KEY, 80, "POST", "/v1/transfers", 200);
+	request(&f, KEY, 81, "POST", "/v1/accounts", 403);
+	assert_int_equal(f.n, 4);
 	a = f.alerts[0];
 	assert_string_equal(field(a, "detector"), "ops.sensitive");
-	assert_string_equal(field(a, "severity"), "high");
+	assert_string_equal(field(a, "severity"), "low");
 	assert_string_equal(field(a, "time"), "2026-11-16T01:00:00Z");
 	assert_string_equal(field(a, "summary"),
 			    "sk_live_" E "4242 performed the sensitive "
@@ -194,11 +200,17 @@ static void test_sensitive_during_learning(void **state)
 		"card\",\"known_ops\":"
 		"2,\"learned_since\":\"2026-11-16T00:00:00Z\"}");
 	assert_string_equal(field(f.alerts[1], "severity"), "medium");
-	assert_string_equal(field(f.alerts[1], "summary"),
+	assert_string_equal(field(f.alerts[1], "time"), "2026-11-17T06:00:00Z");
+	assert_string_equal(field(f.alerts[2], "severity"), "high");
+	assert_string_equal(field(f.alerts[2], "summary"),
 			    "sk_live_" E "4242 performed the sensitive "
-			    "operation webhook_endpoints.create for the first "
-			    "time (POST /v1/webhook_endpoints, refused by the "
-			    "API)");
+			    "operation transfers.create for the first time "
+			    "(POST /v1/transfers)");
+	assert_string_equal(field(f.alerts[3], "severity"), "medium");
+	assert_string_equal(field(f.alerts[3], "summary"),
+			    "sk_live_" E "4242 performed the sensitive "
+			    "operation accounts.create for the first time "
+			    "(POST /v1/accounts, refused by the API)");
 	teardown_f(&f);
 }
 
@@ -208,9 +220,12 @@ static void test_sensitive_test_key_lower(void **state)
 
 	(void)state;
 	setup_cfg(&f, "{}");
-	request(&f, KEY_TEST, 0, "POST", "/v1/payouts", 200);
-	assert_int_equal(f.n, 1);
-	assert_string_equal(field(f.alerts[0], "severity"), "medium");
+	request(&f, KEY_TEST, 0, "GET", "/v1/balance", 200);
+	request(&f, KEY_TEST, 1, "POST", "/v1/payouts", 200);
+	request(&f, KEY_TEST, 80, "POST", "/v1/transfers", 200);
+	assert_int_equal(f.n, 2);
+	assert_string_equal(field(f.alerts[0], "severity"), "info");
+	assert_string_equal(field(f.alerts[1], "severity"), "medium");
 	teardown_f(&f);
 }
 
