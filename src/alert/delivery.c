@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -645,7 +646,15 @@ static void reload(struct kw_delivery *d)
 static void *run(void *arg)
 {
 	struct kw_delivery *d = arg;
+	sigset_t sigpipe;
 
+	/* A peer that closed its socket must cost one RETRY, not the process
+	 * (libcurl with CURLOPT_NOSIGNAL leaves SIGPIPE to us). */
+	if (!d->o.keep_sigpipe) {
+		sigemptyset(&sigpipe);
+		sigaddset(&sigpipe, SIGPIPE);
+		pthread_sigmask(SIG_BLOCK, &sigpipe, NULL);
+	}
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
 		struct kw_error err;

@@ -32,6 +32,8 @@ struct kw_delivery_opts {
 	size_t queue_max;      /* alerts held in memory */
 	int64_t retry_min_ms;  /* first backoff */
 	int64_t retry_max_ms;  /* backoff cap */
+	bool keep_sigpipe;     /* stdout: a closed pipe ends keywatch as usual;
+				* other sinks' threads block SIGPIPE */
 };
 
 #define KW_DELIVERY_SPOOL_MAX ((size_t)64 << 20)

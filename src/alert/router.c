@@ -287,8 +287,10 @@ enum kw_status kw_router_start_delivery(struct kw_router *r,
 
 		if (r->queues[i])
 			continue;
-		if (r->sinks[i]->ops == &kw_sink_stdout)
+		if (r->sinks[i]->ops == &kw_sink_stdout) {
 			so.spool_dir = NULL;
+			so.keep_sigpipe = true;
+		}
 		spool_name(r->sinks[i]->name, name, sizeof(name));
 		st = kw_delivery_start(r->sinks[i], name, &so, &r->queues[i],
 				       err);

@@ -4,9 +4,10 @@
  * (write-ahead records, replay on start in order, cut when everything is
  * done, a line cut short by a crash skipped), the memory bound (spill to
  * the spool and read back in order; without a spool, drop and count), one
- * process per spool (a lock file), an alert rebuilt from its JSON renders
- * the same bytes, and the config keys of delivery (spool_dir, spool_max,
- * drain_timeout, retry_initial, retry_max) with their defaults and errors.
+ * process per spool (a lock file), SIGPIPE blocked in delivery threads,
+ * an alert rebuilt from its JSON renders the same bytes, and the config
+ * keys of delivery (spool_dir, spool_max, drain_timeout, retry_initial,
+ * retry_max) with their defaults and errors.
  *
  * The one idea: a scripted sink answers from a list (OK, RETRY, FAIL) and
  * records the ids it was handed and when, so every test checks what
@@ -22,6 +23,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <errno.h>
 
 #include <cmocka.h>
 
@@ -506,6 +509,50 @@ static void test_spool_locked(void **state)
 	rmtree(dir);
 }
 
+/* A sink that writes into a pipe nobody reads: SIGPIPE must not end the
+ * process; the sink sees EPIPE instead. */
+static int epipe_seen;
+
+static enum kw_sink_result pipe_deliver(void *self, const struct kw_alert *a,
+					const char *json, size_t len,
+					struct kw_error *err)
+{
+	int fds[2];
+
+	(void)self;
+	(void)a;
+	(void)json;
+	(void)len;
+	(void)err;
+	assert_int_equal(pipe(fds), 0);
+	close(fds[0]);
+	if (write(fds[1], "x", 1) < 0 && errno == EPIPE)
+		epipe_seen++;
+	close(fds[1]);
+	return KW_SINK_OK;
+}
+
+static void test_sigpipe_blocked(void **state)
+{
+	static const struct kw_sink_ops pipe_ops = {
+		.name = "pipe",
+		.deliver = pipe_deliver,
+	};
+	struct kw_sink k;
+	struct kw_delivery *d;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	k.ops = &pipe_ops;
+	snprintf(k.name, sizeof(k.name), "pipe (sinks[0])");
+	d = start(&k, NULL, 0);
+	submit(d, 1, NULL);
+	submit(d, 2, NULL);
+	kw_delivery_stop(d, 5000);
+	assert_int_equal(epipe_seen, 2);
+	kw_delivery_destroy(d);
+}
+
 static void test_alert_from_json(void **state)
 {
 	struct kw_alert a, b;
@@ -608,6 +655,7 @@ int main(void)
 		cmocka_unit_test(test_no_spool_drops),
 		cmocka_unit_test(test_spool_errors),
 		cmocka_unit_test(test_spool_locked),
+		cmocka_unit_test(test_sigpipe_blocked),
 		cmocka_unit_test(test_alert_from_json),
 		cmocka_unit_test(test_config_keys),
 	};
