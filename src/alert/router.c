@@ -14,14 +14,16 @@
 #include <time.h>
 
 #include "core/glob.h"
+#include "core/time.h"
 #include "core/log.h"
 
 #define DEDUP_SLOTS (1u << 16)
 #define MAX_SINKS 64
 
 struct dedup_slot {
-	uint64_t id; /* 0: empty */
-	int64_t last;
+	uint64_t id;	  /* 0: empty */
+	int64_t last;	  /* event time of the last delivery */
+	uint32_t repeats; /* folded since the last delivery */
 };
 
 struct kw_router {
@@ -126,25 +128,37 @@ static void dedup_compact(struct kw_router *r)
 	}
 }
 
-/* true when an alert with this id was delivered within the window. */
-static bool seen_recently(struct kw_router *r, const struct kw_alert *a)
+/* true when an alert with this id was delivered within the window (it is
+ * then counted as a repeat). When it is delivered again after the window,
+ * *repeats and *since tell how many were folded since the last delivery. */
+static bool seen_recently(struct kw_router *r, const struct kw_alert *a,
+			  uint32_t *repeats, int64_t *since)
 {
 	uint64_t id = id_value(a->id);
 	struct dedup_slot *s = dedup_find(r, id);
 
+	*repeats = 0;
 	if (a->time > r->newest)
 		r->newest = a->time;
 	if (s->id) {
 		int64_t age = a->time - s->last;
 
-		if (age > -r->cfg->dedup_window && age < r->cfg->dedup_window)
+		if (age > -r->cfg->dedup_window && age < r->cfg->dedup_window) {
+			if (s->repeats < UINT32_MAX)
+				s->repeats++;
 			return true;
-		if (age > 0)
+		}
+		if (age > 0) {
+			*repeats = s->repeats;
+			*since = s->last;
+			s->repeats = 0;
 			s->last = a->time;
+		}
 		return false;
 	}
 	s->id = id;
 	s->last = a->time;
+	s->repeats = 0;
 	if (++r->dedup_used > DEDUP_SLOTS / 2)
 		dedup_compact(r);
 	return false;
@@ -199,9 +213,144 @@ static void count_detector(struct kw_router_stats *st, const char *detector)
 	}
 }
 
-static void deliver(struct kw_router *r, const struct kw_alert *a)
+/* Hand one rendered alert to sink i: its delivery queue, or directly. */
+static void deliver_to(struct kw_router *r, size_t i, const struct kw_alert *a,
+		       const char *json, size_t len)
 {
 	struct kw_error err;
+
+	if (r->queues[i]) {
+		kw_delivery_submit(r->queues[i], a, json, len);
+		return;
+	}
+	kw_error_clear(&err);
+	if (kw_sink_deliver(r->sinks[i], a, json, len, &err) != KW_SINK_OK) {
+		r->stats.failed++;
+		kw_log_error("sink", "%s: alert %s not delivered: %s",
+			     r->sinks[i]->name, a->id, err.msg);
+	}
+}
+
+/* ------------------------------------------------ per-sink rate limits */
+
+static void hold(struct kw_sink_rate *rt, const struct kw_alert *a)
+{
+	size_t i;
+
+	if (!rt->held++)
+		rt->first = a->time;
+	rt->last = a->time;
+	if (a->severity > rt->worst)
+		rt->worst = a->severity;
+	for (i = 0; i < rt->ndetectors; i++) {
+		if (!strcmp(rt->by_detector[i].detector, a->detector))
+			break;
+	}
+	if (i == rt->ndetectors && i < KW_SINK_DIGEST_DETECTORS) {
+		rt->by_detector[i].detector = a->detector;
+		rt->by_detector[i].count = 0;
+		rt->ndetectors++;
+	}
+	if (i < rt->ndetectors)
+		rt->by_detector[i].count++;
+	for (i = 0; i < rt->nkeys; i++) {
+		if (!strcmp(rt->keys[i], a->key.id))
+			return;
+	}
+	if (rt->nkeys < KW_SINK_DIGEST_KEYS)
+		snprintf(rt->keys[rt->nkeys++], sizeof(rt->keys[0]), "%s",
+			 a->key.id);
+}
+
+/* The alerts sink i held back in its window, as one alert to that sink
+ * only: detector "router.digest", the worst severity held, the count per
+ * detector and the first keys. */
+static void send_digest(struct kw_router *r, size_t i)
+{
+	struct kw_sink *k = r->sinks[i];
+	struct kw_sink_rate *rt = &k->rate;
+	struct kw_alert_key key = {.kind = KW_KIND_UNKNOWN};
+	json_t *by = json_object(), *keys = json_array();
+	char subject[96], from[32], to[32], list[256] = "";
+	struct kw_alert a;
+	char *json;
+
+	snprintf(key.id, sizeof(key.id), "(%zu key%s)", rt->nkeys,
+		 rt->nkeys == 1 ? "" : "s");
+	if (!by || !keys ||
+	    kw_alert_init(&a, "router.digest", rt->worst, rt->last, &key) !=
+		    KW_OK) {
+		json_decref(by);
+		json_decref(keys);
+		return;
+	}
+	for (size_t d = 0; d < rt->ndetectors; d++) {
+		size_t used = strlen(list);
+
+		json_object_set_new(
+			by, rt->by_detector[d].detector,
+			json_integer((json_int_t)rt->by_detector[d].count));
+		snprintf(list + used, sizeof(list) - used, "%s%s %llu",
+			 d ? ", " : "", rt->by_detector[d].detector,
+			 (unsigned long long)rt->by_detector[d].count);
+	}
+	for (size_t n = 0; n < rt->nkeys; n++)
+		json_array_append_new(keys, json_string(rt->keys[n]));
+	kw_time_format(rt->first, from, sizeof(from));
+	kw_time_format(rt->last, to, sizeof(to));
+	kw_alert_summary(&a,
+			 "%s held back %llu alert%s over its rate limit of %u "
+			 "per %llds between %s and %s: %s",
+			 k->name, (unsigned long long)rt->held,
+			 rt->held == 1 ? "" : "s", rt->max,
+			 (long long)(rt->per / 1000000), from, to, list);
+	kw_alert_evidence_int(&a, "held", (int64_t)rt->held);
+	kw_alert_evidence_json(&a, "by_detector", by);
+	kw_alert_evidence_json(&a, "keys", keys);
+	kw_alert_evidence_str(&a, "from", kw_str_c(from));
+	kw_alert_evidence_str(&a, "to", kw_str_c(to));
+	kw_alert_suppress_str(&a, "sink", kw_str_c(k->name));
+	snprintf(subject, sizeof(subject), "sink=%s;window=%lld", k->name,
+		 (long long)rt->start);
+	kw_alert_set_id(&a, subject);
+	json = kw_alert_to_json(&a);
+	if (json) {
+		deliver_to(r, i, &a, json, strlen(json));
+		free(json);
+	}
+	kw_alert_clear(&a);
+	rt->held = 0;
+	rt->ndetectors = 0;
+	rt->nkeys = 0;
+	rt->worst = KW_SEV_INFO;
+}
+
+/* Whether sink i may take alert a now: a new window (in event time) first
+ * sends the digest of the last one. */
+static bool within_rate(struct kw_router *r, size_t i, const struct kw_alert *a)
+{
+	struct kw_sink_rate *rt = &r->sinks[i]->rate;
+
+	if (!rt->max)
+		return true;
+	if (!rt->sent && !rt->held) {
+		rt->start = a->time;
+	} else if (a->time - rt->start >= rt->per) {
+		if (rt->held)
+			send_digest(r, i);
+		rt->start = a->time;
+		rt->sent = 0;
+	}
+	if (rt->sent < rt->max) {
+		rt->sent++;
+		return true;
+	}
+	hold(rt, a);
+	return false;
+}
+
+static void deliver(struct kw_router *r, const struct kw_alert *a)
+{
 	char *json = kw_alert_to_json(a);
 	size_t len;
 
@@ -213,36 +362,52 @@ static void deliver(struct kw_router *r, const struct kw_alert *a)
 	}
 	len = strlen(json);
 	for (size_t i = 0; i < r->nsinks; i++) {
-		if (!kw_sink_wants(r->sinks[i], a))
-			continue;
-		if (r->queues[i]) {
-			kw_delivery_submit(r->queues[i], a, json, len);
-			continue;
-		}
-		kw_error_clear(&err);
-		if (kw_sink_deliver(r->sinks[i], a, json, len, &err) !=
-		    KW_SINK_OK) {
-			r->stats.failed++;
-			kw_log_error("sink", "%s: alert %s not delivered: %s",
-				     r->sinks[i]->name, a->id, err.msg);
-		}
+		if (kw_sink_wants(r->sinks[i], a) && within_rate(r, i, a))
+			deliver_to(r, i, a, json, len);
 	}
 	free(json);
+}
+
+/* Send what the rate limits still hold (at the end of input). */
+static void send_digests(struct kw_router *r)
+{
+	for (size_t i = 0; i < r->nsinks; i++) {
+		if (r->sinks[i]->rate.held)
+			send_digest(r, i);
+	}
+}
+
+/* "and N more": an alert delivered again after its dedup window says how
+ * many like it were folded since the last delivery. */
+static void note_repeats(struct kw_alert *a, uint32_t repeats, int64_t since)
+{
+	size_t n = strlen(a->summary);
+	char when[32];
+
+	kw_time_format(since, when, sizeof(when));
+	snprintf(a->summary + n, sizeof(a->summary) - n,
+		 " (and %u more like it since %s)", repeats, when);
+	kw_alert_evidence_int(a, "repeats", repeats);
+	kw_alert_evidence_time(a, "repeats_since", since);
 }
 
 bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 {
 	bool passed = false;
+	uint32_t repeats;
+	int64_t since = 0;
 
 	r->stats.raised++;
 	if (a->severity < r->min) {
 		r->stats.below++;
 	} else if (suppressed(r, a)) {
 		r->stats.suppressed++;
-	} else if (seen_recently(r, a)) {
+	} else if (seen_recently(r, a, &repeats, &since)) {
 		r->stats.deduped++;
 	} else {
 		passed = true;
+		if (repeats)
+			note_repeats(a, repeats, since);
 		r->stats.delivered++;
 		if ((uint64_t)a->severity + 1 > r->stats.max_severity_seen)
 			r->stats.max_severity_seen = (uint64_t)a->severity + 1;
@@ -307,6 +472,7 @@ uint64_t kw_router_drain(struct kw_router *r, int64_t timeout_ms)
 	uint64_t left = 0;
 	int64_t spent;
 
+	send_digests(r);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (size_t i = 0; i < r->nsinks; i++) {
 		if (!r->queues[i])

@@ -5,6 +5,13 @@
  * what is below the minimum severity, and hand each alert to every sink
  * whose severity and detector filters want it.
  *
+ * An alert delivered again after its dedup window carries how many like it
+ * were folded since ("and N more like it since T"; evidence "repeats").
+ * A sink with a rate limit ("rate_limit": "10/1m", event time) gets at most
+ * that many alerts per window; the rest reach it as one "router.digest"
+ * alert per window (counts per detector, the first keys), sent when the
+ * next window starts or at the end of input (kw_router_drain).
+ *
  * Delivery is synchronous, one attempt, until kw_router_start_delivery():
  * from then on each sink gets its own queue, thread, retries and spool
  * (alert/delivery.h), and kw_router_drain() waits for them at the end.
@@ -64,10 +71,11 @@ enum kw_status kw_router_start_delivery(struct kw_router *r,
 					const struct kw_delivery_opts *o,
 					struct kw_error *err);
 
-/* Wait up to timeout_ms in all for the queues to empty, then stop the
- * delivery threads. Returns how many alerts were left undelivered (in the
- * spools when there are spools). Does nothing when delivery was not
- * started. */
+/* The end of input: first hand each sink the digest of what its rate limit
+ * still holds; then wait up to timeout_ms in all for the queues to empty,
+ * and stop the delivery threads. Returns how many alerts were left
+ * undelivered (in the spools when there are spools). Without delivery
+ * threads only the digests are sent. */
 uint64_t kw_router_drain(struct kw_router *r, int64_t timeout_ms);
 
 /* Sink i's delivery, NULL when delivery is synchronous. */

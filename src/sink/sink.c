@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/glob.h"
+#include "core/time.h"
 
 static const struct kw_sink_ops *const registry[] = {
 	&kw_sink_stdout,     /* stdout.c */
@@ -29,8 +30,26 @@ static const struct kw_option common_options[] = {
 	{"min_severity", KW_OPT_SEVERITY, "info", "drop alerts below this"},
 	{"detectors", KW_OPT_STRINGS, NULL,
 	 "only these detectors (globs: \"geo.*\")"},
+	{"rate_limit", KW_OPT_STRING, NULL,
+	 "at most N alerts per duration of event time (\"10/1m\"); the rest "
+	 "arrive as one digest alert per window"},
 	{NULL, 0, NULL, NULL},
 };
+
+bool kw_sink_rate_parse(const char *s, uint32_t *max, int64_t *per)
+{
+	char *end;
+	unsigned long n;
+
+	if (!s || s[0] < '0' || s[0] > '9')
+		return false;
+	n = strtoul(s, &end, 10);
+	if (*end != '/' || n == 0 || n > UINT32_MAX ||
+	    !kw_duration_parse(end + 1, per))
+		return false;
+	*max = (uint32_t)n;
+	return true;
+}
 
 const struct kw_sink_ops *kw_sink_find(const char *type)
 {
@@ -109,6 +128,15 @@ enum kw_status kw_sink_create(const json_t *conf, size_t i,
 	snprintf(s->name, sizeof(s->name), "%s (%s)", ops->name, where);
 	if ((v = json_object_get(conf, "min_severity")))
 		kw_severity_parse(json_string_value(v), &s->min_severity);
+	if ((v = json_object_get(conf, "rate_limit")) &&
+	    !kw_sink_rate_parse(json_string_value(v), &s->rate.max,
+				&s->rate.per)) {
+		st = kw_error_set(err, KW_ECONFIG,
+				  "%s: %s.rate_limit: expected N/DURATION such "
+				  "as \"10/1m\"",
+				  env->file, where);
+		goto cleanup;
+	}
 	if ((v = json_object_get(conf, "detectors"))) {
 		size_t n = json_array_size(v);
 

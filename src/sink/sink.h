@@ -77,14 +77,42 @@ struct kw_sink_ops {
 };
 
 /* One configured sink. */
+/* A sink's rate limit ("rate_limit": "10/1m": at most 10 alerts per minute
+ * of event time) and what it held back in the current window. The router
+ * owns the window: alerts past the limit are counted here and delivered to
+ * this sink as one digest alert when the window ends (or at the end). */
+#define KW_SINK_DIGEST_DETECTORS 8
+#define KW_SINK_DIGEST_KEYS 5
+
+struct kw_sink_rate {
+	uint32_t max;	     /* 0: no limit */
+	int64_t per;	     /* window length, microseconds */
+	int64_t start;	     /* current window's start (event time) */
+	uint32_t sent;	     /* alerts delivered in the window */
+	uint64_t held;	     /* alerts held back in the window */
+	int64_t first, last; /* event times of the first and last held */
+	enum kw_severity worst;
+	struct {
+		const char *detector; /* static string */
+		uint64_t count;
+	} by_detector[KW_SINK_DIGEST_DETECTORS];
+	size_t ndetectors;
+	char keys[KW_SINK_DIGEST_KEYS][64]; /* ids of the first keys held */
+	size_t nkeys;
+};
+
 struct kw_sink {
 	const struct kw_sink_ops *ops;
 	void *self;
 	char name[48]; /* "file (sinks[1])" */
 	enum kw_severity min_severity;
 	char **detectors; /* NULL-terminated globs; NULL: all */
+	struct kw_sink_rate rate;
 	uint64_t delivered, failed;
 };
+
+/* Parse "N/DURATION" ("10/1m"); false when it is not that. */
+bool kw_sink_rate_parse(const char *s, uint32_t *max, int64_t *per);
 
 /* The registry. */
 const struct kw_sink_ops *kw_sink_find(const char *type);

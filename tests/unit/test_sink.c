@@ -227,6 +227,118 @@ static void test_dedup(void **state)
 	kw_config_free(cfg);
 }
 
+/* ---- "and N more" and rate limits ---------------------------------------- */
+
+static void test_repeats_noted(void **state)
+{
+	struct kw_config *cfg = cfg_load("{\"dedup_window\": \"1h\"}");
+	struct kw_router *r = NULL;
+	struct capture cap = {0};
+	struct kw_error err;
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	kw_router_add_sink(r, capture_sink(&cap, KW_SEV_INFO, NULL));
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0, KEY_A, "ip", "1.2.3.4");
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0 + MIN, KEY_A, "ip",
+	       "1.2.3.4");
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0 + 2 * MIN, KEY_A, "ip",
+	       "1.2.3.4");
+	assert_int_equal(cap.n, 1);
+	assert_null(strstr(cap.lines[0], "repeats"));
+	/* After the window: delivered with the count folded since. */
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0 + 61 * MIN, KEY_A, "ip",
+	       "1.2.3.4");
+	assert_int_equal(cap.n, 2);
+	assert_non_null(strstr(cap.lines[1], "\"summary\":\"key.honey on " KEY_A
+					     " (and 2 more like it since "
+					     "2026-11-27T09:14:03Z)\""));
+	assert_non_null(strstr(cap.lines[1],
+			       "\"evidence\":{\"repeats\":2,\"repeats_since\":"
+			       "\"2026-11-27T09:14:03Z\"}"));
+	/* Nothing folded in between: no note. */
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0 + 122 * MIN, KEY_A, "ip",
+	       "1.2.3.4");
+	assert_int_equal(cap.n, 3);
+	assert_null(strstr(cap.lines[2], "repeats"));
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+static void test_rate_limit_digest(void **state)
+{
+	struct kw_config *cfg = cfg_load("{}");
+	struct kw_router *r = NULL;
+	struct capture cap = {0}, all = {0};
+	struct kw_sink *limited = capture_sink(&cap, KW_SEV_INFO, NULL);
+	struct kw_error err;
+	char ip[32];
+
+	(void)state;
+	assert_true(kw_sink_rate_parse("2/10m", &limited->rate.max,
+				       &limited->rate.per));
+	snprintf(limited->name, sizeof(limited->name), "slack (sinks[1])");
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	kw_router_add_sink(r, limited);
+	kw_router_add_sink(r, capture_sink(&all, KW_SEV_INFO, NULL));
+	/* Five distinct alerts in one 10-minute window: two pass, three are
+	 * held (a high one among them); the unlimited sink gets all five. */
+	for (int i = 0; i < 5; i++) {
+		snprintf(ip, sizeof(ip), "198.51.100.%d", i);
+		submit(r, i == 3 ? "ops.sensitive" : "geo.new_ip",
+		       i == 3 ? KW_SEV_HIGH : KW_SEV_LOW, T0 + i * MIN,
+		       i == 4 ? KEY_B : KEY_A, "ip", ip);
+	}
+	assert_int_equal(cap.n, 2);
+	assert_int_equal(all.n, 5);
+	/* The next window starts with the digest of the last one. */
+	submit(r, "geo.new_ip", KW_SEV_LOW, T0 + 10 * MIN, KEY_A, "ip",
+	       "198.51.100.99");
+	assert_int_equal(cap.n, 4);
+	assert_int_equal(all.n, 6);
+	assert_non_null(strstr(cap.lines[2], "\"detector\":\"router.digest\","
+					     "\"severity\":\"high\""));
+	assert_non_null(strstr(
+		cap.lines[2],
+		"\"summary\":\"slack (sinks[1]) held back 3 alerts over its "
+		"rate limit of 2 per 600s between 2026-11-27T09:16:03Z and "
+		"2026-11-27T09:18:03Z: geo.new_ip 2, ops.sensitive 1\""));
+	assert_non_null(strstr(cap.lines[2],
+			       "\"evidence\":{\"held\":3,\"by_detector\":{"
+			       "\"geo.new_ip\":2,\"ops.sensitive\":1},"
+			       "\"keys\":[\"" KEY_A "\",\"" KEY_B "\"]"));
+	assert_non_null(strstr(cap.lines[3], "198.51.100.99"));
+	/* The end of input sends what is still held. */
+	submit(r, "geo.new_ip", KW_SEV_LOW, T0 + 11 * MIN, KEY_A, "ip",
+	       "198.51.100.100");
+	submit(r, "geo.new_ip", KW_SEV_LOW, T0 + 12 * MIN, KEY_A, "ip",
+	       "198.51.100.101");
+	assert_int_equal(cap.n, 5);
+	kw_router_drain(r, 0);
+	assert_int_equal(cap.n, 6);
+	assert_non_null(strstr(cap.lines[5], "held back 1 alert over"));
+	assert_int_equal(all.n, 8);
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+static void test_rate_parse(void **state)
+{
+	uint32_t max;
+	int64_t per;
+
+	(void)state;
+	assert_true(kw_sink_rate_parse("10/1m", &max, &per));
+	assert_int_equal(max, 10);
+	assert_int_equal(per, 60 * INT64_C(1000000));
+	assert_false(kw_sink_rate_parse("0/1m", &max, &per));
+	assert_false(kw_sink_rate_parse("10", &max, &per));
+	assert_false(kw_sink_rate_parse("10/", &max, &per));
+	assert_false(kw_sink_rate_parse("10/1w", &max, &per));
+	assert_false(kw_sink_rate_parse("x/1m", &max, &per));
+	assert_false(kw_sink_rate_parse("99999999999/1m", &max, &per));
+}
+
 /* ---- suppression and severity -------------------------------------------- */
 
 static void test_suppress(void **state)
@@ -404,6 +516,10 @@ static void test_create_errors(void **state)
 	create_err("{}", 2,
 		   "t.json: sinks[2]: 'type' is required (a string such as "
 		   "\"stdout\" or \"file\")");
+	create_err("{\"type\": \"stdout\", \"rate_limit\": \"ten a minute\"}",
+		   3,
+		   "t.json: sinks[3].rate_limit: expected N/DURATION such as "
+		   "\"10/1m\"");
 	create_err("{\"type\": 5}", 0,
 		   "t.json: sinks[0]: 'type' is required (a string such as "
 		   "\"stdout\" or \"file\")");
@@ -597,6 +713,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dedup),
+		cmocka_unit_test(test_repeats_noted),
+		cmocka_unit_test(test_rate_limit_digest),
+		cmocka_unit_test(test_rate_parse),
 		cmocka_unit_test(test_suppress),
 		cmocka_unit_test(test_min_severity_and_sink_filters),
 		cmocka_unit_test(test_failed_sink),
