@@ -188,13 +188,14 @@ static void checkpoint(struct watch *w)
 	struct kw_error err;
 	size_t n = 0;
 
-	if (!w->ckpt_path[0])
-		return;
 	kw_error_clear(&err);
-	if (kw_engine_save_state(w->engine, w->state_path, &err) != KW_OK) {
+	if (w->state_path[0] &&
+	    kw_engine_save_state(w->engine, w->state_path, &err) != KW_OK) {
 		kw_log_error("watch", "checkpoint: %s", err.msg);
 		return;
 	}
+	if (!w->ckpt_path[0])
+		return; /* --state without a state_dir: learned state only */
 	if (kw_tail_positions(w->tail, &pos, &n) != KW_OK) {
 		kw_log_error("watch", "checkpoint: out of memory");
 		return;
@@ -696,6 +697,9 @@ static void reload(struct watch *w)
 		kw_log_error("watch", "reload failed; the old config goes on");
 		goto cleanup;
 	}
+	/* The old tailer's files that left their path are read to their
+	 * end now: the new one cannot open them again. */
+	kw_tail_finish(w->tail, feed, w);
 	/* The old sinks finish (what they cannot deliver stays in the
 	 * spools, which the new ones replay). */
 	kw_router_drain(w->router, w->s.cfg->drain_timeout / 1000);
@@ -853,6 +857,7 @@ int kw_cli_watch(int argc, char **argv)
 	sd_notify_msg("READY=1");
 	loop(w);
 	sd_notify_msg("STOPPING=1");
+	kw_tail_finish(w->tail, feed, w);
 	kw_log_info("watch", "stopping: draining the sinks");
 	kw_router_drain(w->router, w->s.cfg->drain_timeout / 1000);
 	kw_router_flush(w->router);

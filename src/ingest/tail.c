@@ -786,6 +786,23 @@ uint64_t kw_tail_poll(struct kw_tail *t, int64_t now_us, kw_tail_feed_fn *feed,
 	return t->fed;
 }
 
+void kw_tail_finish(struct kw_tail *t, kw_tail_feed_fn *feed, void *ctx)
+{
+	t->feed = feed;
+	t->ctx = ctx;
+	t->fed = 0;
+	for (size_t i = 0; i < t->nfiles; i++) {
+		struct tfile *f = t->files[i];
+
+		if (!active(f) || !f->gone_since)
+			continue;
+		read_file(t, f, true, f->gone_since);
+		close(f->fd);
+		f->fd = -1;
+	}
+	t->stats.bytes += t->fed;
+}
+
 bool kw_tail_wait(struct kw_tail *t, int timeout_ms)
 {
 	struct pollfd p = {.fd = t->ifd, .events = POLLIN};

@@ -102,6 +102,12 @@ enum kw_status kw_tail_restore(struct kw_tail *t, const struct kw_tail_pos *pos,
 uint64_t kw_tail_poll(struct kw_tail *t, int64_t now_us, kw_tail_feed_fn *feed,
 		      void *ctx);
 
+/* Read every file that left its path to its end (its last line even
+ * without a newline) and let it go, without waiting for the grace period:
+ * before the tailer is destroyed (exit, reload), as a deleted file cannot
+ * be opened again. */
+void kw_tail_finish(struct kw_tail *t, kw_tail_feed_fn *feed, void *ctx);
+
 /* Wait up to timeout_ms for a change in a watched directory (or a
  * signal). Returns true when something changed. Without inotify it only
  * sleeps. */

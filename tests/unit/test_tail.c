@@ -159,6 +159,26 @@ static void test_rename_create(void **state)
 	kw_tail_destroy(t);
 }
 
+static void test_finish(void **state)
+{
+	struct kw_tail *t = make("api.log", 0);
+
+	(void)state;
+	append("api.log", "kept\n");
+	kw_tail_poll(t, 0, feed, NULL);
+	assert_string_equal(take(), "kept\n");
+	assert_int_equal(rename(p("api.log"), p("api.log.1")), 0);
+	kw_tail_poll(t, 1, feed, NULL); /* noticed, within the grace */
+	append("api.log.1", "written late\nunfinished");
+	assert_int_equal(unlink(p("api.log.1")), 0);
+	kw_tail_finish(t, feed, NULL);
+	assert_string_equal(take(), "written late\nunfinished");
+	assert_int_equal(kw_tail_stats(t)->files, 0);
+	kw_tail_poll(t, 2, feed, NULL);
+	assert_string_equal(take(), "");
+	kw_tail_destroy(t);
+}
+
 static void test_copytruncate(void **state)
 {
 	struct kw_tail *t = make("api.log*", 0);
@@ -292,6 +312,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_create, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_finish, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copytruncate, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_into_gzip, setup,
