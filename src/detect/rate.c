@@ -14,14 +14,17 @@
  * of the key's busiest hour (an hour never seen before is not judged
  * against nothing). The mean catches a jump on a busy key within its noise;
  * the peak keeps a nightly batch job, which runs at many times the hour's
- * mean, from firing once it has been seen: its first night raises the peak,
- * and a job that repeats is expected from its second or third night (the
- * price: a real spike also raises its hour's baseline for a few days).
+ * mean, from firing once it has been learnt. A window that fires counts
+ * towards its hour only up to the threshold, unless the same hour (or one
+ * next to it) also had a spike the last time it was seen: so one attack
+ * does not teach the key that attacks are normal, while a job that repeats
+ * nightly is learnt from its second night on and expected from its fourth.
  * Severity grows with how many times the mean the window is.
  *
  * Per key: the open windows (learned.h), the current hour's running total
- * and peak, 24 means and 24 peaks, each a bfloat16 (the top half of a
- * float: 8 bits of precision, plenty for a baseline): 152 bytes.
+ * and peak (raw and with spikes capped), which hours had spikes, 24 means
+ * and 24 peaks, each a bfloat16 (the top half of a float: 8 bits of
+ * precision, plenty for a baseline): 160 bytes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -50,8 +53,13 @@ struct rate_key {
 	struct kw_win win; /* c.n[0]: requests */
 	uint32_t hour;	   /* hour (since the epoch) of hmax; 0: none */
 	uint32_t htotal;   /* requests in that hour so far */
+	uint32_t hcapped;  /* the same with spikes counted up to threshold */
+	uint32_t spiked;   /* bit h: hour of day h had a spike when last
+			      folded */
 	uint16_t hmax;	   /* largest window count in that hour so far */
-	uint16_t pad[3];
+	uint16_t hmaxcap;  /* the same with spikes up to threshold */
+	uint8_t hfired;	   /* a window of that hour was a spike */
+	uint8_t pad[3];
 	uint16_t mean[24]; /* per hour of day (UTC): requests per window */
 	uint16_t peak[24]; /* the same: the hour's busiest window */
 };
@@ -124,16 +132,44 @@ static void smooth(uint16_t *b, float v)
 }
 
 /* The hour is over: fold its total and peak into its buckets. */
+/* Whether hour of day h or one next to it had a spike when last folded:
+ * a spike that comes back at the same time is a job, not an attack. */
+static bool recurring(const struct rate_key *st, unsigned h)
+{
+	uint32_t near = 1u << h | 1u << ((h + 23) % 24) | 1u << ((h + 1) % 24);
+
+	return (st->spiked & near) != 0;
+}
+
+/* The hour is over: fold its total and peak into its buckets; a spike
+ * counts in full only when it recurs, otherwise up to the threshold. */
 static void fold(struct rate *r, struct rate_key *st)
 {
 	double per_hour = (double)HOUR_US / (double)r->window;
+	unsigned h = st->hour % 24;
+	bool full = !st->hfired || recurring(st, h);
 
 	if (!st->hour || !st->hmax)
 		return;
 	if (per_hour < 1)
 		per_hour = 1;
-	smooth(&st->mean[st->hour % 24], (float)(st->htotal / per_hour));
-	smooth(&st->peak[st->hour % 24], st->hmax);
+	smooth(&st->mean[h],
+	       (float)((full ? st->htotal : st->hcapped) / per_hour));
+	smooth(&st->peak[h], full ? st->hmax : st->hmaxcap);
+	if (st->hfired)
+		st->spiked |= 1u << h;
+	else
+		st->spiked &= ~(1u << h);
+}
+
+static void new_hour(struct rate_key *st, uint32_t hour)
+{
+	st->hour = hour;
+	st->hmax = 0;
+	st->hmaxcap = 0;
+	st->htotal = 0;
+	st->hcapped = 0;
+	st->hfired = 0;
 }
 
 /* What a window at hour of day h is held to: the largest of the hour and
@@ -210,21 +246,26 @@ static void close_window(void *ctx, uint32_t idx, const struct kw_win_counts *c)
 	unsigned n = c->n[0];
 	float exp, peak;
 
+	unsigned capped = n;
+
 	if (hour != st->hour) {
 		fold(r, st);
-		st->hour = hour;
-		st->hmax = 0;
-		st->htotal = 0;
+		new_hour(st, hour);
 	}
 	exp = expected(st->mean, hour % 24);
 	peak = expected(st->peak, hour % 24);
 	if (n >= r->min_count && n >= r->ratio * exp && n >= PEAKS * peak &&
 	    !kw_detect_learning(r->cfg, cx->key, start + r->window)) {
 		spike(cx, start, n, exp, peak);
+		st->hfired = 1;
+		capped = (unsigned)fmaxf(PEAKS * peak, (float)(r->ratio * exp));
 	}
 	if (n > st->hmax)
 		st->hmax = (uint16_t)n;
+	if (capped > st->hmaxcap)
+		st->hmaxcap = (uint16_t)capped;
 	st->htotal += n;
+	st->hcapped += capped;
 }
 
 static void rate_observe(void *self, const struct kw_event *ev,
@@ -264,9 +305,7 @@ static bool rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
 	if (watermark == INT64_MAX) {
 		/* Everything closed: the current hour is over too. */
 		fold(r, cx.st);
-		cx.st->hour = 0;
-		cx.st->hmax = 0;
-		cx.st->htotal = 0;
+		new_hour(cx.st, 0);
 	}
 	return cx.st->win.first != 0;
 }

@@ -5,7 +5,8 @@
  * in its window with exact summary and evidence; a day/night swing of 5x,
  * weekends at half volume with a week-long doubling, and a nightly batch
  * job seen from the key's first day raise nothing; a batch job that starts
- * after the learning period fires on its first two nights only; nothing
+ * after the learning period fires on its first three nights only, while
+ * one spike does not hide another an hour earlier the next day; nothing
  * fires during the learning period or below min_count; "enabled": false
  * silences it; the per-key state is small.
  *
@@ -265,12 +266,13 @@ static void test_nightly_batch_from_day_one(void **state)
 }
 
 /* A job that starts after the learning period is a spike on its first
- * night (15 windows), and on its second (its hour's peak is only half way
- * there), then expected. */
+ * night (15 windows; it counts only up to the threshold, as an attack
+ * would), on its second (it came back: now it counts in full, and the
+ * hour's peak is half way there) and third, then expected. */
 static void test_nightly_batch_learnt(void **state)
 {
 	struct fixture f;
-	size_t night1 = 0, night2 = 0;
+	size_t nights[3] = {0};
 
 	(void)state;
 	setup_cfg(&f, "{\"learn\": \"1h\"}");
@@ -281,14 +283,51 @@ static void test_nightly_batch_learnt(void **state)
 		const char *t = field(f.alerts[i], "time");
 
 		if (!strncmp(t, "2026-11-18T02:", 14))
-			night1++;
+			nights[0]++;
 		else if (!strncmp(t, "2026-11-19T02:", 14))
-			night2++;
+			nights[1]++;
+		else if (!strncmp(t, "2026-11-20T02:", 14))
+			nights[2]++;
 		else
 			fail_msg("alert at %s", t);
 	}
-	assert_int_equal(night1, 15);
-	assert_int_equal(night2, 15);
+	assert_int_equal(nights[0], 15);
+	assert_int_equal(nights[1], 15);
+	assert_int_equal(nights[2], 15);
+	teardown_f(&f);
+}
+
+/* One spike does not hide the next one near the same time a day later:
+ * had the 200 a minute counted in full, the next day's 60 would be under
+ * 1.5 times the hour's peak (about 100). */
+static void test_spike_not_learnt(void **state)
+{
+	struct fixture f;
+	size_t n = 0;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	for (int64_t m = 0; m < 6 * 1440; m++) {
+		int64_t in_day = m % 1440;
+		bool day4 = m / 1440 == 4, day5 = m / 1440 == 5;
+		unsigned count = 5;
+
+		if (day4 && in_day >= 660 && in_day < 670)
+			count = 200; /* 11:00, day 4 */
+		if (day5 && in_day >= 600 && in_day < 610)
+			count = 60; /* 10:00, day 5: next to the first */
+		minute(&f, m, count);
+	}
+	finish(&f);
+	for (size_t i = 0; i < f.n; i++) {
+		const char *t = field(f.alerts[i], "time");
+
+		assert_true(!strncmp(t, "2026-11-20T11:", 14) ||
+			    !strncmp(t, "2026-11-21T10:", 14));
+		n += !strncmp(t, "2026-11-21T10:", 14);
+	}
+	assert_int_equal(n, 10);
+	assert_int_equal(f.n, 20);
 	teardown_f(&f);
 }
 
@@ -385,7 +424,7 @@ static void test_late_event_within_lateness(void **state)
 static void test_state_is_small(void **state)
 {
 	(void)state;
-	assert_int_equal(kw_detect_rate.state_size, 152);
+	assert_int_equal(kw_detect_rate.state_size, 160);
 	assert_int_equal(kw_detect_rate.kind, KW_DETECTOR_LEARNED);
 }
 
@@ -398,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_weekly_doubling_not_spike),
 		cmocka_unit_test(test_nightly_batch_from_day_one),
 		cmocka_unit_test(test_nightly_batch_learnt),
+		cmocka_unit_test(test_spike_not_learnt),
 		cmocka_unit_test(test_learning_respected),
 		cmocka_unit_test(test_min_count_keeps_tiny_keys_quiet),
 		cmocka_unit_test(test_options),
