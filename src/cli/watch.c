@@ -180,6 +180,13 @@ static void feed(void *ctx, const char *buf, size_t len, const char *name)
 	kw_engine_feed(w->engine, buf, len, name);
 }
 
+static void read_whole(void *ctx, struct kw_reader *r, const char *name)
+{
+	struct watch *w = ctx;
+
+	kw_engine_read(w->engine, r, name);
+}
+
 /* -------------------------------------------------------- checkpoints */
 
 static void checkpoint(struct watch *w)
@@ -359,6 +366,7 @@ static int build(struct watch *w, struct kw_cli_setup *s, struct kw_router *r,
 	struct kw_tail_opts to = {
 		.globs = globs,
 		.max_line = s->cfg->max_line,
+		.whole = read_whole,
 	};
 	struct kw_error err;
 

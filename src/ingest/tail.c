@@ -51,11 +51,13 @@ struct tfile {
 	bool fp_bytes; /* fp[] holds the bytes (not only the hash) */
 	bool seen;     /* in this poll */
 	bool long_line;
+	bool partial;	    /* compressed: its end is not a whole line */
 	bool restored;	    /* from a checkpoint: dev/ino may be matched */
 	int64_t gone_since; /* monotonic; 0 while at its path */
 	int64_t last_growth;
-	int64_t caught_up; /* last time nothing was left to read */
-	int64_t mtime;	   /* microseconds: the order of reading */
+	int64_t changed_at; /* last time its raw size changed */
+	int64_t caught_up;  /* last time nothing was left to read */
+	int64_t mtime;	    /* microseconds: the order of reading */
 };
 
 struct kw_tail {
@@ -73,6 +75,7 @@ struct kw_tail {
 	bool full_warned;
 	struct kw_tail_stats stats;
 	kw_tail_feed_fn *feed;
+	kw_tail_read_fn *whole;
 	void *ctx;
 	uint64_t fed;
 };
@@ -132,6 +135,7 @@ enum kw_status kw_tail_create(const struct kw_tail_opts *o,
 	if (t->bufcap < MIN_BUF)
 		t->bufcap = MIN_BUF;
 	t->grace = o->grace_us > 0 ? o->grace_us : GRACE_DEFAULT;
+	t->whole = o->whole;
 	t->buf = malloc(t->bufcap);
 	t->globs = calloc(o->nglobs + 1, sizeof(*t->globs));
 	t->watched = calloc(o->nglobs + 1, sizeof(*t->watched));
@@ -303,14 +307,16 @@ static void read_compressed(struct kw_tail *t, struct tfile *f, bool final)
 		kw_log_error("tail", "%s", err.msg);
 		return;
 	}
+	f->partial = false;
 	for (;;) {
 		size_t got = 0, used;
 		uint64_t start;
 
 		if (kw_reader_read(r, t->buf + have, t->bufcap - have, &got,
-				   &err) != KW_OK ||
-		    got == 0)
-			break; /* a member still being written: next time */
+				   &err) != KW_OK)
+			goto done; /* a member still being written: next time */
+		if (got == 0)
+			break;
 		start = dpos - have;
 		dpos += got;
 		have += got;
@@ -324,13 +330,103 @@ static void read_compressed(struct kw_tail *t, struct tfile *f, bool final)
 			memmove(t->buf, t->buf + drop, have - drop);
 			have -= drop;
 		}
-		used = consume(t, f, t->buf, have, false, have == t->bufcap);
+		used = consume(t, f, t->buf, have, false,
+			       have == t->bufcap && !t->whole);
+		if (used == 0 && have == t->bufcap) {
+			f->partial = true; /* a document: read whole */
+			goto done;
+		}
 		memmove(t->buf, t->buf + used, have - used);
 		have -= used;
 	}
-	if (final && have)
+	/* The stream ended cleanly: what is left is a last line without its
+	 * newline, or a document (CloudTrail) in one piece. */
+	f->partial = have > 0;
+	if (final && have) {
 		consume(t, f, t->buf, have, true, false);
-	f->decoded = dpos;
+		f->partial = false;
+	}
+done:
+	f->decoded = dpos > f->decoded ? dpos : f->decoded;
+	kw_reader_close(r);
+}
+
+/* A reader that counts what passes through it, for read_whole. */
+struct counted {
+	struct kw_reader *r;
+	uint64_t n;
+};
+
+static enum kw_status counted_read(void *self, void *buf, size_t cap,
+				   size_t *got, struct kw_error *err)
+{
+	struct counted *c = self;
+	enum kw_status st = kw_reader_read(c->r, buf, cap, got, err);
+
+	c->n += *got;
+	return st;
+}
+
+static uint64_t counted_offset(void *self)
+{
+	struct counted *c = self;
+
+	return c->r->ops->offset(c->r->self);
+}
+
+static void counted_destroy(void *self)
+{
+	(void)self; /* the inner reader is closed by read_whole */
+}
+
+static const struct kw_reader_ops counted_ops = {
+	.name = "counted",
+	.read = counted_read,
+	.offset = counted_offset,
+	.destroy = counted_destroy,
+};
+
+/* A compressed file that stopped growing with more than whole lines in
+ * it: hand the rest of it, from the offset, to the whole-input callback
+ * as one stream (the splitter then streams a document's records). */
+static void read_whole(struct kw_tail *t, struct tfile *f)
+{
+	struct kw_reader *r = NULL;
+	struct counted c = {0};
+	struct kw_reader w = {&counted_ops, &c, NULL};
+	struct kw_error err;
+	uint64_t skip = f->offset;
+	int fd = dup(f->fd);
+
+	f->partial = false;
+	if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	kw_error_clear(&err);
+	if (kw_reader_open_fd(fd, f->path, &r, &err) != KW_OK) {
+		t->stats.read_errors++;
+		kw_log_error("tail", "%s", err.msg);
+		return;
+	}
+	while (skip) {
+		size_t got = 0;
+		size_t want = skip < t->bufcap ? (size_t)skip : t->bufcap;
+
+		if (kw_reader_read(r, t->buf, want, &got, &err) != KW_OK ||
+		    got == 0)
+			goto cleanup;
+		skip -= got;
+	}
+	c.r = r;
+	w.name = r->name;
+	t->whole(t->ctx, &w, f->name);
+	f->offset += c.n;
+	t->fed += c.n;
+	if (f->offset > f->decoded)
+		f->decoded = f->offset;
+cleanup:
 	kw_reader_close(r);
 }
 
@@ -672,8 +768,15 @@ static void read_file(struct kw_tail *t, struct tfile *f, bool final,
 	if (fstat(f->fd, &sb) != 0)
 		return;
 	if (f->kind == KIND_COMPRESSED) {
-		if ((uint64_t)sb.st_size != f->size || final)
-			read_compressed(t, f, final);
+		bool changed = (uint64_t)sb.st_size != f->size;
+
+		if (changed)
+			f->changed_at = now;
+		if (changed || (final && !t->whole))
+			read_compressed(t, f, final && !t->whole);
+		if (t->whole && f->partial &&
+		    (final || now - f->changed_at >= t->grace))
+			read_whole(t, f);
 	} else {
 		read_plain(t, f, final);
 	}

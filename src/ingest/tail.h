@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "ingest/reader.h"
 
 #define KW_TAIL_FP_MAX 512
 #define KW_TAIL_PATH_MAX 1024
@@ -41,6 +42,18 @@
  * anything). */
 #define KW_TAIL_POLL_MAX ((uint64_t)16 << 20)
 
+/* Called with whole lines (buf ends with '\n', except for the last line
+ * of a file that was let go); name is the file's path when it was taken
+ * up, valid for the tailer's lifetime. */
+typedef void kw_tail_feed_fn(void *ctx, const char *buf, size_t len,
+			     const char *name);
+
+/* Called with the rest of a compressed file that stopped growing for the
+ * grace period and does not end with a whole line (a CloudTrail document,
+ * which may be one line of many megabytes): read r to its end. r is
+ * borrowed for the call. */
+typedef void kw_tail_read_fn(void *ctx, struct kw_reader *r, const char *name);
+
 struct kw_tail_opts {
 	const char *const *globs; /* copied */
 	size_t nglobs;
@@ -48,6 +61,11 @@ struct kw_tail_opts {
 	/* How long a file that left its path is still read after it last
 	 * grew (a writer may not have reopened yet); 0: 1 s. */
 	int64_t grace_us;
+	/* Optional: documents in compressed files are read through it.
+	 * Without it such a file's unfinished end is read as a last line
+	 * when the file is let go, and a line longer than max_line in it is
+	 * skipped. */
+	kw_tail_read_fn *whole;
 };
 
 /* A file's place, for checkpoints. */
@@ -78,12 +96,6 @@ struct kw_tail_stats {
 	uint64_t too_long;    /* lines longer than max_line, skipped */
 	uint64_t read_errors; /* failed reads and damaged compressed data */
 };
-
-/* Called with whole lines (buf ends with '\n', except for the last line
- * of a file that was let go); name is the file's path when it was taken
- * up, valid for the tailer's lifetime. */
-typedef void kw_tail_feed_fn(void *ctx, const char *buf, size_t len,
-			     const char *name);
 
 struct kw_tail;
 

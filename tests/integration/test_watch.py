@@ -322,17 +322,61 @@ def verify_unit(kw, d):
     os.unlink(path)
 
 
+def cloudtrail(kw, d):
+    """A CloudTrail file (one JSON document on one line, gzip) dropped
+    into a followed directory raises exactly the alerts scan raises."""
+    d = os.path.join(d, "cloudtrail")
+    os.makedirs(os.path.join(d, "logs"))
+    sample = os.path.join(ROOT, "samples", "cloudtrail.json.gz")
+    models = os.path.join(ROOT, "models")
+    with open(os.path.join(ROOT, "samples", "cloudtrail.keywatch.json")) as f:
+        conf = json.load(f)
+    scan = subprocess.run([kw, "scan", "-q", "-o", "json", "-c",
+                           os.path.join(ROOT, "samples",
+                                        "cloudtrail.keywatch.json"),
+                           "-m", models, sample],
+                          capture_output=True, text=True)
+    want = sorted(json.loads(l)["id"] for l in scan.stdout.splitlines())
+    assert len(want) >= 10, scan
+    sink = os.path.join(d, "alerts.jsonl")
+    conf.update({"inputs": [{"path": os.path.join(d, "logs", "*.json.gz")}],
+                 "state_dir": os.path.join(d, "state"),
+                 "sinks": [{"type": "file", "path": sink}]})
+    cfg = os.path.join(d, "keywatch.json")
+    with open(cfg, "w") as f:
+        json.dump(conf, f)
+    proc = subprocess.Popen([kw, "watch", "-q", "-c", cfg, "-m", models])
+    time.sleep(0.5)
+    shutil.copy(sample, os.path.join(d, "logs", "2026-11-20.json.gz"))
+    deadline = time.time() + 20
+    got = []
+    while time.time() < deadline and len(got) < len(want):
+        time.sleep(0.1)
+        if os.path.exists(sink):
+            with open(sink) as f:
+                got = [l for l in f if l.endswith("\n")]
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    with open(sink) as f:
+        got = sorted(json.loads(l)["id"] for l in f)
+    assert got == want, (got, want)
+    shutil.rmtree(d)
+
+
 def main():
     kw = os.path.abspath(sys.argv[1])
     d = tempfile.mkdtemp(prefix="kw-watch-")
     ok = False
     try:
         verify_unit(kw, d)
+        cloudtrail(kw, d)
         r = scenario(kw, d)
         check(r)
         ok = True
         print("ok: %d alerts, each once, across 3 rotation styles, "
-              "1 kill -9 and 2 restarts" % TOTAL)
+              "1 kill -9 and 2 restarts; a CloudTrail file as scan reads it"
+              % TOTAL)
     finally:
         if ok:
             shutil.rmtree(d)

@@ -257,6 +257,53 @@ static void test_gzip_members(void **state)
 	kw_tail_destroy(t);
 }
 
+static void read_all(void *ctx, struct kw_reader *r, const char *name)
+{
+	char buf[4096];
+	size_t n;
+	struct kw_error err;
+
+	(void)ctx;
+	assert_non_null(name);
+	while (kw_reader_read(r, buf, sizeof(buf), &n, &err) == KW_OK && n)
+		feed(NULL, buf, n, name);
+}
+
+/* A document in a compressed file (CloudTrail: one line, no newline,
+ * longer than the line buffer) is handed whole to the read callback once
+ * the file stops growing. */
+static void test_whole_document(void **state)
+{
+	const char *globs[1] = {p("*.json.gz")};
+	struct kw_tail_opts o = {
+		.globs = globs,
+		.nglobs = 1,
+		.max_line = 64,
+		.grace_us = SEC,
+		.whole = read_all,
+	};
+	struct kw_tail *t = NULL;
+	struct kw_error err;
+	static char doc[100001];
+
+	(void)state;
+	memset(doc, 'r', 100000);
+	memcpy(doc, "{\"Records\":[", 12);
+	memcpy(doc + 99998, "]}", 2);
+	gz_append("ct.json.gz", doc);
+	assert_int_equal(kw_tail_create(&o, &t, &err), KW_OK);
+	kw_tail_poll(t, 0, feed, NULL);
+	assert_int_equal(ngot, 0); /* not before it stopped growing */
+	kw_tail_poll(t, SEC / 2, feed, NULL);
+	assert_int_equal(ngot, 0);
+	assert_int_equal(kw_tail_poll(t, 2 * SEC, feed, NULL), 100000);
+	assert_string_equal(take(), doc);
+	kw_tail_poll(t, 3 * SEC, feed, NULL);
+	assert_int_equal(ngot, 0);
+	assert_int_equal(kw_tail_stats(t)->too_long, 0);
+	kw_tail_destroy(t);
+}
+
 static void test_resume(void **state)
 {
 	struct kw_tail *t = make("api.log*", 0);
@@ -318,6 +365,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rotation_into_gzip, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gzip_members, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_whole_document, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_long, setup, teardown),
