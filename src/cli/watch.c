@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -173,11 +174,35 @@ static void passed(void *ctx, const char *id, int64_t time,
 		w->m.alerts[i][sev]++;
 }
 
+/* The config's format for the file name: the first inputs[] whose glob
+ * matches it, or matches it without rotation suffixes (api.log.1.gz is
+ * still api.log). NULL: auto. */
+static const char *input_format(const struct kw_config *cfg, const char *name)
+{
+	char base[4096];
+	char *dot;
+
+	snprintf(base, sizeof(base), "%s", name);
+	for (;;) {
+		for (size_t i = 0; i < cfg->ninputs; i++) {
+			if (fnmatch(cfg->inputs[i].path, base, FNM_PATHNAME) ==
+			    0)
+				return cfg->inputs[i].format;
+		}
+		dot = strrchr(base, '.');
+		if (!dot || strchr(dot, '/') ||
+		    (strcmp(dot, ".gz") && strcmp(dot, ".zst") &&
+		     strspn(dot + 1, "0123456789") != strlen(dot + 1)))
+			return NULL;
+		*dot = '\0';
+	}
+}
+
 static void feed(void *ctx, const char *buf, size_t len, const char *name)
 {
 	struct watch *w = ctx;
 
-	kw_engine_feed(w->engine, buf, len, name);
+	kw_engine_feed(w->engine, buf, len, name, input_format(w->s.cfg, name));
 }
 
 static void read_whole(void *ctx, struct kw_reader *r, const char *name)
@@ -403,6 +428,24 @@ static int build(struct watch *w, struct kw_cli_setup *s, struct kw_router *r,
  * so with a warning); running needs some. */
 static int check_config(const struct kw_cli_setup *s, bool check_only)
 {
+	for (size_t i = 0; i < s->cfg->ninputs; i++) {
+		const char *f = s->cfg->inputs[i].format;
+
+		if (f && strcmp(f, "auto") && !kw_decoder_find(f)) {
+			kw_log_error(NULL,
+				     "%s: inputs[%zu].format: unknown format "
+				     "'%s' (formats: auto, keywatch, "
+				     "cloudtrail)",
+				     s->cfg->file, i, f);
+			return KW_EXIT_USAGE;
+		}
+		if (s->cfg->inputs[i].map)
+			kw_log_warn(NULL,
+				    "%s: inputs[%zu].map is not applied per "
+				    "input yet: put the mapping in the "
+				    "top-level \"map\"",
+				    s->cfg->file, i);
+	}
 	if (!s->cfg->ninputs && check_only) {
 		kw_log_warn(NULL, "%s: no inputs[]: watch would follow nothing",
 			    s->cfg->file);

@@ -403,11 +403,12 @@ static void input_failed(struct kw_engine *e, enum kw_skip_reason r,
 	kw_log_error(NULL, "%s", msg);
 }
 
+/* dec: the decoder to use, or NULL to sniff it from the first record. */
 static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
-				   const char *name)
+				   const char *name,
+				   const struct kw_decoder_ops *dec)
 {
 	struct kw_splitter *sp = NULL;
-	const struct kw_decoder_ops *dec = e->forced;
 	void *dself = NULL;
 	struct kw_error err;
 	enum kw_status st, result = KW_OK;
@@ -457,7 +458,7 @@ enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 			      const char *name)
 {
 	e->stats.inputs++;
-	return read_records(e, r, name);
+	return read_records(e, r, name, e->forced);
 }
 
 /* A reader over bytes in memory, for kw_engine_feed. */
@@ -499,12 +500,15 @@ static const struct kw_reader_ops mem_ops = {
 };
 
 enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
-			      const char *name)
+			      const char *name, const char *format)
 {
 	struct mem_src m = {buf, len, 0};
 	struct kw_reader r = {&mem_ops, &m, (char *)name};
+	const struct kw_decoder_ops *dec = e->forced;
 
-	return read_records(e, &r, name);
+	if (format && strcmp(format, "auto") != 0)
+		dec = kw_decoder_find(format);
+	return read_records(e, &r, name, dec);
 }
 
 void kw_engine_idle(struct kw_engine *e, int64_t idle_us)

@@ -89,9 +89,11 @@ enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 /* Read the complete records in buf[0..len) as more of the input name
  * (watch: what the tailer read since the last call; it ends with a whole
  * line). Not counted as a new input; line numbers in messages count from
- * the start of buf. name must outlive the engine. */
+ * the start of buf. name must outlive the engine. format names the decoder
+ * for this input (the config's inputs[].format); NULL or "auto" uses the
+ * engine's (--format, else sniffed from the first record). */
 enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
-			      const char *name);
+			      const char *name, const char *format);
 
 /* The input has been idle for idle_us of wall-clock time since the newest
  * event was read: advance the watermark as if event time had moved on as

@@ -165,6 +165,14 @@ def scenario(kw, d):
                          text=True)
     assert out.returncode == 2 and out.stdout == "", out
     assert "sinks[0].type: unknown sink type 'nope'" in out.stderr, out.stderr
+    badfmt = os.path.join(d, "badfmt.json")
+    with open(badfmt, "w") as f:
+        f.write('{"inputs": [{"path": "x", "format": "cloudtral"}]}')
+    out = subprocess.run([kw, "watch", "-n", "-c", badfmt],
+                         capture_output=True, text=True)
+    assert out.returncode == 2, out
+    assert ("%s: inputs[0].format: unknown format 'cloudtral' (formats: "
+            "auto, keywatch, cloudtrail)" % badfmt) in out.stderr, out.stderr
     noinputs = os.path.join(d, "noinputs.json")
     with open(noinputs, "w") as f:
         f.write('{}')
