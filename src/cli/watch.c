@@ -93,6 +93,17 @@ struct metrics {
 	size_t ndetectors;
 };
 
+#define WATCH_MAX_INPUTS 64
+
+/* Per inputs[] entry: its format and its field map (the top-level map and
+ * --map, then the input's own "map" over them). Made with an engine, freed
+ * after it: the engine's decoders borrow the maps. */
+struct watch_inputs {
+	struct kw_engine_input in[WATCH_MAX_INPUTS];
+	struct kw_decoder_conf dconf[WATCH_MAX_INPUTS];
+	struct kw_field_map maps[WATCH_MAX_INPUTS][KW_FIELD_MAX];
+};
+
 struct watch {
 	struct kw_cli_common common;
 	bool check_only;
@@ -109,6 +120,7 @@ struct watch {
 	uint64_t checkpoints;
 	struct metrics m;
 	int64_t started;
+	struct watch_inputs *inputs; /* of w->s.cfg, for w->engine */
 };
 
 static int64_t mono_us(void)
@@ -174,11 +186,12 @@ static void passed(void *ctx, const char *id, int64_t time,
 		w->m.alerts[i][sev]++;
 }
 
-/* The config's format for the file name: the first inputs[] whose glob
- * matches it, or matches it without rotation suffixes (api.log.1.gz is
- * still api.log). NULL: auto. */
-static const char *input_format(const struct kw_config *cfg, const char *name)
+/* The inputs[] entry of the file name: the first whose glob matches it, or
+ * matches it without rotation suffixes (api.log.1.gz is still api.log).
+ * NULL: none (the engine's format and map). */
+static const struct kw_engine_input *input_of(struct watch *w, const char *name)
 {
+	const struct kw_config *cfg = w->s.cfg;
 	char base[4096];
 	char *dot;
 
@@ -187,7 +200,7 @@ static const char *input_format(const struct kw_config *cfg, const char *name)
 		for (size_t i = 0; i < cfg->ninputs; i++) {
 			if (fnmatch(cfg->inputs[i].path, base, FNM_PATHNAME) ==
 			    0)
-				return cfg->inputs[i].format;
+				return w->inputs ? &w->inputs->in[i] : NULL;
 		}
 		dot = strrchr(base, '.');
 		if (!dot || strchr(dot, '/') ||
@@ -202,7 +215,7 @@ static void feed(void *ctx, const char *buf, size_t len, const char *name)
 {
 	struct watch *w = ctx;
 
-	kw_engine_feed(w->engine, buf, len, name, input_format(w->s.cfg, name));
+	kw_engine_feed(w->engine, buf, len, name, input_of(w, name));
 }
 
 static void read_whole(void *ctx, struct kw_reader *r, const char *name)
@@ -371,9 +384,64 @@ static int start_delivery(struct kw_cli_setup *s, struct kw_router *r)
 	return KW_EXIT_OK;
 }
 
-/* Engine and tailer for setup s and router r. */
+/* The format and field map of each input of s (see struct watch_inputs).
+ * NULL after an error, which is printed. */
+static struct watch_inputs *make_inputs(const struct kw_cli_setup *s)
+{
+	struct watch_inputs *wi = calloc(1, sizeof(*wi));
+	struct kw_error err;
+
+	if (!wi) {
+		kw_log_error(NULL, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < s->cfg->ninputs && i < WATCH_MAX_INPUTS; i++) {
+		const struct kw_input *in = &s->cfg->inputs[i];
+		struct kw_field_map *m = wi->maps[i];
+		size_t n = 0;
+		const char *field;
+		json_t *path;
+
+		wi->in[i].format = in->format;
+		if (!in->map)
+			continue;
+		for (; n < s->nmap && n < KW_FIELD_MAX; n++)
+			m[n] = s->map[n];
+		json_object_foreach(in->map, field, path)
+		{
+			struct kw_field_map one;
+			char spec[512];
+			size_t j;
+
+			snprintf(spec, sizeof(spec), "%s=%s", field,
+				 json_is_string(path) ? json_string_value(path)
+						      : "");
+			kw_error_clear(&err);
+			if (kw_field_map_parse(spec, &one, &err) != KW_OK) {
+				kw_log_error(NULL, "%s: inputs[%zu].map: %s",
+					     s->cfg->file, i, err.msg);
+				free(wi);
+				return NULL;
+			}
+			for (j = 0; j < n && m[j].field != one.field; j++)
+				;
+			m[j].field = one.field;
+			m[j].path = json_string_value(path);
+			if (j == n)
+				n++;
+		}
+		wi->dconf[i].map = m;
+		wi->dconf[i].nmap = n;
+		wi->in[i].dconf = &wi->dconf[i];
+	}
+	return wi;
+}
+
+/* Engine and tailer for setup s and router r, and the inputs table the
+ * engine borrows. */
 static int build(struct watch *w, struct kw_cli_setup *s, struct kw_router *r,
-		 struct kw_engine **engine, struct kw_tail **tail)
+		 struct kw_engine **engine, struct kw_tail **tail,
+		 struct watch_inputs **inputs)
 {
 	const char *globs[64];
 	struct kw_engine_opts eo = {
@@ -397,6 +465,7 @@ static int build(struct watch *w, struct kw_cli_setup *s, struct kw_router *r,
 
 	*engine = NULL;
 	*tail = NULL;
+	*inputs = NULL;
 	if (s->cfg->ninputs > sizeof(globs) / sizeof(globs[0])) {
 		kw_log_error(NULL, "%s: more than %zu inputs", s->cfg->file,
 			     sizeof(globs) / sizeof(globs[0]));
@@ -404,12 +473,17 @@ static int build(struct watch *w, struct kw_cli_setup *s, struct kw_router *r,
 	}
 	for (size_t i = 0; i < s->cfg->ninputs; i++)
 		globs[to.nglobs++] = s->cfg->inputs[i].path;
+	*inputs = make_inputs(s);
+	if (!*inputs)
+		return KW_EXIT_USAGE;
 	kw_error_clear(&err);
 	if (kw_engine_create(&eo, engine, &err) != KW_OK ||
 	    kw_tail_create(&to, tail, &err) != KW_OK) {
 		kw_log_error(NULL, "%s", err.msg);
 		kw_engine_destroy(*engine);
 		*engine = NULL;
+		free(*inputs);
+		*inputs = NULL;
 		return KW_EXIT_USAGE;
 	}
 	if (w->state_path[0] &&
@@ -417,8 +491,10 @@ static int build(struct watch *w, struct kw_cli_setup *s, struct kw_router *r,
 		kw_log_error(NULL, "%s", err.msg);
 		kw_engine_destroy(*engine);
 		kw_tail_destroy(*tail);
+		free(*inputs);
 		*engine = NULL;
 		*tail = NULL;
+		*inputs = NULL;
 		return KW_EXIT_USAGE;
 	}
 	return KW_EXIT_OK;
@@ -439,12 +515,6 @@ static int check_config(const struct kw_cli_setup *s, bool check_only)
 				     s->cfg->file, i, f);
 			return KW_EXIT_USAGE;
 		}
-		if (s->cfg->inputs[i].map)
-			kw_log_warn(NULL,
-				    "%s: inputs[%zu].map is not applied per "
-				    "input yet: put the mapping in the "
-				    "top-level \"map\"",
-				    s->cfg->file, i);
 	}
 	if (!s->cfg->ninputs && check_only) {
 		kw_log_warn(NULL, "%s: no inputs[]: watch would follow nothing",
@@ -721,6 +791,7 @@ static void reload(struct watch *w)
 	struct kw_router *nr = NULL;
 	struct kw_engine *ne = NULL;
 	struct kw_tail *nt = NULL;
+	struct watch_inputs *ni = NULL;
 	struct kw_tail_pos *pos = NULL;
 	size_t npos = 0;
 	int rc;
@@ -738,7 +809,7 @@ static void reload(struct watch *w)
 		goto cleanup;
 	}
 	checkpoint(w); /* the learned state the new engine loads */
-	rc = build(w, &ns, nr, &ne, &nt);
+	rc = build(w, &ns, nr, &ne, &nt, &ni);
 	if (rc == KW_EXIT_OK &&
 	    kw_tail_positions(w->tail, &pos, &npos) != KW_OK)
 		rc = KW_EXIT_USAGE;
@@ -757,15 +828,18 @@ static void reload(struct watch *w)
 	kw_engine_destroy(w->engine);
 	kw_tail_destroy(w->tail);
 	kw_router_destroy(w->router);
+	free(w->inputs);
 	kw_cli_teardown(&w->s);
 	w->s = ns;
 	w->router = nr;
 	w->engine = ne;
 	w->tail = nt;
+	w->inputs = ni;
 	memset(&ns, 0, sizeof(ns));
 	nr = NULL;
 	ne = NULL;
 	nt = NULL;
+	ni = NULL;
 	if (start_delivery(&w->s, w->router) != KW_EXIT_OK)
 		kw_log_error("watch", "reload: sinks deliver synchronously");
 	kw_log_info("watch", "reloaded %s", w->common.config);
@@ -774,6 +848,7 @@ cleanup:
 	kw_engine_destroy(ne);
 	kw_tail_destroy(nt);
 	kw_router_destroy(nr);
+	free(ni);
 	kw_cli_teardown(&ns);
 	sd_notify_msg("READY=1");
 }
@@ -888,7 +963,8 @@ int kw_cli_watch(int argc, char **argv)
 	if (rc == KW_EXIT_OK)
 		rc = start_delivery(&w->s, w->router);
 	if (rc == KW_EXIT_OK)
-		rc = build(w, &w->s, w->router, &w->engine, &w->tail);
+		rc = build(w, &w->s, w->router, &w->engine, &w->tail,
+			   &w->inputs);
 	if (rc == KW_EXIT_OK && w->ckpt_path[0])
 		rc = resume(w);
 	if (rc != KW_EXIT_OK)
@@ -919,6 +995,7 @@ cleanup:
 	kw_engine_destroy(w->engine);
 	kw_tail_destroy(w->tail);
 	kw_router_destroy(w->router);
+	free(w->inputs);
 	kw_cli_teardown(&w->s);
 	kw_checkpoint_free(&w->ckpt);
 	if (w->journal >= 0)

@@ -37,14 +37,18 @@ struct family {
 
 struct decoder_inst {
 	const struct kw_decoder_ops *ops;
+	const struct kw_decoder_conf *conf; /* the map it was made with */
 	void *self;
 };
+
+#define MAX_DECODERS 72 /* the two formats for 32 inputs with maps, and more   \
+			 */
 
 struct kw_engine {
 	struct kw_engine_opts opts;
 	struct kw_decoder_conf dconf;
 	const struct kw_decoder_ops *forced; /* --format, or NULL */
-	struct decoder_inst decoders[8];
+	struct decoder_inst decoders[MAX_DECODERS];
 	size_t ndecoders;
 	struct family families[MAX_FAMILIES];
 	size_t nfamilies;
@@ -268,22 +272,30 @@ cleanup:
 	return st;
 }
 
-static void *decoder_for(struct kw_engine *e, const struct kw_decoder_ops *ops)
+/* The decoder instance for ops with field map conf (NULL: the engine's),
+ * made on first use. */
+static void *decoder_for(struct kw_engine *e, const struct kw_decoder_ops *ops,
+			 const struct kw_decoder_conf *conf)
 {
 	struct kw_error err;
 
+	if (!conf)
+		conf = &e->dconf;
 	for (size_t i = 0; i < e->ndecoders; i++) {
-		if (e->decoders[i].ops == ops)
+		if (e->decoders[i].ops == ops && e->decoders[i].conf == conf)
 			return e->decoders[i].self;
 	}
-	if (e->ndecoders == sizeof(e->decoders) / sizeof(e->decoders[0]))
+	if (e->ndecoders == MAX_DECODERS) {
+		kw_log_error("decoder", "more than %d decoders in use",
+			     MAX_DECODERS);
 		return NULL;
-	if (ops->create(&e->dconf, &e->decoders[e->ndecoders].self, &err) !=
-	    KW_OK) {
+	}
+	if (ops->create(conf, &e->decoders[e->ndecoders].self, &err) != KW_OK) {
 		kw_log_error("decoder", "%s: %s", ops->name, err.msg);
 		return NULL;
 	}
 	e->decoders[e->ndecoders].ops = ops;
+	e->decoders[e->ndecoders].conf = conf;
 	return e->decoders[e->ndecoders++].self;
 }
 
@@ -403,10 +415,12 @@ static void input_failed(struct kw_engine *e, enum kw_skip_reason r,
 	kw_log_error(NULL, "%s", msg);
 }
 
-/* dec: the decoder to use, or NULL to sniff it from the first record. */
+/* dec: the decoder to use, or NULL to sniff it from the first record;
+ * conf: its field map, or NULL for the engine's. */
 static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 				   const char *name,
-				   const struct kw_decoder_ops *dec)
+				   const struct kw_decoder_ops *dec,
+				   const struct kw_decoder_conf *conf)
 {
 	struct kw_splitter *sp = NULL;
 	void *dself = NULL;
@@ -438,7 +452,7 @@ static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 		if (!dec)
 			dec = kw_decoder_sniff(kw_splitter_shape(sp),
 					       &e->recs[0]);
-		if (!dself && !(dself = decoder_for(e, dec))) {
+		if (!dself && !(dself = decoder_for(e, dec, conf))) {
 			result = KW_ENOMEM;
 			break;
 		}
@@ -458,7 +472,7 @@ enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 			      const char *name)
 {
 	e->stats.inputs++;
-	return read_records(e, r, name, e->forced);
+	return read_records(e, r, name, e->forced, NULL);
 }
 
 /* A reader over bytes in memory, for kw_engine_feed. */
@@ -500,15 +514,16 @@ static const struct kw_reader_ops mem_ops = {
 };
 
 enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
-			      const char *name, const char *format)
+			      const char *name,
+			      const struct kw_engine_input *in)
 {
 	struct mem_src m = {buf, len, 0};
 	struct kw_reader r = {&mem_ops, &m, (char *)name};
 	const struct kw_decoder_ops *dec = e->forced;
 
-	if (format && strcmp(format, "auto") != 0)
-		dec = kw_decoder_find(format);
-	return read_records(e, &r, name, dec);
+	if (in && in->format && strcmp(in->format, "auto") != 0)
+		dec = kw_decoder_find(in->format);
+	return read_records(e, &r, name, dec, in ? in->dconf : NULL);
 }
 
 void kw_engine_idle(struct kw_engine *e, int64_t idle_us)

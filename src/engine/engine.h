@@ -86,14 +86,22 @@ enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path);
 enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 			      const char *name);
 
+/* How one configured input is decoded (the config's inputs[]): format NULL
+ * or "auto" uses the engine's (--format, else sniffed from the first
+ * record); dconf NULL uses the engine's field map. Both are borrowed and
+ * must outlive the engine. */
+struct kw_engine_input {
+	const char *format;
+	const struct kw_decoder_conf *dconf;
+};
+
 /* Read the complete records in buf[0..len) as more of the input name
  * (watch: what the tailer read since the last call; it ends with a whole
  * line). Not counted as a new input; line numbers in messages count from
- * the start of buf. name must outlive the engine. format names the decoder
- * for this input (the config's inputs[].format); NULL or "auto" uses the
- * engine's (--format, else sniffed from the first record). */
+ * the start of buf. name must outlive the engine. in may be NULL. */
 enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
-			      const char *name, const char *format);
+			      const char *name,
+			      const struct kw_engine_input *in);
 
 /* The input has been idle for idle_us of wall-clock time since the newest
  * event was read: advance the watermark as if event time had moved on as

@@ -325,6 +325,44 @@ static void test_format_forced(void **state)
 	rig_down(&r);
 }
 
+/* watch feeds each input with its own format and field map. */
+static void test_feed_per_input(void **state)
+{
+	static const char gateway[] =
+		"{\"t\":1795766430,\"req\":{\"m\":\"GET\","
+		"\"p\":\"/v1/balance\",\"k\":\"" HONEY "\"},\"s\":200}\n";
+	struct kw_field_map map[5];
+	struct kw_decoder_conf dconf = {map, 5};
+	struct kw_engine_input in = {"keywatch", &dconf};
+	struct kw_engine_input ct = {"cloudtrail", NULL};
+	struct kw_error err;
+	struct rig r;
+
+	(void)state;
+	assert_int_equal(kw_field_map_parse("created=t", &map[0], &err), KW_OK);
+	assert_int_equal(kw_field_map_parse("api_key=req.k", &map[1], &err),
+			 KW_OK);
+	assert_int_equal(kw_field_map_parse("method=req.m", &map[2], &err),
+			 KW_OK);
+	assert_int_equal(kw_field_map_parse("path=req.p", &map[3], &err),
+			 KW_OK);
+	assert_int_equal(kw_field_map_parse("status=s", &map[4], &err), KW_OK);
+	rig_up(&r, 100, NULL);
+	/* Without the input's map the line has no key... */
+	kw_engine_feed(r.engine, gateway, sizeof(gateway) - 1, "gw.log", NULL);
+	assert_int_equal(kw_engine_stats(r.engine)->events, 0);
+	/* ...as a CloudTrail input neither... */
+	kw_engine_feed(r.engine, gateway, sizeof(gateway) - 1, "gw.log", &ct);
+	assert_int_equal(kw_engine_stats(r.engine)->events, 0);
+	/* ...and with it, the decoy's use is an alert. */
+	kw_engine_feed(r.engine, gateway, sizeof(gateway) - 1, "gw.log", &in);
+	kw_engine_finish(r.engine);
+	assert_int_equal(kw_engine_stats(r.engine)->events, 1);
+	assert_int_equal(r.cap.n, 1);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "key.honey");
+	rig_down(&r);
+}
+
 static void test_evict_and_unreadable(void **state)
 {
 	const struct kw_engine_stats *st;
@@ -360,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_alerts_and_stats),
 		cmocka_unit_test(test_per_key_stats),
 		cmocka_unit_test(test_format_forced),
+		cmocka_unit_test(test_feed_per_input),
 		cmocka_unit_test(test_evict_and_unreadable),
 	};
 
