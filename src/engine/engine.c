@@ -41,8 +41,9 @@ struct decoder_inst {
 	void *self;
 };
 
-#define MAX_DECODERS 72 /* the two formats for 32 inputs with maps, and more   \
-			 */
+#define MAX_DECODERS                                                           \
+	72 /* the two formats for 32 inputs with maps, and more                \
+	    */
 
 struct kw_engine {
 	struct kw_engine_opts opts;
