@@ -104,6 +104,10 @@ void kw_cli_teardown(struct kw_cli_setup *s);
 int kw_cli_router(struct kw_cli_setup *s, bool with_stdout,
 		  struct kw_router **out);
 
+/* Start the delivery layer of r's sinks with the config's spool and retry
+ * settings. Errors are printed; KW_EXIT_OK or KW_EXIT_USAGE. */
+int kw_cli_start_delivery(struct kw_cli_setup *s, struct kw_router *r);
+
 int kw_cli_scan(int argc, char **argv);
 int kw_cli_watch(int argc, char **argv);
 int kw_cli_check(int argc, char **argv);

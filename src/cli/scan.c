@@ -370,30 +370,6 @@ static void delivery_summary(struct kw_router *r)
 	}
 }
 
-/* Queues, threads and spools in front of the sinks (alert/delivery.h). */
-static int start_delivery(struct kw_cli_setup *s, struct kw_router *r)
-{
-	struct kw_delivery_opts o = {
-		.spool_dir = s->cfg->spool_dir,
-		.spool_max = s->cfg->spool_max,
-		.retry_min_ms = (int64_t)(s->cfg->retry_initial * 1000),
-		.retry_max_ms = (int64_t)(s->cfg->retry_max * 1000),
-	};
-	char dir[4096];
-	struct kw_error err;
-
-	if (!o.spool_dir && s->cfg->state_dir) {
-		snprintf(dir, sizeof(dir), "%s/spool", s->cfg->state_dir);
-		o.spool_dir = dir;
-	}
-	kw_error_clear(&err);
-	if (kw_router_start_delivery(r, &o, &err) != KW_OK) {
-		kw_log_error(NULL, "%s", err.msg);
-		return KW_EXIT_USAGE;
-	}
-	return KW_EXIT_OK;
-}
-
 static double now_secs(void)
 {
 	struct timespec ts;
@@ -455,7 +431,7 @@ int kw_cli_scan(int argc, char **argv)
 	if (rc == KW_EXIT_OK)
 		rc = kw_cli_router(&s, true, &router);
 	if (rc == KW_EXIT_OK)
-		rc = start_delivery(&s, router);
+		rc = kw_cli_start_delivery(&s, router);
 	if (rc != KW_EXIT_OK)
 		goto cleanup;
 	eo = (struct kw_engine_opts){

@@ -361,29 +361,6 @@ static int parse(int argc, char **argv, struct watch *w)
 	return KW_EXIT_OK;
 }
 
-static int start_delivery(struct kw_cli_setup *s, struct kw_router *r)
-{
-	struct kw_delivery_opts o = {
-		.spool_dir = s->cfg->spool_dir,
-		.spool_max = s->cfg->spool_max,
-		.retry_min_ms = (int64_t)(s->cfg->retry_initial * 1000),
-		.retry_max_ms = (int64_t)(s->cfg->retry_max * 1000),
-	};
-	char dir[4096];
-	struct kw_error err;
-
-	if (!o.spool_dir && s->cfg->state_dir) {
-		snprintf(dir, sizeof(dir), "%s/spool", s->cfg->state_dir);
-		o.spool_dir = dir;
-	}
-	kw_error_clear(&err);
-	if (kw_router_start_delivery(r, &o, &err) != KW_OK) {
-		kw_log_error(NULL, "%s", err.msg);
-		return KW_EXIT_USAGE;
-	}
-	return KW_EXIT_OK;
-}
-
 /* The format and field map of each input of s (see struct watch_inputs).
  * NULL after an error, which is printed. */
 static struct watch_inputs *make_inputs(const struct kw_cli_setup *s)
@@ -840,7 +817,7 @@ static void reload(struct watch *w)
 	ne = NULL;
 	nt = NULL;
 	ni = NULL;
-	if (start_delivery(&w->s, w->router) != KW_EXIT_OK)
+	if (kw_cli_start_delivery(&w->s, w->router) != KW_EXIT_OK)
 		kw_log_error("watch", "reload: sinks deliver synchronously");
 	kw_log_info("watch", "reloaded %s", w->common.config);
 cleanup:
@@ -961,7 +938,7 @@ int kw_cli_watch(int argc, char **argv)
 	if (rc == KW_EXIT_OK && w->s.cfg->metrics_listen)
 		rc = metrics_listen(w, w->s.cfg->metrics_listen);
 	if (rc == KW_EXIT_OK)
-		rc = start_delivery(&w->s, w->router);
+		rc = kw_cli_start_delivery(&w->s, w->router);
 	if (rc == KW_EXIT_OK)
 		rc = build(w, &w->s, w->router, &w->engine, &w->tail,
 			   &w->inputs);
