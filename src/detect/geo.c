@@ -456,9 +456,9 @@ static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
 			 "before",
 			 kw_detect_key_label(key, label, sizeof(label)), ip,
 			 where, flag_note(g),
-			 scale_out  ? "inside a network and country it uses"
-			 : same_net ? "inside a network it uses"
-				    : "outside the networks it uses",
+			 scale_out && g ? "inside a network and country it uses"
+			 : same_net	? "inside a network it uses"
+					: "outside the networks it uses",
 			 (unsigned)s->total_ips, s->total_ips == 1 ? "" : "s");
 	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
 	add_network_evidence(&a, g);
@@ -652,13 +652,14 @@ static void no_database(struct geo *self)
 	if (n && self->on[D_COUNTRY_NOT_ALLOWED])
 		kw_log_warn("geo",
 			    "no GeoIP database: allow_countries (%zu key%s) "
-			    "cannot be checked and the geo detectors are off "
-			    "(give one with --geoip FILE)",
+			    "cannot be checked, and only geo.new_ip runs, on "
+			    "addresses alone (give one with --geoip FILE)",
 			    n, n == 1 ? "" : "s");
-	else if (self->on[D_NEW_IP] || self->on[D_NEW_NETWORK] ||
-		 self->on[D_NEW_COUNTRY] || self->on[D_TRAVEL])
-		kw_log_info("geo", "no GeoIP database: the geo detectors are "
-				   "off (give one with --geoip FILE)");
+	else if (self->on[D_NEW_NETWORK] || self->on[D_NEW_COUNTRY] ||
+		 self->on[D_TRAVEL])
+		kw_log_info("geo", "no GeoIP database: only geo.new_ip runs, "
+				   "on addresses alone (give one with --geoip "
+				   "FILE)");
 }
 
 static bool watched(const struct geo *self, const struct kw_keyent *key)
@@ -728,9 +729,22 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 
 	if (!ev->ip.family || !kw_detect_geo_wants(self->cfg, key))
 		return;
-	/* Everything below needs a database: g is NULL without one. */
+	/* Without a database (g NULL) only geo.new_ip runs, on addresses
+	 * alone: a new IP in a /24 or /48 the key uses is servers scaling
+	 * out (low), elsewhere medium. */
 	if (!g) {
 		no_database(self);
+		if (!watched(self, key))
+			return;
+		ip_known = has_ip(s, &ev->ip);
+		if (!ip_known && self->on[D_NEW_IP] &&
+		    ev->ts - key->first_seen >= self->cfg->learn) {
+			net_of(&ev->ip, net);
+			same_net = has_net(s, net);
+			alert_new_ip(s, ev, key, same_net, same_net, emit);
+		}
+		if (!ip_known)
+			remember(s, ev);
 		return;
 	}
 	if (self->on[D_COUNTRY_NOT_ALLOWED] && kc && kc->nallow_countries)

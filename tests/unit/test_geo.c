@@ -570,13 +570,20 @@ static void test_publishable_and_switches(void **state)
 	assert_int_equal(f.n, 1);
 	assert_alert(&f, 0, "geo.new_country", "high");
 	teardown_f(&f);
-	/* No database: nothing at all (the family says so once, in the
-	 * log). */
+	/* No database: only geo.new_ip, on addresses alone (the family says
+	 * so once, in the log): another /24 after learning is medium, the
+	 * same /24 low, a key still learning nothing. */
 	setup_with(&f, "");
 	req(&f, SECRET, "2026-11-20T00:00:00Z", "81.2.69.142", NULL);
 	req(&f, SECRET, "2026-11-24T10:05:00Z", "175.16.199.7", NULL);
 	req(&f, RK, "2026-11-24T10:05:00Z", "175.16.199.7", NULL);
-	assert_int_equal(f.n, 0);
+	assert_int_equal(f.n, 1);
+	assert_alert(&f, 0, "geo.new_ip", "medium");
+	req(&f, SECRET, "2026-11-24T10:06:00Z", "81.2.69.150", NULL);
+	assert_int_equal(f.n, 2);
+	assert_alert(&f, 1, "geo.new_ip", "low");
+	req(&f, SECRET, "2026-11-24T10:07:00Z", "81.2.69.150", NULL);
+	assert_int_equal(f.n, 2);
 	teardown_f(&f);
 	/* No address: nothing to judge. */
 	setup_with(&f, "");
@@ -636,10 +643,10 @@ static void test_no_database_said_once(void **state)
 	assert_string_equal(
 		capture_end(&c, buf, sizeof(buf)),
 		"keywatch: warning: geo: no GeoIP database: "
-		"allow_countries (2 keys) cannot be checked and the "
-		"geo detectors are off (give one with --geoip "
-		"FILE)\n");
-	assert_int_equal(f.n, 0);
+		"allow_countries (2 keys) cannot be checked, and only "
+		"geo.new_ip runs, on addresses alone (give one with "
+		"--geoip FILE)\n");
+	assert_int_equal(f.n, 1);
 	teardown_f(&f);
 
 	setup_with(&f, ", \"detectors\": {\"geo.country_not_allowed\": "
@@ -648,8 +655,9 @@ static void test_no_database_said_once(void **state)
 	req(&f, SECRET, "2026-11-20T00:00:00Z", "81.2.69.142", NULL);
 	req(&f, SECRET, "2026-11-20T00:00:01Z", "81.2.69.142", NULL);
 	assert_string_equal(capture_end(&c, buf, sizeof(buf)),
-			    "keywatch: geo: no GeoIP database: the geo "
-			    "detectors are off (give one with --geoip FILE)\n");
+			    "keywatch: geo: no GeoIP database: only geo.new_ip "
+			    "runs, on addresses alone (give one with --geoip "
+			    "FILE)\n");
 	teardown_f(&f);
 
 	setup_with(&f, ", \"detectors\": {\"geo.new_ip\": {\"enabled\": "
