@@ -271,6 +271,7 @@ static enum kw_status open_default_geoip(struct kw_cli_setup *s)
 
 int kw_cli_setup(const struct kw_cli_common *c, struct kw_cli_setup *s)
 {
+	char resolved[PATH_MAX];
 	const char *geo[KW_CLI_MAX_GEOIP + 16];
 	struct kw_error err;
 	size_t ngeo = 0;
@@ -299,6 +300,10 @@ int kw_cli_setup(const struct kw_cli_common *c, struct kw_cli_setup *s)
 			     KW_MODELS_DIR);
 		return KW_EXIT_USAGE;
 	}
+	/* "build/../models" reads better as the folder it is. */
+	if (realpath(s->models_path, resolved))
+		snprintf(s->models_path, sizeof(s->models_path), "%s",
+			 resolved);
 	if (kw_models_load(s->models_path, (const char *const *)s->cfg->models,
 			   s->cfg->nmodels, &s->models, &err) != KW_OK) {
 		kw_log_error(NULL, "%s", err.msg);
