@@ -145,7 +145,7 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 		     const struct kw_emit *emit)
 {
 	struct kw_alert a;
-	char label[256], ip[64], subject[300];
+	char label[256], ip[64], subject[300], how[300] = "";
 	const char *det = sensitive ? "ops.sensitive" : "ops.first_seen";
 	enum kw_severity sev = KW_SEV_LOW;
 
@@ -154,12 +154,18 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 	if (kw_detect_alert(&a, det, kw_learned_sev(key, sev), ev, key) !=
 	    KW_OK)
 		return;
-	kw_alert_summary(
-		&a, "%s performed %s%.*s for the first time (%.*s %.*s%s)",
-		kw_detect_key_label(key, label, sizeof(label)),
-		sensitive ? "the sensitive operation " : "", (int)ev->op.n,
-		ev->op.p, (int)ev->method.n, ev->method.p, (int)ev->path.n,
-		ev->path.p, ev->status >= 400 ? ", refused by the API" : "");
+	/* "(GET /v1/customers, refused by the API)"; CloudTrail events have
+	 * no method or path: "(refused by the API)" or nothing. */
+	if (ev->method.n || ev->path.n)
+		snprintf(how, sizeof(how), " (%.*s %.*s%s)", (int)ev->method.n,
+			 ev->method.p, (int)ev->path.n, ev->path.p,
+			 ev->status >= 400 ? ", refused by the API" : "");
+	else if (ev->status >= 400)
+		snprintf(how, sizeof(how), " (refused by the API)");
+	kw_alert_summary(&a, "%s performed %s%.*s for the first time%s",
+			 kw_detect_key_label(key, label, sizeof(label)),
+			 sensitive ? "the sensitive operation " : "",
+			 (int)ev->op.n, ev->op.p, how);
 	kw_alert_evidence_str(&a, "op", ev->op);
 	kw_alert_evidence_str(&a, "access",
 			      kw_str_c(kw_access_name(ev->access)));
