@@ -20,6 +20,9 @@
 
 #include <cmocka.h>
 
+#define FIXTURE_MAX_ALERTS 64
+#include "detect_fixture.h"
+
 #include "core/time.h"
 #include "detect/detector.h"
 #include "state/keytab.h"
@@ -28,66 +31,10 @@
 #define MIN (INT64_C(60) * 1000000)
 #define DAY (1440 * MIN)
 #define KEY "sk_live_51Habcdefghijklmnop4242"
-#define MAX_ALERTS 64
-
-static const uint8_t seed[16] = {1, 2,	3,  4,	5,  6,	7,  8,
-				 9, 10, 11, 12, 13, 14, 15, 16};
-
-struct fixture {
-	struct kw_config *cfg;
-	struct kw_keytab *tab;
-	struct kw_keyent *ent;
-	void *self;
-	json_t *alerts[MAX_ALERTS];
-	size_t n;
-	int64_t t0; /* 2026-11-16T00:00:00Z, a Monday */
-};
-
-static void on_alert(void *ctx, struct kw_alert *a)
-{
-	struct fixture *f = ctx;
-	char *json = kw_alert_to_json(a);
-
-	assert_non_null(json);
-	if (f->n < MAX_ALERTS)
-		f->alerts[f->n++] = json_loads(json, 0, NULL);
-	free(json);
-	kw_alert_clear(a);
-}
-
-static int64_t ts(const char *s)
-{
-	int64_t us = 0;
-
-	assert_true(kw_time_parse(s, strlen(s), &us));
-	return us;
-}
 
 static void setup_cfg(struct fixture *f, const char *config)
 {
-	struct kw_error err;
-	struct kw_detector_env env = {0};
-
-	memset(f, 0, sizeof(*f));
-	if (kw_config_load_string(config, "t.json", &f->cfg, &err) != KW_OK)
-		fail_msg("%s", err.msg);
-	assert_int_equal(kw_detect_check_config(f->cfg, &err), KW_OK);
-	assert_int_equal(kw_keytab_create_seeded(10,
-						 kw_detect_errors.state_size,
-						 seed, &f->tab),
-			 KW_OK);
-	env.cfg = f->cfg;
-	assert_int_equal(kw_detect_errors.create(&env, &f->self, &err), KW_OK);
-	f->t0 = ts("2026-11-16T00:00:00Z");
-}
-
-static void teardown_f(struct fixture *f)
-{
-	for (size_t i = 0; i < f->n; i++)
-		json_decref(f->alerts[i]);
-	kw_detect_errors.destroy(f->self);
-	kw_keytab_destroy(f->tab);
-	kw_config_free(f->cfg);
+	fixture_setup(f, &kw_detect_errors, config, false);
 }
 
 /* One request of key k from ip at time t with status. */
@@ -124,31 +71,6 @@ static void minute(struct fixture *f, int64_t m, unsigned ok, unsigned bad,
 			start + (int64_t)i * (MIN / (n + 1)),
 			i < bad ? status : 200);
 	kw_detect_errors.tick(f->self, start + MIN - 2 * MIN, &emit);
-}
-
-static void finish(struct fixture *f)
-{
-	struct kw_emit emit = {.fn = on_alert, .ctx = f};
-
-	kw_detect_errors.tick(f->self, INT64_MAX, &emit);
-	if (f->ent)
-		kw_detect_errors.flush(f->self, INT64_MAX, f->ent,
-				       kw_keytab_state(f->ent), &emit);
-}
-
-static const char *field(const json_t *a, const char *name)
-{
-	return json_string_value(json_object_get(a, name));
-}
-
-static void assert_member(const json_t *a, const char *name, const char *want)
-{
-	char *s = json_dumps(json_object_get(a, name),
-			     JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-	assert_non_null(s);
-	assert_string_equal(s, want);
-	free(s);
 }
 
 /* ---- rate.errors: the floor ------------------------------------------------

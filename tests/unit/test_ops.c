@@ -23,6 +23,9 @@
 
 #include <cmocka.h>
 
+#define FIXTURE_MAX_ALERTS 64
+#include "detect_fixture.h"
+
 #include "core/arena.h"
 #include "core/time.h"
 #include "detect/detector.h"
@@ -34,64 +37,9 @@
 #define KEY "sk_live_51Habcdefghijklmnop4242"
 #define KEY_TEST "sk_test_51Habcdefghijklmnop4242"
 
-static const uint8_t seed[16] = {1, 2,	3,  4,	5,  6,	7,  8,
-				 9, 10, 11, 12, 13, 14, 15, 16};
-
-struct fixture {
-	struct kw_config *cfg;
-	struct kw_models *models;
-	struct kw_keytab *tab;
-	struct kw_arena arena;
-	void *self;
-	json_t *alerts[64];
-	size_t n;
-	int64_t t0;
-};
-
-static void on_alert(void *ctx, struct kw_alert *a)
-{
-	struct fixture *f = ctx;
-	char *json = kw_alert_to_json(a);
-
-	assert_non_null(json);
-	assert_true(f->n < 64);
-	f->alerts[f->n++] = json_loads(json, 0, NULL);
-	free(json);
-	kw_alert_clear(a);
-}
-
 static void setup_cfg(struct fixture *f, const char *config)
 {
-	static const char *const names[] = {"stripe"};
-	struct kw_error err;
-	struct kw_detector_env env = {0};
-
-	memset(f, 0, sizeof(*f));
-	if (kw_config_load_string(config, "t.json", &f->cfg, &err) != KW_OK)
-		fail_msg("%s", err.msg);
-	assert_int_equal(kw_detect_check_config(f->cfg, &err), KW_OK);
-	if (kw_models_load(KW_SOURCE_ROOT "/models", names, 1, &f->models,
-			   &err) != KW_OK)
-		fail_msg("%s", err.msg);
-	assert_int_equal(kw_keytab_create_seeded(10, kw_detect_ops.state_size,
-						 seed, &f->tab),
-			 KW_OK);
-	kw_arena_init(&f->arena, 0);
-	env.cfg = f->cfg;
-	env.models = f->models;
-	assert_int_equal(kw_detect_ops.create(&env, &f->self, &err), KW_OK);
-	assert_true(kw_time_parse("2026-11-16T00:00:00Z", 20, &f->t0));
-}
-
-static void teardown_f(struct fixture *f)
-{
-	for (size_t i = 0; i < f->n; i++)
-		json_decref(f->alerts[i]);
-	kw_detect_ops.destroy(f->self);
-	kw_keytab_destroy(f->tab);
-	kw_arena_destroy(&f->arena);
-	kw_models_destroy(f->models);
-	kw_config_free(f->cfg);
+	fixture_setup(f, &kw_detect_ops, config, true);
 }
 
 /* One request of key k, h hours after t0. */
@@ -116,21 +64,6 @@ static void request(struct fixture *f, const char *k, double h,
 	ent->kind = KW_KIND_SECRET;
 	ent->mode = (uint8_t)ev.key_mode;
 	kw_detect_ops.observe(f->self, &ev, ent, kw_keytab_state(ent), &emit);
-}
-
-static const char *field(const json_t *a, const char *name)
-{
-	return json_string_value(json_object_get(a, name));
-}
-
-static void assert_member(const json_t *a, const char *name, const char *want)
-{
-	char *s = json_dumps(json_object_get(a, name),
-			     JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-	assert_non_null(s);
-	assert_string_equal(s, want);
-	free(s);
 }
 
 static void test_first_seen_after_learning(void **state)
