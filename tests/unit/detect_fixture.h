@@ -107,7 +107,8 @@ static inline const char *field(const json_t *a, const char *name)
 	return json_string_value(json_object_get(a, name));
 }
 
-static inline void assert_member(const json_t *a, const char *name, const char *want)
+static inline void assert_member(const json_t *a, const char *name,
+				 const char *want)
 {
 	char *s = json_dumps(json_object_get(a, name),
 			     JSON_COMPACT | JSON_PRESERVE_ORDER);
