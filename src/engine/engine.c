@@ -41,9 +41,9 @@ struct decoder_inst {
 	void *self;
 };
 
-#define MAX_DECODERS                                                           \
-	72 /* the two formats for 32 inputs with maps, and more                \
-	    */
+/* Decoder instances: one per format and field map in use (the two formats
+ * for 32 inputs with maps of their own, and more). */
+#define MAX_DECODERS 72
 
 struct kw_engine {
 	struct kw_engine_opts opts;
@@ -210,14 +210,22 @@ static void snap_meta(const struct kw_keyent *key, struct kw_snap_meta *m)
 	m->events = key->events;
 }
 
+/* A key leaves: every window it has open closes now. */
+static void flush_one(void *ctx, struct kw_keyent *key)
+{
+	struct kw_engine *e = ctx;
+
+	flush_key(e, key, INT64_MAX);
+	open_remove(e, key);
+}
+
 /* The table evicts a key: its windows close, its learning is kept. */
 static void on_evict(void *ctx, struct kw_keyent *key)
 {
 	struct kw_engine *e = ctx;
 	struct kw_snap_meta m;
 
-	flush_key(e, key, INT64_MAX);
-	open_remove(e, key);
+	flush_one(e, key);
 	if (!e->snap)
 		return;
 	snap_meta(key, &m);
@@ -375,7 +383,7 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 	if (ev->status == 401 || ev->status == 403)
 		ks->denied++;
 	note_ip(ks, &ev->ip);
-	if (kw_detect_geo_wants(e->opts.cfg, key))
+	if (e->opts.geoip && kw_detect_geo_wants(e->opts.cfg, key))
 		ev->geo = kw_geoip_lookup(e->opts.geoip, &ev->ip);
 	e->current = key;
 	for (size_t i = 0; i < e->nfamilies; i++) {
@@ -405,14 +413,19 @@ static void tick(struct kw_engine *e, int64_t watermark)
 	}
 }
 
+static void count_failed(struct kw_engine *e, enum kw_skip_reason r)
+{
+	e->stats.skips.count[r]++;
+	e->stats.skips.total++;
+	e->stats.inputs_failed++;
+}
+
 static void input_failed(struct kw_engine *e, enum kw_skip_reason r,
 			 const char *msg)
 {
 	/* Every damaged or unreadable input is named, not only the first few
 	 * (as for bad records), so it is logged here and only counted. */
-	e->stats.skips.count[r]++;
-	e->stats.skips.total++;
-	e->stats.inputs_failed++;
+	count_failed(e, r);
 	kw_log_error(NULL, "%s", msg);
 }
 
@@ -557,17 +570,7 @@ enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path)
 
 void kw_engine_count_failed(struct kw_engine *e)
 {
-	e->stats.skips.count[KW_SKIP_UNREADABLE]++;
-	e->stats.skips.total++;
-	e->stats.inputs_failed++;
-}
-
-static void flush_one(void *ctx, struct kw_keyent *key)
-{
-	struct kw_engine *e = ctx;
-
-	flush_key(e, key, INT64_MAX);
-	open_remove(e, key);
+	count_failed(e, KW_SKIP_UNREADABLE);
 }
 
 void kw_engine_finish(struct kw_engine *e)
