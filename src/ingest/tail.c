@@ -287,26 +287,39 @@ static void read_plain(struct kw_tail *t, struct tfile *f, bool final)
 	}
 }
 
-/* Decode from the start, skip what was read, hand out the rest. */
-static void read_compressed(struct kw_tail *t, struct tfile *f, bool final)
+/* A reader over f from its first byte (a descriptor of its own, so f's
+ * position is left alone); NULL when it cannot be had (logged and counted
+ * when the reader fails to open). */
+static struct kw_reader *reopen(struct kw_tail *t, struct tfile *f)
 {
 	struct kw_reader *r = NULL;
 	struct kw_error err;
-	uint64_t dpos = 0;
-	size_t have = 0;
 	int fd = dup(f->fd);
 
 	if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
 		if (fd >= 0)
 			close(fd);
-		return;
+		return NULL;
 	}
 	kw_error_clear(&err);
 	if (kw_reader_open_fd(fd, f->path, &r, &err) != KW_OK) {
 		t->stats.read_errors++;
 		kw_log_error("tail", "%s", err.msg);
-		return;
+		return NULL;
 	}
+	return r;
+}
+
+/* Decode from the start, skip what was read, hand out the rest. */
+static void read_compressed(struct kw_tail *t, struct tfile *f, bool final)
+{
+	struct kw_reader *r = reopen(t, f);
+	struct kw_error err;
+	uint64_t dpos = 0;
+	size_t have = 0;
+
+	if (!r)
+		return;
 	f->partial = false;
 	for (;;) {
 		size_t got = 0, used;
@@ -396,20 +409,11 @@ static void read_whole(struct kw_tail *t, struct tfile *f)
 	struct kw_reader w = {&counted_ops, &c, NULL};
 	struct kw_error err;
 	uint64_t skip = f->offset;
-	int fd = dup(f->fd);
 
 	f->partial = false;
-	if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		if (fd >= 0)
-			close(fd);
+	r = reopen(t, f);
+	if (!r)
 		return;
-	}
-	kw_error_clear(&err);
-	if (kw_reader_open_fd(fd, f->path, &r, &err) != KW_OK) {
-		t->stats.read_errors++;
-		kw_log_error("tail", "%s", err.msg);
-		return;
-	}
 	while (skip) {
 		size_t got = 0;
 		size_t want = skip < t->bufcap ? (size_t)skip : t->bufcap;
