@@ -186,29 +186,19 @@ static void passed(void *ctx, const char *id, int64_t time,
 		w->m.alerts[i][sev]++;
 }
 
-/* The inputs[] entry of the file name: the first whose glob matches it, or
- * matches it without rotation suffixes (api.log.1.gz is still api.log).
+/* The inputs[] entry of the file name: the first whose glob matches it.
+ * The tailer names a file by the path it was taken up at, which one of
+ * the globs matched, so a rotated api.log.1.gz is still api.log here.
  * NULL: none (the engine's format and map). */
 static const struct kw_engine_input *input_of(struct watch *w, const char *name)
 {
 	const struct kw_config *cfg = w->s.cfg;
-	char base[4096];
-	char *dot;
 
-	snprintf(base, sizeof(base), "%s", name);
-	for (;;) {
-		for (size_t i = 0; i < cfg->ninputs; i++) {
-			if (fnmatch(cfg->inputs[i].path, base, FNM_PATHNAME) ==
-			    0)
-				return w->inputs ? &w->inputs->in[i] : NULL;
-		}
-		dot = strrchr(base, '.');
-		if (!dot || strchr(dot, '/') ||
-		    (strcmp(dot, ".gz") && strcmp(dot, ".zst") &&
-		     strspn(dot + 1, "0123456789") != strlen(dot + 1)))
-			return NULL;
-		*dot = '\0';
+	for (size_t i = 0; i < cfg->ninputs && w->inputs; i++) {
+		if (fnmatch(cfg->inputs[i].path, name, FNM_PATHNAME) == 0)
+			return &w->inputs->in[i];
 	}
+	return NULL;
 }
 
 static void feed(void *ctx, const char *buf, size_t len, const char *name)
@@ -222,7 +212,7 @@ static void read_whole(void *ctx, struct kw_reader *r, const char *name)
 {
 	struct watch *w = ctx;
 
-	kw_engine_read(w->engine, r, name);
+	kw_engine_read(w->engine, r, name, input_of(w, name));
 }
 
 /* -------------------------------------------------------- checkpoints */

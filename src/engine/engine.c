@@ -482,11 +482,22 @@ static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 	return result;
 }
 
+/* The decoder an input asks for (NULL: sniff), and its field map. */
+static const struct kw_decoder_ops *
+input_decoder(const struct kw_engine *e, const struct kw_engine_input *in)
+{
+	if (in && in->format && strcmp(in->format, "auto") != 0)
+		return kw_decoder_find(in->format);
+	return e->forced;
+}
+
 enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
-			      const char *name)
+			      const char *name,
+			      const struct kw_engine_input *in)
 {
 	e->stats.inputs++;
-	return read_records(e, r, name, e->forced, NULL);
+	return read_records(e, r, name, input_decoder(e, in),
+			    in ? in->dconf : NULL);
 }
 
 /* A reader over bytes in memory, for kw_engine_feed. */
@@ -533,11 +544,9 @@ enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
 {
 	struct mem_src m = {buf, len, 0};
 	struct kw_reader r = {&mem_ops, &m, (char *)name};
-	const struct kw_decoder_ops *dec = e->forced;
 
-	if (in && in->format && strcmp(in->format, "auto") != 0)
-		dec = kw_decoder_find(in->format);
-	return read_records(e, &r, name, dec, in ? in->dconf : NULL);
+	return read_records(e, &r, name, input_decoder(e, in),
+			    in ? in->dconf : NULL);
 }
 
 void kw_engine_idle(struct kw_engine *e, int64_t idle_us)
@@ -563,7 +572,7 @@ enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path)
 		input_failed(e, KW_SKIP_UNREADABLE, err.msg);
 		return st;
 	}
-	st = kw_engine_read(e, r, r->name);
+	st = kw_engine_read(e, r, r->name, NULL);
 	kw_reader_close(r);
 	return st;
 }

@@ -81,11 +81,6 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
  * was read, otherwise the problem's status (the events before it count). */
 enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path);
 
-/* Read from an open reader (the engine does not close it). name must
- * outlive the engine (it is kept in events and messages). */
-enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
-			      const char *name);
-
 /* How one configured input is decoded (the config's inputs[]): format NULL
  * or "auto" uses the engine's (--format, else sniffed from the first
  * record); dconf NULL uses the engine's field map. Both are borrowed and
@@ -94,6 +89,13 @@ struct kw_engine_input {
 	const char *format;
 	const struct kw_decoder_conf *dconf;
 };
+
+/* Read from an open reader (the engine does not close it). name must
+ * outlive the engine (it is kept in events and messages). in may be NULL
+ * (the engine's format and map). */
+enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
+			      const char *name,
+			      const struct kw_engine_input *in);
 
 /* Read the complete records in buf[0..len) as more of the input name
  * (watch: what the tailer read since the last call; it ends with a whole
