@@ -21,6 +21,7 @@ import sys
 import tempfile
 import zlib
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HONEY_IN = "sk_live_51HxHoneyInsideTheBadFileK1n9"
 HONEY_AFTER = "sk_live_51HxHoneyInTheGoodFileAfterQ4x7"
 CONFIG = {"keys": [{"match": "sk_live_*K1n9", "name": "decoy-in", "honey": True},
@@ -107,7 +108,11 @@ def run(keywatch, tmp, name, data, rc, msg, inline, argv_name=None):
         with open(path, "wb") as f:
             f.write(data)
     good = os.path.join(tmp, "good.jsonl")
-    cmd = [keywatch, "scan", "-o", "json", "-c", os.path.join(tmp, "cfg.json"),
+    # The models are copied beside the corpus: the unreadable case runs as
+    # nobody, who may not reach into the checkout (a clone under a 0700
+    # folder).
+    cmd = [keywatch, "scan", "-o", "json", "-m", os.path.join(tmp, "models"),
+           "-c", os.path.join(tmp, "cfg.json"),
            argv_name or path, good]
     pre = []
     if name == "unreadable.jsonl" and os.geteuid() == 0:
@@ -154,6 +159,8 @@ def main():
         os.chmod(unreadable, 0)
         for n in os.listdir(tmp):
             os.chmod(os.path.join(tmp, n), 0 if n == "unreadable.jsonl" else 0o644)
+        shutil.copytree(os.path.join(ROOT, "models"), os.path.join(tmp, "models"))
+        os.chmod(os.path.join(tmp, "models"), 0o755)
         all_cases.append(("unreadable.jsonl", None, 3,
                           "unreadable.jsonl: Permission denied", False))
         all_cases.append(("missing.jsonl", None, 3,
