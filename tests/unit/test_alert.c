@@ -1,6 +1,6 @@
 /*
  * test_alert.c - the alert (core/alert.h): the exact JSON bytes of a built
- * alert in the field order of spec/alerts.md, UTF-8 kept as is, the stable
+ * alert in the field order of doc/alerts.md, UTF-8 kept as is, the stable
  * id (SHA-256 of detector, fingerprint and subject, checked against ids
  * computed outside), the suppress key glob derived from the redacted id,
  * requests, copy and clear, the text line with and without colour, and the
@@ -45,7 +45,7 @@ static struct kw_alert_key spec_key(void)
 	return k;
 }
 
-/* The example of spec/alerts.md. */
+/* The example of doc/alerts.md. */
 static void build_spec_alert(struct kw_alert *a)
 {
 	struct kw_alert_key k = spec_key();
