@@ -1,0 +1,79 @@
+/*
+ * daemon_impl.h - what the files of the daemon share: the daemon's
+ * context and the functions each file gives the others. Not for use
+ * outside src/daemon/.
+ *
+ *   daemon.c   start, the loop, signals, SIGHUP reload, stop
+ *   inputs.c   per inputs[] entry: its format and field map
+ *   persist.c  state_dir paths, checkpoints, the alert journal, resuming
+ *   metrics.c  counters, the Prometheus text, the /metrics listener
+ *   notify.c   systemd's readiness protocol
+ */
+#ifndef KW_DAEMON_DAEMON_IMPL_H
+#define KW_DAEMON_DAEMON_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/daemon.h"
+#include "daemon/metrics.h"
+#include "engine/engine.h"
+#include "ingest/tail.h"
+#include "state/checkpoint.h"
+
+#define KW_DAEMON_PATH_MAX 4096
+
+struct kw_daemon_inputs;
+
+struct kw_daemon {
+	struct kw_daemon_opts opts;
+	struct kw_daemon_conf conf; /* the running config */
+	struct kw_engine *engine;
+	struct kw_tail *tail;
+	struct kw_daemon_inputs *inputs; /* of conf.cfg, for engine */
+	struct kw_checkpoint ckpt;	 /* files (at save) and recent alerts */
+	int journal;			 /* -1 without a state_dir */
+	char ckpt_path[KW_DAEMON_PATH_MAX];
+	char journal_path[KW_DAEMON_PATH_MAX];
+	char state_path[KW_DAEMON_PATH_MAX];
+	struct kw_metrics *metrics;
+};
+
+/* inputs.c: the format and field map of each inputs[] entry of cfg, with
+ * the top-level map (map[0..nmap)) under each entry's own. NULL after an
+ * error, which is logged. The engine borrows the table: free it (free())
+ * after the engine. */
+struct kw_daemon_inputs *kw_daemon_inputs_make(const struct kw_config *cfg,
+					       const struct kw_field_map *map,
+					       size_t nmap);
+
+/* The inputs[] entry of a file the tailer named: the first whose glob
+ * matches it; NULL: none (the engine's format and map). */
+const struct kw_engine_input *
+kw_daemon_inputs_of(const struct kw_daemon_inputs *in,
+		    const struct kw_config *cfg, const char *name);
+
+/* persist.c: the paths in state_dir (created 0700), or only the --state
+ * path without a state_dir. Errors are logged. */
+enum kw_status kw_daemon_paths(struct kw_daemon *d);
+
+/* persist.c: load the checkpoint and the journal and hand the offsets to
+ * d->tail; then open the journal for appending. Errors are logged. */
+enum kw_status kw_daemon_resume(struct kw_daemon *d);
+
+/* persist.c: write learned state and the checkpoint now (errors are
+ * logged; the daemon goes on). */
+void kw_daemon_checkpoint(struct kw_daemon *d);
+
+/* persist.c: the engine's hooks (struct kw_engine_opts): drop an alert
+ * raised before a restart; journal (and count) each alert passed. ctx is
+ * the daemon. */
+bool kw_daemon_admit(void *ctx, const char *id, int64_t time);
+void kw_daemon_passed(void *ctx, const char *id, int64_t time,
+		      const char *detector, enum kw_severity sev);
+
+/* notify.c: one sd_notify message ("READY=1", ...) to $NOTIFY_SOCKET;
+ * nothing without it. */
+void kw_daemon_notify(const char *msg);
+
+#endif
