@@ -2,8 +2,9 @@
  * daemon.c - the daemon's life (daemon.h): load the config, start the
  * sinks, build the engine and the tailer, resume from the checkpoint, then
  * loop: read what the inputs added, let the wall clock close windows while
- * they are idle, checkpoint every checkpoint_interval, answer metrics
- * scrapes, act on signals. At the end: read what left its path, drain the
+ * they are idle, checkpoint every checkpoint_interval, act on signals, and
+ * publish the metrics a few times a second (a thread of their own serves
+ * them: daemon/httpd.h). At the end: read what left its path, drain the
  * sinks, checkpoint.
  *
  * Signal handlers only set flags (in static storage: a handler reaches
@@ -12,7 +13,6 @@
  * and models (a bad new config keeps the old one running); SIGUSR1 logs
  * counters.
  */
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +196,7 @@ static void reload(struct kw_daemon *d)
 	struct kw_daemon_conf nc;
 	struct build nb = {0};
 	struct kw_tail_pos *pos = NULL;
+	struct kw_metrics_view old;
 	size_t npos = 0;
 	enum kw_status st;
 
@@ -219,6 +220,8 @@ static void reload(struct kw_daemon *d)
 	/* The old sinks finish (what they cannot deliver stays in the
 	 * spools, which the new ones replay). */
 	kw_router_drain(d->conf.router, d->conf.cfg->drain_timeout / 1000);
+	old = view(d);
+	kw_metrics_carry(d->metrics, &old);
 	kw_engine_destroy(d->engine);
 	kw_tail_destroy(d->tail);
 	free(d->inputs);
@@ -232,9 +235,11 @@ static void reload(struct kw_daemon *d)
 	if (l->deliver(l->ctx, &d->conf) != KW_OK)
 		kw_log_error("watch", "reload: sinks deliver synchronously");
 	kw_log_info("watch", "reloaded %s", d->opts.config);
+	kw_metrics_reload(d->metrics, true);
 	goto cleanup;
 failed:
 	kw_log_error("watch", "reload failed; the old config goes on");
+	kw_metrics_reload(d->metrics, false);
 cleanup:
 	free(pos);
 	build_free(&nb);
@@ -249,12 +254,17 @@ static void loop(struct kw_daemon *d)
 	int64_t now = mono_us();
 	int64_t last_input = now;
 	int64_t next_ckpt = now + d->conf.cfg->checkpoint_interval;
+	int64_t next_publish = now;
 	uint64_t fed = 0;
 
 	while (!sig_stop) {
-		struct kw_metrics_view v = view(d);
+		struct kw_metrics_view v;
 
-		kw_metrics_serve(d->metrics, &v);
+		if (now >= next_publish) {
+			v = view(d);
+			kw_metrics_publish(d->metrics, &v);
+			next_publish = now + KW_METRICS_PUBLISH_US;
+		}
 		if (!fed) /* else more may be waiting: read on at once */
 			kw_tail_wait(d->tail, POLL_MS);
 		if (sig_stop)
@@ -277,8 +287,9 @@ static void loop(struct kw_daemon *d)
 		if (sig_hup) {
 			sig_hup = 0;
 			reload(d);
-			next_ckpt =
-				mono_us() + d->conf.cfg->checkpoint_interval;
+			now = mono_us();
+			next_ckpt = now + d->conf.cfg->checkpoint_interval;
+			next_publish = now;
 		}
 	}
 }

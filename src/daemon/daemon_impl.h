@@ -6,7 +6,8 @@
  *   daemon.c   start, the loop, signals, SIGHUP reload, stop
  *   inputs.c   per inputs[] entry: its format and field map
  *   persist.c  state_dir paths, checkpoints, the alert journal, resuming
- *   metrics.c  counters, the Prometheus text, the /metrics listener
+ *   metrics.c  counters and their Prometheus text
+ *   httpd.c    the /metrics listener, on a thread of its own
  *   notify.c   systemd's readiness protocol
  */
 #ifndef KW_DAEMON_DAEMON_IMPL_H

@@ -1,34 +1,61 @@
 /*
- * metrics.c - the daemon's counters, served as Prometheus text on
- * metrics.listen (GET /metrics; GET /healthz answers "ok") and logged on
- * SIGUSR1. The counters of the engine, tailer and router are read from
- * them; the daemon's own (alerts by detector and severity, repeats
- * dropped after a restart, checkpoints) live here.
+ * metrics.c - the daemon's counters (metrics.h): the Prometheus text
+ * exposition (format 0.0.4) rendered on the loop's thread and handed to
+ * the listener (daemon/httpd.h), and the counters line of SIGUSR1.
+ *
+ * The text follows the format strictly: every family has its HELP and
+ * TYPE lines and all its samples in one group, no series appears twice
+ * (two followed files with one path are one series), label values are
+ * escaped and valid UTF-8, counter names end in _total.
+ *
+ * Counters are totals since the process started: the engine, tailer and
+ * router a reload replaces hand their counts to `carried` first, and the
+ * rendered value is carried + the running components'. The daemon's own
+ * counters (alerts by detector and severity, repeats dropped after a
+ * restart, checkpoints, reloads) live here and are never reset.
  */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/log.h"
+#include "daemon/httpd.h"
 #include "daemon/metrics.h"
+#include "kw_config.h"
 
 #define DETECTOR_NAME_MAX 64
+#define SINK_NAME_MAX 48
+#define SINKS_MAX 64 /* sinks whose counters are carried across reloads */
+
+struct sink_count {
+	char name[SINK_NAME_MAX];
+	uint64_t ok, retried, failed, dropped;
+};
+
+/* Counters of the components a reload replaces. */
+struct counts {
+	uint64_t bytes, records, events;
+	uint64_t skips[KW_SKIP_REASON_MAX], skipped;
+	uint64_t opened, rotations, truncations, copies, too_long, read_errors;
+	uint64_t raised, passed, deduped, suppressed, below;
+	struct sink_count sinks[SINKS_MAX];
+	size_t nsinks;
+};
 
 struct kw_metrics {
-	int fd; /* listening socket, or -1 */
+	struct kw_httpd *httpd; /* NULL without metrics.listen */
+	struct counts carried;	/* of replaced components */
+	bool sinks_full_warned;
 	uint64_t alerts[KW_ROUTER_MAX_DETECTORS][KW_SEV_MAX];
 	char detectors[KW_ROUTER_MAX_DETECTORS][DETECTOR_NAME_MAX];
 	size_t ndetectors;
 	uint64_t repeats;     /* alerts raised again after a restart */
 	uint64_t checkpoints; /* written */
+	uint64_t reloads_ok, reloads_failed;
+	double started; /* wall clock, seconds */
 };
 
 static int64_t mono_us(void)
@@ -42,13 +69,32 @@ static int64_t mono_us(void)
 enum kw_status kw_metrics_create(struct kw_metrics **out)
 {
 	struct kw_metrics *m = calloc(1, sizeof(*m));
+	struct timespec ts;
 
 	*out = m;
 	if (!m)
 		return KW_ENOMEM;
-	m->fd = -1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m->started = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	return KW_OK;
 }
+
+enum kw_status kw_metrics_listen(struct kw_metrics *m, const char *spec)
+{
+	struct kw_error err;
+	enum kw_status st;
+
+	kw_error_clear(&err);
+	st = kw_httpd_start(spec, &m->httpd, &err);
+	if (st != KW_OK) {
+		kw_log_error(NULL, "%s", err.msg);
+		return st;
+	}
+	kw_log_info("watch", "metrics on http://%s/metrics", spec);
+	return KW_OK;
+}
+
+/* ---------------------------------------------------------- counting */
 
 void kw_metrics_alert(struct kw_metrics *m, const char *detector,
 		      enum kw_severity sev)
@@ -78,230 +124,432 @@ void kw_metrics_checkpoint(struct kw_metrics *m)
 	m->checkpoints++;
 }
 
-/* ---------------------------------------------------------- listener */
-
-enum kw_status kw_metrics_listen(struct kw_metrics *m, const char *spec)
+void kw_metrics_reload(struct kw_metrics *m, bool ok)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	char host[256];
-	const char *colon = strrchr(spec, ':');
-	long port;
-	int one = 1, fd = -1;
-
-	memset(&ss, 0, sizeof(ss));
-	if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof(host))
-		goto bad;
-	port = strtol(colon + 1, NULL, 10);
-	if (port <= 0 || port > 65535)
-		goto bad;
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-		host[strlen(host) - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
-			goto bad;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-			goto bad;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		len = sizeof(*a);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    0);
-	if (fd < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 16)) {
-		kw_log_error(NULL, "metrics.listen %s: %s", spec,
-			     strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return KW_EIO;
-	}
-	m->fd = fd;
-	kw_log_info("watch", "metrics on http://%s/metrics", spec);
-	return KW_OK;
-bad:
-	kw_log_error(NULL,
-		     "metrics.listen %s: expected ADDRESS:PORT such as "
-		     "127.0.0.1:9187 or [::1]:9187",
-		     spec);
-	return KW_ECONFIG;
-}
-
-/* -------------------------------------------------------------- text */
-
-/* A label value: backslash, quote and newline escaped. */
-static void label(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fputc('\\', f);
-		if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
-	}
-}
-
-struct lag_ctx {
-	FILE *f;
-	bool seconds;
-};
-
-static void lag_line(void *ctx, const struct kw_tail_file_info *fi)
-{
-	struct lag_ctx *lc = ctx;
-
-	fprintf(lc->f, "keywatch_input_lag_%s{path=\"",
-		lc->seconds ? "seconds" : "bytes");
-	label(lc->f, fi->path);
-	if (lc->seconds)
-		fprintf(lc->f, "\"} %.3f\n", (double)fi->lag_us / 1e6);
+	if (ok)
+		m->reloads_ok++;
 	else
-		fprintf(lc->f, "\"} %" PRIu64 "\n", fi->lag);
+		m->reloads_failed++;
 }
 
-static void metrics_text(struct kw_metrics *m, const struct kw_metrics_view *v,
-			 FILE *f)
+/* The row of sink name in c, made when missing; NULL when c is full. */
+static struct sink_count *sink_row(struct counts *c, const char *name)
+{
+	for (size_t i = 0; i < c->nsinks; i++) {
+		if (!strcmp(c->sinks[i].name, name))
+			return &c->sinks[i];
+	}
+	if (c->nsinks == SINKS_MAX)
+		return NULL;
+	snprintf(c->sinks[c->nsinks].name, SINK_NAME_MAX, "%s", name);
+	return &c->sinks[c->nsinks++];
+}
+
+/* Add the counters of v's components to c. false when a sink found no
+ * row (c's sink table is full). */
+static bool add(struct counts *c, const struct kw_metrics_view *v)
 {
 	const struct kw_engine_stats *es = kw_engine_stats(v->engine);
 	const struct kw_tail_stats *ts = kw_tail_stats(v->tail);
-	struct lag_ctx lc = {f, false};
-	struct kw_delivery_stats ds;
+	const struct kw_router_stats *rs = kw_router_stats(v->router);
+	bool all = true;
 
-	fprintf(f,
-		"# TYPE keywatch_events_read_total counter\n"
-		"keywatch_events_read_total %" PRIu64 "\n",
-		es->events);
-	fprintf(f,
-		"# TYPE keywatch_records_read_total counter\n"
-		"keywatch_records_read_total %" PRIu64 "\n",
-		es->records);
-	fprintf(f,
-		"# TYPE keywatch_bytes_read_total counter\n"
-		"keywatch_bytes_read_total %" PRIu64 "\n",
-		ts->bytes);
-	fprintf(f, "# TYPE keywatch_events_skipped_total counter\n");
+	c->bytes += ts->bytes;
+	c->records += es->records;
+	c->events += es->events;
 	for (int r = 0; r < KW_SKIP_REASON_MAX; r++)
-		fprintf(f,
-			"keywatch_events_skipped_total{reason=\"%s\"} %" PRIu64
-			"\n",
-			kw_skip_reason_name((enum kw_skip_reason)r),
-			es->skips.count[r]);
-	fprintf(f, "# TYPE keywatch_input_lag_bytes gauge\n");
-	kw_tail_foreach(v->tail, mono_us(), lag_line, &lc);
-	lc.seconds = true;
-	fprintf(f, "# TYPE keywatch_input_lag_seconds gauge\n");
-	kw_tail_foreach(v->tail, mono_us(), lag_line, &lc);
-	fprintf(f,
-		"# TYPE keywatch_files_followed gauge\n"
-		"keywatch_files_followed %" PRIu64 "\n",
-		ts->files);
-	fprintf(f,
-		"# TYPE keywatch_keys_tracked gauge\n"
-		"keywatch_keys_tracked %zu\n",
-		es->keys);
-	fprintf(f, "# TYPE keywatch_alerts_total counter\n");
-	for (size_t i = 0; i < m->ndetectors; i++)
-		for (int s = 0; s < KW_SEV_MAX; s++)
-			if (m->alerts[i][s])
-				fprintf(f,
-					"keywatch_alerts_total{detector=\"%s\","
-					"severity=\"%s\"} %" PRIu64 "\n",
-					m->detectors[i],
-					kw_severity_name((enum kw_severity)s),
-					m->alerts[i][s]);
-	fprintf(f, "# TYPE keywatch_sink_queue_depth gauge\n"
-		   "# TYPE keywatch_deliveries_total counter\n"
-		   "# TYPE keywatch_spool_bytes gauge\n");
+		c->skips[r] += es->skips.count[r];
+	c->skipped += es->skips.total;
+	c->opened += ts->opened;
+	c->rotations += ts->rotations;
+	c->truncations += ts->truncations;
+	c->copies += ts->copies;
+	c->too_long += ts->too_long;
+	c->read_errors += ts->read_errors;
+	c->raised += rs->raised;
+	c->passed += rs->delivered;
+	c->deduped += rs->deduped;
+	c->suppressed += rs->suppressed;
+	c->below += rs->below;
 	for (size_t i = 0; i < kw_router_nsinks(v->router); i++) {
 		struct kw_delivery *d = kw_router_delivery(v->router, i);
-		const char *name = kw_router_sink(v->router, i)->name;
+		struct sink_count *row;
+		struct kw_delivery_stats ds;
+
+		if (!d)
+			continue;
+		row = sink_row(c, kw_router_sink(v->router, i)->name);
+		if (!row) {
+			all = false;
+			continue;
+		}
+		kw_delivery_stats(d, &ds);
+		row->ok += ds.delivered;
+		row->retried += ds.retries;
+		row->failed += ds.dead;
+		row->dropped += ds.dropped;
+	}
+	return all;
+}
+
+void kw_metrics_carry(struct kw_metrics *m, const struct kw_metrics_view *v)
+{
+	if (!add(&m->carried, v) && !m->sinks_full_warned) {
+		kw_log_warn("watch",
+			    "metrics: more than %d sinks since the start: the "
+			    "deliveries of the others are no longer counted",
+			    SINKS_MAX);
+		m->sinks_full_warned = true;
+	}
+}
+
+/* ------------------------------------------------------------ format */
+
+static void family(FILE *f, const char *name, const char *type,
+		   const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The length of the valid UTF-8 sequence at s (1..4), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	cp = s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A label value: backslash, quote and newline escaped; bytes that are
+ * not UTF-8 (a file name may hold any) shown as U+FFFD. */
+static void label(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (n == 0) {
+			fputs("\xef\xbf\xbd", f);
+			p++;
+		} else if (*p == '\\' || *p == '"') {
+			fputc('\\', f);
+			fputc(*p++, f);
+		} else if (*p == '\n') {
+			fputs("\\n", f);
+			p++;
+		} else {
+			fwrite(p, 1, n, f);
+			p += n;
+		}
+	}
+}
+
+/* One sample: name{lname="lvalue"} value; lname NULL: no labels. */
+static void sample(FILE *f, const char *name, const char *lname,
+		   const char *lvalue, uint64_t value)
+{
+	fputs(name, f);
+	if (lname) {
+		fprintf(f, "{%s=\"", lname);
+		label(f, lvalue);
+		fputs("\"}", f);
+	}
+	fprintf(f, " %" PRIu64 "\n", value);
+}
+
+/* ------------------------------------------------------ files' lag */
+
+struct lag_row {
+	const char *path; /* borrowed from the tailer for the render */
+	uint64_t bytes;
+	int64_t us;
+};
+
+struct lags {
+	struct lag_row *rows;
+	size_t n, cap;
+};
+
+static void lag_add(void *ctx, const struct kw_tail_file_info *fi)
+{
+	struct lags *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct lag_row *p = realloc(l->rows, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		l->rows = p;
+		l->cap = cap;
+	}
+	l->rows[l->n++] = (struct lag_row){fi->path, fi->lag, fi->lag_us};
+}
+
+static int by_path(const void *a, const void *b)
+{
+	return strcmp(((const struct lag_row *)a)->path,
+		      ((const struct lag_row *)b)->path);
+}
+
+/* One row per path: a file that left its path while its successor is
+ * followed there adds its bytes, and the older write counts. */
+static void lag_merge(struct lags *l)
+{
+	size_t out = 0;
+
+	if (l->n > 1)
+		qsort(l->rows, l->n, sizeof(*l->rows), by_path);
+	for (size_t i = 0; i < l->n; i++) {
+		if (out && !strcmp(l->rows[out - 1].path, l->rows[i].path)) {
+			l->rows[out - 1].bytes += l->rows[i].bytes;
+			if (l->rows[i].us > l->rows[out - 1].us)
+				l->rows[out - 1].us = l->rows[i].us;
+			continue;
+		}
+		l->rows[out++] = l->rows[i];
+	}
+	l->n = out;
+}
+
+static void render_files(FILE *f, const struct counts *c,
+			 const struct kw_metrics_view *v)
+{
+	const struct kw_tail_stats *ts = kw_tail_stats(v->tail);
+	struct lags l = {0};
+
+	family(f, "keywatch_files_followed", "gauge", "Files followed now.");
+	sample(f, "keywatch_files_followed", NULL, NULL, ts->files);
+	family(f, "keywatch_files_opened_total", "counter",
+	       "Files taken up to be followed.");
+	sample(f, "keywatch_files_opened_total", NULL, NULL, c->opened);
+	family(f, "keywatch_file_rotations_total", "counter",
+	       "Rotations seen: renamed (a file left its path), truncated "
+	       "(copytruncate), copy (a copy recognised and resumed, not read "
+	       "again).");
+	sample(f, "keywatch_file_rotations_total", "kind", "renamed",
+	       c->rotations);
+	sample(f, "keywatch_file_rotations_total", "kind", "truncated",
+	       c->truncations);
+	sample(f, "keywatch_file_rotations_total", "kind", "copy", c->copies);
+	family(f, "keywatch_lines_too_long_total", "counter",
+	       "Lines longer than max_line, skipped.");
+	sample(f, "keywatch_lines_too_long_total", NULL, NULL, c->too_long);
+	family(f, "keywatch_read_errors_total", "counter",
+	       "Failed reads and damaged compressed data in followed files.");
+	sample(f, "keywatch_read_errors_total", NULL, NULL, c->read_errors);
+	kw_tail_foreach(v->tail, mono_us(), lag_add, &l);
+	lag_merge(&l);
+	family(f, "keywatch_input_lag_bytes", "gauge",
+	       "Bytes written to a followed file and not read yet.");
+	for (size_t i = 0; i < l.n; i++)
+		sample(f, "keywatch_input_lag_bytes", "path", l.rows[i].path,
+		       l.rows[i].bytes);
+	family(f, "keywatch_input_lag_seconds", "gauge",
+	       "Seconds since the oldest write to a followed file that is "
+	       "not read yet (0: caught up).");
+	for (size_t i = 0; i < l.n; i++) {
+		fputs("keywatch_input_lag_seconds{path=\"", f);
+		label(f, l.rows[i].path);
+		fprintf(f, "\"} %.3f\n", (double)l.rows[i].us / 1e6);
+	}
+	free(l.rows);
+}
+
+static void render_alerts(FILE *f, struct kw_metrics *m, const struct counts *c)
+{
+	static const char *const reasons[] = {"duplicate", "suppressed",
+					      "below_min_severity",
+					      "raised_before_restart"};
+	const uint64_t dropped[] = {c->deduped, c->suppressed, c->below,
+				    m->repeats};
+
+	family(f, "keywatch_alerts_total", "counter",
+	       "Alerts that passed the router, by detector and severity.");
+	for (size_t i = 0; i < m->ndetectors; i++) {
+		for (int s = 0; s < KW_SEV_MAX; s++) {
+			if (!m->alerts[i][s])
+				continue;
+			fputs("keywatch_alerts_total{detector=\"", f);
+			label(f, m->detectors[i]);
+			fprintf(f, "\",severity=\"%s\"} %" PRIu64 "\n",
+				kw_severity_name((enum kw_severity)s),
+				m->alerts[i][s]);
+		}
+	}
+	family(f, "keywatch_alerts_dropped_total", "counter",
+	       "Alerts raised but not passed to the sinks, by reason.");
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		sample(f, "keywatch_alerts_dropped_total", "reason", reasons[i],
+		       dropped[i]);
+}
+
+static void delivery_line(FILE *f, const char *sink, const char *result,
+			  uint64_t n)
+{
+	fputs("keywatch_deliveries_total{sink=\"", f);
+	label(f, sink);
+	fprintf(f, "\",result=\"%s\"} %" PRIu64 "\n", result, n);
+}
+
+static void render_sinks(FILE *f, const struct counts *c,
+			 const struct kw_metrics_view *v)
+{
+	size_t n = kw_router_nsinks(v->router);
+
+	family(f, "keywatch_sink_queue_depth", "gauge",
+	       "Alerts waiting for a sink.");
+	for (size_t i = 0; i < n; i++) {
+		struct kw_delivery *d = kw_router_delivery(v->router, i);
+		struct kw_delivery_stats ds;
+
+		if (!d)
+			continue;
+		kw_delivery_stats(d, &ds);
+		sample(f, "keywatch_sink_queue_depth", "sink",
+		       kw_router_sink(v->router, i)->name, ds.pending);
+	}
+	family(f, "keywatch_deliveries_total", "counter",
+	       "Delivery outcomes per sink: ok (taken), retried (a retry "
+	       "answer), failed (rejected for good: dead-lettered), dropped "
+	       "(a queue or spool bound was hit).");
+	for (size_t i = 0; i < c->nsinks; i++) {
+		const struct sink_count *s = &c->sinks[i];
+
+		delivery_line(f, s->name, "ok", s->ok);
+		delivery_line(f, s->name, "retried", s->retried);
+		delivery_line(f, s->name, "failed", s->failed);
+		delivery_line(f, s->name, "dropped", s->dropped);
+	}
+	family(f, "keywatch_spool_bytes", "gauge",
+	       "Bytes in a sink's spool file.");
+	for (size_t i = 0; i < n; i++) {
+		struct kw_delivery *d = kw_router_delivery(v->router, i);
+		struct kw_delivery_stats ds;
 		struct stat sb;
 
 		if (!d)
 			continue;
 		kw_delivery_stats(d, &ds);
-		fprintf(f, "keywatch_sink_queue_depth{sink=\"");
-		label(f, name);
-		fprintf(f, "\"} %zu\n", ds.pending);
-		fprintf(f, "keywatch_deliveries_total{sink=\"");
-		label(f, name);
-		fprintf(f, "\",result=\"ok\"} %" PRIu64 "\n", ds.delivered);
-		fprintf(f, "keywatch_deliveries_total{sink=\"");
-		label(f, name);
-		fprintf(f, "\",result=\"retried\"} %" PRIu64 "\n", ds.retries);
-		fprintf(f, "keywatch_deliveries_total{sink=\"");
-		label(f, name);
-		fprintf(f, "\",result=\"failed\"} %" PRIu64 "\n", ds.dead);
-		fprintf(f, "keywatch_spool_bytes{sink=\"");
-		label(f, name);
-		fprintf(f, "\"} %lld\n",
-			ds.spool[0] && stat(ds.spool, &sb) == 0
-				? (long long)sb.st_size
-				: 0LL);
+		sample(f, "keywatch_spool_bytes", "sink",
+		       kw_router_sink(v->router, i)->name,
+		       ds.spool[0] && stat(ds.spool, &sb) == 0
+			       ? (uint64_t)sb.st_size
+			       : 0);
 	}
-	fprintf(f,
-		"# TYPE keywatch_checkpoints_total counter\n"
-		"keywatch_checkpoints_total %" PRIu64 "\n",
-		m->checkpoints);
 }
 
-/* One request per connection, answered at once (scrapes are rare). */
-void kw_metrics_serve(struct kw_metrics *m, const struct kw_metrics_view *v)
+static void render(struct kw_metrics *m, const struct kw_metrics_view *v,
+		   const struct counts *c, FILE *f)
 {
-	struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
-	char req[1024], *body = NULL, head[256];
-	size_t blen = 0;
-	ssize_t n;
-	const char *status = "200 OK", *ctype = "text/plain; version=0.0.4";
-	FILE *f;
-	int c;
+	const struct kw_engine_stats *es = kw_engine_stats(v->engine);
+	struct kw_httpd_stats hs;
 
-	if (m->fd < 0)
+	family(f, "keywatch_build_info", "gauge",
+	       "The version of keywatch running (always 1).");
+	fputs("keywatch_build_info{version=\"", f);
+	label(f, KW_VERSION);
+	fputs("\"} 1\n", f);
+	family(f, "keywatch_start_time_seconds", "gauge",
+	       "When this keywatch started, in seconds since the epoch.");
+	fprintf(f, "keywatch_start_time_seconds %.3f\n", m->started);
+	family(f, "keywatch_reloads_total", "counter",
+	       "Config reloads (SIGHUP), by result (failed: the old config "
+	       "went on).");
+	sample(f, "keywatch_reloads_total", "result", "ok", m->reloads_ok);
+	sample(f, "keywatch_reloads_total", "result", "failed",
+	       m->reloads_failed);
+	family(f, "keywatch_bytes_read_total", "counter",
+	       "Bytes read from the inputs (decompressed).");
+	sample(f, "keywatch_bytes_read_total", NULL, NULL, c->bytes);
+	family(f, "keywatch_records_read_total", "counter",
+	       "Records cut from the inputs.");
+	sample(f, "keywatch_records_read_total", NULL, NULL, c->records);
+	family(f, "keywatch_events_read_total", "counter",
+	       "Events decoded and analysed.");
+	sample(f, "keywatch_events_read_total", NULL, NULL, c->events);
+	family(f, "keywatch_events_skipped_total", "counter",
+	       "Records not analysed, by reason.");
+	for (int r = 0; r < KW_SKIP_REASON_MAX; r++)
+		sample(f, "keywatch_events_skipped_total", "reason",
+		       kw_skip_reason_name((enum kw_skip_reason)r),
+		       c->skips[r]);
+	render_files(f, c, v);
+	family(f, "keywatch_keys_tracked", "gauge", "Keys in the key table.");
+	sample(f, "keywatch_keys_tracked", NULL, NULL, es->keys);
+	render_alerts(f, m, c);
+	render_sinks(f, c, v);
+	family(f, "keywatch_checkpoints_total", "counter",
+	       "Checkpoints written.");
+	sample(f, "keywatch_checkpoints_total", NULL, NULL, m->checkpoints);
+	kw_httpd_stats(m->httpd, &hs);
+	family(f, "keywatch_metrics_requests_total", "counter",
+	       "Requests this listener answered.");
+	sample(f, "keywatch_metrics_requests_total", NULL, NULL, hs.requests);
+	family(f, "keywatch_metrics_connections_closed_total", "counter",
+	       "Connections to this listener closed without an answer: "
+	       "evicted (idle, for a new one), timeout (too slow), refused "
+	       "(every slot busy sending).");
+	sample(f, "keywatch_metrics_connections_closed_total", "reason",
+	       "evicted", hs.evicted);
+	sample(f, "keywatch_metrics_connections_closed_total", "reason",
+	       "timeout", hs.timeouts);
+	sample(f, "keywatch_metrics_connections_closed_total", "reason",
+	       "refused", hs.refused);
+}
+
+/* Totals: what was carried plus what v's components counted. */
+static void totals(struct kw_metrics *m, const struct kw_metrics_view *v,
+		   struct counts *c)
+{
+	*c = m->carried;
+	add(c, v);
+}
+
+void kw_metrics_publish(struct kw_metrics *m, const struct kw_metrics_view *v)
+{
+	struct counts *c = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!m->httpd)
 		return;
-	c = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (c < 0)
-		return;
-	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	n = recv(c, req, sizeof(req) - 1, 0);
-	if (n <= 0)
-		goto cleanup;
-	req[n] = '\0';
-	f = open_memstream(&body, &blen);
-	if (!f)
-		goto cleanup;
-	if (!strncmp(req, "GET /metrics ", 13) ||
-	    !strncmp(req, "GET /metrics?", 13)) {
-		metrics_text(m, v, f);
-	} else if (!strncmp(req, "GET /healthz ", 13)) {
-		ctype = "text/plain";
-		fputs("ok\n", f);
-	} else {
-		status = "404 Not Found";
-		ctype = "text/plain";
-		fputs("not found: try /metrics or /healthz\n", f);
+	c = malloc(sizeof(*c));
+	f = c ? open_memstream(&text, &len) : NULL;
+	if (!f) {
+		free(c);
+		return; /* the last text stays */
 	}
-	fclose(f);
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: "
-		     "%zu\r\nConnection: close\r\n\r\n",
-		     status, ctype, blen);
-	if (send(c, head, (size_t)n, MSG_NOSIGNAL) == n)
-		(void)!send(c, body, blen, MSG_NOSIGNAL);
-cleanup:
-	free(body);
-	close(c);
+	totals(m, v, c);
+	render(m, v, c, f);
+	if (fclose(f) != 0) {
+		free(text);
+		text = NULL;
+	}
+	free(c);
+	if (text)
+		kw_httpd_publish(m->httpd, text, len);
 }
 
 /* ---------------------------------------------------------------- log */
@@ -310,8 +558,11 @@ void kw_metrics_log(struct kw_metrics *m, const struct kw_metrics_view *v)
 {
 	const struct kw_engine_stats *es = kw_engine_stats(v->engine);
 	const struct kw_tail_stats *ts = kw_tail_stats(v->tail);
-	const struct kw_router_stats *rs = kw_router_stats(v->router);
+	struct counts *c = malloc(sizeof(*c));
 
+	if (!c)
+		return;
+	totals(m, v, c);
 	kw_log_info("watch",
 		    "counters: files %" PRIu64 " (opened %" PRIu64
 		    ", rotations %" PRIu64 ", truncations %" PRIu64
@@ -319,17 +570,17 @@ void kw_metrics_log(struct kw_metrics *m, const struct kw_metrics_view *v)
 		    ", events %" PRIu64 ", skipped %" PRIu64 ", keys %zu"
 		    ", alerts %" PRIu64
 		    " (repeats after restart dropped %" PRIu64
-		    "), checkpoints %" PRIu64,
-		    ts->files, ts->opened, ts->rotations, ts->truncations,
-		    ts->copies, ts->bytes, es->events, es->skips.total,
-		    es->keys, rs->delivered, m->repeats, m->checkpoints);
+		    "), checkpoints %" PRIu64 ", reloads %" PRIu64,
+		    ts->files, c->opened, c->rotations, c->truncations,
+		    c->copies, c->bytes, c->events, c->skipped, es->keys,
+		    c->passed, m->repeats, m->checkpoints, m->reloads_ok);
+	free(c);
 }
 
 void kw_metrics_destroy(struct kw_metrics *m)
 {
 	if (!m)
 		return;
-	if (m->fd >= 0)
-		close(m->fd);
+	kw_httpd_stop(m->httpd);
 	free(m);
 }
