@@ -58,8 +58,13 @@ struct kw_ip {
 	uint8_t addr[16];
 };
 
-/* Parse text into ip; false (ip->family = 0) when it is not an address.
- * An IPv4-mapped IPv6 address (::ffff:a.b.c.d) becomes the IPv4 address. */
+/* Parse s[0..n) (not NUL-terminated; nothing is copied) into ip; false
+ * (ip zeroed) when it is not an address. Exactly inet_pton's acceptance,
+ * IPv4 tried first, plus an IPv6 zone ("fe80::1%eth0": 1 to
+ * KW_IP_ZONE_MAX bytes of [A-Za-z0-9._~-]), which is dropped; an IPv4
+ * address takes no zone. An IPv4-mapped IPv6 address (::ffff:a.b.c.d)
+ * becomes the IPv4 address. (ip.c) */
+#define KW_IP_ZONE_MAX 32
 bool kw_ip_parse(struct kw_ip *ip, const char *s, size_t n);
 /* Format into buf (at least 46 bytes); returns buf. */
 char *kw_ip_format(const struct kw_ip *ip, char *buf, size_t cap);

@@ -797,6 +797,17 @@ static void test_skip_fields(void **state)
 	skip_is(r, "keywatch", NULL, 0,
 		KW_FULL("\"ip_address\":\"1.2.3.4.5\","), KW_SKIP_BAD_FIELD,
 		"field 'ip' (ip_address): not an IP address \"1.2.3.4.5\"");
+	/* an IPv4 address takes no zone (issue 9); an IPv6 one may */
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"ip\":\"1.2.3.4%x\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'ip': not an IP address \"1.2.3.4%x\"");
+	skip_is(r, "keywatch", NULL, 0, KW_FULL("\"ip\":\"1.2.3.4%\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'ip': not an IP address \"1.2.3.4%\"");
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0, KW_FULL("\"ip\":\"fe80::1%eth0\","))
+			->ip.family,
+		6);
 	/* quoted values: 40 bytes at most, escaped */
 	skip_is(r, "keywatch", NULL, 0,
 		KW_FULL("\"ip\":\"\\u0001\\\"\\\\\\u00e9"
