@@ -5,9 +5,12 @@
  * The one idea: each key is a single block [private header | key bytes |
  * public kw_keyent | detector state]. The header chains the block into a
  * hash bucket and into the recency list, so a lookup of a known key is a
- * SipHash, a short chain walk and a list splice, with no allocation. The key
+ * keyed hash, a short chain walk and a list splice, with no allocation. The key
  * bytes sit right after the header so that comparing a key costs no extra
  * cache miss.
+ * The hash is keyed per table (keyhash.h: NH and multiply-add-shift, a
+ * universal family, from a random seed), so chosen keys cannot flood one
+ * bucket.
  *
  * Growth follows redis's dict.c: when the table is as full as it has buckets,
  * a second bucket array twice the size is allocated and every later call
@@ -25,6 +28,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "state/keyhash.h"
 #include "state/siphash.h"
 
 #define KEYTAB_INITIAL_BUCKETS 16
@@ -36,7 +40,7 @@ struct node {
 	struct node *hnext; /* next in the hash bucket */
 	struct node *older; /* towards the least recently seen */
 	struct node *newer; /* towards the most recently seen */
-	uint32_t hash;	    /* low 32 bits of the SipHash of the key */
+	uint32_t hash;	    /* low 32 bits of the keyed hash of the key */
 	uint16_t keylen;    /* <= KW_KEY_MAX_LEN */
 	/* then: keylen key bytes padded to 16, the struct kw_keyent, and the
 	 * detector state (t->state_alloc bytes) */
@@ -64,7 +68,7 @@ struct kw_keytab {
 	uint64_t evicted;
 	kw_keytab_cb *on_evict;
 	void *evict_ctx;
-	uint8_t seed[KW_SIPHASH_KEY_LEN];
+	struct kw_keyhash_key hkey; /* from the random seed */
 };
 
 static size_t round16(size_t n)
@@ -151,7 +155,7 @@ enum kw_status kw_keytab_create_seeded(size_t max_keys, size_t state_size,
 	t->max_buckets = max_buckets;
 	t->state_size = state_size;
 	t->state_alloc = round16(state_size);
-	memcpy(t->seed, seed, KW_SIPHASH_KEY_LEN);
+	kw_keyhash_init(&t->hkey, seed);
 	t->ht[0].mask = KEYTAB_INITIAL_BUCKETS - 1;
 	t->ht[0].b = calloc(KEYTAB_INITIAL_BUCKETS, sizeof(struct node *));
 	if (!t->ht[0].b)
@@ -197,7 +201,7 @@ void kw_keytab_destroy(struct kw_keytab *t)
 	}
 	free(t->ht[0].b);
 	free(t->ht[1].b);
-	explicit_bzero(t->seed, sizeof(t->seed));
+	explicit_bzero(&t->hkey, sizeof(t->hkey));
 	free(t);
 }
 
@@ -377,7 +381,7 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 		return KW_ETOOBIG;
 	if (t->rehashing)
 		rehash_step(t, KEYTAB_REHASH_STEP);
-	h = (uint32_t)kw_siphash(key, n, t->seed);
+	h = (uint32_t)kw_keyhash(&t->hkey, key, n);
 	nd = find(t, key, n, h);
 	if (!nd) {
 		nd = node_new(t, key, n, h, ts);
@@ -422,7 +426,7 @@ size_t kw_keytab_evict_idle(struct kw_keytab *t, int64_t before)
 
 uint64_t kw_keytab_hash(const struct kw_keytab *t, const char *key, size_t n)
 {
-	return kw_siphash(key, n, t->seed);
+	return kw_keyhash(&t->hkey, key, n);
 }
 
 size_t kw_keytab_count(const struct kw_keytab *t)

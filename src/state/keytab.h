@@ -1,6 +1,6 @@
 /*
  * keytab.h - the per-key table: one entry per distinct API key, bounded,
- * least-recently-seen eviction, hashed with a per-table random SipHash seed.
+ * least-recently-seen eviction, hashed with a per-table random seed.
  *
  * The one idea: the table is the only place that holds full key bytes after
  * the decoder, and it holds them only to tell keys apart exactly. They live
@@ -63,7 +63,7 @@ typedef void kw_keytab_cb(void *ctx, struct kw_keyent *ent);
 
 /*
  * Create a table of at most max_keys keys (>= 1) with state_size bytes of
- * detector state per key (0 .. KW_KEYTAB_STATE_MAX). The SipHash seed comes
+ * detector state per key (0 .. KW_KEYTAB_STATE_MAX). The hash's seed comes
  * from getrandom(2), or /dev/urandom when that is missing. *out is set on
  * KW_OK; free with kw_keytab_destroy. KW_EINVAL on bad sizes, KW_EIO when no
  * random seed can be read, KW_ENOMEM.
@@ -117,7 +117,8 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 size_t kw_keytab_evict_idle(struct kw_keytab *t, int64_t before);
 
 /*
- * The table's keyed hash of a key: kw_siphash(key, n, seed). The engine may
+ * The table's keyed hash of a key: kw_keyhash with the key material drawn
+ * from the table's seed (state/keyhash.h). The engine may
  * use it to pick a shard; tests use it to check the seed.
  */
 uint64_t kw_keytab_hash(const struct kw_keytab *t, const char *key, size_t n);

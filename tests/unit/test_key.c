@@ -1,5 +1,6 @@
 /*
- * test_key.c - keys as secrets: SipHash-2-4 reference vectors, fingerprints
+ * test_key.c - keys as secrets: SipHash-2-4 reference vectors, the key
+ * table's keyed hash against a slow reference of its definition, fingerprints
  * (expected values from `printf %s KEY | sha256sum | cut -c1-16`), the
  * redaction table and its never-the-whole-key property, the "already
  * redacted" test, and the config glob including pathological patterns.
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "state/key.h"
+#include "state/keyhash.h"
 #include "state/siphash.h"
 
 /* ---- SipHash ------------------------------------------------------------ */
@@ -445,11 +447,143 @@ static void test_glob_pathological(void **state)
 	assert_true(now_s() - t0 < 2.0);
 }
 
+/* ---- the key table's hash ----------------------------------------------- */
+
+/* 128-bit arithmetic from 32-bit pieces, independent of __int128. */
+struct u128r {
+	uint64_t hi, lo;
+};
+
+static struct u128r mul64r(uint64_t a, uint64_t b)
+{
+	uint64_t a0 = a & 0xffffffffu, a1 = a >> 32;
+	uint64_t b0 = b & 0xffffffffu, b1 = b >> 32;
+	uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+	uint64_t mid = (p00 >> 32) + (p01 & 0xffffffffu) + (p10 & 0xffffffffu);
+
+	return (struct u128r){
+		.hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32),
+		.lo = (mid << 32) | (p00 & 0xffffffffu),
+	};
+}
+
+static struct u128r add128r(struct u128r a, struct u128r b)
+{
+	struct u128r r = {.hi = a.hi + b.hi, .lo = a.lo + b.lo};
+
+	r.hi += r.lo < a.lo;
+	return r;
+}
+
+/* (a_hi:a_lo) * x mod 2^128 */
+static struct u128r mul128r(const uint64_t a[2], uint64_t x)
+{
+	struct u128r r = mul64r(a[0], x);
+
+	r.hi += a[1] * x;
+	return r;
+}
+
+/* keyhash.h's definition, word by word. */
+static uint64_t keyhash_ref(const struct kw_keyhash_key *k, const uint8_t *p,
+			    size_t n)
+{
+	uint8_t pad[KW_KEYHASH_MAX_LEN + 16] = {0};
+	struct u128r nh = {0, 0}, h;
+	size_t words = (n + 15) / 16 * 2;
+
+	memcpy(pad, p, n);
+	for (size_t i = 0; i < words; i += 2) {
+		uint64_t m0, m1;
+
+		memcpy(&m0, pad + 8 * i, 8);
+		memcpy(&m1, pad + 8 * i + 8, 8);
+		nh = add128r(nh, mul64r(m0 + k->nh[i], m1 + k->nh[i + 1]));
+	}
+	h = add128r(mul128r(k->a[0], nh.lo), mul128r(k->a[1], nh.hi));
+	h = add128r(h, mul128r(k->a[2], (uint64_t)n));
+	h = add128r(h, (struct u128r){.hi = k->b[1], .lo = k->b[0]});
+	return h.hi;
+}
+
+static void test_keyhash_reference(void **state)
+{
+	static uint8_t buf[KW_KEYHASH_MAX_LEN + 8];
+	struct kw_keyhash_key k;
+	uint8_t seed[16];
+	uint64_t x = 0x9e3779b97f4a7c15u;
+
+	(void)state;
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 16; i++)
+			seed[i] = (uint8_t)(round * 37 + i * 11);
+		kw_keyhash_init(&k, seed);
+		for (size_t i = 0; i < sizeof(buf); i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			buf[i] = round == 3 ? 0xff : (uint8_t)x;
+		}
+		for (size_t n = 0; n <= KW_KEYHASH_MAX_LEN; n++) {
+			size_t off = n % 8; /* unaligned reads too */
+
+			assert_int_equal(kw_keyhash(&k, buf + off, n),
+					 keyhash_ref(&k, buf + off, n));
+		}
+	}
+	/* the material comes from the seed by SipHash in counter mode */
+	for (int i = 0; i < 16; i++)
+		seed[i] = (uint8_t)i;
+	kw_keyhash_init(&k, seed);
+	assert_int_equal(k.nh[0], kw_siphash("\0\0\0\0\0\0\0\0", 8, seed));
+	assert_int_equal(k.b[1],
+			 kw_siphash("\107\0\0\0\0\0\0\0", 8, seed)); /* 71 */
+	assert_int_equal(kw_keyhash(&k, NULL, 0), keyhash_ref(&k, buf, 0));
+}
+
+/* Keys a hash without a key would put in few buckets (same length, same
+ * ends, differing in a few middle bytes or only in zero padding) spread
+ * like random ones: no bucket of 4,096 holds more than 3x its share. */
+static void test_keyhash_spread(void **state)
+{
+	static uint16_t load[4096];
+	struct kw_keyhash_key k;
+	uint8_t seed[16] = "0123456789abcdef";
+	char key[108];
+	unsigned max = 0;
+
+	(void)state;
+	kw_keyhash_init(&k, seed);
+	memset(key, 'A', sizeof(key));
+	memcpy(key, "sk_live_51", 10);
+	for (unsigned i = 0; i < 65536; i++) {
+		uint64_t h;
+
+		key[50] = (char)('A' + (i & 15));
+		key[51] = (char)('A' + ((i >> 4) & 15));
+		key[52] = (char)('A' + ((i >> 8) & 15));
+		key[53] = (char)('A' + (i >> 12));
+		h = kw_keyhash(&k, key, 107);
+		if (++load[h & 4095] > max)
+			max = load[h & 4095];
+	}
+	assert_true(max <= 48);
+	/* zero padding and length tell keys apart */
+	assert_int_not_equal(kw_keyhash(&k, "ab", 2),
+			     kw_keyhash(&k, "ab\0", 3));
+	assert_int_not_equal(kw_keyhash(&k, "", 0), kw_keyhash(&k, "\0", 1));
+	assert_int_not_equal(
+		kw_keyhash(&k, "ab\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16),
+		kw_keyhash(&k, "ab", 2));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_siphash_vectors),
 		cmocka_unit_test(test_siphash_unaligned),
+		cmocka_unit_test(test_keyhash_reference),
+		cmocka_unit_test(test_keyhash_spread),
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_fingerprint_length_only),
 		cmocka_unit_test(test_is_redacted),

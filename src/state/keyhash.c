@@ -1,0 +1,67 @@
+/*
+ * keyhash.c - NH, then vector multiply-add-shift (keyhash.h says why).
+ */
+#include "state/keyhash.h"
+
+#include <string.h>
+
+#include "state/siphash.h"
+
+#ifndef __SIZEOF_INT128__
+#error "keyhash.c needs a compiler with unsigned __int128"
+#endif
+__extension__ typedef unsigned __int128 u128;
+
+_Static_assert(KW_KEYHASH_MAX_LEN % 16 == 0, "NH reads 16-byte blocks");
+
+void kw_keyhash_init(struct kw_keyhash_key *k, const uint8_t seed[16])
+{
+	uint64_t *w = (uint64_t *)k;
+	size_t nwords = sizeof(*k) / sizeof(uint64_t);
+
+	_Static_assert(sizeof(*k) % sizeof(uint64_t) == 0, "whole words");
+	for (uint64_t i = 0; i < nwords; i++) {
+		uint8_t ctr[8];
+
+		for (int b = 0; b < 8; b++)
+			ctr[b] = (uint8_t)(i >> (8 * b));
+		w[i] = kw_siphash(ctr, sizeof(ctr), seed);
+	}
+}
+
+static inline uint64_t load64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* a * x mod 2^128, a a 128-bit multiplier */
+static inline u128 mul128(const uint64_t a[2], uint64_t x)
+{
+	return (u128)a[0] * x + ((u128)(a[1] * x) << 64);
+}
+
+uint64_t kw_keyhash(const struct kw_keyhash_key *k, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	const uint64_t *kw = k->nh;
+	u128 nh = 0, h;
+	size_t i = 0, m = n < KW_KEYHASH_MAX_LEN ? n : KW_KEYHASH_MAX_LEN;
+
+	for (; i + 16 <= m; i += 16, kw += 2)
+		nh += (u128)(load64(p + i) + kw[0]) *
+		      (uint64_t)(load64(p + i + 8) + kw[1]);
+	if (i < m) {
+		unsigned char last[16] = {0};
+
+		memcpy(last, p + i, m - i);
+		nh += (u128)(load64(last) + kw[0]) *
+		      (uint64_t)(load64(last + 8) + kw[1]);
+	}
+	h = mul128(k->a[0], (uint64_t)nh) +
+	    mul128(k->a[1], (uint64_t)(nh >> 64)) +
+	    mul128(k->a[2], (uint64_t)n) + (((u128)k->b[1] << 64) | k->b[0]);
+	return (uint64_t)(h >> 64);
+}
