@@ -26,6 +26,8 @@
  * placed request: the distance less both accuracy radii, over the time
  * between them. A place the key already uses (within PLACE_KM) is not
  * travel, so a key that runs in two regions is not travelling between them.
+ * Whether a place is known is mostly decided without trigonometry
+ * (geodist.h), so the haversine runs only for a new place.
  */
 #include <math.h>
 #include <stdio.h>
@@ -34,6 +36,7 @@
 
 #include "core/log.h"
 #include "detect/detector.h"
+#include "detect/geodist.h"
 #include "enrich/geoip.h"
 
 #define GEO_IPS 8
@@ -43,8 +46,6 @@
 #define GEO_PLACES 4
 #define PLACE_KM 150.0	   /* one place: within this of its first location */
 #define MIN_TRAVEL_KM 50.0 /* closer than this (beyond accuracy) is no trip */
-#define EARTH_KM 6371.0
-#define PI 3.14159265358979323846
 #define DEFAULT_MAX_KMH 1000.0
 
 enum {
@@ -283,22 +284,13 @@ static void add_country(struct geo_state *s, const char *cc)
 			  hash_bytes(cc, 2, 3));
 }
 
-static double distance_km(double lat1, double lon1, double lat2, double lon2)
-{
-	const double rad = PI / 180.0;
-	double dlat = (lat2 - lat1) * rad, dlon = (lon2 - lon1) * rad;
-	double a = sin(dlat / 2) * sin(dlat / 2) +
-		   cos(lat1 * rad) * cos(lat2 * rad) * sin(dlon / 2) *
-			   sin(dlon / 2);
-
-	return 2 * EARTH_KM * asin(sqrt(a < 1 ? a : 1));
-}
-
+/* A place the key uses within PLACE_KM (plus the accuracy radius) of g. */
 static bool has_place(const struct geo_state *s, const struct kw_geo *g)
 {
 	for (size_t i = 0; i < s->nplaces; i++) {
-		if (distance_km(s->places[i].lat, s->places[i].lon, g->lat,
-				g->lon) <= PLACE_KM + g->accuracy_km)
+		if (kw_detect_geodist_within(s->places[i].lat, s->places[i].lon,
+					     g->lat, g->lon,
+					     PLACE_KM + g->accuracy_km))
 			return true;
 	}
 	return false;
@@ -687,7 +679,7 @@ static void travel(struct geo *self, struct geo_state *s,
 
 	if (!s->has_last || known_place || ev->ts < s->last_ts)
 		return;
-	km = distance_km(s->last_lat, s->last_lon, g->lat, g->lon);
+	km = kw_detect_geodist_km(s->last_lat, s->last_lon, g->lat, g->lon);
 	slack = km - s->last_acc - g->accuracy_km;
 	if (slack < MIN_TRAVEL_KM)
 		return;

@@ -11,8 +11,10 @@
  * The one idea: events carry a struct kw_geo made here (what the GeoIP
  * enrichment would attach), so each rule is tested on exact places and
  * networks without a database; test_geoip.c tests the lookups and the
- * golden cases tests/golden/geo-* the two together.
+ * golden cases tests/golden/geo-* the two together. test_geodist holds
+ * the bounded "within X km" test to the haversine's answers.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +28,7 @@
 
 #include "core/time.h"
 #include "detect/detector.h"
+#include "detect/geodist.h"
 #include "enrich/geoip.h"
 #include "state/keytab.h"
 
@@ -734,6 +737,80 @@ static void test_state_bound(void **state)
 	teardown_f(&f);
 }
 
+/* The bounds decide only when the haversine would answer the same: random
+ * pairs at every scale, pairs exactly at, just inside and just outside the
+ * threshold, the same point, poles, the antimeridian, NaN and infinity. */
+static void check_within(double la1, double lo1, double la2, double lo2,
+			 double km)
+{
+	bool want = kw_detect_geodist_km(la1, lo1, la2, lo2) <= km;
+
+	if (kw_detect_geodist_within(la1, lo1, la2, lo2, km) != want)
+		fail_msg("(%.17g, %.17g) (%.17g, %.17g) within %.17g km: "
+			 "haversine says %d",
+			 la1, lo1, la2, lo2, km, want);
+}
+
+static double urand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return (double)(*x >> 11) / 9007199254740992.0;
+}
+
+static void test_geodist(void **state)
+{
+	static const double offsets[] = {0,    1e-9,  -1e-9,  0.001,  -0.001,
+					 0.5,  -0.5,  0.999,  -0.999, 1.0,
+					 -1.0, 1.001, -1.001, 2.0,    -2.0};
+	uint64_t x = 0x5eed5eed5eed5eedULL;
+	const double inf = 1.0 / 0.0;
+
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		double la1 = urand(&x) * 180 - 90, lo1 = urand(&x) * 360 - 180;
+		/* near (metres to a few hundred km) or anywhere */
+		double spread = i % 3 == 0 ? 180 : (i % 3 == 1 ? 3 : 0.01);
+		double la2 = la1 + (urand(&x) * 2 - 1) * spread;
+		double lo2 = lo1 + (urand(&x) * 2 - 1) * spread * 2;
+		double d;
+
+		if (la2 > 90)
+			la2 = 180 - la2;
+		if (la2 < -90)
+			la2 = -180 - la2;
+		if (lo2 > 180)
+			lo2 -= 360;
+		if (lo2 < -180)
+			lo2 += 360;
+		/* as the detector asks: float places, 150 km + accuracy */
+		check_within((float)la1, (float)lo1, la2, lo2,
+			     150.0 + (double)(i % 1000));
+		d = kw_detect_geodist_km(la1, lo1, la2, lo2);
+		for (size_t k = 0; k < sizeof(offsets) / sizeof(*offsets); k++)
+			check_within(la1, lo1, la2, lo2, d + offsets[k]);
+		check_within(la1, lo1, la2, lo2, nextafter(d, 0));
+		check_within(la1, lo1, la2, lo2, nextafter(d, inf));
+	}
+	check_within(51.5142, -0.0931, 51.5142, -0.0931, 160);
+	check_within(51.5142, -0.0931, 51.5142, -0.0931, 0);
+	check_within(90, 0, 90, 180, 1);
+	check_within(-90, 10, 89, 10, 20000);
+	check_within(0, 179.9, 0, -179.9, 30);
+	check_within(0, 179.9, 0, -179.9, 20);
+	check_within(10, 0, -10, 180, 20000);
+	check_within(0, 0, 0, 180, 20015.1);
+	check_within(0.0 / 0.0, 0, 1, 1, 200);
+	check_within(inf, 0, 1, 1, 200);
+	check_within(1, 1, 1, 1, inf);
+	/* the cheap bounds decide the usual cases: same place, far apart */
+	assert_true(kw_detect_geodist_within(39.0438, -77.4874, 39.0438,
+					     -77.4874, 200));
+	assert_false(kw_detect_geodist_within(39.0438, -77.4874, 53.3498,
+					      -6.2603, 170));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -748,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_no_database_said_once),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_state_bound),
+		cmocka_unit_test(test_geodist),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
