@@ -23,21 +23,11 @@
 
 #include "core/event.h"
 #include "ip_reference.h"
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1DULL;
-}
+#include "test_rng.h"
 
 static unsigned below(unsigned n)
 {
-	return (unsigned)(rnd() % n);
+	return (unsigned)rnd_below(n);
 }
 
 static size_t checked, accepted;

@@ -30,6 +30,7 @@
 
 #include "ingest/json_scan.h"
 #include "json_compare.h"
+#include "test_rng.h"
 
 #define CORPUS_DIR KW_TEST_SRCDIR "/json_corpus"
 #define MAX_CASE (256 * 1024)
@@ -159,22 +160,6 @@ static void corpus_free(struct corpus *cp)
 }
 
 /* ------------------------------------------------------------ random */
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64*: fixed seeds make every run the same */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t rnd_below(size_t n)
-{
-	return n ? (size_t)(rnd() % n) : 0;
-}
 
 struct buf {
 	char *p;
