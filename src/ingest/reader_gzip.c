@@ -5,7 +5,8 @@
  *
  * The one idea: members are read one after another (`cat a.gz b.gz` is one
  * valid stream); when a member ends, what follows must be the end of the
- * input or another gzip magic, anything else is garbage. Inflate writes
+ * input, another gzip magic, or zero padding to the end of the input (as
+ * gzip accepts); anything else is garbage. Inflate writes
  * straight into the caller's buffer. When damage is found, the bytes
  * decoded before it are returned first and the error is kept for the next
  * call (and every call after). Offsets in messages are positions in the
@@ -89,6 +90,13 @@ static bool gz_next_member(struct gz *g)
 	}
 	if (g->zs.avail_in == 0) {
 		g->done = true;
+		return false;
+	}
+	if (g->zs.next_in[0] == 0) {
+		g->done = kw_reader_gzip_padding(g->src, gz_pos(g),
+						 g->zs.next_in, g->zs.avail_in,
+						 g->in, sizeof(g->in), &g->err);
+		g->zs.avail_in = 0;
 		return false;
 	}
 	if (g->zs.next_in[0] != 0x1f ||

@@ -5,10 +5,13 @@
  * of a scan after the JSON scanner.
  *
  * Same contract as the zlib layer: members are read one after another;
- * after a member, only the end of the input or another gzip magic may
- * follow; damage is reported with the byte offset in the compressed input
- * after the good bytes before it; errors are sticky.
+ * after a member, only the end of the input, another gzip magic or zero
+ * padding to the end may follow; damage is reported with the byte offset in
+ * the compressed input after the good bytes before it; errors are sticky.
+ * The member header is parsed here (igzip's own parsing differs from gzip's,
+ * see below), so that both builds give gzip's answer.
  */
+#include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -24,6 +27,8 @@ struct igz {
 	bool eof;     /* the source has no more bytes */
 	bool between; /* a member ended: another one or the end must follow */
 	bool done;
+	bool header;	     /* a member starts: its header is not read yet */
+	uint32_t hcrc;	     /* CRC-32 of the header bytes read so far */
 	struct kw_error err; /* pending, then sticky */
 	unsigned char in[KW_READER_INBUF];
 };
@@ -31,7 +36,7 @@ struct igz {
 static void igz_reset(struct igz *g)
 {
 	isal_inflate_reset(&g->st);
-	g->st.crc_flag = ISAL_GZIP;
+	g->st.crc_flag = ISAL_GZIP_NO_HDR_VER;
 }
 
 void *kw_reader_gzip_new(struct kw_reader_src *src)
@@ -41,9 +46,10 @@ void *kw_reader_gzip_new(struct kw_reader_src *src)
 	if (!g)
 		return NULL;
 	isal_inflate_init(&g->st);
-	g->st.crc_flag = ISAL_GZIP;
+	g->st.crc_flag = ISAL_GZIP_NO_HDR_VER;
 	g->st.next_in = g->in;
 	g->src = src;
+	g->header = true;
 	return g;
 }
 
@@ -90,6 +96,13 @@ static bool igz_next_member(struct igz *g)
 		g->done = true;
 		return false;
 	}
+	if (g->st.next_in[0] == 0) {
+		g->done = kw_reader_gzip_padding(g->src, igz_pos(g),
+						 g->st.next_in, g->st.avail_in,
+						 g->in, sizeof(g->in), &g->err);
+		g->st.avail_in = 0;
+		return false;
+	}
 	if (g->st.next_in[0] != 0x1f ||
 	    (g->st.avail_in >= 2 && g->st.next_in[1] != 0x8b)) {
 		igz_fail(g, KW_ECORRUPT, "garbage after the last gzip member");
@@ -104,6 +117,7 @@ static bool igz_next_member(struct igz *g)
 		g->st.avail_in = avail;
 	}
 	g->between = false;
+	g->header = true;
 	return true;
 }
 
@@ -153,6 +167,122 @@ static bool trailer_check(struct igz *g)
 	return true;
 }
 
+/* ---- the member header (RFC 1952, 2.3) ---------------------------------
+ *
+ * Parsed here, not by igzip: igzip ignores the reserved flag bits that zlib
+ * and gzip refuse, refuses a correct header CRC (FHCRC), and needs the
+ * whole header in one buffer. inflate then reads raw deflate and checks the
+ * trailer (ISAL_GZIP_NO_HDR_VER). Messages and offsets are zlib's.
+ */
+
+/* Header bytes consumed: n <= avail_in, folded into the header CRC. */
+static void hdr_take(struct igz *g, uint32_t n)
+{
+	g->hcrc = crc32_gzip_refl(g->hcrc, g->st.next_in, n);
+	g->st.next_in += n;
+	g->st.avail_in -= n;
+}
+
+/* At least n (small) bytes in the buffer. False at the end of the input
+ * (the stream is cut: at its end, as zlib says) or on a read error. */
+static bool hdr_need(struct igz *g, uint32_t n)
+{
+	while (g->st.avail_in < n) {
+		if (g->eof) {
+			g->st.next_in += g->st.avail_in;
+			g->st.avail_in = 0;
+			igz_fail(g, KW_ECORRUPT,
+				 "unexpected end of gzip stream (truncated)");
+			return false;
+		}
+		if (igz_refill(g) != KW_OK)
+			return false;
+	}
+	return true;
+}
+
+/* Skip n bytes of an extra field, or up to and through a NUL (n == 0 and
+ * string set) for a file name or comment. */
+static bool hdr_skip(struct igz *g, uint32_t n, bool string)
+{
+	while (string || n > 0) {
+		uint32_t take;
+		const uint8_t *nul;
+
+		if (!hdr_need(g, 1))
+			return false;
+		take = g->st.avail_in;
+		if (string) {
+			nul = memchr(g->st.next_in, 0, take);
+			if (nul) {
+				take = (uint32_t)(nul - g->st.next_in) + 1;
+				string = false;
+			}
+		} else {
+			take = take < n ? take : n;
+			n -= take;
+		}
+		hdr_take(g, take);
+	}
+	return true;
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* False when reading must stop (the error is set). */
+static bool igz_header(struct igz *g)
+{
+	uint8_t flags;
+	uint16_t want;
+
+	g->header = false;
+	g->hcrc = 0;
+	if (!hdr_need(g, 10))
+		return false;
+	flags = g->st.next_in[3];
+	if (g->st.next_in[2] != 8 || (flags & 0xe0)) {
+		const char *why = g->st.next_in[2] != 8
+					  ? "gzip CRC or data error (unknown "
+					    "compression method)"
+					  : "gzip CRC or data error (unknown "
+					    "header flags set)";
+
+		hdr_take(g, 4);
+		igz_fail(g, KW_ECORRUPT, why);
+		return false;
+	}
+	hdr_take(g, 10);
+	if (flags & 4) { /* FEXTRA: a length, then that many bytes */
+		if (!hdr_need(g, 2))
+			return false;
+		want = le16(g->st.next_in);
+		hdr_take(g, 2);
+		if (!hdr_skip(g, want, false))
+			return false;
+	}
+	if ((flags & 8) && !hdr_skip(g, 0, true)) /* FNAME */
+		return false;
+	if ((flags & 16) && !hdr_skip(g, 0, true)) /* FCOMMENT */
+		return false;
+	if (flags & 2) { /* FHCRC: the low 16 bits of the header's CRC-32 */
+		if (!hdr_need(g, 2))
+			return false;
+		want = le16(g->st.next_in);
+		g->st.next_in += 2;
+		g->st.avail_in -= 2;
+		if (want != (g->hcrc & 0xffff)) {
+			igz_fail(g, KW_ECORRUPT,
+				 "gzip CRC or data error (header crc "
+				 "mismatch)");
+			return false;
+		}
+	}
+	return true;
+}
+
 /* One inflate step. Returns false when reading must stop. */
 static bool igz_step(struct igz *g)
 {
@@ -160,6 +290,8 @@ static bool igz_step(struct igz *g)
 	uint32_t in_before = g->st.avail_in;
 	int ret;
 
+	if (g->header)
+		return igz_header(g);
 	if (g->st.avail_in == 0 && !g->eof)
 		return igz_refill(g) == KW_OK;
 	ret = isal_inflate(&g->st);

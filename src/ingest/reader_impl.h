@@ -10,6 +10,7 @@
 #ifndef KW_INGEST_READER_IMPL_H
 #define KW_INGEST_READER_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,19 @@ struct kw_reader_src {
 enum kw_status kw_reader_src_read(struct kw_reader_src *src, void *buf,
 				  size_t cap, size_t *got,
 				  struct kw_error *err);
+
+/* After a gzip member that ends at compressed offset `at`, the next byte is
+ * zero. gzip accepts zero padding that runs to the end of the input (tape
+ * blocks, preallocated files) and calls anything else after a member
+ * trailing garbage; both gzip layers answer the same through this.
+ * rest[0..n) are the bytes already read after the member; buf (cap bytes,
+ * may be the buffer rest points into) is reused to read the remainder.
+ * True: zeros to the end, the stream is done. False: err holds "byte
+ * offset AT: garbage after the last gzip member" or a read error. */
+bool kw_reader_gzip_padding(struct kw_reader_src *src, uint64_t at,
+			    const unsigned char *rest, size_t n,
+			    unsigned char *buf, size_t cap,
+			    struct kw_error *err);
 
 /* Close the descriptor and free src. NULL-safe. */
 void kw_reader_src_close(struct kw_reader_src *src);

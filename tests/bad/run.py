@@ -43,6 +43,20 @@ def gz(data):
     return gzip.compress(data, mtime=0)
 
 
+def gz_hcrc(data, good):
+    """A gzip member with a file name and a header CRC (FHCRC), right or
+    wrong (22 header bytes)."""
+    head = bytes([0x1F, 0x8B, 8, 8 | 2]) + b"\0\0\0\0\0\3" + b"log.jsonl\0"
+    crc = zlib.crc32(head) & 0xFFFF
+    if not good:
+        crc ^= 0x5A5A
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflated = raw.compress(data) + raw.flush()
+    trailer = (zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "little") + \
+        (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
+    return head + crc.to_bytes(2, "little") + deflated + trailer
+
+
 def zstd(data, tmp):
     src = os.path.join(tmp, "zstd.in")
     with open(src, "wb") as f:
@@ -73,6 +87,17 @@ def cases(tmp):
     yield ("garbage-after.gz", whole + b"this is not gzip\n", 3,
            "garbage-after.gz: byte offset %d: garbage after the last gzip member" % len(whole), True)
     yield ("concatenated.gz", gz(body(10)) + gz(GOOD_IN), 0, None, True)
+    # Both gzip builds (zlib, ISA-L) answer as `gzip -t` does: zero padding
+    # to the end is accepted, zeros followed by anything are garbage, a
+    # reserved header flag bit is refused, a header CRC (FHCRC) is checked.
+    yield ("zero-padded.gz", whole + b"\0" * 10240, 0, None, True)
+    yield ("zeros-then-junk.gz", whole + b"\0\0\0junk", 3,
+           "zeros-then-junk.gz: byte offset %d: garbage after the last gzip member" % len(whole), True)
+    yield ("reserved-flag.gz", whole[:3] + bytes([whole[3] | 0x40]) + whole[4:], 3,
+           "reserved-flag.gz: byte offset 4: gzip CRC or data error (unknown header flags set)", False)
+    yield ("header-crc.gz", gz_hcrc(data, good=True), 0, None, True)
+    yield ("bad-header-crc.gz", gz_hcrc(data, good=False), 3,
+           "bad-header-crc.gz: byte offset 22: gzip CRC or data error (header crc mismatch)", False)
     yield ("random.zst", b"\x28\xb5\x2f\xfd" + bytes(rnd.randrange(256) for _ in range(4096)), 3,
            "random.zst: byte offset", False)
     yield ("truncated.zst", z[: len(z) // 2], 3,

@@ -8,6 +8,7 @@
  * its byte offset in the compressed input, and the bytes delivered before.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -251,6 +252,109 @@ static void test_gzip_multi_member(void **state)
 	free(za);
 	free(zb);
 	free(cat);
+}
+
+/* A member with gzip's optional header fields (FEXTRA, FNAME, FCOMMENT,
+ * FHCRC), the name longer than the reader's input buffer. */
+static unsigned char *gz_fields(const char *t, size_t n, size_t namelen,
+				bool good_hcrc, size_t *out, size_t *hlen)
+{
+	/* XLEN 4: one empty subfield "ab" */
+	static const unsigned char extra[] = {4, 0, 'a', 'b', 0, 0};
+	size_t g, h = 0;
+	unsigned char *z = gz(t, n, &g); /* 10-byte header: reused body */
+	unsigned char *o = malloc(g + namelen + 64);
+	uLong crc;
+
+	memcpy(o, z, 10);
+	o[3] = 4 | 8 | 16 | 2;
+	h = 10;
+	memcpy(o + h, extra, sizeof(extra));
+	h += sizeof(extra);
+	memset(o + h, 'n', namelen);
+	h += namelen;
+	o[h++] = '\0';
+	memcpy(o + h, "a comment", 10);
+	h += 10;
+	crc = crc32(0, o, (uInt)h);
+	if (!good_hcrc)
+		crc ^= 0x1234;
+	o[h++] = (unsigned char)(crc & 0xff);
+	o[h++] = (unsigned char)((crc >> 8) & 0xff);
+	memcpy(o + h, z + 10, g - 10);
+	*out = h + g - 10;
+	*hlen = h;
+	free(z);
+	return o;
+}
+
+/* Both gzip builds answer as gzip does: every optional header field, a
+ * checked header CRC, reserved flag bits refused, zero padding to the end
+ * accepted however long, zeros followed by anything else refused. */
+static void test_gzip_like_gzip(void **state)
+{
+	size_t n, g, h, zn;
+	char *t = make_text(20000, &n, 5);
+	unsigned char *z = gz_fields(t, n, 300000, true, &g, &h);
+	unsigned char *d;
+	struct result res;
+	const char *p;
+
+	(void)state;
+	p = tpath("fields.gz");
+	write_file(p, z, g);
+	read_path(p, 4096, &res);
+	assert_int_equal(res.st, KW_OK);
+	assert_int_equal(res.n, n);
+	assert_memory_equal(res.data, t, n);
+	free(res.data);
+	free(z);
+
+	z = gz_fields(t, n, 300000, false, &g, &h);
+	p = tpath("hcrc.gz");
+	write_file(p, z, g);
+	read_path(p, 4096, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, h, "gzip CRC or data error (header crc mismatch)");
+	assert_int_equal(res.n, 0);
+	free(res.data);
+	free(z);
+
+	z = gz(t, n, &g);
+	z[3] |= 0x80;
+	p = tpath("flags.gz");
+	write_file(p, z, g);
+	read_path(p, 4096, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, 4,
+		   "gzip CRC or data error (unknown header flags set)");
+	free(res.data);
+	z[3] &= 0x7f;
+
+	/* 600 KB of zeros: more than two input buffers */
+	zn = g + 600000;
+	d = calloc(1, zn + 1);
+	memcpy(d, z, g);
+	p = tpath("padded.gz");
+	write_file(p, d, zn);
+	read_path(p, 4096, &res);
+	assert_int_equal(res.st, KW_OK);
+	assert_int_equal(res.n, n);
+	assert_memory_equal(res.data, t, n);
+	free(res.data);
+
+	d[zn] = 'x';
+	p = tpath("padded-junk.gz");
+	write_file(p, d, zn + 1);
+	read_path(p, 4096, &res);
+	assert_int_equal(res.st, KW_ECORRUPT);
+	expect_msg(&res, p, g, "garbage after the last gzip member");
+	assert_int_equal(res.n, n);
+	free(res.data);
+
+	free(d);
+	free(z);
+	free(t);
 }
 
 static void test_gzip_damage(void **state)
@@ -641,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_gzip_multi_member),
 		cmocka_unit_test(test_gzip_damage),
+		cmocka_unit_test(test_gzip_like_gzip),
 #if KW_HAVE_ZSTD
 		cmocka_unit_test(test_zstd),
 		cmocka_unit_test(test_zstd_random),
