@@ -1,6 +1,7 @@
 /*
  * main.c - dispatch to the commands in cli/.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* A file size limit (ulimit -f, LimitFSIZE=) makes a write fail with
+	 * EFBIG, which the file sink and the spool handle; the signal would
+	 * kill the process instead. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return KW_EXIT_USAGE;

@@ -10,13 +10,16 @@
  * registry) records the ids the router hands it, so every routing decision
  * is checked by what arrived, not by the router's own counters alone.
  */
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -642,6 +645,89 @@ static void test_file_sink(void **state)
 	rmdir(dir);
 }
 
+/* A full disk or the file size limit cuts a line short: the partial line
+ * is taken back, the sink answers RETRY, and the retry writes it whole.
+ * RLIMIT_FSIZE makes the short write without root or a full disk. */
+static void test_file_sink_short_write(void **state)
+{
+	char dir[] = "/tmp/kw_test_sink_XXXXXX";
+	char path[256], conf[512], buf[8192], want[8192];
+	struct kw_sink *s = NULL;
+	struct kw_error err;
+	struct kw_alert a, b;
+	struct rlimit was, lim;
+	char *ja, *jb;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/alerts.jsonl", dir);
+	snprintf(conf, sizeof(conf), "{\"type\": \"file\", \"path\": \"%s\"}",
+		 path);
+	assert_int_equal(create(conf, 0, &s, &err), KW_OK);
+	make(&a, "geo.new_ip", KW_SEV_HIGH, T0, KEY_A, "ip", "203.0.113.9");
+	make(&b, "ops.not_permitted", KW_SEV_LOW, T0, KEY_B, "op", "x.y");
+	ja = kw_alert_to_json(&a);
+	jb = kw_alert_to_json(&b);
+	assert_int_equal(kw_sink_deliver(s, &a, ja, strlen(ja), &err),
+			 KW_SINK_OK);
+
+	/* Room for 20 more bytes: b's line is cut after them. */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	lim = was;
+	lim.rlim_cur = strlen(ja) + 1 + 20;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 0; i < 2; i++) {
+		kw_error_clear(&err);
+		assert_int_equal(kw_sink_deliver(s, &b, jb, strlen(jb), &err),
+				 KW_SINK_RETRY);
+		snprintf(want, sizeof(want),
+			 "%s: short write (20 of %zu bytes); the partial "
+			 "line was removed",
+			 path, strlen(jb) + 1);
+		assert_string_equal(err.msg, want);
+		read_file(path, buf, sizeof(buf));
+		snprintf(want, sizeof(want), "%s\n", ja);
+		assert_string_equal(buf, want);
+	}
+	/* At the limit: nothing goes out (EFBIG), nothing is left. */
+	lim.rlim_cur = strlen(ja) + 1;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	kw_error_clear(&err);
+	assert_int_equal(kw_sink_deliver(s, &b, jb, strlen(jb), &err),
+			 KW_SINK_RETRY);
+	snprintf(want, sizeof(want), "%s: %s", path, strerror(EFBIG));
+	assert_string_equal(err.msg, want);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+
+	/* Room again: the retry writes the whole line once. */
+	assert_int_equal(kw_sink_deliver(s, &b, jb, strlen(jb), &err),
+			 KW_SINK_OK);
+	read_file(path, buf, sizeof(buf));
+	snprintf(want, sizeof(want), "%s\n%s\n", ja, jb);
+	assert_string_equal(buf, want);
+	kw_sink_destroy(s);
+
+	/* A device that is always full: RETRY with the reason. */
+	assert_int_equal(create("{\"type\": \"file\", \"path\": "
+				"\"/dev/full\"}",
+				0, &s, &err),
+			 KW_OK);
+	kw_error_clear(&err);
+	assert_int_equal(kw_sink_deliver(s, &a, ja, strlen(ja), &err),
+			 KW_SINK_RETRY);
+	snprintf(want, sizeof(want), "/dev/full: %s", strerror(ENOSPC));
+	assert_string_equal(err.msg, want);
+	kw_sink_destroy(s);
+
+	free(ja);
+	free(jb);
+	kw_alert_clear(&a);
+	kw_alert_clear(&b);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* ---- the stdout sink ----------------------------------------------------- */
 
 static void stdout_deliver(enum kw_output out, bool colour, char *buf,
@@ -721,6 +807,7 @@ int main(void)
 		cmocka_unit_test(test_failed_sink),
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_file_sink),
+		cmocka_unit_test(test_file_sink_short_write),
 		cmocka_unit_test(test_stdout_sink),
 	};
 
