@@ -10,6 +10,7 @@
  * registry) records the ids the router hands it, so every routing decision
  * is checked by what arrived, not by the router's own counters alone.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -728,6 +730,223 @@ static void test_file_sink_short_write(void **state)
 	rmdir(dir);
 }
 
+/* ---- the exec sink ------------------------------------------------------- */
+
+/* Pids of the processes whose argv is exactly argv0 arg1. */
+static size_t find_procs(const char *argv0, const char *arg1, pid_t *pids,
+			 size_t cap)
+{
+	char want[256], path[300], buf[256];
+	size_t wn, n = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	wn = (size_t)snprintf(want, sizeof(want), "%s%c%s%c", argv0, 0, arg1,
+			      0);
+	assert_non_null(d);
+	while ((e = readdir(d)) && n < cap) {
+		FILE *f;
+		size_t got;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		got = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		if (got == wn && !memcmp(buf, want, wn))
+			pids[n++] = (pid_t)atoi(e->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Wait up to 3 s for processes to go; how many are left (then killed, so
+ * that a failing run leaves nothing behind). */
+static size_t left_running(const char *argv0, const char *arg1)
+{
+	pid_t pids[16];
+	size_t n = 0;
+
+	for (int i = 0; i < 60; i++) {
+		n = find_procs(argv0, arg1, pids, 16);
+		if (!n)
+			return 0;
+		usleep(50000);
+	}
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	return n;
+}
+
+static long ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (long)(b->tv_sec - a->tv_sec) * 1000 +
+	       (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* A timeout kills the command's whole process group: a shell's child does
+ * not outlive it. A command that exits while something it started in the
+ * background still holds its stderr is delivered at once. */
+static void test_exec_sink_process_group(void **state)
+{
+	struct kw_sink *s = NULL;
+	struct kw_error err;
+	struct kw_alert a;
+	struct timespec t0, t1;
+	char *ja;
+
+	(void)state;
+	make(&a, "geo.new_ip", KW_SEV_HIGH, T0, KEY_A, "ip", "203.0.113.9");
+	ja = kw_alert_to_json(&a);
+	/* "; :" keeps the shell from exec'ing sleep in its own place */
+	assert_int_equal(create("{\"type\": \"exec\", \"command\": [\"sh\", "
+				"\"-c\", \"sleep 61.4242; :\"], \"timeout\": "
+				"\"1s\"}",
+				0, &s, &err),
+			 KW_OK);
+	for (int i = 0; i < 2; i++) {
+		kw_error_clear(&err);
+		assert_int_equal(kw_sink_deliver(s, &a, ja, strlen(ja), &err),
+				 KW_SINK_RETRY);
+		assert_string_equal(err.msg,
+				    "exec sh: timed out after 1000 ms");
+		assert_int_equal(left_running("sleep", "61.4242"), 0);
+	}
+	kw_sink_destroy(s);
+
+	assert_int_equal(create("{\"type\": \"exec\", \"command\": [\"sh\", "
+				"\"-c\", \"sleep 61.4343 & exit 0\"], "
+				"\"timeout\": \"5s\"}",
+				0, &s, &err),
+			 KW_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(kw_sink_deliver(s, &a, ja, strlen(ja), &err),
+			 KW_SINK_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(ms_between(&t0, &t1) < 4000);
+	kw_sink_destroy(s);
+	/* Its own business, but not the test's: it goes (once it is there:
+	 * the shell may have exited before its child ran sleep). */
+	for (int i = 0; i < 40; i++) {
+		pid_t pids[4];
+		size_t n = find_procs("sleep", "61.4343", pids, 4);
+
+		for (size_t j = 0; j < n; j++)
+			kill(pids[j], SIGKILL);
+		if (n)
+			break;
+		usleep(50000);
+	}
+	free(ja);
+	kw_alert_clear(&a);
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The command's environment is exactly PATH, the config's env and the
+ * alert's variables: nothing of keywatch's own (where other sinks'
+ * secrets live). */
+static void test_exec_sink_environment(void **state)
+{
+	char dir[] = "/tmp/kw_test_exec_XXXXXX";
+	char path[256], conf[1024], buf[8192], got[8192], want[2048];
+	char *lines[64];
+	size_t n = 0;
+	struct kw_sink *s = NULL;
+	struct kw_error err;
+	struct kw_alert a;
+	char *ja, *save = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/env.txt", dir);
+	setenv("KW_TEST_OTHER_SINK_SECRET", "hunter2-of-another-sink", 1);
+	setenv("KW_TEST_TICKET_TOKEN", "tok-123", 1);
+	snprintf(conf, sizeof(conf),
+		 "{\"type\": \"exec\", \"command\": [\"sh\", \"-c\", \"env > "
+		 "\\\"$0\\\"\", \"%s\"], \"env\": {\"TICKET_TOKEN\": "
+		 "\"env:KW_TEST_TICKET_TOKEN\", \"MODE\": \"prod\"}}",
+		 path);
+	assert_int_equal(create(conf, 0, &s, &err), KW_OK);
+	make(&a, "geo.new_ip", KW_SEV_HIGH, T0, KEY_A, "ip", "203.0.113.9");
+	ja = kw_alert_to_json(&a);
+	assert_int_equal(kw_sink_deliver(s, &a, ja, strlen(ja), &err),
+			 KW_SINK_OK);
+	kw_sink_destroy(s);
+	read_file(path, buf, sizeof(buf));
+	/* what the shell adds of its own is not ours */
+	for (char *l = strtok_r(buf, "\n", &save); l && n < 64;
+	     l = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(l, "PWD=", 4) && strncmp(l, "SHLVL=", 6) &&
+		    strncmp(l, "_=", 2) && strncmp(l, "OLDPWD=", 7))
+			lines[n++] = l;
+	}
+	qsort(lines, n, sizeof(lines[0]), cmp_str);
+	got[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		strcat(got, lines[i]);
+		strcat(got, "\n");
+	}
+	snprintf(want, sizeof(want),
+		 "KEYWATCH_ALERT_DETECTOR=geo.new_ip\n"
+		 "KEYWATCH_ALERT_ID=%s\n"
+		 "KEYWATCH_ALERT_KEY=%s\n"
+		 "KEYWATCH_ALERT_KEY_FP=%s\n"
+		 "KEYWATCH_ALERT_SEVERITY=high\n"
+		 "MODE=prod\n"
+		 "PATH=/usr/local/bin:/usr/bin:/bin\n"
+		 "TICKET_TOKEN=tok-123\n",
+		 a.id, KEY_A, a.key.fp);
+	assert_string_equal(got, want);
+	unlink(path);
+	rmdir(dir);
+
+	/* The program is looked up in the command's PATH. */
+	assert_int_equal(create("{\"type\": \"exec\", \"command\": "
+				"[\"kw-no-such-program\"]}",
+				0, &s, &err),
+			 KW_OK);
+	kw_error_clear(&err);
+	assert_int_equal(kw_sink_deliver(s, &a, ja, strlen(ja), &err),
+			 KW_SINK_RETRY);
+	assert_string_equal(err.msg,
+			    "exec kw-no-such-program: not found in PATH "
+			    "/usr/local/bin:/usr/bin:/bin (give the full path, "
+			    "or set env.PATH)");
+	kw_sink_destroy(s);
+
+	create_err("{\"type\": \"exec\", \"command\": [\"true\"], \"env\": "
+		   "{\"BAD-NAME\": \"x\"}}",
+		   2,
+		   "t.json: sinks[2].env: 'BAD-NAME' is not a variable name "
+		   "the command may be given (letters, digits and '_'; "
+		   "KEYWATCH_ALERT* is keywatch's)");
+	create_err("{\"type\": \"exec\", \"command\": [\"true\"], \"env\": "
+		   "{\"KEYWATCH_ALERT_ID\": \"x\"}}",
+		   2,
+		   "t.json: sinks[2].env: 'KEYWATCH_ALERT_ID' is not a "
+		   "variable name the command may be given (letters, digits "
+		   "and '_'; KEYWATCH_ALERT* is keywatch's)");
+	create_err("{\"type\": \"exec\", \"command\": [\"true\"], \"env\": "
+		   "{\"X\": 1}}",
+		   2, "t.json: sinks[2].env.X: expected a string");
+	create_err("{\"type\": \"exec\", \"command\": [\"true\"], \"env\": "
+		   "{\"X\": \"env:KW_TEST_SURELY_UNSET\"}}",
+		   2,
+		   "t.json: sinks[2].env.X: environment variable "
+		   "KW_TEST_SURELY_UNSET is not set");
+	free(ja);
+	kw_alert_clear(&a);
+	unsetenv("KW_TEST_OTHER_SINK_SECRET");
+	unsetenv("KW_TEST_TICKET_TOKEN");
+}
+
 /* ---- the stdout sink ----------------------------------------------------- */
 
 static void stdout_deliver(enum kw_output out, bool colour, char *buf,
@@ -808,6 +1027,8 @@ int main(void)
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_file_sink),
 		cmocka_unit_test(test_file_sink_short_write),
+		cmocka_unit_test(test_exec_sink_process_group),
+		cmocka_unit_test(test_exec_sink_environment),
 		cmocka_unit_test(test_stdout_sink),
 	};
 
