@@ -84,87 +84,13 @@ static int64_t now_ms(void)
 
 /* ------------------------------------------------------- alerts from JSON */
 
-static void copy_str(const json_t *o, const char *k, char *buf, size_t cap)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	snprintf(buf, cap, "%s", s ? s : "");
-}
-
-static int name_index(const char *s, const char *(*name)(int), int max)
-{
-	for (int i = 0; s && i < max; i++) {
-		if (!strcmp(name(i), s))
-			return i;
-	}
-	return 0;
-}
-
-static const char *kind_name(int i)
-{
-	return kw_key_kind_name((enum kw_key_kind)i);
-}
-
-static const char *mode_name(int i)
-{
-	return kw_key_mode_name((enum kw_key_mode)i);
-}
-
 enum kw_status kw_delivery_alert_from_json(const char *json, size_t len,
 					   struct kw_alert *a,
 					   char *detector_buf, size_t cap)
 {
 	json_t *o = json_loadb(json, len, 0, NULL);
-	const json_t *key, *reqs, *v;
-	const char *s;
-	enum kw_status st = KW_EINVAL;
+	enum kw_status st = kw_alert_from_object(o, a, detector_buf, cap);
 
-	memset(a, 0, sizeof(*a));
-	if (!json_is_object(o))
-		goto cleanup;
-	s = json_string_value(json_object_get(o, "id"));
-	if (!s || strlen(s) != KW_ALERT_ID_LEN)
-		goto cleanup;
-	memcpy(a->id, s, KW_ALERT_ID_LEN + 1);
-	s = json_string_value(json_object_get(o, "time"));
-	if (!s || !kw_time_parse(s, strlen(s), &a->time))
-		goto cleanup;
-	copy_str(o, "detector", detector_buf, cap);
-	a->detector = detector_buf;
-	if (!kw_severity_parse(
-		    json_string_value(json_object_get(o, "severity")),
-		    &a->severity))
-		goto cleanup;
-	key = json_object_get(o, "key");
-	copy_str(key, "id", a->key.id, sizeof(a->key.id));
-	copy_str(key, "fp", a->key.fp, sizeof(a->key.fp));
-	copy_str(key, "name", a->key.name, sizeof(a->key.name));
-	a->key.kind = (enum kw_key_kind)name_index(
-		json_string_value(json_object_get(key, "kind")), kind_name,
-		KW_KIND_MAX);
-	a->key.mode = (enum kw_key_mode)name_index(
-		json_string_value(json_object_get(key, "mode")), mode_name,
-		KW_MODE_MAX);
-	copy_str(o, "summary", a->summary, sizeof(a->summary));
-	reqs = json_object_get(o, "requests");
-	for (size_t i = 0;
-	     i < json_array_size(reqs) && a->nrequests < KW_ALERT_MAX_REQUESTS;
-	     i++) {
-		s = json_string_value(json_array_get(reqs, i));
-		if (s)
-			snprintf(a->requests[a->nrequests++],
-				 sizeof(a->requests[0]), "%s", s);
-	}
-	v = json_object_get(o, "evidence");
-	a->evidence =
-		json_is_object(v) ? json_incref((json_t *)v) : json_object();
-	v = json_object_get(o, "suppress");
-	a->suppress =
-		json_is_object(v) ? json_incref((json_t *)v) : json_object();
-	st = a->evidence && a->suppress ? KW_OK : KW_ENOMEM;
-cleanup:
-	if (st != KW_OK)
-		kw_alert_clear(a);
 	json_decref(o);
 	return st;
 }

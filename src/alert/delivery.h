@@ -79,8 +79,8 @@ void kw_delivery_stats(struct kw_delivery *d, struct kw_delivery_stats *out);
 /* Stops without waiting (what is pending stays in the spool). NULL-safe. */
 void kw_delivery_destroy(struct kw_delivery *d);
 
-/* Rebuild an alert from its JSON (spec/alerts.md). The alert's detector
- * points into detector_buf (cap bytes), which must outlive it. */
+/* Rebuild an alert (or an incident message) from its JSON (doc/alerts.md):
+ * kw_alert_from_object over the parsed text. */
 enum kw_status kw_delivery_alert_from_json(const char *json, size_t len,
 					   struct kw_alert *a,
 					   char *detector_buf, size_t cap);

@@ -6,8 +6,16 @@
  * construction. When it fills past half, entries older than the window are
  * dropped; if that is not enough the table starts afresh (counted in the
  * log), which can only let a repeat through, never lose an alert.
+ *
+ * Alerts that pass go to the sinks for machines as they are, and to the
+ * incident table (alert/incident.h), whose messages go to the sinks for
+ * people: one bit per sink in each incident remembers which were told, so
+ * a sink first hears of an incident as "opened" even when its filters
+ * kept the opening from it, and hears of its closing only if it was told.
  */
 #include "alert/router.h"
+
+#include "alert/incident.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +44,11 @@ struct kw_router {
 	struct dedup_slot *dedup;
 	size_t dedup_used;
 	int64_t newest;
+	struct kw_incidents *incidents; /* NULL: incidents are off */
 	struct kw_router_stats stats;
 };
+
+static void send_incident(void *ctx, struct kw_incident_msg *m);
 
 enum kw_status kw_router_create(const struct kw_config *cfg,
 				enum kw_severity min_severity,
@@ -55,6 +66,20 @@ enum kw_status kw_router_create(const struct kw_config *cfg,
 	}
 	r->cfg = cfg;
 	r->min = min_severity;
+	if (cfg->incidents.enabled) {
+		struct kw_incident_opts io = {
+			.close_after = cfg->incidents.close_after,
+			.digest = cfg->incidents.digest,
+			.digest_max = cfg->incidents.digest_max,
+			.max_open = cfg->incidents.max_open,
+		};
+
+		if (kw_incidents_create(&io, send_incident, r, &r->incidents) !=
+		    KW_OK) {
+			kw_router_destroy(r);
+			return kw_error_set(err, KW_ENOMEM, "out of memory");
+		}
+	}
 	*out = r;
 	return KW_OK;
 }
@@ -349,6 +374,12 @@ static bool within_rate(struct kw_router *r, size_t i, const struct kw_alert *a)
 	return false;
 }
 
+/* Whether sink i gets incident messages rather than alerts. */
+static bool people(const struct kw_router *r, size_t i)
+{
+	return r->incidents && r->sinks[i]->incidents;
+}
+
 static void deliver(struct kw_router *r, const struct kw_alert *a)
 {
 	char *json = kw_alert_to_json(a);
@@ -362,10 +393,49 @@ static void deliver(struct kw_router *r, const struct kw_alert *a)
 	}
 	len = strlen(json);
 	for (size_t i = 0; i < r->nsinks; i++) {
-		if (kw_sink_wants(r->sinks[i], a) && within_rate(r, i, a))
+		if (!people(r, i) && kw_sink_wants(r->sinks[i], a) &&
+		    within_rate(r, i, a))
 			deliver_to(r, i, a, json, len);
 	}
 	free(json);
+}
+
+/* An incident message to the sinks for people. A sink not told of the
+ * incident yet gets an update as its opening, and no closing at all. */
+static void send_incident(void *ctx, struct kw_incident_msg *m)
+{
+	struct kw_router *r = ctx;
+	struct kw_alert *a = m->msg;
+	json_t *event = json_object_get(a->update, "event");
+	char *json[2] = {NULL, NULL}; /* as it is; as an opening */
+
+	json_incref(event);
+	for (size_t i = 0; i < r->nsinks && i < 64; i++) {
+		uint64_t bit = (uint64_t)1 << i;
+		bool told = *m->told & bit;
+		bool as_open = !told && m->event != KW_INCIDENT_OPENED;
+
+		if (!people(r, i) || !kw_sink_wants(r->sinks[i], a) ||
+		    (m->event == KW_INCIDENT_CLOSED && !told))
+			continue;
+		json_object_set_new(a->update, "event",
+				    as_open ? json_string("opened")
+					    : json_incref(event));
+		if (!json[as_open])
+			json[as_open] = kw_alert_to_json(a);
+		if (!json[as_open]) {
+			r->stats.failed++;
+			continue;
+		}
+		if (within_rate(r, i, a)) {
+			deliver_to(r, i, a, json[as_open],
+				   strlen(json[as_open]));
+			*m->told |= bit;
+		}
+	}
+	json_object_set_new(a->update, "event", event);
+	free(json[0]);
+	free(json[1]);
 }
 
 /* Send what the rate limits still hold (at the end of input). */
@@ -412,10 +482,36 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 		if ((uint64_t)a->severity + 1 > r->stats.max_severity_seen)
 			r->stats.max_severity_seen = (uint64_t)a->severity + 1;
 		count_detector(&r->stats, a->detector);
+		if (r->incidents && strcmp(a->detector, "router.digest") != 0)
+			kw_incidents_add(r->incidents, a);
 		deliver(r, a);
 	}
 	kw_alert_clear(a);
 	return passed;
+}
+
+void kw_router_tick(struct kw_router *r, int64_t watermark)
+{
+	if (r->incidents)
+		kw_incidents_tick(r->incidents, watermark);
+}
+
+const struct kw_incident_stats *kw_router_incidents(const struct kw_router *r)
+{
+	return r->incidents ? kw_incidents_stats(r->incidents) : NULL;
+}
+
+json_t *kw_router_save_incidents(const struct kw_router *r)
+{
+	return r->incidents ? kw_incidents_save(r->incidents) : json_array();
+}
+
+enum kw_status kw_router_load_incidents(struct kw_router *r,
+					const json_t *saved,
+					struct kw_error *err)
+{
+	return r->incidents ? kw_incidents_load(r->incidents, saved, err)
+			    : KW_OK;
 }
 
 /* "webhook (sinks[1])" -> "webhook-sinks-1": a file name. */
@@ -472,6 +568,8 @@ uint64_t kw_router_drain(struct kw_router *r, int64_t timeout_ms)
 	uint64_t left = 0;
 	int64_t spent;
 
+	if (r->incidents)
+		kw_incidents_drain(r->incidents);
 	send_digests(r);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (size_t i = 0; i < r->nsinks; i++) {
@@ -522,6 +620,7 @@ void kw_router_destroy(struct kw_router *r)
 		kw_delivery_destroy(r->queues[i]);
 	for (size_t i = 0; i < r->nsinks; i++)
 		kw_sink_destroy(r->sinks[i]);
+	kw_incidents_destroy(r->incidents);
 	free(r->dedup);
 	free(r);
 }

@@ -12,6 +12,11 @@
  * alert per window (counts per detector, the first keys), sent when the
  * next window starts or at the end of input (kw_router_drain).
  *
+ * Sinks for people (chat, paging; a sink's "incidents" option) get
+ * incidents instead of alerts (alert/incident.h): the router feeds every
+ * alert that passed to the incident table and delivers its messages. Each
+ * alert carries its incident's id.
+ *
  * Delivery is synchronous, one attempt, until kw_router_start_delivery():
  * from then on each sink gets its own queue, thread, retries and spool
  * (alert/delivery.h), and kw_router_drain() waits for them at the end.
@@ -24,6 +29,7 @@
 #include <stdint.h>
 
 #include "alert/delivery.h"
+#include "alert/incident.h"
 #include "core/alert.h"
 #include "core/config.h"
 #include "sink/sink.h"
@@ -63,6 +69,21 @@ struct kw_sink *kw_router_sink(struct kw_router *r, size_t i);
  * and the minimum severity (whether or not a sink then failed). */
 bool kw_router_submit(struct kw_router *r, struct kw_alert *a);
 
+/* Event time has reached watermark (the engine's): incident digests that
+ * are due go out, quiet incidents close. */
+void kw_router_tick(struct kw_router *r, int64_t watermark);
+
+/* The incident table's counters; NULL when incidents are off. */
+const struct kw_incident_stats *kw_router_incidents(const struct kw_router *r);
+
+/* The open incidents, for checkpoints (alert/incident.h): a new JSON
+ * array (empty when incidents are off; NULL when out of memory), and
+ * back. */
+json_t *kw_router_save_incidents(const struct kw_router *r);
+enum kw_status kw_router_load_incidents(struct kw_router *r,
+					const json_t *saved,
+					struct kw_error *err);
+
 /* Put a queue, a delivery thread and (with o->spool_dir) a spool in front
  * of every sink; what earlier runs left in the spools is delivered first.
  * The stdout sink is queued but never spooled. Call once, after the sinks
@@ -71,11 +92,12 @@ enum kw_status kw_router_start_delivery(struct kw_router *r,
 					const struct kw_delivery_opts *o,
 					struct kw_error *err);
 
-/* The end of input: first hand each sink the digest of what its rate limit
- * still holds; then wait up to timeout_ms in all for the queues to empty,
- * and stop the delivery threads. Returns how many alerts were left
- * undelivered (in the spools when there are spools). Without delivery
- * threads only the digests are sent. */
+/* The end of input: first tell the sinks for people what joined their
+ * open incidents since they last heard (incidents stay open), and hand
+ * each sink the digest of what its rate limit still holds; then wait up to
+ * timeout_ms in all for the queues to empty, and stop the delivery threads.
+ * Returns how many alerts were left undelivered (in the spools when there are
+ * spools). Without delivery threads only the digests are sent. */
 uint64_t kw_router_drain(struct kw_router *r, int64_t timeout_ms);
 
 /* Sink i's delivery, NULL when delivery is synchronous. */

@@ -247,10 +247,13 @@ static int write_report(const char *path, struct kw_engine *e,
 	return 0;
 }
 
-static void summary(struct kw_engine *e, const struct kw_router_stats *rs,
+static void summary(struct kw_engine *e, const struct kw_router *router,
 		    double secs)
 {
 	const struct kw_engine_stats *st = kw_engine_stats(e);
+	const struct kw_router_stats *rs = kw_router_stats(router);
+	const struct kw_incident_stats *is = kw_router_incidents(router);
+	size_t open = is ? (size_t)(is->opened - is->closed) : 0;
 	char t1[32], t2[32];
 
 	fprintf(stderr,
@@ -278,6 +281,15 @@ static void summary(struct kw_engine *e, const struct kw_router_stats *rs,
 			(unsigned long long)rs->suppressed,
 			(unsigned long long)rs->below);
 	fputc('\n', stderr);
+	if (is && is->opened)
+		fprintf(stderr,
+			"keywatch: %llu incident%s, %zu still open at the end; "
+			"at most %u alert%s and %u message%s for people in "
+			"one\n",
+			(unsigned long long)is->opened,
+			is->opened == 1 ? "" : "s", open, is->most_alerts,
+			is->most_alerts == 1 ? "" : "s", is->most_messages,
+			is->most_messages == 1 ? "" : "s");
 	if (kw_skips_problems(&st->skips)) {
 		int first = 1;
 
@@ -473,7 +485,7 @@ int kw_cli_scan(int argc, char **argv)
 	if (o.report && write_report(o.report, engine, rs) != 0)
 		rc = KW_EXIT_INPUT;
 	if (kw_log_get_level() <= KW_LOG_INFO)
-		summary(engine, rs, now_secs() - t0);
+		summary(engine, router, now_secs() - t0);
 	if (kw_skips_problems(&es->skips) || es->inputs_failed)
 		rc = KW_EXIT_INPUT;
 	else if (o.fail_set && rs->max_severity_seen > (uint64_t)o.fail_level)

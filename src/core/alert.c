@@ -73,26 +73,34 @@ enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
 	return KW_OK;
 }
 
-void kw_alert_set_id(struct kw_alert *a, const char *subject)
+void kw_alert_make_id(char *out, const char *prefix, const char *const *parts,
+		      size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	memcpy(a->id, "kwa_", 4);
+	memcpy(out, prefix, 4);
 	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
-		EVP_DigestUpdate(ctx, a->detector, strlen(a->detector) + 1);
-		EVP_DigestUpdate(ctx, a->key.fp, strlen(a->key.fp) + 1);
-		EVP_DigestUpdate(ctx, subject, strlen(subject));
+		for (size_t i = 0; i < n; i++)
+			EVP_DigestUpdate(ctx, parts[i],
+					 strlen(parts[i]) + (i + 1 < n));
 		EVP_DigestFinal_ex(ctx, md, &mdlen);
 	}
 	EVP_MD_CTX_free(ctx);
 	for (int i = 0; i < 8; i++) {
-		a->id[4 + 2 * i] = hex[mdlen ? md[i] >> 4 : 0];
-		a->id[5 + 2 * i] = hex[mdlen ? md[i] & 15 : 0];
+		out[4 + 2 * i] = hex[mdlen ? md[i] >> 4 : 0];
+		out[5 + 2 * i] = hex[mdlen ? md[i] & 15 : 0];
 	}
-	a->id[KW_ALERT_ID_LEN] = '\0';
+	out[KW_ALERT_ID_LEN] = '\0';
+}
+
+void kw_alert_set_id(struct kw_alert *a, const char *subject)
+{
+	const char *parts[] = {a->detector, a->key.fp, subject};
+
+	kw_alert_make_id(a->id, "kwa_", parts, 3);
 }
 
 void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
@@ -181,7 +189,8 @@ enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src)
 	*dst = *src;
 	dst->evidence = json_deep_copy(src->evidence);
 	dst->suppress = json_deep_copy(src->suppress);
-	if (!dst->evidence || !dst->suppress) {
+	dst->update = src->update ? json_deep_copy(src->update) : NULL;
+	if (!dst->evidence || !dst->suppress || (src->update && !dst->update)) {
 		kw_alert_clear(dst);
 		return KW_ENOMEM;
 	}
@@ -192,54 +201,228 @@ void kw_alert_clear(struct kw_alert *a)
 {
 	json_decref(a->evidence);
 	json_decref(a->suppress);
+	json_decref(a->update);
 	a->evidence = NULL;
 	a->suppress = NULL;
+	a->update = NULL;
+}
+
+static json_t *key_object(const struct kw_alert_key *k)
+{
+	json_t *key = json_object();
+
+	if (!key)
+		return NULL;
+	json_object_set_new(key, "id", json_str(kw_str_c(k->id)));
+	json_object_set_new(key, "fp", json_string(k->fp));
+	json_object_set_new(key, "kind",
+			    json_string(kw_key_kind_name(k->kind)));
+	json_object_set_new(key, "mode",
+			    json_string(kw_key_mode_name(k->mode)));
+	if (k->name[0])
+		json_object_set_new(key, "name", json_str(kw_str_c(k->name)));
+	return key;
+}
+
+static json_t *requests_array(const struct kw_alert *a)
+{
+	json_t *reqs = json_array();
+
+	for (unsigned i = 0; reqs && i < a->nrequests; i++)
+		json_array_append_new(reqs, json_string(a->requests[i]));
+	return reqs;
+}
+
+/* An alert in the layout of doc/alerts.md, or an incident message
+ * ("keywatch.incident/1": the incident's fields, then the update's with
+ * "event" first, the requests and the suppress fragment). */
+static json_t *to_object(const struct kw_alert *a, bool incident)
+{
+	char tbuf[32];
+	json_t *o = json_object();
+	json_t *key = key_object(&a->key);
+	json_t *reqs = requests_array(a);
+	const char *k;
+	json_t *v;
+
+	if (!o || !key || !reqs) {
+		json_decref(o);
+		json_decref(key);
+		json_decref(reqs);
+		return NULL;
+	}
+	json_object_set_new(o, "schema",
+			    json_string(incident ? "keywatch.incident/1"
+						 : "keywatch.alert/1"));
+	json_object_set_new(o, "id", json_string(a->id));
+	v = json_object_get(a->update, "event");
+	if (incident)
+		json_object_set_new(o, "event",
+				    json_is_string(v) ? json_incref(v)
+						      : json_string("updated"));
+	else if (a->incident[0])
+		json_object_set_new(o, "incident", json_string(a->incident));
+	json_object_set_new(
+		o, "time",
+		json_string(kw_time_format(a->time, tbuf, sizeof(tbuf))));
+	if (!incident)
+		json_object_set_new(o, "detector", json_string(a->detector));
+	json_object_set_new(o, "severity",
+			    json_string(kw_severity_name(a->severity)));
+	json_object_set_new(o, "key", key);
+	json_object_set_new(o, "summary", json_str(kw_str_c(a->summary)));
+	json_object_foreach(incident ? a->update : NULL, k, v)
+	{
+		if (strcmp(k, "event") != 0)
+			json_object_set(o, k, v);
+	}
+	if (!incident)
+		json_object_set_new(o, "evidence",
+				    a->evidence ? json_incref(a->evidence)
+						: json_object());
+	json_object_set_new(o, "requests", reqs);
+	json_object_set_new(o, "suppress",
+			    a->suppress ? json_incref(a->suppress)
+					: json_object());
+	return o;
+}
+
+json_t *kw_alert_to_object(const struct kw_alert *a)
+{
+	return to_object(a, false);
 }
 
 char *kw_alert_to_json(const struct kw_alert *a)
 {
-	char tbuf[32];
-	json_t *o = json_object();
-	json_t *key = json_object();
-	json_t *reqs = json_array();
-	char *out = NULL;
+	json_t *o = to_object(a, a->update != NULL);
+	char *out =
+		o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
-	if (!o || !key || !reqs)
-		goto cleanup;
-	json_object_set_new(o, "schema", json_string("keywatch.alert/1"));
-	json_object_set_new(o, "id", json_string(a->id));
-	json_object_set_new(
-		o, "time",
-		json_string(kw_time_format(a->time, tbuf, sizeof(tbuf))));
-	json_object_set_new(o, "detector", json_string(a->detector));
-	json_object_set_new(o, "severity",
-			    json_string(kw_severity_name(a->severity)));
-	json_object_set_new(key, "id", json_str(kw_str_c(a->key.id)));
-	json_object_set_new(key, "fp", json_string(a->key.fp));
-	json_object_set_new(key, "kind",
-			    json_string(kw_key_kind_name(a->key.kind)));
-	json_object_set_new(key, "mode",
-			    json_string(kw_key_mode_name(a->key.mode)));
-	if (a->key.name[0])
-		json_object_set_new(key, "name",
-				    json_str(kw_str_c(a->key.name)));
-	json_object_set(o, "key", key);
-	json_object_set_new(o, "summary", json_str(kw_str_c(a->summary)));
-	json_object_set_new(o, "evidence",
-			    a->evidence ? json_incref(a->evidence)
-					: json_object());
-	for (unsigned i = 0; i < a->nrequests; i++)
-		json_array_append_new(reqs, json_string(a->requests[i]));
-	json_object_set(o, "requests", reqs);
-	json_object_set_new(o, "suppress",
-			    a->suppress ? json_incref(a->suppress)
-					: json_object());
-	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-cleanup:
-	json_decref(key);
-	json_decref(reqs);
 	json_decref(o);
 	return out;
+}
+
+/* ------------------------------------------------------------ from JSON */
+
+static void copy_str(const json_t *o, const char *k, char *buf, size_t cap)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	snprintf(buf, cap, "%s", s ? s : "");
+}
+
+static int name_index(const char *s, const char *(*name)(int), int max)
+{
+	for (int i = 0; s && i < max; i++) {
+		if (!strcmp(name(i), s))
+			return i;
+	}
+	return 0;
+}
+
+static const char *kind_name(int i)
+{
+	return kw_key_kind_name((enum kw_key_kind)i);
+}
+
+static const char *mode_name(int i)
+{
+	return kw_key_mode_name((enum kw_key_mode)i);
+}
+
+static bool id_ok(const char *s)
+{
+	return s && strlen(s) == KW_ALERT_ID_LEN;
+}
+
+static json_t *object_or_empty(const json_t *v)
+{
+	return json_is_object(v) ? json_incref((json_t *)v) : json_object();
+}
+
+/* What an incident message holds besides the alert's fields: everything
+ * but the fields kw_alert has, with "event" first. */
+static json_t *update_from(const json_t *o)
+{
+	static const char *const own[] = {"schema",   "id",	  "time",
+					  "severity", "key",	  "summary",
+					  "requests", "suppress", NULL};
+	json_t *u = json_object();
+	const char *k;
+	json_t *v;
+
+	if (!u)
+		return NULL;
+	json_object_set(u, "event", json_object_get(o, "event"));
+	json_object_foreach((json_t *)o, k, v)
+	{
+		size_t i;
+
+		for (i = 0; own[i] && strcmp(own[i], k); i++)
+			;
+		if (!own[i] && strcmp(k, "event") != 0)
+			json_object_set(u, k, v);
+	}
+	return u;
+}
+
+enum kw_status kw_alert_from_object(const json_t *o, struct kw_alert *a,
+				    char *detector_buf, size_t cap)
+{
+	const json_t *key, *reqs, *body;
+	const char *s, *schema;
+	bool incident;
+
+	memset(a, 0, sizeof(*a));
+	schema = json_string_value(json_object_get(o, "schema"));
+	incident = schema && !strcmp(schema, "keywatch.incident/1");
+	/* An incident's detector and evidence are its worst alert's. */
+	body = incident ? json_object_get(o, "alert") : o;
+	s = json_string_value(json_object_get(o, "id"));
+	if (!json_is_object(o) || !json_is_object(body) || !id_ok(s) ||
+	    (incident && !json_is_string(json_object_get(o, "event"))))
+		return KW_EINVAL;
+	memcpy(a->id, s, KW_ALERT_ID_LEN + 1);
+	s = json_string_value(json_object_get(o, incident ? "id" : "incident"));
+	if (id_ok(s))
+		memcpy(a->incident, s, KW_ALERT_ID_LEN + 1);
+	s = json_string_value(json_object_get(o, "time"));
+	if (!s || !kw_time_parse(s, strlen(s), &a->time))
+		return KW_EINVAL;
+	copy_str(body, "detector", detector_buf, cap);
+	a->detector = detector_buf;
+	s = json_string_value(json_object_get(o, "severity"));
+	if (!s || !kw_severity_parse(s, &a->severity))
+		return KW_EINVAL;
+	key = json_object_get(o, "key");
+	copy_str(key, "id", a->key.id, sizeof(a->key.id));
+	copy_str(key, "fp", a->key.fp, sizeof(a->key.fp));
+	copy_str(key, "name", a->key.name, sizeof(a->key.name));
+	a->key.kind = (enum kw_key_kind)name_index(
+		json_string_value(json_object_get(key, "kind")), kind_name,
+		KW_KIND_MAX);
+	a->key.mode = (enum kw_key_mode)name_index(
+		json_string_value(json_object_get(key, "mode")), mode_name,
+		KW_MODE_MAX);
+	copy_str(o, "summary", a->summary, sizeof(a->summary));
+	reqs = json_object_get(o, "requests");
+	for (size_t i = 0;
+	     i < json_array_size(reqs) && a->nrequests < KW_ALERT_MAX_REQUESTS;
+	     i++) {
+		s = json_string_value(json_array_get(reqs, i));
+		if (s)
+			snprintf(a->requests[a->nrequests++],
+				 sizeof(a->requests[0]), "%s", s);
+	}
+	a->evidence = object_or_empty(json_object_get(body, "evidence"));
+	a->suppress = object_or_empty(json_object_get(o, "suppress"));
+	if (incident)
+		a->update = update_from(o);
+	if (!a->evidence || !a->suppress || (incident && !a->update)) {
+		kw_alert_clear(a);
+		return KW_ENOMEM;
+	}
+	return KW_OK;
 }
 
 void kw_alert_to_text(const struct kw_alert *a, bool colour, char *buf,

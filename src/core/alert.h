@@ -32,7 +32,7 @@ const char *kw_severity_name(enum kw_severity s);
 /* false when s is not one of the five names. */
 bool kw_severity_parse(const char *s, enum kw_severity *out);
 
-#define KW_ALERT_ID_LEN 20 /* "kwa_" + 16 hex digits */
+#define KW_ALERT_ID_LEN 20 /* "kwa_" + 16 hex digits; "kwi_" for incidents */
 #define KW_ALERT_MAX_REQUESTS 5
 
 struct kw_alert_key {
@@ -54,6 +54,15 @@ struct kw_alert {
 	char requests[KW_ALERT_MAX_REQUESTS][64];
 	unsigned nrequests;
 	json_t *suppress; /* object, owned: {"detector", "key", subject...} */
+	/* The incident the alert joined (alert/incident.h); "" when none. */
+	char incident[KW_ALERT_ID_LEN + 1];
+	/* Set only on an incident message (what sinks for people get instead
+	 * of each alert): an object, owned, with "event" (opened, updated,
+	 * closed) and the incident's totals; the alert's other fields are
+	 * then the incident's (id, severity, time of the message) and those
+	 * of its worst alert (detector, summary, evidence, suppress).
+	 * NULL on a plain alert. */
+	json_t *update;
 };
 
 /* Start an alert: sets detector, severity, time, key, empty evidence and a
@@ -93,8 +102,26 @@ enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src);
 void kw_alert_clear(struct kw_alert *a);
 
 /* The alert as one line of compact JSON (no newline), malloc'ed: the caller
- * frees it. NULL on allocation failure. */
+ * frees it. NULL on allocation failure. An incident message (a->update set)
+ * is written as "keywatch.incident/1" (doc/alerts.md). */
 char *kw_alert_to_json(const struct kw_alert *a);
+
+/* The alert (never an incident message) as a JSON object in the layout of
+ * doc/alerts.md: a new reference, NULL on allocation failure. */
+json_t *kw_alert_to_object(const struct kw_alert *a);
+
+/* Rebuild an alert or an incident message from its JSON object (either
+ * schema of doc/alerts.md). The alert's detector points into detector_buf
+ * (cap bytes), which must outlive it. KW_EINVAL when o is not one;
+ * the alert is then left empty (kw_alert_clear is safe). */
+enum kw_status kw_alert_from_object(const json_t *o, struct kw_alert *a,
+				    char *detector_buf, size_t cap);
+
+/* A stable id into out (KW_ALERT_ID_LEN + 1 bytes): prefix ("kwa_",
+ * "kwi_") and the first 16 hex digits of SHA-256 over the n parts, each
+ * followed by a NUL byte but the last. */
+void kw_alert_make_id(char *out, const char *prefix, const char *const *parts,
+		      size_t n);
 
 /* One readable line (no newline) into buf; colour adds ANSI colours. */
 void kw_alert_to_text(const struct kw_alert *a, bool colour, char *buf,

@@ -63,6 +63,25 @@ const struct kw_option kw_config_top_options[] = {
 	{"metrics", KW_OPT_OBJECT, NULL,
 	 "watch: an HTTP listener for Prometheus metrics and /healthz: "
 	 "{\"listen\": \"127.0.0.1:9187\"}"},
+	{"incidents", KW_OPT_OBJECT, NULL,
+	 "how alerts on one key are grouped into incidents for the sinks "
+	 "meant for people: close_after, digest, digest_max, max_open"},
+	{NULL, 0, NULL, NULL},
+};
+
+const struct kw_option kw_config_incident_options[] = {
+	{"enabled", KW_OPT_BOOL, "true",
+	 "false: every sink gets every alert, as machines do"},
+	{"close_after", KW_OPT_DURATION, "1h",
+	 "an incident closes when no alert joined it for this long (event "
+	 "time)"},
+	{"digest", KW_OPT_DURATION, "1h",
+	 "alerts that join an open incident are told at most once per this "
+	 "interval (a rise in severity at once)"},
+	{"digest_max", KW_OPT_DURATION, "24h",
+	 "the digest interval doubles after each digest, up to this"},
+	{"max_open", KW_OPT_INT, "4096",
+	 "incidents open at once; past it the quietest closes early"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -613,6 +632,49 @@ static enum kw_status load_watch(struct kw_config *c, const json_t *root,
 	return KW_OK;
 }
 
+static enum kw_status load_incidents(struct kw_config *c, const json_t *root,
+				     struct kw_error *err)
+{
+	struct kw_incident_conf *ic = &c->incidents;
+	const json_t *o = json_object_get(root, "incidents");
+	const json_t *v;
+	enum kw_status st;
+
+	if (!o)
+		return KW_OK;
+	st = kw_config_check_object(o, kw_config_incident_options, c->file,
+				    "incidents", err);
+	if (st != KW_OK)
+		return st;
+	if ((v = json_object_get(o, "enabled")))
+		ic->enabled = json_is_true(v);
+	if ((v = json_object_get(o, "close_after")))
+		kw_duration_parse(json_string_value(v), &ic->close_after);
+	if ((v = json_object_get(o, "digest")))
+		kw_duration_parse(json_string_value(v), &ic->digest);
+	if ((v = json_object_get(o, "digest_max")))
+		kw_duration_parse(json_string_value(v), &ic->digest_max);
+	if ((v = json_object_get(o, "max_open")))
+		ic->max_open = (size_t)json_integer_value(v);
+	if (ic->close_after < 1000000 || ic->digest < 1000000)
+		return kw_error_set(
+			err, KW_ECONFIG,
+			"%s: incidents: close_after and digest must "
+			"be at least 1s",
+			c->file);
+	if (ic->digest_max < ic->digest)
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: incidents.digest_max must be at least "
+				    "incidents.digest",
+				    c->file);
+	if (ic->max_open < 1 || ic->max_open > 1000000)
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: incidents.max_open must be between 1 "
+				    "and 1000000",
+				    c->file);
+	return KW_OK;
+}
+
 static enum kw_status load_json(struct kw_config *c, const json_t *root,
 				struct kw_error *err)
 {
@@ -662,6 +724,9 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 	if (st != KW_OK)
 		return st;
 	st = load_delivery(c, root, err);
+	if (st != KW_OK)
+		return st;
+	st = load_incidents(c, root, err);
 	if (st != KW_OK)
 		return st;
 	if ((v = json_object_get(root, "detectors"))) {
@@ -747,6 +812,13 @@ static struct kw_config *config_new(const char *file)
 	c->checkpoint_interval = KW_DEFAULT_CHECKPOINT;
 	c->retry_initial = 1;
 	c->retry_max = 300;
+	c->incidents = (struct kw_incident_conf){
+		.enabled = true,
+		.close_after = KW_DEFAULT_CLOSE_AFTER,
+		.digest = KW_DEFAULT_DIGEST,
+		.digest_max = KW_DEFAULT_DIGEST_MAX,
+		.max_open = KW_DEFAULT_MAX_INCIDENTS,
+	};
 	if (!c->file || !c->models || !c->detectors || !c->sinks || !c->map) {
 		kw_config_free(c);
 		return NULL;

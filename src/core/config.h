@@ -120,6 +120,19 @@ struct kw_input {
 #define KW_DEFAULT_SPOOL_MAX ((size_t)64 << 20)
 #define KW_DEFAULT_DRAIN (INT64_C(30) * 1000000)
 #define KW_DEFAULT_CHECKPOINT (INT64_C(10) * 1000000)
+#define KW_DEFAULT_CLOSE_AFTER (INT64_C(3600) * 1000000)
+#define KW_DEFAULT_DIGEST (INT64_C(3600) * 1000000)
+#define KW_DEFAULT_DIGEST_MAX (INT64_C(24) * 3600 * 1000000)
+#define KW_DEFAULT_MAX_INCIDENTS ((size_t)4096)
+
+/* Incidents (alert/incident.h): alerts on one key grouped for people. */
+struct kw_incident_conf {
+	bool enabled;	     /* false: every sink gets every alert */
+	int64_t close_after; /* microseconds of event time without an alert */
+	int64_t digest;	     /* the first interval between updates */
+	int64_t digest_max;  /* the interval doubles up to this */
+	size_t max_open;
+};
 
 struct kw_config {
 	char *file; /* where it was loaded from; "(defaults)" otherwise */
@@ -151,6 +164,7 @@ struct kw_config {
 	/* watch */
 	int64_t checkpoint_interval; /* microseconds */
 	char *metrics_listen;	     /* "ADDRESS:PORT", or NULL: off */
+	struct kw_incident_conf incidents;
 };
 
 /* Built-in defaults (no file). */
@@ -176,5 +190,6 @@ extern const struct kw_option kw_config_key_options[];
 extern const struct kw_option kw_config_suppress_options[];
 extern const struct kw_option kw_config_input_options[];
 extern const struct kw_option kw_config_metrics_options[];
+extern const struct kw_option kw_config_incident_options[];
 
 #endif

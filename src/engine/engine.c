@@ -475,8 +475,10 @@ static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 				&e->stats.skips, name);
 		for (size_t i = 0; i < n; i++)
 			analyse(e, &e->events[i]);
-		if (e->stats.last_ts != INT64_MIN)
+		if (e->stats.last_ts != INT64_MIN) {
 			tick(e, e->stats.last_ts - LATENESS);
+			kw_router_tick(e->opts.router, e->watermark);
+		}
 	}
 	kw_splitter_destroy(sp);
 	return result;
@@ -557,6 +559,7 @@ void kw_engine_idle(struct kw_engine *e, int64_t idle_us)
 		tick(e, INT64_MAX);
 	else
 		tick(e, e->stats.last_ts + idle_us - LATENESS);
+	kw_router_tick(e->opts.router, e->watermark);
 }
 
 enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path)
@@ -586,6 +589,9 @@ void kw_engine_finish(struct kw_engine *e)
 {
 	tick(e, INT64_MAX);
 	kw_keytab_foreach(e->keys, flush_one, e);
+	/* Incidents quiet by the last event close; the rest stay open. */
+	if (e->stats.last_ts != INT64_MIN)
+		kw_router_tick(e->opts.router, e->stats.last_ts);
 }
 
 /* The layout of the detectors' state: families in order, with their state

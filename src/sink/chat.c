@@ -69,6 +69,7 @@ enum kw_status kw_sink_chat_create(const json_t *conf,
 		st = copy_opt(conf, "username", &c->username, err);
 	if (st == KW_OK)
 		st = copy_opt(conf, "channel", &c->channel, err);
+	c->resolve = json_is_true(json_object_get(conf, "resolve"));
 	if (st == KW_OK)
 		st = kw_sink_http_init(&c->http, kw_sink_http_timeout(conf),
 				       err);
@@ -85,12 +86,22 @@ enum kw_sink_result kw_sink_chat_deliver(void *self, const struct kw_alert *a,
 					 struct kw_error *err)
 {
 	struct kw_chat *c = self;
-	json_t *payload = c->render(c, a);
-	char *body = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+	json_t *payload;
+	char *body;
 	enum kw_sink_result r;
 
 	(void)json;
 	(void)len;
+	/* A closing with nothing new is not worth a message to a person;
+	 * only a service that resolves (pagerduty) hears of it. */
+	if (kw_sink_chat_bare_close(a) && !c->resolve)
+		return KW_SINK_OK;
+	payload = c->render(c, a);
+	body = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+	if (json_is_null(payload)) {
+		json_decref(payload);
+		return KW_SINK_OK; /* nothing for this service to tell */
+	}
 	json_decref(payload);
 	if (!body) {
 		kw_error_set(err, KW_ENOMEM,
@@ -207,6 +218,20 @@ void kw_sink_chat_suppress(const struct kw_alert *a, char *buf, size_t cap)
 
 	snprintf(buf, cap, "%s", s ? s : "{}");
 	free(s);
+}
+
+const char *kw_sink_chat_event(const struct kw_alert *a)
+{
+	return json_string_value(json_object_get(a->update, "event"));
+}
+
+bool kw_sink_chat_bare_close(const struct kw_alert *a)
+{
+	const char *ev = kw_sink_chat_event(a);
+
+	return ev && !strcmp(ev, "closed") &&
+	       json_integer_value(json_object_get(a->update, "new_alerts")) ==
+		       0;
 }
 
 void kw_sink_chat_title(const struct kw_alert *a, char *buf, size_t cap)

@@ -23,7 +23,8 @@
 struct kw_chat;
 
 /* Build the service's payload (a new reference), NULL on allocation
- * failure. */
+ * failure, or JSON null when there is nothing to send (an incident closing
+ * with no news, for a sink that only tells people news). */
 typedef json_t *(*kw_chat_render_fn)(const struct kw_chat *c,
 				     const struct kw_alert *a);
 
@@ -34,6 +35,7 @@ struct kw_chat {
 	char *key;	  /* pagerduty routing key (secret); else NULL */
 	char *username;	  /* discord, mattermost: shown as the sender */
 	char *channel;	  /* mattermost: override the hook's channel */
+	bool resolve;	  /* pagerduty: resolve when the incident closes */
 	kw_chat_render_fn render;
 };
 
@@ -66,6 +68,13 @@ size_t kw_sink_chat_fields(const struct kw_alert *a, struct kw_chat_field *f,
 /* The config fragment that silences this alert: {"detector": ..., ...}
  * compact, into buf. */
 void kw_sink_chat_suppress(const struct kw_alert *a, char *buf, size_t cap);
+
+/* The incident event of an incident message ("opened", "updated",
+ * "closed"), NULL for a plain alert. */
+const char *kw_sink_chat_event(const struct kw_alert *a);
+
+/* Whether a is an incident closing with nothing new to tell. */
+bool kw_sink_chat_bare_close(const struct kw_alert *a);
 
 /* "CRITICAL · key.honey" into buf. */
 void kw_sink_chat_title(const struct kw_alert *a, char *buf, size_t cap);

@@ -59,6 +59,7 @@ static enum kw_status discord_create(const json_t *conf,
 const struct kw_sink_ops kw_sink_discord = {
 	.name = "discord",
 	.options = discord_options,
+	.for_people = true,
 	.create = discord_create,
 	.deliver = kw_sink_chat_deliver,
 	.destroy = kw_sink_chat_destroy,

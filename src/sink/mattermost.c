@@ -88,6 +88,7 @@ static enum kw_status mattermost_create(const json_t *conf,
 const struct kw_sink_ops kw_sink_mattermost = {
 	.name = "mattermost",
 	.options = mattermost_options,
+	.for_people = true,
 	.create = mattermost_create,
 	.deliver = kw_sink_chat_deliver,
 	.destroy = kw_sink_chat_destroy,

@@ -1,7 +1,13 @@
 /*
- * pagerduty.c - the PagerDuty sink: Events API v2 "trigger" events.
- * dedup_key is the alert id, so PagerDuty folds a repeat into the open
- * incident; the severity maps critical -> critical, high -> error,
+ * pagerduty.c - the PagerDuty sink: Events API v2 events. It gets
+ * incidents (alert/incident.h): one keywatch incident is one PagerDuty
+ * dedup_key (the incident id), its opening and its updates are "trigger"
+ * events with that key (PagerDuty adds them to the open incident without
+ * paging again), and, with "resolve": true, its closing is a "resolve".
+ * Closing is off by default: a key that went quiet may still be in the
+ * wrong hands, so a person resolves the page. A plain alert (a sink with
+ * "incidents": false) is a trigger keyed by the alert id. The severity
+ * maps critical -> critical, high -> error,
  * medium -> warning, low and info -> info; the whole alert rides in
  * custom_details. The routing (integration) key is a secret; the endpoint
  * is configurable so tests can point it at 127.0.0.1.
@@ -22,6 +28,9 @@ static const struct kw_option pagerduty_options[] = {
 	{"routing_key", KW_OPT_SECRET, NULL,
 	 "the Events API v2 integration key (use \"env:NAME\")"},
 	{"url", KW_OPT_SECRET, PAGERDUTY_URL, "the Events API endpoint"},
+	{"resolve", KW_OPT_BOOL, "false",
+	 "resolve the PagerDuty incident when the keywatch incident closes "
+	 "(after close_after without alerts)"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
 	 "give up on one attempt after this long"},
 	{NULL, 0, NULL, NULL},
@@ -44,11 +53,20 @@ static const char *pd_severity(enum kw_severity s)
 static json_t *pagerduty_render(const struct kw_chat *c,
 				const struct kw_alert *a)
 {
-	char *json = kw_alert_to_json(a);
-	json_t *details = json ? json_loads(json, 0, NULL) : NULL;
+	const char *event = kw_sink_chat_event(a);
+	const char *dedup = a->incident[0] ? a->incident : a->id;
+	char *json;
+	json_t *details;
 	const char *dot = strchr(a->detector, '.');
 	char group[32], t[32];
 
+	if (event && !strcmp(event, "closed"))
+		return c->resolve ? json_pack("{s:s,s:s,s:s}", "routing_key",
+					      c->key, "event_action", "resolve",
+					      "dedup_key", dedup)
+				  : json_null();
+	json = kw_alert_to_json(a);
+	details = json ? json_loads(json, 0, NULL) : NULL;
 	free(json);
 	if (!details)
 		return NULL;
@@ -58,7 +76,7 @@ static json_t *pagerduty_render(const struct kw_chat *c,
 	return json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o},"
 			 "s:s}",
 			 "routing_key", c->key, "event_action", "trigger",
-			 "dedup_key", a->id, "payload", "summary", a->summary,
+			 "dedup_key", dedup, "payload", "summary", a->summary,
 			 "source", "keywatch", "severity",
 			 pd_severity(a->severity), "timestamp",
 			 kw_time_format(a->time, t, sizeof(t)), "component",
@@ -77,6 +95,7 @@ static enum kw_status pagerduty_create(const json_t *conf,
 const struct kw_sink_ops kw_sink_pagerduty = {
 	.name = "pagerduty",
 	.options = pagerduty_options,
+	.for_people = true,
 	.create = pagerduty_create,
 	.deliver = kw_sink_chat_deliver,
 	.destroy = kw_sink_chat_destroy,

@@ -33,6 +33,9 @@ static const struct kw_option common_options[] = {
 	{"rate_limit", KW_OPT_STRING, NULL,
 	 "at most N alerts per duration of event time (\"10/1m\"); the rest "
 	 "arrive as one digest alert per window"},
+	{"incidents", KW_OPT_BOOL, NULL,
+	 "true: incidents (opened, updated, closed) instead of every alert; "
+	 "default true for chat and paging sinks, false for the others"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -128,6 +131,8 @@ enum kw_status kw_sink_create(const json_t *conf, size_t i,
 	snprintf(s->name, sizeof(s->name), "%s (%s)", ops->name, where);
 	if ((v = json_object_get(conf, "min_severity")))
 		kw_severity_parse(json_string_value(v), &s->min_severity);
+	v = json_object_get(conf, "incidents");
+	s->incidents = v ? json_is_true(v) : ops->for_people;
 	if ((v = json_object_get(conf, "rate_limit")) &&
 	    !kw_sink_rate_parse(json_string_value(v), &s->rate.max,
 				&s->rate.per)) {
@@ -165,15 +170,29 @@ cleanup:
 	return KW_OK;
 }
 
-bool kw_sink_wants(const struct kw_sink *s, const struct kw_alert *a)
+static bool wants_detector(const struct kw_sink *s, const char *detector)
 {
-	if (a->severity < s->min_severity)
-		return false;
 	if (!s->detectors)
 		return true;
 	for (size_t i = 0; s->detectors[i]; i++) {
-		if (kw_glob_match(s->detectors[i], a->detector,
-				  strlen(a->detector)))
+		if (kw_glob_match(s->detectors[i], detector, strlen(detector)))
+			return true;
+	}
+	return false;
+}
+
+bool kw_sink_wants(const struct kw_sink *s, const struct kw_alert *a)
+{
+	const char *name;
+	json_t *n;
+
+	if (a->severity < s->min_severity)
+		return false;
+	if (wants_detector(s, a->detector))
+		return true;
+	json_object_foreach(json_object_get(a->update, "detectors"), name, n)
+	{
+		if (wants_detector(s, name))
 			return true;
 	}
 	return false;

@@ -48,6 +48,10 @@ struct kw_sink_env {
 struct kw_sink_ops {
 	const char *name;		 /* the config's "type" */
 	const struct kw_option *options; /* its own keys; NULL-name end */
+	/* A sink meant for people (chat, paging): it gets incidents
+	 * (alert/incident.h) instead of every alert, unless its config says
+	 * "incidents": false. Default false: machines get every alert. */
+	bool for_people;
 
 	/* Required. conf is the sink's config object (checked), borrowed for
 	 * the call only: copy what you keep. */
@@ -106,6 +110,7 @@ struct kw_sink {
 	void *self;
 	char name[48]; /* "file (sinks[1])" */
 	enum kw_severity min_severity;
+	bool incidents;	  /* gets incident messages, not alerts */
 	char **detectors; /* NULL-terminated globs; NULL: all */
 	struct kw_sink_rate rate;
 	uint64_t delivered, failed;
@@ -125,7 +130,9 @@ enum kw_status kw_sink_create(const json_t *conf, size_t i,
 			      const struct kw_sink_env *env,
 			      struct kw_sink **out, struct kw_error *err);
 
-/* Whether the sink wants this alert (severity and detector filters). */
+/* Whether the sink wants this alert (severity and detector filters). An
+ * incident message is wanted when its severity is and one of the
+ * incident's detectors is. */
 bool kw_sink_wants(const struct kw_sink *s, const struct kw_alert *a);
 
 /* Through the ops, with defaults for the optional slots. */

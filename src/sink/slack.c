@@ -97,6 +97,7 @@ static enum kw_status slack_create(const json_t *conf,
 const struct kw_sink_ops kw_sink_slack = {
 	.name = "slack",
 	.options = slack_options,
+	.for_people = true,
 	.create = slack_create,
 	.deliver = kw_sink_chat_deliver,
 	.destroy = kw_sink_chat_destroy,

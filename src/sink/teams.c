@@ -74,6 +74,7 @@ static enum kw_status teams_create(const json_t *conf,
 const struct kw_sink_ops kw_sink_teams = {
 	.name = "teams",
 	.options = teams_options,
+	.for_people = true,
 	.create = teams_create,
 	.deliver = kw_sink_chat_deliver,
 	.destroy = kw_sink_chat_destroy,

@@ -347,6 +347,83 @@ def case_chat_payloads(keywatch, tmp):
         recv.close()
 
 
+def case_incidents_paging(keywatch, tmp):
+    """A decoy key used at +0, +5 min and +15 min, then quiet while other
+    traffic goes on for 3 hours (incidents close after 1h, digests every
+    10 min): PagerDuty gets one dedup key, the opening and the digest as
+    "trigger"s and, with "resolve": true, a "resolve" at the close; without
+    it no resolve; Slack gets two posts (the closing has no news); a
+    webhook that takes incidents gets all three messages; the file sink
+    (for machines) gets each alert with the incident id."""
+    key = "sk_live_51HxHoneyKeyAbCdEfGh0000"
+    other = "sk_live_51HxOrdinaryKeyAbCdEf9999"
+    base = 1795766400
+    with open(os.path.join(tmp, "log.jsonl"), "w") as f:
+        for i, dt in enumerate([0, 300, 900]):
+            f.write(json.dumps({
+                "id": "req_h%d" % i, "created": base + dt, "method": "GET",
+                "path": "/v1/balance", "status": 200, "ip": "45.134.26.%d"
+                % (91 + i), "api_key": key}) + "\n")
+        for m in range(0, 180, 10):
+            f.write(json.dumps({
+                "id": "req_o%d" % m, "created": base + 60 * m + 30,
+                "method": "GET", "path": "/v1/balance", "status": 200,
+                "ip": "203.0.113.5", "api_key": other}) + "\n")
+    recv = Receiver()
+    os.environ["KW_TEST_PD_KEY"] = "R0UT1NGKEY0000000000000000000000"
+    try:
+        pd = {"type": "pagerduty", "routing_key": "env:KW_TEST_PD_KEY",
+              "detectors": ["key.honey"]}
+        sinks = [dict(pd, url=recv.url("/pd"), resolve=True),
+                 dict(pd, url=recv.url("/pd-noresolve")),
+                 {"type": "slack", "url": recv.url("/slack"),
+                  "detectors": ["key.honey"]},
+                 {"type": "webhook", "url": recv.url("/hook"),
+                  "incidents": True, "detectors": ["key.honey"]},
+                 {"type": "file", "path": os.path.join(tmp, "alerts.jsonl"),
+                  "detectors": ["key.honey"]}]
+        cfg = config(tmp, [{"match": "sk_live_*0000", "name": "decoy",
+                            "honey": True}], sinks, dedup_window="1m",
+                     incidents={"close_after": "1h", "digest": "10m"})
+        scan(keywatch, tmp, cfg)
+        got = {}
+        for path, _, body in recv.accepted:
+            got.setdefault(path, []).append(json.loads(body))
+        alerts = [json.loads(x) for x in
+                  open(os.path.join(tmp, "alerts.jsonl"))]
+        check(len(alerts) == 3, "file sink: %d alerts" % len(alerts))
+        inc = alerts[0]["incident"]
+        check(inc.startswith("kwi_") and
+              all(a["incident"] == inc for a in alerts),
+              "incident ids: %s" % [a["incident"] for a in alerts])
+        check(all(a["id"].startswith("kwa_") for a in alerts), "alert ids")
+        pdr = got.get("/pd", [])
+        check([(e["event_action"], e["dedup_key"]) for e in pdr] ==
+              [("trigger", inc), ("trigger", inc), ("resolve", inc)],
+              "pagerduty: %s" % [(e["event_action"], e["dedup_key"])
+                                 for e in pdr])
+        check(pdr[2] == {"routing_key": "R0UT1NGKEY0000000000000000000000",
+                         "event_action": "resolve", "dedup_key": inc},
+              "resolve event: %r" % pdr[2])
+        check(pdr[1]["payload"]["custom_details"]["alerts"] == 3,
+              "the digest counts 3 alerts")
+        check([e["event_action"] for e in got.get("/pd-noresolve", [])] ==
+              ["trigger", "trigger"], "pagerduty without resolve")
+        check(len(got.get("/slack", [])) == 2, "slack: %d posts" %
+              len(got.get("/slack", [])))
+        hook = got.get("/hook", [])
+        check([(m["schema"], m["id"], m["event"], m["alerts"],
+                m["new_alerts"]) for m in hook] ==
+              [("keywatch.incident/1", inc, "opened", 1, 1),
+               ("keywatch.incident/1", inc, "updated", 3, 2),
+               ("keywatch.incident/1", inc, "closed", 3, 0)],
+              "webhook incidents: %r" % hook)
+        check(hook[2]["closed"] == "2026-11-27T09:15:00Z",
+              "closed at: %s" % hook[2]["closed"])
+    finally:
+        recv.close()
+
+
 SYSLOG_RE = re.compile(
     r'<34>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z \S+ keywatch \d+ '
     r'key\.honey \[keywatch@32473 id="(kwa_[0-9a-f]{16})" '
@@ -477,7 +554,8 @@ def case_proxy_from_env(keywatch, tmp):
 
 CASES = [case_retry_then_ok, case_down_then_up, case_permanent_400,
          case_timeouts_and_slow, case_kill9_and_restart, case_check_redacts,
-         case_chat_payloads, case_syslog, case_exec, case_tls_verified,
+         case_chat_payloads, case_incidents_paging, case_syslog, case_exec,
+         case_tls_verified,
          case_proxy_from_env]
 
 

@@ -450,6 +450,112 @@ static void test_min_severity_and_sink_filters(void **state)
 	kw_config_free(cfg);
 }
 
+/* Sinks for machines get every alert with its incident id; sinks for
+ * people get the incident's messages: opened, a rise at once, the news at
+ * the end; a sink whose filters kept the opening from it first hears of
+ * the incident as "opened" when it does want it; only sinks told of an
+ * incident hear of its closing. */
+static void test_incidents_to_people(void **state)
+{
+	struct kw_config *cfg = cfg_load("{\"incidents\": {\"close_after\": "
+					 "\"30m\", \"digest\": \"1h\"}}");
+	struct kw_router *r = NULL;
+	struct capture machine = {0}, people = {0}, high = {0};
+	struct kw_sink *s;
+	struct kw_error err;
+	char incident[KW_ALERT_ID_LEN + 1];
+	const char *p;
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	kw_router_add_sink(r, capture_sink(&machine, KW_SEV_INFO, NULL));
+	s = capture_sink(&people, KW_SEV_INFO, NULL);
+	s->incidents = true;
+	kw_router_add_sink(r, s);
+	s = capture_sink(&high, KW_SEV_HIGH, NULL);
+	s->incidents = true;
+	kw_router_add_sink(r, s);
+
+	submit(r, "geo.new_ip", KW_SEV_MEDIUM, T0, KEY_A, "ip", "1");
+	submit(r, "geo.new_ip", KW_SEV_MEDIUM, T0 + MIN, KEY_A, "ip", "2");
+	submit(r, "geo.new_ip", KW_SEV_MEDIUM, T0 + 2 * MIN, KEY_A, "ip", "3");
+	kw_router_tick(r, T0);
+	assert_int_equal(machine.n, 3);
+	p = strstr(machine.lines[0], "\"incident\":\"kwi_");
+	assert_non_null(p);
+	snprintf(incident, sizeof(incident), "%.20s", p + 12);
+	for (size_t i = 0; i < 3; i++) {
+		assert_memory_equal(machine.ids[i], "kwa_", 4);
+		assert_non_null(strstr(machine.lines[i], incident));
+	}
+	assert_int_equal(people.n, 1);
+	assert_string_equal(people.ids[0], incident);
+	assert_non_null(strstr(people.lines[0],
+			       "{\"schema\":\"keywatch.incident/1\",\"id\":"));
+	assert_non_null(strstr(people.lines[0], "\"event\":\"opened\""));
+	assert_int_equal(high.n, 0);
+
+	/* A rise to high: an update to the first, an opening to the one
+	 * that wants high only. */
+	submit(r, "key.client_exposed", KW_SEV_HIGH, T0 + 3 * MIN, KEY_A, "h",
+	       "4");
+	kw_router_tick(r, T0 + MIN);
+	assert_int_equal(people.n, 2);
+	assert_non_null(strstr(people.lines[1], "\"event\":\"updated\""));
+	assert_non_null(strstr(people.lines[1], "\"severity\":\"high\""));
+	assert_int_equal(high.n, 1);
+	assert_string_equal(high.ids[0], incident);
+	assert_non_null(strstr(high.lines[0], "\"event\":\"opened\""));
+	assert_non_null(strstr(high.lines[0], "\"alerts\":4"));
+
+	/* More news, then quiet: the closing carries it to both. */
+	submit(r, "geo.new_ip", KW_SEV_MEDIUM, T0 + 4 * MIN, KEY_A, "ip", "5");
+	kw_router_tick(r, T0 + 34 * MIN);
+	assert_int_equal(people.n, 3);
+	assert_non_null(strstr(people.lines[2], "\"event\":\"closed\""));
+	assert_non_null(strstr(people.lines[2], "\"new_alerts\":1"));
+	assert_int_equal(high.n, 2);
+	assert_non_null(strstr(high.lines[1], "\"event\":\"closed\""));
+	assert_int_equal(machine.n, 5);
+
+	/* An incident the high sink never heard of closes without it. */
+	submit(r, "geo.new_ip", KW_SEV_LOW, T0 + 2 * 60 * MIN, KEY_B, "ip",
+	       "6");
+	kw_router_tick(r, T0 + 3 * 60 * MIN);
+	assert_int_equal(people.n, 5);
+	assert_non_null(strstr(people.lines[4], "\"event\":\"closed\""));
+	assert_int_equal(high.n, 2);
+	assert_int_equal(kw_router_incidents(r)->opened, 2);
+	assert_int_equal(kw_router_incidents(r)->closed, 2);
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+/* "incidents": {"enabled": false}: every sink gets every alert. */
+static void test_incidents_off(void **state)
+{
+	struct kw_config *cfg =
+		cfg_load("{\"incidents\": {\"enabled\": false}}");
+	struct kw_router *r = NULL;
+	struct capture people = {0};
+	struct kw_sink *s;
+	struct kw_error err;
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	s = capture_sink(&people, KW_SEV_INFO, NULL);
+	s->incidents = true;
+	kw_router_add_sink(r, s);
+	submit(r, "geo.new_ip", KW_SEV_MEDIUM, T0, KEY_A, "ip", "1");
+	submit(r, "geo.new_ip", KW_SEV_MEDIUM, T0 + MIN, KEY_A, "ip", "2");
+	kw_router_tick(r, T0 + 60 * MIN);
+	assert_int_equal(people.n, 2);
+	assert_null(strstr(people.lines[0], "incident"));
+	assert_null(kw_router_incidents(r));
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
 static void test_failed_sink(void **state)
 {
 	struct kw_config *cfg = cfg_load("{}");
@@ -1023,6 +1129,8 @@ int main(void)
 		cmocka_unit_test(test_rate_parse),
 		cmocka_unit_test(test_suppress),
 		cmocka_unit_test(test_min_severity_and_sink_filters),
+		cmocka_unit_test(test_incidents_to_people),
+		cmocka_unit_test(test_incidents_off),
 		cmocka_unit_test(test_failed_sink),
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_file_sink),

@@ -1,0 +1,920 @@
+/*
+ * incident.c - the table of open incidents (see incident.h for the model).
+ *
+ * Open incidents are kept dense at the front of one array, grown by
+ * doubling up to max_open (a closed one's place takes the last one), and
+ * an open-addressing index (linear probing, backward-shift deletion) maps
+ * a key's fingerprint to its place, so an alert finds its incident in
+ * O(1) and memory follows what is open. Deadlines (a digest due, a quiet
+ * period over) are found by a scan of the open incidents, done only when
+ * the watermark passes the earliest deadline, kept as a lower bound.
+ *
+ * An incident's lists (IPs, operations, countries, detectors) are "space
+ * saving" top-N counters: a new name takes a free slot, or replaces the
+ * least counted one and inherits its count plus one, so the names that
+ * come back often stay listed. How many distinct IPs it saw is a linear
+ * count over a 1,024-bit sketch: exact in practice for a few dozen, within
+ * a few per cent for hundreds.
+ */
+#include "alert/incident.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/time.h"
+
+#define NAME_MAX_LEN 48
+#define SKETCH_WORDS 16 /* 1,024 bits */
+#define DETECTOR_LEN 48
+
+struct counted {
+	char name[NAME_MAX_LEN]; /* "" when the slot is free */
+	uint32_t n;
+};
+
+struct incident {
+	char id[KW_ALERT_ID_LEN + 1];
+	uint64_t fp; /* the key's fingerprint, as a number */
+	struct kw_alert worst;
+	char worst_detector[DETECTOR_LEN];
+	char latest[KW_ALERT_ID_LEN + 1]; /* the newest alert's id */
+	int64_t opened, last, last_msg;
+	int64_t interval; /* until the next digest may go out */
+	uint32_t alerts, told_alerts, messages;
+	uint64_t told; /* the router's: sinks told of it */
+	struct counted detectors[KW_INCIDENT_DETECTORS];
+	struct counted ips[KW_INCIDENT_TOP];
+	struct counted countries[KW_INCIDENT_COUNTRIES];
+	struct counted ops[KW_INCIDENT_TOP];
+	char requests[KW_ALERT_MAX_REQUESTS][64];
+	unsigned nrequests;
+	uint64_t sketch[SKETCH_WORDS];
+};
+
+struct kw_incidents {
+	struct kw_incident_opts o;
+	kw_incident_send_fn *send;
+	void *ctx;
+	struct incident *e; /* [0, nopen) open, cap allocated */
+	size_t cap;
+	int32_t *index; /* nslots: place in e, -1 when empty */
+	size_t nslots;
+	size_t nopen;
+	int64_t next_deadline; /* no deadline falls before this */
+	/* The request being added (same key, same time) and the one entry
+	 * whose message waits for its end. */
+	bool in_group;
+	uint64_t group_fp;
+	int64_t group_time;
+	int32_t due;
+	bool due_digest;
+	int64_t due_time;
+	struct kw_incident_stats st;
+};
+
+const char *kw_incident_event_name(enum kw_incident_event e)
+{
+	switch (e) {
+	case KW_INCIDENT_OPENED:
+		return "opened";
+	case KW_INCIDENT_CLOSED:
+		return "closed";
+	default:
+		return "updated";
+	}
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* ------------------------------------------------------------- the index */
+
+/* A fingerprint's 16 hex digits as a number; anything else hashed. */
+static uint64_t fp_value(const char *fp)
+{
+	uint64_t v = 0, h = 1469598103934665603ull;
+	size_t n = 0;
+
+	for (const char *p = fp; *p; p++, n++) {
+		int d = *p >= '0' && *p <= '9'	 ? *p - '0'
+			: *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+						 : -1;
+
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+		v = v << 4 | (uint64_t)(d < 0 ? 0 : d);
+		if (d < 0)
+			n = 99;
+	}
+	return n == 16 ? v : h;
+}
+
+static size_t slot_of(const struct kw_incidents *in, uint64_t fp)
+{
+	return (size_t)(fp * 0x9e3779b97f4a7c15u >> 20) & (in->nslots - 1);
+}
+
+/* The slot holding fp's entry, or the empty slot where it would go. */
+static size_t index_find(const struct kw_incidents *in, uint64_t fp)
+{
+	size_t i = slot_of(in, fp);
+
+	while (in->index[i] >= 0 && in->e[in->index[i]].fp != fp)
+		i = (i + 1) & (in->nslots - 1);
+	return i;
+}
+
+/* Backward-shift deletion: no tombstones, probes stay short. */
+static void index_remove(struct kw_incidents *in, uint64_t fp)
+{
+	size_t i = index_find(in, fp), j = i;
+
+	if (in->index[i] < 0)
+		return;
+	for (;;) {
+		size_t home;
+
+		in->index[i] = -1;
+		for (;;) {
+			j = (j + 1) & (in->nslots - 1);
+			if (in->index[j] < 0)
+				return;
+			home = slot_of(in, in->e[in->index[j]].fp);
+			/* j may move to i when home is not in (i, j]. */
+			if (i <= j ? (home <= i || home > j)
+				   : (home <= i && home > j))
+				break;
+		}
+		in->index[i] = in->index[j];
+		i = j;
+	}
+}
+
+/* --------------------------------------------------------- the summaries */
+
+/* Space saving: count name in the top list c[0..cap). */
+static void count_name(struct counted *c, size_t cap, const char *name,
+		       size_t len)
+{
+	size_t min = 0;
+
+	if (!len)
+		return;
+	if (len >= NAME_MAX_LEN)
+		len = NAME_MAX_LEN - 1;
+	for (size_t i = 0; i < cap; i++) {
+		if (!c[i].name[0]) {
+			memcpy(c[i].name, name, len);
+			c[i].name[len] = '\0';
+			c[i].n = 1;
+			return;
+		}
+		if (strlen(c[i].name) == len && !memcmp(c[i].name, name, len)) {
+			c[i].n++;
+			return;
+		}
+		if (c[i].n < c[min].n)
+			min = i;
+	}
+	memcpy(c[min].name, name, len);
+	c[min].name[len] = '\0';
+	c[min].n++;
+}
+
+static void count_str(struct counted *c, size_t cap, const json_t *v)
+{
+	if (json_is_string(v))
+		count_name(c, cap, json_string_value(v), json_string_length(v));
+}
+
+/* Each element of a top list in the evidence ([{"ip": ..}, ...] or
+ * ["..", ...]). */
+static void count_list(struct counted *c, size_t cap, const json_t *list,
+		       const char *field)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+	{
+		count_str(c, cap,
+			  json_is_object(v) ? json_object_get(v, field) : v);
+	}
+}
+
+static void sketch_add(uint64_t *sk, const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9u;
+	h ^= h >> 32;
+	sk[(h >> 6) % SKETCH_WORDS] |= (uint64_t)1 << (h & 63);
+}
+
+static void sketch_list(uint64_t *sk, const json_t *list, const char *field)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+	{
+		const json_t *s =
+			json_is_object(v) ? json_object_get(v, field) : v;
+
+		if (json_is_string(s))
+			sketch_add(sk, json_string_value(s),
+				   json_string_length(s));
+	}
+}
+
+/* Linear counting: m ln(m / zero bits). */
+static uint32_t sketch_count(const uint64_t *sk)
+{
+	unsigned set = 0;
+	const double m = SKETCH_WORDS * 64;
+
+	for (size_t i = 0; i < SKETCH_WORDS; i++)
+		set += (unsigned)__builtin_popcountll(sk[i]);
+	if (set >= m)
+		return (uint32_t)(m * log(m));
+	return (uint32_t)(m * log(m / (m - set)) + 0.5);
+}
+
+/* What one alert adds to its incident's lists. */
+static void note_facts(struct incident *e, const struct kw_alert *a)
+{
+	const json_t *ev = a->evidence;
+	const json_t *ip = json_object_get(ev, "ip");
+
+	count_name(e->detectors, KW_INCIDENT_DETECTORS, a->detector,
+		   strlen(a->detector));
+	count_str(e->ips, KW_INCIDENT_TOP, ip);
+	if (json_is_string(ip))
+		sketch_add(e->sketch, json_string_value(ip),
+			   json_string_length(ip));
+	count_list(e->ips, KW_INCIDENT_TOP, json_object_get(ev, "top_ips"),
+		   "ip");
+	sketch_list(e->sketch, json_object_get(ev, "top_ips"), "ip");
+	count_str(e->countries, KW_INCIDENT_COUNTRIES,
+		  json_object_get(ev, "country"));
+	count_str(e->ops, KW_INCIDENT_TOP, json_object_get(ev, "op"));
+	count_list(e->ops, KW_INCIDENT_TOP, json_object_get(ev, "top_ops"),
+		   "op");
+	for (unsigned i = 0; i < a->nrequests; i++) {
+		unsigned j;
+
+		for (j = 0; j < e->nrequests; j++) {
+			if (!strcmp(e->requests[j], a->requests[i]))
+				break;
+		}
+		if (j == e->nrequests && j < KW_ALERT_MAX_REQUESTS)
+			memcpy(e->requests[e->nrequests++], a->requests[i],
+			       sizeof(e->requests[0]));
+	}
+	memcpy(e->latest, a->id, sizeof(e->latest));
+}
+
+static void set_worst(struct incident *e, const struct kw_alert *a)
+{
+	struct kw_alert copy;
+
+	if (kw_alert_copy(&copy, a) != KW_OK)
+		return; /* the old worst stays: only its text is older */
+	kw_alert_clear(&e->worst);
+	e->worst = copy;
+	e->worst.update = NULL;
+	snprintf(e->worst_detector, sizeof(e->worst_detector), "%s",
+		 a->detector);
+	e->worst.detector = e->worst_detector;
+}
+
+/* ------------------------------------------------------------ messages */
+
+static int by_count(const void *x, const void *y)
+{
+	const struct counted *a = x, *b = y;
+
+	if (a->n != b->n)
+		return a->n < b->n ? 1 : -1;
+	return strcmp(a->name, b->name);
+}
+
+/* The list as [{field: name, "alerts": n}], most counted first. */
+static json_t *top_json(const struct counted *c, size_t cap, const char *field)
+{
+	struct counted sorted[KW_INCIDENT_COUNTRIES];
+	json_t *arr = json_array();
+	size_t n = 0;
+
+	for (size_t i = 0; i < cap && c[i].name[0]; i++)
+		sorted[n++] = c[i];
+	qsort(sorted, n, sizeof(sorted[0]), by_count);
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s,s:i}", field,
+						     sorted[i].name, "alerts",
+						     (int)sorted[i].n));
+	return arr;
+}
+
+static json_t *detectors_json(const struct incident *e)
+{
+	struct counted sorted[KW_INCIDENT_DETECTORS];
+	json_t *o = json_object();
+	size_t n = 0;
+
+	for (size_t i = 0; i < KW_INCIDENT_DETECTORS && e->detectors[i].name[0];
+	     i++)
+		sorted[n++] = e->detectors[i];
+	qsort(sorted, n, sizeof(sorted[0]), by_count);
+	for (size_t i = 0; o && i < n; i++)
+		json_object_set_new(o, sorted[i].name,
+				    json_integer(sorted[i].n));
+	return o;
+}
+
+static void set_time(json_t *o, const char *name, int64_t us)
+{
+	char t[32];
+
+	json_object_set_new(o, name,
+			    json_string(kw_time_format(us, t, sizeof(t))));
+}
+
+static json_t *update_json(const struct incident *e, enum kw_incident_event ev,
+			   int64_t time)
+{
+	json_t *u = json_object();
+	uint32_t nips = sketch_count(e->sketch);
+
+	if (!u)
+		return NULL;
+	json_object_set_new(u, "event",
+			    json_string(kw_incident_event_name(ev)));
+	set_time(u, "opened", e->opened);
+	set_time(u, "last_alert", e->last);
+	if (ev == KW_INCIDENT_CLOSED)
+		set_time(u, "closed", time);
+	json_object_set_new(u, "alerts", json_integer(e->alerts));
+	json_object_set_new(u, "new_alerts",
+			    json_integer(e->alerts - e->told_alerts));
+	json_object_set_new(u, "message", json_integer(e->messages + 1));
+	json_object_set_new(u, "detectors", detectors_json(e));
+	json_object_set_new(u, "ip_count", json_integer(nips));
+	json_object_set_new(u, "ips", top_json(e->ips, KW_INCIDENT_TOP, "ip"));
+	json_object_set_new(
+		u, "countries",
+		top_json(e->countries, KW_INCIDENT_COUNTRIES, "country"));
+	json_object_set_new(u, "operations",
+			    top_json(e->ops, KW_INCIDENT_TOP, "op"));
+	json_object_set_new(u, "latest_alert", json_string(e->latest));
+	json_object_set_new(u, "alert", kw_alert_to_object(&e->worst));
+	return u;
+}
+
+/* Tell the router; the incident's "told up to" marks move on. */
+static void send(struct kw_incidents *in, struct incident *e,
+		 enum kw_incident_event ev, int64_t time)
+{
+	struct kw_alert m;
+	struct kw_incident_msg im = {.event = ev, .msg = &m, .told = &e->told};
+	bool news = e->alerts > e->told_alerts;
+
+	memset(&m, 0, sizeof(m));
+	memcpy(m.id, e->id, sizeof(m.id));
+	memcpy(m.incident, e->id, sizeof(m.incident));
+	m.time = time;
+	m.detector = e->worst_detector;
+	m.severity = e->worst.severity;
+	m.key = e->worst.key;
+	memcpy(m.summary, e->worst.summary, sizeof(m.summary));
+	for (unsigned i = 0; i < e->nrequests; i++)
+		memcpy(m.requests[i], e->requests[i], sizeof(m.requests[0]));
+	m.nrequests = e->nrequests;
+	m.evidence = json_incref(e->worst.evidence);
+	m.suppress = json_incref(e->worst.suppress);
+	m.update = update_json(e, ev, time);
+	if (m.evidence && m.suppress && m.update)
+		in->send(in->ctx, &im);
+	else
+		kw_log_error("incident", "out of memory: incident %s not told",
+			     e->id);
+	kw_alert_clear(&m);
+	in->st.messages++;
+	e->last_msg = time;
+	e->told_alerts = e->alerts;
+	/* A closing message without news reaches a person only as a
+	 * resolution (sinks decide); it is not counted as one more. */
+	if (ev != KW_INCIDENT_CLOSED || news)
+		e->messages++;
+	if (e->messages > in->st.most_messages)
+		in->st.most_messages = e->messages;
+}
+
+static int64_t deadline(const struct kw_incidents *in, const struct incident *e)
+{
+	int64_t close = add_sat(e->last, in->o.close_after);
+	int64_t digest = add_sat(e->last_msg, e->interval);
+
+	return e->alerts > e->told_alerts && digest < close ? digest : close;
+}
+
+static void note_deadline(struct kw_incidents *in, const struct incident *e)
+{
+	int64_t d = deadline(in, e);
+
+	if (d < in->next_deadline)
+		in->next_deadline = d;
+}
+
+/* The message waiting for the end of its request goes out. */
+static void flush_due(struct kw_incidents *in)
+{
+	struct incident *e;
+
+	if (in->due < 0)
+		return;
+	e = &in->e[in->due];
+	in->due = -1;
+	send(in, e, e->messages ? KW_INCIDENT_UPDATED : KW_INCIDENT_OPENED,
+	     in->due_time);
+	if (in->due_digest) {
+		e->interval = e->interval > in->o.digest_max / 2
+				      ? in->o.digest_max
+				      : e->interval * 2;
+	}
+	note_deadline(in, e);
+}
+
+static void mark_due(struct kw_incidents *in, struct incident *e, bool digest,
+		     int64_t time)
+{
+	int32_t i = (int32_t)(e - in->e);
+
+	if (in->due >= 0 && in->due != i)
+		flush_due(in);
+	if (in->due == i) {
+		in->due_digest = in->due_digest && digest;
+	} else {
+		in->due = i;
+		in->due_digest = digest;
+	}
+	in->due_time = time;
+}
+
+/* ------------------------------------------------------- open and close */
+
+/* Entries move (growth, a closed one's place): the worst alert's detector
+ * points into its own entry. */
+static void fix_detector(struct incident *e)
+{
+	e->worst.detector = e->worst_detector;
+}
+
+/* Close the incident at place i; the last one takes its place. */
+static void close_entry(struct kw_incidents *in, struct incident *e,
+			int64_t time)
+{
+	size_t i = (size_t)(e - in->e), last = in->nopen - 1;
+
+	if (in->due == (int32_t)i)
+		flush_due(in);
+	send(in, e, KW_INCIDENT_CLOSED, time);
+	in->st.closed++;
+	index_remove(in, e->fp);
+	kw_alert_clear(&e->worst);
+	if (i != last) {
+		*e = in->e[last];
+		fix_detector(e);
+		in->index[index_find(in, e->fp)] = (int32_t)i;
+		if (in->due == (int32_t)last)
+			in->due = (int32_t)i;
+	}
+	memset(&in->e[last], 0, sizeof(in->e[last]));
+	in->nopen--;
+}
+
+/* Room for one more: close the incident quiet the longest. */
+static void evict(struct kw_incidents *in, int64_t now)
+{
+	struct incident *oldest = NULL;
+
+	for (size_t i = 0; i < in->nopen; i++) {
+		if (!oldest || in->e[i].last < oldest->last)
+			oldest = &in->e[i];
+	}
+	if (!oldest)
+		return;
+	if (!in->st.evicted++)
+		kw_log_warn("incident",
+			    "more than %zu incidents open at once; closing "
+			    "the quietest early (incidents.max_open)",
+			    in->o.max_open);
+	close_entry(in, oldest, now > oldest->last ? now : oldest->last);
+}
+
+/* A place for one more open incident, or NULL when out of memory. */
+static struct incident *next_place(struct kw_incidents *in, int64_t now)
+{
+	struct incident *e;
+
+	if (in->nopen == in->o.max_open)
+		evict(in, now);
+	if (in->nopen == in->cap) {
+		size_t cap = in->cap ? in->cap * 2 : 16;
+
+		if (cap > in->o.max_open)
+			cap = in->o.max_open;
+		e = realloc(in->e, cap * sizeof(*e));
+		if (!e)
+			return NULL;
+		in->e = e;
+		in->cap = cap;
+		for (size_t i = 0; i < in->nopen; i++)
+			fix_detector(&in->e[i]);
+	}
+	e = &in->e[in->nopen];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+static struct incident *open_entry(struct kw_incidents *in, uint64_t fp,
+				   const struct kw_alert *a)
+{
+	char t[32];
+	const char *parts[3] = {a->key.fp, a->id, t};
+	struct incident *e = next_place(in, a->time);
+
+	if (!e) {
+		kw_log_error("incident",
+			     "out of memory: alert %s joins no "
+			     "incident",
+			     a->id);
+		return NULL;
+	}
+	e->fp = fp;
+	snprintf(t, sizeof(t), "%" PRId64, a->time);
+	kw_alert_make_id(e->id, "kwi_", parts, 3);
+	e->opened = e->last = e->last_msg = a->time;
+	e->interval = in->o.digest;
+	set_worst(e, a);
+	in->index[index_find(in, fp)] = (int32_t)in->nopen;
+	in->nopen++;
+	in->st.opened++;
+	return e;
+}
+
+/* ------------------------------------------------------------------ API */
+
+enum kw_status kw_incidents_create(const struct kw_incident_opts *o,
+				   kw_incident_send_fn *send_fn, void *ctx,
+				   struct kw_incidents **out)
+{
+	struct kw_incidents *in = calloc(1, sizeof(*in));
+	size_t max = o->max_open ? o->max_open : KW_INCIDENT_MAX_OPEN;
+
+	*out = NULL;
+	if (!in)
+		return KW_ENOMEM;
+	in->o = *o;
+	in->o.max_open = max;
+	if (in->o.digest <= 0)
+		in->o.digest = 1;
+	if (in->o.digest_max < in->o.digest)
+		in->o.digest_max = in->o.digest;
+	in->send = send_fn;
+	in->ctx = ctx;
+	in->due = -1;
+	in->next_deadline = INT64_MAX;
+	for (in->nslots = 16; in->nslots < 2 * max; in->nslots *= 2)
+		;
+	in->index = malloc(in->nslots * sizeof(*in->index));
+	if (!in->index) {
+		kw_incidents_destroy(in);
+		return KW_ENOMEM;
+	}
+	memset(in->index, 0xff, in->nslots * sizeof(*in->index));
+	*out = in;
+	return KW_OK;
+}
+
+void kw_incidents_add(struct kw_incidents *in, struct kw_alert *a)
+{
+	uint64_t fp = fp_value(a->key.fp);
+	size_t slot;
+	struct incident *e = NULL;
+
+	if (in->in_group && (fp != in->group_fp || a->time != in->group_time))
+		flush_due(in);
+	in->in_group = true;
+	in->group_fp = fp;
+	in->group_time = a->time;
+	slot = index_find(in, fp);
+	if (in->index[slot] >= 0) {
+		e = &in->e[in->index[slot]];
+		/* Quiet for close_after, but no tick said so yet. */
+		if (a->time - e->last >= in->o.close_after) {
+			close_entry(in, e, add_sat(e->last, in->o.close_after));
+			e = NULL;
+		}
+	}
+	if (!e) {
+		e = open_entry(in, fp, a);
+		if (!e)
+			return;
+		note_facts(e, a);
+		e->alerts = 1;
+		mark_due(in, e, false, a->time);
+	} else {
+		note_facts(e, a);
+		e->alerts++;
+		in->st.joined++;
+		if (a->time > e->last)
+			e->last = a->time;
+		if (a->severity > e->worst.severity) {
+			set_worst(e, a);
+			mark_due(in, e, false, a->time);
+		} else if (e->messages && in->due != (int32_t)(e - in->e) &&
+			   a->time - e->last_msg >= e->interval) {
+			mark_due(in, e, true, a->time);
+		}
+	}
+	if (e->alerts > in->st.most_alerts)
+		in->st.most_alerts = e->alerts;
+	memcpy(a->incident, e->id, sizeof(a->incident));
+	note_deadline(in, e);
+}
+
+void kw_incidents_tick(struct kw_incidents *in, int64_t watermark)
+{
+	int64_t next = INT64_MAX;
+
+	flush_due(in);
+	in->in_group = false;
+	if (watermark < in->next_deadline)
+		return;
+	for (size_t i = 0; i < in->nopen;) {
+		struct incident *e = &in->e[i];
+		int64_t due;
+
+		due = add_sat(e->last, in->o.close_after);
+		if (watermark >= due) {
+			close_entry(in, e, due); /* the last one is now at i */
+			continue;
+		}
+		i++;
+		due = add_sat(e->last_msg, e->interval);
+		if (e->alerts > e->told_alerts && watermark >= due) {
+			send(in, e, KW_INCIDENT_UPDATED, due);
+			e->interval = e->interval > in->o.digest_max / 2
+					      ? in->o.digest_max
+					      : e->interval * 2;
+		}
+		due = deadline(in, e);
+		if (due < next)
+			next = due;
+	}
+	in->next_deadline = next;
+}
+
+void kw_incidents_drain(struct kw_incidents *in)
+{
+	flush_due(in);
+	in->in_group = false;
+	for (size_t i = 0; i < in->nopen; i++) {
+		struct incident *e = &in->e[i];
+
+		if (e->alerts > e->told_alerts)
+			send(in, e, KW_INCIDENT_UPDATED, e->last);
+	}
+}
+
+size_t kw_incidents_open(const struct kw_incidents *in)
+{
+	return in->nopen;
+}
+
+const struct kw_incident_stats *
+kw_incidents_stats(const struct kw_incidents *in)
+{
+	return &in->st;
+}
+
+void kw_incidents_destroy(struct kw_incidents *in)
+{
+	if (!in)
+		return;
+	for (size_t i = 0; i < in->nopen; i++)
+		kw_alert_clear(&in->e[i].worst);
+	free(in->e);
+	free(in->index);
+	free(in);
+}
+
+/* ------------------------------------------------------------ save, load */
+
+static json_t *counted_json(const struct counted *c, size_t cap)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < cap && c[i].name[0]; i++)
+		json_array_append_new(
+			arr, json_pack("[s,i]", c[i].name, (json_int_t)c[i].n));
+	return arr;
+}
+
+static json_t *entry_json(const struct incident *e)
+{
+	json_t *reqs = json_array(), *sk = json_array();
+	json_t *o;
+
+	for (unsigned i = 0; reqs && i < e->nrequests; i++)
+		json_array_append_new(reqs, json_string(e->requests[i]));
+	for (size_t i = 0; sk && i < SKETCH_WORDS; i++) {
+		char hex[17];
+
+		snprintf(hex, sizeof(hex), "%016" PRIx64, e->sketch[i]);
+		json_array_append_new(sk, json_string(hex));
+	}
+	o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:o,s:o,s:o,"
+		      "s:o,s:o,s:o,s:o}",
+		      "id", e->id, "opened", (json_int_t)e->opened, "last",
+		      (json_int_t)e->last, "last_msg", (json_int_t)e->last_msg,
+		      "interval", (json_int_t)e->interval, "alerts",
+		      (json_int_t)e->alerts, "told_alerts",
+		      (json_int_t)e->told_alerts, "messages",
+		      (json_int_t)e->messages, "told", (json_int_t)e->told,
+		      "latest", e->latest, "detectors",
+		      counted_json(e->detectors, KW_INCIDENT_DETECTORS), "ips",
+		      counted_json(e->ips, KW_INCIDENT_TOP), "countries",
+		      counted_json(e->countries, KW_INCIDENT_COUNTRIES), "ops",
+		      counted_json(e->ops, KW_INCIDENT_TOP), "requests", reqs,
+		      "sketch", sk, "worst", kw_alert_to_object(&e->worst));
+	return o;
+}
+
+json_t *kw_incidents_save(const struct kw_incidents *in)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < in->nopen; i++) {
+		json_t *o = entry_json(&in->e[i]);
+
+		if (!o || json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static bool counted_load(struct counted *c, size_t cap, const json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(arr) || json_array_size(arr) > cap)
+		return false;
+	json_array_foreach(arr, i, v)
+	{
+		const char *name = json_string_value(json_array_get(v, 0));
+		json_int_t n = json_integer_value(json_array_get(v, 1));
+
+		if (!name || !name[0] || strlen(name) >= NAME_MAX_LEN ||
+		    n < 1 || n > UINT32_MAX)
+			return false;
+		snprintf(c[i].name, sizeof(c[i].name), "%s", name);
+		c[i].n = (uint32_t)n;
+	}
+	return true;
+}
+
+static bool get_i64(const json_t *o, const char *k, int64_t min, int64_t max,
+		    int64_t *out)
+{
+	const json_t *v = json_object_get(o, k);
+
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max)
+		return false;
+	*out = json_integer_value(v);
+	return true;
+}
+
+static bool entry_load(struct incident *e, const json_t *o)
+{
+	int64_t v[5];
+	const json_t *reqs = json_object_get(o, "requests");
+	const json_t *sk = json_object_get(o, "sketch");
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *latest = json_string_value(json_object_get(o, "latest"));
+	size_t i;
+	json_t *r;
+
+	if (!id || strlen(id) != KW_ALERT_ID_LEN || strncmp(id, "kwi_", 4) ||
+	    !latest || strlen(latest) > KW_ALERT_ID_LEN ||
+	    !get_i64(o, "opened", INT64_MIN, INT64_MAX, &e->opened) ||
+	    !get_i64(o, "last", e->opened, INT64_MAX, &e->last) ||
+	    !get_i64(o, "last_msg", INT64_MIN, INT64_MAX, &e->last_msg) ||
+	    !get_i64(o, "interval", 1, INT64_MAX, &e->interval) ||
+	    !get_i64(o, "alerts", 1, UINT32_MAX, &v[0]) ||
+	    !get_i64(o, "told_alerts", 0, v[0], &v[1]) ||
+	    !get_i64(o, "messages", 0, UINT32_MAX, &v[2]) ||
+	    !get_i64(o, "told", INT64_MIN, INT64_MAX, &v[3]) ||
+	    !counted_load(e->detectors, KW_INCIDENT_DETECTORS,
+			  json_object_get(o, "detectors")) ||
+	    !counted_load(e->ips, KW_INCIDENT_TOP, json_object_get(o, "ips")) ||
+	    !counted_load(e->countries, KW_INCIDENT_COUNTRIES,
+			  json_object_get(o, "countries")) ||
+	    !counted_load(e->ops, KW_INCIDENT_TOP, json_object_get(o, "ops")) ||
+	    !json_is_array(reqs) ||
+	    json_array_size(reqs) > KW_ALERT_MAX_REQUESTS ||
+	    json_array_size(sk) != SKETCH_WORDS)
+		return false;
+	memcpy(e->id, id, KW_ALERT_ID_LEN + 1);
+	snprintf(e->latest, sizeof(e->latest), "%s", latest);
+	e->alerts = (uint32_t)v[0];
+	e->told_alerts = (uint32_t)v[1];
+	e->messages = (uint32_t)v[2];
+	e->told = (uint64_t)v[3];
+	json_array_foreach(reqs, i, r)
+	{
+		const char *s = json_string_value(r);
+
+		if (!s || strlen(s) >= sizeof(e->requests[0]))
+			return false;
+		snprintf(e->requests[e->nrequests++], sizeof(e->requests[0]),
+			 "%s", s);
+	}
+	for (i = 0; i < SKETCH_WORDS; i++) {
+		const char *s = json_string_value(json_array_get(sk, i));
+		char *end;
+
+		if (!s || strlen(s) != 16)
+			return false;
+		e->sketch[i] = strtoull(s, &end, 16);
+		if (*end)
+			return false;
+	}
+	if (kw_alert_from_object(json_object_get(o, "worst"), &e->worst,
+				 e->worst_detector,
+				 sizeof(e->worst_detector)) != KW_OK ||
+	    e->worst.update || strlen(e->worst.key.fp) != 16)
+		return false;
+	e->fp = fp_value(e->worst.key.fp);
+	return true;
+}
+
+enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
+				 struct kw_error *err)
+{
+	size_t i;
+	json_t *o;
+
+	if (!json_is_array(saved))
+		return kw_error_set(err, KW_EINVAL,
+				    "incidents: expected an array");
+	memset(in->index, 0xff, in->nslots * sizeof(*in->index));
+	for (i = 0; i < in->nopen; i++)
+		kw_alert_clear(&in->e[i].worst);
+	in->nopen = 0;
+	in->due = -1;
+	in->in_group = false;
+	in->next_deadline = INT64_MAX;
+	json_array_foreach(saved, i, o)
+	{
+		struct incident *e;
+		const char *bad;
+		size_t slot;
+
+		if (in->nopen == in->o.max_open)
+			return kw_error_set(err, KW_ETOOBIG,
+					    "incidents: more than max_open "
+					    "(%zu) saved",
+					    in->o.max_open);
+		e = next_place(in, 0);
+		if (!e)
+			return kw_error_set(err, KW_ENOMEM, "out of memory");
+		bad = !entry_load(e, o) ? "not a saved incident" : NULL;
+		slot = bad ? 0 : index_find(in, e->fp);
+		if (!bad && in->index[slot] >= 0)
+			bad = "a second incident for one key";
+		if (bad) {
+			kw_alert_clear(&e->worst);
+			memset(e, 0, sizeof(*e));
+			return kw_error_set(err, KW_EINVAL,
+					    "incidents[%zu]: %s", i, bad);
+		}
+		in->index[slot] = (int32_t)in->nopen;
+		in->nopen++;
+		note_deadline(in, e);
+	}
+	return KW_OK;
+}

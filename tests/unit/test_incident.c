@@ -1,0 +1,528 @@
+/*
+ * test_incident.c - the incident table (alert/incident.h), one test per
+ * rule: an alert opens an incident; later alerts on the key join it
+ * without a message; the alerts of one request open it once, at the worst
+ * severity; a rise in severity is told at once; news is told once per
+ * digest interval, which doubles; a quiet incident closes (with or
+ * without news), and the next alert opens a new one; keys do not mix; the
+ * table is bounded (the quietest closes early); the summaries (IPs,
+ * countries, operations, request ids); ids are stable; save and load
+ * continue an incident.
+ *
+ * The one idea: the send callback records every message the router would
+ * get, so each rule is checked by the messages, their times and contents.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "alert/incident.h"
+#include "core/time.h"
+
+#define MIN (INT64_C(60) * 1000000)
+#define HOUR (60 * MIN)
+#define T0 (INT64_C(1795770843) * 1000000) /* 2026-11-27T09:14:03Z */
+
+struct sent {
+	enum kw_incident_event event;
+	char id[KW_ALERT_ID_LEN + 1];
+	enum kw_severity severity;
+	int64_t time;
+	char json[4096];
+};
+
+struct record {
+	struct sent m[32];
+	size_t n;
+};
+
+static void on_send(void *ctx, struct kw_incident_msg *m)
+{
+	struct record *r = ctx;
+	struct sent *s = &r->m[r->n < 32 ? r->n : 31]; /* past 32: counted */
+	char *json = kw_alert_to_json(m->msg);
+
+	r->n++;
+	assert_non_null(json);
+	s->event = m->event;
+	memcpy(s->id, m->msg->id, sizeof(s->id));
+	s->severity = m->msg->severity;
+	s->time = m->msg->time;
+	snprintf(s->json, sizeof(s->json), "%s", json);
+	free(json);
+	*m->told |= 1;
+}
+
+static struct kw_incidents *table(struct record *r, size_t max_open)
+{
+	struct kw_incident_opts o = {.close_after = HOUR,
+				     .digest = HOUR,
+				     .digest_max = 4 * HOUR,
+				     .max_open = max_open};
+	struct kw_incidents *in = NULL;
+
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(kw_incidents_create(&o, on_send, r, &in), KW_OK);
+	return in;
+}
+
+/* Add an alert on key n ("sk_live_…000n") and return its incident id. */
+static const char *add(struct kw_incidents *in, int key, const char *detector,
+		       enum kw_severity sev, int64_t t, const char *ip)
+{
+	static char id[KW_ALERT_ID_LEN + 1];
+	struct kw_alert a;
+	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_LIVE};
+	char subject[64];
+
+	snprintf(k.id, sizeof(k.id), "sk_live_\xe2\x80\xa6%04d", key);
+	snprintf(k.fp, sizeof(k.fp), "%016x", 0x1000 + key);
+	assert_int_equal(kw_alert_init(&a, detector, sev, t, &k), KW_OK);
+	kw_alert_summary(&a, "%s on key %d", detector, key);
+	if (ip)
+		kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
+	snprintf(subject, sizeof(subject), "%lld", (long long)t);
+	kw_alert_set_id(&a, subject);
+	kw_incidents_add(in, &a);
+	assert_memory_equal(a.incident, "kwi_", 4);
+	memcpy(id, a.incident, sizeof(id));
+	kw_alert_clear(&a);
+	return id;
+}
+
+static json_t *msg_json(const struct sent *s)
+{
+	json_t *o = json_loads(s->json, 0, NULL);
+
+	assert_non_null(o);
+	return o;
+}
+
+static json_int_t msg_int(const struct sent *s, const char *field)
+{
+	json_t *o = msg_json(s);
+	json_int_t v = json_integer_value(json_object_get(o, field));
+
+	json_decref(o);
+	return v;
+}
+
+/* ---- the rules ------------------------------------------------------------
+ */
+
+/* The first alert opens an incident, told as "opened" with its severity
+ * once its request is over; the JSON is keywatch.incident/1. */
+static void test_open(void **state)
+{
+	struct record r;
+	struct kw_incidents *in = table(&r, 0);
+	char id[KW_ALERT_ID_LEN + 1];
+	json_t *o;
+
+	(void)state;
+	memcpy(id, add(in, 1, "key.honey", KW_SEV_CRITICAL, T0, "45.1.2.3"),
+	       sizeof(id));
+	assert_int_equal(r.n, 0); /* waits for the end of the request */
+	kw_incidents_tick(in, T0 - 2 * MIN);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.m[0].event, KW_INCIDENT_OPENED);
+	assert_string_equal(r.m[0].id, id);
+	assert_int_equal(r.m[0].severity, KW_SEV_CRITICAL);
+	assert_int_equal(r.m[0].time, T0);
+	o = msg_json(&r.m[0]);
+	assert_string_equal(json_string_value(json_object_get(o, "schema")),
+			    "keywatch.incident/1");
+	assert_string_equal(json_string_value(json_object_get(o, "event")),
+			    "opened");
+	assert_int_equal(json_integer_value(json_object_get(o, "alerts")), 1);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(o, "alert"), "detector")),
+			    "key.honey");
+	json_decref(o);
+	assert_int_equal(kw_incidents_open(in), 1);
+	assert_int_equal(kw_incidents_stats(in)->opened, 1);
+	kw_incidents_destroy(in);
+
+	/* The same alerts give the same id. */
+	in = table(&r, 0);
+	assert_string_equal(
+		add(in, 1, "key.honey", KW_SEV_CRITICAL, T0, "45.1.2.3"), id);
+	kw_incidents_destroy(in);
+}
+
+/* Later alerts on the key join the open incident: same id, no message,
+ * counted in the next one. */
+static void test_join(void **state)
+{
+	struct record r;
+	struct kw_incidents *in = table(&r, 0);
+	char id[KW_ALERT_ID_LEN + 1];
+
+	(void)state;
+	memcpy(id, add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0, "1.1.1.1"),
+	       sizeof(id));
+	for (int i = 1; i <= 10; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "2.2.2.%d", i);
+		assert_string_equal(add(in, 1, "geo.new_ip", KW_SEV_MEDIUM,
+					T0 + i * MIN, ip),
+				    id);
+	}
+	kw_incidents_tick(in, T0 + 10 * MIN);
+	assert_int_equal(r.n, 1); /* only the opening */
+	assert_int_equal(kw_incidents_stats(in)->joined, 10);
+	kw_incidents_drain(in);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.m[1].event, KW_INCIDENT_UPDATED);
+	assert_int_equal(msg_int(&r.m[1], "alerts"), 11);
+	assert_int_equal(msg_int(&r.m[1], "new_alerts"), 10);
+	assert_int_equal(msg_int(&r.m[1], "ip_count"), 11);
+	kw_incidents_destroy(in);
+}
+
+/* The alerts of one request are one step: medium then critical on the
+ * same request open the incident once, as critical. */
+static void test_one_request(void **state)
+{
+	struct record r;
+	struct kw_incidents *in = table(&r, 0);
+
+	(void)state;
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0, "1.1.1.1");
+	add(in, 1, "key.client_exposed", KW_SEV_CRITICAL, T0, "1.1.1.1");
+	add(in, 2, "key.honey", KW_SEV_HIGH, T0, "9.9.9.9"); /* ends it */
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.m[0].event, KW_INCIDENT_OPENED);
+	assert_int_equal(r.m[0].severity, KW_SEV_CRITICAL);
+	assert_int_equal(msg_int(&r.m[0], "alerts"), 2);
+	kw_incidents_destroy(in);
+}
+
+/* A rise in severity is told at once, with the new worst alert. */
+static void test_severity_rise(void **state)
+{
+	struct record r;
+	struct kw_incidents *in = table(&r, 0);
+	json_t *o;
+
+	(void)state;
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0, "1.1.1.1");
+	add(in, 1, "geo.new_ip", KW_SEV_LOW, T0 + MIN, "1.1.1.2");
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 2 * MIN, "1.1.1.3");
+	kw_incidents_tick(in, T0);
+	assert_int_equal(r.n, 1);
+	add(in, 1, "geo.new_country", KW_SEV_HIGH, T0 + 3 * MIN, "8.8.8.8");
+	kw_incidents_tick(in, T0 + MIN);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.m[1].event, KW_INCIDENT_UPDATED);
+	assert_int_equal(r.m[1].severity, KW_SEV_HIGH);
+	assert_int_equal(r.m[1].time, T0 + 3 * MIN);
+	o = msg_json(&r.m[1]);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(o, "alert"), "detector")),
+			    "geo.new_country");
+	assert_int_equal(json_integer_value(json_object_get(o, "new_alerts")),
+			 3);
+	assert_int_equal(
+		json_integer_value(json_object_get(
+			json_object_get(o, "detectors"), "geo.new_ip")),
+		3);
+	json_decref(o);
+	/* The same severity again is no rise. */
+	add(in, 1, "geo.new_country", KW_SEV_HIGH, T0 + 4 * MIN, "8.8.4.4");
+	kw_incidents_tick(in, T0 + 2 * MIN);
+	assert_int_equal(r.n, 2);
+	kw_incidents_destroy(in);
+}
+
+/* News is told once per digest interval (1h), from an alert that joins
+ * after it or from the watermark passing it; the interval then doubles
+ * (2h, then the 4h cap). */
+static void test_digest_interval(void **state)
+{
+	struct record r;
+	struct kw_incidents *in = table(&r, 0);
+
+	(void)state;
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0, "1.0.0.1");
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 20 * MIN, "1.0.0.2");
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 40 * MIN, "1.0.0.3");
+	kw_incidents_tick(in, T0 + 58 * MIN);
+	assert_int_equal(r.n, 1);
+	/* An alert an hour after the opening message brings the digest. */
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 60 * MIN, "1.0.0.4");
+	kw_incidents_tick(in, T0 + 58 * MIN);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.m[1].event, KW_INCIDENT_UPDATED);
+	assert_int_equal(r.m[1].time, T0 + 60 * MIN);
+	assert_int_equal(msg_int(&r.m[1], "new_alerts"), 3);
+	/* Now 2h: nothing at +1h30, the watermark passing +3h tells. */
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 90 * MIN, "1.0.0.5");
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 140 * MIN, "1.0.0.6");
+	kw_incidents_tick(in, T0 + 179 * MIN);
+	assert_int_equal(r.n, 2);
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 170 * MIN, "1.0.0.7");
+	kw_incidents_tick(in, T0 + 180 * MIN);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.m[2].event, KW_INCIDENT_UPDATED);
+	assert_int_equal(r.m[2].time, T0 + 180 * MIN);
+	assert_int_equal(msg_int(&r.m[2], "new_alerts"), 3);
+	/* Then 4h (the cap): nothing by +6h40, an alert at +7h tells. */
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 200 * MIN, "1.0.0.8");
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 250 * MIN, "1.0.0.9");
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 300 * MIN, "1.0.0.10");
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 350 * MIN, "1.0.0.11");
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 400 * MIN, "1.0.0.12");
+	kw_incidents_tick(in, T0 + 400 * MIN);
+	assert_int_equal(r.n, 3);
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 420 * MIN, "1.0.0.13");
+	kw_incidents_tick(in, T0 + 400 * MIN);
+	assert_int_equal(r.n, 4);
+	assert_int_equal(r.m[3].time, T0 + 420 * MIN);
+	assert_int_equal(msg_int(&r.m[3], "alerts"), 13);
+	assert_int_equal(msg_int(&r.m[3], "new_alerts"), 6);
+	assert_int_equal(kw_incidents_stats(in)->most_messages, 4);
+	kw_incidents_destroy(in);
+}
+
+/* An incident quiet for close_after closes (told with its news, or as a
+ * bare closing that chat sinks skip); the next alert opens a new one. */
+static void test_close(void **state)
+{
+	struct record r;
+	struct kw_incidents *in = table(&r, 0);
+	char first[KW_ALERT_ID_LEN + 1];
+	json_t *o;
+
+	(void)state;
+	memcpy(first, add(in, 1, "key.honey", KW_SEV_CRITICAL, T0, NULL),
+	       sizeof(first));
+	add(in, 1, "key.honey", KW_SEV_CRITICAL, T0 + 10 * MIN, NULL);
+	kw_incidents_tick(in, T0 + 59 * MIN);
+	assert_int_equal(r.n, 1);
+	kw_incidents_tick(in, T0 + 60 * MIN); /* the digest of +10 */
+	assert_int_equal(r.n, 2);
+	add(in, 1, "key.honey", KW_SEV_CRITICAL, T0 + 65 * MIN, NULL);
+	kw_incidents_tick(in, T0 + 124 * MIN);
+	assert_int_equal(r.n, 2);
+	kw_incidents_tick(in, T0 + 125 * MIN); /* quiet for 1h since +65 */
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.m[2].event, KW_INCIDENT_CLOSED);
+	assert_string_equal(r.m[2].id, first);
+	assert_int_equal(r.m[2].time, T0 + 125 * MIN);
+	o = msg_json(&r.m[2]);
+	assert_string_equal(json_string_value(json_object_get(o, "event")),
+			    "closed");
+	assert_string_equal(json_string_value(json_object_get(o, "closed")),
+			    "2026-11-27T11:19:03Z");
+	assert_int_equal(json_integer_value(json_object_get(o, "new_alerts")),
+			 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "alerts")), 3);
+	json_decref(o);
+	assert_int_equal(kw_incidents_open(in), 0);
+	assert_int_equal(kw_incidents_stats(in)->closed, 1);
+
+	/* A new alert: a new incident, closed an hour later with no news. */
+	assert_string_not_equal(
+		add(in, 1, "key.honey", KW_SEV_CRITICAL, T0 + 3 * HOUR, NULL),
+		first);
+	kw_incidents_tick(in, T0 + 4 * HOUR);
+	assert_int_equal(r.n, 5);
+	assert_int_equal(r.m[3].event, KW_INCIDENT_OPENED);
+	assert_int_equal(r.m[4].event, KW_INCIDENT_CLOSED);
+	assert_int_equal(msg_int(&r.m[4], "new_alerts"), 0);
+	/* A bare closing is not one more message to a person: the most
+	 * one incident sent is the first one's three. */
+	assert_int_equal(kw_incidents_stats(in)->most_messages, 3);
+
+	/* Quiet by the time of the next alert, though no tick said so. */
+	add(in, 1, "key.honey", KW_SEV_CRITICAL, T0 + 10 * HOUR, NULL);
+	add(in, 1, "key.honey", KW_SEV_CRITICAL, T0 + 12 * HOUR, NULL);
+	kw_incidents_tick(in, T0 + 12 * HOUR);
+	assert_int_equal(r.n, 8);
+	assert_int_equal(r.m[5].event, KW_INCIDENT_OPENED);
+	assert_int_equal(r.m[6].event, KW_INCIDENT_CLOSED);
+	assert_int_equal(r.m[6].time, T0 + 11 * HOUR);
+	assert_int_equal(r.m[7].event, KW_INCIDENT_OPENED);
+	kw_incidents_destroy(in);
+}
+
+/* Keys do not mix; the table holds max_open incidents and closes the
+ * quietest to make room. */
+static void test_keys_and_bound(void **state)
+{
+	struct record r;
+	struct kw_incidents *in = table(&r, 2);
+	char a[KW_ALERT_ID_LEN + 1], b[KW_ALERT_ID_LEN + 1];
+
+	(void)state;
+	memcpy(a, add(in, 1, "key.honey", KW_SEV_HIGH, T0, NULL), sizeof(a));
+	memcpy(b, add(in, 2, "key.honey", KW_SEV_HIGH, T0 + MIN, NULL),
+	       sizeof(b));
+	assert_string_not_equal(a, b);
+	add(in, 2, "key.honey", KW_SEV_HIGH, T0 + 2 * MIN, NULL);
+	add(in, 3, "key.honey", KW_SEV_HIGH, T0 + 3 * MIN, NULL);
+	kw_incidents_tick(in, T0);
+	assert_int_equal(kw_incidents_open(in), 2);
+	assert_int_equal(kw_incidents_stats(in)->evicted, 1);
+	/* Opened 1, opened 2, closed 1 (the quietest), opened 3. */
+	assert_int_equal(r.n, 4);
+	assert_int_equal(r.m[2].event, KW_INCIDENT_CLOSED);
+	assert_string_equal(r.m[2].id, a);
+	assert_int_equal(r.m[3].event, KW_INCIDENT_OPENED);
+	/* Key 2 still joins its own incident. */
+	assert_string_equal(
+		add(in, 2, "key.honey", KW_SEV_HIGH, T0 + 4 * MIN, NULL), b);
+	kw_incidents_destroy(in);
+
+	/* Many: the table grows, the quietest close past max_open, every
+	 * key still finds its own incident, and a tick that closes most of
+	 * them moves the others without losing one. */
+	{
+		static char ids[60][KW_ALERT_ID_LEN + 1];
+
+		in = table(&r, 40);
+		for (int k = 0; k < 60; k++)
+			memcpy(ids[k],
+			       add(in, 100 + k, "geo.new_ip", KW_SEV_LOW,
+				   T0 + k * MIN, NULL),
+			       sizeof(ids[0]));
+		assert_int_equal(kw_incidents_open(in), 40);
+		assert_int_equal(kw_incidents_stats(in)->evicted, 20);
+		for (int k = 20; k < 60; k += 3)
+			assert_string_equal(add(in, 100 + k, "geo.new_ip",
+						KW_SEV_LOW, T0 + 60 * MIN,
+						NULL),
+					    ids[k]);
+		r.n = 0;
+		kw_incidents_tick(in, T0 + 119 * MIN);
+		assert_int_equal(kw_incidents_open(in), 14);
+		for (int k = 20; k < 60; k += 3)
+			assert_string_equal(add(in, 100 + k, "geo.new_ip",
+						KW_SEV_LOW, T0 + 61 * MIN,
+						NULL),
+					    ids[k]);
+		kw_incidents_destroy(in);
+	}
+}
+
+/* What an incident message lists: IPs (from "ip" and "top_ips"),
+ * countries, operations (from "op" and "top_ops"), request ids. */
+static void test_summaries(void **state)
+{
+	struct record r;
+	struct kw_incidents *in = table(&r, 0);
+	struct kw_alert a;
+	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_LIVE};
+	char *s;
+
+	(void)state;
+	snprintf(k.id, sizeof(k.id), "sk_live_\xe2\x80\xa6%04d", 7);
+	snprintf(k.fp, sizeof(k.fp), "%016x", 7);
+	assert_int_equal(kw_alert_init(&a, "rate.spike", KW_SEV_HIGH, T0, &k),
+			 KW_OK);
+	kw_alert_evidence_json(&a, "top_ips",
+			       json_pack("[{s:s,s:i},{s:s,s:i}]", "ip",
+					 "5.5.5.5", "requests", 90, "ip",
+					 "6.6.6.6", "requests", 10));
+	kw_alert_evidence_json(&a, "top_ops",
+			       json_pack("[{s:s,s:i}]", "op", "charges.list",
+					 "requests", 100));
+	kw_alert_add_request(&a, kw_str_c("req_1"));
+	kw_alert_set_id(&a, "w1");
+	kw_incidents_add(in, &a);
+	kw_alert_clear(&a);
+	assert_int_equal(
+		kw_alert_init(&a, "geo.new_country", KW_SEV_HIGH, T0 + MIN, &k),
+		KW_OK);
+	kw_alert_evidence_str(&a, "ip", kw_str_c("5.5.5.5"));
+	kw_alert_evidence_str(&a, "country", kw_str_c("DE"));
+	kw_alert_evidence_str(&a, "op", kw_str_c("customers.list"));
+	kw_alert_add_request(&a, kw_str_c("req_2"));
+	kw_alert_add_request(&a, kw_str_c("req_1"));
+	kw_alert_set_id(&a, "c1");
+	kw_incidents_add(in, &a);
+	kw_alert_clear(&a);
+	kw_incidents_drain(in);
+	assert_int_equal(r.n, 2);
+	s = r.m[1].json;
+	assert_non_null(strstr(
+		s, "\"ip_count\":2,\"ips\":[{\"ip\":\"5.5.5.5\",\"alerts\":2},"
+		   "{\"ip\":\"6.6.6.6\",\"alerts\":1}],\"countries\":[{"
+		   "\"country\":\"DE\",\"alerts\":1}],\"operations\":[{\"op\":"
+		   "\"charges.list\",\"alerts\":1},{\"op\":\"customers.list\","
+		   "\"alerts\":1}]"));
+	assert_non_null(strstr(s, "\"requests\":[\"req_1\",\"req_2\"]"));
+	assert_non_null(strstr(s, "\"detectors\":{\"geo.new_country\":1,"
+				  "\"rate.spike\":1}"));
+	kw_incidents_destroy(in);
+}
+
+/* Saved and loaded, an incident goes on: same id, same counts, its
+ * deadlines kept; a damaged save is an error naming the entry. */
+static void test_save_load(void **state)
+{
+	struct record r, r2;
+	struct kw_incidents *in = table(&r, 0), *in2 = table(&r2, 0);
+	struct kw_error err;
+	char id[KW_ALERT_ID_LEN + 1];
+	json_t *saved, *bad;
+
+	(void)state;
+	memcpy(id, add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0, "1.0.0.1"),
+	       sizeof(id));
+	add(in, 1, "geo.new_ip", KW_SEV_MEDIUM, T0 + 10 * MIN, "1.0.0.2");
+	kw_incidents_tick(in, T0);
+	saved = kw_incidents_save(in);
+	assert_int_equal(json_array_size(saved), 1);
+	kw_error_clear(&err);
+	assert_int_equal(kw_incidents_load(in2, saved, &err), KW_OK);
+	assert_int_equal(kw_incidents_open(in2), 1);
+	assert_string_equal(add(in2, 1, "geo.new_ip", KW_SEV_MEDIUM,
+				T0 + 20 * MIN, "1.0.0.3"),
+			    id);
+	/* The digest (1h after the opening message) and the close. */
+	kw_incidents_tick(in2, T0 + 60 * MIN);
+	assert_int_equal(r2.n, 1);
+	assert_int_equal(r2.m[0].event, KW_INCIDENT_UPDATED);
+	assert_int_equal(msg_int(&r2.m[0], "alerts"), 3);
+	assert_int_equal(msg_int(&r2.m[0], "ip_count"), 3);
+	kw_incidents_tick(in2, T0 + 80 * MIN);
+	assert_int_equal(r2.n, 2);
+	assert_int_equal(r2.m[1].event, KW_INCIDENT_CLOSED);
+
+	bad = json_deep_copy(saved);
+	json_object_set_new(json_array_get(bad, 0), "alerts",
+			    json_string("many"));
+	assert_int_equal(kw_incidents_load(in2, bad, &err), KW_EINVAL);
+	assert_string_equal(err.msg, "incidents[0]: not a saved incident");
+	assert_int_equal(kw_incidents_open(in2), 0);
+	json_decref(bad);
+	json_decref(saved);
+	kw_incidents_destroy(in);
+	kw_incidents_destroy(in2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open),
+		cmocka_unit_test(test_join),
+		cmocka_unit_test(test_one_request),
+		cmocka_unit_test(test_severity_rise),
+		cmocka_unit_test(test_digest_interval),
+		cmocka_unit_test(test_close),
+		cmocka_unit_test(test_keys_and_bound),
+		cmocka_unit_test(test_summaries),
+		cmocka_unit_test(test_save_load),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
