@@ -4,7 +4,8 @@
  * getters that check a value and word the skip message when it is wrong.
  *
  * The one idea: a record is scanned once (kw_json_scan picks out every
- * path the decoder needs in a single pass), and everything after that works
+ * path the decoder needs in a single pass, predicting the keys from the
+ * previous record's order), and everything after that works
  * on the picked values without allocating, formatting or rescanning the
  * record. Messages are only formatted on the error path, and only for the
  * skips that are still logged as samples.
@@ -18,6 +19,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/time.h"
@@ -266,6 +268,12 @@ enum kw_status kw_decode_fields_init(struct kw_decode_fields *df,
 		}
 	}
 	st = kw_json_paths_create(df->path, df->npaths, &df->paths, err);
+	if (st != KW_OK)
+		goto cleanup;
+	df->hint = calloc(1, sizeof(*df->hint));
+	if (!df->hint)
+		st = kw_error_set(err, KW_ENOMEM, "decoder: %s",
+				  kw_strerror(KW_ENOMEM));
 cleanup:
 	if (st != KW_OK)
 		kw_decode_fields_fini(df);
@@ -278,6 +286,8 @@ void kw_decode_fields_fini(struct kw_decode_fields *df)
 		return;
 	kw_json_paths_destroy(df->paths);
 	df->paths = NULL;
+	free(df->hint);
+	df->hint = NULL;
 }
 
 /* ---- per record ---- */
@@ -297,7 +307,8 @@ bool kw_decode_scan(struct kw_decode_rec *r, const struct kw_record *rec,
 	err.msg[0] = '\0';
 	r->text = rec->p;
 	r->len = rec->n;
-	st = kw_json_scan(r->df->paths, rec->p, rec->n, r->vals, arena, &err);
+	st = kw_json_scan_hinted(r->df->paths, r->df->hint, rec->p, rec->n,
+				 r->vals, arena, &err);
 	if (st == KW_ENOMEM) {
 		kw_skips_add(
 			r->skips, KW_SKIP_TOO_LONG, r->file, r->line,

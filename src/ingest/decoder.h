@@ -84,7 +84,9 @@ struct kw_decoder_ops {
 	 * return how many events were written. Strings in the events point
 	 * into the records or into arena; the caller resets arena between
 	 * batches. file names the input in skip messages and is stored in each
-	 * event (it must outlive the events). */
+	 * event (it must outlive the events). One thread at a time per
+	 * instance: it keeps the previous record's key order (a hint that
+	 * makes the next scan cheaper, never different). */
 	size_t (*decode)(void *self, const struct kw_record *recs, size_t n,
 			 struct kw_event *out, struct kw_arena *arena,
 			 struct kw_skips *skips, const char *file);
@@ -152,6 +154,10 @@ const char *kw_decode_quote(const char *p, size_t n, char *buf, size_t cap);
  * to try in order (the first present one wins). */
 struct kw_decode_fields {
 	struct kw_json_paths *paths;
+	/* The key order of the record scanned last (kw_json_scan_hinted).
+	 * Written by every kw_decode_scan even through a const df: an
+	 * instance decodes on one thread at a time. */
+	struct kw_json_hint *hint;
 	size_t npaths;
 	const char *path[KW_JSON_MAX_PATHS]; /* text of each slot's path */
 	/* the slots of each field, in lookup order; count 0: not read */

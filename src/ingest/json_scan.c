@@ -11,6 +11,15 @@
  * never copied. Strings are returned zero-copy unless they hold escapes, in
  * which case they are unescaped into the caller's arena.
  *
+ * Log lines from one producer repeat their keys in the same order, so with
+ * a hint (kw_json_scan_hinted) each key of an object on a path is first
+ * compared, raw bytes plus the closing quote and ':', with the key that
+ * came at that point of the previous text (or the one after it, when an
+ * optional key was left out): one comparison instead of scanning the
+ * string, hashing it and confirming with memcmp. A miss takes the general
+ * path and writes the key into the hint for the next text. Equal raw bytes
+ * are the same valid key, so the answer never depends on the hint.
+ *
  * jansson's rules mirrored here, each checked by experiment against 2.14
  * (tests/unit/test_json_diff.c and tests/fuzz/fuzz_json_scan.c keep checking):
  * the top level must be an object or an array; a value nested deeper than
@@ -267,9 +276,11 @@ struct scan {
 	const struct kw_json_paths *ps;
 	struct kw_json_value *out;
 	struct kw_arena *arena;
-	enum kw_status st;  /* KW_EINVAL or KW_ENOMEM once failed */
-	size_t fail_at;	    /* byte offset of the failure */
-	const char *reason; /* static text */
+	struct kw_json_hint *hint; /* NULL: no prediction */
+	uint32_t hk;		   /* the next key hint->key[hk] predicts */
+	enum kw_status st;	   /* KW_EINVAL or KW_ENOMEM once failed */
+	size_t fail_at;		   /* byte offset of the failure */
+	const char *reason;	   /* static text */
 };
 
 /* Record a failure and return NULL, for `return fail(...)` in the lexers. */
@@ -299,6 +310,9 @@ static inline int hex_value(unsigned char c)
 
 static inline const char *skip_ws(const char *s, const char *end)
 {
+	/* the usual case, compact JSON: no white space at all */
+	if (s < end && (unsigned char)*s > ' ')
+		return s;
 	while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
 		s++;
 	return s;
@@ -879,6 +893,102 @@ static void pop(struct scan *sc, struct stack *st, size_t depth, const char *s)
 	}
 }
 
+/* A later duplicate key wins: forget what was picked under node before its
+ * new value is scanned. A leaf's values are all overwritten by that value
+ * anyway, so only nodes with paths below them need clearing. */
+static inline void forget_below(struct scan *sc, int16_t node)
+{
+	const struct node *nd = &sc->ps->nodes[node];
+
+	if (nd->below & ~nd->term)
+		clear_paths(sc->out, nd->below);
+}
+
+/* Whether s[0..n) (bounded by end) equals pat[0..n), n <= 32; pat has
+ * 32 readable bytes. */
+static inline bool same_bytes(const char *s, const char *end,
+			      const unsigned char *pat, size_t n)
+{
+#ifdef __SSE2__
+	if (n <= 16 && end - s >= 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
+		__m128i p = _mm_loadu_si128((const __m128i *)(const void *)pat);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, p));
+		unsigned need = (1u << n) - 1;
+
+		return (m & need) == need;
+	}
+	if (end - s >= 32) {
+		__m128i a0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+		__m128i a1 = _mm_loadu_si128(
+			(const __m128i *)(const void *)(s + 16));
+		__m128i p0 =
+			_mm_loadu_si128((const __m128i *)(const void *)pat);
+		__m128i p1 = _mm_loadu_si128(
+			(const __m128i *)(const void *)(pat + 16));
+		uint32_t m =
+			(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a0, p0)) |
+			(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a1, p1))
+				<< 16;
+		uint32_t need = n >= 32 ? UINT32_MAX : (UINT32_C(1) << n) - 1;
+
+		return (m & need) == need;
+	}
+#endif
+	return (size_t)(end - s) >= n && memcmp(s, pat, n) == 0;
+}
+
+/* The key at s (just past its opening quote) in the object of trie node
+ * node, if it is the one the hint predicts there (or the one after it):
+ * sets *want and returns the byte after the ':'. NULL: not predicted. */
+static const char *predict(struct scan *sc, int16_t node, const char *s,
+			   int16_t *want)
+{
+	const struct kw_json_hint *h = sc->hint;
+
+	for (uint32_t k = sc->hk; k < sc->hk + 2 && k < h->n; k++) {
+		const struct kw_json_hint_key *hk = &h->key[k];
+
+		if (hk->len && hk->parent == node &&
+		    same_bytes(s, sc->end, hk->pat, hk->len)) {
+			sc->hk = k + 1;
+			*want = hk->want;
+			if (*want != NO_NODE)
+				forget_below(sc, *want);
+			return s + hk->len;
+		}
+	}
+	return NULL;
+}
+
+/* Write the key s[0..e) (between its quotes; e is the closing quote) that
+ * the hint did not predict into its place, for the next text. A key with
+ * escapes, a long one or one not followed directly by ':' takes the place
+ * unmatchable. */
+static void learn(struct scan *sc, int16_t node, const char *s, const char *e,
+		  bool esc, int16_t want)
+{
+	struct kw_json_hint *h = sc->hint;
+	struct kw_json_hint_key *hk;
+	size_t n = (size_t)(e - s);
+
+	if (sc->hk >= KW_JSON_HINT_KEYS)
+		return;
+	hk = &h->key[sc->hk++];
+	if (sc->hk > h->n)
+		h->n = sc->hk;
+	hk->len = 0;
+	if (esc || n > KW_JSON_HINT_KEY_MAX || e + 1 >= sc->end || e[1] != ':')
+		return;
+	memset(hk->pat, 0, sizeof(hk->pat));
+	memcpy(hk->pat, s, n);
+	hk->pat[n] = '"';
+	hk->pat[n + 1] = ':';
+	hk->len = (uint8_t)(n + 2);
+	hk->parent = node;
+	hk->want = want;
+}
+
 /* Parse an object key and its ':' at s (whitespace skipped); sets *want to
  * the trie node of the member's value. Returns the byte after the ':'
  * and following whitespace. */
@@ -894,14 +1004,21 @@ static const char *scan_key(struct scan *sc, const struct stack *st,
 		return fail(sc, s, "unexpected end of input");
 	if (*s != '"')
 		return fail(sc, s, "expected string key");
+	if (node != NO_NODE && sc->hint) {
+		e = predict(sc, node, s + 1, want);
+		if (e)
+			return skip_ws(e, sc->end);
+	}
 	e = scan_string(sc, s + 1, &esc);
 	if (!e)
 		return NULL;
 	if (node != NO_NODE) {
 		*want = match_key(sc->ps, node, s + 1, (size_t)(e - s - 1),
 				  esc);
-		if (*want != NO_NODE) /* a later duplicate key wins */
-			clear_paths(sc->out, sc->ps->nodes[*want].below);
+		if (*want != NO_NODE)
+			forget_below(sc, *want);
+		if (sc->hint)
+			learn(sc, node, s + 1, e, esc, *want);
 	}
 	s = skip_ws(e + 1, sc->end);
 	if (s >= sc->end)
@@ -992,9 +1109,16 @@ top:
 	return sc->st;
 }
 
-enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
-			    size_t len, struct kw_json_value *out,
-			    struct kw_arena *arena, struct kw_error *err)
+void kw_json_hint_reset(struct kw_json_hint *hint)
+{
+	hint->paths = NULL;
+	hint->n = 0;
+}
+
+enum kw_status kw_json_scan_hinted(const struct kw_json_paths *paths,
+				   struct kw_json_hint *hint, const char *text,
+				   size_t len, struct kw_json_value *out,
+				   struct kw_arena *arena, struct kw_error *err)
 {
 	struct scan sc = {
 		.base = text,
@@ -1002,9 +1126,16 @@ enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
 		.ps = paths,
 		.out = out,
 		.arena = arena,
+		.hint = hint,
+		.hk = 0,
 		.st = KW_OK,
 	};
 
+	if (hint && hint->paths != paths) {
+		/* nodes of another path set mean nothing here */
+		hint->paths = paths;
+		hint->n = 0;
+	}
 	for (size_t i = 0; i < paths->npaths; i++)
 		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
 	if (parse(&sc) == KW_OK)
@@ -1016,4 +1147,11 @@ enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
 				    "JSON scan: arena exhausted");
 	return kw_error_set(err, KW_EINVAL, "invalid JSON at column %zu: %s",
 			    sc.fail_at + 1, sc.reason);
+}
+
+enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
+			    size_t len, struct kw_json_value *out,
+			    struct kw_arena *arena, struct kw_error *err)
+{
+	return kw_json_scan_hinted(paths, NULL, text, len, out, arena, err);
 }

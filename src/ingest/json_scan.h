@@ -68,6 +68,34 @@ enum kw_status kw_json_paths_create(const char *const *paths, size_t n,
 void kw_json_paths_destroy(struct kw_json_paths *paths);
 size_t kw_json_paths_count(const struct kw_json_paths *paths);
 
+/* The key order of the previous text, so that the next one's keys are
+ * each confirmed with one comparison instead of being scanned and looked
+ * up (log lines from one producer repeat the order). Owned by the caller,
+ * one per stream of texts and thread; zero it (or kw_json_hint_reset)
+ * before first use. It remembers the raw bytes of at most
+ * KW_JSON_HINT_KEYS keys of up to KW_JSON_HINT_KEY_MAX bytes in the
+ * objects on a path, each with the trie node it leads to; keys with
+ * escapes are not remembered. What it holds only decides how fast a scan
+ * is, never its answer: a prediction counts only when the input's bytes
+ * are the remembered key, its closing quote and ':' exactly. */
+#define KW_JSON_HINT_KEYS 64
+#define KW_JSON_HINT_KEY_MAX 30
+
+struct kw_json_hint_key {
+	unsigned char pat[32]; /* the key's raw bytes, then '"' and ':' */
+	uint8_t len;	       /* bytes of pat that must match; 0: unused */
+	int16_t parent;	       /* trie node of the object holding the key */
+	int16_t want;	       /* trie node the key leads to, or -1 */
+};
+
+struct kw_json_hint {
+	const struct kw_json_paths *paths; /* what the nodes belong to */
+	uint32_t n;			   /* keys remembered */
+	struct kw_json_hint_key key[KW_JSON_HINT_KEYS];
+};
+
+void kw_json_hint_reset(struct kw_json_hint *hint);
+
 /* Validate text[0..len) as one JSON text and fill out[i] for path i
  * (out has kw_json_paths_count(paths) entries; paths must not be NULL).
  * KW_OK: valid; out[] filled (ABSENT where a path is missing or a step is
@@ -79,5 +107,15 @@ size_t kw_json_paths_count(const struct kw_json_paths *paths);
 enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
 			    size_t len, struct kw_json_value *out,
 			    struct kw_arena *arena, struct kw_error *err);
+
+/* The same, predicting the keys from hint (may be NULL: kw_json_scan) and
+ * leaving this text's key order in it for the next call. The result is
+ * always the one kw_json_scan gives (tests/unit/test_json_diff.c and the
+ * fuzz target compare them). */
+enum kw_status kw_json_scan_hinted(const struct kw_json_paths *paths,
+				   struct kw_json_hint *hint, const char *text,
+				   size_t len, struct kw_json_value *out,
+				   struct kw_arena *arena,
+				   struct kw_error *err);
 
 #endif

@@ -3,7 +3,10 @@
  *
  * Every input is given to both kw_json_scan and json_loadb(..., 0, ...);
  * any disagreement (validity, or the type or value at one of a fixed set of
- * paths) prints the case and abort()s. The paths use the keys of the corpus
+ * paths) prints the case and abort()s. The input is also scanned with a
+ * key-order hint carried from input to input (kw_json_scan_hinted), and,
+ * split at its newlines, line after line, as a decoder scans a log: the
+ * hinted answers must be the same. The paths use the keys of the corpus
  * in tests/unit/json_corpus so that mutations keep hitting them.
  *
  *   CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined
@@ -34,22 +37,21 @@ static void die(const char *why, size_t path, const uint8_t *data, size_t size)
 	abort();
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One text against jansson, scanned plainly and with the hint (which
+ * carries the key order of the texts scanned before it). */
+static void check(const struct kw_json_paths *paths, struct kw_json_hint *hint,
+		  struct kw_arena *arena, const uint8_t *data, size_t size)
 {
-	static struct kw_json_paths *paths;
-	static struct kw_arena arena;
-	struct kw_json_value out[CMP_NPATHS];
-	struct kw_error err;
-	enum kw_status st;
+	struct kw_json_value out[CMP_NPATHS], hout[CMP_NPATHS];
+	struct kw_error err, herr;
+	enum kw_status st, hst;
 	json_t *root;
 
-	if (!paths) {
-		if (kw_json_paths_create(cmp_paths, CMP_NPATHS, &paths, &err))
-			abort();
-		kw_arena_init(&arena, 0);
-	}
-	kw_arena_reset(&arena);
-	st = kw_json_scan(paths, (const char *)data, size, out, &arena, &err);
+	kw_arena_reset(arena);
+	err.msg[0] = herr.msg[0] = '\0';
+	st = kw_json_scan(paths, (const char *)data, size, out, arena, &err);
+	hst = kw_json_scan_hinted(paths, hint, (const char *)data, size, hout,
+				  arena, &herr);
 	root = json_loadb((const char *)data, size, 0, NULL);
 	if (st != KW_OK && st != KW_EINVAL)
 		die("unexpected status", 0, data, size);
@@ -57,14 +59,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die(st == KW_OK ? "scanner accepts, jansson rejects"
 				: "scanner rejects, jansson accepts",
 		    0, data, size);
+	if (st != hst || strcmp(err.msg, herr.msg))
+		die("hinted scan answers differently", 0, data, size);
 	if (st == KW_EINVAL && strncmp(err.msg, "invalid JSON at column ", 23))
 		die("error message format", 0, data, size);
 	for (size_t i = 0; root && i < CMP_NPATHS; i++) {
-		const char *why = compare(&out[i], lookup(root, cmp_paths[i]));
+		json_t *j = lookup(root, cmp_paths[i]);
+		const char *why = compare(&out[i], j);
 
+		if (!why)
+			why = compare(&hout[i], j);
 		if (why)
 			die(why, i, data, size);
 	}
 	json_decref(root);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct kw_json_paths *paths;
+	static struct kw_arena arena;
+	static struct kw_json_hint hint; /* carried from input to input */
+	const uint8_t *nl;
+	struct kw_error err;
+
+	if (!paths) {
+		if (kw_json_paths_create(cmp_paths, CMP_NPATHS, &paths, &err))
+			abort();
+		kw_arena_init(&arena, 0);
+	}
+	/* The whole input, then its lines one after another, as a decoder
+	 * sees a log: each line is predicted from the one before. */
+	check(paths, &hint, &arena, data, size);
+	while (size && (nl = memchr(data, '\n', size)) != NULL) {
+		check(paths, &hint, &arena, data, (size_t)(nl - data));
+		size -= (size_t)(nl - data) + 1;
+		data = nl + 1;
+		check(paths, &hint, &arena, data, size);
+	}
 	return 0;
 }

@@ -13,8 +13,11 @@
  * value, the double bit for bit, and for objects and arrays the raw text
  * re-parsed and json_equal to jansson's subtree. Beyond the corpus it checks
  * thousands of random valid documents and random mutations of the corpus
- * and of those documents, all from fixed seeds. The first mismatch fails
- * the test with the input hex-escaped.
+ * and of those documents, all from fixed seeds. Every input is scanned
+ * twice, plainly and with the key-order hint carried over from the inputs
+ * before it (kw_json_scan_hinted), and both answers must be jansson's;
+ * test_key_orders runs sequences of texts whose key orders change. The
+ * first mismatch fails the test with the input hex-escaped.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -38,6 +41,10 @@
 struct ctx {
 	struct kw_json_paths *paths;
 	struct kw_arena arena;
+	/* carried from input to input, as a decoder carries it from line to
+	 * line: every input is also scanned with the key order of the ones
+	 * before it */
+	struct kw_json_hint hint;
 	size_t checked, valid;
 };
 
@@ -66,39 +73,62 @@ static void report(const char *what, const char *why, const char *path,
 	free(hex);
 }
 
-/* One input against jansson; fails the test on any difference. */
-static void check(struct ctx *c, const char *what, const char *text, size_t len)
+/* One scan's answer against jansson's (root NULL: jansson rejects). */
+static void compare_all(const char *what, const char *how, enum kw_status st,
+			const struct kw_error *err,
+			const struct kw_json_value *out, json_t *root,
+			const char *text, size_t len)
 {
-	struct kw_json_value out[CMP_NPATHS];
-	struct kw_error err;
-	json_error_t jerr;
-	enum kw_status st;
-	json_t *root;
+	char why[160];
 
-	kw_arena_reset(&c->arena);
-	st = kw_json_scan(c->paths, text, len, out, &c->arena, &err);
-	root = json_loadb(text, len, 0, &jerr);
-	c->checked++;
-	if (st != KW_OK && st != KW_EINVAL)
-		report(what, "unexpected status", NULL, text, len);
-	if ((st == KW_OK) != (root != NULL))
-		report(what,
-		       st == KW_OK ? "scanner accepts, jansson rejects"
-				   : "scanner rejects, jansson accepts",
-		       NULL, text, len);
-	if (st == KW_EINVAL && strncmp(err.msg, "invalid JSON at column ", 23))
+	if (st != KW_OK && st != KW_EINVAL) {
+		snprintf(why, sizeof(why), "%s: unexpected status", how);
+		report(what, why, NULL, text, len);
+	}
+	if ((st == KW_OK) != (root != NULL)) {
+		snprintf(why, sizeof(why), "%s: %s", how,
+			 st == KW_OK ? "scanner accepts, jansson rejects"
+				     : "scanner rejects, jansson accepts");
+		report(what, why, NULL, text, len);
+	}
+	if (st == KW_EINVAL && strncmp(err->msg, "invalid JSON at column ", 23))
 		report(what, "error message format", NULL, text, len);
-	if (!root)
-		return;
-	c->valid++;
-	for (size_t i = 0; i < CMP_NPATHS; i++) {
-		const char *why = compare(&out[i], lookup(root, cmp_paths[i]));
+	for (size_t i = 0; root && i < CMP_NPATHS; i++) {
+		const char *diff = compare(&out[i], lookup(root, cmp_paths[i]));
 
-		if (why) {
+		if (diff) {
+			snprintf(why, sizeof(why), "%s: %s", how, diff);
 			json_decref(root);
 			report(what, why, cmp_paths[i], text, len);
 		}
 	}
+}
+
+/* One input against jansson, scanned without and with the hint; fails the
+ * test on any difference (the two scans must also fail at the same
+ * column with the same reason). */
+static void check(struct ctx *c, const char *what, const char *text, size_t len)
+{
+	struct kw_json_value out[CMP_NPATHS], hout[CMP_NPATHS];
+	struct kw_error err, herr;
+	json_error_t jerr;
+	enum kw_status st, hst;
+	json_t *root;
+
+	kw_arena_reset(&c->arena);
+	err.msg[0] = herr.msg[0] = '\0';
+	st = kw_json_scan(c->paths, text, len, out, &c->arena, &err);
+	hst = kw_json_scan_hinted(c->paths, &c->hint, text, len, hout,
+				  &c->arena, &herr);
+	root = json_loadb(text, len, 0, &jerr);
+	c->checked++;
+	compare_all(what, "plain", st, &err, out, root, text, len);
+	compare_all(what, "hinted", hst, &herr, hout, root, text, len);
+	if (st != hst || strcmp(err.msg, herr.msg))
+		report(what, "hinted scan answers differently", NULL, text,
+		       len);
+	if (root)
+		c->valid++;
 	json_decref(root);
 }
 
@@ -445,6 +475,88 @@ static void test_generated(void **state)
 	free(b.p);
 }
 
+/* Texts scanned one after another with one hint, as lines of a log: key
+ * orders that change, optional keys left out and back, duplicates, the
+ * same key escaped, keys that extend or cut a remembered one, a nested
+ * object's key named like a top-level one, white space around ':', texts
+ * cut inside a key, invalid texts between valid ones, arrays. */
+static const char *const key_orders[][8] = {
+	{"{\"a\":1,\"b\":2,\"s\":\"x\"}", "{\"s\":\"y\",\"b\":3,\"a\":4}",
+	 "{\"b\":5,\"a\":6,\"s\":\"z\"}", "{\"a\":1,\"b\":2,\"s\":\"x\"}",
+	 NULL},
+	{"{\"a\":1,\"k\":true,\"s\":\"x\",\"n\":null}",
+	 "{\"a\":1,\"s\":\"x\",\"n\":null}",
+	 "{\"a\":1,\"k\":false,\"s\":\"x\",\"n\":1}", "{\"s\":\"x\"}",
+	 "{\"a\":1,\"k\":true,\"s\":\"x\",\"n\":null}", NULL},
+	{"{\"a\":{\"b\":1},\"a\":2}", "{\"a\":{\"b\":1},\"a\":2}",
+	 "{\"a\":2,\"a\":{\"b\":{\"c\":3}}}",
+	 "{\"a\":{\"b\":{\"c\":3}},\"a\":{\"x\":1}}",
+	 "{\"a\":{\"b\":{\"c\":3}},\"a\":{\"x\":1}}", NULL},
+	{"{\"arr\":[1],\"s\":\"x\"}", "{\"\\u0061rr\":[2],\"s\":\"y\"}",
+	 "{\"ar\":1,\"s\":\"z\"}", "{\"arrr\":1,\"s\":\"w\"}",
+	 "{\"arr\":3,\"s\":\"v\"}", "{\"arr\":3,\"s\":\"v\"}", NULL},
+	{"{\"o\":{\"p\":1,\"a\":2},\"a\":3}",
+	 "{\"a\":3,\"o\":{\"a\":2,\"p\":1}}",
+	 "{\"o\":{\"o\":{\"p\":4}},\"p\":5}",
+	 "{\"o\":{\"p\":1,\"a\":2},\"a\":3}", NULL},
+	{"{\"a\":1,\"b\":2}", "{\"a\" :1,\"b\": 2}", "{\"a\"", "{\"a\":",
+	 "{\"a\":1,\"b", "{\"a\":1,\"b\":2}", "{ \"a\":1 , \"b\":2 }", NULL},
+	{"{\"a\":1,\"s\":\"x\"}", "{\"a\":1,\"s\":\"\\x\"}",
+	 "{\"a\":1,\"s\":\"x\"", "{\"a\":1,\"s\":x}", "{\"a\":1,\"s\":\"x\"}",
+	 NULL},
+	{"[{\"a\":1}]", "{\"arr\":[{\"a\":1}],\"a\":2}", "[{\"a\":1}]",
+	 "{\"a\":2}", "{\"arr\":[{\"a\":1}],\"a\":2}", NULL},
+	{"{\"headers\":{\"x-api-key\":\"k1\",\"h\":1},\"created\":1}",
+	 "{\"created\":2,\"headers\":{\"h\":1,\"x-api-key\":\"k2\"}}",
+	 "{\"headers\":{\"x-api-key\":\"k3\"},\"headers\":{\"y\":1}}",
+	 "{\"headers\":{\"x-api-key\":\"k3\"},\"headers\":{\"y\":1}}", NULL},
+};
+
+static void test_key_orders(void **state)
+{
+	struct ctx *c = *state;
+	struct buf b = {.cap = 8192};
+
+	for (size_t i = 0; i < sizeof(key_orders) / sizeof(*key_orders); i++) {
+		kw_json_hint_reset(&c->hint);
+		for (size_t k = 0; key_orders[i][k]; k++)
+			check(c, "key order", key_orders[i][k],
+			      strlen(key_orders[i][k]));
+	}
+	/* the hint learns: the second scan of a text predicts every key */
+	kw_json_hint_reset(&c->hint);
+	check(c, "key order", "{\"a\":1,\"b\":2}", 13);
+	assert_int_equal(c->hint.n, 2);
+	assert_int_equal(c->hint.key[0].len, 3);
+	assert_memory_equal(c->hint.key[1].pat, "b\":", 3);
+	/* past its bounds (more keys than it holds, keys longer than it
+	 * remembers) it stays right */
+	b.p = malloc(b.cap);
+	assert_non_null(b.p);
+	rng_state = 0x6f72646572ULL;
+	for (int round = 0; round < 40; round++) {
+		b.n = 0;
+		puts_(&b, "{");
+		for (int k = 0; k < 100; k++) {
+			char key[64];
+
+			snprintf(
+				key, sizeof(key), "%s\"%s%d\":%d", k ? "," : "",
+				rnd_below(2) ? "a_key_longer_than_thirty_bytes_"
+					     : "k",
+				(int)rnd_below(120), k);
+			puts_(&b, key);
+			if (rnd_below(10) == 0)
+				puts_(&b, ",\"a\":{\"b\":1},\"s\":\"x\"");
+		}
+		puts_(&b, "}");
+		check(c, "many keys", b.p, b.n);
+		check(c, "many keys", b.p, b.n);
+		assert_true(c->hint.n <= KW_JSON_HINT_KEYS);
+	}
+	free(b.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -452,6 +564,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corpus_mutations, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_generated, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_key_orders, setup,
 						teardown),
 	};
 
