@@ -18,7 +18,8 @@
 
 #include "core/str.h"
 
-struct kw_geo; /* enrich/geoip.h */
+struct kw_geo;	   /* enrich/geoip.h */
+struct kw_op_info; /* enrich/model.h */
 
 enum kw_key_kind {
 	KW_KIND_UNKNOWN = 0,
@@ -69,6 +70,29 @@ bool kw_ip_parse(struct kw_ip *ip, const char *s, size_t n);
 /* Format into buf (at least 46 bytes); returns buf. */
 char *kw_ip_format(const struct kw_ip *ip, char *buf, size_t cap);
 
+/* What a CloudTrail record says beyond the common fields, for the model's
+ * parameter matchers and the engine's principals. Objects are their raw
+ * JSON text as written in the record; strings are unescaped. Borrowed like
+ * the event's other strings; an absent field is empty. The text of
+ * identity, response and params holds credentials (access key ids, session
+ * tokens): never show it whole. */
+struct kw_event_cloud {
+	struct kw_str params;	  /* requestParameters (object text) */
+	struct kw_str response;	  /* responseElements (object text) */
+	struct kw_str additional; /* additionalEventData (object text) */
+	struct kw_str identity;	  /* userIdentity (object text) */
+	struct kw_str account;	  /* recipientAccountId */
+	struct kw_str id_type;	  /* userIdentity.type: "IAMUser", "Root" */
+	struct kw_str arn;	  /* userIdentity.arn */
+	struct kw_str issuer;	  /* ...sessionContext.sessionIssuer.arn */
+	struct kw_str invoked_by; /* userIdentity.invokedBy: a service */
+	struct kw_str issued_key; /* responseElements.credentials.accessKeyId:
+				     SECRET like the key */
+	bool console;		  /* sessionCredentialFromConsole is "true" */
+	bool instance; /* ...sessionContext.ec2RoleDelivery is present: the
+			  credentials of an EC2 instance's role */
+};
+
 /* Event flags, set by enrichment from the model. */
 enum {
 	KW_EV_SENSITIVE = 1u << 0, /* the model marks the operation sensitive */
@@ -96,6 +120,15 @@ struct kw_event {
 	enum kw_key_kind key_kind;
 	enum kw_key_mode key_mode;
 	uint32_t flags; /* KW_EV_* */
+	/* Set by enrichment: the model's entry for the operation (tier,
+	 * tactic, matchers); NULL when no entry lists it. */
+	const struct kw_op_info *info;
+	/* Who the key acts for, when the log says: the role or user ARN of
+	 * an AWS session. The engine learns such a key on it (when the
+	 * key's prefix says so). Empty when unknown. */
+	struct kw_str principal;
+	/* CloudTrail's extra fields; NULL for other formats. */
+	const struct kw_event_cloud *cloud;
 	/* Set by GeoIP enrichment: NULL without a database, without an
 	 * address, or for a key nothing judges by place
 	 * (kw_detect_geo_wants); valid only while the event is analysed. */

@@ -1,6 +1,6 @@
 /*
  * ops.c - ops.first_seen and ops.sensitive: an operation the key has never
- * performed.
+ * performed, and operations the model's catalogue marks sensitive.
  *
  * The one idea: per key, the set of operations it has performed is a
  * 1024-bit Bloom filter (3 bits per operation, 128 bytes), so it is fixed
@@ -10,21 +10,29 @@
  * the filter never forgets, so a key that has used an operation is never
  * alerted about it again.
  *
- *   - ops.sensitive: the model marks the operation sensitive (payouts,
- *     webhook endpoints, creating keys or users, stopping logging) and the
- *     key has not performed it before. Raised even during the learning
- *     period: an attacker's first request with a stolen key is often the
- *     key's first sensitive one. High once the key has learnt; while it
- *     learns, low on the key's first day (a key new to keywatch shows its
- *     routine sensitive work then: decrypting, reading its secrets,
- *     deploying) and medium after it.
+ *   - ops.sensitive: the model marks the operation sensitive, with a tier
+ *     (models/README.md, "Tiers") that says how its use is judged:
+ *       never-routine  (stopping logging, sharing snapshots, handing out
+ *                      credentials): the model's fixed severity, every
+ *                      time, from the key's first request on;
+ *       first-sight    (SSM commands, Lambda code, IAM changes): medium
+ *                      the first time while the key learns, high once it
+ *                      has learnt that it never does this;
+ *       routine        (reading a secret, decrypting): what a key new to
+ *                      keywatch does on its first day is its routine work
+ *                      (low), medium later while it learns, high once it
+ *                      has learnt.
+ *     Then: a call the API refused (401/403) drops one step, but a
+ *     never-routine one stays at least medium; any other failure (a
+ *     validation error, a missing entity) is low, since nothing happened;
+ *     a call an AWS service made on the user's behalf (CloudTrail's
+ *     invokedBy) drops one step; a test-mode key drops one step.
  *     Bulk reads (the model's reason starts "bulk read:": listing
  *     customers, charges, events) are the exception: many keys list as a
  *     matter of course, so the ones a key performs while learning are its
  *     habit and raise nothing, and one it takes up later is raised as low:
  *     worth a look, not a page. Listing page after page far beyond the
- *     key's habit is what rate.spike sees, at a severity that grows with
- *     the volume.
+ *     key's habit is what rate.spike sees.
  *   - ops.first_seen: any other operation the key has not performed
  *     before, after its learning period. Low: a new habit is worth a look,
  *     not a page (quiet keys take up rare operations late).
@@ -50,7 +58,6 @@ struct ops_key {
 
 struct ops {
 	const struct kw_config *cfg;
-	const struct kw_models *models;
 	bool on_first, on_sensitive;
 };
 
@@ -62,7 +69,6 @@ static enum kw_status ops_create(const struct kw_detector_env *env, void **self,
 	if (!o)
 		return kw_error_set(err, KW_ENOMEM, "out of memory");
 	o->cfg = env->cfg;
-	o->models = env->models;
 	o->on_first = kw_detect_enabled(env->cfg, "ops.first_seen");
 	o->on_sensitive = kw_detect_enabled(env->cfg, "ops.sensitive");
 	*self = o;
@@ -117,55 +123,114 @@ static bool seen_add(struct ops_key *st, struct kw_str op)
 	return seen;
 }
 
-static bool bulk_read(const char *reason)
+/* How a use of a sensitive operation is judged. */
+struct verdict {
+	enum kw_tier tier;
+	enum kw_severity severity; /* fixed, for never-routine */
+	enum kw_tactic tactic;
+	const char *reason;
+};
+
+static bool refused(const struct kw_event *ev)
 {
-	return reason && !strncmp(reason, "bulk read:", 10);
+	return ev->status == 401 || ev->status == 402 || ev->status == 403;
 }
 
-/* How sure a first sensitive operation is to be abuse: high once the key
- * has learnt (medium when the API refused it); while it learns, low on its
- * first day (a key new to keywatch does its routine work: decrypting,
- * reading its secrets, deploying) and medium after. */
-static enum kw_severity sensitive_severity(const struct ops *o,
-					   const struct kw_event *ev,
-					   const struct kw_keyent *key)
+static bool invoked_by_service(const struct kw_event *ev)
 {
-	enum kw_severity sev = ev->status >= 400 ? KW_SEV_MEDIUM : KW_SEV_HIGH;
+	return ev->cloud && ev->cloud->invoked_by.n > 0;
+}
 
-	if (!kw_detect_learning(o->cfg, key, ev->ts))
-		return sev;
-	if (ev->ts - key->first_seen < DAY_US)
+/* The severity of a sensitive operation by its tier, the key's learning,
+ * and what happened to the call (see the top of the file). */
+static enum kw_severity tier_severity(const struct ops *o,
+				      const struct kw_event *ev,
+				      const struct kw_keyent *key,
+				      const struct verdict *v)
+{
+	bool learning = kw_detect_learning(o->cfg, key, ev->ts);
+	enum kw_severity sev;
+
+	switch (v->tier) {
+	case KW_TIER_NEVER_ROUTINE:
+		sev = v->severity;
+		break;
+	case KW_TIER_FIRST_SIGHT:
+		sev = learning ? KW_SEV_MEDIUM : KW_SEV_HIGH;
+		break;
+	default:
+		if (!learning)
+			sev = KW_SEV_HIGH;
+		else if (ev->ts - key->first_seen < DAY_US)
+			sev = KW_SEV_LOW;
+		else
+			sev = KW_SEV_MEDIUM;
+		break;
+	}
+	if (ev->status >= 400 && !refused(ev))
 		return KW_SEV_LOW;
-	return KW_SEV_MEDIUM;
+	if (refused(ev) && sev > KW_SEV_LOW)
+		sev--;
+	if (refused(ev) && v->tier == KW_TIER_NEVER_ROUTINE &&
+	    sev < KW_SEV_MEDIUM)
+		sev = KW_SEV_MEDIUM;
+	if (invoked_by_service(ev) && sev > KW_SEV_LOW)
+		sev--;
+	return sev;
+}
+
+/* "(GET /v1/customers, refused by the API)", "(refused by the API)",
+ * "(through cloudformation.amazonaws.com)" or "". */
+static const char *how(const struct kw_event *ev, char *buf, size_t cap)
+{
+	const char *outcome = "";
+	int n = 0;
+
+	if (refused(ev))
+		outcome = "refused by the API";
+	else if (ev->status >= 400)
+		outcome = "failed";
+	buf[0] = '\0';
+	if (ev->method.n || ev->path.n)
+		n = snprintf(buf, cap, " (%.*s %.*s%s%s", (int)ev->method.n,
+			     ev->method.p, (int)ev->path.n, ev->path.p,
+			     *outcome ? ", " : "", outcome);
+	else if (*outcome)
+		n = snprintf(buf, cap, " (%s", outcome);
+	if (n >= 0 && (size_t)n < cap && invoked_by_service(ev))
+		n += snprintf(buf + n, cap - (size_t)n, "%sthrough %.*s",
+			      n ? ", " : " (", (int)ev->cloud->invoked_by.n,
+			      ev->cloud->invoked_by.p);
+	if (n > 0 && (size_t)n < cap)
+		snprintf(buf + n, cap - (size_t)n, ")");
+	return buf;
 }
 
 static void op_alert(const struct ops *o, const struct kw_event *ev,
 		     struct kw_keyent *key, const struct ops_key *st,
-		     bool sensitive, const char *reason,
-		     const struct kw_emit *emit)
+		     const struct verdict *v, const struct kw_emit *emit)
 {
 	struct kw_alert a;
-	char label[256], ip[64], subject[300], how[300] = "";
-	const char *det = sensitive ? "ops.sensitive" : "ops.first_seen";
+	char label[256], ip[64], subject[300], note[300];
+	const char *det = v ? "ops.sensitive" : "ops.first_seen";
 	enum kw_severity sev = KW_SEV_LOW;
 
-	if (sensitive && !bulk_read(reason))
-		sev = sensitive_severity(o, ev, key);
+	if (v && !(v->reason && v->tier == KW_TIER_ROUTINE &&
+		   !strncmp(v->reason, "bulk read:", 10)))
+		sev = tier_severity(o, ev, key, v);
 	if (kw_detect_alert(&a, det, kw_learned_sev(key, sev), ev, key) !=
 	    KW_OK)
 		return;
-	/* "(GET /v1/customers, refused by the API)"; CloudTrail events have
-	 * no method or path: "(refused by the API)" or nothing. */
-	if (ev->method.n || ev->path.n)
-		snprintf(how, sizeof(how), " (%.*s %.*s%s)", (int)ev->method.n,
-			 ev->method.p, (int)ev->path.n, ev->path.p,
-			 ev->status >= 400 ? ", refused by the API" : "");
-	else if (ev->status >= 400)
-		snprintf(how, sizeof(how), " (refused by the API)");
-	kw_alert_summary(&a, "%s performed %s%.*s for the first time%s",
-			 kw_detect_key_label(key, label, sizeof(label)),
-			 sensitive ? "the sensitive operation " : "",
-			 (int)ev->op.n, ev->op.p, how);
+	kw_detect_key_label(key, label, sizeof(label));
+	how(ev, note, sizeof(note));
+	if (v && v->tier == KW_TIER_NEVER_ROUTINE)
+		kw_alert_summary(&a, "%s performed %.*s%s: %s (never routine)",
+				 label, (int)ev->op.n, ev->op.p, note,
+				 v->reason ? v->reason : "");
+	else
+		kw_alert_summary(&a, "%s performed %s%.*s for the first time%s",
+				 label, v ? "the sensitive operation " : "",
+				 (int)ev->op.n, ev->op.p, note);
 	kw_alert_evidence_str(&a, "op", ev->op);
 	kw_alert_evidence_str(&a, "access",
 			      kw_str_c(kw_access_name(ev->access)));
@@ -177,8 +242,16 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 		kw_alert_evidence_str(
 			&a, "ip",
 			kw_str_c(kw_ip_format(&ev->ip, ip, sizeof(ip))));
-	if (reason)
-		kw_alert_evidence_str(&a, "sensitive", kw_str_c(reason));
+	if (v && v->reason)
+		kw_alert_evidence_str(&a, "sensitive", kw_str_c(v->reason));
+	if (v) {
+		kw_alert_evidence_str(&a, "tier",
+				      kw_str_c(kw_tier_name(v->tier)));
+		kw_alert_evidence_str(&a, "tactic",
+				      kw_str_c(kw_tactic_name(v->tactic)));
+	}
+	if (invoked_by_service(ev))
+		kw_alert_evidence_str(&a, "invoked_by", ev->cloud->invoked_by);
 	kw_alert_evidence_int(&a, "known_ops", st->ops);
 	kw_alert_evidence_time(&a, "learned_since", key->first_seen);
 	kw_alert_suppress_str(&a, "op", ev->op);
@@ -187,31 +260,44 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 	kw_emit(emit, &a);
 }
 
+/* The model's judgement of a sensitive operation. */
+static void judge(const struct kw_event *ev, struct verdict *v)
+{
+	const struct kw_op_info *info = ev->info;
+
+	v->tier = info->tier;
+	v->severity = info->severity;
+	v->tactic = info->tactic;
+	v->reason = info->reason;
+}
+
 static void ops_observe(void *self, const struct kw_event *ev,
 			struct kw_keyent *key, void *state,
 			const struct kw_emit *emit)
 {
 	struct ops *o = self;
 	struct ops_key *st = state;
-	bool sensitive = (ev->flags & KW_EV_SENSITIVE) != 0;
-	const char *reason = NULL;
-	bool learning;
+	struct verdict v;
+	bool seen, learning;
 
 	if (!ev->op.n || (!o->on_first && !o->on_sensitive))
 		return;
-	if (seen_add(st, ev->op))
-		return;
+	seen = seen_add(st, ev->op);
 	learning = kw_detect_learning(o->cfg, key, ev->ts);
-	if (sensitive && o->models)
-		reason = kw_models_sensitive_reason(o->models, ev->op.p,
-						    ev->op.n);
-	if (sensitive) {
-		if (o->on_sensitive && !(learning && bulk_read(reason)))
-			op_alert(o, ev, key, st, true, reason, emit);
+	if (ev->info && ev->info->tier != KW_TIER_NONE) {
+		if (!o->on_sensitive)
+			return;
+		judge(ev, &v);
+		/* Never routine: every time (the router holds back repeats
+		 * within its dedup window). */
+		if (v.tier == KW_TIER_NEVER_ROUTINE ||
+		    (!seen && !(learning && v.tier == KW_TIER_ROUTINE &&
+				ev->info->bulk)))
+			op_alert(o, ev, key, st, &v, emit);
 		return;
 	}
-	if (o->on_first && !learning)
-		op_alert(o, ev, key, st, false, NULL, emit);
+	if (!seen && o->on_first && !learning)
+		op_alert(o, ev, key, st, NULL, emit);
 }
 
 static void ops_destroy(void *self)

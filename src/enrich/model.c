@@ -41,7 +41,7 @@ int32_t kw_models_op_find(const struct kw_model *md, const char *name, size_t n)
 		return -1;
 	i = kw_models_hash(name, n) & md->ophash_mask;
 	while ((slot = md->ophash[i]) != 0) {
-		const struct kw_model_op *op = &md->ops[slot - 1];
+		const struct kw_op_info *op = &md->ops[slot - 1];
 
 		if (op->name.n == n && memcmp(op->name.p, name, n) == 0)
 			return (int32_t)(slot - 1);
@@ -100,6 +100,69 @@ enum kw_access kw_models_rule_access(const struct kw_model *md, const char *op,
 			return KW_ACCESS_READ;
 	}
 	return md->default_access;
+}
+
+size_t kw_models_version_suffix(const struct kw_model *md, const char *op,
+				size_t n)
+{
+	size_t i, e = n, digits = 0;
+
+	/* "v2" after the date */
+	while (e > 0 && is_digit(op[e - 1]))
+		e--;
+	if (e > 0 && e < n && op[e - 1] == 'v')
+		e--;
+	else
+		e = n;
+	while (e > 0 && is_digit(op[e - 1]) && digits < 8) {
+		e--;
+		digits++;
+	}
+	if (digits != 8 || e == 0 ||
+	    !(is_lower(op[e - 1]) || is_upper(op[e - 1])))
+		return 0;
+	for (i = 0; i < md->nversioned; i++) {
+		size_t sn = md->versioned_n[i];
+
+		if (n > sn + md->sep_n &&
+		    memcmp(op, md->versioned[i], sn) == 0 &&
+		    memcmp(op + sn, md->sep, md->sep_n) == 0 &&
+		    e > sn + md->sep_n)
+			return n - e;
+	}
+	return 0;
+}
+
+const char *kw_tier_name(enum kw_tier t)
+{
+	static const char *const names[KW_TIER_MAX] = {
+		[KW_TIER_NONE] = "",
+		[KW_TIER_ROUTINE] = "routine",
+		[KW_TIER_FIRST_SIGHT] = "first-sight",
+		[KW_TIER_NEVER_ROUTINE] = "never-routine",
+	};
+
+	return (unsigned)t < KW_TIER_MAX ? names[t] : "";
+}
+
+const char *kw_tactic_name(enum kw_tactic t)
+{
+	static const char *const names[KW_TACTIC_MAX] = {
+		[KW_TACTIC_NONE] = "",
+		[KW_TACTIC_INITIAL_ACCESS] = "initial-access",
+		[KW_TACTIC_EXECUTION] = "execution",
+		[KW_TACTIC_PERSISTENCE] = "persistence",
+		[KW_TACTIC_PRIVILEGE_ESCALATION] = "privilege-escalation",
+		[KW_TACTIC_DEFENSE_EVASION] = "defense-evasion",
+		[KW_TACTIC_CREDENTIAL_ACCESS] = "credential-access",
+		[KW_TACTIC_DISCOVERY] = "discovery",
+		[KW_TACTIC_LATERAL_MOVEMENT] = "lateral-movement",
+		[KW_TACTIC_COLLECTION] = "collection",
+		[KW_TACTIC_EXFILTRATION] = "exfiltration",
+		[KW_TACTIC_IMPACT] = "impact",
+	};
+
+	return (unsigned)t < KW_TACTIC_MAX ? names[t] : "";
 }
 
 enum kw_model_method kw_models_method_id(const char *s, size_t n)
@@ -399,8 +462,9 @@ static void normalise(struct kw_event *ev, const struct segs *sg,
 /* ------------------------------------------------------------------------ */
 /* Enrichment */
 
-static void apply_op(const struct kw_model_op *op, struct kw_event *ev)
+static void apply_op(const struct kw_op_info *op, struct kw_event *ev)
 {
+	ev->info = op;
 	ev->op = op->name;
 	ev->resource = op->resource;
 	ev->access = op->access;
@@ -411,38 +475,52 @@ static void apply_op(const struct kw_model_op *op, struct kw_event *ev)
 		ev->flags |= KW_EV_PK_ALLOWED;
 }
 
-/* An event whose decoder named the operation (CloudTrail): the key's model
- * if it lists the op, else the first model with op_rules classifies it. */
+/* The model whose op_rules classify decoder-named ops: md if it has
+ * rules, else the first model that has. NULL when none has. */
+static const struct kw_model *rules_model(const struct kw_models *m,
+					  const struct kw_model *md)
+{
+	size_t k;
+
+	if (md && md->has_rules)
+		return md;
+	for (k = 0; k < m->n; k++) {
+		if (m->v[k].has_rules)
+			return &m->v[k];
+	}
+	return NULL;
+}
+
+/* An event whose decoder named the operation (CloudTrail): an API version
+ * suffix the rules say to cut is cut; then the key's model if it lists the
+ * op, else the rules model classifies it. */
 static void classify_op(const struct kw_models *m, const struct kw_model *md,
 			struct kw_event *ev)
 {
+	const struct kw_model *rm = rules_model(m, md);
 	int32_t i;
 	size_t k;
 
+	if (rm)
+		ev->op.n -= kw_models_version_suffix(rm, ev->op.p, ev->op.n);
 	if (md) {
 		i = kw_models_op_find(md, ev->op.p, ev->op.n);
 		if (i >= 0) {
 			apply_op(&md->ops[i], ev);
 			return;
 		}
-		if (!md->has_rules)
-			md = NULL;
 	}
-	for (k = 0; k < m->n && !md; k++) {
-		if (m->v[k].has_rules)
-			md = &m->v[k];
-	}
-	if (!md)
+	if (!rm)
 		return;
-	i = kw_models_op_find(md, ev->op.p, ev->op.n);
+	i = kw_models_op_find(rm, ev->op.p, ev->op.n);
 	if (i >= 0) {
-		apply_op(&md->ops[i], ev);
+		apply_op(&rm->ops[i], ev);
 		return;
 	}
-	ev->access = kw_models_rule_access(md, ev->op.p, ev->op.n);
-	if (kw_str_empty(ev->resource) && md->sep_n) {
-		for (k = 0; k + md->sep_n <= ev->op.n; k++) {
-			if (memcmp(ev->op.p + k, md->sep, md->sep_n) == 0) {
+	ev->access = kw_models_rule_access(rm, ev->op.p, ev->op.n);
+	if (kw_str_empty(ev->resource) && rm->sep_n) {
+		for (k = 0; k + rm->sep_n <= ev->op.n; k++) {
+			if (memcmp(ev->op.p + k, rm->sep, rm->sep_n) == 0) {
 				ev->resource = (struct kw_str){ev->op.p, k};
 				break;
 			}
@@ -462,6 +540,7 @@ void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
 
 	ev->flags &= ~(uint32_t)(KW_EV_SENSITIVE | KW_EV_PK_ALLOWED |
 				 KW_EV_MODELLED);
+	ev->info = NULL;
 	ev->key_kind = KW_KIND_UNKNOWN;
 	ev->key_mode = KW_MODE_UNKNOWN;
 	if (!m)
@@ -572,6 +651,8 @@ void kw_models_destroy(struct kw_models *m)
 		free(m->v[i].resources);
 		free(m->v[i].read_prefixes);
 		free(m->v[i].read_prefix_n);
+		free(m->v[i].versioned);
+		free(m->v[i].versioned_n);
 		kw_models_node_free(m->v[i].root);
 	}
 	free(m->v);

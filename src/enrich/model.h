@@ -17,11 +17,60 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/alert.h"
 #include "core/arena.h"
 #include "core/event.h"
 #include "core/status.h"
 
 struct kw_models;
+
+/* How an operation's use is judged (models/README.md, "Tiers"). */
+enum kw_tier {
+	KW_TIER_NONE = 0,      /* not sensitive */
+	KW_TIER_ROUTINE,       /* part of some keys' honest work: learned */
+	KW_TIER_FIRST_SIGHT,   /* rare in honest work: medium on first sight,
+				  high once the key has learnt */
+	KW_TIER_NEVER_ROUTINE, /* hides an attacker or hands out access: a
+				   fixed severity, every time */
+	KW_TIER_MAX
+};
+
+/* "routine", "first-sight", "never-routine"; "" for NONE. */
+const char *kw_tier_name(enum kw_tier t);
+
+/* MITRE ATT&CK tactics, as the models name them. */
+enum kw_tactic {
+	KW_TACTIC_NONE = 0,
+	KW_TACTIC_INITIAL_ACCESS,
+	KW_TACTIC_EXECUTION,
+	KW_TACTIC_PERSISTENCE,
+	KW_TACTIC_PRIVILEGE_ESCALATION,
+	KW_TACTIC_DEFENSE_EVASION,
+	KW_TACTIC_CREDENTIAL_ACCESS,
+	KW_TACTIC_DISCOVERY,
+	KW_TACTIC_LATERAL_MOVEMENT,
+	KW_TACTIC_COLLECTION,
+	KW_TACTIC_EXFILTRATION,
+	KW_TACTIC_IMPACT,
+	KW_TACTIC_MAX
+};
+
+/* "credential-access", ...; "" for NONE. */
+const char *kw_tactic_name(enum kw_tactic t);
+
+/* One operation of a model: what enrichment attaches to an event
+ * (ev->info). Lives as long as the model set. */
+struct kw_op_info {
+	struct kw_str name;	/* "refunds.create", "iam:CreateUser" */
+	struct kw_str resource; /* "refunds", "iam" */
+	const char *reason;	/* why it is sensitive; NULL when it is not */
+	enum kw_access access;	/* read or write */
+	bool pk;		/* a publishable key may perform it */
+	bool bulk;		/* the reason starts "bulk read:" */
+	enum kw_tier tier;	/* NONE exactly when reason is NULL */
+	enum kw_tactic tactic;
+	enum kw_severity severity; /* never-routine: the fixed severity */
+};
 
 /* Load models from dir (load time is not hot: jansson, full validation).
  * names[0..n) are model names ("stripe" loads dir/stripe.json); n == 0 loads

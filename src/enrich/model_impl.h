@@ -20,6 +20,7 @@
 #include "core/arena.h"
 #include "core/event.h"
 #include "core/str.h"
+#include "enrich/model.h"
 
 /* Path segments a route template or a matched path may have. */
 #define KW_MODEL_MAX_SEGS 16
@@ -37,15 +38,6 @@ enum kw_model_method {
 	KW_M_OPTIONS,
 	KW_M_OTHER,
 	KW_M_ROUTE_SLOTS = KW_M_OTHER
-};
-
-/* One operation: what an event becomes when a route or an op name matches. */
-struct kw_model_op {
-	struct kw_str name;	/* "refunds.create", "iam:CreateUser" */
-	struct kw_str resource; /* "refunds", "iam" */
-	const char *reason;	/* why it is sensitive; NULL when it is not */
-	enum kw_access access;	/* read or write */
-	bool pk;		/* a publishable key may perform it */
 };
 
 struct kw_model_node;
@@ -67,7 +59,7 @@ struct kw_model {
 	const char *name; /* file stem: "stripe" */
 	const char *path; /* as opened: "models/stripe.json" */
 
-	struct kw_model_op *ops;
+	struct kw_op_info *ops;
 	size_t nops, capops;
 	uint32_t *ophash; /* slots hold op index + 1; 0 is empty */
 	size_t ophash_mask;
@@ -86,6 +78,11 @@ struct kw_model {
 	size_t *read_prefix_n; /* their lengths */
 	size_t nread_prefixes;
 	enum kw_access default_access;
+	/* Services whose action names carry the API version
+	 * ("UpdateFunctionCode20150331v2"): it is cut before lookup. */
+	const char **versioned;
+	size_t *versioned_n;
+	size_t nversioned;
 };
 
 struct kw_model_prefix {
@@ -115,6 +112,12 @@ int32_t kw_models_op_find(const struct kw_model *md, const char *name,
 /* Access of an op name by md's op_rules (md->has_rules must be true). */
 enum kw_access kw_models_rule_access(const struct kw_model *md, const char *op,
 				     size_t n);
+
+/* How many bytes at the end of op[0..n) are an API version suffix that
+ * md's op_rules say to cut (0: none): 8 digits and optionally "v" and
+ * digits, after an action of at least one letter, in a listed service. */
+size_t kw_models_version_suffix(const struct kw_model *md, const char *op,
+				size_t n);
 
 /* FNV-1a over n bytes (the op hash). */
 uint32_t kw_models_hash(const char *s, size_t n);

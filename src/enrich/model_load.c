@@ -194,7 +194,7 @@ static enum kw_status hash_insert(struct kw_model *md, size_t i)
 		for (k = 0; k < cap; k++) {
 			if (!md->ophash[k])
 				continue;
-			const struct kw_model_op *o =
+			const struct kw_op_info *o =
 				&md->ops[md->ophash[k] - 1];
 
 			j = kw_models_hash(o->name.p, o->name.n) & (ncap - 1);
@@ -231,6 +231,109 @@ static size_t default_resource_len(const struct kw_model *md, const char *op)
 	return n;
 }
 
+/* The tier, tactic and fixed severity of an entry. */
+struct tiering {
+	enum kw_tier tier;
+	enum kw_tactic tactic;
+	enum kw_severity severity;
+};
+
+/* A string from a list of names (names[0] unused: the "none" value);
+ * *out is its index, 0 when absent. */
+static enum kw_status get_name(struct loader *ld, json_t *obj,
+			       const char *jpath, const char *key,
+			       const char *(*name)(int), int max, int *out)
+{
+	char sub[JPATH_MAX], list[512];
+	const char *s;
+	size_t len = 0;
+	enum kw_status st;
+
+	*out = 0;
+	st = get_str(ld, obj, jpath, key, false, &s);
+	if (st != KW_OK || !s)
+		return st;
+	for (int i = 1; i < max; i++) {
+		if (!strcmp(s, name(i))) {
+			*out = i;
+			return KW_OK;
+		}
+	}
+	list[0] = '\0';
+	for (int i = 1; i < max && len < sizeof(list); i++) {
+		int w = snprintf(list + len, sizeof(list) - len, "%s\"%s\"",
+				 i > 1 ? ", " : "", name(i));
+
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	sub_key(sub, jpath, key);
+	return bad(ld, sub, "must be one of %s", list);
+}
+
+static const char *tier_name(int i)
+{
+	return kw_tier_name((enum kw_tier)i);
+}
+
+static const char *tactic_name(int i)
+{
+	return kw_tactic_name((enum kw_tactic)i);
+}
+
+/* "tier", "tactic" and "severity" of an entry (or of a matcher, which may
+ * set them without a reason of its own: sensitive tells whether the entry
+ * has one). A sensitive entry without a tier is routine; a never-routine
+ * one without a severity is high. */
+static enum kw_status get_tiering(struct loader *ld, json_t *obj,
+				  const char *jpath, bool sensitive,
+				  struct tiering *out)
+{
+	char sub[JPATH_MAX];
+	const char *sev;
+	int tier, tactic;
+	enum kw_status st;
+
+	memset(out, 0, sizeof(*out));
+	st = get_name(ld, obj, jpath, "tier", tier_name, KW_TIER_MAX, &tier);
+	if (st == KW_OK)
+		st = get_name(ld, obj, jpath, "tactic", tactic_name,
+			      KW_TACTIC_MAX, &tactic);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "severity", false, &sev);
+	if (st != KW_OK)
+		return st;
+	if (!sensitive && (tier || tactic || sev)) {
+		sub_key(sub, jpath,
+			tier	 ? "tier"
+			: tactic ? "tactic"
+				 : "severity");
+		return bad(ld, sub,
+			   "only a sensitive operation has one (add "
+			   "\"sensitive\": why)");
+	}
+	out->tier = sensitive && !tier ? KW_TIER_ROUTINE : (enum kw_tier)tier;
+	out->tactic = (enum kw_tactic)tactic;
+	out->severity = KW_SEV_HIGH;
+	if (sev) {
+		sub_key(sub, jpath, "severity");
+		if (out->tier != KW_TIER_NEVER_ROUTINE)
+			return bad(ld, sub,
+				   "only a never-routine operation has a "
+				   "fixed severity");
+		if (!strcmp(sev, "critical"))
+			out->severity = KW_SEV_CRITICAL;
+		else if (strcmp(sev, "high") && strcmp(sev, "medium"))
+			return bad(ld, sub,
+				   "must be \"medium\", \"high\" or "
+				   "\"critical\"");
+		else if (!strcmp(sev, "medium"))
+			out->severity = KW_SEV_MEDIUM;
+	}
+	return KW_OK;
+}
+
 /* Read the attributes shared by routes and ops entries into a new op.
  * method_access is the access implied by a route's method (UNKNOWN for
  * none); *index receives the new op's index. */
@@ -239,10 +342,11 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 			     size_t *index)
 {
 	struct kw_model *md = ld->md;
-	struct kw_model_op *op;
+	struct kw_op_info *op;
 	const char *resource, *reason;
 	enum kw_access access;
 	char sub[JPATH_MAX];
+	struct tiering tiering;
 	json_t *pk;
 	enum kw_status st;
 
@@ -257,6 +361,9 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 	sub_key(sub, jpath, "publishable");
 	if (pk && !json_is_boolean(pk))
 		return bad(ld, sub, "must be true or false");
+	st = get_tiering(ld, obj, jpath, reason != NULL, &tiering);
+	if (st != KW_OK)
+		return st;
 	if (access == KW_ACCESS_UNKNOWN)
 		access = method_access;
 	if (access == KW_ACCESS_UNKNOWN && md->has_rules)
@@ -268,7 +375,7 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 
 	if (md->nops == md->capops) {
 		size_t ncap = md->capops ? md->capops * 2 : 64;
-		struct kw_model_op *nv =
+		struct kw_op_info *nv =
 			realloc(md->ops, ncap * sizeof(*md->ops));
 
 		if (!nv)
@@ -292,6 +399,10 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 	op->reason = reason ? dup_str(ld, reason, strlen(reason)) : NULL;
 	op->access = access;
 	op->pk = pk && json_is_true(pk);
+	op->bulk = reason && !strncmp(reason, "bulk read:", 10);
+	op->tier = tiering.tier;
+	op->tactic = tiering.tactic;
+	op->severity = tiering.severity;
 	if (!op->name.p || !op->resource.p || (reason && !op->reason))
 		return kw_error_set(ld->err, KW_ENOMEM, "%s: %s", ld->file,
 				    kw_strerror(KW_ENOMEM));
@@ -306,8 +417,9 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 
 static enum kw_status load_ops(struct loader *ld, json_t *root)
 {
-	static const char *const keys[] = {"op", "resource", "access",
-					   "sensitive", "publishable"};
+	static const char *const keys[] = {"op",	"resource",    "access",
+					   "sensitive", "publishable", "tier",
+					   "tactic",	"severity"};
 	char jpath[JPATH_MAX];
 	json_t *arr, *obj;
 	const char *name;
@@ -318,7 +430,7 @@ static enum kw_status load_ops(struct loader *ld, json_t *root)
 	for (i = 0; st == KW_OK && arr && i < json_array_size(arr); i++) {
 		st = get_object_at(ld, arr, i, "ops", jpath, &obj);
 		if (st == KW_OK)
-			st = check_keys(ld, obj, jpath, keys, 5);
+			st = check_keys(ld, obj, jpath, keys, 8);
 		if (st == KW_OK)
 			st = get_str(ld, obj, jpath, "op", true, &name);
 		if (st != KW_OK)
@@ -454,9 +566,11 @@ static const char *const method_names[KW_M_ROUTE_SLOTS] = {
 static enum kw_status load_route(struct loader *ld, json_t *obj,
 				 const char *jpath)
 {
-	static const char *const keys[] = {"method",	 "path",   "op",
-					   "resource",	 "access", "sensitive",
-					   "publishable"};
+	/* keys[3..] are the op's attributes, given once per op */
+	static const char *const keys[] = {
+		"method",    "path",	    "op",   "resource", "access",
+		"sensitive", "publishable", "tier", "tactic",	"severity"};
+	const size_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	char sub[JPATH_MAX];
 	const char *method, *tpl, *name;
 	enum kw_model_method mid = KW_M_ANY;
@@ -466,7 +580,7 @@ static enum kw_status load_route(struct loader *ld, json_t *obj,
 	int32_t existing;
 	size_t idx, i;
 
-	st = check_keys(ld, obj, jpath, keys, 7);
+	st = check_keys(ld, obj, jpath, keys, nkeys);
 	if (st == KW_OK)
 		st = get_str(ld, obj, jpath, "method", false, &method);
 	if (st == KW_OK)
@@ -503,12 +617,12 @@ static enum kw_status load_route(struct loader *ld, json_t *obj,
 	existing = kw_models_op_find(ld->md, name, strlen(name));
 	if (existing >= 0) {
 		/* A second route to an op: its attributes were given once. */
-		for (i = 0; i < 4; i++) {
-			if (json_object_get(obj, keys[3 + i]))
+		for (i = 3; i < nkeys; i++) {
+			if (json_object_get(obj, keys[i]))
 				return bad(ld, jpath,
 					   "op \"%s\" is defined earlier: give "
 					   "\"%s\" there",
-					   name, keys[3 + i]);
+					   name, keys[i]);
 		}
 		idx = (size_t)existing;
 	} else {
@@ -618,56 +732,74 @@ static enum kw_status load_prefixes(struct loader *ld, json_t *root)
 	return KW_OK;
 }
 
+/* An array of non-empty strings at obj.key, copied into the model's arena:
+ * *out and *lens are calloc'd (freed with the model), *n their count. */
+static enum kw_status get_strings(struct loader *ld, json_t *obj,
+				  const char *jpath, const char *key,
+				  const char ***out, size_t **lens, size_t *n)
+{
+	char sub[JPATH_MAX];
+	json_t *arr;
+	enum kw_status st;
+	size_t i;
+
+	st = get_array(ld, obj, jpath, key, &arr);
+	if (st != KW_OK || !arr || !json_array_size(arr))
+		return st;
+	*out = calloc(json_array_size(arr), sizeof(**out));
+	*lens = calloc(json_array_size(arr), sizeof(**lens));
+	if (!*out || !*lens)
+		return KW_ENOMEM;
+	for (i = 0; i < json_array_size(arr); i++) {
+		json_t *v = json_array_get(arr, i);
+
+		snprintf(sub, sizeof(sub), "%s.%s[%zu]", jpath, key, i);
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			return bad(ld, sub, "must be a non-empty string");
+		(*out)[i] = dup_str(ld, json_string_value(v),
+				    json_string_length(v));
+		if (!(*out)[i])
+			return KW_ENOMEM;
+		(*lens)[i] = json_string_length(v);
+		(*n)++;
+	}
+	return KW_OK;
+}
+
 static enum kw_status load_rules(struct loader *ld, json_t *root)
 {
 	static const char *const keys[] = {"separator", "read_prefixes",
-					   "default_access"};
+					   "default_access",
+					   "strip_version_suffix"};
 	struct kw_model *md = ld->md;
-	json_t *rules = json_object_get(root, "op_rules"), *arr;
-	char sub[JPATH_MAX];
+	json_t *rules = json_object_get(root, "op_rules");
 	const char *sep;
 	enum kw_status st;
-	size_t i;
 
 	if (!rules)
 		return KW_OK;
 	if (!json_is_object(rules))
 		return bad(ld, "op_rules", "must be an object");
-	st = check_keys(ld, rules, "op_rules", keys, 3);
+	st = check_keys(ld, rules, "op_rules", keys, 4);
 	if (st == KW_OK)
 		st = get_str(ld, rules, "op_rules", "separator", true, &sep);
 	if (st == KW_OK)
 		st = get_access(ld, rules, "op_rules", "default_access",
 				&md->default_access);
 	if (st == KW_OK)
-		st = get_array(ld, rules, "op_rules", "read_prefixes", &arr);
+		st = get_strings(ld, rules, "op_rules", "read_prefixes",
+				 &md->read_prefixes, &md->read_prefix_n,
+				 &md->nread_prefixes);
+	if (st == KW_OK)
+		st = get_strings(ld, rules, "op_rules", "strip_version_suffix",
+				 &md->versioned, &md->versioned_n,
+				 &md->nversioned);
 	if (st != KW_OK)
 		return st;
 	if (md->default_access == KW_ACCESS_UNKNOWN)
 		md->default_access = KW_ACCESS_WRITE;
 	md->sep_n = strlen(sep);
 	md->sep = dup_str(ld, sep, md->sep_n);
-	if (arr && json_array_size(arr)) {
-		md->read_prefixes = calloc(json_array_size(arr),
-					   sizeof(*md->read_prefixes));
-		md->read_prefix_n = calloc(json_array_size(arr),
-					   sizeof(*md->read_prefix_n));
-		if (!md->read_prefixes || !md->read_prefix_n)
-			return KW_ENOMEM;
-	}
-	for (i = 0; arr && i < json_array_size(arr); i++) {
-		json_t *v = json_array_get(arr, i);
-
-		snprintf(sub, sizeof(sub), "op_rules.read_prefixes[%zu]", i);
-		if (!json_is_string(v) || json_string_length(v) == 0)
-			return bad(ld, sub, "must be a non-empty string");
-		md->read_prefixes[i] = dup_str(ld, json_string_value(v),
-					       json_string_length(v));
-		if (!md->read_prefixes[i])
-			return KW_ENOMEM;
-		md->read_prefix_n[i] = json_string_length(v);
-		md->nread_prefixes++;
-	}
 	md->has_rules = md->sep != NULL;
 	return md->has_rules ? KW_OK : KW_ENOMEM;
 }

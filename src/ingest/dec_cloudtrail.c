@@ -19,6 +19,15 @@
  *                                also hold an integer status
  *   userAgent                 -> user_agent
  *   eventID                   -> request_id
+ *   userIdentity.sessionContext.sessionIssuer.arn, else userIdentity.arn
+ *                             -> principal
+ *   requestParameters, responseElements, additionalEventData, userIdentity
+ *   (raw object text), recipientAccountId, userIdentity.type, .arn,
+ *   .invokedBy, the session issuer's arn, responseElements.credentials.
+ *   accessKeyId (a key handed out), sessionCredentialFromConsole and
+ *   sessionContext.ec2RoleDelivery -> cloud (struct kw_event_cloud), for
+ *   the model's matchers and the engine's principals; a value of another
+ *   type than expected is left out, not an error
  *
  * errorCode to status: absent, null or "" -> 200.
  *   403: "AccessDenied", and any code containing "AccessDenied",
@@ -37,12 +46,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Slots of the paths read for the operation, before the fields'. */
-enum { SLOT_EVENT_SOURCE = 0, SLOT_EVENT_NAME, NEXTRA };
+/* Slots of the paths read for the operation and the record's extra
+ * fields (struct kw_event_cloud), before the fields'. */
+enum {
+	SLOT_EVENT_SOURCE = 0,
+	SLOT_EVENT_NAME,
+	SLOT_PARAMS,
+	SLOT_RESPONSE,
+	SLOT_ADDITIONAL,
+	SLOT_IDENTITY,
+	SLOT_ACCOUNT,
+	SLOT_ID_TYPE,
+	SLOT_ARN,
+	SLOT_ISSUER,
+	SLOT_INVOKED_BY,
+	SLOT_ISSUED_KEY,
+	SLOT_CONSOLE,
+	SLOT_EC2_ROLE,
+	NEXTRA
+};
 
 static const char *const extra_paths[NEXTRA] = {
 	[SLOT_EVENT_SOURCE] = "eventSource",
 	[SLOT_EVENT_NAME] = "eventName",
+	[SLOT_PARAMS] = "requestParameters",
+	[SLOT_RESPONSE] = "responseElements",
+	[SLOT_ADDITIONAL] = "additionalEventData",
+	[SLOT_IDENTITY] = "userIdentity",
+	[SLOT_ACCOUNT] = "recipientAccountId",
+	[SLOT_ID_TYPE] = "userIdentity.type",
+	[SLOT_ARN] = "userIdentity.arn",
+	[SLOT_ISSUER] = "userIdentity.sessionContext.sessionIssuer.arn",
+	[SLOT_INVOKED_BY] = "userIdentity.invokedBy",
+	[SLOT_ISSUED_KEY] = "responseElements.credentials.accessKeyId",
+	[SLOT_CONSOLE] = "sessionCredentialFromConsole",
+	[SLOT_EC2_ROLE] = "userIdentity.sessionContext.ec2RoleDelivery",
 };
 
 static const char *const p_time[] = {"eventTime", NULL};
@@ -260,6 +298,59 @@ static bool decode_op(const struct kw_decode_rec *r, struct kw_event *ev,
 	return true;
 }
 
+/* A value of one of the extra slots, when it has the type asked for (an
+ * object's raw text, or a string); empty otherwise. These fields only add
+ * context, so a wrong type is not a reason to drop the record. */
+static struct kw_str slot_value(const struct kw_decode_rec *r, size_t slot,
+				enum kw_json_type type)
+{
+	const struct kw_json_value *v = &r->vals[slot];
+
+	if (v->type != type)
+		return KW_STR_NULL;
+	return (struct kw_str){v->p, v->n};
+}
+
+static struct kw_str slot_string(const struct kw_decode_rec *r, size_t slot)
+{
+	return slot_value(r, slot, KW_JSON_STRING);
+}
+
+/* The record's extra fields (struct kw_event_cloud), and the principal the
+ * key acts for: the session issuer (the role or user behind a temporary
+ * key), else the identity's own ARN. */
+static bool decode_cloud(const struct kw_decode_rec *r, struct kw_event *ev,
+			 struct kw_arena *arena)
+{
+	struct kw_event_cloud *c = kw_arena_alloc(arena, sizeof(*c));
+	const struct kw_json_value *console = &r->vals[SLOT_CONSOLE];
+
+	if (!c) {
+		kw_skips_add(
+			r->skips, KW_SKIP_TOO_LONG, r->file, r->line,
+			"record does not fit the decoder's scratch memory");
+		return false;
+	}
+	c->params = slot_value(r, SLOT_PARAMS, KW_JSON_OBJECT);
+	c->response = slot_value(r, SLOT_RESPONSE, KW_JSON_OBJECT);
+	c->additional = slot_value(r, SLOT_ADDITIONAL, KW_JSON_OBJECT);
+	c->identity = slot_value(r, SLOT_IDENTITY, KW_JSON_OBJECT);
+	c->account = slot_string(r, SLOT_ACCOUNT);
+	c->id_type = slot_string(r, SLOT_ID_TYPE);
+	c->arn = slot_string(r, SLOT_ARN);
+	c->issuer = slot_string(r, SLOT_ISSUER);
+	c->invoked_by = slot_string(r, SLOT_INVOKED_BY);
+	c->issued_key = slot_string(r, SLOT_ISSUED_KEY);
+	c->console =
+		console->type == KW_JSON_TRUE ||
+		(console->type == KW_JSON_STRING &&
+		 kw_str_eqc((struct kw_str){console->p, console->n}, "true"));
+	c->instance = r->vals[SLOT_EC2_ROLE].type == KW_JSON_STRING;
+	ev->principal = c->issuer.n ? c->issuer : c->arn;
+	ev->cloud = c;
+	return true;
+}
+
 static bool decode_key(const struct kw_decode_rec *r, struct kw_event *ev)
 {
 	enum kw_decode_res res = kw_decode_key(r, &ev->key);
@@ -320,7 +411,8 @@ static bool decode_one(const struct cloudtrail *cd, const struct kw_record *rec,
 	ev->line = rec->line;
 	return decode_key(&r, ev) && decode_time(&r, ev) &&
 	       decode_status(&r, ev) && decode_optional(&r, ev, arena) &&
-	       decode_ip(&r, ev) && decode_op(&r, ev, arena);
+	       decode_ip(&r, ev) && decode_op(&r, ev, arena) &&
+	       decode_cloud(&r, ev, arena);
 }
 
 static size_t cloudtrail_decode(void *self, const struct kw_record *recs,

@@ -52,13 +52,13 @@ static inline int64_t ts(const char *s)
 	return us;
 }
 
-/* Config text, the family, and (with_models) the Stripe model. */
+/* Config text, the family, and (with_models) the shipped models. */
 static void fixture_setup(struct fixture *f, const struct kw_detector_ops *ops,
 			  const char *config, bool with_models)
 {
 	static const uint8_t seed[16] = {1, 2,	3,  4,	5,  6,	7,  8,
 					 9, 10, 11, 12, 13, 14, 15, 16};
-	static const char *const names[] = {"stripe"};
+	static const char *const names[] = {"aws", "stripe"};
 	struct kw_detector_env env = {0};
 	struct kw_error err;
 
@@ -67,7 +67,7 @@ static void fixture_setup(struct fixture *f, const struct kw_detector_ops *ops,
 	if (kw_config_load_string(config, "t.json", &f->cfg, &err) != KW_OK)
 		fail_msg("%s", err.msg);
 	assert_int_equal(kw_detect_check_config(f->cfg, &err), KW_OK);
-	if (with_models && kw_models_load(KW_SOURCE_ROOT "/models", names, 1,
+	if (with_models && kw_models_load(KW_SOURCE_ROOT "/models", names, 2,
 					  &f->models, &err) != KW_OK)
 		fail_msg("%s", err.msg);
 	assert_int_equal(

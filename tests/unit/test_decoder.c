@@ -1086,6 +1086,75 @@ static void test_cloudtrail(void **state)
 	assert_int_equal(ev->status, 200);
 }
 
+/* The extra fields the model's matchers and the engine's principals read:
+ * raw object text, strings, the principal (the session issuer, else the
+ * identity's ARN), flags; a value of another type is left out, and the
+ * record still decodes. */
+static void test_cloudtrail_extras(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev;
+	const struct kw_event_cloud *c;
+
+	ev = one(r, "cloudtrail", NULL, 0,
+		 "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		 "\"type\":\"AssumedRole\",\"arn\":\"arn:aws:sts::111122223333:"
+		 "assumed-role/ci/s1\",\"accessKeyId\":\"ASIAEXAMPLE0000001\","
+		 "\"sessionContext\":{\"sessionIssuer\":{\"type\":\"Role\","
+		 "\"arn\":\"arn:aws:iam::111122223333:role/ci\"},"
+		 "\"ec2RoleDelivery\":\"2.0\"},\"invokedBy\":"
+		 "\"cloudformation.amazonaws.com\"},"
+		 "\"eventSource\":\"sts.amazonaws.com\",\"eventName\":"
+		 "\"AssumeRole\",\"requestParameters\":{\"roleArn\":\"r\"},"
+		 "\"responseElements\":{\"credentials\":{\"accessKeyId\":"
+		 "\"ASIAEXAMPLE0000002\"}},\"additionalEventData\":{\"a\":1},"
+		 "\"recipientAccountId\":\"111122223333\","
+		 "\"sessionCredentialFromConsole\":\"true\"}");
+	c = ev->cloud;
+	assert_non_null(c);
+	assert_str(c->params, "{\"roleArn\":\"r\"}");
+	assert_str(
+		c->response,
+		"{\"credentials\":{\"accessKeyId\":\"ASIAEXAMPLE0000002\"}}");
+	assert_str(c->additional, "{\"a\":1}");
+	assert_true(c->identity.n > 100 && c->identity.p[0] == '{');
+	assert_str(c->account, "111122223333");
+	assert_str(c->id_type, "AssumedRole");
+	assert_str(c->arn, "arn:aws:sts::111122223333:assumed-role/ci/s1");
+	assert_str(c->issuer, "arn:aws:iam::111122223333:role/ci");
+	assert_str(c->invoked_by, "cloudformation.amazonaws.com");
+	assert_str(c->issued_key, "ASIAEXAMPLE0000002");
+	assert_true(c->console);
+	assert_true(c->instance);
+	assert_str(ev->principal, "arn:aws:iam::111122223333:role/ci");
+
+	/* No issuer: the identity's own ARN; nothing else there. */
+	ev = one(r, "cloudtrail", NULL, 0,
+		 "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		 "\"arn\":\"arn:aws:iam::111122223333:user/ann\","
+		 "\"accessKeyId\":\"AKIAEXAMPLE0000001\"},\"eventSource\":"
+		 "\"s3.amazonaws.com\",\"eventName\":\"ListBuckets\","
+		 "\"requestParameters\":null,\"responseElements\":null}");
+	c = ev->cloud;
+	assert_str(ev->principal, "arn:aws:iam::111122223333:user/ann");
+	assert_int_equal(c->params.n, 0);
+	assert_int_equal(c->response.n, 0);
+	assert_int_equal(c->issuer.n, 0);
+	assert_int_equal(c->invoked_by.n, 0);
+	assert_false(c->console);
+	assert_false(c->instance);
+
+	/* Wrong types: left out, the record is kept. */
+	ev = one(r, "cloudtrail", NULL, 0,
+		 CT_REC("\"requestParameters\":\"x\",\"recipientAccountId\":"
+			"111122223333,\"sessionCredentialFromConsole\":1,"));
+	c = ev->cloud;
+	assert_int_equal(c->params.n, 0);
+	assert_int_equal(c->account.n, 0);
+	assert_false(c->console);
+	assert_int_equal(r->skips.total, 0);
+}
+
 static void test_cloudtrail_errors(void **state)
 {
 	static const struct {
@@ -1415,6 +1484,8 @@ int main(void)
 						run_teardown),
 		cmocka_unit_test_setup_teardown(test_cloudtrail, run_setup,
 						run_teardown),
+		cmocka_unit_test_setup_teardown(test_cloudtrail_extras,
+						run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_cloudtrail_errors,
 						run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_cloudtrail_skips,

@@ -112,8 +112,8 @@ static void test_info(void **state)
 	assert_string_equal(info.path, MODELS_DIR "/aws.json");
 	assert_int_equal(info.prefixes, 2);
 	assert_int_equal(info.routes, 0);
-	assert_int_equal(info.sensitive, 80);
-	assert_int_equal(info.resources, 20);
+	assert_int_equal(info.sensitive, 142);
+	assert_int_equal(info.resources, 29);
 	kw_models_info(fx->m, 1, &info);
 	assert_string_equal(info.name, "stripe");
 	assert_string_equal(info.path, MODELS_DIR "/stripe.json");
@@ -325,13 +325,16 @@ static void test_normalise(void **state)
 		    KW_ACCESS_UNKNOWN, 0);
 }
 
-static void check_op(struct fx *fx, const char *key, const char *op,
-		     const char *resource_in, const char *resource,
-		     enum kw_access access, uint32_t flags)
+/* Enrich an event whose decoder named op_in; expect the op it becomes. */
+static struct kw_event check_op_as(struct fx *fx, const char *key,
+				   const char *op_in, const char *op,
+				   const char *resource_in,
+				   const char *resource, enum kw_access access,
+				   uint32_t flags)
 {
 	struct kw_event ev = mkev(key, "", "");
 
-	ev.op = kw_str_c(op);
+	ev.op = kw_str_c(op_in);
 	ev.resource = kw_str_c(resource_in);
 	ev.flags = 1u << 7; /* not a model flag: kept */
 	kw_models_enrich(fx->m, &ev, &fx->arena);
@@ -339,6 +342,15 @@ static void check_op(struct fx *fx, const char *key, const char *op,
 	str_equal(ev.resource, resource);
 	assert_int_equal(ev.access, access);
 	assert_int_equal(ev.flags, flags | (1u << 7));
+	return ev;
+}
+
+static struct kw_event check_op(struct fx *fx, const char *key, const char *op,
+				const char *resource_in, const char *resource,
+				enum kw_access access, uint32_t flags)
+{
+	return check_op_as(fx, key, op, op, resource_in, resource, access,
+			   flags);
 }
 
 static void test_cloudtrail(void **state)
@@ -353,8 +365,9 @@ static void test_cloudtrail(void **state)
 		 "secretsmanager", R, F_M | F_S);
 	check_op(fx, ak, "cloudtrail:StopLogging", "cloudtrail", "cloudtrail",
 		 W, F_M | F_S);
-	check_op(fx, ak, "lambda:UpdateFunctionCode20150331v2", "lambda",
-		 "lambda", W, F_M | F_S);
+	check_op_as(fx, ak, "lambda:UpdateFunctionCode20150331v2",
+		    "lambda:UpdateFunctionCode", "lambda", "lambda", W,
+		    F_M | F_S);
 	check_op(fx, ak, "kms:Decrypt", "kms", "kms", R, F_M | F_S);
 	/* Known read-only, not sensitive: too common. */
 	check_op(fx, ak, "sts:GetCallerIdentity", "sts", "sts", R, F_M);
@@ -530,7 +543,8 @@ static void test_schema_errors(void **state)
 		     "\"op\": \"a.list\"}]}",
 		     KW_ECONFIG,
 		     ": routes[0].methd: unknown key (expected one of: method, "
-		     "path, op, resource, access, sensitive, publishable)");
+		     "path, op, resource, access, sensitive, publishable, "
+		     "tier, tactic, severity)");
 	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\"}]}",
 		     KW_ECONFIG, ": routes[0]: missing \"op\"");
 	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\", "
@@ -611,7 +625,103 @@ static void test_schema_errors(void **state)
 		     "\"read\"}}",
 		     KW_ECONFIG,
 		     ": op_rules.default: unknown key (expected one of: "
-		     "separator, read_prefixes, default_access)");
+		     "separator, read_prefixes, default_access, "
+		     "strip_version_suffix)");
+	expect_error("{\"op_rules\": {\"separator\": \":\", "
+		     "\"strip_version_suffix\": [\"\"]}}",
+		     KW_ECONFIG,
+		     ": op_rules.strip_version_suffix[0]: must be a non-empty "
+		     "string");
+	/* Tiers */
+	expect_error("{\"ops\": [{\"op\": \"a:B\", \"access\": \"read\", "
+		     "\"tier\": \"first-sight\"}]}",
+		     KW_ECONFIG,
+		     ": ops[0].tier: only a sensitive operation has one (add "
+		     "\"sensitive\": why)");
+	expect_error("{\"ops\": [{\"op\": \"a:B\", \"access\": \"read\", "
+		     "\"sensitive\": \"x\", \"tier\": \"sometimes\"}]}",
+		     KW_ECONFIG,
+		     ": ops[0].tier: must be one of \"routine\", "
+		     "\"first-sight\", \"never-routine\"");
+	expect_error("{\"ops\": [{\"op\": \"a:B\", \"access\": \"read\", "
+		     "\"sensitive\": \"x\", \"tactic\": \"theft\"}]}",
+		     KW_ECONFIG,
+		     ": ops[0].tactic: must be one of \"initial-access\", "
+		     "\"execution\", \"persistence\", "
+		     "\"privilege-escalation\", \"defense-evasion\", "
+		     "\"credential-access\", \"discovery\", "
+		     "\"lateral-movement\", \"collection\", "
+		     "\"exfiltration\", \"impact\"");
+	expect_error("{\"ops\": [{\"op\": \"a:B\", \"access\": \"read\", "
+		     "\"sensitive\": \"x\", \"severity\": \"critical\"}]}",
+		     KW_ECONFIG,
+		     ": ops[0].severity: only a never-routine operation has a "
+		     "fixed severity");
+	expect_error("{\"ops\": [{\"op\": \"a:B\", \"access\": \"read\", "
+		     "\"sensitive\": \"x\", \"tier\": \"never-routine\", "
+		     "\"severity\": \"low\"}]}",
+		     KW_ECONFIG,
+		     ": ops[0].severity: must be \"medium\", \"high\" or "
+		     "\"critical\"");
+	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\", "
+		     "\"op\": \"a.get\", \"sensitive\": \"x\"}, {\"method\": "
+		     "\"GET\", \"path\": \"/b\", \"op\": \"a.get\", \"tier\": "
+		     "\"first-sight\"}]}",
+		     KW_ECONFIG,
+		     ": routes[1]: op \"a.get\" is defined earlier: give "
+		     "\"tier\" there");
+}
+
+/* The catalogue: each sensitive entry's tier, tactic and fixed severity
+ * reach the event, and an API version suffix is cut only where op_rules
+ * say so and only from a real version. */
+static void test_tiers(void **state)
+{
+	struct fx *fx = *state;
+	const char *ak = "AKIAIOSFODNN7EXAMPLE";
+	enum kw_access W = KW_ACCESS_WRITE, R = KW_ACCESS_READ;
+	struct kw_event ev;
+
+	ev = check_op(fx, ak, "cloudtrail:StopLogging", "", "cloudtrail", W,
+		      F_M | F_S);
+	assert_non_null(ev.info);
+	assert_int_equal(ev.info->tier, KW_TIER_NEVER_ROUTINE);
+	assert_int_equal(ev.info->severity, KW_SEV_CRITICAL);
+	assert_string_equal(kw_tactic_name(ev.info->tactic), "defense-evasion");
+	ev = check_op(fx, ak, "ec2:DeleteFlowLogs", "", "ec2", W, F_M | F_S);
+	assert_int_equal(ev.info->tier, KW_TIER_NEVER_ROUTINE);
+	assert_int_equal(ev.info->severity, KW_SEV_HIGH);
+	ev = check_op(fx, ak, "ssm:SendCommand", "", "ssm", W, F_M | F_S);
+	assert_string_equal(kw_tier_name(ev.info->tier), "first-sight");
+	assert_string_equal(kw_tactic_name(ev.info->tactic), "execution");
+	ev = check_op(fx, ak, "kms:Decrypt", "", "kms", R, F_M | F_S);
+	assert_string_equal(kw_tier_name(ev.info->tier), "routine");
+	/* GetFederationToken creates credentials: a write, never routine */
+	ev = check_op(fx, ak, "sts:GetFederationToken", "", "sts", W,
+		      F_M | F_S);
+	assert_int_equal(ev.info->tier, KW_TIER_NEVER_ROUTINE);
+	assert_string_equal(kw_tactic_name(ev.info->tactic), "persistence");
+	ev = check_op(fx, ak, "sts:GetCallerIdentity", "", "sts", R, F_M);
+	assert_int_equal(ev.info->tier, KW_TIER_NONE);
+	ev = check_op(fx, ak, "s3:ListBuckets", "", "s3", R, 0);
+	assert_null(ev.info);
+	/* Lambda's versions are cut; the entry is the plain name. */
+	ev = check_op_as(fx, ak, "lambda:AddPermission20150331v2",
+			 "lambda:AddPermission", "", "lambda", W, F_M | F_S);
+	assert_int_equal(ev.info->tier, KW_TIER_FIRST_SIGHT);
+	check_op_as(fx, ak, "lambda:CreateFunction20150331",
+		    "lambda:CreateFunction", "", "lambda", W, F_M | F_S);
+	check_op_as(fx, ak, "lambda:ListFunctions20150331",
+		    "lambda:ListFunctions", "", "lambda", R, 0);
+	check_op_as(fx, ak, "lambda:GetFunction20150331v2",
+		    "lambda:GetFunction", "", "lambda", R, 0);
+	/* Not a version: 7 digits, digits after a digit, another
+	 * service, no action before it. */
+	check_op(fx, ak, "lambda:Invoke2015033", "", "lambda", W, 0);
+	check_op(fx, ak, "lambda:X120150331", "", "lambda", W, 0);
+	check_op(fx, ak, "s3:PutObject20150331", "", "s3", W, 0);
+	check_op(fx, ak, "lambda:20150331", "", "lambda", W, 0);
+	check_op(fx, ak, "lambda:Invokev2", "", "lambda", W, 0);
 }
 
 static void test_missing(void **state)
@@ -762,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_specificity),
 		cmocka_unit_test(test_normalise),
 		cmocka_unit_test(test_cloudtrail),
+		cmocka_unit_test(test_tiers),
 		cmocka_unit_test(test_has_resource),
 		cmocka_unit_test(test_enrich_without_models),
 		cmocka_unit_test(test_schema_errors),

@@ -9,6 +9,12 @@
  * low after; the filter remembers 32 operations without a false "seen";
  * "enabled": false silences each.
  *
+ * AWS operations are judged by their tier: never-routine ones at the
+ * model's fixed severity every time, refused at least medium;
+ * first-sight ones medium while the key learns and high after; a refusal
+ * drops one step, any other failure is low, a call made by an AWS
+ * service on the user's behalf drops one step.
+ *
  * The one idea: events go through kw_models_enrich exactly as in the
  * engine, so operation names, sensitivity and the model's reasons are the
  * ones a user sees.
@@ -64,6 +70,145 @@ static void request(struct fixture *f, const char *k, double h,
 	ent->kind = KW_KIND_SECRET;
 	ent->mode = (uint8_t)ev.key_mode;
 	kw_detect_ops.observe(f->self, &ev, ent, kw_keytab_state(ent), &emit);
+}
+
+/* One CloudTrail call of key k, h hours after t0: op as the decoder
+ * writes it, status, and (when not NULL) the service that made it. */
+static void call(struct fixture *f, const char *k, double h, const char *op,
+		 int status, const char *invoked_by)
+{
+	struct kw_emit emit = {.fn = on_alert, .ctx = f};
+	struct kw_event_cloud cloud;
+	struct kw_keyent *ent = NULL;
+	struct kw_event ev;
+	char opbuf[128];
+
+	memset(&ev, 0, sizeof(ev));
+	memset(&cloud, 0, sizeof(cloud));
+	snprintf(opbuf, sizeof(opbuf), "%s", op);
+	ev.ts = f->t0 + (int64_t)(h * (double)HOUR);
+	ev.key = kw_str_c(k);
+	ev.op = kw_str_c(opbuf);
+	ev.status = status;
+	ev.request_id = kw_str_c("e-1");
+	ev.livemode = -1;
+	cloud.invoked_by = kw_str_c(invoked_by);
+	ev.cloud = &cloud;
+	assert_true(kw_ip_parse(&ev.ip, "198.51.100.7", 12));
+	kw_models_enrich(f->models, &ev, &f->arena);
+	assert_int_equal(kw_keytab_get(f->tab, k, strlen(k), ev.ts, &ent, NULL),
+			 KW_OK);
+	ent->kind = (uint8_t)ev.key_kind;
+	kw_detect_ops.observe(f->self, &ev, ent, kw_keytab_state(ent), &emit);
+}
+
+#define AK "AKIAIOSFODNN7EXAMPLE"
+#define AK2 "AKIAI44QH8DHBEXAMPLE"
+
+static void test_never_routine(void **state)
+{
+	struct fixture f;
+	const json_t *a;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	/* The key's very first request: the fixed severity, every time. */
+	call(&f, AK, 0, "cloudtrail:StopLogging", 200, NULL);
+	call(&f, AK, 0.5, "cloudtrail:StopLogging", 200, NULL);
+	call(&f, AK, 1, "ec2:DeleteFlowLogs", 200, NULL);
+	/* Refused: one step down, never below medium. */
+	call(&f, AK, 2, "organizations:LeaveOrganization", 403, NULL);
+	call(&f, AK, 3, "route53resolver:DeleteResolverQueryLogConfig", 403,
+	     NULL);
+	/* Any other failure: nothing happened. */
+	call(&f, AK, 4, "ec2:EnableSerialConsoleAccess", 400, NULL);
+	/* Made by a service on the user's behalf: one step down. */
+	call(&f, AK, 5, "cloudtrail:DeleteTrail", 200,
+	     "cloudformation.amazonaws.com");
+	assert_int_equal(f.n, 7);
+	a = f.alerts[0];
+	assert_string_equal(field(a, "detector"), "ops.sensitive");
+	assert_string_equal(field(a, "severity"), "critical");
+	assert_string_equal(field(a, "summary"),
+			    "AKIA" E "MPLE performed cloudtrail:StopLogging: "
+			    "stops audit logging: what happens next is not "
+			    "recorded (never routine)");
+	assert_member(a, "evidence",
+		      "{\"op\":\"cloudtrail:StopLogging\",\"access\":"
+		      "\"write\",\"status\":200,\"ip\":\"198.51.100.7\","
+		      "\"sensitive\":"
+		      "\"stops audit logging: what happens next is not "
+		      "recorded\",\"tier\":\"never-routine\",\"tactic\":"
+		      "\"defense-evasion\",\"known_ops\":1,"
+		      "\"learned_since\":\"2026-11-16T00:00:00Z\"}");
+	assert_string_equal(field(f.alerts[1], "severity"), "critical");
+	assert_string_equal(field(f.alerts[1], "id"), field(a, "id"));
+	assert_string_equal(field(f.alerts[2], "severity"), "high");
+	assert_string_equal(field(f.alerts[3], "severity"), "high");
+	assert_string_equal(field(f.alerts[3], "summary"),
+			    "AKIA" E "MPLE performed "
+			    "organizations:LeaveOrganization (refused by the "
+			    "API): takes the account out of its organisation "
+			    "and its guardrails (never routine)");
+	assert_string_equal(field(f.alerts[4], "severity"), "medium");
+	assert_string_equal(field(f.alerts[5], "severity"), "low");
+	assert_string_equal(field(f.alerts[5], "summary"),
+			    "AKIA" E "MPLE performed "
+			    "ec2:EnableSerialConsoleAccess (failed): opens the "
+			    "serial console of every instance of the account "
+			    "(never routine)");
+	a = f.alerts[6];
+	assert_string_equal(field(a, "severity"), "high");
+	assert_string_equal(field(a, "summary"),
+			    "AKIA" E "MPLE performed cloudtrail:DeleteTrail "
+			    "(through cloudformation.amazonaws.com): deletes "
+			    "an audit trail: what happens next is not recorded "
+			    "(never routine)");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(a, "evidence"), "invoked_by")),
+		"cloudformation.amazonaws.com");
+	teardown_f(&f);
+}
+
+static void test_first_sight(void **state)
+{
+	struct fixture f;
+	const json_t *a;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	/* Medium on first sight, even on the key's first day, once. */
+	call(&f, AK, 0, "ssm:SendCommand", 200, NULL);
+	call(&f, AK, 0.1, "ssm:SendCommand", 200, NULL);
+	/* Refused while learning: low. */
+	call(&f, AK, 1, "ec2:GetPasswordData", 403, NULL);
+	/* Learnt that it never does this: high. */
+	call(&f, AK, 80, "lambda:UpdateFunctionCode20150331v2", 200, NULL);
+	/* Routine: the key's first day is its routine work. */
+	call(&f, AK2, 0, "kms:Decrypt", 200, NULL);
+	call(&f, AK2, 30, "secretsmanager:GetSecretValue", 200, NULL);
+	assert_int_equal(f.n, 5);
+	a = f.alerts[0];
+	assert_string_equal(field(a, "severity"), "medium");
+	assert_string_equal(field(a, "summary"),
+			    "AKIA" E "MPLE performed the sensitive operation "
+			    "ssm:SendCommand for the first time");
+	assert_member(
+		a, "evidence",
+		"{\"op\":\"ssm:SendCommand\",\"access\":\"write\","
+		"\"status\":200,\"ip\":\"198.51.100.7\",\"sensitive\":\"runs "
+		"commands on instances\",\"tier\":\"first-sight\","
+		"\"tactic\":\"execution\",\"known_ops\":1,"
+		"\"learned_since\":\"2026-11-16T00:00:00Z\"}");
+	assert_string_equal(field(f.alerts[1], "severity"), "low");
+	assert_string_equal(field(f.alerts[2], "severity"), "high");
+	assert_string_equal(field(f.alerts[2], "summary"),
+			    "AKIA" E "MPLE performed the sensitive operation "
+			    "lambda:UpdateFunctionCode for the first time");
+	assert_string_equal(field(f.alerts[3], "severity"), "low");
+	assert_string_equal(field(f.alerts[4], "severity"), "medium");
+	teardown_f(&f);
 }
 
 static void test_first_seen_after_learning(void **state)
@@ -130,7 +275,7 @@ static void test_sensitive_during_learning(void **state)
 		"\"method\":\"POST\",\"path\":\"/v1/payouts\",\"status\":"
 		"200,\"ip\":\"192.0.2.7\",\"sensitive\":\"moves money out "
 		"of the Stripe balance to a bank account or "
-		"card\",\"known_ops\":"
+		"card\",\"tier\":\"routine\",\"known_ops\":"
 		"2,\"learned_since\":\"2026-11-16T00:00:00Z\"}");
 	assert_string_equal(field(f.alerts[1], "severity"), "medium");
 	assert_string_equal(field(f.alerts[1], "time"), "2026-11-17T06:00:00Z");
@@ -252,6 +397,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_first_seen_after_learning),
 		cmocka_unit_test(test_sensitive_during_learning),
+		cmocka_unit_test(test_never_routine),
+		cmocka_unit_test(test_first_sight),
 		cmocka_unit_test(test_sensitive_test_key_lower),
 		cmocka_unit_test(test_bulk_read),
 		cmocka_unit_test(test_many_operations),
