@@ -10,6 +10,11 @@
  * family keeps there everything it remembers about a key. Fixed size is the
  * point: memory per key is known up front and nothing grows per key. State
  * is plain bytes (no pointers), so snapshots can save and load it as is.
+ * What is loaded is checked first: a state file is outside keywatch's
+ * control, so each family with state says, in validate(), whether bytes
+ * are ones it could have written (every count within its array, every
+ * ring index within its ring, every number finite and in range). A state
+ * file with one record that fails is refused whole.
  *
  * Time: observe() sees events in arrival order with their event time;
  * tick(watermark) tells the family that no event older than the watermark
@@ -92,6 +97,14 @@ struct kw_detector_ops {
 
 	/* Optional (default: nothing). NULL-safe. */
 	void (*destroy)(void *self);
+
+	/* Required when state_size > 0 (a test checks the registry). Whether
+	 * state (state_size bytes loaded from a --state file, possibly
+	 * damaged or hostile) is one observe() could have left: true when
+	 * it is; false with a short reason in why (cap bytes), such as
+	 * "place ring index 255 past 4". Never called with the family's
+	 * instance: it judges bytes alone. */
+	bool (*validate)(const void *state, char *why, size_t cap);
 };
 
 /* The registry: NULL-terminated, in the order families run. */

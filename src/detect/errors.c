@@ -22,6 +22,7 @@
  *
  * Per key: the open windows and the usual failures. 48 bytes.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,12 +339,28 @@ static void errors_destroy(void *self)
 	free(self);
 }
 
+/* The usual failures are a smoothed weighted count per window: finite,
+ * not negative, and within what windows of 16-bit counters can weigh. */
+static bool errors_validate(const void *state, char *why, size_t cap)
+{
+	const struct errors_key *st = state;
+
+	if (!kw_win_valid(&st->win, why, cap))
+		return false;
+	if (!isfinite(st->usual) || st->usual < 0 || st->usual > 1e6f) {
+		snprintf(why, cap, "rate.errors: usual failures out of range");
+		return false;
+	}
+	return true;
+}
+
 const struct kw_detector_ops kw_detect_errors = {
 	.name = "errors",
 	.kind = KW_DETECTOR_LEARNED,
 	.detectors = names,
 	.options = options,
 	.state_size = sizeof(struct errors_key),
+	.validate = errors_validate,
 	.create = errors_create,
 	.observe = errors_observe,
 	.tick = errors_tick,

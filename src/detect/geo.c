@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/time.h"
 #include "detect/detector.h"
 #include "detect/geodist.h"
 #include "enrich/geoip.h"
@@ -782,6 +783,95 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	}
 }
 
+/* ------------------------------------------------------------ validate */
+
+static bool family_ok(uint8_t family, bool empty_ok)
+{
+	return family == 4 || family == 6 || (empty_ok && family == 0);
+}
+
+/* A country code as the databases give it: two letters or digits, or
+ * none at all. */
+static bool country_ok(const char cc[2])
+{
+	for (int i = 0; i < 2; i++) {
+		char c = cc[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9')))
+			return !cc[0] && !cc[1];
+	}
+	return true;
+}
+
+static bool latlon_ok(float lat, float lon)
+{
+	return isfinite(lat) && isfinite(lon) && lat >= -90 && lat <= 90 &&
+	       lon >= -180 && lon <= 180;
+}
+
+/* Each list within its array and its ring index within the ring; every
+ * remembered address of a known family; places on the globe. */
+static bool geo_validate(const void *state, char *why, size_t cap)
+{
+	const struct geo_state *s = state;
+
+	if (s->nips > GEO_IPS || s->nnets > GEO_NETS || s->nasns > GEO_ASNS ||
+	    s->ncountries > GEO_COUNTRIES || s->nplaces > GEO_PLACES) {
+		snprintf(why, cap,
+			 "geo: remembered %u IPs, %u networks, %u ASNs, %u "
+			 "countries, %u places (at most %d, %d, %d, %d, %d)",
+			 s->nips, s->nnets, s->nasns, s->ncountries,
+			 s->nplaces, GEO_IPS, GEO_NETS, GEO_ASNS,
+			 GEO_COUNTRIES, GEO_PLACES);
+		return false;
+	}
+	if (s->next_place >= GEO_PLACES ||
+	    (s->nplaces < GEO_PLACES && s->next_place != s->nplaces)) {
+		snprintf(why, cap, "geo: place ring index %u with %u places",
+			 s->next_place, s->nplaces);
+		return false;
+	}
+	if (s->total_ips < s->nips || s->has_last > 1 || s->seen_hosting > 1) {
+		snprintf(why, cap, "geo: counters out of range");
+		return false;
+	}
+	for (size_t i = 0; i < s->nips; i++) {
+		if (!family_ok(s->ips[i].family, false))
+			goto bad_addr;
+	}
+	for (size_t i = 0; i < s->nnets; i++) {
+		if (!family_ok(s->nets[i][0], false))
+			goto bad_addr;
+	}
+	if (!family_ok(s->last_ip.family, true))
+		goto bad_addr;
+	for (size_t i = 0; i < s->ncountries; i++) {
+		if (!s->countries[i][0] || !country_ok(s->countries[i]))
+			goto bad_country;
+	}
+	if (!country_ok(s->last_country))
+		goto bad_country;
+	for (size_t i = 0; i < s->nplaces; i++) {
+		if (!latlon_ok(s->places[i].lat, s->places[i].lon))
+			goto bad_place;
+	}
+	if (s->has_last &&
+	    (!latlon_ok(s->last_lat, s->last_lon) || s->last_ts < KW_TIME_MIN ||
+	     s->last_ts > KW_TIME_MAX))
+		goto bad_place;
+	return true;
+bad_addr:
+	snprintf(why, cap, "geo: an address of no known family");
+	return false;
+bad_country:
+	snprintf(why, cap, "geo: a country that is not a code");
+	return false;
+bad_place:
+	snprintf(why, cap, "geo: a place or time off the globe or calendar");
+	return false;
+}
+
 const struct kw_detector_ops kw_detect_geo = {
 	.name = "geo",
 	.kind = KW_DETECTOR_LEARNED,
@@ -791,4 +881,5 @@ const struct kw_detector_ops kw_detect_geo = {
 	.create = geo_create,
 	.observe = geo_observe,
 	.destroy = geo_destroy,
+	.validate = geo_validate,
 };

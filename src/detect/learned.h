@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/time.h"
@@ -35,6 +36,26 @@ struct kw_win {
 	uint32_t pad;
 	struct kw_win_counts c[KW_WIN_SLOTS]; /* windows first .. first+3 */
 };
+
+/* Whether a window ring loaded from a state file is one kw_win_slot could
+ * have left: indices within range (kw_win_index never gives more than
+ * UINT32_MAX - KW_WIN_SLOTS) and the oldest open window after the newest
+ * closed one. false with a reason in why. */
+static inline bool kw_win_valid(const struct kw_win *w, char *why, size_t cap)
+{
+	if (w->first > UINT32_MAX - KW_WIN_SLOTS ||
+	    w->closed > UINT32_MAX - KW_WIN_SLOTS) {
+		snprintf(why, cap, "window index out of range");
+		return false;
+	}
+	if (w->first && w->first <= w->closed) {
+		snprintf(why, cap,
+			 "open window %u is not after the last closed one %u",
+			 (unsigned)w->first, (unsigned)w->closed);
+		return false;
+	}
+	return true;
+}
 
 /* Called for each window closed: its index and counters. */
 typedef void kw_win_close_fn(void *ctx, uint32_t idx,

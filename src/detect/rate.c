@@ -315,6 +315,37 @@ static void rate_destroy(void *self)
 	free(self);
 }
 
+/* A baseline is a smoothed window count: finite, not negative, and no
+ * larger than a window can count (UINT16_MAX, which bfloat16 rounds to
+ * 65536). */
+static bool baseline_ok(const uint16_t *b)
+{
+	for (int h = 0; h < 24; h++) {
+		float v = bf_get(b[h]);
+
+		if (!isfinite(v) || v < 0 || v > 65536.0f)
+			return false;
+	}
+	return true;
+}
+
+static bool rate_validate(const void *state, char *why, size_t cap)
+{
+	const struct rate_key *st = state;
+
+	if (!kw_win_valid(&st->win, why, cap))
+		return false;
+	if (st->hfired > 1 || st->spiked >> 24) {
+		snprintf(why, cap, "rate.spike: spike marks out of range");
+		return false;
+	}
+	if (!baseline_ok(st->mean) || !baseline_ok(st->peak)) {
+		snprintf(why, cap, "rate.spike: a baseline is not a count");
+		return false;
+	}
+	return true;
+}
+
 const struct kw_detector_ops kw_detect_rate = {
 	.name = "rate",
 	.kind = KW_DETECTOR_LEARNED,
@@ -326,4 +357,5 @@ const struct kw_detector_ops kw_detect_rate = {
 	.tick = rate_tick,
 	.flush = rate_flush,
 	.destroy = rate_destroy,
+	.validate = rate_validate,
 };

@@ -613,6 +613,27 @@ static uint64_t layout_hash(const struct kw_engine *e)
 	return h;
 }
 
+/* A loaded record's detector state, through each family's validate()
+ * (the slices sit where they sit in a key's state area, less the engine's
+ * own counters, which are not saved). */
+static bool check_record(void *ctx, const struct kw_snap_meta *m,
+			 const void *state, char *why, size_t cap)
+{
+	const struct kw_engine *e = ctx;
+	const unsigned char *base = state;
+
+	(void)m;
+	for (size_t i = 0; i < e->nfamilies; i++) {
+		const struct family *f = &e->families[i];
+
+		if (f->ops->state_size &&
+		    !f->ops->validate(base + f->offset - e->learned_off, why,
+				      cap))
+			return false;
+	}
+	return true;
+}
+
 enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err)
 {
@@ -625,6 +646,7 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 				e->opts.cfg->max_keys, &e->snap);
 	if (st != KW_OK)
 		return kw_error_set(err, st, "%s: %s", path, kw_strerror(st));
+	kw_snapshot_set_check(e->snap, check_record, e);
 	st = kw_snapshot_load(e->snap, path, &found, err);
 	if (st != KW_OK)
 		return st;

@@ -15,11 +15,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/file.h"
+#include "core/time.h"
+
 #define MAGIC "keywatch-checkpoint 1"
+/* A journal holds at most what the alert ring keeps between checkpoints
+ * many times over; past this it is not read (the ring could not hold it
+ * anyway). */
+#define JOURNAL_MAX ((uint64_t)64 << 20)
 
 enum kw_status kw_checkpoint_add_file(struct kw_checkpoint *c,
 				      const struct kw_checkpoint_file *f)
 {
+	if (c->nfiles == KW_CHECKPOINT_FILES_MAX)
+		return KW_ETOOBIG;
 	if (c->nfiles == c->capfiles) {
 		size_t cap = c->capfiles ? c->capfiles * 2 : 16;
 		struct kw_checkpoint_file *p =
@@ -91,50 +100,22 @@ static void write_alerts(FILE *f, const struct kw_checkpoint *c)
 	}
 }
 
-static void fsync_dir(const char *path)
-{
-	char dir[KW_CHECKPOINT_PATH_MAX + 16];
-	char *slash;
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		dir[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		snprintf(dir, sizeof(dir), ".");
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 enum kw_status kw_checkpoint_save(const char *path,
 				  const struct kw_checkpoint *c,
 				  struct kw_error *err)
 {
-	char tmp[KW_CHECKPOINT_PATH_MAX + 16];
-	enum kw_status st = KW_OK;
-	FILE *f = NULL;
-	int fd = -1;
+	struct kw_file_replace out;
+	enum kw_status st;
+	FILE *f;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return kw_error_set(err, KW_ETOOBIG, "%s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		st = kw_error_set(err, KW_EIO, "%s: cannot write: %s", tmp,
-				  strerror(errno));
-		goto cleanup;
-	}
-	f = fdopen(fd, "w");
+	st = kw_file_replace_begin(path, &out, err);
+	if (st != KW_OK)
+		return st;
+	f = kw_file_replace_stream(&out);
 	if (!f) {
-		st = kw_error_set(err, KW_ENOMEM, "%s: out of memory", tmp);
-		goto cleanup;
+		kw_file_replace_abort(&out);
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
 	}
-	fd = -1;
 	fprintf(f, MAGIC "\n");
 	for (size_t i = 0; i < c->nfiles; i++) {
 		const struct kw_checkpoint_file *r = &c->files[i];
@@ -149,38 +130,20 @@ enum kw_status kw_checkpoint_save(const char *path,
 	}
 	write_alerts(f, c);
 	fprintf(f, "end\n");
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		st = kw_error_set(err, KW_EIO, "%s: write failed: %s", tmp,
+	if (ferror(f)) {
+		st = kw_error_set(err, KW_EIO, "%s: write failed: %s", out.tmp,
 				  strerror(errno));
-		goto cleanup;
+		kw_file_replace_abort(&out);
+		return st;
 	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		st = kw_error_set(err, KW_EIO, "%s: write failed: %s", tmp,
-				  strerror(errno));
-		goto cleanup;
-	}
-	f = NULL;
-	if (rename(tmp, path) != 0) {
-		st = kw_error_set(err, KW_EIO, "%s: cannot rename: %s", path,
-				  strerror(errno));
-		goto cleanup;
-	}
-	fsync_dir(path);
-cleanup:
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (st != KW_OK)
-		unlink(tmp);
-	return st;
+	return kw_file_replace_commit(&out, err);
 }
 
-/* One "file ..." line; false when malformed. */
+/* One "file ..." line; false when malformed or out of range. */
 static bool parse_file(const char *line, struct kw_checkpoint_file *r)
 {
 	int used = 0;
+	size_t n;
 
 	memset(r, 0, sizeof(*r));
 	if (sscanf(line,
@@ -190,39 +153,51 @@ static bool parse_file(const char *line, struct kw_checkpoint_file *r)
 		   &used) != 5 ||
 	    !used || !line[used])
 		return false;
-	snprintf(r->path, sizeof(r->path), "%s", line + used);
+	n = strlen(line + used);
+	/* An offset is a position in a file (off_t); a fingerprint covers
+	 * at most the tailer's first bytes. */
+	if (r->offset > (uint64_t)INT64_MAX || r->fplen > KW_CHECKPOINT_FP_MAX ||
+	    n >= sizeof(r->path))
+		return false;
+	memcpy(r->path, line + used, n + 1);
 	return true;
 }
 
+/* "kwa_" and 16 lowercase hex digits. */
+static bool alert_id_ok(const char *id)
+{
+	if (strlen(id) != KW_ALERT_ID_LEN || strncmp(id, "kwa_", 4) != 0)
+		return false;
+	for (const char *p = id + 4; *p; p++) {
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* One "alert ID TIME" line into c; false when malformed. */
 static bool parse_alert(const char *line, struct kw_checkpoint *c)
 {
-	char id[KW_ALERT_ID_LEN + 1];
+	char id[KW_ALERT_ID_LEN + 2];
 	int64_t t;
+	int used = 0;
 
-	if (sscanf(line, "alert %20s %" SCNd64, id, &t) != 2)
+	if (sscanf(line, "alert %21s %" SCNd64 "%n", id, &t, &used) != 2 ||
+	    (line[used] && line[used] != '\n') || !alert_id_ok(id) ||
+	    t < KW_TIME_MIN || t > KW_TIME_MAX)
 		return false;
 	return kw_checkpoint_add_alert(c, id, t);
 }
 
-enum kw_status kw_checkpoint_load(const char *path, struct kw_checkpoint *c,
-				  bool *found, struct kw_error *err)
+enum kw_status kw_checkpoint_read(FILE *f, const char *path,
+				  struct kw_checkpoint *c, struct kw_error *err)
 {
 	char line[KW_CHECKPOINT_PATH_MAX + 256];
 	struct kw_checkpoint_file r;
 	enum kw_status st = KW_OK;
 	unsigned long lineno = 0;
 	bool ended = false;
-	FILE *f;
 
-	*found = false;
-	f = fopen(path, "r");
-	if (!f) {
-		if (errno == ENOENT)
-			return KW_OK;
-		return kw_error_set(err, KW_EIO, "%s: cannot read: %s", path,
-				    strerror(errno));
-	}
-	*found = true;
 	while (!ended && fgets(line, sizeof(line), f)) {
 		size_t n = strlen(line);
 
@@ -246,13 +221,27 @@ enum kw_status kw_checkpoint_load(const char *path, struct kw_checkpoint *c,
 		}
 		if (!strcmp(line, "end")) {
 			ended = true;
-		} else if (!strncmp(line, "file ", 5) && parse_file(line, &r)) {
-			st = kw_checkpoint_add_file(c, &r);
+		} else if (!strncmp(line, "file ", 5)) {
+			if (c->nfiles == KW_CHECKPOINT_FILES_MAX) {
+				st = kw_error_set(
+					err, KW_ECORRUPT,
+					"%s:%lu: more than %d files (the most "
+					"keywatch follows and remembers)",
+					path, lineno, KW_CHECKPOINT_FILES_MAX);
+				goto cleanup;
+			}
+			st = parse_file(line, &r) ? kw_checkpoint_add_file(c, &r)
+						  : KW_EINVAL;
 		} else if (!strncmp(line, "alert ", 6)) {
 			if (!parse_alert(line, c))
 				st = KW_EINVAL;
 		} else {
 			st = KW_EINVAL;
+		}
+		if (st == KW_ENOMEM) {
+			st = kw_error_set(err, KW_ENOMEM, "%s: out of memory",
+					  path);
+			goto cleanup;
 		}
 		if (st != KW_OK) {
 			st = kw_error_set(err, KW_ECORRUPT,
@@ -261,22 +250,37 @@ enum kw_status kw_checkpoint_load(const char *path, struct kw_checkpoint *c,
 			goto cleanup;
 		}
 	}
-	if (!ended)
+	if (ferror(f))
+		st = kw_error_set(err, KW_EIO, "%s: read error", path);
+	else if (!ended)
 		st = kw_error_set(err, KW_ECORRUPT,
 				  "%s: cut short (no end line)", path);
 cleanup:
+	return st;
+}
+
+enum kw_status kw_checkpoint_load(const char *path, struct kw_checkpoint *c,
+				  bool *found, struct kw_error *err)
+{
+	enum kw_status st;
+	uint64_t size;
+	FILE *f;
+
+	*found = false;
+	st = kw_file_fopen_read(path, 0, &f, &size, err);
+	if (st == KW_ENOTFOUND)
+		return KW_OK;
+	if (st != KW_OK)
+		return st;
+	*found = true;
+	st = kw_checkpoint_read(f, path, c, err);
 	fclose(f);
 	return st;
 }
 
 int kw_checkpoint_journal_open(const char *path, struct kw_error *err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		kw_error_set(err, KW_EIO, "%s: cannot write: %s", path,
-			     strerror(errno));
-	return fd;
+	return kw_file_open_append(path, 0, err);
 }
 
 void kw_checkpoint_journal_append(int fd, const char *id, int64_t time)
@@ -296,22 +300,36 @@ enum kw_status kw_checkpoint_journal_load(const char *path,
 					  struct kw_error *err)
 {
 	char line[128];
-	FILE *f = fopen(path, "r");
+	enum kw_status st;
+	unsigned long lineno = 0;
+	uint64_t size;
+	FILE *f;
 
-	if (!f) {
-		if (errno == ENOENT)
-			return KW_OK;
-		return kw_error_set(err, KW_EIO, "%s: cannot read: %s", path,
-				    strerror(errno));
-	}
+	st = kw_file_fopen_read(path, JOURNAL_MAX, &f, &size, err);
+	if (st == KW_ENOTFOUND)
+		return KW_OK;
+	if (st != KW_OK)
+		return st;
 	while (fgets(line, sizeof(line), f)) {
 		size_t n = strlen(line);
 
-		if (n && line[n - 1] == '\n')
-			parse_alert(line, c);
+		lineno++;
+		/* A torn last line (the process died inside its write) is
+		 * no damage: that alert was not journalled. Anything else
+		 * that does not read is. */
+		if (n && line[n - 1] != '\n' && feof(f))
+			break;
+		if (n == 0 || line[n - 1] != '\n' || !parse_alert(line, c)) {
+			st = kw_error_set(err, KW_ECORRUPT,
+					  "%s:%lu: unreadable record", path,
+					  lineno);
+			break;
+		}
 	}
+	if (st == KW_OK && ferror(f))
+		st = kw_error_set(err, KW_EIO, "%s: read error", path);
 	fclose(f);
-	return KW_OK;
+	return st;
 }
 
 void kw_checkpoint_journal_reset(int fd)

@@ -17,8 +17,14 @@
  *   file DEV INO OFFSET FPLEN FPHASH PATH
  *   alert ID TIME
  *   end
- * A file without the final "end" line is damaged and refused. Paths are
- * the only strings; no record holds log content or a key.
+ * A file without the final "end" line is damaged and refused, and so is
+ * one with a value out of its range (more than KW_CHECKPOINT_FILES_MAX
+ * files, an offset past what a file can have, a fingerprint longer than
+ * the tailer takes, an alert id that is not one, a time outside event
+ * time's range): an error naming the file and the line, never a guess.
+ * Paths are the only strings; no record holds log content or a key. Both
+ * files are written through core/file.h (never through a planted link,
+ * mode 0600).
  */
 #ifndef KW_STATE_CHECKPOINT_H
 #define KW_STATE_CHECKPOINT_H
@@ -26,12 +32,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/alert.h"
 #include "core/status.h"
 
 #define KW_CHECKPOINT_PATH_MAX 1024
 #define KW_CHECKPOINT_ALERTS_MAX 8192 /* recent alert ids kept */
+/* File records a checkpoint may hold: at least what the tailer follows at
+ * once and remembers after letting go (ingest/tail.h, checked where the
+ * two meet); a file with more is damaged, so a crafted checkpoint cannot
+ * make watch allocate more than this many records. */
+#define KW_CHECKPOINT_FILES_MAX 2048
+#define KW_CHECKPOINT_FP_MAX 512 /* bytes a fingerprint covers, at most */
 
 struct kw_checkpoint_file {
 	uint64_t dev, ino;
@@ -55,7 +68,8 @@ struct kw_checkpoint {
 	size_t nalerts, next;
 };
 
-/* Add a file record (copied). KW_ENOMEM on failure. */
+/* Add a file record (copied). KW_ENOMEM on failure, KW_ETOOBIG past
+ * KW_CHECKPOINT_FILES_MAX. */
 enum kw_status kw_checkpoint_add_file(struct kw_checkpoint *c,
 				      const struct kw_checkpoint_file *f);
 
@@ -83,6 +97,12 @@ enum kw_status kw_checkpoint_save(const char *path,
 enum kw_status kw_checkpoint_load(const char *path, struct kw_checkpoint *c,
 				  bool *found, struct kw_error *err);
 
+/* The same from an open stream (a file, or fmemopen() of a buffer); path
+ * names it in messages. */
+enum kw_status kw_checkpoint_read(FILE *f, const char *path,
+				  struct kw_checkpoint *c,
+				  struct kw_error *err);
+
 /* Free what c holds and leave it empty. NULL-safe, may be called twice. */
 void kw_checkpoint_free(struct kw_checkpoint *c);
 
@@ -92,7 +112,8 @@ int kw_checkpoint_journal_open(const char *path, struct kw_error *err);
  * process; not fsynced). */
 void kw_checkpoint_journal_append(int fd, const char *id, int64_t time);
 /* Read the journal's alerts into c (a missing journal is fine; a torn
- * last line is ignored). */
+ * last line is ignored; any other line that does not read is KW_ECORRUPT
+ * naming the file and line). */
 enum kw_status kw_checkpoint_journal_load(const char *path,
 					  struct kw_checkpoint *c,
 					  struct kw_error *err);

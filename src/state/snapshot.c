@@ -12,14 +12,13 @@
 #include "state/snapshot.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
+
+#include "core/file.h"
+#include "core/time.h"
 
 #define MAGIC "KWSTATE"	  /* 8 bytes with its NUL */
 #define END_MAGIC "END\n" /* 4 bytes, no NUL */
@@ -41,6 +40,8 @@ struct kw_snapshot {
 	size_t live;  /* records in the table */
 	size_t taken; /* TAKEN slots */
 	uint64_t dropped;
+	kw_snapshot_check_fn *check; /* NULL: the snapshot's own checks only */
+	void *check_ctx;
 };
 
 static unsigned char taken_mark;
@@ -228,6 +229,13 @@ bool kw_snapshot_take(struct kw_snapshot *s, const char *fp,
 	return true;
 }
 
+void kw_snapshot_set_check(struct kw_snapshot *s, kw_snapshot_check_fn *check,
+			   void *ctx)
+{
+	s->check = check;
+	s->check_ctx = ctx;
+}
+
 size_t kw_snapshot_count(const struct kw_snapshot *s)
 {
 	return s->live;
@@ -260,37 +268,57 @@ static bool read_n(FILE *f, void *buf, size_t n)
 	return fread(buf, 1, n, f) == n;
 }
 
+static bool is_fp(const unsigned char *p)
+{
+	for (int i = 0; i < KW_SNAPSHOT_FP; i++) {
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		      (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* Whether record i (rec_size bytes at rec) is one keywatch could have
+ * written; *why says what is wrong with it. */
+static bool record_ok(const struct kw_snapshot *s, const unsigned char *rec,
+		      char *why, size_t cap)
+{
+	struct kw_snap_meta m;
+
+	if (!is_fp(rec)) {
+		snprintf(why, cap, "fingerprint is not 16 hex digits");
+		return false;
+	}
+	get_meta(rec + KW_SNAPSHOT_FP, &m);
+	if (m.first_seen < KW_TIME_MIN || m.last_seen > KW_TIME_MAX ||
+	    m.first_seen > m.last_seen) {
+		snprintf(why, cap, "first and last seen times out of order or "
+				   "out of range");
+		return false;
+	}
+	return !s->check ||
+	       s->check(s->check_ctx, &m, rec + KW_SNAPSHOT_FP + META_SIZE,
+			why, cap);
+}
+
 /*
  * Records are read one at a time into the table while the CRC runs over
  * them, so a big file is never held twice in memory; the trailer is read
- * (and the size checked) first, and a checksum that fails at the end
- * empties the table again.
+ * (and the size checked) first, and a checksum that fails at the end, or
+ * a record that is not sane, empties the table again. What is allocated
+ * is bounded by the file's size and the table's bound (records past it
+ * are not kept).
  */
-enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
-				bool *found, struct kw_error *err)
+enum kw_status kw_snapshot_read(struct kw_snapshot *s, FILE *f, uint64_t size,
+				const char *path, struct kw_error *err)
 {
 	unsigned char h[HEADER_SIZE], t[TRAILER_SIZE];
 	unsigned char *rec = NULL;
-	FILE *f = NULL;
-	struct stat sb;
-	uint64_t size, body, count;
+	uint64_t body, count;
 	uLong crc;
+	char why[160];
 	enum kw_status st = KW_OK;
 
-	*found = false;
-	f = fopen(path, "rb");
-	if (!f) {
-		if (errno == ENOENT)
-			return KW_OK;
-		return kw_error_set(err, KW_EIO, "%s: cannot open: %s", path,
-				    strerror(errno));
-	}
-	*found = true;
-	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		st = kw_error_set(err, KW_EIO, "%s: not a regular file", path);
-		goto cleanup;
-	}
-	size = (uint64_t)sb.st_size;
 	if (size < HEADER_SIZE || !read_n(f, h, sizeof(h)) ||
 	    memcmp(h, MAGIC, 8) != 0) {
 		st = kw_error_set(err, KW_ECORRUPT,
@@ -329,8 +357,12 @@ enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 		goto cleanup;
 	}
 	rec = malloc(s->rec_size);
-	if (!rec || fseeko(f, HEADER_SIZE, SEEK_SET) != 0) {
+	if (!rec) {
 		st = kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+		goto cleanup;
+	}
+	if (fseeko(f, HEADER_SIZE, SEEK_SET) != 0) {
+		st = kw_error_set(err, KW_EIO, "%s: cannot seek", path);
 		goto cleanup;
 	}
 	crc = crc32(0, h, sizeof(h));
@@ -342,6 +374,15 @@ enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 			goto cleanup;
 		}
 		crc = crc32(crc, rec, (uInt)s->rec_size);
+		if (!record_ok(s, rec, why, sizeof(why))) {
+			st = kw_error_set(err, KW_ECORRUPT,
+					  "%s: state file damaged (record %llu "
+					  "of %llu: %s); remove it to start "
+					  "learning again",
+					  path, (unsigned long long)i + 1,
+					  (unsigned long long)count, why);
+			goto cleanup;
+		}
 		get_meta(rec + KW_SNAPSHOT_FP, &m);
 		kw_snapshot_put(s, (const char *)rec, &m,
 				rec + KW_SNAPSHOT_FP + META_SIZE);
@@ -357,6 +398,24 @@ cleanup:
 	if (st != KW_OK)
 		clear(s);
 	free(rec);
+	return st;
+}
+
+enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
+				bool *found, struct kw_error *err)
+{
+	FILE *f = NULL;
+	uint64_t size = 0;
+	enum kw_status st;
+
+	*found = false;
+	st = kw_file_fopen_read(path, 0, &f, &size, err);
+	if (st == KW_ENOTFOUND)
+		return KW_OK; /* a first run */
+	if (st != KW_OK)
+		return st;
+	*found = true;
+	st = kw_snapshot_read(s, f, size, path, err);
 	fclose(f);
 	return st;
 }
@@ -365,9 +424,8 @@ cleanup:
  */
 
 struct kw_snapshot_writer {
-	FILE *f;
-	char *path;
-	char *tmp;
+	struct kw_file_replace out;
+	FILE *f; /* the stream of out */
 	size_t state_size;
 	uint64_t count;
 	uLong crc;
@@ -393,29 +451,17 @@ enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
 	struct kw_snapshot_writer *w = NULL;
 	unsigned char h[HEADER_SIZE];
 	enum kw_status st = KW_OK;
-	size_t n = strlen(path);
-	int fd = -1;
 
 	*out = NULL;
 	w = calloc(1, sizeof(*w));
-	if (!w || !(w->path = strdup(path)) || !(w->tmp = malloc(n + 8))) {
-		st = kw_error_set(err, KW_ENOMEM, "out of memory");
+	if (!w)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	st = kw_file_replace_begin(path, &w->out, err);
+	if (st != KW_OK)
 		goto cleanup;
-	}
-	snprintf(w->tmp, n + 8, "%s.XXXXXX", path);
-	fd = mkstemp(w->tmp);
-	if (fd < 0) {
-		st = kw_error_set(err, KW_EIO, "%s: cannot write: %s", path,
-				  strerror(errno));
-		free(w->tmp);
-		w->tmp = NULL;
-		goto cleanup;
-	}
-	w->f = fdopen(fd, "wb");
+	w->f = kw_file_replace_stream(&w->out);
 	if (!w->f) {
-		close(fd);
-		st = kw_error_set(err, KW_EIO, "%s: cannot write: %s", path,
-				  strerror(errno));
+		st = kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
 		goto cleanup;
 	}
 	w->state_size = state_size;
@@ -458,54 +504,26 @@ void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 	}
 }
 
-static void fsync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int fd;
-
-	if (!copy)
-		return;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(copy);
-}
-
 enum kw_status kw_snapshot_write_commit(struct kw_snapshot_writer *w,
 					struct kw_error *err)
 {
 	unsigned char t[TRAILER_SIZE];
-	enum kw_status st = KW_OK;
-	FILE *f = w->f;
+	enum kw_status st;
 
 	put_u64(t, w->count);
 	w_write(w, t, 8);
 	put_u32(t + 8, (uint32_t)w->crc);
 	memcpy(t + 12, END_MAGIC, 4);
-	if (!w->failed && fwrite(t + 8, 1, 8, f) != 8)
-		w->failed = true;
-	w->f = NULL;
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		w->failed = true;
-	if (fclose(f) != 0)
+	if (!w->failed && fwrite(t + 8, 1, 8, w->f) != 8)
 		w->failed = true;
 	if (w->failed) {
-		st = kw_error_set(err, KW_EIO, "%s: cannot write: %s", w->path,
-				  strerror(errno));
-		goto cleanup;
+		st = kw_error_set(err, KW_EIO, "%s: cannot write: %s",
+				  w->out.tmp, strerror(errno));
+		kw_snapshot_write_abort(w);
+		return st;
 	}
-	if (rename(w->tmp, w->path) != 0) {
-		st = kw_error_set(err, KW_EIO, "%s: cannot replace: %s",
-				  w->path, strerror(errno));
-		goto cleanup;
-	}
-	free(w->tmp);
-	w->tmp = NULL; /* renamed: nothing to remove */
-	fsync_dir(w->path);
-cleanup:
-	kw_snapshot_write_abort(w);
+	st = kw_file_replace_commit(&w->out, err);
+	free(w);
 	return st;
 }
 
@@ -513,12 +531,6 @@ void kw_snapshot_write_abort(struct kw_snapshot_writer *w)
 {
 	if (!w)
 		return;
-	if (w->f)
-		fclose(w->f);
-	if (w->tmp) {
-		unlink(w->tmp);
-		free(w->tmp);
-	}
-	free(w->path);
+	kw_file_replace_abort(&w->out);
 	free(w);
 }

@@ -17,9 +17,17 @@
  * The layout is a hash of the detector families' names and state sizes
  * (the engine computes it): a file written with other detectors is
  * refused rather than misread. Files are written to a temporary file in
- * the same directory, fsync'ed and renamed over the old one, so a crash
- * leaves the old file or the new one, never half of one. Fingerprints
- * only: a state file never holds a key.
+ * the same directory (core/file.h: never through a planted link, mode
+ * 0600), fsync'ed and renamed over the old one, so a crash leaves the old
+ * file or the new one, never half of one. Fingerprints only: a state file
+ * never holds a key.
+ *
+ * A checksum only proves that a file is whole, not that it is sane: every
+ * record is checked before it is taken in (a fingerprint of 16 hex digits,
+ * first and last seen in order and within event time's range, and the
+ * state bytes through the check the owner sets, which asks each detector
+ * family), and one that fails refuses the whole file with a message naming
+ * the file and the record.
  */
 #ifndef KW_STATE_SNAPSHOT_H
 #define KW_STATE_SNAPSHOT_H
@@ -27,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/status.h"
 
@@ -50,16 +59,33 @@ enum kw_status kw_snapshot_create(uint64_t layout, size_t state_size,
 /* NULL-safe. */
 void kw_snapshot_destroy(struct kw_snapshot *s);
 
+/* Whether one record's state bytes (state_size of them, as loaded; they
+ * may be damaged or hostile) are sane. false with a short reason in why
+ * (cap bytes) refuses the file. */
+typedef bool kw_snapshot_check_fn(void *ctx, const struct kw_snap_meta *m,
+				  const void *state, char *why, size_t cap);
+
+/* The check every loaded record goes through besides the snapshot's own
+ * (NULL: none). ctx is borrowed. */
+void kw_snapshot_set_check(struct kw_snapshot *s, kw_snapshot_check_fn *check,
+			   void *ctx);
+
 /*
  * Load path into s (which should be empty). A missing file is no error:
  * *found is false (a first run). A file that is not a state file,
- * truncated, damaged (checksum), of another version or written with other
- * detectors is KW_ECORRUPT with a message naming the file; an unreadable
- * one KW_EIO. Records past the table's bound are dropped (counted in
+ * truncated, damaged (checksum, or a record that fails its checks), of
+ * another version or written with other detectors is KW_ECORRUPT with a
+ * message naming the file; an unreadable one KW_EIO, and one that is not
+ * a regular file (a FIFO, a device) KW_EINVAL, never a wait. Records past the table's bound are dropped (counted in
  * kw_snapshot_dropped).
  */
 enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 				bool *found, struct kw_error *err);
+
+/* The same from an open stream of size bytes (seekable: a file, or
+ * fmemopen() of a buffer); path names it in messages. */
+enum kw_status kw_snapshot_read(struct kw_snapshot *s, FILE *f, uint64_t size,
+				const char *path, struct kw_error *err);
 
 /* Add or replace the record of fingerprint fp (KW_SNAPSHOT_FP hex digits).
  * false when the table is full (the record is dropped and counted). */

@@ -102,6 +102,51 @@ static inline void finish(struct fixture *f)
 			      kw_keytab_state(f->ent), &emit);
 }
 
+static inline void fixture_clear_alerts(struct fixture *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		json_decref(f->alerts[i]);
+	f->n = 0;
+}
+
+/*
+ * The validate() promise for the state of the last key (f->ent): what
+ * observe() left is taken; and every state with one byte set to 0, 0x80
+ * or 0xff that validate() takes survives more traffic (drive) and the end
+ * of input (the ASan build watches for any access out of bounds). Returns
+ * how many such states were refused; the key's state is put back.
+ */
+static inline size_t fixture_mutate(struct fixture *f,
+				    void (*drive)(struct fixture *f))
+{
+	static const unsigned char values[] = {0x00, 0x80, 0xff};
+	size_t n = f->ops->state_size, refused = 0;
+	struct kw_keyent *ent = f->ent;
+	unsigned char *st = kw_keytab_state(ent), *saved = malloc(n);
+	char why[160];
+
+	assert_non_null(saved);
+	assert_true(f->ops->validate(st, why, sizeof(why)));
+	memcpy(saved, st, n);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t v = 0; v < sizeof(values); v++) {
+			memcpy(st, saved, n);
+			st[i] = values[v];
+			if (!f->ops->validate(st, why, sizeof(why))) {
+				refused++;
+				continue;
+			}
+			drive(f);
+			finish(f);
+			fixture_clear_alerts(f);
+			f->ent = ent;
+		}
+	}
+	memcpy(st, saved, n);
+	free(saved);
+	return refused;
+}
+
 static inline const char *field(const json_t *a, const char *name)
 {
 	return json_string_value(json_object_get(a, name));

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/time.h"
 #include "state/checkpoint.h"
 
 static char dir[64];
@@ -82,7 +83,7 @@ static void test_roundtrip(void **state)
 	assert_true(kw_checkpoint_add_alert(&c, "kwa_a05d2682651c3b4e",
 					    INT64_C(1795766401000000)));
 	assert_true(kw_checkpoint_add_alert(&c, "kwa_f3c9670eef3ab5cf",
-					    INT64_C(-5)));
+					    KW_TIME_MAX));
 	kw_error_clear(&err);
 	assert_int_equal(kw_checkpoint_save(path, &c, &err), KW_OK);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -104,7 +105,8 @@ static void test_roundtrip(void **state)
 	assert_int_equal(d.nalerts, 2);
 	assert_true(kw_checkpoint_has_alert(&d, "kwa_a05d2682651c3b4e",
 					    INT64_C(1795766401000000)));
-	assert_true(kw_checkpoint_has_alert(&d, "kwa_f3c9670eef3ab5cf", -5));
+	assert_true(kw_checkpoint_has_alert(&d, "kwa_f3c9670eef3ab5cf",
+					    KW_TIME_MAX));
 	/* Same id, other time: another alert. */
 	assert_false(kw_checkpoint_has_alert(&d, "kwa_a05d2682651c3b4e", 0));
 	kw_checkpoint_free(&c);
@@ -217,6 +219,174 @@ static void test_journal(void **state)
 	kw_checkpoint_free(&c);
 }
 
+static void expect_load_error(const char *text, const char *msg)
+{
+	struct kw_checkpoint c = {0};
+	struct kw_error err;
+	char want[512];
+	bool found;
+
+	write_file(path, text);
+	kw_error_clear(&err);
+	assert_int_equal(kw_checkpoint_load(path, &c, &found, &err),
+			 KW_ECORRUPT);
+	snprintf(want, sizeof(want), "%s%s", path, msg);
+	assert_string_equal(err.msg, want);
+	kw_checkpoint_free(&c);
+}
+
+/* Every value is checked against its range before use: an offset past
+ * what a file can have, a fingerprint longer than the tailer takes, an
+ * alert id that is not one, a time outside event time, a record count
+ * past the bound (a crafted checkpoint of a few MB made watch take
+ * hundreds: 2.7 KB per file record, with no limit). */
+static void test_values_in_range(void **state)
+{
+	struct kw_checkpoint c = {0};
+	struct kw_checkpoint_file fr = {.fplen = 1};
+	FILE *f;
+
+	(void)state;
+	expect_load_error("keywatch-checkpoint 1\n"
+			  "file 1 2 9223372036854775808 4 00ff /x\nend\n",
+			  ":2: unreadable record");
+	expect_load_error("keywatch-checkpoint 1\nfile 1 2 3 513 00ff /x\n"
+			  "end\n",
+			  ":2: unreadable record");
+	expect_load_error("keywatch-checkpoint 1\nalert kwa_0123 5\nend\n",
+			  ":2: unreadable record");
+	expect_load_error("keywatch-checkpoint 1\n"
+			  "alert kwa_0123456789abcdeX 5\nend\n",
+			  ":2: unreadable record");
+	expect_load_error("keywatch-checkpoint 1\n"
+			  "alert kwa_0123456789abcdef -1\nend\n",
+			  ":2: unreadable record");
+	expect_load_error("keywatch-checkpoint 1\n"
+			  "alert kwa_0123456789abcdef 5 junk\nend\n",
+			  ":2: unreadable record");
+
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("keywatch-checkpoint 1\n", f);
+	for (int i = 0; i <= KW_CHECKPOINT_FILES_MAX; i++)
+		fprintf(f, "file 1 %d 0 1 00ff /var/log/a%d\n", i, i);
+	fputs("end\n", f);
+	fclose(f);
+	{
+		struct kw_error err;
+		char want[256];
+		bool found;
+
+		assert_int_equal(kw_checkpoint_load(path, &c, &found, &err),
+				 KW_ECORRUPT);
+		snprintf(want, sizeof(want),
+			 "%s:%d: more than %d files (the most keywatch follows "
+			 "and remembers)",
+			 path, KW_CHECKPOINT_FILES_MAX + 2,
+			 KW_CHECKPOINT_FILES_MAX);
+		assert_string_equal(err.msg, want);
+		assert_true(c.capfiles <= KW_CHECKPOINT_FILES_MAX);
+		kw_checkpoint_free(&c);
+	}
+	for (int i = 0; i < KW_CHECKPOINT_FILES_MAX; i++)
+		assert_int_equal(kw_checkpoint_add_file(&c, &fr), KW_OK);
+	assert_int_equal(kw_checkpoint_add_file(&c, &fr), KW_ETOOBIG);
+	kw_checkpoint_free(&c);
+}
+
+/* A FIFO at the checkpoint's or the journal's path is refused at once,
+ * naming it (a blocking open would wait for a writer forever). */
+static void test_special_files_refused(void **state)
+{
+	struct kw_checkpoint c = {0};
+	struct kw_error err;
+	char jpath[160], want[256];
+	bool found;
+
+	(void)state;
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(kw_checkpoint_load(path, &c, &found, &err),
+			 KW_EINVAL);
+	snprintf(want, sizeof(want), "%s: not a regular file (a named pipe)",
+		 path);
+	assert_string_equal(err.msg, want);
+	snprintf(jpath, sizeof(jpath), "%s/journal", dir);
+	assert_int_equal(mkfifo(jpath, 0600), 0);
+	assert_int_equal(kw_checkpoint_journal_load(jpath, &c, &err),
+			 KW_EINVAL);
+	assert_int_equal(kw_checkpoint_journal_open(jpath, &err), -1);
+	snprintf(want, sizeof(want), "%s: cannot write: No such device or "
+				     "address", jpath);
+	assert_string_equal(err.msg, want);
+	unlink(jpath);
+	kw_checkpoint_free(&c);
+}
+
+/* A link planted at the temporary name (state_dir/checkpoint.tmp) was
+ * written through; now it is removed and its target left alone. A link at
+ * the journal's path is refused. */
+static void test_planted_links(void **state)
+{
+	struct kw_checkpoint c = {0}, d = {0};
+	struct kw_error err;
+	char tmp[160], victim[160], jpath[160], want[256];
+	struct stat sb;
+	bool found;
+
+	(void)state;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	write_file(victim, "precious\n");
+	assert_int_equal(symlink(victim, tmp), 0);
+	assert_true(kw_checkpoint_add_alert(&c, "kwa_0123456789abcdef", 5));
+	assert_int_equal(kw_checkpoint_save(path, &c, &err), KW_OK);
+	assert_int_equal(stat(victim, &sb), 0);
+	assert_int_equal(sb.st_size, 9);
+	assert_int_equal(lstat(tmp, &sb), -1);
+	assert_int_equal(lstat(path, &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(kw_checkpoint_load(path, &d, &found, &err), KW_OK);
+	assert_true(kw_checkpoint_has_alert(&d, "kwa_0123456789abcdef", 5));
+
+	snprintf(jpath, sizeof(jpath), "%s/journal", dir);
+	assert_int_equal(symlink(victim, jpath), 0);
+	assert_int_equal(kw_checkpoint_journal_open(jpath, &err), -1);
+	snprintf(want, sizeof(want),
+		 "%s: a symbolic link; keywatch does not write through links",
+		 jpath);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(stat(victim, &sb), 0);
+	assert_int_equal(sb.st_size, 9);
+	unlink(jpath);
+	unlink(victim);
+	kw_checkpoint_free(&c);
+	kw_checkpoint_free(&d);
+}
+
+/* A torn last journal line is a write the process died in; a bad line
+ * before the last is damage, named with its line. */
+static void test_journal_damage(void **state)
+{
+	struct kw_checkpoint c = {0};
+	struct kw_error err;
+	char jpath[160], want[256];
+
+	(void)state;
+	snprintf(jpath, sizeof(jpath), "%s/journal", dir);
+	write_file(jpath, "alert kwa_1111111111111111 10\nalert kwa_22\n"
+			  "alert kwa_3333333333333333 30\n");
+	assert_int_equal(kw_checkpoint_journal_load(jpath, &c, &err),
+			 KW_ECORRUPT);
+	snprintf(want, sizeof(want), "%s:2: unreadable record", jpath);
+	assert_string_equal(err.msg, want);
+	kw_checkpoint_free(&c);
+	write_file(jpath, "alert kwa_1111111111111111 10\nalert kwa_22");
+	assert_int_equal(kw_checkpoint_journal_load(jpath, &c, &err), KW_OK);
+	assert_int_equal(c.nalerts, 1);
+	kw_checkpoint_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +396,14 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_values_in_range, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_special_files_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_links, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_journal_damage, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 
 #include "core/time.h"
 #include "detect/detector.h"
+#include "detect/learned.h"
 #include "state/keytab.h"
 
 #define E "\xe2\x80\xa6"
@@ -262,6 +263,35 @@ static void test_disabled(void **state)
 	teardown_f(&f);
 }
 
+static void drive_errors(struct fixture *f)
+{
+	for (int64_t m = 3 * 1440; m < 3 * 1440 + 12; m++)
+		minute(f, m, 5, m % 3 ? 40 : 1, m % 2 ? 403 : 404);
+}
+
+/* The window ring and the usual failures of a loaded state are checked
+ * before it is used. */
+static void test_validate(void **state)
+{
+	struct fixture f;
+	char why[160];
+	unsigned char *st;
+
+	(void)state;
+	setup_cfg(&f, "{\"learn\": \"1h\"}");
+	for (int64_t m = 0; m < 2 * 1440; m += 5)
+		minute(&f, m, 10, (unsigned)(m % 3), 404);
+	fixture_clear_alerts(&f);
+	assert_true(fixture_mutate(&f, drive_errors) > 0);
+	st = kw_keytab_state(f.ent);
+	memset(st, 0, kw_detect_errors.state_size);
+	assert_true(kw_detect_errors.validate(st, why, sizeof(why)));
+	memset(st + sizeof(struct kw_win), 0xff, sizeof(float));
+	assert_false(kw_detect_errors.validate(st, why, sizeof(why)));
+	assert_string_equal(why, "rate.errors: usual failures out of range");
+	teardown_f(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_auth_one_ip_many_keys),
 		cmocka_unit_test(test_auth_below_threshold),
 		cmocka_unit_test(test_disabled),
+		cmocka_unit_test(test_validate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -811,6 +811,80 @@ static void test_geodist(void **state)
 					      -6.2603, 170));
 }
 
+static void clear_alerts(struct fixture *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		json_decref(f->alerts[i]);
+	f->n = 0;
+}
+
+/* State loaded from a --state file is checked before use: a file with a
+ * valid checksum and the counters at 255 made has_ip and add_place read
+ * and write past the key's state. validate() takes what observe() leaves
+ * and refuses counters past their arrays; and no state with one byte set
+ * to 0, 0x80 or 0xff that it takes makes observe() go out of bounds (the
+ * ASan build watches every one of them). */
+static void test_validate(void **state)
+{
+	const struct kw_geo *places[] = {&LONDON, &PARIS,  &CHANGCHUN,
+					 &ASHBURN, &MILTON, &DUBLIN};
+	static const unsigned char values[] = {0x00, 0x80, 0xff};
+	size_t n = kw_detect_geo.state_size, refused = 0;
+	struct kw_keyent *ent = NULL;
+	unsigned char *saved, *st;
+	struct fixture f;
+	char ip[32], t[32], why[160];
+	bool created;
+
+	(void)state;
+	setup_with(&f, "");
+	for (int i = 0; i < 24; i++) {
+		snprintf(ip, sizeof(ip), "81.2.%d.%d", i, 1 + i % 10);
+		snprintf(t, sizeof(t), "2026-11-20T00:%02d:00Z", i);
+		req(&f, SECRET, t, ip, places[i % 6]);
+	}
+	req(&f, SECRET, "2026-11-20T00:30:00Z", "2001:db8::1", &V6);
+	clear_alerts(&f);
+	assert_int_equal(kw_keytab_get(f.tab, SECRET, strlen(SECRET),
+				       ts("2026-11-20T00:31:00Z"), &ent,
+				       &created),
+			 KW_OK);
+	st = kw_keytab_state(ent);
+	assert_true(kw_detect_geo.validate(st, why, sizeof(why)));
+	saved = malloc(n);
+	assert_non_null(saved);
+	memcpy(saved, st, n);
+
+	memset(st, 0xff, n);
+	assert_false(kw_detect_geo.validate(st, why, sizeof(why)));
+	assert_string_equal(why, "geo: remembered 255 IPs, 255 networks, 255 "
+				 "ASNs, 255 countries, 255 places (at most 8, "
+				 "8, 8, 8, 4)");
+	memset(st, 0, n);
+	assert_true(kw_detect_geo.validate(st, why, sizeof(why)));
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t v = 0; v < sizeof(values); v++) {
+			memcpy(st, saved, n);
+			st[i] = values[v];
+			if (!kw_detect_geo.validate(st, why, sizeof(why))) {
+				refused++;
+				continue;
+			}
+			req(&f, SECRET, "2026-11-21T00:00:00Z", "81.2.200.1",
+			    &PARIS);
+			req(&f, SECRET, "2026-11-21T00:00:01Z", "2001:db8::9",
+			    &V6);
+			req(&f, SECRET, "2026-11-21T00:00:02Z", "81.2.201.1",
+			    NULL);
+			clear_alerts(&f);
+		}
+	}
+	assert_true(refused > 0);
+	free(saved);
+	teardown_f(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -826,6 +900,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_state_bound),
 		cmocka_unit_test(test_geodist),
+		cmocka_unit_test(test_validate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

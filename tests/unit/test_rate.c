@@ -30,6 +30,7 @@
 
 #include "core/time.h"
 #include "detect/detector.h"
+#include "detect/learned.h"
 #include "state/keytab.h"
 
 #define E "\xe2\x80\xa6"
@@ -344,6 +345,42 @@ static void test_late_event_within_lateness(void **state)
 	teardown_f(&f);
 }
 
+static void drive_rate(struct fixture *f)
+{
+	for (int64_t m = 3 * 1440; m < 3 * 1440 + 6; m++)
+		minute(f, m, m % 2 ? 90 : 3);
+}
+
+/* A state file is outside keywatch's control: the window ring and the
+ * baselines are checked before a loaded state is used. */
+static void test_validate(void **state)
+{
+	struct fixture f;
+	char why[160];
+	unsigned char *st;
+
+	(void)state;
+	setup_cfg(&f, "{\"learn\": \"1h\"}");
+	for (int64_t m = 0; m < 2 * 1440; m += 7)
+		minute(&f, m, 4 + (unsigned)(m % 5));
+	minute(&f, 2 * 1440 + 600, 120);
+	fixture_clear_alerts(&f);
+	assert_true(fixture_mutate(&f, drive_rate) > 0);
+	st = kw_keytab_state(f.ent);
+	memset(st, 0xff, kw_detect_rate.state_size);
+	assert_false(kw_detect_rate.validate(st, why, sizeof(why)));
+	assert_string_equal(why, "window index out of range");
+	memset(st, 0, kw_detect_rate.state_size);
+	assert_true(kw_detect_rate.validate(st, why, sizeof(why)));
+	/* The oldest open window must come after the last closed one. */
+	((struct kw_win *)st)->first = 5;
+	((struct kw_win *)st)->closed = 5;
+	assert_false(kw_detect_rate.validate(st, why, sizeof(why)));
+	assert_string_equal(
+		why, "open window 5 is not after the last closed one 5");
+	teardown_f(&f);
+}
+
 static void test_state_is_small(void **state)
 {
 	(void)state;
@@ -366,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_late_event_within_lateness),
 		cmocka_unit_test(test_state_is_small),
+		cmocka_unit_test(test_validate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

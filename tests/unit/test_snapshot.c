@@ -25,7 +25,13 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+#include <time.h>
+#include <zlib.h>
+
 #include "core/log.h"
+#include "core/time.h"
+#include "detect/detector.h"
 #include "engine/engine.h"
 #include "state/snapshot.h"
 
@@ -74,7 +80,7 @@ static void write_three(const char *path)
 			 KW_OK);
 	fill(st, 40, 1);
 	kw_snapshot_write_add(w, FP_A, &m, st);
-	m = (struct kw_snap_meta){-5, INT64_MAX, UINT64_MAX};
+	m = (struct kw_snap_meta){KW_TIME_MIN, KW_TIME_MAX, UINT64_MAX};
 	fill(st, 40, 200);
 	kw_snapshot_write_add(w, FP_B, &m, st);
 	kw_snapshot_write_pending(w, pending);
@@ -103,8 +109,8 @@ static void test_round_trip(void **state)
 	assert_true(kw_snapshot_take(s, FP_B, &m, st));
 	fill(want, 40, 200);
 	assert_memory_equal(st, want, 40);
-	assert_int_equal(m.first_seen, -5);
-	assert_true(m.last_seen == INT64_MAX);
+	assert_true(m.first_seen == KW_TIME_MIN);
+	assert_true(m.last_seen == KW_TIME_MAX);
 	assert_true(m.events == UINT64_MAX);
 	assert_false(kw_snapshot_take(s, FP_B, &m, st)); /* taken */
 	assert_int_equal(kw_snapshot_count(s), 2);
@@ -249,6 +255,166 @@ static void test_bounded(void **state)
 	assert_int_equal(kw_snapshot_count(s), 2);
 	assert_int_equal(kw_snapshot_dropped(s), 1);
 	kw_snapshot_destroy(s);
+	tmp_down(&t);
+}
+
+/* Recompute the trailer's CRC of a state file after its records were
+ * changed: the file is whole again, only not sane. */
+static void reseal(const char *path)
+{
+	FILE *f = fopen(path, "r+b");
+	unsigned char *buf;
+	long n;
+	uLong crc;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	buf = malloc((size_t)n);
+	assert_non_null(buf);
+	rewind(f);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	crc = crc32(0, buf, (uInt)(n - 8));
+	for (int i = 0; i < 4; i++)
+		buf[n - 8 + i] = (unsigned char)(crc >> (8 * i));
+	rewind(f);
+	assert_int_equal(fwrite(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	free(buf);
+}
+
+/* Refuses records whose first state byte is 0xee. */
+static bool no_ee(void *ctx, const struct kw_snap_meta *m, const void *state,
+		  char *why, size_t cap)
+{
+	(void)m;
+	(*(int *)ctx)++;
+	if (*(const unsigned char *)state != 0xee)
+		return true;
+	snprintf(why, cap, "test: first byte 0xee");
+	return false;
+}
+
+/* A checksum proves a file whole, not sane: records with a bad
+ * fingerprint, times out of order or out of range, or state its owner's
+ * check refuses make the whole file an error naming it and the record. */
+static void test_rejects_insane_records(void **state)
+{
+	struct kw_snapshot *s = NULL;
+	struct kw_error err;
+	struct tmp t;
+	unsigned char i64[8];
+	bool found;
+	int calls = 0;
+
+	(void)state;
+	tmp_up(&t);
+	/* Record 2's fingerprint (records are 16 + 24 + 40 bytes). */
+	write_three(t.path);
+	rewrite(t.path, 24 + 80 + 3, "G", 1, -1);
+	reseal(t.path);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (record 2 of 3: fingerprint is not "
+		     "16 hex digits); remove it to start learning again");
+
+	/* Record 1: first seen after last seen. */
+	write_three(t.path);
+	for (int i = 0; i < 8; i++)
+		i64[i] = (unsigned char)(i == 0 ? 0xff : 0);
+	rewrite(t.path, 24 + 16, i64, 8, -1);
+	reseal(t.path);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (record 1 of 3: first and last seen "
+		     "times out of order or out of range); remove it to start "
+		     "learning again");
+
+	/* Record 1: a time before 1970. */
+	write_three(t.path);
+	memset(i64, 0xff, 8);
+	rewrite(t.path, 24 + 16, i64, 8, -1);
+	reseal(t.path);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (record 1 of 3: first and last seen "
+		     "times out of order or out of range); remove it to start "
+		     "learning again");
+
+	/* The owner's check sees every record, and its reason is told. */
+	write_three(t.path);
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &s), KW_OK);
+	kw_snapshot_set_check(s, no_ee, &calls);
+	assert_int_equal(kw_snapshot_load(s, t.path, &found, &err), KW_OK);
+	assert_int_equal(calls, 3);
+	assert_int_equal(kw_snapshot_count(s), 3);
+	kw_snapshot_destroy(s);
+	rewrite(t.path, 24 + 80 + 80 + 40, "\xee", 1, -1);
+	reseal(t.path);
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &s), KW_OK);
+	kw_snapshot_set_check(s, no_ee, &calls);
+	kw_error_clear(&err);
+	assert_int_equal(kw_snapshot_load(s, t.path, &found, &err),
+			 KW_ECORRUPT);
+	assert_true(found);
+	assert_non_null(strstr(err.msg, "state file damaged (record 3 of 3: "
+					"test: first byte 0xee)"));
+	assert_int_equal(kw_snapshot_count(s), 0); /* nothing half-loaded */
+	kw_snapshot_destroy(s);
+	tmp_down(&t);
+}
+
+/* A FIFO or a device given as the state file is refused at once (a
+ * blocking open would wait for a writer forever); so is a directory. */
+static void test_special_files_refused(void **state)
+{
+	struct tmp t;
+	time_t t0 = time(NULL);
+
+	(void)state;
+	tmp_up(&t);
+	assert_int_equal(mkfifo(t.path, 0600), 0);
+	expect_error(t.path, LAYOUT, 40, KW_EINVAL,
+		     "not a regular file (a named pipe)");
+	assert_true(time(NULL) - t0 < 5);
+	unlink(t.path);
+	expect_error("/dev/null", LAYOUT, 40, KW_EINVAL,
+		     "not a regular file (a character device)");
+	expect_error(t.dir, LAYOUT, 40, KW_EINVAL,
+		     "not a regular file (a directory)");
+	tmp_down(&t);
+}
+
+/* The writer never writes through a link planted at its temporary name:
+ * the link is replaced, its target left alone, and the new file is 0600. */
+static void test_write_ignores_planted_link(void **state)
+{
+	char tmpname[160], victim[160];
+	struct kw_snapshot *s = NULL;
+	struct stat sb;
+	struct tmp t;
+	FILE *f;
+	bool found;
+	struct kw_error err;
+
+	(void)state;
+	tmp_up(&t);
+	snprintf(tmpname, sizeof(tmpname), "%s.tmp", t.path);
+	snprintf(victim, sizeof(victim), "%s/victim", t.dir);
+	f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("precious\n", f);
+	fclose(f);
+	assert_int_equal(symlink(victim, tmpname), 0);
+	write_three(t.path);
+	assert_int_equal(stat(victim, &sb), 0);
+	assert_int_equal(sb.st_size, 9);
+	assert_int_equal(lstat(tmpname, &sb), -1); /* renamed away */
+	assert_int_equal(lstat(t.path, &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &s), KW_OK);
+	assert_int_equal(kw_snapshot_load(s, t.path, &found, &err), KW_OK);
+	assert_int_equal(kw_snapshot_count(s), 3);
+	kw_snapshot_destroy(s);
+	unlink(victim);
 	tmp_down(&t);
 }
 
@@ -589,6 +755,91 @@ static void test_engine_rejects_damaged(void **state)
 	tmp_down(&t);
 }
 
+/* What the issue found: a state file with a valid checksum whose geo
+ * counters are 255 made the engine read and write past the key's state
+ * (heap-buffer-overflow in add_place and has_ip). Every family checks
+ * its bytes now, and the file is refused before anything is read. */
+static void test_engine_rejects_insane_state(void **state)
+{
+	struct capture cap = {0};
+	char log[160];
+	struct kw_error err;
+	struct run r;
+	struct tmp t;
+	FILE *f;
+	long size;
+	size_t ssize, count;
+	unsigned char *buf;
+
+	(void)state;
+	kw_log_set_level(KW_LOG_ERROR);
+	tmp_up(&t);
+	snprintf(log, sizeof(log), "%s/log.jsonl", t.dir);
+	write_days(log, 0, 1);
+	scan(&cap, t.path, log, NULL);
+	free_capture(&cap);
+
+	/* Every record's state bytes to 0xff, checksum made right. */
+	f = fopen(t.path, "r+b");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	buf = malloc((size_t)size);
+	assert_non_null(buf);
+	rewind(f);
+	assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
+	ssize = (size_t)buf[12] | (size_t)buf[13] << 8;
+	count = (size_t)buf[size - 16];
+	assert_int_equal(count, 2);
+	for (size_t i = 0; i < count; i++)
+		memset(buf + 24 + i * (40 + ssize) + 40, 0xff, ssize);
+	rewind(f);
+	assert_int_equal(fwrite(buf, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	free(buf);
+	reseal(t.path);
+
+	run_up(&r, &cap);
+	kw_error_clear(&err);
+	assert_int_equal(kw_engine_load_state(r.engine, t.path, &err),
+			 KW_ECORRUPT);
+	assert_non_null(strstr(err.msg, t.path));
+	assert_non_null(strstr(
+		err.msg, ": state file damaged (record 1 of 2: geo: "
+			 "remembered 255 IPs, 255 networks, 255 ASNs, 255 "
+			 "countries, 255 places (at most 8, 8, 8, 8, 4)); "
+			 "remove it to start learning again"));
+	/* Nothing was taken in: the keys start afresh. */
+	assert_int_equal(kw_engine_read_path(r.engine, log), KW_OK);
+	kw_engine_finish(r.engine);
+	assert_int_equal(kw_engine_stats(r.engine)->keys_restored, 0);
+	run_down(&r);
+	free_capture(&cap);
+	unlink(log);
+	tmp_down(&t);
+	kw_log_set_level(KW_LOG_INFO);
+}
+
+/* A family with per-key state says what state it could have left: the
+ * engine runs every loaded record through it (detector.h). */
+static void test_every_stateful_family_validates(void **state)
+{
+	const struct kw_detector_ops *const *all = kw_detect_all();
+	size_t stateful = 0;
+
+	(void)state;
+	for (size_t i = 0; all[i]; i++) {
+		if (!all[i]->state_size)
+			continue;
+		stateful++;
+		if (!all[i]->validate)
+			fail_msg("detector family %s keeps %zu bytes per key "
+				 "but has no validate()",
+				 all[i]->name, all[i]->state_size);
+	}
+	assert_true(stateful >= 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,10 +847,15 @@ int main(void)
 		cmocka_unit_test(test_missing_is_first_run),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_rejects_insane_records),
+		cmocka_unit_test(test_special_files_refused),
+		cmocka_unit_test(test_write_ignores_planted_link),
 		cmocka_unit_test(test_two_scans_equal_one),
 		cmocka_unit_test(test_watermark_closes_idle_key),
 		cmocka_unit_test(test_late_events_counted),
 		cmocka_unit_test(test_engine_rejects_damaged),
+		cmocka_unit_test(test_engine_rejects_insane_state),
+		cmocka_unit_test(test_every_stateful_family_validates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
