@@ -32,11 +32,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "core/log.h"
 #include "core/time.h"
 
 #define DETECTOR_MAX 64
 #define SPOOL_LINE_MAX ((size_t)1 << 20)
+/* Sequence numbers start at 1 every time a spool is opened; this bound
+ * only keeps a damaged number from wrapping the counter. */
+#define SEQ_MAX (UINT64_C(1) << 62)
 
 struct entry {
 	struct entry *next;
@@ -173,21 +177,6 @@ static struct entry *pop(struct kw_delivery *d)
 
 /* ------------------------------------------------------------------ spool */
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Append one line (with its newline), and fsync when sync. Records are
  * synced before submit returns; done marks are not: a mark lost with the
  * machine means one alert delivered twice, never one lost, and a process
@@ -195,7 +184,7 @@ static int write_all(int fd, const char *buf, size_t len)
 static int spool_append(struct kw_delivery *d, const char *line, size_t len,
 			bool sync)
 {
-	if (write_all(d->spool_fd, line, len) != 0 ||
+	if (kw_file_write_all(d->spool_fd, line, len) != 0 ||
 	    (sync && fsync(d->spool_fd) != 0))
 		return -1;
 	d->spool_size += len;
@@ -239,112 +228,223 @@ static void spool_done(struct kw_delivery *d, uint64_t seq)
 }
 
 /* A spool line: a record (seq and the alert JSON), a done mark, or
- * neither (a line cut short by a crash: skipped). */
+ * neither (a line cut short by a crash, or damage: skipped). */
 enum line_kind { LINE_BAD, LINE_RECORD, LINE_DONE };
+
+/* Digits only (no sign, no blanks), at most SEQ_MAX; *end past them. */
+static bool parse_seq(const char *s, uint64_t *v, const char **end)
+{
+	uint64_t n = 0;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (uint64_t)(*p - '0');
+		if (n > SEQ_MAX)
+			return false;
+	}
+	*v = n;
+	*end = p;
+	return p > s;
+}
 
 static enum line_kind parse_line(char *line, size_t len, uint64_t *seq,
 				 char **json, size_t *jlen)
 {
-	unsigned long long n;
-	int used = 0;
+	static const char done[] = "{\"done\":", rec[] = "{\"seq\":";
+	const char *p;
 
-	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		line[--len] = '\0';
-	if (sscanf(line, "{\"done\":%llu}%n", &n, &used) == 1 &&
-	    (size_t)used == len) {
-		*seq = n;
-		return LINE_DONE;
+	if (!strncmp(line, done, sizeof(done) - 1)) {
+		if (parse_seq(line + sizeof(done) - 1, seq, &p) &&
+		    p[0] == '}' && (size_t)(p + 1 - line) == len)
+			return LINE_DONE;
+		return LINE_BAD;
 	}
-	used = 0;
-	if (sscanf(line, "{\"seq\":%llu,\"alert\":%n", &n, &used) == 1 &&
-	    used > 0 && len > (size_t)used + 1 && line[len - 1] == '}') {
-		*seq = n;
-		*json = line + used;
-		*jlen = len - (size_t)used - 1;
-		return LINE_RECORD;
-	}
-	return LINE_BAD;
+	if (strncmp(line, rec, sizeof(rec) - 1) != 0 ||
+	    !parse_seq(line + sizeof(rec) - 1, seq, &p) ||
+	    strncmp(p, ",\"alert\":", 9) != 0)
+		return LINE_BAD;
+	p += 9;
+	if ((size_t)(p - line) + 2 > len || line[len - 1] != '}')
+		return LINE_BAD;
+	*json = line + (p - line);
+	*jlen = len - (size_t)(p - line) - 1;
+	return LINE_RECORD;
 }
 
-/* Put pending records with seq > after into memory, up to queue_max, and
- * (when copy_fd >= 0) copy every pending line to copy_fd. Returns how many
- * pending records the file holds past `after`; -1 when it cannot be read. */
-static int64_t spool_read(struct kw_delivery *d, const char *path,
-			  uint64_t after, uint64_t done, int copy_fd)
-{
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int64_t pending = 0;
+/* A spool read line by line, each at most SPOOL_LINE_MAX bytes: a longer
+ * one is skipped whole, so what a spool makes keywatch allocate is one
+ * line's buffer and the alerts it queues. */
+struct spool_in {
+	FILE *f;
+	char *buf; /* SPOOL_LINE_MAX + 2 */
+	uint64_t lineno;
+	uint64_t damaged; /* lines too long or unreadable */
+};
 
-	if (!f)
-		return errno == ENOENT ? 0 : -1;
-	while ((n = getline(&line, &cap, f)) > 0) {
+static enum kw_status spool_in_open(struct spool_in *in, const char *path,
+				    struct kw_error *err)
+{
+	uint64_t size;
+	enum kw_status st;
+
+	memset(in, 0, sizeof(*in));
+	st = kw_file_fopen_read(path, 0, &in->f, &size, err);
+	if (st != KW_OK)
+		return st;
+	in->buf = malloc(SPOOL_LINE_MAX + 2);
+	if (!in->buf) {
+		fclose(in->f);
+		in->f = NULL;
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	}
+	return KW_OK;
+}
+
+static void spool_in_close(struct spool_in *in)
+{
+	if (in->f)
+		fclose(in->f);
+	free(in->buf);
+	memset(in, 0, sizeof(*in));
+}
+
+/* The next whole line, without its newline (NUL-terminated in the
+ * buffer). A last line without its newline was cut short by a crash: it
+ * is not returned. false at the end. */
+static bool spool_in_next(struct spool_in *in, char **line, size_t *len)
+{
+	while (fgets(in->buf, SPOOL_LINE_MAX + 2, in->f)) {
+		size_t n = strlen(in->buf);
+
+		in->lineno++;
+		if (n && in->buf[n - 1] == '\n') {
+			in->buf[--n] = '\0';
+			*line = in->buf;
+			*len = n;
+			return true;
+		}
+		if (feof(in->f))
+			return false; /* torn last line */
+		/* Too long: skip to its end. */
+		in->damaged++;
+		while (fgets(in->buf, SPOOL_LINE_MAX + 2, in->f)) {
+			n = strlen(in->buf);
+			if (n && in->buf[n - 1] == '\n')
+				break;
+		}
+	}
+	return false;
+}
+
+/* Put pending records with seq > after into memory, up to queue_max.
+ * With copy_fd >= 0 (the start), every pending record is also written to
+ * copy_fd numbered afresh from 1 in file order, and queued under its new
+ * number. Returns how many pending records the file holds past `after`;
+ * -1 when it cannot be read (err set). */
+static int64_t spool_read(struct kw_delivery *d, const char *path,
+			  uint64_t after, uint64_t done, int copy_fd,
+			  struct kw_error *err)
+{
+	struct spool_in in;
+	char *line, head[48];
+	size_t n;
+	int64_t pending = 0;
+	enum kw_status st;
+
+	st = spool_in_open(&in, path, err);
+	if (st == KW_ENOTFOUND)
+		return 0;
+	if (st != KW_OK)
+		return -1;
+	while (spool_in_next(&in, &line, &n)) {
 		uint64_t seq;
 		char *json = NULL;
 		size_t jlen = 0;
 		struct entry *e;
+		enum line_kind k = parse_line(line, n, &seq, &json, &jlen);
 
-		if ((size_t)n > SPOOL_LINE_MAX ||
-		    parse_line(line, (size_t)n, &seq, &json, &jlen) !=
-			    LINE_RECORD ||
-		    seq <= done || seq <= after)
+		if (k == LINE_BAD)
+			in.damaged++;
+		if (k != LINE_RECORD || seq <= done || seq <= after)
 			continue;
-		pending++;
-		if (copy_fd >= 0) {
-			json[jlen] = '\0';
-			if (dprintf(copy_fd, "%s}\n", line) < 0)
-				pending = -1;
-			json[jlen] = '}';
+		if (copy_fd < 0 && d->nmem >= d->o.queue_max) {
+			pending++; /* read back later */
+			continue;
 		}
-		if (d->nmem >= d->o.queue_max)
-			continue;
+		/* Read before it is counted or copied: an alert that does not
+		 * read would otherwise be carried from spool to spool. */
 		e = entry_from_json(seq, json, jlen);
-		if (e)
-			e->spooled = true;
 		if (!e) {
 			kw_log_error("delivery",
-				     "%s: %s: skipping an unreadable alert "
-				     "(seq %" PRIu64 ")",
-				     d->sink->name, path, seq);
+				     "%s: %s:%" PRIu64 ": skipping an "
+				     "unreadable alert",
+				     d->sink->name, path, in.lineno);
 			continue;
 		}
-		push(d, e);
+		e->spooled = true;
+		pending++;
+		if (copy_fd >= 0) {
+			int h = snprintf(
+				head, sizeof(head),
+				"{\"seq\":%" PRId64 ",\"alert\":", pending);
+
+			e->seq = (uint64_t)pending;
+			if (kw_file_write_all(copy_fd, head, (size_t)h) != 0 ||
+			    kw_file_write_all(copy_fd, json, jlen) != 0 ||
+			    kw_file_write_all(copy_fd, "}\n", 2) != 0) {
+				kw_error_set(err, KW_EIO, "%s.tmp: %s", path,
+					     strerror(errno));
+				entry_free(e);
+				pending = -1;
+				break;
+			}
+		}
+		if (d->nmem < d->o.queue_max)
+			push(d, e);
+		else
+			entry_free(e);
 	}
-	free(line);
-	fclose(f);
+	if (pending >= 0 && ferror(in.f)) {
+		kw_error_set(err, KW_EIO, "%s: read error", path);
+		pending = -1;
+	}
+	if (in.damaged)
+		kw_log_warn("delivery",
+			    "%s: %s: %" PRIu64 " damaged line%s skipped",
+			    d->sink->name, path, in.damaged,
+			    in.damaged == 1 ? "" : "s");
+	spool_in_close(&in);
 	return pending;
 }
 
-/* The highest done mark and the highest seq in the file. */
-static int spool_scan(const char *path, uint64_t *done, uint64_t *max)
+/* The highest done mark in the file. */
+static enum kw_status spool_scan(const char *path, uint64_t *done,
+				 struct kw_error *err)
 {
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	struct spool_in in;
+	enum kw_status st;
+	char *line;
+	size_t n;
 
-	*done = *max = 0;
-	if (!f)
-		return errno == ENOENT ? 0 : -1;
-	while ((n = getline(&line, &cap, f)) > 0) {
+	*done = 0;
+	st = spool_in_open(&in, path, err);
+	if (st == KW_ENOTFOUND)
+		return KW_OK;
+	if (st != KW_OK)
+		return st;
+	while (spool_in_next(&in, &line, &n)) {
 		uint64_t seq;
 		char *json;
 		size_t jlen;
-		enum line_kind k;
 
-		if ((size_t)n > SPOOL_LINE_MAX)
-			continue;
-		k = parse_line(line, (size_t)n, &seq, &json, &jlen);
-		if (k == LINE_DONE && seq > *done)
+		if (parse_line(line, n, &seq, &json, &jlen) == LINE_DONE &&
+		    seq > *done)
 			*done = seq;
-		if (seq > *max && k != LINE_BAD)
-			*max = seq;
 	}
-	free(line);
-	fclose(f);
-	return 0;
+	if (ferror(in.f))
+		st = kw_error_set(err, KW_EIO, "%s: read error", path);
+	spool_in_close(&in);
+	return st;
 }
 
 static enum kw_status make_dir(const char *dir, struct kw_error *err)
@@ -366,16 +466,16 @@ static enum kw_status make_dir(const char *dir, struct kw_error *err)
 	return KW_OK;
 }
 
-/* Open the spool: keep only its pending lines (rewritten through a
- * temporary file and a rename, so a crash leaves one or the other), queue
- * them, and open it for appending. */
+/* Open the spool: keep only its pending records (rewritten, numbered
+ * afresh from 1, through a temporary file and a rename, so a crash leaves
+ * one or the other), queue them, and open it for appending. */
 static enum kw_status spool_open(struct kw_delivery *d, const char *name,
 				 struct kw_error *err)
 {
-	char tmp[KW_DELIVERY_PATH_MAX + 8];
-	uint64_t done, max;
+	char path[KW_DELIVERY_PATH_MAX + 8];
+	struct kw_file_replace out = {.fd = -1};
+	uint64_t done;
 	int64_t pending;
-	int fd = -1;
 	struct stat sb;
 	enum kw_status st;
 
@@ -385,42 +485,41 @@ static enum kw_status spool_open(struct kw_delivery *d, const char *name,
 	/* One process per spool: two appending to one file would mark each
 	 * other's alerts done. The lock lives on its own file because the
 	 * spool itself is replaced by a rename below. */
-	snprintf(tmp, sizeof(tmp), "%s/%s.lock", d->o.spool_dir, name);
-	d->lock_fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	snprintf(path, sizeof(path), "%s/%s.lock", d->o.spool_dir, name);
+	d->lock_fd = kw_file_open_append(path, O_RDWR, err);
 	if (d->lock_fd < 0)
-		return kw_error_set(err, KW_EIO, "%s: %s", tmp,
-				    strerror(errno));
+		return KW_EIO;
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0)
 		return kw_error_set(err, KW_EIO,
 				    "%s is in use by another keywatch process "
 				    "(give each its own spool_dir)",
-				    tmp);
+				    path);
 	snprintf(d->st.spool, sizeof(d->st.spool), "%s/%s.spool.jsonl",
 		 d->o.spool_dir, name);
 	snprintf(d->st.dead_path, sizeof(d->st.dead_path), "%s/%s.dead.jsonl",
 		 d->o.spool_dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", d->st.spool);
-	if (spool_scan(d->st.spool, &done, &max) != 0)
-		return kw_error_set(err, KW_EIO, "%s: %s", d->st.spool,
-				    strerror(errno));
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return kw_error_set(err, KW_EIO, "%s: %s", tmp,
-				    strerror(errno));
-	pending = spool_read(d, d->st.spool, 0, done, fd);
-	if (pending < 0 || fsync(fd) != 0 || close(fd) != 0 ||
-	    rename(tmp, d->st.spool) != 0) {
-		st = kw_error_set(err, KW_EIO, "%s: %s", d->st.spool,
-				  strerror(errno));
-		unlink(tmp);
+	st = spool_scan(d->st.spool, &done, err);
+	if (st != KW_OK)
 		return st;
+	st = kw_file_replace_begin(d->st.spool, &out, err);
+	if (st != KW_OK)
+		return st;
+	pending = spool_read(d, d->st.spool, 0, done, out.fd, err);
+	if (pending < 0) {
+		kw_file_replace_abort(&out);
+		return KW_EIO;
 	}
-	d->spool_fd = open(d->st.spool, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (d->spool_fd < 0 || fstat(d->spool_fd, &sb) != 0)
+	st = kw_file_replace_commit(&out, err);
+	if (st != KW_OK)
+		return st;
+	d->spool_fd = kw_file_open_append(d->st.spool, 0, err);
+	if (d->spool_fd < 0)
+		return KW_EIO;
+	if (fstat(d->spool_fd, &sb) != 0)
 		return kw_error_set(err, KW_EIO, "%s: %s", d->st.spool,
 				    strerror(errno));
 	d->spool_size = (size_t)sb.st_size;
-	d->next_seq = max + 1;
+	d->next_seq = (uint64_t)pending + 1;
 	d->st.replayed = (uint64_t)pending;
 	d->spilled = (uint64_t)pending - d->nmem;
 	if (pending)
@@ -451,6 +550,7 @@ static void dead_letter(struct kw_delivery *d, const struct entry *e,
 	char *head = NULL;
 	int fd = -1;
 	struct timespec ts;
+	struct kw_error ferr;
 
 	kw_log_error("delivery", "%s: alert %s rejected for good: %s%s%s",
 		     d->sink->name, e->alert.id, why,
@@ -463,15 +563,17 @@ static void dead_letter(struct kw_delivery *d, const struct entry *e,
 		kw_time_format((int64_t)ts.tv_sec * 1000000, t, sizeof(t)),
 		"sink", d->sink->name, "error", why);
 	head = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	fd = open(d->st.dead_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-		  0600);
+	kw_error_clear(&ferr);
+	fd = kw_file_open_append(d->st.dead_path, 0, &ferr);
 	/* {"time":..,"sink":..,"error":..,"alert":<json>} in one write. */
 	if (!head || fd < 0 ||
 	    dprintf(fd, "%.*s,\"alert\":%s}\n", (int)strlen(head) - 1, head,
 		    e->json) < 0 ||
 	    fsync(fd) != 0)
-		kw_log_error("delivery", "%s: %s: cannot write: %s",
-			     d->sink->name, d->st.dead_path, strerror(errno));
+		kw_log_error("delivery", "%s: %s%s%s", d->sink->name,
+			     ferr.msg[0] ? ferr.msg : d->st.dead_path,
+			     ferr.msg[0] ? "" : ": cannot write: ",
+			     ferr.msg[0] ? "" : strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	free(head);
@@ -555,13 +657,17 @@ static void settle(struct kw_delivery *d, enum kw_sink_result r,
 static void reload(struct kw_delivery *d)
 {
 	uint64_t before = d->nmem;
-	int64_t n = spool_read(d, d->st.spool, d->last_loaded, 0, -1);
+	struct kw_error err;
+	int64_t n;
 
+	kw_error_clear(&err);
+	n = spool_read(d, d->st.spool, d->last_loaded, 0, -1, &err);
 	if (n < 0 || d->nmem == before) {
 		kw_log_error("delivery",
 			     "%s: %s: cannot read back %" PRIu64
-			     " spilled alerts",
-			     d->sink->name, d->st.spool, d->spilled);
+			     " spilled alerts%s%s",
+			     d->sink->name, d->st.spool, d->spilled,
+			     err.msg[0] ? ": " : "", err.msg);
 		d->st.dropped += d->spilled;
 		d->spilled = 0;
 		return;

@@ -141,30 +141,44 @@ static bool parse_size(const char *s, size_t *out)
 	return true;
 }
 
+/* A command-line value against the maximum of the config key it
+ * overrides (one maximum for both). */
+static bool within(const char *key, double v)
+{
+	return kw_option_within_max(kw_config_top_option(key), v);
+}
+
 static int apply_overrides(const struct kw_cli_common *c,
 			   struct kw_cli_setup *s)
 {
 	int64_t us;
 
 	if (c->learn) {
-		if (!kw_duration_parse(c->learn, &us)) {
-			kw_log_error(
-				NULL,
-				"--learn %s: expected a duration such as 72h",
-				c->learn);
+		if (!kw_duration_parse(c->learn, &us) ||
+		    !within("learn", (double)us)) {
+			kw_log_error(NULL,
+				     "--learn %s: expected a duration such as "
+				     "72h, at most " KW_LEARN_LIMIT,
+				     c->learn);
 			return KW_EXIT_USAGE;
 		}
 		s->cfg->learn = us;
 	}
 	if (c->max_line && (!parse_size(c->max_line, &s->cfg->max_line) ||
-			    s->cfg->max_line < 64)) {
-		kw_log_error(NULL,
-			     "--max-line %s: expected a number of bytes >= 64",
-			     c->max_line);
+			    s->cfg->max_line < 64 ||
+			    !within("max_line", (double)s->cfg->max_line))) {
+		kw_log_error(
+			NULL,
+			"--max-line %s: expected a number of bytes from 64 "
+			"to " KW_STR(KW_MAX_LINE_LIMIT),
+			c->max_line);
 		return KW_EXIT_USAGE;
 	}
-	if (c->max_keys && !parse_size(c->max_keys, &s->cfg->max_keys)) {
-		kw_log_error(NULL, "--max-keys %s: expected a positive number",
+	if (c->max_keys && (!parse_size(c->max_keys, &s->cfg->max_keys) ||
+			    !within("max_keys", (double)s->cfg->max_keys))) {
+		kw_log_error(NULL,
+			     "--max-keys %s: expected a number of keys from 1 "
+			     "to " KW_STR(KW_MAX_KEYS_LIMIT),
 			     c->max_keys);
 		return KW_EXIT_USAGE;
 	}

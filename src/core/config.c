@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/alert.h"
+#include "core/file.h"
 #include "core/glob.h"
 #include "core/time.h"
 
@@ -26,7 +27,7 @@ const struct kw_option kw_config_top_options[] = {
 	{"state_dir", KW_OPT_STRING, NULL,
 	 "where watch keeps offsets and learned state"},
 	{"learn", KW_OPT_DURATION, "72h",
-	 "learning period per key, in event time"},
+	 "learning period per key, in event time", KW_LEARN_LIMIT},
 	{"keys", KW_OPT_ARRAY, NULL,
 	 "what is known about keys: names, permissions, allowlists, expiry, "
 	 "decoys"},
@@ -40,26 +41,29 @@ const struct kw_option kw_config_top_options[] = {
 	 "log field mapping for every input: {\"api_key\": "
 	 "\"headers.x-api-key\"}"},
 	{"max_keys", KW_OPT_INT, "1000000",
-	 "keys tracked at once; the least recently seen is evicted past it"},
+	 "keys tracked at once; the least recently seen is evicted past it",
+	 KW_STR(KW_MAX_KEYS_LIMIT)},
 	{"max_line", KW_OPT_INT, "1048576",
-	 "longest line or record read, in bytes; longer ones are skipped"},
+	 "longest line or record read, in bytes; longer ones are skipped",
+	 KW_STR(KW_MAX_LINE_LIMIT)},
 	{"dedup_window", KW_OPT_DURATION, "1h",
-	 "the same alert id within this event time is delivered once"},
+	 "the same alert id within this event time is delivered once", "365d"},
 	{"geo_publishable", KW_OPT_BOOL, "false",
 	 "apply the geo.new_* detectors to publishable keys too"},
 	{"spool_dir", KW_OPT_STRING, NULL,
 	 "where undelivered alerts wait, one file per sink (default: "
 	 "<state_dir>/spool; none without a state_dir)"},
 	{"spool_max", KW_OPT_INT, "67108864",
-	 "bytes one sink's spool may grow to"},
+	 "bytes one sink's spool may grow to", "1099511627776"},
 	{"drain_timeout", KW_OPT_DURATION, "30s",
-	 "how long scan waits for the sinks before it exits"},
+	 "how long scan waits for the sinks before it exits", "1d"},
 	{"retry_initial", KW_OPT_NUMBER, "1",
-	 "seconds before the first retry of a failed delivery"},
+	 "seconds before the first retry of a failed delivery", "86400"},
 	{"retry_max", KW_OPT_NUMBER, "300",
-	 "the longest wait between retries, in seconds"},
+	 "the longest wait between retries, in seconds", "86400"},
 	{"checkpoint_interval", KW_OPT_DURATION, "10s",
-	 "how often watch saves offsets, learned state and recent alert ids"},
+	 "how often watch saves offsets, learned state and recent alert ids",
+	 "1d"},
 	{"metrics", KW_OPT_OBJECT, NULL,
 	 "watch: an HTTP listener for Prometheus metrics and /healthz: "
 	 "{\"listen\": \"127.0.0.1:9187\"}"},
@@ -248,6 +252,56 @@ static bool type_ok(const json_t *v, enum kw_opt_type t)
 	return false;
 }
 
+/* The maximum of o in the unit values are compared in (microseconds for
+ * a duration); false when o has none. */
+static bool max_of(const struct kw_option *o, double *max)
+{
+	int64_t us;
+
+	if (!o->max)
+		return false;
+	if (o->type == KW_OPT_DURATION) {
+		if (!kw_duration_parse(o->max, &us))
+			return false;
+		*max = (double)us;
+		return true;
+	}
+	*max = strtod(o->max, NULL);
+	return true;
+}
+
+bool kw_option_within_max(const struct kw_option *o, double v)
+{
+	double max;
+
+	return !max_of(o, &max) || v <= max;
+}
+
+static bool value_within_max(const json_t *v, const struct kw_option *o)
+{
+	int64_t us;
+
+	switch (o->type) {
+	case KW_OPT_INT:
+	case KW_OPT_NUMBER:
+		return kw_option_within_max(o, json_number_value(v));
+	case KW_OPT_DURATION:
+		return !kw_duration_parse(json_string_value(v), &us) ||
+		       kw_option_within_max(o, (double)us);
+	default:
+		return true;
+	}
+}
+
+const struct kw_option *kw_config_top_option(const char *name)
+{
+	for (size_t i = 0; kw_config_top_options[i].name; i++) {
+		if (!strcmp(kw_config_top_options[i].name, name))
+			return &kw_config_top_options[i];
+	}
+	return NULL;
+}
+
 enum kw_status kw_config_check_object(const json_t *obj,
 				      const struct kw_option *opts,
 				      const char *file, const char *where,
@@ -293,6 +347,10 @@ enum kw_status kw_config_check_object(const json_t *obj,
 					    "%s: %s%s%s: expected %s", file,
 					    where, where[0] ? "." : "", k,
 					    type_hint(o->type));
+		if (!value_within_max(v, o))
+			return kw_error_set(
+				err, KW_ECONFIG, "%s: %s%s%s: at most %s", file,
+				where, where[0] ? "." : "", k, o->max);
 	}
 	return KW_OK;
 }
@@ -870,10 +928,19 @@ enum kw_status kw_config_load(const char *file, struct kw_config **out,
 			      struct kw_error *err)
 {
 	json_error_t jerr;
-	json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root;
 	enum kw_status st;
+	char *text = NULL;
+	size_t len = 0;
 
 	*out = NULL;
+	/* Not json_load_file: a FIFO or device given as -c would block in
+	 * its open(), and a huge file would be read whole. */
+	st = kw_file_read_all(file, KW_CONFIG_FILE_MAX, &text, &len, err);
+	if (st != KW_OK)
+		return st;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
 	if (!root) {
 		if (jerr.line < 0 || jerr.position == 0)
 			return kw_error_set(err, KW_ECONFIG, "%s: %s", file,

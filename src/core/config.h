@@ -41,7 +41,29 @@ struct kw_option {
 	enum kw_opt_type type;
 	const char *def;  /* default, as written in the config; NULL: none */
 	const char *help; /* one line */
+	/* The largest value accepted, as written in the config ("7d",
+	 * "268435456"), for KW_OPT_INT, KW_OPT_NUMBER and KW_OPT_DURATION;
+	 * NULL: none beyond the type's own. A larger value is an error
+	 * naming the key and the maximum, never a huge allocation or a
+	 * counter that can never reach it. */
+	const char *max;
 };
+
+/* The maxima of the top-level values that the command line can also set
+ * (--max-line, --max-keys, --learn): one number for both. Plain decimal
+ * literals, so that KW_STR() spells them for the option table. */
+#define KW_MAX_LINE_LIMIT 268435456 /* 256 MiB */
+#define KW_MAX_KEYS_LIMIT 100000000
+#define KW_LEARN_LIMIT "3650d"
+#define KW_STR_(x) #x
+#define KW_STR(x) KW_STR_(x)
+
+/* Whether v (a number of bytes, keys, ... or microseconds for a
+ * duration) is within the option's maximum; true when it has none. */
+bool kw_option_within_max(const struct kw_option *o, double v);
+
+/* The top-level option called name (kw_config_top_options), or NULL. */
+const struct kw_option *kw_config_top_option(const char *name);
 
 /* Check that obj (a JSON object) has only keys from opts[] (terminated by
  * a NULL name) and that each has the declared type. `where` names the
@@ -167,10 +189,14 @@ struct kw_config {
 	struct kw_incident_conf incidents;
 };
 
+/* The largest config file read (a config is a few kilobytes). */
+#define KW_CONFIG_FILE_MAX ((size_t)16 << 20)
+
 /* Built-in defaults (no file). */
 enum kw_status kw_config_defaults(struct kw_config **out, struct kw_error *err);
-/* Load and check a file. Errors name the file and the JSON path; JSON
- * syntax errors name the line and column. */
+/* Load and check a file (a regular file of at most KW_CONFIG_FILE_MAX
+ * bytes: a FIFO or device is refused, never waited on). Errors name the
+ * file and the JSON path; JSON syntax errors name the line and column. */
 enum kw_status kw_config_load(const char *file, struct kw_config **out,
 			      struct kw_error *err);
 /* The same from a string (tests); name stands for the file in messages. */

@@ -58,8 +58,8 @@ enum kw_status kw_file_check_regular(const char *path, struct kw_error *err);
 /* A file being replaced: write to fd (or to the stream of
  * kw_file_replace_stream), then commit or abort. */
 struct kw_file_replace {
-	int fd;	  /* -1 once handed to a stream or closed */
-	FILE *f;  /* NULL unless kw_file_replace_stream was called */
+	int fd;	 /* -1 once handed to a stream or closed */
+	FILE *f; /* NULL unless kw_file_replace_stream was called */
 	char *path;
 	char *tmp; /* "<path>.tmp" */
 };

@@ -41,6 +41,12 @@ enum kw_status kw_daemon_paths(struct kw_daemon *d)
 	return KW_OK;
 }
 
+/* A checkpoint holds every position the tailer gives: what it follows and
+ * what it remembers after letting go. */
+_Static_assert(KW_TAIL_FILES_MAX + KW_TAIL_RETIRED_MAX <=
+		       KW_CHECKPOINT_FILES_MAX,
+	       "a checkpoint must hold every position of the tailer");
+
 /* ------------------------------------------------------ engine hooks */
 
 bool kw_daemon_admit(void *ctx, const char *id, int64_t time)

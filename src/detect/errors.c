@@ -39,15 +39,20 @@ static const char *const names[] = {"rate.errors", "auth.failures", NULL};
 
 static const struct kw_option options[] = {
 	{"window", KW_OPT_DURATION, "5m",
-	 "length of a counting window (both detectors)"},
+	 "length of a counting window (both detectors)", "1d"},
 	{"floor", KW_OPT_INT, "20",
-	 "rate.errors: denied requests in a window that fire with no history"},
+	 "rate.errors: denied requests in a window that fire with no history",
+	 "65535"},
 	{"min_count", KW_OPT_INT, "10",
-	 "rate.errors: fewest weighted failures that can exceed the baseline"},
+	 "rate.errors: fewest weighted failures that can exceed the baseline",
+	 "65535"},
 	{"ratio", KW_OPT_NUMBER, "4",
-	 "rate.errors: how many times the usual failures a window must reach"},
+	 "rate.errors: how many times the usual failures a window must reach",
+	 "1000"},
 	{"keys", KW_OPT_INT, "5",
-	 "auth.failures: keys denied to one IP in a window"},
+	 "auth.failures: keys denied to one IP in a window (at most the 8 it "
+	 "remembers)",
+	 "8"},
 	{NULL, 0, NULL, NULL},
 };
 

@@ -69,7 +69,7 @@ static const char *const names[] = {
 
 static const struct kw_option options[] = {
 	{"max_kmh", KW_OPT_NUMBER, "1000",
-	 "geo.impossible_travel: fastest believable travel, km/h"},
+	 "geo.impossible_travel: fastest believable travel, km/h", "1000000"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -821,9 +821,9 @@ static bool geo_validate(const void *state, char *why, size_t cap)
 		snprintf(why, cap,
 			 "geo: remembered %u IPs, %u networks, %u ASNs, %u "
 			 "countries, %u places (at most %d, %d, %d, %d, %d)",
-			 s->nips, s->nnets, s->nasns, s->ncountries,
-			 s->nplaces, GEO_IPS, GEO_NETS, GEO_ASNS,
-			 GEO_COUNTRIES, GEO_PLACES);
+			 s->nips, s->nnets, s->nasns, s->ncountries, s->nplaces,
+			 GEO_IPS, GEO_NETS, GEO_ASNS, GEO_COUNTRIES,
+			 GEO_PLACES);
 		return false;
 	}
 	if (s->next_place >= GEO_PLACES ||

@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/file.h"
 #include "core/log.h"
 
 #define WALK_MAX_NODES 4096
@@ -313,6 +314,11 @@ static enum kw_status open_one(struct db *d, const char *path,
 	enum kw_status st;
 	int rc;
 
+	/* libmaxminddb opens the path itself, blocking on a FIFO: only a
+	 * regular file gets that far. */
+	st = kw_file_check_regular(path, err);
+	if (st != KW_OK)
+		return st;
 	rc = MMDB_open(path, MMDB_MODE_MMAP, &d->mmdb);
 	if (rc != MMDB_SUCCESS)
 		return kw_error_set(

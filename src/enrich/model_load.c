@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/file.h"
+
 /* A model file larger than this is refused (stripe.json is ~60 KiB). */
 #define MODEL_FILE_MAX ((size_t)16 * 1024 * 1024)
 /* JSON paths in messages ("routes[123].sensitive"). */
@@ -832,62 +834,6 @@ static enum kw_status collect_resources(struct kw_model *md)
 	return KW_OK;
 }
 
-/* Read a whole file, bounded; *buf is malloc'd (caller frees). */
-static enum kw_status read_file(const char *path, char **buf, size_t *len,
-				struct kw_error *err)
-{
-	enum kw_status st = KW_OK;
-	FILE *f = NULL;
-	char *b = NULL;
-	size_t n = 0, cap = 0, r;
-
-	*buf = NULL;
-	f = fopen(path, "rb");
-	if (!f) {
-		st = kw_error_set(err, errno == ENOENT ? KW_ENOTFOUND : KW_EIO,
-				  "%s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	for (;;) {
-		if (n == cap) {
-			char *nb;
-
-			cap = cap ? cap * 2 : 64 * 1024;
-			if (cap > MODEL_FILE_MAX + 1)
-				cap = MODEL_FILE_MAX + 1;
-			if (n == cap) {
-				st = kw_error_set(err, KW_ETOOBIG,
-						  "%s: larger than %zu bytes",
-						  path, MODEL_FILE_MAX);
-				goto cleanup;
-			}
-			nb = realloc(b, cap);
-			if (!nb) {
-				st = kw_error_set(err, KW_ENOMEM, "%s: %s",
-						  path, kw_strerror(KW_ENOMEM));
-				goto cleanup;
-			}
-			b = nb;
-		}
-		r = fread(b + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	if (ferror(f)) {
-		st = kw_error_set(err, KW_EIO, "%s: read error", path);
-		goto cleanup;
-	}
-	*buf = b;
-	*len = n;
-	b = NULL;
-cleanup:
-	free(b);
-	if (f)
-		fclose(f);
-	return st;
-}
-
 static enum kw_status load_file(struct kw_models *m, const char *path,
 				const char *stem, struct kw_error *err)
 {
@@ -919,7 +865,7 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 	ld.mi = m->n - 1;
 	ld.file = md->path;
 
-	st = read_file(path, &buf, &len, err);
+	st = kw_file_read_all(path, MODEL_FILE_MAX, &buf, &len, err);
 	if (st != KW_OK)
 		goto cleanup;
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -30,7 +30,6 @@
 #include "ingest/reader.h"
 
 #define MIN_BUF ((size_t)64 * 1024)
-#define RETIRED_MAX 256
 #define NAMES_MAX 4096
 #define GRACE_DEFAULT (INT64_C(1000000))
 
@@ -819,7 +818,7 @@ static void prune(struct kw_tail *t)
 
 	for (size_t i = 0; i < t->nfiles; i++)
 		nretired += !active(t->files[i]);
-	while (nretired > RETIRED_MAX) {
+	while (nretired > KW_TAIL_RETIRED_MAX) {
 		size_t oldest = SIZE_MAX;
 
 		for (size_t i = 0; i < t->nfiles; i++) {

@@ -36,7 +36,8 @@
 
 #define KW_TAIL_FP_MAX 512
 #define KW_TAIL_PATH_MAX 1024
-#define KW_TAIL_FILES_MAX 1024 /* files followed at once */
+#define KW_TAIL_FILES_MAX 1024	/* files followed at once */
+#define KW_TAIL_RETIRED_MAX 256 /* files let go, remembered for copies */
 /* Bytes read from one plain file per poll, about: past it the rest waits
  * for the next poll (which the caller makes at once when a poll fed
  * anything). */

@@ -20,7 +20,7 @@ static const struct kw_option discord_options[] = {
 	 "the channel webhook URL (a credential: use \"env:NAME\")"},
 	{"username", KW_OPT_STRING, "keywatch", "the name the message is from"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
-	 "give up on one attempt after this long"},
+	 "give up on one attempt after this long", KW_SINK_TIMEOUT_MAX},
 	{NULL, 0, NULL, NULL},
 };
 

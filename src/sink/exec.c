@@ -50,7 +50,8 @@ static const struct kw_option exec_options[] = {
 	 "the program and its arguments: [\"/usr/local/bin/page\", \"-q\"]"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
 	 "kill the command (its whole process group) after this long (the "
-	 "delivery is retried)"},
+	 "delivery is retried)",
+	 KW_SINK_TIMEOUT_MAX},
 	{"env", KW_OPT_OBJECT, NULL,
 	 "the command's environment besides PATH and KEYWATCH_ALERT_*: "
 	 "{\"NAME\": \"value\" or \"env:NAME\"}"},

@@ -22,7 +22,7 @@ static const struct kw_option mattermost_options[] = {
 	 "post to this channel instead of the hook's"},
 	{"username", KW_OPT_STRING, "keywatch", "the name the post is from"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
-	 "give up on one attempt after this long"},
+	 "give up on one attempt after this long", KW_SINK_TIMEOUT_MAX},
 	{NULL, 0, NULL, NULL},
 };
 

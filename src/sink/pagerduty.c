@@ -32,7 +32,7 @@ static const struct kw_option pagerduty_options[] = {
 	 "resolve the PagerDuty incident when the keywatch incident closes "
 	 "(after close_after without alerts)"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
-	 "give up on one attempt after this long"},
+	 "give up on one attempt after this long", KW_SINK_TIMEOUT_MAX},
 	{NULL, 0, NULL, NULL},
 };
 

@@ -43,12 +43,15 @@ bool kw_sink_rate_parse(const char *s, uint32_t *max, int64_t *per)
 {
 	char *end;
 	unsigned long n;
+	int64_t max_per;
 
 	if (!s || s[0] < '0' || s[0] > '9')
 		return false;
 	n = strtoul(s, &end, 10);
-	if (*end != '/' || n == 0 || n > UINT32_MAX ||
-	    !kw_duration_parse(end + 1, per))
+	if (*end != '/' || n == 0 || n > KW_SINK_RATE_MAX ||
+	    !kw_duration_parse(end + 1, per) ||
+	    !kw_duration_parse(KW_SINK_RATE_PER_MAX, &max_per) ||
+	    *per > max_per)
 		return false;
 	*max = (uint32_t)n;
 	return true;
@@ -138,8 +141,10 @@ enum kw_status kw_sink_create(const json_t *conf, size_t i,
 				&s->rate.per)) {
 		st = kw_error_set(err, KW_ECONFIG,
 				  "%s: %s.rate_limit: expected N/DURATION such "
-				  "as \"10/1m\"",
-				  env->file, where);
+				  "as \"10/1m\" (N at most %d, DURATION at "
+				  "most %s)",
+				  env->file, where, KW_SINK_RATE_MAX,
+				  KW_SINK_RATE_PER_MAX);
 		goto cleanup;
 	}
 	if ((v = json_object_get(conf, "detectors"))) {

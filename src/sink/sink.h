@@ -116,7 +116,16 @@ struct kw_sink {
 	uint64_t delivered, failed;
 };
 
-/* Parse "N/DURATION" ("10/1m"); false when it is not that. */
+/* The longest "timeout" a sink takes: an attempt that needs more is not
+ * one a sink should wait for. */
+#define KW_SINK_TIMEOUT_MAX "1h"
+/* rate_limit: at most this many alerts per window, windows of at most
+ * KW_SINK_RATE_PER_MAX. */
+#define KW_SINK_RATE_MAX 1000000
+#define KW_SINK_RATE_PER_MAX "7d"
+
+/* Parse "N/DURATION" ("10/1m") within the maxima above; false when it is
+ * not that. */
 bool kw_sink_rate_parse(const char *s, uint32_t *max, int64_t *per);
 
 /* The registry. */

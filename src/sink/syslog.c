@@ -35,7 +35,8 @@ static const struct kw_option syslog_options[] = {
 	 "syslog facility: auth, authpriv, daemon, user, local0..local7"},
 	{"app_name", KW_OPT_STRING, "keywatch", "the APP-NAME field"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
-	 "give up on connecting or sending after this long"},
+	 "give up on connecting or sending after this long",
+	 KW_SINK_TIMEOUT_MAX},
 	{NULL, 0, NULL, NULL},
 };
 

@@ -19,7 +19,7 @@ static const struct kw_option teams_options[] = {
 	{"url", KW_OPT_SECRET, NULL,
 	 "the Workflows webhook URL (a credential: use \"env:NAME\")"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
-	 "give up on one attempt after this long"},
+	 "give up on one attempt after this long", KW_SINK_TIMEOUT_MAX},
 	{NULL, 0, NULL, NULL},
 };
 

@@ -28,7 +28,7 @@ static const struct kw_option webhook_options[] = {
 	{"headers", KW_OPT_OBJECT, NULL,
 	 "extra headers: {\"Authorization\": \"env:HOOK_TOKEN\"}"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
-	 "give up on one attempt after this long"},
+	 "give up on one attempt after this long", KW_SINK_TIMEOUT_MAX},
 	{NULL, 0, NULL, NULL},
 };
 

@@ -156,8 +156,8 @@ static bool parse_file(const char *line, struct kw_checkpoint_file *r)
 	n = strlen(line + used);
 	/* An offset is a position in a file (off_t); a fingerprint covers
 	 * at most the tailer's first bytes. */
-	if (r->offset > (uint64_t)INT64_MAX || r->fplen > KW_CHECKPOINT_FP_MAX ||
-	    n >= sizeof(r->path))
+	if (r->offset > (uint64_t)INT64_MAX ||
+	    r->fplen > KW_CHECKPOINT_FP_MAX || n >= sizeof(r->path))
 		return false;
 	memcpy(r->path, line + used, n + 1);
 	return true;
@@ -230,8 +230,9 @@ enum kw_status kw_checkpoint_read(FILE *f, const char *path,
 					path, lineno, KW_CHECKPOINT_FILES_MAX);
 				goto cleanup;
 			}
-			st = parse_file(line, &r) ? kw_checkpoint_add_file(c, &r)
-						  : KW_EINVAL;
+			st = parse_file(line, &r)
+				     ? kw_checkpoint_add_file(c, &r)
+				     : KW_EINVAL;
 		} else if (!strncmp(line, "alert ", 6)) {
 			if (!parse_alert(line, c))
 				st = KW_EINVAL;

@@ -292,13 +292,14 @@ static bool record_ok(const struct kw_snapshot *s, const unsigned char *rec,
 	get_meta(rec + KW_SNAPSHOT_FP, &m);
 	if (m.first_seen < KW_TIME_MIN || m.last_seen > KW_TIME_MAX ||
 	    m.first_seen > m.last_seen) {
-		snprintf(why, cap, "first and last seen times out of order or "
-				   "out of range");
+		snprintf(why, cap,
+			 "first and last seen times out of order or "
+			 "out of range");
 		return false;
 	}
 	return !s->check ||
-	       s->check(s->check_ctx, &m, rec + KW_SNAPSHOT_FP + META_SIZE,
-			why, cap);
+	       s->check(s->check_ctx, &m, rec + KW_SNAPSHOT_FP + META_SIZE, why,
+			cap);
 }
 
 /*

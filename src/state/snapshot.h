@@ -76,8 +76,8 @@ void kw_snapshot_set_check(struct kw_snapshot *s, kw_snapshot_check_fn *check,
  * truncated, damaged (checksum, or a record that fails its checks), of
  * another version or written with other detectors is KW_ECORRUPT with a
  * message naming the file; an unreadable one KW_EIO, and one that is not
- * a regular file (a FIFO, a device) KW_EINVAL, never a wait. Records past the table's bound are dropped (counted in
- * kw_snapshot_dropped).
+ * a regular file (a FIFO, a device) KW_EINVAL, never a wait. Records past the
+ * table's bound are dropped (counted in kw_snapshot_dropped).
  */
 enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 				bool *found, struct kw_error *err);

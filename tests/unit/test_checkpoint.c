@@ -305,8 +305,7 @@ static void test_special_files_refused(void **state)
 
 	(void)state;
 	assert_int_equal(mkfifo(path, 0600), 0);
-	assert_int_equal(kw_checkpoint_load(path, &c, &found, &err),
-			 KW_EINVAL);
+	assert_int_equal(kw_checkpoint_load(path, &c, &found, &err), KW_EINVAL);
 	snprintf(want, sizeof(want), "%s: not a regular file (a named pipe)",
 		 path);
 	assert_string_equal(err.msg, want);
@@ -315,8 +314,10 @@ static void test_special_files_refused(void **state)
 	assert_int_equal(kw_checkpoint_journal_load(jpath, &c, &err),
 			 KW_EINVAL);
 	assert_int_equal(kw_checkpoint_journal_open(jpath, &err), -1);
-	snprintf(want, sizeof(want), "%s: cannot write: No such device or "
-				     "address", jpath);
+	snprintf(want, sizeof(want),
+		 "%s: cannot write: No such device or "
+		 "address",
+		 jpath);
 	assert_string_equal(err.msg, want);
 	unlink(jpath);
 	kw_checkpoint_free(&c);

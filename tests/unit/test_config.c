@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -418,6 +419,34 @@ static void test_bad_values(void **state)
 		 "detector, a key or a subject");
 	load_err("{\"inputs\": [{\"format\": \"keywatch\"}]}",
 		 "t.json: inputs[0]: 'path' is required");
+	/* Every number has a documented maximum: past it is an error naming
+	 * the key, never "out of memory" later. */
+	load_err("{\"max_line\": 1000000000000000}",
+		 "t.json: max_line: at most 268435456");
+	load_err("{\"max_keys\": 100000001}",
+		 "t.json: max_keys: at most 100000000");
+	load_err("{\"spool_max\": 1099511627777}",
+		 "t.json: spool_max: at most 1099511627776");
+	load_err("{\"learn\": \"3651d\"}", "t.json: learn: at most 3650d");
+	load_err("{\"dedup_window\": \"366d\"}",
+		 "t.json: dedup_window: at most 365d");
+	load_err("{\"drain_timeout\": \"25h\"}",
+		 "t.json: drain_timeout: at most 1d");
+	load_err("{\"checkpoint_interval\": \"2d\"}",
+		 "t.json: checkpoint_interval: at most 1d");
+	load_err("{\"retry_max\": 86401}", "t.json: retry_max: at most 86400");
+	{
+		struct kw_config *c = NULL;
+		struct kw_error err;
+
+		assert_int_equal(
+			kw_config_load_string("{\"max_line\": 268435456, "
+					      "\"learn\": \"3650d\"}",
+					      "t.json", &c, &err),
+			KW_OK);
+		assert_int_equal(c->max_line, 268435456);
+		kw_config_free(c);
+	}
 }
 
 static void test_json_syntax(void **state)
@@ -496,15 +525,25 @@ static void test_json_syntax(void **state)
 		assert_string_equal(err.msg, want);
 	}
 	unlink(path);
-	assert_int_equal(kw_config_load(path, &c, &err), KW_ECONFIG);
+	assert_int_equal(kw_config_load(path, &c, &err), KW_ENOTFOUND);
 	{
 		char want[256];
 
 		snprintf(want, sizeof(want),
-			 "%s: unable to open %s: No such file or directory",
-			 path, path);
+			 "%s: cannot open: No such file or directory", path);
 		assert_string_equal(err.msg, want);
 	}
+	/* A FIFO as the config is refused at once, not waited on. */
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(kw_config_load(path, &c, &err), KW_EINVAL);
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want),
+			 "%s: not a regular file (a named pipe)", path);
+		assert_string_equal(err.msg, want);
+	}
+	unlink(path);
 }
 
 static void test_check_object_and_suggest(void **state)

@@ -477,6 +477,136 @@ static void test_spool_errors(void **state)
 				     "directory");
 }
 
+/* A spool is outside keywatch's control: sequence numbers that would
+ * wrap the counter, signs and blanks, a line longer than any alert, and
+ * an alert that does not read are skipped (and counted); the pending
+ * records are numbered afresh, so what is spooled after a start is never
+ * taken for done at the next one. */
+static void test_spool_hostile(void **state)
+{
+	struct script down = {0}, up = {0};
+	struct kw_sink k1 = sink_of(&down), k2 = sink_of(&up);
+	char *dir = tmpdir();
+	struct kw_delivery *d;
+	struct kw_delivery_stats st;
+	char path[512], buf[8192], good[KW_ALERT_ID_LEN + 1],
+		fresh[KW_ALERT_ID_LEN + 1];
+	enum kw_log_level lvl = kw_log_get_level();
+	struct kw_alert a;
+	char *json, *big;
+	FILE *f;
+
+	(void)state;
+	for (size_t i = 0; i < MAXCALLS; i++)
+		down.answers[i] = KW_SINK_RETRY;
+	down.nanswers = MAXCALLS;
+	make(&a, 1);
+	json = kw_alert_to_json(&a);
+	memcpy(good, a.id, sizeof(good));
+	kw_alert_clear(&a);
+	snprintf(path, sizeof(path), "%s/script-sinks-0.spool.jsonl", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "{\"seq\":18446744073709551615,\"alert\":%s}\n", json);
+	fprintf(f, "{\"seq\":-1,\"alert\":%s}\n", json);
+	fprintf(f, "{\"seq\": 3,\"alert\":%s}\n", json);
+	big = malloc((3u << 20) + 1);
+	assert_non_null(big);
+	memset(big, 'x', 3u << 20);
+	big[3u << 20] = '\0';
+	fprintf(f, "{\"seq\":4,\"alert\":\"%s\"}\n", big);
+	free(big);
+	fprintf(f, "{\"seq\":5,\"alert\":{\"id\":\"kwa_../../etc/pass\"}}\n");
+	fprintf(f, "{\"seq\":4611686018427387903,\"alert\":%s}\n", json);
+	fprintf(f, "{\"done\":2}\n");
+	fclose(f);
+
+	kw_log_set_level(KW_LOG_QUIET);
+	d = start(&k1, dir, 0);
+	submit(d, 2, fresh);
+	kw_delivery_stop(d, 50);
+	kw_delivery_stats(d, &st);
+	assert_int_equal(st.replayed, 1);
+	assert_int_equal(st.pending, 2);
+	assert_int_equal(down.ncalls > 0, 1);
+	assert_string_equal(down.ids[0], good);
+	kw_delivery_destroy(d);
+	read_file(path, buf, sizeof(buf));
+	assert_int_equal(strncmp(buf, "{\"seq\":1,\"alert\":", 17), 0);
+	assert_non_null(strstr(buf, "{\"seq\":2,\"alert\":"));
+	assert_int_equal(count(buf, "{\"seq\":"), 2);
+
+	/* The next start delivers both, in order, once. */
+	d = start(&k2, dir, 0);
+	kw_delivery_stop(d, 5000);
+	kw_delivery_stats(d, &st);
+	kw_log_set_level(lvl);
+	assert_int_equal(st.replayed, 2);
+	assert_int_equal(up.ncalls, 2);
+	assert_string_equal(up.ids[0], good);
+	assert_string_equal(up.ids[1], fresh);
+	kw_delivery_destroy(d);
+	free(json);
+	rmtree(dir);
+}
+
+/* A FIFO at a spool's path is refused at once, naming it; a link planted
+ * at the spool's temporary name is not written through; a link at the
+ * lock file's path is refused. */
+static void test_spool_special_files(void **state)
+{
+	struct script s = {0};
+	struct kw_sink k = sink_of(&s);
+	char *dir = tmpdir();
+	struct kw_delivery_opts o = {.spool_dir = dir};
+	struct kw_delivery *d = NULL;
+	struct kw_error err;
+	char path[512], victim[512], want[1024];
+	struct stat sb;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/script-sinks-0.spool.jsonl", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	kw_error_clear(&err);
+	assert_int_equal(kw_delivery_start(&k, "script-sinks-0", &o, &d, &err),
+			 KW_EINVAL);
+	snprintf(want, sizeof(want),
+		 "script (sinks[0]): spool: %s: not a regular file (a named "
+		 "pipe)",
+		 path);
+	assert_string_equal(err.msg, want);
+	unlink(path);
+
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("precious\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/script-sinks-0.spool.jsonl.tmp", dir);
+	assert_int_equal(symlink(victim, path), 0);
+	d = start(&k, dir, 0);
+	submit(d, 1, NULL);
+	kw_delivery_stop(d, 5000);
+	kw_delivery_destroy(d);
+	assert_int_equal(s.ncalls, 1);
+	assert_int_equal(stat(victim, &sb), 0);
+	assert_int_equal(sb.st_size, 9);
+	assert_int_equal(lstat(path, &sb), -1);
+
+	snprintf(path, sizeof(path), "%s/script-sinks-1.lock", dir);
+	assert_int_equal(symlink(victim, path), 0);
+	d = NULL;
+	assert_int_equal(kw_delivery_start(&k, "script-sinks-1", &o, &d, &err),
+			 KW_EIO);
+	snprintf(want, sizeof(want),
+		 "script (sinks[0]): spool: %s: a symbolic link; keywatch "
+		 "does not write through links",
+		 path);
+	assert_string_equal(err.msg, want);
+	rmtree(dir);
+}
+
 /* One process (one delivery) per spool. */
 static void test_spool_locked(void **state)
 {
@@ -655,6 +785,8 @@ int main(void)
 		cmocka_unit_test(test_no_spool_drops),
 		cmocka_unit_test(test_spool_errors),
 		cmocka_unit_test(test_spool_locked),
+		cmocka_unit_test(test_spool_hostile),
+		cmocka_unit_test(test_spool_special_files),
 		cmocka_unit_test(test_sigpipe_blocked),
 		cmocka_unit_test(test_alert_from_json),
 		cmocka_unit_test(test_config_keys),

@@ -269,6 +269,33 @@ static void drive_errors(struct fixture *f)
 		minute(f, m, 5, m % 3 ? 40 : 1, m % 2 ? 403 : 404);
 }
 
+/* auth.failures remembers 8 keys per IP: a threshold above that could
+ * never be reached, so the config says so. */
+static void test_option_maxima(void **state)
+{
+	struct kw_config *cfg = NULL;
+	struct kw_error err;
+
+	(void)state;
+	assert_int_equal(
+		kw_config_load_string("{\"detectors\": {\"auth.failures\": "
+				      "{\"keys\": 9}}}",
+				      "t.json", &cfg, &err),
+		KW_OK);
+	assert_int_equal(kw_detect_check_config(cfg, &err), KW_ECONFIG);
+	assert_string_equal(err.msg,
+			    "t.json: detectors.auth.failures.keys: at most 8");
+	kw_config_free(cfg);
+	assert_int_equal(kw_config_load_string(
+				 "{\"detectors\": {\"rate.errors\": "
+				 "{\"window\": \"2d\", \"floor\": 70000}}}",
+				 "t.json", &cfg, &err),
+			 KW_OK);
+	assert_int_equal(kw_detect_check_config(cfg, &err), KW_ECONFIG);
+	assert_non_null(strstr(err.msg, ": at most "));
+	kw_config_free(cfg);
+}
+
 /* The window ring and the usual failures of a loaded state are checked
  * before it is used. */
 static void test_validate(void **state)
@@ -305,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_auth_below_threshold),
 		cmocka_unit_test(test_disabled),
 		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_option_maxima),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

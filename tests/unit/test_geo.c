@@ -826,7 +826,7 @@ static void clear_alerts(struct fixture *f)
  * ASan build watches every one of them). */
 static void test_validate(void **state)
 {
-	const struct kw_geo *places[] = {&LONDON, &PARIS,  &CHANGCHUN,
+	const struct kw_geo *places[] = {&LONDON,  &PARIS,  &CHANGCHUN,
 					 &ASHBURN, &MILTON, &DUBLIN};
 	static const unsigned char values[] = {0x00, 0x80, 0xff};
 	size_t n = kw_detect_geo.state_size, refused = 0;

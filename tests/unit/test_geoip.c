@@ -325,9 +325,15 @@ static void test_broken(void **state)
 	assert_open_fails(to, KW_ECORRUPT, msg);
 	unlink(to);
 	snprintf(to, sizeof(to), "%s/missing.mmdb", dir);
-	snprintf(msg, sizeof(msg),
-		 "%s: Error opening the specified MaxMind DB file", to);
-	assert_open_fails(to, KW_EIO, msg);
+	snprintf(msg, sizeof(msg), "%s: cannot open: No such file or directory",
+		 to);
+	assert_open_fails(to, KW_ENOTFOUND, msg);
+	/* A FIFO would block libmaxminddb's open() forever: refused. */
+	snprintf(to, sizeof(to), "%s/fifo.mmdb", dir);
+	assert_int_equal(mkfifo(to, 0600), 0);
+	snprintf(msg, sizeof(msg), "%s: not a regular file (a named pipe)", to);
+	assert_open_fails(to, KW_EINVAL, msg);
+	unlink(to);
 	/* Not a database at all. */
 	snprintf(to, sizeof(to), "%s/notes.mmdb", dir);
 	{
@@ -368,10 +374,10 @@ static void test_one_bad_of_several(void **state)
 	snprintf(a, sizeof(a), "%s/city.mmdb", dir);
 	snprintf(b, sizeof(b), "%s/nothing-here.mmdb", dir);
 	kw_error_clear(&err);
-	assert_int_equal(kw_geoip_open(paths, 2, &g, &err), KW_EIO);
+	assert_int_equal(kw_geoip_open(paths, 2, &g, &err), KW_ENOTFOUND);
 	assert_null(g);
-	snprintf(msg, sizeof(msg),
-		 "%s: Error opening the specified MaxMind DB file", b);
+	snprintf(msg, sizeof(msg), "%s: cannot open: No such file or directory",
+		 b);
 	assert_string_equal(err.msg, msg);
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -737,9 +738,19 @@ static void test_missing(void **state)
 	tmp_init(&t);
 	assert_int_equal(kw_models_load(t.dir, names, 1, &m, &err),
 			 KW_ENOTFOUND);
-	snprintf(want, sizeof(want), "%s/nope.json: No such file or directory",
-		 t.dir);
+	snprintf(want, sizeof(want),
+		 "%s/nope.json: cannot open: No such file or directory", t.dir);
 	assert_string_equal(err.msg, want);
+	/* A FIFO named like a model is refused at once, not waited on. */
+	snprintf(want, sizeof(want), "%s/fifo.json", t.dir);
+	assert_int_equal(mkfifo(want, 0600), 0);
+	names[0] = "fifo";
+	assert_int_equal(kw_models_load(t.dir, names, 1, &m, &err), KW_EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s/fifo.json: not a regular file (a named pipe)", t.dir);
+	assert_string_equal(err.msg, want);
+	snprintf(want, sizeof(want), "%s/fifo.json", t.dir);
+	unlink(want);
 	assert_int_equal(kw_models_load(t.dir, NULL, 0, &m, &err),
 			 KW_ENOTFOUND);
 	snprintf(want, sizeof(want), "%s: no model files (*.json)", t.dir);

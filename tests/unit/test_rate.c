@@ -376,8 +376,8 @@ static void test_validate(void **state)
 	((struct kw_win *)st)->first = 5;
 	((struct kw_win *)st)->closed = 5;
 	assert_false(kw_detect_rate.validate(st, why, sizeof(why)));
-	assert_string_equal(
-		why, "open window 5 is not after the last closed one 5");
+	assert_string_equal(why,
+			    "open window 5 is not after the last closed one 5");
 	teardown_f(&f);
 }
 

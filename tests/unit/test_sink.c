@@ -630,7 +630,18 @@ static void test_create_errors(void **state)
 	create_err("{\"type\": \"stdout\", \"rate_limit\": \"ten a minute\"}",
 		   3,
 		   "t.json: sinks[3].rate_limit: expected N/DURATION such as "
-		   "\"10/1m\"");
+		   "\"10/1m\" (N at most 1000000, DURATION at most 7d)");
+	/* Numbers past their documented maxima are errors, not a counter
+	 * that can never be reached or a wait of years. */
+	create_err("{\"type\": \"stdout\", \"rate_limit\": \"5000000/1m\"}", 0,
+		   "t.json: sinks[0].rate_limit: expected N/DURATION such as "
+		   "\"10/1m\" (N at most 1000000, DURATION at most 7d)");
+	create_err("{\"type\": \"stdout\", \"rate_limit\": \"5/8d\"}", 0,
+		   "t.json: sinks[0].rate_limit: expected N/DURATION such as "
+		   "\"10/1m\" (N at most 1000000, DURATION at most 7d)");
+	create_err("{\"type\": \"webhook\", \"url\": \"http://127.0.0.1:9/\", "
+		   "\"timeout\": \"2h\"}",
+		   1, "t.json: sinks[1].timeout: at most 1h");
 	create_err("{\"type\": 5}", 0,
 		   "t.json: sinks[0]: 'type' is required (a string such as "
 		   "\"stdout\" or \"file\")");
