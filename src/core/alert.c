@@ -330,9 +330,19 @@ static const char *mode_name(int i)
 	return kw_key_mode_name((enum kw_key_mode)i);
 }
 
+/* "kwa_" or "kwi_" and 16 lowercase hex digits, as kw_alert_make_id
+ * makes them: an id read back from a spool goes into log lines and file
+ * names of receivers, so nothing else is taken. */
 static bool id_ok(const char *s)
 {
-	return s && strlen(s) == KW_ALERT_ID_LEN;
+	if (!s || strlen(s) != KW_ALERT_ID_LEN ||
+	    (strncmp(s, "kwa_", 4) != 0 && strncmp(s, "kwi_", 4) != 0))
+		return false;
+	for (s += 4; *s; s++) {
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	}
+	return true;
 }
 
 static json_t *object_or_empty(const json_t *v)

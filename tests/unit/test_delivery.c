@@ -516,7 +516,7 @@ static void test_spool_hostile(void **state)
 	big[3u << 20] = '\0';
 	fprintf(f, "{\"seq\":4,\"alert\":\"%s\"}\n", big);
 	free(big);
-	fprintf(f, "{\"seq\":5,\"alert\":{\"id\":\"kwa_../../etc/pass\"}}\n");
+	fprintf(f, "{\"seq\":5,\"alert\":{\"id\":\"kwa_../../../etc/pwd\"}}\n");
 	fprintf(f, "{\"seq\":4611686018427387903,\"alert\":%s}\n", json);
 	fprintf(f, "{\"done\":2}\n");
 	fclose(f);
