@@ -19,6 +19,7 @@ const char *kw_skip_reason_name(enum kw_skip_reason r)
 		[KW_SKIP_CORRUPT] = "corrupt",
 		[KW_SKIP_UNREADABLE] = "unreadable",
 		[KW_SKIP_KEYLESS] = "keyless",
+		[KW_SKIP_NOT_DATA] = "not_data",
 	};
 
 	return (unsigned)r < KW_SKIP_REASON_MAX ? names[r] : "unknown";
@@ -26,12 +27,13 @@ const char *kw_skip_reason_name(enum kw_skip_reason r)
 
 bool kw_skip_is_problem(enum kw_skip_reason r)
 {
-	return r != KW_SKIP_KEYLESS;
+	return r != KW_SKIP_KEYLESS && r != KW_SKIP_NOT_DATA;
 }
 
 uint64_t kw_skips_problems(const struct kw_skips *s)
 {
-	return s->total - s->count[KW_SKIP_KEYLESS];
+	return s->total - s->count[KW_SKIP_KEYLESS] -
+	       s->count[KW_SKIP_NOT_DATA];
 }
 
 void kw_skips_add(struct kw_skips *s, enum kw_skip_reason r, const char *file,

@@ -23,6 +23,8 @@ enum kw_skip_reason {
 	KW_SKIP_KEYLESS,    /* a record that no API key made (CloudTrail: an
 			       AWS service acting on its own): expected, so
 			       logged at debug level and not a problem */
+	KW_SKIP_NOT_DATA,   /* a record that carries no request (a CloudWatch
+			       Logs control message): not a problem either */
 	KW_SKIP_REASON_MAX
 };
 
@@ -39,7 +41,8 @@ const char *kw_skip_reason_name(enum kw_skip_reason r);
 /* Whether skips of this reason mean the input had a problem (exit 3). */
 bool kw_skip_is_problem(enum kw_skip_reason r);
 
-/* Skips that are problems (every reason but KW_SKIP_KEYLESS). */
+/* Skips that are problems (every reason but KW_SKIP_KEYLESS and
+ * KW_SKIP_NOT_DATA). */
 uint64_t kw_skips_problems(const struct kw_skips *s);
 
 /* Count one skip. file may be NULL; line 0 means "no line" (the message

@@ -20,10 +20,11 @@
 
 #include "core/log.h"
 #include "detect/detector.h"
+#include "ingest/dispatch.h"
 #include "ingest/splitter.h"
 #include "state/snapshot.h"
 
-#define BATCH 1024
+#define BATCH KW_DISPATCH_BATCH
 #define LATENESS (INT64_C(120) * 1000000)
 #define MAX_FAMILIES 32
 #define STATE_ALIGN 16
@@ -35,22 +36,11 @@ struct family {
 	size_t offset; /* of its slice in the key's state area */
 };
 
-struct decoder_inst {
-	const struct kw_decoder_ops *ops;
-	const struct kw_decoder_conf *conf; /* the map it was made with */
-	void *self;
-};
-
-/* Decoder instances: one per format and field map in use (the two formats
- * for 32 inputs with maps of their own, and more). */
-#define MAX_DECODERS 72
-
 struct kw_engine {
 	struct kw_engine_opts opts;
 	struct kw_decoder_conf dconf;
 	const struct kw_decoder_ops *forced; /* --format, or NULL */
-	struct decoder_inst decoders[MAX_DECODERS];
-	size_t ndecoders;
+	struct kw_dispatch *dispatch;
 	struct family families[MAX_FAMILIES];
 	size_t nfamilies;
 	struct kw_keytab *keys;
@@ -262,6 +252,9 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 			goto cleanup;
 		}
 	}
+	st = kw_dispatch_create(&e->dispatch, err);
+	if (st != KW_OK)
+		goto cleanup;
 	st = create_families(e, &state_size, err);
 	if (st != KW_OK)
 		goto cleanup;
@@ -279,33 +272,6 @@ cleanup:
 	else
 		*out = e;
 	return st;
-}
-
-/* The decoder instance for ops with field map conf (NULL: the engine's),
- * made on first use. */
-static void *decoder_for(struct kw_engine *e, const struct kw_decoder_ops *ops,
-			 const struct kw_decoder_conf *conf)
-{
-	struct kw_error err;
-
-	if (!conf)
-		conf = &e->dconf;
-	for (size_t i = 0; i < e->ndecoders; i++) {
-		if (e->decoders[i].ops == ops && e->decoders[i].conf == conf)
-			return e->decoders[i].self;
-	}
-	if (e->ndecoders == MAX_DECODERS) {
-		kw_log_error("decoder", "more than %d decoders in use",
-			     MAX_DECODERS);
-		return NULL;
-	}
-	if (ops->create(conf, &e->decoders[e->ndecoders].self, &err) != KW_OK) {
-		kw_log_error("decoder", "%s: %s", ops->name, err.msg);
-		return NULL;
-	}
-	e->decoders[e->ndecoders].ops = ops;
-	e->decoders[e->ndecoders].conf = conf;
-	return e->decoders[e->ndecoders++].self;
 }
 
 /* A few distinct IPs per key for the report (a tiny fixed set). */
@@ -429,20 +395,22 @@ static void input_failed(struct kw_engine *e, enum kw_skip_reason r,
 	kw_log_error(NULL, "%s", msg);
 }
 
-/* dec: the decoder to use, or NULL to sniff it from the first record;
- * conf: its field map, or NULL for the engine's. */
+/* dec: the decoder to use, or NULL to recognise each record; conf: its
+ * field map, or NULL for the engine's. */
 static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 				   const char *name,
 				   const struct kw_decoder_ops *dec,
 				   const struct kw_decoder_conf *conf)
 {
 	struct kw_splitter *sp = NULL;
-	void *dself = NULL;
+	struct kw_dispatch_stream ds;
 	struct kw_error err;
 	enum kw_status st, result = KW_OK;
 	size_t n;
 
-	st = kw_splitter_create(r, name, e->opts.cfg->max_line, &sp);
+	kw_dispatch_stream_init(&ds, dec, conf ? conf : &e->dconf);
+
+	st = kw_splitter_create(r, name, e->opts.cfg->max_line, 0, &sp);
 	if (st != KW_OK) {
 		kw_log_error(NULL, "%s: %s", name, kw_strerror(st));
 		return st;
@@ -463,16 +431,9 @@ static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 		if (n == 0)
 			break;
 		e->stats.records += n;
-		if (!dec)
-			dec = kw_decoder_sniff(kw_splitter_shape(sp),
-					       &e->recs[0]);
-		if (!dself && !(dself = decoder_for(e, dec, conf))) {
-			result = KW_ENOMEM;
-			break;
-		}
 		kw_arena_reset(&e->arena);
-		n = dec->decode(dself, e->recs, n, e->events, &e->arena,
-				&e->stats.skips, name);
+		n = kw_dispatch_decode(e->dispatch, &ds, e->recs, n, e->events,
+				       &e->arena, &e->stats.skips, name);
 		for (size_t i = 0; i < n; i++)
 			analyse(e, &e->events[i]);
 		if (e->stats.last_ts != INT64_MIN) {
@@ -730,8 +691,7 @@ void kw_engine_destroy(struct kw_engine *e)
 		if (e->families[i].ops->destroy)
 			e->families[i].ops->destroy(e->families[i].self);
 	}
-	for (size_t i = 0; i < e->ndecoders; i++)
-		e->decoders[i].ops->destroy(e->decoders[i].self);
+	kw_dispatch_destroy(e->dispatch);
 	kw_keytab_destroy(e->keys);
 	kw_snapshot_destroy(e->snap);
 	free(e->open);

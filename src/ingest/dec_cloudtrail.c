@@ -46,8 +46,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest/json_peek.h"
+
 /* Slots of the paths read for the operation and the record's extra
- * fields (struct kw_event_cloud), before the fields'. */
+ * fields (struct kw_event_cloud), and eventVersion (which every CloudTrail
+ * record has), before the fields'. */
 enum {
 	SLOT_EVENT_SOURCE = 0,
 	SLOT_EVENT_NAME,
@@ -63,6 +66,7 @@ enum {
 	SLOT_ISSUED_KEY,
 	SLOT_CONSOLE,
 	SLOT_EC2_ROLE,
+	SLOT_EVENT_VERSION,
 	NEXTRA
 };
 
@@ -81,6 +85,7 @@ static const char *const extra_paths[NEXTRA] = {
 	[SLOT_ISSUED_KEY] = "responseElements.credentials.accessKeyId",
 	[SLOT_CONSOLE] = "sessionCredentialFromConsole",
 	[SLOT_EC2_ROLE] = "userIdentity.sessionContext.ec2RoleDelivery",
+	[SLOT_EVENT_VERSION] = "eventVersion",
 };
 
 static const char *const p_time[] = {"eventTime", NULL};
@@ -104,32 +109,23 @@ struct cloudtrail {
 
 /* ---- sniffing ---- */
 
-static int cloudtrail_sniff(enum kw_shape shape, const struct kw_record *rec)
+/* An element of a "Records" array is CloudTrail's by where it is; any
+ * other record by its keys. */
+static int cloudtrail_sniff(const struct kw_record *rec)
 {
-	static const char *const paths[] = {"eventVersion", "eventSource",
-					    "userIdentity"};
-	struct kw_json_value v[3];
-	struct kw_json_paths *jp = NULL;
-	struct kw_arena arena;
-	struct kw_error err;
-	int score = 0;
+	static const char *const version[] = {"eventVersion"};
+	static const char *const source[] = {"eventSource"};
+	static const char *const identity[] = {"userIdentity"};
+	struct kw_str v;
 
-	if (shape == KW_SHAPE_RECORDS)
+	if (rec->kind == KW_REC_RECORDS)
 		return 100;
-	if (!rec)
-		return 0;
-	kw_arena_init(&arena, (size_t)1 << 20);
-	if (kw_json_paths_create(paths, 3, &jp, &err) != KW_OK)
-		goto cleanup;
-	if (kw_json_scan(jp, rec->p, rec->n, v, &arena, &err) != KW_OK)
-		goto cleanup;
-	if (v[0].type != KW_JSON_ABSENT ||
-	    (v[1].type != KW_JSON_ABSENT && v[2].type != KW_JSON_ABSENT))
-		score = 90;
-cleanup:
-	kw_json_paths_destroy(jp);
-	kw_arena_destroy(&arena);
-	return score;
+	if (kw_json_peek(rec->p, rec->n, version, 1, &v) >= 0)
+		return 90;
+	if (kw_json_peek(rec->p, rec->n, source, 1, &v) >= 0 &&
+	    kw_json_peek(rec->p, rec->n, identity, 1, &v) >= 0)
+		return 90;
+	return 0;
 }
 
 /* ---- errorCode ---- */
@@ -393,6 +389,27 @@ static bool decode_optional(const struct kw_decode_rec *r, struct kw_event *ev,
 	return true;
 }
 
+/* A record with none of eventVersion, eventSource, the time (eventTime)
+ * and the key (userIdentity.accessKeyId) is in another format: it is
+ * offered to the decoding stage, or counted. */
+static bool is_cloudtrail(const struct kw_decode_rec *r,
+			  const struct kw_record *rec)
+{
+	if (r->vals[SLOT_EVENT_VERSION].type != KW_JSON_ABSENT ||
+	    r->vals[SLOT_EVENT_SOURCE].type != KW_JSON_ABSENT ||
+	    kw_decode_value(r, KW_FIELD_CREATED, NULL) ||
+	    kw_decode_value(r, KW_FIELD_API_KEY, NULL))
+		return true;
+	if (kw_decode_offer(r, rec))
+		return false;
+	kw_skips_add(r->skips, KW_SKIP_BAD_FIELD, r->file, r->line,
+		     "not a CloudTrail record (no eventVersion, eventSource, "
+		     "%.60s or %.60s)",
+		     field_path(r, KW_FIELD_CREATED),
+		     field_path(r, KW_FIELD_API_KEY));
+	return false;
+}
+
 static bool decode_one(const struct cloudtrail *cd, const struct kw_record *rec,
 		       struct kw_event *ev, struct kw_arena *arena,
 		       struct kw_skips *skips, const char *file)
@@ -404,6 +421,8 @@ static bool decode_one(const struct cloudtrail *cd, const struct kw_record *rec,
 	r.file = file;
 	r.line = rec->line;
 	if (!kw_decode_scan(&r, rec, arena))
+		return false;
+	if (!is_cloudtrail(&r, rec))
 		return false;
 	memset(ev, 0, sizeof(*ev));
 	ev->livemode = -1;

@@ -24,9 +24,8 @@ struct keywatch {
 	struct kw_decode_fields fields;
 };
 
-static int keywatch_sniff(enum kw_shape shape, const struct kw_record *rec)
+static int keywatch_sniff(const struct kw_record *rec)
 {
-	(void)shape;
 	(void)rec;
 	/* The default: anything another decoder does not claim. */
 	return 10;
@@ -67,13 +66,18 @@ static bool required(const struct kw_decode_rec *r, enum kw_decode_res res,
 	return res == KW_DECODE_OK;
 }
 
-static bool decode_key(const struct kw_decode_rec *r, struct kw_event *ev)
+/* A record without a key may be in another format: it is offered to the
+ * decoding stage before it counts as a request without a key. */
+static bool decode_key(const struct kw_decode_rec *r,
+		       const struct kw_record *rec, struct kw_event *ev)
 {
 	enum kw_decode_res res = kw_decode_key(r, &ev->key);
 	size_t slot;
 
 	if (res != KW_DECODE_ABSENT)
 		return res == KW_DECODE_OK;
+	if (kw_decode_offer(r, rec))
+		return false;
 	if (kw_decode_value(r, KW_FIELD_API_KEY, &slot))
 		kw_decode_skip_field(r, KW_SKIP_NO_KEY, KW_FIELD_API_KEY, slot,
 				     " is empty");
@@ -100,7 +104,7 @@ static bool decode_one(const struct keywatch *kd, const struct kw_record *rec,
 	ev->file = file;
 	ev->line = rec->line;
 
-	if (!decode_key(&r, ev))
+	if (!decode_key(&r, rec, ev))
 		return false;
 	res = kw_decode_created(&r, &ev->ts);
 	if (res == KW_DECODE_ABSENT)

@@ -235,6 +235,7 @@ enum kw_status kw_decode_fields_init(struct kw_decode_fields *df,
 	unsigned char slot;
 
 	memset(df, 0, sizeof(*df));
+	df->conf = conf;
 	for (size_t i = 0; i < nextra; i++) {
 		st = add_path(df, extra[i], &slot, err);
 		if (st != KW_OK)
@@ -244,6 +245,8 @@ enum kw_status kw_decode_fields_init(struct kw_decode_fields *df,
 		const char *m = mapped_path(conf, (enum kw_field)f);
 		const char *const *list = defaults[f];
 
+		if (f == KW_FIELD_ROOT)
+			continue; /* the decoding stage's, not a field */
 		if (m) {
 			st = add_path(df, m, &df->slot[f][0], err);
 			if (st != KW_OK)
@@ -291,6 +294,13 @@ void kw_decode_fields_fini(struct kw_decode_fields *df)
 }
 
 /* ---- per record ---- */
+
+bool kw_decode_offer(const struct kw_decode_rec *r, const struct kw_record *rec)
+{
+	const struct kw_decoder_conf *c = r->df->conf;
+
+	return c && c->offer && c->offer(c->offer_ctx, rec);
+}
 
 static bool is_ws(char c)
 {

@@ -35,20 +35,22 @@ const struct kw_decoder_ops *kw_decoder_find(const char *name)
 	return NULL;
 }
 
-const struct kw_decoder_ops *kw_decoder_sniff(enum kw_shape shape,
-					      const struct kw_record *rec)
+const struct kw_decoder_ops *kw_decoder_sniff(const struct kw_record *rec,
+					      int *score)
 {
 	const struct kw_decoder_ops *best = decoders[0];
 	int best_score = -1;
 
 	for (size_t i = 0; decoders[i]; i++) {
-		int score = decoders[i]->sniff(shape, rec);
+		int sc = decoders[i]->sniff(rec);
 
-		if (score > best_score) {
+		if (sc > best_score) {
 			best = decoders[i];
-			best_score = score;
+			best_score = sc;
 		}
 	}
+	if (score)
+		*score = best_score;
 	return best;
 }
 
@@ -73,6 +75,7 @@ static const char *const field_names[KW_FIELD_MAX][5] = {
 	[KW_FIELD_LIVEMODE] = {"livemode", NULL},
 	[KW_FIELD_SOURCE] = {"source", NULL},
 	[KW_FIELD_DURATION_MS] = {"duration_ms", NULL},
+	[KW_FIELD_ROOT] = {"@root", NULL},
 };
 
 const char *kw_field_name(enum kw_field f)

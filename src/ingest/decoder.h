@@ -47,6 +47,7 @@ enum kw_field {
 	KW_FIELD_LIVEMODE,
 	KW_FIELD_SOURCE,
 	KW_FIELD_DURATION_MS,
+	KW_FIELD_ROOT, /* "@root": where the record is inside each line */
 	KW_FIELD_MAX
 };
 
@@ -64,15 +65,23 @@ struct kw_field_map {
 struct kw_decoder_conf {
 	const struct kw_field_map *map; /* may be NULL */
 	size_t nmap;
+	/* Set by the decoding stage (dispatch.h), NULL otherwise: offered a
+	 * record that does not look like the decoder's format (a CloudTrail
+	 * record in a JSONL request log); true when it took the record, which
+	 * the decoder then drops without a skip. */
+	bool (*offer)(void *ctx, const struct kw_record *rec);
+	void *offer_ctx;
 };
 
 struct kw_decoder_ops {
 	const char *name; /* "keywatch", "cloudtrail": the --format value */
 
-	/* Required. How sure (0..100) this decoder is that a stream of the
-	 * given shape whose first record is rec (NULL: no record yet) is its
-	 * format. Called once per input; may allocate. */
-	int (*sniff)(enum kw_shape shape, const struct kw_record *rec);
+	/* Required. How sure (0..100) this decoder is that the record is in
+	 * its format (the record's kind says where the splitter found it).
+	 * Called for the first record of an input and for each record
+	 * another decoder offered back, so it must be cheap: a json_peek.h
+	 * look at a few keys, no allocation. */
+	int (*sniff)(const struct kw_record *rec);
 
 	/* Required. Create an instance; *self is owned by the caller and freed
 	 * with destroy. conf and what it points to must outlive the instance.
@@ -101,10 +110,11 @@ extern const struct kw_decoder_ops kw_decoder_cloudtrail;
 
 /* The registry: NULL when no decoder has that name. */
 const struct kw_decoder_ops *kw_decoder_find(const char *name);
-/* The decoder that sniffs highest for this first record (never NULL: the
- * keywatch decoder is the default). */
-const struct kw_decoder_ops *kw_decoder_sniff(enum kw_shape shape,
-					      const struct kw_record *rec);
+/* The decoder that sniffs highest for this record (never NULL: the
+ * keywatch decoder is the default), and its score in *score (may be
+ * NULL). */
+const struct kw_decoder_ops *kw_decoder_sniff(const struct kw_record *rec,
+					      int *score);
 /* NULL-terminated list of all decoders, for help and check. */
 const struct kw_decoder_ops *const *kw_decoder_all(void);
 
@@ -163,7 +173,8 @@ struct kw_decode_fields {
 	/* the slots of each field, in lookup order; count 0: not read */
 	unsigned char slot[KW_FIELD_MAX][KW_DECODE_FIELD_PATHS];
 	unsigned char count[KW_FIELD_MAX];
-	bool mapped[KW_FIELD_MAX]; /* the path came from --map */
+	bool mapped[KW_FIELD_MAX];	    /* the path came from --map */
+	const struct kw_decoder_conf *conf; /* borrowed; may be NULL */
 };
 
 /* Fill df. defaults[f] is the NULL-terminated list of paths for field f (a
@@ -190,6 +201,12 @@ struct kw_decode_rec {
 	size_t len;
 	struct kw_json_value vals[KW_JSON_MAX_PATHS];
 };
+
+/* Offer the record to the decoding stage as not being in this decoder's
+ * format (see struct kw_decoder_conf). True: it was taken; drop it without
+ * a skip. False: decode it or count it as usual. */
+bool kw_decode_offer(const struct kw_decode_rec *r,
+		     const struct kw_record *rec);
 
 /* Scan rec into r->vals. False when the record is not valid JSON or not an
  * object (counted as KW_SKIP_BAD_JSON with the scanner's message) or does

@@ -1,16 +1,38 @@
 /*
  * splitter.h - cut a byte stream into records.
  *
- * Most logs are one JSON object per line (JSONL): each line is a record.
- * Some are documents: CloudTrail's {"Records":[ ... ]} (as AWS delivers it,
- * often all on one line of many megabytes) and JSON arrays of records,
- * pretty-printed over many lines. The splitter looks at the first bytes of
- * the stream to tell which shape it has, and for documents streams out each
- * element of the array as one record (with the line it starts on), so a
- * document is never held in memory whole.
+ * A stream is read as a sequence of lines and JSON texts, and what each
+ * piece is gets decided where it starts, never once for the whole stream:
+ *
+ *   - a line that is one JSON object ('{' ... '}') is a record (JSONL, the
+ *     hot path: no byte of it is looked at twice);
+ *   - a JSON object or array that does not end on the line it starts on
+ *     (pretty-printed), or several objects on one line (concatenated gzip
+ *     members without a newline between them), is followed through its
+ *     structure: an object is one record; an array's elements are records;
+ *     an object with a "Records" array (CloudTrail) or a "logEvents" array
+ *     (a CloudWatch Logs subscription payload), wherever that key is among
+ *     the object's keys, is a document: each element of that array is a
+ *     record and the document itself is not. A document is streamed, never
+ *     held whole in memory;
+ *   - any other line is a record of kind KW_REC_TEXT (the decoding stage
+ *     recognises "<timestamp> {json}" lines; anything else is damage).
+ *
+ * Damage never swallows its neighbours. When a JSON text breaks (a byte
+ * that cannot come where it is, a line that ends inside a string, a text
+ * left open at the end of the stream), what was read of it is reported and
+ * the stream is read again line by line from the line after the one the
+ * text started on: a file whose first line starts with '[' or
+ * '{"Records":' but is no such document loses only that line. The part of
+ * the broken text up to where it broke is handed out as a record (the
+ * decoder reports why it is not JSON, with the column); a break in a
+ * document's own structure, between its elements, is counted here
+ * (KW_SKIP_BAD_JSON, "FILE:LINE: ...").
  *
  * A record longer than max_record bytes is counted (KW_SKIP_TOO_LONG) and
- * skipped whole: never cut into a bogus event. Blank lines are ignored.
+ * skipped whole, never cut into a bogus event; blank lines and white space
+ * between texts are ignored, however long. Memory: one buffer per
+ * splitter, at most max_record + 1 + 256 KiB.
  */
 #ifndef KW_INGEST_SPLITTER_H
 #define KW_INGEST_SPLITTER_H
@@ -24,35 +46,31 @@
 
 #define KW_MAX_RECORD_DEFAULT ((size_t)1 << 20)
 
-enum kw_shape {
-	KW_SHAPE_UNKNOWN = 0, /* nothing read yet, or an empty stream */
-	KW_SHAPE_LINES,	      /* JSONL */
-	KW_SHAPE_ARRAY,	      /* [ {...}, {...} ] */
-	KW_SHAPE_RECORDS,     /* {"Records": [ {...}, ... ]} */
-};
-
 struct kw_splitter;
 
 /* The splitter borrows r (the caller closes it after the splitter) and name
  * (used in skip messages; must outlive the splitter). max_record 0 means
- * KW_MAX_RECORD_DEFAULT. */
+ * KW_MAX_RECORD_DEFAULT. initial is the buffer's first size: 0 is its
+ * largest (the fastest for one big input: decompressors write into it in
+ * large reads); a small one (KW_SPLITTER_SMALL) suits many inputs open at
+ * once. */
+#define KW_SPLITTER_SMALL ((size_t)64 * 1024)
 enum kw_status kw_splitter_create(struct kw_reader *r, const char *name,
-				  size_t max_record, struct kw_splitter **out);
+				  size_t max_record, size_t initial,
+				  struct kw_splitter **out);
 
 /* Fill recs[0..max) and set *n. The records point into the splitter's buffer
  * and stay valid until the next call. *n == 0 with KW_OK is the end.
  * When the reader reports damage, the records before it are returned first
  * (KW_OK); the next call returns the reader's error with err set, and every
- * call after that returns *n == 0 with KW_OK. A structural error in a
- * document (an array that does not close) is KW_EINVAL with err naming the
- * line. Skipped records are counted in skips. */
+ * call after that returns *n == 0 with KW_OK. Damage in the text itself is
+ * counted in skips and the stream goes on. */
 enum kw_status kw_splitter_next(struct kw_splitter *s, struct kw_record *recs,
 				size_t max, size_t *n, struct kw_skips *skips,
 				struct kw_error *err);
 
-/* The shape detected from the first bytes (KW_SHAPE_UNKNOWN before the
- * first call to next). */
-enum kw_shape kw_splitter_shape(const struct kw_splitter *s);
+/* Bytes of buffer the splitter holds now (it grows on demand). */
+size_t kw_splitter_buffer(const struct kw_splitter *s);
 
 /* NULL-safe. */
 void kw_splitter_destroy(struct kw_splitter *s);

@@ -35,6 +35,22 @@ def line(key, rid, **extra):
     return (json.dumps(d, separators=(",", ":")) + "\n").encode()
 
 
+def ct(key, eid):
+    """A CloudTrail record by the documented shape, made by key."""
+    return {"eventVersion": "1.08",
+            "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+                             "accessKeyId": key},
+            "eventTime": "2026-11-27T08:00:00Z",
+            "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets",
+            "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+            "userAgent": "aws-cli/2.15", "eventID": eid,
+            "eventType": "AwsApiCall"}
+
+
+def js(d):
+    return json.dumps(d, separators=(",", ":")).encode()
+
+
 GOOD_IN = line(HONEY_IN, "req_inline")
 GOOD_AFTER = line(HONEY_AFTER, "req_after")
 
@@ -124,7 +140,37 @@ def cases(tmp):
            "ip.jsonl:1: field 'ip': not an IP address", True)
     yield ("empty.jsonl", b"", 0, None, False)
     yield ("unterminated-array.json", b'[\n' + GOOD_IN.rstrip(b"\n") + b',\n  {"id": 1\n', 3,
-           "unterminated-array.json: line 3: unterminated JSON array", True)
+           "unterminated-array.json:3: invalid JSON at column 9: unexpected end of input", True)
+    # Nothing decided for a whole input from its first record (issue 9,
+    # item 2): each valid record after an odd first line is still read.
+    ct_in = js(ct(HONEY_IN, "req_inline"))
+    yield ("first-line-cloudtrail.jsonl", js(ct("AKIAIOSFODNN7EXAMPLE", "ev-1")) + b"\n" + body(3) + GOOD_IN, 0,
+           None, True)
+    yield ("first-line-bracket.jsonl", b"[INFO] export started\n" + body(3) + GOOD_IN, 3,
+           "first-line-bracket.jsonl:1: expected a value, found 'I'", True)
+    yield ("first-line-date.jsonl", b"[2026-11-27 08:00:00] export started\n" + body(3) + GOOD_IN, 3,
+           "first-line-date.jsonl:1: expected ',' or ']' after an array element, found '0'", True)
+    yield ("first-line-array.json", b"[\n" + body(1).rstrip(b"\n") + b",\n" + body(2) + GOOD_IN, 3,
+           "first-line-array.json:3: unterminated JSON array", True)
+    yield ("first-line-records.jsonl",
+           b'{"Records":[' + js(ct("AKIAIOSFODNN7EXAMPLE", "ev-1")) + b"]}\n" + body(3) + GOOD_IN, 0,
+           None, True)
+    yield ("records-not-first.json",
+           b'{"digest":{"Records":[]},"Records":[' + js(ct("AKIAIOSFODNN7EXAMPLE", "ev-1")) + b"," + ct_in + b"]}", 0,
+           None, True)
+    yield ("records-two-lines.json",
+           b'{"Records":[' + js(ct("AKIAIOSFODNN7EXAMPLE", "ev-1")) + b']}\n{"Records":[' + ct_in + b"]}\n", 0,
+           None, True)
+    yield ("records-concatenated.json.gz",
+           gz(b'{"Records":[' + js(ct("AKIAIOSFODNN7EXAMPLE", "ev-1")) + b"]}") + gz(b'{"Records":[' + ct_in + b"]}"), 0,
+           None, True)
+    yield ("blank-start.jsonl", b"\n" * (2 << 20) + b" \t\r\n" * 1000 + GOOD_IN, 0, None, True)
+    yield ("cloudtrail-inside.jsonl", body(2) + ct_in + b"\n" + body(2), 0, None, True)
+    yield ("cut-line.jsonl", body(2) + b'{"id":"req_cut","created":\n' + GOOD_IN + body(1), 3,
+           "cut-line.jsonl:3: invalid JSON at column 27: unexpected end of input", True)
+    yield ("records-broken-element.json",
+           b'{"Records":[' + js(ct("AKIAIOSFODNN7EXAMPLE", "ev-1")) + b',{"eventVersion" "1.08"},' + ct_in + b"]}", 3,
+           "records-broken-element.json:1: invalid JSON at column 17: expected ':'", True)
 
 
 def run(keywatch, tmp, name, data, rc, msg, inline, argv_name=None):

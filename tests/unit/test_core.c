@@ -26,38 +26,9 @@
 #include "core/log.h"
 #include "core/skips.h"
 #include "core/status.h"
+#include "stderr_capture.h"
 
 /* ---- stderr capture ------------------------------------------------------ */
-
-struct capture {
-	FILE *tmp;
-	int saved;
-};
-
-static void capture_begin(struct capture *c)
-{
-	fflush(stderr);
-	c->tmp = tmpfile();
-	assert_non_null(c->tmp);
-	c->saved = dup(STDERR_FILENO);
-	assert_true(c->saved >= 0);
-	assert_true(dup2(fileno(c->tmp), STDERR_FILENO) >= 0);
-}
-
-/* Restores stderr and returns what was written (at most cap-1 bytes). */
-static const char *capture_end(struct capture *c, char *buf, size_t cap)
-{
-	size_t n;
-
-	fflush(stderr);
-	assert_true(dup2(c->saved, STDERR_FILENO) >= 0);
-	close(c->saved);
-	rewind(c->tmp);
-	n = fread(buf, 1, cap - 1, c->tmp);
-	buf[n] = '\0';
-	fclose(c->tmp);
-	return buf;
-}
 
 /* ---- status -------------------------------------------------------------- */
 
@@ -402,10 +373,11 @@ static void test_skip_names(void **state)
 	assert_string_equal(kw_skip_reason_name(KW_SKIP_UNREADABLE),
 			    "unreadable");
 	assert_string_equal(kw_skip_reason_name(KW_SKIP_KEYLESS), "keyless");
+	assert_string_equal(kw_skip_reason_name(KW_SKIP_NOT_DATA), "not_data");
 	assert_string_equal(kw_skip_reason_name(KW_SKIP_REASON_MAX), "unknown");
 	for (int r = 0; r < KW_SKIP_REASON_MAX; r++)
 		assert_int_equal(kw_skip_is_problem((enum kw_skip_reason)r),
-				 r != KW_SKIP_KEYLESS);
+				 r != KW_SKIP_KEYLESS && r != KW_SKIP_NOT_DATA);
 }
 
 static void test_skips_count_and_sample(void **state)

@@ -193,9 +193,9 @@ static void assert_str(struct kw_str s, const char *want)
 static void test_field_names(void **state)
 {
 	static const char *const want[] = {
-		"created", "api_key",  "method", "path",
-		"status",  "ip",       "id",	 "user_agent",
-		"origin",  "livemode", "source", "duration_ms"};
+		"created", "api_key",	  "method",	"path",	  "status",
+		"ip",	   "id",	  "user_agent", "origin", "livemode",
+		"source",  "duration_ms", "@root"};
 
 	(void)state;
 	for (unsigned f = 0; f < KW_FIELD_MAX; f++) {
@@ -245,7 +245,7 @@ static void test_map_parse(void **state)
 			    "--map 'foo=bar': unknown field 'foo' (fields: "
 			    "created, api_key, method, path, status, ip, id, "
 			    "user_agent, origin, livemode, source, "
-			    "duration_ms)");
+			    "duration_ms, @root)");
 	assert_int_equal(kw_field_map_parse("api_key", &m, &err), KW_EUSAGE);
 	assert_string_equal(err.msg, "--map 'api_key': expected FIELD=PATH");
 	assert_int_equal(kw_field_map_parse("=x", &m, &err), KW_EUSAGE);
@@ -1282,18 +1282,26 @@ static void test_cloudtrail_map(void **state)
 
 /* ---- sniffing and the registry ---- */
 
-static const struct kw_record *rec_of(struct kw_record *rec, const char *s)
+static const struct kw_record *rec_of(struct kw_record *rec,
+				      enum kw_record_kind kind, const char *s)
 {
 	rec->p = s;
 	rec->n = strlen(s);
 	rec->line = 1;
+	rec->kind = kind;
 	return rec;
+}
+
+static const char *sniff(enum kw_record_kind kind, const char *s)
+{
+	struct kw_record rec;
+
+	return kw_decoder_sniff(rec_of(&rec, kind, s), NULL)->name;
 }
 
 static void test_sniff(void **state)
 {
 	const struct kw_decoder_ops *const *all = kw_decoder_all();
-	struct kw_record rec;
 
 	(void)state;
 	assert_string_equal(all[0]->name, "keywatch");
@@ -1305,45 +1313,30 @@ static void test_sniff(void **state)
 	assert_null(kw_decoder_find("CloudTrail"));
 	assert_null(kw_decoder_find(NULL));
 
+	assert_string_equal(sniff(KW_REC_RECORDS, "{}"), "cloudtrail");
+	assert_string_equal(sniff(KW_REC_OBJECT, CT_REC("")), "cloudtrail");
 	assert_string_equal(
-		kw_decoder_sniff(KW_SHAPE_RECORDS, rec_of(&rec, "{}"))->name,
+		sniff(KW_REC_ELEMENT, "{\"eventVersion\":\"1.08\"}"),
 		"cloudtrail");
-	assert_string_equal(
-		kw_decoder_sniff(KW_SHAPE_LINES, rec_of(&rec, CT_REC("")))
-			->name,
-		"cloudtrail");
-	assert_string_equal(
-		kw_decoder_sniff(KW_SHAPE_ARRAY,
-				 rec_of(&rec, "{\"eventVersion\":\"1.08\"}"))
-			->name,
-		"cloudtrail");
-	assert_string_equal(
-		kw_decoder_sniff(KW_SHAPE_LINES,
-				 rec_of(&rec, "{\"eventSource\":\"s3\","
-					      "\"userIdentity\":{}}"))
-			->name,
-		"cloudtrail");
-	assert_string_equal(
-		kw_decoder_sniff(KW_SHAPE_LINES,
-				 rec_of(&rec, "{\"eventSource\":\"s3\"}"))
-			->name,
-		"keywatch");
-	assert_string_equal(
-		kw_decoder_sniff(KW_SHAPE_LINES, rec_of(&rec, KW_FULL("")))
-			->name,
-		"keywatch");
-	/* a nested eventVersion does not count */
-	assert_string_equal(
-		kw_decoder_sniff(KW_SHAPE_LINES,
-				 rec_of(&rec, "{\"a\":{\"eventVersion\":1}}"))
-			->name,
-		"keywatch");
-	assert_string_equal(kw_decoder_sniff(KW_SHAPE_LINES,
-					     rec_of(&rec, "{\"eventVersion\":"))
-				    ->name,
+	assert_string_equal(sniff(KW_REC_OBJECT, "{\"x\":[1,{\"y\":2}],"
+						 "\"eventVersion\":\"1.08\"}"),
+			    "cloudtrail");
+	assert_string_equal(sniff(KW_REC_OBJECT, "{\"eventSource\":\"s3\","
+						 "\"userIdentity\":{}}"),
+			    "cloudtrail");
+	assert_string_equal(sniff(KW_REC_OBJECT, "{\"eventSource\":\"s3\"}"),
 			    "keywatch");
-	assert_string_equal(kw_decoder_sniff(KW_SHAPE_UNKNOWN, NULL)->name,
+	assert_string_equal(sniff(KW_REC_OBJECT, KW_FULL("")), "keywatch");
+	/* a nested eventVersion, or one inside a string, does not count */
+	assert_string_equal(
+		sniff(KW_REC_OBJECT, "{\"a\":{\"eventVersion\":1}}"),
+		"keywatch");
+	assert_string_equal(
+		sniff(KW_REC_OBJECT, "{\"a\":\"\\\"eventVersion\\\":1\"}"),
+		"keywatch");
+	assert_string_equal(sniff(KW_REC_OBJECT, "{\"eventVersion\":"),
 			    "keywatch");
+	assert_string_equal(sniff(KW_REC_TEXT, "not json"), "keywatch");
 }
 
 static void test_create_errors(void **state)

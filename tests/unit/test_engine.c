@@ -363,6 +363,44 @@ static void test_feed_per_input(void **state)
 	rig_down(&r);
 }
 
+/* watch: each burst is read record by record; a first line in another
+ * format decides nothing for the lines after it. */
+static void test_feed_per_record(void **state)
+{
+	static const char ct[] =
+		"{\"eventVersion\":\"1.08\",\"userIdentity\":{\"type\":"
+		"\"IAMUser\",\"accessKeyId\":\"AKIAIOSFODNN7EXAMPLE\"},"
+		"\"eventTime\":\"2026-11-27T08:00:00Z\",\"eventSource\":"
+		"\"s3.amazonaws.com\",\"eventName\":\"ListBuckets\","
+		"\"sourceIPAddress\":\"198.51.100.7\",\"eventID\":\"ev-1\"}";
+	static const char honey[] =
+		"{\"id\":\"req_9\",\"created\":1795766430,\"method\":\"GET\","
+		"\"path\":\"/v1/balance\",\"status\":200,\"ip\":\"192.0.2.1\","
+		"\"api_key\":\"" HONEY "\"}\n";
+	char burst[2048];
+	int n;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, 100, NULL);
+	n = snprintf(burst, sizeof(burst), "%s\n%s", ct, honey);
+	kw_engine_feed(r.engine, burst, (size_t)n, "api.log", NULL);
+	assert_int_equal(kw_engine_stats(r.engine)->events, 2);
+	assert_int_equal(kw_engine_stats(r.engine)->skips.total, 0);
+	n = snprintf(burst, sizeof(burst), "{\"Records\":[%s]}\n%s", ct, honey);
+	kw_engine_feed(r.engine, burst, (size_t)n, "api.log", NULL);
+	assert_int_equal(kw_engine_stats(r.engine)->events, 4);
+	n = snprintf(burst, sizeof(burst), "[INFO] rotated\n%s", honey);
+	kw_engine_feed(r.engine, burst, (size_t)n, "api.log", NULL);
+	kw_engine_finish(r.engine);
+	assert_int_equal(kw_engine_stats(r.engine)->events, 5);
+	assert_int_equal(
+		kw_engine_stats(r.engine)->skips.count[KW_SKIP_BAD_JSON], 1);
+	assert_int_equal(r.cap.n, 1);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "key.honey");
+	rig_down(&r);
+}
+
 static void test_evict_and_unreadable(void **state)
 {
 	const struct kw_engine_stats *st;
@@ -399,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_per_key_stats),
 		cmocka_unit_test(test_format_forced),
 		cmocka_unit_test(test_feed_per_input),
+		cmocka_unit_test(test_feed_per_record),
 		cmocka_unit_test(test_evict_and_unreadable),
 	};
 

@@ -31,6 +31,7 @@
 #include "detect/geodist.h"
 #include "enrich/geoip.h"
 #include "state/keytab.h"
+#include "stderr_capture.h"
 
 #define E "\xe2\x80\xa6"
 
@@ -597,34 +598,6 @@ static void test_publishable_and_switches(void **state)
 }
 
 /* stderr into a temporary file, to check what is said and how often. */
-struct capture {
-	FILE *tmp;
-	int saved;
-};
-
-static void capture_begin(struct capture *c)
-{
-	fflush(stderr);
-	c->tmp = tmpfile();
-	assert_non_null(c->tmp);
-	c->saved = dup(STDERR_FILENO);
-	assert_true(c->saved >= 0);
-	assert_true(dup2(fileno(c->tmp), STDERR_FILENO) >= 0);
-}
-
-static const char *capture_end(struct capture *c, char *buf, size_t cap)
-{
-	size_t n;
-
-	fflush(stderr);
-	assert_true(dup2(c->saved, STDERR_FILENO) >= 0);
-	close(c->saved);
-	rewind(c->tmp);
-	n = fread(buf, 1, cap - 1, c->tmp);
-	buf[n] = '\0';
-	fclose(c->tmp);
-	return buf;
-}
 
 /* Without a database the family says so once per run: a warning when a
  * key has allow_countries, a note otherwise, nothing when every geo
