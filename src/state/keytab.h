@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
-#include "state/key.h"
+#include "core/key.h"
 
 /* Largest per-key detector state area, in bytes. */
 #define KW_KEYTAB_STATE_MAX (1u << 20)

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "state/key.h"
+#include "core/key.h"
 #include "state/keyhash.h"
 #include "state/siphash.h"
 

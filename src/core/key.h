@@ -7,8 +7,8 @@
  * SHA-256 of the key bytes exactly as in the log) and shown as its redacted
  * id ("sk_live_…4242"). Nothing in this header returns the key itself.
  */
-#ifndef KW_STATE_KEY_H
-#define KW_STATE_KEY_H
+#ifndef KW_CORE_KEY_H
+#define KW_CORE_KEY_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -7,7 +7,7 @@
  * allow, and the redaction re-checks its own output so that a degenerate key
  * can never come out whole.
  */
-#include "state/key.h"
+#include "core/key.h"
 
 #include "core/glob.h"
 
