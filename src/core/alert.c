@@ -8,8 +8,10 @@
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/key.h"
 #include "core/time.h"
 
 const char *kw_severity_name(enum kw_severity s)
@@ -103,13 +105,37 @@ void kw_alert_set_id(struct kw_alert *a, const char *subject)
 	kw_alert_make_id(a->id, "kwa_", parts, 3);
 }
 
+/* Text from a request made safe and bounded (kw_key_scrub with the
+ * alert's key) into out. */
+static size_t scrub(const struct kw_alert *a, struct kw_str v, char *out,
+		    size_t cap)
+{
+	return kw_key_scrub(out, cap, v, a->secret, a->key.id);
+}
+
 void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
 {
+	char buf[1024];
+	char *text = buf;
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(a->summary, sizeof(a->summary), fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	/* Whole before it is redacted, so that no piece of a key is left
+	 * where the first try was cut. */
+	if (n >= (int)sizeof(buf) && (text = malloc((size_t)n + 1))) {
+		va_start(ap, fmt);
+		vsnprintf(text, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	if (!text)
+		text = buf;
+	scrub(a, (struct kw_str){text, strlen(text)}, a->summary,
+	      sizeof(a->summary));
+	if (text != buf)
+		free(text);
 }
 
 /* jansson refuses invalid UTF-8; log fields are validated by the scanner,
@@ -131,11 +157,20 @@ static json_t *json_str(struct kw_str v)
 	return json_stringn(buf, n);
 }
 
+/* A string for the evidence or suppress objects: redacted and bounded. */
+static json_t *text_value(const struct kw_alert *a, struct kw_str v)
+{
+	char buf[KW_ALERT_TEXT_MAX];
+	size_t n = scrub(a, v, buf, sizeof(buf));
+
+	return json_str((struct kw_str){buf, n});
+}
+
 void kw_alert_evidence_str(struct kw_alert *a, const char *name,
 			   struct kw_str v)
 {
 	if (a->evidence && v.p && v.n)
-		json_object_set_new(a->evidence, name, json_str(v));
+		json_object_set_new(a->evidence, name, text_value(a, v));
 }
 
 void kw_alert_evidence_int(struct kw_alert *a, const char *name, int64_t v)
@@ -154,39 +189,69 @@ void kw_alert_evidence_time(struct kw_alert *a, const char *name, int64_t us)
 			json_string(kw_time_format(us, buf, sizeof(buf))));
 }
 
+/* Every string inside v (objects and arrays, to a small depth: detectors
+ * build flat values) redacted and bounded in place. */
+static void scrub_json(const struct kw_alert *a, json_t *v, int depth)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	if (json_is_string(v)) {
+		struct kw_str s = {json_string_value(v), json_string_length(v)};
+
+		if (s.n > KW_ALERT_TEXT_MAX - 1 ||
+		    (a->secret.n && kw_key_in(s, a->secret))) {
+			char buf[KW_ALERT_TEXT_MAX];
+			size_t n = scrub(a, s, buf, sizeof(buf));
+
+			if (json_string_setn(v, buf, n) != 0)
+				json_string_set(v, "?");
+		}
+	} else if (json_is_array(v) && depth < 8) {
+		json_array_foreach(v, i, x) scrub_json(a, x, depth + 1);
+	} else if (json_is_object(v) && depth < 8) {
+		json_object_foreach(v, k, x) scrub_json(a, x, depth + 1);
+	}
+}
+
 void kw_alert_evidence_json(struct kw_alert *a, const char *name, json_t *v)
 {
-	if (a->evidence && v)
+	if (a->evidence && v) {
+		scrub_json(a, v, 0);
 		json_object_set_new(a->evidence, name, v);
-	else
+	} else {
 		json_decref(v);
+	}
 }
 
 void kw_alert_suppress_str(struct kw_alert *a, const char *name,
 			   struct kw_str v)
 {
 	if (a->suppress && v.p && v.n)
-		json_object_set_new(a->suppress, name, json_str(v));
+		json_object_set_new(a->suppress, name, text_value(a, v));
 }
 
 void kw_alert_add_request(struct kw_alert *a, struct kw_str rid)
 {
-	if (!rid.n || rid.n >= sizeof(a->requests[0]) ||
-	    a->nrequests >= KW_ALERT_MAX_REQUESTS)
+	char buf[sizeof(a->requests[0])];
+	size_t n;
+
+	if (!rid.n || a->nrequests >= KW_ALERT_MAX_REQUESTS)
 		return;
+	n = scrub(a, rid, buf, sizeof(buf));
 	for (unsigned i = 0; i < a->nrequests; i++) {
-		if (strlen(a->requests[i]) == rid.n &&
-		    !memcmp(a->requests[i], rid.p, rid.n))
+		if (!strcmp(a->requests[i], buf))
 			return;
 	}
-	memcpy(a->requests[a->nrequests], rid.p, rid.n);
-	a->requests[a->nrequests][rid.n] = '\0';
+	memcpy(a->requests[a->nrequests], buf, n + 1);
 	a->nrequests++;
 }
 
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src)
 {
 	*dst = *src;
+	dst->secret = KW_STR_NULL;
 	dst->evidence = json_deep_copy(src->evidence);
 	dst->suppress = json_deep_copy(src->suppress);
 	dst->update = src->update ? json_deep_copy(src->update) : NULL;

@@ -7,7 +7,12 @@
  * An alert owns its memory: evidence and suppress are jansson objects (alerts
  * are rare, so the convenience is worth more than the allocations). Nothing
  * in an alert ever holds a full key: the key is carried as its redacted id
- * and fingerprint only.
+ * and fingerprint only, and every string that goes in (summary, evidence,
+ * suppress, request ids) is redacted by value on the way: each occurrence
+ * of the request's key (a->secret, borrowed while the alert is built) is
+ * replaced by its redacted id. Each string taken from a request is cut to
+ * KW_ALERT_TEXT_MAX bytes, so however large a request, its alert is small.
+ * The cost is paid only by events that raise an alert.
  */
 #ifndef KW_CORE_ALERT_H
 #define KW_CORE_ALERT_H
@@ -34,6 +39,11 @@ bool kw_severity_parse(const char *s, enum kw_severity *out);
 
 #define KW_ALERT_ID_LEN 20 /* "kwa_" + 16 hex digits; "kwi_" for incidents */
 #define KW_ALERT_MAX_REQUESTS 5
+/* Longest evidence or suppress string, in bytes (a longer one is cut at a
+ * UTF-8 boundary and ends in "…"); doc/alerts.md states it. */
+#define KW_ALERT_TEXT_MAX 256
+/* The summary and each request id are bounded the same way by their
+ * buffers: 511 and 63 bytes. */
 
 struct kw_alert_key {
 	char id[64]; /* redacted id, "sk_live_…4242" */
@@ -63,6 +73,12 @@ struct kw_alert {
 	 * of its worst alert (detector, summary, evidence, suppress).
 	 * NULL on a plain alert. */
 	json_t *update;
+	/* The key as written in the log, borrowed from the event while the
+	 * alert is built, so that what is copied in is redacted by value.
+	 * Never rendered, never copied; empty when there is none (an alert
+	 * about a closed window). The engine clears it when the alert is
+	 * emitted. */
+	struct kw_str secret;
 };
 
 /* Start an alert: sets detector, severity, time, key, empty evidence and a
@@ -78,12 +94,13 @@ enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
  * always give the same id. */
 void kw_alert_set_id(struct kw_alert *a, const char *subject);
 
-/* Summary, printf-style, truncated to fit. */
+/* Summary, printf-style, redacted by value, cut to fit (marked "…"). */
 void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Evidence and suppress fields. Strings are copied; a NULL or empty value
- * is left out. */
+/* Evidence and suppress fields. Strings are copied, redacted by value and
+ * cut to KW_ALERT_TEXT_MAX; a NULL or empty value is left out. A JSON value
+ * (kw_alert_evidence_json) gets the same for every string inside it. */
 void kw_alert_evidence_str(struct kw_alert *a, const char *name,
 			   struct kw_str v);
 void kw_alert_evidence_int(struct kw_alert *a, const char *name, int64_t v);
@@ -92,7 +109,8 @@ void kw_alert_evidence_json(struct kw_alert *a, const char *name,
 			    json_t *v); /* steals v */
 void kw_alert_suppress_str(struct kw_alert *a, const char *name,
 			   struct kw_str v);
-/* Add a request id (up to KW_ALERT_MAX_REQUESTS, duplicates ignored). */
+/* Add a request id (up to KW_ALERT_MAX_REQUESTS, duplicates ignored),
+ * redacted by value and cut to 63 bytes. */
 void kw_alert_add_request(struct kw_alert *a, struct kw_str request_id);
 
 /* Deep copy (for queues). KW_ENOMEM on failure. */

@@ -1,5 +1,6 @@
 /*
- * key.c - fingerprint, redaction and glob matching of API keys.
+ * key.c - fingerprint, redaction (of the key itself and by value, in text
+ * taken from a request) and glob matching of API keys.
  *
  * The one idea: every function here looks at the key bytes only to derive
  * something that is safe to show (a hash prefix, a redacted id, a yes/no
@@ -12,6 +13,7 @@
 #include "core/glob.h"
 
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <string.h>
 
 static const char ellipsis[] = "\xe2\x80\xa6"; /* "…", 3 bytes */
@@ -235,6 +237,256 @@ void kw_key_redact(const char *key, size_t n, char *out, size_t cap)
 	else
 		redact_full(&id, k, n);
 	id_emit(&id, out, cap);
+}
+
+/* ---- redaction by value -----------------------------------------------
+ *
+ * What counts as the key in a text: the key as written, its percent-encoded
+ * forms, and any piece of it of KW_KEY_PIECE bytes or more (a path split at
+ * the key's '/', a value cut before it reached us). Pieces are found with a
+ * rolling hash: every KW_KEY_PIECE-byte window of the key goes into a small
+ * open-addressing table, and each window of the text is looked up there, so
+ * a text costs one hash step and one probe per byte. Only text long enough
+ * to hold a piece or the key is searched at all.
+ */
+
+#define PIECE KW_KEY_PIECE
+#define ROLL_BASE 0x100000001b3ull
+#define GRAM_SLOTS 1024 /* a power of two >= 2 * (KW_KEY_MAX_LEN - PIECE) */
+
+struct gram {
+	uint32_t h;   /* high bits of the window's hash; 0: empty slot */
+	uint16_t off; /* where the window starts in the key */
+};
+
+struct needles {
+	struct kw_str key;
+	struct kw_str s[3]; /* the key and its percent-encoded forms */
+	size_t n, longest;
+	struct gram grams[GRAM_SLOTS];
+	size_t mask;  /* slots in use - 1; 0: no table (key < PIECE) */
+	uint64_t top; /* ROLL_BASE^(PIECE-1), to roll a byte out */
+	char enc[2][KW_KEY_MAX_LEN * 3];
+};
+
+static bool unreserved(unsigned char c)
+{
+	return is_lower(c) || is_upper(c) || is_digit(c) || c == '-' ||
+	       c == '.' || c == '_' || c == '~';
+}
+
+/* The hash of the window at p: first (p[0..PIECE) hashed whole), or h
+ * rolled on by one byte (p[-1] out, p[PIECE-1] in). */
+static uint64_t roll(const struct needles *nd, uint64_t h, const char *p,
+		     bool first)
+{
+	if (!first)
+		return (h - (unsigned char)p[-1] * nd->top) * ROLL_BASE +
+		       (unsigned char)p[PIECE - 1];
+	h = 0;
+	for (size_t i = 0; i < PIECE; i++)
+		h = h * ROLL_BASE + (unsigned char)p[i];
+	return h;
+}
+
+static uint32_t gram_tag(uint64_t h)
+{
+	uint32_t t = (uint32_t)(h >> 32);
+
+	return t ? t : 1;
+}
+
+static void encode_forms(struct needles *nd, struct kw_str key)
+{
+	static const char hex[2][17] = {"0123456789ABCDEF", "0123456789abcdef"};
+	bool plain = true;
+
+	for (size_t i = 0; i < key.n; i++)
+		plain = plain && unreserved((unsigned char)key.p[i]);
+	if (plain)
+		return;
+	for (int h = 0; h < 2; h++) {
+		size_t e = 0;
+
+		for (size_t i = 0; i < key.n; i++) {
+			unsigned char c = (unsigned char)key.p[i];
+
+			if (unreserved(c)) {
+				nd->enc[h][e++] = (char)c;
+				continue;
+			}
+			nd->enc[h][e++] = '%';
+			nd->enc[h][e++] = hex[h][c >> 4];
+			nd->enc[h][e++] = hex[h][c & 15];
+		}
+		nd->s[nd->n++] = (struct kw_str){nd->enc[h], e};
+		nd->longest = e;
+	}
+}
+
+/* Every window of the key into the table. */
+static void index_grams(struct needles *nd)
+{
+	size_t ngrams = nd->key.n - PIECE + 1, slots = 32;
+	uint64_t h = 0;
+
+	while (slots < 2 * ngrams)
+		slots *= 2;
+	nd->mask = slots - 1;
+	memset(nd->grams, 0, slots * sizeof(nd->grams[0]));
+	nd->top = 1;
+	for (size_t i = 1; i < PIECE; i++)
+		nd->top *= ROLL_BASE;
+	for (size_t j = 0; j < ngrams; j++) {
+		size_t at;
+
+		h = roll(nd, h, nd->key.p + j, j == 0);
+		at = (size_t)h & nd->mask;
+		while (nd->grams[at].h)
+			at = (at + 1) & nd->mask;
+		nd->grams[at] = (struct gram){gram_tag(h), (uint16_t)j};
+	}
+}
+
+static void needles_init(struct needles *nd, struct kw_str key)
+{
+	nd->n = nd->mask = 0;
+	nd->longest = 0;
+	if (key.n > KW_KEY_MAX_LEN)
+		key.n = KW_KEY_MAX_LEN; /* longer is no key (the decoder) */
+	nd->key = key;
+	if (!key.n)
+		return;
+	nd->s[nd->n++] = key;
+	nd->longest = key.n;
+	encode_forms(nd, key);
+	if (key.n >= PIECE)
+		index_grams(nd);
+}
+
+/* The longest piece of the key that starts at p (at most n bytes), given
+ * the hash of its first PIECE bytes; 0 when none. */
+static size_t piece_at(const struct needles *nd, uint64_t h, const char *p,
+		       size_t n)
+{
+	uint32_t tag = gram_tag(h);
+	size_t best = 0;
+
+	for (size_t at = (size_t)h & nd->mask; nd->grams[at].h;
+	     at = (at + 1) & nd->mask) {
+		const char *k = nd->key.p + nd->grams[at].off;
+		size_t max = nd->key.n - nd->grams[at].off, len = 0;
+
+		if (nd->grams[at].h != tag)
+			continue;
+		if (max > n)
+			max = n;
+		while (len < max && p[len] == k[len])
+			len++;
+		if (len >= PIECE && len > best)
+			best = len;
+	}
+	return best;
+}
+
+/* The first place in p[0..n) that holds the key (a form of it or a piece):
+ * where, and its length in *len (the longest there). */
+static const char *needles_find(const struct needles *nd, const char *p,
+				size_t n, size_t *len)
+{
+	const char *best = NULL;
+	uint64_t h = 0;
+
+	for (size_t i = 0; i < nd->n; i++) {
+		const char *hit = memmem(p, n, nd->s[i].p, nd->s[i].n);
+
+		if (hit && (!best || hit < best ||
+			    (hit == best && nd->s[i].n > *len))) {
+			best = hit;
+			*len = nd->s[i].n;
+		}
+	}
+	if (!nd->mask || n < PIECE)
+		return best;
+	/* A piece can only matter where it starts before best. */
+	for (size_t i = 0; i + PIECE <= n && (!best || p + i <= best); i++) {
+		size_t got;
+
+		h = roll(nd, h, p + i, i == 0);
+		got = piece_at(nd, h, p + i, n - i);
+		if (got && (!best || p + i < best || got > *len)) {
+			*len = got;
+			return p + i;
+		}
+	}
+	return best;
+}
+
+/* Whether text is too short to hold the key or a piece of it. */
+static bool too_short(struct kw_str text, struct kw_str key)
+{
+	return !key.n || text.n < (key.n < PIECE ? key.n : PIECE);
+}
+
+bool kw_key_in(struct kw_str text, struct kw_str key)
+{
+	struct needles nd;
+	size_t len;
+
+	if (too_short(text, key))
+		return false;
+	needles_init(&nd, key);
+	return needles_find(&nd, text.p, text.n, &len) != NULL;
+}
+
+/* Bytes of p[0..n) that fit in out from *o up to lim, copied. False when
+ * not all of them fit. */
+static bool put(char *out, size_t *o, size_t lim, const char *p, size_t n)
+{
+	size_t take = n < lim - *o ? n : lim - *o;
+
+	memcpy(out + *o, p, take);
+	*o += take;
+	return take == n;
+}
+
+size_t kw_key_scrub(char *out, size_t cap, struct kw_str text,
+		    struct kw_str key, const char *id)
+{
+	struct needles nd;
+	size_t lim = cap - 1, o = 0, i = 0, idn = strlen(id);
+	bool whole = true;
+
+	needles_init(&nd, too_short(text, key) ? KW_STR_NULL : key);
+	while (i < text.n && whole) {
+		/* What can still reach the output, and a key that starts
+		 * there and runs past it. */
+		size_t win = lim - o + 1 + nd.longest;
+		size_t end = text.n - i < win ? text.n : i + win;
+		size_t len = 0;
+		const char *hit =
+			nd.n ? needles_find(&nd, text.p + i, end - i, &len)
+			     : NULL;
+		size_t plain = hit ? (size_t)(hit - (text.p + i)) : end - i;
+
+		whole = put(out, &o, lim, text.p + i, plain);
+		i += plain;
+		if (hit && whole) {
+			whole = put(out, &o, lim, id, idn);
+			i += len;
+		}
+	}
+	if (!whole || i < text.n) {
+		/* Cut: room for the marker, at a character boundary. */
+		if (o > lim - ELLIPSIS_LEN)
+			o = lim - ELLIPSIS_LEN;
+		while (o > 0 && ((unsigned char)out[o] & 0xc0) == 0x80)
+			o--;
+		memcpy(out + o, ellipsis, ELLIPSIS_LEN);
+		o += ELLIPSIS_LEN;
+	}
+	out[o] = '\0';
+	return o;
 }
 
 /* ---- glob ------------------------------------------------------------- */

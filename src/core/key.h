@@ -5,13 +5,18 @@
  * The one idea: outside the decoder a full key is never written anywhere.
  * A key is identified by its fingerprint (the first 16 hex digits of the
  * SHA-256 of the key bytes exactly as in the log) and shown as its redacted
- * id ("sk_live_…4242"). Nothing in this header returns the key itself.
+ * id ("sk_live_…4242"). Nothing in this header returns the key itself. Text
+ * taken from a request (its path, user agent, request id, a value quoted in
+ * a message) may hold the request's key too: kw_key_scrub() redacts it by
+ * value before the text is shown anywhere.
  */
 #ifndef KW_CORE_KEY_H
 #define KW_CORE_KEY_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "core/str.h"
 
 /* Size of a redacted id buffer, NUL included. */
 #define KW_KEY_ID_MAX 64
@@ -65,5 +70,31 @@ void kw_key_redact(const char *key, size_t n, char *out, size_t cap);
  * on patterns like "*a*a*a*a*b".
  */
 bool kw_key_glob(const char *pattern, const char *key, size_t n);
+
+/* A piece of a key this long or longer counts as the key in text. */
+#define KW_KEY_PIECE 16
+
+/*
+ * Whether text holds the key: as written, percent-encoded (upper- or
+ * lower-case hex; only a key with bytes outside A-Z a-z 0-9 - . _ ~ has
+ * such a form), or any piece of it of KW_KEY_PIECE bytes or more (a path
+ * that splits the key at its '/', a value cut in the middle of it).
+ */
+bool kw_key_in(struct kw_str text, struct kw_str key);
+
+/*
+ * Text that may hold the key, made safe to show and bounded: copied into
+ * out (cap bytes, NUL included; cap >= 8) with every occurrence of the key
+ * and every piece of it (as kw_key_in finds them) replaced by id (its
+ * redacted id), then, when it
+ * does not fit, cut at a UTF-8 character boundary and marked with a
+ * trailing "…" (the whole result, marker included, fits in cap). An
+ * occurrence that begins before the cut is replaced whole, so no piece of
+ * the key is left at the cut. key may be empty (nothing to redact: only
+ * the bound applies). Returns the length written (without the NUL). Reads
+ * text only as far as the output needs: a huge value costs what fits.
+ */
+size_t kw_key_scrub(char *out, size_t cap, struct kw_str text,
+		    struct kw_str key, const char *id);
 
 #endif

@@ -135,6 +135,7 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 	st = kw_alert_init(a, detector, sev, ev->ts, &ak);
 	if (st != KW_OK)
 		return st;
+	a->secret = ev->key; /* redaction by value of what goes in */
 	kw_alert_add_request(a, ev->request_id);
 	return KW_OK;
 }

@@ -123,8 +123,10 @@ enum kw_status kw_detect_check_config(const struct kw_config *cfg,
 				      struct kw_error *err);
 
 /* Start an alert about key for event ev: detector, severity, event time,
- * key id/fp/kind/mode/name, the request id. The caller adds the summary,
- * evidence and subject, then calls kw_alert_set_id() and kw_emit(). */
+ * key id/fp/kind/mode/name, the request id, and the event's key as the
+ * alert's secret, so that everything copied in from the request is
+ * redacted by value (core/alert.h). The caller adds the summary, evidence
+ * and subject, then calls kw_alert_set_id() and kw_emit(). */
 enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 			       enum kw_severity sev, const struct kw_event *ev,
 			       const struct kw_keyent *key);

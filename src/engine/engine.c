@@ -75,6 +75,7 @@ static void engine_emit(void *ctx, struct kw_alert *a)
 	const char *detector = a->detector;
 	enum kw_severity sev = a->severity;
 
+	a->secret = KW_STR_NULL; /* borrowed from the event: it stays here */
 	if (e->opts.admit && !e->opts.admit(e->opts.hook_ctx, a->id, time)) {
 		kw_alert_clear(a);
 		return;

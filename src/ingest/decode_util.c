@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/key.h"
 #include "core/time.h"
 
 /* ---- time and path ---- */
@@ -171,7 +172,12 @@ const char *kw_decode_quote(const char *p, size_t n, char *buf, size_t cap)
 	for (i = 0; i < lim && o + 9 <= cap; i++) {
 		unsigned char c = (unsigned char)p[i];
 
-		if (c == '"' || c == '\\') {
+		if (i + 3 <= lim && !memcmp(p + i, "\xe2\x80\xa6", 3)) {
+			/* "…" of a redacted id: shown as it is */
+			memcpy(buf + o, p + i, 3);
+			o += 3;
+			i += 2;
+		} else if (c == '"' || c == '\\') {
 			buf[o++] = '\\';
 			buf[o++] = (char)c;
 		} else if (c < 0x20 || c >= 0x7f) {
@@ -411,17 +417,29 @@ static enum kw_decode_res bad(const struct kw_decode_rec *r, enum kw_field f,
 	return KW_DECODE_BAD;
 }
 
-/* "field 'x': WHAT "value"" with the value quoted. */
+/* "field 'x': WHAT "value"" with the value quoted, and the record's key,
+ * wherever it is in the value, shown as its redacted id. */
 static enum kw_decode_res bad_value(const struct kw_decode_rec *r,
 				    enum kw_field f, size_t slot,
 				    const char *what,
 				    const struct kw_json_value *v)
 {
-	char q[KW_DECODE_QUOTE_BUF];
+	const struct kw_json_value *k =
+		kw_decode_value(r, KW_FIELD_API_KEY, NULL);
+	struct kw_str val = {v->p, v->n}, key = KW_STR_NULL;
+	char q[KW_DECODE_QUOTE_BUF], safe[KW_DECODE_QUOTE_MAX * 3];
+	char id[KW_KEY_ID_MAX];
 
 	if (!sampled(r, KW_SKIP_BAD_FIELD))
 		return bad(r, f, slot, "");
-	kw_decode_quote(v->p, v->n, q, sizeof(q));
+	if (k && k->type == KW_JSON_STRING)
+		key = (struct kw_str){k->p, k->n};
+	if (key.n && kw_key_in(val, key)) {
+		kw_key_redact(key.p, key.n, id, sizeof(id));
+		val.n = kw_key_scrub(safe, sizeof(safe), val, key, id);
+		val.p = safe;
+	}
+	kw_decode_quote(val.p, val.n, q, sizeof(q));
 	kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, f, slot, ": %s %s", what, q);
 	return KW_DECODE_BAD;
 }

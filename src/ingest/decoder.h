@@ -148,8 +148,10 @@ const char *const *kw_field_aliases(enum kw_field f);
 
 /* A value quoted for a message: at most 40 bytes of it, between double
  * quotes, with '"', '\\' and every byte outside printable ASCII escaped
- * (\xNN) and "..." after the closing quote when it was cut. Writes into buf
- * (cap >= 8) and returns buf. Never use it on a key. */
+ * (\xNN) except the "…" of a redacted id, and "..." after the closing quote
+ * when it was cut. Writes into buf (cap >= 8) and returns buf. Never use it
+ * on a key; a value that holds the record's key is quoted with the key
+ * replaced by its redacted id (kw_key_scrub). */
 #define KW_DECODE_QUOTE_MAX 40
 /* A value that looks like a key or token (12+ letters and digits in a run)
  * is cut to its first 8 bytes: it may be a key in the wrong field. */

@@ -246,18 +246,108 @@ static void test_requests(void **state)
 	kw_alert_add_request(&a, kw_str_c("r1"));
 	kw_alert_add_request(&a, (struct kw_str){"r2xxx", 2});
 	memset(longid, 'z', sizeof(longid));
-	kw_alert_add_request(&a, (struct kw_str){longid, 64}); /* too long */
+	/* too long: cut to 63 bytes, the cut marked */
+	kw_alert_add_request(&a, (struct kw_str){longid, 64});
 	kw_alert_add_request(&a, (struct kw_str){longid, 63});
 	kw_alert_add_request(&a, kw_str_c("r"));
 	kw_alert_add_request(&a, kw_str_c("r4"));
-	kw_alert_add_request(&a, kw_str_c("r5"));
 	assert_int_equal(a.nrequests, KW_ALERT_MAX_REQUESTS);
 	assert_string_equal(a.requests[0], "r1");
 	assert_string_equal(a.requests[1], "r2");
 	assert_int_equal(strlen(a.requests[2]), 63);
-	assert_string_equal(a.requests[3], "r");
-	assert_string_equal(a.requests[4], "r4");
+	assert_memory_equal(a.requests[2], longid, 60);
+	assert_string_equal(a.requests[2] + 60, "\xe2\x80\xa6");
+	assert_int_equal(strlen(a.requests[3]), 63);
+	assert_memory_equal(a.requests[3], longid, 63);
+	assert_string_equal(a.requests[4], "r");
 	kw_alert_clear(&a);
+}
+
+#define KEY "sk_live_51HxAbCdEfGhIjKlMnOpQrSt4242"
+
+/* Everything copied into an alert is redacted by value: the key of the
+ * request (a.secret) and any long piece of it become its redacted id in
+ * the summary, evidence (strings and strings inside JSON values), suppress
+ * and request ids. */
+static void test_redacted_by_value(void **state)
+{
+	struct kw_alert_key k = spec_key();
+	struct kw_alert a;
+	char *json, big[3000];
+
+	(void)state;
+	kw_alert_init(&a, "key.client_exposed", KW_SEV_HIGH, 0, &k);
+	a.secret = kw_str_c(KEY);
+	kw_alert_add_request(&a, kw_str_c("req_" KEY));
+	kw_alert_evidence_str(&a, "path", kw_str_c("/v1/customers/" KEY));
+	kw_alert_evidence_str(&a, "user_agent",
+			      kw_str_c("curl/8 token=" KEY " piece=" KEY));
+	kw_alert_evidence_str(&a, "origin",
+			      kw_str_c("https://sk_live_51HxAbCdEfGh.example"));
+	kw_alert_evidence_json(&a, "seen",
+			       json_pack("[s,{s:s}]", "x " KEY, "k", KEY));
+	kw_alert_suppress_str(&a, "op", kw_str_c("POST /v1/" KEY));
+	/* the key far past where a first formatting would stop */
+	memset(big, 'a', 2000);
+	big[2000] = '\0';
+	kw_alert_summary(&a, "%s%s", big, KEY);
+	assert_null(strstr(a.summary, "sk_live_51"));
+	kw_alert_summary(&a, "sent by %s from %s", KEY, "203.0.113.5");
+	json = kw_alert_to_json(&a);
+	assert_non_null(json);
+	assert_null(strstr(json, "51HxAbCd"));
+	assert_string_equal(a.summary, "sent by sk_live_" ELLIPSIS
+				       "4242 from 203.0.113.5");
+	assert_non_null(strstr(json,
+			       "\"evidence\":{\"path\":\"/v1/customers/"
+			       "sk_live_" ELLIPSIS "4242\",\"user_agent\":"
+			       "\"curl/8 token=sk_live_" ELLIPSIS "4242 "
+			       "piece=sk_live_" ELLIPSIS "4242\",\"origin\":"
+			       "\"https://sk_live_" ELLIPSIS "4242.example\","
+			       "\"seen\":[\"x sk_live_" ELLIPSIS "4242\","
+			       "{\"k\":\"sk_live_" ELLIPSIS "4242\"}]}"));
+	assert_non_null(strstr(json, "\"requests\":[\"req_sk_live_" ELLIPSIS
+				     "4242\"]"));
+	assert_non_null(
+		strstr(json, "\"op\":\"POST /v1/sk_live_" ELLIPSIS "4242\""));
+	free(json);
+	kw_alert_clear(&a);
+}
+
+/* Text from a request is cut to KW_ALERT_TEXT_MAX bytes, marked "…": a
+ * 500 KB user agent makes a small alert. */
+static void test_bounded(void **state)
+{
+	struct kw_alert_key k = spec_key();
+	struct kw_alert a;
+	size_t n = 500000;
+	char *ua = malloc(n + 1);
+	const char *v;
+	char *json;
+
+	(void)state;
+	for (size_t i = 0; i + 1 < n; i += 2)
+		memcpy(ua + i, "\xc3\xa9", 2);
+	ua[n] = '\0';
+	kw_alert_init(&a, "key.client_exposed", KW_SEV_HIGH, 0, &k);
+	kw_alert_evidence_str(&a, "user_agent", (struct kw_str){ua, n});
+	kw_alert_evidence_json(&a, "list", json_pack("[s]", ua));
+	kw_alert_suppress_str(&a, "ua", (struct kw_str){ua, n});
+	kw_alert_summary(&a, "from %s", ua);
+	v = json_string_value(json_object_get(a.evidence, "user_agent"));
+	assert_true(strlen(v) <= KW_ALERT_TEXT_MAX - 1);
+	assert_true(strlen(v) > KW_ALERT_TEXT_MAX - 8);
+	assert_string_equal(v + strlen(v) - 3, ELLIPSIS);
+	v = json_string_value(
+		json_array_get(json_object_get(a.evidence, "list"), 0));
+	assert_true(strlen(v) <= KW_ALERT_TEXT_MAX - 1);
+	assert_true(strlen(a.summary) <= sizeof(a.summary) - 1);
+	assert_string_equal(a.summary + strlen(a.summary) - 3, ELLIPSIS);
+	json = kw_alert_to_json(&a);
+	assert_true(strlen(json) < 2048);
+	free(json);
+	kw_alert_clear(&a);
+	free(ua);
 }
 
 static void test_copy_clear(void **state)
@@ -369,6 +459,8 @@ int main(void)
 		cmocka_unit_test(test_stable_id),
 		cmocka_unit_test(test_suppress_glob),
 		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_redacted_by_value),
+		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_copy_clear),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_severity),

@@ -1204,6 +1204,32 @@ static void test_cloudtrail_errors(void **state)
 		"field 'status' (errorCode) is not a string");
 }
 
+/* A bad value that holds the record's key is quoted with the key (or a
+ * long piece of it) shown as its redacted id, in both formats: a key that
+ * looks like no token (letters and dashes) would otherwise be quoted. */
+static void test_skip_quotes_redacted(void **state)
+{
+	struct run *r = *state;
+
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":\"live-Self-Carrying-Key-Qwerty-Uiop\","
+		"\"api_key\":\"live-Self-Carrying-Key-Qwerty-Uiop\"}",
+		KW_SKIP_BAD_FIELD,
+		"field 'created': not an RFC 3339 time \"\xe2\x80\xa6Uiop\"");
+	skip_is(r, "keywatch", NULL, 0,
+		"{\"created\":1764230400,\"api_key\":\"live-Self-Carrying-Key-"
+		"Qwerty-Uiop\",\"method\":\"GET live-Self-Carrying-Key-Qw\","
+		"\"path\":\"/\",\"status\":200}",
+		KW_SKIP_BAD_FIELD,
+		"field 'method': not an HTTP method \"GET \xe2\x80\xa6Uiop\"");
+	skip_is(r, "cloudtrail", NULL, 0,
+		"{\"eventTime\":\"at AKIAIOSFODNN7EXAMPLE\",\"userIdentity\":{"
+		"\"accessKeyId\":\"AKIAIOSFODNN7EXAMPLE\"}}",
+		KW_SKIP_BAD_FIELD,
+		"field 'created' (eventTime): not an RFC 3339 time "
+		"\"at AKIA\xe2\x80\xa6MPLE\"");
+}
+
 static void test_cloudtrail_skips(void **state)
 {
 	struct run *r = *state;
@@ -1463,6 +1489,8 @@ int main(void)
 						run_teardown),
 		cmocka_unit_test_setup_teardown(test_skip_fields, run_setup,
 						run_teardown),
+		cmocka_unit_test_setup_teardown(test_skip_quotes_redacted,
+						run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_skip_line_numbers,
 						run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_sample_limit, run_setup,

@@ -6,9 +6,11 @@
  * redacted" test, and the config glob including pathological patterns.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -404,6 +406,146 @@ static const struct glob_case glob_cases[] = {
 	{"*a*a*a*a*b", "aaaaaaaaaaaaa", 0, false},
 };
 
+/* ---- redaction by value ------------------------------------------------ */
+
+#define ELLIPSIS "\xe2\x80\xa6"
+#define SCRUB_KEY "sk_live_51HxAbCdEfGhIjKlMnOpQrSt4242"
+#define SCRUB_ID "sk_live_" ELLIPSIS "4242"
+
+static const char *scrub(const char *text, const char *key, char *out,
+			 size_t cap)
+{
+	kw_key_scrub(out, cap, kw_str_c(text), kw_str_c(key), SCRUB_ID);
+	return out;
+}
+
+/* No 16-byte piece of key is in s. */
+static void assert_no_piece(const char *s, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (size_t i = 0; i + 16 <= n; i++)
+		assert_null(memmem(s, strlen(s), key + i, 16));
+}
+
+static void test_scrub_replaces(void **state)
+{
+	char out[256];
+
+	(void)state;
+	assert_string_equal(scrub("Mozilla/5.0", SCRUB_KEY, out, sizeof(out)),
+			    "Mozilla/5.0");
+	assert_string_equal(scrub(SCRUB_KEY, SCRUB_KEY, out, sizeof(out)),
+			    SCRUB_ID);
+	assert_string_equal(scrub("/v1/x/" SCRUB_KEY "/y?k=" SCRUB_KEY,
+				  SCRUB_KEY, out, sizeof(out)),
+			    "/v1/x/" SCRUB_ID "/y?k=" SCRUB_ID);
+	/* pieces: cut before it reached us, or split by a derived value */
+	assert_string_equal(scrub("token=sk_live_51HxAbCdEfGh and more",
+				  SCRUB_KEY, out, sizeof(out)),
+			    "token=" SCRUB_ID " and more");
+	assert_string_equal(
+		scrub("x IjKlMnOpQrSt4242 y", SCRUB_KEY, out, sizeof(out)),
+		"x " SCRUB_ID " y");
+	/* 15 bytes of it are not a piece (nor are common prefixes) */
+	assert_string_equal(
+		scrub("sk_live_51HxAbC", SCRUB_KEY, out, sizeof(out)),
+		"sk_live_51HxAbC");
+	/* no key: nothing to replace, only the bound */
+	assert_string_equal(scrub(SCRUB_KEY, "", out, sizeof(out)), SCRUB_KEY);
+	/* a key shorter than a piece is still found whole */
+	assert_string_equal(
+		scrub("a short key: k3y! k3y", "k3y!", out, sizeof(out)),
+		"a short key: " SCRUB_ID " k3y");
+}
+
+static void test_scrub_percent_encoded(void **state)
+{
+	const char *key = "tok/Self+Carrying=Secret";
+	char out[256];
+
+	(void)state;
+	assert_string_equal(scrub("/v1/tok%2FSelf%2BCarrying%3DSecret/x", key,
+				  out, sizeof(out)),
+			    "/v1/" SCRUB_ID "/x");
+	assert_string_equal(scrub("q=tok%2fSelf%2bCarrying%3dSecret", key, out,
+				  sizeof(out)),
+			    "q=" SCRUB_ID);
+	/* split at its '/' by a path template: the long piece goes */
+	assert_string_equal(
+		scrub("POST /v1/tok/Self+Carrying/{id}", key, out, sizeof(out)),
+		"POST /v1/" SCRUB_ID "/{id}");
+	assert_true(kw_key_in(kw_str_c("a tok%2FSelf%2BCarrying%3DSecret"),
+			      kw_str_c(key)));
+	assert_false(kw_key_in(kw_str_c("tok/Self"), kw_str_c(key)));
+}
+
+/* The bound: cut at a character boundary, marked, and a key that starts
+ * before the cut is replaced whole, never cut into a piece. */
+static void test_scrub_bound(void **state)
+{
+	char text[600], out[64];
+	size_t n;
+
+	(void)state;
+	/* 2-byte characters: the cut never splits one */
+	text[0] = '\0';
+	for (int i = 0; i < 100; i++)
+		strcat(text, "\xc3\xa9");
+	n = kw_key_scrub(out, sizeof(out), kw_str_c(text), KW_STR_NULL,
+			 SCRUB_ID);
+	assert_int_equal(n, strlen(out));
+	assert_true(n <= 63);
+	assert_memory_equal(out + n - 3, ELLIPSIS, 3);
+	for (size_t i = 0; i + 3 < n; i += 2)
+		assert_memory_equal(out + i, "\xc3\xa9", 2);
+
+	/* a key across the bound: its id, then the cut */
+	memset(text, 'a', 50);
+	strcpy(text + 50, SCRUB_KEY "bbbbbbbbbbbbbbbbbbbb");
+	n = kw_key_scrub(out, sizeof(out), kw_str_c(text), kw_str_c(SCRUB_KEY),
+			 SCRUB_ID);
+	assert_true(n <= 63);
+	assert_no_piece(out, SCRUB_KEY);
+	assert_memory_equal(out, text, 50);
+	assert_memory_equal(out + n - 3, ELLIPSIS, 3);
+
+	/* a key that would start right at the cut: gone with the cut */
+	memset(text, 'a', 55);
+	strcpy(text + 55, SCRUB_KEY);
+	kw_key_scrub(out, sizeof(out), kw_str_c(text), kw_str_c(SCRUB_KEY),
+		     SCRUB_ID);
+	assert_no_piece(out, SCRUB_KEY);
+	assert_null(strstr(out, "sk_live_51"));
+
+	/* exactly fits: no marker */
+	memset(text, 'a', 63);
+	text[63] = '\0';
+	assert_int_equal(kw_key_scrub(out, sizeof(out), kw_str_c(text),
+				      KW_STR_NULL, SCRUB_ID),
+			 63);
+	assert_string_equal(out, text);
+}
+
+/* A huge value costs what fits, and every key in it, anywhere, is found by
+ * kw_key_in. */
+static void test_scrub_huge(void **state)
+{
+	size_t n = 500000;
+	char *text = malloc(n + sizeof(SCRUB_KEY));
+	char out[256];
+
+	(void)state;
+	memset(text, 'x', n);
+	memcpy(text + n, SCRUB_KEY, sizeof(SCRUB_KEY));
+	assert_true(kw_key_in(kw_str_c(text), kw_str_c(SCRUB_KEY)));
+	assert_int_equal(kw_key_scrub(out, sizeof(out), kw_str_c(text),
+				      kw_str_c(SCRUB_KEY), SCRUB_ID),
+			 255);
+	assert_no_piece(out, SCRUB_KEY);
+	free(text);
+}
+
 static void test_glob_table(void **state)
 {
 	(void)state;
@@ -591,6 +733,10 @@ int main(void)
 		cmocka_unit_test(test_redact_cap),
 		cmocka_unit_test(test_redact_long_redacted),
 		cmocka_unit_test(test_redact_never_whole),
+		cmocka_unit_test(test_scrub_replaces),
+		cmocka_unit_test(test_scrub_percent_encoded),
+		cmocka_unit_test(test_scrub_bound),
+		cmocka_unit_test(test_scrub_huge),
 		cmocka_unit_test(test_glob_table),
 		cmocka_unit_test(test_glob_pathological),
 	};
