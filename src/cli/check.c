@@ -3,27 +3,133 @@
  * models and the GeoIP databases exactly as scan and watch would, and print
  * what would run. Nothing is read or written besides them: sinks are
  * checked, not created (a file sink's file is not touched). Secrets are
- * never printed. Exit 0 when everything is in order, 2 otherwise.
+ * never printed, and neither is a key: a key pasted whole into the config
+ * (a `match` or a suppression's `key` without '*') is shown as its redacted
+ * id, wherever it appears, with a warning. Detectors are shown as they
+ * would really run: a geo detector whose data no GeoIP database gives is
+ * off, with why. Exit 0 when everything is in order, 2 otherwise.
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/key.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "detect/detector.h"
+#include "enrich/geoip.h"
 
-static void print_keys(const struct kw_config *cfg)
+/* ---- keys pasted whole into the config ----------------------------------
+ *
+ * `match` is a glob over the key as written in the log, so one without '*'
+ * is the key itself; a suppression's `key` is a glob over the redacted id,
+ * so one without '*' or "…" is a key pasted where its id belongs (and
+ * matches nothing). Either is a secret in the config: shown redacted, and
+ * redacted by value in everything else check prints.
+ */
+
+struct whole_keys {
+	const char **v; /* borrowed from the config */
+	size_t n;
+};
+
+static bool whole_key(const char *v)
 {
-	char ip[64];
+	return v && v[0] && strcmp(v, "?") && !strchr(v, '*') &&
+	       !kw_key_is_redacted(v, strlen(v));
+}
+
+/* "sk_live_…4242" -> "sk_live_*4242": the glob to write instead, or ""
+ * when the id shows too little of the key to make one. */
+static void glob_of(const char *id, char *out, size_t cap)
+{
+	const char *e = strstr(id, "\xe2\x80\xa6");
+
+	if (!e || !e[3])
+		snprintf(out, cap, "%s", "");
+	else
+		snprintf(out, cap, "%.*s*%s", (int)(e - id), id, e + 3);
+}
+
+static void find_whole_keys(const struct kw_config *cfg, struct whole_keys *w)
+{
+	w->n = 0;
+	w->v = calloc(cfg->nkeys + cfg->nsuppress + 1, sizeof(*w->v));
+	for (size_t i = 0; w->v && i < cfg->nkeys; i++) {
+		if (whole_key(cfg->keys[i].match))
+			w->v[w->n++] = cfg->keys[i].match;
+	}
+	for (size_t i = 0; w->v && i < cfg->nsuppress; i++) {
+		if (whole_key(cfg->suppress[i].key))
+			w->v[w->n++] = cfg->suppress[i].key;
+	}
+}
+
+/* text with every whole key of the config in it shown as its redacted
+ * id; buf (cap bytes) may be used. Returns what to print. */
+static const char *shown(const struct whole_keys *w, const char *text,
+			 char *buf, size_t cap)
+{
+	const char *cur = text ? text : "";
+	char tmp[2048], id[KW_KEY_ID_MAX];
+
+	for (size_t i = 0; i < w->n; i++) {
+		struct kw_str key = kw_str_c(w->v[i]);
+
+		if (!kw_key_in(kw_str_c(cur), key))
+			continue;
+		kw_key_redact(key.p, key.n, id, sizeof(id));
+		kw_key_scrub(tmp, sizeof(tmp), kw_str_c(cur), key, id);
+		snprintf(buf, cap, "%s", tmp);
+		cur = buf;
+	}
+	return cur;
+}
+
+static void warn_whole_key(const struct kw_config *cfg, const char *where,
+			   size_t i, const char *key, const char *why)
+{
+	char id[KW_KEY_ID_MAX], glob[KW_KEY_ID_MAX];
+
+	kw_key_redact(key, strlen(key), id, sizeof(id));
+	glob_of(id, glob, sizeof(glob));
+	kw_log_warn(NULL,
+		    "%s: %s[%zu] holds a whole key (shown as %s)%s: write a "
+		    "glob%s%s%s instead, so that the config does not hold the "
+		    "secret",
+		    cfg->file, where, i, id, why, glob[0] ? " such as \"" : "",
+		    glob,
+		    glob[0] ? "\""
+			    : " (its prefix, '*', its last "
+			      "characters)");
+}
+
+/* "  " and s padded to width characters (not bytes: "…" is one). */
+static void print_padded(const char *s, size_t width)
+{
+	size_t chars = 0;
+
+	for (const char *p = s; *p; p++)
+		chars += ((unsigned char)*p & 0xc0) != 0x80;
+	printf("  %s%*s", s, (int)(chars < width ? width - chars : 0), "");
+}
+
+static void print_keys(const struct kw_config *cfg, const struct whole_keys *w)
+{
+	char ip[64], b1[2048], b2[2048];
 
 	printf("keys: %zu configured\n", cfg->nkeys);
 	for (size_t i = 0; i < cfg->nkeys; i++) {
 		const struct kw_keyconf *k = &cfg->keys[i];
 
-		printf("  %-20s %s", k->match, k->name ? k->name : "-");
+		if (whole_key(k->match))
+			warn_whole_key(cfg, "keys", i, k->match, "");
+		print_padded(shown(w, k->match, b1, sizeof(b1)), 20);
+		printf(" %s",
+		       k->name ? shown(w, k->name, b2, sizeof(b2)) : "-");
 		if (k->honey)
 			printf("; decoy");
 		if (k->has_expires) {
@@ -79,28 +185,70 @@ static int check_permissions(const struct kw_cli_setup *s)
 	return bad;
 }
 
-static void print_detectors(const struct kw_config *cfg)
+/* What the loaded databases give, KW_GEOIP_HAS_* or'ed. */
+static unsigned geo_data(const struct kw_geoip *g)
+{
+	unsigned have = 0;
+
+	for (size_t i = 0; i < kw_geoip_count(g); i++)
+		have |= kw_geoip_provides(g, i);
+	return have;
+}
+
+/* Whether detector name really runs, and why not (or how) in why. */
+static bool runs(const struct kw_config *cfg, const char *name, unsigned have,
+		 bool any_db, char *why, size_t cap)
+{
+	unsigned missing = kw_detect_geo_needs(name) & ~have;
+
+	why[0] = '\0';
+	if (!kw_detect_enabled(cfg, name)) {
+		snprintf(why, cap, " (switched off in the config)");
+		return false;
+	}
+	if (missing) {
+		snprintf(why, cap, " (needs a GeoIP database with %s; %s)",
+			 missing & KW_GEOIP_HAS_COUNTRY	   ? "countries"
+			 : missing & KW_GEOIP_HAS_LOCATION ? "locations"
+							   : "networks (ASN)",
+			 any_db ? "the loaded ones have none: add one with "
+				  "--geoip FILE"
+				: "none is loaded: give one with --geoip FILE");
+		return false;
+	}
+	if (!strcmp(name, "geo.new_ip") && !any_db)
+		snprintf(why, cap, " (no GeoIP database: on addresses alone)");
+	return true;
+}
+
+static void print_detectors(const struct kw_config *cfg,
+			    const struct kw_geoip *geoip)
 {
 	const struct kw_detector_ops *const *all = kw_detect_all();
+	unsigned have = geo_data(geoip);
+	bool any_db = kw_geoip_count(geoip) > 0;
+	char why[128];
 
 	printf("detectors:\n");
 	for (size_t i = 0; all[i]; i++) {
 		for (size_t j = 0; all[i]->detectors[j]; j++) {
 			const char *name = all[i]->detectors[j];
+			bool on =
+				runs(cfg, name, have, any_db, why, sizeof(why));
 
-			printf("  %-4s %-24s %s\n",
-			       kw_detect_enabled(cfg, name) ? "on" : "off",
-			       name,
+			printf("  %-4s %-24s %s%s\n", on ? "on" : "off", name,
 			       all[i]->kind == KW_DETECTOR_POLICY ? "policy"
-								  : "learned");
+								  : "learned",
+			       why);
 		}
 	}
 }
 
-static void print_suppress(const struct kw_config *cfg)
+static void print_suppress(const struct kw_config *cfg,
+			   const struct whole_keys *w)
 {
 	time_t now = time(NULL);
-	char t[32];
+	char t[32], b1[2048], b2[2048], b3[2048];
 
 	printf("suppressions: %zu\n", cfg->nsuppress);
 	for (size_t i = 0; i < cfg->nsuppress; i++) {
@@ -108,14 +256,22 @@ static void print_suppress(const struct kw_config *cfg)
 		char *subject =
 			json_dumps(s->subject, JSON_COMPACT | JSON_SORT_KEYS);
 
-		printf("  %s %s %s", s->detector ? s->detector : "*",
-		       s->key ? s->key : "*", subject ? subject : "{}");
+		if (whole_key(s->key))
+			warn_whole_key(cfg, "suppress", i, s->key,
+				       ", and as a suppression's key is "
+				       "matched against the redacted id, it "
+				       "matches nothing");
+		printf("  %s %s %s",
+		       shown(w, s->detector ? s->detector : "*", b1,
+			     sizeof(b1)),
+		       shown(w, s->key ? s->key : "*", b2, sizeof(b2)),
+		       shown(w, subject ? subject : "{}", b3, sizeof(b3)));
 		free(subject);
 		if (s->has_until)
 			printf(" until %s",
 			       kw_time_format(s->until, t, sizeof(t)));
 		if (s->reason)
-			printf(" (%s)", s->reason);
+			printf(" (%s)", shown(w, s->reason, b1, sizeof(b1)));
 		putchar('\n');
 		if (s->has_until && s->until / 1000000 < (int64_t)now)
 			kw_log_warn(NULL,
@@ -161,6 +317,7 @@ int kw_cli_check(int argc, char **argv)
 	struct kw_cli_common c;
 	struct kw_cli_setup s;
 	struct kw_model_info mi;
+	struct whole_keys w = {NULL, 0};
 	char desc[512];
 	int opt, rc;
 
@@ -210,13 +367,14 @@ int kw_cli_check(int argc, char **argv)
 		printf("  %s\n", desc);
 	}
 	printf("learn: %lld h\n", (long long)(s.cfg->learn / 3600000000LL));
-	print_keys(s.cfg);
+	find_whole_keys(s.cfg, &w);
+	print_keys(s.cfg, &w);
 	if (check_permissions(&s)) {
 		rc = KW_EXIT_USAGE;
 		goto cleanup;
 	}
-	print_detectors(s.cfg);
-	print_suppress(s.cfg);
+	print_detectors(s.cfg, s.geoip);
+	print_suppress(s.cfg, &w);
 	rc = check_sinks(&s);
 	if (rc != KW_EXIT_OK)
 		goto cleanup;
@@ -227,6 +385,7 @@ int kw_cli_check(int argc, char **argv)
 					       : "auto");
 	printf("config OK\n");
 cleanup:
+	free(w.v);
 	kw_cli_teardown(&s);
 	return rc;
 }

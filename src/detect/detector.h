@@ -162,6 +162,11 @@ extern const struct kw_detector_ops kw_detect_geo;
  * of a log's distinct addresses, and nothing needs their places. */
 bool kw_detect_geo_wants(const struct kw_config *cfg,
 			 const struct kw_keyent *key);
+/* What a detector needs from the GeoIP databases to run (KW_GEOIP_HAS_*
+ * or'ed; enrich/geoip.h): geo.new_network the ASN, geo.new_country and
+ * geo.country_not_allowed the country, geo.impossible_travel the location.
+ * 0 for every other detector (geo.new_ip runs on addresses alone). */
+unsigned kw_detect_geo_needs(const char *detector);
 
 /* The learned families (one file each). */
 extern const struct kw_detector_ops kw_detect_rate;

@@ -655,6 +655,26 @@ static void no_database(struct geo *self)
 				   "FILE)");
 }
 
+unsigned kw_detect_geo_needs(const char *detector)
+{
+	static const struct {
+		const char *name;
+		unsigned needs;
+	} table[] = {
+		{"geo.new_ip", 0},
+		{"geo.new_network", KW_GEOIP_HAS_ASN},
+		{"geo.new_country", KW_GEOIP_HAS_COUNTRY},
+		{"geo.impossible_travel", KW_GEOIP_HAS_LOCATION},
+		{"geo.country_not_allowed", KW_GEOIP_HAS_COUNTRY},
+	};
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (!strcmp(table[i].name, detector))
+			return table[i].needs;
+	}
+	return 0;
+}
+
 static bool watched(const struct geo *self, const struct kw_keyent *key)
 {
 	return kw_detect_server_key(key) ||

@@ -206,7 +206,9 @@ def main():
         cfg["keys"] = cfg.get("keys", []) + [
             {"match": k[:4] + "*" + k[-4:], "name": "self%d" % i, "honey": True}
             for i, k in enumerate(SELF_KEYS)] + [
-            {"match": "sk_live_*9999", "name": "huge", "honey": True}]
+            {"match": huge_key, "name": "huge", "honey": True}]  # whole: check
+        cfg["suppress"] = cfg.get("suppress", []) + [
+            {"detector": "geo.new_ip", "key": SELF_KEYS[2], "reason": "for " + SELF_KEYS[2]}]
         cfg["sinks"] = [{"type": "stdout"}, {"type": "file", "path": "alerts.jsonl"},
                         {"type": "webhook", "url": "http://127.0.0.1:9/x", "timeout": "1s"}]
         cfg["spool_dir"] = os.path.join(tmp, "spool")
