@@ -37,7 +37,7 @@ struct sink_count {
 
 /* Counters of the components a reload replaces. */
 struct counts {
-	uint64_t bytes, records, events;
+	uint64_t bytes, decompressed, records, events;
 	uint64_t skips[KW_SKIP_REASON_MAX], skipped;
 	uint64_t opened, rotations, truncations, copies, too_long, read_errors;
 	uint64_t raised, passed, deduped, suppressed, below;
@@ -155,6 +155,7 @@ static bool add(struct counts *c, const struct kw_metrics_view *v)
 	bool all = true;
 
 	c->bytes += ts->bytes;
+	c->decompressed += ts->decompressed;
 	c->records += es->records;
 	c->events += es->events;
 	for (int r = 0; r < KW_SKIP_REASON_MAX; r++)
@@ -482,6 +483,11 @@ static void render(struct kw_metrics *m, const struct kw_metrics_view *v,
 	family(f, "keywatch_bytes_read_total", "counter",
 	       "Bytes read from the inputs (decompressed).");
 	sample(f, "keywatch_bytes_read_total", NULL, NULL, c->bytes);
+	family(f, "keywatch_bytes_decompressed_total", "counter",
+	       "Bytes decompressed from followed compressed files, also those "
+	       "decompressed again to be skipped (after a restart).");
+	sample(f, "keywatch_bytes_decompressed_total", NULL, NULL,
+	       c->decompressed);
 	family(f, "keywatch_records_read_total", "counter",
 	       "Records cut from the inputs.");
 	sample(f, "keywatch_records_read_total", NULL, NULL, c->records);

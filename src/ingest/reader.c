@@ -40,12 +40,18 @@ enum kw_status kw_reader_src_read(struct kw_reader_src *src, void *buf,
 		return KW_OK;
 	}
 	do {
-		r = read(src->fd, buf, cap);
+		if (src->positional)
+			r = pread(src->fd, buf, cap, (off_t)src->pos);
+		else
+			r = read(src->fd, buf, cap);
 	} while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return kw_error_set(
 			err, KW_EIO, "byte offset %llu: read error: %s",
 			(unsigned long long)src->consumed, strerror(errno));
+	if (r == 0 && src->follow)
+		src->starved = true;
+	src->pos += (uint64_t)r;
 	src->consumed += (uint64_t)r;
 	*got = (size_t)r;
 	return KW_OK;
@@ -108,6 +114,7 @@ static enum kw_status src_peek(struct kw_reader_src *src, struct kw_error *err)
 		if (r == 0)
 			break;
 		src->peek_len += (size_t)r;
+		src->pos += (uint64_t)r;
 	}
 	return KW_OK;
 }
@@ -170,6 +177,11 @@ enum kw_status kw_reader_open_fd(int fd, const char *name,
 	}
 	src->fd = fd;
 	fd = -1;
+	{
+		off_t at = lseek(src->fd, 0, SEEK_CUR);
+
+		src->pos = at > 0 ? (uint64_t)at : 0;
+	}
 	r->name = strdup(shown);
 	if (!r->name) {
 		st = kw_error_set(err, KW_ENOMEM, "%s: out of memory", shown);
@@ -185,6 +197,7 @@ enum kw_status kw_reader_open_fd(int fd, const char *name,
 		kw_error_prefix(err, "%s", shown);
 		goto cleanup;
 	}
+	r->src = src;
 	src = NULL; /* owned by the layer now */
 	*out = r;
 	r = NULL;
@@ -226,10 +239,25 @@ enum kw_status kw_reader_read(struct kw_reader *r, void *buf, size_t cap,
 {
 	enum kw_status st;
 
+	if (r->src)
+		r->src->starved = false;
 	st = r->ops->read(r->self, buf, cap, got, err);
 	if (st != KW_OK)
 		kw_error_prefix(err, "%s", r->name);
 	return st;
+}
+
+void kw_reader_follow(struct kw_reader *r, bool on)
+{
+	if (!r->src)
+		return;
+	r->src->follow = on;
+	r->src->positional |= on;
+}
+
+bool kw_reader_at_end(const struct kw_reader *r)
+{
+	return !r->src || r->src->at_end;
 }
 
 void kw_reader_close(struct kw_reader *r)

@@ -20,6 +20,7 @@
 #ifndef KW_INGEST_READER_H
 #define KW_INGEST_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,11 +44,15 @@ struct kw_reader_ops {
 	void (*destroy)(void *self);
 };
 
+struct kw_reader_src;
+
 struct kw_reader {
 	const struct kw_reader_ops *ops;
 	void *self;
 	char *name; /* the input's name as the user wrote it; "-" is "<stdin>"
 		     */
+	struct kw_reader_src *src; /* private: the raw source (the layer's),
+				      NULL for a reader made elsewhere */
 };
 
 /* Open path ("-" for standard input) and stack the decompressor its magic
@@ -63,6 +68,22 @@ enum kw_status kw_reader_open_fd(int fd, const char *name,
 /* Read through the stack; err messages are prefixed with the input name. */
 enum kw_status kw_reader_read(struct kw_reader *r, void *buf, size_t cap,
 			      size_t *got, struct kw_error *err);
+
+/* Follow a growing file (the tailer, on a compressed one). With on, the
+ * end of the file is "nothing more yet", not the end of the stream: read()
+ * returns KW_OK with *got == 0 there, keeps the decoder's state, and a
+ * later call decodes on from where it stopped once the file has grown, so
+ * nothing is decoded twice; a member or frame cut by the end of the file
+ * is not damage then. With on false again the end is the end (a cut
+ * stream is reported as usual). A following reader reads its file with
+ * pread at its own position, so other users of the descriptor do not move
+ * it. No effect on a reader without a source. */
+void kw_reader_follow(struct kw_reader *r, bool on);
+
+/* Whether the decoded stream is at a clean end so far: between gzip
+ * members or zstd frames, or anywhere in a plain file (false inside a
+ * member or frame, or before the first one). */
+bool kw_reader_at_end(const struct kw_reader *r);
 
 /* NULL-safe. */
 void kw_reader_close(struct kw_reader *r);

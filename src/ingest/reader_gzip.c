@@ -74,7 +74,7 @@ static enum kw_status gz_refill(struct gz *g)
 				&got, &g->err);
 	if (st != KW_OK)
 		return st;
-	if (got == 0)
+	if (got == 0 && !g->src->follow)
 		g->eof = true;
 	g->zs.avail_in = (uInt)(keep + got);
 	return KW_OK;
@@ -84,10 +84,13 @@ static enum kw_status gz_refill(struct gz *g)
  * false when reading must stop (the end, or an error set). */
 static bool gz_next_member(struct gz *g)
 {
-	while (!g->eof && g->zs.avail_in < 2) {
+	while (!g->eof && !g->src->starved && g->zs.avail_in < 2) {
 		if (gz_refill(g) != KW_OK)
 			return false;
 	}
+	if (g->src->starved && g->zs.avail_in < 2 &&
+	    (!g->zs.avail_in || g->zs.next_in[0] == 0x1f))
+		return false; /* following: the next member is not there yet */
 	if (g->zs.avail_in == 0) {
 		g->done = true;
 		return false;
@@ -106,6 +109,7 @@ static bool gz_next_member(struct gz *g)
 	}
 	inflateReset(&g->zs);
 	g->between = false;
+	g->src->at_end = false;
 	return true;
 }
 
@@ -123,6 +127,7 @@ static bool gz_step(struct gz *g)
 		return true;
 	case Z_STREAM_END:
 		g->between = true;
+		g->src->at_end = true;
 		return true;
 	case Z_BUF_ERROR:
 		/* No progress: the output is full, or the input ran out. */
@@ -153,7 +158,7 @@ static enum kw_status gz_read(void *self, void *buf, size_t cap, size_t *got,
 		g->zs.next_out = buf;
 		g->zs.avail_out = cap > UINT_MAX ? UINT_MAX : (uInt)cap;
 		cap = g->zs.avail_out;
-		while (g->zs.avail_out > 0) {
+		while (g->zs.avail_out > 0 && !g->src->starved) {
 			if (g->between && !gz_next_member(g))
 				break;
 			if (!gz_step(g))

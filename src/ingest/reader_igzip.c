@@ -79,7 +79,7 @@ static enum kw_status igz_refill(struct igz *g)
 				&got, &g->err);
 	if (st != KW_OK)
 		return st;
-	if (got == 0)
+	if (got == 0 && !g->src->follow)
 		g->eof = true;
 	g->st.avail_in = (uint32_t)(keep + got);
 	return KW_OK;
@@ -88,10 +88,13 @@ static enum kw_status igz_refill(struct igz *g)
 /* At a member boundary: the end, or the start of the next member. */
 static bool igz_next_member(struct igz *g)
 {
-	while (!g->eof && g->st.avail_in < 2) {
+	while (!g->eof && !g->src->starved && g->st.avail_in < 2) {
 		if (igz_refill(g) != KW_OK)
 			return false;
 	}
+	if (g->src->starved && g->st.avail_in < 2 &&
+	    (!g->st.avail_in || g->st.next_in[0] == 0x1f))
+		return false; /* following: the next member is not there yet */
 	if (g->st.avail_in == 0) {
 		g->done = true;
 		return false;
@@ -118,6 +121,7 @@ static bool igz_next_member(struct igz *g)
 	}
 	g->between = false;
 	g->header = true;
+	g->src->at_end = false;
 	return true;
 }
 
@@ -232,6 +236,56 @@ static uint16_t le16(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* Following: the length of the member header at next_in when all of it
+ * is in the buffer, 0 while more must come. Nothing of a header is taken
+ * before it is whole, so one cut by the end of a growing file is parsed
+ * once the rest has arrived. A header whose method or flags are wrong
+ * counts as whole: igz_header says what is wrong with it. */
+static uint32_t hdr_whole(const struct igz *g)
+{
+	const uint8_t *p = g->st.next_in, *nul;
+	uint32_t n = g->st.avail_in, at = 10;
+	uint8_t flags;
+
+	if (n < 10)
+		return 0;
+	flags = p[3];
+	if (p[2] != 8 || (flags & 0xe0))
+		return 10;
+	if (flags & 4) { /* FEXTRA */
+		if (n < at + 2)
+			return 0;
+		at += 2 + le16(p + at);
+	}
+	for (int f = 8; f <= 16; f += 8) { /* FNAME, FCOMMENT */
+		if (!(flags & f))
+			continue;
+		nul = at < n ? memchr(p + at, 0, n - at) : NULL;
+		if (!nul)
+			return 0;
+		at = (uint32_t)(nul - p) + 1;
+	}
+	if (flags & 2) /* FHCRC */
+		at += 2;
+	return at <= n ? at : 0;
+}
+
+/* Following: read on until the header is whole. False while it is not
+ * (the source is starved, or an error is set). */
+static bool hdr_ready(struct igz *g)
+{
+	while (!hdr_whole(g)) {
+		if (g->st.avail_in == sizeof(g->in)) {
+			igz_fail(g, KW_ECORRUPT,
+				 "gzip header too long to follow");
+			return false;
+		}
+		if (igz_refill(g) != KW_OK || g->src->starved)
+			return false;
+	}
+	return true;
+}
+
 /* False when reading must stop (the error is set). */
 static bool igz_header(struct igz *g)
 {
@@ -290,8 +344,11 @@ static bool igz_step(struct igz *g)
 	uint32_t in_before = g->st.avail_in;
 	int ret;
 
-	if (g->header)
+	if (g->header) {
+		if (g->src->follow && !hdr_ready(g))
+			return false;
 		return igz_header(g);
+	}
 	if (g->st.avail_in == 0 && !g->eof)
 		return igz_refill(g) == KW_OK;
 	ret = isal_inflate(&g->st);
@@ -303,6 +360,7 @@ static bool igz_step(struct igz *g)
 	}
 	if (g->st.block_state == ISAL_BLOCK_FINISH) {
 		g->between = true;
+		g->src->at_end = true;
 		return true;
 	}
 	if (g->st.avail_out == 0)
@@ -310,13 +368,21 @@ static bool igz_step(struct igz *g)
 	/* Input used up in the middle of a member. */
 	if (g->st.avail_in == 0 && !g->eof)
 		return igz_refill(g) == KW_OK;
-	if (g->eof && g->st.avail_out == out_before &&
-	    g->st.avail_in == in_before) {
+	if (g->st.avail_out != out_before || g->st.avail_in != in_before)
+		return true;
+	if (g->eof) {
 		igz_fail(g, KW_ECORRUPT,
 			 "unexpected end of gzip stream (truncated)");
 		return false;
 	}
-	return true;
+	/* No progress with input left: inflate needs more of it at once
+	 * (part of a header or a block). */
+	if (g->st.avail_in == sizeof(g->in)) {
+		igz_fail(g, KW_ECORRUPT,
+			 "gzip CRC or data error (no progress)");
+		return false;
+	}
+	return igz_refill(g) == KW_OK;
 }
 
 static enum kw_status igz_read(void *self, void *buf, size_t cap, size_t *got,
@@ -330,7 +396,7 @@ static enum kw_status igz_read(void *self, void *buf, size_t cap, size_t *got,
 		g->st.next_out = buf;
 		g->st.avail_out = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
 		cap = g->st.avail_out;
-		while (g->st.avail_out > 0) {
+		while (g->st.avail_out > 0 && !g->src->starved) {
 			if (g->between && !igz_next_member(g))
 				break;
 			if (!igz_step(g))

@@ -29,10 +29,20 @@ struct kw_reader_src {
 	size_t peek_len;
 	size_t peek_pos;
 	uint64_t consumed; /* bytes handed out so far */
+	uint64_t pos;	   /* the descriptor's position after the last read */
+	/* kw_reader_follow: the end of the file is "nothing more yet". A
+	 * layer stops its read() when `starved` is set (a read found the end
+	 * while following) and keeps `at_end` true between members/frames.
+	 * kw_reader_read clears `starved` before each call. */
+	bool follow;
+	bool starved;
+	bool at_end;
+	bool positional; /* read with pread at pos (once it followed) */
 };
 
-/* Up to cap bytes of the raw input; *got == 0 with KW_OK is the end. A
- * failed read is KW_EIO with err "byte offset N: read error: <strerror>". */
+/* Up to cap bytes of the raw input; *got == 0 with KW_OK is the end (when
+ * following: nothing more yet, and src->starved is set). A failed read is
+ * KW_EIO with err "byte offset N: read error: <strerror>". */
 enum kw_status kw_reader_src_read(struct kw_reader_src *src, void *buf,
 				  size_t cap, size_t *got,
 				  struct kw_error *err);

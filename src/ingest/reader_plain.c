@@ -18,6 +18,7 @@ void *kw_reader_plain_new(struct kw_reader_src *src)
 	if (!p)
 		return NULL;
 	p->src = src;
+	src->at_end = true; /* any byte may be the last */
 	return p;
 }
 

@@ -68,7 +68,7 @@ static enum kw_status zs_refill(struct zs *z)
 		return st;
 	z->in.size = got;
 	z->in.pos = 0;
-	if (got == 0)
+	if (got == 0 && !z->src->follow)
 		z->eof = true;
 	return KW_OK;
 }
@@ -96,8 +96,10 @@ static bool zs_step(struct zs *z, ZSTD_outBuffer *out)
 		}
 		return false;
 	}
-	if (z->in.pos != in_before || out->pos != out_before)
+	if (z->in.pos != in_before || out->pos != out_before) {
 		z->frame_done = ret == 0;
+		z->src->at_end = z->frame_done;
+	}
 	if (ret == 0 && z->in.pos == z->in.size && z->eof) {
 		z->done = true;
 		return false;
@@ -128,7 +130,7 @@ static enum kw_status zs_read(void *self, void *buf, size_t cap, size_t *got,
 
 	*got = 0;
 	if (z->err.status == KW_OK && !z->done) {
-		while (out.pos < out.size) {
+		while (out.pos < out.size && !z->src->starved) {
 			if (!zs_step(z, &out))
 				break;
 		}

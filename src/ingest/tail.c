@@ -32,6 +32,14 @@
 #define MIN_BUF ((size_t)64 * 1024)
 #define NAMES_MAX 4096
 #define GRACE_DEFAULT (INT64_C(1000000))
+/* Decoded bytes kept past the offset, in all (the starts of lines whose
+ * ends are still being compressed); past it a file's decoder is let go
+ * and the file decoded from its start again when it grows. */
+#define CARRY_BUDGET ((size_t)64 << 20)
+/* Decoders kept at once (each holds its input buffer and window, about
+ * 300 KiB), and how long one is kept for a file that stopped growing. */
+#define DECODERS_MAX 64
+#define DECODER_IDLE_US (INT64_C(300) * 1000000)
 
 enum kind { KIND_UNKNOWN, KIND_PLAIN, KIND_COMPRESSED };
 
@@ -44,6 +52,14 @@ struct tfile {
 	uint64_t offset;  /* decoded bytes read, whole lines */
 	uint64_t size;	  /* raw size at the last read */
 	uint64_t decoded; /* compressed: decoded bytes at the last read */
+	/* Compressed: the decoder kept between reads (following the file:
+	 * each byte is decoded once), the decoded bytes it produced, and
+	 * those of them past `offset` (a line without its newline yet). */
+	struct kw_reader *zr;
+	uint64_t zpos;
+	char *carry;
+	size_t ncarry;
+	bool zlogged; /* damage in it was logged (once per file) */
 	unsigned char fp[KW_TAIL_FP_MAX];
 	uint32_t fplen;
 	uint64_t fphash;
@@ -77,6 +93,8 @@ struct kw_tail {
 	kw_tail_read_fn *whole;
 	void *ctx;
 	uint64_t fed;
+	size_t carried;	  /* the files' carry bytes, at most CARRY_BUDGET */
+	size_t ndecoders; /* files with a kept decoder, at most DECODERS_MAX */
 };
 
 static uint64_t fp_hash(const void *p, size_t n)
@@ -186,8 +204,11 @@ static struct tfile *add_file(struct kw_tail *t)
 	return f;
 }
 
+static void drop_decoder(struct kw_tail *t, struct tfile *f);
+
 static void remove_file(struct kw_tail *t, size_t i)
 {
+	drop_decoder(t, t->files[i]);
 	if (t->files[i]->fd >= 0)
 		close(t->files[i]->fd);
 	free(t->files[i]);
@@ -309,31 +330,120 @@ static struct kw_reader *reopen(struct kw_tail *t, struct tfile *f)
 	return r;
 }
 
-/* Decode from the start, skip what was read, hand out the rest. */
+/* Let f's decoder and what it decoded past the offset go; the next read
+ * decodes from the file's start again (skipping what was read). */
+static void drop_decoder(struct kw_tail *t, struct tfile *f)
+{
+	if (f->zr)
+		t->ndecoders--;
+	kw_reader_close(f->zr);
+	f->zr = NULL;
+	f->zpos = 0;
+	t->carried -= f->ncarry;
+	free(f->carry);
+	f->carry = NULL;
+	f->ncarry = 0;
+}
+
+/* Keep buf[0..n), the decoded bytes past f->offset (a line still without
+ * its newline), for the next read; past the budget, let the decoder go. */
+static void keep_carry(struct kw_tail *t, struct tfile *f, const char *buf,
+		       size_t n)
+{
+	if (!n)
+		return;
+	if (t->carried + n <= CARRY_BUDGET) {
+		f->carry = malloc(n);
+		if (f->carry) {
+			memcpy(f->carry, buf, n);
+			f->ncarry = n;
+			t->carried += n;
+			return;
+		}
+	}
+	drop_decoder(t, f);
+}
+
+/* Make room for a decoder: let go the one of the file that grew longest
+ * ago. */
+static void drop_oldest_decoder(struct kw_tail *t)
+{
+	struct tfile *oldest = NULL;
+
+	for (size_t i = 0; i < t->nfiles; i++) {
+		struct tfile *f = t->files[i];
+
+		if (f->zr && (!oldest || f->changed_at < oldest->changed_at))
+			oldest = f;
+	}
+	if (oldest)
+		drop_decoder(t, oldest);
+}
+
+/* A damaged or cut stream: said and counted once per file. The decoder
+ * goes: if the file was rewritten rather than appended to, decoding it
+ * from its start again when it changes reads it right. */
+static void decode_failed(struct kw_tail *t, struct tfile *f,
+			  const struct kw_error *err)
+{
+	if (!f->zlogged) {
+		t->stats.read_errors++;
+		kw_log_error("tail", "%s", err->msg);
+		f->zlogged = true;
+	}
+	drop_decoder(t, f);
+}
+
+/* Decode what f's decoder has not decoded yet, from where it stopped
+ * (made from the file's start when f has none: the first read, after a
+ * restart, or after it was let go; what was read before is skipped), and
+ * hand out the whole lines. final: the end of the file is the end of the
+ * stream; otherwise a member cut by it is waited for. */
 static void read_compressed(struct kw_tail *t, struct tfile *f, bool final)
 {
-	struct kw_reader *r = reopen(t, f);
 	struct kw_error err;
-	uint64_t dpos = 0;
 	size_t have = 0;
+	bool clean = false;
 
-	if (!r)
-		return;
+	if (!f->zr) {
+		if (t->ndecoders >= DECODERS_MAX)
+			drop_oldest_decoder(t);
+		f->zr = reopen(t, f);
+		f->zpos = 0;
+		if (!f->zr)
+			return;
+		t->ndecoders++;
+	}
 	f->partial = false;
+	if (f->ncarry) {
+		memcpy(t->buf, f->carry, f->ncarry);
+		have = f->ncarry;
+		t->carried -= f->ncarry;
+		free(f->carry);
+		f->carry = NULL;
+		f->ncarry = 0;
+	}
+	kw_reader_follow(f->zr, !final);
 	for (;;) {
 		size_t got = 0, used;
-		uint64_t start;
+		uint64_t start = f->zpos - have; /* where t->buf starts */
 
-		if (kw_reader_read(r, t->buf + have, t->bufcap - have, &got,
-				   &err) != KW_OK)
-			goto done; /* a member still being written: next time */
-		if (got == 0)
-			break;
-		start = dpos - have;
-		dpos += got;
-		have += got;
-		if (dpos <= f->offset) {
+		kw_error_clear(&err);
+		if (kw_reader_read(f->zr, t->buf + have, t->bufcap - have, &got,
+				   &err) != KW_OK) {
+			decode_failed(t, f, &err);
 			have = 0;
+			goto done;
+		}
+		if (got == 0) {
+			clean = final || kw_reader_at_end(f->zr);
+			break;
+		}
+		t->stats.decompressed += got;
+		f->zpos += got;
+		have += got;
+		if (f->zpos <= f->offset) {
+			have = 0; /* read before: skipped */
 			continue;
 		}
 		if (start < f->offset) {
@@ -346,21 +456,27 @@ static void read_compressed(struct kw_tail *t, struct tfile *f, bool final)
 			       have == t->bufcap && !t->whole);
 		if (used == 0 && have == t->bufcap) {
 			f->partial = true; /* a document: read whole */
+			drop_decoder(t, f);
+			have = 0;
 			goto done;
 		}
 		memmove(t->buf, t->buf + used, have - used);
 		have -= used;
 	}
-	/* The stream ended cleanly: what is left is a last line without its
-	 * newline, or a document (CloudTrail) in one piece. */
-	f->partial = have > 0;
+	/* At a clean end what is left is a last line without its newline,
+	 * or a document (CloudTrail) in one piece; inside a member, the
+	 * start of a line whose end is still to come. */
+	f->partial = clean && have > 0;
 	if (final && have) {
 		consume(t, f, t->buf, have, true, false);
 		f->partial = false;
+		have = 0;
 	}
 done:
-	f->decoded = dpos > f->decoded ? dpos : f->decoded;
-	kw_reader_close(r);
+	if (f->zpos > f->decoded)
+		f->decoded = f->zpos;
+	if (f->zr)
+		keep_carry(t, f, t->buf, have);
 }
 
 /* A reader that counts what passes through it, for read_whole. */
@@ -405,11 +521,12 @@ static void read_whole(struct kw_tail *t, struct tfile *f)
 {
 	struct kw_reader *r = NULL;
 	struct counted c = {0};
-	struct kw_reader w = {&counted_ops, &c, NULL};
+	struct kw_reader w = {.ops = &counted_ops, .self = &c};
 	struct kw_error err;
 	uint64_t skip = f->offset;
 
 	f->partial = false;
+	drop_decoder(t, f); /* its bytes past the offset are read here */
 	r = reopen(t, f);
 	if (!r)
 		return;
@@ -421,12 +538,14 @@ static void read_whole(struct kw_tail *t, struct tfile *f)
 		    got == 0)
 			goto cleanup;
 		skip -= got;
+		t->stats.decompressed += got;
 	}
 	c.r = r;
 	w.name = r->name;
 	t->whole(t->ctx, &w, f->name);
 	f->offset += c.n;
 	t->fed += c.n;
+	t->stats.decompressed += c.n;
 	if (f->offset > f->decoded)
 		f->decoded = f->offset;
 cleanup:
@@ -607,8 +726,10 @@ static struct tfile *find_active(struct kw_tail *t, const struct stat *sb)
  * may appear) and start it again at 0. */
 static void truncated(struct kw_tail *t, struct tfile *f, int64_t now)
 {
-	struct tfile *old = add_file(t);
+	struct tfile *old;
 
+	drop_decoder(t, f);
+	old = add_file(t);
 	if (old) {
 		*old = *f;
 		old->fd = -1;
@@ -724,6 +845,7 @@ static void unknown(struct kw_tail *t, const struct cand *c, bool by_inode,
 	f = claim ? claim : add_file(t);
 	if (!f)
 		goto drop;
+	drop_decoder(t, f); /* a claimed file's, of its old descriptor */
 	if (claim) {
 		if (claim->dev != (uint64_t)sb.st_dev ||
 		    claim->ino != (uint64_t)sb.st_ino) {
@@ -773,6 +895,11 @@ static void read_file(struct kw_tail *t, struct tfile *f, bool final,
 	if (f->kind == KIND_COMPRESSED) {
 		bool changed = (uint64_t)sb.st_size != f->size;
 
+		/* Shorter than when last read: what the decoder holds is not
+		 * this file's any more. */
+		if ((uint64_t)sb.st_size < f->size)
+			drop_decoder(t, f);
+
 		if (changed)
 			f->changed_at = now;
 		if (changed || (final && !t->whole))
@@ -780,6 +907,11 @@ static void read_file(struct kw_tail *t, struct tfile *f, bool final,
 		if (t->whole && f->partial &&
 		    (final || now - f->changed_at >= t->grace))
 			read_whole(t, f);
+		/* Stopped growing (a rotated file compressed whole, most
+		 * often): its decoder's memory goes. */
+		if (f->zr && !f->ncarry &&
+		    now - f->changed_at >= DECODER_IDLE_US)
+			drop_decoder(t, f);
 	} else {
 		read_plain(t, f, final);
 	}
@@ -803,6 +935,7 @@ static void gone(struct kw_tail *t, struct tfile *f, int64_t now)
 	if (now - f->gone_since < t->grace || now - f->last_growth < t->grace)
 		return;
 	read_file(t, f, true, now);
+	drop_decoder(t, f);
 	close(f->fd);
 	f->fd = -1;
 	f->gone_since = now;
@@ -903,6 +1036,7 @@ void kw_tail_finish(struct kw_tail *t, kw_tail_feed_fn *feed, void *ctx)
 		if (!active(f) || !f->gone_since)
 			continue;
 		read_file(t, f, true, f->gone_since);
+		drop_decoder(t, f);
 		close(f->fd);
 		f->fd = -1;
 	}

@@ -16,11 +16,15 @@
  * let go, and a copy of a file still being followed waits until that file
  * is let go, so two names of one content are never both read.
  *
- * Plain files are read with pread from the offset; compressed ones (gzip,
- * zstd, by magic bytes) are decoded again from the start when they grow
- * and the bytes already read are skipped, which also follows a gzip file
- * to which a writer appends members. A partial last line is not read until
- * its newline arrives (or the file is let go). New files are noticed
+ * Plain files are read with pread from the offset. A compressed one (gzip,
+ * zstd, by magic bytes) keeps its decoder between reads and decodes only
+ * what was added since (new members, or the rest of a member a writer is
+ * still compressing), so a growing compressed file costs what its growth
+ * costs; it is decoded from its start, skipping what was read, only when
+ * first taken up (also after a restart), after a document was read whole,
+ * and when it grows again after its decoder was let go (after 5 minutes
+ * without growth, or to keep at most 64 decoders). A partial last line is not
+ * read until its newline arrives (or the file is let go). New files are noticed
  * through inotify on the globs' directories, with a rescan on every poll
  * as the fallback for file systems without it.
  */
@@ -88,14 +92,16 @@ struct kw_tail_file_info {
 };
 
 struct kw_tail_stats {
-	uint64_t files;	      /* files followed now */
-	uint64_t opened;      /* files taken up since start */
-	uint64_t bytes;	      /* decoded bytes handed out */
-	uint64_t rotations;   /* files that left their path */
-	uint64_t truncations; /* files cut back (copytruncate) */
-	uint64_t copies;      /* copies recognised and resumed, not re-read */
-	uint64_t too_long;    /* lines longer than max_line, skipped */
-	uint64_t read_errors; /* failed reads and damaged compressed data */
+	uint64_t files;	       /* files followed now */
+	uint64_t opened;       /* files taken up since start */
+	uint64_t bytes;	       /* decoded bytes handed out */
+	uint64_t rotations;    /* files that left their path */
+	uint64_t truncations;  /* files cut back (copytruncate) */
+	uint64_t copies;       /* copies recognised and resumed, not re-read */
+	uint64_t too_long;     /* lines longer than max_line, skipped */
+	uint64_t read_errors;  /* failed reads and damaged compressed data */
+	uint64_t decompressed; /* bytes decoded from compressed files, also
+				  those decoded again to be skipped */
 };
 
 struct kw_tail;

@@ -739,6 +739,163 @@ static void test_inputs_dir_and_glob(void **state)
 	kw_inputs_free(NULL);
 }
 
+/* ---- following a growing file ------------------------------------ */
+
+static void append_file(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "ab");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(p, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Write the compressed stream c[0..cn) to a file in pieces cut at cuts[]
+ * (the first cut at least the magic bytes in) and read it with a following
+ * reader after each piece: no error, the bytes decoded so far are always a
+ * prefix of want, each is decoded once, and all of want in the end.
+ * at_end must be false after the pieces whose index is in mid[]. */
+static void follow_pieces(const char *name, const unsigned char *c, size_t cn,
+			  const size_t *cuts, size_t ncuts, const char *want,
+			  size_t wn)
+{
+	const char *path = tpath(name);
+	struct kw_reader *r = NULL;
+	struct kw_error err = {0};
+	char *got = malloc(wn + 1);
+	char buf[7000];
+	size_t have = 0, from = 0;
+
+	assert_non_null(got);
+	write_file(path, c, cuts[0]);
+	assert_int_equal(kw_reader_open(path, &r, &err), KW_OK);
+	kw_reader_follow(r, true);
+	for (size_t i = 0; i <= ncuts; i++) {
+		size_t to = i < ncuts ? cuts[i] : cn;
+		size_t n;
+
+		assert_true(to >= from && to <= cn);
+		if (i > 0)
+			append_file(path, c + from, to - from);
+		from = to;
+		for (;;) {
+			if (kw_reader_read(r, buf, sizeof(buf), &n, &err) !=
+			    KW_OK)
+				fail_msg("after byte %zu: %s", to, err.msg);
+			if (n == 0)
+				break;
+			assert_true(have + n <= wn);
+			memcpy(got + have, buf, n);
+			have += n;
+		}
+		assert_memory_equal(got, want, have);
+	}
+	assert_int_equal(have, wn);
+	assert_true(kw_reader_at_end(r));
+	/* The end of a whole stream is the end once following stops. */
+	kw_reader_follow(r, false);
+	assert_int_equal(kw_reader_read(r, buf, sizeof(buf), &have, &err),
+			 KW_OK);
+	assert_int_equal(have, 0);
+	kw_reader_close(r);
+	free(got);
+}
+
+/* A gzip file that grows by pieces cut anywhere: inside the first header,
+ * inside deflate blocks, inside a trailer, between members, inside the
+ * next member's magic. */
+static void test_gzip_follow(void **state)
+{
+	size_t na, nb, za_n, zb_n;
+	char *a = make_text(300000, &na, 7);
+	char *b = make_text(50000, &nb, 8);
+	unsigned char *za = gz(a, na, &za_n);
+	unsigned char *zb = gz(b, nb, &zb_n);
+	unsigned char *c = malloc(za_n + zb_n);
+	char *want = malloc(na + nb);
+	size_t cuts[] = {4,	   7,	      11,	 1000,	   za_n / 2,
+			 za_n - 5, za_n - 1,  za_n,	 za_n + 1, za_n + 2,
+			 za_n + 9, za_n + 20, za_n + 500};
+	struct kw_reader *r = NULL;
+	struct kw_error err = {0};
+	const char *p;
+	char buf[4096];
+	size_t n, total = 0;
+
+	(void)state;
+	memcpy(c, za, za_n);
+	memcpy(c + za_n, zb, zb_n);
+	memcpy(want, a, na);
+	memcpy(want + na, b, nb);
+	follow_pieces("grow.gz", c, za_n + zb_n, cuts,
+		      sizeof(cuts) / sizeof(cuts[0]), want, na + nb);
+
+	/* Cut inside a member's trailer: nothing wrong while following,
+	 * at_end false;
+	 * once following stops, the cut is damage as for any reader. */
+	p = tpath("cut.gz");
+	write_file(p, za, za_n - 3);
+	assert_int_equal(kw_reader_open(p, &r, &err), KW_OK);
+	kw_reader_follow(r, true);
+	do {
+		assert_int_equal(kw_reader_read(r, buf, sizeof(buf), &n, &err),
+				 KW_OK);
+		assert_true(total + n <= na);
+		assert_memory_equal(buf, a + total, n);
+		total += n;
+	} while (n);
+	/* All of it with zlib; ISA-L holds back the end of a member until
+	 * it has input past it. */
+	assert_true(total > na / 2);
+	assert_false(kw_reader_at_end(r));
+	kw_reader_follow(r, false);
+	while (kw_reader_read(r, buf, sizeof(buf), &n, &err) == KW_OK) {
+		assert_true(n > 0 && total + n <= na);
+		assert_memory_equal(buf, a + total, n);
+		total += n;
+	}
+	assert_int_equal(err.status, KW_ECORRUPT);
+	assert_non_null(strstr(err.msg, "unexpected end of gzip stream"));
+	kw_reader_close(r);
+	free(a);
+	free(b);
+	free(za);
+	free(zb);
+	free(c);
+	free(want);
+}
+
+#if KW_HAVE_ZSTD
+/* The same for zstd: two frames, cut inside the frame header, inside
+ * blocks, between the frames. */
+static void test_zstd_follow(void **state)
+{
+	size_t na, nb, za_n, zb_n;
+	char *a = make_text(300000, &na, 9);
+	char *b = make_text(50000, &nb, 10);
+	unsigned char *za = zst(a, na, &za_n);
+	unsigned char *zb = zst(b, nb, &zb_n);
+	unsigned char *c = malloc(za_n + zb_n);
+	char *want = malloc(na + nb);
+	size_t cuts[] = {4,    6,	 300,	   za_n / 3,  za_n - 2,
+			 za_n, za_n + 3, za_n + 7, za_n + 100};
+
+	(void)state;
+	memcpy(c, za, za_n);
+	memcpy(c + za_n, zb, zb_n);
+	memcpy(want, a, na);
+	memcpy(want + na, b, nb);
+	follow_pieces("grow.zst", c, za_n + zb_n, cuts,
+		      sizeof(cuts) / sizeof(cuts[0]), want, na + nb);
+	free(a);
+	free(b);
+	free(za);
+	free(zb);
+	free(c);
+	free(want);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -746,9 +903,11 @@ int main(void)
 		cmocka_unit_test(test_gzip_multi_member),
 		cmocka_unit_test(test_gzip_damage),
 		cmocka_unit_test(test_gzip_like_gzip),
+		cmocka_unit_test(test_gzip_follow),
 #if KW_HAVE_ZSTD
 		cmocka_unit_test(test_zstd),
 		cmocka_unit_test(test_zstd_random),
+		cmocka_unit_test(test_zstd_follow),
 #endif
 		cmocka_unit_test(test_stdin_pipe),
 		cmocka_unit_test(test_open_errors),

@@ -3,7 +3,9 @@
  * create (the old file's end before the new file), copytruncate (the lines
  * written just before the copy come from the copy), rotation into a gzip
  * file (recognised, not read again), a gzip file appended with members,
- * resuming from saved positions, and a line too long.
+ * a gzip file growing in pieces cut anywhere (each byte decoded once,
+ * across a restart, damage, and an idle decoder let go), resuming from
+ * saved positions, and a line too long.
  *
  * The one idea: the feed callback appends what it is given to one string,
  * so each step asserts the exact bytes handed out, in order, and that
@@ -257,6 +259,210 @@ static void test_gzip_members(void **state)
 	kw_tail_destroy(t);
 }
 
+/* Lines "line N of a growing gzip file, padded ...\n" from first, until
+ * at least min bytes. malloc'ed. */
+static char *lines(unsigned first, size_t min, size_t *len)
+{
+	char *t = malloc(min + 128);
+	size_t at = 0;
+
+	assert_non_null(t);
+	for (unsigned i = first; at < min; i++)
+		at += (size_t)sprintf(t + at,
+				      "{\"line\":%u,\"text\":\"a growing gzip "
+				      "file, %u\"}\n",
+				      i, i * 2654435761u);
+	*len = at;
+	return t;
+}
+
+/* One gzip member of text[0..n). malloc'ed. */
+static unsigned char *gz_member(const char *text, size_t n, size_t *out)
+{
+	z_stream zs = {0};
+	size_t cap = compressBound((uLong)n) + 64;
+	unsigned char *o = malloc(cap);
+
+	assert_non_null(o);
+	assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8,
+				      Z_DEFAULT_STRATEGY),
+			 Z_OK);
+	zs.next_in = (unsigned char *)text;
+	zs.avail_in = (uInt)n;
+	zs.next_out = o;
+	zs.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	*out = zs.total_out;
+	deflateEnd(&zs);
+	return o;
+}
+
+static void append_bytes(const char *name, const void *b, size_t n)
+{
+	FILE *f = fopen(p(name), "ab");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n, f), n);
+	fclose(f);
+}
+
+/* A gzip file a writer compresses into as it goes: the member grows in
+ * pieces cut anywhere (mid-block, mid-line, in the trailer). Each poll
+ * hands out exactly the whole lines decoded so far, and every byte is
+ * decoded once: the decoder is kept, not run again from the start. */
+static void test_gzip_growing(void **state)
+{
+	struct kw_tail *t = make("*.gz", 0);
+	size_t n, zn, at = 0, fed = 0;
+	char *text = lines(0, 100000, &n);
+	unsigned char *z = gz_member(text, n, &zn);
+	int64_t now = 0;
+
+	(void)state;
+	assert_true(zn > 1000);
+	while (at < zn) {
+		size_t piece = zn / 23 + 7;
+
+		if (piece > zn - at)
+			piece = zn - at;
+		append_bytes("stream.gz", z + at, piece);
+		at += piece;
+		kw_tail_poll(t, now++, feed, NULL);
+		/* Whole lines only, in order, none twice. */
+		assert_true(ngot == 0 || got[ngot - 1] == '\n');
+		assert_memory_equal(got, text + fed, ngot);
+		fed += ngot;
+		take();
+	}
+	assert_int_equal(fed, n);
+	assert_int_equal(kw_tail_stats(t)->decompressed, n);
+	assert_int_equal(kw_tail_stats(t)->read_errors, 0);
+	kw_tail_destroy(t);
+	free(text);
+	free(z);
+}
+
+/* Members appended one after another, each in two pieces (so a poll sees
+ * a member cut short and, after it, the start of the next one); then a
+ * restart in the middle: resumed from the checkpointed offset, the file is
+ * decoded from its start once, and no line is handed out twice. */
+static void test_gzip_growing_members(void **state)
+{
+	struct kw_tail *t = make("*.gz", 0);
+	struct kw_tail_pos *pos = NULL;
+	char *all = malloc(1 << 17);
+	size_t nall = 0, fed = 0, npos = 0;
+	int64_t now = 0;
+
+	(void)state;
+	assert_non_null(all);
+	for (unsigned m = 0; m < 12; m++) {
+		size_t n, zn;
+		char *text = lines(m * 1000, 6000, &n);
+		unsigned char *z = gz_member(text, n, &zn);
+
+		memcpy(all + nall, text, n);
+		nall += n;
+		append_bytes("members.gz", z, zn / 2);
+		kw_tail_poll(t, now++, feed, NULL);
+		append_bytes("members.gz", z + zn / 2, zn - zn / 2);
+		kw_tail_poll(t, now++, feed, NULL);
+		assert_memory_equal(got, all + fed, ngot);
+		fed += ngot;
+		take();
+		free(text);
+		free(z);
+		if (m == 7) {
+			/* Down after 8 members. */
+			assert_int_equal(fed, nall);
+			assert_int_equal(kw_tail_stats(t)->decompressed, nall);
+			assert_int_equal(kw_tail_positions(t, &pos, &npos),
+					 KW_OK);
+			assert_int_equal(npos, 1);
+			assert_int_equal(pos[0].offset, nall);
+			kw_tail_destroy(t);
+			t = make("*.gz", 0);
+			assert_int_equal(kw_tail_restore(t, pos, npos), KW_OK);
+			free(pos);
+		}
+	}
+	assert_int_equal(fed, nall);
+	/* The new tailer decoded the first 8 members again (to skip
+	 * them) and each byte of the 4 later ones once. */
+	assert_int_equal(kw_tail_stats(t)->decompressed, nall);
+	kw_tail_destroy(t);
+	free(all);
+}
+
+/* A compressed file that stopped growing lets its decoder go after five
+ * minutes; when it grows again it is decoded from its start once, and
+ * only the new lines are handed out. */
+static void test_gzip_idle_decoder(void **state)
+{
+	struct kw_tail *t = make("*.gz", 0);
+	size_t n1, n2, z1n, z2n;
+	char *one = lines(0, 20000, &n1);
+	char *two = lines(9000, 20000, &n2);
+	unsigned char *z1 = gz_member(one, n1, &z1n);
+	unsigned char *z2 = gz_member(two, n2, &z2n);
+
+	(void)state;
+	append_bytes("idle.gz", z1, z1n);
+	kw_tail_poll(t, SEC, feed, NULL);
+	assert_int_equal(ngot, n1);
+	take();
+	kw_tail_poll(t, 2 * SEC, feed, NULL);
+	assert_int_equal(kw_tail_stats(t)->decompressed, n1);
+	kw_tail_poll(t, 302 * SEC, feed, NULL); /* idle: decoder let go */
+	append_bytes("idle.gz", z2, z2n);
+	kw_tail_poll(t, 303 * SEC, feed, NULL);
+	assert_int_equal(ngot, n2);
+	assert_memory_equal(got, two, n2);
+	take();
+	assert_int_equal(kw_tail_stats(t)->decompressed, n1 + n1 + n2);
+	kw_tail_destroy(t);
+	free(one);
+	free(two);
+	free(z1);
+	free(z2);
+}
+
+/* Damage in a growing gzip file: the lines before it are handed out, the
+ * error is counted and logged once however often the file grows after. */
+static void test_gzip_growing_damage(void **state)
+{
+	struct kw_tail *t = make("*.gz", 0);
+	size_t n, zn, n2, zn2;
+	char *text = lines(0, 60000, &n);
+	char *more = lines(5000, 3000, &n2);
+	unsigned char *z = gz_member(text, n, &zn);
+	unsigned char *z2 = gz_member(more, n2, &zn2);
+	const char *out;
+
+	(void)state;
+	append_bytes("bad.gz", z, zn / 2);
+	kw_tail_poll(t, 0, feed, NULL);
+	out = take();
+	assert_true(strlen(out) > 0);
+	assert_memory_equal(out, text, strlen(out));
+	z[zn / 2 + 10] ^= 0xff;
+	z[zn / 2 + 11] ^= 0x55;
+	append_bytes("bad.gz", z + zn / 2, zn - zn / 2);
+	kw_tail_poll(t, 1, feed, NULL);
+	append_bytes("bad.gz", z2, zn2);
+	kw_tail_poll(t, 2, feed, NULL);
+	append_bytes("bad.gz", z2, zn2);
+	kw_tail_poll(t, 3, feed, NULL);
+	assert_int_equal(kw_tail_stats(t)->read_errors, 1);
+	out = take();
+	assert_null(strstr(out, "\"line\":5000,")); /* past the damage */
+	kw_tail_destroy(t);
+	free(text);
+	free(more);
+	free(z);
+	free(z2);
+}
+
 static void read_all(void *ctx, struct kw_reader *r, const char *name)
 {
 	char buf[4096];
@@ -363,6 +569,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copytruncate, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_into_gzip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_growing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_growing_members,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_growing_damage, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gzip_idle_decoder, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gzip_members, setup,
 						teardown),
