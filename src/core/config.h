@@ -79,9 +79,20 @@ enum kw_status kw_config_check_object(const json_t *obj,
  * list, for "did you mean"; NULL when none is near. */
 const char *kw_config_suggest(const char *word, const char *const *names);
 
-/* Resolve a secret value: "env:NAME" reads the environment (an unset or
- * empty variable is an error naming NAME, never the value); anything else is
- * the value itself. *out is malloc'ed; the caller frees (and should wipe). */
+/* Resolve a secret value:
+ *   "env:NAME"   the environment variable NAME;
+ *   "file:PATH"  the contents of the file PATH, one trailing newline (\n or
+ *                \r\n) removed;
+ *   "cred:NAME"  the credential NAME that systemd loaded for the service
+ *                (LoadCredential=): the file $CREDENTIALS_DIRECTORY/NAME,
+ *                read as file: is;
+ *   anything else is the value itself.
+ * An unset or empty variable, and a file that is missing, unreadable, not a
+ * regular file (a FIFO is never opened for reading), empty, larger than
+ * KW_SECRET_FILE_MAX or holding a NUL byte, are errors naming the variable,
+ * the path or the credential, never the value. *out is malloc'ed; the
+ * caller frees (and should wipe). */
+#define KW_SECRET_FILE_MAX ((size_t)64 << 10)
 enum kw_status kw_config_secret(const char *value, char **out,
 				struct kw_error *err);
 

@@ -307,7 +307,7 @@ def check(r):
 
 
 def verify_unit(kw, d):
-    """dist/keywatch.service passes systemd-analyze verify (with the
+    """dist/keywatch.service.in passes systemd-analyze verify (with the
     binary built here and the man page from doc/); skipped without
     systemd."""
     tool = shutil.which("systemd-analyze")
@@ -317,8 +317,9 @@ def verify_unit(kw, d):
     os.makedirs(os.path.join(d, "man", "man1"))
     shutil.copy(os.path.join(ROOT, "doc", "keywatch.1"),
                 os.path.join(d, "man", "man1"))
-    with open(os.path.join(ROOT, "dist", "keywatch.service")) as f:
-        unit = f.read().replace("/usr/bin/keywatch", kw)
+    with open(os.path.join(ROOT, "dist", "keywatch.service.in")) as f:
+        unit = f.read().replace("@bindir@/keywatch", kw).replace(
+            "@sysconfdir@", "/etc")
     path = os.path.join(d, "keywatch.service")
     with open(path, "w") as f:
         f.write(unit)

@@ -4,7 +4,7 @@
  * at the top level and in keys[i], suppress[i], inputs[i]; wrong types;
  * required fields; bad values; JSON syntax with line:column), loading from
  * a file, CIDR parsing and matching at the v4/v6 edges, permissions
- * lookup, first-match key lookup, and "env:" secrets.
+ * lookup, first-match key lookup, and "env:", "file:" and "cred:" secrets.
  *
  * The one idea: error messages are user interface, so every one is
  * compared as a whole string, file name and JSON path included.
@@ -838,6 +838,119 @@ static void test_secret(void **state)
 	unsetenv("KW_TEST_SECRET_H7");
 }
 
+/* "file:PATH" and "cred:NAME": the file's contents without one trailing
+ * newline; every problem an error naming the path or the credential. */
+static void test_secret_files(void **state)
+{
+	char dir[] = "/tmp/kw_secret_XXXXXX";
+	char path[256], spec[300], want[300];
+	struct kw_error err;
+	char *v = NULL;
+	char *big;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/token", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("s3cr3t-value\n", f);
+	fclose(f);
+	snprintf(spec, sizeof(spec), "file:%s", path);
+	kw_error_clear(&err);
+	assert_int_equal(kw_config_secret(spec, &v, &err), KW_OK);
+	assert_string_equal(v, "s3cr3t-value");
+	free(v);
+	/* CRLF goes too; only one newline; inner ones stay. */
+	f = fopen(path, "w");
+	fputs("line one\nline two\r\n", f);
+	fclose(f);
+	assert_int_equal(kw_config_secret(spec, &v, &err), KW_OK);
+	assert_string_equal(v, "line one\nline two");
+	free(v);
+	f = fopen(path, "w");
+	fputs("no newline", f);
+	fclose(f);
+	assert_int_equal(kw_config_secret(spec, &v, &err), KW_OK);
+	assert_string_equal(v, "no newline");
+	free(v);
+
+	/* Empty (a newline only), NUL byte, too big. */
+	f = fopen(path, "w");
+	fputs("\n", f);
+	fclose(f);
+	v = (char *)&v;
+	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
+	assert_null(v);
+	snprintf(want, sizeof(want), "secret file %s: empty", path);
+	assert_string_equal(err.msg, want);
+	f = fopen(path, "w");
+	fwrite("ab\0cd", 1, 5, f);
+	fclose(f);
+	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
+	snprintf(want, sizeof(want), "secret file %s: holds a NUL byte", path);
+	assert_string_equal(err.msg, want);
+	big = malloc(KW_SECRET_FILE_MAX + 1);
+	assert_non_null(big);
+	memset(big, 'k', KW_SECRET_FILE_MAX + 1);
+	f = fopen(path, "w");
+	fwrite(big, 1, KW_SECRET_FILE_MAX + 1, f);
+	fclose(f);
+	free(big);
+	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
+	snprintf(want, sizeof(want), "secret file %s: larger than 65536 bytes",
+		 path);
+	assert_string_equal(err.msg, want);
+
+	/* Missing; a directory; a FIFO (refused, not blocked on). */
+	snprintf(spec, sizeof(spec), "file:%s/missing", dir);
+	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
+	snprintf(want, sizeof(want),
+		 "secret file %s/missing: No such file or directory", dir);
+	assert_string_equal(err.msg, want);
+	snprintf(spec, sizeof(spec), "file:%s", dir);
+	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
+	snprintf(want, sizeof(want), "secret file %s: not a regular file", dir);
+	assert_string_equal(err.msg, want);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(spec, sizeof(spec), "file:%s", path);
+	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
+	snprintf(want, sizeof(want), "secret file %s: not a regular file",
+		 path);
+	assert_string_equal(err.msg, want);
+	unlink(path);
+
+	/* cred:NAME under $CREDENTIALS_DIRECTORY. */
+	snprintf(path, sizeof(path), "%s/slack-url", dir);
+	f = fopen(path, "w");
+	fputs("https://hooks.slack.com/services/T0/B0/x\n", f);
+	fclose(f);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(kw_config_secret("cred:slack-url", &v, &err),
+			 KW_ECONFIG);
+	assert_string_equal(err.msg,
+			    "credential slack-url: $CREDENTIALS_DIRECTORY is "
+			    "not set (systemd sets it for a unit with "
+			    "LoadCredential=)");
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	assert_int_equal(kw_config_secret("cred:slack-url", &v, &err), KW_OK);
+	assert_string_equal(v, "https://hooks.slack.com/services/T0/B0/x");
+	free(v);
+	assert_int_equal(kw_config_secret("cred:nope", &v, &err), KW_ECONFIG);
+	assert_string_equal(err.msg,
+			    "credential nope: No such file or directory");
+	assert_int_equal(kw_config_secret("cred:../token", &v, &err),
+			 KW_ECONFIG);
+	assert_string_equal(err.msg, "credential ../token: expected the name "
+				     "of a credential (no '/')");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/token", dir);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -853,6 +966,7 @@ int main(void)
 		cmocka_unit_test(test_keyconf_access),
 		cmocka_unit_test(test_config_key_first_match),
 		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_secret_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
