@@ -801,21 +801,63 @@ static void follow_pieces(const char *name, const unsigned char *c, size_t cn,
 	free(got);
 }
 
+/* A gzip member with every optional header field (FEXTRA, FNAME,
+ * FCOMMENT), as gzip(1) and loggers write them. malloc'ed. */
+static unsigned char *gz_named(const char *p, size_t n, size_t *out)
+{
+	static const unsigned char head[] = {
+		0x1f, 0x8b, 8,	 4 | 8 | 16, 0, 0, 0,	0,
+		0,    3,				     /* fixed part */
+		6,    0,    'k', 'w',	     2, 0, 'x', 'y', /* FEXTRA */
+	};
+	static const char name[] = "requests-2026-11-20.jsonl";
+	static const char comment[] = "written while growing";
+	size_t cap = compressBound((uLong)n) + 128, at = 0;
+	unsigned char *o = malloc(cap);
+	z_stream zs = {0};
+	uLong crc = crc32(0, (const Bytef *)p, (uInt)n);
+
+	assert_non_null(o);
+	memcpy(o, head, sizeof(head));
+	at = sizeof(head);
+	memcpy(o + at, name, sizeof(name)); /* with its NUL */
+	at += sizeof(name);
+	memcpy(o + at, comment, sizeof(comment));
+	at += sizeof(comment);
+	assert_int_equal(
+		deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY),
+		Z_OK);
+	zs.next_in = (unsigned char *)p;
+	zs.avail_in = (uInt)n;
+	zs.next_out = o + at;
+	zs.avail_out = (uInt)(cap - at - 8);
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	at += zs.total_out;
+	deflateEnd(&zs);
+	for (int i = 0; i < 4; i++)
+		o[at++] = (unsigned char)(crc >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		o[at++] = (unsigned char)(n >> (8 * i));
+	*out = at;
+	return o;
+}
+
 /* A gzip file that grows by pieces cut anywhere: inside the first header,
  * inside deflate blocks, inside a trailer, between members, inside the
- * next member's magic. */
+ * next member's magic, extra field, name and comment. */
 static void test_gzip_follow(void **state)
 {
 	size_t na, nb, za_n, zb_n;
 	char *a = make_text(300000, &na, 7);
 	char *b = make_text(50000, &nb, 8);
 	unsigned char *za = gz(a, na, &za_n);
-	unsigned char *zb = gz(b, nb, &zb_n);
+	unsigned char *zb = gz_named(b, nb, &zb_n);
 	unsigned char *c = malloc(za_n + zb_n);
 	char *want = malloc(na + nb);
-	size_t cuts[] = {4,	   7,	      11,	 1000,	   za_n / 2,
-			 za_n - 5, za_n - 1,  za_n,	 za_n + 1, za_n + 2,
-			 za_n + 9, za_n + 20, za_n + 500};
+	size_t cuts[] = {4,	    7,	       11,	  1000,	     za_n / 2,
+			 za_n - 5,  za_n - 1,  za_n,	  za_n + 1,  za_n + 2,
+			 za_n + 9,  za_n + 11, za_n + 15, za_n + 20, za_n + 45,
+			 za_n + 60, za_n + 70, za_n + 500};
 	struct kw_reader *r = NULL;
 	struct kw_error err = {0};
 	const char *p;
