@@ -8,13 +8,9 @@
  */
 #include "core/config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/alert.h"
 #include "core/file.h"
@@ -360,80 +356,40 @@ enum kw_status kw_config_check_object(const json_t *obj,
 }
 
 /* The contents of the secret file path, its trailing newline removed, into
- * *out. what names it in messages ("secret file /x", "credential y"). */
+ * *out. Messages start with what ("secret file ", "credential NAME: ")
+ * and name the path (core/file.h reads it: special files refused). */
 static enum kw_status secret_file(const char *path, const char *what,
 				  char **out, struct kw_error *err)
 {
-	struct stat sb;
-	enum kw_status st = KW_OK;
+	struct kw_error ferr;
+	enum kw_status st;
 	char *buf = NULL;
 	size_t n = 0;
-	ssize_t got;
-	int fd;
 
-	/* O_NONBLOCK: a FIFO planted at path must not block the open. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return kw_error_set(err, KW_ECONFIG, "%s: %s", what,
-				    strerror(errno));
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		st = kw_error_set(err, KW_ECONFIG, "%s: not a regular file",
-				  what);
-		goto cleanup;
-	}
-	if ((uint64_t)sb.st_size > KW_SECRET_FILE_MAX) {
-		st = kw_error_set(err, KW_ECONFIG, "%s: larger than %zu bytes",
-				  what, KW_SECRET_FILE_MAX);
-		goto cleanup;
-	}
-	buf = malloc(KW_SECRET_FILE_MAX + 2);
-	if (!buf) {
-		st = KW_ENOMEM;
-		goto cleanup;
-	}
-	/* Up to one byte past the bound: a file that grew since fstat. */
-	while (n <= KW_SECRET_FILE_MAX) {
-		got = read(fd, buf + n, KW_SECRET_FILE_MAX + 1 - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			st = kw_error_set(err, KW_ECONFIG, "%s: %s", what,
-					  strerror(errno));
-			goto cleanup;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	if (n > KW_SECRET_FILE_MAX) {
-		st = kw_error_set(err, KW_ECONFIG, "%s: larger than %zu bytes",
-				  what, KW_SECRET_FILE_MAX);
-		goto cleanup;
-	}
+	kw_error_clear(&ferr);
+	st = kw_file_read_all(path, KW_SECRET_FILE_MAX, &buf, &n, &ferr);
+	if (st == KW_ENOMEM)
+		return st;
+	if (st != KW_OK)
+		return kw_error_set(err, KW_ECONFIG, "%s%s", what, ferr.msg);
 	if (n && buf[n - 1] == '\n')
 		n--;
 	if (n && buf[n - 1] == '\r')
 		n--;
-	if (memchr(buf, '\0', n)) {
-		st = kw_error_set(err, KW_ECONFIG, "%s: holds a NUL byte",
-				  what);
-		goto cleanup;
-	}
-	if (n == 0) {
-		st = kw_error_set(err, KW_ECONFIG, "%s: empty", what);
-		goto cleanup;
-	}
+	if (memchr(buf, '\0', n))
+		st = kw_error_set(err, KW_ECONFIG, "%s%s: holds a NUL byte",
+				  what, path);
+	else if (n == 0)
+		st = kw_error_set(err, KW_ECONFIG, "%s%s: empty", what, path);
 	buf[n] = '\0';
-	*out = buf;
-	buf = NULL;
-cleanup:
-	if (buf) {
-		/* volatile: the wipe must not be optimised away. */
-		for (volatile char *p = buf; p < buf + n; p++)
-			*p = '\0';
-		free(buf);
+	if (st == KW_OK) {
+		*out = buf;
+		return KW_OK;
 	}
-	close(fd);
+	/* volatile: the wipe must not be optimised away. */
+	for (volatile char *p = buf; p < buf + n; p++)
+		*p = '\0';
+	free(buf);
 	return st;
 }
 
@@ -444,22 +400,22 @@ static enum kw_status secret_cred(const char *name, char **out,
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
 	char what[300], path[4096];
 
-	snprintf(what, sizeof(what), "credential %s", name);
+	snprintf(what, sizeof(what), "credential %s: ", name);
 	if (!name[0] || strchr(name, '/') || !strcmp(name, ".") ||
 	    !strcmp(name, ".."))
 		return kw_error_set(err, KW_ECONFIG,
-				    "%s: expected the name of a credential "
+				    "%sexpected the name of a credential "
 				    "(no '/')",
 				    what);
 	if (!dir || !dir[0])
 		return kw_error_set(err, KW_ECONFIG,
-				    "%s: $CREDENTIALS_DIRECTORY is not set "
+				    "%s$CREDENTIALS_DIRECTORY is not set "
 				    "(systemd sets it for a unit with "
 				    "LoadCredential=)",
 				    what);
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path))
-		return kw_error_set(err, KW_ECONFIG, "%s: path too long", what);
+		return kw_error_set(err, KW_ECONFIG, "%spath too long", what);
 	return secret_file(path, what, out, err);
 }
 
@@ -467,13 +423,10 @@ enum kw_status kw_config_secret(const char *value, char **out,
 				struct kw_error *err)
 {
 	const char *env;
-	char what[4200];
 
 	*out = NULL;
-	if (!strncmp(value, "file:", 5)) {
-		snprintf(what, sizeof(what), "secret file %s", value + 5);
-		return secret_file(value + 5, what, out, err);
-	}
+	if (!strncmp(value, "file:", 5))
+		return secret_file(value + 5, "secret file ", out, err);
 	if (!strncmp(value, "cred:", 5))
 		return secret_cred(value + 5, out, err);
 	if (strncmp(value, "env:", 4) != 0) {

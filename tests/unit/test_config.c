@@ -843,7 +843,7 @@ static void test_secret(void **state)
 static void test_secret_files(void **state)
 {
 	char dir[] = "/tmp/kw_secret_XXXXXX";
-	char path[256], spec[300], want[300];
+	char path[256], spec[300], want[512];
 	struct kw_error err;
 	char *v = NULL;
 	char *big;
@@ -898,7 +898,9 @@ static void test_secret_files(void **state)
 	fclose(f);
 	free(big);
 	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
-	snprintf(want, sizeof(want), "secret file %s: larger than 65536 bytes",
+	snprintf(want, sizeof(want),
+		 "secret file %s: 65537 bytes, larger than the 65536 this kind "
+		 "of file may have",
 		 path);
 	assert_string_equal(err.msg, want);
 
@@ -906,18 +908,21 @@ static void test_secret_files(void **state)
 	snprintf(spec, sizeof(spec), "file:%s/missing", dir);
 	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
 	snprintf(want, sizeof(want),
-		 "secret file %s/missing: No such file or directory", dir);
+		 "secret file %s/missing: cannot open: No such file or "
+		 "directory",
+		 dir);
 	assert_string_equal(err.msg, want);
 	snprintf(spec, sizeof(spec), "file:%s", dir);
 	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
-	snprintf(want, sizeof(want), "secret file %s: not a regular file", dir);
+	snprintf(want, sizeof(want),
+		 "secret file %s: not a regular file (a directory)", dir);
 	assert_string_equal(err.msg, want);
 	snprintf(path, sizeof(path), "%s/fifo", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
 	snprintf(spec, sizeof(spec), "file:%s", path);
 	assert_int_equal(kw_config_secret(spec, &v, &err), KW_ECONFIG);
-	snprintf(want, sizeof(want), "secret file %s: not a regular file",
-		 path);
+	snprintf(want, sizeof(want),
+		 "secret file %s: not a regular file (a named pipe)", path);
 	assert_string_equal(err.msg, want);
 	unlink(path);
 
@@ -938,8 +943,11 @@ static void test_secret_files(void **state)
 	assert_string_equal(v, "https://hooks.slack.com/services/T0/B0/x");
 	free(v);
 	assert_int_equal(kw_config_secret("cred:nope", &v, &err), KW_ECONFIG);
-	assert_string_equal(err.msg,
-			    "credential nope: No such file or directory");
+	snprintf(want, sizeof(want),
+		 "credential nope: %s/nope: cannot open: No such file or "
+		 "directory",
+		 dir);
+	assert_string_equal(err.msg, want);
 	assert_int_equal(kw_config_secret("cred:../token", &v, &err),
 			 KW_ECONFIG);
 	assert_string_equal(err.msg, "credential ../token: expected the name "
