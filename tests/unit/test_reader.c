@@ -30,6 +30,7 @@
 #include <zstd.h>
 #endif
 
+#include "gzip_fixture.h"
 #include "ingest/inputs.h"
 #include "ingest/reader.h"
 
@@ -95,25 +96,6 @@ static char *make_text(size_t min, size_t *len, unsigned seed)
 			i++;
 	*len = at;
 	return t;
-}
-
-static unsigned char *gz(const char *p, size_t n, size_t *out)
-{
-	z_stream zs = {0};
-	size_t cap = compressBound((uLong)n) + 64;
-	unsigned char *o = malloc(cap);
-
-	assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8,
-				      Z_DEFAULT_STRATEGY),
-			 Z_OK);
-	zs.next_in = (unsigned char *)p;
-	zs.avail_in = (uInt)n;
-	zs.next_out = o;
-	zs.avail_out = (uInt)cap;
-	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-	*out = zs.total_out;
-	deflateEnd(&zs);
-	return o;
 }
 
 struct result {
@@ -218,8 +200,8 @@ static void test_gzip_multi_member(void **state)
 	size_t na, nb, ga, gb;
 	char *a = make_text(500000, &na, 1);
 	char *b = make_text(300000, &nb, 2);
-	unsigned char *za = gz(a, na, &ga);
-	unsigned char *zb = gz(b, nb, &gb);
+	unsigned char *za = gzip_fixture(a, na, &ga);
+	unsigned char *zb = gzip_fixture(b, nb, &gb);
 	unsigned char *cat = malloc(ga + gb);
 	struct result res;
 	size_t caps[] = {1, 7, 4096, 256 * 1024};
@@ -262,7 +244,8 @@ static unsigned char *gz_fields(const char *t, size_t n, size_t namelen,
 	/* XLEN 4: one empty subfield "ab" */
 	static const unsigned char extra[] = {4, 0, 'a', 'b', 0, 0};
 	size_t g, h = 0;
-	unsigned char *z = gz(t, n, &g); /* 10-byte header: reused body */
+	unsigned char *z =
+		gzip_fixture(t, n, &g); /* 10-byte header: reused body */
 	unsigned char *o = malloc(g + namelen + 64);
 	uLong crc;
 
@@ -320,7 +303,7 @@ static void test_gzip_like_gzip(void **state)
 	free(res.data);
 	free(z);
 
-	z = gz(t, n, &g);
+	z = gzip_fixture(t, n, &g);
 	z[3] |= 0x80;
 	p = tpath("flags.gz");
 	write_file(p, z, g);
@@ -361,7 +344,7 @@ static void test_gzip_damage(void **state)
 {
 	size_t n, g;
 	char *t = make_text(400000, &n, 3);
-	unsigned char *z = gz(t, n, &g);
+	unsigned char *z = gzip_fixture(t, n, &g);
 	unsigned char *d = malloc(g + 16);
 	struct result res;
 	const char *p;
@@ -613,7 +596,7 @@ static void test_stdin_pipe(void **state)
 {
 	size_t n, g;
 	char *t = make_text(300000, &n, 6);
-	unsigned char *z = gz(t, n, &g);
+	unsigned char *z = gzip_fixture(t, n, &g);
 	struct result res;
 
 	(void)state;
@@ -845,19 +828,54 @@ static unsigned char *gz_named(const char *p, size_t n, size_t *out)
 /* A gzip file that grows by pieces cut anywhere: inside the first header,
  * inside deflate blocks, inside a trailer, between members, inside the
  * next member's magic, extra field, name and comment. */
-static void test_gzip_follow(void **state)
+typedef unsigned char *compress_fn(const char *p, size_t n, size_t *out);
+
+/* Generated text compressed by ca (300 kB of it), then more by cb (50 kB),
+ * written in pieces cut at head[] (from the start) and at the first
+ * part's end + near[] (negative: before it), each checked as
+ * follow_pieces does. */
+static void follow_two(const char *name, compress_fn *ca, compress_fn *cb,
+		       unsigned seed, const size_t *head, size_t nhead,
+		       const long *near, size_t nnear)
 {
-	size_t na, nb, za_n, zb_n;
-	char *a = make_text(300000, &na, 7);
-	char *b = make_text(50000, &nb, 8);
-	unsigned char *za = gz(a, na, &za_n);
-	unsigned char *zb = gz_named(b, nb, &zb_n);
+	size_t na, nb, za_n, zb_n, ncuts = 0;
+	char *a = make_text(300000, &na, seed);
+	char *b = make_text(50000, &nb, seed + 1);
+	unsigned char *za = ca(a, na, &za_n);
+	unsigned char *zb = cb(b, nb, &zb_n);
 	unsigned char *c = malloc(za_n + zb_n);
 	char *want = malloc(na + nb);
-	size_t cuts[] = {4,	    7,	       11,	  1000,	     za_n / 2,
-			 za_n - 5,  za_n - 1,  za_n,	  za_n + 1,  za_n + 2,
-			 za_n + 9,  za_n + 11, za_n + 15, za_n + 20, za_n + 45,
-			 za_n + 60, za_n + 70, za_n + 500};
+	size_t cuts[32];
+
+	assert_true(nhead + nnear <= sizeof(cuts) / sizeof(cuts[0]));
+	for (size_t i = 0; i < nhead; i++)
+		cuts[ncuts++] = head[i];
+	for (size_t i = 0; i < nnear; i++)
+		cuts[ncuts++] = (size_t)((long)za_n + near[i]);
+	memcpy(c, za, za_n);
+	memcpy(c + za_n, zb, zb_n);
+	memcpy(want, a, na);
+	memcpy(want + na, b, nb);
+	follow_pieces(name, c, za_n + zb_n, cuts, ncuts, want, na + nb);
+	free(a);
+	free(b);
+	free(za);
+	free(zb);
+	free(c);
+	free(want);
+}
+
+/* A gzip file that grows by pieces cut anywhere: inside the first header,
+ * inside deflate blocks, inside a trailer, between members, inside the
+ * next member's magic, extra field, name and comment. */
+static void test_gzip_follow(void **state)
+{
+	static const size_t head[] = {4, 7, 11, 1000, 9000};
+	static const long near[] = {-5, -1, 0,	1,  2,	9,  11,
+				    15, 20, 45, 60, 70, 500};
+	size_t na, za_n;
+	char *a = make_text(300000, &na, 7);
+	unsigned char *za = gzip_fixture(a, na, &za_n);
 	struct kw_reader *r = NULL;
 	struct kw_error err = {0};
 	const char *p;
@@ -865,16 +883,13 @@ static void test_gzip_follow(void **state)
 	size_t n, total = 0;
 
 	(void)state;
-	memcpy(c, za, za_n);
-	memcpy(c + za_n, zb, zb_n);
-	memcpy(want, a, na);
-	memcpy(want + na, b, nb);
-	follow_pieces("grow.gz", c, za_n + zb_n, cuts,
-		      sizeof(cuts) / sizeof(cuts[0]), want, na + nb);
+	follow_two("grow.gz", gzip_fixture, gz_named, 7, head,
+		   sizeof(head) / sizeof(head[0]), near,
+		   sizeof(near) / sizeof(near[0]));
 
 	/* Cut inside a member's trailer: nothing wrong while following,
-	 * at_end false;
-	 * once following stops, the cut is damage as for any reader. */
+	 * at_end false; once following stops, the cut is damage as for any
+	 * reader. */
 	p = tpath("cut.gz");
 	write_file(p, za, za_n - 3);
 	assert_int_equal(kw_reader_open(p, &r, &err), KW_OK);
@@ -900,11 +915,7 @@ static void test_gzip_follow(void **state)
 	assert_non_null(strstr(err.msg, "unexpected end of gzip stream"));
 	kw_reader_close(r);
 	free(a);
-	free(b);
 	free(za);
-	free(zb);
-	free(c);
-	free(want);
 }
 
 #if KW_HAVE_ZSTD
@@ -912,29 +923,13 @@ static void test_gzip_follow(void **state)
  * blocks, between the frames. */
 static void test_zstd_follow(void **state)
 {
-	size_t na, nb, za_n, zb_n;
-	char *a = make_text(300000, &na, 9);
-	char *b = make_text(50000, &nb, 10);
-	unsigned char *za = zst(a, na, &za_n);
-	unsigned char *zb = zst(b, nb, &zb_n);
-	unsigned char *c = malloc(za_n + zb_n);
-	char *want = malloc(na + nb);
-	size_t cuts[] = {4,    6,	 300,	   za_n / 3,  za_n - 2,
-			 za_n, za_n + 3, za_n + 7, za_n + 100};
+	static const size_t head[] = {4, 6, 300, 5000};
+	static const long near[] = {-2, 0, 3, 7, 100};
 
 	(void)state;
-	memcpy(c, za, za_n);
-	memcpy(c + za_n, zb, zb_n);
-	memcpy(want, a, na);
-	memcpy(want + na, b, nb);
-	follow_pieces("grow.zst", c, za_n + zb_n, cuts,
-		      sizeof(cuts) / sizeof(cuts[0]), want, na + nb);
-	free(a);
-	free(b);
-	free(za);
-	free(zb);
-	free(c);
-	free(want);
+	follow_two("grow.zst", zst, zst, 9, head,
+		   sizeof(head) / sizeof(head[0]), near,
+		   sizeof(near) / sizeof(near[0]));
 }
 #endif
 

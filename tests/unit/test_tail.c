@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "gzip_fixture.h"
 #include "ingest/tail.h"
 
 #define SEC INT64_C(1000000)
@@ -276,27 +277,6 @@ static char *lines(unsigned first, size_t min, size_t *len)
 	return t;
 }
 
-/* One gzip member of text[0..n). malloc'ed. */
-static unsigned char *gz_member(const char *text, size_t n, size_t *out)
-{
-	z_stream zs = {0};
-	size_t cap = compressBound((uLong)n) + 64;
-	unsigned char *o = malloc(cap);
-
-	assert_non_null(o);
-	assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8,
-				      Z_DEFAULT_STRATEGY),
-			 Z_OK);
-	zs.next_in = (unsigned char *)text;
-	zs.avail_in = (uInt)n;
-	zs.next_out = o;
-	zs.avail_out = (uInt)cap;
-	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-	*out = zs.total_out;
-	deflateEnd(&zs);
-	return o;
-}
-
 static void append_bytes(const char *name, const void *b, size_t n)
 {
 	FILE *f = fopen(p(name), "ab");
@@ -315,7 +295,7 @@ static void test_gzip_growing(void **state)
 	struct kw_tail *t = make("*.gz", 0);
 	size_t n, zn, at = 0, fed = 0;
 	char *text = lines(0, 100000, &n);
-	unsigned char *z = gz_member(text, n, &zn);
+	unsigned char *z = gzip_fixture(text, n, &zn);
 	int64_t now = 0;
 
 	(void)state;
@@ -359,7 +339,7 @@ static void test_gzip_growing_members(void **state)
 	for (unsigned m = 0; m < 12; m++) {
 		size_t n, zn;
 		char *text = lines(m * 1000, 6000, &n);
-		unsigned char *z = gz_member(text, n, &zn);
+		unsigned char *z = gzip_fixture(text, n, &zn);
 
 		memcpy(all + nall, text, n);
 		nall += n;
@@ -403,8 +383,8 @@ static void test_gzip_idle_decoder(void **state)
 	size_t n1, n2, z1n, z2n;
 	char *one = lines(0, 20000, &n1);
 	char *two = lines(9000, 20000, &n2);
-	unsigned char *z1 = gz_member(one, n1, &z1n);
-	unsigned char *z2 = gz_member(two, n2, &z2n);
+	unsigned char *z1 = gzip_fixture(one, n1, &z1n);
+	unsigned char *z2 = gzip_fixture(two, n2, &z2n);
 
 	(void)state;
 	append_bytes("idle.gz", z1, z1n);
@@ -435,8 +415,8 @@ static void test_gzip_growing_damage(void **state)
 	size_t n, zn, n2, zn2;
 	char *text = lines(0, 60000, &n);
 	char *more = lines(5000, 3000, &n2);
-	unsigned char *z = gz_member(text, n, &zn);
-	unsigned char *z2 = gz_member(more, n2, &zn2);
+	unsigned char *z = gzip_fixture(text, n, &zn);
+	unsigned char *z2 = gzip_fixture(more, n2, &zn2);
 	const char *out;
 
 	(void)state;
