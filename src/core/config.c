@@ -50,6 +50,8 @@ const struct kw_option kw_config_top_options[] = {
 	 "the same alert id within this event time is delivered once", "365d"},
 	{"geo_publishable", KW_OPT_BOOL, "false",
 	 "apply the geo.new_* detectors to publishable keys too"},
+	{"trusted_accounts", KW_OPT_STRINGS, NULL,
+	 "AWS account ids (12 digits) whose sharing and trust is routine"},
 	{"spool_dir", KW_OPT_STRING, NULL,
 	 "where undelivered alerts wait, one file per sink (default: "
 	 "<state_dir>/spool; none without a state_dir)"},
@@ -801,6 +803,29 @@ static enum kw_status load_incidents(struct kw_config *c, const json_t *root,
 	return KW_OK;
 }
 
+/* AWS account ids: exactly 12 digits each. */
+static enum kw_status load_trusted(struct kw_config *c, const json_t *v,
+				   struct kw_error *err)
+{
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		const char *s = json_string_value(json_array_get(v, i));
+		size_t n = strlen(s), k = 0;
+
+		while (k < n && s[k] >= '0' && s[k] <= '9')
+			k++;
+		if (n != 12 || k != 12)
+			return kw_error_set(
+				err, KW_ECONFIG,
+				"%s: trusted_accounts[%zu]: '%s' is "
+				"not an AWS account id (12 digits)",
+				c->file, i, s);
+	}
+	if (dup_strings(v, &c->trusted_accounts, &c->ntrusted_accounts) !=
+	    KW_OK)
+		return KW_ENOMEM;
+	return KW_OK;
+}
+
 static enum kw_status load_json(struct kw_config *c, const json_t *root,
 				struct kw_error *err)
 {
@@ -821,6 +846,11 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 		c->models = NULL;
 		if (dup_strings(v, &c->models, &c->nmodels) != KW_OK)
 			return KW_ENOMEM;
+	}
+	if ((v = json_object_get(root, "trusted_accounts"))) {
+		st = load_trusted(c, v, err);
+		if (st != KW_OK)
+			return st;
 	}
 	if ((v = json_object_get(root, "geoip")) &&
 	    dup_strings(v, &c->geoip, &c->ngeoip) != KW_OK)
@@ -1056,6 +1086,7 @@ void kw_config_free(struct kw_config *c)
 	free(c->file);
 	free_strings(c->models, c->nmodels);
 	free_strings(c->geoip, c->ngeoip);
+	free_strings(c->trusted_accounts, c->ntrusted_accounts);
 	for (size_t i = 0; c->inputs && i < c->ninputs; i++) {
 		free(c->inputs[i].path);
 		free(c->inputs[i].format);

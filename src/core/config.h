@@ -188,6 +188,9 @@ struct kw_config {
 	size_t max_line;
 	int64_t dedup_window;
 	bool geo_publishable; /* apply geo.new_* to publishable keys too */
+	/* AWS accounts whose sharing and trust is routine (12 digits). */
+	char **trusted_accounts;
+	size_t ntrusted_accounts;
 	/* Delivery (alert/delivery.h). */
 	char *spool_dir;       /* NULL: state_dir/spool, or no spool */
 	size_t spool_max;      /* bytes per sink */

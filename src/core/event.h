@@ -20,6 +20,7 @@
 
 struct kw_geo;	   /* enrich/geoip.h */
 struct kw_op_info; /* enrich/model.h */
+struct kw_verdict; /* enrich/model.h */
 
 enum kw_key_kind {
 	KW_KIND_UNKNOWN = 0,
@@ -123,6 +124,10 @@ struct kw_event {
 	/* Set by enrichment: the model's entry for the operation (tier,
 	 * tactic, matchers); NULL when no entry lists it. */
 	const struct kw_op_info *info;
+	/* Set by the engine after enrichment when the operation has
+	 * matchers: what they make of this use (tier, severity, the matcher
+	 * that held). NULL: the entry's own tier applies. */
+	const struct kw_verdict *verdict;
 	/* Who the key acts for, when the log says: the role or user ARN of
 	 * an AWS session. The engine learns such a key on it (when the
 	 * key's prefix says so). Empty when unknown. */

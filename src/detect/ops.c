@@ -123,14 +123,6 @@ static bool seen_add(struct ops_key *st, struct kw_str op)
 	return seen;
 }
 
-/* How a use of a sensitive operation is judged. */
-struct verdict {
-	enum kw_tier tier;
-	enum kw_severity severity; /* fixed, for never-routine */
-	enum kw_tactic tactic;
-	const char *reason;
-};
-
 static bool refused(const struct kw_event *ev)
 {
 	return ev->status == 401 || ev->status == 402 || ev->status == 403;
@@ -146,7 +138,7 @@ static bool invoked_by_service(const struct kw_event *ev)
 static enum kw_severity tier_severity(const struct ops *o,
 				      const struct kw_event *ev,
 				      const struct kw_keyent *key,
-				      const struct verdict *v)
+				      const struct kw_verdict *v)
 {
 	bool learning = kw_detect_learning(o->cfg, key, ev->ts);
 	enum kw_severity sev;
@@ -156,7 +148,9 @@ static enum kw_severity tier_severity(const struct ops *o,
 		sev = v->severity;
 		break;
 	case KW_TIER_FIRST_SIGHT:
-		sev = learning ? KW_SEV_MEDIUM : KW_SEV_HIGH;
+		sev = v->severity;
+		if (!learning && sev < KW_SEV_HIGH)
+			sev = KW_SEV_HIGH;
 		break;
 	default:
 		if (!learning)
@@ -208,29 +202,38 @@ static const char *how(const struct kw_event *ev, char *buf, size_t cap)
 
 static void op_alert(const struct ops *o, const struct kw_event *ev,
 		     struct kw_keyent *key, const struct ops_key *st,
-		     const struct verdict *v, const struct kw_emit *emit)
+		     const struct kw_verdict *v, const struct kw_emit *emit)
 {
 	struct kw_alert a;
 	char label[256], ip[64], subject[300], note[300];
 	const char *det = v ? "ops.sensitive" : "ops.first_seen";
 	enum kw_severity sev = KW_SEV_LOW;
 
-	if (v && !(v->reason && v->tier == KW_TIER_ROUTINE &&
-		   !strncmp(v->reason, "bulk read:", 10)))
+	char what[400] = "";
+
+	if (v && !(v->tier == KW_TIER_ROUTINE && ev->info->bulk && !v->match))
 		sev = tier_severity(o, ev, key, v);
 	if (kw_detect_alert(&a, det, kw_learned_sev(key, sev), ev, key) !=
 	    KW_OK)
 		return;
 	kw_detect_key_label(key, label, sizeof(label));
 	how(ev, note, sizeof(note));
+	/* ": opens ... to every address on the internet (0.0.0.0/0)" */
+	if (v && v->why)
+		snprintf(what, sizeof(what), ": %s%s%s%s", v->why,
+			 v->found[0] ? " (" : "", v->found,
+			 v->found[0] ? ")" : "");
 	if (v && v->tier == KW_TIER_NEVER_ROUTINE)
 		kw_alert_summary(&a, "%s performed %.*s%s: %s (never routine)",
 				 label, (int)ev->op.n, ev->op.p, note,
-				 v->reason ? v->reason : "");
+				 what[0]     ? what + 2
+				 : v->reason ? v->reason
+					     : "");
 	else
-		kw_alert_summary(&a, "%s performed %s%.*s for the first time%s",
+		kw_alert_summary(&a,
+				 "%s performed %s%.*s for the first time%s%s",
 				 label, v ? "the sensitive operation " : "",
-				 (int)ev->op.n, ev->op.p, note);
+				 (int)ev->op.n, ev->op.p, note, what);
 	kw_alert_evidence_str(&a, "op", ev->op);
 	kw_alert_evidence_str(&a, "access",
 			      kw_str_c(kw_access_name(ev->access)));
@@ -249,26 +252,54 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 				      kw_str_c(kw_tier_name(v->tier)));
 		kw_alert_evidence_str(&a, "tactic",
 				      kw_str_c(kw_tactic_name(v->tactic)));
+		kw_alert_evidence_str(&a, "match", kw_str_c(v->match));
+		kw_alert_evidence_str(&a, "found", kw_str_c(v->found));
 	}
 	if (invoked_by_service(ev))
 		kw_alert_evidence_str(&a, "invoked_by", ev->cloud->invoked_by);
 	kw_alert_evidence_int(&a, "known_ops", st->ops);
 	kw_alert_evidence_time(&a, "learned_since", key->first_seen);
 	kw_alert_suppress_str(&a, "op", ev->op);
-	snprintf(subject, sizeof(subject), "op=%.*s", (int)ev->op.n, ev->op.p);
+	snprintf(subject, sizeof(subject), "op=%.*s%s%s", (int)ev->op.n,
+		 ev->op.p, v && v->match ? " match=" : "",
+		 v && v->match ? v->match : "");
 	kw_alert_set_id(&a, subject);
 	kw_emit(emit, &a);
 }
 
-/* The model's judgement of a sensitive operation. */
-static void judge(const struct kw_event *ev, struct verdict *v)
+/* The model's judgement of this use of the operation: the matchers' (the
+ * engine judged the event) or the entry's own. */
+static void judge(const struct kw_event *ev, struct kw_verdict *v)
 {
 	const struct kw_op_info *info = ev->info;
 
+	if (ev->verdict) {
+		*v = *ev->verdict;
+		return;
+	}
+	memset(v, 0, sizeof(*v));
 	v->tier = info->tier;
 	v->severity = info->severity;
 	v->tactic = info->tactic;
 	v->reason = info->reason;
+}
+
+/* The Bloom filter's entry for a sensitive use: the operation, and the
+ * matcher that decided ("ec2:AuthorizeSecurityGroupIngress#world-open"),
+ * so a key that opened a port to its office is still told about opening
+ * one to the world. */
+static struct kw_str seen_name(const struct kw_event *ev,
+			       const struct kw_verdict *v, char *buf,
+			       size_t cap)
+{
+	int n;
+
+	if (!v->match)
+		return ev->op;
+	n = snprintf(buf, cap, "%.*s#%s", (int)ev->op.n, ev->op.p, v->match);
+	return (struct kw_str){buf, n < 0	      ? 0
+				    : (size_t)n < cap ? (size_t)n
+						      : cap - 1};
 }
 
 static void ops_observe(void *self, const struct kw_event *ev,
@@ -277,22 +308,29 @@ static void ops_observe(void *self, const struct kw_event *ev,
 {
 	struct ops *o = self;
 	struct ops_key *st = state;
-	struct verdict v;
+	struct kw_verdict v;
+	char buf[256];
 	bool seen, learning;
 
 	if (!ev->op.n || (!o->on_first && !o->on_sensitive))
 		return;
 	seen = seen_add(st, ev->op);
 	learning = kw_detect_learning(o->cfg, key, ev->ts);
-	if (ev->info && ev->info->tier != KW_TIER_NONE) {
+	if (ev->info && (ev->info->tier != KW_TIER_NONE || ev->verdict))
+		judge(ev, &v);
+	else
+		v.tier = KW_TIER_NONE;
+	if (v.tier != KW_TIER_NONE) {
 		if (!o->on_sensitive)
 			return;
-		judge(ev, &v);
+		if (v.match)
+			seen = seen_add(st,
+					seen_name(ev, &v, buf, sizeof(buf)));
 		/* Never routine: every time (the router holds back repeats
 		 * within its dedup window). */
 		if (v.tier == KW_TIER_NEVER_ROUTINE ||
 		    (!seen && !(learning && v.tier == KW_TIER_ROUTINE &&
-				ev->info->bulk)))
+				ev->info->bulk && !v.match)))
 			op_alert(o, ev, key, st, &v, emit);
 		return;
 	}

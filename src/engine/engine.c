@@ -1,7 +1,8 @@
 /*
  * engine.c - the per-batch pipeline. For each input: sniff the format from
  * the first record (unless it was given), then per batch of records:
- * decode, enrich from the model, find the key (creating it: kind, mode and
+ * decode, enrich from the model (and judge the operation by its matchers,
+ * when it has any), find the key (creating it: kind, mode and
  * the config entry that matches it), and let every detector family observe
  * the event with its slice of the key's state. The watermark (newest event
  * time less the allowed lateness) ticks the families once per batch; an
@@ -45,6 +46,8 @@ struct kw_engine {
 	size_t nfamilies;
 	struct kw_keytab *keys;
 	struct kw_keyent *current; /* the key being observed, for emit */
+	struct kw_judge_env judge; /* what matchers need from the config */
+	struct kw_verdict verdict; /* the event being analysed's */
 	struct kw_emit emit;
 	struct kw_arena arena;
 	struct kw_record recs[BATCH];
@@ -239,6 +242,8 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 	e->dconf.nmap = opts->nmap;
 	e->emit.fn = engine_emit;
 	e->emit.ctx = e;
+	e->judge.trusted = (const char *const *)opts->cfg->trusted_accounts;
+	e->judge.ntrusted = opts->cfg->ntrusted_accounts;
 	e->watermark = INT64_MIN;
 	e->stats.first_ts = INT64_MAX;
 	e->stats.last_ts = INT64_MIN;
@@ -319,6 +324,10 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 	enum kw_status st;
 
 	kw_models_enrich(e->opts.models, ev, &e->arena);
+	if (ev->info && ev->info->nmatch) {
+		kw_models_judge(ev->info, ev, &e->judge, &e->verdict);
+		ev->verdict = &e->verdict;
+	}
 	st = kw_keytab_get(e->keys, ev->key.p, ev->key.n, ev->ts, &key,
 			   &created);
 	if (st != KW_OK) {

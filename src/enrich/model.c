@@ -14,6 +14,7 @@
 #include "enrich/model.h"
 #include "enrich/model_impl.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -652,6 +653,9 @@ void kw_models_destroy(struct kw_models *m)
 		free(m->v[i].read_prefixes);
 		free(m->v[i].read_prefix_n);
 		free(m->v[i].versioned);
+		for (size_t k = 0; k < m->v[i].nrefs; k++)
+			json_decref(m->v[i].refs[k]);
+		free(m->v[i].refs);
 		free(m->v[i].versioned_n);
 		kw_models_node_free(m->v[i].root);
 	}

@@ -58,6 +58,8 @@ enum kw_tactic {
 /* "credential-access", ...; "" for NONE. */
 const char *kw_tactic_name(enum kw_tactic t);
 
+struct kw_model_matcher; /* model_impl.h */
+
 /* One operation of a model: what enrichment attaches to an event
  * (ev->info). Lives as long as the model set. */
 struct kw_op_info {
@@ -69,8 +71,40 @@ struct kw_op_info {
 	bool bulk;		/* the reason starts "bulk read:" */
 	enum kw_tier tier;	/* NONE exactly when reason is NULL */
 	enum kw_tactic tactic;
-	enum kw_severity severity; /* never-routine: the fixed severity */
+	enum kw_severity severity; /* never-routine: the fixed severity;
+				      first-sight: on first sight */
+	const struct kw_model_matcher *match; /* the first that holds decides */
+	size_t nmatch;
 };
+
+/* What an operation's matchers make of one use of it (kw_models_judge). */
+struct kw_verdict {
+	enum kw_tier tier; /* NONE: not sensitive this time */
+	enum kw_severity severity;
+	enum kw_tactic tactic;
+	const char *reason; /* why the operation is sensitive: the entry's
+			       text, else the matcher's */
+	const char *match;  /* the matcher that decided; NULL: none did */
+	const char *why;    /* its text */
+	char found[128];    /* the value it found, for evidence; "" when none
+			       or when it looks like a credential */
+};
+
+/* What the judgement depends on besides the model and the event. */
+struct kw_judge_env {
+	const char *const *trusted; /* account ids whose sharing and trust
+				       is routine (config trusted_accounts) */
+	size_t ntrusted;
+};
+
+/* Judge one use of op (ev->info) by its matchers, in order: the first that
+ * holds on the record (ev->cloud: request parameters, response, identity)
+ * sets the tier, severity and tactic; when none holds, the entry's own
+ * apply. Parses the record's JSON with jansson, so it is meant for the
+ * few events whose op has matchers; allocates nothing that outlives the
+ * call. */
+void kw_models_judge(const struct kw_op_info *op, const struct kw_event *ev,
+		     const struct kw_judge_env *env, struct kw_verdict *out);
 
 /* Load models from dir (load time is not hot: jansson, full validation).
  * names[0..n) are model names ("stripe" loads dir/stripe.json); n == 0 loads

@@ -25,6 +25,86 @@
 /* Path segments a route template or a matched path may have. */
 #define KW_MODEL_MAX_SEGS 16
 
+/* ------------------------------------------------------------------------
+ * Matchers (model_match.c): conditions on a CloudTrail record's request
+ * parameters and the like, compiled from an op's "match" and "count".
+ */
+
+/* Where a path starts. */
+enum kw_model_root {
+	KW_ROOT_ELEMENT = 0, /* "@": the element an "each" walks */
+	KW_ROOT_PARAMS,	     /* requestParameters */
+	KW_ROOT_RESPONSE,    /* responseElements */
+	KW_ROOT_ADDITIONAL,  /* additionalEventData */
+	KW_ROOT_IDENTITY,    /* userIdentity */
+	KW_ROOT_ACCOUNT,     /* recipientAccountId */
+	KW_ROOT_MAX
+};
+
+/* Steps a path may have ("[]" and "@json" are steps of their own). */
+#define KW_MODEL_PATH_STEPS 32
+
+/* One step of a path. */
+enum kw_model_step_kind {
+	KW_STEP_KEY = 0, /* the member of an object */
+	KW_STEP_EACH,	 /* the member, then each element if it is an array */
+	KW_STEP_ALL,	 /* "*": every member of an object */
+	KW_STEP_JSON,	 /* "@json": a string holding JSON, parsed */
+};
+
+struct kw_model_step {
+	enum kw_model_step_kind kind;
+	const char *key; /* KEY and EACH */
+};
+
+/* "requestParameters.policyDocument@json.Statement[].Principal.AWS[]" */
+struct kw_model_path {
+	enum kw_model_root root;
+	struct kw_model_step *steps;
+	size_t nsteps;
+	const char *text; /* as written, for messages */
+};
+
+enum kw_model_test {
+	KW_TEST_EQUALS = 0, /* a value equal to arg (or to one of arg[]) */
+	KW_TEST_OTHER_THAN, /* a value equal to none of arg[] */
+	KW_TEST_PREFIX,	    /* a string starting with arg (or one of them) */
+	KW_TEST_SUFFIX,
+	KW_TEST_CONTAINS,
+	KW_TEST_PRESENT,  /* some non-null value is there */
+	KW_TEST_AT_LEAST, /* a number (or numeric string) >= arg */
+	KW_TEST_AT_MOST,
+	KW_TEST_OPEN_CIDR,  /* a CIDR with prefix length 0: every address */
+	KW_TEST_PORTS,	    /* a permission (fromPort, toPort, ipProtocol)
+			       that covers one of arg[] (all ports do) */
+	KW_TEST_ONLY_PORTS, /* a permission that covers only ports of arg[] */
+	KW_TEST_FOREIGN,    /* an account id or ARN of an account that is
+			       neither the record's nor trusted */
+	KW_TEST_DIFFERS,    /* a string found at no value of path2 */
+	KW_TEST_MAX
+};
+
+struct kw_model_cond {
+	struct kw_model_path *paths; /* the values: of any of these */
+	size_t npaths;
+	enum kw_model_test test;
+	bool negate;	    /* "not": true when no value passes */
+	struct json_t *arg; /* the test's argument (owned reference) */
+	struct kw_model_path differs; /* KW_TEST_DIFFERS */
+};
+
+/* One entry of an op's "match": the first that holds decides. */
+struct kw_model_matcher {
+	const char *name, *why;
+	struct kw_model_path *each; /* NULL: the conditions are on the record */
+	size_t neach;
+	struct kw_model_cond *when;
+	size_t nwhen;
+	enum kw_tier tier; /* KW_TIER_NONE: the op is not sensitive then */
+	enum kw_severity severity;
+	enum kw_tactic tactic;
+};
+
 /* HTTP methods a route can name. KW_M_ANY is a route without a method;
  * KW_M_OTHER is an event method no route can name (matches KW_M_ANY). */
 enum kw_model_method {
@@ -83,6 +163,10 @@ struct kw_model {
 	const char **versioned;
 	size_t *versioned_n;
 	size_t nversioned;
+
+	/* The JSON values matchers test against (their references). */
+	struct json_t **refs;
+	size_t nrefs, caprefs;
 };
 
 struct kw_model_prefix {

@@ -26,7 +26,7 @@
 /* A model file larger than this is refused (stripe.json is ~60 KiB). */
 #define MODEL_FILE_MAX ((size_t)16 * 1024 * 1024)
 /* JSON paths in messages ("routes[123].sensitive"). */
-#define JPATH_MAX 96
+#define JPATH_MAX 160
 /* Model files loaded from one directory. */
 #define MODELS_MAX 256
 
@@ -181,6 +181,22 @@ static enum kw_status get_object_at(struct loader *ld, json_t *arr, size_t i,
 /* ------------------------------------------------------------------------ */
 /* Ops */
 
+/* Keep a reference to v until the model set is destroyed. */
+static enum kw_status keep_json(struct kw_model *md, json_t *v)
+{
+	if (md->nrefs == md->caprefs) {
+		size_t ncap = md->caprefs ? md->caprefs * 2 : 64;
+		json_t **nv = realloc(md->refs, ncap * sizeof(*nv));
+
+		if (!nv)
+			return KW_ENOMEM;
+		md->refs = nv;
+		md->caprefs = ncap;
+	}
+	md->refs[md->nrefs++] = v;
+	return KW_OK;
+}
+
 /* Grow the hash to keep it at most half full, then insert op index i. */
 static enum kw_status hash_insert(struct kw_model *md, size_t i)
 {
@@ -284,10 +300,39 @@ static const char *tactic_name(int i)
 	return kw_tactic_name((enum kw_tactic)i);
 }
 
-/* "tier", "tactic" and "severity" of an entry (or of a matcher, which may
- * set them without a reason of its own: sensitive tells whether the entry
- * has one). A sensitive entry without a tier is routine; a never-routine
- * one without a severity is high. */
+/* "severity" for a tier: never-routine and first-sight only. */
+static enum kw_status parse_severity(struct loader *ld, const char *jpath,
+				     const char *sev, enum kw_tier tier,
+				     enum kw_severity *out)
+{
+	char sub[JPATH_MAX];
+
+	sub_key(sub, jpath, "severity");
+	if (tier != KW_TIER_NEVER_ROUTINE && tier != KW_TIER_FIRST_SIGHT)
+		return bad(ld, sub,
+			   "only a never-routine or first-sight operation "
+			   "has a severity");
+	if (!strcmp(sev, "medium"))
+		*out = KW_SEV_MEDIUM;
+	else if (!strcmp(sev, "high"))
+		*out = KW_SEV_HIGH;
+	else if (!strcmp(sev, "critical"))
+		*out = KW_SEV_CRITICAL;
+	else
+		return bad(ld, sub,
+			   "must be \"medium\", \"high\" or \"critical\"");
+	return KW_OK;
+}
+
+static enum kw_severity default_severity(enum kw_tier tier)
+{
+	return tier == KW_TIER_FIRST_SIGHT ? KW_SEV_MEDIUM : KW_SEV_HIGH;
+}
+
+/* "tier", "tactic" and "severity" of an entry. sensitive tells whether
+ * the entry has a reason: only a sensitive entry has a tier. A sensitive
+ * entry without a tier is routine; a never-routine one without a severity
+ * is high, a first-sight one medium. */
 static enum kw_status get_tiering(struct loader *ld, json_t *obj,
 				  const char *jpath, bool sensitive,
 				  struct tiering *out)
@@ -317,22 +362,440 @@ static enum kw_status get_tiering(struct loader *ld, json_t *obj,
 	}
 	out->tier = sensitive && !tier ? KW_TIER_ROUTINE : (enum kw_tier)tier;
 	out->tactic = (enum kw_tactic)tactic;
-	out->severity = KW_SEV_HIGH;
-	if (sev) {
-		sub_key(sub, jpath, "severity");
-		if (out->tier != KW_TIER_NEVER_ROUTINE)
-			return bad(ld, sub,
-				   "only a never-routine operation has a "
-				   "fixed severity");
-		if (!strcmp(sev, "critical"))
-			out->severity = KW_SEV_CRITICAL;
-		else if (strcmp(sev, "high") && strcmp(sev, "medium"))
-			return bad(ld, sub,
-				   "must be \"medium\", \"high\" or "
-				   "\"critical\"");
-		else if (!strcmp(sev, "medium"))
-			out->severity = KW_SEV_MEDIUM;
+	out->severity = default_severity(out->tier);
+	if (sev)
+		return parse_severity(ld, jpath, sev, out->tier,
+				      &out->severity);
+	return KW_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Matchers ("match"): conditions on the record, compiled for model_match.c */
+
+static const char *const root_names[KW_ROOT_MAX] = {
+	[KW_ROOT_ELEMENT] = "@",
+	[KW_ROOT_PARAMS] = "requestParameters",
+	[KW_ROOT_RESPONSE] = "responseElements",
+	[KW_ROOT_ADDITIONAL] = "additionalEventData",
+	[KW_ROOT_IDENTITY] = "userIdentity",
+	[KW_ROOT_ACCOUNT] = "recipientAccountId",
+};
+
+static void *arena_calloc(struct loader *ld, size_t n, size_t size)
+{
+	void *p;
+
+	if (n == 0)
+		return NULL;
+	p = kw_arena_alloc(&ld->m->arena, n * size);
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
+static enum kw_status nomem(struct loader *ld)
+{
+	return kw_error_set(ld->err, KW_ENOMEM, "%s: %s", ld->file,
+			    kw_strerror(KW_ENOMEM));
+}
+
+/* Compile a path: "root.key.list[].doc@json.*.leaf". in_each allows the
+ * "@" root (the element an "each" walks). */
+static enum kw_status compile_path(struct loader *ld, const char *jpath,
+				   const char *text, bool in_each,
+				   struct kw_model_path *out)
+{
+	struct kw_model_step steps[KW_MODEL_PATH_STEPS];
+	size_t nsteps = 0, n;
+	const char *s = text, *dot;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	dot = strchr(s, '.');
+	n = dot ? (size_t)(dot - s) : strlen(s);
+	for (r = 0; r < KW_ROOT_MAX; r++) {
+		if (strlen(root_names[r]) == n && !memcmp(s, root_names[r], n))
+			break;
 	}
+	if (r == KW_ROOT_MAX || (r == KW_ROOT_ELEMENT && !in_each))
+		return bad(ld, jpath,
+			   "\"%s\" must start with requestParameters, "
+			   "responseElements, additionalEventData, "
+			   "userIdentity or recipientAccountId%s",
+			   text, in_each ? ", or @ (the element)" : "");
+	out->root = (enum kw_model_root)r;
+	s += n;
+	while (*s) {
+		const char *seg = ++s; /* past the '.' */
+		size_t len;
+		bool each = false, json = false;
+
+		dot = strchr(seg, '.');
+		len = dot ? (size_t)(dot - seg) : strlen(seg);
+		s = seg + len;
+		if (len >= 5 && !memcmp(seg + len - 5, "@json", 5)) {
+			json = true;
+			len -= 5;
+		}
+		if (len >= 2 && !memcmp(seg + len - 2, "[]", 2)) {
+			each = true;
+			len -= 2;
+		}
+		if (len == 0 || memchr(seg, '[', len) || memchr(seg, '@', len))
+			return bad(ld, jpath,
+				   "\"%s\": each step is a name, optionally "
+				   "followed by [] and @json, or *",
+				   text);
+		if (nsteps + 2 > KW_MODEL_PATH_STEPS)
+			return bad(ld, jpath, "\"%s\": more than %d steps",
+				   text, KW_MODEL_PATH_STEPS / 2);
+		if (len == 1 && seg[0] == '*' && !each) {
+			steps[nsteps++].kind = KW_STEP_ALL;
+		} else {
+			steps[nsteps].kind = each ? KW_STEP_EACH : KW_STEP_KEY;
+			steps[nsteps].key = dup_str(ld, seg, len);
+			if (!steps[nsteps++].key)
+				return nomem(ld);
+		}
+		if (json)
+			steps[nsteps++].kind = KW_STEP_JSON;
+	}
+	out->text = dup_str(ld, text, strlen(text));
+	out->steps = arena_calloc(ld, nsteps, sizeof(*steps));
+	if (!out->text || (nsteps && !out->steps))
+		return nomem(ld);
+	if (nsteps)
+		memcpy(out->steps, steps, nsteps * sizeof(*steps));
+	out->nsteps = nsteps;
+	return KW_OK;
+}
+
+/* A path, or an array of paths, at obj.key. */
+static enum kw_status compile_paths(struct loader *ld, json_t *obj,
+				    const char *jpath, const char *key,
+				    bool in_each, struct kw_model_path **out,
+				    size_t *n)
+{
+	char sub[JPATH_MAX];
+	json_t *v = json_object_get(obj, key), *e;
+	size_t i, count;
+	enum kw_status st;
+
+	*out = NULL;
+	*n = 0;
+	sub_key(sub, jpath, key);
+	if (!v)
+		return bad(ld, jpath, "missing \"%s\"", key);
+	count = json_is_array(v) ? json_array_size(v) : 1;
+	if (count == 0 || count > 16 ||
+	    (!json_is_string(v) && !json_is_array(v)))
+		return bad(ld, sub,
+			   "must be a path or an array of 1 to 16 paths");
+	*out = arena_calloc(ld, count, sizeof(**out));
+	if (!*out)
+		return nomem(ld);
+	for (i = 0; i < count; i++) {
+		char at[JPATH_MAX];
+
+		e = json_is_array(v) ? json_array_get(v, i) : v;
+		if (json_is_array(v))
+			snprintf(at, sizeof(at), "%s[%zu]", sub, i);
+		else
+			snprintf(at, sizeof(at), "%s", sub);
+		if (!json_is_string(e) || json_string_length(e) == 0)
+			return bad(ld, at, "must be a non-empty string");
+		st = compile_path(ld, at, json_string_value(e), in_each,
+				  &(*out)[i]);
+		if (st != KW_OK)
+			return st;
+		(*n)++;
+	}
+	return KW_OK;
+}
+
+static const char *const test_names[KW_TEST_MAX] = {
+	[KW_TEST_EQUALS] = "equals",
+	[KW_TEST_OTHER_THAN] = "other_than",
+	[KW_TEST_PREFIX] = "prefix",
+	[KW_TEST_SUFFIX] = "suffix",
+	[KW_TEST_CONTAINS] = "contains",
+	[KW_TEST_PRESENT] = "present",
+	[KW_TEST_AT_LEAST] = "at_least",
+	[KW_TEST_AT_MOST] = "at_most",
+	[KW_TEST_OPEN_CIDR] = "open_cidr",
+	[KW_TEST_PORTS] = "ports",
+	[KW_TEST_ONLY_PORTS] = "only_ports",
+	[KW_TEST_FOREIGN] = "foreign_account",
+	[KW_TEST_DIFFERS] = "differs_from",
+};
+
+/* Each element of an array (or the value itself) passes ok. */
+static bool all_of(json_t *v, bool (*ok)(json_t *), bool array_only)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return !array_only && ok(v);
+	if (json_array_size(v) == 0)
+		return false;
+	json_array_foreach(v, i, e)
+	{
+		if (!ok(e))
+			return false;
+	}
+	return true;
+}
+
+static bool is_scalar(json_t *v)
+{
+	return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+}
+
+static bool is_str(json_t *v)
+{
+	return json_is_string(v);
+}
+
+static bool is_port(json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0 &&
+	       json_integer_value(v) <= 65535;
+}
+
+/* The test's argument checked against what the test needs. */
+static enum kw_status check_arg(struct loader *ld, const char *at,
+				enum kw_model_test t, json_t *arg)
+{
+	switch (t) {
+	case KW_TEST_EQUALS:
+	case KW_TEST_OTHER_THAN:
+		if (!all_of(arg, is_scalar, false))
+			return bad(ld, at,
+				   "must be a string, number, true/false, or "
+				   "a non-empty array of them");
+		break;
+	case KW_TEST_PREFIX:
+	case KW_TEST_SUFFIX:
+	case KW_TEST_CONTAINS:
+		if (!all_of(arg, is_str, false))
+			return bad(ld, at,
+				   "must be a string or a non-empty array of "
+				   "strings");
+		break;
+	case KW_TEST_PRESENT:
+		if (!json_is_boolean(arg))
+			return bad(ld, at, "must be true or false");
+		break;
+	case KW_TEST_AT_LEAST:
+	case KW_TEST_AT_MOST:
+		if (!json_is_number(arg))
+			return bad(ld, at, "must be a number");
+		break;
+	case KW_TEST_OPEN_CIDR:
+	case KW_TEST_FOREIGN:
+		if (!json_is_true(arg))
+			return bad(ld, at, "must be true");
+		break;
+	case KW_TEST_PORTS:
+	case KW_TEST_ONLY_PORTS:
+		if (!all_of(arg, is_port, true))
+			return bad(ld, at,
+				   "must be a non-empty array of ports (0 to "
+				   "65535)");
+		break;
+	case KW_TEST_DIFFERS:
+		if (!json_is_string(arg) || json_string_length(arg) == 0)
+			return bad(ld, at, "must be a path");
+		break;
+	default:
+		break;
+	}
+	return KW_OK;
+}
+
+static enum kw_status compile_cond(struct loader *ld, json_t *obj,
+				   const char *jpath, bool in_each,
+				   struct kw_model_cond *c)
+{
+	static const char *const keys[] = {"path",	  "not",
+					   "equals",	  "other_than",
+					   "prefix",	  "suffix",
+					   "contains",	  "present",
+					   "at_least",	  "at_most",
+					   "open_cidr",	  "ports",
+					   "only_ports",  "foreign_account",
+					   "differs_from"};
+	char sub[JPATH_MAX], list[300];
+	json_t *neg = json_object_get(obj, "not"), *arg = NULL;
+	size_t len = 0;
+	int t, found = -1;
+	enum kw_status st;
+
+	if (!json_is_object(obj))
+		return bad(ld, jpath, "must be an object");
+	st = check_keys(ld, obj, jpath, keys, sizeof(keys) / sizeof(*keys));
+	if (st == KW_OK)
+		st = compile_paths(ld, obj, jpath, "path", in_each, &c->paths,
+				   &c->npaths);
+	if (st != KW_OK)
+		return st;
+	sub_key(sub, jpath, "not");
+	if (neg && !json_is_boolean(neg))
+		return bad(ld, sub, "must be true or false");
+	list[0] = '\0';
+	for (t = 0; t < KW_TEST_MAX; t++) {
+		int w = snprintf(list + len, sizeof(list) - len, "%s%s",
+				 t ? ", " : "", test_names[t]);
+
+		if (w > 0 && (size_t)w < sizeof(list) - len)
+			len += (size_t)w;
+		if (!json_object_get(obj, test_names[t]))
+			continue;
+		if (found >= 0)
+			return bad(ld, jpath,
+				   "has two tests (\"%s\" and \"%s\"): one "
+				   "condition, one test",
+				   test_names[found], test_names[t]);
+		found = t;
+	}
+	if (found < 0)
+		return bad(ld, jpath, "needs one test (%s)", list);
+	c->test = (enum kw_model_test)found;
+	arg = json_object_get(obj, test_names[found]);
+	sub_key(sub, jpath, test_names[found]);
+	st = check_arg(ld, sub, c->test, arg);
+	if (st != KW_OK)
+		return st;
+	c->negate = neg && json_is_true(neg);
+	if (c->test == KW_TEST_PRESENT && json_is_false(arg)) {
+		c->negate = !c->negate;
+	}
+	if (c->test == KW_TEST_DIFFERS)
+		return compile_path(ld, sub, json_string_value(arg), in_each,
+				    &c->differs);
+	c->arg = json_deep_copy(arg);
+	if (!c->arg)
+		return nomem(ld);
+	if (keep_json(ld->md, c->arg) != KW_OK) {
+		json_decref(c->arg);
+		return nomem(ld);
+	}
+	return KW_OK;
+}
+
+static enum kw_status compile_matcher(struct loader *ld, json_t *obj,
+				      const char *jpath,
+				      const struct kw_op_info *op,
+				      struct kw_model_matcher *m)
+{
+	static const char *const keys[] = {"name", "why",      "each",	"when",
+					   "tier", "severity", "tactic"};
+	char sub[JPATH_MAX], at[JPATH_MAX];
+	const char *name, *why, *tier_s, *sev;
+	json_t *when;
+	int tier = 0, tactic = 0;
+	enum kw_status st;
+	size_t i;
+
+	st = check_keys(ld, obj, jpath, keys, 7);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "name", true, &name);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "why", true, &why);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "tier", false, &tier_s);
+	if (st == KW_OK && !(tier_s && !strcmp(tier_s, "none")))
+		st = get_name(ld, obj, jpath, "tier", tier_name, KW_TIER_MAX,
+			      &tier);
+	if (st == KW_OK)
+		st = get_name(ld, obj, jpath, "tactic", tactic_name,
+			      KW_TACTIC_MAX, &tactic);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "severity", false, &sev);
+	if (st == KW_OK)
+		st = get_array(ld, obj, jpath, "when", &when);
+	if (st != KW_OK)
+		return st;
+	if (!when)
+		return bad(ld, jpath, "missing \"when\"");
+	m->name = dup_str(ld, name, strlen(name));
+	m->why = dup_str(ld, why, strlen(why));
+	if (!m->name || !m->why)
+		return nomem(ld);
+	if (tier_s && !strcmp(tier_s, "none"))
+		m->tier = KW_TIER_NONE;
+	else if (tier)
+		m->tier = (enum kw_tier)tier;
+	else if (op->tier != KW_TIER_NONE)
+		m->tier = op->tier;
+	else
+		return bad(ld, jpath,
+			   "needs a \"tier\" (the operation is not sensitive "
+			   "by itself)");
+	m->tactic = tactic ? (enum kw_tactic)tactic : op->tactic;
+	if (sev) {
+		st = parse_severity(ld, jpath, sev, m->tier, &m->severity);
+		if (st != KW_OK)
+			return st;
+	} else {
+		m->severity = m->tier == op->tier ? op->severity
+						  : default_severity(m->tier);
+	}
+	if (json_object_get(obj, "each")) {
+		st = compile_paths(ld, obj, jpath, "each", false, &m->each,
+				   &m->neach);
+		if (st != KW_OK)
+			return st;
+	}
+	sub_key(sub, jpath, "when");
+	m->nwhen = json_array_size(when);
+	m->when = arena_calloc(ld, m->nwhen, sizeof(*m->when));
+	if (m->nwhen && !m->when)
+		return nomem(ld);
+	for (i = 0; i < m->nwhen; i++) {
+		snprintf(at, sizeof(at), "%s[%zu]", sub, i);
+		st = compile_cond(ld, json_array_get(when, i), at, m->neach > 0,
+				  &m->when[i]);
+		if (st != KW_OK)
+			return st;
+	}
+	return KW_OK;
+}
+
+/* An entry's "match": an array of matchers, the first that holds
+ * decides. */
+static enum kw_status load_matchers(struct loader *ld, json_t *obj,
+				    const char *jpath, struct kw_op_info *op)
+{
+	struct kw_model_matcher *v;
+	char at[JPATH_MAX];
+	json_t *arr, *m;
+	enum kw_status st;
+	size_t i, n;
+
+	st = get_array(ld, obj, jpath, "match", &arr);
+	if (st != KW_OK || !arr)
+		return st;
+	if (json_array_size(arr) == 0 || json_array_size(arr) > 64) {
+		sub_key(at, jpath, "match");
+		return bad(ld, at, "must hold 1 to 64 matchers");
+	}
+	n = json_array_size(arr);
+	v = arena_calloc(ld, n, sizeof(*v));
+	if (!v)
+		return nomem(ld);
+	for (i = 0; i < n; i++) {
+		snprintf(at, sizeof(at), "%s.match[%zu]", jpath, i);
+		m = json_array_get(arr, i);
+		if (!json_is_object(m))
+			return bad(ld, at, "must be an object");
+		st = compile_matcher(ld, m, at, op, &v[i]);
+		if (st != KW_OK)
+			return st;
+	}
+	op->match = v;
+	op->nmatch = n;
 	return KW_OK;
 }
 
@@ -405,6 +868,9 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 	op->tier = tiering.tier;
 	op->tactic = tiering.tactic;
 	op->severity = tiering.severity;
+	st = load_matchers(ld, obj, jpath, op);
+	if (st != KW_OK)
+		return st;
 	if (!op->name.p || !op->resource.p || (reason && !op->reason))
 		return kw_error_set(ld->err, KW_ENOMEM, "%s: %s", ld->file,
 				    kw_strerror(KW_ENOMEM));
@@ -421,7 +887,7 @@ static enum kw_status load_ops(struct loader *ld, json_t *root)
 {
 	static const char *const keys[] = {"op",	"resource",    "access",
 					   "sensitive", "publishable", "tier",
-					   "tactic",	"severity"};
+					   "tactic",	"severity",    "match"};
 	char jpath[JPATH_MAX];
 	json_t *arr, *obj;
 	const char *name;
@@ -432,7 +898,7 @@ static enum kw_status load_ops(struct loader *ld, json_t *root)
 	for (i = 0; st == KW_OK && arr && i < json_array_size(arr); i++) {
 		st = get_object_at(ld, arr, i, "ops", jpath, &obj);
 		if (st == KW_OK)
-			st = check_keys(ld, obj, jpath, keys, 8);
+			st = check_keys(ld, obj, jpath, keys, 9);
 		if (st == KW_OK)
 			st = get_str(ld, obj, jpath, "op", true, &name);
 		if (st != KW_OK)
@@ -569,9 +1035,10 @@ static enum kw_status load_route(struct loader *ld, json_t *obj,
 				 const char *jpath)
 {
 	/* keys[3..] are the op's attributes, given once per op */
-	static const char *const keys[] = {
-		"method",    "path",	    "op",   "resource", "access",
-		"sensitive", "publishable", "tier", "tactic",	"severity"};
+	static const char *const keys[] = {"method",	  "path",   "op",
+					   "resource",	  "access", "sensitive",
+					   "publishable", "tier",   "tactic",
+					   "severity",	  "match"};
 	const size_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	char sub[JPATH_MAX];
 	const char *method, *tpl, *name;

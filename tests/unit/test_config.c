@@ -129,7 +129,8 @@ static const char full_config[] =
 	"  \"max_keys\": 5000,\n"
 	"  \"max_line\": 64,\n"
 	"  \"dedup_window\": \"15m\",\n"
-	"  \"geo_publishable\": true\n"
+	"  \"geo_publishable\": true,\n"
+	"  \"trusted_accounts\": [\"111122223333\", \"444455556666\"]\n"
 	"}\n";
 
 static void test_every_option(void **state)
@@ -253,6 +254,8 @@ static void test_every_option(void **state)
 	assert_int_equal(c->max_line, 64);
 	assert_int_equal(c->dedup_window, 15 * 60 * INT64_C(1000000));
 	assert_true(c->geo_publishable);
+	assert_int_equal(c->ntrusted_accounts, 2);
+	assert_string_equal(c->trusted_accounts[1], "444455556666");
 	kw_config_free(c);
 
 	c = load_ok("{\"models\": [], \"geo_publishable\": false}");
@@ -410,6 +413,12 @@ static void test_bad_values(void **state)
 		 "[\"USA\"]}]}",
 		 "t.json: keys[0].allow_countries[0]: 'USA' is not a "
 		 "two-letter country code such as \"US\"");
+	load_err("{\"trusted_accounts\": [\"111122223333\", \"1234\"]}",
+		 "t.json: trusted_accounts[1]: '1234' is not an AWS account id "
+		 "(12 digits)");
+	load_err("{\"trusted_accounts\": [\"11112222333x\"]}",
+		 "t.json: trusted_accounts[0]: '11112222333x' is not an AWS "
+		 "account id (12 digits)");
 	load_err("{\"suppress\": [{}]}",
 		 "t.json: suppress[0]: a suppression needs at least a "
 		 "detector, a key or a subject");

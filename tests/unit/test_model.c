@@ -113,7 +113,7 @@ static void test_info(void **state)
 	assert_string_equal(info.path, MODELS_DIR "/aws.json");
 	assert_int_equal(info.prefixes, 2);
 	assert_int_equal(info.routes, 0);
-	assert_int_equal(info.sensitive, 142);
+	assert_int_equal(info.sensitive, 138);
 	assert_int_equal(info.resources, 29);
 	kw_models_info(fx->m, 1, &info);
 	assert_string_equal(info.name, "stripe");
@@ -379,7 +379,7 @@ static void test_cloudtrail(void **state)
 	check_op(fx, ak, "s3:GetObject", "s3", "s3", R, 0);
 	check_op(fx, ak, "dynamodb:BatchGetItem", "dynamodb", "dynamodb", R,
 		 F_M);
-	check_op(fx, ak, "ec2:RunInstances", "ec2", "ec2", W, 0);
+	check_op(fx, ak, "ec2:RunInstances", "ec2", "ec2", W, F_M);
 	check_op(fx, ak, "foo:Getaway", "foo", "foo", W, 0);
 	check_op(fx, ak, "foo:Get", "foo", "foo", R, 0);
 	check_op(fx, ak, "foo:ListX", "foo", "foo", R, 0);
@@ -545,7 +545,7 @@ static void test_schema_errors(void **state)
 		     KW_ECONFIG,
 		     ": routes[0].methd: unknown key (expected one of: method, "
 		     "path, op, resource, access, sensitive, publishable, "
-		     "tier, tactic, severity)");
+		     "tier, tactic, severity, match)");
 	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\"}]}",
 		     KW_ECONFIG, ": routes[0]: missing \"op\"");
 	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\", "
@@ -656,8 +656,8 @@ static void test_schema_errors(void **state)
 	expect_error("{\"ops\": [{\"op\": \"a:B\", \"access\": \"read\", "
 		     "\"sensitive\": \"x\", \"severity\": \"critical\"}]}",
 		     KW_ECONFIG,
-		     ": ops[0].severity: only a never-routine operation has a "
-		     "fixed severity");
+		     ": ops[0].severity: only a never-routine or first-sight "
+		     "operation has a severity");
 	expect_error("{\"ops\": [{\"op\": \"a:B\", \"access\": \"read\", "
 		     "\"sensitive\": \"x\", \"tier\": \"never-routine\", "
 		     "\"severity\": \"low\"}]}",
@@ -671,6 +671,332 @@ static void test_schema_errors(void **state)
 		     KW_ECONFIG,
 		     ": routes[1]: op \"a.get\" is defined earlier: give "
 		     "\"tier\" there");
+}
+
+/* Matchers: what is wrong in one is named by its JSON path. */
+static void test_matcher_errors(void **state)
+{
+#define OP "{\"ops\": [{\"op\": \"a:B\", \"access\": \"write\", "
+	(void)state;
+	expect_error(OP "\"match\": {}}]}", KW_ECONFIG,
+		     ": ops[0].match: must be an array");
+	expect_error(OP "\"match\": []}]}", KW_ECONFIG,
+		     ": ops[0].match: must hold 1 to 64 matchers");
+	expect_error(OP "\"match\": [{\"why\": \"w\", \"when\": [], "
+			"\"tier\": \"routine\"}]}]}",
+		     KW_ECONFIG, ": ops[0].match[0]: missing \"name\"");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"whn\": []}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].whn: unknown key (expected one of: "
+		     "name, why, each, when, tier, severity, tactic)");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"routine\"}]}]}",
+		     KW_ECONFIG, ": ops[0].match[0]: missing \"when\"");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"when\": []}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0]: needs a \"tier\" (the operation is "
+		     "not sensitive by itself)");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"routine\", \"severity\": \"high\", "
+			"\"when\": []}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].severity: only a never-routine or "
+		     "first-sight operation has a severity");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"first-sight\", \"when\": [{\"path\": "
+			"\"requestParams.x\", \"present\": true}]}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].when[0].path: \"requestParams.x\" "
+		     "must start with requestParameters, responseElements, "
+		     "additionalEventData, userIdentity or recipientAccountId");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"first-sight\", \"when\": [{\"path\": "
+			"\"@.x\", \"present\": true}]}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].when[0].path: \"@.x\" must start "
+		     "with requestParameters, responseElements, "
+		     "additionalEventData, userIdentity or recipientAccountId");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"first-sight\", \"each\": "
+			"\"requestParameters.s[]\", \"when\": [{\"path\": "
+			"[\"@.a\", \"@.b[0]\"], \"present\": true}]}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].when[0].path[1]: \"@.b[0]\": each "
+		     "step is a name, optionally followed by [] and @json, "
+		     "or *");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"first-sight\", \"when\": [{\"path\": "
+			"\"requestParameters.x\", \"equals\": 1, \"prefix\": "
+			"\"a\"}]}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].when[0]: has two tests (\"equals\" "
+		     "and \"prefix\"): one condition, one test");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"first-sight\", \"when\": [{\"path\": "
+			"\"requestParameters.x\"}]}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].when[0]: needs one test (equals, "
+		     "other_than, prefix, suffix, contains, present, "
+		     "at_least, at_most, open_cidr, ports, only_ports, "
+		     "foreign_account, differs_from)");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"first-sight\", \"when\": [{\"path\": "
+			"\"requestParameters\", \"ports\": [22, 70000]}]}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].when[0].ports: must be a non-empty "
+		     "array of ports (0 to 65535)");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"first-sight\", \"when\": [{\"path\": "
+			"\"requestParameters.a\", \"equals\": {}}]}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].when[0].equals: must be a string, "
+		     "number, true/false, or a non-empty array of them");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"first-sight\", \"when\": [{\"path\": "
+			"\"requestParameters.a\", \"open_cidr\": false}]}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].when[0].open_cidr: must be true");
+	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
+			"\"tier\": \"first-sight\", \"when\": [{\"path\": "
+			"[], \"present\": true}]}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].match[0].when[0].path: must be a path or an "
+		     "array of 1 to 16 paths");
+#undef OP
+}
+
+/* The model of the judgement tests: one op per kind of condition. */
+static const char judge_model[] =
+	"{\"op_rules\": {\"separator\": \":\"},\n"
+	" \"ops\": [\n"
+	"  {\"op\": \"t:Sg\", \"sensitive\": \"opens\", \"tactic\": "
+	"\"exfiltration\", \"match\": [\n"
+	"   {\"name\": \"admin\", \"why\": \"admin port open\", \"each\": "
+	"[\"requestParameters\", \"requestParameters.perms.items[]\"],\n"
+	"    \"when\": [{\"path\": [\"@.cidrIp\", "
+	"\"@.ranges.items[].cidrIp\"], \"open_cidr\": true}, {\"path\": "
+	"\"@\", \"ports\": [22, 3389]}],\n"
+	"    \"tier\": \"never-routine\", \"severity\": \"critical\"},\n"
+	"   {\"name\": \"web\", \"why\": \"web\", \"each\": "
+	"\"requestParameters.perms.items[]\", \"when\": [{\"path\": "
+	"\"@.ranges.items[].cidrIp\", \"open_cidr\": true}, {\"path\": "
+	"\"@\", \"only_ports\": [80, 443]}], \"tier\": \"first-sight\"}]},\n"
+	"  {\"op\": \"t:Trust\", \"access\": \"write\", \"match\": [\n"
+	"   {\"name\": \"foreign\", \"why\": \"foreign\", \"each\": "
+	"\"requestParameters.doc@json.Statement[]\", \"when\": "
+	"[{\"path\": [\"@.Principal\", \"@.Principal.*\"], "
+	"\"foreign_account\": true}, {\"path\": \"@.Condition\", "
+	"\"present\": false}],\n"
+	"    \"tier\": \"never-routine\", \"tactic\": \"persistence\"},\n"
+	"   {\"name\": \"other-user\", \"why\": \"someone else\", "
+	"\"when\": [{\"path\": \"requestParameters.userName\", "
+	"\"differs_from\": \"userIdentity.userName\"}], \"tier\": "
+	"\"first-sight\"},\n"
+	"   {\"name\": \"big\", \"why\": \"big\", \"when\": "
+	"[{\"path\": \"requestParameters.n\", \"at_least\": 10}, "
+	"{\"path\": \"requestParameters.kind\", \"other_than\": "
+	"[\"a\", \"b\"]}], \"tier\": \"routine\"},\n"
+	"   {\"name\": \"account\", \"why\": \"account\", \"when\": "
+	"[{\"path\": \"recipientAccountId\", \"prefix\": \"9\"}, "
+	"{\"path\": \"requestParameters.secret\", \"present\": "
+	"true}], \"tier\": \"first-sight\"}]}\n"
+	" ]}\n";
+
+struct judged {
+	struct kw_verdict v;
+	char tier[32];
+};
+
+/* Judge one call of op with request parameters params (NULL: none), an
+ * identity and a recipient account. */
+static void judge_one(const struct kw_models *m, const char *op,
+		      const char *params, const char *identity,
+		      const char *account, const char *const *trusted,
+		      struct kw_verdict *v)
+{
+	struct kw_judge_env env = {trusted, 0};
+	struct kw_event_cloud cloud;
+	struct kw_arena arena;
+	struct kw_event ev = mkev("AKIAIOSFODNN7EXAMPLE", "", "");
+
+	while (trusted && trusted[env.ntrusted])
+		env.ntrusted++;
+	memset(&cloud, 0, sizeof(cloud));
+	cloud.params = kw_str_c(params);
+	cloud.identity = kw_str_c(identity);
+	cloud.account = kw_str_c(account);
+	ev.op = kw_str_c(op);
+	ev.cloud = &cloud;
+	kw_arena_init(&arena, 0);
+	kw_models_enrich(m, &ev, &arena);
+	assert_non_null(ev.info);
+	kw_models_judge(ev.info, &ev, &env, v);
+	kw_arena_destroy(&arena);
+}
+
+static void expect_match(const struct kw_verdict *v, const char *match,
+			 enum kw_tier tier, const char *found)
+{
+	if (!match) {
+		assert_null(v->match);
+	} else {
+		assert_non_null(v->match);
+		assert_string_equal(v->match, match);
+	}
+	assert_int_equal(v->tier, tier);
+	assert_string_equal(v->found, found);
+}
+
+/* What each kind of condition holds on, including the edges: a single
+ * value where an array may be, a string holding JSON, ports by range and
+ * protocol, accounts by id and ARN (the record's own and trusted ones are
+ * not foreign), a missing value that differs, numbers written as
+ * strings, records whose JSON is broken, and values that look like
+ * credentials kept out of the evidence. */
+static void test_judge(void **state)
+{
+	static const char *const trusted[] = {"777788889999", NULL};
+	const char *acct = "111122223333";
+	struct kw_models *m = NULL;
+	struct kw_error err = {0};
+	struct kw_verdict v;
+	struct tmp t;
+
+	(void)state;
+	tmp_init(&t);
+	tmp_write(&t, "t.json", judge_model);
+	if (kw_models_load(t.dir, NULL, 0, &m, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+
+	/* Old-style: the permission is the parameters themselves. */
+	judge_one(m, "t:Sg",
+		  "{\"cidrIp\":\"203.0.113.9/0\",\"ipProtocol\":\"tcp\","
+		  "\"fromPort\":20,\"toPort\":25}",
+		  NULL, acct, NULL, &v);
+	expect_match(&v, "admin", KW_TIER_NEVER_ROUTINE, "203.0.113.9/0");
+	assert_int_equal(v.severity, KW_SEV_CRITICAL);
+	assert_string_equal(v.why, "admin port open");
+	assert_string_equal(v.reason, "opens");
+	/* Protocol -1 is every port; a single range, not an array. */
+	judge_one(m, "t:Sg",
+		  "{\"perms\":{\"items\":{\"ipProtocol\":\"-1\",\"ranges\":"
+		  "{\"items\":[{\"cidrIp\":\"10.0.0.0/8\"},{\"cidrIp\":"
+		  "\"0.0.0.0/0\"}]}}}}",
+		  NULL, acct, NULL, &v);
+	expect_match(&v, "admin", KW_TIER_NEVER_ROUTINE, "0.0.0.0/0");
+	/* 443 only: web; 80-443 is more than web; ICMP has no ports. */
+	judge_one(m, "t:Sg",
+		  "{\"perms\":{\"items\":[{\"ipProtocol\":\"tcp\","
+		  "\"fromPort\":443,\"toPort\":443,\"ranges\":{\"items\":"
+		  "[{\"cidrIp\":\"0.0.0.0/0\"}]}}]}}",
+		  NULL, acct, NULL, &v);
+	expect_match(&v, "web", KW_TIER_FIRST_SIGHT, "0.0.0.0/0");
+	judge_one(m, "t:Sg",
+		  "{\"perms\":{\"items\":[{\"ipProtocol\":\"tcp\","
+		  "\"fromPort\":80,\"toPort\":443,\"ranges\":{\"items\":"
+		  "[{\"cidrIp\":\"0.0.0.0/0\"}]}}]}}",
+		  NULL, acct, NULL, &v);
+	expect_match(&v, NULL, KW_TIER_ROUTINE, "");
+	judge_one(m, "t:Sg",
+		  "{\"perms\":{\"items\":[{\"ipProtocol\":\"icmp\","
+		  "\"fromPort\":8,\"toPort\":22,\"ranges\":{\"items\":"
+		  "[{\"cidrIp\":\"0.0.0.0/0\"}]}}]}}",
+		  NULL, acct, NULL, &v);
+	expect_match(&v, NULL, KW_TIER_ROUTINE, "");
+	/* Not an address range of every address. */
+	judge_one(m, "t:Sg",
+		  "{\"cidrIp\":\"0.0.0.0/1\",\"ipProtocol\":\"tcp\","
+		  "\"fromPort\":22,\"toPort\":22}",
+		  NULL, acct, NULL, &v);
+	expect_match(&v, NULL, KW_TIER_ROUTINE, "");
+	/* No parameters, broken parameters: nothing holds. */
+	judge_one(m, "t:Sg", NULL, NULL, acct, NULL, &v);
+	expect_match(&v, NULL, KW_TIER_ROUTINE, "");
+	judge_one(m, "t:Sg", "{\"cidrIp\":", NULL, acct, NULL, &v);
+	expect_match(&v, NULL, KW_TIER_ROUTINE, "");
+
+	/* A policy in a string; principals by id, by ARN, under any key;
+	 * the record's own account and trusted ones are not foreign. */
+	judge_one(m, "t:Trust",
+		  "{\"doc\":\"{\\\"Statement\\\":{\\\"Principal\\\":"
+		  "{\\\"AWS\\\":\\\"arn:aws:iam::444455556666:root\\\"}}}\"}",
+		  NULL, acct, trusted, &v);
+	expect_match(&v, "foreign", KW_TIER_NEVER_ROUTINE,
+		     "arn:aws:iam::444455556666:root");
+	assert_int_equal(v.severity, KW_SEV_HIGH);
+	assert_string_equal(kw_tactic_name(v.tactic), "persistence");
+	assert_string_equal(v.reason, "foreign");
+	judge_one(m, "t:Trust",
+		  "{\"doc\":{\"Statement\":[{\"Principal\":"
+		  "\"444455556666\"}]}}",
+		  NULL, acct, trusted, &v);
+	expect_match(&v, "foreign", KW_TIER_NEVER_ROUTINE, "444455556666");
+	judge_one(m, "t:Trust",
+		  "{\"doc\":{\"Statement\":[{\"Principal\":{\"AWS\":"
+		  "[\"arn:aws:iam::111122223333:role/x\",\"777788889999\"],"
+		  "\"Service\":\"ec2.amazonaws.com\"}}]}}",
+		  NULL, acct, trusted, &v);
+	expect_match(&v, NULL, KW_TIER_NONE, "");
+	/* A condition on the foreign statement: the matcher does not hold
+	 * (the conditions hold statement by statement). */
+	judge_one(m, "t:Trust",
+		  "{\"doc\":{\"Statement\":[{\"Principal\":\"444455556666\","
+		  "\"Condition\":{}},{\"Principal\":\"111122223333\"}]}}",
+		  NULL, acct, NULL, &v);
+	expect_match(&v, NULL, KW_TIER_NONE, "");
+	/* Without recipientAccountId, the identity's account is the
+	 * record's own. */
+	judge_one(m, "t:Trust",
+		  "{\"doc\":{\"Statement\":[{\"Principal\":"
+		  "\"111122223333\"}]}}",
+		  "{\"accountId\":\"111122223333\"}", NULL, NULL, &v);
+	expect_match(&v, NULL, KW_TIER_NONE, "");
+
+	/* differs_from: a missing value differs; the same does not. */
+	judge_one(m, "t:Trust", "{\"userName\":\"bob\"}",
+		  "{\"userName\":\"bob\"}", acct, NULL, &v);
+	expect_match(&v, NULL, KW_TIER_NONE, "");
+	judge_one(m, "t:Trust", "{\"userName\":\"bob\"}",
+		  "{\"type\":\"AssumedRole\"}", acct, NULL, &v);
+	expect_match(&v, "other-user", KW_TIER_FIRST_SIGHT, "bob");
+
+	/* Numbers written as strings count; other_than. */
+	judge_one(m, "t:Trust", "{\"n\":\"12\",\"kind\":\"c\"}", NULL, acct,
+		  NULL, &v);
+	expect_match(&v, "big", KW_TIER_ROUTINE, "12");
+	judge_one(m, "t:Trust", "{\"n\":12,\"kind\":\"a\"}", NULL, acct, NULL,
+		  &v);
+	expect_match(&v, NULL, KW_TIER_NONE, "");
+	judge_one(m, "t:Trust", "{\"n\":\"12x\",\"kind\":\"c\"}", NULL, acct,
+		  NULL, &v);
+	expect_match(&v, NULL, KW_TIER_NONE, "");
+
+	/* A value that looks like a credential is not shown. */
+	judge_one(m, "t:Trust", "{\"userName\":\"AKIAIOSFODNN7EXAMPLE\"}", "{}",
+		  acct, NULL, &v);
+	expect_match(&v, "other-user", KW_TIER_FIRST_SIGHT, "");
+	judge_one(m, "t:Trust",
+		  "{\"userName\":\"IQoJb3JpZ2luX2VjEOH//////////wEaCXVzLW"
+		  "Vhc3QtMSJIMEYCIQDzpomGZAmkp4RIzBo4RqVJGE\"}",
+		  "{}", acct, NULL, &v);
+	expect_match(&v, "other-user", KW_TIER_FIRST_SIGHT, "");
+	/* A long value is cut, with an ellipsis. */
+	judge_one(m, "t:Trust",
+		  "{\"userName\":\"a-very-long-user-name-that-goes-on-and-on-"
+		  "and-on-a-very-long-user-name-that-goes-on-and-on-and-on-a-"
+		  "very-long-user-name-that-goes-on-and-on-and-on\"}",
+		  "{}", acct, NULL, &v);
+	assert_int_equal(strlen(v.found), sizeof(v.found) - 1);
+	assert_string_equal(v.found + sizeof(v.found) - 4, "\xe2\x80\xa6");
+	/* The recipient account as a root. */
+	judge_one(m, "t:Trust", "{\"secret\":1}", NULL, "999988887777", NULL,
+		  &v);
+	expect_match(&v, "account", KW_TIER_FIRST_SIGHT, "999988887777");
+
+	kw_models_destroy(m);
+	tmp_free(&t);
 }
 
 /* The catalogue: each sensitive entry's tier, tactic and fixed severity
@@ -884,6 +1210,8 @@ int main(void)
 		cmocka_unit_test(test_normalise),
 		cmocka_unit_test(test_cloudtrail),
 		cmocka_unit_test(test_tiers),
+		cmocka_unit_test(test_matcher_errors),
+		cmocka_unit_test(test_judge),
 		cmocka_unit_test(test_has_resource),
 		cmocka_unit_test(test_enrich_without_models),
 		cmocka_unit_test(test_schema_errors),

@@ -1,0 +1,599 @@
+/*
+ * model_match.c - judging one use of an operation by the conditions its
+ * model entry puts on the request (models/README.md, "Matchers"): a
+ * security group opened to every address, a snapshot shared with another
+ * account, a trust policy open to anyone, an administrator policy attached.
+ *
+ * The one idea: a path names a set of values in the record's JSON
+ * ("requestParameters.ipPermissions.items[].ipRanges.items[].cidrIp" is
+ * every CIDR of every permission), and a condition holds when one of them
+ * passes its test (with "not": when none does). A matcher with "each"
+ * walks a set of elements and holds when its conditions all hold on one
+ * element, so "Effect is Allow and the principal is foreign and there is
+ * no ExternalId" is judged statement by statement, not across statements.
+ * The record's objects are kept as raw text by the decoder and parsed here
+ * with jansson, lazily, only for the few events whose operation has
+ * matchers; strings that hold JSON (policy documents) are parsed when a
+ * path steps into them with "@json".
+ */
+#include "enrich/model.h"
+#include "enrich/model_impl.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* JSON documents parsed from strings ("@json") in one judgement, and the
+ * largest such string parsed. */
+#define MAX_DOCS 16
+#define MAX_DOC_BYTES ((size_t)256 * 1024)
+
+struct judge {
+	const struct kw_event *ev;
+	const struct kw_judge_env *env;
+	json_t *root[KW_ROOT_MAX];
+	bool parsed[KW_ROOT_MAX];
+	json_t *docs[MAX_DOCS];
+	size_t ndocs;
+	struct kw_str self; /* the account the record is about */
+};
+
+static json_t *root_value(struct judge *j, enum kw_model_root r)
+{
+	const struct kw_event_cloud *c = j->ev->cloud;
+	struct kw_str text = KW_STR_NULL;
+
+	if (j->parsed[r] || !c)
+		return j->root[r];
+	j->parsed[r] = true;
+	switch (r) {
+	case KW_ROOT_PARAMS:
+		text = c->params;
+		break;
+	case KW_ROOT_RESPONSE:
+		text = c->response;
+		break;
+	case KW_ROOT_ADDITIONAL:
+		text = c->additional;
+		break;
+	case KW_ROOT_IDENTITY:
+		text = c->identity;
+		break;
+	case KW_ROOT_ACCOUNT:
+		if (c->account.n)
+			j->root[r] = json_stringn(c->account.p, c->account.n);
+		return j->root[r];
+	default:
+		return NULL;
+	}
+	if (text.n)
+		j->root[r] = json_loadb(text.p, text.n, 0, NULL);
+	return j->root[r];
+}
+
+/* A string holding JSON, parsed and kept until the judgement ends. */
+static json_t *parse_doc(struct judge *j, json_t *v)
+{
+	json_t *d;
+
+	if (!json_is_string(v))
+		return v;
+	if (j->ndocs == MAX_DOCS || json_string_length(v) > MAX_DOC_BYTES)
+		return NULL;
+	d = json_loadb(json_string_value(v), json_string_length(v), 0, NULL);
+	if (d)
+		j->docs[j->ndocs++] = d;
+	return d;
+}
+
+/* Called with each value a path reaches; true stops the walk. */
+typedef bool visit_fn(void *ctx, json_t *v);
+
+static bool walk(struct judge *j, json_t *v, const struct kw_model_step *st,
+		 size_t n, visit_fn *fn, void *ctx)
+{
+	json_t *m;
+	const char *k;
+	size_t i;
+
+	if (!v || json_is_null(v))
+		return false;
+	if (n == 0)
+		return fn(ctx, v);
+	switch (st->kind) {
+	case KW_STEP_KEY:
+		return walk(j, json_object_get(v, st->key), st + 1, n - 1, fn,
+			    ctx);
+	case KW_STEP_EACH:
+		m = json_object_get(v, st->key);
+		if (!json_is_array(m))
+			return walk(j, m, st + 1, n - 1, fn, ctx);
+		json_array_foreach(m, i, v)
+		{
+			if (walk(j, v, st + 1, n - 1, fn, ctx))
+				return true;
+		}
+		return false;
+	case KW_STEP_ALL:
+		json_object_foreach(v, k, m)
+		{
+			if (walk(j, m, st + 1, n - 1, fn, ctx))
+				return true;
+		}
+		return false;
+	case KW_STEP_JSON:
+		return walk(j, parse_doc(j, v), st + 1, n - 1, fn, ctx);
+	}
+	return false;
+}
+
+static bool walk_path(struct judge *j, const struct kw_model_path *p,
+		      json_t *element, visit_fn *fn, void *ctx)
+{
+	json_t *start =
+		p->root == KW_ROOT_ELEMENT ? element : root_value(j, p->root);
+
+	return walk(j, start, p->steps, p->nsteps, fn, ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests */
+
+static bool number_of(json_t *v, double *out)
+{
+	char *end;
+
+	if (json_is_number(v)) {
+		*out = json_number_value(v);
+		return true;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return false;
+	*out = strtod(json_string_value(v), &end);
+	return *end == '\0';
+}
+
+/* s against one string or each of an array of strings. */
+static bool str_test(json_t *arg, const char *s, size_t n, enum kw_model_test t)
+{
+	size_t i;
+	json_t *a;
+
+	if (json_is_array(arg)) {
+		json_array_foreach(arg, i, a)
+		{
+			if (str_test(a, s, n, t))
+				return true;
+		}
+		return false;
+	}
+	const char *w = json_string_value(arg);
+	size_t wn = json_string_length(arg);
+
+	if (!w)
+		return false;
+	switch (t) {
+	case KW_TEST_PREFIX:
+		return n >= wn && memcmp(s, w, wn) == 0;
+	case KW_TEST_SUFFIX:
+		return n >= wn && memcmp(s + n - wn, w, wn) == 0;
+	case KW_TEST_CONTAINS:
+		return wn == 0 || (n >= wn && memmem(s, n, w, wn) != NULL);
+	default:
+		return false;
+	}
+}
+
+static bool open_cidr(json_t *v)
+{
+	const char *s = json_string_value(v);
+	const char *slash = s ? strrchr(s, '/') : NULL;
+
+	return slash && slash > s && strcmp(slash, "/0") == 0;
+}
+
+/* A security group permission's ports: false when it names none (ICMP);
+ * all ports for protocol -1 or a TCP/UDP permission without ports. */
+static bool port_range(json_t *v, long *from, long *to)
+{
+	json_t *proto = json_object_get(v, "ipProtocol");
+	json_t *f = json_object_get(v, "fromPort");
+	json_t *t = json_object_get(v, "toPort");
+	const char *ps = json_string_value(proto);
+	double fd, td;
+
+	if (!json_is_object(v))
+		return false;
+	if ((ps && (!strcmp(ps, "-1") || !strcmp(ps, "all"))) ||
+	    (json_is_integer(proto) && json_integer_value(proto) == -1) ||
+	    (!f && !t && proto)) {
+		*from = 0;
+		*to = 65535;
+		return true;
+	}
+	if (ps && (!strcmp(ps, "icmp") || !strcmp(ps, "icmpv6") ||
+		   !strcmp(ps, "1") || !strcmp(ps, "58")))
+		return false;
+	if (!number_of(f, &fd) || !number_of(t, &td))
+		return false;
+	*from = fd < 0 ? 0 : (long)fd;
+	*to = td < 0 || td > 65535 ? 65535 : (long)td;
+	return *from <= *to;
+}
+
+static bool in_ports(json_t *arg, long p)
+{
+	size_t i;
+	json_t *a;
+
+	json_array_foreach(arg, i, a)
+	{
+		if (json_is_integer(a) && json_integer_value(a) == p)
+			return true;
+	}
+	return false;
+}
+
+static bool ports_test(json_t *v, json_t *arg, bool only)
+{
+	long from, to, p;
+	size_t i;
+	json_t *a;
+
+	if (!port_range(v, &from, &to))
+		return false;
+	if (only) {
+		if (to - from + 1 > (long)json_array_size(arg))
+			return false;
+		for (p = from; p <= to; p++) {
+			if (!in_ports(arg, p))
+				return false;
+		}
+		return true;
+	}
+	json_array_foreach(arg, i, a)
+	{
+		p = (long)json_integer_value(a);
+		if (from <= p && p <= to)
+			return true;
+	}
+	return false;
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	}
+	return n > 0;
+}
+
+/* The account a value names: a 12-digit id, or the account field of an
+ * ARN ("arn:aws:iam::123456789012:root"). */
+static bool account_of(json_t *v, struct kw_str *out)
+{
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+	const char *p;
+	int colons = 0;
+
+	if (!s)
+		return false;
+	if (n == 12 && all_digits(s, n)) {
+		*out = (struct kw_str){s, n};
+		return true;
+	}
+	if (strncmp(s, "arn:", 4) != 0)
+		return false;
+	for (p = s; *p && colons < 4; p++) {
+		if (*p == ':')
+			colons++;
+	}
+	if (colons < 4 || strlen(p) < 12 || !all_digits(p, 12) ||
+	    (p[12] != ':' && p[12] != '\0'))
+		return false;
+	*out = (struct kw_str){p, 12};
+	return true;
+}
+
+static bool foreign(struct judge *j, json_t *v)
+{
+	struct kw_str acct;
+
+	if (!account_of(v, &acct))
+		return false;
+	if (kw_str_eq(acct, j->self))
+		return false;
+	for (size_t i = 0; j->env && i < j->env->ntrusted; i++) {
+		if (kw_str_eqc(acct, j->env->trusted[i]))
+			return false;
+	}
+	return true;
+}
+
+struct differs_ctx {
+	json_t *v;
+	bool equal;
+};
+
+static bool same_value(void *ctx, json_t *w)
+{
+	struct differs_ctx *d = ctx;
+
+	d->equal = json_equal(d->v, w);
+	return d->equal;
+}
+
+/* v equals arg, or one of arg[]. */
+static bool equals_any(json_t *v, json_t *arg)
+{
+	size_t i;
+	json_t *a;
+
+	if (!json_is_array(arg))
+		return json_equal(v, arg);
+	json_array_foreach(arg, i, a)
+	{
+		if (json_equal(v, a))
+			return true;
+	}
+	return false;
+}
+
+static bool passes(struct judge *j, const struct kw_model_cond *c, json_t *v,
+		   json_t *element)
+{
+	double x, lim;
+
+	switch (c->test) {
+	case KW_TEST_EQUALS:
+		return equals_any(v, c->arg);
+	case KW_TEST_OTHER_THAN:
+		return !equals_any(v, c->arg);
+	case KW_TEST_PREFIX:
+	case KW_TEST_SUFFIX:
+	case KW_TEST_CONTAINS:
+		return json_is_string(v) &&
+		       str_test(c->arg, json_string_value(v),
+				json_string_length(v), c->test);
+	case KW_TEST_PRESENT:
+		return true;
+	case KW_TEST_AT_LEAST:
+	case KW_TEST_AT_MOST:
+		lim = json_number_value(c->arg);
+		if (!number_of(v, &x))
+			return false;
+		return c->test == KW_TEST_AT_LEAST ? x >= lim : x <= lim;
+	case KW_TEST_OPEN_CIDR:
+		return open_cidr(v);
+	case KW_TEST_PORTS:
+	case KW_TEST_ONLY_PORTS:
+		return ports_test(v, c->arg, c->test == KW_TEST_ONLY_PORTS);
+	case KW_TEST_FOREIGN:
+		return foreign(j, v);
+	case KW_TEST_DIFFERS: {
+		struct differs_ctx d = {v, false};
+
+		if (!json_is_string(v))
+			return false;
+		walk_path(j, &c->differs, element, same_value, &d);
+		return !d.equal;
+	}
+	default:
+		return false;
+	}
+}
+
+struct cond_ctx {
+	struct judge *j;
+	const struct kw_model_cond *c;
+	json_t *element;
+	json_t *found; /* the value that passed */
+};
+
+static bool visit_cond(void *ctx, json_t *v)
+{
+	struct cond_ctx *cc = ctx;
+
+	if (!passes(cc->j, cc->c, v, cc->element))
+		return false;
+	cc->found = v;
+	return true;
+}
+
+/* Whether c holds; *found is the value that made it (NULL with "not"). */
+static bool cond_holds(struct judge *j, const struct kw_model_cond *c,
+		       json_t *element, json_t **found)
+{
+	struct cond_ctx cc = {j, c, element, NULL};
+
+	for (size_t i = 0; i < c->npaths && !cc.found; i++)
+		walk_path(j, &c->paths[i], element, visit_cond, &cc);
+	*found = c->negate ? NULL : cc.found;
+	return c->negate ? cc.found == NULL : cc.found != NULL;
+}
+
+/* How telling a condition's value is in evidence: what a comparison
+ * found (an open CIDR, a foreign account, a policy ARN) beats what an
+ * equality found ("all", "*"); presence shows nothing, nor does the
+ * caller's own identity (the alert names the key already). */
+static int telling(const struct kw_model_cond *c)
+{
+	size_t i;
+
+	if (c->test == KW_TEST_PRESENT)
+		return 0;
+	for (i = 0; i < c->npaths; i++) {
+		if (c->paths[i].root != KW_ROOT_IDENTITY)
+			break;
+	}
+	if (i == c->npaths)
+		return 0;
+	if (c->test == KW_TEST_EQUALS || c->test == KW_TEST_OTHER_THAN)
+		return 1;
+	return 2;
+}
+
+/* Every condition of m on one element (NULL: the record); *found is the
+ * most telling value one of them found (the first of its rank). */
+static bool all_hold(struct judge *j, const struct kw_model_matcher *m,
+		     json_t *element, json_t **found)
+{
+	int best = 0;
+	json_t *f;
+
+	*found = NULL;
+	for (size_t i = 0; i < m->nwhen; i++) {
+		if (!cond_holds(j, &m->when[i], element, &f))
+			return false;
+		if (f && telling(&m->when[i]) > best) {
+			best = telling(&m->when[i]);
+			*found = f;
+		}
+	}
+	return true;
+}
+
+struct each_ctx {
+	struct judge *j;
+	const struct kw_model_matcher *m;
+	json_t *found;
+	bool held;
+};
+
+static bool visit_element(void *ctx, json_t *v)
+{
+	struct each_ctx *ec = ctx;
+
+	ec->held = all_hold(ec->j, ec->m, v, &ec->found);
+	return ec->held;
+}
+
+static bool matcher_holds(struct judge *j, const struct kw_model_matcher *m,
+			  json_t **found)
+{
+	struct each_ctx ec = {j, m, NULL, false};
+
+	if (!m->neach)
+		return all_hold(j, m, NULL, found);
+	for (size_t i = 0; i < m->neach && !ec.held; i++)
+		walk_path(j, &m->each[i], NULL, visit_element, &ec);
+	*found = ec.held ? ec.found : NULL;
+	return ec.held;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Evidence */
+
+/* Whether text holds something that looks like a credential: an AWS key
+ * id (AKIA/ASIA and 12 or more capitals and digits) or a long run of
+ * base64 (a session token, a secret). */
+static bool looks_secret(const char *s, size_t n)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			   (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+			   c == '=';
+
+		run = b64 ? run + 1 : 0;
+		if (run >= 40)
+			return true;
+		if (i + 16 <= n && (!strncmp(s + i, "AKIA", 4) ||
+				    !strncmp(s + i, "ASIA", 4))) {
+			size_t k = i + 4;
+
+			while (k < n && ((s[k] >= 'A' && s[k] <= 'Z') ||
+					 (s[k] >= '0' && s[k] <= '9')))
+				k++;
+			if (k - i >= 16)
+				return true;
+		}
+	}
+	return false;
+}
+
+static void render_found(json_t *v, char *out, size_t cap)
+{
+	char *dump = NULL;
+	const char *s;
+	size_t n;
+
+	out[0] = '\0';
+	if (!v)
+		return;
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		n = json_string_length(v);
+	} else {
+		dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+					     JSON_PRESERVE_ORDER);
+		s = dump ? dump : "";
+		n = strlen(s);
+	}
+	if (!looks_secret(s, n)) {
+		if (n >= cap) {
+			/* cut on a UTF-8 boundary, with an ellipsis */
+			n = cap - 4;
+			while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+				n--;
+			snprintf(out, cap, "%.*s\xe2\x80\xa6", (int)n, s);
+		} else {
+			snprintf(out, cap, "%.*s", (int)n, s);
+		}
+	}
+	free(dump);
+}
+
+/* ------------------------------------------------------------------------ */
+
+void kw_models_judge(const struct kw_op_info *op, const struct kw_event *ev,
+		     const struct kw_judge_env *env, struct kw_verdict *out)
+{
+	struct judge j;
+	json_t *found = NULL, *acct;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->tier = op->tier;
+	out->severity = op->severity;
+	out->tactic = op->tactic;
+	out->reason = op->reason;
+	if (!op->nmatch)
+		return;
+	memset(&j, 0, sizeof(j));
+	j.ev = ev;
+	j.env = env;
+	if (ev->cloud && ev->cloud->account.n) {
+		j.self = ev->cloud->account;
+	} else {
+		acct = json_object_get(root_value(&j, KW_ROOT_IDENTITY),
+				       "accountId");
+		if (json_is_string(acct))
+			j.self = (struct kw_str){json_string_value(acct),
+						 json_string_length(acct)};
+	}
+	for (i = 0; i < op->nmatch; i++) {
+		const struct kw_model_matcher *m = &op->match[i];
+
+		if (!matcher_holds(&j, m, &found))
+			continue;
+		out->tier = m->tier;
+		out->severity = m->severity;
+		out->tactic = m->tactic;
+		out->match = m->name;
+		out->why = m->why;
+		if (!out->reason)
+			out->reason = m->why;
+		render_found(found, out->found, sizeof(out->found));
+		break;
+	}
+	for (i = 0; i < KW_ROOT_MAX; i++)
+		json_decref(j.root[i]);
+	for (i = 0; i < j.ndocs; i++)
+		json_decref(j.docs[i]);
+}
