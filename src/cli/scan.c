@@ -247,6 +247,38 @@ static int write_report(const char *path, struct kw_engine *e,
 	return 0;
 }
 
+/* Keys still learning at the end: their learned detectors said nothing,
+ * which an empty alert list must not hide. */
+static void learning_summary(struct kw_engine *e)
+{
+	const struct kw_engine_stats *st = kw_engine_stats(e);
+	uint64_t learning = 0, keys = 0;
+	char span[32], learn[32];
+
+	kw_engine_learning(e, &learning, &keys);
+	if (!learning)
+		return;
+	kw_duration_format(st->last_ts - st->first_ts, span, sizeof(span));
+	kw_duration_format(kw_engine_config(e)->learn, learn, sizeof(learn));
+	if (learning == keys)
+		fprintf(stderr,
+			"keywatch: every key was still learning when the input "
+			"ended (the input covers %s; a key learns for the "
+			"first %s of its traffic): the learned detectors "
+			"stayed silent. Learn for less with --learn, or keep "
+			"what was learned with --state FILE and scan the next "
+			"logs with the same file\n",
+			span, learn);
+	else
+		fprintf(stderr,
+			"keywatch: %llu of %llu keys were still learning when "
+			"the input ended (a key learns for the first %s of its "
+			"traffic); their learned detectors stayed silent "
+			"(see --learn and --state)\n",
+			(unsigned long long)learning, (unsigned long long)keys,
+			learn);
+}
+
 static void summary(struct kw_engine *e, const struct kw_router *router,
 		    double secs)
 {
@@ -306,12 +338,24 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 		}
 		fputc('\n', stderr);
 	}
+	if (st->unauthenticated)
+		fprintf(stderr,
+			"keywatch: %llu request%s made without a key "
+			"(unauthenticated): counted apart; denied ones count "
+			"per IP in auth.failures\n",
+			(unsigned long long)st->unauthenticated,
+			st->unauthenticated == 1 ? " was" : "s were");
 	if (st->skips.count[KW_SKIP_KEYLESS])
 		fprintf(stderr,
 			"keywatch: %llu keyless records (made by no API key, "
 			"such as AWS services acting on their own) were not "
 			"analysed\n",
 			(unsigned long long)st->skips.count[KW_SKIP_KEYLESS]);
+	if (st->skips.count[KW_SKIP_NOT_DATA])
+		fprintf(stderr,
+			"keywatch: %llu records carried no request (CloudWatch "
+			"Logs control messages) and were left out\n",
+			(unsigned long long)st->skips.count[KW_SKIP_NOT_DATA]);
 	if (st->keys_evicted)
 		fprintf(stderr,
 			"keywatch: %llu keys were evicted (more than "
@@ -327,6 +371,7 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 		fprintf(stderr,
 			"keywatch: %llu keys continued from the state file\n",
 			(unsigned long long)st->keys_restored);
+	learning_summary(e);
 	if (kw_log_get_level() <= KW_LOG_DEBUG) {
 		/* The benchmark's memory figure: a Stripe secret key is 107
 		 * bytes; the bucket arrays add up to 16 bytes a key. */
@@ -422,6 +467,29 @@ static int read_inputs(struct kw_engine *e, int nargs, char **args,
 	return KW_EXIT_OK;
 }
 
+/* 1 when an alert reached --fail-on, else 3 when some input had problems
+ * (or a file could not be written), else 0; when both 1 and 3 apply, 1
+ * wins and the summary says so. */
+static int exit_status(const struct scan_opts *o, int rc,
+		       const struct kw_router_stats *rs,
+		       const struct kw_engine_stats *es)
+{
+	bool problems = rc == KW_EXIT_INPUT || kw_skips_problems(&es->skips) ||
+			es->inputs_failed;
+	bool alerts =
+		o->fail_set && rs->max_severity_seen > (uint64_t)o->fail_level;
+
+	if (alerts && problems && kw_log_get_level() <= KW_LOG_INFO)
+		fprintf(stderr,
+			"keywatch: exit status 1: an alert at or above "
+			"--fail-on %s was raised; some input also had problems "
+			"(above), which alone would be exit status 3\n",
+			o->fail_on);
+	if (alerts)
+		return KW_EXIT_ALERTS;
+	return problems ? KW_EXIT_INPUT : KW_EXIT_OK;
+}
+
 int kw_cli_scan(int argc, char **argv)
 {
 	struct scan_opts o;
@@ -486,10 +554,7 @@ int kw_cli_scan(int argc, char **argv)
 		rc = KW_EXIT_INPUT;
 	if (kw_log_get_level() <= KW_LOG_INFO)
 		summary(engine, router, now_secs() - t0);
-	if (kw_skips_problems(&es->skips) || es->inputs_failed)
-		rc = KW_EXIT_INPUT;
-	else if (o.fail_set && rs->max_severity_seen > (uint64_t)o.fail_level)
-		rc = KW_EXIT_ALERTS;
+	rc = exit_status(&o, rc, rs, es);
 cleanup:
 	kw_engine_destroy(engine);
 	kw_router_destroy(router);

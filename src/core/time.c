@@ -167,3 +167,21 @@ bool kw_duration_parse(const char *s, int64_t *us)
 	*us = (int64_t)v * unit * KW_USEC_PER_SEC;
 	return true;
 }
+
+char *kw_duration_format(int64_t us, char *buf, size_t cap)
+{
+	long long s = us > 0 ? (long long)(us / KW_USEC_PER_SEC) : 0;
+	long long h = s / 3600, m = s % 3600 / 60, sec = s % 60;
+
+	if (h && m)
+		snprintf(buf, cap, "%lldh %lldm", h, m);
+	else if (h)
+		snprintf(buf, cap, "%lldh", h);
+	else if (m && sec)
+		snprintf(buf, cap, "%lldm %llds", m, sec);
+	else if (m)
+		snprintf(buf, cap, "%lldm", m);
+	else
+		snprintf(buf, cap, "%llds", sec);
+	return buf;
+}

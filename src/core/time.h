@@ -27,6 +27,11 @@ char *kw_time_format(int64_t us, char *buf, size_t cap);
  * Returns false on anything else, zero, or overflow. */
 bool kw_duration_parse(const char *s, int64_t *us);
 
+/* A duration for people, in whole seconds: "72h", "5h 12m", "47m",
+ * "47m 3s", "30s" (hours beyond a day stay hours: learning periods are
+ * configured in them). Writes into buf (>= 24 bytes) and returns it. */
+char *kw_duration_format(int64_t us, char *buf, size_t cap);
+
 /* Days since 1970-01-01 for a civil date, and back (proleptic Gregorian). */
 int64_t kw_days_from_civil(int64_t y, unsigned m, unsigned d);
 

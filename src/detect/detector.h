@@ -78,6 +78,13 @@ struct kw_detector_ops {
 			struct kw_keyent *key, void *state,
 			const struct kw_emit *emit);
 
+	/* Optional (default: nothing). A request made without any key (an
+	 * unauthenticated request: ev->key is empty), which has no key
+	 * state; the few detectors that judge something other than a key
+	 * (auth.failures: one source IP) may count it. */
+	void (*observe_unauth)(void *self, const struct kw_event *ev,
+			       const struct kw_emit *emit);
+
 	/* Optional (default: nothing). No event older than watermark will
 	 * come; close windows that end before it. At the end of a scan the
 	 * engine ticks with INT64_MAX. */

@@ -18,7 +18,9 @@
  * `keys` (default 5) different keys within a window is guessing keys or
  * trying a stolen list, and so is one IP with many requests on keys that do
  * not exist (each is a key of its own here). It fires once per IP and
- * window, about the key that crossed the line.
+ * window, about the key that crossed the line. Denied requests made with no
+ * key at all count as one more key tried (they raise nothing by
+ * themselves: an alert is about a key).
  *
  * Per key: the open windows and the usual failures. 48 bytes.
  */
@@ -264,11 +266,14 @@ static void auth_alert(struct errors *e, const struct kw_event *ev,
 	kw_emit(emit, &a);
 }
 
+/* A denied request from ev's IP. key NULL: a request made without a key,
+ * which counts as one more key tried (hash 0) but raises nothing itself:
+ * an alert is about a key. */
 static void auth_observe(struct errors *e, const struct kw_event *ev,
 			 struct kw_keyent *key, const struct kw_emit *emit)
 {
 	uint32_t win = kw_win_clock_index(&e->clock, ev->ts);
-	uint32_t kh = key_hash(key);
+	uint32_t kh = key ? key_hash(key) : 0;
 	struct ip_slot *s;
 	bool known = false;
 
@@ -285,7 +290,7 @@ static void auth_observe(struct errors *e, const struct kw_event *ev,
 		s->keys[s->nkeys] = kh;
 	if (s->nkeys < UINT8_MAX)
 		s->nkeys++;
-	if (!s->alerted && s->nkeys >= e->keys) {
+	if (key && !s->alerted && s->nkeys >= e->keys) {
 		s->alerted = 1;
 		auth_alert(e, ev, key, s, emit);
 	}
@@ -315,6 +320,15 @@ static void errors_observe(void *self, const struct kw_event *ev,
 		kw_win_bump(&slot->n[1]);
 	if (denied)
 		kw_win_bump(&slot->n[2]);
+}
+
+static void errors_observe_unauth(void *self, const struct kw_event *ev,
+				  const struct kw_emit *emit)
+{
+	struct errors *e = self;
+
+	if (e->on_auth && (ev->status == 401 || ev->status == 403))
+		auth_observe(e, ev, NULL, emit);
 }
 
 static void errors_tick(void *self, int64_t watermark,
@@ -368,6 +382,7 @@ const struct kw_detector_ops kw_detect_errors = {
 	.validate = errors_validate,
 	.create = errors_create,
 	.observe = errors_observe,
+	.observe_unauth = errors_observe_unauth,
 	.tick = errors_tick,
 	.flush = errors_flush,
 	.destroy = errors_destroy,

@@ -315,6 +315,31 @@ static void restore(struct kw_engine *e, struct kw_keyent *key)
 		key->first_seen = m.first_seen;
 }
 
+static void note_time(struct kw_engine *e, int64_t ts)
+{
+	if (ts < e->watermark)
+		e->stats.late++;
+	if (ts < e->stats.first_ts)
+		e->stats.first_ts = ts;
+	if (ts > e->stats.last_ts)
+		e->stats.last_ts = ts;
+}
+
+/* A request made without a key: no key state; the families that judge a
+ * source IP see it. */
+static void analyse_unauth(struct kw_engine *e, struct kw_event *ev)
+{
+	e->stats.unauthenticated++;
+	note_time(e, ev->ts);
+	kw_models_enrich(e->opts.models, ev, &e->arena);
+	for (size_t i = 0; i < e->nfamilies; i++) {
+		struct family *f = &e->families[i];
+
+		if (f->ops->observe_unauth)
+			f->ops->observe_unauth(f->self, ev, &e->emit);
+	}
+}
+
 static void analyse(struct kw_engine *e, struct kw_event *ev)
 {
 	struct kw_keyent *key = NULL;
@@ -323,6 +348,10 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 	bool created = false;
 	enum kw_status st;
 
+	if (ev->key.n == 0) {
+		analyse_unauth(e, ev);
+		return;
+	}
 	kw_models_enrich(e->opts.models, ev, &e->arena);
 	if (ev->info && ev->info->nmatch) {
 		kw_models_judge(ev->info, ev, &e->judge, &e->verdict);
@@ -346,12 +375,7 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 		key->mode = (uint8_t)ev->key_mode;
 	}
 	e->stats.events++;
-	if (ev->ts < e->watermark)
-		e->stats.late++;
-	if (ev->ts < e->stats.first_ts)
-		e->stats.first_ts = ev->ts;
-	if (ev->ts > e->stats.last_ts)
-		e->stats.last_ts = ev->ts;
+	note_time(e, ev->ts);
 	state = kw_keytab_state(key);
 	ks = (struct kw_engine_keystats *)state;
 	if (ev->status >= 400)
@@ -551,6 +575,46 @@ enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path)
 	return st;
 }
 
+struct learning_ctx {
+	int64_t learn;
+	uint64_t learning, keys;
+};
+
+static void count_learning(void *ctx, struct kw_keyent *key)
+{
+	struct learning_ctx *lc = ctx;
+
+	lc->keys++;
+	if (key->last_seen - key->first_seen < lc->learn)
+		lc->learning++;
+}
+
+/* Whether any detector of a learned family is enabled. */
+static bool learns(const struct kw_engine *e)
+{
+	for (size_t i = 0; i < e->nfamilies; i++) {
+		const struct kw_detector_ops *ops = e->families[i].ops;
+
+		if (ops->kind != KW_DETECTOR_LEARNED)
+			continue;
+		for (size_t j = 0; ops->detectors[j]; j++) {
+			if (kw_detect_enabled(e->opts.cfg, ops->detectors[j]))
+				return true;
+		}
+	}
+	return false;
+}
+
+void kw_engine_learning(struct kw_engine *e, uint64_t *learning, uint64_t *keys)
+{
+	struct learning_ctx lc = {.learn = e->opts.cfg->learn};
+
+	if (learns(e))
+		kw_keytab_foreach(e->keys, count_learning, &lc);
+	*learning = lc.learning;
+	*keys = lc.keys;
+}
+
 void kw_engine_count_failed(struct kw_engine *e)
 {
 	count_failed(e, KW_SKIP_UNREADABLE);
@@ -672,6 +736,11 @@ const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
 	e->stats.keys = kw_keytab_count(e->keys);
 	e->stats.keys_evicted = kw_keytab_evicted(e->keys);
 	return &e->stats;
+}
+
+const struct kw_config *kw_engine_config(const struct kw_engine *e)
+{
+	return e->opts.cfg;
 }
 
 struct foreach_ctx {

@@ -46,10 +46,12 @@ struct kw_engine_opts {
 };
 
 struct kw_engine_stats {
-	uint64_t inputs;	/* inputs opened */
-	uint64_t inputs_failed; /* inputs unreadable or damaged */
-	uint64_t records;	/* records cut from the inputs */
-	uint64_t events;	/* events decoded and analysed */
+	uint64_t inputs;	  /* inputs opened */
+	uint64_t inputs_failed;	  /* inputs unreadable or damaged */
+	uint64_t records;	  /* records cut from the inputs */
+	uint64_t events;	  /* events decoded and analysed */
+	uint64_t unauthenticated; /* requests made without a key: counted,
+				     and analysed by IP (auth.failures) */
 	struct kw_skips skips;
 	size_t keys;	    /* keys in the table now */
 	uint64_t keys_seen; /* distinct keys inserted */
@@ -129,11 +131,21 @@ size_t kw_engine_state_bytes(const struct kw_engine *e);
 
 const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e);
 
+/* The config the engine was made with. */
+const struct kw_config *kw_engine_config(const struct kw_engine *e);
+
 /* Each key with its report stats; order unspecified. */
 typedef void kw_engine_key_cb(void *ctx, const struct kw_keyent *key,
 			      const struct kw_engine_keystats *ks);
 void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb,
 			   void *ctx);
+
+/* After the end: how many of the keys in the table were still learning at
+ * their last event (their first cfg->learn of event time; a key continued
+ * from a state file counts from its first event there), out of *keys.
+ * Both 0 when no learned detector is enabled. */
+void kw_engine_learning(struct kw_engine *e, uint64_t *learning,
+			uint64_t *keys);
 
 /* Count an input that could not be opened (the caller reports it). */
 void kw_engine_count_failed(struct kw_engine *e);

@@ -10,10 +10,16 @@
  * absent.
  *
  * Checks run in this order, and the first failure drops the record: the
- * key (KW_SKIP_NO_KEY when absent or empty), the time (KW_SKIP_NO_TIME),
- * then method, path and status (required: KW_SKIP_BAD_FIELD "no method
- * field" when absent), then the optional fields. A wrong type or an
- * impossible value is KW_SKIP_BAD_FIELD.
+ * key, the time (KW_SKIP_NO_TIME), then method, path and status (required:
+ * KW_SKIP_BAD_FIELD "no method field" when absent), then the optional
+ * fields. A wrong type or an impossible value is KW_SKIP_BAD_FIELD.
+ *
+ * A request without a key (absent, null or empty: an unauthenticated
+ * request, a 401 in a gateway's log) is an event with an empty key when
+ * everything else a request has is there; the engine counts and analyses it
+ * apart. A record without a key that also lacks a required field is no
+ * request: it is offered to the decoding stage as maybe another format,
+ * then counted as KW_SKIP_NO_KEY ("no api_key field").
  */
 #include "ingest/decoder.h"
 
@@ -57,27 +63,11 @@ cleanup:
 	return st;
 }
 
-/* A required field: ABSENT is a skip with "no NAME field". */
-static bool required(const struct kw_decode_rec *r, enum kw_decode_res res,
-		     enum kw_field f)
+/* A record without a key that is no whole request either. */
+static bool no_key(const struct kw_decode_rec *r)
 {
-	if (res == KW_DECODE_ABSENT)
-		kw_decode_skip_missing(r, KW_SKIP_BAD_FIELD, f);
-	return res == KW_DECODE_OK;
-}
-
-/* A record without a key may be in another format: it is offered to the
- * decoding stage before it counts as a request without a key. */
-static bool decode_key(const struct kw_decode_rec *r,
-		       const struct kw_record *rec, struct kw_event *ev)
-{
-	enum kw_decode_res res = kw_decode_key(r, &ev->key);
 	size_t slot;
 
-	if (res != KW_DECODE_ABSENT)
-		return res == KW_DECODE_OK;
-	if (kw_decode_offer(r, rec))
-		return false;
 	if (kw_decode_value(r, KW_FIELD_API_KEY, &slot))
 		kw_decode_skip_field(r, KW_SKIP_NO_KEY, KW_FIELD_API_KEY, slot,
 				     " is empty");
@@ -86,12 +76,26 @@ static bool decode_key(const struct kw_decode_rec *r,
 	return false;
 }
 
+/* A required field: ABSENT is a skip with "no NAME field", or, in a record
+ * without a key, "no api_key field". */
+static bool required(const struct kw_decode_rec *r, enum kw_decode_res res,
+		     enum kw_field f, enum kw_skip_reason reason, bool keyless)
+{
+	if (res == KW_DECODE_ABSENT) {
+		if (keyless)
+			return no_key(r);
+		kw_decode_skip_missing(r, reason, f);
+	}
+	return res == KW_DECODE_OK;
+}
+
 static bool decode_one(const struct keywatch *kd, const struct kw_record *rec,
 		       struct kw_event *ev, struct kw_arena *arena,
 		       struct kw_skips *skips, const char *file)
 {
 	struct kw_decode_rec r;
 	enum kw_decode_res res;
+	bool keyless;
 
 	r.df = &kd->fields;
 	r.skips = skips;
@@ -104,17 +108,21 @@ static bool decode_one(const struct keywatch *kd, const struct kw_record *rec,
 	ev->file = file;
 	ev->line = rec->line;
 
-	if (!decode_key(&r, rec, ev))
+	res = kw_decode_key(&r, &ev->key);
+	if (res == KW_DECODE_BAD)
 		return false;
-	res = kw_decode_created(&r, &ev->ts);
-	if (res == KW_DECODE_ABSENT)
-		kw_decode_skip_missing(&r, KW_SKIP_NO_TIME, KW_FIELD_CREATED);
-	if (res != KW_DECODE_OK)
+	keyless = res == KW_DECODE_ABSENT;
+	/* Maybe another format: the decoding stage looks again. */
+	if (keyless && kw_decode_offer(&r, rec))
 		return false;
-	if (!required(&r, kw_decode_method(&r, arena, &ev->method),
-		      KW_FIELD_METHOD) ||
-	    !required(&r, kw_decode_path_field(&r, &ev->path), KW_FIELD_PATH) ||
-	    !required(&r, kw_decode_status(&r, &ev->status), KW_FIELD_STATUS))
+	if (!required(&r, kw_decode_created(&r, &ev->ts), KW_FIELD_CREATED,
+		      KW_SKIP_NO_TIME, keyless) ||
+	    !required(&r, kw_decode_method(&r, arena, &ev->method),
+		      KW_FIELD_METHOD, KW_SKIP_BAD_FIELD, keyless) ||
+	    !required(&r, kw_decode_path_field(&r, &ev->path), KW_FIELD_PATH,
+		      KW_SKIP_BAD_FIELD, keyless) ||
+	    !required(&r, kw_decode_status(&r, &ev->status), KW_FIELD_STATUS,
+		      KW_SKIP_BAD_FIELD, keyless))
 		return false;
 	return kw_decode_ip(&r, &ev->ip) != KW_DECODE_BAD &&
 	       kw_decode_string(&r, KW_FIELD_ID, &ev->request_id) !=

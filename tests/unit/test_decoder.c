@@ -442,10 +442,14 @@ static void test_map_decode(void **state)
 	assert_str(ev->key, "k_nested");
 
 	/* the map replaces the names: without the nested key, no key, even
-	 * though "api_key" is in the record */
+	 * though "api_key" is in the record: a request made without one */
+	ev = one(r, "keywatch", m4, 4,
+		 "{\"@timestamp\":1764230400,\"api_key\":\"k\",\"request\":{"
+		 "\"method\":\"GET\",\"uri\":\"/\"},\"status\":200}");
+	assert_int_equal(ev->key.n, 0);
 	skip_is(r, "keywatch", m4, 4,
 		"{\"@timestamp\":1764230400,\"api_key\":\"k\",\"request\":{"
-		"\"method\":\"GET\",\"uri\":\"/\"},\"status\":200}",
+		"\"uri\":\"/\"},\"status\":200}",
 		KW_SKIP_NO_KEY, "no api_key field (request.headers.x-api-key)");
 	skip_is(r, "keywatch", m4, 4,
 		"{\"@timestamp\":1764230400,\"request\":{\"method\":\"GET\","
@@ -664,17 +668,37 @@ static void test_skip_key(void **state)
 	struct run *r = *state;
 	char line[1024], key[600];
 
-	skip_is(r, "keywatch", NULL, 0, KW_REC("\"created\":1764230400,"),
+	/* A whole request without a key: an unauthenticated request, an
+	 * event with an empty key. */
+	assert_int_equal(
+		one(r, "keywatch", NULL, 0, KW_REC("\"created\":1764230400,"))
+			->key.n,
+		0);
+	assert_int_equal(one(r, "keywatch", NULL, 0,
+			     KW_REC("\"created\":1764230400,\"api_key\":null,"))
+				 ->key.n,
+			 0);
+	assert_int_equal(one(r, "keywatch", NULL, 0,
+			     KW_REC("\"created\":1764230400,\"api_key\":\"\","))
+				 ->status,
+			 200);
+	/* No key and no whole request: damage, named by the key. */
+	skip_is(r, "keywatch", NULL, 0, "{\"created\":1764230400}",
 		KW_SKIP_NO_KEY, "no api_key field");
 	skip_is(r, "keywatch", NULL, 0,
-		KW_REC("\"created\":1764230400,\"api_key\":null,"),
+		"{\"created\":1764230400,\"api_key\":null,\"method\":\"GET\"}",
 		KW_SKIP_NO_KEY, "no api_key field");
 	skip_is(r, "keywatch", NULL, 0,
-		KW_REC("\"created\":1764230400,\"api_key\":\"\","),
+		"{\"api_key\":\"\",\"method\":\"GET\",\"path\":\"/\","
+		"\"status\":401}",
 		KW_SKIP_NO_KEY, "field 'api_key' is empty");
 	skip_is(r, "keywatch", NULL, 0,
-		KW_REC("\"created\":1764230400,\"key_id\":\"\","),
+		"{\"created\":1764230400,\"key_id\":\"\",\"status\":401}",
 		KW_SKIP_NO_KEY, "field 'api_key' (key_id) is empty");
+	/* A wrong value in a request without a key is that value's damage. */
+	skip_is(r, "keywatch", NULL, 0, KW_REC("\"created\":\"yesterday\","),
+		KW_SKIP_BAD_FIELD,
+		"field 'created': not an RFC 3339 time \"yesterday\"");
 	skip_is(r, "keywatch", NULL, 0,
 		KW_REC("\"created\":1764230400,\"api_key\":42,"),
 		KW_SKIP_BAD_FIELD, "field 'api_key' is not a string");
@@ -842,7 +866,7 @@ static void test_skip_line_numbers(void **state)
 	const char *lines[] = {
 		KW_FULL(""),
 		"not json",
-		KW_REC("\"created\":1764230400,"),
+		"{\"created\":1764230400}",
 		KW_FULL("\"ip\":\"x\","),
 		KW_REC("\"api_key\":\"k\","),
 	};
@@ -1002,7 +1026,7 @@ static void test_batch_mixed(void **state)
 		KW_REC("\"created\":1764230401,\"api_key\":\"k1\","),
 		"{",
 		KW_REC("\"created\":1764230402,\"api_key\":\"k2\","),
-		KW_REC("\"created\":1764230403,"),
+		"{\"created\":1764230403,\"status\":401}",
 		KW_REC("\"api_key\":\"k4\","),
 		KW_REC("\"created\":1764230405,\"api_key\":\"k5\","
 		       "\"ip\":\"x\","),

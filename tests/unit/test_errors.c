@@ -249,6 +249,60 @@ static void test_auth_below_threshold(void **state)
 	teardown_f(&f);
 }
 
+/* A denied request made with no key from ip at time t. */
+static void unauth(struct fixture *f, const char *ip, int64_t t, int status)
+{
+	struct kw_emit emit = {.fn = on_alert, .ctx = f};
+	struct kw_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ts = t;
+	ev.status = status;
+	assert_true(kw_ip_parse(&ev.ip, ip, strlen(ip)));
+	kw_detect_errors.observe_unauth(f->self, &ev, &emit);
+}
+
+/* Requests without a key count as one more key tried, once however many,
+ * and never raise an alert by themselves. */
+static void test_auth_unauthenticated(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	for (int i = 0; i < 50; i++)
+		unauth(&f, "203.0.113.9", f.t0 + i * 100000, 401);
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+	/* four keys and requests without any: five tried */
+	setup_cfg(&f, "{}");
+	unauth(&f, "203.0.113.9", f.t0, 401);
+	unauth(&f, "203.0.113.9", f.t0 + 1, 200); /* not denied: not counted */
+	guess(&f, 4, 1);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(field(f.alerts[0], "summary"),
+			    "IP 203.0.113.9 had requests denied for 5 "
+			    "different keys within 300 s, the last with "
+			    "sk_live_" E "0004: someone is trying keys");
+	teardown_f(&f);
+	/* not from another IP, nor when switched off */
+	setup_cfg(&f, "{\"detectors\": {\"auth.failures\": "
+		      "{\"enabled\": false}}}");
+	unauth(&f, "203.0.113.9", f.t0, 401);
+	guess(&f, 8, 1);
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+	setup_cfg(&f, "{}");
+	unauth(&f, "198.51.100.1", f.t0, 403);
+	guess(&f, 4, 1);
+	finish(&f);
+	assert_int_equal(f.n, 0);
+	teardown_f(&f);
+}
+
 static void test_disabled(void **state)
 {
 	struct fixture f;
@@ -330,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_baseline_waits_for_learning),
 		cmocka_unit_test(test_auth_one_ip_many_keys),
 		cmocka_unit_test(test_auth_below_threshold),
+		cmocka_unit_test(test_auth_unauthenticated),
 		cmocka_unit_test(test_disabled),
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_option_maxima),

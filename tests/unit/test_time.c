@@ -305,6 +305,29 @@ static void test_duration(void **state)
 	dur_bad("PT5M");
 }
 
+static void test_duration_format(void **state)
+{
+	static const struct {
+		int64_t us;
+		const char *want;
+	} cases[] = {
+		{INT64_C(72) * 3600 * 1000000, "72h"},
+		{(INT64_C(5) * 3600 + 12 * 60 + 9) * 1000000, "5h 12m"},
+		{INT64_C(47) * 60 * 1000000, "47m"},
+		{(INT64_C(47) * 60 + 3) * 1000000 + 999999, "47m 3s"},
+		{INT64_C(30) * 1000000, "30s"},
+		{0, "0s"},
+		{-5, "0s"},
+	};
+	char buf[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(
+			kw_duration_format(cases[i].us, buf, sizeof(buf)),
+			cases[i].want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_days_from_civil),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_duration_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
