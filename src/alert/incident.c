@@ -52,6 +52,7 @@ struct incident {
 	struct counted ops[KW_INCIDENT_TOP];
 	char requests[KW_ALERT_MAX_REQUESTS][64];
 	unsigned nrequests;
+	json_t *links; /* of the requests, as in kw_alert; owned, or NULL */
 	uint64_t sketch[SKETCH_WORDS];
 };
 
@@ -275,9 +276,21 @@ static void note_facts(struct incident *e, const struct kw_alert *a)
 			if (!strcmp(e->requests[j], a->requests[i]))
 				break;
 		}
-		if (j == e->nrequests && j < KW_ALERT_MAX_REQUESTS)
+		if (j == e->nrequests && j < KW_ALERT_MAX_REQUESTS) {
+			const char *url = kw_alert_link(a, a->requests[i]);
+
 			memcpy(e->requests[e->nrequests++], a->requests[i],
 			       sizeof(e->requests[0]));
+			if (!url)
+				continue;
+			if (!e->links)
+				e->links = json_array();
+			if (e->links)
+				json_array_append_new(
+					e->links,
+					json_pack("{s:s,s:s}", "request",
+						  a->requests[i], "url", url));
+		}
 	}
 	memcpy(e->latest, a->id, sizeof(e->latest));
 }
@@ -400,6 +413,8 @@ static void send(struct kw_incidents *in, struct incident *e,
 	m.nrequests = e->nrequests;
 	m.evidence = json_incref(e->worst.evidence);
 	m.suppress = json_incref(e->worst.suppress);
+	m.links = json_incref(e->links);
+	memcpy(m.runbook, e->worst.runbook, sizeof(m.runbook));
 	m.update = update_json(e, ev, time);
 	if (m.evidence && m.suppress && m.update)
 		in->send(in->ctx, &im);
@@ -490,6 +505,7 @@ static void close_entry(struct kw_incidents *in, struct incident *e,
 	in->st.closed++;
 	index_remove(in, e->fp);
 	kw_alert_clear(&e->worst);
+	json_decref(e->links);
 	if (i != last) {
 		*e = in->e[last];
 		fix_detector(e);
@@ -711,8 +727,10 @@ void kw_incidents_destroy(struct kw_incidents *in)
 {
 	if (!in)
 		return;
-	for (size_t i = 0; i < in->nopen; i++)
+	for (size_t i = 0; i < in->nopen; i++) {
 		kw_alert_clear(&in->e[i].worst);
+		json_decref(in->e[i].links);
+	}
 	free(in->e);
 	free(in->index);
 	free(in);
@@ -757,6 +775,8 @@ static json_t *entry_json(const struct incident *e)
 		      counted_json(e->countries, KW_INCIDENT_COUNTRIES), "ops",
 		      counted_json(e->ops, KW_INCIDENT_TOP), "requests", reqs,
 		      "sketch", sk, "worst", kw_alert_to_object(&e->worst));
+	if (o && e->links)
+		json_object_set(o, "links", e->links);
 	return o;
 }
 
@@ -863,6 +883,14 @@ static bool entry_load(struct incident *e, const json_t *o)
 		if (*end)
 			return false;
 	}
+	if (json_object_get(o, "links")) {
+		const json_t *l = json_object_get(o, "links");
+
+		if (!json_is_array(l) ||
+		    json_array_size(l) > KW_ALERT_MAX_REQUESTS)
+			return false;
+		e->links = json_deep_copy(l);
+	}
 	if (kw_alert_from_object(json_object_get(o, "worst"), &e->worst,
 				 e->worst_detector,
 				 sizeof(e->worst_detector)) != KW_OK ||
@@ -882,8 +910,10 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 		return kw_error_set(err, KW_EINVAL,
 				    "incidents: expected an array");
 	memset(in->index, 0xff, in->nslots * sizeof(*in->index));
-	for (i = 0; i < in->nopen; i++)
+	for (i = 0; i < in->nopen; i++) {
 		kw_alert_clear(&in->e[i].worst);
+		json_decref(in->e[i].links);
+	}
 	in->nopen = 0;
 	in->due = -1;
 	in->in_group = false;
@@ -908,6 +938,7 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 			bad = "a second incident for one key";
 		if (bad) {
 			kw_alert_clear(&e->worst);
+			json_decref(e->links);
 			memset(e, 0, sizeof(*e));
 			return kw_error_set(err, KW_EINVAL,
 					    "incidents[%zu]: %s", i, bad);

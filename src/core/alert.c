@@ -248,14 +248,53 @@ void kw_alert_add_request(struct kw_alert *a, struct kw_str rid)
 	a->nrequests++;
 }
 
+void kw_alert_add_link(struct kw_alert *a, const char *request, const char *url)
+{
+	if (!a->links)
+		a->links = json_array();
+	if (a->links)
+		json_array_append_new(
+			a->links,
+			json_pack("{s:s,s:s}", "request", request, "url", url));
+}
+
+const char *kw_alert_link(const struct kw_alert *a, const char *rid)
+{
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(a->links, i, l)
+	{
+		const char *r =
+			json_string_value(json_object_get(l, "request"));
+
+		if (r && !strcmp(r, rid))
+			return json_string_value(json_object_get(l, "url"));
+	}
+	return NULL;
+}
+
+/* A deep copy of v, or NULL for NULL; *ok turns false when out of memory. */
+static json_t *copy_or_null(const json_t *v, bool *ok)
+{
+	json_t *c = v ? json_deep_copy(v) : NULL;
+
+	if (v && !c)
+		*ok = false;
+	return c;
+}
+
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src)
 {
+	bool ok = true;
+
 	*dst = *src;
 	dst->secret = KW_STR_NULL;
 	dst->evidence = json_deep_copy(src->evidence);
 	dst->suppress = json_deep_copy(src->suppress);
-	dst->update = src->update ? json_deep_copy(src->update) : NULL;
-	if (!dst->evidence || !dst->suppress || (src->update && !dst->update)) {
+	dst->update = copy_or_null(src->update, &ok);
+	dst->links = copy_or_null(src->links, &ok);
+	if (!dst->evidence || !dst->suppress || !ok) {
 		kw_alert_clear(dst);
 		return KW_ENOMEM;
 	}
@@ -267,9 +306,11 @@ void kw_alert_clear(struct kw_alert *a)
 	json_decref(a->evidence);
 	json_decref(a->suppress);
 	json_decref(a->update);
+	json_decref(a->links);
 	a->evidence = NULL;
 	a->suppress = NULL;
 	a->update = NULL;
+	a->links = NULL;
 }
 
 static json_t *key_object(const struct kw_alert_key *k)
@@ -346,6 +387,11 @@ static json_t *to_object(const struct kw_alert *a, bool incident)
 				    a->evidence ? json_incref(a->evidence)
 						: json_object());
 	json_object_set_new(o, "requests", reqs);
+	if (json_array_size(a->links))
+		json_object_set(o, "links", a->links);
+	if (a->runbook[0])
+		json_object_set_new(o, "runbook_url",
+				    json_str(kw_str_c(a->runbook)));
 	json_object_set_new(o, "suppress",
 			    a->suppress ? json_incref(a->suppress)
 					: json_object());
@@ -444,7 +490,7 @@ static json_t *update_from(const json_t *o)
 enum kw_status kw_alert_from_object(const json_t *o, struct kw_alert *a,
 				    char *detector_buf, size_t cap)
 {
-	const json_t *key, *reqs, *body;
+	const json_t *key, *reqs, *body, *links;
 	const char *s, *schema;
 	bool incident;
 
@@ -491,6 +537,17 @@ enum kw_status kw_alert_from_object(const json_t *o, struct kw_alert *a,
 	}
 	a->evidence = object_or_empty(json_object_get(body, "evidence"));
 	a->suppress = object_or_empty(json_object_get(o, "suppress"));
+	copy_str(o, "runbook_url", a->runbook, sizeof(a->runbook));
+	links = json_object_get(o, "links");
+	for (size_t i = 0; i < json_array_size(links); i++) {
+		const json_t *l = json_array_get(links, i);
+		const char *rid =
+			json_string_value(json_object_get(l, "request"));
+		const char *url = json_string_value(json_object_get(l, "url"));
+
+		if (rid && url && i < KW_ALERT_MAX_REQUESTS)
+			kw_alert_add_link(a, rid, url);
+	}
 	if (incident)
 		a->update = update_from(o);
 	if (!a->evidence || !a->suppress || (incident && !a->update)) {

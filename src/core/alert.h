@@ -64,6 +64,12 @@ struct kw_alert {
 	char requests[KW_ALERT_MAX_REQUESTS][64];
 	unsigned nrequests;
 	json_t *suppress; /* object, owned: {"detector", "key", subject...} */
+	/* Where a person reads more: per request id a link to where the
+	 * request is shown (array of {"request", "url"}, owned; NULL when
+	 * none), and the config's runbook for the key or detector ("" when
+	 * none). */
+	json_t *links;
+	char runbook[256];
 	/* The incident the alert joined (alert/incident.h); "" when none. */
 	char incident[KW_ALERT_ID_LEN + 1];
 	/* Set only on an incident message (what sinks for people get instead
@@ -112,6 +118,13 @@ void kw_alert_suppress_str(struct kw_alert *a, const char *name,
 /* Add a request id (up to KW_ALERT_MAX_REQUESTS, duplicates ignored),
  * redacted by value and cut to 63 bytes. */
 void kw_alert_add_request(struct kw_alert *a, struct kw_str request_id);
+
+/* Add a link to where request (one of a->requests) is shown; copied. */
+void kw_alert_add_link(struct kw_alert *a, const char *request,
+		       const char *url);
+
+/* The link of request id rid, or NULL. */
+const char *kw_alert_link(const struct kw_alert *a, const char *rid);
 
 /* Deep copy (for queues). KW_ENOMEM on failure. */
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src);

@@ -69,9 +69,20 @@ const struct kw_option kw_config_top_options[] = {
 	{"metrics", KW_OPT_OBJECT, NULL,
 	 "watch: an HTTP listener for Prometheus metrics and /healthz: "
 	 "{\"listen\": \"127.0.0.1:9187\"}"},
+	{"links", KW_OPT_OBJECT, NULL,
+	 "where a person sees one request: {\"request\": "
+	 "\"https://gw.example.com/logs/{request_id}\"} (over the models' "
+	 "links)"},
 	{"incidents", KW_OPT_OBJECT, NULL,
 	 "how alerts on one key are grouped into incidents for the sinks "
 	 "meant for people: close_after, digest, digest_max, max_open"},
+	{NULL, 0, NULL, NULL},
+};
+
+const struct kw_option kw_config_links_options[] = {
+	{"request", KW_OPT_STRING, NULL,
+	 "URL template of one request: {request_id}, and {region} for "
+	 "CloudTrail"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -80,14 +91,17 @@ const struct kw_option kw_config_incident_options[] = {
 	 "false: every sink gets every alert, as machines do"},
 	{"close_after", KW_OPT_DURATION, "1h",
 	 "an incident closes when no alert joined it for this long (event "
-	 "time)"},
+	 "time)",
+	 "30d"},
 	{"digest", KW_OPT_DURATION, "1h",
 	 "alerts that join an open incident are told at most once per this "
-	 "interval (a rise in severity at once)"},
+	 "interval (a rise in severity at once)",
+	 "30d"},
 	{"digest_max", KW_OPT_DURATION, "24h",
-	 "the digest interval doubles after each digest, up to this"},
+	 "the digest interval doubles after each digest, up to this", "30d"},
 	{"max_open", KW_OPT_INT, "4096",
-	 "incidents open at once; past it the quietest closes early"},
+	 "incidents open at once; past it the quietest closes early",
+	 "1000000"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -109,6 +123,8 @@ const struct kw_option kw_config_key_options[] = {
 	{"expires", KW_OPT_TIME, NULL,
 	 "the key was rolled: any use after this time alerts"},
 	{"honey", KW_OPT_BOOL, "false", "a decoy: any use alerts"},
+	{"runbook_url", KW_OPT_STRING, NULL,
+	 "what to do when this key alerts: a link in every message about it"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -610,6 +626,15 @@ static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 	}
 	if ((v = json_object_get(o, "honey")))
 		k->honey = json_is_true(v);
+	if ((v = json_object_get(o, "runbook_url"))) {
+		if (strncmp(json_string_value(v), "https://", 8) &&
+		    strncmp(json_string_value(v), "http://", 7))
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s.runbook_url: expected an "
+					    "http:// or https:// URL",
+					    c->file, where);
+		k->runbook_url = dup_str(v);
+	}
 	return KW_OK;
 }
 
@@ -795,10 +820,9 @@ static enum kw_status load_incidents(struct kw_config *c, const json_t *root,
 				    "%s: incidents.digest_max must be at least "
 				    "incidents.digest",
 				    c->file);
-	if (ic->max_open < 1 || ic->max_open > 1000000)
+	if (ic->max_open < 1)
 		return kw_error_set(err, KW_ECONFIG,
-				    "%s: incidents.max_open must be between 1 "
-				    "and 1000000",
+				    "%s: incidents.max_open must be at least 1",
 				    c->file);
 	return KW_OK;
 }
@@ -824,6 +848,47 @@ static enum kw_status load_trusted(struct kw_config *c, const json_t *v,
 	    KW_OK)
 		return KW_ENOMEM;
 	return KW_OK;
+}
+
+bool kw_config_link_ok(const char *s)
+{
+	const char *p;
+
+	if (strncmp(s, "https://", 8) && strncmp(s, "http://", 7))
+		return false;
+	if (!strstr(s, "{request_id}"))
+		return false;
+	for (p = strchr(s, '{'); p; p = strchr(p + 1, '{')) {
+		if (strncmp(p, "{request_id}", 12) && strncmp(p, "{region}", 8))
+			return false;
+	}
+	return true;
+}
+
+static enum kw_status load_links(struct kw_config *c, const json_t *root,
+				 struct kw_error *err)
+{
+	const json_t *o = json_object_get(root, "links");
+	const json_t *v;
+	enum kw_status st;
+
+	if (!o)
+		return KW_OK;
+	st = kw_config_check_object(o, kw_config_links_options, c->file,
+				    "links", err);
+	if (st != KW_OK)
+		return st;
+	v = json_object_get(o, "request");
+	if (!v)
+		return KW_OK;
+	if (!kw_config_link_ok(json_string_value(v)))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: links.request: expected an http:// or "
+				    "https:// URL with {request_id} (and "
+				    "optionally {region})",
+				    c->file);
+	c->link_request = dup_str(v);
+	return c->link_request ? KW_OK : KW_ENOMEM;
 }
 
 static enum kw_status load_json(struct kw_config *c, const json_t *root,
@@ -883,6 +948,8 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 	if (st != KW_OK)
 		return st;
 	st = load_incidents(c, root, err);
+	if (st == KW_OK)
+		st = load_links(c, root, err);
 	if (st != KW_OK)
 		return st;
 	if ((v = json_object_get(root, "detectors"))) {
@@ -1096,6 +1163,7 @@ void kw_config_free(struct kw_config *c)
 	free(c->state_dir);
 	free(c->spool_dir);
 	free(c->metrics_listen);
+	free(c->link_request);
 	for (size_t i = 0; c->keys && i < c->nkeys; i++) {
 		struct kw_keyconf *k = &c->keys[i];
 
@@ -1106,6 +1174,7 @@ void kw_config_free(struct kw_config *c)
 		free(k->perms);
 		free(k->allow_ips);
 		free(k->allow_countries);
+		free(k->runbook_url);
 	}
 	free(c->keys);
 	for (size_t i = 0; c->suppress && i < c->nsuppress; i++) {

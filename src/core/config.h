@@ -124,6 +124,7 @@ struct kw_keyconf {
 	bool has_expires;
 	int64_t expires; /* microseconds */
 	bool honey;
+	char *runbook_url; /* NULL when none */
 };
 
 /* The access the key's permissions grant on a resource (NONE when the
@@ -201,6 +202,9 @@ struct kw_config {
 	int64_t checkpoint_interval; /* microseconds */
 	char *metrics_listen;	     /* "ADDRESS:PORT", or NULL: off */
 	struct kw_incident_conf incidents;
+	/* "links": {"request": URL template}: where one's own gateway shows a
+	 * request ({request_id}, {region}); NULL: the models' links. */
+	char *link_request;
 };
 
 /* The largest config file read (a config is a few kilobytes). */
@@ -231,5 +235,10 @@ extern const struct kw_option kw_config_suppress_options[];
 extern const struct kw_option kw_config_input_options[];
 extern const struct kw_option kw_config_metrics_options[];
 extern const struct kw_option kw_config_incident_options[];
+extern const struct kw_option kw_config_links_options[];
+
+/* Whether s is a usable link template: an http:// or https:// URL that
+ * holds {request_id} and no other {name} but {region}. */
+bool kw_config_link_ok(const char *s);
 
 #endif

@@ -112,7 +112,8 @@ struct kw_event {
 	struct kw_str user_agent;
 	struct kw_str origin;
 	struct kw_str request_id;
-	int8_t livemode; /* -1 unknown, 0 test, 1 live */
+	struct kw_str region; /* CloudTrail's awsRegion; empty otherwise */
+	int8_t livemode;      /* -1 unknown, 0 test, 1 live */
 
 	/* Filled by the decoder (CloudTrail) or by enrichment. */
 	struct kw_str op;	/* "refunds.create", "iam:CreateUser" */

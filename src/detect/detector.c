@@ -86,6 +86,9 @@ enum kw_status kw_detect_check_config(const struct kw_config *cfg,
 		}
 		table[t++] = (struct kw_option){"enabled", KW_OPT_BOOL, "true",
 						"run this detector"};
+		table[t++] = (struct kw_option){
+			"runbook_url", KW_OPT_STRING, NULL,
+			"what to do when it fires: a link in its messages"};
 		for (size_t i = 0;
 		     fam && fam->options && fam->options[i].name && t < 31; i++)
 			table[t++] = fam->options[i];
@@ -137,5 +140,80 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 		return st;
 	a->secret = ev->key; /* redaction by value of what goes in */
 	kw_alert_add_request(a, ev->request_id);
+	kw_alert_evidence_str(a, "region", ev->region);
+	if (kc && kc->runbook_url)
+		snprintf(a->runbook, sizeof(a->runbook), "%s", kc->runbook_url);
 	return KW_OK;
+}
+
+/* Percent-encode what is not unreserved (RFC 3986) into out. */
+static bool put_encoded(char *out, size_t cap, size_t *o, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9') || strchr("-._~", c);
+
+		if (*o + (plain ? 1 : 3) >= cap)
+			return false;
+		if (plain) {
+			out[(*o)++] = (char)c;
+		} else {
+			out[(*o)++] = '%';
+			out[(*o)++] = hex[c >> 4];
+			out[(*o)++] = hex[c & 15];
+		}
+	}
+	return true;
+}
+
+/* The template with {request_id} and {region} filled in; false when it
+ * needs a region the alert does not have, or does not fit. */
+static bool fill_link(const char *tpl, const char *rid, const char *region,
+		      char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (const char *p = tpl; *p;) {
+		if (!strncmp(p, "{request_id}", 12)) {
+			if (!put_encoded(out, cap, &o, rid))
+				return false;
+			p += 12;
+		} else if (!strncmp(p, "{region}", 8)) {
+			if (!region || !region[0] ||
+			    !put_encoded(out, cap, &o, region))
+				return false;
+			p += 8;
+		} else {
+			if (o + 1 >= cap)
+				return false;
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+	return true;
+}
+
+void kw_detect_finish_alert(struct kw_alert *a, const struct kw_config *cfg,
+			    const struct kw_models *models)
+{
+	const char *tpl = cfg->link_request;
+	const char *region =
+		json_string_value(json_object_get(a->evidence, "region"));
+	const char *rb = json_string_value(json_object_get(
+		kw_detect_options(cfg, a->detector), "runbook_url"));
+	char url[1024];
+
+	if (!a->runbook[0] && rb)
+		snprintf(a->runbook, sizeof(a->runbook), "%s", rb);
+	if (!tpl)
+		tpl = kw_models_request_link(models, a->key.id,
+					     strlen(a->key.id), a->key.mode);
+	for (unsigned i = 0; tpl && i < a->nrequests; i++) {
+		if (!kw_alert_link(a, a->requests[i]) &&
+		    fill_link(tpl, a->requests[i], region, url, sizeof(url)))
+			kw_alert_add_link(a, a->requests[i], url);
+	}
 }

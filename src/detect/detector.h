@@ -138,6 +138,14 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 			       enum kw_severity sev, const struct kw_event *ev,
 			       const struct kw_keyent *key);
 
+/* The last touches before an alert goes to the router (the engine calls
+ * it): the detector's runbook_url when the key has none, and a link for
+ * each request id, from the config's links.request or else the key's
+ * model's (enrich/model.h), filled with the request id and the evidence's
+ * region. models may be NULL. */
+void kw_detect_finish_alert(struct kw_alert *a, const struct kw_config *cfg,
+			    const struct kw_models *models);
+
 /* The config entry of a key (NULL when none matched). */
 static inline const struct kw_keyconf *
 kw_detect_keyconf(const struct kw_keyent *key)

@@ -25,6 +25,14 @@
  * and peak (raw and with spikes capped), which hours had spikes, 24 means
  * and 24 peaks, each a bfloat16 (the top half of a float: 8 bits of
  * precision, plenty for a baseline): 160 bytes.
+ *
+ * What made a spike: a window that reaches half its spike threshold is
+ * "hot", and from then on its operations, IPs and first request ids are
+ * counted in a table shared by all keys (HOT_SLOTS windows, the oldest
+ * make room; top lists are space-saving counters of HOT_TOP names). A
+ * spike's alert names the top operations and IPs among the requests
+ * counted (at least the half above the threshold's half). Keys pay two
+ * bytes: the count at which their current window turns hot.
  */
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +45,11 @@
 #define RISE 0.5f
 #define FALL 0.1f
 #define PEAKS 1.5f /* how many times the usual peak a spike is */
+#define HOT_SLOTS 256
+#define HOT_PROBE 8
+#define HOT_TOP 4
+#define HOT_REQS 3
+#define HOT_NEVER UINT16_MAX
 
 static const char *const names[] = {"rate.spike", NULL};
 
@@ -59,9 +72,28 @@ struct rate_key {
 	uint16_t hmax;	   /* largest window count in that hour so far */
 	uint16_t hmaxcap;  /* the same with spikes up to threshold */
 	uint8_t hfired;	   /* a window of that hour was a spike */
-	uint8_t pad[3];
+	uint8_t pad;
+	uint16_t hot_at;   /* the newest window turns hot at this count; 0:
+			      not known yet, HOT_NEVER: it cannot spike */
 	uint16_t mean[24]; /* per hour of day (UTC): requests per window */
 	uint16_t peak[24]; /* the same: the hour's busiest window */
+};
+
+/* One hot window: what its requests were since it turned hot. */
+struct hot {
+	uint64_t key; /* a hash of the key's fingerprint; 0: free */
+	uint32_t idx; /* the window */
+	uint32_t seen;
+	struct {
+		char op[48];
+		uint32_t n;
+	} ops[HOT_TOP];
+	struct {
+		struct kw_ip ip;
+		uint32_t n;
+	} ips[HOT_TOP];
+	char reqs[HOT_REQS][64];
+	unsigned nreqs;
 };
 
 struct rate {
@@ -71,6 +103,7 @@ struct rate {
 	double min_count;
 	double ratio;
 	struct kw_win_clock clock;
+	struct hot *hot; /* HOT_SLOTS */
 };
 
 /* What a window's close needs besides the window. */
@@ -97,6 +130,11 @@ static enum kw_status rate_create(const struct kw_detector_env *env,
 	if (r->ratio < 1)
 		r->ratio = 1;
 	kw_win_clock_init(&r->clock, r->window);
+	r->hot = calloc(HOT_SLOTS, sizeof(*r->hot));
+	if (!r->hot) {
+		free(r);
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	}
 	*self = r;
 	return KW_OK;
 }
@@ -202,13 +240,222 @@ static enum kw_severity severity(double ratio, double x)
 	return KW_SEV_LOW;
 }
 
-static void spike(struct close_ctx *cx, int64_t start, unsigned n, float exp,
-		  float peak)
+/* ------------------------------------------------------------ hot windows */
+
+static uint64_t key_hash(const struct kw_keyent *key)
+{
+	uint64_t a, b, h;
+
+	memcpy(&a, key->fp, 8);
+	memcpy(&b, key->fp + 8, 8);
+	h = a * 0x9e3779b97f4a7c15u ^ b * 0xc2b2ae3d27d4eb4fu;
+	return h ? h : 1;
+}
+
+static size_t hot_home(uint64_t key, uint32_t idx)
+{
+	return (size_t)((key ^ idx * 0x2545f4914f6cdd1du) >> 56) % HOT_SLOTS;
+}
+
+/* The window's entry; with make, a new one (the oldest window near its
+ * home makes room). NULL when none. */
+static struct hot *hot_find(struct rate *r, uint64_t key, uint32_t idx,
+			    bool make)
+{
+	size_t home = hot_home(key, idx);
+	struct hot *victim = NULL;
+
+	for (size_t i = 0; i < HOT_PROBE; i++) {
+		struct hot *h = &r->hot[(home + i) % HOT_SLOTS];
+
+		if (h->key == key && h->idx == idx)
+			return h;
+		if (!victim || !h->key || (victim->key && h->idx < victim->idx))
+			victim = h;
+	}
+	if (!make)
+		return NULL;
+	memset(victim, 0, sizeof(*victim));
+	victim->key = key;
+	victim->idx = idx;
+	return victim;
+}
+
+/* Space saving over HOT_TOP slots: a name counted before, else a free
+ * slot, else the least counted one, which keeps its count (plus one). */
+static size_t top_slot(const uint32_t *counts, size_t stride, size_t i_found,
+		       size_t i_stop)
+{
+	size_t min = 0;
+
+	if (i_found < HOT_TOP)
+		return i_found;
+	if (i_stop < HOT_TOP)
+		return i_stop;
+	for (size_t i = 1; i < HOT_TOP; i++) {
+		if (*(const uint32_t *)((const char *)counts + i * stride) <
+		    *(const uint32_t *)((const char *)counts + min * stride))
+			min = i;
+	}
+	return min;
+}
+
+static void hot_count(struct hot *h, const struct kw_event *ev)
+{
+	size_t n = ev->op.n < sizeof(h->ops[0].op) ? ev->op.n
+						   : sizeof(h->ops[0].op) - 1;
+	size_t i, found = HOT_TOP;
+
+	h->seen++;
+	for (i = 0; n && i < HOT_TOP && h->ops[i].n; i++) {
+		if (strlen(h->ops[i].op) == n &&
+		    !memcmp(h->ops[i].op, ev->op.p, n)) {
+			found = i;
+			break;
+		}
+	}
+	if (n) {
+		i = top_slot(&h->ops[0].n, sizeof(h->ops[0]), found, i);
+		if (i != found) {
+			memcpy(h->ops[i].op, ev->op.p, n);
+			h->ops[i].op[n] = '\0';
+		}
+		h->ops[i].n++;
+	}
+	found = HOT_TOP;
+	for (i = 0; ev->ip.family && i < HOT_TOP && h->ips[i].n; i++) {
+		if (!memcmp(&h->ips[i].ip, &ev->ip, sizeof(ev->ip))) {
+			found = i;
+			break;
+		}
+	}
+	if (ev->ip.family) {
+		i = top_slot(&h->ips[0].n, sizeof(h->ips[0]), found, i);
+		h->ips[i].ip = ev->ip;
+		h->ips[i].n++;
+	}
+	if (ev->request_id.n && ev->request_id.n < sizeof(h->reqs[0]) &&
+	    h->nreqs < HOT_REQS) {
+		memcpy(h->reqs[h->nreqs], ev->request_id.p, ev->request_id.n);
+		h->reqs[h->nreqs++][ev->request_id.n] = '\0';
+	}
+}
+
+/* The count at which a new window of this key turns hot: half its spike
+ * threshold (HOT_NEVER while the key learns). */
+static uint16_t hot_threshold(const struct rate *r, const struct kw_keyent *key,
+			      const struct rate_key *st, int64_t ts)
+{
+	unsigned h = (unsigned)(ts / HOUR_US % 24);
+	double t = r->min_count;
+
+	if (kw_detect_learning(r->cfg, key, ts))
+		return HOT_NEVER;
+	if (r->ratio * expected(st->mean, h) > t)
+		t = r->ratio * expected(st->mean, h);
+	if (PEAKS * expected(st->peak, h) > t)
+		t = PEAKS * expected(st->peak, h);
+	t /= 2;
+	return t < 1 ? 1 : t >= HOT_NEVER ? HOT_NEVER - 1 : (uint16_t)t;
+}
+
+static int by_requests(const void *x, const void *y)
+{
+	const json_t *a = x, *b = y;
+	json_int_t na = json_integer_value(json_object_get(a, "requests"));
+	json_int_t nb = json_integer_value(json_object_get(b, "requests"));
+
+	return na != nb ? (na < nb ? 1 : -1) : 0;
+}
+
+/* [{name: .., "requests": n}] most first, and the first one's name. */
+static json_t *top_list(const char *field, const char *const *values,
+			const uint32_t *counts, size_t n)
+{
+	json_t *items[HOT_TOP], *arr = json_array();
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && i < HOT_TOP; i++) {
+		if (counts[i])
+			items[k++] = json_pack("{s:s,s:i}", field, values[i],
+					       "requests", (int)counts[i]);
+	}
+	for (size_t i = 1; i < k; i++) /* insertion sort: stable, tiny */
+		for (size_t j = i;
+		     j > 0 && by_requests(items[j - 1], items[j]) > 0; j--) {
+			json_t *t = items[j];
+
+			items[j] = items[j - 1];
+			items[j - 1] = t;
+		}
+	for (size_t i = 0; i < k; i++)
+		json_array_append_new(arr, items[i]);
+	return arr;
+}
+
+/* What made the spike, into its alert: the top lists, the requests they
+ * were counted over, the first request ids; the entry is freed. Returns
+ * a phrase for the summary ("; most were charges.list (190) from
+ * 203.0.113.9 (170)") in buf. */
+static void hot_evidence(struct rate *r, struct kw_alert *a, uint64_t key,
+			 uint32_t idx, char *buf, size_t cap)
+{
+	struct hot *h = hot_find(r, key, idx, false);
+	const char *ops[HOT_TOP], *ips[HOT_TOP];
+	char ipbuf[HOT_TOP][64];
+	uint32_t opn[HOT_TOP], ipn[HOT_TOP];
+	json_t *tops, *topi;
+	const char *op0, *ip0;
+
+	buf[0] = '\0';
+	if (!h)
+		return;
+	for (size_t i = 0; i < HOT_TOP; i++) {
+		ops[i] = h->ops[i].op;
+		opn[i] = h->ops[i].n;
+		ips[i] = h->ips[i].n ? kw_ip_format(&h->ips[i].ip, ipbuf[i],
+						    sizeof(ipbuf[i]))
+				     : "";
+		ipn[i] = h->ips[i].n;
+	}
+	tops = top_list("op", ops, opn, HOT_TOP);
+	topi = top_list("ip", ips, ipn, HOT_TOP);
+	op0 = json_string_value(json_object_get(json_array_get(tops, 0), "op"));
+	ip0 = json_string_value(json_object_get(json_array_get(topi, 0), "ip"));
+	if (op0 && ip0)
+		snprintf(buf, cap,
+			 "; of the last %u, %lld were %s and %lld came "
+			 "from %s",
+			 h->seen,
+			 (long long)json_integer_value(json_object_get(
+				 json_array_get(tops, 0), "requests")),
+			 op0,
+			 (long long)json_integer_value(json_object_get(
+				 json_array_get(topi, 0), "requests")),
+			 ip0);
+	if (json_array_size(tops))
+		kw_alert_evidence_json(a, "top_ops", tops);
+	else
+		json_decref(tops);
+	if (json_array_size(topi))
+		kw_alert_evidence_json(a, "top_ips", topi);
+	else
+		json_decref(topi);
+	kw_alert_evidence_int(a, "top_of_requests", h->seen);
+	for (unsigned i = 0; i < h->nreqs; i++)
+		kw_alert_add_request(a, kw_str_c(h->reqs[i]));
+	h->key = 0;
+}
+
+/* ----------------------------------------------------------------- spikes */
+
+static void spike(struct close_ctx *cx, uint32_t idx, int64_t start, unsigned n,
+		  float exp, float peak)
 {
 	struct rate *r = cx->r;
 	struct kw_event ev;
 	struct kw_alert a;
-	char label[256], t[40];
+	char label[256], t[40], made[256];
 	double x = n / (double)exp;
 
 	memset(&ev, 0, sizeof(ev));
@@ -217,13 +464,6 @@ static void spike(struct close_ctx *cx, int64_t start, unsigned n, float exp,
 			    kw_learned_sev(cx->key, severity(r->ratio, x)), &ev,
 			    cx->key) != KW_OK)
 		return;
-	kw_time_format(start, t, sizeof(t));
-	kw_alert_summary(&a,
-			 "%s made %u requests in the %lld s from %s, %.1fx "
-			 "its usual %.1f at this time of day (busiest usual: "
-			 "%.0f)",
-			 kw_detect_key_label(cx->key, label, sizeof(label)), n,
-			 (long long)(r->window / 1000000), t, x, exp, peak);
 	kw_alert_evidence_int(&a, "requests", n);
 	kw_alert_evidence_json(&a, "baseline", json_real(round(exp * 10) / 10));
 	kw_alert_evidence_json(&a, "baseline_peak",
@@ -232,6 +472,15 @@ static void spike(struct close_ctx *cx, int64_t start, unsigned n, float exp,
 	kw_alert_evidence_time(&a, "window_start", start);
 	kw_alert_evidence_int(&a, "window_seconds", r->window / 1000000);
 	kw_alert_evidence_time(&a, "learned_since", cx->key->first_seen);
+	hot_evidence(r, &a, key_hash(cx->key), idx, made, sizeof(made));
+	kw_time_format(start, t, sizeof(t));
+	kw_alert_summary(&a,
+			 "%s made %u requests in the %lld s from %s, %.1fx "
+			 "its usual %.1f at this time of day (busiest usual: "
+			 "%.0f)%s",
+			 kw_detect_key_label(cx->key, label, sizeof(label)), n,
+			 (long long)(r->window / 1000000), t, x, exp, peak,
+			 made);
 	kw_alert_set_id(&a, "rate");
 	kw_emit(cx->emit, &a);
 }
@@ -256,9 +505,14 @@ static void close_window(void *ctx, uint32_t idx, const struct kw_win_counts *c)
 	peak = expected(st->peak, hour % 24);
 	if (n >= r->min_count && n >= r->ratio * exp && n >= PEAKS * peak &&
 	    !kw_detect_learning(r->cfg, cx->key, start + r->window)) {
-		spike(cx, start, n, exp, peak);
+		spike(cx, idx, start, n, exp, peak);
 		st->hfired = 1;
 		capped = (unsigned)fmaxf(PEAKS * peak, (float)(r->ratio * exp));
+	} else if (st->hot_at && n >= st->hot_at) {
+		struct hot *h = hot_find(r, key_hash(cx->key), idx, false);
+
+		if (h)
+			h->key = 0; /* hot, but no spike: forget it */
 	}
 	if (n > st->hmax)
 		st->hmax = (uint16_t)n;
@@ -275,13 +529,20 @@ static void rate_observe(void *self, const struct kw_event *ev,
 	struct rate *r = self;
 	struct close_ctx cx = {r, key, state, emit};
 	struct kw_win_counts *slot;
+	uint32_t idx;
 
 	if (!r->on)
 		return;
-	slot = kw_win_slot(&cx.st->win, kw_win_clock_index(&r->clock, ev->ts),
-			   r->clock.upto, close_window, &cx);
-	if (slot)
-		kw_win_bump(&slot->n[0]);
+	idx = kw_win_clock_index(&r->clock, ev->ts);
+	slot = kw_win_slot(&cx.st->win, idx, r->clock.upto, close_window, &cx);
+	if (!slot)
+		return;
+	if (!slot->n[0])
+		cx.st->hot_at = hot_threshold(r, key, cx.st, ev->ts);
+	kw_win_bump(&slot->n[0]);
+	if (cx.st->hot_at && cx.st->hot_at != HOT_NEVER &&
+	    slot->n[0] >= cx.st->hot_at)
+		hot_count(hot_find(r, key_hash(key), idx, true), ev);
 }
 
 static void rate_tick(void *self, int64_t watermark, const struct kw_emit *emit)
@@ -312,7 +573,11 @@ static bool rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
 
 static void rate_destroy(void *self)
 {
-	free(self);
+	struct rate *r = self;
+
+	if (r)
+		free(r->hot);
+	free(r);
 }
 
 /* A baseline is a smoothed window count: finite, not negative, and no

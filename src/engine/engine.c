@@ -84,6 +84,7 @@ static void engine_emit(void *ctx, struct kw_alert *a)
 		return;
 	}
 	memcpy(id, a->id, sizeof(id));
+	kw_detect_finish_alert(a, e->opts.cfg, e->opts.models);
 	if (!kw_router_submit(e->opts.router, a))
 		return;
 	if (e->opts.passed)

@@ -235,6 +235,19 @@ void kw_models_key_kind(const struct kw_models *m, const char *key, size_t n,
 		*mode = px ? px->mode : KW_MODE_UNKNOWN;
 }
 
+const char *kw_models_request_link(const struct kw_models *m, const char *key,
+				   size_t n, enum kw_key_mode mode)
+{
+	const struct kw_model_prefix *px = m ? find_prefix(m, key, n) : NULL;
+	const struct kw_model *md = px ? &m->v[px->model] : NULL;
+
+	if (!md)
+		return NULL;
+	if (mode == KW_MODE_TEST && md->link_request_test)
+		return md->link_request_test;
+	return md->link_request;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Paths */
 

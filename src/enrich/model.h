@@ -141,6 +141,14 @@ void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
 void kw_models_key_kind(const struct kw_models *m, const char *key, size_t n,
 			enum kw_key_kind *kind, enum kw_key_mode *mode);
 
+/* The URL template for one request of the key's API (its model's
+ * "links.request", or "links.request_test" for a test-mode key when the
+ * model has one), chosen by the key's prefix like kw_models_key_kind;
+ * NULL when the model has none. It holds {request_id} and may hold
+ * {region}; it lives as long as m. */
+const char *kw_models_request_link(const struct kw_models *m, const char *key,
+				   size_t n, enum kw_key_mode mode);
+
 /* Whether any loaded model defines this resource (config permissions are
  * checked against it). */
 bool kw_models_has_resource(const struct kw_models *m, const char *resource);

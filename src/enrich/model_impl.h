@@ -167,6 +167,9 @@ struct kw_model {
 	/* The JSON values matchers test against (their references). */
 	struct json_t **refs;
 	size_t nrefs, caprefs;
+	/* "links": URL templates for a request of this API ({request_id},
+	 * {region}); NULL when the model has none. */
+	const char *link_request, *link_request_test;
 };
 
 struct kw_model_prefix {

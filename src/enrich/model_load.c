@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "core/config.h"
 
 /* A model file larger than this is refused (stripe.json is ~60 KiB). */
 #define MODEL_FILE_MAX ((size_t)16 * 1024 * 1024)
@@ -1301,11 +1302,51 @@ static enum kw_status collect_resources(struct kw_model *md)
 	return KW_OK;
 }
 
+/* "links": {"request": URL, "request_test": URL}: where a person sees one
+ * request of this API; {request_id} and {region} are filled in. */
+static enum kw_status load_link(struct loader *ld, json_t *links,
+				const char *name, const char **out)
+{
+	const char *v;
+	char sub[JPATH_MAX];
+	enum kw_status st = get_str(ld, links, "links", name, false, &v);
+
+	if (st != KW_OK || !v)
+		return st;
+	sub_key(sub, "links", name);
+	if (!kw_config_link_ok(v))
+		return bad(ld, sub,
+			   "must be an http:// or https:// URL holding "
+			   "{request_id} (and optionally {region})");
+	*out = dup_str(ld, v, strlen(v));
+	return *out ? KW_OK : KW_ENOMEM;
+}
+
+static enum kw_status load_links(struct loader *ld, json_t *root)
+{
+	static const char *const keys[] = {"request", "request_test"};
+	json_t *links = json_object_get(root, "links");
+	enum kw_status st;
+
+	if (!links)
+		return KW_OK;
+	if (!json_is_object(links))
+		return bad(ld, "links", "must be an object");
+	st = check_keys(ld, links, "links", keys, 2);
+	if (st == KW_OK)
+		st = load_link(ld, links, "request", &ld->md->link_request);
+	if (st == KW_OK)
+		st = load_link(ld, links, "request_test",
+			       &ld->md->link_request_test);
+	return st;
+}
+
 static enum kw_status load_file(struct kw_models *m, const char *path,
 				const char *stem, struct kw_error *err)
 {
 	static const char *const keys[] = {"name",   "description", "prefixes",
-					   "routes", "ops",	    "op_rules"};
+					   "routes", "ops",	    "op_rules",
+					   "links"};
 	struct loader ld = {.m = m, .err = err};
 	struct kw_model *md, *nv;
 	enum kw_status st;
@@ -1345,7 +1386,7 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 		st = bad(&ld, "", "must be a JSON object");
 		goto cleanup;
 	}
-	st = check_keys(&ld, root, "", keys, 6);
+	st = check_keys(&ld, root, "", keys, 7);
 	if (st == KW_OK)
 		st = get_str(&ld, root, "", "name", false, &name);
 	if (st == KW_OK && name && strcmp(name, stem))
@@ -1353,6 +1394,8 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 	if (st == KW_OK && json_object_get(root, "description") &&
 	    !json_is_string(json_object_get(root, "description")))
 		st = bad(&ld, "description", "must be a string");
+	if (st == KW_OK)
+		st = load_links(&ld, root);
 	if (st == KW_OK)
 		st = load_rules(&ld, root);
 	if (st == KW_OK)

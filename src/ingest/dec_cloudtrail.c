@@ -28,6 +28,7 @@
  *   sessionContext.ec2RoleDelivery -> cloud (struct kw_event_cloud), for
  *   the model's matchers and the engine's principals; a value of another
  *   type than expected is left out, not an error
+ *   awsRegion                 -> region (for links to the console)
  *
  * errorCode to status: absent, null or "" -> 200.
  *   403: "AccessDenied", and any code containing "AccessDenied",
@@ -67,6 +68,7 @@ enum {
 	SLOT_CONSOLE,
 	SLOT_EC2_ROLE,
 	SLOT_EVENT_VERSION,
+	SLOT_REGION,
 	NEXTRA
 };
 
@@ -86,6 +88,7 @@ static const char *const extra_paths[NEXTRA] = {
 	[SLOT_CONSOLE] = "sessionCredentialFromConsole",
 	[SLOT_EC2_ROLE] = "userIdentity.sessionContext.ec2RoleDelivery",
 	[SLOT_EVENT_VERSION] = "eventVersion",
+	[SLOT_REGION] = "awsRegion",
 };
 
 static const char *const p_time[] = {"eventTime", NULL};
@@ -275,6 +278,11 @@ static bool decode_op(const struct kw_decode_rec *r, struct kw_event *ev,
 	if (!extra_string(r, SLOT_EVENT_SOURCE, &svc) ||
 	    !extra_string(r, SLOT_EVENT_NAME, &name))
 		return false;
+	/* Only for links: a region that is not a string is left out, the
+	 * record is kept. */
+	if (r->vals[SLOT_REGION].type == KW_JSON_STRING)
+		ev->region = (struct kw_str){r->vals[SLOT_REGION].p,
+					     r->vals[SLOT_REGION].n};
 	if (svc.n == 0 || name.n == 0)
 		return true;
 	if (svc.n > sfx && !memcmp(svc.p + svc.n - sfx, AMAZONAWS, sfx))

@@ -1,9 +1,10 @@
 /*
  * discord.c - the Discord sink: a channel webhook (the URL is the
- * credential) and one embed: the title with the severity and detector, the
- * summary, the key and evidence as inline fields, the alert's event time,
- * a colour per severity, and the alert id and suppress fragment in the
- * footer.
+ * credential) and one embed (sink/chat.h says what it holds): the title,
+ * the incident event, key, sentences and next step as the description,
+ * the top lists and evidence as inline fields, the links as a field of
+ * Markdown links, the event time, a colour per severity, and the ids and
+ * suppress fragment in the footer.
  *
  * allowed_mentions is empty: a log value such as "@everyone" must never
  * ping a channel.
@@ -21,27 +22,40 @@ static const struct kw_option discord_options[] = {
 	{"username", KW_OPT_STRING, "keywatch", "the name the message is from"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
 	 "give up on one attempt after this long", KW_SINK_TIMEOUT_MAX},
+	{"suppress_for", KW_OPT_DURATION, "30d",
+	 "the suggested suppression ends this long after the alert", "365d"},
 	{NULL, 0, NULL, NULL},
 };
 
 static json_t *discord_render(const struct kw_chat *c, const struct kw_alert *a)
 {
-	struct kw_chat_field f[KW_CHAT_MAX_FIELDS];
-	size_t n = kw_sink_chat_fields(a, f, KW_CHAT_MAX_FIELDS);
-	char title[160], sup[1024], footer[1200], t[32];
+	struct kw_chat_msg m;
+	char desc[3000], footer[1400], links[2048] = "", t[32];
 	json_t *fields = json_array();
 
-	kw_sink_chat_title(a, title, sizeof(title));
-	for (size_t i = 0; i < n; i++)
+	kw_sink_chat_message(a, c->suppress_for, &m);
+	snprintf(desc, sizeof(desc),
+		 "%s%s%s**Key:** %s\n%s\n\n**Next step:** %s",
+		 m.event[0] ? "**" : "", m.event, m.event[0] ? "**\n" : "",
+		 m.key, m.what, m.next);
+	for (size_t i = 0; i < m.nfields; i++)
 		json_array_append_new(
-			fields, json_pack("{s:s,s:s,s:b}", "name", f[i].name,
-					  "value", f[i].value, "inline", 1));
-	kw_sink_chat_suppress(a, sup, sizeof(sup));
-	snprintf(footer, sizeof(footer), "%s \xc2\xb7 to silence it: %s", a->id,
-		 sup);
+			fields,
+			json_pack("{s:s,s:s,s:b}", "name", m.fields[i].name,
+				  "value", m.fields[i].value, "inline", 1));
+	for (size_t i = 0; i < m.nlinks; i++)
+		snprintf(links + strlen(links), sizeof(links) - strlen(links),
+			 "%s[%s](%s)", i ? " \xc2\xb7 " : "", m.links[i].text,
+			 m.links[i].url);
+	if (links[0])
+		json_array_append_new(fields, json_pack("{s:s,s:s,s:b}", "name",
+							"Links", "value", links,
+							"inline", 0));
+	snprintf(footer, sizeof(footer), "%s \xc2\xb7 to silence it: %s", m.ids,
+		 m.suppress);
 	return json_pack("{s:s,s:[{s:s,s:s,s:I,s:o,s:{s:s},s:s}],s:{s:[]}}",
 			 "username", c->username ? c->username : "keywatch",
-			 "embeds", "title", title, "description", a->summary,
+			 "embeds", "title", m.title, "description", desc,
 			 "color", (json_int_t)kw_sink_chat_colour(a->severity),
 			 "fields", fields, "footer", "text", footer,
 			 "timestamp", kw_time_format(a->time, t, sizeof(t)),

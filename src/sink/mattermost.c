@@ -1,10 +1,11 @@
 /*
  * mattermost.c - the Mattermost sink: an incoming webhook (Slack-compatible
- * message attachments; the URL is the credential): the severity and
- * detector as a heading, one attachment with the severity's colour, the
- * summary, the key and evidence as short fields, and the alert id and
- * suppress fragment in the footer. "channel" and "username" override the
- * hook's defaults when the server allows it.
+ * message attachments; the URL is the credential) carrying what
+ * sink/chat.h says: the title as a heading, one attachment with the
+ * severity's colour, the incident event, key, sentences, next step and
+ * links as its Markdown text, the top lists and evidence as short fields,
+ * and the ids and suppress fragment in the footer. "channel" and "username"
+ * override the hook's defaults when the server allows it.
  *
  * Mattermost turns "@channel", "@all" and "@here" in a webhook post into
  * notifications, so every "@" from a log is followed by a zero-width space.
@@ -23,6 +24,8 @@ static const struct kw_option mattermost_options[] = {
 	{"username", KW_OPT_STRING, "keywatch", "the name the post is from"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
 	 "give up on one attempt after this long", KW_SINK_TIMEOUT_MAX},
+	{"suppress_for", KW_OPT_DURATION, "30d",
+	 "the suggested suppression ends this long after the alert", "365d"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -47,31 +50,38 @@ static const char *no_mentions(const char *s, char *buf, size_t cap)
 static json_t *mattermost_render(const struct kw_chat *c,
 				 const struct kw_alert *a)
 {
-	struct kw_chat_field f[KW_CHAT_MAX_FIELDS];
-	size_t n = kw_sink_chat_fields(a, f, KW_CHAT_MAX_FIELDS);
-	char title[160], heading[200], sup[1024], foot[1200], colour[8];
-	char summary[2048], value[KW_CHAT_VALUE_MAX * 4];
+	struct kw_chat_msg m;
+	char heading[200], colour[8], body[4096], text[4096 * 2],
+		value[KW_CHAT_VALUE_MAX * 4], foot[1400], fallback[2048];
 	json_t *fields = json_array();
 	json_t *out;
 
-	kw_sink_chat_title(a, title, sizeof(title));
-	snprintf(heading, sizeof(heading), "#### %s", title);
+	kw_sink_chat_message(a, c->suppress_for, &m);
+	snprintf(heading, sizeof(heading), "#### %s", m.title);
 	snprintf(colour, sizeof(colour), "#%06x",
 		 kw_sink_chat_colour(a->severity));
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(fields,
-				      json_pack("{s:b,s:s,s:s}", "short", 1,
-						"title", f[i].name, "value",
-						no_mentions(f[i].value, value,
-							    sizeof(value))));
-	kw_sink_chat_suppress(a, sup, sizeof(sup));
-	snprintf(foot, sizeof(foot), "%s \xc2\xb7 to silence it: %s", a->id,
-		 sup);
-	no_mentions(a->summary, summary, sizeof(summary));
+	snprintf(body, sizeof(body),
+		 "%s%s%s**Key:** %s\n%s\n\n**Next step:** %s",
+		 m.event[0] ? "**" : "", m.event, m.event[0] ? "**\n" : "",
+		 m.key, m.what, m.next);
+	for (size_t i = 0; i < m.nlinks; i++)
+		snprintf(body + strlen(body), sizeof(body) - strlen(body),
+			 "%s[%s](%s)", i ? " \xc2\xb7 " : "\n", m.links[i].text,
+			 m.links[i].url);
+	no_mentions(body, text, sizeof(text));
+	for (size_t i = 0; i < m.nfields; i++)
+		json_array_append_new(
+			fields, json_pack("{s:b,s:s,s:s}", "short", 1, "title",
+					  m.fields[i].name, "value",
+					  no_mentions(m.fields[i].value, value,
+						      sizeof(value))));
+	snprintf(foot, sizeof(foot), "%s \xc2\xb7 to silence it: %s", m.ids,
+		 m.suppress);
+	no_mentions(a->summary, fallback, sizeof(fallback));
 	out = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:o,s:s}]}", "username",
 			c->username ? c->username : "keywatch", "text", heading,
-			"attachments", "fallback", summary, "color", colour,
-			"text", summary, "fields", fields, "footer", foot);
+			"attachments", "fallback", fallback, "color", colour,
+			"text", text, "fields", fields, "footer", foot);
 	if (out && c->channel)
 		json_object_set_new(out, "channel", json_string(c->channel));
 	return out;

@@ -6,11 +6,15 @@
  * paging again), and, with "resolve": true, its closing is a "resolve".
  * Closing is off by default: a key that went quiet may still be in the
  * wrong hands, so a person resolves the page. A plain alert (a sink with
- * "incidents": false) is a trigger keyed by the alert id. The severity
- * maps critical -> critical, high -> error,
- * medium -> warning, low and info -> info; the whole alert rides in
- * custom_details. The routing (integration) key is a secret; the endpoint
- * is configurable so tests can point it at 127.0.0.1.
+ * "incidents": false) is a trigger keyed by the alert id.
+ *
+ * The summary is the title, key and what happened; custom_details says it
+ * in words (sink/chat.h: the key, what happened, the top lists, the next
+ * step, the suppress fragment) and carries the whole message; the request
+ * and runbook links go in "links". The severity maps critical -> critical,
+ * high -> error, medium -> warning, low and info -> info. The routing
+ * (integration) key is a secret; the endpoint is configurable so tests can
+ * point it at 127.0.0.1.
  *
  * PagerDuty answers 202 when it took the event, 400 for an event it will
  * never take (dead letter) and 429 when throttled (retried).
@@ -33,6 +37,8 @@ static const struct kw_option pagerduty_options[] = {
 	 "(after close_after without alerts)"},
 	{"timeout", KW_OPT_DURATION, KW_HTTP_DEFAULT_TIMEOUT,
 	 "give up on one attempt after this long", KW_SINK_TIMEOUT_MAX},
+	{"suppress_for", KW_OPT_DURATION, "30d",
+	 "the suggested suppression ends this long after the alert", "365d"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -55,33 +61,58 @@ static json_t *pagerduty_render(const struct kw_chat *c,
 {
 	const char *event = kw_sink_chat_event(a);
 	const char *dedup = a->incident[0] ? a->incident : a->id;
+	struct kw_chat_msg m;
 	char *json;
-	json_t *details;
+	json_t *details, *message, *links;
 	const char *dot = strchr(a->detector, '.');
-	char group[32], t[32];
+	char group[32], t[32], summary[1024];
 
 	if (event && !strcmp(event, "closed"))
 		return c->resolve ? json_pack("{s:s,s:s,s:s}", "routing_key",
 					      c->key, "event_action", "resolve",
 					      "dedup_key", dedup)
 				  : json_null();
+	kw_sink_chat_message(a, c->suppress_for, &m);
 	json = kw_alert_to_json(a);
-	details = json ? json_loads(json, 0, NULL) : NULL;
+	message = json ? json_loads(json, 0, NULL) : NULL;
 	free(json);
-	if (!details)
+	details = json_pack("{s:s,s:s}", "what happened", m.what, "key", m.key);
+	links = json_array();
+	if (!message || !details || !links) {
+		json_decref(message);
+		json_decref(details);
+		json_decref(links);
 		return NULL;
+	}
+	if (m.event[0])
+		json_object_set_new(details, "incident", json_string(m.event));
+	for (size_t i = 0; i < m.nfields; i++)
+		json_object_set_new(details, m.fields[i].name,
+				    json_string(m.fields[i].value));
+	json_object_set_new(details, "next step", json_string(m.next));
+	json_object_set_new(details, "to silence it, add to suppress",
+			    json_string(m.suppress));
+	json_object_set_new(details,
+			    a->update ? "keywatch incident" : "keywatch alert",
+			    message);
+	for (size_t i = 0; i < m.nlinks; i++)
+		json_array_append_new(links, json_pack("{s:s,s:s}", "href",
+						       m.links[i].url, "text",
+						       m.links[i].text));
+	snprintf(summary, sizeof(summary), "%s \xc2\xb7 %s: %s", m.title,
+		 a->key.id, a->summary);
 	snprintf(group, sizeof(group), "%.*s",
 		 dot ? (int)(dot - a->detector) : (int)strlen(a->detector),
 		 a->detector);
-	return json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o},"
-			 "s:s}",
-			 "routing_key", c->key, "event_action", "trigger",
-			 "dedup_key", dedup, "payload", "summary", a->summary,
-			 "source", "keywatch", "severity",
-			 pd_severity(a->severity), "timestamp",
-			 kw_time_format(a->time, t, sizeof(t)), "component",
-			 a->key.id, "group", group, "class", a->detector,
-			 "custom_details", details, "client", "keywatch");
+	return json_pack(
+		"{s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o},"
+		"s:s,s:o}",
+		"routing_key", c->key, "event_action", "trigger", "dedup_key",
+		dedup, "payload", "summary", summary, "source", "keywatch",
+		"severity", pd_severity(a->severity), "timestamp",
+		kw_time_format(a->time, t, sizeof(t)), "component", a->key.id,
+		"group", group, "class", a->detector, "custom_details", details,
+		"client", "keywatch", "links", links);
 }
 
 static enum kw_status pagerduty_create(const json_t *conf,

@@ -308,43 +308,129 @@ def case_check_redacts(keywatch, tmp):
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 CHATS = ["slack", "discord", "teams", "mattermost", "pagerduty"]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def chat_sinks(recv, **common):
+    sinks = []
+    for name in CHATS:
+        s = {"type": name, "url": recv.url("/" + name)}
+        s.update(common)
+        if name == "pagerduty":
+            s["routing_key"] = "env:KW_TEST_PD_KEY"
+        if name == "mattermost":
+            s["channel"] = "security"
+        sinks.append(s)
+    return sinks
+
+
+def scenario_decoy(keywatch, tmp, recv):
+    """A decoy key used once, with markup in its user agent: escaped for
+    Slack, no mention on Discord or Mattermost; a link to the request in
+    Stripe's dashboard."""
+    keys = write_inputs(tmp, 1, user_agent="curl/8 <@here> & @everyone")
+    keys[0]["runbook_url"] = "https://wiki.example.com/runbooks/decoy-keys"
+    cfg = config(tmp, keys, chat_sinks(recv, detectors=["key.honey"]))
+    scan(keywatch, tmp, cfg)
+
+
+def scenario_geo(keywatch, tmp, recv):
+    """tests/golden/geo-geoip2 with the fixture GeoIP databases: keys
+    used from new addresses, networks and countries, impossible travel
+    and a country outside an allowlist: incidents with IPs, countries and
+    operations, sent to every chat sink."""
+    src = os.path.join(ROOT, "tests", "golden", "geo-geoip2")
+    conf = json.load(open(os.path.join(src, "keywatch.json")))
+    conf["sinks"] = chat_sinks(recv, min_severity="medium")
+    conf["detectors"] = {"geo.new_ip": {"runbook_url":
+                                        "https://wiki.example.com/new-ip"}}
+    path = os.path.join(tmp, "kw.json")
+    with open(path, "w") as f:
+        json.dump(conf, f)
+    fx = os.path.join(ROOT, "tests", "fixtures", "geoip")
+    p = subprocess.run(
+        [keywatch, "scan", "-o", "json", "-c", path,
+         "--geoip", os.path.join(fx, "city.mmdb"),
+         "--geoip", os.path.join(fx, "asn.mmdb"),
+         "--geoip", os.path.join(fx, "anon.mmdb"),
+         os.path.join(src, "requests.jsonl")],
+        cwd=tmp, capture_output=True, timeout=60, env=env())
+    check(p.returncode == 0, "geo scan: %s" % p.stderr.decode())
+
+
+def scenario_spike(keywatch, tmp, recv):
+    """A key that makes 2 requests a minute from its server, then 40 in
+    one minute, two in three listing customers from an address it never
+    used: rate.spike names the operations and IPs that made it, its
+    request ids link to the dashboard, and the suppress fragment ends in
+    30 days."""
+    key = "sk_live_51HxRateKeyForChatGoldens0042"
+    base = 1795737600  # 2026-11-27T00:00:00Z
+    n = 0
+    with open(os.path.join(tmp, "log.jsonl"), "w") as f:
+        for m in range(150):
+            count = 40 if m == 130 else 2
+            for i in range(count):
+                odd = count > 2 and i % 3 != 0
+                n += 1
+                f.write(json.dumps({
+                    "id": "req_%06d" % n, "created": base + 60 * m +
+                    i * 60 // (count + 1),
+                    "method": "GET",
+                    "path": "/v1/customers" if odd else "/v1/charges/ch_1",
+                    "status": 200,
+                    "ip": "203.0.113.9" if odd else "198.51.100.4",
+                    "api_key": key}) + "\n")
+    cfg = config(tmp, [{"match": "sk_live_*0042", "name": "backend"}],
+                 chat_sinks(recv, detectors=["rate.spike"]), learn="1h")
+    scan(keywatch, tmp, cfg)
 
 
 def case_chat_payloads(keywatch, tmp):
-    """Each chat and paging sink's payload for one alert is exactly its
-    golden file (tests/integration/golden/<sink>.json; regenerate with
-    KW_UPDATE_GOLDEN=1 after checking the difference by eye)."""
-    # Markup in a log value: escaped for Slack, no mention on Discord.
-    keys = write_inputs(tmp, 1, user_agent="curl/8 <@here> & @everyone")
-    recv = Receiver()
+    """Each chat and paging sink's payloads for three scenarios (a decoy
+    key, the geo golden case as incidents, a rate spike) are exactly its
+    golden file (tests/integration/golden/<sink>.json: per scenario the
+    list of posts; regenerate with KW_UPDATE_GOLDEN=1 after checking the
+    difference by eye): the sentences, the key's kind and mode, the top
+    lists, the links, the next step and the suppress fragment's until."""
     os.environ["KW_TEST_PD_KEY"] = "R0UT1NGKEY0000000000000000000000"
-    try:
-        sinks = []
-        for name in CHATS:
-            s = {"type": name, "url": recv.url("/" + name),
-                 "detectors": ["key.honey"]}
-            if name == "pagerduty":
-                s["routing_key"] = "env:KW_TEST_PD_KEY"
-            if name == "mattermost":
-                s["channel"] = "security"
-            sinks.append(s)
-        cfg = config(tmp, keys, sinks)
-        scan(keywatch, tmp, cfg)
-        got = {path[1:]: json.loads(body)
-               for path, _, body in recv.accepted}
-        check(sorted(got) == sorted(CHATS), "paths: %s" % sorted(got))
-        for name in CHATS:
-            path = os.path.join(GOLDEN, name + ".json")
-            if os.environ.get("KW_UPDATE_GOLDEN"):
-                with open(path, "w") as f:
-                    json.dump(got[name], f, indent=2, ensure_ascii=False)
-                    f.write("\n")
-            want = json.load(open(path))
-            check(got[name] == want, "%s payload differs from %s:\n%s" % (
-                name, path, json.dumps(got[name], indent=2,
-                                       ensure_ascii=False)))
-    finally:
-        recv.close()
+    got = {name: {} for name in CHATS}
+    for scenario in (scenario_decoy, scenario_geo, scenario_spike):
+        name = scenario.__name__[9:]
+        sub = os.path.join(tmp, name)
+        os.mkdir(sub)
+        recv = Receiver()
+        try:
+            scenario(keywatch, sub, recv)
+            for path, _, body in recv.accepted:
+                got[path[1:]].setdefault(name, []).append(json.loads(body))
+        finally:
+            recv.close()
+        for sink in CHATS:
+            check(got[sink].get(name), "%s: no %s payload" % (name, sink))
+    for name in CHATS:
+        path = os.path.join(GOLDEN, name + ".json")
+        if os.environ.get("KW_UPDATE_GOLDEN"):
+            with open(path, "w") as f:
+                json.dump(got[name], f, indent=2, ensure_ascii=False)
+                f.write("\n")
+        want = json.load(open(path))
+        for scenario in want:
+            check(got[name].get(scenario) == want[scenario],
+                  "%s %s payloads differ from %s:\n%s" % (
+                      name, scenario, path,
+                      json.dumps(got[name].get(scenario), indent=2,
+                                 ensure_ascii=False)[:6000]))
+        check(sorted(got[name]) == sorted(want), "scenarios of %s" % name)
+    # What the goldens must show, whatever else changes in them.
+    slack = json.dumps(got["slack"], ensure_ascii=False)
+    for want in ("*Next step:*", "dashboard.stripe.com/logs/req_",
+                 "\"until\\\":\\\"2026-12-27T", "&lt;why this is expected&gt;",
+                 "*IP addresses (of the last", "*Countries*",
+                 "Incident opened", "a secret key, live mode",
+                 "wiki.example.com/runbooks/decoy-keys|Runbook"):
+        check(want in slack, "slack goldens lack %s" % want)
 
 
 def case_incidents_paging(keywatch, tmp):
@@ -405,7 +491,8 @@ def case_incidents_paging(keywatch, tmp):
         check(pdr[2] == {"routing_key": "R0UT1NGKEY0000000000000000000000",
                          "event_action": "resolve", "dedup_key": inc},
               "resolve event: %r" % pdr[2])
-        check(pdr[1]["payload"]["custom_details"]["alerts"] == 3,
+        check(pdr[1]["payload"]["custom_details"]["keywatch incident"]
+              ["alerts"] == 3,
               "the digest counts 3 alerts")
         check([e["event_action"] for e in got.get("/pd-noresolve", [])] ==
               ["trigger", "trigger"], "pagerduty without resolve")

@@ -456,6 +456,35 @@ static void test_bad_values(void **state)
 		assert_int_equal(c->max_line, 268435456);
 		kw_config_free(c);
 	}
+	load_err("{\"links\": {\"request\": \"https://gw.example/{id}\"}}",
+		 "t.json: links.request: expected an http:// or https:// URL "
+		 "with {request_id} (and optionally {region})");
+	load_err("{\"links\": {\"request\": \"gw/{request_id}\"}}",
+		 "t.json: links.request: expected an http:// or https:// URL "
+		 "with {request_id} (and optionally {region})");
+	load_err("{\"links\": {\"requests\": \"x\"}}",
+		 "t.json: links: unknown key 'requests' (did you mean "
+		 "'request'?)");
+	load_err("{\"keys\": [{\"match\": \"a*\", \"runbook_url\": "
+		 "\"wiki/keys\"}]}",
+		 "t.json: keys[0].runbook_url: expected an http:// or https:// "
+		 "URL");
+	load_err("{\"incidents\": {\"digest\": \"2h\", \"digest_max\": "
+		 "\"1h\"}}",
+		 "t.json: incidents.digest_max must be at least "
+		 "incidents.digest");
+	load_err("{\"incidents\": {\"close_after\": \"0s\"}}",
+		 "t.json: incidents.close_after: expected a duration such as "
+		 "\"15m\", \"72h\" or \"7d\"");
+	load_err("{\"incidents\": {\"max_open\": 0}}",
+		 "t.json: incidents.max_open must be at least 1");
+	load_err("{\"incidents\": {\"max_open\": 1000001}}",
+		 "t.json: incidents.max_open: at most 1000000");
+	load_err("{\"incidents\": {\"digest\": \"31d\"}}",
+		 "t.json: incidents.digest: at most 30d");
+	load_err("{\"incidents\": {\"close\": \"1h\"}}",
+		 "t.json: incidents: unknown key 'close' (did you mean "
+		 "'close_after'?)");
 }
 
 static void test_json_syntax(void **state)

@@ -204,15 +204,17 @@ static void test_webhook_create(void **state)
 	kw_sink_destroy(s);
 }
 
-/* The pieces of chat messages: fields, values as text, the cut at a
- * character boundary, the title, the suppress fragment, colours. */
-static void test_chat_pieces(void **state)
+/* What a message for people says: the title and field names in words,
+ * the key's kind and mode, values as text (cut at a character boundary),
+ * the top lists, the request links and runbook, the next step for the
+ * detector and the key's kind, the suppress fragment with until and
+ * reason; an incident's event line and totals. */
+static void test_chat_message(void **state)
 {
 	struct kw_alert a;
 	struct kw_alert_key k;
-	struct kw_chat_field f[KW_CHAT_MAX_FIELDS];
-	char buf[600], longv[400];
-	size_t n;
+	struct kw_chat_msg m;
+	char longv[400];
 
 	(void)state;
 	memset(&k, 0, sizeof(k));
@@ -220,46 +222,129 @@ static void test_chat_pieces(void **state)
 		 "sk_live_\xe2\x80\xa6"
 		 "4242");
 	snprintf(k.name, sizeof(k.name), "backend");
+	k.kind = KW_KIND_SECRET;
+	k.mode = KW_MODE_LIVE;
 	assert_int_equal(kw_alert_init(&a, "geo.new_country", KW_SEV_HIGH,
 				       INT64_C(1795770843) * 1000000, &k),
 			 KW_OK);
+	kw_alert_summary(&a, "it was used from CN");
 	kw_alert_evidence_str(&a, "country", kw_str_c("CN"));
 	kw_alert_evidence_int(&a, "status", 403);
 	kw_alert_evidence_json(&a, "known_countries",
 			       json_pack("[s,s]", "US", "IE"));
 	kw_alert_evidence_json(&a, "ports", json_pack("[i,i]", 80, 443));
-	kw_alert_evidence_json(&a, "geo", json_pack("{s:s}", "asn", "AS1"));
-	/* 251 ASCII bytes then a 3-byte character across the cut at 252: the
+	kw_alert_evidence_json(&a, "accepted", json_true());
+	/* 251 ASCII bytes then a 2-byte character across the cut at 252: the
 	 * character goes whole, and the ellipsis takes its place. */
 	memset(longv, 'x', 251);
 	memcpy(longv + 251, "\xc3\xa9\xc3\xa9yyyyyyyyyy", 15);
-	kw_alert_evidence_str(&a, "long", kw_str_c(longv));
+	kw_alert_evidence_str(&a, "some_long_thing", kw_str_c(longv));
 	kw_alert_suppress_str(&a, "country", kw_str_c("CN"));
+	kw_alert_add_request(&a, kw_str_c("req_1"));
+	kw_alert_add_request(&a, kw_str_c("req_2"));
+	kw_alert_add_link(&a, "req_2", "https://dashboard.example/logs/req_2");
+	snprintf(a.runbook, sizeof(a.runbook), "https://wiki.example/keys");
+	kw_alert_set_id(&a, "country=CN");
 
-	n = kw_sink_chat_fields(&a, f, KW_CHAT_MAX_FIELDS);
-	assert_int_equal(n, 7);
-	assert_string_equal(f[0].name, "Key");
-	assert_string_equal(f[0].value, "sk_live_\xe2\x80\xa6"
-					"4242 (backend)");
-	assert_string_equal(f[1].name, "country");
-	assert_string_equal(f[1].value, "CN");
-	assert_string_equal(f[2].value, "403");
-	assert_string_equal(f[3].value, "US, IE");
-	assert_string_equal(f[4].value, "[80,443]");
-	assert_string_equal(f[5].value, "{\"asn\":\"AS1\"}");
-	assert_int_equal(strlen(f[6].value), 251 + 3);
-	assert_int_equal(memcmp(f[6].value + 250, "x\xe2\x80\xa6", 5), 0);
-	assert_int_equal(kw_sink_chat_fields(&a, f, 2), 2);
+	kw_sink_chat_message(&a, INT64_C(30) * 86400 * 1000000, &m);
+	assert_string_equal(m.title, "HIGH \xc2\xb7 New country");
+	assert_string_equal(m.event, "");
+	assert_string_equal(m.key, "sk_live_\xe2\x80\xa6"
+				   "4242 (backend): a secret key, live mode");
+	assert_string_equal(m.what, "it was used from CN");
+	assert_int_equal(m.nfields, 7);
+	assert_string_equal(m.fields[0].name, "Requests");
+	assert_string_equal(m.fields[0].value, "req_1, req_2");
+	assert_string_equal(m.fields[1].name, "Country");
+	assert_string_equal(m.fields[1].value, "CN");
+	assert_string_equal(m.fields[2].name, "HTTP status");
+	assert_string_equal(m.fields[2].value, "403");
+	assert_string_equal(m.fields[3].name, "Countries seen before");
+	assert_string_equal(m.fields[3].value, "US, IE");
+	assert_string_equal(m.fields[4].name, "Ports");
+	assert_string_equal(m.fields[4].value, "[80,443]");
+	assert_string_equal(m.fields[5].name, "Accepted by the API");
+	assert_string_equal(m.fields[5].value, "yes");
+	assert_string_equal(m.fields[6].name, "Some long thing");
+	assert_int_equal(strlen(m.fields[6].value), 252 + 2);
+	assert_int_equal(memcmp(m.fields[6].value + 251, "\xe2\x80\xa6", 3), 0);
+	assert_string_equal(m.next, "Check whether the key is meant to be "
+				    "used from this country; if not, roll the "
+				    "key.");
+	assert_int_equal(m.nlinks, 2);
+	assert_string_equal(m.links[0].text, "Request req_2");
+	assert_string_equal(m.links[0].url,
+			    "https://dashboard.example/logs/req_2");
+	assert_string_equal(m.links[1].text, "Runbook");
+	assert_string_equal(m.suppress,
+			    "{\"detector\":\"geo.new_country\","
+			    "\"key\":\"sk_live_*4242\",\"country\":\"CN\","
+			    "\"until\":\"2026-12-27T09:14:03Z\","
+			    "\"reason\":\"<why this is expected>\"}");
+	assert_memory_equal(m.ids, "alert kwa_", 10);
 
-	kw_sink_chat_title(&a, buf, sizeof(buf));
-	assert_string_equal(buf, "HIGH \xc2\xb7 geo.new_country");
-	kw_sink_chat_suppress(&a, buf, sizeof(buf));
-	assert_string_equal(buf, "{\"detector\":\"geo.new_country\","
-				 "\"key\":\"sk_live_*4242\","
-				 "\"country\":\"CN\"}");
+	/* The next step of an operation outside the permissions depends on
+	 * the kind of key. */
+	a.detector = "ops.not_permitted";
+	a.key.kind = KW_KIND_RESTRICTED;
+	kw_sink_chat_message(&a, 0, &m);
+	assert_string_equal(m.title, "HIGH \xc2\xb7 Operation outside the "
+				     "key's permissions");
+	assert_string_equal(m.next, "Check the restricted key's permissions: "
+				    "grant this operation if it is expected; "
+				    "if not, roll the key.");
+	assert_string_equal(m.key, "sk_live_\xe2\x80\xa6"
+				   "4242 (backend): a restricted key, live "
+				   "mode");
+
+	/* An incident update: its event line, totals and lists. */
+	a.detector = "geo.new_ip";
+	a.update = json_pack(
+		"{s:s,s:s,s:s,s:i,s:i,s:i,s:{s:i,s:i},s:i,s:[{s:s,s:i},{s:s,"
+		"s:i}],s:[{s:s,s:i}],s:[{s:s,s:i}],s:{s:s}}",
+		"event", "updated", "opened", "2026-11-27T08:00:00Z",
+		"last_alert", "2026-11-27T09:14:03Z", "alerts", 23,
+		"new_alerts", 20, "message", 2, "detectors", "geo.new_ip", 20,
+		"key.client_exposed", 3, "ip_count", 21, "ips", "ip", "1.2.3.4",
+		"alerts", 3, "ip", "5.6.7.8", "alerts", 2, "countries",
+		"country", "CN", "alerts", 1, "operations", "op", "prices.list",
+		"alerts", 9, "alert", "id", "kwa_0123456789abcdef");
+	kw_sink_chat_message(&a, 0, &m);
+	assert_string_equal(m.event, "Incident update (2nd message)");
+	assert_string_equal(m.what,
+			    "it was used from CN\n23 alerts since "
+			    "2026-11-27T08:00:00Z, from 21 IP addresses; 20 "
+			    "new since the last message.");
+	assert_string_equal(m.fields[0].name, "Alerts");
+	assert_string_equal(m.fields[0].value,
+			    "23: New IP address 20, Server-side key sent by a "
+			    "browser 3");
+	assert_string_equal(m.fields[1].name, "Operations");
+	assert_string_equal(m.fields[1].value, "prices.list (9)");
+	assert_string_equal(m.fields[2].name, "IP addresses");
+	assert_string_equal(m.fields[2].value,
+			    "1.2.3.4 (3), 5.6.7.8 (2) and 19 more");
+	assert_string_equal(m.fields[3].name, "Countries");
+	assert_string_equal(m.fields[3].value, "CN");
+	assert_string_equal(m.fields[4].name, "First and last alert");
+	assert_string_equal(m.fields[5].name, "Requests");
+	assert_string_equal(m.fields[6].name, "HTTP status");
+	assert_memory_equal(m.ids, "incident kwa_", 13);
+	assert_non_null(strstr(m.ids, "worst alert kwa_0123456789abcdef"));
+	assert_true(kw_sink_chat_bare_close(&a) == false);
+	json_object_set_new(a.update, "event", json_string("closed"));
+	json_object_set_new(a.update, "closed",
+			    json_string("2026-11-27T10:14:03Z"));
+	json_object_set_new(a.update, "new_alerts", json_integer(0));
+	assert_true(kw_sink_chat_bare_close(&a));
+	kw_sink_chat_message(&a, 0, &m);
+	assert_string_equal(m.event, "Incident closed");
+	assert_non_null(strstr(m.what, "\nClosed at 2026-11-27T10:14:03Z: no "
+				       "alert on this key since "
+				       "2026-11-27T09:14:03Z."));
+	kw_alert_clear(&a);
 	assert_int_equal(kw_sink_chat_colour(KW_SEV_CRITICAL), 0xd00000);
 	assert_int_equal(kw_sink_chat_colour(KW_SEV_INFO), 0x9e9e9e);
-	kw_alert_clear(&a);
 }
 
 int main(void)
@@ -270,7 +355,7 @@ int main(void)
 		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_sign),
 		cmocka_unit_test(test_webhook_create),
-		cmocka_unit_test(test_chat_pieces),
+		cmocka_unit_test(test_chat_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -443,6 +443,31 @@ static void test_has_resource(void **state)
 	assert_false(kw_models_has_resource(NULL, "charges"));
 }
 
+/* A request's link template comes from the key's model (by prefix, a
+ * redacted id too), the test one for a test-mode key when it has one. */
+static void test_request_links(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_string_equal(kw_models_request_link(fx->m,
+						   "sk_live_\xe2\x80\xa6"
+						   "4242",
+						   15, KW_MODE_LIVE),
+			    "https://dashboard.stripe.com/logs/{request_id}");
+	assert_string_equal(
+		kw_models_request_link(fx->m,
+				       "rk_test_\xe2\x80\xa6"
+				       "4242",
+				       15, KW_MODE_TEST),
+		"https://dashboard.stripe.com/test/logs/{request_id}");
+	assert_string_equal(kw_models_request_link(fx->m, "AKIAEXAMPLE", 11,
+						   KW_MODE_UNKNOWN),
+			    "https://console.aws.amazon.com/cloudtrail/home?"
+			    "region={region}#/events/{request_id}");
+	assert_null(kw_models_request_link(fx->m, "xk_1234", 7, KW_MODE_LIVE));
+	assert_null(kw_models_request_link(NULL, "sk_live_x", 9, KW_MODE_LIVE));
+}
+
 static void test_enrich_without_models(void **state)
 {
 	struct fx *fx = *state;
@@ -527,10 +552,18 @@ static void test_schema_errors(void **state)
 	expect_error("[]", KW_ECONFIG, ": must be a JSON object");
 	expect_error("{\"rutes\": []}", KW_ECONFIG,
 		     ": rutes: unknown key (expected one of: name, "
-		     "description, prefixes, routes, ops, op_rules)");
+		     "description, prefixes, routes, ops, op_rules, links)");
 	expect_error("{}", KW_ECONFIG,
 		     ": defines nothing (no prefixes, routes, ops or "
 		     "op_rules)");
+	expect_error("{\"ops\": [], \"links\": {\"request\": "
+		     "\"https://x.example/{id}\"}}",
+		     KW_ECONFIG,
+		     ": links.request: must be an http:// or https:// URL "
+		     "holding {request_id} (and optionally {region})");
+	expect_error("{\"ops\": [], \"links\": {\"req\": \"x\"}}", KW_ECONFIG,
+		     ": links.req: unknown key (expected one of: request, "
+		     "request_test)");
 	expect_error("{\"name\": \"y\", \"ops\": []}", KW_ECONFIG,
 		     ": name: must be \"x\" (the file name)");
 	expect_error("{\"routes\": {}}", KW_ECONFIG,
@@ -1213,6 +1246,7 @@ int main(void)
 		cmocka_unit_test(test_matcher_errors),
 		cmocka_unit_test(test_judge),
 		cmocka_unit_test(test_has_resource),
+		cmocka_unit_test(test_request_links),
 		cmocka_unit_test(test_enrich_without_models),
 		cmocka_unit_test(test_schema_errors),
 		cmocka_unit_test(test_missing),

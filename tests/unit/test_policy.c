@@ -619,6 +619,86 @@ static void test_ip_not_allowed(void **state)
 	teardown_f(&f);
 }
 
+/* The last touches before the router: a link per request id from the
+ * key's model (a region filled in, values percent-encoded), the config's
+ * links.request over it, none when the template needs a region the alert
+ * lacks; the key's runbook over the detector's. */
+static void test_finish_alert(void **state)
+{
+	struct kw_models *models = NULL;
+	struct kw_config *cfg = NULL;
+	struct kw_error err;
+	struct kw_alert a;
+	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_TEST};
+	char *json;
+
+	(void)state;
+	assert_int_equal(kw_models_load(KW_SOURCE_ROOT "/models", NULL, 0,
+					&models, &err),
+			 KW_OK);
+	assert_int_equal(
+		kw_config_load_string(
+			"{\"detectors\": {\"key.honey\": {\"runbook_url\": "
+			"\"https://wiki.example/honey\"}}}",
+			"t.json", &cfg, &err),
+		KW_OK);
+	snprintf(k.id, sizeof(k.id),
+		 "sk_test_\xe2\x80\xa6"
+		 "4242");
+	assert_int_equal(kw_alert_init(&a, "key.honey", KW_SEV_HIGH, 0, &k),
+			 KW_OK);
+	kw_alert_add_request(&a, kw_str_c("req_1"));
+	kw_alert_add_request(&a, kw_str_c("req 2/x"));
+	kw_detect_finish_alert(&a, cfg, models);
+	json = kw_alert_to_json(&a);
+	assert_non_null(strstr(
+		json,
+		"\"links\":[{\"request\":\"req_1\",\"url\":"
+		"\"https://dashboard.stripe.com/test/logs/req_1\"},{"
+		"\"request\":\"req 2/x\",\"url\":"
+		"\"https://dashboard.stripe.com/test/logs/req%202%2Fx\"}],"
+		"\"runbook_url\":\"https://wiki.example/honey\""));
+	free(json);
+	kw_alert_clear(&a);
+
+	/* AWS: the region comes from the evidence; without one, no link. */
+	snprintf(k.id, sizeof(k.id),
+		 "AKIA\xe2\x80\xa6"
+		 "Y0BE");
+	assert_int_equal(kw_alert_init(&a, "key.honey", KW_SEV_HIGH, 0, &k),
+			 KW_OK);
+	snprintf(a.runbook, sizeof(a.runbook), "https://wiki.example/key");
+	kw_alert_add_request(&a, kw_str_c("e-1"));
+	kw_detect_finish_alert(&a, cfg, models);
+	assert_null(a.links);
+	assert_string_equal(a.runbook, "https://wiki.example/key");
+	kw_alert_evidence_str(&a, "region", kw_str_c("eu-west-1"));
+	kw_detect_finish_alert(&a, cfg, models);
+	assert_string_equal(kw_alert_link(&a, "e-1"),
+			    "https://console.aws.amazon.com/cloudtrail/home?"
+			    "region=eu-west-1#/events/e-1");
+	kw_alert_clear(&a);
+	kw_config_free(cfg);
+
+	/* One's own gateway: the config's template for every key. */
+	assert_int_equal(
+		kw_config_load_string(
+			"{\"links\": {\"request\": "
+			"\"https://gw.example/logs?id={request_id}\"}}",
+			"t.json", &cfg, &err),
+		KW_OK);
+	assert_int_equal(kw_alert_init(&a, "key.honey", KW_SEV_HIGH, 0, &k),
+			 KW_OK);
+	kw_alert_add_request(&a, kw_str_c("e-1"));
+	kw_detect_finish_alert(&a, cfg, models);
+	assert_string_equal(kw_alert_link(&a, "e-1"),
+			    "https://gw.example/logs?id=e-1");
+	assert_string_equal(a.runbook, "");
+	kw_alert_clear(&a);
+	kw_config_free(cfg);
+	kw_models_destroy(models);
+}
+
 static void test_registry(void **state)
 {
 	const struct kw_detector_ops *const *all = kw_detect_all();
@@ -669,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_ops_publishable),
 		cmocka_unit_test(test_ops_permissions),
 		cmocka_unit_test(test_ip_not_allowed),
+		cmocka_unit_test(test_finish_alert),
 		cmocka_unit_test(test_registry),
 	};
 

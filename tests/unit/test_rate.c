@@ -43,19 +43,32 @@ static void setup_cfg(struct fixture *f, const char *config)
 	fixture_setup(f, &kw_detect_rate, config, false);
 }
 
-/* n requests of the key in minute m (from t0), then the tick. */
+/* n requests of the key in minute m (from t0), then the tick. Usual
+ * traffic is charges.retrieve from 10.0.0.1; a minute of more than 20
+ * requests is mostly customers.list (two in three) from 203.0.113.9
+ * (three in four), with request ids req_<i>. */
 static void minute(struct fixture *f, int64_t m, unsigned n)
 {
 	struct kw_emit emit = {.fn = on_alert, .ctx = f};
 	int64_t start = f->t0 + m * MIN;
+	char rid[32];
 
 	for (unsigned i = 0; i < n; i++) {
 		struct kw_event ev;
 		int64_t t = start + (int64_t)i * (MIN / (n + 1));
+		bool odd = n > 20;
 
 		memset(&ev, 0, sizeof(ev));
 		ev.ts = t;
 		ev.status = 200;
+		ev.op = kw_str_c(odd && i % 3 ? "customers.list"
+					      : "charges.retrieve");
+		kw_ip_parse(&ev.ip, odd && i % 4 ? "203.0.113.9" : "10.0.0.1",
+			    odd && i % 4 ? 11 : 8);
+		if (odd) {
+			snprintf(rid, sizeof(rid), "req_%u", i);
+			ev.request_id = kw_str_c(rid);
+		}
 		assert_int_equal(kw_keytab_get(f->tab, KEY, strlen(KEY), t,
 					       &f->ent, NULL),
 				 KW_OK);
@@ -86,16 +99,25 @@ static void test_spike_caught(void **state)
 	assert_string_equal(field(a, "detector"), "rate.spike");
 	assert_string_equal(field(a, "severity"), "medium");
 	assert_string_equal(field(a, "time"), "2026-11-20T12:01:00Z");
+	/* Hot from its 10th request (half the threshold of 20): the top
+	 * lists count the 51 after, i = 9..59. */
 	assert_string_equal(field(a, "summary"),
 			    "sk_live_" E "4242 made 60 requests in the 60 s "
 			    "from 2026-11-20T12:00:00Z, 12.0x its usual 5.0 "
-			    "at this time of day (busiest usual: 5)");
+			    "at this time of day (busiest usual: 5); of the "
+			    "last 51, 34 were customers.list and 39 came from "
+			    "203.0.113.9");
 	assert_member(
 		a, "evidence",
 		"{\"requests\":60,\"baseline\":5.0,\"baseline_peak\":5.0,"
 		"\"ratio\":12.0,\"window_start\":\"2026-11-20T12:00:00Z\","
 		"\"window_seconds\":60,\"learned_since\":"
-		"\"2026-11-16T00:00:00Z\"}");
+		"\"2026-11-16T00:00:00Z\",\"top_ops\":[{\"op\":"
+		"\"customers.list\",\"requests\":34},{\"op\":"
+		"\"charges.retrieve\",\"requests\":17}],\"top_ips\":[{"
+		"\"ip\":\"203.0.113.9\",\"requests\":39},{\"ip\":"
+		"\"10.0.0.1\",\"requests\":12}],\"top_of_requests\":51}");
+	assert_member(a, "requests", "[\"req_9\",\"req_10\",\"req_11\"]");
 	assert_member(
 		a, "suppress",
 		"{\"detector\":\"rate.spike\",\"key\":\"sk_live_*4242\"}");
@@ -339,7 +361,9 @@ static void test_late_event_within_lateness(void **state)
 	assert_string_equal(field(f.alerts[0], "summary"),
 			    "sk_live_" E "4242 made 20 requests in the 60 s "
 			    "from 2026-11-20T12:00:00Z, 4.0x its usual 5.0 at "
-			    "this time of day (busiest usual: 5)");
+			    "this time of day (busiest usual: 5); of the last "
+			    "11, 10 were charges.retrieve and 10 came from "
+			    "10.0.0.1");
 	finish(&f);
 	assert_int_equal(f.n, 1);
 	teardown_f(&f);
