@@ -428,8 +428,10 @@ static const char *scan_string(struct scan *sc, const char *s, bool *esc)
 			unsigned m = (unsigned)_mm_movemask_epi8(hit);
 
 			if (m) {
-				/* the 8-byte step below stops here at once */
 				s += __builtin_ctz(m);
+				if (*s == '"')
+					return s;
+				/* the 8-byte step below stops here at once */
 				break;
 			}
 			s += 16;
@@ -489,6 +491,29 @@ static const char *scan_string(struct scan *sc, const char *s, bool *esc)
 			s++;
 		}
 	}
+}
+
+/* scan_string, with the usual case inline: the closing quote within the
+ * next 16 bytes and nothing to check before it. */
+static inline const char *scan_string_q(struct scan *sc, const char *s,
+					bool *esc)
+{
+#ifdef __SSE2__
+	if (sc->end - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		__m128i hit = _mm_or_si128(
+			_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+				     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+			_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+		unsigned m = (unsigned)_mm_movemask_epi8(hit);
+
+		if (m && s[__builtin_ctz(m)] == '"') {
+			*esc = false;
+			return s + __builtin_ctz(m);
+		}
+	}
+#endif
+	return scan_string(sc, s, esc);
 }
 
 static size_t utf8_put(uint32_t cp, char *d)
@@ -584,19 +609,16 @@ static const double pow10_exact[23] = {
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
-static bool fast_real(const char *int_start, size_t int_len,
-		      const char *frac_start, size_t frac_len, int64_t exp,
-		      bool neg, double *d)
+static bool fast_real(uint64_t int_mag, size_t int_len, uint64_t frac_mag,
+		      size_t frac_len, int64_t exp, bool neg, double *d)
 {
-	uint64_t m = 0;
+	uint64_t m;
 	int64_t e = exp - (int64_t)frac_len;
 
 	if (int_len + frac_len > 15 || e < -22 || e > 22)
 		return false;
-	for (size_t i = 0; i < int_len; i++)
-		m = m * 10 + (uint64_t)(int_start[i] - '0');
-	for (size_t i = 0; i < frac_len; i++)
-		m = m * 10 + (uint64_t)(frac_start[i] - '0');
+	/* both parts are exact: at most 15 digits between them */
+	m = int_mag * (uint64_t)pow10_exact[frac_len] + frac_mag;
 	*d = e < 0 ? (double)m / pow10_exact[-e] : (double)m * pow10_exact[e];
 	if (neg)
 		*d = -*d;
@@ -609,7 +631,7 @@ static const char *scan_number(struct scan *sc, const char *s,
 {
 	const char *p = s, *end = sc->end, *int_start, *frac_start = NULL;
 	bool neg = false;
-	uint64_t mag = 0;
+	uint64_t mag = 0, frac_mag = 0;
 	size_t int_len, frac_len, lead_frac_zeros = 0;
 	int64_t exp = 0, e10;
 	bool exp_neg = false, all_zero;
@@ -653,8 +675,13 @@ static const char *scan_number(struct scan *sc, const char *s,
 		while (p < end && *p == '0')
 			p++;
 		lead_frac_zeros = (size_t)(p - frac_start);
-		while (p < end && is_digit((unsigned char)*p))
+		/* the fraction's digits as an integer (leading zeros add
+		 * nothing), while fast_real can use it */
+		while (p < end && is_digit((unsigned char)*p)) {
+			if (p - frac_start < 16)
+				frac_mag = frac_mag * 10 + (uint64_t)(*p - '0');
 			p++;
+		}
 	}
 	all_zero = *int_start == '0' &&
 		   (!frac_start || lead_frac_zeros == (size_t)(p - frac_start));
@@ -673,7 +700,7 @@ static const char *scan_number(struct scan *sc, const char *s,
 			p++;
 		}
 	}
-	num->fast = fast_real(int_start, int_len, frac_start, frac_len,
+	num->fast = fast_real(mag, int_len, frac_mag, frac_len,
 			      exp_neg ? -exp : exp, neg, &num->d);
 	if (all_zero)
 		return p;
@@ -741,7 +768,7 @@ static const char *scan_scalar(struct scan *sc, const char *s, int16_t want)
 	if (c == '"') {
 		bool esc;
 
-		e = scan_string(sc, s + 1, &esc);
+		e = scan_string_q(sc, s + 1, &esc);
 		if (!e)
 			return NULL;
 		if (term) {
@@ -941,14 +968,15 @@ static inline bool same_bytes(const char *s, const char *end,
 /* The key at s (just past its opening quote) in the object of trie node
  * node, if it is the one the hint predicts there (or the one after it):
  * sets *want and returns the byte after the ':'. NULL: not predicted. */
-static const char *predict(struct scan *sc, int16_t node, const char *s,
-			   int16_t *want)
+static inline const char *predict(struct scan *sc, int16_t node, const char *s,
+				  int16_t *want)
 {
 	const struct kw_json_hint *h = sc->hint;
+	uint32_t k = sc->hk;
+	const struct kw_json_hint_key *hk;
 
-	for (uint32_t k = sc->hk; k < sc->hk + 2 && k < h->n; k++) {
-		const struct kw_json_hint_key *hk = &h->key[k];
-
+	for (int tries = 0; tries < 2 && k < h->n; tries++, k++) {
+		hk = &h->key[k];
 		if (hk->len && hk->parent == node &&
 		    same_bytes(s, sc->end, hk->pat, hk->len)) {
 			sc->hk = k + 1;
@@ -989,26 +1017,18 @@ static void learn(struct scan *sc, int16_t node, const char *s, const char *e,
 	hk->want = want;
 }
 
-/* Parse an object key and its ':' at s (whitespace skipped); sets *want to
- * the trie node of the member's value. Returns the byte after the ':'
- * and following whitespace. */
-static const char *scan_key(struct scan *sc, const struct stack *st,
-			    size_t depth, const char *s, int16_t *want)
+/* scan_key without a prediction: scan the key, look it up, teach the
+ * hint. */
+static const char *scan_key_slow(struct scan *sc, int16_t node, const char *s,
+				 int16_t *want)
 {
 	const char *e;
 	bool esc;
-	int16_t node = depth <= SEG_MAX + 1 ? st->node[depth] : NO_NODE;
 
-	*want = NO_NODE;
 	if (s >= sc->end)
 		return fail(sc, s, "unexpected end of input");
 	if (*s != '"')
 		return fail(sc, s, "expected string key");
-	if (node != NO_NODE && sc->hint) {
-		e = predict(sc, node, s + 1, want);
-		if (e)
-			return skip_ws(e, sc->end);
-	}
 	e = scan_string(sc, s + 1, &esc);
 	if (!e)
 		return NULL;
@@ -1026,6 +1046,24 @@ static const char *scan_key(struct scan *sc, const struct stack *st,
 	if (*s != ':')
 		return fail(sc, s, "expected ':'");
 	return skip_ws(s + 1, sc->end);
+}
+
+/* Parse an object key and its ':' at s (whitespace skipped); sets *want to
+ * the trie node of the member's value. Returns the byte after the ':'
+ * and following whitespace. */
+static inline const char *scan_key(struct scan *sc, const struct stack *st,
+				   size_t depth, const char *s, int16_t *want)
+{
+	int16_t node = depth <= SEG_MAX + 1 ? st->node[depth] : NO_NODE;
+
+	*want = NO_NODE;
+	if (node != NO_NODE && sc->hint && s < sc->end && *s == '"') {
+		const char *e = predict(sc, node, s + 1, want);
+
+		if (e)
+			return skip_ws(e, sc->end);
+	}
+	return scan_key_slow(sc, node, s, want);
 }
 
 static enum kw_status parse(struct scan *sc)
