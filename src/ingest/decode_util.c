@@ -104,6 +104,39 @@ static size_t scheme_len(struct kw_str s)
 	return 0;
 }
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* The offset of the first '?' or '#' in p[0..n), or n: eight bytes a step
+ * (a path is read on every record). */
+static size_t query_start(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, q, h, m;
+
+		memcpy(&w, p + i, 8);
+		q = w ^ (ONES * '?');
+		h = w ^ (ONES * '#');
+		/* a zero byte in q or h; the lowest flagged byte is a real
+		 * one (false flags only sit above a real one) */
+		m = ((q - ONES) & ~q & HIGHS) | ((h - ONES) & ~h & HIGHS);
+		if (m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(m) / 8;
+#else
+			break;
+#endif
+		}
+	}
+	for (; i < n; i++) {
+		if (p[i] == '?' || p[i] == '#')
+			break;
+	}
+	return i;
+}
+
 struct kw_str kw_decode_path(struct kw_str s)
 {
 	size_t start = scheme_len(s), i;
@@ -119,11 +152,7 @@ struct kw_str kw_decode_path(struct kw_str s)
 		s.p += i;
 		s.n -= i;
 	}
-	for (i = 0; i < s.n; i++) {
-		if (s.p[i] == '?' || s.p[i] == '#')
-			break;
-	}
-	s.n = i;
+	s.n = query_start(s.p, s.n);
 	return s;
 }
 
@@ -349,8 +378,10 @@ bool kw_decode_scan(struct kw_decode_rec *r, const struct kw_record *rec,
 	return true;
 }
 
-const struct kw_json_value *kw_decode_value(const struct kw_decode_rec *r,
-					    enum kw_field f, size_t *slot)
+/* kw_decode_value, inlined into the getters (one call per field of every
+ * record). */
+static inline const struct kw_json_value *
+value_of(const struct kw_decode_rec *r, enum kw_field f, size_t *slot)
 {
 	const struct kw_decode_fields *df = r->df;
 
@@ -364,6 +395,12 @@ const struct kw_json_value *kw_decode_value(const struct kw_decode_rec *r,
 		}
 	}
 	return NULL;
+}
+
+const struct kw_json_value *kw_decode_value(const struct kw_decode_rec *r,
+					    enum kw_field f, size_t *slot)
+{
+	return value_of(r, f, slot);
 }
 
 /* Past the logged samples a skip is only counted: do not format it. */
@@ -448,7 +485,7 @@ enum kw_decode_res kw_decode_string(const struct kw_decode_rec *r,
 				    enum kw_field f, struct kw_str *out)
 {
 	size_t slot;
-	const struct kw_json_value *v = kw_decode_value(r, f, &slot);
+	const struct kw_json_value *v = value_of(r, f, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;
@@ -463,8 +500,7 @@ enum kw_decode_res kw_decode_key(const struct kw_decode_rec *r,
 				 struct kw_str *out)
 {
 	size_t slot;
-	const struct kw_json_value *v =
-		kw_decode_value(r, KW_FIELD_API_KEY, &slot);
+	const struct kw_json_value *v = value_of(r, KW_FIELD_API_KEY, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;
@@ -500,8 +536,7 @@ enum kw_decode_res kw_decode_created(const struct kw_decode_rec *r,
 				     int64_t *ts_us)
 {
 	size_t slot;
-	const struct kw_json_value *v =
-		kw_decode_value(r, KW_FIELD_CREATED, &slot);
+	const struct kw_json_value *v = value_of(r, KW_FIELD_CREATED, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;
@@ -533,8 +568,7 @@ enum kw_decode_res kw_decode_method(const struct kw_decode_rec *r,
 				    struct kw_arena *arena, struct kw_str *out)
 {
 	size_t slot;
-	const struct kw_json_value *v =
-		kw_decode_value(r, KW_FIELD_METHOD, &slot);
+	const struct kw_json_value *v = value_of(r, KW_FIELD_METHOD, &slot);
 	bool lower = false;
 	char *up;
 
@@ -576,8 +610,7 @@ enum kw_decode_res kw_decode_path_field(const struct kw_decode_rec *r,
 					struct kw_str *out)
 {
 	size_t slot;
-	const struct kw_json_value *v =
-		kw_decode_value(r, KW_FIELD_PATH, &slot);
+	const struct kw_json_value *v = value_of(r, KW_FIELD_PATH, &slot);
 	struct kw_str p;
 
 	if (!v)
@@ -596,8 +629,7 @@ enum kw_decode_res kw_decode_path_field(const struct kw_decode_rec *r,
 enum kw_decode_res kw_decode_status(const struct kw_decode_rec *r, int *out)
 {
 	size_t slot;
-	const struct kw_json_value *v =
-		kw_decode_value(r, KW_FIELD_STATUS, &slot);
+	const struct kw_json_value *v = value_of(r, KW_FIELD_STATUS, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;
@@ -617,7 +649,7 @@ enum kw_decode_res kw_decode_ip(const struct kw_decode_rec *r,
 				struct kw_ip *out)
 {
 	size_t slot;
-	const struct kw_json_value *v = kw_decode_value(r, KW_FIELD_IP, &slot);
+	const struct kw_json_value *v = value_of(r, KW_FIELD_IP, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;
@@ -634,8 +666,7 @@ enum kw_decode_res kw_decode_livemode(const struct kw_decode_rec *r,
 				      int8_t *out)
 {
 	size_t slot;
-	const struct kw_json_value *v =
-		kw_decode_value(r, KW_FIELD_LIVEMODE, &slot);
+	const struct kw_json_value *v = value_of(r, KW_FIELD_LIVEMODE, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;
@@ -649,7 +680,7 @@ enum kw_decode_res kw_decode_duration(const struct kw_decode_rec *r)
 {
 	size_t slot;
 	const struct kw_json_value *v =
-		kw_decode_value(r, KW_FIELD_DURATION_MS, &slot);
+		value_of(r, KW_FIELD_DURATION_MS, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;

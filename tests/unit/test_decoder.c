@@ -952,11 +952,38 @@ static void test_decode_path(void **state)
 		{"", ""},
 	};
 
+	static const char chars[] = "/?#ab";
+	char buf[40];
+	uint64_t x = 0x70617468ULL;
+
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct kw_str s = kw_decode_path(kw_str_c(cases[i].in));
 
 		assert_str(s, cases[i].out);
+	}
+	/* the query or fragment is found eight bytes at a time: any length,
+	 * any position, against a byte-by-byte search */
+	for (int i = 0; i < 100000; i++) {
+		size_t n, cut;
+		struct kw_str s;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		n = (size_t)(x % sizeof(buf));
+		buf[0] = '/';
+		for (size_t k = 1; k < n; k++)
+			buf[k] = chars[(x >> (k % 50)) % 5 < 2 ? 4
+							       : (x >> k) % 5];
+		if (n > 1 && (x >> 40) % 3 == 0)
+			buf[(x >> 20) % n] = (x >> 30) % 2 ? '?' : '#';
+		for (cut = 0; cut < n && buf[cut] != '?' && buf[cut] != '#';
+		     cut++)
+			;
+		s = kw_decode_path((struct kw_str){buf, n});
+		assert_ptr_equal(s.p, buf);
+		assert_int_equal(s.n, cut);
 	}
 }
 
