@@ -45,9 +45,10 @@ struct kw_engine {
 	struct family families[MAX_FAMILIES];
 	size_t nfamilies;
 	struct kw_keytab *keys;
-	struct kw_keyent *current; /* the key being observed, for emit */
-	struct kw_judge_env judge; /* what matchers need from the config */
-	struct kw_verdict verdict; /* the event being analysed's */
+	struct kw_models_cache *mcache; /* path matches of opts.models */
+	struct kw_keyent *current;	/* the key being observed, for emit */
+	struct kw_judge_env judge;	/* what matchers need from the config */
+	struct kw_verdict verdict;	/* the event being analysed's */
 	struct kw_emit emit;
 	struct kw_arena arena;
 	struct kw_record recs[BATCH];
@@ -273,6 +274,13 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 		goto cleanup;
 	}
 	kw_keytab_on_evict(e->keys, on_evict, e);
+	if (opts->models) {
+		st = kw_models_cache_create(opts->models, &e->mcache);
+		if (st != KW_OK) {
+			kw_error_set(err, st, "out of memory");
+			goto cleanup;
+		}
+	}
 cleanup:
 	if (st != KW_OK)
 		kw_engine_destroy(e);
@@ -332,7 +340,7 @@ static void analyse_unauth(struct kw_engine *e, struct kw_event *ev)
 {
 	e->stats.unauthenticated++;
 	note_time(e, ev->ts);
-	kw_models_enrich(e->opts.models, ev, &e->arena);
+	kw_models_enrich_cached(e->opts.models, e->mcache, ev, &e->arena);
 	for (size_t i = 0; i < e->nfamilies; i++) {
 		struct family *f = &e->families[i];
 
@@ -353,7 +361,7 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 		analyse_unauth(e, ev);
 		return;
 	}
-	kw_models_enrich(e->opts.models, ev, &e->arena);
+	kw_models_enrich_cached(e->opts.models, e->mcache, ev, &e->arena);
 	if (ev->info && ev->info->nmatch) {
 		kw_models_judge(ev->info, ev, &e->judge, &e->verdict);
 		ev->verdict = &e->verdict;
@@ -773,6 +781,7 @@ void kw_engine_destroy(struct kw_engine *e)
 	}
 	kw_dispatch_destroy(e->dispatch);
 	kw_keytab_destroy(e->keys);
+	kw_models_cache_destroy(e->mcache);
 	kw_snapshot_destroy(e->snap);
 	free(e->open);
 	kw_arena_destroy(&e->arena);

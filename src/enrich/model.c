@@ -15,6 +15,7 @@
 #include "enrich/model_impl.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,29 +167,65 @@ const char *kw_tactic_name(enum kw_tactic t)
 	return (unsigned)t < KW_TACTIC_MAX ? names[t] : "";
 }
 
+/* Up to 8 bytes, upper-cased, as one little-endian number. */
+static uint64_t method_word(const char *s, size_t n)
+{
+	uint64_t w = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = is_lower(s[i]) ? (char)(s[i] - 'a' + 'A') : s[i];
+
+		w |= (uint64_t)(unsigned char)c << (8 * i);
+	}
+	return w;
+}
+
+#define C(c, i) ((uint64_t)(unsigned char)(c) << (8 * (i)))
+
 enum kw_model_method kw_models_method_id(const char *s, size_t n)
 {
-	static const char *const names[] = {
-		[KW_M_GET] = "GET",	    [KW_M_POST] = "POST",
-		[KW_M_PUT] = "PUT",	    [KW_M_PATCH] = "PATCH",
-		[KW_M_DELETE] = "DELETE",   [KW_M_HEAD] = "HEAD",
-		[KW_M_OPTIONS] = "OPTIONS",
-	};
-	char up[8];
-	size_t i;
+	uint64_t w;
 
 	if (n == 0)
 		return KW_M_ANY;
-	if (n > sizeof(up))
+	if (n > 7)
 		return KW_M_OTHER;
-	for (i = 0; i < n; i++)
-		up[i] = is_lower(s[i]) ? (char)(s[i] - 'a' + 'A') : s[i];
-	for (i = KW_M_GET; i < KW_M_OTHER; i++) {
-		if (strlen(names[i]) == n && memcmp(names[i], up, n) == 0)
-			return (enum kw_model_method)i;
+	w = method_word(s, n);
+	switch (n) {
+	case 3:
+		if (w == (C('G', 0) | C('E', 1) | C('T', 2)))
+			return KW_M_GET;
+		if (w == (C('P', 0) | C('U', 1) | C('T', 2)))
+			return KW_M_PUT;
+		break;
+	case 4:
+		if (w == (C('P', 0) | C('O', 1) | C('S', 2) | C('T', 3)))
+			return KW_M_POST;
+		if (w == (C('H', 0) | C('E', 1) | C('A', 2) | C('D', 3)))
+			return KW_M_HEAD;
+		break;
+	case 5:
+		if (w ==
+		    (C('P', 0) | C('A', 1) | C('T', 2) | C('C', 3) | C('H', 4)))
+			return KW_M_PATCH;
+		break;
+	case 6:
+		if (w == (C('D', 0) | C('E', 1) | C('L', 2) | C('E', 3) |
+			  C('T', 4) | C('E', 5)))
+			return KW_M_DELETE;
+		break;
+	case 7:
+		if (w == (C('O', 0) | C('P', 1) | C('T', 2) | C('I', 3) |
+			  C('O', 4) | C('N', 5) | C('S', 6)))
+			return KW_M_OPTIONS;
+		break;
+	default:
+		break;
 	}
 	return KW_M_OTHER;
 }
+
+#undef C
 
 void kw_models_node_free(struct kw_model_node *nd)
 {
@@ -261,6 +298,40 @@ struct segs {
 	bool more; /* the path had more segments than v holds */
 };
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Whether one of the 8 bytes of w is c (exact: the lowest flagged byte is
+ * always a real one). */
+static inline uint64_t has_byte(uint64_t w, unsigned char c)
+{
+	uint64_t x = w ^ (ONES * c);
+
+	return (x - ONES) & ~x & HIGHS;
+}
+
+/* The end of the segment starting at i: the first '/', '?' or '#' at or
+ * after i, or n. Eight bytes a step: paths are split on every event. */
+static size_t seg_end(const char *p, size_t i, size_t n)
+{
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, m;
+
+		memcpy(&w, p + i, 8);
+		m = has_byte(w, '/') | has_byte(w, '?') | has_byte(w, '#');
+		if (m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(m) / 8;
+#else
+			break;
+#endif
+		}
+	}
+	while (i < n && p[i] != '/' && p[i] != '?' && p[i] != '#')
+		i++;
+	return i;
+}
+
 /* Split at '/', skipping empty segments; stop at '?' or '#'. */
 static void split_path(const char *p, size_t n, struct segs *out)
 {
@@ -274,8 +345,7 @@ static void split_path(const char *p, size_t n, struct segs *out)
 			continue;
 		}
 		start = i;
-		while (i < n && p[i] != '/' && p[i] != '?' && p[i] != '#')
-			i++;
+		i = seg_end(p, i, n);
 		if (out->n == KW_MODEL_MAX_SEGS) {
 			out->more = true;
 			return;
@@ -334,12 +404,230 @@ static int32_t match_node(const struct kw_model_node *nd, const char *path,
 	return -1;
 }
 
-static int32_t match_route(const struct kw_model *md, const char *path,
+/* ---- the path-match cache ---- */
+
+/* A literal of some route: its text, and its number (1..) in shapes. a
+ * and b are its first and last 8 bytes (a alone, zero-padded, when it is
+ * shorter), which with the length are the whole text up to 16 bytes. */
+struct word {
+	uint64_t a, b;
+	const char *s;
+	uint32_t n;
+	uint16_t id; /* 0: empty slot */
+};
+
+/* One cached match: a shape and the op it matched (-1: none). */
+struct shape {
+	uint64_t hash;
+	int32_t r;
+	uint8_t mid, n, used;
+	uint16_t w[KW_MODEL_MAX_SEGS];
+};
+
+struct model_cache {
+	struct word *words; /* open addressing */
+	size_t words_mask;
+	struct shape *slot; /* KW_MODELS_CACHE_SLOTS, direct-mapped */
+};
+
+struct kw_models_cache {
+	const struct kw_models *m;
+	struct model_cache *v; /* one per model */
+};
+
+/* The first and last 8 bytes of s[0..n) (struct word), read in place; s
+ * may be read up to end. */
+static inline void seg_ends(const char *s, size_t n, const char *end,
+			    uint64_t *a, uint64_t *b)
+{
+	*a = 0;
+	*b = 0;
+	if (n >= 8) {
+		memcpy(a, s, 8);
+		memcpy(b, s + n - 8, 8);
+		return;
+	}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (n > 0 && end - s >= 8) {
+		memcpy(a, s, 8);
+		*a &= (UINT64_C(1) << (8 * n)) - 1;
+		return;
+	}
+#else
+	(void)end;
+#endif
+	for (size_t i = 0; i < n; i++)
+		*a |= (uint64_t)(unsigned char)s[i] << (8 * i);
+}
+
+static inline uint64_t word_hash(uint64_t a, uint64_t b, size_t n)
+{
+	uint64_t h = (a ^ (uint64_t)n * UINT64_C(0x9E3779B97F4A7C15)) *
+		     UINT64_C(0xBF58476D1CE4E5B9);
+
+	h ^= b * UINT64_C(0x94D049BB133111EB);
+	return h ^ (h >> 31);
+}
+
+/* The number of segment s[0..n) (readable up to end) among the literals,
+ * 0 when it is none. */
+static uint16_t word_id(const struct model_cache *mc, const char *s, size_t n,
+			const char *end)
+{
+	uint64_t a, b;
+	size_t i;
+
+	seg_ends(s, n, end, &a, &b);
+	i = word_hash(a, b, n) & mc->words_mask;
+	for (; mc->words[i].id; i = (i + 1) & mc->words_mask) {
+		const struct word *w = &mc->words[i];
+
+		if (w->n == n && w->a == a && w->b == b &&
+		    (n <= 16 || memcmp(w->s + 8, s + 8, n - 16) == 0))
+			return w->id;
+	}
+	return 0;
+}
+
+static size_t count_words(const struct kw_model_node *nd)
+{
+	size_t n = nd->nlit;
+
+	for (size_t i = 0; i < nd->nlit; i++)
+		n += count_words(nd->lit[i].node);
+	if (nd->wild)
+		n += count_words(nd->wild);
+	return n;
+}
+
+/* Number every distinct literal of the trie under nd (depth bounded by
+ * KW_MODEL_MAX_SEGS); *next is the next free number. */
+static void add_words(struct model_cache *mc, const struct kw_model_node *nd,
+		      uint16_t *next)
+{
+	for (size_t i = 0; i < nd->nlit; i++) {
+		const struct kw_model_child *c = &nd->lit[i];
+
+		if (!word_id(mc, c->s, c->n, c->s + c->n)) {
+			uint64_t a, b;
+			size_t k;
+
+			seg_ends(c->s, c->n, c->s + c->n, &a, &b);
+			k = word_hash(a, b, c->n) & mc->words_mask;
+			while (mc->words[k].id)
+				k = (k + 1) & mc->words_mask;
+			mc->words[k] = (struct word){.a = a,
+						     .b = b,
+						     .s = c->s,
+						     .n = c->n,
+						     .id = (*next)++};
+		}
+		add_words(mc, c->node, next);
+	}
+	if (nd->wild)
+		add_words(mc, nd->wild, next);
+}
+
+enum kw_status kw_models_cache_create(const struct kw_models *m,
+				      struct kw_models_cache **out)
+{
+	struct kw_models_cache *c = NULL;
+	enum kw_status st = KW_ENOMEM;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto cleanup;
+	c->m = m;
+	if (!m || m->n == 0) {
+		*out = c;
+		c = NULL;
+		st = KW_OK;
+		goto cleanup;
+	}
+	c->v = calloc(m->n, sizeof(*c->v));
+	if (!c->v)
+		goto cleanup;
+	for (size_t i = 0; i < m->n; i++) {
+		struct model_cache *mc = &c->v[i];
+		size_t nwords = m->v[i].root ? count_words(m->v[i].root) : 0;
+		size_t size = 16;
+		uint16_t next = 1;
+
+		/* more literals than shapes can number: this model's
+		 * matches are not cached */
+		if (nwords >= UINT16_MAX)
+			continue;
+		while (size < 2 * nwords)
+			size *= 2;
+		mc->words = calloc(size, sizeof(*mc->words));
+		mc->slot = calloc(KW_MODELS_CACHE_SLOTS, sizeof(*mc->slot));
+		if (!mc->words || !mc->slot)
+			goto cleanup;
+		mc->words_mask = size - 1;
+		if (m->v[i].root)
+			add_words(mc, m->v[i].root, &next);
+	}
+	*out = c;
+	c = NULL;
+	st = KW_OK;
+cleanup:
+	kw_models_cache_destroy(c);
+	return st;
+}
+
+void kw_models_cache_destroy(struct kw_models_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; c->v && i < c->m->n; i++) {
+		free(c->v[i].words);
+		free(c->v[i].slot);
+	}
+	free(c->v);
+	free(c);
+}
+
+/* match_node through mc, the cache of model md. */
+static int32_t match_cached(struct model_cache *mc, const struct kw_model *md,
+			    const char *path, size_t path_n,
+			    const struct segs *sg, enum kw_model_method mid)
+{
+	struct shape sh;
+	struct shape *slot;
+	uint64_t h = (uint64_t)mid * 31 + sg->n;
+
+	sh.mid = (uint8_t)mid;
+	sh.n = (uint8_t)sg->n;
+	for (size_t i = 0; i < sg->n; i++) {
+		sh.w[i] = word_id(mc, path + sg->v[i].off, sg->v[i].n,
+				  path + path_n);
+		h = (h ^ sh.w[i]) * UINT64_C(0x100000001B3);
+	}
+	h ^= h >> 29;
+	slot = &mc->slot[h & (KW_MODELS_CACHE_SLOTS - 1)];
+	if (slot->used && slot->hash == h && slot->mid == sh.mid &&
+	    slot->n == sh.n && !memcmp(slot->w, sh.w, sh.n * sizeof(*sh.w)))
+		return slot->r;
+	sh.r = match_node(md->root, path, sg, 0, mid);
+	sh.hash = h;
+	sh.used = 1;
+	memcpy(slot, &sh, offsetof(struct shape, w) + sh.n * sizeof(*sh.w));
+	return sh.r;
+}
+
+static int32_t match_route(const struct kw_models *m, struct kw_models_cache *c,
+			   const struct kw_model *md, struct kw_str path,
 			   const struct segs *sg, enum kw_model_method mid)
 {
+	struct model_cache *mc;
+
 	if (!md->root || sg->more)
 		return -1;
-	return match_node(md->root, path, sg, 0, mid);
+	mc = c && c->m == m ? &c->v[md - m->v] : NULL;
+	if (!mc || !mc->slot)
+		return match_node(md->root, path.p, sg, 0, mid);
+	return match_cached(mc, md, path.p, path.n, sg, mid);
 }
 
 /* Whether a path segment looks like an identifier rather than a name: a
@@ -542,8 +830,9 @@ static void classify_op(const struct kw_models *m, const struct kw_model *md,
 	}
 }
 
-void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
-		      struct kw_arena *arena)
+void kw_models_enrich_cached(const struct kw_models *m,
+			     struct kw_models_cache *c, struct kw_event *ev,
+			     struct kw_arena *arena)
 {
 	const struct kw_model_prefix *px;
 	const struct kw_model *md = NULL;
@@ -577,10 +866,10 @@ void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
 	split_path(ev->path.p, ev->path.n, &sg);
 	mid = kw_models_method_id(ev->method.p, ev->method.n);
 	if (md) {
-		r = match_route(md, ev->path.p, &sg, mid);
+		r = match_route(m, c, md, ev->path, &sg, mid);
 	} else {
 		for (k = 0; k < m->n && r < 0; k++) {
-			r = match_route(&m->v[k], ev->path.p, &sg, mid);
+			r = match_route(m, c, &m->v[k], ev->path, &sg, mid);
 			md = &m->v[k];
 		}
 	}
@@ -588,6 +877,12 @@ void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
 		apply_op(&md->ops[r], ev);
 	else
 		normalise(ev, &sg, mid, arena);
+}
+
+void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
+		      struct kw_arena *arena)
+{
+	kw_models_enrich_cached(m, NULL, ev, arena);
 }
 
 /* ------------------------------------------------------------------------ */

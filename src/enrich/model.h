@@ -135,6 +135,30 @@ void kw_models_destroy(struct kw_models *m);
 void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
 		      struct kw_arena *arena);
 
+/* Path-match results, cached per (method, path shape): a shape is the
+ * path's segments with each one that is a literal of some route replaced
+ * by that literal's number and every other segment (an id) by 0, so
+ * "/v1/customers/cus_123" and "/v1/customers/cus_456" are one shape, and
+ * the route a path matches depends on nothing else. The cache is a
+ * fixed-size table per model (KW_MODELS_CACHE_SLOTS entries, the newest
+ * shape taking a slot), with the models' literals indexed beside it. It
+ * belongs to one thread (the model set stays shared and immutable);
+ * create it for the model set it is used with, free it with
+ * kw_models_cache_destroy (NULL-safe). KW_ENOMEM. */
+#define KW_MODELS_CACHE_SLOTS 1024
+struct kw_models_cache;
+enum kw_status kw_models_cache_create(const struct kw_models *m,
+				      struct kw_models_cache **out);
+void kw_models_cache_destroy(struct kw_models_cache *c);
+
+/* kw_models_enrich, with path matches answered from c when it has seen the
+ * shape (c may be NULL: uncached). The result is always kw_models_enrich's
+ * (tests/unit/test_model.c compares them over every route of the shipped
+ * models and generated paths). */
+void kw_models_enrich_cached(const struct kw_models *m,
+			     struct kw_models_cache *c, struct kw_event *ev,
+			     struct kw_arena *arena);
+
 /* Classify a key alone by its prefix (used for config checks and reports);
  * unknown/unknown when no prefix matches. Redacted keys ("sk_live_...4242")
  * classify like full ones. */

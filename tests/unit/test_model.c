@@ -18,9 +18,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "core/arena.h"
 #include "enrich/model.h"
+#include "test_rng.h"
 
 #define MODELS_DIR KW_SOURCE_ROOT "/models"
 
@@ -1232,6 +1234,194 @@ static void test_custom_model(void **state)
 	tmp_free(&t);
 }
 
+/* ---- the path-match cache ---- */
+
+/* Paths made from every route template of the shipped models: the
+ * template as written, its {placeholders} filled with ids, with other
+ * literals of the model, with nothing; segments dropped, added, doubled
+ * slashes, query strings, past 16 segments; under every method (and
+ * lower-case, unknown and empty ones) and every key kind (and none, which
+ * tries the models in turn). Each is enriched plainly and through one
+ * cache (twice: the second is a hit, or a slot another shape took), and
+ * the two events must agree in every field enrichment sets. */
+struct paths {
+	char **p;
+	size_t n, cap;
+};
+
+static void add_path(struct paths *ps, const char *p)
+{
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? 2 * ps->cap : 256;
+		ps->p = realloc(ps->p, ps->cap * sizeof(*ps->p));
+		assert_non_null(ps->p);
+	}
+	ps->p[ps->n] = strdup(p);
+	assert_non_null(ps->p[ps->n]);
+	ps->n++;
+}
+
+/* A path from template t: each {x} becomes fill(k) for the k-th one. */
+static void from_template(struct paths *ps, const char *t,
+			  const char *const *fills, size_t nfills)
+{
+	char out[1024];
+	size_t o = 0, k = 0;
+
+	for (const char *c = t; *c && o < sizeof(out) - 80; c++) {
+		if (*c == '{') {
+			const char *f =
+				fills[(k++ + rnd_below(nfills)) % nfills];
+			size_t fl = strlen(f);
+
+			memcpy(out + o, f, fl);
+			o += fl;
+			while (*c && *c != '}')
+				c++;
+			if (!*c)
+				break;
+			continue;
+		}
+		out[o++] = *c;
+	}
+	out[o] = '\0';
+	add_path(ps, out);
+	/* variations: a query, a doubled slash, a segment more, one less */
+	if (o < sizeof(out) - 40) {
+		char v[1100];
+
+		snprintf(v, sizeof(v), "%s?expand[]=x#f", out);
+		add_path(ps, v);
+		snprintf(v, sizeof(v), "/%s//", out);
+		add_path(ps, v);
+		snprintf(v, sizeof(v), "%s/%s", out, fills[rnd_below(nfills)]);
+		add_path(ps, v);
+		if (strrchr(out, '/') && strrchr(out, '/') != out) {
+			*strrchr(out, '/') = '\0';
+			add_path(ps, out);
+		}
+	}
+}
+
+static void test_cache_identical(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const methods[] = {
+		"GET",	"POST",	   "PUT",    "PATCH", "DELETE",
+		"HEAD", "OPTIONS", "get",    "Post",  "PROPFIND",
+		"",	"GETX",	   "DELETES"};
+	static const char *const keys[] = {"sk_live_51HxAbCdEf4242",
+					   "pk_test_51HxAbCdEf4242",
+					   "rk_live_51HxAbCdEf4242",
+					   "AKIAIOSFODNN7EXAMPLE",
+					   "ASIAIOSFODNN7EXAMPLE",
+					   "unknown-key",
+					   ""};
+	const char *fills[64] = {"cus_NffrFeUfNV2Hib",
+				 "12345",
+				 "search",
+				 "v1",
+				 "{id}",
+				 "a",
+				 "0f8fad5b-d9cb-469f-a165-70867728950e"};
+	size_t nfills = 7;
+	struct paths ps = {0};
+	struct kw_models_cache *c = NULL;
+	const char *files[] = {MODELS_DIR "/stripe.json",
+			       MODELS_DIR "/aws.json"};
+	char deep[200] = "";
+	size_t hits = 0;
+
+	rng_state = 0x63616368650aULL;
+	for (size_t f = 0; f < 2; f++) {
+		json_t *root = json_load_file(files[f], 0, NULL);
+		json_t *routes = json_object_get(root, "routes");
+		size_t i;
+		json_t *r;
+
+		assert_non_null(root);
+		/* literals of the model fill placeholders too */
+		json_array_foreach(routes, i, r)
+		{
+			const char *t =
+				json_string_value(json_object_get(r, "path"));
+			const char *seg = t ? strrchr(t, '/') : NULL;
+
+			if (seg && seg[1] && seg[1] != '{' && nfills < 64)
+				fills[nfills++] = strdup(seg + 1);
+		}
+		json_array_foreach(routes, i, r)
+		{
+			const char *t =
+				json_string_value(json_object_get(r, "path"));
+
+			if (t) {
+				add_path(&ps, t);
+				from_template(&ps, t, fills, nfills);
+				from_template(&ps, t, fills, nfills);
+			}
+		}
+		json_decref(root);
+	}
+	for (int i = 0; i < 20; i++)
+		strcat(deep, "/v1");
+	add_path(&ps, deep);
+	add_path(&ps, "/");
+	add_path(&ps, "?x");
+	assert_true(ps.n > 1000);
+
+	assert_int_equal(kw_models_cache_create(fx->m, &c), KW_OK);
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < ps.n; i++) {
+			const char *meth = methods[rnd_below(13)];
+			const char *key = keys[rnd_below(7)];
+
+			for (int twice = 0; twice < 2; twice++) {
+				struct kw_event a = mkev(key, meth, ps.p[i]);
+				struct kw_event b = a;
+
+				kw_models_enrich(fx->m, &a, &fx->arena);
+				kw_models_enrich_cached(fx->m, c, &b,
+							&fx->arena);
+				if (!kw_str_eq(a.op, b.op) ||
+				    !kw_str_eq(a.resource, b.resource) ||
+				    a.access != b.access ||
+				    a.flags != b.flags ||
+				    a.key_kind != b.key_kind ||
+				    a.key_mode != b.key_mode)
+					fail_msg("%s %s (key %s): cached "
+						 "%.*s, uncached %.*s",
+						 meth, ps.p[i], key,
+						 (int)b.op.n, b.op.p,
+						 (int)a.op.n, a.op.p);
+				hits += (a.flags & KW_EV_MODELLED) != 0;
+			}
+		}
+		kw_arena_reset(&fx->arena);
+	}
+	/* most of these paths are routes: the comparison means something */
+	print_message("%zu paths, %zu modelled events\n", ps.n, hits);
+	assert_true(hits > ps.n / 4);
+	kw_models_cache_destroy(c);
+	for (size_t i = 0; i < ps.n; i++)
+		free(ps.p[i]);
+	free(ps.p);
+	for (size_t i = 7; i < nfills; i++)
+		free((char *)fills[i]);
+	/* a cache made for another model set is not used */
+	assert_int_equal(kw_models_cache_create(NULL, &c), KW_OK);
+	{
+		struct kw_event a = mkev(keys[0], "GET", "/v1/customers/x");
+		struct kw_event b = a;
+
+		kw_models_enrich(fx->m, &a, &fx->arena);
+		kw_models_enrich_cached(fx->m, c, &b, &fx->arena);
+		assert_true(kw_str_eq(a.op, b.op));
+	}
+	kw_models_cache_destroy(c);
+	kw_models_cache_destroy(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1252,6 +1442,8 @@ int main(void)
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_duplicate_prefix_across_files),
 		cmocka_unit_test(test_custom_model),
+		cmocka_unit_test_setup_teardown(test_cache_identical, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
