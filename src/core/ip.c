@@ -45,32 +45,45 @@ static inline int hex_value(unsigned char c)
 	return -1;
 }
 
-/* s[0..n) as a dotted quad into out[0..4). */
+/* The digit at p (p < end), or 10 and more for any other byte. */
+static inline unsigned digit_at(const char *p)
+{
+	return (unsigned)(unsigned char)*p - '0';
+}
+
+/* s[0..n) as a dotted quad into out[0..4). Each part is read unrolled: a
+ * digit, then at most two more (no leading zero), at most 255, and a
+ * fourth digit is always too many. */
 static bool parse_v4(const char *s, size_t n, uint8_t out[4])
 {
-	size_t i = 0;
+	const char *p = s, *end = s + n;
 
 	for (int part = 0; part < 4; part++) {
-		unsigned v;
+		unsigned v, d;
 
 		if (part) {
-			if (i >= n || s[i] != '.')
+			if (p >= end || *p != '.')
 				return false;
-			i++;
+			p++;
 		}
-		if (i >= n || !is_digit((unsigned char)s[i]))
+		if (p >= end || (v = digit_at(p)) > 9)
 			return false;
-		v = (unsigned)(s[i++] - '0');
-		if (v == 0 && i < n && is_digit((unsigned char)s[i]))
-			return false; /* a leading zero */
-		while (i < n && is_digit((unsigned char)s[i])) {
-			v = v * 10 + (unsigned)(s[i++] - '0');
-			if (v > 255)
-				return false;
+		p++;
+		if (p < end && (d = digit_at(p)) <= 9) {
+			if (v == 0)
+				return false; /* a leading zero */
+			v = v * 10 + d;
+			p++;
+			if (p < end && (d = digit_at(p)) <= 9) {
+				v = v * 10 + d;
+				p++;
+				if (v > 255 || (p < end && digit_at(p) <= 9))
+					return false;
+			}
 		}
 		out[part] = (uint8_t)v;
 	}
-	return i == n;
+	return p == end;
 }
 
 /* s[0..n) as IPv6 text into out[0..16). */
