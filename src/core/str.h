@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 struct kw_str {
@@ -42,6 +43,41 @@ static inline bool kw_str_has_prefix(struct kw_str a, const char *prefix)
 static inline bool kw_str_empty(struct kw_str a)
 {
 	return a.n == 0;
+}
+
+/* The offset of the first byte of p[i..n) that is a, b or c (repeat one
+ * for fewer), or n. Eight bytes a step, for what runs on every record
+ * (splitting a path, finding its query). */
+static inline uint64_t kw_str_has_byte_(uint64_t w, unsigned char c)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	uint64_t x = w ^ (ones * c);
+
+	/* exact for the lowest flagged byte (false flags sit above it) */
+	return (x - ones) & ~x & (ones * 0x80);
+}
+
+static inline size_t kw_str_find3(const char *p, size_t i, size_t n, char a,
+				  char b, char c)
+{
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, m;
+
+		memcpy(&w, p + i, 8);
+		m = kw_str_has_byte_(w, (unsigned char)a) |
+		    kw_str_has_byte_(w, (unsigned char)b) |
+		    kw_str_has_byte_(w, (unsigned char)c);
+		if (m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(m) / 8;
+#else
+			break;
+#endif
+		}
+	}
+	while (i < n && p[i] != a && p[i] != b && p[i] != c)
+		i++;
+	return i;
 }
 
 #endif

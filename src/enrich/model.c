@@ -298,40 +298,6 @@ struct segs {
 	bool more; /* the path had more segments than v holds */
 };
 
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
-
-/* Whether one of the 8 bytes of w is c (exact: the lowest flagged byte is
- * always a real one). */
-static inline uint64_t has_byte(uint64_t w, unsigned char c)
-{
-	uint64_t x = w ^ (ONES * c);
-
-	return (x - ONES) & ~x & HIGHS;
-}
-
-/* The end of the segment starting at i: the first '/', '?' or '#' at or
- * after i, or n. Eight bytes a step: paths are split on every event. */
-static size_t seg_end(const char *p, size_t i, size_t n)
-{
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w, m;
-
-		memcpy(&w, p + i, 8);
-		m = has_byte(w, '/') | has_byte(w, '?') | has_byte(w, '#');
-		if (m) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			return i + (size_t)__builtin_ctzll(m) / 8;
-#else
-			break;
-#endif
-		}
-	}
-	while (i < n && p[i] != '/' && p[i] != '?' && p[i] != '#')
-		i++;
-	return i;
-}
-
 /* Split at '/', skipping empty segments; stop at '?' or '#'. */
 static void split_path(const char *p, size_t n, struct segs *out)
 {
@@ -345,7 +311,7 @@ static void split_path(const char *p, size_t n, struct segs *out)
 			continue;
 		}
 		start = i;
-		i = seg_end(p, i, n);
+		i = kw_str_find3(p, i, n, '/', '?', '#');
 		if (out->n == KW_MODEL_MAX_SEGS) {
 			out->more = true;
 			return;

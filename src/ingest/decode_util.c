@@ -104,39 +104,6 @@ static size_t scheme_len(struct kw_str s)
 	return 0;
 }
 
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
-
-/* The offset of the first '?' or '#' in p[0..n), or n: eight bytes a step
- * (a path is read on every record). */
-static size_t query_start(const char *p, size_t n)
-{
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w, q, h, m;
-
-		memcpy(&w, p + i, 8);
-		q = w ^ (ONES * '?');
-		h = w ^ (ONES * '#');
-		/* a zero byte in q or h; the lowest flagged byte is a real
-		 * one (false flags only sit above a real one) */
-		m = ((q - ONES) & ~q & HIGHS) | ((h - ONES) & ~h & HIGHS);
-		if (m) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			return i + (size_t)__builtin_ctzll(m) / 8;
-#else
-			break;
-#endif
-		}
-	}
-	for (; i < n; i++) {
-		if (p[i] == '?' || p[i] == '#')
-			break;
-	}
-	return i;
-}
-
 struct kw_str kw_decode_path(struct kw_str s)
 {
 	size_t start = scheme_len(s), i;
@@ -152,7 +119,7 @@ struct kw_str kw_decode_path(struct kw_str s)
 		s.p += i;
 		s.n -= i;
 	}
-	s.n = query_start(s.p, s.n);
+	s.n = kw_str_find3(s.p, 0, s.n, '?', '#', '#');
 	return s;
 }
 
