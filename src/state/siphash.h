@@ -1,11 +1,13 @@
 /*
- * siphash.h - SipHash-2-4, the keyed hash of the per-key table.
+ * siphash.h - SipHash-2-4, the PRF that draws the key table's hash key
+ * material from its random seed (keyhash.h).
  *
- * The one idea: a table keyed by strings an attacker can choose (API keys in
- * a log) must not let them pick colliding keys, so buckets are chosen by a
- * keyed PRF whose 128-bit key is random per table. SipHash-2-4 as in
- * Aumasson and Bernstein, "SipHash: a fast short-input PRF" (2012): 64-bit
- * output, key bytes 0..7 and 8..15 read as little-endian words k0 and k1.
+ * The one idea: a keyed PRF turns one random 128-bit seed into as many
+ * pseudo-random words as the table's universal hash needs (SipHash of a
+ * counter), so the table stays flood-resistant from 16 bytes of entropy.
+ * SipHash-2-4 as in Aumasson and Bernstein, "SipHash: a fast short-input PRF"
+ * (2012): 64-bit output, key bytes 0..7 and 8..15 read as little-endian words
+ * k0 and k1.
  */
 #ifndef KW_STATE_SIPHASH_H
 #define KW_STATE_SIPHASH_H
