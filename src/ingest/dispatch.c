@@ -307,16 +307,22 @@ static size_t decode_offered(struct kw_dispatch *d,
 	for (size_t j = 0; j < d->noffered; j++) {
 		uint32_t k = d->offered[j];
 		const struct kw_record *fr = &d->framed[k];
+		/* (a configured root was found: d->inner[k]) */
+		const struct kw_record *rooted = st->root ? &d->inner[k] : fr;
 		struct kw_record one;
 		int env = ENV_NONE;
-		const struct kw_decoder_ops *ops = recognise(fr, &env);
+		const struct kw_decoder_ops *ops = recognise(rooted, &env);
 		struct inst *in;
 		size_t e;
 
 		if (st->forced)
 			ops = st->forced;
-		if (!unwrap(st, env, fr, &one, skips, file))
+		if (st->root) {
+			env = ENV_NONE;
+			one = *rooted;
+		} else if (!unwrap(st, env, fr, &one, skips, file)) {
 			continue;
+		}
 		in = instance(d, ops, st->conf);
 		if (!in)
 			continue;
@@ -348,14 +354,14 @@ size_t kw_dispatch_decode(struct kw_dispatch *d, struct kw_dispatch_stream *st,
 	for (size_t i = 0; i < n; i++) {
 		if (!frame(d, &recs[i], &d->framed[k], arena, skips, file))
 			continue;
-		if (!st->cur) {
+		if (!st->cur && !st->root)
 			st->cur = recognise(&d->framed[k], &st->envelope);
-			if (st->root)
-				st->envelope = ENV_NONE;
-		}
 		if (!unwrap(st, st->envelope, &d->framed[k], &d->inner[k],
 			    skips, file))
 			continue;
+		if (!st->cur) /* with a root: what is at the root */
+			st->cur = recognise(&d->inner[k], &st->envelope);
+		st->envelope = st->root ? ENV_NONE : st->envelope;
 		d->src[k++] = (uint32_t)i;
 	}
 	if (k == 0)

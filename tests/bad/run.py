@@ -168,6 +168,28 @@ def cases(tmp):
     yield ("cloudtrail-inside.jsonl", body(2) + ct_in + b"\n" + body(2), 0, None, True)
     yield ("cut-line.jsonl", body(2) + b'{"id":"req_cut","created":\n' + GOOD_IN + body(1), 3,
            "cut-line.jsonl:3: invalid JSON at column 27: unexpected end of input", True)
+    # Wrapped records, damaged (issue 10 item 3).
+    eb = {"version": "0", "id": "6f7c1d3e-0000-4a5b-9c8d-000000000001",
+          "detail-type": "AWS API Call via CloudTrail", "source": "aws.s3",
+          "account": "111122223333", "time": "2026-11-27T08:00:00Z",
+          "region": "us-east-1", "resources": []}
+    yield ("eventbridge-detail-not-object.jsonl", js(dict(eb, detail="oops")) + b"\n" + body(2) + GOOD_IN, 3,
+           "eventbridge-detail-not-object.jsonl:1: no api_key field", True)
+    bad_time = dict(ct("AKIAIOSFODNN7EXAMPLE", "ev-1"), eventTime="yesterday")
+    yield ("eventbridge-bad-detail.jsonl", js(dict(eb, detail=bad_time)) + b"\n" + js(dict(eb, detail=ct(HONEY_IN, "req_inline"))) + b"\n", 3,
+           "eventbridge-bad-detail.jsonl:1: field 'created' (eventTime): not an RFC 3339 time \"yesterday\"", True)
+    logev = {"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "api", "logStream": "a",
+             "subscriptionFilters": ["f"],
+             "logEvents": [{"id": "1", "timestamp": 1795766400000, "message": 7},
+                           {"id": "2", "timestamp": 1795766400000, "message": '{"broken'},
+                           {"id": "3", "timestamp": 1795766400000, "message": GOOD_IN.decode().strip()}]}
+    yield ("logevents-damaged.json.gz", gz(js(logev)), 3,
+           "logevents-damaged.json.gz:1: logEvents element has no string 'message'", True)
+    yield ("logevents-damaged-message.json.gz", gz(js(logev)), 3,
+           "logevents-damaged-message.json.gz:1: invalid JSON at column 9: unterminated string", True)
+    yield ("cloudwatch-export-damaged.log",
+           b'2026-11-27T08:00:00.000Z {"eventVersion":\n2026-11-27T08:00:01.000Z ' + GOOD_IN, 3,
+           "cloudwatch-export-damaged.log:1: invalid JSON at column 17: unexpected end of input", True)
     yield ("records-broken-element.json",
            b'{"Records":[' + js(ct("AKIAIOSFODNN7EXAMPLE", "ev-1")) + b',{"eventVersion" "1.08"},' + ct_in + b"]}", 3,
            "records-broken-element.json:1: invalid JSON at column 17: expected ':'", True)

@@ -6,10 +6,16 @@ Each folder under tests/golden/ is one case:
             paths are relative to the case folder; @ROOT@ is the
             repository's root
   expected  the exact standard output
+  same-as   instead of expected: the name of another case whose expected
+            output this case must give too (the same records in another
+            wrapping)
   rc        the exact exit status (default 0)
   stderr    lines that must each appear in standard error (optional)
   *.gz.in / *.zst.in  inputs kept as text in the repository, compressed
-            into the temporary copy of the case before it runs
+            into the temporary copy of the case before it runs; in a
+            *.gz.in, a line "%%gzip-member%%" ends one gzip member and
+            starts the next (the newline before it is not part of the data:
+            concatenated members, as Firehose writes them)
 
 usage: run.py KEYWATCH [CASE...]
 """
@@ -33,7 +39,8 @@ def prepare(case_dir, tmp):
             with open(path, "rb") as f:
                 data = f.read()
             with open(path[:-3], "wb") as f:
-                f.write(gzip.compress(data, mtime=0))
+                for part in data.split(b"\n%%gzip-member%%\n"):
+                    f.write(gzip.compress(part, mtime=0))
         elif name.endswith(".zst.in"):
             subprocess.run(["zstd", "-q", "-f", path, "-o", path[:-3]],
                            check=True)
@@ -58,7 +65,12 @@ def run_case(keywatch, case_dir, tmp):
         want_rc = int(open(rc_path).read().strip())
     if p.returncode != want_rc:
         failures.append("exit status %d, expected %d" % (p.returncode, want_rc))
-    want = open(os.path.join(work, "expected"), "rb").read()
+    same = os.path.join(work, "same-as")
+    if os.path.exists(same):
+        other = open(same).read().strip()
+        want = open(os.path.join(HERE, other, "expected"), "rb").read()
+    else:
+        want = open(os.path.join(work, "expected"), "rb").read()
     if p.stdout != want:
         got = p.stdout.decode("utf-8", "replace").splitlines()
         exp = want.decode("utf-8", "replace").splitlines()

@@ -47,9 +47,19 @@ struct out {
 	char log[4096];
 };
 
-/* Decode recs (line i+1) as one input, format NULL: recognise. */
+/* Decode recs (line i+1) as one input, format NULL: recognise; conf NULL:
+ * no field map. */
+static void run_map(const char *format, const struct kw_decoder_conf *conf,
+		    const struct in *recs, size_t n, struct out *o);
+
 static void run(const char *format, const struct in *recs, size_t n,
 		struct out *o)
+{
+	run_map(format, NULL, recs, n, o);
+}
+
+static void run_map(const char *format, const struct kw_decoder_conf *conf,
+		    const struct in *recs, size_t n, struct out *o)
 {
 	struct kw_dispatch *d = NULL;
 	struct kw_dispatch_stream st;
@@ -66,7 +76,7 @@ static void run(const char *format, const struct in *recs, size_t n,
 					  .kind = recs[i].kind};
 	assert_int_equal(kw_dispatch_create(&d, &err), KW_OK);
 	kw_dispatch_stream_init(&st, format ? kw_decoder_find(format) : NULL,
-				NULL);
+				conf);
 	kw_log_set_level(KW_LOG_DEBUG);
 	capture_begin(&c);
 	o->n = kw_dispatch_decode(d, &st, r, n, o->ev, &o->arena, &o->skips,
@@ -177,6 +187,79 @@ static void test_unclaimed(void **state)
 	done(&o);
 }
 
+#define EB(detail)                                                             \
+	"{\"version\":\"0\",\"id\":\"1\",\"detail-type\":\"AWS API Call via "  \
+	"CloudTrail\",\"source\":\"aws.iam\",\"time\":\"2026-11-27T08:00:"     \
+	"00Z\","                                                               \
+	"\"detail\":" detail "}"
+
+/* Wrapped records: an EventBridge event is its detail (recognised, or
+ * with --format cloudtrail); a logEvents element its message (a control
+ * message is not data); "<time> {json}" its JSON. */
+static void test_wrapped(void **state)
+{
+	static const struct in recs[] = {
+		{EB(CT("ev-1", "AKIAEXAMPLE1")), KW_REC_OBJECT},
+		{EB(CT("ev-2", "AKIAEXAMPLE2")), KW_REC_OBJECT},
+		{"{\"id\":\"9\",\"message\":\"CWL CONTROL MESSAGE: Checking "
+		 "health of destination Firehose.\"}",
+		 KW_REC_LOGEVENTS},
+		{"{\"id\":\"3\",\"timestamp\":1795766400000,\"message\":"
+		 "\"{\\\"id\\\":\\\"req_3\\\",\\\"created\\\":1795766400,"
+		 "\\\"method\\\":\\\"GET\\\",\\\"path\\\":\\\"/\\\","
+		 "\\\"status\\\":200,\\\"api_key\\\":\\\"sk_live_a3\\\"}\"}",
+		 KW_REC_LOGEVENTS},
+		{"2026-11-27T08:00:00.123Z " CT("ev-4", "AKIAEXAMPLE4"),
+		 KW_REC_TEXT},
+		{"2026-11-27 " CT("ev-5", "AKIAEXAMPLE5"), KW_REC_TEXT},
+	};
+	struct out o;
+
+	(void)state;
+	run(NULL, recs, N(recs), &o);
+	assert_int_equal(o.n, 4);
+	expect_event(&o, 0, "AKIAEXAMPLE1", "ev-1", 1);
+	expect_event(&o, 1, "AKIAEXAMPLE2", "ev-2", 2);
+	expect_event(&o, 2, "AKIAEXAMPLE4", "ev-4", 5);
+	expect_event(&o, 3, "sk_live_a3", "req_3", 4);
+	assert_int_equal(o.skips.count[KW_SKIP_NOT_DATA], 1);
+	assert_int_equal(o.skips.count[KW_SKIP_BAD_JSON], 1);
+	assert_int_equal(kw_skips_problems(&o.skips), 1);
+	assert_non_null(strstr(o.log, "t.log:6: invalid JSON at column 1"));
+	done(&o);
+	run("cloudtrail", recs, 2, &o);
+	assert_int_equal(o.n, 2);
+	expect_event(&o, 1, "AKIAEXAMPLE2", "ev-2", 2);
+	done(&o);
+}
+
+/* --map @root=PATH: the record is the object there, in every line. */
+static void test_root(void **state)
+{
+	static const struct in recs[] = {
+		{"{\"k\":1,\"p\":{\"q\":" KW("req_1", "sk_live_a1") "}}",
+		 KW_REC_OBJECT},
+		{"{\"p\":{\"q\":7}}", KW_REC_OBJECT},
+		{"{\"p\":{\"q\":" CT("ev-3", "AKIAEXAMPLE3") "}}",
+		 KW_REC_OBJECT},
+	};
+	struct kw_field_map map[1];
+	struct kw_decoder_conf conf = {.map = map, .nmap = 1};
+	struct kw_error err;
+	struct out o;
+
+	(void)state;
+	assert_int_equal(kw_field_map_parse("@root=p.q", &map[0], &err), KW_OK);
+	run_map(NULL, &conf, recs, N(recs), &o);
+	assert_int_equal(o.n, 2);
+	expect_event(&o, 0, "sk_live_a1", "req_1", 1);
+	expect_event(&o, 1, "AKIAEXAMPLE3", "ev-3", 3);
+	assert_string_equal(
+		o.log, "keywatch: warning: t.log:2: no object at the record "
+		       "root 'p.q' (--map @root)\n");
+	done(&o);
+}
+
 static void test_peek(void **state)
 {
 	static const char *const names[] = {"created", "eventTime", "time"};
@@ -223,6 +306,8 @@ int main(void)
 		cmocka_unit_test(test_mixed),
 		cmocka_unit_test(test_forced),
 		cmocka_unit_test(test_unclaimed),
+		cmocka_unit_test(test_wrapped),
+		cmocka_unit_test(test_root),
 		cmocka_unit_test(test_peek),
 	};
 
