@@ -9,13 +9,8 @@
  * hinted answers must be the same. The paths use the keys of the corpus
  * in tests/unit/json_corpus so that mutations keep hitting them.
  *
- *   CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined
- *   ninja -C build-fuzz tests/fuzz/fuzz_json_scan
- *   build-fuzz/tests/fuzz/fuzz_json_scan -max_total_time=600 \
- *           CORPUS_DIR tests/unit/json_corpus
- *   build-fuzz/tests/fuzz/fuzz_json_scan tests/unit/json_corpus/\*.json
- *
- * The last form runs the corpus files once, as a regression.
+ * Its seeds are tests/unit/json_corpus (the differential unit test's cases)
+ * and corpus/json_scan; tests/fuzz/run runs it (README.md).
  */
 #include <jansson.h>
 #include <stdio.h>

@@ -1,0 +1,28 @@
+/*
+ * fuzz_decode.h - what the two decoder targets share: one input read whole
+ * through the reader and the splitter, then the decoding stage
+ * (ingest/dispatch.h) as the engine runs it, once per way of reading it,
+ * and each event enriched through the shipped models.
+ */
+#ifndef KW_TESTS_FUZZ_DECODE_H
+#define KW_TESTS_FUZZ_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "enrich/model.h"
+#include "ingest/decoder.h"
+
+/* The models of the source tree (every models/NAME.json), loaded once. */
+const struct kw_models *fuzz_models(void);
+
+/* Decode data[0..size) with the decoder forced (as --format does) under
+ * each field map confs[0..n) (an entry may be NULL: no map), and once more
+ * with every record recognised on its own (no --format, no map). Checks
+ * every event against the decoder contract (decoder.h) and aborts with
+ * fuzz_fail() on a breach. */
+void fuzz_decode(const struct kw_decoder_ops *forced,
+		 const struct kw_decoder_conf *const *confs, size_t n,
+		 const uint8_t *data, size_t size);
+
+#endif
