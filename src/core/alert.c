@@ -27,7 +27,9 @@ const char *kw_severity_name(enum kw_severity s)
 
 bool kw_severity_parse(const char *s, enum kw_severity *out)
 {
-	for (int i = 0; i < KW_SEV_MAX; i++) {
+	/* NULL: a JSON value that is not a string (a spooled alert, a
+	 * config), which is no severity either. */
+	for (int i = 0; s && i < KW_SEV_MAX; i++) {
 		if (!strcmp(s, kw_severity_name((enum kw_severity)i))) {
 			*out = (enum kw_severity)i;
 			return true;
