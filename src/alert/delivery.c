@@ -19,6 +19,7 @@
  */
 #include "alert/delivery.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -529,6 +530,147 @@ static enum kw_status spool_open(struct kw_delivery *d, const char *name,
 			    d->sink->name, (long long)pending,
 			    pending == 1 ? "" : "s", d->st.spool);
 	return KW_OK;
+}
+
+/* ------------------------------------------- spools in their directory */
+
+#define SPOOL_SUFFIX ".spool.jsonl"
+
+enum kw_status kw_delivery_spools(const char *dir, char ***stems, size_t *n,
+				  struct kw_error *err)
+{
+	size_t cap = 0, sl = strlen(SPOOL_SUFFIX);
+	char **v = NULL, **nv;
+	struct dirent *de;
+	DIR *d;
+
+	*stems = NULL;
+	*n = 0;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? KW_OK
+				       : kw_error_set(err, KW_EIO, "%s: %s",
+						      dir, strerror(errno));
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || len <= sl ||
+		    strcmp(de->d_name + len - sl, SPOOL_SUFFIX) != 0)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				goto nomem;
+			v = nv;
+		}
+		v[*n] = strndup(de->d_name, len - sl);
+		if (!v[*n])
+			goto nomem;
+		(*n)++;
+	}
+	closedir(d);
+	*stems = v;
+	return KW_OK;
+nomem:
+	closedir(d);
+	kw_delivery_spools_free(v, *n);
+	*n = 0;
+	return kw_error_set(err, KW_ENOMEM, "%s: out of memory", dir);
+}
+
+void kw_delivery_spools_free(char **stems, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(stems[i]);
+	free(stems);
+}
+
+int64_t kw_delivery_spool_pending(const char *dir, const char *stem,
+				  struct kw_error *err)
+{
+	char path[KW_DELIVERY_PATH_MAX];
+	struct spool_in in;
+	uint64_t done, seq;
+	int64_t pending = 0;
+	char *line, *json;
+	size_t n, jlen;
+
+	snprintf(path, sizeof(path), "%s/%s" SPOOL_SUFFIX, dir, stem);
+	if (spool_scan(path, &done, err) != KW_OK)
+		return -1;
+	switch (spool_in_open(&in, path, err)) {
+	case KW_OK:
+		break;
+	case KW_ENOTFOUND:
+		return 0;
+	default:
+		return -1;
+	}
+	while (spool_in_next(&in, &line, &n)) {
+		if (parse_line(line, n, &seq, &json, &jlen) == LINE_RECORD &&
+		    seq > done)
+			pending++;
+	}
+	spool_in_close(&in);
+	return pending;
+}
+
+/* Rename dir/from.ext to dir/to.ext; a missing source is no error. */
+static int rename_one(const char *dir, const char *from, const char *to,
+		      const char *ext)
+{
+	char a[KW_DELIVERY_PATH_MAX], b[KW_DELIVERY_PATH_MAX];
+
+	snprintf(a, sizeof(a), "%s/%s%s", dir, from, ext);
+	snprintf(b, sizeof(b), "%s/%s%s", dir, to, ext);
+	if (rename(a, b) != 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+enum kw_status kw_delivery_spool_rename(const char *dir, const char *from,
+					const char *to, struct kw_error *err)
+{
+	char lock[KW_DELIVERY_PATH_MAX], dead[KW_DELIVERY_PATH_MAX];
+	enum kw_status st = KW_OK;
+	struct stat sb;
+	int64_t waiting;
+	int fd;
+
+	snprintf(lock, sizeof(lock), "%s/%s.lock", dir, from);
+	fd = kw_file_open_append(lock, O_RDWR, err);
+	if (fd < 0)
+		return KW_EIO;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		st = kw_error_set(err, KW_EIO,
+				  "%s is in use by another keywatch process",
+				  lock);
+		goto cleanup;
+	}
+	waiting = kw_delivery_spool_pending(dir, to, err);
+	if (waiting != 0) {
+		if (waiting > 0)
+			st = kw_error_set(err, KW_EINVAL,
+					  "%s/%s" SPOOL_SUFFIX " holds %lld "
+					  "alerts of its own",
+					  dir, to, (long long)waiting);
+		else
+			st = KW_EIO;
+		goto cleanup;
+	}
+	snprintf(dead, sizeof(dead), "%s/%s.dead.jsonl", dir, to);
+	if (rename_one(dir, from, to, SPOOL_SUFFIX) != 0 ||
+	    (stat(dead, &sb) != 0 &&
+	     rename_one(dir, from, to, ".dead.jsonl") != 0)) {
+		st = kw_error_set(err, KW_EIO, "%s/%s: cannot rename: %s", dir,
+				  from, strerror(errno));
+		goto cleanup;
+	}
+	unlink(lock);
+cleanup:
+	close(fd);
+	return st;
 }
 
 /* Everything is finished: start the spool afresh. Called locked. */

@@ -55,7 +55,8 @@ struct kw_delivery_stats {
 struct kw_delivery;
 
 /* Start delivering to sink (borrowed; it must outlive the delivery).
- * name is the spool file's stem ("webhook-sinks-1"). With a spool
+ * name is the spool file's stem (the sink's identity, "pager" or
+ * "webhook-3f2a9c01b2d4"). With a spool
  * directory, the spool is opened (created 0600, the directory 0700) and
  * what it holds is queued first. *out is owned by the caller
  * (kw_delivery_destroy). */
@@ -78,6 +79,26 @@ void kw_delivery_stats(struct kw_delivery *d, struct kw_delivery_stats *out);
 
 /* Stops without waiting (what is pending stays in the spool). NULL-safe. */
 void kw_delivery_destroy(struct kw_delivery *d);
+
+/* --- spools in their directory (for the router's start) --------------- */
+
+/* The stems of the spools in dir ("<stem>.spool.jsonl"): *stems is a
+ * malloc'ed array of malloc'ed strings (kw_delivery_spools_free). A
+ * missing dir has none. */
+enum kw_status kw_delivery_spools(const char *dir, char ***stems, size_t *n,
+				  struct kw_error *err);
+void kw_delivery_spools_free(char **stems, size_t n);
+
+/* How many alerts wait in dir's spool of stem (0 when it has none); -1
+ * with err when it cannot be read. */
+int64_t kw_delivery_spool_pending(const char *dir, const char *stem,
+				  struct kw_error *err);
+
+/* Give the spool of stem `from` (and its dead letters, unless `to` has
+ * some) the stem `to`: under from's lock (a keywatch that holds it keeps
+ * it: KW_EIO), and only when to's spool holds no alert (KW_EINVAL). */
+enum kw_status kw_delivery_spool_rename(const char *dir, const char *from,
+					const char *to, struct kw_error *err);
 
 /* Rebuild an alert (or an incident message) from its JSON (doc/alerts.md):
  * kw_alert_from_object over the parsed text. */

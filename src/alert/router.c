@@ -21,32 +21,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert/router_impl.h"
 #include "core/glob.h"
 #include "core/time.h"
 #include "core/log.h"
-
-#define DEDUP_SLOTS (1u << 16)
-#define MAX_SINKS 64
-
-struct dedup_slot {
-	uint64_t id;	  /* 0: empty */
-	int64_t last;	  /* event time of the last delivery */
-	uint32_t repeats; /* folded since the last delivery */
-};
-
-struct kw_router {
-	const struct kw_config *cfg;
-	enum kw_severity min;
-	struct kw_sink *sinks[MAX_SINKS];
-	struct kw_delivery *queues[MAX_SINKS]; /* NULL: synchronous */
-	bool drained;
-	size_t nsinks;
-	struct dedup_slot *dedup;
-	size_t dedup_used;
-	int64_t newest;
-	struct kw_incidents *incidents; /* NULL: incidents are off */
-	struct kw_router_stats stats;
-};
 
 static void send_incident(void *ctx, struct kw_incident_msg *m);
 
@@ -104,7 +82,7 @@ struct kw_sink *kw_router_sink(struct kw_router *r, size_t i)
 	return i < r->nsinks ? r->sinks[i] : NULL;
 }
 
-static uint64_t id_value(const char *id)
+uint64_t kw_router_id_value(const char *id)
 {
 	uint64_t v = 0;
 
@@ -113,7 +91,7 @@ static uint64_t id_value(const char *id)
 	return v ? v : 1;
 }
 
-static struct dedup_slot *dedup_find(struct kw_router *r, uint64_t id)
+struct kw_router_dedup *kw_router_dedup_find(struct kw_router *r, uint64_t id)
 {
 	size_t i = (size_t)(id * 0x9e3779b97f4a7c15u >> 48) & (DEDUP_SLOTS - 1);
 
@@ -122,10 +100,10 @@ static struct dedup_slot *dedup_find(struct kw_router *r, uint64_t id)
 	return &r->dedup[i];
 }
 
-static void dedup_compact(struct kw_router *r)
+void kw_router_dedup_compact(struct kw_router *r)
 {
-	struct dedup_slot *old = r->dedup;
-	struct dedup_slot *fresh = calloc(DEDUP_SLOTS, sizeof(*fresh));
+	struct kw_router_dedup *old = r->dedup;
+	struct kw_router_dedup *fresh = calloc(DEDUP_SLOTS, sizeof(*fresh));
 	size_t used = 0;
 
 	if (!fresh) {
@@ -137,7 +115,7 @@ static void dedup_compact(struct kw_router *r)
 	for (size_t i = 0; i < DEDUP_SLOTS; i++) {
 		if (old[i].id &&
 		    r->newest - old[i].last < r->cfg->dedup_window) {
-			*dedup_find(r, old[i].id) = old[i];
+			*kw_router_dedup_find(r, old[i].id) = old[i];
 			used++;
 		}
 	}
@@ -159,8 +137,8 @@ static void dedup_compact(struct kw_router *r)
 static bool seen_recently(struct kw_router *r, const struct kw_alert *a,
 			  uint32_t *repeats, int64_t *since)
 {
-	uint64_t id = id_value(a->id);
-	struct dedup_slot *s = dedup_find(r, id);
+	uint64_t id = kw_router_id_value(a->id);
+	struct kw_router_dedup *s = kw_router_dedup_find(r, id);
 
 	*repeats = 0;
 	if (a->time > r->newest)
@@ -185,7 +163,7 @@ static bool seen_recently(struct kw_router *r, const struct kw_alert *a,
 	s->last = a->time;
 	s->repeats = 0;
 	if (++r->dedup_used > DEDUP_SLOTS / 2)
-		dedup_compact(r);
+		kw_router_dedup_compact(r);
 	return false;
 }
 
@@ -272,7 +250,9 @@ static void hold(struct kw_sink_rate *rt, const struct kw_alert *a)
 			break;
 	}
 	if (i == rt->ndetectors && i < KW_SINK_DIGEST_DETECTORS) {
-		rt->by_detector[i].detector = a->detector;
+		snprintf(rt->by_detector[i].detector,
+			 sizeof(rt->by_detector[i].detector), "%s",
+			 a->detector);
 		rt->by_detector[i].count = 0;
 		rt->ndetectors++;
 	}
@@ -514,47 +494,123 @@ enum kw_status kw_router_load_incidents(struct kw_router *r,
 			    : KW_OK;
 }
 
-/* "webhook (sinks[1])" -> "webhook-sinks-1": a file name. */
-static void spool_name(const char *name, char *buf, size_t cap)
+/* Whether sink k has a spool (stdout never has). */
+static bool spooled(const struct kw_sink *k)
 {
-	size_t j = 0;
-	bool sep = false;
+	return k->ops != &kw_sink_stdout;
+}
 
-	for (const char *p = name; *p && j + 2 < cap; p++) {
-		bool word = (*p >= 'a' && *p <= 'z') ||
-			    (*p >= 'A' && *p <= 'Z') ||
-			    (*p >= '0' && *p <= '9') || *p == '_';
+/* The sink of type `type` an old position-named spool ("<type>-sinks-N",
+ * what keywatch named spools before sinks had identities) belongs to:
+ * the one sink of that type, if there is exactly one. *candidates tells
+ * how many there are. */
+static struct kw_sink *old_owner(struct kw_router *r, const char *stem,
+				 size_t *candidates)
+{
+	const char *mark = strstr(stem, "-sinks-");
+	struct kw_sink *owner = NULL;
+	size_t tlen;
 
-		if (!word) {
-			sep = j > 0;
+	*candidates = 0;
+	if (!mark || !mark[7] ||
+	    strspn(mark + 7, "0123456789") != strlen(mark + 7))
+		return NULL;
+	tlen = (size_t)(mark - stem);
+	for (size_t i = 0; i < r->nsinks; i++) {
+		const char *type = r->sinks[i]->ops->name;
+
+		if (spooled(r->sinks[i]) && strlen(type) == tlen &&
+		    !strncmp(type, stem, tlen)) {
+			owner = r->sinks[i];
+			(*candidates)++;
+		}
+	}
+	return *candidates == 1 ? owner : NULL;
+}
+
+/* The spools in dir that belong to no configured sink: an old
+ * position-named one whose sink can be told (the only sink of its type)
+ * takes that sink's identity; any other that holds alerts is named in a
+ * warning with how many, and how to have them delivered. */
+static void adopt_spools(struct kw_router *r, const char *dir)
+{
+	struct kw_error err;
+	char **stems = NULL;
+	size_t n = 0;
+
+	kw_error_clear(&err);
+	if (kw_delivery_spools(dir, &stems, &n, &err) != KW_OK) {
+		kw_log_warn("router", "%s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct kw_sink *owner = NULL;
+		size_t candidates = 0;
+		int64_t waiting;
+		bool ours = false;
+		char why[KW_ERROR_MSG_MAX + 128];
+
+		for (size_t j = 0; j < r->nsinks && !ours; j++)
+			ours = spooled(r->sinks[j]) &&
+			       !strcmp(r->sinks[j]->id, stems[i]);
+		if (ours)
+			continue;
+		owner = old_owner(r, stems[i], &candidates);
+		kw_error_clear(&err);
+		if (owner && kw_delivery_spool_rename(dir, stems[i], owner->id,
+						      &err) == KW_OK) {
+			kw_log_info("router",
+				    "%s: the spool %s/%s.spool.jsonl is now "
+				    "%s/%s.spool.jsonl (spools are named by "
+				    "the sink's identity)",
+				    owner->name, dir, stems[i], dir, owner->id);
 			continue;
 		}
-		if (sep)
-			buf[j++] = '-';
-		sep = false;
-		buf[j++] = *p;
+		if (owner)
+			snprintf(why, sizeof(why), " (not moved to %s: %s)",
+				 owner->id, err.msg);
+		else if (candidates > 1)
+			snprintf(why, sizeof(why),
+				 " (%zu sinks of its type could be the one it "
+				 "was for)",
+				 candidates);
+		else
+			why[0] = '\0';
+		kw_error_clear(&err);
+		waiting = kw_delivery_spool_pending(dir, stems[i], &err);
+		if (waiting > 0)
+			kw_log_warn("router",
+				    "%s/%s.spool.jsonl matches no configured "
+				    "sink: %lld alert%s wait%s in it%s; to "
+				    "deliver them, give the sink they were for "
+				    "\"name\": \"%s\"",
+				    dir, stems[i], (long long)waiting,
+				    waiting == 1 ? "" : "s",
+				    waiting == 1 ? "s" : "", why, stems[i]);
+		else if (waiting < 0)
+			kw_log_warn("router", "%s", err.msg);
 	}
-	buf[j] = '\0';
+	kw_delivery_spools_free(stems, n);
 }
 
 enum kw_status kw_router_start_delivery(struct kw_router *r,
 					const struct kw_delivery_opts *o,
 					struct kw_error *err)
 {
+	if (o->spool_dir)
+		adopt_spools(r, o->spool_dir);
 	for (size_t i = 0; i < r->nsinks; i++) {
 		struct kw_delivery_opts so = *o;
-		char name[64];
 		enum kw_status st;
 
 		if (r->queues[i])
 			continue;
-		if (r->sinks[i]->ops == &kw_sink_stdout) {
+		if (!spooled(r->sinks[i])) {
 			so.spool_dir = NULL;
 			so.keep_sigpipe = true;
 		}
-		spool_name(r->sinks[i]->name, name, sizeof(name));
-		st = kw_delivery_start(r->sinks[i], name, &so, &r->queues[i],
-				       err);
+		st = kw_delivery_start(r->sinks[i], r->sinks[i]->id, &so,
+				       &r->queues[i], err);
 		if (st != KW_OK)
 			return st;
 	}

@@ -84,6 +84,34 @@ enum kw_status kw_router_load_incidents(struct kw_router *r,
 					const json_t *saved,
 					struct kw_error *err);
 
+/*
+ * The router's memory (alert/memory.c): the dedup table and each rate-
+ * limited sink's window, kept under the sink's identity (sink.h).
+ *
+ * kw_router_memory_save: a JSON document (malloc'ed; NULL when out of
+ * memory) of the ids still within their dedup window and the open
+ * windows. kw_router_memory_load: take a saved document in (name: the
+ * file it came from, for messages); every value is checked against its
+ * bound first, and a document that is not one keywatch could have written
+ * is KW_ECORRUPT naming the file and the entry. An empty text is no
+ * memory. Windows of sinks that are gone, or have no rate limit now, are
+ * dropped.
+ */
+char *kw_router_memory_save(const struct kw_router *r);
+enum kw_status kw_router_memory_load(struct kw_router *r, const char *text,
+				     size_t len, const char *name,
+				     struct kw_error *err);
+
+/* A reload: to (the new router) takes from's dedup table, and the window
+ * of each sink they share by identity, held alerts included (from no
+ * longer holds them: its drain sends no digest for them). */
+void kw_router_memory_adopt(struct kw_router *to, struct kw_router *from);
+
+/* An alert that passed the router at event time `time` (a journal line
+ * read after a kill -9): remembered as delivered then. Ids that are not
+ * one are ignored. */
+void kw_router_memory_note(struct kw_router *r, const char *id, int64_t time);
+
 /* Put a queue, a delivery thread and (with o->spool_dir) a spool in front
  * of every sink; what earlier runs left in the spools is delivered first.
  * The stdout sink is queued but never spooled. Call once, after the sinks

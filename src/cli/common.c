@@ -389,6 +389,16 @@ int kw_cli_router(struct kw_cli_setup *s, bool with_stdout,
 	{
 		if (kw_sink_create(conf, i, &env, &sink, &err) != KW_OK)
 			goto cleanup;
+		/* Spools and rate-limit windows are kept under a sink's
+		 * identity: two sinks cannot share one. */
+		for (size_t j = 0; j < kw_router_nsinks(r); j++) {
+			if (kw_sink_check_distinct(kw_router_sink(r, j), sink,
+						   s->cfg->file,
+						   &err) != KW_OK) {
+				kw_sink_destroy(sink);
+				goto cleanup;
+			}
+		}
 		kw_router_add_sink(r, sink);
 	}
 	*out = r;

@@ -540,13 +540,15 @@ int kw_cli_scan(int argc, char **argv)
 	if (rc != KW_EXIT_OK)
 		goto cleanup;
 	kw_engine_finish(engine);
+	kw_router_drain(router, s.cfg->drain_timeout / 1000);
+	kw_router_flush(router);
+	/* After the drain: what the rate limits held went out as digests,
+	 * so the saved windows hold nothing the next scan would send again. */
 	if (o.common.state &&
 	    kw_engine_save_state(engine, o.common.state, &err) != KW_OK) {
 		kw_log_error(NULL, "%s", err.msg);
 		rc = KW_EXIT_INPUT;
 	}
-	kw_router_drain(router, s.cfg->drain_timeout / 1000);
-	kw_router_flush(router);
 	delivery_summary(router);
 	rs = kw_router_stats(router);
 	es = kw_engine_stats(engine);

@@ -189,7 +189,8 @@ static struct kw_metrics_view view(struct kw_daemon *d)
 
 /* SIGHUP: a new config, router, engine and tailer; swapped in only when
  * all of them could be made. Learned state goes through the state file,
- * offsets through the tailer's positions. */
+ * offsets through the tailer's positions, the router's memory from the
+ * old router to the new one. */
 static void reload(struct kw_daemon *d)
 {
 	const struct kw_daemon_loader *l = &d->opts.loader;
@@ -217,6 +218,10 @@ static void reload(struct kw_daemon *d)
 	/* The old tailer's files that left their path are read to their
 	 * end now: the new one cannot open them again. */
 	kw_tail_finish(d->tail, feed, d);
+	/* The new router remembers what the old one delivered and where
+	 * each sink's rate-limit window is (by the sink's identity), so a
+	 * reload in the middle of a burst delivers nothing twice. */
+	kw_router_memory_adopt(nc.router, d->conf.router);
 	/* The old sinks finish (what they cannot deliver stays in the
 	 * spools, which the new ones replay). */
 	kw_router_drain(d->conf.router, d->conf.cfg->drain_timeout / 1000);

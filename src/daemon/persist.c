@@ -7,7 +7,11 @@
  * (after the delivery spool has it), and the checkpoint's offsets are
  * never ahead of what the engine analysed, so a restart after kill -9
  * re-reads at most what came after the last checkpoint and drops every
- * alert that re-reading raises again (same id, same event time).
+ * alert that re-reading raises again (same id, same event time). The
+ * router's memory (its dedup table and rate-limit windows) is saved with
+ * the learned state, and the journal's alerts are noted in it on resume,
+ * so the same alert raised later within its dedup window is not
+ * delivered again either.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -152,6 +156,13 @@ static enum kw_status load(struct kw_daemon *d)
 		kw_log_error(NULL, "%s: %s", d->ckpt_path, kw_strerror(st));
 		goto cleanup;
 	}
+	/* The alerts journalled since the last checkpoint went out after
+	 * the router's memory in the state file was saved (a kill -9): the
+	 * router learns them now, so repeats within the dedup window stay
+	 * folded (noting those of the checkpoint again changes nothing). */
+	for (size_t i = 0; i < d->ckpt.nalerts; i++)
+		kw_router_memory_note(d->conf.router, d->ckpt.alerts[i].id,
+				      d->ckpt.alerts[i].time);
 	if (found)
 		kw_log_info("watch",
 			    "resuming: %zu files, %zu recent alerts from %s",

@@ -12,7 +12,9 @@
  * Learned state (--state): the detectors' part of a key's state area (after
  * the engine's report counters) is what a snapshot saves per fingerprint;
  * a saved key's state is copied in when the key is first seen, and an
- * evicted key's state goes back to the pending table.
+ * evicted key's state goes back to the pending table. The router's memory
+ * (its dedup table and rate-limit windows, alert/router.h) travels in the
+ * same file, so two scans with one state file route like one.
  */
 #include "engine/engine.h"
 
@@ -682,6 +684,8 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err)
 {
 	bool found = false;
+	const char *extra;
+	size_t nextra = 0;
 	enum kw_status st;
 
 	kw_snapshot_destroy(e->snap);
@@ -694,6 +698,13 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 	st = kw_snapshot_load(e->snap, path, &found, err);
 	if (st != KW_OK)
 		return st;
+	extra = kw_snapshot_extra(e->snap, &nextra);
+	if (e->opts.router && nextra) {
+		st = kw_router_memory_load(e->opts.router, extra, nextra, path,
+					   err);
+		if (st != KW_OK)
+			return st;
+	}
 	if (kw_snapshot_dropped(e->snap))
 		kw_log_warn("state",
 			    "%s: %llu keys beyond max_keys were not loaded",
@@ -722,17 +733,29 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err)
 {
 	struct save_ctx sc = {e, NULL};
+	char *memory = NULL;
 	enum kw_status st;
 
+	if (e->opts.router) {
+		memory = kw_router_memory_save(e->opts.router);
+		if (!memory)
+			return kw_error_set(err, KW_ENOMEM, "%s: out of memory",
+					    path);
+	}
 	st = kw_snapshot_write_begin(path, layout_hash(e),
 				     e->state_size - e->learned_off, &sc.w,
 				     err);
 	if (st != KW_OK)
-		return st;
+		goto cleanup;
 	kw_keytab_foreach(e->keys, save_one, &sc);
 	if (e->snap)
 		kw_snapshot_write_pending(sc.w, e->snap);
-	return kw_snapshot_write_commit(sc.w, err);
+	if (memory)
+		kw_snapshot_write_extra(sc.w, memory, strlen(memory));
+	st = kw_snapshot_write_commit(sc.w, err);
+cleanup:
+	free(memory);
+	return st;
 }
 
 size_t kw_engine_state_bytes(const struct kw_engine *e)

@@ -119,7 +119,9 @@ void kw_engine_finish(struct kw_engine *e);
 /* Learned state (--state FILE, state/snapshot.h). Load before reading:
  * a missing file is a first run (KW_OK); a damaged or foreign one is an
  * error naming the file. Save after kw_engine_finish: every key in the
- * table and every saved key not seen in this run, written atomically. */
+ * table and every saved key not seen in this run, written atomically.
+ * With a router, its memory (kw_router_memory_save) is saved and loaded
+ * with the learned state. */
 enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err);
 enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,

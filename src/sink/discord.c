@@ -70,8 +70,12 @@ static enum kw_status discord_create(const json_t *conf,
 				   NULL, self, err);
 }
 
+/* Where alerts go: what an unnamed sink is known by (sink.h). */
+static const char *const destination[] = {"url", NULL};
+
 const struct kw_sink_ops kw_sink_discord = {
 	.name = "discord",
+	.destination = destination,
 	.options = discord_options,
 	.for_people = true,
 	.create = discord_create,

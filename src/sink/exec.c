@@ -471,8 +471,12 @@ static void ex_describe(void *self, char *buf, size_t cap)
 		 s->argv[0], n - 1, n == 2 ? "" : "s", s->timeout_ms / 1000);
 }
 
+/* Where alerts go: what an unnamed sink is known by (sink.h). */
+static const char *const destination[] = {"command", NULL};
+
 const struct kw_sink_ops kw_sink_exec = {
 	.name = "exec",
+	.destination = destination,
 	.options = exec_options,
 	.create = ex_create,
 	.deliver = ex_deliver,

@@ -200,8 +200,12 @@ static void fs_destroy(void *self)
 	free(s);
 }
 
+/* Where alerts go: what an unnamed sink is known by (sink.h). */
+static const char *const destination[] = {"path", NULL};
+
 const struct kw_sink_ops kw_sink_file = {
 	.name = "file",
+	.destination = destination,
 	.options = file_options,
 	.create = fs_create,
 	.deliver = fs_deliver,

@@ -95,8 +95,12 @@ static enum kw_status mattermost_create(const json_t *conf,
 				   NULL, NULL, self, err);
 }
 
+/* Where alerts go: what an unnamed sink is known by (sink.h). */
+static const char *const destination[] = {"url", "channel", NULL};
+
 const struct kw_sink_ops kw_sink_mattermost = {
 	.name = "mattermost",
+	.destination = destination,
 	.options = mattermost_options,
 	.for_people = true,
 	.create = mattermost_create,

@@ -123,8 +123,12 @@ static enum kw_status pagerduty_create(const json_t *conf,
 				   PAGERDUTY_URL, "routing_key", self, err);
 }
 
+/* Where alerts go: what an unnamed sink is known by (sink.h). */
+static const char *const destination[] = {"routing_key", "url", NULL};
+
 const struct kw_sink_ops kw_sink_pagerduty = {
 	.name = "pagerduty",
+	.destination = destination,
 	.options = pagerduty_options,
 	.for_people = true,
 	.create = pagerduty_create,

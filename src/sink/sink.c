@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "core/glob.h"
 #include "core/time.h"
 
@@ -27,6 +29,11 @@ static const struct kw_sink_ops *const registry[] = {
 
 static const struct kw_option common_options[] = {
 	{"type", KW_OPT_STRING, NULL, "the kind of sink"},
+	{"name", KW_OPT_STRING, NULL,
+	 "a name for the sink, unique in the config (letters, digits, '-', "
+	 "'_', '.'; at most 40): its spool and rate-limit window are kept "
+	 "under it, so they follow the sink when sinks are reordered or its "
+	 "destination changes"},
 	{"min_severity", KW_OPT_SEVERITY, "info", "drop alerts below this"},
 	{"detectors", KW_OPT_STRINGS, NULL,
 	 "only these detectors (globs: \"geo.*\")"},
@@ -93,6 +100,109 @@ static enum kw_status unknown_type(const char *type, const char *file,
 		s ? "'?)" : "", known);
 }
 
+/* A name that is a safe file name stem: letters, digits, '-', '_' and
+ * '.', not starting with '.', at most KW_SINK_NAME_MAX characters. */
+#define KW_SINK_NAME_MAX 40
+
+static bool name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (!len || len > KW_SINK_NAME_MAX || n[0] == '.')
+		return false;
+	for (; *n; n++) {
+		if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') ||
+		      (*n >= '0' && *n <= '9') || *n == '-' || *n == '_' ||
+		      *n == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* "<type>-<12 hex>": a SHA-256 over the type and the destination options
+ * as written (compact JSON, keys sorted), so the secret an "env:NAME"
+ * names never enters it, and a URL written in the config is not
+ * recoverable from a file name. */
+static enum kw_status unnamed_id(const struct kw_sink_ops *ops,
+				 const json_t *conf, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	char tail[13];
+	bool ok;
+
+	if (!ops->destination) {
+		snprintf(out, cap, "%s", ops->name);
+		return KW_OK;
+	}
+	ctx = EVP_MD_CTX_new();
+	ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, ops->name, strlen(ops->name) + 1) == 1;
+	for (size_t i = 0; ok && ops->destination[i]; i++) {
+		const json_t *v = json_object_get(conf, ops->destination[i]);
+		char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+						       JSON_ENCODE_ANY)
+			       : NULL;
+
+		ok = EVP_DigestUpdate(ctx, ops->destination[i],
+				      strlen(ops->destination[i]) + 1) == 1 &&
+		     EVP_DigestUpdate(ctx, text ? text : "",
+				      text ? strlen(text) + 1 : 1) == 1;
+		free(text);
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= 6;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return KW_ENOMEM;
+	for (int i = 0; i < 6; i++) {
+		tail[2 * i] = hex[md[i] >> 4];
+		tail[2 * i + 1] = hex[md[i] & 15];
+	}
+	tail[12] = '\0';
+	snprintf(out, cap, "%s-%s", ops->name, tail);
+	return KW_OK;
+}
+
+static enum kw_status set_id(struct kw_sink *s, const json_t *conf,
+			     const char *file, struct kw_error *err)
+{
+	const json_t *v = json_object_get(conf, "name");
+
+	if (!v)
+		return unnamed_id(s->ops, conf, s->id, sizeof(s->id)) == KW_OK
+			       ? KW_OK
+			       : kw_error_set(err, KW_ENOMEM, "out of memory");
+	if (!name_ok(json_string_value(v)))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s.name: '%s' is not a name: at most "
+				    "%d letters, digits, '-', '_' or '.', not "
+				    "starting with '.'",
+				    file, s->where, json_string_value(v),
+				    KW_SINK_NAME_MAX);
+	snprintf(s->id, sizeof(s->id), "%s", json_string_value(v));
+	s->named = true;
+	return KW_OK;
+}
+
+enum kw_status kw_sink_check_distinct(const struct kw_sink *a,
+				      const struct kw_sink *b, const char *file,
+				      struct kw_error *err)
+{
+	if (strcmp(a->id, b->id) != 0)
+		return KW_OK;
+	if (a->named && b->named)
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s.name: '%s' is the name of %s too",
+				    file, b->where, b->id, a->where);
+	return kw_error_set(err, KW_ECONFIG,
+			    "%s: %s and %s are both %s sinks to the same "
+			    "destination: give each a \"name\" (its spool and "
+			    "rate limit are kept under it)",
+			    file, a->where, b->where, a->ops->name);
+}
+
 enum kw_status kw_sink_create(const json_t *conf, size_t i,
 			      const struct kw_sink_env *env,
 			      struct kw_sink **out, struct kw_error *err)
@@ -132,6 +242,10 @@ enum kw_status kw_sink_create(const json_t *conf, size_t i,
 		return kw_error_set(err, KW_ENOMEM, "out of memory");
 	s->ops = ops;
 	snprintf(s->name, sizeof(s->name), "%s (%s)", ops->name, where);
+	snprintf(s->where, sizeof(s->where), "%s", where);
+	st = set_id(s, conf, env->file, err);
+	if (st != KW_OK)
+		goto cleanup;
 	if ((v = json_object_get(conf, "min_severity")))
 		kw_severity_parse(json_string_value(v), &s->min_severity);
 	v = json_object_get(conf, "incidents");

@@ -52,6 +52,12 @@ struct kw_sink_ops {
 	 * (alert/incident.h) instead of every alert, unless its config says
 	 * "incidents": false. Default false: machines get every alert. */
 	bool for_people;
+	/* The options that say where alerts go ("url"; NULL-terminated).
+	 * Their values as written in the config ("env:NAME" as such, never
+	 * the secret it names) make the identity of an unnamed sink: the
+	 * stem of its spool's file name and what its rate-limit window is
+	 * kept under. NULL: the type alone (a sink with one destination). */
+	const char *const *destination;
 
 	/* Required. conf is the sink's config object (checked), borrowed for
 	 * the call only: copy what you keep. */
@@ -97,7 +103,7 @@ struct kw_sink_rate {
 	int64_t first, last; /* event times of the first and last held */
 	enum kw_severity worst;
 	struct {
-		const char *detector; /* static string */
+		char detector[64];
 		uint64_t count;
 	} by_detector[KW_SINK_DIGEST_DETECTORS];
 	size_t ndetectors;
@@ -105,10 +111,19 @@ struct kw_sink_rate {
 	size_t nkeys;
 };
 
+#define KW_SINK_ID_MAX 48 /* with its NUL */
+
 struct kw_sink {
 	const struct kw_sink_ops *ops;
 	void *self;
-	char name[48]; /* "file (sinks[1])" */
+	char name[48];	/* "file (sinks[1])" */
+	char where[32]; /* "sinks[1]" */
+	/* Stable across restarts, reloads and reordering: the config's
+	 * "name", else "<type>-<12 hex digits of a SHA-256 of the
+	 * destination>" ("webhook-3f2a9c01b2d4"), "stdout" for stdout. The
+	 * stem of its spool; a file name, never a secret. */
+	char id[KW_SINK_ID_MAX];
+	bool named; /* id is the config's "name" */
 	enum kw_severity min_severity;
 	bool incidents;	  /* gets incident messages, not alerts */
 	char **detectors; /* NULL-terminated globs; NULL: all */
@@ -138,6 +153,13 @@ const struct kw_sink_ops *const *kw_sink_all(void);
 enum kw_status kw_sink_create(const json_t *conf, size_t i,
 			      const struct kw_sink_env *env,
 			      struct kw_sink **out, struct kw_error *err);
+
+/* Two sinks of one config must not share an identity: KW_ECONFIG with a
+ * message naming both (file: the config, for the message) when a and b
+ * do; KW_OK otherwise. */
+enum kw_status kw_sink_check_distinct(const struct kw_sink *a,
+				      const struct kw_sink *b, const char *file,
+				      struct kw_error *err);
 
 /* Whether the sink wants this alert (severity and detector filters). An
  * incident message is wanted when its severity is and one of the

@@ -140,8 +140,12 @@ static enum kw_status slack_create(const json_t *conf,
 				   self, err);
 }
 
+/* Where alerts go: what an unnamed sink is known by (sink.h). */
+static const char *const destination[] = {"url", NULL};
+
 const struct kw_sink_ops kw_sink_slack = {
 	.name = "slack",
+	.destination = destination,
 	.options = slack_options,
 	.for_people = true,
 	.create = slack_create,

@@ -325,8 +325,12 @@ static void sl_describe(void *self, char *buf, size_t cap)
 			 s->t == T_UDP ? "udp" : "tcp", s->host, s->port, fac);
 }
 
+/* Where alerts go: what an unnamed sink is known by (sink.h). */
+static const char *const destination[] = {"address", NULL};
+
 const struct kw_sink_ops kw_sink_syslog = {
 	.name = "syslog",
+	.destination = destination,
 	.options = syslog_options,
 	.create = sl_create,
 	.deliver = sl_deliver,

@@ -102,8 +102,12 @@ static enum kw_status teams_create(const json_t *conf,
 				   self, err);
 }
 
+/* Where alerts go: what an unnamed sink is known by (sink.h). */
+static const char *const destination[] = {"url", NULL};
+
 const struct kw_sink_ops kw_sink_teams = {
 	.name = "teams",
+	.destination = destination,
 	.options = teams_options,
 	.for_people = true,
 	.create = teams_create,

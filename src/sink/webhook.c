@@ -226,8 +226,12 @@ static void wh_describe(void *self, char *buf, size_t cap)
 		snprintf(buf + off, cap - off, ")");
 }
 
+/* Where alerts go: what an unnamed sink is known by (sink.h). */
+static const char *const destination[] = {"url", NULL};
+
 const struct kw_sink_ops kw_sink_webhook = {
 	.name = "webhook",
+	.destination = destination,
 	.options = webhook_options,
 	.create = wh_create,
 	.deliver = wh_deliver,

@@ -42,6 +42,8 @@ struct kw_snapshot {
 	uint64_t dropped;
 	kw_snapshot_check_fn *check; /* NULL: the snapshot's own checks only */
 	void *check_ctx;
+	char *extra; /* the extra section as loaded (NUL-terminated), or NULL */
+	size_t nextra;
 };
 
 static unsigned char taken_mark;
@@ -125,6 +127,7 @@ void kw_snapshot_destroy(struct kw_snapshot *s)
 			free(s->index[i]);
 	}
 	free(s->index);
+	free(s->extra);
 	free(s);
 }
 
@@ -257,6 +260,9 @@ static void clear(struct kw_snapshot *s)
 	s->live = 0;
 	s->taken = 0;
 	s->dropped = 0;
+	free(s->extra);
+	s->extra = NULL;
+	s->nextra = 0;
 }
 
 /* --- loading ---------------------------------------------------------------
@@ -310,12 +316,52 @@ static bool record_ok(const struct kw_snapshot *s, const unsigned char *rec,
  * is bounded by the file's size and the table's bound (records past it
  * are not kept).
  */
+/* Version 2's extra section, at the current position: u64 length and the
+ * bytes, bounded; the CRC runs over both. */
+static enum kw_status read_extra(struct kw_snapshot *s, FILE *f, uint64_t left,
+				 uLong *crc, const char *path,
+				 struct kw_error *err)
+{
+	unsigned char n8[8];
+	uint64_t n;
+
+	if (left < 8 || !read_n(f, n8, 8))
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (extra section)",
+				    path);
+	n = get_u64(n8);
+	if (n != left - 8 || n > KW_SNAPSHOT_EXTRA_MAX)
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (extra section of "
+				    "%llu bytes)",
+				    path, (unsigned long long)n);
+	*crc = crc32(*crc, n8, 8);
+	s->extra = malloc((size_t)n + 1);
+	if (!s->extra)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	if (n && !read_n(f, s->extra, (size_t)n))
+		return kw_error_set(err, KW_EIO, "%s: read failed", path);
+	s->extra[n] = '\0';
+	s->nextra = (size_t)n;
+	*crc = crc32(*crc, (const unsigned char *)s->extra, (uInt)n);
+	return KW_OK;
+}
+
+/*
+ * Records are read one at a time into the table while the CRC runs over
+ * them, so a big file is never held twice in memory; the trailer is read
+ * (and the size checked) first, and a checksum that fails at the end, or
+ * a record that is not sane, empties the table again. What is allocated
+ * is bounded by the file's size and the table's bound (records past it
+ * are not kept).
+ */
 enum kw_status kw_snapshot_read(struct kw_snapshot *s, FILE *f, uint64_t size,
 				const char *path, struct kw_error *err)
 {
 	unsigned char h[HEADER_SIZE], t[TRAILER_SIZE];
 	unsigned char *rec = NULL;
-	uint64_t body, count;
+	uint64_t body, count, records;
+	uint32_t version;
 	uLong crc;
 	char why[160];
 	enum kw_status st = KW_OK;
@@ -326,11 +372,12 @@ enum kw_status kw_snapshot_read(struct kw_snapshot *s, FILE *f, uint64_t size,
 				  "%s: not a keywatch state file", path);
 		goto cleanup;
 	}
-	if (get_u32(h + 8) != KW_SNAPSHOT_VERSION) {
+	version = get_u32(h + 8);
+	if (version != 1 && version != KW_SNAPSHOT_VERSION) {
 		st = kw_error_set(err, KW_ECORRUPT,
 				  "%s: state file version %u, this keywatch "
-				  "reads version %u",
-				  path, get_u32(h + 8), KW_SNAPSHOT_VERSION);
+				  "reads versions 1 to %u",
+				  path, version, KW_SNAPSHOT_VERSION);
 		goto cleanup;
 	}
 	if (size < HEADER_SIZE + TRAILER_SIZE ||
@@ -351,7 +398,13 @@ enum kw_status kw_snapshot_read(struct kw_snapshot *s, FILE *f, uint64_t size,
 	}
 	body = size - HEADER_SIZE - TRAILER_SIZE;
 	count = get_u64(t);
-	if (body % s->rec_size != 0 || body / s->rec_size != count) {
+	/* Version 1: records only. Version 2: records, then the extra
+	 * section (at least its 8-byte length). */
+	records = count <= body / s->rec_size ? count * s->rec_size : 0;
+	if ((version == 1 &&
+	     (body % s->rec_size != 0 || body / s->rec_size != count)) ||
+	    (version == 2 &&
+	     (count > body / s->rec_size || body - records < 8))) {
 		st = kw_error_set(err, KW_ECORRUPT,
 				  "%s: state file damaged (record count)",
 				  path);
@@ -388,6 +441,11 @@ enum kw_status kw_snapshot_read(struct kw_snapshot *s, FILE *f, uint64_t size,
 		kw_snapshot_put(s, (const char *)rec, &m,
 				rec + KW_SNAPSHOT_FP + META_SIZE);
 	}
+	if (version == 2) {
+		st = read_extra(s, f, body - records, &crc, path, err);
+		if (st != KW_OK)
+			goto cleanup;
+	}
 	crc = crc32(crc, t, 8);
 	if (get_u32(t + 8) != (uint32_t)crc) {
 		st = kw_error_set(err, KW_ECORRUPT,
@@ -400,6 +458,12 @@ cleanup:
 		clear(s);
 	free(rec);
 	return st;
+}
+
+const char *kw_snapshot_extra(const struct kw_snapshot *s, size_t *len)
+{
+	*len = s->nextra;
+	return s->extra ? s->extra : "";
 }
 
 enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
@@ -431,11 +495,13 @@ struct kw_snapshot_writer {
 	uint64_t count;
 	uLong crc;
 	bool failed;
+	const char *extra; /* borrowed until commit */
+	size_t nextra;
 };
 
 static void w_write(struct kw_snapshot_writer *w, const void *p, size_t n)
 {
-	if (w->failed)
+	if (w->failed || !n) /* crc32(.., NULL, 0) would start afresh */
 		return;
 	if (fwrite(p, 1, n, w->f) != n) {
 		w->failed = true;
@@ -492,6 +558,13 @@ void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,
 	w->count++;
 }
 
+void kw_snapshot_write_extra(struct kw_snapshot_writer *w, const char *data,
+			     size_t len)
+{
+	w->extra = data;
+	w->nextra = len;
+}
+
 void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 			       const struct kw_snapshot *s)
 {
@@ -508,9 +581,16 @@ void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 enum kw_status kw_snapshot_write_commit(struct kw_snapshot_writer *w,
 					struct kw_error *err)
 {
-	unsigned char t[TRAILER_SIZE];
+	unsigned char t[TRAILER_SIZE], n8[8];
 	enum kw_status st;
 
+	if (w->nextra > KW_SNAPSHOT_EXTRA_MAX) {
+		w->failed = true;
+		errno = EFBIG;
+	}
+	put_u64(n8, w->nextra);
+	w_write(w, n8, 8);
+	w_write(w, w->extra, w->nextra);
 	put_u64(t, w->count);
 	w_write(w, t, 8);
 	put_u32(t + 8, (uint32_t)w->crc);

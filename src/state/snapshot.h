@@ -10,10 +10,14 @@
  * config's max_keys); records beyond it are dropped and counted.
  *
  * File layout (all integers little-endian):
- *   header   "KWSTATE\0", u32 version (1), u32 state size, u64 layout
+ *   header   "KWSTATE\0", u32 version (2), u32 state size, u64 layout
  *   records  fingerprint (16 hex digits, no NUL), i64 first_seen,
  *            i64 last_seen, u64 events, state size bytes
- *   trailer  u64 record count, u32 CRC-32 of header and records, "END\n"
+ *   extra    u64 length, that many bytes: what the owner keeps besides
+ *            keys (the engine: the router's memory, as JSON text)
+ *   trailer  u64 record count, u32 CRC-32 of everything before it but
+ *            the CRC, "END\n"
+ * Version 1 files (no extra section) are still read.
  * The layout is a hash of the detector families' names and state sizes
  * (the engine computes it): a file written with other detectors is
  * refused rather than misread. Files are written to a temporary file in
@@ -39,7 +43,10 @@
 
 #include "core/status.h"
 
-#define KW_SNAPSHOT_VERSION 1
+#define KW_SNAPSHOT_VERSION 2
+/* The extra section's bound: the router's memory (its dedup table holds
+ * at most 32768 alerts, about 60 bytes each as text). */
+#define KW_SNAPSHOT_EXTRA_MAX ((size_t)16 << 20)
 #define KW_SNAPSHOT_FP 16 /* hex digits of a fingerprint */
 
 /* What is saved about a key besides its state bytes. */
@@ -97,6 +104,10 @@ bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
 bool kw_snapshot_take(struct kw_snapshot *s, const char *fp,
 		      struct kw_snap_meta *m, void *state);
 
+/* The extra section of the file loaded ("" with *len 0 when it had
+ * none); owned by s, valid until it is destroyed. NUL-terminated. */
+const char *kw_snapshot_extra(const struct kw_snapshot *s, size_t *len);
+
 /* Records pending, and records dropped because the table was full. */
 size_t kw_snapshot_count(const struct kw_snapshot *s);
 uint64_t kw_snapshot_dropped(const struct kw_snapshot *s);
@@ -115,6 +126,11 @@ enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
 /* One record. Errors are kept and reported by commit. */
 void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,
 			   const struct kw_snap_meta *m, const void *state);
+
+/* The extra section to write (borrowed until commit; at most
+ * KW_SNAPSHOT_EXTRA_MAX bytes, else commit fails). */
+void kw_snapshot_write_extra(struct kw_snapshot_writer *w, const char *data,
+			     size_t len);
 
 /* Every record still pending in s. */
 void kw_snapshot_write_pending(struct kw_snapshot_writer *w,

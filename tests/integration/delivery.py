@@ -13,6 +13,7 @@ exec with retries, a final rejection and a timeout; TLS verification on
 
 usage: delivery.py KEYWATCH [CASE...]
 """
+import glob
 import json
 import os
 import re
@@ -100,8 +101,17 @@ def spooled_ids(path):
     return [i for s, i in recs if s > done]
 
 
-SPOOL = "spool/webhook-sinks-0.spool.jsonl"
-DEAD = "spool/webhook-sinks-0.dead.jsonl"
+def webhook_file(tmp, ext):
+    """The one webhook sink's spool or dead-letter file: an unnamed sink's
+    files are named by its identity, "webhook-" and 12 hex digits of a
+    hash of its destination (the URL, whose port each case picks)."""
+    found = glob.glob(os.path.join(tmp, "spool", "webhook-*." + ext))
+    check(len(found) <= 1, "more than one webhook %s: %s" % (ext, found))
+    return found[0] if found else os.path.join(tmp, "spool", "none." + ext)
+
+
+def spool_of(tmp):
+    return webhook_file(tmp, "spool.jsonl")
 
 
 class Failed(Exception):
@@ -153,7 +163,7 @@ def case_retry_then_ok(keywatch, tmp):
         i = actions.index("429:1")
         check(times[i + 1] - times[i] >= 0.95,
               "Retry-After not honoured: %.2f s" % (times[i + 1] - times[i]))
-        check(spooled_ids(os.path.join(tmp, SPOOL)) == [], "spool not empty")
+        check(spooled_ids(spool_of(tmp)) == [], "spool not empty")
         err = p.stderr.decode()
         check("HTTP 500" in err and "HTTP 429 (retry after 1000 ms)" in err,
               "retry messages: " + err)
@@ -173,13 +183,12 @@ def case_down_then_up(keywatch, tmp):
     want = ids_of(p.stdout)
     err = p.stderr.decode()
     check(p.returncode == 0, "exit %d: %s" % (p.returncode, err))
-    spool = os.path.join(tmp, SPOOL)
+    spool = spool_of(tmp)
     check(sorted(spooled_ids(spool)) == sorted(want), "spool holds them all")
+    check(re.match(r"webhook-[0-9a-f]{12}\.spool\.jsonl$",
+                   os.path.basename(spool)), "spool name: " + spool)
     check("webhook (sinks[0]): 25 alerts not delivered yet, spooled in %s "
-          "(delivered on the next run)" % os.path.join(tmp, "spool",
-                                                       "webhook-sinks-0"
-                                                       ".spool.jsonl") in err,
-          "summary: " + err)
+          "(delivered on the next run)" % spool in err, "summary: " + err)
     check(oct(os.stat(spool).st_mode & 0o777) == "0o600", "spool mode")
     recv = Receiver(secret=SECRET, port=port)
     try:
@@ -204,7 +213,7 @@ def case_permanent_400(keywatch, tmp):
         want = ids_of(p.stdout)
         check(len(recv.requests) == 5, "%d requests" % len(recv.requests))
         exactly_once(recv.accepted_ids(), [want[0]] + want[2:], "webhook")
-        dead = [json.loads(l) for l in open(os.path.join(tmp, DEAD))]
+        dead = [json.loads(l) for l in open(webhook_file(tmp, "dead.jsonl"))]
         check(len(dead) == 1, "one dead letter")
         check(dead[0]["alert"]["id"] == want[1], "dead letter id")
         check(dead[0]["error"] == 'HTTP 400: {"error":"injected 400"}',
@@ -246,7 +255,7 @@ def case_kill9_and_restart(keywatch, tmp):
             env=env())
         check(recv.in_hang.wait(20), "the hang was never reached")
         # Kill once the scan has raised (and spooled) all of them.
-        spool = os.path.join(tmp, SPOOL)
+        spool = spool_of(tmp)
         for _ in range(100):
             if len(spooled_ids(spool)) + len(recv.accepted_ids()) >= N:
                 break
@@ -257,7 +266,7 @@ def case_kill9_and_restart(keywatch, tmp):
         check(len(first) == 7, "%d before the kill" % len(first))
         time.sleep(6.5)  # the hang ends; its client is gone: not counted
         check(len(recv.accepted_ids()) == 7, "a killed request counted")
-        pending = spooled_ids(os.path.join(tmp, SPOOL))
+        pending = spooled_ids(spool_of(tmp))
         check(len(pending) == N - 7, "%d in the spool" % len(pending))
         p = scan(keywatch, tmp, cfg, log="empty.jsonl")
         check(p.returncode == 0, "restart exit %d" % p.returncode)
@@ -613,7 +622,7 @@ def case_tls_verified(keywatch, tmp):
         check(recv.accepted == [], "a self-signed certificate was trusted")
         check("self-signed certificate" in err or "self signed" in err,
               "certificate error: " + err)
-        check(len(spooled_ids(os.path.join(tmp, SPOOL))) == 2, "spooled")
+        check(len(spooled_ids(spool_of(tmp))) == 2, "spooled")
     finally:
         recv.close()
 

@@ -92,6 +92,7 @@ static struct kw_sink *capture_sink(struct capture *c, enum kw_severity min,
 	s->ops = &capture_ops;
 	s->self = c;
 	snprintf(s->name, sizeof(s->name), "capture");
+	snprintf(s->id, sizeof(s->id), "capture-%p", (void *)c);
 	s->min_severity = min;
 	if (detectors) {
 		while (detectors[n])
@@ -323,6 +324,222 @@ static void test_rate_limit_digest(void **state)
 	assert_int_equal(cap.n, 6);
 	assert_non_null(strstr(cap.lines[5], "held back 1 alert over"));
 	assert_int_equal(all.n, 8);
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+/* ---- the router's memory ------------------------------------------------ */
+
+/* A rate-limited capture sink known as id. */
+static struct kw_sink *limited_sink(struct capture *c, const char *id,
+				    const char *limit)
+{
+	struct kw_sink *s = capture_sink(c, KW_SEV_INFO, NULL);
+
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	s->named = true;
+	if (limit)
+		assert_true(
+			kw_sink_rate_parse(limit, &s->rate.max, &s->rate.per));
+	return s;
+}
+
+/* Router A delivers X and starts the pager's window (2 sent, 1 held);
+ * its memory goes to a router B whose sinks are in the other order. B
+ * does not deliver X again within the window, continues the pager's
+ * window (so W is held too) and digests what both held. */
+static void check_carried(bool through_text)
+{
+	struct kw_config *cfg = cfg_load("{\"dedup_window\": \"1h\"}");
+	struct kw_router *a = NULL, *b = NULL;
+	struct capture pa = {0}, aa = {0}, pb = {0}, ab = {0};
+	struct kw_error err;
+	char x[KW_ALERT_ID_LEN + 1];
+	char *text;
+
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &a, &err), KW_OK);
+	kw_router_add_sink(a, limited_sink(&pa, "pager", "2/10m"));
+	kw_router_add_sink(a, limited_sink(&aa, "archive", NULL));
+	memcpy(x,
+	       submit(a, "key.honey", KW_SEV_CRITICAL, T0, KEY_A, "ip", "1.1"),
+	       sizeof(x));
+	submit(a, "geo.new_ip", KW_SEV_LOW, T0 + MIN, KEY_A, "ip", "2.2");
+	submit(a, "geo.new_ip", KW_SEV_LOW, T0 + 2 * MIN, KEY_B, "ip", "3.3");
+	assert_int_equal(pa.n, 2);
+	assert_int_equal(aa.n, 3);
+
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &b, &err), KW_OK);
+	kw_router_add_sink(b, limited_sink(&ab, "archive", NULL));
+	kw_router_add_sink(b, limited_sink(&pb, "pager", "2/10m"));
+	if (through_text) {
+		text = kw_router_memory_save(a);
+		assert_non_null(text);
+		assert_non_null(
+			strstr(text, "\"keywatch_router\":1,\"dedup\":["));
+		assert_non_null(strstr(text, x));
+		assert_non_null(strstr(text, "{\"sink\":\"pager\",\"start\":"));
+		assert_null(strstr(text, "archive")); /* no window to keep */
+		kw_error_clear(&err);
+		assert_int_equal(kw_router_memory_load(b, text, strlen(text),
+						       "state", &err),
+				 KW_OK);
+		free(text);
+	} else {
+		kw_router_memory_adopt(b, a);
+	}
+	kw_router_drain(a, 0); /* a digest only when a kept what it held */
+	assert_int_equal(pa.n, through_text ? 3 : 2);
+
+	submit(b, "key.honey", KW_SEV_CRITICAL, T0 + 5 * MIN, KEY_A, "ip",
+	       "1.1");
+	assert_int_equal(ab.n + pb.n, 0); /* X again: within its window */
+	submit(b, "geo.new_ip", KW_SEV_LOW, T0 + 6 * MIN, KEY_A, "ip", "4.4");
+	assert_int_equal(ab.n, 1);
+	assert_int_equal(pb.n, 0); /* the pager's window is still full */
+	kw_router_drain(b, 0);
+	assert_int_equal(pb.n, 1);
+	assert_non_null(strstr(pb.lines[0], "\"detector\":\"router.digest\""));
+	assert_non_null(strstr(pb.lines[0], "held back 2 alerts"));
+	assert_non_null(
+		strstr(pb.lines[0], "\"by_detector\":{\"geo.new_ip\":2}"));
+	kw_router_destroy(a);
+	kw_router_destroy(b);
+	kw_config_free(cfg);
+}
+
+static void test_memory_saved_and_loaded(void **state)
+{
+	(void)state;
+	check_carried(true);
+}
+
+static void test_memory_adopted_on_reload(void **state)
+{
+	(void)state;
+	check_carried(false);
+}
+
+/* A journal line after a kill -9: the alert counts as delivered then. */
+static void test_memory_note(void **state)
+{
+	struct kw_config *cfg = cfg_load("{\"dedup_window\": \"1h\"}");
+	struct kw_router *r = NULL;
+	struct capture cap = {0};
+	struct kw_error err;
+	struct kw_alert a;
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	kw_router_add_sink(r, capture_sink(&cap, KW_SEV_INFO, NULL));
+	make(&a, "key.honey", KW_SEV_CRITICAL, T0, KEY_A, "ip", "1.1");
+	kw_router_memory_note(r, a.id, T0);
+	kw_router_memory_note(r, "kwa_not-an-id", T0);
+	kw_alert_clear(&a);
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0 + 30 * MIN, KEY_A, "ip",
+	       "1.1");
+	assert_int_equal(cap.n, 0);
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0 + 61 * MIN, KEY_A, "ip",
+	       "1.1");
+	assert_int_equal(cap.n, 1);
+	assert_non_null(strstr(cap.lines[0], "(and 1 more like it since"));
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+static void expect_memory_error(struct kw_router *r, const char *text,
+				const char *want)
+{
+	struct kw_error err;
+
+	kw_error_clear(&err);
+	assert_int_equal(
+		kw_router_memory_load(r, text, strlen(text), "s.state", &err),
+		KW_ECORRUPT);
+	assert_string_equal(err.msg, want);
+}
+
+/* What is read back is checked against its bounds first; a bad entry
+ * leaves the table as it was. */
+static void test_memory_hostile(void **state)
+{
+	struct kw_config *cfg = cfg_load("{\"dedup_window\": \"1h\"}");
+	struct kw_router *r = NULL;
+	struct capture cap = {0};
+	struct kw_error err;
+	char *big;
+	size_t off = 0;
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	kw_router_add_sink(r, limited_sink(&cap, "pager", "2/10m"));
+	expect_memory_error(r, "{",
+			    "s.state: router memory: not version 1 of it");
+	expect_memory_error(r, "{\"keywatch_router\":2}",
+			    "s.state: router memory: not version 1 of it");
+	expect_memory_error(
+		r,
+		"{\"keywatch_router\":1,\"dedup\":[[\"kwa_0123456789abcdef\","
+		"1795770843000000,0],[\"kwa_0123456789abcdeg\",1,0]]}",
+		"s.state: router memory: dedup[1]: expected [alert id, time, "
+		"repeats]");
+	expect_memory_error(r,
+			    "{\"keywatch_router\":1,\"dedup\":[[\"kwa_"
+			    "0123456789abcdef\",-1,0]]}",
+			    "s.state: router memory: dedup[0]: expected [alert "
+			    "id, time, repeats]");
+	expect_memory_error(r,
+			    "{\"keywatch_router\":1,\"dedup\":[[\"kwa_"
+			    "0123456789abcdef\",1,4294967296]]}",
+			    "s.state: router memory: dedup[0]: expected [alert "
+			    "id, time, repeats]");
+	/* More ids than the table ever keeps. */
+	big = malloc(40000 * 48 + 64);
+	assert_non_null(big);
+	off += (size_t)sprintf(big, "{\"keywatch_router\":1,\"dedup\":[");
+	for (int i = 0; i < 40000; i++)
+		off += (size_t)sprintf(big + off, "%s[\"kwa_%016x\",1,0]",
+				       i ? "," : "", i + 1);
+	sprintf(big + off, "]}");
+	expect_memory_error(r, big,
+			    "s.state: router memory: dedup: not a list of at "
+			    "most 32768 alerts");
+	free(big);
+	expect_memory_error(
+		r,
+		"{\"keywatch_router\":1,\"dedup\":[],\"rate\":[{\"sink\":"
+		"\"pager\",\"start\":1,\"sent\":1,\"held\":9,\"first\":1,"
+		"\"last\":1,\"worst\":\"high\",\"detectors\":{\"a\":1,\"b\":1,"
+		"\"c\":1,\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1,\"i\":1},"
+		"\"keys\":[]}]}",
+		"s.state: router memory: rate[0]: not a rate-limit window");
+	expect_memory_error(
+		r,
+		"{\"keywatch_router\":1,\"dedup\":[],\"rate\":[{\"sink\":"
+		"\"pager\",\"start\":1,\"sent\":1,\"held\":9,\"first\":1,"
+		"\"last\":1,\"worst\":\"dire\",\"detectors\":{},\"keys\":[]}]}",
+		"s.state: router memory: rate[0]: not a rate-limit window");
+	/* A window of a sink that is gone is dropped, not an error. */
+	kw_error_clear(&err);
+	{
+		const char *gone =
+			"{\"keywatch_router\":1,\"dedup\":[],\"rate\":[{"
+			"\"sink\":"
+			"\"gone\",\"start\":1,\"sent\":1,\"held\":0,\"first\":"
+			"1,"
+			"\"last\":1,\"worst\":\"info\",\"detectors\":{},"
+			"\"keys\":[]}]}";
+
+		assert_int_equal(kw_router_memory_load(r, gone, strlen(gone),
+						       "s.state", &err),
+				 KW_OK);
+		assert_int_equal(
+			kw_router_memory_load(r, gone, 40, "s.state", &err),
+			KW_ECORRUPT); /* cut short: not JSON */
+	}
+	/* Nothing of the bad documents was taken in. */
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0, KEY_A, "ip", "1.1");
+	submit(r, "key.honey", KW_SEV_CRITICAL, T0 + MIN, KEY_A, "ip", "2.2");
+	assert_int_equal(cap.n, 2);
 	kw_router_destroy(r);
 	kw_config_free(cfg);
 }
@@ -606,6 +823,79 @@ static void create_err(const char *conf, size_t i, const char *want)
 	assert_int_equal(create(conf, i, &s, &err), KW_ECONFIG);
 	assert_null(s);
 	assert_string_equal(err.msg, want);
+}
+
+/* A sink's identity: its "name", else its type and a hash of where it
+ * delivers as written in the config (an "env:NAME" as such, never the
+ * secret), so that its spool and rate-limit window follow it when sinks
+ * move; two sinks of one config cannot share one. */
+static void test_sink_identity(void **state)
+{
+	struct kw_sink *a = NULL, *b = NULL, *c = NULL;
+	struct kw_error err;
+	const char *p;
+
+	(void)state;
+	setenv("KW_TEST_HOOK_URL", "https://hooks.example.com/w", 1);
+	assert_int_equal(create("{\"type\": \"webhook\", \"url\": "
+				"\"env:KW_TEST_HOOK_URL\"}",
+				4, &a, &err),
+			 KW_OK);
+	assert_false(a->named);
+	assert_int_equal(strncmp(a->id, "webhook-", 8), 0);
+	assert_int_equal(strlen(a->id), 8 + 12);
+	for (p = a->id + 8; *p; p++)
+		assert_non_null(strchr("0123456789abcdef", *p));
+	/* The position and the filters are not part of it; the secret the
+	 * variable holds is not either. */
+	setenv("KW_TEST_HOOK_URL", "https://hooks.example.com/x", 1);
+	assert_int_equal(create("{\"type\": \"webhook\", \"min_severity\": "
+				"\"high\", \"url\": \"env:KW_TEST_HOOK_URL\"}",
+				0, &b, &err),
+			 KW_OK);
+	assert_string_equal(a->id, b->id);
+	assert_int_equal(kw_sink_check_distinct(a, b, "t.json", &err),
+			 KW_ECONFIG);
+	assert_string_equal(err.msg,
+			    "t.json: sinks[4] and sinks[0] are both webhook "
+			    "sinks to the same destination: give each a "
+			    "\"name\" (its spool and rate limit are kept under "
+			    "it)");
+	kw_sink_destroy(b);
+	assert_int_equal(create("{\"type\": \"webhook\", \"url\": "
+				"\"https://hooks.example.com/y\"}",
+				0, &b, &err),
+			 KW_OK);
+	assert_string_not_equal(a->id, b->id);
+	assert_int_equal(kw_sink_check_distinct(a, b, "t.json", &err), KW_OK);
+	kw_sink_destroy(b);
+	/* A name is the identity; two alike are an error. */
+	assert_int_equal(create("{\"type\": \"file\", \"path\": \"/tmp/kw-a\", "
+				"\"name\": \"pager\"}",
+				1, &b, &err),
+			 KW_OK);
+	assert_true(b->named);
+	assert_string_equal(b->id, "pager");
+	assert_int_equal(create("{\"type\": \"stdout\", \"name\": \"pager\"}",
+				3, &c, &err),
+			 KW_OK);
+	assert_int_equal(kw_sink_check_distinct(b, c, "t.json", &err),
+			 KW_ECONFIG);
+	assert_string_equal(err.msg, "t.json: sinks[3].name: 'pager' is the "
+				     "name of sinks[1] too");
+	kw_sink_destroy(c);
+	assert_int_equal(create("{\"type\": \"stdout\"}", 0, &c, &err), KW_OK);
+	assert_string_equal(c->id, "stdout");
+	kw_sink_destroy(c);
+	create_err("{\"type\": \"stdout\", \"name\": \"../etc\"}", 2,
+		   "t.json: sinks[2].name: '../etc' is not a name: at most 40 "
+		   "letters, digits, '-', '_' or '.', not starting with '.'");
+	create_err("{\"type\": \"stdout\", \"name\": \".hidden\"}", 2,
+		   "t.json: sinks[2].name: '.hidden' is not a name: at most 40 "
+		   "letters, digits, '-', '_' or '.', not starting with '.'");
+	kw_sink_destroy(a);
+	kw_sink_destroy(b);
+	unsetenv("KW_TEST_HOOK_URL");
 }
 
 static void test_create_errors(void **state)
@@ -1138,12 +1428,17 @@ int main(void)
 		cmocka_unit_test(test_repeats_noted),
 		cmocka_unit_test(test_rate_limit_digest),
 		cmocka_unit_test(test_rate_parse),
+		cmocka_unit_test(test_memory_saved_and_loaded),
+		cmocka_unit_test(test_memory_adopted_on_reload),
+		cmocka_unit_test(test_memory_note),
+		cmocka_unit_test(test_memory_hostile),
 		cmocka_unit_test(test_suppress),
 		cmocka_unit_test(test_min_severity_and_sink_filters),
 		cmocka_unit_test(test_incidents_to_people),
 		cmocka_unit_test(test_incidents_off),
 		cmocka_unit_test(test_failed_sink),
 		cmocka_unit_test(test_create_errors),
+		cmocka_unit_test(test_sink_identity),
 		cmocka_unit_test(test_file_sink),
 		cmocka_unit_test(test_file_sink_short_write),
 		cmocka_unit_test(test_exec_sink_process_group),

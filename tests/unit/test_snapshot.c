@@ -211,9 +211,10 @@ static void test_rejects(void **state)
 
 	/* Another version. */
 	write_three(t.path);
-	rewrite(t.path, 8, "\x02", 1, -1);
+	rewrite(t.path, 8, "\x03", 1, -1);
 	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
-		     "state file version 2, this keywatch reads version 1");
+		     "state file version 3, this keywatch reads versions 1 to "
+		     "2");
 
 	/* Written with other detectors. */
 	write_three(t.path);
@@ -258,28 +259,43 @@ static void test_bounded(void **state)
 	tmp_down(&t);
 }
 
+/* The whole file (malloc'ed) and its size; and back. */
+static unsigned char *slurp(const char *path, long *size)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	*size = ftell(f);
+	buf = malloc((size_t)*size + 1);
+	assert_non_null(buf);
+	rewind(f);
+	assert_int_equal(fread(buf, 1, (size_t)*size, f), (size_t)*size);
+	fclose(f);
+	return buf;
+}
+
+static void spit(const char *path, const unsigned char *buf, long size)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+}
+
 /* Recompute the trailer's CRC of a state file after its records were
  * changed: the file is whole again, only not sane. */
 static void reseal(const char *path)
 {
-	FILE *f = fopen(path, "r+b");
-	unsigned char *buf;
 	long n;
-	uLong crc;
+	unsigned char *buf = slurp(path, &n);
+	uLong crc = crc32(0, buf, (uInt)(n - 8));
 
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	buf = malloc((size_t)n);
-	assert_non_null(buf);
-	rewind(f);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	crc = crc32(0, buf, (uInt)(n - 8));
 	for (int i = 0; i < 4; i++)
 		buf[n - 8 + i] = (unsigned char)(crc >> (8 * i));
-	rewind(f);
-	assert_int_equal(fwrite(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
+	spit(path, buf, n);
 	free(buf);
 }
 
@@ -352,6 +368,65 @@ static void test_rejects_insane_records(void **state)
 					"test: first byte 0xee)"));
 	assert_int_equal(kw_snapshot_count(s), 0); /* nothing half-loaded */
 	kw_snapshot_destroy(s);
+	tmp_down(&t);
+}
+
+/* Version 2 carries an extra section (the router's memory) under the
+ * checksum; version 1 files, without one, are still read. */
+static void test_extra_section(void **state)
+{
+	struct kw_snapshot *pending = NULL, *s = NULL;
+	struct kw_snapshot_writer *w = NULL;
+	struct kw_snap_meta m = {100, 200, 3};
+	unsigned char st[40] = {0};
+	struct kw_error err;
+	const char *extra;
+	size_t n;
+	struct tmp t;
+	bool found;
+	long size;
+	unsigned char *buf;
+
+	(void)state;
+	tmp_up(&t);
+	assert_int_equal(kw_snapshot_write_begin(t.path, LAYOUT, 40, &w, &err),
+			 KW_OK);
+	kw_snapshot_write_add(w, FP_A, &m, st);
+	kw_snapshot_write_extra(w, "{\"memory\":1}", 12);
+	assert_int_equal(kw_snapshot_write_commit(w, &err), KW_OK);
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &s), KW_OK);
+	assert_int_equal(kw_snapshot_load(s, t.path, &found, &err), KW_OK);
+	assert_int_equal(kw_snapshot_count(s), 1);
+	extra = kw_snapshot_extra(s, &n);
+	assert_int_equal(n, 12);
+	assert_string_equal(extra, "{\"memory\":1}");
+	kw_snapshot_destroy(s);
+
+	/* The extra section is under the checksum. */
+	rewrite(t.path, 24 + 80 + 8 + 3, "X", 1, -1);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (checksum mismatch)");
+	/* Its length must be what the file holds. */
+	rewrite(t.path, 24 + 80, "\x0d", 1, -1);
+	reseal(t.path);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (extra section of 13 bytes)");
+
+	/* A version 1 file: no extra section. */
+	write_three(t.path);
+	buf = slurp(t.path, &size);
+	buf[8] = 1;
+	memmove(buf + size - 24, buf + size - 16, 16); /* drop 8 zero bytes */
+	spit(t.path, buf, size - 8);
+	free(buf);
+	reseal(t.path);
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &pending), KW_OK);
+	assert_int_equal(kw_snapshot_load(pending, t.path, &found, &err),
+			 KW_OK);
+	assert_int_equal(kw_snapshot_count(pending), 3);
+	assert_string_equal(kw_snapshot_extra(pending, &n), "");
+	assert_int_equal(n, 0);
+	kw_snapshot_destroy(pending);
 	tmp_down(&t);
 }
 
@@ -760,7 +835,6 @@ static void test_engine_rejects_insane_state(void **state)
 	struct kw_error err;
 	struct run r;
 	struct tmp t;
-	FILE *f;
 	long size;
 	size_t ssize, count;
 	unsigned char *buf;
@@ -774,22 +848,13 @@ static void test_engine_rejects_insane_state(void **state)
 	free_capture(&cap);
 
 	/* Every record's state bytes to 0xff, checksum made right. */
-	f = fopen(t.path, "r+b");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	buf = malloc((size_t)size);
-	assert_non_null(buf);
-	rewind(f);
-	assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
+	buf = slurp(t.path, &size);
 	ssize = (size_t)buf[12] | (size_t)buf[13] << 8;
 	count = (size_t)buf[size - 16];
 	assert_int_equal(count, 2);
 	for (size_t i = 0; i < count; i++)
 		memset(buf + 24 + i * (40 + ssize) + 40, 0xff, ssize);
-	rewind(f);
-	assert_int_equal(fwrite(buf, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
+	spit(t.path, buf, size);
 	free(buf);
 	reseal(t.path);
 
@@ -842,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_rejects_insane_records),
+		cmocka_unit_test(test_extra_section),
 		cmocka_unit_test(test_special_files_refused),
 		cmocka_unit_test(test_write_ignores_planted_link),
 		cmocka_unit_test(test_two_scans_equal_one),
