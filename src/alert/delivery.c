@@ -65,6 +65,7 @@ struct kw_delivery {
 	size_t nmem;
 	uint64_t spilled;     /* pending in the spool, not in memory */
 	uint64_t next_seq;    /* the next alert's seq */
+	uint64_t released;    /* gated: entries up to this seq may go */
 	uint64_t last_loaded; /* highest seq ever put in memory */
 	unsigned attempts;    /* of the head */
 	int64_t next_try;     /* monotonic ms: not before this */
@@ -384,6 +385,9 @@ static int64_t spool_read(struct kw_delivery *d, const char *path,
 		}
 		e->spooled = true;
 		pending++;
+		if (copy_fd >= 0 && d->o.replayed)
+			d->o.replayed(d->o.replayed_ctx, e->alert.id,
+				      e->alert.time);
 		if (copy_fd >= 0) {
 			int h = snprintf(
 				head, sizeof(head),
@@ -521,6 +525,7 @@ static enum kw_status spool_open(struct kw_delivery *d, const char *name,
 				    strerror(errno));
 	d->spool_size = (size_t)sb.st_size;
 	d->next_seq = (uint64_t)pending + 1;
+	d->released = (uint64_t)pending; /* an earlier run's: free to go */
 	d->st.replayed = (uint64_t)pending;
 	d->spilled = (uint64_t)pending - d->nmem;
 	if (pending)
@@ -848,6 +853,10 @@ static void *run(void *arg)
 		}
 		if (d->stopping && now >= d->deadline)
 			break;
+		if (d->head->seq > d->released) {
+			wait_until(d, 0); /* not released yet */
+			continue;
+		}
 		if (now < d->next_try) {
 			int64_t until = d->next_try;
 
@@ -940,6 +949,8 @@ void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
 
 	pthread_mutex_lock(&d->mu);
 	seq = d->next_seq++;
+	if (!d->o.gated)
+		d->released = seq;
 	if (d->spool_fd >= 0) {
 		spooled = spool_record(d, seq, json, len) == 0;
 		if (!spooled)
@@ -973,11 +984,22 @@ out:
 	pthread_mutex_unlock(&d->mu);
 }
 
+void kw_delivery_release(struct kw_delivery *d)
+{
+	pthread_mutex_lock(&d->mu);
+	if (d->released != d->next_seq - 1) {
+		d->released = d->next_seq - 1;
+		pthread_cond_signal(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
 void kw_delivery_stop(struct kw_delivery *d, int64_t timeout_ms)
 {
 	if (!d || d->joined)
 		return;
 	pthread_mutex_lock(&d->mu);
+	d->released = d->next_seq - 1; /* nothing more will come */
 	if (!d->stopping) {
 		d->stopping = true;
 		d->deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);

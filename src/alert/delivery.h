@@ -34,6 +34,15 @@ struct kw_delivery_opts {
 	int64_t retry_max_ms;  /* backoff cap */
 	bool keep_sigpipe;     /* stdout: a closed pipe ends keywatch as usual;
 				* other sinks' threads block SIGPIPE */
+	/* Gated: what is submitted is spooled at once but delivered only
+	 * after kw_delivery_release (the router releases once the daemon's
+	 * journal has the alert, so no sink ever has an alert the journal
+	 * lacks). Not gated: delivered as soon as submitted. */
+	bool gated;
+	/* Optional: told of each alert the spool held at start (it passed
+	 * the router in an earlier run): its id and event time. */
+	void (*replayed)(void *ctx, const char *id, int64_t time);
+	void *replayed_ctx;
 };
 
 #define KW_DELIVERY_SPOOL_MAX ((size_t)64 << 20)
@@ -68,6 +77,9 @@ enum kw_status kw_delivery_start(struct kw_sink *sink, const char *name,
 /* Queue one alert (copied). Never blocks on the sink. */
 void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
 			const char *json, size_t len);
+
+/* Let everything submitted so far be delivered (gated deliveries). */
+void kw_delivery_release(struct kw_delivery *d);
 
 /* Wait until everything is delivered or until timeout_ms has passed, then
  * stop the thread (an attempt in flight finishes first) and flush the

@@ -441,6 +441,23 @@ static void note_repeats(struct kw_alert *a, uint32_t repeats, int64_t since)
 	kw_alert_evidence_time(a, "repeats_since", since);
 }
 
+void kw_router_on_pass(struct kw_router *r, kw_router_pass_fn *fn, void *ctx)
+{
+	r->on_pass = fn;
+	r->pass_ctx = ctx;
+}
+
+/* What was submitted to the (gated) deliveries may go now. */
+static void release(struct kw_router *r)
+{
+	if (!r->on_pass)
+		return;
+	for (size_t i = 0; i < r->nsinks; i++) {
+		if (r->queues[i])
+			kw_delivery_release(r->queues[i]);
+	}
+}
+
 bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 {
 	bool passed = false;
@@ -465,7 +482,10 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 		if (r->incidents && strcmp(a->detector, "router.digest") != 0)
 			kw_incidents_add(r->incidents, a);
 		deliver(r, a);
+		if (r->on_pass)
+			r->on_pass(r->pass_ctx, a->id, a->time);
 	}
+	release(r);
 	kw_alert_clear(a);
 	return passed;
 }
@@ -474,6 +494,7 @@ void kw_router_tick(struct kw_router *r, int64_t watermark)
 {
 	if (r->incidents)
 		kw_incidents_tick(r->incidents, watermark);
+	release(r);
 }
 
 const struct kw_incident_stats *kw_router_incidents(const struct kw_router *r)
@@ -609,6 +630,9 @@ enum kw_status kw_router_start_delivery(struct kw_router *r,
 			so.spool_dir = NULL;
 			so.keep_sigpipe = true;
 		}
+		so.gated = r->on_pass != NULL;
+		so.replayed = r->on_pass;
+		so.replayed_ctx = r->pass_ctx;
 		st = kw_delivery_start(r->sinks[i], r->sinks[i]->id, &so,
 				       &r->queues[i], err);
 		if (st != KW_OK)

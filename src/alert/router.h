@@ -64,6 +64,15 @@ enum kw_status kw_router_add_sink(struct kw_router *r, struct kw_sink *s);
 size_t kw_router_nsinks(const struct kw_router *r);
 struct kw_sink *kw_router_sink(struct kw_router *r, size_t i);
 
+/* Told of each alert that passed dedup, suppression and the minimum
+ * severity: after every sink's spool has it and before any sink may
+ * deliver it (the deliveries wait for it), and of each alert a spool
+ * still held at start (it passed in an earlier run). The daemon journals
+ * the alert there, so no sink can have an alert its journal lacks when
+ * keywatch is killed. Set before kw_router_start_delivery. */
+typedef void kw_router_pass_fn(void *ctx, const char *id, int64_t time);
+void kw_router_on_pass(struct kw_router *r, kw_router_pass_fn *fn, void *ctx);
+
 /* Route one alert. The router takes over the alert's contents (the caller's
  * struct is cleared). Returns true when the alert passed dedup, suppression
  * and the minimum severity (whether or not a sink then failed). */

@@ -35,6 +35,8 @@ struct kw_router {
 	size_t dedup_used;
 	int64_t newest;			/* the newest alert time seen */
 	struct kw_incidents *incidents; /* NULL: incidents are off */
+	kw_router_pass_fn *on_pass;	/* NULL: none; deliveries not gated */
+	void *pass_ctx;
 	struct kw_router_stats stats;
 };
 

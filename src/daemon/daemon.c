@@ -207,6 +207,7 @@ static void reload(struct kw_daemon *d)
 	st = l->load(l->ctx, &nc);
 	if (st != KW_OK)
 		goto failed;
+	kw_router_on_pass(nc.router, kw_daemon_journal, d);
 	kw_daemon_checkpoint(d); /* the learned state the new engine loads */
 	st = build(d, &nc, &nb);
 	if (st == KW_OK)
@@ -311,15 +312,20 @@ static enum kw_status start(struct kw_daemon *d)
 	if (st == KW_OK && d->conf.cfg->metrics_listen)
 		st = kw_metrics_listen(d->metrics, d->conf.cfg->metrics_listen);
 	if (st == KW_OK)
-		st = l->deliver(l->ctx, &d->conf);
-	if (st == KW_OK)
 		st = build(d, &d->conf, &b);
 	if (st != KW_OK)
 		return st;
 	d->engine = b.engine;
 	d->tail = b.tail;
 	d->inputs = b.inputs;
-	return kw_daemon_resume(d);
+	/* Resumed (the journal open) before the spools are: what they replay
+	 * is journalled as it is. */
+	st = kw_daemon_resume(d);
+	if (st == KW_OK) {
+		kw_router_on_pass(d->conf.router, kw_daemon_journal, d);
+		st = l->deliver(l->ctx, &d->conf);
+	}
+	return st;
 }
 
 static void stop(struct kw_daemon *d)

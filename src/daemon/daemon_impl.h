@@ -67,11 +67,15 @@ enum kw_status kw_daemon_resume(struct kw_daemon *d);
 void kw_daemon_checkpoint(struct kw_daemon *d);
 
 /* persist.c: the engine's hooks (struct kw_engine_opts): drop an alert
- * raised before a restart; journal (and count) each alert passed. ctx is
- * the daemon. */
+ * raised before a restart; count each alert passed. ctx is the daemon. */
 bool kw_daemon_admit(void *ctx, const char *id, int64_t time);
 void kw_daemon_passed(void *ctx, const char *id, int64_t time,
 		      const char *detector, enum kw_severity sev);
+
+/* persist.c: the router's hook (kw_router_on_pass): remember and journal
+ * an alert that passed, before any sink may deliver it, or that a spool
+ * replays. ctx is the daemon. */
+void kw_daemon_journal(void *ctx, const char *id, int64_t time);
 
 /* notify.c: one sd_notify message ("READY=1", ...) to $NOTIFY_SOCKET;
  * nothing without it. */

@@ -4,7 +4,10 @@
  * alerts), the learned state (--state's format) and the alert journal.
  *
  * The one idea: an alert is journalled the moment the router passed it
- * (after the delivery spool has it), and the checkpoint's offsets are
+ * (after the delivery spools have it, before any sink may deliver it: the
+ * router holds the deliveries until kw_daemon_journal returns, and an
+ * alert a spool still holds at start is journalled again as it is
+ * replayed), and the checkpoint's offsets are
  * never ahead of what the engine analysed, so a restart after kill -9
  * re-reads at most what came after the last checkpoint and drops every
  * alert that re-reading raises again (same id, same event time). The
@@ -69,9 +72,18 @@ void kw_daemon_passed(void *ctx, const char *id, int64_t time,
 {
 	struct kw_daemon *d = ctx;
 
+	(void)id;
+	(void)time;
+	kw_metrics_alert(d->metrics, detector, sev);
+}
+
+void kw_daemon_journal(void *ctx, const char *id, int64_t time)
+{
+	struct kw_daemon *d = ctx;
+
 	kw_checkpoint_add_alert(&d->ckpt, id, time);
 	kw_checkpoint_journal_append(d->journal, id, time);
-	kw_metrics_alert(d->metrics, detector, sev);
+	kw_router_memory_note(d->conf.router, id, time);
 }
 
 /* -------------------------------------------------------- checkpoints */

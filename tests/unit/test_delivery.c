@@ -607,6 +607,80 @@ static void test_spool_special_files(void **state)
 	rmtree(dir);
 }
 
+static char replayed_ids[8][KW_ALERT_ID_LEN + 1];
+static size_t nreplayed;
+
+static void on_replayed(void *ctx, const char *id, int64_t time)
+{
+	(void)ctx;
+	assert_true(time >= T0);
+	assert_true(nreplayed < 8);
+	snprintf(replayed_ids[nreplayed++], sizeof(replayed_ids[0]), "%s", id);
+}
+
+/* Gated: an alert is spooled at once but delivered only once released
+ * (the daemon journals it in between, so no sink has an alert the journal
+ * lacks after a kill -9); stop releases what is left. What a spool holds
+ * at start is told to the replayed hook and goes at once. */
+static void test_gated(void **state)
+{
+	struct script s = {0}, down = {0};
+	struct kw_sink k = sink_of(&s), kd = sink_of(&down);
+	char *dir = tmpdir();
+	struct kw_delivery_opts o = {
+		.spool_dir = dir,
+		.retry_min_ms = 20,
+		.retry_max_ms = 80,
+		.gated = true,
+		.replayed = on_replayed,
+	};
+	struct kw_delivery *d = NULL;
+	struct kw_delivery_stats st;
+	struct kw_error err;
+	char ids[3][KW_ALERT_ID_LEN + 1];
+
+	(void)state;
+	assert_int_equal(kw_delivery_start(&k, "gated", &o, &d, &err), KW_OK);
+	submit(d, 0, ids[0]);
+	submit(d, 1, ids[1]);
+	usleep(200000);
+	assert_int_equal(s.ncalls, 0); /* held */
+	kw_delivery_stats(d, &st);
+	assert_int_equal(st.pending, 2);
+	kw_delivery_release(d);
+	for (int i = 0; i < 200 && s.ncalls < 2; i++)
+		usleep(10000);
+	assert_int_equal(s.ncalls, 2);
+	submit(d, 2, ids[2]);
+	kw_delivery_stop(d, 5000); /* releases it */
+	assert_int_equal(s.ncalls, 3);
+	assert_string_equal(s.ids[2], ids[2]);
+	kw_delivery_destroy(d);
+
+	/* Spooled and not delivered (the sink is down); the next start tells
+	 * the hook of both and delivers them without a release. */
+	for (size_t i = 0; i < MAXCALLS; i++)
+		down.answers[i] = KW_SINK_RETRY;
+	down.nanswers = MAXCALLS;
+	assert_int_equal(kw_delivery_start(&kd, "gated", &o, &d, &err), KW_OK);
+	submit(d, 3, ids[0]);
+	submit(d, 4, ids[1]);
+	kw_delivery_release(d);
+	kw_delivery_stop(d, 50);
+	kw_delivery_destroy(d);
+	memset(&s, 0, sizeof(s));
+	nreplayed = 0;
+	assert_int_equal(kw_delivery_start(&k, "gated", &o, &d, &err), KW_OK);
+	assert_int_equal(nreplayed, 2);
+	assert_string_equal(replayed_ids[0], ids[0]);
+	assert_string_equal(replayed_ids[1], ids[1]);
+	for (int i = 0; i < 200 && s.ncalls < 2; i++)
+		usleep(10000);
+	assert_int_equal(s.ncalls, 2);
+	kw_delivery_destroy(d);
+	rmtree(dir);
+}
+
 /* One process (one delivery) per spool. */
 static void test_spool_locked(void **state)
 {
@@ -786,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_spool_errors),
 		cmocka_unit_test(test_spool_locked),
 		cmocka_unit_test(test_spool_hostile),
+		cmocka_unit_test(test_gated),
 		cmocka_unit_test(test_spool_special_files),
 		cmocka_unit_test(test_sigpipe_blocked),
 		cmocka_unit_test(test_alert_from_json),

@@ -544,6 +544,73 @@ static void test_memory_hostile(void **state)
 	kw_config_free(cfg);
 }
 
+struct pass_check {
+	struct capture *cap;
+	const char *spool;
+	size_t calls;
+};
+
+/* The hook runs after the spool has the alert and before the sink may
+ * deliver it: what the daemon journals there is never behind a sink. */
+static void on_pass(void *ctx, const char *id, int64_t time)
+{
+	struct pass_check *pc = ctx;
+	char buf[8192];
+	FILE *f = fopen(pc->spool, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	assert_non_null(strstr(buf, id));
+	assert_true(time >= T0);
+	assert_int_equal(pc->cap->n, pc->calls); /* not delivered yet */
+	pc->calls++;
+	usleep(20000); /* room for a delivery thread that would not wait */
+	assert_int_equal(pc->cap->n, pc->calls - 1);
+}
+
+static void test_on_pass_before_delivery(void **state)
+{
+	struct kw_config *cfg = cfg_load("{}");
+	struct kw_router *r = NULL;
+	struct capture cap = {0};
+	char dir[] = "/tmp/kw_onpass_XXXXXX", spool[128];
+	struct pass_check pc = {.cap = &cap, .spool = spool};
+	struct kw_delivery_opts o = {.spool_dir = NULL};
+	struct kw_sink *k = limited_sink(&cap, "hook", NULL);
+	struct kw_error err;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	o.spool_dir = dir;
+	snprintf(spool, sizeof(spool), "%s/hook.spool.jsonl", dir);
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	kw_router_add_sink(r, k);
+	kw_router_on_pass(r, on_pass, &pc);
+	assert_int_equal(kw_router_start_delivery(r, &o, &err), KW_OK);
+	for (int i = 0; i < 3; i++) {
+		char ip[16];
+
+		snprintf(ip, sizeof(ip), "10.0.0.%d", i);
+		submit(r, "key.honey", KW_SEV_CRITICAL, T0 + i, KEY_A, "ip",
+		       ip);
+		/* Released once the hook returned. */
+		for (int w = 0; w < 200 && cap.n < pc.calls; w++)
+			usleep(10000);
+		assert_int_equal(cap.n, pc.calls);
+	}
+	assert_int_equal(pc.calls, 3);
+	kw_router_drain(r, 5000);
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+	unlink(spool);
+	snprintf(spool, sizeof(spool), "%s/hook.lock", dir);
+	unlink(spool);
+	rmdir(dir);
+}
+
 static void test_rate_parse(void **state)
 {
 	uint32_t max;
@@ -1432,6 +1499,7 @@ int main(void)
 		cmocka_unit_test(test_memory_adopted_on_reload),
 		cmocka_unit_test(test_memory_note),
 		cmocka_unit_test(test_memory_hostile),
+		cmocka_unit_test(test_on_pass_before_delivery),
 		cmocka_unit_test(test_suppress),
 		cmocka_unit_test(test_min_severity_and_sink_filters),
 		cmocka_unit_test(test_incidents_to_people),
