@@ -1,23 +1,47 @@
 /*
- * keytab.c - the per-key table: chained hash table with incremental rehash,
- * an intrusive least-recently-seen list, and one allocation per key.
+ * keytab.c - the per-key table: numbered entries, an open
+ * addressing index of tagged slots, incremental growth, and eviction by
+ * tier from a sample taken in entry order.
  *
- * The one idea: each key is a single block [private header | key bytes |
- * public kw_keyent | detector state]. The header chains the block into a
- * hash bucket and into the recency list, so a lookup of a known key is a
- * keyed hash, a short chain walk and a list splice, with no allocation. The key
- * bytes sit right after the header so that comparing a key costs no extra
- * cache miss.
- * The hash is keyed per table (keyhash.h: NH and multiply-add-shift, a
- * universal family, from a random seed), so chosen keys cannot flood one
- * bucket.
+ * The one idea: an entry has a number, and its number is where it lives.
+ * Entries are fixed-size records [private header | key bytes | public
+ * kw_keyent | detector state] in one range of address space reserved for
+ * max_keys of them at creation and made usable as the table fills (no
+ * memory until then), so they never move and finding one is a multiply. The
+ * index maps a key to its number: 64-byte groups (one cache line) of 12
+ * one-byte tags (7 bits of the hash; 0 is an empty slot) and 12 four-byte entry
+ * numbers, so a lookup of a known key is the keyed hash, one line of the index
+ * (tags compared 12 at a time), and the entry itself, whose header and first
+ * key bytes share a line. Nothing is relinked when a key is seen: recency is
+ * the entry's own last_seen.
  *
- * Growth follows redis's dict.c: when the table is as full as it has buckets,
- * a second bucket array twice the size is allocated and every later call
- * moves a few buckets from the old array to the new one (KEYTAB_REHASH_STEP,
- * giving up after ten empty buckets per step); lookups search both arrays
- * while this lasts, inserts go to the new one. The bucket count never grows
- * past the power of two at or above max_keys.
+ * The index: a key's home group is the low bits of its hash; a full group
+ * sends it to the next one (linear probing over groups) and counts, in its
+ * overflow byte, the keys that passed it. A lookup stops at the first group
+ * whose overflow is zero, so removals need no tombstones: a removal clears
+ * its tag and takes one off the overflow of the groups its key passed
+ * (a count that reached 255 stays there). The hash is keyed per table
+ * (keyhash.h: NH and multiply-add-shift, a universal family, from a random
+ * seed), so chosen keys cannot flood one group.
+ *
+ * Growth: when the index is 80% full, a second index twice the size is
+ * allocated and every later call moves one group of the old one into it
+ * (as redis's dict.c moves buckets); lookups search both while this lasts,
+ * inserts go to the new one. Entries need no growth: their room is only
+ * made usable further on. So no call ever pays for moving the whole table,
+ * and entries are never copied.
+ * The index never grows past what max_keys needs.
+ *
+ * Eviction: on a full table a new key takes the number of the key it
+ * evicts, chosen by worth (keytab.h) with no search of the table: a queue
+ * of numbers in insertion order holds the keys that are not yet learned
+ * (tiers only rise, so a key leaves it for good once learned), and its
+ * head gives the oldest one-shot, or failing that the oldest of a few
+ * unsettled keys, as S3-FIFO's small queue gives one-hit wonders. Only
+ * when every key is learned does a clock's hand sample the numbers (the
+ * oldest last_seen of KW_KEYTAB_EVICT_SAMPLE, the hand moving on by as
+ * many each time). Numbers and input order, never hash order, so eviction
+ * depends on the input alone.
  */
 #include "state/keytab.h"
 
@@ -25,46 +49,85 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "state/keyhash.h"
 #include "state/siphash.h"
 
-#define KEYTAB_INITIAL_BUCKETS 16
-#define KEYTAB_REHASH_STEP 2
+#define GROUP_SLOTS 12
+#define KEY_INLINE 112 /* longer keys live in an allocation of their own */
+#define TAG_EMPTY 0
+#define OVERFLOW_STUCK 255
 
-/* ---- the entry block -------------------------------------------------- */
+/* ---- the entry ---------------------------------------------------------- */
 
-struct node {
-	struct node *hnext; /* next in the hash bucket */
-	struct node *older; /* towards the least recently seen */
-	struct node *newer; /* towards the most recently seen */
-	uint32_t hash;	    /* low 32 bits of the keyed hash of the key */
-	uint16_t keylen;    /* <= KW_KEY_MAX_LEN */
-	/* then: keylen key bytes padded to 16, the struct kw_keyent, and the
-	 * detector state (t->state_alloc bytes) */
+struct hdr {
+	uint32_t hash;	 /* low 32 bits of the keyed hash: the home group */
+	uint8_t tag;	 /* the index tag (hash_tag) */
+	uint8_t outside; /* the key bytes are in their own allocation */
+	uint16_t keylen; /* <= KW_KEY_MAX_LEN */
+	uint8_t pad[8];
+	/* then KEY_INLINE bytes: the key, or a pointer to it (outside) */
 };
 
-_Static_assert(sizeof(struct node) % 16 == 0,
-	       "the key bytes and kw_keyent after the header stay aligned");
+_Static_assert(sizeof(struct hdr) == 16, "the key starts on the header's line");
+_Static_assert(KEY_INLINE % 16 == 0, "kw_keyent stays 16-byte aligned");
 _Static_assert(sizeof(struct kw_keyent) % 16 == 0,
 	       "the state area after kw_keyent must stay 16-byte aligned");
 _Static_assert(KW_KEY_MAX_LEN <= UINT16_MAX, "keylen is a uint16_t");
+_Static_assert(KW_KEYTAB_MAX_KEYS <= UINT32_MAX, "entry numbers are uint32_t");
 
-struct bucket_array {
-	struct node **b; /* mask + 1 chains, NULL when not allocated */
+#define ENTRY_FIXED (sizeof(struct hdr) + KEY_INLINE + sizeof(struct kw_keyent))
+
+/* ---- the index ---------------------------------------------------------- */
+
+struct group {
+	uint8_t tag[GROUP_SLOTS];
+	uint8_t overflow; /* keys whose probe passed this group when full */
+	uint8_t pad[3];
+	uint32_t ent[GROUP_SLOTS]; /* entry numbers */
+};
+
+_Static_assert(sizeof(struct group) == 64, "a group is one cache line");
+
+/* Memory from the system: small sizes from malloc, large ones mapped on
+ * their own and 2 MB-aligned so the kernel may back them with huge pages
+ * (a table of millions of keys is read at random: fewer TLB misses). */
+struct region {
+	void *p; /* size usable bytes, 64-byte aligned */
+	size_t size;
+	void *map; /* the whole mapping, or NULL (malloc'ed) */
+	size_t maplen;
+};
+
+struct index {
+	struct group *g; /* mask + 1 groups, NULL when not allocated */
 	size_t mask;
-	size_t used; /* entries chained here */
+	size_t used; /* keys indexed here */
+	struct region mem;
 };
 
 struct kw_keytab {
-	struct bucket_array ht[2]; /* ht[1] is in use only while rehashing */
-	size_t rehashidx;	   /* next ht[0] bucket to move */
-	bool rehashing;
-	struct node *oldest, *newest;
-	size_t count, max_keys, max_buckets;
+	struct index ix[2]; /* ix[1]: the old index while growing */
+	size_t moved;	    /* groups of ix[1] moved so far */
+	bool growing;
+	size_t max_groups;
+	struct region ents; /* room reserved for max_keys entries */
+	size_t committed;   /* bytes of it readable and writable */
+	size_t count, max_keys;
+	size_t stride;			/* bytes per entry */
 	size_t state_size, state_alloc; /* as asked; rounded up to 16 */
+	struct region qmem;
+	uint32_t *queue; /* keys not yet learned, a ring of max_keys */
+	size_t qhead, qlen;
+	size_t hand;	      /* the next number the clock looks at */
+	size_t outside_bytes; /* long keys' own allocations */
 	uint64_t evicted;
 	kw_keytab_cb *on_evict;
 	void *evict_ctx;
@@ -76,19 +139,130 @@ static size_t round16(size_t n)
 	return (n + 15) & ~(size_t)15;
 }
 
-static char *node_key(struct node *nd)
+#define HUGE_PAGE ((size_t)2 << 20)
+#define MAPPED_FROM ((size_t)4 << 20) /* smaller regions come from malloc */
+
+/*
+ * A region of size bytes, zeroed. reserve_only: address space only
+ * (PROT_NONE, no memory committed; region_commit makes a prefix usable),
+ * always mapped. Huge pages are asked for from huge_from bytes on, so a
+ * small table stays in small pages.
+ */
+static bool region_alloc(struct region *r, size_t size, bool reserve_only,
+			 size_t huge_from)
 {
-	return (char *)(nd + 1);
+	unsigned char *map, *p;
+	size_t len;
+
+	*r = (struct region){.size = size};
+	if (!reserve_only && size < MAPPED_FROM) {
+		r->p = aligned_alloc(64, (size + 63) & ~(size_t)63);
+		if (r->p)
+			memset(r->p, 0, size);
+		return r->p != NULL;
+	}
+	if (size > SIZE_MAX - 2 * HUGE_PAGE)
+		return false;
+	len = size + HUGE_PAGE;
+	map = mmap(NULL, len, reserve_only ? PROT_NONE : PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED)
+		return false;
+	p = (unsigned char *)(((uintptr_t)map + HUGE_PAGE - 1) &
+			      ~(uintptr_t)(HUGE_PAGE - 1));
+#ifdef MADV_HUGEPAGE
+	if (size > huge_from)
+		madvise(p + huge_from, size - huge_from, MADV_HUGEPAGE);
+#endif
+	r->p = p;
+	r->map = map;
+	r->maplen = len;
+	return true;
 }
 
-static struct kw_keyent *node_ent(struct node *nd)
+/* Make the first `want` bytes of a reserved region usable (at least). */
+static bool region_commit(struct region *r, size_t *committed, size_t want)
 {
-	return (struct kw_keyent *)(node_key(nd) + round16(nd->keylen));
+	size_t to;
+
+	if (want <= *committed)
+		return true;
+	to = *committed + *committed / 8;
+	if (to < want)
+		to = want;
+	to = (to + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	if (to > r->size)
+		to = (r->size + 4095) & ~(size_t)4095;
+	if (mprotect((unsigned char *)r->p + *committed, to - *committed,
+		     PROT_READ | PROT_WRITE) != 0)
+		return false;
+	*committed = to;
+	return true;
+}
+
+static void region_free(struct region *r)
+{
+	if (r->map)
+		munmap(r->map, r->maplen);
+	else
+		free(r->p);
+	*r = (struct region){.p = NULL};
+}
+
+static uint8_t hash_tag(uint64_t h)
+{
+	return (uint8_t)(0x80 | (h >> 57));
+}
+
+static struct hdr *entry(const struct kw_keytab *t, uint32_t num)
+{
+	return (struct hdr *)((unsigned char *)t->ents.p +
+			      (size_t)num * t->stride);
+}
+
+static char *hdr_key(struct hdr *h)
+{
+	char *inline_key = (char *)(h + 1);
+	char *out;
+
+	if (!h->outside)
+		return inline_key;
+	memcpy(&out, inline_key, sizeof(out));
+	return out;
+}
+
+static struct kw_keyent *hdr_ent(struct hdr *h)
+{
+	return (struct kw_keyent *)((char *)(h + 1) + KEY_INLINE);
 }
 
 size_t kw_keytab_entry_overhead(size_t keylen)
 {
-	return sizeof(struct node) + round16(keylen) + sizeof(struct kw_keyent);
+	return ENTRY_FIXED + (keylen > KEY_INLINE ? keylen : 0);
+}
+
+/* ---- tags, twelve at a time --------------------------------------------- */
+
+/* Bit i set when slot i of g holds tag. */
+static unsigned match_tag(const struct group *g, uint8_t tag)
+{
+#if defined(__SSE2__)
+	__m128i v = _mm_load_si128((const __m128i *)g);
+	__m128i eq = _mm_cmpeq_epi8(v, _mm_set1_epi8((char)tag));
+
+	return (unsigned)_mm_movemask_epi8(eq) & ((1u << GROUP_SLOTS) - 1);
+#else
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < GROUP_SLOTS; i++)
+		m |= (unsigned)(g->tag[i] == tag) << i;
+	return m;
+#endif
+}
+
+static unsigned first_slot(unsigned m)
+{
+	return (unsigned)__builtin_ctz(m);
 }
 
 /* ---- creation and destruction ----------------------------------------- */
@@ -133,32 +307,62 @@ static enum kw_status random_seed(uint8_t seed[KW_SIPHASH_KEY_LEN])
 	return KW_OK;
 }
 
+static bool index_alloc(struct index *ix, size_t groups)
+{
+	if (!region_alloc(&ix->mem, groups * sizeof(struct group), false, 0))
+		return false;
+	ix->g = ix->mem.p;
+	ix->mask = groups - 1;
+	ix->used = 0;
+	return true;
+}
+
+static void index_free(struct index *ix)
+{
+	region_free(&ix->mem);
+	*ix = (struct index){.g = NULL};
+}
+
+/* Whether an index of `groups` groups holding `keys` keys is past 80%. */
+static bool too_full(size_t keys, size_t groups)
+{
+	return keys * 5 > groups * GROUP_SLOTS * 4;
+}
+
 enum kw_status kw_keytab_create_seeded(size_t max_keys, size_t state_size,
 				       const uint8_t seed[16],
 				       struct kw_keytab **out)
 {
 	enum kw_status st = KW_EINVAL;
 	struct kw_keytab *t = NULL;
-	size_t max_buckets = KEYTAB_INITIAL_BUCKETS;
+	size_t max_groups = 1;
 
 	*out = NULL;
-	if (max_keys == 0 || max_keys > SIZE_MAX / 4 ||
+	if (max_keys == 0 || max_keys > KW_KEYTAB_MAX_KEYS ||
 	    state_size > KW_KEYTAB_STATE_MAX)
 		goto cleanup;
 	st = KW_ENOMEM;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		goto cleanup;
-	while (max_buckets < max_keys)
-		max_buckets *= 2;
+	while (too_full(max_keys, max_groups))
+		max_groups *= 2;
 	t->max_keys = max_keys;
-	t->max_buckets = max_buckets;
+	t->max_groups = max_groups;
 	t->state_size = state_size;
 	t->state_alloc = round16(state_size);
+	t->stride = ENTRY_FIXED + t->state_alloc;
 	kw_keyhash_init(&t->hkey, seed);
-	t->ht[0].mask = KEYTAB_INITIAL_BUCKETS - 1;
-	t->ht[0].b = calloc(KEYTAB_INITIAL_BUCKETS, sizeof(struct node *));
-	if (!t->ht[0].b)
+	if (!index_alloc(&t->ix[0], 1))
+		goto cleanup;
+	if (!region_alloc(&t->qmem, max_keys * sizeof(*t->queue), false,
+			  HUGE_PAGE))
+		goto cleanup;
+	t->queue = t->qmem.p;
+	/* Address space for every entry, memory only as they are used. */
+	if (max_keys > SIZE_MAX / t->stride ||
+	    !region_alloc(&t->ents, max_keys * t->stride, true,
+			  (size_t)32 << 20))
 		goto cleanup;
 	*out = t;
 	t = NULL;
@@ -182,25 +386,30 @@ enum kw_status kw_keytab_create(size_t max_keys, size_t state_size,
 	return st;
 }
 
-/* Wipe the key bytes and free the block. */
-static void node_free(struct node *nd)
+/* Wipe an entry's key bytes (and free them when they live outside). */
+static void wipe_key(struct kw_keytab *t, struct hdr *h)
 {
-	explicit_bzero(node_key(nd), nd->keylen);
-	free(nd);
+	if (h->outside) {
+		char *p = hdr_key(h);
+
+		explicit_bzero(p, h->keylen);
+		free(p);
+		t->outside_bytes -= h->keylen;
+		h->outside = 0;
+	}
+	explicit_bzero(h + 1, KEY_INLINE);
 }
 
 void kw_keytab_destroy(struct kw_keytab *t)
 {
-	struct node *nd, *next;
-
 	if (!t)
 		return;
-	for (nd = t->oldest; nd; nd = next) {
-		next = nd->newer;
-		node_free(nd);
-	}
-	free(t->ht[0].b);
-	free(t->ht[1].b);
+	for (size_t i = 0; i < t->count; i++)
+		wipe_key(t, entry(t, (uint32_t)i));
+	region_free(&t->ents);
+	index_free(&t->ix[0]);
+	index_free(&t->ix[1]);
+	region_free(&t->qmem);
 	explicit_bzero(&t->hkey, sizeof(t->hkey));
 	free(t);
 }
@@ -211,166 +420,345 @@ void kw_keytab_on_evict(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx)
 	t->evict_ctx = ctx;
 }
 
-/* ---- incremental rehash ------------------------------------------------ */
+/* ---- the index: find, put, remove --------------------------------------- */
 
-/* Start growing when there are as many keys as buckets. Failure to get the
- * new array is not an error: chains just get longer until a later try. */
+/* The number of the key in ix, or -1. */
+static int64_t index_find(const struct kw_keytab *t, const struct index *ix,
+			  uint32_t hash, uint8_t tag, const char *key, size_t n)
+{
+	size_t gi = hash & ix->mask;
+
+	for (size_t probes = 0; probes <= ix->mask; probes++) {
+		const struct group *g = &ix->g[gi];
+		unsigned m = match_tag(g, tag);
+
+		while (m) {
+			unsigned s = first_slot(m);
+			struct hdr *h = entry(t, g->ent[s]);
+
+			if (h->hash == hash && h->keylen == n &&
+			    memcmp(hdr_key(h), key, n) == 0)
+				return g->ent[s];
+			m &= m - 1;
+		}
+		if (!g->overflow)
+			break;
+		gi = (gi + 1) & ix->mask;
+	}
+	return -1;
+}
+
+/* Put number num (of hash and tag) in the first free slot from its home
+ * group. The caller made sure ix has a free slot. */
+static void index_put(struct index *ix, uint32_t hash, uint8_t tag,
+		      uint32_t num)
+{
+	size_t gi = hash & ix->mask;
+
+	for (;;) {
+		struct group *g = &ix->g[gi];
+		unsigned m = match_tag(g, TAG_EMPTY);
+
+		if (m) {
+			unsigned s = first_slot(m);
+
+			g->tag[s] = tag;
+			g->ent[s] = num;
+			ix->used++;
+			return;
+		}
+		if (g->overflow < OVERFLOW_STUCK)
+			g->overflow++;
+		gi = (gi + 1) & ix->mask;
+	}
+}
+
+/* Take number num out of ix; whether it was there. */
+static bool index_remove(struct index *ix, uint32_t hash, uint8_t tag,
+			 uint32_t num)
+{
+	size_t home = hash & ix->mask, gi = home;
+
+	for (size_t probes = 0; probes <= ix->mask; probes++) {
+		struct group *g = &ix->g[gi];
+		unsigned m = match_tag(g, tag);
+
+		for (; m; m &= m - 1) {
+			unsigned s = first_slot(m);
+
+			if (g->ent[s] != num)
+				continue;
+			g->tag[s] = TAG_EMPTY;
+			ix->used--;
+			for (size_t k = home; k != gi; k = (k + 1) & ix->mask) {
+				if (ix->g[k].overflow < OVERFLOW_STUCK)
+					ix->g[k].overflow--;
+			}
+			return true;
+		}
+		if (!g->overflow)
+			break;
+		gi = (gi + 1) & ix->mask;
+	}
+	return false;
+}
+
+/* ---- growth ------------------------------------------------------------- */
+
+/* Move one group of the old index into the new one. Its overflow counts
+ * stay, so lookups still probe past it to keys not moved yet. */
+static void grow_step(struct kw_keytab *t)
+{
+	struct index *old = &t->ix[1];
+	struct group *g = &old->g[t->moved];
+
+	for (unsigned m = ~match_tag(g, TAG_EMPTY) & ((1u << GROUP_SLOTS) - 1);
+	     m; m &= m - 1)
+		__builtin_prefetch(entry(t, g->ent[first_slot(m)]));
+	for (unsigned s = 0; s < GROUP_SLOTS; s++) {
+		struct hdr *h;
+
+		if (g->tag[s] == TAG_EMPTY)
+			continue;
+		h = entry(t, g->ent[s]);
+		index_put(&t->ix[0], h->hash, g->tag[s], g->ent[s]);
+		g->tag[s] = TAG_EMPTY;
+		old->used--;
+	}
+	if (++t->moved > old->mask || old->used == 0) {
+		index_free(old);
+		t->growing = false;
+	}
+}
+
+/* Start growing when the index is past 80% full. Failure to get the new
+ * index is not an error: groups just fill up more until a later try (and
+ * an insert fails only when the index has no free slot at all). */
 static void maybe_grow(struct kw_keytab *t)
 {
-	size_t size = t->ht[0].mask + 1;
-	struct node **b;
+	struct index bigger;
+	size_t groups = t->ix[0].mask + 1;
 
-	if (t->rehashing || t->ht[0].used < size || size >= t->max_buckets)
+	if (!too_full(t->ix[0].used + 1, groups) || groups >= t->max_groups)
 		return;
-	b = calloc(size * 2, sizeof(*b));
-	if (!b)
+	while (t->growing) /* the last growth is always done by now; cheap */
+		grow_step(t);
+	if (!index_alloc(&bigger, groups * 2))
 		return;
-	t->ht[1].b = b;
-	t->ht[1].mask = size * 2 - 1;
-	t->ht[1].used = 0;
-	t->rehashidx = 0;
-	t->rehashing = true;
+	t->ix[1] = t->ix[0];
+	t->ix[0] = bigger;
+	t->moved = 0;
+	t->growing = true;
 }
 
-/* Move up to `steps` non-empty buckets from ht[0] to ht[1]. */
-static void rehash_step(struct kw_keytab *t, size_t steps)
+/* ---- eviction ----------------------------------------------------------- */
+
+static unsigned tier(const struct kw_keyent *e)
 {
-	size_t empty_visits = steps * 10;
+	uint64_t span = (uint64_t)e->last_seen - (uint64_t)e->first_seen;
 
-	while (steps-- > 0 && t->ht[0].used > 0) {
-		struct node *nd;
+	if (e->conf)
+		return 3;
+	if (span >= (uint64_t)KW_KEYTAB_SETTLED || e->events >= KW_KEYTAB_BUSY)
+		return 2;
+	return e->events >= 2 ? 1 : 0;
+}
 
-		while (!t->ht[0].b[t->rehashidx]) {
-			t->rehashidx++;
-			if (--empty_visits == 0)
-				return;
-		}
-		nd = t->ht[0].b[t->rehashidx];
-		while (nd) {
-			struct node *next = nd->hnext;
-			size_t i = nd->hash & t->ht[1].mask;
+static void queue_push(struct kw_keytab *t, uint32_t num)
+{
+	size_t i = t->qhead + t->qlen;
 
-			nd->hnext = t->ht[1].b[i];
-			t->ht[1].b[i] = nd;
-			t->ht[0].used--;
-			t->ht[1].used++;
-			nd = next;
-		}
-		t->ht[0].b[t->rehashidx++] = NULL;
+	if (i >= t->max_keys)
+		i -= t->max_keys;
+	t->queue[i] = num;
+	t->qlen++;
+}
+
+static uint32_t queue_pop(struct kw_keytab *t)
+{
+	uint32_t num = t->queue[t->qhead];
+
+	if (++t->qhead == t->max_keys)
+		t->qhead = 0;
+	t->qlen--;
+	return num;
+}
+
+/* No key below the learned tier: the least worth among the sample after
+ * the hand (tier, then the oldest last_seen). */
+static uint32_t clock_victim(struct kw_keytab *t)
+{
+	size_t n = t->count < KW_KEYTAB_EVICT_SAMPLE ? t->count
+						     : KW_KEYTAB_EVICT_SAMPLE;
+	uint32_t nums[KW_KEYTAB_EVICT_SAMPLE], best = 0;
+	unsigned best_tier = 4;
+	int64_t best_seen = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		nums[i] = (uint32_t)t->hand;
+		__builtin_prefetch(hdr_ent(entry(t, nums[i])));
+		if (++t->hand == t->count)
+			t->hand = 0;
 	}
-	if (t->ht[0].used == 0) {
-		free(t->ht[0].b);
-		t->ht[0] = t->ht[1];
-		t->ht[1] = (struct bucket_array){.b = NULL};
-		t->rehashing = false;
-	}
-}
+	for (size_t i = 0; i < n; i++) {
+		const struct kw_keyent *e = hdr_ent(entry(t, nums[i]));
+		unsigned ti = tier(e);
 
-/* ---- lookup, insert, evict --------------------------------------------- */
-
-static struct node *find(const struct kw_keytab *t, const char *key, size_t n,
-			 uint32_t h)
-{
-	for (int k = 0; k <= (t->rehashing ? 1 : 0); k++) {
-		struct node *nd = t->ht[k].b[h & t->ht[k].mask];
-
-		for (; nd; nd = nd->hnext) {
-			if (nd->hash == h && nd->keylen == n &&
-			    memcmp(node_key(nd), key, n) == 0)
-				return nd;
+		if (ti < best_tier ||
+		    (ti == best_tier && e->last_seen < best_seen)) {
+			best = nums[i];
+			best_tier = ti;
+			best_seen = e->last_seen;
 		}
 	}
-	return NULL;
+	return best;
 }
 
-static void lru_unlink(struct kw_keytab *t, struct node *nd)
+/*
+ * The number to evict. The queue holds, in insertion order, every key not
+ * yet known to be learned (tier 0 or 1: each key goes in when inserted,
+ * and tiers only rise). Keys are taken from its head: the first one-shot
+ * is the victim; a learned key leaves the queue for good; up to a sample
+ * of unsettled keys is held, and when no one-shot comes first the oldest
+ * of them goes, the rest back to the tail. With the queue empty, every
+ * key is learned: the clock's sample decides.
+ */
+static uint32_t choose_victim(struct kw_keytab *t)
 {
-	if (nd->older)
-		nd->older->newer = nd->newer;
-	else
-		t->oldest = nd->newer;
-	if (nd->newer)
-		nd->newer->older = nd->older;
-	else
-		t->newest = nd->older;
-	nd->older = NULL;
-	nd->newer = NULL;
-}
+	uint32_t held[KW_KEYTAB_EVICT_SAMPLE], victim = 0;
+	size_t nheld = 0, vi = KW_KEYTAB_EVICT_SAMPLE;
+	bool found = false;
 
-static void lru_push_newest(struct kw_keytab *t, struct node *nd)
-{
-	nd->older = t->newest;
-	nd->newer = NULL;
-	if (t->newest)
-		t->newest->newer = nd;
-	else
-		t->oldest = nd;
-	t->newest = nd;
-}
+	while (t->qlen > 0 && nheld < KW_KEYTAB_EVICT_SAMPLE) {
+		uint32_t num = queue_pop(t);
+		unsigned ti = tier(hdr_ent(entry(t, num)));
 
-/* Unlink nd from whichever bucket array holds it. */
-static void hash_unlink(struct kw_keytab *t, struct node *nd)
-{
-	for (int k = 0; k <= (t->rehashing ? 1 : 0); k++) {
-		struct node **pp = &t->ht[k].b[nd->hash & t->ht[k].mask];
+		if (ti == 0) {
+			victim = num;
+			found = true;
+			break;
+		}
+		if (ti == 1)
+			held[nheld++] = num;
+	}
+	if (!found && nheld == 0)
+		return clock_victim(t);
+	if (!found) {
+		int64_t oldest = INT64_MAX;
 
-		for (; *pp; pp = &(*pp)->hnext) {
-			if (*pp == nd) {
-				*pp = nd->hnext;
-				t->ht[k].used--;
-				return;
+		for (size_t i = 0; i < nheld; i++) {
+			int64_t seen = hdr_ent(entry(t, held[i]))->last_seen;
+
+			if (vi == KW_KEYTAB_EVICT_SAMPLE || seen < oldest) {
+				vi = i;
+				oldest = seen;
 			}
 		}
+		victim = held[vi];
 	}
+	for (size_t i = 0; i < nheld; i++) {
+		if (i != vi)
+			queue_push(t, held[i]);
+	}
+	return victim;
 }
 
-static void hash_link(struct kw_keytab *t, struct node *nd)
+static void evict(struct kw_keytab *t, uint32_t num)
 {
-	struct bucket_array *a = &t->ht[t->rehashing ? 1 : 0];
-	size_t i = nd->hash & a->mask;
+	struct hdr *h = entry(t, num);
 
-	nd->hnext = a->b[i];
-	a->b[i] = nd;
-	a->used++;
-}
-
-static void evict(struct kw_keytab *t, struct node *nd)
-{
 	if (t->on_evict)
-		t->on_evict(t->evict_ctx, node_ent(nd));
-	hash_unlink(t, nd);
-	lru_unlink(t, nd);
-	t->count--;
-	node_free(nd);
+		t->on_evict(t->evict_ctx, hdr_ent(h));
+	if (!index_remove(&t->ix[0], h->hash, h->tag, num) && t->growing)
+		index_remove(&t->ix[1], h->hash, h->tag, num);
+	wipe_key(t, h);
+	t->evicted++;
 }
 
-static struct node *node_new(const struct kw_keytab *t, const char *key,
-			     size_t n, uint32_t h, int64_t ts)
-{
-	size_t size = kw_keytab_entry_overhead(n) + t->state_alloc;
-	struct node *nd = aligned_alloc(16, size);
-	struct kw_keyent *ent;
+/* ---- lookup and insert -------------------------------------------------- */
 
-	if (!nd)
-		return NULL;
-	memset(nd, 0, size);
-	nd->hash = h;
-	nd->keylen = (uint16_t)n;
-	memcpy(node_key(nd), key, n);
-	ent = node_ent(nd);
-	kw_key_fingerprint(key, n, ent->fp);
-	kw_key_redact(key, n, ent->id, sizeof(ent->id));
-	ent->first_seen = ts;
-	ent->last_seen = ts;
-	return nd;
+static int64_t find(const struct kw_keytab *t, uint32_t hash, uint8_t tag,
+		    const char *key, size_t n)
+{
+	int64_t num = index_find(t, &t->ix[0], hash, tag, key, n);
+
+	if (num < 0 && t->growing)
+		num = index_find(t, &t->ix[1], hash, tag, key, n);
+	return num;
+}
+
+/* Room for entry number count. */
+static bool reserve_entry(struct kw_keytab *t)
+{
+	return region_commit(&t->ents, &t->committed,
+			     (t->count + 1) * t->stride);
+}
+
+/* Fill entry num for a new key. */
+static void entry_init(struct kw_keytab *t, uint32_t num, const char *key,
+		       size_t n, uint64_t hash, char *outside, int64_t ts)
+{
+	struct hdr *h = entry(t, num);
+	struct kw_keyent *e = hdr_ent(h);
+
+	memset(h, 0, t->stride);
+	h->hash = (uint32_t)hash;
+	h->tag = hash_tag(hash);
+	h->keylen = (uint16_t)n;
+	if (outside) {
+		memcpy(outside, key, n);
+		memcpy(h + 1, &outside, sizeof(outside));
+		h->outside = 1;
+		t->outside_bytes += n;
+	} else {
+		memcpy(h + 1, key, n);
+	}
+	kw_key_fingerprint(key, n, e->fp);
+	kw_key_redact(key, n, e->id, sizeof(e->id));
+	e->first_seen = ts;
+	e->last_seen = ts;
+}
+
+/* Insert a key not in the table; its number, or -1 (KW_ENOMEM: nothing
+ * changed). */
+static int64_t insert(struct kw_keytab *t, const char *key, size_t n,
+		      uint64_t hash, int64_t ts)
+{
+	char *outside = NULL;
+	uint32_t num;
+	bool full = t->count >= t->max_keys;
+
+	if (!full && !reserve_entry(t))
+		return -1;
+	if (n > KEY_INLINE) {
+		outside = malloc(n);
+		if (!outside)
+			return -1;
+	}
+	if (!full)
+		maybe_grow(t);
+	if (!full && t->ix[0].used >= (t->ix[0].mask + 1) * GROUP_SLOTS) {
+		free(outside); /* no free slot: the growth failed */
+		return -1;
+	}
+	if (full) {
+		num = choose_victim(t);
+		evict(t, num);
+	} else {
+		num = (uint32_t)t->count++;
+	}
+	entry_init(t, num, key, n, hash, outside, ts);
+	index_put(&t->ix[0], (uint32_t)hash, hash_tag(hash), num);
+	queue_push(t, num);
+	return num;
 }
 
 enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 			     int64_t ts, struct kw_keyent **ent, bool *created)
 {
-	struct node *nd;
 	struct kw_keyent *e;
-	uint32_t h;
+	uint64_t hash;
+	int64_t num;
 
 	*ent = NULL;
 	if (created)
@@ -379,29 +767,18 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 		return KW_EINVAL;
 	if (n > KW_KEY_MAX_LEN)
 		return KW_ETOOBIG;
-	if (t->rehashing)
-		rehash_step(t, KEYTAB_REHASH_STEP);
-	h = (uint32_t)kw_keyhash(&t->hkey, key, n);
-	nd = find(t, key, n, h);
-	if (!nd) {
-		nd = node_new(t, key, n, h, ts);
-		if (!nd)
+	if (t->growing)
+		grow_step(t);
+	hash = kw_keyhash(&t->hkey, key, n);
+	num = find(t, (uint32_t)hash, hash_tag(hash), key, n);
+	if (num < 0) {
+		num = insert(t, key, n, hash, ts);
+		if (num < 0)
 			return KW_ENOMEM;
-		if (t->count >= t->max_keys) {
-			evict(t, t->oldest);
-			t->evicted++;
-		}
-		maybe_grow(t);
-		hash_link(t, nd);
-		lru_push_newest(t, nd);
-		t->count++;
 		if (created)
 			*created = true;
-	} else if (nd != t->newest) {
-		lru_unlink(t, nd);
-		lru_push_newest(t, nd);
 	}
-	e = node_ent(nd);
+	e = hdr_ent(entry(t, (uint32_t)num));
 	if (ts < e->first_seen)
 		e->first_seen = ts;
 	if (ts > e->last_seen)
@@ -409,17 +786,6 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 	e->events++;
 	*ent = e;
 	return KW_OK;
-}
-
-size_t kw_keytab_evict_idle(struct kw_keytab *t, int64_t before)
-{
-	size_t n = 0;
-
-	while (t->oldest && node_ent(t->oldest)->last_seen < before) {
-		evict(t, t->oldest);
-		n++;
-	}
-	return n;
 }
 
 /* ---- inspection --------------------------------------------------------- */
@@ -439,8 +805,17 @@ uint64_t kw_keytab_evicted(const struct kw_keytab *t)
 	return t->evicted;
 }
 
+size_t kw_keytab_bytes(const struct kw_keytab *t)
+{
+	size_t groups =
+		t->ix[0].mask + 1 + (t->growing ? t->ix[1].mask + 1 : 0);
+
+	return t->count * t->stride + groups * sizeof(struct group) +
+	       t->outside_bytes + t->max_keys * sizeof(*t->queue) + sizeof(*t);
+}
+
 void kw_keytab_foreach(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx)
 {
-	for (struct node *nd = t->oldest; nd; nd = nd->newer)
-		cb(ctx, node_ent(nd));
+	for (size_t i = 0; i < t->count; i++)
+		cb(ctx, hdr_ent(entry(t, (uint32_t)i)));
 }

@@ -1,18 +1,34 @@
 /*
  * keytab.h - the per-key table: one entry per distinct API key, bounded,
- * least-recently-seen eviction, hashed with a per-table random seed.
+ * hashed with a per-table random seed; past its bound it evicts the key
+ * worth least (a one-shot before a key with learned state, then the one
+ * seen longest ago).
  *
  * The one idea: the table is the only place that holds full key bytes after
  * the decoder, and it holds them only to tell keys apart exactly. They live
  * in the table's private part of each entry; the public struct kw_keyent
  * carries the fingerprint and the redacted id, and no function returns the
- * key bytes. They are wiped (explicit_bzero) before memory is freed.
+ * key bytes. They are wiped (explicit_bzero) when a key leaves the table
+ * and when the table is destroyed.
  *
- * Entries are kept in a list from least to most recently seen (seen = passed
- * to kw_keytab_get). When the table holds max_keys keys, inserting a new key
- * first evicts the least recently seen one. The hash table grows by doubling
- * and rehashes incrementally, a couple of buckets per call (as redis's
- * dict.c does), so no single call pays for moving the whole table.
+ * Entries never move: a struct kw_keyent pointer stays valid until its key
+ * is evicted or the table destroyed, however much the table grows.
+ *
+ * Eviction (kw_keytab_get of a new key on a full table) takes the key worth
+ * least, by tier first, then the one seen longest ago (in insertion order
+ * for keys not yet learned; among learned keys, the oldest last_seen of a
+ * few sampled in the table's own order). Which key goes depends on the
+ * input alone, never on the random seed. The tiers, from evicted first:
+ *   0  a one-shot: one event, first and last seen less than an hour apart
+ *   1  unsettled: a few events (fewer than KW_KEYTAB_BUSY), all within
+ *      an hour of the first
+ *   2  learned: seen over an hour or more (first_seen as the engine left
+ *      it, so a key continued from a state file counts its whole past),
+ *      or at least KW_KEYTAB_BUSY events
+ *   3  configured: the engine set conf (a key named in the config)
+ * so a flood of made-up keys, each used once, replaces other one-shots and
+ * never a key with a baseline, while among keys of one tier the table
+ * behaves like least-recently-seen.
  *
  * Not thread-safe: one table per shard, used by one thread.
  */
@@ -28,6 +44,14 @@
 
 /* Largest per-key detector state area, in bytes. */
 #define KW_KEYTAB_STATE_MAX (1u << 20)
+/* Most keys a table can be created for. */
+#define KW_KEYTAB_MAX_KEYS (UINT32_C(1) << 30)
+/* A key seen over this span of event time (us) or this many times is in
+ * the learned tier (see the top of this file). */
+#define KW_KEYTAB_SETTLED (INT64_C(3600) * 1000000)
+#define KW_KEYTAB_BUSY 64
+/* Unsettled keys, or learned keys, compared to choose one eviction. */
+#define KW_KEYTAB_EVICT_SAMPLE 8
 
 /*
  * One key. Owned by the table: valid until the key is evicted (the eviction
@@ -45,7 +69,8 @@ struct kw_keyent {
 	int64_t last_seen;	/* largest ts passed to kw_keytab_get (us) */
 	uint64_t events;	/* number of kw_keytab_get calls for this key */
 	const void *conf;	/* the config entry that matched, borrowed,
-				   set by the engine; NULL on insert */
+				   set by the engine; NULL on insert. Not NULL
+				   puts the key in the configured tier */
 	uint32_t flags;		/* engine-owned; 0 on insert */
 };
 
@@ -62,11 +87,11 @@ struct kw_keytab;
 typedef void kw_keytab_cb(void *ctx, struct kw_keyent *ent);
 
 /*
- * Create a table of at most max_keys keys (>= 1) with state_size bytes of
- * detector state per key (0 .. KW_KEYTAB_STATE_MAX). The hash's seed comes
- * from getrandom(2), or /dev/urandom when that is missing. *out is set on
- * KW_OK; free with kw_keytab_destroy. KW_EINVAL on bad sizes, KW_EIO when no
- * random seed can be read, KW_ENOMEM.
+ * Create a table of at most max_keys keys (1 .. KW_KEYTAB_MAX_KEYS) with
+ * state_size bytes of detector state per key (0 .. KW_KEYTAB_STATE_MAX).
+ * The hash's seed comes from getrandom(2), or /dev/urandom when that is
+ * missing. *out is set on KW_OK; free with kw_keytab_destroy. KW_EINVAL on
+ * bad sizes, KW_EIO when no random seed can be read, KW_ENOMEM.
  */
 enum kw_status kw_keytab_create(size_t max_keys, size_t state_size,
 				struct kw_keytab **out);
@@ -84,19 +109,19 @@ void kw_keytab_destroy(struct kw_keytab *t);
 
 /*
  * Set the callback called with each entry just before it is evicted (by
- * kw_keytab_get on a full table, or kw_keytab_evict_idle), so that its state
- * can be saved. The callback may read and copy the entry and its state; it
- * must not call back into the table. cb NULL removes it.
+ * kw_keytab_get on a full table), so that its state can be saved. The
+ * callback may read and copy the entry and its state; it must not call back
+ * into the table. cb NULL removes it.
  */
 void kw_keytab_on_evict(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx);
 
 /*
  * Find the key (n bytes, as written in the log) or insert it, and record
- * one request at time ts: events++, first_seen = min, last_seen = max, and
- * the key becomes the most recently seen. On insert the fingerprint and
- * redacted id are computed, kind, mode, conf, flags and the state area are
- * zero, first_seen = last_seen = ts, and *created (if not NULL) is true.
- * When the table is full, the least recently seen key is evicted first.
+ * one request at time ts: events++, first_seen = min, last_seen = max. On
+ * insert the fingerprint and redacted id are computed, kind, mode, conf,
+ * flags and the state area are zero, first_seen = last_seen = ts, and
+ * *created (if not NULL) is true. When the table is full, the key worth
+ * least is evicted first (see the top of this file).
  *
  * *ent is owned by the table (see struct kw_keyent). The key bytes are
  * copied; the caller's buffer may be reused after the call.
@@ -107,14 +132,6 @@ void kw_keytab_on_evict(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx);
  */
 enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 			     int64_t ts, struct kw_keyent **ent, bool *created);
-
-/*
- * Evict, oldest first, the keys whose last_seen is before `before`, stopping
- * at the first least-recently-seen key that is not (so with events in time
- * order this is every idle key). Calls the eviction callback for each.
- * Returns how many were evicted; they are not added to kw_keytab_evicted.
- */
-size_t kw_keytab_evict_idle(struct kw_keytab *t, int64_t before);
 
 /*
  * The table's keyed hash of a key: kw_keyhash with the key material drawn
@@ -130,17 +147,26 @@ size_t kw_keytab_count(const struct kw_keytab *t);
 uint64_t kw_keytab_evicted(const struct kw_keytab *t);
 
 /*
- * Call cb for every entry, in an unspecified order. cb may change the
- * entry's public fields and state, but must not call back into the table.
+ * Call cb for every entry, in the table's own order: the order keys were
+ * inserted, an evicted key's place taken by the key that evicted it. It
+ * depends on the input alone (never on the seed), so what a caller does
+ * per key in this order is reproducible. cb may change the entry's public
+ * fields and state, but must not call back into the table.
  */
 void kw_keytab_foreach(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx);
 
 /*
- * Bytes of one entry block for a key of keylen bytes, besides the detector
- * state: the 32-byte private header, the key bytes padded to 16, and the
- * 128-byte public struct. The bucket arrays add 8 to 16 bytes per key (one
- * pointer per bucket, 0.5 to 1 key per bucket; 24 while a rehash runs).
+ * Bytes of one entry besides the detector state: a 16-byte private header,
+ * room for a key of up to 112 bytes, and the 128-byte public struct; a
+ * longer key (up to KW_KEY_MAX_LEN) takes a separate allocation of its
+ * length on top. The index adds 6.7 to 13.3 bytes per key (a 4-byte slot
+ * and a tag byte, 12 to a 64-byte line, kept between 40% and 80% full).
  */
 size_t kw_keytab_entry_overhead(size_t keylen);
+
+/* Bytes of memory the table uses now: its entries, the index (both
+ * indexes while growing), longer keys, the queue of keys not yet learned
+ * (4 bytes per key of max_keys). */
+size_t kw_keytab_bytes(const struct kw_keytab *t);
 
 #endif

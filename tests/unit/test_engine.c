@@ -114,17 +114,15 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-static void rig_up(struct rig *r, int max_keys, const char *format)
+static void rig_up_with(struct rig *r, const char *text, const char *format)
 {
 	static const char *const names[] = {"stripe", "aws"};
 	struct kw_engine_opts opts;
 	struct kw_error err;
 	struct kw_sink *s;
-	char text[1024];
 
 	memset(r, 0, sizeof(*r));
 	kw_log_set_level(KW_LOG_QUIET);
-	snprintf(text, sizeof(text), config_text, max_keys);
 	if (kw_config_load_string(text, "t.json", &r->cfg, &err) != KW_OK)
 		fail_msg("%s", err.msg);
 	if (kw_models_load(KW_SOURCE_ROOT "/models", names, 2, &r->models,
@@ -149,6 +147,14 @@ static void rig_up(struct rig *r, int max_keys, const char *format)
 	assert_non_null(mkdtemp(r->dir));
 	snprintf(r->path, sizeof(r->path), "%s/requests.jsonl", r->dir);
 	write_file(r->path, log_text);
+}
+
+static void rig_up(struct rig *r, int max_keys, const char *format)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), config_text, max_keys);
+	rig_up_with(r, text, format);
 }
 
 static void rig_down(struct rig *r)
@@ -431,6 +437,62 @@ static void test_evict_and_unreadable(void **state)
 	kw_engine_destroy(NULL);
 }
 
+/*
+ * issue 9: eviction by learned value, end to end. A secret key learns its
+ * address for three hours (learn: 1h); then a flood of ten times max_keys
+ * made-up keys, each used once; then the real key is used from a new
+ * address. It kept its entry and what it learned, so geo.new_ip fires (a
+ * table that evicts by recency alone would have thrown its learning away
+ * and taken the new address as part of a new key's learning).
+ */
+static void test_flood_keeps_learned_key(void **state)
+{
+	static const char real[] = "sk_live_51HxRealBackendKeyxxxxxxxxxx7c3d";
+	const struct kw_engine_stats *st;
+	struct rig r;
+	char path[160];
+	int64_t t0 = INT64_C(1795766400);
+	FILE *f;
+
+	(void)state;
+	rig_up_with(&r, "{\"max_keys\": 20, \"learn\": \"1h\"}", NULL);
+	snprintf(path, sizeof(path), "%s/flood.jsonl", r.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 18; i++) /* three hours, every 10 minutes */
+		fprintf(f,
+			"{\"created\":%lld,\"method\":\"GET\","
+			"\"path\":\"/v1/balance\",\"status\":200,"
+			"\"ip\":\"203.0.113.5\",\"api_key\":\"%s\"}\n",
+			(long long)(t0 + 600 * i), real);
+	for (int i = 0; i < 200; i++) /* the flood, one second apart */
+		fprintf(f,
+			"{\"created\":%lld,\"method\":\"GET\","
+			"\"path\":\"/v1/balance\",\"status\":200,"
+			"\"ip\":\"198.51.100.%d\",\"api_key\":"
+			"\"sk_live_51HxFloodKey%06dxxxxxxxxxx\"}\n",
+			(long long)(t0 + 3 * 3600 + i), i % 250 + 1, i);
+	fprintf(f,
+		"{\"created\":%lld,\"method\":\"GET\","
+		"\"path\":\"/v1/balance\",\"status\":200,"
+		"\"ip\":\"192.0.2.99\",\"api_key\":\"%s\"}\n",
+		(long long)(t0 + 4 * 3600), real);
+	fclose(f);
+	assert_int_equal(kw_engine_read_path(r.engine, path), KW_OK);
+	kw_engine_finish(r.engine);
+	st = kw_engine_stats(r.engine);
+	assert_int_equal(st->events, 219);
+	assert_int_equal(st->keys, 20);
+	assert_int_equal(st->keys_seen, 201); /* the real key never left */
+	assert_int_equal(st->keys_evicted, 181);
+	assert_int_equal(r.cap.n, 1);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "geo.new_ip");
+	assert_string_equal(get(json_object_get(r.cap.alerts[0], "key"), "id"),
+			    "sk_live_" E "7c3d");
+	unlink(path);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_feed_per_input),
 		cmocka_unit_test(test_feed_per_record),
 		cmocka_unit_test(test_evict_and_unreadable),
+		cmocka_unit_test(test_flood_keeps_learned_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
