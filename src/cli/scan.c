@@ -279,8 +279,30 @@ static void learning_summary(struct kw_engine *e)
 			learn);
 }
 
+/* Files left out because they hold no logs. */
+static void not_data_summary(const uint64_t *not_data)
+{
+	uint64_t total = 0;
+	int first = 1;
+
+	for (int k = 1; k < KW_NOT_DATA_MAX; k++)
+		total += not_data[k];
+	if (!total)
+		return;
+	fprintf(stderr, "keywatch: left out, not logs:");
+	for (int k = 1; k < KW_NOT_DATA_MAX; k++) {
+		if (!not_data[k])
+			continue;
+		fprintf(stderr, "%s %s %llu", first ? "" : ",",
+			kw_not_data_name((enum kw_not_data)k),
+			(unsigned long long)not_data[k]);
+		first = 0;
+	}
+	fputc('\n', stderr);
+}
+
 static void summary(struct kw_engine *e, const struct kw_router *router,
-		    double secs)
+		    const uint64_t *not_data, double secs)
 {
 	const struct kw_engine_stats *st = kw_engine_stats(e);
 	const struct kw_router_stats *rs = kw_router_stats(router);
@@ -298,6 +320,7 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 			kw_time_format(st->first_ts, t1, sizeof(t1)),
 			kw_time_format(st->last_ts, t2, sizeof(t2)));
 	fprintf(stderr, " in %.2f s\n", secs);
+	not_data_summary(not_data);
 	fprintf(stderr, "keywatch: %llu alert%s",
 		(unsigned long long)rs->delivered,
 		rs->delivered == 1 ? "" : "s");
@@ -437,7 +460,7 @@ static double now_secs(void)
 }
 
 static int read_inputs(struct kw_engine *e, int nargs, char **args,
-		       size_t max_inputs)
+		       size_t max_inputs, uint64_t *not_data)
 {
 	static const char *const stdin_only[] = {"-"};
 	struct kw_inputs in = {0};
@@ -464,6 +487,7 @@ static int read_inputs(struct kw_engine *e, int nargs, char **args,
 	}
 	if (progress && in.n)
 		fputs("\r\033[K", stderr);
+	memcpy(not_data, in.not_data, sizeof(in.not_data));
 	kw_inputs_free(&in);
 	return KW_EXIT_OK;
 }
@@ -502,6 +526,7 @@ int kw_cli_scan(int argc, char **argv)
 	struct kw_engine_opts eo;
 	struct kw_error err;
 	double t0 = now_secs();
+	uint64_t not_data[KW_NOT_DATA_MAX] = {0};
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -537,7 +562,7 @@ int kw_cli_scan(int argc, char **argv)
 		goto cleanup;
 	}
 	rc = read_inputs(engine, argc - optind, argv + optind,
-			 KW_INPUTS_MAX_DEFAULT);
+			 KW_INPUTS_MAX_DEFAULT, not_data);
 	if (rc != KW_EXIT_OK)
 		goto cleanup;
 	kw_engine_finish(engine);
@@ -556,7 +581,7 @@ int kw_cli_scan(int argc, char **argv)
 	if (o.report && write_report(o.report, engine, rs) != 0)
 		rc = KW_EXIT_INPUT;
 	if (kw_log_get_level() <= KW_LOG_INFO)
-		summary(engine, router, now_secs() - t0);
+		summary(engine, router, not_data, now_secs() - t0);
 	rc = exit_status(&o, rc, rs, es);
 cleanup:
 	kw_engine_destroy(engine);

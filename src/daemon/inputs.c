@@ -6,12 +6,12 @@
  * the globs matched, so a rotated api.log.1.gz still belongs to the entry
  * of api.log*.
  */
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "core/log.h"
 #include "daemon/daemon_impl.h"
+#include "ingest/pathglob.h"
 
 #define INPUTS_MAX 64
 
@@ -93,7 +93,7 @@ kw_daemon_inputs_of(const struct kw_daemon_inputs *in,
 		    const struct kw_config *cfg, const char *name)
 {
 	for (size_t i = 0; in && i < cfg->ninputs && i < INPUTS_MAX; i++) {
-		if (fnmatch(cfg->inputs[i].path, name, FNM_PATHNAME) == 0)
+		if (kw_pathglob_match(cfg->inputs[i].path, name))
 			return &in->in[i];
 	}
 	return NULL;

@@ -3,20 +3,21 @@
  *
  * The one idea: the order must be reproducible (a replay gives the same
  * alerts), so directories are read whole, sorted bytewise with strcmp (not
- * the locale's collation), and walked depth first in that order; glob(3)
- * sorts its matches the same way in the C locale.
+ * the locale's collation), and walked depth first in that order; pattern
+ * matches are sorted the same way.
  */
 #include "ingest/inputs.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <glob.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "ingest/pathglob.h"
 
 #define INPUTS_MAX_DEPTH 64
 
@@ -45,9 +46,42 @@ static enum kw_status push(char ***arr, size_t *n, size_t *cap, char *s)
 	return KW_OK;
 }
 
+enum kw_not_data kw_inputs_not_data(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	if (strstr(path, "/CloudTrail-Digest/") ||
+	    !strncmp(path, "CloudTrail-Digest/", 18) ||
+	    strstr(base, "_CloudTrail-Digest_"))
+		return KW_NOT_DATA_CLOUDTRAIL_DIGEST;
+	if (!strcmp(base, "aws-logs-write-test") ||
+	    !strcmp(base, "ConfigWritabilityCheckFile"))
+		return KW_NOT_DATA_WRITE_TEST;
+	return KW_NOT_DATA_NONE;
+}
+
+const char *kw_not_data_name(enum kw_not_data k)
+{
+	switch (k) {
+	case KW_NOT_DATA_CLOUDTRAIL_DIGEST:
+		return "CloudTrail digest files";
+	case KW_NOT_DATA_WRITE_TEST:
+		return "export write tests";
+	default:
+		return "files";
+	}
+}
+
 static enum kw_status add_path(struct expand *x, const char *path)
 {
+	enum kw_not_data nd = kw_inputs_not_data(path);
 	char *copy;
+
+	if (nd != KW_NOT_DATA_NONE) {
+		x->out->not_data[nd]++;
+		return KW_OK;
+	}
 
 	if (x->out->n >= x->max)
 		return kw_error_set(x->err, KW_ETOOBIG,
@@ -137,43 +171,35 @@ static enum kw_status expand_existing(struct expand *x, const char *path,
 	return add_path(x, path);
 }
 
-static bool has_glob_chars(const char *s)
-{
-	return strpbrk(s, "*?[") != NULL;
-}
-
 static enum kw_status expand_glob(struct expand *x, const char *pattern)
 {
-	glob_t g;
+	char **paths = NULL;
+	size_t n = 0;
 	struct stat sb;
-	enum kw_status st = KW_OK;
-	size_t i;
-	int rc;
+	enum kw_status st;
 
-	memset(&g, 0, sizeof(g));
-	rc = glob(pattern, 0, NULL, &g);
-	if (rc == GLOB_NOMATCH) {
-		st = add_error(x, pattern, "no file matches the pattern");
-		goto cleanup;
-	}
-	if (rc == GLOB_NOSPACE) {
+	st = kw_pathglob_expand(pattern, x->max - x->out->n, &paths, &n);
+	if (st == KW_ENOMEM) {
 		st = kw_error_set(x->err, KW_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	if (rc != 0) {
-		st = add_error(x, pattern,
-			       "cannot read a directory of the "
-			       "pattern");
+	if (st == KW_ETOOBIG) {
+		st = kw_error_set(x->err, KW_ETOOBIG,
+				  "too many inputs (more than %zu)", x->max);
 		goto cleanup;
 	}
-	for (i = 0; i < g.gl_pathc && st == KW_OK; i++) {
-		if (stat(g.gl_pathv[i], &sb) != 0)
-			st = add_error(x, g.gl_pathv[i], strerror(errno));
+	if (n == 0) {
+		st = add_error(x, pattern, "no file matches the pattern");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n && st == KW_OK; i++) {
+		if (stat(paths[i], &sb) != 0)
+			st = add_error(x, paths[i], strerror(errno));
 		else
-			st = expand_existing(x, g.gl_pathv[i], &sb);
+			st = expand_existing(x, paths[i], &sb);
 	}
 cleanup:
-	globfree(&g);
+	kw_pathglob_free(paths, n);
 	return st;
 }
 
@@ -185,7 +211,7 @@ static enum kw_status expand_one(struct expand *x, const char *arg)
 		return add_path(x, arg);
 	if (stat(arg, &sb) == 0)
 		return expand_existing(x, arg, &sb);
-	if (errno == ENOENT && has_glob_chars(arg))
+	if (errno == ENOENT && kw_pathglob_is_pattern(arg))
 		return expand_glob(x, arg);
 	return add_error(x, arg, strerror(errno));
 }

@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "ingest/inputs.h"
+#include "ingest/pathglob.h"
 #include "ingest/reader.h"
 
 #define MIN_BUF ((size_t)64 * 1024)
@@ -39,6 +40,10 @@
 /* Decoders kept at once (each holds its input buffer and window, about
  * 300 KiB), and how long one is kept for a file that stopped growing. */
 #define DECODERS_MAX 64
+/* A '**' glob's tree is walked again at most this often. */
+#define DEEP_RESCAN_US (INT64_C(2) * 1000000)
+/* Paths one glob may match. */
+#define MATCH_MAX ((size_t)1 << 20)
 #define DECODER_IDLE_US (INT64_C(300) * 1000000)
 
 enum kind { KIND_UNKNOWN, KIND_PLAIN, KIND_COMPRESSED };
@@ -75,9 +80,18 @@ struct tfile {
 	int64_t mtime;	    /* microseconds: the order of reading */
 };
 
+/* The paths a glob matched when it was last expanded. */
+struct matched {
+	char **paths;
+	size_t n;
+	int64_t when; /* monotonic */
+};
+
 struct kw_tail {
 	char **globs;
 	bool *watched;
+	struct matched *matched; /* per glob; a '**' glob is walked again
+				    only every DEEP_RESCAN_US */
 	size_t nglobs;
 	size_t bufcap;
 	int64_t grace;
@@ -156,8 +170,9 @@ enum kw_status kw_tail_create(const struct kw_tail_opts *o,
 	t->buf = malloc(t->bufcap);
 	t->globs = calloc(o->nglobs + 1, sizeof(*t->globs));
 	t->watched = calloc(o->nglobs + 1, sizeof(*t->watched));
+	t->matched = calloc(o->nglobs + 1, sizeof(*t->matched));
 	t->names = calloc(NAMES_MAX, sizeof(*t->names));
-	if (!t->buf || !t->globs || !t->watched || !t->names) {
+	if (!t->buf || !t->globs || !t->watched || !t->matched || !t->names) {
 		st = kw_error_set(err, KW_ENOMEM, "tail: out of memory");
 		goto cleanup;
 	}
@@ -673,36 +688,60 @@ static int by_mtime(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
-/* Every regular file the globs match, oldest first, each once. */
-static size_t collect(struct kw_tail *t, glob_t *g, struct cand **out)
+/* The paths glob i matches now: expanded again on every poll, except a
+ * '**' glob, whose tree may be large: at most every DEEP_RESCAN_US. */
+static const struct matched *expand(struct kw_tail *t, size_t i, int64_t now)
+{
+	struct matched *m = &t->matched[i];
+	bool deep = strstr(t->globs[i], "**") != NULL;
+
+	if (deep && m->when && now - m->when < DEEP_RESCAN_US)
+		return m;
+	kw_pathglob_free(m->paths, m->n);
+	m->paths = NULL;
+	m->n = 0;
+	/* On failure (no memory, more than the bound): what was found. */
+	kw_pathglob_expand(t->globs[i], MATCH_MAX, &m->paths, &m->n);
+	m->when = now;
+	return m;
+}
+
+/* Every regular file the globs match, oldest first, each once; files of
+ * known export layouts that hold no logs left out. The paths point into
+ * t->matched, valid until the next poll. */
+static size_t collect(struct kw_tail *t, int64_t now, struct cand **out)
 {
 	struct cand *c;
-	size_t n = 0;
+	size_t total = 0, n = 0;
 
-	memset(g, 0, sizeof(*g));
+	*out = NULL;
 	for (size_t i = 0; i < t->nglobs; i++) {
 		watch_dir(t, i);
-		glob(t->globs[i], i ? GLOB_APPEND : 0, NULL, g);
+		total += expand(t, i, now)->n;
 	}
-	*out = NULL;
-	if (!g->gl_pathc)
+	if (!total)
 		return 0;
-	c = calloc(g->gl_pathc, sizeof(*c));
+	c = calloc(total, sizeof(*c));
 	if (!c)
 		return 0;
-	for (size_t i = 0; i < g->gl_pathc; i++) {
-		bool dup = false;
+	for (size_t i = 0; i < t->nglobs; i++) {
+		const struct matched *m = &t->matched[i];
 
-		if (stat(g->gl_pathv[i], &c[n].sb) != 0 ||
-		    !S_ISREG(c[n].sb.st_mode))
-			continue;
-		for (size_t j = 0; j < n && !dup; j++)
-			dup = c[j].sb.st_dev == c[n].sb.st_dev &&
-			      c[j].sb.st_ino == c[n].sb.st_ino;
-		if (dup)
-			continue;
-		c[n].path = g->gl_pathv[i];
-		n++;
+		for (size_t k = 0; k < m->n; k++) {
+			bool dup = false;
+
+			if (kw_inputs_not_data(m->paths[k]) ||
+			    stat(m->paths[k], &c[n].sb) != 0 ||
+			    !S_ISREG(c[n].sb.st_mode))
+				continue;
+			for (size_t j = 0; j < n && !dup; j++)
+				dup = c[j].sb.st_dev == c[n].sb.st_dev &&
+				      c[j].sb.st_ino == c[n].sb.st_ino;
+			if (dup)
+				continue;
+			c[n].path = m->paths[k];
+			n++;
+		}
 	}
 	qsort(c, n, sizeof(*c), by_mtime);
 	*out = c;
@@ -984,13 +1023,12 @@ uint64_t kw_tail_poll(struct kw_tail *t, int64_t now_us, kw_tail_feed_fn *feed,
 		      void *ctx)
 {
 	struct cand *c = NULL;
-	glob_t g;
 	size_t n;
 
 	t->feed = feed;
 	t->ctx = ctx;
 	t->fed = 0;
-	n = collect(t, &g, &c);
+	n = collect(t, now_us, &c);
 	for (size_t i = 0; i < t->nfiles; i++)
 		t->files[i]->seen = false;
 	for (size_t i = 0; i < n; i++) {
@@ -1020,7 +1058,6 @@ uint64_t kw_tail_poll(struct kw_tail *t, int64_t now_us, kw_tail_feed_fn *feed,
 	}
 	prune(t);
 	free(c);
-	globfree(&g);
 	t->stats.bytes += t->fed;
 	return t->fed;
 }
@@ -1127,6 +1164,9 @@ void kw_tail_destroy(struct kw_tail *t)
 		free(t->globs[i]);
 	for (size_t i = 0; i < t->nnames; i++)
 		free(t->names[i]);
+	for (size_t i = 0; t->matched && i < t->nglobs; i++)
+		kw_pathglob_free(t->matched[i].paths, t->matched[i].n);
+	free(t->matched);
 	free(t->globs);
 	free(t->watched);
 	free(t->names);

@@ -26,7 +26,9 @@
  * without growth, or to keep at most 64 decoders). A partial last line is not
  * read until its newline arrives (or the file is let go). New files are noticed
  * through inotify on the globs' directories, with a rescan on every poll
- * as the fallback for file systems without it.
+ * as the fallback for file systems without it (a glob with '**', whose tree
+ * may be large, is walked again at most every 2 s). Files of known export
+ * layouts that hold no logs (inputs.h, kw_inputs_not_data) are left out.
  */
 #ifndef KW_INGEST_TAIL_H
 #define KW_INGEST_TAIL_H
@@ -60,7 +62,7 @@ typedef void kw_tail_feed_fn(void *ctx, const char *buf, size_t len,
 typedef void kw_tail_read_fn(void *ctx, struct kw_reader *r, const char *name);
 
 struct kw_tail_opts {
-	const char *const *globs; /* copied */
+	const char *const *globs; /* copied; pathglob.h patterns ('**') */
 	size_t nglobs;
 	size_t max_line; /* 0: 1 MiB */
 	/* How long a file that left its path is still read after it last

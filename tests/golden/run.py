@@ -33,8 +33,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 def prepare(case_dir, tmp):
     work = os.path.join(tmp, os.path.basename(case_dir))
     shutil.copytree(case_dir, work)
-    for name in os.listdir(work):
-        path = os.path.join(work, name)
+    for path in [os.path.join(d, f) for d, _, fs in os.walk(work) for f in fs]:
+        name = os.path.basename(path)
         if name.endswith(".gz.in"):
             with open(path, "rb") as f:
                 data = f.read()
@@ -44,6 +44,9 @@ def prepare(case_dir, tmp):
         elif name.endswith(".zst.in"):
             subprocess.run(["zstd", "-q", "-f", path, "-o", path[:-3]],
                            check=True)
+        else:
+            continue
+        os.unlink(path)  # only the compressed file is an input
     return work
 
 

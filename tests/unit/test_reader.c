@@ -32,6 +32,7 @@
 
 #include "gzip_fixture.h"
 #include "ingest/inputs.h"
+#include "ingest/pathglob.h"
 #include "ingest/reader.h"
 
 static char tmpdir[64];
@@ -722,6 +723,121 @@ static void test_inputs_dir_and_glob(void **state)
 	kw_inputs_free(NULL);
 }
 
+static void test_pathglob_match(void **state)
+{
+	static const struct {
+		const char *pattern, *path;
+		bool want;
+	} cases[] = {
+		{"AWSLogs/**/*.json.gz",
+		 "AWSLogs/1/CloudTrail/us-east-1/2026/11/27/x.json.gz", true},
+		{"AWSLogs/**/*.json.gz", "AWSLogs/x.json.gz", true},
+		{"AWSLogs/**/*.json.gz", "AWSLogs/.h/x.json.gz", false},
+		{"AWSLogs/**/*.json.gz", "AWSLogs/a/x.json", false},
+		{"/var/log/**/api.log*", "/var/log/a/b/api.log.1", true},
+		{"/var/log/**/api.log*", "var/log/a/api.log", false},
+		{"logs/*.log", "logs/a/b.log", false},
+		{"logs/*.log", "logs/b.log", true},
+		{"logs/*.log", "logs/.b.log", false},
+		{"logs/.*.log", "logs/.b.log", true},
+		{"a/**/b/**/c", "a/b/c", true},
+		{"a/**/b/**/c", "a/x/b/y/z/c", true},
+		{"a/**/b/**/c", "a/x/c", false},
+		{"a//b/./c", "a/b/./c", true},
+		{"api.log*", "api.log.1.gz", true},
+		{"logs/**", "logs/a/b/c.gz", true},
+		{"l?gs/[ab]*", "logs/b1", true},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (kw_pathglob_match(cases[i].pattern, cases[i].path) !=
+		    cases[i].want)
+			fail_msg("%s ~ %s: expected %d", cases[i].pattern,
+				 cases[i].path, cases[i].want);
+	}
+}
+
+/* An S3 export laid out as CloudTrail writes it: '**' finds the logs at
+ * every depth, digest files and write tests are left out and counted,
+ * hidden directories and a link back up are not walked. */
+static void test_inputs_globstar(void **state)
+{
+	static const char *const dirs[] = {
+		"s3",
+		"s3/AWSLogs",
+		"s3/AWSLogs/111122223333",
+		"s3/AWSLogs/111122223333/CloudTrail",
+		"s3/AWSLogs/111122223333/CloudTrail/us-east-1",
+		"s3/AWSLogs/111122223333/CloudTrail/us-east-1/2026",
+		"s3/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11",
+		"s3/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/27",
+		"s3/AWSLogs/111122223333/CloudTrail/eu-west-1",
+		"s3/AWSLogs/111122223333/CloudTrail-Digest",
+		"s3/AWSLogs/111122223333/CloudTrail-Digest/us-east-1",
+		"s3/AWSLogs/.trash",
+	};
+	static const char *const want[] = {
+		"s3/AWSLogs/111122223333/CloudTrail/eu-west-1/"
+		"111122223333_CloudTrail_eu-west-1_20261127T0805Z_b.json.gz",
+		"s3/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/27/"
+		"111122223333_CloudTrail_us-east-1_20261127T0805Z_a.json.gz",
+	};
+	struct kw_inputs in;
+	struct kw_error err = {0};
+	const char *args[1];
+	char pattern[256], w[256], cwd[4096];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(tmpdir), 0);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		assert_int_equal(mkdir(dirs[i], 0700), 0);
+	for (size_t i = 0; i < 2; i++)
+		write_file(want[i], "{}\n", 3);
+	write_file("s3/AWSLogs/111122223333/CloudTrail-Digest/us-east-1/"
+		   "111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_"
+		   "20261127T090000Z.json.gz",
+		   "{}\n", 3);
+	write_file("s3/AWSLogs/aws-logs-write-test", "ok\n", 3);
+	write_file("s3/AWSLogs/.trash/old.json.gz", "{}\n", 3);
+	assert_int_equal(symlink("..", "s3/AWSLogs/111122223333/up"), 0);
+
+	/* the README's pattern, relative, as written */
+	args[0] = "s3/AWSLogs/**/*.json.gz";
+	assert_int_equal(kw_inputs_expand(args, 1, 0, &in, &err), KW_OK);
+	assert_int_equal(in.nerr, 0);
+	assert_int_equal(in.n, 2);
+	assert_string_equal(in.paths[0], want[0]);
+	assert_string_equal(in.paths[1], want[1]);
+	assert_int_equal(in.not_data[KW_NOT_DATA_CLOUDTRAIL_DIGEST], 1);
+	kw_inputs_free(&in);
+	/* the folder, and a trailing '**' */
+	args[0] = "s3";
+	assert_int_equal(kw_inputs_expand(args, 1, 0, &in, &err), KW_OK);
+	assert_int_equal(in.n, 2);
+	assert_int_equal(in.not_data[KW_NOT_DATA_CLOUDTRAIL_DIGEST], 1);
+	assert_int_equal(in.not_data[KW_NOT_DATA_WRITE_TEST], 1);
+	kw_inputs_free(&in);
+	snprintf(pattern, sizeof(pattern), "%s/s3/**", tmpdir);
+	args[0] = pattern;
+	assert_int_equal(kw_inputs_expand(args, 1, 0, &in, &err), KW_OK);
+	assert_int_equal(in.n, 2);
+	snprintf(w, sizeof(w), "%s/%s", tmpdir, want[0]);
+	assert_string_equal(in.paths[0], w);
+	assert_int_equal(in.not_data[KW_NOT_DATA_WRITE_TEST], 1);
+	kw_inputs_free(&in);
+	assert_int_equal(kw_inputs_not_data("x/CloudTrail-Digest/y.json.gz"),
+			 KW_NOT_DATA_CLOUDTRAIL_DIGEST);
+	assert_int_equal(kw_inputs_not_data("CloudTrail-Digest/y.json.gz"),
+			 KW_NOT_DATA_CLOUDTRAIL_DIGEST);
+	assert_int_equal(kw_inputs_not_data("x/ConfigWritabilityCheckFile"),
+			 KW_NOT_DATA_WRITE_TEST);
+	assert_int_equal(kw_inputs_not_data("x/CloudTrail/y.json.gz"),
+			 KW_NOT_DATA_NONE);
+	assert_int_equal(chdir(cwd), 0);
+}
+
 /* ---- following a growing file ------------------------------------ */
 
 static void append_file(const char *path, const void *p, size_t n)
@@ -949,6 +1065,8 @@ int main(void)
 		cmocka_unit_test(test_stdin_pipe),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_inputs_dir_and_glob),
+		cmocka_unit_test(test_pathglob_match),
+		cmocka_unit_test(test_inputs_globstar),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -114,6 +114,33 @@ static struct kw_tail *make(const char *glob_name, size_t max_line)
 	return t;
 }
 
+/* A '**' glob follows files at any depth, leaves digest files out, and
+ * walks its tree again after DEEP_RESCAN_US (2 s) to find new files. */
+static void test_globstar(void **state)
+{
+	struct kw_tail *t = NULL;
+
+	(void)state;
+	assert_int_equal(mkdir(p("AWSLogs"), 0700), 0);
+	assert_int_equal(mkdir(p("AWSLogs/us-east-1"), 0700), 0);
+	assert_int_equal(mkdir(p("AWSLogs/CloudTrail-Digest"), 0700), 0);
+	append("AWSLogs/top.log", "top\n");
+	append("AWSLogs/us-east-1/deep.log", "deep\n");
+	append("AWSLogs/CloudTrail-Digest/d.log", "digest\n");
+	t = make("AWSLogs/**/*.log", 0);
+	assert_int_equal(kw_tail_poll(t, SEC, feed, NULL), 9);
+	assert_string_equal(take(), "top\ndeep\n");
+	assert_int_equal(mkdir(p("AWSLogs/eu-west-1"), 0700), 0);
+	append("AWSLogs/eu-west-1/new.log", "new\n");
+	append("AWSLogs/us-east-1/deep.log", "more\n");
+	/* the tree is not walked again yet; a followed file still grows */
+	assert_int_equal(kw_tail_poll(t, 2 * SEC, feed, NULL), 5);
+	assert_string_equal(take(), "more\n");
+	assert_int_equal(kw_tail_poll(t, 4 * SEC, feed, NULL), 4);
+	assert_string_equal(take(), "new\n");
+	kw_tail_destroy(t);
+}
+
 static void test_growth_and_partial_line(void **state)
 {
 	struct kw_tail *t = make("api.log*", 0);
@@ -541,6 +568,7 @@ static void test_too_long(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_globstar, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_growth_and_partial_line,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_create, setup,
