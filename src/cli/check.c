@@ -327,20 +327,32 @@ int kw_cli_check(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, KW_CLI_COMMON_SHORT "h", longopts,
 				  NULL)) != -1) {
 		if (opt == 'h') {
-			puts("usage: keywatch check -c CONFIG [--models DIR] "
-			     "[--geoip FILE]...\n"
+			puts("usage: keywatch check -c CONFIG [OPTIONS]\n"
 			     "Validate the config, models and GeoIP databases; "
-			     "print what would run.");
+			     "print what would run.\n"
+			     "\n"
+			     "  -c, --config FILE       the JSON config to "
+			     "check\n"
+			     "  -m, --models DIR        where the API models "
+			     "are\n"
+			     "      --geoip FILE        a MaxMind DB file "
+			     "(repeatable)\n"
+			     "      --map FIELD=PATH    map a log field onto "
+			     "an "
+			     "event field (repeatable)\n"
+			     "      --color WHEN        colour text on a "
+			     "terminal: "
+			     "auto (default), always, never\n"
+			     "  -q, --quiet             only errors\n"
+			     "  -v, --verbose           debug logging");
 			return KW_EXIT_OK;
 		}
 		rc = kw_cli_common_opt(&c, opt, optarg);
 		if (rc < 0)
 			return KW_EXIT_USAGE;
 		if (rc == 0) {
-			kw_log_error(NULL,
-				     "check: unknown option '%s' (see keywatch "
-				     "check --help)",
-				     argv[optind - 1]);
+			kw_cli_bad_option("check", argc, argv,
+					  KW_CLI_COMMON_SHORT "h", longopts);
 			return KW_EXIT_USAGE;
 		}
 	}

@@ -6,6 +6,7 @@
 #ifndef KW_CLI_CLI_H
 #define KW_CLI_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -41,6 +42,7 @@ struct kw_cli_common {
 	const char *max_line;
 	const char *max_keys;
 	const char *state; /* --state FILE, or NULL */
+	const char *color; /* --color: "auto", "always", "never"; NULL: auto */
 	int verbosity;	   /* -1 quiet, 0 normal, 1 verbose */
 };
 
@@ -53,6 +55,7 @@ struct kw_cli_setup {
 	size_t nmap;
 	enum kw_severity min_severity;
 	enum kw_output output;
+	bool colour; /* colour the text on stdout (--color, NO_COLOR) */
 	char models_path[4096];
 };
 
@@ -73,6 +76,7 @@ enum {
 	KW_OPT_FAIL_ON,
 	KW_OPT_HELP,
 	KW_OPT_STATE,
+	KW_OPT_COLOR,
 };
 #define KW_CLI_COMMON_LONG                                                     \
 	{"config", required_argument, NULL, 'c'},                              \
@@ -89,9 +93,21 @@ enum {
 		{"max-line", required_argument, NULL, KW_OPT_MAX_LINE},        \
 		{"max-keys", required_argument, NULL, KW_OPT_MAX_KEYS},        \
 		{"state", required_argument, NULL, KW_OPT_STATE},              \
+		{"color", required_argument, NULL, KW_OPT_COLOR},              \
 	{                                                                      \
 		"help", no_argument, NULL, 'h'                                 \
 	}
+
+/* Whether to colour what goes to fd: --color always, never, or auto (a
+ * terminal, and NO_COLOR unset or empty). */
+bool kw_cli_colour(const struct kw_cli_common *c, int fd);
+
+/* After getopt_long answered '?': say what was wrong with the option at
+ * argv[optind - 1] (unknown: with the nearest known one, "did you mean
+ * '--output'?"; known: it needs a value), naming the command. shortopts
+ * and longopts are what getopt_long was given. */
+void kw_cli_bad_option(const char *cmd, int argc, char **argv,
+		       const char *shortopts, const struct option *longopts);
 
 /* Load config, models and databases; errors are printed. Returns
  * KW_EXIT_OK or KW_EXIT_USAGE. kw_cli_teardown frees it (also after a
@@ -112,5 +128,6 @@ int kw_cli_scan(int argc, char **argv);
 int kw_cli_watch(int argc, char **argv);
 int kw_cli_check(int argc, char **argv);
 int kw_cli_version(int argc, char **argv);
+int kw_cli_test_sink(int argc, char **argv);
 
 #endif

@@ -78,9 +78,74 @@ int kw_cli_common_opt(struct kw_cli_common *c, int opt, const char *arg)
 	case KW_OPT_STATE:
 		c->state = arg;
 		return 1;
+	case KW_OPT_COLOR:
+		if (strcmp(arg, "auto") && strcmp(arg, "always") &&
+		    strcmp(arg, "never"))
+			return usage_error(
+				"--color %s: expected auto, always or never",
+				arg);
+		c->color = arg;
+		kw_log_set_colour(kw_cli_colour(c, STDERR_FILENO));
+		return 1;
 	default:
 		return 0;
 	}
+}
+
+bool kw_cli_colour(const struct kw_cli_common *c, int fd)
+{
+	const char *no = getenv("NO_COLOR");
+
+	if (c->color && !strcmp(c->color, "always"))
+		return true;
+	if (c->color && !strcmp(c->color, "never"))
+		return false;
+	return isatty(fd) && !(no && no[0]);
+}
+
+void kw_cli_bad_option(const char *cmd, int argc, char **argv,
+		       const char *shortopts, const struct option *longopts)
+{
+	const char *known = optopt > 0 ? strchr(shortopts, optopt) : NULL;
+	const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
+	const char *names[64];
+	char name[64], want[80];
+	const char *near;
+	size_t n = 0, len;
+
+	if (strncmp(arg, "--", 2) != 0) {
+		/* A short option: getopt knows whether it exists. */
+		if (known && known[1] == ':')
+			kw_log_error(NULL,
+				     "%s: option -%c needs a value (see "
+				     "keywatch %s --help)",
+				     cmd, optopt, cmd);
+		else
+			kw_log_error(NULL,
+				     "%s: unknown option '%s' (see keywatch "
+				     "%s --help)",
+				     cmd, arg, cmd);
+		return;
+	}
+	len = strcspn(arg + 2, "=");
+	snprintf(name, sizeof(name), "%.*s", (int)len, arg + 2);
+	for (size_t i = 0; longopts[i].name && n < 63; i++) {
+		if (!strcmp(longopts[i].name, name)) {
+			kw_log_error(NULL,
+				     "%s: option '--%s' needs a value (see "
+				     "keywatch %s --help)",
+				     cmd, name, cmd);
+			return;
+		}
+		names[n++] = longopts[i].name;
+	}
+	names[n] = NULL;
+	near = kw_config_suggest(name, names);
+	snprintf(want, sizeof(want), " (did you mean '--%s'?)",
+		 near ? near : "");
+	kw_log_error(NULL,
+		     "%s: unknown option '--%s'%s; see keywatch %s --help", cmd,
+		     name, near ? want : "", cmd);
 }
 
 static bool is_dir(const char *p)
@@ -306,6 +371,7 @@ int kw_cli_setup(const struct kw_cli_common *c, struct kw_cli_setup *s)
 	rc = apply_overrides(c, s);
 	if (rc != KW_EXIT_OK)
 		return rc;
+	s->colour = kw_cli_colour(c, STDOUT_FILENO);
 	if (!find_models(c->models_dir, s->models_path,
 			 sizeof(s->models_path))) {
 		kw_log_error(NULL,
@@ -353,8 +419,7 @@ int kw_cli_router(struct kw_cli_setup *s, bool with_stdout,
 	struct kw_sink_env env = {
 		.file = s->cfg->file,
 		.output = s->output,
-		.colour = s->output == KW_OUTPUT_TEXT &&
-			  isatty(STDOUT_FILENO) && !getenv("NO_COLOR"),
+		.colour = s->output == KW_OUTPUT_TEXT && s->colour,
 	};
 	struct kw_router *r = NULL;
 	struct kw_sink *sink = NULL;

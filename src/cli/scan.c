@@ -40,6 +40,8 @@ static void usage(FILE *f)
 	      "  -o, --output FORMAT     text, json or none (default: text on "
 	      "a terminal)\n"
 	      "      --min-severity LVL  drop alerts below LVL\n"
+	      "      --color WHEN        colour text on a terminal: auto "
+	      "(default), always, never\n"
 	      "      --fail-on LEVEL     exit 1 if an alert at or above LEVEL "
 	      "was raised\n"
 	      "      --report FILE       write a per-key report a person "
@@ -99,17 +101,8 @@ static int parse(int argc, char **argv, struct scan_opts *o)
 		if (r < 0)
 			return KW_EXIT_USAGE;
 		if (r == 0) {
-			if (c == '?' && optopt)
-				kw_log_error(
-					NULL,
-					"scan: option -%c needs a value or is "
-					"unknown (see keywatch scan --help)",
-					optopt);
-			else
-				kw_log_error(NULL,
-					     "scan: unknown option '%s' (see "
-					     "keywatch scan --help)",
-					     argv[optind - 1]);
+			kw_cli_bad_option("scan", argc, argv,
+					  KW_CLI_COMMON_SHORT "h", longopts);
 			return KW_EXIT_USAGE;
 		}
 	}

@@ -33,6 +33,12 @@ static void usage(FILE *f)
 	      "      --learn DURATION    learning period per key (default "
 	      "72h)\n"
 	      "      --min-severity LVL  drop alerts below LVL\n"
+	      "      --color WHEN        colour text on a terminal: auto "
+	      "(default), always, never\n"
+	      "      --max-line BYTES    longest line or record (default "
+	      "1048576)\n"
+	      "      --max-keys N        keys tracked at once (default "
+	      "1000000)\n"
 	      "  -q, --quiet             only errors\n"
 	      "  -v, --verbose           debug logging\n"
 	      "\n"
@@ -73,10 +79,8 @@ static int parse(int argc, char **argv, struct watch *w)
 		if (r < 0)
 			return KW_EXIT_USAGE;
 		if (r == 0) {
-			kw_log_error(NULL,
-				     "watch: unknown option or missing value "
-				     "'%s' (see keywatch watch --help)",
-				     argv[optind - 1]);
+			kw_cli_bad_option("watch", argc, argv,
+					  KW_CLI_COMMON_SHORT "hn", longopts);
 			return KW_EXIT_USAGE;
 		}
 	}

@@ -30,7 +30,7 @@ bool kw_severity_parse(const char *s, enum kw_severity *out)
 	/* NULL: a JSON value that is not a string (a spooled alert, a
 	 * config), which is no severity either. */
 	for (int i = 0; s && i < KW_SEV_MAX; i++) {
-		if (!strcmp(s, kw_severity_name((enum kw_severity)i))) {
+		if (!strcasecmp(s, kw_severity_name((enum kw_severity)i))) {
 			*out = (enum kw_severity)i;
 			return true;
 		}

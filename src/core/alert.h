@@ -34,7 +34,8 @@ enum kw_severity {
 };
 
 const char *kw_severity_name(enum kw_severity s);
-/* false when s is NULL or not one of the five names. */
+/* false when s is NULL or not one of the five names (in any case:
+ * "HIGH"). */
 bool kw_severity_parse(const char *s, enum kw_severity *out);
 
 #define KW_ALERT_ID_LEN 20 /* "kwa_" + 16 hex digits; "kwi_" for incidents */

@@ -8,6 +8,12 @@
 #include <stdio.h>
 
 static enum kw_log_level log_level = KW_LOG_INFO;
+static bool log_colour;
+
+void kw_log_set_colour(bool on)
+{
+	log_colour = on;
+}
 
 void kw_log_set_level(enum kw_log_level level)
 {
@@ -24,6 +30,9 @@ void kw_log_msg(enum kw_log_level level, const char *component, const char *fmt,
 {
 	static const char *const names[] = {"debug: ", "",
 					    "warning: ", "error: "};
+	static const char *const coloured[] = {"\033[2mdebug:\033[0m ", "",
+					       "\033[33mwarning:\033[0m ",
+					       "\033[31merror:\033[0m "};
 	char line[2048];
 	va_list ap;
 
@@ -33,8 +42,10 @@ void kw_log_msg(enum kw_log_level level, const char *component, const char *fmt,
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (component && component[0])
-		fprintf(stderr, "keywatch: %s%s: %s\n", names[level], component,
+		fprintf(stderr, "keywatch: %s%s: %s\n",
+			(log_colour ? coloured : names)[level], component,
 			line);
 	else
-		fprintf(stderr, "keywatch: %s%s\n", names[level], line);
+		fprintf(stderr, "keywatch: %s%s\n",
+			(log_colour ? coloured : names)[level], line);
 }

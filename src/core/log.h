@@ -3,11 +3,14 @@
  * "keywatch: <component>: <message>". Nothing here may ever be given a full
  * API key: pass the redacted id (see state/key.h).
  *
- * The level is the only process-wide setting; it is written once at start-up
- * by the command line and read everywhere after.
+ * The level and whether to colour "warning:" and "error:" are the only
+ * process-wide settings; they are written at start-up by the command line
+ * and read everywhere after.
  */
 #ifndef KW_CORE_LOG_H
 #define KW_CORE_LOG_H
+
+#include <stdbool.h>
 
 enum kw_log_level {
 	KW_LOG_DEBUG = 0,
@@ -19,6 +22,8 @@ enum kw_log_level {
 
 void kw_log_set_level(enum kw_log_level level);
 enum kw_log_level kw_log_get_level(void);
+/* Colour "warning:" (yellow) and "error:" (red); off by default. */
+void kw_log_set_colour(bool on);
 
 void kw_log_msg(enum kw_log_level level, const char *component, const char *fmt,
 		...) __attribute__((format(printf, 3, 4)));

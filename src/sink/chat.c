@@ -137,6 +137,11 @@ void kw_sink_chat_describe(void *self, char *buf, size_t cap)
 		 (long long)(c->http.timeout_ms / 1000));
 }
 
+void kw_sink_chat_answer(void *self, char *buf, size_t cap)
+{
+	kw_sink_http_answer(&((struct kw_chat *)self)->http, buf, cap);
+}
+
 int64_t kw_sink_chat_retry_after(void *self)
 {
 	return ((struct kw_chat *)self)->http.retry_after_ms;
@@ -352,6 +357,9 @@ static const struct {
 	{"router.digest", "Alerts held back by the rate limit",
 	 "Read the held-back alerts in the alert log (the file sink or "
 	 "stdout)."},
+	{"keywatch.test", "Test message from keywatch test-sink",
+	 "Nothing to do: this message only checks that keywatch's alerts "
+	 "reach this place."},
 };
 
 static size_t step_of(const char *detector)

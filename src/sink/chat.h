@@ -89,6 +89,7 @@ enum kw_sink_result kw_sink_chat_deliver(void *self, const struct kw_alert *a,
 					 struct kw_error *err);
 void kw_sink_chat_describe(void *self, char *buf, size_t cap);
 int64_t kw_sink_chat_retry_after(void *self);
+void kw_sink_chat_answer(void *self, char *buf, size_t cap);
 void kw_sink_chat_destroy(void *self);
 
 /* The incident event of an incident message ("opened", "updated",

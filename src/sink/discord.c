@@ -83,4 +83,5 @@ const struct kw_sink_ops kw_sink_discord = {
 	.destroy = kw_sink_chat_destroy,
 	.describe = kw_sink_chat_describe,
 	.retry_after = kw_sink_chat_retry_after,
+	.answer = kw_sink_chat_answer,
 };

@@ -218,6 +218,19 @@ cleanup:
 	return r;
 }
 
+void kw_sink_http_answer(const struct kw_http *h, char *buf, size_t cap)
+{
+	char line[KW_HTTP_BODY_MAX];
+
+	if (!cap)
+		return;
+	buf[0] = '\0';
+	if (!h->code)
+		return;
+	body_line(h, line, sizeof(line));
+	snprintf(buf, cap, "HTTP %ld%s%s", h->code, line[0] ? ": " : "", line);
+}
+
 void kw_sink_http_fini(struct kw_http *h)
 {
 	if (!h)

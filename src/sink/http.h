@@ -53,6 +53,10 @@ enum kw_sink_result kw_sink_http_post(struct kw_http *h, const char *url,
 /* NULL-safe, idempotent. */
 void kw_sink_http_fini(struct kw_http *h);
 
+/* The last response as "HTTP 200: <the start of its body>", into buf; ""
+ * when there was none (a transport error). */
+void kw_sink_http_answer(const struct kw_http *h, char *buf, size_t cap);
+
 /* OK, RETRY or FAIL for an HTTP status code. */
 enum kw_sink_result kw_sink_http_classify(long code);
 

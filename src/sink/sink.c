@@ -348,6 +348,14 @@ int64_t kw_sink_retry_after(struct kw_sink *s)
 	return s->ops->retry_after ? s->ops->retry_after(s->self) : 0;
 }
 
+void kw_sink_answer(struct kw_sink *s, char *buf, size_t cap)
+{
+	if (cap)
+		buf[0] = '\0';
+	if (s->ops->answer)
+		s->ops->answer(s->self, buf, cap);
+}
+
 void kw_sink_destroy(struct kw_sink *s)
 {
 	if (!s)

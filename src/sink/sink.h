@@ -84,6 +84,11 @@ struct kw_sink_ops {
 	 * receiver asked to be left alone (a 429 or 503 Retry-After), in
 	 * milliseconds; 0 when it did not say. */
 	int64_t (*retry_after)(void *self);
+
+	/* Optional (default: nothing, buf gets ""). What the receiver
+	 * answered to the last delivery, for `keywatch test-sink`: "HTTP 200:
+	 * ok". Never a secret. */
+	void (*answer)(void *self, char *buf, size_t cap);
 };
 
 /* One configured sink. */
@@ -173,6 +178,7 @@ enum kw_sink_result kw_sink_deliver(struct kw_sink *s, const struct kw_alert *a,
 enum kw_sink_result kw_sink_flush(struct kw_sink *s, struct kw_error *err);
 void kw_sink_describe(struct kw_sink *s, char *buf, size_t cap);
 int64_t kw_sink_retry_after(struct kw_sink *s);
+void kw_sink_answer(struct kw_sink *s, char *buf, size_t cap);
 
 /* NULL-safe. */
 void kw_sink_destroy(struct kw_sink *s);

@@ -209,6 +209,11 @@ static int64_t wh_retry_after(void *self)
 	return ((struct webhook *)self)->http.retry_after_ms;
 }
 
+static void wh_answer(void *self, char *buf, size_t cap)
+{
+	kw_sink_http_answer(&((struct webhook *)self)->http, buf, cap);
+}
+
 static void wh_describe(void *self, char *buf, size_t cap)
 {
 	struct webhook *w = self;
@@ -238,4 +243,5 @@ const struct kw_sink_ops kw_sink_webhook = {
 	.destroy = wh_destroy,
 	.describe = wh_describe,
 	.retry_after = wh_retry_after,
+	.answer = wh_answer,
 };

@@ -25,6 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Failed, check  # noqa: E402
 from receiver import Receiver, free_port, verify_signature  # noqa: E402
 
 SECRET = "whsec_test_7f3a9c"
@@ -112,15 +113,6 @@ def webhook_file(tmp, ext):
 
 def spool_of(tmp):
     return webhook_file(tmp, "spool.jsonl")
-
-
-class Failed(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failed(what)
 
 
 def exactly_once(got, want, what):
@@ -520,6 +512,73 @@ def case_incidents_paging(keywatch, tmp):
         recv.close()
 
 
+def case_test_sink(keywatch, tmp):
+    """keywatch test-sink: one test alert through each sink, one line per
+    sink with the receiver's answer, exit 1 when one did not take it;
+    NAME picks one sink (by type, sinks[N] or N); a name that is no sink
+    is a usage error."""
+    recv = Receiver(plan=["ok", "404"])
+    os.environ["KW_TEST_PD_KEY"] = "R0UT1NGKEY0000000000000000000000"
+    try:
+        cfg = config(tmp, [], [
+            {"type": "webhook", "url": recv.url("/hook"),
+             "secret": "env:KW_TEST_SECRET"},
+            {"type": "slack", "url": recv.url("/slack")},
+            {"type": "pagerduty", "url": recv.url("/pd"),
+             "routing_key": "env:KW_TEST_PD_KEY"},
+            {"type": "file", "path": os.path.join(tmp, "out.jsonl")}])
+        p = subprocess.run([keywatch, "test-sink", "-c", cfg], cwd=tmp,
+                           capture_output=True, env=env(), timeout=60)
+        out = p.stdout.decode().splitlines()
+        check(p.returncode == 1, "exit %d: %s" % (p.returncode, p.stderr))
+        check(out == [
+            "webhook (sinks[0])       delivered  HTTP 200: {\"ok\":true}",
+            "slack (sinks[1])         rejected   HTTP 404: "
+            "{\"error\":\"injected 404\"}",
+            "pagerduty (sinks[2])     delivered  HTTP 200: {\"ok\":true}",
+            "file (sinks[3])          delivered  file %s" %
+            os.path.join(tmp, "out.jsonl")], "lines: %r" % out)
+        check(p.stderr.decode() ==
+              "keywatch: 3 of 4 sinks took the test alert\n",
+              "summary: %r" % p.stderr)
+        got = {path: json.loads(body) for path, _, body in recv.accepted}
+        check(all(verify_signature(SECRET, h["Keywatch-Signature"], b)
+                  for path, h, b in recv.accepted if path == "/hook"),
+              "signed like a real alert")
+        hook = got["/hook"]
+        check(hook["detector"] == "keywatch.test" and
+              hook["summary"].startswith("TEST: keywatch test-sink") and
+              hook["evidence"]["test"] is True and
+              hook["key"]["id"] == "sk_test_\u2026TEST",
+              "webhook got %r" % hook)
+        pd = got["/pd"]
+        check(pd["dedup_key"].startswith("kwi_") and
+              pd["payload"]["summary"].startswith(
+                  "INFO \u00b7 Test message from keywatch test-sink"),
+              "pagerduty got %r" % pd["payload"]["summary"])
+        line = json.loads(open(os.path.join(tmp, "out.jsonl")).read())
+        check(line["detector"] == "keywatch.test", "file got %r" % line)
+
+        for name in ("slack", "sinks[1]", "1"):
+            p = subprocess.run([keywatch, "test-sink", "-c", cfg, name],
+                               cwd=tmp, capture_output=True, env=env(),
+                               timeout=60)
+            out = p.stdout.decode().splitlines()
+            check(p.returncode == 0 and len(out) == 1 and
+                  out[0].startswith("slack (sinks[1])         delivered  "
+                                    "HTTP 200"),
+                  "%s: exit %d, %r" % (name, p.returncode, out))
+        check(len(recv.accepted) == 5, "2 + 3 accepted")
+        p = subprocess.run([keywatch, "test-sink", "-c", cfg, "teams"],
+                           cwd=tmp, capture_output=True, env=env(),
+                           timeout=60)
+        check(p.returncode == 2 and p.stderr.decode() ==
+              "keywatch: error: %s: no sink named 'teams' (a type, "
+              "sinks[N] or N)\n" % cfg, "unknown name: %r" % p.stderr)
+    finally:
+        recv.close()
+
+
 SYSLOG_RE = re.compile(
     r'<34>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z \S+ keywatch \d+ '
     r'key\.honey \[keywatch@32473 id="(kwa_[0-9a-f]{16})" '
@@ -650,7 +709,8 @@ def case_proxy_from_env(keywatch, tmp):
 
 CASES = [case_retry_then_ok, case_down_then_up, case_permanent_400,
          case_timeouts_and_slow, case_kill9_and_restart, case_check_redacts,
-         case_chat_payloads, case_incidents_paging, case_syslog, case_exec,
+         case_chat_payloads, case_incidents_paging, case_test_sink,
+         case_syslog, case_exec,
          case_tls_verified,
          case_proxy_from_env]
 

@@ -438,8 +438,13 @@ static void test_severity(void **state)
 	}
 	assert_string_equal(kw_severity_name(KW_SEV_MAX), "info");
 	assert_string_equal(kw_severity_name((enum kw_severity) - 1), "info");
+	/* Any case: what people type on a command line. */
+	s = KW_SEV_INFO;
+	assert_true(kw_severity_parse("HIGH", &s));
+	assert_int_equal(s, KW_SEV_HIGH);
+	assert_true(kw_severity_parse("Critical", &s));
+	assert_int_equal(s, KW_SEV_CRITICAL);
 	s = KW_SEV_HIGH;
-	assert_false(kw_severity_parse("HIGH", &s));
 	assert_false(kw_severity_parse("", &s));
 	assert_false(kw_severity_parse("hig", &s));
 	assert_false(kw_severity_parse("high ", &s));
