@@ -136,6 +136,7 @@ const struct kw_option kw_config_suppress_options[] = {
 	{"ip", KW_OPT_STRING, NULL, "subject: IP address"},
 	{"network", KW_OPT_STRING, NULL, "subject: network (ASN)"},
 	{"op", KW_OPT_STRING, NULL, "subject: operation"},
+	{"counter", KW_OPT_STRING, NULL, "subject: a model's counter"},
 	{"until", KW_OPT_TIME, NULL, "stops applying after this time"},
 	{"reason", KW_OPT_STRING, NULL, "why this is expected"},
 	{"owner", KW_OPT_STRING, NULL, "who to ask"},
@@ -642,8 +643,8 @@ static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
 				    size_t idx, struct kw_suppress *s,
 				    struct kw_error *err)
 {
-	static const char *const subject[] = {"country", "ip", "network", "op",
-					      NULL};
+	static const char *const subject[] = {"country", "ip",	    "network",
+					      "op",	 "counter", NULL};
 	char where[64];
 	const json_t *v;
 	enum kw_status st;

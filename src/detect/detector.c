@@ -8,10 +8,9 @@
 #include <string.h>
 
 static const struct kw_detector_ops *const registry[] = {
-	&kw_detect_policy_key, &kw_detect_policy_ops,
-	&kw_detect_policy_ip,  &kw_detect_geo,
-	&kw_detect_rate,       &kw_detect_errors,
-	&kw_detect_ops,	       NULL,
+	&kw_detect_policy_key, &kw_detect_policy_ops, &kw_detect_policy_ip,
+	&kw_detect_geo,	       &kw_detect_rate,	      &kw_detect_errors,
+	&kw_detect_ops,	       &kw_detect_harvest,    NULL,
 };
 
 const struct kw_detector_ops *const *kw_detect_all(void)

@@ -187,6 +187,7 @@ unsigned kw_detect_geo_needs(const char *detector);
 extern const struct kw_detector_ops kw_detect_rate;
 extern const struct kw_detector_ops kw_detect_errors;
 extern const struct kw_detector_ops kw_detect_ops;
+extern const struct kw_detector_ops kw_detect_harvest;
 
 /* Whether a key is still learning at time ts (event time, cfg->learn from
  * the key's first event). */

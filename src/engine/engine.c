@@ -364,7 +364,7 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 		return;
 	}
 	kw_models_enrich_cached(e->opts.models, e->mcache, ev, &e->arena);
-	if (ev->info && ev->info->nmatch) {
+	if (ev->info && (ev->info->nmatch || ev->info->ncount)) {
 		kw_models_judge(ev->info, ev, &e->judge, &e->verdict);
 		ev->verdict = &e->verdict;
 	}

@@ -892,6 +892,17 @@ const char *kw_models_sensitive_reason(const struct kw_models *m,
 	return NULL;
 }
 
+size_t kw_models_counter_count(const struct kw_models *m)
+{
+	return m ? m->ncounters : 0;
+}
+
+const struct kw_counter_info *kw_models_counter(const struct kw_models *m,
+						size_t i)
+{
+	return m && i < m->ncounters ? &m->counters[i] : NULL;
+}
+
 size_t kw_models_count(const struct kw_models *m)
 {
 	return m ? m->n : 0;

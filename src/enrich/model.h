@@ -59,6 +59,36 @@ enum kw_tactic {
 const char *kw_tactic_name(enum kw_tactic t);
 
 struct kw_model_matcher; /* model_impl.h */
+struct kw_model_count;
+
+/* Counters for harvesting (models/README.md, "Counters"): at most this
+ * many across the loaded models. */
+#define KW_MODELS_MAX_COUNTERS 16
+
+/* What feeds a counter that selects its events by their kind. */
+enum {
+	KW_SELECT_SENSITIVE = 1u << 0, /* the use is sensitive */
+	KW_SELECT_REFUSED = 1u << 1,   /* the API refused it (401/402/403) */
+	KW_SELECT_BULK = 1u << 2,      /* a bulk read */
+	KW_SELECT_LEARNING = 1u << 3,  /* by a key still learning */
+};
+
+struct kw_counter_info {
+	const char *name; /* "secrets-read" */
+	const char *what; /* "distinct secrets read in clear" */
+	int64_t window;	  /* microseconds */
+	uint32_t threshold;
+	bool distinct; /* distinct names, else calls */
+	enum kw_severity severity;
+	enum kw_tactic tactic;
+	unsigned select; /* KW_SELECT_*; 0: fed by the entries that name it */
+	size_t model;	 /* the model that declares it (kw_models_info) */
+};
+
+/* The counters of the loaded models (0 for NULL), and one of them. */
+size_t kw_models_counter_count(const struct kw_models *m);
+const struct kw_counter_info *kw_models_counter(const struct kw_models *m,
+						size_t i);
 
 /* One operation of a model: what enrichment attaches to an event
  * (ev->info). Lives as long as the model set. */
@@ -75,6 +105,24 @@ struct kw_op_info {
 				      first-sight: on first sight */
 	const struct kw_model_matcher *match; /* the first that holds decides */
 	size_t nmatch;
+	const struct kw_model_count *count; /* the counters it feeds */
+	size_t ncount;
+	size_t model; /* the model it belongs to (kw_models_info) */
+};
+
+/* What one use feeds a counter: the names it carries (hashed, for
+ * counting distinct ones) and the first of them, for evidence. */
+#define KW_VERDICT_FEEDS 4
+#define KW_FEED_NAMES 32
+#define KW_FEED_SHOWN 3
+#define KW_FEED_NAME_MAX 48
+struct kw_feed {
+	uint8_t counter; /* index (kw_models_counter) */
+	uint8_t nnames;
+	uint8_t nshown;
+	uint32_t hash[KW_FEED_NAMES]; /* kw_models_hash of each name */
+	char shown[KW_FEED_SHOWN][KW_FEED_NAME_MAX]; /* cut; none that look
+							like credentials */
 };
 
 /* What an operation's matchers make of one use of it (kw_models_judge). */
@@ -88,6 +136,8 @@ struct kw_verdict {
 	const char *why;    /* its text */
 	char found[128];    /* the value it found, for evidence; "" when none
 			       or when it looks like a credential */
+	struct kw_feed feed[KW_VERDICT_FEEDS]; /* the counters it feeds */
+	size_t nfeeds;
 };
 
 /* What the judgement depends on besides the model and the event. */
@@ -100,9 +150,10 @@ struct kw_judge_env {
 /* Judge one use of op (ev->info) by its matchers, in order: the first that
  * holds on the record (ev->cloud: request parameters, response, identity)
  * sets the tier, severity and tactic; when none holds, the entry's own
- * apply. Parses the record's JSON with jansson, so it is meant for the
- * few events whose op has matchers; allocates nothing that outlives the
- * call. */
+ * apply. Then its counts: each whose conditions hold feeds its counter
+ * with the names found (or, when none is, the operation's name). Parses the
+ * record's JSON with jansson, so it is meant for the few events whose op has
+ * matchers; allocates nothing that outlives the call. */
 void kw_models_judge(const struct kw_op_info *op, const struct kw_event *ev,
 		     const struct kw_judge_env *env, struct kw_verdict *out);
 
@@ -182,6 +233,9 @@ bool kw_models_has_resource(const struct kw_models *m, const char *resource);
  * m. */
 const char *kw_models_sensitive_reason(const struct kw_models *m,
 				       const char *op, size_t n);
+
+/* FNV-1a over n bytes: the hash of names (counted names, op names). */
+uint32_t kw_models_hash(const char *s, size_t n);
 
 /* For `keywatch check`: how many models, and per model its name, the file
  * it came from, and counts of prefixes, routes and sensitive operations. */

@@ -105,6 +105,15 @@ struct kw_model_matcher {
 	enum kw_tactic tactic;
 };
 
+/* One entry of an op's "count": the counter it feeds, with what. */
+struct kw_model_count {
+	uint8_t counter;	     /* index in kw_models.counters */
+	struct kw_model_path *names; /* where the names are; none: the op */
+	size_t nnames;
+	struct kw_model_cond *when; /* all must hold */
+	size_t nwhen;
+};
+
 /* HTTP methods a route can name. KW_M_ANY is a route without a method;
  * KW_M_OTHER is an event method no route can name (matches KW_M_ANY). */
 enum kw_model_method {
@@ -185,6 +194,8 @@ struct kw_models {
 	size_t n;
 	struct kw_model_prefix *prefixes; /* all models, longest first */
 	size_t nprefixes;
+	struct kw_counter_info counters[KW_MODELS_MAX_COUNTERS];
+	size_t ncounters;
 	struct kw_arena arena; /* every string above */
 };
 
@@ -205,9 +216,6 @@ enum kw_access kw_models_rule_access(const struct kw_model *md, const char *op,
  * digits, after an action of at least one letter, in a listed service. */
 size_t kw_models_version_suffix(const struct kw_model *md, const char *op,
 				size_t n);
-
-/* FNV-1a over n bytes (the op hash). */
-uint32_t kw_models_hash(const char *s, size_t n);
 
 /* Free a trie (NULL-safe). */
 void kw_models_node_free(struct kw_model_node *nd);

@@ -23,6 +23,7 @@
 
 #include "core/file.h"
 #include "core/config.h"
+#include "core/time.h"
 
 /* A model file larger than this is refused (stripe.json is ~60 KiB). */
 #define MODEL_FILE_MAX ((size_t)16 * 1024 * 1024)
@@ -34,7 +35,8 @@
 struct loader {
 	struct kw_models *m;
 	struct kw_model *md;
-	size_t mi; /* index of md in m->v */
+	size_t mi;	      /* index of md in m->v */
+	size_t first_counter; /* m->counters of this file start here */
 	const char *file;
 	struct kw_error *err;
 };
@@ -800,6 +802,222 @@ static enum kw_status load_matchers(struct loader *ld, json_t *obj,
 	return KW_OK;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Counters ("counters" at the top, "count" in entries) */
+
+static const char *const select_names[] = {"sensitive", "refused", "bulk",
+					   "learning"};
+
+/* "select": which events feed a counter by their kind. */
+static enum kw_status get_select(struct loader *ld, json_t *obj,
+				 const char *jpath, unsigned *out)
+{
+	char sub[JPATH_MAX], at[JPATH_MAX];
+	json_t *sel = json_object_get(obj, "select"), *v;
+	enum kw_status st;
+
+	*out = 0;
+	if (!sel)
+		return KW_OK;
+	sub_key(sub, jpath, "select");
+	if (!json_is_object(sel))
+		return bad(ld, sub, "must be an object");
+	st = check_keys(ld, sel, sub, select_names, 4);
+	if (st != KW_OK)
+		return st;
+	for (unsigned i = 0; i < 4; i++) {
+		v = json_object_get(sel, select_names[i]);
+		if (!v)
+			continue;
+		sub_key(at, sub, select_names[i]);
+		if (!json_is_true(v))
+			return bad(ld, at,
+				   "must be true (leave it out otherwise)");
+		*out |= 1u << i;
+	}
+	if (!*out)
+		return bad(ld, sub, "must select something (%s, %s, %s or %s)",
+			   select_names[0], select_names[1], select_names[2],
+			   select_names[3]);
+	return KW_OK;
+}
+
+static enum kw_status load_counter(struct loader *ld, json_t *obj,
+				   const char *jpath, struct kw_counter_info *c)
+{
+	static const char *const keys[] = {"name",	"what",	    "window",
+					   "threshold", "distinct", "severity",
+					   "tactic",	"select"};
+	char sub[JPATH_MAX];
+	const char *name, *what, *window, *sev;
+	json_t *v;
+	int tactic;
+	enum kw_status st;
+
+	st = check_keys(ld, obj, jpath, keys, 8);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "name", true, &name);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "what", true, &what);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "window", false, &window);
+	if (st == KW_OK)
+		st = get_str(ld, obj, jpath, "severity", false, &sev);
+	if (st == KW_OK)
+		st = get_name(ld, obj, jpath, "tactic", tactic_name,
+			      KW_TACTIC_MAX, &tactic);
+	if (st == KW_OK)
+		st = get_select(ld, obj, jpath, &c->select);
+	if (st != KW_OK)
+		return st;
+	for (size_t i = 0; i < ld->m->ncounters; i++) {
+		if (!strcmp(ld->m->counters[i].name, name)) {
+			sub_key(sub, jpath, "name");
+			return bad(ld, sub, "\"%s\" is defined twice", name);
+		}
+	}
+	c->name = dup_str(ld, name, strlen(name));
+	c->what = dup_str(ld, what, strlen(what));
+	if (!c->name || !c->what)
+		return nomem(ld);
+	c->window = INT64_C(600) * 1000000;
+	sub_key(sub, jpath, "window");
+	if (window &&
+	    (!kw_duration_parse(window, &c->window) || c->window < 1000000 ||
+	     c->window > INT64_C(86400) * 1000000))
+		return bad(ld, sub,
+			   "must be a duration from 1s to 24h, such as "
+			   "\"10m\"");
+	v = json_object_get(obj, "threshold");
+	sub_key(sub, jpath, "threshold");
+	if (!v)
+		return bad(ld, jpath, "missing \"threshold\"");
+	if (!json_is_integer(v) || json_integer_value(v) < 2 ||
+	    json_integer_value(v) > 10000)
+		return bad(ld, sub, "must be an integer from 2 to 10000");
+	c->threshold = (uint32_t)json_integer_value(v);
+	v = json_object_get(obj, "distinct");
+	sub_key(sub, jpath, "distinct");
+	if (v && !json_is_boolean(v))
+		return bad(ld, sub, "must be true or false");
+	c->distinct = !v || json_is_true(v);
+	c->severity = KW_SEV_HIGH;
+	if (sev) {
+		sub_key(sub, jpath, "severity");
+		if (!strcmp(sev, "low"))
+			c->severity = KW_SEV_LOW;
+		else if (!strcmp(sev, "medium"))
+			c->severity = KW_SEV_MEDIUM;
+		else if (!strcmp(sev, "critical"))
+			c->severity = KW_SEV_CRITICAL;
+		else if (strcmp(sev, "high"))
+			return bad(ld, sub,
+				   "must be \"low\", \"medium\", \"high\" or "
+				   "\"critical\"");
+	}
+	c->tactic = (enum kw_tactic)tactic;
+	c->model = ld->mi;
+	return KW_OK;
+}
+
+static enum kw_status load_counters(struct loader *ld, json_t *root)
+{
+	char jpath[JPATH_MAX];
+	json_t *arr, *obj;
+	enum kw_status st;
+	size_t i;
+
+	st = get_array(ld, root, "", "counters", &arr);
+	for (i = 0; st == KW_OK && arr && i < json_array_size(arr); i++) {
+		st = get_object_at(ld, arr, i, "counters", jpath, &obj);
+		if (st != KW_OK)
+			break;
+		if (ld->m->ncounters == KW_MODELS_MAX_COUNTERS)
+			return bad(ld, jpath,
+				   "more than %d counters in the models",
+				   KW_MODELS_MAX_COUNTERS);
+		st = load_counter(ld, obj, jpath,
+				  &ld->m->counters[ld->m->ncounters]);
+		if (st == KW_OK)
+			ld->m->ncounters++;
+	}
+	return st;
+}
+
+/* An entry's "count": the counters it feeds, the names it feeds them
+ * with, and when. Counters are those of the same model file. */
+static enum kw_status load_counts(struct loader *ld, json_t *obj,
+				  const char *jpath, struct kw_op_info *op)
+{
+	static const char *const keys[] = {"counter", "names", "when"};
+	char at[JPATH_MAX], sub[JPATH_MAX], cw[JPATH_MAX];
+	struct kw_model_count *v;
+	json_t *arr, *e, *when;
+	const char *name;
+	enum kw_status st;
+	size_t i, k, n;
+
+	st = get_array(ld, obj, jpath, "count", &arr);
+	if (st != KW_OK || !arr)
+		return st;
+	n = json_array_size(arr);
+	sub_key(at, jpath, "count");
+	if (n == 0 || n > KW_VERDICT_FEEDS)
+		return bad(ld, at, "must hold 1 to %d counters",
+			   KW_VERDICT_FEEDS);
+	v = arena_calloc(ld, n, sizeof(*v));
+	if (!v)
+		return nomem(ld);
+	for (i = 0; i < n; i++) {
+		snprintf(at, sizeof(at), "%s.count[%zu]", jpath, i);
+		e = json_array_get(arr, i);
+		if (!json_is_object(e))
+			return bad(ld, at, "must be an object");
+		st = check_keys(ld, e, at, keys, 3);
+		if (st == KW_OK)
+			st = get_str(ld, e, at, "counter", true, &name);
+		if (st != KW_OK)
+			return st;
+		for (k = ld->first_counter; k < ld->m->ncounters; k++) {
+			if (!strcmp(ld->m->counters[k].name, name))
+				break;
+		}
+		sub_key(sub, at, "counter");
+		if (k == ld->m->ncounters)
+			return bad(ld, sub,
+				   "no counter \"%s\" in this model's "
+				   "\"counters\"",
+				   name);
+		if (ld->m->counters[k].select)
+			return bad(ld, sub, "\"%s\" selects its events itself",
+				   name);
+		v[i].counter = (uint8_t)k;
+		if (json_object_get(e, "names")) {
+			st = compile_paths(ld, e, at, "names", false,
+					   &v[i].names, &v[i].nnames);
+			if (st != KW_OK)
+				return st;
+		}
+		st = get_array(ld, e, at, "when", &when);
+		if (st != KW_OK)
+			return st;
+		v[i].nwhen = when ? json_array_size(when) : 0;
+		v[i].when = arena_calloc(ld, v[i].nwhen, sizeof(*v[i].when));
+		if (v[i].nwhen && !v[i].when)
+			return nomem(ld);
+		for (k = 0; k < v[i].nwhen; k++) {
+			snprintf(cw, sizeof(cw), "%s.when[%zu]", at, k);
+			st = compile_cond(ld, json_array_get(when, k), cw,
+					  false, &v[i].when[k]);
+			if (st != KW_OK)
+				return st;
+		}
+	}
+	op->count = v;
+	op->ncount = n;
+	return KW_OK;
+}
+
 /* Read the attributes shared by routes and ops entries into a new op.
  * method_access is the access implied by a route's method (UNKNOWN for
  * none); *index receives the new op's index. */
@@ -866,10 +1084,13 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 	op->access = access;
 	op->pk = pk && json_is_true(pk);
 	op->bulk = reason && !strncmp(reason, "bulk read:", 10);
+	op->model = ld->mi;
 	op->tier = tiering.tier;
 	op->tactic = tiering.tactic;
 	op->severity = tiering.severity;
 	st = load_matchers(ld, obj, jpath, op);
+	if (st == KW_OK)
+		st = load_counts(ld, obj, jpath, op);
 	if (st != KW_OK)
 		return st;
 	if (!op->name.p || !op->resource.p || (reason && !op->reason))
@@ -886,9 +1107,9 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 
 static enum kw_status load_ops(struct loader *ld, json_t *root)
 {
-	static const char *const keys[] = {"op",	"resource",    "access",
-					   "sensitive", "publishable", "tier",
-					   "tactic",	"severity",    "match"};
+	static const char *const keys[] = {
+		"op",	"resource", "access",	"sensitive", "publishable",
+		"tier", "tactic",   "severity", "match",     "count"};
 	char jpath[JPATH_MAX];
 	json_t *arr, *obj;
 	const char *name;
@@ -899,7 +1120,7 @@ static enum kw_status load_ops(struct loader *ld, json_t *root)
 	for (i = 0; st == KW_OK && arr && i < json_array_size(arr); i++) {
 		st = get_object_at(ld, arr, i, "ops", jpath, &obj);
 		if (st == KW_OK)
-			st = check_keys(ld, obj, jpath, keys, 9);
+			st = check_keys(ld, obj, jpath, keys, 10);
 		if (st == KW_OK)
 			st = get_str(ld, obj, jpath, "op", true, &name);
 		if (st != KW_OK)
@@ -1039,7 +1260,7 @@ static enum kw_status load_route(struct loader *ld, json_t *obj,
 	static const char *const keys[] = {"method",	  "path",   "op",
 					   "resource",	  "access", "sensitive",
 					   "publishable", "tier",   "tactic",
-					   "severity",	  "match"};
+					   "severity",	  "match",  "count"};
 	const size_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	char sub[JPATH_MAX];
 	const char *method, *tpl, *name;
@@ -1346,7 +1567,7 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 {
 	static const char *const keys[] = {"name",   "description", "prefixes",
 					   "routes", "ops",	    "op_rules",
-					   "links"};
+					   "links",  "counters"};
 	struct loader ld = {.m = m, .err = err};
 	struct kw_model *md, *nv;
 	enum kw_status st;
@@ -1386,7 +1607,7 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 		st = bad(&ld, "", "must be a JSON object");
 		goto cleanup;
 	}
-	st = check_keys(&ld, root, "", keys, 7);
+	st = check_keys(&ld, root, "", keys, 8);
 	if (st == KW_OK)
 		st = get_str(&ld, root, "", "name", false, &name);
 	if (st == KW_OK && name && strcmp(name, stem))
@@ -1400,6 +1621,9 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 		st = load_rules(&ld, root);
 	if (st == KW_OK)
 		st = load_prefixes(&ld, root);
+	ld.first_counter = m->ncounters;
+	if (st == KW_OK)
+		st = load_counters(&ld, root);
 	if (st == KW_OK)
 		st = load_ops(&ld, root);
 	if (st == KW_OK)

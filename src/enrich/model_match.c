@@ -13,8 +13,10 @@
  * no ExternalId" is judged statement by statement, not across statements.
  * The record's objects are kept as raw text by the decoder and parsed here
  * with jansson, lazily, only for the few events whose operation has
- * matchers; strings that hold JSON (policy documents) are parsed when a
- * path steps into them with "@json".
+ * matchers or counts; strings that hold JSON (policy documents) are parsed
+ * when a path steps into them with "@json". Counts are judged the same
+ * way: a count whose conditions hold feeds its counter the names its paths
+ * find (hashed; the first few kept for evidence).
  */
 #include "enrich/model.h"
 #include "enrich/model_impl.h"
@@ -517,6 +519,36 @@ static bool looks_secret(const char *s, size_t n)
 	return false;
 }
 
+/* s[0..n) into out (cap bytes), cut on a UTF-8 boundary with an ellipsis
+ * when it does not fit. */
+static void cut_copy(const char *s, size_t n, char *out, size_t cap)
+{
+	if (n >= cap) {
+		n = cap - 4;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+		snprintf(out, cap, "%.*s\xe2\x80\xa6", (int)n, s);
+	} else {
+		snprintf(out, cap, "%.*s", (int)n, s);
+	}
+}
+
+/* The same, keeping the end: the end of a name tells it from its
+ * neighbours ("…/prod/db-password", "…secret:billing-api-key-x1Y2z3"). */
+static void cut_front(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t skip;
+
+	if (n < cap) {
+		snprintf(out, cap, "%.*s", (int)n, s);
+		return;
+	}
+	skip = n - (cap - 4);
+	while (skip < n && ((unsigned char)s[skip] & 0xC0) == 0x80)
+		skip++;
+	snprintf(out, cap, "\xe2\x80\xa6%.*s", (int)(n - skip), s + skip);
+}
+
 static void render_found(json_t *v, char *out, size_t cap)
 {
 	char *dump = NULL;
@@ -535,18 +567,79 @@ static void render_found(json_t *v, char *out, size_t cap)
 		s = dump ? dump : "";
 		n = strlen(s);
 	}
-	if (!looks_secret(s, n)) {
-		if (n >= cap) {
-			/* cut on a UTF-8 boundary, with an ellipsis */
-			n = cap - 4;
-			while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-				n--;
-			snprintf(out, cap, "%.*s\xe2\x80\xa6", (int)n, s);
-		} else {
-			snprintf(out, cap, "%.*s", (int)n, s);
-		}
-	}
+	if (!looks_secret(s, n))
+		cut_copy(s, n, out, cap);
 	free(dump);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Counts */
+
+struct names_ctx {
+	struct kw_feed *f;
+};
+
+static bool add_name(void *ctx, json_t *v)
+{
+	struct kw_feed *f = ((struct names_ctx *)ctx)->f;
+	char *dump = NULL;
+	const char *s;
+	size_t n;
+	uint32_t h;
+
+	if (f->nnames == KW_FEED_NAMES)
+		return true;
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		n = json_string_length(v);
+	} else {
+		dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		s = dump ? dump : "";
+		n = strlen(s);
+	}
+	h = kw_models_hash(s, n);
+	for (size_t i = 0; i < f->nnames; i++) {
+		if (f->hash[i] == h)
+			goto done;
+	}
+	f->hash[f->nnames++] = h;
+	if (f->nshown < KW_FEED_SHOWN && !looks_secret(s, n))
+		cut_front(s, n, f->shown[f->nshown++], KW_FEED_NAME_MAX);
+done:
+	free(dump);
+	return false;
+}
+
+static void feed_counts(struct judge *j, const struct kw_op_info *op,
+			const struct kw_event *ev, struct kw_verdict *out)
+{
+	json_t *found;
+
+	for (size_t i = 0; i < op->ncount && out->nfeeds < KW_VERDICT_FEEDS;
+	     i++) {
+		const struct kw_model_count *c = &op->count[i];
+		struct kw_feed *f = &out->feed[out->nfeeds];
+		struct names_ctx nc = {f};
+		size_t k;
+
+		for (k = 0; k < c->nwhen; k++) {
+			if (!cond_holds(j, &c->when[k], NULL, &found))
+				break;
+		}
+		if (k < c->nwhen)
+			continue;
+		memset(f, 0, sizeof(*f));
+		f->counter = c->counter;
+		for (k = 0; k < c->nnames; k++)
+			walk_path(j, &c->names[k], NULL, add_name, &nc);
+		if (!f->nnames) {
+			f->hash[f->nnames++] =
+				kw_models_hash(ev->op.p, ev->op.n);
+			cut_copy(ev->op.p, ev->op.n, f->shown[f->nshown++],
+				 KW_FEED_NAME_MAX);
+		}
+		out->nfeeds++;
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -563,7 +656,7 @@ void kw_models_judge(const struct kw_op_info *op, const struct kw_event *ev,
 	out->severity = op->severity;
 	out->tactic = op->tactic;
 	out->reason = op->reason;
-	if (!op->nmatch)
+	if (!op->nmatch && !op->ncount)
 		return;
 	memset(&j, 0, sizeof(j));
 	j.ev = ev;
@@ -592,6 +685,7 @@ void kw_models_judge(const struct kw_op_info *op, const struct kw_event *ev,
 		render_found(found, out->found, sizeof(out->found));
 		break;
 	}
+	feed_counts(&j, op, ev, out);
 	for (i = 0; i < KW_ROOT_MAX; i++)
 		json_decref(j.root[i]);
 	for (i = 0; i < j.ndocs; i++)

@@ -554,7 +554,8 @@ static void test_schema_errors(void **state)
 	expect_error("[]", KW_ECONFIG, ": must be a JSON object");
 	expect_error("{\"rutes\": []}", KW_ECONFIG,
 		     ": rutes: unknown key (expected one of: name, "
-		     "description, prefixes, routes, ops, op_rules, links)");
+		     "description, prefixes, routes, ops, op_rules, links, "
+		     "counters)");
 	expect_error("{}", KW_ECONFIG,
 		     ": defines nothing (no prefixes, routes, ops or "
 		     "op_rules)");
@@ -580,7 +581,7 @@ static void test_schema_errors(void **state)
 		     KW_ECONFIG,
 		     ": routes[0].methd: unknown key (expected one of: method, "
 		     "path, op, resource, access, sensitive, publishable, "
-		     "tier, tactic, severity, match)");
+		     "tier, tactic, severity, match, count)");
 	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\"}]}",
 		     KW_ECONFIG, ": routes[0]: missing \"op\"");
 	expect_error("{\"routes\": [{\"method\": \"GET\", \"path\": \"/a\", "
@@ -800,6 +801,71 @@ static void test_matcher_errors(void **state)
 		     ": ops[0].match[0].when[0].path: must be a path or an "
 		     "array of 1 to 16 paths");
 #undef OP
+}
+
+/* Counters: declared at the top, named by entries of the same file. */
+static void test_counter_errors(void **state)
+{
+#define CT(c)                                                                  \
+	"{\"counters\": [" c "], \"ops\": [{\"op\": \"a:B\", "                 \
+	"\"access\": \"read\"}]}"
+	(void)state;
+	expect_error(CT("{\"name\": \"n\", \"threshold\": 3}"), KW_ECONFIG,
+		     ": counters[0]: missing \"what\"");
+	expect_error(CT("{\"name\": \"n\", \"what\": \"w\"}"), KW_ECONFIG,
+		     ": counters[0]: missing \"threshold\"");
+	expect_error(CT("{\"name\": \"n\", \"what\": \"w\", \"threshold\": "
+			"1}"),
+		     KW_ECONFIG,
+		     ": counters[0].threshold: must be an integer from 2 to "
+		     "10000");
+	expect_error(CT("{\"name\": \"n\", \"what\": \"w\", \"threshold\": "
+			"3, \"window\": \"3d\"}"),
+		     KW_ECONFIG,
+		     ": counters[0].window: must be a duration from 1s to 24h, "
+		     "such as \"10m\"");
+	expect_error(CT("{\"name\": \"n\", \"what\": \"w\", \"threshold\": "
+			"3, \"select\": {\"denied\": true}}"),
+		     KW_ECONFIG,
+		     ": counters[0].select.denied: unknown key (expected one "
+		     "of: sensitive, refused, bulk, learning)");
+	expect_error(CT("{\"name\": \"n\", \"what\": \"w\", \"threshold\": "
+			"3, \"select\": {}}"),
+		     KW_ECONFIG,
+		     ": counters[0].select: must select something (sensitive, "
+		     "refused, bulk or learning)");
+	expect_error(CT("{\"name\": \"n\", \"what\": \"w\", \"threshold\": "
+			"3}, {\"name\": \"n\", \"what\": \"x\", "
+			"\"threshold\": 4}"),
+		     KW_ECONFIG, ": counters[1].name: \"n\" is defined twice");
+	expect_error(CT("{\"name\": \"n\", \"what\": \"w\", \"threshold\": "
+			"3, \"severity\": \"info\"}"),
+		     KW_ECONFIG,
+		     ": counters[0].severity: must be \"low\", \"medium\", "
+		     "\"high\" or \"critical\"");
+	expect_error("{\"counters\": [{\"name\": \"n\", \"what\": \"w\", "
+		     "\"threshold\": 3}], \"ops\": [{\"op\": \"a:B\", "
+		     "\"access\": \"read\", \"count\": [{\"counter\": "
+		     "\"m\"}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].count[0].counter: no counter \"m\" in this "
+		     "model's \"counters\"");
+	expect_error("{\"counters\": [{\"name\": \"n\", \"what\": \"w\", "
+		     "\"threshold\": 3, \"select\": {\"refused\": true}}], "
+		     "\"ops\": [{\"op\": \"a:B\", \"access\": \"read\", "
+		     "\"count\": [{\"counter\": \"n\"}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].count[0].counter: \"n\" selects its events "
+		     "itself");
+	expect_error("{\"counters\": [{\"name\": \"n\", \"what\": \"w\", "
+		     "\"threshold\": 3}], \"ops\": [{\"op\": \"a:B\", "
+		     "\"access\": \"read\", \"count\": [{\"counter\": "
+		     "\"n\", \"names\": \"x.y\"}]}]}",
+		     KW_ECONFIG,
+		     ": ops[0].count[0].names: \"x.y\" must start with "
+		     "requestParameters, responseElements, "
+		     "additionalEventData, userIdentity or recipientAccountId");
+#undef CT
 }
 
 /* The model of the judgement tests: one op per kind of condition. */
@@ -1030,6 +1096,74 @@ static void test_judge(void **state)
 		  &v);
 	expect_match(&v, "account", KW_TIER_FIRST_SIGHT, "999988887777");
 
+	kw_models_destroy(m);
+	tmp_free(&t);
+}
+
+/* What a use feeds its counters: the names found (each once, hashed; the
+ * first three kept, none that looks like a credential), or the
+ * operation's name when the count names nothing; a count whose
+ * conditions fail feeds nothing. */
+static void test_feeds(void **state)
+{
+	static const char model[] =
+		"{\"op_rules\": {\"separator\": \":\"},\n"
+		" \"counters\": [{\"name\": \"ids\", \"what\": \"ids\", "
+		"\"threshold\": 3}, {\"name\": \"calls\", \"what\": "
+		"\"calls\", \"threshold\": 9, \"distinct\": false}],\n"
+		" \"ops\": [{\"op\": \"t:Get\", \"count\": [\n"
+		"  {\"counter\": \"ids\", \"names\": "
+		"[\"requestParameters.ids[]\","
+		" \"requestParameters.id\"], \"when\": [{\"path\": "
+		"\"requestParameters.plain\", \"equals\": true, \"not\": "
+		"true}]},\n"
+		"  {\"counter\": \"calls\"}]}]}\n";
+	struct kw_models *m = NULL;
+	struct kw_error err = {0};
+	struct kw_verdict v;
+	struct tmp t;
+
+	(void)state;
+	tmp_init(&t);
+	tmp_write(&t, "t.json", model);
+	if (kw_models_load(t.dir, NULL, 0, &m, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(kw_models_counter_count(m), 2);
+	assert_string_equal(kw_models_counter(m, 1)->name, "calls");
+	assert_false(kw_models_counter(m, 1)->distinct);
+	assert_int_equal(kw_models_counter(m, 0)->window,
+			 INT64_C(600) * 1000000);
+	assert_null(kw_models_counter(m, 2));
+
+	judge_one(m, "t:Get",
+		  "{\"ids\":[\"a\",\"b\",\"a\",\"AKIAIOSFODNN7EXAMPLE\","
+		  "\"c\"],\"id\":\"d\"}",
+		  NULL, "1", NULL, &v);
+	assert_null(v.match);
+	assert_int_equal(v.tier, KW_TIER_NONE);
+	assert_int_equal(v.nfeeds, 2);
+	assert_int_equal(v.feed[0].counter, 0);
+	assert_int_equal(v.feed[0].nnames, 5);
+	assert_int_equal(v.feed[0].hash[0], kw_models_hash("a", 1));
+	assert_int_equal(v.feed[0].hash[2],
+			 kw_models_hash("AKIAIOSFODNN7EXAMPLE", 20));
+	assert_int_equal(v.feed[0].nshown, 3);
+	assert_string_equal(v.feed[0].shown[0], "a");
+	assert_string_equal(v.feed[0].shown[1], "b");
+	assert_string_equal(v.feed[0].shown[2], "c");
+	assert_int_equal(v.feed[1].counter, 1);
+	assert_int_equal(v.feed[1].nnames, 1);
+	assert_int_equal(v.feed[1].hash[0], kw_models_hash("t:Get", 5));
+	assert_string_equal(v.feed[1].shown[0], "t:Get");
+	/* The condition fails: only the plain count. */
+	judge_one(m, "t:Get", "{\"ids\":[\"a\"],\"plain\":true}", NULL, "1",
+		  NULL, &v);
+	assert_int_equal(v.nfeeds, 1);
+	assert_int_equal(v.feed[0].counter, 1);
+	/* Nothing found: the op's name stands for the call. */
+	judge_one(m, "t:Get", NULL, NULL, "1", NULL, &v);
+	assert_int_equal(v.nfeeds, 2);
+	assert_string_equal(v.feed[0].shown[0], "t:Get");
 	kw_models_destroy(m);
 	tmp_free(&t);
 }
@@ -1435,6 +1569,8 @@ int main(void)
 		cmocka_unit_test(test_tiers),
 		cmocka_unit_test(test_matcher_errors),
 		cmocka_unit_test(test_judge),
+		cmocka_unit_test(test_counter_errors),
+		cmocka_unit_test(test_feeds),
 		cmocka_unit_test(test_has_resource),
 		cmocka_unit_test(test_request_links),
 		cmocka_unit_test(test_enrich_without_models),
