@@ -17,7 +17,13 @@
  *    "dedup": [["kwa_0123456789abcdef", LAST_US, REPEATS], ...],
  *    "rate": [{"sink": "pager", "start": US, "sent": N, "held": N,
  *              "first": US, "last": US, "worst": "high",
- *              "detectors": {"geo.new_ip": N}, "keys": ["sk_live_…4242"]}]}
+ *              "detectors": {"geo.new_ip": N}, "keys": ["sk_live_…4242"]}],
+ *    "incidents": [{"id": "kwi_…", ..., "told": ["pager", ...]}]}
+ *
+ * "incidents" is the open incident table (alert/incident.h saves and
+ * checks each entry), with the sinks each incident was told of by
+ * identity, so an incident goes on after a restart without opening again
+ * for the sinks that already heard of it.
  *
  * Everything read back is checked against its bound before use: at most
  * DEDUP_SLOTS / 2 ids of the right form, times within event time's range,
@@ -82,6 +88,33 @@ static json_t *save_rate(const struct kw_sink *k)
 	return o;
 }
 
+/* The open incidents, "told" as the identities of the sinks told. NULL
+ * when out of memory. */
+static json_t *save_incidents(const struct kw_router *r)
+{
+	json_t *arr = kw_router_save_incidents(r);
+	size_t i;
+	json_t *o;
+
+	json_array_foreach(arr, i, o)
+	{
+		uint64_t bits = (uint64_t)json_integer_value(
+			json_object_get(o, "told"));
+		json_t *ids = json_array();
+
+		for (size_t k = 0; ids && k < r->nsinks && k < 64; k++) {
+			if (bits >> k & 1)
+				json_array_append_new(
+					ids, json_string(r->sinks[k]->id));
+		}
+		if (!ids || json_object_set_new(o, "told", ids) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
 char *kw_router_memory_save(const struct kw_router *r)
 {
 	json_t *doc = NULL, *dedup = json_array(), *rate = json_array();
@@ -111,6 +144,9 @@ char *kw_router_memory_save(const struct kw_router *r)
 	}
 	doc = json_pack("{s:i,s:O,s:O}", "keywatch_router", MEMORY_VERSION,
 			"dedup", dedup, "rate", rate);
+	if (doc && r->incidents &&
+	    json_object_set_new(doc, "incidents", save_incidents(r)) != 0)
+		goto cleanup;
 	if (doc)
 		text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 cleanup:
@@ -281,6 +317,58 @@ static enum kw_status load_rate(struct kw_router *r, const json_t *a,
 	return KW_OK;
 }
 
+/* Saved incidents back into r's table: sinks told by identity become
+ * r's positions (a sink that is gone is dropped). */
+static enum kw_status load_incidents(struct kw_router *r, const json_t *a,
+				     const char *name, struct kw_error *err)
+{
+	json_t *copy, *o;
+	enum kw_status st = KW_OK;
+	size_t i;
+
+	if (!a || !r->incidents)
+		return KW_OK;
+	if (!json_is_array(a))
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: router memory: incidents: not a list",
+				    name);
+	copy = json_deep_copy(a);
+	if (!copy)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	json_array_foreach(copy, i, o)
+	{
+		const json_t *told = json_object_get(o, "told");
+		uint64_t bits = 0;
+
+		if (!json_is_array(told) || json_array_size(told) > MAX_SINKS) {
+			st = kw_error_set(err, KW_ECORRUPT,
+					  "%s: router memory: incidents[%zu]: "
+					  "not a saved incident",
+					  name, i);
+			goto cleanup;
+		}
+		for (size_t k = 0; k < r->nsinks && k < 64; k++) {
+			for (size_t j = 0; j < json_array_size(told); j++) {
+				const char *id = json_string_value(
+					json_array_get(told, j));
+
+				if (id && !strcmp(id, r->sinks[k]->id))
+					bits |= (uint64_t)1 << k;
+			}
+		}
+		json_object_set_new(o, "told", json_integer((json_int_t)bits));
+	}
+	st = kw_router_load_incidents(r, copy, err);
+	if (st != KW_OK && st != KW_ENOMEM) {
+		kw_error_prefix(err, "%s: router memory", name);
+		err->status = KW_ECORRUPT;
+		st = KW_ECORRUPT;
+	}
+cleanup:
+	json_decref(copy);
+	return st;
+}
+
 enum kw_status kw_router_memory_load(struct kw_router *r, const char *text,
 				     size_t len, const char *name,
 				     struct kw_error *err)
@@ -303,11 +391,34 @@ enum kw_status kw_router_memory_load(struct kw_router *r, const char *text,
 	st = load_dedup(r, json_object_get(doc, "dedup"), name, err);
 	if (st == KW_OK)
 		st = load_rate(r, json_object_get(doc, "rate"), name, err);
+	if (st == KW_OK)
+		st = load_incidents(r, json_object_get(doc, "incidents"), name,
+				    err);
 	json_decref(doc);
 	return st;
 }
 
 /* ------------------------------------------------- reload and journal */
+
+/* The open incidents go on in the new router; the old one keeps none (its
+ * drain tells no news of them). */
+static void adopt_incidents(struct kw_router *to, struct kw_router *from)
+{
+	json_t *saved = from->incidents ? save_incidents(from) : NULL;
+	json_t *none = json_array();
+	struct kw_error err;
+
+	kw_error_clear(&err);
+	if (saved && load_incidents(to, saved, "reload", &err) != KW_OK)
+		kw_log_warn("router",
+			    "%s; the open incidents start afresh (a new alert "
+			    "opens a new one)",
+			    err.msg);
+	if (saved && none)
+		kw_router_load_incidents(from, none, &err);
+	json_decref(saved);
+	json_decref(none);
+}
 
 void kw_router_memory_adopt(struct kw_router *to, struct kw_router *from)
 {
@@ -335,6 +446,7 @@ void kw_router_memory_adopt(struct kw_router *to, struct kw_router *from)
 		old->ndetectors = 0;
 		old->nkeys = 0;
 	}
+	adopt_incidents(to, from);
 }
 
 void kw_router_memory_note(struct kw_router *r, const char *id, int64_t time)

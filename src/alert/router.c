@@ -490,6 +490,12 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 	return passed;
 }
 
+void kw_router_tell_incidents(struct kw_router *r)
+{
+	if (r->incidents)
+		kw_incidents_drain(r->incidents);
+}
+
 void kw_router_tick(struct kw_router *r, int64_t watermark)
 {
 	if (r->incidents)
@@ -648,8 +654,6 @@ uint64_t kw_router_drain(struct kw_router *r, int64_t timeout_ms)
 	uint64_t left = 0;
 	int64_t spent;
 
-	if (r->incidents)
-		kw_incidents_drain(r->incidents);
 	send_digests(r);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (size_t i = 0; i < r->nsinks; i++) {

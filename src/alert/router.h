@@ -82,6 +82,12 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a);
  * are due go out, quiet incidents close. */
 void kw_router_tick(struct kw_router *r, int64_t watermark);
 
+/* The end of a scan (or of a daemon that keeps no state): tell the sinks
+ * for people what joined their open incidents since they last heard; the
+ * incidents stay open. A daemon that checkpoints keeps the news for the
+ * next digest instead. Call before kw_router_drain. */
+void kw_router_tell_incidents(struct kw_router *r);
+
 /* The incident table's counters; NULL when incidents are off. */
 const struct kw_incident_stats *kw_router_incidents(const struct kw_router *r);
 
@@ -129,9 +135,8 @@ enum kw_status kw_router_start_delivery(struct kw_router *r,
 					const struct kw_delivery_opts *o,
 					struct kw_error *err);
 
-/* The end of input: first tell the sinks for people what joined their
- * open incidents since they last heard (incidents stay open), and hand
- * each sink the digest of what its rate limit still holds; then wait up to
+/* The end of input: first hand each sink the digest of what its rate
+ * limit still holds; then wait up to
  * timeout_ms in all for the queues to empty, and stop the delivery threads.
  * Returns how many alerts were left undelivered (in the spools when there are
  * spools). Without delivery threads only the digests are sent. */

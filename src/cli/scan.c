@@ -559,6 +559,7 @@ int kw_cli_scan(int argc, char **argv)
 	if (rc != KW_EXIT_OK)
 		goto cleanup;
 	kw_engine_finish(engine);
+	kw_router_tell_incidents(router);
 	kw_router_drain(router, s.cfg->drain_timeout / 1000);
 	kw_router_flush(router);
 	/* After the drain: what the rate limits held went out as digests,

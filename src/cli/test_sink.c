@@ -28,8 +28,9 @@ static void usage(FILE *f)
 	fputs("usage: keywatch test-sink [-c CONFIG] [NAME]\n"
 	      "Send a synthetic alert, clearly marked as a test, through "
 	      "each sink of the\n"
-	      "config (or the one NAME names: its type, sinks[N] or N) and "
-	      "say per sink\n"
+	      "config (or the one NAME names: its name, its type, sinks[N] "
+	      "or N) and say\n"
+	      "per sink "
 	      "whether the receiver took it.\n"
 	      "\n"
 	      "  -c, --config FILE       JSON config (default: built-in "
@@ -42,8 +43,9 @@ static void usage(FILE *f)
 	      f);
 }
 
-/* Whether sink i (created as s) is the one name names: its type, its
- * place ("sinks[1]" or "1") or its whole name ("slack (sinks[1])"). */
+/* Whether sink i (created as s) is the one name names: its identity (the
+ * config's "name", else "webhook-3f2a9c01b2d4"), its type, its place
+ * ("sinks[1]" or "1") or its whole name ("slack (sinks[1])"). */
 static bool named(const struct kw_sink *s, size_t i, const char *name)
 {
 	char place[32];
@@ -51,8 +53,8 @@ static bool named(const struct kw_sink *s, size_t i, const char *name)
 	if (!name)
 		return true;
 	snprintf(place, sizeof(place), "sinks[%zu]", i);
-	if (!strcmp(name, s->ops->name) || !strcmp(name, place) ||
-	    !strcmp(name, s->name))
+	if (!strcmp(name, s->id) || !strcmp(name, s->ops->name) ||
+	    !strcmp(name, place) || !strcmp(name, s->name))
 		return true;
 	snprintf(place, sizeof(place), "%zu", i);
 	return !strcmp(name, place);
@@ -244,8 +246,8 @@ int kw_cli_test_sink(int argc, char **argv)
 	if (!tried) {
 		if (name)
 			kw_log_error(NULL,
-				     "%s: no sink named '%s' (a type, sinks[N] "
-				     "or N)",
+				     "%s: no sink named '%s' (a sink's name, a "
+				     "type, sinks[N] or N)",
 				     cfg->file, name);
 		else
 			kw_log_error(NULL, "%s: no sinks configured",

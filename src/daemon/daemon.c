@@ -335,6 +335,10 @@ static void stop(struct kw_daemon *d)
 	kw_daemon_notify("STOPPING=1");
 	kw_tail_finish(d->tail, feed, d);
 	kw_log_info("watch", "stopping: draining the sinks");
+	/* The open incidents' news waits for its digest in the checkpoint;
+	 * without one it would be lost, so it is told now. */
+	if (!d->state_path[0])
+		kw_router_tell_incidents(d->conf.router);
 	kw_router_drain(d->conf.router, d->conf.cfg->drain_timeout / 1000);
 	kw_router_flush(d->conf.router);
 	kw_daemon_checkpoint(d);

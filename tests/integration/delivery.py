@@ -515,7 +515,7 @@ def case_incidents_paging(keywatch, tmp):
 def case_test_sink(keywatch, tmp):
     """keywatch test-sink: one test alert through each sink, one line per
     sink with the receiver's answer, exit 1 when one did not take it;
-    NAME picks one sink (by type, sinks[N] or N); a name that is no sink
+    NAME picks one sink (by its name, type, sinks[N] or N); a name that is no sink
     is a usage error."""
     recv = Receiver(plan=["ok", "404"])
     os.environ["KW_TEST_PD_KEY"] = "R0UT1NGKEY0000000000000000000000"
@@ -523,7 +523,7 @@ def case_test_sink(keywatch, tmp):
         cfg = config(tmp, [], [
             {"type": "webhook", "url": recv.url("/hook"),
              "secret": "env:KW_TEST_SECRET"},
-            {"type": "slack", "url": recv.url("/slack")},
+            {"type": "slack", "url": recv.url("/slack"), "name": "team-chat"},
             {"type": "pagerduty", "url": recv.url("/pd"),
              "routing_key": "env:KW_TEST_PD_KEY"},
             {"type": "file", "path": os.path.join(tmp, "out.jsonl")}])
@@ -559,7 +559,7 @@ def case_test_sink(keywatch, tmp):
         line = json.loads(open(os.path.join(tmp, "out.jsonl")).read())
         check(line["detector"] == "keywatch.test", "file got %r" % line)
 
-        for name in ("slack", "sinks[1]", "1"):
+        for name in ("team-chat", "slack", "sinks[1]", "1"):
             p = subprocess.run([keywatch, "test-sink", "-c", cfg, name],
                                cwd=tmp, capture_output=True, env=env(),
                                timeout=60)
@@ -568,13 +568,13 @@ def case_test_sink(keywatch, tmp):
                   out[0].startswith("slack (sinks[1])         delivered  "
                                     "HTTP 200"),
                   "%s: exit %d, %r" % (name, p.returncode, out))
-        check(len(recv.accepted) == 5, "2 + 3 accepted")
+        check(len(recv.accepted) == 6, "2 + 4 accepted")
         p = subprocess.run([keywatch, "test-sink", "-c", cfg, "teams"],
                            cwd=tmp, capture_output=True, env=env(),
                            timeout=60)
         check(p.returncode == 2 and p.stderr.decode() ==
-              "keywatch: error: %s: no sink named 'teams' (a type, "
-              "sinks[N] or N)\n" % cfg, "unknown name: %r" % p.stderr)
+              "keywatch: error: %s: no sink named 'teams' (a sink's name, "
+              "a type, sinks[N] or N)\n" % cfg, "unknown name: %r" % p.stderr)
     finally:
         recv.close()
 

@@ -1,5 +1,8 @@
-"""What the integration test scripts share: a failed check, and running
-named cases with one "ok"/"FAIL" line each."""
+"""What the integration test scripts share: a failed check, running
+named cases with one "ok"/"FAIL" line each, and waiting for a daemon's
+/healthz."""
+import time
+import urllib.request
 
 
 class Failed(Exception):
@@ -25,3 +28,17 @@ def run_cases(cases, names=()):
             failed += 1
             print("FAIL %s: %s" % (fn.__name__, e))
     return 1 if failed else 0
+
+
+def wait_healthz(port, timeout=10):
+    """Until http://127.0.0.1:port/healthz answers "ok"."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(
+                    "http://127.0.0.1:%d/healthz" % port, timeout=1) as r:
+                if r.read() == b"ok\n":
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise Failed("keywatch did not come up")

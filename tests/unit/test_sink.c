@@ -413,6 +413,79 @@ static void test_memory_saved_and_loaded(void **state)
 	check_carried(true);
 }
 
+/* An open incident goes on in a router that gets A's memory (saved and
+ * loaded, or adopted on a reload) with its sinks in another order and one
+ * more: same id, no second opening for the sink told before, an opening
+ * for the new one; A's drain tells nothing after an adoption. */
+static void check_incident_carried(bool through_text)
+{
+	struct kw_config *cfg = cfg_load("{}");
+	struct kw_router *a = NULL, *b = NULL;
+	struct capture ca = {0}, ma = {0}, cb = {0}, mb = {0}, nb = {0};
+	struct kw_sink *s;
+	struct kw_error err;
+	char incident[KW_ALERT_ID_LEN + 1];
+	char *text;
+
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &a, &err), KW_OK);
+	s = limited_sink(&ca, "chat", NULL);
+	s->incidents = true;
+	kw_router_add_sink(a, s);
+	kw_router_add_sink(a, limited_sink(&ma, "archive", NULL));
+	submit(a, "geo.new_ip", KW_SEV_MEDIUM, T0, KEY_A, "ip", "1.1");
+	submit(a, "geo.new_ip", KW_SEV_MEDIUM, T0 + MIN, KEY_A, "ip", "2.2");
+	assert_int_equal(ca.n, 1);
+	memcpy(incident, ca.ids[0], sizeof(incident));
+	assert_non_null(strstr(ma.lines[0], incident));
+
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &b, &err), KW_OK);
+	kw_router_add_sink(b, limited_sink(&mb, "archive", NULL));
+	s = limited_sink(&nb, "new-chat", NULL);
+	s->incidents = true;
+	kw_router_add_sink(b, s);
+	s = limited_sink(&cb, "chat", NULL);
+	s->incidents = true;
+	kw_router_add_sink(b, s);
+	if (through_text) {
+		text = kw_router_memory_save(a);
+		assert_non_null(text);
+		assert_non_null(strstr(text, "\"incidents\":[{\"id\":\"kwi_"));
+		assert_non_null(strstr(text, "\"told\":[\"chat\"]"));
+		kw_error_clear(&err);
+		assert_int_equal(kw_router_memory_load(b, text, strlen(text),
+						       "state", &err),
+				 KW_OK);
+		free(text);
+	} else {
+		kw_router_memory_adopt(b, a);
+		kw_router_tell_incidents(a);
+		kw_router_drain(a, 0);
+		assert_int_equal(ca.n, 1); /* a has no news to tell any more */
+	}
+	submit(b, "geo.new_ip", KW_SEV_MEDIUM, T0 + 5 * MIN, KEY_A, "ip",
+	       "3.3");
+	submit(b, "geo.new_country", KW_SEV_HIGH, T0 + 6 * MIN, KEY_A, "c",
+	       "CN");
+	kw_router_tick(b, T0);
+	assert_non_null(strstr(mb.lines[0], incident));
+	assert_int_equal(cb.n, 1);
+	assert_string_equal(cb.ids[0], incident);
+	assert_non_null(strstr(cb.lines[0], "\"event\":\"updated\""));
+	assert_non_null(strstr(cb.lines[0], "\"alerts\":4"));
+	assert_int_equal(nb.n, 1);
+	assert_non_null(strstr(nb.lines[0], "\"event\":\"opened\""));
+	kw_router_destroy(a);
+	kw_router_destroy(b);
+	kw_config_free(cfg);
+}
+
+static void test_memory_incidents(void **state)
+{
+	(void)state;
+	check_incident_carried(true);
+	check_incident_carried(false);
+}
+
 static void test_memory_adopted_on_reload(void **state)
 {
 	(void)state;
@@ -474,6 +547,20 @@ static void test_memory_hostile(void **state)
 	kw_router_add_sink(r, limited_sink(&cap, "pager", "2/10m"));
 	expect_memory_error(r, "{",
 			    "s.state: router memory: not version 1 of it");
+	expect_memory_error(r,
+			    "{\"keywatch_router\":1,\"dedup\":[],\"rate\":[],"
+			    "\"incidents\":{}}",
+			    "s.state: router memory: incidents: not a list");
+	expect_memory_error(r,
+			    "{\"keywatch_router\":1,\"dedup\":[],\"rate\":[],"
+			    "\"incidents\":[{\"id\":\"kwi_0\",\"told\":[]}]}",
+			    "s.state: router memory: incidents[0]: not a saved "
+			    "incident");
+	expect_memory_error(r,
+			    "{\"keywatch_router\":1,\"dedup\":[],\"rate\":[],"
+			    "\"incidents\":[{\"told\":3}]}",
+			    "s.state: router memory: incidents[0]: not a saved "
+			    "incident");
 	expect_memory_error(r, "{\"keywatch_router\":2}",
 			    "s.state: router memory: not version 1 of it");
 	expect_memory_error(
@@ -1496,6 +1583,7 @@ int main(void)
 		cmocka_unit_test(test_rate_limit_digest),
 		cmocka_unit_test(test_rate_parse),
 		cmocka_unit_test(test_memory_saved_and_loaded),
+		cmocka_unit_test(test_memory_incidents),
 		cmocka_unit_test(test_memory_adopted_on_reload),
 		cmocka_unit_test(test_memory_note),
 		cmocka_unit_test(test_memory_hostile),
