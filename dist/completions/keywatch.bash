@@ -42,18 +42,18 @@ _keywatch()
 	-m | --models)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	--map | --learn | --max-line | --max-keys)
+	--map | --learn | --lateness | --max-line | --max-keys)
 		return ;;
 	esac
 
 	case $cmd in
 	scan)
 		opts="--config --format --map --models --geoip --state --learn
-		      --output --min-severity --color --fail-on --report
+		      --lateness --output --min-severity --color --fail-on --report
 		      --max-line --max-keys --quiet --verbose --help" ;;
 	watch)
 		opts="--config --check --format --map --models --geoip --state
-		      --learn --min-severity --color --max-line --max-keys
+		      --learn --lateness --min-severity --color --max-line --max-keys
 		      --quiet --verbose --help" ;;
 	check)
 		opts="--config --models --geoip --map --color --quiet --verbose

@@ -43,7 +43,8 @@ struct kw_cli_common {
 	const char *max_keys;
 	const char *state; /* --state FILE, or NULL */
 	const char *color; /* --color: "auto", "always", "never"; NULL: auto */
-	int verbosity;	   /* -1 quiet, 0 normal, 1 verbose */
+	const char *lateness;
+	int verbosity; /* -1 quiet, 0 normal, 1 verbose */
 };
 
 /* Everything the common options lead to. */
@@ -77,6 +78,7 @@ enum {
 	KW_OPT_HELP,
 	KW_OPT_STATE,
 	KW_OPT_COLOR,
+	KW_OPT_LATENESS,
 };
 #define KW_CLI_COMMON_LONG                                                     \
 	{"config", required_argument, NULL, 'c'},                              \
@@ -94,6 +96,7 @@ enum {
 		{"max-keys", required_argument, NULL, KW_OPT_MAX_KEYS},        \
 		{"state", required_argument, NULL, KW_OPT_STATE},              \
 		{"color", required_argument, NULL, KW_OPT_COLOR},              \
+		{"lateness", required_argument, NULL, KW_OPT_LATENESS},        \
 	{                                                                      \
 		"help", no_argument, NULL, 'h'                                 \
 	}

@@ -87,6 +87,9 @@ int kw_cli_common_opt(struct kw_cli_common *c, int opt, const char *arg)
 		c->color = arg;
 		kw_log_set_colour(kw_cli_colour(c, STDERR_FILENO));
 		return 1;
+	case KW_OPT_LATENESS:
+		c->lateness = arg;
+		return 1;
 	default:
 		return 0;
 	}
@@ -228,6 +231,17 @@ static int apply_overrides(const struct kw_cli_common *c,
 			return KW_EXIT_USAGE;
 		}
 		s->cfg->learn = us;
+	}
+	if (c->lateness) {
+		if (!kw_duration_parse(c->lateness, &us) ||
+		    !within("lateness", (double)us)) {
+			kw_log_error(NULL,
+				     "--lateness %s: expected a duration such "
+				     "as 15m, at most 1d",
+				     c->lateness);
+			return KW_EXIT_USAGE;
+		}
+		s->cfg->lateness = us;
 	}
 	if (c->max_line && (!parse_size(c->max_line, &s->cfg->max_line) ||
 			    s->cfg->max_line < 64 ||

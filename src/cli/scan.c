@@ -37,6 +37,9 @@ static void usage(FILE *f)
 	      "                          at the end\n"
 	      "      --learn DURATION    learning period per key (default "
 	      "72h)\n"
+	      "      --lateness DURATION how long late events still count "
+	      "(default 2m;\n"
+	      "                          15m once CloudTrail is read)\n"
 	      "  -o, --output FORMAT     text, json or none (default: text on "
 	      "a terminal)\n"
 	      "      --min-severity LVL  drop alerts below LVL\n"
@@ -377,12 +380,24 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 			"keywatch: %llu keys were evicted (more than "
 			"--max-keys at once)\n",
 			(unsigned long long)st->keys_evicted);
-	if (st->late)
+	if (st->late) {
+		char lateness[32];
+
+		kw_duration_format(kw_engine_lateness(e), lateness,
+				   sizeof(lateness));
 		fprintf(stderr,
-			"keywatch: %llu events came more than 2 minutes after "
+			"keywatch: %llu events came more than %s after "
 			"newer ones (late: counted where their window was "
-			"still open, otherwise left out of the rates)\n",
-			(unsigned long long)st->late);
+			"still open, otherwise left out of the rates; see "
+			"--lateness)\n",
+			(unsigned long long)st->late, lateness);
+	}
+	if (st->inputs_late)
+		fprintf(stderr,
+			"keywatch: %llu inputs were opened after newer events "
+			"had been read (more than max_open_inputs overlapped "
+			"in time): their first events may be late\n",
+			(unsigned long long)st->inputs_late);
 	if (st->keys_restored)
 		fprintf(stderr,
 			"keywatch: %llu keys continued from the state file\n",
@@ -452,14 +467,22 @@ static double now_secs(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* On a terminal: the input being opened. */
+static void show_progress(void *ctx, uint64_t opened, uint64_t total,
+			  const char *name)
+{
+	(void)ctx;
+	fprintf(stderr, "\r\033[Kkeywatch: reading %llu/%llu %s",
+		(unsigned long long)opened, (unsigned long long)total, name);
+}
+
 static int read_inputs(struct kw_engine *e, int nargs, char **args,
 		       size_t max_inputs, uint64_t *not_data)
 {
 	static const char *const stdin_only[] = {"-"};
 	struct kw_inputs in = {0};
 	struct kw_error err;
-	bool progress =
-		isatty(STDERR_FILENO) && kw_log_get_level() <= KW_LOG_INFO;
+	bool progress = kw_engine_has_progress(e);
 
 	kw_error_clear(&err);
 	if (kw_inputs_expand(nargs ? (const char *const *)args : stdin_only,
@@ -472,12 +495,7 @@ static int read_inputs(struct kw_engine *e, int nargs, char **args,
 		kw_log_error(NULL, "%s", in.errors[i]);
 		kw_engine_count_failed(e);
 	}
-	for (size_t i = 0; i < in.n; i++) {
-		if (progress)
-			fprintf(stderr, "\r\033[Kkeywatch: reading %zu/%zu %s",
-				i + 1, in.n, in.paths[i]);
-		kw_engine_read_path(e, in.paths[i]);
-	}
+	kw_engine_read_paths(e, (const char *const *)in.paths, in.n);
 	if (progress && in.n)
 		fputs("\r\033[K", stderr);
 	memcpy(not_data, in.not_data, sizeof(in.not_data));
@@ -541,6 +559,10 @@ int kw_cli_scan(int argc, char **argv)
 		.nmap = s.nmap,
 		.router = router,
 		.geoip = s.geoip,
+		.progress = isatty(STDERR_FILENO) &&
+					    kw_log_get_level() <= KW_LOG_INFO
+				    ? show_progress
+				    : NULL,
 	};
 	kw_error_clear(&err);
 	if (kw_engine_create(&eo, &engine, &err) != KW_OK) {

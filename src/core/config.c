@@ -48,6 +48,13 @@ const struct kw_option kw_config_top_options[] = {
 	 KW_STR(KW_MAX_LINE_LIMIT)},
 	{"dedup_window", KW_OPT_DURATION, "1h",
 	 "the same alert id within this event time is delivered once", "365d"},
+	{"lateness", KW_OPT_DURATION, NULL,
+	 "how long after newer events an event still counts in its window "
+	 "(default: 2m for request logs, 15m once CloudTrail is read)",
+	 "1d"},
+	{"max_open_inputs", KW_OPT_INT, "256",
+	 "scan: inputs read at once to merge them in event-time order",
+	 KW_STR(KW_MAX_OPEN_INPUTS_LIMIT)},
 	{"geo_publishable", KW_OPT_BOOL, "false",
 	 "apply the geo.new_* detectors to publishable keys too"},
 	{"trusted_accounts", KW_OPT_STRINGS, NULL,
@@ -931,6 +938,12 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 		kw_duration_parse(json_string_value(v), &us);
 		c->dedup_window = us;
 	}
+	if ((v = json_object_get(root, "lateness"))) {
+		kw_duration_parse(json_string_value(v), &us);
+		c->lateness = us;
+	}
+	if ((v = json_object_get(root, "max_open_inputs")))
+		c->max_open_inputs = (size_t)json_integer_value(v);
 	if ((v = json_object_get(root, "max_keys")))
 		c->max_keys = (size_t)json_integer_value(v);
 	if ((v = json_object_get(root, "max_line")))
@@ -939,6 +952,10 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 		return kw_error_set(err, KW_ECONFIG,
 				    "%s: max_keys must be at least 1 and "
 				    "max_line at least 64",
+				    c->file);
+	if (c->max_open_inputs < 2)
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: max_open_inputs must be at least 2",
 				    c->file);
 	if ((v = json_object_get(root, "geo_publishable")))
 		c->geo_publishable = json_is_true(v);
@@ -1031,6 +1048,7 @@ static struct kw_config *config_new(const char *file)
 	c->max_keys = KW_DEFAULT_MAX_KEYS;
 	c->max_line = (size_t)1 << 20;
 	c->dedup_window = KW_DEFAULT_DEDUP;
+	c->max_open_inputs = KW_DEFAULT_MAX_OPEN_INPUTS;
 	c->spool_max = KW_DEFAULT_SPOOL_MAX;
 	c->drain_timeout = KW_DEFAULT_DRAIN;
 	c->checkpoint_interval = KW_DEFAULT_CHECKPOINT;

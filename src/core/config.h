@@ -151,6 +151,8 @@ struct kw_input {
 #define KW_DEFAULT_LEARN (INT64_C(72) * 3600 * 1000000)
 #define KW_DEFAULT_MAX_KEYS ((size_t)1000000)
 #define KW_DEFAULT_DEDUP (INT64_C(3600) * 1000000)
+#define KW_DEFAULT_MAX_OPEN_INPUTS ((size_t)256)
+#define KW_MAX_OPEN_INPUTS_LIMIT 65536
 #define KW_DEFAULT_SPOOL_MAX ((size_t)64 << 20)
 #define KW_DEFAULT_DRAIN (INT64_C(30) * 1000000)
 #define KW_DEFAULT_CHECKPOINT (INT64_C(10) * 1000000)
@@ -188,7 +190,9 @@ struct kw_config {
 	size_t max_keys;
 	size_t max_line;
 	int64_t dedup_window;
-	bool geo_publishable; /* apply geo.new_* to publishable keys too */
+	int64_t lateness;	/* microseconds; 0: by the formats read */
+	size_t max_open_inputs; /* scan: inputs open at once in the merge */
+	bool geo_publishable;	/* apply geo.new_* to publishable keys too */
 	/* AWS accounts whose sharing and trust is routine (12 digits). */
 	char **trusted_accounts;
 	size_t ntrusted_accounts;

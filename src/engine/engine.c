@@ -24,11 +24,11 @@
 #include "core/log.h"
 #include "detect/detector.h"
 #include "ingest/dispatch.h"
+#include "ingest/merge.h"
 #include "ingest/splitter.h"
 #include "state/snapshot.h"
 
 #define BATCH KW_DISPATCH_BATCH
-#define LATENESS (INT64_C(120) * 1000000)
 #define MAX_FAMILIES 32
 #define STATE_ALIGN 16
 #define SWEEP_EVERY (INT64_C(60) * 1000000) /* of watermark progress */
@@ -482,7 +482,7 @@ static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 		for (size_t i = 0; i < n; i++)
 			analyse(e, &e->events[i]);
 		if (e->stats.last_ts != INT64_MIN) {
-			tick(e, e->stats.last_ts - LATENESS);
+			tick(e, e->stats.last_ts - kw_engine_lateness(e));
 			kw_router_tick(e->opts.router, e->watermark);
 		}
 	}
@@ -564,7 +564,7 @@ void kw_engine_idle(struct kw_engine *e, int64_t idle_us)
 	if (e->stats.last_ts > INT64_MAX - idle_us)
 		tick(e, INT64_MAX);
 	else
-		tick(e, e->stats.last_ts + idle_us - LATENESS);
+		tick(e, e->stats.last_ts + idle_us - kw_engine_lateness(e));
 	kw_router_tick(e->opts.router, e->watermark);
 }
 
@@ -624,6 +624,131 @@ void kw_engine_learning(struct kw_engine *e, uint64_t *learning, uint64_t *keys)
 		kw_keytab_foreach(e->keys, count_learning, &lc);
 	*learning = lc.learning;
 	*keys = lc.keys;
+}
+
+bool kw_engine_has_progress(const struct kw_engine *e)
+{
+	return e->opts.progress != NULL;
+}
+
+int64_t kw_engine_lateness(const struct kw_engine *e)
+{
+	if (e->opts.cfg->lateness > 0)
+		return e->opts.cfg->lateness;
+	return kw_decoder_lateness(kw_dispatch_formats(e->dispatch));
+}
+
+/* ---- several inputs, merged by event time ---- */
+
+#define TIME_NAMES 16
+
+struct merged {
+	struct kw_engine *e;
+	uint64_t opened, total;
+	uint32_t input[BATCH];
+};
+
+static void merge_opened(void *ctx, uint32_t input, const char *name,
+			 void *user)
+{
+	struct merged *mg = ctx;
+	struct kw_engine *e = mg->e;
+
+	(void)input;
+	e->stats.inputs++;
+	mg->opened++;
+	if (user)
+		kw_dispatch_stream_init(user, e->forced, &e->dconf);
+	if (e->opts.progress)
+		e->opts.progress(e->opts.progress_ctx, mg->opened, mg->total,
+				 name);
+}
+
+static void merge_failed(void *ctx, enum kw_skip_reason reason, const char *msg)
+{
+	struct merged *mg = ctx;
+
+	input_failed(mg->e, reason, msg);
+}
+
+/* One batch of the merge: the runs of records of one input each go
+ * through that input's decoding stream. */
+static void merged_batch(struct kw_engine *e, struct kw_merge *m,
+			 const uint32_t *input, size_t n)
+{
+	kw_arena_reset(&e->arena);
+	for (size_t i = 0, j; i < n; i = j) {
+		struct kw_dispatch_stream *ds = kw_merge_user(m, input[i]);
+		size_t got;
+
+		for (j = i + 1; j < n && input[j] == input[i]; j++)
+			;
+		got = kw_dispatch_decode(e->dispatch, ds, &e->recs[i], j - i,
+					 e->events, &e->arena, &e->stats.skips,
+					 kw_merge_name(m, input[i]));
+		for (size_t k = 0; k < got; k++)
+			analyse(e, &e->events[k]);
+	}
+	if (e->stats.last_ts != INT64_MIN)
+		tick(e, e->stats.last_ts - kw_engine_lateness(e));
+}
+
+void kw_engine_read_paths(struct kw_engine *e, const char *const *paths,
+			  size_t n)
+{
+	const char *names[TIME_NAMES];
+	struct merged *mg = NULL;
+	struct kw_merge *m = NULL;
+	struct kw_merge_opts o = {0};
+	struct kw_error err;
+	size_t got;
+
+	if (n == 1) {
+		if (e->opts.progress)
+			e->opts.progress(e->opts.progress_ctx, 1, 1, paths[0]);
+		kw_engine_read_path(e, paths[0]);
+		return;
+	}
+	mg = calloc(1, sizeof(*mg));
+	if (!mg) {
+		kw_log_error(NULL, "out of memory");
+		return;
+	}
+	mg->e = e;
+	mg->total = n;
+	kw_decoder_time_names(names, TIME_NAMES);
+	o.max_record = e->opts.cfg->max_line;
+	o.max_open = e->opts.cfg->max_open_inputs;
+	o.time_names = names;
+	for (size_t i = 0; i < e->dconf.nmap; i++) {
+		if (e->dconf.map[i].field == KW_FIELD_CREATED)
+			o.time_path = e->dconf.map[i].path;
+		if (e->dconf.map[i].field == KW_FIELD_ROOT)
+			o.root = e->dconf.map[i].path;
+	}
+	o.user_size = sizeof(struct kw_dispatch_stream);
+	o.opened = merge_opened;
+	o.failed = merge_failed;
+	o.ctx = mg;
+	kw_error_clear(&err);
+	if (kw_merge_create(paths, n, &o, &m, &err) != KW_OK) {
+		kw_log_error(NULL, "%s", err.msg);
+		free(mg);
+		return;
+	}
+	for (;;) {
+		kw_merge_next(m, e->recs, mg->input, BATCH, &got,
+			      &e->stats.skips);
+		if (!got)
+			break;
+		e->stats.records += got;
+		merged_batch(e, m, mg->input, got);
+	}
+	e->stats.inputs_late += kw_merge_stats(m)->opened_late;
+	if (kw_merge_stats(m)->most_open > e->stats.most_open)
+		e->stats.most_open = kw_merge_stats(m)->most_open;
+	kw_merge_destroy(m);
+	free(mg);
 }
 
 void kw_engine_count_failed(struct kw_engine *e)

@@ -36,6 +36,11 @@ struct kw_engine_opts {
 	size_t nmap;
 	struct kw_router *router; /* borrowed */
 	struct kw_geoip *geoip;	  /* borrowed; NULL: no GeoIP databases */
+	/* Optional (scan): told of each input as it is opened, with how
+	 * many were given (for progress on a terminal). */
+	void (*progress)(void *ctx, uint64_t opened, uint64_t total,
+			 const char *name);
+	void *progress_ctx;
 	/* Optional (watch). admit: asked before an alert goes to the
 	 * router; false drops it (it was raised before a restart). passed:
 	 * told of each alert the router passed (after it was spooled). */
@@ -58,6 +63,9 @@ struct kw_engine_stats {
 	uint64_t keys_evicted;
 	uint64_t keys_restored; /* keys whose saved state was loaded */
 	uint64_t late;		/* events older than the watermark */
+	uint64_t inputs_late;	/* inputs the merge opened after records
+				   later than their first had gone out */
+	uint64_t most_open;	/* inputs open at once in a merge */
 	int64_t first_ts, last_ts;
 };
 
@@ -82,6 +90,21 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
  * logged naming the input; the return value is KW_OK when the whole input
  * was read, otherwise the problem's status (the events before it count). */
 enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path);
+
+/* Read several inputs as one stream in event-time order (ingest/merge.h:
+ * the scan of many files, or of an export tree); one path is read as
+ * kw_engine_read_path reads it. Each input is counted, and its problems
+ * logged naming it. */
+void kw_engine_read_paths(struct kw_engine *e, const char *const *paths,
+			  size_t n);
+
+/* Whether opts.progress was given. */
+bool kw_engine_has_progress(const struct kw_engine *e);
+
+/* How late an event may come after newer ones and still count in its
+ * window: the config's lateness, else the largest default of the formats
+ * read so far. */
+int64_t kw_engine_lateness(const struct kw_engine *e);
 
 /* How one configured input is decoded (the config's inputs[]): format NULL
  * or "auto" uses the engine's (--format, else sniffed from the first

@@ -467,10 +467,13 @@ static void cloudtrail_destroy(void *self)
 	free(cd);
 }
 
+/* CloudTrail delivers an event within about 15 minutes of the call. */
 const struct kw_decoder_ops kw_decoder_cloudtrail = {
 	.name = "cloudtrail",
 	.sniff = cloudtrail_sniff,
 	.create = cloudtrail_create,
 	.decode = cloudtrail_decode,
 	.destroy = cloudtrail_destroy,
+	.time_names = p_time,
+	.lateness = INT64_C(15) * 60 * 1000000,
 };

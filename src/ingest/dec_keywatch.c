@@ -168,4 +168,5 @@ const struct kw_decoder_ops kw_decoder_keywatch = {
 	.create = keywatch_create,
 	.decode = keywatch_decode,
 	.destroy = keywatch_destroy,
+	.lateness = INT64_C(120) * 1000000,
 };

@@ -59,6 +59,37 @@ const struct kw_decoder_ops *const *kw_decoder_all(void)
 	return decoders;
 }
 
+/* ---- time ---- */
+
+size_t kw_decoder_time_names(const char **out, size_t cap)
+{
+	size_t n = 0;
+
+	if (!cap)
+		return 0;
+	for (const char *const *a = kw_field_aliases(KW_FIELD_CREATED);
+	     *a && n + 1 < cap; a++)
+		out[n++] = *a;
+	for (size_t i = 0; decoders[i]; i++) {
+		for (const char *const *t = decoders[i]->time_names;
+		     t && *t && n + 1 < cap; t++)
+			out[n++] = *t;
+	}
+	out[n] = NULL;
+	return n;
+}
+
+int64_t kw_decoder_lateness(uint32_t formats)
+{
+	int64_t l = decoders[0]->lateness;
+
+	for (uint32_t i = 0; decoders[i] && i < 32; i++) {
+		if ((formats >> i & 1) && decoders[i]->lateness > l)
+			l = decoders[i]->lateness;
+	}
+	return l;
+}
+
 /* ---- field names ---- */
 
 static const char *const field_names[KW_FIELD_MAX][5] = {

@@ -102,6 +102,16 @@ struct kw_decoder_ops {
 
 	/* Required. NULL-safe. */
 	void (*destroy)(void *self);
+
+	/* Optional (NULL: none). Top-level keys that hold a record's time
+	 * besides the names of the event field 'created' (NULL-terminated):
+	 * where the merge of several inputs peeks (ingest/merge.h). */
+	const char *const *time_names;
+
+	/* How late an event of this format may come after newer ones and
+	 * still count in its window, when no lateness is configured (the
+	 * largest of the formats read so far applies). */
+	int64_t lateness;
 };
 
 /* The decoders (dec_keywatch.c, dec_cloudtrail.c). */
@@ -115,6 +125,15 @@ const struct kw_decoder_ops *kw_decoder_find(const char *name);
  * NULL). */
 const struct kw_decoder_ops *kw_decoder_sniff(const struct kw_record *rec,
 					      int *score);
+/* Every top-level key a record's time may be under, in any format: the
+ * names of 'created', then each decoder's time_names, into out[0..cap)
+ * NULL-terminated (static strings); returns how many. */
+size_t kw_decoder_time_names(const char **out, size_t cap);
+
+/* The largest lateness of the decoders whose bits are set in formats
+ * (bit i: kw_decoder_all()[i]); the keywatch format's when none is. */
+int64_t kw_decoder_lateness(uint32_t formats);
+
 /* NULL-terminated list of all decoders, for help and check. */
 const struct kw_decoder_ops *const *kw_decoder_all(void);
 

@@ -147,6 +147,47 @@ bool kw_json_peek_path(const char *text, size_t len, const char *path,
 	return true;
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Plain unix seconds with an optional fraction ("1795132806.455"), the
+ * common case, without strtod (rounded to the microsecond as
+ * kw_decode_time rounds); false for any other number. */
+static bool seconds(struct kw_str v, int64_t *ts_us)
+{
+	int64_t sec = 0, us = 0;
+	size_t i = 0, nd = 0;
+	bool up = false;
+
+	for (; i < v.n && is_digit(v.p[i]); i++) {
+		if (i == 12)
+			return false; /* milliseconds, or out of range */
+		sec = sec * 10 + (v.p[i] - '0');
+	}
+	if (i == 0)
+		return false;
+	if (i < v.n) {
+		if (v.p[i] != '.')
+			return false;
+		for (i++; i < v.n && is_digit(v.p[i]); i++, nd++) {
+			if (nd < 6)
+				us = us * 10 + (v.p[i] - '0');
+			else if (nd == 6)
+				up = v.p[i] >= '5';
+		}
+		if (i != v.n)
+			return false;
+		for (; nd < 6; nd++)
+			us *= 10;
+	}
+	if (sec > KW_TIME_MAX / KW_USEC_PER_SEC - 1)
+		return false;
+	*ts_us = sec * KW_USEC_PER_SEC + us + up;
+	return true;
+}
+
 bool kw_json_peek_time(struct kw_str v, int64_t *ts_us)
 {
 	struct kw_json_value jv = {0};
@@ -162,6 +203,8 @@ bool kw_json_peek_time(struct kw_str v, int64_t *ts_us)
 	if (v.n == 0 || v.n >= sizeof(num) ||
 	    !(v.p[0] == '-' || (v.p[0] >= '0' && v.p[0] <= '9')))
 		return false;
+	if (seconds(v, ts_us))
+		return true;
 	memcpy(num, v.p, v.n);
 	num[v.n] = '\0';
 	real = strpbrk(num, ".eE") != NULL;

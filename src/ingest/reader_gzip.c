@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -35,10 +36,13 @@ struct gz {
 
 void *kw_reader_gzip_new(struct kw_reader_src *src)
 {
-	struct gz *g = calloc(1, sizeof(*g));
+	/* The input buffer needs no zeroing: only what is read is used (a
+	 * tree of small files opens many readers). */
+	struct gz *g = malloc(sizeof(*g));
 
 	if (!g)
 		return NULL;
+	memset(g, 0, offsetof(struct gz, in));
 	if (inflateInit2(&g->zs, 15 + 16) != Z_OK) {
 		free(g);
 		return NULL;

@@ -79,6 +79,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c->max_keys, 1000000);
 	assert_int_equal(c->max_line, 1048576);
 	assert_int_equal(c->dedup_window, HOUR);
+	assert_int_equal(c->lateness, 0); /* by the formats read */
+	assert_int_equal(c->max_open_inputs, 256);
 	assert_false(c->geo_publishable);
 	kw_config_free(c);
 	kw_config_free(NULL);
@@ -129,6 +131,8 @@ static const char full_config[] =
 	"  \"max_keys\": 5000,\n"
 	"  \"max_line\": 64,\n"
 	"  \"dedup_window\": \"15m\",\n"
+	"  \"lateness\": \"20m\",\n"
+	"  \"max_open_inputs\": 64,\n"
 	"  \"geo_publishable\": true,\n"
 	"  \"trusted_accounts\": [\"111122223333\", \"444455556666\"]\n"
 	"}\n";
@@ -253,6 +257,8 @@ static void test_every_option(void **state)
 	assert_int_equal(c->max_keys, 5000);
 	assert_int_equal(c->max_line, 64);
 	assert_int_equal(c->dedup_window, 15 * 60 * INT64_C(1000000));
+	assert_int_equal(c->lateness, 20 * 60 * INT64_C(1000000));
+	assert_int_equal(c->max_open_inputs, 64);
 	assert_true(c->geo_publishable);
 	assert_int_equal(c->ntrusted_accounts, 2);
 	assert_string_equal(c->trusted_accounts[1], "444455556666");
@@ -439,6 +445,11 @@ static void test_bad_values(void **state)
 	load_err("{\"learn\": \"3651d\"}", "t.json: learn: at most 3650d");
 	load_err("{\"dedup_window\": \"366d\"}",
 		 "t.json: dedup_window: at most 365d");
+	load_err("{\"lateness\": \"2d\"}", "t.json: lateness: at most 1d");
+	load_err("{\"max_open_inputs\": 65537}",
+		 "t.json: max_open_inputs: at most 65536");
+	load_err("{\"max_open_inputs\": 1}",
+		 "t.json: max_open_inputs must be at least 2");
 	load_err("{\"drain_timeout\": \"25h\"}",
 		 "t.json: drain_timeout: at most 1d");
 	load_err("{\"checkpoint_interval\": \"2d\"}",

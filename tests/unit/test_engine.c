@@ -408,6 +408,92 @@ static void test_feed_per_record(void **state)
 	rig_down(&r);
 }
 
+/* Two files whose events interleave in time: read one after the other,
+ * half the events are late; read together, none is. The lateness is the
+ * request log's 2 minutes until a CloudTrail record is read. */
+static void test_read_paths_merged(void **state)
+{
+	char dir[] = "/tmp/kw_test_merged_XXXXXX";
+	char a[160], b[160], ct[160], line[512];
+	const char *paths[2] = {a, b};
+	FILE *fa, *fb, *fc;
+	struct rig r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.jsonl", dir);
+	snprintf(b, sizeof(b), "%s/b.jsonl", dir);
+	snprintf(ct, sizeof(ct), "%s/ct.jsonl", dir);
+	rig_up(&r, 100, NULL);
+	fa = fopen(a, "w");
+	fb = fopen(b, "w");
+	for (int i = 0; i < 20; i++) {
+		snprintf(line, sizeof(line),
+			 "{\"id\":\"req_%d\",\"created\":%d,\"method\":"
+			 "\"GET\",\"path\":\"/v1/charges\",\"status\":200,"
+			 "\"api_key\":\"" RK "\"}\n",
+			 i, 1795766400 + i * 600);
+		fputs(line, i % 2 ? fb : fa);
+	}
+	fclose(fa);
+	fclose(fb);
+	assert_int_equal(kw_engine_lateness(r.engine), INT64_C(120) * 1000000);
+	kw_engine_read_path(r.engine, b);
+	kw_engine_read_path(r.engine, a);
+	assert_int_equal(kw_engine_stats(r.engine)->late, 10);
+	rig_down(&r);
+	rig_up(&r, 100, NULL);
+	kw_engine_read_paths(r.engine, paths, 2);
+	assert_int_equal(kw_engine_stats(r.engine)->events, 20);
+	assert_int_equal(kw_engine_stats(r.engine)->inputs, 2);
+	assert_int_equal(kw_engine_stats(r.engine)->late, 0);
+	assert_int_equal(kw_engine_stats(r.engine)->most_open, 2);
+	fc = fopen(ct, "w");
+	fputs("{\"eventVersion\":\"1.08\",\"userIdentity\":{"
+	      "\"accessKeyId\":\"AKIAIOSFODNN7EXAMPLE\"},\"eventTime\":"
+	      "\"2026-11-27T08:00:00Z\",\"eventSource\":\"s3.amazonaws.com\","
+	      "\"eventName\":\"ListBuckets\"}\n",
+	      fc);
+	fclose(fc);
+	kw_engine_read_path(r.engine, ct);
+	assert_int_equal(kw_engine_lateness(r.engine),
+			 INT64_C(15) * 60 * 1000000);
+	unlink(a);
+	unlink(b);
+	unlink(ct);
+	rmdir(dir);
+	rig_down(&r);
+}
+
+/* An event 90 s older than the newest one before it is late past a
+ * configured lateness of 1 minute, and not with the default 2 minutes. */
+static void test_lateness(void **state)
+{
+	static const char first[] =
+		"{\"id\":\"req_a\",\"created\":1795766500,\"method\":\"GET\","
+		"\"path\":\"/v1/charges\",\"status\":200,\"api_key\":\"" RK
+		"\"}\n";
+	static const char second[] =
+		"{\"id\":\"req_b\",\"created\":1795766410,\"method\":\"GET\","
+		"\"path\":\"/v1/charges\",\"status\":200,\"api_key\":\"" RK
+		"\"}\n";
+	struct rig r;
+
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		rig_up(&r, 100, NULL);
+		if (pass)
+			r.cfg->lateness = INT64_C(60) * 1000000;
+		kw_engine_feed(r.engine, first, sizeof(first) - 1, "a", NULL);
+		kw_engine_feed(r.engine, second, sizeof(second) - 1, "a", NULL);
+		assert_int_equal(kw_engine_stats(r.engine)->late, pass);
+		assert_int_equal(kw_engine_lateness(r.engine),
+				 pass ? INT64_C(60) * 1000000
+				      : INT64_C(120) * 1000000);
+		rig_down(&r);
+	}
+}
+
 static void test_evict_and_unreadable(void **state)
 {
 	const struct kw_engine_stats *st;
@@ -501,6 +587,8 @@ int main(void)
 		cmocka_unit_test(test_format_forced),
 		cmocka_unit_test(test_feed_per_input),
 		cmocka_unit_test(test_feed_per_record),
+		cmocka_unit_test(test_read_paths_merged),
+		cmocka_unit_test(test_lateness),
 		cmocka_unit_test(test_evict_and_unreadable),
 		cmocka_unit_test(test_flood_keeps_learned_key),
 	};

@@ -34,32 +34,22 @@
 #include "ingest/inputs.h"
 #include "ingest/pathglob.h"
 #include "ingest/reader.h"
+#include "tmpdir.h"
 
 static char tmpdir[64];
 
 /* ---- fixtures ------------------------------------------------------------ */
 
-static int rm_one(const char *p, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kw_reader_XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return tmpdir_make(tmpdir, sizeof(tmpdir), "reader");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	chmod(tmpdir, 0700);
-	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(tmpdir);
 }
 
 static char *tpath(const char *name)

@@ -27,6 +27,7 @@
 
 #include "gzip_fixture.h"
 #include "ingest/tail.h"
+#include "tmpdir.h"
 
 #define SEC INT64_C(1000000)
 
@@ -34,28 +35,18 @@ static char dir[64];
 static char got[1 << 17];
 static size_t ngot;
 
-static int rm_one(const char *p, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/kw_tail_XXXXXX");
 	ngot = 0;
 	got[0] = '\0';
-	return mkdtemp(dir) ? 0 : -1;
+	return tmpdir_make(dir, sizeof(dir), "tail");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(dir);
 }
 
 static void feed(void *ctx, const char *buf, size_t len, const char *name)
