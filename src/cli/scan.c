@@ -27,7 +27,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "  -c, --config FILE       JSON config (default: built-in "
 	      "defaults)\n"
-	      "  -f, --format NAME       auto (default), keywatch, cloudtrail\n"
+	      "  -f, --format NAME       auto (default), keywatch, "
+	      "cloudtrail,\n"
+	      "                          gcp-audit, github-audit\n"
 	      "      --map FIELD=PATH    map a log field onto an event field "
 	      "(repeatable)\n"
 	      "  -m, --models DIR        where the API models are\n"
@@ -366,14 +368,15 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 			st->unauthenticated == 1 ? " was" : "s were");
 	if (st->skips.count[KW_SKIP_KEYLESS])
 		fprintf(stderr,
-			"keywatch: %llu keyless records (made by no API key, "
-			"such as AWS services acting on their own) were not "
-			"analysed\n",
+			"keywatch: %llu keyless records (made by no API key: "
+			"a cloud service acting on its own, a person signed "
+			"in to a console) were not analysed\n",
 			(unsigned long long)st->skips.count[KW_SKIP_KEYLESS]);
 	if (st->skips.count[KW_SKIP_NOT_DATA])
 		fprintf(stderr,
 			"keywatch: %llu records carried no request (CloudWatch "
-			"Logs control messages) and were left out\n",
+			"Logs control messages, log entries that are not "
+			"audit logs) and were left out\n",
 			(unsigned long long)st->skips.count[KW_SKIP_NOT_DATA]);
 	if (st->keys_evicted)
 		fprintf(stderr,

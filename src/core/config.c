@@ -152,7 +152,8 @@ const struct kw_option kw_config_suppress_options[] = {
 
 const struct kw_option kw_config_input_options[] = {
 	{"path", KW_OPT_STRING, NULL, "file or glob"},
-	{"format", KW_OPT_STRING, "auto", "auto, keywatch, cloudtrail"},
+	{"format", KW_OPT_STRING, "auto",
+	 "auto, keywatch, cloudtrail, gcp-audit, github-audit"},
 	{"map", KW_OPT_OBJECT, NULL, "field mapping for this input"},
 	{NULL, 0, NULL, NULL},
 };

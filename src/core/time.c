@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int64_t kw_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
@@ -105,6 +106,8 @@ bool kw_time_parse(const char *s, size_t n, int64_t *us)
 		    oh > 23 || om > 59)
 			return false;
 		i += 6;
+	} else if (n - i == 4 && !memcmp(s + i, " UTC", 4)) {
+		i += 4; /* BigQuery's TIMESTAMP text */
 	} else {
 		return false;
 	}

@@ -15,7 +15,8 @@
 #define KW_TIME_MAX INT64_C(253402300799999999)
 
 /* RFC 3339 / ISO 8601: "2026-11-27T09:14:03Z", with optional fraction of up
- * to 9 digits, 'T' or ' ' between date and time, "Z" or "+hh:mm"/"-hh:mm".
+ * to 9 digits, 'T' or ' ' between date and time, "Z" or "+hh:mm"/"-hh:mm"
+ * or " UTC" (BigQuery's text for a TIMESTAMP: "2026-11-27 08:00:00.5 UTC").
  * Fields are range-checked (month 1-12, day within the month, leap years,
  * hour < 24, minute < 60, second <= 60). Returns false on anything else. */
 bool kw_time_parse(const char *s, size_t n, int64_t *us);

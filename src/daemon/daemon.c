@@ -67,11 +67,13 @@ enum kw_status kw_daemon_check_config(const struct kw_config *cfg,
 		const char *f = cfg->inputs[i].format;
 
 		if (f && strcmp(f, "auto") && !kw_decoder_find(f)) {
+			char names[128];
+
 			kw_log_error(NULL,
 				     "%s: inputs[%zu].format: unknown format "
-				     "'%s' (formats: auto, keywatch, "
-				     "cloudtrail)",
-				     cfg->file, i, f);
+				     "'%s' (formats: auto, %s)",
+				     cfg->file, i, f,
+				     kw_decoder_names(names, sizeof(names)));
 			return KW_ECONFIG;
 		}
 	}

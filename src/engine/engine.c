@@ -255,10 +255,14 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 	if (opts->format && strcmp(opts->format, "auto") != 0) {
 		e->forced = kw_decoder_find(opts->format);
 		if (!e->forced) {
-			st = kw_error_set(err, KW_EUSAGE,
-					  "unknown format '%s' (formats: auto, "
-					  "keywatch, cloudtrail)",
-					  opts->format);
+			char names[128];
+
+			st = kw_error_set(
+				err, KW_EUSAGE,
+				"unknown format '%s' (formats: auto, "
+				"%s)",
+				opts->format,
+				kw_decoder_names(names, sizeof(names)));
 			goto cleanup;
 		}
 	}

@@ -106,10 +106,6 @@ static const char *const *const default_paths[KW_FIELD_MAX] = {
 
 #define AMAZONAWS ".amazonaws.com"
 
-struct cloudtrail {
-	struct kw_decode_fields fields;
-};
-
 /* ---- sniffing ---- */
 
 /* An element of a "Records" array is CloudTrail's by where it is; any
@@ -181,31 +177,8 @@ static int status_of_error(struct kw_str code)
 static enum kw_status cloudtrail_create(const struct kw_decoder_conf *conf,
 					void **self, struct kw_error *err)
 {
-	struct cloudtrail *cd = NULL;
-	enum kw_status st;
-
-	*self = NULL;
-	cd = calloc(1, sizeof(*cd));
-	if (!cd) {
-		st = kw_error_set(err, KW_ENOMEM, "cloudtrail decoder: %s",
-				  kw_strerror(KW_ENOMEM));
-		goto cleanup;
-	}
-	st = kw_decode_fields_init(&cd->fields, default_paths, extra_paths,
-				   NEXTRA, conf, err);
-	if (st != KW_OK)
-		goto cleanup;
-	*self = cd;
-	cd = NULL;
-cleanup:
-	free(cd);
-	return st;
-}
-
-/* The path a field is read from, for "record has no PATH". */
-static const char *field_path(const struct kw_decode_rec *r, enum kw_field f)
-{
-	return r->df->path[r->df->slot[f][0]];
+	return kw_decode_fields_create(default_paths, extra_paths, NEXTRA, conf,
+				       self, err);
 }
 
 static bool decode_status(const struct kw_decode_rec *r, struct kw_event *ev)
@@ -229,45 +202,6 @@ static bool decode_status(const struct kw_decode_rec *r, struct kw_event *ev)
 	return true;
 }
 
-/* sourceIPAddress: an address, or the name of the AWS service that made
- * the call on the user's behalf. */
-static bool decode_ip(const struct kw_decode_rec *r, struct kw_event *ev)
-{
-	size_t slot;
-	const struct kw_json_value *v = kw_decode_value(r, KW_FIELD_IP, &slot);
-
-	if (!v)
-		return true;
-	if (v->type != KW_JSON_STRING) {
-		kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, KW_FIELD_IP, slot,
-				     " is not a string");
-		return false;
-	}
-	if (v->n && !kw_ip_parse(&ev->ip, v->p, v->n) && ev->source.n == 0) {
-		ev->source.p = v->p;
-		ev->source.n = v->n;
-	}
-	return true;
-}
-
-/* A string at one of the extra slots; false (counted) when not a string. */
-static bool extra_string(const struct kw_decode_rec *r, size_t slot,
-			 struct kw_str *out)
-{
-	const struct kw_json_value *v = &r->vals[slot];
-
-	if (v->type == KW_JSON_ABSENT || v->type == KW_JSON_NULL)
-		return true;
-	if (v->type != KW_JSON_STRING) {
-		kw_skips_add(r->skips, KW_SKIP_BAD_FIELD, r->file, r->line,
-			     "field '%s' is not a string", r->df->path[slot]);
-		return false;
-	}
-	out->p = v->p;
-	out->n = v->n;
-	return true;
-}
-
 static bool decode_op(const struct kw_decode_rec *r, struct kw_event *ev,
 		      struct kw_arena *arena)
 {
@@ -275,8 +209,8 @@ static bool decode_op(const struct kw_decode_rec *r, struct kw_event *ev,
 	size_t sfx = sizeof(AMAZONAWS) - 1;
 	char *op;
 
-	if (!extra_string(r, SLOT_EVENT_SOURCE, &svc) ||
-	    !extra_string(r, SLOT_EVENT_NAME, &name))
+	if (!kw_decode_extra_string(r, SLOT_EVENT_SOURCE, &svc) ||
+	    !kw_decode_extra_string(r, SLOT_EVENT_NAME, &name))
 		return false;
 	/* Only for links: a region that is not a string is left out, the
 	 * record is kept. */
@@ -288,12 +222,8 @@ static bool decode_op(const struct kw_decode_rec *r, struct kw_event *ev,
 	if (svc.n > sfx && !memcmp(svc.p + svc.n - sfx, AMAZONAWS, sfx))
 		svc.n -= sfx;
 	op = kw_arena_alloc(arena, svc.n + 1 + name.n);
-	if (!op) {
-		kw_skips_add(
-			r->skips, KW_SKIP_TOO_LONG, r->file, r->line,
-			"record does not fit the decoder's scratch memory");
-		return false;
-	}
+	if (!op)
+		return kw_decode_no_room(r);
 	memcpy(op, svc.p, svc.n);
 	op[svc.n] = ':';
 	memcpy(op + svc.n + 1, name.p, name.n);
@@ -302,22 +232,9 @@ static bool decode_op(const struct kw_decode_rec *r, struct kw_event *ev,
 	return true;
 }
 
-/* A value of one of the extra slots, when it has the type asked for (an
- * object's raw text, or a string); empty otherwise. These fields only add
- * context, so a wrong type is not a reason to drop the record. */
-static struct kw_str slot_value(const struct kw_decode_rec *r, size_t slot,
-				enum kw_json_type type)
-{
-	const struct kw_json_value *v = &r->vals[slot];
-
-	if (v->type != type)
-		return KW_STR_NULL;
-	return (struct kw_str){v->p, v->n};
-}
-
 static struct kw_str slot_string(const struct kw_decode_rec *r, size_t slot)
 {
-	return slot_value(r, slot, KW_JSON_STRING);
+	return kw_decode_extra(r, slot, KW_JSON_STRING);
 }
 
 /* The record's extra fields (struct kw_event_cloud), and the principal the
@@ -329,16 +246,12 @@ static bool decode_cloud(const struct kw_decode_rec *r, struct kw_event *ev,
 	struct kw_event_cloud *c = kw_arena_alloc(arena, sizeof(*c));
 	const struct kw_json_value *console = &r->vals[SLOT_CONSOLE];
 
-	if (!c) {
-		kw_skips_add(
-			r->skips, KW_SKIP_TOO_LONG, r->file, r->line,
-			"record does not fit the decoder's scratch memory");
-		return false;
-	}
-	c->params = slot_value(r, SLOT_PARAMS, KW_JSON_OBJECT);
-	c->response = slot_value(r, SLOT_RESPONSE, KW_JSON_OBJECT);
-	c->additional = slot_value(r, SLOT_ADDITIONAL, KW_JSON_OBJECT);
-	c->identity = slot_value(r, SLOT_IDENTITY, KW_JSON_OBJECT);
+	if (!c)
+		return kw_decode_no_room(r);
+	c->params = kw_decode_extra(r, SLOT_PARAMS, KW_JSON_OBJECT);
+	c->response = kw_decode_extra(r, SLOT_RESPONSE, KW_JSON_OBJECT);
+	c->additional = kw_decode_extra(r, SLOT_ADDITIONAL, KW_JSON_OBJECT);
+	c->identity = kw_decode_extra(r, SLOT_IDENTITY, KW_JSON_OBJECT);
 	c->account = slot_string(r, SLOT_ACCOUNT);
 	c->id_type = slot_string(r, SLOT_ID_TYPE);
 	c->arn = slot_string(r, SLOT_ARN);
@@ -355,91 +268,26 @@ static bool decode_cloud(const struct kw_decode_rec *r, struct kw_event *ev,
 	return true;
 }
 
-static bool decode_key(const struct kw_decode_rec *r, struct kw_event *ev)
-{
-	enum kw_decode_res res = kw_decode_key(r, &ev->key);
-
-	if (res == KW_DECODE_ABSENT)
-		kw_skips_add(r->skips, KW_SKIP_KEYLESS, r->file, r->line,
-			     "record has no %s",
-			     field_path(r, KW_FIELD_API_KEY));
-	return res == KW_DECODE_OK;
-}
-
-static bool decode_time(const struct kw_decode_rec *r, struct kw_event *ev)
-{
-	enum kw_decode_res res = kw_decode_created(r, &ev->ts);
-
-	if (res == KW_DECODE_ABSENT)
-		kw_skips_add(r->skips, KW_SKIP_NO_TIME, r->file, r->line,
-			     "record has no %s",
-			     field_path(r, KW_FIELD_CREATED));
-	return res == KW_DECODE_OK;
-}
-
-/* Optional fields, present only when mapped, read as in keywatch. */
-static bool decode_optional(const struct kw_decode_rec *r, struct kw_event *ev,
-			    struct kw_arena *arena)
-{
-	if (kw_decode_string(r, KW_FIELD_SOURCE, &ev->source) ==
-		    KW_DECODE_BAD ||
-	    kw_decode_method(r, arena, &ev->method) == KW_DECODE_BAD ||
-	    kw_decode_path_field(r, &ev->path) == KW_DECODE_BAD ||
-	    kw_decode_string(r, KW_FIELD_ID, &ev->request_id) ==
-		    KW_DECODE_BAD ||
-	    kw_decode_string(r, KW_FIELD_USER_AGENT, &ev->user_agent) ==
-		    KW_DECODE_BAD ||
-	    kw_decode_string(r, KW_FIELD_ORIGIN, &ev->origin) ==
-		    KW_DECODE_BAD ||
-	    kw_decode_livemode(r, &ev->livemode) == KW_DECODE_BAD ||
-	    kw_decode_duration(r) == KW_DECODE_BAD)
-		return false;
-	return true;
-}
-
 /* A record with none of eventVersion, eventSource, the time (eventTime)
  * and the key (userIdentity.accessKeyId) is in another format: it is
  * offered to the decoding stage, or counted. */
 static bool is_cloudtrail(const struct kw_decode_rec *r,
 			  const struct kw_record *rec)
 {
-	if (r->vals[SLOT_EVENT_VERSION].type != KW_JSON_ABSENT ||
-	    r->vals[SLOT_EVENT_SOURCE].type != KW_JSON_ABSENT ||
-	    kw_decode_value(r, KW_FIELD_CREATED, NULL) ||
-	    kw_decode_value(r, KW_FIELD_API_KEY, NULL))
-		return true;
-	if (kw_decode_offer(r, rec))
-		return false;
-	kw_skips_add(r->skips, KW_SKIP_BAD_FIELD, r->file, r->line,
-		     "not a CloudTrail record (no eventVersion, eventSource, "
-		     "%.60s or %.60s)",
-		     field_path(r, KW_FIELD_CREATED),
-		     field_path(r, KW_FIELD_API_KEY));
-	return false;
+	static const size_t marks[] = {SLOT_EVENT_VERSION, SLOT_EVENT_SOURCE};
+
+	return kw_decode_recognised(r, rec, marks, 2, "CloudTrail record");
 }
 
-static bool decode_one(const struct cloudtrail *cd, const struct kw_record *rec,
-		       struct kw_event *ev, struct kw_arena *arena,
-		       struct kw_skips *skips, const char *file)
+static bool decode_one(struct kw_decode_rec *r, const struct kw_record *rec,
+		       struct kw_event *ev, struct kw_arena *arena)
 {
-	struct kw_decode_rec r;
-
-	r.df = &cd->fields;
-	r.skips = skips;
-	r.file = file;
-	r.line = rec->line;
-	if (!kw_decode_scan(&r, rec, arena))
-		return false;
-	if (!is_cloudtrail(&r, rec))
-		return false;
-	memset(ev, 0, sizeof(*ev));
-	ev->livemode = -1;
-	ev->file = file;
-	ev->line = rec->line;
-	return decode_key(&r, ev) && decode_time(&r, ev) &&
-	       decode_status(&r, ev) && decode_optional(&r, ev, arena) &&
-	       decode_ip(&r, ev) && decode_op(&r, ev, arena) &&
-	       decode_cloud(&r, ev, arena);
+	return is_cloudtrail(r, rec) &&
+	       kw_decode_key_required(r, NULL, &ev->key) &&
+	       kw_decode_time_required(r, &ev->ts) && decode_status(r, ev) &&
+	       kw_decode_optional(r, ev, arena) &&
+	       kw_decode_ip_or_source(r, ev) && decode_op(r, ev, arena) &&
+	       decode_cloud(r, ev, arena);
 }
 
 static size_t cloudtrail_decode(void *self, const struct kw_record *recs,
@@ -447,24 +295,8 @@ static size_t cloudtrail_decode(void *self, const struct kw_record *recs,
 				struct kw_arena *arena, struct kw_skips *skips,
 				const char *file)
 {
-	const struct cloudtrail *cd = self;
-	size_t got = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (decode_one(cd, &recs[i], &out[got], arena, skips, file))
-			got++;
-	}
-	return got;
-}
-
-static void cloudtrail_destroy(void *self)
-{
-	struct cloudtrail *cd = self;
-
-	if (!cd)
-		return;
-	kw_decode_fields_fini(&cd->fields);
-	free(cd);
+	return kw_decode_each(self, recs, n, out, arena, skips, file,
+			      decode_one);
 }
 
 /* CloudTrail delivers an event within about 15 minutes of the call. */
@@ -473,7 +305,7 @@ const struct kw_decoder_ops kw_decoder_cloudtrail = {
 	.sniff = cloudtrail_sniff,
 	.create = cloudtrail_create,
 	.decode = cloudtrail_decode,
-	.destroy = cloudtrail_destroy,
+	.destroy = kw_decode_fields_destroy,
 	.time_names = p_time,
 	.lateness = INT64_C(15) * 60 * 1000000,
 };

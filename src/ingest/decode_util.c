@@ -655,3 +655,189 @@ enum kw_decode_res kw_decode_duration(const struct kw_decode_rec *r)
 		return bad(r, KW_FIELD_DURATION_MS, slot, " is not a number");
 	return KW_DECODE_OK;
 }
+
+/* ---- what the decoders of one cloud's audit log share ---- */
+
+enum kw_status kw_decode_fields_create(const char *const *const *defaults,
+				       const char *const *extra, size_t nextra,
+				       const struct kw_decoder_conf *conf,
+				       void **self, struct kw_error *err)
+{
+	struct kw_decode_fields *df = calloc(1, sizeof(*df));
+	enum kw_status st;
+
+	*self = NULL;
+	if (!df)
+		return kw_error_set(err, KW_ENOMEM, "decoder: %s",
+				    kw_strerror(KW_ENOMEM));
+	st = kw_decode_fields_init(df, defaults, extra, nextra, conf, err);
+	if (st != KW_OK) {
+		free(df);
+		return st;
+	}
+	*self = df;
+	return KW_OK;
+}
+
+void kw_decode_fields_destroy(void *self)
+{
+	kw_decode_fields_fini(self);
+	free(self);
+}
+
+size_t kw_decode_each(const struct kw_decode_fields *df,
+		      const struct kw_record *recs, size_t n,
+		      struct kw_event *out, struct kw_arena *arena,
+		      struct kw_skips *skips, const char *file,
+		      kw_decode_one_fn one)
+{
+	struct kw_decode_rec r;
+	size_t got = 0;
+
+	r.df = df;
+	r.skips = skips;
+	r.file = file;
+	for (size_t i = 0; i < n; i++) {
+		struct kw_event *ev = &out[got];
+
+		r.line = recs[i].line;
+		if (!kw_decode_scan(&r, &recs[i], arena))
+			continue;
+		memset(ev, 0, sizeof(*ev));
+		ev->livemode = -1;
+		ev->file = file;
+		ev->line = recs[i].line;
+		if (one(&r, &recs[i], ev, arena))
+			got++;
+	}
+	return got;
+}
+
+bool kw_decode_no_room(const struct kw_decode_rec *r)
+{
+	kw_skips_add(r->skips, KW_SKIP_TOO_LONG, r->file, r->line,
+		     "record does not fit the decoder's scratch memory");
+	return false;
+}
+
+const char *kw_decode_field_path(const struct kw_decode_rec *r, enum kw_field f)
+{
+	return r->df->path[r->df->slot[f][0]];
+}
+
+bool kw_decode_recognised(const struct kw_decode_rec *r,
+			  const struct kw_record *rec, const size_t *marks,
+			  size_t n, const char *what)
+{
+	char names[256];
+	size_t used = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (r->vals[marks[i]].type != KW_JSON_ABSENT)
+			return true;
+	}
+	if (kw_decode_value(r, KW_FIELD_CREATED, NULL) ||
+	    kw_decode_value(r, KW_FIELD_API_KEY, NULL))
+		return true;
+	if (kw_decode_offer(r, rec))
+		return false;
+	names[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(names + used, sizeof(names) - used, "%.60s, ",
+				 r->df->path[marks[i]]);
+
+		if (w < 0 || (size_t)w >= sizeof(names) - used)
+			break;
+		used += (size_t)w;
+	}
+	kw_skips_add(r->skips, KW_SKIP_BAD_FIELD, r->file, r->line,
+		     "not a %s (no %s%.60s or %.60s)", what, names,
+		     kw_decode_field_path(r, KW_FIELD_CREATED),
+		     kw_decode_field_path(r, KW_FIELD_API_KEY));
+	return false;
+}
+
+bool kw_decode_key_required(const struct kw_decode_rec *r, const char *path,
+			    struct kw_str *out)
+{
+	enum kw_decode_res res = kw_decode_key(r, out);
+
+	if (res == KW_DECODE_ABSENT)
+		kw_skips_add(r->skips, KW_SKIP_KEYLESS, r->file, r->line,
+			     "record has no %.100s",
+			     path ? path
+				  : kw_decode_field_path(r, KW_FIELD_API_KEY));
+	return res == KW_DECODE_OK;
+}
+
+bool kw_decode_time_required(const struct kw_decode_rec *r, int64_t *ts_us)
+{
+	enum kw_decode_res res = kw_decode_created(r, ts_us);
+
+	if (res == KW_DECODE_ABSENT)
+		kw_skips_add(r->skips, KW_SKIP_NO_TIME, r->file, r->line,
+			     "record has no %.100s",
+			     kw_decode_field_path(r, KW_FIELD_CREATED));
+	return res == KW_DECODE_OK;
+}
+
+bool kw_decode_ip_or_source(const struct kw_decode_rec *r, struct kw_event *ev)
+{
+	size_t slot;
+	const struct kw_json_value *v = value_of(r, KW_FIELD_IP, &slot);
+
+	if (!v)
+		return true;
+	if (v->type != KW_JSON_STRING) {
+		bad(r, KW_FIELD_IP, slot, " is not a string");
+		return false;
+	}
+	if (v->n && !kw_ip_parse(&ev->ip, v->p, v->n) && ev->source.n == 0)
+		ev->source = (struct kw_str){v->p, v->n};
+	return true;
+}
+
+bool kw_decode_optional(const struct kw_decode_rec *r, struct kw_event *ev,
+			struct kw_arena *arena)
+{
+	return kw_decode_string(r, KW_FIELD_SOURCE, &ev->source) !=
+		       KW_DECODE_BAD &&
+	       kw_decode_method(r, arena, &ev->method) != KW_DECODE_BAD &&
+	       kw_decode_path_field(r, &ev->path) != KW_DECODE_BAD &&
+	       kw_decode_string(r, KW_FIELD_ID, &ev->request_id) !=
+		       KW_DECODE_BAD &&
+	       kw_decode_string(r, KW_FIELD_USER_AGENT, &ev->user_agent) !=
+		       KW_DECODE_BAD &&
+	       kw_decode_string(r, KW_FIELD_ORIGIN, &ev->origin) !=
+		       KW_DECODE_BAD &&
+	       kw_decode_livemode(r, &ev->livemode) != KW_DECODE_BAD &&
+	       kw_decode_duration(r) != KW_DECODE_BAD;
+}
+
+bool kw_decode_extra_string(const struct kw_decode_rec *r, size_t slot,
+			    struct kw_str *out)
+{
+	const struct kw_json_value *v = &r->vals[slot];
+
+	if (v->type == KW_JSON_ABSENT || v->type == KW_JSON_NULL)
+		return true;
+	if (v->type != KW_JSON_STRING) {
+		kw_skips_add(r->skips, KW_SKIP_BAD_FIELD, r->file, r->line,
+			     "field '%.100s' is not a string",
+			     r->df->path[slot]);
+		return false;
+	}
+	out->p = v->p;
+	out->n = v->n;
+	return true;
+}
+
+struct kw_str kw_decode_extra(const struct kw_decode_rec *r, size_t slot,
+			      enum kw_json_type type)
+{
+	const struct kw_json_value *v = &r->vals[slot];
+
+	if (v->type != type)
+		return KW_STR_NULL;
+	return (struct kw_str){v->p, v->n};
+}

@@ -21,6 +21,8 @@
 static const struct kw_decoder_ops *const decoders[] = {
 	&kw_decoder_keywatch,
 	&kw_decoder_cloudtrail,
+	&kw_decoder_gcp_audit,
+	&kw_decoder_github_audit,
 	NULL,
 };
 
@@ -88,6 +90,23 @@ int64_t kw_decoder_lateness(uint32_t formats)
 			l = decoders[i]->lateness;
 	}
 	return l;
+}
+
+const char *kw_decoder_names(char *buf, size_t cap)
+{
+	size_t used = 0;
+
+	if (cap)
+		buf[0] = '\0';
+	for (size_t i = 0; decoders[i] && used < cap; i++) {
+		int w = snprintf(buf + used, cap - used, "%s%s", i ? ", " : "",
+				 decoders[i]->name);
+
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	return buf;
 }
 
 /* ---- field names ---- */

@@ -74,7 +74,8 @@ struct kw_decoder_conf {
 };
 
 struct kw_decoder_ops {
-	const char *name; /* "keywatch", "cloudtrail": the --format value */
+	const char *name; /* "keywatch", "cloudtrail", "gcp-audit",
+			     "github-audit": the --format value */
 
 	/* Required. How sure (0..100) this decoder is that the record is in
 	 * its format (the record's kind says where the splitter found it).
@@ -114,9 +115,12 @@ struct kw_decoder_ops {
 	int64_t lateness;
 };
 
-/* The decoders (dec_keywatch.c, dec_cloudtrail.c). */
+/* The decoders (dec_keywatch.c, dec_cloudtrail.c, dec_gcp_audit.c,
+ * dec_github_audit.c). */
 extern const struct kw_decoder_ops kw_decoder_keywatch;
 extern const struct kw_decoder_ops kw_decoder_cloudtrail;
+extern const struct kw_decoder_ops kw_decoder_gcp_audit;
+extern const struct kw_decoder_ops kw_decoder_github_audit;
 
 /* The registry: NULL when no decoder has that name. */
 const struct kw_decoder_ops *kw_decoder_find(const char *name);
@@ -136,6 +140,9 @@ int64_t kw_decoder_lateness(uint32_t formats);
 
 /* NULL-terminated list of all decoders, for help and check. */
 const struct kw_decoder_ops *const *kw_decoder_all(void);
+/* Their names, "keywatch, cloudtrail, ...", into buf (cut to fit cap);
+ * returns buf. */
+const char *kw_decoder_names(char *buf, size_t cap);
 
 /* Parse "FIELD=PATH" (the --map syntax). FIELD is a canonical name or an
  * alias; PATH is a dotted path of non-empty steps. The path points into
@@ -287,5 +294,83 @@ enum kw_decode_res kw_decode_livemode(const struct kw_decode_rec *r,
 				      int8_t *out);
 /* duration_ms: a number (checked, not stored). */
 enum kw_decode_res kw_decode_duration(const struct kw_decode_rec *r);
+
+/* ------------------------------------------------------------------------
+ * What the decoders of audit logs that name their own operation share
+ * (CloudTrail, GCP Cloud Audit Logs, GitHub's audit log): an instance that
+ * is nothing but its field lookups, the record loop, and the getters whose
+ * misses are worded "record has no PATH".
+ */
+
+/* create/destroy of a decoder whose instance is a struct kw_decode_fields
+ * (kw_decode_fields_init's arguments; *self is freed with
+ * kw_decode_fields_destroy, NULL-safe). */
+enum kw_status kw_decode_fields_create(const char *const *const *defaults,
+				       const char *const *extra, size_t nextra,
+				       const struct kw_decoder_conf *conf,
+				       void **self, struct kw_error *err);
+void kw_decode_fields_destroy(void *self);
+
+/* One record, scanned into r and ev zeroed (livemode -1, file and line
+ * set): true when it became the event; false when it was offered back or
+ * counted in the skips (exactly once). */
+typedef bool (*kw_decode_one_fn)(struct kw_decode_rec *r,
+				 const struct kw_record *rec,
+				 struct kw_event *ev, struct kw_arena *arena);
+
+/* The decode slot of such a decoder: each record scanned (a record that is
+ * no JSON object is counted) and handed to one; returns the events. */
+size_t kw_decode_each(const struct kw_decode_fields *df,
+		      const struct kw_record *recs, size_t n,
+		      struct kw_event *out, struct kw_arena *arena,
+		      struct kw_skips *skips, const char *file,
+		      kw_decode_one_fn one);
+
+/* Count KW_SKIP_TOO_LONG "record does not fit the decoder's scratch
+ * memory"; returns false. */
+bool kw_decode_no_room(const struct kw_decode_rec *r);
+
+/* Whether the record is in the decoder's format: one of the extra slots
+ * marks[0..n) is present (JSON null included), or the time or the key is.
+ * Otherwise it is offered to the decoding stage, or counted as
+ * KW_SKIP_BAD_FIELD "not a WHAT (no M1, M2, TIME or KEY)", the marks' and
+ * the fields' paths; false either way. */
+bool kw_decode_recognised(const struct kw_decode_rec *r,
+			  const struct kw_record *rec, const size_t *marks,
+			  size_t n, const char *what);
+
+/* The first path field f is read from (its --map, else its first default
+ * path). */
+const char *kw_decode_field_path(const struct kw_decode_rec *r,
+				 enum kw_field f);
+
+/* The key, required: absent or empty is KW_SKIP_KEYLESS "record has no
+ * PATH" (a record no key made, expected in such a log: not a problem), with
+ * path, or the field's first path when path is NULL. True: out is set. */
+bool kw_decode_key_required(const struct kw_decode_rec *r, const char *path,
+			    struct kw_str *out);
+/* The time, required: absent is KW_SKIP_NO_TIME "record has no PATH". */
+bool kw_decode_time_required(const struct kw_decode_rec *r, int64_t *ts_us);
+
+/* The ip field: an address; a string that is none (the name of a service
+ * that called on the user's behalf, "ec2.amazonaws.com", GCP's "private")
+ * becomes ev->source unless that is set. False (counted) when it is not a
+ * string. */
+bool kw_decode_ip_or_source(const struct kw_decode_rec *r, struct kw_event *ev);
+
+/* Every other field a request may have (source, method, path, request id,
+ * user agent, origin, livemode, duration_ms), each from its default paths or
+ * its --map, with the getters above. False (counted) on a bad one. */
+bool kw_decode_optional(const struct kw_decode_rec *r, struct kw_event *ev,
+			struct kw_arena *arena);
+
+/* A string at an extra slot (ABSENT or null: true, out untouched); false
+ * (counted: "field 'PATH' is not a string") for another type. */
+bool kw_decode_extra_string(const struct kw_decode_rec *r, size_t slot,
+			    struct kw_str *out);
+/* The value at an extra slot when it has this type (a string's bytes, an
+ * object's raw text), else empty: for fields that only add context. */
+struct kw_str kw_decode_extra(const struct kw_decode_rec *r, size_t slot,
+			      enum kw_json_type type);
 
 #endif

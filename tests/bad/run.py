@@ -47,6 +47,34 @@ def ct(key, eid):
             "eventType": "AwsApiCall"}
 
 
+def gcp(key_name, **extra):
+    """A GCP audit log entry by the documented LogEntry shape."""
+    pp = {"@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+          "status": extra.pop("status", {}),
+          "authenticationInfo": {"principalEmail": "sa@p1.iam.gserviceaccount.com",
+                                 "serviceAccountKeyName": key_name},
+          "requestMetadata": {"callerIp": extra.pop("ip", "198.51.100.7"),
+                              "callerSuppliedUserAgent": "gcloud-python/3.14.1"},
+          "serviceName": "storage.googleapis.com", "methodName": "storage.buckets.list",
+          "resourceName": "projects/_/buckets"}
+    d = {"protoPayload": pp, "insertId": "1q2w3e4r", "resource": {"type": "gcs_bucket"},
+         "timestamp": "2026-11-27T08:00:00.123456Z", "severity": "INFO",
+         "logName": "projects/p1/logs/cloudaudit.googleapis.com%2Fdata_access"}
+    d.update(extra)
+    return d
+
+
+def gh(**extra):
+    """A GitHub audit log event by the documented streaming shape."""
+    d = {"@timestamp": 1795766400000, "_document_id": "Q2xvbmUtMDAwMQ", "action": "git.clone",
+         "actor": "deploy-bot", "actor_ip": "198.51.100.7", "org": "example-org",
+         "hashed_token": "Z/lQzBAZpiC5oxEhFOZnc5LJbqJUR8NupkojRls6hNY=",
+         "programmatic_access_type": "Personal access token (classic)",
+         "repo": "example-org/api", "user_agent": "git/2.43.0"}
+    d.update(extra)
+    return d
+
+
 def js(d):
     return json.dumps(d, separators=(",", ":")).encode()
 
@@ -194,6 +222,32 @@ def cases(tmp):
            b'{"Records":[' + js(ct("AKIAIOSFODNN7EXAMPLE", "ev-1")) + b',{"eventVersion" "1.08"},' + ct_in + b"]}", 3,
            "records-broken-element.json:1: invalid JSON at column 17: expected ':'", True)
 
+    # GCP Cloud Audit Logs and GitHub's audit log, damaged (issue 10
+    # item 7): each bad record named, the rest of the file read.
+    key = "//iam.googleapis.com/projects/p1/serviceAccounts/sa@p1.iam.gserviceaccount.com/keys/"
+    good_gcp = js(gcp(key + "3f9c1e0d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4d2e")) + b"\n"
+    yield ("gcp-bad-key-name.json", good_gcp + js(gcp("sa@p1.iam.gserviceaccount.com")) + b"\n" + GOOD_IN, 3,
+           "gcp-bad-key-name.json:2: field 'api_key' (protoPayload.authenticationInfo.serviceAccountKeyName) "
+           "is not a service account key name (.../keys/KEY_ID)", True)
+    yield ("gcp-bad-code.json", good_gcp + js(gcp(key + "k2", status={"code": 99})) + b"\n" + GOOD_IN, 3,
+           "gcp-bad-code.json:2: field 'status' (protoPayload.status.code): not a google.rpc code 99", True)
+    bq = {"logName": "projects/p1/logs/cloudaudit.googleapis.com%2Factivity",
+          "protopayload_auditlog": {"authenticationInfo": {"serviceAccountKeyName": key + "k3"},
+                                    "serviceName": "iam.googleapis.com", "methodName": "SetIamPolicy",
+                                    "status": {"code": "7"}},
+          "timestamp": "2026-11-27 08:00:00 PST", "insertId": "9z8x"}
+    yield ("gcp-bigquery-bad-time.json", js(bq) + b"\n" + GOOD_IN, 3,
+           "gcp-bigquery-bad-time.json:1: field 'created' (timestamp): not an RFC 3339 time "
+           "\"2026-11-27 08:00:00 PST\"", True)
+    yield ("gcloud-broken-element.json",
+           b"[\n" + good_gcp.rstrip(b"\n") + b',\n{"protoPayload": {"@type" 1}},\n' + GOOD_IN.rstrip(b"\n") + b"\n]\n",
+           3, "gcloud-broken-element.json:3: invalid JSON at column 27: expected ':'", True)
+    yield ("github-bad-ip.jsonl", js(gh()) + b"\n" + js(gh(actor_ip="10.0.0.300")) + b"\n" + GOOD_IN, 3,
+           "github-bad-ip.jsonl:2: field 'ip' (actor_ip): not an IP address \"10.0.0.300\"", True)
+    yield ("github-bad-time.jsonl", js(gh(**{"@timestamp": "yesterday"})) + b"\n" + GOOD_IN, 3,
+           "github-bad-time.jsonl:1: field 'created' (@timestamp): not an RFC 3339 time \"yesterday\"", True)
+    yield ("github-keyless.jsonl", js({k: v for k, v in gh().items() if k != "hashed_token"}) + b"\n" + GOOD_IN, 0,
+           None, True)
 
 def run(keywatch, tmp, name, data, rc, msg, inline, argv_name=None):
     path = os.path.join(tmp, name)

@@ -33,6 +33,26 @@ const struct kw_models *fuzz_models(void)
 	return models;
 }
 
+void fuzz_decode_setup(const char *const *specs, size_t n,
+		       const struct kw_decoder_conf *confs[2])
+{
+	static struct kw_field_map map[16];
+	static struct kw_decoder_conf conf = {.map = map};
+	struct kw_error err;
+
+	fuzz_setup();
+	if (n > 16)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (kw_field_map_parse(specs[i], &map[i], &err) != KW_OK)
+			abort();
+	}
+	conf.nmap = n;
+	confs[0] = NULL;
+	confs[1] = &conf;
+	fuzz_models();
+}
+
 static void touch_str(struct kw_str s)
 {
 	if (s.n)

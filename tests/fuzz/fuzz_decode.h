@@ -16,6 +16,12 @@
 /* The models of the source tree (every models/NAME.json), loaded once. */
 const struct kw_models *fuzz_models(void);
 
+/* The targets' set-up: confs[0] no field map, confs[1] the map of the
+ * --map specs[0..n) (kept for the process; at most 16; aborts on a bad
+ * spec), the shipped models loaded. */
+void fuzz_decode_setup(const char *const *specs, size_t n,
+		       const struct kw_decoder_conf *confs[2]);
+
 /* Decode data[0..size) with the decoder forced (as --format does) under
  * each field map confs[0..n) (an entry may be NULL: no map), and once more
  * with every record recognised on its own (no --format, no map). Checks

@@ -6,8 +6,6 @@
  * integer path, which CloudTrail's decoder accepts besides errorCode.
  * Checks: see fuzz_decode.c.
  */
-#include <stdlib.h>
-
 #include "fuzz.h"
 #include "fuzz_decode.h"
 
@@ -15,21 +13,13 @@ static const struct kw_decoder_conf *confs[2];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static struct kw_field_map map[2];
-	static struct kw_decoder_conf conf = {.map = map, .nmap = 2};
-	struct kw_error err;
+	static const char *const specs[] = {
+		"status=additionalEventData.status",
+		"ip=tlsDetails.clientProvidedHostHeader"};
 
 	(void)argc;
 	(void)argv;
-	fuzz_setup();
-	if (kw_field_map_parse("status=additionalEventData.status", &map[0],
-			       &err) != KW_OK ||
-	    kw_field_map_parse("ip=tlsDetails.clientProvidedHostHeader",
-			       &map[1], &err) != KW_OK)
-		abort();
-	confs[0] = NULL;
-	confs[1] = &conf;
-	fuzz_models();
+	fuzz_decode_setup(specs, 2, confs);
 	return 0;
 }
 

@@ -9,8 +9,6 @@
  * fuzz_decode.c (every event within the decoder contract, every record an
  * event or a counted skip).
  */
-#include <stdlib.h>
-
 #include "fuzz.h"
 #include "fuzz_decode.h"
 
@@ -33,20 +31,9 @@ static const struct kw_decoder_conf *confs[2];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static struct kw_field_map map[NMAP];
-	static struct kw_decoder_conf conf = {.map = map, .nmap = NMAP};
-	struct kw_error err;
-
 	(void)argc;
 	(void)argv;
-	fuzz_setup();
-	for (size_t i = 0; i < NMAP; i++) {
-		if (kw_field_map_parse(map_specs[i], &map[i], &err) != KW_OK)
-			abort();
-	}
-	confs[0] = NULL;
-	confs[1] = &conf;
-	fuzz_models();
+	fuzz_decode_setup(map_specs, NMAP, confs);
 	return 0;
 }
 

@@ -172,7 +172,7 @@ def scenario(kw, d):
                          capture_output=True, text=True)
     assert out.returncode == 2, out
     assert ("%s: inputs[0].format: unknown format 'cloudtral' (formats: "
-            "auto, keywatch, cloudtrail)" % badfmt) in out.stderr, out.stderr
+            "auto, keywatch, cloudtrail, gcp-audit, github-audit)" % badfmt) in out.stderr, out.stderr
     noinputs = os.path.join(d, "noinputs.json")
     with open(noinputs, "w") as f:
         f.write('{}')

@@ -8,7 +8,8 @@ its state directory (checkpoint, journal, learned state, spool) and
 `keywatch check`.
 
 The input holds every key kind (keywatch and CloudTrail formats, with every
-anomaly planted), bad lines that carry keys in odd places (a key as the
+anomaly planted; GCP and GitHub audit log records whose key is in every
+text field), bad lines that carry keys in odd places (a key as the
 timestamp, the IP, inside an invalid line), and requests that carry their
 own key in every other field that reaches an alert: the path (as written
 and percent-encoded), the request id, the origin, the user agent, and the
@@ -75,6 +76,35 @@ def quoting(f, k):
     f.write(json.dumps({"id": "req_bad3", "created": 1795766400, "method": "GET",
                         "path": "/v1/x", "status": 200, "api_key": k,
                         "ip": "x" + k}) + "\n")
+
+
+# A GCP service account key's id and a GitHub token's hash, carried by
+# their own records in every text field too (decoys, so each alerts).
+GCP_KEY = "5e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f"
+GH_KEY = "q9Xv2LrT0mN8bK4sW6yZ1cF3hJ5pD7gA9eU0iO2tRk="
+
+
+def clouds(f):
+    """GCP and GitHub audit log records whose key is in every text field."""
+    name = ("//iam.googleapis.com/projects/p1/serviceAccounts/"
+            "sa@p1.iam.gserviceaccount.com/keys/" + GCP_KEY)
+    f.write(json.dumps({
+        "protoPayload": {
+            "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+            "authenticationInfo": {"principalEmail": "sa@p1.iam.gserviceaccount.com",
+                                   "serviceAccountKeyName": name},
+            "requestMetadata": {"callerIp": "203.0.113.50",
+                                "callerSuppliedUserAgent": "gcloud key=" + GCP_KEY},
+            "serviceName": "iam.googleapis.com",
+            "methodName": "google.iam.admin.v1.CreateServiceAccountKey",
+            "resourceName": name},
+        "insertId": "ins-" + GCP_KEY, "timestamp": "2026-11-27T08:00:00Z",
+        "logName": "projects/p1/logs/cloudaudit.googleapis.com%2Factivity"}) + "\n")
+    f.write(json.dumps({
+        "@timestamp": 1795766400000, "_document_id": "doc-" + GH_KEY,
+        "action": "repo.destroy", "actor": "bot", "actor_ip": "203.0.113.51",
+        "hashed_token": GH_KEY, "user_agent": "curl token=" + GH_KEY,
+        "request_id": "req-" + GH_KEY}) + "\n")
 
 
 MAP = ["api_key=auth.token", "created=when", "method=req.verb", "path=req.url",
@@ -202,11 +232,16 @@ def main():
                                ensure_ascii=False) + "\n")
         with open("mapped.jsonl", "w") as f:
             self_carrying(f, mapped=True)
+        with open("clouds.jsonl", "w") as f:
+            clouds(f)
+        keys |= {GCP_KEY, GH_KEY}
         cfg = json.load(open("cfg.json"))
         cfg["keys"] = cfg.get("keys", []) + [
             {"match": k[:4] + "*" + k[-4:], "name": "self%d" % i, "honey": True}
             for i, k in enumerate(SELF_KEYS)] + [
-            {"match": huge_key, "name": "huge", "honey": True}]  # whole: check
+            {"match": huge_key, "name": "huge", "honey": True},  # whole: check
+            {"match": "*" + GCP_KEY[-4:], "name": "cloud-gcp", "honey": True},
+            {"match": "*" + GH_KEY[-4:], "name": "cloud-github", "honey": True}]
         cfg["suppress"] = cfg.get("suppress", []) + [
             {"detector": "geo.new_ip", "key": SELF_KEYS[2], "reason": "for " + SELF_KEYS[2]}]
         cfg["sinks"] = [{"type": "stdout"}, {"type": "file", "path": "alerts.jsonl"},
@@ -220,7 +255,8 @@ def main():
         for extra in (["-o", "json"], ["-o", "text"]):
             p = run([keywatch, "scan", "-c", "cfg.json", "--report", "report.txt",
                      "--state", "state.bin"]
-                    + extra + ["log.jsonl.gz", "ct.json.gz", "odd.jsonl", "self.jsonl"])
+                    + extra + ["log.jsonl.gz", "ct.json.gz", "odd.jsonl", "self.jsonl",
+                               "clouds.jsonl"])
             if p.returncode not in (0, 3):
                 print("FAIL scan exited %d: %s" % (p.returncode, p.stderr.decode()[-2000:]))
                 return 1
@@ -261,6 +297,10 @@ def main():
         if len({a["key"]["name"] for a in mapped}) < len(SELF_KEYS):
             failures.append("the mapped log raised alerts for %d of %d keys"
                             % (len({a["key"]["name"] for a in mapped}), len(SELF_KEYS)))
+        for want in ("cloud-gcp", "cloud-github"):
+            got = [a for a in alerts if a["key"].get("name") == want]
+            if not got or "user_agent" not in got[0]["evidence"] or not got[0]["requests"]:
+                failures.append("no alert of %s shows its user agent and request" % want)
         if len(names) < len(SELF_KEYS):
             failures.append("alerts for only %d of the %d self-carrying keys"
                             % (len(names), len(SELF_KEYS)))

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "core/log.h"
 #include "core/time.h"
 #include "ingest/decoder.h"
 #include "ingest/json_scan.h"
@@ -155,6 +156,28 @@ static void skip_is(struct run *r, const char *format,
 	assert_int_equal(r->n, 0);
 	assert_int_equal(r->skips.total, 1);
 	assert_int_equal(r->skips.count[reason], 1);
+}
+
+/* A record that is no problem to skip (KW_SKIP_KEYLESS, KW_SKIP_NOT_DATA):
+ * counted, logged at debug level only, with this message. */
+static void quiet_skip_is(struct run *r, const char *format,
+			  const struct kw_field_map *map, size_t nmap,
+			  const char *line, enum kw_skip_reason reason,
+			  const char *msg)
+{
+	const char *lines[1] = {line};
+	char want[1024];
+
+	decode(r, format, map, nmap, lines, 1);
+	assert_string_equal(r->log, "");
+	assert_int_equal(r->n, 0);
+	assert_int_equal(r->skips.total, 1);
+	assert_int_equal(r->skips.count[reason], 1);
+	kw_log_set_level(KW_LOG_DEBUG);
+	decode(r, format, map, nmap, lines, 1);
+	kw_log_set_level(KW_LOG_INFO);
+	snprintf(want, sizeof(want), "keywatch: debug: t.jsonl:1: %s\n", msg);
+	assert_string_equal(r->log, want);
 }
 
 /* A CloudTrail record that no key made: counted, logged at debug only. */
@@ -1357,6 +1380,340 @@ static void test_cloudtrail_map(void **state)
 		"field 'status' (http.status): impossible HTTP status 700");
 }
 
+/* ---- GCP Cloud Audit Logs ---- */
+
+#define GCP_KEY                                                                \
+	"//iam.googleapis.com/projects/p1/serviceAccounts/"                    \
+	"deploy@p1.iam.gserviceaccount.com/keys/"                              \
+	"3f9c1e0d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4d2e"
+/* An audit log entry made with a service account key, with `extra` spliced
+ * into its protoPayload. */
+#define GCP_REC(extra)                                                         \
+	"{\"protoPayload\":{\"@type\":\"type.googleapis.com/google.cloud."     \
+	"audit.AuditLog\"," extra                                              \
+	"\"authenticationInfo\":{\"principalEmail\":"                          \
+	"\"deploy@p1.iam.gserviceaccount.com\",\"serviceAccountKeyName\":"     \
+	"\"" GCP_KEY                                                           \
+	"\"},\"serviceName\":\"iam.googleapis.com\",\"methodName\":"           \
+	"\"google.iam.admin.v1.CreateServiceAccountKey\"},\"insertId\":"       \
+	"\"1q2w3e\",\"timestamp\":\"2025-11-27T08:00:00.123456789Z\"}"
+/* The same as a BigQuery row. */
+#define GCP_BQ(code)                                                           \
+	"{\"logName\":\"projects/p1/logs/"                                     \
+	"audit\",\"protopayload_auditlog\":{\"authenticationInfo\":{"          \
+	"\"principalEmail\":\"deploy@p1.iam.gserviceaccount.com\","            \
+	"\"serviceAccountKeyName\":\"" GCP_KEY "\"},\"requestMetadata\":{"     \
+	"\"callerIp\":\"2001:db8::5\",\"callerSuppliedUserAgent\":null},"      \
+	"\"serviceName\":\"storage.googleapis.com\",\"methodName\":"           \
+	"\"storage.objects.get\",\"status\":" code "},\"timestamp\":"          \
+	"\"2025-11-27 08:00:00.5 UTC\",\"insertId\":\"9z8x\"}"
+
+static void test_gcp(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev;
+	char ipbuf[64];
+
+	ev = one(r, "gcp-audit", NULL, 0,
+		 GCP_REC("\"status\":{},\"requestMetadata\":{\"callerIp\":"
+			 "\"198.51.100.23\",\"callerSuppliedUserAgent\":"
+			 "\"google-cloud-sdk gcloud/460.0.0\"},"));
+	assert_int_equal(ev->ts, US(T0) + 123456);
+	/* the key is the key's id, the end of its resource name */
+	assert_str(ev->key, "3f9c1e0d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4d2e");
+	assert_int_equal(ev->ip.family, 4);
+	assert_string_equal(kw_ip_format(&ev->ip, ipbuf, sizeof(ipbuf)),
+			    "198.51.100.23");
+	assert_str(ev->op, "google.iam.admin.v1.CreateServiceAccountKey");
+	assert_str(ev->resource, "iam");
+	assert_str(ev->principal, "deploy@p1.iam.gserviceaccount.com");
+	assert_int_equal(ev->status, 200);
+	assert_str(ev->user_agent, "google-cloud-sdk gcloud/460.0.0");
+	assert_str(ev->request_id, "1q2w3e");
+	assert_int_equal(ev->method.n, 0);
+	assert_int_equal(ev->path.n, 0);
+	assert_null(ev->cloud);
+
+	/* an internal caller: the word is the source */
+	ev = one(r, "gcp-audit", NULL, 0,
+		 GCP_REC("\"requestMetadata\":{\"callerIp\":\"private\"},"));
+	assert_int_equal(ev->ip.family, 0);
+	assert_str(ev->source, "private");
+
+	/* the BigQuery form: times with " UTC", codes as strings */
+	ev = one(r, "gcp-audit", NULL, 0, GCP_BQ("{\"code\":\"7\"}"));
+	assert_int_equal(ev->ts, US(T0) + 500000);
+	assert_str(ev->key, "3f9c1e0d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4d2e");
+	assert_int_equal(ev->ip.family, 6);
+	assert_str(ev->op, "storage.objects.get");
+	assert_str(ev->resource, "storage");
+	assert_int_equal(ev->status, 403);
+	assert_str(ev->request_id, "9z8x");
+	assert_int_equal(ev->user_agent.n, 0);
+	ev = one(r, "gcp-audit", NULL, 0, GCP_BQ("null"));
+	assert_int_equal(ev->status, 200);
+
+	/* no timestamp: when Cloud Logging received it */
+	ev = one(r, "gcp-audit", NULL, 0,
+		 "{\"protoPayload\":{\"authenticationInfo\":{"
+		 "\"serviceAccountKeyName\":\"//x/keys/k1\"},\"methodName\":"
+		 "\"SetIamPolicy\",\"serviceName\":\"cloudresourcemanager."
+		 "googleapis.com\"},\"receiveTimestamp\":\"2025-11-27T08:00:"
+		 "01Z\"}");
+	assert_int_equal(ev->ts, US(T0 + 1));
+	assert_str(ev->key, "k1");
+	assert_str(ev->op, "SetIamPolicy");
+	assert_str(ev->resource, "cloudresourcemanager");
+	assert_int_equal(ev->principal.n, 0);
+}
+
+/* google.rpc.Code to HTTP, as the code's documentation maps it. */
+static void test_gcp_status(void **state)
+{
+	static const int want[] = {200, 499, 500, 400, 504, 404, 409, 403, 429,
+				   400, 409, 400, 501, 500, 503, 500, 401};
+	struct run *r = *state;
+	char rec[2048];
+
+	for (int code = 0; code < 17; code++) {
+		snprintf(rec, sizeof(rec),
+			 GCP_REC("\"status\":{\"code\":%d,\"message\":\"x\"},"),
+			 code);
+		assert_int_equal(one(r, "gcp-audit", NULL, 0, rec)->status,
+				 want[code]);
+		snprintf(rec, sizeof(rec), GCP_BQ("{\"code\":\"%d\"}"), code);
+		assert_int_equal(one(r, "gcp-audit", NULL, 0, rec)->status,
+				 want[code]);
+	}
+	skip_is(r, "gcp-audit", NULL, 0, GCP_REC("\"status\":{\"code\":17},"),
+		KW_SKIP_BAD_FIELD,
+		"field 'status' (protoPayload.status.code): not a google.rpc "
+		"code 17");
+	skip_is(r, "gcp-audit", NULL, 0, GCP_REC("\"status\":{\"code\":-1},"),
+		KW_SKIP_BAD_FIELD,
+		"field 'status' (protoPayload.status.code): not a google.rpc "
+		"code -1");
+	skip_is(r, "gcp-audit", NULL, 0,
+		GCP_REC("\"status\":{\"code\":\"PERMISSION_DENIED\"},"),
+		KW_SKIP_BAD_FIELD,
+		"field 'status' (protoPayload.status.code) is not an integer");
+	skip_is(r, "gcp-audit", NULL, 0, GCP_BQ("{\"code\":\"9999999999\"}"),
+		KW_SKIP_BAD_FIELD,
+		"field 'status' (protopayload_auditlog.status.code) is not an "
+		"integer");
+	skip_is(r, "gcp-audit", NULL, 0, GCP_REC("\"status\":{\"code\":7.5},"),
+		KW_SKIP_BAD_FIELD,
+		"field 'status' (protoPayload.status.code) is not an integer");
+}
+
+static void test_gcp_skips(void **state)
+{
+	struct run *r = *state;
+
+	/* a person's OAuth session, a VM's token, a system event: no key */
+	quiet_skip_is(r, "gcp-audit", NULL, 0,
+		      "{\"protoPayload\":{\"@type\":\"type.googleapis.com/"
+		      "google.cloud.audit.AuditLog\",\"authenticationInfo\":{"
+		      "\"principalEmail\":\"alice@example.com\"}},"
+		      "\"timestamp\":\"2025-11-27T08:00:00Z\"}",
+		      KW_SKIP_KEYLESS,
+		      "record has no protoPayload.authenticationInfo."
+		      "serviceAccountKeyName");
+	quiet_skip_is(
+		r, "gcp-audit", NULL, 0,
+		"{\"protopayload_auditlog\":{\"authenticationInfo\":null},"
+		"\"timestamp\":\"2025-11-27 08:00:00 UTC\"}",
+		KW_SKIP_KEYLESS,
+		"record has no protopayload_auditlog.authenticationInfo."
+		"serviceAccountKeyName");
+	/* the same export's other logs carry no API call */
+	quiet_skip_is(
+		r, "gcp-audit", NULL, 0,
+		"{\"textPayload\":\"Started cron\",\"logName\":\"projects/"
+		"p1/logs/syslog\",\"timestamp\":\"2025-11-27T08:00:00Z\"}",
+		KW_SKIP_NOT_DATA,
+		"log entry that is not an audit log (no protoPayload)");
+	quiet_skip_is(r, "gcp-audit", NULL, 0,
+		      "{\"protoPayload\":{\"@type\":\"type.googleapis.com/"
+		      "google.appengine.logging.v1.RequestLog\"},\"logName\":"
+		      "\"x\"}",
+		      KW_SKIP_NOT_DATA,
+		      "log entry that is not an audit log (protoPayload @type "
+		      "\"type.googleapis.com/google.appengine.log\"...)");
+	quiet_skip_is(r, "gcp-audit", NULL, 0, "{\"protoPayload\":{}}",
+		      KW_SKIP_NOT_DATA,
+		      "log entry that is not an audit log (protoPayload @type "
+		      "missing)");
+	skip_is(r, "gcp-audit", NULL, 0, "{\"created\":1}", KW_SKIP_BAD_FIELD,
+		"not a Cloud Audit Logs entry (no protoPayload, "
+		"protopayload_auditlog or logName)");
+	skip_is(r, "gcp-audit", NULL, 0,
+		"{\"protoPayload\":{\"methodName\":\"x\","
+		"\"authenticationInfo\":"
+		"{\"serviceAccountKeyName\":\"k1\"}},\"timestamp\":\"2025-11-"
+		"27T08:00:00Z\"}",
+		KW_SKIP_BAD_FIELD,
+		"field 'api_key' (protoPayload.authenticationInfo."
+		"serviceAccountKeyName) is not a service account key name "
+		"(.../keys/KEY_ID)");
+	skip_is(r, "gcp-audit", NULL, 0,
+		"{\"protoPayload\":{\"methodName\":\"x\","
+		"\"authenticationInfo\":"
+		"{\"serviceAccountKeyName\":\"//x/keys/"
+		"\"}},\"timestamp\":\"2025-"
+		"11-27T08:00:00Z\"}",
+		KW_SKIP_BAD_FIELD,
+		"field 'api_key' (protoPayload.authenticationInfo."
+		"serviceAccountKeyName) is not a service account key name "
+		"(.../keys/KEY_ID)");
+	skip_is(r, "gcp-audit", NULL, 0,
+		"{\"protoPayload\":{\"methodName\":\"x\","
+		"\"authenticationInfo\":"
+		"{\"serviceAccountKeyName\":\"//x/keys/a/b\"}},\"timestamp\":"
+		"\"2025-11-27T08:00:00Z\"}",
+		KW_SKIP_BAD_FIELD,
+		"field 'api_key' (protoPayload.authenticationInfo."
+		"serviceAccountKeyName) is not a service account key name "
+		"(.../keys/KEY_ID)");
+	skip_is(r, "gcp-audit", NULL, 0,
+		"{\"protoPayload\":{\"methodName\":\"x\","
+		"\"authenticationInfo\":"
+		"{\"serviceAccountKeyName\":\"//x/keys/k1\"}}}",
+		KW_SKIP_NO_TIME, "record has no timestamp");
+	skip_is(r, "gcp-audit", NULL, 0,
+		GCP_REC("\"requestMetadata\":{\"callerIp\":7},"),
+		KW_SKIP_BAD_FIELD,
+		"field 'ip' (protoPayload.requestMetadata.callerIp) is not a "
+		"string");
+	skip_is(r, "gcp-audit", NULL, 0,
+		"{\"protoPayload\":{\"methodName\":[1],\"authenticationInfo\":{"
+		"\"serviceAccountKeyName\":\"//x/keys/k1\"}},\"timestamp\":"
+		"\"2025-11-27T08:00:00Z\"}",
+		KW_SKIP_BAD_FIELD,
+		"field 'protoPayload.methodName' is not a string");
+	skip_is(r, "gcp-audit", NULL, 0,
+		"{\"protoPayload\":{\"methodName\":\"x\","
+		"\"authenticationInfo\":"
+		"{\"serviceAccountKeyName\":\"//x/keys/k1\"}},\"timestamp\":"
+		"\"2025-11-27 08:00:00 GMT\"}",
+		KW_SKIP_BAD_FIELD,
+		"field 'created' (timestamp): not an RFC 3339 time "
+		"\"2025-11-27 08:00:00 GMT\"");
+}
+
+/* A --map names the key (here the principal, to watch every caller) and
+ * an HTTP status; the key is then taken as it is. */
+static void test_gcp_map(void **state)
+{
+	struct run *r = *state;
+	struct kw_field_map map[2];
+	const struct kw_event *ev;
+	struct kw_error err;
+
+	assert_int_equal(kw_field_map_parse("api_key=protoPayload."
+					    "authenticationInfo.principalEmail",
+					    &map[0], &err),
+			 KW_OK);
+	assert_int_equal(
+		kw_field_map_parse("status=httpRequest.status", &map[1], &err),
+		KW_OK);
+	ev = one(r, "gcp-audit", map, 2, GCP_REC("\"status\":{\"code\":7},"));
+	assert_str(ev->key, "deploy@p1.iam.gserviceaccount.com");
+	assert_int_equal(ev->status, 200);
+	ev = one(
+		r, "gcp-audit", map, 2,
+		"{\"protoPayload\":{\"authenticationInfo\":{\"principalEmail\":"
+		"\"alice@example.com\"},\"methodName\":\"x\"},\"timestamp\":"
+		"\"2025-11-27T08:00:00Z\",\"httpRequest\":{\"status\":404}}");
+	assert_str(ev->key, "alice@example.com");
+	assert_int_equal(ev->status, 404);
+	quiet_skip_is(r, "gcp-audit", map, 2,
+		      "{\"protoPayload\":{\"methodName\":\"x\"},\"timestamp\":"
+		      "\"2025-11-27T08:00:00Z\"}",
+		      KW_SKIP_KEYLESS,
+		      "record has no protoPayload.authenticationInfo."
+		      "principalEmail");
+}
+
+/* ---- GitHub's audit log ---- */
+
+#define GH_TOKEN "Z/lQzBAZpiC5oxEhFOZnc5LJbqJUR8NupkojRls6hNY="
+#define GH_REC(extra)                                                          \
+	"{\"@timestamp\":1764230400123,\"_document_id\":\"Q2xvbmU\","          \
+	"\"action\":\"repo.destroy\",\"actor\":\"deploy-bot\"," extra          \
+	"\"hashed_token\":\"" GH_TOKEN "\",\"programmatic_access_type\":"      \
+	"\"Personal access token (classic)\",\"token_id\":51000101,"           \
+	"\"created_at\":1764230400123}"
+
+static void test_github(void **state)
+{
+	struct run *r = *state;
+	const struct kw_event *ev;
+	char ipbuf[64];
+
+	ev = one(r, "github-audit", NULL, 0,
+		 GH_REC("\"actor_ip\":\"203.0.113.10\",\"user_agent\":"
+			"\"curl/8.5.0\",\"request_id\":\"C4D2:3B6E\","));
+	assert_int_equal(ev->ts, US(T0) + 123000);
+	assert_str(ev->key, GH_TOKEN);
+	assert_str(ev->op, "repo.destroy");
+	assert_str(ev->resource, "repo");
+	assert_str(ev->principal, "deploy-bot");
+	assert_string_equal(kw_ip_format(&ev->ip, ipbuf, sizeof(ipbuf)),
+			    "203.0.113.10");
+	assert_str(ev->user_agent, "curl/8.5.0");
+	assert_str(ev->request_id, "C4D2:3B6E");
+	assert_int_equal(ev->status, 200);
+	assert_null(ev->cloud);
+	/* no request id: the document's */
+	ev = one(r, "github-audit", NULL, 0, GH_REC(""));
+	assert_str(ev->request_id, "Q2xvbmU");
+	assert_int_equal(ev->ip.family, 0);
+	/* created_at alone, and an action without a dot */
+	ev = one(r, "github-audit", NULL, 0,
+		 "{\"action\":\"staff\",\"hashed_token\":\"h1\","
+		 "\"created_at\":\"2025-11-27T08:00:00Z\"}");
+	assert_int_equal(ev->ts, US(T0));
+	assert_str(ev->op, "staff");
+	assert_str(ev->resource, "staff");
+	assert_int_equal(ev->principal.n, 0);
+}
+
+static void test_github_skips(void **state)
+{
+	struct run *r = *state;
+
+	/* a person in the web UI: no token */
+	quiet_skip_is(r, "github-audit", NULL, 0,
+		      "{\"@timestamp\":1764230400000,\"action\":"
+		      "\"protected_branch.update\",\"actor\":\"alice\"}",
+		      KW_SKIP_KEYLESS, "record has no hashed_token");
+	skip_is(r, "github-audit", NULL, 0,
+		"{\"action\":\"repo.create\",\"hashed_token\":\"h1\"}",
+		KW_SKIP_NO_TIME, "record has no @timestamp");
+	skip_is(r, "github-audit", NULL, 0,
+		"{\"@timestamp\":-5,\"action\":\"repo.create\","
+		"\"hashed_token\":\"h1\"}",
+		KW_SKIP_BAD_FIELD,
+		"field 'created' (@timestamp): impossible timestamp -5");
+	skip_is(r, "github-audit", NULL, 0,
+		GH_REC("\"actor_ip\":\"203.0.113.300\","), KW_SKIP_BAD_FIELD,
+		"field 'ip' (actor_ip): not an IP address \"203.0.113.300\"");
+	skip_is(r, "github-audit", NULL, 0,
+		"{\"@timestamp\":1764230400000,\"action\":{},"
+		"\"hashed_token\":\"h1\"}",
+		KW_SKIP_BAD_FIELD, "field 'action' is not a string");
+	skip_is(r, "github-audit", NULL, 0,
+		"{\"@timestamp\":1764230400000,\"action\":\"x\","
+		"\"hashed_token\":[\"h1\"]}",
+		KW_SKIP_BAD_FIELD,
+		"field 'api_key' (hashed_token) is not a string");
+	skip_is(r, "github-audit", NULL, 0, "{\"id\":\"req_1\"}",
+		KW_SKIP_BAD_FIELD,
+		"not a GitHub audit log event (no action, _document_id, "
+		"@timestamp or hashed_token)");
+}
+
 /* ---- sniffing and the registry ---- */
 
 static const struct kw_record *rec_of(struct kw_record *rec,
@@ -1383,9 +1740,13 @@ static void test_sniff(void **state)
 	(void)state;
 	assert_string_equal(all[0]->name, "keywatch");
 	assert_string_equal(all[1]->name, "cloudtrail");
-	assert_null(all[2]);
+	assert_string_equal(all[2]->name, "gcp-audit");
+	assert_string_equal(all[3]->name, "github-audit");
+	assert_null(all[4]);
 	assert_ptr_equal(kw_decoder_find("keywatch"), all[0]);
 	assert_ptr_equal(kw_decoder_find("cloudtrail"), all[1]);
+	assert_ptr_equal(kw_decoder_find("gcp-audit"), all[2]);
+	assert_ptr_equal(kw_decoder_find("github-audit"), all[3]);
 	assert_null(kw_decoder_find("auto"));
 	assert_null(kw_decoder_find("CloudTrail"));
 	assert_null(kw_decoder_find(NULL));
@@ -1414,6 +1775,31 @@ static void test_sniff(void **state)
 	assert_string_equal(sniff(KW_REC_OBJECT, "{\"eventVersion\":"),
 			    "keywatch");
 	assert_string_equal(sniff(KW_REC_TEXT, "not json"), "keywatch");
+
+	/* GCP: a LogEntry (audit or not), or a BigQuery row of one */
+	assert_string_equal(sniff(KW_REC_OBJECT, GCP_REC("")), "gcp-audit");
+	assert_string_equal(sniff(KW_REC_ELEMENT, GCP_BQ("null")), "gcp-audit");
+	assert_string_equal(sniff(KW_REC_OBJECT, "{\"textPayload\":\"x\","
+						 "\"logName\":\"l\"}"),
+			    "gcp-audit");
+	assert_string_equal(sniff(KW_REC_OBJECT, "{\"insertId\":\"x\"}"),
+			    "keywatch");
+	/* GitHub: an action with GitHub's time, document id or a token */
+	assert_string_equal(sniff(KW_REC_OBJECT, GH_REC("")), "github-audit");
+	assert_string_equal(sniff(KW_REC_ELEMENT, "{\"_document_id\":\"d\","
+						  "\"action\":\"git.clone\"}"),
+			    "github-audit");
+	assert_string_equal(sniff(KW_REC_OBJECT, "{\"hashed_token\":\"h\","
+						 "\"action\":\"x\"}"),
+			    "github-audit");
+	/* an application's own audit log with an action is not GitHub's */
+	assert_string_equal(sniff(KW_REC_OBJECT,
+				  "{\"created\":1,\"action\":\"login\","
+				  "\"api_key\":\"sk_live_x\"}"),
+			    "keywatch");
+	assert_string_equal(sniff(KW_REC_OBJECT, "{\"@timestamp\":1,"
+						 "\"api_key\":\"x\"}"),
+			    "keywatch");
 }
 
 static void test_create_errors(void **state)
@@ -1563,6 +1949,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cloudtrail_skips,
 						run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_cloudtrail_map, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_gcp, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_gcp_status, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_gcp_skips, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_gcp_map, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_github, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_github_skips, run_setup,
 						run_teardown),
 		cmocka_unit_test(test_sniff),
 		cmocka_unit_test(test_create_errors),

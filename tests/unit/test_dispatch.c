@@ -187,6 +187,58 @@ static void test_unclaimed(void **state)
 	done(&o);
 }
 
+#define GCP(id, key)                                                           \
+	"{\"protoPayload\":{\"@type\":\"type.googleapis.com/google.cloud."     \
+	"audit.AuditLog\",\"authenticationInfo\":{\"serviceAccountKeyName\":"  \
+	"\"//iam.googleapis.com/projects/p/serviceAccounts/s/keys/" key "\"}," \
+	"\"serviceName\":\"iam.googleapis.com\",\"methodName\":\"x\"},"        \
+	"\"insertId\":\"" id "\",\"timestamp\":\"2026-11-27T08:00:00Z\"}"
+#define GH(id, key)                                                            \
+	"{\"@timestamp\":1795766400000,\"_document_id\":\"" id "\","           \
+	"\"action\":\"repo.destroy\",\"hashed_token\":\"" key "\"}"
+
+/* The audit logs of three clouds and a request log in one stream: each
+ * record is decoded by its own decoder, whatever came first; with
+ * --format, a record of another is damage. */
+static void test_clouds(void **state)
+{
+	static const struct in recs[] = {
+		{GCP("g-1", "k1"), KW_REC_OBJECT},
+		{GH("d-2", "h2"), KW_REC_OBJECT},
+		{CT("ev-3", "AKIAEXAMPLE3"), KW_REC_OBJECT},
+		{KW("req_4", "sk_live_a4"), KW_REC_OBJECT},
+		{GCP("g-5", "k5"), KW_REC_ELEMENT},
+		{GH("d-6", "h6"), KW_REC_ELEMENT},
+	};
+	struct out o;
+
+	(void)state;
+	run(NULL, recs, N(recs), &o);
+	assert_int_equal(o.n, 6);
+	assert_int_equal(o.skips.total, 0);
+	expect_event(&o, 0, "k1", "g-1", 1);
+	expect_event(&o, 1, "k5", "g-5", 5);
+	expect_event(&o, 2, "h2", "d-2", 2);
+	expect_event(&o, 3, "AKIAEXAMPLE3", "ev-3", 3);
+	expect_event(&o, 4, "sk_live_a4", "req_4", 4);
+	expect_event(&o, 5, "h6", "d-6", 6);
+	done(&o);
+	run("gcp-audit", recs, 2, &o);
+	assert_int_equal(o.n, 1);
+	assert_string_equal(o.log, "keywatch: warning: t.log:2: not a Cloud "
+				   "Audit Logs entry (no protoPayload, "
+				   "protopayload_auditlog or logName)\n");
+	done(&o);
+	run("github-audit", recs, 2, &o);
+	assert_int_equal(o.n, 1);
+	expect_event(&o, 0, "h2", "d-2", 2);
+	assert_string_equal(o.log,
+			    "keywatch: warning: t.log:1: not a GitHub audit "
+			    "log event (no action, _document_id, @timestamp "
+			    "or hashed_token)\n");
+	done(&o);
+}
+
 #define EB(detail)                                                             \
 	"{\"version\":\"0\",\"id\":\"1\",\"detail-type\":\"AWS API Call via "  \
 	"CloudTrail\",\"source\":\"aws.iam\",\"time\":\"2026-11-27T08:00:"     \
@@ -323,11 +375,9 @@ static void test_peek(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mixed),
-		cmocka_unit_test(test_forced),
-		cmocka_unit_test(test_unclaimed),
-		cmocka_unit_test(test_wrapped),
-		cmocka_unit_test(test_root),
+		cmocka_unit_test(test_mixed),	  cmocka_unit_test(test_forced),
+		cmocka_unit_test(test_unclaimed), cmocka_unit_test(test_clouds),
+		cmocka_unit_test(test_wrapped),	  cmocka_unit_test(test_root),
 		cmocka_unit_test(test_peek),
 	};
 

@@ -328,7 +328,8 @@ static void test_format_forced(void **state)
 	assert_int_equal(kw_engine_create(&opts, &e, &err), KW_EUSAGE);
 	assert_null(e);
 	assert_string_equal(err.msg, "unknown format 'xml' (formats: auto, "
-				     "keywatch, cloudtrail)");
+				     "keywatch, cloudtrail, gcp-audit, "
+				     "github-audit)");
 	rig_down(&r);
 }
 

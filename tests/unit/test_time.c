@@ -60,6 +60,17 @@ static void test_parse_forms(void **state)
 			 INT64_C(1795790643) * SEC);
 	assert_int_equal(parse_ok("2026-11-27T09:14:03+23:59"),
 			 INT64_C(1795684503) * SEC);
+	/* BigQuery writes a TIMESTAMP as "... UTC" (GCP audit log exports):
+	 * exactly that, nothing like it. */
+	assert_int_equal(parse_ok("2026-11-27 09:14:03 UTC"),
+			 INT64_C(1795770843) * SEC);
+	assert_int_equal(parse_ok("2026-11-27 09:14:03.123456 UTC"),
+			 INT64_C(1795770843) * SEC + 123456);
+	parse_bad("2026-11-27 09:14:03 utc");
+	parse_bad("2026-11-27 09:14:03UTC");
+	parse_bad("2026-11-27 09:14:03 UTC ");
+	parse_bad("2026-11-27 09:14:03 UT");
+	parse_bad("2026-11-27 09:14:03Z UTC");
 	/* Second 60 (a leap second) is the next second. */
 	assert_int_equal(parse_ok("2016-12-31T23:59:60Z"),
 			 INT64_C(1483228800) * SEC);
