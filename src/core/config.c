@@ -17,8 +17,13 @@
 #include "core/glob.h"
 #include "core/time.h"
 
+/* The models loaded when the config names none: each costs a few
+ * milliseconds at start and nothing per event of another API. */
+static const char *const default_models[] = {"stripe", "aws", "gcp", "github"};
+#define NDEFAULT_MODELS (sizeof(default_models) / sizeof(default_models[0]))
+
 const struct kw_option kw_config_top_options[] = {
-	{"models", KW_OPT_STRINGS, "[\"stripe\", \"aws\"]",
+	{"models", KW_OPT_STRINGS, "[\"stripe\", \"aws\", \"gcp\", \"github\"]",
 	 "API models to load by name (models/<name>.json)"},
 	{"geoip", KW_OPT_STRINGS, NULL,
 	 "MaxMind DB files (city/country, ASN, anonymous IP)"},
@@ -914,8 +919,8 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 	if (st != KW_OK)
 		return st;
 	if ((v = json_object_get(root, "models"))) {
-		free(c->models[0]);
-		free(c->models[1]);
+		for (i = 0; i < c->nmodels; i++)
+			free(c->models[i]);
 		free(c->models);
 		c->models = NULL;
 		if (dup_strings(v, &c->models, &c->nmodels) != KW_OK)
@@ -1041,7 +1046,7 @@ static struct kw_config *config_new(const char *file)
 	if (!c)
 		return NULL;
 	c->file = strdup(file);
-	c->models = calloc(3, sizeof(char *));
+	c->models = calloc(NDEFAULT_MODELS + 1, sizeof(char *));
 	c->detectors = json_object();
 	c->sinks = json_array();
 	c->map = json_object();
@@ -1066,12 +1071,13 @@ static struct kw_config *config_new(const char *file)
 		kw_config_free(c);
 		return NULL;
 	}
-	c->models[0] = strdup("stripe");
-	c->models[1] = strdup("aws");
-	c->nmodels = 2;
-	if (!c->models[0] || !c->models[1]) {
-		kw_config_free(c);
-		return NULL;
+	for (size_t i = 0; i < NDEFAULT_MODELS; i++) {
+		c->models[i] = strdup(default_models[i]);
+		if (!c->models[i]) {
+			kw_config_free(c);
+			return NULL;
+		}
+		c->nmodels = i + 1;
 	}
 	return c;
 }

@@ -140,6 +140,11 @@ struct kw_event {
 	 * (kw_detect_geo_wants); valid only while the event is analysed. */
 	const struct kw_geo *geo;
 
+	/* The decoder that made it ("cloudtrail", "gcp-audit": its --format
+	 * name, static), so that a model that declares the format names the
+	 * operations its decoder wrote. */
+	const char *format;
+
 	/* Where it came from, for messages. `file` lives as long as the scan.
 	 */
 	const char *file;

@@ -136,22 +136,23 @@ static void window_text(int64_t us, char *buf, size_t cap)
 
 /* A name into a slot, keeping its end when it is too long (the end tells
  * a name from its neighbours). */
-static void copy_name(char *dst, size_t cap, const char *src)
+static void copy_name(char *dst, size_t cap, const char *src, size_t n)
 {
-	size_t n = strlen(src), skip;
+	size_t skip;
 
 	if (n < cap) {
-		memcpy(dst, src, n + 1);
+		memcpy(dst, src, n);
+		dst[n] = '\0';
 		return;
 	}
-	if (!strncmp(src, "\xe2\x80\xa6", 3)) { /* cut already */
+	if (n >= 3 && !memcmp(src, "\xe2\x80\xa6", 3)) { /* cut already */
 		src += 3;
 		n -= 3;
 	}
 	skip = n - (cap - 4);
 	while (skip < n && ((unsigned char)src[skip] & 0xC0) == 0x80)
 		skip++;
-	snprintf(dst, cap, "\xe2\x80\xa6%s", src + skip);
+	snprintf(dst, cap, "\xe2\x80\xa6%.*s", (int)(n - skip), src + skip);
 }
 
 static void raise_alert(const struct harvest *h, const struct kw_event *ev,
@@ -249,7 +250,8 @@ static void count(const struct harvest *h, const struct kw_event *ev,
 	s->count = s->count > UINT16_MAX - added ? UINT16_MAX
 						 : (uint16_t)(s->count + added);
 	if (!s->first[0] && nshown)
-		copy_name(s->first, sizeof(s->first), shown[0]);
+		copy_name(s->first, sizeof(s->first), shown[0],
+			  strlen(shown[0]));
 	if (!refused(ev))
 		s->flags |= SLOT_ACCEPTED;
 	if (s->flags & SLOT_ALERTED) {
@@ -314,7 +316,8 @@ static void hv_observe(void *self, const struct kw_event *ev,
 
 		if (!selected(h, ev, key, kw_models_counter(h->models, c)))
 			continue;
-		snprintf(op, sizeof(op), "%.*s", (int)ev->op.n, ev->op.p);
+		/* the end of a long name (GCP's methodName) tells it */
+		copy_name(op, sizeof(op), ev->op.p, ev->op.n);
 		hash = kw_models_hash(ev->op.p, ev->op.n);
 		count(h, ev, key, st, c, &hash, 1, shown, 1, emit);
 	}

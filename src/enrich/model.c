@@ -743,33 +743,51 @@ static void apply_op(const struct kw_op_info *op, struct kw_event *ev)
 		ev->flags |= KW_EV_PK_ALLOWED;
 }
 
-/* The model whose op_rules classify decoder-named ops: md if it has
- * rules, else the first model that has. NULL when none has. */
-static const struct kw_model *rules_model(const struct kw_models *m,
-					  const struct kw_model *md)
+static bool declares(const struct kw_model *md, const char *format)
+{
+	for (size_t i = 0; i < md->nformats; i++) {
+		if (!strcmp(md->formats[i], format))
+			return true;
+	}
+	return false;
+}
+
+/* The model that classifies a decoder-named op the key's model does not
+ * list: md if it has rules; else the first model that declares the
+ * event's format; else the first model with rules that declares no
+ * format (any model with rules when the event names no format). NULL
+ * when none. */
+static const struct kw_model *op_model(const struct kw_models *m,
+				       const struct kw_model *md,
+				       const struct kw_event *ev)
 {
 	size_t k;
 
 	if (md && md->has_rules)
 		return md;
+	for (k = 0; ev->format && k < m->n; k++) {
+		if (declares(&m->v[k], ev->format))
+			return &m->v[k];
+	}
 	for (k = 0; k < m->n; k++) {
-		if (m->v[k].has_rules)
+		if (m->v[k].has_rules && (!ev->format || !m->v[k].nformats))
 			return &m->v[k];
 	}
 	return NULL;
 }
 
-/* An event whose decoder named the operation (CloudTrail): an API version
- * suffix the rules say to cut is cut; then the key's model if it lists the
- * op, else the rules model classifies it. */
+/* An event whose decoder named the operation (CloudTrail, GCP, GitHub): an
+ * API version suffix the rules say to cut is cut; then the key's model if
+ * it lists the op, else the op model (op_model) classifies it: its entry,
+ * else its rules. */
 static void classify_op(const struct kw_models *m, const struct kw_model *md,
 			struct kw_event *ev)
 {
-	const struct kw_model *rm = rules_model(m, md);
+	const struct kw_model *rm = op_model(m, md, ev);
 	int32_t i;
 	size_t k;
 
-	if (rm)
+	if (rm && rm->has_rules)
 		ev->op.n -= kw_models_version_suffix(rm, ev->op.p, ev->op.n);
 	if (md) {
 		i = kw_models_op_find(md, ev->op.p, ev->op.n);
@@ -785,6 +803,8 @@ static void classify_op(const struct kw_models *m, const struct kw_model *md,
 		apply_op(&rm->ops[i], ev);
 		return;
 	}
+	if (!rm->has_rules)
+		return;
 	ev->access = kw_models_rule_access(rm, ev->op.p, ev->op.n);
 	if (kw_str_empty(ev->resource) && rm->sep_n) {
 		for (k = 0; k + rm->sep_n <= ev->op.n; k++) {
@@ -942,6 +962,8 @@ void kw_models_destroy(struct kw_models *m)
 			json_decref(m->v[i].refs[k]);
 		free(m->v[i].refs);
 		free(m->v[i].versioned_n);
+		free(m->v[i].formats);
+		free(m->v[i].formats_n);
 		kw_models_node_free(m->v[i].root);
 	}
 	free(m->v);

@@ -159,6 +159,13 @@ struct kw_model {
 	const char **resources; /* sorted, unique */
 	size_t nresources;
 
+	/* "formats": the decoders (--format names) whose operations this
+	 * model names; none: any decoder's, when no model declares its
+	 * format. */
+	const char **formats;
+	size_t *formats_n;
+	size_t nformats;
+
 	/* op_rules: access of op names that no entry lists. */
 	bool has_rules;
 	const char *sep; /* "separator": action = text after its last use */

@@ -1444,7 +1444,9 @@ static enum kw_status get_strings(struct loader *ld, json_t *obj,
 	for (i = 0; i < json_array_size(arr); i++) {
 		json_t *v = json_array_get(arr, i);
 
-		snprintf(sub, sizeof(sub), "%s.%s[%zu]", jpath, key, i);
+		sub_key(sub, jpath, key);
+		snprintf(sub + strlen(sub), sizeof(sub) - strlen(sub), "[%zu]",
+			 i);
 		if (!json_is_string(v) || json_string_length(v) == 0)
 			return bad(ld, sub, "must be a non-empty string");
 		(*out)[i] = dup_str(ld, json_string_value(v),
@@ -1565,9 +1567,9 @@ static enum kw_status load_links(struct loader *ld, json_t *root)
 static enum kw_status load_file(struct kw_models *m, const char *path,
 				const char *stem, struct kw_error *err)
 {
-	static const char *const keys[] = {"name",   "description", "prefixes",
-					   "routes", "ops",	    "op_rules",
-					   "links",  "counters"};
+	static const char *const keys[] = {
+		"name", "description", "formats", "prefixes", "routes",
+		"ops",	"op_rules",    "links",	  "counters"};
 	struct loader ld = {.m = m, .err = err};
 	struct kw_model *md, *nv;
 	enum kw_status st;
@@ -1607,7 +1609,7 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 		st = bad(&ld, "", "must be a JSON object");
 		goto cleanup;
 	}
-	st = check_keys(&ld, root, "", keys, 8);
+	st = check_keys(&ld, root, "", keys, sizeof(keys) / sizeof(keys[0]));
 	if (st == KW_OK)
 		st = get_str(&ld, root, "", "name", false, &name);
 	if (st == KW_OK && name && strcmp(name, stem))
@@ -1615,6 +1617,9 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 	if (st == KW_OK && json_object_get(root, "description") &&
 	    !json_is_string(json_object_get(root, "description")))
 		st = bad(&ld, "description", "must be a string");
+	if (st == KW_OK)
+		st = get_strings(&ld, root, "", "formats", &md->formats,
+				 &md->formats_n, &md->nformats);
 	if (st == KW_OK)
 		st = load_links(&ld, root);
 	if (st == KW_OK)

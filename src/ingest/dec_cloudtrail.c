@@ -296,7 +296,7 @@ static size_t cloudtrail_decode(void *self, const struct kw_record *recs,
 				const char *file)
 {
 	return kw_decode_each(self, recs, n, out, arena, skips, file,
-			      decode_one);
+			      kw_decoder_cloudtrail.name, decode_one);
 }
 
 /* CloudTrail delivers an event within about 15 minutes of the call. */

@@ -219,20 +219,21 @@ static const int rpc_http[] = {200, 499, 500, 400, 504, 404, 409, 403, 429,
 			       400, 409, 400, 501, 500, 503, 500, 401};
 #define RPC_CODES (sizeof(rpc_http) / sizeof(rpc_http[0]))
 
-/* A code as an integer, or as the string of digits BigQuery writes; -1
- * when it is neither. */
+/* A code as an integer, or as the string of digits BigQuery writes (a
+ * long one saturates: no code); -1 when it is neither. */
 static int64_t rpc_code(const struct kw_json_value *v)
 {
 	int64_t c = 0;
 
 	if (v->type == KW_JSON_INTEGER)
 		return v->i;
-	if (v->type != KW_JSON_STRING || v->n == 0 || v->n > 9)
+	if (v->type != KW_JSON_STRING || v->n == 0)
 		return -1;
 	for (size_t i = 0; i < v->n; i++) {
 		if (v->p[i] < '0' || v->p[i] > '9')
 			return -1;
-		c = c * 10 + (v->p[i] - '0');
+		if (c < 1000000)
+			c = c * 10 + (v->p[i] - '0');
 	}
 	return c;
 }
@@ -310,7 +311,7 @@ static size_t gcp_decode(void *self, const struct kw_record *recs, size_t n,
 			 struct kw_skips *skips, const char *file)
 {
 	return kw_decode_each(self, recs, n, out, arena, skips, file,
-			      decode_one);
+			      kw_decoder_gcp_audit.name, decode_one);
 }
 
 /* A sink writes an hour's entries per file, entries of several services

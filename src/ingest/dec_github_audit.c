@@ -129,7 +129,7 @@ static size_t github_decode(void *self, const struct kw_record *recs, size_t n,
 			    struct kw_skips *skips, const char *file)
 {
 	return kw_decode_each(self, recs, n, out, arena, skips, file,
-			      decode_one);
+			      kw_decoder_github_audit.name, decode_one);
 }
 
 /* Streaming writes batches, Git events apart from the others: CloudTrail's

@@ -107,6 +107,7 @@ static bool decode_one(const struct keywatch *kd, const struct kw_record *rec,
 	ev->livemode = -1;
 	ev->file = file;
 	ev->line = rec->line;
+	ev->format = kw_decoder_keywatch.name;
 
 	res = kw_decode_key(&r, &ev->key);
 	if (res == KW_DECODE_BAD)

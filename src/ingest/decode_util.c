@@ -689,7 +689,7 @@ size_t kw_decode_each(const struct kw_decode_fields *df,
 		      const struct kw_record *recs, size_t n,
 		      struct kw_event *out, struct kw_arena *arena,
 		      struct kw_skips *skips, const char *file,
-		      kw_decode_one_fn one)
+		      const char *format, kw_decode_one_fn one)
 {
 	struct kw_decode_rec r;
 	size_t got = 0;
@@ -707,6 +707,7 @@ size_t kw_decode_each(const struct kw_decode_fields *df,
 		ev->livemode = -1;
 		ev->file = file;
 		ev->line = recs[i].line;
+		ev->format = format;
 		if (one(&r, &recs[i], ev, arena))
 			got++;
 	}

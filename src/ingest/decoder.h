@@ -319,12 +319,13 @@ typedef bool (*kw_decode_one_fn)(struct kw_decode_rec *r,
 				 struct kw_event *ev, struct kw_arena *arena);
 
 /* The decode slot of such a decoder: each record scanned (a record that is
- * no JSON object is counted) and handed to one; returns the events. */
+ * no JSON object is counted) and handed to one, the event stamped with
+ * format (the decoder's name); returns the events. */
 size_t kw_decode_each(const struct kw_decode_fields *df,
 		      const struct kw_record *recs, size_t n,
 		      struct kw_event *out, struct kw_arena *arena,
 		      struct kw_skips *skips, const char *file,
-		      kw_decode_one_fn one);
+		      const char *format, kw_decode_one_fn one);
 
 /* Count KW_SKIP_TOO_LONG "record does not fit the decoder's scratch
  * memory"; returns false. */

@@ -61,10 +61,12 @@ static void test_defaults(void **state)
 	(void)state;
 	assert_int_equal(kw_config_defaults(&c, &err), KW_OK);
 	assert_string_equal(c->file, "(defaults)");
-	assert_int_equal(c->nmodels, 2);
+	assert_int_equal(c->nmodels, 4);
 	assert_string_equal(c->models[0], "stripe");
 	assert_string_equal(c->models[1], "aws");
-	assert_null(c->models[2]);
+	assert_string_equal(c->models[2], "gcp");
+	assert_string_equal(c->models[3], "github");
+	assert_null(c->models[4]);
 	assert_int_equal(c->ngeoip, 0);
 	assert_int_equal(c->ninputs, 0);
 	assert_null(c->state_dir);
@@ -88,7 +90,7 @@ static void test_defaults(void **state)
 	/* An empty object is the defaults under another name. */
 	c = load_ok("{}");
 	assert_string_equal(c->file, "t.json");
-	assert_int_equal(c->nmodels, 2);
+	assert_int_equal(c->nmodels, 4);
 	assert_int_equal(c->learn, 72 * HOUR);
 	kw_config_free(c);
 }

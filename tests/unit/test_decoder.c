@@ -1499,8 +1499,8 @@ static void test_gcp_status(void **state)
 		"field 'status' (protoPayload.status.code) is not an integer");
 	skip_is(r, "gcp-audit", NULL, 0, GCP_BQ("{\"code\":\"9999999999\"}"),
 		KW_SKIP_BAD_FIELD,
-		"field 'status' (protopayload_auditlog.status.code) is not an "
-		"integer");
+		"field 'status' (protopayload_auditlog.status.code): not a "
+		"google.rpc code 9999999999");
 	skip_is(r, "gcp-audit", NULL, 0, GCP_REC("\"status\":{\"code\":7.5},"),
 		KW_SKIP_BAD_FIELD,
 		"field 'status' (protoPayload.status.code) is not an integer");

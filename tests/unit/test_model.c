@@ -109,7 +109,7 @@ static void test_info(void **state)
 	struct fx *fx = *state;
 	struct kw_model_info info;
 
-	assert_int_equal(kw_models_count(fx->m), 2);
+	assert_int_equal(kw_models_count(fx->m), 4);
 	kw_models_info(fx->m, 0, &info);
 	assert_string_equal(info.name, "aws");
 	assert_string_equal(info.path, MODELS_DIR "/aws.json");
@@ -118,13 +118,22 @@ static void test_info(void **state)
 	assert_int_equal(info.sensitive, 138);
 	assert_int_equal(info.resources, 29);
 	kw_models_info(fx->m, 1, &info);
+	assert_string_equal(info.name, "gcp");
+	assert_int_equal(info.prefixes, 0);
+	assert_int_equal(info.sensitive, 72);
+	assert_int_equal(info.resources, 18);
+	kw_models_info(fx->m, 2, &info);
+	assert_string_equal(info.name, "github");
+	assert_int_equal(info.sensitive, 44);
+	assert_int_equal(info.resources, 18);
+	kw_models_info(fx->m, 3, &info);
 	assert_string_equal(info.name, "stripe");
 	assert_string_equal(info.path, MODELS_DIR "/stripe.json");
 	assert_int_equal(info.prefixes, 6);
 	assert_int_equal(info.routes, 371);
 	assert_int_equal(info.sensitive, 45);
 	assert_int_equal(info.resources, 68);
-	kw_models_info(fx->m, 2, &info);
+	kw_models_info(fx->m, 4, &info);
 	assert_null(info.name);
 	assert_int_equal(info.routes, 0);
 }
@@ -411,6 +420,81 @@ static void test_cloudtrail(void **state)
 	assert_null(kw_models_sensitive_reason(NULL, "nope", 4));
 }
 
+/* An op its decoder named, from a log of that format (ev->format). */
+static struct kw_event check_fmt(struct fx *fx, const char *format,
+				 const char *op, const char *resource_in,
+				 const char *resource, enum kw_access access,
+				 uint32_t flags)
+{
+	struct kw_event ev = mkev("3f9c1e0d8b7a6f5e4d3c2b1a", "", "");
+
+	ev.format = format;
+	ev.op = kw_str_c(op);
+	ev.resource = kw_str_c(resource_in);
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	str_equal(ev.op, op);
+	str_equal(ev.resource, resource);
+	assert_int_equal(ev.access, access);
+	assert_int_equal(ev.flags, flags);
+	return ev;
+}
+
+/* GCP's and GitHub's operations are named by the model that declares the
+ * log format ("formats"), whatever the key (no prefix tells), and never
+ * by another model's rules. */
+static void test_formats(void **state)
+{
+	struct fx *fx = *state;
+	enum kw_access R = KW_ACCESS_READ, W = KW_ACCESS_WRITE;
+	struct kw_event ev;
+
+	ev = check_fmt(fx, "gcp-audit",
+		       "google.iam.admin.v1.CreateServiceAccountKey", "iam",
+		       "iam", W, F_M | F_S);
+	assert_int_equal(ev.info->tier, KW_TIER_FIRST_SIGHT);
+	assert_int_equal(ev.info->tactic, KW_TACTIC_PERSISTENCE);
+	ev = check_fmt(fx, "gcp-audit",
+		       "google.logging.v2.ConfigServiceV2."
+		       "DeleteSink",
+		       "logging", "logging", W, F_M | F_S);
+	assert_int_equal(ev.info->tier, KW_TIER_NEVER_ROUTINE);
+	assert_int_equal(ev.info->severity, KW_SEV_CRITICAL);
+	check_fmt(fx, "gcp-audit",
+		  "google.cloud.secretmanager.v1.SecretManagerService."
+		  "AccessSecretVersion",
+		  "secretmanager", "secretmanager", R, F_M | F_S);
+	/* Unlisted: the rules, on the action after the last dot; the
+	 * decoder's resource is kept. */
+	check_fmt(fx, "gcp-audit", "v1.compute.instances.aggregatedList",
+		  "compute", "compute", R, 0);
+	check_fmt(fx, "gcp-audit", "storage.objects.get", "storage", "storage",
+		  R, 0);
+	check_fmt(fx, "gcp-audit", "GetIamPolicy", "cloudresourcemanager",
+		  "cloudresourcemanager", R, 0);
+	check_fmt(fx, "gcp-audit", "v1.compute.instances.insert", "compute",
+		  "compute", W, 0);
+	check_fmt(fx, "gcp-audit", "io.k8s.core.v1.pods.watch", "k8s.io",
+		  "k8s.io", R, 0);
+	/* GitHub: the entries, else the rules; the category is the
+	 * resource. */
+	ev = check_fmt(fx, "github-audit", "audit_log_streaming.destroy",
+		       "audit_log_streaming", "audit_log_streaming", W,
+		       F_M | F_S);
+	assert_int_equal(ev.info->tier, KW_TIER_NEVER_ROUTINE);
+	check_fmt(fx, "github-audit", "git.clone", "git", "git", R, F_M | F_S);
+	check_fmt(fx, "github-audit", "git.fetch", "git", "git", R, 0);
+	check_fmt(fx, "github-audit", "repo.create", "repo", "repo", W, 0);
+	/* The same name from another format is not GitHub's: a CloudTrail
+	 * op goes to the AWS model, a keywatch request to no model. */
+	check_fmt(fx, "cloudtrail", "iam:CreateUser", "iam", "iam", W,
+		  F_M | F_S);
+	check_fmt(fx, "cloudtrail", "repo.destroy", "", "", W, 0);
+	check_fmt(fx, "keywatch", "repo.destroy", "", "", KW_ACCESS_UNKNOWN, 0);
+	/* No format (a caller that does not say): the first model with
+	 * rules, as before formats. */
+	check_fmt(fx, NULL, "iam:CreateUser", "iam", "iam", W, F_M | F_S);
+}
+
 static void test_has_resource(void **state)
 {
 	struct fx *fx = *state;
@@ -554,8 +638,14 @@ static void test_schema_errors(void **state)
 	expect_error("[]", KW_ECONFIG, ": must be a JSON object");
 	expect_error("{\"rutes\": []}", KW_ECONFIG,
 		     ": rutes: unknown key (expected one of: name, "
-		     "description, prefixes, routes, ops, op_rules, links, "
-		     "counters)");
+		     "description, formats, prefixes, routes, ops, op_rules, "
+		     "links, counters)");
+	expect_error("{\"formats\": \"gcp-audit\", \"op_rules\": "
+		     "{\"separator\": \".\"}}",
+		     KW_ECONFIG, ": formats: must be an array");
+	expect_error("{\"formats\": [\"\"], \"op_rules\": {\"separator\": "
+		     "\".\"}}",
+		     KW_ECONFIG, ": formats[0]: must be a non-empty string");
 	expect_error("{}", KW_ECONFIG,
 		     ": defines nothing (no prefixes, routes, ops or "
 		     "op_rules)");
@@ -1566,6 +1656,7 @@ int main(void)
 		cmocka_unit_test(test_specificity),
 		cmocka_unit_test(test_normalise),
 		cmocka_unit_test(test_cloudtrail),
+		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_tiers),
 		cmocka_unit_test(test_matcher_errors),
 		cmocka_unit_test(test_judge),
