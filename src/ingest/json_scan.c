@@ -278,6 +278,8 @@ struct scan {
 	struct kw_arena *arena;
 	struct kw_json_hint *hint; /* NULL: no prediction */
 	uint32_t hk;		   /* the next key hint->key[hk] predicts */
+	bool deep;		   /* a container opened inside another */
+	bool no_alloc;		   /* the flat path: never touch the arena */
 	enum kw_status st;	   /* KW_EINVAL or KW_ENOMEM once failed */
 	size_t fail_at;		   /* byte offset of the failure */
 	const char *reason;	   /* static text */
@@ -726,7 +728,8 @@ static enum kw_status to_double(struct scan *sc, const char *s, size_t n,
 	char *copy = buf;
 
 	if (n >= sizeof(buf)) {
-		copy = kw_arena_alloc(sc->arena, n + 1);
+		/* the flat path allocates nothing: it gives up (ENOMEM) */
+		copy = sc->no_alloc ? NULL : kw_arena_alloc(sc->arena, n + 1);
 		if (!copy)
 			return KW_ENOMEM;
 	}
@@ -885,6 +888,8 @@ static void push(struct scan *sc, struct stack *st, size_t depth, const char *s,
 {
 	bool obj = *s == '{';
 
+	if (depth > 1)
+		sc->deep = true;
 	if (obj)
 		st->kind[depth / 8] |= (uint8_t)(1u << (depth % 8));
 	else
@@ -989,24 +994,49 @@ static inline const char *predict(struct scan *sc, int16_t node, const char *s,
 	return NULL;
 }
 
-/* Write the key s[0..e) (between its quotes; e is the closing quote) that
- * the hint did not predict into its place, for the next text. A key with
- * escapes, a long one or one not followed directly by ':' takes the place
- * unmatchable. */
+/* How far past the two predicted places an unpredicted key is looked for
+ * among the remembered ones (optional keys left out of this text). */
+#define HINT_LOOK_AHEAD 8
+
+/* The key s[0..e) (between its quotes; e is the closing quote) that the
+ * hint did not predict: found a few places on (the keys between were left
+ * out of this text), or written in at its place for the next text, the
+ * keys from there on moved one up while there is room; the hint thus
+ * converges on an order holding every optional key. A key with escapes, a
+ * long one or one not followed directly by ':' takes its place
+ * unmatchable, and an unmatchable place is reused rather than moved. */
 static void learn(struct scan *sc, int16_t node, const char *s, const char *e,
 		  bool esc, int16_t want)
 {
 	struct kw_json_hint *h = sc->hint;
 	struct kw_json_hint_key *hk;
 	size_t n = (size_t)(e - s);
+	uint32_t k = sc->hk;
+	bool plain = !esc && n <= KW_JSON_HINT_KEY_MAX && e + 1 < sc->end &&
+		     e[1] == ':';
 
-	if (sc->hk >= KW_JSON_HINT_KEYS)
+	if (k >= KW_JSON_HINT_KEYS)
 		return;
-	hk = &h->key[sc->hk++];
+	for (uint32_t j = k + 2;
+	     plain && j < h->n && j < k + 2 + HINT_LOOK_AHEAD; j++) {
+		hk = &h->key[j];
+		if (hk->len == n + 2 && hk->parent == node &&
+		    memcmp(hk->pat, s, n) == 0) {
+			sc->hk = j + 1;
+			return;
+		}
+	}
+	if (k < h->n && h->n < KW_JSON_HINT_KEYS && h->key[k].len != 0) {
+		memmove(&h->key[k + 1], &h->key[k],
+			(h->n - k) * sizeof(*h->key));
+		h->n++;
+	}
+	hk = &h->key[k];
+	sc->hk = k + 1;
 	if (sc->hk > h->n)
 		h->n = sc->hk;
 	hk->len = 0;
-	if (esc || n > KW_JSON_HINT_KEY_MAX || e + 1 >= sc->end || e[1] != ':')
+	if (!plain)
 		return;
 	memset(hk->pat, 0, sizeof(hk->pat));
 	memcpy(hk->pat, s, n);
@@ -1147,10 +1177,225 @@ top:
 	return sc->st;
 }
 
+/* The first byte at or after s that a string must look at ('"', '\\', a
+ * control byte or one >= 0x80), or end. */
+static inline const char *string_stop(const char *s, const char *end)
+{
+#ifdef __SSE2__
+	while (end - s >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+		__m128i hit = _mm_or_si128(
+			_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+				     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+			_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+		unsigned m = (unsigned)_mm_movemask_epi8(hit);
+
+		if (m)
+			return s + __builtin_ctz(m);
+		s += 16;
+	}
+#endif
+	while (s < end && *s != '"' && *s != '\\' &&
+	       (unsigned char)*s >= 0x20 && (unsigned char)*s < 0x80)
+		s++;
+	return s;
+}
+
+/* The length of the hint's key hk when the text at s (just past a key's
+ * opening quote) is that key of the top-level object, its closing quote
+ * and ':'; else 0. */
+static inline size_t flat_key(const struct kw_json_hint_key *hk, const char *s,
+			      const char *end)
+{
+	if (hk->parent != 0 || hk->len == 0 ||
+	    !same_bytes(s, end, hk->pat, hk->len))
+		return 0;
+	return hk->len;
+}
+
+/* A number of at most 15 digits without an exponent (what logs write: a
+ * status, a count, epoch seconds with milliseconds) at s: its value as
+ * scan_scalar gives it, and the byte after it. NULL for anything else,
+ * valid or not, which then takes scan_scalar. */
+static inline const char *flat_number(const char *s, const char *end,
+				      struct kw_json_value *v)
+{
+	const char *p = s + (*s == '-'), *q = p, *f;
+	uint64_t m = 0;
+
+	while (q < end && (unsigned char)(*q - '0') < 10)
+		m = m * 10 + (uint64_t)(*q++ - '0');
+	if (q == p || q - p > 15 || (*p == '0' && q - p > 1))
+		return NULL;
+	if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {
+		if (q < end && *q == '\0')
+			return NULL; /* jansson's NUL quirk: scan_scalar */
+		v->type = KW_JSON_INTEGER;
+		v->i = *s == '-' ? -(int64_t)m : (int64_t)m;
+		v->d = (double)v->i;
+		v->n = (size_t)(q - s);
+		return q;
+	}
+	if (*q != '.')
+		return NULL;
+	f = ++q;
+	while (q < end && (unsigned char)(*q - '0') < 10)
+		m = m * 10 + (uint64_t)(*q++ - '0');
+	if (q == f || q - p - 1 > 15 ||
+	    (q < end && (*q == 'e' || *q == 'E' || *q == '\0')))
+		return NULL;
+	/* Clinger: m and 10^(q - f) are exact, so is their quotient */
+	v->type = KW_JSON_REAL;
+	v->i = 0;
+	v->d = (double)m / pow10_exact[q - f];
+	if (*s == '-')
+		v->d = -v->d;
+	v->n = (size_t)(q - s);
+	return q;
+}
+
+/* The escaped strings the flat path picked, unescaped once it is sure of
+ * the text (the general parser would allocate the same, in the same
+ * order). More than this many: the general parser. */
+#define FLAT_PENDING 16
+
+struct pending {
+	const char *p; /* the raw string body */
+	size_t n;
+	uint64_t term; /* the paths it is the value of */
+};
+
+/* The usual log line, one object of scalars whose keys the hint predicts,
+ * without the general parser's stack: the same lexers, the same answer,
+ * and nothing allocated before the text is known to be valid. False on
+ * anything else (a nested container, white space the fast checks do not
+ * expect, any error): the general parser then does the whole text again,
+ * and out[] and the hint's position must be reset first. True: the answer
+ * is in sc (KW_OK, or KW_ENOMEM with out[] to be cleared).
+ *
+ * No duplicate key needs forgetting what was picked below it (as the
+ * general parser's forget_below): below a key of the top-level object
+ * only an object value picks anything, and those are not flat. */
+static bool parse_flat(struct scan *sc)
+{
+	const char *s = skip_ws(sc->base, sc->end), *end = sc->end;
+	const struct node *nodes = sc->ps->nodes;
+	const struct kw_json_hint *h = sc->hint;
+	struct pending pend[FLAT_PENDING];
+	size_t npend = 0;
+
+	if (s >= end || *s != '{')
+		return false;
+	s = skip_ws(s + 1, end);
+	for (;;) {
+		int16_t want = NO_NODE;
+		uint32_t k = sc->hk;
+		uint64_t term;
+		size_t n;
+
+		if (s >= end || *s != '"')
+			return false;
+		if (k < h->n && (n = flat_key(&h->key[k], s + 1, end)) != 0) {
+			want = h->key[k].want;
+			sc->hk = k + 1;
+			s = skip_ws(s + 1 + n, end);
+		} else if (k + 1 < h->n &&
+			   (n = flat_key(&h->key[k + 1], s + 1, end)) != 0) {
+			want = h->key[k + 1].want;
+			sc->hk = k + 2;
+			s = skip_ws(s + 1 + n, end);
+		} else {
+			s = scan_key_slow(sc, 0, s, &want);
+			if (!s)
+				return false;
+		}
+		if (s >= end)
+			return false;
+		term = want == NO_NODE ? 0 : nodes[want].term;
+		if (*s == '"') {
+			const char *e = string_stop(s + 1, end);
+			bool esc = false;
+
+			if (e == end || *e != '"') {
+				e = scan_string(sc, e, &esc);
+				if (!e)
+					return false;
+			}
+			if (term) {
+				struct kw_json_value v = {
+					.type = KW_JSON_STRING,
+					.p = s + 1,
+					.n = (size_t)(e - s - 1),
+				};
+
+				if (esc) {
+					if (npend == FLAT_PENDING)
+						return false;
+					pend[npend++] = (struct pending){
+						v.p, v.n, term};
+				}
+				set_paths(sc->out, term, &v);
+			}
+			s = e + 1;
+		} else if (*s == '-' || is_digit((unsigned char)*s)) {
+			struct kw_json_value v = {.p = s};
+			const char *e = flat_number(s, end, &v);
+
+			if (e) {
+				if (term)
+					set_paths(sc->out, term, &v);
+				s = e;
+			} else {
+				s = scan_scalar(sc, s, want);
+				if (!s)
+					return false;
+			}
+		} else {
+			if (*s == '{' || *s == '[')
+				return false;
+			s = scan_scalar(sc, s, want);
+			if (!s)
+				return false;
+		}
+		if (s < end && *s == ',') {
+			s = skip_ws(s + 1, end);
+			continue;
+		}
+		s = skip_ws(s, end);
+		if (s < end && *s == ',') {
+			s = skip_ws(s + 1, end);
+			continue;
+		}
+		if (s >= end || *s != '}' || skip_ws(s + 1, end) != end)
+			return false;
+		break;
+	}
+	for (size_t i = 0; i < npend; i++) {
+		char *d = kw_arena_alloc(sc->arena, pend[i].n + 1);
+		struct kw_json_value v = {.type = KW_JSON_STRING, .p = d};
+
+		if (!d) {
+			sc->st = KW_ENOMEM;
+			break;
+		}
+		v.n = unescape(pend[i].p, pend[i].n, d);
+		d[v.n] = '\0';
+		/* where a later duplicate key has not replaced it */
+		for (uint64_t m = pend[i].term; m; m &= m - 1) {
+			struct kw_json_value *o = &sc->out[__builtin_ctzll(m)];
+
+			if (o->type == KW_JSON_STRING && o->p == pend[i].p)
+				*o = v;
+		}
+	}
+	return true;
+}
+
 void kw_json_hint_reset(struct kw_json_hint *hint)
 {
 	hint->paths = NULL;
 	hint->n = 0;
+	hint->flat = false;
 }
 
 enum kw_status kw_json_scan_hinted(const struct kw_json_paths *paths,
@@ -1173,11 +1418,33 @@ enum kw_status kw_json_scan_hinted(const struct kw_json_paths *paths,
 		/* nodes of another path set mean nothing here */
 		hint->paths = paths;
 		hint->n = 0;
+		hint->flat = false;
 	}
 	for (size_t i = 0; i < paths->npaths; i++)
 		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
-	if (parse(&sc) == KW_OK)
+	if (hint && hint->flat) {
+		sc.no_alloc = true;
+		if (parse_flat(&sc)) {
+			if (sc.st == KW_OK)
+				return KW_OK;
+			goto failed;
+		}
+		/* start again; what the flat path learnt stays */
+		sc.no_alloc = false;
+		sc.hk = 0;
+		sc.st = KW_OK;
+		for (size_t i = 0; i < paths->npaths; i++)
+			out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
+	}
+	if (parse(&sc) == KW_OK) {
+		if (hint) {
+			const char *s = skip_ws(text, sc.end);
+
+			hint->flat = !sc.deep && s < sc.end && *s == '{';
+		}
 		return KW_OK;
+	}
+failed:
 	for (size_t i = 0; i < paths->npaths; i++)
 		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
 	if (sc.st == KW_ENOMEM)

@@ -75,9 +75,13 @@ size_t kw_json_paths_count(const struct kw_json_paths *paths);
  * before first use. It remembers the raw bytes of at most
  * KW_JSON_HINT_KEYS keys of up to KW_JSON_HINT_KEY_MAX bytes in the
  * objects on a path, each with the trie node it leads to; keys with
- * escapes are not remembered. What it holds only decides how fast a scan
- * is, never its answer: a prediction counts only when the input's bytes
- * are the remembered key, its closing quote and ':' exactly. */
+ * escapes are not remembered. A key that was not predicted is looked for
+ * a few places further on (optional keys left out of this text) and
+ * otherwise inserted where it came, so that texts that differ by optional
+ * keys converge on one order that predicts them all. What it holds only
+ * decides how fast a scan is, never its answer: a prediction counts only
+ * when the input's bytes are the remembered key, its closing quote and ':'
+ * exactly. */
 #define KW_JSON_HINT_KEYS 64
 #define KW_JSON_HINT_KEY_MAX 30
 
@@ -91,6 +95,8 @@ struct kw_json_hint_key {
 struct kw_json_hint {
 	const struct kw_json_paths *paths; /* what the nodes belong to */
 	uint32_t n;			   /* keys remembered */
+	/* the last text was one object of scalars: try the flat path */
+	bool flat;
 	struct kw_json_hint_key key[KW_JSON_HINT_KEYS];
 };
 

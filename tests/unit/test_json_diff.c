@@ -127,6 +127,17 @@ static void check(struct ctx *c, const char *what, const char *text, size_t len)
 	if (st != hst || strcmp(err.msg, herr.msg))
 		report(what, "hinted scan answers differently", NULL, text,
 		       len);
+	/* the fast paths against the general one: every field the same */
+	for (size_t i = 0; st == KW_OK && i < CMP_NPATHS; i++) {
+		const struct kw_json_value *a = &out[i], *b = &hout[i];
+
+		if (a->type != b->type ||
+		    (a->type != KW_JSON_ABSENT &&
+		     (a->n != b->n || memcmp(a->p, b->p, a->n) != 0 ||
+		      a->i != b->i || memcmp(&a->d, &b->d, sizeof(a->d)))))
+			report(what, "hinted value differs from plain",
+			       cmp_paths[i], text, len);
+	}
 	if (root)
 		c->valid++;
 	json_decref(root);
@@ -529,6 +540,29 @@ static void test_key_orders(void **state)
 	assert_int_equal(c->hint.n, 2);
 	assert_int_equal(c->hint.key[0].len, 3);
 	assert_memory_equal(c->hint.key[1].pat, "b\":", 3);
+	/* an object of scalars sends the next text down the flat path, a
+	 * nested object does not */
+	assert_true(c->hint.flat);
+	check(c, "key order", "{\"a\":{\"b\":1},\"b\":2}", 19);
+	assert_false(c->hint.flat);
+	check(c, "key order", "{\"a\":1,\"b\":2}", 13);
+	assert_true(c->hint.flat);
+	/* an optional key that comes and goes is written in, not over the
+	 * keys after it: the order converges on all of them */
+	kw_json_hint_reset(&c->hint);
+	for (int i = 0; i < 4; i++) {
+		check(c, "optional key", "{\"a\":1,\"b\":2,\"s\":\"x\"}", 21);
+		check(c, "optional key",
+		      "{\"a\":1,\"b\":2,\"o\":{},\"s\":\"x\"}", 28);
+		check(c, "optional key",
+		      "{\"a\":1,\"k\":0,\"b\":2,\"s\":\"x\"}", 27);
+	}
+	assert_int_equal(c->hint.n, 5);
+	assert_memory_equal(c->hint.key[0].pat, "a\":", 3);
+	assert_memory_equal(c->hint.key[1].pat, "k\":", 3);
+	assert_memory_equal(c->hint.key[2].pat, "b\":", 3);
+	assert_memory_equal(c->hint.key[3].pat, "o\":", 3);
+	assert_memory_equal(c->hint.key[4].pat, "s\":", 3);
 	/* past its bounds (more keys than it holds, keys longer than it
 	 * remembers) it stays right */
 	b.p = malloc(b.cap);
@@ -557,6 +591,44 @@ static void test_key_orders(void **state)
 	free(b.p);
 }
 
+/* Escaped strings on the flat path are unescaped only once the text is
+ * known valid, in text order: an arena too small for them fails the hinted
+ * scan exactly as it fails the plain one, and a text the flat path gives
+ * up on late allocates nothing twice. */
+static void test_flat_arena(void **state)
+{
+	static const char *const texts[] = {
+		"{\"s\":\"\\u00e9\\u00e9\\u00e9\",\"a\":1,\"n\":\"\\n\"}",
+		"{\"s\":\"\\u00e9\\u00e9\\u00e9\",\"a\":1,\"n\":\"\\n\"}",
+		"{\"s\":\"\\u00e9\\u00e9\\u00e9\",\"a\":1,\"o\":{\"p\":2}}",
+		"{\"s\":\"\\u00e9\\u00e9\\u00e9\",\"s\":\"\\t\",\"n\":\"x\"}",
+	};
+	struct ctx *c = *state;
+
+	for (size_t limit = 16; limit <= 64; limit += 16) {
+		kw_json_hint_reset(&c->hint);
+		for (size_t i = 0; i < sizeof(texts) / sizeof(*texts); i++) {
+			struct kw_json_value out[CMP_NPATHS], hout[CMP_NPATHS];
+			struct kw_error err = {0}, herr = {0};
+			struct kw_arena a, ha;
+			enum kw_status st, hst;
+
+			kw_arena_init(&a, limit);
+			kw_arena_init(&ha, limit);
+			st = kw_json_scan(c->paths, texts[i], strlen(texts[i]),
+					  out, &a, &err);
+			hst = kw_json_scan_hinted(c->paths, &c->hint, texts[i],
+						  strlen(texts[i]), hout, &ha,
+						  &herr);
+			assert_int_equal(st, hst);
+			assert_string_equal(err.msg, herr.msg);
+			assert_int_equal(a.used, ha.used);
+			kw_arena_destroy(&a);
+			kw_arena_destroy(&ha);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +638,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generated, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_key_orders, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flat_arena, setup,
 						teardown),
 	};
 
