@@ -22,6 +22,10 @@
 #include "core/time.h"
 #include "detect/detector.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define KW_WIN_SLOTS 4
 
 /* Counters of one window; what each means is the family's. */
@@ -36,6 +40,48 @@ struct kw_win {
 	uint32_t pad;
 	struct kw_win_counts c[KW_WIN_SLOTS]; /* windows first .. first+3 */
 };
+
+/* The largest of the n bfloat16s b (a float's top 16 bits) that is above
+ * 0, or 0: what `if (v > top) top = v` over their float values from 0
+ * gives, on the bits, without a conversion per value. A bfloat16 from 0
+ * to 0x7f80 (infinity) orders as its value; negatives, -0 and NaN (above
+ * 0x7f80) are never above 0, as in the float comparison. */
+static inline uint16_t kw_bf16_top(const uint16_t *b, size_t n)
+{
+	uint16_t top = 0;
+	size_t i = 0;
+
+#ifdef __SSE2__
+	size_t full = n - n % 8;
+
+	/* eight at a time, as signed 16-bit numbers: 0 to 0x7f80 are
+	 * exactly the ones kept, and a signed max orders them */
+	if (full) {
+		const __m128i lo = _mm_set1_epi16(-1),
+			      hi = _mm_set1_epi16(0x7f81);
+		__m128i m = _mm_setzero_si128();
+
+		for (; i < full; i += 8) {
+			__m128i v = _mm_loadu_si128(
+				(const __m128i *)(const void *)(b + i));
+			__m128i keep = _mm_and_si128(_mm_cmpgt_epi16(v, lo),
+						     _mm_cmplt_epi16(v, hi));
+
+			m = _mm_max_epi16(m, _mm_and_si128(v, keep));
+		}
+		m = _mm_max_epi16(m, _mm_srli_si128(m, 8));
+		m = _mm_max_epi16(m, _mm_srli_si128(m, 4));
+		m = _mm_max_epi16(m, _mm_srli_si128(m, 2));
+		top = (uint16_t)_mm_cvtsi128_si32(m);
+	}
+#endif
+	for (; i < n; i++) {
+		uint16_t x = b[i] <= 0x7f80 ? b[i] : 0;
+
+		top = x > top ? x : top;
+	}
+	return top;
+}
 
 /* Whether a window ring loaded from a state file is one kw_win_slot could
  * have left: indices within range (kw_win_index never gives more than

@@ -214,16 +214,13 @@ static void new_hour(struct rate_key *st, uint32_t hour)
  * its neighbours, and at least a quarter of the busiest hour, and 1. */
 static float expected(const uint16_t *b, unsigned h)
 {
-	float nb = bf_get(b[h]), all = 0;
+	float nb = bf_get(b[h]), all;
 
 	if (bf_get(b[(h + 23) % 24]) > nb)
 		nb = bf_get(b[(h + 23) % 24]);
 	if (bf_get(b[(h + 1) % 24]) > nb)
 		nb = bf_get(b[(h + 1) % 24]);
-	for (unsigned i = 0; i < 24; i++) {
-		if (bf_get(b[i]) > all)
-			all = bf_get(b[i]);
-	}
+	all = bf_get(kw_bf16_top(b, 24)); /* the busiest hour */
 	if (all / 4 > nb)
 		nb = all / 4;
 	return nb < 1 ? 1 : nb;

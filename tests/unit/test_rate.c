@@ -412,9 +412,74 @@ static void test_state_is_small(void **state)
 	assert_int_equal(kw_detect_rate.kind, KW_DETECTOR_LEARNED);
 }
 
+/* kw_bf16_top, the busiest hour on the bits, against the float loop it
+ * replaces: every bfloat16 against a few others, and random rows of 24. */
+static float bf16_float(uint16_t b)
+{
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static float float_top(const uint16_t *b, size_t n)
+{
+	float top = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (bf16_float(b[i]) > top)
+			top = bf16_float(b[i]);
+	}
+	return top;
+}
+
+static void test_bf16_top(void **state)
+{
+	static const uint16_t others[] = {0,	  0x3f80, 0x7f80, 0x7fc0,
+					  0x8000, 0xbf80, 0x0001, 0x447a};
+	uint64_t x = 0x6270663136ULL;
+	uint16_t row[24];
+
+	(void)state;
+	/* every value, in a row of 24 (eight at a time) at a place that
+	 * moves, among copies of another; and as a pair (one at a time) */
+	for (uint32_t v = 0; v <= 0xffff; v++) {
+		for (size_t k = 0; k < sizeof(others) / sizeof(*others); k++) {
+			uint16_t pair[2] = {(uint16_t)v, others[k]};
+			float want = float_top(pair, 2);
+			float got = bf16_float(kw_bf16_top(pair, 2));
+
+			assert_memory_equal(&want, &got, sizeof(want));
+			for (size_t i = 0; i < 24; i++)
+				row[i] = others[k];
+			row[v % 24] = (uint16_t)v;
+			want = float_top(row, 24);
+			got = bf16_float(kw_bf16_top(row, 24));
+			assert_memory_equal(&want, &got, sizeof(want));
+		}
+	}
+	for (int round = 0; round < 100000; round++) {
+		float want, got;
+
+		for (size_t i = 0; i < 24; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			/* mostly the counts a key has, sometimes any bits */
+			row[i] =
+				(x >> 60)
+					? (uint16_t)(0x3f80 + (x >> 52) % 0x800)
+					: (uint16_t)(x >> 40);
+		}
+		want = float_top(row, 24);
+		got = bf16_float(kw_bf16_top(row, 24));
+		assert_memory_equal(&want, &got, sizeof(want));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bf16_top),
 		cmocka_unit_test(test_spike_caught),
 		cmocka_unit_test(test_severity_grows),
 		cmocka_unit_test(test_daily_swing_not_spike),
