@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 struct kw_str {
 	const char *p;
@@ -46,8 +49,10 @@ static inline bool kw_str_empty(struct kw_str a)
 }
 
 /* The offset of the first byte of p[i..n) that is a, b or c (repeat one
- * for fewer), or n. Eight bytes a step, for what runs on every record
- * (splitting a path, finding its query). */
+ * for fewer), or n (i when i >= n). Sixteen bytes a step where there are
+ * sixteen (the last step reads the 16 bytes that end at n again, masked),
+ * else eight, for what runs on every record (splitting a path, finding
+ * its query). */
 static inline uint64_t kw_str_has_byte_(uint64_t w, unsigned char c)
 {
 	const uint64_t ones = UINT64_C(0x0101010101010101);
@@ -60,6 +65,29 @@ static inline uint64_t kw_str_has_byte_(uint64_t w, unsigned char c)
 static inline size_t kw_str_find3(const char *p, size_t i, size_t n, char a,
 				  char b, char c)
 {
+#ifdef __SSE2__
+	if (i < n && n >= 16) {
+		const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b),
+			      vc = _mm_set1_epi8(c);
+
+		for (;;) {
+			size_t at = i + 16 <= n ? i : n - 16;
+			__m128i v = _mm_loadu_si128(
+				(const __m128i *)(const void *)(p + at));
+			unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+				_mm_or_si128(_mm_cmpeq_epi8(v, va),
+					     _mm_cmpeq_epi8(v, vb)),
+				_mm_cmpeq_epi8(v, vc)));
+
+			m &= ~0u << (i - at); /* bytes before i: seen */
+			if (m)
+				return at + (size_t)__builtin_ctz(m);
+			if (at + 16 >= n)
+				return n;
+			i = at + 16;
+		}
+	}
+#endif
 	for (; i + 8 <= n; i += 8) {
 		uint64_t w, m;
 
