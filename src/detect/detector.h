@@ -55,6 +55,9 @@ struct kw_detector_env {
 	const struct kw_models *models; /* the same; may be NULL (tests) */
 };
 
+/* What flush returns when a key has no window open. */
+#define KW_DETECT_NONE_OPEN INT64_MAX
+
 enum kw_detector_kind {
 	KW_DETECTOR_POLICY, /* needs no history */
 	KW_DETECTOR_LEARNED /* compares a key with its own past */
@@ -91,16 +94,19 @@ struct kw_detector_ops {
 	void (*tick)(void *self, int64_t watermark, const struct kw_emit *emit);
 
 	/* Optional (default: nothing, no window open). Close this key's
-	 * windows that end at or before watermark (INT64_MAX: all of them);
-	 * return whether any window is still open. The engine keeps a list
-	 * of the keys seen since their windows last all closed and flushes
-	 * them as the watermark advances (so a burst followed by silence is
-	 * reported when the watermark passes it), every key at the end of a
-	 * scan, and a key about to be evicted. A family also closes a key's
-	 * windows itself when the key's next event comes after the
-	 * watermark has passed them. */
-	bool (*flush)(void *self, int64_t watermark, struct kw_keyent *key,
-		      void *state, const struct kw_emit *emit);
+	 * windows that end at or before watermark (INT64_MAX: all of them;
+	 * INT64_MIN: none) and return the watermark at which the oldest
+	 * window still open will close (KW_DETECT_NONE_OPEN when none is).
+	 * The engine asks a key seen with nothing scheduled (watermark
+	 * INT64_MIN), puts it on a timing wheel for the earliest answer of
+	 * the families, and flushes it when the watermark reaches that (so
+	 * a burst followed by silence is reported when the watermark passes
+	 * it, and a key costs nothing while its windows are open); it also
+	 * flushes every key at the end of a scan and a key about to be
+	 * evicted. A family also closes a key's windows itself when the
+	 * key's next event comes after the watermark has passed them. */
+	int64_t (*flush)(void *self, int64_t watermark, struct kw_keyent *key,
+			 void *state, const struct kw_emit *emit);
 
 	/* Optional (default: nothing). NULL-safe. */
 	void (*destroy)(void *self);

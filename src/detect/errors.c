@@ -340,17 +340,18 @@ static void errors_tick(void *self, int64_t watermark,
 	kw_win_clock_tick(&e->clock, watermark);
 }
 
-static bool errors_flush(void *self, int64_t watermark, struct kw_keyent *key,
-			 void *state, const struct kw_emit *emit)
+static int64_t errors_flush(void *self, int64_t watermark,
+			    struct kw_keyent *key, void *state,
+			    const struct kw_emit *emit)
 {
 	struct errors *e = self;
 	struct close_ctx cx = {e, key, state, emit};
 
 	if (!e->on_errors)
-		return false;
+		return KW_DETECT_NONE_OPEN;
 	kw_win_close(&cx.st->win, kw_win_upto(watermark, e->window),
 		     close_window, &cx);
-	return cx.st->win.first != 0;
+	return kw_win_due(&cx.st->win, e->window);
 }
 
 static void errors_destroy(void *self)

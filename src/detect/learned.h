@@ -198,6 +198,19 @@ struct kw_win_clock {
 	uint32_t upto;
 };
 
+/* The watermark at which the oldest open window of w (windows of len us)
+ * closes, KW_DETECT_NONE_OPEN when none is open: window i closes once
+ * kw_win_upto() passes it, at (i + 1) * len. Times past event time's range
+ * are held just short of the end, so the key is still flushed last. */
+static inline int64_t kw_win_due(const struct kw_win *w, int64_t len)
+{
+	if (!w->first)
+		return KW_DETECT_NONE_OPEN;
+	if ((int64_t)w->first >= INT64_MAX / len - 1)
+		return INT64_MAX - 1;
+	return ((int64_t)w->first + 1) * len;
+}
+
 static inline void kw_win_clock_init(struct kw_win_clock *c, int64_t len)
 {
 	memset(c, 0, sizeof(*c));

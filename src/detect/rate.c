@@ -550,14 +550,14 @@ static void rate_tick(void *self, int64_t watermark, const struct kw_emit *emit)
 	kw_win_clock_tick(&r->clock, watermark);
 }
 
-static bool rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
-		       void *state, const struct kw_emit *emit)
+static int64_t rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
+			  void *state, const struct kw_emit *emit)
 {
 	struct rate *r = self;
 	struct close_ctx cx = {r, key, state, emit};
 
 	if (!r->on)
-		return false;
+		return KW_DETECT_NONE_OPEN;
 	kw_win_close(&cx.st->win, kw_win_upto(watermark, r->window),
 		     close_window, &cx);
 	if (watermark == INT64_MAX) {
@@ -565,7 +565,7 @@ static bool rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
 		fold(r, cx.st);
 		new_hour(cx.st, 0);
 	}
-	return cx.st->win.first != 0;
+	return kw_win_due(&cx.st->win, r->window);
 }
 
 static void rate_destroy(void *self)

@@ -6,8 +6,10 @@
  * the config entry that matches it), and let every detector family observe
  * the event with its slice of the key's state. The watermark (newest event
  * time less the allowed lateness) ticks the families once per batch; an
- * event older than the watermark is late (counted, still observed). At the
- * end, and when a key is evicted, the families flush the key's windows.
+ * event older than the watermark is late (counted, still observed). A key
+ * with windows open waits on a timing wheel (wheel.h) until the watermark
+ * passes the end of its oldest one, and is flushed then; at the end, and
+ * when a key is evicted, the families flush the key's windows.
  *
  * Learned state (--state): the detectors' part of a key's state area (after
  * the engine's report counters) is what a snapshot saves per fingerprint;
@@ -26,12 +28,15 @@
 #include "ingest/dispatch.h"
 #include "ingest/merge.h"
 #include "ingest/splitter.h"
+#include "engine/wheel.h"
 #include "state/snapshot.h"
 
 #define BATCH KW_DISPATCH_BATCH
 #define MAX_FAMILIES 32
 #define STATE_ALIGN 16
 #define SWEEP_EVERY (INT64_C(60) * 1000000) /* of watermark progress */
+#define WHEEL_TICK (INT64_C(1000000))	    /* 1 s */
+#define WHEEL_SLOTS 4096		    /* 68 minutes a turn */
 
 struct family {
 	const struct kw_detector_ops *ops;
@@ -60,10 +65,9 @@ struct kw_engine {
 	size_t state_size;	  /* the whole state area */
 	size_t learned_off;	  /* where the detectors' part starts */
 	struct kw_snapshot *snap; /* pending saved state, or NULL */
-	/* Keys that may have open windows (kw_engine_keystats.open_slot),
-	 * flushed as the watermark advances; at most max_keys. */
-	struct kw_keyent **open;
-	size_t nopen, capopen;
+	/* Keys with windows open, each due when its oldest one closes
+	 * (kw_engine_keystats.wheel); at most max_keys. */
+	struct kw_wheel *wheel;
 	int64_t next_sweep;
 	bool windowed; /* some family has windows (a flush slot) */
 };
@@ -126,79 +130,61 @@ static enum kw_status create_families(struct kw_engine *e, size_t *state_size,
 	return KW_OK;
 }
 
-/* Close the windows of one key that end by the watermark; whether any
- * is still open. */
-static bool flush_key(struct kw_engine *e, struct kw_keyent *key,
-		      int64_t watermark)
+/* Close the windows of one key that end by the watermark; when the next
+ * one closes (KW_DETECT_NONE_OPEN: none open). INT64_MIN closes nothing. */
+static int64_t flush_key(struct kw_engine *e, struct kw_keyent *key,
+			 int64_t watermark)
 {
 	unsigned char *state = kw_keytab_state(key);
 	struct kw_keyent *was = e->current;
-	bool open = false;
+	int64_t due = KW_DETECT_NONE_OPEN;
 
 	e->current = key;
 	for (size_t i = 0; i < e->nfamilies; i++) {
 		struct family *f = &e->families[i];
+		int64_t d;
 
-		if (f->ops->flush && f->ops->flush(f->self, watermark, key,
-						   state + f->offset, &e->emit))
-			open = true;
+		if (!f->ops->flush)
+			continue;
+		d = f->ops->flush(f->self, watermark, key, state + f->offset,
+				  &e->emit);
+		if (d < due)
+			due = d;
 	}
 	e->current = was;
-	return open;
+	return due;
 }
 
-/* The list of keys with open windows. */
-static void open_add(struct kw_engine *e, struct kw_keyent *key)
+static struct kw_wheel_link *wheel_link(struct kw_keyent *key)
 {
-	struct kw_engine_keystats *ks = kw_keytab_state(key);
+	return &((struct kw_engine_keystats *)kw_keytab_state(key))->wheel;
+}
 
-	if (ks->open_slot || !e->windowed)
+/* After an event: a key with nothing scheduled goes on the wheel for when
+ * its oldest window closes. A key already on it keeps its time: its
+ * oldest window is still that one, or closed by the event (then the
+ * flush at that time finds the next). */
+static void schedule(struct kw_engine *e, struct kw_keyent *key)
+{
+	int64_t due;
+
+	if (!e->windowed || kw_wheel_waiting(wheel_link(key)))
 		return;
-	if (e->nopen == e->capopen) {
-		size_t cap = e->capopen ? e->capopen * 2 : 256;
-		struct kw_keyent **p = realloc(e->open, cap * sizeof(*p));
-
-		if (!p)
-			return; /* closed at its next event or at the end */
-		e->open = p;
-		e->capopen = cap;
-	}
-	e->open[e->nopen++] = key;
-	ks->open_slot = (uint32_t)e->nopen;
+	due = flush_key(e, key, INT64_MIN);
+	if (due != KW_DETECT_NONE_OPEN)
+		kw_wheel_add(e->wheel, key, due); /* no memory: closed at its
+						     next event or the end */
 }
 
-static void open_remove(struct kw_engine *e, struct kw_keyent *key)
+/* The wheel hands back a key whose oldest window has closed. */
+static void on_due(void *ctx, void *item)
 {
-	struct kw_engine_keystats *ks = kw_keytab_state(key);
-	size_t i = ks->open_slot;
+	struct kw_engine *e = ctx;
+	struct kw_keyent *key = item;
+	int64_t due = flush_key(e, key, e->watermark);
 
-	if (!i)
-		return;
-	ks->open_slot = 0;
-	if (i != e->nopen) {
-		struct kw_keyent *last = e->open[e->nopen - 1];
-		struct kw_engine_keystats *lks = kw_keytab_state(last);
-
-		e->open[i - 1] = last;
-		lks->open_slot = (uint32_t)i;
-	}
-	e->nopen--;
-}
-
-/* The watermark moved on: close what it passed, forget keys with nothing
- * open. */
-static void sweep(struct kw_engine *e, int64_t watermark)
-{
-	size_t i = 0;
-
-	while (i < e->nopen) {
-		struct kw_keyent *key = e->open[i];
-
-		if (flush_key(e, key, watermark))
-			i++;
-		else
-			open_remove(e, key); /* the last one moves to i */
-	}
+	if (due != KW_DETECT_NONE_OPEN)
+		kw_wheel_add(e->wheel, key, due);
 }
 
 static void snap_meta(const struct kw_keyent *key, struct kw_snap_meta *m)
@@ -214,7 +200,7 @@ static void flush_one(void *ctx, struct kw_keyent *key)
 	struct kw_engine *e = ctx;
 
 	flush_key(e, key, INT64_MAX);
-	open_remove(e, key);
+	kw_wheel_remove(e->wheel, key);
 }
 
 /* The table evicts a key: its windows close, its learning is kept. */
@@ -272,6 +258,14 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 	st = create_families(e, &state_size, err);
 	if (st != KW_OK)
 		goto cleanup;
+	st = kw_wheel_create(WHEEL_TICK, WHEEL_SLOTS,
+			     sizeof(struct kw_keyent) +
+				     offsetof(struct kw_engine_keystats, wheel),
+			     &e->wheel);
+	if (st != KW_OK) {
+		kw_error_set(err, st, "out of memory");
+		goto cleanup;
+	}
 	e->state_size = state_size;
 	st = kw_keytab_create(opts->cfg->max_keys, state_size, &e->keys);
 	if (st != KW_OK) {
@@ -407,7 +401,7 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 		f->ops->observe(f->self, ev, key, state + f->offset, &e->emit);
 	}
 	e->current = NULL;
-	open_add(e, key);
+	schedule(e, key);
 }
 
 static void tick(struct kw_engine *e, int64_t watermark)
@@ -421,7 +415,7 @@ static void tick(struct kw_engine *e, int64_t watermark)
 						 &e->emit);
 	}
 	if (watermark >= e->next_sweep) {
-		sweep(e, watermark);
+		kw_wheel_advance(e->wheel, watermark, on_due, e);
 		e->next_sweep = watermark > INT64_MAX - SWEEP_EVERY
 					? INT64_MAX
 					: watermark + SWEEP_EVERY;
@@ -935,7 +929,7 @@ void kw_engine_destroy(struct kw_engine *e)
 	kw_keytab_destroy(e->keys);
 	kw_models_cache_destroy(e->mcache);
 	kw_snapshot_destroy(e->snap);
-	free(e->open);
+	kw_wheel_destroy(e->wheel);
 	kw_arena_destroy(&e->arena);
 	free(e);
 }

@@ -23,6 +23,7 @@
 #include "core/skips.h"
 #include "core/status.h"
 #include "enrich/geoip.h"
+#include "engine/wheel.h"
 #include "enrich/model.h"
 #include "ingest/decoder.h"
 #include "ingest/reader.h"
@@ -77,8 +78,8 @@ struct kw_engine_keystats {
 	uint32_t alerts; /* alerts about this key that passed the router */
 	uint32_t ips;	 /* distinct IPs, up to a small bound */
 	uint8_t ip_hash[8][4];
-	uint32_t open_slot; /* engine-owned: 1 + its place in the list of
-			       keys with open windows, 0 when not listed */
+	struct kw_wheel_link wheel; /* engine-owned: where the key waits for
+				       its windows to close */
 };
 
 struct kw_engine;

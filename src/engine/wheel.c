@@ -1,0 +1,196 @@
+/*
+ * wheel.c - the hashed timing wheel (wheel.h says what and why).
+ *
+ * The one idea: a slot is a growable array of (item, due) pairs, so that
+ * adding an item writes to the end of one array, never to another item
+ * (an intrusive list would touch a neighbour, a cache miss per add when
+ * the items are a million keys' state). Handing a slot back swaps its
+ * array for an empty one first, so items put back by the callback land in
+ * the fresh array and are not seen twice.
+ */
+#include "engine/wheel.h"
+
+#include <stdlib.h>
+
+#define SLOT_MIN 8
+#define KEEP_MAX 65536 /* a spare array larger than this is freed */
+
+struct elem {
+	void *item;
+	int64_t due;
+};
+
+struct slot {
+	struct elem *v;
+	uint32_t n, cap;
+};
+
+struct kw_wheel {
+	int64_t tick;
+	size_t mask; /* slots - 1 */
+	size_t off;  /* of the link in an item */
+	struct slot *slots;
+	struct slot spare; /* an emptied array, kept for the next swap */
+	int64_t next;	   /* the first tick not yet looked at for good */
+	bool started;	   /* next is set: the clock was advanced once */
+	int64_t first;	   /* before that: the earliest tick added */
+	size_t count;
+};
+
+static struct kw_wheel_link *link_of(const struct kw_wheel *w, void *item)
+{
+	return (struct kw_wheel_link *)((char *)item + w->off);
+}
+
+/* floor(t / tick), for any t. */
+static int64_t tick_of(const struct kw_wheel *w, int64_t t)
+{
+	int64_t q = t / w->tick;
+
+	if (t % w->tick < 0)
+		q--;
+	return q;
+}
+
+enum kw_status kw_wheel_create(int64_t tick, size_t nslots, size_t link_offset,
+			       struct kw_wheel **out)
+{
+	struct kw_wheel *w;
+
+	*out = NULL;
+	if (tick <= 0 || nslots < 2 || (nslots & (nslots - 1)) ||
+	    nslots > UINT32_MAX)
+		return KW_EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return KW_ENOMEM;
+	w->slots = calloc(nslots, sizeof(*w->slots));
+	if (!w->slots) {
+		free(w);
+		return KW_ENOMEM;
+	}
+	w->tick = tick;
+	w->mask = nslots - 1;
+	w->off = link_offset;
+	*out = w;
+	return KW_OK;
+}
+
+void kw_wheel_destroy(struct kw_wheel *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i <= w->mask; i++)
+		free(w->slots[i].v);
+	free(w->slots);
+	free(w->spare.v);
+	free(w);
+}
+
+void kw_wheel_remove(struct kw_wheel *w, void *item)
+{
+	struct kw_wheel_link *l = link_of(w, item);
+	struct slot *s;
+
+	if (!l->slot)
+		return;
+	s = &w->slots[l->slot - 1];
+	s->n--;
+	if (l->pos != s->n) {
+		s->v[l->pos] = s->v[s->n];
+		link_of(w, s->v[l->pos].item)->pos = l->pos;
+	}
+	*l = (struct kw_wheel_link){0, 0};
+	w->count--;
+}
+
+bool kw_wheel_add(struct kw_wheel *w, void *item, int64_t due)
+{
+	struct kw_wheel_link *l = link_of(w, item);
+	int64_t t = tick_of(w, due);
+	struct slot *s;
+
+	kw_wheel_remove(w, item);
+	if (!w->started) {
+		if (!w->count || t < w->first)
+			w->first = t;
+	} else if (t < w->next) {
+		t = w->next;
+	}
+	s = &w->slots[(uint64_t)t & w->mask];
+	if (s->n == s->cap) {
+		uint32_t cap = s->cap ? s->cap * 2 : SLOT_MIN;
+		struct elem *v;
+
+		if (s->cap > UINT32_MAX / 2)
+			return false;
+		v = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return false;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n] = (struct elem){item, due};
+	l->slot = (uint32_t)((uint64_t)t & w->mask) + 1;
+	l->pos = s->n++;
+	w->count++;
+	return true;
+}
+
+/* Hand back what slot i holds that is due by now; put back the rest. */
+static void fire_slot(struct kw_wheel *w, size_t i, int64_t now,
+		      kw_wheel_fn *fn, void *ctx)
+{
+	struct slot cur = w->slots[i];
+
+	if (!cur.n)
+		return;
+	w->slots[i] = w->spare;
+	w->spare = (struct slot){NULL, 0, 0};
+	for (uint32_t k = 0; k < cur.n; k++) {
+		struct elem e = cur.v[k];
+
+		*link_of(w, e.item) = (struct kw_wheel_link){0, 0};
+		w->count--;
+		if (e.due <= now)
+			fn(ctx, e.item);
+		else
+			kw_wheel_add(w, e.item, e.due); /* a turn or more on */
+	}
+	cur.n = 0;
+	if (cur.cap > KEEP_MAX || w->spare.v) {
+		free(cur.v);
+		cur = (struct slot){NULL, 0, 0};
+	}
+	if (!w->spare.v)
+		w->spare = cur;
+}
+
+void kw_wheel_advance(struct kw_wheel *w, int64_t now, kw_wheel_fn *fn,
+		      void *ctx)
+{
+	int64_t target = tick_of(w, now);
+	uint64_t ticks;
+
+	if (!w->started) {
+		/* The first advance: from the earliest item, if any. */
+		w->next = w->count && w->first < target ? w->first : target;
+		w->started = true;
+	}
+	if (target < w->next)
+		return;
+	/* The ticks from next to target, each slot at most once. */
+	ticks = (uint64_t)target - (uint64_t)w->next;
+	if (ticks > w->mask)
+		ticks = w->mask;
+	for (uint64_t k = 0; k <= ticks; k++)
+		fire_slot(w, (size_t)(((uint64_t)w->next + k) & w->mask), now,
+			  fn, ctx);
+	/* The target tick may still get items due later in it. */
+	w->next = target;
+}
+
+size_t kw_wheel_count(const struct kw_wheel *w)
+{
+	return w->count;
+}

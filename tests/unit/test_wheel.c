@@ -1,0 +1,322 @@
+/*
+ * test_wheel.c - the engine's timing wheel: items handed back once the
+ * clock passes their due time and not before, in tick order and within a
+ * tick in the order added; items a turn or more ahead wait their turn; a
+ * jump of the clock past a whole turn; removal and moving (the link kept
+ * right after a removal moves another item); items put back by the
+ * callback; items due before the clock; the clock never going back; and
+ * a random workload checked against a plain list.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/wheel.h"
+
+#define S INT64_C(1000000) /* one tick: a second, as the engine's */
+
+struct item {
+	int id;
+	struct kw_wheel_link link;
+	int64_t due; /* the model's */
+	int fired;
+	bool scheduled; /* the model's: added, not yet removed or fired */
+};
+
+struct log {
+	int ids[4096];
+	size_t n;
+	int64_t now;
+	struct kw_wheel *w;
+	int64_t again; /* put each item back this far on (0: no) */
+};
+
+static void on_fire(void *ctx, void *p)
+{
+	struct log *l = ctx;
+	struct item *it = p;
+
+	assert_false(kw_wheel_waiting(&it->link));
+	assert_true(it->due <= l->now);
+	assert_true(l->n < 4096);
+	l->ids[l->n++] = it->id;
+	it->fired++;
+	it->scheduled = false;
+	if (l->again) {
+		it->due += l->again;
+		assert_true(kw_wheel_add(l->w, it, it->due));
+	}
+}
+
+static struct kw_wheel *wheel(size_t slots)
+{
+	struct kw_wheel *w = NULL;
+
+	assert_int_equal(
+		kw_wheel_create(S, slots, offsetof(struct item, link), &w),
+		KW_OK);
+	return w;
+}
+
+static void advance(struct kw_wheel *w, struct log *l, int64_t now)
+{
+	l->now = now;
+	l->w = w;
+	kw_wheel_advance(w, now, on_fire, l);
+}
+
+static void add(struct kw_wheel *w, struct item *it, int64_t due)
+{
+	it->due = due;
+	it->scheduled = true;
+	assert_true(kw_wheel_add(w, it, due));
+	assert_true(kw_wheel_waiting(&it->link));
+}
+
+static void test_create_invalid(void **state)
+{
+	struct kw_wheel *w = (struct kw_wheel *)&w;
+
+	(void)state;
+	assert_int_equal(kw_wheel_create(0, 16, 0, &w), KW_EINVAL);
+	assert_null(w);
+	assert_int_equal(kw_wheel_create(S, 12, 0, &w), KW_EINVAL);
+	assert_int_equal(kw_wheel_create(S, 1, 0, &w), KW_EINVAL);
+	assert_int_equal(kw_wheel_create(S, 2, 0, &w), KW_OK);
+	kw_wheel_destroy(w);
+	kw_wheel_destroy(NULL);
+}
+
+/* Due at or before now, not before; by tick, then in the order added. */
+static void test_order_and_time(void **state)
+{
+	struct kw_wheel *w = wheel(16);
+	struct item it[6] = {{.id = 0}, {.id = 1}, {.id = 2},
+			     {.id = 3}, {.id = 4}, {.id = 5}};
+	struct log l = {.n = 0};
+
+	(void)state;
+	advance(w, &l, 100 * S); /* sets the clock */
+	add(w, &it[0], 105 * S);
+	add(w, &it[1], 103 * S + 500000);
+	add(w, &it[2], 103 * S);
+	add(w, &it[3], 105 * S);
+	add(w, &it[4], 110 * S);
+	add(w, &it[5], 103 * S + 999999);
+	assert_int_equal(kw_wheel_count(w), 6);
+	advance(w, &l, 103 * S + 499999);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.ids[0], 2);
+	/* The same tick again: 1 is due now, 5 still not. */
+	advance(w, &l, 103 * S + 500000);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.ids[1], 1);
+	advance(w, &l, 105 * S);
+	assert_int_equal(l.n, 5);
+	assert_int_equal(l.ids[2], 5);
+	assert_int_equal(l.ids[3], 0); /* added before 3 */
+	assert_int_equal(l.ids[4], 3);
+	assert_int_equal(kw_wheel_count(w), 1);
+	/* The clock does not go back. */
+	advance(w, &l, 50 * S);
+	assert_int_equal(l.n, 5);
+	advance(w, &l, 200 * S);
+	assert_int_equal(l.n, 6);
+	assert_int_equal(l.ids[5], 4);
+	assert_int_equal(kw_wheel_count(w), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(it[i].fired, 1);
+	kw_wheel_destroy(w);
+}
+
+/* Items a turn or more ahead share slots with near ones and wait; a jump
+ * past a whole turn looks at every slot once. */
+static void test_turns(void **state)
+{
+	struct kw_wheel *w = wheel(8);
+	struct item near = {.id = 1}, far = {.id = 2}, farther = {.id = 3};
+	struct log l = {.n = 0};
+
+	(void)state;
+	advance(w, &l, 0);
+	add(w, &near, 3 * S);
+	add(w, &far, 11 * S);	  /* the same slot, a turn on */
+	add(w, &farther, 27 * S); /* three turns on */
+	advance(w, &l, 4 * S);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.ids[0], 1);
+	assert_true(kw_wheel_waiting(&far.link));
+	advance(w, &l, 10 * S);
+	assert_int_equal(l.n, 1);
+	advance(w, &l, 11 * S);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.ids[1], 2);
+	/* From 11 s to 1000 s: more than a turn, every slot once. */
+	advance(w, &l, 1000 * S);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.ids[2], 3);
+	kw_wheel_destroy(w);
+}
+
+/* Removing an item moves the last of its slot into its place: that one
+ * is still found and removed right. Adding an item on the wheel moves it. */
+static void test_remove_and_move(void **state)
+{
+	struct kw_wheel *w = wheel(16);
+	struct item it[4] = {{.id = 0}, {.id = 1}, {.id = 2}, {.id = 3}};
+	struct log l = {.n = 0};
+
+	(void)state;
+	advance(w, &l, 0);
+	for (int i = 0; i < 4; i++)
+		add(w, &it[i], 5 * S);
+	kw_wheel_remove(w, &it[1]);
+	assert_false(kw_wheel_waiting(&it[1].link));
+	kw_wheel_remove(w, &it[1]); /* not on it: nothing */
+	kw_wheel_remove(w, &it[3]); /* it moved into 1's place */
+	assert_int_equal(kw_wheel_count(w), 2);
+	add(w, &it[0], 9 * S); /* moves */
+	assert_int_equal(kw_wheel_count(w), 2);
+	advance(w, &l, 8 * S);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.ids[0], 2);
+	advance(w, &l, 9 * S);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.ids[1], 0);
+	assert_int_equal(it[1].fired + it[3].fired, 0);
+	kw_wheel_destroy(w);
+}
+
+/* An item due before the clock's tick waits for the next advance; the
+ * callback may put its item back, and it is not handed back twice in one
+ * advance even when it lands in the slot being emptied. */
+static void test_late_and_again(void **state)
+{
+	struct kw_wheel *w = wheel(4);
+	struct item a = {.id = 1}, b = {.id = 2};
+	struct log l = {.n = 0};
+
+	(void)state;
+	advance(w, &l, 100 * S);
+	add(w, &a, 10 * S);
+	advance(w, &l, 100 * S);
+	assert_int_equal(l.n, 1);
+	/* b is due every 4 s (one turn of this wheel): each advance of a
+	 * second hands it back at most once. */
+	l.again = 4 * S;
+	add(w, &b, 101 * S);
+	advance(w, &l, 101 * S);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(b.due, 105 * S);
+	advance(w, &l, 104 * S);
+	assert_int_equal(l.n, 2);
+	advance(w, &l, 113 * S); /* 105, 109, 113: once per advance */
+	assert_int_equal(l.n, 3);
+	advance(w, &l, 113 * S);
+	assert_int_equal(l.n, 4);
+	advance(w, &l, 113 * S);
+	assert_int_equal(l.n, 5);
+	assert_int_equal(b.due, 117 * S);
+	advance(w, &l, 113 * S);
+	assert_int_equal(l.n, 5);
+	kw_wheel_destroy(w);
+}
+
+/* Negative times and a first add before any advance. */
+static void test_before_epoch(void **state)
+{
+	struct kw_wheel *w = wheel(16);
+	struct item a = {.id = 1}, b = {.id = 2};
+	struct log l = {.n = 0};
+
+	(void)state;
+	add(w, &a, -3 * S - 1);
+	add(w, &b, -5 * S); /* earlier than the first added */
+	advance(w, &l, -4 * S - 1);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.ids[0], 2);
+	advance(w, &l, -3 * S - 2);
+	assert_int_equal(l.n, 1);
+	advance(w, &l, -3 * S - 1);
+	assert_int_equal(l.n, 2);
+	kw_wheel_destroy(w);
+}
+
+static size_t count_scheduled(const struct item *it, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += it[i].scheduled;
+	return c;
+}
+
+/* A random workload against a plain list: after every advance exactly
+ * the items due by then have been handed back, each once. */
+static void test_random_against_list(void **state)
+{
+	enum { N = 2000 };
+	struct kw_wheel *w = wheel(64);
+	static struct item it[N];
+	struct log l = {.n = 0};
+	uint64_t rng = 0x2545f4914f6cdd1du;
+	int64_t now = 0;
+
+	(void)state;
+	memset(it, 0, sizeof(it));
+	advance(w, &l, 0);
+	for (int round = 0; round < 400; round++) {
+		for (int k = 0; k < 20; k++) {
+			struct item *p;
+
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			p = &it[rng % N];
+			p->id = (int)(p - it);
+			if ((rng >> 20) % 5 == 0) {
+				kw_wheel_remove(w, p);
+				p->scheduled = false;
+				continue;
+			}
+			/* Due from now to 300 s on: up to five turns. */
+			add(w, p, now + (int64_t)((rng >> 24) % (300 * S)));
+		}
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		now += (int64_t)((rng >> 30) % (20 * S));
+		l.n = 0;
+		advance(w, &l, now);
+		/* Handed back: exactly the scheduled items due by now. */
+		for (int i = 0; i < N; i++) {
+			bool waiting = kw_wheel_waiting(&it[i].link);
+
+			assert_int_equal(waiting, it[i].scheduled);
+			if (waiting)
+				assert_true(it[i].due > now);
+		}
+		assert_int_equal(kw_wheel_count(w), count_scheduled(it, N));
+	}
+	kw_wheel_destroy(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_invalid),
+		cmocka_unit_test(test_order_and_time),
+		cmocka_unit_test(test_turns),
+		cmocka_unit_test(test_remove_and_move),
+		cmocka_unit_test(test_late_and_again),
+		cmocka_unit_test(test_before_epoch),
+		cmocka_unit_test(test_random_against_list),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
