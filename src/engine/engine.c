@@ -22,6 +22,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "detect/detector.h"
@@ -763,6 +764,39 @@ void kw_engine_finish(struct kw_engine *e)
 		kw_router_tick(e->opts.router, e->stats.last_ts);
 }
 
+/* Wall and CPU time of a step, for the debug log. */
+struct stopwatch {
+	struct timespec wall, cpu;
+};
+
+static double ts_diff(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) +
+	       (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void stopwatch_start(struct stopwatch *sw)
+{
+	clock_gettime(CLOCK_MONOTONIC, &sw->wall);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &sw->cpu);
+}
+
+static double stopwatch_wall(const struct stopwatch *sw)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ts_diff(&sw->wall, &now);
+}
+
+static double stopwatch_cpu(const struct stopwatch *sw)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+	return ts_diff(&sw->cpu, &now);
+}
+
 /* The layout of the detectors' state: families in order, with their state
  * sizes (FNV-1a). A state file written with another layout is refused. */
 static uint64_t layout_hash(const struct kw_engine *e)
@@ -806,6 +840,7 @@ static bool check_record(void *ctx, const struct kw_snap_meta *m,
 enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err)
 {
+	struct stopwatch sw;
 	bool found = false;
 	const char *extra;
 	size_t nextra = 0;
@@ -818,9 +853,16 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 	if (st != KW_OK)
 		return kw_error_set(err, st, "%s: %s", path, kw_strerror(st));
 	kw_snapshot_set_check(e->snap, check_record, e);
+	stopwatch_start(&sw);
 	st = kw_snapshot_load(e->snap, path, &found, err);
 	if (st != KW_OK)
 		return st;
+	if (found)
+		kw_log_debug("state",
+			     "%s: %zu keys loaded and checked in %.3f s "
+			     "(%.3f s of CPU)",
+			     path, kw_snapshot_count(e->snap),
+			     stopwatch_wall(&sw), stopwatch_cpu(&sw));
 	extra = kw_snapshot_extra(e->snap, &nextra);
 	if (e->opts.router && nextra) {
 		st = kw_router_memory_load(e->opts.router, extra, nextra, path,
@@ -856,6 +898,7 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err)
 {
 	struct save_ctx sc = {e, NULL};
+	struct stopwatch sw;
 	char *memory = NULL;
 	enum kw_status st;
 
@@ -870,12 +913,21 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 				     err);
 	if (st != KW_OK)
 		goto cleanup;
+	stopwatch_start(&sw);
 	kw_keytab_foreach(e->keys, save_one, &sc);
 	if (e->snap)
 		kw_snapshot_write_pending(sc.w, e->snap);
 	if (memory)
 		kw_snapshot_write_extra(sc.w, memory, strlen(memory));
 	st = kw_snapshot_write_commit(sc.w, err);
+	if (st == KW_OK)
+		kw_log_debug("state",
+			     "%s: %zu keys saved in %.3f s (%.3f s of CPU), "
+			     "synced",
+			     path,
+			     kw_keytab_count(e->keys) +
+				     (e->snap ? kw_snapshot_count(e->snap) : 0),
+			     stopwatch_wall(&sw), stopwatch_cpu(&sw));
 cleanup:
 	free(memory);
 	return st;

@@ -2,12 +2,17 @@
  * snapshot.c - learned state on disk and the pending table it loads into
  * (layout and rules in snapshot.h).
  *
- * The one idea: records are kept in the file's own layout, each in its own
- * allocation, and an open-addressing index maps the 64 bits of a
- * fingerprint to a record. Loading streams the records in while the
- * checksum runs and drops them all again if it does not match at the end;
- * taking a record frees it, so memory moves from the pending table to the
- * key table as saved keys come back instead of being held twice.
+ * The one idea: a record is kept in the file's own compact form, and a
+ * loaded file is the table's storage. Loading maps the file, checks its
+ * checksum over the mapping in one pass, then checks and indexes each
+ * record where it lies: nothing is copied, and nothing is decoded twice
+ * (a record's state is decoded once to be checked, and once more into its
+ * key when the key comes back). The index maps a fingerprint to a record
+ * by open addressing with a keyed hash (a hostile file cannot make its
+ * fingerprints collide). Records put while running (an evicted key's
+ * state) and records of version 1 and 2 files are encoded into their own
+ * allocations; taking a record frees those, so memory moves from the
+ * pending table to the key table as saved keys come back.
  */
 #include "state/snapshot.h"
 
@@ -15,35 +20,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/file.h"
 #include "core/time.h"
+#include "state/siphash.h"
 
 #define MAGIC "KWSTATE"	  /* 8 bytes with its NUL */
 #define END_MAGIC "END\n" /* 4 bytes, no NUL */
 #define HEADER_SIZE 24
 #define TRAILER_SIZE 16
 #define META_SIZE 24
-#define GONE UINT32_MAX
+#define HEAD_SIZE (8 + META_SIZE) /* a version 3 record before its state */
+#define OLD_FP 16		  /* versions 1 and 2: hex digits */
+#define WRITE_BUF ((size_t)1 << 20)
+#define LOAD_BATCH 64
+
+/* A pending record: its fingerprint and where its encoded form is. */
+struct slot {
+	uint64_t fp;
+	const unsigned char *rec; /* NULL: empty; TAKEN: a taken record */
+};
 
 struct kw_snapshot {
 	uint64_t layout;
 	size_t state_size;
-	size_t rec_size; /* fingerprint + meta + state */
+	size_t words;  /* state_size in 8-byte words, rounded up */
+	size_t bitmap; /* bytes of a record's word bitmap */
 	size_t max;
-	/* Open addressing over records, each its own allocation (freed when
-	 * taken, so a key table that fills up as saved keys come back reuses
-	 * the memory). A taken slot holds TAKEN so that probing goes on. */
-	unsigned char **index;
+	struct slot *index;
 	size_t icap;
 	size_t live;  /* records in the table */
 	size_t taken; /* TAKEN slots */
 	uint64_t dropped;
+	uint8_t hkey[KW_SIPHASH_KEY_LEN]; /* the index's hash key */
 	kw_snapshot_check_fn *check; /* NULL: the snapshot's own checks only */
 	void *check_ctx;
 	char *extra; /* the extra section as loaded (NUL-terminated), or NULL */
 	size_t nextra;
+	unsigned char *map; /* the file loaded, mapped, or NULL */
+	size_t maplen;
+	unsigned char *scratch; /* words * 8 bytes: a record decoded */
 };
 
 static unsigned char taken_mark;
@@ -96,6 +116,116 @@ static void get_meta(const unsigned char *p, struct kw_snap_meta *m)
 	m->events = get_u64(p + 16);
 }
 
+/* --- fingerprints -----------------------------------------------------------
+ */
+
+/* The 16 lower-case hex digits of a fingerprint as a number. */
+static bool fp_parse(const char *fp, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < KW_SNAPSHOT_FP; i++) {
+		char c = fp[i];
+		unsigned d;
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else
+			return false;
+		v = v << 4 | d;
+	}
+	*out = v;
+	return true;
+}
+
+/* --- records: [fp u64 | meta | bitmap | the state's non-zero words] -------
+ */
+
+/* Bits set in v (SWAR: no popcount instruction is assumed). */
+static unsigned popcount64(uint64_t v)
+{
+	v = v - ((v >> 1) & 0x5555555555555555ull);
+	v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
+	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((v * 0x0101010101010101ull) >> 56);
+}
+
+/* Bits 64 * k .. 64 * k + 63 of a bitmap of n bytes. */
+static uint64_t bitmap_word(const unsigned char *bm, size_t n, size_t k)
+{
+	uint64_t v = 0;
+	size_t at = 8 * k, len = n - at < 8 ? n - at : 8;
+
+	for (size_t i = 0; i < len; i++)
+		v |= (uint64_t)bm[at + i] << (8 * i);
+	return v;
+}
+
+/* Bytes of the encoded record at rec (its bitmap says). */
+static size_t rec_len(const struct kw_snapshot *s, const unsigned char *rec)
+{
+	const unsigned char *bm = rec + HEAD_SIZE;
+	size_t nz = 0;
+
+	for (size_t k = 0; 8 * k < s->bitmap; k++)
+		nz += popcount64(bitmap_word(bm, s->bitmap, k));
+	return HEAD_SIZE + s->bitmap + 8 * nz;
+}
+
+static size_t rec_max(const struct kw_snapshot *s)
+{
+	return HEAD_SIZE + s->bitmap + 8 * s->words;
+}
+
+/* Encode into out (rec_max bytes); the length. */
+static size_t encode(size_t state_size, size_t words, size_t bitmap,
+		     uint64_t fp, const struct kw_snap_meta *m,
+		     const void *state, unsigned char *out)
+{
+	const unsigned char *st = state;
+	unsigned char *bm = out + HEAD_SIZE, *p = bm + bitmap;
+
+	put_u64(out, fp);
+	put_meta(out + 8, m);
+	memset(bm, 0, bitmap);
+	for (size_t i = 0; i < words; i++) {
+		uint64_t w = 0;
+		size_t n = state_size - 8 * i < 8 ? state_size - 8 * i : 8;
+
+		memcpy(&w, st + 8 * i, n);
+		if (!w)
+			continue;
+		bm[i / 8] |= (unsigned char)(1u << (i % 8));
+		memcpy(p, &w, 8);
+		p += 8;
+	}
+	return (size_t)(p - out);
+}
+
+/* Decode a record's state into state (state_size bytes). */
+static void decode(const struct kw_snapshot *s, const unsigned char *rec,
+		   void *state)
+{
+	const unsigned char *bm = rec + HEAD_SIZE, *p = bm + s->bitmap;
+	unsigned char *out = s->scratch;
+
+	memset(out, 0, s->words * 8);
+	for (size_t k = 0; 8 * k < s->bitmap; k++) {
+		uint64_t m = bitmap_word(bm, s->bitmap, k);
+
+		for (; m; m &= m - 1) {
+			size_t i = 64 * k + (size_t)__builtin_ctzll(m);
+
+			memcpy(out + 8 * i, p, 8);
+			p += 8;
+		}
+	}
+	if (state != out)
+		memcpy(state, out, s->state_size);
+}
+
 /* --- the pending table ------------------------------------------------------
  */
 
@@ -103,6 +233,7 @@ enum kw_status kw_snapshot_create(uint64_t layout, size_t state_size,
 				  size_t max, struct kw_snapshot **out)
 {
 	struct kw_snapshot *s = NULL;
+	size_t got = 0;
 
 	*out = NULL;
 	if (!max || state_size > (1u << 20))
@@ -112,121 +243,172 @@ enum kw_status kw_snapshot_create(uint64_t layout, size_t state_size,
 		return KW_ENOMEM;
 	s->layout = layout;
 	s->state_size = state_size;
-	s->rec_size = KW_SNAPSHOT_FP + META_SIZE + state_size;
+	s->words = (state_size + 7) / 8;
+	s->bitmap = (s->words + 7) / 8;
 	s->max = max;
+	s->scratch = malloc(s->words * 8 + 8);
+	if (!s->scratch) {
+		free(s);
+		return KW_ENOMEM;
+	}
+	/* A random key for the index's hash; a fixed one only costs
+	 * collision resistance against a hostile file. */
+	while (got < sizeof(s->hkey)) {
+		ssize_t r = getrandom(s->hkey + got, sizeof(s->hkey) - got, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
 	*out = s;
 	return KW_OK;
+}
+
+/* Whether rec is an allocation of its own (not in the mapped file). */
+static bool owned(const struct kw_snapshot *s, const unsigned char *rec)
+{
+	return rec != TAKEN && rec &&
+	       !(s->map && rec >= s->map && rec < s->map + s->maplen);
+}
+
+/* Forget every record and the file (a file that failed its checks). */
+static void clear(struct kw_snapshot *s)
+{
+	for (size_t i = 0; i < s->icap; i++) {
+		if (owned(s, s->index[i].rec))
+			free((void *)s->index[i].rec);
+	}
+	free(s->index);
+	s->index = NULL;
+	s->icap = 0;
+	s->live = 0;
+	s->taken = 0;
+	s->dropped = 0;
+	free(s->extra);
+	s->extra = NULL;
+	s->nextra = 0;
+	if (s->map)
+		munmap(s->map, s->maplen);
+	s->map = NULL;
+	s->maplen = 0;
 }
 
 void kw_snapshot_destroy(struct kw_snapshot *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->icap; i++) {
-		if (s->index[i] != TAKEN)
-			free(s->index[i]);
-	}
-	free(s->index);
-	free(s->extra);
+	clear(s);
+	free(s->scratch);
 	free(s);
 }
 
-static uint64_t fp_hash(const char *fp)
+static size_t slot_hash(const struct kw_snapshot *s, uint64_t fp)
 {
-	uint64_t h = 0;
+	unsigned char b[8];
 
-	for (int i = 0; i < KW_SNAPSHOT_FP; i++) {
-		char c = fp[i];
-		unsigned d = c >= 'a' ? (unsigned)(c - 'a' + 10)
-				      : (unsigned)(c - '0');
-
-		h = h << 4 | (d & 15);
-	}
-	/* Fingerprints are hash output already; spread them anyway. */
-	h ^= h >> 31;
-	h *= 0x9e3779b97f4a7c15ull;
-	return h ^ (h >> 29);
+	put_u64(b, fp);
+	return (size_t)kw_siphash(b, sizeof(b), s->hkey);
 }
 
 /* The slot of fp's record, or of the free slot where it would go. */
-static size_t slot_of(const struct kw_snapshot *s, const char *fp)
+static size_t slot_of(const struct kw_snapshot *s, uint64_t fp)
 {
 	size_t mask = s->icap - 1;
-	size_t i = (size_t)fp_hash(fp) & mask;
+	size_t i = slot_hash(s, fp) & mask;
 
-	while (s->index[i] && (s->index[i] == TAKEN ||
-			       memcmp(s->index[i], fp, KW_SNAPSHOT_FP) != 0))
+	while (s->index[i].rec &&
+	       (s->index[i].rec == TAKEN || s->index[i].fp != fp))
 		i = (i + 1) & mask;
 	return i;
 }
 
-/* Room in the index for one more record (at most half full, counting
+/* Room in the index for `more` more records (at most half full, counting
  * taken slots; rebuilt without them when it grows). */
-static bool reserve(struct kw_snapshot *s)
+static bool reserve(struct kw_snapshot *s, size_t more)
 {
-	unsigned char **old = s->index, **idx;
+	struct slot *old = s->index;
 	size_t oldcap = s->icap, icap;
 
-	if ((s->live + s->taken + 1) * 2 <= s->icap)
+	if ((s->live + s->taken + more) * 2 <= s->icap)
 		return true;
 	icap = s->icap ? s->icap : 128;
-	while ((s->live + 1) * 2 > icap / 2)
+	while ((s->live + more) * 2 > icap)
 		icap *= 2;
-	idx = calloc(icap, sizeof(*idx));
-	if (!idx)
+	s->index = calloc(icap, sizeof(*s->index));
+	if (!s->index) {
+		s->index = old;
 		return false;
-	s->index = idx;
+	}
 	s->icap = icap;
 	s->taken = 0;
 	for (size_t i = 0; i < oldcap; i++) {
-		if (old[i] && old[i] != TAKEN)
-			s->index[slot_of(s, (const char *)old[i])] = old[i];
+		if (old[i].rec && old[i].rec != TAKEN)
+			s->index[slot_of(s, old[i].fp)] = old[i];
 	}
 	free(old);
+	return true;
+}
+
+/* Index an encoded record (rec: in the mapping, or owned, which this
+ * takes over). false when the table is full: dropped and counted. */
+static bool insert(struct kw_snapshot *s, uint64_t fp, const unsigned char *rec)
+{
+	size_t slot = s->icap ? slot_of(s, fp) : 0;
+
+	if (s->icap && s->index[slot].rec) {
+		if (owned(s, s->index[slot].rec))
+			free((void *)s->index[slot].rec);
+		s->index[slot].rec = rec;
+		return true;
+	}
+	if (s->live >= s->max || !reserve(s, 1)) {
+		s->dropped++;
+		if (owned(s, rec))
+			free((void *)rec);
+		return false;
+	}
+	s->index[slot_of(s, fp)] = (struct slot){fp, rec};
+	s->live++;
 	return true;
 }
 
 bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
 		     const struct kw_snap_meta *m, const void *state)
 {
-	unsigned char *r = NULL;
-	size_t slot;
+	unsigned char *rec = malloc(rec_max(s)), *fit;
+	uint64_t v;
+	size_t n;
 
-	if (s->icap) {
-		slot = slot_of(s, fp);
-		r = s->index[slot];
+	if (!rec || !fp_parse(fp, &v)) {
+		free(rec);
+		s->dropped++;
+		return false;
 	}
-	if (!r) {
-		if (s->live >= s->max || !reserve(s) ||
-		    !(r = malloc(s->rec_size))) {
-			s->dropped++;
-			return false;
-		}
-		s->index[slot_of(s, fp)] = r;
-		s->live++;
-	}
-	memcpy(r, fp, KW_SNAPSHOT_FP);
-	put_meta(r + KW_SNAPSHOT_FP, m);
-	memcpy(r + KW_SNAPSHOT_FP + META_SIZE, state, s->state_size);
-	return true;
+	n = encode(s->state_size, s->words, s->bitmap, v, m, state, rec);
+	fit = realloc(rec, n);
+	return insert(s, v, fit ? fit : rec);
 }
 
 bool kw_snapshot_take(struct kw_snapshot *s, const char *fp,
 		      struct kw_snap_meta *m, void *state)
 {
-	unsigned char *r;
+	const unsigned char *rec;
+	uint64_t v;
 	size_t slot;
 
-	if (!s->live)
+	if (!s->live || !fp_parse(fp, &v))
 		return false;
-	slot = slot_of(s, fp);
-	r = s->index[slot];
-	if (!r)
+	slot = slot_of(s, v);
+	rec = s->index[slot].rec;
+	if (!rec)
 		return false;
-	get_meta(r + KW_SNAPSHOT_FP, m);
-	memcpy(state, r + KW_SNAPSHOT_FP + META_SIZE, s->state_size);
-	free(r);
-	s->index[slot] = TAKEN;
+	get_meta(rec + 8, m);
+	decode(s, rec, state);
+	if (owned(s, rec))
+		free((void *)rec);
+	s->index[slot].rec = TAKEN;
 	s->live--;
 	s->taken++;
 	return true;
@@ -249,240 +431,293 @@ uint64_t kw_snapshot_dropped(const struct kw_snapshot *s)
 	return s->dropped;
 }
 
-/* Forget every record (a file that failed its checks late). */
-static void clear(struct kw_snapshot *s)
-{
-	for (size_t i = 0; i < s->icap; i++) {
-		if (s->index[i] != TAKEN)
-			free(s->index[i]);
-		s->index[i] = NULL;
-	}
-	s->live = 0;
-	s->taken = 0;
-	s->dropped = 0;
-	free(s->extra);
-	s->extra = NULL;
-	s->nextra = 0;
-}
-
-/* --- loading ---------------------------------------------------------------
- */
-
-/* Read exactly n bytes at the current position. */
-static bool read_n(FILE *f, void *buf, size_t n)
-{
-	return fread(buf, 1, n, f) == n;
-}
-
-static bool is_fp(const unsigned char *p)
-{
-	for (int i = 0; i < KW_SNAPSHOT_FP; i++) {
-		if (!((p[i] >= '0' && p[i] <= '9') ||
-		      (p[i] >= 'a' && p[i] <= 'f')))
-			return false;
-	}
-	return true;
-}
-
-/* Whether record i (rec_size bytes at rec) is one keywatch could have
- * written; *why says what is wrong with it. */
-static bool record_ok(const struct kw_snapshot *s, const unsigned char *rec,
-		      char *why, size_t cap)
-{
-	struct kw_snap_meta m;
-
-	if (!is_fp(rec)) {
-		snprintf(why, cap, "fingerprint is not 16 hex digits");
-		return false;
-	}
-	get_meta(rec + KW_SNAPSHOT_FP, &m);
-	if (m.first_seen < KW_TIME_MIN || m.last_seen > KW_TIME_MAX ||
-	    m.first_seen > m.last_seen) {
-		snprintf(why, cap,
-			 "first and last seen times out of order or "
-			 "out of range");
-		return false;
-	}
-	return !s->check ||
-	       s->check(s->check_ctx, &m, rec + KW_SNAPSHOT_FP + META_SIZE, why,
-			cap);
-}
-
-/*
- * Records are read one at a time into the table while the CRC runs over
- * them, so a big file is never held twice in memory; the trailer is read
- * (and the size checked) first, and a checksum that fails at the end, or
- * a record that is not sane, empties the table again. What is allocated
- * is bounded by the file's size and the table's bound (records past it
- * are not kept).
- */
-/* Version 2's extra section, at the current position: u64 length and the
- * bytes, bounded; the CRC runs over both. */
-static enum kw_status read_extra(struct kw_snapshot *s, FILE *f, uint64_t left,
-				 uLong *crc, const char *path,
-				 struct kw_error *err)
-{
-	unsigned char n8[8];
-	uint64_t n;
-
-	if (left < 8 || !read_n(f, n8, 8))
-		return kw_error_set(err, KW_ECORRUPT,
-				    "%s: state file damaged (extra section)",
-				    path);
-	n = get_u64(n8);
-	if (n != left - 8 || n > KW_SNAPSHOT_EXTRA_MAX)
-		return kw_error_set(err, KW_ECORRUPT,
-				    "%s: state file damaged (extra section of "
-				    "%llu bytes)",
-				    path, (unsigned long long)n);
-	*crc = crc32(*crc, n8, 8);
-	s->extra = malloc((size_t)n + 1);
-	if (!s->extra)
-		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
-	if (n && !read_n(f, s->extra, (size_t)n))
-		return kw_error_set(err, KW_EIO, "%s: read failed", path);
-	s->extra[n] = '\0';
-	s->nextra = (size_t)n;
-	*crc = crc32(*crc, (const unsigned char *)s->extra, (uInt)n);
-	return KW_OK;
-}
-
-/*
- * Records are read one at a time into the table while the CRC runs over
- * them, so a big file is never held twice in memory; the trailer is read
- * (and the size checked) first, and a checksum that fails at the end, or
- * a record that is not sane, empties the table again. What is allocated
- * is bounded by the file's size and the table's bound (records past it
- * are not kept).
- */
-enum kw_status kw_snapshot_read(struct kw_snapshot *s, FILE *f, uint64_t size,
-				const char *path, struct kw_error *err)
-{
-	unsigned char h[HEADER_SIZE], t[TRAILER_SIZE];
-	unsigned char *rec = NULL;
-	uint64_t body, count, records;
-	uint32_t version;
-	uLong crc;
-	char why[160];
-	enum kw_status st = KW_OK;
-
-	if (size < HEADER_SIZE || !read_n(f, h, sizeof(h)) ||
-	    memcmp(h, MAGIC, 8) != 0) {
-		st = kw_error_set(err, KW_ECORRUPT,
-				  "%s: not a keywatch state file", path);
-		goto cleanup;
-	}
-	version = get_u32(h + 8);
-	if (version != 1 && version != KW_SNAPSHOT_VERSION) {
-		st = kw_error_set(err, KW_ECORRUPT,
-				  "%s: state file version %u, this keywatch "
-				  "reads versions 1 to %u",
-				  path, version, KW_SNAPSHOT_VERSION);
-		goto cleanup;
-	}
-	if (size < HEADER_SIZE + TRAILER_SIZE ||
-	    fseeko(f, (off_t)(size - TRAILER_SIZE), SEEK_SET) != 0 ||
-	    !read_n(f, t, sizeof(t)) || memcmp(t + 12, END_MAGIC, 4) != 0) {
-		st = kw_error_set(err, KW_ECORRUPT, "%s: state file truncated",
-				  path);
-		goto cleanup;
-	}
-	if (get_u32(h + 12) != s->state_size || get_u64(h + 16) != s->layout) {
-		st = kw_error_set(err, KW_ECORRUPT,
-				  "%s: state file written with other detectors "
-				  "(layout %016llx, expected %016llx); remove "
-				  "it to start learning again",
-				  path, (unsigned long long)get_u64(h + 16),
-				  (unsigned long long)s->layout);
-		goto cleanup;
-	}
-	body = size - HEADER_SIZE - TRAILER_SIZE;
-	count = get_u64(t);
-	/* Version 1: records only. Version 2: records, then the extra
-	 * section (at least its 8-byte length). */
-	records = count <= body / s->rec_size ? count * s->rec_size : 0;
-	if ((version == 1 &&
-	     (body % s->rec_size != 0 || body / s->rec_size != count)) ||
-	    (version == 2 &&
-	     (count > body / s->rec_size || body - records < 8))) {
-		st = kw_error_set(err, KW_ECORRUPT,
-				  "%s: state file damaged (record count)",
-				  path);
-		goto cleanup;
-	}
-	rec = malloc(s->rec_size);
-	if (!rec) {
-		st = kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
-		goto cleanup;
-	}
-	if (fseeko(f, HEADER_SIZE, SEEK_SET) != 0) {
-		st = kw_error_set(err, KW_EIO, "%s: cannot seek", path);
-		goto cleanup;
-	}
-	crc = crc32(0, h, sizeof(h));
-	for (uint64_t i = 0; i < count; i++) {
-		struct kw_snap_meta m;
-
-		if (!read_n(f, rec, s->rec_size)) {
-			st = kw_error_set(err, KW_EIO, "%s: read failed", path);
-			goto cleanup;
-		}
-		crc = crc32(crc, rec, (uInt)s->rec_size);
-		if (!record_ok(s, rec, why, sizeof(why))) {
-			st = kw_error_set(err, KW_ECORRUPT,
-					  "%s: state file damaged (record %llu "
-					  "of %llu: %s); remove it to start "
-					  "learning again",
-					  path, (unsigned long long)i + 1,
-					  (unsigned long long)count, why);
-			goto cleanup;
-		}
-		get_meta(rec + KW_SNAPSHOT_FP, &m);
-		kw_snapshot_put(s, (const char *)rec, &m,
-				rec + KW_SNAPSHOT_FP + META_SIZE);
-	}
-	if (version == 2) {
-		st = read_extra(s, f, body - records, &crc, path, err);
-		if (st != KW_OK)
-			goto cleanup;
-	}
-	crc = crc32(crc, t, 8);
-	if (get_u32(t + 8) != (uint32_t)crc) {
-		st = kw_error_set(err, KW_ECORRUPT,
-				  "%s: state file damaged (checksum mismatch)",
-				  path);
-		goto cleanup;
-	}
-cleanup:
-	if (st != KW_OK)
-		clear(s);
-	free(rec);
-	return st;
-}
-
 const char *kw_snapshot_extra(const struct kw_snapshot *s, size_t *len)
 {
 	*len = s->nextra;
 	return s->extra ? s->extra : "";
 }
 
+/* --- loading ---------------------------------------------------------------
+ */
+
+/* Whether a record's times and state are ones keywatch could have written
+ * (the state decoded in s->scratch); *why says what is wrong. */
+static bool record_sane(const struct kw_snapshot *s,
+			const struct kw_snap_meta *m, char *why, size_t cap)
+{
+	if (m->first_seen < KW_TIME_MIN || m->last_seen > KW_TIME_MAX ||
+	    m->first_seen > m->last_seen) {
+		snprintf(why, cap,
+			 "first and last seen times out of order or "
+			 "out of range");
+		return false;
+	}
+	return !s->check || s->check(s->check_ctx, m, s->scratch, why, cap);
+}
+
+/* Version 3: the record at p (left bytes to the end of the records'
+ * room): its length, or 0 with why. Its state is decoded into scratch. */
+static size_t parse_v3(const struct kw_snapshot *s, const unsigned char *p,
+		       size_t left, char *why, size_t cap)
+{
+	size_t len;
+	struct kw_snap_meta m;
+
+	if (left < HEAD_SIZE + s->bitmap) {
+		snprintf(why, cap, "cut short");
+		return 0;
+	}
+	if (s->words % 8 && p[HEAD_SIZE + s->bitmap - 1] >> (s->words % 8)) {
+		snprintf(why, cap, "state words past the state's size");
+		return 0;
+	}
+	len = rec_len(s, p);
+	if (len > left) {
+		snprintf(why, cap, "cut short");
+		return 0;
+	}
+	decode(s, p, s->scratch);
+	if (s->state_size % 8) {
+		uint64_t tail = 0;
+
+		memcpy(&tail, s->scratch + s->state_size,
+		       8 - s->state_size % 8);
+		if (tail) {
+			snprintf(why, cap, "bytes past the state's size");
+			return 0;
+		}
+	}
+	get_meta(p + 8, &m);
+	return record_sane(s, &m, why, cap) ? len : 0;
+}
+
+static enum kw_status damaged(struct kw_error *err, const char *path,
+			      uint64_t i, uint64_t count, const char *why)
+{
+	return kw_error_set(err, KW_ECORRUPT,
+			    "%s: state file damaged (record %llu of %llu: %s); "
+			    "remove it to start learning again",
+			    path, (unsigned long long)i + 1,
+			    (unsigned long long)count, why);
+}
+
+/* The extra section at p (left bytes up to the trailer): u64 length and
+ * the bytes, which must end at the trailer. */
+static enum kw_status read_extra(struct kw_snapshot *s, const unsigned char *p,
+				 size_t left, const char *path,
+				 struct kw_error *err)
+{
+	uint64_t n;
+
+	if (left < 8)
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (extra section)",
+				    path);
+	n = get_u64(p);
+	if (n != left - 8 || n > KW_SNAPSHOT_EXTRA_MAX)
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (extra section of "
+				    "%llu bytes)",
+				    path, (unsigned long long)n);
+	s->extra = malloc((size_t)n + 1);
+	if (!s->extra)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	memcpy(s->extra, p + 8, (size_t)n);
+	s->extra[n] = '\0';
+	s->nextra = (size_t)n;
+	return KW_OK;
+}
+
+/* Version 3 records, indexed where they lie in the mapping. */
+static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
+			      size_t size, uint64_t count, const char *path,
+			      struct kw_error *err)
+{
+	struct slot batch[LOAD_BATCH];
+	size_t batch_hash[LOAD_BATCH];
+	size_t off = 0;
+	char why[160];
+
+	/* Every record is at least HEAD_SIZE + bitmap bytes. */
+	if (count > size / (HEAD_SIZE + s->bitmap))
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (record count)",
+				    path);
+	if (!reserve(s, count < s->max ? (size_t)count : s->max))
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	/* Checked in file order, indexed a batch at a time: the slots of a
+	 * batch are fetched before the first is written, so the cache
+	 * misses of a large index overlap. */
+	for (uint64_t i = 0; i < count;) {
+		size_t n = 0;
+
+		for (; n < LOAD_BATCH && i < count; n++, i++) {
+			size_t len = parse_v3(s, body + off, size - off, why,
+					      sizeof(why));
+
+			if (!len)
+				return damaged(err, path, i, count, why);
+			batch[n].fp = get_u64(body + off);
+			batch[n].rec = body + off;
+			batch_hash[n] = slot_hash(s, batch[n].fp);
+			__builtin_prefetch(
+				&s->index[batch_hash[n] & (s->icap - 1)]);
+			off += len;
+		}
+		for (size_t k = 0; k < n; k++)
+			insert(s, batch[k].fp, batch[k].rec);
+	}
+	return read_extra(s, body + off, size - off, path, err);
+}
+
+/* Versions 1 and 2: records of a fixed size, hex fingerprints; each is
+ * checked and encoded into an allocation of its own. */
+static enum kw_status load_old(struct kw_snapshot *s, uint32_t version,
+			       const unsigned char *body, size_t size,
+			       uint64_t count, const char *path,
+			       struct kw_error *err)
+{
+	size_t rsize = OLD_FP + META_SIZE + s->state_size;
+	size_t records = count <= size / rsize ? (size_t)count * rsize : 0;
+	unsigned char *enc = NULL;
+	enum kw_status st = KW_OK;
+	char why[160];
+
+	if ((version == 1 && (size % rsize != 0 || size / rsize != count)) ||
+	    (version == 2 && (count > size / rsize || size - records < 8)))
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (record count)",
+				    path);
+	enc = malloc(rec_max(s));
+	if (!enc)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	for (size_t i = 0; i < count; i++) {
+		const unsigned char *r = body + i * rsize;
+		struct kw_snap_meta m;
+		unsigned char *rec;
+		uint64_t fp;
+		size_t n;
+
+		get_meta(r + OLD_FP, &m);
+		memset(s->scratch, 0, s->words * 8);
+		memcpy(s->scratch, r + OLD_FP + META_SIZE, s->state_size);
+		if (!fp_parse((const char *)r, &fp)) {
+			st = damaged(err, path, i, count,
+				     "fingerprint is not 16 hex digits");
+			goto cleanup;
+		}
+		if (!record_sane(s, &m, why, sizeof(why))) {
+			st = damaged(err, path, i, count, why);
+			goto cleanup;
+		}
+		n = encode(s->state_size, s->words, s->bitmap, fp, &m,
+			   r + OLD_FP + META_SIZE, enc);
+		rec = malloc(n);
+		if (!rec) {
+			st = kw_error_set(err, KW_ENOMEM, "%s: out of memory",
+					  path);
+			goto cleanup;
+		}
+		memcpy(rec, enc, n);
+		insert(s, fp, rec);
+	}
+	if (version == 2)
+		st = read_extra(s, body + records, size - records, path, err);
+cleanup:
+	free(enc);
+	return st;
+}
+
+/*
+ * The whole file is mapped and its checksum checked first; then every
+ * record is checked (a damaged or hostile one refuses the file, and the
+ * table is emptied again). What is allocated is bounded by the table's
+ * bound and the file's size.
+ */
+static enum kw_status read_mapped(struct kw_snapshot *s, const char *path,
+				  struct kw_error *err)
+{
+	const unsigned char *h = s->map, *t;
+	size_t size = s->maplen;
+	uint32_t version;
+	uint64_t count;
+
+	if (size < HEADER_SIZE || memcmp(h, MAGIC, 8) != 0)
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: not a keywatch state file", path);
+	version = get_u32(h + 8);
+	if (version < 1 || version > KW_SNAPSHOT_VERSION)
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file version %u, this keywatch "
+				    "reads versions 1 to %u",
+				    path, version, KW_SNAPSHOT_VERSION);
+	t = h + size - TRAILER_SIZE;
+	if (size < HEADER_SIZE + TRAILER_SIZE ||
+	    memcmp(t + 12, END_MAGIC, 4) != 0)
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file truncated", path);
+	if (get_u32(h + 12) != s->state_size || get_u64(h + 16) != s->layout)
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file written with other "
+				    "detectors (layout %016llx, expected "
+				    "%016llx); remove it to start learning "
+				    "again",
+				    path, (unsigned long long)get_u64(h + 16),
+				    (unsigned long long)s->layout);
+	if (get_u32(t + 8) != (uint32_t)crc32_z(crc32(0, NULL, 0), h, size - 8))
+		return kw_error_set(
+			err, KW_ECORRUPT,
+			"%s: state file damaged (checksum mismatch)", path);
+	count = get_u64(t);
+	if (version == 3)
+		return load_v3(s, h + HEADER_SIZE,
+			       size - HEADER_SIZE - TRAILER_SIZE, count, path,
+			       err);
+	return load_old(s, version, h + HEADER_SIZE,
+			size - HEADER_SIZE - TRAILER_SIZE, count, path, err);
+}
+
 enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 				bool *found, struct kw_error *err)
 {
-	FILE *f = NULL;
 	uint64_t size = 0;
+	void *map;
+	int fd = -1;
 	enum kw_status st;
 
 	*found = false;
-	st = kw_file_fopen_read(path, 0, &f, &size, err);
+	clear(s);
+	st = kw_file_open_read(path, 0, &fd, &size, err);
 	if (st == KW_ENOTFOUND)
 		return KW_OK; /* a first run */
 	if (st != KW_OK)
 		return st;
 	*found = true;
-	st = kw_snapshot_read(s, f, size, path, err);
-	fclose(f);
-	return st;
+	if (size == 0 || size > SIZE_MAX) {
+		close(fd);
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: not a keywatch state file", path);
+	}
+	map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return kw_error_set(err, KW_EIO, "%s: cannot map: %s", path,
+				    strerror(errno));
+	s->map = map;
+	s->maplen = (size_t)size;
+	madvise(map, (size_t)size, MADV_SEQUENTIAL);
+	st = read_mapped(s, path, err);
+	if (st != KW_OK) {
+		clear(s);
+		return st;
+	}
+	madvise(map, (size_t)size, MADV_RANDOM);
+	if (!s->live && s->map) { /* nothing points into it */
+		munmap(s->map, s->maplen);
+		s->map = NULL;
+		s->maplen = 0;
+	}
+	return KW_OK;
 }
 
 /* --- writing ---------------------------------------------------------------
@@ -491,23 +726,45 @@ enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 struct kw_snapshot_writer {
 	struct kw_file_replace out;
 	FILE *f; /* the stream of out */
-	size_t state_size;
+	size_t state_size, words, bitmap;
 	uint64_t count;
 	uLong crc;
 	bool failed;
 	const char *extra; /* borrowed until commit */
 	size_t nextra;
+	unsigned char *buf; /* WRITE_BUF bytes, written when full */
+	size_t len;
 };
+
+static void w_flush(struct kw_snapshot_writer *w)
+{
+	if (!w->failed && w->len && fwrite(w->buf, 1, w->len, w->f) != w->len)
+		w->failed = true;
+	if (w->len)
+		w->crc = crc32_z(w->crc, w->buf, w->len);
+	w->len = 0;
+}
+
+/* Room for n more bytes in the buffer (n <= WRITE_BUF). */
+static unsigned char *w_room(struct kw_snapshot_writer *w, size_t n)
+{
+	if (w->len + n > WRITE_BUF)
+		w_flush(w);
+	return w->buf + w->len;
+}
 
 static void w_write(struct kw_snapshot_writer *w, const void *p, size_t n)
 {
-	if (w->failed || !n) /* crc32(.., NULL, 0) would start afresh */
-		return;
-	if (fwrite(p, 1, n, w->f) != n) {
-		w->failed = true;
-		return;
+	const unsigned char *b = p;
+
+	while (n) {
+		size_t k = n < WRITE_BUF ? n : WRITE_BUF;
+
+		memcpy(w_room(w, k), b, k);
+		w->len += k;
+		b += k;
+		n -= k;
 	}
-	w->crc = crc32(w->crc, p, (uInt)n);
 }
 
 enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
@@ -523,6 +780,11 @@ enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	w->buf = malloc(WRITE_BUF);
+	if (!w->buf) {
+		free(w);
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	}
 	st = kw_file_replace_begin(path, &w->out, err);
 	if (st != KW_OK)
 		goto cleanup;
@@ -531,7 +793,10 @@ enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
 		st = kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
 		goto cleanup;
 	}
+	setvbuf(w->f, NULL, _IONBF, 0); /* the writer's buffer is enough */
 	w->state_size = state_size;
+	w->words = (state_size + 7) / 8;
+	w->bitmap = (w->words + 7) / 8;
 	w->crc = crc32(0, NULL, 0);
 	memcpy(h, MAGIC, 8);
 	put_u32(h + 8, KW_SNAPSHOT_VERSION);
@@ -549,12 +814,29 @@ cleanup:
 void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,
 			   const struct kw_snap_meta *m, const void *state)
 {
-	unsigned char meta[META_SIZE];
+	size_t max = HEAD_SIZE + w->bitmap + 8 * w->words;
+	uint64_t v;
 
-	put_meta(meta, m);
-	w_write(w, fp, KW_SNAPSHOT_FP);
-	w_write(w, meta, sizeof(meta));
-	w_write(w, state, w->state_size);
+	if (!fp_parse(fp, &v)) {
+		w->failed = true;
+		errno = EINVAL;
+		return;
+	}
+	if (max > WRITE_BUF) { /* never with keywatch's state sizes */
+		unsigned char *tmp = malloc(max);
+
+		if (!tmp) {
+			w->failed = true;
+			return;
+		}
+		w_write(w, tmp,
+			encode(w->state_size, w->words, w->bitmap, v, m, state,
+			       tmp));
+		free(tmp);
+	} else {
+		w->len += encode(w->state_size, w->words, w->bitmap, v, m,
+				 state, w_room(w, max));
+	}
 	w->count++;
 }
 
@@ -565,17 +847,45 @@ void kw_snapshot_write_extra(struct kw_snapshot_writer *w, const char *data,
 	w->nextra = len;
 }
 
+static int by_address(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (const unsigned char *const *)a;
+	uintptr_t y = (uintptr_t) * (const unsigned char *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 			       const struct kw_snapshot *s)
 {
-	for (size_t i = 0; i < s->icap; i++) {
-		const unsigned char *r = s->index[i];
+	const unsigned char **order;
+	size_t n = 0;
 
-		if (!r || r == TAKEN)
-			continue;
-		w_write(w, r, s->rec_size);
+	if (s->state_size != w->state_size) {
+		w->failed = true;
+		errno = EINVAL;
+		return;
+	}
+	/* In the order of their addresses: the file's records as they lie
+	 * in it, read front to back. */
+	order = malloc((s->live ? s->live : 1) * sizeof(*order));
+	if (!order) {
+		w->failed = true;
+		errno = ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < s->icap; i++) {
+		const unsigned char *r = s->index[i].rec;
+
+		if (r && r != TAKEN)
+			order[n++] = r;
+	}
+	qsort(order, n, sizeof(*order), by_address);
+	for (size_t i = 0; i < n; i++) {
+		w_write(w, order[i], rec_len(s, order[i]));
 		w->count++;
 	}
+	free(order);
 }
 
 enum kw_status kw_snapshot_write_commit(struct kw_snapshot_writer *w,
@@ -590,9 +900,11 @@ enum kw_status kw_snapshot_write_commit(struct kw_snapshot_writer *w,
 	}
 	put_u64(n8, w->nextra);
 	w_write(w, n8, 8);
-	w_write(w, w->extra, w->nextra);
+	if (w->nextra)
+		w_write(w, w->extra, w->nextra);
 	put_u64(t, w->count);
 	w_write(w, t, 8);
+	w_flush(w);
 	put_u32(t + 8, (uint32_t)w->crc);
 	memcpy(t + 12, END_MAGIC, 4);
 	if (!w->failed && fwrite(t + 8, 1, 8, w->f) != 8)
@@ -604,6 +916,7 @@ enum kw_status kw_snapshot_write_commit(struct kw_snapshot_writer *w,
 		return st;
 	}
 	st = kw_file_replace_commit(&w->out, err);
+	free(w->buf);
 	free(w);
 	return st;
 }
@@ -613,5 +926,6 @@ void kw_snapshot_write_abort(struct kw_snapshot_writer *w)
 	if (!w)
 		return;
 	kw_file_replace_abort(&w->out);
+	free(w->buf);
 	free(w);
 }

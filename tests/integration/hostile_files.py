@@ -86,18 +86,32 @@ class Checks:
 
 def craft_state(src, dst, fill):
     """Every record's state bytes set to fill, the checksum made right:
-    the file is whole, only not sane."""
-    d = bytearray(open(src, "rb").read())
+    the file is whole, only not sane. (Version 3: per record the
+    fingerprint, three times, a bitmap of the state's non-zero 8-byte
+    words and those words; src/state/snapshot.h.)"""
+    d = open(src, "rb").read()
+    assert d[8] == 3
     ssize = struct.unpack_from("<I", d, 12)[0]
     count = struct.unpack_from("<Q", d, len(d) - 16)[0]
-    rec = 16 + 24 + ssize
-    assert count >= 1
-    for i in range(count):
-        off = 24 + i * rec + 40
-        d[off:off + ssize] = bytes([fill]) * ssize
-    struct.pack_into("<I", d, len(d) - 8, zlib.crc32(bytes(d[:len(d) - 8])))
+    words = (ssize + 7) // 8
+    bm = (words + 7) // 8
+    assert count >= 1 and ssize % 8 == 0
+    out, p = bytearray(d[:24]), 24
+    for _ in range(count):
+        nz = sum(bin(b).count("1") for b in d[p + 32:p + 32 + bm])
+        out += d[p:p + 32]
+        if fill:
+            bits = bytearray(bm)
+            for w in range(words):
+                bits[w // 8] |= 1 << (w % 8)
+            out += bits + bytes([fill]) * ssize
+        else:
+            out += bytes(bm)
+        p += 32 + bm + 8 * nz
+    out += d[p:len(d) - 8]  # the extra section and the count
+    out += struct.pack("<I", zlib.crc32(bytes(out))) + b"END\n"
     with open(dst, "wb") as f:
-        f.write(d)
+        f.write(out)
 
 
 def state_cases(kw, tmp, c):

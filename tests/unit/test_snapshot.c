@@ -1,13 +1,17 @@
 /*
  * test_snapshot.c - learned state on disk: records round-trip exactly
  * (state bytes, first and last seen, events) through a file, taken records
- * are gone and untaken ones are written back; a missing file is a first
- * run; a foreign, truncated, damaged, other-version or other-layout file is
- * refused with a message naming it; the pending table is bounded. And the
- * promise of --state: scanning week 1 then week 2 with a state file gives
- * exactly the week-2 alerts of one scan over both weeks. And the engine
- * closes an idle key's windows when the watermark passes them, and counts
- * events that come after the watermark passed them.
+ * are gone and untaken ones are written back; the file is the compact
+ * layout of snapshot.h, byte for byte (read back here by a reader of its
+ * own); versions 1 and 2 are still read and written back as version 3; a
+ * missing file is a first run; a foreign, truncated, damaged, other-version
+ * or other-layout file is refused with a message naming it, and so is one
+ * whose checksum is right but whose records are not sane (cut short, bits
+ * past the state, times, the owner's check); the pending table is bounded.
+ * And the promise of --state: scanning week 1 then week 2 with a state
+ * file gives exactly the week-2 alerts of one scan over both weeks. And
+ * the engine closes an idle key's windows when the watermark passes them,
+ * and counts events that come after the watermark passed them.
  *
  * The one idea: the two-scan test drives the real engine (models, router,
  * every detector family) over two generated weeks of traffic in which
@@ -179,86 +183,6 @@ static void rewrite(const char *path, long off, const void *bytes, size_t n,
 		assert_int_equal(truncate(path, truncate_to), 0);
 }
 
-static void test_rejects(void **state)
-{
-	struct tmp t;
-	FILE *f;
-
-	(void)state;
-	tmp_up(&t);
-	f = fopen(t.path, "w");
-	assert_non_null(f);
-	fputs("{\"not\": \"a state file\"}\n", f);
-	fclose(f);
-	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
-		     "not a keywatch state file");
-	f = fopen(t.path, "w");
-	assert_non_null(f);
-	fclose(f);
-	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
-		     "not a keywatch state file");
-
-	/* Truncated: the end is missing. */
-	write_three(t.path);
-	rewrite(t.path, 0, NULL, 0, 24 + 80 + 10);
-	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT, "state file truncated");
-
-	/* One byte of a record changed. */
-	write_three(t.path);
-	rewrite(t.path, 24 + 16 + 24 + 3, "X", 1, -1);
-	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
-		     "state file damaged (checksum mismatch)");
-
-	/* Another version. */
-	write_three(t.path);
-	rewrite(t.path, 8, "\x03", 1, -1);
-	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
-		     "state file version 3, this keywatch reads versions 1 to "
-		     "2");
-
-	/* Written with other detectors. */
-	write_three(t.path);
-	expect_error(t.path, LAYOUT + 1, 40, KW_ECORRUPT,
-		     "state file written with other detectors (layout "
-		     "1234567890abcdef, expected 1234567890abcdf0); remove it "
-		     "to start learning again");
-	expect_error(t.path, LAYOUT, 48, KW_ECORRUPT,
-		     "state file written with other detectors (layout "
-		     "1234567890abcdef, expected 1234567890abcdef); remove it "
-		     "to start learning again");
-	tmp_down(&t);
-}
-
-static void test_bounded(void **state)
-{
-	struct kw_snapshot *s = NULL;
-	struct kw_snap_meta m = {1, 2, 3};
-	unsigned char st[8] = {0};
-	struct kw_error err;
-	struct tmp t;
-	bool found;
-
-	(void)state;
-	assert_int_equal(kw_snapshot_create(LAYOUT, 8, 2, &s), KW_OK);
-	assert_true(kw_snapshot_put(s, FP_A, &m, st));
-	assert_true(kw_snapshot_put(s, FP_A, &m, st)); /* replaces */
-	assert_true(kw_snapshot_put(s, FP_B, &m, st));
-	assert_false(kw_snapshot_put(s, FP_C, &m, st));
-	assert_int_equal(kw_snapshot_count(s), 2);
-	assert_int_equal(kw_snapshot_dropped(s), 1);
-	kw_snapshot_destroy(s);
-
-	/* A file with 3 records into a table of 2: 2 loaded, 1 dropped. */
-	tmp_up(&t);
-	write_three(t.path);
-	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 2, &s), KW_OK);
-	assert_int_equal(kw_snapshot_load(s, t.path, &found, &err), KW_OK);
-	assert_int_equal(kw_snapshot_count(s), 2);
-	assert_int_equal(kw_snapshot_dropped(s), 1);
-	kw_snapshot_destroy(s);
-	tmp_down(&t);
-}
-
 /* The whole file (malloc'ed) and its size; and back. */
 static unsigned char *slurp(const char *path, long *size)
 {
@@ -299,6 +223,354 @@ static void reseal(const char *path)
 	free(buf);
 }
 
+/* ---- the layout, written and read here on its own (snapshot.h) ---------- */
+
+struct rawrec {
+	uint64_t fp;
+	int64_t first, last;
+	uint64_t events;
+	unsigned char state[2048];
+};
+
+static void le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A file of the given version (1, 2 or 3) with n records and, from
+ * version 2 on, an extra section; the checksum right. */
+static void write_version(const char *path, int version, uint64_t layout,
+			  size_t ssize, const struct rawrec *r, size_t n,
+			  const char *extra)
+{
+	unsigned char *buf = calloc(1, 64 + n * (48 + 2 * ssize + 16) +
+					       (extra ? strlen(extra) : 0));
+	size_t len = 0, words = (ssize + 7) / 8, bm = (words + 7) / 8;
+	uLong crc;
+
+	assert_non_null(buf);
+	memcpy(buf, "KWSTATE", 8);
+	buf[8] = (unsigned char)version;
+	buf[12] = (unsigned char)ssize;
+	buf[13] = (unsigned char)(ssize >> 8);
+	le64(buf + 16, layout);
+	len = 24;
+	for (size_t i = 0; i < n; i++) {
+		if (version < 3) {
+			snprintf((char *)buf + len, 17, "%016llx",
+				 (unsigned long long)r[i].fp);
+			len += 16;
+		} else {
+			le64(buf + len, r[i].fp);
+			len += 8;
+		}
+		le64(buf + len, (uint64_t)r[i].first);
+		le64(buf + len + 8, (uint64_t)r[i].last);
+		le64(buf + len + 16, r[i].events);
+		len += 24;
+		if (version < 3) {
+			memcpy(buf + len, r[i].state, ssize);
+			len += ssize;
+			continue;
+		}
+		{
+			unsigned char *bits = buf + len;
+
+			len += bm;
+			for (size_t w = 0; w < words; w++) {
+				unsigned char word[8] = {0};
+
+				memcpy(word, r[i].state + 8 * w,
+				       ssize - 8 * w < 8 ? ssize - 8 * w : 8);
+				if (!memcmp(word, "\0\0\0\0\0\0\0\0", 8))
+					continue;
+				bits[w / 8] |= (unsigned char)(1u << (w % 8));
+				memcpy(buf + len, word, 8);
+				len += 8;
+			}
+		}
+	}
+	if (version >= 2) {
+		size_t x = extra ? strlen(extra) : 0;
+
+		le64(buf + len, x);
+		memcpy(buf + len + 8, extra ? extra : "", x);
+		len += 8 + x;
+	}
+	le64(buf + len, n);
+	len += 8;
+	crc = crc32(0, buf, (uInt)len);
+	for (int i = 0; i < 4; i++)
+		buf[len + i] = (unsigned char)(crc >> (8 * i));
+	memcpy(buf + len + 4, "END\n", 4);
+	spit(path, buf, (long)len + 8);
+	free(buf);
+}
+
+/* Read a version 3 file back (checking the layout as it goes); the
+ * number of records, and where each starts in *off (up to max). */
+static size_t read_v3(const char *path, size_t ssize, struct rawrec *r,
+		      size_t max, size_t *off)
+{
+	long size;
+	unsigned char *buf = slurp(path, &size);
+	size_t words = (ssize + 7) / 8, bm = (words + 7) / 8, p = 24, n;
+
+	assert_memory_equal(buf, "KWSTATE\0\3\0\0\0", 12);
+	n = (size_t)rd64(buf + size - 16);
+	assert_true(n <= max);
+	for (size_t i = 0; i < n; i++) {
+		off[i] = p;
+		r[i].fp = rd64(buf + p);
+		r[i].first = (int64_t)rd64(buf + p + 8);
+		r[i].last = (int64_t)rd64(buf + p + 16);
+		r[i].events = rd64(buf + p + 24);
+		p += 32;
+		memset(r[i].state, 0, sizeof(r[i].state));
+		{
+			size_t q = p + bm;
+
+			for (size_t w = 0; w < words; w++) {
+				if (!(buf[p + w / 8] & (1u << (w % 8))))
+					continue;
+				memcpy(r[i].state + 8 * w, buf + q, 8);
+				q += 8;
+			}
+			p = q;
+		}
+	}
+	/* Then the extra section and the trailer, nothing else. */
+	assert_int_equal((long)(p + 8 + rd64(buf + p) + 16), size);
+	free(buf);
+	return n;
+}
+
+static void test_rejects(void **state)
+{
+	struct tmp t;
+	long size;
+	unsigned char *buf;
+	FILE *f;
+
+	(void)state;
+	tmp_up(&t);
+	f = fopen(t.path, "w");
+	assert_non_null(f);
+	fputs("{\"not\": \"a state file\"}\n", f);
+	fclose(f);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "not a keywatch state file");
+	f = fopen(t.path, "w");
+	assert_non_null(f);
+	fclose(f);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "not a keywatch state file");
+
+	/* Truncated: the end is missing. */
+	write_three(t.path);
+	buf = slurp(t.path, &size);
+	free(buf);
+	rewrite(t.path, 0, NULL, 0, size - 5);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT, "state file truncated");
+
+	/* One byte of a record changed (record 1's first state word). */
+	write_three(t.path);
+	rewrite(t.path, 24 + 32 + 1 + 3, "X", 1, -1);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (checksum mismatch)");
+
+	/* Another version. */
+	write_three(t.path);
+	rewrite(t.path, 8, "\x04", 1, -1);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file version 4, this keywatch reads versions 1 to "
+		     "3");
+
+	/* Written with other detectors. */
+	write_three(t.path);
+	expect_error(t.path, LAYOUT + 1, 40, KW_ECORRUPT,
+		     "state file written with other detectors (layout "
+		     "1234567890abcdef, expected 1234567890abcdf0); remove it "
+		     "to start learning again");
+	expect_error(t.path, LAYOUT, 48, KW_ECORRUPT,
+		     "state file written with other detectors (layout "
+		     "1234567890abcdef, expected 1234567890abcdef); remove it "
+		     "to start learning again");
+	tmp_down(&t);
+}
+
+/* The file is the layout of snapshot.h: read back by this test's own
+ * reader, every record as written; a state that is mostly zeros takes
+ * its non-zero words only. */
+static void test_layout(void **state)
+{
+	static struct rawrec r[4];
+	struct kw_snapshot_writer *w = NULL;
+	struct kw_snap_meta m = {1795132800000000, 1795219200000000, 42};
+	unsigned char st[40] = {0};
+	size_t off[4];
+	struct kw_error err;
+	struct tmp t;
+	long size;
+	unsigned char *buf;
+
+	(void)state;
+	tmp_up(&t);
+	write_three(t.path);
+	assert_int_equal(read_v3(t.path, 40, r, 4, off), 3);
+	assert_true(r[0].fp == UINT64_C(0x0123456789abcdef));
+	assert_int_equal(r[0].first, 100);
+	assert_int_equal(r[0].last, 200);
+	assert_int_equal(r[0].events, 3);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(r[0].state[i], 1 + i);
+	assert_true(r[1].fp == UINT64_C(0xfedcba9876543210));
+	assert_true(r[1].first == KW_TIME_MIN);
+	assert_true(r[1].events == UINT64_MAX);
+	assert_true(r[2].fp == 0xff); /* the pending one */
+	/* Records of a full state: 8 + 24 + 1 + 5 words. */
+	assert_int_equal(off[1] - off[0], 73);
+
+	/* Only word 2 of the state set: 8 + 24 + 1 + 8 bytes. */
+	st[17] = 0x5a;
+	assert_int_equal(kw_snapshot_write_begin(t.path, LAYOUT, 40, &w, &err),
+			 KW_OK);
+	kw_snapshot_write_add(w, FP_A, &m, st);
+	memset(st, 0, sizeof(st));
+	kw_snapshot_write_add(w, FP_B, &m, st);
+	assert_int_equal(kw_snapshot_write_commit(w, &err), KW_OK);
+	assert_int_equal(read_v3(t.path, 40, r, 4, off), 2);
+	assert_int_equal(off[1] - off[0], 41);
+	assert_int_equal(r[0].state[17], 0x5a);
+	buf = slurp(t.path, &size);
+	assert_int_equal(buf[off[0] + 32], 0x04); /* the bitmap: word 2 */
+	/* header, 41 + 33 bytes of records, no extra, trailer */
+	assert_int_equal(size, 24 + 41 + 33 + 8 + 16);
+	free(buf);
+	tmp_down(&t);
+}
+
+/* Versions 1 and 2 are still read (hex fingerprints, states as they
+ * are), checked as strictly, and written back as version 3. */
+static void test_old_versions(void **state)
+{
+	static struct rawrec r[3], back[3];
+	struct kw_snapshot *s = NULL;
+	struct kw_snapshot_writer *w = NULL;
+	struct kw_snap_meta m;
+	unsigned char st[40];
+	struct kw_error err;
+	const char *extra;
+	size_t off[3], n;
+	struct tmp t;
+	bool found;
+
+	(void)state;
+	tmp_up(&t);
+	for (int i = 0; i < 3; i++) {
+		r[i].fp = UINT64_C(0x1111111111111111) * (uint64_t)(i + 1);
+		r[i].first = 1000 * i;
+		r[i].last = 1000 * i + 5;
+		r[i].events = (uint64_t)i + 7;
+		memset(r[i].state, 0, sizeof(r[i].state));
+		r[i].state[8 * i] = (unsigned char)(0x40 + i);
+		r[i].state[39] = 9;
+	}
+	for (int version = 1; version <= 2; version++) {
+		write_version(t.path, version, LAYOUT, 40, r, 3,
+			      version == 2 ? "{\"old\":2}" : NULL);
+		assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &s), KW_OK);
+		assert_int_equal(kw_snapshot_load(s, t.path, &found, &err),
+				 KW_OK);
+		assert_int_equal(kw_snapshot_count(s), 3);
+		extra = kw_snapshot_extra(s, &n);
+		assert_string_equal(extra, version == 2 ? "{\"old\":2}" : "");
+		assert_true(kw_snapshot_take(s, "2222222222222222", &m, st));
+		assert_int_equal(m.first_seen, 1000);
+		assert_int_equal(m.events, 8);
+		assert_memory_equal(st, r[1].state, 40);
+		/* Written back: version 3, the two left as they were. */
+		assert_int_equal(
+			kw_snapshot_write_begin(t.path, LAYOUT, 40, &w, &err),
+			KW_OK);
+		kw_snapshot_write_pending(w, s);
+		assert_int_equal(kw_snapshot_write_commit(w, &err), KW_OK);
+		kw_snapshot_destroy(s);
+		assert_int_equal(read_v3(t.path, 40, back, 3, off), 2);
+		for (size_t i = 0; i < 2; i++) {
+			const struct rawrec *want =
+				back[i].fp == r[0].fp ? &r[0] : &r[2];
+
+			assert_true(back[i].fp == want->fp);
+			assert_int_equal(back[i].first, want->first);
+			assert_int_equal(back[i].last, want->last);
+			assert_int_equal(back[i].events, want->events);
+			assert_memory_equal(back[i].state, want->state, 40);
+		}
+	}
+	/* A version 2 record whose fingerprint is not 16 hex digits. */
+	write_version(t.path, 2, LAYOUT, 40, r, 3, NULL);
+	rewrite(t.path, 24 + 80 + 3, "G", 1, -1);
+	reseal(t.path);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (record 2 of 3: fingerprint is not "
+		     "16 hex digits); remove it to start learning again");
+	/* A version 1 file whose size is not whole records. */
+	write_version(t.path, 1, LAYOUT, 40, r, 3, NULL);
+	{
+		long size;
+		unsigned char *buf = slurp(t.path, &size);
+
+		memmove(buf + size - 17, buf + size - 16, 16);
+		spit(t.path, buf, size - 1);
+		free(buf);
+	}
+	reseal(t.path);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (record count)");
+	tmp_down(&t);
+}
+
+static void test_bounded(void **state)
+{
+	struct kw_snapshot *s = NULL;
+	struct kw_snap_meta m = {1, 2, 3};
+	unsigned char st[8] = {0};
+	struct kw_error err;
+	struct tmp t;
+	bool found;
+
+	(void)state;
+	assert_int_equal(kw_snapshot_create(LAYOUT, 8, 2, &s), KW_OK);
+	assert_true(kw_snapshot_put(s, FP_A, &m, st));
+	assert_true(kw_snapshot_put(s, FP_A, &m, st)); /* replaces */
+	assert_true(kw_snapshot_put(s, FP_B, &m, st));
+	assert_false(kw_snapshot_put(s, FP_C, &m, st));
+	assert_int_equal(kw_snapshot_count(s), 2);
+	assert_int_equal(kw_snapshot_dropped(s), 1);
+	kw_snapshot_destroy(s);
+
+	/* A file with 3 records into a table of 2: 2 loaded, 1 dropped. */
+	tmp_up(&t);
+	write_three(t.path);
+	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 2, &s), KW_OK);
+	assert_int_equal(kw_snapshot_load(s, t.path, &found, &err), KW_OK);
+	assert_int_equal(kw_snapshot_count(s), 2);
+	assert_int_equal(kw_snapshot_dropped(s), 1);
+	kw_snapshot_destroy(s);
+	tmp_down(&t);
+}
+
 /* Refuses records whose first state byte is 0xee. */
 static bool no_ee(void *ctx, const struct kw_snap_meta *m, const void *state,
 		  char *why, size_t cap)
@@ -311,9 +583,10 @@ static bool no_ee(void *ctx, const struct kw_snap_meta *m, const void *state,
 	return false;
 }
 
-/* A checksum proves a file whole, not sane: records with a bad
- * fingerprint, times out of order or out of range, or state its owner's
- * check refuses make the whole file an error naming it and the record. */
+/* A checksum proves a file whole, not sane: a record cut short or with
+ * bits past the state, times out of order or out of range, state its
+ * owner's check refuses, or more records than the file can hold make the
+ * whole file an error naming it and the record. */
 static void test_rejects_insane_records(void **state)
 {
 	struct kw_snapshot *s = NULL;
@@ -322,24 +595,18 @@ static void test_rejects_insane_records(void **state)
 	unsigned char i64[8];
 	bool found;
 	int calls = 0;
+	long size;
+	unsigned char *buf;
 
 	(void)state;
 	tmp_up(&t);
-	/* Record 2's fingerprint (records are 16 + 24 + 40 bytes). */
-	write_three(t.path);
-	rewrite(t.path, 24 + 80 + 3, "G", 1, -1);
-	reseal(t.path);
-	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
-		     "state file damaged (record 2 of 3: fingerprint is not "
-		     "16 hex digits); remove it to start learning again");
-
-	/* Record 1: first seen after last seen (0xff), and a time before
-	 * 1970 (all 0xff). */
+	/* Records are 73 bytes here (five words, all set). Record 1: first
+	 * seen after last seen (0xff), and a time before 1970 (all 0xff). */
 	for (int v = 0; v < 2; v++) {
 		write_three(t.path);
 		memset(i64, v ? 0xff : 0, 8);
 		i64[0] = 0xff;
-		rewrite(t.path, 24 + 16, i64, 8, -1);
+		rewrite(t.path, 24 + 8, i64, 8, -1);
 		reseal(t.path);
 		expect_error(
 			t.path, LAYOUT, 40, KW_ECORRUPT,
@@ -347,6 +614,32 @@ static void test_rejects_insane_records(void **state)
 			"seen times out of order or out of range); remove "
 			"it to start learning again");
 	}
+
+	/* Record 2's bitmap with a bit past the state's five words. */
+	write_three(t.path);
+	rewrite(t.path, 24 + 73 + 32, "\x3f", 1, -1);
+	reseal(t.path);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (record 2 of 3: state words past the "
+		     "state's size); remove it to start learning again");
+
+	/* The trailer counts a fourth record: what follows the third is
+	 * the extra section, too short for one. Then one more than the file
+	 * could hold at all. */
+	write_three(t.path);
+	buf = slurp(t.path, &size);
+	buf[size - 16] = 4;
+	spit(t.path, buf, size);
+	reseal(t.path);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (record 4 of 4: cut short); remove "
+		     "it to start learning again");
+	buf[size - 16] = 200;
+	spit(t.path, buf, size);
+	free(buf);
+	reseal(t.path);
+	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
+		     "state file damaged (record count)");
 
 	/* The owner's check sees every record, and its reason is told. */
 	write_three(t.path);
@@ -356,7 +649,8 @@ static void test_rejects_insane_records(void **state)
 	assert_int_equal(calls, 3);
 	assert_int_equal(kw_snapshot_count(s), 3);
 	kw_snapshot_destroy(s);
-	rewrite(t.path, 24 + 80 + 80 + 40, "\xee", 1, -1);
+	/* Record 3's first state byte (after 2 x 73 and its 33 bytes). */
+	rewrite(t.path, 24 + 73 + 73 + 33, "\xee", 1, -1);
 	reseal(t.path);
 	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &s), KW_OK);
 	kw_snapshot_set_check(s, no_ee, &calls);
@@ -371,11 +665,11 @@ static void test_rejects_insane_records(void **state)
 	tmp_down(&t);
 }
 
-/* Version 2 carries an extra section (the router's memory) under the
- * checksum; version 1 files, without one, are still read. */
+/* The extra section (the router's memory) is under the checksum, and
+ * its length must be what the file holds. */
 static void test_extra_section(void **state)
 {
-	struct kw_snapshot *pending = NULL, *s = NULL;
+	struct kw_snapshot *s = NULL;
 	struct kw_snapshot_writer *w = NULL;
 	struct kw_snap_meta m = {100, 200, 3};
 	unsigned char st[40] = {0};
@@ -384,8 +678,6 @@ static void test_extra_section(void **state)
 	size_t n;
 	struct tmp t;
 	bool found;
-	long size;
-	unsigned char *buf;
 
 	(void)state;
 	tmp_up(&t);
@@ -402,31 +694,15 @@ static void test_extra_section(void **state)
 	assert_string_equal(extra, "{\"memory\":1}");
 	kw_snapshot_destroy(s);
 
-	/* The extra section is under the checksum. */
-	rewrite(t.path, 24 + 80 + 8 + 3, "X", 1, -1);
+	/* One record of an all-zero state: 33 bytes; then the extra
+	 * section's length and its bytes. */
+	rewrite(t.path, 24 + 33 + 8 + 3, "X", 1, -1);
 	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
 		     "state file damaged (checksum mismatch)");
-	/* Its length must be what the file holds. */
-	rewrite(t.path, 24 + 80, "\x0d", 1, -1);
+	rewrite(t.path, 24 + 33, "\x0d", 1, -1);
 	reseal(t.path);
 	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
 		     "state file damaged (extra section of 13 bytes)");
-
-	/* A version 1 file: no extra section. */
-	write_three(t.path);
-	buf = slurp(t.path, &size);
-	buf[8] = 1;
-	memmove(buf + size - 24, buf + size - 16, 16); /* drop 8 zero bytes */
-	spit(t.path, buf, size - 8);
-	free(buf);
-	reseal(t.path);
-	assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &pending), KW_OK);
-	assert_int_equal(kw_snapshot_load(pending, t.path, &found, &err),
-			 KW_OK);
-	assert_int_equal(kw_snapshot_count(pending), 3);
-	assert_string_equal(kw_snapshot_extra(pending, &n), "");
-	assert_int_equal(n, 0);
-	kw_snapshot_destroy(pending);
 	tmp_down(&t);
 }
 
@@ -836,7 +1112,9 @@ static void test_engine_rejects_insane_state(void **state)
 	struct run r;
 	struct tmp t;
 	long size;
-	size_t ssize, count;
+	size_t ssize, count, off[2];
+	uint64_t layout;
+	static struct rawrec recs[2];
 	unsigned char *buf;
 
 	(void)state;
@@ -847,16 +1125,16 @@ static void test_engine_rejects_insane_state(void **state)
 	scan(&cap, t.path, log, NULL);
 	free_capture(&cap);
 
-	/* Every record's state bytes to 0xff, checksum made right. */
+	/* Every record's state bytes to 0xff, the checksum made right. */
 	buf = slurp(t.path, &size);
 	ssize = (size_t)buf[12] | (size_t)buf[13] << 8;
-	count = (size_t)buf[size - 16];
+	layout = rd64(buf + 16);
+	free(buf);
+	count = read_v3(t.path, ssize, recs, 2, off);
 	assert_int_equal(count, 2);
 	for (size_t i = 0; i < count; i++)
-		memset(buf + 24 + i * (40 + ssize) + 40, 0xff, ssize);
-	spit(t.path, buf, size);
-	free(buf);
-	reseal(t.path);
+		memset(recs[i].state, 0xff, ssize);
+	write_version(t.path, 3, layout, ssize, recs, count, NULL);
 
 	run_up(&r, &cap);
 	kw_error_clear(&err);
@@ -905,6 +1183,8 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_missing_is_first_run),
 		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_old_versions),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_rejects_insane_records),
 		cmocka_unit_test(test_extra_section),
