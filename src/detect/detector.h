@@ -97,9 +97,10 @@ struct kw_detector_ops {
 	 * windows that end at or before watermark (INT64_MAX: all of them;
 	 * INT64_MIN: none) and return the watermark at which the oldest
 	 * window still open will close (KW_DETECT_NONE_OPEN when none is).
-	 * The engine asks a key seen with nothing scheduled (watermark
-	 * INT64_MIN), puts it on a timing wheel for the earliest answer of
-	 * the families, and flushes it when the watermark reaches that (so
+	 * The engine asks after each of a key's events (watermark
+	 * INT64_MIN; this must be cheap), puts the key on a timing wheel for
+	 * the earliest answer of the families (or moves it sooner), and
+	 * flushes it when the watermark reaches that (so
 	 * a burst followed by silence is reported when the watermark passes
 	 * it, and a key costs nothing while its windows are open); it also
 	 * flushes every key at the end of a scan and a key about to be

@@ -156,25 +156,22 @@ static int64_t flush_key(struct kw_engine *e, struct kw_keyent *key,
 	return due;
 }
 
-static struct kw_wheel_link *wheel_link(struct kw_keyent *key)
-{
-	return &((struct kw_engine_keystats *)kw_keytab_state(key))->wheel;
-}
-
-/* After an event: a key with nothing scheduled goes on the wheel for when
- * its oldest window closes. A key already on it keeps its time: its
- * oldest window is still that one, or closed by the event (then the
- * flush at that time finds the next). */
+/* After an event: the key waits on the wheel for when its oldest window
+ * closes, the earliest of the families' answers. A key already waiting
+ * moves only to an earlier time: the event may have opened a window that
+ * closes before the one it waits for (a family with shorter windows than
+ * another's); a later answer means the event closed the window it waited
+ * for, and the flush at that time finds the next. */
 static void schedule(struct kw_engine *e, struct kw_keyent *key)
 {
 	int64_t due;
 
-	if (!e->windowed || kw_wheel_waiting(wheel_link(key)))
+	if (!e->windowed)
 		return;
 	due = flush_key(e, key, INT64_MIN);
+	/* With no memory the key is closed at its next event or the end. */
 	if (due != KW_DETECT_NONE_OPEN)
-		kw_wheel_add(e->wheel, key, due); /* no memory: closed at its
-						     next event or the end */
+		kw_wheel_sooner(e->wheel, key, due);
 }
 
 /* The wheel hands back a key whose oldest window has closed. */

@@ -137,6 +137,15 @@ bool kw_wheel_add(struct kw_wheel *w, void *item, int64_t due)
 	return true;
 }
 
+bool kw_wheel_sooner(struct kw_wheel *w, void *item, int64_t due)
+{
+	const struct kw_wheel_link *l = link_of(w, item);
+
+	if (l->slot && w->slots[l->slot - 1].v[l->pos].due <= due)
+		return true;
+	return kw_wheel_add(w, item, due);
+}
+
 /* Hand back what slot i holds that is due by now; put back the rest. */
 static void fire_slot(struct kw_wheel *w, size_t i, int64_t now,
 		      kw_wheel_fn *fn, void *ctx)

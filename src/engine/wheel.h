@@ -61,6 +61,13 @@ void kw_wheel_destroy(struct kw_wheel *w);
  */
 bool kw_wheel_add(struct kw_wheel *w, void *item, int64_t due);
 
+/*
+ * Put item on the wheel, due at due, unless it already waits for a time at
+ * or before due (then nothing changes): an item has one time, the earliest
+ * asked for. false as kw_wheel_add.
+ */
+bool kw_wheel_sooner(struct kw_wheel *w, void *item, int64_t due);
+
 /* Take item off the wheel (nothing when it is not on it). */
 void kw_wheel_remove(struct kw_wheel *w, void *item);
 

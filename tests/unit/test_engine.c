@@ -580,6 +580,60 @@ static void test_flood_keeps_learned_key(void **state)
 	rig_down(&r);
 }
 
+/*
+ * A key waiting on the timing wheel for a long window still has a short
+ * window closed on time: rate.spike counts hourly windows, rate.errors
+ * windows of a minute. The key's first request opens one of each; once the
+ * minute's has closed it waits for the hour's. Ten minutes on it is denied
+ * 25 times (a minute window of its own): that window closes, and its alert
+ * comes, when the watermark passes it, not at the end of the hour.
+ */
+static void test_short_window_while_waiting(void **state)
+{
+	static const char key[] = "sk_live_51HxWaitingKeyxxxxxxxxxxxx5e6f";
+	const struct kw_router_stats *rs;
+	char buf[8192];
+	int64_t t0 = INT64_C(1795766400); /* on the hour */
+	size_t n = 0;
+	struct rig r;
+
+	(void)state;
+	rig_up_with(&r,
+		    "{\"max_keys\": 100, \"detectors\": {"
+		    "\"rate.errors\": {\"window\": \"1m\"},"
+		    "\"rate.spike\": {\"window\": \"1h\"}}}",
+		    NULL);
+	n = (size_t)snprintf(buf, sizeof(buf),
+			     "{\"created\":%lld,\"method\":\"GET\","
+			     "\"path\":\"/v1/balance\",\"status\":200,"
+			     "\"ip\":\"203.0.113.5\",\"api_key\":\"%s\"}\n",
+			     (long long)t0, key);
+	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	kw_engine_idle(r.engine, INT64_C(5) * 60 * 1000000);
+	n = 0;
+	for (int i = 0; i < 25; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "{\"created\":%lld,\"method\":\"GET\","
+				      "\"path\":\"/v1/balance\",\"status\":401,"
+				      "\"ip\":\"203.0.113.5\",\"api_key\":"
+				      "\"%s\"}\n",
+				      (long long)(t0 + 600 + i), key);
+	assert_true(n < sizeof(buf));
+	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	rs = kw_router_stats(r.router);
+	assert_int_equal(rs->raised, 0);
+	/* The watermark passes 00:11 (the window's end), not 01:00. */
+	kw_engine_idle(r.engine, INT64_C(4) * 60 * 1000000);
+	assert_int_equal(rs->raised, 1);
+	assert_int_equal(r.cap.n, 1);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "rate.errors");
+	assert_string_equal(get(r.cap.alerts[0], "time"),
+			    "2026-11-27T08:11:00Z");
+	kw_engine_finish(r.engine);
+	assert_int_equal(r.cap.n, 1);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -592,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_lateness),
 		cmocka_unit_test(test_evict_and_unreadable),
 		cmocka_unit_test(test_flood_keeps_learned_key),
+		cmocka_unit_test(test_short_window_while_waiting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

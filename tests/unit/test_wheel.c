@@ -3,9 +3,9 @@
  * clock passes their due time and not before, in tick order and within a
  * tick in the order added; items a turn or more ahead wait their turn; a
  * jump of the clock past a whole turn; removal and moving (the link kept
- * right after a removal moves another item); items put back by the
- * callback; items due before the clock; the clock never going back; and
- * a random workload checked against a plain list.
+ * right after a removal moves another item), and moving only sooner;
+ * items put back by the callback; items due before the clock; the clock
+ * never going back; and a random workload checked against a plain list.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -163,6 +163,39 @@ static void test_turns(void **state)
 	kw_wheel_destroy(w);
 }
 
+/* kw_wheel_sooner: an item not waiting is added; one waiting moves only to
+ * an earlier time (within its tick too), never to a later one. */
+static void test_sooner(void **state)
+{
+	struct kw_wheel *w = wheel(16);
+	struct item it[3] = {{.id = 0}, {.id = 1}, {.id = 2}};
+	struct log l = {.n = 0};
+
+	(void)state;
+	advance(w, &l, 0);
+	assert_true(kw_wheel_sooner(w, &it[0], 40 * S)); /* a turn and more */
+	it[0].due = 40 * S;
+	add(w, &it[1], 8 * S);
+	assert_true(kw_wheel_sooner(w, &it[1], 12 * S)); /* later: kept */
+	assert_true(kw_wheel_sooner(w, &it[0], 3 * S));	 /* earlier: moves */
+	it[0].due = 3 * S;
+	add(w, &it[2], 6 * S + 900000);
+	assert_true(kw_wheel_sooner(w, &it[2], 6 * S + 100000)); /* same tick */
+	it[2].due = 6 * S + 100000;
+	assert_int_equal(kw_wheel_count(w), 3);
+	advance(w, &l, 6 * S + 100000);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.ids[0], 0);
+	assert_int_equal(l.ids[1], 2);
+	advance(w, &l, 11 * S);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.ids[2], 1);
+	advance(w, &l, 100 * S); /* 0 left nothing behind at 40 s */
+	assert_int_equal(l.n, 3);
+	assert_int_equal(kw_wheel_count(w), 0);
+	kw_wheel_destroy(w);
+}
+
 /* Removing an item moves the last of its slot into its place: that one
  * is still found and removed right. Adding an item on the wheel moves it. */
 static void test_remove_and_move(void **state)
@@ -313,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_order_and_time),
 		cmocka_unit_test(test_turns),
 		cmocka_unit_test(test_remove_and_move),
+		cmocka_unit_test(test_sooner),
 		cmocka_unit_test(test_late_and_again),
 		cmocka_unit_test(test_before_epoch),
 		cmocka_unit_test(test_random_against_list),
