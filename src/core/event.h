@@ -119,6 +119,8 @@ struct kw_event {
 	struct kw_str op;	/* "refunds.create", "iam:CreateUser" */
 	struct kw_str resource; /* "refunds", "iam" */
 	enum kw_access access;
+	/* A model's prefix sets it; else the decoder's, for a format whose
+	 * keys have none (GCP: long-term; GitHub: by the token's type). */
 	enum kw_key_kind key_kind;
 	enum kw_key_mode key_mode;
 	uint32_t flags; /* KW_EV_* */
@@ -139,6 +141,12 @@ struct kw_event {
 	 * address, or for a key nothing judges by place
 	 * (kw_detect_geo_wants); valid only while the event is analysed. */
 	const struct kw_geo *geo;
+	/* The caller's country as the log itself places its address
+	 * (GitHub's actor_location.country_code): ISO 3166-1 alpha-2, upper
+	 * case; "" when the log says nothing. The engine gives it to the
+	 * geo detectors where no GeoIP database knows the address's
+	 * country. */
+	char country[3];
 
 	/* The decoder that made it ("cloudtrail", "gcp-audit": its --format
 	 * name, static), so that a model that declares the format names the

@@ -57,6 +57,7 @@ struct kw_engine {
 	struct kw_keyent *current;	/* the key being observed, for emit */
 	struct kw_judge_env judge;	/* what matchers need from the config */
 	struct kw_verdict verdict;	/* the event being analysed's */
+	struct kw_geo logged_geo; /* the event's, with the log's country */
 	struct kw_emit emit;
 	struct kw_arena arena;
 	struct kw_record recs[BATCH];
@@ -347,6 +348,26 @@ static void analyse_unauth(struct kw_engine *e, struct kw_event *ev)
 	}
 }
 
+/* Where the event's address is: the GeoIP databases' answer; where they
+ * have no country (none loaded, or none for the address) and the log
+ * places the address itself (GitHub), with the log's country. */
+static const struct kw_geo *place(struct kw_engine *e,
+				  const struct kw_event *ev)
+{
+	const struct kw_geo *g = NULL;
+
+	if (e->opts.geoip)
+		g = kw_geoip_lookup(e->opts.geoip, &ev->ip);
+	if (!ev->country[0] || (g && g->country[0]))
+		return g;
+	if (g)
+		e->logged_geo = *g;
+	else
+		memset(&e->logged_geo, 0, sizeof(e->logged_geo));
+	memcpy(e->logged_geo.country, ev->country, sizeof(ev->country));
+	return &e->logged_geo;
+}
+
 static void analyse(struct kw_engine *e, struct kw_event *ev)
 {
 	struct kw_keyent *key = NULL;
@@ -390,8 +411,9 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 	if (ev->status == 401 || ev->status == 403)
 		ks->denied++;
 	note_ip(ks, &ev->ip);
-	if (e->opts.geoip && kw_detect_geo_wants(e->opts.cfg, key))
-		ev->geo = kw_geoip_lookup(e->opts.geoip, &ev->ip);
+	if ((e->opts.geoip || ev->country[0]) &&
+	    kw_detect_geo_wants(e->opts.cfg, key))
+		ev->geo = place(e, ev);
 	e->current = key;
 	for (size_t i = 0; i < e->nfamilies; i++) {
 		struct family *f = &e->families[i];

@@ -830,7 +830,9 @@ void kw_models_enrich_cached(const struct kw_models *m,
 	ev->flags &= ~(uint32_t)(KW_EV_SENSITIVE | KW_EV_PK_ALLOWED |
 				 KW_EV_MODELLED);
 	ev->info = NULL;
-	ev->key_kind = KW_KIND_UNKNOWN;
+	/* The kind a decoder gave (a format whose keys have no prefix: GCP's
+	 * service account keys, GitHub's tokens) stays unless a prefix says
+	 * otherwise. */
 	ev->key_mode = KW_MODE_UNKNOWN;
 	if (!m)
 		return;

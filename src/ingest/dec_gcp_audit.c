@@ -14,7 +14,8 @@
  *   timestamp, else receiveTimestamp  -> ts
  *   P.authenticationInfo.serviceAccountKeyName -> key: the KEY_ID at the end
  *       of "//iam.googleapis.com/projects/P/serviceAccounts/SA/keys/KEY_ID"
- *       (what the console and `gcloud iam service-accounts keys list` show).
+ *       (what the console and `gcloud iam service-accounts keys list` show),
+ *       a long-term key.
  *       Absent: KW_SKIP_KEYLESS "record has no P.authenticationInfo.
  *       serviceAccountKeyName": a user's OAuth session, a service account's
  *       short-lived token (attached to a VM, impersonated), a system event,
@@ -211,6 +212,9 @@ static bool decode_key(const struct kw_decode_rec *r, struct kw_event *ev)
 	}
 	ev->key.n -= (size_t)(at - ev->key.p);
 	ev->key.p = at;
+	/* a user-managed key: valid until deleted (or an expiry the
+	 * organisation sets), usable from anywhere */
+	ev->key_kind = KW_KIND_LONG_TERM;
 	return true;
 }
 

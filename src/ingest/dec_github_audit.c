@@ -22,6 +22,10 @@
  *   user_agent -> user_agent
  *   request_id, else _document_id -> request_id
  *   actor      -> principal (the user or app the token acts for)
+ *   programmatic_access_type -> key_kind: "GitHub App ..." temporary (an
+ *                 installation's token lives an hour, a user's eight),
+ *                 anything else or nothing long-term
+ *   actor_location.country_code -> country (two letters, else left out)
  *   status: the log records what was done, so 200 (a mapped status path may
  *   give one).
  *
@@ -34,12 +38,21 @@
 
 #include "ingest/json_peek.h"
 
-enum { SLOT_ACTION = 0, SLOT_ACTOR, SLOT_DOCUMENT, NEXTRA };
+enum {
+	SLOT_ACTION = 0,
+	SLOT_ACTOR,
+	SLOT_DOCUMENT,
+	SLOT_ACCESS_TYPE,
+	SLOT_COUNTRY,
+	NEXTRA
+};
 
 static const char *const extra_paths[NEXTRA] = {
 	[SLOT_ACTION] = "action",
 	[SLOT_ACTOR] = "actor",
 	[SLOT_DOCUMENT] = "_document_id",
+	[SLOT_ACCESS_TYPE] = "programmatic_access_type",
+	[SLOT_COUNTRY] = "actor_location.country_code",
 };
 
 static const char *const p_time[] = {"@timestamp", "created_at", NULL};
@@ -115,13 +128,58 @@ static bool decode_op(const struct kw_decode_rec *r, struct kw_event *ev)
 	return true;
 }
 
+/* The token's kind: a GitHub App's tokens ("GitHub App server-to-server
+ * token", "GitHub App user-to-server token") live one hour or eight, a new
+ * one for each job or session: temporary. Personal access tokens, OAuth
+ * tokens, SSH and deploy keys last until revoked or their expiry:
+ * long-term, also when the event does not say. */
+static void token_kind(const struct kw_decode_rec *r, struct kw_event *ev)
+{
+	static const char app[] = "GitHub App ";
+	struct kw_str t = kw_decode_extra(r, SLOT_ACCESS_TYPE, KW_JSON_STRING);
+
+	ev->key_kind =
+		t.n >= sizeof(app) - 1 && !memcmp(t.p, app, sizeof(app) - 1)
+			? KW_KIND_TEMPORARY
+			: KW_KIND_LONG_TERM;
+}
+
+/* Where GitHub places actor_ip: two letters, upper-cased; anything else is
+ * left out (context, not the request's). */
+static void decode_country(const struct kw_decode_rec *r, struct kw_event *ev)
+{
+	struct kw_str c = kw_decode_extra(r, SLOT_COUNTRY, KW_JSON_STRING);
+	char cc[3] = {0};
+
+	if (c.n != 2)
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		char ch = c.p[i];
+
+		if (ch >= 'a' && ch <= 'z')
+			ch = (char)(ch - 'a' + 'A');
+		if (ch < 'A' || ch > 'Z')
+			return;
+		cc[i] = ch;
+	}
+	memcpy(ev->country, cc, sizeof(cc));
+}
+
+/* What the event says of the token and the caller besides the request. */
+static bool decode_context(const struct kw_decode_rec *r, struct kw_event *ev)
+{
+	token_kind(r, ev);
+	decode_country(r, ev);
+	return true;
+}
+
 static bool decode_one(struct kw_decode_rec *r, const struct kw_record *rec,
 		       struct kw_event *ev, struct kw_arena *arena)
 {
 	return is_github(r, rec) && kw_decode_key_required(r, NULL, &ev->key) &&
 	       kw_decode_time_required(r, &ev->ts) && decode_status(r, ev) &&
 	       kw_decode_optional(r, ev, arena) && decode_ip(r, ev) &&
-	       decode_op(r, ev);
+	       decode_op(r, ev) && decode_context(r, ev);
 }
 
 static size_t github_decode(void *self, const struct kw_record *recs, size_t n,

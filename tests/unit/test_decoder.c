@@ -1433,6 +1433,9 @@ static void test_gcp(void **state)
 	assert_int_equal(ev->method.n, 0);
 	assert_int_equal(ev->path.n, 0);
 	assert_null(ev->cloud);
+	/* a service account key is long-term; the log places no one */
+	assert_int_equal(ev->key_kind, KW_KIND_LONG_TERM);
+	assert_string_equal(ev->country, "");
 
 	/* an internal caller: the word is the source */
 	ev = one(r, "gcp-audit", NULL, 0,
@@ -1665,10 +1668,49 @@ static void test_github(void **state)
 	assert_str(ev->request_id, "C4D2:3B6E");
 	assert_int_equal(ev->status, 200);
 	assert_null(ev->cloud);
+	/* a personal access token is long-term */
+	assert_int_equal(ev->key_kind, KW_KIND_LONG_TERM);
+	assert_string_equal(ev->country, "");
 	/* no request id: the document's */
 	ev = one(r, "github-audit", NULL, 0, GH_REC(""));
 	assert_str(ev->request_id, "Q2xvbmU");
 	assert_int_equal(ev->ip.family, 0);
+	/* GitHub's placing of actor_ip: two letters, upper-cased; anything
+	 * else is left out, and the event is read */
+	ev = one(r, "github-audit", NULL, 0,
+		 GH_REC("\"actor_location\":{\"country_code\":\"NL\"},"));
+	assert_string_equal(ev->country, "NL");
+	ev = one(r, "github-audit", NULL, 0,
+		 GH_REC("\"actor_location\":{\"country_code\":\"de\"},"));
+	assert_string_equal(ev->country, "DE");
+	ev = one(r, "github-audit", NULL, 0,
+		 GH_REC("\"actor_location\":{\"country_code\":\"DEU\"},"));
+	assert_string_equal(ev->country, "");
+	ev = one(r, "github-audit", NULL, 0,
+		 GH_REC("\"actor_location\":{\"country_code\":\"D1\"},"));
+	assert_string_equal(ev->country, "");
+	ev = one(r, "github-audit", NULL, 0,
+		 GH_REC("\"actor_location\":{\"country_code\":7},"));
+	assert_string_equal(ev->country, "");
+	ev = one(r, "github-audit", NULL, 0, GH_REC("\"actor_location\":{},"));
+	assert_string_equal(ev->country, "");
+	/* a GitHub App's token (an hour, or eight) is temporary; a type
+	 * GitHub adds later, or none, long-term */
+	ev = one(r, "github-audit", NULL, 0,
+		 "{\"action\":\"git.push\",\"hashed_token\":\"h2\","
+		 "\"programmatic_access_type\":\"GitHub App server-to-server "
+		 "token\",\"@timestamp\":1764230400123}");
+	assert_int_equal(ev->key_kind, KW_KIND_TEMPORARY);
+	ev = one(r, "github-audit", NULL, 0,
+		 "{\"action\":\"git.push\",\"hashed_token\":\"h2\","
+		 "\"programmatic_access_type\":\"GitHub App user-to-server "
+		 "token\",\"@timestamp\":1764230400123}");
+	assert_int_equal(ev->key_kind, KW_KIND_TEMPORARY);
+	ev = one(r, "github-audit", NULL, 0,
+		 "{\"action\":\"git.push\",\"hashed_token\":\"h2\","
+		 "\"programmatic_access_type\":\"Deploy key\","
+		 "\"@timestamp\":1764230400123}");
+	assert_int_equal(ev->key_kind, KW_KIND_LONG_TERM);
 	/* created_at alone, and an action without a dot */
 	ev = one(r, "github-audit", NULL, 0,
 		 "{\"action\":\"staff\",\"hashed_token\":\"h1\","

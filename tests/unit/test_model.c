@@ -554,6 +554,27 @@ static void test_request_links(void **state)
 	assert_null(kw_models_request_link(NULL, "sk_live_x", 9, KW_MODE_LIVE));
 }
 
+/* A decoder's kind (a format whose keys have no prefix) stays; a prefix
+ * overrides it. */
+static void test_decoder_kind(void **state)
+{
+	struct fx *fx = *state;
+	struct kw_event ev = mkev("3f9c1e0d8b7a6f5e4d3c2b1a", "", "");
+
+	ev.format = "gcp-audit";
+	ev.op = kw_str_c("SetIamPolicy");
+	ev.key_kind = KW_KIND_LONG_TERM;
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	assert_int_equal(ev.key_kind, KW_KIND_LONG_TERM);
+	assert_int_equal(ev.key_mode, KW_MODE_UNKNOWN);
+	ev = mkev("ASIAIOSFODNN7EXAMPLE", "", "");
+	ev.format = "cloudtrail";
+	ev.op = kw_str_c("iam:ListUsers");
+	ev.key_kind = KW_KIND_LONG_TERM;
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	assert_int_equal(ev.key_kind, KW_KIND_TEMPORARY);
+}
+
 static void test_enrich_without_models(void **state)
 {
 	struct fx *fx = *state;
@@ -1664,6 +1685,7 @@ int main(void)
 		cmocka_unit_test(test_feeds),
 		cmocka_unit_test(test_has_resource),
 		cmocka_unit_test(test_request_links),
+		cmocka_unit_test(test_decoder_kind),
 		cmocka_unit_test(test_enrich_without_models),
 		cmocka_unit_test(test_schema_errors),
 		cmocka_unit_test(test_missing),
