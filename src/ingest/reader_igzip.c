@@ -389,13 +389,36 @@ static bool igz_step(struct igz *g)
 	return igz_refill(g) == KW_OK;
 }
 
+/*
+ * When a block turns out corrupt, ISA-L returns the error and keeps in its
+ * own window (tmp_out_buffer) what it had decoded before the bad symbol but
+ * not yet copied out, which depends on how much room the caller gave; zlib
+ * hands all of it out. Serve it before the error, so that the bytes before
+ * damage are the same whatever the read sizes.
+ */
+static size_t igz_tail(struct igz *g, void *buf, size_t cap)
+{
+	size_t left, n;
+
+	if (g->err.status == KW_OK ||
+	    g->st.tmp_out_valid <= g->st.tmp_out_processed)
+		return 0;
+	left = (size_t)(g->st.tmp_out_valid - g->st.tmp_out_processed);
+	n = left < cap ? left : cap;
+	memcpy(buf, g->st.tmp_out_buffer + g->st.tmp_out_processed, n);
+	g->st.tmp_out_processed += (int32_t)n;
+	return n;
+}
+
 static enum kw_status igz_read(void *self, void *buf, size_t cap, size_t *got,
 			       struct kw_error *err)
 {
 	struct igz *g = self;
 	size_t produced;
 
-	*got = 0;
+	*got = igz_tail(g, buf, cap);
+	if (*got > 0)
+		return KW_OK;
 	if (g->err.status == KW_OK && !g->done) {
 		g->st.next_out = buf;
 		g->st.avail_out = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
