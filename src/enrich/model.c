@@ -390,10 +390,28 @@ struct shape {
 	uint16_t w[KW_MODEL_MAX_SEGS];
 };
 
+/* One path matched before, in front of the shapes: the method's bytes as
+ * the event had them, the path's bytes, and the op they matched. Logs ask
+ * for the same paths again and again (collections, the same object), and
+ * a hit needs no split, no word per segment and no shape. Only matches
+ * are kept: a path no route matches is normalised into the batch's arena
+ * on every event. */
+#define MEMO_PATH_MAX 48
+#define MEMO_SLOTS 1024
+
+struct memo {
+	uint64_t method; /* its first (at most 8) bytes; method_n says */
+	int32_t r;	 /* the op */
+	uint8_t method_n;
+	uint8_t n; /* path bytes; 0: empty slot */
+	char path[MEMO_PATH_MAX];
+};
+
 struct model_cache {
 	struct word *words; /* open addressing */
 	size_t words_mask;
 	struct shape *slot; /* KW_MODELS_CACHE_SLOTS, direct-mapped */
+	struct memo *memo;  /* MEMO_SLOTS, direct-mapped */
 };
 
 struct kw_models_cache {
@@ -437,8 +455,8 @@ static inline uint64_t word_hash(uint64_t a, uint64_t b, size_t n)
 
 /* The number of segment s[0..n) (readable up to end) among the literals,
  * 0 when it is none. */
-static uint16_t word_id(const struct model_cache *mc, const char *s, size_t n,
-			const char *end)
+static inline uint16_t word_id(const struct model_cache *mc, const char *s,
+			       size_t n, const char *end)
 {
 	uint64_t a, b;
 	size_t i;
@@ -528,7 +546,8 @@ enum kw_status kw_models_cache_create(const struct kw_models *m,
 			size *= 2;
 		mc->words = calloc(size, sizeof(*mc->words));
 		mc->slot = calloc(KW_MODELS_CACHE_SLOTS, sizeof(*mc->slot));
-		if (!mc->words || !mc->slot)
+		mc->memo = calloc(MEMO_SLOTS, sizeof(*mc->memo));
+		if (!mc->words || !mc->slot || !mc->memo)
 			goto cleanup;
 		mc->words_mask = size - 1;
 		if (m->v[i].root)
@@ -549,6 +568,7 @@ void kw_models_cache_destroy(struct kw_models_cache *c)
 	for (size_t i = 0; c->v && i < c->m->n; i++) {
 		free(c->v[i].words);
 		free(c->v[i].slot);
+		free(c->v[i].memo);
 	}
 	free(c->v);
 	free(c);
@@ -580,6 +600,51 @@ static int32_t match_cached(struct model_cache *mc, const struct kw_model *md,
 	sh.used = 1;
 	memcpy(slot, &sh, offsetof(struct shape, w) + sh.n * sizeof(*sh.w));
 	return sh.r;
+}
+
+/* The memo slot of (method, path), and the method's bytes as a number;
+ * NULL when the pair cannot be kept (a path of more than MEMO_PATH_MAX
+ * bytes, a method of more than 8). */
+static struct memo *memo_slot(struct model_cache *mc, struct kw_str method,
+			      struct kw_str path, uint64_t *mword)
+{
+	uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ path.n, w = 0;
+	size_t i = 0;
+
+	if (!mc->memo || path.n > MEMO_PATH_MAX || path.n == 0 || method.n > 8)
+		return NULL;
+	for (size_t k = 0; k < method.n; k++)
+		w |= (uint64_t)(unsigned char)method.p[k] << (8 * k);
+	*mword = w;
+	h = (h ^ w) * UINT64_C(0xBF58476D1CE4E5B9);
+	for (; i + 8 <= path.n; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, path.p + i, 8);
+		h = (h ^ x) * UINT64_C(0x94D049BB133111EB);
+	}
+	if (i < path.n) {
+		uint64_t x = 0;
+
+		/* the last 8 bytes again (or the few there are) */
+		if (path.n >= 8)
+			memcpy(&x, path.p + path.n - 8, 8);
+		else
+			for (size_t k = 0; k < path.n; k++)
+				x |= (uint64_t)(unsigned char)path.p[k]
+				     << (8 * k);
+		h = (h ^ x) * UINT64_C(0x94D049BB133111EB);
+	}
+	h ^= h >> 31;
+	return &mc->memo[h & (MEMO_SLOTS - 1)];
+}
+
+static inline bool memo_hit(const struct memo *mo, struct kw_str method,
+			    uint64_t mword, struct kw_str path)
+{
+	return mo->n == path.n && mo->method == mword &&
+	       mo->method_n == method.n &&
+	       memcmp(mo->path, path.p, path.n) == 0;
 }
 
 static int32_t match_route(const struct kw_models *m, struct kw_models_cache *c,
@@ -822,7 +887,10 @@ void kw_models_enrich_cached(const struct kw_models *m,
 {
 	const struct kw_model_prefix *px;
 	const struct kw_model *md = NULL;
+	struct model_cache *mc;
+	struct memo *mo = NULL;
 	enum kw_model_method mid;
+	uint64_t mword = 0;
 	struct segs sg;
 	int32_t r = -1;
 	size_t k;
@@ -851,10 +919,25 @@ void kw_models_enrich_cached(const struct kw_models *m,
 	}
 	if (kw_str_empty(ev->path))
 		return;
+	if (md && c && c->m == m && c->v[md - m->v].memo) {
+		mc = &c->v[md - m->v];
+		mo = memo_slot(mc, ev->method, ev->path, &mword);
+		if (mo && memo_hit(mo, ev->method, mword, ev->path)) {
+			apply_op(&md->ops[mo->r], ev);
+			return;
+		}
+	}
 	split_path(ev->path.p, ev->path.n, &sg);
 	mid = kw_models_method_id(ev->method.p, ev->method.n);
 	if (md) {
 		r = match_route(m, c, md, ev->path, &sg, mid);
+		if (mo && r >= 0) {
+			mo->method = mword;
+			mo->method_n = (uint8_t)ev->method.n;
+			mo->n = (uint8_t)ev->path.n;
+			mo->r = r;
+			memcpy(mo->path, ev->path.p, ev->path.n);
+		}
 	} else {
 		for (k = 0; k < m->n && r < 0; k++) {
 			r = match_route(m, c, &m->v[k], ev->path, &sg, mid);

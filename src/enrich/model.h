@@ -192,7 +192,9 @@ void kw_models_enrich(const struct kw_models *m, struct kw_event *ev,
  * "/v1/customers/cus_123" and "/v1/customers/cus_456" are one shape, and
  * the route a path matches depends on nothing else. The cache is a
  * fixed-size table per model (KW_MODELS_CACHE_SLOTS entries, the newest
- * shape taking a slot), with the models' literals indexed beside it. It
+ * shape taking a slot), with the models' literals indexed beside it; in
+ * front of it, a fixed-size table of exact (method, path) pairs that
+ * matched a route answers a repeated path without splitting it. It
  * belongs to one thread (the model set stays shared and immutable);
  * create it for the model set it is used with, free it with
  * kw_models_cache_destroy (NULL-safe). KW_ENOMEM. */

@@ -1487,8 +1487,9 @@ static void test_custom_model(void **state)
  * slashes, query strings, past 16 segments; under every method (and
  * lower-case, unknown and empty ones) and every key kind (and none, which
  * tries the models in turn). Each is enriched plainly and through one
- * cache (twice: the second is a hit, or a slot another shape took), and
- * the two events must agree in every field enrichment sets. */
+ * cache (twice: the second is a hit of the exact path or of its shape, or
+ * a slot another took), and the two events must agree in every field
+ * enrichment sets. */
 struct paths {
 	char **p;
 	size_t n, cap;
@@ -1629,6 +1630,7 @@ static void test_cache_identical(void **state)
 				kw_models_enrich_cached(fx->m, c, &b,
 							&fx->arena);
 				if (!kw_str_eq(a.op, b.op) ||
+				    a.info != b.info ||
 				    !kw_str_eq(a.resource, b.resource) ||
 				    a.access != b.access ||
 				    a.flags != b.flags ||
