@@ -1217,12 +1217,46 @@ static inline size_t flat_key(const struct kw_json_hint_key *hk, const char *s,
  * status, a count, epoch seconds with milliseconds) at s: its value as
  * scan_scalar gives it, and the byte after it. NULL for anything else,
  * valid or not, which then takes scan_scalar. */
+/* Whether the 8 bytes at s are all digits; if so their value in *v
+ * (the first byte the most significant; little-endian loads). */
+static inline bool eight_digits(const char *s, uint64_t *v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t w, hi = UINT64_C(0xF0F0F0F0F0F0F0F0);
+
+	memcpy(&w, s, 8);
+	/* each byte 0x30..0x39: its high nibble is 3, and adding 6 keeps
+	 * it 3 */
+	if (((w & hi) | (((w + UINT64_C(0x0606060606060606)) & hi) >> 4)) !=
+	    UINT64_C(0x3333333333333333))
+		return false;
+	w -= UINT64_C(0x3030303030303030);
+	/* pairs of digits, then fours, then the eight */
+	w = w * 10 + (w >> 8);
+	w = ((w & UINT64_C(0x000000FF000000FF)) *
+		     (100 + (UINT64_C(1000000) << 32)) +
+	     ((w >> 16) & UINT64_C(0x000000FF000000FF)) *
+		     (1 + (UINT64_C(10000) << 32))) >>
+	    32;
+	*v = (uint32_t)w;
+	return true;
+#else
+	(void)s;
+	(void)v;
+	return false;
+#endif
+}
+
 static inline const char *flat_number(const char *s, const char *end,
 				      struct kw_json_value *v)
 {
 	const char *p = s + (*s == '-'), *q = p, *f;
-	uint64_t m = 0;
+	uint64_t m = 0, e8;
 
+	if (end - q >= 8 && eight_digits(q, &e8)) {
+		m = e8;
+		q += 8;
+	}
 	while (q < end && (unsigned char)(*q - '0') < 10)
 		m = m * 10 + (uint64_t)(*q++ - '0');
 	if (q == p || q - p > 15 || (*p == '0' && q - p > 1))

@@ -591,6 +591,46 @@ static void test_key_orders(void **state)
 	free(b.p);
 }
 
+/* Numbers on the flat path (eight digits at a time, the rest one by one,
+ * Clinger's exact division) against jansson and the general parser: every
+ * length of integer part and fraction around the fast path's limits, signs,
+ * leading zeros, exponents, and the bytes that end a number. */
+static void test_flat_numbers(void **state)
+{
+	static const char *const tails[] = {"", "e1", "E-2", ".", "x", " "};
+	struct ctx *c = *state;
+	char text[128], num[64];
+
+	rng_state = 0x6e756d62657273ULL;
+	for (int round = 0; round < 20; round++) {
+		for (size_t il = 1; il <= 20; il++) {
+			for (size_t fl = 0; fl <= 18; fl++) {
+				size_t o = 0;
+
+				if (rnd_below(3) == 0)
+					num[o++] = '-';
+				for (size_t i = 0; i < il; i++)
+					num[o++] = (char)('0' + rnd_below(10));
+				if (fl) {
+					num[o++] = '.';
+					for (size_t i = 0; i < fl; i++)
+						num[o++] =
+							(char)('0' +
+							       rnd_below(10));
+				}
+				num[o] = '\0';
+				snprintf(text, sizeof(text),
+					 "{\"a\":%s%s,\"b\":%s}", num,
+					 tails[rnd_below(6) ? 0 : rnd_below(6)],
+					 num);
+				/* twice: the second is on the flat path */
+				check(c, "flat number", text, strlen(text));
+				check(c, "flat number", text, strlen(text));
+			}
+		}
+	}
+}
+
 /* Escaped strings on the flat path are unescaped only once the text is
  * known valid, in text order: an arena too small for them fails the hinted
  * scan exactly as it fails the plain one, and a text the flat path gives
@@ -638,6 +678,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generated, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_key_orders, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flat_numbers, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_flat_arena, setup,
 						teardown),
