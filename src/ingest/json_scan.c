@@ -1036,6 +1036,7 @@ static void learn(struct scan *sc, int16_t node, const char *s, const char *e,
 	if (sc->hk > h->n)
 		h->n = sc->hk;
 	hk->len = 0;
+	hk->flat = 0;
 	if (!plain)
 		return;
 	memset(hk->pat, 0, sizeof(hk->pat));
@@ -1043,8 +1044,10 @@ static void learn(struct scan *sc, int16_t node, const char *s, const char *e,
 	hk->pat[n] = '"';
 	hk->pat[n + 1] = ':';
 	hk->len = (uint8_t)(n + 2);
+	hk->flat = node == 0 && n + 2 <= 16 ? hk->len : 0;
 	hk->parent = node;
 	hk->want = want;
+	hk->term = want == NO_NODE ? 0 : sc->ps->nodes[want].term;
 }
 
 /* scan_key without a prediction: scan the key, look it up, teach the
@@ -1207,6 +1210,18 @@ static inline const char *string_stop(const char *s, const char *end)
 static inline size_t flat_key(const struct kw_json_hint_key *hk, const char *s,
 			      const char *end)
 {
+#ifdef __SSE2__
+	/* the usual case in one comparison: a short key, 16 bytes to read */
+	if (hk->flat && end - s >= 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
+		__m128i p =
+			_mm_loadu_si128((const __m128i *)(const void *)hk->pat);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, p));
+		unsigned need = (1u << hk->flat) - 1;
+
+		return (m & need) == need ? hk->flat : 0;
+	}
+#endif
 	if (hk->parent != 0 || hk->len == 0 ||
 	    !same_bytes(s, end, hk->pat, hk->len))
 		return 0;
@@ -1331,21 +1346,25 @@ static bool parse_flat(struct scan *sc)
 			return false;
 		if (k < h->n && (n = flat_key(&h->key[k], s + 1, end)) != 0) {
 			want = h->key[k].want;
+			term = h->key[k].term;
 			sc->hk = k + 1;
-			s = skip_ws(s + 1 + n, end);
+			s += 1 + n;
 		} else if (k + 1 < h->n &&
 			   (n = flat_key(&h->key[k + 1], s + 1, end)) != 0) {
 			want = h->key[k + 1].want;
+			term = h->key[k + 1].term;
 			sc->hk = k + 2;
-			s = skip_ws(s + 1 + n, end);
+			s += 1 + n;
 		} else {
 			s = scan_key_slow(sc, 0, s, &want);
 			if (!s)
 				return false;
+			term = want == NO_NODE ? 0 : nodes[want].term;
 		}
+		if (s < end && (unsigned char)*s <= ' ')
+			s = skip_ws(s, end);
 		if (s >= end)
 			return false;
-		term = want == NO_NODE ? 0 : nodes[want].term;
 		if (*s == '"') {
 			const char *e = string_stop(s + 1, end);
 			bool esc = false;
@@ -1384,6 +1403,23 @@ static bool parse_flat(struct scan *sc)
 				if (!s)
 					return false;
 			}
+		} else if (*s == 't' && end - s > 4 &&
+			   memcmp(s, "true", 4) == 0 && s[4] != '\0') {
+			/* (a NUL after a literal: scan_scalar's quirk) */
+			struct kw_json_value v = {
+				.type = KW_JSON_TRUE, .p = s, .n = 4};
+
+			if (term)
+				set_paths(sc->out, term, &v);
+			s += 4;
+		} else if (*s == 'f' && end - s > 5 &&
+			   memcmp(s, "false", 5) == 0 && s[5] != '\0') {
+			struct kw_json_value v = {
+				.type = KW_JSON_FALSE, .p = s, .n = 5};
+
+			if (term)
+				set_paths(sc->out, term, &v);
+			s += 5;
 		} else {
 			if (*s == '{' || *s == '[')
 				return false;
@@ -1392,7 +1428,9 @@ static bool parse_flat(struct scan *sc)
 				return false;
 		}
 		if (s < end && *s == ',') {
-			s = skip_ws(s + 1, end);
+			s++;
+			if (s < end && (unsigned char)*s <= ' ')
+				s = skip_ws(s, end);
 			continue;
 		}
 		s = skip_ws(s, end);

@@ -87,9 +87,11 @@ size_t kw_json_paths_count(const struct kw_json_paths *paths);
 
 struct kw_json_hint_key {
 	unsigned char pat[32]; /* the key's raw bytes, then '"' and ':' */
+	uint64_t term;	       /* the paths that end at want */
 	uint8_t len;	       /* bytes of pat that must match; 0: unused */
-	int16_t parent;	       /* trie node of the object holding the key */
-	int16_t want;	       /* trie node the key leads to, or -1 */
+	uint8_t flat;	/* len, for a top-level key of at most 16; else 0 */
+	int16_t parent; /* trie node of the object holding the key */
+	int16_t want;	/* trie node the key leads to, or -1 */
 };
 
 struct kw_json_hint {
