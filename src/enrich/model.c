@@ -397,7 +397,7 @@ struct shape {
  * are kept: a path no route matches is normalised into the batch's arena
  * on every event. */
 #define MEMO_PATH_MAX 48
-#define MEMO_SLOTS 1024
+#define MEMO_SLOTS 4096
 
 struct memo {
 	uint64_t method; /* its first (at most 8) bytes; method_n says */
@@ -411,7 +411,7 @@ struct model_cache {
 	struct word *words; /* open addressing */
 	size_t words_mask;
 	struct shape *slot; /* KW_MODELS_CACHE_SLOTS, direct-mapped */
-	struct memo *memo;  /* MEMO_SLOTS, direct-mapped */
+	struct memo *memo;  /* MEMO_SLOTS, direct-mapped; made on first use */
 };
 
 struct kw_models_cache {
@@ -546,8 +546,7 @@ enum kw_status kw_models_cache_create(const struct kw_models *m,
 			size *= 2;
 		mc->words = calloc(size, sizeof(*mc->words));
 		mc->slot = calloc(KW_MODELS_CACHE_SLOTS, sizeof(*mc->slot));
-		mc->memo = calloc(MEMO_SLOTS, sizeof(*mc->memo));
-		if (!mc->words || !mc->slot || !mc->memo)
+		if (!mc->words || !mc->slot)
 			goto cleanup;
 		mc->words_mask = size - 1;
 		if (m->v[i].root)
@@ -919,8 +918,12 @@ void kw_models_enrich_cached(const struct kw_models *m,
 	}
 	if (kw_str_empty(ev->path))
 		return;
-	if (md && c && c->m == m && c->v[md - m->v].memo) {
+	if (md && c && c->m == m && c->v[md - m->v].slot) {
 		mc = &c->v[md - m->v];
+		/* a model's memo is made when its keys are first seen
+		 * (256 KiB); without one the shapes answer alone */
+		if (!mc->memo)
+			mc->memo = calloc(MEMO_SLOTS, sizeof(*mc->memo));
 		mo = memo_slot(mc, ev->method, ev->path, &mword);
 		if (mo && memo_hit(mo, ev->method, mword, ev->path)) {
 			apply_op(&md->ops[mo->r], ev);
