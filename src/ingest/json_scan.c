@@ -1303,6 +1303,22 @@ static inline const char *flat_number(const char *s, const char *end,
 	return q;
 }
 
+/* true or false at s, as scan_scalar reads them, and the byte after;
+ * NULL for anything else (null, or a NUL right after the literal, which
+ * scan_scalar skips for jansson's quirk). */
+static inline const char *flat_literal(const char *s, const char *end,
+				       struct kw_json_value *v)
+{
+	size_t n = *s == 't' ? 4 : 5;
+
+	if ((size_t)(end - s) <= n ||
+	    memcmp(s, n == 4 ? "true" : "false", n) != 0 || s[n] == '\0')
+		return NULL;
+	v->type = n == 4 ? KW_JSON_TRUE : KW_JSON_FALSE;
+	v->n = n;
+	return s + n;
+}
+
 /* The escaped strings the flat path picked, unescaped once it is sure of
  * the text (the general parser would allocate the same, in the same
  * order). More than this many: the general parser. */
@@ -1390,42 +1406,25 @@ static bool parse_flat(struct scan *sc)
 				set_paths(sc->out, term, &v);
 			}
 			s = e + 1;
-		} else if (*s == '-' || is_digit((unsigned char)*s)) {
+		} else {
 			struct kw_json_value v = {.p = s};
-			const char *e = flat_number(s, end, &v);
+			const char *e = NULL;
 
+			if (*s == '-' || is_digit((unsigned char)*s))
+				e = flat_number(s, end, &v);
+			else if (*s == 't' || *s == 'f')
+				e = flat_literal(s, end, &v);
 			if (e) {
 				if (term)
 					set_paths(sc->out, term, &v);
 				s = e;
 			} else {
+				if (*s == '{' || *s == '[')
+					return false;
 				s = scan_scalar(sc, s, want);
 				if (!s)
 					return false;
 			}
-		} else if (*s == 't' && end - s > 4 &&
-			   memcmp(s, "true", 4) == 0 && s[4] != '\0') {
-			/* (a NUL after a literal: scan_scalar's quirk) */
-			struct kw_json_value v = {
-				.type = KW_JSON_TRUE, .p = s, .n = 4};
-
-			if (term)
-				set_paths(sc->out, term, &v);
-			s += 4;
-		} else if (*s == 'f' && end - s > 5 &&
-			   memcmp(s, "false", 5) == 0 && s[5] != '\0') {
-			struct kw_json_value v = {
-				.type = KW_JSON_FALSE, .p = s, .n = 5};
-
-			if (term)
-				set_paths(sc->out, term, &v);
-			s += 5;
-		} else {
-			if (*s == '{' || *s == '[')
-				return false;
-			s = scan_scalar(sc, s, want);
-			if (!s)
-				return false;
 		}
 		if (s < end && *s == ',') {
 			s++;

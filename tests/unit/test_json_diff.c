@@ -629,6 +629,18 @@ static void test_flat_numbers(void **state)
 			}
 		}
 	}
+	/* literals, and the NUL jansson drops after a number or literal */
+	for (int i = 0; i < 2; i++) {
+		static const char lits[] =
+			"{\"a\":true,\"k\":false,\"n\":null}";
+		static const char nul[] =
+			"{\"a\":true\0,\"k\":false\0,\"n\":1\0,\"s\":1.5\0}";
+		static const char cut[] = "{\"a\":tru,\"k\":fals}";
+
+		check(c, "flat literal", lits, sizeof(lits) - 1);
+		check(c, "flat literal", nul, sizeof(nul) - 1);
+		check(c, "flat literal", cut, sizeof(cut) - 1);
+	}
 }
 
 /* Escaped strings on the flat path are unescaped only once the text is
