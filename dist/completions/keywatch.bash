@@ -56,8 +56,8 @@ _keywatch()
 		      --learn --lateness --min-severity --color --max-line --max-keys
 		      --quiet --verbose --help" ;;
 	check)
-		opts="--config --models --geoip --map --color --quiet --verbose
-		      --help" ;;
+		opts="--config --format --models --geoip --map --color --quiet
+		      --verbose --help" ;;
 	test-sink)
 		opts="--config --color --quiet --help" ;;
 	*)
@@ -65,7 +65,7 @@ _keywatch()
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
-	elif [[ $cmd == scan ]]; then
+	elif [[ $cmd == scan || $cmd == check ]]; then
 		COMPREPLY=($(compgen -f -- "$cur"))
 	elif [[ $cmd == test-sink ]]; then
 		COMPREPLY=($(compgen -W "stdout file webhook slack discord teams mattermost pagerduty syslog exec" -- "$cur"))

@@ -28,7 +28,7 @@ complete -c keywatch -n $run -s v -l verbose -d 'debug logging'
 complete -c keywatch -n $run -s h -l help -d 'show the options'
 complete -c keywatch -n "__fish_seen_subcommand_from scan" -l fail-on -x -a 'info low medium high critical' -d 'exit 1 at or above this'
 complete -c keywatch -n "__fish_seen_subcommand_from scan" -l report -r -F -d 'write a per-key report'
-complete -c keywatch -n "__fish_seen_subcommand_from scan" -F
+complete -c keywatch -n "__fish_seen_subcommand_from scan check" -F
 complete -c keywatch -n "__fish_seen_subcommand_from watch" -s n -l check -d 'check the config and exit'
 complete -c keywatch -n "__fish_seen_subcommand_from test-sink" -s c -l config -r -F -d 'JSON config'
 complete -c keywatch -n "__fish_seen_subcommand_from test-sink" -l color -x -a 'auto always never' -d 'colour text on a terminal'

@@ -21,6 +21,7 @@
 #include "core/time.h"
 #include "detect/detector.h"
 #include "enrich/geoip.h"
+#include "ingest/inputs.h"
 
 /* ---- keys pasted whole into the config ----------------------------------
  *
@@ -308,6 +309,65 @@ static int check_sinks(struct kw_cli_setup *s)
 	return KW_EXIT_OK;
 }
 
+/* check -c CONFIG PATH...: read the input as scan would (format, map),
+ * with no sink, and say what came of it: events, keys, and which keys[]
+ * entries matched no key. KW_EXIT_INPUT when some input had problems. */
+static int check_input(struct kw_cli_setup *s, const struct kw_cli_common *c,
+		       int nargs, char **args)
+{
+	struct kw_router *router = NULL;
+	struct kw_engine *engine = NULL;
+	const struct kw_engine_stats *st;
+	struct kw_engine_opts eo;
+	struct kw_error err;
+	uint64_t not_data[KW_NOT_DATA_MAX] = {0};
+	size_t matched = 0, entries = 0;
+	int rc = KW_EXIT_USAGE;
+
+	kw_error_clear(&err);
+	if (kw_router_create(s->cfg, s->min_severity, &router, &err) != KW_OK)
+		goto cleanup;
+	eo = (struct kw_engine_opts){
+		.cfg = s->cfg,
+		.models = s->models,
+		.format = c->format,
+		.map = s->map,
+		.nmap = s->nmap,
+		.router = router,
+		.geoip = s->geoip,
+	};
+	if (kw_engine_create(&eo, &engine, &err) != KW_OK)
+		goto cleanup;
+	rc = kw_cli_read_inputs(engine, nargs, args, not_data);
+	if (rc != KW_EXIT_OK)
+		goto cleanup;
+	kw_engine_finish(engine);
+	st = kw_engine_stats(engine);
+	for (size_t i = 0; i < s->cfg->nkeys; i++) {
+		entries += !s->cfg->keys[i].honey;
+		matched += !s->cfg->keys[i].honey &&
+			   kw_engine_conf_matched(engine, i);
+	}
+	kw_cli_unmatched_keys(engine, s->cfg);
+	printf("input: %llu input%s read, %llu events from %llu keys, %llu "
+	       "requests without a key, %llu problems; %zu of %zu keys[] "
+	       "entries (decoys aside) matched a key\n",
+	       (unsigned long long)st->inputs, st->inputs == 1 ? "" : "s",
+	       (unsigned long long)st->events,
+	       (unsigned long long)st->keys_seen,
+	       (unsigned long long)st->unauthenticated,
+	       (unsigned long long)kw_skips_problems(&st->skips), matched,
+	       entries);
+	if (kw_skips_problems(&st->skips) || st->inputs_failed)
+		rc = KW_EXIT_INPUT;
+cleanup:
+	if (err.msg[0])
+		kw_log_error(NULL, "%s", err.msg);
+	kw_engine_destroy(engine);
+	kw_router_destroy(router);
+	return rc;
+}
+
 int kw_cli_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -327,10 +387,18 @@ int kw_cli_check(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, KW_CLI_COMMON_SHORT "h", longopts,
 				  NULL)) != -1) {
 		if (opt == 'h') {
-			puts("usage: keywatch check -c CONFIG [OPTIONS]\n"
+			puts("usage: keywatch check -c CONFIG [OPTIONS] "
+			     "[PATH...]\n"
 			     "Validate the config, models and GeoIP databases; "
 			     "print what would run.\n"
+			     "With PATHs, read them as scan would (no alerts, "
+			     "no sinks) and say\n"
+			     "which keys[] entries matched no key.\n"
 			     "\n"
+			     "  -f, --format NAME       auto (default), "
+			     "keywatch, cloudtrail,\n"
+			     "                          gcp-audit, "
+			     "github-audit\n"
 			     "  -c, --config FILE       the JSON config to "
 			     "check\n"
 			     "  -m, --models DIR        where the API models "
@@ -396,6 +464,8 @@ int kw_cli_check(int argc, char **argv)
 		       s.cfg->inputs[i].format ? s.cfg->inputs[i].format
 					       : "auto");
 	printf("config OK\n");
+	if (optind < argc)
+		rc = check_input(&s, &c, argc - optind, argv + optind);
 cleanup:
 	free(w.v);
 	kw_cli_teardown(&s);

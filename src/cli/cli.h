@@ -12,6 +12,7 @@
 
 #include "alert/router.h"
 #include "core/config.h"
+#include "engine/engine.h"
 #include "enrich/geoip.h"
 #include "enrich/model.h"
 #include "ingest/decoder.h"
@@ -59,6 +60,20 @@ struct kw_cli_setup {
 	bool colour; /* colour the text on stdout (--color, NO_COLOR) */
 	char models_path[4096];
 };
+
+/* Read the inputs args[0..nargs) name (files, directories, globs; none:
+ * standard input) through e, as one stream; paths that cannot be expanded
+ * are logged and counted as failed inputs. not_data[KW_NOT_DATA_MAX] gets
+ * the files left out as not logs. KW_EXIT_USAGE when the arguments
+ * themselves are wrong, else KW_EXIT_OK. */
+int kw_cli_read_inputs(struct kw_engine *e, int nargs, char **args,
+		       uint64_t *not_data);
+
+/* After reading input: warn, in one line, of the keys[] entries of the
+ * config (decoys left out: they are meant to match nothing) whose match
+ * glob matched no key of the input, naming at most 8. Returns how many
+ * there were. */
+size_t kw_cli_unmatched_keys(struct kw_engine *e, const struct kw_config *cfg);
 
 /* Handle a shared option (getopt_long's val and optarg). Returns 1 when it
  * was one, 0 when not, -1 on a usage error (printed). */

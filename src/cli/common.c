@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/key.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "detect/detector.h"
+#include "ingest/inputs.h"
 #include "kw_config.h"
 
 static int usage_error(const char *fmt, const char *arg)
@@ -293,20 +295,26 @@ static int build_map(const struct kw_cli_common *c, struct kw_cli_setup *s)
 	json_object_foreach(s->cfg->map, field, path)
 	{
 		struct kw_field_map m;
-		char spec[512];
+		char spec[1024];
+		int w;
 
 		/* The same checks as --map, on "FIELD=PATH". */
-		snprintf(spec, sizeof(spec), "%s=%s", field,
-			 json_is_string(path) ? json_string_value(path) : "");
+		w = snprintf(spec, sizeof(spec), "%s=%s", field,
+			     json_is_string(path) ? json_string_value(path)
+						  : "");
 		kw_error_clear(&err);
-		if (s->nmap == KW_FIELD_MAX ||
+		if (w < 0 || (size_t)w >= sizeof(spec))
+			kw_error_set(&err, KW_EUSAGE,
+				     "'%.64s': longer than %zu "
+				     "bytes",
+				     field, sizeof(spec) - 1);
+		if (err.msg[0] || s->nmap == KW_FIELD_MAX ||
 		    kw_field_map_parse(spec, &m, &err) != KW_OK) {
 			kw_log_error(NULL, "%s: map: %s", s->cfg->file,
 				     err.msg[0] ? err.msg : "too many fields");
 			return KW_EXIT_USAGE;
 		}
-		s->map[s->nmap].field = m.field;
-		s->map[s->nmap++].path = json_string_value(path);
+		s->map[s->nmap++] = m;
 	}
 	for (size_t i = 0; i < c->nmaps; i++) {
 		struct kw_field_map m;
@@ -515,4 +523,96 @@ int kw_cli_start_delivery(struct kw_cli_setup *s, struct kw_router *r)
 		return KW_EXIT_USAGE;
 	}
 	return KW_EXIT_OK;
+}
+
+/* ---- reading input ---- */
+
+int kw_cli_read_inputs(struct kw_engine *e, int nargs, char **args,
+		       uint64_t *not_data)
+{
+	static const char *const stdin_only[] = {"-"};
+	struct kw_inputs in = {0};
+	struct kw_error err;
+	bool progress = kw_engine_has_progress(e);
+
+	kw_error_clear(&err);
+	if (kw_inputs_expand(nargs ? (const char *const *)args : stdin_only,
+			     nargs ? (size_t)nargs : 1, KW_INPUTS_MAX_DEFAULT,
+			     &in, &err) != KW_OK) {
+		kw_log_error(NULL, "%s", err.msg);
+		return KW_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < in.nerr; i++) {
+		kw_log_error(NULL, "%s", in.errors[i]);
+		kw_engine_count_failed(e);
+	}
+	kw_engine_read_paths(e, (const char *const *)in.paths, in.n);
+	if (progress && in.n)
+		fputs("\r\033[K", stderr);
+	memcpy(not_data, in.not_data, sizeof(in.not_data));
+	kw_inputs_free(&in);
+	return KW_EXIT_OK;
+}
+
+/* ---- keys[] entries that matched nothing ---- */
+
+/* "keys[2] 'sk_live_*dead' (old-backend)"; a whole key pasted into match
+ * (no '*') shown as its redacted id, in the name too. */
+static void keyconf_label(const struct kw_keyconf *k, char *out, size_t cap)
+{
+	const char *match = k->match;
+	const char *name = k->name;
+	char id[KW_KEY_ID_MAX], safe[256];
+
+	if (!strchr(match, '*') && !kw_key_is_redacted(match, strlen(match))) {
+		kw_key_redact(match, strlen(match), id, sizeof(id));
+		if (name) {
+			kw_key_scrub(safe, sizeof(safe), kw_str_c(name),
+				     kw_str_c(match), id);
+			name = safe;
+		}
+		match = id;
+	}
+	snprintf(out, cap, "keys[%zu] '%.100s'%s%.64s%s", k->index, match,
+		 name ? " (" : "", name ? name : "", name ? ")" : "");
+}
+
+size_t kw_cli_unmatched_keys(struct kw_engine *e, const struct kw_config *cfg)
+{
+	enum { SHOWN = 8 };
+	char list[SHOWN * 300], label[300], more[32];
+	size_t n = 0, used = 0, entries = 0;
+
+	if (!kw_engine_stats(e)->records)
+		return 0; /* nothing read: nothing to say about matches */
+	list[0] = '\0';
+	for (size_t i = 0; i < cfg->nkeys; i++) {
+		const struct kw_keyconf *k = &cfg->keys[i];
+
+		if (k->honey)
+			continue; /* a decoy is meant to match nothing */
+		entries++;
+		if (kw_engine_conf_matched(e, i))
+			continue;
+		if (n++ < SHOWN) {
+			int w;
+
+			keyconf_label(k, label, sizeof(label));
+			w = snprintf(list + used, sizeof(list) - used, "%s%s",
+				     used ? ", " : "", label);
+			if (w > 0 && (size_t)w < sizeof(list) - used)
+				used += (size_t)w;
+		}
+	}
+	if (!n)
+		return 0;
+	more[0] = '\0';
+	if (n > SHOWN)
+		snprintf(more, sizeof(more), ", and %zu more", n - SHOWN);
+	kw_log_warn(NULL,
+		    "%zu of %zu keys[] entries matched no key in the input: "
+		    "%s%s (is the key in another field, or inside a header: "
+		    "--map 'api_key=PATH|bearer'?)",
+		    n, entries, list, more);
+	return n;
 }

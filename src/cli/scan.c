@@ -406,6 +406,7 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 			"keywatch: %llu keys continued from the state file\n",
 			(unsigned long long)st->keys_restored);
 	learning_summary(e);
+	kw_cli_unmatched_keys(e, kw_engine_config(e));
 	if (kw_log_get_level() <= KW_LOG_DEBUG) {
 		/* The benchmark's memory figure: a Stripe secret key is 107
 		 * bytes; the index takes up to 13.3 bytes a key, the queue
@@ -477,33 +478,6 @@ static void show_progress(void *ctx, uint64_t opened, uint64_t total,
 	(void)ctx;
 	fprintf(stderr, "\r\033[Kkeywatch: reading %llu/%llu %s",
 		(unsigned long long)opened, (unsigned long long)total, name);
-}
-
-static int read_inputs(struct kw_engine *e, int nargs, char **args,
-		       size_t max_inputs, uint64_t *not_data)
-{
-	static const char *const stdin_only[] = {"-"};
-	struct kw_inputs in = {0};
-	struct kw_error err;
-	bool progress = kw_engine_has_progress(e);
-
-	kw_error_clear(&err);
-	if (kw_inputs_expand(nargs ? (const char *const *)args : stdin_only,
-			     nargs ? (size_t)nargs : 1, max_inputs, &in,
-			     &err) != KW_OK) {
-		kw_log_error(NULL, "%s", err.msg);
-		return KW_EXIT_USAGE;
-	}
-	for (size_t i = 0; i < in.nerr; i++) {
-		kw_log_error(NULL, "%s", in.errors[i]);
-		kw_engine_count_failed(e);
-	}
-	kw_engine_read_paths(e, (const char *const *)in.paths, in.n);
-	if (progress && in.n)
-		fputs("\r\033[K", stderr);
-	memcpy(not_data, in.not_data, sizeof(in.not_data));
-	kw_inputs_free(&in);
-	return KW_EXIT_OK;
 }
 
 /* 1 when an alert reached --fail-on, else 3 when some input had problems
@@ -579,8 +553,7 @@ int kw_cli_scan(int argc, char **argv)
 		rc = KW_EXIT_USAGE;
 		goto cleanup;
 	}
-	rc = read_inputs(engine, argc - optind, argv + optind,
-			 KW_INPUTS_MAX_DEFAULT, not_data);
+	rc = kw_cli_read_inputs(engine, argc - optind, argv + optind, not_data);
 	if (rc != KW_EXIT_OK)
 		goto cleanup;
 	kw_engine_finish(engine);

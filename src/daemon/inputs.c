@@ -38,21 +38,28 @@ static bool merge_map(struct kw_daemon_inputs *wi, const struct kw_config *cfg,
 	json_object_foreach(in->map, field, path)
 	{
 		struct kw_field_map one;
-		char spec[512];
+		char spec[1024];
 		size_t j;
+		int w;
 
-		snprintf(spec, sizeof(spec), "%s=%s", field,
-			 json_is_string(path) ? json_string_value(path) : "");
+		w = snprintf(spec, sizeof(spec), "%s=%s", field,
+			     json_is_string(path) ? json_string_value(path)
+						  : "");
 		kw_error_clear(&err);
-		if (kw_field_map_parse(spec, &one, &err) != KW_OK) {
+		if (w < 0 || (size_t)w >= sizeof(spec))
+			kw_error_set(&err, KW_EUSAGE,
+				     "'%.64s': longer than %zu "
+				     "bytes",
+				     field, sizeof(spec) - 1);
+		if (err.msg[0] ||
+		    kw_field_map_parse(spec, &one, &err) != KW_OK) {
 			kw_log_error(NULL, "%s: inputs[%zu].map: %s", cfg->file,
 				     i, err.msg);
 			return false;
 		}
 		for (j = 0; j < n && m[j].field != one.field; j++)
 			;
-		m[j].field = one.field;
-		m[j].path = json_string_value(path);
+		m[j] = one;
 		if (j == n)
 			n++;
 	}

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/glob.h"
 #include "core/log.h"
 #include "detect/detector.h"
 #include "ingest/dispatch.h"
@@ -72,6 +73,10 @@ struct kw_engine {
 	struct kw_wheel *wheel;
 	int64_t next_sweep;
 	bool windowed; /* some family has windows (a flush slot) */
+	/* Per keys[] entry of the config: its glob matched a key of the
+	 * input (kw_engine_conf_matched); nconf_left have not yet. */
+	bool *conf_matched;
+	size_t nconf_left;
 };
 
 static size_t align_up(size_t n)
@@ -273,6 +278,12 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 		goto cleanup;
 	}
 	kw_keytab_on_evict(e->keys, on_evict, e);
+	e->nconf_left = opts->cfg->nkeys;
+	e->conf_matched = calloc(opts->cfg->nkeys + 1, sizeof(bool));
+	if (!e->conf_matched) {
+		st = kw_error_set(err, KW_ENOMEM, "out of memory");
+		goto cleanup;
+	}
 	if (opts->models) {
 		st = kw_models_cache_create(opts->models, &e->mcache);
 		if (st != KW_OK) {
@@ -368,6 +379,33 @@ static const struct kw_geo *place(struct kw_engine *e,
 	return &e->logged_geo;
 }
 
+/* A new key: mark the keys[] entries whose glob matches it. The entries
+ * before its first match (key->conf) did not; the later ones are tried
+ * only while unmatched, so a key costs nothing more once every entry has
+ * matched. */
+static void note_conf_matches(struct kw_engine *e, const struct kw_keyent *key,
+			      struct kw_str k)
+{
+	const struct kw_config *cfg = e->opts.cfg;
+	const struct kw_keyconf *first = key->conf;
+
+	if (!first || !e->nconf_left)
+		return;
+	for (size_t i = first->index; i < cfg->nkeys; i++) {
+		if (e->conf_matched[i] ||
+		    (i != first->index &&
+		     !kw_glob_match(cfg->keys[i].match, k.p, k.n)))
+			continue;
+		e->conf_matched[i] = true;
+		e->nconf_left--;
+	}
+}
+
+bool kw_engine_conf_matched(const struct kw_engine *e, size_t i)
+{
+	return i < e->opts.cfg->nkeys && e->conf_matched[i];
+}
+
 static void analyse(struct kw_engine *e, struct kw_event *ev)
 {
 	struct kw_keyent *key = NULL;
@@ -397,6 +435,7 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 		key->kind = (uint8_t)ev->key_kind;
 		key->mode = (uint8_t)ev->key_mode;
 		key->conf = kw_config_key(e->opts.cfg, ev->key.p, ev->key.n);
+		note_conf_matches(e, key, ev->key);
 		if (e->snap)
 			restore(e, key);
 	} else if (key->mode == KW_MODE_UNKNOWN && ev->key_mode) {
@@ -1001,6 +1040,7 @@ void kw_engine_destroy(struct kw_engine *e)
 	kw_models_cache_destroy(e->mcache);
 	kw_snapshot_destroy(e->snap);
 	kw_wheel_destroy(e->wheel);
+	free(e->conf_matched);
 	kw_arena_destroy(&e->arena);
 	free(e);
 }

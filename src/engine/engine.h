@@ -173,6 +173,11 @@ void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb,
 void kw_engine_learning(struct kw_engine *e, uint64_t *learning,
 			uint64_t *keys);
 
+/* Whether the glob of keys[i] of the config matched a key of the input so
+ * far (any key, even one an earlier entry also matches). False for an i
+ * past the config's keys. */
+bool kw_engine_conf_matched(const struct kw_engine *e, size_t i);
+
 /* Count an input that could not be opened (the caller reports it). */
 void kw_engine_count_failed(struct kw_engine *e);
 

@@ -283,7 +283,7 @@ static bool decode_one(struct kw_decode_rec *r, const struct kw_record *rec,
 		       struct kw_event *ev, struct kw_arena *arena)
 {
 	return is_cloudtrail(r, rec) &&
-	       kw_decode_key_required(r, NULL, &ev->key) &&
+	       kw_decode_key_required(r, arena, NULL, &ev->key) &&
 	       kw_decode_time_required(r, &ev->ts) && decode_status(r, ev) &&
 	       kw_decode_optional(r, ev, arena) &&
 	       kw_decode_ip_or_source(r, ev) && decode_op(r, ev, arena) &&

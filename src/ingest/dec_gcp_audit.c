@@ -184,7 +184,8 @@ static bool is_audit(const struct kw_decode_rec *r, const struct kw_record *rec)
 /* The key's id, the last step of its resource name: "//iam.googleapis.com/
  * projects/P/serviceAccounts/SA/keys/KEY_ID" (a mapped key is taken as it
  * is). */
-static bool decode_key(const struct kw_decode_rec *r, struct kw_event *ev)
+static bool decode_key(struct kw_decode_rec *r, struct kw_event *ev,
+		       struct kw_arena *arena)
 {
 	static const char keys[] = "/keys/";
 	const char *path = kw_decode_field_path(r, KW_FIELD_API_KEY);
@@ -193,7 +194,7 @@ static bool decode_key(const struct kw_decode_rec *r, struct kw_event *ev)
 
 	if (!r->df->mapped[KW_FIELD_API_KEY] && is_bq(r))
 		path = BQ "authenticationInfo.serviceAccountKeyName";
-	if (!kw_decode_key_required(r, path, &ev->key))
+	if (!kw_decode_key_required(r, arena, path, &ev->key))
 		return false;
 	if (r->df->mapped[KW_FIELD_API_KEY])
 		return true;
@@ -304,7 +305,7 @@ static bool decode_op(const struct kw_decode_rec *r, struct kw_event *ev)
 static bool decode_one(struct kw_decode_rec *r, const struct kw_record *rec,
 		       struct kw_event *ev, struct kw_arena *arena)
 {
-	return is_audit(r, rec) && decode_key(r, ev) &&
+	return is_audit(r, rec) && decode_key(r, ev, arena) &&
 	       kw_decode_time_required(r, &ev->ts) && decode_status(r, ev) &&
 	       kw_decode_optional(r, ev, arena) &&
 	       kw_decode_ip_or_source(r, ev) && decode_op(r, ev);

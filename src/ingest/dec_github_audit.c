@@ -176,7 +176,8 @@ static bool decode_context(const struct kw_decode_rec *r, struct kw_event *ev)
 static bool decode_one(struct kw_decode_rec *r, const struct kw_record *rec,
 		       struct kw_event *ev, struct kw_arena *arena)
 {
-	return is_github(r, rec) && kw_decode_key_required(r, NULL, &ev->key) &&
+	return is_github(r, rec) &&
+	       kw_decode_key_required(r, arena, NULL, &ev->key) &&
 	       kw_decode_time_required(r, &ev->ts) && decode_status(r, ev) &&
 	       kw_decode_optional(r, ev, arena) && decode_ip(r, ev) &&
 	       decode_op(r, ev) && decode_context(r, ev);

@@ -109,7 +109,7 @@ static bool decode_one(const struct keywatch *kd, const struct kw_record *rec,
 	ev->line = rec->line;
 	ev->format = kw_decoder_keywatch.name;
 
-	res = kw_decode_key(&r, &ev->key);
+	res = kw_decode_key(&r, arena, &ev->key);
 	if (res == KW_DECODE_BAD)
 		return false;
 	keyless = res == KW_DECODE_ABSENT;

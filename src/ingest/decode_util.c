@@ -215,16 +215,17 @@ static enum kw_status add_path(struct kw_decode_fields *df, const char *p,
 	return KW_OK;
 }
 
-static const char *mapped_path(const struct kw_decoder_conf *conf,
-			       enum kw_field f)
+/* The last map entry of field f, or NULL. */
+static const struct kw_field_map *mapped(const struct kw_decoder_conf *conf,
+					 enum kw_field f)
 {
-	const char *p = NULL;
+	const struct kw_field_map *m = NULL;
 
 	for (size_t i = 0; conf && i < conf->nmap; i++) {
 		if (conf->map[i].field == f)
-			p = conf->map[i].path;
+			m = &conf->map[i];
 	}
-	return p;
+	return m;
 }
 
 enum kw_status kw_decode_fields_init(struct kw_decode_fields *df,
@@ -244,13 +245,16 @@ enum kw_status kw_decode_fields_init(struct kw_decode_fields *df,
 			goto cleanup;
 	}
 	for (unsigned f = 0; f < KW_FIELD_MAX; f++) {
-		const char *m = mapped_path(conf, (enum kw_field)f);
+		const struct kw_field_map *m = mapped(conf, (enum kw_field)f);
 		const char *const *list = defaults[f];
 
 		if (f == KW_FIELD_ROOT)
 			continue; /* the decoding stage's, not a field */
 		if (m) {
-			st = add_path(df, m, &df->slot[f][0], err);
+			st = add_path(df, m->path, &df->slot[f][0], err);
+			if (st == KW_OK && m->form.kind != KW_KEYFORM_WHOLE)
+				st = kw_keyform_create(&m->form, &df->keyform,
+						       err);
 			if (st != KW_OK)
 				goto cleanup;
 			df->count[f] = 1;
@@ -293,6 +297,8 @@ void kw_decode_fields_fini(struct kw_decode_fields *df)
 	df->paths = NULL;
 	free(df->hint);
 	df->hint = NULL;
+	kw_keyform_destroy(df->keyform);
+	df->keyform = NULL;
 }
 
 /* ---- per record ---- */
@@ -319,6 +325,7 @@ bool kw_decode_scan(struct kw_decode_rec *r, const struct kw_record *rec,
 	err.msg[0] = '\0';
 	r->text = rec->p;
 	r->len = rec->n;
+	r->key = KW_STR_NULL;
 	st = kw_json_scan_hinted(r->df->paths, r->df->hint, rec->p, rec->n,
 				 r->vals, arena, &err);
 	if (st == KW_ENOMEM) {
@@ -430,13 +437,14 @@ static enum kw_decode_res bad_value(const struct kw_decode_rec *r,
 {
 	const struct kw_json_value *k =
 		kw_decode_value(r, KW_FIELD_API_KEY, NULL);
-	struct kw_str val = {v->p, v->n}, key = KW_STR_NULL;
+	struct kw_str val = {v->p, v->n}, key = r->key;
 	char q[KW_DECODE_QUOTE_BUF], safe[KW_DECODE_QUOTE_MAX * 3];
 	char id[KW_KEY_ID_MAX];
 
 	if (!sampled(r, KW_SKIP_BAD_FIELD))
 		return bad(r, f, slot, "");
-	if (k && k->type == KW_JSON_STRING)
+	/* The key as found; before kw_decode_key, the value that holds it. */
+	if (!key.n && k && k->type == KW_JSON_STRING && !r->df->keyform)
 		key = (struct kw_str){k->p, k->n};
 	if (key.n && kw_key_in(val, key)) {
 		kw_key_redact(key.p, key.n, id, sizeof(id));
@@ -463,11 +471,30 @@ enum kw_decode_res kw_decode_string(const struct kw_decode_rec *r,
 	return KW_DECODE_OK;
 }
 
-enum kw_decode_res kw_decode_key(const struct kw_decode_rec *r,
-				 struct kw_str *out)
+/* Bytes a key may not hold: a string that points into the record had no
+ * escapes, and JSON allows no raw control characters there, so only DEL
+ * can be; anything else (unescaped, or decoded from Basic) is checked
+ * whole. */
+static bool key_has_control(const struct kw_decode_rec *r, struct kw_str k)
+{
+	if ((uintptr_t)k.p >= (uintptr_t)r->text &&
+	    (uintptr_t)k.p < (uintptr_t)r->text + r->len)
+		return memchr(k.p, 0x7f, k.n) != NULL;
+	for (size_t i = 0; i < k.n; i++) {
+		unsigned char c = (unsigned char)k.p[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+enum kw_decode_res kw_decode_key(struct kw_decode_rec *r,
+				 struct kw_arena *arena, struct kw_str *out)
 {
 	size_t slot;
 	const struct kw_json_value *v = value_of(r, KW_FIELD_API_KEY, &slot);
+	struct kw_str k;
 
 	if (!v)
 		return KW_DECODE_ABSENT;
@@ -475,27 +502,32 @@ enum kw_decode_res kw_decode_key(const struct kw_decode_rec *r,
 		return bad(r, KW_FIELD_API_KEY, slot, " is not a string");
 	if (v->n == 0)
 		return KW_DECODE_ABSENT;
-	if (v->n > KW_DECODE_KEY_MAX)
+	k = (struct kw_str){v->p, v->n};
+	if (r->df->keyform) {
+		size_t cap = v->n + 1;
+		char *buf = v->n <= KW_KEYFORM_VALUE_MAX
+				    ? kw_arena_alloc(arena, cap)
+				    : NULL;
+		const char *why =
+			buf || v->n > KW_KEYFORM_VALUE_MAX
+				? kw_keyform_extract(r->df->keyform, v->p, v->n,
+						     buf, cap, &k)
+				: " does not fit the batch's memory";
+
+		if (why)
+			return bad(r, KW_FIELD_API_KEY, slot, why);
+		if (k.n == 0)
+			return bad(r, KW_FIELD_API_KEY, slot,
+				   " holds an empty key");
+	}
+	if (k.n > KW_DECODE_KEY_MAX)
 		return bad(r, KW_FIELD_API_KEY, slot,
 			   " is longer than 512 bytes");
-	/* A string that points into the record had no escapes, and JSON
-	 * allows no raw control characters: only DEL can be there. */
-	if ((uintptr_t)v->p >= (uintptr_t)r->text &&
-	    (uintptr_t)v->p < (uintptr_t)r->text + r->len) {
-		if (memchr(v->p, 0x7f, v->n))
-			return bad(r, KW_FIELD_API_KEY, slot,
-				   " contains a control character");
-	} else {
-		for (size_t i = 0; i < v->n; i++) {
-			unsigned char c = (unsigned char)v->p[i];
-
-			if (c < 0x20 || c == 0x7f)
-				return bad(r, KW_FIELD_API_KEY, slot,
-					   " contains a control character");
-		}
-	}
-	out->p = v->p;
-	out->n = v->n;
+	if (key_has_control(r, k))
+		return bad(r, KW_FIELD_API_KEY, slot,
+			   " contains a control character");
+	r->key = k;
+	*out = k;
 	return KW_DECODE_OK;
 }
 
@@ -758,10 +790,10 @@ bool kw_decode_recognised(const struct kw_decode_rec *r,
 	return false;
 }
 
-bool kw_decode_key_required(const struct kw_decode_rec *r, const char *path,
-			    struct kw_str *out)
+bool kw_decode_key_required(struct kw_decode_rec *r, struct kw_arena *arena,
+			    const char *path, struct kw_str *out)
 {
-	enum kw_decode_res res = kw_decode_key(r, out);
+	enum kw_decode_res res = kw_decode_key(r, arena, out);
 
 	if (res == KW_DECODE_ABSENT)
 		kw_skips_add(r->skips, KW_SKIP_KEYLESS, r->file, r->line,

@@ -177,10 +177,13 @@ enum kw_status kw_field_map_parse(const char *spec, struct kw_field_map *out,
 				  struct kw_error *err)
 {
 	const char *eq = spec ? strchr(spec, '=') : NULL;
+	const char *bar, *path;
+	size_t path_n;
 	enum kw_field f;
 	char names[256];
 	size_t used = 0;
 
+	memset(out, 0, sizeof(*out));
 	if (!eq || eq == spec || eq[1] == '\0')
 		return kw_error_set(err, KW_EUSAGE,
 				    "--map '%s': expected FIELD=PATH",
@@ -202,11 +205,26 @@ enum kw_status kw_field_map_parse(const char *spec, struct kw_field_map *out,
 				    "(fields: %s)",
 				    spec, (int)(eq - spec), spec, names);
 	}
-	if (!path_ok(eq + 1))
+	path = eq + 1;
+	bar = strchr(path, '|');
+	path_n = bar ? (size_t)(bar - path) : strlen(path);
+	if (path_n >= KW_FIELD_PATH_MAX)
+		return kw_error_set(err, KW_EUSAGE,
+				    "--map '%.300s': path longer than %d bytes",
+				    spec, KW_FIELD_PATH_MAX - 1);
+	memcpy(out->path, path, path_n);
+	out->path[path_n] = '\0';
+	if (!path_ok(out->path))
 		return kw_error_set(err, KW_EUSAGE,
 				    "--map '%s': path '%s' has an empty step",
-				    spec, eq + 1);
+				    spec, out->path);
+	if (bar && f != KW_FIELD_API_KEY)
+		return kw_error_set(err, KW_EUSAGE,
+				    "--map '%s': only api_key takes a key form",
+				    spec);
+	if (bar && kw_keyform_parse(bar + 1, strlen(bar + 1), &out->form,
+				    err) != KW_OK)
+		return kw_error_prefix(err, "--map '%.300s'", spec);
 	out->field = f;
-	out->path = eq + 1;
 	return KW_OK;
 }

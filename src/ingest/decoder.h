@@ -31,6 +31,7 @@
 #include "core/skips.h"
 #include "core/status.h"
 #include "ingest/json_scan.h"
+#include "ingest/keyform.h"
 #include "ingest/splitter.h"
 
 /* The event fields a log field can be mapped onto (spec/input-formats.md). */
@@ -56,10 +57,13 @@ const char *kw_field_name(enum kw_field f);
 /* Look a field up by its name or one of its aliases; KW_FIELD_MAX if none. */
 enum kw_field kw_field_lookup(const char *name);
 
-/* One --map FIELD=PATH. */
+/* One --map FIELD=PATH or api_key=PATH|FORM (keyform.h). Plain data,
+ * copied freely; a decoder borrows the map it is given for its lifetime. */
+#define KW_FIELD_PATH_MAX 256
 struct kw_field_map {
 	enum kw_field field;
-	const char *path; /* dotted path; borrowed for the decoder's lifetime */
+	char path[KW_FIELD_PATH_MAX]; /* dotted path */
+	struct kw_keyform_spec form;  /* api_key only; WHOLE otherwise */
 };
 
 struct kw_decoder_conf {
@@ -144,11 +148,15 @@ const struct kw_decoder_ops *const *kw_decoder_all(void);
  * returns buf. */
 const char *kw_decoder_names(char *buf, size_t cap);
 
-/* Parse "FIELD=PATH" (the --map syntax). FIELD is a canonical name or an
- * alias; PATH is a dotted path of non-empty steps. The path points into
- * spec. Errors (KW_EUSAGE): "--map 'x': expected FIELD=PATH",
+/* Parse "FIELD=PATH" (the --map syntax), or "api_key=PATH|FORM" for a key
+ * inside the value (keyform.h). FIELD is a canonical name or an alias; PATH
+ * is a dotted path of non-empty steps, at most KW_FIELD_PATH_MAX - 1 bytes.
+ * Errors (KW_EUSAGE): "--map 'x': expected FIELD=PATH",
  * "--map 'foo=a': unknown field 'foo' (fields: created, api_key, ...)",
- * "--map 'ip=a..b': path 'a..b' has an empty step". */
+ * "--map 'ip=a..b': path 'a..b' has an empty step",
+ * "--map 'ip=a|bearer': only api_key takes a key form",
+ * "--map 'api_key=a|x': unknown key form 'x' (forms: ...)" and the other
+ * errors of kw_keyform_parse after "--map '...': ". */
 enum kw_status kw_field_map_parse(const char *spec, struct kw_field_map *out,
 				  struct kw_error *err);
 
@@ -203,6 +211,7 @@ struct kw_decode_fields {
 	unsigned char count[KW_FIELD_MAX];
 	bool mapped[KW_FIELD_MAX];	    /* the path came from --map */
 	const struct kw_decoder_conf *conf; /* borrowed; may be NULL */
+	struct kw_keyform *keyform; /* api_key's "|FORM"; owned; NULL: none */
 };
 
 /* Fill df. defaults[f] is the NULL-terminated list of paths for field f (a
@@ -227,6 +236,7 @@ struct kw_decode_rec {
 	uint64_t line;
 	const char *text; /* the record scanned last (kw_decode_scan) */
 	size_t len;
+	struct kw_str key; /* the key kw_decode_key found; empty before */
 	struct kw_json_value vals[KW_JSON_MAX_PATHS];
 };
 
@@ -269,11 +279,13 @@ enum kw_decode_res { KW_DECODE_ABSENT = 0, KW_DECODE_OK, KW_DECODE_BAD };
 enum kw_decode_res kw_decode_string(const struct kw_decode_rec *r,
 				    enum kw_field f, struct kw_str *out);
 /* The API key: a non-empty string (empty is ABSENT) of at most
- * KW_DECODE_KEY_MAX bytes without control characters. Messages never show
- * the value. */
+ * KW_DECODE_KEY_MAX bytes without control characters, taken out of the
+ * value by the map's key form when it has one (a decoded Basic user is
+ * built in arena). Kept in r->key, so that messages about other fields
+ * hide it. Messages never show the value. */
 #define KW_DECODE_KEY_MAX 512
-enum kw_decode_res kw_decode_key(const struct kw_decode_rec *r,
-				 struct kw_str *out);
+enum kw_decode_res kw_decode_key(struct kw_decode_rec *r,
+				 struct kw_arena *arena, struct kw_str *out);
 /* The time (kw_decode_time). */
 enum kw_decode_res kw_decode_created(const struct kw_decode_rec *r,
 				     int64_t *ts_us);
@@ -348,8 +360,8 @@ const char *kw_decode_field_path(const struct kw_decode_rec *r,
 /* The key, required: absent or empty is KW_SKIP_KEYLESS "record has no
  * PATH" (a record no key made, expected in such a log: not a problem), with
  * path, or the field's first path when path is NULL. True: out is set. */
-bool kw_decode_key_required(const struct kw_decode_rec *r, const char *path,
-			    struct kw_str *out);
+bool kw_decode_key_required(struct kw_decode_rec *r, struct kw_arena *arena,
+			    const char *path, struct kw_str *out);
 /* The time, required: absent is KW_SKIP_NO_TIME "record has no PATH". */
 bool kw_decode_time_required(const struct kw_decode_rec *r, int64_t *ts_us);
 

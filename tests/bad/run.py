@@ -11,6 +11,7 @@ the damage is one bad line, and always in the good file after it.
 The corpus is made at run time (tests/bad/ holds no binary files).
 usage: run.py KEYWATCH
 """
+import base64
 import gzip
 import json
 import os
@@ -249,18 +250,80 @@ def cases(tmp):
     yield ("github-keyless.jsonl", js({k: v for k, v in gh().items() if k != "hashed_token"}) + b"\n" + GOOD_IN, 0,
            None, True)
 
-def run(keywatch, tmp, name, data, rc, msg, inline, argv_name=None):
+def header_line(auth, rid):
+    """A gateway's request whose key is in an Authorization header."""
+    d = {"id": rid, "created": 1795766400, "method": "GET", "path": "/v1/customers",
+         "status": 200, "ip": "198.51.100.7", "headers": {"authorization": auth}}
+    return (json.dumps(d, separators=(",", ":")) + "\n").encode()
+
+
+def basic(user_pass):
+    return "Basic " + base64.b64encode(user_pass).decode()
+
+
+def header_cases():
+    """Malformed Bearer and Basic credentials (issue 10 item 4): each is
+    named by file and line, never quoted, and the next request is read.
+    (name, form, the damaged header, expected message after the line)"""
+    cases = [
+        ("bearer-empty", "bearer", "Bearer ", "has an empty Bearer token"),
+        ("bearer-other-scheme", "bearer", basic(HONEY_IN.encode() + b":"),
+         "is not a Bearer credential"),
+        ("bearer-no-scheme", "bearer", HONEY_IN, "is not a Bearer credential"),
+        ("bearer-two-words", "bearer", "Bearer sk_live_51HxTwo Words",
+         "has a Bearer token that is not one word of visible ASCII"),
+        ("bearer-too-long", "bearer", "Bearer " + "A" * 5000,
+         "is longer than 4096 bytes"),
+        ("basic-empty", "basic", "Basic", "has empty Basic credentials"),
+        ("basic-not-base64", "basic", "Basic sk_live_51Hx!notbase64",
+         "has Basic credentials that are not base64"),
+        ("basic-cut-base64", "basic", basic(HONEY_IN.encode() + b":")[:-3],
+         "has Basic credentials that are not base64"),
+        ("basic-no-colon", "basic", basic(HONEY_IN.encode()),
+         "has Basic credentials without a ':' between user and password"),
+        ("basic-empty-user", "basic", basic(b":" + HONEY_IN.encode()),
+         "has Basic credentials with an empty user"),
+        ("basic-control", "basic", basic(b"sk_live_\x01ctl:"),
+         "contains a control character"),
+        ("basic-other-scheme", "basic", "Bearer " + HONEY_IN,
+         "is not a Basic credential"),
+    ]
+    for name, form, auth, msg in cases:
+        fmt = (lambda k: "Bearer " + k) if form == "bearer" else \
+            (lambda k: basic(k.encode() + b":"))
+        data = header_line(auth, "req_bad") + header_line(fmt(HONEY_IN), "req_inline")
+        yield (name + ".jsonl", data, 3,
+               "%s.jsonl:1: field 'api_key' (headers.authorization) %s" % (name, msg),
+               True, {"map": "api_key=headers.authorization|" + form,
+                      "good": header_line(fmt(HONEY_AFTER), "req_after"),
+                      "secrets": [auth, HONEY_IN]})
+    # Not a string at all.
+    yield ("bearer-not-string.jsonl",
+           b'{"id":"req_bad","created":1795766400,"method":"GET","path":"/v1/x","status":200,"headers":{"authorization":["Bearer x"]}}\n'
+           + header_line("Bearer " + HONEY_IN, "req_inline"), 3,
+           "bearer-not-string.jsonl:1: field 'api_key' (headers.authorization) is not a string", True,
+           {"map": "api_key=headers.authorization|bearer",
+            "good": header_line("Bearer " + HONEY_AFTER, "req_after"), "secrets": []})
+
+
+def run(keywatch, tmp, name, data, rc, msg, inline, opts=None):
     path = os.path.join(tmp, name)
+    opts = opts or {}
     if data is not None:
         with open(path, "wb") as f:
             f.write(data)
     good = os.path.join(tmp, "good.jsonl")
+    extra = []
+    if "map" in opts:
+        extra = ["--map", opts["map"]]
+        good = os.path.join(tmp, "good-" + name)
+        with open(good, "wb") as f:
+            f.write(opts["good"])
     # The models are copied beside the corpus: the unreadable case runs as
     # nobody, who may not reach into the checkout (a clone under a 0700
     # folder).
     cmd = [keywatch, "scan", "-o", "json", "-m", os.path.join(tmp, "models"),
-           "-c", os.path.join(tmp, "cfg.json"),
-           argv_name or path, good]
+           "-c", os.path.join(tmp, "cfg.json")] + extra + [path, good]
     pre = []
     if name == "unreadable.jsonl" and os.geteuid() == 0:
         pre = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -284,6 +347,11 @@ def run(keywatch, tmp, name, data, rc, msg, inline, argv_name=None):
         problems.append("the good file after the damage raised no alert")
     if inline and '"req_inline"' not in out:
         problems.append("the valid line after the damage raised no alert")
+    for secret in opts.get("secrets", []):
+        # The damaged header, and the key in it, are never shown.
+        for text in [secret.strip()] + secret.split():
+            if len(text) >= 12 and (text in err or text in out):
+                problems.append("output shows %r" % text[:12])
     if problems:
         problems.append("stderr was:\n" + err[-3000:])
     return problems
@@ -312,8 +380,10 @@ def main():
                           "unreadable.jsonl: Permission denied", False))
         all_cases.append(("missing.jsonl", None, 3,
                           "missing.jsonl: No such file or directory", False))
-        for name, data, rc, msg, inline in all_cases:
-            problems = run(keywatch, tmp, name, data, rc, msg, inline)
+        all_cases += list(header_cases())
+        for name, data, rc, msg, inline, *opts in all_cases:
+            problems = run(keywatch, tmp, name, data, rc, msg, inline,
+                           opts[0] if opts else None)
             if problems:
                 failed += 1
                 print("FAIL %s: %s" % (name, "\n  ".join(problems)))

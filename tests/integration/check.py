@@ -7,7 +7,8 @@ as its redacted id, everywhere check prints it (the key's name, the
 suppression's reason), with a warning that says where and what to write
 instead; the key is never printed. The geo detectors show whether they
 really run with the GeoIP databases given (none, ASN only, country only,
-city and ASN), and why not.
+city and ASN), and why not. Given input, check reads it as scan would and
+names the keys[] entries that matched no key.
 
 usage: check.py KEYWATCH
 """
@@ -88,6 +89,50 @@ CASES = [
 ]
 
 
+def check_input(keywatch, cfg, tmp, env):
+    """check -c CONFIG PATH: the input read as scan reads it, and the
+    keys[] entries that matched no key named (issue 10 item 4). The key is
+    in an Authorization header: without the map's key form nothing
+    matches."""
+    log = os.path.join(tmp, "gateway.jsonl")
+    with open(log, "w") as f:
+        for auth in ("Bearer rk_live_51HxAnalyticsKeyZz9a1b2", "Bearer "):
+            f.write(json.dumps({"t": "2026-11-27T09:00:00Z", "m": "GET",
+                                "p": "/v1/charges", "s": 200,
+                                "h": {"authorization": auth}}) + "\n")
+    base = [keywatch, "check", "-c", cfg, "--map", "created=t", "--map", "method=m",
+            "--map", "path=p", "--map", "status=s"]
+    hint = " (is the key in another field, or inside a header: --map 'api_key=PATH|bearer'?)"
+    cases = [
+        ("whole header", "api_key=h.authorization", 0,
+         "input: 1 input read, 2 events from 2 keys, 0 requests without a key, 0 problems; "
+         "0 of 2 keys[] entries (decoys aside) matched a key",
+         ["keywatch: warning: 2 of 2 keys[] entries matched no key in the input: "
+          "keys[0] '%s' (backend (was %s)), keys[1] 'rk_live_*a1b2' (analytics)%s" % (ID, ID, hint)]),
+        ("bearer", "api_key=h.authorization|bearer", 3,
+         "input: 1 input read, 1 events from 1 keys, 0 requests without a key, 1 problems; "
+         "1 of 2 keys[] entries (decoys aside) matched a key",
+         ["keywatch: warning: %s:2: field 'api_key' (h.authorization) has an empty Bearer token" % log,
+          "keywatch: warning: 1 of 2 keys[] entries matched no key in the input: "
+          "keys[0] '%s' (backend (was %s))%s" % (ID, ID, hint)]),
+    ]
+    failures = []
+    for name, m, rc, out_line, err_lines in cases:
+        p = subprocess.run(base + ["--map", m, log], capture_output=True, timeout=60, env=env)
+        out = p.stdout.decode("utf-8", "replace")
+        err = p.stderr.decode("utf-8", "replace")
+        if p.returncode != rc:
+            failures.append("input %s: exit %d, expected %d: %s" % (name, p.returncode, rc, err))
+        if out_line not in out.splitlines():
+            failures.append("input %s: stdout lacks %r:\n%s" % (name, out_line, out[-500:]))
+        for want in err_lines:
+            if want not in err.splitlines():
+                failures.append("input %s: stderr lacks %r:\n%s" % (name, want, err))
+        if KEY in out + err or "rk_live_51HxAnalyticsKeyZz9a1b2" in out + err:
+            failures.append("input %s: check printed a key" % name)
+    return failures
+
+
 def main():
     keywatch = os.path.abspath(sys.argv[1])
     failures = []
@@ -119,6 +164,7 @@ def main():
             for piece in (KEY, KEY[8:24], KEY[-16:]):
                 if piece in out or piece in err:
                     failures.append("%s: check printed the key (%s...)" % (name, piece[:8]))
+        failures += check_input(keywatch, cfg, tmp, env)
     for f in failures:
         print("FAIL " + f)
     print("%d passed, %d failed" % (len(CASES) if not failures else 0, 1 if failures else 0))

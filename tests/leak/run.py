@@ -13,13 +13,16 @@ text field), bad lines that carry keys in odd places (a key as the
 timestamp, the IP, inside an invalid line), and requests that carry their
 own key in every other field that reaches an alert: the path (as written
 and percent-encoded), the request id, the origin, the user agent, and the
-same through a field map (--map) from a log of another layout, for keys of
+same through a field map (--map) from a log of another layout, and from
+Authorization headers (Bearer and Basic: --map 'api_key=PATH|bearer'; the
+header's credentials count as secrets too), for keys of
 the known shapes and for a UUID-shaped key and a token with '/', '+' and
 '=' that match no prefix rule. A test of the bound: a request with a 500 KB
 user agent and a 100 KB path makes an alert of a few KB.
 
 usage: run.py KEYWATCH KWGEN
 """
+import base64
 import gzip
 import json
 import os
@@ -43,8 +46,16 @@ TEXT_MAX = 255
 ALERT_MAX = 4096
 
 
-def self_carrying(f, mapped=False):
-    """Requests whose every text field holds their own key."""
+def authorization(k, form):
+    """The Authorization header that carries k in form."""
+    if form == "bearer":
+        return "Bearer " + k
+    return "Basic " + base64.b64encode((k + ":").encode()).decode()
+
+
+def self_carrying(f, mapped=False, header=None):
+    """Requests whose every text field holds their own key; with header
+    ("bearer" or "basic") the key is in an Authorization header."""
     for i, k in enumerate(SELF_KEYS):
         enc = urllib.parse.quote(k, safe="")
         fields = {"path": "/v1/customers/%s/x" % k, "rid": "req_%s" % k,
@@ -53,7 +64,13 @@ def self_carrying(f, mapped=False):
         for j, path in enumerate(["/v1/customers/" + k, "/v1/" + enc + "/balance",
                                   "/v1/charges?key=" + k]):
             ts = 1795766400 + 60 * i + j
-            if mapped:
+            if header:
+                rec = {"when": ts, "req": {
+                    "verb": "POST", "url": path, "rid": fields["rid"] + str(j),
+                    "headers": {"origin": fields["origin"], "ua": fields["ua"],
+                                "authorization": authorization(k, header)}},
+                    "resp": {"code": 200}, "client": "203.0.113.%d" % (i + 1)}
+            elif mapped:
                 rec = {"when": ts, "auth": {"token": k}, "req": {
                     "verb": "POST", "url": path, "rid": fields["rid"] + str(j),
                     "headers": {"origin": fields["origin"], "ua": fields["ua"]}},
@@ -269,6 +286,46 @@ def main():
                 + sum([["--map", m] for m in MAP], []) + ["mapped.jsonl"])
         outputs += [("mapped stdout", p.stdout), ("mapped stderr", p.stderr)]
         mapped = [json.loads(line) for line in p.stdout.decode().splitlines()]
+        # Keys inside Authorization headers (issue 10 item 4): neither the
+        # key nor the header that carries it (its base64 for Basic) is
+        # shown, in alerts, warnings about damaged headers and other
+        # fields, the report, the state, or check.
+        for form in ("bearer", "basic"):
+            log = "header-%s.jsonl" % form
+            with open(log, "w") as f:
+                self_carrying(f, header=form)
+                k = SELF_KEYS[0]
+                bad = {"when": 1795766400, "req": {"verb": "GET", "url": "/v1/x",
+                       "headers": {"authorization": authorization(k, form)}},
+                       "resp": {"code": 200}, "client": "x" + k}
+                f.write(json.dumps(bad) + "\n")
+                bad["client"] = "203.0.113.1"
+                bad["req"]["headers"]["authorization"] = (
+                    "Basic " + base64.b64encode(k.encode()).decode()
+                    if form == "basic" else "Token " + k)
+                f.write(json.dumps(bad) + "\n")
+            for k in SELF_KEYS:
+                keys.add(authorization(k, form).split(" ", 1)[1])
+            hmap = [m for m in MAP if not m.startswith("api_key=")] + [
+                "api_key=req.headers.authorization|" + form]
+            args = sum([["--map", m] for m in hmap], [])
+            p = run([keywatch, "scan", "-c", "cfg.json", "-o", "json",
+                     "--report", "report-h.txt", "--state", "state-%s.bin" % form]
+                    + args + [log])
+            outputs += [(form + " stdout", p.stdout), (form + " stderr", p.stderr),
+                        (form + " report", open("report-h.txt", "rb").read()),
+                        (form + " state", open("state-%s.bin" % form, "rb").read())]
+            got = {a["key"]["name"] for a in
+                   (json.loads(line) for line in p.stdout.decode().splitlines())}
+            if len(got) < len(SELF_KEYS):
+                failures.append("the %s header log raised alerts for %d of %d keys"
+                                % (form, len(got), len(SELF_KEYS)))
+            if b"field 'ip' (client): not an IP address" not in p.stderr:
+                failures.append("no warning quoted the bad IP of the %s log: %r"
+                                % (form, p.stderr[-300:]))
+            p = run([keywatch, "check", "-c", "cfg.json"] + args + [log])
+            outputs += [(form + " check stdout", p.stdout),
+                        (form + " check stderr", p.stderr)]
         outputs.append(("file sink", open("alerts.jsonl", "rb").read()))
         for root, _, files in os.walk("spool"):
             for name in files:

@@ -251,7 +251,6 @@ static void test_map_parse(void **state)
 	(void)state;
 	assert_int_equal(kw_field_map_parse(spec, &m, &err), KW_OK);
 	assert_int_equal(m.field, KW_FIELD_API_KEY);
-	assert_ptr_equal(m.path, spec + 8);
 	assert_string_equal(m.path, "headers.x-api-key");
 
 	assert_int_equal(kw_field_map_parse("timestamp=@timestamp", &m, &err),
@@ -1855,7 +1854,6 @@ static void test_create_errors(void **state)
 {
 	struct kw_field_map map[KW_JSON_MAX_PATHS + 2];
 	struct kw_decoder_conf conf = {.map = map, .nmap = 0};
-	static char paths[KW_JSON_MAX_PATHS + 2][16];
 	struct kw_error err;
 	void *self = (void *)1;
 
@@ -1865,9 +1863,9 @@ static void test_create_errors(void **state)
 	kw_decoder_cloudtrail.destroy(NULL);
 	/* a map for every field is fine */
 	for (unsigned f = 0; f < KW_FIELD_MAX; f++) {
-		snprintf(paths[f], sizeof(paths[f]), "p%u.x", f);
+		memset(&map[f], 0, sizeof(map[f]));
+		snprintf(map[f].path, sizeof(map[f].path), "p%u.x", f);
 		map[f].field = f;
-		map[f].path = paths[f];
 	}
 	conf.nmap = KW_FIELD_MAX;
 	assert_int_equal(kw_decoder_keywatch.create(&conf, &self, &err), KW_OK);
