@@ -61,7 +61,8 @@ static enum kw_status regex_bounded(const char *re, struct kw_error *err)
 			unsigned long lo = strtoul(p + 1, &end, 10);
 			unsigned long hi = lo;
 
-			if (end == p + 1)
+			/* glibc reads "{,n}" as "{0,n}" */
+			if (end == p + 1 && *end != ',')
 				continue; /* a literal '{': regcomp judges */
 			if (*end == ',')
 				hi = end[1] == '}' ? REGEX_REPEAT_MAX + 1

@@ -182,6 +182,8 @@ static void test_parse_errors(void **state)
 					     "counts {m,n} multiply past 256");
 	parse_fails("regex:a{2,}{2,}", "key form regex: repetition counts "
 				       "{m,n} multiply past 256");
+	parse_fails("regex:(a{,20}){,20}", "key form regex: repetition "
+					   "counts {m,n} multiply past 256");
 	parse_fails("regex:(ab",
 		    "key form regex: Unmatched ( or \\("); /* glibc */
 	memcpy(long_re, "regex:", 6);
