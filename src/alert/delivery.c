@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "core/json_dump.h"
 #include "core/log.h"
 #include "core/time.h"
 
@@ -124,6 +125,8 @@ static struct entry *entry_new(uint64_t seq, const char *json, size_t len)
 	return e;
 }
 
+/* NULL when out of memory. A copy that lacks a part (kw_alert_copy) is
+ * still queued: its JSON, which most sinks send, is whole. */
 static struct entry *entry_from_alert(uint64_t seq, const struct kw_alert *a,
 				      const char *json, size_t len)
 {
@@ -131,10 +134,7 @@ static struct entry *entry_from_alert(uint64_t seq, const struct kw_alert *a,
 
 	if (!e)
 		return NULL;
-	if (kw_alert_copy(&e->alert, a) != KW_OK) {
-		free(e);
-		return NULL;
-	}
+	kw_alert_copy(&e->alert, a);
 	snprintf(e->detector, sizeof(e->detector), "%s", a->detector);
 	e->alert.detector = e->detector;
 	return e;
@@ -709,7 +709,7 @@ static void dead_letter(struct kw_delivery *d, const struct entry *e,
 		"{s:s,s:s,s:s}", "time",
 		kw_time_format((int64_t)ts.tv_sec * 1000000, t, sizeof(t)),
 		"sink", d->sink->name, "error", why);
-	head = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	head = o ? kw_json_dump(o, JSON_COMPACT) : NULL;
 	kw_error_clear(&ferr);
 	fd = kw_file_open_append(d->st.dead_path, 0, &ferr);
 	/* {"time":..,"sink":..,"error":..,"alert":<json>} in one write. */
@@ -944,7 +944,7 @@ void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
 			const char *json, size_t len)
 {
 	struct entry *e = NULL;
-	bool spooled = false;
+	bool spooled = false, full;
 	uint64_t seq;
 
 	pthread_mutex_lock(&d->mu);
@@ -965,19 +965,27 @@ void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
 		d->spilled++;
 		goto out;
 	}
-	if (d->nmem < d->o.queue_max)
+	full = d->nmem >= d->o.queue_max;
+	if (!full)
 		e = entry_from_alert(seq, a, json, len);
 	if (e) {
 		e->spooled = spooled;
 		push(d, e);
 	} else if (spooled) {
 		d->spilled++;
-	} else {
+	} else if (full) {
 		d->st.dropped++;
 		kw_log_error("delivery",
 			     "%s: alert %s dropped: the queue is full (%zu) "
 			     "and there is no spool",
 			     d->sink->name, a->id, d->o.queue_max);
+	} else {
+		d->st.dropped++;
+		d->st.oom++;
+		kw_log_error("delivery",
+			     "%s: alert %s dropped: out of memory and there "
+			     "is no spool",
+			     d->sink->name, a->id);
 	}
 out:
 	pthread_cond_signal(&d->cv);

@@ -55,6 +55,7 @@ struct kw_delivery_stats {
 	uint64_t retries;   /* RETRY answers */
 	uint64_t dead;	    /* FAIL answers: in the dead-letter file */
 	uint64_t dropped;   /* neither spooled nor queued (bounds hit) */
+	uint64_t oom;	    /* of those, dropped because memory ran out */
 	uint64_t replayed;  /* pending in the spool at start */
 	size_t pending;	    /* not yet delivered */
 	char spool[KW_DELIVERY_PATH_MAX]; /* "" when none */

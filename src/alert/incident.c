@@ -249,9 +249,12 @@ static uint32_t sketch_count(const uint64_t *sk)
 	return (uint32_t)(m * log(m / (m - set)) + 0.5);
 }
 
-/* What one alert adds to its incident's lists. */
-static void note_facts(struct incident *e, const struct kw_alert *a)
+/* What one alert adds to its incident's lists; false when memory ran out
+ * and a request's link was not kept. */
+static bool note_facts(struct incident *e, const struct kw_alert *a)
 {
+	bool ok = true;
+
 	const json_t *ev = a->evidence;
 	const json_t *ip = json_object_get(ev, "ip");
 
@@ -285,28 +288,46 @@ static void note_facts(struct incident *e, const struct kw_alert *a)
 				continue;
 			if (!e->links)
 				e->links = json_array();
-			if (e->links)
-				json_array_append_new(
-					e->links,
-					json_pack("{s:s,s:s}", "request",
-						  a->requests[i], "url", url));
+			if (!e->links ||
+			    json_array_append_new(
+				    e->links,
+				    json_pack("{s:s,s:s}", "request",
+					      a->requests[i], "url", url)) != 0)
+				ok = false;
 		}
 	}
 	memcpy(e->latest, a->id, sizeof(e->latest));
+	return ok;
 }
 
-static void set_worst(struct incident *e, const struct kw_alert *a)
+/* false when memory ran out: the old worst stays (only its text is
+ * older). */
+static bool set_worst(struct incident *e, const struct kw_alert *a)
 {
 	struct kw_alert copy;
 
-	if (kw_alert_copy(&copy, a) != KW_OK)
-		return; /* the old worst stays: only its text is older */
+	kw_alert_copy(&copy, a);
+	if (copy.incomplete) {
+		kw_alert_clear(&copy);
+		return false;
+	}
 	kw_alert_clear(&e->worst);
 	e->worst = copy;
 	e->worst.update = NULL;
 	snprintf(e->worst_detector, sizeof(e->worst_detector), "%s",
 		 a->detector);
 	e->worst.detector = e->worst_detector;
+	return true;
+}
+
+/* Memory ran out and incident e (NULL: the alert a's) lost what is
+ * named: said, and counted (scan's exit status is 3). */
+static void lost(struct kw_incidents *in, const struct incident *e,
+		 const struct kw_alert *a, const char *what)
+{
+	kw_log_error("incident", "out of memory: %s %s %s",
+		     e ? "incident" : "alert", e ? e->id : a->id, what);
+	in->st.oom++;
 }
 
 /* ------------------------------------------------------------ messages */
@@ -330,10 +351,14 @@ static json_t *top_json(const struct counted *c, size_t cap, const char *field)
 	for (size_t i = 0; i < cap && c[i].name[0]; i++)
 		sorted[n++] = c[i];
 	qsort(sorted, n, sizeof(sorted[0]), by_count);
-	for (size_t i = 0; arr && i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s,s:i}", field,
-						     sorted[i].name, "alerts",
-						     (int)sorted[i].n));
+	for (size_t i = 0; arr && i < n; i++) {
+		if (json_array_append_new(
+			    arr, json_pack("{s:s,s:i}", field, sorted[i].name,
+					   "alerts", (int)sorted[i].n)) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
 	return arr;
 }
 
@@ -347,48 +372,61 @@ static json_t *detectors_json(const struct incident *e)
 	     i++)
 		sorted[n++] = e->detectors[i];
 	qsort(sorted, n, sizeof(sorted[0]), by_count);
-	for (size_t i = 0; o && i < n; i++)
-		json_object_set_new(o, sorted[i].name,
-				    json_integer(sorted[i].n));
+	for (size_t i = 0; o && i < n; i++) {
+		if (json_object_set_new(o, sorted[i].name,
+					json_integer(sorted[i].n)) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
 	return o;
 }
 
-static void set_time(json_t *o, const char *name, int64_t us)
+/* o[name] = v (stolen); *ok turns false when it cannot be stored. */
+static void set(json_t *o, const char *name, json_t *v, bool *ok)
+{
+	if (json_object_set_new(o, name, v) != 0)
+		*ok = false;
+}
+
+static void set_time(json_t *o, const char *name, int64_t us, bool *ok)
 {
 	char t[32];
 
-	json_object_set_new(o, name,
-			    json_string(kw_time_format(us, t, sizeof(t))));
+	set(o, name, json_string(kw_time_format(us, t, sizeof(t))), ok);
 }
 
+/* The message's fields beyond the alert's; NULL when out of memory (a
+ * message is sent whole or not at all). */
 static json_t *update_json(const struct incident *e, enum kw_incident_event ev,
 			   int64_t time)
 {
 	json_t *u = json_object();
 	uint32_t nips = sketch_count(e->sketch);
+	bool ok = true;
 
 	if (!u)
 		return NULL;
-	json_object_set_new(u, "event",
-			    json_string(kw_incident_event_name(ev)));
-	set_time(u, "opened", e->opened);
-	set_time(u, "last_alert", e->last);
+	set(u, "event", json_string(kw_incident_event_name(ev)), &ok);
+	set_time(u, "opened", e->opened, &ok);
+	set_time(u, "last_alert", e->last, &ok);
 	if (ev == KW_INCIDENT_CLOSED)
-		set_time(u, "closed", time);
-	json_object_set_new(u, "alerts", json_integer(e->alerts));
-	json_object_set_new(u, "new_alerts",
-			    json_integer(e->alerts - e->told_alerts));
-	json_object_set_new(u, "message", json_integer(e->messages + 1));
-	json_object_set_new(u, "detectors", detectors_json(e));
-	json_object_set_new(u, "ip_count", json_integer(nips));
-	json_object_set_new(u, "ips", top_json(e->ips, KW_INCIDENT_TOP, "ip"));
-	json_object_set_new(
-		u, "countries",
-		top_json(e->countries, KW_INCIDENT_COUNTRIES, "country"));
-	json_object_set_new(u, "operations",
-			    top_json(e->ops, KW_INCIDENT_TOP, "op"));
-	json_object_set_new(u, "latest_alert", json_string(e->latest));
-	json_object_set_new(u, "alert", kw_alert_to_object(&e->worst));
+		set_time(u, "closed", time, &ok);
+	set(u, "alerts", json_integer(e->alerts), &ok);
+	set(u, "new_alerts", json_integer(e->alerts - e->told_alerts), &ok);
+	set(u, "message", json_integer(e->messages + 1), &ok);
+	set(u, "detectors", detectors_json(e), &ok);
+	set(u, "ip_count", json_integer(nips), &ok);
+	set(u, "ips", top_json(e->ips, KW_INCIDENT_TOP, "ip"), &ok);
+	set(u, "countries",
+	    top_json(e->countries, KW_INCIDENT_COUNTRIES, "country"), &ok);
+	set(u, "operations", top_json(e->ops, KW_INCIDENT_TOP, "op"), &ok);
+	set(u, "latest_alert", json_string(e->latest), &ok);
+	set(u, "alert", kw_alert_to_object(&e->worst), &ok);
+	if (!ok) {
+		json_decref(u);
+		return NULL;
+	}
 	return u;
 }
 
@@ -419,8 +457,7 @@ static void send(struct kw_incidents *in, struct incident *e,
 	if (m.evidence && m.suppress && m.update)
 		in->send(in->ctx, &im);
 	else
-		kw_log_error("incident", "out of memory: incident %s not told",
-			     e->id);
+		lost(in, e, NULL, "not told: this message is lost");
 	kw_alert_clear(&m);
 	in->st.messages++;
 	e->last_msg = time;
@@ -569,18 +606,18 @@ static struct incident *open_entry(struct kw_incidents *in, uint64_t fp,
 	struct incident *e = next_place(in, a->time);
 
 	if (!e) {
-		kw_log_error("incident",
-			     "out of memory: alert %s joins no "
-			     "incident",
-			     a->id);
+		lost(in, NULL, a, "joins no incident");
 		return NULL;
+	}
+	if (!set_worst(e, a)) {
+		lost(in, NULL, a, "joins no incident");
+		return NULL; /* e was not taken: nopen is unchanged */
 	}
 	e->fp = fp;
 	snprintf(t, sizeof(t), "%" PRId64, a->time);
 	kw_alert_make_id(e->id, "kwi_", parts, 3);
 	e->opened = e->last = e->last_msg = a->time;
 	e->interval = in->o.digest;
-	set_worst(e, a);
 	in->index[index_find(in, fp)] = (int32_t)in->nopen;
 	in->nopen++;
 	in->st.opened++;
@@ -645,17 +682,22 @@ void kw_incidents_add(struct kw_incidents *in, struct kw_alert *a)
 		e = open_entry(in, fp, a);
 		if (!e)
 			return;
-		note_facts(e, a);
+		if (!note_facts(e, a))
+			lost(in, e, a, "lacks a request's link");
 		e->alerts = 1;
 		mark_due(in, e, false, a->time);
 	} else {
-		note_facts(e, a);
+		if (!note_facts(e, a))
+			lost(in, e, a, "lacks a request's link");
 		e->alerts++;
 		in->st.joined++;
 		if (a->time > e->last)
 			e->last = a->time;
 		if (a->severity > e->worst.severity) {
-			set_worst(e, a);
+			if (!set_worst(e, a))
+				lost(in, e, a,
+				     "keeps an older worst alert (its messages "
+				     "show that one)");
 			mark_due(in, e, false, a->time);
 		} else if (e->messages && in->due != (int32_t)(e - in->e) &&
 			   a->time - e->last_msg >= e->interval) {
@@ -738,14 +780,28 @@ void kw_incidents_destroy(struct kw_incidents *in)
 
 /* ------------------------------------------------------------ save, load */
 
+/* Saving is all or nothing: NULL when out of memory. */
 static json_t *counted_json(const struct counted *c, size_t cap)
 {
 	json_t *arr = json_array();
 
-	for (size_t i = 0; arr && i < cap && c[i].name[0]; i++)
-		json_array_append_new(
-			arr, json_pack("[s,i]", c[i].name, (json_int_t)c[i].n));
+	for (size_t i = 0; arr && i < cap && c[i].name[0]; i++) {
+		if (json_array_append_new(arr, json_pack("[s,i]", c[i].name,
+							 (json_int_t)c[i].n))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
 	return arr;
+}
+
+/* Append a string; on failure *arr is freed and set to NULL. */
+static void append_str(json_t **arr, const char *s)
+{
+	if (*arr && json_array_append_new(*arr, json_string(s)) != 0) {
+		json_decref(*arr);
+		*arr = NULL;
+	}
 }
 
 static json_t *entry_json(const struct incident *e)
@@ -753,13 +809,13 @@ static json_t *entry_json(const struct incident *e)
 	json_t *reqs = json_array(), *sk = json_array();
 	json_t *o;
 
-	for (unsigned i = 0; reqs && i < e->nrequests; i++)
-		json_array_append_new(reqs, json_string(e->requests[i]));
-	for (size_t i = 0; sk && i < SKETCH_WORDS; i++) {
+	for (unsigned i = 0; i < e->nrequests; i++)
+		append_str(&reqs, e->requests[i]);
+	for (size_t i = 0; i < SKETCH_WORDS; i++) {
 		char hex[17];
 
 		snprintf(hex, sizeof(hex), "%016" PRIx64, e->sketch[i]);
-		json_array_append_new(sk, json_string(hex));
+		append_str(&sk, hex);
 	}
 	o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:o,s:o,s:o,"
 		      "s:o,s:o,s:o,s:o}",
@@ -775,8 +831,10 @@ static json_t *entry_json(const struct incident *e)
 		      counted_json(e->countries, KW_INCIDENT_COUNTRIES), "ops",
 		      counted_json(e->ops, KW_INCIDENT_TOP), "requests", reqs,
 		      "sketch", sk, "worst", kw_alert_to_object(&e->worst));
-	if (o && e->links)
-		json_object_set(o, "links", e->links);
+	if (o && e->links && json_object_set(o, "links", e->links) != 0) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -828,13 +886,16 @@ static bool get_i64(const json_t *o, const char *k, int64_t min, int64_t max,
 	return true;
 }
 
-static bool entry_load(struct incident *e, const json_t *o)
+/* KW_EINVAL when o is not a saved incident, KW_ENOMEM when memory ran
+ * out. */
+static enum kw_status entry_load(struct incident *e, const json_t *o)
 {
 	int64_t v[5];
 	const json_t *reqs = json_object_get(o, "requests");
 	const json_t *sk = json_object_get(o, "sketch");
 	const char *id = json_string_value(json_object_get(o, "id"));
 	const char *latest = json_string_value(json_object_get(o, "latest"));
+	enum kw_status st;
 	size_t i;
 	json_t *r;
 
@@ -857,7 +918,7 @@ static bool entry_load(struct incident *e, const json_t *o)
 	    !json_is_array(reqs) ||
 	    json_array_size(reqs) > KW_ALERT_MAX_REQUESTS ||
 	    json_array_size(sk) != SKETCH_WORDS)
-		return false;
+		return KW_EINVAL;
 	memcpy(e->id, id, KW_ALERT_ID_LEN + 1);
 	snprintf(e->latest, sizeof(e->latest), "%s", latest);
 	e->alerts = (uint32_t)v[0];
@@ -869,7 +930,7 @@ static bool entry_load(struct incident *e, const json_t *o)
 		const char *s = json_string_value(r);
 
 		if (!s || strlen(s) >= sizeof(e->requests[0]))
-			return false;
+			return KW_EINVAL;
 		snprintf(e->requests[e->nrequests++], sizeof(e->requests[0]),
 			 "%s", s);
 	}
@@ -878,31 +939,35 @@ static bool entry_load(struct incident *e, const json_t *o)
 		char *end;
 
 		if (!s || strlen(s) != 16)
-			return false;
+			return KW_EINVAL;
 		e->sketch[i] = strtoull(s, &end, 16);
 		if (*end)
-			return false;
+			return KW_EINVAL;
 	}
 	if (json_object_get(o, "links")) {
 		const json_t *l = json_object_get(o, "links");
 
 		if (!json_is_array(l) ||
 		    json_array_size(l) > KW_ALERT_MAX_REQUESTS)
-			return false;
+			return KW_EINVAL;
 		e->links = json_deep_copy(l);
+		if (!e->links)
+			return KW_ENOMEM;
 	}
-	if (kw_alert_from_object(json_object_get(o, "worst"), &e->worst,
-				 e->worst_detector,
-				 sizeof(e->worst_detector)) != KW_OK ||
-	    e->worst.update || strlen(e->worst.key.fp) != 16)
-		return false;
+	st = kw_alert_from_object(json_object_get(o, "worst"), &e->worst,
+				  e->worst_detector, sizeof(e->worst_detector));
+	if (st == KW_ENOMEM)
+		return st;
+	if (st != KW_OK || e->worst.update || strlen(e->worst.key.fp) != 16)
+		return KW_EINVAL;
 	e->fp = fp_value(e->worst.key.fp);
-	return true;
+	return KW_OK;
 }
 
 enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 				 struct kw_error *err)
 {
+	enum kw_status st;
 	size_t i;
 	json_t *o;
 
@@ -932,7 +997,10 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 		e = next_place(in, 0);
 		if (!e)
 			return kw_error_set(err, KW_ENOMEM, "out of memory");
-		bad = !entry_load(e, o) ? "not a saved incident" : NULL;
+		st = entry_load(e, o);
+		bad = st == KW_ENOMEM ? "out of memory"
+		      : st != KW_OK   ? "not a saved incident"
+				      : NULL;
 		slot = bad ? 0 : index_find(in, e->fp);
 		if (!bad && in->index[slot] >= 0)
 			bad = "a second incident for one key";
@@ -940,8 +1008,9 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 			kw_alert_clear(&e->worst);
 			json_decref(e->links);
 			memset(e, 0, sizeof(*e));
-			return kw_error_set(err, KW_EINVAL,
-					    "incidents[%zu]: %s", i, bad);
+			return kw_error_set(
+				err, st == KW_ENOMEM ? KW_ENOMEM : KW_EINVAL,
+				"incidents[%zu]: %s", i, bad);
 		}
 		in->index[slot] = (int32_t)in->nopen;
 		in->nopen++;

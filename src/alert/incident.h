@@ -63,6 +63,8 @@ struct kw_incident_stats {
 	uint64_t evicted;  /* closed early to make room (max_open) */
 	uint64_t messages; /* incident messages sent to the router */
 	uint64_t joined;   /* alerts that joined an open incident */
+	uint64_t oom;	   /* memory ran out: an alert joined no incident, a
+			      message was lost, or an incident lacks a part */
 	uint32_t most_alerts, most_messages; /* in one incident */
 };
 

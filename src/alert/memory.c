@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "alert/router_impl.h"
+#include "core/json_dump.h"
 #include "core/log.h"
 #include "core/time.h"
 
@@ -72,13 +73,21 @@ static json_t *save_rate(const struct kw_sink *k)
 {
 	const struct kw_sink_rate *rt = &k->rate;
 	json_t *o, *by = json_object(), *keys = json_array();
+	bool ok = by && keys;
 
-	for (size_t d = 0; by && d < rt->ndetectors; d++)
-		json_object_set_new(
-			by, rt->by_detector[d].detector,
-			json_integer((json_int_t)rt->by_detector[d].count));
-	for (size_t n = 0; keys && n < rt->nkeys; n++)
-		json_array_append_new(keys, json_string(rt->keys[n]));
+	for (size_t d = 0; ok && d < rt->ndetectors; d++)
+		ok = json_object_set_new(
+			     by, rt->by_detector[d].detector,
+			     json_integer(
+				     (json_int_t)rt->by_detector[d].count)) ==
+		     0;
+	for (size_t n = 0; ok && n < rt->nkeys; n++)
+		ok = json_array_append_new(keys, json_string(rt->keys[n])) == 0;
+	if (!ok) {
+		json_decref(by);
+		json_decref(keys);
+		return NULL;
+	}
 	o = json_pack(
 		"{s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:o,s:o}", "sink", k->id, "start",
 		(json_int_t)rt->start, "sent", (json_int_t)rt->sent, "held",
@@ -103,9 +112,12 @@ static json_t *save_incidents(const struct kw_router *r)
 		json_t *ids = json_array();
 
 		for (size_t k = 0; ids && k < r->nsinks && k < 64; k++) {
-			if (bits >> k & 1)
-				json_array_append_new(
-					ids, json_string(r->sinks[k]->id));
+			if ((bits >> k & 1) &&
+			    json_array_append_new(
+				    ids, json_string(r->sinks[k]->id)) != 0) {
+				json_decref(ids);
+				ids = NULL;
+			}
 		}
 		if (!ids || json_object_set_new(o, "told", ids) != 0) {
 			json_decref(arr);
@@ -148,7 +160,7 @@ char *kw_router_memory_save(const struct kw_router *r)
 	    json_object_set_new(doc, "incidents", save_incidents(r)) != 0)
 		goto cleanup;
 	if (doc)
-		text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		text = kw_json_dump(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 cleanup:
 	json_decref(doc);
 	json_decref(dedup);
@@ -356,7 +368,11 @@ static enum kw_status load_incidents(struct kw_router *r, const json_t *a,
 					bits |= (uint64_t)1 << k;
 			}
 		}
-		json_object_set_new(o, "told", json_integer((json_int_t)bits));
+		if (json_object_set_new(o, "told",
+					json_integer((json_int_t)bits)) != 0) {
+			st = kw_error_set(err, KW_ENOMEM, "out of memory");
+			goto cleanup;
+		}
 	}
 	st = kw_router_load_incidents(r, copy, err);
 	if (st != KW_OK && st != KW_ENOMEM) {
@@ -380,6 +396,8 @@ enum kw_status kw_router_memory_load(struct kw_router *r, const char *text,
 	if (!len)
 		return KW_OK; /* a state file from before the router's memory */
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc && json_error_code(&jerr) == json_error_out_of_memory)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", name);
 	if (!json_is_object(doc) ||
 	    json_integer_value(json_object_get(doc, "keywatch_router")) !=
 		    MEMORY_VERSION) {
@@ -409,6 +427,10 @@ static void adopt_incidents(struct kw_router *to, struct kw_router *from)
 	struct kw_error err;
 
 	kw_error_clear(&err);
+	if (from->incidents && !saved)
+		kw_log_error("router",
+			     "out of memory: the open incidents start afresh "
+			     "after the reload");
 	if (saved && load_incidents(to, saved, "reload", &err) != KW_OK)
 		kw_log_warn("router",
 			    "%s; the open incidents start afresh (a new alert "

@@ -234,6 +234,29 @@ static void deliver_to(struct kw_router *r, size_t i, const struct kw_alert *a,
 	}
 }
 
+/* An alert that lacks part of what it should hold for lack of memory: it
+ * goes out as it is, and that is said. */
+static void incomplete(struct kw_router *r, const struct kw_alert *a)
+{
+	kw_log_error("router",
+		     "out of memory: alert %s (%s) lacks part of its evidence; "
+		     "delivered as it is",
+		     a->id, a->detector);
+	r->stats.oom++;
+}
+
+/* An alert that could not be rendered for lack of memory: lost, and said
+ * so. */
+static void lost(struct kw_router *r, const struct kw_alert *a)
+{
+	kw_log_error("router",
+		     "out of memory: alert %s (%s) lost: it could not be "
+		     "rendered",
+		     a->id, a->detector);
+	r->stats.failed++;
+	r->stats.oom++;
+}
+
 /* ------------------------------------------------ per-sink rate limits */
 
 static void hold(struct kw_sink_rate *rt, const struct kw_alert *a)
@@ -282,25 +305,22 @@ static void send_digest(struct kw_router *r, size_t i)
 
 	snprintf(key.id, sizeof(key.id), "(%zu key%s)", rt->nkeys,
 		 rt->nkeys == 1 ? "" : "s");
-	if (!by || !keys ||
-	    kw_alert_init(&a, "router.digest", rt->worst, rt->last, &key) !=
-		    KW_OK) {
-		json_decref(by);
-		json_decref(keys);
-		return;
-	}
+	kw_alert_init(&a, "router.digest", rt->worst, rt->last, &key);
 	for (size_t d = 0; d < rt->ndetectors; d++) {
 		size_t used = strlen(list);
 
-		json_object_set_new(
-			by, rt->by_detector[d].detector,
-			json_integer((json_int_t)rt->by_detector[d].count));
+		if (json_object_set_new(
+			    by, rt->by_detector[d].detector,
+			    json_integer((json_int_t)rt->by_detector[d].count)))
+			a.incomplete = true;
 		snprintf(list + used, sizeof(list) - used, "%s%s %llu",
 			 d ? ", " : "", rt->by_detector[d].detector,
 			 (unsigned long long)rt->by_detector[d].count);
 	}
-	for (size_t n = 0; n < rt->nkeys; n++)
-		json_array_append_new(keys, json_string(rt->keys[n]));
+	for (size_t n = 0; n < rt->nkeys; n++) {
+		if (json_array_append_new(keys, json_string(rt->keys[n])))
+			a.incomplete = true;
+	}
 	kw_time_format(rt->first, from, sizeof(from));
 	kw_time_format(rt->last, to, sizeof(to));
 	kw_alert_summary(&a,
@@ -318,11 +338,14 @@ static void send_digest(struct kw_router *r, size_t i)
 	snprintf(subject, sizeof(subject), "sink=%s;window=%lld", k->name,
 		 (long long)rt->start);
 	kw_alert_set_id(&a, subject);
+	if (a.incomplete)
+		incomplete(r, &a);
 	json = kw_alert_to_json(&a);
-	if (json) {
+	if (json)
 		deliver_to(r, i, &a, json, strlen(json));
-		free(json);
-	}
+	else
+		lost(r, &a);
+	free(json);
 	kw_alert_clear(&a);
 	rt->held = 0;
 	rt->ndetectors = 0;
@@ -366,9 +389,7 @@ static void deliver(struct kw_router *r, const struct kw_alert *a)
 	size_t len;
 
 	if (!json) {
-		kw_log_error("router", "out of memory rendering alert %s",
-			     a->id);
-		r->stats.failed++;
+		lost(r, a);
 		return;
 	}
 	len = strlen(json);
@@ -404,7 +425,7 @@ static void send_incident(void *ctx, struct kw_incident_msg *m)
 		if (!json[as_open])
 			json[as_open] = kw_alert_to_json(a);
 		if (!json[as_open]) {
-			r->stats.failed++;
+			lost(r, a);
 			continue;
 		}
 		if (within_rate(r, i, a)) {
@@ -479,6 +500,8 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 		if ((uint64_t)a->severity + 1 > r->stats.max_severity_seen)
 			r->stats.max_severity_seen = (uint64_t)a->severity + 1;
 		count_detector(&r->stats, a->detector);
+		if (a->incomplete)
+			incomplete(r, a);
 		if (r->incidents && strcmp(a->detector, "router.digest") != 0)
 			kw_incidents_add(r->incidents, a);
 		deliver(r, a);
@@ -667,7 +690,10 @@ uint64_t kw_router_drain(struct kw_router *r, int64_t timeout_ms)
 		kw_delivery_stats(r->queues[i], &ds);
 		left += ds.pending + ds.dropped;
 		r->stats.failed += ds.dead + ds.dropped;
+		r->stats.oom += ds.oom;
 	}
+	if (r->incidents)
+		r->stats.oom += kw_incidents_stats(r->incidents)->oom;
 	r->drained = true;
 	return left;
 }

@@ -43,6 +43,7 @@ struct kw_router_stats {
 	uint64_t suppressed; /* matched a suppression */
 	uint64_t below;	     /* below --min-severity */
 	uint64_t failed;     /* a sink failed to take it */
+	uint64_t oom; /* delivered incomplete, or lost, for lack of memory */
 	uint64_t
 		max_severity_seen; /* highest severity delivered + 1; 0: none */
 	struct {

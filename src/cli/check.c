@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/json_dump.h"
 #include "core/key.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -255,7 +256,7 @@ static void print_suppress(const struct kw_config *cfg,
 	for (size_t i = 0; i < cfg->nsuppress; i++) {
 		const struct kw_suppress *s = &cfg->suppress[i];
 		char *subject =
-			json_dumps(s->subject, JSON_COMPACT | JSON_SORT_KEYS);
+			kw_json_dump(s->subject, JSON_COMPACT | JSON_SORT_KEYS);
 
 		if (whole_key(s->key))
 			warn_whole_key(cfg, "suppress", i, s->key,

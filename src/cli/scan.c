@@ -481,14 +481,15 @@ static void show_progress(void *ctx, uint64_t opened, uint64_t total,
 }
 
 /* 1 when an alert reached --fail-on, else 3 when some input had problems
- * (or a file could not be written), else 0; when both 1 and 3 apply, 1
- * wins and the summary says so. */
+ * (or a file could not be written, or memory ran out and alerts went out
+ * incomplete or were lost), else 0; when both 1 and 3 apply, 1 wins and
+ * the summary says so. */
 static int exit_status(const struct scan_opts *o, int rc,
 		       const struct kw_router_stats *rs,
 		       const struct kw_engine_stats *es)
 {
 	bool problems = rc == KW_EXIT_INPUT || kw_skips_problems(&es->skips) ||
-			es->inputs_failed;
+			es->inputs_failed || rs->oom;
 	bool alerts =
 		o->fail_set && rs->max_severity_seen > (uint64_t)o->fail_level;
 

@@ -182,6 +182,7 @@ int kw_cli_watch(int argc, char **argv)
 			   .unload = unload,
 			   .ctx = &w},
 	};
+	bool lost = false;
 	int rc;
 
 	memset(&w, 0, sizeof(w));
@@ -195,5 +196,7 @@ int kw_cli_watch(int argc, char **argv)
 	o.config = w.common.config;
 	o.format = w.common.format;
 	o.state = w.common.state;
-	return kw_daemon_run(&o) == KW_OK ? KW_EXIT_OK : KW_EXIT_USAGE;
+	if (kw_daemon_run(&o, &lost) != KW_OK)
+		return KW_EXIT_USAGE; /* it could not start */
+	return lost ? KW_EXIT_INPUT : KW_EXIT_OK;
 }

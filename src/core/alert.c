@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_dump.h"
 #include "core/key.h"
 #include "core/time.h"
 
@@ -54,6 +55,16 @@ static void key_glob_from_id(const char *id, char *out, size_t cap)
 	out[o] = '\0';
 }
 
+/* obj[name] = v (stolen), marking the alert incomplete when it cannot be
+ * stored (obj or v NULL: an allocation failed). */
+static void put(struct kw_alert *a, json_t *obj, const char *name, json_t *v)
+{
+	if (!obj || json_object_set_new(obj, name, v) != 0)
+		a->incomplete = true;
+	if (!obj)
+		json_decref(v);
+}
+
 enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
 			     enum kw_severity sev, int64_t time,
 			     const struct kw_alert_key *key)
@@ -67,13 +78,11 @@ enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
 	a->key = *key;
 	a->evidence = json_object();
 	a->suppress = json_object();
-	if (!a->evidence || !a->suppress) {
-		kw_alert_clear(a);
-		return KW_ENOMEM;
-	}
+	if (!a->evidence)
+		a->incomplete = true;
 	key_glob_from_id(key->id, glob, sizeof(glob));
-	json_object_set_new(a->suppress, "detector", json_string(detector));
-	json_object_set_new(a->suppress, "key", json_string(glob));
+	put(a, a->suppress, "detector", json_string(detector));
+	put(a, a->suppress, "key", json_string(glob));
 	return KW_OK;
 }
 
@@ -140,16 +149,28 @@ void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
 		free(text);
 }
 
+/* Whether p[0..n) is valid UTF-8 (as jansson checks it). */
+static bool utf8_ok(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0, len; i < n; i += len) {
+		len = kw_utf8_len(p + i, n - i);
+		if (!len)
+			return false;
+	}
+	return true;
+}
+
 /* jansson refuses invalid UTF-8; log fields are validated by the scanner,
  * but a value cut by a caller could still split a sequence, so fall back to
- * a lossy copy rather than lose the field. */
+ * a lossy copy rather than lose the field. NULL when out of memory (valid
+ * text that jansson did not take). */
 static json_t *json_str(struct kw_str v)
 {
 	json_t *s = json_stringn(v.p, v.n);
 	char buf[512];
 	size_t n = 0;
 
-	if (s)
+	if (s || utf8_ok((const unsigned char *)v.p, v.n))
 		return s;
 	for (size_t i = 0; i < v.n && n + 1 < sizeof(buf); i++) {
 		unsigned char c = (unsigned char)v.p[i];
@@ -171,24 +192,21 @@ static json_t *text_value(const struct kw_alert *a, struct kw_str v)
 void kw_alert_evidence_str(struct kw_alert *a, const char *name,
 			   struct kw_str v)
 {
-	if (a->evidence && v.p && v.n)
-		json_object_set_new(a->evidence, name, text_value(a, v));
+	if (v.p && v.n)
+		put(a, a->evidence, name, text_value(a, v));
 }
 
 void kw_alert_evidence_int(struct kw_alert *a, const char *name, int64_t v)
 {
-	if (a->evidence)
-		json_object_set_new(a->evidence, name, json_integer(v));
+	put(a, a->evidence, name, json_integer(v));
 }
 
 void kw_alert_evidence_time(struct kw_alert *a, const char *name, int64_t us)
 {
 	char buf[32];
 
-	if (a->evidence)
-		json_object_set_new(
-			a->evidence, name,
-			json_string(kw_time_format(us, buf, sizeof(buf))));
+	put(a, a->evidence, name,
+	    json_string(kw_time_format(us, buf, sizeof(buf))));
 }
 
 /* Every string inside v (objects and arrays, to a small depth: detectors
@@ -219,19 +237,27 @@ static void scrub_json(const struct kw_alert *a, json_t *v, int depth)
 
 void kw_alert_evidence_json(struct kw_alert *a, const char *name, json_t *v)
 {
-	if (a->evidence && v) {
+	/* v NULL: the caller could not build it. */
+	if (v)
 		scrub_json(a, v, 0);
-		json_object_set_new(a->evidence, name, v);
-	} else {
+	put(a, a->evidence, name, v);
+}
+
+void kw_alert_list_add(json_t **list, json_t *v)
+{
+	if (*list && json_array_append_new(*list, v) == 0)
+		return;
+	if (!*list)
 		json_decref(v);
-	}
+	json_decref(*list);
+	*list = NULL;
 }
 
 void kw_alert_suppress_str(struct kw_alert *a, const char *name,
 			   struct kw_str v)
 {
-	if (a->suppress && v.p && v.n)
-		json_object_set_new(a->suppress, name, text_value(a, v));
+	if (v.p && v.n)
+		put(a, a->suppress, name, text_value(a, v));
 }
 
 void kw_alert_add_request(struct kw_alert *a, struct kw_str rid)
@@ -254,10 +280,10 @@ void kw_alert_add_link(struct kw_alert *a, const char *request, const char *url)
 {
 	if (!a->links)
 		a->links = json_array();
-	if (a->links)
-		json_array_append_new(
-			a->links,
-			json_pack("{s:s,s:s}", "request", request, "url", url));
+	if (!a->links || json_array_append_new(
+				 a->links, json_pack("{s:s,s:s}", "request",
+						     request, "url", url)) != 0)
+		a->incomplete = true;
 }
 
 const char *kw_alert_link(const struct kw_alert *a, const char *rid)
@@ -276,30 +302,25 @@ const char *kw_alert_link(const struct kw_alert *a, const char *rid)
 	return NULL;
 }
 
-/* A deep copy of v, or NULL for NULL; *ok turns false when out of memory. */
-static json_t *copy_or_null(const json_t *v, bool *ok)
+/* A deep copy of v, or NULL for NULL; a marks itself incomplete when out
+ * of memory. */
+static json_t *copy_or_null(struct kw_alert *a, const json_t *v)
 {
 	json_t *c = v ? json_deep_copy(v) : NULL;
 
 	if (v && !c)
-		*ok = false;
+		a->incomplete = true;
 	return c;
 }
 
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src)
 {
-	bool ok = true;
-
 	*dst = *src;
 	dst->secret = KW_STR_NULL;
-	dst->evidence = json_deep_copy(src->evidence);
-	dst->suppress = json_deep_copy(src->suppress);
-	dst->update = copy_or_null(src->update, &ok);
-	dst->links = copy_or_null(src->links, &ok);
-	if (!dst->evidence || !dst->suppress || !ok) {
-		kw_alert_clear(dst);
-		return KW_ENOMEM;
-	}
+	dst->evidence = copy_or_null(dst, src->evidence);
+	dst->suppress = copy_or_null(dst, src->suppress);
+	dst->update = copy_or_null(dst, src->update);
+	dst->links = copy_or_null(dst, src->links);
 	return KW_OK;
 }
 
@@ -315,20 +336,31 @@ void kw_alert_clear(struct kw_alert *a)
 	a->links = NULL;
 }
 
+/* o[k] = v (stolen); *ok turns false when it cannot be stored. Rendering
+ * is all or nothing: an alert is never written with a field missing. */
+static void set(json_t *o, const char *k, json_t *v, bool *ok)
+{
+	if (json_object_set_new(o, k, v) != 0)
+		*ok = false;
+}
+
 static json_t *key_object(const struct kw_alert_key *k)
 {
 	json_t *key = json_object();
+	bool ok = key != NULL;
 
-	if (!key)
+	if (!ok)
 		return NULL;
-	json_object_set_new(key, "id", json_str(kw_str_c(k->id)));
-	json_object_set_new(key, "fp", json_string(k->fp));
-	json_object_set_new(key, "kind",
-			    json_string(kw_key_kind_name(k->kind)));
-	json_object_set_new(key, "mode",
-			    json_string(kw_key_mode_name(k->mode)));
+	set(key, "id", json_str(kw_str_c(k->id)), &ok);
+	set(key, "fp", json_string(k->fp), &ok);
+	set(key, "kind", json_string(kw_key_kind_name(k->kind)), &ok);
+	set(key, "mode", json_string(kw_key_mode_name(k->mode)), &ok);
 	if (k->name[0])
-		json_object_set_new(key, "name", json_str(kw_str_c(k->name)));
+		set(key, "name", json_str(kw_str_c(k->name)), &ok);
+	if (!ok) {
+		json_decref(key);
+		return NULL;
+	}
 	return key;
 }
 
@@ -336,67 +368,67 @@ static json_t *requests_array(const struct kw_alert *a)
 {
 	json_t *reqs = json_array();
 
-	for (unsigned i = 0; reqs && i < a->nrequests; i++)
-		json_array_append_new(reqs, json_string(a->requests[i]));
+	for (unsigned i = 0; reqs && i < a->nrequests; i++) {
+		if (json_array_append_new(reqs, json_string(a->requests[i]))) {
+			json_decref(reqs);
+			return NULL;
+		}
+	}
 	return reqs;
 }
 
 /* An alert in the layout of doc/alerts.md, or an incident message
  * ("keywatch.incident/1": the incident's fields, then the update's with
- * "event" first, the requests and the suppress fragment). */
+ * "event" first, the requests and the suppress fragment). NULL when out of
+ * memory. */
 static json_t *to_object(const struct kw_alert *a, bool incident)
 {
 	char tbuf[32];
 	json_t *o = json_object();
-	json_t *key = key_object(&a->key);
-	json_t *reqs = requests_array(a);
 	const char *k;
 	json_t *v;
+	bool ok = o != NULL;
 
-	if (!o || !key || !reqs) {
-		json_decref(o);
-		json_decref(key);
-		json_decref(reqs);
+	if (!ok)
 		return NULL;
-	}
-	json_object_set_new(o, "schema",
-			    json_string(incident ? "keywatch.incident/1"
-						 : "keywatch.alert/1"));
-	json_object_set_new(o, "id", json_string(a->id));
+	set(o, "schema",
+	    json_string(incident ? "keywatch.incident/1" : "keywatch.alert/1"),
+	    &ok);
+	set(o, "id", json_string(a->id), &ok);
 	v = json_object_get(a->update, "event");
 	if (incident)
-		json_object_set_new(o, "event",
-				    json_is_string(v) ? json_incref(v)
-						      : json_string("updated"));
+		set(o, "event",
+		    json_is_string(v) ? json_incref(v) : json_string("updated"),
+		    &ok);
 	else if (a->incident[0])
-		json_object_set_new(o, "incident", json_string(a->incident));
-	json_object_set_new(
-		o, "time",
-		json_string(kw_time_format(a->time, tbuf, sizeof(tbuf))));
+		set(o, "incident", json_string(a->incident), &ok);
+	set(o, "time", json_string(kw_time_format(a->time, tbuf, sizeof(tbuf))),
+	    &ok);
 	if (!incident)
-		json_object_set_new(o, "detector", json_string(a->detector));
-	json_object_set_new(o, "severity",
-			    json_string(kw_severity_name(a->severity)));
-	json_object_set_new(o, "key", key);
-	json_object_set_new(o, "summary", json_str(kw_str_c(a->summary)));
+		set(o, "detector", json_string(a->detector), &ok);
+	set(o, "severity", json_string(kw_severity_name(a->severity)), &ok);
+	set(o, "key", key_object(&a->key), &ok);
+	set(o, "summary", json_str(kw_str_c(a->summary)), &ok);
 	json_object_foreach(incident ? a->update : NULL, k, v)
 	{
-		if (strcmp(k, "event") != 0)
-			json_object_set(o, k, v);
+		if (strcmp(k, "event") != 0 && json_object_set(o, k, v) != 0)
+			ok = false;
 	}
 	if (!incident)
-		json_object_set_new(o, "evidence",
-				    a->evidence ? json_incref(a->evidence)
-						: json_object());
-	json_object_set_new(o, "requests", reqs);
-	if (json_array_size(a->links))
-		json_object_set(o, "links", a->links);
+		set(o, "evidence",
+		    a->evidence ? json_incref(a->evidence) : json_object(),
+		    &ok);
+	set(o, "requests", requests_array(a), &ok);
+	if (json_array_size(a->links) && json_object_set(o, "links", a->links))
+		ok = false;
 	if (a->runbook[0])
-		json_object_set_new(o, "runbook_url",
-				    json_str(kw_str_c(a->runbook)));
-	json_object_set_new(o, "suppress",
-			    a->suppress ? json_incref(a->suppress)
-					: json_object());
+		set(o, "runbook_url", json_str(kw_str_c(a->runbook)), &ok);
+	set(o, "suppress",
+	    a->suppress ? json_incref(a->suppress) : json_object(), &ok);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -409,7 +441,7 @@ char *kw_alert_to_json(const struct kw_alert *a)
 {
 	json_t *o = to_object(a, a->update != NULL);
 	char *out =
-		o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		o ? kw_json_dump(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 	json_decref(o);
 	return out;
@@ -464,7 +496,8 @@ static json_t *object_or_empty(const json_t *v)
 }
 
 /* What an incident message holds besides the alert's fields: everything
- * but the fields kw_alert has, with "event" first. */
+ * but the fields kw_alert has, with "event" first. NULL when out of
+ * memory. */
 static json_t *update_from(const json_t *o)
 {
 	static const char *const own[] = {"schema",   "id",	  "time",
@@ -476,17 +509,22 @@ static json_t *update_from(const json_t *o)
 
 	if (!u)
 		return NULL;
-	json_object_set(u, "event", json_object_get(o, "event"));
+	if (json_object_set(u, "event", json_object_get(o, "event")) != 0)
+		goto fail;
 	json_object_foreach((json_t *)o, k, v)
 	{
 		size_t i;
 
 		for (i = 0; own[i] && strcmp(own[i], k); i++)
 			;
-		if (!own[i] && strcmp(k, "event") != 0)
-			json_object_set(u, k, v);
+		if (!own[i] && strcmp(k, "event") != 0 &&
+		    json_object_set(u, k, v) != 0)
+			goto fail;
 	}
 	return u;
+fail:
+	json_decref(u);
+	return NULL;
 }
 
 enum kw_status kw_alert_from_object(const json_t *o, struct kw_alert *a,
@@ -552,7 +590,8 @@ enum kw_status kw_alert_from_object(const json_t *o, struct kw_alert *a,
 	}
 	if (incident)
 		a->update = update_from(o);
-	if (!a->evidence || !a->suppress || (incident && !a->update)) {
+	if (!a->evidence || !a->suppress || (incident && !a->update) ||
+	    a->incomplete) {
 		kw_alert_clear(a);
 		return KW_ENOMEM;
 	}

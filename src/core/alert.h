@@ -86,12 +86,18 @@ struct kw_alert {
 	 * about a closed window). The engine clears it when the alert is
 	 * emitted. */
 	struct kw_str secret;
+	/* Memory ran out while the alert was built or copied: some evidence,
+	 * suppress field, request link or copied part is missing. Such an
+	 * alert is still routed and delivered with what it holds (losing it
+	 * would lose more); the router counts it, and scan fails with it. */
+	bool incomplete;
 };
 
 /* Start an alert: sets detector, severity, time, key, empty evidence and a
  * suppress object holding the detector and the key glob derived from the key
- * id ("sk_live_…4242" -> "sk_live_*4242"). Returns KW_ENOMEM on failure
- * (the alert is then left empty and kw_alert_clear is still safe). */
+ * id ("sk_live_…4242" -> "sk_live_*4242"). Always KW_OK: when memory runs
+ * out the alert keeps what it could get and is marked incomplete. The
+ * setters below mark it so too when one of them cannot store its value. */
 enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
 			     enum kw_severity sev, int64_t time,
 			     const struct kw_alert_key *key);
@@ -116,6 +122,13 @@ void kw_alert_evidence_json(struct kw_alert *a, const char *name,
 			    json_t *v); /* steals v */
 void kw_alert_suppress_str(struct kw_alert *a, const char *name,
 			   struct kw_str v);
+/* Append v (stolen) to *list, a JSON array a detector builds for its
+ * evidence. When v is NULL or cannot be stored (memory ran out), the list
+ * is freed and *list set to NULL, so that kw_alert_evidence_json marks the
+ * alert incomplete rather than carry a list with an element missing; a
+ * NULL *list stays NULL (v is freed). */
+void kw_alert_list_add(json_t **list, json_t *v);
+
 /* Add a request id (up to KW_ALERT_MAX_REQUESTS, duplicates ignored),
  * redacted by value and cut to 63 bytes. */
 void kw_alert_add_request(struct kw_alert *a, struct kw_str request_id);
@@ -127,7 +140,8 @@ void kw_alert_add_link(struct kw_alert *a, const char *request,
 /* The link of request id rid, or NULL. */
 const char *kw_alert_link(const struct kw_alert *a, const char *rid);
 
-/* Deep copy (for queues). KW_ENOMEM on failure. */
+/* Deep copy (for queues). Always KW_OK: a part that cannot be copied for
+ * lack of memory is left out and dst is marked incomplete. */
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src);
 
 /* Free what the alert owns; safe on a zeroed or already cleared alert. */

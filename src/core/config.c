@@ -524,9 +524,11 @@ bool kw_cidr_contains(const struct kw_cidr *c, const struct kw_ip *ip)
 
 /* --------------------------------------------------------------- loading */
 
-static char *dup_str(const json_t *v)
+/* A copy of a string value into *out; false when out of memory. */
+static bool dup_str(const json_t *v, char **out)
 {
-	return strdup(json_string_value(v));
+	*out = strdup(json_string_value(v));
+	return *out != NULL;
 }
 
 static enum kw_status dup_strings(const json_t *arr, char ***out, size_t *n)
@@ -540,8 +542,7 @@ static enum kw_status dup_strings(const json_t *arr, char ***out, size_t *n)
 		return KW_ENOMEM;
 	json_array_foreach(arr, i, e)
 	{
-		(*out)[i] = dup_str(e);
-		if (!(*out)[i])
+		if (!dup_str(e, &(*out)[i]))
 			return KW_ENOMEM;
 		*n = i + 1;
 	}
@@ -570,9 +571,10 @@ static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 				    "%s: %s: 'match' is required (a glob such "
 				    "as \"sk_live_*4242\")",
 				    c->file, where);
-	k->match = dup_str(v);
-	if ((v = json_object_get(o, "name")))
-		k->name = dup_str(v);
+	if (!dup_str(v, &k->match))
+		return KW_ENOMEM;
+	if ((v = json_object_get(o, "name")) && !dup_str(v, &k->name))
+		return KW_ENOMEM;
 	if ((v = json_object_get(o, "permissions"))) {
 		k->has_perms = true;
 		k->perms = calloc(json_object_size(v) + 1, sizeof(*k->perms));
@@ -593,6 +595,8 @@ static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 					"\"none\", \"read\" or \"write\"",
 					c->file, where, res);
 			k->perms[k->nperms].resource = strdup(res);
+			if (!k->perms[k->nperms].resource)
+				return KW_ENOMEM;
 			k->perms[k->nperms].access = a;
 			k->nperms++;
 		}
@@ -647,7 +651,8 @@ static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 					    "%s: %s.runbook_url: expected an "
 					    "http:// or https:// URL",
 					    c->file, where);
-		k->runbook_url = dup_str(v);
+		if (!dup_str(v, &k->runbook_url))
+			return KW_ENOMEM;
 	}
 	return KW_OK;
 }
@@ -658,6 +663,9 @@ static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
 {
 	static const char *const subject[] = {"country", "ip",	    "network",
 					      "op",	 "counter", NULL};
+	static const char *const strings[] = {"detector", "key", "reason",
+					      "owner"};
+	char **copies[] = {&s->detector, &s->key, &s->reason, &s->owner};
 	char where[64];
 	const json_t *v;
 	enum kw_status st;
@@ -667,14 +675,11 @@ static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
 				    where, err);
 	if (st != KW_OK)
 		return st;
-	if ((v = json_object_get(o, "detector")))
-		s->detector = dup_str(v);
-	if ((v = json_object_get(o, "key")))
-		s->key = dup_str(v);
-	if ((v = json_object_get(o, "reason")))
-		s->reason = dup_str(v);
-	if ((v = json_object_get(o, "owner")))
-		s->owner = dup_str(v);
+	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		v = json_object_get(o, strings[i]);
+		if (v && !dup_str(v, copies[i]))
+			return KW_ENOMEM;
+	}
 	if ((v = json_object_get(o, "until"))) {
 		s->has_until = true;
 		kw_time_parse(json_string_value(v), json_string_length(v),
@@ -684,8 +689,9 @@ static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
 	if (!s->subject)
 		return KW_ENOMEM;
 	for (size_t i = 0; subject[i]; i++) {
-		if ((v = json_object_get(o, subject[i])))
-			json_object_set(s->subject, subject[i], (json_t *)v);
+		if ((v = json_object_get(o, subject[i])) &&
+		    json_object_set(s->subject, subject[i], (json_t *)v) != 0)
+			return KW_ENOMEM;
 	}
 	if (!s->detector && !s->key && !json_object_size(s->subject))
 		return kw_error_set(err, KW_ECONFIG,
@@ -713,9 +719,9 @@ static enum kw_status load_input(struct kw_config *c, const json_t *o,
 		return kw_error_set(err, KW_ECONFIG,
 				    "%s: %s: 'path' is required", c->file,
 				    where);
-	in->path = dup_str(v);
-	if ((v = json_object_get(o, "format")))
-		in->format = dup_str(v);
+	if (!dup_str(v, &in->path) ||
+	    ((v = json_object_get(o, "format")) && !dup_str(v, &in->format)))
+		return KW_ENOMEM;
 	if ((v = json_object_get(o, "map")))
 		in->map = json_incref((json_t *)v);
 	return KW_OK;
@@ -745,8 +751,9 @@ static enum kw_status load_delivery(struct kw_config *c, const json_t *root,
 	const json_t *v;
 	int64_t us;
 
-	if ((v = json_object_get(root, "spool_dir")))
-		c->spool_dir = dup_str(v);
+	if ((v = json_object_get(root, "spool_dir")) &&
+	    !dup_str(v, &c->spool_dir))
+		return KW_ENOMEM;
 	if ((v = json_object_get(root, "spool_max")))
 		c->spool_max = (size_t)json_integer_value(v);
 	if ((v = json_object_get(root, "drain_timeout"))) {
@@ -794,8 +801,9 @@ static enum kw_status load_watch(struct kw_config *c, const json_t *root,
 				    "metrics", err);
 	if (st != KW_OK)
 		return st;
-	if ((v = json_object_get(v, "listen")))
-		c->metrics_listen = dup_str(v);
+	if ((v = json_object_get(v, "listen")) &&
+	    !dup_str(v, &c->metrics_listen))
+		return KW_ENOMEM;
 	return KW_OK;
 }
 
@@ -901,8 +909,7 @@ static enum kw_status load_links(struct kw_config *c, const json_t *root,
 				    "https:// URL with {request_id} (and "
 				    "optionally {region})",
 				    c->file);
-	c->link_request = dup_str(v);
-	return c->link_request ? KW_OK : KW_ENOMEM;
+	return dup_str(v, &c->link_request) ? KW_OK : KW_ENOMEM;
 }
 
 static enum kw_status load_json(struct kw_config *c, const json_t *root,
@@ -934,8 +941,9 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 	if ((v = json_object_get(root, "geoip")) &&
 	    dup_strings(v, &c->geoip, &c->ngeoip) != KW_OK)
 		return KW_ENOMEM;
-	if ((v = json_object_get(root, "state_dir")))
-		c->state_dir = dup_str(v);
+	if ((v = json_object_get(root, "state_dir")) &&
+	    !dup_str(v, &c->state_dir))
+		return KW_ENOMEM;
 	if ((v = json_object_get(root, "learn"))) {
 		kw_duration_parse(json_string_value(v), &us);
 		c->learn = us;
@@ -1132,6 +1140,8 @@ enum kw_status kw_config_load(const char *file, struct kw_config **out,
 		return st;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
+	if (!root && json_error_code(&jerr) == json_error_out_of_memory)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", file);
 	if (!root) {
 		if (jerr.line < 0 || jerr.position == 0)
 			return kw_error_set(err, KW_ECONFIG, "%s: %s", file,
@@ -1154,6 +1164,8 @@ enum kw_status kw_config_load_string(const char *text, const char *name,
 	enum kw_status st;
 
 	*out = NULL;
+	if (!root && json_error_code(&jerr) == json_error_out_of_memory)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", name);
 	if (!root)
 		return kw_error_set(err, KW_ECONFIG,
 				    "%s:%d:%d: invalid JSON: %s", name,

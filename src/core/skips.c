@@ -20,6 +20,7 @@ const char *kw_skip_reason_name(enum kw_skip_reason r)
 		[KW_SKIP_UNREADABLE] = "unreadable",
 		[KW_SKIP_KEYLESS] = "keyless",
 		[KW_SKIP_NOT_DATA] = "not_data",
+		[KW_SKIP_NO_MEMORY] = "no_memory",
 	};
 
 	return (unsigned)r < KW_SKIP_REASON_MAX ? names[r] : "unknown";

@@ -228,6 +228,7 @@ static void reload(struct kw_daemon *d)
 	/* The old sinks finish (what they cannot deliver stays in the
 	 * spools, which the new ones replay). */
 	kw_router_drain(d->conf.router, d->conf.cfg->drain_timeout / 1000);
+	d->oom += kw_router_stats(d->conf.router)->oom;
 	old = view(d);
 	kw_metrics_carry(d->metrics, &old);
 	kw_engine_destroy(d->engine);
@@ -330,9 +331,13 @@ static enum kw_status start(struct kw_daemon *d)
 	return st;
 }
 
-static void stop(struct kw_daemon *d)
+/* false when the last checkpoint could not be written or memory ran out
+ * on the way and alerts were lost or went out incomplete (each was
+ * logged). */
+static bool stop(struct kw_daemon *d)
 {
 	struct kw_metrics_view v;
+	bool saved;
 
 	kw_daemon_notify("STOPPING=1");
 	kw_tail_finish(d->tail, feed, d);
@@ -343,13 +348,14 @@ static void stop(struct kw_daemon *d)
 		kw_router_tell_incidents(d->conf.router);
 	kw_router_drain(d->conf.router, d->conf.cfg->drain_timeout / 1000);
 	kw_router_flush(d->conf.router);
-	kw_daemon_checkpoint(d);
+	saved = kw_daemon_checkpoint(d);
 	v = view(d);
 	if (kw_log_get_level() <= KW_LOG_INFO)
 		kw_metrics_log(d->metrics, &v);
+	return saved && !d->oom && !kw_router_stats(d->conf.router)->oom;
 }
 
-enum kw_status kw_daemon_run(const struct kw_daemon_opts *o)
+enum kw_status kw_daemon_run(const struct kw_daemon_opts *o, bool *lost)
 {
 	struct kw_daemon *d = calloc(1, sizeof(*d));
 	const struct kw_daemon_loader *l = &o->loader;
@@ -371,7 +377,7 @@ enum kw_status kw_daemon_run(const struct kw_daemon_opts *o)
 		    d->conf.cfg->ninputs == 1 ? "" : "s");
 	kw_daemon_notify("READY=1");
 	loop(d);
-	stop(d);
+	*lost = !stop(d);
 cleanup:
 	if (d) {
 		kw_engine_destroy(d->engine);

@@ -62,9 +62,12 @@ struct kw_daemon_opts {
 };
 
 /* Load the config through o->loader and run until SIGTERM or SIGINT, then
- * drain the sinks and checkpoint. KW_OK after a clean stop; anything else
- * means the daemon could not start (the cause is logged). */
-enum kw_status kw_daemon_run(const struct kw_daemon_opts *o);
+ * drain the sinks and checkpoint. KW_OK after a stop; anything else means
+ * the daemon could not start (the cause is logged). *lost turns true when
+ * it stopped but its last checkpoint could not be written, or memory ran
+ * out on the way and alerts were lost or went out incomplete (each logged):
+ * the stop was not a clean one. */
+enum kw_status kw_daemon_run(const struct kw_daemon_opts *o, bool *lost);
 
 /* A config watch can run with: known input formats and some inputs (with
  * check_only, no inputs is only a warning). Errors and warnings are

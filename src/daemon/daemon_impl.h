@@ -38,6 +38,10 @@ struct kw_daemon {
 	char journal_path[KW_DAEMON_PATH_MAX];
 	char state_path[KW_DAEMON_PATH_MAX];
 	struct kw_metrics *metrics;
+	/* Alerts lost or delivered incomplete for lack of memory by the
+	 * routers of configs replaced by a reload (the running one counts
+	 * its own): a stop after any is not a clean one. */
+	uint64_t oom;
 };
 
 /* inputs.c: the format and field map of each inputs[] entry of cfg, with
@@ -62,9 +66,9 @@ enum kw_status kw_daemon_paths(struct kw_daemon *d);
  * d->tail; then open the journal for appending. Errors are logged. */
 enum kw_status kw_daemon_resume(struct kw_daemon *d);
 
-/* persist.c: write learned state and the checkpoint now (errors are
- * logged; the daemon goes on). */
-void kw_daemon_checkpoint(struct kw_daemon *d);
+/* persist.c: write learned state and the checkpoint now; false when
+ * either could not be written (logged; the daemon goes on). */
+bool kw_daemon_checkpoint(struct kw_daemon *d);
 
 /* persist.c: the engine's hooks (struct kw_engine_opts): drop an alert
  * raised before a restart; count each alert passed. ctx is the daemon. */

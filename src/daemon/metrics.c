@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/str.h"
 #include "daemon/httpd.h"
 #include "daemon/metrics.h"
 #include "kw_config.h"
@@ -212,42 +213,15 @@ static void family(FILE *f, const char *name, const char *type,
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* The length of the valid UTF-8 sequence at s (1..4), or 0. */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t n;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	cp = s[0] & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* A label value: backslash, quote and newline escaped; bytes that are
  * not UTF-8 (a file name may hold any) shown as U+FFFD. */
 static void label(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *end = p + strlen(s);
 
 	while (*p) {
-		size_t n = utf8_len(p);
+		size_t n = kw_utf8_len(p, (size_t)(end - p));
 
 		if (n == 0) {
 			fputs("\xef\xbf\xbd", f);

@@ -88,7 +88,7 @@ void kw_daemon_journal(void *ctx, const char *id, int64_t time)
 
 /* -------------------------------------------------------- checkpoints */
 
-void kw_daemon_checkpoint(struct kw_daemon *d)
+bool kw_daemon_checkpoint(struct kw_daemon *d)
 {
 	struct kw_tail_pos *pos = NULL;
 	struct kw_error err;
@@ -98,13 +98,14 @@ void kw_daemon_checkpoint(struct kw_daemon *d)
 	if (d->state_path[0] &&
 	    kw_engine_save_state(d->engine, d->state_path, &err) != KW_OK) {
 		kw_log_error("watch", "checkpoint: %s", err.msg);
-		return;
+		return false;
 	}
 	if (!d->ckpt_path[0])
-		return; /* --state without a state_dir: learned state only */
+		return true; /* --state without a state_dir: learned state only
+			      */
 	if (kw_tail_positions(d->tail, &pos, &n) != KW_OK) {
 		kw_log_error("watch", "checkpoint: out of memory");
-		return;
+		return false;
 	}
 	kw_checkpoint_clear_files(&d->ckpt);
 	for (size_t i = 0; i < n; i++) {
@@ -117,16 +118,23 @@ void kw_daemon_checkpoint(struct kw_daemon *d)
 		};
 
 		snprintf(f.path, sizeof(f.path), "%s", pos[i].path);
-		if (kw_checkpoint_add_file(&d->ckpt, &f) != KW_OK)
-			break;
+		if (kw_checkpoint_add_file(&d->ckpt, &f) != KW_OK) {
+			/* Saved without a file, the checkpoint would send
+			 * that file's position back to its start. */
+			kw_log_error("watch", "checkpoint: out of memory; the "
+					      "last one stays");
+			free(pos);
+			return false;
+		}
 	}
 	free(pos);
 	if (kw_checkpoint_save(d->ckpt_path, &d->ckpt, &err) != KW_OK) {
 		kw_log_error("watch", "checkpoint: %s", err.msg);
-		return;
+		return false;
 	}
 	kw_checkpoint_journal_reset(d->journal);
 	kw_metrics_checkpoint(d->metrics);
+	return true;
 }
 
 /* Where the last run stopped: offsets into the tailer, recent alerts

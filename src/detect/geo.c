@@ -362,15 +362,15 @@ static void add_network_evidence(struct kw_alert *a, const struct kw_geo *g)
 		return;
 	flags = json_array();
 	if (g->flags & KW_GEO_ANONYMOUS)
-		json_array_append_new(flags, json_string("anonymous"));
+		kw_alert_list_add(&flags, json_string("anonymous"));
 	if (g->flags & KW_GEO_VPN)
-		json_array_append_new(flags, json_string("vpn"));
+		kw_alert_list_add(&flags, json_string("vpn"));
 	if (g->flags & KW_GEO_TOR)
-		json_array_append_new(flags, json_string("tor"));
+		kw_alert_list_add(&flags, json_string("tor"));
 	if (g->flags & KW_GEO_PROXY)
-		json_array_append_new(flags, json_string("proxy"));
+		kw_alert_list_add(&flags, json_string("proxy"));
 	if (g->flags & KW_GEO_HOSTING)
-		json_array_append_new(flags, json_string("hosting"));
+		kw_alert_list_add(&flags, json_string("hosting"));
 	kw_alert_evidence_json(a, "flags", flags);
 }
 
@@ -396,7 +396,7 @@ static json_t *country_list(const struct geo_state *s)
 
 	for (size_t i = 0; arr && i < s->ncountries; i++) {
 		memcpy(cc, s->countries[i], 2);
-		json_array_append_new(arr, json_string(cc));
+		kw_alert_list_add(&arr, json_string(cc));
 	}
 	return arr;
 }
@@ -486,7 +486,7 @@ static void alert_new_network(const struct geo_state *s,
 		char one[16];
 
 		snprintf(one, sizeof(one), "AS%u", (unsigned)s->asns[i]);
-		json_array_append_new(known, json_string(one));
+		kw_alert_list_add(&known, json_string(one));
 		if (off < sizeof(seen))
 			off += (size_t)snprintf(seen + off, sizeof(seen) - off,
 						"%s%s", i ? ", " : "", one);
@@ -606,8 +606,7 @@ static void country_policy(const struct kw_event *ev, struct kw_keyent *key,
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
 	allow = json_array();
 	for (size_t i = 0; i < kc->nallow_countries; i++) {
-		json_array_append_new(allow,
-				      json_string(kc->allow_countries[i]));
+		kw_alert_list_add(&allow, json_string(kc->allow_countries[i]));
 		if (off < sizeof(list))
 			off += (size_t)snprintf(list + off, sizeof(list) - off,
 						"%s%s", i ? ", " : "",

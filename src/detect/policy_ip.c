@@ -33,6 +33,7 @@ static bool allowed(const struct kw_keyconf *kc, const struct kw_ip *ip)
 	return false;
 }
 
+/* NULL when out of memory (the alert is then marked incomplete). */
 static json_t *allowlist(const struct kw_keyconf *kc)
 {
 	json_t *arr = json_array();
@@ -42,7 +43,7 @@ static json_t *allowlist(const struct kw_keyconf *kc)
 		snprintf(net, sizeof(net), "%s/%u",
 			 kw_ip_format(&kc->allow_ips[i].net, buf, sizeof(buf)),
 			 kc->allow_ips[i].bits);
-		json_array_append_new(arr, json_string(net));
+		kw_alert_list_add(&arr, json_string(net));
 	}
 	return arr;
 }

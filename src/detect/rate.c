@@ -365,7 +365,8 @@ static int by_requests(const void *x, const void *y)
 	return na != nb ? (na < nb ? 1 : -1) : 0;
 }
 
-/* [{name: .., "requests": n}] most first, and the first one's name. */
+/* [{name: .., "requests": n}] most first, and the first one's name; NULL
+ * when out of memory (the alert is then marked incomplete). */
 static json_t *top_list(const char *field, const char *const *values,
 			const uint32_t *counts, size_t n)
 {
@@ -386,7 +387,7 @@ static json_t *top_list(const char *field, const char *const *values,
 			items[j - 1] = t;
 		}
 	for (size_t i = 0; i < k; i++)
-		json_array_append_new(arr, items[i]);
+		kw_alert_list_add(&arr, items[i]);
 	return arr;
 }
 
@@ -430,11 +431,13 @@ static void hot_evidence(struct rate *r, struct kw_alert *a, uint64_t key,
 			 (long long)json_integer_value(json_object_get(
 				 json_array_get(topi, 0), "requests")),
 			 ip0);
-	if (json_array_size(tops))
+	/* An empty list is left out; a list that could not be built (NULL)
+	 * marks the alert incomplete. */
+	if (!tops || json_array_size(tops))
 		kw_alert_evidence_json(a, "top_ops", tops);
 	else
 		json_decref(tops);
-	if (json_array_size(topi))
+	if (!topi || json_array_size(topi))
 		kw_alert_evidence_json(a, "top_ips", topi);
 	else
 		json_decref(topi);

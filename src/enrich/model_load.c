@@ -1600,6 +1600,11 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 	if (st != KW_OK)
 		goto cleanup;
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root && json_error_code(&jerr) == json_error_out_of_memory) {
+		st = kw_error_set(err, KW_ENOMEM, "%s: %s", path,
+				  kw_strerror(KW_ENOMEM));
+		goto cleanup;
+	}
 	if (!root) {
 		st = kw_error_set(err, KW_ECONFIG, "%s:%d:%d: %s", path,
 				  jerr.line, jerr.column, jerr.text);

@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_dump.h"
+
 /* JSON documents parsed from strings ("@json") in one judgement, and the
  * largest such string parsed. */
 #define MAX_DOCS 16
@@ -562,8 +564,8 @@ static void render_found(json_t *v, char *out, size_t cap)
 		s = json_string_value(v);
 		n = json_string_length(v);
 	} else {
-		dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
-					     JSON_PRESERVE_ORDER);
+		dump = kw_json_dump(v, JSON_COMPACT | JSON_ENCODE_ANY |
+					       JSON_PRESERVE_ORDER);
 		s = dump ? dump : "";
 		n = strlen(s);
 	}

@@ -145,6 +145,16 @@ static struct inst *instance(struct kw_dispatch *d,
 	return in;
 }
 
+/* A record whose decoder could not be made (logged by instance()). */
+static void not_decoded(const struct kw_decoder_ops *ops,
+			const struct kw_record *rec, struct kw_skips *skips,
+			const char *file)
+{
+	kw_skips_add(skips, KW_SKIP_NO_MEMORY, file, rec->line,
+		     "not decoded: the %s decoder could not be made (above)",
+		     ops->name);
+}
+
 /* ---- framing ---- */
 
 static bool frame_logevent(struct kw_dispatch *d, const struct kw_record *rec,
@@ -324,8 +334,10 @@ static size_t decode_offered(struct kw_dispatch *d,
 			continue;
 		}
 		in = instance(d, ops, st->conf);
-		if (!in)
+		if (!in) {
+			not_decoded(ops, &one, skips, file);
 			continue;
+		}
 		e = in->ops->decode(in->self, &one, 1, &out[got], arena, skips,
 				    file);
 		if (e)
@@ -368,8 +380,11 @@ size_t kw_dispatch_decode(struct kw_dispatch *d, struct kw_dispatch_stream *st,
 		return 0;
 	ops = st->forced ? st->forced : st->cur;
 	in = instance(d, ops, st->conf);
-	if (!in)
+	if (!in) {
+		for (size_t j = 0; j < k; j++)
+			not_decoded(ops, &recs[d->src[j]], skips, file);
 		return 0;
+	}
 	d->base = d->inner;
 	d->nbase = k;
 	d->noffered = 0;

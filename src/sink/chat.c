@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_dump.h"
 #include "core/time.h"
 
 #define ELLIPSIS "\xe2\x80\xa6"
@@ -110,7 +111,7 @@ enum kw_sink_result kw_sink_chat_deliver(void *self, const struct kw_alert *a,
 	if (kw_sink_chat_bare_close(a) && !c->resolve)
 		return KW_SINK_OK;
 	payload = c->render(c, a);
-	body = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+	body = payload ? kw_json_dump(payload, JSON_COMPACT) : NULL;
 	if (json_is_null(payload)) {
 		json_decref(payload);
 		return KW_SINK_OK; /* nothing for this service to tell */
@@ -218,7 +219,7 @@ static void value_text(const json_t *v, char *buf, size_t cap)
 			return;
 		}
 	}
-	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	s = kw_json_dump(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	cut(s ? s : "", buf, cap);
 	free(s);
 }
@@ -678,7 +679,7 @@ static void suppress_text(const struct kw_alert *a, int64_t suppress_for,
 		json_object_set_new(o, "reason",
 				    json_string("<why this is expected>"));
 	}
-	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	s = o ? kw_json_dump(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	cut(s ? s : "{}", buf, cap);
 	free(s);
 	json_decref(o);

@@ -95,14 +95,16 @@ void kw_snapshot_set_check(struct kw_snapshot *s, kw_snapshot_check_fn *check,
  * truncated, damaged (checksum, or a record that fails its checks), of
  * another version or written with other detectors is KW_ECORRUPT with a
  * message naming the file; an unreadable one KW_EIO, and one that is not
- * a regular file (a FIFO, a device) KW_EINVAL, never a wait. Records past the
- * table's bound are dropped (counted in kw_snapshot_dropped).
+ * a regular file (a FIFO, a device) KW_EINVAL, never a wait; KW_ENOMEM when
+ * memory runs out. Records past the table's bound are dropped (counted in
+ * kw_snapshot_dropped).
  */
 enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 				bool *found, struct kw_error *err);
 
 /* Add or replace the record of fingerprint fp (KW_SNAPSHOT_FP hex digits).
- * false when the table is full (the record is dropped and counted). */
+ * false when the table is full or memory ran out (the record is dropped
+ * and counted). */
 bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
 		     const struct kw_snap_meta *m, const void *state);
 
