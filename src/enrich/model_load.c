@@ -1154,6 +1154,8 @@ node_lit(struct loader *ld, struct kw_model_node *nd, const char *s, size_t n)
 {
 	size_t lo = 0, hi = nd->nlit;
 	struct kw_model_child *c;
+	struct kw_model_node *child;
+	const char *name;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -1181,16 +1183,19 @@ node_lit(struct loader *ld, struct kw_model_node *nd, const char *s, size_t n)
 		nd->lit = nv;
 		nd->caplit = ncap;
 	}
+	/* Both made before the list moves: a failure leaves it as it was. */
+	name = dup_str(ld, s, n);
+	child = name ? node_new() : NULL;
+	if (!child)
+		return NULL;
 	memmove(&nd->lit[lo + 1], &nd->lit[lo],
 		(nd->nlit - lo) * sizeof(*nd->lit));
 	c = &nd->lit[lo];
-	c->s = dup_str(ld, s, n);
+	c->s = name;
 	c->n = (uint32_t)n;
-	c->node = c->s ? node_new() : NULL;
-	if (!c->node)
-		return NULL;
+	c->node = child;
 	nd->nlit++;
-	return c->node;
+	return child;
 }
 
 /* Walk (creating) the trie along a path template; *leaf gets the node. */
@@ -1225,7 +1230,9 @@ static enum kw_status insert_path(struct loader *ld, const char *jpath,
 				   KW_MODEL_MAX_SEGS);
 		if (ph) {
 			if (!nd->wild && !(nd->wild = node_new()))
-				return KW_ENOMEM;
+				return kw_error_set(ld->err, KW_ENOMEM,
+						    "%s: %s", ld->file,
+						    kw_strerror(KW_ENOMEM));
 			nd = nd->wild;
 		} else {
 			nd = node_lit(ld, nd, s, n);
