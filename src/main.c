@@ -64,7 +64,10 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
 	}
-	for (; n < sizeof(commands) / sizeof(commands[0]) && n < 15; n++)
+	_Static_assert(sizeof(commands) / sizeof(commands[0]) <
+			       sizeof(names) / sizeof(names[0]),
+		       "names[] holds every command and a NULL");
+	for (; n < sizeof(commands) / sizeof(commands[0]); n++)
 		names[n] = commands[n].name;
 	names[n] = NULL;
 	near = kw_config_suggest(argv[1], names);

@@ -131,7 +131,7 @@ void kw_alert_list_add(json_t **list, json_t *v);
 
 /* Add a request id (up to KW_ALERT_MAX_REQUESTS, duplicates ignored),
  * redacted by value and cut to 63 bytes. */
-void kw_alert_add_request(struct kw_alert *a, struct kw_str request_id);
+void kw_alert_add_request(struct kw_alert *a, struct kw_str rid);
 
 /* Add a link to where request (one of a->requests) is shown; copied. */
 void kw_alert_add_link(struct kw_alert *a, const char *request,

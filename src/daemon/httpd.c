@@ -170,6 +170,7 @@ static void on_read(struct kw_httpd *h, struct conn *c)
 {
 	size_t room = sizeof(c->req) - 1 - c->rlen;
 	ssize_t n = recv(c->fd, c->req + c->rlen, room, 0);
+	bool nul;
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -179,13 +180,12 @@ static void on_read(struct kw_httpd *h, struct conn *c)
 	}
 	c->rlen += (size_t)n;
 	c->req[c->rlen] = '\0';
-	if (memchr(c->req, '\0', c->rlen)) {
+	nul = memchr(c->req, '\0', c->rlen) != NULL;
+	if (!nul && head_done(c)) {
+		respond(h, c);
+	} else if (nul || c->rlen == sizeof(c->req) - 1) {
+		/* A NUL inside, or too long without an end: 400. */
 		snprintf(c->req, sizeof(c->req), "BAD");
-		respond(h, c);
-	} else if (head_done(c)) {
-		respond(h, c);
-	} else if (c->rlen == sizeof(c->req) - 1) {
-		snprintf(c->req, sizeof(c->req), "BAD"); /* too long: 400 */
 		respond(h, c);
 	}
 }

@@ -257,8 +257,8 @@ static inline int64_t kw_learned_duration(const struct kw_config *cfg,
 	const json_t *v = o ? json_object_get(o, name) : NULL;
 	int64_t us = 0;
 
-	if (v && json_is_string(v) &&
-	    kw_duration_parse(json_string_value(v), &us) && us > 0)
+	if (json_is_string(v) && kw_duration_parse(json_string_value(v), &us) &&
+	    us > 0)
 		return us;
 	return def;
 }

@@ -189,6 +189,7 @@ static enum kw_status keep_json(struct kw_model *md, json_t *v)
 {
 	if (md->nrefs == md->caprefs) {
 		size_t ncap = md->caprefs ? md->caprefs * 2 : 64;
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): of pointers */
 		json_t **nv = realloc(md->refs, ncap * sizeof(*nv));
 
 		if (!nv)
@@ -670,7 +671,7 @@ static enum kw_status compile_cond(struct loader *ld, json_t *obj,
 	st = check_arg(ld, sub, c->test, arg);
 	if (st != KW_OK)
 		return st;
-	c->negate = neg && json_is_true(neg);
+	c->negate = json_is_true(neg);
 	if (c->test == KW_TEST_PRESENT && json_is_false(arg)) {
 		c->negate = !c->negate;
 	}
@@ -1082,7 +1083,7 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 	}
 	op->reason = reason ? dup_str(ld, reason, strlen(reason)) : NULL;
 	op->access = access;
-	op->pk = pk && json_is_true(pk);
+	op->pk = json_is_true(pk);
 	op->bulk = reason && !strncmp(reason, "bulk read:", 10);
 	op->model = ld->mi;
 	op->tier = tiering.tier;

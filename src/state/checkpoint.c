@@ -7,6 +7,7 @@
  */
 #include "state/checkpoint.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -139,27 +140,54 @@ enum kw_status kw_checkpoint_save(const char *path,
 	return kw_file_replace_commit(&out, err);
 }
 
-/* One "file ..." line; false when malformed or out of range. */
+/* A number at *s in base 10 or 16 (after spaces; no sign), at most max;
+ * *s moves past it. false when there is none or it is larger. strtoull,
+ * not sscanf: a number out of range is undefined behaviour in sscanf. */
+static bool take_u64(const char **s, int base, uint64_t max, uint64_t *out)
+{
+	const char *p = *s;
+	unsigned long long v;
+	char *end;
+
+	while (*p == ' ')
+		p++;
+	if (!(base == 16 ? isxdigit((unsigned char)*p)
+			 : isdigit((unsigned char)*p)))
+		return false;
+	errno = 0;
+	v = strtoull(p, &end, base);
+	if (errno == ERANGE || v > max)
+		return false;
+	*out = v;
+	*s = end;
+	return true;
+}
+
+/* One "file DEV INO OFFSET FPLEN FPHASH PATH" line; false when malformed
+ * or out of range. */
 static bool parse_file(const char *line, struct kw_checkpoint_file *r)
 {
-	int used = 0;
+	const char *p = line + 4;
+	uint64_t fplen;
 	size_t n;
 
 	memset(r, 0, sizeof(*r));
-	if (sscanf(line,
-		   "file %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu32
-		   " %" SCNx64 " %n",
-		   &r->dev, &r->ino, &r->offset, &r->fplen, &r->fphash,
-		   &used) != 5 ||
-	    !used || !line[used])
-		return false;
-	n = strlen(line + used);
 	/* An offset is a position in a file (off_t); a fingerprint covers
 	 * at most the tailer's first bytes. */
-	if (r->offset > (uint64_t)INT64_MAX ||
-	    r->fplen > KW_CHECKPOINT_FP_MAX || n >= sizeof(r->path))
+	if (strncmp(line, "file", 4) != 0 ||
+	    !take_u64(&p, 10, UINT64_MAX, &r->dev) ||
+	    !take_u64(&p, 10, UINT64_MAX, &r->ino) ||
+	    !take_u64(&p, 10, INT64_MAX, &r->offset) ||
+	    !take_u64(&p, 10, KW_CHECKPOINT_FP_MAX, &fplen) ||
+	    !take_u64(&p, 16, UINT64_MAX, &r->fphash) || *p != ' ')
 		return false;
-	memcpy(r->path, line + used, n + 1);
+	r->fplen = (uint32_t)fplen;
+	while (*p == ' ')
+		p++;
+	n = strlen(p);
+	if (!n || n >= sizeof(r->path))
+		return false;
+	memcpy(r->path, p, n + 1);
 	return true;
 }
 
@@ -178,15 +206,20 @@ static bool alert_id_ok(const char *id)
 /* One "alert ID TIME" line into c; false when malformed. */
 static bool parse_alert(const char *line, struct kw_checkpoint *c)
 {
-	char id[KW_ALERT_ID_LEN + 2];
-	int64_t t;
-	int used = 0;
+	char id[KW_ALERT_ID_LEN + 1];
+	const char *p = line + 6;
+	uint64_t t;
 
-	if (sscanf(line, "alert %21s %" SCNd64 "%n", id, &t, &used) != 2 ||
-	    (line[used] && line[used] != '\n') || !alert_id_ok(id) ||
-	    t < KW_TIME_MIN || t > KW_TIME_MAX)
+	if (strncmp(line, "alert ", 6) != 0 ||
+	    strcspn(p, " ") != KW_ALERT_ID_LEN)
 		return false;
-	return kw_checkpoint_add_alert(c, id, t);
+	memcpy(id, p, KW_ALERT_ID_LEN);
+	id[KW_ALERT_ID_LEN] = '\0';
+	p += KW_ALERT_ID_LEN;
+	if (!alert_id_ok(id) || *p != ' ' ||
+	    !take_u64(&p, 10, (uint64_t)KW_TIME_MAX, &t) || (*p && *p != '\n'))
+		return false;
+	return kw_checkpoint_add_alert(c, id, (int64_t)t);
 }
 
 enum kw_status kw_checkpoint_read(FILE *f, const char *path,

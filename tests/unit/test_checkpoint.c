@@ -264,6 +264,22 @@ static void test_values_in_range(void **state)
 	expect_load_error("keywatch-checkpoint 1\n"
 			  "alert kwa_0123456789abcdef 5 junk\nend\n",
 			  ":2: unreadable record");
+	/* Numbers past 64 bits, or with a sign, are not read as some other
+	 * number (sscanf read them, undefined behaviour in C; glibc gave
+	 * 2^64 - 1, or wrapped a minus sign round). */
+	expect_load_error("keywatch-checkpoint 1\n"
+			  "file 18446744073709551616 2 3 4 00ff /x\nend\n",
+			  ":2: unreadable record");
+	expect_load_error("keywatch-checkpoint 1\nfile -1 2 3 4 00ff /x\n"
+			  "end\n",
+			  ":2: unreadable record");
+	expect_load_error("keywatch-checkpoint 1\n"
+			  "file 1 2 3 4 10000000000000000 /x\nend\n",
+			  ":2: unreadable record");
+	expect_load_error("keywatch-checkpoint 1\n"
+			  "alert kwa_0123456789abcdef 99999999999999999999\n"
+			  "end\n",
+			  ":2: unreadable record");
 
 	f = fopen(path, "w");
 	assert_non_null(f);
