@@ -595,7 +595,7 @@ static bool add_name(void *ctx, json_t *v)
 		s = json_string_value(v);
 		n = json_string_length(v);
 	} else {
-		dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		dump = kw_json_dump(v, JSON_COMPACT | JSON_ENCODE_ANY);
 		s = dump ? dump : "";
 		n = strlen(s);
 	}

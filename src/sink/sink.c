@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "core/glob.h"
+#include "core/json_dump.h"
 #include "core/time.h"
 
 static const struct kw_sink_ops *const registry[] = {
@@ -142,11 +143,14 @@ static enum kw_status unnamed_id(const struct kw_sink_ops *ops,
 	     EVP_DigestUpdate(ctx, ops->name, strlen(ops->name) + 1) == 1;
 	for (size_t i = 0; ok && ops->destination[i]; i++) {
 		const json_t *v = json_object_get(conf, ops->destination[i]);
-		char *text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
-						       JSON_ENCODE_ANY)
+		char *text = v ? kw_json_dump(v, JSON_COMPACT | JSON_SORT_KEYS |
+							 JSON_ENCODE_ANY)
 			       : NULL;
 
-		ok = EVP_DigestUpdate(ctx, ops->destination[i],
+		/* A destination that could not be written out would give
+		 * another identity (and another spool): out of memory. */
+		ok = (!v || text) &&
+		     EVP_DigestUpdate(ctx, ops->destination[i],
 				      strlen(ops->destination[i]) + 1) == 1 &&
 		     EVP_DigestUpdate(ctx, text ? text : "",
 				      text ? strlen(text) + 1 : 1) == 1;
