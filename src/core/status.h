@@ -46,6 +46,18 @@ enum kw_status kw_error_set(struct kw_error *err, enum kw_status st,
 enum kw_status kw_error_vset(struct kw_error *err, enum kw_status st,
 			     const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
+#if defined(__clang_analyzer__) && !defined(KW_STATUS_DEFINES)
+/* scan-build analyses one file at a time and cannot see that
+ * kw_error_set returns its st: without this, every `return bad(...)` of
+ * a loader is a path on which an error returned KW_OK (dozens of false
+ * null dereferences). Only the analyzer sees this macro. */
+#define kw_error_set(err, st, ...)                                             \
+	__extension__({                                                        \
+		enum kw_status kw_st_ = (st);                                  \
+		kw_error_set(err, kw_st_, __VA_ARGS__);                        \
+		kw_st_;                                                        \
+	})
+#endif
 
 /* Prefix the existing message with "prefix: " (for adding the file name as
  * an error travels up). Returns err->status. */

@@ -248,7 +248,9 @@ static const struct kw_model_prefix *find_prefix(const struct kw_models *m,
 {
 	size_t i;
 
-	if (!key || n == 0)
+	/* A prefix names one of m->v: none without models (said so that
+	 * the analyzer sees a prefix's model is never NULL). */
+	if (!key || n == 0 || !m->v)
 		return NULL;
 	/* Longest first, so the first hit is the best one. */
 	for (i = 0; i < m->nprefixes; i++) {

@@ -57,6 +57,17 @@ bad(struct loader *ld, const char *jpath, const char *fmt, ...)
 	return kw_error_set(ld->err, KW_ECONFIG, "%s: %s", ld->file, msg);
 }
 
+#ifdef __clang_analyzer__
+/* The analyzer does not follow calls of variadic functions, so it cannot
+ * see that bad() never returns KW_OK and walks every `return bad(...)` as
+ * a success with nothing set. Only the analyzer sees this macro. */
+#define bad(...)                                                               \
+	__extension__({                                                        \
+		bad(__VA_ARGS__);                                              \
+		KW_ECONFIG;                                                    \
+	})
+#endif
+
 /* out = "jpath.key" (or "key" at the top), cut to JPATH_MAX - 1 bytes. */
 static void sub_key(char *out, const char *jpath, const char *key)
 {
@@ -207,7 +218,7 @@ static enum kw_status hash_insert(struct kw_model *md, size_t i)
 	size_t cap = md->ophash ? md->ophash_mask + 1 : 0, k, j;
 	uint32_t *nh;
 
-	if (2 * (md->nops + 1) > cap) {
+	if (!md->ophash || 2 * (md->nops + 1) > cap) {
 		size_t ncap = cap ? cap * 2 : 64;
 
 		nh = calloc(ncap, sizeof(*nh));

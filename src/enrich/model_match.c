@@ -46,7 +46,7 @@ struct judge {
 static json_t *root_value(struct judge *j, enum kw_model_root r)
 {
 	const struct kw_event_cloud *c = j->ev->cloud;
-	struct kw_str text = KW_STR_NULL;
+	struct kw_str text;
 
 	if (j->parsed[r] || !c)
 		return j->root[r];

@@ -64,7 +64,8 @@ enum kw_status kw_sink_chat_create(const json_t *conf,
 	c->type = type;
 	c->render = render;
 	st = kw_sink_secret(conf, "url", !default_url, env, type, &c->url, err);
-	if (st == KW_OK && !c->url) {
+	/* Without a default, kw_sink_secret required the url. */
+	if (st == KW_OK && !c->url && default_url) {
 		c->url = strdup(default_url);
 		if (!c->url)
 			st = kw_error_set(err, KW_ENOMEM, "out of memory");
