@@ -200,7 +200,6 @@ static enum kw_status keep_json(struct kw_model *md, json_t *v)
 {
 	if (md->nrefs == md->caprefs) {
 		size_t ncap = md->caprefs ? md->caprefs * 2 : 64;
-		/* NOLINTNEXTLINE(bugprone-sizeof-expression): of pointers */
 		json_t **nv = realloc(md->refs, ncap * sizeof(*nv));
 
 		if (!nv)

@@ -204,7 +204,6 @@ static struct tfile *add_file(struct kw_tail *t)
 
 	if (t->nfiles == t->capfiles) {
 		size_t cap = t->capfiles ? t->capfiles * 2 : 32;
-		/* NOLINTNEXTLINE(bugprone-sizeof-expression): of pointers */
 		struct tfile **p = realloc(t->files, cap * sizeof(*p));
 
 		if (!p)
@@ -1046,7 +1045,6 @@ uint64_t kw_tail_poll(struct kw_tail *t, int64_t now_us, kw_tail_feed_fn *feed,
 	}
 	/* Oldest first: a rotated file's end before its successor. */
 	if (t->nfiles > 1)
-		/* NOLINTNEXTLINE(bugprone-sizeof-expression): of pointers */
 		qsort(t->files, t->nfiles, sizeof(*t->files), by_age);
 	for (size_t i = 0; i < t->nfiles; i++) {
 		struct tfile *f = t->files[i];
