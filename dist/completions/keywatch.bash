@@ -36,6 +36,9 @@ _keywatch()
 	--color)
 		COMPREPLY=($(compgen -W "auto always never" -- "$cur"))
 		return ;;
+	--report-format)
+		COMPREPLY=($(compgen -W "text html" -- "$cur"))
+		return ;;
 	-c | --config | --report | --state | --geoip)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
@@ -50,7 +53,7 @@ _keywatch()
 	scan)
 		opts="--config --format --map --models --geoip --state --learn
 		      --lateness --output --min-severity --color --fail-on --report
-		      --max-line --max-keys --quiet --verbose --help" ;;
+		      --report-format --max-line --max-keys --quiet --verbose --help" ;;
 	watch)
 		opts="--config --check --format --map --models --geoip --state
 		      --learn --lateness --min-severity --color --max-line --max-keys

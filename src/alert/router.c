@@ -468,6 +468,12 @@ void kw_router_on_pass(struct kw_router *r, kw_router_pass_fn *fn, void *ctx)
 	r->pass_ctx = ctx;
 }
 
+void kw_router_on_alert(struct kw_router *r, kw_router_alert_fn *fn, void *ctx)
+{
+	r->on_alert = fn;
+	r->alert_ctx = ctx;
+}
+
 /* What was submitted to the (gated) deliveries may go now. */
 static void release(struct kw_router *r)
 {
@@ -507,6 +513,8 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 		deliver(r, a);
 		if (r->on_pass)
 			r->on_pass(r->pass_ctx, a->id, a->time);
+		if (r->on_alert)
+			r->on_alert(r->alert_ctx, a);
 	}
 	release(r);
 	kw_alert_clear(a);

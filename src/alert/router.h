@@ -74,6 +74,13 @@ struct kw_sink *kw_router_sink(struct kw_router *r, size_t i);
 typedef void kw_router_pass_fn(void *ctx, const char *id, int64_t time);
 void kw_router_on_pass(struct kw_router *r, kw_router_pass_fn *fn, void *ctx);
 
+/* Told of each alert that passed dedup, suppression and the minimum
+ * severity, after it joined its incident (a->incident set) and was handed
+ * to the sinks: the report's tap (--report). The alert is borrowed for the
+ * call. Digests of rate-limited sinks are not alerts and are not told. */
+typedef void kw_router_alert_fn(void *ctx, const struct kw_alert *a);
+void kw_router_on_alert(struct kw_router *r, kw_router_alert_fn *fn, void *ctx);
+
 /* Route one alert. The router takes over the alert's contents (the caller's
  * struct is cleared). Returns true when the alert passed dedup, suppression
  * and the minimum severity (whether or not a sink then failed). */

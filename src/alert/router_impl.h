@@ -37,6 +37,8 @@ struct kw_router {
 	struct kw_incidents *incidents; /* NULL: incidents are off */
 	kw_router_pass_fn *on_pass;	/* NULL: none; deliveries not gated */
 	void *pass_ctx;
+	kw_router_alert_fn *on_alert; /* NULL: none (a report's tap) */
+	void *alert_ctx;
 	struct kw_router_stats stats;
 };
 

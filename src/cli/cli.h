@@ -94,6 +94,7 @@ enum {
 	KW_OPT_STATE,
 	KW_OPT_COLOR,
 	KW_OPT_LATENESS,
+	KW_OPT_REPORT_FORMAT,
 };
 #define KW_CLI_COMMON_LONG                                                     \
 	{"config", required_argument, NULL, 'c'},                              \

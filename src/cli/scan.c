@@ -18,6 +18,8 @@
 #include "core/time.h"
 #include "engine/engine.h"
 #include "ingest/inputs.h"
+#include "kw_config.h"
+#include "report/report.h"
 
 static void usage(FILE *f)
 {
@@ -49,8 +51,13 @@ static void usage(FILE *f)
 	      "(default), always, never\n"
 	      "      --fail-on LEVEL     exit 1 if an alert at or above LEVEL "
 	      "was raised\n"
-	      "      --report FILE       write a per-key report a person "
-	      "reads\n"
+	      "      --report FILE       write a report a person reads: "
+	      "HTML when FILE ends\n"
+	      "                          in .html, else text; '-': text on "
+	      "stdout (and no\n"
+	      "                          alerts there unless -o is given)\n"
+	      "      --report-format FMT text or html (default: by FILE's "
+	      "name)\n"
 	      "      --max-line BYTES    longest line or record (default "
 	      "1048576)\n"
 	      "      --max-keys N        keys tracked at once (default "
@@ -63,6 +70,7 @@ static void usage(FILE *f)
 struct scan_opts {
 	struct kw_cli_common common;
 	const char *report;
+	const char *report_format;
 	const char *fail_on;
 	bool fail_set;
 	enum kw_severity fail_level;
@@ -73,6 +81,8 @@ static int parse(int argc, char **argv, struct scan_opts *o)
 	static const struct option longopts[] = {
 		KW_CLI_COMMON_LONG,
 		{"report", required_argument, NULL, KW_OPT_REPORT},
+		{"report-format", required_argument, NULL,
+		 KW_OPT_REPORT_FORMAT},
 		{"fail-on", required_argument, NULL, KW_OPT_FAIL_ON},
 		{NULL, 0, NULL, 0},
 	};
@@ -88,6 +98,10 @@ static int parse(int argc, char **argv, struct scan_opts *o)
 		}
 		if (c == KW_OPT_REPORT) {
 			o->report = optarg;
+			continue;
+		}
+		if (c == KW_OPT_REPORT_FORMAT) {
+			o->report_format = optarg;
 			continue;
 		}
 		if (c == KW_OPT_FAIL_ON) {
@@ -114,135 +128,83 @@ static int parse(int argc, char **argv, struct scan_opts *o)
 	return KW_EXIT_OK;
 }
 
-/* ------------------------------------------------------------- reporting */
+/* ------------------------------------------------------------- the report */
 
-struct report_row {
-	char id[KW_KEY_ID_MAX];
-	char fp[KW_KEY_FP_SIZE];
-	const char *name;
-	uint8_t kind, mode;
-	int64_t first, last;
-	uint64_t events, errors, denied;
-	uint32_t alerts, ips;
+struct scan_report {
+	FILE *f; /* the report's file, stdout for '-'; NULL: no report */
+	enum kw_report_format fmt;
+	struct kw_report *rep;
 };
 
-struct report {
-	struct report_row *rows;
-	size_t n, cap;
-};
-
-static void collect(void *ctx, const struct kw_keyent *key,
-		    const struct kw_engine_keystats *ks)
+/* Check the report options and open its file now, so that a path that
+ * cannot be written fails before the scan rather than after it. */
+static int report_open(const struct scan_opts *o, struct scan_report *sr)
 {
-	struct report *rep = ctx;
-	const struct kw_keyconf *kc = key->conf;
-	struct report_row *row;
+	const struct kw_report_opts ro = {.version = KW_VERSION};
 
-	if (rep->n == rep->cap) {
-		size_t cap = rep->cap ? rep->cap * 2 : 64;
-		struct report_row *rows =
-			realloc(rep->rows, cap * sizeof(*rows));
-
-		if (!rows)
-			return;
-		rep->rows = rows;
-		rep->cap = cap;
+	if (o->report_format && !o->report) {
+		kw_log_error(NULL, "--report-format %s: needs --report FILE",
+			     o->report_format);
+		return KW_EXIT_USAGE;
 	}
-	row = &rep->rows[rep->n++];
-	memcpy(row->id, key->id, sizeof(row->id));
-	memcpy(row->fp, key->fp, sizeof(row->fp));
-	row->name = kc && kc->name ? kc->name : "";
-	row->kind = key->kind;
-	row->mode = key->mode;
-	row->first = key->first_seen;
-	row->last = key->last_seen;
-	row->events = key->events;
-	row->errors = ks->errors;
-	row->denied = ks->denied;
-	row->alerts = ks->alerts;
-	row->ips = ks->ips;
+	if (!o->report)
+		return KW_EXIT_OK;
+	if (o->report_format) {
+		if (!kw_report_format_parse(o->report_format, &sr->fmt)) {
+			kw_log_error(NULL,
+				     "--report-format %s: expected text or "
+				     "html",
+				     o->report_format);
+			return KW_EXIT_USAGE;
+		}
+	} else {
+		sr->fmt = kw_report_format_for(o->report);
+	}
+	if (!strcmp(o->report, "-")) {
+		sr->f = stdout;
+	} else {
+		sr->f = fopen(o->report, "w");
+		if (!sr->f) {
+			kw_log_error(NULL, "--report %s: cannot write: %m",
+				     o->report);
+			return KW_EXIT_USAGE;
+		}
+	}
+	if (kw_report_create(&ro, &sr->rep) != KW_OK) {
+		kw_log_error(NULL, "--report %s: out of memory", o->report);
+		return KW_EXIT_USAGE;
+	}
+	return KW_EXIT_OK;
 }
 
-static int by_alerts_then_events(const void *a, const void *b)
+/* Write the report and close its file; 0, or -1 when it failed (said). */
+static int report_write(const struct scan_opts *o, struct scan_report *sr,
+			struct kw_engine *e, const struct kw_router *r)
 {
-	const struct report_row *x = a, *y = b;
+	enum kw_status st = kw_report_write(sr->rep, e, r, sr->fmt, sr->f);
+	int rc = 0;
 
-	if (x->alerts != y->alerts)
-		return x->alerts < y->alerts ? 1 : -1;
-	if (x->events != y->events)
-		return x->events < y->events ? 1 : -1;
-	return strcmp(x->fp, y->fp);
+	if (sr->f == stdout) {
+		if (fflush(stdout) != 0)
+			st = KW_EIO;
+	} else if (fclose(sr->f) != 0) {
+		st = KW_EIO;
+	}
+	sr->f = NULL;
+	if (st != KW_OK) {
+		kw_log_error(NULL, "--report %s: write failed: %m", o->report);
+		rc = -1;
+	}
+	return rc;
 }
 
-/* Write s and pad it to width characters (not bytes: ids hold a UTF-8
- * ellipsis). */
-static void pad(FILE *f, const char *s, size_t width)
+static void report_close(struct scan_report *sr)
 {
-	size_t chars = 0;
-
-	for (const char *p = s; *p; p++)
-		chars += ((unsigned char)*p & 0xc0) != 0x80;
-	fputs(s, f);
-	while (chars++ < width)
-		fputc(' ', f);
-}
-
-static int write_report(const char *path, struct kw_engine *e,
-			const struct kw_router_stats *rs)
-{
-	const struct kw_engine_stats *st = kw_engine_stats(e);
-	struct report rep = {0};
-	char t1[32], t2[32];
-	FILE *f = fopen(path, "w");
-
-	if (!f) {
-		kw_log_error(NULL, "--report %s: cannot write: %m", path);
-		return -1;
-	}
-	kw_engine_foreach_key(e, collect, &rep);
-	if (rep.n)
-		qsort(rep.rows, rep.n, sizeof(*rep.rows),
-		      by_alerts_then_events);
-	fprintf(f, "keywatch report\n\n");
-	fprintf(f, "events: %llu from %zu keys", (unsigned long long)st->events,
-		rep.n);
-	if (st->events)
-		fprintf(f, ", %s to %s",
-			kw_time_format(st->first_ts, t1, sizeof(t1)),
-			kw_time_format(st->last_ts, t2, sizeof(t2)));
-	fprintf(f, "\nalerts: %llu", (unsigned long long)rs->delivered);
-	for (size_t i = 0; i < rs->ndetectors; i++)
-		fprintf(f, "%s%s %llu", i ? ", " : " (",
-			rs->by_detector[i].detector,
-			(unsigned long long)rs->by_detector[i].count);
-	fprintf(f, "%s\n\n", rs->ndetectors ? ")" : "");
-	fprintf(f, "%-24s %-16s %-16s %-16s %9s %7s %7s %5s %6s  %-20s %s\n",
-		"key", "fingerprint", "name", "kind", "requests", "errors",
-		"denied", "ips", "alerts", "first seen", "last seen");
-	for (size_t i = 0; i < rep.n; i++) {
-		const struct report_row *r = &rep.rows[i];
-		char kind[32];
-
-		snprintf(kind, sizeof(kind), "%s/%s",
-			 kw_key_kind_name((enum kw_key_kind)r->kind),
-			 kw_key_mode_name((enum kw_key_mode)r->mode));
-		pad(f, r->id, 24);
-		fprintf(f, " %-16s ", r->fp);
-		pad(f, r->name, 16);
-		fprintf(f, " %-16s %9llu %7llu %7llu %4u%s %6u  %-20s %s\n",
-			kind, (unsigned long long)r->events,
-			(unsigned long long)r->errors,
-			(unsigned long long)r->denied, r->ips > 8 ? 8 : r->ips,
-			r->ips > 8 ? "+" : " ", r->alerts,
-			kw_time_format(r->first, t1, sizeof(t1)),
-			kw_time_format(r->last, t2, sizeof(t2)));
-	}
-	free(rep.rows);
-	if (fclose(f) != 0) {
-		kw_log_error(NULL, "--report %s: write failed: %m", path);
-		return -1;
-	}
-	return 0;
+	if (sr->f && sr->f != stdout)
+		fclose(sr->f);
+	sr->f = NULL;
+	kw_report_destroy(sr->rep);
+	sr->rep = NULL;
 }
 
 /* Keys still learning at the end: their learned detectors said nothing,
@@ -514,6 +476,7 @@ int kw_cli_scan(int argc, char **argv)
 	const struct kw_engine_stats *es;
 	struct kw_engine_opts eo;
 	struct kw_error err;
+	struct scan_report sr = {0};
 	double t0 = now_secs();
 	uint64_t not_data[KW_NOT_DATA_MAX] = {0};
 	int rc;
@@ -522,13 +485,20 @@ int kw_cli_scan(int argc, char **argv)
 	rc = parse(argc, argv, &o);
 	if (rc != KW_EXIT_OK)
 		return rc;
+	/* The report on stdout: the alerts go there only when asked. */
+	if (o.report && !strcmp(o.report, "-") && !o.common.output)
+		o.common.output = "none";
 	rc = kw_cli_setup(&o.common, &s);
+	if (rc == KW_EXIT_OK)
+		rc = report_open(&o, &sr);
 	if (rc == KW_EXIT_OK)
 		rc = kw_cli_router(&s, true, &router);
 	if (rc == KW_EXIT_OK)
 		rc = kw_cli_start_delivery(&s, router);
 	if (rc != KW_EXIT_OK)
 		goto cleanup;
+	if (sr.rep)
+		kw_router_on_alert(router, kw_report_alert, sr.rep);
 	eo = (struct kw_engine_opts){
 		.cfg = s.cfg,
 		.models = s.models,
@@ -541,6 +511,7 @@ int kw_cli_scan(int argc, char **argv)
 					    kw_log_get_level() <= KW_LOG_INFO
 				    ? show_progress
 				    : NULL,
+		.report = sr.rep != NULL,
 	};
 	kw_error_clear(&err);
 	if (kw_engine_create(&eo, &engine, &err) != KW_OK) {
@@ -571,12 +542,13 @@ int kw_cli_scan(int argc, char **argv)
 	delivery_summary(router);
 	rs = kw_router_stats(router);
 	es = kw_engine_stats(engine);
-	if (o.report && write_report(o.report, engine, rs) != 0)
+	if (sr.rep && report_write(&o, &sr, engine, router) != 0)
 		rc = KW_EXIT_INPUT;
 	if (kw_log_get_level() <= KW_LOG_INFO)
 		summary(engine, router, not_data, now_secs() - t0);
 	rc = exit_status(&o, rc, rs, es);
 cleanup:
+	report_close(&sr);
 	kw_engine_destroy(engine);
 	kw_router_destroy(router);
 	kw_cli_teardown(&s);

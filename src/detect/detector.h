@@ -58,6 +58,30 @@ struct kw_detector_env {
 /* What flush returns when a key has no window open. */
 #define KW_DETECT_NONE_OPEN INT64_MAX
 
+/* What the families learnt of one key, for the report a person reads
+ * (--report). The engine zeroes it and lets each family with a describe
+ * slot fill its part. */
+#define KW_DETECT_PROFILE_GEO 8
+struct kw_detect_profile {
+	/* rate.spike: per hour of the day (UTC), in requests per minute (a
+	 * window of another length is scaled to one minute): what the key
+	 * usually makes at that hour, and where a spike would begin. Both 0
+	 * for an hour not learnt. has_rate false when rate.spike is off. */
+	bool has_rate;
+	float usual[24], spike_at[24];
+	/* The geo family: whether it judges the key by place, the first
+	 * addresses, networks (/24, /48), ASNs and countries the key was
+	 * seen from (in the order first seen; countries and ASNs need a
+	 * GeoIP database), and how many distinct addresses in all. */
+	bool geo_watched;
+	struct kw_ip ips[KW_DETECT_PROFILE_GEO];
+	struct kw_ip nets[KW_DETECT_PROFILE_GEO]; /* the prefix, zero-padded */
+	uint32_t asns[KW_DETECT_PROFILE_GEO];
+	char countries[KW_DETECT_PROFILE_GEO][3];
+	unsigned nips, nnets, nasns, ncountries;
+	uint32_t total_ips;
+};
+
 enum kw_detector_kind {
 	KW_DETECTOR_POLICY, /* needs no history */
 	KW_DETECTOR_LEARNED /* compares a key with its own past */
@@ -111,6 +135,12 @@ struct kw_detector_ops {
 
 	/* Optional (default: nothing). NULL-safe. */
 	void (*destroy)(void *self);
+
+	/* Optional (default: nothing to say). Fill this family's part of
+	 * out with what it learnt of the key (state as in observe, after the
+	 * run); for reports only, never on the hot path. */
+	void (*describe)(void *self, const struct kw_keyent *key,
+			 const void *state, struct kw_detect_profile *out);
 
 	/* Required when state_size > 0 (a test checks the registry). Whether
 	 * state (state_size bytes loaded from a --state file, possibly

@@ -802,6 +802,39 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	}
 }
 
+/* ------------------------------------------------------------ describe */
+
+static void geo_describe(void *self_, const struct kw_keyent *key,
+			 const void *state, struct kw_detect_profile *out)
+{
+	const struct geo *self = self_;
+	const struct geo_state *s = state;
+
+	out->geo_watched = watched(self, key);
+	out->total_ips = s->total_ips;
+	for (size_t i = 0; i < s->nips && i < KW_DETECT_PROFILE_GEO; i++) {
+		out->ips[i].family = s->ips[i].family;
+		memcpy(out->ips[i].addr, s->ips[i].addr,
+		       sizeof(out->ips[i].addr));
+		out->nips++;
+	}
+	for (size_t i = 0; i < s->nnets && i < KW_DETECT_PROFILE_GEO; i++) {
+		memset(&out->nets[i], 0, sizeof(out->nets[i]));
+		out->nets[i].family = s->nets[i][0];
+		memcpy(out->nets[i].addr, s->nets[i] + 1,
+		       s->nets[i][0] == 4 ? 3 : 6);
+		out->nnets++;
+	}
+	for (size_t i = 0; i < s->nasns && i < KW_DETECT_PROFILE_GEO; i++)
+		out->asns[out->nasns++] = s->asns[i];
+	for (size_t i = 0; i < s->ncountries && i < KW_DETECT_PROFILE_GEO;
+	     i++) {
+		memcpy(out->countries[i], s->countries[i], 2);
+		out->countries[i][2] = '\0';
+		out->ncountries++;
+	}
+}
+
 /* ------------------------------------------------------------ validate */
 
 static bool family_ok(uint8_t family, bool empty_ok)
@@ -899,6 +932,7 @@ const struct kw_detector_ops kw_detect_geo = {
 	.state_size = sizeof(struct geo_state),
 	.create = geo_create,
 	.observe = geo_observe,
+	.describe = geo_describe,
 	.destroy = geo_destroy,
 	.validate = geo_validate,
 };

@@ -571,6 +571,34 @@ static int64_t rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
 	return kw_win_due(&cx.st->win, r->window);
 }
 
+/* What the key learnt: per hour of the day, the usual count and the
+ * spike threshold a window is held to (close_window's test), per minute. */
+static void rate_describe(void *self, const struct kw_keyent *key,
+			  const void *state, struct kw_detect_profile *out)
+{
+	const struct rate *r = self;
+	const struct rate_key *st = state;
+	double per_minute = 60e6 / (double)r->window;
+	bool learnt = false;
+
+	(void)key;
+	if (!r->on)
+		return;
+	out->has_rate = true;
+	for (unsigned h = 0; h < 24; h++)
+		learnt = learnt || bf_get(st->mean[h]) > 0;
+	for (unsigned h = 0; learnt && h < 24; h++) {
+		double t = r->min_count;
+
+		if (r->ratio * expected(st->mean, h) > t)
+			t = r->ratio * expected(st->mean, h);
+		if (PEAKS * expected(st->peak, h) > t)
+			t = PEAKS * expected(st->peak, h);
+		out->usual[h] = (float)(expected(st->mean, h) * per_minute);
+		out->spike_at[h] = (float)(t * per_minute);
+	}
+}
+
 static void rate_destroy(void *self)
 {
 	struct rate *r = self;
@@ -621,6 +649,7 @@ const struct kw_detector_ops kw_detect_rate = {
 	.observe = rate_observe,
 	.tick = rate_tick,
 	.flush = rate_flush,
+	.describe = rate_describe,
 	.destroy = rate_destroy,
 	.validate = rate_validate,
 };

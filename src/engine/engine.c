@@ -31,6 +31,7 @@
 #include "ingest/merge.h"
 #include "ingest/splitter.h"
 #include "engine/wheel.h"
+#include "state/keyreport.h"
 #include "state/snapshot.h"
 
 #define BATCH KW_DISPATCH_BATCH
@@ -65,8 +66,10 @@ struct kw_engine {
 	struct kw_event events[BATCH];
 	int64_t watermark;
 	struct kw_engine_stats stats;
-	size_t state_size;	  /* the whole state area */
-	size_t learned_off;	  /* where the detectors' part starts */
+	size_t state_size;   /* the whole state area */
+	size_t learned_off;  /* where the detectors' part starts */
+	size_t learned_size; /* its size: what a snapshot keeps */
+	size_t report_off; /* the report's part (state/keyreport.h); 0: none */
 	struct kw_snapshot *snap; /* pending saved state, or NULL */
 	/* Keys with windows open, each due when its oldest one closes
 	 * (kw_engine_keystats.wheel); at most max_keys. */
@@ -134,6 +137,7 @@ static enum kw_status create_families(struct kw_engine *e, size_t *state_size,
 	}
 	*state_size = off;
 	e->learned_off = align_up(sizeof(struct kw_engine_keystats));
+	e->learned_size = off - e->learned_off;
 	return KW_OK;
 }
 
@@ -269,6 +273,11 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 	if (st != KW_OK) {
 		kw_error_set(err, st, "out of memory");
 		goto cleanup;
+	}
+	if (opts->report) {
+		/* After the detectors' part, so that snapshots never see it. */
+		e->report_off = state_size;
+		state_size += align_up(sizeof(struct kw_keyreport));
 	}
 	e->state_size = state_size;
 	st = kw_keytab_create(opts->cfg->max_keys, state_size, &e->keys);
@@ -450,6 +459,9 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 	if (ev->status == 401 || ev->status == 403)
 		ks->denied++;
 	note_ip(ks, &ev->ip);
+	if (e->report_off)
+		kw_keyreport_observe(
+			(struct kw_keyreport *)(state + e->report_off), ev);
 	if ((e->opts.geoip || ev->country[0]) &&
 	    kw_detect_geo_wants(e->opts.cfg, key))
 		ev->geo = place(e, ev);
@@ -906,7 +918,7 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 
 	kw_snapshot_destroy(e->snap);
 	e->snap = NULL;
-	st = kw_snapshot_create(layout_hash(e), e->state_size - e->learned_off,
+	st = kw_snapshot_create(layout_hash(e), e->learned_size,
 				e->opts.cfg->max_keys, &e->snap);
 	if (st != KW_OK)
 		return kw_error_set(err, st, "%s: %s", path, kw_strerror(st));
@@ -966,9 +978,8 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 			return kw_error_set(err, KW_ENOMEM, "%s: out of memory",
 					    path);
 	}
-	st = kw_snapshot_write_begin(path, layout_hash(e),
-				     e->state_size - e->learned_off, &sc.w,
-				     err);
+	st = kw_snapshot_write_begin(path, layout_hash(e), e->learned_size,
+				     &sc.w, err);
 	if (st != KW_OK)
 		goto cleanup;
 	stopwatch_start(&sw);
@@ -1025,6 +1036,25 @@ void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb, void *ctx)
 	struct foreach_ctx fc = {cb, ctx};
 
 	kw_keytab_foreach(e->keys, foreach_one, &fc);
+}
+
+void kw_engine_key_detail(struct kw_engine *e, const struct kw_keyent *key,
+			  struct kw_engine_keydetail *out)
+{
+	/* The table's entries are the engine's: describing reads them only. */
+	unsigned char *state = kw_keytab_state((struct kw_keyent *)key);
+
+	memset(out, 0, sizeof(*out));
+	if (e->report_off)
+		out->report =
+			(const struct kw_keyreport *)(state + e->report_off);
+	for (size_t i = 0; i < e->nfamilies; i++) {
+		struct family *f = &e->families[i];
+
+		if (f->ops->describe)
+			f->ops->describe(f->self, key, state + f->offset,
+					 &out->profile);
+	}
 }
 
 void kw_engine_destroy(struct kw_engine *e)

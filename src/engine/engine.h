@@ -22,11 +22,13 @@
 #include "core/config.h"
 #include "core/skips.h"
 #include "core/status.h"
+#include "detect/detector.h"
 #include "enrich/geoip.h"
 #include "engine/wheel.h"
 #include "enrich/model.h"
 #include "ingest/decoder.h"
 #include "ingest/reader.h"
+#include "state/keyreport.h"
 #include "state/keytab.h"
 
 struct kw_engine_opts {
@@ -42,6 +44,10 @@ struct kw_engine_opts {
 	void (*progress)(void *ctx, uint64_t opened, uint64_t total,
 			 const char *name);
 	void *progress_ctx;
+	/* Keep per key what a report shows (state/keyreport.h: its requests
+	 * per minute and operations): about 1 KB more per key, and a little
+	 * work per event, only when set. */
+	bool report;
 	/* Optional (watch). admit: asked before an alert goes to the
 	 * router; false drops it (it was raised before a restart). passed:
 	 * told of each alert the router passed (after it was spooled). */
@@ -165,6 +171,18 @@ typedef void kw_engine_key_cb(void *ctx, const struct kw_keyent *key,
 			      const struct kw_engine_keystats *ks);
 void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb,
 			   void *ctx);
+
+/* What a report shows of one key besides its stats: its timeline and
+ * operations (NULL unless opts.report), and what the detector families
+ * learnt of it. Call it only from a kw_engine_foreach_key callback, with
+ * the key given there (the key is described by the families that
+ * observed it). */
+struct kw_engine_keydetail {
+	const struct kw_keyreport *report; /* borrowed, like the key */
+	struct kw_detect_profile profile;
+};
+void kw_engine_key_detail(struct kw_engine *e, const struct kw_keyent *key,
+			  struct kw_engine_keydetail *out);
 
 /* After the end: how many of the keys in the table were still learning at
  * their last event (their first cfg->learn of event time; a key continued

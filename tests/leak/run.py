@@ -2,7 +2,7 @@
 """No full API key appears in any output, and no request makes a big alert.
 
 Outputs checked: stdout (json and text), stderr (warnings and the
-summary), the --report file, the --state file, the file sink, a spool and
+summary), the --report file (text and HTML), the --state file, the file sink, a spool and
 its lock (a webhook sink that cannot deliver), everything `watch` leaves in
 its state directory (checkpoint, journal, learned state, spool) and
 `keywatch check`.
@@ -269,8 +269,8 @@ def main():
         outputs = []
         alerts = []
         failures = []
-        for extra in (["-o", "json"], ["-o", "text"]):
-            p = run([keywatch, "scan", "-c", "cfg.json", "--report", "report.txt",
+        for extra, report in ((["-o", "json"], "report.html"), (["-o", "text"], "report.txt")):
+            p = run([keywatch, "scan", "-c", "cfg.json", "--report", report,
                      "--state", "state.bin"]
                     + extra + ["log.jsonl.gz", "ct.json.gz", "odd.jsonl", "self.jsonl",
                                "clouds.jsonl"])
@@ -278,13 +278,14 @@ def main():
                 print("FAIL scan exited %d: %s" % (p.returncode, p.stderr.decode()[-2000:]))
                 return 1
             outputs += [("stdout " + extra[1], p.stdout), ("stderr " + extra[1], p.stderr),
-                        ("report", open("report.txt", "rb").read()),
+                        ("report " + report, open(report, "rb").read()),
                         ("state", open("state.bin", "rb").read())]
             if extra[1] == "json":
                 alerts = [json.loads(line) for line in p.stdout.decode().splitlines()]
-        p = run([keywatch, "scan", "-c", "cfg.json", "-o", "json"]
+        p = run([keywatch, "scan", "-c", "cfg.json", "-o", "json", "--report", "mapped.html"]
                 + sum([["--map", m] for m in MAP], []) + ["mapped.jsonl"])
-        outputs += [("mapped stdout", p.stdout), ("mapped stderr", p.stderr)]
+        outputs += [("mapped stdout", p.stdout), ("mapped stderr", p.stderr),
+                    ("mapped report.html", open("mapped.html", "rb").read())]
         mapped = [json.loads(line) for line in p.stdout.decode().splitlines()]
         # Keys inside Authorization headers (issue 10 item 4): neither the
         # key nor the header that carries it (its base64 for Basic) is
