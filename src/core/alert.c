@@ -82,7 +82,10 @@ enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
 		a->incomplete = true;
 	key_glob_from_id(key->id, glob, sizeof(glob));
 	put(a, a->suppress, "detector", json_string(detector));
-	put(a, a->suppress, "key", json_string(glob));
+	if (key->principal[0])
+		put(a, a->suppress, "principal", json_string(key->principal));
+	else
+		put(a, a->suppress, "key", json_string(glob));
 	return KW_OK;
 }
 
@@ -357,6 +360,21 @@ static json_t *key_object(const struct kw_alert_key *k)
 	set(key, "mode", json_string(kw_key_mode_name(k->mode)), &ok);
 	if (k->name[0])
 		set(key, "name", json_str(kw_str_c(k->name)), &ok);
+	if (k->principal[0])
+		set(key, "principal", json_str(kw_str_c(k->principal)), &ok);
+	if (k->parent_id[0]) {
+		json_t *parent = json_object();
+
+		if (parent) {
+			set(parent, "id", json_str(kw_str_c(k->parent_id)),
+			    &ok);
+			if (k->parent_principal[0])
+				set(parent, "principal",
+				    json_str(kw_str_c(k->parent_principal)),
+				    &ok);
+		}
+		set(key, "parent", parent, &ok);
+	}
 	if (!ok) {
 		json_decref(key);
 		return NULL;
@@ -559,6 +577,11 @@ enum kw_status kw_alert_from_object(const json_t *o, struct kw_alert *a,
 	copy_str(key, "id", a->key.id, sizeof(a->key.id));
 	copy_str(key, "fp", a->key.fp, sizeof(a->key.fp));
 	copy_str(key, "name", a->key.name, sizeof(a->key.name));
+	copy_str(key, "principal", a->key.principal, sizeof(a->key.principal));
+	copy_str(json_object_get(key, "parent"), "id", a->key.parent_id,
+		 sizeof(a->key.parent_id));
+	copy_str(json_object_get(key, "parent"), "principal",
+		 a->key.parent_principal, sizeof(a->key.parent_principal));
 	a->key.kind = (enum kw_key_kind)name_index(
 		json_string_value(json_object_get(key, "kind")), kind_name,
 		KW_KIND_MAX);

@@ -52,6 +52,12 @@ struct kw_alert_key {
 	enum kw_key_kind kind;
 	enum kw_key_mode mode;
 	char name[128]; /* the config's name for the key; "" when none */
+	/* An AWS key learnt on the principal it acts for: the principal's
+	 * label ("123456789012:role/ci"); the key that handed this one out
+	 * (its redacted id and principal label). "" when none. */
+	char principal[128];
+	char parent_id[64];
+	char parent_principal[128];
 };
 
 struct kw_alert {
@@ -95,9 +101,11 @@ struct kw_alert {
 
 /* Start an alert: sets detector, severity, time, key, empty evidence and a
  * suppress object holding the detector and the key glob derived from the key
- * id ("sk_live_…4242" -> "sk_live_*4242"). Always KW_OK: when memory runs
- * out the alert keeps what it could get and is marked incomplete. The
- * setters below mark it so too when one of them cannot store its value. */
+ * id ("sk_live_…4242" -> "sk_live_*4242"), or, for a key learnt on its
+ * principal, the principal (its sessions' keys change). Always KW_OK: when
+ * memory runs out the alert keeps what it could get and is marked
+ * incomplete. The setters below mark it so too when one of them cannot
+ * store its value. */
 enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
 			     enum kw_severity sev, int64_t time,
 			     const struct kw_alert_key *key);

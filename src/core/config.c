@@ -149,6 +149,9 @@ const struct kw_option kw_config_suppress_options[] = {
 	{"network", KW_OPT_STRING, NULL, "subject: network (ASN)"},
 	{"op", KW_OPT_STRING, NULL, "subject: operation"},
 	{"counter", KW_OPT_STRING, NULL, "subject: a model's counter"},
+	{"principal", KW_OPT_STRING, NULL,
+	 "subject: an AWS principal's label (123456789012:role/ci)"},
+	{"match", KW_OPT_STRING, NULL, "subject: a model's matcher"},
 	{"until", KW_OPT_TIME, NULL, "stops applying after this time"},
 	{"reason", KW_OPT_STRING, NULL, "why this is expected"},
 	{"owner", KW_OPT_STRING, NULL, "who to ask"},
@@ -662,7 +665,8 @@ static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
 				    struct kw_error *err)
 {
 	static const char *const subject[] = {"country", "ip",	    "network",
-					      "op",	 "counter", NULL};
+					      "op",	 "counter", "principal",
+					      "match",	 NULL};
 	static const char *const strings[] = {"detector", "key", "reason",
 					      "owner"};
 	char **copies[] = {&s->detector, &s->key, &s->reason, &s->owner};

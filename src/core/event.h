@@ -21,6 +21,7 @@
 struct kw_geo;	   /* enrich/geoip.h */
 struct kw_op_info; /* enrich/model.h */
 struct kw_verdict; /* enrich/model.h */
+struct kw_handout; /* state/handouts.h */
 
 enum kw_key_kind {
 	KW_KIND_UNKNOWN = 0,
@@ -99,6 +100,10 @@ enum {
 	KW_EV_SENSITIVE = 1u << 0, /* the model marks the operation sensitive */
 	KW_EV_PK_ALLOWED = 1u << 1, /* a publishable key may perform it */
 	KW_EV_MODELLED = 1u << 2,   /* the operation came from a model entry */
+	KW_EV_BY_PRINCIPAL = 1u << 3, /* the key's prefix says: learn it on
+					 the principal it acts for */
+	KW_EV_JUDGE = 1u << 4,	      /* the model judges this use further (its
+					 matchers, counts or identity rules) */
 };
 
 struct kw_event {
@@ -137,6 +142,9 @@ struct kw_event {
 	struct kw_str principal;
 	/* CloudTrail's extra fields; NULL for other formats. */
 	const struct kw_event_cloud *cloud;
+	/* Set by the engine: the key that handed this key out (an AWS
+	 * session's parent), when it is known; NULL otherwise. */
+	const struct kw_handout *parent;
 	/* Set by GeoIP enrichment: NULL without a database, without an
 	 * address, or for a key nothing judges by place
 	 * (kw_detect_geo_wants); valid only while the event is analysed. */

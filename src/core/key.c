@@ -496,3 +496,73 @@ bool kw_key_glob(const char *pattern, const char *key, size_t n)
 	/* One implementation of the config's glob: core/glob.c. */
 	return kw_glob_match(pattern, key, n);
 }
+
+/* Append n bytes of s to out (cap, o in/out), printable ASCII only. */
+static void label_put(char *out, size_t *o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		out[(*o)++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+}
+
+void kw_key_principal_label(const char *arn, size_t n, char *out, size_t cap)
+{
+	size_t start = 0, colons = 0, acct = 0, o = 0;
+	size_t type_end = 0, name = 0, lens[3];
+	const char *parts[3];
+	size_t np = 0, len = 0;
+
+	if (cap == 0)
+		return;
+	out[0] = '\0';
+	if (n > 4 && !memcmp(arn, "arn:", 4)) {
+		for (size_t i = 0; i < n && colons < 5; i++) {
+			if (arn[i] != ':')
+				continue;
+			if (++colons == 4)
+				start = i + 1;
+			else if (colons == 5)
+				acct = i + 1;
+		}
+		if (colons < 5 || acct >= n)
+			start = acct = 0;
+	}
+	/* ACCOUNT:, then the resource; an IAM role's or user's path (the
+	 * part between its type and its name) is left out: names are unique
+	 * in an account whatever their path. */
+	parts[np] = arn + start;
+	lens[np++] = acct - start;
+	name = acct;
+	if (acct && ((n - acct > 5 && !memcmp(arn + acct, "role/", 5)) ||
+		     (n - acct > 5 && !memcmp(arn + acct, "user/", 5)))) {
+		type_end = acct + 5;
+		name = n;
+		while (name > type_end && arn[name - 1] != '/')
+			name--;
+		parts[np] = arn + acct;
+		lens[np++] = 5;
+	}
+	parts[np] = arn + name;
+	lens[np++] = n - name;
+	for (size_t i = 0; i < np; i++)
+		len += lens[i];
+	/* Too long: without the account; still too long: its end. */
+	if (len + 1 > cap && np > 1 && lens[0]) {
+		len -= lens[0];
+		lens[0] = 0;
+	}
+	if (len + 1 > cap) {
+		if (cap < 5)
+			return;
+		memcpy(out, "\xe2\x80\xa6", 3);
+		o = 3;
+		label_put(out, &o, arn + n - (cap - 4), cap - 4);
+		out[o] = '\0';
+		return;
+	}
+	for (size_t i = 0; i < np; i++)
+		label_put(out, &o, parts[i], lens[i]);
+	out[o] = '\0';
+}

@@ -63,6 +63,18 @@ bool kw_key_is_redacted(const char *key, size_t n);
 void kw_key_redact(const char *key, size_t n, char *out, size_t cap);
 
 /*
+ * The label alerts show for a principal an AWS key acts for, from its ARN:
+ * the ARN less "arn:PARTITION:SERVICE:REGION:", so the account and the
+ * resource ("arn:aws:iam::123456789012:role/ci" -> "123456789012:role/ci"),
+ * and less an IAM role's or user's path (".../role/aws-reserved/sso.amazonaws
+ * .com/X" -> "...:role/X": names are unique in an account). Not a secret.
+ * Written into out (cap bytes, NUL included); a label that does not fit
+ * drops the account, and if it still does not fit keeps the ARN's end
+ * after "…". Bytes that are not printable ASCII become '?'.
+ */
+void kw_key_principal_label(const char *arn, size_t n, char *out, size_t cap);
+
+/*
  * The config's `match` glob over the n bytes of key as written in the log:
  * '*' matches any run of bytes (including none), every other character of
  * the NUL-terminated pattern matches itself. No character classes, no

@@ -4,13 +4,18 @@
  */
 #include "detect/detector.h"
 
+#include "core/key.h"
+#include "state/handouts.h"
+
 #include <stdio.h>
 #include <string.h>
 
 static const struct kw_detector_ops *const registry[] = {
-	&kw_detect_policy_key, &kw_detect_policy_ops, &kw_detect_policy_ip,
-	&kw_detect_geo,	       &kw_detect_rate,	      &kw_detect_errors,
-	&kw_detect_ops,	       &kw_detect_harvest,    NULL,
+	&kw_detect_policy_key, &kw_detect_policy_ops,
+	&kw_detect_policy_ip,  &kw_detect_geo,
+	&kw_detect_rate,       &kw_detect_errors,
+	&kw_detect_ops,	       &kw_detect_harvest,
+	&kw_detect_instance,   NULL,
 };
 
 const struct kw_detector_ops *const *kw_detect_all(void)
@@ -129,6 +134,26 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 
 	memset(&ak, 0, sizeof(ak));
 	snprintf(ak.id, sizeof(ak.id), "%s", key->id);
+	if (key->flags & KW_KEYENT_PRINCIPAL) {
+		/* The principal is what was learnt; the key is this
+		 * session's. */
+		if (ev->principal.n) /* in full: key->id may be cut */
+			kw_key_principal_label(ev->principal.p, ev->principal.n,
+					       ak.principal,
+					       sizeof(ak.principal));
+		else
+			snprintf(ak.principal, sizeof(ak.principal), "%s",
+				 key->id);
+		if (ev->key.n)
+			kw_key_redact(ev->key.p, ev->key.n, ak.id,
+				      sizeof(ak.id));
+	}
+	if (ev->parent) {
+		snprintf(ak.parent_id, sizeof(ak.parent_id), "%s",
+			 ev->parent->id);
+		snprintf(ak.parent_principal, sizeof(ak.parent_principal), "%s",
+			 ev->parent->principal);
+	}
 	memcpy(ak.fp, key->fp, sizeof(ak.fp));
 	ak.kind = (enum kw_key_kind)key->kind;
 	ak.mode = (enum kw_key_mode)key->mode;
@@ -137,6 +162,12 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 	st = kw_alert_init(a, detector, sev, ev->ts, &ak);
 	if (st != KW_OK)
 		return st;
+	/* A key learnt on its own still acts for someone: say who (after
+	 * init, so that its suppression stays the key's). */
+	if (!(key->flags & KW_KEYENT_PRINCIPAL) && ev->cloud && ev->principal.n)
+		kw_key_principal_label(ev->principal.p, ev->principal.n,
+				       a->key.principal,
+				       sizeof(a->key.principal));
 	a->secret = ev->key; /* redaction by value of what goes in */
 	kw_alert_add_request(a, ev->request_id);
 	kw_alert_evidence_str(a, "region", ev->region);

@@ -225,6 +225,7 @@ extern const struct kw_detector_ops kw_detect_rate;
 extern const struct kw_detector_ops kw_detect_errors;
 extern const struct kw_detector_ops kw_detect_ops;
 extern const struct kw_detector_ops kw_detect_harvest;
+extern const struct kw_detector_ops kw_detect_instance;
 
 /* Whether a key is still learning at time ts (event time, cfg->learn from
  * the key's first event). */

@@ -97,6 +97,7 @@ struct geo_state {
 	char last_country[2];
 	struct geo_addr last_ip;
 	uint8_t has_last, seen_hosting;
+	uint8_t roamed; /* used GEO_NETS networks while it learnt */
 	uint8_t nips, nnets, nasns, ncountries, nplaces, next_place;
 	uint32_t total_ips; /* distinct IPs, counting the summarised ones */
 	struct geo_addr ips[GEO_IPS];
@@ -423,6 +424,17 @@ static void finish(struct kw_alert *a, const char *subject,
 	kw_emit(emit, a);
 }
 
+/* A key that used every network its state can list (GEO_NETS /24s or
+ * /48s) while it learnt comes from everywhere: CI runners, serverless
+ * functions, a role's many sessions. A new network is its normal; without
+ * a database to tell a provider from a stranger, its new IPs are low. A
+ * key that learnt a few networks and is then used from many (leaked) does
+ * not roam. */
+static bool roams(const struct geo_state *s)
+{
+	return s->roamed;
+}
+
 static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
 			 struct kw_keyent *key, bool same_net, bool scale_out,
 			 const struct kw_emit *emit)
@@ -451,6 +463,7 @@ static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
 			 where, flag_note(g),
 			 scale_out && g ? "inside a network and country it uses"
 			 : same_net	? "inside a network it uses"
+			 : scale_out	? "a new network, but it uses many"
 					: "outside the networks it uses",
 			 (unsigned)s->total_ips, s->total_ips == 1 ? "" : "s");
 	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
@@ -753,10 +766,14 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		    ev->ts - key->first_seen >= self->cfg->learn) {
 			net_of(&ev->ip, net);
 			same_net = has_net(s, net);
-			alert_new_ip(s, ev, key, same_net, same_net, emit);
+			alert_new_ip(s, ev, key, same_net, same_net || roams(s),
+				     emit);
 		}
 		if (!ip_known)
 			remember(s, ev);
+		if (s->nnets == GEO_NETS &&
+		    ev->ts - key->first_seen < self->cfg->learn)
+			s->roamed = 1;
 		return;
 	}
 	if (self->on[D_COUNTRY_NOT_ALLOWED] && kc && kc->nallow_countries)
@@ -884,7 +901,8 @@ static bool geo_validate(const void *state, char *why, size_t cap)
 			 s->next_place, s->nplaces);
 		return false;
 	}
-	if (s->total_ips < s->nips || s->has_last > 1 || s->seen_hosting > 1) {
+	if (s->total_ips < s->nips || s->has_last > 1 || s->seen_hosting > 1 ||
+	    s->roamed > 1) {
 		snprintf(why, cap, "geo: counters out of range");
 		return false;
 	}

@@ -123,6 +123,11 @@ static bool seen_add(struct ops_key *st, struct kw_str op)
 	return seen;
 }
 
+static bool bulk(const struct kw_event *ev)
+{
+	return ev->info && ev->info->bulk;
+}
+
 static bool refused(const struct kw_event *ev)
 {
 	return ev->status == 401 || ev->status == 402 || ev->status == 403;
@@ -211,7 +216,7 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 
 	char what[400] = "";
 
-	if (v && !(v->tier == KW_TIER_ROUTINE && ev->info->bulk && !v->match))
+	if (v && !(v->tier == KW_TIER_ROUTINE && bulk(ev) && !v->match))
 		sev = tier_severity(o, ev, key, v);
 	if (kw_detect_alert(&a, det, kw_learned_sev(key, sev), ev, key) !=
 	    KW_OK)
@@ -259,16 +264,25 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 		kw_alert_evidence_str(&a, "invoked_by", ev->cloud->invoked_by);
 	kw_alert_evidence_int(&a, "known_ops", st->ops);
 	kw_alert_evidence_time(&a, "learned_since", key->first_seen);
-	kw_alert_suppress_str(&a, "op", ev->op);
-	snprintf(subject, sizeof(subject), "op=%.*s%s%s", (int)ev->op.n,
-		 ev->op.p, v && v->match ? " match=" : "",
-		 v && v->match ? v->match : "");
+	/* An identity rule is about who acted, whatever the operation:
+	 * one alert per principal and rule, not per operation. */
+	if (v && v->identity) {
+		kw_alert_suppress_str(&a, "match", kw_str_c(v->match));
+		snprintf(subject, sizeof(subject), "match=%s", v->match);
+	} else {
+		kw_alert_suppress_str(&a, "op", ev->op);
+		if (v && v->match)
+			kw_alert_suppress_str(&a, "match", kw_str_c(v->match));
+		snprintf(subject, sizeof(subject), "op=%.*s%s%s", (int)ev->op.n,
+			 ev->op.p, v && v->match ? " match=" : "",
+			 v && v->match ? v->match : "");
+	}
 	kw_alert_set_id(&a, subject);
 	kw_emit(emit, &a);
 }
 
-/* The model's judgement of this use of the operation: the matchers' (the
- * engine judged the event) or the entry's own. */
+/* The model's judgement of this use of the operation: the engine's (it
+ * judged the event: matchers, identity rules) or the entry's own. */
 static void judge(const struct kw_event *ev, struct kw_verdict *v)
 {
 	const struct kw_op_info *info = ev->info;
@@ -278,6 +292,8 @@ static void judge(const struct kw_event *ev, struct kw_verdict *v)
 		return;
 	}
 	memset(v, 0, sizeof(*v));
+	if (!info)
+		return;
 	v->tier = info->tier;
 	v->severity = info->severity;
 	v->tactic = info->tactic;
@@ -296,7 +312,11 @@ static struct kw_str seen_name(const struct kw_event *ev,
 
 	if (!v->match)
 		return ev->op;
-	n = snprintf(buf, cap, "%.*s#%s", (int)ev->op.n, ev->op.p, v->match);
+	if (v->identity)
+		n = snprintf(buf, cap, "#%s", v->match);
+	else
+		n = snprintf(buf, cap, "%.*s#%s", (int)ev->op.n, ev->op.p,
+			     v->match);
 	return (struct kw_str){buf, n < 0	      ? 0
 				    : (size_t)n < cap ? (size_t)n
 						      : cap - 1};
@@ -316,7 +336,7 @@ static void ops_observe(void *self, const struct kw_event *ev,
 		return;
 	seen = seen_add(st, ev->op);
 	learning = kw_detect_learning(o->cfg, key, ev->ts);
-	if (ev->info && (ev->info->tier != KW_TIER_NONE || ev->verdict))
+	if (ev->verdict || (ev->info && ev->info->tier != KW_TIER_NONE))
 		judge(ev, &v);
 	else
 		v.tier = KW_TIER_NONE;
@@ -330,7 +350,7 @@ static void ops_observe(void *self, const struct kw_event *ev,
 		 * within its dedup window). */
 		if (v.tier == KW_TIER_NEVER_ROUTINE ||
 		    (!seen && !(learning && v.tier == KW_TIER_ROUTINE &&
-				ev->info->bulk && !v.match)))
+				bulk(ev) && !v.match)))
 			op_alert(o, ev, key, st, &v, emit);
 		return;
 	}

@@ -7,7 +7,9 @@
  *                       used at or after that time;
  *   key.client_exposed  a server-side key (secret, restricted, AWS) is sent
  *                       by a browser: an Origin header, or a User-Agent
- *                       that starts with "Mozilla/" as every browser's does.
+ *                       that starts with "Mozilla/" as every browser's does
+ *                       (not an AWS console session: the console gives the
+ *                       browser a temporary key by design).
  *
  * A test-mode key moves no real money, so its alerts are one step lower.
  */
@@ -143,8 +145,12 @@ static void expired(const struct kw_event *ev, struct kw_keyent *key,
 	kw_emit(emit, &a);
 }
 
+/* Sent by a browser, and not by the AWS console, which hands the browser
+ * a temporary key by design (CloudTrail's sessionCredentialFromConsole). */
 static bool from_browser(const struct kw_event *ev)
 {
+	if (ev->cloud && ev->cloud->console)
+		return false;
 	return ev->origin.n > 0 ||
 	       kw_str_has_prefix(ev->user_agent, "Mozilla/");
 }
@@ -159,11 +165,17 @@ static void exposed(const struct kw_event *ev, struct kw_keyent *key,
 			    step_down_for_test(key, KW_SEV_HIGH), ev,
 			    key) != KW_OK)
 		return;
+	/* A key learnt on its principal is one session's: name the key and
+	 * whose it is. */
+	if (key->flags & KW_KEYENT_PRINCIPAL)
+		snprintf(label, sizeof(label), "%s of %s", a.key.id,
+			 a.key.principal);
+	else
+		kw_detect_key_label(key, label, sizeof(label));
 	kw_alert_summary(&a,
 			 "%s key %s was sent by a browser%s%.*s: a %s key "
 			 "belongs on servers only; roll it",
-			 kw_key_kind_name((enum kw_key_kind)key->kind),
-			 kw_detect_key_label(key, label, sizeof(label)),
+			 kw_key_kind_name((enum kw_key_kind)key->kind), label,
 			 ev->origin.n ? " from origin " : "", (int)ev->origin.n,
 			 ev->origin.p,
 			 kw_key_kind_name((enum kw_key_kind)key->kind));
@@ -186,7 +198,10 @@ static void pk_observe(void *self, const struct kw_event *ev,
 		honey(ev, key, emit);
 	if (kc && kc->has_expires && ev->ts >= kc->expires && p->expired)
 		expired(ev, key, kc, emit);
-	if (p->exposed && kw_detect_server_key(key) && from_browser(ev))
+	/* A CloudTrail record with no key (a console sign-in, learnt on its
+	 * principal) exposes none. */
+	if (p->exposed && !(ev->cloud && !ev->key.n) &&
+	    kw_detect_server_key(key) && from_browser(ev))
 		exposed(ev, key, emit);
 }
 

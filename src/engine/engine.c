@@ -31,6 +31,7 @@
 #include "ingest/merge.h"
 #include "ingest/splitter.h"
 #include "engine/wheel.h"
+#include "state/handouts.h"
 #include "state/keyreport.h"
 #include "state/snapshot.h"
 
@@ -40,6 +41,8 @@
 #define SWEEP_EVERY (INT64_C(60) * 1000000) /* of watermark progress */
 #define WHEEL_TICK (INT64_C(1000000))	    /* 1 s */
 #define WHEEL_SLOTS 4096		    /* 68 minutes a turn */
+/* Keys handed out remembered with their parent (about 3.4 MB at most). */
+#define HANDOUTS_MAX 16384
 
 struct family {
 	const struct kw_detector_ops *ops;
@@ -58,6 +61,7 @@ struct kw_engine {
 	struct kw_models_cache *mcache; /* path matches of opts.models */
 	struct kw_keyent *current;	/* the key being observed, for emit */
 	struct kw_judge_env judge;	/* what matchers need from the config */
+	struct kw_handouts *handouts;	/* keys handed out; made on first use */
 	struct kw_verdict verdict;	/* the event being analysed's */
 	struct kw_geo logged_geo; /* the event's, with the log's country */
 	struct kw_emit emit;
@@ -415,25 +419,62 @@ bool kw_engine_conf_matched(const struct kw_engine *e, size_t i)
 	return i < e->opts.cfg->nkeys && e->conf_matched[i];
 }
 
+/* Whether an event is learnt on its principal rather than its key: a key
+ * whose prefix says so (AWS temporary keys change every session), or a
+ * record of a principal with no key at all (a console sign-in, root). */
+static bool by_its_principal(const struct kw_event *ev)
+{
+	return ev->principal.n &&
+	       (ev->key.n == 0 || (ev->flags & KW_EV_BY_PRINCIPAL));
+}
+
+/* A key handed out by this event's key (AssumeRole, GetSessionToken):
+ * remember who asked, for alerts about the child. */
+static void note_handout(struct kw_engine *e, const struct kw_event *ev,
+			 const struct kw_keyent *key)
+{
+	struct kw_handout h;
+
+	if (!e->handouts &&
+	    kw_handouts_create(HANDOUTS_MAX, &e->handouts) != KW_OK)
+		return;
+	memset(&h, 0, sizeof(h));
+	h.ts = ev->ts;
+	if ((key->flags & KW_KEYENT_PRINCIPAL) && ev->key.n)
+		kw_key_redact(ev->key.p, ev->key.n, h.id, sizeof(h.id));
+	else
+		snprintf(h.id, sizeof(h.id), "%s", key->id);
+	if (ev->principal.n)
+		kw_key_principal_label(ev->principal.p, ev->principal.n,
+				       h.principal, sizeof(h.principal));
+	kw_handouts_put(e->handouts, ev->cloud->issued_key.p,
+			ev->cloud->issued_key.n, &h);
+}
+
 static void analyse(struct kw_engine *e, struct kw_event *ev)
 {
 	struct kw_keyent *key = NULL;
+	struct kw_str id;
+	bool by_principal;
 	struct kw_engine_keystats *ks;
 	unsigned char *state;
 	bool created = false;
 	enum kw_status st;
 
-	if (ev->key.n == 0) {
+	if (ev->key.n == 0 && ev->principal.n == 0) {
 		analyse_unauth(e, ev);
 		return;
 	}
 	kw_models_enrich_cached(e->opts.models, e->mcache, ev, &e->arena);
-	if (ev->info && (ev->info->nmatch || ev->info->ncount)) {
-		kw_models_judge(ev->info, ev, &e->judge, &e->verdict);
+	if (ev->flags & KW_EV_JUDGE) {
+		kw_models_judge(e->opts.models, ev, &e->judge, &e->verdict);
 		ev->verdict = &e->verdict;
 	}
-	st = kw_keytab_get(e->keys, ev->key.p, ev->key.n, ev->ts, &key,
-			   &created);
+	by_principal = by_its_principal(ev);
+	id = by_principal ? ev->principal : ev->key;
+	if (e->handouts && ev->cloud && ev->key.n)
+		ev->parent = kw_handouts_get(e->handouts, ev->key.p, ev->key.n);
+	st = kw_keytab_get(e->keys, id.p, id.n, ev->ts, &key, &created);
 	if (st != KW_OK) {
 		kw_skips_add(&e->stats.skips, KW_SKIP_BAD_FIELD, ev->file,
 			     ev->line, "key not tracked: %s", kw_strerror(st));
@@ -443,12 +484,20 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 		e->stats.keys_seen++;
 		key->kind = (uint8_t)ev->key_kind;
 		key->mode = (uint8_t)ev->key_mode;
-		key->conf = kw_config_key(e->opts.cfg, ev->key.p, ev->key.n);
-		note_conf_matches(e, key, ev->key);
+		key->conf = kw_config_key(e->opts.cfg, id.p, id.n);
+		note_conf_matches(e, key, id);
+		if (by_principal) {
+			key->flags |= KW_KEYENT_PRINCIPAL;
+			kw_key_principal_label(id.p, id.n, key->id,
+					       sizeof(key->id));
+		}
 		if (e->snap)
 			restore(e, key);
-	} else if (key->mode == KW_MODE_UNKNOWN && ev->key_mode) {
-		key->mode = (uint8_t)ev->key_mode;
+	} else {
+		if (key->mode == KW_MODE_UNKNOWN && ev->key_mode)
+			key->mode = (uint8_t)ev->key_mode;
+		if (key->kind == KW_KIND_UNKNOWN && ev->key_kind)
+			key->kind = (uint8_t)ev->key_kind;
 	}
 	e->stats.events++;
 	note_time(e, ev->ts);
@@ -465,6 +514,8 @@ static void analyse(struct kw_engine *e, struct kw_event *ev)
 	if ((e->opts.geoip || ev->country[0]) &&
 	    kw_detect_geo_wants(e->opts.cfg, key))
 		ev->geo = place(e, ev);
+	if (ev->cloud && ev->cloud->issued_key.n && ev->status < 400)
+		note_handout(e, ev, key);
 	e->current = key;
 	for (size_t i = 0; i < e->nfamilies; i++) {
 		struct family *f = &e->families[i];
@@ -1067,6 +1118,7 @@ void kw_engine_destroy(struct kw_engine *e)
 	}
 	kw_dispatch_destroy(e->dispatch);
 	kw_keytab_destroy(e->keys);
+	kw_handouts_destroy(e->handouts);
 	kw_models_cache_destroy(e->mcache);
 	kw_snapshot_destroy(e->snap);
 	kw_wheel_destroy(e->wheel);

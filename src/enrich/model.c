@@ -882,6 +882,19 @@ static void classify_op(const struct kw_models *m, const struct kw_model *md,
 	}
 }
 
+/* Whether an identity rule may apply: one names the record's
+ * userIdentity.type. */
+static bool identity_rule(const struct kw_models *m, const struct kw_event *ev)
+{
+	if (!ev->cloud || !ev->cloud->id_type.n)
+		return false;
+	for (size_t i = 0; i < m->nidentities; i++) {
+		if (kw_str_eqc(ev->cloud->id_type, m->identities[i].type))
+			return true;
+	}
+	return false;
+}
+
 void kw_models_enrich_cached(const struct kw_models *m,
 			     struct kw_models_cache *c, struct kw_event *ev,
 			     struct kw_arena *arena)
@@ -896,8 +909,9 @@ void kw_models_enrich_cached(const struct kw_models *m,
 	int32_t r = -1;
 	size_t k;
 
-	ev->flags &= ~(uint32_t)(KW_EV_SENSITIVE | KW_EV_PK_ALLOWED |
-				 KW_EV_MODELLED);
+	ev->flags &=
+		~(uint32_t)(KW_EV_SENSITIVE | KW_EV_PK_ALLOWED |
+			    KW_EV_MODELLED | KW_EV_BY_PRINCIPAL | KW_EV_JUDGE);
 	ev->info = NULL;
 	/* The kind a decoder gave (a format whose keys have no prefix: GCP's
 	 * service account keys, GitHub's tokens) stays unless a prefix says
@@ -910,12 +924,17 @@ void kw_models_enrich_cached(const struct kw_models *m,
 		ev->key_kind = px->kind;
 		ev->key_mode = px->mode;
 		md = &m->v[px->model];
+		if (px->by_principal)
+			ev->flags |= KW_EV_BY_PRINCIPAL;
 	}
 	if (ev->key_mode == KW_MODE_UNKNOWN && ev->livemode >= 0)
 		ev->key_mode = ev->livemode ? KW_MODE_LIVE : KW_MODE_TEST;
 
 	if (!kw_str_empty(ev->op)) {
 		classify_op(m, md, ev);
+		if ((ev->info && (ev->info->nmatch || ev->info->ncount)) ||
+		    identity_rule(m, ev))
+			ev->flags |= KW_EV_JUDGE;
 		return;
 	}
 	if (kw_str_empty(ev->path))

@@ -138,6 +138,8 @@ struct kw_verdict {
 			       or when it looks like a credential */
 	struct kw_feed feed[KW_VERDICT_FEEDS]; /* the counters it feeds */
 	size_t nfeeds;
+	bool identity; /* an identity rule decided: it is about who acted,
+			  not the operation */
 };
 
 /* What the judgement depends on besides the model and the event. */
@@ -147,14 +149,17 @@ struct kw_judge_env {
 	size_t ntrusted;
 };
 
-/* Judge one use of op (ev->info) by its matchers, in order: the first that
- * holds on the record (ev->cloud: request parameters, response, identity)
- * sets the tier, severity and tactic; when none holds, the entry's own
- * apply. Then its counts: each whose conditions hold feeds its counter
- * with the names found (or, when none is, the operation's name). Parses the
- * record's JSON with jansson, so it is meant for the few events whose op has
- * matchers; allocates nothing that outlives the call. */
-void kw_models_judge(const struct kw_op_info *op, const struct kw_event *ev,
+/* Judge one use of an operation (ev->flags has KW_EV_JUDGE): the models'
+ * identity rules for who acted (the first whose type is the record's
+ * userIdentity.type and whose conditions hold), else the operation's
+ * matchers (ev->info), in order: the first that holds on the record
+ * (ev->cloud: request parameters, response, identity) sets the tier,
+ * severity and tactic; when none holds, the entry's own apply. Then its
+ * counts: each whose conditions hold feeds its counter with the names
+ * found (or, when none is, the operation's name). Parses the record's JSON
+ * with jansson, so it is meant for the few events that need it; allocates
+ * nothing that outlives the call. */
+void kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
 		     const struct kw_judge_env *env, struct kw_verdict *out);
 
 /* Load models from dir (load time is not hot: jansson, full validation).

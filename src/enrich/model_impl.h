@@ -105,6 +105,15 @@ struct kw_model_matcher {
 	enum kw_tactic tactic;
 };
 
+/* A rule on who acted ("identities"): a matcher for every record whose
+ * userIdentity.type is type. */
+#define KW_MODELS_MAX_IDENTITIES 16
+struct kw_model_identity {
+	const char *type; /* "Root" */
+	size_t model;
+	struct kw_model_matcher m;
+};
+
 /* One entry of an op's "count": the counter it feeds, with what. */
 struct kw_model_count {
 	uint8_t counter;	     /* index in kw_models.counters */
@@ -193,7 +202,8 @@ struct kw_model_prefix {
 	size_t n;
 	enum kw_key_kind kind;
 	enum kw_key_mode mode;
-	size_t model; /* index into kw_models.v */
+	bool by_principal; /* "learn": "principal" */
+	size_t model;	   /* index into kw_models.v */
 };
 
 struct kw_models {
@@ -203,6 +213,9 @@ struct kw_models {
 	size_t nprefixes;
 	struct kw_counter_info counters[KW_MODELS_MAX_COUNTERS];
 	size_t ncounters;
+	/* "identities": rules on who acted, for every CloudTrail event */
+	struct kw_model_identity identities[KW_MODELS_MAX_IDENTITIES];
+	size_t nidentities;
 	struct kw_arena arena; /* every string above */
 };
 

@@ -698,13 +698,17 @@ static enum kw_status compile_cond(struct loader *ld, json_t *obj,
 	return KW_OK;
 }
 
-static enum kw_status compile_matcher(struct loader *ld, json_t *obj,
-				      const char *jpath,
-				      const struct kw_op_info *op,
-				      struct kw_model_matcher *m)
-{
-	static const char *const keys[] = {"name", "why",      "each",	"when",
+/* Keys of an entry's matcher. */
+static const char *const matcher_keys[] = {"name", "why",      "each",	"when",
 					   "tier", "severity", "tactic"};
+
+/* A matcher: an entry's (keys: matcher_keys, "when" required) or an
+ * identity rule's. op gives the defaults of tier, severity and tactic. */
+static enum kw_status
+compile_matcher(struct loader *ld, json_t *obj, const char *jpath,
+		const struct kw_op_info *op, const char *const *keys,
+		size_t nkeys, bool need_when, struct kw_model_matcher *m)
+{
 	char sub[JPATH_MAX], at[JPATH_MAX];
 	const char *name, *why, *tier_s, *sev;
 	json_t *when;
@@ -712,7 +716,7 @@ static enum kw_status compile_matcher(struct loader *ld, json_t *obj,
 	enum kw_status st;
 	size_t i;
 
-	st = check_keys(ld, obj, jpath, keys, 7);
+	st = check_keys(ld, obj, jpath, keys, nkeys);
 	if (st == KW_OK)
 		st = get_str(ld, obj, jpath, "name", true, &name);
 	if (st == KW_OK)
@@ -731,7 +735,7 @@ static enum kw_status compile_matcher(struct loader *ld, json_t *obj,
 		st = get_array(ld, obj, jpath, "when", &when);
 	if (st != KW_OK)
 		return st;
-	if (!when)
+	if (!when && need_when)
 		return bad(ld, jpath, "missing \"when\"");
 	m->name = dup_str(ld, name, strlen(name));
 	m->why = dup_str(ld, why, strlen(why));
@@ -763,7 +767,7 @@ static enum kw_status compile_matcher(struct loader *ld, json_t *obj,
 			return st;
 	}
 	sub_key(sub, jpath, "when");
-	m->nwhen = json_array_size(when);
+	m->nwhen = when ? json_array_size(when) : 0;
 	m->when = arena_calloc(ld, m->nwhen, sizeof(*m->when));
 	if (m->nwhen && !m->when)
 		return nomem(ld);
@@ -804,7 +808,8 @@ static enum kw_status load_matchers(struct loader *ld, json_t *obj,
 		m = json_array_get(arr, i);
 		if (!json_is_object(m))
 			return bad(ld, at, "must be an object");
-		st = compile_matcher(ld, m, at, op, &v[i]);
+		st = compile_matcher(ld, m, at, op, matcher_keys, 7, true,
+				     &v[i]);
 		if (st != KW_OK)
 			return st;
 	}
@@ -951,6 +956,47 @@ static enum kw_status load_counters(struct loader *ld, json_t *root)
 				  &ld->m->counters[ld->m->ncounters]);
 		if (st == KW_OK)
 			ld->m->ncounters++;
+	}
+	return st;
+}
+
+/* "identities": rules on who acted, tried on every CloudTrail record whose
+ * userIdentity.type is the rule's type. */
+static enum kw_status load_identities(struct loader *ld, json_t *root)
+{
+	static const char *const keys[] = {"type", "name",     "why",	"when",
+					   "tier", "severity", "tactic"};
+	static const struct kw_op_info none;
+	struct kw_model_identity *id;
+	char jpath[JPATH_MAX];
+	const char *type;
+	json_t *arr, *obj;
+	enum kw_status st;
+	size_t i;
+
+	st = get_array(ld, root, "", "identities", &arr);
+	for (i = 0; st == KW_OK && arr && i < json_array_size(arr); i++) {
+		st = get_object_at(ld, arr, i, "identities", jpath, &obj);
+		if (st == KW_OK)
+			st = check_keys(ld, obj, jpath, keys, 7);
+		if (st == KW_OK)
+			st = get_str(ld, obj, jpath, "type", true, &type);
+		if (st != KW_OK)
+			break;
+		if (ld->m->nidentities == KW_MODELS_MAX_IDENTITIES)
+			return bad(ld, jpath,
+				   "more than %d identity rules in the models",
+				   KW_MODELS_MAX_IDENTITIES);
+		id = &ld->m->identities[ld->m->nidentities];
+		memset(id, 0, sizeof(*id));
+		id->type = dup_str(ld, type, strlen(type));
+		id->model = ld->mi;
+		if (!id->type)
+			return nomem(ld);
+		st = compile_matcher(ld, obj, jpath, &none, keys, 7, false,
+				     &id->m);
+		if (st == KW_OK)
+			ld->m->nidentities++;
 	}
 	return st;
 }
@@ -1365,10 +1411,10 @@ static enum kw_status load_routes(struct loader *ld, json_t *root)
 
 static enum kw_status load_prefixes(struct loader *ld, json_t *root)
 {
-	static const char *const keys[] = {"prefix", "kind", "mode"};
+	static const char *const keys[] = {"prefix", "kind", "mode", "learn"};
 	struct kw_models *m = ld->m;
 	char jpath[JPATH_MAX], sub[JPATH_MAX];
-	const char *prefix, *kind, *mode;
+	const char *prefix, *kind, *mode, *learn;
 	json_t *arr, *obj;
 	enum kw_status st;
 	size_t i, k, count;
@@ -1388,9 +1434,11 @@ static enum kw_status load_prefixes(struct loader *ld, json_t *root)
 
 		st = get_object_at(ld, arr, i, "prefixes", jpath, &obj);
 		if (st == KW_OK)
-			st = check_keys(ld, obj, jpath, keys, 3);
+			st = check_keys(ld, obj, jpath, keys, 4);
 		if (st == KW_OK)
 			st = get_str(ld, obj, jpath, "prefix", true, &prefix);
+		if (st == KW_OK)
+			st = get_str(ld, obj, jpath, "learn", false, &learn);
 		if (st == KW_OK)
 			st = get_str(ld, obj, jpath, "kind", true, &kind);
 		if (st == KW_OK)
@@ -1416,6 +1464,11 @@ static enum kw_status load_prefixes(struct loader *ld, json_t *root)
 			p->mode = KW_MODE_TEST;
 		else if (mode)
 			return bad(ld, sub, "must be \"live\" or \"test\"");
+		sub_key(sub, jpath, "learn");
+		if (learn && !strcmp(learn, "principal"))
+			p->by_principal = true;
+		else if (learn && strcmp(learn, "key"))
+			return bad(ld, sub, "must be \"key\" or \"principal\"");
 		for (k = 0; k < m->nprefixes; k++) {
 			if (!strcmp(m->prefixes[k].s, prefix)) {
 				sub_key(sub, jpath, "prefix");
@@ -1587,7 +1640,7 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 {
 	static const char *const keys[] = {
 		"name", "description", "formats", "prefixes", "routes",
-		"ops",	"op_rules",    "links",	  "counters"};
+		"ops",	"op_rules",    "links",	  "counters", "identities"};
 	struct loader ld = {.m = m, .err = err};
 	struct kw_model *md, *nv;
 	enum kw_status st;
@@ -1652,6 +1705,8 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 	ld.first_counter = m->ncounters;
 	if (st == KW_OK)
 		st = load_counters(&ld, root);
+	if (st == KW_OK)
+		st = load_identities(&ld, root);
 	if (st == KW_OK)
 		st = load_ops(&ld, root);
 	if (st == KW_OK)

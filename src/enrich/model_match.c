@@ -646,19 +646,56 @@ static void feed_counts(struct judge *j, const struct kw_op_info *op,
 
 /* ------------------------------------------------------------------------ */
 
-void kw_models_judge(const struct kw_op_info *op, const struct kw_event *ev,
+/* The verdict of a matcher that held. */
+static void decide(const struct kw_model_matcher *m, json_t *found,
+		   struct kw_verdict *out)
+{
+	out->tier = m->tier;
+	out->severity = m->severity;
+	out->tactic = m->tactic;
+	out->match = m->name;
+	out->why = m->why;
+	if (!out->reason)
+		out->reason = m->why;
+	render_found(found, out->found, sizeof(out->found));
+}
+
+/* The first identity rule for the record's userIdentity.type that holds. */
+static bool judge_identity(struct judge *j, const struct kw_models *m,
+			   const struct kw_event *ev, struct kw_verdict *out)
+{
+	json_t *found;
+
+	for (size_t i = 0; ev->cloud && i < m->nidentities; i++) {
+		const struct kw_model_identity *id = &m->identities[i];
+
+		if (!kw_str_eqc(ev->cloud->id_type, id->type) ||
+		    !matcher_holds(j, &id->m, &found))
+			continue;
+		out->reason = NULL;
+		decide(&id->m, found, out);
+		out->identity = true;
+		return true;
+	}
+	return false;
+}
+
+void kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
 		     const struct kw_judge_env *env, struct kw_verdict *out)
 {
+	const struct kw_op_info *op = ev->info;
 	struct judge j;
 	json_t *found = NULL, *acct;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	out->tier = op->tier;
-	out->severity = op->severity;
-	out->tactic = op->tactic;
-	out->reason = op->reason;
-	if (!op->nmatch && !op->ncount)
+	if (op) {
+		out->tier = op->tier;
+		out->severity = op->severity;
+		out->tactic = op->tactic;
+		out->reason = op->reason;
+	}
+	if (!m || (!(op && (op->nmatch || op->ncount)) && !m->nidentities))
 		return;
 	memset(&j, 0, sizeof(j));
 	j.ev = ev;
@@ -672,22 +709,16 @@ void kw_models_judge(const struct kw_op_info *op, const struct kw_event *ev,
 			j.self = (struct kw_str){json_string_value(acct),
 						 json_string_length(acct)};
 	}
-	for (i = 0; i < op->nmatch; i++) {
-		const struct kw_model_matcher *m = &op->match[i];
-
-		if (!matcher_holds(&j, m, &found))
-			continue;
-		out->tier = m->tier;
-		out->severity = m->severity;
-		out->tactic = m->tactic;
-		out->match = m->name;
-		out->why = m->why;
-		if (!out->reason)
-			out->reason = m->why;
-		render_found(found, out->found, sizeof(out->found));
-		break;
+	if (!judge_identity(&j, m, ev, out)) {
+		for (i = 0; op && i < op->nmatch; i++) {
+			if (matcher_holds(&j, &op->match[i], &found)) {
+				decide(&op->match[i], found, out);
+				break;
+			}
+		}
 	}
-	feed_counts(&j, op, ev, out);
+	if (op)
+		feed_counts(&j, op, ev, out);
 	for (i = 0; i < KW_ROOT_MAX; i++)
 		json_decref(j.root[i]);
 	for (i = 0; i < j.ndocs; i++)

@@ -10,7 +10,12 @@
  *
  *   eventTime                 -> ts (RFC 3339)
  *   userIdentity.accessKeyId  -> key (absent or empty: KW_SKIP_KEYLESS
- *                                "record has no userIdentity.accessKeyId")
+ *                                "record has no userIdentity.accessKeyId",
+ *                                unless the identity is a Root, IAMUser,
+ *                                AssumedRole, FederatedUser or
+ *                                IdentityCenterUser with an arn: then the
+ *                                key is empty and the engine learns the
+ *                                record on its principal)
  *   sourceIPAddress           -> ip when it is an address, else source
  *                                ("ec2.amazonaws.com")
  *   eventSource + eventName   -> op "iam:CreateUser" (".amazonaws.com"
@@ -237,9 +242,32 @@ static struct kw_str slot_string(const struct kw_decode_rec *r, size_t slot)
 	return kw_decode_extra(r, slot, KW_JSON_STRING);
 }
 
+/* A role session's ARN without its session name, which changes every
+ * session ("arn:aws:sts::1:assumed-role/ci/run-7" -> "...assumed-role/ci"),
+ * for the rare record that names no session issuer; any other ARN as is. */
+static struct kw_str role_of_session(struct kw_str arn)
+{
+	static const char mark[] = ":assumed-role/";
+	const char *p;
+	size_t start, n;
+
+	if (!arn.n)
+		return arn;
+	p = memmem(arn.p, arn.n, mark, sizeof(mark) - 1);
+	if (!p)
+		return arn;
+	start = (size_t)(p - arn.p) + sizeof(mark) - 1;
+	for (n = arn.n; n > start; n--) {
+		if (arn.p[n - 1] == '/')
+			return (struct kw_str){arn.p, n - 1};
+	}
+	return arn;
+}
+
 /* The record's extra fields (struct kw_event_cloud), and the principal the
  * key acts for: the session issuer (the role or user behind a temporary
- * key), else the identity's own ARN. */
+ * key), else the identity's own ARN (a role session's less its session
+ * name). */
 static bool decode_cloud(const struct kw_decode_rec *r, struct kw_event *ev,
 			 struct kw_arena *arena)
 {
@@ -263,9 +291,40 @@ static bool decode_cloud(const struct kw_decode_rec *r, struct kw_event *ev,
 		(console->type == KW_JSON_STRING &&
 		 kw_str_eqc((struct kw_str){console->p, console->n}, "true"));
 	c->instance = r->vals[SLOT_EC2_ROLE].type == KW_JSON_STRING;
-	ev->principal = c->issuer.n ? c->issuer : c->arn;
+	ev->principal = c->issuer.n ? c->issuer : role_of_session(c->arn);
 	ev->cloud = c;
 	return true;
+}
+
+/* Whether a record without a key names a principal whose acts matter: a
+ * user, a role's session or the account's root signing in or acting from
+ * the console (an AWS service acting on its own does not). */
+static bool principal_without_key(const struct kw_decode_rec *r)
+{
+	static const char *const types[] = {"Root",
+					    "IAMUser",
+					    "AssumedRole",
+					    "FederatedUser",
+					    "IdentityCenterUser",
+					    NULL};
+	struct kw_str type = slot_string(r, SLOT_ID_TYPE);
+
+	return slot_string(r, SLOT_ARN).n > 0 && is_any(type, types);
+}
+
+/* The key; a record without one is kept (empty key) when it names such a
+ * principal, to be learnt on it, and counted as keyless otherwise. */
+static bool decode_key(struct kw_decode_rec *r, struct kw_event *ev,
+		       struct kw_arena *arena)
+{
+	enum kw_decode_res res = kw_decode_key(r, arena, &ev->key);
+
+	if (res != KW_DECODE_ABSENT)
+		return res == KW_DECODE_OK;
+	if (principal_without_key(r))
+		return true;
+	/* counts it */
+	return kw_decode_key_required(r, arena, NULL, &ev->key);
 }
 
 /* A record with none of eventVersion, eventSource, the time (eventTime)
@@ -282,8 +341,7 @@ static bool is_cloudtrail(const struct kw_decode_rec *r,
 static bool decode_one(struct kw_decode_rec *r, const struct kw_record *rec,
 		       struct kw_event *ev, struct kw_arena *arena)
 {
-	return is_cloudtrail(r, rec) &&
-	       kw_decode_key_required(r, arena, NULL, &ev->key) &&
+	return is_cloudtrail(r, rec) && decode_key(r, ev, arena) &&
 	       kw_decode_time_required(r, &ev->ts) && decode_status(r, ev) &&
 	       kw_decode_optional(r, ev, arena) &&
 	       kw_decode_ip_or_source(r, ev) && decode_op(r, ev, arena) &&

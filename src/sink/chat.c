@@ -323,6 +323,14 @@ static const struct {
 	 "Check who made this call and undo it if it was not yours (a "
 	 "payout, a webhook endpoint, a new key or user); then roll the "
 	 "key."},
+	{"ops.harvest", "Harvesting of secrets or probing",
+	 "Check whether this reading comes from a job of yours (a secrets "
+	 "sync, a migration); if not, roll the key and rotate every secret "
+	 "or password named in the alert."},
+	{"key.instance_outside", "Instance credentials used off the instance",
+	 "Revoke the role's active sessions (deny tokens issued before now), "
+	 "find how they left the instance (SSRF, a shell, IMDSv1) and "
+	 "require IMDSv2."},
 	{"ops.first_seen", "First use of an operation",
 	 "Check whether this new operation comes from a change of yours; if "
 	 "not, roll the key."},

@@ -267,46 +267,6 @@ static unsigned first_slot(unsigned m)
 
 /* ---- creation and destruction ----------------------------------------- */
 
-static enum kw_status read_urandom(uint8_t *buf, size_t n)
-{
-	enum kw_status st = KW_EIO;
-	size_t got = 0;
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		goto cleanup;
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			goto cleanup;
-		got += (size_t)r;
-	}
-	st = KW_OK;
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	return st;
-}
-
-static enum kw_status random_seed(uint8_t seed[KW_SIPHASH_KEY_LEN])
-{
-	size_t got = 0;
-
-	while (got < KW_SIPHASH_KEY_LEN) {
-		ssize_t r = getrandom(seed + got, KW_SIPHASH_KEY_LEN - got, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return read_urandom(seed, KW_SIPHASH_KEY_LEN);
-		got += (size_t)r;
-	}
-	return KW_OK;
-}
-
 static bool index_alloc(struct index *ix, size_t groups)
 {
 	if (!region_alloc(&ix->mem, groups * sizeof(struct group), false, 0))
@@ -379,7 +339,7 @@ enum kw_status kw_keytab_create(size_t max_keys, size_t state_size,
 	enum kw_status st;
 
 	*out = NULL;
-	st = random_seed(seed);
+	st = kw_siphash_random_key(seed);
 	if (st == KW_OK)
 		st = kw_keytab_create_seeded(max_keys, state_size, seed, out);
 	explicit_bzero(seed, sizeof(seed));

@@ -71,7 +71,14 @@ struct kw_keyent {
 	const void *conf;	/* the config entry that matched, borrowed,
 				   set by the engine; NULL on insert. Not NULL
 				   puts the key in the configured tier */
-	uint32_t flags;		/* engine-owned; 0 on insert */
+	uint32_t flags;		/* engine-owned (KW_KEYENT_*); 0 on insert */
+};
+
+/* Flags the engine sets on an entry, for the detectors to read. */
+enum {
+	/* The entry is a principal's (an AWS role or user), learnt from
+	 * every key that acts for it; id is the principal's label. */
+	KW_KEYENT_PRINCIPAL = 1u << 0,
 };
 
 /* The detectors' state area: state_size bytes (as given to create), 16-byte

@@ -10,6 +10,11 @@
  */
 #include "state/siphash.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
 static inline uint64_t rotl64(uint64_t x, unsigned b)
 {
 	return (x << b) | (x >> (64 - b));
@@ -78,4 +83,46 @@ uint64_t kw_siphash(const void *data, size_t n, const uint8_t key[16])
 	sip_round(&s);
 	sip_round(&s);
 	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+/* ---- random keys ---- */
+
+static enum kw_status read_urandom(uint8_t *buf, size_t n)
+{
+	enum kw_status st = KW_EIO;
+	size_t got = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		goto cleanup;
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			goto cleanup;
+		got += (size_t)r;
+	}
+	st = KW_OK;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return st;
+}
+
+enum kw_status kw_siphash_random_key(uint8_t seed[KW_SIPHASH_KEY_LEN])
+{
+	size_t got = 0;
+
+	while (got < KW_SIPHASH_KEY_LEN) {
+		ssize_t r = getrandom(seed + got, KW_SIPHASH_KEY_LEN - got, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return read_urandom(seed, KW_SIPHASH_KEY_LEN);
+		got += (size_t)r;
+	}
+	return KW_OK;
 }

@@ -1217,6 +1217,29 @@ static void test_cloudtrail_extras(void **state)
 	assert_false(c->console);
 	assert_false(c->instance);
 
+	/* A role session's ARN without an issuer: the role, less the
+	 * session's name (it changes every session). */
+	ev = one(r, "cloudtrail", NULL, 0,
+		 "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		 "\"type\":\"AssumedRole\",\"arn\":\"arn:aws:sts::"
+		 "111122223333:assumed-role/ci/run-7\",\"accessKeyId\":"
+		 "\"ASIAEXAMPLE0000003\"},\"eventSource\":\"s3.amazonaws.com\","
+		 "\"eventName\":\"ListBuckets\"}");
+	assert_str(ev->principal, "arn:aws:sts::111122223333:assumed-role/ci");
+	assert_str(ev->key, "ASIAEXAMPLE0000003");
+
+	/* No key, but a principal whose acts matter (a console sign-in,
+	 * root): kept with an empty key, for the engine to learn on the
+	 * principal. */
+	ev = one(r, "cloudtrail", NULL, 0,
+		 "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		 "\"type\":\"Root\",\"arn\":\"arn:aws:iam::111122223333:"
+		 "root\"},\"eventSource\":\"signin.amazonaws.com\","
+		 "\"eventName\":\"ConsoleLogin\"}");
+	assert_int_equal(ev->key.n, 0);
+	assert_str(ev->principal, "arn:aws:iam::111122223333:root");
+	assert_str(ev->op, "signin:ConsoleLogin");
+
 	/* Wrong types: left out, the record is kept. */
 	ev = one(r, "cloudtrail", NULL, 0,
 		 CT_REC("\"requestParameters\":\"x\",\"recipientAccountId\":"
@@ -1315,6 +1338,15 @@ static void test_cloudtrail_skips(void **state)
 		   "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
 		   "\"accessKeyId\":\"\"}}");
 	keyless_is(r, NULL, 0, "{\"eventTime\":\"2025-11-27T08:00:00Z\"}");
+	/* A principal of a type whose acts are not analysed (an AWS
+	 * service's role), or one without an ARN: keyless. */
+	keyless_is(
+		r, NULL, 0,
+		"{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		"\"type\":\"AWSService\",\"arn\":\"arn:aws:iam::1:role/x\"}}");
+	keyless_is(r, NULL, 0,
+		   "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		   "\"type\":\"IAMUser\"}}");
 	skip_is(r, "cloudtrail", NULL, 0,
 		"{\"userIdentity\":{\"accessKeyId\":\"AKIAX\"}}",
 		KW_SKIP_NO_TIME, "record has no eventTime");

@@ -647,6 +647,45 @@ static void test_no_database_said_once(void **state)
 	teardown_f(&f);
 }
 
+/* Without a database: a key that used 8 networks or more while it learnt
+ * (CI runners, serverless functions) roams, and a new network is low for
+ * it; a key that keeps to a few stays medium, also once it is used from
+ * many (leaked). */
+static void test_no_database_roaming(void **state)
+{
+	struct fixture f;
+	char ip[32];
+
+	(void)state;
+	setup_with(&f, ", \"detectors\": {\"geo.country_not_allowed\": "
+		       "{\"enabled\": false}}");
+	for (int i = 0; i < 8; i++) {
+		snprintf(ip, sizeof(ip), "20.%d.7.9", 10 + i);
+		req(&f, SECRET, "2026-11-20T00:00:00Z", ip, NULL);
+	}
+	req(&f, RK, "2026-11-20T00:00:00Z", "52.1.1.1", NULL);
+	req(&f, RK, "2026-11-20T00:10:00Z", "52.2.1.1", NULL);
+	assert_int_equal(f.n, 0);
+	req(&f, SECRET, "2026-11-24T10:05:00Z", "40.90.1.2", NULL);
+	req(&f, RK, "2026-11-24T10:05:00Z", "40.90.1.2", NULL);
+	assert_int_equal(f.n, 2);
+	assert_alert(&f, 0, "geo.new_ip", "low");
+	assert_string_equal(field(f.alerts[0], "summary"),
+			    "sk_live_\xe2\x80\xa6"
+			    "4242 (backend) called from a new IP 40.90.1.2; a "
+			    "new network, but it uses many, 8 IPs seen before");
+	assert_alert(&f, 1, "geo.new_ip", "medium");
+	/* Used from many networks only after learning (leaked): it does not
+	 * roam, each new network stays medium. */
+	for (int i = 0; i < 9; i++) {
+		snprintf(ip, sizeof(ip), "81.%d.7.9", 10 + i);
+		req(&f, RK, "2026-11-24T11:00:00Z", ip, NULL);
+	}
+	assert_int_equal(f.n, 11);
+	assert_alert(&f, 10, "geo.new_ip", "medium");
+	teardown_f(&f);
+}
+
 static void test_config_errors(void **state)
 {
 	struct kw_config *cfg = NULL;
@@ -870,6 +909,7 @@ int main(void)
 		cmocka_unit_test(test_country_not_allowed),
 		cmocka_unit_test(test_publishable_and_switches),
 		cmocka_unit_test(test_no_database_said_once),
+		cmocka_unit_test(test_no_database_roaming),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_state_bound),
 		cmocka_unit_test(test_geodist),

@@ -52,8 +52,8 @@ static void call(struct fixture *f, const char *k, double s, const char *op,
 	cloud.account = kw_str_c("111122223333");
 	ev.cloud = &cloud;
 	kw_models_enrich(f->models, &ev, &f->arena);
-	if (ev.info && (ev.info->nmatch || ev.info->ncount)) {
-		kw_models_judge(ev.info, &ev, &env, &verdict);
+	if (ev.flags & KW_EV_JUDGE) {
+		kw_models_judge(f->models, &ev, &env, &verdict);
 		ev.verdict = &verdict;
 	}
 	assert_int_equal(kw_keytab_get(f->tab, k, strlen(k), ev.ts, &ent, NULL),

@@ -719,6 +719,60 @@ static void test_keyhash_spread(void **state)
 		kw_keyhash(&k, "ab", 2));
 }
 
+/* A principal's label: the ARN less its partition, service and region,
+ * and less an IAM path; a long one drops the account, then keeps its end;
+ * what is not an ARN is kept whole; odd bytes become '?'. */
+static void test_principal_label(void **state)
+{
+	char out[64], wide[128];
+	const char *sso =
+		"arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/"
+		"eu-west-1/AWSReservedSSO_AdministratorAccess_3c0e1a2b9d8f7e6a";
+	const char *long_role =
+		"arn:aws:iam::123456789012:role/service-role/"
+		"a-very-long-role-name-for-the-data-pipeline-workers-of-the-"
+		"nightly-batch";
+
+	(void)state;
+	kw_key_principal_label("arn:aws:iam::123456789012:role/ci", 33, out,
+			       sizeof(out));
+	assert_string_equal(out, "123456789012:role/ci");
+	kw_key_principal_label("arn:aws:iam::123456789012:root", 30, out,
+			       sizeof(out));
+	assert_string_equal(out, "123456789012:root");
+	kw_key_principal_label("arn:aws:iam::123456789012:user/ops/eu/ann", 41,
+			       out, sizeof(out));
+	assert_string_equal(out, "123456789012:user/ann");
+	kw_key_principal_label(
+		"arn:aws-us-gov:sts::123456789012:assumed-role/r/s", 49, out,
+		sizeof(out));
+	assert_string_equal(out, "123456789012:assumed-role/r/s");
+	/* 70 bytes with the account: without it. */
+	kw_key_principal_label(sso, strlen(sso), out, sizeof(out));
+	assert_string_equal(
+		out,
+		"role/AWSReservedSSO_AdministratorAccess_3c0e1a2b9d8f7e6a");
+	kw_key_principal_label(sso, strlen(sso), wide, sizeof(wide));
+	assert_string_equal(wide, "123456789012:role/AWSReservedSSO_"
+				  "AdministratorAccess_3c0e1a2b9d8f7e6a");
+	kw_key_principal_label(long_role, strlen(long_role), out, sizeof(out));
+	assert_int_equal(strlen(out), 63);
+	assert_string_equal(out, "\xe2\x80\xa6"
+				 "role-name-for-the-data-pipeline-workers-of-"
+				 "the-nightly-batch");
+	kw_key_principal_label("not-an-arn", 10, out, sizeof(out));
+	assert_string_equal(out, "not-an-arn");
+	kw_key_principal_label("arn:aws:x", 9, out, sizeof(out));
+	assert_string_equal(out, "arn:aws:x");
+	kw_key_principal_label("arn:aws:iam::1:user/\x01\xc3\xa9", 23, out,
+			       sizeof(out));
+	assert_string_equal(out, "1:user/???");
+	kw_key_principal_label("arn:aws:iam::1:user/x", 21, out, 4);
+	assert_string_equal(out, "");
+	kw_key_principal_label("arn:aws:iam::1:role/", 20, out, sizeof(out));
+	assert_string_equal(out, "1:role/");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -739,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_scrub_huge),
 		cmocka_unit_test(test_glob_table),
 		cmocka_unit_test(test_glob_pathological),
+		cmocka_unit_test(test_principal_label),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,8 @@
 #define F_S KW_EV_SENSITIVE
 #define F_PK KW_EV_PK_ALLOWED
 #define F_M KW_EV_MODELLED
+#define F_J KW_EV_JUDGE
+#define F_P KW_EV_BY_PRINCIPAL
 
 struct fx {
 	struct kw_models *m;
@@ -116,7 +118,7 @@ static void test_info(void **state)
 	assert_int_equal(info.prefixes, 2);
 	assert_int_equal(info.routes, 0);
 	assert_int_equal(info.sensitive, 138);
-	assert_int_equal(info.resources, 29);
+	assert_int_equal(info.resources, 30);
 	kw_models_info(fx->m, 1, &info);
 	assert_string_equal(info.name, "gcp");
 	assert_int_equal(info.prefixes, 0);
@@ -372,9 +374,11 @@ static void test_cloudtrail(void **state)
 	enum kw_access R = KW_ACCESS_READ, W = KW_ACCESS_WRITE;
 
 	check_op(fx, ak, "iam:CreateUser", "iam", "iam", W, F_M | F_S);
-	check_op(fx, ak, "iam:CreateAccessKey", "iam", "iam", W, F_M | F_S);
+	/* Matchers or counts: the engine judges it further. */
+	check_op(fx, ak, "iam:CreateAccessKey", "iam", "iam", W,
+		 F_M | F_S | F_J);
 	check_op(fx, ak, "secretsmanager:GetSecretValue", "secretsmanager",
-		 "secretsmanager", R, F_M | F_S);
+		 "secretsmanager", R, F_M | F_S | F_J);
 	check_op(fx, ak, "cloudtrail:StopLogging", "cloudtrail", "cloudtrail",
 		 W, F_M | F_S);
 	check_op_as(fx, ak, "lambda:UpdateFunctionCode20150331v2",
@@ -390,16 +394,16 @@ static void test_cloudtrail(void **state)
 	check_op(fx, ak, "s3:GetObject", "s3", "s3", R, 0);
 	check_op(fx, ak, "dynamodb:BatchGetItem", "dynamodb", "dynamodb", R,
 		 F_M);
-	check_op(fx, ak, "ec2:RunInstances", "ec2", "ec2", W, F_M);
+	check_op(fx, ak, "ec2:RunInstances", "ec2", "ec2", W, F_M | F_J);
 	check_op(fx, ak, "foo:Getaway", "foo", "foo", W, 0);
 	check_op(fx, ak, "foo:Get", "foo", "foo", R, 0);
 	check_op(fx, ak, "foo:ListX", "foo", "foo", R, 0);
 	/* No resource from the decoder: the service before ':'. */
 	check_op(fx, ak, "s3:PutObject", "", "s3", W, 0);
-	/* A temporary key, and a key no prefix knows: the op still finds
-	 * the model with op rules. */
+	/* A temporary key (learnt on its principal), and a key no prefix
+	 * knows: the op still finds the model with op rules. */
 	check_op(fx, "ASIAY34FZKBOKMUTVV7A", "iam:AttachUserPolicy", "iam",
-		 "iam", W, F_M | F_S);
+		 "iam", W, F_M | F_S | F_J | F_P);
 	check_op(fx, "unknown-key", "organizations:LeaveOrganization",
 		 "organizations", "organizations", W, F_M | F_S);
 	/* A Stripe key with a decoder-named Stripe op. */
@@ -660,7 +664,7 @@ static void test_schema_errors(void **state)
 	expect_error("{\"rutes\": []}", KW_ECONFIG,
 		     ": rutes: unknown key (expected one of: name, "
 		     "description, formats, prefixes, routes, ops, op_rules, "
-		     "links, counters)");
+		     "links, counters, identities)");
 	expect_error("{\"formats\": \"gcp-audit\", \"op_rules\": "
 		     "{\"separator\": \".\"}}",
 		     KW_ECONFIG, ": formats: must be an array");
@@ -914,6 +918,88 @@ static void test_matcher_errors(void **state)
 #undef OP
 }
 
+/* Who acted: a prefix learnt on its principal, identity rules. */
+static void test_identity_errors(void **state)
+{
+	(void)state;
+	expect_error("{\"prefixes\": [{\"prefix\": \"T\", \"kind\": "
+		     "\"temporary\", \"learn\": \"role\"}]}",
+		     KW_ECONFIG,
+		     ": prefixes[0].learn: must be \"key\" or \"principal\"");
+	expect_error("{\"op_rules\": {\"separator\": \":\"}, \"identities\": "
+		     "[{\"name\": \"root\", \"why\": \"w\", \"tier\": "
+		     "\"never-routine\"}]}",
+		     KW_ECONFIG, ": identities[0]: missing \"type\"");
+	expect_error("{\"op_rules\": {\"separator\": \":\"}, \"identities\": "
+		     "[{\"type\": \"Root\", \"name\": \"root\", \"why\": "
+		     "\"w\", \"tier\": \"never-routine\", \"each\": "
+		     "\"requestParameters\"}]}",
+		     KW_ECONFIG,
+		     ": identities[0].each: unknown key (expected one of: "
+		     "type, name, why, when, tier, severity, tactic)");
+	expect_error("{\"op_rules\": {\"separator\": \":\"}, \"identities\": "
+		     "[{\"type\": \"Root\", \"name\": \"root\", \"why\": "
+		     "\"w\", \"tier\": \"never-routine\", \"severity\": "
+		     "\"low\"}]}",
+		     KW_ECONFIG,
+		     ": identities[0].severity: must be \"medium\", \"high\" "
+		     "or \"critical\"");
+}
+
+/* The shipped model: a temporary key is learnt on its principal; the
+ * root user is judged whatever it does, an IAM user is not; a console
+ * sign-in without MFA by an IAM user is first-sight. */
+static void test_identities(void **state)
+{
+	struct fx *fx = *state;
+	struct kw_judge_env env = {NULL, 0};
+	struct kw_event_cloud cloud;
+	struct kw_verdict v;
+	struct kw_event ev;
+
+	memset(&cloud, 0, sizeof(cloud));
+	ev = mkev("", "", "");
+	ev.op = kw_str_c("s3:ListBuckets");
+	ev.cloud = &cloud;
+	cloud.id_type = kw_str_c("Root");
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	assert_null(ev.info);
+	assert_true(ev.flags & KW_EV_JUDGE);
+	assert_false(ev.flags & KW_EV_BY_PRINCIPAL);
+	kw_models_judge(fx->m, &ev, &env, &v);
+	assert_true(v.identity);
+	assert_string_equal(v.match, "root");
+	assert_int_equal(v.tier, KW_TIER_NEVER_ROUTINE);
+	assert_int_equal(v.severity, KW_SEV_HIGH);
+	assert_string_equal(kw_tactic_name(v.tactic), "privilege-escalation");
+	assert_non_null(strstr(v.reason, "root user"));
+
+	cloud.id_type = kw_str_c("IAMUser");
+	ev = mkev("ASIAY34FZKBOKMUTVV7A", "", "");
+	ev.op = kw_str_c("s3:ListBuckets");
+	ev.cloud = &cloud;
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	assert_false(ev.flags & KW_EV_JUDGE);
+	assert_true(ev.flags & KW_EV_BY_PRINCIPAL);
+
+	ev = mkev("", "", "");
+	ev.op = kw_str_c("signin:ConsoleLogin");
+	ev.cloud = &cloud;
+	cloud.identity = kw_str_c("{\"type\":\"IAMUser\"}");
+	cloud.response = kw_str_c("{\"ConsoleLogin\":\"Success\"}");
+	cloud.additional = kw_str_c("{\"MFAUsed\":\"No\"}");
+	kw_models_enrich(fx->m, &ev, &fx->arena);
+	assert_true(ev.flags & KW_EV_JUDGE);
+	kw_models_judge(fx->m, &ev, &env, &v);
+	assert_false(v.identity);
+	assert_string_equal(v.match, "no-mfa");
+	assert_int_equal(v.tier, KW_TIER_FIRST_SIGHT);
+	cloud.additional = kw_str_c("{\"MFAUsed\":\"Yes\"}");
+	kw_models_judge(fx->m, &ev, &env, &v);
+	assert_null(v.match);
+	assert_int_equal(v.tier, KW_TIER_NONE);
+}
+
 /* Counters: declared at the top, named by entries of the same file. */
 static void test_counter_errors(void **state)
 {
@@ -1044,7 +1130,7 @@ static void judge_one(const struct kw_models *m, const char *op,
 	kw_arena_init(&arena, 0);
 	kw_models_enrich(m, &ev, &arena);
 	assert_non_null(ev.info);
-	kw_models_judge(ev.info, &ev, &env, v);
+	kw_models_judge(m, &ev, &env, v);
 	kw_arena_destroy(&arena);
 }
 
@@ -1314,7 +1400,8 @@ static void test_tiers(void **state)
 	assert_null(ev.info);
 	/* Lambda's versions are cut; the entry is the plain name. */
 	ev = check_op_as(fx, ak, "lambda:AddPermission20150331v2",
-			 "lambda:AddPermission", "", "lambda", W, F_M | F_S);
+			 "lambda:AddPermission", "", "lambda", W,
+			 F_M | F_S | F_J);
 	assert_int_equal(ev.info->tier, KW_TIER_FIRST_SIGHT);
 	check_op_as(fx, ak, "lambda:CreateFunction20150331",
 		    "lambda:CreateFunction", "", "lambda", W, F_M | F_S);
@@ -1684,6 +1771,8 @@ int main(void)
 		cmocka_unit_test(test_matcher_errors),
 		cmocka_unit_test(test_judge),
 		cmocka_unit_test(test_counter_errors),
+		cmocka_unit_test(test_identity_errors),
+		cmocka_unit_test(test_identities),
 		cmocka_unit_test(test_feeds),
 		cmocka_unit_test(test_has_resource),
 		cmocka_unit_test(test_request_links),

@@ -252,13 +252,13 @@ static void test_sensitive_during_learning(void **state)
 	(void)state;
 	setup_cfg(&f, "{}");
 	request(&f, KEY, 0, "GET", "/v1/customers/cus_1", 200);
-	/* Learning, first day: low. */
-	request(&f, KEY, 1, "POST", "/v1/payouts", 200);
-	request(&f, KEY, 2, "POST", "/v1/payouts", 200); /* once */
+	/* A routine one while learning, first day: low. */
+	request(&f, KEY, 1, "POST", "/v1/ephemeral_keys", 200);
+	request(&f, KEY, 2, "POST", "/v1/ephemeral_keys", 200); /* once */
 	/* Learning, after a day: medium. */
-	request(&f, KEY, 30, "POST", "/v1/webhook_endpoints", 200);
+	request(&f, KEY, 30, "POST", "/v1/account_sessions", 200);
 	/* Learnt (72h): high, and medium when the API refused it. */
-	request(&f, KEY, 80, "POST", "/v1/transfers", 200);
+	request(&f, KEY, 80, "POST", "/v1/terminal/connection_tokens", 200);
 	request(&f, KEY, 81, "POST", "/v1/accounts", 403);
 	assert_int_equal(f.n, 4);
 	a = f.alerts[0];
@@ -267,23 +267,25 @@ static void test_sensitive_during_learning(void **state)
 	assert_string_equal(field(a, "time"), "2026-11-16T01:00:00Z");
 	assert_string_equal(field(a, "summary"),
 			    "sk_live_" E "4242 performed the sensitive "
-			    "operation payouts.create for the first time "
-			    "(POST /v1/payouts)");
+			    "operation ephemeral_keys.create for the first "
+			    "time (POST /v1/ephemeral_keys)");
 	assert_member(
 		a, "evidence",
-		"{\"op\":\"payouts.create\",\"access\":\"write\","
-		"\"method\":\"POST\",\"path\":\"/v1/payouts\",\"status\":"
-		"200,\"ip\":\"192.0.2.7\",\"sensitive\":\"moves money out "
-		"of the Stripe balance to a bank account or "
-		"card\",\"tier\":\"routine\",\"known_ops\":"
+		"{\"op\":\"ephemeral_keys.create\",\"access\":\"write\","
+		"\"method\":\"POST\",\"path\":\"/v1/"
+		"ephemeral_keys\",\"status\":"
+		"200,\"ip\":\"192.0.2.7\",\"sensitive\":\"creates a "
+		"short-lived key that acts on a customer or card\",\"tier\":"
+		"\"routine\",\"tactic\":\"credential-access\",\"known_ops\":"
 		"2,\"learned_since\":\"2026-11-16T00:00:00Z\"}");
 	assert_string_equal(field(f.alerts[1], "severity"), "medium");
 	assert_string_equal(field(f.alerts[1], "time"), "2026-11-17T06:00:00Z");
 	assert_string_equal(field(f.alerts[2], "severity"), "high");
 	assert_string_equal(field(f.alerts[2], "summary"),
 			    "sk_live_" E "4242 performed the sensitive "
-			    "operation transfers.create for the first time "
-			    "(POST /v1/transfers)");
+			    "operation terminal.connection_tokens.create for "
+			    "the first time (POST /v1/terminal/"
+			    "connection_tokens)");
 	assert_string_equal(field(f.alerts[3], "severity"), "medium");
 	assert_string_equal(field(f.alerts[3], "summary"),
 			    "sk_live_" E "4242 performed the sensitive "
@@ -299,7 +301,7 @@ static void test_sensitive_test_key_lower(void **state)
 	(void)state;
 	setup_cfg(&f, "{}");
 	request(&f, KEY_TEST, 0, "GET", "/v1/balance", 200);
-	request(&f, KEY_TEST, 1, "POST", "/v1/payouts", 200);
+	request(&f, KEY_TEST, 1, "POST", "/v1/ephemeral_keys", 200);
 	request(&f, KEY_TEST, 80, "POST", "/v1/transfers", 200);
 	assert_int_equal(f.n, 2);
 	assert_string_equal(field(f.alerts[0], "severity"), "info");
