@@ -346,6 +346,7 @@ static bool igz_step(struct igz *g)
 {
 	uint32_t out_before = g->st.avail_out;
 	uint32_t in_before = g->st.avail_in;
+	uint8_t *next_before = g->st.next_in;
 	int ret;
 
 	if (g->header) {
@@ -359,6 +360,13 @@ static bool igz_step(struct igz *g)
 	if (ret == ISAL_INCORRECT_CHECKSUM && trailer_check(g))
 		return false;
 	if (ret < 0) {
+		/* On some corrupt blocks ISA-L gives back more input than it
+		 * was given (read-ahead it returns twice): the damage is at
+		 * or after where this step began, so report that place. */
+		if (g->st.avail_in > in_before) {
+			g->st.next_in = next_before;
+			g->st.avail_in = in_before;
+		}
 		igz_fail(g, KW_ECORRUPT, igz_reason(ret));
 		return false;
 	}
