@@ -15,6 +15,8 @@
 #include "core/alert.h"
 #include "core/file.h"
 #include "core/glob.h"
+#include "core/key.h"
+#include "core/log.h"
 #include "core/time.h"
 
 /* The models loaded when the config names none: each costs a few
@@ -534,6 +536,79 @@ static bool dup_str(const json_t *v, char **out)
 	return *out != NULL;
 }
 
+/* Whether s[0..n) looks like a whole API key: a Stripe-style prefix
+ * ("sk_live_", "rk_test_", ...) and 16 or more key characters, or an AWS
+ * access key id. */
+static bool key_like(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 20 && (!strncmp(s, "AKIA", 4) || !strncmp(s, "ASIA", 4))) {
+		for (i = 4; i < n && ((s[i] >= 'A' && s[i] <= 'Z') ||
+				      (s[i] >= '0' && s[i] <= '9'));
+		     i++)
+			;
+		return i == n;
+	}
+	while (i < n && i < 6 && s[i] >= 'a' && s[i] <= 'z')
+		i++;
+	if (i < 2 || n - i < 6 + 16 ||
+	    (strncmp(s + i, "_live_", 6) && strncmp(s + i, "_test_", 6)))
+		return false;
+	return n - i - 6 >= 16;
+}
+
+/* A key's name is shown in every alert about it: a whole key written in
+ * it (another key of the log, pasted by mistake) is shown as its redacted
+ * id instead, with a warning. */
+static enum kw_status safe_name(const struct kw_config *c, const char *where,
+				char **name)
+{
+	char out[1024], id[KW_KEY_ID_MAX];
+	const char *p = *name;
+	bool changed = false;
+
+	snprintf(out, sizeof(out), "%s", p);
+	for (size_t i = 0, j; out[i]; i = j) {
+		for (j = i; (out[j] >= 'a' && out[j] <= 'z') ||
+			    (out[j] >= 'A' && out[j] <= 'Z') ||
+			    (out[j] >= '0' && out[j] <= '9') || out[j] == '_';
+		     j++)
+			;
+		if (j == i) {
+			j++;
+			continue;
+		}
+		if (!key_like(out + i, j - i))
+			continue;
+		kw_key_redact(out + i, j - i, id, sizeof(id));
+		kw_log_warn(NULL,
+			    "%s: %s.name holds what looks like a whole key "
+			    "(shown as %s); the name is shown in alerts, so "
+			    "it is shown redacted",
+			    c->file, where, id);
+		{
+			char tmp[1024];
+
+			kw_key_scrub(tmp, sizeof(tmp), kw_str_c(out),
+				     (struct kw_str){out + i, j - i}, id);
+			snprintf(out, sizeof(out), "%s", tmp);
+		}
+		changed = true;
+		j = i + strlen(id);
+		if (j > strlen(out))
+			j = strlen(out);
+	}
+	if (!changed)
+		return KW_OK;
+	p = strdup(out);
+	if (!p)
+		return KW_ENOMEM;
+	free(*name);
+	*name = (char *)p;
+	return KW_OK;
+}
+
 static enum kw_status dup_strings(const json_t *arr, char ***out, size_t *n)
 {
 	size_t i;
@@ -578,6 +653,8 @@ static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 		return KW_ENOMEM;
 	if ((v = json_object_get(o, "name")) && !dup_str(v, &k->name))
 		return KW_ENOMEM;
+	if (k->name && (st = safe_name(c, where, &k->name)) != KW_OK)
+		return st;
 	if ((v = json_object_get(o, "permissions"))) {
 		k->has_perms = true;
 		k->perms = calloc(json_object_size(v) + 1, sizeof(*k->perms));

@@ -157,8 +157,11 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 	memcpy(ak.fp, key->fp, sizeof(ak.fp));
 	ak.kind = (enum kw_key_kind)key->kind;
 	ak.mode = (enum kw_key_mode)key->mode;
+	/* The config's name for the key, redacted by value like request
+	 * text: a key pasted as its own name is not shown whole. */
 	if (kc && kc->name)
-		snprintf(ak.name, sizeof(ak.name), "%s", kc->name);
+		kw_key_scrub(ak.name, sizeof(ak.name), kw_str_c(kc->name),
+			     ev->key, key->id);
 	st = kw_alert_init(a, detector, sev, ev->ts, &ak);
 	if (st != KW_OK)
 		return st;
