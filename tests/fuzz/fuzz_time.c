@@ -72,6 +72,8 @@ static bool ref_parse(const char *s, size_t n, int64_t *us)
 	}
 	if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) {
 		sign = 0;
+	} else if (i + 4 == n && !memcmp(s + i, " UTC", 4)) {
+		sign = 0; /* BigQuery's TIMESTAMP text, as UTC */
 	} else if (i + 6 == n && (s[i] == '+' || s[i] == '-') &&
 		   num(s, n, i + 1, 2, &oh) && s[i + 3] == ':' &&
 		   num(s, n, i + 4, 2, &om) && oh < 24 && om < 60) {
