@@ -25,6 +25,6 @@ uint64_t kw_siphash(const void *data, size_t n, const uint8_t key[16]);
 
 /* A random key for a table's hash: getrandom(2), or /dev/urandom when that
  * is missing. KW_EIO when neither gives 16 bytes. */
-enum kw_status kw_siphash_random_key(uint8_t key[KW_SIPHASH_KEY_LEN]);
+enum kw_status kw_siphash_random_key(uint8_t seed[KW_SIPHASH_KEY_LEN]);
 
 #endif
