@@ -536,76 +536,89 @@ static bool dup_str(const json_t *v, char **out)
 	return *out != NULL;
 }
 
-/* Whether s[0..n) looks like a whole API key: a Stripe-style prefix
- * ("sk_live_", "rk_test_", ...) and 16 or more key characters, or an AWS
- * access key id. */
-static bool key_like(const char *s, size_t n)
+static bool name_char(char c)
 {
-	size_t i = 0;
-
-	if (n == 20 && (!strncmp(s, "AKIA", 4) || !strncmp(s, "ASIA", 4))) {
-		for (i = 4; i < n && ((s[i] >= 'A' && s[i] <= 'Z') ||
-				      (s[i] >= '0' && s[i] <= '9'));
-		     i++)
-			;
-		return i == n;
-	}
-	while (i < n && i < 6 && s[i] >= 'a' && s[i] <= 'z')
-		i++;
-	if (i < 2 || n - i < 6 + 16 ||
-	    (strncmp(s + i, "_live_", 6) && strncmp(s + i, "_test_", 6)))
-		return false;
-	return n - i - 6 >= 16;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_';
 }
 
-/* A key's name is shown in every alert about it: a whole key written in
- * it (another key of the log, pasted by mistake) is shown as its redacted
- * id instead, with a warning. */
+/* Whether the word w[0..n) holds what looks like a whole API key anywhere
+ * in it, run into other text or not: a Stripe-style mode ("_live_",
+ * "_test_") after two lowercase letters of a prefix and followed by 16 or
+ * more key characters, or an AWS access key id (AKIA/ASIA and 16 capitals
+ * or digits). */
+static bool holds_key(const char *w, size_t n)
+{
+	for (size_t i = 2; i + 6 + 16 <= n; i++) {
+		if (strncmp(w + i, "_live_", 6) && strncmp(w + i, "_test_", 6))
+			continue;
+		if (w[i - 1] >= 'a' && w[i - 1] <= 'z' && w[i - 2] >= 'a' &&
+		    w[i - 2] <= 'z')
+			return true;
+	}
+	for (size_t i = 0; i + 20 <= n; i++) {
+		size_t j = i + 4;
+
+		if (strncmp(w + i, "AKIA", 4) && strncmp(w + i, "ASIA", 4))
+			continue;
+		while (j < i + 20 && ((w[j] >= 'A' && w[j] <= 'Z') ||
+				      (w[j] >= '0' && w[j] <= '9')))
+			j++;
+		if (j == i + 20)
+			return true;
+	}
+	return false;
+}
+
+/* A key's name is shown in every alert about it: a word of it (a run of
+ * letters, digits and '_') that holds a whole key (another key of the log,
+ * pasted by mistake) is shown as the word's redacted id instead, with a
+ * warning. The id of such a word is never longer than the word, so the
+ * name never grows. */
 static enum kw_status safe_name(const struct kw_config *c, const char *where,
 				char **name)
 {
-	char out[1024], id[KW_KEY_ID_MAX];
-	const char *p = *name;
-	bool changed = false;
+	const char *in = *name;
+	size_t n = strlen(in), o = 0;
+	char *out = NULL;
 
-	snprintf(out, sizeof(out), "%s", p);
-	for (size_t i = 0, j; out[i]; i = j) {
-		for (j = i; (out[j] >= 'a' && out[j] <= 'z') ||
-			    (out[j] >= 'A' && out[j] <= 'Z') ||
-			    (out[j] >= '0' && out[j] <= '9') || out[j] == '_';
-		     j++)
+	for (size_t i = 0, j; i < n; i = j) {
+		char id[KW_KEY_ID_MAX];
+		size_t idn;
+
+		for (j = i; j < n && name_char(in[j]); j++)
 			;
-		if (j == i) {
-			j++;
+		if (j == i || !holds_key(in + i, j - i)) {
+			if (j == i)
+				j++;
+			if (out)
+				memcpy(out + o, in + i, j - i);
+			o += j - i;
 			continue;
 		}
-		if (!key_like(out + i, j - i))
-			continue;
-		kw_key_redact(out + i, j - i, id, sizeof(id));
+		if (!out) {
+			out = malloc(n + 1);
+			if (!out)
+				return KW_ENOMEM;
+			memcpy(out, in, o);
+		}
+		kw_key_redact(in + i, j - i, id, sizeof(id));
+		idn = strlen(id);
+		if (idn > j - i) /* cannot happen (see above); never grow */
+			idn = 0;
 		kw_log_warn(NULL,
 			    "%s: %s.name holds what looks like a whole key "
 			    "(shown as %s); the name is shown in alerts, so "
 			    "it is shown redacted",
 			    c->file, where, id);
-		{
-			char tmp[1024];
-
-			kw_key_scrub(tmp, sizeof(tmp), kw_str_c(out),
-				     (struct kw_str){out + i, j - i}, id);
-			snprintf(out, sizeof(out), "%s", tmp);
-		}
-		changed = true;
-		j = i + strlen(id);
-		if (j > strlen(out))
-			j = strlen(out);
+		memcpy(out + o, id, idn);
+		o += idn;
 	}
-	if (!changed)
+	if (!out)
 		return KW_OK;
-	p = strdup(out);
-	if (!p)
-		return KW_ENOMEM;
+	out[o] = '\0';
 	free(*name);
-	*name = (char *)p;
+	*name = out;
 	return KW_OK;
 }
 

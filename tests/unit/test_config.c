@@ -23,6 +23,7 @@
 
 #include "core/config.h"
 #include "core/time.h"
+#include "stderr_capture.h"
 
 #define HOUR (INT64_C(3600) * 1000000)
 
@@ -846,6 +847,68 @@ static void test_config_key_first_match(void **state)
 	kw_config_free(c);
 }
 
+/* A key's name is shown in every alert about that key: a word of it that
+ * holds a whole key, at its start or run into other text, is shown as that
+ * word's redacted id, with one warning per word; other words are kept. */
+static void test_name_holding_a_key(void **state)
+{
+	static const struct {
+		const char *name, *shown, *ids[2];
+	} cases[] = {
+		{"backend sk_live_51HxBackendServerKeyQq1234 (old)",
+		 "backend sk_live_…1234 (old)",
+		 {"sk_live_…1234"}},
+		/* Run into a word: the fuzzer's finding. */
+		{"backensk_test_51HxLaptopScriptKeyAbCd9876l",
+		 "backensk_test_…876l",
+		 {"backensk_test_…876l"}},
+		{"ci-AKIAIOSFODNN7EXAMPLE/ro",
+		 "ci-AKIA…MPLE/ro",
+		 {"AKIA…MPLE"}},
+		{"xxAKIAIOSFODNN7EXAMPLE", "…MPLE", {"…MPLE"}},
+		{"a rk_test_0123456789abcdefXYZ and "
+		 "pk_live_0123456789abcdefWXYZ",
+		 "a rk_test_…fXYZ and pk_live_…WXYZ",
+		 {"rk_test_…fXYZ", "pk_live_…WXYZ"}},
+		/* Not keys: a mode with too short a body, no prefix, too
+		 * short an AWS id. */
+		{"sk_live_short and _live_0123456789abcdefgh",
+		 "sk_live_short and _live_0123456789abcdefgh",
+		 {NULL}},
+		{"AKIAIOSFODNN7EXAMPL, checkout",
+		 "AKIAIOSFODNN7EXAMPL, checkout",
+		 {NULL}},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512], want[1024] = "", got[2048];
+		struct kw_config *c;
+		struct capture cap;
+
+		snprintf(
+			text, sizeof(text),
+			"{\"keys\": [{\"match\": \"sk_*\", \"name\": \"%s\"}]}",
+			cases[i].name);
+		for (size_t k = 0; k < 2 && cases[i].ids[k]; k++) {
+			size_t w = strlen(want);
+
+			snprintf(want + w, sizeof(want) - w,
+				 "keywatch: warning: t.json: keys[0].name "
+				 "holds what looks like a whole key (shown as "
+				 "%s); the name is shown in alerts, so it is "
+				 "shown redacted\n",
+				 cases[i].ids[k]);
+		}
+		capture_begin(&cap);
+		c = load_ok(text);
+		capture_end(&cap, got, sizeof(got));
+		assert_string_equal(c->keys[0].name, cases[i].shown);
+		assert_string_equal(got, want);
+		kw_config_free(c);
+	}
+}
+
 /* ---- secrets ------------------------------------------------------------- */
 
 static void test_secret(void **state)
@@ -1024,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(test_cidr_contains),
 		cmocka_unit_test(test_keyconf_access),
 		cmocka_unit_test(test_config_key_first_match),
+		cmocka_unit_test(test_name_holding_a_key),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_secret_files),
 	};
