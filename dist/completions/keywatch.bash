@@ -45,7 +45,7 @@ _keywatch()
 	-m | --models)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
-	--map | --learn | --lateness | --max-line | --max-keys)
+	--map | --learn | --lateness | --max-line | --max-keys | -j | --threads)
 		return ;;
 	esac
 
@@ -53,11 +53,11 @@ _keywatch()
 	scan)
 		opts="--config --format --map --models --geoip --state --learn
 		      --lateness --output --min-severity --color --fail-on --report
-		      --report-format --max-line --max-keys --quiet --verbose --help" ;;
+		      --report-format --max-line --max-keys --threads --quiet --verbose --help" ;;
 	watch)
 		opts="--config --check --format --map --models --geoip --state
 		      --learn --lateness --min-severity --color --max-line --max-keys
-		      --quiet --verbose --help" ;;
+		      --threads --quiet --verbose --help" ;;
 	check)
 		opts="--config --format --models --geoip --map --color --quiet
 		      --verbose --help" ;;

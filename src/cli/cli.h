@@ -45,7 +45,8 @@ struct kw_cli_common {
 	const char *state; /* --state FILE, or NULL */
 	const char *color; /* --color: "auto", "always", "never"; NULL: auto */
 	const char *lateness;
-	int verbosity; /* -1 quiet, 0 normal, 1 verbose */
+	const char *threads; /* -j N */
+	int verbosity;	     /* -1 quiet, 0 normal, 1 verbose */
 };
 
 /* Everything the common options lead to. */
@@ -80,7 +81,7 @@ size_t kw_cli_unmatched_keys(struct kw_engine *e, const struct kw_config *cfg);
 int kw_cli_common_opt(struct kw_cli_common *c, int opt, const char *arg);
 
 /* The long options of kw_cli_common_opt, to append to a command's own. */
-#define KW_CLI_COMMON_SHORT "c:f:m:o:qv"
+#define KW_CLI_COMMON_SHORT "c:f:j:m:o:qv"
 enum {
 	KW_OPT_MAP = 1000,
 	KW_OPT_GEOIP,
@@ -99,6 +100,7 @@ enum {
 #define KW_CLI_COMMON_LONG                                                     \
 	{"config", required_argument, NULL, 'c'},                              \
 		{"format", required_argument, NULL, 'f'},                      \
+		{"threads", required_argument, NULL, 'j'},                     \
 		{"models", required_argument, NULL, 'm'},                      \
 		{"output", required_argument, NULL, 'o'},                      \
 		{"quiet", no_argument, NULL, 'q'},                             \

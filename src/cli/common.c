@@ -37,6 +37,9 @@ int kw_cli_common_opt(struct kw_cli_common *c, int opt, const char *arg)
 	case 'f':
 		c->format = arg;
 		return 1;
+	case 'j':
+		c->threads = arg;
+		return 1;
 	case 'm':
 		c->models_dir = arg;
 		return 1;
@@ -262,6 +265,19 @@ static int apply_overrides(const struct kw_cli_common *c,
 			     "to " KW_STR(KW_MAX_KEYS_LIMIT),
 			     c->max_keys);
 		return KW_EXIT_USAGE;
+	}
+	if (c->threads) {
+		size_t n = 0;
+
+		if (!parse_size(c->threads, &n) ||
+		    !within("threads", (double)n)) {
+			kw_log_error(NULL,
+				     "-j %s: expected a number of threads from "
+				     "1 to " KW_STR(KW_THREADS_LIMIT),
+				     c->threads);
+			return KW_EXIT_USAGE;
+		}
+		s->cfg->threads = (unsigned)n;
 	}
 	s->min_severity = KW_SEV_INFO;
 	if (c->min_severity &&

@@ -62,6 +62,9 @@ static void usage(FILE *f)
 	      "1048576)\n"
 	      "      --max-keys N        keys tracked at once (default "
 	      "1000000)\n"
+	      "  -j, --threads N         threads that analyse (default: one "
+	      "per core; the\n"
+	      "                          results are the same whatever N)\n"
 	      "  -q, --quiet             no summary, only errors\n"
 	      "  -v, --verbose           debug logging\n",
 	      f);
@@ -512,6 +515,7 @@ int kw_cli_scan(int argc, char **argv)
 				    ? show_progress
 				    : NULL,
 		.report = sr.rep != NULL,
+		.threads = kw_config_threads(s.cfg),
 	};
 	kw_error_clear(&err);
 	if (kw_engine_create(&eo, &engine, &err) != KW_OK) {

@@ -44,6 +44,8 @@ static void usage(FILE *f)
 	      "1048576)\n"
 	      "      --max-keys N        keys tracked at once (default "
 	      "1000000)\n"
+	      "  -j, --threads N         threads that analyse (default: one "
+	      "per core)\n"
 	      "  -q, --quiet             only errors\n"
 	      "  -v, --verbose           debug logging\n"
 	      "\n"

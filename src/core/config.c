@@ -8,9 +8,12 @@
  */
 #include "core/config.h"
 
+#include <sched.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alert.h"
 #include "core/file.h"
@@ -50,6 +53,10 @@ const struct kw_option kw_config_top_options[] = {
 	{"max_keys", KW_OPT_INT, "1000000",
 	 "keys tracked at once; the least recently seen is evicted past it",
 	 KW_STR(KW_MAX_KEYS_LIMIT)},
+	{"threads", KW_OPT_INT, "0",
+	 "threads that analyse the logs (-j); 0: one per core. The results "
+	 "are the same whatever the number",
+	 KW_STR(KW_THREADS_LIMIT)},
 	{"max_line", KW_OPT_INT, "1048576",
 	 "longest line or record read, in bytes; longer ones are skipped",
 	 KW_STR(KW_MAX_LINE_LIMIT)},
@@ -1056,6 +1063,8 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 		c->max_keys = (size_t)json_integer_value(v);
 	if ((v = json_object_get(root, "max_line")))
 		c->max_line = (size_t)json_integer_value(v);
+	if ((v = json_object_get(root, "threads")))
+		c->threads = (unsigned)json_integer_value(v);
 	if (c->max_keys == 0 || c->max_line < 64)
 		return kw_error_set(err, KW_ECONFIG,
 				    "%s: max_keys must be at least 1 and "
@@ -1344,4 +1353,22 @@ enum kw_access kw_keyconf_access(const struct kw_keyconf *k,
 			return k->perms[i].access;
 	}
 	return KW_ACCESS_NONE;
+}
+
+unsigned kw_config_threads(const struct kw_config *c)
+{
+	cpu_set_t set;
+	int n = 0;
+
+	if (c->threads)
+		return c->threads;
+	/* The cores this process may run on: its affinity, as taskset and
+	 * cgroups set it. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	if (n < 1)
+		n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > KW_THREADS_LIMIT ? KW_THREADS_LIMIT : (unsigned)n;
 }

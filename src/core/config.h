@@ -54,6 +54,7 @@ struct kw_option {
  * literals, so that KW_STR() spells them for the option table. */
 #define KW_MAX_LINE_LIMIT 268435456 /* 256 MiB */
 #define KW_MAX_KEYS_LIMIT 100000000
+#define KW_THREADS_LIMIT 64
 #define KW_LEARN_LIMIT "3650d"
 #define KW_STR_(x) #x
 #define KW_STR(x) KW_STR_(x)
@@ -189,6 +190,7 @@ struct kw_config {
 	json_t *map;   /* object FIELD -> PATH; never NULL */
 	size_t max_keys;
 	size_t max_line;
+	unsigned threads; /* 0: one per core (the command line resolves it) */
 	int64_t dedup_window;
 	int64_t lateness;	/* microseconds; 0: by the formats read */
 	size_t max_open_inputs; /* scan: inputs open at once in the merge */
@@ -229,6 +231,10 @@ enum kw_status kw_config_load_string(const char *text, const char *name,
 void kw_config_free(struct kw_config *c);
 
 /* The first keys[] entry whose match glob matches the key, or NULL. */
+/* How many threads analyse: "threads", or when it is 0 one per core this
+ * process may run on (at most KW_THREADS_LIMIT). */
+unsigned kw_config_threads(const struct kw_config *c);
+
 const struct kw_keyconf *kw_config_key(const struct kw_config *c,
 				       const char *key, size_t n);
 

@@ -9,6 +9,7 @@
 #define KW_CORE_SKIPS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum kw_skip_reason {
@@ -32,9 +33,29 @@ enum kw_skip_reason {
 
 #define KW_SKIPS_SAMPLES 5
 
+struct kw_skips_notes;
+
 struct kw_skips {
 	uint64_t count[KW_SKIP_REASON_MAX];
 	uint64_t total;
+	/* NULL: the samples are logged at once. Otherwise they are kept
+	 * there, to be told in their place later (kw_skips_absorb): a batch
+	 * decoded on another thread says what it skipped when its turn
+	 * comes, so messages keep the order of the input. */
+	struct kw_skips_notes *later;
+};
+
+/* The messages of one kw_skips kept for later: the first samples of each
+ * reason and a few errors, in the order they came. */
+#define KW_SKIPS_NOTE_MAX 1100
+#define KW_SKIPS_NOTES ((size_t)KW_SKIP_REASON_MAX * KW_SKIPS_SAMPLES + 4)
+struct kw_skips_notes {
+	size_t n;
+	uint64_t dropped; /* errors past the room */
+	struct {
+		int reason; /* enum kw_skip_reason; -1: an error, always told */
+		char text[KW_SKIPS_NOTE_MAX];
+	} note[KW_SKIPS_NOTES];
 };
 
 /* Stable machine name: "too_long", "bad_json", ... */
@@ -53,5 +74,15 @@ uint64_t kw_skips_problems(const struct kw_skips *s);
 void kw_skips_add(struct kw_skips *s, enum kw_skip_reason r, const char *file,
 		  uint64_t line, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+
+/* An error to tell in its place (s->later) or at once (logged as
+ * kw_log_error's "%s"). Not counted. */
+void kw_skips_error(struct kw_skips *s, const char *msg);
+
+/* Add src's counts to dst and tell src's kept messages there, as if each
+ * skip had been added to dst in turn (the first KW_SKIPS_SAMPLES of each
+ * reason over dst's and src's together are logged). Then empty src (its
+ * notes too). */
+void kw_skips_absorb(struct kw_skips *dst, struct kw_skips *src);
 
 #endif

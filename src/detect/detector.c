@@ -4,11 +4,12 @@
  */
 #include "detect/detector.h"
 
-#include "core/key.h"
-#include "state/handouts.h"
-
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "core/key.h"
+#include "state/handouts.h"
 
 static const struct kw_detector_ops *const registry[] = {
 	&kw_detect_policy_key, &kw_detect_policy_ops,
@@ -27,6 +28,21 @@ const json_t *kw_detect_options(const struct kw_config *cfg,
 				const char *detector)
 {
 	return json_object_get(cfg->detectors, detector);
+}
+
+void kw_emit_note(const struct kw_emit *e, enum kw_log_level level,
+		  const char *component, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (e->note)
+		e->note(e->ctx, level, component, text);
+	else
+		kw_log_msg(level, component, "%s", text);
 }
 
 bool kw_detect_enabled(const struct kw_config *cfg, const char *detector)

@@ -34,13 +34,23 @@
 #include "core/alert.h"
 #include "core/config.h"
 #include "core/event.h"
+#include "core/log.h"
 #include "core/status.h"
 #include "enrich/model.h"
 #include "state/keytab.h"
 
-/* Where alerts go. fn takes over the alert's contents. */
+/* Where alerts go. fn takes over the alert's contents. global is the
+ * engine's ordered stage for a family's part across keys (see
+ * observe_global below); note, its way to the log for what a family says
+ * about the run (once, in its place among the other messages, however
+ * many instances say it). Both NULL when there is no such stage (a family
+ * driven on its own, as the unit tests do). */
 struct kw_emit {
 	void (*fn)(void *ctx, struct kw_alert *a);
+	bool (*global)(void *ctx, const struct kw_event *ev,
+		       const struct kw_keyent *key);
+	void (*note)(void *ctx, enum kw_log_level level, const char *component,
+		     const char *text);
 	void *ctx;
 };
 
@@ -48,6 +58,24 @@ static inline void kw_emit(const struct kw_emit *e, struct kw_alert *a)
 {
 	e->fn(e->ctx, a);
 }
+
+/* From observe(): have the engine call the family's observe_global() with
+ * this event, in event order, on its instance for what spans keys. true
+ * when it will; false when there is no such stage, and the family then
+ * calls its observe_global() itself, on its own instance. */
+static inline bool kw_emit_global(const struct kw_emit *e,
+				  const struct kw_event *ev,
+				  const struct kw_keyent *key)
+{
+	return e->global && e->global(e->ctx, ev, key);
+}
+
+/* Log a note about the run (kw_log_msg's level, component and format)
+ * through the engine: said once per run, in event order, whichever of
+ * the engine's instances of the family says it first. */
+void kw_emit_note(const struct kw_emit *e, enum kw_log_level level,
+		  const char *component, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* What a family is created with. */
 struct kw_detector_env {
@@ -132,6 +160,19 @@ struct kw_detector_ops {
 	 * key's next event comes after the watermark has passed them. */
 	int64_t (*flush)(void *self, int64_t watermark, struct kw_keyent *key,
 			 void *state, const struct kw_emit *emit);
+
+	/* Optional (default: none). The part of a family that looks across
+	 * keys (auth.failures: one IP denied for many keys). The engine
+	 * splits keys over shards, each with its own instance of every
+	 * family, so what spans keys cannot live in observe(): observe()
+	 * calls kw_emit_global() for the events that part needs, and the
+	 * engine calls observe_global() with them on one instance of its own,
+	 * in event order and at the place of the call among the alerts,
+	 * whatever the number of threads. key is a copy of the key's entry
+	 * as it was at the call: read it, do not keep it. */
+	void (*observe_global)(void *self, const struct kw_event *ev,
+			       const struct kw_keyent *key,
+			       const struct kw_emit *emit);
 
 	/* Optional (default: nothing). NULL-safe. */
 	void (*destroy)(void *self);

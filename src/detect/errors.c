@@ -14,13 +14,16 @@
  *
  * auth.failures groups denied requests by source IP across keys, in a
  * bounded table the family owns (4096 IPs, 4-way buckets; a new IP takes
- * the slot whose window is oldest). One IP whose requests are denied for
- * `keys` (default 5) different keys within a window is guessing keys or
- * trying a stolen list, and so is one IP with many requests on keys that do
- * not exist (each is a key of its own here). It fires once per IP and
- * window, about the key that crossed the line. Denied requests made with no
- * key at all count as one more key tried (they raise nothing by
- * themselves: an alert is about a key).
+ * the slot whose window is oldest). It spans keys, so it is the family's
+ * observe_global(): the engine feeds it every denied request of every key
+ * in event order, on one instance, however many threads read the log. One
+ * IP whose requests are denied for `keys` (default 5) different keys within
+ * a window is guessing keys or trying a stolen list, and so is one IP with
+ * many requests on keys that do not exist (each is a key of its own here).
+ * It fires once per IP and window, about the key that crossed the line.
+ * Denied requests made with no key at all count as one more key tried
+ * (they raise nothing by themselves: an alert is about a key); the engine
+ * gives them to the same instance (observe_unauth), in the same order.
  *
  * Per key: the open windows and the usual failures. 48 bytes.
  */
@@ -240,7 +243,7 @@ static uint32_t key_hash(const struct kw_keyent *key)
 }
 
 static void auth_alert(struct errors *e, const struct kw_event *ev,
-		       struct kw_keyent *key, const struct ip_slot *s,
+		       const struct kw_keyent *key, const struct ip_slot *s,
 		       const struct kw_emit *emit)
 {
 	struct kw_alert a;
@@ -270,7 +273,8 @@ static void auth_alert(struct errors *e, const struct kw_event *ev,
  * which counts as one more key tried (hash 0) but raises nothing itself:
  * an alert is about a key. */
 static void auth_observe(struct errors *e, const struct kw_event *ev,
-			 struct kw_keyent *key, const struct kw_emit *emit)
+			 const struct kw_keyent *key,
+			 const struct kw_emit *emit)
 {
 	uint32_t win = kw_win_clock_index(&e->clock, ev->ts);
 	uint32_t kh = key ? key_hash(key) : 0;
@@ -307,7 +311,8 @@ static void errors_observe(void *self, const struct kw_event *ev,
 	struct kw_win_counts *slot;
 	bool denied = ev->status == 401 || ev->status == 403;
 
-	if (e->on_auth && denied)
+	if (e->on_auth && denied && ev->ip.family &&
+	    !kw_emit_global(emit, ev, key))
 		auth_observe(e, ev, key, emit);
 	if (!e->on_errors)
 		return;
@@ -329,6 +334,13 @@ static void errors_observe_unauth(void *self, const struct kw_event *ev,
 
 	if (e->on_auth && (ev->status == 401 || ev->status == 403))
 		auth_observe(e, ev, NULL, emit);
+}
+
+static void errors_global(void *self, const struct kw_event *ev,
+			  const struct kw_keyent *key,
+			  const struct kw_emit *emit)
+{
+	auth_observe(self, ev, key, emit);
 }
 
 static void errors_tick(void *self, int64_t watermark,
@@ -386,5 +398,6 @@ const struct kw_detector_ops kw_detect_errors = {
 	.observe_unauth = errors_observe_unauth,
 	.tick = errors_tick,
 	.flush = errors_flush,
+	.observe_global = errors_global,
 	.destroy = errors_destroy,
 };

@@ -645,7 +645,7 @@ static void country_policy(const struct kw_event *ev, struct kw_keyent *key,
 
 /* Without a database, say once what is off: a warning when the config
  * asks for a country allowlist that cannot be checked, otherwise a note. */
-static void no_database(struct geo *self)
+static void no_database(struct geo *self, const struct kw_emit *emit)
 {
 	size_t n = 0;
 
@@ -655,16 +655,16 @@ static void no_database(struct geo *self)
 	for (size_t i = 0; i < self->cfg->nkeys; i++)
 		n += self->cfg->keys[i].nallow_countries > 0;
 	if (n && self->on[D_COUNTRY_NOT_ALLOWED])
-		kw_log_warn("geo",
-			    "no GeoIP database: allow_countries (%zu key%s) "
-			    "cannot be checked, and only geo.new_ip runs, on "
-			    "addresses alone (give one with --geoip FILE)",
-			    n, n == 1 ? "" : "s");
+		kw_emit_note(emit, KW_LOG_WARN, "geo",
+			     "no GeoIP database: allow_countries (%zu key%s) "
+			     "cannot be checked, and only geo.new_ip runs, on "
+			     "addresses alone (give one with --geoip FILE)",
+			     n, n == 1 ? "" : "s");
 	else if (self->on[D_NEW_NETWORK] || self->on[D_NEW_COUNTRY] ||
 		 self->on[D_TRAVEL])
-		kw_log_info("geo", "no GeoIP database: only geo.new_ip runs, "
-				   "on addresses alone (give one with --geoip "
-				   "FILE)");
+		kw_emit_note(emit, KW_LOG_INFO, "geo",
+			     "no GeoIP database: only geo.new_ip runs, on "
+			     "addresses alone (give one with --geoip FILE)");
 }
 
 unsigned kw_detect_geo_needs(const char *detector)
@@ -758,7 +758,7 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	 * alone: a new IP in a /24 or /48 the key uses is servers scaling
 	 * out (low), elsewhere medium. */
 	if (!g) {
-		no_database(self);
+		no_database(self, emit);
 		if (!watched(self, key))
 			return;
 		ip_known = has_ip(s, &ev->ip);

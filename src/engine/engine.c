@@ -1,22 +1,21 @@
 /*
- * engine.c - the per-batch pipeline. For each input: sniff the format from
- * the first record (unless it was given), then per batch of records:
- * decode, enrich from the model (and judge the operation by its matchers,
- * when it has any), find the key (creating it: kind, mode and
- * the config entry that matches it), and let every detector family observe
- * the event with its slice of the key's state. The watermark (newest event
- * time less the allowed lateness) ticks the families once per batch; an
- * event older than the watermark is late (counted, still observed). A key
- * with windows open waits on a timing wheel (wheel.h) until the watermark
- * passes the end of its oldest one, and is flushed then; at the end, and
- * when a key is evicted, the families flush the key's windows.
+ * engine.c - the engine's interface (engine.h) and the work of one thread.
+ * For each input, per batch of records: decode (each batch recognises its
+ * decoders from its own first record), enrich from the model (and judge
+ * the operation by its matchers, when it has any), check the key, then
+ * hand each event to the shard of its key (shard.c), whose alerts go to
+ * the ordered stage (ordered.c). After each batch the watermark (newest
+ * event time less the allowed lateness) ticks every shard and the router;
+ * an event older than the watermark is late (counted, still observed). At
+ * the end every window closes. With threads (kw_engine_opts.threads > 1)
+ * the same batches go through pipeline.c instead, with the same results.
  *
  * Learned state (--state): the detectors' part of a key's state area (after
  * the engine's report counters) is what a snapshot saves per fingerprint;
  * a saved key's state is copied in when the key is first seen, and an
- * evicted key's state goes back to the pending table. The router's memory
- * (its dedup table and rate-limit windows, alert/router.h) travels in the
- * same file, so two scans with one state file route like one.
+ * evicted key's state goes to its shard's stash. The router's memory (its
+ * dedup table and rate-limit windows, alert/router.h) travels in the same
+ * file, so two scans with one state file route like one.
  */
 #include "engine/engine.h"
 
@@ -24,216 +23,53 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/glob.h"
+#include "core/key.h"
 #include "core/log.h"
-#include "detect/detector.h"
-#include "ingest/dispatch.h"
+#include "engine/engine_impl.h"
+#include "engine/pipeline.h"
 #include "ingest/merge.h"
 #include "ingest/splitter.h"
-#include "engine/wheel.h"
-#include "state/handouts.h"
-#include "state/keyreport.h"
-#include "state/snapshot.h"
 
-#define BATCH KW_DISPATCH_BATCH
-#define MAX_FAMILIES 32
-#define STATE_ALIGN 16
-#define SWEEP_EVERY (INT64_C(60) * 1000000) /* of watermark progress */
-#define WHEEL_TICK (INT64_C(1000000))	    /* 1 s */
-#define WHEEL_SLOTS 4096		    /* 68 minutes a turn */
-/* Keys handed out remembered with their parent (about 3.4 MB at most). */
-#define HANDOUTS_MAX 16384
-
-struct family {
-	const struct kw_detector_ops *ops;
-	void *self;
-	size_t offset; /* of its slice in the key's state area */
-};
-
-struct kw_engine {
-	struct kw_engine_opts opts;
-	struct kw_decoder_conf dconf;
-	const struct kw_decoder_ops *forced; /* --format, or NULL */
-	struct kw_dispatch *dispatch;
-	struct family families[MAX_FAMILIES];
-	size_t nfamilies;
-	struct kw_keytab *keys;
-	struct kw_models_cache *mcache; /* path matches of opts.models */
-	struct kw_keyent *current;	/* the key being observed, for emit */
-	struct kw_judge_env judge;	/* what matchers need from the config */
-	struct kw_handouts *handouts;	/* keys handed out; made on first use */
-	struct kw_verdict verdict;	/* the event being analysed's */
-	struct kw_geo logged_geo; /* the event's, with the log's country */
-	struct kw_emit emit;
-	struct kw_arena arena;
-	struct kw_record recs[BATCH];
-	struct kw_event events[BATCH];
-	int64_t watermark;
-	struct kw_engine_stats stats;
-	size_t state_size;   /* the whole state area */
-	size_t learned_off;  /* where the detectors' part starts */
-	size_t learned_size; /* its size: what a snapshot keeps */
-	size_t report_off; /* the report's part (state/keyreport.h); 0: none */
-	struct kw_snapshot *snap; /* pending saved state, or NULL */
-	/* Keys with windows open, each due when its oldest one closes
-	 * (kw_engine_keystats.wheel); at most max_keys. */
-	struct kw_wheel *wheel;
-	int64_t next_sweep;
-	bool windowed; /* some family has windows (a flush slot) */
-	/* Per keys[] entry of the config: its glob matched a key of the
-	 * input (kw_engine_conf_matched); nconf_left have not yet. */
-	bool *conf_matched;
-	size_t nconf_left;
-};
-
-static size_t align_up(size_t n)
+/* How many shards: a fixed number (never the thread count), fewer when
+ * max_keys is small, so that no shard's table is tiny. */
+static unsigned shard_count(size_t max_keys)
 {
-	return (n + STATE_ALIGN - 1) & ~(size_t)(STATE_ALIGN - 1);
+	size_t n = max_keys / KW_ENGINE_SHARD_MIN_KEYS;
+
+	if (n < 1)
+		n = 1;
+	return n > KW_ENGINE_SHARDS_MAX ? KW_ENGINE_SHARDS_MAX : (unsigned)n;
 }
 
-static void engine_emit(void *ctx, struct kw_alert *a)
-{
-	struct kw_engine *e = ctx;
-	char id[sizeof(a->id)];
-	int64_t time = a->time;
-	const char *detector = a->detector;
-	enum kw_severity sev = a->severity;
+/* ---- creating ---- */
 
-	a->secret = KW_STR_NULL; /* borrowed from the event: it stays here */
-	if (e->opts.admit && !e->opts.admit(e->opts.hook_ctx, a->id, time)) {
-		kw_alert_clear(a);
-		return;
-	}
-	memcpy(id, a->id, sizeof(id));
-	kw_detect_finish_alert(a, e->opts.cfg, e->opts.models);
-	if (!kw_router_submit(e->opts.router, a))
-		return;
-	if (e->opts.passed)
-		e->opts.passed(e->opts.hook_ctx, id, time, detector, sev);
-	if (e->current) {
-		struct kw_engine_keystats *ks = kw_keytab_state(e->current);
-
-		ks->alerts++;
-	}
-}
-
-static enum kw_status create_families(struct kw_engine *e, size_t *state_size,
-				      struct kw_error *err)
+/* The layout of a key's state area: the engine's counters, then each
+ * family's slice in registry order. */
+static void layout(struct kw_engine *e)
 {
 	const struct kw_detector_ops *const *all = kw_detect_all();
-	struct kw_detector_env env = {.cfg = e->opts.cfg,
-				      .models = e->opts.models};
-	size_t off = align_up(sizeof(struct kw_engine_keystats));
-	enum kw_status st;
+	size_t off = (sizeof(struct kw_engine_keystats) + 15) & ~(size_t)15;
 
-	for (size_t i = 0; all[i] && i < MAX_FAMILIES; i++) {
-		struct family *f = &e->families[e->nfamilies];
-
-		f->ops = all[i];
-		f->offset = off;
-		st = f->ops->create(&env, &f->self, err);
-		if (st != KW_OK)
-			return st;
-		e->nfamilies++;
-		off += align_up(f->ops->state_size);
-		if (f->ops->flush)
+	e->learned_off = off;
+	for (size_t i = 0; all[i] && i < KW_ENGINE_MAX_FAMILIES; i++) {
+		off += (all[i]->state_size + 15) & ~(size_t)15;
+		if (all[i]->flush)
 			e->windowed = true;
 	}
-	*state_size = off;
-	e->learned_off = align_up(sizeof(struct kw_engine_keystats));
 	e->learned_size = off - e->learned_off;
-	return KW_OK;
-}
-
-/* Close the windows of one key that end by the watermark; when the next
- * one closes (KW_DETECT_NONE_OPEN: none open). INT64_MIN closes nothing. */
-static int64_t flush_key(struct kw_engine *e, struct kw_keyent *key,
-			 int64_t watermark)
-{
-	unsigned char *state = kw_keytab_state(key);
-	struct kw_keyent *was = e->current;
-	int64_t due = KW_DETECT_NONE_OPEN;
-
-	e->current = key;
-	for (size_t i = 0; i < e->nfamilies; i++) {
-		struct family *f = &e->families[i];
-		int64_t d;
-
-		if (!f->ops->flush)
-			continue;
-		d = f->ops->flush(f->self, watermark, key, state + f->offset,
-				  &e->emit);
-		if (d < due)
-			due = d;
+	if (e->opts.report) {
+		/* After the detectors' part, so that snapshots never see it. */
+		e->report_off = off;
+		off += (sizeof(struct kw_keyreport) + 15) & ~(size_t)15;
 	}
-	e->current = was;
-	return due;
-}
-
-/* After an event: the key waits on the wheel for when its oldest window
- * closes, the earliest of the families' answers. A key already waiting
- * moves only to an earlier time: the event may have opened a window that
- * closes before the one it waits for (a family with shorter windows than
- * another's); a later answer means the event closed the window it waited
- * for, and the flush at that time finds the next. */
-static void schedule(struct kw_engine *e, struct kw_keyent *key)
-{
-	int64_t due;
-
-	if (!e->windowed)
-		return;
-	due = flush_key(e, key, INT64_MIN);
-	/* With no memory the key is closed at its next event or the end. */
-	if (due != KW_DETECT_NONE_OPEN)
-		kw_wheel_sooner(e->wheel, key, due);
-}
-
-/* The wheel hands back a key whose oldest window has closed. */
-static void on_due(void *ctx, void *item)
-{
-	struct kw_engine *e = ctx;
-	struct kw_keyent *key = item;
-	int64_t due = flush_key(e, key, e->watermark);
-
-	if (due != KW_DETECT_NONE_OPEN)
-		kw_wheel_add(e->wheel, key, due);
-}
-
-static void snap_meta(const struct kw_keyent *key, struct kw_snap_meta *m)
-{
-	m->first_seen = key->first_seen;
-	m->last_seen = key->last_seen;
-	m->events = key->events;
-}
-
-/* A key leaves: every window it has open closes now. */
-static void flush_one(void *ctx, struct kw_keyent *key)
-{
-	struct kw_engine *e = ctx;
-
-	flush_key(e, key, INT64_MAX);
-	kw_wheel_remove(e->wheel, key);
-}
-
-/* The table evicts a key: its windows close, its learning is kept. */
-static void on_evict(void *ctx, struct kw_keyent *key)
-{
-	struct kw_engine *e = ctx;
-	struct kw_snap_meta m;
-
-	flush_one(e, key);
-	if (!e->snap)
-		return;
-	snap_meta(key, &m);
-	kw_snapshot_put(e->snap, key->fp, &m,
-			(unsigned char *)kw_keytab_state(key) + e->learned_off);
+	e->state_size = off;
 }
 
 enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 				struct kw_engine **out, struct kw_error *err)
 {
 	struct kw_engine *e = calloc(1, sizeof(*e));
-	size_t state_size = 0;
+	size_t max_keys;
 	enum kw_status st;
 
 	*out = NULL;
@@ -242,14 +78,15 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 	e->opts = *opts;
 	e->dconf.map = opts->map;
 	e->dconf.nmap = opts->nmap;
-	e->emit.fn = engine_emit;
-	e->emit.ctx = e;
 	e->judge.trusted = (const char *const *)opts->cfg->trusted_accounts;
 	e->judge.ntrusted = opts->cfg->ntrusted_accounts;
+	e->newest = INT64_MIN;
 	e->watermark = INT64_MIN;
 	e->stats.first_ts = INT64_MAX;
 	e->stats.last_ts = INT64_MIN;
+	pthread_mutex_init(&e->snap_mu, NULL);
 	kw_arena_init(&e->arena, 0);
+	layout(e);
 	if (opts->format && strcmp(opts->format, "auto") != 0) {
 		e->forced = kw_decoder_find(opts->format);
 		if (!e->forced) {
@@ -264,46 +101,21 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 			goto cleanup;
 		}
 	}
-	st = kw_dispatch_create(&e->dispatch, err);
+	st = kw_worker_init(e, &e->worker, false, err);
 	if (st != KW_OK)
 		goto cleanup;
-	st = create_families(e, &state_size, err);
+	st = kw_ordered_init(e, &e->ord, err);
 	if (st != KW_OK)
 		goto cleanup;
-	st = kw_wheel_create(WHEEL_TICK, WHEEL_SLOTS,
-			     sizeof(struct kw_keyent) +
-				     offsetof(struct kw_engine_keystats, wheel),
-			     &e->wheel);
-	if (st != KW_OK) {
-		kw_error_set(err, st, "out of memory");
-		goto cleanup;
-	}
-	if (opts->report) {
-		/* After the detectors' part, so that snapshots never see it. */
-		e->report_off = state_size;
-		state_size += align_up(sizeof(struct kw_keyreport));
-	}
-	e->state_size = state_size;
-	st = kw_keytab_create(opts->cfg->max_keys, state_size, &e->keys);
-	if (st != KW_OK) {
-		kw_error_set(err, st, "cannot create the key table: %s",
-			     kw_strerror(st));
-		goto cleanup;
-	}
-	kw_keytab_on_evict(e->keys, on_evict, e);
-	e->nconf_left = opts->cfg->nkeys;
-	e->conf_matched = calloc(opts->cfg->nkeys + 1, sizeof(bool));
-	if (!e->conf_matched) {
-		st = kw_error_set(err, KW_ENOMEM, "out of memory");
-		goto cleanup;
-	}
-	if (opts->models) {
-		st = kw_models_cache_create(opts->models, &e->mcache);
-		if (st != KW_OK) {
-			kw_error_set(err, st, "out of memory");
-			goto cleanup;
-		}
-	}
+	max_keys = opts->cfg->max_keys;
+	e->nshards = shard_count(max_keys);
+	for (unsigned i = 0; i < e->nshards && st == KW_OK; i++)
+		st = kw_shard_init(e, &e->shards[i], i,
+				   max_keys / e->nshards +
+					   (i < max_keys % e->nshards),
+				   err);
+	if (st == KW_OK && opts->threads > 1)
+		st = kw_pipeline_create(e, opts->threads, &e->pipe, err);
 cleanup:
 	if (st != KW_OK)
 		kw_engine_destroy(e);
@@ -312,138 +124,106 @@ cleanup:
 	return st;
 }
 
-/* A few distinct IPs per key for the report (a tiny fixed set). */
-static void note_ip(struct kw_engine_keystats *ks, const struct kw_ip *ip)
-{
-	uint8_t h[4];
-	unsigned n = ks->ips < 8 ? ks->ips : 8;
+/* ---- the work of one batch ---- */
 
-	if (!ip->family)
-		return;
-	for (int i = 0; i < 4; i++)
-		h[i] = ip->addr[i] ^ ip->addr[i + 4] ^ ip->addr[i + 8] ^
-		       ip->addr[i + 12];
-	for (unsigned i = 0; i < n; i++) {
-		if (!memcmp(ks->ip_hash[i], h, 4))
-			return;
-	}
-	if (ks->ips < 8)
-		memcpy(ks->ip_hash[ks->ips], h, 4);
-	if (ks->ips < UINT32_MAX)
-		ks->ips++;
+enum kw_status kw_worker_init(struct kw_engine *e, struct kw_worker_ctx *w,
+			      bool own_geo, struct kw_error *err)
+{
+	enum kw_status st = kw_dispatch_create(&w->dispatch, err);
+
+	if (st == KW_OK && e->opts.models &&
+	    kw_models_cache_create(e->opts.models, &w->models) != KW_OK)
+		st = kw_error_set(err, KW_ENOMEM, "out of memory");
+	if (st == KW_OK && own_geo && e->opts.geoip &&
+	    kw_geoip_cache_create(KW_GEOIP_CACHE_DEFAULT, &w->geo) != KW_OK)
+		st = kw_error_set(err, KW_ENOMEM, "out of memory");
+	return st;
 }
 
-/* A key seen for the first time in this run: its saved state, if any. */
-static void restore(struct kw_engine *e, struct kw_keyent *key)
+void kw_worker_fini(struct kw_engine *e, struct kw_worker_ctx *w)
 {
-	struct kw_snap_meta m;
-
-	if (!kw_snapshot_take(e->snap, key->fp, &m,
-			      (unsigned char *)kw_keytab_state(key) +
-				      e->learned_off))
-		return;
-	e->stats.keys_restored++;
-	if (m.first_seen < key->first_seen)
-		key->first_seen = m.first_seen;
+	kw_dispatch_destroy(w->dispatch);
+	kw_models_cache_destroy(w->models);
+	kw_geoip_cache_destroy(w->geo, e->opts.geoip);
+	memset(w, 0, sizeof(*w));
 }
 
-static void note_time(struct kw_engine *e, int64_t ts)
+/* Decode and enrich; keep only events whose key the table can take. */
+size_t kw_engine_decode(struct kw_engine *e, struct kw_worker_ctx *w,
+			const struct kw_decoder_ops *dec,
+			const struct kw_decoder_conf *conf,
+			const struct kw_record *recs, size_t n,
+			struct kw_event *events, struct kw_verdict *verdicts,
+			struct kw_arena *arena, struct kw_skips *skips,
+			const char *name, uint32_t *formats)
 {
-	if (ts < e->watermark)
-		e->stats.late++;
-	if (ts < e->stats.first_ts)
-		e->stats.first_ts = ts;
-	if (ts > e->stats.last_ts)
-		e->stats.last_ts = ts;
-}
+	struct kw_dispatch_stream ds;
+	size_t got, kept = 0;
 
-/* A request made without a key: no key state; the families that judge a
- * source IP see it. */
-static void analyse_unauth(struct kw_engine *e, struct kw_event *ev)
-{
-	e->stats.unauthenticated++;
-	note_time(e, ev->ts);
-	kw_models_enrich_cached(e->opts.models, e->mcache, ev, &e->arena);
-	for (size_t i = 0; i < e->nfamilies; i++) {
-		struct family *f = &e->families[i];
+	/* Each batch recognises its decoder from its own first record, so
+	 * that batches decode alike whichever thread takes them. */
+	kw_dispatch_stream_init(&ds, dec, conf ? conf : &e->dconf);
+	got = kw_dispatch_decode(w->dispatch, &ds, recs, n, events, arena,
+				 skips, name);
+	for (size_t i = 0; i < got; i++) {
+		struct kw_event *ev = &events[i];
 
-		if (f->ops->observe_unauth)
-			f->ops->observe_unauth(f->self, ev, &e->emit);
-	}
-}
-
-/* Where the event's address is: the GeoIP databases' answer; where they
- * have no country (none loaded, or none for the address) and the log
- * places the address itself (GitHub), with the log's country. */
-static const struct kw_geo *place(struct kw_engine *e,
-				  const struct kw_event *ev)
-{
-	const struct kw_geo *g = NULL;
-
-	if (e->opts.geoip)
-		g = kw_geoip_lookup(e->opts.geoip, &ev->ip);
-	if (!ev->country[0] || (g && g->country[0]))
-		return g;
-	if (g)
-		e->logged_geo = *g;
-	else
-		memset(&e->logged_geo, 0, sizeof(e->logged_geo));
-	memcpy(e->logged_geo.country, ev->country, sizeof(ev->country));
-	return &e->logged_geo;
-}
-
-/* A new key: mark the keys[] entries whose glob matches it. The entries
- * before its first match (key->conf) did not; the later ones are tried
- * only while unmatched, so a key costs nothing more once every entry has
- * matched. */
-static void note_conf_matches(struct kw_engine *e, const struct kw_keyent *key,
-			      struct kw_str k)
-{
-	const struct kw_config *cfg = e->opts.cfg;
-	const struct kw_keyconf *first = key->conf;
-
-	if (!first || !e->nconf_left)
-		return;
-	for (size_t i = first->index; i < cfg->nkeys; i++) {
-		if (e->conf_matched[i] ||
-		    (i != first->index &&
-		     !kw_glob_match(cfg->keys[i].match, k.p, k.n)))
+		if (kw_engine_id(ev).n > KW_KEY_MAX_LEN) {
+			kw_skips_add(skips, KW_SKIP_BAD_FIELD, ev->file,
+				     ev->line, "key not tracked: %s",
+				     kw_strerror(KW_ETOOBIG));
 			continue;
-		e->conf_matched[i] = true;
-		e->nconf_left--;
+		}
+		if (kept != i)
+			events[kept] = *ev;
+		ev = &events[kept];
+		kw_models_enrich_cached(e->opts.models, w->models, ev, arena);
+		if (kw_engine_id(ev).n && (ev->flags & KW_EV_JUDGE)) {
+			kw_models_judge(e->opts.models, ev, &e->judge,
+					&verdicts[kept]);
+			ev->verdict = &verdicts[kept];
+		}
+		kept++;
 	}
+	*formats = kw_dispatch_take_formats(w->dispatch);
+	return kept;
 }
 
-bool kw_engine_conf_matched(const struct kw_engine *e, size_t i)
+bool kw_engine_advance(struct kw_engine *e, int64_t newest, uint32_t formats)
 {
-	return i < e->opts.cfg->nkeys && e->conf_matched[i];
-}
+	int64_t wm;
 
-/* Whether an event is learnt on its principal rather than its key: a key
- * whose prefix says so (AWS temporary keys change every session), or a
- * record of a principal with no key at all (a console sign-in, root). */
-static bool by_its_principal(const struct kw_event *ev)
-{
-	return ev->principal.n &&
-	       (ev->key.n == 0 || (ev->flags & KW_EV_BY_PRINCIPAL));
+	e->formats |= formats;
+	if (newest > e->newest)
+		e->newest = newest;
+	if (e->newest == INT64_MIN)
+		return false;
+	wm = e->newest - kw_engine_lateness(e);
+	if (wm <= e->watermark)
+		return false;
+	e->watermark = wm;
+	return true;
 }
 
 /* A key handed out by this event's key (AssumeRole, GetSessionToken):
  * remember who asked, for alerts about the child. */
-static void note_handout(struct kw_engine *e, const struct kw_event *ev,
-			 const struct kw_keyent *key)
+static void note_handout(struct kw_engine *e, const struct kw_event *ev)
 {
 	struct kw_handout h;
 
 	if (!e->handouts &&
-	    kw_handouts_create(HANDOUTS_MAX, &e->handouts) != KW_OK)
+	    kw_handouts_create(KW_ENGINE_HANDOUTS_MAX, &e->handouts) != KW_OK)
 		return;
 	memset(&h, 0, sizeof(h));
 	h.ts = ev->ts;
-	if ((key->flags & KW_KEYENT_PRINCIPAL) && ev->key.n)
+	/* The id of the asking key as its alerts show it: the key redacted,
+	 * or the label of a principal that used none. */
+	if (ev->key.n)
 		kw_key_redact(ev->key.p, ev->key.n, h.id, sizeof(h.id));
 	else
-		snprintf(h.id, sizeof(h.id), "%s", key->id);
+		kw_key_principal_label(ev->principal.p, ev->principal.n, h.id,
+				       KW_KEY_ID_MAX < sizeof(h.id) ? KW_KEY_ID_MAX
+								     : sizeof(h.id));
 	if (ev->principal.n)
 		kw_key_principal_label(ev->principal.p, ev->principal.n,
 				       h.principal, sizeof(h.principal));
@@ -451,97 +231,45 @@ static void note_handout(struct kw_engine *e, const struct kw_event *ev,
 			ev->cloud->issued_key.n, &h);
 }
 
-static void analyse(struct kw_engine *e, struct kw_event *ev)
+void kw_engine_handouts(struct kw_engine *e, struct kw_event *events, size_t n,
+			struct kw_arena *arena)
 {
-	struct kw_keyent *key = NULL;
-	struct kw_str id;
-	bool by_principal;
-	struct kw_engine_keystats *ks;
-	unsigned char *state;
-	bool created = false;
-	enum kw_status st;
+	for (size_t i = 0; i < n; i++) {
+		struct kw_event *ev = &events[i];
 
-	if (ev->key.n == 0 && ev->principal.n == 0) {
-		analyse_unauth(e, ev);
-		return;
-	}
-	kw_models_enrich_cached(e->opts.models, e->mcache, ev, &e->arena);
-	if (ev->flags & KW_EV_JUDGE) {
-		kw_models_judge(e->opts.models, ev, &e->judge, &e->verdict);
-		ev->verdict = &e->verdict;
-	}
-	by_principal = by_its_principal(ev);
-	id = by_principal ? ev->principal : ev->key;
-	if (e->handouts && ev->cloud && ev->key.n)
-		ev->parent = kw_handouts_get(e->handouts, ev->key.p, ev->key.n);
-	st = kw_keytab_get(e->keys, id.p, id.n, ev->ts, &key, &created);
-	if (st != KW_OK) {
-		kw_skips_add(&e->stats.skips, KW_SKIP_BAD_FIELD, ev->file,
-			     ev->line, "key not tracked: %s", kw_strerror(st));
-		return;
-	}
-	if (created) {
-		e->stats.keys_seen++;
-		key->kind = (uint8_t)ev->key_kind;
-		key->mode = (uint8_t)ev->key_mode;
-		key->conf = kw_config_key(e->opts.cfg, id.p, id.n);
-		note_conf_matches(e, key, id);
-		if (by_principal) {
-			key->flags |= KW_KEYENT_PRINCIPAL;
-			kw_key_principal_label(id.p, id.n, key->id,
-					       sizeof(key->id));
+		if (!ev->cloud || !kw_engine_id(ev).n)
+			continue;
+		if (e->handouts && ev->key.n) {
+			const struct kw_handout *h = kw_handouts_get(
+				e->handouts, ev->key.p, ev->key.n);
+			struct kw_handout *copy =
+				h ? kw_arena_alloc(arena, sizeof(*copy)) : NULL;
+
+			/* A copy: a later put may reuse the entry before the
+			 * event is analysed. */
+			if (copy) {
+				*copy = *h;
+				ev->parent = copy;
+			}
 		}
-		if (e->snap)
-			restore(e, key);
-	} else {
-		if (key->mode == KW_MODE_UNKNOWN && ev->key_mode)
-			key->mode = (uint8_t)ev->key_mode;
-		if (key->kind == KW_KIND_UNKNOWN && ev->key_kind)
-			key->kind = (uint8_t)ev->key_kind;
+		if (ev->cloud->issued_key.n && ev->status < 400)
+			note_handout(e, ev);
 	}
-	e->stats.events++;
-	note_time(e, ev->ts);
-	state = kw_keytab_state(key);
-	ks = (struct kw_engine_keystats *)state;
-	if (ev->status >= 400)
-		ks->errors++;
-	if (ev->status == 401 || ev->status == 403)
-		ks->denied++;
-	note_ip(ks, &ev->ip);
-	if (e->report_off)
-		kw_keyreport_observe(
-			(struct kw_keyreport *)(state + e->report_off), ev);
-	if ((e->opts.geoip || ev->country[0]) &&
-	    kw_detect_geo_wants(e->opts.cfg, key))
-		ev->geo = place(e, ev);
-	if (ev->cloud && ev->cloud->issued_key.n && ev->status < 400)
-		note_handout(e, ev, key);
-	e->current = key;
-	for (size_t i = 0; i < e->nfamilies; i++) {
-		struct family *f = &e->families[i];
-
-		f->ops->observe(f->self, ev, key, state + f->offset, &e->emit);
-	}
-	e->current = NULL;
-	schedule(e, key);
 }
 
-static void tick(struct kw_engine *e, int64_t watermark)
+/* Event time has moved on to wm without events (idle, the end). */
+static void advance_to(struct kw_engine *e, int64_t wm)
 {
-	if (watermark <= e->watermark)
-		return;
-	e->watermark = watermark;
-	for (size_t i = 0; i < e->nfamilies; i++) {
-		if (e->families[i].ops->tick)
-			e->families[i].ops->tick(e->families[i].self, watermark,
-						 &e->emit);
-	}
-	if (watermark >= e->next_sweep) {
-		kw_wheel_advance(e->wheel, watermark, on_due, e);
-		e->next_sweep = watermark > INT64_MAX - SWEEP_EVERY
-					? INT64_MAX
-					: watermark + SWEEP_EVERY;
-	}
+	if (wm > e->watermark)
+		e->watermark = wm;
+}
+
+/* Every shard, then the router, at the watermark (one thread). */
+static void tick_all(struct kw_engine *e)
+{
+	for (unsigned i = 0; i < e->nshards; i++)
+		kw_shard_tick(&e->shards[i], e->watermark);
+	kw_router_tick(e->opts.router, e->watermark);
 }
 
 static void count_failed(struct kw_engine *e, enum kw_skip_reason r)
@@ -560,20 +288,41 @@ static void input_failed(struct kw_engine *e, enum kw_skip_reason r,
 	kw_log_error(NULL, "%s", msg);
 }
 
-/* dec: the decoder to use, or NULL to recognise each record; conf: its
- * field map, or NULL for the engine's. */
+/* One thread: the n events of a batch, each to its shard (or, made
+ * without a key, to the ordered stage), then the watermark after it. */
+static void analyse_batch(struct kw_engine *e, size_t n, uint32_t formats)
+{
+	int64_t newest = INT64_MIN;
+
+	kw_engine_handouts(e, e->events, n, &e->arena);
+	for (size_t i = 0; i < n; i++) {
+		struct kw_event *ev = &e->events[i];
+		struct kw_str id = kw_engine_id(ev);
+
+		if (ev->ts > newest)
+			newest = ev->ts;
+		if (!id.n)
+			kw_ordered_unauth(&e->ord, ev, e->watermark);
+		else
+			kw_shard_analyse(&e->shards[kw_shard_of(e, id.p, id.n)],
+					 ev);
+	}
+	kw_engine_advance(e, newest, formats);
+	if (e->newest != INT64_MIN)
+		tick_all(e);
+}
+
+/* One thread: dec is the decoder to use, or NULL to recognise each
+ * record; conf its field map, or NULL for the engine's. */
 static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 				   const char *name,
 				   const struct kw_decoder_ops *dec,
 				   const struct kw_decoder_conf *conf)
 {
 	struct kw_splitter *sp = NULL;
-	struct kw_dispatch_stream ds;
 	struct kw_error err;
 	enum kw_status st, result = KW_OK;
 	size_t n;
-
-	kw_dispatch_stream_init(&ds, dec, conf ? conf : &e->dconf);
 
 	st = kw_splitter_create(r, name, e->opts.cfg->max_line, 0, &sp);
 	if (st != KW_OK) {
@@ -581,9 +330,11 @@ static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 		return st;
 	}
 	for (;;) {
+		uint32_t formats = 0;
+
 		kw_error_clear(&err);
-		st = kw_splitter_next(sp, e->recs, BATCH, &n, &e->stats.skips,
-				      &err);
+		st = kw_splitter_next(sp, e->recs, KW_ENGINE_BATCH, &n,
+				      &e->stats.skips, &err);
 		if (st != KW_OK) {
 			/* Reader messages name the input already; the
 			 * splitter's structural ones give only the line. */
@@ -597,14 +348,10 @@ static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 			break;
 		e->stats.records += n;
 		kw_arena_reset(&e->arena);
-		n = kw_dispatch_decode(e->dispatch, &ds, e->recs, n, e->events,
-				       &e->arena, &e->stats.skips, name);
-		for (size_t i = 0; i < n; i++)
-			analyse(e, &e->events[i]);
-		if (e->stats.last_ts != INT64_MIN) {
-			tick(e, e->stats.last_ts - kw_engine_lateness(e));
-			kw_router_tick(e->opts.router, e->watermark);
-		}
+		n = kw_engine_decode(e, &e->worker, dec, conf, e->recs, n,
+				     e->events, e->verdicts, &e->arena,
+				     &e->stats.skips, name, &formats);
+		analyse_batch(e, n, formats);
 	}
 	kw_splitter_destroy(sp);
 	return result;
@@ -619,13 +366,34 @@ input_decoder(const struct kw_engine *e, const struct kw_engine_input *in)
 	return e->forced;
 }
 
+static enum kw_status read_input(struct kw_engine *e, struct kw_reader *r,
+				 const char *name,
+				 const struct kw_engine_input *in, bool counted)
+{
+	const struct kw_decoder_ops *dec = input_decoder(e, in);
+	const struct kw_decoder_conf *conf = in ? in->dconf : NULL;
+
+	enum kw_status st;
+
+	if (e->pipe) {
+		st = kw_pipeline_read(e->pipe, r, name, dec, conf, counted);
+		/* watch's hooks and what it keeps beside the engine (the
+		 * journal, checkpoints) are its thread's: what it handed in
+		 * is through before the call returns. */
+		if (e->opts.admit || e->opts.passed)
+			kw_pipeline_drain(e->pipe);
+		return st;
+	}
+	if (counted)
+		e->stats.inputs++;
+	return read_records(e, r, name, dec, conf);
+}
+
 enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 			      const char *name,
 			      const struct kw_engine_input *in)
 {
-	e->stats.inputs++;
-	return read_records(e, r, name, input_decoder(e, in),
-			    in ? in->dconf : NULL);
+	return read_input(e, r, name, in, true);
 }
 
 /* A reader over bytes in memory, for kw_engine_feed. */
@@ -673,19 +441,27 @@ enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
 	struct mem_src m = {buf, len, 0};
 	struct kw_reader r = {&mem_ops, &m, (char *)name};
 
-	return read_records(e, &r, name, input_decoder(e, in),
-			    in ? in->dconf : NULL);
+	return read_input(e, &r, name, in, false);
+}
+
+/* Everything handed to the pipeline is through the ordered stage: the
+ * engine is this thread's alone again. */
+static void settle(struct kw_engine *e)
+{
+	if (e->pipe)
+		kw_pipeline_drain(e->pipe);
 }
 
 void kw_engine_idle(struct kw_engine *e, int64_t idle_us)
 {
-	if (e->stats.last_ts == INT64_MIN || idle_us <= 0)
+	settle(e);
+	if (e->newest == INT64_MIN || idle_us <= 0)
 		return;
-	if (e->stats.last_ts > INT64_MAX - idle_us)
-		tick(e, INT64_MAX);
+	if (e->newest > INT64_MAX - idle_us)
+		advance_to(e, INT64_MAX);
 	else
-		tick(e, e->stats.last_ts + idle_us - kw_engine_lateness(e));
-	kw_router_tick(e->opts.router, e->watermark);
+		advance_to(e, e->newest + idle_us - kw_engine_lateness(e));
+	tick_all(e);
 }
 
 enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path)
@@ -697,6 +473,11 @@ enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path)
 	kw_error_clear(&err);
 	st = kw_reader_open(path, &r, &err);
 	if (st != KW_OK) {
+		if (e->pipe) {
+			kw_pipeline_failed(e->pipe, KW_SKIP_UNREADABLE,
+					   err.msg);
+			return st;
+		}
 		e->stats.inputs++;
 		input_failed(e, KW_SKIP_UNREADABLE, err.msg);
 		return st;
@@ -704,46 +485,6 @@ enum kw_status kw_engine_read_path(struct kw_engine *e, const char *path)
 	st = kw_engine_read(e, r, r->name, NULL);
 	kw_reader_close(r);
 	return st;
-}
-
-struct learning_ctx {
-	int64_t learn;
-	uint64_t learning, keys;
-};
-
-static void count_learning(void *ctx, struct kw_keyent *key)
-{
-	struct learning_ctx *lc = ctx;
-
-	lc->keys++;
-	if (key->last_seen - key->first_seen < lc->learn)
-		lc->learning++;
-}
-
-/* Whether any detector of a learned family is enabled. */
-static bool learns(const struct kw_engine *e)
-{
-	for (size_t i = 0; i < e->nfamilies; i++) {
-		const struct kw_detector_ops *ops = e->families[i].ops;
-
-		if (ops->kind != KW_DETECTOR_LEARNED)
-			continue;
-		for (size_t j = 0; ops->detectors[j]; j++) {
-			if (kw_detect_enabled(e->opts.cfg, ops->detectors[j]))
-				return true;
-		}
-	}
-	return false;
-}
-
-void kw_engine_learning(struct kw_engine *e, uint64_t *learning, uint64_t *keys)
-{
-	struct learning_ctx lc = {.learn = e->opts.cfg->learn};
-
-	if (learns(e))
-		kw_keytab_foreach(e->keys, count_learning, &lc);
-	*learning = lc.learning;
-	*keys = lc.keys;
 }
 
 bool kw_engine_has_progress(const struct kw_engine *e)
@@ -755,7 +496,7 @@ int64_t kw_engine_lateness(const struct kw_engine *e)
 {
 	if (e->opts.cfg->lateness > 0)
 		return e->opts.cfg->lateness;
-	return kw_decoder_lateness(kw_dispatch_formats(e->dispatch));
+	return kw_decoder_lateness(e->formats);
 }
 
 /* ---- several inputs, merged by event time ---- */
@@ -765,9 +506,12 @@ int64_t kw_engine_lateness(const struct kw_engine *e)
 struct merged {
 	struct kw_engine *e;
 	uint64_t opened, total;
-	uint32_t input[BATCH];
+	uint32_t input[KW_ENGINE_BATCH];
 };
 
+/* Told on the thread that reads (with threads, the batch being read
+ * counts the input and says what failed, when the ordered stage reaches
+ * it). */
 static void merge_opened(void *ctx, uint32_t input, const char *name,
 			 void *user)
 {
@@ -775,10 +519,12 @@ static void merge_opened(void *ctx, uint32_t input, const char *name,
 	struct kw_engine *e = mg->e;
 
 	(void)input;
-	e->stats.inputs++;
+	(void)user; /* each batch decodes with a stream of its own */
 	mg->opened++;
-	if (user)
-		kw_dispatch_stream_init(user, e->forced, &e->dconf);
+	if (e->pipe)
+		kw_pipeline_opened(e->pipe);
+	else
+		e->stats.inputs++;
 	if (e->opts.progress)
 		e->opts.progress(e->opts.progress_ctx, mg->opened, mg->total,
 				 name);
@@ -788,29 +534,33 @@ static void merge_failed(void *ctx, enum kw_skip_reason reason, const char *msg)
 {
 	struct merged *mg = ctx;
 
-	input_failed(mg->e, reason, msg);
+	if (mg->e->pipe)
+		kw_pipeline_input_failed(mg->e->pipe, reason, msg);
+	else
+		input_failed(mg->e, reason, msg);
 }
 
-/* One batch of the merge: the runs of records of one input each go
- * through that input's decoding stream. */
+/* One thread: a batch of the merge, each run of records of one input
+ * decoded under that input's name, then analysed as one batch. */
 static void merged_batch(struct kw_engine *e, struct kw_merge *m,
 			 const uint32_t *input, size_t n)
 {
+	uint32_t formats = 0;
+	size_t got = 0;
+
 	kw_arena_reset(&e->arena);
 	for (size_t i = 0, j; i < n; i = j) {
-		struct kw_dispatch_stream *ds = kw_merge_user(m, input[i]);
-		size_t got;
+		uint32_t f = 0;
 
 		for (j = i + 1; j < n && input[j] == input[i]; j++)
 			;
-		got = kw_dispatch_decode(e->dispatch, ds, &e->recs[i], j - i,
-					 e->events, &e->arena, &e->stats.skips,
-					 kw_merge_name(m, input[i]));
-		for (size_t k = 0; k < got; k++)
-			analyse(e, &e->events[k]);
+		got += kw_engine_decode(
+			e, &e->worker, e->forced, NULL, &e->recs[i], j - i,
+			e->events + got, e->verdicts + got, &e->arena,
+			&e->stats.skips, kw_merge_name(m, input[i]), &f);
+		formats |= f;
 	}
-	if (e->stats.last_ts != INT64_MIN)
-		tick(e, e->stats.last_ts - kw_engine_lateness(e));
+	analyse_batch(e, got, formats);
 }
 
 void kw_engine_read_paths(struct kw_engine *e, const char *const *paths,
@@ -846,7 +596,6 @@ void kw_engine_read_paths(struct kw_engine *e, const char *const *paths,
 		if (e->dconf.map[i].field == KW_FIELD_ROOT)
 			o.root = e->dconf.map[i].path;
 	}
-	o.user_size = sizeof(struct kw_dispatch_stream);
 	o.opened = merge_opened;
 	o.failed = merge_failed;
 	o.ctx = mg;
@@ -856,14 +605,19 @@ void kw_engine_read_paths(struct kw_engine *e, const char *const *paths,
 		free(mg);
 		return;
 	}
-	for (;;) {
-		kw_merge_next(m, e->recs, mg->input, BATCH, &got,
-			      &e->stats.skips);
-		if (!got)
-			break;
-		e->stats.records += got;
-		merged_batch(e, m, mg->input, got);
+	if (e->pipe) {
+		kw_pipeline_read_merge(e->pipe, m);
+	} else {
+		for (;;) {
+			kw_merge_next(m, e->recs, mg->input, KW_ENGINE_BATCH,
+				      &got, &e->stats.skips);
+			if (!got)
+				break;
+			e->stats.records += got;
+			merged_batch(e, m, mg->input, got);
+		}
 	}
+	/* The counts of the merge itself are this thread's. */
 	e->stats.inputs_late += kw_merge_stats(m)->opened_late;
 	if (kw_merge_stats(m)->most_open > e->stats.most_open)
 		e->stats.most_open = kw_merge_stats(m)->most_open;
@@ -873,17 +627,24 @@ void kw_engine_read_paths(struct kw_engine *e, const char *const *paths,
 
 void kw_engine_count_failed(struct kw_engine *e)
 {
+	settle(e);
 	count_failed(e, KW_SKIP_UNREADABLE);
 }
 
 void kw_engine_finish(struct kw_engine *e)
 {
-	tick(e, INT64_MAX);
-	kw_keytab_foreach(e->keys, flush_one, e);
+	settle(e);
+	advance_to(e, INT64_MAX);
+	/* Every open window closes, shard by shard, in the order each
+	 * shard's keys opened them. */
+	for (unsigned i = 0; i < e->nshards; i++)
+		kw_shard_finish(&e->shards[i]);
 	/* Incidents quiet by the last event close; the rest stay open. */
-	if (e->stats.last_ts != INT64_MIN)
-		kw_router_tick(e->opts.router, e->stats.last_ts);
+	if (e->newest != INT64_MIN)
+		kw_router_tick(e->opts.router, e->newest);
 }
+
+/* ---- learned state ---- */
 
 /* Wall and CPU time of a step, for the debug log. */
 struct stopwatch {
@@ -922,14 +683,14 @@ static double stopwatch_cpu(const struct stopwatch *sw)
  * sizes (FNV-1a). A state file written with another layout is refused. */
 static uint64_t layout_hash(const struct kw_engine *e)
 {
+	const struct kw_shard *s = &e->shards[0];
 	uint64_t h = 1469598103934665603ull;
 	char buf[128];
 
-	for (size_t i = 0; i < e->nfamilies; i++) {
+	for (size_t i = 0; i < s->nfam; i++) {
 		int n = snprintf(buf, sizeof(buf), "%s:%zu:%zu;",
-				 e->families[i].ops->name,
-				 e->families[i].ops->state_size,
-				 e->families[i].offset);
+				 s->fam[i].ops->name, s->fam[i].ops->state_size,
+				 s->fam[i].offset);
 
 		for (int j = 0; j < n && j < (int)sizeof(buf); j++)
 			h = (h ^ (uint8_t)buf[j]) * 1099511628211ull;
@@ -944,11 +705,12 @@ static bool check_record(void *ctx, const struct kw_snap_meta *m,
 			 const void *state, char *why, size_t cap)
 {
 	const struct kw_engine *e = ctx;
+	const struct kw_shard *s = &e->shards[0];
 	const unsigned char *base = state;
 
 	(void)m;
-	for (size_t i = 0; i < e->nfamilies; i++) {
-		const struct family *f = &e->families[i];
+	for (size_t i = 0; i < s->nfam; i++) {
+		const struct kw_family *f = &s->fam[i];
 
 		if (f->ops->state_size &&
 		    !f->ops->validate(base + f->offset - e->learned_off, why,
@@ -961,16 +723,26 @@ static bool check_record(void *ctx, const struct kw_snap_meta *m,
 enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err)
 {
+	size_t learned = e->learned_size;
 	struct stopwatch sw;
 	bool found = false;
 	const char *extra;
 	size_t nextra = 0;
 	enum kw_status st;
 
+	settle(e);
 	kw_snapshot_destroy(e->snap);
 	e->snap = NULL;
-	st = kw_snapshot_create(layout_hash(e), e->learned_size,
-				e->opts.cfg->max_keys, &e->snap);
+	st = kw_snapshot_create(layout_hash(e), learned, e->opts.cfg->max_keys,
+				&e->snap);
+	for (unsigned i = 0; i < e->nshards && st == KW_OK; i++) {
+		struct kw_shard *s = &e->shards[i];
+
+		kw_snapshot_destroy(s->stash);
+		s->stash = NULL;
+		st = kw_snapshot_create(layout_hash(e), learned, s->max_keys,
+					&s->stash);
+	}
 	if (st != KW_OK)
 		return kw_error_set(err, st, "%s: %s", path, kw_strerror(st));
 	kw_snapshot_set_check(e->snap, check_record, e);
@@ -1007,9 +779,8 @@ struct save_ctx {
 static void save_one(void *ctx, struct kw_keyent *key)
 {
 	struct save_ctx *sc = ctx;
-	struct kw_snap_meta m;
+	struct kw_snap_meta m = {key->first_seen, key->last_seen, key->events};
 
-	snap_meta(key, &m);
 	kw_snapshot_write_add(sc->w, key->fp, &m,
 			      (unsigned char *)kw_keytab_state(key) +
 				      sc->e->learned_off);
@@ -1020,9 +791,11 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 {
 	struct save_ctx sc = {e, NULL};
 	struct stopwatch sw;
+	size_t saved = 0;
 	char *memory = NULL;
 	enum kw_status st;
 
+	settle(e);
 	if (e->opts.router) {
 		memory = kw_router_memory_save(e->opts.router);
 		if (!memory)
@@ -1034,9 +807,18 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 	if (st != KW_OK)
 		goto cleanup;
 	stopwatch_start(&sw);
-	kw_keytab_foreach(e->keys, save_one, &sc);
-	if (e->snap)
+	for (unsigned i = 0; i < e->nshards; i++) {
+		kw_shard_foreach(&e->shards[i], save_one, &sc);
+		saved += kw_keytab_count(e->shards[i].keys);
+		if (e->shards[i].stash) {
+			kw_snapshot_write_pending(sc.w, e->shards[i].stash);
+			saved += kw_snapshot_count(e->shards[i].stash);
+		}
+	}
+	if (e->snap) {
 		kw_snapshot_write_pending(sc.w, e->snap);
+		saved += kw_snapshot_count(e->snap);
+	}
 	if (memory)
 		kw_snapshot_write_extra(sc.w, memory, strlen(memory));
 	st = kw_snapshot_write_commit(sc.w, err);
@@ -1044,14 +826,14 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 		kw_log_debug("state",
 			     "%s: %zu keys saved in %.3f s (%.3f s of CPU), "
 			     "synced",
-			     path,
-			     kw_keytab_count(e->keys) +
-				     (e->snap ? kw_snapshot_count(e->snap) : 0),
-			     stopwatch_wall(&sw), stopwatch_cpu(&sw));
+			     path, saved, stopwatch_wall(&sw),
+			     stopwatch_cpu(&sw));
 cleanup:
 	free(memory);
 	return st;
 }
+
+/* ---- what it found ---- */
 
 size_t kw_engine_state_bytes(const struct kw_engine *e)
 {
@@ -1060,9 +842,42 @@ size_t kw_engine_state_bytes(const struct kw_engine *e)
 
 const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
 {
-	e->stats.keys = kw_keytab_count(e->keys);
-	e->stats.keys_evicted = kw_keytab_evicted(e->keys);
-	return &e->stats;
+	struct kw_engine_stats *st = &e->stats;
+
+	settle(e);
+	st->events = st->keys_seen = st->keys_restored = 0;
+	st->keys = 0;
+	st->keys_evicted = 0;
+	st->late = e->ord.st.late;
+	st->first_ts = e->ord.st.first_ts;
+	st->last_ts = e->ord.st.last_ts;
+	st->unauthenticated = e->ord.unauthenticated;
+	for (unsigned i = 0; i < e->nshards; i++) {
+		const struct kw_shard *s = &e->shards[i];
+
+		st->events += s->st.events;
+		st->late += s->st.late;
+		st->keys_seen += s->st.keys_seen;
+		st->keys_restored += s->st.keys_restored;
+		if (s->st.first_ts < st->first_ts)
+			st->first_ts = s->st.first_ts;
+		if (s->st.last_ts > st->last_ts)
+			st->last_ts = s->st.last_ts;
+		st->keys += kw_keytab_count(s->keys);
+		st->keys_evicted += kw_keytab_evicted(s->keys);
+	}
+	return st;
+}
+
+bool kw_engine_conf_matched(const struct kw_engine *e, size_t i)
+{
+	if (i >= e->opts.cfg->nkeys)
+		return false;
+	for (unsigned s = 0; s < e->nshards; s++) {
+		if (e->shards[s].conf_matched[i])
+			return true;
+	}
+	return false;
 }
 
 const struct kw_config *kw_engine_config(const struct kw_engine *e)
@@ -1070,7 +885,51 @@ const struct kw_config *kw_engine_config(const struct kw_engine *e)
 	return e->opts.cfg;
 }
 
+struct learning_ctx {
+	int64_t learn;
+	uint64_t learning, keys;
+};
+
+static void count_learning(void *ctx, struct kw_keyent *key)
+{
+	struct learning_ctx *lc = ctx;
+
+	lc->keys++;
+	if (key->last_seen - key->first_seen < lc->learn)
+		lc->learning++;
+}
+
+/* Whether any detector of a learned family is enabled. */
+static bool learns(const struct kw_engine *e)
+{
+	const struct kw_shard *s = &e->shards[0];
+
+	for (size_t i = 0; i < s->nfam; i++) {
+		const struct kw_detector_ops *ops = s->fam[i].ops;
+
+		if (ops->kind != KW_DETECTOR_LEARNED)
+			continue;
+		for (size_t j = 0; ops->detectors[j]; j++) {
+			if (kw_detect_enabled(e->opts.cfg, ops->detectors[j]))
+				return true;
+		}
+	}
+	return false;
+}
+
+void kw_engine_learning(struct kw_engine *e, uint64_t *learning, uint64_t *keys)
+{
+	struct learning_ctx lc = {.learn = e->opts.cfg->learn};
+
+	settle(e);
+	for (unsigned i = 0; learns(e) && i < e->nshards; i++)
+		kw_shard_foreach(&e->shards[i], count_learning, &lc);
+	*learning = lc.learning;
+	*keys = lc.keys;
+}
+
 struct foreach_ctx {
+	struct kw_engine *e;
 	kw_engine_key_cb *cb;
 	void *ctx;
 };
@@ -1078,15 +937,23 @@ struct foreach_ctx {
 static void foreach_one(void *ctx, struct kw_keyent *ent)
 {
 	struct foreach_ctx *fc = ctx;
+	struct kw_engine_keystats ks =
+		*(struct kw_engine_keystats *)kw_keytab_state(ent);
 
-	fc->cb(fc->ctx, ent, kw_keytab_state(ent));
+	ks.alerts = kw_ordered_count(&fc->e->ord, ent->fp);
+	fc->cb(fc->ctx, ent, &ks);
 }
 
 void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb, void *ctx)
 {
-	struct foreach_ctx fc = {cb, ctx};
+	struct foreach_ctx fc = {e, cb, ctx};
 
-	kw_keytab_foreach(e->keys, foreach_one, &fc);
+	settle(e);
+	for (unsigned i = 0; i < e->nshards; i++) {
+		e->listing = &e->shards[i];
+		kw_shard_foreach(&e->shards[i], foreach_one, &fc);
+	}
+	e->listing = NULL;
 }
 
 void kw_engine_key_detail(struct kw_engine *e, const struct kw_keyent *key,
@@ -1094,13 +961,15 @@ void kw_engine_key_detail(struct kw_engine *e, const struct kw_keyent *key,
 {
 	/* The table's entries are the engine's: describing reads them only. */
 	unsigned char *state = kw_keytab_state((struct kw_keyent *)key);
+	const struct kw_shard *s = e->listing;
 
 	memset(out, 0, sizeof(*out));
 	if (e->report_off)
 		out->report =
 			(const struct kw_keyreport *)(state + e->report_off);
-	for (size_t i = 0; i < e->nfamilies; i++) {
-		struct family *f = &e->families[i];
+	/* The families of the key's shard: they observed it. */
+	for (size_t i = 0; s && i < s->nfam; i++) {
+		const struct kw_family *f = &s->fam[i];
 
 		if (f->ops->describe)
 			f->ops->describe(f->self, key, state + f->offset,
@@ -1112,17 +981,14 @@ void kw_engine_destroy(struct kw_engine *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->nfamilies; i++) {
-		if (e->families[i].ops->destroy)
-			e->families[i].ops->destroy(e->families[i].self);
-	}
-	kw_dispatch_destroy(e->dispatch);
-	kw_keytab_destroy(e->keys);
+	kw_pipeline_destroy(e->pipe);
+	for (unsigned i = 0; i < e->nshards; i++)
+		kw_shard_fini(&e->shards[i]);
+	kw_ordered_fini(&e->ord);
 	kw_handouts_destroy(e->handouts);
-	kw_models_cache_destroy(e->mcache);
+	kw_worker_fini(e, &e->worker);
 	kw_snapshot_destroy(e->snap);
-	kw_wheel_destroy(e->wheel);
-	free(e->conf_matched);
 	kw_arena_destroy(&e->arena);
+	pthread_mutex_destroy(&e->snap_mu);
 	free(e);
 }

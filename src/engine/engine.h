@@ -4,8 +4,12 @@
  * detectors -> router. Batch (scan) and daemon (watch) share it: they differ
  * only in where the bytes come from and what advances time.
  *
- * The stages are called batch by batch inside one thread; each call is a
- * place where a bounded queue can later separate threads.
+ * The stages work batch by batch: on the caller's thread alone, or with
+ * kw_engine_opts.threads > 1 on several (engine_impl.h: keys split over a
+ * fixed number of shards, an ordered stage for what spans keys), with the
+ * same results byte for byte. Every function but read and feed first
+ * waits for what was handed in to be through; the engine is used by one
+ * thread at a time.
  *
  * Departure from DESIGN.md's module map: the engine lives in its own
  * folder, between the stage modules and cli/, because it must know every
@@ -48,6 +52,10 @@ struct kw_engine_opts {
 	 * per minute and operations): about 1 KB more per key, and a little
 	 * work per event, only when set. */
 	bool report;
+	/* Threads that analyse (-j, config "threads"): 0 or 1 is the
+	 * caller's alone; more run the stages in parallel, with the same
+	 * results (engine_impl.h). */
+	unsigned threads;
 	/* Optional (watch). admit: asked before an alert goes to the
 	 * router; false drops it (it was raised before a restart). passed:
 	 * told of each alert the router passed (after it was spooled). */
@@ -86,6 +94,7 @@ struct kw_engine_keystats {
 	uint8_t ip_hash[8][4];
 	struct kw_wheel_link wheel; /* engine-owned: where the key waits for
 				       its windows to close */
+	uint32_t flags;		    /* engine-owned */
 };
 
 struct kw_engine;

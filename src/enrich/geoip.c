@@ -48,12 +48,19 @@ struct db {
 	unsigned provides; /* KW_GEOIP_HAS_* */
 };
 
+/* The per-IP answers of one thread, and what its lookups counted. */
+struct kw_geoip_cache {
+	struct cache_ent *ent;
+	size_t cap, used;
+	uint64_t lookups, hits, db_errors;
+};
+
 struct kw_geoip {
 	struct db db[KW_GEOIP_MAX_DBS];
 	size_t n;
-	struct cache_ent *cache;
-	size_t cache_cap;
-	struct kw_geoip_stats stats;
+	struct kw_geoip_cache own; /* kw_geoip_lookup's */
+	/* What the caches of other threads counted, added when they go. */
+	uint64_t lookups, hits, db_errors;
 };
 
 const char *const kw_geoip_default_dirs[] = {"/usr/share/GeoIP",
@@ -471,12 +478,43 @@ enum kw_status kw_geoip_set_cache(struct kw_geoip *g, size_t cap)
 	c = calloc(cap, sizeof(*c));
 	if (!c)
 		return KW_ENOMEM;
-	free(g->cache);
-	g->cache = c;
-	g->cache_cap = cap;
-	g->stats.cache_cap = cap;
-	g->stats.cache_used = 0;
+	free(g->own.ent);
+	g->own.ent = c;
+	g->own.cap = cap;
+	g->own.used = 0;
 	return KW_OK;
+}
+
+enum kw_status kw_geoip_cache_create(size_t cap, struct kw_geoip_cache **out)
+{
+	struct kw_geoip_cache *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c || cap < 1) {
+		free(c);
+		return c ? KW_EINVAL : KW_ENOMEM;
+	}
+	c->ent = calloc(cap, sizeof(*c->ent));
+	if (!c->ent) {
+		free(c);
+		return KW_ENOMEM;
+	}
+	c->cap = cap;
+	*out = c;
+	return KW_OK;
+}
+
+void kw_geoip_cache_destroy(struct kw_geoip_cache *c, struct kw_geoip *g)
+{
+	if (!c)
+		return;
+	if (g) {
+		g->lookups += c->lookups;
+		g->hits += c->hits;
+		g->db_errors += c->db_errors;
+	}
+	free(c->ent);
+	free(c);
 }
 
 static uint64_t ip_hash(const struct kw_ip *ip)
@@ -551,8 +589,8 @@ static void from_db(struct db *d, MMDB_entry_s *e, struct kw_geo *geo)
 	}
 }
 
-static void lookup_all(struct kw_geoip *g, const struct kw_ip *ip,
-		       struct kw_geo *geo)
+static void lookup_all(struct kw_geoip *g, struct kw_geoip_cache *c,
+		       const struct kw_ip *ip, struct kw_geo *geo)
 {
 	struct sockaddr_storage ss;
 	int mmerr;
@@ -578,7 +616,7 @@ static void lookup_all(struct kw_geoip *g, const struct kw_ip *ip,
 		r = MMDB_lookup_sockaddr(&g->db[i].mmdb,
 					 (const struct sockaddr *)&ss, &mmerr);
 		if (mmerr != MMDB_SUCCESS) {
-			g->stats.db_errors++;
+			c->db_errors++;
 			continue;
 		}
 		if (r.found_entry)
@@ -586,53 +624,67 @@ static void lookup_all(struct kw_geoip *g, const struct kw_ip *ip,
 	}
 }
 
-const struct kw_geo *kw_geoip_lookup(struct kw_geoip *g, const struct kw_ip *ip)
+const struct kw_geo *kw_geoip_lookup_in(struct kw_geoip *g,
+					struct kw_geoip_cache *cache,
+					const struct kw_ip *ip)
 {
 	struct cache_ent *c;
 	size_t n;
 
 	if (!g || !g->n || !ip || (ip->family != 4 && ip->family != 6))
 		return NULL;
-	g->stats.lookups++;
+	cache->lookups++;
 	n = ip->family == 4 ? 4 : 16;
-	c = &g->cache[ip_hash(ip) % g->cache_cap];
+	c = &cache->ent[ip_hash(ip) % cache->cap];
 	if (c->ip.family == ip->family && !memcmp(c->ip.addr, ip->addr, n)) {
-		g->stats.hits++;
+		cache->hits++;
 		return &c->geo;
 	}
 	if (!c->ip.family)
-		g->stats.cache_used++;
+		cache->used++;
 	memset(&c->ip, 0, sizeof(c->ip));
 	c->ip.family = ip->family;
 	memcpy(c->ip.addr, ip->addr, n);
-	lookup_all(g, ip, &c->geo);
+	lookup_all(g, cache, ip, &c->geo);
 	return &c->geo;
+}
+
+const struct kw_geo *kw_geoip_lookup(struct kw_geoip *g, const struct kw_ip *ip)
+{
+	return g ? kw_geoip_lookup_in(g, &g->own, ip) : NULL;
 }
 
 void kw_geoip_stats(const struct kw_geoip *g, struct kw_geoip_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (g)
-		*out = g->stats;
+	if (!g)
+		return;
+	out->lookups = g->lookups + g->own.lookups;
+	out->hits = g->hits + g->own.hits;
+	out->db_errors = g->db_errors + g->own.db_errors;
+	out->cache_cap = g->own.cap;
+	out->cache_used = g->own.used;
 }
 
 void kw_geoip_close(struct kw_geoip *g)
 {
+	struct kw_geoip_stats st;
+
 	if (!g)
 		return;
-	if (g->stats.lookups)
+	kw_geoip_stats(g, &st);
+	if (st.lookups)
 		kw_log_debug("geoip",
 			     "%llu lookups, %llu from the cache (%.1f%%), %llu "
 			     "failed in a database",
-			     (unsigned long long)g->stats.lookups,
-			     (unsigned long long)g->stats.hits,
-			     100.0 * (double)g->stats.hits /
-				     (double)g->stats.lookups,
-			     (unsigned long long)g->stats.db_errors);
+			     (unsigned long long)st.lookups,
+			     (unsigned long long)st.hits,
+			     100.0 * (double)st.hits / (double)st.lookups,
+			     (unsigned long long)st.db_errors);
 	for (size_t i = 0; i < g->n; i++) {
 		MMDB_close(&g->db[i].mmdb);
 		free(g->db[i].path);
 	}
-	free(g->cache);
+	free(g->own.ent);
 	free(g);
 }

@@ -105,6 +105,21 @@ enum kw_status kw_geoip_set_cache(struct kw_geoip *g, size_t cap);
 const struct kw_geo *kw_geoip_lookup(struct kw_geoip *g,
 				     const struct kw_ip *ip);
 
+/* A per-IP cache of one thread's own, for several threads looking up in
+ * one set of databases (the databases are only read; the cache is what
+ * a lookup writes). cap entries (>= 1). *out is owned by the caller. */
+struct kw_geoip_cache;
+enum kw_status kw_geoip_cache_create(size_t cap, struct kw_geoip_cache **out);
+/* Its counters go to g's (kw_geoip_stats, the debug line at close). g may
+ * be NULL. NULL-safe. */
+void kw_geoip_cache_destroy(struct kw_geoip_cache *c, struct kw_geoip *g);
+
+/* kw_geoip_lookup through cache c instead of g's own: the result lives in
+ * c, valid until the next lookup through c. */
+const struct kw_geo *kw_geoip_lookup_in(struct kw_geoip *g,
+					struct kw_geoip_cache *c,
+					const struct kw_ip *ip);
+
 void kw_geoip_stats(const struct kw_geoip *g, struct kw_geoip_stats *out);
 
 /* NULL-safe. */

@@ -96,6 +96,14 @@ uint32_t kw_dispatch_formats(const struct kw_dispatch *d)
 	return d->formats;
 }
 
+uint32_t kw_dispatch_take_formats(struct kw_dispatch *d)
+{
+	uint32_t f = d->formats;
+
+	d->formats = 0;
+	return f;
+}
+
 void kw_dispatch_stream_init(struct kw_dispatch_stream *st,
 			     const struct kw_decoder_ops *forced,
 			     const struct kw_decoder_conf *conf)

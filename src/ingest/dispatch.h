@@ -75,6 +75,9 @@ size_t kw_dispatch_decode(struct kw_dispatch *d, struct kw_dispatch_stream *st,
 
 /* Bit i set: the i-th decoder of kw_decoder_all() decoded some event. */
 uint32_t kw_dispatch_formats(const struct kw_dispatch *d);
+/* The same, then forgotten: the formats decoded since the last take
+ * (a threaded caller sums each batch's in the batches' order). */
+uint32_t kw_dispatch_take_formats(struct kw_dispatch *d);
 
 /* NULL-safe. */
 void kw_dispatch_destroy(struct kw_dispatch *d);

@@ -93,7 +93,7 @@ static void setup_with(struct fixture *f, const char *extra)
 {
 	char text[2048];
 	struct kw_error err;
-	struct kw_detector_env env;
+	struct kw_detector_env env = {0};
 
 	memset(f, 0, sizeof(*f));
 	snprintf(text, sizeof(text),
@@ -690,7 +690,7 @@ static void test_config_errors(void **state)
 {
 	struct kw_config *cfg = NULL;
 	struct kw_error err;
-	struct kw_detector_env env;
+	struct kw_detector_env env = {0};
 	void *self = NULL;
 
 	(void)state;

@@ -77,7 +77,7 @@ static void setup_with(struct fixture *f, const struct kw_detector_ops *ops,
 {
 	char text[2048];
 	struct kw_error err;
-	struct kw_detector_env env;
+	struct kw_detector_env env = {0};
 
 	memset(f, 0, sizeof(*f));
 	snprintf(text, sizeof(text), config_text, detectors);

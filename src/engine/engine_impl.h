@@ -1,0 +1,284 @@
+/*
+ * engine_impl.h - what the engine's files share (engine.c: the public
+ * interface and learned state; shard.c: the per-key analysis; ordered.c: the
+ * ordered stage; pipeline.c: the threads). Not for other modules.
+ *
+ * The one idea: keys are split over a fixed number of shards by a hash of
+ * the key that depends on nothing else (not on the thread count, not on a
+ * random seed). A shard owns its keys: their table, their detector state,
+ * their open windows, one instance of every detector family. Everything
+ * that spans keys (the router's dedup, suppressions, rate limits and
+ * incidents, auth.failures' per-IP table, the alert counts of the report)
+ * lives in the ordered stage, which takes what the shards raise in the
+ * order of the events that raised it. With one thread the stages are
+ * plain calls in that order; with several (pipeline.c) the shards run in
+ * parallel and the ordered stage puts their output back in that order, so
+ * the same input gives the same alerts, byte for byte.
+ */
+#ifndef KW_ENGINE_ENGINE_IMPL_H
+#define KW_ENGINE_ENGINE_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "detect/detector.h"
+#include "engine/engine.h"
+#include "ingest/dispatch.h"
+#include "state/handouts.h"
+#include "state/keyreport.h"
+#include "state/snapshot.h"
+
+#define KW_ENGINE_BATCH KW_DISPATCH_BATCH
+#define KW_ENGINE_MAX_FAMILIES 32
+#define KW_ENGINE_SWEEP_EVERY (INT64_C(60) * 1000000) /* watermark */
+#define KW_ENGINE_WHEEL_TICK (INT64_C(1000000))	      /* 1 s */
+#define KW_ENGINE_WHEEL_SLOTS 4096		      /* 68 minutes a turn */
+/* Shards: at most this many, and none with room for fewer keys than
+ * KW_ENGINE_SHARD_MIN_KEYS (a small --max-keys keeps one table). */
+#define KW_ENGINE_SHARDS_MAX 16
+#define KW_ENGINE_SHARD_MIN_KEYS 4096
+#define KW_ENGINE_NOTES 64 /* distinct notes said once each */
+/* Keys handed out remembered with their parent (about 3.4 MB at most). */
+#define KW_ENGINE_HANDOUTS_MAX 16384
+
+/* engine-owned bits in kw_engine_keystats.flags */
+enum {
+	KW_KS_RAISED = 1u << 0, /* an alert about the key was raised */
+};
+
+struct kw_family {
+	const struct kw_detector_ops *ops;
+	void *self;
+	size_t offset; /* of its slice in the key's state area */
+};
+
+/* What the shards and the ordered stage count, summed over shards in the
+ * engine's stats. */
+struct kw_shard_stats {
+	uint64_t events, late, keys_seen, keys_restored;
+	int64_t first_ts, last_ts;
+};
+
+/* Where a shard's output goes: the ordered stage at once (one thread), or
+ * the batch being analysed (pipeline.c), for the ordered stage to take in
+ * event order. alert takes the alert's contents. global: a family's part
+ * across keys for ev (the family is shard->cur_family). evicted: the key
+ * whose alerts were counted left the table. note: a family's note for the
+ * log (kw_emit_note). */
+struct kw_shard_out {
+	void (*alert)(void *ctx, struct kw_alert *a);
+	void (*global)(void *ctx, size_t family, const struct kw_event *ev,
+		       const struct kw_keyent *key);
+	void (*evicted)(void *ctx, const char *fp);
+	void (*note)(void *ctx, enum kw_log_level level, const char *component,
+		     const char *text);
+	void *ctx;
+};
+
+/* What a thread keeps for the work it runs: its decoder instances (they
+ * keep hints from line to line) and its caches. */
+struct kw_worker_ctx {
+	struct kw_dispatch *dispatch;
+	struct kw_models_cache *models; /* path matches of opts.models */
+	struct kw_geoip_cache *geo;	/* NULL: the engine's own cache */
+};
+
+struct kw_shard {
+	struct kw_engine *e; /* the read-only parts: config, layout */
+	unsigned id;
+	size_t max_keys; /* its part of the config's max_keys */
+	struct kw_family fam[KW_ENGINE_MAX_FAMILIES];
+	size_t nfam, cur_family;
+	struct kw_keytab *keys;
+	struct kw_snapshot
+		*stash; /* evicted keys' learning; NULL: no --state */
+	struct kw_keyent *current; /* the key being observed, for emit */
+	struct kw_geo logged_geo;  /* the event's, with the log's country */
+	/* Per keys[] entry of the config: its glob matched a key of this
+	 * shard (kw_engine_conf_matched ORs the shards); nconf_left have
+	 * not yet. */
+	bool *conf_matched;
+	size_t nconf_left;
+	struct kw_emit emit;
+	struct kw_shard_out out;
+	struct kw_worker_ctx *worker; /* of the thread running it now */
+	/* Keys with windows open, each due when its oldest one closes
+	 * (kw_engine_keystats.wheel; wheel.h); at most the table's keys. A
+	 * sweep takes the keys due off the wheel into due[] and then flushes
+	 * them one by one, so it can stop between two keys and go on. */
+	struct kw_wheel *wheel;
+	struct kw_keyent **due;
+	size_t ndue, capdue;
+	int64_t watermark, next_sweep;
+	int64_t sweep_wm; /* the sweep under way: its watermark, */
+	size_t sweep_at;  /* and where it is in due[] */
+	struct kw_shard_stats st;
+};
+
+/* The ordered stage. */
+struct kw_ordered {
+	struct kw_engine *e;
+	/* Requests made without a key: analysed here (they span keys). */
+	struct kw_shard_stats st;
+	uint64_t unauthenticated;
+	/* The families' instances for observe_global and observe_unauth
+	 * (self NULL for the others). */
+	struct kw_family glob[KW_ENGINE_MAX_FAMILIES];
+	struct kw_emit emit;
+	/* Alerts that passed the router per key fingerprint (the report's
+	 * column), open addressing, backward-shift deletion; a key's count
+	 * goes when the key leaves its table. */
+	struct alert_count {
+		uint64_t fp; /* 0: empty */
+		uint32_t n;
+	} * counts;
+	size_t ncounts, capcounts;
+	/* Notes said (a hash of each), so each is said once. */
+	uint64_t said[KW_ENGINE_NOTES];
+	size_t nsaid;
+};
+
+struct kw_pipeline;
+
+struct kw_engine {
+	struct kw_engine_opts opts;
+	struct kw_decoder_conf dconf;
+	const struct kw_decoder_ops *forced; /* --format, or NULL */
+	struct kw_judge_env judge; /* what matchers need from the config */
+	size_t state_size;	   /* a key's whole state area */
+	size_t learned_off;	   /* where the detectors' part starts */
+	size_t learned_size;	   /* its size: what a snapshot keeps */
+	size_t report_off; /* the report's part (state/keyreport.h); 0: none */
+	bool windowed;		   /* some family has windows (a flush slot) */
+
+	struct kw_shard shards[KW_ENGINE_SHARDS_MAX];
+	unsigned nshards;
+	struct kw_ordered ord;
+
+	/* Learned state loaded from --state, not yet taken by a key (NULL:
+	 * none); the shards take from it under snap_mu. */
+	struct kw_snapshot *snap;
+	pthread_mutex_t snap_mu;
+
+	/* The one-thread path: its batch, decoders and caches (the caller's
+	 * thread's). */
+	struct kw_arena arena;
+	struct kw_worker_ctx worker;
+	struct kw_record recs[KW_ENGINE_BATCH];
+	struct kw_event events[KW_ENGINE_BATCH];
+	struct kw_verdict verdicts[KW_ENGINE_BATCH];
+
+	/* Event time, in batch order. */
+	uint32_t formats; /* the decoders that decoded some event (bit i:
+			     kw_decoder_all()[i]): the default lateness */
+	int64_t newest;	  /* the newest event time analysed; INT64_MIN: none */
+	int64_t watermark;
+	struct kw_engine_stats stats;
+
+	/* Keys handed out (AssumeRole...), with who asked: made on first
+	 * use, read and written in batch order (kw_engine_handouts). */
+	struct kw_handouts *handouts;
+	/* The shard whose keys kw_engine_foreach_key is listing. */
+	const struct kw_shard *listing;
+
+	struct kw_pipeline *pipe; /* NULL: one thread */
+};
+
+/* What a key is tracked by: its principal, when its prefix says so (AWS
+ * temporary keys change every session) or the record has a principal and
+ * no key (a console sign-in, root); else the key. Empty: a request made
+ * without a key (the ordered stage's). */
+static inline struct kw_str kw_engine_id(const struct kw_event *ev)
+{
+	if (ev->principal.n &&
+	    (ev->key.n == 0 || (ev->flags & KW_EV_BY_PRINCIPAL)))
+		return ev->principal;
+	return ev->key;
+}
+
+/* ---- shard.c ---- */
+
+/* The shard of a key (n bytes as written in the log). */
+unsigned kw_shard_of(const struct kw_engine *e, const char *key, size_t n);
+
+enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
+			     unsigned id, size_t max_keys,
+			     struct kw_error *err);
+void kw_shard_fini(struct kw_shard *s);
+
+/* One decoded and enriched event of the shard's keys. */
+void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev);
+
+/* The watermark moved on to wm: the families' clocks, and the windows it
+ * passed (every SWEEP_EVERY of progress; all of them at INT64_MAX). */
+void kw_shard_tick(struct kw_shard *s, int64_t wm);
+/* The same in steps: the families' clocks, and whether a sweep of the
+ * open windows is due; then the sweep, which stops between two keys when
+ * stop(ctx) says so (false: call again to go on; stop NULL: never). */
+bool kw_shard_tick_begin(struct kw_shard *s, int64_t wm);
+bool kw_shard_sweep(struct kw_shard *s, bool (*stop)(void *ctx), void *ctx);
+
+/* The end: every window closes (tick with INT64_MAX). */
+void kw_shard_finish(struct kw_shard *s);
+
+/* Every key with state, for reports and saves: the table's keys. */
+void kw_shard_foreach(struct kw_shard *s,
+		      void (*cb)(void *ctx, struct kw_keyent *key), void *ctx);
+
+/* ---- ordered.c ---- */
+
+enum kw_status kw_ordered_init(struct kw_engine *e, struct kw_ordered *m,
+			       struct kw_error *err);
+void kw_ordered_fini(struct kw_ordered *m);
+/* The three kinds of shard output, in event order. */
+void kw_ordered_alert(struct kw_ordered *m, struct kw_alert *a);
+void kw_ordered_global(struct kw_ordered *m, size_t family,
+		       const struct kw_event *ev, const struct kw_keyent *key);
+void kw_ordered_evicted(struct kw_ordered *m, const char *fp);
+/* A request made without a key (ev->key empty), at watermark wm: the
+ * families that judge a source IP see it. */
+void kw_ordered_unauth(struct kw_ordered *m, const struct kw_event *ev,
+		       int64_t wm);
+void kw_ordered_note(struct kw_ordered *m, enum kw_log_level level,
+		     const char *component, const char *text);
+/* Alerts that passed the router about the key of fingerprint fp. */
+uint32_t kw_ordered_count(const struct kw_ordered *m, const char *fp);
+/* The direct output of a shard (one thread). */
+extern const struct kw_shard_out kw_ordered_direct;
+
+/* ---- engine.c, for the pipeline ---- */
+
+/* A thread's decoders and caches. kw_worker_fini is NULL-safe. */
+enum kw_status kw_worker_init(struct kw_engine *e, struct kw_worker_ctx *w,
+			      bool own_geo, struct kw_error *err);
+void kw_worker_fini(struct kw_engine *e, struct kw_worker_ctx *w);
+
+/* Decode and enrich recs[0..n) of one input into events[] (room for n),
+ * strings into arena, verdicts into verdicts[], with w's decoders and
+ * caches; *formats: the decoders that decoded some event. Returns the
+ * events: requests made without a key among them (ev->key empty). */
+size_t kw_engine_decode(struct kw_engine *e, struct kw_worker_ctx *w,
+			const struct kw_decoder_ops *dec,
+			const struct kw_decoder_conf *conf,
+			const struct kw_record *recs, size_t n,
+			struct kw_event *events, struct kw_verdict *verdicts,
+			struct kw_arena *arena, struct kw_skips *skips,
+			const char *name, uint32_t *formats);
+
+/* In event order, before the batch's events are analysed: each event of
+ * a cloud log learns who handed its key out (ev->parent, a copy in arena),
+ * and a key it hands out is remembered. Called in batch order, once per
+ * batch, by whichever path runs (one thread or pipeline.c). */
+void kw_engine_handouts(struct kw_engine *e, struct kw_event *events, size_t n,
+			struct kw_arena *arena);
+
+/* The watermark after a batch whose newest event time is newest (INT64_MIN:
+ * no event yet) and whose decoders were formats (in batch order: the
+ * lateness may grow with them): the one the shards tick with; whether it
+ * moved. */
+bool kw_engine_advance(struct kw_engine *e, int64_t newest, uint32_t formats);
+
+#endif

@@ -1,0 +1,495 @@
+/*
+ * shard.c - one shard of the keys (engine_impl.h): its key table, its
+ * instances of the detector families, its list of keys with open windows,
+ * and the analysis of one event of its keys: find the key (creating it:
+ * kind, mode, the config entry that matches it, its saved learning), count
+ * it for the report, look up where it came from, and let every family
+ * observe it with its slice of the key's state. When a key leaves the
+ * table its windows close and its learning goes to the shard's stash.
+ *
+ * A shard is used by one thread at a time and touches nothing of another
+ * shard's: what it raises goes through its output (engine_impl.h,
+ * struct kw_shard_out) to the ordered stage.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/glob.h"
+#include "core/key.h"
+#include "core/log.h"
+#include "engine/engine_impl.h"
+#include "engine/wheel.h"
+
+#define STATE_ALIGN 16
+
+static size_t align_up(size_t n)
+{
+	return (n + STATE_ALIGN - 1) & ~(size_t)(STATE_ALIGN - 1);
+}
+
+/* A fixed hash (no seed: the shard of a key must be the same in every run,
+ * whatever the thread count) of a key's length and three eight-byte
+ * words: its start, middle and end (keys are long random strings after a
+ * common prefix). Keys chosen to land in one shard only crowd that
+ * shard's table; the table's own hash is keyed. */
+unsigned kw_shard_of(const struct kw_engine *e, const char *key, size_t n)
+{
+	uint64_t a = 0, b = 0, c = 0, h;
+
+	if (e->nshards == 1)
+		return 0;
+	if (n >= 8) {
+		memcpy(&a, key, 8);
+		memcpy(&b, key + n / 2 - 4, 8);
+		memcpy(&c, key + n - 8, 8);
+	} else {
+		memcpy(&a, key, n);
+	}
+	h = (a ^ 0x9e3779b97f4a7c15u) * 0xbf58476d1ce4e5b9u;
+	h = (h ^ (h >> 31) ^ b) * 0x94d049bb133111ebu;
+	h = (h ^ (h >> 29) ^ c ^ n) * 0xbf58476d1ce4e5b9u;
+	h ^= h >> 32;
+	return (unsigned)(h % e->nshards);
+}
+
+/* ---- emit ---- */
+
+static void shard_emit(void *ctx, struct kw_alert *a)
+{
+	struct kw_shard *s = ctx;
+
+	a->secret = KW_STR_NULL; /* borrowed from the event: it stays here */
+	if (s->current) {
+		struct kw_engine_keystats *ks = kw_keytab_state(s->current);
+
+		ks->flags |= KW_KS_RAISED;
+	}
+	s->out.alert(s->out.ctx, a);
+}
+
+static bool shard_global(void *ctx, const struct kw_event *ev,
+			 const struct kw_keyent *key)
+{
+	struct kw_shard *s = ctx;
+
+	/* What it raises is about this key: its count goes with it. */
+	if (s->current) {
+		struct kw_engine_keystats *ks = kw_keytab_state(s->current);
+
+		ks->flags |= KW_KS_RAISED;
+	}
+	s->out.global(s->out.ctx, s->cur_family, ev, key);
+	return true;
+}
+
+static void shard_note(void *ctx, enum kw_log_level level,
+		       const char *component, const char *text)
+{
+	struct kw_shard *s = ctx;
+
+	s->out.note(s->out.ctx, level, component, text);
+}
+
+/* ---- windows ---- */
+
+/* Close the windows of one key that end by the watermark; when the next
+ * one closes (KW_DETECT_NONE_OPEN: none open). INT64_MIN closes nothing. */
+static int64_t flush_key(struct kw_shard *s, struct kw_keyent *key, int64_t wm)
+{
+	unsigned char *state = kw_keytab_state(key);
+	struct kw_keyent *was = s->current;
+	int64_t due = KW_DETECT_NONE_OPEN;
+
+	s->current = key;
+	for (size_t i = 0; i < s->nfam; i++) {
+		struct kw_family *f = &s->fam[i];
+		int64_t d;
+
+		if (!f->ops->flush)
+			continue;
+		s->cur_family = i;
+		d = f->ops->flush(f->self, wm, key, state + f->offset,
+				  &s->emit);
+		if (d < due)
+			due = d;
+	}
+	s->current = was;
+	return due;
+}
+
+/* After an event: the key waits on the wheel for when its oldest window
+ * closes, the earliest of the families' answers (a key already waiting
+ * moves only to an earlier time; a later answer means the event closed
+ * the window it waited for, and the flush at that time finds the next). */
+static void schedule(struct kw_shard *s, struct kw_keyent *key)
+{
+	int64_t due;
+
+	if (!s->e->windowed)
+		return;
+	due = flush_key(s, key, INT64_MIN);
+	/* With no memory the key is closed at its next event or the end. */
+	if (due != KW_DETECT_NONE_OPEN)
+		kw_wheel_sooner(s->wheel, key, due);
+}
+
+/* The wheel hands back a key whose oldest window has closed: it waits in
+ * due[] for the sweep (off the wheel meanwhile). */
+static void on_due(void *ctx, void *item)
+{
+	struct kw_shard *s = ctx;
+
+	if (s->ndue == s->capdue) {
+		size_t cap = s->capdue ? s->capdue * 2 : 256;
+		struct kw_keyent **p = realloc(s->due, cap * sizeof(*p));
+
+		if (!p) {
+			/* No memory: its windows close now, or at its next
+			 * event or the end. */
+			int64_t due = flush_key(s, item, s->sweep_wm);
+
+			if (due != KW_DETECT_NONE_OPEN)
+				kw_wheel_add(s->wheel, item, due);
+			return;
+		}
+		s->due = p;
+		s->capdue = cap;
+	}
+	s->due[s->ndue++] = item;
+}
+
+bool kw_shard_sweep(struct kw_shard *s, bool (*stop)(void *ctx), void *ctx)
+{
+	while (s->sweep_at < s->ndue) {
+		struct kw_keyent *key = s->due[s->sweep_at];
+		int64_t due;
+
+		if (stop && stop(ctx))
+			return false;
+		s->sweep_at++;
+		due = flush_key(s, key, s->sweep_wm);
+		if (due != KW_DETECT_NONE_OPEN)
+			kw_wheel_add(s->wheel, key, due);
+	}
+	s->ndue = 0;
+	s->sweep_at = 0;
+	return true;
+}
+
+bool kw_shard_tick_begin(struct kw_shard *s, int64_t wm)
+{
+	if (wm <= s->watermark)
+		return false;
+	s->watermark = wm;
+	s->current = NULL;
+	for (size_t i = 0; i < s->nfam; i++) {
+		s->cur_family = i;
+		if (s->fam[i].ops->tick)
+			s->fam[i].ops->tick(s->fam[i].self, wm, &s->emit);
+	}
+	if (wm < s->next_sweep)
+		return false;
+	s->next_sweep = wm > INT64_MAX - KW_ENGINE_SWEEP_EVERY
+				? INT64_MAX
+				: wm + KW_ENGINE_SWEEP_EVERY;
+	s->sweep_wm = wm;
+	s->sweep_at = 0;
+	s->ndue = 0;
+	kw_wheel_advance(s->wheel, wm, on_due, s);
+	return true;
+}
+
+void kw_shard_tick(struct kw_shard *s, int64_t wm)
+{
+	if (kw_shard_tick_begin(s, wm))
+		kw_shard_sweep(s, NULL, NULL);
+}
+
+/* ---- keys coming and going ---- */
+
+static void snap_meta(const struct kw_keyent *key, struct kw_snap_meta *m)
+{
+	m->first_seen = key->first_seen;
+	m->last_seen = key->last_seen;
+	m->events = key->events;
+}
+
+/* The table evicts a key: its windows close, its learning is kept, and
+ * the ordered stage forgets its alert count. */
+static void on_evict(void *ctx, struct kw_keyent *key)
+{
+	struct kw_shard *s = ctx;
+	struct kw_engine_keystats *ks = kw_keytab_state(key);
+	struct kw_snap_meta m;
+
+	flush_key(s, key, INT64_MAX);
+	kw_wheel_remove(s->wheel, key);
+	if (ks->flags & KW_KS_RAISED)
+		s->out.evicted(s->out.ctx, key->fp);
+	if (!s->stash)
+		return;
+	snap_meta(key, &m);
+	kw_snapshot_put(s->stash, key->fp, &m,
+			(unsigned char *)ks + s->e->learned_off);
+}
+
+/* A key seen for the first time in this run: its learning, from this
+ * shard's stash (it was evicted earlier) or from the state file. */
+static void restore(struct kw_shard *s, struct kw_keyent *key)
+{
+	struct kw_engine *e = s->e;
+	unsigned char *learned =
+		(unsigned char *)kw_keytab_state(key) + e->learned_off;
+	struct kw_snap_meta m;
+	bool found =
+		s->stash && kw_snapshot_take(s->stash, key->fp, &m, learned);
+
+	if (!found) {
+		pthread_mutex_lock(&e->snap_mu);
+		found = kw_snapshot_take(e->snap, key->fp, &m, learned);
+		pthread_mutex_unlock(&e->snap_mu);
+	}
+	if (!found)
+		return;
+	s->st.keys_restored++;
+	if (m.first_seen < key->first_seen)
+		key->first_seen = m.first_seen;
+}
+
+/* A few distinct IPs per key for the report (a tiny fixed set). */
+static void note_ip(struct kw_engine_keystats *ks, const struct kw_ip *ip)
+{
+	uint8_t h[4];
+	unsigned n = ks->ips < 8 ? ks->ips : 8;
+
+	if (!ip->family)
+		return;
+	for (int i = 0; i < 4; i++)
+		h[i] = ip->addr[i] ^ ip->addr[i + 4] ^ ip->addr[i + 8] ^
+		       ip->addr[i + 12];
+	for (unsigned i = 0; i < n; i++) {
+		if (!memcmp(ks->ip_hash[i], h, 4))
+			return;
+	}
+	if (ks->ips < 8)
+		memcpy(ks->ip_hash[ks->ips], h, 4);
+	if (ks->ips < UINT32_MAX)
+		ks->ips++;
+}
+
+/* Where the event's address is: the GeoIP databases' answer (through the
+ * running thread's cache); where they have no country (none loaded, or
+ * none for the address) and the log places the address itself (GitHub),
+ * with the log's country. */
+static const struct kw_geo *place(struct kw_shard *s, const struct kw_event *ev)
+{
+	const struct kw_engine *e = s->e;
+	const struct kw_geo *g = NULL;
+
+	if (e->opts.geoip)
+		g = s->worker->geo ? kw_geoip_lookup_in(e->opts.geoip,
+							s->worker->geo, &ev->ip)
+				   : kw_geoip_lookup(e->opts.geoip, &ev->ip);
+	if (!ev->country[0] || (g && g->country[0]))
+		return g;
+	if (g)
+		s->logged_geo = *g;
+	else
+		memset(&s->logged_geo, 0, sizeof(s->logged_geo));
+	memcpy(s->logged_geo.country, ev->country, sizeof(ev->country));
+	return &s->logged_geo;
+}
+
+/* A new key: mark the keys[] entries whose glob matches it. The entries
+ * before its first match (key->conf) did not; the later ones are tried
+ * only while unmatched, so a key costs nothing more once every entry has
+ * matched. */
+static void note_conf_matches(struct kw_shard *s, const struct kw_keyent *key,
+			      struct kw_str k)
+{
+	const struct kw_config *cfg = s->e->opts.cfg;
+	const struct kw_keyconf *first = key->conf;
+
+	if (!first || !s->nconf_left)
+		return;
+	for (size_t i = first->index; i < cfg->nkeys; i++) {
+		if (s->conf_matched[i] ||
+		    (i != first->index &&
+		     !kw_glob_match(cfg->keys[i].match, k.p, k.n)))
+			continue;
+		s->conf_matched[i] = true;
+		s->nconf_left--;
+	}
+}
+
+void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev)
+{
+	struct kw_engine *e = s->e;
+	struct kw_keyent *key = NULL;
+	struct kw_str id = kw_engine_id(ev);
+	bool by_principal = id.p == ev->principal.p && ev->principal.n;
+	struct kw_engine_keystats *ks;
+	unsigned char *state;
+	bool created = false;
+	enum kw_status st;
+
+	st = kw_keytab_get(s->keys, id.p, id.n, ev->ts, &key, &created);
+	if (st != KW_OK) {
+		/* Only memory: the decoding stage checked the key. */
+		kw_log_error("engine", "%s:%llu: key not tracked: %s", ev->file,
+			     (unsigned long long)ev->line, kw_strerror(st));
+		return;
+	}
+	if (created) {
+		s->st.keys_seen++;
+		key->kind = (uint8_t)ev->key_kind;
+		key->mode = (uint8_t)ev->key_mode;
+		key->conf = kw_config_key(e->opts.cfg, id.p, id.n);
+		note_conf_matches(s, key, id);
+		if (by_principal) {
+			key->flags |= KW_KEYENT_PRINCIPAL;
+			kw_key_principal_label(id.p, id.n, key->id,
+					       sizeof(key->id));
+		}
+		if (e->snap)
+			restore(s, key);
+	} else {
+		if (key->mode == KW_MODE_UNKNOWN && ev->key_mode)
+			key->mode = (uint8_t)ev->key_mode;
+		if (key->kind == KW_KIND_UNKNOWN && ev->key_kind)
+			key->kind = (uint8_t)ev->key_kind;
+	}
+	s->st.events++;
+	if (ev->ts < s->watermark)
+		s->st.late++;
+	if (ev->ts < s->st.first_ts)
+		s->st.first_ts = ev->ts;
+	if (ev->ts > s->st.last_ts)
+		s->st.last_ts = ev->ts;
+	state = kw_keytab_state(key);
+	ks = (struct kw_engine_keystats *)state;
+	if (ev->status >= 400)
+		ks->errors++;
+	if (ev->status == 401 || ev->status == 403)
+		ks->denied++;
+	note_ip(ks, &ev->ip);
+	if (e->report_off)
+		kw_keyreport_observe(
+			(struct kw_keyreport *)(state + e->report_off), ev);
+	if ((e->opts.geoip || ev->country[0]) &&
+	    kw_detect_geo_wants(e->opts.cfg, key))
+		ev->geo = place(s, ev);
+	s->current = key;
+	for (size_t i = 0; i < s->nfam; i++) {
+		struct kw_family *f = &s->fam[i];
+
+		s->cur_family = i;
+		f->ops->observe(f->self, ev, key, state + f->offset, &s->emit);
+	}
+	s->current = NULL;
+	schedule(s, key);
+}
+
+static void flush_one(void *ctx, struct kw_keyent *key)
+{
+	struct kw_shard *s = ctx;
+
+	flush_key(s, key, INT64_MAX);
+	kw_wheel_remove(s->wheel, key);
+}
+
+void kw_shard_finish(struct kw_shard *s)
+{
+	kw_shard_tick(s, INT64_MAX);
+	/* The sweep closed every listed key; this finds only a key the list
+	 * had no room for. */
+	kw_keytab_foreach(s->keys, flush_one, s);
+}
+
+void kw_shard_foreach(struct kw_shard *s,
+		      void (*cb)(void *ctx, struct kw_keyent *key), void *ctx)
+{
+	kw_keytab_foreach(s->keys, cb, ctx);
+}
+
+/* ---- life ---- */
+
+static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
+{
+	const struct kw_detector_ops *const *all = kw_detect_all();
+	struct kw_detector_env env = {.cfg = s->e->opts.cfg,
+				      .models = s->e->opts.models};
+	size_t off = align_up(sizeof(struct kw_engine_keystats));
+	enum kw_status st;
+
+	for (size_t i = 0; all[i] && i < KW_ENGINE_MAX_FAMILIES; i++) {
+		struct kw_family *f = &s->fam[s->nfam];
+
+		f->ops = all[i];
+		f->offset = off;
+		st = f->ops->create(&env, &f->self, err);
+		if (st != KW_OK)
+			return st;
+		s->nfam++;
+		off += align_up(f->ops->state_size);
+	}
+	return KW_OK;
+}
+
+enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
+			     unsigned id, size_t max_keys, struct kw_error *err)
+{
+	enum kw_status st;
+
+	s->e = e;
+	s->id = id;
+	s->max_keys = max_keys;
+	s->emit.fn = shard_emit;
+	s->emit.global = shard_global;
+	s->emit.note = shard_note;
+	s->emit.ctx = s;
+	s->out = kw_ordered_direct;
+	s->out.ctx = &e->ord;
+	s->worker = &e->worker;
+	s->watermark = INT64_MIN;
+	s->st.first_ts = INT64_MAX;
+	s->st.last_ts = INT64_MIN;
+	st = create_families(s, err);
+	if (st != KW_OK)
+		return st;
+	s->nconf_left = e->opts.cfg->nkeys;
+	s->conf_matched = calloc(e->opts.cfg->nkeys + 1, sizeof(bool));
+	if (!s->conf_matched)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	st = kw_wheel_create(KW_ENGINE_WHEEL_TICK, KW_ENGINE_WHEEL_SLOTS,
+			     sizeof(struct kw_keyent) +
+				     offsetof(struct kw_engine_keystats, wheel),
+			     &s->wheel);
+	if (st != KW_OK)
+		return kw_error_set(err, st, "out of memory");
+	st = kw_keytab_create(max_keys, e->state_size, &s->keys);
+	if (st != KW_OK)
+		return kw_error_set(err, st, "cannot create the key table: %s",
+				    kw_strerror(st));
+	kw_keytab_on_evict(s->keys, on_evict, s);
+	return KW_OK;
+}
+
+void kw_shard_fini(struct kw_shard *s)
+{
+	for (size_t i = 0; i < s->nfam; i++) {
+		if (s->fam[i].ops->destroy)
+			s->fam[i].ops->destroy(s->fam[i].self);
+	}
+	s->nfam = 0;
+	kw_keytab_destroy(s->keys);
+	kw_snapshot_destroy(s->stash);
+	kw_wheel_destroy(s->wheel);
+	free(s->due);
+	free(s->conf_matched);
+	s->conf_matched = NULL;
+	s->keys = NULL;
+	s->stash = NULL;
+	s->wheel = NULL;
+	s->due = NULL;
+}

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Threads never change results: `keywatch scan -j 1`, `-j 2` and `-j 4`
+give the same bytes.
+
+Compared for each input: standard output (the alerts, -o json), standard
+error (warnings in their order, the summary; only the run time differs),
+the exit status, and where the case has them the --report file, a file
+sink's file and the --state file. Inputs:
+
+  - every golden case (tests/golden/*), run as the golden runner runs it;
+  - an evaluation week from tools/kwgen --eval (every planted anomaly,
+    nightly batch keys, IPs trying many keys: auth.failures spans keys);
+  - a flood: 30,000 keys, thousands of alerts at once (many more than
+    the pipeline holds: shards pause and go on, in their events and in
+    their ticks), with --max-keys 20000 (keys are evicted from four
+    shards' tables, and their alert counts with them), a report and a
+    state file, scanned twice (the second run continues from the first's
+    state);
+  - the same flood read from standard input through a pipe;
+  - a file with damage throughout (bad JSON, keyless and too long lines,
+    a cut gzip member), whose warnings must come in input order.
+
+usage: threads.py KEYWATCH KWGEN
+"""
+import gzip
+import importlib.util
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+THREADS = ("1", "2", "4")
+FAILED = []
+
+
+def golden_module():
+    path = os.path.join(ROOT, "tests", "golden", "run.py")
+    spec = importlib.util.spec_from_file_location("golden_run", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def env():
+    e = dict(os.environ, NO_COLOR="1", KEYWATCH_NO_DEFAULT_GEOIP="1")
+    e.pop("KEYWATCH_MODELS", None)
+    return e
+
+
+def normal(err):
+    """stderr without what may differ between two runs: the run time."""
+    return re.sub(rb" in [0-9]+\.[0-9]+ s\n", b" in T s\n", err)
+
+
+def run(keywatch, args, cwd, j, files=(), stdin=None):
+    """One scan at -j j: (status, stdout, stderr, {file: bytes})."""
+    for f in files:
+        if os.path.exists(os.path.join(cwd, f)) and not f.endswith(".in"):
+            os.unlink(os.path.join(cwd, f))
+    argv = [keywatch, args[0], "-j", j] + list(args[1:])
+    with open(stdin, "rb") if stdin else open(os.devnull, "rb") as inp:
+        p = subprocess.run(argv, cwd=cwd, stdin=inp, capture_output=True,
+                           timeout=600, env=env())
+    out = {}
+    for f in files:
+        path = os.path.join(cwd, f)
+        out[f] = open(path, "rb").read() if os.path.exists(path) else None
+    return p.returncode, p.stdout, normal(p.stderr), out
+
+
+def same(name, keywatch, args, cwd, files=(), stdin=None, expect_rc=None):
+    results = {j: run(keywatch, args, cwd, j, files, stdin) for j in THREADS}
+    base = results[THREADS[0]]
+    bad = []
+    for j in THREADS[1:]:
+        r = results[j]
+        for what, a, b in (("exit status", base[0], r[0]),
+                           ("stdout", base[1], r[1]),
+                           ("stderr", base[2], r[2])):
+            if a != b:
+                bad.append("%s differs between -j %s and -j %s" %
+                           (what, THREADS[0], j))
+        for f in files:
+            if base[3][f] != r[3][f]:
+                bad.append("%s differs between -j %s and -j %s" %
+                           (f, THREADS[0], j))
+    if expect_rc is not None and base[0] != expect_rc:
+        bad.append("exit status %d, expected %d" % (base[0], expect_rc))
+    if bad:
+        FAILED.append(name)
+        print("FAIL %s\n  %s\n--- stderr at -j %s:\n%s" % (
+            name, "\n  ".join(bad), THREADS[0],
+            base[2].decode("utf-8", "replace")[-3000:]))
+    else:
+        print("ok   %s (%d alert lines)" % (name, base[1].count(b"\n")))
+    return base
+
+
+def goldens(keywatch, tmp):
+    g = golden_module()
+    for case in sorted(os.listdir(g.HERE)):
+        d = os.path.join(g.HERE, case)
+        if not os.path.isdir(d) or case.startswith("_"):
+            continue
+        work = g.prepare(d, tmp)
+        with open(os.path.join(work, "args")) as f:
+            args = [a.replace("@ROOT@", ROOT) for a in f.read().split("\n")
+                    if a]
+        if args[0] != "scan":
+            continue
+        same("golden/" + case, keywatch, args, work)
+
+
+def eval_week(keywatch, kwgen, tmp):
+    log = os.path.join(tmp, "week.jsonl.gz")
+    conf = os.path.join(tmp, "week.json")
+    subprocess.run([sys.executable, kwgen, "--eval", "6", "--keys", "120",
+                    "--days", "7", "--events", "120000", "--seed", "12",
+                    "-q", "-o", log, "--config", conf,
+                    "--truth", os.path.join(tmp, "week.truth.jsonl")],
+                   check=True, timeout=600)
+    c = json.load(open(conf))
+    c["sinks"] = [{"type": "stdout"},
+                  {"type": "file", "path": os.path.join(tmp, "week.alerts")}]
+    json.dump(c, open(conf, "w"))
+    base = same("eval week", keywatch,
+                ["scan", "-o", "json", "-c", conf, "--report", "week.report",
+                 log], tmp, files=("week.alerts", "week.report"))
+    if base[1].count(b"auth.failures") == 0:
+        FAILED.append("eval week")
+        print("FAIL eval week: no auth.failures alert (the part across "
+              "keys was not exercised)")
+
+
+def flood(path, keys, seed):
+    """keys publishable keys of two requests each, one in four of them
+    listing customers (ops.not_permitted: an alert at once); then 600
+    secret keys denied 21 times each within a minute, from 50 addresses
+    (rate.errors when the window closes, many at one sweep; auth.failures
+    across keys)."""
+    rnd = random.Random(seed)
+    alpha = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+    def key(prefix):
+        return prefix + "".join(rnd.choice(alpha) for _ in range(97))
+
+    names = [key("pk_live_51") for _ in range(keys)]
+    t0 = 1795132800.0
+    lines = []
+    for rep in range(2):
+        for i, k in enumerate(names):
+            listing = rep == 1 and i % 4 == 0
+            lines.append({
+                "id": "req_%07d%d" % (i, rep),
+                "created": round(t0 + rep * 4000 + i * 0.05, 3),
+                "method": "GET" if listing else "POST",
+                "path": "/v1/customers" if listing else "/v1/tokens",
+                "status": 200,
+                "ip": "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255),
+                "api_key": k})
+    t1 = t0 + 9000
+    for i in range(600):
+        k = key("sk_live_51")
+        for n in range(21):
+            lines.append({
+                "id": "req_d%04d_%02d" % (i, n),
+                "created": round(t1 + i * 0.01 + n * 2, 3),
+                "method": "GET", "path": "/v1/charges", "status": 403,
+                "ip": "203.0.113.%d" % (i % 50), "api_key": k})
+    lines.sort(key=lambda r: r["created"])
+    with gzip.open(path, "wt", compresslevel=1) as f:
+        for r in lines:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+
+
+def floods(keywatch, tmp):
+    log = os.path.join(tmp, "flood.jsonl.gz")
+    flood(log, 30000, 5)
+    args = ["scan", "-o", "json", "--max-keys", "20000", "--report",
+            "flood.report", "--state", "flood.state", log]
+    files = ("flood.report", "flood.state")
+    base = same("flood", keywatch, args, tmp, files=files)
+    if b"were evicted" not in base[2]:
+        FAILED.append("flood")
+        print("FAIL flood: no key was evicted")
+    # A second scan from the first's state, the state kept between runs.
+    state = os.path.join(tmp, "flood.state")
+    first = base[3]["flood.state"]
+    results = []
+    for j in THREADS:
+        with open(state, "wb") as f:
+            f.write(first)
+        results.append(run(keywatch, args, tmp, j, files=files)[1:])
+    if any(r != results[0] for r in results[1:]):
+        FAILED.append("flood from state")
+        print("FAIL flood from state: runs differ")
+    else:
+        print("ok   flood from state")
+    plain = os.path.join(tmp, "flood.jsonl")
+    with gzip.open(log, "rb") as f, open(plain, "wb") as g:
+        shutil.copyfileobj(f, g)
+    same("flood on stdin", keywatch, ["scan", "-o", "json", "--max-keys",
+                                      "20000"], tmp, stdin=plain)
+
+
+def damaged(keywatch, tmp):
+    path = os.path.join(tmp, "damaged.jsonl.gz")
+    rnd = random.Random(9)
+    lines = []
+    for i in range(40000):
+        r = rnd.random()
+        if r < 0.002:
+            lines.append('{"id": "req_%d", "created": 17951328' % i)
+        elif r < 0.004:
+            lines.append(json.dumps({"id": "req_%d" % i, "path": "/v1/x",
+                                     "created": 1795132800 + i}))
+        elif r < 0.005:
+            lines.append(json.dumps({"id": "x" * 3000, "api_key":
+                                     "sk_live_aaaaaaaaaaaaaaaa"}))
+        else:
+            lines.append(json.dumps({
+                "id": "req_%d" % i, "created": 1795132800 + i * 0.5,
+                "method": "POST", "path": "/v1/refunds", "status": 200,
+                "ip": "198.51.100.%d" % (i % 250),
+                "api_key": "rk_live_51Kx%04dAbCdEfGhIjKl" % (i % 300)}))
+    data = gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+    with open(path, "wb") as f:
+        f.write(data[: len(data) - 40])  # a member cut short
+    same("damaged input", keywatch, ["scan", "-o", "json", "--max-line",
+                                     "2048", path], tmp, expect_rc=3)
+
+
+def main():
+    keywatch = os.path.abspath(sys.argv[1])
+    kwgen = os.path.abspath(sys.argv[2])
+    with tempfile.TemporaryDirectory() as tmp:
+        for step in (goldens, lambda k, t: eval_week(k, kwgen, t), floods,
+                     damaged):
+            t0 = time.time()
+            step(keywatch, tmp)
+            print("     (%.0f s)" % (time.time() - t0))
+    if FAILED:
+        print("%d failed: %s" % (len(FAILED), ", ".join(FAILED)))
+        return 1
+    print("every output the same at -j %s" % ", ".join(THREADS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
