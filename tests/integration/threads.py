@@ -12,7 +12,8 @@ sink's file and the --state file. Inputs:
     nightly batch keys, IPs trying many keys: auth.failures spans keys);
   - a flood: 30,000 keys, thousands of alerts at once (many more than
     the pipeline holds: shards pause and go on, in their events and in
-    their ticks), with --max-keys 20000 (keys are evicted from four
+    their ticks), requests made without a key among them (the ordered
+    stage's own events), with --max-keys 20000 (keys are evicted from four
     shards' tables, and their alert counts with them), a report and a
     state file, scanned twice (the second run continues from the first's
     state);
@@ -144,7 +145,8 @@ def flood(path, keys, seed):
     listing customers (ops.not_permitted: an alert at once); then 600
     secret keys denied 21 times each within a minute, from 50 addresses
     (rate.errors when the window closes, many at one sweep; auth.failures
-    across keys)."""
+    across keys), and 1,800 requests made without a key from those
+    addresses, most of them denied."""
     rnd = random.Random(seed)
     alpha = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -174,6 +176,16 @@ def flood(path, keys, seed):
                 "created": round(t1 + i * 0.01 + n * 2, 3),
                 "method": "GET", "path": "/v1/charges", "status": 403,
                 "ip": "203.0.113.%d" % (i % 50), "api_key": k})
+        # Requests made without a key from the same addresses: the
+        # ordered stage's own events, between the shards' (auth.failures
+        # counts them per IP as one more key tried).
+        for n in range(3):
+            lines.append({
+                "id": "req_u%04d_%d" % (i, n),
+                "created": round(t1 + i * 0.01 + n * 7 + 1, 3),
+                "method": "GET", "path": "/v1/charges",
+                "status": 401 if n else 200,
+                "ip": "203.0.113.%d" % (i % 50)})
     lines.sort(key=lambda r: r["created"])
     with gzip.open(path, "wt", compresslevel=1) as f:
         for r in lines:
@@ -190,6 +202,9 @@ def floods(keywatch, tmp):
     if b"were evicted" not in base[2]:
         FAILED.append("flood")
         print("FAIL flood: no key was evicted")
+    if b"1800 requests were made without a key" not in base[2]:
+        FAILED.append("flood")
+        print("FAIL flood: not 1800 requests made without a key")
     # A second scan from the first's state, the state kept between runs.
     state = os.path.join(tmp, "flood.state")
     first = base[3]["flood.state"]
