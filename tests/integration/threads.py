@@ -17,7 +17,9 @@ sink's file and the --state file. Inputs:
     shards' tables, and their alert counts with them), a report and a
     state file, scanned twice (the second run continues from the first's
     state);
-  - the same flood read from standard input through a pipe;
+  - the same flood read from standard input through a pipe, and dealt
+    over three files that overlap in time plus one cut short (the merge
+    of several inputs in front of the decoders);
   - a file with damage throughout (bad JSON, keyless and too long lines,
     a cut gzip member), whose warnings must come in input order.
 
@@ -223,6 +225,27 @@ def floods(keywatch, tmp):
         shutil.copyfileobj(f, g)
     same("flood on stdin", keywatch, ["scan", "-o", "json", "--max-keys",
                                       "20000"], tmp, stdin=plain)
+    # The same lines dealt over three files that overlap in time (the
+    # merge of several inputs interleaves their records in front of the
+    # decoders), and a fourth cut short (its failure told in its place).
+    tree = os.path.join(tmp, "tree")
+    os.makedirs(tree, exist_ok=True)
+    with open(plain, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    for k in range(3):
+        with gzip.open(os.path.join(tree, "part-%d.jsonl.gz" % k), "wb",
+                       compresslevel=1) as g:
+            g.write(b"".join(lines[k::3]))
+    cut = gzip.compress(b"".join(lines[:5000]), mtime=0)
+    with open(os.path.join(tree, "part-3.jsonl.gz"), "wb") as g:
+        g.write(cut[: len(cut) // 2])
+    base = same("flood over four files", keywatch,
+                ["scan", "-o", "json", "--max-keys", "20000", "--report",
+                 "tree.report", "tree"], tmp, files=("tree.report",),
+                expect_rc=3)
+    if b"read 4 inputs" not in base[2]:
+        FAILED.append("flood over four files")
+        print("FAIL flood over four files: not 4 inputs read")
 
 
 def damaged(keywatch, tmp):
