@@ -847,18 +847,29 @@ void kw_snapshot_write_extra(struct kw_snapshot_writer *w, const char *data,
 	w->nextra = len;
 }
 
-static int by_address(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t) * (const unsigned char *const *)a;
-	uintptr_t y = (uintptr_t) * (const unsigned char *const *)b;
+/* The order records are written in: those of the file loaded as they lie
+ * in it (read front to back), then those put since by fingerprint (their
+ * addresses are malloc's: writing in their order would make the file's
+ * bytes differ from run to run). */
+struct rec_order {
+	const unsigned char *rec;
+	uint64_t key; /* the address in the map, or the fingerprint */
+	int put;
+};
 
-	return x < y ? -1 : x > y;
+static int by_place(const void *a, const void *b)
+{
+	const struct rec_order *x = a, *y = b;
+
+	if (x->put != y->put)
+		return x->put - y->put;
+	return x->key < y->key ? -1 : x->key > y->key;
 }
 
 void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 			       const struct kw_snapshot *s)
 {
-	const unsigned char **order;
+	struct rec_order *order;
 	size_t n = 0;
 
 	if (s->state_size != w->state_size) {
@@ -866,8 +877,6 @@ void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 		errno = EINVAL;
 		return;
 	}
-	/* In the order of their addresses: the file's records as they lie
-	 * in it, read front to back. */
 	order = malloc((s->live ? s->live : 1) * sizeof(*order));
 	if (!order) {
 		w->failed = true;
@@ -877,12 +886,17 @@ void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 	for (size_t i = 0; i < s->icap; i++) {
 		const unsigned char *r = s->index[i].rec;
 
-		if (r && r != TAKEN)
-			order[n++] = r;
+		if (!r || r == TAKEN)
+			continue;
+		order[n].rec = r;
+		order[n].put = owned(s, r);
+		order[n].key =
+			order[n].put ? get_u64(r) : (uint64_t)(r - s->map);
+		n++;
 	}
-	qsort(order, n, sizeof(*order), by_address);
+	qsort(order, n, sizeof(*order), by_place);
 	for (size_t i = 0; i < n; i++) {
-		w_write(w, order[i], rec_len(s, order[i]));
+		w_write(w, order[i].rec, rec_len(s, order[i].rec));
 		w->count++;
 	}
 	free(order);
