@@ -215,9 +215,20 @@ def floods(keywatch, tmp):
         with open(state, "wb") as f:
             f.write(first)
         results.append(run(keywatch, args, tmp, j, files=files)[1:])
-    if any(r != results[0] for r in results[1:]):
+    bad = []
+    for j, r in zip(THREADS[1:], results[1:]):
+        for what, a, b in (("stdout", results[0][0], r[0]),
+                           ("stderr", results[0][1], r[1])):
+            if a != b:
+                bad.append("%s differs between -j %s and -j %s" %
+                           (what, THREADS[0], j))
+        for f in files:
+            if results[0][2][f] != r[2][f]:
+                bad.append("%s differs between -j %s and -j %s" %
+                           (f, THREADS[0], j))
+    if bad:
         FAILED.append("flood from state")
-        print("FAIL flood from state: runs differ")
+        print("FAIL flood from state:\n  " + "\n  ".join(bad))
     else:
         print("ok   flood from state")
     plain = os.path.join(tmp, "flood.jsonl")
