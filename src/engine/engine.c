@@ -222,8 +222,9 @@ static void note_handout(struct kw_engine *e, const struct kw_event *ev)
 		kw_key_redact(ev->key.p, ev->key.n, h.id, sizeof(h.id));
 	else
 		kw_key_principal_label(ev->principal.p, ev->principal.n, h.id,
-				       KW_KEY_ID_MAX < sizeof(h.id) ? KW_KEY_ID_MAX
-								     : sizeof(h.id));
+				       KW_KEY_ID_MAX < sizeof(h.id)
+					       ? KW_KEY_ID_MAX
+					       : sizeof(h.id));
 	if (ev->principal.n)
 		kw_key_principal_label(ev->principal.p, ev->principal.n,
 				       h.principal, sizeof(h.principal));

@@ -152,7 +152,7 @@ struct kw_engine {
 	size_t learned_off;	   /* where the detectors' part starts */
 	size_t learned_size;	   /* its size: what a snapshot keeps */
 	size_t report_off; /* the report's part (state/keyreport.h); 0: none */
-	bool windowed;		   /* some family has windows (a flush slot) */
+	bool windowed;	   /* some family has windows (a flush slot) */
 
 	struct kw_shard shards[KW_ENGINE_SHARDS_MAX];
 	unsigned nshards;

@@ -772,6 +772,28 @@ static void count_failure(struct slot *sl, enum kw_skip_reason r,
 	kw_skips_error(&sl->skips, msg);
 }
 
+/* The batch just read into sl: its bytes kept in the slot. true when the
+ * input is through (no records: the end, or no memory for them); *hand:
+ * whether sl is to go on (it has records or something to say). */
+static bool hold_batch(struct source *src, struct slot *sl, bool *hand)
+{
+	*hand = true;
+	if (sl->nrecs && !keep_bytes(sl)) {
+		sl->nrecs = 0;
+		sl->nruns = 0;
+		count_failure(sl, KW_SKIP_CORRUPT,
+			      "out of memory holding a batch");
+		src->result = KW_ENOMEM;
+		return true;
+	}
+	if (sl->nrecs == 0) {
+		/* The end: a slot only for what it has to say. */
+		*hand = sl->opened || sl->skips.total;
+		return true;
+	}
+	return false;
+}
+
 /* One batch of the merge into slot sl: its runs of records of one input
  * each, under that input's name (mu released). */
 static bool read_merged(struct kw_pipeline *p, struct slot *sl, bool *hand)
@@ -792,20 +814,7 @@ static bool read_merged(struct kw_pipeline *p, struct slot *sl, bool *hand)
 		sl->runs[sl->nruns++].name =
 			add_name(sl, kw_merge_name(src->mg, sl->input[i]));
 	}
-	if (sl->nrecs && !keep_bytes(sl)) {
-		sl->nrecs = 0;
-		sl->nruns = 0;
-		count_failure(sl, KW_SKIP_CORRUPT,
-			      "out of memory holding a batch");
-		src->result = KW_ENOMEM;
-		return true;
-	}
-	if (sl->nrecs == 0) {
-		*hand = sl->opened || sl->skips.total;
-		return true;
-	}
-	*hand = true;
-	return false;
+	return hold_batch(src, sl, hand);
 }
 
 /* One batch of the input into slot sl (mu released). true when the input
@@ -836,19 +845,8 @@ static bool read_one(struct kw_pipeline *p, struct slot *sl, bool *hand)
 		return true;
 	}
 	sl->runs[0].n = (uint16_t)sl->nrecs;
-	if (sl->nrecs && !keep_bytes(sl)) {
-		sl->nrecs = 0;
-		sl->runs[0].n = 0;
-		count_failure(sl, KW_SKIP_CORRUPT,
-			      "out of memory holding a batch");
-		src->result = KW_ENOMEM;
+	if (hold_batch(src, sl, hand))
 		return true;
-	}
-	if (sl->nrecs == 0) {
-		/* The end: a slot only for what it has to say. */
-		*hand = sl->opened || sl->skips.total;
-		return true;
-	}
 	src->counted = false;
 	return false;
 }

@@ -4,8 +4,9 @@ give the same bytes.
 
 Compared for each input: standard output (the alerts, -o json), standard
 error (warnings in their order, the summary; only the run time differs),
-the exit status, and where the case has them the --report file, a file
-sink's file and the --state file. Inputs:
+the exit status, and where the case has them the --report file (text or
+HTML, with each key's timeline of requests), a file sink's file and the
+--state file. Inputs:
 
   - every golden case (tests/golden/*), run as the golden runner runs it;
   - an evaluation week from tools/kwgen --eval (every planted anomaly,
@@ -134,12 +135,18 @@ def eval_week(keywatch, kwgen, tmp):
                   {"type": "file", "path": os.path.join(tmp, "week.alerts")}]
     json.dump(c, open(conf, "w"))
     base = same("eval week", keywatch,
-                ["scan", "-o", "json", "-c", conf, "--report", "week.report",
-                 log], tmp, files=("week.alerts", "week.report"))
+                ["scan", "-o", "json", "-c", conf, "--report",
+                 "week.report.html", log], tmp,
+                files=("week.alerts", "week.report.html"))
     if base[1].count(b"auth.failures") == 0:
         FAILED.append("eval week")
         print("FAIL eval week: no auth.failures alert (the part across "
               "keys was not exercised)")
+    # The report's charts: each key's requests per minute, kept by the
+    # key's shard (state/keyreport.h).
+    if b"requests / min" not in (base[3]["week.report.html"] or b""):
+        FAILED.append("eval week")
+        print("FAIL eval week: the HTML report has no key's chart")
 
 
 def flood(path, keys, seed):
@@ -207,6 +214,10 @@ def floods(keywatch, tmp):
     if b"1800 requests were made without a key" not in base[2]:
         FAILED.append("flood")
         print("FAIL flood: not 1800 requests made without a key")
+    if b"requests: busiest minute per" not in (base[3]["flood.report"] or
+                                               b""):
+        FAILED.append("flood")
+        print("FAIL flood: the report has no key's timeline")
     # A second scan from the first's state, the state kept between runs.
     state = os.path.join(tmp, "flood.state")
     first = base[3]["flood.state"]
