@@ -75,38 +75,19 @@ static enum kw_status ops_create(const struct kw_detector_env *env, void **self,
 	return KW_OK;
 }
 
-/* 8 bytes at a time (operation names are short and this runs for every
- * event), then a final mix so every bit of the result depends on all of
- * them. Little-endian loads: the filter's bits are the same on every run
- * of the same build, which is what state files need. */
-static uint64_t op_hash(struct kw_str op)
+/* The filter hash of ev's op: an op the model named carries it. */
+static uint64_t op_hash_of(const struct kw_event *ev)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ op.n;
-	size_t i = 0;
-
-	for (; i + 8 <= op.n; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, op.p + i, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	if (i < op.n) {
-		uint64_t w = 0;
-
-		memcpy(&w, op.p + i, op.n - i);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-	}
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 32;
-	return h;
+	if (ev->info && ev->op.p == ev->info->name.p &&
+	    ev->op.n == ev->info->name.n)
+		return ev->info->name_hash;
+	return kw_models_op_hash(ev->op.p, ev->op.n);
 }
 
-/* Add op; true when it was (probably) there before. */
-static bool seen_add(struct ops_key *st, struct kw_str op)
+/* Add the op whose kw_models_op_hash is h; true when it was (probably)
+ * there before. */
+static bool seen_add(struct ops_key *st, uint64_t h)
 {
-	uint64_t h = op_hash(op);
 	bool seen = true;
 
 	for (int i = 0; i < 3; i++) {
@@ -334,7 +315,7 @@ static void ops_observe(void *self, const struct kw_event *ev,
 
 	if (!ev->op.n || (!o->on_first && !o->on_sensitive))
 		return;
-	seen = seen_add(st, ev->op);
+	seen = seen_add(st, op_hash_of(ev));
 	learning = kw_detect_learning(o->cfg, key, ev->ts);
 	if (ev->verdict || (ev->info && ev->info->tier != KW_TIER_NONE))
 		judge(ev, &v);
@@ -343,9 +324,12 @@ static void ops_observe(void *self, const struct kw_event *ev,
 	if (v.tier != KW_TIER_NONE) {
 		if (!o->on_sensitive)
 			return;
-		if (v.match)
-			seen = seen_add(st,
-					seen_name(ev, &v, buf, sizeof(buf)));
+		if (v.match) {
+			struct kw_str name =
+				seen_name(ev, &v, buf, sizeof(buf));
+
+			seen = seen_add(st, kw_models_op_hash(name.p, name.n));
+		}
 		/* Never routine: every time (the router holds back repeats
 		 * within its dedup window). */
 		if (v.tier == KW_TIER_NEVER_ROUTINE ||

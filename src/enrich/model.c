@@ -34,6 +34,30 @@ uint32_t kw_models_hash(const char *s, size_t n)
 	return h;
 }
 
+uint64_t kw_models_op_hash(const char *s, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	if (i < n) {
+		uint64_t w = 0;
+
+		memcpy(&w, s + i, n - i);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return h;
+}
+
 int32_t kw_models_op_find(const struct kw_model *md, const char *name, size_t n)
 {
 	size_t i;
@@ -246,18 +270,19 @@ void kw_models_node_free(struct kw_model_node *nd)
 static const struct kw_model_prefix *find_prefix(const struct kw_models *m,
 						 const char *key, size_t n)
 {
-	size_t i;
+	size_t i, last;
 
 	/* A prefix names one of m->v: none without models (said so that
 	 * the analyzer sees a prefix's model is never NULL). */
 	if (!key || n == 0 || !m->v)
 		return NULL;
-	/* Longest first, so the first hit is the best one. */
-	for (i = 0; i < m->nprefixes; i++) {
+	/* Only those that begin with the key's first byte, longest first, so
+	 * the first hit is the best one. */
+	last = m->px_start[(unsigned char)key[0] + 1];
+	for (i = m->px_start[(unsigned char)key[0]]; i < last; i++) {
 		const struct kw_model_prefix *px = &m->prefixes[i];
 
-		if (px->n <= n && px->s[0] == key[0] &&
-		    memcmp(px->s, key, px->n) == 0)
+		if (px->n <= n && memcmp(px->s, key, px->n) == 0)
 			return px;
 	}
 	return NULL;

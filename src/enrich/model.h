@@ -94,6 +94,7 @@ const struct kw_counter_info *kw_models_counter(const struct kw_models *m,
  * (ev->info). Lives as long as the model set. */
 struct kw_op_info {
 	struct kw_str name;	/* "refunds.create", "iam:CreateUser" */
+	uint64_t name_hash;	/* kw_models_op_hash(name) */
 	struct kw_str resource; /* "refunds", "iam" */
 	const char *reason;	/* why it is sensitive; NULL when it is not */
 	enum kw_access access;	/* read or write */
@@ -243,6 +244,13 @@ const char *kw_models_sensitive_reason(const struct kw_models *m,
 
 /* FNV-1a over n bytes: the hash of names (counted names, op names). */
 uint32_t kw_models_hash(const char *s, size_t n);
+
+/* The 64-bit hash of an operation name that the ops detector's per-key
+ * filter is made of (kw_op_info.name_hash holds it for a model's ops).
+ * 8 bytes at a time, then a final mix so every bit depends on all of
+ * them; little-endian loads, so the filter's bits are the same on every
+ * run of the same build, which is what state files need. */
+uint64_t kw_models_op_hash(const char *s, size_t n);
 
 /* For `keywatch check`: how many models, and per model its name, the file
  * it came from, and counts of prefixes, routes and sensitive operations. */

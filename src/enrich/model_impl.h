@@ -209,8 +209,11 @@ struct kw_model_prefix {
 struct kw_models {
 	struct kw_model *v;
 	size_t n;
-	struct kw_model_prefix *prefixes; /* all models, longest first */
+	/* all models, by first byte, then longest first */
+	struct kw_model_prefix *prefixes;
 	size_t nprefixes;
+	/* prefixes[px_start[c] .. px_start[c + 1]) begin with byte c */
+	uint32_t px_start[257];
 	struct kw_counter_info counters[KW_MODELS_MAX_COUNTERS];
 	size_t ncounters;
 	/* "identities": rules on who acted, for every CloudTrail event */

@@ -1129,6 +1129,7 @@ static enum kw_status add_op(struct loader *ld, json_t *obj, const char *jpath,
 	memset(op, 0, sizeof(*op));
 	op->name.p = dup_str(ld, name, strlen(name));
 	op->name.n = strlen(name);
+	op->name_hash = kw_models_op_hash(name, op->name.n);
 	if (!resource) {
 		op->resource.p =
 			dup_str(ld, name, default_resource_len(md, name));
@@ -1731,7 +1732,10 @@ cleanup:
 static int cmp_prefix(const void *a, const void *b)
 {
 	const struct kw_model_prefix *x = a, *y = b;
+	unsigned char cx = (unsigned char)x->s[0], cy = (unsigned char)y->s[0];
 
+	if (cx != cy)
+		return cx < cy ? -1 : 1;
 	if (x->n != y->n)
 		return x->n > y->n ? -1 : 1;
 	return strcmp(x->s, y->s);
@@ -1814,7 +1818,7 @@ enum kw_status kw_models_load(const char *dir, const char *const *names,
 	struct kw_models *m = NULL;
 	char **listed = NULL;
 	char *path = NULL;
-	size_t i, count = n;
+	size_t i, k, count = n;
 
 	*out = NULL;
 	m = calloc(1, sizeof(*m));
@@ -1851,6 +1855,13 @@ enum kw_status kw_models_load(const char *dir, const char *const *names,
 	if (m->nprefixes)
 		qsort(m->prefixes, m->nprefixes, sizeof(*m->prefixes),
 		      cmp_prefix);
+	for (i = 0, k = 0; k < 256; k++) {
+		m->px_start[k] = (uint32_t)i;
+		while (i < m->nprefixes &&
+		       (unsigned char)m->prefixes[i].s[0] == k)
+			i++;
+	}
+	m->px_start[256] = (uint32_t)m->nprefixes;
 	*out = m;
 	m = NULL;
 cleanup:

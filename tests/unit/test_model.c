@@ -1480,6 +1480,65 @@ static void test_duplicate_prefix_across_files(void **state)
 	tmp_free(&t);
 }
 
+/* Prefixes of several models, looked up by the key's first byte: the
+ * longest that matches wins whatever file or byte it came from; a key
+ * whose first byte no prefix has gets no kind. And a model's op carries
+ * the ops detector's filter hash of its name. */
+static void test_prefix_buckets(void **state)
+{
+	struct fx *fx = *state;
+	struct kw_models *m = NULL;
+	struct kw_error err = {0};
+	enum kw_key_kind kind;
+	enum kw_key_mode mode;
+	struct kw_event ev;
+	struct tmp t;
+
+	tmp_init(&t);
+	tmp_write(
+		&t, "a.json",
+		"{\"prefixes\": [{\"prefix\": \"zz_\", \"kind\": "
+		"\"secret\"},\n"
+		"  {\"prefix\": \"a\", \"kind\": \"publishable\"},\n"
+		"  {\"prefix\": \"ab_live_\", \"kind\": \"secret\", "
+		"\"mode\": \"live\"}],\n"
+		" \"routes\": [{\"method\": \"GET\", \"path\": \"/v1/things\", "
+		"\"op\": \"things.list\", \"access\": \"read\"}]}\n");
+	tmp_write(&t, "b.json",
+		  "{\"prefixes\": [{\"prefix\": \"ab_\", \"kind\": "
+		  "\"restricted\"},\n"
+		  "  {\"prefix\": \"\\u00ff\", \"kind\": \"secret\"}]}\n");
+	assert_int_equal(kw_models_load(t.dir, NULL, 0, &m, &err), KW_OK);
+	kw_models_key_kind(m, "ab_live_1", 9, &kind, &mode);
+	assert_int_equal(kind, KW_KIND_SECRET);
+	assert_int_equal(mode, KW_MODE_LIVE);
+	kw_models_key_kind(m, "ab_test_1", 9, &kind, &mode);
+	assert_int_equal(kind, KW_KIND_RESTRICTED);
+	kw_models_key_kind(m, "abc", 3, &kind, &mode);
+	assert_int_equal(kind, KW_KIND_PUBLISHABLE);
+	kw_models_key_kind(m, "zz_1", 4, &kind, &mode);
+	assert_int_equal(kind, KW_KIND_SECRET);
+	kw_models_key_kind(m,
+			   "\xc3\xbf"
+			   "1",
+			   3, &kind, &mode);
+	assert_int_equal(kind, KW_KIND_SECRET);
+	kw_models_key_kind(m, "z_1", 3, &kind, &mode);
+	assert_int_equal(kind, KW_KIND_UNKNOWN);
+	kw_models_key_kind(m, "b", 1, &kind, &mode);
+	assert_int_equal(kind, KW_KIND_UNKNOWN);
+
+	ev = mkev("ab_live_1", "GET", "/v1/things");
+	kw_models_enrich(m, &ev, &fx->arena);
+	str_equal(ev.op, "things.list");
+	assert_non_null(ev.info);
+	assert_true(ev.info->name_hash == kw_models_op_hash("things.list", 11));
+	assert_true(kw_models_op_hash("things.list", 11) !=
+		    kw_models_op_hash("things.lisu", 11));
+	kw_models_destroy(m);
+	tmp_free(&t);
+}
+
 /* A user's own API: backtracking, method-less routes, defaults. */
 static void test_custom_model(void **state)
 {
@@ -1782,6 +1841,8 @@ int main(void)
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_duplicate_prefix_across_files),
 		cmocka_unit_test(test_custom_model),
+		cmocka_unit_test_setup_teardown(test_prefix_buckets, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_cache_identical, setup,
 						teardown),
 	};
