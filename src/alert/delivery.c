@@ -61,6 +61,7 @@ struct kw_delivery {
 	bool started, joined;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t room; /* an entry left the memory queue, or a RETRY */
 
 	struct entry *head, *tail;
 	size_t nmem;
@@ -783,6 +784,7 @@ static void settle(struct kw_delivery *d, enum kw_sink_result r,
 			    "next try in %.1f s",
 			    d->sink->name, e->alert.id, d->attempts, err->msg,
 			    (double)delay / 1000);
+		pthread_cond_broadcast(&d->room); /* waiters drop now */
 		return;
 	}
 	if (r == KW_SINK_OK) {
@@ -795,6 +797,7 @@ static void settle(struct kw_delivery *d, enum kw_sink_result r,
 	if (e->spooled)
 		spool_done(d, e->seq);
 	entry_free(pop(d));
+	pthread_cond_broadcast(&d->room);
 	d->attempts = 0;
 	d->next_try = 0;
 	if (!d->head && !d->spilled)
@@ -914,6 +917,7 @@ enum kw_status kw_delivery_start(struct kw_sink *sink, const char *name,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&d->cv, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&d->room, NULL);
 	if (o->spool_dir) {
 		d->o.spool_dir = o->spool_dir;
 		st = spool_open(d, name, err);
@@ -965,6 +969,12 @@ void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
 		d->spilled++;
 		goto out;
 	}
+	/* A local sink that keeps up: wait for its reader, lose nothing. */
+	while (!spooled && d->o.wait_for_room && !d->o.gated &&
+	       d->nmem >= d->o.queue_max && d->attempts == 0 && !d->stopping) {
+		pthread_cond_signal(&d->cv);
+		pthread_cond_wait(&d->room, &d->mu);
+	}
 	full = d->nmem >= d->o.queue_max;
 	if (!full)
 		e = entry_from_alert(seq, a, json, len);
@@ -1010,6 +1020,7 @@ void kw_delivery_stop(struct kw_delivery *d, int64_t timeout_ms)
 	d->released = d->next_seq - 1; /* nothing more will come */
 	if (!d->stopping) {
 		d->stopping = true;
+		pthread_cond_broadcast(&d->room);
 		d->deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	} else if (now_ms() + timeout_ms < d->deadline) {
 		d->deadline = now_ms() + timeout_ms;
@@ -1040,6 +1051,7 @@ void kw_delivery_destroy(struct kw_delivery *d)
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
 	pthread_cond_destroy(&d->cv);
+	pthread_cond_destroy(&d->room);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
 }

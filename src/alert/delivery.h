@@ -39,6 +39,14 @@ struct kw_delivery_opts {
 	 * journal has the alert, so no sink ever has an alert the journal
 	 * lacks). Not gated: delivered as soon as submitted. */
 	bool gated;
+	/* Wait for room: when the memory queue is full and the alert cannot
+	 * wait in the spool, kw_delivery_submit waits until the thread has
+	 * delivered one, as long as the sink is delivering (not backing off
+	 * after a RETRY: then the alert is dropped, counted and logged, so
+	 * that a sink stuck on a full disk never stalls the caller). For
+	 * local sinks (sink.h) and not with gated, whose release comes from
+	 * the caller itself. */
+	bool wait_for_room;
 	/* Optional: told of each alert the spool held at start (it passed
 	 * the router in an earlier run): its id and event time. */
 	void (*replayed)(void *ctx, const char *id, int64_t time);

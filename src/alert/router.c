@@ -668,6 +668,7 @@ enum kw_status kw_router_start_delivery(struct kw_router *r,
 			so.keep_sigpipe = true;
 		}
 		so.gated = r->on_pass != NULL;
+		so.wait_for_room = r->sinks[i]->ops->local && !so.gated;
 		so.replayed = r->on_pass;
 		so.replayed_ctx = r->pass_ctx;
 		st = kw_delivery_start(r->sinks[i], r->sinks[i]->id, &so,

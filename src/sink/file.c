@@ -205,6 +205,7 @@ static const char *const destination[] = {"path", NULL};
 
 const struct kw_sink_ops kw_sink_file = {
 	.name = "file",
+	.local = true,
 	.destination = destination,
 	.options = file_options,
 	.create = fs_create,

@@ -52,6 +52,11 @@ struct kw_sink_ops {
 	 * (alert/incident.h) instead of every alert, unless its config says
 	 * "incidents": false. Default false: machines get every alert. */
 	bool for_people;
+	/* A sink that writes on this machine (stdout, a file): its pace is
+	 * its reader's (a pipe, a disk), so when its memory queue is full
+	 * and there is no spool, whoever submits waits for room instead of
+	 * dropping the alert (alert/delivery.h, wait_for_room). */
+	bool local;
 	/* The options that say where alerts go ("url"; NULL-terminated).
 	 * Their values as written in the config ("env:NAME" as such, never
 	 * the secret it names) make the identity of an unnamed sink: the

@@ -80,6 +80,7 @@ static void so_destroy(void *self)
 
 const struct kw_sink_ops kw_sink_stdout = {
 	.name = "stdout",
+	.local = true,
 	.options = NULL,
 	.create = so_create,
 	.deliver = so_deliver,

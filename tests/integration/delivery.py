@@ -270,6 +270,42 @@ def case_kill9_and_restart(keywatch, tmp):
         recv.close()
 
 
+def case_local_sinks_keep_up(keywatch, tmp):
+    """A burst of 3,000 alerts (more than a sink's memory queue of 1,024)
+    into stdout read by a slow pipe and a file sink with no spool: both
+    wait for their reader, and every alert arrives once, in order."""
+    n = 3000
+    with open(os.path.join(tmp, "burst.jsonl"), "w") as f:
+        for i in range(n):
+            f.write(json.dumps({
+                "id": "req_%05d" % i, "created": 1795766400 + i / 1000,
+                "method": "GET", "path": "/v1/balance", "status": 200,
+                "ip": "45.134.26.91",
+                "api_key": "sk_live_51HxHoneyKeyAbCdEfGh%05d" % i}) + "\n")
+    keys = [{"match": "sk_live_*%05d" % i, "name": "decoy%d" % i,
+             "honey": True} for i in range(n)]
+    cfg = os.path.join(tmp, "kw.json")
+    with open(cfg, "w") as f:
+        json.dump({"keys": keys, "sinks": [
+            {"type": "stdout"},
+            {"type": "file", "path": os.path.join(tmp, "alerts.jsonl")}]}, f)
+    p = subprocess.Popen([keywatch, "scan", "-o", "json", "-c", cfg,
+                          "burst.jsonl"], cwd=tmp, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env())
+    time.sleep(1.5)  # the scan runs ahead of its reader
+    out, err = p.communicate(timeout=120)
+    check(p.returncode == 0, "exit %d:\n%s" % (p.returncode, err.decode()))
+    check(b"dropped" not in err, "alerts dropped:\n" + err.decode()[-600:])
+    got = ids_of(out)
+    check(len(got) == n and len(set(got)) == n,
+          "stdout: %d alerts (%d distinct) of %d" % (len(got), len(set(got)),
+                                                     n))
+    with open(os.path.join(tmp, "alerts.jsonl"), "rb") as f:
+        filed = ids_of(f.read())
+    check(filed == got, "the file sink has %d alerts, in another order "
+          "or not the same as stdout's %d" % (len(filed), len(got)))
+
+
 def case_check_redacts(keywatch, tmp):
     """`keywatch check` shows the host, never the path, token or secret."""
     keys = write_inputs(tmp, 1)
@@ -708,7 +744,8 @@ def case_proxy_from_env(keywatch, tmp):
 
 
 CASES = [case_retry_then_ok, case_down_then_up, case_permanent_400,
-         case_timeouts_and_slow, case_kill9_and_restart, case_check_redacts,
+         case_timeouts_and_slow, case_kill9_and_restart,
+         case_local_sinks_keep_up, case_check_redacts,
          case_chat_payloads, case_incidents_paging, case_test_sink,
          case_syslog, case_exec,
          case_tls_verified,

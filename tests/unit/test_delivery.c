@@ -41,6 +41,7 @@
 struct script {
 	enum kw_sink_result answers[MAXCALLS]; /* then OK */
 	size_t nanswers;
+	unsigned slow_us;    /* each call takes this long (a slow reader) */
 	int64_t retry_after; /* ms, with every RETRY */
 	char ids[MAXCALLS][KW_ALERT_ID_LEN + 1];
 	int64_t at[MAXCALLS]; /* monotonic ms of each call */
@@ -69,6 +70,8 @@ static enum kw_sink_result sc_deliver(void *self, const struct kw_alert *a,
 	memcpy(s->ids[i], a->id, sizeof(s->ids[i]));
 	s->at[i] = mono_ms();
 	s->ncalls++;
+	if (s->slow_us)
+		usleep(s->slow_us);
 	if (r == KW_SINK_RETRY)
 		kw_error_set(err, KW_ERETRY, "HTTP 503: try later");
 	if (r == KW_SINK_FAIL)
@@ -146,6 +149,18 @@ static void submit(struct kw_delivery *d, int n, char *id)
 	kw_alert_clear(&a);
 }
 
+static struct kw_delivery *start_opts(struct kw_sink *k,
+				      struct kw_delivery_opts o)
+{
+	struct kw_delivery *d = NULL;
+	struct kw_error err;
+
+	kw_error_clear(&err);
+	if (kw_delivery_start(k, "script-sinks-0", &o, &d, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	return d;
+}
+
 static struct kw_delivery *start(struct kw_sink *k, const char *dir,
 				 size_t queue_max)
 {
@@ -155,13 +170,8 @@ static struct kw_delivery *start(struct kw_sink *k, const char *dir,
 		.retry_min_ms = 20,
 		.retry_max_ms = 80,
 	};
-	struct kw_delivery *d = NULL;
-	struct kw_error err;
 
-	kw_error_clear(&err);
-	if (kw_delivery_start(k, "script-sinks-0", &o, &d, &err) != KW_OK)
-		fail_msg("%s", err.msg);
-	return d;
+	return start_opts(k, o);
 }
 
 static char *tmpdir(void)
@@ -454,6 +464,68 @@ static void test_no_spool_drops(void **state)
 	kw_delivery_stop(d, 0);
 	kw_log_set_level(lvl);
 	kw_delivery_stats(d, &st);
+	assert_int_equal(st.dropped, 3);
+	assert_int_equal(st.pending, 2);
+	assert_int_equal(st.delivered, 0);
+	kw_delivery_destroy(d);
+}
+
+/* A local sink (stdout, a file) slower than the alerts come: with no
+ * spool and a full queue, submit waits for the reader and nothing is
+ * dropped, in order. */
+static void test_wait_for_room(void **state)
+{
+	struct script s = {.slow_us = 2000};
+	struct kw_sink k = sink_of(&s);
+	struct kw_delivery_opts o = {.queue_max = 2,
+				     .retry_min_ms = 20,
+				     .retry_max_ms = 80,
+				     .wait_for_room = true};
+	struct kw_delivery *d;
+	struct kw_delivery_stats st;
+	char ids[40][KW_ALERT_ID_LEN + 1];
+
+	(void)state;
+	d = start_opts(&k, o);
+	for (int i = 0; i < 40; i++)
+		submit(d, i, ids[i]);
+	kw_delivery_stop(d, 5000);
+	kw_delivery_stats(d, &st);
+	assert_int_equal(st.dropped, 0);
+	assert_int_equal(st.delivered, 40);
+	assert_int_equal(s.ncalls, 40);
+	for (int i = 0; i < 40; i++)
+		assert_string_equal(s.ids[i], ids[i]);
+	kw_delivery_destroy(d);
+}
+
+/* ...but not behind a sink backing off after a RETRY (a full disk): the
+ * alerts past the bound are dropped as without waiting, at once. */
+static void test_wait_for_room_not_on_retry(void **state)
+{
+	struct script s = {.retry_after = 10000};
+	struct kw_sink k = sink_of(&s);
+	struct kw_delivery_opts o = {.queue_max = 2,
+				     .retry_min_ms = 20,
+				     .retry_max_ms = 80,
+				     .wait_for_room = true};
+	enum kw_log_level lvl = kw_log_get_level();
+	struct kw_delivery *d;
+	struct kw_delivery_stats st;
+	int64_t t0 = mono_ms();
+
+	(void)state;
+	for (size_t i = 0; i < MAXCALLS; i++)
+		s.answers[i] = KW_SINK_RETRY;
+	s.nanswers = MAXCALLS;
+	kw_log_set_level(KW_LOG_QUIET);
+	d = start_opts(&k, o);
+	for (int i = 0; i < 5; i++)
+		submit(d, i, NULL);
+	kw_delivery_stop(d, 0);
+	kw_log_set_level(lvl);
+	kw_delivery_stats(d, &st);
+	assert_true(mono_ms() - t0 < 5000);
 	assert_int_equal(st.dropped, 3);
 	assert_int_equal(st.pending, 2);
 	assert_int_equal(st.delivered, 0);
@@ -857,6 +929,8 @@ int main(void)
 		cmocka_unit_test(test_spool_after_crash),
 		cmocka_unit_test(test_memory_bound_spills),
 		cmocka_unit_test(test_no_spool_drops),
+		cmocka_unit_test(test_wait_for_room),
+		cmocka_unit_test(test_wait_for_room_not_on_retry),
 		cmocka_unit_test(test_spool_errors),
 		cmocka_unit_test(test_spool_locked),
 		cmocka_unit_test(test_spool_hostile),
