@@ -122,6 +122,12 @@ struct kw_detector_ops {
 	const struct kw_option *options; /* accepted in detectors.<name>,
 					    besides "enabled"; NULL-name end */
 	size_t state_size;		 /* bytes per key, may be 0 */
+	/* The version of the layout of those bytes, from 1: raise it in the
+	 * change that changes the layout (a field's meaning, size or place),
+	 * so that a state file of the old layout makes this family alone
+	 * start learning again (state/snapshot.h, sections) instead of
+	 * misreading it. Required when state_size > 0. */
+	uint32_t state_version;
 
 	/* Required. *self is the family's instance (may stay NULL). */
 	enum kw_status (*create)(const struct kw_detector_env *env, void **self,

@@ -392,6 +392,7 @@ const struct kw_detector_ops kw_detect_errors = {
 	.detectors = names,
 	.options = options,
 	.state_size = sizeof(struct errors_key),
+	.state_version = 1,
 	.validate = errors_validate,
 	.create = errors_create,
 	.observe = errors_observe,

@@ -967,6 +967,7 @@ const struct kw_detector_ops kw_detect_geo = {
 	.detectors = names,
 	.options = options,
 	.state_size = sizeof(struct geo_state),
+	.state_version = 1,
 	.create = geo_create,
 	.observe = geo_observe,
 	.describe = geo_describe,

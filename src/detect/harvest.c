@@ -368,6 +368,7 @@ const struct kw_detector_ops kw_detect_harvest = {
 	.detectors = names,
 	.options = NULL,
 	.state_size = sizeof(struct harvest_key),
+	.state_version = 1,
 	.validate = hv_validate,
 	.create = hv_create,
 	.observe = hv_observe,

@@ -204,6 +204,7 @@ const struct kw_detector_ops kw_detect_instance = {
 	.detectors = names,
 	.options = NULL,
 	.state_size = sizeof(struct instance_key),
+	.state_version = 1,
 	.validate = in_validate,
 	.create = in_create,
 	.observe = in_observe,

@@ -364,6 +364,7 @@ const struct kw_detector_ops kw_detect_ops = {
 	.detectors = names,
 	.options = NULL,
 	.state_size = sizeof(struct ops_key),
+	.state_version = 1,
 	.validate = ops_validate,
 	.create = ops_create,
 	.observe = ops_observe,

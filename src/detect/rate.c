@@ -645,6 +645,7 @@ const struct kw_detector_ops kw_detect_rate = {
 	.detectors = names,
 	.options = options,
 	.state_size = sizeof(struct rate_key),
+	.state_version = 1,
 	.create = rate_create,
 	.observe = rate_observe,
 	.tick = rate_tick,

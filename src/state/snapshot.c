@@ -10,9 +10,11 @@
  * key when the key comes back). The index maps a fingerprint to a record
  * by open addressing with a keyed hash (a hostile file cannot make its
  * fingerprints collide). Records put while running (an evicted key's
- * state) and records of version 1 and 2 files are encoded into their own
- * allocations; taking a record frees those, so memory moves from the
- * pending table to the key table as saved keys come back.
+ * state), records of version 1 and 2 files and records of a file whose
+ * sections are not the owner's (moved: each family's bytes copied to where
+ * they are now, a family of another layout version left zero) are encoded
+ * into their own allocations; taking a record frees those, so memory moves
+ * from the pending table to the key table as saved keys come back.
  */
 #include "state/snapshot.h"
 
@@ -26,6 +28,7 @@
 #include <zlib.h>
 
 #include "core/file.h"
+#include "core/log.h"
 #include "core/time.h"
 #include "state/siphash.h"
 
@@ -38,6 +41,23 @@
 #define OLD_FP 16		  /* versions 1 and 2: hex digits */
 #define WRITE_BUF ((size_t)1 << 20)
 #define LOAD_BATCH 64
+#define STATE_MAX ((size_t)1 << 20) /* bytes of one key's state */
+
+/* The shape of a state: its bytes, its 8-byte words and its bitmap's
+ * bytes. */
+struct geom {
+	size_t state_size;
+	size_t words;
+	size_t bitmap;
+};
+
+/* A layout as kept: its sections and their names, copied. */
+struct layout {
+	struct kw_snap_section *sec; /* n, names in the same allocation */
+	size_t n;
+	size_t state_size;
+	uint64_t hash;
+};
 
 /* A pending record: its fingerprint and where its encoded form is. */
 struct slot {
@@ -64,6 +84,36 @@ struct kw_snapshot {
 	unsigned char *map; /* the file loaded, mapped, or NULL */
 	size_t maplen;
 	unsigned char *scratch; /* words * 8 bytes: a record decoded */
+	struct layout now;	/* n 0: no sections (kw_snapshot_create) */
+	struct layout legacy;	/* n 0: none */
+};
+
+/* A section as a file has it (the name in the mapping, not ended). */
+struct file_sec {
+	const unsigned char *name;
+	size_t len;
+	uint32_t version, offset, size;
+};
+
+/* What loading a file whose sections are not the owner's does: its
+ * records' shape, the bytes moved from where they are in the file to
+ * where they are now, and what to say once the file is in. */
+enum note_kind { NOTE_OLDER, NOTE_NEWER, NOTE_NEW, NOTE_DROPPED };
+
+struct move {
+	size_t from, to, len;
+};
+
+struct plan {
+	struct geom file;
+	struct move moves[KW_SNAPSHOT_SECTIONS_MAX];
+	size_t nmoves;
+	struct {
+		enum note_kind kind;
+		char name[KW_SNAPSHOT_NAME_MAX + 1];
+	} notes[2 * KW_SNAPSHOT_SECTIONS_MAX];
+	size_t nnotes;
+	unsigned char *buf; /* file.words * 8 bytes: a record decoded */
 };
 
 static unsigned char taken_mark;
@@ -163,15 +213,36 @@ static uint64_t bitmap_word(const unsigned char *bm, size_t n, size_t k)
 	return v;
 }
 
-/* Bytes of the encoded record at rec (its bitmap says). */
-static size_t rec_len(const struct kw_snapshot *s, const unsigned char *rec)
+static struct geom geom_of(size_t state_size)
+{
+	struct geom g = {state_size, (state_size + 7) / 8, 0};
+
+	g.bitmap = (g.words + 7) / 8;
+	return g;
+}
+
+static struct geom own_geom(const struct kw_snapshot *s)
+{
+	return (struct geom){s->state_size, s->words, s->bitmap};
+}
+
+/* Bytes of the encoded record at rec of a state of shape g. */
+static size_t rec_len_of(const struct geom *g, const unsigned char *rec)
 {
 	const unsigned char *bm = rec + HEAD_SIZE;
 	size_t nz = 0;
 
-	for (size_t k = 0; 8 * k < s->bitmap; k++)
-		nz += popcount64(bitmap_word(bm, s->bitmap, k));
-	return HEAD_SIZE + s->bitmap + 8 * nz;
+	for (size_t k = 0; 8 * k < g->bitmap; k++)
+		nz += popcount64(bitmap_word(bm, g->bitmap, k));
+	return HEAD_SIZE + g->bitmap + 8 * nz;
+}
+
+/* Bytes of the encoded record at rec (its bitmap says). */
+static size_t rec_len(const struct kw_snapshot *s, const unsigned char *rec)
+{
+	struct geom g = own_geom(s);
+
+	return rec_len_of(&g, rec);
 }
 
 static size_t rec_max(const struct kw_snapshot *s)
@@ -204,16 +275,15 @@ static size_t encode(size_t state_size, size_t words, size_t bitmap,
 	return (size_t)(p - out);
 }
 
-/* Decode a record's state into state (state_size bytes). */
-static void decode(const struct kw_snapshot *s, const unsigned char *rec,
-		   void *state)
+/* Decode a record of a state of shape g into out (g->words * 8 bytes). */
+static void decode_into(const struct geom *g, const unsigned char *rec,
+			unsigned char *out)
 {
-	const unsigned char *bm = rec + HEAD_SIZE, *p = bm + s->bitmap;
-	unsigned char *out = s->scratch;
+	const unsigned char *bm = rec + HEAD_SIZE, *p = bm + g->bitmap;
 
-	memset(out, 0, s->words * 8);
-	for (size_t k = 0; 8 * k < s->bitmap; k++) {
-		uint64_t m = bitmap_word(bm, s->bitmap, k);
+	memset(out, 0, g->words * 8);
+	for (size_t k = 0; 8 * k < g->bitmap; k++) {
+		uint64_t m = bitmap_word(bm, g->bitmap, k);
 
 		for (; m; m &= m - 1) {
 			size_t i = 64 * k + (size_t)__builtin_ctzll(m);
@@ -222,8 +292,128 @@ static void decode(const struct kw_snapshot *s, const unsigned char *rec,
 			p += 8;
 		}
 	}
-	if (state != out)
-		memcpy(state, out, s->state_size);
+}
+
+/* Decode a record's state into state (state_size bytes). */
+static void decode(const struct kw_snapshot *s, const unsigned char *rec,
+		   void *state)
+{
+	struct geom g = own_geom(s);
+
+	decode_into(&g, rec, s->scratch);
+	if (state != s->scratch)
+		memcpy(state, s->scratch, s->state_size);
+}
+
+/* --- layouts ---------------------------------------------------------------
+ */
+
+static bool name_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+static bool name_ok(const unsigned char *name, size_t len)
+{
+	if (!len || len > KW_SNAPSHOT_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!name_char(name[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Whether sections (n of them, over a state of state_size bytes) follow
+ * the rules of snapshot.h; why says what is wrong. */
+static bool sections_ok(const struct file_sec *sec, size_t n, size_t state_size,
+			char *why, size_t cap)
+{
+	uint64_t end = 0;
+
+	if (!n || n > KW_SNAPSHOT_SECTIONS_MAX) {
+		snprintf(why, cap, "%zu sections", n);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!name_ok(sec[i].name, sec[i].len)) {
+			snprintf(why, cap,
+				 "section %zu: a name that is not one", i + 1);
+			return false;
+		}
+		if (sec[i].offset < end ||
+		    (uint64_t)sec[i].offset + sec[i].size > state_size) {
+			snprintf(why, cap,
+				 "section %.*s: bytes %u to %llu overlap "
+				 "another "
+				 "or pass the state's %zu",
+				 (int)sec[i].len, (const char *)sec[i].name,
+				 (unsigned)sec[i].offset,
+				 (unsigned long long)sec[i].offset +
+					 sec[i].size,
+				 state_size);
+			return false;
+		}
+		end = (uint64_t)sec[i].offset + sec[i].size;
+		for (size_t j = 0; j < i; j++) {
+			if (sec[j].len == sec[i].len &&
+			    !memcmp(sec[j].name, sec[i].name, sec[i].len)) {
+				snprintf(why, cap, "section %.*s twice",
+					 (int)sec[i].len,
+					 (const char *)sec[i].name);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* A caller's layout as a file's sections are seen (out: n of them). */
+static bool layout_ok(const struct kw_snap_layout *l, struct file_sec *out)
+{
+	char why[160];
+
+	if (!l->n || l->n > KW_SNAPSHOT_SECTIONS_MAX ||
+	    l->state_size > STATE_MAX)
+		return false;
+	for (size_t i = 0; i < l->n; i++) {
+		const char *name = l->sections[i].name;
+
+		out[i].name = (const unsigned char *)name;
+		out[i].len = name ? strnlen(name, KW_SNAPSHOT_NAME_MAX + 1) : 0;
+		out[i].version = l->sections[i].version;
+		out[i].offset = l->sections[i].offset;
+		out[i].size = l->sections[i].size;
+	}
+	return sections_ok(out, l->n, l->state_size, why, sizeof(why));
+}
+
+/* Copy l (already checked) into out: one allocation for the sections
+ * and their names. */
+static bool layout_copy(struct layout *out, const struct kw_snap_layout *l)
+{
+	size_t names = 0;
+	char *p;
+
+	for (size_t i = 0; i < l->n; i++)
+		names += strlen(l->sections[i].name) + 1;
+	out->sec = malloc(l->n * sizeof(*out->sec) + names);
+	if (!out->sec)
+		return false;
+	p = (char *)(out->sec + l->n);
+	for (size_t i = 0; i < l->n; i++) {
+		size_t len = strlen(l->sections[i].name) + 1;
+
+		out->sec[i] = l->sections[i];
+		memcpy(p, l->sections[i].name, len);
+		out->sec[i].name = p;
+		p += len;
+	}
+	out->n = l->n;
+	out->state_size = l->state_size;
+	out->hash = l->hash;
+	return true;
 }
 
 /* --- the pending table ------------------------------------------------------
@@ -236,7 +426,7 @@ enum kw_status kw_snapshot_create(uint64_t layout, size_t state_size,
 	size_t got = 0;
 
 	*out = NULL;
-	if (!max || state_size > (1u << 20))
+	if (!max || state_size > STATE_MAX)
 		return KW_EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -261,6 +451,29 @@ enum kw_status kw_snapshot_create(uint64_t layout, size_t state_size,
 		if (r <= 0)
 			break;
 		got += (size_t)r;
+	}
+	*out = s;
+	return KW_OK;
+}
+
+enum kw_status kw_snapshot_create_layout(const struct kw_snap_layout *now,
+					 const struct kw_snap_layout *legacy,
+					 size_t max, struct kw_snapshot **out)
+{
+	struct file_sec check[KW_SNAPSHOT_SECTIONS_MAX];
+	struct kw_snapshot *s = NULL;
+	enum kw_status st;
+
+	*out = NULL;
+	if (!layout_ok(now, check) || (legacy && !layout_ok(legacy, check)))
+		return KW_EINVAL;
+	st = kw_snapshot_create(now->hash, now->state_size, max, &s);
+	if (st != KW_OK)
+		return st;
+	if (!layout_copy(&s->now, now) ||
+	    (legacy && !layout_copy(&s->legacy, legacy))) {
+		kw_snapshot_destroy(s);
+		return KW_ENOMEM;
 	}
 	*out = s;
 	return KW_OK;
@@ -301,6 +514,8 @@ void kw_snapshot_destroy(struct kw_snapshot *s)
 		return;
 	clear(s);
 	free(s->scratch);
+	free(s->now.sec);
+	free(s->legacy.sec);
 	free(s);
 }
 
@@ -455,40 +670,67 @@ static bool record_sane(const struct kw_snapshot *s,
 	return !s->check || s->check(s->check_ctx, m, s->scratch, why, cap);
 }
 
-/* Version 3: the record at p (left bytes to the end of the records'
- * room): its length, or 0 with why. Its state is decoded into scratch. */
-static size_t parse_v3(const struct kw_snapshot *s, const unsigned char *p,
-		       size_t left, char *why, size_t cap)
+/* Version 3 and 4: the record at p (left bytes to the end of the records'
+ * room) of a state of shape g: its length, or 0 with why. Its state is
+ * decoded into out (g->words * 8 bytes). */
+static size_t parse_rec(const struct geom *g, const unsigned char *p,
+			size_t left, unsigned char *out, char *why, size_t cap)
 {
 	size_t len;
-	struct kw_snap_meta m;
 
-	if (left < HEAD_SIZE + s->bitmap) {
+	if (left < HEAD_SIZE + g->bitmap) {
 		snprintf(why, cap, "cut short");
 		return 0;
 	}
-	if (s->words % 8 && p[HEAD_SIZE + s->bitmap - 1] >> (s->words % 8)) {
+	if (g->words % 8 && p[HEAD_SIZE + g->bitmap - 1] >> (g->words % 8)) {
 		snprintf(why, cap, "state words past the state's size");
 		return 0;
 	}
-	len = rec_len(s, p);
+	len = rec_len_of(g, p);
 	if (len > left) {
 		snprintf(why, cap, "cut short");
 		return 0;
 	}
-	decode(s, p, s->scratch);
-	if (s->state_size % 8) {
+	decode_into(g, p, out);
+	if (g->state_size % 8) {
 		uint64_t tail = 0;
 
-		memcpy(&tail, s->scratch + s->state_size,
-		       8 - s->state_size % 8);
+		memcpy(&tail, out + g->state_size, 8 - g->state_size % 8);
 		if (tail) {
 			snprintf(why, cap, "bytes past the state's size");
 			return 0;
 		}
 	}
-	get_meta(p + 8, &m);
-	return record_sane(s, &m, why, cap) ? len : 0;
+	return len;
+}
+
+/* A state of the file's layout (in plan->buf) as the owner's, in
+ * scratch: each family kept moved to where its bytes are now, the rest
+ * zero. */
+static void move_state(const struct kw_snapshot *s, const struct plan *plan)
+{
+	memset(s->scratch, 0, s->words * 8);
+	for (size_t i = 0; i < plan->nmoves; i++)
+		memcpy(s->scratch + plan->moves[i].to,
+		       plan->buf + plan->moves[i].from, plan->moves[i].len);
+}
+
+/* The record in scratch (its state moved, not yet checked) encoded in the
+ * owner's shape into an allocation of its own and indexed. */
+static enum kw_status put_moved(struct kw_snapshot *s, uint64_t fp,
+				const struct kw_snap_meta *m,
+				unsigned char *enc, const char *path,
+				struct kw_error *err)
+{
+	size_t n = encode(s->state_size, s->words, s->bitmap, fp, m, s->scratch,
+			  enc);
+	unsigned char *rec = malloc(n);
+
+	if (!rec)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	memcpy(rec, enc, n);
+	insert(s, fp, rec);
+	return KW_OK;
 }
 
 static enum kw_status damaged(struct kw_error *err, const char *path,
@@ -528,56 +770,98 @@ static enum kw_status read_extra(struct kw_snapshot *s, const unsigned char *p,
 	return KW_OK;
 }
 
-/* Version 3 records, indexed where they lie in the mapping. */
+/* Version 3 and 4 records: indexed where they lie in the mapping, or,
+ * with a plan, moved into the owner's layout. */
 static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
-			      size_t size, uint64_t count, const char *path,
+			      size_t size, uint64_t count,
+			      const struct plan *plan, const char *path,
 			      struct kw_error *err)
 {
 	struct slot batch[LOAD_BATCH];
 	size_t batch_hash[LOAD_BATCH];
+	struct geom g = plan ? plan->file : own_geom(s);
+	unsigned char *enc = NULL;
+	enum kw_status st = KW_OK;
 	size_t off = 0;
 	char why[160];
 
 	/* Every record is at least HEAD_SIZE + bitmap bytes. */
-	if (count > size / (HEAD_SIZE + s->bitmap))
+	if (count > size / (HEAD_SIZE + g.bitmap))
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file damaged (record count)",
 				    path);
 	if (!reserve(s, count < s->max ? (size_t)count : s->max))
 		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	if (plan) {
+		enc = malloc(rec_max(s));
+		if (!enc)
+			return kw_error_set(err, KW_ENOMEM, "%s: out of memory",
+					    path);
+	}
+	/* Moved: each checked in the owner's layout and encoded anew. */
+	for (uint64_t i = 0; plan && i < count; i++) {
+		const unsigned char *p = body + off;
+		size_t len = parse_rec(&g, p, size - off, plan->buf, why,
+				       sizeof(why));
+		struct kw_snap_meta m;
+
+		if (len) {
+			get_meta(p + 8, &m);
+			move_state(s, plan);
+		}
+		if (!len || !record_sane(s, &m, why, sizeof(why))) {
+			st = damaged(err, path, i, count, why);
+			goto cleanup;
+		}
+		off += len;
+		st = put_moved(s, get_u64(p), &m, enc, path, err);
+		if (st != KW_OK)
+			goto cleanup;
+	}
 	/* Checked in file order, indexed a batch at a time: the slots of a
 	 * batch are fetched before the first is written, so the cache
 	 * misses of a large index overlap. */
-	for (uint64_t i = 0; i < count;) {
+	for (uint64_t i = 0; !plan && i < count;) {
 		size_t n = 0;
 
 		for (; n < LOAD_BATCH && i < count; n++, i++) {
-			size_t len = parse_v3(s, body + off, size - off, why,
-					      sizeof(why));
+			const unsigned char *p = body + off;
+			size_t len = parse_rec(&g, p, size - off, s->scratch,
+					       why, sizeof(why));
+			struct kw_snap_meta m;
 
-			if (!len)
-				return damaged(err, path, i, count, why);
-			batch[n].fp = get_u64(body + off);
-			batch[n].rec = body + off;
+			if (len)
+				get_meta(p + 8, &m);
+			if (!len || !record_sane(s, &m, why, sizeof(why))) {
+				st = damaged(err, path, i, count, why);
+				goto cleanup;
+			}
+			off += len;
+			batch[n].fp = get_u64(p);
+			batch[n].rec = p;
 			batch_hash[n] = slot_hash(s, batch[n].fp);
 			__builtin_prefetch(
 				&s->index[batch_hash[n] & (s->icap - 1)]);
-			off += len;
 		}
 		for (size_t k = 0; k < n; k++)
 			insert(s, batch[k].fp, batch[k].rec);
 	}
-	return read_extra(s, body + off, size - off, path, err);
+	st = read_extra(s, body + off, size - off, path, err);
+cleanup:
+	free(enc);
+	return st;
 }
 
 /* Versions 1 and 2: records of a fixed size, hex fingerprints; each is
- * checked and encoded into an allocation of its own. */
+ * checked and encoded into an allocation of its own (with a plan, moved
+ * into the owner's layout first). */
 static enum kw_status load_old(struct kw_snapshot *s, uint32_t version,
 			       const unsigned char *body, size_t size,
-			       uint64_t count, const char *path,
-			       struct kw_error *err)
+			       uint64_t count, const struct plan *plan,
+			       const char *path, struct kw_error *err)
 {
-	size_t rsize = OLD_FP + META_SIZE + s->state_size;
+	size_t fsize = plan ? plan->file.state_size : s->state_size;
+	size_t rsize = OLD_FP + META_SIZE + fsize;
 	size_t records = count <= size / rsize ? (size_t)count * rsize : 0;
 	unsigned char *enc = NULL;
 	enum kw_status st = KW_OK;
@@ -594,13 +878,17 @@ static enum kw_status load_old(struct kw_snapshot *s, uint32_t version,
 	for (size_t i = 0; i < count; i++) {
 		const unsigned char *r = body + i * rsize;
 		struct kw_snap_meta m;
-		unsigned char *rec;
 		uint64_t fp;
-		size_t n;
 
 		get_meta(r + OLD_FP, &m);
-		memset(s->scratch, 0, s->words * 8);
-		memcpy(s->scratch, r + OLD_FP + META_SIZE, s->state_size);
+		if (plan) {
+			memset(plan->buf, 0, plan->file.words * 8);
+			memcpy(plan->buf, r + OLD_FP + META_SIZE, fsize);
+			move_state(s, plan);
+		} else {
+			memset(s->scratch, 0, s->words * 8);
+			memcpy(s->scratch, r + OLD_FP + META_SIZE, fsize);
+		}
 		if (!fp_parse((const char *)r, &fp)) {
 			st = damaged(err, path, i, count,
 				     "fingerprint is not 16 hex digits");
@@ -610,16 +898,9 @@ static enum kw_status load_old(struct kw_snapshot *s, uint32_t version,
 			st = damaged(err, path, i, count, why);
 			goto cleanup;
 		}
-		n = encode(s->state_size, s->words, s->bitmap, fp, &m,
-			   r + OLD_FP + META_SIZE, enc);
-		rec = malloc(n);
-		if (!rec) {
-			st = kw_error_set(err, KW_ENOMEM, "%s: out of memory",
-					  path);
+		st = put_moved(s, fp, &m, enc, path, err);
+		if (st != KW_OK)
 			goto cleanup;
-		}
-		memcpy(rec, enc, n);
-		insert(s, fp, rec);
 	}
 	if (version == 2)
 		st = read_extra(s, body + records, size - records, path, err);
@@ -628,19 +909,200 @@ cleanup:
 	return st;
 }
 
+/* A version 4 file's sections at p (left bytes before the trailer), over
+ * a state of state_size bytes: into sec (*n of them), *used bytes. */
+static enum kw_status read_sections(const unsigned char *p, size_t left,
+				    size_t state_size, struct file_sec *sec,
+				    size_t *n, size_t *used, const char *path,
+				    struct kw_error *err)
+{
+	size_t off = 4;
+	uint32_t count;
+	char why[160];
+
+	if (left < 4)
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (sections)", path);
+	count = get_u32(p);
+	if (!count || count > KW_SNAPSHOT_SECTIONS_MAX)
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (%u sections)",
+				    path, (unsigned)count);
+	for (uint32_t i = 0; i < count; i++) {
+		if (left - off < 13 || left - off - 13 < p[off + 12])
+			return kw_error_set(err, KW_ECORRUPT,
+					    "%s: state file damaged (sections "
+					    "cut short)",
+					    path);
+		sec[i].version = get_u32(p + off);
+		sec[i].offset = get_u32(p + off + 4);
+		sec[i].size = get_u32(p + off + 8);
+		sec[i].len = p[off + 12];
+		sec[i].name = p + off + 13;
+		off += 13 + sec[i].len;
+	}
+	if (!sections_ok(sec, count, state_size, why, sizeof(why)))
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (%s)", path, why);
+	*n = count;
+	*used = off;
+	return KW_OK;
+}
+
+static void note(struct plan *plan, enum note_kind kind,
+		 const unsigned char *name, size_t len)
+{
+	if (plan->nnotes >= sizeof(plan->notes) / sizeof(plan->notes[0]))
+		return;
+	plan->notes[plan->nnotes].kind = kind;
+	memcpy(plan->notes[plan->nnotes].name, name, len);
+	plan->notes[plan->nnotes].name[len] = '\0';
+	plan->nnotes++;
+}
+
+/*
+ * How a file of sections file (n of them, over file_size bytes) is read by
+ * the owner: *same when it is the owner's layout exactly (records read
+ * where they lie); otherwise a plan of the bytes moved and what to say.
+ * A family of the owner's version but of another size is damage.
+ */
+static enum kw_status make_plan(const struct kw_snapshot *s,
+				const struct file_sec *file, size_t n,
+				size_t file_size, struct plan *plan, bool *same,
+				const char *path, struct kw_error *err)
+{
+	const struct layout *now = &s->now;
+
+	*same = n == now->n && file_size == s->state_size;
+	for (size_t i = 0; *same && i < n; i++) {
+		const struct kw_snap_section *o = &now->sec[i];
+
+		*same = file[i].len == strlen(o->name) &&
+			!memcmp(file[i].name, o->name, file[i].len) &&
+			file[i].version == o->version &&
+			file[i].offset == o->offset && file[i].size == o->size;
+	}
+	if (*same)
+		return KW_OK;
+	plan->file = geom_of(file_size);
+	for (size_t i = 0; i < now->n; i++) {
+		const struct kw_snap_section *o = &now->sec[i];
+		size_t len = strlen(o->name);
+		const struct file_sec *f = NULL;
+
+		for (size_t j = 0; j < n && !f; j++) {
+			if (file[j].len == len &&
+			    !memcmp(file[j].name, o->name, len))
+				f = &file[j];
+		}
+		if (!f) {
+			note(plan, NOTE_NEW, (const unsigned char *)o->name,
+			     len);
+		} else if (f->version != o->version) {
+			note(plan,
+			     f->version < o->version ? NOTE_OLDER : NOTE_NEWER,
+			     f->name, f->len);
+		} else if (f->size != o->size) {
+			return kw_error_set(
+				err, KW_ECORRUPT,
+				"%s: state file damaged (section %s: layout "
+				"version %u of %u bytes, this keywatch's is "
+				"%u bytes)",
+				path, o->name, (unsigned)o->version,
+				(unsigned)f->size, (unsigned)o->size);
+		} else if (o->size) {
+			plan->moves[plan->nmoves++] =
+				(struct move){f->offset, o->offset, o->size};
+		}
+	}
+	for (size_t j = 0; j < n; j++) {
+		bool known = false;
+
+		for (size_t i = 0; i < now->n && !known; i++)
+			known = file[j].len == strlen(now->sec[i].name) &&
+				!memcmp(file[j].name, now->sec[i].name,
+					file[j].len);
+		if (!known)
+			note(plan, NOTE_DROPPED, file[j].name, file[j].len);
+	}
+	return KW_OK;
+}
+
+/* A version 1 to 3 file's sections: the owner's legacy layout's. */
+static void legacy_sections(const struct layout *l, struct file_sec *out)
+{
+	for (size_t i = 0; i < l->n; i++)
+		out[i] = (struct file_sec){
+			(const unsigned char *)l->sec[i].name,
+			strlen(l->sec[i].name), l->sec[i].version,
+			l->sec[i].offset, l->sec[i].size};
+}
+
+/* What a file read through a plan changed, said once it is in. */
+static void tell(const struct plan *plan, const char *path)
+{
+	for (size_t i = 0; i < plan->nnotes; i++) {
+		const char *name = plan->notes[i].name;
+
+		switch (plan->notes[i].kind) {
+		case NOTE_OLDER:
+			kw_log_warn("state",
+				    "learning for %s starts again: its state "
+				    "in %s is from an older layout",
+				    name, path);
+			break;
+		case NOTE_NEWER:
+			kw_log_warn("state",
+				    "learning for %s starts again: its state "
+				    "in %s is from a newer layout (a later "
+				    "keywatch wrote it)",
+				    name, path);
+			break;
+		case NOTE_NEW:
+			kw_log_info("state",
+				    "learning for %s starts: %s holds no "
+				    "state for it",
+				    name, path);
+			break;
+		case NOTE_DROPPED:
+			kw_log_info("state",
+				    "%s: the state of %s, which this keywatch "
+				    "does not have, is left out",
+				    path, name);
+			break;
+		}
+	}
+}
+
+static enum kw_status other_detectors(struct kw_error *err, const char *path,
+				      uint64_t layout, uint64_t expected)
+{
+	return kw_error_set(err, KW_ECORRUPT,
+			    "%s: state file written with other detectors "
+			    "(layout %016llx, expected %016llx); remove it to "
+			    "start learning again",
+			    path, (unsigned long long)layout,
+			    (unsigned long long)expected);
+}
+
 /*
  * The whole file is mapped and its checksum checked first; then every
  * record is checked (a damaged or hostile one refuses the file, and the
  * table is emptied again). What is allocated is bounded by the table's
- * bound and the file's size.
+ * bound and the file's size. *moved: the records were moved into the
+ * owner's layout (none points into the mapping).
  */
 static enum kw_status read_mapped(struct kw_snapshot *s, const char *path,
-				  struct kw_error *err)
+				  bool *moved, struct kw_error *err)
 {
-	const unsigned char *h = s->map, *t;
-	size_t size = s->maplen;
+	const unsigned char *h = s->map, *t, *body;
+	struct file_sec sec[KW_SNAPSHOT_SECTIONS_MAX];
+	size_t size = s->maplen, bsize, nsec = 0, used = 0, fsize;
+	struct plan *plan = NULL;
 	uint32_t version;
-	uint64_t count;
+	uint64_t count, layout;
+	bool same = true;
+	enum kw_status st;
 
 	if (size < HEADER_SIZE || memcmp(h, MAGIC, 8) != 0)
 		return kw_error_set(err, KW_ECORRUPT,
@@ -656,25 +1118,70 @@ static enum kw_status read_mapped(struct kw_snapshot *s, const char *path,
 	    memcmp(t + 12, END_MAGIC, 4) != 0)
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file truncated", path);
-	if (get_u32(h + 12) != s->state_size || get_u64(h + 16) != s->layout)
+	fsize = get_u32(h + 12);
+	layout = get_u64(h + 16);
+	if (fsize > STATE_MAX)
 		return kw_error_set(err, KW_ECORRUPT,
-				    "%s: state file written with other "
-				    "detectors (layout %016llx, expected "
-				    "%016llx); remove it to start learning "
-				    "again",
-				    path, (unsigned long long)get_u64(h + 16),
-				    (unsigned long long)s->layout);
+				    "%s: state file damaged (a state of %zu "
+				    "bytes)",
+				    path, fsize);
+	/* Without sections to go by, the layout is the header's: one of
+	 * another layout is refused before anything else is read. */
+	if ((version < 4 || !s->now.n) &&
+	    !(fsize == s->state_size && layout == s->layout) &&
+	    !(version < 4 && s->legacy.n && fsize == s->legacy.state_size &&
+	      layout == s->legacy.hash))
+		return other_detectors(err, path, layout, s->layout);
 	if (get_u32(t + 8) != (uint32_t)crc32_z(crc32(0, NULL, 0), h, size - 8))
 		return kw_error_set(
 			err, KW_ECORRUPT,
 			"%s: state file damaged (checksum mismatch)", path);
 	count = get_u64(t);
-	if (version == 3)
-		return load_v3(s, h + HEADER_SIZE,
-			       size - HEADER_SIZE - TRAILER_SIZE, count, path,
-			       err);
-	return load_old(s, version, h + HEADER_SIZE,
-			size - HEADER_SIZE - TRAILER_SIZE, count, path, err);
+	body = h + HEADER_SIZE;
+	bsize = size - HEADER_SIZE - TRAILER_SIZE;
+	if (version == 4) {
+		st = read_sections(body, bsize, fsize, sec, &nsec, &used, path,
+				   err);
+		if (st != KW_OK)
+			return st;
+		body += used;
+		bsize -= used;
+	} else if (s->legacy.n &&
+		   !(fsize == s->state_size && layout == s->layout)) {
+		legacy_sections(&s->legacy, sec);
+		nsec = s->legacy.n;
+	}
+	if (nsec && s->now.n) {
+		plan = calloc(1, sizeof(*plan));
+		if (!plan)
+			return kw_error_set(err, KW_ENOMEM, "%s: out of memory",
+					    path);
+		st = make_plan(s, sec, nsec, fsize, plan, &same, path, err);
+		if (st != KW_OK)
+			goto cleanup;
+		if (!same) {
+			plan->buf = malloc(plan->file.words * 8 + 8);
+			if (!plan->buf) {
+				st = kw_error_set(err, KW_ENOMEM,
+						  "%s: out of memory", path);
+				goto cleanup;
+			}
+		}
+	}
+	*moved = !same || version < 3;
+	if (version >= 3)
+		st = load_v3(s, body, bsize, count, same ? NULL : plan, path,
+			     err);
+	else
+		st = load_old(s, version, body, bsize, count,
+			      same ? NULL : plan, path, err);
+	if (st == KW_OK && !same)
+		tell(plan, path);
+cleanup:
+	if (plan)
+		free(plan->buf);
+	free(plan);
+	return st;
 }
 
 enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
@@ -683,6 +1190,7 @@ enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 	uint64_t size = 0;
 	void *map;
 	int fd = -1;
+	bool moved = false;
 	enum kw_status st;
 
 	*found = false;
@@ -706,13 +1214,13 @@ enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 	s->map = map;
 	s->maplen = (size_t)size;
 	madvise(map, (size_t)size, MADV_SEQUENTIAL);
-	st = read_mapped(s, path, err);
+	st = read_mapped(s, path, &moved, err);
 	if (st != KW_OK) {
 		clear(s);
 		return st;
 	}
 	madvise(map, (size_t)size, MADV_RANDOM);
-	if (!s->live && s->map) { /* nothing points into it */
+	if ((moved || !s->live) && s->map) { /* nothing points into it */
 		munmap(s->map, s->maplen);
 		s->map = NULL;
 		s->maplen = 0;
@@ -767,10 +1275,13 @@ static void w_write(struct kw_snapshot_writer *w, const void *p, size_t n)
 	}
 }
 
-enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
-				       size_t state_size,
-				       struct kw_snapshot_writer **out,
-				       struct kw_error *err)
+/* Begin writing: version 3 without sections (l NULL: layout and
+ * state_size), version 4 with l's. */
+static enum kw_status write_begin(const char *path, uint64_t layout,
+				  size_t state_size,
+				  const struct kw_snap_layout *l,
+				  struct kw_snapshot_writer **out,
+				  struct kw_error *err)
 {
 	struct kw_snapshot_writer *w = NULL;
 	unsigned char h[HEADER_SIZE];
@@ -799,16 +1310,56 @@ enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
 	w->bitmap = (w->words + 7) / 8;
 	w->crc = crc32(0, NULL, 0);
 	memcpy(h, MAGIC, 8);
-	put_u32(h + 8, KW_SNAPSHOT_VERSION);
+	put_u32(h + 8, l ? KW_SNAPSHOT_VERSION : 3);
 	put_u32(h + 12, (uint32_t)state_size);
 	put_u64(h + 16, layout);
 	w_write(w, h, sizeof(h));
+	if (l) {
+		unsigned char n4[4];
+
+		put_u32(n4, (uint32_t)l->n);
+		w_write(w, n4, 4);
+		for (size_t i = 0; i < l->n; i++) {
+			unsigned char e[13];
+			size_t len = strlen(l->sections[i].name);
+
+			put_u32(e, l->sections[i].version);
+			put_u32(e + 4, l->sections[i].offset);
+			put_u32(e + 8, l->sections[i].size);
+			e[12] = (unsigned char)len;
+			w_write(w, e, sizeof(e));
+			w_write(w, l->sections[i].name, len);
+		}
+	}
 cleanup:
 	if (st != KW_OK)
 		kw_snapshot_write_abort(w);
 	else
 		*out = w;
 	return st;
+}
+
+enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
+				       size_t state_size,
+				       struct kw_snapshot_writer **out,
+				       struct kw_error *err)
+{
+	return write_begin(path, layout, state_size, NULL, out, err);
+}
+
+enum kw_status kw_snapshot_write_begin_layout(
+	const char *path, const struct kw_snap_layout *layout,
+	struct kw_snapshot_writer **out, struct kw_error *err)
+{
+	struct file_sec check[KW_SNAPSHOT_SECTIONS_MAX];
+
+	*out = NULL;
+	if (!layout_ok(layout, check))
+		return kw_error_set(err, KW_EINVAL,
+				    "%s: a state layout that breaks the rules",
+				    path);
+	return write_begin(path, layout->hash, layout->state_size, layout, out,
+			   err);
 }
 
 void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,

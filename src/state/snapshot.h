@@ -9,8 +9,12 @@
  * quiet week does not forget a key. The pending table is bounded (the
  * config's max_keys); records beyond it are dropped and counted.
  *
- * File layout (all integers little-endian), version 3:
- *   header   "KWSTATE\0", u32 version (3), u32 state size, u64 layout
+ * File layout (all integers little-endian), version 4:
+ *   header   "KWSTATE\0", u32 version (4), u32 state size, u64 layout
+ *   sections u32 count (1 to KW_SNAPSHOT_SECTIONS_MAX), then per detector
+ *            family with state, in the order of their bytes: u32 layout
+ *            version, u32 offset, u32 size, u8 name length (1 to
+ *            KW_SNAPSHOT_NAME_MAX), the name
  *   records  u64 fingerprint (its 16 hex digits as a number), i64
  *            first_seen, i64 last_seen, u64 events, then the state bytes
  *            as 8-byte words (the last one padded with zeros): a bitmap of
@@ -20,23 +24,41 @@
  *            keys (the engine: the router's memory, as JSON text)
  *   trailer  u64 record count, u32 CRC-32 of everything before it but
  *            the CRC, "END\n"
- * Learned state is mostly zeros (empty rings, unused places, hours never
- * seen), so a record is a fraction of the state's size. Versions 1 and 2
- * (each record a 16-hex-digit fingerprint, the three times and the state
- * bytes as they are; version 1 without the extra section) are still read,
- * and written back as version 3.
+ * Version 3 is the same without the sections. Learned state is mostly
+ * zeros (empty rings, unused places, hours never seen), so a record is a
+ * fraction of the state's size. Versions 1 and 2 (each record a
+ * 16-hex-digit fingerprint, the three times and the state bytes as they
+ * are; version 1 without the extra section) are still read.
+ *
+ * Sections: each detector family's part of the state is named and carries
+ * the version of its layout (kw_snap_layout), so that an upgrade that
+ * changes one family's layout costs only that family's learning. Loading a
+ * file whose sections differ from the owner's: a family whose section has
+ * the owner's version is copied to where its bytes are now; one of
+ * another version starts learning again (its bytes zero), with one warning
+ * naming the file and the family ("learning for geo starts again: its
+ * state in FILE is from an older layout"); a family the file has no
+ * section for starts learning (a note); a section of a family the owner
+ * does not have is dropped (a note). A version 1 to 3 file has no
+ * sections: it is read with the owner's layout when its header's layout
+ * and state size are the owner's, and with the legacy layout the owner
+ * gives (the sections of the layout those files were written with) when
+ * they are that one's. A file of any other layout is refused.
+ * A snapshot made without sections (kw_snapshot_create) reads a file only
+ * when its header's layout and state size are the owner's, and writes
+ * version 3.
  *
  * Loading maps the file and reads it where it lies: the checksum in one
  * pass, then each record checked and indexed, nothing copied (a million
  * keys load in a fraction of a second); writing encodes into a large
  * buffer written in one call per megabyte.
- * The layout is a hash of the detector families' names and state sizes
- * (the engine computes it): a file written with other detectors is
- * refused rather than misread. Files are written to a temporary file in
- * the same directory (core/file.h: never through a planted link, mode
- * 0600), fsync'ed and renamed over the old one, so a crash leaves the old
- * file or the new one, never half of one. Fingerprints only: a state file
- * never holds a key.
+ * The header's layout is a hash of the detector families' names and state
+ * sizes (the engine computes it): without sections, a file written with
+ * other detectors is refused rather than misread. Files are written to a
+ * temporary file in the same directory (core/file.h: never through a planted
+ * link, mode 0600), fsync'ed and renamed over the old one, so a crash leaves
+ * the old file or the new one, never half of one. Fingerprints only: a state
+ * file never holds a key.
  *
  * A checksum only proves that a file is whole, not that it is sane: every
  * record is checked before it is taken in (it lies within the file, no
@@ -55,7 +77,9 @@
 
 #include "core/status.h"
 
-#define KW_SNAPSHOT_VERSION 3
+#define KW_SNAPSHOT_VERSION 4
+#define KW_SNAPSHOT_SECTIONS_MAX 64
+#define KW_SNAPSHOT_NAME_MAX 63 /* bytes of a section's name */
 /* The extra section's bound: the router's memory (its dedup table holds
  * at most 32768 alerts, about 60 bytes each as text). */
 #define KW_SNAPSHOT_EXTRA_MAX ((size_t)16 << 20)
@@ -68,12 +92,40 @@ struct kw_snap_meta {
 	uint64_t events;
 };
 
+/* One detector family's part of a key's state bytes. */
+struct kw_snap_section {
+	const char *name; /* the family's: 1 to KW_SNAPSHOT_NAME_MAX letters,
+			     digits, '.', '_' or '-' (borrowed) */
+	uint32_t version; /* of its layout: raised whenever the layout
+			     changes, so that old state is not misread */
+	uint32_t offset;  /* where its bytes start in the state */
+	uint32_t size;	  /* its bytes */
+};
+
+/* A layout of the state bytes: the sections (in the order of their
+ * offsets, not overlapping, within state_size; names distinct), the
+ * state's size, and the layout hash a file of it has in its header. */
+struct kw_snap_layout {
+	const struct kw_snap_section *sections; /* borrowed */
+	size_t n;
+	size_t state_size;
+	uint64_t hash;
+};
+
 struct kw_snapshot;
 
 /* An empty pending table for records of state_size bytes, at most max
- * records. KW_ENOMEM, KW_EINVAL (max 0). */
+ * records, without sections (see above). KW_ENOMEM, KW_EINVAL (max 0). */
 enum kw_status kw_snapshot_create(uint64_t layout, size_t state_size,
 				  size_t max, struct kw_snapshot **out);
+
+/* The same with sections: records of now's layout. legacy (NULL: none) is
+ * the layout version 1 to 3 files were written with, when it is not now's
+ * (its sections' versions say which families are unchanged since). Both
+ * are copied. KW_EINVAL when a layout breaks the rules above. */
+enum kw_status kw_snapshot_create_layout(const struct kw_snap_layout *now,
+					 const struct kw_snap_layout *legacy,
+					 size_t max, struct kw_snapshot **out);
 
 /* NULL-safe. */
 void kw_snapshot_destroy(struct kw_snapshot *s);
@@ -92,12 +144,13 @@ void kw_snapshot_set_check(struct kw_snapshot *s, kw_snapshot_check_fn *check,
 /*
  * Load path into s (which should be empty). A missing file is no error:
  * *found is false (a first run). A file that is not a state file,
- * truncated, damaged (checksum, or a record that fails its checks), of
- * another version or written with other detectors is KW_ECORRUPT with a
- * message naming the file; an unreadable one KW_EIO, and one that is not
- * a regular file (a FIFO, a device) KW_EINVAL, never a wait; KW_ENOMEM when
- * memory runs out. Records past the table's bound are dropped (counted in
- * kw_snapshot_dropped).
+ * truncated, damaged (checksum, its sections, or a record that fails its
+ * checks), of another version or written with other detectors is
+ * KW_ECORRUPT with a message naming the file; a family whose section is of
+ * another layout version starts learning again, with a warning (above); an
+ * unreadable one KW_EIO, and one that is not a regular file (a FIFO, a device)
+ * KW_EINVAL, never a wait; KW_ENOMEM when memory runs out. Records past the
+ * table's bound are dropped (counted in kw_snapshot_dropped).
  */
 enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 				bool *found, struct kw_error *err);
@@ -125,12 +178,18 @@ uint64_t kw_snapshot_dropped(const struct kw_snapshot *s);
 
 struct kw_snapshot_writer;
 
-/* Start writing path (through a temporary file next to it, mode 0600).
- * KW_EIO with a message naming the file. */
+/* Start writing path (through a temporary file next to it, mode 0600):
+ * version 3, without sections. KW_EIO with a message naming the file. */
 enum kw_status kw_snapshot_write_begin(const char *path, uint64_t layout,
 				       size_t state_size,
 				       struct kw_snapshot_writer **out,
 				       struct kw_error *err);
+
+/* The same, version 4 with the sections of layout (KW_EINVAL when it
+ * breaks the rules above). */
+enum kw_status kw_snapshot_write_begin_layout(
+	const char *path, const struct kw_snap_layout *layout,
+	struct kw_snapshot_writer **out, struct kw_error *err);
 
 /* One record. Errors are kept and reported by commit. */
 void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,

@@ -8,7 +8,10 @@
  * after the learning period fires on its first three nights only, while
  * one spike does not hide another an hour earlier the next day; nothing
  * fires during the learning period or below min_count; "enabled": false
- * silences it; the per-key state is small.
+ * silences it; the per-key state is small. And what it learnt survives an
+ * upgrade that changes another family's layout: saved in a state file
+ * whose geo section is of an older layout version, loaded back (geo reset
+ * with its warning), it raises exactly the alert of one run over both.
  *
  * The one idea: traffic is a deterministic function of the minute (no
  * randomness), so every count and threshold in the assertions can be
@@ -32,6 +35,8 @@
 #include "detect/detector.h"
 #include "detect/learned.h"
 #include "state/keytab.h"
+#include "state/snapshot.h"
+#include "stderr_capture.h"
 
 #define E "\xe2\x80\xa6"
 #define MIN (INT64_C(60) * 1000000)
@@ -405,6 +410,110 @@ static void test_validate(void **state)
 	teardown_f(&f);
 }
 
+/* ---- learning kept through an upgrade of another family -------------------
+ */
+
+/* The days before the spike (0 to 3), then day 4 with the spike. */
+#define SPIKE_DAY_MIN (4 * 1440)
+static void before(struct fixture *f)
+{
+	for (int64_t m = 0; m < SPIKE_DAY_MIN; m++)
+		minute(f, m, 5);
+}
+
+static void spike_day(struct fixture *f)
+{
+	for (int64_t m = SPIKE_DAY_MIN; m < SPIKE_DAY_MIN + 780; m++)
+		minute(f, m, m == SPIKE_DAY_MIN + 720 ? 60 : 5);
+	finish(f);
+}
+
+static void test_learning_kept_when_geo_layout_changes(void **state)
+{
+	const uint32_t rs = (uint32_t)kw_detect_rate.state_size;
+	/* Before: geo v1 of 48 bytes, then rate. After: geo v2 of 16 bytes,
+	 * then rate (both at multiples of 16, as the engine lays them). */
+	const struct kw_snap_section old_secs[] = {
+		{"geo", 1, 0, 48},
+		{"rate", kw_detect_rate.state_version, 48, rs}};
+	const struct kw_snap_section new_secs[] = {
+		{"geo", 2, 0, 16},
+		{"rate", kw_detect_rate.state_version, 16, rs}};
+	const struct kw_snap_layout old_l = {old_secs, 2, 48 + rs, 1};
+	const struct kw_snap_layout new_l = {new_secs, 2, 16 + rs, 2};
+	struct kw_snap_meta m = {0, 0, 0};
+	struct kw_snapshot_writer *w = NULL;
+	struct kw_snapshot *snap = NULL;
+	struct fixture one, two;
+	struct kw_keyent *ent;
+	struct capture cap;
+	struct kw_error err;
+	char dir[] = "/tmp/kw_test_rate_XXXXXX", path[64], got[1024],
+	     want[1024];
+	unsigned char *st = calloc(1, 48 + rs), *back = calloc(1, 16 + rs);
+	bool found;
+
+	(void)state;
+	assert_non_null(st);
+	assert_non_null(back);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state", dir);
+	/* One run over both. */
+	setup_cfg(&one, "{}");
+	before(&one);
+	spike_day(&one);
+	assert_int_equal(one.n, 1);
+
+	/* Two runs: the first saves the key with a geo of the old layout
+	 * beside it, the second loads it with geo's layout changed. */
+	setup_cfg(&two, "{}");
+	before(&two);
+	finish(&two);
+	fixture_clear_alerts(&two);
+	memset(st, 0x5a, 48); /* whatever the old geo kept */
+	memcpy(st + 48, kw_keytab_state(two.ent), rs);
+	m.first_seen = two.ent->first_seen;
+	m.last_seen = two.ent->last_seen;
+	m.events = two.ent->events;
+	assert_int_equal(kw_snapshot_write_begin_layout(path, &old_l, &w, &err),
+			 KW_OK);
+	kw_snapshot_write_add(w, two.ent->fp, &m, st);
+	assert_int_equal(kw_snapshot_write_commit(w, &err), KW_OK);
+	teardown_f(&two);
+
+	setup_cfg(&two, "{}");
+	assert_int_equal(kw_snapshot_create_layout(&new_l, NULL, 10, &snap),
+			 KW_OK);
+	capture_begin(&cap);
+	assert_int_equal(kw_snapshot_load(snap, path, &found, &err), KW_OK);
+	capture_end(&cap, got, sizeof(got));
+	snprintf(want, sizeof(want),
+		 "keywatch: warning: state: learning for geo starts again: "
+		 "its state in %s is from an older layout\n",
+		 path);
+	assert_string_equal(got, want);
+	assert_int_equal(kw_keytab_get(two.tab, KEY, strlen(KEY),
+				       one.t0 + SPIKE_DAY_MIN * MIN, &ent,
+				       NULL),
+			 KW_OK);
+	assert_true(kw_snapshot_take(snap, ent->fp, &m, back));
+	for (uint32_t i = 0; i < 16; i++)
+		assert_int_equal(back[i], 0); /* geo starts again */
+	memcpy(kw_keytab_state(ent), back + 16, rs);
+	ent->first_seen = m.first_seen;
+	spike_day(&two);
+	assert_int_equal(two.n, 1);
+	assert_true(json_equal(two.alerts[0], one.alerts[0]));
+
+	kw_snapshot_destroy(snap);
+	teardown_f(&one);
+	teardown_f(&two);
+	free(st);
+	free(back);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_state_is_small(void **state)
 {
 	(void)state;
@@ -491,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_min_count_keeps_tiny_keys_quiet),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_late_event_within_lateness),
+		cmocka_unit_test(test_learning_kept_when_geo_layout_changes),
 		cmocka_unit_test(test_state_is_small),
 		cmocka_unit_test(test_validate),
 	};

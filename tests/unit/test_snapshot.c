@@ -8,6 +8,10 @@
  * or other-layout file is refused with a message naming it, and so is one
  * whose checksum is right but whose records are not sane (cut short, bits
  * past the state, times, the owner's check); the pending table is bounded.
+ * Sections (version 4): a family whose layout version changed starts
+ * learning again alone, with its warning, while the others' bytes are
+ * moved to where they are now; version 3 files of the owner's layout or of
+ * its legacy one still load; sections that break the rules are damage.
  * And the promise of --state: scanning week 1 then week 2 with a state
  * file gives exactly the week-2 alerts of one scan over both weeks. And
  * the engine closes an idle key's windows when the watermark passes them,
@@ -38,6 +42,7 @@
 #include "detect/detector.h"
 #include "engine/engine.h"
 #include "state/snapshot.h"
+#include "stderr_capture.h"
 
 #define FP_A "0123456789abcdef"
 #define FP_B "fedcba9876543210"
@@ -150,22 +155,30 @@ static void test_missing_is_first_run(void **state)
 	kw_snapshot_destroy(s);
 }
 
-/* Load path expecting an error; compare the message after the path. */
-static void expect_error(const char *path, uint64_t layout, size_t size,
-			 enum kw_status want, const char *msg)
+/* Load path into s (then destroyed) expecting an error; compare the
+ * message after the path. */
+static void expect_refused(struct kw_snapshot *s, const char *path,
+			   enum kw_status want, const char *msg)
 {
-	struct kw_snapshot *s = NULL;
 	struct kw_error err;
 	char full[512];
 	bool found = false;
 
-	assert_int_equal(kw_snapshot_create(layout, size, 10, &s), KW_OK);
 	kw_error_clear(&err);
 	assert_int_equal(kw_snapshot_load(s, path, &found, &err), want);
 	snprintf(full, sizeof(full), "%s: %s", path, msg);
 	assert_string_equal(err.msg, full);
 	assert_int_equal(kw_snapshot_count(s), 0);
 	kw_snapshot_destroy(s);
+}
+
+static void expect_error(const char *path, uint64_t layout, size_t size,
+			 enum kw_status want, const char *msg)
+{
+	struct kw_snapshot *s = NULL;
+
+	assert_int_equal(kw_snapshot_create(layout, size, 10, &s), KW_OK);
+	expect_refused(s, path, want, msg);
 }
 
 static void rewrite(const char *path, long off, const void *bytes, size_t n,
@@ -391,10 +404,10 @@ static void test_rejects(void **state)
 
 	/* Another version. */
 	write_three(t.path);
-	rewrite(t.path, 8, "\x04", 1, -1);
+	rewrite(t.path, 8, "\x05", 1, -1);
 	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
-		     "state file version 4, this keywatch reads versions 1 to "
-		     "3");
+		     "state file version 5, this keywatch reads versions 1 to "
+		     "4");
 
 	/* Written with other detectors. */
 	write_three(t.path);
@@ -539,6 +552,312 @@ static void test_old_versions(void **state)
 	expect_error(t.path, LAYOUT, 40, KW_ECORRUPT,
 		     "state file damaged (record count)");
 	tmp_down(&t);
+}
+
+/* --- sections: each family's part of the state versioned on its own ---- */
+
+/* Layout A, as an older keywatch had it: geo (v1, 16 bytes), rate and
+ * ops (8 each) in a state of 40 bytes. Layout B, after geo's layout
+ * changed: geo v2 of 8 bytes, rate and ops moved down, and a family new
+ * since (harvest), in 32 bytes. */
+static const struct kw_snap_section sec_a[] = {
+	{"geo", 1, 0, 16},
+	{"rate", 1, 16, 8},
+	{"ops", 3, 32, 8},
+};
+static const struct kw_snap_layout layout_a = {sec_a, 3, 40, LAYOUT};
+static const struct kw_snap_section sec_b[] = {
+	{"geo", 2, 0, 8},
+	{"rate", 1, 8, 8},
+	{"ops", 3, 16, 8},
+	{"ops.harvest", 1, 24, 8},
+};
+static const struct kw_snap_layout layout_b = {sec_b, 4, 32, LAYOUT + 7};
+
+/* Record i of layout A: every byte of each family set. */
+static void state_a(unsigned char st[40], int i)
+{
+	memset(st, 0, 40);
+	memset(st, 0x10 + i, 16);     /* geo */
+	memset(st + 16, 0x20 + i, 8); /* rate */
+	memset(st + 32, 0x30 + i, 8); /* ops */
+}
+
+static void write_a(const char *path, bool sections)
+{
+	struct kw_snapshot_writer *w = NULL;
+	struct kw_snap_meta m = {100, 200, 3};
+	unsigned char st[40];
+	struct kw_error err;
+	const char *fps[] = {FP_A, FP_B, FP_C};
+
+	if (sections)
+		assert_int_equal(kw_snapshot_write_begin_layout(path, &layout_a,
+								&w, &err),
+				 KW_OK);
+	else
+		assert_int_equal(
+			kw_snapshot_write_begin(path, LAYOUT, 40, &w, &err),
+			KW_OK);
+	for (int i = 0; i < 3; i++) {
+		state_a(st, i);
+		kw_snapshot_write_add(w, fps[i], &m, st);
+	}
+	kw_snapshot_write_extra(w, "{\"x\":1}", 7);
+	assert_int_equal(kw_snapshot_write_commit(w, &err), KW_OK);
+}
+
+/* Load path with layout now (legacy: NULL or A), expecting OK and
+ * exactly the log lines want (%s: the path). */
+static struct kw_snapshot *load_logged(const char *path,
+				       const struct kw_snap_layout *now,
+				       const struct kw_snap_layout *legacy,
+				       const char *want)
+{
+	struct kw_snapshot *s = NULL;
+	struct capture cap;
+	struct kw_error err;
+	char got[2048], expect[2048];
+	bool found = false;
+	enum kw_status st;
+
+	assert_int_equal(kw_snapshot_create_layout(now, legacy, 10, &s), KW_OK);
+	capture_begin(&cap);
+	st = kw_snapshot_load(s, path, &found, &err);
+	capture_end(&cap, got, sizeof(got));
+	if (st != KW_OK)
+		fail_msg("%s", err.msg);
+	assert_true(found);
+	snprintf(expect, sizeof(expect), want, path, path);
+	assert_string_equal(got, expect);
+	return s;
+}
+
+static void expect_layout_error(const char *path,
+				const struct kw_snap_layout *now,
+				const char *msg)
+{
+	struct kw_snapshot *s = NULL;
+
+	assert_int_equal(kw_snapshot_create_layout(now, NULL, 10, &s), KW_OK);
+	expect_refused(s, path, KW_ECORRUPT, msg);
+}
+
+/* Records of layout B taken from s: geo and harvest zero, rate and ops as
+ * written in layout A. */
+static void expect_b_records(struct kw_snapshot *s)
+{
+	const char *fps[] = {FP_A, FP_B, FP_C};
+	struct kw_snap_meta m;
+	unsigned char st[32], want[32];
+
+	assert_int_equal(kw_snapshot_count(s), 3);
+	for (int i = 0; i < 3; i++) {
+		memset(want, 0, sizeof(want));
+		memset(want + 8, 0x20 + i, 8);
+		memset(want + 16, 0x30 + i, 8);
+		assert_true(kw_snapshot_take(s, fps[i], &m, st));
+		assert_memory_equal(st, want, 32);
+		assert_int_equal(m.first_seen, 100);
+		assert_int_equal(m.last_seen, 200);
+		assert_int_equal(m.events, 3);
+	}
+}
+
+/* The file is version 4 with its sections; the owner's own layout reads
+ * it as it lies. */
+static void test_sections_round_trip(void **state)
+{
+	struct kw_snapshot *s;
+	struct kw_snap_meta m;
+	unsigned char st[40], want[40];
+	const char *extra;
+	struct tmp t;
+	long size;
+	unsigned char *buf;
+	size_t n;
+
+	(void)state;
+	tmp_up(&t);
+	write_a(t.path, true);
+	buf = slurp(t.path, &size);
+	assert_memory_equal(buf, "KWSTATE\0\x04\0\0\0\x28\0\0\0", 16);
+	/* 3 sections: "geo" v1 at 0 of 16 bytes first. */
+	assert_memory_equal(buf + 24,
+			    "\x03\0\0\0"
+			    "\x01\0\0\0\0\0\0\0\x10\0\0\0\x03geo",
+			    4 + 16);
+	/* header, sections (4 + 16 + 17 + 16), 3 records (8 + 24 + 1 + 4
+	 * words: bytes 24 to 31 are zero), extra, trailer */
+	assert_int_equal(size, 24 + 53 + 3 * 65 + 8 + 7 + 16);
+	free(buf);
+	s = load_logged(t.path, &layout_a, NULL, "");
+	assert_int_equal(kw_snapshot_count(s), 3);
+	extra = kw_snapshot_extra(s, &n);
+	assert_string_equal(extra, "{\"x\":1}");
+	assert_true(kw_snapshot_take(s, FP_B, &m, st));
+	state_a(want, 1);
+	assert_memory_equal(st, want, 40);
+	kw_snapshot_destroy(s);
+	/* A snapshot without sections reads it by its header's layout. */
+	{
+		struct kw_snapshot *plain = NULL;
+		struct kw_error err;
+		bool found;
+
+		assert_int_equal(kw_snapshot_create(LAYOUT, 40, 10, &plain),
+				 KW_OK);
+		assert_int_equal(kw_snapshot_load(plain, t.path, &found, &err),
+				 KW_OK);
+		assert_int_equal(kw_snapshot_count(plain), 3);
+		kw_snapshot_destroy(plain);
+	}
+	tmp_down(&t);
+}
+
+/* A family whose layout changed starts learning again, alone, with one
+ * warning naming the file and the family; the others keep their bytes,
+ * moved to where they are now; a family new since starts learning. And
+ * what is written back is the new layout, which loads as it lies. */
+static void test_sections_one_family_reset(void **state)
+{
+	struct kw_snapshot *s;
+	struct kw_snapshot_writer *w = NULL;
+	struct kw_error err;
+	const char *extra;
+	struct tmp t;
+	size_t n;
+
+	(void)state;
+	tmp_up(&t);
+	write_a(t.path, true);
+	s = load_logged(t.path, &layout_b, NULL,
+			"keywatch: warning: state: learning for geo starts "
+			"again: its state in %s is from an older layout\n"
+			"keywatch: state: learning for ops.harvest starts: %s "
+			"holds no state for it\n");
+	extra = kw_snapshot_extra(s, &n);
+	assert_string_equal(extra, "{\"x\":1}");
+	/* Written back untaken: layout B. */
+	assert_int_equal(
+		kw_snapshot_write_begin_layout(t.path, &layout_b, &w, &err),
+		KW_OK);
+	kw_snapshot_write_pending(w, s);
+	assert_int_equal(kw_snapshot_write_commit(w, &err), KW_OK);
+	kw_snapshot_destroy(s);
+	s = load_logged(t.path, &layout_b, NULL, "");
+	expect_b_records(s);
+	kw_snapshot_destroy(s);
+
+	/* Back to A (an older keywatch): geo's state is from a newer
+	 * layout, harvest's is left out, rate and ops are kept. */
+	s = load_logged(t.path, &layout_a, NULL,
+			"keywatch: warning: state: learning for geo starts "
+			"again: its state in %s is from a newer layout (a "
+			"later keywatch wrote it)\n"
+			"keywatch: state: %s: the state of ops.harvest, which "
+			"this keywatch does not have, is left out\n");
+	{
+		struct kw_snap_meta m;
+		unsigned char st[40], want[40];
+
+		assert_true(kw_snapshot_take(s, FP_C, &m, st));
+		state_a(want, 2);
+		memset(want, 0, 16);
+		assert_memory_equal(st, want, 40);
+	}
+	kw_snapshot_destroy(s);
+	tmp_down(&t);
+}
+
+/* Version 3 files: of the owner's layout, read as they lie; of the
+ * legacy layout the owner names, moved like a version 4 file of it; of
+ * any other, refused. */
+static void test_sections_legacy(void **state)
+{
+	struct kw_snap_section sec_a3[3];
+	struct kw_snap_layout a3 = layout_a;
+	struct kw_snapshot *s;
+	struct tmp t;
+
+	(void)state;
+	tmp_up(&t);
+	write_a(t.path, false);
+	/* The owner's own layout (A with A's hash). */
+	s = load_logged(t.path, &layout_a, NULL, "");
+	assert_int_equal(kw_snapshot_count(s), 3);
+	kw_snapshot_destroy(s);
+	/* B, with A as the layout of version 3 files. */
+	s = load_logged(t.path, &layout_b, &layout_a,
+			"keywatch: warning: state: learning for geo starts "
+			"again: its state in %s is from an older layout\n"
+			"keywatch: state: learning for ops.harvest starts: %s "
+			"holds no state for it\n");
+	expect_b_records(s);
+	kw_snapshot_destroy(s);
+	/* A legacy layout of another hash is not this file's. */
+	memcpy(sec_a3, sec_a, sizeof(sec_a3));
+	a3.sections = sec_a3;
+	a3.hash = LAYOUT + 1;
+	assert_int_equal(kw_snapshot_create_layout(&layout_b, &a3, 10, &s),
+			 KW_OK);
+	expect_refused(
+		s, t.path, KW_ECORRUPT,
+		"state file written with other detectors (layout "
+		"1234567890abcdef, expected 1234567890abcdf6); remove it "
+		"to start learning again");
+	tmp_down(&t);
+}
+
+/* Sections that break the rules are damage (checksum right); so is a
+ * family of the owner's version but another size. */
+static void test_sections_damaged(void **state)
+{
+	static const struct kw_snap_section sec_c[] = {
+		{"geo", 1, 0, 16},
+		{"rate", 1, 16, 16},
+		{"ops", 3, 32, 8},
+	};
+	static const struct kw_snap_layout layout_c = {sec_c, 3, 40, 1};
+	struct kw_snapshot *s = NULL;
+	struct tmp t;
+
+	(void)state;
+	tmp_up(&t);
+	write_a(t.path, true);
+	expect_layout_error(t.path, &layout_c,
+			    "state file damaged (section rate: layout version "
+			    "1 of 8 bytes, this keywatch's is 16 bytes)");
+	/* rate's offset (at 24 + 4 + 16 + 4) over geo's bytes */
+	rewrite(t.path, 24 + 4 + 16 + 4, "\x08", 1, -1);
+	reseal(t.path);
+	expect_layout_error(t.path, &layout_a,
+			    "state file damaged (section rate: bytes 8 to 16 "
+			    "overlap another or pass the state's 40)");
+	write_a(t.path, true);
+	rewrite(t.path, 24, "\x00", 1, -1); /* no sections */
+	reseal(t.path);
+	expect_layout_error(t.path, &layout_a,
+			    "state file damaged (0 sections)");
+	write_a(t.path, true);
+	rewrite(t.path, 24 + 4 + 13, "g\xff", 2, -1); /* "g\xffo" */
+	reseal(t.path);
+	expect_layout_error(t.path, &layout_a,
+			    "state file damaged (section 1: a name that is not "
+			    "one)");
+	tmp_down(&t);
+	/* Layouts that break the rules are refused when made. */
+	{
+		static const struct kw_snap_section twice[] = {
+			{"geo", 1, 0, 8},
+			{"geo", 1, 8, 8},
+		};
+		static const struct kw_snap_layout bad = {twice, 2, 16, 1};
+
+		assert_int_equal(kw_snapshot_create_layout(&bad, NULL, 10, &s),
+				 KW_EINVAL);
+		assert_null(s);
+	}
 }
 
 static void test_bounded(void **state)
@@ -771,7 +1090,7 @@ static void test_write_ignores_planted_link(void **state)
 #define DAY_S 86400
 #define T0 1795132800 /* 2026-11-20T00:00:00Z */
 
-struct capture {
+struct sink_capture {
 	char *lines[256];
 	size_t n;
 };
@@ -780,7 +1099,7 @@ static enum kw_sink_result cap_deliver(void *self, const struct kw_alert *a,
 				       const char *json, size_t len,
 				       struct kw_error *err)
 {
-	struct capture *c = self;
+	struct sink_capture *c = self;
 
 	(void)a;
 	(void)err;
@@ -865,7 +1184,7 @@ struct run {
 	struct kw_engine *engine;
 };
 
-static void run_up(struct run *r, struct capture *cap)
+static void run_up(struct run *r, struct sink_capture *cap)
 {
 	static const char *const names[] = {"stripe"};
 	struct kw_engine_opts opts;
@@ -904,7 +1223,7 @@ static void run_down(struct run *r)
 }
 
 /* Scan paths (with the state file when state is not NULL). */
-static void scan(struct capture *cap, const char *state, const char *p1,
+static void scan(struct sink_capture *cap, const char *state, const char *p1,
 		 const char *p2)
 {
 	struct kw_error err;
@@ -922,7 +1241,7 @@ static void scan(struct capture *cap, const char *state, const char *p1,
 	run_down(&r);
 }
 
-static void free_capture(struct capture *c)
+static void free_capture(struct sink_capture *c)
 {
 	for (size_t i = 0; i < c->n; i++)
 		free(c->lines[i]);
@@ -930,7 +1249,7 @@ static void free_capture(struct capture *c)
 
 static void test_two_scans_equal_one(void **state)
 {
-	struct capture one = {0}, two = {0}, first = {0};
+	struct sink_capture one = {0}, two = {0}, first = {0};
 	char week1[128], week2[128], st[128];
 	size_t i = 0, j = 0, w2 = 0;
 	struct tmp t;
@@ -997,7 +1316,7 @@ static void test_two_scans_equal_one(void **state)
  * end of the input, while another key keeps the log going. */
 static void test_watermark_closes_idle_key(void **state)
 {
-	struct capture cap = {0};
+	struct sink_capture cap = {0};
 	char log[128];
 	struct run r;
 	struct tmp t;
@@ -1043,7 +1362,7 @@ static void test_watermark_closes_idle_key(void **state)
  * (and still analysed). */
 static void test_late_events_counted(void **state)
 {
-	struct capture cap = {0};
+	struct sink_capture cap = {0};
 	char log[128];
 	struct run r;
 	struct tmp t;
@@ -1078,7 +1397,7 @@ static void test_late_events_counted(void **state)
 /* A damaged state file stops the scan before anything is read. */
 static void test_engine_rejects_damaged(void **state)
 {
-	struct capture cap = {0};
+	struct sink_capture cap = {0};
 	struct kw_error err;
 	struct run r;
 	struct tmp t;
@@ -1106,7 +1425,7 @@ static void test_engine_rejects_damaged(void **state)
  * its bytes now, and the file is refused before anything is read. */
 static void test_engine_rejects_insane_state(void **state)
 {
-	struct capture cap = {0};
+	struct sink_capture cap = {0};
 	char log[160];
 	struct kw_error err;
 	struct run r;
@@ -1173,6 +1492,10 @@ static void test_every_stateful_family_validates(void **state)
 			fail_msg("detector family %s keeps %zu bytes per key "
 				 "but has no validate()",
 				 all[i]->name, all[i]->state_size);
+		if (!all[i]->state_version)
+			fail_msg("detector family %s keeps %zu bytes per key "
+				 "but has no state_version",
+				 all[i]->name, all[i]->state_size);
 	}
 	assert_true(stateful >= 4);
 }
@@ -1185,6 +1508,10 @@ int main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_old_versions),
+		cmocka_unit_test(test_sections_round_trip),
+		cmocka_unit_test(test_sections_one_family_reset),
+		cmocka_unit_test(test_sections_legacy),
+		cmocka_unit_test(test_sections_damaged),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_rejects_insane_records),
 		cmocka_unit_test(test_extra_section),
