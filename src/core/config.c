@@ -18,6 +18,7 @@
 #include "core/alert.h"
 #include "core/file.h"
 #include "core/glob.h"
+#include "core/kafka.h"
 #include "core/key.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -97,6 +98,10 @@ const struct kw_option kw_config_top_options[] = {
 	{"incidents", KW_OPT_OBJECT, NULL,
 	 "how alerts on one key are grouped into incidents for the sinks "
 	 "meant for people: close_after, digest, digest_max, max_open"},
+	{"kafka", KW_OPT_OBJECT, NULL,
+	 "librdkafka properties for every Kafka input and sink "
+	 "(security.protocol, sasl.*, ssl.*; secrets as \"env:NAME\", "
+	 "\"file:PATH\" or \"cred:NAME\")"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -168,10 +173,20 @@ const struct kw_option kw_config_suppress_options[] = {
 };
 
 const struct kw_option kw_config_input_options[] = {
-	{"path", KW_OPT_STRING, NULL, "file or glob"},
+	{"type", KW_OPT_STRING, "file", "file or kafka"},
+	{"path", KW_OPT_STRING, NULL, "file: a file or glob"},
 	{"format", KW_OPT_STRING, "auto",
 	 "auto, keywatch, cloudtrail, gcp-audit, github-audit"},
 	{"map", KW_OPT_OBJECT, NULL, "field mapping for this input"},
+	{"brokers", KW_OPT_STRING, NULL,
+	 "kafka: bootstrap brokers, \"host:port,host:port\""},
+	{"topic", KW_OPT_STRING, NULL,
+	 "kafka: the topic of requests, one per message, keyed by API key"},
+	{"group", KW_OPT_STRING, NULL,
+	 "kafka: the consumer group every instance of one deployment joins"},
+	{"kafka", KW_OPT_OBJECT, NULL,
+	 "kafka: librdkafka properties for this input, over the top-level "
+	 "\"kafka\""},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -802,12 +817,74 @@ static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
 	return KW_OK;
 }
 
+/* The keys that belong to one type of input only. */
+static const char *const file_only[] = {"path", NULL};
+static const char *const kafka_only[] = {"brokers", "topic", "group", "kafka",
+					 NULL};
+
+static enum kw_status not_for(const struct kw_config *c, const json_t *o,
+			      const char *where, const char *const *keys,
+			      const char *type, struct kw_error *err)
+{
+	for (size_t i = 0; keys[i]; i++) {
+		if (json_object_get(o, keys[i]))
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s.%s: not for an input of "
+					    "type '%s'",
+					    c->file, where, keys[i], type);
+	}
+	return KW_OK;
+}
+
+static enum kw_status load_kafka_input(struct kw_config *c, const json_t *o,
+				       const char *where, struct kw_input *in,
+				       struct kw_error *err)
+{
+	static const char *const required[] = {"brokers", "topic", "group",
+					       NULL};
+	char obj[96];
+	const json_t *v;
+	enum kw_status st;
+
+	in->type = KW_INPUT_KAFKA;
+	for (size_t i = 0; required[i]; i++) {
+		v = json_object_get(o, required[i]);
+		if (!v || !json_string_value(v)[0])
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s: a kafka input needs '%s'",
+					    c->file, where, required[i]);
+	}
+	if (!dup_str(json_object_get(o, "brokers"), &in->brokers) ||
+	    !dup_str(json_object_get(o, "topic"), &in->topic) ||
+	    !dup_str(json_object_get(o, "group"), &in->group))
+		return KW_ENOMEM;
+	if (!kw_kafka_topic_ok(in->topic))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s.topic: '%s' is not a topic name "
+				    "(letters, digits, '.', '_', '-'; at "
+				    "most %d)",
+				    c->file, where, in->topic,
+				    KW_KAFKA_TOPIC_MAX);
+	/* The name the engine and its messages know the input by. */
+	if (asprintf(&in->path, "kafka:%s", in->topic) < 0) {
+		in->path = NULL;
+		return KW_ENOMEM;
+	}
+	snprintf(obj, sizeof(obj), "%s.kafka", where);
+	v = json_object_get(o, "kafka");
+	st = kw_kafka_check_props(v, c->file, obj, err);
+	if (st == KW_OK && v)
+		in->kafka = json_incref((json_t *)v);
+	return st;
+}
+
 static enum kw_status load_input(struct kw_config *c, const json_t *o,
 				 size_t idx, struct kw_input *in,
 				 struct kw_error *err)
 {
 	char where[64];
 	const json_t *v;
+	const char *type = "file";
 	enum kw_status st;
 
 	snprintf(where, sizeof(where), "inputs[%zu]", idx);
@@ -815,16 +892,32 @@ static enum kw_status load_input(struct kw_config *c, const json_t *o,
 				    err);
 	if (st != KW_OK)
 		return st;
+	if ((v = json_object_get(o, "type")))
+		type = json_string_value(v);
+	if (strcmp(type, "file") && strcmp(type, "kafka"))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s.type: unknown input type '%s' "
+				    "(types: file, kafka)",
+				    c->file, where, type);
+	if ((v = json_object_get(o, "format")) && !dup_str(v, &in->format))
+		return KW_ENOMEM;
+	if ((v = json_object_get(o, "map")))
+		in->map = json_incref((json_t *)v);
+	if (!strcmp(type, "kafka")) {
+		st = not_for(c, o, where, file_only, type, err);
+		return st == KW_OK ? load_kafka_input(c, o, where, in, err)
+				   : st;
+	}
+	st = not_for(c, o, where, kafka_only, type, err);
+	if (st != KW_OK)
+		return st;
 	v = json_object_get(o, "path");
 	if (!v)
 		return kw_error_set(err, KW_ECONFIG,
 				    "%s: %s: 'path' is required", c->file,
 				    where);
-	if (!dup_str(v, &in->path) ||
-	    ((v = json_object_get(o, "format")) && !dup_str(v, &in->format)))
+	if (!dup_str(v, &in->path))
 		return KW_ENOMEM;
-	if ((v = json_object_get(o, "map")))
-		in->map = json_incref((json_t *)v);
 	return KW_OK;
 }
 
@@ -1085,6 +1178,13 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 	st = load_incidents(c, root, err);
 	if (st == KW_OK)
 		st = load_links(c, root, err);
+	if (st == KW_OK && (v = json_object_get(root, "kafka"))) {
+		st = kw_kafka_check_props(v, c->file, "kafka", err);
+		if (st == KW_OK) {
+			json_decref(c->kafka);
+			c->kafka = json_incref((json_t *)v);
+		}
+	}
 	if (st != KW_OK)
 		return st;
 	if ((v = json_object_get(root, "detectors"))) {
@@ -1161,6 +1261,7 @@ static struct kw_config *config_new(const char *file)
 	c->detectors = json_object();
 	c->sinks = json_array();
 	c->map = json_object();
+	c->kafka = json_object();
 	c->learn = KW_DEFAULT_LEARN;
 	c->max_keys = KW_DEFAULT_MAX_KEYS;
 	c->max_line = (size_t)1 << 20;
@@ -1299,6 +1400,10 @@ void kw_config_free(struct kw_config *c)
 		free(c->inputs[i].path);
 		free(c->inputs[i].format);
 		json_decref(c->inputs[i].map);
+		free(c->inputs[i].brokers);
+		free(c->inputs[i].topic);
+		free(c->inputs[i].group);
+		json_decref(c->inputs[i].kafka);
 	}
 	free(c->inputs);
 	free(c->state_dir);
@@ -1331,6 +1436,7 @@ void kw_config_free(struct kw_config *c)
 	json_decref(c->detectors);
 	json_decref(c->sinks);
 	json_decref(c->map);
+	json_decref(c->kafka);
 	free(c);
 }
 

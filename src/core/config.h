@@ -143,10 +143,21 @@ struct kw_suppress {
 	char *reason, *owner;
 };
 
+enum kw_input_type {
+	KW_INPUT_FILE = 0, /* files matched by a glob, followed (tail.h) */
+	KW_INPUT_KAFKA,	   /* a topic, as a member of a consumer group */
+};
+
 struct kw_input {
-	char *path;
+	enum kw_input_type type;
+	char *path;   /* file: the glob; kafka: "kafka:TOPIC" (messages) */
 	char *format; /* NULL: auto */
 	json_t *map;  /* object FIELD -> PATH, or NULL */
+	/* kafka */
+	char *brokers; /* "host:port,..." */
+	char *topic;   /* read from */
+	char *group;   /* the consumer group instances share */
+	json_t *kafka; /* this input's librdkafka properties, or NULL */
 };
 
 #define KW_DEFAULT_LEARN (INT64_C(72) * 3600 * 1000000)
@@ -211,6 +222,9 @@ struct kw_config {
 	/* "links": {"request": URL template}: where one's own gateway shows a
 	 * request ({request_id}, {region}); NULL: the models' links. */
 	char *link_request;
+	/* librdkafka properties for every Kafka client (core/kafka.h);
+	 * never NULL (empty: none). */
+	json_t *kafka;
 };
 
 /* The largest config file read (a config is a few kilobytes). */

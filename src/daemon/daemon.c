@@ -14,17 +14,20 @@
  * counters.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/kafka.h"
 #include "core/log.h"
 #include "daemon/daemon_impl.h"
 
 #define POLL_MS 200
 #define IDLE_AFTER_US (INT64_C(1000000))
 #define GLOBS_MAX 64
+#define KAFKA_POLL_MS 50
 
 static volatile sig_atomic_t sig_stop, sig_hup, sig_usr1;
 
@@ -66,6 +69,36 @@ enum kw_status kw_daemon_check_config(const struct kw_config *cfg,
 	for (size_t i = 0; i < cfg->ninputs; i++) {
 		const char *f = cfg->inputs[i].format;
 
+		if (cfg->inputs[i].type == KW_INPUT_KAFKA &&
+		    !kw_kafka_available()) {
+			kw_log_error(NULL,
+				     "%s: inputs[%zu]: a kafka input, but this "
+				     "keywatch was built without Kafka "
+				     "(librdkafka)",
+				     cfg->file, i);
+			return KW_ECONFIG;
+		}
+
+#if KW_HAVE_KAFKA
+		if (cfg->inputs[i].type == KW_INPUT_KAFKA) {
+			char where[32];
+			struct kw_kafka_client c = {
+				.brokers = cfg->inputs[i].brokers,
+				.top = cfg->kafka,
+				.own = cfg->inputs[i].kafka,
+				.file = cfg->file,
+				.where = where,
+			};
+			struct kw_error err;
+
+			snprintf(where, sizeof(where), "inputs[%zu]", i);
+			kw_error_clear(&err);
+			if (kw_kafka_check_client(&c, &err) != KW_OK) {
+				kw_log_error(NULL, "%s", err.msg);
+				return KW_ECONFIG;
+			}
+		}
+#endif
 		if (f && strcmp(f, "auto") && !kw_decoder_find(f)) {
 			char names[128];
 
@@ -111,15 +144,18 @@ static void read_whole(void *ctx, struct kw_reader *r, const char *name)
 }
 
 /* What one config runs with: an engine over its router, a tailer over
- * its inputs, and the inputs table the engine borrows. */
+ * its file inputs, consumers of its Kafka inputs (not in their groups
+ * yet), and the inputs table the engine borrows. */
 struct build {
 	struct kw_engine *engine;
 	struct kw_tail *tail;
+	struct kw_daemon_kafka *kafka;
 	struct kw_daemon_inputs *inputs;
 };
 
 static void build_free(struct build *b)
 {
+	kw_daemon_kafka_free(b->kafka); /* before the engine it syncs */
 	kw_engine_destroy(b->engine);
 	kw_tail_destroy(b->tail);
 	free(b->inputs);
@@ -159,8 +195,10 @@ static enum kw_status build(struct kw_daemon *d, const struct kw_daemon_conf *c,
 			     GLOBS_MAX);
 		return KW_ECONFIG;
 	}
-	for (size_t i = 0; i < c->cfg->ninputs; i++)
-		globs[to.nglobs++] = c->cfg->inputs[i].path;
+	for (size_t i = 0; i < c->cfg->ninputs; i++) {
+		if (c->cfg->inputs[i].type == KW_INPUT_FILE)
+			globs[to.nglobs++] = c->cfg->inputs[i].path;
+	}
 	b->inputs = kw_daemon_inputs_make(c->cfg, c->map, c->nmap);
 	if (!b->inputs)
 		return KW_ECONFIG;
@@ -170,10 +208,12 @@ static enum kw_status build(struct kw_daemon *d, const struct kw_daemon_conf *c,
 		st = kw_tail_create(&to, &b->tail, &err);
 	if (st == KW_OK && d->state_path[0])
 		st = kw_engine_load_state(b->engine, d->state_path, &err);
-	if (st != KW_OK) {
+	if (st != KW_OK)
 		kw_log_error(NULL, "%s", err.msg);
+	if (st == KW_OK)
+		st = kw_daemon_kafka_make(d, c->cfg, &b->kafka);
+	if (st != KW_OK)
 		build_free(b);
-	}
 	return st;
 }
 
@@ -222,6 +262,11 @@ static void reload(struct kw_daemon *d)
 	/* The old tailer's files that left their path are read to their
 	 * end now: the new one cannot open them again. */
 	kw_tail_finish(d->tail, feed, d);
+	/* The old consumers leave their groups now, while the old engine
+	 * they sync is there: what they fed is committed, and the new ones
+	 * read on after it. */
+	kw_daemon_kafka_free(d->kafka);
+	d->kafka = NULL;
 	/* The new router remembers what the old one delivered and where
 	 * each sink's rate-limit window is (by the sink's identity), so a
 	 * reload in the middle of a burst delivers nothing twice. */
@@ -240,10 +285,13 @@ static void reload(struct kw_daemon *d)
 	d->engine = nb.engine;
 	d->tail = nb.tail;
 	d->inputs = nb.inputs;
+	d->kafka = nb.kafka;
 	memset(&nc, 0, sizeof(nc));
 	memset(&nb, 0, sizeof(nb));
 	if (l->deliver(l->ctx, &d->conf) != KW_OK)
 		kw_log_error("watch", "reload: sinks deliver synchronously");
+	if (kw_daemon_kafka_start(d->kafka) != KW_OK)
+		kw_log_error("watch", "reload: a Kafka input is not read");
 	kw_log_info("watch", "reloaded %s", d->opts.config);
 	kw_metrics_reload(d->metrics, true);
 	goto cleanup;
@@ -258,6 +306,15 @@ cleanup:
 }
 
 /* --------------------------------------------------------------- loop */
+
+static size_t nfiles(const struct kw_config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->ninputs; i++)
+		n += cfg->inputs[i].type == KW_INPUT_FILE;
+	return n;
+}
 
 static void loop(struct kw_daemon *d)
 {
@@ -275,12 +332,19 @@ static void loop(struct kw_daemon *d)
 			kw_metrics_publish(d->metrics, &v);
 			next_publish = now + KW_METRICS_PUBLISH_US;
 		}
-		if (!fed) /* else more may be waiting: read on at once */
+		if (fed) /* more may be waiting: read on at once */
+			;
+		else if (!kw_daemon_kafka_count(d->kafka))
 			kw_tail_wait(d->tail, POLL_MS);
+		else /* files, if any, are looked at every KAFKA_POLL_MS */
+			kw_daemon_kafka_wait(d->kafka, nfiles(d->conf.cfg)
+							       ? KAFKA_POLL_MS
+							       : POLL_MS);
 		if (sig_stop)
 			break;
 		now = mono_us();
 		fed = kw_tail_poll(d->tail, now, feed, d);
+		fed += kw_daemon_kafka_poll(d->kafka, now);
 		if (fed)
 			last_input = now;
 		else if (now - last_input >= IDLE_AFTER_US)
@@ -322,6 +386,7 @@ static enum kw_status start(struct kw_daemon *d)
 	d->engine = b.engine;
 	d->tail = b.tail;
 	d->inputs = b.inputs;
+	d->kafka = b.kafka;
 	/* Resumed (the journal open) before the spools are: what they replay
 	 * is journalled as it is. */
 	st = kw_daemon_resume(d);
@@ -329,6 +394,8 @@ static enum kw_status start(struct kw_daemon *d)
 		kw_router_on_pass(d->conf.router, kw_daemon_journal, d);
 		st = l->deliver(l->ctx, &d->conf);
 	}
+	if (st == KW_OK)
+		st = kw_daemon_kafka_start(d->kafka);
 	return st;
 }
 
@@ -350,6 +417,8 @@ static bool stop(struct kw_daemon *d)
 	kw_router_drain(d->conf.router, d->conf.cfg->drain_timeout / 1000);
 	kw_router_flush(d->conf.router);
 	saved = kw_daemon_checkpoint(d);
+	if (saved)
+		kw_daemon_kafka_commit(d->kafka, true);
 	v = view(d);
 	if (kw_log_get_level() <= KW_LOG_INFO)
 		kw_metrics_log(d->metrics, &v);
@@ -381,6 +450,8 @@ enum kw_status kw_daemon_run(const struct kw_daemon_opts *o, bool *lost)
 	*lost = !stop(d);
 cleanup:
 	if (d) {
+		/* Leaving the groups syncs the engine: before it goes. */
+		kw_daemon_kafka_free(d->kafka);
 		kw_engine_destroy(d->engine);
 		kw_tail_destroy(d->tail);
 		free(d->inputs);

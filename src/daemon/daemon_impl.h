@@ -5,6 +5,8 @@
  *
  *   daemon.c   start, the loop, signals, SIGHUP reload, stop
  *   inputs.c   per inputs[] entry: its format and field map
+ *   kafka.c    the Kafka inputs: consumers, offsets committed after
+ *              checkpoints (only in a build with librdkafka)
  *   persist.c  state_dir paths, checkpoints, the alert journal, resuming
  *   metrics.c  counters and their Prometheus text
  *   httpd.c    the /metrics listener, on a thread of its own
@@ -16,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kw_config.h"
+
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "engine/engine.h"
@@ -25,6 +29,7 @@
 #define KW_DAEMON_PATH_MAX 4096
 
 struct kw_daemon_inputs;
+struct kw_daemon_kafka;
 
 struct kw_daemon {
 	struct kw_daemon_opts opts;
@@ -32,6 +37,7 @@ struct kw_daemon {
 	struct kw_engine *engine;
 	struct kw_tail *tail;
 	struct kw_daemon_inputs *inputs; /* of conf.cfg, for engine */
+	struct kw_daemon_kafka *kafka;	 /* conf.cfg's Kafka inputs */
 	struct kw_checkpoint ckpt;	 /* files (at save) and recent alerts */
 	int journal;			 /* -1 without a state_dir */
 	char ckpt_path[KW_DAEMON_PATH_MAX];
@@ -57,6 +63,73 @@ struct kw_daemon_inputs *kw_daemon_inputs_make(const struct kw_config *cfg,
 const struct kw_engine_input *
 kw_daemon_inputs_of(const struct kw_daemon_inputs *in,
 		    const struct kw_config *cfg, const char *name);
+
+/* inputs.c: entry i's format and field map. */
+const struct kw_engine_input *
+kw_daemon_inputs_at(const struct kw_daemon_inputs *in, size_t i);
+
+/* kafka.c: the consumers of cfg's Kafka inputs, feeding d->engine with
+ * d->inputs (read when they feed: a reload swaps them), not in their
+ * group yet (*out NULL-safe to free, empty without Kafka inputs). Errors
+ * are logged. */
+#if KW_HAVE_KAFKA
+enum kw_status kw_daemon_kafka_make(struct kw_daemon *d,
+				    const struct kw_config *cfg,
+				    struct kw_daemon_kafka **out);
+/* Join the groups. Errors are logged. */
+enum kw_status kw_daemon_kafka_start(struct kw_daemon_kafka *k);
+size_t kw_daemon_kafka_count(const struct kw_daemon_kafka *k);
+/* Feed the engine what the owned partitions hold; the bytes fed. */
+uint64_t kw_daemon_kafka_poll(struct kw_daemon_kafka *k, int64_t now_us);
+void kw_daemon_kafka_wait(struct kw_daemon_kafka *k, int timeout_ms);
+/* Commit the offsets past what was fed (after a checkpoint). */
+void kw_daemon_kafka_commit(struct kw_daemon_kafka *k, bool sync);
+/* Leave the groups (owned partitions committed) and free. NULL-safe. */
+void kw_daemon_kafka_free(struct kw_daemon_kafka *k);
+#else
+/* Without librdkafka a Kafka input is refused by the config check. */
+static inline enum kw_status kw_daemon_kafka_make(struct kw_daemon *d,
+						  const struct kw_config *cfg,
+						  struct kw_daemon_kafka **out)
+{
+	(void)d;
+	(void)cfg;
+	*out = NULL;
+	return KW_OK;
+}
+static inline enum kw_status kw_daemon_kafka_start(struct kw_daemon_kafka *k)
+{
+	(void)k;
+	return KW_OK;
+}
+static inline size_t kw_daemon_kafka_count(const struct kw_daemon_kafka *k)
+{
+	(void)k;
+	return 0;
+}
+static inline uint64_t kw_daemon_kafka_poll(struct kw_daemon_kafka *k,
+					    int64_t now_us)
+{
+	(void)k;
+	(void)now_us;
+	return 0;
+}
+static inline void kw_daemon_kafka_wait(struct kw_daemon_kafka *k,
+					int timeout_ms)
+{
+	(void)k;
+	(void)timeout_ms;
+}
+static inline void kw_daemon_kafka_commit(struct kw_daemon_kafka *k, bool sync)
+{
+	(void)k;
+	(void)sync;
+}
+static inline void kw_daemon_kafka_free(struct kw_daemon_kafka *k)
+{
+	(void)k;
+}
+#endif
 
 /* persist.c: the paths in state_dir (created 0700), or only the --state
  * path without a state_dir. Errors are logged. */

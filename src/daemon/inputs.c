@@ -2,9 +2,9 @@
  * inputs.c - per inputs[] entry of the config: the format its files are
  * decoded with and its field map (the top-level map and --map, then the
  * entry's own "map" over them), and which entry a followed file belongs
- * to. The tailer names a file by the path it was taken up at, which one of
- * the globs matched, so a rotated api.log.1.gz still belongs to the entry
- * of api.log*.
+ * to (a Kafka input's consumer knows its entry). The tailer names a file by the
+ * path it was taken up at, which one of the globs matched, so a rotated
+ * api.log.1.gz still belongs to the entry of api.log*.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +100,15 @@ kw_daemon_inputs_of(const struct kw_daemon_inputs *in,
 		    const struct kw_config *cfg, const char *name)
 {
 	for (size_t i = 0; in && i < cfg->ninputs && i < INPUTS_MAX; i++) {
-		if (kw_pathglob_match(cfg->inputs[i].path, name))
+		if (cfg->inputs[i].type == KW_INPUT_FILE &&
+		    kw_pathglob_match(cfg->inputs[i].path, name))
 			return &in->in[i];
 	}
 	return NULL;
+}
+
+const struct kw_engine_input *
+kw_daemon_inputs_at(const struct kw_daemon_inputs *in, size_t i)
+{
+	return in && i < INPUTS_MAX ? &in->in[i] : NULL;
 }

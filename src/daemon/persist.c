@@ -100,6 +100,8 @@ bool kw_daemon_checkpoint(struct kw_daemon *d)
 		kw_log_error("watch", "checkpoint: %s", err.msg);
 		return false;
 	}
+	/* What the Kafka inputs fed is in the state just saved. */
+	kw_daemon_kafka_commit(d->kafka, false);
 	if (!d->ckpt_path[0])
 		return true; /* --state without a state_dir: learned state only
 			      */

@@ -39,6 +39,16 @@ enum kw_status kw_reader_src_read(struct kw_reader_src *src, void *buf,
 		*got = n;
 		return KW_OK;
 	}
+	if (src->mem) {
+		n = src->mem_len - (size_t)src->pos;
+		if (n > cap)
+			n = cap;
+		memcpy(buf, src->mem + src->pos, n);
+		src->pos += n;
+		src->consumed += n;
+		*got = n;
+		return KW_OK;
+	}
 	do {
 		if (src->positional)
 			r = pread(src->fd, buf, cap, (off_t)src->pos);
@@ -103,6 +113,13 @@ static enum kw_status src_peek(struct kw_reader_src *src, struct kw_error *err)
 {
 	ssize_t r;
 
+	if (src->mem) {
+		src->peek_len = src->mem_len < KW_READER_PEEK ? src->mem_len
+							      : KW_READER_PEEK;
+		memcpy(src->peek, src->mem, src->peek_len);
+		src->pos = src->peek_len;
+		return KW_OK;
+	}
 	while (src->peek_len < KW_READER_PEEK) {
 		r = read(src->fd, src->peek + src->peek_len,
 			 KW_READER_PEEK - src->peek_len);
@@ -204,6 +221,41 @@ enum kw_status kw_reader_open_fd(int fd, const char *name,
 cleanup:
 	if (fd >= 0)
 		close(fd);
+	kw_reader_src_close(src);
+	if (r) {
+		free(r->name);
+		free(r);
+	}
+	return st;
+}
+
+enum kw_status kw_reader_open_mem(const void *buf, size_t len, const char *name,
+				  struct kw_reader **out, struct kw_error *err)
+{
+	struct kw_reader_src *src = calloc(1, sizeof(*src));
+	struct kw_reader *r = calloc(1, sizeof(*r));
+	enum kw_status st = KW_OK;
+
+	*out = NULL;
+	if (!src || !r || !(r->name = strdup(name))) {
+		st = kw_error_set(err, KW_ENOMEM, "%s: out of memory", name);
+		goto cleanup;
+	}
+	src->fd = -1;
+	src->mem = buf;
+	src->mem_len = len;
+	st = src_peek(src, err);
+	if (st == KW_OK)
+		st = stack_layer(src, r, err);
+	if (st != KW_OK) {
+		kw_error_prefix(err, "%s", name);
+		goto cleanup;
+	}
+	r->src = src;
+	src = NULL; /* owned by the layer now */
+	*out = r;
+	r = NULL;
+cleanup:
 	kw_reader_src_close(src);
 	if (r) {
 		free(r->name);

@@ -65,6 +65,11 @@ enum kw_status kw_reader_open(const char *path, struct kw_reader **out,
 enum kw_status kw_reader_open_fd(int fd, const char *name,
 				 struct kw_reader **out, struct kw_error *err);
 
+/* Same, over len bytes in memory (a Kafka message), borrowed until the
+ * reader is closed; name is copied. */
+enum kw_status kw_reader_open_mem(const void *buf, size_t len, const char *name,
+				  struct kw_reader **out, struct kw_error *err);
+
 /* Read through the stack; err messages are prefixed with the input name. */
 enum kw_status kw_reader_read(struct kw_reader *r, void *buf, size_t cap,
 			      size_t *got, struct kw_error *err);

@@ -24,7 +24,10 @@
 #define KW_READER_INBUF ((size_t)256 * 1024)
 
 struct kw_reader_src {
-	int fd;
+	int fd; /* -1 for bytes in memory (mem) */
+	/* kw_reader_open_mem: the bytes, borrowed; read from pos. */
+	const unsigned char *mem;
+	size_t mem_len;
 	unsigned char peek[KW_READER_PEEK];
 	size_t peek_len;
 	size_t peek_pos;

@@ -1,0 +1,388 @@
+/*
+ * kafka.c - the configuration every Kafka client of keywatch is built from
+ * (kafka.h): the config's properties checked, resolved and handed to
+ * librdkafka in one order, librdkafka's messages in keywatch's log, and the
+ * metadata of a topic.
+ */
+#include "core/kafka.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/log.h"
+
+/* ----------------------------------------------------- the config's shape */
+
+bool kw_kafka_reserved(const char *prop)
+{
+	static const char *const reserved[] = {
+		"bootstrap.servers",
+		"metadata.broker.list",
+		"group.id",
+		"enable.auto.commit",
+		"enable.auto.offset.store",
+		"enable.partition.eof",
+		"enable.idempotence",
+		"transactional.id",
+		NULL,
+	};
+
+	for (size_t i = 0; reserved[i]; i++) {
+		if (!strcmp(prop, reserved[i]))
+			return true;
+	}
+	return false;
+}
+
+bool kw_kafka_secret_prop(const char *prop)
+{
+	static const char *const words[] = {
+		"password", "secret", "jaas", "oauthbearer.config",
+		".pem",	    "token",  NULL,
+	};
+
+	for (size_t i = 0; words[i]; i++) {
+		if (strstr(prop, words[i]))
+			return true;
+	}
+	return false;
+}
+
+bool kw_kafka_value_text(const json_t *v, char *buf, size_t cap)
+{
+	if (json_is_string(v))
+		snprintf(buf, cap, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, cap, "%g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, cap, "%s", json_is_true(v) ? "true" : "false");
+	else
+		return false;
+	return true;
+}
+
+bool kw_kafka_topic_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || n > KW_KAFKA_TOPIC_MAX || !strcmp(name, ".") ||
+	    !strcmp(name, ".."))
+		return false;
+	for (const char *p = name; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == '-'))
+			return false;
+	}
+	return true;
+}
+
+#if KW_HAVE_KAFKA
+/* Every property librdkafka knows, from the table it prints
+ * (rd_kafka_conf_properties_show: a header, then "NAME | C/P | ..."
+ * rows). names[] points into *text; the caller frees both. */
+static const char **all_props(char **text)
+{
+	const char **names = NULL;
+	size_t len = 0, n = 0, cap = 0;
+	FILE *f = open_memstream(text, &len);
+	char *save = NULL;
+
+	*text = NULL;
+	if (!f)
+		return NULL;
+	rd_kafka_conf_properties_show(f);
+	fclose(f);
+	for (char *line = strtok_r(*text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *end = strchr(line, ' ');
+		const char **grown;
+
+		if (!end || end == line || !strchr(line, '.') ||
+		    !strchr(end, '|'))
+			continue;
+		*end = '\0';
+		if (n + 2 > cap) {
+			cap = cap ? cap * 2 : 256;
+			grown = realloc(names, cap * sizeof(*names));
+			if (!grown)
+				break;
+			names = grown;
+		}
+		names[n++] = line;
+		names[n] = NULL;
+	}
+	return names;
+}
+
+/* Whether librdkafka knows prop (a scratch configuration takes it, or
+ * refuses only its value); with a suggestion in buf when it does not and
+ * one is near. */
+static bool known_prop(const char *prop, const char *value, const char **sugg,
+		       char *buf, size_t cap)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char why[256], *text = NULL;
+	const char **names;
+	bool known;
+
+	*sugg = NULL;
+	known = rd_kafka_conf_set(conf, prop, value, why, sizeof(why)) !=
+		RD_KAFKA_CONF_UNKNOWN;
+	rd_kafka_conf_destroy(conf);
+	if (known)
+		return true;
+	names = all_props(&text);
+	if (names && kw_config_suggest(prop, names)) {
+		snprintf(buf, cap, "%s", kw_config_suggest(prop, names));
+		*sugg = buf;
+	}
+	free(names);
+	free(text);
+	return false;
+}
+#endif
+
+enum kw_status kw_kafka_check_props(const json_t *props, const char *file,
+				    const char *where, struct kw_error *err)
+{
+	const char *prop;
+	json_t *v;
+	char text[1024];
+
+	if (!props)
+		return KW_OK;
+	if (!json_is_object(props))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s: expected an object of librdkafka "
+				    "properties",
+				    file, where);
+	json_object_foreach((json_t *)props, prop, v)
+	{
+		if (!kw_kafka_value_text(v, text, sizeof(text)))
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s.%s: expected a string, a "
+					    "number or true/false",
+					    file, where, prop);
+		if (kw_kafka_reserved(prop))
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s.%s: set by keywatch itself "
+					    "(the brokers, the group and how "
+					    "offsets are committed come from "
+					    "the input or sink)",
+					    file, where, prop);
+#if KW_HAVE_KAFKA
+		{
+			const char *sugg;
+			char buf[128];
+
+			if (!known_prop(prop, text, &sugg, buf, sizeof(buf)))
+				return kw_error_set(
+					err, KW_ECONFIG,
+					"%s: %s: unknown librdkafka property "
+					"'%s'%s%s%s",
+					file, where, prop,
+					sugg ? " (did you mean '" : "",
+					sugg ? sugg : "", sugg ? "'?)" : "");
+		}
+#endif
+	}
+	return KW_OK;
+}
+
+#if KW_HAVE_KAFKA
+
+/* ------------------------------------------------------------ the log */
+
+/* librdkafka's syslog levels: 0-3 errors, 4 warnings, 5-6 notices and
+ * information, 7 debug. Its errors are transient as a rule (a broker
+ * down, a connection refused): they are warnings here, and keywatch says
+ * what they mean for its work where it matters. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac,
+		   const char *buf)
+{
+	(void)rk;
+	if (level <= 4)
+		kw_log_warn("kafka", "%s: %s", fac, buf);
+	else if (level <= 6)
+		kw_log_info("kafka", "%s: %s", fac, buf);
+	else
+		kw_log_debug("kafka", "%s: %s", fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		kw_log_warn("kafka", "no broker can be reached: %s", reason);
+	else if (code == RD_KAFKA_RESP_ERR__FATAL)
+		kw_log_error("kafka", "fatal: %s", reason);
+	else
+		kw_log_debug("kafka", "%s: %s",
+			     rd_kafka_err2name((rd_kafka_resp_err_t)code),
+			     reason);
+}
+
+/* ------------------------------------------------------ configuration */
+
+enum kw_status kw_kafka_set(rd_kafka_conf_t *conf, const char *prop,
+			    const char *value, struct kw_error *err)
+{
+	char why[256];
+
+	if (rd_kafka_conf_set(conf, prop, value, why, sizeof(why)) ==
+	    RD_KAFKA_CONF_OK)
+		return KW_OK;
+	return kw_error_set(err, KW_ECONFIG, "librdkafka refuses %s: %s", prop,
+			    why);
+}
+
+static void wipe(char *s)
+{
+	if (!s)
+		return;
+	for (volatile char *p = s; *p; p++)
+		*p = '\0';
+	free(s);
+}
+
+/* The properties of one "kafka" object onto conf, secrets resolved. */
+static enum kw_status apply(rd_kafka_conf_t *conf, const json_t *props,
+			    const struct kw_kafka_client *c, const char *obj,
+			    struct kw_error *err)
+{
+	const char *prop;
+	json_t *v;
+	char text[1024], why[256];
+	enum kw_status st;
+
+	json_object_foreach((json_t *)props, prop, v)
+	{
+		char *value = NULL;
+		rd_kafka_conf_res_t res;
+
+		if (!kw_kafka_value_text(v, text, sizeof(text)))
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s.%s: expected a string, a "
+					    "number or true/false",
+					    c->file, obj, prop);
+		if (kw_kafka_reserved(prop))
+			return kw_error_set(err, KW_ECONFIG,
+					    "%s: %s.%s: set by keywatch itself",
+					    c->file, obj, prop);
+		st = kw_config_secret(text, &value, err);
+		if (st == KW_ENOMEM)
+			return kw_error_set(err, st, "out of memory");
+		if (st != KW_OK)
+			return kw_error_prefix(err, "%s: %s.%s", c->file, obj,
+					       prop);
+		res = rd_kafka_conf_set(conf, prop, value, why, sizeof(why));
+		wipe(value);
+		if (res != RD_KAFKA_CONF_OK) {
+			/* librdkafka's reason may quote the value: only the
+			 * property is named for a secret one. */
+			if (kw_kafka_secret_prop(prop))
+				snprintf(why, sizeof(why), "refused");
+			return kw_error_set(err, KW_ECONFIG, "%s: %s.%s: %s",
+					    c->file, obj, prop, why);
+		}
+	}
+	return KW_OK;
+}
+
+enum kw_status kw_kafka_conf(const struct kw_kafka_client *c,
+			     rd_kafka_conf_t **out, struct kw_error *err)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char obj[96];
+	enum kw_status st;
+
+	*out = NULL;
+	if (!conf)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	st = kw_kafka_set(conf, "client.id", "keywatch", err);
+	if (st == KW_OK)
+		st = kw_kafka_set(conf, "log.connection.close", "false", err);
+	for (size_t i = 0; st == KW_OK && c->defaults && c->defaults[i]; i += 2)
+		st = kw_kafka_set(conf, c->defaults[i], c->defaults[i + 1],
+				  err);
+	if (st == KW_OK && c->brokers) {
+		st = kw_kafka_set(conf, "bootstrap.servers", c->brokers, err);
+		if (st != KW_OK)
+			kw_error_prefix(err, "%s: %s.brokers", c->file,
+					c->where);
+	}
+	if (st == KW_OK && c->top)
+		st = apply(conf, c->top, c, "kafka", err);
+	snprintf(obj, sizeof(obj), "%s.kafka", c->where);
+	if (st == KW_OK && c->own)
+		st = apply(conf, c->own, c, obj, err);
+	if (st != KW_OK) {
+		rd_kafka_conf_destroy(conf);
+		return st;
+	}
+	*out = conf;
+	return KW_OK;
+}
+
+enum kw_status kw_kafka_check_client(const struct kw_kafka_client *c,
+				     struct kw_error *err)
+{
+	rd_kafka_conf_t *conf = NULL;
+	enum kw_status st = kw_kafka_conf(c, &conf, err);
+
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	return st;
+}
+
+/* ------------------------------------------------------------ metadata */
+
+enum kw_status kw_kafka_topic_info(rd_kafka_t *rk, const char *topic,
+				   int timeout_ms, int *partitions,
+				   int *brokers, struct kw_error *err)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+	rd_kafka_resp_err_t e;
+	enum kw_status st = KW_OK;
+
+	*partitions = 0;
+	*brokers = 0;
+	if (!t)
+		return kw_error_set(err, KW_EIO, "topic %s: %s", topic,
+				    rd_kafka_err2str(rd_kafka_last_error()));
+	e = rd_kafka_metadata(rk, 0, t, &md, timeout_ms);
+	if (e) {
+		st = kw_error_set(err, KW_EIO, "cannot ask the brokers: %s",
+				  rd_kafka_err2str(e));
+		goto cleanup;
+	}
+	*brokers = md->broker_cnt;
+	if (md->topic_cnt != 1 || md->topics[0].err ||
+	    md->topics[0].partition_cnt == 0) {
+		st = kw_error_set(err, KW_ENOTFOUND,
+				  "the brokers have no topic %s%s%s", topic,
+				  md->topic_cnt == 1 && md->topics[0].err ? ": "
+									  : "",
+				  md->topic_cnt == 1 && md->topics[0].err
+					  ? rd_kafka_err2str(md->topics[0].err)
+					  : "");
+		goto cleanup;
+	}
+	*partitions = md->topics[0].partition_cnt;
+cleanup:
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(t);
+	return st;
+}
+
+#endif

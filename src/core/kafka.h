@@ -1,0 +1,121 @@
+/*
+ * kafka.h - what keywatch's Kafka clients share (the input, the changelog,
+ * the sink, `check`): the librdkafka properties of the config and how they
+ * become one client's configuration, librdkafka's messages in keywatch's
+ * log, and a look at a topic.
+ *
+ * The one idea: a client's configuration is built in one place, in one
+ * order: the client's defaults (kw_kafka_client.defaults), bootstrap.servers
+ * from the entry's "brokers", then the top-level
+ * "kafka" object, then the entry's own "kafka" object (so one entry can
+ * differ), then what keywatch itself needs and the user may not change
+ * (kw_kafka_reserved: the group, offset commits, idempotence). Any value
+ * may be "env:NAME", "file:PATH" or "cred:NAME" (core/config.h,
+ * kw_config_secret); a resolved value is handed to librdkafka and wiped,
+ * and no message ever holds one: errors name the property, never its
+ * value, and `check` shows a secret property as written in the config
+ * (kw_kafka_secret_prop), never resolved.
+ *
+ * The parts that need librdkafka exist only in a build with it
+ * (KW_HAVE_KAFKA); the checks of the config's shape do not, so a config is
+ * judged the same way by every build, and a build without Kafka refuses a
+ * Kafka input or sink with a message that says so.
+ */
+#ifndef KW_CORE_KAFKA_H
+#define KW_CORE_KAFKA_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kw_config.h"
+
+#include "core/status.h"
+
+#if KW_HAVE_KAFKA
+#include <librdkafka/rdkafka.h>
+#endif
+
+/* Whether this build can speak to Kafka. */
+static inline bool kw_kafka_available(void)
+{
+	return KW_HAVE_KAFKA;
+}
+
+/* Properties keywatch sets itself (and refuses in the config): the
+ * brokers come from "brokers", the group from "group", offsets are
+ * committed by keywatch when what they cover is safe, the sink and the
+ * changelog are idempotent producers. */
+bool kw_kafka_reserved(const char *prop);
+
+/* Whether a property's value is a secret: never printed (passwords, keys,
+ * tokens, SASL JAAS and OAUTHBEARER settings, PEM text). */
+bool kw_kafka_secret_prop(const char *prop);
+
+/* Check a "kafka" object of librdkafka properties (where: "kafka",
+ * "inputs[0].kafka", "sinks[2].kafka"): an object whose values are
+ * strings, integers, reals or booleans, no reserved property, and, in a
+ * build with librdkafka, only properties librdkafka knows ("did you mean"
+ * otherwise). Values are not resolved here (an "env:" variable may be set
+ * only where keywatch runs). KW_ECONFIG with
+ * "FILE: WHERE.PROP: ..." otherwise. NULL is an empty object. */
+enum kw_status kw_kafka_check_props(const json_t *props, const char *file,
+				    const char *where, struct kw_error *err);
+
+/* A property's value as librdkafka takes it (a string; numbers in
+ * decimal, booleans as true/false), as written in the config: an "env:"
+ * reference is not resolved. buf gets it (cap bytes); false when the JSON
+ * value is of no such type. */
+bool kw_kafka_value_text(const json_t *v, char *buf, size_t cap);
+
+/* The longest topic name Kafka takes, and its characters: letters,
+ * digits, '.', '_' and '-'. */
+#define KW_KAFKA_TOPIC_MAX 249
+bool kw_kafka_topic_ok(const char *name);
+
+#if KW_HAVE_KAFKA
+
+/* One client of the config. Everything borrowed for the call. */
+struct kw_kafka_client {
+	const char *brokers; /* "host:port,host:port" */
+	const json_t *top;   /* the config's "kafka", or NULL */
+	const json_t *own;   /* the entry's "kafka", or NULL */
+	const char *file;    /* the config, for messages */
+	const char *where;   /* "inputs[0]", "sinks[1]" */
+	/* keywatch's defaults for this client, which the config may change:
+	 * name, value, name, value, ..., NULL; or NULL. */
+	const char *const *defaults;
+};
+
+/* A new configuration for c (the caller owns it: rd_kafka_new takes it, or
+ * rd_kafka_conf_destroy). Secrets are resolved; an unset variable, a
+ * missing file or a value librdkafka refuses is KW_ECONFIG naming
+ * "FILE: WHERE.kafka.PROP" and the reason, never the value. librdkafka's
+ * log goes to keywatch's (component "kafka"), its warnings and errors as
+ * warnings. */
+enum kw_status kw_kafka_conf(const struct kw_kafka_client *c,
+			     rd_kafka_conf_t **out, struct kw_error *err);
+
+/* Whether c's configuration can be built (kw_kafka_conf, then thrown
+ * away): `watch -n` and `check` find an unset variable or a refused value
+ * before a consumer or producer is made. */
+enum kw_status kw_kafka_check_client(const struct kw_kafka_client *c,
+				     struct kw_error *err);
+
+/* Set one property keywatch needs on conf; KW_ECONFIG naming it when
+ * librdkafka refuses. */
+enum kw_status kw_kafka_set(rd_kafka_conf_t *conf, const char *prop,
+			    const char *value, struct kw_error *err);
+
+/* What a topic looks like, asked of the brokers within timeout_ms:
+ * *partitions (0 when it does not exist) and the number of brokers in the
+ * cluster. KW_ENOTFOUND for a topic the brokers do not know, KW_EIO when
+ * they could not be asked (err says why). */
+enum kw_status kw_kafka_topic_info(rd_kafka_t *rk, const char *topic,
+				   int timeout_ms, int *partitions,
+				   int *brokers, struct kw_error *err);
+
+#endif
+
+#endif

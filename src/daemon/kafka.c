@@ -1,0 +1,155 @@
+/*
+ * kafka.c - the daemon's Kafka inputs (ingest/kafka.h): one consumer per
+ * inputs[] entry of type "kafka", feeding the engine with that entry's
+ * format and field map, its offsets committed after each checkpoint.
+ *
+ * The one idea: an offset is committed only when what it covers is
+ * through the engine and in the learned state on disk. The checkpoint
+ * commits (kw_daemon_kafka_commit after the state is saved); partitions
+ * taken away in a rebalance, or at a stop or reload, are committed after
+ * sync(), which waits for the engine to be through what it was handed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "daemon/daemon_impl.h"
+#include "ingest/kafka.h"
+
+struct one {
+	struct kw_daemon *d;
+	size_t entry; /* the config's inputs[] index */
+	struct kw_kafka_input *in;
+};
+
+struct kw_daemon_kafka {
+	struct one *v;
+	size_t n;
+};
+
+static void feed(void *ctx, const char *buf, size_t len, const char *name)
+{
+	struct one *o = ctx;
+
+	kw_engine_feed(o->d->engine, buf, len, name,
+		       kw_daemon_inputs_at(o->d->inputs, o->entry));
+}
+
+/* Everything fed is through: every engine call but feed and read waits
+ * for what was handed in (engine.h); the stats are the cheapest. */
+static void sync_engine(void *ctx)
+{
+	struct one *o = ctx;
+
+	if (o->d->engine)
+		(void)kw_engine_stats(o->d->engine);
+}
+
+enum kw_status kw_daemon_kafka_make(struct kw_daemon *d,
+				    const struct kw_config *cfg,
+				    struct kw_daemon_kafka **out)
+{
+	struct kw_daemon_kafka *k = calloc(1, sizeof(*k));
+	struct kw_error err;
+	enum kw_status st = KW_OK;
+
+	*out = NULL;
+	if (k)
+		k->v = calloc(cfg->ninputs + 1, sizeof(*k->v));
+	if (!k || !k->v) {
+		kw_log_error(NULL, "out of memory");
+		kw_daemon_kafka_free(k);
+		return KW_ENOMEM;
+	}
+	for (size_t i = 0; i < cfg->ninputs && st == KW_OK; i++) {
+		const struct kw_input *ci = &cfg->inputs[i];
+		struct one *o = &k->v[k->n];
+		char where[32];
+		struct kw_kafka_input_opts ko = {
+			.name = ci->path,
+			.brokers = ci->brokers,
+			.topic = ci->topic,
+			.group = ci->group,
+			.top = cfg->kafka,
+			.own = ci->kafka,
+			.file = cfg->file,
+			.where = where,
+			.max_line = cfg->max_line,
+			.sync = sync_engine,
+			.feed = feed,
+			.ctx = o,
+		};
+
+		if (ci->type != KW_INPUT_KAFKA)
+			continue;
+		snprintf(where, sizeof(where), "inputs[%zu]", i);
+		o->d = d;
+		o->entry = i;
+		kw_error_clear(&err);
+		st = kw_kafka_input_create(&ko, &o->in, &err);
+		if (st != KW_OK)
+			kw_log_error(NULL, "%s", err.msg);
+		else
+			k->n++;
+	}
+	if (st != KW_OK) {
+		kw_daemon_kafka_free(k);
+		return st;
+	}
+	*out = k;
+	return KW_OK;
+}
+
+enum kw_status kw_daemon_kafka_start(struct kw_daemon_kafka *k)
+{
+	struct kw_error err;
+
+	for (size_t i = 0; k && i < k->n; i++) {
+		kw_error_clear(&err);
+		if (kw_kafka_input_start(k->v[i].in, &err) != KW_OK) {
+			kw_log_error(NULL, "%s", err.msg);
+			return KW_EIO;
+		}
+	}
+	return KW_OK;
+}
+
+size_t kw_daemon_kafka_count(const struct kw_daemon_kafka *k)
+{
+	return k ? k->n : 0;
+}
+
+uint64_t kw_daemon_kafka_poll(struct kw_daemon_kafka *k, int64_t now_us)
+{
+	uint64_t fed = 0;
+
+	for (size_t i = 0; k && i < k->n; i++)
+		fed += kw_kafka_input_poll(k->v[i].in, now_us);
+	return fed;
+}
+
+void kw_daemon_kafka_wait(struct kw_daemon_kafka *k, int timeout_ms)
+{
+	/* One input waits; the others' messages are taken on the next
+	 * poll, which follows at most timeout_ms later. */
+	if (k && k->n)
+		kw_kafka_input_wait(k->v[0].in, k->n > 1 && timeout_ms > 50
+							? 50
+							: timeout_ms);
+}
+
+void kw_daemon_kafka_commit(struct kw_daemon_kafka *k, bool sync)
+{
+	for (size_t i = 0; k && i < k->n; i++)
+		kw_kafka_input_commit(k->v[i].in, sync);
+}
+
+void kw_daemon_kafka_free(struct kw_daemon_kafka *k)
+{
+	if (!k)
+		return;
+	for (size_t i = 0; k->v && i < k->n; i++)
+		kw_kafka_input_destroy(k->v[i].in);
+	free(k->v);
+	free(k);
+}

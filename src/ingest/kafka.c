@@ -1,0 +1,704 @@
+/*
+ * kafka.c - the Kafka input (kafka.h): a consumer-group member whose owned
+ * partitions are read through their own queues and merged by message
+ * timestamp into whole lines for the engine.
+ *
+ * The consumer queue only carries the group's events (rebalances, errors,
+ * commit results); each owned partition's messages wait in its partition
+ * queue, which librdkafka fills ahead (its prefetch bounds the memory).
+ * Every queue wakes one pipe, so waiting for input is one poll(2).
+ */
+#include "ingest/kafka.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/kafka.h"
+#include "core/key.h"
+#include "core/log.h"
+#include "ingest/reader.h"
+
+#define SPLIT_LOGGED_MAX 10 /* keys on two partitions named in the log */
+#define COMMIT_TIMEOUT_MS 10000
+
+struct part {
+	rd_kafka_queue_t *q; /* NULL: not owned */
+	rd_kafka_message_t *head;
+	bool eof;	     /* at the partition's end last time we looked */
+	int64_t empty_since; /* no head and not at its end since (0: not) */
+	int64_t next;	     /* the next offset to hand out; -1: none yet */
+	int64_t committed;   /* the last offset committed; -1: none */
+};
+
+struct key_slot {
+	uint64_t hash;
+	int32_t partition; /* +1; 0: empty */
+	bool split;
+};
+
+struct kw_kafka_input {
+	struct kw_kafka_input_opts o;
+	rd_kafka_t *rk;
+	struct part *parts; /* KW_KAFKA_PARTITIONS_MAX */
+	int32_t *owned;	    /* the owned partitions' numbers */
+	size_t nowned;
+	struct key_slot *keys; /* KW_KAFKA_KEYS_MAX */
+	int wake[2];	       /* the queues' pipe */
+	char *buf;	       /* what the next feed hands out */
+	size_t len, cap, max_line;
+	bool warned_unkeyed;
+	struct kw_kafka_input_stats st;
+};
+
+static const char *const consumer_defaults[] = {
+	"partition.assignment.strategy",
+	"cooperative-sticky",
+	"auto.offset.reset",
+	"earliest",
+	NULL,
+};
+
+/* ------------------------------------------------------------ the batch */
+
+static bool reserve(struct kw_kafka_input *in, size_t more)
+{
+	size_t cap = in->cap ? in->cap : (size_t)1 << 16;
+	char *p;
+
+	if (in->len + more <= in->cap)
+		return true;
+	while (cap < in->len + more)
+		cap *= 2;
+	p = realloc(in->buf, cap);
+	if (!p) {
+		kw_log_error("kafka", "%s: out of memory", in->o.name);
+		return false;
+	}
+	in->buf = p;
+	in->cap = cap;
+	return true;
+}
+
+static void flush(struct kw_kafka_input *in, size_t upto)
+{
+	if (!upto)
+		return;
+	in->o.feed(in->o.ctx, in->buf, upto, in->o.name);
+	in->st.bytes += upto;
+	memmove(in->buf, in->buf + upto, in->len - upto);
+	in->len -= upto;
+}
+
+/* The batch ends with a whole line. */
+static void end_line(struct kw_kafka_input *in)
+{
+	if (in->len && in->buf[in->len - 1] != '\n' && reserve(in, 1))
+		in->buf[in->len++] = '\n';
+}
+
+/* A compressed batch of lines, decoded through the readers into the
+ * batch; handed out in pieces of whole lines as it grows. A line longer
+ * than max_line is ended where it is (the splitter counts it as too long
+ * and skips it) and the rest of it up to its newline dropped. */
+static void decompress(struct kw_kafka_input *in, const rd_kafka_message_t *m)
+{
+	struct kw_reader *r = NULL;
+	struct kw_error err;
+	char name[320];
+	size_t line_start = in->len, got;
+	bool skipping = false;
+	enum kw_status st;
+
+	snprintf(name, sizeof(name), "%s/%" PRId32 "@%" PRId64, in->o.name,
+		 m->partition, m->offset);
+	kw_error_clear(&err);
+	st = kw_reader_open_mem(m->payload, m->len, name, &r, &err);
+	in->st.compressed++;
+	while (st == KW_OK) {
+		char *chunk;
+
+		if (!reserve(in, (size_t)256 << 10))
+			break;
+		chunk = in->buf + in->len;
+		st = kw_reader_read(r, chunk, (size_t)256 << 10, &got, &err);
+		if (st != KW_OK || !got)
+			break;
+		for (size_t i = 0; i < got; i++) {
+			if (skipping) {
+				if (chunk[i] == '\n')
+					skipping = false;
+				continue;
+			}
+			in->buf[in->len++] = chunk[i];
+			if (chunk[i] == '\n')
+				line_start = in->len;
+			else if (in->len - line_start > in->max_line) {
+				in->buf[in->len++] = '\n';
+				line_start = in->len;
+				skipping = true;
+			}
+		}
+		if (line_start >= KW_KAFKA_POLL_MAX) {
+			flush(in, line_start);
+			line_start = 0;
+		}
+	}
+	if (st != KW_OK) {
+		in->st.damaged++;
+		kw_log_warn("kafka", "%s", err.msg);
+	}
+	kw_reader_close(r);
+	end_line(in);
+}
+
+/* ---------------------------------------------------- keys and partitions */
+
+static uint64_t key_hash(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = UINT64_C(14695981039346656037);
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= UINT64_C(1099511628211);
+	}
+	return h;
+}
+
+static void check_key(struct kw_kafka_input *in, const rd_kafka_message_t *m)
+{
+	struct key_slot *s;
+	uint64_t h;
+
+	if (!m->key || !m->key_len) {
+		in->st.unkeyed++;
+		if (!in->warned_unkeyed)
+			kw_log_warn("kafka",
+				    "%s/%" PRId32 "@%" PRId64
+				    ": a message without a key: messages "
+				    "should be keyed by the API key, or one "
+				    "key's requests are split between "
+				    "partitions and instances (counted from "
+				    "now on, not logged again)",
+				    in->o.name, m->partition, m->offset);
+		in->warned_unkeyed = true;
+		return;
+	}
+	h = key_hash(m->key, m->key_len);
+	s = &in->keys[h & (KW_KAFKA_KEYS_MAX - 1)];
+	if (s->partition == 0 || s->hash != h) {
+		s->hash = h;
+		s->partition = m->partition + 1;
+		s->split = false;
+		return;
+	}
+	if (s->partition == m->partition + 1 || s->split)
+		return;
+	s->split = true;
+	if (in->st.split_keys++ < SPLIT_LOGGED_MAX) {
+		char id[KW_KEY_ID_MAX];
+
+		kw_key_redact(m->key, m->key_len, id, sizeof(id));
+		kw_log_warn("kafka",
+			    "%s: key %s on partitions %" PRId32 " and %" PRId32
+			    ": its requests are split between instances "
+			    "(producers with different partitioners, or "
+			    "partitions added to the topic)%s",
+			    in->o.name, id, s->partition - 1, m->partition,
+			    in->st.split_keys == SPLIT_LOGGED_MAX
+				    ? "; more are only counted"
+				    : "");
+	}
+}
+
+/* One message into the batch. */
+static void take(struct kw_kafka_input *in, struct part *p,
+		 rd_kafka_message_t *m)
+{
+	static const unsigned char gz[] = {0x1f, 0x8b};
+	static const unsigned char zst[] = {0x28, 0xb5, 0x2f, 0xfd};
+	const unsigned char *v = m->payload;
+
+	in->st.messages++;
+	if (p)
+		p->next = m->offset + 1;
+	check_key(in, m);
+	if (m->len >= 4 && (!memcmp(v, gz, 2) || !memcmp(v, zst, 4))) {
+		decompress(in, m);
+	} else if (m->len > in->max_line) {
+		/* Handed out cut, so the splitter counts it as too long. */
+		kw_log_warn("kafka",
+			    "%s/%" PRId32 "@%" PRId64
+			    ": a message of %zu bytes, more than max_line "
+			    "(%zu): skipped",
+			    in->o.name, m->partition, m->offset, m->len,
+			    in->max_line);
+	} else if (m->len && reserve(in, m->len + 1)) {
+		memcpy(in->buf + in->len, m->payload, m->len);
+		in->len += m->len;
+		end_line(in);
+	}
+	rd_kafka_message_destroy(m);
+	if (in->len >= KW_KAFKA_POLL_MAX)
+		flush(in, in->len);
+}
+
+/* ------------------------------------------------------------ the group */
+
+static void release(struct kw_kafka_input *in, int32_t id)
+{
+	struct part *p = &in->parts[id];
+
+	if (!p->q)
+		return;
+	if (p->head)
+		rd_kafka_message_destroy(p->head);
+	rd_kafka_queue_destroy(p->q);
+	memset(p, 0, sizeof(*p));
+	for (size_t i = 0; i < in->nowned; i++) {
+		if (in->owned[i] == id) {
+			in->owned[i] = in->owned[--in->nowned];
+			break;
+		}
+	}
+}
+
+static void own(struct kw_kafka_input *in, int32_t id)
+{
+	struct part *p = &in->parts[id];
+
+	if (p->q)
+		return;
+	p->q = rd_kafka_queue_get_partition(in->rk, in->o.topic, id);
+	if (!p->q)
+		return;
+	/* Kept out of the consumer queue: read in time order here. */
+	rd_kafka_queue_forward(p->q, NULL);
+	rd_kafka_queue_io_event_enable(p->q, in->wake[1], "p", 1);
+	p->next = -1;
+	p->committed = -1;
+	in->owned[in->nowned++] = id;
+}
+
+/* Commit the next offsets of the owned partitions in list (all owned
+ * ones when NULL). */
+static void commit(struct kw_kafka_input *in,
+		   const rd_kafka_topic_partition_list_t *list, bool sync)
+{
+	rd_kafka_topic_partition_list_t *c = NULL;
+	rd_kafka_resp_err_t e;
+	size_t n = list ? (size_t)list->cnt : in->nowned;
+
+	c = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+	for (size_t i = 0; i < n; i++) {
+		int32_t id = list ? list->elems[i].partition : in->owned[i];
+		struct part *p;
+
+		if (id < 0 || id >= KW_KAFKA_PARTITIONS_MAX)
+			continue;
+		p = &in->parts[id];
+		if (!p->q || p->next < 0 || p->next == p->committed)
+			continue;
+		rd_kafka_topic_partition_list_add(c, in->o.topic, id)->offset =
+			p->next;
+	}
+	if (c->cnt == 0)
+		goto cleanup;
+	e = rd_kafka_commit(in->rk, c, sync ? 0 : 1);
+	if (!sync && !e)
+		goto cleanup; /* the answer comes to on_commit */
+	if (e) {
+		in->st.commit_errors++;
+		kw_log_warn("kafka",
+			    "%s: cannot commit the offsets of %d partition%s: "
+			    "%s (they are committed with the next checkpoint; "
+			    "after a crash they are read again)",
+			    in->o.name, c->cnt, c->cnt == 1 ? "" : "s",
+			    rd_kafka_err2str(e));
+		goto cleanup;
+	}
+	in->st.commits++;
+	for (int i = 0; i < c->cnt; i++) {
+		struct part *p = &in->parts[c->elems[i].partition];
+
+		if (!c->elems[i].err)
+			p->committed = c->elems[i].offset;
+	}
+cleanup:
+	rd_kafka_topic_partition_list_destroy(c);
+}
+
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+		      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	struct kw_kafka_input *in = opaque;
+
+	(void)rk;
+	if (e == RD_KAFKA_RESP_ERR__NO_OFFSET)
+		return;
+	if (e) {
+		in->st.commit_errors++;
+		kw_log_warn("kafka", "%s: offset commit failed: %s", in->o.name,
+			    rd_kafka_err2str(e));
+		return;
+	}
+	in->st.commits++;
+	for (int i = 0; offsets && i < offsets->cnt; i++) {
+		int32_t id = offsets->elems[i].partition;
+
+		if (!offsets->elems[i].err && id >= 0 &&
+		    id < KW_KAFKA_PARTITIONS_MAX && in->parts[id].q)
+			in->parts[id].committed = offsets->elems[i].offset;
+	}
+}
+
+static void list_text(const rd_kafka_topic_partition_list_t *l, char *buf,
+		      size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < l->cnt && n + 16 < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%" PRId32,
+				      i ? "," : "", l->elems[i].partition);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+			 rd_kafka_topic_partition_list_t *l, void *opaque)
+{
+	struct kw_kafka_input *in = opaque;
+	rd_kafka_error_t *error = NULL;
+	char parts[256];
+
+	/* Known once the group is joined. */
+	bool cooperative =
+		!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+
+	in->st.rebalances++;
+	list_text(l, parts, sizeof(parts));
+	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		for (int i = 0; i < l->cnt; i++) {
+			int32_t id = l->elems[i].partition;
+
+			if (id >= 0 && id < KW_KAFKA_PARTITIONS_MAX)
+				own(in, id);
+			else
+				kw_log_error("kafka",
+					     "%s: partition %" PRId32
+					     " is past the %d partitions "
+					     "keywatch reads; not read",
+					     in->o.name, id,
+					     KW_KAFKA_PARTITIONS_MAX);
+		}
+		if (l->cnt)
+			kw_log_info("kafka", "%s: assigned partitions %s",
+				    in->o.name, parts);
+		if (cooperative)
+			error = rd_kafka_incremental_assign(rk, l);
+		else
+			rd_kafka_assign(rk, l);
+	} else {
+		bool lost = rd_kafka_assignment_lost(rk);
+
+		if (!lost) {
+			in->o.sync(in->o.ctx);
+			commit(in, l, true);
+		}
+		for (int i = 0; i < l->cnt; i++) {
+			int32_t id = l->elems[i].partition;
+
+			if (id >= 0 && id < KW_KAFKA_PARTITIONS_MAX)
+				release(in, id);
+		}
+		kw_log_info("kafka", "%s: partitions %s %s", in->o.name, parts,
+			    lost ? "lost (not committed: their next owner "
+				   "reads on from the last commit)"
+				 : "revoked (committed)");
+		if (cooperative)
+			error = rd_kafka_incremental_unassign(rk, l);
+		else
+			rd_kafka_assign(rk, NULL);
+	}
+	if (error) {
+		kw_log_warn("kafka", "%s: %s", in->o.name,
+			    rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	in->st.assigned = (uint32_t)in->nowned;
+}
+
+/* ---------------------------------------------------------- life cycle */
+
+enum kw_status kw_kafka_input_create(const struct kw_kafka_input_opts *o,
+				     struct kw_kafka_input **out,
+				     struct kw_error *err)
+{
+	struct kw_kafka_client c = {
+		.brokers = o->brokers,
+		.top = o->top,
+		.own = o->own,
+		.file = o->file,
+		.where = o->where,
+		.defaults = consumer_defaults,
+	};
+	struct kw_kafka_input *in = calloc(1, sizeof(*in));
+	rd_kafka_conf_t *conf = NULL;
+	char why[512];
+	enum kw_status st = KW_ENOMEM;
+
+	*out = NULL;
+	if (!in)
+		return kw_error_set(err, st, "out of memory");
+	in->o = *o;
+	in->wake[0] = in->wake[1] = -1;
+	in->max_line = o->max_line ? o->max_line : (size_t)1 << 20;
+	in->parts = calloc(KW_KAFKA_PARTITIONS_MAX, sizeof(*in->parts));
+	in->owned = calloc(KW_KAFKA_PARTITIONS_MAX, sizeof(*in->owned));
+	in->keys = calloc(KW_KAFKA_KEYS_MAX, sizeof(*in->keys));
+	if (!in->parts || !in->owned || !in->keys) {
+		kw_error_set(err, st, "out of memory");
+		goto cleanup;
+	}
+	if (pipe2(in->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		st = kw_error_set(err, KW_EIO, "pipe: %s", strerror(errno));
+		goto cleanup;
+	}
+	st = kw_kafka_conf(&c, &conf, err);
+	if (st == KW_OK)
+		st = kw_kafka_set(conf, "group.id", o->group, err);
+	if (st == KW_OK)
+		st = kw_kafka_set(conf, "enable.auto.commit", "false", err);
+	if (st == KW_OK)
+		st = kw_kafka_set(conf, "enable.auto.offset.store", "false",
+				  err);
+	if (st == KW_OK)
+		st = kw_kafka_set(conf, "enable.partition.eof", "true", err);
+	if (st != KW_OK)
+		goto cleanup;
+	rd_kafka_conf_set_opaque(conf, in);
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+	in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+	if (!in->rk) {
+		st = kw_error_set(err, KW_ECONFIG, "%s: %s: %s", o->file,
+				  o->where, why);
+		goto cleanup;
+	}
+	conf = NULL; /* the handle's now */
+	rd_kafka_poll_set_consumer(in->rk);
+	*out = in;
+	in = NULL;
+cleanup:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	kw_kafka_input_destroy(in);
+	return st;
+}
+
+enum kw_status kw_kafka_input_start(struct kw_kafka_input *in,
+				    struct kw_error *err)
+{
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t e;
+	rd_kafka_queue_t *q;
+
+	rd_kafka_topic_partition_list_add(l, in->o.topic,
+					  RD_KAFKA_PARTITION_UA);
+	e = rd_kafka_subscribe(in->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e)
+		return kw_error_set(err, KW_EIO, "%s: %s: cannot subscribe: %s",
+				    in->o.file, in->o.where,
+				    rd_kafka_err2str(e));
+	q = rd_kafka_queue_get_consumer(in->rk);
+	if (q) {
+		rd_kafka_queue_io_event_enable(q, in->wake[1], "c", 1);
+		rd_kafka_queue_destroy(q);
+	}
+	kw_log_info("kafka", "%s: joining group %s at %s", in->o.name,
+		    in->o.group, in->o.brokers);
+	return KW_OK;
+}
+
+void kw_kafka_input_destroy(struct kw_kafka_input *in)
+{
+	if (!in)
+		return;
+	if (in->rk) {
+		/* Leaving the group revokes what is owned: committed after
+		 * the caller's sync (on_rebalance). */
+		rd_kafka_consumer_close(in->rk);
+		while (in->nowned)
+			release(in, in->owned[0]);
+		rd_kafka_destroy(in->rk);
+	}
+	if (in->wake[0] >= 0)
+		close(in->wake[0]);
+	if (in->wake[1] >= 0)
+		close(in->wake[1]);
+	free(in->parts);
+	free(in->owned);
+	free(in->keys);
+	free(in->buf);
+	free(in);
+}
+
+/* ------------------------------------------------------------- reading */
+
+/* The consumer queue: group events are served by the callbacks; an error
+ * is logged; a message is one taken before its partition's queue was
+ * split off (handed out at once). */
+static void serve(struct kw_kafka_input *in)
+{
+	rd_kafka_message_t *m;
+
+	while ((m = rd_kafka_consumer_poll(in->rk, 0))) {
+		if (!m->err) {
+			int32_t id = m->partition;
+
+			take(in,
+			     id >= 0 && id < KW_KAFKA_PARTITIONS_MAX &&
+					     in->parts[id].q
+				     ? &in->parts[id]
+				     : NULL,
+			     m);
+			continue;
+		}
+		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			in->st.errors++;
+			kw_log_warn("kafka", "%s: %s", in->o.name,
+				    rd_kafka_message_errstr(m));
+		}
+		rd_kafka_message_destroy(m);
+	}
+}
+
+/* The partition's next message into p->head, when one is there. */
+static void refill(struct kw_kafka_input *in, struct part *p)
+{
+	rd_kafka_message_t *m;
+
+	while (!p->head && (m = rd_kafka_consume_queue(p->q, 0))) {
+		if (!m->err) {
+			p->head = m;
+			p->eof = false;
+			p->empty_since = 0;
+			return;
+		}
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			p->eof = true;
+		} else {
+			in->st.errors++;
+			kw_log_warn("kafka", "%s: %s", in->o.name,
+				    rd_kafka_message_errstr(m));
+		}
+		rd_kafka_message_destroy(m);
+	}
+}
+
+static int64_t stamp(const rd_kafka_message_t *m)
+{
+	rd_kafka_timestamp_type_t t;
+
+	return rd_kafka_message_timestamp(m, &t);
+}
+
+uint64_t kw_kafka_input_poll(struct kw_kafka_input *in, int64_t now_us)
+{
+	uint64_t before = in->st.bytes;
+	char drain[64];
+
+	while (read(in->wake[0], drain, sizeof(drain)) > 0)
+		;
+	serve(in);
+	while (in->st.bytes - before + in->len < KW_KAFKA_POLL_MAX) {
+		struct part *best = NULL;
+		bool hold = false;
+
+		for (size_t i = 0; i < in->nowned; i++) {
+			struct part *p = &in->parts[in->owned[i]];
+
+			refill(in, p);
+			if (!p->head) {
+				if (p->eof)
+					continue;
+				if (!p->empty_since)
+					p->empty_since = now_us;
+				if (now_us - p->empty_since < KW_KAFKA_WAIT_US)
+					hold = true;
+				continue;
+			}
+			if (!best || stamp(p->head) < stamp(best->head))
+				best = p;
+		}
+		if (!best || hold)
+			break;
+		{
+			rd_kafka_message_t *m = best->head;
+
+			best->head = NULL;
+			take(in, best, m);
+		}
+	}
+	flush(in, in->len);
+	return in->st.bytes - before;
+}
+
+void kw_kafka_input_wait(struct kw_kafka_input *in, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = in->wake[0], .events = POLLIN};
+
+	for (size_t i = 0; i < in->nowned; i++) {
+		/* A partition with a message waiting wakes nothing. */
+		if (in->parts[in->owned[i]].head)
+			timeout_ms = timeout_ms < 50 ? timeout_ms : 50;
+	}
+	poll(&pfd, 1, timeout_ms);
+}
+
+void kw_kafka_input_commit(struct kw_kafka_input *in, bool sync)
+{
+	commit(in, NULL, sync);
+}
+
+const struct kw_kafka_input_stats *
+kw_kafka_input_stats(const struct kw_kafka_input *in)
+{
+	return &in->st;
+}
+
+const char *kw_kafka_input_name(const struct kw_kafka_input *in)
+{
+	return in->o.name;
+}
+
+void kw_kafka_input_foreach(struct kw_kafka_input *in,
+			    kw_kafka_partition_cb *cb, void *ctx)
+{
+	for (size_t i = 0; i < in->nowned; i++) {
+		int32_t id = in->owned[i];
+		struct kw_kafka_partition_info pi = {
+			.partition = id,
+			.offset = in->parts[id].next,
+			.lag = -1,
+		};
+		int64_t lo, hi;
+
+		if (rd_kafka_get_watermark_offsets(in->rk, in->o.topic, id, &lo,
+						   &hi) == 0 &&
+		    hi >= 0) {
+			int64_t at = pi.offset >= 0 ? pi.offset : lo;
+
+			pi.lag = hi > at ? hi - at : 0;
+		}
+		cb(ctx, &pi);
+	}
+}

@@ -1,0 +1,146 @@
+/*
+ * kafka.h - the Kafka input of `keywatch watch`: a member of a consumer
+ * group that reads one topic and hands its messages out as whole lines,
+ * the way the tailer (tail.h) hands out what files grew by.
+ *
+ * One message is one request record: a JSON line (a trailing newline is
+ * added when it has none), or a gzip- or zstd-compressed batch of lines,
+ * recognised by its magic bytes and decoded through the readers
+ * (reader.h). What is handed out then goes through the splitter and the
+ * decoders like any file's lines.
+ *
+ * The one idea: the partitions this instance owns are read as one stream
+ * in time order. Each assigned partition has its own queue (librdkafka's
+ * partition queue, not forwarded to the consumer's), and the next message
+ * handed out is the one with the smallest timestamp among the partitions'
+ * first messages, so a partition read from far behind (after a restart or
+ * a rebalance) does not make the others' requests late. A partition with
+ * no message waiting that is not at its end holds the others back for at
+ * most KW_KAFKA_WAIT_US; one at its end holds nothing back.
+ *
+ * Offsets: keywatch commits, librdkafka never does on its own
+ * (enable.auto.commit is off). The offset of a partition moves only past
+ * messages handed out; kw_kafka_input_commit commits it, and the daemon
+ * calls it after the learned state that covers those messages is saved.
+ * When partitions are taken away (a rebalance, the input closing), the
+ * caller's sync() is called first (everything handed out is through the
+ * engine), then their offsets are committed synchronously, so the next
+ * owner reads on exactly after them. Partitions lost (the member was
+ * thrown out of the group) are not committed: their next owner reads again
+ * from the last commit, and its alert journal drops repeats.
+ *
+ * Messages are expected to be keyed by the API key, so that each key's
+ * requests are on one partition and one instance sees all of them. A
+ * message key seen on two partitions (producers with different
+ * partitioners, a topic whose partitions were added to) and messages
+ * without a key are counted and reported (kw_kafka_input_stats): a key so
+ * split is watched by two instances, each seeing part of its requests. The
+ * check remembers KW_KAFKA_KEYS_MAX keys by a hash; a key is shown only as
+ * its redacted id.
+ */
+#ifndef KW_INGEST_KAFKA_H
+#define KW_INGEST_KAFKA_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+#define KW_KAFKA_PARTITIONS_MAX 4096 /* partitions of the topic read */
+#define KW_KAFKA_KEYS_MAX 65536	     /* keys remembered for the check */
+#define KW_KAFKA_WAIT_US (INT64_C(500) * 1000)
+/* Bytes handed out per poll, about (whole messages; a compressed batch
+ * is handed out in pieces of this size). */
+#define KW_KAFKA_POLL_MAX ((size_t)4 << 20)
+
+/* Called with whole lines (buf ends with '\n'); name is the input's. */
+typedef void kw_kafka_feed_fn(void *ctx, const char *buf, size_t len,
+			      const char *name);
+
+struct kw_kafka_input_opts {
+	const char *name;    /* "kafka:TOPIC": what feed is told; borrowed,
+				for the input's lifetime */
+	const char *brokers; /* "host:port,..." */
+	const char *topic;
+	const char *group;
+	const json_t *top; /* the config's "kafka" properties, or NULL */
+	const json_t *own; /* the entry's, or NULL */
+	const char *file;  /* the config file, for messages */
+	const char *where; /* "inputs[0]" */
+	size_t max_line;   /* 0: 1 MiB; a longer line is the decoder's to
+			      skip, it is handed out whole */
+	/* Required: everything fed so far is through the engine (called
+	 * before offsets are committed for partitions taken away). */
+	void (*sync)(void *ctx);
+	kw_kafka_feed_fn *feed; /* required */
+	void *ctx;
+};
+
+struct kw_kafka_input_stats {
+	uint64_t messages;   /* messages handed out */
+	uint64_t bytes;	     /* decoded bytes handed out */
+	uint64_t compressed; /* messages that were gzip or zstd batches */
+	uint64_t damaged;    /* compressed messages that did not decode
+				(the lines before the damage count) */
+	uint64_t unkeyed;    /* messages without a key */
+	uint64_t split_keys; /* keys seen on a second partition */
+	uint64_t rebalances; /* assignments and revocations */
+	uint64_t commits;    /* offset commits that succeeded */
+	uint64_t commit_errors;
+	uint64_t errors;   /* consumer errors (brokers down, ...) */
+	uint32_t assigned; /* partitions owned now */
+};
+
+/* One owned partition, for the metrics. */
+struct kw_kafka_partition_info {
+	int32_t partition;
+	int64_t offset; /* the next offset to hand out; -1: none yet */
+	int64_t lag;	/* messages behind the partition's end as last
+			   heard from its leader; -1: unknown */
+};
+
+struct kw_kafka_input;
+
+/* Make the consumer (not in the group yet: kw_kafka_input_start). Errors
+ * name the config's file and entry: a property librdkafka refuses, an
+ * unset env: variable. *out is the caller's (kw_kafka_input_destroy). */
+enum kw_status kw_kafka_input_create(const struct kw_kafka_input_opts *o,
+				     struct kw_kafka_input **out,
+				     struct kw_error *err);
+
+/* Join the group and subscribe to the topic. */
+enum kw_status kw_kafka_input_start(struct kw_kafka_input *in,
+				    struct kw_error *err);
+
+/* Serve the group (rebalances), then hand out what the owned partitions
+ * hold, in time order, up to about KW_KAFKA_POLL_MAX bytes. Returns the
+ * bytes fed. now_us is a monotonic clock. */
+uint64_t kw_kafka_input_poll(struct kw_kafka_input *in, int64_t now_us);
+
+/* Wait up to timeout_ms for a message or a group event. */
+void kw_kafka_input_wait(struct kw_kafka_input *in, int timeout_ms);
+
+/* Commit the offsets past what was handed out (sync: wait for the
+ * brokers' answer, at most 10 s). A failure is logged and counted; the
+ * next commit covers the same offsets. */
+void kw_kafka_input_commit(struct kw_kafka_input *in, bool sync);
+
+const struct kw_kafka_input_stats *
+kw_kafka_input_stats(const struct kw_kafka_input *in);
+
+/* Each owned partition. */
+typedef void kw_kafka_partition_cb(void *ctx,
+				   const struct kw_kafka_partition_info *pi);
+void kw_kafka_input_foreach(struct kw_kafka_input *in,
+			    kw_kafka_partition_cb *cb, void *ctx);
+
+/* The input's name ("kafka:TOPIC"). */
+const char *kw_kafka_input_name(const struct kw_kafka_input *in);
+
+/* Leave the group (the owned partitions are committed after sync(), as
+ * for a rebalance) and free. NULL-safe. */
+void kw_kafka_input_destroy(struct kw_kafka_input *in);
+
+#endif
