@@ -752,6 +752,22 @@ static void set_paths(struct kw_json_value *out, uint64_t mask,
 	}
 }
 
+/* set_paths with a string without escapes (what the flat path picks),
+ * field by field instead of through a copy. */
+static inline void set_string(struct kw_json_value *out, uint64_t mask,
+			      const char *p, size_t n)
+{
+	for (; mask; mask &= mask - 1) {
+		struct kw_json_value *o = &out[__builtin_ctzll(mask)];
+
+		o->type = KW_JSON_STRING;
+		o->p = p;
+		o->n = n;
+		o->i = 0;
+		o->d = 0;
+	}
+}
+
 static void clear_paths(struct kw_json_value *out, uint64_t mask)
 {
 	static const struct kw_json_value absent = {.type = KW_JSON_ABSENT};
@@ -1310,12 +1326,19 @@ static inline const char *flat_literal(const char *s, const char *end,
 				       struct kw_json_value *v)
 {
 	size_t n = *s == 't' ? 4 : 5;
+	uint32_t w, want;
 
-	if ((size_t)(end - s) <= n ||
-	    memcmp(s, n == 4 ? "true" : "false", n) != 0 || s[n] == '\0')
+	/* the last four bytes of "true" or "false" in one comparison */
+	if ((size_t)(end - s) <= n)
+		return NULL;
+	memcpy(&w, s + n - 4, 4);
+	memcpy(&want, n == 4 ? "true" : "alse", 4);
+	if (w != want || s[n] == '\0')
 		return NULL;
 	v->type = n == 4 ? KW_JSON_TRUE : KW_JSON_FALSE;
 	v->n = n;
+	v->i = 0;
+	v->d = 0;
 	return s + n;
 }
 
@@ -1391,32 +1414,32 @@ static bool parse_flat(struct scan *sc)
 					return false;
 			}
 			if (term) {
-				struct kw_json_value v = {
-					.type = KW_JSON_STRING,
-					.p = s + 1,
-					.n = (size_t)(e - s - 1),
-				};
-
 				if (esc) {
 					if (npend == FLAT_PENDING)
 						return false;
 					pend[npend++] = (struct pending){
-						v.p, v.n, term};
+						s + 1, (size_t)(e - s - 1),
+						term};
 				}
-				set_paths(sc->out, term, &v);
+				set_string(sc->out, term, s + 1,
+					   (size_t)(e - s - 1));
 			}
 			s = e + 1;
 		} else {
-			struct kw_json_value v = {.p = s};
+			struct kw_json_value scratch, *v = &scratch;
 			const char *e = NULL;
 
+			/* the usual case, one path: straight into its slot */
+			if (term && !(term & (term - 1)))
+				v = &sc->out[__builtin_ctzll(term)];
+			v->p = s;
 			if (*s == '-' || is_digit((unsigned char)*s))
-				e = flat_number(s, end, &v);
+				e = flat_number(s, end, v);
 			else if (*s == 't' || *s == 'f')
-				e = flat_literal(s, end, &v);
+				e = flat_literal(s, end, v);
 			if (e) {
-				if (term)
-					set_paths(sc->out, term, &v);
+				if (v == &scratch && term)
+					set_paths(sc->out, term, v);
 				s = e;
 			} else {
 				if (*s == '{' || *s == '[')

@@ -53,7 +53,15 @@ uint64_t kw_keyhash(const struct kw_keyhash_key *k, const void *data, size_t n)
 	for (; i + 16 <= m; i += 16, kw += 2)
 		nh += (u128)(load64(p + i) + kw[0]) *
 		      (uint64_t)(load64(p + i + 8) + kw[1]);
-	if (i < m) {
+	if (i < m && m >= 16) {
+		/* the tail as the top of the 16 bytes that end at m, shifted
+		 * down: the same words as the tail copied into zeros */
+		u128 v = ((u128)load64(p + m - 8) << 64) | load64(p + m - 16);
+
+		v >>= 8 * (16 - (m - i));
+		nh += (u128)((uint64_t)v + kw[0]) *
+		      (uint64_t)((uint64_t)(v >> 64) + kw[1]);
+	} else if (i < m) {
 		unsigned char last[16] = {0};
 
 		memcpy(last, p + i, m - i);
