@@ -903,13 +903,16 @@ static void push(struct scan *sc, struct stack *st, size_t depth, const char *s,
 		 int16_t want)
 {
 	bool obj = *s == '{';
+	uint8_t bit = (uint8_t)(1u << (depth % 8));
+	/* The first depth of a byte after the first starts it: the byte's
+	 * other bits are of deeper containers, each set when it opens (the
+	 * stack is never cleared as a whole, and no bit is read before it
+	 * was set). */
+	uint8_t byte = depth % 8 ? st->kind[depth / 8] : 0;
 
 	if (depth > 1)
 		sc->deep = true;
-	if (obj)
-		st->kind[depth / 8] |= (uint8_t)(1u << (depth % 8));
-	else
-		st->kind[depth / 8] &= (uint8_t) ~(1u << (depth % 8));
+	st->kind[depth / 8] = obj ? byte | bit : (uint8_t)(byte & ~bit);
 	if (depth > SEG_MAX + 1)
 		return;
 	st->node[depth] = obj ? want : NO_NODE;
@@ -1122,6 +1125,7 @@ static enum kw_status parse(struct scan *sc)
 	size_t depth = 0; /* open containers */
 	int16_t want = 0; /* the top-level object is the trie root */
 
+	st.kind[0] = 0; /* depths 1 to 7; each later byte starts at push */
 	if (s >= end || (*s != '{' && *s != '['))
 		goto top;
 	for (;;) {

@@ -206,16 +206,14 @@ static void sift_down(struct kw_merge *m, size_t i)
 	heap_set(m, i, mb);
 }
 
-static void heap_remove(struct kw_merge *m, struct member *mb)
+/* Take the top out: an input at its end. */
+static void heap_pop(struct kw_merge *m)
 {
-	size_t i = mb->slot;
-
 	m->nheap--;
-	if (i == m->nheap)
+	if (m->nheap == 0)
 		return;
-	heap_set(m, i, m->heap[m->nheap]);
-	sift_down(m, i);
-	sift_up(m, i);
+	heap_set(m, 0, m->heap[m->nheap]);
+	sift_down(m, 0);
 }
 
 /* ---- inputs ---- */
@@ -411,7 +409,7 @@ void kw_merge_destroy(struct kw_merge *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->nheap; i++)
+	for (size_t i = 0; m->heap && i < m->nheap; i++)
 		close_member(m, m->heap[i]);
 	for (size_t i = 0; m->in && i < m->n; i++)
 		free(m->in[i].path);
@@ -466,7 +464,7 @@ static bool refill_top(struct kw_merge *m, size_t n, struct kw_skips *skips)
 	if (fill(m, mb, skips)) {
 		sift_down(m, 0);
 	} else {
-		heap_remove(m, mb);
+		heap_pop(m);
 		close_member(m, mb);
 	}
 	return true;

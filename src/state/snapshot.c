@@ -1219,7 +1219,8 @@ enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 		clear(s);
 		return st;
 	}
-	madvise(map, (size_t)size, MADV_RANDOM);
+	if (s->map) /* what is still mapped is read at random from now on */
+		madvise(s->map, s->maplen, MADV_RANDOM);
 	if ((moved || !s->live) && s->map) { /* nothing points into it */
 		munmap(s->map, s->maplen);
 		s->map = NULL;
