@@ -98,9 +98,10 @@ struct kw_detect_profile {
 	bool has_rate;
 	float usual[24], spike_at[24];
 	/* The geo family: whether it judges the key by place, the first
-	 * addresses, networks (/24, /48), ASNs and countries the key was
-	 * seen from (in the order first seen; countries and ASNs need a
-	 * GeoIP database), and how many distinct addresses in all. */
+	 * ASNs and countries the key was seen from (in the order first seen;
+	 * they need a GeoIP database), and how many distinct addresses in
+	 * all. The first addresses and networks (/24, /48) are the report's
+	 * to fill (state/keyreport.h keeps them; geo keeps only hashes). */
 	bool geo_watched;
 	struct kw_ip ips[KW_DETECT_PROFILE_GEO];
 	struct kw_ip nets[KW_DETECT_PROFILE_GEO]; /* the prefix, zero-padded */

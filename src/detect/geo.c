@@ -14,12 +14,22 @@
  * first event (event time) before any of them speaks.
  *
  * The one idea: memory per key is fixed. The first few IPs, networks
- * (/24, /48), ASNs, countries and places are remembered exactly, in the
- * order first seen; past that, each kind goes into a small Bloom filter (a
+ * (/24, /48), ASNs, countries and places are remembered, in the order
+ * first seen; past that, each kind goes into a small Bloom filter (a
  * compact summary that never forgets, and may rarely call a new thing
- * known). Severity follows what is new: an address inside a network and
- * country the key already uses is servers scaling out, never above low;
- * a new network or country is more; an anonymous network, a Tor exit, or a
+ * known). Addresses and networks are only ever asked "seen before?", so
+ * they are kept as 32-bit hashes (a new address taken for one of eight
+ * known ones about once in 500 million); the ASNs and countries are kept
+ * as they are (alerts list them), and places as quantised coordinates
+ * (about 300 m apart in latitude, 600 m in longitude at the equator, far
+ * inside the 150 km that makes one place). The last placed request, which
+ * an impossible-travel alert names, is kept whole. What a report shows of
+ * a key's addresses and networks is kept by the report
+ * (state/keyreport.h), only when one is asked for.
+ *
+ * Severity follows what is new: an address inside a network and country
+ * the key already uses is servers scaling out, never above low; a new
+ * network or country is more; an anonymous network, a Tor exit, or a
  * hosting provider the key never used raises it one step.
  *
  * Impossible travel compares a request's place with the key's previous
@@ -80,30 +90,33 @@ struct geo {
 	bool said_no_db;
 };
 
-struct geo_addr {
-	uint8_t family; /* 0: empty */
-	uint8_t addr[16];
-};
+/* A place: degrees times LAT_Q and LON_Q, rounded (|value| <= Q_MAX). */
+#define LAT_Q 364.0
+#define LON_Q 182.0
+#define Q_MAX 32760
 
 struct geo_place {
-	float lat, lon;
+	int16_t lat, lon;
 };
 
-/* A key's memory. Plain bytes, zeroed when the key is created. */
+/* A key's memory. Plain bytes, zeroed when the key is created. Layout
+ * version 2 (state_version): version 1 kept the first IPs and networks as
+ * they are and places as floats, in 592 bytes; this is 440. */
 struct geo_state {
 	int64_t last_ts; /* of the last request with a place */
 	float last_lat, last_lon;
+	uint32_t total_ips; /* distinct IPs, counting the summarised ones */
 	uint16_t last_acc;
 	char last_country[2];
-	struct geo_addr last_ip;
+	uint8_t last_ip[16];
+	uint8_t last_family; /* 0: none */
 	uint8_t has_last, seen_hosting;
 	uint8_t roamed; /* used GEO_NETS networks while it learnt */
 	uint8_t nips, nnets, nasns, ncountries, nplaces, next_place;
-	uint32_t total_ips; /* distinct IPs, counting the summarised ones */
-	struct geo_addr ips[GEO_IPS];
-	uint8_t nets[GEO_NETS][8]; /* family, then the /24 or /48 prefix */
-	uint32_t asns[GEO_ASNS];
 	char countries[GEO_COUNTRIES][2];
+	uint32_t ips[GEO_IPS];	 /* hashes of the first IPs (ip_hash) */
+	uint32_t nets[GEO_NETS]; /* of their first networks (net_hash) */
+	uint32_t asns[GEO_ASNS];
 	struct geo_place places[GEO_PLACES];
 	uint8_t bloom_ips[128], bloom_nets[64], bloom_asns[32],
 		bloom_countries[32];
@@ -182,83 +195,73 @@ static size_t ip_len(const struct kw_ip *ip)
 	return ip->family == 4 ? 4 : 16;
 }
 
-/* Whether the first n (4 or 16) bytes of a and b are equal, in two
- * loads a side (this runs for every located event and every kept IP). */
-static inline bool addr_eq(const uint8_t *a, const uint8_t *b, size_t n)
+/* The hashes a list keeps (the low half) and a Bloom filter takes. */
+static uint32_t low(uint64_t h)
 {
-	uint64_t x0, y0, x1, y1;
-	uint32_t x, y;
+	return (uint32_t)h;
+}
 
-	if (n == 4) {
-		memcpy(&x, a, 4);
-		memcpy(&y, b, 4);
-		return x == y;
+static uint64_t ip_hash(const struct kw_ip *ip)
+{
+	return hash_bytes(ip->addr, ip_len(ip), ip->family);
+}
+
+static bool has_in(const uint32_t *list, size_t n, uint32_t h)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] == h)
+			return true;
 	}
-	memcpy(&x0, a, 8);
-	memcpy(&y0, b, 8);
-	memcpy(&x1, a + 8, 8);
-	memcpy(&y1, b + 8, 8);
-	return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+	return false;
 }
 
 static bool has_ip(const struct geo_state *s, const struct kw_ip *ip)
 {
-	size_t n = ip_len(ip);
+	uint64_t h = ip_hash(ip);
 
-	for (size_t i = 0; i < s->nips; i++) {
-		if (s->ips[i].family == ip->family &&
-		    addr_eq(s->ips[i].addr, ip->addr, n))
-			return true;
-	}
-	return s->nips == GEO_IPS &&
-	       bloom_has(s->bloom_ips, sizeof(s->bloom_ips),
-			 hash_bytes(ip->addr, n, ip->family));
+	return has_in(s->ips, s->nips, low(h)) ||
+	       (s->nips == GEO_IPS &&
+		bloom_has(s->bloom_ips, sizeof(s->bloom_ips), h));
 }
 
 static void add_ip(struct geo_state *s, const struct kw_ip *ip)
 {
-	size_t n = ip_len(ip);
+	uint64_t h = ip_hash(ip);
 
 	if (s->total_ips < UINT32_MAX)
 		s->total_ips++;
 	if (s->nips < GEO_IPS) {
-		s->ips[s->nips].family = ip->family;
-		memcpy(s->ips[s->nips].addr, ip->addr, n);
-		s->nips++;
+		s->ips[s->nips++] = low(h);
 		return;
 	}
-	bloom_add(s->bloom_ips, sizeof(s->bloom_ips),
-		  hash_bytes(ip->addr, n, ip->family));
+	bloom_add(s->bloom_ips, sizeof(s->bloom_ips), h);
 }
 
-/* The /24 (IPv4) or /48 (IPv6) an address is in. */
-static void net_of(const struct kw_ip *ip, uint8_t net[8])
+/* The hash of the /24 (IPv4) or /48 (IPv6) an address is in. */
+static uint64_t net_hash(const struct kw_ip *ip)
 {
-	memset(net, 0, 8);
+	uint8_t net[8] = {0};
+
 	net[0] = ip->family;
 	memcpy(net + 1, ip->addr, ip->family == 4 ? 3 : 6);
+	return hash_bytes(net, 8, 1);
 }
 
-static bool has_net(const struct geo_state *s, const uint8_t net[8])
+static bool has_net(const struct geo_state *s, uint64_t h)
 {
-	for (size_t i = 0; i < s->nnets; i++) {
-		if (!memcmp(s->nets[i], net, 8))
-			return true;
-	}
-	return s->nnets == GEO_NETS &&
-	       bloom_has(s->bloom_nets, sizeof(s->bloom_nets),
-			 hash_bytes(net, 8, 1));
+	return has_in(s->nets, s->nnets, low(h)) ||
+	       (s->nnets == GEO_NETS &&
+		bloom_has(s->bloom_nets, sizeof(s->bloom_nets), h));
 }
 
-static void add_net(struct geo_state *s, const uint8_t net[8])
+static void add_net(struct geo_state *s, uint64_t h)
 {
-	if (has_net(s, net))
+	if (has_net(s, h))
 		return;
 	if (s->nnets < GEO_NETS)
-		memcpy(s->nets[s->nnets++], net, 8);
+		s->nets[s->nnets++] = low(h);
 	else
-		bloom_add(s->bloom_nets, sizeof(s->bloom_nets),
-			  hash_bytes(net, 8, 1));
+		bloom_add(s->bloom_nets, sizeof(s->bloom_nets), h);
 }
 
 static bool has_asn(const struct geo_state *s, uint32_t asn)
@@ -305,13 +308,20 @@ static void add_country(struct geo_state *s, const char *cc)
 			  hash_bytes(cc, 2, 3));
 }
 
+static int16_t quantise(double deg, double q)
+{
+	double v = round(deg * q);
+
+	return (int16_t)(v > Q_MAX ? Q_MAX : v < -Q_MAX ? -Q_MAX : v);
+}
+
 /* A place the key uses within PLACE_KM (plus the accuracy radius) of g. */
 static bool has_place(const struct geo_state *s, const struct kw_geo *g)
 {
 	for (size_t i = 0; i < s->nplaces; i++) {
-		if (kw_detect_geodist_within(s->places[i].lat, s->places[i].lon,
-					     g->lat, g->lon,
-					     PLACE_KM + g->accuracy_km))
+		if (kw_detect_geodist_within(s->places[i].lat / LAT_Q,
+					     s->places[i].lon / LON_Q, g->lat,
+					     g->lon, PLACE_KM + g->accuracy_km))
 			return true;
 	}
 	return false;
@@ -325,8 +335,8 @@ static void add_place(struct geo_state *s, const struct kw_geo *g)
 	if (has_place(s, g))
 		return;
 	p = &s->places[s->next_place];
-	p->lat = (float)g->lat;
-	p->lon = (float)g->lon;
+	p->lat = quantise(g->lat, LAT_Q);
+	p->lon = quantise(g->lon, LON_Q);
 	s->next_place = (uint8_t)((s->next_place + 1) % GEO_PLACES);
 	if (s->nplaces < GEO_PLACES)
 		s->nplaces++;
@@ -588,8 +598,8 @@ static void alert_travel(const struct geo *self, const struct geo_state *s,
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
 	memset(&from, 0, sizeof(from));
-	from.family = s->last_ip.family;
-	memcpy(from.addr, s->last_ip.addr, sizeof(from.addr));
+	from.family = s->last_family;
+	memcpy(from.addr, s->last_ip, sizeof(from.addr));
 	kw_ip_format(&from, from_ip, sizeof(from_ip));
 	memcpy(from_cc, s->last_country, 2);
 	kw_alert_summary(&a,
@@ -744,11 +754,9 @@ static void travel(struct geo *self, struct geo_state *s,
 static void remember(struct geo_state *s, const struct kw_event *ev)
 {
 	const struct kw_geo *g = ev->geo;
-	uint8_t net[8];
 
-	net_of(&ev->ip, net);
 	add_ip(s, &ev->ip);
-	add_net(s, net);
+	add_net(s, net_hash(&ev->ip));
 	if (!g)
 		return;
 	add_asn(s, g->asn);
@@ -769,7 +777,6 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	const struct kw_geo *g = ev->geo;
 	bool learning, ip_known, same_net, known_place = false;
 	bool located;
-	uint8_t net[8];
 
 	if (!ev->ip.family || !kw_detect_geo_wants(self->cfg, key))
 		return;
@@ -783,8 +790,7 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		ip_known = has_ip(s, &ev->ip);
 		if (!ip_known && self->on[D_NEW_IP] &&
 		    ev->ts - key->first_seen >= self->cfg->learn) {
-			net_of(&ev->ip, net);
-			same_net = has_net(s, net);
+			same_net = has_net(s, net_hash(&ev->ip));
 			alert_new_ip(s, ev, key, same_net, same_net || roams(s),
 				     emit);
 		}
@@ -805,8 +811,8 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	if (located)
 		known_place = has_place(s, g);
 	if (!learning && !ip_known) {
-		net_of(&ev->ip, net);
-		same_net = has_net(s, net) || (g->asn && has_asn(s, g->asn));
+		same_net = has_net(s, net_hash(&ev->ip)) ||
+			   (g->asn && has_asn(s, g->asn));
 		if (self->on[D_NEW_IP])
 			alert_new_ip(s, ev, key, same_net,
 				     same_net && (!g->country[0] ||
@@ -833,8 +839,8 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		s->last_lon = (float)g->lon;
 		s->last_acc = g->accuracy_km;
 		memcpy(s->last_country, g->country, 2);
-		s->last_ip.family = ev->ip.family;
-		memcpy(s->last_ip.addr, ev->ip.addr, sizeof(s->last_ip.addr));
+		s->last_family = ev->ip.family;
+		memcpy(s->last_ip, ev->ip.addr, sizeof(s->last_ip));
 	}
 }
 
@@ -846,21 +852,9 @@ static void geo_describe(void *self_, const struct kw_keyent *key,
 	const struct geo *self = self_;
 	const struct geo_state *s = state;
 
+	/* The addresses and networks are the report's (keyreport.h). */
 	out->geo_watched = watched(self, key);
 	out->total_ips = s->total_ips;
-	for (size_t i = 0; i < s->nips && i < KW_DETECT_PROFILE_GEO; i++) {
-		out->ips[i].family = s->ips[i].family;
-		memcpy(out->ips[i].addr, s->ips[i].addr,
-		       sizeof(out->ips[i].addr));
-		out->nips++;
-	}
-	for (size_t i = 0; i < s->nnets && i < KW_DETECT_PROFILE_GEO; i++) {
-		memset(&out->nets[i], 0, sizeof(out->nets[i]));
-		out->nets[i].family = s->nets[i][0];
-		memcpy(out->nets[i].addr, s->nets[i] + 1,
-		       s->nets[i][0] == 4 ? 3 : 6);
-		out->nnets++;
-	}
 	for (size_t i = 0; i < s->nasns && i < KW_DETECT_PROFILE_GEO; i++)
 		out->asns[out->nasns++] = s->asns[i];
 	for (size_t i = 0; i < s->ncountries && i < KW_DETECT_PROFILE_GEO;
@@ -898,8 +892,14 @@ static bool latlon_ok(float lat, float lon)
 	       lon >= -180 && lon <= 180;
 }
 
-/* Each list within its array and its ring index within the ring; every
- * remembered address of a known family; places on the globe. */
+static bool place_ok(const struct geo_place *p)
+{
+	return p->lat >= -Q_MAX && p->lat <= Q_MAX && p->lon >= -Q_MAX &&
+	       p->lon <= Q_MAX;
+}
+
+/* Each list within its array and its ring index within the ring; the
+ * last address of a known family; places on the globe. */
 static bool geo_validate(const void *state, char *why, size_t cap)
 {
 	const struct geo_state *s = state;
@@ -925,15 +925,7 @@ static bool geo_validate(const void *state, char *why, size_t cap)
 		snprintf(why, cap, "geo: counters out of range");
 		return false;
 	}
-	for (size_t i = 0; i < s->nips; i++) {
-		if (!family_ok(s->ips[i].family, false))
-			goto bad_addr;
-	}
-	for (size_t i = 0; i < s->nnets; i++) {
-		if (!family_ok(s->nets[i][0], false))
-			goto bad_addr;
-	}
-	if (!family_ok(s->last_ip.family, true))
+	if (!family_ok(s->last_family, true))
 		goto bad_addr;
 	for (size_t i = 0; i < s->ncountries; i++) {
 		if (!s->countries[i][0] || !country_ok(s->countries[i]))
@@ -942,7 +934,7 @@ static bool geo_validate(const void *state, char *why, size_t cap)
 	if (!country_ok(s->last_country))
 		goto bad_country;
 	for (size_t i = 0; i < s->nplaces; i++) {
-		if (!latlon_ok(s->places[i].lat, s->places[i].lon))
+		if (!place_ok(&s->places[i]))
 			goto bad_place;
 	}
 	if (s->has_last &&
@@ -967,7 +959,7 @@ const struct kw_detector_ops kw_detect_geo = {
 	.detectors = names,
 	.options = options,
 	.state_size = sizeof(struct geo_state),
-	.state_version = 1,
+	.state_version = 2,
 	.create = geo_create,
 	.observe = geo_observe,
 	.describe = geo_describe,

@@ -19,13 +19,16 @@
  * has raised a counter before has shown that reading so much is its habit
  * (a secrets operator syncing every hour): a later window raises again
  * only past twice the highest count seen, so it is told once, not every
- * hour.
+ * hour. Those peaks are kept for the last PEAKS counters that raised (a
+ * key that raises a fifth forgets the one with the lowest peak: told
+ * once more, should it come back).
  *
  * Severity: the counter's, one step lower when every counted call was
  * refused (someone tried and failed; unless refusals are what the counter
  * counts), and one lower for a test-mode key.
  *
- * Per key: 3 slots and a peak per counter. 224 bytes.
+ * Per key: 3 slots and 4 peaks. 208 bytes (layout version 2; version 1
+ * kept a peak for each of the 16 counters a model may have, in 224).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 #include "detect/learned.h"
 
 #define SLOTS 3
+#define PEAKS 4
 #define FILTER_BITS 256
 #define FIRST_NAME 24
 
@@ -50,9 +54,16 @@ struct slot {
 	char first[FIRST_NAME]; /* the first name counted, cut */
 };
 
+/* The highest count that raised, of one counter. */
+struct peak {
+	uint8_t counter; /* 1 + the counter's index; 0: free */
+	uint8_t pad;
+	uint16_t count;
+};
+
 struct harvest_key {
 	struct slot slot[SLOTS];
-	uint16_t peak[KW_MODELS_MAX_COUNTERS]; /* highest count that raised */
+	struct peak peak[PEAKS];
 };
 
 struct harvest {
@@ -220,6 +231,38 @@ static void raise_alert(const struct harvest *h, const struct kw_event *ev,
 	kw_emit(emit, &a);
 }
 
+/* The highest count of counter c that raised (0: none kept). */
+static uint16_t peak_of(const struct harvest_key *st, size_t c)
+{
+	for (size_t i = 0; i < PEAKS; i++) {
+		if (st->peak[i].counter == c + 1)
+			return st->peak[i].count;
+	}
+	return 0;
+}
+
+/* Raise counter c's peak to count: its own entry, else a free one, else
+ * the one with the lowest peak. */
+static void peak_raise(struct harvest_key *st, size_t c, uint16_t count)
+{
+	struct peak *p = NULL;
+
+	for (size_t i = 0; i < PEAKS; i++) {
+		struct peak *q = &st->peak[i];
+
+		if (q->counter == c + 1) {
+			p = q;
+			break;
+		}
+		if (!p || (p->counter && (!q->counter || q->count < p->count)))
+			p = q;
+	}
+	if (p->counter == c + 1 && p->count >= count)
+		return;
+	p->counter = (uint8_t)(c + 1);
+	p->count = count;
+}
+
 /* Count one call for counter c: its names' hashes (distinct counters) or
  * the call itself. */
 static void count(const struct harvest *h, const struct kw_event *ev,
@@ -255,15 +298,13 @@ static void count(const struct harvest *h, const struct kw_event *ev,
 	if (!refused(ev))
 		s->flags |= SLOT_ACCEPTED;
 	if (s->flags & SLOT_ALERTED) {
-		if (s->count > st->peak[c])
-			st->peak[c] = s->count;
+		peak_raise(st, c, s->count);
 		return;
 	}
-	if (s->count < ci->threshold || s->count <= 2u * st->peak[c])
+	if (s->count < ci->threshold || s->count <= 2u * peak_of(st, c))
 		return;
 	s->flags |= SLOT_ALERTED;
-	if (s->count > st->peak[c])
-		st->peak[c] = s->count;
+	peak_raise(st, c, s->count);
 	raise_alert(h, ev, key, ci, s, shown, nshown, emit);
 }
 
@@ -329,10 +370,22 @@ static void hv_destroy(void *self)
 }
 
 /* Every slot names a counter that can exist (or none), has only its own
- * flags, and a first name that ends within it; a free slot is all zero. */
+ * flags, and a first name that ends within it; a free slot is all zero;
+ * so is a free peak, and a kept one names a counter that can exist. */
 static bool hv_validate(const void *state, char *why, size_t cap)
 {
 	const struct harvest_key *st = state;
+
+	for (size_t i = 0; i < PEAKS; i++) {
+		const struct peak *p = &st->peak[i];
+
+		if (p->counter > KW_MODELS_MAX_COUNTERS || p->pad ||
+		    (!p->counter && p->count)) {
+			snprintf(why, cap, "harvest peak %zu names counter %u",
+				 i, (unsigned)p->counter);
+			return false;
+		}
+	}
 
 	for (size_t i = 0; i < SLOTS; i++) {
 		const struct slot *s = &st->slot[i];
@@ -368,7 +421,7 @@ const struct kw_detector_ops kw_detect_harvest = {
 	.detectors = names,
 	.options = NULL,
 	.state_size = sizeof(struct harvest_key),
-	.state_version = 1,
+	.state_version = 2,
 	.validate = hv_validate,
 	.create = hv_create,
 	.observe = hv_observe,

@@ -607,11 +607,23 @@ static void collect_key(void *ctx, const struct kw_keyent *key,
 				? INT64_MAX
 				: key->first_seen + c->learn;
 	kw_engine_key_detail(c->e, key, &d);
+	k->profile = d.profile;
 	if (d.report) {
 		k->has_series = true;
 		k->series = *d.report;
+		/* The first addresses and networks, for a key judged by
+		 * place: the report keeps them (geo keeps hashes). */
+		_Static_assert(KW_KEYREPORT_IPS == KW_DETECT_PROFILE_GEO,
+			       "the report's lists are the profile's");
+		if (k->profile.geo_watched) {
+			k->profile.nips = d.report->nips;
+			k->profile.nnets = d.report->nnets;
+			memcpy(k->profile.ips, d.report->ips,
+			       sizeof(k->profile.ips));
+			memcpy(k->profile.nets, d.report->nets,
+			       sizeof(k->profile.nets));
+		}
 	}
-	k->profile = d.profile;
 }
 
 static int by_rank(const void *x, const void *y)

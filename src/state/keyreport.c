@@ -219,6 +219,33 @@ static void count_op(struct kw_keyreport *r, const struct kw_event *ev,
 		o->first = m;
 }
 
+/* ip into list (n of KW_KEYREPORT_IPS) unless it is there or the list
+ * is full. */
+static void note_ip(struct kw_ip *list, uint8_t *n, const struct kw_ip *ip)
+{
+	size_t len = ip->family == 4 ? 4 : 16;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (list[i].family == ip->family &&
+		    !memcmp(list[i].addr, ip->addr, len))
+			return;
+	}
+	if (*n < KW_KEYREPORT_IPS)
+		list[(*n)++] = *ip;
+}
+
+/* The first addresses and networks of the key. */
+static void note_place(struct kw_keyreport *r, const struct kw_ip *ip)
+{
+	struct kw_ip net = {.family = ip->family};
+
+	if (r->nnets == KW_KEYREPORT_IPS && r->nips == KW_KEYREPORT_IPS)
+		return;
+	memcpy(net.addr, ip->addr, ip->family == 4 ? 3 : 6);
+	note_ip(r->ips, &r->nips, ip);
+	note_ip(r->nets, &r->nnets, &net);
+}
+
 void kw_keyreport_observe(struct kw_keyreport *r, const struct kw_event *ev)
 {
 	uint32_t m = minute_of(ev->ts);
@@ -226,6 +253,8 @@ void kw_keyreport_observe(struct kw_keyreport *r, const struct kw_event *ev)
 	count_request(r, m);
 	if (ev->op.n)
 		count_op(r, ev, m);
+	if (ev->ip.family == 4 || ev->ip.family == 6)
+		note_place(r, &ev->ip);
 }
 
 unsigned kw_keyreport_npoints(const struct kw_keyreport *r)

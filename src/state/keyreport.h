@@ -15,7 +15,9 @@
  * the point) and its number of requests. The operations are a "space saving"
  * top list: a new name takes a free slot, or the least counted one (inheriting
  * its count plus one, and marked so: its count is then an upper bound and its
- * first sighting unknown).
+ * first sighting unknown). And the key's first KW_KEYREPORT_IPS distinct
+ * addresses and networks (/24, /48), in the order first seen (the geo
+ * detectors keep only hashes of them).
  *
  * This state is the report's alone: it lives after the detectors' part of
  * the key's state area, and is never saved to a --state file. Everything
@@ -36,6 +38,7 @@
 #define KW_KEYREPORT_OPS 8
 #define KW_KEYREPORT_OP_LEN 40 /* an operation's name, NUL included */
 #define KW_KEYREPORT_MINUTE (INT64_C(60) * 1000000)
+#define KW_KEYREPORT_IPS 8
 
 enum {
 	/* The slot was taken over from a less used operation: its count is
@@ -63,6 +66,9 @@ struct kw_keyreport {
 	uint16_t total[KW_KEYREPORT_POINTS]; /* requests, kw_keyreport_count
 						encoding */
 	struct kw_keyreport_op ops[KW_KEYREPORT_OPS];
+	uint8_t nips, nnets;
+	struct kw_ip ips[KW_KEYREPORT_IPS];
+	struct kw_ip nets[KW_KEYREPORT_IPS]; /* the prefix, zero-padded */
 };
 
 /* One request of the key (event time ev->ts, operation ev->op; ev->key is

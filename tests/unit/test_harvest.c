@@ -5,9 +5,10 @@
  * window (the names, never values, in evidence); names repeated or
  * outside the window do not count; each call refused makes it one step
  * lower; a key that raised before raises again only past twice its
- * highest count; counters that select their events (sensitive and
- * refused; bulk reads while learning) take them from any operation;
- * "enabled": false silences it.
+ * highest count (kept for its last four counters that raised: a fifth
+ * takes the place of the lowest peak); counters that select their events
+ * (sensitive and refused; bulk reads while learning) take them from any
+ * operation; "enabled": false silences it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,10 +287,53 @@ static void test_disabled(void **state)
 	teardown_f(&f);
 }
 
+/* The peaks of the last four counters that raised are kept (at the end
+ * of the state, after the three 64-byte slots: counter + 1, a pad byte, a
+ * 16-bit count each); a fifth takes the place of the lowest, whose
+ * counter is then told again at its threshold. */
+static void test_habit_peaks_bounded(void **state)
+{
+	static const unsigned char others[16] = {9,  0, 50, 0, 10, 0, 40, 0,
+						 11, 0, 30, 0, 12, 0, 60, 0};
+	struct fixture f;
+	unsigned char *st;
+	char why[160];
+
+	(void)state;
+	fixture_setup(&f, &kw_detect_harvest, "{}", true);
+	secret(&f, AK, 0, 1, 200);
+	st = kw_keytab_state(f.ent);
+	memcpy(st + 192, others, sizeof(others));
+	assert_true(kw_detect_harvest.validate(st, why, sizeof(why)));
+	for (int i = 2; i <= 12; i++)
+		secret(&f, AK, i, i, 200);
+	assert_int_equal(f.n, 1);
+	/* secrets-read (counter 1) took the place of peak 30 (counter 11). */
+	assert_memory_equal(st + 192,
+			    "\x09\x00\x32\x00\x0a\x00\x28\x00\x01\x00\x0c\x00"
+			    "\x0c\x00\x3c\x00",
+			    16);
+	/* Its own habit holds: 12 again an hour later is quiet. */
+	for (int i = 1; i <= 12; i++)
+		secret(&f, AK, 3600 + i, i, 200);
+	assert_int_equal(f.n, 1);
+	/* A peak that names no counter, or a free one with a count, is
+	 * refused. */
+	st[192] = 17;
+	assert_false(kw_detect_harvest.validate(st, why, sizeof(why)));
+	assert_string_equal(why, "harvest peak 0 names counter 17");
+	st[192] = 0;
+	assert_false(kw_detect_harvest.validate(st, why, sizeof(why)));
+	memset(st + 192, 0, 4);
+	assert_true(kw_detect_harvest.validate(st, why, sizeof(why)));
+	teardown_f(&f);
+}
+
 static void test_state_is_small(void **state)
 {
 	(void)state;
-	assert_int_equal(kw_detect_harvest.state_size, 224);
+	assert_int_equal(kw_detect_harvest.state_size, 208);
+	assert_int_equal(kw_detect_harvest.state_version, 2);
 }
 
 int main(void)
@@ -297,6 +341,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_habit),
+		cmocka_unit_test(test_habit_peaks_bounded),
 		cmocka_unit_test(test_refused_and_conditions),
 		cmocka_unit_test(test_selected),
 		cmocka_unit_test(test_disabled),

@@ -6,7 +6,8 @@
  * busiest minute kept; a request before the first point; counts past the
  * 16-bit form's exact range; the operations' top list (exact for the
  * first eight, then a shared count marked inherited), and operation names
- * redacted and cut.
+ * redacted and cut; the first eight distinct addresses and networks
+ * (/24, /48) in the order first seen.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -230,6 +231,52 @@ static void test_op_text(void **state)
 	assert_int_equal(r.ops[2].name[0], '\0');
 }
 
+static void from(struct kw_keyreport *r, int64_t ts, const char *ip)
+{
+	struct kw_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ts = ts;
+	ev.key = kw_str_c(KEY);
+	assert_true(kw_ip_parse(&ev.ip, ip, strlen(ip)));
+	kw_keyreport_observe(r, &ev);
+}
+
+static void test_addresses(void **state)
+{
+	static struct kw_keyreport r;
+	char ip[64];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	req(&r, T0, "charges.list"); /* no address */
+	from(&r, T0, "10.0.0.1");
+	from(&r, T0, "10.0.0.2");
+	from(&r, T0, "10.0.0.1");
+	from(&r, T0, "2001:db8:1:2::9");
+	for (int i = 1; i <= 12; i++) {
+		snprintf(ip, sizeof(ip), "10.0.%d.7", i);
+		from(&r, T0, ip);
+	}
+	assert_int_equal(r.nips, 8);
+	assert_string_equal(kw_ip_format(&r.ips[0], ip, sizeof(ip)),
+			    "10.0.0.1");
+	assert_string_equal(kw_ip_format(&r.ips[1], ip, sizeof(ip)),
+			    "10.0.0.2");
+	assert_string_equal(kw_ip_format(&r.ips[2], ip, sizeof(ip)),
+			    "2001:db8:1:2::9");
+	assert_string_equal(kw_ip_format(&r.ips[7], ip, sizeof(ip)),
+			    "10.0.5.7");
+	/* networks: 10.0.0/24, 2001:db8:1::/48, then 10.0.1/24 ... */
+	assert_int_equal(r.nnets, 8);
+	assert_string_equal(kw_ip_format(&r.nets[0], ip, sizeof(ip)),
+			    "10.0.0.0");
+	assert_string_equal(kw_ip_format(&r.nets[1], ip, sizeof(ip)),
+			    "2001:db8:1::");
+	assert_string_equal(kw_ip_format(&r.nets[7], ip, sizeof(ip)),
+			    "10.0.6.0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_big_counts),
 		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_op_text),
+		cmocka_unit_test(test_addresses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
