@@ -129,6 +129,10 @@ struct kw_detector_ops {
 	 * start learning again (state/snapshot.h, sections) instead of
 	 * misreading it. Required when state_size > 0. */
 	uint32_t state_version;
+	/* state_size at state_version 1, when it was other (0: the same):
+	 * where version 3 state files, which have no sections, hold the
+	 * family's bytes (their layout is every family at version 1). */
+	size_t state_size_v1;
 
 	/* Required. *self is the family's instance (may stay NULL). */
 	enum kw_status (*create)(const struct kw_detector_env *env, void **self,

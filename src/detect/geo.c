@@ -960,6 +960,7 @@ const struct kw_detector_ops kw_detect_geo = {
 	.options = options,
 	.state_size = sizeof(struct geo_state),
 	.state_version = 2,
+	.state_size_v1 = 592,
 	.create = geo_create,
 	.observe = geo_observe,
 	.describe = geo_describe,

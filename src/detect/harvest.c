@@ -422,6 +422,7 @@ const struct kw_detector_ops kw_detect_harvest = {
 	.options = NULL,
 	.state_size = sizeof(struct harvest_key),
 	.state_version = 2,
+	.state_size_v1 = 224,
 	.validate = hv_validate,
 	.create = hv_create,
 	.observe = hv_observe,

@@ -1496,6 +1496,10 @@ static void test_every_stateful_family_validates(void **state)
 			fail_msg("detector family %s keeps %zu bytes per key "
 				 "but has no state_version",
 				 all[i]->name, all[i]->state_size);
+		if (all[i]->state_version == 1 && all[i]->state_size_v1)
+			fail_msg("detector family %s: state_size_v1 is for "
+				 "families past version 1",
+				 all[i]->name);
 	}
 	assert_true(stateful >= 4);
 }
