@@ -18,11 +18,15 @@
 #include "cli/cli.h"
 #include "core/json_dump.h"
 #include "core/key.h"
+#include "core/kafka.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "detect/detector.h"
 #include "enrich/geoip.h"
 #include "ingest/inputs.h"
+
+/* How long `check` waits for the brokers of a Kafka input or sink. */
+#define KAFKA_PROBE_MS 5000
 
 /* ---- keys pasted whole into the config ----------------------------------
  *
@@ -369,6 +373,80 @@ cleanup:
 	return rc;
 }
 
+/* Each Kafka input and sink: what its brokers say of its topic (and the
+ * input's group). KW_EXIT_INPUT when one cannot be asked. */
+static int check_kafka(const struct kw_config *cfg)
+{
+	int rc = KW_EXIT_OK;
+#if KW_HAVE_KAFKA
+	struct kw_kafka_probe p;
+	struct kw_error err;
+	char where[32];
+	size_t i;
+	json_t *conf;
+
+	for (i = 0; i < cfg->ninputs; i++) {
+		const struct kw_input *in = &cfg->inputs[i];
+		struct kw_kafka_client c = {
+			.brokers = in->brokers,
+			.top = cfg->kafka,
+			.own = in->kafka,
+			.file = cfg->file,
+			.where = where,
+		};
+
+		if (in->type != KW_INPUT_KAFKA)
+			continue;
+		snprintf(where, sizeof(where), "inputs[%zu]", i);
+		kw_error_clear(&err);
+		if (kw_kafka_probe(&c, in->topic, in->group, KAFKA_PROBE_MS, &p,
+				   &err) != KW_OK) {
+			kw_log_error(NULL, "%s: %s", cfg->file, err.msg);
+			rc = KW_EXIT_INPUT;
+			continue;
+		}
+		printf("  %s: topic %s, %d partitions on %d brokers; group %s: "
+		       "%s, %d members, %d of %d partitions committed",
+		       where, in->topic, p.partitions, p.brokers, in->group,
+		       p.group_state, p.members, p.committed, p.partitions);
+		if (p.lag >= 0)
+			printf(", %lld messages behind", (long long)p.lag);
+		putchar('\n');
+	}
+	json_array_foreach(cfg->sinks, i, conf)
+	{
+		const char *type =
+			json_string_value(json_object_get(conf, "type"));
+		const char *topic =
+			json_string_value(json_object_get(conf, "topic"));
+		struct kw_kafka_client c = {
+			.brokers = json_string_value(
+				json_object_get(conf, "brokers")),
+			.top = cfg->kafka,
+			.own = json_object_get(conf, "kafka"),
+			.file = cfg->file,
+			.where = where,
+		};
+
+		if (!type || strcmp(type, "kafka") != 0)
+			continue;
+		snprintf(where, sizeof(where), "sinks[%zu]", i);
+		kw_error_clear(&err);
+		if (kw_kafka_probe(&c, topic, NULL, KAFKA_PROBE_MS, &p, &err) !=
+		    KW_OK) {
+			kw_log_error(NULL, "%s: %s", cfg->file, err.msg);
+			rc = KW_EXIT_INPUT;
+			continue;
+		}
+		printf("  %s: topic %s, %d partitions on %d brokers\n", where,
+		       topic, p.partitions, p.brokers);
+	}
+#else
+	(void)cfg;
+#endif
+	return rc;
+}
+
 int kw_cli_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -464,6 +542,9 @@ int kw_cli_check(int argc, char **argv)
 		printf("  %s (%s)\n", s.cfg->inputs[i].path,
 		       s.cfg->inputs[i].format ? s.cfg->inputs[i].format
 					       : "auto");
+	rc = check_kafka(s.cfg);
+	if (rc != KW_EXIT_OK)
+		goto cleanup;
 	printf("config OK\n");
 	if (optind < argc)
 		rc = check_input(&s, &c, argc - optind, argv + optind);

@@ -458,6 +458,7 @@ int kw_cli_router(struct kw_cli_setup *s, bool with_stdout,
 		.file = s->cfg->file,
 		.output = s->output,
 		.colour = s->output == KW_OUTPUT_TEXT && s->colour,
+		.kafka = s->cfg->kafka,
 	};
 	struct kw_router *r = NULL;
 	struct kw_sink *sink = NULL;

@@ -225,6 +225,7 @@ int kw_cli_test_sink(int argc, char **argv)
 			.file = cfg->file,
 			.output = KW_OUTPUT_JSON,
 			.colour = false,
+			.kafka = cfg->kafka,
 		};
 		struct kw_sink *s = NULL;
 

@@ -350,38 +350,135 @@ enum kw_status kw_kafka_topic_info(rd_kafka_t *rk, const char *topic,
 				   int *brokers, struct kw_error *err)
 {
 	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+	const struct rd_kafka_metadata_topic *t = NULL;
 	rd_kafka_resp_err_t e;
 	enum kw_status st = KW_OK;
 
 	*partitions = 0;
 	*brokers = 0;
-	if (!t)
-		return kw_error_set(err, KW_EIO, "topic %s: %s", topic,
-				    rd_kafka_err2str(rd_kafka_last_error()));
-	e = rd_kafka_metadata(rk, 0, t, &md, timeout_ms);
-	if (e) {
-		st = kw_error_set(err, KW_EIO, "cannot ask the brokers: %s",
-				  rd_kafka_err2str(e));
-		goto cleanup;
-	}
+	/* Every topic is asked for: a request naming one would have a
+	 * cluster that creates topics on demand create it. */
+	e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+	if (e)
+		return kw_error_set(err, KW_EIO, "%s", rd_kafka_err2str(e));
 	*brokers = md->broker_cnt;
-	if (md->topic_cnt != 1 || md->topics[0].err ||
-	    md->topics[0].partition_cnt == 0) {
+	for (int i = 0; i < md->topic_cnt && !t; i++) {
+		if (!strcmp(md->topics[i].topic, topic))
+			t = &md->topics[i];
+	}
+	if (!t || t->err || t->partition_cnt == 0)
 		st = kw_error_set(err, KW_ENOTFOUND,
 				  "the brokers have no topic %s%s%s", topic,
-				  md->topic_cnt == 1 && md->topics[0].err ? ": "
-									  : "",
-				  md->topic_cnt == 1 && md->topics[0].err
-					  ? rd_kafka_err2str(md->topics[0].err)
-					  : "");
+				  t && t->err ? ": " : "",
+				  t && t->err ? rd_kafka_err2str(t->err) : "");
+	else
+		*partitions = t->partition_cnt;
+	rd_kafka_metadata_destroy(md);
+	return st;
+}
+
+/* ------------------------------------------------------------- probing */
+
+/* The group's state and members, as its coordinator tells. */
+static void probe_group(rd_kafka_t *rk, const char *group, int timeout_ms,
+			struct kw_kafka_probe *out)
+{
+	const struct rd_kafka_group_list *gl = NULL;
+	rd_kafka_resp_err_t e;
+
+	e = rd_kafka_list_groups(rk, group, &gl, timeout_ms);
+	if (e || !gl) {
+		snprintf(out->group_state, sizeof(out->group_state),
+			 "unknown (%s)", rd_kafka_err2str(e));
+		return;
+	}
+	if (gl->group_cnt == 1 && !gl->groups[0].err) {
+		snprintf(out->group_state, sizeof(out->group_state), "%s",
+			 gl->groups[0].state);
+		out->members = gl->groups[0].member_cnt;
+	} else {
+		snprintf(out->group_state, sizeof(out->group_state), "%s",
+			 gl->group_cnt == 1
+				 ? rd_kafka_err2str(gl->groups[0].err)
+				 : "unknown");
+	}
+	rd_kafka_group_list_destroy(gl);
+}
+
+/* The group's committed offsets and the partitions' ends: how many
+ * partitions it committed and how far behind their ends it is. */
+static void probe_lag(rd_kafka_t *rk, const char *topic, int partitions,
+		      int timeout_ms, struct kw_kafka_probe *out)
+{
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(partitions);
+
+	for (int i = 0; i < partitions; i++)
+		rd_kafka_topic_partition_list_add(l, topic, i);
+	if (rd_kafka_committed(rk, l, timeout_ms) == 0) {
+		out->lag = 0;
+		for (int i = 0; i < l->cnt; i++) {
+			int64_t lo, hi, at = l->elems[i].offset;
+
+			if (at < 0)
+				continue;
+			out->committed++;
+			if (rd_kafka_query_watermark_offsets(
+				    rk, topic, i, &lo, &hi, timeout_ms) == 0 &&
+			    hi > at)
+				out->lag += hi - at;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+enum kw_status kw_kafka_probe(const struct kw_kafka_client *c,
+			      const char *topic, const char *group,
+			      int timeout_ms, struct kw_kafka_probe *out,
+			      struct kw_error *err)
+{
+	rd_kafka_conf_t *conf = NULL;
+	rd_kafka_t *rk = NULL;
+	char why[512];
+	enum kw_status st;
+
+	memset(out, 0, sizeof(*out));
+	out->lag = -1;
+	st = kw_kafka_conf(c, &conf, err);
+	if (st == KW_OK && group)
+		st = kw_kafka_set(conf, "group.id", group, err);
+	if (st != KW_OK)
+		goto cleanup;
+	/* Refused connections are the answer here, not log noise. */
+	kw_kafka_set(conf, "log_level", "0", err);
+	rk = rd_kafka_new(group ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf,
+			  why, sizeof(why));
+	if (!rk) {
+		st = kw_error_set(err, KW_ECONFIG, "%s: %s: %s", c->file,
+				  c->where, why);
 		goto cleanup;
 	}
-	*partitions = md->topics[0].partition_cnt;
+	conf = NULL;
+	st = kw_kafka_topic_info(rk, topic, timeout_ms, &out->partitions,
+				 &out->brokers, err);
+	if (st == KW_EIO) {
+		kw_error_prefix(err, "%s: cannot reach the brokers at %s",
+				c->where, c->brokers);
+		goto cleanup;
+	}
+	if (st != KW_OK) {
+		kw_error_prefix(err, "%s", c->where);
+		goto cleanup;
+	}
+	if (group) {
+		probe_group(rk, group, timeout_ms, out);
+		probe_lag(rk, topic, out->partitions, timeout_ms, out);
+	}
 cleanup:
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(t);
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	if (rk)
+		rd_kafka_destroy(rk);
 	return st;
 }
 

@@ -108,7 +108,30 @@ enum kw_status kw_kafka_check_client(const struct kw_kafka_client *c,
 enum kw_status kw_kafka_set(rd_kafka_conf_t *conf, const char *prop,
 			    const char *value, struct kw_error *err);
 
-/* What a topic looks like, asked of the brokers within timeout_ms:
+/* What `check` found at a client's brokers (kw_kafka_probe). */
+struct kw_kafka_probe {
+	int brokers;	      /* in the cluster */
+	int partitions;	      /* of the topic */
+	char group_state[64]; /* "Stable", "Empty", ...; "" without a group */
+	int members;	      /* of the group */
+	int committed;	      /* partitions the group committed an offset of */
+	int64_t lag; /* messages past the group's commits; -1: unknown */
+};
+
+/* Ask c's brokers (within timeout_ms per question) about topic and, when
+ * group is set, the consumer group: its state and members, its committed
+ * offsets and how far behind the partitions' ends they are. KW_EIO when
+ * the brokers cannot be reached ("WHERE: cannot reach the brokers at
+ * BROKERS: REASON"), KW_ENOTFOUND for a topic they do not have ("WHERE:
+ * the brokers have no topic T..."), KW_ECONFIG for a configuration they
+ * would not even be asked with. */
+enum kw_status kw_kafka_probe(const struct kw_kafka_client *c,
+			      const char *topic, const char *group,
+			      int timeout_ms, struct kw_kafka_probe *out,
+			      struct kw_error *err);
+
+/* What a topic looks like, asked of the brokers within timeout_ms (never
+ * creating it):
  * *partitions (0 when it does not exist) and the number of brokers in the
  * cluster. KW_ENOTFOUND for a topic the brokers do not know, KW_EIO when
  * they could not be asked (err says why). */

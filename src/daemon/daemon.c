@@ -223,6 +223,7 @@ static struct kw_metrics_view view(struct kw_daemon *d)
 		.engine = d->engine,
 		.tail = d->tail,
 		.router = d->conf.router,
+		.kafka = d->kafka,
 	};
 
 	return v;
@@ -262,11 +263,6 @@ static void reload(struct kw_daemon *d)
 	/* The old tailer's files that left their path are read to their
 	 * end now: the new one cannot open them again. */
 	kw_tail_finish(d->tail, feed, d);
-	/* The old consumers leave their groups now, while the old engine
-	 * they sync is there: what they fed is committed, and the new ones
-	 * read on after it. */
-	kw_daemon_kafka_free(d->kafka);
-	d->kafka = NULL;
 	/* The new router remembers what the old one delivered and where
 	 * each sink's rate-limit window is (by the sink's identity), so a
 	 * reload in the middle of a burst delivers nothing twice. */
@@ -277,6 +273,11 @@ static void reload(struct kw_daemon *d)
 	d->oom += kw_router_stats(d->conf.router)->oom;
 	old = view(d);
 	kw_metrics_carry(d->metrics, &old);
+	/* The old consumers leave their groups now, while the old engine
+	 * they sync is there: what they fed is committed, and the new ones
+	 * read on after it. */
+	kw_daemon_kafka_free(d->kafka);
+	d->kafka = NULL;
 	kw_engine_destroy(d->engine);
 	kw_tail_destroy(d->tail);
 	free(d->inputs);

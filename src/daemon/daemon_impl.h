@@ -86,6 +86,11 @@ void kw_daemon_kafka_wait(struct kw_daemon_kafka *k, int timeout_ms);
 void kw_daemon_kafka_commit(struct kw_daemon_kafka *k, bool sync);
 /* Leave the groups (owned partitions committed) and free. NULL-safe. */
 void kw_daemon_kafka_free(struct kw_daemon_kafka *k);
+/* Each input (for the metrics). NULL-safe. */
+struct kw_kafka_input;
+void kw_daemon_kafka_foreach(struct kw_daemon_kafka *k,
+			     void (*cb)(void *ctx, struct kw_kafka_input *in),
+			     void *ctx);
 #else
 /* Without librdkafka a Kafka input is refused by the config check. */
 static inline enum kw_status kw_daemon_kafka_make(struct kw_daemon *d,

@@ -144,6 +144,14 @@ void kw_daemon_kafka_commit(struct kw_daemon_kafka *k, bool sync)
 		kw_kafka_input_commit(k->v[i].in, sync);
 }
 
+void kw_daemon_kafka_foreach(struct kw_daemon_kafka *k,
+			     void (*cb)(void *ctx, struct kw_kafka_input *in),
+			     void *ctx)
+{
+	for (size_t i = 0; k && i < k->n; i++)
+		cb(ctx, k->v[i].in);
+}
+
 void kw_daemon_kafka_free(struct kw_daemon_kafka *k)
 {
 	if (!k)

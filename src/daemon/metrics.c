@@ -15,6 +15,7 @@
  * restart, checkpoints, reloads) live here and are never reset.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,17 +24,27 @@
 
 #include "core/log.h"
 #include "core/str.h"
+#include "daemon/daemon_impl.h"
 #include "daemon/httpd.h"
 #include "daemon/metrics.h"
+#include "ingest/kafka.h"
 #include "kw_config.h"
 
 #define DETECTOR_NAME_MAX 64
 #define SINK_NAME_MAX 48
-#define SINKS_MAX 64 /* sinks whose counters are carried across reloads */
+#define SINKS_MAX 64	   /* sinks whose counters are carried across reloads */
+#define KAFKA_MAX 64	   /* Kafka inputs whose counters are carried */
+#define KAFKA_NAME_MAX 260 /* "kafka:" and a topic */
 
 struct sink_count {
 	char name[SINK_NAME_MAX];
 	uint64_t ok, retried, failed, dropped;
+};
+
+/* One Kafka input's counters, by its name (kafka.h). */
+struct kafka_count {
+	char name[KAFKA_NAME_MAX];
+	struct kw_kafka_input_stats st;
 };
 
 /* Counters of the components a reload replaces. */
@@ -44,6 +55,8 @@ struct counts {
 	uint64_t raised, passed, deduped, suppressed, below;
 	struct sink_count sinks[SINKS_MAX];
 	size_t nsinks;
+	struct kafka_count kafka[KAFKA_MAX];
+	size_t nkafka;
 };
 
 struct kw_metrics {
@@ -146,6 +159,37 @@ static struct sink_count *sink_row(struct counts *c, const char *name)
 	return &c->sinks[c->nsinks++];
 }
 
+#if KW_HAVE_KAFKA
+static void kafka_add(void *ctx, struct kw_kafka_input *in)
+{
+	struct counts *c = ctx;
+	const struct kw_kafka_input_stats *st = kw_kafka_input_stats(in);
+	const char *name = kw_kafka_input_name(in);
+	struct kafka_count *row = NULL;
+
+	for (size_t i = 0; i < c->nkafka && !row; i++) {
+		if (!strcmp(c->kafka[i].name, name))
+			row = &c->kafka[i];
+	}
+	if (!row && c->nkafka < KAFKA_MAX) {
+		row = &c->kafka[c->nkafka++];
+		snprintf(row->name, sizeof(row->name), "%s", name);
+	}
+	if (!row)
+		return;
+	row->st.messages += st->messages;
+	row->st.bytes += st->bytes;
+	row->st.compressed += st->compressed;
+	row->st.damaged += st->damaged;
+	row->st.unkeyed += st->unkeyed;
+	row->st.split_keys += st->split_keys;
+	row->st.rebalances += st->rebalances;
+	row->st.commits += st->commits;
+	row->st.commit_errors += st->commit_errors;
+	row->st.errors += st->errors;
+}
+#endif
+
 /* Add the counters of v's components to c. false when a sink found no
  * row (c's sink table is full). */
 static bool add(struct counts *c, const struct kw_metrics_view *v)
@@ -155,6 +199,9 @@ static bool add(struct counts *c, const struct kw_metrics_view *v)
 	const struct kw_router_stats *rs = kw_router_stats(v->router);
 	bool all = true;
 
+#if KW_HAVE_KAFKA
+	kw_daemon_kafka_foreach(v->kafka, kafka_add, c);
+#endif
 	c->bytes += ts->bytes;
 	c->decompressed += ts->decompressed;
 	c->records += es->records;
@@ -251,6 +298,140 @@ static void sample(FILE *f, const char *name, const char *lname,
 	}
 	fprintf(f, " %" PRIu64 "\n", value);
 }
+
+/* ------------------------------------------------------------ Kafka */
+
+#if KW_HAVE_KAFKA
+/* name{input="...",lname="lvalue"} value */
+static void sample2(FILE *f, const char *name, const char *input,
+		    const char *lname, const char *lvalue, uint64_t value)
+{
+	fprintf(f, "%s{input=\"", name);
+	label(f, input);
+	fprintf(f, "\",%s=\"", lname);
+	label(f, lvalue);
+	fprintf(f, "\"} %" PRIu64 "\n", value);
+}
+
+struct kafka_render {
+	FILE *f;
+	const char *family;
+};
+
+static void render_assigned(void *ctx, struct kw_kafka_input *in)
+{
+	struct kafka_render *r = ctx;
+
+	sample(r->f, r->family, "input", kw_kafka_input_name(in),
+	       kw_kafka_input_stats(in)->assigned);
+}
+
+struct lag_ctx {
+	FILE *f;
+	const char *input;
+	int64_t sum; /* -1: none known */
+};
+
+static void render_lag_one(void *ctx, const struct kw_kafka_partition_info *pi)
+{
+	struct lag_ctx *l = ctx;
+	char part[16];
+
+	if (pi->lag < 0)
+		return;
+	snprintf(part, sizeof(part), "%" PRId32, pi->partition);
+	if (l->f)
+		sample2(l->f, "keywatch_kafka_lag_messages", l->input,
+			"partition", part, (uint64_t)pi->lag);
+	l->sum = (l->sum < 0 ? 0 : l->sum) + pi->lag;
+}
+
+static void render_lag(void *ctx, struct kw_kafka_input *in)
+{
+	struct lag_ctx l = {ctx, kw_kafka_input_name(in), -1};
+
+	kw_kafka_input_foreach(in, render_lag_one, &l);
+}
+
+static void render_kafka(FILE *f, const struct counts *c,
+			 const struct kw_metrics_view *v)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+		{"keywatch_kafka_messages_total",
+		 "Messages read from a Kafka input.",
+		 offsetof(struct kw_kafka_input_stats, messages)},
+		{"keywatch_kafka_compressed_messages_total",
+		 "Messages that were gzip or zstd batches of lines.",
+		 offsetof(struct kw_kafka_input_stats, compressed)},
+		{"keywatch_kafka_damaged_messages_total",
+		 "Compressed messages that did not decode whole.",
+		 offsetof(struct kw_kafka_input_stats, damaged)},
+		{"keywatch_kafka_unkeyed_messages_total",
+		 "Messages without a key (a key's requests may be split "
+		 "between instances).",
+		 offsetof(struct kw_kafka_input_stats, unkeyed)},
+		{"keywatch_kafka_split_keys_total",
+		 "Message keys seen on a second partition.",
+		 offsetof(struct kw_kafka_input_stats, split_keys)},
+		{"keywatch_kafka_rebalances_total",
+		 "Partitions assigned or taken away by the group.",
+		 offsetof(struct kw_kafka_input_stats, rebalances)},
+		{"keywatch_kafka_errors_total",
+		 "Consumer errors (brokers down, topic missing, ...).",
+		 offsetof(struct kw_kafka_input_stats, errors)},
+	};
+	struct kafka_render r = {f, "keywatch_kafka_partitions_assigned"};
+
+	if (!c->nkafka && !kw_daemon_kafka_count(v->kafka))
+		return;
+	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+		family(f, counters[k].name, "counter", counters[k].help);
+		for (size_t i = 0; i < c->nkafka; i++)
+			sample(f, counters[k].name, "input", c->kafka[i].name,
+			       *(const uint64_t *)((const char *)&c->kafka[i]
+							   .st +
+						   counters[k].off));
+	}
+	family(f, "keywatch_kafka_commits_total", "counter",
+	       "Offset commits, by result.");
+	for (size_t i = 0; i < c->nkafka; i++) {
+		sample2(f, "keywatch_kafka_commits_total", c->kafka[i].name,
+			"result", "ok", c->kafka[i].st.commits);
+		sample2(f, "keywatch_kafka_commits_total", c->kafka[i].name,
+			"result", "failed", c->kafka[i].st.commit_errors);
+	}
+	family(f, r.family, "gauge", "Partitions this instance owns now.");
+	kw_daemon_kafka_foreach(v->kafka, render_assigned, &r);
+	family(f, "keywatch_kafka_lag_messages", "gauge",
+	       "Messages of an owned partition not read yet, as its leader "
+	       "last told.");
+	kw_daemon_kafka_foreach(v->kafka, render_lag, f);
+}
+
+static void log_kafka(void *ctx, struct kw_kafka_input *in)
+{
+	const struct kw_kafka_input_stats *st = kw_kafka_input_stats(in);
+	struct lag_ctx l = {NULL, NULL, -1};
+	char lag[32] = "unknown";
+
+	(void)ctx;
+	kw_kafka_input_foreach(in, render_lag_one, &l);
+	if (l.sum >= 0)
+		snprintf(lag, sizeof(lag), "%" PRId64, l.sum);
+	kw_log_info("watch",
+		    "counters: %s: partitions %" PRIu32 ", lag %s messages, "
+		    "messages %" PRIu64 ", rebalances %" PRIu64
+		    ", commits %" PRIu64 " (failed %" PRIu64
+		    "), keys on two partitions %" PRIu64
+		    ", messages without a key %" PRIu64,
+		    kw_kafka_input_name(in), st->assigned, lag, st->messages,
+		    st->rebalances, st->commits, st->commit_errors,
+		    st->split_keys, st->unkeyed);
+}
+#endif
 
 /* ------------------------------------------------------ files' lag */
 
@@ -475,6 +656,9 @@ static void render(struct kw_metrics *m, const struct kw_metrics_view *v,
 		       kw_skip_reason_name((enum kw_skip_reason)r),
 		       c->skips[r]);
 	render_files(f, c, v);
+#if KW_HAVE_KAFKA
+	render_kafka(f, c, v);
+#endif
 	family(f, "keywatch_keys_tracked", "gauge", "Keys in the key table.");
 	sample(f, "keywatch_keys_tracked", NULL, NULL, es->keys);
 	render_alerts(f, m, c);
@@ -554,6 +738,9 @@ void kw_metrics_log(struct kw_metrics *m, const struct kw_metrics_view *v)
 		    ts->files, c->opened, c->rotations, c->truncations,
 		    c->copies, c->bytes, c->events, c->skipped, es->keys,
 		    c->passed, m->repeats, m->checkpoints, m->reloads_ok);
+#if KW_HAVE_KAFKA
+	kw_daemon_kafka_foreach(v->kafka, log_kafka, NULL);
+#endif
 	free(c);
 }
 

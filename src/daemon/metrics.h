@@ -26,10 +26,13 @@
 #define KW_METRICS_PUBLISH_US (INT64_C(200000))
 
 /* What the counters are read from; all borrowed for the call. */
+struct kw_daemon_kafka;
+
 struct kw_metrics_view {
 	struct kw_engine *engine;
 	struct kw_tail *tail;
 	struct kw_router *router;
+	struct kw_daemon_kafka *kafka; /* the Kafka inputs; NULL: none */
 };
 
 struct kw_metrics;
@@ -45,8 +48,8 @@ enum kw_status kw_metrics_listen(struct kw_metrics *m, const char *spec);
  * listener (nothing without one). */
 void kw_metrics_publish(struct kw_metrics *m, const struct kw_metrics_view *v);
 
-/* Before a reload destroys v's engine, tailer and router: add their
- * counters to the totals. */
+/* Before a reload destroys v's engine, tailer, router and Kafka inputs:
+ * add their counters to the totals. */
 void kw_metrics_carry(struct kw_metrics *m, const struct kw_metrics_view *v);
 
 /* Count an alert that passed the router. detector is borrowed only for

@@ -4,6 +4,8 @@
  */
 #include "sink/sink.h"
 
+#include "kw_config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,9 @@ static const struct kw_sink_ops *const registry[] = {
 	&kw_sink_pagerduty,  /* pagerduty.c */
 	&kw_sink_syslog,     /* syslog.c */
 	&kw_sink_exec,	     /* exec.c */
+#if KW_HAVE_KAFKA
+	&kw_sink_kafka, /* kafka.c */
+#endif
 	NULL,
 };
 
@@ -93,6 +98,11 @@ static enum kw_status unknown_type(const char *type, const char *file,
 			 "%s%s", i ? ", " : "", registry[i]->name);
 	}
 	names[n] = NULL;
+	if (!strcmp(type, "kafka"))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s: a kafka sink, but this keywatch "
+				    "was built without Kafka (librdkafka)",
+				    file, where);
 	s = kw_config_suggest(type, names);
 	return kw_error_set(
 		err, KW_ECONFIG,

@@ -43,6 +43,7 @@ struct kw_sink_env {
 	const char *where;     /* "sinks[1]" */
 	enum kw_output output; /* stdout: how to render */
 	bool colour;	       /* stdout: colour the text */
+	const json_t *kafka;   /* the config's "kafka" properties, or NULL */
 };
 
 struct kw_sink_ops {
@@ -198,5 +199,6 @@ extern const struct kw_sink_ops kw_sink_mattermost;
 extern const struct kw_sink_ops kw_sink_pagerduty;
 extern const struct kw_sink_ops kw_sink_syslog;
 extern const struct kw_sink_ops kw_sink_exec;
+extern const struct kw_sink_ops kw_sink_kafka; /* with librdkafka */
 
 #endif

@@ -11,7 +11,7 @@ alerts scan raises (same ids, so same key, detector, subject and time), no
 id twice:
 
 - same_as_scan: one instance; also with the lines batched into gzip and
-  zstd messages; the group's committed offsets are the partitions' ends
+  zstd messages, and with two analysing threads; the group's committed offsets are the partitions' ends
   after the stop, and a restart reads nothing again.
 - two_instances: two instances in one group share the partitions (each
   gets some); the union of their alerts is scan's, no id in both.
@@ -34,7 +34,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Failed, check, run_cases  # noqa: E402
+import mockcluster  # noqa: E402
 
 KW, MOCK, KWGEN = sys.argv[1:4]
 TMP = tempfile.mkdtemp(prefix="kw-kafka-")
@@ -54,45 +56,6 @@ def setup():
     subprocess.run([KW, "scan", "-q", "-o", "none", "-c", path, LOG],
                    check=True)
     return [json.loads(x)["id"] for x in open(out)]
-
-
-class Cluster:
-    """A kwmock cluster of 3 brokers with a 16-partition topic "reqs"."""
-
-    def __init__(self):
-        self.p = subprocess.Popen([MOCK, "cluster", "-b", "3", "-t",
-                                   "reqs:16"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
-        line = self.p.stdout.readline().split()
-        check(line and line[0] == "bootstrap", "no bootstrap from kwmock")
-        self.bootstrap = line[1]
-
-    def cmd(self, c):
-        self.p.stdin.write(c + "\n")
-        self.p.stdin.flush()
-        answer = self.p.stdout.readline().strip()
-        check(answer == "ok", "kwmock %s: %s" % (c, answer))
-
-    def produce(self, *args):
-        r = subprocess.run([MOCK, "produce", "-B", self.bootstrap, "-t",
-                            "reqs", "-s"] + list(args) + [LOG],
-                           capture_output=True, text=True, timeout=120)
-        check(r.returncode == 0, "produce: " + r.stderr)
-        return r.stdout
-
-    def committed(self, group):
-        r = subprocess.run([MOCK, "committed", "-B", self.bootstrap, "-t",
-                            "reqs", "-g", group], capture_output=True,
-                           text=True, timeout=60, check=True)
-        return sum(int(x.split()[1]) for x in r.stdout.split("\n") if x)
-
-    def close(self):
-        try:
-            self.p.stdin.write("quit\n")
-            self.p.stdin.close()
-        except OSError:
-            pass
-        self.p.wait(timeout=30)
 
 
 class Watch:
@@ -161,18 +124,18 @@ def same(got, want, what):
                                     sorted(set(got) - set(want))))
 
 
-def one_instance(produce_args, what):
-    c = Cluster()
+def one_instance(produce_args, what, extra=None):
+    c = mockcluster.Cluster(MOCK, "reqs:16")
     try:
-        w = Watch(c, "kw")
+        w = Watch(c, "kw", extra)
         w.wait_assigned()
-        produced = int(c.produce(*produce_args).split()[-1])
+        produced = int(c.produce("reqs", LOG, *produce_args).split()[-1])
         wait_for(what + " alerts", lambda: len(w.alerts()) >= len(WANT))
         time.sleep(2)  # a checkpoint commits
         w.stop()
         same(w.alerts(), WANT, what)
-        check(c.committed("kw") == produced, "%s: %d offsets committed, "
-              "%d messages" % (what, c.committed("kw"), produced))
+        check(c.committed("reqs", "kw") == produced, "%s: %d offsets committed, "
+              "%d messages" % (what, c.committed("reqs", "kw"), produced))
         check("error" not in w.log().lower(), w.log())
         # Restarted: everything was committed, nothing is read again.
         w.start()
@@ -190,6 +153,7 @@ def same_as_scan():
     check("events %d," % LINES in w.log(), "events counted:\n" + w.log())
     one_instance(["-n", "40", "-z", "gzip"], "gzip batches")
     one_instance(["-n", "40", "-z", "zstd"], "zstd batches")
+    one_instance([], "two analysing threads", {"threads": 2})
 
 
 def owned(log):
@@ -205,7 +169,7 @@ def owned(log):
 
 
 def two_instances():
-    c = Cluster()
+    c = mockcluster.Cluster(MOCK, "reqs:16")
     try:
         a = Watch(c, "pair")
         a.wait_assigned()
@@ -222,7 +186,7 @@ def two_instances():
             time.sleep(0.2)
         check(last[0] and last[1] and not last[0] & last[1]
               and len(last[0] | last[1]) == 16, "partitions: %s" % (last,))
-        c.produce("-r", "20000")
+        c.produce("reqs", LOG, "-r", "20000")
         wait_for("alerts", lambda: len(a.alerts()) + len(b.alerts())
                  >= len(WANT))
         time.sleep(2)
@@ -237,7 +201,7 @@ def two_instances():
 
 
 def broker_down():
-    c = Cluster()
+    c = mockcluster.Cluster(MOCK, "reqs:16")
     try:
         w = Watch(c, "down")
         w.wait_assigned()
@@ -260,13 +224,13 @@ def broker_down():
 
 
 def split_key():
-    c = Cluster()
+    c = mockcluster.Cluster(MOCK, "reqs:16")
     try:
         w = Watch(c, "split")
         w.wait_assigned()
-        c.produce("-P", "3")
-        c.produce("-P", "5")
-        c.produce("-k", "-", "-P", "1")
+        c.produce("reqs", LOG, "-P", "3")
+        c.produce("reqs", LOG, "-P", "5")
+        c.produce("reqs", LOG, "-k", "-", "-P", "1")
         wait_for("the report", lambda: "more are only counted" in w.log()
                  and "without a key" in w.log())
         w.stop()

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""kafka_ops.py - operating the Kafka input, against librdkafka's mock
+cluster (started by kwmock on 127.0.0.1; no external broker).
+
+- check_found: `keywatch check` asks the brokers and says what it found:
+  the input's topic (partitions, brokers), its group (state, members,
+  partitions committed, messages behind) and a Kafka sink's topic.
+- check_errors: brokers that cannot be reached and a topic they do not
+  have give exact errors and exit 3.
+- metrics: while watch reads a 16-partition topic, /metrics shows the
+  partitions it owns, each owned partition's lag, the messages read and
+  the commits; SIGUSR1 logs the same counters.
+
+Usage: kafka_ops.py KEYWATCH KWMOCK KWGEN
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, run_cases, wait_healthz  # noqa: E402
+import mockcluster  # noqa: E402
+from mockcluster import free_port  # noqa: E402
+
+KW, MOCK, KWGEN = sys.argv[1:4]
+TMP = tempfile.mkdtemp(prefix="kw-kafka-ops-")
+LOG = os.path.join(TMP, "log.jsonl")
+subprocess.run([sys.executable, KWGEN, "-o", LOG, "--days", "2",
+                "--events", "3000", "--keys", "12", "--seed", "5", "-q"],
+               check=True)
+LINES = sum(1 for _ in open(LOG))
+
+
+def config(brokers, topic="reqs", extra=None):
+    d = tempfile.mkdtemp(dir=TMP)
+    cfg = {"inputs": [{"type": "kafka", "brokers": brokers, "topic": topic,
+                       "group": "ops"}],
+           "sinks": [{"type": "file", "path": os.path.join(d, "a.jsonl")}],
+           "state_dir": os.path.join(d, "state"),
+           "checkpoint_interval": "1s",
+           "kafka": {"session.timeout.ms": 6000}}
+    cfg.update(extra or {})
+    path = os.path.join(d, "kw.json")
+    json.dump(cfg, open(path, "w"))
+    return path, d
+
+
+def run_check(path):
+    r = subprocess.run([KW, "check", "-c", path], capture_output=True,
+                       text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr.replace(path, "CFG")
+
+
+def check_found():
+    c = mockcluster.Cluster(MOCK, "reqs:16", "alerts:4")
+    try:
+        c.produce("reqs", LOG)
+        path, _ = config(c.bootstrap, extra={"sinks": [
+            {"type": "kafka", "brokers": c.bootstrap, "topic": "alerts"}]})
+        rc, out, err = run_check(path)
+        check(rc == 0, "check exited %d: %s" % (rc, err))
+        want = ("  inputs[0]: topic reqs, 16 partitions on 3 brokers; group "
+                "ops: unknown (Broker: Group coordinator not available), 0 "
+                "members, 0 of 16 partitions committed")
+        got = [x for x in out.split("\n") if x.startswith("  inputs[0]")]
+        check(got and got[0].startswith("  inputs[0]: topic reqs, 16 "
+                                        "partitions on 3 brokers; group ops:")
+              and "0 of 16 partitions committed" in got[0],
+              "want like %r, got:\n%s" % (want, out))
+        check("  sinks[0]: topic alerts, 4 partitions on 3 brokers" in out,
+              out)
+        # After a watch that read everything: committed, nothing behind.
+        w = subprocess.Popen([KW, "watch", "-c", path],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(8)
+        w.send_signal(signal.SIGTERM)
+        check(w.wait(timeout=60) == 0, "watch failed")
+        rc, out, err = run_check(path)
+        check(rc == 0, "check exited %d: %s" % (rc, err))
+        # Every partition that holds a message is committed (the mock
+        # answers no group listing: its state is "unknown (...)").
+        parts = len({p for p, _, _ in c.consume("reqs")})
+        check(re.search(r"  inputs\[0\]: topic reqs, 16 partitions on 3 "
+                        r"brokers; group ops: [^\n]*, %d of 16 partitions "
+                        r"committed, 0 messages behind\n" % parts, out),
+              "after watch (%d partitions hold messages):\n%s"
+              % (parts, out))
+    finally:
+        c.close()
+
+
+def check_errors():
+    port = free_port()  # nothing listens there
+    path, _ = config("127.0.0.1:%d" % port)
+    t = time.time()
+    rc, out, err = run_check(path)
+    check(rc == 3, "exit %d for unreachable brokers" % rc)
+    check(re.search(r"keywatch: error: CFG: inputs\[0\]: cannot reach the "
+                    r"brokers at 127\.0\.0\.1:%d: Local: " % port, err),
+          "unreachable:\n" + err)
+    check(time.time() - t < 30, "check took too long")
+    c = mockcluster.Cluster(MOCK, "reqs:16", "alerts:4")
+    try:
+        path, _ = config(c.bootstrap, topic="nosuch")
+        rc, out, err = run_check(path)
+        check(rc == 3, "exit %d for a missing topic" % rc)
+        check("keywatch: error: CFG: inputs[0]: the brokers have no topic "
+              "nosuch" in err, "missing topic:\n" + err)
+    finally:
+        c.close()
+
+
+def metrics():
+    c = mockcluster.Cluster(MOCK, "reqs:16", "alerts:4")
+    try:
+        port = free_port()
+        path, d = config(c.bootstrap, extra={
+            "metrics": {"listen": "127.0.0.1:%d" % port}})
+        err = open(os.path.join(d, "stderr"), "w+")
+        w = subprocess.Popen([KW, "watch", "-c", path],
+                             stdout=subprocess.DEVNULL, stderr=err)
+        wait_healthz(port)
+        c.produce("reqs", LOG)
+        deadline = time.time() + 60
+        text = ""
+        while time.time() < deadline:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
+                                        % port, timeout=5) as r:
+                text = r.read().decode()
+            if ('keywatch_kafka_messages_total{input="kafka:reqs"} %d'
+                    % LINES) in text and re.search(
+                    r'keywatch_kafka_commits_total\{input="kafka:reqs",'
+                    r'result="ok"\} [1-9]', text):
+                break
+            time.sleep(0.5)
+        check('keywatch_kafka_partitions_assigned{input="kafka:reqs"} 16'
+              in text, "assigned:\n" + text)
+        lags = re.findall(r'keywatch_kafka_lag_messages\{input="kafka:reqs",'
+                          r'partition="(\d+)"\} (\d+)', text)
+        check(sorted(int(p) for p, _ in lags) == list(range(16)),
+              "lag per partition:\n" + text)
+        check(all(v == "0" for _, v in lags), "lag not 0 at the end")
+        check(('keywatch_kafka_messages_total{input="kafka:reqs"} %d'
+               % LINES) in text, "messages:\n" + text)
+        check("# TYPE keywatch_kafka_lag_messages gauge" in text, text)
+        w.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        w.send_signal(signal.SIGTERM)
+        check(w.wait(timeout=60) == 0, "watch failed")
+        err.seek(0)
+        log = err.read()
+        check(re.search(r"counters: kafka:reqs: partitions 16, lag 0 "
+                        r"messages, messages %d, rebalances 1, commits "
+                        r"[1-9]\d* \(failed 0\), keys on two partitions 0, "
+                        r"messages without a key \d+" % LINES, log),
+              "SIGUSR1:\n" + log)
+    finally:
+        c.close()
+
+
+sys.exit(run_cases([check_errors, check_found, metrics], sys.argv[4:]))

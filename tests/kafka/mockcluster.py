@@ -1,0 +1,74 @@
+"""mockcluster.py - what the Kafka tests share: a kwmock cluster (librdkafka's
+mock brokers on 127.0.0.1, in a process of its own) and its producer and
+consumer, and a free loopback port."""
+import socket
+import subprocess
+
+from harness import check
+
+
+class Cluster:
+    """A kwmock cluster of 3 brokers with the given TOPIC:PARTITIONS."""
+
+    def __init__(self, mock, *topics):
+        self.mock = mock
+        args = [mock, "cluster", "-b", "3"]
+        for t in topics:
+            args += ["-t", t]
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline().split()
+        check(line and line[0] == "bootstrap", "no bootstrap from kwmock")
+        self.bootstrap = line[1]
+
+    def cmd(self, c):
+        """A command to the cluster ("down 2", "up 2"), answered "ok"."""
+        self.p.stdin.write(c + "\n")
+        self.p.stdin.flush()
+        answer = self.p.stdout.readline().strip()
+        check(answer == "ok", "kwmock %s: %s" % (c, answer))
+
+    def produce(self, topic, log, *args):
+        """log's lines into topic, one a message keyed by its api_key, one
+        millisecond apart (-s); kwmock's stdout."""
+        r = subprocess.run([self.mock, "produce", "-B", self.bootstrap,
+                            "-t", topic, "-s"] + list(args) + [log],
+                           capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, "produce: " + r.stderr)
+        return r.stdout
+
+    def consume(self, topic):
+        """[(partition, key, value)] of every message of topic."""
+        r = subprocess.run([self.mock, "consume", "-B", self.bootstrap,
+                            "-t", topic, "-w", "1500"], capture_output=True,
+                           text=True, timeout=120, check=True)
+        out = []
+        for line in r.stdout.split("\n"):
+            if line:
+                head, value = line.split("\t", 1)
+                part, _, key = head.split(" ", 2)
+                out.append((int(part), key, value))
+        return out
+
+    def committed(self, topic, group):
+        """The sum of group's committed offsets in topic."""
+        r = subprocess.run([self.mock, "committed", "-B", self.bootstrap,
+                            "-t", topic, "-g", group], capture_output=True,
+                           text=True, timeout=60, check=True)
+        return sum(int(x.split()[1]) for x in r.stdout.split("\n") if x)
+
+    def close(self):
+        try:
+            self.p.stdin.write("quit\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        self.p.wait(timeout=30)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
