@@ -68,6 +68,7 @@ struct kw_delivery {
 	uint64_t spilled;     /* pending in the spool, not in memory */
 	uint64_t next_seq;    /* the next alert's seq */
 	uint64_t released;    /* gated: entries up to this seq may go */
+	size_t unkicked;      /* batched: queued since the last wake */
 	uint64_t last_loaded; /* highest seq ever put in memory */
 	unsigned attempts;    /* of the head */
 	int64_t next_try;     /* monotonic ms: not before this */
@@ -998,7 +999,20 @@ void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
 			     d->sink->name, a->id);
 	}
 out:
-	pthread_cond_signal(&d->cv);
+	if (!d->o.batched || ++d->unkicked >= KW_DELIVERY_BATCH) {
+		d->unkicked = 0;
+		pthread_cond_signal(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+void kw_delivery_kick(struct kw_delivery *d)
+{
+	pthread_mutex_lock(&d->mu);
+	if (d->unkicked) {
+		d->unkicked = 0;
+		pthread_cond_signal(&d->cv);
+	}
 	pthread_mutex_unlock(&d->mu);
 }
 

@@ -47,6 +47,11 @@ struct kw_delivery_opts {
 	 * local sinks (sink.h) and not with gated, whose release comes from
 	 * the caller itself. */
 	bool wait_for_room;
+	/* Batched: the thread is woken when KW_DELIVERY_BATCH alerts wait,
+	 * or at kw_delivery_kick (the router's tick, after each batch of
+	 * events), not for each alert: a flood of alerts costs a wake per
+	 * batch, and the sink's flush (when the queue runs dry) with it. */
+	bool batched;
 	/* Optional: told of each alert the spool held at start (it passed
 	 * the router in an earlier run): its id and event time. */
 	void (*replayed)(void *ctx, const char *id, int64_t time);
@@ -55,6 +60,7 @@ struct kw_delivery_opts {
 
 #define KW_DELIVERY_SPOOL_MAX ((size_t)64 << 20)
 #define KW_DELIVERY_QUEUE_MAX ((size_t)1024)
+#define KW_DELIVERY_BATCH ((size_t)64)
 #define KW_DELIVERY_RETRY_MIN_MS 1000
 #define KW_DELIVERY_RETRY_MAX_MS 300000
 
@@ -86,6 +92,9 @@ enum kw_status kw_delivery_start(struct kw_sink *sink, const char *name,
 /* Queue one alert (copied). Never blocks on the sink. */
 void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
 			const char *json, size_t len);
+
+/* Wake the thread for what was queued since the last wake (batched). */
+void kw_delivery_kick(struct kw_delivery *d);
 
 /* Let everything submitted so far be delivered (gated deliveries). */
 void kw_delivery_release(struct kw_delivery *d);

@@ -60,6 +60,7 @@ struct kw_incidents {
 	struct kw_incident_opts o;
 	kw_incident_send_fn *send;
 	void *ctx;
+	bool unheard; /* no one reads the messages: they are only counted */
 	struct incident *e; /* [0, nopen) open, cap allocated */
 	size_t cap;
 	int32_t *index; /* nslots: place in e, -1 when empty */
@@ -438,6 +439,8 @@ static void send(struct kw_incidents *in, struct incident *e,
 	struct kw_incident_msg im = {.event = ev, .msg = &m, .told = &e->told};
 	bool news = e->alerts > e->told_alerts;
 
+	if (in->unheard)
+		goto counted;
 	memset(&m, 0, sizeof(m));
 	memcpy(m.id, e->id, sizeof(m.id));
 	memcpy(m.incident, e->id, sizeof(m.incident));
@@ -459,6 +462,7 @@ static void send(struct kw_incidents *in, struct incident *e,
 	else
 		lost(in, e, NULL, "not told: this message is lost");
 	kw_alert_clear(&m);
+counted:
 	in->st.messages++;
 	e->last_msg = time;
 	e->told_alerts = e->alerts;
@@ -656,6 +660,11 @@ enum kw_status kw_incidents_create(const struct kw_incident_opts *o,
 	memset(in->index, 0xff, in->nslots * sizeof(*in->index));
 	*out = in;
 	return KW_OK;
+}
+
+void kw_incidents_listened(struct kw_incidents *in, bool listened)
+{
+	in->unheard = !listened;
 }
 
 void kw_incidents_add(struct kw_incidents *in, struct kw_alert *a)

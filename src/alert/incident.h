@@ -91,6 +91,12 @@ enum kw_status kw_incidents_create(const struct kw_incident_opts *o,
 				   kw_incident_send_fn *send, void *ctx,
 				   struct kw_incidents **out);
 
+/* Whether anyone reads the messages (default true). When no one does
+ * (the router has no sink for people), they are counted, as if sent, but
+ * neither built nor sent: an alert then costs its incident only the
+ * table's bookkeeping. */
+void kw_incidents_listened(struct kw_incidents *in, bool listened);
+
 /* One alert that passed the router's filters: it opens or joins the
  * incident on its key and gets its id in a->incident. Messages that were
  * waiting for the end of an earlier request go out first. */

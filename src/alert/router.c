@@ -57,6 +57,8 @@ enum kw_status kw_router_create(const struct kw_config *cfg,
 			kw_router_destroy(r);
 			return kw_error_set(err, KW_ENOMEM, "out of memory");
 		}
+		/* Heard once a sink for people comes. */
+		kw_incidents_listened(r->incidents, false);
 	}
 	*out = r;
 	return KW_OK;
@@ -69,6 +71,8 @@ enum kw_status kw_router_add_sink(struct kw_router *r, struct kw_sink *s)
 		return KW_ETOOBIG;
 	}
 	r->sinks[r->nsinks++] = s;
+	if (r->incidents && s->incidents)
+		kw_incidents_listened(r->incidents, true);
 	return KW_OK;
 }
 
@@ -216,12 +220,22 @@ static void count_detector(struct kw_router_stats *st, const char *detector)
 	}
 }
 
+/* Whether sink i does nothing with an alert (stdout with -o none). */
+static bool discards(const struct kw_router *r, size_t i)
+{
+	const struct kw_sink *k = r->sinks[i];
+
+	return k->ops->discards && k->ops->discards(k->self);
+}
+
 /* Hand one rendered alert to sink i: its delivery queue, or directly. */
 static void deliver_to(struct kw_router *r, size_t i, const struct kw_alert *a,
 		       const char *json, size_t len)
 {
 	struct kw_error err;
 
+	if (discards(r, i))
+		return;
 	if (r->queues[i]) {
 		kw_delivery_submit(r->queues[i], a, json, len);
 		return;
@@ -383,20 +397,26 @@ static bool people(const struct kw_router *r, size_t i)
 	return r->incidents && r->sinks[i]->incidents;
 }
 
+/* The alert to every sink that wants it, rendered once, and only when
+ * one of them reads it. */
 static void deliver(struct kw_router *r, const struct kw_alert *a)
 {
-	char *json = kw_alert_to_json(a);
-	size_t len;
+	char *json = NULL;
+	size_t len = 0;
 
-	if (!json) {
-		lost(r, a);
-		return;
-	}
-	len = strlen(json);
 	for (size_t i = 0; i < r->nsinks; i++) {
-		if (!people(r, i) && kw_sink_wants(r->sinks[i], a) &&
-		    within_rate(r, i, a))
-			deliver_to(r, i, a, json, len);
+		if (people(r, i) || !kw_sink_wants(r->sinks[i], a) ||
+		    !within_rate(r, i, a) || discards(r, i))
+			continue;
+		if (!json) {
+			json = kw_alert_to_json(a);
+			if (!json) {
+				lost(r, a);
+				return;
+			}
+			len = strlen(json);
+		}
+		deliver_to(r, i, a, json, len);
 	}
 	free(json);
 }
@@ -521,10 +541,21 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 	return passed;
 }
 
+/* What was queued since the last kick goes to the sinks' threads: they
+ * are woken per batch of events, not per alert. */
+static void kick(struct kw_router *r)
+{
+	for (size_t i = 0; i < r->nsinks; i++) {
+		if (r->queues[i])
+			kw_delivery_kick(r->queues[i]);
+	}
+}
+
 void kw_router_tell_incidents(struct kw_router *r)
 {
 	if (r->incidents)
 		kw_incidents_drain(r->incidents);
+	kick(r);
 }
 
 void kw_router_tick(struct kw_router *r, int64_t watermark)
@@ -532,6 +563,7 @@ void kw_router_tick(struct kw_router *r, int64_t watermark)
 	if (r->incidents)
 		kw_incidents_tick(r->incidents, watermark);
 	release(r);
+	kick(r);
 }
 
 const struct kw_incident_stats *kw_router_incidents(const struct kw_router *r)
@@ -669,6 +701,7 @@ enum kw_status kw_router_start_delivery(struct kw_router *r,
 		}
 		so.gated = r->on_pass != NULL;
 		so.wait_for_room = r->sinks[i]->ops->local && !so.gated;
+		so.batched = true; /* kicked at each tick */
 		so.replayed = r->on_pass;
 		so.replayed_ctx = r->pass_ctx;
 		st = kw_delivery_start(r->sinks[i], r->sinks[i]->id, &so,

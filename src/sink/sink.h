@@ -95,6 +95,11 @@ struct kw_sink_ops {
 	 * answered to the last delivery, for `keywatch test-sink`: "HTTP 200:
 	 * ok". Never a secret. */
 	void (*answer)(void *self, char *buf, size_t cap);
+
+	/* Optional (default: false). Whether the sink, as created, does
+	 * nothing with what it is given (stdout with -o none): the router
+	 * then hands it nothing, and renders nothing for it. */
+	bool (*discards)(void *self);
 };
 
 /* One configured sink. */

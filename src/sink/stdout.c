@@ -73,6 +73,11 @@ static void so_describe(void *self, char *buf, size_t cap)
 					       : "none");
 }
 
+static bool so_discards(void *self)
+{
+	return ((struct stdout_sink *)self)->output == KW_OUTPUT_NONE;
+}
+
 static void so_destroy(void *self)
 {
 	free(self);
@@ -87,4 +92,5 @@ const struct kw_sink_ops kw_sink_stdout = {
 	.flush = so_flush,
 	.destroy = so_destroy,
 	.describe = so_describe,
+	.discards = so_discards,
 };
