@@ -78,8 +78,9 @@ static bool no_key(const struct kw_decode_rec *r)
 
 /* A required field: ABSENT is a skip with "no NAME field", or, in a record
  * without a key, "no api_key field". */
-static bool required(const struct kw_decode_rec *r, enum kw_decode_res res,
-		     enum kw_field f, enum kw_skip_reason reason, bool keyless)
+static inline bool required(const struct kw_decode_rec *r,
+			    enum kw_decode_res res, enum kw_field f,
+			    enum kw_skip_reason reason, bool keyless)
 {
 	if (res == KW_DECODE_ABSENT) {
 		if (keyless)
