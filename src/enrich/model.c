@@ -631,6 +631,28 @@ static int32_t match_cached(struct model_cache *mc, const struct kw_model *md,
 /* The memo slot of (method, path), and the method's bytes as a number;
  * NULL when the pair cannot be kept (a path of more than MEMO_PATH_MAX
  * bytes, a method of more than 8). */
+/* The n <= 8 bytes at s as one number (on a little-endian machine the
+ * bytes in order; it is only compared with others made here), in two
+ * loads that overlap: the bytes they share are the same, so OR-ing them
+ * is exact. */
+static inline uint64_t method_bytes(const char *s, size_t n)
+{
+	uint32_t a, b;
+	uint16_t c, d;
+
+	if (n >= 4) {
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		return a | (uint64_t)b << (8 * (n - 4));
+	}
+	if (n >= 2) {
+		memcpy(&c, s, 2);
+		memcpy(&d, s + n - 2, 2);
+		return c | (uint64_t)d << (8 * (n - 2));
+	}
+	return n ? (unsigned char)s[0] : 0;
+}
+
 static struct memo *memo_slot(struct model_cache *mc, struct kw_str method,
 			      struct kw_str path, uint64_t *mword)
 {
@@ -639,9 +661,7 @@ static struct memo *memo_slot(struct model_cache *mc, struct kw_str method,
 
 	if (!mc->memo || path.n > MEMO_PATH_MAX || path.n == 0 || method.n > 8)
 		return NULL;
-	for (size_t k = 0; k < method.n; k++)
-		w |= (uint64_t)(unsigned char)method.p[k] << (8 * k);
-	*mword = w;
+	*mword = w = method_bytes(method.p, method.n);
 	h = (h ^ w) * UINT64_C(0xBF58476D1CE4E5B9);
 	for (; i + 8 <= path.n; i += 8) {
 		uint64_t x;

@@ -1699,9 +1699,9 @@ static void test_cache_identical(void **state)
 {
 	struct fx *fx = *state;
 	static const char *const methods[] = {
-		"GET",	"POST",	   "PUT",    "PATCH", "DELETE",
-		"HEAD", "OPTIONS", "get",    "Post",  "PROPFIND",
-		"",	"GETX",	   "DELETES"};
+		"GET",	   "POST", "PUT",  "PATCH",    "DELETE", "HEAD",
+		"OPTIONS", "get",  "Post", "PROPFIND", "",	 "GETX",
+		"DELETES", "G",	   "GE",   "PO"};
 	static const char *const keys[] = {"sk_live_51HxAbCdEf4242",
 					   "pk_test_51HxAbCdEf4242",
 					   "rk_live_51HxAbCdEf4242",
