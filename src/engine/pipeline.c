@@ -494,7 +494,8 @@ static size_t collect(struct kw_pipeline *p, struct slot *sl, struct take *take,
 			struct sout *o = &sl->out[s];
 			const struct item *it;
 
-			if (o->consumed + taken[s] == o->published)
+			/* c[s] is NULL only when nothing was published. */
+			if (o->consumed + taken[s] == o->published || !c[s])
 				continue;
 			if (off[s] == CHUNK_ITEMS) {
 				c[s] = c[s]->next;
@@ -628,7 +629,7 @@ static void run_merge(struct kw_pipeline *p)
 {
 	struct slot *sl = slot_of(p, p->next_merge);
 	struct take take[256];
-	size_t taken[KW_ENGINE_SHARDS_MAX], unauth;
+	size_t taken[KW_ENGINE_SHARDS_MAX] = {0}, unauth;
 	size_t n = collect(p, sl, take, 256, taken, &unauth);
 	bool tell = !sl->told;
 
@@ -892,7 +893,7 @@ static bool merge_ready(struct kw_pipeline *p)
 {
 	struct slot *sl;
 	struct take one[1];
-	size_t taken[KW_ENGINE_SHARDS_MAX], unauth;
+	size_t taken[KW_ENGINE_SHARDS_MAX] = {0}, unauth;
 
 	if (p->merging || p->next_merge == p->next_seq)
 		return false;

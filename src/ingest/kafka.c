@@ -254,8 +254,11 @@ static void take(struct kw_kafka_input *in, struct part *p,
 
 static void release(struct kw_kafka_input *in, int32_t id)
 {
-	struct part *p = &in->parts[id];
+	struct part *p;
 
+	if (!in->parts) /* destroyed before the partitions were allocated */
+		return;
+	p = &in->parts[id];
 	if (!p->q)
 		return;
 	if (p->head)
@@ -536,7 +539,7 @@ void kw_kafka_input_destroy(struct kw_kafka_input *in)
 		/* Leaving the group revokes what is owned: committed after
 		 * the caller's sync (on_rebalance). */
 		rd_kafka_consumer_close(in->rk);
-		while (in->nowned)
+		while (in->owned && in->nowned)
 			release(in, in->owned[0]);
 		rd_kafka_destroy(in->rk);
 	}

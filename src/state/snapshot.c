@@ -316,7 +316,7 @@ static bool name_char(unsigned char c)
 
 static bool name_ok(const unsigned char *name, size_t len)
 {
-	if (!len || len > KW_SNAPSHOT_NAME_MAX)
+	if (!name || !len || len > KW_SNAPSHOT_NAME_MAX)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (!name_char(name[i]))
@@ -357,7 +357,9 @@ static bool sections_ok(const struct file_sec *sec, size_t n, size_t state_size,
 		}
 		end = (uint64_t)sec[i].offset + sec[i].size;
 		for (size_t j = 0; j < i; j++) {
-			if (sec[j].len == sec[i].len &&
+			/* Both names passed name_ok: not NULL. */
+			if (sec[j].len == sec[i].len && sec[j].name &&
+			    sec[i].name &&
 			    !memcmp(sec[j].name, sec[i].name, sec[i].len)) {
 				snprintf(why, cap, "section %.*s twice",
 					 (int)sec[i].len,
