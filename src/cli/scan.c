@@ -454,7 +454,7 @@ static int exit_status(const struct scan_opts *o, int rc,
 		       const struct kw_engine_stats *es)
 {
 	bool problems = rc == KW_EXIT_INPUT || kw_skips_problems(&es->skips) ||
-			es->inputs_failed || rs->oom;
+			es->inputs_failed || es->lost || rs->oom;
 	bool alerts =
 		o->fail_set && rs->max_severity_seen > (uint64_t)o->fail_level;
 

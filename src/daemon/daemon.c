@@ -423,7 +423,8 @@ static bool stop(struct kw_daemon *d)
 	v = view(d);
 	if (kw_log_get_level() <= KW_LOG_INFO)
 		kw_metrics_log(d->metrics, &v);
-	return saved && !d->oom && !kw_router_stats(d->conf.router)->oom;
+	return saved && !d->oom && !kw_router_stats(d->conf.router)->oom &&
+	       !kw_engine_stats(d->engine)->lost;
 }
 
 enum kw_status kw_daemon_run(const struct kw_daemon_opts *o, bool *lost)

@@ -188,6 +188,7 @@ struct worker {
 
 struct kw_pipeline {
 	struct kw_engine *e;
+	uint64_t lost; /* atomic: items new_item could not make */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct worker workers[MAX_THREADS];
@@ -229,6 +230,7 @@ static struct item *new_item(struct pshard *ps, enum item_kind kind)
 		if (!c) {
 			kw_log_error("engine", "out of memory: a shard's "
 					       "output is lost");
+			__atomic_fetch_add(&ps->p->lost, 1, __ATOMIC_RELAXED);
 			return NULL;
 		}
 		c->next = NULL;
@@ -1019,6 +1021,13 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* What the shards lost to out of memory, into the engine's counts (the
+ * caller's thread, once the work it waited for is done). */
+static void fold_lost(struct kw_pipeline *p)
+{
+	p->e->stats.lost += __atomic_exchange_n(&p->lost, 0, __ATOMIC_RELAXED);
+}
+
 enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 				const char *name,
 				const struct kw_decoder_ops *dec,
@@ -1051,6 +1060,7 @@ enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 	}
 	st = src->result;
 	src->sp = NULL;
+	fold_lost(p);
 	pthread_mutex_unlock(&p->mu);
 	kw_splitter_destroy(sp);
 	return st;
@@ -1072,6 +1082,7 @@ void kw_pipeline_read_merge(struct kw_pipeline *p, struct kw_merge *m)
 			pthread_cond_wait(&p->cv, &p->mu);
 	}
 	src->mg = NULL;
+	fold_lost(p);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -1111,6 +1122,7 @@ void kw_pipeline_drain(struct kw_pipeline *p)
 		if (!work(p, &p->caller))
 			pthread_cond_wait(&p->cv, &p->mu);
 	}
+	fold_lost(p);
 	pthread_mutex_unlock(&p->mu);
 	/* The shards are the caller's again: their output goes straight to
 	 * the ordered stage. */
