@@ -700,7 +700,7 @@ enum kw_status kw_router_start_delivery(struct kw_router *r,
 			so.keep_sigpipe = true;
 		}
 		so.gated = r->on_pass != NULL;
-		so.wait_for_room = r->sinks[i]->ops->local && !so.gated;
+		so.wait_for_room = r->sinks[i]->ops->local; /* not gated ones */
 		so.batched = true; /* kicked at each tick */
 		so.replayed = r->on_pass;
 		so.replayed_ctx = r->pass_ctx;
