@@ -24,7 +24,10 @@ HTML, with each key's timeline of requests), a file sink's file and the
   - a file with damage throughout (bad JSON, keyless and too long lines,
     a cut gzip member), whose warnings must come in input order.
 
-usage: threads.py KEYWATCH KWGEN
+usage: threads.py KEYWATCH KWGEN [COUNTS]
+
+COUNTS is the thread counts to compare, separated by commas (default
+1,2,4; the sanitizer build runs 1,4).
 """
 import gzip
 import importlib.util
@@ -40,7 +43,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-THREADS = ("1", "2", "4")
+THREADS = ["1", "2", "4"]
 FAILED = []
 
 
@@ -300,6 +303,8 @@ def damaged(keywatch, tmp):
 def main():
     keywatch = os.path.abspath(sys.argv[1])
     kwgen = os.path.abspath(sys.argv[2])
+    if len(sys.argv) > 3:
+        THREADS[:] = sys.argv[3].split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for step in (goldens, lambda k, t: eval_week(k, kwgen, t), floods,
                      damaged):
