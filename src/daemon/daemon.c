@@ -26,6 +26,9 @@
 
 #define POLL_MS 200
 #define IDLE_AFTER_US (INT64_C(1000000))
+/* With Kafka inputs: files that fed nothing for this long are a quiet
+ * stream of event time (engine.h, kw_engine_stream_quiet). */
+#define FILES_QUIET_AFTER_US (INT64_C(500) * 1000)
 #define GLOBS_MAX 64
 #define KAFKA_POLL_MS 50
 
@@ -320,7 +323,7 @@ static size_t nfiles(const struct kw_config *cfg)
 static void loop(struct kw_daemon *d)
 {
 	int64_t now = mono_us();
-	int64_t last_input = now;
+	int64_t last_input = now, last_file = now;
 	int64_t next_ckpt = now + d->conf.cfg->checkpoint_interval;
 	int64_t next_publish = now;
 	uint64_t fed = 0;
@@ -345,6 +348,13 @@ static void loop(struct kw_daemon *d)
 			break;
 		now = mono_us();
 		fed = kw_tail_poll(d->tail, now, feed, d);
+		if (fed)
+			last_file = now;
+		else if (kw_daemon_kafka_count(d->kafka) &&
+			 now - last_file >= FILES_QUIET_AFTER_US)
+			/* The files' time holds the partitions' windows back
+			 * no longer, as an idle partition's does not. */
+			kw_engine_stream_quiet(d->engine, 0);
 		fed += kw_daemon_kafka_poll(d->kafka, now);
 		if (fed)
 			last_input = now;

@@ -8,6 +8,11 @@
  * commits (kw_daemon_kafka_commit after the state is saved); partitions
  * taken away in a rebalance, or at a stop or reload, are committed after
  * sync(), which waits for the engine to be through what it was handed.
+ *
+ * Each partition of each entry is a stream of event time of its own in
+ * the engine (engine.h, struct kw_engine_input's stream): its id is the
+ * entry's index + 1 in the high 32 bits and the partition in the low
+ * ones, never 0 (the files' stream).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +32,31 @@ struct kw_daemon_kafka {
 	size_t n;
 };
 
-static void feed(void *ctx, const char *buf, size_t len, const char *name)
+static uint64_t stream_of(const struct one *o, int32_t partition)
+{
+	return ((uint64_t)(o->entry + 1) << 32) | (uint32_t)partition;
+}
+
+static void feed(void *ctx, const char *buf, size_t len, const char *name,
+		 int32_t partition)
+{
+	struct one *o = ctx;
+	const struct kw_engine_input *conf =
+		kw_daemon_inputs_at(o->d->inputs, o->entry);
+	struct kw_engine_input in = {0};
+
+	if (conf)
+		in = *conf;
+	in.stream = stream_of(o, partition);
+	kw_engine_feed(o->d->engine, buf, len, name, &in);
+}
+
+static void quiet(void *ctx, int32_t partition)
 {
 	struct one *o = ctx;
 
-	kw_engine_feed(o->d->engine, buf, len, name,
-		       kw_daemon_inputs_at(o->d->inputs, o->entry));
+	if (o->d->engine)
+		kw_engine_stream_quiet(o->d->engine, stream_of(o, partition));
 }
 
 /* Everything fed is through: every engine call but feed and read waits
@@ -77,6 +101,7 @@ enum kw_status kw_daemon_kafka_make(struct kw_daemon *d,
 			.max_line = cfg->max_line,
 			.sync = sync_engine,
 			.feed = feed,
+			.quiet = quiet,
 			.ctx = o,
 		};
 

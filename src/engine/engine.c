@@ -7,8 +7,16 @@
  * the ordered stage (ordered.c). After each batch the watermark (newest
  * event time less the allowed lateness) ticks every shard and the router;
  * an event older than the watermark is late (counted, still observed). At
- * the end every window closes. With threads (kw_engine_opts.threads > 1)
- * the same batches go through pipeline.c instead, with the same results.
+ * the end every window closes.
+ *
+ * Event time is kept per stream (engine.h, struct kw_engine_input: files
+ * share the default one, each Kafka partition has its own). A batch is of
+ * one stream; its events are late against that stream's watermark, and
+ * what ticks the shards and the router is the smallest watermark of the
+ * streams that are not quiet (never moving back): a window closes when
+ * every stream is past it. With one stream this is the watermark above. With
+ * threads (kw_engine_opts.threads > 1) the same batches go through pipeline.c
+ * instead, with the same results.
  *
  * Learned state (--state): the detectors' part of a key's state area (after
  * the engine's report counters) is what a snapshot saves per fingerprint;
@@ -82,6 +90,9 @@ enum kw_status kw_engine_create(const struct kw_engine_opts *opts,
 	e->judge.ntrusted = opts->cfg->ntrusted_accounts;
 	e->newest = INT64_MIN;
 	e->watermark = INT64_MIN;
+	e->streams[0].newest = INT64_MIN;
+	e->streams[0].watermark = INT64_MIN;
+	e->nstreams = 1;
 	e->stats.first_ts = INT64_MAX;
 	e->stats.last_ts = INT64_MIN;
 	pthread_mutex_init(&e->snap_mu, NULL);
@@ -189,20 +200,79 @@ size_t kw_engine_decode(struct kw_engine *e, struct kw_worker_ctx *w,
 	return kept;
 }
 
-bool kw_engine_advance(struct kw_engine *e, int64_t newest, uint32_t formats)
+unsigned kw_engine_stream(struct kw_engine *e, uint64_t id)
 {
-	int64_t wm;
+	struct kw_engine_stream *st;
+
+	for (unsigned i = 0; i < e->nstreams; i++) {
+		if (e->streams[i].id == id)
+			return i;
+	}
+	/* The pipeline's sequencing reads the table: it is through first. */
+	if (e->pipe)
+		kw_pipeline_drain(e->pipe);
+	if (e->nstreams == KW_ENGINE_STREAMS_MAX) {
+		if (!e->streams_full_said)
+			kw_log_warn("engine",
+				    "more than %d streams of event time: the "
+				    "others share the default stream (their "
+				    "requests may be counted late)",
+				    KW_ENGINE_STREAMS_MAX);
+		e->streams_full_said = true;
+		return 0;
+	}
+	st = &e->streams[e->nstreams];
+	st->id = id;
+	st->newest = INT64_MIN;
+	st->watermark = INT64_MIN;
+	st->quiet = false;
+	return e->nstreams++;
+}
+
+/* The engine's watermark from its streams': the smallest of those not
+ * quiet (streams with no event yet hold nothing back); whether it moved. */
+static bool follow_streams(struct kw_engine *e)
+{
+	int64_t wm = INT64_MAX;
+
+	for (unsigned i = 0; i < e->nstreams; i++) {
+		const struct kw_engine_stream *st = &e->streams[i];
+
+		if (!st->quiet && st->newest != INT64_MIN && st->watermark < wm)
+			wm = st->watermark;
+	}
+	if (wm == INT64_MAX || wm <= e->watermark)
+		return false;
+	e->watermark = wm;
+	return true;
+}
+
+bool kw_engine_advance(struct kw_engine *e, unsigned stream, int64_t newest,
+		       uint32_t formats)
+{
+	struct kw_engine_stream *st = &e->streams[stream];
+	int64_t lateness;
 
 	e->formats |= formats;
 	if (newest > e->newest)
 		e->newest = newest;
-	if (e->newest == INT64_MIN)
+	if (newest != INT64_MIN)
+		st->quiet = false;
+	if (newest > st->newest)
+		st->newest = newest;
+	if (st->newest == INT64_MIN)
 		return false;
-	wm = e->newest - kw_engine_lateness(e);
-	if (wm <= e->watermark)
-		return false;
-	e->watermark = wm;
-	return true;
+	lateness = kw_engine_lateness(e);
+	for (unsigned i = 0; i < e->nstreams; i++) {
+		/* The lateness may have grown with this batch's formats: a
+		 * watermark never moves back. */
+		struct kw_engine_stream *o = &e->streams[i];
+
+		if (o->newest != INT64_MIN &&
+		    o->newest - lateness > o->watermark)
+			o->watermark = o->newest - lateness;
+	}
+	return follow_streams(e);
 }
 
 /* A key handed out by this event's key (AssumeRole, GetSessionToken):
@@ -258,11 +328,16 @@ void kw_engine_handouts(struct kw_engine *e, struct kw_event *events, size_t n,
 	}
 }
 
-/* Event time has moved on to wm without events (idle, the end). */
+/* Event time has moved on to wm without events (idle, the end), for every
+ * stream. */
 static void advance_to(struct kw_engine *e, int64_t wm)
 {
 	if (wm > e->watermark)
 		e->watermark = wm;
+	for (unsigned i = 0; i < e->nstreams; i++) {
+		if (e->streams[i].watermark < e->watermark)
+			e->streams[i].watermark = e->watermark;
+	}
 }
 
 /* Every shard, then the router, at the watermark (one thread). */
@@ -289,11 +364,13 @@ static void input_failed(struct kw_engine *e, enum kw_skip_reason r,
 	kw_log_error(NULL, "%s", msg);
 }
 
-/* One thread: the n events of a batch, each to its shard (or, made
- * without a key, to the ordered stage), then the watermark after it. */
-static void analyse_batch(struct kw_engine *e, size_t n, uint32_t formats)
+/* One thread: the n events of a batch of stream, each to its shard (or,
+ * made without a key, to the ordered stage), then the watermark after
+ * it. */
+static void analyse_batch(struct kw_engine *e, unsigned stream, size_t n,
+			  uint32_t formats)
 {
-	int64_t newest = INT64_MIN;
+	int64_t newest = INT64_MIN, late_wm = e->streams[stream].watermark;
 
 	kw_engine_handouts(e, e->events, n, &e->arena);
 	for (size_t i = 0; i < n; i++) {
@@ -303,22 +380,24 @@ static void analyse_batch(struct kw_engine *e, size_t n, uint32_t formats)
 		if (ev->ts > newest)
 			newest = ev->ts;
 		if (!id.n)
-			kw_ordered_unauth(&e->ord, ev, e->watermark);
+			kw_ordered_unauth(&e->ord, ev, late_wm);
 		else
 			kw_shard_analyse(&e->shards[kw_shard_of(e, id.p, id.n)],
-					 ev);
+					 ev, late_wm);
 	}
-	kw_engine_advance(e, newest, formats);
+	kw_engine_advance(e, stream, newest, formats);
 	if (e->newest != INT64_MIN)
 		tick_all(e);
 }
 
 /* One thread: dec is the decoder to use, or NULL to recognise each
- * record; conf its field map, or NULL for the engine's. */
+ * record; conf its field map, or NULL for the engine's; stream the
+ * records' (an index). */
 static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 				   const char *name,
 				   const struct kw_decoder_ops *dec,
-				   const struct kw_decoder_conf *conf)
+				   const struct kw_decoder_conf *conf,
+				   unsigned stream)
 {
 	struct kw_splitter *sp = NULL;
 	struct kw_error err;
@@ -352,7 +431,7 @@ static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 		n = kw_engine_decode(e, &e->worker, dec, conf, e->recs, n,
 				     e->events, e->verdicts, &e->arena,
 				     &e->stats.skips, name, &formats);
-		analyse_batch(e, n, formats);
+		analyse_batch(e, stream, n, formats);
 	}
 	kw_splitter_destroy(sp);
 	return result;
@@ -373,11 +452,13 @@ static enum kw_status read_input(struct kw_engine *e, struct kw_reader *r,
 {
 	const struct kw_decoder_ops *dec = input_decoder(e, in);
 	const struct kw_decoder_conf *conf = in ? in->dconf : NULL;
-
+	unsigned stream =
+		in && in->stream ? kw_engine_stream(e, in->stream) : 0;
 	enum kw_status st;
 
 	if (e->pipe) {
-		st = kw_pipeline_read(e->pipe, r, name, dec, conf, counted);
+		st = kw_pipeline_read(e->pipe, r, name, dec, conf, stream,
+				      counted);
 		/* watch's hooks and what it keeps beside the engine (the
 		 * journal, checkpoints) are its thread's: what it handed in
 		 * is through before the call returns. */
@@ -387,7 +468,7 @@ static enum kw_status read_input(struct kw_engine *e, struct kw_reader *r,
 	}
 	if (counted)
 		e->stats.inputs++;
-	return read_records(e, r, name, dec, conf);
+	return read_records(e, r, name, dec, conf, stream);
 }
 
 enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
@@ -561,7 +642,7 @@ static void merged_batch(struct kw_engine *e, struct kw_merge *m,
 			&e->stats.skips, kw_merge_name(m, input[i]), &f);
 		formats |= f;
 	}
-	analyse_batch(e, got, formats);
+	analyse_batch(e, 0, got, formats);
 }
 
 void kw_engine_read_paths(struct kw_engine *e, const char *const *paths,
@@ -624,6 +705,19 @@ void kw_engine_read_paths(struct kw_engine *e, const char *const *paths,
 		e->stats.most_open = kw_merge_stats(m)->most_open;
 	kw_merge_destroy(m);
 	free(mg);
+}
+
+void kw_engine_stream_quiet(struct kw_engine *e, uint64_t stream)
+{
+	settle(e);
+	for (unsigned i = 0; i < e->nstreams; i++) {
+		if (e->streams[i].id != stream || e->streams[i].quiet)
+			continue;
+		e->streams[i].quiet = true;
+		if (follow_streams(e))
+			tick_all(e);
+		return;
+	}
 }
 
 void kw_engine_count_failed(struct kw_engine *e)

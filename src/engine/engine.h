@@ -127,11 +127,31 @@ int64_t kw_engine_lateness(const struct kw_engine *e);
 /* How one configured input is decoded (the config's inputs[]): format NULL
  * or "auto" uses the engine's (--format, else sniffed from the first
  * record); dconf NULL uses the engine's field map. Both are borrowed and
- * must outlive the engine. */
+ * must outlive the engine.
+ *
+ * stream: whose event time the records are (DESIGN.md, "Time"). 0 is the
+ * default stream: files, each read in its own order, one after another as
+ * before. Any other value is a stream of its own (a Kafka partition: the
+ * caller picks distinct values), with its own newest time and watermark:
+ * its records are late only against its own watermark, so a stream read
+ * from far behind makes no other stream's requests late, and none of its
+ * own. Windows close when the watermark of every stream that is not quiet
+ * (kw_engine_stream_quiet) has passed them, so a slow stream delays the
+ * others' window ends, never loses their requests. At most
+ * KW_ENGINE_STREAMS_MAX streams (more share the default stream, said once
+ * in the log). */
 struct kw_engine_input {
 	const char *format;
 	const struct kw_decoder_conf *dconf;
+	uint64_t stream;
 };
+
+#define KW_ENGINE_STREAMS_MAX 1024
+
+/* The stream has nothing more for now (its source is at its end, idle,
+ * or was taken away): its time no longer holds the watermark back, until
+ * its next record. An unknown stream is ignored. */
+void kw_engine_stream_quiet(struct kw_engine *e, uint64_t stream);
 
 /* Read from an open reader (the engine does not close it). name must
  * outlive the engine (it is kept in events and messages). in may be NULL

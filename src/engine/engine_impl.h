@@ -143,6 +143,14 @@ struct kw_ordered {
 
 struct kw_pipeline;
 
+/* One stream's event time (engine.h, struct kw_engine_input). */
+struct kw_engine_stream {
+	uint64_t id;
+	int64_t newest;	   /* its newest event time; INT64_MIN: none yet */
+	int64_t watermark; /* its own: what its records are late against */
+	bool quiet;	   /* holds the engine's watermark back no longer */
+};
+
 struct kw_engine {
 	struct kw_engine_opts opts;
 	struct kw_decoder_conf dconf;
@@ -174,8 +182,15 @@ struct kw_engine {
 	/* Event time, in batch order. */
 	uint32_t formats; /* the decoders that decoded some event (bit i:
 			     kw_decoder_all()[i]): the default lateness */
-	int64_t newest;	  /* the newest event time analysed; INT64_MIN: none */
+	int64_t newest;	  /* the newest event time analysed, of any stream;
+			     INT64_MIN: none */
+	/* What the shards and the router tick with: the smallest of the
+	 * streams' watermarks that are not quiet, never moving back. */
 	int64_t watermark;
+	/* The streams; [0] is the default one. */
+	struct kw_engine_stream streams[KW_ENGINE_STREAMS_MAX];
+	unsigned nstreams;
+	bool streams_full_said;
 	struct kw_engine_stats stats;
 
 	/* Keys handed out (AssumeRole...), with who asked: made on first
@@ -209,8 +224,9 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 			     struct kw_error *err);
 void kw_shard_fini(struct kw_shard *s);
 
-/* One decoded and enriched event of the shard's keys. */
-void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev);
+/* One decoded and enriched event of the shard's keys; late_wm: the
+ * watermark of its stream before its batch (an older event is late). */
+void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm);
 
 /* The watermark moved on to wm: the families' clocks, and the windows it
  * passed (every SWEEP_EVERY of progress; all of them at INT64_MAX). */
@@ -275,10 +291,18 @@ size_t kw_engine_decode(struct kw_engine *e, struct kw_worker_ctx *w,
 void kw_engine_handouts(struct kw_engine *e, struct kw_event *events, size_t n,
 			struct kw_arena *arena);
 
-/* The watermark after a batch whose newest event time is newest (INT64_MIN:
- * no event yet) and whose decoders were formats (in batch order: the
- * lateness may grow with them): the one the shards tick with; whether it
- * moved. */
-bool kw_engine_advance(struct kw_engine *e, int64_t newest, uint32_t formats);
+/* The stream of a kw_engine_input's stream value (engine.h): its index in
+ * e->streams, made on first use (0 when there is no room). Called on the
+ * reading thread, between reads. */
+unsigned kw_engine_stream(struct kw_engine *e, uint64_t id);
+
+/* The watermark after a batch of stream (an index) whose newest event time
+ * is newest (INT64_MIN: no event yet) and whose decoders were formats (in
+ * batch order: the lateness may grow with them): the stream's own, and
+ * the engine's, the one the shards tick with; whether the engine's moved.
+ * The stream's watermark before the call is what the batch's events are
+ * late against. */
+bool kw_engine_advance(struct kw_engine *e, unsigned stream, int64_t newest,
+		       uint32_t formats);
 
 #endif

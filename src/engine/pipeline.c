@@ -104,6 +104,7 @@ struct slot {
 	/* The read stage's. */
 	const struct kw_decoder_ops *dec;
 	const struct kw_decoder_conf *conf;
+	unsigned stream; /* of event time (kw_engine_stream) */
 	unsigned opened; /* inputs that start here */
 	uint64_t failed; /* inputs that failed here */
 	char *buf;	 /* the records' bytes */
@@ -140,7 +141,8 @@ struct slot {
 	struct worker *owner; /* the thread that decoded it */
 	/* In batch order, after decoding. */
 	bool tick;
-	int64_t wm, wm_before; /* after the batch, and before it */
+	int64_t wm;	   /* after the batch */
+	int64_t wm_before; /* its stream's before it: its late events' */
 	struct sout out[KW_ENGINE_SHARDS_MAX];
 };
 
@@ -174,6 +176,7 @@ struct source {
 	const char *name;
 	const struct kw_decoder_ops *dec;
 	const struct kw_decoder_conf *conf;
+	unsigned stream;
 	bool counted; /* its next batch starts the input */
 	enum kw_status result;
 };
@@ -434,7 +437,8 @@ static void run_shard(struct kw_pipeline *p, struct worker *w,
 			}
 			prefetch(sl, sl->order + first, ps->at, n);
 			ps->pos = sl->order[first + ps->at];
-			kw_shard_analyse(s, &sl->events[ps->pos]);
+			kw_shard_analyse(s, &sl->events[ps->pos],
+					 sl->wm_before);
 		}
 		if (!paused && !ps->ticking) {
 			ps->ticking = true;
@@ -735,6 +739,7 @@ static void label(struct slot *sl, const char *name,
 {
 	sl->dec = dec;
 	sl->conf = conf;
+	sl->stream = 0;
 	sl->nruns = 1;
 	sl->runs[0].start = 0;
 	sl->runs[0].n = 0;
@@ -833,6 +838,7 @@ static bool read_one(struct kw_pipeline *p, struct slot *sl, bool *hand)
 		return read_merged(p, sl, hand);
 	*hand = true;
 	label(sl, src->name, src->dec, src->conf);
+	sl->stream = src->stream;
 	sl->opened = src->counted;
 	kw_error_clear(&err);
 	st = kw_splitter_next(src->sp, sl->recs, B, &sl->nrecs, &sl->skips,
@@ -867,14 +873,15 @@ static void sequence(struct kw_pipeline *p)
 		if (sl->state != SL_DECODED)
 			return;
 		sl->tick = false;
-		sl->wm_before = e->watermark;
+		sl->wm_before = e->streams[sl->stream].watermark;
 		/* Handed-out keys span shards: read and written here, in
 		 * batch order, as one thread does before its shards. */
 		if (sl->clouds)
 			kw_engine_handouts(e, sl->events, sl->nevents,
 					   &sl->arena);
 		if (sl->nrecs) {
-			kw_engine_advance(e, sl->newest, sl->formats);
+			kw_engine_advance(e, sl->stream, sl->newest,
+					  sl->formats);
 			sl->tick = e->newest != INT64_MIN;
 		}
 		sl->wm = e->watermark;
@@ -1032,7 +1039,7 @@ enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 				const char *name,
 				const struct kw_decoder_ops *dec,
 				const struct kw_decoder_conf *conf,
-				bool counted)
+				unsigned stream, bool counted)
 {
 	struct source *src = &p->src;
 	struct kw_splitter *sp = NULL;
@@ -1050,6 +1057,7 @@ enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 		.name = name,
 		.dec = dec,
 		.conf = conf,
+		.stream = stream,
 		.counted = counted,
 		.result = KW_OK,
 	};

@@ -25,13 +25,14 @@ enum kw_status kw_pipeline_create(struct kw_engine *e, unsigned threads,
 /* Read r to its end into the pipeline (the caller's thread reads, and
  * works on the other stages while the batches are all taken). Returns
  * when every record is in a batch, not when it is analysed; the status is
- * the reader's, as kw_engine_read's. counted: a new input (not more of
- * one, as watch feeds). name is copied. */
+ * the reader's, as kw_engine_read's. stream: of the records' event time
+ * (kw_engine_stream). counted: a new input (not more of one, as watch
+ * feeds). name is copied. */
 enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 				const char *name,
 				const struct kw_decoder_ops *dec,
 				const struct kw_decoder_conf *conf,
-				bool counted);
+				unsigned stream, bool counted);
 
 /* Read a merge of several inputs (ingest/merge.h) to its end into the
  * pipeline, as kw_pipeline_read reads one. The merge's opened and failed

@@ -322,7 +322,7 @@ static void note_conf_matches(struct kw_shard *s, const struct kw_keyent *key,
 	}
 }
 
-void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev)
+void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm)
 {
 	struct kw_engine *e = s->e;
 	struct kw_keyent *key = NULL;
@@ -360,7 +360,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev)
 			key->kind = (uint8_t)ev->key_kind;
 	}
 	s->st.events++;
-	if (ev->ts < s->watermark)
+	if (ev->ts < late_wm)
 		s->st.late++;
 	if (ev->ts < s->st.first_ts)
 		s->st.first_ts = ev->ts;

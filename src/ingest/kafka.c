@@ -1,7 +1,8 @@
 /*
  * kafka.c - the Kafka input (kafka.h): a consumer-group member whose owned
- * partitions are read through their own queues and merged by message
- * timestamp into whole lines for the engine.
+ * partitions are read through their own queues, in runs of one
+ * partition's messages (the oldest first), into whole lines for the
+ * engine.
  *
  * The consumer queue only carries the group's events (rebalances, errors,
  * commit results); each owned partition's messages wait in its partition
@@ -32,6 +33,7 @@ struct part {
 	rd_kafka_queue_t *q; /* NULL: not owned */
 	rd_kafka_message_t *head;
 	bool eof;	     /* at the partition's end last time we looked */
+	bool quiet;	     /* told quiet since its last message */
 	int64_t empty_since; /* no head and not at its end since (0: not) */
 	int64_t next;	     /* the next offset to hand out; -1: none yet */
 	int64_t committed;   /* the last offset committed; -1: none */
@@ -51,7 +53,8 @@ struct kw_kafka_input {
 	size_t nowned;
 	struct key_slot *keys; /* KW_KAFKA_KEYS_MAX */
 	int wake[2];	       /* the queues' pipe */
-	char *buf;	       /* what the next feed hands out */
+	char *buf;	       /* what the next feed hands out: */
+	int32_t buf_part;      /* of this partition */
 	size_t len, cap, max_line;
 	bool warned_unkeyed;
 	struct kw_kafka_input_stats st;
@@ -90,7 +93,7 @@ static void flush(struct kw_kafka_input *in, size_t upto)
 {
 	if (!upto)
 		return;
-	in->o.feed(in->o.ctx, in->buf, upto, in->o.name);
+	in->o.feed(in->o.ctx, in->buf, upto, in->o.name, in->buf_part);
 	in->st.bytes += upto;
 	memmove(in->buf, in->buf + upto, in->len - upto);
 	in->len -= upto;
@@ -226,9 +229,15 @@ static void take(struct kw_kafka_input *in, struct part *p,
 	static const unsigned char zst[] = {0x28, 0xb5, 0x2f, 0xfd};
 	const unsigned char *v = m->payload;
 
+	/* A batch is of one partition. */
+	if (in->len && in->buf_part != m->partition)
+		flush(in, in->len);
+	in->buf_part = m->partition;
 	in->st.messages++;
-	if (p)
+	if (p) {
 		p->next = m->offset + 1;
+		p->quiet = false;
+	}
 	check_key(in, m);
 	if (m->len >= 4 && (!memcmp(v, gz, 2) || !memcmp(v, zst, 4))) {
 		decompress(in, m);
@@ -261,6 +270,8 @@ static void release(struct kw_kafka_input *in, int32_t id)
 	p = &in->parts[id];
 	if (!p->q)
 		return;
+	if (in->o.quiet)
+		in->o.quiet(in->o.ctx, id);
 	if (p->head)
 		rd_kafka_message_destroy(p->head);
 	rd_kafka_queue_destroy(p->q);
@@ -410,6 +421,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 	} else {
 		bool lost = rd_kafka_assignment_lost(rk);
 
+		/* What was taken before is handed out first: it is the
+		 * partitions' until they go. */
+		flush(in, in->len);
 		if (!lost) {
 			in->o.sync(in->o.ctx);
 			commit(in, l, true);
@@ -614,6 +628,22 @@ static int64_t stamp(const rd_kafka_message_t *m)
 	return rd_kafka_message_timestamp(m, &t);
 }
 
+/* Whether p, which has no message waiting, is to be told quiet: at its
+ * end, or empty for KW_KAFKA_WAIT_US. */
+static bool going_quiet(struct part *p, int64_t now_us)
+{
+	if (p->quiet)
+		return false;
+	if (!p->eof) {
+		if (!p->empty_since)
+			p->empty_since = now_us;
+		if (now_us - p->empty_since < KW_KAFKA_WAIT_US)
+			return false;
+	}
+	p->quiet = true;
+	return true;
+}
+
 uint64_t kw_kafka_input_poll(struct kw_kafka_input *in, int64_t now_us)
 {
 	uint64_t before = in->st.bytes;
@@ -624,34 +654,36 @@ uint64_t kw_kafka_input_poll(struct kw_kafka_input *in, int64_t now_us)
 	serve(in);
 	while (in->st.bytes - before + in->len < KW_KAFKA_POLL_MAX) {
 		struct part *best = NULL;
-		bool hold = false;
 
 		for (size_t i = 0; i < in->nowned; i++) {
 			struct part *p = &in->parts[in->owned[i]];
 
 			refill(in, p);
-			if (!p->head) {
-				if (p->eof)
-					continue;
-				if (!p->empty_since)
-					p->empty_since = now_us;
-				if (now_us - p->empty_since < KW_KAFKA_WAIT_US)
-					hold = true;
-				continue;
-			}
-			if (!best || stamp(p->head) < stamp(best->head))
+			if (p->head &&
+			    (!best || stamp(p->head) < stamp(best->head)))
 				best = p;
 		}
-		if (!best || hold)
+		if (!best)
 			break;
-		{
+		/* A run of the oldest partition's messages. */
+		for (size_t n = 0;
+		     best->head && n < KW_KAFKA_RUN_MAX &&
+		     in->st.bytes - before + in->len < KW_KAFKA_POLL_MAX;
+		     n++) {
 			rd_kafka_message_t *m = best->head;
 
 			best->head = NULL;
 			take(in, best, m);
+			refill(in, best);
 		}
 	}
 	flush(in, in->len);
+	for (size_t i = 0; in->o.quiet && i < in->nowned; i++) {
+		struct part *p = &in->parts[in->owned[i]];
+
+		if (!p->head && going_quiet(p, now_us))
+			in->o.quiet(in->o.ctx, in->owned[i]);
+	}
 	return in->st.bytes - before;
 }
 

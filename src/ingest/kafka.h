@@ -9,14 +9,18 @@
  * (reader.h). What is handed out then goes through the splitter and the
  * decoders like any file's lines.
  *
- * The one idea: the partitions this instance owns are read as one stream
- * in time order. Each assigned partition has its own queue (librdkafka's
- * partition queue, not forwarded to the consumer's), and the next message
- * handed out is the one with the smallest timestamp among the partitions'
- * first messages, so a partition read from far behind (after a restart or
- * a rebalance) does not make the others' requests late. A partition with
- * no message waiting that is not at its end holds the others back for at
- * most KW_KAFKA_WAIT_US; one at its end holds nothing back.
+ * The one idea: each partition is a stream of event time of its own
+ * (engine.h, struct kw_engine_input's stream), so what is handed out is
+ * runs of one partition's messages, each with its partition. Each
+ * assigned partition has its own queue (librdkafka's partition queue, not
+ * forwarded to the consumer's); the next run is taken from the partition
+ * whose first message has the smallest timestamp, up to KW_KAFKA_RUN_MAX
+ * messages, so the partitions stay about level in time. A partition read
+ * from far behind (after a restart or a rebalance) makes no other
+ * partition's requests late: the engine keeps time per partition. A
+ * partition at its end, or with nothing waiting for KW_KAFKA_WAIT_US, or
+ * taken away, is told quiet (o.quiet): its time holds the others' windows
+ * back no longer, until its next message.
  *
  * Offsets: keywatch commits, librdkafka never does on its own
  * (enable.auto.commit is off). The offset of a partition moves only past
@@ -51,13 +55,16 @@
 #define KW_KAFKA_PARTITIONS_MAX 4096 /* partitions of the topic read */
 #define KW_KAFKA_KEYS_MAX 65536	     /* keys remembered for the check */
 #define KW_KAFKA_WAIT_US (INT64_C(500) * 1000)
+#define KW_KAFKA_RUN_MAX                                                       \
+	1024 /* messages of one partition handed out in a row */
 /* Bytes handed out per poll, about (whole messages; a compressed batch
  * is handed out in pieces of this size). */
 #define KW_KAFKA_POLL_MAX ((size_t)4 << 20)
 
-/* Called with whole lines (buf ends with '\n'); name is the input's. */
+/* Called with whole lines (buf ends with '\n') of one partition; name is
+ * the input's. */
 typedef void kw_kafka_feed_fn(void *ctx, const char *buf, size_t len,
-			      const char *name);
+			      const char *name, int32_t partition);
 
 struct kw_kafka_input_opts {
 	const char *name;    /* "kafka:TOPIC": what feed is told; borrowed,
@@ -75,6 +82,10 @@ struct kw_kafka_input_opts {
 	 * before offsets are committed for partitions taken away). */
 	void (*sync)(void *ctx);
 	kw_kafka_feed_fn *feed; /* required */
+	/* Optional: the partition has nothing to hand out for now (at its
+	 * end, nothing waiting for KW_KAFKA_WAIT_US) or was taken away;
+	 * told once until its next message, after what it fed. */
+	void (*quiet)(void *ctx, int32_t partition);
 	void *ctx;
 };
 

@@ -114,7 +114,8 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-static void rig_up_with(struct rig *r, const char *text, const char *format)
+static void rig_up_threads(struct rig *r, const char *text, const char *format,
+			   unsigned threads)
 {
 	static const char *const names[] = {"stripe", "aws"};
 	struct kw_engine_opts opts;
@@ -141,12 +142,18 @@ static void rig_up_with(struct rig *r, const char *text, const char *format)
 	opts.models = r->models;
 	opts.format = format;
 	opts.router = r->router;
+	opts.threads = threads;
 	if (kw_engine_create(&opts, &r->engine, &err) != KW_OK)
 		fail_msg("%s", err.msg);
 	snprintf(r->dir, sizeof(r->dir), "/tmp/kw_test_engine_XXXXXX");
 	assert_non_null(mkdtemp(r->dir));
 	snprintf(r->path, sizeof(r->path), "%s/requests.jsonl", r->dir);
 	write_file(r->path, log_text);
+}
+
+static void rig_up_with(struct rig *r, const char *text, const char *format)
+{
+	rig_up_threads(r, text, format, 0);
 }
 
 static void rig_up(struct rig *r, int max_keys, const char *format)
@@ -634,6 +641,172 @@ static void test_short_window_while_waiting(void **state)
 	rig_down(&r);
 }
 
+/*
+ * Per-stream event time (engine.h, struct kw_engine_input's stream): two
+ * Kafka partitions, one an hour behind the other, fed in turns. Each
+ * key's first request, then 25 denied ones in a minute ten minutes later
+ * (a rate.errors window), then one more ten minutes on, in two halves. As
+ * two streams no request is late, and the alerts are exactly those of
+ * reading each partition on its own; as one stream the partition behind
+ * is late, and its minute window closes (the watermark, led by the
+ * partition ahead, is past it) before its second half, which it loses.
+ */
+#define KEY_A "sk_live_51HxPartitionAheadKeyxxxx1a1a"
+#define KEY_B "sk_live_51HxPartitionBehindKeyxxxx2b2b"
+#define KEY_C "sk_live_51HxAnotherKeyAheadxxxxxx3c3c"
+
+/* Requests [from, to) of key's pattern starting at t0, into buf. */
+static size_t pattern(char *buf, size_t cap, const char *key, int64_t t0,
+		      int from, int to)
+{
+	size_t n = 0;
+
+	for (int i = from; i < to; i++) {
+		bool denied = i > 0 && i < 26;
+		int64_t t = i == 0 ? t0 : denied ? t0 + 600 + i : t0 + 1200;
+
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "{\"created\":%lld,\"method\":\"GET\","
+				      "\"path\":\"/v1/balance\",\"status\":%d,"
+				      "\"ip\":\"203.0.113.5\",\"api_key\":"
+				      "\"%s\"}\n",
+				      (long long)t, denied ? 401 : 200, key);
+		assert_true(n < cap);
+	}
+	return n;
+}
+
+static const char streams_config[] = "{\"max_keys\": 100, \"detectors\": {"
+				     "\"rate.errors\": {\"window\": \"1m\"}}}";
+
+/* The alert ids captured, sorted, joined by spaces. */
+static void alert_ids(const struct rig *r, char *out, size_t cap)
+{
+	const char *ids[32];
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->cap.n; i++)
+		ids[i] = get(r->cap.alerts[i], "id");
+	for (size_t i = 1; i < r->cap.n; i++) {
+		for (size_t j = i; j > 0 && strcmp(ids[j - 1], ids[j]) > 0;
+		     j--) {
+			const char *t = ids[j];
+
+			ids[j] = ids[j - 1];
+			ids[j - 1] = t;
+		}
+	}
+	out[0] = '\0';
+	for (size_t i = 0; i < r->cap.n; i++)
+		n += (size_t)snprintf(out + n, cap - n, "%s ", ids[i]);
+}
+
+/* The two partitions fed in turns, as streams a and b. */
+static void feed_turns(struct rig *r, uint64_t a, uint64_t b, int64_t t0)
+{
+	struct kw_engine_input ia = {NULL, NULL, a}, ib = {NULL, NULL, b};
+	char buf[8192];
+	size_t n;
+
+	for (int half = 0; half < 2; half++) {
+		int from = half ? 13 : 0, to = half ? 27 : 13;
+
+		n = pattern(buf, sizeof(buf), KEY_A, t0 + 3600, from, to);
+		kw_engine_feed(r->engine, buf, n, "kafka:api", &ia);
+		n = pattern(buf, sizeof(buf), KEY_B, t0, from, to);
+		kw_engine_feed(r->engine, buf, n, "kafka:api", &ib);
+	}
+	kw_engine_finish(r->engine);
+}
+
+static void test_stream_time(void **state)
+{
+	int64_t t0 = INT64_C(1795766400);
+	char alone[512], turns[512], buf[8192];
+	size_t n;
+	struct rig r;
+
+	(void)state;
+	/* Each partition read on its own, in order. */
+	rig_up_with(&r, streams_config, NULL);
+	n = pattern(buf, sizeof(buf), KEY_A, t0 + 3600, 0, 27);
+	kw_engine_feed(r.engine, buf, n, "kafka:api", NULL);
+	kw_engine_finish(r.engine);
+	rig_down(&r);
+	rig_up_with(&r, streams_config, NULL);
+	n = pattern(buf, sizeof(buf), KEY_A, t0 + 3600, 0, 27);
+	kw_engine_feed(r.engine, buf, n, "kafka:api", NULL);
+	kw_engine_finish(r.engine);
+	n = pattern(buf, sizeof(buf), KEY_B, t0, 0, 27);
+	{
+		struct rig rb;
+
+		rig_up_with(&rb, streams_config, NULL);
+		kw_engine_feed(rb.engine, buf, n, "kafka:api", NULL);
+		kw_engine_finish(rb.engine);
+		assert_int_equal(rb.cap.n, 1);
+		assert_int_equal(r.cap.n, 1);
+		r.cap.alerts[r.cap.n++] = json_incref(rb.cap.alerts[0]);
+		rig_down(&rb);
+	}
+	alert_ids(&r, alone, sizeof(alone));
+	for (size_t i = 0; i < r.cap.n; i++)
+		assert_string_equal(get(r.cap.alerts[i], "detector"),
+				    "rate.errors");
+	rig_down(&r);
+
+	/* In turns, as two streams: nothing late, the same alerts, on one
+	 * thread and on two. */
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		rig_up_threads(&r, streams_config, NULL, threads);
+		feed_turns(&r, UINT64_C(1) << 32, (UINT64_C(1) << 32) | 1, t0);
+		assert_int_equal(kw_engine_stats(r.engine)->events, 54);
+		assert_int_equal(kw_engine_stats(r.engine)->late, 0);
+		alert_ids(&r, turns, sizeof(turns));
+		assert_string_equal(turns, alone);
+		rig_down(&r);
+	}
+
+	/* In turns as one stream: the partition behind is late. */
+	rig_up_with(&r, streams_config, NULL);
+	feed_turns(&r, 0, 0, t0);
+	assert_int_equal(kw_engine_stats(r.engine)->late, 27);
+	alert_ids(&r, turns, sizeof(turns));
+	assert_string_not_equal(turns, alone);
+	rig_down(&r);
+}
+
+/* A stream behind holds the others' windows open until it is quiet. */
+static void test_stream_quiet(void **state)
+{
+	int64_t t0 = INT64_C(1795766400);
+	struct kw_engine_input ia = {NULL, NULL, 7}, ib = {NULL, NULL, 8};
+	char buf[8192];
+	size_t n;
+	struct rig r;
+
+	(void)state;
+	rig_up_with(&r, streams_config, NULL);
+	n = pattern(buf, sizeof(buf), KEY_B, t0, 0, 1);
+	kw_engine_feed(r.engine, buf, n, "kafka:api", &ib);
+	n = pattern(buf, sizeof(buf), KEY_A, t0 + 3600, 0, 26);
+	kw_engine_feed(r.engine, buf, n, "kafka:api", &ia);
+	n = pattern(buf, sizeof(buf), KEY_C, t0 + 3600 + 800, 0, 1);
+	kw_engine_feed(r.engine, buf, n, "kafka:api", &ia);
+	assert_int_equal(kw_router_stats(r.router)->raised, 0);
+	kw_engine_stream_quiet(r.engine, 99); /* unknown: nothing */
+	assert_int_equal(kw_router_stats(r.router)->raised, 0);
+	kw_engine_stream_quiet(r.engine, 8);
+	assert_int_equal(kw_router_stats(r.router)->raised, 1);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "rate.errors");
+	/* Its next record counts it again, and is not late. */
+	n = pattern(buf, sizeof(buf), KEY_B, t0, 1, 2);
+	kw_engine_feed(r.engine, buf, n, "kafka:api", &ib);
+	assert_int_equal(kw_engine_stats(r.engine)->late, 0);
+	kw_engine_finish(r.engine);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -647,6 +820,8 @@ int main(void)
 		cmocka_unit_test(test_evict_and_unreadable),
 		cmocka_unit_test(test_flood_keeps_learned_key),
 		cmocka_unit_test(test_short_window_while_waiting),
+		cmocka_unit_test(test_stream_time),
+		cmocka_unit_test(test_stream_quiet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
