@@ -90,7 +90,9 @@ struct kw_event_cloud {
 	struct kw_str invoked_by; /* userIdentity.invokedBy: a service */
 	struct kw_str issued_key; /* responseElements.credentials.accessKeyId:
 				     SECRET like the key */
-	bool console;		  /* sessionCredentialFromConsole is "true" */
+	bool console;  /* sessionCredentialFromConsole is "true", or the
+			  record is a console sign-in (eventType
+			  AwsConsoleSignIn) */
 	bool instance; /* ...sessionContext.ec2RoleDelivery is present: the
 			  credentials of an EC2 instance's role */
 };

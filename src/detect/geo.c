@@ -55,7 +55,8 @@
 #define GEO_ASNS 8
 #define GEO_COUNTRIES 8
 #define GEO_PLACES 4
-#define PLACE_KM 150.0	   /* one place: within this of its first location */
+#define ROAM_NETS 4    /* fewest networks, each fresh, that make a key roam */
+#define PLACE_KM 150.0 /* one place: within this of its first location */
 #define MIN_TRAVEL_KM 50.0 /* closer than this (beyond accuracy) is no trip */
 #define DEFAULT_MAX_KMH 1000.0
 
@@ -111,7 +112,8 @@ struct geo_state {
 	uint8_t last_ip[16];
 	uint8_t last_family; /* 0: none */
 	uint8_t has_last, seen_hosting;
-	uint8_t roamed; /* used GEO_NETS networks while it learnt */
+	uint8_t roamed; /* 1: its networks while it learnt make it roam
+			   (roams_by()), decided as it learns */
 	uint8_t nips, nnets, nasns, ncountries, nplaces, next_place;
 	char countries[GEO_COUNTRIES][2];
 	uint32_t ips[GEO_IPS];	 /* hashes of the first IPs (ip_hash) */
@@ -453,15 +455,32 @@ static void finish(struct kw_alert *a, const char *subject,
 	kw_emit(emit, a);
 }
 
-/* A key that used every network its state can list (GEO_NETS /24s or
- * /48s) while it learnt comes from everywhere: CI runners, serverless
- * functions, a role's many sessions. A new network is its normal; without
- * a database to tell a provider from a stranger, its new IPs are low. A
- * key that learnt a few networks and is then used from many (leaked) does
- * not roam. */
+/* A key that, while it learnt, used every network its state can list
+ * (GEO_NETS /24s or /48s), or at least ROAM_NETS networks with hardly two
+ * addresses in each (each use from a fresh network: CI runners, serverless
+ * functions, a role's many sessions, a laptop on the move), comes from
+ * everywhere. A new network is its normal; without a database to tell a
+ * provider from a stranger, its new IPs are low. A key that learnt a few
+ * networks, or a fleet's many addresses in a few networks, and is then
+ * used from many (leaked) does not roam. Decided anew at each address it
+ * meets while it learns (the second rule can turn back as a network fills
+ * up), and kept once it has learnt; a state file from before the second
+ * rule says 1 only for the first, so such a key at worst does not roam. */
+static bool roams_by(const struct geo_state *s)
+{
+	return s->nnets == GEO_NETS ||
+	       (s->nnets >= ROAM_NETS && s->total_ips <= 2u * s->nnets);
+}
+
 static bool roams(const struct geo_state *s)
 {
 	return s->roamed;
+}
+
+/* A console session: a person's browser holding a temporary key. */
+static bool console(const struct kw_event *ev)
+{
+	return ev->cloud && ev->cloud->console;
 }
 
 static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
@@ -492,6 +511,9 @@ static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
 			 where, flag_note(g),
 			 scale_out && g ? "inside a network and country it uses"
 			 : same_net	? "inside a network it uses"
+			 : console(ev)	? "a new network, from the console (a "
+					  "person's browser moves between "
+					  "networks)"
 			 : scale_out	? "a new network, but it uses many"
 					: "outside the networks it uses",
 			 (unsigned)s->total_ips, s->total_ips == 1 ? "" : "s");
@@ -782,7 +804,10 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		return;
 	/* Without a database (g NULL) only geo.new_ip runs, on addresses
 	 * alone: a new IP in a /24 or /48 the key uses is servers scaling
-	 * out (low), elsewhere medium. */
+	 * out (low), elsewhere medium; from a key that roams or a console
+	 * session (a person at a browser, at home, at the office, on the
+	 * phone) low, since only a database can tell a stranger's network
+	 * from theirs. */
 	if (!g) {
 		no_database(self, emit);
 		if (!watched(self, key))
@@ -791,14 +816,14 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		if (!ip_known && self->on[D_NEW_IP] &&
 		    ev->ts - key->first_seen >= self->cfg->learn) {
 			same_net = has_net(s, net_hash(&ev->ip));
-			alert_new_ip(s, ev, key, same_net, same_net || roams(s),
-				     emit);
+			alert_new_ip(s, ev, key, same_net,
+				     same_net || roams(s) || console(ev), emit);
 		}
-		if (!ip_known)
+		if (!ip_known) {
 			remember(s, ev);
-		if (s->nnets == GEO_NETS &&
-		    ev->ts - key->first_seen < self->cfg->learn)
-			s->roamed = 1;
+			if (ev->ts - key->first_seen < self->cfg->learn)
+				s->roamed = roams_by(s);
+		}
 		return;
 	}
 	if (self->on[D_COUNTRY_NOT_ALLOWED] && kc && kc->nallow_countries)

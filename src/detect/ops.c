@@ -23,16 +23,22 @@
  *                      (low), medium later while it learns, high once it
  *                      has learnt.
  *     Then: a call the API refused (401/403) drops one step, but a
- *     never-routine one stays at least medium; any other failure (a
- *     validation error, a missing entity) is low, since nothing happened;
- *     a call an AWS service made on the user's behalf (CloudTrail's
- *     invokedBy) drops one step; a test-mode key drops one step.
- *     Bulk reads (the model's reason starts "bulk read:": listing
- *     customers, charges, events) are the exception: many keys list as a
- *     matter of course, so the ones a key performs while learning are its
- *     habit and raise nothing, and one it takes up later is raised as low:
- *     worth a look, not a page. Listing page after page far beyond the
- *     key's habit is what rate.spike sees.
+ *     never-routine one stays at least medium and a routine one is low
+ *     (many keys try what they may not: a console page, an optional
+ *     secret; a key probing many is what the counters see); any other failure
+ * (a validation error, a missing entity) is low, since nothing happened; a call
+ * an AWS service made on the user's behalf (CloudTrail's invokedBy) is judged
+ * as if the key were still learning (a template asks for what each release
+ * needs) and drops one step; a test-mode key drops one step; a first-sight or
+ * routine use by a person signed in (the model's "people" rules: IAM Identity
+ * Center) is judged as if the key were still learning (a person's work never
+ * settles into a routine) and drops one step: their administration is shown,
+ * not paged, unless its parameters make it never-routine. Bulk reads (the
+ * model's reason starts "bulk read:": listing customers, charges, events) are
+ * the exception: many keys list as a matter of course, so the ones a key
+ * performs while learning are its habit and raise nothing, and one it takes up
+ * later is raised as low: worth a look, not a page. Listing page after page far
+ * beyond the key's habit is what rate.spike sees.
  *   - ops.first_seen: any other operation the key has not performed
  *     before, after its learning period. Low: a new habit is worth a look,
  *     not a page (quiet keys take up rare operations late).
@@ -126,7 +132,12 @@ static enum kw_severity tier_severity(const struct ops *o,
 				      const struct kw_keyent *key,
 				      const struct kw_verdict *v)
 {
-	bool learning = kw_detect_learning(o->cfg, key, ev->ts);
+	/* a person's work does not settle into a routine, and a service
+	 * acting for the key (a stack's template) does what it is asked,
+	 * which changes with every release: for neither is what a learnt
+	 * key has not done before a sign */
+	bool learning = v->person || invoked_by_service(ev) ||
+			kw_detect_learning(o->cfg, key, ev->ts);
 	enum kw_severity sev;
 
 	switch (v->tier) {
@@ -149,12 +160,18 @@ static enum kw_severity tier_severity(const struct ops *o,
 	}
 	if (ev->status >= 400 && !refused(ev))
 		return KW_SEV_LOW;
+	/* a routine use refused: many keys try what they may not (a console
+	 * page, an optional secret); one probing many is the counters' */
+	if (refused(ev) && v->tier == KW_TIER_ROUTINE)
+		return KW_SEV_LOW;
 	if (refused(ev) && sev > KW_SEV_LOW)
 		sev--;
 	if (refused(ev) && v->tier == KW_TIER_NEVER_ROUTINE &&
 	    sev < KW_SEV_MEDIUM)
 		sev = KW_SEV_MEDIUM;
 	if (invoked_by_service(ev) && sev > KW_SEV_LOW)
+		sev--;
+	if (v->person && sev > KW_SEV_LOW)
 		sev--;
 	return sev;
 }
@@ -209,6 +226,12 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 		snprintf(what, sizeof(what), ": %s%s%s%s", v->why,
 			 v->found[0] ? " (" : "", v->found,
 			 v->found[0] ? ")" : "");
+	if (v && v->person) {
+		size_t w = strlen(what);
+
+		snprintf(what + w, sizeof(what) - w, "%s%s", w ? "; " : ": ",
+			 v->person_why);
+	}
 	if (v && v->tier == KW_TIER_NEVER_ROUTINE)
 		kw_alert_summary(&a, "%s performed %.*s%s: %s (never routine)",
 				 label, (int)ev->op.n, ev->op.p, note,
@@ -240,6 +263,7 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 				      kw_str_c(kw_tactic_name(v->tactic)));
 		kw_alert_evidence_str(&a, "match", kw_str_c(v->match));
 		kw_alert_evidence_str(&a, "found", kw_str_c(v->found));
+		kw_alert_evidence_str(&a, "person", kw_str_c(v->person));
 	}
 	if (invoked_by_service(ev))
 		kw_alert_evidence_str(&a, "invoked_by", ev->cloud->invoked_by);

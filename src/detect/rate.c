@@ -19,7 +19,10 @@
  * next to it) also had a spike the last time it was seen: so one attack
  * does not teach the key that attacks are normal, while a job that repeats
  * nightly is learnt from its second night on and expected from its fourth.
- * Severity grows with how many times the mean the window is.
+ * Severity grows with how many times the mean the window is, and is held
+ * down when the window is less than three times the busiest window the
+ * key has shown at any hour (low under 2.5 times): a bursty key's mean
+ * overstates a burst it nearly made before.
  *
  * Per key: the open windows (learned.h), the current hour's running total
  * and peak (raw and with spikes capped), which hours had spikes, 24 means
@@ -226,15 +229,29 @@ static float expected(const uint16_t *b, unsigned h)
 	return nb < 1 ? 1 : nb;
 }
 
-static enum kw_severity severity(double ratio, double x)
+/* By how many times the mean the window is (x, against the option ratio),
+ * and no more than how far it is above the busiest window the key has
+ * shown at any hour (xp): a key whose work comes in bursts, at hours of
+ * its own choosing, has a small mean, so a burst about two of the busiest
+ * it has made (two CI runs at once, two people's tool runs on one role,
+ * a person's usual tool run at a new hour) is not the anomaly its mean
+ * makes it look (under 2.5 times that peak: low; under three times: at
+ * most medium). */
+static enum kw_severity severity(double ratio, double x, double xp)
 {
+	enum kw_severity sev = KW_SEV_LOW;
+
 	if (x >= 25 * ratio)
-		return KW_SEV_CRITICAL;
-	if (x >= 5 * ratio)
-		return KW_SEV_HIGH;
-	if (x >= 2 * ratio)
+		sev = KW_SEV_CRITICAL;
+	else if (x >= 5 * ratio)
+		sev = KW_SEV_HIGH;
+	else if (x >= 2 * ratio)
+		sev = KW_SEV_MEDIUM;
+	if (xp < 2.5)
+		return KW_SEV_LOW;
+	if (xp < 3 && sev > KW_SEV_MEDIUM)
 		return KW_SEV_MEDIUM;
-	return KW_SEV_LOW;
+	return sev;
 }
 
 /* ------------------------------------------------------------ hot windows */
@@ -456,13 +473,16 @@ static void spike(struct close_ctx *cx, uint32_t idx, int64_t start, unsigned n,
 	struct kw_event ev;
 	struct kw_alert a;
 	char label[256], t[40], made[256];
-	double x = n / (double)exp;
+	float top = bf_get(kw_bf16_top(cx->st->peak, 24));
+	double x = n / (double)exp, xp = n / (double)(top > peak ? top
+						      : peak < 1 ? 1
+								 : peak);
 
 	memset(&ev, 0, sizeof(ev));
 	ev.ts = start + r->window;
 	if (kw_detect_alert(&a, "rate.spike",
-			    kw_learned_sev(cx->key, severity(r->ratio, x)), &ev,
-			    cx->key) != KW_OK)
+			    kw_learned_sev(cx->key, severity(r->ratio, x, xp)),
+			    &ev, cx->key) != KW_OK)
 		return;
 	kw_alert_evidence_int(&a, "requests", n);
 	kw_alert_evidence_json(&a, "baseline", json_real(round(exp * 10) / 10));

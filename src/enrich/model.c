@@ -927,11 +927,17 @@ static void classify_op(const struct kw_models *m, const struct kw_model *md,
 	}
 }
 
-/* Whether an identity rule may apply: one names the record's
- * userIdentity.type. */
+/* Whether an identity rule may apply (one names the record's
+ * userIdentity.type), or a "people" rule (the operation is sensitive by
+ * itself: a first-sight or routine use may be a person's). */
 static bool identity_rule(const struct kw_models *m, const struct kw_event *ev)
 {
-	if (!ev->cloud || !ev->cloud->id_type.n)
+	if (!ev->cloud)
+		return false;
+	if (m->npeople && ev->info && ev->info->tier != KW_TIER_NONE &&
+	    ev->info->tier != KW_TIER_NEVER_ROUTINE)
+		return true;
+	if (!ev->cloud->id_type.n)
 		return false;
 	for (size_t i = 0; i < m->nidentities; i++) {
 		if (kw_str_eqc(ev->cloud->id_type, m->identities[i].type))

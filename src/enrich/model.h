@@ -139,8 +139,11 @@ struct kw_verdict {
 			       or when it looks like a credential */
 	struct kw_feed feed[KW_VERDICT_FEEDS]; /* the counters it feeds */
 	size_t nfeeds;
-	bool identity; /* an identity rule decided: it is about who acted,
-			  not the operation */
+	bool identity;	    /* an identity rule decided: it is about who acted,
+			       not the operation */
+	const char *person; /* the "people" rule that says a person signed in
+			       made a first-sight or routine use; NULL: none */
+	const char *person_why; /* its text */
 };
 
 /* What the judgement depends on besides the model and the event. */
@@ -155,7 +158,9 @@ struct kw_judge_env {
  * userIdentity.type and whose conditions hold), else the operation's
  * matchers (ev->info), in order: the first that holds on the record
  * (ev->cloud: request parameters, response, identity) sets the tier,
- * severity and tactic; when none holds, the entry's own apply. Then its
+ * severity and tactic; when none holds, the entry's own apply. A use
+ * judged first-sight or routine is then tried against the "people" rules
+ * (the first that holds names the person's sign-in in out->person). Then its
  * counts: each whose conditions hold feeds its counter with the names
  * found (or, when none is, the operation's name). Parses the record's JSON
  * with jansson, so it is meant for the few events that need it; allocates

@@ -81,6 +81,9 @@ enum kw_model_test {
 	KW_TEST_FOREIGN,    /* an account id or ARN of an account that is
 			       neither the record's nor trusted */
 	KW_TEST_DIFFERS,    /* a string found at no value of path2 */
+	KW_TEST_INTERNET_CIDR, /* a CIDR (or address) that holds an address
+				  of the internet: one outside the private,
+				  shared, loopback and link-local ranges */
 	KW_TEST_MAX
 };
 
@@ -110,6 +113,15 @@ struct kw_model_matcher {
 #define KW_MODELS_MAX_IDENTITIES 16
 struct kw_model_identity {
 	const char *type; /* "Root" */
+	size_t model;
+	struct kw_model_matcher m;
+};
+
+/* A rule on who is a person signed in ("people"): a matcher (name, why,
+ * when; no tier of its own) tried on the sensitive CloudTrail records that
+ * are first-sight or routine. */
+#define KW_MODELS_MAX_PEOPLE 16
+struct kw_model_person {
 	size_t model;
 	struct kw_model_matcher m;
 };
@@ -219,6 +231,9 @@ struct kw_models {
 	/* "identities": rules on who acted, for every CloudTrail event */
 	struct kw_model_identity identities[KW_MODELS_MAX_IDENTITIES];
 	size_t nidentities;
+	/* "people": who is a person signed in, for every CloudTrail event */
+	struct kw_model_person people[KW_MODELS_MAX_PEOPLE];
+	size_t npeople;
 	struct kw_arena arena; /* every string above */
 };
 

@@ -541,6 +541,7 @@ static const char *const test_names[KW_TEST_MAX] = {
 	[KW_TEST_ONLY_PORTS] = "only_ports",
 	[KW_TEST_FOREIGN] = "foreign_account",
 	[KW_TEST_DIFFERS] = "differs_from",
+	[KW_TEST_INTERNET_CIDR] = "internet_cidr",
 };
 
 /* Each element of an array (or the value itself) passes ok. */
@@ -607,6 +608,7 @@ static enum kw_status check_arg(struct loader *ld, const char *at,
 			return bad(ld, at, "must be a number");
 		break;
 	case KW_TEST_OPEN_CIDR:
+	case KW_TEST_INTERNET_CIDR:
 	case KW_TEST_FOREIGN:
 		if (!json_is_true(arg))
 			return bad(ld, at, "must be true");
@@ -632,14 +634,14 @@ static enum kw_status compile_cond(struct loader *ld, json_t *obj,
 				   const char *jpath, bool in_each,
 				   struct kw_model_cond *c)
 {
-	static const char *const keys[] = {"path",	  "not",
-					   "equals",	  "other_than",
-					   "prefix",	  "suffix",
-					   "contains",	  "present",
-					   "at_least",	  "at_most",
-					   "open_cidr",	  "ports",
-					   "only_ports",  "foreign_account",
-					   "differs_from"};
+	static const char *const keys[] = {"path",	   "not",
+					   "equals",	   "other_than",
+					   "prefix",	   "suffix",
+					   "contains",	   "present",
+					   "at_least",	   "at_most",
+					   "open_cidr",	   "ports",
+					   "only_ports",   "foreign_account",
+					   "differs_from", "internet_cidr"};
 	char sub[JPATH_MAX], list[300];
 	json_t *neg = json_object_get(obj, "not"), *arg = NULL;
 	size_t len = 0;
@@ -997,6 +999,41 @@ static enum kw_status load_identities(struct loader *ld, json_t *root)
 				     &id->m);
 		if (st == KW_OK)
 			ld->m->nidentities++;
+	}
+	return st;
+}
+
+/* "people": who is a person signed in (IAM Identity Center), tried
+ * on the sensitive CloudTrail records that are first-sight or routine. A
+ * rule is a matcher with a name, a why and conditions, and no tier of its
+ * own: what it changes is fixed (models/README.md, "People"). */
+static enum kw_status load_people(struct loader *ld, json_t *root)
+{
+	static const char *const keys[] = {"name", "why", "when"};
+	/* a matcher needs a tier to fall back on; a person rule has none */
+	static const struct kw_op_info any = {.tier = KW_TIER_ROUTINE};
+	struct kw_model_person *p;
+	char jpath[JPATH_MAX];
+	json_t *arr, *obj;
+	enum kw_status st;
+	size_t i;
+
+	st = get_array(ld, root, "", "people", &arr);
+	for (i = 0; st == KW_OK && arr && i < json_array_size(arr); i++) {
+		st = get_object_at(ld, arr, i, "people", jpath, &obj);
+		if (st != KW_OK)
+			break;
+		if (ld->m->npeople == KW_MODELS_MAX_PEOPLE)
+			return bad(ld, jpath,
+				   "more than %d people rules in the models",
+				   KW_MODELS_MAX_PEOPLE);
+		p = &ld->m->people[ld->m->npeople];
+		memset(p, 0, sizeof(*p));
+		p->model = ld->mi;
+		st = compile_matcher(ld, obj, jpath, &any, keys, 3, true,
+				     &p->m);
+		if (st == KW_OK)
+			ld->m->npeople++;
 	}
 	return st;
 }
@@ -1640,8 +1677,9 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 				const char *stem, struct kw_error *err)
 {
 	static const char *const keys[] = {
-		"name", "description", "formats", "prefixes", "routes",
-		"ops",	"op_rules",    "links",	  "counters", "identities"};
+		"name",	    "description", "formats",  "prefixes",
+		"routes",   "ops",	   "op_rules", "links",
+		"counters", "identities",  "people"};
 	struct loader ld = {.m = m, .err = err};
 	struct kw_model *md, *nv;
 	enum kw_status st;
@@ -1708,6 +1746,8 @@ static enum kw_status load_file(struct kw_models *m, const char *path,
 		st = load_counters(&ld, root);
 	if (st == KW_OK)
 		st = load_identities(&ld, root);
+	if (st == KW_OK)
+		st = load_people(&ld, root);
 	if (st == KW_OK)
 		st = load_ops(&ld, root);
 	if (st == KW_OK)

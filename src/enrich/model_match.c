@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/json_dump.h"
 
 /* JSON documents parsed from strings ("@json") in one judgement, and the
@@ -195,6 +196,31 @@ static bool open_cidr(json_t *v)
 	const char *slash = s ? strrchr(s, '/') : NULL;
 
 	return slash && slash > s && strcmp(slash, "/0") == 0;
+}
+
+/* Whether the CIDR (or address) v holds an address of the internet: one
+ * outside the ranges no internet host has (private, shared, loopback,
+ * link-local, unique local). A value that is not a CIDR at all might be
+ * anything, so it counts as the internet: a matcher that wants "only
+ * internal sources" (the test with "not") then does not hold. */
+static bool internet_cidr(json_t *v)
+{
+	static const char *const internal[] = {
+		"10.0.0.0/8",	 "172.16.0.0/12", "192.168.0.0/16",
+		"100.64.0.0/10", "127.0.0.0/8",	  "169.254.0.0/16",
+		"fc00::/7",	 "fe80::/10",	  "::1/128"};
+	const char *s = json_string_value(v);
+	struct kw_cidr c, b;
+	size_t i;
+
+	if (!s || !kw_cidr_parse(s, &c))
+		return true;
+	for (i = 0; i < sizeof(internal) / sizeof(*internal); i++) {
+		if (kw_cidr_parse(internal[i], &b) && b.bits <= c.bits &&
+		    kw_cidr_contains(&b, &c.net))
+			return false;
+	}
+	return true;
 }
 
 /* A security group permission's ports: false when it names none (ICMP);
@@ -372,6 +398,8 @@ static bool passes(struct judge *j, const struct kw_model_cond *c, json_t *v,
 		return c->test == KW_TEST_AT_LEAST ? x >= lim : x <= lim;
 	case KW_TEST_OPEN_CIDR:
 		return open_cidr(v);
+	case KW_TEST_INTERNET_CIDR:
+		return internet_cidr(v);
 	case KW_TEST_PORTS:
 	case KW_TEST_ONLY_PORTS:
 		return ports_test(v, c->arg, c->test == KW_TEST_ONLY_PORTS);
@@ -680,6 +708,26 @@ static bool judge_identity(struct judge *j, const struct kw_models *m,
 	return false;
 }
 
+/* The first "people" rule that holds, for a use judged first-sight or
+ * routine that no identity rule decided: the caller is a person signed
+ * in, and ops.sensitive judges the use as a person's work. */
+static void judge_person(struct judge *j, const struct kw_models *m,
+			 const struct kw_event *ev, struct kw_verdict *out)
+{
+	json_t *found;
+
+	if (!ev->cloud || out->identity ||
+	    (out->tier != KW_TIER_FIRST_SIGHT && out->tier != KW_TIER_ROUTINE))
+		return;
+	for (size_t i = 0; i < m->npeople; i++) {
+		if (matcher_holds(j, &m->people[i].m, &found)) {
+			out->person = m->people[i].m.name;
+			out->person_why = m->people[i].m.why;
+			return;
+		}
+	}
+}
+
 void kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
 		     const struct kw_judge_env *env, struct kw_verdict *out)
 {
@@ -695,7 +743,8 @@ void kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
 		out->tactic = op->tactic;
 		out->reason = op->reason;
 	}
-	if (!m || (!(op && (op->nmatch || op->ncount)) && !m->nidentities))
+	if (!m || (!(op && (op->nmatch || op->ncount)) && !m->nidentities &&
+		   !m->npeople))
 		return;
 	memset(&j, 0, sizeof(j));
 	j.ev = ev;
@@ -717,6 +766,7 @@ void kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
 			}
 		}
 	}
+	judge_person(&j, m, ev, out);
 	if (op)
 		feed_counts(&j, op, ev, out);
 	for (i = 0; i < KW_ROOT_MAX; i++)

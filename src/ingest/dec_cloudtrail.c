@@ -74,6 +74,7 @@ enum {
 	SLOT_EC2_ROLE,
 	SLOT_EVENT_VERSION,
 	SLOT_REGION,
+	SLOT_EVENT_TYPE,
 	NEXTRA
 };
 
@@ -94,6 +95,7 @@ static const char *const extra_paths[NEXTRA] = {
 	[SLOT_EC2_ROLE] = "userIdentity.sessionContext.ec2RoleDelivery",
 	[SLOT_EVENT_VERSION] = "eventVersion",
 	[SLOT_REGION] = "awsRegion",
+	[SLOT_EVENT_TYPE] = "eventType",
 };
 
 static const char *const p_time[] = {"eventTime", NULL};
@@ -289,7 +291,8 @@ static bool decode_cloud(const struct kw_decode_rec *r, struct kw_event *ev,
 	c->console =
 		console->type == KW_JSON_TRUE ||
 		(console->type == KW_JSON_STRING &&
-		 kw_str_eqc((struct kw_str){console->p, console->n}, "true"));
+		 kw_str_eqc((struct kw_str){console->p, console->n}, "true")) ||
+		kw_str_eqc(slot_string(r, SLOT_EVENT_TYPE), "AwsConsoleSignIn");
 	c->instance = r->vals[SLOT_EC2_ROLE].type == KW_JSON_STRING;
 	ev->principal = c->issuer.n ? c->issuer : role_of_session(c->arn);
 	ev->cloud = c;

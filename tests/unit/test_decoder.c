@@ -1239,6 +1239,15 @@ static void test_cloudtrail_extras(void **state)
 	assert_int_equal(ev->key.n, 0);
 	assert_str(ev->principal, "arn:aws:iam::111122223333:root");
 	assert_str(ev->op, "signin:ConsoleLogin");
+	assert_false(ev->cloud->console);
+	/* A console sign-in (its eventType says so) is the console. */
+	ev = one(r, "cloudtrail", NULL, 0,
+		 "{\"eventTime\":\"2025-11-27T08:00:00Z\",\"userIdentity\":{"
+		 "\"type\":\"IAMUser\",\"arn\":\"arn:aws:iam::111122223333:"
+		 "user/ann\"},\"eventSource\":\"signin.amazonaws.com\","
+		 "\"eventName\":\"ConsoleLogin\",\"eventType\":"
+		 "\"AwsConsoleSignIn\"}");
+	assert_true(ev->cloud->console);
 
 	/* Wrong types: left out, the record is kept. */
 	ev = one(r, "cloudtrail", NULL, 0,

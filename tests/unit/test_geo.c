@@ -686,6 +686,48 @@ static void test_no_database_roaming(void **state)
 	teardown_f(&f);
 }
 
+/* Without a database: 4 networks or more while it learnt, each a fresh
+ * one (hardly two addresses in each: CI runs, a laptop on the move),
+ * roam too; a fleet's many addresses in 4 networks do not, also when its
+ * first four addresses were each in a fresh network (decided again at
+ * every address while it learns). */
+static void test_no_database_fresh_networks(void **state)
+{
+	struct fixture f;
+	char ip[32];
+
+	(void)state;
+	setup_with(&f, ", \"detectors\": {\"geo.country_not_allowed\": "
+		       "{\"enabled\": false}}");
+	for (int i = 0; i < 4; i++) {
+		snprintf(ip, sizeof(ip), "20.%d.7.9", 10 + i);
+		req(&f, SECRET, "2026-11-20T00:00:00Z", ip, NULL);
+		for (int j = 0; j < 3; j++) {
+			snprintf(ip, sizeof(ip), "52.%d.1.%d", 10 + i, j + 1);
+			req(&f, RK, "2026-11-20T00:00:00Z", ip, NULL);
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		snprintf(ip, sizeof(ip), "60.%d.1.1", 10 + i);
+		req(&f, OTHER, "2026-11-20T00:00:00Z", ip, NULL);
+	}
+	for (int i = 0; i < 4; i++) {
+		for (int j = 2; j < 5; j++) {
+			snprintf(ip, sizeof(ip), "60.%d.1.%d", 10 + i, j);
+			req(&f, OTHER, "2026-11-20T00:30:00Z", ip, NULL);
+		}
+	}
+	assert_int_equal(f.n, 0);
+	req(&f, SECRET, "2026-11-24T10:05:00Z", "40.90.1.2", NULL);
+	req(&f, RK, "2026-11-24T10:05:00Z", "40.90.1.2", NULL);
+	req(&f, OTHER, "2026-11-24T10:05:00Z", "40.90.1.2", NULL);
+	assert_int_equal(f.n, 3);
+	assert_alert(&f, 0, "geo.new_ip", "low");
+	assert_alert(&f, 1, "geo.new_ip", "medium");
+	assert_alert(&f, 2, "geo.new_ip", "medium");
+	teardown_f(&f);
+}
+
 static void test_config_errors(void **state)
 {
 	struct kw_config *cfg = NULL;
@@ -910,6 +952,7 @@ int main(void)
 		cmocka_unit_test(test_publishable_and_switches),
 		cmocka_unit_test(test_no_database_said_once),
 		cmocka_unit_test(test_no_database_roaming),
+		cmocka_unit_test(test_no_database_fresh_networks),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_state_bound),
 		cmocka_unit_test(test_geodist),

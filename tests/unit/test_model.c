@@ -383,7 +383,7 @@ static void test_cloudtrail(void **state)
 		 W, F_M | F_S);
 	check_op_as(fx, ak, "lambda:UpdateFunctionCode20150331v2",
 		    "lambda:UpdateFunctionCode", "lambda", "lambda", W,
-		    F_M | F_S);
+		    F_M | F_S | F_J);
 	check_op(fx, ak, "kms:Decrypt", "kms", "kms", R, F_M | F_S);
 	/* Known read-only, not sensitive: too common. */
 	check_op(fx, ak, "sts:GetCallerIdentity", "sts", "sts", R, F_M);
@@ -664,7 +664,7 @@ static void test_schema_errors(void **state)
 	expect_error("{\"rutes\": []}", KW_ECONFIG,
 		     ": rutes: unknown key (expected one of: name, "
 		     "description, formats, prefixes, routes, ops, op_rules, "
-		     "links, counters, identities)");
+		     "links, counters, identities, people)");
 	expect_error("{\"formats\": \"gcp-audit\", \"op_rules\": "
 		     "{\"separator\": \".\"}}",
 		     KW_ECONFIG, ": formats: must be an array");
@@ -891,7 +891,7 @@ static void test_matcher_errors(void **state)
 		     ": ops[0].match[0].when[0]: needs one test (equals, "
 		     "other_than, prefix, suffix, contains, present, "
 		     "at_least, at_most, open_cidr, ports, only_ports, "
-		     "foreign_account, differs_from)");
+		     "foreign_account, differs_from, internet_cidr)");
 	expect_error(OP "\"match\": [{\"name\": \"n\", \"why\": \"w\", "
 			"\"tier\": \"first-sight\", \"when\": [{\"path\": "
 			"\"requestParameters\", \"ports\": [22, 70000]}]}]}]}",
@@ -1295,6 +1295,113 @@ static void test_judge(void **state)
 
 	kw_models_destroy(m);
 	tmp_free(&t);
+}
+
+/* "people" rules: who is a person signed in; a use judged first-sight or
+ * routine by one names the rule, a never-routine one does not. And the
+ * internet_cidr test: a CIDR that holds an internet address. */
+static const char people_model[] =
+	"{\"op_rules\": {\"separator\": \":\"},\n"
+	" \"people\": [{\"name\": \"sso\", \"why\": \"an sso person\", "
+	"\"when\": [{\"path\": \"userIdentity.sessionContext.sessionIssuer."
+	"arn\", \"contains\": \":role/aws-reserved/sso.amazonaws.com/\"}]}],\n"
+	" \"ops\": [\n"
+	"  {\"op\": \"t:Fs\", \"sensitive\": \"fs\", \"tier\": "
+	"\"first-sight\"},\n"
+	"  {\"op\": \"t:Ro\", \"sensitive\": \"ro\"},\n"
+	"  {\"op\": \"t:Nr\", \"sensitive\": \"nr\", \"tier\": "
+	"\"never-routine\"},\n"
+	"  {\"op\": \"t:Sg\", \"sensitive\": \"opens\", \"match\": ["
+	"{\"name\": \"internal\", \"why\": \"internal\", \"when\": "
+	"[{\"path\": \"requestParameters.cidrs[]\", \"internet_cidr\": "
+	"true, \"not\": true}, {\"path\": \"requestParameters.cidrs[]\", "
+	"\"present\": true}], \"tier\": \"none\"}]}\n"
+	" ]}\n";
+
+static void test_people(void **state)
+{
+	static const char *const internal[] = {
+		"[\"10.0.0.0/16\", \"fd00:ab::/64\"]",
+		"[\"172.16.4.0/24\", \"192.168.1.7\"]",
+		"[\"100.64.1.0/24\", \"169.254.169.254/32\", \"fe80::1/128\"]",
+		"[\"127.0.0.1/32\", \"::1/128\"]"};
+	static const char *const internet[] = {
+		"[\"10.0.0.0/16\", \"198.51.100.0/24\"]",
+		"[\"10.0.0.0/7\"]", /* 11.0.0.0/8 is the internet */
+		"[\"0.0.0.0/0\"]",
+		"[\"2001:db8::/32\"]",
+		"[\"not an address\"]",
+		"[]"};
+	const char *acct = "111122223333";
+	const char *sso = "{\"type\":\"AssumedRole\",\"sessionContext\":"
+			  "{\"sessionIssuer\":{\"arn\":\"arn:aws:iam::"
+			  "111122223333:role/aws-reserved/sso.amazonaws.com/"
+			  "eu-west-1/AWSReservedSSO_Admin_0123\"}}}";
+	const char *ci = "{\"type\":\"AssumedRole\",\"sessionContext\":"
+			 "{\"sessionIssuer\":{\"arn\":\"arn:aws:iam::"
+			 "111122223333:role/deploy\"}}}";
+	struct kw_models *m = NULL;
+	struct kw_error err = {0};
+	struct kw_verdict v;
+	char params[200];
+	struct tmp t;
+	size_t i;
+
+	(void)state;
+	tmp_init(&t);
+	tmp_write(&t, "t.json", people_model);
+	if (kw_models_load(t.dir, NULL, 0, &m, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+
+	judge_one(m, "t:Fs", NULL, sso, acct, NULL, &v);
+	assert_int_equal(v.tier, KW_TIER_FIRST_SIGHT);
+	assert_string_equal(v.person, "sso");
+	assert_string_equal(v.person_why, "an sso person");
+	judge_one(m, "t:Ro", NULL, sso, acct, NULL, &v);
+	assert_int_equal(v.tier, KW_TIER_ROUTINE);
+	assert_string_equal(v.person, "sso");
+	judge_one(m, "t:Fs", NULL, ci, acct, NULL, &v);
+	assert_int_equal(v.tier, KW_TIER_FIRST_SIGHT);
+	assert_null(v.person);
+	/* what hides an attacker is judged the same whoever did it */
+	judge_one(m, "t:Nr", NULL, sso, acct, NULL, &v);
+	assert_int_equal(v.tier, KW_TIER_NEVER_ROUTINE);
+	assert_null(v.person);
+
+	for (i = 0; i < sizeof(internal) / sizeof(*internal); i++) {
+		snprintf(params, sizeof(params), "{\"cidrs\": %s}",
+			 internal[i]);
+		judge_one(m, "t:Sg", params, ci, acct, NULL, &v);
+		expect_match(&v, "internal", KW_TIER_NONE, "");
+	}
+	for (i = 0; i < sizeof(internet) / sizeof(*internet); i++) {
+		snprintf(params, sizeof(params), "{\"cidrs\": %s}",
+			 internet[i]);
+		judge_one(m, "t:Sg", params, ci, acct, NULL, &v);
+		expect_match(&v, NULL, KW_TIER_ROUTINE, "");
+	}
+	kw_models_destroy(m);
+	tmp_free(&t);
+}
+
+static void test_people_errors(void **state)
+{
+	(void)state;
+	expect_error("{\"op_rules\": {\"separator\": \":\"}, \"people\": "
+		     "[{\"name\": \"p\", \"why\": \"w\", \"when\": [], "
+		     "\"tier\": \"routine\"}]}",
+		     KW_ECONFIG,
+		     ": people[0].tier: unknown key (expected one of: name, "
+		     "why, when)");
+	expect_error("{\"op_rules\": {\"separator\": \":\"}, \"people\": "
+		     "[{\"name\": \"p\", \"why\": \"w\"}]}",
+		     KW_ECONFIG, ": people[0]: missing \"when\"");
+	expect_error("{\"op_rules\": {\"separator\": \":\"}, \"people\": "
+		     "[{\"name\": \"p\", \"why\": \"w\", \"when\": "
+		     "[{\"path\": \"userIdentity.x\", \"internet_cidr\": "
+		     "false}]}]}",
+		     KW_ECONFIG,
+		     ": people[0].when[0].internet_cidr: must be true");
 }
 
 /* What a use feeds its counters: the names found (each once, hashed; the
@@ -1832,6 +1939,8 @@ int main(void)
 		cmocka_unit_test(test_counter_errors),
 		cmocka_unit_test(test_identity_errors),
 		cmocka_unit_test(test_identities),
+		cmocka_unit_test(test_people),
+		cmocka_unit_test(test_people_errors),
 		cmocka_unit_test(test_feeds),
 		cmocka_unit_test(test_has_resource),
 		cmocka_unit_test(test_request_links),

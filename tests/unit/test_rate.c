@@ -152,6 +152,45 @@ static void test_severity_grows(void **state)
 	}
 }
 
+/* A key whose work comes in bursts (one minute of 50 at 12:00 each day,
+ * 2 a minute otherwise) has a small mean for the hour: a burst about two
+ * of the busiest it has shown is held down by its peak (under 2.5 times
+ * the peak low, under three times medium), however many times the mean
+ * it is; far above the peak the mean decides again. */
+static void test_severity_held_by_peak(void **state)
+{
+	static const struct {
+		unsigned n;
+		const char *sev;
+	} cases[] = {{100, "low"}, {130, "medium"}, {200, "high"}};
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct fixture f;
+		double peak, mean;
+
+		setup_cfg(&f, "{}");
+		for (int64_t m = 0; m < 4 * 1440 + 780; m++)
+			minute(&f, m,
+			       m == 4 * 1440 + 750 ? cases[i].n
+			       : m % 1440 == 720   ? 50
+						   : 2);
+		finish(&f);
+		assert_int_equal(f.n, 1);
+		peak = json_number_value(json_object_get(
+			json_object_get(f.alerts[0], "evidence"),
+			"baseline_peak"));
+		mean = json_number_value(json_object_get(
+			json_object_get(f.alerts[0], "evidence"), "baseline"));
+		/* the mean alone would make every one of them high */
+		assert_true(cases[i].n >= 20 * mean);
+		assert_true(peak > 40 && peak <= 50);
+		assert_string_equal(field(f.alerts[0], "severity"),
+				    cases[i].sev);
+		teardown_f(&f);
+	}
+}
+
 /* ---- what is not a spike --------------------------------------------------
  */
 
@@ -591,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_bf16_top),
 		cmocka_unit_test(test_spike_caught),
 		cmocka_unit_test(test_severity_grows),
+		cmocka_unit_test(test_severity_held_by_peak),
 		cmocka_unit_test(test_daily_swing_not_spike),
 		cmocka_unit_test(test_weekly_doubling_not_spike),
 		cmocka_unit_test(test_nightly_batch_from_day_one),
