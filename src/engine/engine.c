@@ -774,23 +774,58 @@ static double stopwatch_cpu(const struct stopwatch *sw)
 	return ts_diff(&sw->cpu, &now);
 }
 
+/* A family's state size now, or (v1) at its layout version 1. */
+static size_t fam_size(const struct kw_detector_ops *o, bool v1)
+{
+	return v1 && o->state_size_v1 ? o->state_size_v1 : o->state_size;
+}
+
 /* The layout of the detectors' state: families in order, with their state
- * sizes (FNV-1a). A state file written with another layout is refused. */
-static uint64_t layout_hash(const struct kw_engine *e)
+ * sizes and offsets (FNV-1a); v1: as every family had it at its layout
+ * version 1 (what version 3 state files hold). */
+static uint64_t hash_of(const struct kw_engine *e, bool v1)
 {
 	const struct kw_shard *s = &e->shards[0];
 	uint64_t h = 1469598103934665603ull;
+	size_t off = e->learned_off;
 	char buf[128];
 
 	for (size_t i = 0; i < s->nfam; i++) {
+		size_t size = fam_size(s->fam[i].ops, v1);
 		int n = snprintf(buf, sizeof(buf), "%s:%zu:%zu;",
-				 s->fam[i].ops->name, s->fam[i].ops->state_size,
-				 s->fam[i].offset);
+				 s->fam[i].ops->name, size, off);
 
 		for (int j = 0; j < n && j < (int)sizeof(buf); j++)
 			h = (h ^ (uint8_t)buf[j]) * 1099511628211ull;
+		off += (size + 15) & ~(size_t)15;
 	}
 	return h;
+}
+
+static uint64_t layout_hash(const struct kw_engine *e)
+{
+	return hash_of(e, false);
+}
+
+/* The families' sections of the detectors' state (state/snapshot.h),
+ * now or (v1) as version 3 state files hold them. */
+static void snap_layout(const struct kw_engine *e, bool v1,
+			struct kw_snap_section *sec, struct kw_snap_layout *l)
+{
+	const struct kw_shard *s = &e->shards[0];
+	size_t off = 0, n = 0;
+
+	for (size_t i = 0; i < s->nfam && n < KW_SNAPSHOT_SECTIONS_MAX; i++) {
+		const struct kw_detector_ops *o = s->fam[i].ops;
+		size_t size = fam_size(o, v1);
+
+		if (size)
+			sec[n++] = (struct kw_snap_section){
+				o->name, v1 ? 1 : o->state_version,
+				(uint32_t)off, (uint32_t)size};
+		off += (size + 15) & ~(size_t)15;
+	}
+	*l = (struct kw_snap_layout){sec, n, off, hash_of(e, v1)};
 }
 
 /* A loaded record's detector state, through each family's validate()
@@ -825,11 +860,17 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 	size_t nextra = 0;
 	enum kw_status st;
 
+	struct kw_snap_section sec[KW_SNAPSHOT_SECTIONS_MAX],
+		sec1[KW_SNAPSHOT_SECTIONS_MAX];
+	struct kw_snap_layout now, v1;
+
 	settle(e);
 	kw_snapshot_destroy(e->snap);
 	e->snap = NULL;
-	st = kw_snapshot_create(layout_hash(e), learned, e->opts.cfg->max_keys,
-				&e->snap);
+	snap_layout(e, false, sec, &now);
+	snap_layout(e, true, sec1, &v1);
+	st = kw_snapshot_create_layout(&now, v1.hash != now.hash ? &v1 : NULL,
+				       e->opts.cfg->max_keys, &e->snap);
 	for (unsigned i = 0; i < e->nshards && st == KW_OK; i++) {
 		struct kw_shard *s = &e->shards[i];
 
@@ -884,6 +925,8 @@ static void save_one(void *ctx, struct kw_keyent *key)
 enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err)
 {
+	struct kw_snap_section sec[KW_SNAPSHOT_SECTIONS_MAX];
+	struct kw_snap_layout now;
 	struct save_ctx sc = {e, NULL};
 	struct stopwatch sw;
 	size_t saved = 0;
@@ -897,8 +940,8 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 			return kw_error_set(err, KW_ENOMEM, "%s: out of memory",
 					    path);
 	}
-	st = kw_snapshot_write_begin(path, layout_hash(e), e->learned_size,
-				     &sc.w, err);
+	snap_layout(e, false, sec, &now);
+	st = kw_snapshot_write_begin_layout(path, &now, &sc.w, err);
 	if (st != KW_OK)
 		goto cleanup;
 	stopwatch_start(&sw);
