@@ -23,7 +23,11 @@
  * a saved key's state is copied in when the key is first seen, and an
  * evicted key's state goes to its shard's stash. The router's memory (its
  * dedup table and rate-limit windows, alert/router.h) travels in the same
- * file, so two scans with one state file route like one.
+ * file, so two scans with one state file route like one. A detector family
+ * the file holds no state of this layout for learns each of its keys again
+ * from the key's first event (kw_keyent.relearn, carried in the file until
+ * it has learnt: kw_engine_meta); shard.c shows such a family the key as
+ * first seen then, so its detectors keep to their learning period.
  */
 #include "engine/engine.h"
 
@@ -808,8 +812,9 @@ static uint64_t layout_hash(const struct kw_engine *e)
 }
 
 /* The families' sections of the detectors' state (state/snapshot.h),
- * now or (v1) as version 3 state files hold them. */
-static void snap_layout(const struct kw_engine *e, bool v1,
+ * now or (v1) as version 3 state files hold them; now's also in
+ * e->sec_fam. */
+static void snap_layout(struct kw_engine *e, bool v1,
 			struct kw_snap_section *sec, struct kw_snap_layout *l)
 {
 	const struct kw_shard *s = &e->shards[0];
@@ -819,13 +824,47 @@ static void snap_layout(const struct kw_engine *e, bool v1,
 		const struct kw_detector_ops *o = s->fam[i].ops;
 		size_t size = fam_size(o, v1);
 
-		if (size)
+		if (size) {
+			if (!v1)
+				e->sec_fam[n] = (uint8_t)i;
 			sec[n++] = (struct kw_snap_section){
 				o->name, v1 ? 1 : o->state_version,
 				(uint32_t)off, (uint32_t)size};
+		}
 		off += (size + 15) & ~(size_t)15;
 	}
+	if (!v1)
+		e->nsec = n;
 	*l = (struct kw_snap_layout){sec, n, off, hash_of(e, v1)};
+}
+
+void kw_engine_meta(const struct kw_engine *e, const struct kw_keyent *key,
+		    struct kw_snap_meta *m)
+{
+	*m = (struct kw_snap_meta){key->first_seen, key->last_seen, key->events,
+				   0, 0};
+	if (!key->relearn ||
+	    key->last_seen - key->relearn_since >= e->opts.cfg->learn)
+		return;
+	for (size_t i = 0; i < e->nsec; i++) {
+		if (key->relearn >> e->sec_fam[i] & 1)
+			m->relearn |= UINT64_C(1) << i;
+	}
+	if (m->relearn)
+		m->relearn_since = key->relearn_since;
+}
+
+void kw_engine_restored(const struct kw_engine *e, struct kw_keyent *key,
+			const struct kw_snap_meta *m, int64_t ts)
+{
+	key->relearn = 0;
+	for (size_t i = 0; i < e->nsec; i++) {
+		if (m->relearn >> i & 1)
+			key->relearn |= UINT32_C(1) << e->sec_fam[i];
+	}
+	key->relearn_since = !key->relearn	? 0
+			     : m->relearn_since ? m->relearn_since
+						: ts;
 }
 
 /* A loaded record's detector state, through each family's validate()
@@ -915,8 +954,9 @@ struct save_ctx {
 static void save_one(void *ctx, struct kw_keyent *key)
 {
 	struct save_ctx *sc = ctx;
-	struct kw_snap_meta m = {key->first_seen, key->last_seen, key->events};
+	struct kw_snap_meta m;
 
+	kw_engine_meta(sc->e, key, &m);
 	kw_snapshot_write_add(sc->w, key->fp, &m,
 			      (unsigned char *)kw_keytab_state(key) +
 				      sc->e->learned_off);

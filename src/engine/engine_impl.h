@@ -170,6 +170,12 @@ struct kw_engine {
 	 * none); the shards take from it under snap_mu. */
 	struct kw_snapshot *snap;
 	pthread_mutex_t snap_mu;
+	/* The family of each section of the state's layout (state/
+	 * snapshot.h: the families with state, in order): how a record's
+	 * sections learning again map to a key's families (kw_keyent.
+	 * relearn). */
+	uint8_t sec_fam[KW_SNAPSHOT_SECTIONS_MAX];
+	size_t nsec;
 
 	/* The one-thread path: its batch, decoders and caches (the caller's
 	 * thread's). */
@@ -283,6 +289,18 @@ size_t kw_engine_decode(struct kw_engine *e, struct kw_worker_ctx *w,
 			struct kw_event *events, struct kw_verdict *verdicts,
 			struct kw_arena *arena, struct kw_skips *skips,
 			const char *name, uint32_t *formats);
+
+/* What a state file keeps of a key besides its state bytes: its times,
+ * its events and the families learning it again (as the layout's
+ * sections; none once they have learnt for the config's learn). */
+void kw_engine_meta(const struct kw_engine *e, const struct kw_keyent *key,
+		    struct kw_snap_meta *m);
+
+/* A key restored from a state file at its first event of this run (time
+ * ts): the families its record says are learning again learn from the
+ * record's time, or from ts when the record says "from its next event". */
+void kw_engine_restored(const struct kw_engine *e, struct kw_keyent *key,
+			const struct kw_snap_meta *m, int64_t ts);
 
 /* In event order, before the batch's events are analysed: each event of
  * a cloud log learns who handed its key out (ev->parent, a copy in arena),

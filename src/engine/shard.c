@@ -90,6 +90,31 @@ static void shard_note(void *ctx, enum kw_log_level level,
 	s->out.note(s->out.ctx, level, component, text);
 }
 
+/* ---- families learning a key again ---- */
+
+/* A family learning the key again (kw_keyent.relearn: a state file had
+ * no state of its layout for it) sees the key as first seen when it
+ * started again, so that its detectors are in their learning period
+ * (kw_detect_learning, cfg->learn) until it has learnt the key anew;
+ * the others see the key's own first_seen (first). */
+static inline void relearn_view(struct kw_keyent *key, size_t i, int64_t first)
+{
+	key->first_seen = (key->relearn >> i & 1) && key->relearn_since > first
+				  ? key->relearn_since
+				  : first;
+}
+
+/* Once it has learnt for cfg->learn (by the key's event at ts), the
+ * family is like any other again. */
+static void relearn_over(const struct kw_shard *s, struct kw_keyent *key,
+			 int64_t ts)
+{
+	if (ts - key->relearn_since >= s->e->opts.cfg->learn) {
+		key->relearn = 0;
+		key->relearn_since = 0;
+	}
+}
+
 /* ---- windows ---- */
 
 /* Close the windows of one key that end by the watermark; when the next
@@ -98,7 +123,7 @@ static int64_t flush_key(struct kw_shard *s, struct kw_keyent *key, int64_t wm)
 {
 	unsigned char *state = kw_keytab_state(key);
 	struct kw_keyent *was = s->current;
-	int64_t due = KW_DETECT_NONE_OPEN;
+	int64_t due = KW_DETECT_NONE_OPEN, first = key->first_seen;
 
 	s->current = key;
 	for (size_t i = 0; i < s->nfam; i++) {
@@ -108,11 +133,14 @@ static int64_t flush_key(struct kw_shard *s, struct kw_keyent *key, int64_t wm)
 		if (!f->ops->flush)
 			continue;
 		s->cur_family = i;
+		if (__builtin_expect(key->relearn != 0, 0))
+			relearn_view(key, i, first);
 		d = f->ops->flush(f->self, wm, key, state + f->offset,
 				  &s->emit);
 		if (d < due)
 			due = d;
 	}
+	key->first_seen = first;
 	s->current = was;
 	return due;
 }
@@ -207,13 +235,6 @@ void kw_shard_tick(struct kw_shard *s, int64_t wm)
 
 /* ---- keys coming and going ---- */
 
-static void snap_meta(const struct kw_keyent *key, struct kw_snap_meta *m)
-{
-	m->first_seen = key->first_seen;
-	m->last_seen = key->last_seen;
-	m->events = key->events;
-}
-
 /* The table evicts a key: its windows close, its learning is kept, and
  * the ordered stage forgets its alert count. */
 static void on_evict(void *ctx, struct kw_keyent *key)
@@ -228,14 +249,14 @@ static void on_evict(void *ctx, struct kw_keyent *key)
 		s->out.evicted(s->out.ctx, key->fp);
 	if (!s->stash)
 		return;
-	snap_meta(key, &m);
+	kw_engine_meta(s->e, key, &m);
 	kw_snapshot_put(s->stash, key->fp, &m,
 			(unsigned char *)ks + s->e->learned_off);
 }
 
 /* A key seen for the first time in this run: its learning, from this
  * shard's stash (it was evicted earlier) or from the state file. */
-static void restore(struct kw_shard *s, struct kw_keyent *key)
+static void restore(struct kw_shard *s, struct kw_keyent *key, int64_t ts)
 {
 	struct kw_engine *e = s->e;
 	unsigned char *learned =
@@ -254,6 +275,7 @@ static void restore(struct kw_shard *s, struct kw_keyent *key)
 	s->st.keys_restored++;
 	if (m.first_seen < key->first_seen)
 		key->first_seen = m.first_seen;
+	kw_engine_restored(e, key, &m, ts);
 }
 
 /* A few distinct IPs per key for the report (a tiny fixed set). */
@@ -330,6 +352,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm)
 	bool by_principal = id.p == ev->principal.p && ev->principal.n;
 	struct kw_engine_keystats *ks;
 	unsigned char *state;
+	int64_t first;
 	bool created = false;
 	enum kw_status st;
 
@@ -352,7 +375,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm)
 					       sizeof(key->id));
 		}
 		if (e->snap)
-			restore(s, key);
+			restore(s, key, ev->ts);
 	} else {
 		if (key->mode == KW_MODE_UNKNOWN && ev->key_mode)
 			key->mode = (uint8_t)ev->key_mode;
@@ -380,12 +403,18 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm)
 	    kw_detect_geo_wants(e->opts.cfg, key))
 		ev->geo = place(s, ev);
 	s->current = key;
+	first = key->first_seen;
+	if (__builtin_expect(key->relearn != 0, 0))
+		relearn_over(s, key, ev->ts);
 	for (size_t i = 0; i < s->nfam; i++) {
 		struct kw_family *f = &s->fam[i];
 
 		s->cur_family = i;
+		if (__builtin_expect(key->relearn != 0, 0))
+			relearn_view(key, i, first);
 		f->ops->observe(f->self, ev, key, state + f->offset, &s->emit);
 	}
+	key->first_seen = first;
 	s->current = NULL;
 	schedule(s, key);
 }

@@ -78,6 +78,8 @@ struct hdr {
 
 _Static_assert(sizeof(struct hdr) == 16, "the key starts on the header's line");
 _Static_assert(KEY_INLINE % 16 == 0, "kw_keyent stays 16-byte aligned");
+_Static_assert(sizeof(struct kw_keyent) == 128,
+	       "kw_keyent is 128 bytes (kw_keytab_entry_overhead)");
 _Static_assert(sizeof(struct kw_keyent) % 16 == 0,
 	       "the state area after kw_keyent must stay 16-byte aligned");
 _Static_assert(KW_KEY_MAX_LEN <= UINT16_MAX, "keylen is a uint16_t");

@@ -65,13 +65,19 @@ struct kw_keyent {
 	uint8_t kind;		/* enum kw_key_kind; 0 (unknown) on insert,
 				   set by the engine from the model */
 	uint8_t mode;		/* enum kw_key_mode; same */
-	int64_t first_seen;	/* smallest ts passed to kw_keytab_get (us) */
-	int64_t last_seen;	/* largest ts passed to kw_keytab_get (us) */
-	uint64_t events;	/* number of kw_keytab_get calls for this key */
-	const void *conf;	/* the config entry that matched, borrowed,
-				   set by the engine; NULL on insert. Not NULL
-				   puts the key in the configured tier */
-	uint32_t flags;		/* engine-owned (KW_KEYENT_*); 0 on insert */
+	uint8_t flags;		/* engine-owned (KW_KEYENT_*); 0 on insert */
+	/* Engine-owned, 0 on insert: the detector families (bit i: the
+	 * engine's family i) learning this key again since relearn_since
+	 * (us), because a state file held no state of their layout for it
+	 * (engine/engine.c). */
+	uint32_t relearn;
+	int64_t first_seen; /* smallest ts passed to kw_keytab_get (us) */
+	int64_t last_seen;  /* largest ts passed to kw_keytab_get (us) */
+	uint64_t events;    /* number of kw_keytab_get calls for this key */
+	const void *conf;   /* the config entry that matched, borrowed,
+			       set by the engine; NULL on insert. Not NULL
+			       puts the key in the configured tier */
+	int64_t relearn_since;
 };
 
 /* Flags the engine sets on an entry, for the detectors to read. */

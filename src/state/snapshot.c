@@ -36,19 +36,22 @@
 #define END_MAGIC "END\n" /* 4 bytes, no NUL */
 #define HEADER_SIZE 24
 #define TRAILER_SIZE 16
-#define META_SIZE 24
-#define HEAD_SIZE (8 + META_SIZE) /* a version 3 record before its state */
-#define OLD_FP 16		  /* versions 1 and 2: hex digits */
+#define META_SIZE 24	/* first and last seen, events */
+#define RELEARN_SIZE 16 /* version 4: the sections learning again, since */
+#define HEAD3 (8 + META_SIZE)	     /* a version 3 record before its state */
+#define HEAD4 (HEAD3 + RELEARN_SIZE) /* version 4, and records in memory */
+#define OLD_FP 16		     /* versions 1 and 2: hex digits */
 #define WRITE_BUF ((size_t)1 << 20)
 #define LOAD_BATCH 64
 #define STATE_MAX ((size_t)1 << 20) /* bytes of one key's state */
 
-/* The shape of a state: its bytes, its 8-byte words and its bitmap's
- * bytes. */
+/* The shape of a record: its state's bytes, 8-byte words and bitmap
+ * bytes, and the bytes before its bitmap (HEAD3 or HEAD4). */
 struct geom {
 	size_t state_size;
 	size_t words;
 	size_t bitmap;
+	size_t head;
 };
 
 /* A layout as kept: its sections and their names, copied. */
@@ -102,12 +105,15 @@ enum note_kind { NOTE_OLDER, NOTE_NEWER, NOTE_NEW, NOTE_DROPPED };
 
 struct move {
 	size_t from, to, len;
+	unsigned fsec, sec; /* the section's index in the file, and now */
 };
 
 struct plan {
 	struct geom file;
 	struct move moves[KW_SNAPSHOT_SECTIONS_MAX];
 	size_t nmoves;
+	size_t nsec;	  /* the file's sections */
+	uint64_t restart; /* now's sections that start learning again */
 	struct {
 		enum note_kind kind;
 		char name[KW_SNAPSHOT_NAME_MAX + 1];
@@ -152,18 +158,28 @@ static uint64_t get_u64(const unsigned char *p)
 	return v;
 }
 
-static void put_meta(unsigned char *p, const struct kw_snap_meta *m)
+/* A record's meta at p: head bytes of it with the fingerprint (HEAD4:
+ * with the sections learning again). */
+static void put_meta(unsigned char *p, size_t head,
+		     const struct kw_snap_meta *m)
 {
 	put_u64(p, (uint64_t)m->first_seen);
 	put_u64(p + 8, (uint64_t)m->last_seen);
 	put_u64(p + 16, m->events);
+	if (head == HEAD4) {
+		put_u64(p + 24, m->relearn);
+		put_u64(p + 32, (uint64_t)m->relearn_since);
+	}
 }
 
-static void get_meta(const unsigned char *p, struct kw_snap_meta *m)
+static void get_meta(const unsigned char *p, size_t head,
+		     struct kw_snap_meta *m)
 {
 	m->first_seen = (int64_t)get_u64(p);
 	m->last_seen = (int64_t)get_u64(p + 8);
 	m->events = get_u64(p + 16);
+	m->relearn = head == HEAD4 ? get_u64(p + 24) : 0;
+	m->relearn_since = head == HEAD4 ? (int64_t)get_u64(p + 32) : 0;
 }
 
 /* --- fingerprints -----------------------------------------------------------
@@ -213,28 +229,29 @@ static uint64_t bitmap_word(const unsigned char *bm, size_t n, size_t k)
 	return v;
 }
 
-static struct geom geom_of(size_t state_size)
+static struct geom geom_of(size_t state_size, size_t head)
 {
-	struct geom g = {state_size, (state_size + 7) / 8, 0};
+	struct geom g = {state_size, (state_size + 7) / 8, 0, head};
 
 	g.bitmap = (g.words + 7) / 8;
 	return g;
 }
 
+/* Records in the table are in version 4's form. */
 static struct geom own_geom(const struct kw_snapshot *s)
 {
-	return (struct geom){s->state_size, s->words, s->bitmap};
+	return (struct geom){s->state_size, s->words, s->bitmap, HEAD4};
 }
 
 /* Bytes of the encoded record at rec of a state of shape g. */
 static size_t rec_len_of(const struct geom *g, const unsigned char *rec)
 {
-	const unsigned char *bm = rec + HEAD_SIZE;
+	const unsigned char *bm = rec + g->head;
 	size_t nz = 0;
 
 	for (size_t k = 0; 8 * k < g->bitmap; k++)
 		nz += popcount64(bitmap_word(bm, g->bitmap, k));
-	return HEAD_SIZE + g->bitmap + 8 * nz;
+	return g->head + g->bitmap + 8 * nz;
 }
 
 /* Bytes of the encoded record at rec (its bitmap says). */
@@ -247,23 +264,25 @@ static size_t rec_len(const struct kw_snapshot *s, const unsigned char *rec)
 
 static size_t rec_max(const struct kw_snapshot *s)
 {
-	return HEAD_SIZE + s->bitmap + 8 * s->words;
+	return HEAD4 + s->bitmap + 8 * s->words;
 }
 
-/* Encode into out (rec_max bytes); the length. */
-static size_t encode(size_t state_size, size_t words, size_t bitmap,
-		     uint64_t fp, const struct kw_snap_meta *m,
-		     const void *state, unsigned char *out)
+/* Encode into out (g->head + g->bitmap + 8 * g->words bytes) in the
+ * shape g; the length. */
+static size_t encode(const struct geom *g, uint64_t fp,
+		     const struct kw_snap_meta *m, const void *state,
+		     unsigned char *out)
 {
 	const unsigned char *st = state;
-	unsigned char *bm = out + HEAD_SIZE, *p = bm + bitmap;
+	unsigned char *bm = out + g->head, *p = bm + g->bitmap;
 
 	put_u64(out, fp);
-	put_meta(out + 8, m);
-	memset(bm, 0, bitmap);
-	for (size_t i = 0; i < words; i++) {
+	put_meta(out + 8, g->head, m);
+	memset(bm, 0, g->bitmap);
+	for (size_t i = 0; i < g->words; i++) {
 		uint64_t w = 0;
-		size_t n = state_size - 8 * i < 8 ? state_size - 8 * i : 8;
+		size_t n =
+			g->state_size - 8 * i < 8 ? g->state_size - 8 * i : 8;
 
 		memcpy(&w, st + 8 * i, n);
 		if (!w)
@@ -279,7 +298,7 @@ static size_t encode(size_t state_size, size_t words, size_t bitmap,
 static void decode_into(const struct geom *g, const unsigned char *rec,
 			unsigned char *out)
 {
-	const unsigned char *bm = rec + HEAD_SIZE, *p = bm + g->bitmap;
+	const unsigned char *bm = rec + g->head, *p = bm + g->bitmap;
 
 	memset(out, 0, g->words * 8);
 	for (size_t k = 0; 8 * k < g->bitmap; k++) {
@@ -595,6 +614,7 @@ bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
 		     const struct kw_snap_meta *m, const void *state)
 {
 	unsigned char *rec = malloc(rec_max(s)), *fit;
+	struct geom g = own_geom(s);
 	uint64_t v;
 	size_t n;
 
@@ -603,7 +623,7 @@ bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
 		s->dropped++;
 		return false;
 	}
-	n = encode(s->state_size, s->words, s->bitmap, v, m, state, rec);
+	n = encode(&g, v, m, state, rec);
 	fit = realloc(rec, n);
 	return insert(s, v, fit ? fit : rec);
 }
@@ -621,7 +641,7 @@ bool kw_snapshot_take(struct kw_snapshot *s, const char *fp,
 	rec = s->index[slot].rec;
 	if (!rec)
 		return false;
-	get_meta(rec + 8, m);
+	get_meta(rec + 8, HEAD4, m);
 	decode(s, rec, state);
 	if (owned(s, rec))
 		free((void *)rec);
@@ -680,11 +700,11 @@ static size_t parse_rec(const struct geom *g, const unsigned char *p,
 {
 	size_t len;
 
-	if (left < HEAD_SIZE + g->bitmap) {
+	if (left < g->head + g->bitmap) {
 		snprintf(why, cap, "cut short");
 		return 0;
 	}
-	if (g->words % 8 && p[HEAD_SIZE + g->bitmap - 1] >> (g->words % 8)) {
+	if (g->words % 8 && p[g->head + g->bitmap - 1] >> (g->words % 8)) {
 		snprintf(why, cap, "state words past the state's size");
 		return 0;
 	}
@@ -706,6 +726,50 @@ static size_t parse_rec(const struct geom *g, const unsigned char *p,
 	return len;
 }
 
+/* Whether a version 4 record's learning again is one keywatch could have
+ * written: only sections the file has (nsec of them), a time only with
+ * some, and that time within the key's first and last seen. */
+static bool relearn_ok(const struct kw_snap_meta *m, size_t nsec, char *why,
+		       size_t cap)
+{
+	if (nsec < 64 && m->relearn >> nsec) {
+		snprintf(why, cap,
+			 "learning again in a section the file does not have");
+		return false;
+	}
+	if (!m->relearn && m->relearn_since) {
+		snprintf(why, cap,
+			 "a time to learn again from, with nothing learning "
+			 "again");
+		return false;
+	}
+	if (m->relearn_since && (m->relearn_since < m->first_seen ||
+				 m->relearn_since > m->last_seen)) {
+		snprintf(why, cap,
+			 "learning again since a time outside its first and "
+			 "last seen");
+		return false;
+	}
+	return true;
+}
+
+/* A record read through a plan: the sections learning again as the
+ * owner's (a family moved keeps its bit), and those the plan starts
+ * again, from the key's next event (one time for all of them: the later,
+ * so none stops learning early). */
+static void relearn_moved(const struct plan *plan, struct kw_snap_meta *m)
+{
+	uint64_t bits = plan->restart;
+
+	for (size_t i = 0; i < plan->nmoves; i++) {
+		if (m->relearn >> plan->moves[i].fsec & 1)
+			bits |= UINT64_C(1) << plan->moves[i].sec;
+	}
+	if (plan->restart || !bits)
+		m->relearn_since = 0;
+	m->relearn = bits;
+}
+
 /* A state of the file's layout (in plan->buf) as the owner's, in
  * scratch: each family kept moved to where its bytes are now, the rest
  * zero. */
@@ -724,8 +788,8 @@ static enum kw_status put_moved(struct kw_snapshot *s, uint64_t fp,
 				unsigned char *enc, const char *path,
 				struct kw_error *err)
 {
-	size_t n = encode(s->state_size, s->words, s->bitmap, fp, m, s->scratch,
-			  enc);
+	struct geom g = own_geom(s);
+	size_t n = encode(&g, fp, m, s->scratch, enc);
 	unsigned char *rec = malloc(n);
 
 	if (!rec)
@@ -775,9 +839,9 @@ static enum kw_status read_extra(struct kw_snapshot *s, const unsigned char *p,
 /* Version 3 and 4 records: indexed where they lie in the mapping, or,
  * with a plan, moved into the owner's layout. */
 static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
-			      size_t size, uint64_t count,
-			      const struct plan *plan, const char *path,
-			      struct kw_error *err)
+			      size_t size, uint64_t count, size_t head,
+			      size_t nsec, const struct plan *plan,
+			      const char *path, struct kw_error *err)
 {
 	struct slot batch[LOAD_BATCH];
 	size_t batch_hash[LOAD_BATCH];
@@ -787,8 +851,9 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 	size_t off = 0;
 	char why[160];
 
-	/* Every record is at least HEAD_SIZE + bitmap bytes. */
-	if (count > size / (HEAD_SIZE + g.bitmap))
+	g.head = head;
+	/* Every record is at least its head and bitmap. */
+	if (count > size / (g.head + g.bitmap))
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file damaged (record count)",
 				    path);
@@ -808,9 +873,13 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 		struct kw_snap_meta m;
 
 		if (len) {
-			get_meta(p + 8, &m);
+			get_meta(p + 8, g.head, &m);
 			move_state(s, plan);
 		}
+		if (len && !relearn_ok(&m, nsec, why, sizeof(why)))
+			len = 0;
+		else if (len)
+			relearn_moved(plan, &m);
 		if (!len || !record_sane(s, &m, why, sizeof(why))) {
 			st = damaged(err, path, i, count, why);
 			goto cleanup;
@@ -833,8 +902,9 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 			struct kw_snap_meta m;
 
 			if (len)
-				get_meta(p + 8, &m);
-			if (!len || !record_sane(s, &m, why, sizeof(why))) {
+				get_meta(p + 8, g.head, &m);
+			if (!len || !relearn_ok(&m, nsec, why, sizeof(why)) ||
+			    !record_sane(s, &m, why, sizeof(why))) {
 				st = damaged(err, path, i, count, why);
 				goto cleanup;
 			}
@@ -882,11 +952,12 @@ static enum kw_status load_old(struct kw_snapshot *s, uint32_t version,
 		struct kw_snap_meta m;
 		uint64_t fp;
 
-		get_meta(r + OLD_FP, &m);
+		get_meta(r + OLD_FP, HEAD3, &m);
 		if (plan) {
 			memset(plan->buf, 0, plan->file.words * 8);
 			memcpy(plan->buf, r + OLD_FP + META_SIZE, fsize);
 			move_state(s, plan);
+			relearn_moved(plan, &m);
 		} else {
 			memset(s->scratch, 0, s->words * 8);
 			memcpy(s->scratch, r + OLD_FP + META_SIZE, fsize);
@@ -970,8 +1041,9 @@ static void note(struct plan *plan, enum note_kind kind,
  */
 static enum kw_status make_plan(const struct kw_snapshot *s,
 				const struct file_sec *file, size_t n,
-				size_t file_size, struct plan *plan, bool *same,
-				const char *path, struct kw_error *err)
+				size_t file_size, size_t head,
+				struct plan *plan, bool *same, const char *path,
+				struct kw_error *err)
 {
 	const struct layout *now = &s->now;
 
@@ -986,7 +1058,8 @@ static enum kw_status make_plan(const struct kw_snapshot *s,
 	}
 	if (*same)
 		return KW_OK;
-	plan->file = geom_of(file_size);
+	plan->file = geom_of(file_size, head);
+	plan->nsec = n;
 	for (size_t i = 0; i < now->n; i++) {
 		const struct kw_snap_section *o = &now->sec[i];
 		size_t len = strlen(o->name);
@@ -1000,10 +1073,12 @@ static enum kw_status make_plan(const struct kw_snapshot *s,
 		if (!f) {
 			note(plan, NOTE_NEW, (const unsigned char *)o->name,
 			     len);
+			plan->restart |= UINT64_C(1) << i;
 		} else if (f->version != o->version) {
 			note(plan,
 			     f->version < o->version ? NOTE_OLDER : NOTE_NEWER,
 			     f->name, f->len);
+			plan->restart |= UINT64_C(1) << i;
 		} else if (f->size != o->size) {
 			return kw_error_set(
 				err, KW_ECORRUPT,
@@ -1013,8 +1088,9 @@ static enum kw_status make_plan(const struct kw_snapshot *s,
 				path, o->name, (unsigned)o->version,
 				(unsigned)f->size, (unsigned)o->size);
 		} else if (o->size) {
-			plan->moves[plan->nmoves++] =
-				(struct move){f->offset, o->offset, o->size};
+			plan->moves[plan->nmoves++] = (struct move){
+				f->offset, o->offset, o->size,
+				(unsigned)(f - file), (unsigned)i};
 		}
 	}
 	for (size_t j = 0; j < n; j++) {
@@ -1153,27 +1229,40 @@ static enum kw_status read_mapped(struct kw_snapshot *s, const char *path,
 		legacy_sections(&s->legacy, sec);
 		nsec = s->legacy.n;
 	}
-	if (nsec && s->now.n) {
+	if ((nsec && s->now.n) || version == 3) {
 		plan = calloc(1, sizeof(*plan));
 		if (!plan)
 			return kw_error_set(err, KW_ENOMEM, "%s: out of memory",
 					    path);
-		st = make_plan(s, sec, nsec, fsize, plan, &same, path, err);
+	}
+	if (nsec && s->now.n) {
+		st = make_plan(s, sec, nsec, fsize,
+			       version == 4 ? HEAD4 : HEAD3, plan, &same, path,
+			       err);
 		if (st != KW_OK)
 			goto cleanup;
-		if (!same) {
-			plan->buf = malloc(plan->file.words * 8 + 8);
-			if (!plan->buf) {
-				st = kw_error_set(err, KW_ENOMEM,
-						  "%s: out of memory", path);
-				goto cleanup;
-			}
+	}
+	if (version == 3 && same) {
+		/* Its records have no room for learning again: each is
+		 * encoded anew, its state where it is. */
+		plan->file = geom_of(fsize, HEAD3);
+		plan->moves[0] = (struct move){0, 0, fsize, 0, 0};
+		plan->nmoves = 1;
+		same = false;
+	}
+	if (plan && !same) {
+		plan->buf = malloc(plan->file.words * 8 + 8);
+		if (!plan->buf) {
+			st = kw_error_set(err, KW_ENOMEM, "%s: out of memory",
+					  path);
+			goto cleanup;
 		}
 	}
 	*moved = !same || version < 3;
 	if (version >= 3)
-		st = load_v3(s, body, bsize, count, same ? NULL : plan, path,
-			     err);
+		st = load_v3(s, body, bsize, count,
+			     version == 4 ? HEAD4 : HEAD3, nsec,
+			     same ? NULL : plan, path, err);
 	else
 		st = load_old(s, version, body, bsize, count,
 			      same ? NULL : plan, path, err);
@@ -1236,8 +1325,8 @@ enum kw_status kw_snapshot_load(struct kw_snapshot *s, const char *path,
 
 struct kw_snapshot_writer {
 	struct kw_file_replace out;
-	FILE *f; /* the stream of out */
-	size_t state_size, words, bitmap;
+	FILE *f;       /* the stream of out */
+	struct geom g; /* of its records: version 3's or 4's */
 	uint64_t count;
 	uLong crc;
 	bool failed;
@@ -1308,9 +1397,7 @@ static enum kw_status write_begin(const char *path, uint64_t layout,
 		goto cleanup;
 	}
 	setvbuf(w->f, NULL, _IONBF, 0); /* the writer's buffer is enough */
-	w->state_size = state_size;
-	w->words = (state_size + 7) / 8;
-	w->bitmap = (w->words + 7) / 8;
+	w->g = geom_of(state_size, l ? HEAD4 : HEAD3);
 	w->crc = crc32(0, NULL, 0);
 	memcpy(h, MAGIC, 8);
 	put_u32(h + 8, l ? KW_SNAPSHOT_VERSION : 3);
@@ -1365,17 +1452,11 @@ enum kw_status kw_snapshot_write_begin_layout(
 			   err);
 }
 
-void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,
-			   const struct kw_snap_meta *m, const void *state)
+static void write_rec(struct kw_snapshot_writer *w, uint64_t v,
+		      const struct kw_snap_meta *m, const void *state)
 {
-	size_t max = HEAD_SIZE + w->bitmap + 8 * w->words;
-	uint64_t v;
+	size_t max = w->g.head + w->g.bitmap + 8 * w->g.words;
 
-	if (!fp_parse(fp, &v)) {
-		w->failed = true;
-		errno = EINVAL;
-		return;
-	}
 	if (max > WRITE_BUF) { /* never with keywatch's state sizes */
 		unsigned char *tmp = malloc(max);
 
@@ -1383,15 +1464,25 @@ void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,
 			w->failed = true;
 			return;
 		}
-		w_write(w, tmp,
-			encode(w->state_size, w->words, w->bitmap, v, m, state,
-			       tmp));
+		w_write(w, tmp, encode(&w->g, v, m, state, tmp));
 		free(tmp);
 	} else {
-		w->len += encode(w->state_size, w->words, w->bitmap, v, m,
-				 state, w_room(w, max));
+		w->len += encode(&w->g, v, m, state, w_room(w, max));
 	}
 	w->count++;
+}
+
+void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,
+			   const struct kw_snap_meta *m, const void *state)
+{
+	uint64_t v;
+
+	if (!fp_parse(fp, &v)) {
+		w->failed = true;
+		errno = EINVAL;
+		return;
+	}
+	write_rec(w, v, m, state);
 }
 
 void kw_snapshot_write_extra(struct kw_snapshot_writer *w, const char *data,
@@ -1423,10 +1514,11 @@ static int by_place(const void *a, const void *b)
 void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 			       const struct kw_snapshot *s)
 {
+	struct geom g = own_geom(s);
 	struct rec_order *order;
 	size_t n = 0;
 
-	if (s->state_size != w->state_size) {
+	if (s->state_size != w->g.state_size) {
 		w->failed = true;
 		errno = EINVAL;
 		return;
@@ -1450,8 +1542,17 @@ void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 	}
 	qsort(order, n, sizeof(*order), by_place);
 	for (size_t i = 0; i < n; i++) {
-		w_write(w, order[i].rec, rec_len(s, order[i].rec));
-		w->count++;
+		struct kw_snap_meta m;
+
+		if (w->g.head == HEAD4) { /* as it is */
+			w_write(w, order[i].rec, rec_len(s, order[i].rec));
+			w->count++;
+			continue;
+		}
+		/* Version 3 has no room for learning again. */
+		get_meta(order[i].rec + 8, HEAD4, &m);
+		decode_into(&g, order[i].rec, s->scratch);
+		write_rec(w, get_u64(order[i].rec), &m, s->scratch);
 	}
 	free(order);
 }

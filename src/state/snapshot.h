@@ -16,7 +16,10 @@
  *            version, u32 offset, u32 size, u8 name length (1 to
  *            KW_SNAPSHOT_NAME_MAX), the name
  *   records  u64 fingerprint (its 16 hex digits as a number), i64
- *            first_seen, i64 last_seen, u64 events, then the state bytes
+ *            first_seen, i64 last_seen, u64 events, u64 relearn (bit i:
+ *            section i is learning again), i64 relearn_since (0: from
+ *            the key's next event; else within first and last seen;
+ *            0 when relearn is), then the state bytes
  *            as 8-byte words (the last one padded with zeros): a bitmap of
  *            one bit per word (word i in bit i % 8 of byte i / 8; bits past
  *            the last word zero) and every word that is not zero, in order
@@ -24,7 +27,9 @@
  *            keys (the engine: the router's memory, as JSON text)
  *   trailer  u64 record count, u32 CRC-32 of everything before it but
  *            the CRC, "END\n"
- * Version 3 is the same without the sections. Learned state is mostly
+ * Version 3 is the same without the sections and the two relearn
+ * fields (a version 3 file is read into version 4's form, each record
+ * encoded anew, and never read where it lies). Learned state is mostly
  * zeros (empty rings, unused places, hours never seen), so a record is a
  * fraction of the state's size. Versions 1 and 2 (each record a
  * 16-hex-digit fingerprint, the three times and the state bytes as they
@@ -39,14 +44,17 @@
  * naming the file and the family ("learning for geo starts again: its
  * state in FILE is from an older layout"); a family the file has no
  * section for starts learning (a note); a section of a family the owner
- * does not have is dropped (a note). A version 1 to 3 file has no
- * sections: it is read with the owner's layout when its header's layout
- * and state size are the owner's, and with the legacy layout the owner
- * gives (the sections of the layout those files were written with) when
- * they are that one's. A file of any other layout is refused.
- * A snapshot made without sections (kw_snapshot_create) reads a file only
- * when its header's layout and state size are the owner's, and writes
- * version 3.
+ * does not have is dropped (a note). A family that starts again is marked
+ * in each record (kw_snap_meta.relearn, from the key's next event), so
+ * that its detectors stay in their learning period until they have
+ * learnt again, instead of calling everything about a known key new;
+ * marks already in the file follow their families to where they are now. A
+ * version 1 to 3 file has no sections: it is read with the owner's layout when
+ * its header's layout and state size are the owner's, and with the legacy
+ * layout the owner gives (the sections of the layout those files were written
+ * with) when they are that one's. A file of any other layout is refused. A
+ * snapshot made without sections (kw_snapshot_create) reads a file only when
+ * its header's layout and state size are the owner's, and writes version 3.
  *
  * Loading maps the file and reads it where it lies: the checksum in one
  * pass, then each record checked and indexed, nothing copied (a million
@@ -90,6 +98,12 @@ struct kw_snap_meta {
 	int64_t first_seen;
 	int64_t last_seen;
 	uint64_t events;
+	/* The owner's sections (bit i: section i of its layout) whose
+	 * families are learning again, from relearn_since (0: from the
+	 * key's next event). Written by version 4 only; a file's marks are
+	 * moved to the owner's sections when it is read. */
+	uint64_t relearn;
+	int64_t relearn_since;
 };
 
 /* One detector family's part of a key's state bytes. */

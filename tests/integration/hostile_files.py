@@ -86,20 +86,25 @@ class Checks:
 
 def craft_state(src, dst, fill):
     """Every record's state bytes set to fill, the checksum made right:
-    the file is whole, only not sane. (Version 3: per record the
-    fingerprint, three times, a bitmap of the state's non-zero 8-byte
-    words and those words; src/state/snapshot.h.)"""
+    the file is whole, only not sane. (Version 4: after the header the
+    families' sections; per record the fingerprint, three times, the
+    families learning again and since when, a bitmap of the state's
+    non-zero 8-byte words and those words; src/state/snapshot.h.)"""
     d = open(src, "rb").read()
-    assert d[8] == 3
+    assert d[8] == 4
     ssize = struct.unpack_from("<I", d, 12)[0]
     count = struct.unpack_from("<Q", d, len(d) - 16)[0]
+    nsec = struct.unpack_from("<I", d, 24)[0]
     words = (ssize + 7) // 8
     bm = (words + 7) // 8
     assert count >= 1 and ssize % 8 == 0
-    out, p = bytearray(d[:24]), 24
+    p = 28
+    for _ in range(nsec):
+        p += 13 + d[p + 12]
+    out = bytearray(d[:p])
     for _ in range(count):
-        nz = sum(bin(b).count("1") for b in d[p + 32:p + 32 + bm])
-        out += d[p:p + 32]
+        nz = sum(bin(b).count("1") for b in d[p + 48:p + 48 + bm])
+        out += d[p:p + 48]
         if fill:
             bits = bytearray(bm)
             for w in range(words):
@@ -107,7 +112,7 @@ def craft_state(src, dst, fill):
             out += bits + bytes([fill]) * ssize
         else:
             out += bytes(bm)
-        p += 32 + bm + 8 * nz
+        p += 48 + bm + 8 * nz
     out += d[p:len(d) - 8]  # the extra section and the count
     out += struct.pack("<I", zlib.crc32(bytes(out))) + b"END\n"
     with open(dst, "wb") as f:

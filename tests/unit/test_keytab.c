@@ -7,6 +7,9 @@
  * inserts with lookups and evictions interleaved (checked against a model
  * that follows the callbacks), and the seed.
  *
+ * Tests number their keys in kw_keyent.relearn, an engine-owned field the
+ * table zeroes on insert and never reads.
+ *
  * Set KW_BENCH=1 to also run the lookup benchmark (10k and 1M keys; CPU
  * time of this thread).
  */
@@ -85,6 +88,8 @@ static void test_get_basic(void **state)
 	assert_int_equal(a->mode, 0);
 	assert_null(a->conf);
 	assert_int_equal(a->flags, 0);
+	assert_int_equal(a->relearn, 0);
+	assert_int_equal(a->relearn_since, 0);
 	assert_int_equal(a->events, 1);
 	assert_int_equal(a->first_seen, 1000);
 	assert_int_equal(a->last_seen, 1000);
@@ -467,7 +472,7 @@ static void note_age(void *ctx, struct kw_keyent *ent)
 {
 	size_t *hist = ctx;
 
-	hist[(20000 - 1 - ent->flags) / 1000]++;
+	hist[(20000 - 1 - ent->relearn) / 1000]++;
 }
 
 struct evict_rank {
@@ -479,8 +484,8 @@ static void evict_by_rank(void *ctx, struct kw_keyent *ent)
 {
 	struct evict_rank *er = ctx;
 
-	assert_true(ent->flags < 1000); /* never one of the new keys */
-	er->by_decile[er->rank[ent->flags] / 100]++;
+	assert_true(ent->relearn < 1000); /* never one of the new keys */
+	er->by_decile[er->rank[ent->relearn] / 100]++;
 }
 
 static void test_evict_recency(void **state)
@@ -493,7 +498,7 @@ static void test_evict_recency(void **state)
 	assert_int_equal(kw_keytab_create_seeded(1000, 0, seed_a, &t), KW_OK);
 	for (uint32_t i = 0; i < 20000; i++) {
 		make_key(key, i);
-		get(t, key, (int64_t)i, NULL)->flags = i;
+		get(t, key, (int64_t)i, NULL)->relearn = i;
 	}
 	assert_int_equal(kw_keytab_evicted(t), 19000);
 	kw_keytab_foreach(t, note_age, hist);
@@ -514,7 +519,7 @@ static void test_evict_recency(void **state)
 				 KW_OK);
 		for (uint32_t k = 0; k < N; k++) {
 			make_key(key, k);
-			get(t, key, 0, NULL)->flags = k;
+			get(t, key, 0, NULL)->relearn = k;
 			get(t, key, 24 * HOUR_US, NULL);
 		}
 		for (uint32_t i = 0; i < N; i++) {
@@ -527,7 +532,7 @@ static void test_evict_recency(void **state)
 		kw_keytab_on_evict(t, evict_by_rank, &er);
 		for (uint32_t i = 0; i < NEW; i++) {
 			make_key(key, N + i);
-			get(t, key, 0, NULL)->flags = N + i;
+			get(t, key, 0, NULL)->relearn = N + i;
 			get(t, key, 26 * HOUR_US + i, NULL);
 		}
 		assert_int_equal(kw_keytab_evicted(t), NEW);
@@ -550,7 +555,7 @@ static void count_cb(void *ctx, struct kw_keyent *ent)
 
 	sum[0]++;
 	sum[1] += ent->events;
-	ent->flags = 7;
+	ent->relearn = 7;
 }
 
 static void test_foreach(void **state)
@@ -572,7 +577,7 @@ static void test_foreach(void **state)
 	assert_int_equal(sum[1], 500);
 	assert_int_equal(kw_keytab_count(t), 300);
 	make_key(key, 5);
-	assert_int_equal(get(t, key, 0, NULL)->flags, 7);
+	assert_int_equal(get(t, key, 0, NULL)->relearn, 7);
 	kw_keytab_destroy(t);
 }
 
@@ -586,12 +591,12 @@ struct order_log {
 	size_t n;
 };
 
-static void log_flags(void *ctx, struct kw_keyent *ent)
+static void log_numbers(void *ctx, struct kw_keyent *ent)
 {
 	struct order_log *o = ctx;
 
 	assert_true(o->n < 4096);
-	o->seq[o->n++] = ent->flags;
+	o->seq[o->n++] = ent->relearn;
 }
 
 static void test_order_independent_of_seed(void **state)
@@ -610,7 +615,7 @@ static void test_order_independent_of_seed(void **state)
 	assert_int_equal(kw_keytab_create_seeded(100, 0, seed_a, &t[0]), KW_OK);
 	assert_int_equal(kw_keytab_create_seeded(100, 0, seed_b, &t[1]), KW_OK);
 	for (int k = 0; k < 2; k++)
-		kw_keytab_on_evict(t[k], log_flags, &ev[k]);
+		kw_keytab_on_evict(t[k], log_numbers, &ev[k]);
 	for (uint32_t i = 0; i < 1000; i++) {
 		size_t id;
 
@@ -624,11 +629,11 @@ static void test_order_independent_of_seed(void **state)
 			struct kw_keyent *e = get(t[k], key, i / 10, &created);
 
 			if (created)
-				e->flags = (uint32_t)id;
+				e->relearn = (uint32_t)id;
 		}
 	}
 	for (int k = 0; k < 2; k++)
-		kw_keytab_foreach(t[k], log_flags, &fe[k]);
+		kw_keytab_foreach(t[k], log_numbers, &fe[k]);
 	assert_true(ev[0].n > 100);
 	assert_int_equal(ev[0].n, ev[1].n);
 	assert_memory_equal(ev[0].seq, ev[1].seq, ev[0].n * sizeof(uint32_t));
@@ -651,9 +656,9 @@ static void test_foreach_order(void **state)
 	assert_int_equal(kw_keytab_create_seeded(1000, 0, seed_a, &t), KW_OK);
 	for (uint32_t i = 0; i < 700; i++) {
 		make_key(key, (i * 3) % 700);
-		get(t, key, 0, NULL)->flags = (i * 3) % 700;
+		get(t, key, 0, NULL)->relearn = (i * 3) % 700;
 	}
-	kw_keytab_foreach(t, log_flags, &fe);
+	kw_keytab_foreach(t, log_numbers, &fe);
 	assert_int_equal(fe.n, 700);
 	for (uint32_t i = 0; i < 700; i++)
 		assert_int_equal(fe.seq[i], (i * 3) % 700);
@@ -683,9 +688,9 @@ static void mark_present(void *ctx, struct kw_keyent *ent)
 {
 	struct model *m = ctx;
 
-	assert_true(ent->flags < m->nkeys);
-	assert_true(m->present[ent->flags]);
-	assert_int_equal(ent->events, m->events[ent->flags]);
+	assert_true(ent->relearn < m->nkeys);
+	assert_true(m->present[ent->relearn]);
+	assert_int_equal(ent->events, m->events[ent->relearn]);
 	m->npresent--; /* each present key listed once */
 }
 
@@ -693,9 +698,9 @@ static void model_evict(void *ctx, struct kw_keyent *ent)
 {
 	struct model *m = ctx;
 
-	assert_true(m->present[ent->flags]);
-	m->present[ent->flags] = false;
-	m->events[ent->flags] = 0;
+	assert_true(m->present[ent->relearn]);
+	m->present[ent->relearn] = false;
+	m->events[ent->relearn] = 0;
 	m->npresent--;
 }
 
@@ -732,12 +737,12 @@ static void run_model(size_t nkeys, size_t max_keys, size_t state_size)
 		ent = get(t, key, (int64_t)op, &created);
 		assert_int_equal(created, !m.present[i]);
 		if (created) {
-			ent->flags = (uint32_t)i;
+			ent->relearn = (uint32_t)i;
 			m.present[i] = true;
 			m.npresent++;
 			creations++;
 		}
-		assert_int_equal(ent->flags, i);
+		assert_int_equal(ent->relearn, i);
 		m.events[i]++;
 		assert_int_equal(ent->events, m.events[i]);
 		assert_int_equal(kw_keytab_count(t), m.npresent);
@@ -757,7 +762,7 @@ static void run_model(size_t nkeys, size_t max_keys, size_t state_size)
 		if (!m.present[i])
 			continue;
 		make_key(key, i);
-		assert_int_equal(get(t, key, 0, &created)->flags, i);
+		assert_int_equal(get(t, key, 0, &created)->relearn, i);
 		assert_false(created);
 	}
 	assert_int_equal(kw_keytab_evicted(t), creations - listed);

@@ -242,6 +242,8 @@ struct rawrec {
 	uint64_t fp;
 	int64_t first, last;
 	uint64_t events;
+	uint64_t relearn; /* version 4 */
+	int64_t since;
 	unsigned char state[2048];
 };
 
@@ -330,7 +332,7 @@ static void write_version(const char *path, int version, uint64_t layout,
 	free(buf);
 }
 
-/* Read a version 3 file back (checking the layout as it goes); the
+/* Read a version 3 or 4 file back (checking the layout as it goes); the
  * number of records, and where each starts in *off (up to max). */
 static size_t read_v3(const char *path, size_t ssize, struct rawrec *r,
 		      size_t max, size_t *off)
@@ -338,8 +340,18 @@ static size_t read_v3(const char *path, size_t ssize, struct rawrec *r,
 	long size;
 	unsigned char *buf = slurp(path, &size);
 	size_t words = (ssize + 7) / 8, bm = (words + 7) / 8, p = 24, n;
+	bool v4 = buf[8] == 4;
 
-	assert_memory_equal(buf, "KWSTATE\0\3\0\0\0", 12);
+	assert_memory_equal(buf, "KWSTATE\0", 8);
+	assert_memory_equal(buf + 9, "\0\0\0", 3);
+	assert_true(buf[8] == 3 || v4);
+	if (v4) { /* the sections: u32 count, each 13 bytes and a name */
+		uint32_t k = (uint32_t)buf[p] | (uint32_t)buf[p + 1] << 8;
+
+		p += 4;
+		while (k--)
+			p += 13 + buf[p + 12];
+	}
 	n = (size_t)rd64(buf + size - 16);
 	assert_true(n <= max);
 	for (size_t i = 0; i < n; i++) {
@@ -348,7 +360,9 @@ static size_t read_v3(const char *path, size_t ssize, struct rawrec *r,
 		r[i].first = (int64_t)rd64(buf + p + 8);
 		r[i].last = (int64_t)rd64(buf + p + 16);
 		r[i].events = rd64(buf + p + 24);
-		p += 32;
+		r[i].relearn = v4 ? rd64(buf + p + 32) : 0;
+		r[i].since = v4 ? (int64_t)rd64(buf + p + 40) : 0;
+		p += v4 ? 48 : 32;
 		memset(r[i].state, 0, sizeof(r[i].state));
 		{
 			size_t q = p + bm;
@@ -661,6 +675,10 @@ static void expect_b_records(struct kw_snapshot *s)
 		assert_int_equal(m.first_seen, 100);
 		assert_int_equal(m.last_seen, 200);
 		assert_int_equal(m.events, 3);
+		/* geo (of an older layout) and ops.harvest (new) learn
+		 * again, from the key's next event. */
+		assert_true(m.relearn == (1u | 8u));
+		assert_true(m.relearn_since == 0);
 	}
 }
 
@@ -687,9 +705,9 @@ static void test_sections_round_trip(void **state)
 			    "\x03\0\0\0"
 			    "\x01\0\0\0\0\0\0\0\x10\0\0\0\x03geo",
 			    4 + 16);
-	/* header, sections (4 + 16 + 17 + 16), 3 records (8 + 24 + 1 + 4
+	/* header, sections (4 + 16 + 17 + 16), 3 records (8 + 40 + 1 + 4
 	 * words: bytes 24 to 31 are zero), extra, trailer */
-	assert_int_equal(size, 24 + 53 + 3 * 65 + 8 + 7 + 16);
+	assert_int_equal(size, 24 + 53 + 3 * 81 + 8 + 7 + 16);
 	free(buf);
 	s = load_logged(t.path, &layout_a, NULL, "");
 	assert_int_equal(kw_snapshot_count(s), 3);
@@ -765,8 +783,103 @@ static void test_sections_one_family_reset(void **state)
 		state_a(want, 2);
 		memset(want, 0, 16);
 		assert_memory_equal(st, want, 40);
+		/* geo starts again; harvest's mark went with its state. */
+		assert_true(m.relearn == 1u);
 	}
 	kw_snapshot_destroy(s);
+	tmp_down(&t);
+}
+
+/* A record's families learning again (kw_snap_meta.relearn): written by
+ * version 4, read back as they are by the same layout, moved with their
+ * families to another one, and checked like the rest of a record. */
+static void test_sections_relearn(void **state)
+{
+	struct kw_snapshot_writer *w = NULL;
+	struct kw_snapshot *s;
+	struct kw_snap_meta m = {100, 200, 3, 2u | 4u, 150}, got;
+	unsigned char st[40];
+	struct kw_error err;
+	struct tmp t;
+	static const struct {
+		struct kw_snap_meta m;
+		const char *why;
+	} bad[] = {
+		{{100, 200, 3, 8u, 150},
+		 "learning again in a section the file does not have"},
+		{{100, 200, 3, 0, 150},
+		 "a time to learn again from, with nothing learning again"},
+		{{100, 200, 3, 1u, 99},
+		 "learning again since a time outside its first and last "
+		 "seen"},
+		{{100, 200, 3, 1u, 201},
+		 "learning again since a time outside its first and last "
+		 "seen"},
+	};
+
+	(void)state;
+	tmp_up(&t);
+	state_a(st, 0);
+	assert_int_equal(
+		kw_snapshot_write_begin_layout(t.path, &layout_a, &w, &err),
+		KW_OK);
+	kw_snapshot_write_add(w, FP_A, &m, st);
+	assert_int_equal(kw_snapshot_write_commit(w, &err), KW_OK);
+	/* As it lies: rate and ops learning again since 150. */
+	s = load_logged(t.path, &layout_a, NULL, "");
+	assert_true(kw_snapshot_take(s, FP_A, &got, st));
+	assert_true(got.relearn == (2u | 4u));
+	assert_true(got.relearn_since == 150);
+	kw_snapshot_destroy(s);
+	/* Layout C: ops first, then rate, geo gone: the marks follow, and
+	 * nothing starts again, so the time is kept. */
+	{
+		static const struct kw_snap_section sec_c[] = {
+			{"ops", 3, 0, 8},
+			{"rate", 1, 8, 8},
+		};
+		static const struct kw_snap_layout layout_c = {sec_c, 2, 16,
+							       LAYOUT + 9};
+
+		s = load_logged(t.path, &layout_c, NULL,
+				"keywatch: state: %s: the state of geo, which "
+				"this keywatch does not have, is left out\n");
+		assert_true(kw_snapshot_take(s, FP_A, &got, st));
+		assert_true(got.relearn == (1u | 2u));
+		assert_true(got.relearn_since == 150);
+		kw_snapshot_destroy(s);
+	}
+	/* Layout B starts geo and harvest again: one time for all, from
+	 * the key's next event. */
+	s = load_logged(t.path, &layout_b, NULL,
+			"keywatch: warning: state: learning for geo starts "
+			"again: its state in %s is from an older layout\n"
+			"keywatch: state: learning for ops.harvest starts: %s "
+			"holds no state for it\n");
+	assert_true(kw_snapshot_take(s, FP_A, &got, st));
+	assert_true(got.relearn == (1u | 2u | 4u | 8u));
+	assert_true(got.relearn_since == 0);
+	kw_snapshot_destroy(s);
+	/* Marks keywatch could not have written refuse the file. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char msg[256];
+		struct kw_snapshot *r = NULL;
+
+		state_a(st, 0);
+		assert_int_equal(kw_snapshot_write_begin_layout(
+					 t.path, &layout_a, &w, &err),
+				 KW_OK);
+		kw_snapshot_write_add(w, FP_A, &bad[i].m, st);
+		assert_int_equal(kw_snapshot_write_commit(w, &err), KW_OK);
+		snprintf(msg, sizeof(msg),
+			 "state file damaged (record 1 of 1: %s); remove it "
+			 "to start learning again",
+			 bad[i].why);
+		assert_int_equal(
+			kw_snapshot_create_layout(&layout_a, NULL, 10, &r),
+			KW_OK);
+		expect_refused(r, t.path, KW_ECORRUPT, msg);
+	}
 	tmp_down(&t);
 }
 
@@ -1476,6 +1589,153 @@ static void test_engine_rejects_insane_state(void **state)
 	kw_log_set_level(KW_LOG_INFO);
 }
 
+/* ---- an upgrade that changes one family's layout ---------------------- */
+
+#define KEY_G "sk_live_51HgeoGeoGeoGeoGeoGeogggg"
+
+/* One request of key G at T0 + sec from ip, to path. */
+static void req(FILE *f, long sec, const char *ip, const char *path)
+{
+	static unsigned id;
+
+	fprintf(f,
+		"{\"id\":\"req_g%u\",\"created\":%ld,\"method\":\"GET\","
+		"\"path\":\"%s\",\"status\":200,\"ip\":\"%s\","
+		"\"api_key\":\"" KEY_G "\"}\n",
+		id++, T0 + sec, path, ip);
+}
+
+/* Set the layout version of the state file's section name to version,
+ * the checksum made right: the file as an older keywatch wrote it. */
+static void set_section_version(const char *path, const char *name,
+				uint32_t version)
+{
+	long size;
+	unsigned char *buf = slurp(path, &size);
+	size_t p = 28, len = strlen(name);
+	uint32_t n = (uint32_t)buf[24], crc;
+	bool done = false;
+
+	assert_int_equal(buf[8], 4);
+	for (uint32_t i = 0; i < n; i++, p += 13 + buf[p + 12]) {
+		if (buf[p + 12] != len || memcmp(buf + p + 13, name, len))
+			continue;
+		for (int k = 0; k < 4; k++)
+			buf[p + k] = (unsigned char)(version >> (8 * k));
+		done = true;
+	}
+	assert_true(done);
+	crc = (uint32_t)crc32(0, buf, (uInt)(size - 8));
+	for (int k = 0; k < 4; k++)
+		buf[size - 8 + k] = (unsigned char)(crc >> (8 * k));
+	spit(path, buf, size);
+	free(buf);
+}
+
+/* Scan log with the state file, its warnings captured into got. */
+static void scan_logged(struct sink_capture *cap, const char *st,
+			const char *log, char *got, size_t cap_got)
+{
+	struct capture c;
+
+	kw_log_set_level(KW_LOG_WARN);
+	capture_begin(&c);
+	scan(cap, st, log, NULL);
+	capture_end(&c, got, cap_got);
+	kw_log_set_level(KW_LOG_QUIET);
+}
+
+/* geo's layout changes in an upgrade (its section in the state file is of
+ * an older version): geo alone starts learning key G again, from the
+ * key's first request after the upgrade, with the warning; until it has
+ * learnt for `learn` (72 hours) no address is new to it, though it
+ * forgot the ones it knew; the learning again survives a save in the
+ * middle; ops keeps what it learnt (a known operation is quiet, a new
+ * one is caught at once). Loaded without the change, the same requests
+ * make geo call the first new address new. */
+static void test_engine_relearns_reset_family(void **state)
+{
+	struct sink_capture cap = {0};
+	char week[128], day10[128], day11[128], st[128], got[1024], want[1024];
+	struct tmp t;
+	FILE *f;
+
+	(void)state;
+	kw_log_set_level(KW_LOG_QUIET);
+	tmp_up(&t);
+	snprintf(week, sizeof(week), "%s/week.jsonl", t.dir);
+	snprintf(day10, sizeof(day10), "%s/day10.jsonl", t.dir);
+	snprintf(day11, sizeof(day11), "%s/day11.jsonl", t.dir);
+	snprintf(st, sizeof(st), "%s/s", t.dir);
+	/* Days 0 to 4: hourly from one address, one operation. */
+	f = fopen(week, "w");
+	assert_non_null(f);
+	for (long h = 0; h < 5 * 24; h++)
+		req(f, h * 3600, "198.51.100.4", "/v1/charges");
+	fclose(f);
+	/* Day 10 (the upgrade): a new address, a new operation, and the
+	 * old address, which geo has forgotten. */
+	f = fopen(day10, "w");
+	assert_non_null(f);
+	req(f, 10 * DAY_S, "203.0.113.9", "/v1/charges");
+	req(f, 10 * DAY_S + 3600, "203.0.113.9", "/v1/balance");
+	req(f, 10 * DAY_S + 7200, "198.51.100.4", "/v1/charges");
+	fclose(f);
+	/* Day 11, still learning; day 13, 72 hours after day 10's first
+	 * request, learnt: each a new address. */
+	f = fopen(day11, "w");
+	assert_non_null(f);
+	req(f, 11 * DAY_S, "192.0.2.50", "/v1/charges");
+	req(f, 13 * DAY_S - 1, "192.0.2.51", "/v1/charges");
+	req(f, 13 * DAY_S + 60, "192.0.2.77", "/v1/charges");
+	fclose(f);
+
+	scan(&cap, st, week, NULL);
+	assert_int_equal(cap.n, 0);
+
+	set_section_version(st, "geo", 1);
+	scan_logged(&cap, st, day10, got, sizeof(got));
+	snprintf(want, sizeof(want),
+		 "keywatch: warning: state: learning for geo starts again: "
+		 "its state in %s is from an older layout\n",
+		 st);
+	assert_string_equal(got, want);
+	assert_int_equal(cap.n, 1);
+	assert_non_null(
+		strstr(cap.lines[0], "\"detector\":\"ops.first_seen\""));
+	assert_non_null(
+		strstr(cap.lines[0], "\"time\":\"2026-11-30T01:00:00Z\""));
+
+	/* Saved in the middle of learning again: it goes on. */
+	scan_logged(&cap, st, day11, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_int_equal(cap.n, 2);
+	assert_non_null(strstr(cap.lines[1], "\"detector\":\"geo.new_ip\""));
+	assert_non_null(
+		strstr(cap.lines[1], "\"time\":\"2026-12-03T00:01:00Z\""));
+	assert_non_null(strstr(cap.lines[1], "192.0.2.77"));
+	free_capture(&cap);
+	memset(&cap, 0, sizeof(cap));
+
+	/* The same day 10 without the upgrade: geo knows the key. */
+	unlink(st);
+	scan(&cap, st, week, NULL);
+	scan(&cap, st, day10, NULL);
+	assert_int_equal(cap.n, 2);
+	assert_non_null(strstr(cap.lines[0], "\"detector\":\"geo.new_ip\""));
+	assert_non_null(strstr(cap.lines[0], "203.0.113.9"));
+	assert_non_null(
+		strstr(cap.lines[1], "\"detector\":\"ops.first_seen\""));
+
+	free_capture(&cap);
+	unlink(week);
+	unlink(day10);
+	unlink(day11);
+	unlink(st);
+	tmp_down(&t);
+	kw_log_set_level(KW_LOG_INFO);
+}
+
 /* A family with per-key state says what state it could have left: the
  * engine runs every loaded record through it (detector.h). */
 static void test_every_stateful_family_validates(void **state)
@@ -1526,6 +1786,8 @@ int main(void)
 		cmocka_unit_test(test_late_events_counted),
 		cmocka_unit_test(test_engine_rejects_damaged),
 		cmocka_unit_test(test_engine_rejects_insane_state),
+		cmocka_unit_test(test_sections_relearn),
+		cmocka_unit_test(test_engine_relearns_reset_family),
 		cmocka_unit_test(test_every_stateful_family_validates),
 	};
 
