@@ -7,12 +7,18 @@
  * the items are a million keys' state). Handing a slot back swaps its
  * array for an empty one first, so items put back by the callback land in
  * the fresh array and are not seen twice.
+ *
+ * Beside the slots, a bitmap says which slots hold anything, so that an
+ * advance goes from one busy slot to the next a 64-slot word at a time:
+ * a clock that moves over long quiet stretches (a shard whose keys are
+ * idle, a log with a night in it) costs words of the bitmap, not ticks.
  */
 #include "engine/wheel.h"
 
 #include <stdlib.h>
 
 #define SLOT_MIN 8
+#define WORD 64	       /* slots a word of the bitmap covers */
 #define KEEP_MAX 65536 /* a spare array larger than this is freed */
 
 struct elem {
@@ -30,12 +36,24 @@ struct kw_wheel {
 	size_t mask; /* slots - 1 */
 	size_t off;  /* of the link in an item */
 	struct slot *slots;
+	uint64_t *busy;	   /* bit i of word i / 64: slot i holds an item */
 	struct slot spare; /* an emptied array, kept for the next swap */
 	int64_t next;	   /* the first tick not yet looked at for good */
 	bool started;	   /* next is set: the clock was advanced once */
 	int64_t first;	   /* before that: the earliest tick added */
 	size_t count;
+	uint64_t looked; /* slots looked at by advances, for kw_wheel_looked */
 };
+
+static void mark_busy(struct kw_wheel *w, size_t i)
+{
+	w->busy[i / WORD] |= UINT64_C(1) << (i % WORD);
+}
+
+static void mark_empty(struct kw_wheel *w, size_t i)
+{
+	w->busy[i / WORD] &= ~(UINT64_C(1) << (i % WORD));
+}
 
 static struct kw_wheel_link *link_of(const struct kw_wheel *w, void *item)
 {
@@ -65,7 +83,10 @@ enum kw_status kw_wheel_create(int64_t tick, size_t nslots, size_t link_offset,
 	if (!w)
 		return KW_ENOMEM;
 	w->slots = calloc(nslots, sizeof(*w->slots));
-	if (!w->slots) {
+	w->busy = calloc((nslots + WORD - 1) / WORD, sizeof(*w->busy));
+	if (!w->slots || !w->busy) {
+		free(w->slots);
+		free(w->busy);
 		free(w);
 		return KW_ENOMEM;
 	}
@@ -83,6 +104,7 @@ void kw_wheel_destroy(struct kw_wheel *w)
 	for (size_t i = 0; i <= w->mask; i++)
 		free(w->slots[i].v);
 	free(w->slots);
+	free(w->busy);
 	free(w->spare.v);
 	free(w);
 }
@@ -100,6 +122,8 @@ void kw_wheel_remove(struct kw_wheel *w, void *item)
 		s->v[l->pos] = s->v[s->n];
 		link_of(w, s->v[l->pos].item)->pos = l->pos;
 	}
+	if (!s->n)
+		mark_empty(w, l->slot - 1);
 	*l = (struct kw_wheel_link){0, 0};
 	w->count--;
 }
@@ -133,6 +157,7 @@ bool kw_wheel_add(struct kw_wheel *w, void *item, int64_t due)
 	s->v[s->n] = (struct elem){item, due};
 	l->slot = (uint32_t)((uint64_t)t & w->mask) + 1;
 	l->pos = s->n++;
+	mark_busy(w, l->slot - 1);
 	w->count++;
 	return true;
 }
@@ -156,6 +181,7 @@ static void fire_slot(struct kw_wheel *w, size_t i, int64_t now,
 		return;
 	w->slots[i] = w->spare;
 	w->spare = (struct slot){NULL, 0, 0};
+	mark_empty(w, i); /* until something is put back in it */
 	for (uint32_t k = 0; k < cur.n; k++) {
 		struct elem e = cur.v[k];
 
@@ -175,11 +201,28 @@ static void fire_slot(struct kw_wheel *w, size_t i, int64_t now,
 		w->spare = cur;
 }
 
+/*
+ * How many slots from slot i on, i included, are empty before the next
+ * busy one, looking no further than the end of i's bitmap word (or of the
+ * slots, when a word holds more than there are): 0 when i itself is busy.
+ */
+static uint64_t empty_run(const struct kw_wheel *w, size_t i)
+{
+	uint64_t bits = w->busy[i / WORD] >> (i % WORD);
+	uint64_t span = WORD - i % WORD;
+
+	if (span > w->mask + 1 - i)
+		span = w->mask + 1 - i;
+	if (!bits)
+		return span;
+	return (uint64_t)__builtin_ctzll(bits);
+}
+
 void kw_wheel_advance(struct kw_wheel *w, int64_t now, kw_wheel_fn *fn,
 		      void *ctx)
 {
 	int64_t target = tick_of(w, now);
-	uint64_t ticks;
+	uint64_t ticks, k = 0;
 
 	if (!w->started) {
 		/* The first advance: from the earliest item, if any. */
@@ -188,13 +231,24 @@ void kw_wheel_advance(struct kw_wheel *w, int64_t now, kw_wheel_fn *fn,
 	}
 	if (target < w->next)
 		return;
-	/* The ticks from next to target, each slot at most once. */
+	/* The ticks from next to target, each slot at most once, the empty
+	 * ones skipped by the bitmap (read again after each slot handed
+	 * back: the callback may have put an item further on). */
 	ticks = (uint64_t)target - (uint64_t)w->next;
 	if (ticks > w->mask)
 		ticks = w->mask;
-	for (uint64_t k = 0; k <= ticks; k++)
-		fire_slot(w, (size_t)(((uint64_t)w->next + k) & w->mask), now,
-			  fn, ctx);
+	while (w->count && k <= ticks) {
+		size_t i = (size_t)(((uint64_t)w->next + k) & w->mask);
+		uint64_t skip = empty_run(w, i);
+
+		w->looked++;
+		if (skip) {
+			k += skip;
+			continue;
+		}
+		fire_slot(w, i, now, fn, ctx);
+		k++;
+	}
 	/* The target tick may still get items due later in it. */
 	w->next = target;
 }
@@ -202,4 +256,9 @@ void kw_wheel_advance(struct kw_wheel *w, int64_t now, kw_wheel_fn *fn,
 size_t kw_wheel_count(const struct kw_wheel *w)
 {
 	return w->count;
+}
+
+uint64_t kw_wheel_looked(const struct kw_wheel *w)
+{
+	return w->looked;
 }

@@ -5,7 +5,9 @@
  * jump of the clock past a whole turn; removal and moving (the link kept
  * right after a removal moves another item), and moving only sooner;
  * items put back by the callback; items due before the clock; the clock
- * never going back; and a random workload checked against a plain list.
+ * never going back; a random workload checked against a plain list; and
+ * quiet stretches (long gaps, many turns, wrap-arounds) handed back at
+ * the exact times, for a few looks per advance rather than one per tick.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -339,6 +341,190 @@ static void test_random_against_list(void **state)
 	kw_wheel_destroy(w);
 }
 
+/* floor(t / S) */
+static int64_t tick_at(int64_t t)
+{
+	return t / S - (t % S < 0);
+}
+
+/*
+ * The engine's wheel (4096 one-second slots) advanced a minute at a time,
+ * as a shard's sweep does, over 30 hours with a few items spread wide:
+ * each is handed back at the first advance at or after its time, in the
+ * slot order of that advance; and an advance over a quiet minute looks at
+ * a word or two of the bitmap, not at 60 slots.
+ */
+static void test_quiet_stretches(void **state)
+{
+	struct kw_wheel *w = wheel(4096);
+	/* 5 s; a minute on; the last slot of the first turn; the first of
+	 * the second (slot 0 again); three turns and 7 s on; a day on. */
+	static const int64_t due[] = {5, 70, 4095, 4096, 3 * 4096 + 7, 86400};
+	/* The first minute boundary at or after each. */
+	static const int64_t at[] = {60, 120, 4140, 4140, 12300, 86400};
+	enum { N = sizeof(due) / sizeof(due[0]) };
+	struct item it[N];
+	int64_t fired_at[N];
+	struct log l = {.n = 0};
+	uint64_t advances = 0;
+
+	(void)state;
+	memset(it, 0, sizeof(it));
+	advance(w, &l, 0);
+	for (int i = 0; i < N; i++) {
+		it[i].id = i;
+		fired_at[i] = -1;
+		add(w, &it[i], due[i] * S);
+	}
+	for (int64_t t = 60; t <= 30 * 3600; t += 60) {
+		size_t before = l.n;
+
+		advance(w, &l, t * S);
+		advances++;
+		for (size_t k = before; k < l.n; k++)
+			fired_at[l.ids[k]] = t;
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(it[i].fired, 1);
+		assert_int_equal(fired_at[i], at[i]);
+	}
+	/* 4095 before 4096: tick order within the advance that hands both. */
+	assert_int_equal(l.ids[2], 2);
+	assert_int_equal(l.ids[3], 3);
+	assert_int_equal(kw_wheel_count(w), 0);
+	/* 1800 advances: a slot-by-slot walk looks at 61 slots each
+	 * (109,800); the bitmap at most two words each, plus the busy slots
+	 * (the day-on item is looked at once a turn until it is due). */
+	assert_true(kw_wheel_looked(w) <= 2 * advances + 40);
+	kw_wheel_destroy(w);
+}
+
+/*
+ * One advance over many turns at once, on a wheel of fewer slots than a
+ * bitmap word and on one of many words: every item due is handed back,
+ * in slot order from the clock's tick; the ones not due stay; and the
+ * advance looks at each word of the bitmap and each busy slot once (and
+ * at the empty run before it).
+ */
+static void test_jump_many_turns(void **state)
+{
+	static const size_t sizes[] = {8, 4096};
+
+	(void)state;
+	for (size_t z = 0; z < 2; z++) {
+		struct kw_wheel *w = wheel(sizes[z]);
+		int64_t turn = (int64_t)sizes[z];
+		/* Slots 3, 1 and 6 (of 8; of 4096: 3, 1, 4094 and 6); the
+		 * last is not due by the jump. */
+		struct item a = {.id = 1}, b = {.id = 2}, c = {.id = 3},
+			    d = {.id = 4};
+		struct log l = {.n = 0};
+		uint64_t before;
+
+		advance(w, &l, 2 * S); /* the clock at tick 2 */
+		add(w, &a, (1000 * turn + 3) * S);
+		add(w, &b, (7 * turn + 1) * S);
+		add(w, &c, (turn - 2) * S);
+		add(w, &d, (2000 * turn + 6) * S);
+		before = kw_wheel_looked(w);
+		advance(w, &l, (1500 * turn) * S);
+		/* From slot 2 round: 3, then (turn - 2), then 1. */
+		assert_int_equal(l.n, 3);
+		assert_int_equal(l.ids[0], 1);
+		assert_int_equal(l.ids[1], 3);
+		assert_int_equal(l.ids[2], 2);
+		assert_true(kw_wheel_waiting(&d.link));
+		/* A word each, and for each of the 4 busy slots (two
+		 * hand items back, one a turn on) the look at it and at
+		 * the empty run before it: 73 for 4096 slots, not 4096. */
+		assert_true(kw_wheel_looked(w) - before <=
+			    (uint64_t)(turn + 63) / 64 + 2 * 4 + 1);
+		advance(w, &l, (2000 * turn + 6) * S);
+		assert_int_equal(l.n, 4);
+		assert_int_equal(l.ids[3], 4);
+		assert_int_equal(kw_wheel_count(w), 0);
+		kw_wheel_destroy(w);
+	}
+}
+
+/*
+ * A random workload with long gaps against a plain list, on wheels of 8,
+ * 64 and 4096 slots: after each advance exactly the items due by then
+ * have been handed back, once each, in the order of their slots from the
+ * clock's tick round (an item added before the clock's tick waits in the
+ * clock's tick's slot).
+ */
+static void test_random_gaps(void **state)
+{
+	enum { N = 500 };
+	static const size_t sizes[] = {8, 64, 4096};
+	static struct item it[N];
+	static int64_t eff[N]; /* the tick whose slot the item waits in */
+
+	(void)state;
+	for (size_t z = 0; z < 3; z++) {
+		int64_t turn = (int64_t)sizes[z];
+		struct kw_wheel *w = wheel(sizes[z]);
+		struct log l = {.n = 0};
+		uint64_t rng = 0x9e3779b97f4a7c15u + z;
+		int64_t now = -50 * S;
+
+		memset(it, 0, sizeof(it));
+		advance(w, &l, now);
+		for (int round = 0; round < 300; round++) {
+			int64_t from;
+
+			for (int k = 0; k < 10; k++) {
+				struct item *p;
+				int64_t t;
+
+				rng ^= rng << 13;
+				rng ^= rng >> 7;
+				rng ^= rng << 17;
+				p = &it[rng % N];
+				p->id = (int)(p - it);
+				/* From 10 s back to three turns on. */
+				add(w, p,
+				    now - 10 * S +
+					    (int64_t)((rng >> 24) %
+						      (uint64_t)(3 * turn *
+								 S)));
+				t = tick_at(p->due);
+				eff[p->id] =
+					t < tick_at(now) ? tick_at(now) : t;
+			}
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			/* Mostly short steps; one in eight up to five turns. */
+			if ((rng >> 40) % 8 == 0)
+				now += (int64_t)((rng >> 8) %
+						 (uint64_t)(5 * turn * S));
+			else
+				now += (int64_t)((rng >> 8) % (3 * S));
+			from = tick_at(l.now);
+			l.n = 0;
+			advance(w, &l, now);
+			for (size_t k = 1; k < l.n; k++) {
+				int64_t p0 = (eff[l.ids[k - 1]] - from) % turn;
+				int64_t p1 = (eff[l.ids[k]] - from) % turn;
+
+				assert_true(p0 <= p1);
+			}
+			for (int i = 0; i < N; i++) {
+				bool waiting = kw_wheel_waiting(&it[i].link);
+
+				assert_int_equal(waiting, it[i].scheduled);
+				if (waiting)
+					assert_true(it[i].due > now);
+			}
+			assert_int_equal(kw_wheel_count(w),
+					 count_scheduled(it, N));
+		}
+		kw_wheel_destroy(w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +536,9 @@ int main(void)
 		cmocka_unit_test(test_late_and_again),
 		cmocka_unit_test(test_before_epoch),
 		cmocka_unit_test(test_random_against_list),
+		cmocka_unit_test(test_quiet_stretches),
+		cmocka_unit_test(test_jump_many_turns),
+		cmocka_unit_test(test_random_gaps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
