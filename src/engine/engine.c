@@ -410,7 +410,8 @@ static enum kw_status read_records(struct kw_engine *e, struct kw_reader *r,
 
 	st = kw_splitter_create(r, name, e->opts.cfg->max_line, 0, &sp);
 	if (st != KW_OK) {
-		kw_log_error(NULL, "%s: %s", name, kw_strerror(st));
+		kw_error_set(&err, st, "%s: %s", name, kw_strerror(st));
+		input_failed(e, KW_SKIP_UNREADABLE, err.msg);
 		return st;
 	}
 	for (;;) {

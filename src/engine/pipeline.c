@@ -1035,6 +1035,20 @@ static void fold_lost(struct kw_pipeline *p)
 	p->e->stats.lost += __atomic_exchange_n(&p->lost, 0, __ATOMIC_RELAXED);
 }
 
+/* An input that failed before its first batch: an empty slot that counts
+ * it (opened: as an input too) and says why, in batch order. */
+static void fail_input(struct kw_pipeline *p, enum kw_skip_reason r,
+		       const char *msg, bool opened)
+{
+	struct slot *sl = acquire(p);
+
+	label(sl, "", NULL, NULL);
+	sl->nrecs = 0;
+	sl->opened = opened;
+	count_failure(sl, r, msg);
+	hand_over(p, sl);
+}
+
 enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 				const char *name,
 				const struct kw_decoder_ops *dec,
@@ -1047,7 +1061,12 @@ enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 
 	st = kw_splitter_create(r, name, p->e->opts.cfg->max_line, 0, &sp);
 	if (st != KW_OK) {
-		kw_log_error(NULL, "%s: %s", name, kw_strerror(st));
+		char msg[KW_ERROR_MSG_MAX];
+
+		/* Counted as an input that failed (scan's exit status
+		 * says so), in its place among the others. */
+		snprintf(msg, sizeof(msg), "%s: %s", name, kw_strerror(st));
+		fail_input(p, KW_SKIP_UNREADABLE, msg, counted);
 		return st;
 	}
 	pthread_mutex_lock(&p->mu);
@@ -1112,13 +1131,7 @@ void kw_pipeline_input_failed(struct kw_pipeline *p, enum kw_skip_reason r,
 void kw_pipeline_failed(struct kw_pipeline *p, enum kw_skip_reason r,
 			const char *msg)
 {
-	struct slot *sl = acquire(p);
-
-	label(sl, "", NULL, NULL);
-	sl->nrecs = 0;
-	sl->opened = 1;
-	count_failure(sl, r, msg);
-	hand_over(p, sl);
+	fail_input(p, r, msg, true);
 }
 
 void kw_pipeline_drain(struct kw_pipeline *p)
