@@ -301,24 +301,18 @@ static bool note_facts(struct incident *e, const struct kw_alert *a)
 	return ok;
 }
 
-/* false when memory ran out: the old worst stays (only its text is
- * older). */
-static bool set_worst(struct incident *e, const struct kw_alert *a)
+/* The incident's worst alert becomes a: its trees are shared, not copied
+ * (the router changes none of them once the alert is routed, and the
+ * messages built from the worst share them in turn). */
+static void set_worst(struct incident *e, const struct kw_alert *a)
 {
-	struct kw_alert copy;
-
-	kw_alert_copy(&copy, a);
-	if (copy.incomplete) {
-		kw_alert_clear(&copy);
-		return false;
-	}
 	kw_alert_clear(&e->worst);
-	e->worst = copy;
+	kw_alert_share(&e->worst, a);
+	json_decref(e->worst.update);
 	e->worst.update = NULL;
 	snprintf(e->worst_detector, sizeof(e->worst_detector), "%s",
 		 a->detector);
 	e->worst.detector = e->worst_detector;
-	return true;
 }
 
 /* Memory ran out and incident e (NULL: the alert a's) lost what is
@@ -613,10 +607,7 @@ static struct incident *open_entry(struct kw_incidents *in, uint64_t fp,
 		lost(in, NULL, a, "joins no incident");
 		return NULL;
 	}
-	if (!set_worst(e, a)) {
-		lost(in, NULL, a, "joins no incident");
-		return NULL; /* e was not taken: nopen is unchanged */
-	}
+	set_worst(e, a);
 	e->fp = fp;
 	snprintf(t, sizeof(t), "%" PRId64, a->time);
 	kw_alert_make_id(e->id, "kwi_", parts, 3);
@@ -703,10 +694,7 @@ void kw_incidents_add(struct kw_incidents *in, struct kw_alert *a)
 		if (a->time > e->last)
 			e->last = a->time;
 		if (a->severity > e->worst.severity) {
-			if (!set_worst(e, a))
-				lost(in, e, a,
-				     "keeps an older worst alert (its messages "
-				     "show that one)");
+			set_worst(e, a);
 			mark_due(in, e, false, a->time);
 		} else if (e->messages && in->due != (int32_t)(e - in->e) &&
 			   a->time - e->last_msg >= e->interval) {

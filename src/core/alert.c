@@ -327,6 +327,16 @@ enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src)
 	return KW_OK;
 }
 
+void kw_alert_share(struct kw_alert *dst, const struct kw_alert *src)
+{
+	*dst = *src;
+	dst->secret = KW_STR_NULL;
+	json_incref(dst->evidence);
+	json_incref(dst->suppress);
+	json_incref(dst->update);
+	json_incref(dst->links);
+}
+
 void kw_alert_clear(struct kw_alert *a)
 {
 	json_decref(a->evidence);

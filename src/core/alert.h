@@ -152,6 +152,12 @@ const char *kw_alert_link(const struct kw_alert *a, const char *rid);
  * lack of memory is left out and dst is marked incomplete. */
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src);
 
+/* A copy that shares src's JSON trees (their counts raised; freed by
+ * kw_alert_clear of each): for an alert kept after its routing, which
+ * changes none of them. Neither copy may change a shared tree, and a
+ * queue for another thread takes kw_alert_copy. Cannot fail. */
+void kw_alert_share(struct kw_alert *dst, const struct kw_alert *src);
+
 /* Free what the alert owns; safe on a zeroed or already cleared alert. */
 void kw_alert_clear(struct kw_alert *a);
 

@@ -7,7 +7,8 @@
  * without news), and the next alert opens a new one; keys do not mix; the
  * table is bounded (the quietest closes early); the summaries (IPs,
  * countries, operations, request ids); ids are stable; save and load
- * continue an incident.
+ * continue an incident; the worst alert is kept without a copy of its
+ * evidence.
  *
  * The one idea: the send callback records every message the router would
  * get, so each rule is checked by the messages, their times and contents.
@@ -34,6 +35,7 @@ struct sent {
 	char id[KW_ALERT_ID_LEN + 1];
 	enum kw_severity severity;
 	int64_t time;
+	const json_t *evidence; /* the message's, by address */
 	char json[4096];
 };
 
@@ -54,6 +56,7 @@ static void on_send(void *ctx, struct kw_incident_msg *m)
 	memcpy(s->id, m->msg->id, sizeof(s->id));
 	s->severity = m->msg->severity;
 	s->time = m->msg->time;
+	s->evidence = m->msg->evidence;
 	snprintf(s->json, sizeof(s->json), "%s", json);
 	free(json);
 	*m->told |= 1;
@@ -510,6 +513,60 @@ static void test_save_load(void **state)
 	kw_incidents_destroy(in2);
 }
 
+/* The incident keeps its worst alert's evidence as the alert had it, not a
+ * copy (the router changes it no more once routed): the message carries
+ * the very object, and it lives on after the alert is gone. A worse alert
+ * takes its place; the old one's evidence is let go. */
+static void test_worst_shared(void **state)
+{
+	struct record r;
+	struct kw_incidents *in = table(&r, 0);
+	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_LIVE};
+	struct kw_alert a, b;
+	json_t *ev, *ev2;
+	json_t *o;
+
+	(void)state;
+	snprintf(k.id, sizeof(k.id), "sk_live_\xe2\x80\xa6%04d", 7);
+	snprintf(k.fp, sizeof(k.fp), "%016x", 0x1007);
+	assert_int_equal(kw_alert_init(&a, "geo.new_ip", KW_SEV_MEDIUM, T0, &k),
+			 KW_OK);
+	kw_alert_evidence_str(&a, "ip", kw_str_c("45.1.2.3"));
+	kw_alert_set_id(&a, "a");
+	ev = json_incref(a.evidence);
+	kw_incidents_add(in, &a);
+	kw_alert_clear(&a);
+	assert_int_equal(ev->refcount, 2); /* ours and the incident's */
+	kw_incidents_tick(in, T0 + MIN);
+	assert_int_equal(r.n, 1);
+	assert_ptr_equal(r.m[0].evidence, ev);
+	o = msg_json(&r.m[0]);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_object_get(o, "alert"),
+						    "evidence"),
+				    "ip")),
+			    "45.1.2.3");
+	json_decref(o);
+
+	assert_int_equal(kw_alert_init(&b, "key.honey", KW_SEV_CRITICAL,
+				       T0 + 2 * MIN, &k),
+			 KW_OK);
+	kw_alert_evidence_str(&b, "ip", kw_str_c("45.1.2.4"));
+	kw_alert_set_id(&b, "b");
+	ev2 = json_incref(b.evidence);
+	kw_incidents_add(in, &b);
+	kw_alert_clear(&b);
+	assert_int_equal(ev->refcount, 1); /* only ours: the worst moved */
+	assert_int_equal(ev2->refcount, 2);
+	kw_incidents_tick(in, T0 + 3 * MIN);
+	assert_int_equal(r.n, 2);
+	assert_ptr_equal(r.m[1].evidence, ev2);
+	kw_incidents_destroy(in);
+	assert_int_equal(ev2->refcount, 1);
+	json_decref(ev);
+	json_decref(ev2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_keys_and_bound),
 		cmocka_unit_test(test_summaries),
 		cmocka_unit_test(test_save_load),
+		cmocka_unit_test(test_worst_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
