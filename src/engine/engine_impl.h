@@ -92,6 +92,10 @@ struct kw_shard {
 	size_t max_keys; /* its part of the config's max_keys */
 	struct kw_family fam[KW_ENGINE_MAX_FAMILIES];
 	size_t nfam, cur_family;
+	/* The families with windows (a flush), by place in fam[]: what a
+	 * key's windows are asked about after each event. */
+	uint8_t flushing[KW_ENGINE_MAX_FAMILIES];
+	size_t nflushing;
 	struct kw_keytab *keys;
 	struct kw_snapshot
 		*stash; /* evicted keys' learning; NULL: no --state */

@@ -126,12 +126,11 @@ static int64_t flush_key(struct kw_shard *s, struct kw_keyent *key, int64_t wm)
 	int64_t due = KW_DETECT_NONE_OPEN, first = key->first_seen;
 
 	s->current = key;
-	for (size_t i = 0; i < s->nfam; i++) {
+	for (size_t k = 0; k < s->nflushing; k++) {
+		size_t i = s->flushing[k];
 		struct kw_family *f = &s->fam[i];
 		int64_t d;
 
-		if (!f->ops->flush)
-			continue;
 		s->cur_family = i;
 		if (__builtin_expect(key->relearn != 0, 0))
 			relearn_view(key, i, first);
@@ -459,6 +458,8 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 		st = f->ops->create(&env, &f->self, err);
 		if (st != KW_OK)
 			return st;
+		if (f->ops->flush)
+			s->flushing[s->nflushing++] = (uint8_t)s->nfam;
 		s->nfam++;
 		off += align_up(f->ops->state_size);
 	}
@@ -511,6 +512,7 @@ void kw_shard_fini(struct kw_shard *s)
 			s->fam[i].ops->destroy(s->fam[i].self);
 	}
 	s->nfam = 0;
+	s->nflushing = 0;
 	kw_keytab_destroy(s->keys);
 	kw_snapshot_destroy(s->stash);
 	kw_wheel_destroy(s->wheel);

@@ -1064,6 +1064,7 @@ static void learn(struct scan *sc, int16_t node, const char *s, const char *e,
 	hk->pat[n + 1] = ':';
 	hk->len = (uint8_t)(n + 2);
 	hk->flat = node == 0 && n + 2 <= 16 ? hk->len : 0;
+	hk->need = (uint16_t)((1u << hk->flat) - 1);
 	hk->parent = node;
 	hk->want = want;
 	hk->term = want == NO_NODE ? 0 : sc->ps->nodes[want].term;
@@ -1237,9 +1238,8 @@ static inline size_t flat_key(const struct kw_json_hint_key *hk, const char *s,
 		__m128i p =
 			_mm_loadu_si128((const __m128i *)(const void *)hk->pat);
 		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, p));
-		unsigned need = (1u << hk->flat) - 1;
 
-		return (m & need) == need ? hk->flat : 0;
+		return (m & hk->need) == hk->need ? hk->flat : 0;
 	}
 #endif
 	if (hk->parent != 0 || hk->len == 0 ||

@@ -92,6 +92,7 @@ struct kw_json_hint_key {
 	uint8_t flat;	/* len, for a top-level key of at most 16; else 0 */
 	int16_t parent; /* trie node of the object holding the key */
 	int16_t want;	/* trie node the key leads to, or -1 */
+	uint16_t need;	/* with flat: its low flat bits, the bytes to match */
 };
 
 struct kw_json_hint {
