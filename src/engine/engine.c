@@ -890,6 +890,27 @@ static bool check_record(void *ctx, const struct kw_snap_meta *m,
 	return true;
 }
 
+/* The keys handed out that the file holds (state/handouts.h). */
+static enum kw_status load_handouts(struct kw_engine *e, const char *path,
+				    struct kw_error *err)
+{
+	size_t n = 0;
+	const unsigned char *p = kw_snapshot_handouts(e->snap, &n);
+	char why[160];
+
+	if (!n)
+		return KW_OK;
+	if (!e->handouts &&
+	    kw_handouts_create(KW_ENGINE_HANDOUTS_MAX, &e->handouts) != KW_OK)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
+	if (!kw_handouts_load(e->handouts, p, n, why, sizeof(why)))
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (keys handed out: "
+				    "%s); remove it to start learning again",
+				    path, why);
+	return KW_OK;
+}
+
 enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err)
 {
@@ -939,6 +960,9 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 		if (st != KW_OK)
 			return st;
 	}
+	st = load_handouts(e, path, err);
+	if (st != KW_OK)
+		return st;
 	if (kw_snapshot_dropped(e->snap))
 		kw_log_warn("state",
 			    "%s: %llu keys beyond max_keys were not loaded",
@@ -970,8 +994,9 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 	struct kw_snap_layout now;
 	struct save_ctx sc = {e, NULL};
 	struct stopwatch sw;
-	size_t saved = 0;
+	size_t saved = 0, nhandouts = 0;
 	char *memory = NULL;
+	unsigned char *handouts = NULL;
 	enum kw_status st;
 
 	settle(e);
@@ -980,6 +1005,11 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 		if (!memory)
 			return kw_error_set(err, KW_ENOMEM, "%s: out of memory",
 					    path);
+	}
+	if (kw_handouts_count(e->handouts) &&
+	    kw_handouts_save(e->handouts, &handouts, &nhandouts) != KW_OK) {
+		free(memory);
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
 	}
 	snap_layout(e, false, sec, &now);
 	st = kw_snapshot_write_begin_layout(path, &now, &sc.w, err);
@@ -1000,6 +1030,8 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 	}
 	if (memory)
 		kw_snapshot_write_extra(sc.w, memory, strlen(memory));
+	if (handouts)
+		kw_snapshot_write_handouts(sc.w, handouts, nhandouts);
 	st = kw_snapshot_write_commit(sc.w, err);
 	if (st == KW_OK)
 		kw_log_debug("state",
@@ -1009,6 +1041,7 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 			     stopwatch_cpu(&sw));
 cleanup:
 	free(memory);
+	free(handouts);
 	return st;
 }
 

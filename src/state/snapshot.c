@@ -84,6 +84,8 @@ struct kw_snapshot {
 	void *check_ctx;
 	char *extra; /* the extra section as loaded (NUL-terminated), or NULL */
 	size_t nextra;
+	unsigned char *handouts; /* the keys handed out section, or NULL */
+	size_t nhandouts;
 	unsigned char *map; /* the file loaded, mapped, or NULL */
 	size_t maplen;
 	unsigned char *scratch; /* words * 8 bytes: a record decoded */
@@ -523,6 +525,9 @@ static void clear(struct kw_snapshot *s)
 	free(s->extra);
 	s->extra = NULL;
 	s->nextra = 0;
+	free(s->handouts);
+	s->handouts = NULL;
+	s->nhandouts = 0;
 	if (s->map)
 		munmap(s->map, s->maplen);
 	s->map = NULL;
@@ -674,6 +679,13 @@ const char *kw_snapshot_extra(const struct kw_snapshot *s, size_t *len)
 	return s->extra ? s->extra : "";
 }
 
+const unsigned char *kw_snapshot_handouts(const struct kw_snapshot *s,
+					  size_t *len)
+{
+	*len = s->nhandouts;
+	return s->handouts;
+}
+
 /* --- loading ---------------------------------------------------------------
  */
 
@@ -810,29 +822,45 @@ static enum kw_status damaged(struct kw_error *err, const char *path,
 }
 
 /* The extra section at p (left bytes up to the trailer): u64 length and
- * the bytes, which must end at the trailer. */
+ * the bytes; in version 4 (v4) then the keys handed out, the same way.
+ * The last must end at the trailer. */
 static enum kw_status read_extra(struct kw_snapshot *s, const unsigned char *p,
-				 size_t left, const char *path,
+				 size_t left, bool v4, const char *path,
 				 struct kw_error *err)
 {
-	uint64_t n;
+	size_t after = v4 ? 8 : 0; /* the handouts' length at least */
+	uint64_t n, m = 0;
 
-	if (left < 8)
+	if (left < 8 + after)
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file damaged (extra section)",
 				    path);
 	n = get_u64(p);
-	if (n != left - 8 || n > KW_SNAPSHOT_EXTRA_MAX)
+	if (n > KW_SNAPSHOT_EXTRA_MAX || (!v4 && n != left - 8) ||
+	    (v4 && n > left - 8 - after))
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file damaged (extra section of "
 				    "%llu bytes)",
 				    path, (unsigned long long)n);
+	if (v4) {
+		m = get_u64(p + 8 + n);
+		if (m != left - 16 - n || m > KW_SNAPSHOT_HANDOUTS_MAX)
+			return kw_error_set(err, KW_ECORRUPT,
+					    "%s: state file damaged (keys "
+					    "handed out: a section of %llu "
+					    "bytes)",
+					    path, (unsigned long long)m);
+	}
 	s->extra = malloc((size_t)n + 1);
-	if (!s->extra)
+	s->handouts = m ? malloc((size_t)m) : NULL;
+	if (!s->extra || (m && !s->handouts))
 		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
 	memcpy(s->extra, p + 8, (size_t)n);
 	s->extra[n] = '\0';
 	s->nextra = (size_t)n;
+	if (m)
+		memcpy(s->handouts, p + 16 + n, (size_t)m);
+	s->nhandouts = (size_t)m;
 	return KW_OK;
 }
 
@@ -918,7 +946,7 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 		for (size_t k = 0; k < n; k++)
 			insert(s, batch[k].fp, batch[k].rec);
 	}
-	st = read_extra(s, body + off, size - off, path, err);
+	st = read_extra(s, body + off, size - off, head == HEAD4, path, err);
 cleanup:
 	free(enc);
 	return st;
@@ -976,7 +1004,8 @@ static enum kw_status load_old(struct kw_snapshot *s, uint32_t version,
 			goto cleanup;
 	}
 	if (version == 2)
-		st = read_extra(s, body + records, size - records, path, err);
+		st = read_extra(s, body + records, size - records, false, path,
+				err);
 cleanup:
 	free(enc);
 	return st;
@@ -1332,6 +1361,8 @@ struct kw_snapshot_writer {
 	bool failed;
 	const char *extra; /* borrowed until commit */
 	size_t nextra;
+	const unsigned char *handouts; /* borrowed until commit */
+	size_t nhandouts;
 	unsigned char *buf; /* WRITE_BUF bytes, written when full */
 	size_t len;
 };
@@ -1492,6 +1523,13 @@ void kw_snapshot_write_extra(struct kw_snapshot_writer *w, const char *data,
 	w->nextra = len;
 }
 
+void kw_snapshot_write_handouts(struct kw_snapshot_writer *w,
+				const unsigned char *data, size_t len)
+{
+	w->handouts = data;
+	w->nhandouts = len;
+}
+
 /* The order records are written in: those of the file loaded as they lie
  * in it (read front to back), then those put since by fingerprint (their
  * addresses are malloc's: writing in their order would make the file's
@@ -1563,7 +1601,9 @@ enum kw_status kw_snapshot_write_commit(struct kw_snapshot_writer *w,
 	unsigned char t[TRAILER_SIZE], n8[8];
 	enum kw_status st;
 
-	if (w->nextra > KW_SNAPSHOT_EXTRA_MAX) {
+	if (w->nextra > KW_SNAPSHOT_EXTRA_MAX ||
+	    w->nhandouts > KW_SNAPSHOT_HANDOUTS_MAX ||
+	    (w->nhandouts && w->g.head != HEAD4)) {
 		w->failed = true;
 		errno = EFBIG;
 	}
@@ -1571,6 +1611,12 @@ enum kw_status kw_snapshot_write_commit(struct kw_snapshot_writer *w,
 	w_write(w, n8, 8);
 	if (w->nextra)
 		w_write(w, w->extra, w->nextra);
+	if (w->g.head == HEAD4) {
+		put_u64(n8, w->nhandouts);
+		w_write(w, n8, 8);
+		if (w->nhandouts)
+			w_write(w, w->handouts, w->nhandouts);
+	}
 	put_u64(t, w->count);
 	w_write(w, t, 8);
 	w_flush(w);

@@ -25,11 +25,13 @@
  *            the last word zero) and every word that is not zero, in order
  *   extra    u64 length, that many bytes: what the owner keeps besides
  *            keys (the engine: the router's memory, as JSON text)
+ *   handouts u64 length, that many bytes: the keys handed out by other
+ *            keys, as state/handouts.h saves them (0: none)
  *   trailer  u64 record count, u32 CRC-32 of everything before it but
  *            the CRC, "END\n"
- * Version 3 is the same without the sections and the two relearn
- * fields (a version 3 file is read into version 4's form, each record
- * encoded anew, and never read where it lies). Learned state is mostly
+ * Version 3 is the same without the sections, the two relearn fields
+ * and the keys handed out (a version 3 file is read into version 4's form, each
+ * record encoded anew, and never read where it lies). Learned state is mostly
  * zeros (empty rings, unused places, hours never seen), so a record is a
  * fraction of the state's size. Versions 1 and 2 (each record a
  * 16-hex-digit fingerprint, the three times and the state bytes as they
@@ -92,6 +94,9 @@
  * at most 32768 alerts, about 60 bytes each as text). */
 #define KW_SNAPSHOT_EXTRA_MAX ((size_t)16 << 20)
 #define KW_SNAPSHOT_FP 16 /* hex digits of a fingerprint */
+/* The keys handed out section's bound (state/handouts.h: at most 16384
+ * entries of at most 208 bytes, twice). */
+#define KW_SNAPSHOT_HANDOUTS_MAX ((size_t)8 << 20)
 
 /* What is saved about a key besides its state bytes. */
 struct kw_snap_meta {
@@ -184,6 +189,11 @@ bool kw_snapshot_take(struct kw_snapshot *s, const char *fp,
  * none); owned by s, valid until it is destroyed. NUL-terminated. */
 const char *kw_snapshot_extra(const struct kw_snapshot *s, size_t *len);
 
+/* The keys handed out section of the file loaded (NULL with *len 0 when
+ * it had none); owned by s. Not checked here: its owner checks it. */
+const unsigned char *kw_snapshot_handouts(const struct kw_snapshot *s,
+					  size_t *len);
+
 /* Records pending, and records dropped because the table was full. */
 size_t kw_snapshot_count(const struct kw_snapshot *s);
 uint64_t kw_snapshot_dropped(const struct kw_snapshot *s);
@@ -213,6 +223,12 @@ void kw_snapshot_write_add(struct kw_snapshot_writer *w, const char *fp,
  * KW_SNAPSHOT_EXTRA_MAX bytes, else commit fails). */
 void kw_snapshot_write_extra(struct kw_snapshot_writer *w, const char *data,
 			     size_t len);
+
+/* The keys handed out section to write (borrowed until commit; at most
+ * KW_SNAPSHOT_HANDOUTS_MAX bytes, and version 4 only, else commit
+ * fails). */
+void kw_snapshot_write_handouts(struct kw_snapshot_writer *w,
+				const unsigned char *data, size_t len);
 
 /* Every record still pending in s. */
 void kw_snapshot_write_pending(struct kw_snapshot_writer *w,

@@ -376,8 +376,12 @@ static size_t read_v3(const char *path, size_t ssize, struct rawrec *r,
 			p = q;
 		}
 	}
-	/* Then the extra section and the trailer, nothing else. */
-	assert_int_equal((long)(p + 8 + rd64(buf + p) + 16), size);
+	/* Then the extra section (and in version 4 the keys handed out)
+	 * and the trailer, nothing else. */
+	p += 8 + rd64(buf + p);
+	if (v4)
+		p += 8 + rd64(buf + p);
+	assert_int_equal((long)(p + 16), size);
 	free(buf);
 	return n;
 }
@@ -706,8 +710,9 @@ static void test_sections_round_trip(void **state)
 			    "\x01\0\0\0\0\0\0\0\x10\0\0\0\x03geo",
 			    4 + 16);
 	/* header, sections (4 + 16 + 17 + 16), 3 records (8 + 40 + 1 + 4
-	 * words: bytes 24 to 31 are zero), extra, trailer */
-	assert_int_equal(size, 24 + 53 + 3 * 81 + 8 + 7 + 16);
+	 * words: bytes 24 to 31 are zero), extra, no keys handed out,
+	 * trailer */
+	assert_int_equal(size, 24 + 53 + 3 * 81 + 8 + 7 + 8 + 16);
 	free(buf);
 	s = load_logged(t.path, &layout_a, NULL, "");
 	assert_int_equal(kw_snapshot_count(s), 3);
@@ -1297,9 +1302,13 @@ struct run {
 	struct kw_engine *engine;
 };
 
+/* The model the runs load: Stripe's, or (the handed-out keys' tests)
+ * AWS's. */
+static const char *run_model = "stripe";
+
 static void run_up(struct run *r, struct sink_capture *cap)
 {
-	static const char *const names[] = {"stripe"};
+	const char *names[] = {run_model};
 	struct kw_engine_opts opts;
 	struct kw_error err;
 	struct kw_sink *s;
@@ -1736,6 +1745,106 @@ static void test_engine_relearns_reset_family(void **state)
 	kw_log_set_level(KW_LOG_INFO);
 }
 
+/* ---- keys handed out, across runs ---------------------------------------- */
+
+/* Record i of the principals golden test's CloudTrail log, alone in a
+ * log of its own at path. */
+static void cloudtrail_record(const char *path, size_t i)
+{
+	json_error_t jerr;
+	json_t *all = json_load_file(KW_SOURCE_ROOT
+				     "/tests/golden/principals/records.json",
+				     0, &jerr);
+	json_t *one;
+
+	assert_non_null(all);
+	one = json_pack("{s:[O]}", "Records",
+			json_array_get(json_object_get(all, "Records"), i));
+	assert_non_null(one);
+	assert_int_equal(json_dump_file(one, path, 0), 0);
+	json_decref(one);
+	json_decref(all);
+}
+
+/* Day 1 is ci-runner's AssumeRole (AKIA...0001 is handed ASIA...P001),
+ * day 2 the child's UpdateFunctionCode: scanned with the state file, its
+ * alert still names the parent; without it, it cannot. A damaged keys
+ * handed out section refuses the file, naming it. */
+static void test_engine_handouts_kept(void **state)
+{
+	struct sink_capture cap = {0};
+	char day1[128], day2[128], st[128], want[512];
+	struct kw_error err;
+	struct run r;
+	struct tmp t;
+	unsigned char *buf;
+	long size;
+	uint64_t m = 0;
+
+	(void)state;
+	kw_log_set_level(KW_LOG_QUIET);
+	run_model = "aws";
+	tmp_up(&t);
+	snprintf(day1, sizeof(day1), "%s/day1.json", t.dir);
+	snprintf(day2, sizeof(day2), "%s/day2.json", t.dir);
+	snprintf(st, sizeof(st), "%s/s", t.dir);
+	cloudtrail_record(day1, 0);
+	cloudtrail_record(day2, 1);
+
+	scan(&cap, st, day1, NULL);
+	assert_int_equal(cap.n, 0);
+	scan(&cap, st, day2, NULL);
+	assert_int_equal(cap.n, 1);
+	assert_non_null(strstr(cap.lines[0], "\"detector\":\"ops.sensitive\""));
+	assert_non_null(strstr(cap.lines[0],
+			       "\"parent\":{\"id\":\"AKIA\xe2\x80\xa6"
+			       "0001\",\"principal\":\"345678901234:user/"
+			       "ci-runner\"}"));
+	free_capture(&cap);
+	memset(&cap, 0, sizeof(cap));
+	/* Day 2 alone knows no parent. */
+	scan(&cap, NULL, day2, NULL);
+	assert_int_equal(cap.n, 1);
+	assert_null(strstr(cap.lines[0], "\"parent\""));
+	free_capture(&cap);
+	memset(&cap, 0, sizeof(cap));
+
+	/* The section is the last before the trailer: its first entry's id
+	 * length (after the count, fingerprint and time) made 0. */
+	buf = slurp(st, &size);
+	for (uint64_t k = 1; k < (uint64_t)size - 40 && !m; k++) {
+		if (rd64(buf + size - 24 - (long)k) == k)
+			m = k;
+	}
+	assert_true(m > 20);
+	buf[size - 16 - (long)m + 20] = 0;
+	{
+		uint32_t crc = (uint32_t)crc32(0, buf, (uInt)(size - 8));
+
+		for (int k = 0; k < 4; k++)
+			buf[size - 8 + k] = (unsigned char)(crc >> (8 * k));
+	}
+	spit(st, buf, size);
+	free(buf);
+	run_up(&r, &cap);
+	kw_error_clear(&err);
+	assert_int_equal(kw_engine_load_state(r.engine, st, &err), KW_ECORRUPT);
+	snprintf(want, sizeof(want),
+		 "%s: state file damaged (keys handed out: a parent's id or "
+		 "principal that is not one); remove it to start learning "
+		 "again",
+		 st);
+	assert_string_equal(err.msg, want);
+	run_down(&r);
+
+	run_model = "stripe";
+	unlink(day1);
+	unlink(day2);
+	unlink(st);
+	tmp_down(&t);
+	kw_log_set_level(KW_LOG_INFO);
+}
+
 /* A family with per-key state says what state it could have left: the
  * engine runs every loaded record through it (detector.h). */
 static void test_every_stateful_family_validates(void **state)
@@ -1788,6 +1897,7 @@ int main(void)
 		cmocka_unit_test(test_engine_rejects_insane_state),
 		cmocka_unit_test(test_sections_relearn),
 		cmocka_unit_test(test_engine_relearns_reset_family),
+		cmocka_unit_test(test_engine_handouts_kept),
 		cmocka_unit_test(test_every_stateful_family_validates),
 	};
 
