@@ -55,12 +55,13 @@ static unsigned shard_count(size_t max_keys)
 
 /* ---- creating ---- */
 
-/* The layout of a key's state area: the engine's counters, then each
- * family's slice in registry order. */
+/* The layout of a key's state area: the engine's head, then each
+ * family's slice in registry order, then (with a report) the report's
+ * counters and timeline. */
 static void layout(struct kw_engine *e)
 {
 	const struct kw_detector_ops *const *all = kw_detect_all();
-	size_t off = (sizeof(struct kw_engine_keystats) + 15) & ~(size_t)15;
+	size_t off = (sizeof(struct kw_keyhead) + 15) & ~(size_t)15;
 
 	e->learned_off = off;
 	for (size_t i = 0; all[i] && i < KW_ENGINE_MAX_FAMILIES; i++) {
@@ -71,6 +72,8 @@ static void layout(struct kw_engine *e)
 	e->learned_size = off - e->learned_off;
 	if (e->opts.report) {
 		/* After the detectors' part, so that snapshots never see it. */
+		e->count_off = off;
+		off += (sizeof(struct kw_keycount) + 15) & ~(size_t)15;
 		e->report_off = off;
 		off += (sizeof(struct kw_keyreport) + 15) & ~(size_t)15;
 	}
@@ -1149,9 +1152,17 @@ struct foreach_ctx {
 static void foreach_one(void *ctx, struct kw_keyent *ent)
 {
 	struct foreach_ctx *fc = ctx;
-	struct kw_engine_keystats ks =
-		*(struct kw_engine_keystats *)kw_keytab_state(ent);
+	const unsigned char *state = kw_keytab_state(ent);
+	struct kw_engine_keystats ks = {0};
 
+	if (fc->e->count_off) {
+		const struct kw_keycount *c =
+			(const void *)(state + fc->e->count_off);
+
+		ks.errors = c->errors;
+		ks.denied = c->denied;
+		ks.ips = c->ips;
+	}
 	ks.alerts = kw_ordered_count(&fc->e->ord, ent->fp);
 	fc->cb(fc->ctx, ent, &ks);
 }

@@ -86,17 +86,14 @@ struct kw_engine_stats {
 	int64_t first_ts, last_ts;
 };
 
-/* What the engine keeps per key for reports, at the start of each key's
- * state area. */
+/* A key's figures for the report (kw_engine_foreach_key). errors,
+ * denied and ips are counted only when opts.report asks for a report
+ * (0 otherwise: they cost memory per key). */
 struct kw_engine_keystats {
 	uint64_t errors; /* status >= 400 */
 	uint64_t denied; /* 401 and 403 */
 	uint32_t alerts; /* alerts about this key that passed the router */
 	uint32_t ips;	 /* distinct IPs, up to a small bound */
-	uint8_t ip_hash[8][4];
-	struct kw_wheel_link wheel; /* engine-owned: where the key waits for
-				       its windows to close */
-	uint32_t flags;		    /* engine-owned */
 };
 
 struct kw_engine;
@@ -197,7 +194,8 @@ const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e);
 /* The config the engine was made with. */
 const struct kw_config *kw_engine_config(const struct kw_engine *e);
 
-/* Each key with its report stats; order unspecified. */
+/* Each key with its report stats (see struct kw_engine_keystats); order
+ * unspecified. */
 typedef void kw_engine_key_cb(void *ctx, const struct kw_keyent *key,
 			      const struct kw_engine_keystats *ks);
 void kw_engine_foreach_key(struct kw_engine *e, kw_engine_key_cb *cb,

@@ -44,9 +44,24 @@
 /* Keys handed out remembered with their parent (about 3.4 MB at most). */
 #define KW_ENGINE_HANDOUTS_MAX 16384
 
-/* engine-owned bits in kw_engine_keystats.flags */
+/* What the engine keeps at the start of every key's state area. */
+struct kw_keyhead {
+	struct kw_wheel_link wheel; /* where the key waits for its windows
+				       to close */
+	uint32_t flags;		    /* KW_KS_* */
+};
+
+/* bits in kw_keyhead.flags */
 enum {
 	KW_KS_RAISED = 1u << 0, /* an alert about the key was raised */
+};
+
+/* A key's counters for the report (struct kw_engine_keystats), only when
+ * one is asked for (kw_engine.count_off). */
+struct kw_keycount {
+	uint64_t errors, denied;
+	uint32_t ips;	       /* distinct IPs, up to a small bound */
+	uint8_t ip_hash[8][4]; /* the first 8, folded to 4 bytes */
 };
 
 struct kw_family {
@@ -110,7 +125,7 @@ struct kw_shard {
 	struct kw_shard_out out;
 	struct kw_worker_ctx *worker; /* of the thread running it now */
 	/* Keys with windows open, each due when its oldest one closes
-	 * (kw_engine_keystats.wheel; wheel.h); at most the table's keys. A
+	 * (kw_keyhead.wheel; wheel.h); at most the table's keys. A
 	 * sweep takes the keys due off the wheel into due[] and then flushes
 	 * them one by one, so it can stop between two keys and go on. */
 	struct kw_wheel *wheel;
@@ -163,8 +178,10 @@ struct kw_engine {
 	size_t state_size;	   /* a key's whole state area */
 	size_t learned_off;	   /* where the detectors' part starts */
 	size_t learned_size;	   /* its size: what a snapshot keeps */
-	size_t report_off; /* the report's part (state/keyreport.h); 0: none */
-	bool windowed;	   /* some family has windows (a flush slot) */
+	/* With a report (opts.report; 0: none): the key's counters (struct
+	 * kw_keycount) and its timeline (state/keyreport.h). */
+	size_t count_off, report_off;
+	bool windowed; /* some family has windows (a flush slot) */
 
 	struct kw_shard shards[KW_ENGINE_SHARDS_MAX];
 	unsigned nshards;

@@ -60,9 +60,9 @@ static void shard_emit(void *ctx, struct kw_alert *a)
 
 	a->secret = KW_STR_NULL; /* borrowed from the event: it stays here */
 	if (s->current) {
-		struct kw_engine_keystats *ks = kw_keytab_state(s->current);
+		struct kw_keyhead *h = kw_keytab_state(s->current);
 
-		ks->flags |= KW_KS_RAISED;
+		h->flags |= KW_KS_RAISED;
 	}
 	s->out.alert(s->out.ctx, a);
 }
@@ -74,9 +74,9 @@ static bool shard_global(void *ctx, const struct kw_event *ev,
 
 	/* What it raises is about this key: its count goes with it. */
 	if (s->current) {
-		struct kw_engine_keystats *ks = kw_keytab_state(s->current);
+		struct kw_keyhead *h = kw_keytab_state(s->current);
 
-		ks->flags |= KW_KS_RAISED;
+		h->flags |= KW_KS_RAISED;
 	}
 	s->out.global(s->out.ctx, s->cur_family, ev, key);
 	return true;
@@ -239,18 +239,18 @@ void kw_shard_tick(struct kw_shard *s, int64_t wm)
 static void on_evict(void *ctx, struct kw_keyent *key)
 {
 	struct kw_shard *s = ctx;
-	struct kw_engine_keystats *ks = kw_keytab_state(key);
+	struct kw_keyhead *h = kw_keytab_state(key);
 	struct kw_snap_meta m;
 
 	flush_key(s, key, INT64_MAX);
 	kw_wheel_remove(s->wheel, key);
-	if (ks->flags & KW_KS_RAISED)
+	if (h->flags & KW_KS_RAISED)
 		s->out.evicted(s->out.ctx, key->fp);
 	if (!s->stash)
 		return;
 	kw_engine_meta(s->e, key, &m);
 	kw_snapshot_put(s->stash, key->fp, &m,
-			(unsigned char *)ks + s->e->learned_off);
+			(unsigned char *)h + s->e->learned_off);
 }
 
 /* A key seen for the first time in this run: its learning, from this
@@ -278,7 +278,7 @@ static void restore(struct kw_shard *s, struct kw_keyent *key, int64_t ts)
 }
 
 /* A few distinct IPs per key for the report (a tiny fixed set). */
-static void note_ip(struct kw_engine_keystats *ks, const struct kw_ip *ip)
+static void note_ip(struct kw_keycount *ks, const struct kw_ip *ip)
 {
 	uint8_t h[4];
 	unsigned n = ks->ips < 8 ? ks->ips : 8;
@@ -349,7 +349,6 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm)
 	struct kw_keyent *key = NULL;
 	struct kw_str id = kw_engine_id(ev);
 	bool by_principal = id.p == ev->principal.p && ev->principal.n;
-	struct kw_engine_keystats *ks;
 	unsigned char *state;
 	int64_t first;
 	bool created = false;
@@ -389,15 +388,17 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm)
 	if (ev->ts > s->st.last_ts)
 		s->st.last_ts = ev->ts;
 	state = kw_keytab_state(key);
-	ks = (struct kw_engine_keystats *)state;
-	if (ev->status >= 400)
-		ks->errors++;
-	if (ev->status == 401 || ev->status == 403)
-		ks->denied++;
-	note_ip(ks, &ev->ip);
-	if (e->report_off)
+	if (e->count_off) {
+		struct kw_keycount *c = (void *)(state + e->count_off);
+
+		if (ev->status >= 400)
+			c->errors++;
+		if (ev->status == 401 || ev->status == 403)
+			c->denied++;
+		note_ip(c, &ev->ip);
 		kw_keyreport_observe(
 			(struct kw_keyreport *)(state + e->report_off), ev);
+	}
 	if ((e->opts.geoip || ev->country[0]) &&
 	    kw_detect_geo_wants(e->opts.cfg, key))
 		ev->geo = place(s, ev);
@@ -447,7 +448,7 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 	const struct kw_detector_ops *const *all = kw_detect_all();
 	struct kw_detector_env env = {.cfg = s->e->opts.cfg,
 				      .models = s->e->opts.models};
-	size_t off = align_up(sizeof(struct kw_engine_keystats));
+	size_t off = align_up(sizeof(struct kw_keyhead));
 	enum kw_status st;
 
 	for (size_t i = 0; all[i] && i < KW_ENGINE_MAX_FAMILIES; i++) {
@@ -493,7 +494,7 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 		return kw_error_set(err, KW_ENOMEM, "out of memory");
 	st = kw_wheel_create(KW_ENGINE_WHEEL_TICK, KW_ENGINE_WHEEL_SLOTS,
 			     sizeof(struct kw_keyent) +
-				     offsetof(struct kw_engine_keystats, wheel),
+				     offsetof(struct kw_keyhead, wheel),
 			     &s->wheel);
 	if (st != KW_OK)
 		return kw_error_set(err, st, "out of memory");

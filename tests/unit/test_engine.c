@@ -12,6 +12,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -114,6 +115,9 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
+/* With report, the engine keeps what a report shows per key. */
+static bool rig_report;
+
 static void rig_up_threads(struct rig *r, const char *text, const char *format,
 			   unsigned threads)
 {
@@ -143,6 +147,7 @@ static void rig_up_threads(struct rig *r, const char *text, const char *format,
 	opts.format = format;
 	opts.router = r->router;
 	opts.threads = threads;
+	opts.report = rig_report;
 	if (kw_engine_create(&opts, &r->engine, &err) != KW_OK)
 		fail_msg("%s", err.msg);
 	snprintf(r->dir, sizeof(r->dir), "/tmp/kw_test_engine_XXXXXX");
@@ -277,7 +282,22 @@ static void test_per_key_stats(void **state)
 	struct rig r;
 
 	(void)state;
+	/* Without a report, no counters are kept: only the alerts. */
 	rig_up(&r, 100, "auto");
+	assert_int_equal(kw_engine_read_path(r.engine, r.path), KW_OK);
+	kw_engine_finish(r.engine);
+	kw_engine_foreach_key(r.engine, on_key, &s);
+	assert_int_equal(s.n, 3);
+	ks = find(&s, "pk_live_" E "3Qz8", &events);
+	assert_int_equal(ks->errors, 0);
+	assert_int_equal(ks->ips, 0);
+	assert_int_equal(ks->alerts, 1);
+	rig_down(&r);
+	memset(&s, 0, sizeof(s));
+
+	rig_report = true;
+	rig_up(&r, 100, "auto");
+	rig_report = false;
 	assert_int_equal(kw_engine_read_path(r.engine, r.path), KW_OK);
 	kw_engine_finish(r.engine);
 	kw_engine_foreach_key(r.engine, on_key, &s);
