@@ -362,13 +362,16 @@ static uint16_t hot_threshold(const struct rate *r, const struct kw_keyent *key,
 {
 	unsigned h = (unsigned)(ts / HOUR_US % 24);
 	double t = r->min_count;
+	float mean, peak;
 
 	if (kw_detect_learning(r->cfg, key, ts))
 		return HOT_NEVER;
-	if (r->ratio * expected(st->mean, h) > t)
-		t = r->ratio * expected(st->mean, h);
-	if (PEAKS * expected(st->peak, h) > t)
-		t = PEAKS * expected(st->peak, h);
+	mean = expected(st->mean, h);
+	peak = expected(st->peak, h);
+	if (r->ratio * mean > t)
+		t = r->ratio * mean;
+	if (PEAKS * peak > t)
+		t = PEAKS * peak;
 	t /= 2;
 	return t < 1 ? 1 : t >= HOT_NEVER ? HOT_NEVER - 1 : (uint16_t)t;
 }
@@ -513,18 +516,24 @@ static void close_window(void *ctx, uint32_t idx, const struct kw_win_counts *c)
 	int64_t start = (int64_t)idx * r->window;
 	uint32_t hour = (uint32_t)(start / HOUR_US);
 	unsigned n = c->n[0];
-	float exp, peak;
-
+	float exp = 0, peak = 0;
+	bool spiked = false;
 	unsigned capped = n;
 
 	if (hour != st->hour) {
 		fold(r, st);
 		new_hour(st, hour);
 	}
-	exp = expected(st->mean, hour % 24);
-	peak = expected(st->peak, hour % 24);
-	if (n >= r->min_count && n >= r->ratio * exp && n >= PEAKS * peak &&
-	    !kw_detect_learning(r->cfg, cx->key, start + r->window)) {
+	/* What the hour expects is looked up only for a window that could
+	 * be a spike (most hold a request or two, under min_count). */
+	if (n >= r->min_count) {
+		exp = expected(st->mean, hour % 24);
+		peak = expected(st->peak, hour % 24);
+		spiked =
+			n >= r->ratio * exp && n >= PEAKS * peak &&
+			!kw_detect_learning(r->cfg, cx->key, start + r->window);
+	}
+	if (spiked) {
 		spike(cx, idx, start, n, exp, peak);
 		st->hfired = 1;
 		capped = (unsigned)fmaxf(PEAKS * peak, (float)(r->ratio * exp));
