@@ -75,17 +75,25 @@ static struct kw_incidents *table(struct record *r, size_t max_open)
 	return in;
 }
 
-/* Add an alert on key n ("sk_live_…000n") and return its incident id. */
+/* Key n: "sk_live_…000n", fingerprint 0x1000 + n. */
+static struct kw_alert_key key_n(int key)
+{
+	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_LIVE};
+
+	snprintf(k.id, sizeof(k.id), "sk_live_\xe2\x80\xa6%04d", key);
+	snprintf(k.fp, sizeof(k.fp), "%016x", 0x1000 + key);
+	return k;
+}
+
+/* Add an alert on key n and return its incident id. */
 static const char *add(struct kw_incidents *in, int key, const char *detector,
 		       enum kw_severity sev, int64_t t, const char *ip)
 {
 	static char id[KW_ALERT_ID_LEN + 1];
 	struct kw_alert a;
-	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_LIVE};
+	struct kw_alert_key k = key_n(key);
 	char subject[64];
 
-	snprintf(k.id, sizeof(k.id), "sk_live_\xe2\x80\xa6%04d", key);
-	snprintf(k.fp, sizeof(k.fp), "%016x", 0x1000 + key);
 	assert_int_equal(kw_alert_init(&a, detector, sev, t, &k), KW_OK);
 	kw_alert_summary(&a, "%s on key %d", detector, key);
 	if (ip)
@@ -521,14 +529,12 @@ static void test_worst_shared(void **state)
 {
 	struct record r;
 	struct kw_incidents *in = table(&r, 0);
-	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_LIVE};
+	struct kw_alert_key k = key_n(7);
 	struct kw_alert a, b;
 	json_t *ev, *ev2;
 	json_t *o;
 
 	(void)state;
-	snprintf(k.id, sizeof(k.id), "sk_live_\xe2\x80\xa6%04d", 7);
-	snprintf(k.fp, sizeof(k.fp), "%016x", 0x1007);
 	assert_int_equal(kw_alert_init(&a, "geo.new_ip", KW_SEV_MEDIUM, T0, &k),
 			 KW_OK);
 	kw_alert_evidence_str(&a, "ip", kw_str_c("45.1.2.3"));
