@@ -136,10 +136,17 @@ def metrics():
             with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
                                         % port, timeout=5) as r:
                 text = r.read().decode()
+            # Each partition's lag is known once the consumer has fetched
+            # from it: on a loaded machine that may come after the last
+            # message and the first commit, so all three are waited for.
+            lags = re.findall(r'keywatch_kafka_lag_messages\{'
+                              r'input="kafka:reqs",partition="(\d+)"\} '
+                              r'(\d+)', text)
             if ('keywatch_kafka_messages_total{input="kafka:reqs"} %d'
                     % LINES) in text and re.search(
                     r'keywatch_kafka_commits_total\{input="kafka:reqs",'
-                    r'result="ok"\} [1-9]', text):
+                    r'result="ok"\} [1-9]', text) and len(lags) == 16 and \
+                    all(v == "0" for _, v in lags):
                 break
             time.sleep(0.5)
         check('keywatch_kafka_partitions_assigned{input="kafka:reqs"} 16'
