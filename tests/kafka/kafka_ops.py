@@ -62,7 +62,7 @@ def run_check(path):
 def check_found():
     c = mockcluster.Cluster(MOCK, "reqs:16", "alerts:4")
     try:
-        c.produce("reqs", LOG)
+        produced = int(c.produce("reqs", LOG).split()[-1])
         path, _ = config(c.bootstrap, extra={"sinks": [
             {"type": "kafka", "brokers": c.bootstrap, "topic": "alerts"}]})
         rc, out, err = run_check(path)
@@ -81,7 +81,7 @@ def check_found():
         w = subprocess.Popen([KW, "watch", "-c", path],
                              stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-        time.sleep(8)
+        c.wait_committed("reqs", "ops", produced)
         w.send_signal(signal.SIGTERM)
         check(w.wait(timeout=60) == 0, "watch failed")
         rc, out, err = run_check(path)
@@ -160,7 +160,12 @@ def metrics():
                % LINES) in text, "messages:\n" + text)
         check("# TYPE keywatch_kafka_lag_messages gauge" in text, text)
         w.send_signal(signal.SIGUSR1)
-        time.sleep(1)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            err.seek(0)
+            if "counters: kafka:reqs" in err.read():
+                break
+            time.sleep(0.1)
         w.send_signal(signal.SIGTERM)
         check(w.wait(timeout=60) == 0, "watch failed")
         err.seek(0)

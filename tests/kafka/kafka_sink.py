@@ -93,13 +93,22 @@ def outage():
             if os.path.exists(p) and sum(1 for _ in open(p)) >= 5:
                 break
             time.sleep(0.2)
-        time.sleep(5)  # attempts time out and are retried
+        # Attempts time out and are retried.
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            err.seek(0)
+            if "not delivered (attempt 2)" in err.read():
+                break
+            time.sleep(0.2)
         spools = glob.glob(os.path.join(d, "spool", "kafka-*.spool.jsonl"))
         check(len(spools) == 1 and os.path.getsize(spools[0]) > 0,
               "nothing spooled while every broker was down: %s" % spools)
         for b in (1, 2, 3):
             c.cmd("up %d" % b)
-        time.sleep(12)
+        # Everything delivered: the spool starts afresh.
+        deadline = time.time() + 60
+        while time.time() < deadline and os.path.getsize(spools[0]):
+            time.sleep(0.2)
         w.send_signal(signal.SIGTERM)
         rc = w.wait(timeout=60)
         err.seek(0)

@@ -11,8 +11,9 @@ alerts scan raises (same ids, so same key, detector, subject and time), no
 id twice:
 
 - same_as_scan: one instance; also with the lines batched into gzip and
-  zstd messages, and with two analysing threads; the group's committed offsets are the partitions' ends
-  after the stop, and a restart reads nothing again.
+  zstd messages, and with two analysing threads; the group's committed
+  offsets are the partitions' ends after the stop, and (one message a
+  line) a restart reads nothing again.
 - two_instances: two instances in one group share the partitions (each
   gets some); the union of their alerts is scan's, no id in both.
 - broker_down: a broker goes down mid-stream and comes back; nothing is
@@ -124,32 +125,34 @@ def same(got, want, what):
                                     sorted(set(got) - set(want))))
 
 
-def one_instance(produce_args, what, extra=None):
+def one_instance(produce_args, what, extra=None, restart=False):
     c = mockcluster.Cluster(MOCK, "reqs:16")
     try:
         w = Watch(c, "kw", extra)
         w.wait_assigned()
         produced = int(c.produce("reqs", LOG, *produce_args).split()[-1])
         wait_for(what + " alerts", lambda: len(w.alerts()) >= len(WANT))
-        time.sleep(2)  # a checkpoint commits
+        # A checkpoint commits every message handed out.
+        c.wait_committed("reqs", "kw", produced)
         w.stop()
         same(w.alerts(), WANT, what)
         check(c.committed("reqs", "kw") == produced, "%s: %d offsets committed, "
               "%d messages" % (what, c.committed("reqs", "kw"), produced))
         check("error" not in w.log().lower(), w.log())
-        # Restarted: everything was committed, nothing is read again.
-        w.start()
-        w.wait_assigned()
-        time.sleep(3)
-        w.stop()
-        same(w.alerts(), WANT, what + " after a restart")
+        if restart:
+            # Restarted: everything was committed, nothing is read again.
+            w.start()
+            w.wait_assigned()
+            time.sleep(1.5)
+            w.stop()
+            same(w.alerts(), WANT, what + " after a restart")
         return w
     finally:
         c.close()
 
 
 def same_as_scan():
-    w = one_instance([], "one message a line")
+    w = one_instance([], "one message a line", restart=True)
     check("events %d," % LINES in w.log(), "events counted:\n" + w.log())
     one_instance(["-n", "40", "-z", "gzip"], "gzip batches")
     one_instance(["-n", "40", "-z", "zstd"], "zstd batches")
@@ -176,9 +179,9 @@ def two_instances():
         b = Watch(c, "pair")
         b.wait_assigned()
         # The group is stable: both own partitions, together all 16,
-        # and nothing changed for 3 s.
+        # and nothing changed for 2 s.
         last, since = None, time.time()
-        while time.time() - since < 3:
+        while time.time() - since < 2:
             now = (owned(a.log()), owned(b.log()))
             if now != last:
                 last, since = now, time.time()
@@ -186,10 +189,10 @@ def two_instances():
             time.sleep(0.2)
         check(last[0] and last[1] and not last[0] & last[1]
               and len(last[0] | last[1]) == 16, "partitions: %s" % (last,))
-        c.produce("reqs", LOG, "-r", "20000")
+        produced = int(c.produce("reqs", LOG, "-r", "20000").split()[-1])
         wait_for("alerts", lambda: len(a.alerts()) + len(b.alerts())
                  >= len(WANT))
-        time.sleep(2)
+        c.wait_committed("reqs", "pair", produced)
         a.stop()
         b.stop()
         check(a.alerts() and b.alerts(), "one instance raised nothing")
@@ -216,7 +219,7 @@ def broker_down():
         out, err = producer.communicate(timeout=120)
         check(producer.returncode == 0, "produce: " + err)
         wait_for("alerts", lambda: len(w.alerts()) >= len(WANT), 90)
-        time.sleep(2)
+        c.wait_committed("reqs", "down", int(out.split()[-1]))
         w.stop()
         same(w.alerts(), WANT, "a broker down and back")
     finally:

@@ -3,6 +3,7 @@ mock brokers on 127.0.0.1, in a process of its own) and its producer and
 consumer, and a free loopback port."""
 import socket
 import subprocess
+import time
 
 from harness import check
 
@@ -56,6 +57,16 @@ class Cluster:
                             "-t", topic, "-g", group], capture_output=True,
                            text=True, timeout=60, check=True)
         return sum(int(x.split()[1]) for x in r.stdout.split("\n") if x)
+
+    def wait_committed(self, topic, group, n, timeout=60):
+        """Until group's committed offsets in topic sum to n (watch commits
+        after each checkpoint)."""
+        deadline = time.time() + timeout
+        got = self.committed(topic, group)
+        while got < n and time.time() < deadline:
+            time.sleep(0.3)
+            got = self.committed(topic, group)
+        check(got == n, "%s: %d offsets committed, want %d" % (group, got, n))
 
     def close(self):
         try:
