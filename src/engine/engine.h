@@ -86,9 +86,9 @@ struct kw_engine_stats {
 	int64_t first_ts, last_ts;
 };
 
-/* A key's figures for the report (kw_engine_foreach_key). errors,
- * denied and ips are counted only when opts.report asks for a report
- * (0 otherwise: they cost memory per key). */
+/* A key's figures for the report (kw_engine_foreach_key), counted only
+ * when opts.report asks for a report (all 0 otherwise: they cost memory
+ * per key). */
 struct kw_engine_keystats {
 	uint64_t errors; /* status >= 400 */
 	uint64_t denied; /* 401 and 403 */

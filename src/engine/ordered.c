@@ -145,7 +145,8 @@ void kw_ordered_alert(struct kw_ordered *m, struct kw_alert *a)
 		return;
 	if (o->passed)
 		o->passed(o->hook_ctx, id, time, detector, sev);
-	count_alert(m, fp);
+	if (o->report) /* only the report reads them */
+		count_alert(m, fp);
 }
 
 static void merge_emit(void *ctx, struct kw_alert *a)
