@@ -41,7 +41,8 @@
 #define KW_ENGINE_SHARDS_MAX 16
 #define KW_ENGINE_SHARD_MIN_KEYS 4096
 #define KW_ENGINE_NOTES 64 /* distinct notes said once each */
-/* Keys handed out remembered with their parent (about 3.4 MB at most). */
+/* Keys handed out remembered with their parent (about 3.5 MB, and as
+ * much again for those loaded from a state file and not yet asked for). */
 #define KW_ENGINE_HANDOUTS_MAX 16384
 
 /* What the engine keeps at the start of every key's state area. */
