@@ -28,6 +28,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from receiver import free_port  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 T0 = 1795766400
@@ -206,14 +209,6 @@ def line_of(n):
         "id": "req_%05d" % n, "created": T0 + n, "method": "GET",
         "path": "/v1/charges", "status": 200, "ip": "198.51.100.7",
         "api_key": key_of(n)}, separators=(",", ":")) + "\n"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Watch:

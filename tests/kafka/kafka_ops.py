@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import check, run_cases, wait_healthz  # noqa: E402
 import mockcluster  # noqa: E402
-from mockcluster import free_port  # noqa: E402
+from receiver import free_port  # noqa: E402
 
 KW, MOCK, KWGEN = sys.argv[1:4]
 TMP = tempfile.mkdtemp(prefix="kw-kafka-ops-")
@@ -119,6 +119,11 @@ def check_errors():
         c.close()
 
 
+# One partition's lag in /metrics: (partition, messages).
+LAG = re.compile(r'keywatch_kafka_lag_messages\{input="kafka:reqs",'
+                 r'partition="(\d+)"\} (\d+)')
+
+
 def metrics():
     c = mockcluster.Cluster(MOCK, "reqs:16", "alerts:4")
     try:
@@ -139,9 +144,7 @@ def metrics():
             # Each partition's lag is known once the consumer has fetched
             # from it: on a loaded machine that may come after the last
             # message and the first commit, so all three are waited for.
-            lags = re.findall(r'keywatch_kafka_lag_messages\{'
-                              r'input="kafka:reqs",partition="(\d+)"\} '
-                              r'(\d+)', text)
+            lags = LAG.findall(text)
             if ('keywatch_kafka_messages_total{input="kafka:reqs"} %d'
                     % LINES) in text and re.search(
                     r'keywatch_kafka_commits_total\{input="kafka:reqs",'
@@ -151,8 +154,6 @@ def metrics():
             time.sleep(0.5)
         check('keywatch_kafka_partitions_assigned{input="kafka:reqs"} 16'
               in text, "assigned:\n" + text)
-        lags = re.findall(r'keywatch_kafka_lag_messages\{input="kafka:reqs",'
-                          r'partition="(\d+)"\} (\d+)', text)
         check(sorted(int(p) for p, _ in lags) == list(range(16)),
               "lag per partition:\n" + text)
         check(all(v == "0" for _, v in lags), "lag not 0 at the end")

@@ -1,7 +1,6 @@
 """mockcluster.py - what the Kafka tests share: a kwmock cluster (librdkafka's
 mock brokers on 127.0.0.1, in a process of its own) and its producer and
-consumer, and a free loopback port."""
-import socket
+consumer (a free loopback port is receiver.free_port)."""
 import subprocess
 import time
 
@@ -75,11 +74,3 @@ class Cluster:
         except OSError:
             pass
         self.p.wait(timeout=30)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
