@@ -1,6 +1,6 @@
 """What the integration test scripts share: a failed check, running
-named cases with one "ok"/"FAIL" line each, and waiting for a daemon's
-/healthz."""
+named cases with one "ok"/"FAIL" line each, reading a daemon's log so far,
+waiting for a condition, and waiting for a daemon's /healthz."""
 import time
 import urllib.request
 
@@ -28,6 +28,23 @@ def run_cases(cases, names=()):
             failed += 1
             print("FAIL %s: %s" % (fn.__name__, e))
     return 1 if failed else 0
+
+
+def read_all(f):
+    """All of an open file (a daemon's stderr written as it runs)."""
+    f.seek(0)
+    return f.read()
+
+
+def wait_until(cond, timeout, step=0.2):
+    """Calls cond every step seconds until it holds or timeout seconds have
+    passed; whether it held (the caller's checks say what was wrong)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
 
 
 def wait_healthz(port, timeout=10):

@@ -26,7 +26,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check, run_cases, wait_healthz  # noqa: E402
+from harness import check, read_all, run_cases, wait_healthz, wait_until  # noqa: E402
 import mockcluster  # noqa: E402
 from receiver import free_port  # noqa: E402
 
@@ -161,16 +161,10 @@ def metrics():
                % LINES) in text, "messages:\n" + text)
         check("# TYPE keywatch_kafka_lag_messages gauge" in text, text)
         w.send_signal(signal.SIGUSR1)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            err.seek(0)
-            if "counters: kafka:reqs" in err.read():
-                break
-            time.sleep(0.1)
+        wait_until(lambda: "counters: kafka:reqs" in read_all(err), 10, 0.1)
         w.send_signal(signal.SIGTERM)
         check(w.wait(timeout=60) == 0, "watch failed")
-        err.seek(0)
-        log = err.read()
+        log = read_all(err)
         check(re.search(r"counters: kafka:reqs: partitions 16, lag 0 "
                         r"messages, messages %d, rebalances 1, commits "
                         r"[1-9]\d* \(failed 0\), keys on two partitions 0, "

@@ -19,12 +19,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check, run_cases  # noqa: E402
+from harness import check, read_all, run_cases, wait_until  # noqa: E402
 import mockcluster  # noqa: E402
 
 KW, MOCK, KWGEN = sys.argv[1:4]
@@ -87,32 +86,21 @@ def outage():
         w = subprocess.Popen([KW, "watch", "-c", cfg],
                              stdout=subprocess.DEVNULL, stderr=err)
         shutil.copy(LOG, os.path.join(logs, "a.jsonl"))
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            p = os.path.join(d, "alerts.jsonl")
-            if os.path.exists(p) and sum(1 for _ in open(p)) >= 5:
-                break
-            time.sleep(0.2)
+        p = os.path.join(d, "alerts.jsonl")
+        wait_until(lambda: os.path.exists(p) and
+                   sum(1 for _ in open(p)) >= 5, 60)
         # Attempts time out and are retried.
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            err.seek(0)
-            if "not delivered (attempt 2)" in err.read():
-                break
-            time.sleep(0.2)
+        wait_until(lambda: "not delivered (attempt 2)" in read_all(err), 30)
         spools = glob.glob(os.path.join(d, "spool", "kafka-*.spool.jsonl"))
         check(len(spools) == 1 and os.path.getsize(spools[0]) > 0,
               "nothing spooled while every broker was down: %s" % spools)
         for b in (1, 2, 3):
             c.cmd("up %d" % b)
         # Everything delivered: the spool starts afresh.
-        deadline = time.time() + 60
-        while time.time() < deadline and os.path.getsize(spools[0]):
-            time.sleep(0.2)
+        wait_until(lambda: not os.path.getsize(spools[0]), 60)
         w.send_signal(signal.SIGTERM)
         rc = w.wait(timeout=60)
-        err.seek(0)
-        log = err.read()
+        log = read_all(err)
         check(rc == 0, "watch exited %d:\n%s" % (rc, log))
         check("not delivered (attempt 2)" in log, "no retry:\n" + log)
         expect(d, [(k, v) for _, k, v in c.consume("alerts")])

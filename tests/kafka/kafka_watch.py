@@ -36,7 +36,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failed, check, run_cases  # noqa: E402
+from harness import Failed, check, run_cases, wait_until  # noqa: E402
 import mockcluster  # noqa: E402
 
 KW, MOCK, KWGEN = sys.argv[1:4]
@@ -96,12 +96,9 @@ class Watch:
         return [json.loads(x)["id"] for x in open(self.out)]
 
     def wait_assigned(self, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if "assigned partitions" in self.log():
-                return
-            time.sleep(0.1)
-        raise Failed("no partitions assigned:\n" + self.log())
+        if not wait_until(lambda: "assigned partitions" in self.log(),
+                          timeout, 0.1):
+            raise Failed("no partitions assigned:\n" + self.log())
 
     def stop(self):
         self.p.send_signal(signal.SIGTERM)
@@ -110,12 +107,8 @@ class Watch:
 
 
 def wait_for(what, cond, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise Failed("timed out waiting for " + what)
+    if not wait_until(cond, timeout):
+        raise Failed("timed out waiting for " + what)
 
 
 def same(got, want, what):
