@@ -97,6 +97,10 @@ struct kw_alert {
 	 * alert is still routed and delivered with what it holds (losing it
 	 * would lose more); the router counts it, and scan fails with it. */
 	bool incomplete;
+	/* Set by the engine: the event-time stream whose event last fed the
+	 * alert's key (engine.h, struct kw_engine_input); 0 for files and
+	 * for alerts not about one key. Never rendered. */
+	uint64_t stream;
 };
 
 /* Start an alert: sets detector, severity, time, key, empty evidence and a

@@ -150,7 +150,7 @@ bool kw_daemon_checkpoint(struct kw_daemon *d);
 
 /* persist.c: the engine's hooks (struct kw_engine_opts): drop an alert
  * raised before a restart; count each alert passed. ctx is the daemon. */
-bool kw_daemon_admit(void *ctx, const char *id, int64_t time);
+bool kw_daemon_admit(void *ctx, const char *id, int64_t time, uint64_t stream);
 void kw_daemon_passed(void *ctx, const char *id, int64_t time,
 		      const char *detector, enum kw_severity sev);
 

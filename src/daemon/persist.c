@@ -56,10 +56,11 @@ _Static_assert(KW_TAIL_FILES_MAX + KW_TAIL_RETIRED_MAX <=
 
 /* ------------------------------------------------------ engine hooks */
 
-bool kw_daemon_admit(void *ctx, const char *id, int64_t time)
+bool kw_daemon_admit(void *ctx, const char *id, int64_t time, uint64_t stream)
 {
 	struct kw_daemon *d = ctx;
 
+	(void)stream;
 	if (!kw_checkpoint_has_alert(&d->ckpt, id, time))
 		return true;
 	kw_metrics_repeat(d->metrics);

@@ -390,7 +390,7 @@ static void analyse_batch(struct kw_engine *e, unsigned stream, size_t n,
 			kw_ordered_unauth(&e->ord, ev, late_wm);
 		else
 			kw_shard_analyse(&e->shards[kw_shard_of(e, id.p, id.n)],
-					 ev, late_wm);
+					 ev, stream, late_wm);
 	}
 	kw_engine_advance(e, stream, newest, formats);
 	if (e->newest != INT64_MIN)
@@ -914,6 +914,27 @@ static enum kw_status load_handouts(struct kw_engine *e, const char *path,
 	return KW_OK;
 }
 
+/* A new, empty pending table of the engine's layout, its records
+ * checked by check_record (the records imported so far are forgotten). */
+static enum kw_status make_snap(struct kw_engine *e)
+{
+	struct kw_snap_section sec[KW_SNAPSHOT_SECTIONS_MAX],
+		sec1[KW_SNAPSHOT_SECTIONS_MAX];
+	struct kw_snap_layout now, v1;
+	enum kw_status st;
+
+	kw_snapshot_destroy(e->snap);
+	e->snap = NULL;
+	e->nimported = 0;
+	snap_layout(e, false, sec, &now);
+	snap_layout(e, true, sec1, &v1);
+	st = kw_snapshot_create_layout(&now, v1.hash != now.hash ? &v1 : NULL,
+				       e->opts.cfg->max_keys, &e->snap);
+	if (st == KW_OK)
+		kw_snapshot_set_check(e->snap, check_record, e);
+	return st;
+}
+
 enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 				    struct kw_error *err)
 {
@@ -924,17 +945,8 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 	size_t nextra = 0;
 	enum kw_status st;
 
-	struct kw_snap_section sec[KW_SNAPSHOT_SECTIONS_MAX],
-		sec1[KW_SNAPSHOT_SECTIONS_MAX];
-	struct kw_snap_layout now, v1;
-
 	settle(e);
-	kw_snapshot_destroy(e->snap);
-	e->snap = NULL;
-	snap_layout(e, false, sec, &now);
-	snap_layout(e, true, sec1, &v1);
-	st = kw_snapshot_create_layout(&now, v1.hash != now.hash ? &v1 : NULL,
-				       e->opts.cfg->max_keys, &e->snap);
+	st = make_snap(e);
 	for (unsigned i = 0; i < e->nshards && st == KW_OK; i++) {
 		struct kw_shard *s = &e->shards[i];
 
@@ -945,7 +957,6 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 	}
 	if (st != KW_OK)
 		return kw_error_set(err, st, "%s: %s", path, kw_strerror(st));
-	kw_snapshot_set_check(e->snap, check_record, e);
 	stopwatch_start(&sw);
 	st = kw_snapshot_load(e->snap, path, &found, err);
 	if (st != KW_OK)
@@ -984,6 +995,8 @@ static void save_one(void *ctx, struct kw_keyent *key)
 	struct save_ctx *sc = ctx;
 	struct kw_snap_meta m;
 
+	if (kw_keyhead_stream(kw_keytab_state(key)) == KW_KS_DROPPED)
+		return;
 	kw_engine_meta(sc->e, key, &m);
 	kw_snapshot_write_add(sc->w, key->fp, &m,
 			      (unsigned char *)kw_keytab_state(key) +
@@ -1048,6 +1061,132 @@ cleanup:
 	return st;
 }
 
+/* ---- a stream's keys (the daemon's changelog) ---- */
+
+/* The index of stream id in e->streams, or e->nstreams when it has none. */
+static unsigned find_stream(const struct kw_engine *e, uint64_t id)
+{
+	unsigned i = 0;
+
+	while (i < e->nstreams && e->streams[i].id != id)
+		i++;
+	return i;
+}
+
+struct export_ctx {
+	struct kw_engine *e;
+	unsigned stream;
+	bool changed_only, stopped;
+	unsigned char *buf;
+	kw_engine_export_fn *cb;
+	void *ctx;
+};
+
+static void export_one(void *ctx, struct kw_keyent *key)
+{
+	struct export_ctx *x = ctx;
+	struct kw_keyhead *h = kw_keytab_state(key);
+	struct kw_snap_meta m;
+	size_t n;
+
+	if (x->stopped || kw_keyhead_stream(h) != x->stream ||
+	    (x->changed_only && !(h->flags & KW_KS_CHANGED)))
+		return;
+	kw_engine_meta(x->e, key, &m);
+	n = kw_snapshot_encode(x->e->snap, key->fp, &m,
+			       (unsigned char *)h + x->e->learned_off, x->buf);
+	if (n && !x->cb(x->ctx, key->fp, x->buf, n)) {
+		x->stopped = true;
+		return;
+	}
+	h->flags &= ~KW_KS_CHANGED;
+}
+
+enum kw_status kw_engine_export_stream(struct kw_engine *e, uint64_t stream,
+				       bool changed_only,
+				       kw_engine_export_fn *cb, void *ctx)
+{
+	struct export_ctx x = {
+		e, find_stream(e, stream), changed_only, false, NULL, cb, ctx};
+
+	settle(e);
+	if (x.stream == e->nstreams)
+		return KW_OK; /* never fed: no keys */
+	if (!e->snap && make_snap(e) != KW_OK)
+		return KW_ENOMEM;
+	x.buf = malloc(kw_snapshot_record_max(e->snap));
+	if (!x.buf)
+		return KW_ENOMEM;
+	for (unsigned i = 0; i < e->nshards && !x.stopped; i++)
+		kw_shard_foreach(&e->shards[i], export_one, &x);
+	free(x.buf);
+	return x.stopped ? KW_ERETRY : KW_OK;
+}
+
+enum kw_status kw_engine_import_key(struct kw_engine *e, uint64_t stream,
+				    const unsigned char *rec, size_t len,
+				    struct kw_error *err)
+{
+	char fp[KW_SNAPSHOT_FP + 1], why[160];
+	unsigned idx;
+	enum kw_status st;
+
+	settle(e);
+	if (!e->snap && make_snap(e) != KW_OK)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	idx = kw_engine_stream(e, stream);
+	st = kw_snapshot_put_record(e->snap, rec, len, fp, why, sizeof(why));
+	if (st != KW_OK)
+		return kw_error_set(err, st, "state record%s%s: %s",
+				    fp[0] ? " of key " : "", fp, why);
+	if (e->nimported == e->capimported &&
+	    e->capimported < e->opts.cfg->max_keys) {
+		size_t cap = e->capimported ? e->capimported * 2 : 256;
+		struct kw_imported *p = realloc(e->imported, cap * sizeof(*p));
+
+		if (p) {
+			e->imported = p;
+			e->capimported = cap;
+		}
+	}
+	/* Past the bound (or without memory) the record stays pending when
+	 * its stream is dropped, as a state file's records do. */
+	if (e->nimported < e->capimported) {
+		uint64_t v = 0;
+
+		for (int i = 0; i < 8; i++)
+			v |= (uint64_t)rec[i] << (8 * i);
+		e->imported[e->nimported++] = (struct kw_imported){v, idx};
+	}
+	return KW_OK;
+}
+
+void kw_engine_drop_stream(struct kw_engine *e, uint64_t stream)
+{
+	unsigned idx = find_stream(e, stream);
+	size_t kept = 0;
+
+	settle(e);
+	if (idx == e->nstreams)
+		return;
+	for (unsigned i = 0; i < e->nshards; i++)
+		kw_shard_drop_stream(&e->shards[i], idx);
+	for (size_t i = 0; i < e->nimported; i++) {
+		char fp[KW_SNAPSHOT_FP + 1];
+
+		if (e->imported[i].stream != idx) {
+			e->imported[kept++] = e->imported[i];
+			continue;
+		}
+		snprintf(fp, sizeof(fp), "%016llx",
+			 (unsigned long long)e->imported[i].fp);
+		kw_snapshot_forget(e->snap, fp);
+	}
+	e->nimported = kept;
+	/* Its time holds the others back no longer. */
+	kw_engine_stream_quiet(e, stream);
+}
+
 /* ---- what it found ---- */
 
 size_t kw_engine_state_bytes(const struct kw_engine *e)
@@ -1109,6 +1248,8 @@ static void count_learning(void *ctx, struct kw_keyent *key)
 {
 	struct learning_ctx *lc = ctx;
 
+	if (kw_keyhead_stream(kw_keytab_state(key)) == KW_KS_DROPPED)
+		return;
 	lc->keys++;
 	if (key->last_seen - key->first_seen < lc->learn)
 		lc->learning++;
@@ -1155,6 +1296,8 @@ static void foreach_one(void *ctx, struct kw_keyent *ent)
 	const unsigned char *state = kw_keytab_state(ent);
 	struct kw_engine_keystats ks = {0};
 
+	if (kw_keyhead_stream(kw_keytab_state(ent)) == KW_KS_DROPPED)
+		return;
 	if (fc->e->count_off) {
 		const struct kw_keycount *c =
 			(const void *)(state + fc->e->count_off);
@@ -1211,6 +1354,7 @@ void kw_engine_destroy(struct kw_engine *e)
 	kw_handouts_destroy(e->handouts);
 	kw_worker_fini(e, &e->worker);
 	kw_snapshot_destroy(e->snap);
+	free(e->imported);
 	kw_arena_destroy(&e->arena);
 	pthread_mutex_destroy(&e->snap_mu);
 	free(e);

@@ -57,9 +57,10 @@ struct kw_engine_opts {
 	 * results (engine_impl.h). */
 	unsigned threads;
 	/* Optional (watch). admit: asked before an alert goes to the
-	 * router; false drops it (it was raised before a restart). passed:
+	 * router, with the stream of its key (struct kw_alert's stream);
+	 * false drops it (it was raised before a restart). passed:
 	 * told of each alert the router passed (after it was spooled). */
-	bool (*admit)(void *ctx, const char *id, int64_t time);
+	bool (*admit)(void *ctx, const char *id, int64_t time, uint64_t stream);
 	void (*passed)(void *ctx, const char *id, int64_t time,
 		       const char *detector, enum kw_severity sev);
 	void *hook_ctx;
@@ -149,6 +150,38 @@ struct kw_engine_input {
  * or was taken away): its time no longer holds the watermark back, until
  * its next record. An unknown stream is ignored. */
 void kw_engine_stream_quiet(struct kw_engine *e, uint64_t stream);
+
+/* The state of one stream's keys, for the daemon's changelog (the keys of
+ * a Kafka partition move with it to whichever instance owns it). A key
+ * belongs to the stream whose event last fed it.
+ *
+ * export_stream: each key of stream (with changed_only, only those whose
+ * state changed since the stream's last export) handed to cb as its
+ * fingerprint and one record in the state file's per-key form
+ * (state/snapshot.h, kw_snapshot_encode), read after everything handed in
+ * is through, so it covers exactly the records fed so far. cb returning
+ * false stops (that key and those after it stay changed): KW_ERETRY.
+ * KW_ENOMEM when no record buffer could be had. */
+typedef bool kw_engine_export_fn(void *ctx, const char *fp,
+				 const unsigned char *rec, size_t len);
+enum kw_status kw_engine_export_stream(struct kw_engine *e, uint64_t stream,
+				       bool changed_only,
+				       kw_engine_export_fn *cb, void *ctx);
+
+/* One such record into the pending table (state/snapshot.h: the key's
+ * fresh entry takes it when the key is next seen), checked as a state
+ * file's records are: KW_ECORRUPT with what is wrong in err (naming the
+ * key's fingerprint; the caller adds where the record came from);
+ * KW_ETOOBIG when the pending table is full; KW_ENOMEM. */
+enum kw_status kw_engine_import_key(struct kw_engine *e, uint64_t stream,
+				    const unsigned char *rec, size_t len,
+				    struct kw_error *err);
+
+/* Forget a stream's keys (its partition was taken away): their entries
+ * (windows closed without an alert, their state gone; seen again, a key
+ * starts afresh from the pending table) and the records imported for it
+ * and not yet taken. */
+void kw_engine_drop_stream(struct kw_engine *e, uint64_t stream);
 
 /* Read from an open reader (the engine does not close it). name must
  * outlive the engine (it is kept in events and messages). in may be NULL

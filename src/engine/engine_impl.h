@@ -52,10 +52,24 @@ struct kw_keyhead {
 	uint32_t flags;		    /* KW_KS_* */
 };
 
-/* bits in kw_keyhead.flags */
+/* bits in kw_keyhead.flags; its high 16 bits are the index in
+ * e->streams of the stream whose event last fed the key (kw_keyhead_stream:
+ * what kw_engine_export_stream lists), or KW_KS_DROPPED */
 enum {
-	KW_KS_RAISED = 1u << 0, /* an alert about the key was raised */
+	KW_KS_RAISED = 1u << 0,	 /* an alert about the key was raised */
+	KW_KS_CHANGED = 1u << 1, /* changed since its stream's last export */
 };
+#define KW_KS_STREAM_SHIFT 16
+/* The key's stream was dropped (kw_engine_drop_stream): the entry's state
+ * is zero and it is off the wheel, skipped by saves, exports and reports;
+ * seen again, the key starts afresh (restored from the pending table). */
+#define KW_KS_DROPPED 0xffffu
+_Static_assert(KW_ENGINE_STREAMS_MAX < KW_KS_DROPPED, "stream index bits");
+
+static inline unsigned kw_keyhead_stream(const struct kw_keyhead *h)
+{
+	return h->flags >> KW_KS_STREAM_SHIFT;
+}
 
 /* A key's counters for the report (struct kw_engine_keystats), only when
  * one is asked for (kw_engine.count_off). */
@@ -193,6 +207,14 @@ struct kw_engine {
 	 * none); the shards take from it under snap_mu. */
 	struct kw_snapshot *snap;
 	pthread_mutex_t snap_mu;
+	/* Records imported into snap per stream (kw_engine_import_key), so
+	 * that kw_engine_drop_stream forgets those not yet taken; at most
+	 * the config's max_keys. */
+	struct kw_imported {
+		uint64_t fp;
+		unsigned stream;
+	} * imported;
+	size_t nimported, capimported;
 	/* The family of each section of the state's layout (state/
 	 * snapshot.h: the families with state, in order): how a record's
 	 * sections learning again map to a key's families (kw_keyent.
@@ -253,9 +275,16 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 			     struct kw_error *err);
 void kw_shard_fini(struct kw_shard *s);
 
-/* One decoded and enriched event of the shard's keys; late_wm: the
- * watermark of its stream before its batch (an older event is late). */
-void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm);
+/* One decoded and enriched event of the shard's keys, of stream (an index
+ * in e->streams); late_wm: the watermark of its stream before its batch
+ * (an older event is late). */
+void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
+		      int64_t late_wm);
+
+/* Forget the keys of stream (an index), the engine settled: each goes off
+ * the wheel, its state zeroed, marked KW_KS_DROPPED, its windows closed
+ * without a word (their alerts are the new owner's). */
+void kw_shard_drop_stream(struct kw_shard *s, unsigned stream);
 
 /* The watermark moved on to wm: the families' clocks, and the windows it
  * passed (every SWEEP_EVERY of progress; all of them at INT64_MAX). */

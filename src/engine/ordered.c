@@ -134,7 +134,7 @@ void kw_ordered_alert(struct kw_ordered *m, struct kw_alert *a)
 	const char *detector = a->detector;
 	enum kw_severity sev = a->severity;
 
-	if (o->admit && !o->admit(o->hook_ctx, a->id, time)) {
+	if (o->admit && !o->admit(o->hook_ctx, a->id, time, a->stream)) {
 		kw_alert_clear(a);
 		return;
 	}

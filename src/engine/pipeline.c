@@ -437,7 +437,7 @@ static void run_shard(struct kw_pipeline *p, struct worker *w,
 			}
 			prefetch(sl, sl->order + first, ps->at, n);
 			ps->pos = sl->order[first + ps->at];
-			kw_shard_analyse(s, &sl->events[ps->pos],
+			kw_shard_analyse(s, &sl->events[ps->pos], sl->stream,
 					 sl->wm_before);
 		}
 		if (!paused && !ps->ticking) {

@@ -61,8 +61,11 @@ static void shard_emit(void *ctx, struct kw_alert *a)
 	a->secret = KW_STR_NULL; /* borrowed from the event: it stays here */
 	if (s->current) {
 		struct kw_keyhead *h = kw_keytab_state(s->current);
+		unsigned stream = kw_keyhead_stream(h);
 
 		h->flags |= KW_KS_RAISED;
+		if (stream < s->e->nstreams)
+			a->stream = s->e->streams[stream].id;
 	}
 	s->out.alert(s->out.ctx, a);
 }
@@ -125,6 +128,8 @@ static int64_t flush_key(struct kw_shard *s, struct kw_keyent *key, int64_t wm)
 	struct kw_keyent *was = s->current;
 	int64_t due = KW_DETECT_NONE_OPEN, first = key->first_seen;
 
+	if (wm != INT64_MIN) /* windows may close: the state changes */
+		((struct kw_keyhead *)state)->flags |= KW_KS_CHANGED;
 	s->current = key;
 	for (size_t k = 0; k < s->nflushing; k++) {
 		size_t i = s->flushing[k];
@@ -242,6 +247,8 @@ static void on_evict(void *ctx, struct kw_keyent *key)
 	struct kw_keyhead *h = kw_keytab_state(key);
 	struct kw_snap_meta m;
 
+	if (kw_keyhead_stream(h) == KW_KS_DROPPED)
+		return; /* nothing of it is kept */
 	flush_key(s, key, INT64_MAX);
 	kw_wheel_remove(s->wheel, key);
 	if (h->flags & KW_KS_RAISED)
@@ -343,7 +350,23 @@ static void note_conf_matches(struct kw_shard *s, const struct kw_keyent *key,
 	}
 }
 
-void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm)
+/* An entry whose stream was dropped, seen again: a new key, as if just
+ * inserted (kw_keytab_get counted this event). */
+static bool revive(struct kw_keyent *key, int64_t ts)
+{
+	struct kw_keyhead *h = kw_keytab_state(key);
+
+	if (kw_keyhead_stream(h) != KW_KS_DROPPED)
+		return false;
+	key->first_seen = key->last_seen = ts;
+	key->events = 1;
+	key->relearn = 0;
+	key->relearn_since = 0;
+	return true;
+}
+
+void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
+		      int64_t late_wm)
 {
 	struct kw_engine *e = s->e;
 	struct kw_keyent *key = NULL;
@@ -361,6 +384,13 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm)
 			     (unsigned long long)ev->line, kw_strerror(st));
 		return;
 	}
+	if (!created && __builtin_expect(revive(key, ev->ts), 0))
+		created = true;
+	state = kw_keytab_state(key);
+	((struct kw_keyhead *)state)->flags =
+		(((struct kw_keyhead *)state)->flags & 0xffffu &
+		 ~KW_KS_CHANGED) |
+		KW_KS_CHANGED | (uint32_t)stream << KW_KS_STREAM_SHIFT;
 	if (created) {
 		s->st.keys_seen++;
 		key->kind = (uint8_t)ev->key_kind;
@@ -387,7 +417,6 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, int64_t late_wm)
 		s->st.first_ts = ev->ts;
 	if (ev->ts > s->st.last_ts)
 		s->st.last_ts = ev->ts;
-	state = kw_keytab_state(key);
 	if (e->count_off) {
 		struct kw_keycount *c = (void *)(state + e->count_off);
 
@@ -423,6 +452,9 @@ static void flush_one(void *ctx, struct kw_keyent *key)
 {
 	struct kw_shard *s = ctx;
 
+	if (kw_keyhead_stream(kw_keytab_state(key)) == KW_KS_DROPPED)
+		return;
+
 	flush_key(s, key, INT64_MAX);
 	kw_wheel_remove(s->wheel, key);
 }
@@ -433,6 +465,34 @@ void kw_shard_finish(struct kw_shard *s)
 	/* The sweep closed every listed key; this finds only a key the list
 	 * had no room for. */
 	kw_keytab_foreach(s->keys, flush_one, s);
+}
+
+struct drop_ctx {
+	struct kw_shard *s;
+	unsigned stream;
+};
+
+static void drop_one(void *ctx, struct kw_keyent *key)
+{
+	struct drop_ctx *dc = ctx;
+	struct kw_keyhead *h = kw_keytab_state(key);
+
+	if (kw_keyhead_stream(h) != dc->stream)
+		return;
+	kw_wheel_remove(dc->s->wheel, key);
+	if (h->flags & KW_KS_RAISED)
+		kw_ordered_evicted(&dc->s->e->ord, key->fp);
+	memset(h, 0, dc->s->e->state_size);
+	h->flags = (uint32_t)KW_KS_DROPPED << KW_KS_STREAM_SHIFT;
+}
+
+void kw_shard_drop_stream(struct kw_shard *s, unsigned stream)
+{
+	struct drop_ctx dc = {s, stream};
+
+	/* Called with the engine settled: no sweep is under way, so no due
+	 * list holds a key. */
+	kw_keytab_foreach(s->keys, drop_one, &dc);
 }
 
 void kw_shard_foreach(struct kw_shard *s,

@@ -686,6 +686,26 @@ const unsigned char *kw_snapshot_handouts(const struct kw_snapshot *s,
 	return s->handouts;
 }
 
+/* --- one record at a time (the daemon's changelog) --------------------------
+ */
+
+size_t kw_snapshot_record_max(const struct kw_snapshot *s)
+{
+	return rec_max(s);
+}
+
+size_t kw_snapshot_encode(const struct kw_snapshot *s, const char *fp,
+			  const struct kw_snap_meta *m, const void *state,
+			  unsigned char *out)
+{
+	struct geom g = own_geom(s);
+	uint64_t v;
+
+	if (!fp_parse(fp, &v))
+		return 0;
+	return encode(&g, v, m, state, out);
+}
+
 /* --- loading ---------------------------------------------------------------
  */
 
@@ -762,6 +782,71 @@ static bool relearn_ok(const struct kw_snap_meta *m, size_t nsec, char *why,
 			 "last seen");
 		return false;
 	}
+	return true;
+}
+
+enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
+				      const unsigned char *rec, size_t len,
+				      char fp[KW_SNAPSHOT_FP + 1], char *why,
+				      size_t cap)
+{
+	struct geom g = own_geom(s);
+	struct kw_snap_meta m;
+	unsigned char *copy;
+	size_t n;
+
+	fp[0] = '\0';
+	if (len > rec_max(s)) {
+		snprintf(why, cap, "%zu bytes, more than a record's %zu", len,
+			 rec_max(s));
+		return KW_ECORRUPT;
+	}
+	if (len < 8) {
+		snprintf(why, cap, "cut short");
+		return KW_ECORRUPT;
+	}
+	snprintf(fp, KW_SNAPSHOT_FP + 1, "%016llx",
+		 (unsigned long long)get_u64(rec));
+	n = parse_rec(&g, rec, len, s->scratch, why, cap);
+	if (!n)
+		return KW_ECORRUPT;
+	if (n != len) {
+		snprintf(why, cap, "%zu bytes past the record's end", len - n);
+		return KW_ECORRUPT;
+	}
+	get_meta(rec + 8, HEAD4, &m);
+	if (!record_sane(s, &m, why, cap) ||
+	    !relearn_ok(&m, s->now.n, why, cap))
+		return KW_ECORRUPT;
+	copy = malloc(len);
+	if (!copy) {
+		s->dropped++;
+		snprintf(why, cap, "out of memory");
+		return KW_ENOMEM;
+	}
+	memcpy(copy, rec, len);
+	if (!insert(s, get_u64(rec), copy)) {
+		snprintf(why, cap, "more keys than max_keys");
+		return KW_ETOOBIG;
+	}
+	return KW_OK;
+}
+
+bool kw_snapshot_forget(struct kw_snapshot *s, const char *fp)
+{
+	uint64_t v;
+	size_t slot;
+
+	if (!s->live || !fp_parse(fp, &v))
+		return false;
+	slot = slot_of(s, v);
+	if (!s->index[slot].rec || s->index[slot].rec == TAKEN)
+		return false;
+	if (owned(s, s->index[slot].rec))
+		free((void *)s->index[slot].rec);
+	s->index[slot].rec = TAKEN;
+	s->live--;
+	s->taken++;
 	return true;
 }
 

@@ -198,6 +198,38 @@ const unsigned char *kw_snapshot_handouts(const struct kw_snapshot *s,
 size_t kw_snapshot_count(const struct kw_snapshot *s);
 uint64_t kw_snapshot_dropped(const struct kw_snapshot *s);
 
+/* --- one record at a time -------------------------------------------------
+ *
+ * What the daemon's changelog (a Kafka topic, daemon/changelog.c) moves
+ * per key: one record in the form the file's records have (version 4, the
+ * snapshot's own layout: the fingerprint as a u64, the meta with its
+ * relearn marks, the bitmap and the non-zero words), alone. */
+
+/* Bytes an encoded record takes at most: the bound of every record. */
+size_t kw_snapshot_record_max(const struct kw_snapshot *s);
+
+/* Encode one key's record into out (kw_snapshot_record_max bytes): its
+ * length, 0 when fp is not KW_SNAPSHOT_FP lower-case hex digits. */
+size_t kw_snapshot_encode(const struct kw_snapshot *s, const char *fp,
+			  const struct kw_snap_meta *m, const void *state,
+			  unsigned char *out);
+
+/* Check one encoded record (len bytes; it may be damaged or hostile) as a
+ * file's records are checked, then add it to the pending table (replacing
+ * the fingerprint's record). Its fingerprint goes to fp as hex as soon as
+ * the record has one ("" otherwise). KW_ECORRUPT with a reason in why
+ * (cap bytes): too long, cut short, bits past the state, times or
+ * learning again out of order, or refused by the owner's check;
+ * KW_ETOOBIG when the table is full and KW_ENOMEM (both counted as
+ * dropped). */
+enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
+				      const unsigned char *rec, size_t len,
+				      char fp[KW_SNAPSHOT_FP + 1], char *why,
+				      size_t cap);
+
+/* Forget fp's pending record: whether there was one. */
+bool kw_snapshot_forget(struct kw_snapshot *s, const char *fp);
+
 /* --- writing -------------------------------------------------------------- */
 
 struct kw_snapshot_writer;

@@ -118,6 +118,19 @@ static void write_file(const char *path, const char *text)
 /* With report, the engine keeps what a report shows per key. */
 static bool rig_report;
 
+/* The stream of the last alert the engine asked to admit (engine.h's admit
+ * hook, which every rig sets). */
+static uint64_t admitted_stream;
+
+static bool admit_any(void *ctx, const char *id, int64_t time, uint64_t stream)
+{
+	(void)ctx;
+	(void)id;
+	(void)time;
+	admitted_stream = stream;
+	return true;
+}
+
 static void rig_up_threads(struct rig *r, const char *text, const char *format,
 			   unsigned threads)
 {
@@ -148,6 +161,7 @@ static void rig_up_threads(struct rig *r, const char *text, const char *format,
 	opts.router = r->router;
 	opts.threads = threads;
 	opts.report = rig_report;
+	opts.admit = admit_any;
 	if (kw_engine_create(&opts, &r->engine, &err) != KW_OK)
 		fail_msg("%s", err.msg);
 	snprintf(r->dir, sizeof(r->dir), "/tmp/kw_test_engine_XXXXXX");
@@ -827,6 +841,186 @@ static void test_stream_quiet(void **state)
 	rig_down(&r);
 }
 
+/*
+ * A stream's keys moving to another engine (the daemon's changelog: a
+ * Kafka partition taken over mid-window). Key A's first half of a
+ * rate.errors window is read as stream S by engine 1, beside key C on
+ * stream T; S's keys are exported (one record: A's), then dropped (A's
+ * window closes without a word). Engine 2 imports the record and reads
+ * the second half: it raises the window's one alert, with the id an
+ * engine that read all of it raises; without the record it raises none.
+ * Engine 1, given S back (the record imported again), raises it too.
+ */
+struct exported {
+	unsigned char *rec[8];
+	size_t len[8];
+	char fp[8][17];
+	size_t n;
+};
+
+static bool keep_record(void *ctx, const char *fp, const unsigned char *rec,
+			size_t len)
+{
+	struct exported *x = ctx;
+
+	assert_true(x->n < 8);
+	x->rec[x->n] = malloc(len);
+	assert_non_null(x->rec[x->n]);
+	memcpy(x->rec[x->n], rec, len);
+	x->len[x->n] = len;
+	snprintf(x->fp[x->n], sizeof(x->fp[0]), "%s", fp);
+	x->n++;
+	return true;
+}
+
+static void exported_free(struct exported *x)
+{
+	for (size_t i = 0; i < x->n; i++)
+		free(x->rec[i]);
+	x->n = 0;
+}
+
+static void import_all(struct rig *r, uint64_t stream, const struct exported *x)
+{
+	struct kw_error err;
+
+	for (size_t i = 0; i < x->n; i++)
+		if (kw_engine_import_key(r->engine, stream, x->rec[i],
+					 x->len[i], &err) != KW_OK)
+			fail_msg("%s", err.msg);
+}
+
+static void feed_half(struct rig *r, const char *key, uint64_t stream,
+		      int64_t t0, int half)
+{
+	struct kw_engine_input in = {NULL, NULL, stream};
+	char buf[8192];
+	size_t n = pattern(buf, sizeof(buf), key, t0, half ? 13 : 0,
+			   half ? 27 : 13);
+
+	kw_engine_feed(r->engine, buf, n, "kafka:api", &in);
+}
+
+static void test_stream_moves(void **state)
+{
+	const uint64_t S = 5, T = 6;
+	int64_t t0 = INT64_C(1795766400);
+	struct exported x = {0}, none = {0};
+	char whole[64], fp_a[17];
+	struct rig r, r2;
+	struct kw_error err;
+
+	(void)state;
+	/* One engine reads all of A's requests. */
+	rig_up_with(&r, streams_config, NULL);
+	feed_half(&r, KEY_A, S, t0, 0);
+	feed_half(&r, KEY_A, S, t0, 1);
+	kw_engine_finish(r.engine);
+	assert_int_equal(r.cap.n, 1);
+	snprintf(whole, sizeof(whole), "%s", get(r.cap.alerts[0], "id"));
+	snprintf(fp_a, sizeof(fp_a), "%s",
+		 get(json_object_get(r.cap.alerts[0], "key"), "fp"));
+	rig_down(&r);
+
+	/* Engine 1: the first half, then S is exported and dropped. */
+	rig_up_with(&r, streams_config, NULL);
+	feed_half(&r, KEY_A, S, t0, 0);
+	feed_half(&r, KEY_C, T, t0, 0);
+	assert_int_equal(
+		kw_engine_export_stream(r.engine, S, false, keep_record, &x),
+		KW_OK);
+	assert_int_equal(x.n, 1);
+	assert_string_equal(x.fp[0], fp_a);
+	/* Nothing changed since: nothing to export; an unknown stream has
+	 * no keys. */
+	assert_int_equal(
+		kw_engine_export_stream(r.engine, S, true, keep_record, &none),
+		KW_OK);
+	assert_int_equal(kw_engine_export_stream(r.engine, 99, false,
+						 keep_record, &none),
+			 KW_OK);
+	assert_int_equal(none.n, 0);
+	kw_engine_drop_stream(r.engine, S);
+	assert_int_equal(
+		kw_engine_export_stream(r.engine, S, false, keep_record, &none),
+		KW_OK);
+	assert_int_equal(none.n, 0);
+
+	/* Engine 2 takes S over with its record. */
+	rig_up_threads(&r2, streams_config, NULL, 2);
+	import_all(&r2, S, &x);
+	admitted_stream = 0;
+	feed_half(&r2, KEY_A, S, t0, 1);
+	kw_engine_finish(r2.engine);
+	assert_int_equal(r2.cap.n, 1);
+	assert_true(admitted_stream == S); /* the key's, for the journal */
+	assert_string_equal(get(r2.cap.alerts[0], "id"), whole);
+	rig_down(&r2);
+
+	/* Without it, the second half alone raises nothing. */
+	rig_up_with(&r2, streams_config, NULL);
+	feed_half(&r2, KEY_A, S, t0, 1);
+	kw_engine_finish(r2.engine);
+	assert_int_equal(r2.cap.n, 0);
+	rig_down(&r2);
+
+	/* Engine 1 gets S back: A's dropped entry starts from the record. */
+	import_all(&r, S, &x);
+	feed_half(&r, KEY_C, T, t0, 1);
+	feed_half(&r, KEY_A, S, t0, 1);
+	kw_engine_finish(r.engine);
+	assert_int_equal(r.cap.n, 2);
+	assert_true(!strcmp(get(r.cap.alerts[0], "id"), whole) ||
+		    !strcmp(get(r.cap.alerts[1], "id"), whole));
+	rig_down(&r);
+
+	/* Records damaged in transit are refused, naming the key. */
+	rig_up_with(&r, streams_config, NULL);
+	{
+		char msg[256];
+		unsigned char *big = calloc(1, 1 << 20);
+
+		assert_non_null(big);
+		assert_int_equal(kw_engine_import_key(r.engine, S, x.rec[0],
+						      x.len[0] - 1, &err),
+				 KW_ECORRUPT);
+		snprintf(msg, sizeof(msg), "state record of key %s: cut short",
+			 fp_a);
+		assert_string_equal(err.msg, msg);
+		memcpy(big, x.rec[0], x.len[0]);
+		assert_int_equal(kw_engine_import_key(r.engine, S, big,
+						      x.len[0] + 8, &err),
+				 KW_ECORRUPT);
+		snprintf(msg, sizeof(msg),
+			 "state record of key %s: 8 bytes past the record's "
+			 "end",
+			 fp_a);
+		assert_string_equal(err.msg, msg);
+		assert_int_equal(
+			kw_engine_import_key(r.engine, S, big, 1 << 20, &err),
+			KW_ECORRUPT);
+		assert_non_null(strstr(err.msg, "more than a record's"));
+		assert_int_equal(
+			kw_engine_import_key(r.engine, S, big, 3, &err),
+			KW_ECORRUPT);
+		assert_string_equal(err.msg, "state record: cut short");
+		/* first seen after last seen */
+		memcpy(big, x.rec[0], x.len[0]);
+		big[8 + 7] = 0x7f;
+		assert_int_equal(
+			kw_engine_import_key(r.engine, S, big, x.len[0], &err),
+			KW_ECORRUPT);
+		snprintf(msg, sizeof(msg),
+			 "state record of key %s: first and last seen times "
+			 "out of order or out of range",
+			 fp_a);
+		assert_string_equal(err.msg, msg);
+		free(big);
+	}
+	rig_down(&r);
+	exported_free(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -842,6 +1036,7 @@ int main(void)
 		cmocka_unit_test(test_short_window_while_waiting),
 		cmocka_unit_test(test_stream_time),
 		cmocka_unit_test(test_stream_quiet),
+		cmocka_unit_test(test_stream_moves),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1873,6 +1873,83 @@ static void test_every_stateful_family_validates(void **state)
 	assert_true(stateful >= 4);
 }
 
+/* One record at a time (the daemon's changelog): encoded, checked and
+ * taken back with its relearn marks, the table's bound kept, a pending
+ * record forgotten, and damage refused with what is wrong. */
+static void test_one_record(void **state)
+{
+	struct kw_snapshot *s = NULL, *d = NULL;
+	struct kw_snap_meta m = {100, 200, 3, 2u | 4u, 150}, got;
+	unsigned char st[40], back[40], rec[256];
+	char fp[KW_SNAPSHOT_FP + 1], why[128], msg[128];
+	size_t n, max;
+
+	(void)state;
+	assert_int_equal(kw_snapshot_create_layout(&layout_a, NULL, 1, &s),
+			 KW_OK);
+	assert_int_equal(kw_snapshot_create_layout(&layout_a, NULL, 1, &d),
+			 KW_OK);
+	max = kw_snapshot_record_max(s);
+	assert_true(max <= sizeof(rec));
+	assert_int_equal(max, 8 + 24 + 16 + 1 + 40);
+	state_a(st, 1);
+	memset(st + 16, 0, 8); /* rate's words are zero: left out */
+	assert_int_equal(kw_snapshot_encode(s, "not hex at all!!", &m, st, rec),
+			 0);
+	n = kw_snapshot_encode(s, FP_A, &m, st, rec);
+	assert_int_equal(n, 8 + 24 + 16 + 1 + 3 * 8);
+	assert_int_equal(
+		kw_snapshot_put_record(d, rec, n, fp, why, sizeof(why)), KW_OK);
+	assert_string_equal(fp, FP_A);
+	assert_int_equal(kw_snapshot_count(d), 1);
+	assert_true(kw_snapshot_take(d, FP_A, &got, back));
+	assert_memory_equal(back, st, 40);
+	assert_true(got.first_seen == 100 && got.last_seen == 200 &&
+		    got.events == 3);
+	assert_true(got.relearn == (2u | 4u) && got.relearn_since == 150);
+	/* Forgotten before it is taken. */
+	assert_int_equal(
+		kw_snapshot_put_record(d, rec, n, fp, why, sizeof(why)), KW_OK);
+	assert_true(kw_snapshot_forget(d, FP_A));
+	assert_false(kw_snapshot_forget(d, FP_A));
+	assert_false(kw_snapshot_take(d, FP_A, &got, back));
+	/* The bound: one record. */
+	assert_int_equal(
+		kw_snapshot_put_record(d, rec, n, fp, why, sizeof(why)), KW_OK);
+	assert_int_equal(kw_snapshot_encode(s, FP_B, &m, st, rec + 128), n);
+	assert_int_equal(
+		kw_snapshot_put_record(d, rec + 128, n, fp, why, sizeof(why)),
+		KW_ETOOBIG);
+	assert_string_equal(why, "more keys than max_keys");
+	assert_int_equal(kw_snapshot_dropped(d), 1);
+	/* Damage. */
+	assert_int_equal(
+		kw_snapshot_put_record(d, rec, n - 1, fp, why, sizeof(why)),
+		KW_ECORRUPT);
+	assert_string_equal(why, "cut short");
+	assert_int_equal(
+		kw_snapshot_put_record(d, rec, max + 1, fp, why, sizeof(why)),
+		KW_ECORRUPT);
+	snprintf(msg, sizeof(msg), "%zu bytes, more than a record's %zu",
+		 max + 1, max);
+	assert_string_equal(why, msg);
+	rec[8 + 24 + 16] |= 0x80; /* past the state's 5 words */
+	assert_int_equal(
+		kw_snapshot_put_record(d, rec, n, fp, why, sizeof(why)),
+		KW_ECORRUPT);
+	assert_string_equal(why, "state words past the state's size");
+	rec[8 + 24 + 16] &= 0x7f;
+	rec[8 + 24] = 8; /* relearn: a section layout A does not have */
+	assert_int_equal(
+		kw_snapshot_put_record(d, rec, n, fp, why, sizeof(why)),
+		KW_ECORRUPT);
+	assert_string_equal(
+		why, "learning again in a section the file does not have");
+	assert_string_equal(fp, FP_A);
+	kw_snapshot_destroy(s);
+	kw_snapshot_destroy(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1899,6 +1976,7 @@ int main(void)
 		cmocka_unit_test(test_engine_relearns_reset_family),
 		cmocka_unit_test(test_engine_handouts_kept),
 		cmocka_unit_test(test_every_stateful_family_validates),
+		cmocka_unit_test(test_one_record),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
