@@ -176,11 +176,43 @@ static bool zone_ok(const char *z, size_t n)
 	return true;
 }
 
+/* One part of a dotted quad at b + *p, read with no bound to check (see
+ * parse_v4_short): a digit, then at most two more (no leading zero), at
+ * most 255, and a fourth digit is always too many. Moves *p past it. */
+static inline bool v4_part(const unsigned char *b, size_t *p, uint8_t *out)
+{
+	size_t i = *p;
+	unsigned v = (unsigned)b[i] - '0', d;
+
+	if (v > 9)
+		return false;
+	if ((d = (unsigned)b[i + 1] - '0') > 9) {
+		*p = i + 1;
+		*out = (uint8_t)v;
+		return true;
+	}
+	if (v == 0)
+		return false; /* a leading zero */
+	v = v * 10 + d;
+	if ((d = (unsigned)b[i + 2] - '0') > 9) {
+		*p = i + 2;
+		*out = (uint8_t)v;
+		return true;
+	}
+	v = v * 10 + d;
+	if (v > 255 || (unsigned)b[i + 3] - '0' <= 9)
+		return false;
+	*p = i + 3;
+	*out = (uint8_t)v;
+	return true;
+}
+
 /* parse_v4 for the usual text, 8 to 15 bytes: the bytes are copied into
  * a zeroed buffer by two 8-byte loads (which cover them all), so each
  * part is read with no bound to check: a NUL ends it like any other
- * byte that is not a digit, and the whole must end at n. Same answer as
- * parse_v4 (tests/unit/test_ip.c, fuzz_ip). */
+ * byte that is not a digit, and the whole must end at n. The four parts
+ * are written out, not looped over, so that nothing but the bytes is
+ * tested. Same answer as parse_v4 (tests/unit/test_ip.c, fuzz_ip). */
 static bool parse_v4_short(const char *s, size_t n, uint8_t out[4])
 {
 	unsigned char b[24] = {0};
@@ -188,32 +220,16 @@ static bool parse_v4_short(const char *s, size_t n, uint8_t out[4])
 
 	memcpy(b, s, 8);
 	memcpy(b + n - 8, s + n - 8, 8);
-	for (int part = 0; part < 4; part++) {
-		unsigned v, d;
-
-		if (part) {
-			if (b[p] != '.')
-				return false;
-			p++;
-		}
-		if ((v = (unsigned)b[p] - '0') > 9)
-			return false;
-		if ((d = (unsigned)b[p + 1] - '0') <= 9) {
-			if (v == 0)
-				return false; /* a leading zero */
-			v = v * 10 + d;
-			if ((d = (unsigned)b[p + 2] - '0') <= 9) {
-				v = v * 10 + d;
-				if (v > 255 || (unsigned)b[p + 3] - '0' <= 9)
-					return false;
-				p++;
-			}
-			p++;
-		}
-		p++;
-		out[part] = (uint8_t)v;
-	}
-	return p == n;
+	if (!v4_part(b, &p, &out[0]) || b[p] != '.')
+		return false;
+	p++;
+	if (!v4_part(b, &p, &out[1]) || b[p] != '.')
+		return false;
+	p++;
+	if (!v4_part(b, &p, &out[2]) || b[p] != '.')
+		return false;
+	p++;
+	return v4_part(b, &p, &out[3]) && p == n;
 }
 
 bool kw_ip_parse(struct kw_ip *ip, const char *s, size_t n)
