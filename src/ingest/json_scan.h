@@ -66,6 +66,23 @@ enum kw_status kw_json_paths_create(const char *const *paths, size_t n,
 				    struct kw_json_paths **out,
 				    struct kw_error *err);
 void kw_json_paths_destroy(struct kw_json_paths *paths);
+
+/* How many bytes a step of the string loop looks at: 8 (plain C, any
+ * machine), 16 (SSE2) or 32 (AVX2, chosen at run time when the CPU has
+ * it). kw_json_paths_create picks the widest (KW_JSON_STEP_BEST); the
+ * answer never depends on it. */
+enum kw_json_step {
+	KW_JSON_STEP_BEST,
+	KW_JSON_STEP_8,
+	KW_JSON_STEP_16,
+	KW_JSON_STEP_32,
+};
+
+/* For the tests, which run every step this machine has: scan with step
+ * from now on. False, and nothing changed, when this build or CPU does not
+ * have it. Call it before the paths are shared between threads. */
+bool kw_json_paths_set_step(struct kw_json_paths *paths,
+			    enum kw_json_step step);
 size_t kw_json_paths_count(const struct kw_json_paths *paths);
 
 /* The key order of the previous text, so that the next one's keys are

@@ -6,7 +6,10 @@
  * paths) prints the case and abort()s. The input is also scanned with a
  * key-order hint carried from input to input (kw_json_scan_hinted), and,
  * split at its newlines, line after line, as a decoder scans a log: the
- * hinted answers must be the same. The paths use the keys of the corpus
+ * hinted answers must be the same. The whole input is also scanned with
+ * each width of the string step the machine has (8, 16 and 32 bytes:
+ * kw_json_paths_set_step), which must give the same answer. The paths use
+ * the keys of the corpus
  * in tests/unit/json_corpus so that mutations keep hitting them.
  *
  * Its seeds are tests/unit/json_corpus (the differential unit test's cases)
@@ -70,8 +73,47 @@ static void check(const struct kw_json_paths *paths, struct kw_json_hint *hint,
 	json_decref(root);
 }
 
+/* The input scanned with each width of the string step: the same status,
+ * message and values as with the widest. */
+static void check_steps(struct kw_json_paths *const *steps, size_t nsteps,
+			struct kw_arena *arena, const uint8_t *data,
+			size_t size)
+{
+	struct kw_json_value ref[CMP_NPATHS], out[CMP_NPATHS];
+	struct kw_error rerr, err;
+	enum kw_status rst, st;
+
+	kw_arena_reset(arena);
+	rerr.msg[0] = '\0';
+	rst = kw_json_scan(steps[0], (const char *)data, size, ref, arena,
+			   &rerr);
+	for (size_t k = 1; k < nsteps; k++) {
+		err.msg[0] = '\0';
+		st = kw_json_scan(steps[k], (const char *)data, size, out,
+				  arena, &err);
+		if (st != rst || strcmp(err.msg, rerr.msg))
+			die("string steps answer differently", k, data, size);
+		for (size_t i = 0; st == KW_OK && i < CMP_NPATHS; i++) {
+			if (out[i].type != ref[i].type ||
+			    (out[i].type != KW_JSON_ABSENT &&
+			     (out[i].n != ref[i].n ||
+			      memcmp(out[i].p, ref[i].p, out[i].n))))
+				die("string steps pick different values", i,
+				    data, size);
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const enum kw_json_step widths[] = {
+		KW_JSON_STEP_BEST,
+		KW_JSON_STEP_8,
+		KW_JSON_STEP_16,
+		KW_JSON_STEP_32,
+	};
+	static struct kw_json_paths *steps[4];
+	static size_t nsteps;
 	static struct kw_json_paths *paths;
 	static struct kw_arena arena;
 	static struct kw_json_hint hint; /* carried from input to input */
@@ -82,7 +124,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (kw_json_paths_create(cmp_paths, CMP_NPATHS, &paths, &err))
 			abort();
 		kw_arena_init(&arena, 0);
+		for (size_t k = 0; k < sizeof(widths) / sizeof(*widths); k++) {
+			if (kw_json_paths_create(cmp_paths, CMP_NPATHS,
+						 &steps[nsteps], &err))
+				abort();
+			if (kw_json_paths_set_step(steps[nsteps], widths[k]))
+				nsteps++;
+			else
+				kw_json_paths_destroy(steps[nsteps]);
+		}
 	}
+	check_steps(steps, nsteps, &arena, data, size);
 	/* The whole input, then its lines one after another, as a decoder
 	 * sees a log: each line is predicted from the one before. */
 	check(paths, &hint, &arena, data, size);

@@ -17,7 +17,11 @@
  * twice, plainly and with the key-order hint carried over from the inputs
  * before it (kw_json_scan_hinted), and both answers must be jansson's;
  * test_key_orders runs sequences of texts whose key orders change. The
- * first mismatch fails the test with the input hex-escaped.
+ * whole set runs once for each width of the string step this build and
+ * CPU have (8 bytes, SSE2's 16, AVX2's 32: kw_json_paths_set_step), and
+ * test_string_steps puts every kind of byte a string must look at at
+ * every offset around those widths. The first mismatch fails the test
+ * with the input hex-escaped.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -394,6 +398,9 @@ static void mutate(struct buf *b)
 
 /* ------------------------------------------------------------ tests */
 
+/* The string step the tests of this run use (main runs them per step). */
+static enum kw_json_step test_step = KW_JSON_STEP_BEST;
+
 static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
@@ -401,6 +408,11 @@ static int setup(void **state)
 
 	if (!c ||
 	    kw_json_paths_create(cmp_paths, CMP_NPATHS, &c->paths, &err)) {
+		free(c);
+		return -1;
+	}
+	if (!kw_json_paths_set_step(c->paths, test_step)) {
+		kw_json_paths_destroy(c->paths);
 		free(c);
 		return -1;
 	}
@@ -681,9 +693,82 @@ static void test_flat_arena(void **state)
 	}
 }
 
+/* Strings of every length up to past two AVX2 steps, starting at every
+ * offset of a step, with each kind of byte the string loop must stop at
+ * (or must not: DEL and a byte just below or above the ones it looks for)
+ * at every place in them, in a text that ends right after the string or
+ * goes on: the widths must find the same first byte, and jansson agrees. */
+static void test_string_steps(void **state)
+{
+	/* an escape, UTF-8, a control byte, and the bytes either side of
+	 * '"', '\\', 0x20 and 0x80 that need no look */
+	static const char *const specials[] = {
+		"\\n", "\xc3\xa9", "\x1f", "\x7f", "\xff", "!", "#", "[", "]",
+	};
+	struct ctx *c = *state;
+	char text[256], body[128];
+
+	for (size_t pad = 0; pad < 2; pad++) {
+		for (size_t len = 0; len <= 70; len++) {
+			for (size_t sp = 0;
+			     sp < sizeof(specials) / sizeof(*specials); sp++) {
+				for (size_t at = 0; at <= len;
+				     at += 1 + at / 4) {
+					size_t sl = strlen(specials[sp]);
+					int n;
+
+					memset(body, 'x', len);
+					memcpy(body + at, specials[sp], sl);
+					memset(body + at + sl, 'y', len - at);
+					body[len + sl] = '\0';
+					n = snprintf(text, sizeof(text),
+						     "{\"%.*s\":\"%s\"%s}",
+						     (int)pad + 1, "abcd", body,
+						     pad % 2 ? ",\"s\":1" : "");
+					check(c, "string step", text,
+					      (size_t)n);
+					/* cut before the closing quote */
+					check(c, "string step", text,
+					      (size_t)n - (pad % 2 ? 8 : 2));
+				}
+			}
+		}
+	}
+}
+
+/* The widths this machine has are offered, the others refused. */
+static void test_step_choice(void **state)
+{
+	struct ctx *c = *state;
+
+	assert_true(kw_json_paths_set_step(c->paths, KW_JSON_STEP_8));
+	assert_true(kw_json_paths_set_step(c->paths, KW_JSON_STEP_BEST));
+#ifdef __SSE2__
+	assert_true(kw_json_paths_set_step(c->paths, KW_JSON_STEP_16));
+#else
+	assert_false(kw_json_paths_set_step(c->paths, KW_JSON_STEP_16));
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+	assert_int_equal(kw_json_paths_set_step(c->paths, KW_JSON_STEP_32),
+			 __builtin_cpu_supports("avx2") != 0);
+#else
+	assert_false(kw_json_paths_set_step(c->paths, KW_JSON_STEP_32));
+#endif
+}
+
 int main(void)
 {
+	static const enum kw_json_step steps[] = {
+		KW_JSON_STEP_8,
+		KW_JSON_STEP_16,
+		KW_JSON_STEP_32,
+	};
+	static const char *const names[] = {"step 8", "step 16", "step 32"};
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_step_choice, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_string_steps, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_corpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corpus_mutations, setup,
 						teardown),
@@ -696,6 +781,33 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flat_arena, setup,
 						teardown),
 	};
+	/* what each width of the string step is run on: the strings */
+	const struct CMUnitTest per_step[] = {
+		cmocka_unit_test_setup_teardown(test_string_steps, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_corpus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_generated, setup,
+						teardown),
+	};
+	int rc;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	rc = cmocka_run_group_tests_name("best step", tests, NULL, NULL);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(*steps); i++) {
+		struct kw_json_paths *probe = NULL;
+		struct kw_error err;
+		bool have;
+
+		if (kw_json_paths_create(cmp_paths, 1, &probe, &err))
+			return 1;
+		have = kw_json_paths_set_step(probe, steps[i]);
+		kw_json_paths_destroy(probe);
+		if (!have) {
+			printf("%s: not on this machine\n", names[i]);
+			continue;
+		}
+		test_step = steps[i];
+		rc |= cmocka_run_group_tests_name(names[i], per_step, NULL,
+						  NULL);
+	}
+	return rc;
 }
