@@ -1157,6 +1157,7 @@ static void learn(struct scan *sc, int16_t node, const char *s, const char *e,
 		h->n = sc->hk;
 	hk->len = 0;
 	hk->flat = 0;
+	hk->need = 0;
 	if (!plain)
 		return;
 	memset(hk->pat, 0, sizeof(hk->pat));
@@ -1164,11 +1165,19 @@ static void learn(struct scan *sc, int16_t node, const char *s, const char *e,
 	hk->pat[n] = '"';
 	hk->pat[n + 1] = ':';
 	hk->len = (uint8_t)(n + 2);
-	hk->flat = node == 0 && n + 2 <= 16 ? hk->len : 0;
-	hk->need = (uint16_t)((1u << hk->flat) - 1);
+	if (node == 0 && n + 3 <= 15) {
+		memset(hk->fpat, 0, sizeof(hk->fpat));
+		hk->fpat[0] = '"';
+		memcpy(hk->fpat + 1, hk->pat, hk->len);
+		hk->flat = (uint8_t)(n + 3);
+		hk->need = (uint16_t)((1u << hk->flat) - 1);
+	}
 	hk->parent = node;
 	hk->want = want;
 	hk->term = want == NO_NODE ? 0 : sc->ps->nodes[want].term;
+	hk->slot = hk->term && !(hk->term & (hk->term - 1))
+			   ? (int8_t)__builtin_ctzll(hk->term)
+			   : -1;
 }
 
 /* scan_key without a prediction: scan the key, look it up, teach the
@@ -1302,27 +1311,32 @@ top:
 	return sc->st;
 }
 
-/* The length of the hint's key hk when the text at s (just past a key's
- * opening quote) is that key of the top-level object, its closing quote
- * and ':'; else 0. */
-static inline size_t flat_key(const struct kw_json_hint_key *hk, const char *s,
-			      const char *end)
+/* The bytes of the hint's key hk ('"', the key, '"' and ':') when the
+ * text at s (an opening quote, with 16 bytes to read) is that key of the
+ * top-level object; else 0. One comparison; a key with flat 0 (too long,
+ * nested, unmatchable) has need 0 and never matches here. */
+static inline size_t flat_key(const struct kw_json_hint_key *hk, const char *s)
 {
 #ifdef __SSE2__
-	/* the usual case in one comparison: a short key, 16 bytes to read */
-	if (hk->flat && end - s >= 16) {
-		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
-		__m128i p =
-			_mm_loadu_si128((const __m128i *)(const void *)hk->pat);
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, p));
+	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
+	__m128i p = _mm_loadu_si128((const __m128i *)(const void *)hk->fpat);
+	unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, p));
 
-		return (m & hk->need) == hk->need ? hk->flat : 0;
-	}
+	return (m & hk->need) == hk->need ? hk->flat : 0;
+#else
+	return hk->flat && memcmp(s, hk->fpat, hk->flat) == 0 ? hk->flat : 0;
 #endif
-	if (hk->parent != 0 || hk->len == 0 ||
-	    !same_bytes(s, end, hk->pat, hk->len))
+}
+
+/* flat_key for what it leaves: a key near the end of the text or longer
+ * than 12 bytes, compared byte for byte; s is at the opening quote. */
+static inline size_t flat_key_long(const struct kw_json_hint_key *hk,
+				   const char *s, const char *end)
+{
+	if (hk->parent != 0 || hk->len == 0 || s >= end || *s != '"' ||
+	    !same_bytes(s + 1, end, hk->pat, hk->len))
 		return 0;
-	return hk->len;
+	return 1 + (size_t)hk->len;
 }
 
 /* A number of at most 15 digits without an exponent (what logs write: a
@@ -1450,6 +1464,9 @@ static bool parse_flat(struct scan *sc)
 	const char *s = skip_ws(sc->base, sc->end), *end = sc->end;
 	const struct node *nodes = sc->ps->nodes;
 	const struct kw_json_hint *h = sc->hint;
+	/* the next key predicted, and the end of the keys */
+	const struct kw_json_hint_key *hk = h->key + sc->hk,
+				      *hend = h->key + h->n;
 	struct pending pend[FLAT_PENDING];
 	size_t npend = 0;
 
@@ -1457,29 +1474,46 @@ static bool parse_flat(struct scan *sc)
 		return false;
 	s = skip_ws(s + 1, end);
 	for (;;) {
+		const struct kw_json_hint_key *hit = NULL;
 		int16_t want = NO_NODE;
-		uint32_t k = sc->hk;
 		uint64_t term;
-		size_t n;
+		size_t n = 0;
+		int slot;
 
-		if (s >= end || *s != '"')
-			return false;
-		if (k < h->n && (n = flat_key(&h->key[k], s + 1, end)) != 0) {
-			want = h->key[k].want;
-			term = h->key[k].term;
-			sc->hk = k + 1;
-			s += 1 + n;
-		} else if (k + 1 < h->n &&
-			   (n = flat_key(&h->key[k + 1], s + 1, end)) != 0) {
-			want = h->key[k + 1].want;
-			term = h->key[k + 1].term;
-			sc->hk = k + 2;
-			s += 1 + n;
+		/* the predicted key or the one after it, each in one
+		 * comparison (its quotes and ':' included) */
+		if (end - s >= 16) {
+			if (hk < hend && (n = flat_key(hk, s)) != 0)
+				hit = hk;
+			else if (hk + 1 < hend &&
+				 (n = flat_key(hk + 1, s)) != 0)
+				hit = hk + 1;
+		}
+		if (!hit) {
+			if (hk < hend && (n = flat_key_long(hk, s, end)) != 0)
+				hit = hk;
+			else if (hk + 1 < hend &&
+				 (n = flat_key_long(hk + 1, s, end)) != 0)
+				hit = hk + 1;
+		}
+		if (hit) {
+			hk = hit + 1;
+			s += n;
+			want = hit->want;
+			term = hit->term;
+			slot = hit->slot;
 		} else {
+			sc->hk = (uint32_t)(hk - h->key);
 			s = scan_key_slow(sc, 0, s, &want);
 			if (!s)
 				return false;
+			/* learning moves the keys */
+			hk = h->key + sc->hk;
+			hend = h->key + h->n;
 			term = want == NO_NODE ? 0 : nodes[want].term;
+			slot = term && !(term & (term - 1))
+				       ? __builtin_ctzll(term)
+				       : -1;
 		}
 		if (s < end && (unsigned char)*s <= ' ')
 			s = skip_ws(s, end);
@@ -1494,7 +1528,15 @@ static bool parse_flat(struct scan *sc)
 				if (!e)
 					return false;
 			}
-			if (term) {
+			if (slot >= 0 && !esc) {
+				struct kw_json_value *o = &sc->out[slot];
+
+				o->type = KW_JSON_STRING;
+				o->p = s + 1;
+				o->n = (size_t)(e - s - 1);
+				o->i = 0;
+				o->d = 0;
+			} else if (term) {
 				if (esc) {
 					if (npend == FLAT_PENDING)
 						return false;
@@ -1511,8 +1553,8 @@ static bool parse_flat(struct scan *sc)
 			const char *e = NULL;
 
 			/* the usual case, one path: straight into its slot */
-			if (term && !(term & (term - 1)))
-				v = &sc->out[__builtin_ctzll(term)];
+			if (slot >= 0)
+				v = &sc->out[slot];
 			v->p = s;
 			if (*s == '-' || is_digit((unsigned char)*s))
 				e = flat_number(s, end, v);

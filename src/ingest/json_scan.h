@@ -104,12 +104,16 @@ size_t kw_json_paths_count(const struct kw_json_paths *paths);
 
 struct kw_json_hint_key {
 	unsigned char pat[32]; /* the key's raw bytes, then '"' and ':' */
-	uint64_t term;	       /* the paths that end at want */
-	uint8_t len;	       /* bytes of pat that must match; 0: unused */
-	uint8_t flat;	/* len, for a top-level key of at most 16; else 0 */
+	/* with flat: '"', the key's raw bytes, '"' and ':' */
+	unsigned char fpat[16];
+	uint64_t term; /* the paths that end at want */
+	uint8_t len;   /* bytes of pat that must match; 0: unused */
+	/* the bytes of fpat, for a top-level key that fits in 15; else 0 */
+	uint8_t flat;
+	int8_t slot;	/* the one path in term, or -1 (none, or several) */
 	int16_t parent; /* trie node of the object holding the key */
 	int16_t want;	/* trie node the key leads to, or -1 */
-	uint16_t need;	/* with flat: its low flat bits, the bytes to match */
+	uint16_t need;	/* its low flat bits, the bytes of fpat to match */
 };
 
 struct kw_json_hint {

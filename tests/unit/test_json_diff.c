@@ -603,6 +603,60 @@ static void test_key_orders(void **state)
 	free(b.p);
 }
 
+/* The flat path's keys: one of every length from 1 to 20 bytes among
+ * keys on the paths, with string, number and literal values, the text
+ * ending at once or going on, so that each key is confirmed by the
+ * one-comparison check (its quotes and ':' in 16 bytes: keys of at most
+ * 12 bytes), the byte-for-byte one (longer keys, and keys near the end)
+ * or not at all (a changed byte anywhere in it). */
+static void test_flat_keys(void **state)
+{
+	static const char *const values[] = {"\"v\"", "12", "true", "\"\\n\""};
+	struct ctx *c = *state;
+	char text[256], key[32];
+
+	for (size_t len = 1; len <= 20; len++) {
+		for (size_t v = 0; v < 4; v++) {
+			for (int tail = 0; tail < 2; tail++) {
+				int n;
+
+				memset(key, 'q', len);
+				key[len] = '\0';
+				n = snprintf(
+					text, sizeof(text),
+					"{\"s\":\"x\",\"%s\":%s,"
+					"\"created\":%s%s}",
+					key, values[v], values[v],
+					tail ? ",\"k\":\"abcdefghijklmnopq\""
+					     : "");
+				kw_json_hint_reset(&c->hint);
+				check(c, "flat key", text, (size_t)n);
+				check(c, "flat key", text, (size_t)n);
+				assert_true(c->hint.flat);
+				/* "s" fits the one comparison, "created" too;
+				 * the key of len bytes only when len <= 12 */
+				assert_int_equal(c->hint.key[0].flat, 4);
+				assert_int_equal(c->hint.key[1].flat,
+						 len <= 12 ? len + 3 : 0);
+				assert_int_equal(c->hint.key[2].flat, 10);
+				assert_int_equal(c->hint.key[0].slot, 4);
+				assert_int_equal(c->hint.key[2].slot, 14);
+				/* a changed byte in each place of a key */
+				for (size_t at = 0; at < len; at++) {
+					char *k = strstr(text, key);
+
+					k[at] = 'r';
+					check(c, "flat key changed", text,
+					      (size_t)n);
+					k[at] = 'q';
+				}
+				strstr(text, "created")[1] = 'x';
+				check(c, "flat key changed", text, (size_t)n);
+			}
+		}
+	}
+}
+
 /* Numbers on the flat path (eight digits at a time, the rest one by one,
  * Clinger's exact division) against jansson and the general parser: every
  * length of integer part and fraction around the fast path's limits, signs,
@@ -775,6 +829,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generated, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_key_orders, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flat_keys, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_flat_numbers, setup,
 						teardown),
