@@ -187,6 +187,9 @@ const struct kw_option kw_config_input_options[] = {
 	{"kafka", KW_OPT_OBJECT, NULL,
 	 "kafka: librdkafka properties for this input, over the top-level "
 	 "\"kafka\""},
+	{"changelog", KW_OPT_STRING, "TOPIC" KW_CHANGELOG_SUFFIX,
+	 "kafka: the compacted topic each partition's state moves in; \"\": "
+	 "none"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -819,8 +822,8 @@ static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
 
 /* The keys that belong to one type of input only. */
 static const char *const file_only[] = {"path", NULL};
-static const char *const kafka_only[] = {"brokers", "topic", "group", "kafka",
-					 NULL};
+static const char *const kafka_only[] = {"brokers", "topic",	 "group",
+					 "kafka",   "changelog", NULL};
 
 static enum kw_status not_for(const struct kw_config *c, const json_t *o,
 			      const char *where, const char *const *keys,
@@ -865,6 +868,24 @@ static enum kw_status load_kafka_input(struct kw_config *c, const json_t *o,
 				    "most %d)",
 				    c->file, where, in->topic,
 				    KW_KAFKA_TOPIC_MAX);
+	v = json_object_get(o, "changelog");
+	if (!v) {
+		if (asprintf(&in->changelog, "%s" KW_CHANGELOG_SUFFIX,
+			     in->topic) < 0) {
+			in->changelog = NULL;
+			return KW_ENOMEM;
+		}
+	} else if (json_string_value(v)[0] && !dup_str(v, &in->changelog)) {
+		return KW_ENOMEM;
+	}
+	if (in->changelog && !kw_kafka_topic_ok(in->changelog))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s.changelog: '%s' is not a topic "
+				    "name (letters, digits, '.', '_', '-'; at "
+				    "most %d)%s",
+				    c->file, where, in->changelog,
+				    KW_KAFKA_TOPIC_MAX,
+				    v ? "" : "; name one in \"changelog\"");
 	/* The name the engine and its messages know the input by. */
 	if (asprintf(&in->path, "kafka:%s", in->topic) < 0) {
 		in->path = NULL;
@@ -1403,6 +1424,7 @@ void kw_config_free(struct kw_config *c)
 		free(c->inputs[i].brokers);
 		free(c->inputs[i].topic);
 		free(c->inputs[i].group);
+		free(c->inputs[i].changelog);
 		json_decref(c->inputs[i].kafka);
 	}
 	free(c->inputs);

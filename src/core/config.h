@@ -158,7 +158,13 @@ struct kw_input {
 	char *topic;   /* read from */
 	char *group;   /* the consumer group instances share */
 	json_t *kafka; /* this input's librdkafka properties, or NULL */
+	/* The compacted topic the state of each partition is kept in
+	 * (daemon/changelog.c): "changelog", by default TOPIC
+	 * KW_CHANGELOG_SUFFIX; NULL when "changelog" is "" (off). */
+	char *changelog;
 };
+
+#define KW_CHANGELOG_SUFFIX ".keywatch-changelog"
 
 #define KW_DEFAULT_LEARN (INT64_C(72) * 3600 * 1000000)
 #define KW_DEFAULT_MAX_KEYS ((size_t)1000000)

@@ -48,6 +48,9 @@ struct kw_daemon {
 	 * routers of configs replaced by a reload (the running one counts
 	 * its own): a stop after any is not a clean one. */
 	uint64_t oom;
+	/* The stream of the alert being routed (the admit hook's), for the
+	 * journal hook that the router calls next; 0: none. */
+	uint64_t routing_stream;
 };
 
 /* inputs.c: the format and field map of each inputs[] entry of cfg, with
@@ -91,6 +94,37 @@ struct kw_kafka_input;
 void kw_daemon_kafka_foreach(struct kw_daemon_kafka *k,
 			     void (*cb)(void *ctx, struct kw_kafka_input *in),
 			     void *ctx);
+
+/* changelog.c: the state of each partition of one Kafka input in its
+ * changelog topic (the config's inputs[entry].changelog), so that it
+ * moves with the partition. */
+struct kw_changelog;
+/* Its producer and reader; the topic checked, and created when missing
+ * (compacted, as many partitions as the input's topic). Errors name the
+ * config file, the entry and the topic. */
+enum kw_status kw_changelog_create(struct kw_daemon *d,
+				   const struct kw_config *cfg, size_t entry,
+				   struct kw_changelog **out,
+				   struct kw_error *err);
+/* Partition p's keys changed since its last checkpoint and a mark of
+ * the input offset next, acknowledged; false (logged) when not. */
+bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next);
+/* Partition p's state into the engine (its keys pending, its recent
+ * alerts into d->ckpt and the router's memory); the input offset to read
+ * from, or -1 (no state: the group's committed offset). */
+int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p);
+/* Partition p was taken away: the engine forgets its keys. */
+void kw_changelog_drop(struct kw_changelog *cl, int32_t p);
+/* An alert about partition p's keys passed the router: its id into the
+ * partition's journal, acknowledged before this returns. */
+void kw_changelog_alert(struct kw_changelog *cl, int32_t p, const char *id,
+			int64_t time);
+/* Its counters into the log (info), then free. NULL-safe. */
+void kw_changelog_destroy(struct kw_changelog *cl);
+/* kafka.c: an alert passed about a key of stream (engine.h): journalled
+ * in the changelog of the stream's input and partition, if it has one. */
+void kw_daemon_kafka_journal(struct kw_daemon_kafka *k, uint64_t stream,
+			     const char *id, int64_t time);
 #else
 /* Without librdkafka a Kafka input is refused by the config check. */
 static inline enum kw_status kw_daemon_kafka_make(struct kw_daemon *d,
@@ -133,6 +167,15 @@ static inline void kw_daemon_kafka_commit(struct kw_daemon_kafka *k, bool sync)
 static inline void kw_daemon_kafka_free(struct kw_daemon_kafka *k)
 {
 	(void)k;
+}
+static inline void kw_daemon_kafka_journal(struct kw_daemon_kafka *k,
+					   uint64_t stream, const char *id,
+					   int64_t time)
+{
+	(void)k;
+	(void)stream;
+	(void)id;
+	(void)time;
 }
 #endif
 

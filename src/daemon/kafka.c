@@ -13,6 +13,10 @@
  * the engine (engine.h, struct kw_engine_input's stream): its id is the
  * entry's index + 1 in the high 32 bits and the partition in the low
  * ones, never 0 (the files' stream).
+ *
+ * An entry with a changelog (changelog.c) keeps each partition's state
+ * there: saved before the partition's offset is committed, restored when
+ * it is assigned, forgotten by the engine when it is taken away.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@ struct one {
 	struct kw_daemon *d;
 	size_t entry; /* the config's inputs[] index */
 	struct kw_kafka_input *in;
+	struct kw_changelog *cl; /* NULL: none */
 };
 
 struct kw_daemon_kafka {
@@ -57,6 +62,27 @@ static void quiet(void *ctx, int32_t partition)
 
 	if (o->d->engine)
 		kw_engine_stream_quiet(o->d->engine, stream_of(o, partition));
+}
+
+static bool save(void *ctx, int32_t partition, int64_t next)
+{
+	struct one *o = ctx;
+
+	return kw_changelog_save(o->cl, partition, next);
+}
+
+static int64_t restore(void *ctx, int32_t partition)
+{
+	struct one *o = ctx;
+
+	return kw_changelog_restore(o->cl, partition);
+}
+
+static void dropped(void *ctx, int32_t partition)
+{
+	struct one *o = ctx;
+
+	kw_changelog_drop(o->cl, partition);
 }
 
 /* Everything fed is through: every engine call but feed and read waits
@@ -111,11 +137,24 @@ enum kw_status kw_daemon_kafka_make(struct kw_daemon *d,
 		o->d = d;
 		o->entry = i;
 		kw_error_clear(&err);
+		if (ci->changelog) {
+			st = kw_changelog_create(d, cfg, i, &o->cl, &err);
+			if (st != KW_OK) {
+				kw_log_error(NULL, "%s", err.msg);
+				break;
+			}
+			ko.save = save;
+			ko.restore = restore;
+			ko.dropped = dropped;
+		}
 		st = kw_kafka_input_create(&ko, &o->in, &err);
-		if (st != KW_OK)
+		if (st != KW_OK) {
 			kw_log_error(NULL, "%s", err.msg);
-		else
+			kw_changelog_destroy(o->cl);
+			o->cl = NULL;
+		} else {
 			k->n++;
+		}
 	}
 	if (st != KW_OK) {
 		kw_daemon_kafka_free(k);
@@ -177,12 +216,28 @@ void kw_daemon_kafka_foreach(struct kw_daemon_kafka *k,
 		cb(ctx, k->v[i].in);
 }
 
+void kw_daemon_kafka_journal(struct kw_daemon_kafka *k, uint64_t stream,
+			     const char *id, int64_t time)
+{
+	size_t entry = (size_t)(stream >> 32);
+
+	for (size_t i = 0; k && entry && i < k->n; i++) {
+		if (k->v[i].entry + 1 == entry && k->v[i].cl)
+			kw_changelog_alert(k->v[i].cl,
+					   (int32_t)(uint32_t)stream, id, time);
+	}
+}
+
 void kw_daemon_kafka_free(struct kw_daemon_kafka *k)
 {
 	if (!k)
 		return;
-	for (size_t i = 0; k->v && i < k->n; i++)
+	/* Each input leaves its group first: what it owns is saved to the
+	 * changelog and committed. */
+	for (size_t i = 0; k->v && i < k->n; i++) {
 		kw_kafka_input_destroy(k->v[i].in);
+		kw_changelog_destroy(k->v[i].cl);
+	}
 	free(k->v);
 	free(k);
 }

@@ -60,9 +60,10 @@ bool kw_daemon_admit(void *ctx, const char *id, int64_t time, uint64_t stream)
 {
 	struct kw_daemon *d = ctx;
 
-	(void)stream;
+	d->routing_stream = stream;
 	if (!kw_checkpoint_has_alert(&d->ckpt, id, time))
 		return true;
+	d->routing_stream = 0;
 	kw_metrics_repeat(d->metrics);
 	kw_log_debug("watch", "%s: raised before the restart; not again", id);
 	return false;
@@ -75,6 +76,7 @@ void kw_daemon_passed(void *ctx, const char *id, int64_t time,
 
 	(void)id;
 	(void)time;
+	d->routing_stream = 0; /* journalled by now */
 	kw_metrics_alert(d->metrics, detector, sev);
 }
 
@@ -85,6 +87,11 @@ void kw_daemon_journal(void *ctx, const char *id, int64_t time)
 	kw_checkpoint_add_alert(&d->ckpt, id, time);
 	kw_checkpoint_journal_append(d->journal, id, time);
 	kw_router_memory_note(d->conf.router, id, time);
+	/* A Kafka partition's alert goes to its changelog too, so that
+	 * whichever instance owns the partition next drops its repeats. */
+	if (d->routing_stream)
+		kw_daemon_kafka_journal(d->kafka, d->routing_stream, id, time);
+	d->routing_stream = 0;
 }
 
 /* -------------------------------------------------------- checkpoints */

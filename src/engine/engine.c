@@ -1123,6 +1123,14 @@ enum kw_status kw_engine_export_stream(struct kw_engine *e, uint64_t stream,
 	return x.stopped ? KW_ERETRY : KW_OK;
 }
 
+size_t kw_engine_record_max(struct kw_engine *e)
+{
+	settle(e);
+	if (!e->snap && make_snap(e) != KW_OK)
+		return 0;
+	return kw_snapshot_record_max(e->snap);
+}
+
 enum kw_status kw_engine_import_key(struct kw_engine *e, uint64_t stream,
 				    const unsigned char *rec, size_t len,
 				    struct kw_error *err)

@@ -168,6 +168,10 @@ enum kw_status kw_engine_export_stream(struct kw_engine *e, uint64_t stream,
 				       bool changed_only,
 				       kw_engine_export_fn *cb, void *ctx);
 
+/* The largest such record (the bound a record read back is checked
+ * against); 0 when memory ran out. */
+size_t kw_engine_record_max(struct kw_engine *e);
+
 /* One such record into the pending table (state/snapshot.h: the key's
  * fresh entry takes it when the key is next seen), checked as a state
  * file's records are: KW_ECORRUPT with what is wrong in err (naming the

@@ -346,6 +346,9 @@ static void commit(struct kw_kafka_input *in,
 		p = &in->parts[id];
 		if (!p->q || p->next < 0 || p->next == p->committed)
 			continue;
+		/* Its state first, up to the offset: else it stays. */
+		if (in->o.save && !in->o.save(in->o.ctx, id, p->next))
+			continue;
 		rd_kafka_topic_partition_list_add(c, in->o.topic, id)->offset =
 			p->next;
 	}
@@ -427,9 +430,22 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 		for (int i = 0; i < l->cnt; i++) {
 			int32_t id = l->elems[i].partition;
 
-			if (id >= 0 && id < KW_KAFKA_PARTITIONS_MAX)
+			if (id >= 0 && id < KW_KAFKA_PARTITIONS_MAX) {
 				own(in, id);
-			else
+				/* Its state before its messages: read on
+				 * from where the state stops. */
+				if (in->o.restore) {
+					int64_t at =
+						in->o.restore(in->o.ctx, id);
+
+					/* Covered by the state: committed
+					 * with the next checkpoint. */
+					if (at >= 0) {
+						l->elems[i].offset = at;
+						in->parts[id].next = at;
+					}
+				}
+			} else
 				kw_log_error("kafka",
 					     "%s: partition %" PRId32
 					     " is past the %d partitions "
@@ -457,8 +473,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 		for (int i = 0; i < l->cnt; i++) {
 			int32_t id = l->elems[i].partition;
 
-			if (id >= 0 && id < KW_KAFKA_PARTITIONS_MAX)
-				release(in, id);
+			if (id < 0 || id >= KW_KAFKA_PARTITIONS_MAX)
+				continue;
+			release(in, id);
+			if (in->o.dropped)
+				in->o.dropped(in->o.ctx, id);
 		}
 		kw_log_info("kafka", "%s: partitions %s %s", in->o.name, parts,
 			    lost ? "lost (not committed: their next owner "
@@ -579,8 +598,13 @@ void kw_kafka_input_destroy(struct kw_kafka_input *in)
 		/* Leaving the group revokes what is owned: committed after
 		 * the caller's sync (on_rebalance). */
 		rd_kafka_consumer_close(in->rk);
-		while (in->owned && in->nowned)
-			release(in, in->owned[0]);
+		while (in->owned && in->nowned) {
+			int32_t id = in->owned[0];
+
+			release(in, id);
+			if (in->o.dropped)
+				in->o.dropped(in->o.ctx, id);
+		}
 		rd_kafka_destroy(in->rk);
 	}
 	if (in->wake[0] >= 0)

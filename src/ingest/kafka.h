@@ -33,6 +33,13 @@
  * thrown out of the group) are not committed: their next owner reads again
  * from the last commit, and its alert journal drops repeats.
  *
+ * State that moves with its partition (the caller's, daemon/changelog.c):
+ * before a partition's offset is committed, o.save is asked to keep the
+ * partition's state up to it (false: not committed, tried again at the
+ * next commit); a partition assigned is first handed to o.restore, which
+ * may say where to read it from (the offset its restored state covers);
+ * a partition revoked or lost is told to o.dropped after its last commit.
+ *
  * Messages are expected to be keyed by the API key, so that each key's
  * requests are on one partition and one instance sees all of them. A
  * message key seen on two partitions (producers with different
@@ -86,6 +93,15 @@ struct kw_kafka_input_opts {
 	 * end, nothing waiting for KW_KAFKA_WAIT_US) or was taken away;
 	 * told once until its next message, after what it fed. */
 	void (*quiet)(void *ctx, int32_t partition);
+	/* Optional (all three or none): see the top of this file. save:
+	 * the partition's state is to cover everything handed out before
+	 * next, its offset about to be committed; true when it does.
+	 * restore: the partition is assigned (before it is read); the
+	 * offset to read from, or -1 for the group's committed one.
+	 * dropped: the partition was taken away. */
+	bool (*save)(void *ctx, int32_t partition, int64_t next);
+	int64_t (*restore)(void *ctx, int32_t partition);
+	void (*dropped)(void *ctx, int32_t partition);
 	void *ctx;
 };
 

@@ -271,6 +271,11 @@ def config_errors():
          "input of type 'kafka'"),
         ({"topic": "a/b"}, None, "CFG: inputs[0].topic: 'a/b' is not a "
          "topic name (letters, digits, '.', '_', '-'; at most 249)"),
+        ({"changelog": "a/b"}, None, "CFG: inputs[0].changelog: 'a/b' is "
+         "not a topic name (letters, digits, '.', '_', '-'; at most 249)"),
+        ({"topic": "t" * 240}, None, "CFG: inputs[0].changelog: '" +
+         "t" * 240 + ".keywatch-changelog' is not a topic name (letters, "
+         "digits, '.', '_', '-'; at most 249); name one in \"changelog\""),
         ({"type": "kinesis"}, None, "CFG: inputs[0].type: unknown input "
          "type 'kinesis' (types: file, kafka)"),
         ({"kafka": {"group.id": "x"}}, None, "CFG: inputs[0].kafka.group.id:"

@@ -7,14 +7,22 @@ import time
 from harness import check
 
 
-class Cluster:
-    """A kwmock cluster of 3 brokers with the given TOPIC:PARTITIONS."""
+CHANGELOG = ".keywatch-changelog"
 
-    def __init__(self, mock, *topics):
+
+class Cluster:
+    """A kwmock cluster of 3 brokers with the given TOPIC:PARTITIONS, and
+    for each its changelog topic (watch's default name; the mock cannot
+    create topics through the admin API), unless changelogs is False."""
+
+    def __init__(self, mock, *topics, changelogs=True):
         self.mock = mock
         args = [mock, "cluster", "-b", "3"]
         for t in topics:
             args += ["-t", t]
+            if changelogs:
+                name, parts = t.rsplit(":", 1)
+                args += ["-t", name + CHANGELOG + ":" + parts]
         self.p = subprocess.Popen(args, stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         line = self.p.stdout.readline().split()

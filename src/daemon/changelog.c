@@ -1,0 +1,731 @@
+/*
+ * changelog.c - the state of each partition of a Kafka input in a
+ * compacted topic, the changelog (as Kafka Streams keeps its state
+ * stores), so that it moves with the partition: an instance that takes a
+ * partition over, on another machine with an empty state_dir, reads the
+ * partition's state from the changelog before its messages.
+ *
+ * The one idea: input partition p's state lives in changelog partition p
+ * (the topics have as many partitions), so restoring one partition reads
+ * one changelog partition, and the changelog's own order says what is
+ * consistent. Its records:
+ *   key FP (16 hex digits: a key fingerprint, never a key)
+ *       one key's state: the state file's record (state/snapshot.h,
+ *       kw_snapshot_encode), as the engine exports it
+ *   key "meta"
+ *       "KWCL" u32 version (1), u64 the input offset the records before
+ *       it cover (the next offset to read): the checkpoint's mark
+ *   key "alert.N" (N: 0 to KW_CHANGELOG_ALERTS - 1, a ring)
+ *       "SEQ TIME ID": an alert about the partition's keys that passed
+ *       the router (the journal), written and acknowledged before any
+ *       sink may deliver it
+ * A checkpoint of a partition (before its input offset is committed, and
+ * when it is revoked) exports the keys changed since the last one,
+ * produces them and then the meta record (an idempotent producer, acks
+ * from every in-sync replica, one partition: they stay in order), waits
+ * for every acknowledgement, and only then lets the offset be committed.
+ * On restore the meta record's offset is the authority: the input is read
+ * from there whatever the group committed (a kill between the changelog
+ * and the commit counts nothing twice), and key records after the last
+ * meta record (a checkpoint cut short) are left out, since they cover
+ * messages past it. Every alert record is taken: its id goes into the
+ * daemon's ring of recent alerts (admit drops it when the messages after
+ * the mark raise it again) and the router's memory (its dedup).
+ *
+ * Bounded: a restore holds at most the config's max_keys records between
+ * two meta records, no record larger than the state's record bound
+ * (larger ones are errors naming the topic, partition and offset), and a
+ * changelog partition's alerts are a ring of KW_CHANGELOG_ALERTS. A key
+ * evicted from the table keeps its last record (as a state file keeps an
+ * evicted key's learning); records are never deleted.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/kafka.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "state/snapshot.h"
+#include "daemon/daemon_impl.h"
+
+#define KW_CHANGELOG_ALERTS 256 /* alert records per partition (a ring) */
+#define META_KEY "meta"
+#define META_MAGIC "KWCL"
+#define META_VERSION 1
+#define META_SIZE 16
+#define ALERT_PREFIX "alert."
+#define TIMEOUT_MS 30000    /* acks, a restore's reads */
+#define QUEUE_RETRIES 300   /* 100 ms waits for room in the queue */
+#define RESTORE_POLL_MS 200 /* one wait for the next changelog message */
+#define CREATE_MS 10000	    /* creating the topic */
+
+struct cl_part {
+	uint64_t next_seq; /* the next alert record's sequence number */
+	bool full;	   /* the next checkpoint exports every key (the
+			      last one failed, or none yet) */
+};
+
+struct kw_changelog {
+	struct kw_daemon *d;
+	char *topic;
+	const char *input; /* the input's topic, for messages (borrowed) */
+	uint64_t stream_base;
+	rd_kafka_t *producer;
+	rd_kafka_t *reader; /* no group: assign() one partition at a time */
+	struct cl_part *parts;
+	int nparts;
+	/* Delivery reports since the last wait: failures and the first
+	 * one's reason. */
+	uint64_t failed;
+	rd_kafka_resp_err_t first_err;
+	struct {
+		uint64_t checkpoints;	/* partitions checkpointed */
+		uint64_t records;	/* records produced */
+		uint64_t keys;		/* of them key states */
+		uint64_t alerts;	/* of them alert ids, acknowledged */
+		uint64_t errors;	/* not acknowledged */
+		uint64_t restores;	/* partitions restored */
+		uint64_t restored_keys; /* key states restored */
+	} st;
+};
+
+static uint64_t stream_of(const struct kw_changelog *cl, int32_t partition)
+{
+	return cl->stream_base | (uint32_t)partition;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* ------------------------------------------------------------ producing */
+
+static void on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct kw_changelog *cl = opaque;
+
+	(void)rk;
+	if (!m->err)
+		return;
+	if (!cl->failed++)
+		cl->first_err = m->err;
+}
+
+/* One record to partition p (value NULL: a tombstone); waits for room in
+ * the queue. false when librdkafka refuses it (logged). */
+static bool produce(struct kw_changelog *cl, int32_t p, const char *key,
+		    size_t klen, const void *value, size_t vlen)
+{
+	rd_kafka_resp_err_t e;
+
+	for (int tries = 0;; tries++) {
+		e = rd_kafka_producev(cl->producer, RD_KAFKA_V_TOPIC(cl->topic),
+				      RD_KAFKA_V_PARTITION(p),
+				      RD_KAFKA_V_KEY(key, klen),
+				      RD_KAFKA_V_VALUE((void *)value, vlen),
+				      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				      RD_KAFKA_V_END);
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
+		    tries == QUEUE_RETRIES)
+			break;
+		rd_kafka_poll(cl->producer, 100);
+	}
+	if (e) {
+		kw_log_error("kafka", "changelog %s/%" PRId32 ": %s", cl->topic,
+			     p, rd_kafka_err2str(e));
+		return false;
+	}
+	cl->st.records++;
+	return true;
+}
+
+/* Wait for every record produced to be acknowledged; whether all were. */
+static bool acked(struct kw_changelog *cl, int32_t p, const char *what)
+{
+	rd_kafka_resp_err_t e = rd_kafka_flush(cl->producer, TIMEOUT_MS);
+
+	if (!e && !cl->failed)
+		return true;
+	cl->st.errors++;
+	kw_log_error("kafka",
+		     "changelog %s/%" PRId32 ": %s not acknowledged: %s",
+		     cl->topic, p, what,
+		     rd_kafka_err2str(cl->failed ? cl->first_err : e));
+	cl->failed = 0;
+	return false;
+}
+
+struct export_ctx {
+	struct kw_changelog *cl;
+	int32_t p;
+	bool ok;
+};
+
+static bool produce_key(void *ctx, const char *fp, const unsigned char *rec,
+			size_t len)
+{
+	struct export_ctx *x = ctx;
+
+	x->ok = produce(x->cl, x->p, fp, strlen(fp), rec, len);
+	if (x->ok)
+		x->cl->st.keys++;
+	return x->ok;
+}
+
+bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next)
+{
+	struct cl_part *cp;
+	struct export_ctx x = {cl, p, true};
+	unsigned char meta[sizeof(META_MAGIC) - 1 + 4 + 8];
+	enum kw_status st;
+
+	if (p < 0 || p >= cl->nparts) {
+		kw_log_error("kafka",
+			     "changelog %s has %d partitions, not partition "
+			     "%" PRId32 " of %s: its state is not kept",
+			     cl->topic, cl->nparts, p, cl->input);
+		return false;
+	}
+	cp = &cl->parts[p];
+	cl->failed = 0;
+	st = kw_engine_export_stream(cl->d->engine, stream_of(cl, p), !cp->full,
+				     produce_key, &x);
+	if (st != KW_OK) {
+		cp->full = true;
+		if (st == KW_ENOMEM)
+			kw_log_error("kafka",
+				     "changelog %s/%" PRId32 ": out of memory",
+				     cl->topic, p);
+		return false;
+	}
+	memcpy(meta, META_MAGIC, 4);
+	put_u32(meta + 4, META_VERSION);
+	put_u64(meta + 8, (uint64_t)next);
+	if (!produce(cl, p, META_KEY, strlen(META_KEY), meta, sizeof(meta)) ||
+	    !acked(cl, p, "a checkpoint")) {
+		/* Some records may be lost: all of them next time. */
+		cp->full = true;
+		return false;
+	}
+	cp->full = false;
+	cl->st.checkpoints++;
+	return true;
+}
+
+void kw_changelog_alert(struct kw_changelog *cl, int32_t p, const char *id,
+			int64_t time)
+{
+	char key[32], value[128];
+	struct cl_part *cp;
+	int n;
+
+	if (p < 0 || p >= cl->nparts)
+		return;
+	cp = &cl->parts[p];
+	snprintf(key, sizeof(key), ALERT_PREFIX "%u",
+		 (unsigned)(cp->next_seq % KW_CHANGELOG_ALERTS));
+	n = snprintf(value, sizeof(value), "%" PRIu64 " %" PRId64 " %s",
+		     cp->next_seq, time, id);
+	cp->next_seq++;
+	cl->failed = 0;
+	if (produce(cl, p, key, strlen(key), value, (size_t)n) &&
+	    acked(cl, p, "an alert"))
+		cl->st.alerts++;
+}
+
+/* ------------------------------------------------------------ restoring */
+
+/* A key record waiting for the meta record after it. */
+struct held {
+	rd_kafka_message_t *m;
+};
+
+struct restore {
+	struct kw_changelog *cl;
+	int32_t p;
+	struct held *held;
+	size_t nheld, capheld, max;
+	size_t rec_max;
+	int64_t offset; /* the last meta record's; -1: none yet */
+	uint64_t keys, bad, alerts;
+};
+
+static void hold_free(struct restore *r)
+{
+	for (size_t i = 0; i < r->nheld; i++)
+		rd_kafka_message_destroy(r->held[i].m);
+	r->nheld = 0;
+}
+
+/* The key records held are covered by the meta record that came after
+ * them: into the engine's pending table. */
+static void take_held(struct restore *r)
+{
+	struct kw_error err;
+
+	for (size_t i = 0; i < r->nheld; i++) {
+		const rd_kafka_message_t *m = r->held[i].m;
+
+		kw_error_clear(&err);
+		if (kw_engine_import_key(r->cl->d->engine,
+					 stream_of(r->cl, r->p), m->payload,
+					 m->len, &err) == KW_OK) {
+			r->keys++;
+			continue;
+		}
+		r->bad++;
+		kw_log_error("kafka",
+			     "changelog %s/%" PRId32 "@%" PRId64
+			     ": %s; the key learns again",
+			     r->cl->topic, r->p, m->offset, err.msg);
+	}
+	hold_free(r);
+}
+
+static bool is_fp(const void *key, size_t n)
+{
+	const char *k = key;
+
+	if (n != KW_SNAPSHOT_FP)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!((k[i] >= '0' && k[i] <= '9') ||
+		      (k[i] >= 'a' && k[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+static void bad_record(struct restore *r, const rd_kafka_message_t *m,
+		       const char *why)
+{
+	r->bad++;
+	kw_log_error("kafka", "changelog %s/%" PRId32 "@%" PRId64 ": %s",
+		     r->cl->topic, r->p, m->offset, why);
+}
+
+/* One alert record: "SEQ TIME ID". */
+static void take_alert(struct restore *r, const rd_kafka_message_t *m)
+{
+	char text[128], id[KW_ALERT_ID_LEN + 2];
+	unsigned long long seq;
+	long long time;
+	struct cl_part *cp = &r->cl->parts[r->p];
+
+	if (!m->payload || m->len >= sizeof(text)) {
+		bad_record(r, m, "an alert record that is not one");
+		return;
+	}
+	memcpy(text, m->payload, m->len);
+	text[m->len] = '\0';
+	_Static_assert(KW_ALERT_ID_LEN == 20, "the width below");
+	if (sscanf(text, "%llu %lld %21s", &seq, &time, id) != 3 ||
+	    strlen(id) != KW_ALERT_ID_LEN || time < KW_TIME_MIN ||
+	    time > KW_TIME_MAX) {
+		bad_record(r, m, "an alert record that is not one");
+		return;
+	}
+	kw_checkpoint_add_alert(&r->cl->d->ckpt, id, time);
+	kw_router_memory_note(r->cl->d->conf.router, id, time);
+	if (seq + 1 > cp->next_seq)
+		cp->next_seq = seq + 1;
+	r->alerts++;
+}
+
+static void take_message(struct restore *r, rd_kafka_message_t *m)
+{
+	if (m->key_len == strlen(META_KEY) &&
+	    !memcmp(m->key, META_KEY, m->key_len)) {
+		const unsigned char *v = m->payload;
+
+		if (m->len != sizeof(META_MAGIC) - 1 + 4 + 8 ||
+		    memcmp(v, META_MAGIC, 4) || v[4] != META_VERSION ||
+		    (int64_t)get_u64(v + 8) < 0) {
+			bad_record(r, m, "a checkpoint mark that is not one");
+		} else {
+			r->offset = (int64_t)get_u64(v + 8);
+			take_held(r);
+		}
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if (m->key && m->key_len > strlen(ALERT_PREFIX) &&
+	    !memcmp(m->key, ALERT_PREFIX, strlen(ALERT_PREFIX))) {
+		take_alert(r, m);
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if (!m->key || !is_fp(m->key, m->key_len)) {
+		bad_record(r, m,
+			   "a record keyed neither by a fingerprint nor "
+			   "as keywatch keys them");
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if (!m->payload) { /* a tombstone: nothing to restore */
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if (m->len > r->rec_max) {
+		char why[128];
+
+		snprintf(why, sizeof(why),
+			 "a key record of %zu bytes, more than a record's %zu",
+			 m->len, r->rec_max);
+		bad_record(r, m, why);
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if (r->nheld == r->max) {
+		/* More changed keys in one checkpoint than the table
+		 * holds: cannot be; the oldest are taken as they are. */
+		bad_record(r, m,
+			   "more key records in one checkpoint than "
+			   "max_keys");
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if (r->nheld == r->capheld) {
+		size_t cap = r->capheld ? r->capheld * 2 : 256;
+		struct held *h = realloc(r->held, cap * sizeof(*h));
+
+		if (!h) {
+			bad_record(r, m, "out of memory");
+			rd_kafka_message_destroy(m);
+			return;
+		}
+		r->held = h;
+		r->capheld = cap;
+	}
+	r->held[r->nheld++].m = m;
+}
+
+int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
+{
+	struct restore r = {.cl = cl, .p = p, .offset = -1};
+	rd_kafka_topic_partition_list_t *l = NULL;
+	int64_t lo = 0, hi = 0, last = -1;
+	rd_kafka_resp_err_t e;
+	struct timespec t0, t1;
+
+	if (p < 0 || p >= cl->nparts) {
+		kw_log_error("kafka",
+			     "changelog %s has %d partitions, not partition "
+			     "%" PRId32 " of %s: read without its state",
+			     cl->topic, cl->nparts, p, cl->input);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cl->parts[p].full = true;
+	r.max = kw_engine_config(cl->d->engine)->max_keys;
+	r.rec_max = kw_engine_record_max(cl->d->engine);
+	e = rd_kafka_query_watermark_offsets(cl->reader, cl->topic, p, &lo, &hi,
+					     TIMEOUT_MS);
+	if (e) {
+		kw_log_error("kafka",
+			     "changelog %s/%" PRId32 ": cannot be read (%s): "
+			     "partition %" PRId32 " of %s is read without its "
+			     "state",
+			     cl->topic, p, rd_kafka_err2str(e), p, cl->input);
+		return -1;
+	}
+	if (hi <= lo)
+		return -1; /* never checkpointed */
+	l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, cl->topic, p)->offset = lo;
+	e = rd_kafka_assign(cl->reader, l);
+	while (!e && last < hi - 1) {
+		rd_kafka_message_t *m =
+			rd_kafka_consumer_poll(cl->reader, RESTORE_POLL_MS);
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (!m) {
+			if (t1.tv_sec - t0.tv_sec > TIMEOUT_MS / 1000)
+				e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+			continue;
+		}
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				kw_log_warn("kafka",
+					    "changelog %s/%" PRId32 ": %s",
+					    cl->topic, p,
+					    rd_kafka_message_errstr(m));
+			else
+				last = hi - 1;
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		last = m->offset;
+		take_message(&r, m);
+	}
+	rd_kafka_assign(cl->reader, NULL);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e)
+		kw_log_error("kafka",
+			     "changelog %s/%" PRId32 ": read up to offset "
+			     "%" PRId64 " of %" PRId64 ": %s",
+			     cl->topic, p, last, hi, rd_kafka_err2str(e));
+	if (r.nheld)
+		kw_log_info("kafka",
+			    "changelog %s/%" PRId32 ": %zu key records after "
+			    "the last checkpoint mark (a checkpoint cut short) "
+			    "left out",
+			    cl->topic, p, r.nheld);
+	hold_free(&r);
+	free(r.held);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cl->st.restored_keys += r.keys;
+	cl->st.restores++;
+	kw_log_info("kafka",
+		    "%s: partition %" PRId32 " restored from %s: %" PRIu64
+		    " keys, %" PRIu64 " recent alerts%s, in %.3f s; reading on "
+		    "from offset %" PRId64,
+		    cl->input, p, cl->topic, r.keys, r.alerts,
+		    r.bad ? " (some records refused: see above)" : "",
+		    (double)(t1.tv_sec - t0.tv_sec) +
+			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+		    r.offset);
+	return r.offset;
+}
+
+void kw_changelog_drop(struct kw_changelog *cl, int32_t p)
+{
+	if (cl->d->engine)
+		kw_engine_drop_stream(cl->d->engine, stream_of(cl, p));
+}
+
+/* ------------------------------------------------------------ life */
+
+static const char *const producer_defaults[] = {
+	"linger.ms", "5", "compression.type", "zstd", NULL,
+};
+
+static const char *const reader_defaults[] = {
+	"enable.partition.eof",
+	"true",
+	NULL,
+};
+
+/* The changelog topic, created when missing (compacted, as many
+ * partitions as the input's topic). */
+static enum kw_status ensure_topic(struct kw_changelog *cl, const char *where,
+				   const char *file, struct kw_error *err)
+{
+	int nin = 0, ncl = 0, brokers = 0;
+	enum kw_status st;
+	rd_kafka_NewTopic_t *nt = NULL;
+	rd_kafka_queue_t *q = NULL;
+	rd_kafka_event_t *ev = NULL;
+	rd_kafka_AdminOptions_t *opts = NULL;
+	char why[256];
+
+	st = kw_kafka_topic_info(cl->producer, cl->input, TIMEOUT_MS, &nin,
+				 &brokers, err);
+	if (st != KW_OK)
+		return kw_error_prefix(err, "%s: %s", file, where);
+	st = kw_kafka_topic_info(cl->producer, cl->topic, TIMEOUT_MS, &ncl,
+				 &brokers, err);
+	if (st == KW_OK && ncl < nin)
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s.changelog: topic %s has %d "
+				    "partitions, fewer than %s's %d: give it "
+				    "%d (input partition p's state goes to "
+				    "its partition p)",
+				    file, where, cl->topic, ncl, cl->input, nin,
+				    nin);
+	if (st == KW_OK) {
+		cl->nparts = ncl;
+		return KW_OK;
+	}
+	if (st != KW_ENOTFOUND)
+		return kw_error_prefix(err, "%s: %s", file, where);
+	/* Missing: create it. */
+	nt = rd_kafka_NewTopic_new(cl->topic, nin, -1, why, sizeof(why));
+	if (nt && rd_kafka_NewTopic_set_config(nt, "cleanup.policy",
+					       "compact") != 0) {
+		rd_kafka_NewTopic_destroy(nt);
+		nt = NULL;
+	}
+	q = rd_kafka_queue_new(cl->producer);
+	opts = rd_kafka_AdminOptions_new(cl->producer,
+					 RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	if (opts)
+		rd_kafka_AdminOptions_set_request_timeout(opts, CREATE_MS, why,
+							  sizeof(why));
+	st = KW_EIO;
+	snprintf(why, sizeof(why), "out of memory");
+	if (nt && q && opts) {
+		const rd_kafka_CreateTopics_result_t *res;
+		const rd_kafka_topic_result_t **tr;
+		size_t n = 0;
+
+		rd_kafka_CreateTopics(cl->producer, &nt, 1, opts, q);
+		ev = rd_kafka_queue_poll(q, CREATE_MS + 1000);
+		res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+		if (!ev)
+			snprintf(why, sizeof(why), "no answer");
+		else if (rd_kafka_event_error(ev))
+			snprintf(why, sizeof(why), "%s",
+				 rd_kafka_event_error_string(ev));
+		else if (res &&
+			 (tr = rd_kafka_CreateTopics_result_topics(res, &n)) &&
+			 n == 1 && rd_kafka_topic_result_error(tr[0]))
+			snprintf(why, sizeof(why), "%s",
+				 rd_kafka_topic_result_error_string(tr[0]));
+		else
+			st = KW_OK;
+	}
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	if (opts)
+		rd_kafka_AdminOptions_destroy(opts);
+	if (q)
+		rd_kafka_queue_destroy(q);
+	if (nt)
+		rd_kafka_NewTopic_destroy(nt);
+	if (st != KW_OK)
+		return kw_error_set(err, KW_EIO,
+				    "%s: %s.changelog: topic %s does not exist "
+				    "and cannot be created (%s): create it "
+				    "with %d partitions and "
+				    "cleanup.policy=compact, or set "
+				    "\"changelog\": \"\" to keep each "
+				    "partition's state on its instance",
+				    file, where, cl->topic, why, nin);
+	kw_log_info("kafka",
+		    "created the changelog %s: %d partitions, "
+		    "compacted",
+		    cl->topic, nin);
+	cl->nparts = nin;
+	return KW_OK;
+}
+
+enum kw_status kw_changelog_create(struct kw_daemon *d,
+				   const struct kw_config *cfg, size_t entry,
+				   struct kw_changelog **out,
+				   struct kw_error *err)
+{
+	const struct kw_input *ci = &cfg->inputs[entry];
+	char where[32];
+	struct kw_kafka_client pc = {
+		.brokers = ci->brokers,
+		.top = cfg->kafka,
+		.own = ci->kafka,
+		.file = cfg->file,
+		.where = where,
+		.defaults = producer_defaults,
+	};
+	struct kw_kafka_client rc = pc;
+	struct kw_changelog *cl = calloc(1, sizeof(*cl));
+	rd_kafka_conf_t *conf = NULL;
+	char why[512];
+	enum kw_status st = KW_ENOMEM;
+
+	*out = NULL;
+	snprintf(where, sizeof(where), "inputs[%zu]", entry);
+	rc.defaults = reader_defaults;
+	if (!cl || !(cl->topic = strdup(ci->changelog))) {
+		st = kw_error_set(err, st, "out of memory");
+		goto cleanup;
+	}
+	cl->d = d;
+	cl->input = ci->topic;
+	cl->stream_base = (uint64_t)(entry + 1) << 32;
+	st = kw_kafka_conf(&pc, &conf, err);
+	if (st == KW_OK)
+		st = kw_kafka_set(conf, "enable.idempotence", "true", err);
+	if (st == KW_OK)
+		st = kw_kafka_set(conf, "acks", "all", err);
+	if (st != KW_OK)
+		goto cleanup;
+	rd_kafka_conf_set_opaque(conf, cl);
+	rd_kafka_conf_set_dr_msg_cb(conf, on_report);
+	cl->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+	if (!cl->producer) {
+		st = kw_error_set(err, KW_ECONFIG, "%s: %s: %s", cfg->file,
+				  where, why);
+		goto cleanup;
+	}
+	conf = NULL;
+	st = kw_kafka_conf(&rc, &conf, err);
+	/* A group id only for assign(): the reader never joins it. */
+	snprintf(why, sizeof(why), "%s.keywatch-restore", ci->group);
+	if (st == KW_OK)
+		st = kw_kafka_set(conf, "group.id", why, err);
+	if (st == KW_OK)
+		st = kw_kafka_set(conf, "enable.auto.commit", "false", err);
+	if (st != KW_OK)
+		goto cleanup;
+	cl->reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+	if (!cl->reader) {
+		st = kw_error_set(err, KW_ECONFIG, "%s: %s: %s", cfg->file,
+				  where, why);
+		goto cleanup;
+	}
+	conf = NULL;
+	rd_kafka_poll_set_consumer(cl->reader);
+	st = ensure_topic(cl, where, cfg->file, err);
+	if (st != KW_OK)
+		goto cleanup;
+	cl->parts = calloc((size_t)cl->nparts, sizeof(*cl->parts));
+	if (!cl->parts) {
+		st = kw_error_set(err, KW_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (int i = 0; i < cl->nparts; i++)
+		cl->parts[i].full = true;
+	*out = cl;
+	cl = NULL;
+cleanup:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	kw_changelog_destroy(cl);
+	return st;
+}
+
+void kw_changelog_destroy(struct kw_changelog *cl)
+{
+	if (!cl)
+		return;
+	if (cl->parts)
+		kw_log_info("kafka",
+			    "changelog %s: %" PRIu64 " partition checkpoints, "
+			    "%" PRIu64 " records written (%" PRIu64
+			    " key states, %" PRIu64 " alert ids), %" PRIu64
+			    " not acknowledged; %" PRIu64
+			    " partitions restored (%" PRIu64 " key states)",
+			    cl->topic, cl->st.checkpoints, cl->st.records,
+			    cl->st.keys, cl->st.alerts, cl->st.errors,
+			    cl->st.restores, cl->st.restored_keys);
+	if (cl->producer) {
+		rd_kafka_flush(cl->producer, TIMEOUT_MS);
+		rd_kafka_destroy(cl->producer);
+	}
+	if (cl->reader) {
+		rd_kafka_consumer_close(cl->reader);
+		rd_kafka_destroy(cl->reader);
+	}
+	free(cl->parts);
+	free(cl->topic);
+	free(cl);
+}

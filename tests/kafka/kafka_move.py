@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""kafka_move.py - state that moves with its partition: `keywatch watch`
+instances in one consumer group keep each partition's learned state, recent
+alert ids and offset in the changelog topic (daemon/changelog.c), and an
+instance that takes a partition over restores it from there, against
+librdkafka's mock cluster (kwmock, on 127.0.0.1; no external broker).
+
+- killed_and_replaced: two instances share a 16-partition topic of a
+  kwgen log (learned keys, planted anomalies); one is killed with SIGKILL
+  mid-stream and a fresh one, with an empty state_dir, joins. The union of
+  the three instances' alerts is exactly scan's (same ids: nothing learned
+  is lost, so a learned key on a moved partition is not called new, and
+  nothing is counted twice), no id in two instances or twice in one.
+- rebalance_mid_window: one instance reads the first half of two keys'
+  error bursts (one key per partition of a 2-partition topic), a second
+  instance joins and takes one partition over, and the second halves
+  follow: each burst raises its rate.errors alert exactly once, with
+  scan's id; a run without the changelog raises fewer (the test can fail).
+- no_changelog_topic: a changelog topic the brokers lack and cannot create
+  is an error naming it and what to do.
+
+Usage: kafka_move.py KEYWATCH KWMOCK KWGEN
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Failed, check, run_cases, wait_until  # noqa: E402
+import mockcluster  # noqa: E402
+
+KW, MOCK, KWGEN = sys.argv[1:4]
+TMP = tempfile.mkdtemp(prefix="kw-kafka-move-")
+GROUP_CONF = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
+
+
+def scan(cfg, log):
+    """The alert ids `keywatch scan` raises for log with config cfg."""
+    out = os.path.join(TMP, "scan-%d.jsonl" % os.getpid())
+    if os.path.exists(out):
+        os.unlink(out)
+    c = dict(cfg, sinks=[{"type": "file", "path": out}])
+    path = os.path.join(TMP, "scan.json")
+    json.dump(c, open(path, "w"))
+    subprocess.run([KW, "scan", "-q", "-o", "none", "-c", path, log],
+                   check=True)
+    return [json.loads(x)["id"] for x in open(out)]
+
+
+class Watch:
+    """One `keywatch watch` of cfg on topic, in group, with its own
+    state_dir and file sink (as if on a machine of its own)."""
+    n = 0
+    running = []
+
+    @classmethod
+    def kill_all(cls):
+        """What a failed case left running."""
+        for w in cls.running:
+            if w.p.poll() is None:
+                w.p.kill()
+                w.p.wait()
+        cls.running = []
+
+    def __init__(self, cluster, topic, group, cfg, extra=None):
+        Watch.n += 1
+        self.dir = os.path.join(TMP, "w%d" % Watch.n)
+        os.mkdir(self.dir)
+        self.out = os.path.join(self.dir, "alerts.jsonl")
+        c = json.loads(json.dumps(cfg))
+        c["sinks"] = [{"type": "file", "path": self.out}]
+        c["state_dir"] = os.path.join(self.dir, "state")
+        c["checkpoint_interval"] = "1s"
+        c["inputs"] = [{"type": "kafka", "brokers": cluster.bootstrap,
+                        "topic": topic, "group": group}]
+        c["kafka"] = GROUP_CONF
+        for k, v in (extra or {}).items():
+            c["inputs"][0][k] = v
+        self.cfg = os.path.join(self.dir, "watch.json")
+        json.dump(c, open(self.cfg, "w"))
+        self.err = open(os.path.join(self.dir, "stderr"), "w+")
+        self.p = subprocess.Popen([KW, "watch", "-c", self.cfg],
+                                  stdout=subprocess.DEVNULL, stderr=self.err)
+        Watch.running.append(self)
+
+    def log(self):
+        self.err.flush()
+        return open(self.err.name).read()
+
+    def alerts(self):
+        if not os.path.exists(self.out):
+            return []
+        return [json.loads(x)["id"] for x in open(self.out)]
+
+    def owned(self):
+        have = set()
+        for m in re.finditer(r"assigned partitions ([\d,]+)|partitions "
+                             r"([\d,]+) (revoked|lost)", self.log()):
+            if m.group(1):
+                have |= {int(x) for x in m.group(1).split(",")}
+            else:
+                have -= {int(x) for x in m.group(2).split(",")}
+        return have
+
+    def wait(self, what, cond, timeout=60):
+        if not wait_until(cond, timeout, 0.1):
+            raise Failed("timed out waiting for %s:\n%s" % (what, self.log()))
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.p.wait(timeout=60)
+        check(rc == 0, "watch exited %d:\n%s" % (rc, self.log()))
+
+
+def no_repeats(instances, what):
+    every = [a for w in instances for a in w.alerts()]
+    check(len(every) == len(set(every)), "%s: an alert id twice: %s" % (
+        what, sorted(a for a in set(every) if every.count(a) > 1)))
+    return every
+
+
+def killed_and_replaced():
+    log = os.path.join(TMP, "week.jsonl")
+    kcfg = os.path.join(TMP, "kwgen.json")
+    subprocess.run([sys.executable, KWGEN, "-o", log, "--plant", "all",
+                    "--days", "4", "--events", "6000", "--keys", "16",
+                    "--seed", "7", "--config", kcfg, "-q"], check=True)
+    cfg = json.load(open(kcfg))
+    want = scan(cfg, log)
+    check(len(want) >= 5, "kwgen's log raises too few alerts")
+    lines = sum(1 for _ in open(log))
+    c = mockcluster.Cluster(MOCK, "reqs:16")
+    try:
+        a = Watch(c, "reqs", "kill", cfg)
+        b = Watch(c, "reqs", "kill", cfg)
+        a.wait("a's partitions", lambda: a.owned())
+        b.wait("b's partitions", lambda: b.owned()
+               and len(a.owned() | b.owned()) == 16
+               and not a.owned() & b.owned())
+        producer = subprocess.Popen(
+            [MOCK, "produce", "-B", c.bootstrap, "-t", "reqs", "-s", "-r",
+             "1500", "-p", "200", log], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        # At 40% of the records, and with a checkpoint of a's behind it.
+        for line in producer.stdout:
+            if line.startswith("sent") and int(line.split()[1]) >= \
+                    lines * 4 // 10:
+                break
+        a.wait("a's checkpoint", lambda: "restored" not in a.log()
+               and os.path.exists(os.path.join(a.dir, "state",
+                                               "checkpoint")))
+        a.p.send_signal(signal.SIGKILL)
+        a.p.wait(timeout=30)
+        fresh = Watch(c, "reqs", "kill", cfg)
+        out, err = producer.communicate(timeout=120)
+        check(producer.returncode == 0, "produce: " + err)
+        produced = int(out.split()[-1])
+        check(produced == lines, "produced %d of %d" % (produced, lines))
+        everyone = [a, b, fresh]
+        fresh.wait("the fresh instance's partitions", lambda: fresh.owned())
+        c.wait_committed("reqs", "kill", produced, timeout=90)
+        b.wait("the alerts", lambda: len(set(
+            x for w in everyone for x in w.alerts())) >= len(want), 60)
+        b.stop()
+        fresh.stop()
+        every = no_repeats(everyone, "killed and replaced")
+        check(set(every) == set(want), "alerts differ from scan's: missing "
+              "%s, extra %s" % (sorted(set(want) - set(every)),
+                                sorted(set(every) - set(want))))
+        check(re.search(r"partition \d+ restored from "
+                        r"reqs\.keywatch-changelog: [1-9]\d* keys",
+                        fresh.log()),
+              "the fresh instance restored no keys:\n" + fresh.log())
+        for w in (b, fresh):
+            check("error" not in w.log().lower(), w.log())
+    finally:
+        Watch.kill_all()
+        c.close()
+
+
+KEY_A = "sk_live_51HxPartitionAheadKeyxxxx1a1a"
+KEY_B = "sk_live_51HxPartitionBehindKeyxxxx2b2b"
+RATE_CFG = {"detectors": {"rate.errors": {"window": "1m"}}}
+
+
+def burst(key, t0, lo, hi):
+    """Requests [lo, hi) of a key's error burst: its first request, 25
+    denied ones within a minute ten minutes later, one more after."""
+    out = []
+    for i in range(lo, hi):
+        denied = 0 < i < 26
+        t = t0 if i == 0 else t0 + 600 + i if denied else t0 + 1200
+        out.append(json.dumps({"created": t, "method": "GET",
+                               "path": "/v1/balance",
+                               "status": 401 if denied else 200,
+                               "ip": "203.0.113.5", "api_key": key}))
+    return out
+
+
+def write(name, lines):
+    path = os.path.join(TMP, name)
+    open(path, "w").write("".join(x + "\n" for x in lines))
+    return path
+
+
+def mid_window(changelog):
+    """The rate alerts raised when a second instance takes a partition
+    over in the middle of the bursts' windows."""
+    t0 = 1795766400
+    halves = {(k, h): write("%s%d.jsonl" % (k[-4:], h),
+                            burst(k, t0, 0 if h == 0 else 13,
+                                  13 if h == 0 else 27))
+              for k in (KEY_A, KEY_B) for h in (0, 1)}
+    topic = "burst%d" % changelog
+    c = mockcluster.Cluster(MOCK, topic + ":2")
+    extra = None if changelog else {"changelog": ""}
+    try:
+        a = Watch(c, topic, "mid%d" % changelog, RATE_CFG, extra)
+        a.wait("a's partitions", lambda: a.owned() == {0, 1})
+        for part, key in ((0, KEY_A), (1, KEY_B)):
+            c.produce(topic, halves[(key, 0)], "-P", str(part))
+        c.wait_committed(topic, "mid%d" % changelog, 26)
+        b = Watch(c, topic, "mid%d" % changelog, RATE_CFG, extra)
+        b.wait("a partition moved", lambda: len(b.owned()) == 1
+               and len(a.owned()) == 1)
+        for part, key in ((0, KEY_A), (1, KEY_B)):
+            c.produce(topic, halves[(key, 1)], "-P", str(part))
+        c.wait_committed(topic, "mid%d" % changelog, 54)
+        a.stop()
+        b.stop()
+        return no_repeats([a, b], "a rebalance mid-window")
+    finally:
+        Watch.kill_all()
+        c.close()
+
+
+def rebalance_mid_window():
+    log = write("bursts.jsonl", burst(KEY_A, 1795766400, 0, 27)
+                + burst(KEY_B, 1795766400, 0, 27))
+    want = scan(RATE_CFG, log)
+    check(len(want) == 2, "scan raised %d alerts" % len(want))
+    got = mid_window(True)
+    check(sorted(got) == sorted(want), "alerts %s, scan's %s" % (got, want))
+    # Without the changelog the partition moves without its half window.
+    got = mid_window(False)
+    check(len(got) < 2, "without a changelog: %s" % got)
+
+
+def no_changelog_topic():
+    c = mockcluster.Cluster(MOCK, "reqs:4", changelogs=False)
+    try:
+        w = Watch(c, "reqs", "none", RATE_CFG)
+        rc = w.p.wait(timeout=60)
+        check(rc != 0, "watch ran without its changelog topic")
+        check(re.search(r"inputs\[0\]\.changelog: topic "
+                        r"reqs\.keywatch-changelog does not exist and "
+                        r"cannot be created \(.+\): create it with 4 "
+                        r"partitions and cleanup\.policy=compact, or set "
+                        r"\"changelog\": \"\" to keep each partition's "
+                        r"state on its instance", w.log()), w.log())
+    finally:
+        Watch.kill_all()
+        c.close()
+
+
+sys.exit(run_cases([no_changelog_topic, rebalance_mid_window,
+                    killed_and_replaced], sys.argv[4:]))
