@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -138,9 +139,16 @@ def metrics():
         deadline = time.time() + 60
         text = ""
         while time.time() < deadline:
-            with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
-                                        % port, timeout=5) as r:
-                text = r.read().decode()
+            # 503 until the first publish: /healthz answers while watch
+            # still meets its brokers (the changelog topic is checked).
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
+                                            % port, timeout=5) as r:
+                    text = r.read().decode()
+            except urllib.error.HTTPError as e:
+                check(e.code == 503, "/metrics: %s" % e)
+                time.sleep(0.2)
+                continue
             # Each partition's lag is known once the consumer has fetched
             # from it: on a loaded machine that may come after the last
             # message and the first commit, so all three are waited for.
