@@ -1,7 +1,11 @@
 /*
  * alert.c - building alerts and rendering them as the spec's JSON and as a
- * line of text. The JSON keeps the field order of spec/alerts.md (jansson
- * with JSON_PRESERVE_ORDER), writes UTF-8 as is, and is compact.
+ * line of text. The JSON keeps the field order of spec/alerts.md, writes
+ * UTF-8 as is, and is compact. A plain alert is written straight into a
+ * buffer (core/json_dump.h), field by field, with no jansson tree around
+ * it; to_object builds the same layout as a tree, for an incident message
+ * and for whoever needs the alert as a value, and the two give the same
+ * bytes (tests/unit/test_json_dump.c, the fuzz target alert_json).
  */
 #include "core/alert.h"
 
@@ -465,12 +469,153 @@ json_t *kw_alert_to_object(const struct kw_alert *a)
 	return to_object(a, false);
 }
 
+/* ------------------------------------------------- JSON without a tree */
+
+/* The writing of to_object's values, straight into b: "name": first
+ * (names are ours: plain ASCII, nothing to escape). */
+static void w_name(struct kw_json_buf *b, const char *name, bool first)
+{
+	size_t n = strlen(name);
+
+	if (!kw_json_buf_reserve(b, n + 4))
+		return;
+	if (!first)
+		b->p[b->len++] = ',';
+	b->p[b->len++] = '"';
+	memcpy(b->p + b->len, name, n);
+	b->len += n;
+	b->p[b->len++] = '"';
+	b->p[b->len++] = ':';
+}
+
+/* json_string(s): text that is not valid UTF-8 fails the whole text. */
+static void w_strict(struct kw_json_buf *b, const char *s)
+{
+	if (!kw_json_buf_string(b, s, strlen(s)))
+		b->failed = true;
+}
+
+/* json_str(s): text that is not valid UTF-8 is written as json_str's
+ * lossy copy. */
+static void w_text(struct kw_json_buf *b, const char *s)
+{
+	size_t len = strlen(s);
+	char buf[512];
+	size_t n = 0;
+
+	if (kw_json_buf_string(b, s, len))
+		return;
+	for (size_t i = 0; i < len && n + 1 < sizeof(buf); i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	kw_json_buf_string(b, buf, n);
+}
+
+static void w_key(struct kw_json_buf *b, const struct kw_alert_key *k)
+{
+	kw_json_buf_raw(b, "{", 1);
+	w_name(b, "id", true);
+	w_text(b, k->id);
+	w_name(b, "fp", false);
+	w_strict(b, k->fp);
+	w_name(b, "kind", false);
+	w_strict(b, kw_key_kind_name(k->kind));
+	w_name(b, "mode", false);
+	w_strict(b, kw_key_mode_name(k->mode));
+	if (k->name[0]) {
+		w_name(b, "name", false);
+		w_text(b, k->name);
+	}
+	if (k->principal[0]) {
+		w_name(b, "principal", false);
+		w_text(b, k->principal);
+	}
+	if (k->parent_id[0]) {
+		w_name(b, "parent", false);
+		kw_json_buf_raw(b, "{", 1);
+		w_name(b, "id", true);
+		w_text(b, k->parent_id);
+		if (k->parent_principal[0]) {
+			w_name(b, "principal", false);
+			w_text(b, k->parent_principal);
+		}
+		kw_json_buf_raw(b, "}", 1);
+	}
+	kw_json_buf_raw(b, "}", 1);
+}
+
+/* A plain alert, the bytes kw_json_dump(to_object(a, false)) writes: the
+ * same fields in the same order, each value written as to_object makes
+ * it (tests/unit/test_alert.c and the fuzz target alert_json compare the
+ * two). */
+static void w_alert(struct kw_json_buf *b, const struct kw_alert *a)
+{
+	static const char head[] = "{\"schema\":\"keywatch.alert/1\"";
+	char tbuf[32];
+
+	kw_json_buf_raw(b, head, sizeof(head) - 1);
+	w_name(b, "id", false);
+	w_strict(b, a->id);
+	if (a->incident[0]) {
+		w_name(b, "incident", false);
+		w_strict(b, a->incident);
+	}
+	w_name(b, "time", false);
+	w_strict(b, kw_time_format(a->time, tbuf, sizeof(tbuf)));
+	w_name(b, "detector", false);
+	w_strict(b, a->detector);
+	w_name(b, "severity", false);
+	w_strict(b, kw_severity_name(a->severity));
+	w_name(b, "key", false);
+	w_key(b, &a->key);
+	w_name(b, "summary", false);
+	w_text(b, a->summary);
+	w_name(b, "evidence", false);
+	if (a->evidence)
+		kw_json_buf_value(b, a->evidence, JSON_COMPACT);
+	else
+		kw_json_buf_raw(b, "{}", 2);
+	w_name(b, "requests", false);
+	kw_json_buf_raw(b, "[", 1);
+	for (unsigned i = 0; i < a->nrequests; i++) {
+		if (i)
+			kw_json_buf_raw(b, ",", 1);
+		w_strict(b, a->requests[i]);
+	}
+	kw_json_buf_raw(b, "]", 1);
+	if (json_array_size(a->links)) {
+		w_name(b, "links", false);
+		kw_json_buf_value(b, a->links, JSON_COMPACT);
+	}
+	if (a->runbook[0]) {
+		w_name(b, "runbook_url", false);
+		w_text(b, a->runbook);
+	}
+	w_name(b, "suppress", false);
+	if (a->suppress)
+		kw_json_buf_value(b, a->suppress, JSON_COMPACT);
+	else
+		kw_json_buf_raw(b, "{}", 2);
+	kw_json_buf_raw(b, "}", 1);
+}
+
 char *kw_alert_to_json(const struct kw_alert *a)
 {
-	json_t *o = to_object(a, a->update != NULL);
-	char *out =
-		o ? kw_json_dump(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	struct kw_json_buf b = {NULL, 0, 0, false};
+	json_t *o;
+	char *out;
 
+	if (!a->update) {
+		w_alert(&b, a);
+		return kw_json_buf_finish(&b, NULL);
+	}
+	/* An incident message merges the update's fields into the alert's
+	 * (a field set twice keeps its first place and its last value): a
+	 * tree does that. They are few (only sinks for people get them). */
+	o = to_object(a, true);
+	out = o ? kw_json_dump(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(o);
 	return out;
 }
