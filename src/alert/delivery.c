@@ -128,15 +128,20 @@ static struct entry *entry_new(uint64_t seq, const char *json, size_t len)
 }
 
 /* NULL when out of memory. A copy that lacks a part (kw_alert_copy) is
- * still queued: its JSON, which most sinks send, is whole. */
-static struct entry *entry_from_alert(uint64_t seq, const struct kw_alert *a,
+ * still queued: its JSON, which most sinks send, is whole. A flat sink
+ * (sink.h) reads no tree of the alert: it gets none. */
+static struct entry *entry_from_alert(const struct kw_delivery *d, uint64_t seq,
+				      const struct kw_alert *a,
 				      const char *json, size_t len)
 {
 	struct entry *e = entry_new(seq, json, len);
 
 	if (!e)
 		return NULL;
-	kw_alert_copy(&e->alert, a);
+	if (d->sink->ops->flat)
+		kw_alert_copy_flat(&e->alert, a);
+	else
+		kw_alert_copy(&e->alert, a);
 	snprintf(e->detector, sizeof(e->detector), "%s", a->detector);
 	e->alert.detector = e->detector;
 	return e;
@@ -978,7 +983,7 @@ void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
 	}
 	full = d->nmem >= d->o.queue_max;
 	if (!full)
-		e = entry_from_alert(seq, a, json, len);
+		e = entry_from_alert(d, seq, a, json, len);
 	if (e) {
 		e->spooled = spooled;
 		push(d, e);

@@ -89,7 +89,8 @@ enum kw_status kw_delivery_start(struct kw_sink *sink, const char *name,
 				 struct kw_delivery **out,
 				 struct kw_error *err);
 
-/* Queue one alert (copied). Never blocks on the sink. */
+/* Queue one alert (copied: deeply, or flat for a flat sink, sink.h).
+ * Never blocks on the sink. */
 void kw_delivery_submit(struct kw_delivery *d, const struct kw_alert *a,
 			const char *json, size_t len);
 

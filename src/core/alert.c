@@ -331,6 +331,16 @@ enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src)
 	return KW_OK;
 }
 
+void kw_alert_copy_flat(struct kw_alert *dst, const struct kw_alert *src)
+{
+	*dst = *src;
+	dst->secret = KW_STR_NULL;
+	dst->evidence = NULL;
+	dst->suppress = NULL;
+	dst->update = NULL;
+	dst->links = NULL;
+}
+
 void kw_alert_share(struct kw_alert *dst, const struct kw_alert *src)
 {
 	*dst = *src;

@@ -156,6 +156,11 @@ const char *kw_alert_link(const struct kw_alert *a, const char *rid);
  * lack of memory is left out and dst is marked incomplete. */
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src);
 
+/* A copy of src's plain fields, without its JSON trees (evidence,
+ * suppress, update and links are NULL): for a queue whose sink reads
+ * only the JSON text and those fields (sink.h, "flat"). Cannot fail. */
+void kw_alert_copy_flat(struct kw_alert *dst, const struct kw_alert *src);
+
 /* A copy that shares src's JSON trees (their counts raised; freed by
  * kw_alert_clear of each): for an alert kept after its routing, which
  * changes none of them. Neither copy may change a shared tree, and a

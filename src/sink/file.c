@@ -209,6 +209,7 @@ const struct kw_sink_ops kw_sink_file = {
 	.destination = destination,
 	.options = file_options,
 	.create = fs_create,
+	.flat = true, /* writes the JSON text */
 	.deliver = fs_deliver,
 	.flush = fs_flush,
 	.destroy = fs_destroy,

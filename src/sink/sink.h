@@ -58,6 +58,14 @@ struct kw_sink_ops {
 	 * and there is no spool, whoever submits waits for room instead of
 	 * dropping the alert (alert/delivery.h, wait_for_room). */
 	bool local;
+	/* A sink whose deliver() reads the JSON text and the alert's plain
+	 * fields only (id, time, severity, detector, key, summary,
+	 * requests), never its JSON trees (evidence, suppress, links,
+	 * update): its delivery queue keeps a flat copy of each alert
+	 * (kw_alert_copy_flat, no allocation but the queue entry) instead
+	 * of a deep one. Default false: a sink that builds a payload from
+	 * the alert gets every part of it. */
+	bool flat;
 	/* The options that say where alerts go ("url"; NULL-terminated).
 	 * Their values as written in the config ("env:NAME" as such, never
 	 * the secret it names) make the identity of an unnamed sink: the

@@ -86,6 +86,7 @@ static void so_destroy(void *self)
 const struct kw_sink_ops kw_sink_stdout = {
 	.name = "stdout",
 	.local = true,
+	.flat = true, /* the JSON text, or kw_alert_to_text's plain fields */
 	.options = NULL,
 	.create = so_create,
 	.deliver = so_deliver,

@@ -4,6 +4,10 @@
  *   - a sink that reads nothing (stdout with -o none) is handed nothing
  *     and nothing is rendered for it, while every other sink still gets
  *     every alert, in order, and the router counts them as before;
+ *   - a flat sink's queue (stdout, file: they read the JSON and the
+ *     plain fields) keeps no tree of the alert, and the sink still gets
+ *     the whole JSON and the plain fields of every alert, in order, while
+ *     a sink that is not flat gets the evidence;
  *   - a batched delivery thread (woken per batch of events, at
  *     kw_delivery_kick, or when KW_DELIVERY_BATCH alerts wait) delivers
  *     every alert, in order: after a kick, and at the end without one;
@@ -43,6 +47,9 @@ struct rec {
 	char ids[MAXREC][KW_ALERT_ID_LEN + 1];
 	size_t n; /* written by the delivering thread: read atomically */
 	bool discard;
+	/* Alerts delivered with their evidence tree, with a summary that is
+	 * not "alert <i> on key ...", with JSON that lacks the evidence. */
+	size_t trees, bad_summary, bad_json;
 };
 
 static enum kw_sink_result rec_deliver(void *self, const struct kw_alert *a,
@@ -57,6 +64,14 @@ static enum kw_sink_result rec_deliver(void *self, const struct kw_alert *a,
 	assert_non_null(json);
 	assert_int_equal(strlen(json), len);
 	memcpy(r->ids[n], a->id, sizeof(r->ids[n]));
+	if (a->evidence)
+		r->trees += json_string_value(
+				    json_object_get(a->evidence, "ip")) != NULL;
+	if (strncmp(a->summary, "alert ", 6) != 0 || !a->time ||
+	    strcmp(a->detector, "ops.not_permitted") != 0)
+		r->bad_summary++;
+	if (!strstr(json, "\"evidence\":{\"ip\":\"203.0.113.9\"}"))
+		r->bad_json++;
 	__atomic_store_n(&r->n, n + 1, __ATOMIC_RELEASE);
 	return KW_SINK_OK;
 }
@@ -68,6 +83,14 @@ static bool rec_discards(void *self)
 
 static const struct kw_sink_ops rec_ops = {
 	.name = "rec",
+	.deliver = rec_deliver,
+	.discards = rec_discards,
+};
+
+/* The same sink, flat (sink.h): it reads no tree of the alert. */
+static const struct kw_sink_ops rec_flat_ops = {
+	.name = "rec-flat",
+	.flat = true,
 	.deliver = rec_deliver,
 	.discards = rec_discards,
 };
@@ -184,6 +207,53 @@ static void test_discarding_sink_queued(void **state)
 		assert_string_equal(all.ids[i], ids[i]);
 	assert_int_equal(kw_router_stats(r)->delivered, 300);
 	assert_int_equal(kw_router_stats(r)->failed, 0);
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+/* ---- a flat sink ----------------------------------------------------------
+ */
+
+/* A flat sink's queue keeps no tree of the alert (no deep copy): its
+ * deliver() gets the JSON whole and the plain fields, in order; a sink
+ * that is not flat still gets the evidence. */
+static void test_flat_sink_queued(void **state)
+{
+	struct kw_config *cfg = cfg_load("{}");
+	struct kw_delivery_opts o = {0};
+	struct kw_router *r = NULL;
+	struct rec flat = {0}, deep = {0};
+	struct kw_sink *fs;
+	char ids[200][KW_ALERT_ID_LEN + 1];
+	struct kw_error err;
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	fs = rec_sink(&flat, "flat");
+	fs->ops = &rec_flat_ops;
+	kw_router_add_sink(r, fs);
+	kw_router_add_sink(r, rec_sink(&deep, "deep"));
+	assert_int_equal(kw_router_start_delivery(r, &o, &err), KW_OK);
+	for (int i = 0; i < 200; i++) {
+		struct kw_alert a;
+
+		make(&a, i % 5, i, ids[i]);
+		assert_true(kw_router_submit(r, &a));
+		if (i % 40 == 39)
+			kw_router_tick(r, T0 + (int64_t)i * 1000);
+	}
+	assert_int_equal(kw_router_drain(r, 10000), 0);
+	assert_int_equal(delivered(&flat), 200);
+	assert_int_equal(delivered(&deep), 200);
+	for (int i = 0; i < 200; i++) {
+		assert_string_equal(flat.ids[i], ids[i]);
+		assert_string_equal(deep.ids[i], ids[i]);
+	}
+	assert_int_equal(flat.trees, 0);
+	assert_int_equal(deep.trees, 200);
+	assert_int_equal(flat.bad_summary + deep.bad_summary, 0);
+	assert_int_equal(flat.bad_json + deep.bad_json, 0);
+	assert_int_equal(kw_router_stats(r)->delivered, 200);
 	kw_router_destroy(r);
 	kw_config_free(cfg);
 }
@@ -364,6 +434,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_discarding_sink),
 		cmocka_unit_test(test_discarding_sink_queued),
+		cmocka_unit_test(test_flat_sink_queued),
 		cmocka_unit_test(test_batched_kick),
 		cmocka_unit_test(test_batched_end),
 		cmocka_unit_test(test_incidents_unheard),
