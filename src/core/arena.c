@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+
 #define ARENA_ALIGN 16
 #define ARENA_FIRST (16 * 1024)
 #define ARENA_MAXCHUNK (1024 * 1024)
@@ -56,8 +58,16 @@ void *kw_arena_alloc(struct kw_arena *a, size_t n)
 		if (cap < need)
 			cap = need;
 		c = chunk_new(cap, a->head);
-		if (!c)
+		if (!c) {
+			/* Not the arena's bound but the machine's memory:
+			 * whoever drops what it was for says "does not
+			 * fit"; say why. */
+			kw_log_error("memory",
+				     "out of memory (%zu bytes of "
+				     "scratch memory)",
+				     sizeof(*c) + cap);
 			return NULL;
+		}
 		a->head = c;
 	}
 	p = c->data + c->pos;
