@@ -66,6 +66,20 @@ static const char escape[128] = {
 	[0x1e] = 'u', [0x1f] = 'u', ['"'] = '"',  ['\\'] = '\\',
 };
 
+/* Whether none of the 8 bytes in x needs more than a copy: each is
+ * printable ASCII and neither '"' nor '\\'. Each test is a subtraction
+ * whose borrow sets a byte's high bit; with every byte below 0x80 (the
+ * last test) a borrow starts only at a byte that fails, so a word that
+ * passes has none, and one that fails is looked at byte by byte. */
+static inline bool plain8(uint64_t x)
+{
+	const uint64_t one = 0x0101010101010101u, high = one * 0x80;
+
+	return !(((x - one * 0x20) | ((x ^ (one * '"')) - one) |
+		  ((x ^ (one * '\\')) - one) | x) &
+		 high);
+}
+
 bool kw_json_buf_string(struct kw_json_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -77,10 +91,20 @@ bool kw_json_buf_string(struct kw_json_buf *b, const char *s, size_t n)
 		return true;
 	b->p[b->len++] = '"';
 	while (i < n) {
-		unsigned char c = u[i];
+		unsigned char c;
 		char e[6] = {'\\'};
 		size_t elen = 2;
+		uint64_t x;
 
+		while (n - i >= 8) {
+			memcpy(&x, u + i, 8);
+			if (!plain8(x))
+				break;
+			i += 8;
+		}
+		if (i == n)
+			break;
+		c = u[i];
 		if (c >= 0x80) {
 			size_t len = kw_utf8_len(u + i, n - i);
 
