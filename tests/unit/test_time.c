@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -231,6 +232,21 @@ static void test_format(void **state)
 
 		assert_string_equal(kw_time_format(us, buf, sizeof(buf)),
 				    samples[i]);
+	}
+	/* Without printf, the text printf gives: every year from 1 to
+	 * 9999, at odd times of day (gmtime_r is the reference). */
+	for (int64_t t = INT64_C(-62135596800); t < INT64_C(253402300800);
+	     t += INT64_C(2535977)) {
+		struct tm tm;
+		time_t tt = (time_t)t;
+		char want[64];
+
+		assert_non_null(gmtime_r(&tt, &tm));
+		snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec);
+		assert_string_equal(kw_time_format(t * SEC, buf, sizeof(buf)),
+				    want);
 	}
 	/* Exactly 21 bytes fit; less is cut and terminated. */
 	assert_string_equal(kw_time_format(0, buf, 21), "1970-01-01T00:00:00Z");
