@@ -540,6 +540,16 @@ static void w_text(struct kw_json_buf *b, const char *s)
 	kw_json_buf_string(b, buf, n);
 }
 
+/* "name":v, an empty object when v is NULL (a cleared alert). */
+static void w_object(struct kw_json_buf *b, const char *name, const json_t *v)
+{
+	w_name(b, name, false);
+	if (v)
+		kw_json_buf_value(b, v, JSON_COMPACT);
+	else
+		kw_json_buf_raw(b, "{}", 2);
+}
+
 static void w_key(struct kw_json_buf *b, const struct kw_alert_key *k)
 {
 	kw_json_buf_raw(b, "{", 1);
@@ -599,11 +609,7 @@ static void w_alert(struct kw_json_buf *b, const struct kw_alert *a)
 	w_key(b, &a->key);
 	w_name(b, "summary", false);
 	w_text(b, a->summary);
-	w_name(b, "evidence", false);
-	if (a->evidence)
-		kw_json_buf_value(b, a->evidence, JSON_COMPACT);
-	else
-		kw_json_buf_raw(b, "{}", 2);
+	w_object(b, "evidence", a->evidence);
 	w_name(b, "requests", false);
 	kw_json_buf_raw(b, "[", 1);
 	for (unsigned i = 0; i < a->nrequests; i++) {
@@ -620,11 +626,7 @@ static void w_alert(struct kw_json_buf *b, const struct kw_alert *a)
 		w_name(b, "runbook_url", false);
 		w_text(b, a->runbook);
 	}
-	w_name(b, "suppress", false);
-	if (a->suppress)
-		kw_json_buf_value(b, a->suppress, JSON_COMPACT);
-	else
-		kw_json_buf_raw(b, "{}", 2);
+	w_object(b, "suppress", a->suppress);
 	kw_json_buf_raw(b, "}", 1);
 }
 
