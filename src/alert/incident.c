@@ -281,19 +281,17 @@ static bool note_facts(struct incident *e, const struct kw_alert *a)
 				break;
 		}
 		if (j == e->nrequests && j < KW_ALERT_MAX_REQUESTS) {
-			const char *url = kw_alert_link(a, a->requests[i]);
+			/* The alert's own link object, shared: neither
+			 * side changes it once the alert is routed. */
+			json_t *link = kw_alert_link_object(a, a->requests[i]);
 
 			memcpy(e->requests[e->nrequests++], a->requests[i],
 			       sizeof(e->requests[0]));
-			if (!url)
+			if (!link)
 				continue;
 			if (!e->links)
 				e->links = json_array();
-			if (!e->links ||
-			    json_array_append_new(
-				    e->links,
-				    json_pack("{s:s,s:s}", "request",
-					      a->requests[i], "url", url)) != 0)
+			if (!e->links || json_array_append(e->links, link) != 0)
 				ok = false;
 		}
 	}

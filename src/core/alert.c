@@ -300,17 +300,31 @@ void kw_alert_add_request(struct kw_alert *a, struct kw_str rid)
 	a->nrequests++;
 }
 
+/* A new {"request": request, "url": url} (the caller owns it), as
+ * json_pack("{s:s,s:s}") makes it without parsing a format; NULL when
+ * either is not valid UTF-8 or memory ran out. */
+static json_t *link_new(const char *request, const char *url)
+{
+	json_t *l = json_object();
+
+	if (!l || json_object_set_new(l, "request", json_string(request)) ||
+	    json_object_set_new(l, "url", json_string(url))) {
+		json_decref(l);
+		return NULL;
+	}
+	return l;
+}
+
 void kw_alert_add_link(struct kw_alert *a, const char *request, const char *url)
 {
 	if (!a->links)
 		a->links = json_array();
-	if (!a->links || json_array_append_new(
-				 a->links, json_pack("{s:s,s:s}", "request",
-						     request, "url", url)) != 0)
+	if (!a->links ||
+	    json_array_append_new(a->links, link_new(request, url)))
 		a->incomplete = true;
 }
 
-const char *kw_alert_link(const struct kw_alert *a, const char *rid)
+json_t *kw_alert_link_object(const struct kw_alert *a, const char *rid)
 {
 	size_t i;
 	json_t *l;
@@ -321,9 +335,15 @@ const char *kw_alert_link(const struct kw_alert *a, const char *rid)
 			json_string_value(json_object_get(l, "request"));
 
 		if (r && !strcmp(r, rid))
-			return json_string_value(json_object_get(l, "url"));
+			return l;
 	}
 	return NULL;
+}
+
+const char *kw_alert_link(const struct kw_alert *a, const char *rid)
+{
+	return json_string_value(
+		json_object_get(kw_alert_link_object(a, rid), "url"));
 }
 
 /* A deep copy of v, or NULL for NULL; a marks itself incomplete when out

@@ -152,6 +152,10 @@ void kw_alert_add_link(struct kw_alert *a, const char *request,
 /* The link of request id rid, or NULL. */
 const char *kw_alert_link(const struct kw_alert *a, const char *rid);
 
+/* Its {"request", "url"} object in a->links (borrowed: a reference is
+ * the caller's to take, and neither side may change it), or NULL. */
+json_t *kw_alert_link_object(const struct kw_alert *a, const char *rid);
+
 /* Deep copy (for queues). Always KW_OK: a part that cannot be copied for
  * lack of memory is left out and dst is marked incomplete. */
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src);
