@@ -447,6 +447,7 @@ static void test_summaries(void **state)
 			       json_pack("[{s:s,s:i}]", "op", "charges.list",
 					 "requests", 100));
 	kw_alert_add_request(&a, kw_str_c("req_1"));
+	kw_alert_add_link(&a, "req_1", "https://logs.example/req_1");
 	kw_alert_set_id(&a, "w1");
 	kw_incidents_add(in, &a);
 	kw_alert_clear(&a);
@@ -458,6 +459,8 @@ static void test_summaries(void **state)
 	kw_alert_evidence_str(&a, "op", kw_str_c("customers.list"));
 	kw_alert_add_request(&a, kw_str_c("req_2"));
 	kw_alert_add_request(&a, kw_str_c("req_1"));
+	kw_alert_add_link(&a, "req_2", "https://logs.example/req_2");
+	kw_alert_add_link(&a, "req_1", "https://logs.example/other");
 	kw_alert_set_id(&a, "c1");
 	kw_incidents_add(in, &a);
 	kw_alert_clear(&a);
@@ -471,6 +474,13 @@ static void test_summaries(void **state)
 		   "\"charges.list\",\"alerts\":1},{\"op\":\"customers.list\","
 		   "\"alerts\":1}]"));
 	assert_non_null(strstr(s, "\"requests\":[\"req_1\",\"req_2\"]"));
+	/* Each request's link once, the first one given, kept after the
+	 * alerts that brought them were cleared. */
+	assert_non_null(strstr(s,
+			       "\"links\":[{\"request\":\"req_1\",\"url\":"
+			       "\"https://logs.example/req_1\"},{\"request\":"
+			       "\"req_2\",\"url\":\"https://logs.example/"
+			       "req_2\"}]"));
 	assert_non_null(strstr(s, "\"detectors\":{\"geo.new_country\":1,"
 				  "\"rate.spike\":1}"));
 	kw_incidents_destroy(in);
