@@ -1,8 +1,11 @@
 /*
  * alert.h - the alert: what a detector raises, what the router routes and
  * what every sink renders. The JSON layout is the contract of
- * spec/alerts.md ("keywatch.alert/1"); kw_alert_to_json() is the only place
+ * doc/alerts.md ("keywatch.alert/1"); kw_alert_to_json() is the only place
  * that writes it, so the stdout, file and webhook outputs are the same bytes.
+ * It writes a plain alert straight into a buffer, without a jansson tree;
+ * kw_alert_to_object() builds the same layout as a tree, and
+ * tests/unit/test_json_dump.c holds the two to the same bytes.
  *
  * An alert owns its memory: evidence and suppress are jansson objects (alerts
  * are rare, so the convenience is worth more than the allocations). Nothing
