@@ -352,29 +352,15 @@ bool kw_decode_scan(struct kw_decode_rec *r, const struct kw_record *rec,
 	return true;
 }
 
-/* kw_decode_value, inlined into the getters (one call per field of every
- * record). */
-static inline const struct kw_json_value *
-value_of(const struct kw_decode_rec *r, enum kw_field f, size_t *slot)
-{
-	const struct kw_decode_fields *df = r->df;
-
-	for (unsigned k = 0; k < df->count[f]; k++) {
-		const struct kw_json_value *v = &r->vals[df->slot[f][k]];
-
-		if (v->type != KW_JSON_ABSENT && v->type != KW_JSON_NULL) {
-			if (slot)
-				*slot = df->slot[f][k];
-			return v;
-		}
-	}
-	return NULL;
-}
-
 const struct kw_json_value *kw_decode_value(const struct kw_decode_rec *r,
 					    enum kw_field f, size_t *slot)
 {
-	return value_of(r, f, slot);
+	size_t where;
+	const struct kw_json_value *v = kw_decode_value_of(r, f, &where);
+
+	if (v && slot)
+		*slot = where;
+	return v;
 }
 
 /* Past the logged samples a skip is only counted: do not format it. */
@@ -421,8 +407,8 @@ void kw_decode_skip_missing(const struct kw_decode_rec *r,
 			     kw_field_name(f));
 }
 
-static enum kw_decode_res bad(const struct kw_decode_rec *r, enum kw_field f,
-			      size_t slot, const char *what)
+enum kw_decode_res kw_decode_bad(const struct kw_decode_rec *r, enum kw_field f,
+				 size_t slot, const char *what)
 {
 	kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, f, slot, "%s", what);
 	return KW_DECODE_BAD;
@@ -442,7 +428,7 @@ static enum kw_decode_res bad_value(const struct kw_decode_rec *r,
 	char id[KW_KEY_ID_MAX];
 
 	if (!sampled(r, KW_SKIP_BAD_FIELD))
-		return bad(r, f, slot, "");
+		return kw_decode_bad(r, f, slot, "");
 	/* The key as found; before kw_decode_key, the value that holds it. */
 	if (!key.n && k && k->type == KW_JSON_STRING && !r->df->keyform)
 		key = (struct kw_str){k->p, k->n};
@@ -454,21 +440,6 @@ static enum kw_decode_res bad_value(const struct kw_decode_rec *r,
 	kw_decode_quote(val.p, val.n, q, sizeof(q));
 	kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, f, slot, ": %s %s", what, q);
 	return KW_DECODE_BAD;
-}
-
-enum kw_decode_res kw_decode_string(const struct kw_decode_rec *r,
-				    enum kw_field f, struct kw_str *out)
-{
-	size_t slot;
-	const struct kw_json_value *v = value_of(r, f, &slot);
-
-	if (!v)
-		return KW_DECODE_ABSENT;
-	if (v->type != KW_JSON_STRING)
-		return bad(r, f, slot, " is not a string");
-	out->p = v->p;
-	out->n = v->n;
-	return KW_DECODE_OK;
 }
 
 /* Bytes a key may not hold: a string that points into the record had no
@@ -493,13 +464,15 @@ enum kw_decode_res kw_decode_key(struct kw_decode_rec *r,
 				 struct kw_arena *arena, struct kw_str *out)
 {
 	size_t slot;
-	const struct kw_json_value *v = value_of(r, KW_FIELD_API_KEY, &slot);
+	const struct kw_json_value *v =
+		kw_decode_value_of(r, KW_FIELD_API_KEY, &slot);
 	struct kw_str k;
 
 	if (!v)
 		return KW_DECODE_ABSENT;
 	if (v->type != KW_JSON_STRING)
-		return bad(r, KW_FIELD_API_KEY, slot, " is not a string");
+		return kw_decode_bad(r, KW_FIELD_API_KEY, slot,
+				     " is not a string");
 	if (v->n == 0)
 		return KW_DECODE_ABSENT;
 	k = (struct kw_str){v->p, v->n};
@@ -515,17 +488,17 @@ enum kw_decode_res kw_decode_key(struct kw_decode_rec *r,
 				: " does not fit the batch's memory";
 
 		if (why)
-			return bad(r, KW_FIELD_API_KEY, slot, why);
+			return kw_decode_bad(r, KW_FIELD_API_KEY, slot, why);
 		if (k.n == 0)
-			return bad(r, KW_FIELD_API_KEY, slot,
-				   " holds an empty key");
+			return kw_decode_bad(r, KW_FIELD_API_KEY, slot,
+					     " holds an empty key");
 	}
 	if (k.n > KW_DECODE_KEY_MAX)
-		return bad(r, KW_FIELD_API_KEY, slot,
-			   " is longer than 512 bytes");
+		return kw_decode_bad(r, KW_FIELD_API_KEY, slot,
+				     " is longer than 512 bytes");
 	if (key_has_control(r, k))
-		return bad(r, KW_FIELD_API_KEY, slot,
-			   " contains a control character");
+		return kw_decode_bad(r, KW_FIELD_API_KEY, slot,
+				     " contains a control character");
 	r->key = k;
 	*out = k;
 	return KW_DECODE_OK;
@@ -535,14 +508,15 @@ enum kw_decode_res kw_decode_created(const struct kw_decode_rec *r,
 				     int64_t *ts_us)
 {
 	size_t slot;
-	const struct kw_json_value *v = value_of(r, KW_FIELD_CREATED, &slot);
+	const struct kw_json_value *v =
+		kw_decode_value_of(r, KW_FIELD_CREATED, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;
 	if (v->type != KW_JSON_INTEGER && v->type != KW_JSON_REAL &&
 	    v->type != KW_JSON_STRING)
-		return bad(r, KW_FIELD_CREATED, slot,
-			   " is not a number or a string");
+		return kw_decode_bad(r, KW_FIELD_CREATED, slot,
+				     " is not a number or a string");
 	if (kw_decode_time(v, ts_us))
 		return KW_DECODE_OK;
 	if (v->type == KW_JSON_STRING)
@@ -554,12 +528,16 @@ enum kw_decode_res kw_decode_created(const struct kw_decode_rec *r,
 	return KW_DECODE_BAD;
 }
 
-/* RFC 9110 tchar. */
-static bool is_tchar(char c)
-{
-	return is_alpha(c) || is_digit(c) ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
+/* Per byte: 1 for an RFC 9110 tchar, 3 for one that is a lower-case
+ * letter; 0 for the rest (every byte from 0x80). */
+static const uint8_t tchar_class[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1,
+	0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 0, 0, 0, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 1, 0, 1, 0,
+};
 
 #define METHOD_MAX 32
 
@@ -567,23 +545,26 @@ enum kw_decode_res kw_decode_method(const struct kw_decode_rec *r,
 				    struct kw_arena *arena, struct kw_str *out)
 {
 	size_t slot;
-	const struct kw_json_value *v = value_of(r, KW_FIELD_METHOD, &slot);
-	bool lower = false;
+	const struct kw_json_value *v =
+		kw_decode_value_of(r, KW_FIELD_METHOD, &slot);
+	unsigned lower = 0;
 	char *up;
 
 	if (!v)
 		return KW_DECODE_ABSENT;
 	if (v->type != KW_JSON_STRING)
-		return bad(r, KW_FIELD_METHOD, slot, " is not a string");
+		return kw_decode_bad(r, KW_FIELD_METHOD, slot,
+				     " is not a string");
 	if (v->n == 0 || v->n > METHOD_MAX)
 		return bad_value(r, KW_FIELD_METHOD, slot, "not an HTTP method",
 				 v);
 	for (size_t i = 0; i < v->n; i++) {
-		if (!is_tchar(v->p[i]))
+		unsigned c = tchar_class[(unsigned char)v->p[i]];
+
+		if (!c)
 			return bad_value(r, KW_FIELD_METHOD, slot,
 					 "not an HTTP method", v);
-		if (v->p[i] >= 'a' && v->p[i] <= 'z')
-			lower = true;
+		lower |= c & 2;
 	}
 	out->p = v->p;
 	out->n = v->n;
@@ -609,15 +590,17 @@ enum kw_decode_res kw_decode_path_field(const struct kw_decode_rec *r,
 					struct kw_str *out)
 {
 	size_t slot;
-	const struct kw_json_value *v = value_of(r, KW_FIELD_PATH, &slot);
+	const struct kw_json_value *v =
+		kw_decode_value_of(r, KW_FIELD_PATH, &slot);
 	struct kw_str p;
 
 	if (!v)
 		return KW_DECODE_ABSENT;
 	if (v->type != KW_JSON_STRING)
-		return bad(r, KW_FIELD_PATH, slot, " is not a string");
+		return kw_decode_bad(r, KW_FIELD_PATH, slot,
+				     " is not a string");
 	if (v->n == 0)
-		return bad(r, KW_FIELD_PATH, slot, " is empty");
+		return kw_decode_bad(r, KW_FIELD_PATH, slot, " is empty");
 	p = kw_decode_path((struct kw_str){v->p, v->n});
 	if (p.n == 0)
 		return bad_value(r, KW_FIELD_PATH, slot, "no path in", v);
@@ -628,12 +611,14 @@ enum kw_decode_res kw_decode_path_field(const struct kw_decode_rec *r,
 enum kw_decode_res kw_decode_status(const struct kw_decode_rec *r, int *out)
 {
 	size_t slot;
-	const struct kw_json_value *v = value_of(r, KW_FIELD_STATUS, &slot);
+	const struct kw_json_value *v =
+		kw_decode_value_of(r, KW_FIELD_STATUS, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;
 	if (v->type != KW_JSON_INTEGER)
-		return bad(r, KW_FIELD_STATUS, slot, " is not an integer");
+		return kw_decode_bad(r, KW_FIELD_STATUS, slot,
+				     " is not an integer");
 	if (v->i < 100 || v->i > 599) {
 		kw_decode_skip_field(r, KW_SKIP_BAD_FIELD, KW_FIELD_STATUS,
 				     slot, ": impossible HTTP status %.*s",
@@ -648,43 +633,17 @@ enum kw_decode_res kw_decode_ip(const struct kw_decode_rec *r,
 				struct kw_ip *out)
 {
 	size_t slot;
-	const struct kw_json_value *v = value_of(r, KW_FIELD_IP, &slot);
+	const struct kw_json_value *v =
+		kw_decode_value_of(r, KW_FIELD_IP, &slot);
 
 	if (!v)
 		return KW_DECODE_ABSENT;
 	if (v->type != KW_JSON_STRING)
-		return bad(r, KW_FIELD_IP, slot, " is not a string");
+		return kw_decode_bad(r, KW_FIELD_IP, slot, " is not a string");
 	if (v->n == 0)
 		return KW_DECODE_ABSENT;
 	if (!kw_ip_parse(out, v->p, v->n))
 		return bad_value(r, KW_FIELD_IP, slot, "not an IP address", v);
-	return KW_DECODE_OK;
-}
-
-enum kw_decode_res kw_decode_livemode(const struct kw_decode_rec *r,
-				      int8_t *out)
-{
-	size_t slot;
-	const struct kw_json_value *v = value_of(r, KW_FIELD_LIVEMODE, &slot);
-
-	if (!v)
-		return KW_DECODE_ABSENT;
-	if (v->type != KW_JSON_TRUE && v->type != KW_JSON_FALSE)
-		return bad(r, KW_FIELD_LIVEMODE, slot, " is not a boolean");
-	*out = v->type == KW_JSON_TRUE;
-	return KW_DECODE_OK;
-}
-
-enum kw_decode_res kw_decode_duration(const struct kw_decode_rec *r)
-{
-	size_t slot;
-	const struct kw_json_value *v =
-		value_of(r, KW_FIELD_DURATION_MS, &slot);
-
-	if (!v)
-		return KW_DECODE_ABSENT;
-	if (v->type != KW_JSON_INTEGER && v->type != KW_JSON_REAL)
-		return bad(r, KW_FIELD_DURATION_MS, slot, " is not a number");
 	return KW_DECODE_OK;
 }
 
@@ -817,12 +776,13 @@ bool kw_decode_time_required(const struct kw_decode_rec *r, int64_t *ts_us)
 bool kw_decode_ip_or_source(const struct kw_decode_rec *r, struct kw_event *ev)
 {
 	size_t slot;
-	const struct kw_json_value *v = value_of(r, KW_FIELD_IP, &slot);
+	const struct kw_json_value *v =
+		kw_decode_value_of(r, KW_FIELD_IP, &slot);
 
 	if (!v)
 		return true;
 	if (v->type != KW_JSON_STRING) {
-		bad(r, KW_FIELD_IP, slot, " is not a string");
+		kw_decode_bad(r, KW_FIELD_IP, slot, " is not a string");
 		return false;
 	}
 	if (v->n && !kw_ip_parse(&ev->ip, v->p, v->n) && ev->source.n == 0)

@@ -257,6 +257,24 @@ bool kw_decode_scan(struct kw_decode_rec *r, const struct kw_record *rec,
 const struct kw_json_value *kw_decode_value(const struct kw_decode_rec *r,
 					    enum kw_field f, size_t *slot);
 
+/* kw_decode_value inline, for the getters below: every record calls a
+ * dozen of them. */
+static inline const struct kw_json_value *
+kw_decode_value_of(const struct kw_decode_rec *r, enum kw_field f, size_t *slot)
+{
+	const struct kw_decode_fields *df = r->df;
+
+	for (unsigned k = 0; k < df->count[f]; k++) {
+		const struct kw_json_value *v = &r->vals[df->slot[f][k]];
+
+		if (v->type != KW_JSON_ABSENT && v->type != KW_JSON_NULL) {
+			*slot = df->slot[f][k];
+			return v;
+		}
+	}
+	return NULL;
+}
+
 /* Count a skip about field f found in slot: the message is
  * "field 'NAME' (PATH)" followed by the formatted text, the "(PATH)" part
  * only when the path is not the field's canonical name. */
@@ -275,9 +293,30 @@ void kw_decode_skip_missing(const struct kw_decode_rec *r,
  * dropped. */
 enum kw_decode_res { KW_DECODE_ABSENT = 0, KW_DECODE_OK, KW_DECODE_BAD };
 
+/* The getters' way out: count a BAD_FIELD skip "field 'NAME'WHAT" and
+ * answer KW_DECODE_BAD. */
+enum kw_decode_res kw_decode_bad(const struct kw_decode_rec *r, enum kw_field f,
+				 size_t slot, const char *what);
+
+/* The getters that only look at a value's type are inline (the usual
+ * record calls every one of them). */
+
 /* Any string; out points into the record or the arena. */
-enum kw_decode_res kw_decode_string(const struct kw_decode_rec *r,
-				    enum kw_field f, struct kw_str *out);
+static inline enum kw_decode_res kw_decode_string(const struct kw_decode_rec *r,
+						  enum kw_field f,
+						  struct kw_str *out)
+{
+	size_t slot;
+	const struct kw_json_value *v = kw_decode_value_of(r, f, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_STRING)
+		return kw_decode_bad(r, f, slot, " is not a string");
+	out->p = v->p;
+	out->n = v->n;
+	return KW_DECODE_OK;
+}
 /* The API key: a non-empty string (empty is ABSENT) of at most
  * KW_DECODE_KEY_MAX bytes without control characters, taken out of the
  * value by the map's key form when it has one (a decoded Basic user is
@@ -302,10 +341,37 @@ enum kw_decode_res kw_decode_status(const struct kw_decode_rec *r, int *out);
 enum kw_decode_res kw_decode_ip(const struct kw_decode_rec *r,
 				struct kw_ip *out);
 /* livemode: a boolean, 0 or 1. */
-enum kw_decode_res kw_decode_livemode(const struct kw_decode_rec *r,
-				      int8_t *out);
+static inline enum kw_decode_res
+kw_decode_livemode(const struct kw_decode_rec *r, int8_t *out)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value_of(r, KW_FIELD_LIVEMODE, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_TRUE && v->type != KW_JSON_FALSE)
+		return kw_decode_bad(r, KW_FIELD_LIVEMODE, slot,
+				     " is not a boolean");
+	*out = v->type == KW_JSON_TRUE;
+	return KW_DECODE_OK;
+}
+
 /* duration_ms: a number (checked, not stored). */
-enum kw_decode_res kw_decode_duration(const struct kw_decode_rec *r);
+static inline enum kw_decode_res
+kw_decode_duration(const struct kw_decode_rec *r)
+{
+	size_t slot;
+	const struct kw_json_value *v =
+		kw_decode_value_of(r, KW_FIELD_DURATION_MS, &slot);
+
+	if (!v)
+		return KW_DECODE_ABSENT;
+	if (v->type != KW_JSON_INTEGER && v->type != KW_JSON_REAL)
+		return kw_decode_bad(r, KW_FIELD_DURATION_MS, slot,
+				     " is not a number");
+	return KW_DECODE_OK;
+}
 
 /* ------------------------------------------------------------------------
  * What the decoders of audit logs that name their own operation share

@@ -951,6 +951,48 @@ static void test_method_path(void **state)
 	assert_str(ev->path, "/");
 }
 
+/* Every byte in a method, through the decoder's byte table: an RFC 9110
+ * token character is taken (a lower-case letter upper-cased), any other
+ * byte (escaped in the JSON when it must be; from 0x80 as UTF-8) drops
+ * the record. */
+static void test_method_bytes(void **state)
+{
+	static const char tchars[] = "!#$%&'*+-.^_`|~";
+	struct run *r = *state;
+
+	for (unsigned b = 1; b < 256; b++) {
+		char line[256], m[16];
+		const char *lines[1] = {line};
+		bool token = (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') ||
+			     (b >= 'A' && b <= 'Z') ||
+			     (b < 0x80 && strchr(tchars, (int)b));
+
+		if (b < 0x20 || b == '"' || b == '\\')
+			snprintf(m, sizeof(m), "\\u%04x", b);
+		else if (b >= 0x80)
+			snprintf(m, sizeof(m), "%c%c", 0xC0 | (b >> 6),
+				 0x80 | (b & 0x3F));
+		else
+			snprintf(m, sizeof(m), "%c", (char)b);
+		snprintf(line, sizeof(line),
+			 "{\"created\":1764230400,\"api_key\":\"k\","
+			 "\"method\":\"g%st\",\"path\":\"/\",\"status\":200}",
+			 m);
+		decode(r, "keywatch", NULL, 0, lines, 1);
+		if (!token) {
+			assert_int_equal(r->n, 0);
+			assert_int_equal(r->skips.count[KW_SKIP_BAD_FIELD], 1);
+			continue;
+		}
+		assert_int_equal(r->n, 1);
+		assert_int_equal(r->ev[0].method.n, 3);
+		assert_int_equal(r->ev[0].method.p[0], 'G');
+		assert_int_equal(r->ev[0].method.p[1],
+				 b >= 'a' && b <= 'z' ? (int)b - 32 : (int)b);
+		assert_int_equal(r->ev[0].method.p[2], 'T');
+	}
+}
+
 static void test_decode_path(void **state)
 {
 	static const struct {
@@ -2019,6 +2061,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_skip_line_numbers,
 						run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_sample_limit, run_setup,
+						run_teardown),
+		cmocka_unit_test_setup_teardown(test_method_bytes, run_setup,
 						run_teardown),
 		cmocka_unit_test_setup_teardown(test_method_path, run_setup,
 						run_teardown),
