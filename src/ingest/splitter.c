@@ -3,8 +3,10 @@
  *
  * The one idea: every line is looked at where it starts. A line that starts
  * with '{' and ends with '}' (and has no '[' right after a "Records" or
- * "logEvents" key) is a record as it stands: found with one memchr for its
- * newline, a second for '[', never copied. Anything else that starts with
+ * "logEvents" key) is a record as it stands: found with one pass for its
+ * newline that also notes a '[' before it (64 bytes a step with AVX2, chosen
+ * at run time, or SSE2; two memchr elsewhere), never copied. Anything else that
+ * starts with
  * '{' or '[' is followed through its structure by a small resumable state
  * machine (strings and escapes, which byte may come where, a bit per depth
  * for "array or object"), which hands out objects, array elements and
@@ -28,6 +30,16 @@
 #include <string.h>
 
 #include "ingest/json_scan.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_STEP                                                         \
+	1 /* built with target("avx2"), run if the CPU has it                  \
+	   */
+#endif
 
 #define SPLIT_READ ((size_t)256 * 1024)
 /* Deeper than any record the decoders accept, plus the document's own
@@ -54,6 +66,11 @@ enum expect {
 
 enum step { S_GO, S_MORE, S_DONE };
 
+/* The first '\n' in p[0..end), or NULL; *bracket tells whether a '[' came
+ * before it (before end, when there is none). */
+typedef const char *(*line_end_fn)(const char *p, const char *end,
+				   bool *bracket);
+
 /* A top-level text or a document element being read. */
 struct unit {
 	size_t start; /* offset of its first byte (valid while held) */
@@ -65,6 +82,7 @@ struct unit {
 
 struct kw_splitter {
 	struct kw_reader *r;
+	line_end_fn line_end; /* the widest step the CPU has */
 	const char *name;
 	size_t max_record;
 	char *buf;
@@ -103,6 +121,154 @@ struct kw_splitter {
 	int rs;		    /* M_RESYNC: 0 want '}', 1 want ',', 2 want '{' */
 };
 
+/* ---- the newline and a '[' in one pass --------------------------------- */
+
+static const char *line_end_memchr(const char *p, const char *end,
+				   bool *bracket)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+	*bracket = memchr(p, '[', (size_t)((nl ? nl : end) - p)) != NULL;
+	return nl;
+}
+
+#ifdef __SSE2__
+/* The newlines of p[0..64) as bits, and in *br its '['s. */
+static inline uint64_t line_bits_16(const char *p, uint64_t *br)
+{
+	const __m128i nl = _mm_set1_epi8('\n'), bk = _mm_set1_epi8('[');
+	uint64_t n = 0, b = 0;
+
+	for (int k = 0; k < 4; k++) {
+		__m128i v = _mm_loadu_si128(
+			(const __m128i *)(const void *)(p + 16 * k));
+
+		n |= (uint64_t)(unsigned)_mm_movemask_epi8(
+			     _mm_cmpeq_epi8(v, nl))
+		     << (16 * k);
+		b |= (uint64_t)(unsigned)_mm_movemask_epi8(
+			     _mm_cmpeq_epi8(v, bk))
+		     << (16 * k);
+	}
+	*br = b;
+	return n;
+}
+
+/* What a 64-byte block's bits say: the newline at p + its first bit, and
+ * whether a '[' came before it; NULL when the block has none. */
+static inline const char *line_block(const char *p, uint64_t n, uint64_t b,
+				     bool *bracket)
+{
+	if (!n) {
+		*bracket |= b != 0;
+		return NULL;
+	}
+	n &= -n; /* the first newline alone */
+	*bracket |= (b & (n - 1)) != 0;
+	return p + __builtin_ctzll(n);
+}
+
+/* The bytes after the last whole block, one at a time. */
+static inline const char *line_tail(const char *p, const char *end,
+				    bool *bracket)
+{
+	for (; p < end; p++) {
+		if (*p == '\n')
+			return p;
+		if (*p == '[')
+			*bracket = true;
+	}
+	return NULL;
+}
+
+static const char *line_end_16(const char *p, const char *end, bool *bracket)
+{
+	*bracket = false;
+	for (; end - p >= 64; p += 64) {
+		uint64_t b, n = line_bits_16(p, &b);
+		const char *nl = line_block(p, n, b, bracket);
+
+		if (nl)
+			return nl;
+	}
+	return line_tail(p, end, bracket);
+}
+#endif
+
+#ifdef HAVE_AVX2_STEP
+__attribute__((target("avx2"))) static const char *
+line_end_32(const char *p, const char *end, bool *bracket)
+{
+	const __m256i nl = _mm256_set1_epi8('\n'), bk = _mm256_set1_epi8('[');
+
+	*bracket = false;
+	for (; end - p >= 64; p += 64) {
+		__m256i a =
+			_mm256_loadu_si256((const __m256i *)(const void *)p);
+		__m256i c = _mm256_loadu_si256(
+			(const __m256i *)(const void *)(p + 32));
+		__m256i an = _mm256_cmpeq_epi8(a, nl),
+			cn = _mm256_cmpeq_epi8(c, nl);
+		__m256i ab = _mm256_cmpeq_epi8(a, bk),
+			cb = _mm256_cmpeq_epi8(c, bk);
+		__m256i any = _mm256_or_si256(_mm256_or_si256(an, cn),
+					      _mm256_or_si256(ab, cb));
+		uint64_t n, b;
+		const char *e;
+
+		if (_mm256_testz_si256(any, any))
+			continue;
+		n = (uint64_t)(uint32_t)_mm256_movemask_epi8(an) |
+		    (uint64_t)(uint32_t)_mm256_movemask_epi8(cn) << 32;
+		b = (uint64_t)(uint32_t)_mm256_movemask_epi8(ab) |
+		    (uint64_t)(uint32_t)_mm256_movemask_epi8(cb) << 32;
+		e = line_block(p, n, b, bracket);
+		if (e)
+			return e;
+	}
+	return line_tail(p, end, bracket);
+}
+#endif
+
+bool kw_splitter_set_step(struct kw_splitter *s, enum kw_json_step step)
+{
+	switch (step) {
+	case KW_JSON_STEP_BEST:
+#ifdef HAVE_AVX2_STEP
+		if (__builtin_cpu_supports("avx2")) {
+			s->line_end = line_end_32;
+			return true;
+		}
+#endif
+#ifdef __SSE2__
+		s->line_end = line_end_16;
+#else
+		s->line_end = line_end_memchr;
+#endif
+		return true;
+	case KW_JSON_STEP_8:
+		s->line_end = line_end_memchr;
+		return true;
+	case KW_JSON_STEP_16:
+#ifdef __SSE2__
+		s->line_end = line_end_16;
+		return true;
+#else
+		return false;
+#endif
+	case KW_JSON_STEP_32:
+#ifdef HAVE_AVX2_STEP
+		if (!__builtin_cpu_supports("avx2"))
+			return false;
+		s->line_end = line_end_32;
+		return true;
+#else
+		return false;
+#endif
+	}
+	return false;
+}
+
 enum kw_status kw_splitter_create(struct kw_reader *r, const char *name,
 				  size_t max_record, size_t initial,
 				  struct kw_splitter **out)
@@ -128,6 +294,7 @@ enum kw_status kw_splitter_create(struct kw_reader *r, const char *name,
 		return KW_ENOMEM;
 	}
 	s->line = 1;
+	kw_splitter_set_step(s, KW_JSON_STEP_BEST);
 	*out = s;
 	return KW_OK;
 }
@@ -272,6 +439,7 @@ static enum step line_step(struct kw_splitter *s, struct kw_record *recs,
 	while (*n < max) {
 		size_t i = s->scan, e, q;
 		const char *nl;
+		bool bracket;
 		char c;
 
 		while (i < s->end && is_blank(s->buf[i]))
@@ -286,7 +454,7 @@ static enum step line_step(struct kw_splitter *s, struct kw_record *recs,
 			continue;
 		}
 		c = s->buf[i];
-		nl = memchr(s->buf + i, '\n', s->end - i);
+		nl = s->line_end(s->buf + i, s->buf + s->end, &bracket);
 		s->scan = s->start = i;
 		if (!nl && !s->eof) {
 			if (s->end - i <= s->max_record + 1)
@@ -306,7 +474,7 @@ static enum step line_step(struct kw_splitter *s, struct kw_record *recs,
 		while (q > i && is_blank(s->buf[q - 1]))
 			q--;
 		if (c == '{' && s->buf[q - 1] == '}' &&
-		    !container_candidate(s->buf + i, q - i)) {
+		    !(bracket && container_candidate(s->buf + i, q - i))) {
 			if (q - i > s->max_record)
 				kw_skips_add(skips, KW_SKIP_TOO_LONG, s->name,
 					     s->line,

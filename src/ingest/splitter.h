@@ -42,6 +42,7 @@
 #include "core/record.h"
 #include "core/skips.h"
 #include "core/status.h"
+#include "ingest/json_scan.h"
 #include "ingest/reader.h"
 
 #define KW_MAX_RECORD_DEFAULT ((size_t)1 << 20)
@@ -71,6 +72,13 @@ enum kw_status kw_splitter_next(struct kw_splitter *s, struct kw_record *recs,
 
 /* Bytes of buffer the splitter holds now (it grows on demand). */
 size_t kw_splitter_buffer(const struct kw_splitter *s);
+
+/* For the tests, which run every width this machine has: the step of the
+ * pass that finds a line's end (and a '[' before it) from now on:
+ * KW_JSON_STEP_8 two memchr, _16 SSE2, _32 AVX2 (64 bytes a step both),
+ * _BEST the widest, which kw_splitter_create picks. False, nothing
+ * changed, when this build or CPU lacks it. */
+bool kw_splitter_set_step(struct kw_splitter *s, enum kw_json_step step);
 
 /* NULL-safe. */
 void kw_splitter_destroy(struct kw_splitter *s);

@@ -13,9 +13,12 @@
  *     after it every call gives no records and OK;
  *   - the batch and buffer sizes change nothing: the same records (bytes,
  *     lines and kinds), the same skip counts, the same final status and
- *     message.
+ *     message;
+ *   - nor does the width of the pass that finds a line's end (two memchr,
+ *     SSE2, AVX2: kw_splitter_set_step), each run at the default bound.
  * A splitter that never finishes is caught by libFuzzer's -timeout.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +44,10 @@ static uint64_t mix(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-static void split(const uint8_t *data, size_t size, size_t max_record,
-		  size_t initial, size_t batch, struct outcome *o)
+/* False when this machine has no such step (nothing split). */
+static bool split(const uint8_t *data, size_t size, size_t max_record,
+		  size_t initial, size_t batch, enum kw_json_step step,
+		  struct outcome *o)
 {
 	static struct kw_record recs[1024];
 	struct kw_reader *r = NULL;
@@ -58,11 +63,16 @@ static void split(const uint8_t *data, size_t size, size_t max_record,
 	if (st != KW_OK) {
 		o->st = st;
 		snprintf(o->msg, sizeof(o->msg), "%s", err.msg);
-		return;
+		return true;
 	}
 	if (kw_splitter_create(r, "fuzz-input", max_record, initial, &sp) !=
 	    KW_OK)
 		abort();
+	if (!kw_splitter_set_step(sp, step)) {
+		kw_splitter_destroy(sp);
+		kw_reader_close(r);
+		return false;
+	}
 	for (;;) {
 		memset(&err, 0, sizeof(err));
 		st = kw_splitter_next(sp, recs, batch, &n, &o->skips, &err);
@@ -105,6 +115,7 @@ static void split(const uint8_t *data, size_t size, size_t max_record,
 	}
 	kw_splitter_destroy(sp);
 	kw_reader_close(r);
+	return true;
 }
 
 static void compare(const uint8_t *data, size_t size, const struct outcome *a,
@@ -127,11 +138,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct outcome one, many;
 
+	static const enum kw_json_step steps[] = {KW_JSON_STEP_8,
+						  KW_JSON_STEP_16};
+	struct outcome best, other;
+
 	/* The batch and buffer sizes are compared at the small bound, where
-	 * over-long records and refills meet; the default bound runs once. */
-	split(data, size, KW_MAX_RECORD_DEFAULT, 0, 1024, &many);
-	split(data, size, 64, KW_SPLITTER_SMALL, 1, &one);
-	split(data, size, 64, 0, 1024, &many);
+	 * over-long records and refills meet; the default bound runs once
+	 * per step width. */
+	split(data, size, KW_MAX_RECORD_DEFAULT, 0, 1024, KW_JSON_STEP_BEST,
+	      &best);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(*steps); k++) {
+		if (split(data, size, KW_MAX_RECORD_DEFAULT, 0, 1024, steps[k],
+			  &other))
+			compare(data, size, &best, &other,
+				KW_MAX_RECORD_DEFAULT);
+	}
+	split(data, size, 64, KW_SPLITTER_SMALL, 1, KW_JSON_STEP_BEST, &one);
+	split(data, size, 64, 0, 1024, KW_JSON_STEP_BEST, &many);
 	compare(data, size, &one, &many, 64);
 	return 0;
 }

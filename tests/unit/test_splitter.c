@@ -101,6 +101,9 @@ static void got_free(struct got *g)
 	memset(g, 0, sizeof(*g));
 }
 
+/* The width of the pass that finds a line's end (test_line_steps). */
+static enum kw_json_step split_step = KW_JSON_STEP_BEST;
+
 /* Drain a splitter over r, batch records at a time. */
 static void drain(struct kw_reader *r, size_t max_record, size_t batch,
 		  struct got *g)
@@ -119,6 +122,7 @@ static void drain(struct kw_reader *r, size_t max_record, size_t batch,
 					    max_record ? 16 : KW_SPLITTER_SMALL,
 					    &s),
 			 KW_OK);
+	assert_true(kw_splitter_set_step(s, split_step));
 	for (;;) {
 		st = kw_splitter_next(s, recs, batch, &n, &g->skips, &err);
 		if (st != KW_OK) {
@@ -576,6 +580,81 @@ static void test_bracket_line(void **state)
 	expect("[2026-11-20 10:00:00] up\n{\"a\":1}\n", 0, date, N(date), 0, 1);
 }
 
+/* The pass that finds a line's end and a '[' before it, at each width
+ * this machine has (two memchr, SSE2, AVX2: 64 bytes a step) against the
+ * two memchr: lines of every length from 0 to 300 bytes, so that the
+ * newline and the '[' (in a string, or opening a "Records" document) fall
+ * at every place of a step, and a last line without a newline; read whole
+ * and 7 bytes at a time. */
+static void test_line_steps(void **state)
+{
+	static const enum kw_json_step steps[] = {KW_JSON_STEP_16,
+						  KW_JSON_STEP_32};
+	size_t cap = 200000, o = 0;
+	char *text = malloc(cap);
+	uint64_t x = 0x6c696e6573ULL;
+
+	(void)state;
+	assert_non_null(text);
+	for (size_t len = 0; len <= 300; len++) {
+		for (int kind = 0; kind < 3; kind++) {
+			size_t at;
+
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			at = len ? (size_t)(x >> 33) % (len + 1) : 0;
+			if (kind == 2) {
+				o += (size_t)sprintf(
+					text + o, "{\"Records\":[{\"n\":%zu}]}",
+					len);
+			} else {
+				o += (size_t)sprintf(text + o, "{\"s\":\"");
+				for (size_t i = 0; i < len; i++)
+					text[o++] = kind && i == at ? '[' : 'x';
+				o += (size_t)sprintf(text + o, "\"}");
+			}
+			text[o++] = '\n';
+		}
+	}
+	o += (size_t)sprintf(text + o, "{\"s\":\"[last\"}");
+	assert_true(o < cap);
+	for (size_t c = 0; c < 2; c++) {
+		struct got ref, g;
+
+		split_step = KW_JSON_STEP_8;
+		split_mem(text, o, c ? 7 : 0, 0, &ref);
+		assert_int_equal(ref.n, 301 * 3 + 1);
+		assert_int_equal(ref.kind[2], R);
+		assert_int_equal(ref.kind[1], O);
+		for (size_t k = 0; k < sizeof(steps) / sizeof(*steps); k++) {
+			struct memsrc m = {.p = text, .n = 1};
+			struct kw_reader r = {
+				.ops = &mem_ops, .self = &m, .name = "t.log"};
+			struct kw_splitter *sp = NULL;
+
+			assert_int_equal(
+				kw_splitter_create(&r, "t.log", 0, 0, &sp),
+				KW_OK);
+			if (!kw_splitter_set_step(sp, steps[k])) {
+				kw_splitter_destroy(sp);
+				continue;
+			}
+			kw_splitter_destroy(sp);
+			split_step = steps[k];
+			split_mem(text, o, c ? 7 : 0, 0, &g);
+			assert_int_equal(g.n, ref.n);
+			for (size_t i = 0; i < g.n; i++) {
+				assert_string_equal(g.rec[i], ref.rec[i]);
+				assert_int_equal(g.line[i], ref.line[i]);
+				assert_int_equal(g.kind[i], ref.kind[i]);
+			}
+			got_free(&g);
+		}
+		got_free(&ref);
+	}
+	split_step = KW_JSON_STEP_BEST;
+	free(text);
+}
+
 /* An array whose lines turn out to be request lines, and a Records
  * document followed by them: each line is still read. */
 static void test_document_then_lines(void **state)
@@ -766,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_doc_errors),
 		cmocka_unit_test(test_doc_error_messages),
 		cmocka_unit_test(test_bracket_line),
+		cmocka_unit_test(test_line_steps),
 		cmocka_unit_test(test_document_then_lines),
 		cmocka_unit_test(test_cut_lines),
 		cmocka_unit_test(test_one_line_doc_damage),
