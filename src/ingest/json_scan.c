@@ -1437,6 +1437,40 @@ static inline const char *flat_literal(const char *s, const char *end,
 	return s + n;
 }
 
+/* parse_flat's key when the one-comparison check did not confirm it:
+ * after white space, a key longer than 12 bytes or one in the text's last
+ * 16 bytes (confirmed byte for byte), or one the hint does not predict
+ * (scanned, looked up and learnt). Moves *hk past the key; sets *want.
+ * Returns the byte after the ':', which is within the text, or NULL. */
+static const char *flat_miss(struct scan *sc, const char *s,
+			     const struct kw_json_hint_key **hk, int16_t *want)
+{
+	const struct kw_json_hint *h = sc->hint;
+	const struct kw_json_hint_key *k = *hk, *hend = h->key + h->n;
+	const char *end = sc->end;
+	size_t n = 0;
+
+	s = skip_ws(s, end);
+	for (int i = 0; i < 2 && k + i < hend; i++) {
+		if (end - s >= 16)
+			n = flat_key(k + i, s);
+		if (!n)
+			n = flat_key_long(k + i, s, end);
+		if (n) {
+			*hk = k + i + 1;
+			*want = k[i].want;
+			return s + n < end ? s + n : NULL;
+		}
+	}
+	sc->hk = (uint32_t)(k - h->key);
+	s = scan_key_slow(sc, 0, s, want);
+	if (!s || s >= end)
+		return NULL;
+	/* learning moves the keys */
+	*hk = h->key + sc->hk;
+	return s;
+}
+
 /* The escaped strings the flat path picked, unescaped once it is sure of
  * the text (the general parser would allocate the same, in the same
  * order). More than this many: the general parser. */
@@ -1475,7 +1509,7 @@ static bool parse_flat(struct scan *sc)
 	s = skip_ws(s + 1, end);
 	for (;;) {
 		const struct kw_json_hint_key *hit = NULL;
-		int16_t want = NO_NODE;
+		int16_t want;
 		uint64_t term;
 		size_t n = 0;
 		int slot;
@@ -1489,36 +1523,28 @@ static bool parse_flat(struct scan *sc)
 				 (n = flat_key(hk + 1, s)) != 0)
 				hit = hk + 1;
 		}
-		if (!hit) {
-			if (hk < hend && (n = flat_key_long(hk, s, end)) != 0)
-				hit = hk;
-			else if (hk + 1 < hend &&
-				 (n = flat_key_long(hk + 1, s, end)) != 0)
-				hit = hk + 1;
-		}
 		if (hit) {
+			/* n < 16 <= end - s: a byte is left */
 			hk = hit + 1;
 			s += n;
 			want = hit->want;
 			term = hit->term;
 			slot = hit->slot;
 		} else {
-			sc->hk = (uint32_t)(hk - h->key);
-			s = scan_key_slow(sc, 0, s, &want);
+			s = flat_miss(sc, s, &hk, &want);
 			if (!s)
 				return false;
-			/* learning moves the keys */
-			hk = h->key + sc->hk;
 			hend = h->key + h->n;
 			term = want == NO_NODE ? 0 : nodes[want].term;
 			slot = term && !(term & (term - 1))
 				       ? __builtin_ctzll(term)
 				       : -1;
 		}
-		if (s < end && (unsigned char)*s <= ' ')
+		if ((unsigned char)*s <= ' ') {
 			s = skip_ws(s, end);
-		if (s >= end)
-			return false;
+			if (s >= end)
+				return false;
+		}
 		if (*s == '"') {
 			const char *e = string_stop(sc->ps, s + 1, end);
 			bool esc = false;
@@ -1573,9 +1599,7 @@ static bool parse_flat(struct scan *sc)
 			}
 		}
 		if (s < end && *s == ',') {
-			s++;
-			if (s < end && (unsigned char)*s <= ' ')
-				s = skip_ws(s, end);
+			s++; /* white space before the key: flat_miss */
 			continue;
 		}
 		s = skip_ws(s, end);
