@@ -373,16 +373,15 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 	learning_summary(e);
 	kw_cli_unmatched_keys(e, kw_engine_config(e));
 	if (kw_log_get_level() <= KW_LOG_DEBUG) {
-		/* The benchmark's memory figure: a Stripe secret key is 107
-		 * bytes; the index takes up to 13.3 bytes a key, the queue
-		 * of keys not yet learned 4 (state/keytab.h). */
+		/* The benchmark's memory figure: the index takes up to 13.3
+		 * bytes a key, the queue of keys not yet learned 4
+		 * (state/keytab.h). */
 		size_t state = kw_engine_state_bytes(e);
-		size_t entry = kw_keytab_entry_overhead(107);
+		size_t entry = kw_keytab_entry_overhead();
 
 		fprintf(stderr,
 			"keywatch: %zu bytes per key (%zu of detector state, "
-			"%zu of table entry for a 107-byte key, up to 18 of "
-			"index and queue)\n",
+			"%zu of table entry, up to 18 of index and queue)\n",
 			state + entry + 18, state, entry);
 	}
 }

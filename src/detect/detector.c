@@ -134,9 +134,9 @@ const char *kw_detect_key_label(const struct kw_keyent *key, char *buf,
 	const struct kw_keyconf *kc = kw_detect_keyconf(key);
 
 	if (kc && kc->name)
-		snprintf(buf, cap, "%s (%s)", key->id, kc->name);
+		snprintf(buf, cap, "%s (%s)", kw_keyent_id(key), kc->name);
 	else
-		snprintf(buf, cap, "%s", key->id);
+		snprintf(buf, cap, "%s", kw_keyent_id(key));
 	return buf;
 }
 
@@ -149,7 +149,7 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 	enum kw_status st;
 
 	memset(&ak, 0, sizeof(ak));
-	snprintf(ak.id, sizeof(ak.id), "%s", key->id);
+	snprintf(ak.id, sizeof(ak.id), "%s", kw_keyent_id(key));
 	if (key->flags & KW_KEYENT_PRINCIPAL) {
 		/* The principal is what was learnt; the key is this
 		 * session's. */
@@ -159,7 +159,7 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 					       sizeof(ak.principal));
 		else
 			snprintf(ak.principal, sizeof(ak.principal), "%s",
-				 key->id);
+				 kw_keyent_id(key));
 		if (ev->key.n)
 			kw_key_redact(ev->key.p, ev->key.n, ak.id,
 				      sizeof(ak.id));
@@ -177,7 +177,7 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 	 * text: a key pasted as its own name is not shown whole. */
 	if (kc && kc->name)
 		kw_key_scrub(ak.name, sizeof(ak.name), kw_str_c(kc->name),
-			     ev->key, key->id);
+			     ev->key, kw_keyent_id(key));
 	st = kw_alert_init(a, detector, sev, ev->ts, &ak);
 	if (st != KW_OK)
 		return st;

@@ -72,6 +72,7 @@ struct item {
 			struct kw_event ev;
 			struct kw_keyent key;
 			struct kw_geo geo;
+			char id[KW_KEY_ID_MAX]; /* key.id_long's copy */
 		} g;
 		char fp[KW_KEY_FP_SIZE];
 		struct {
@@ -276,6 +277,10 @@ static void out_global(void *ctx, size_t family, const struct kw_event *ev,
 	it->family = (uint8_t)family;
 	it->u.g.ev = *ev;
 	it->u.g.key = *key;
+	if (key->id_long) { /* the entry may be gone when it is read */
+		snprintf(it->u.g.id, sizeof(it->u.g.id), "%s", key->id_long);
+		it->u.g.key.id_long = it->u.g.id;
+	}
 	if (ev->geo) {
 		it->u.g.geo = *ev->geo; /* the thread's cache moves on */
 		it->u.g.ev.geo = &it->u.g.geo;

@@ -398,9 +398,13 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 		key->conf = kw_config_key(e->opts.cfg, id.p, id.n);
 		note_conf_matches(s, key, id);
 		if (by_principal) {
+			char label[KW_KEY_ID_MAX];
+
 			key->flags |= KW_KEYENT_PRINCIPAL;
-			kw_key_principal_label(id.p, id.n, key->id,
-					       sizeof(key->id));
+			kw_key_principal_label(id.p, id.n, label,
+					       sizeof(label));
+			/* no memory: the label's start */
+			kw_keytab_set_id(s->keys, key, label);
 		}
 		if (e->snap)
 			restore(s, key, ev->ts);

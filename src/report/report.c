@@ -549,7 +549,7 @@ static void quiet_row(const struct kw_keyent *key,
 	const struct kw_keyconf *kc = key->conf;
 
 	copy_str(q->fps, sizeof(q->fps), key->fp);
-	copy_str(q->id, sizeof(q->id), key->id);
+	copy_str(q->id, sizeof(q->id), kw_keyent_id(key));
 	copy_str(q->name, sizeof(q->name), kc && kc->name ? kc->name : "");
 	q->kind = (enum kw_key_kind)key->kind;
 	q->mode = (enum kw_key_mode)key->mode;

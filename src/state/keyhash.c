@@ -1,5 +1,6 @@
 /*
- * keyhash.c - NH, then vector multiply-add-shift (keyhash.h says why).
+ * keyhash.c - NH-Toeplitz, then vector multiply-add-shift (keyhash.h says
+ * why).
  */
 #include "state/keyhash.h"
 
@@ -43,33 +44,58 @@ static inline u128 mul128(const uint64_t a[2], uint64_t x)
 	return (u128)a[0] * x + ((u128)(a[1] * x) << 64);
 }
 
-uint64_t kw_keyhash(const struct kw_keyhash_key *k, const void *data, size_t n)
+/* The top 64 bits of sum_j a[j] * x[j] + b mod 2^128. */
+static inline uint64_t mas(const uint64_t a[5][2], const uint64_t b[2],
+			   const uint64_t x[5])
+{
+	u128 h = ((u128)b[1] << 64) | b[0];
+
+	for (int j = 0; j < 5; j++)
+		h += mul128(a[j], x[j]);
+	return (uint64_t)(h >> 64);
+}
+
+void kw_keyhash(const struct kw_keyhash_key *k, const void *data, size_t n,
+		uint64_t h[2])
 {
 	const unsigned char *p = data;
 	const uint64_t *kw = k->nh;
-	u128 nh = 0, h;
+	u128 nh0 = 0, nh1 = 0;
+	uint64_t m0, m1, x[5];
 	size_t i = 0, m = n < KW_KEYHASH_MAX_LEN ? n : KW_KEYHASH_MAX_LEN;
 
-	for (; i + 16 <= m; i += 16, kw += 2)
-		nh += (u128)(load64(p + i) + kw[0]) *
-		      (uint64_t)(load64(p + i + 8) + kw[1]);
-	if (i < m && m >= 16) {
-		/* the tail as the top of the 16 bytes that end at m, shifted
-		 * down: the same words as the tail copied into zeros */
-		u128 v = ((u128)load64(p + m - 8) << 64) | load64(p + m - 16);
-
-		v >>= 8 * (16 - (m - i));
-		nh += (u128)((uint64_t)v + kw[0]) *
-		      (uint64_t)((uint64_t)(v >> 64) + kw[1]);
-	} else if (i < m) {
-		unsigned char last[16] = {0};
-
-		memcpy(last, p + i, m - i);
-		nh += (u128)(load64(last) + kw[0]) *
-		      (uint64_t)(load64(last + 8) + kw[1]);
+	for (; i + 16 <= m; i += 16, kw += 2) {
+		m0 = load64(p + i);
+		m1 = load64(p + i + 8);
+		nh0 += (u128)(m0 + kw[0]) * (uint64_t)(m1 + kw[1]);
+		nh1 += (u128)(m0 + kw[2]) * (uint64_t)(m1 + kw[3]);
 	}
-	h = mul128(k->a[0], (uint64_t)nh) +
-	    mul128(k->a[1], (uint64_t)(nh >> 64)) +
-	    mul128(k->a[2], (uint64_t)n) + (((u128)k->b[1] << 64) | k->b[0]);
-	return (uint64_t)(h >> 64);
+	if (i < m) {
+		if (m >= 16) {
+			/* the tail as the top of the 16 bytes that end at m,
+			 * shifted down: the same words as the tail copied
+			 * into zeros */
+			u128 v = ((u128)load64(p + m - 8) << 64) |
+				 load64(p + m - 16);
+
+			v >>= 8 * (16 - (m - i));
+			m0 = (uint64_t)v;
+			m1 = (uint64_t)(v >> 64);
+		} else {
+			unsigned char last[16] = {0};
+
+			memcpy(last, p + i, m - i);
+			m0 = load64(last);
+			m1 = load64(last + 8);
+		}
+		nh0 += (u128)(m0 + kw[0]) * (uint64_t)(m1 + kw[1]);
+		nh1 += (u128)(m0 + kw[2]) * (uint64_t)(m1 + kw[3]);
+	}
+	x[0] = (uint64_t)nh0;
+	x[1] = (uint64_t)(nh0 >> 64);
+	x[2] = (uint64_t)nh1;
+	x[3] = (uint64_t)(nh1 >> 64);
+	x[4] = (uint64_t)n;
+	h[0] = mas(k->a[0], k->b[0], x);
+	h[1] = mas(k->a[1], k->b[1], x);
 }

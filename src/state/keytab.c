@@ -4,16 +4,19 @@
  * tier from a sample taken in entry order.
  *
  * The one idea: an entry has a number, and its number is where it lives.
- * Entries are fixed-size records [private header | key bytes | public
- * kw_keyent | detector state] in one range of address space reserved for
+ * Entries are fixed-size records [private header: the key's 128-bit hash |
+ * public kw_keyent | detector state] in one range of address space reserved for
  * max_keys of them at creation and made usable as the table fills (no
  * memory until then), so they never move and finding one is a multiply. The
  * index maps a key to its number: 64-byte groups (one cache line) of 12
  * one-byte tags (7 bits of the hash; 0 is an empty slot) and 12 four-byte entry
  * numbers, so a lookup of a known key is the keyed hash, one line of the index
- * (tags compared 12 at a time), and the entry itself, whose header and first
- * key bytes share a line. Nothing is relinked when a key is seen: recency is
- * the entry's own last_seen.
+ * (tags compared 12 at a time), and the entry itself, whose header (the
+ * 128 bits compared) shares a line with the fields the engine reads first.
+ * No key bytes are kept or compared: two keys are the same when their 128
+ * bits are (keyhash.h bounds the chance of two keys sharing them).
+ * Nothing is relinked when a key is seen: recency is the entry's own
+ * last_seen.
  *
  * The index: a key's home group is the low bits of its hash; a full group
  * sends it to the next one (linear probing over groups) and counts, in its
@@ -61,31 +64,25 @@
 #include "state/siphash.h"
 
 #define GROUP_SLOTS 12
-#define KEY_INLINE 112 /* longer keys live in an allocation of their own */
 #define TAG_EMPTY 0
 #define OVERFLOW_STUCK 255
 
 /* ---- the entry ---------------------------------------------------------- */
 
 struct hdr {
-	uint32_t hash;	 /* low 32 bits of the keyed hash: the home group */
-	uint8_t tag;	 /* the index tag (hash_tag) */
-	uint8_t outside; /* the key bytes are in their own allocation */
-	uint16_t keylen; /* <= KW_KEY_MAX_LEN */
-	uint8_t pad[8];
-	/* then KEY_INLINE bytes: the key, or a pointer to it (outside) */
+	uint64_t hash[2]; /* the key's keyed hash; hash[0]'s low 32 bits:
+			     the home group, its top 7: the tag */
 };
 
-_Static_assert(sizeof(struct hdr) == 16, "the key starts on the header's line");
-_Static_assert(KEY_INLINE % 16 == 0, "kw_keyent stays 16-byte aligned");
-_Static_assert(sizeof(struct kw_keyent) == 128,
-	       "kw_keyent is 128 bytes (kw_keytab_entry_overhead)");
+_Static_assert(sizeof(struct hdr) == 16, "kw_keyent stays 16-byte aligned");
+_Static_assert(sizeof(struct kw_keyent) == 112,
+	       "kw_keyent is 112 bytes (kw_keytab_entry_overhead)");
 _Static_assert(sizeof(struct kw_keyent) % 16 == 0,
 	       "the state area after kw_keyent must stay 16-byte aligned");
-_Static_assert(KW_KEY_MAX_LEN <= UINT16_MAX, "keylen is a uint16_t");
+_Static_assert(KW_KEYENT_ID_INLINE <= KW_KEY_ID_MAX, "a cut id");
 _Static_assert(KW_KEYTAB_MAX_KEYS <= UINT32_MAX, "entry numbers are uint32_t");
 
-#define ENTRY_FIXED (sizeof(struct hdr) + KEY_INLINE + sizeof(struct kw_keyent))
+#define ENTRY_FIXED (sizeof(struct hdr) + sizeof(struct kw_keyent))
 
 /* ---- the index ---------------------------------------------------------- */
 
@@ -129,7 +126,7 @@ struct kw_keytab {
 	uint32_t *queue; /* keys not yet learned, a ring of max_keys */
 	size_t qhead, qlen;
 	size_t hand;	      /* the next number the clock looks at */
-	size_t outside_bytes; /* long keys' own allocations */
+	size_t long_id_bytes; /* long ids' own allocations */
 	uint64_t evicted;
 	kw_keytab_cb *on_evict;
 	void *evict_ctx;
@@ -222,25 +219,14 @@ static struct hdr *entry(const struct kw_keytab *t, uint32_t num)
 			      (size_t)num * t->stride);
 }
 
-static char *hdr_key(struct hdr *h)
-{
-	char *inline_key = (char *)(h + 1);
-	char *out;
-
-	if (!h->outside)
-		return inline_key;
-	memcpy(&out, inline_key, sizeof(out));
-	return out;
-}
-
 static struct kw_keyent *hdr_ent(struct hdr *h)
 {
-	return (struct kw_keyent *)((char *)(h + 1) + KEY_INLINE);
+	return (struct kw_keyent *)(h + 1);
 }
 
-size_t kw_keytab_entry_overhead(size_t keylen)
+size_t kw_keytab_entry_overhead(void)
 {
-	return ENTRY_FIXED + (keylen > KEY_INLINE ? keylen : 0);
+	return ENTRY_FIXED;
 }
 
 /* ---- tags, twelve at a time --------------------------------------------- */
@@ -348,18 +334,14 @@ enum kw_status kw_keytab_create(size_t max_keys, size_t state_size,
 	return st;
 }
 
-/* Wipe an entry's key bytes (and free them when they live outside). */
-static void wipe_key(struct kw_keytab *t, struct hdr *h)
+/* Free an entry's long id. */
+static void drop_long_id(struct kw_keytab *t, struct kw_keyent *e)
 {
-	if (h->outside) {
-		char *p = hdr_key(h);
-
-		explicit_bzero(p, h->keylen);
-		free(p);
-		t->outside_bytes -= h->keylen;
-		h->outside = 0;
+	if (e->id_long) {
+		t->long_id_bytes -= strlen(e->id_long) + 1;
+		free((char *)e->id_long);
+		e->id_long = NULL;
 	}
-	explicit_bzero(h + 1, KEY_INLINE);
 }
 
 void kw_keytab_destroy(struct kw_keytab *t)
@@ -367,7 +349,7 @@ void kw_keytab_destroy(struct kw_keytab *t)
 	if (!t)
 		return;
 	for (size_t i = 0; i < t->count; i++)
-		wipe_key(t, entry(t, (uint32_t)i));
+		drop_long_id(t, hdr_ent(entry(t, (uint32_t)i)));
 	region_free(&t->ents);
 	index_free(&t->ix[0]);
 	index_free(&t->ix[1]);
@@ -386,9 +368,9 @@ void kw_keytab_on_evict(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx)
 
 /* The number of the key in ix, or -1. */
 static int64_t index_find(const struct kw_keytab *t, const struct index *ix,
-			  uint32_t hash, uint8_t tag, const char *key, size_t n)
+			  const uint64_t hash[2], uint8_t tag)
 {
-	size_t gi = hash & ix->mask;
+	size_t gi = (uint32_t)hash[0] & ix->mask;
 
 	for (size_t probes = 0; probes <= ix->mask; probes++) {
 		const struct group *g = &ix->g[gi];
@@ -398,8 +380,7 @@ static int64_t index_find(const struct kw_keytab *t, const struct index *ix,
 			unsigned s = first_slot(m);
 			struct hdr *h = entry(t, g->ent[s]);
 
-			if (h->hash == hash && h->keylen == n &&
-			    memcmp(hdr_key(h), key, n) == 0)
+			if (h->hash[0] == hash[0] && h->hash[1] == hash[1])
 				return g->ent[s];
 			m &= m - 1;
 		}
@@ -483,7 +464,8 @@ static void grow_step(struct kw_keytab *t)
 		if (g->tag[s] == TAG_EMPTY)
 			continue;
 		h = entry(t, g->ent[s]);
-		index_put(&t->ix[0], h->hash, g->tag[s], g->ent[s]);
+		index_put(&t->ix[0], (uint32_t)h->hash[0], g->tag[s],
+			  g->ent[s]);
 		g->tag[s] = TAG_EMPTY;
 		old->used--;
 	}
@@ -628,24 +610,26 @@ static uint32_t choose_victim(struct kw_keytab *t)
 static void evict(struct kw_keytab *t, uint32_t num)
 {
 	struct hdr *h = entry(t, num);
+	uint32_t home = (uint32_t)h->hash[0];
+	uint8_t tag = hash_tag(h->hash[0]);
 
 	if (t->on_evict)
 		t->on_evict(t->evict_ctx, hdr_ent(h));
-	if (!index_remove(&t->ix[0], h->hash, h->tag, num) && t->growing)
-		index_remove(&t->ix[1], h->hash, h->tag, num);
-	wipe_key(t, h);
+	if (!index_remove(&t->ix[0], home, tag, num) && t->growing)
+		index_remove(&t->ix[1], home, tag, num);
+	drop_long_id(t, hdr_ent(h));
 	t->evicted++;
 }
 
 /* ---- lookup and insert -------------------------------------------------- */
 
-static int64_t find(const struct kw_keytab *t, uint32_t hash, uint8_t tag,
-		    const char *key, size_t n)
+static int64_t find(const struct kw_keytab *t, const uint64_t hash[2])
 {
-	int64_t num = index_find(t, &t->ix[0], hash, tag, key, n);
+	uint8_t tag = hash_tag(hash[0]);
+	int64_t num = index_find(t, &t->ix[0], hash, tag);
 
 	if (num < 0 && t->growing)
-		num = index_find(t, &t->ix[1], hash, tag, key, n);
+		num = index_find(t, &t->ix[1], hash, tag);
 	return num;
 }
 
@@ -658,25 +642,18 @@ static bool reserve_entry(struct kw_keytab *t)
 
 /* Fill entry num for a new key. */
 static void entry_init(struct kw_keytab *t, uint32_t num, const char *key,
-		       size_t n, uint64_t hash, char *outside, int64_t ts)
+		       size_t n, const uint64_t hash[2], int64_t ts)
 {
 	struct hdr *h = entry(t, num);
 	struct kw_keyent *e = hdr_ent(h);
+	char id[KW_KEY_ID_MAX];
 
 	memset(h, 0, t->stride);
-	h->hash = (uint32_t)hash;
-	h->tag = hash_tag(hash);
-	h->keylen = (uint16_t)n;
-	if (outside) {
-		memcpy(outside, key, n);
-		memcpy(h + 1, &outside, sizeof(outside));
-		h->outside = 1;
-		t->outside_bytes += n;
-	} else {
-		memcpy(h + 1, key, n);
-	}
+	h->hash[0] = hash[0];
+	h->hash[1] = hash[1];
 	kw_key_fingerprint(key, n, e->fp);
-	kw_key_redact(key, n, e->id, sizeof(e->id));
+	kw_key_redact(key, n, id, sizeof(id));
+	kw_keytab_set_id(t, e, id); /* no memory: the id's start */
 	e->first_seen = ts;
 	e->last_seen = ts;
 }
@@ -684,42 +661,74 @@ static void entry_init(struct kw_keytab *t, uint32_t num, const char *key,
 /* Insert a key not in the table; its number, or -1 (KW_ENOMEM: nothing
  * changed). */
 static int64_t insert(struct kw_keytab *t, const char *key, size_t n,
-		      uint64_t hash, int64_t ts)
+		      const uint64_t hash[2], int64_t ts)
 {
-	char *outside = NULL;
 	uint32_t num;
 	bool full = t->count >= t->max_keys;
 
 	if (!full && !reserve_entry(t))
 		return -1;
-	if (n > KEY_INLINE) {
-		outside = malloc(n);
-		if (!outside)
-			return -1;
-	}
 	if (!full)
 		maybe_grow(t);
-	if (!full && t->ix[0].used >= (t->ix[0].mask + 1) * GROUP_SLOTS) {
-		free(outside); /* no free slot: the growth failed */
-		return -1;
-	}
+	if (!full && t->ix[0].used >= (t->ix[0].mask + 1) * GROUP_SLOTS)
+		return -1; /* no free slot: the growth failed */
 	if (full) {
 		num = choose_victim(t);
 		evict(t, num);
 	} else {
 		num = (uint32_t)t->count++;
 	}
-	entry_init(t, num, key, n, hash, outside, ts);
-	index_put(&t->ix[0], (uint32_t)hash, hash_tag(hash), num);
+	entry_init(t, num, key, n, hash, ts);
+	index_put(&t->ix[0], (uint32_t)hash[0], hash_tag(hash[0]), num);
 	queue_push(t, num);
 	return num;
+}
+
+/* The length of id cut to at most cap - 1 bytes, not inside a UTF-8
+ * sequence. */
+static size_t cut_len(const char *id, size_t cap)
+{
+	size_t n = strnlen(id, cap);
+
+	if (n < cap)
+		return n;
+	n = cap - 1;
+	while (n > 0 && ((unsigned char)id[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+enum kw_status kw_keytab_set_id(struct kw_keytab *t, struct kw_keyent *ent,
+				const char *id)
+{
+	size_t n = cut_len(id, KW_KEY_ID_MAX);
+	char *whole;
+
+	drop_long_id(t, ent);
+	if (n < sizeof(ent->id)) {
+		memcpy(ent->id, id, n);
+		ent->id[n] = '\0';
+		return KW_OK;
+	}
+	n = cut_len(id, sizeof(ent->id));
+	memcpy(ent->id, id, n);
+	ent->id[n] = '\0';
+	n = cut_len(id, KW_KEY_ID_MAX);
+	whole = malloc(n + 1);
+	if (!whole)
+		return KW_ENOMEM;
+	memcpy(whole, id, n);
+	whole[n] = '\0';
+	ent->id_long = whole;
+	t->long_id_bytes += n + 1;
+	return KW_OK;
 }
 
 enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 			     int64_t ts, struct kw_keyent **ent, bool *created)
 {
 	struct kw_keyent *e;
-	uint64_t hash;
+	uint64_t hash[2];
 	int64_t num;
 
 	*ent = NULL;
@@ -731,8 +740,8 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 		return KW_ETOOBIG;
 	if (t->growing)
 		grow_step(t);
-	hash = kw_keyhash(&t->hkey, key, n);
-	num = find(t, (uint32_t)hash, hash_tag(hash), key, n);
+	kw_keyhash(&t->hkey, key, n, hash);
+	num = find(t, hash);
 	if (num < 0) {
 		num = insert(t, key, n, hash, ts);
 		if (num < 0)
@@ -752,9 +761,10 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 
 /* ---- inspection --------------------------------------------------------- */
 
-uint64_t kw_keytab_hash(const struct kw_keytab *t, const char *key, size_t n)
+void kw_keytab_hash(const struct kw_keytab *t, const char *key, size_t n,
+		    uint64_t h[2])
 {
-	return kw_keyhash(&t->hkey, key, n);
+	kw_keyhash(&t->hkey, key, n, h);
 }
 
 size_t kw_keytab_count(const struct kw_keytab *t)
@@ -773,7 +783,7 @@ size_t kw_keytab_bytes(const struct kw_keytab *t)
 		t->ix[0].mask + 1 + (t->growing ? t->ix[1].mask + 1 : 0);
 
 	return t->count * t->stride + groups * sizeof(struct group) +
-	       t->outside_bytes + t->max_keys * sizeof(*t->queue) + sizeof(*t);
+	       t->long_id_bytes + t->max_keys * sizeof(*t->queue) + sizeof(*t);
 }
 
 void kw_keytab_foreach(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx)

@@ -4,12 +4,14 @@
  * worth least (a one-shot before a key with learned state, then the one
  * seen longest ago).
  *
- * The one idea: the table is the only place that holds full key bytes after
- * the decoder, and it holds them only to tell keys apart exactly. They live
- * in the table's private part of each entry; the public struct kw_keyent
- * carries the fingerprint and the redacted id, and no function returns the
- * key bytes. They are wiped (explicit_bzero) when a key leaves the table
- * and when the table is destroyed.
+ * The one idea: the table keeps no key bytes. A key is known by 128 bits
+ * of a keyed universal hash (state/keyhash.h: two different keys share
+ * them with probability at most 2^-127, for keys chosen without knowledge
+ * of the table's random seed), so telling keys apart needs no copy of the
+ * secret, nothing has to be wiped, and an entry is 128 bytes whatever the
+ * key's length. The public struct kw_keyent carries the fingerprint and
+ * the redacted id; no function returns anything from which the key could
+ * be read back.
  *
  * Entries never move: a struct kw_keyent pointer stays valid until its key
  * is evicted or the table destroyed, however much the table grows.
@@ -53,24 +55,34 @@
 /* Unsettled keys, or learned keys, compared to choose one eviction. */
 #define KW_KEYTAB_EVICT_SAMPLE 8
 
+/* Bytes of a redacted id kept in the entry itself (NUL included): every
+ * id kw_key_redact makes of a key not already redacted in the log fits
+ * (at most 25 bytes); a longer one (a principal's label, a key that came
+ * redacted) is kept whole apart (kw_keyent.id_long). */
+#define KW_KEYENT_ID_INLINE 36
+
 /*
  * One key. Owned by the table: valid until the key is evicted (the eviction
- * callback is the last time it is seen) or the table is destroyed. The
+ * callback is the last time it is seen) or the table destroyed. The
  * struct is 16-byte aligned and its size a multiple of 16; the detectors'
- * state area follows it (kw_keytab_state).
+ * state area follows it (kw_keytab_state). Read the id with kw_keyent_id
+ * and set it with kw_keytab_set_id.
  */
 struct kw_keyent {
 	_Alignas(16) char fp[KW_KEY_FP_SIZE]; /* fingerprint, 16 hex + NUL */
-	char id[KW_KEY_ID_MAX]; /* redacted id, NUL-terminated, safe to show */
-	uint8_t kind;		/* enum kw_key_kind; 0 (unknown) on insert,
-				   set by the engine from the model */
-	uint8_t mode;		/* enum kw_key_mode; same */
-	uint8_t flags;		/* engine-owned (KW_KEYENT_*); 0 on insert */
+	char id[KW_KEYENT_ID_INLINE]; /* redacted id, NUL-terminated, safe
+					 to show; its first bytes when
+					 id_long is set */
+	uint8_t kind;  /* enum kw_key_kind; 0 (unknown) on insert,
+		  set by the engine from the model */
+	uint8_t mode;  /* enum kw_key_mode; same */
+	uint8_t flags; /* engine-owned (KW_KEYENT_*); 0 on insert */
 	/* Engine-owned, 0 on insert: the detector families (bit i: the
 	 * engine's family i) learning this key again since relearn_since
 	 * (us), because a state file held no state of their layout for it
 	 * (engine/engine.c). */
 	uint32_t relearn;
+	/* 4 bytes free here, and 8 at the end, for the engine */
 	int64_t first_seen; /* smallest ts passed to kw_keytab_get (us) */
 	int64_t last_seen;  /* largest ts passed to kw_keytab_get (us) */
 	uint64_t events;    /* number of kw_keytab_get calls for this key */
@@ -78,7 +90,17 @@ struct kw_keyent {
 			       set by the engine; NULL on insert. Not NULL
 			       puts the key in the configured tier */
 	int64_t relearn_since;
+	/* The whole id when it is longer than id holds, owned by the
+	 * table (freed with the entry); NULL otherwise. A copy of the
+	 * struct must copy the string too if it may outlive the entry. */
+	const char *id_long;
 };
+
+/* The key's redacted id (NUL-terminated, safe to show). */
+static inline const char *kw_keyent_id(const struct kw_keyent *ent)
+{
+	return ent->id_long ? ent->id_long : ent->id;
+}
 
 /* Flags the engine sets on an entry, for the detectors to read. */
 enum {
@@ -129,6 +151,15 @@ void kw_keytab_destroy(struct kw_keytab *t);
 void kw_keytab_on_evict(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx);
 
 /*
+ * Set the key's redacted id to the NUL-terminated id (cut to KW_KEY_ID_MAX
+ * - 1 bytes, never inside a UTF-8 sequence): in the entry when it fits,
+ * else in an allocation of the table's. KW_ENOMEM: there was none, and
+ * the entry keeps the id's first bytes.
+ */
+enum kw_status kw_keytab_set_id(struct kw_keytab *t, struct kw_keyent *ent,
+				const char *id);
+
+/*
  * Find the key (n bytes, as written in the log) or insert it, and record
  * one request at time ts: events++, first_seen = min, last_seen = max. On
  * insert the fingerprint and redacted id are computed, kind, mode, conf,
@@ -137,7 +168,8 @@ void kw_keytab_on_evict(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx);
  * least is evicted first (see the top of this file).
  *
  * *ent is owned by the table (see struct kw_keyent). The key bytes are
- * copied; the caller's buffer may be reused after the call.
+ * not kept (only their hash); the caller's buffer may be reused after the
+ * call.
  *
  * KW_EINVAL: empty key. KW_ETOOBIG: n > KW_KEY_MAX_LEN. KW_ENOMEM: a new
  * entry could not be allocated (nothing was evicted, the table is as it
@@ -148,10 +180,11 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 
 /*
  * The table's keyed hash of a key: kw_keyhash with the key material drawn
- * from the table's seed (state/keyhash.h). The engine may
- * use it to pick a shard; tests use it to check the seed.
+ * from the table's seed (state/keyhash.h), into h. Tests use it to check
+ * the seed.
  */
-uint64_t kw_keytab_hash(const struct kw_keytab *t, const char *key, size_t n);
+void kw_keytab_hash(const struct kw_keytab *t, const char *key, size_t n,
+		    uint64_t h[2]);
 
 /* Keys in the table now. */
 size_t kw_keytab_count(const struct kw_keytab *t);
@@ -169,16 +202,17 @@ uint64_t kw_keytab_evicted(const struct kw_keytab *t);
 void kw_keytab_foreach(struct kw_keytab *t, kw_keytab_cb *cb, void *ctx);
 
 /*
- * Bytes of one entry besides the detector state: a 16-byte private header,
- * room for a key of up to 112 bytes, and the 128-byte public struct; a
- * longer key (up to KW_KEY_MAX_LEN) takes a separate allocation of its
- * length on top. The index adds 6.7 to 13.3 bytes per key (a 4-byte slot
- * and a tag byte, 12 to a 64-byte line, kept between 40% and 80% full).
+ * Bytes of one entry besides the detector state, whatever the key's
+ * length: a 16-byte private header (the key's 128-bit hash) and the
+ * 112-byte public struct. An id longer than the entry holds takes an
+ * allocation of its length on top (kw_keytab_set_id). The index adds 6.7
+ * to 13.3 bytes per key (a 4-byte slot and a tag byte, 12 to a 64-byte
+ * line, kept between 40% and 80% full).
  */
-size_t kw_keytab_entry_overhead(size_t keylen);
+size_t kw_keytab_entry_overhead(void);
 
 /* Bytes of memory the table uses now: its entries, the index (both
- * indexes while growing), longer keys, the queue of keys not yet learned
+ * indexes while growing), longer ids, the queue of keys not yet learned
  * (4 bytes per key of max_keys). */
 size_t kw_keytab_bytes(const struct kw_keytab *t);
 

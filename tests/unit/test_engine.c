@@ -269,7 +269,7 @@ static void on_key(void *ctx, const struct kw_keyent *key,
 	struct seen *s = ctx;
 
 	assert_true(s->n < 8);
-	snprintf(s->id[s->n], sizeof(s->id[0]), "%s", key->id);
+	snprintf(s->id[s->n], sizeof(s->id[0]), "%s", kw_keyent_id(key));
 	s->ks[s->n] = *ks;
 	s->events[s->n] = key->events;
 	s->n++;

@@ -627,11 +627,11 @@ static struct u128r mul128r(const uint64_t a[2], uint64_t x)
 }
 
 /* keyhash.h's definition, word by word. */
-static uint64_t keyhash_ref(const struct kw_keyhash_key *k, const uint8_t *p,
-			    size_t n)
+static void keyhash_ref(const struct kw_keyhash_key *k, const uint8_t *p,
+			size_t n, uint64_t out[2])
 {
 	uint8_t pad[KW_KEYHASH_MAX_LEN + 16] = {0};
-	struct u128r nh = {0, 0}, h;
+	struct u128r nh[2] = {{0, 0}, {0, 0}};
 	size_t words = (n + 15) / 16 * 2;
 
 	memcpy(pad, p, n);
@@ -640,12 +640,21 @@ static uint64_t keyhash_ref(const struct kw_keyhash_key *k, const uint8_t *p,
 
 		memcpy(&m0, pad + 8 * i, 8);
 		memcpy(&m1, pad + 8 * i + 8, 8);
-		nh = add128r(nh, mul64r(m0 + k->nh[i], m1 + k->nh[i + 1]));
+		/* Toeplitz: the second pass's words start two further on */
+		for (int t = 0; t < 2; t++)
+			nh[t] = add128r(nh[t],
+					mul64r(m0 + k->nh[i + 2 * t],
+					       m1 + k->nh[i + 2 * t + 1]));
 	}
-	h = add128r(mul128r(k->a[0], nh.lo), mul128r(k->a[1], nh.hi));
-	h = add128r(h, mul128r(k->a[2], (uint64_t)n));
-	h = add128r(h, (struct u128r){.hi = k->b[1], .lo = k->b[0]});
-	return h.hi;
+	for (int f = 0; f < 2; f++) {
+		uint64_t x[5] = {nh[0].lo, nh[0].hi, nh[1].lo, nh[1].hi,
+				 (uint64_t)n};
+		struct u128r h = {.hi = k->b[f][1], .lo = k->b[f][0]};
+
+		for (int j = 0; j < 5; j++)
+			h = add128r(h, mul128r(k->a[f][j], x[j]));
+		out[f] = h.hi;
+	}
 }
 
 static void test_keyhash_reference(void **state)
@@ -653,7 +662,7 @@ static void test_keyhash_reference(void **state)
 	static uint8_t buf[KW_KEYHASH_MAX_LEN + 8];
 	struct kw_keyhash_key k;
 	uint8_t seed[16];
-	uint64_t x = 0x9e3779b97f4a7c15u;
+	uint64_t x = 0x9e3779b97f4a7c15u, got[2], want[2];
 
 	(void)state;
 	for (int round = 0; round < 4; round++) {
@@ -669,26 +678,42 @@ static void test_keyhash_reference(void **state)
 		for (size_t n = 0; n <= KW_KEYHASH_MAX_LEN; n++) {
 			size_t off = n % 8; /* unaligned reads too */
 
-			assert_int_equal(kw_keyhash(&k, buf + off, n),
-					 keyhash_ref(&k, buf + off, n));
+			kw_keyhash(&k, buf + off, n, got);
+			keyhash_ref(&k, buf + off, n, want);
+			assert_memory_equal(got, want, sizeof(got));
 		}
 	}
-	/* the material comes from the seed by SipHash in counter mode */
+	/* the material comes from the seed by SipHash in counter mode:
+	 * 66 NH words, then 20 multiplier words, then 4 of b */
 	for (int i = 0; i < 16; i++)
 		seed[i] = (uint8_t)i;
 	kw_keyhash_init(&k, seed);
 	assert_int_equal(k.nh[0], kw_siphash("\0\0\0\0\0\0\0\0", 8, seed));
-	assert_int_equal(k.b[1],
-			 kw_siphash("\107\0\0\0\0\0\0\0", 8, seed)); /* 71 */
-	assert_int_equal(kw_keyhash(&k, NULL, 0), keyhash_ref(&k, buf, 0));
+	assert_int_equal(k.a[0][0][0],
+			 kw_siphash("\102\0\0\0\0\0\0\0", 8, seed)); /* 66 */
+	assert_int_equal(k.b[1][1],
+			 kw_siphash("\131\0\0\0\0\0\0\0", 8, seed)); /* 89 */
+	kw_keyhash(&k, NULL, 0, got);
+	keyhash_ref(&k, buf, 0, want);
+	assert_memory_equal(got, want, sizeof(got));
 }
 
 /* Keys a hash without a key would put in few buckets (same length, same
  * ends, differing in a few middle bytes or only in zero padding) spread
  * like random ones: no bucket of 4,096 holds more than 3x its share. */
+static bool same_hash(const struct kw_keyhash_key *k, const char *a, size_t na,
+		      const char *b, size_t nb)
+{
+	uint64_t ha[2], hb[2];
+
+	kw_keyhash(k, a, na, ha);
+	kw_keyhash(k, b, nb, hb);
+	return ha[0] == hb[0] || ha[1] == hb[1];
+}
+
 static void test_keyhash_spread(void **state)
 {
-	static uint16_t load[4096];
+	static uint16_t load[2][4096];
 	struct kw_keyhash_key k;
 	uint8_t seed[16] = "0123456789abcdef";
 	char key[108];
@@ -699,24 +724,25 @@ static void test_keyhash_spread(void **state)
 	memset(key, 'A', sizeof(key));
 	memcpy(key, "sk_live_51", 10);
 	for (unsigned i = 0; i < 65536; i++) {
-		uint64_t h;
+		uint64_t h[2];
 
 		key[50] = (char)('A' + (i & 15));
 		key[51] = (char)('A' + ((i >> 4) & 15));
 		key[52] = (char)('A' + ((i >> 8) & 15));
 		key[53] = (char)('A' + (i >> 12));
-		h = kw_keyhash(&k, key, 107);
-		if (++load[h & 4095] > max)
-			max = load[h & 4095];
+		kw_keyhash(&k, key, 107, h);
+		/* both halves spread, each on its own */
+		for (int f = 0; f < 2; f++) {
+			if (++load[f][h[f] & 4095] > max)
+				max = load[f][h[f] & 4095];
+		}
 	}
 	assert_true(max <= 48);
-	/* zero padding and length tell keys apart */
-	assert_int_not_equal(kw_keyhash(&k, "ab", 2),
-			     kw_keyhash(&k, "ab\0", 3));
-	assert_int_not_equal(kw_keyhash(&k, "", 0), kw_keyhash(&k, "\0", 1));
-	assert_int_not_equal(
-		kw_keyhash(&k, "ab\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16),
-		kw_keyhash(&k, "ab", 2));
+	/* zero padding and length tell keys apart, in both halves */
+	assert_false(same_hash(&k, "ab", 2, "ab\0", 3));
+	assert_false(same_hash(&k, "", 0, "\0", 1));
+	assert_false(
+		same_hash(&k, "ab\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16, "ab", 2));
 }
 
 /* A principal's label: the ARN less its partition, service and region,

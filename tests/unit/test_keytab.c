@@ -1,6 +1,8 @@
 /*
  * test_keytab.c - the per-key table: insert and find, the created flag,
- * first/last seen, the state area, keys longer than an entry holds,
+ * first/last seen, the state area, long keys (no key bytes are kept:
+ * keys are told apart by their 128-bit keyed hash), ids longer than an
+ * entry holds,
  * eviction by worth (tiers, then recency) and its callback, a flood of
  * one-shot keys through a full table (issue 9), eviction and foreach order
  * independent of the seed, counts, ETOOBIG, incremental growth under many
@@ -176,22 +178,26 @@ static void test_errors(void **state)
 
 /* ---- long keys ---------------------------------------------------------- */
 
-/* A key longer than the 112 bytes kept in the entry lives in its own
- * allocation: found again exactly, told apart from its near misses, freed
- * (and wiped) when evicted or destroyed (the ASan build checks the frees). */
+/* Keys of any length up to the limit are found again exactly and told
+ * apart from their near misses (one byte different at either end), and
+ * cost no memory of their own: the entry keeps their hash only. */
 static void test_long_keys(void **state)
 {
 	struct kw_keytab *t = NULL;
-	char a[KW_KEY_MAX_LEN], b[KW_KEY_MAX_LEN];
+	char a[KW_KEY_MAX_LEN], b[KW_KEY_MAX_LEN], c[KW_KEY_MAX_LEN];
 	struct kw_keyent *ea, *eb;
 	bool created;
+	size_t bytes;
 
 	(void)state;
 	memset(a, 'a', sizeof(a));
 	memcpy(a, "sk_live_", 8);
 	memcpy(b, a, sizeof(b));
 	b[sizeof(b) - 1] = 'b';
-	assert_int_equal(kw_keytab_create_seeded(2, 16, seed_a, &t), KW_OK);
+	memcpy(c, a, sizeof(c));
+	c[0] = 'r';
+	assert_int_equal(kw_keytab_create_seeded(3, 16, seed_a, &t), KW_OK);
+	bytes = kw_keytab_bytes(t);
 	assert_int_equal(kw_keytab_get(t, a, 113, 1, &ea, &created), KW_OK);
 	assert_true(created);
 	assert_int_equal(kw_keytab_get(t, a, sizeof(a), 1, &eb, &created),
@@ -201,20 +207,85 @@ static void test_long_keys(void **state)
 	assert_int_equal(kw_keytab_get(t, a, 113, 2, &eb, &created), KW_OK);
 	assert_false(created);
 	assert_ptr_equal(ea, eb);
-	assert_true(kw_keytab_bytes(t) >= 113 + sizeof(a));
+	/* two entries, nothing else */
+	assert_int_equal(kw_keytab_bytes(t) - bytes,
+			 2 * (kw_keytab_entry_overhead() + 16));
+	assert_int_equal(kw_keytab_get(t, c, sizeof(c), 3, &eb, &created),
+			 KW_OK);
+	assert_true(created);
 	/* b differs from a in its last byte only: a new key, which evicts
-	 * the 512-byte a (both one-shots; a's 113-byte twin was seen twice). */
-	assert_int_equal(kw_keytab_get(t, b, sizeof(b), 3, &eb, &created),
+	 * the 512-byte a (the oldest one-shot; a's 113-byte twin was seen
+	 * twice). */
+	assert_int_equal(kw_keytab_get(t, b, sizeof(b), 4, &eb, &created),
 			 KW_OK);
 	assert_true(created);
 	assert_int_equal(kw_keytab_evicted(t), 1);
-	assert_int_equal(kw_keytab_get(t, a, 113, 4, &eb, &created), KW_OK);
+	assert_int_equal(kw_keytab_get(t, a, 113, 5, &eb, &created), KW_OK);
 	assert_false(created);
 	assert_int_equal(eb->events, 3);
-	assert_int_equal(kw_keytab_get(t, b, sizeof(b), 5, &eb, &created),
+	assert_int_equal(kw_keytab_get(t, b, sizeof(b), 6, &eb, &created),
+			 KW_OK);
+	assert_false(created);
+	assert_int_equal(kw_keytab_get(t, c, sizeof(c), 7, &eb, &created),
 			 KW_OK);
 	assert_false(created);
 	kw_keytab_destroy(t);
+}
+
+/* An id longer than the entry holds (a key that came redacted, a
+ * principal's label) is kept whole apart: kw_keyent_id shows all of it,
+ * the entry's own copy is its start cut outside a UTF-8 sequence, and its
+ * allocation is counted and freed when the key is evicted, its id set
+ * again, or the table destroyed (the ASan build checks the frees). */
+static void test_long_ids(void **state)
+{
+	struct kw_keytab *t = NULL;
+	struct kw_keyent *e, *f;
+	char masked[48], label[KW_KEY_ID_MAX + 10];
+	size_t bytes;
+
+	(void)state;
+	memset(masked, '*', sizeof(masked));
+	memcpy(masked, "AKIA", 4);
+	memcpy(masked + 40, "WXYZ", 4);
+	masked[44] = '\0';
+	assert_int_equal(kw_keytab_create_seeded(1, 0, seed_a, &t), KW_OK);
+	bytes = kw_keytab_bytes(t);
+	e = get(t, masked, 1, NULL);
+	assert_string_equal(kw_keyent_id(e), masked); /* shown as it came */
+	assert_non_null(e->id_long);
+	assert_int_equal(strlen(e->id), KW_KEYENT_ID_INLINE - 1);
+	assert_memory_equal(e->id, masked, KW_KEYENT_ID_INLINE - 1);
+	assert_int_equal(kw_keytab_bytes(t) - bytes,
+			 kw_keytab_entry_overhead() + 45);
+	/* a principal's label: 34 bytes and an ellipsis, then more */
+	memset(label, 'r', sizeof(label));
+	memcpy(label + 34, "\xe2\x80\xa6", 3);
+	label[sizeof(label) - 1] = '\0';
+	assert_int_equal(kw_keytab_set_id(t, e, label), KW_OK);
+	assert_int_equal(strlen(kw_keyent_id(e)), KW_KEY_ID_MAX - 1);
+	assert_memory_equal(kw_keyent_id(e), label, KW_KEY_ID_MAX - 1);
+	assert_int_equal(strlen(e->id), 34); /* not inside the ellipsis */
+	assert_int_equal(kw_keytab_bytes(t) - bytes,
+			 kw_keytab_entry_overhead() + KW_KEY_ID_MAX);
+	/* a short one again: no allocation */
+	assert_int_equal(kw_keytab_set_id(t, e, "111122223333:role/ci"), KW_OK);
+	assert_null(e->id_long);
+	assert_string_equal(kw_keyent_id(e), "111122223333:role/ci");
+	assert_int_equal(kw_keytab_bytes(t) - bytes,
+			 kw_keytab_entry_overhead());
+	/* evicted with its long id: freed */
+	assert_int_equal(kw_keytab_set_id(t, e, masked), KW_OK);
+	f = get(t, KEY1, 2, NULL);
+	assert_int_equal(kw_keytab_evicted(t), 1);
+	assert_ptr_equal(e, f); /* the same number, reused */
+	assert_null(f->id_long);
+	assert_string_equal(kw_keyent_id(f), "sk_live_\xe2\x80\xa6"
+					     "4242");
+	assert_int_equal(kw_keytab_bytes(t) - bytes,
+			 kw_keytab_entry_overhead());
+	assert_int_equal(kw_keytab_set_id(t, f, masked), KW_OK);
+	kw_keytab_destroy(t); /* frees it */
 }
 
 /* ---- eviction ---------------------------------------------------------------
@@ -232,7 +303,7 @@ static void on_evict(void *ctx, struct kw_keyent *ent)
 	struct evict_log *log = ctx;
 
 	assert_true(log->n < 64);
-	strcpy(log->ids[log->n], ent->id);
+	strcpy(log->ids[log->n], kw_keyent_id(ent));
 	log->state0[log->n] = *(unsigned char *)kw_keytab_state(ent);
 	log->events[log->n] = ent->events;
 	log->n++;
@@ -808,6 +879,7 @@ static void test_seed(void **state)
 	struct kw_keytab *a = NULL, *b = NULL, *r1 = NULL, *r2 = NULL;
 	struct kw_keyhash_key hk;
 	uint8_t seed_b[16];
+	uint64_t h1[2], h2[2];
 
 	(void)state;
 	memcpy(seed_b, seed_a, 16);
@@ -818,21 +890,27 @@ static void test_seed(void **state)
 	assert_int_equal(kw_keytab_create(10, 0, &r2), KW_OK);
 	/* Seeded: exactly the keyed hash with material from that seed. */
 	kw_keyhash_init(&hk, seed_a);
-	assert_int_equal(kw_keytab_hash(a, KEY1, strlen(KEY1)),
-			 kw_keyhash(&hk, KEY1, strlen(KEY1)));
-	assert_int_equal(kw_keytab_hash(a, "", 0), kw_keyhash(&hk, "", 0));
-	assert_int_not_equal(kw_keytab_hash(a, KEY1, strlen(KEY1)),
-			     kw_keytab_hash(b, KEY1, strlen(KEY1)));
+	kw_keytab_hash(a, KEY1, strlen(KEY1), h1);
+	kw_keyhash(&hk, KEY1, strlen(KEY1), h2);
+	assert_memory_equal(h1, h2, sizeof(h1));
+	kw_keytab_hash(a, "", 0, h1);
+	kw_keyhash(&hk, "", 0, h2);
+	assert_memory_equal(h1, h2, sizeof(h1));
+	kw_keytab_hash(a, KEY1, strlen(KEY1), h1);
+	kw_keytab_hash(b, KEY1, strlen(KEY1), h2);
+	assert_int_not_equal(h1[0], h2[0]);
+	assert_int_not_equal(h1[1], h2[1]);
 	/* Random: two tables get different seeds. */
-	assert_int_not_equal(kw_keytab_hash(r1, KEY1, strlen(KEY1)),
-			     kw_keytab_hash(r2, KEY1, strlen(KEY1)));
-	assert_int_not_equal(kw_keytab_hash(r1, KEY1, strlen(KEY1)),
-			     kw_keytab_hash(a, KEY1, strlen(KEY1)));
+	kw_keytab_hash(r1, KEY1, strlen(KEY1), h1);
+	kw_keytab_hash(r2, KEY1, strlen(KEY1), h2);
+	assert_int_not_equal(h1[0], h2[0]);
+	kw_keytab_hash(a, KEY1, strlen(KEY1), h2);
+	assert_int_not_equal(h1[0], h2[0]);
 	/* The seed changes nothing visible: same fingerprint and id. */
 	assert_string_equal(get(a, KEY1, 1, NULL)->fp,
 			    get(r1, KEY1, 1, NULL)->fp);
-	assert_string_equal(get(a, KEY1, 1, NULL)->id,
-			    get(r1, KEY1, 1, NULL)->id);
+	assert_string_equal(kw_keyent_id(get(a, KEY1, 1, NULL)),
+			    kw_keyent_id(get(r1, KEY1, 1, NULL)));
 	kw_keytab_destroy(a);
 	kw_keytab_destroy(b);
 	kw_keytab_destroy(r1);
@@ -845,13 +923,10 @@ static void test_seed(void **state)
 static void test_memory(void **state)
 {
 	(void)state;
-	assert_int_equal(sizeof(struct kw_keyent), 128);
-	/* 16-byte private header + 112 bytes of key + 128-byte public struct;
-	 * a longer key on top, in an allocation of its own. */
-	assert_int_equal(kw_keytab_entry_overhead(0), 256);
-	assert_int_equal(kw_keytab_entry_overhead(107), 256);
-	assert_int_equal(kw_keytab_entry_overhead(112), 256);
-	assert_int_equal(kw_keytab_entry_overhead(113), 369);
+	assert_int_equal(sizeof(struct kw_keyent), 112);
+	/* a 16-byte private header (the key's hash) + the 112-byte public
+	 * struct, whatever the key's length */
+	assert_int_equal(kw_keytab_entry_overhead(), 128);
 }
 
 /* ---- benchmark (KW_BENCH=1)
@@ -915,8 +990,12 @@ static void bench(size_t nkeys)
 	}
 	t3 = now_ns();
 	/* Baseline: read the caller's key and hash it, nothing else. */
-	for (size_t k = 0; k < lookups; k++)
-		sink += kw_keytab_hash(t, keys + order[k % nkeys] * 40, 32);
+	for (size_t k = 0; k < lookups; k++) {
+		uint64_t h[2];
+
+		kw_keytab_hash(t, keys + order[k % nkeys] * 40, 32, h);
+		sink += h[0];
+	}
 	t4 = now_ns();
 	print_message(
 		"%zu keys: insert %.0f ns/key; lookup of existing keys: "
@@ -948,6 +1027,7 @@ int main(void)
 		cmocka_unit_test(test_state_area),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_keys),
+		cmocka_unit_test(test_long_ids),
 		cmocka_unit_test(test_evict_by_worth),
 		cmocka_unit_test(test_evict_tiers),
 		cmocka_unit_test(test_flood_keeps_learned),
