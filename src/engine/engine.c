@@ -384,6 +384,16 @@ static void analyse_batch(struct kw_engine *e, unsigned stream, size_t n,
 		struct kw_event *ev = &e->events[i];
 		struct kw_str id = kw_engine_id(ev);
 
+		for (size_t d = 8; d >= 4; d -= 4) { /* shard.c: a hint */
+			struct kw_str far = i + d < n ? kw_engine_id(ev + d)
+						      : (struct kw_str){0};
+
+			if (far.n)
+				kw_shard_prefetch(&e->shards[kw_shard_of(
+							  e, far.p, far.n)],
+						  d == 8 ? ev + d : NULL,
+						  d == 4 ? ev + d : NULL);
+		}
 		if (ev->ts > newest)
 			newest = ev->ts;
 		if (!id.n)

@@ -116,6 +116,11 @@ struct kw_worker_ctx {
 	struct kw_geoip_cache *geo;	/* NULL: the engine's own cache */
 };
 
+/* Keys asked for ahead of their event (kw_shard_prefetch): at most this
+ * many at once, and the lines of a key's entry and state asked for. */
+#define KW_SHARD_AHEAD 16
+#define KW_SHARD_PF_LINES 24
+
 struct kw_shard {
 	struct kw_engine *e; /* the read-only parts: config, layout */
 	unsigned id;
@@ -150,6 +155,18 @@ struct kw_shard {
 	int64_t sweep_wm; /* the sweep under way: its watermark, */
 	size_t sweep_at;  /* and where it is in due[] */
 	struct kw_shard_stats st;
+	/* Events whose key's table hash is known (kw_shard_prefetch), until
+	 * kw_shard_analyse takes it (ev NULL: free); the byte offsets, in a
+	 * key's state area, of the lines asked for with its entry. */
+	struct kw_shard_ahead {
+		const struct kw_event *ev;
+		const char *key; /* its key's bytes */
+		size_t n;
+		uint64_t h[2];
+	} ahead[KW_SHARD_AHEAD];
+	unsigned ahead_next;
+	uint32_t pf_off[KW_SHARD_PF_LINES];
+	size_t npf;
 };
 
 /* The ordered stage. */
@@ -274,6 +291,14 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 			     unsigned id, size_t max_keys,
 			     struct kw_error *err);
 void kw_shard_fini(struct kw_shard *s);
+
+/* Hints, so that keys not in the caches do not stall the analysis: far,
+ * an event of the shard's keys a few events ahead (about 8), has its key's
+ * hash computed and its index line asked for; near (about 4 ahead, asked
+ * for as far before) its key's entry and state. Either may be NULL. Each
+ * event given as far must be analysed before its batch is reused. */
+void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
+		       const struct kw_event *near);
 
 /* One decoded and enriched event of the shard's keys, of stream (an index
  * in e->streams); late_wm: the watermark of its stream before its batch

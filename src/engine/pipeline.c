@@ -398,9 +398,11 @@ static void publish(struct kw_pipeline *p, struct pshard *ps, bool done)
 /* The shard is about to analyse events[order[i]]: ask for the lines of the
  * ones after it now, so that those another thread decoded (in its cache)
  * arrive while this one is analysed. */
-static void prefetch(const struct slot *sl, const uint16_t *order, size_t i,
-		     size_t n)
+static void prefetch(struct kw_shard *s, const struct slot *sl,
+		     const uint16_t *order, size_t i, size_t n)
 {
+	kw_shard_prefetch(s, i + 8 < n ? &sl->events[order[i + 8]] : NULL,
+			  i + 4 < n ? &sl->events[order[i + 4]] : NULL);
 	if (i + 4 < n) {
 		const char *ev = (const char *)&sl->events[order[i + 4]];
 
@@ -440,7 +442,7 @@ static void run_shard(struct kw_pipeline *p, struct worker *w,
 				paused = true;
 				break;
 			}
-			prefetch(sl, sl->order + first, ps->at, n);
+			prefetch(s, sl, sl->order + first, ps->at, n);
 			ps->pos = sl->order[first + ps->at];
 			kw_shard_analyse(s, &sl->events[ps->pos], sl->stream,
 					 sl->wm_before);

@@ -365,6 +365,53 @@ static bool revive(struct kw_keyent *key, int64_t ts)
 	return true;
 }
 
+void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
+		       const struct kw_event *near)
+{
+	for (unsigned i = 0; far && i < KW_SHARD_AHEAD; i++) {
+		if (s->ahead[i].ev == far)
+			far = NULL; /* asked for already (a paused run) */
+	}
+	if (far) {
+		struct kw_shard_ahead *a =
+			&s->ahead[s->ahead_next++ % KW_SHARD_AHEAD];
+		struct kw_str id = kw_engine_id(far);
+
+		a->ev = far;
+		a->key = id.p;
+		a->n = id.n;
+		kw_keytab_hash(s->keys, id.p, id.n, a->h);
+		kw_keytab_prefetch(s->keys, a->h);
+	}
+	if (near) {
+		for (unsigned i = 0; i < KW_SHARD_AHEAD; i++) {
+			if (s->ahead[i].ev == near) {
+				kw_keytab_prefetch_entry(s->keys, s->ahead[i].h,
+							 s->pf_off, s->npf);
+				break;
+			}
+		}
+	}
+}
+
+/* The key of ev from the table: with the hash kw_shard_prefetch computed
+ * when there is one (taken: the batch's events are reused). */
+static enum kw_status get_key(struct kw_shard *s, const struct kw_event *ev,
+			      struct kw_str id, struct kw_keyent **key,
+			      bool *created)
+{
+	for (unsigned i = 0; i < KW_SHARD_AHEAD; i++) {
+		struct kw_shard_ahead *a = &s->ahead[i];
+
+		if (a->ev == ev && a->key == id.p && a->n == id.n) {
+			a->ev = NULL;
+			return kw_keytab_get_hashed(s->keys, a->h, id.p, id.n,
+						    ev->ts, key, created);
+		}
+	}
+	return kw_keytab_get(s->keys, id.p, id.n, ev->ts, key, created);
+}
+
 void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 		      int64_t late_wm)
 {
@@ -377,7 +424,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 	bool created = false;
 	enum kw_status st;
 
-	st = kw_keytab_get(s->keys, id.p, id.n, ev->ts, &key, &created);
+	st = get_key(s, ev, id, &key, &created);
 	if (st != KW_OK) {
 		/* Only memory: the decoding stage checked the key. */
 		kw_log_error("engine", "%s:%llu: key not tracked: %s", ev->file,
@@ -535,6 +582,7 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 			     unsigned id, size_t max_keys, struct kw_error *err)
 {
 	enum kw_status st;
+	size_t upto;
 
 	s->e = e;
 	s->id = id;
@@ -567,6 +615,12 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 		return kw_error_set(err, st, "cannot create the key table: %s",
 				    kw_strerror(st));
 	kw_keytab_on_evict(s->keys, on_evict, s);
+	/* What kw_shard_prefetch asks for of a key's state: the engine's
+	 * and the detectors' part, line by line. */
+	upto = e->count_off ? e->count_off : e->state_size;
+	for (size_t off = 0; off < upto && s->npf < KW_SHARD_PF_LINES;
+	     off += 64)
+		s->pf_off[s->npf++] = (uint32_t)off;
 	return KW_OK;
 }
 

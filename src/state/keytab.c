@@ -724,11 +724,11 @@ enum kw_status kw_keytab_set_id(struct kw_keytab *t, struct kw_keyent *ent,
 	return KW_OK;
 }
 
-enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
-			     int64_t ts, struct kw_keyent **ent, bool *created)
+enum kw_status kw_keytab_get_hashed(struct kw_keytab *t, const uint64_t h[2],
+				    const char *key, size_t n, int64_t ts,
+				    struct kw_keyent **ent, bool *created)
 {
 	struct kw_keyent *e;
-	uint64_t hash[2];
 	int64_t num;
 
 	*ent = NULL;
@@ -740,10 +740,9 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 		return KW_ETOOBIG;
 	if (t->growing)
 		grow_step(t);
-	kw_keyhash(&t->hkey, key, n, hash);
-	num = find(t, hash);
+	num = find(t, h);
 	if (num < 0) {
-		num = insert(t, key, n, hash, ts);
+		num = insert(t, key, n, h, ts);
 		if (num < 0)
 			return KW_ENOMEM;
 		if (created)
@@ -757,6 +756,44 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 	e->events++;
 	*ent = e;
 	return KW_OK;
+}
+
+enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
+			     int64_t ts, struct kw_keyent **ent, bool *created)
+{
+	uint64_t h[2] = {0, 0};
+
+	if (key && n > 0 && n <= KW_KEY_MAX_LEN) /* else get_hashed says */
+		kw_keyhash(&t->hkey, key, n, h);
+	return kw_keytab_get_hashed(t, h, key, n, ts, ent, created);
+}
+
+void kw_keytab_prefetch(const struct kw_keytab *t, const uint64_t h[2])
+{
+	const struct index *ix = &t->ix[0];
+
+	__builtin_prefetch(&ix->g[(uint32_t)h[0] & ix->mask]);
+}
+
+void kw_keytab_prefetch_entry(const struct kw_keytab *t, const uint64_t h[2],
+			      const uint32_t *off, size_t n)
+{
+	const struct index *ix = &t->ix[0];
+	const struct group *g = &ix->g[(uint32_t)h[0] & ix->mask];
+	unsigned m = match_tag(g, hash_tag(h[0]));
+
+	/* the first slot with the tag: almost always the key (a new key's
+	 * entry is not there yet, a key still in the old index is not
+	 * asked for) */
+	if (m) {
+		const char *e = (const char *)entry(t, g->ent[first_slot(m)]);
+		const char *state = e + ENTRY_FIXED;
+
+		__builtin_prefetch(e);
+		__builtin_prefetch(e + 64);
+		for (size_t i = 0; i < n; i++)
+			__builtin_prefetch(state + off[i]);
+	}
 }
 
 /* ---- inspection --------------------------------------------------------- */

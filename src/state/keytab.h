@@ -179,6 +179,26 @@ enum kw_status kw_keytab_get(struct kw_keytab *t, const char *key, size_t n,
 			     int64_t ts, struct kw_keyent **ent, bool *created);
 
 /*
+ * The same as kw_keytab_get with h the key's kw_keytab_hash, computed
+ * before (to prefetch with it): h must be the hash of exactly those bytes.
+ */
+enum kw_status kw_keytab_get_hashed(struct kw_keytab *t, const uint64_t h[2],
+				    const char *key, size_t n, int64_t ts,
+				    struct kw_keyent **ent, bool *created);
+
+/*
+ * Hints, a few keys ahead of kw_keytab_get_hashed, so that a table bigger
+ * than the caches does not stall on every key: kw_keytab_prefetch asks for
+ * the index line of the key of hash h; kw_keytab_prefetch_entry, later
+ * (once that line has come), for the lines of the entry it points to: the
+ * entry's own and, of its state area, those at the byte offsets off[0..n).
+ * They change nothing and read only the index line.
+ */
+void kw_keytab_prefetch(const struct kw_keytab *t, const uint64_t h[2]);
+void kw_keytab_prefetch_entry(const struct kw_keytab *t, const uint64_t h[2],
+			      const uint32_t *off, size_t n);
+
+/*
  * The table's keyed hash of a key: kw_keyhash with the key material drawn
  * from the table's seed (state/keyhash.h), into h. Tests use it to check
  * the seed.
