@@ -32,6 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from receiver import Receiver, free_port  # noqa: E402
+import harness  # noqa: E402,F401 (kills what a failed run left running)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

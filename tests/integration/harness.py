@@ -1,6 +1,12 @@
 """What the integration test scripts share: a failed check, running
 named cases with one "ok"/"FAIL" line each, reading a daemon's log so far,
-waiting for a condition, and waiting for a daemon's /healthz."""
+waiting for a condition, and waiting for a daemon's /healthz. Importing it
+also makes the script kill, at exit and after each case, whatever it
+started and left running."""
+import atexit
+import os
+import signal
+import sys
 import time
 import urllib.request
 
@@ -12,6 +18,34 @@ class Failed(Exception):
 def check(cond, what):
     if not cond:
         raise Failed(what)
+
+
+def kill_children():
+    """Kills every process this one started that is still running (a
+    daemon or mock cluster a failed check left behind would otherwise keep
+    its CPU and ports long after the test ended). Run after each case and
+    at exit."""
+    me = os.getpid()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+atexit.register(kill_children)
+# meson ends a test that overruns its timeout with SIGTERM: exit through
+# atexit, so that what the test started goes with it.
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def run_cases(cases, names=()):
@@ -27,6 +61,7 @@ def run_cases(cases, names=()):
         except Failed as e:
             failed += 1
             print("FAIL %s: %s" % (fn.__name__, e))
+        kill_children()
     return 1 if failed else 0
 
 

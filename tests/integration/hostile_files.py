@@ -26,6 +26,8 @@ import tempfile
 import time
 import zlib
 
+import harness  # noqa: E402,F401 (kills what a failed run left running)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 MODELS = os.path.join(ROOT, "models")
