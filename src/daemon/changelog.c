@@ -39,6 +39,7 @@
  * evicted from the table keeps its last record (as a state file keeps an
  * evicted key's learning); records are never deleted.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@
 #include <time.h>
 
 #include "core/kafka.h"
+#include "core/le.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "state/snapshot.h"
@@ -95,27 +97,6 @@ struct kw_changelog {
 static uint64_t stream_of(const struct kw_changelog *cl, int32_t partition)
 {
 	return cl->stream_base | (uint32_t)partition;
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
 }
 
 /* ------------------------------------------------------------ producing */
@@ -219,8 +200,8 @@ bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next)
 		return false;
 	}
 	memcpy(meta, META_MAGIC, 4);
-	put_u32(meta + 4, META_VERSION);
-	put_u64(meta + 8, (uint64_t)next);
+	kw_le_put32(meta + 4, META_VERSION);
+	kw_le_put64(meta + 8, (uint64_t)next);
 	if (!produce(cl, p, META_KEY, strlen(META_KEY), meta, sizeof(meta)) ||
 	    !acked(cl, p, "a checkpoint")) {
 		/* Some records may be lost: all of them next time. */
@@ -324,10 +305,39 @@ static void bad_record(struct restore *r, const rd_kafka_message_t *m,
 		     r->cl->topic, r->p, m->offset, why);
 }
 
+/* "SEQ TIME ID": two decimal numbers (the time within event time's range)
+ * and an id of KW_ALERT_ID_LEN characters, one space between each, nothing
+ * else. */
+static bool parse_alert(const char *text, unsigned long long *seq,
+			long long *time, char id[KW_ALERT_ID_LEN + 1])
+{
+	const char *p = text;
+	char *end;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	errno = 0;
+	*seq = strtoull(p, &end, 10);
+	if (errno || *end != ' ')
+		return false;
+	p = end + 1;
+	if ((*p < '0' || *p > '9') && *p != '-')
+		return false;
+	*time = strtoll(p, &end, 10);
+	if (errno || *end != ' ' || *time < KW_TIME_MIN || *time > KW_TIME_MAX)
+		return false;
+	p = end + 1;
+	if (strlen(p) != KW_ALERT_ID_LEN ||
+	    strcspn(p, " \t\r\n") != KW_ALERT_ID_LEN)
+		return false;
+	memcpy(id, p, KW_ALERT_ID_LEN + 1);
+	return true;
+}
+
 /* One alert record: "SEQ TIME ID". */
 static void take_alert(struct restore *r, const rd_kafka_message_t *m)
 {
-	char text[128], id[KW_ALERT_ID_LEN + 2];
+	char text[128], id[KW_ALERT_ID_LEN + 1];
 	unsigned long long seq;
 	long long time;
 	struct cl_part *cp = &r->cl->parts[r->p];
@@ -338,10 +348,7 @@ static void take_alert(struct restore *r, const rd_kafka_message_t *m)
 	}
 	memcpy(text, m->payload, m->len);
 	text[m->len] = '\0';
-	_Static_assert(KW_ALERT_ID_LEN == 20, "the width below");
-	if (sscanf(text, "%llu %lld %21s", &seq, &time, id) != 3 ||
-	    strlen(id) != KW_ALERT_ID_LEN || time < KW_TIME_MIN ||
-	    time > KW_TIME_MAX) {
+	if (!parse_alert(text, &seq, &time, id)) {
 		bad_record(r, m, "an alert record that is not one");
 		return;
 	}
@@ -360,10 +367,10 @@ static void take_message(struct restore *r, rd_kafka_message_t *m)
 
 		if (m->len != sizeof(META_MAGIC) - 1 + 4 + 8 ||
 		    memcmp(v, META_MAGIC, 4) || v[4] != META_VERSION ||
-		    (int64_t)get_u64(v + 8) < 0) {
+		    (int64_t)kw_le_get64(v + 8) < 0) {
 			bad_record(r, m, "a checkpoint mark that is not one");
 		} else {
-			r->offset = (int64_t)get_u64(v + 8);
+			r->offset = (int64_t)kw_le_get64(v + 8);
 			take_held(r);
 		}
 		rd_kafka_message_destroy(m);

@@ -39,15 +39,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX2_STEP                                                         \
-	1 /* built with target("avx2"), run if the CPU has it                  \
-	   */
-#endif
+
+#include "ingest/simd.h"
 
 #define SEG_MAX 16	/* segments per path */
 #define SEG_LEN_MAX 255 /* bytes per segment */
@@ -84,7 +77,7 @@ struct kw_json_paths {
 	size_t slot_mask;
 };
 
-static string_stop_fn best_stop(void);
+static string_stop_fn stop_for(enum kw_json_step step);
 
 /* Cheap hash of a (parent node, non-empty key): the length and three bytes
  * pick the slot; find_child confirms with memcmp. */
@@ -232,7 +225,7 @@ enum kw_status kw_json_paths_create(const char *const *paths, size_t n,
 	if (!ps)
 		goto nomem;
 	ps->c_locale = (locale_t)0;
-	ps->stop = best_stop();
+	ps->stop = stop_for(kw_step_pick(KW_JSON_STEP_BEST));
 	ps->npaths = n;
 	ps->text = malloc(total ? total : 1);
 	ps->nodes = calloc(1 + n * SEG_MAX, sizeof(*ps->nodes));
@@ -507,47 +500,31 @@ __attribute__((target("avx2"))) static const char *stop_32(const char *s,
 }
 #endif
 
-/* The best step this build and CPU have. */
-static string_stop_fn best_stop(void)
+/* The string step's function for a step kw_step_pick gave. */
+static string_stop_fn stop_for(enum kw_json_step step)
 {
+	switch (step) {
+#ifdef __SSE2__
+	case KW_JSON_STEP_16:
+		return stop_16;
+#endif
 #ifdef HAVE_AVX2_STEP
-	if (__builtin_cpu_supports("avx2"))
+	case KW_JSON_STEP_32:
 		return stop_32;
 #endif
-#ifdef __SSE2__
-	return stop_16;
-#else
-	return stop_8;
-#endif
+	default:
+		return stop_8;
+	}
 }
 
 bool kw_json_paths_set_step(struct kw_json_paths *paths, enum kw_json_step step)
 {
-	switch (step) {
-	case KW_JSON_STEP_BEST:
-		paths->stop = best_stop();
-		return true;
-	case KW_JSON_STEP_8:
-		paths->stop = stop_8;
-		return true;
-	case KW_JSON_STEP_16:
-#ifdef __SSE2__
-		paths->stop = stop_16;
-		return true;
-#else
+	enum kw_json_step take = kw_step_pick(step);
+
+	if (take == KW_JSON_STEP_BEST)
 		return false;
-#endif
-	case KW_JSON_STEP_32:
-#ifdef HAVE_AVX2_STEP
-		if (!__builtin_cpu_supports("avx2"))
-			return false;
-		paths->stop = stop_32;
-		return true;
-#else
-		return false;
-#endif
-	}
-	return false;
+	paths->stop = stop_for(take);
+	return true;
 }
 
 /* The step, with the usual short string inline: its stop within the
@@ -1176,7 +1153,7 @@ static void learn(struct scan *sc, int16_t node, const char *s, const char *e,
 	hk->want = want;
 	hk->term = want == NO_NODE ? 0 : sc->ps->nodes[want].term;
 	hk->slot = hk->term && !(hk->term & (hk->term - 1))
-			   ? (int8_t)__builtin_ctzll(hk->term)
+			   ? (int16_t)__builtin_ctzll(hk->term)
 			   : -1;
 }
 

@@ -110,7 +110,7 @@ struct kw_json_hint_key {
 	uint8_t len;   /* bytes of pat that must match; 0: unused */
 	/* the bytes of fpat, for a top-level key that fits in 15; else 0 */
 	uint8_t flat;
-	int8_t slot;	/* the one path in term, or -1 (none, or several) */
+	int16_t slot;	/* the one path in term, or -1 (none, or several) */
 	int16_t parent; /* trie node of the object holding the key */
 	int16_t want;	/* trie node the key leads to, or -1 */
 	uint16_t need;	/* its low flat bits, the bytes of fpat to match */

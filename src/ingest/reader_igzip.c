@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/le.h"
 #include "ingest/reader_impl.h"
 
 struct igz {
@@ -146,12 +147,6 @@ static const char *igz_reason(int ret)
 	}
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
 /* A bad trailer: tell a wrong CRC (at the CRC's end, as zlib does) from a
  * wrong length (at the trailer's end). False when the trailer is no longer
  * in the buffer (igz_reason's words then). */
@@ -161,7 +156,7 @@ static bool trailer_check(struct igz *g)
 
 	if (g->st.next_in - g->in < 8)
 		return false;
-	if (le32(t) != g->st.crc) {
+	if (kw_le_get32(t) != g->st.crc) {
 		g->st.next_in -= 4;
 		g->st.avail_in += 4;
 		igz_fail(g, KW_ECORRUPT,

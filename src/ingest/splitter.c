@@ -30,16 +30,7 @@
 #include <string.h>
 
 #include "ingest/json_scan.h"
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX2_STEP                                                         \
-	1 /* built with target("avx2"), run if the CPU has it                  \
-	   */
-#endif
+#include "ingest/simd.h"
 
 #define SPLIT_READ ((size_t)256 * 1024)
 /* Deeper than any record the decoders accept, plus the document's own
@@ -232,41 +223,23 @@ line_end_32(const char *p, const char *end, bool *bracket)
 
 bool kw_splitter_set_step(struct kw_splitter *s, enum kw_json_step step)
 {
-	switch (step) {
-	case KW_JSON_STEP_BEST:
-#ifdef HAVE_AVX2_STEP
-		if (__builtin_cpu_supports("avx2")) {
-			s->line_end = line_end_32;
-			return true;
-		}
-#endif
-#ifdef __SSE2__
-		s->line_end = line_end_16;
-#else
-		s->line_end = line_end_memchr;
-#endif
-		return true;
+	switch (kw_step_pick(step)) {
 	case KW_JSON_STEP_8:
 		s->line_end = line_end_memchr;
 		return true;
-	case KW_JSON_STEP_16:
 #ifdef __SSE2__
+	case KW_JSON_STEP_16:
 		s->line_end = line_end_16;
 		return true;
-#else
-		return false;
 #endif
-	case KW_JSON_STEP_32:
 #ifdef HAVE_AVX2_STEP
-		if (!__builtin_cpu_supports("avx2"))
-			return false;
+	case KW_JSON_STEP_32:
 		s->line_end = line_end_32;
 		return true;
-#else
-		return false;
 #endif
+	default:
+		return false;
 	}
-	return false;
 }
 
 enum kw_status kw_splitter_create(struct kw_reader *r, const char *name,

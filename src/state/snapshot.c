@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "core/file.h"
+#include "core/le.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "state/siphash.h"
@@ -127,61 +128,28 @@ struct plan {
 static unsigned char taken_mark;
 #define TAKEN (&taken_mark)
 
-/* --- little-endian integers ------------------------------------------------
- */
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* A record's meta at p: head bytes of it with the fingerprint (HEAD4:
  * with the sections learning again). */
 static void put_meta(unsigned char *p, size_t head,
 		     const struct kw_snap_meta *m)
 {
-	put_u64(p, (uint64_t)m->first_seen);
-	put_u64(p + 8, (uint64_t)m->last_seen);
-	put_u64(p + 16, m->events);
+	kw_le_put64(p, (uint64_t)m->first_seen);
+	kw_le_put64(p + 8, (uint64_t)m->last_seen);
+	kw_le_put64(p + 16, m->events);
 	if (head == HEAD4) {
-		put_u64(p + 24, m->relearn);
-		put_u64(p + 32, (uint64_t)m->relearn_since);
+		kw_le_put64(p + 24, m->relearn);
+		kw_le_put64(p + 32, (uint64_t)m->relearn_since);
 	}
 }
 
 static void get_meta(const unsigned char *p, size_t head,
 		     struct kw_snap_meta *m)
 {
-	m->first_seen = (int64_t)get_u64(p);
-	m->last_seen = (int64_t)get_u64(p + 8);
-	m->events = get_u64(p + 16);
-	m->relearn = head == HEAD4 ? get_u64(p + 24) : 0;
-	m->relearn_since = head == HEAD4 ? (int64_t)get_u64(p + 32) : 0;
+	m->first_seen = (int64_t)kw_le_get64(p);
+	m->last_seen = (int64_t)kw_le_get64(p + 8);
+	m->events = kw_le_get64(p + 16);
+	m->relearn = head == HEAD4 ? kw_le_get64(p + 24) : 0;
+	m->relearn_since = head == HEAD4 ? (int64_t)kw_le_get64(p + 32) : 0;
 }
 
 /* --- fingerprints -----------------------------------------------------------
@@ -278,7 +246,7 @@ static size_t encode(const struct geom *g, uint64_t fp,
 	const unsigned char *st = state;
 	unsigned char *bm = out + g->head, *p = bm + g->bitmap;
 
-	put_u64(out, fp);
+	kw_le_put64(out, fp);
 	put_meta(out + 8, g->head, m);
 	memset(bm, 0, g->bitmap);
 	for (size_t i = 0; i < g->words; i++) {
@@ -549,7 +517,7 @@ static size_t slot_hash(const struct kw_snapshot *s, uint64_t fp)
 {
 	unsigned char b[8];
 
-	put_u64(b, fp);
+	kw_le_put64(b, fp);
 	return (size_t)kw_siphash(b, sizeof(b), s->hkey);
 }
 
@@ -806,7 +774,7 @@ enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
 		return KW_ECORRUPT;
 	}
 	snprintf(fp, KW_SNAPSHOT_FP + 1, "%016llx",
-		 (unsigned long long)get_u64(rec));
+		 (unsigned long long)kw_le_get64(rec));
 	n = parse_rec(&g, rec, len, s->scratch, why, cap);
 	if (!n)
 		return KW_ECORRUPT;
@@ -825,7 +793,7 @@ enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
 		return KW_ENOMEM;
 	}
 	memcpy(copy, rec, len);
-	if (!insert(s, get_u64(rec), copy)) {
+	if (!insert(s, kw_le_get64(rec), copy)) {
 		snprintf(why, cap, "more keys than max_keys");
 		return KW_ETOOBIG;
 	}
@@ -920,7 +888,7 @@ static enum kw_status read_extra(struct kw_snapshot *s, const unsigned char *p,
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file damaged (extra section)",
 				    path);
-	n = get_u64(p);
+	n = kw_le_get64(p);
 	if (n > KW_SNAPSHOT_EXTRA_MAX || (!v4 && n != left - 8) ||
 	    (v4 && n > left - 8 - after))
 		return kw_error_set(err, KW_ECORRUPT,
@@ -928,7 +896,7 @@ static enum kw_status read_extra(struct kw_snapshot *s, const unsigned char *p,
 				    "%llu bytes)",
 				    path, (unsigned long long)n);
 	if (v4) {
-		m = get_u64(p + 8 + n);
+		m = kw_le_get64(p + 8 + n);
 		if (m != left - 16 - n || m > KW_SNAPSHOT_HANDOUTS_MAX)
 			return kw_error_set(err, KW_ECORRUPT,
 					    "%s: state file damaged (keys "
@@ -998,7 +966,7 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 			goto cleanup;
 		}
 		off += len;
-		st = put_moved(s, get_u64(p), &m, enc, path, err);
+		st = put_moved(s, kw_le_get64(p), &m, enc, path, err);
 		if (st != KW_OK)
 			goto cleanup;
 	}
@@ -1022,7 +990,7 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 				goto cleanup;
 			}
 			off += len;
-			batch[n].fp = get_u64(p);
+			batch[n].fp = kw_le_get64(p);
 			batch[n].rec = p;
 			batch_hash[n] = slot_hash(s, batch[n].fp);
 			__builtin_prefetch(
@@ -1110,7 +1078,7 @@ static enum kw_status read_sections(const unsigned char *p, size_t left,
 	if (left < 4)
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file damaged (sections)", path);
-	count = get_u32(p);
+	count = kw_le_get32(p);
 	if (!count || count > KW_SNAPSHOT_SECTIONS_MAX)
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file damaged (%u sections)",
@@ -1121,9 +1089,9 @@ static enum kw_status read_sections(const unsigned char *p, size_t left,
 					    "%s: state file damaged (sections "
 					    "cut short)",
 					    path);
-		sec[i].version = get_u32(p + off);
-		sec[i].offset = get_u32(p + off + 4);
-		sec[i].size = get_u32(p + off + 8);
+		sec[i].version = kw_le_get32(p + off);
+		sec[i].offset = kw_le_get32(p + off + 4);
+		sec[i].size = kw_le_get32(p + off + 8);
 		sec[i].len = p[off + 12];
 		sec[i].name = p + off + 13;
 		off += 13 + sec[i].len;
@@ -1299,7 +1267,7 @@ static enum kw_status read_mapped(struct kw_snapshot *s, const char *path,
 	if (size < HEADER_SIZE || memcmp(h, MAGIC, 8) != 0)
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: not a keywatch state file", path);
-	version = get_u32(h + 8);
+	version = kw_le_get32(h + 8);
 	if (version < 1 || version > KW_SNAPSHOT_VERSION)
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file version %u, this keywatch "
@@ -1310,8 +1278,8 @@ static enum kw_status read_mapped(struct kw_snapshot *s, const char *path,
 	    memcmp(t + 12, END_MAGIC, 4) != 0)
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file truncated", path);
-	fsize = get_u32(h + 12);
-	layout = get_u64(h + 16);
+	fsize = kw_le_get32(h + 12);
+	layout = kw_le_get64(h + 16);
 	if (fsize > STATE_MAX)
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file damaged (a state of %zu "
@@ -1324,11 +1292,12 @@ static enum kw_status read_mapped(struct kw_snapshot *s, const char *path,
 	    !(version < 4 && s->legacy.n && fsize == s->legacy.state_size &&
 	      layout == s->legacy.hash))
 		return other_detectors(err, path, layout, s->layout);
-	if (get_u32(t + 8) != (uint32_t)crc32_z(crc32(0, NULL, 0), h, size - 8))
+	if (kw_le_get32(t + 8) !=
+	    (uint32_t)crc32_z(crc32(0, NULL, 0), h, size - 8))
 		return kw_error_set(
 			err, KW_ECORRUPT,
 			"%s: state file damaged (checksum mismatch)", path);
-	count = get_u64(t);
+	count = kw_le_get64(t);
 	body = h + HEADER_SIZE;
 	bsize = size - HEADER_SIZE - TRAILER_SIZE;
 	if (version == 4) {
@@ -1516,22 +1485,22 @@ static enum kw_status write_begin(const char *path, uint64_t layout,
 	w->g = geom_of(state_size, l ? HEAD4 : HEAD3);
 	w->crc = crc32(0, NULL, 0);
 	memcpy(h, MAGIC, 8);
-	put_u32(h + 8, l ? KW_SNAPSHOT_VERSION : 3);
-	put_u32(h + 12, (uint32_t)state_size);
-	put_u64(h + 16, layout);
+	kw_le_put32(h + 8, l ? KW_SNAPSHOT_VERSION : 3);
+	kw_le_put32(h + 12, (uint32_t)state_size);
+	kw_le_put64(h + 16, layout);
 	w_write(w, h, sizeof(h));
 	if (l) {
 		unsigned char n4[4];
 
-		put_u32(n4, (uint32_t)l->n);
+		kw_le_put32(n4, (uint32_t)l->n);
 		w_write(w, n4, 4);
 		for (size_t i = 0; i < l->n; i++) {
 			unsigned char e[13];
 			size_t len = strlen(l->sections[i].name);
 
-			put_u32(e, l->sections[i].version);
-			put_u32(e + 4, l->sections[i].offset);
-			put_u32(e + 8, l->sections[i].size);
+			kw_le_put32(e, l->sections[i].version);
+			kw_le_put32(e + 4, l->sections[i].offset);
+			kw_le_put32(e + 8, l->sections[i].size);
 			e[12] = (unsigned char)len;
 			w_write(w, e, sizeof(e));
 			w_write(w, l->sections[i].name, len);
@@ -1660,7 +1629,7 @@ void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 		order[n].rec = r;
 		order[n].put = owned(s, r);
 		order[n].key =
-			order[n].put ? get_u64(r) : (uint64_t)(r - s->map);
+			order[n].put ? kw_le_get64(r) : (uint64_t)(r - s->map);
 		n++;
 	}
 	qsort(order, n, sizeof(*order), by_place);
@@ -1675,7 +1644,7 @@ void kw_snapshot_write_pending(struct kw_snapshot_writer *w,
 		/* Version 3 has no room for learning again. */
 		get_meta(order[i].rec + 8, HEAD4, &m);
 		decode_into(&g, order[i].rec, s->scratch);
-		write_rec(w, get_u64(order[i].rec), &m, s->scratch);
+		write_rec(w, kw_le_get64(order[i].rec), &m, s->scratch);
 	}
 	free(order);
 }
@@ -1692,20 +1661,20 @@ enum kw_status kw_snapshot_write_commit(struct kw_snapshot_writer *w,
 		w->failed = true;
 		errno = EFBIG;
 	}
-	put_u64(n8, w->nextra);
+	kw_le_put64(n8, w->nextra);
 	w_write(w, n8, 8);
 	if (w->nextra)
 		w_write(w, w->extra, w->nextra);
 	if (w->g.head == HEAD4) {
-		put_u64(n8, w->nhandouts);
+		kw_le_put64(n8, w->nhandouts);
 		w_write(w, n8, 8);
 		if (w->nhandouts)
 			w_write(w, w->handouts, w->nhandouts);
 	}
-	put_u64(t, w->count);
+	kw_le_put64(t, w->count);
 	w_write(w, t, 8);
 	w_flush(w);
-	put_u32(t + 8, (uint32_t)w->crc);
+	kw_le_put32(t + 8, (uint32_t)w->crc);
 	memcpy(t + 12, END_MAGIC, 4);
 	if (!w->failed && fwrite(t + 8, 1, 8, w->f) != 8)
 		w->failed = true;
