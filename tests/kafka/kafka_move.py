@@ -58,16 +58,6 @@ class Watch:
     """One `keywatch watch` of cfg on topic, in group, with its own
     state_dir and file sink (as if on a machine of its own)."""
     n = 0
-    running = []
-
-    @classmethod
-    def kill_all(cls):
-        """What a failed case left running."""
-        for w in cls.running:
-            if w.p.poll() is None:
-                w.p.kill()
-                w.p.wait()
-        cls.running = []
 
     def __init__(self, cluster, topic, group, cfg, extra=None):
         Watch.n += 1
@@ -88,7 +78,6 @@ class Watch:
         self.err = open(os.path.join(self.dir, "stderr"), "w+")
         self.p = subprocess.Popen([KW, "watch", "-c", self.cfg],
                                   stdout=subprocess.DEVNULL, stderr=self.err)
-        Watch.running.append(self)
 
     def log(self):
         self.err.flush()
@@ -183,7 +172,6 @@ def killed_and_replaced():
         for w in (b, fresh):
             check("error" not in w.log().lower(), w.log())
     finally:
-        Watch.kill_all()
         c.close()
 
 
@@ -239,7 +227,6 @@ def mid_window(changelog):
         b.stop()
         return no_repeats([a, b], "a rebalance mid-window")
     finally:
-        Watch.kill_all()
         c.close()
 
 
@@ -265,7 +252,6 @@ def no_changelog_topic():
                         r"\"changelog\": \"\" to keep each partition's "
                         r"state on its instance", w.log()), w.log())
     finally:
-        Watch.kill_all()
         c.close()
 
 
