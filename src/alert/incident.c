@@ -62,6 +62,10 @@ struct kw_incidents {
 	void *ctx;
 	bool unheard; /* no one reads the messages: they are only counted */
 	struct incident *e; /* [0, nopen) open, cap allocated */
+	/* Each open incident's last alert time, at the same place as in e:
+	 * finding the quietest to close scans these 8 bytes an incident,
+	 * not the 4 KB entries (one cache miss each). */
+	int64_t *lastv;
 	size_t cap;
 	int32_t *index; /* nslots: place in e, -1 when empty */
 	size_t nslots;
@@ -541,6 +545,7 @@ static void close_entry(struct kw_incidents *in, struct incident *e,
 	json_decref(e->links);
 	if (i != last) {
 		*e = in->e[last];
+		in->lastv[i] = in->lastv[last];
 		fix_detector(e);
 		in->index[index_find(in, e->fp)] = (int32_t)i;
 		if (in->due == (int32_t)last)
@@ -550,17 +555,20 @@ static void close_entry(struct kw_incidents *in, struct incident *e,
 	in->nopen--;
 }
 
-/* Room for one more: close the incident quiet the longest. */
+/* Room for one more: close the incident quiet the longest (the first
+ * of them in place order). */
 static void evict(struct kw_incidents *in, int64_t now)
 {
-	struct incident *oldest = NULL;
+	struct incident *oldest;
+	size_t at = 0;
 
-	for (size_t i = 0; i < in->nopen; i++) {
-		if (!oldest || in->e[i].last < oldest->last)
-			oldest = &in->e[i];
-	}
-	if (!oldest)
+	if (!in->nopen)
 		return;
+	for (size_t i = 1; i < in->nopen; i++) {
+		if (in->lastv[i] < in->lastv[at])
+			at = i;
+	}
+	oldest = &in->e[at];
 	if (!in->st.evicted++)
 		kw_log_warn("incident",
 			    "more than %zu incidents open at once; closing "
@@ -581,6 +589,11 @@ static struct incident *next_place(struct kw_incidents *in, int64_t now)
 
 		if (cap > in->o.max_open)
 			cap = in->o.max_open;
+		int64_t *lastv = realloc(in->lastv, cap * sizeof(*lastv));
+
+		if (!lastv)
+			return NULL;
+		in->lastv = lastv;
 		e = realloc(in->e, cap * sizeof(*e));
 		if (!e)
 			return NULL;
@@ -610,6 +623,7 @@ static struct incident *open_entry(struct kw_incidents *in, uint64_t fp,
 	snprintf(t, sizeof(t), "%" PRId64, a->time);
 	kw_alert_make_id(e->id, "kwi_", parts, 3);
 	e->opened = e->last = e->last_msg = a->time;
+	in->lastv[in->nopen] = a->time;
 	e->interval = in->o.digest;
 	in->index[index_find(in, fp)] = (int32_t)in->nopen;
 	in->nopen++;
@@ -689,8 +703,10 @@ void kw_incidents_add(struct kw_incidents *in, struct kw_alert *a)
 			lost(in, e, a, "lacks a request's link");
 		e->alerts++;
 		in->st.joined++;
-		if (a->time > e->last)
+		if (a->time > e->last) {
 			e->last = a->time;
+			in->lastv[e - in->e] = a->time;
+		}
 		if (a->severity > e->worst.severity) {
 			set_worst(e, a);
 			mark_due(in, e, false, a->time);
@@ -769,6 +785,7 @@ void kw_incidents_destroy(struct kw_incidents *in)
 		json_decref(in->e[i].links);
 	}
 	free(in->e);
+	free(in->lastv);
 	free(in->index);
 	free(in);
 }
@@ -1008,6 +1025,7 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 				"incidents[%zu]: %s", i, bad);
 		}
 		in->index[slot] = (int32_t)in->nopen;
+		in->lastv[in->nopen] = e->last;
 		in->nopen++;
 		note_deadline(in, e);
 	}

@@ -393,6 +393,46 @@ static void test_keys_and_bound(void **state)
 		add(in, 2, "key.honey", KW_SEV_HIGH, T0 + 4 * MIN, NULL), b);
 	kw_incidents_destroy(in);
 
+	/* The quietest is the one whose last alert is oldest, not the one
+	 * opened first: 1 is opened first but alerts again, so 2 and then 3
+	 * make room; a place freed takes the last entry, and that entry's
+	 * last alert time moves with it. */
+	{
+		char id2[KW_ALERT_ID_LEN + 1], id3[KW_ALERT_ID_LEN + 1];
+		char id4[KW_ALERT_ID_LEN + 1];
+
+		in = table(&r, 3);
+		r.n = 0;
+		add(in, 1, "key.honey", KW_SEV_HIGH, T0, NULL);
+		memcpy(id2,
+		       add(in, 2, "key.honey", KW_SEV_HIGH, T0 + MIN, NULL),
+		       sizeof(id2));
+		memcpy(id3,
+		       add(in, 3, "key.honey", KW_SEV_HIGH, T0 + 2 * MIN, NULL),
+		       sizeof(id3));
+		add(in, 1, "key.honey", KW_SEV_HIGH, T0 + 3 * MIN, NULL);
+		memcpy(id4,
+		       add(in, 4, "key.honey", KW_SEV_HIGH, T0 + 4 * MIN, NULL),
+		       sizeof(id4));
+		add(in, 5, "key.honey", KW_SEV_HIGH, T0 + 5 * MIN, NULL);
+		kw_incidents_tick(in, T0 + 5 * MIN);
+		assert_int_equal(kw_incidents_stats(in)->evicted, 2);
+		/* Opened 1, 2, 3; closed 2, opened 4; closed 3, opened 5. */
+		assert_int_equal(r.n, 7);
+		assert_int_equal(r.m[3].event, KW_INCIDENT_CLOSED);
+		assert_string_equal(r.m[3].id, id2);
+		assert_int_equal(r.m[5].event, KW_INCIDENT_CLOSED);
+		assert_string_equal(r.m[5].id, id3);
+		/* 1 alerts again; 4, moved into 3's place when 3 closed, is
+		 * now the quietest of 1, 4 and 5. */
+		add(in, 1, "key.honey", KW_SEV_HIGH, T0 + 6 * MIN, NULL);
+		add(in, 6, "key.honey", KW_SEV_HIGH, T0 + 7 * MIN, NULL);
+		kw_incidents_tick(in, T0 + 7 * MIN);
+		assert_int_equal(r.m[7].event, KW_INCIDENT_CLOSED);
+		assert_string_equal(r.m[7].id, id4);
+		kw_incidents_destroy(in);
+	}
+
 	/* Many: the table grows, the quietest close past max_open, every
 	 * key still finds its own incident, and a tick that closes most of
 	 * them moves the others without losing one. */
