@@ -13,17 +13,25 @@
  *     traffic that rises fast and falls slowly (as rate.c's peaks).
  *
  * auth.failures groups denied requests by source IP across keys, in a
- * bounded table the family owns (4096 IPs, 4-way buckets; a new IP takes
- * the slot whose window is oldest). It spans keys, so it is the family's
+ * bounded table the family owns of (IP, window) pairs: 4096 of them, in
+ * 8-way buckets, so an IP keeps a few windows at once and a request that
+ * comes late counts in its own window without resetting a newer one (a
+ * new pair takes a free slot, else the one whose window is oldest; a
+ * request older than every pair of a full bucket is not counted). Each
+ * pair holds the set of keys tried (a key seen again counts once). It
+ * spans keys, so it is the family's
  * observe_global(): the engine feeds it every denied request of every key
  * in event order, on one instance, however many threads read the log. One
  * IP whose requests are denied for `keys` (default 5) different keys within
  * a window is guessing keys or trying a stolen list, and so is one IP with
  * many requests on keys that do not exist (each is a key of its own here).
- * It fires once per IP and window, about the key that crossed the line.
- * Denied requests made with no key at all count as one more key tried
- * (they raise nothing by themselves: an alert is about a key); the engine
- * gives them to the same instance (observe_unauth), in the same order.
+ * It fires once per IP and window, about the key that crossed the line;
+ * the alert's id is the IP's and the window's (detect/errors.h), not the
+ * key's, so that whichever instance counts the pair (daemon/byip.c, a
+ * stage keyed by IP behind Kafka) raises it under the same id. Denied requests
+ * made with no key at all count as one more key tried (they raise nothing by
+ * themselves: an alert is about a key); the engine gives them to the same
+ * instance (observe_unauth), in the same order.
  *
  * Per key: the open windows and the usual failures. 48 bytes.
  */
@@ -32,10 +40,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detect/errors.h"
 #include "detect/learned.h"
 
-#define IP_BUCKETS 1024
-#define IP_WAYS 4
+#define IP_BUCKETS 512
+#define IP_WAYS 8
 #define IP_KEYS 8 /* distinct keys remembered per IP and window */
 #define RISE 0.3f
 #define FALL 0.05f
@@ -81,7 +90,8 @@ struct errors {
 	const struct kw_config *cfg;
 	bool on_errors, on_auth;
 	int64_t window;
-	double floor, min_count, ratio, keys;
+	double floor, min_count, ratio;
+	struct kw_auth_conf auth;
 	struct kw_win_clock clock;
 	struct ip_slot ips[IP_BUCKETS][IP_WAYS];
 };
@@ -103,15 +113,13 @@ static enum kw_status errors_create(const struct kw_detector_env *env,
 		return kw_error_set(err, KW_ENOMEM, "out of memory");
 	e->cfg = cfg;
 	e->on_errors = kw_detect_enabled(cfg, "rate.errors");
-	e->on_auth = kw_detect_enabled(cfg, "auth.failures");
 	e->window = kw_learned_duration(cfg, "rate.errors", "window",
 					INT64_C(300) * 1000000);
 	e->floor = kw_learned_num(cfg, "rate.errors", "floor", 20);
 	e->min_count = kw_learned_num(cfg, "rate.errors", "min_count", 10);
 	e->ratio = kw_learned_num(cfg, "rate.errors", "ratio", 4);
-	e->keys = kw_learned_num(cfg, "auth.failures", "keys", 5);
-	if (e->keys < 2)
-		e->keys = 2;
+	kw_auth_conf(cfg, &e->auth);
+	e->on_auth = e->auth.on;
 	kw_win_clock_init(&e->clock, e->window);
 	*self = e;
 	return KW_OK;
@@ -206,23 +214,23 @@ static uint64_t ip_hash(const struct kw_ip *ip)
 	return h ? h : 1;
 }
 
+/* The slot of (h, win): found, else a free one, else the one whose
+ * window is oldest, unless win is older than every window of the full
+ * bucket (NULL: a late request whose pair is gone counts nowhere). */
 static struct ip_slot *ip_find(struct errors *e, uint64_t h, uint32_t win)
 {
 	struct ip_slot *b = e->ips[h % IP_BUCKETS];
-	struct ip_slot *victim = &b[0];
+	struct ip_slot *victim = NULL;
 
 	for (int i = 0; i < IP_WAYS; i++) {
-		if (b[i].ip == h) {
-			if (b[i].win != win) {
-				memset(&b[i], 0, sizeof(b[i]));
-				b[i].ip = h;
-				b[i].win = win;
-			}
+		if (b[i].ip == h && b[i].win == win)
 			return &b[i];
-		}
-		if (b[i].win < victim->win)
+		if (!victim ||
+		    (victim->ip && (!b[i].ip || b[i].win < victim->win)))
 			victim = &b[i];
 	}
+	if (victim->ip && victim->win > win)
+		return NULL;
 	memset(victim, 0, sizeof(*victim));
 	victim->ip = h;
 	victim->win = win;
@@ -242,12 +250,23 @@ static uint32_t key_hash(const struct kw_keyent *key)
 	return h;
 }
 
-static void auth_alert(struct errors *e, const struct kw_event *ev,
-		       const struct kw_keyent *key, const struct ip_slot *s,
-		       const struct kw_emit *emit)
+void kw_auth_conf(const struct kw_config *cfg, struct kw_auth_conf *out)
+{
+	double keys = kw_learned_num(cfg, "auth.failures", "keys", 5);
+
+	out->on = kw_detect_enabled(cfg, "auth.failures");
+	out->window = kw_learned_duration(cfg, "rate.errors", "window",
+					  INT64_C(300) * 1000000);
+	out->keys = keys < 2 ? 2 : (unsigned)keys;
+}
+
+void kw_auth_alert(const struct kw_auth_conf *c, const struct kw_event *ev,
+		   const struct kw_keyent *key, unsigned nkeys, unsigned denied,
+		   const struct kw_emit *emit)
 {
 	struct kw_alert a;
-	char label[256], ip[64], subject[80];
+	char label[256], ip[64], subject[80], from[32];
+	const char *parts[3];
 
 	if (kw_detect_alert(&a, "auth.failures", KW_SEV_HIGH, ev, key) != KW_OK)
 		return;
@@ -256,16 +275,22 @@ static void auth_alert(struct errors *e, const struct kw_event *ev,
 			 "IP %s had requests denied for %u different keys "
 			 "within %lld s, the last with %s: someone is trying "
 			 "keys",
-			 ip, s->nkeys, (long long)(e->window / 1000000),
+			 ip, nkeys, (long long)(c->window / 1000000),
 			 kw_detect_key_label(key, label, sizeof(label)));
 	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
-	kw_alert_evidence_int(&a, "keys", s->nkeys);
-	kw_alert_evidence_int(&a, "denied", s->denied);
+	kw_alert_evidence_int(&a, "keys", nkeys);
+	kw_alert_evidence_int(&a, "denied", denied);
 	kw_alert_evidence_int(&a, "status", ev->status);
-	kw_alert_evidence_int(&a, "window_seconds", e->window / 1000000);
+	kw_alert_evidence_int(&a, "window_seconds", c->window / 1000000);
 	kw_alert_suppress_str(&a, "ip", kw_str_c(ip));
+	/* The pair's id: the same whichever key crossed the line. */
 	snprintf(subject, sizeof(subject), "ip=%s", ip);
-	kw_alert_set_id(&a, subject);
+	snprintf(from, sizeof(from), "window=%lld",
+		 (long long)kw_win_index(ev->ts, c->window));
+	parts[0] = a.detector;
+	parts[1] = subject;
+	parts[2] = from;
+	kw_alert_make_id(a.id, "kwa_", parts, 3);
 	kw_emit(emit, &a);
 }
 
@@ -284,6 +309,8 @@ static void auth_observe(struct errors *e, const struct kw_event *ev,
 	if (!ev->ip.family)
 		return;
 	s = ip_find(e, ip_hash(&ev->ip), win);
+	if (!s)
+		return;
 	if (s->denied < UINT16_MAX)
 		s->denied++;
 	for (unsigned i = 0; i < s->nkeys && i < IP_KEYS; i++)
@@ -294,9 +321,9 @@ static void auth_observe(struct errors *e, const struct kw_event *ev,
 		s->keys[s->nkeys] = kh;
 	if (s->nkeys < UINT8_MAX)
 		s->nkeys++;
-	if (key && !s->alerted && s->nkeys >= e->keys) {
+	if (key && !s->alerted && s->nkeys >= e->auth.keys) {
 		s->alerted = 1;
-		auth_alert(e, ev, key, s, emit);
+		kw_auth_alert(&e->auth, ev, key, s->nkeys, s->denied, emit);
 	}
 }
 

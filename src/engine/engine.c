@@ -397,7 +397,7 @@ static void analyse_batch(struct kw_engine *e, unsigned stream, size_t n,
 		if (ev->ts > newest)
 			newest = ev->ts;
 		if (!id.n)
-			kw_ordered_unauth(&e->ord, ev, late_wm);
+			kw_ordered_unauth(&e->ord, ev, late_wm, stream);
 		else
 			kw_shard_analyse(&e->shards[kw_shard_of(e, id.p, id.n)],
 					 ev, stream, late_wm);
@@ -1210,6 +1210,29 @@ void kw_engine_drop_stream(struct kw_engine *e, uint64_t stream)
 size_t kw_engine_state_bytes(const struct kw_engine *e)
 {
 	return e->state_size;
+}
+
+int64_t kw_engine_stream_done(struct kw_engine *e, uint64_t stream)
+{
+	settle(e);
+	for (unsigned i = 0; i < e->nstreams; i++) {
+		const struct kw_engine_stream *st = &e->streams[i];
+
+		if (st->id != stream)
+			continue;
+		if (st->newest == INT64_MIN)
+			return INT64_MIN;
+		return st->quiet && e->watermark > st->watermark
+			       ? e->watermark
+			       : st->watermark;
+	}
+	return INT64_MIN;
+}
+
+void kw_engine_alert(struct kw_engine *e, struct kw_alert *a)
+{
+	settle(e);
+	kw_ordered_alert(&e->ord, a);
 }
 
 const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)

@@ -63,6 +63,16 @@ struct kw_engine_opts {
 	bool (*admit)(void *ctx, const char *id, int64_t time, uint64_t stream);
 	void (*passed)(void *ctx, const char *id, int64_t time,
 		       const char *detector, enum kw_severity sev);
+	/* Optional (watch): what spans keys (the families' observe_global
+	 * and observe_unauth: auth.failures' table of source IPs) counted
+	 * elsewhere for some streams. Asked in event order, on the ordered
+	 * stage, for each such observation of an event of stream (key NULL:
+	 * a request made without a key; key is read during the call only);
+	 * true takes it: the engine's own instances do not see it. The
+	 * daemon hands a Kafka input's to a stage keyed by source IP
+	 * (daemon/byip.c), whose alerts come back through kw_engine_alert. */
+	bool (*cross)(void *ctx, uint64_t stream, const struct kw_event *ev,
+		      const struct kw_keyent *key);
 	void *hook_ctx;
 };
 
@@ -186,6 +196,19 @@ enum kw_status kw_engine_import_key(struct kw_engine *e, uint64_t stream,
  * starts afresh from the pending table) and the records imported for it
  * and not yet taken. */
 void kw_engine_drop_stream(struct kw_engine *e, uint64_t stream);
+
+/* How far the stream's event time is complete: no event of it older than
+ * this is counted in a window any more (its own watermark; for a quiet
+ * stream the engine's, when that is ahead). INT64_MIN for a stream with
+ * no event yet, or an unknown one. Waits for what was handed in. */
+int64_t kw_engine_stream_done(struct kw_engine *e, uint64_t stream);
+
+/* An alert raised outside the engine's stages (daemon/byip.c: what spans
+ * keys, counted for the streams opts.cross took), on the alerts' one
+ * path: opts.admit with a->stream, the router, opts.passed. Waits for
+ * what was handed in first, so it takes its place after it. Takes the
+ * alert's contents. */
+void kw_engine_alert(struct kw_engine *e, struct kw_alert *a);
 
 /* Read from an open reader (the engine does not close it). name must
  * outlive the engine (it is kept in events and messages). in may be NULL

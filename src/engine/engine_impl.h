@@ -100,8 +100,8 @@ struct kw_shard_stats {
  * log (kw_emit_note). */
 struct kw_shard_out {
 	void (*alert)(void *ctx, struct kw_alert *a);
-	void (*global)(void *ctx, size_t family, const struct kw_event *ev,
-		       const struct kw_keyent *key);
+	void (*global)(void *ctx, size_t family, unsigned stream,
+		       const struct kw_event *ev, const struct kw_keyent *key);
 	void (*evicted)(void *ctx, const char *fp);
 	void (*note)(void *ctx, enum kw_log_level level, const char *component,
 		     const char *text);
@@ -332,15 +332,18 @@ void kw_shard_foreach(struct kw_shard *s,
 enum kw_status kw_ordered_init(struct kw_engine *e, struct kw_ordered *m,
 			       struct kw_error *err);
 void kw_ordered_fini(struct kw_ordered *m);
-/* The three kinds of shard output, in event order. */
+/* The three kinds of shard output, in event order. global: stream is the
+ * event's (an index in e->streams); with opts.cross, what that hook takes
+ * is not observed here. */
 void kw_ordered_alert(struct kw_ordered *m, struct kw_alert *a);
-void kw_ordered_global(struct kw_ordered *m, size_t family,
+void kw_ordered_global(struct kw_ordered *m, size_t family, unsigned stream,
 		       const struct kw_event *ev, const struct kw_keyent *key);
 void kw_ordered_evicted(struct kw_ordered *m, const char *fp);
-/* A request made without a key (ev->key empty), at watermark wm: the
- * families that judge a source IP see it. */
+/* A request made without a key (ev->key empty) of stream (an index), at
+ * watermark wm: the families that judge a source IP see it (or
+ * opts.cross takes it). */
 void kw_ordered_unauth(struct kw_ordered *m, const struct kw_event *ev,
-		       int64_t wm);
+		       int64_t wm, unsigned stream);
 void kw_ordered_note(struct kw_ordered *m, enum kw_log_level level,
 		     const char *component, const char *text);
 /* Alerts that passed the router about the key of fingerprint fp. */

@@ -8,7 +8,8 @@
  *     watch;
  *   - the families' parts across keys (observe_global: auth.failures'
  *     table of IPs) run on instances of their own, which also see the
- *     requests made without a key (observe_unauth);
+ *     requests made without a key (observe_unauth), unless the caller's
+ *     cross hook (engine.h) takes a stream's to count them elsewhere;
  *   - the report's count of alerts per key is kept by fingerprint, and
  *     dropped when the key leaves its shard's table (a key seen again
  *     starts from nothing, as its other counters do).
@@ -155,12 +156,24 @@ static void merge_emit(void *ctx, struct kw_alert *a)
 	kw_ordered_alert(ctx, a);
 }
 
-void kw_ordered_global(struct kw_ordered *m, size_t family,
+/* Whether opts.cross takes ev (of stream, an index) from the families'
+ * instances here. */
+static bool crossed(struct kw_ordered *m, unsigned stream,
+		    const struct kw_event *ev, const struct kw_keyent *key)
+{
+	const struct kw_engine_opts *o = &m->e->opts;
+
+	return o->cross && stream < m->e->nstreams &&
+	       o->cross(o->hook_ctx, m->e->streams[stream].id, ev, key);
+}
+
+void kw_ordered_global(struct kw_ordered *m, size_t family, unsigned stream,
 		       const struct kw_event *ev, const struct kw_keyent *key)
 {
 	struct kw_family *f = &m->glob[family];
 
-	f->ops->observe_global(f->self, ev, key, &m->emit);
+	if (!crossed(m, stream, ev, key))
+		f->ops->observe_global(f->self, ev, key, &m->emit);
 }
 
 void kw_ordered_note(struct kw_ordered *m, enum kw_log_level level,
@@ -188,7 +201,7 @@ static void merge_note(void *ctx, enum kw_log_level level,
 }
 
 void kw_ordered_unauth(struct kw_ordered *m, const struct kw_event *ev,
-		       int64_t wm)
+		       int64_t wm, unsigned stream)
 {
 	m->unauthenticated++;
 	if (ev->ts < wm)
@@ -197,6 +210,8 @@ void kw_ordered_unauth(struct kw_ordered *m, const struct kw_event *ev,
 		m->st.first_ts = ev->ts;
 	if (ev->ts > m->st.last_ts)
 		m->st.last_ts = ev->ts;
+	if (crossed(m, stream, ev, NULL))
+		return;
 	for (size_t i = 0; i < KW_ENGINE_MAX_FAMILIES; i++) {
 		struct kw_family *f = &m->glob[i];
 
@@ -211,10 +226,11 @@ static void direct_alert(void *ctx, struct kw_alert *a)
 	kw_ordered_alert(ctx, a);
 }
 
-static void direct_global(void *ctx, size_t family, const struct kw_event *ev,
+static void direct_global(void *ctx, size_t family, unsigned stream,
+			  const struct kw_event *ev,
 			  const struct kw_keyent *key)
 {
-	kw_ordered_global(ctx, family, ev, key);
+	kw_ordered_global(ctx, family, stream, ev, key);
 }
 
 static void direct_evicted(void *ctx, const char *fp)

@@ -66,6 +66,7 @@ struct item {
 	uint32_t pos; /* event index; B + shard for the tick */
 	uint8_t kind;
 	uint8_t family;
+	uint16_t stream; /* IT_GLOBAL: its event's (an index) */
 	union {
 		struct kw_alert alert;
 		struct {
@@ -267,14 +268,15 @@ static void out_alert(void *ctx, struct kw_alert *a)
 	it->u.alert = *a; /* the contents move */
 }
 
-static void out_global(void *ctx, size_t family, const struct kw_event *ev,
-		       const struct kw_keyent *key)
+static void out_global(void *ctx, size_t family, unsigned stream,
+		       const struct kw_event *ev, const struct kw_keyent *key)
 {
 	struct item *it = new_item(ctx, IT_GLOBAL);
 
 	if (!it)
 		return;
 	it->family = (uint8_t)family;
+	it->stream = (uint16_t)stream;
 	it->u.g.ev = *ev;
 	it->u.g.key = *key;
 	if (key->id_long) { /* the entry may be gone when it is read */
@@ -553,7 +555,8 @@ static void process(struct kw_ordered *m, struct item *it)
 		kw_ordered_alert(m, &it->u.alert);
 		break;
 	case IT_GLOBAL:
-		kw_ordered_global(m, it->family, &it->u.g.ev, &it->u.g.key);
+		kw_ordered_global(m, it->family, it->stream, &it->u.g.ev,
+				  &it->u.g.key);
 		break;
 	case IT_NOTE:
 		kw_ordered_note(m, it->u.note.level, it->u.note.component,
@@ -656,8 +659,8 @@ static void run_merge(struct kw_pipeline *p)
 		if (take[i].it)
 			process(&p->e->ord, take[i].it);
 		else
-			kw_ordered_unauth(&p->e->ord, take[i].ev,
-					  sl->wm_before);
+			kw_ordered_unauth(&p->e->ord, take[i].ev, sl->wm_before,
+					  sl->stream);
 	}
 	pthread_mutex_lock(&p->mu);
 	sl->unauth_at += unauth;

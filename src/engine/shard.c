@@ -74,14 +74,16 @@ static bool shard_global(void *ctx, const struct kw_event *ev,
 			 const struct kw_keyent *key)
 {
 	struct kw_shard *s = ctx;
+	unsigned stream = 0;
 
 	/* What it raises is about this key: its count goes with it. */
 	if (s->current) {
 		struct kw_keyhead *h = kw_keytab_state(s->current);
 
 		h->flags |= KW_KS_RAISED;
+		stream = kw_keyhead_stream(h);
 	}
-	s->out.global(s->out.ctx, s->cur_family, ev, key);
+	s->out.global(s->out.ctx, s->cur_family, stream, ev, key);
 	return true;
 }
 

@@ -117,6 +117,9 @@ static void write_file(const char *path, const char *text)
 
 /* With report, the engine keeps what a report shows per key. */
 static bool rig_report;
+/* The cross hook of the next rig (engine.h), or NULL. */
+static bool (*rig_cross)(void *ctx, uint64_t stream, const struct kw_event *ev,
+			 const struct kw_keyent *key);
 
 /* The stream of the last alert the engine asked to admit (engine.h's admit
  * hook, which every rig sets). */
@@ -162,6 +165,7 @@ static void rig_up_threads(struct rig *r, const char *text, const char *format,
 	opts.threads = threads;
 	opts.report = rig_report;
 	opts.admit = admit_any;
+	opts.cross = rig_cross;
 	if (kw_engine_create(&opts, &r->engine, &err) != KW_OK)
 		fail_msg("%s", err.msg);
 	snprintf(r->dir, sizeof(r->dir), "/tmp/kw_test_engine_XXXXXX");
@@ -901,6 +905,104 @@ static void feed_half(struct rig *r, const char *key, uint64_t stream,
 	kw_engine_feed(r->engine, buf, n, "kafka:api", &in);
 }
 
+/* What the cross hook was handed: of which stream, with a key or not. */
+static struct {
+	uint64_t stream;
+	unsigned keyed, unkeyed;
+	char last_id[64];
+} crossed;
+
+static bool take_stream_5(void *ctx, uint64_t stream, const struct kw_event *ev,
+			  const struct kw_keyent *key)
+{
+	(void)ctx;
+	(void)ev;
+	if (stream != 5)
+		return false;
+	crossed.stream = stream;
+	if (key) {
+		crossed.keyed++;
+		snprintf(crossed.last_id, sizeof(crossed.last_id), "%s",
+			 kw_keyent_id(key));
+	} else {
+		crossed.unkeyed++;
+	}
+	return true;
+}
+
+/* Five keys denied to one IP, and one request without a key, on stream. */
+static void feed_guesses(struct rig *r, uint64_t stream, const char *ip)
+{
+	struct kw_engine_input in = {NULL, NULL, stream};
+	char buf[4096];
+	size_t n = 0;
+
+	for (int i = 0; i <= 5; i++) {
+		char key[64] = "";
+
+		if (i)
+			snprintf(key, sizeof(key),
+				 ",\"api_key\":\"sk_live_51Hguessguessguess%"
+				 "04d\"",
+				 i);
+		n += (size_t)snprintf(
+			buf + n, sizeof(buf) - n,
+			"{\"id\":\"req_%d\",\"created\":%d,\"method\":\"GET\","
+			"\"path\":\"/v1/"
+			"balance\",\"status\":401,\"ip\":\"%s\"%s}\n",
+			i, 1795766400 + i, ip, key);
+	}
+	kw_engine_feed(r->engine, buf, n, "kafka:api", &in);
+}
+
+/* The cross hook takes what spans keys of the streams it wants: the
+ * engine's own table of IPs does not count them (no alert from stream
+ * 5's guesses, one from stream 6's), and an alert raised elsewhere comes
+ * back through kw_engine_alert: admitted with its stream, then routed. */
+static void test_cross_hook(void **state)
+{
+	struct rig r;
+	struct kw_alert a;
+	struct kw_alert_key ak;
+
+	(void)state;
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		memset(&crossed, 0, sizeof(crossed));
+		rig_cross = take_stream_5;
+		rig_up_threads(&r, "{}", NULL, threads);
+		rig_cross = NULL;
+		feed_guesses(&r, 5, "203.0.113.9");
+		feed_guesses(&r, 6, "198.51.100.7");
+		kw_engine_finish(r.engine);
+		assert_int_equal(r.cap.n, 1);
+		assert_string_equal(get(r.cap.alerts[0], "detector"),
+				    "auth.failures");
+		assert_non_null(strstr(get(r.cap.alerts[0], "summary"),
+				       "IP 198.51.100.7 "));
+		assert_true(crossed.stream == 5);
+		assert_int_equal(crossed.keyed, 5);
+		assert_int_equal(crossed.unkeyed, 1);
+		assert_string_equal(crossed.last_id, "sk_live_" E "0005");
+
+		memset(&ak, 0, sizeof(ak));
+		snprintf(ak.id, sizeof(ak.id), "sk_live_" E "0003");
+		assert_int_equal(kw_alert_init(&a, "auth.failures", KW_SEV_HIGH,
+					       INT64_C(1795766403) * 1000000,
+					       &ak),
+				 KW_OK);
+		kw_alert_summary(&a, "counted elsewhere");
+		kw_alert_set_id(&a, "ip=203.0.113.9");
+		a.stream = 5;
+		admitted_stream = 0;
+		kw_engine_alert(r.engine, &a);
+		assert_int_equal(r.cap.n, 2);
+		assert_true(admitted_stream == 5);
+		assert_string_equal(get(r.cap.alerts[1], "summary"),
+				    "counted elsewhere");
+		rig_down(&r);
+	}
+}
+
 static void test_stream_moves(void **state)
 {
 	const uint64_t S = 5, T = 6;
@@ -1037,6 +1139,7 @@ int main(void)
 		cmocka_unit_test(test_stream_time),
 		cmocka_unit_test(test_stream_quiet),
 		cmocka_unit_test(test_stream_moves),
+		cmocka_unit_test(test_cross_hook),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -303,6 +303,79 @@ static void test_auth_unauthenticated(void **state)
 	teardown_f(&f);
 }
 
+/* One denied request of guess key i (1-based) from ip, s seconds after
+ * t0. */
+static void tried(struct fixture *f, int i, const char *ip, int64_t s)
+{
+	char k[64];
+
+	snprintf(k, sizeof(k), "sk_live_51Hguessguessguess%04d", i);
+	request(f, k, ip, f->t0 + s * 1000000, 401);
+}
+
+/* The table is of (IP, window) pairs: a request that comes late counts in
+ * its own window and leaves the newer one alone; a key tried again counts
+ * once; the alert's id is the pair's, whichever key crossed the line. */
+static void test_auth_ip_windows(void **state)
+{
+	struct fixture f;
+	char first[64];
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	for (int i = 1; i <= 4; i++)
+		tried(&f, i, "203.0.113.9", 10 + i); /* window 0 */
+	for (int i = 1; i <= 4; i++)
+		tried(&f, i, "203.0.113.9", 310 + i); /* window 1 */
+	for (int i = 1; i <= 4; i++)
+		tried(&f, i, "203.0.113.9", 20 + i); /* again: still 4 */
+	assert_int_equal(f.n, 0);
+	tried(&f, 5, "203.0.113.9", 30); /* late, into window 0 */
+	assert_int_equal(f.n, 1);
+	assert_string_equal(field(f.alerts[0], "time"), "2026-11-16T00:00:30Z");
+	snprintf(first, sizeof(first), "%s", field(f.alerts[0], "id"));
+	tried(&f, 6, "203.0.113.9", 320); /* window 1 was not reset */
+	finish(&f);
+	assert_int_equal(f.n, 2);
+	assert_string_equal(field(f.alerts[1], "time"), "2026-11-16T00:05:20Z");
+	assert_string_not_equal(field(f.alerts[1], "id"), first);
+	teardown_f(&f);
+	/* the same pair, its keys in another order: the same id */
+	setup_cfg(&f, "{}");
+	for (int i = 5; i >= 1; i--)
+		tried(&f, i, "203.0.113.9", 100 - i);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(field(f.alerts[0], "id"), first);
+	assert_string_equal(field(f.alerts[0], "summary"),
+			    "IP 203.0.113.9 had requests denied for 5 "
+			    "different keys within 300 s, the last with "
+			    "sk_live_" E "0001: someone is trying keys");
+	teardown_f(&f);
+}
+
+/* An IP keeps at most 8 windows (its bucket's ways): a ninth takes the
+ * oldest one's slot, and a request late for that one counts nowhere. */
+static void test_auth_ip_windows_bound(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	for (int w = 0; w < 8; w++)
+		for (int i = 1; i <= 4; i++)
+			tried(&f, i, "203.0.113.9", w * 300 + i);
+	tried(&f, 5, "203.0.113.9", 1 * 300 + 10); /* window 1: 5 keys */
+	assert_int_equal(f.n, 1);
+	tried(&f, 1, "203.0.113.9", 8 * 300 + 1);  /* a ninth window */
+	tried(&f, 5, "203.0.113.9", 0 * 300 + 10); /* window 0 is gone */
+	tried(&f, 5, "203.0.113.9", 2 * 300 + 10); /* window 2 is not */
+	finish(&f);
+	assert_int_equal(f.n, 2);
+	assert_string_equal(field(f.alerts[1], "time"), "2026-11-16T00:10:10Z");
+	teardown_f(&f);
+}
+
 static void test_disabled(void **state)
 {
 	struct fixture f;
@@ -385,6 +458,8 @@ int main(void)
 		cmocka_unit_test(test_auth_one_ip_many_keys),
 		cmocka_unit_test(test_auth_below_threshold),
 		cmocka_unit_test(test_auth_unauthenticated),
+		cmocka_unit_test(test_auth_ip_windows),
+		cmocka_unit_test(test_auth_ip_windows_bound),
 		cmocka_unit_test(test_disabled),
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_option_maxima),
