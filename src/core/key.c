@@ -422,6 +422,29 @@ static const char *needles_find(const struct needles *nd, const char *p,
 	return best;
 }
 
+/* The needles of the key last searched for on this thread. An alert
+ * scrubs its summary and each text of its evidence with one key, and
+ * indexing the key costs a hash step and an insert a byte of it: the
+ * table is built once a key, not once a text. The cache holds a copy of
+ * the key in this thread's memory only, as the event did. */
+static const struct needles *needles_for(struct kw_str key)
+{
+	static _Thread_local struct {
+		struct needles nd;
+		char key[KW_KEY_MAX_LEN];
+		bool built;
+	} c;
+
+	if (key.n > KW_KEY_MAX_LEN)
+		key.n = KW_KEY_MAX_LEN; /* longer is no key (the decoder) */
+	if (c.built && c.nd.key.n == key.n && !memcmp(c.key, key.p, key.n))
+		return &c.nd;
+	memcpy(c.key, key.p, key.n);
+	needles_init(&c.nd, (struct kw_str){c.key, key.n});
+	c.built = true;
+	return &c.nd;
+}
+
 /* Whether text is too short to hold the key or a piece of it. */
 static bool too_short(struct kw_str text, struct kw_str key)
 {
@@ -430,13 +453,11 @@ static bool too_short(struct kw_str text, struct kw_str key)
 
 bool kw_key_in(struct kw_str text, struct kw_str key)
 {
-	struct needles nd;
 	size_t len;
 
 	if (too_short(text, key))
 		return false;
-	needles_init(&nd, key);
-	return needles_find(&nd, text.p, text.n, &len) != NULL;
+	return needles_find(needles_for(key), text.p, text.n, &len) != NULL;
 }
 
 /* Bytes of p[0..n) that fit in out from *o up to lim, copied. False when
@@ -453,20 +474,21 @@ static bool put(char *out, size_t *o, size_t lim, const char *p, size_t n)
 size_t kw_key_scrub(char *out, size_t cap, struct kw_str text,
 		    struct kw_str key, const char *id)
 {
-	struct needles nd;
+	static const struct needles none;
+	const struct needles *nd =
+		too_short(text, key) ? &none : needles_for(key);
 	size_t lim = cap - 1, o = 0, i = 0, idn = strlen(id);
 	bool whole = true;
 
-	needles_init(&nd, too_short(text, key) ? KW_STR_NULL : key);
 	while (i < text.n && whole) {
 		/* What can still reach the output, and a key that starts
 		 * there and runs past it. */
-		size_t win = lim - o + 1 + nd.longest;
+		size_t win = lim - o + 1 + nd->longest;
 		size_t end = text.n - i < win ? text.n : i + win;
 		size_t len = 0;
 		const char *hit =
-			nd.n ? needles_find(&nd, text.p + i, end - i, &len)
-			     : NULL;
+			nd->n ? needles_find(nd, text.p + i, end - i, &len)
+			      : NULL;
 		size_t plain = hit ? (size_t)(hit - (text.p + i)) : end - i;
 
 		whole = put(out, &o, lim, text.p + i, plain);

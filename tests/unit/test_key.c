@@ -459,6 +459,45 @@ static void test_scrub_replaces(void **state)
 		"a short key: " SCRUB_ID " k3y");
 }
 
+/* One key after another, as alerts about different keys come: each text
+ * is searched for its own key only (the index of the key last searched
+ * for is kept, and must not answer for another key, a longer one or a
+ * shorter one with the same start). */
+static void test_scrub_key_changes(void **state)
+{
+	static const char a[] = "sk_live_51HxAbCdEfGhIjKlMnOpQrSt4242";
+	static const char b[] = "sk_live_51ZzYyXxWwVvUuTtSsRrQqPp4242";
+	static const char a_short[] = "sk_live_51HxAbCdEfGhIjKlMn";
+	char out[256];
+
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		assert_string_equal(scrub("k=" SCRUB_KEY, a, out, sizeof(out)),
+				    "k=" SCRUB_ID);
+		assert_string_equal(
+			scrub("k=sk_live_51ZzYyXxWwVvUuTtSsRrQqPp4242", a, out,
+			      sizeof(out)),
+			"k=sk_live_51ZzYyXxWwVvUuTtSsRrQqPp4242");
+		assert_string_equal(
+			scrub("k=sk_live_51ZzYyXxWwVvUuTtSsRrQqPp4242", b, out,
+			      sizeof(out)),
+			"k=" SCRUB_ID);
+		assert_string_equal(scrub("k=" SCRUB_KEY, b, out, sizeof(out)),
+				    "k=" SCRUB_KEY);
+		/* a, its first 26 bytes, then a again: the shorter key
+		 * matches a's start only, the longer one all of it. */
+		assert_string_equal(scrub("k=" SCRUB_KEY, a, out, sizeof(out)),
+				    "k=" SCRUB_ID);
+		assert_string_equal(
+			scrub("k=" SCRUB_KEY, a_short, out, sizeof(out)),
+			"k=" SCRUB_ID "OpQrSt4242");
+		assert_string_equal(scrub("k=" SCRUB_KEY, a, out, sizeof(out)),
+				    "k=" SCRUB_ID);
+		assert_false(kw_key_in(kw_str_c("x " SCRUB_KEY), kw_str_c(b)));
+		assert_true(kw_key_in(kw_str_c("x " SCRUB_KEY), kw_str_c(a)));
+	}
+}
+
 static void test_scrub_percent_encoded(void **state)
 {
 	const char *key = "tok/Self+Carrying=Secret";
@@ -814,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_redact_long_redacted),
 		cmocka_unit_test(test_redact_never_whole),
 		cmocka_unit_test(test_scrub_replaces),
+		cmocka_unit_test(test_scrub_key_changes),
 		cmocka_unit_test(test_scrub_percent_encoded),
 		cmocka_unit_test(test_scrub_bound),
 		cmocka_unit_test(test_scrub_huge),
