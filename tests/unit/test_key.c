@@ -404,7 +404,35 @@ static const struct glob_case glob_cases[] = {
 	{"abc", "abcdef", 3, true}, /* only n bytes */
 	{"*a*a*a*a*b", "aaaaaaaaaaaab", 0, true},
 	{"*a*a*a*a*b", "aaaaaaaaaaaaa", 0, false},
+	/* The ends first: they must not overlap, and a star between them
+	 * may be empty. */
+	{"ab*ba", "aba", 0, false},
+	{"ab*ba", "abba", 0, true},
+	{"ab*b*ba", "abba", 0, false},
+	{"ab*b*ba", "abbba", 0, true},
+	{"sk_*", "sk_", 0, true},
+	{"sk_*", "sk", 0, false},
+	{"*4242", "4242", 0, true},
+	{"*4242", "424", 0, false},
+	{"a*b*c", "abXc", 0, true},
+	{"a*b*c", "acXc", 0, false},
 };
+
+/* The glob the README describes, written the obvious recursive way: the
+ * reference for random patterns and strings. */
+static bool glob_reference(const char *p, const char *s, size_t n)
+{
+	if (!*p)
+		return n == 0;
+	if (*p == '*') {
+		for (size_t i = 0; i <= n; i++) {
+			if (glob_reference(p + 1, s + i, n - i))
+				return true;
+		}
+		return false;
+	}
+	return n && *p == *s && glob_reference(p + 1, s + 1, n - 1);
+}
 
 /* ---- redaction by value ------------------------------------------------ */
 
@@ -596,6 +624,37 @@ static void test_glob_table(void **state)
 		if (kw_key_glob(c->pattern, c->key, n) != c->want)
 			print_message("case %zu: %s\n", i, c->pattern);
 		assert_int_equal(kw_key_glob(c->pattern, c->key, n), c->want);
+	}
+}
+
+/* Random patterns of a small alphabet and stars against random strings
+ * of the same alphabet: as the reference says, every time. */
+static void test_glob_random(void **state)
+{
+	static const char alpha[] = "ab*";
+	unsigned seed = 12345;
+
+	(void)state;
+	for (int round = 0; round < 200000; round++) {
+		char p[9], s[11];
+		size_t pn, n;
+
+		seed = seed * 1103515245u + 12345u;
+		pn = (seed >> 16) % 9;
+		for (size_t i = 0; i < pn; i++) {
+			seed = seed * 1103515245u + 12345u;
+			p[i] = alpha[(seed >> 16) % 3];
+		}
+		p[pn] = '\0';
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % 11;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			s[i] = alpha[(seed >> 16) % 3]; /* a literal star too */
+		}
+		if (kw_key_glob(p, s, n) != glob_reference(p, s, n))
+			print_message("%s against %.*s\n", p, (int)n, s);
+		assert_int_equal(kw_key_glob(p, s, n), glob_reference(p, s, n));
 	}
 }
 
@@ -858,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_scrub_bound),
 		cmocka_unit_test(test_scrub_huge),
 		cmocka_unit_test(test_glob_table),
+		cmocka_unit_test(test_glob_random),
 		cmocka_unit_test(test_glob_pathological),
 		cmocka_unit_test(test_principal_label),
 	};
