@@ -10,7 +10,6 @@
 #include "core/alert.h"
 
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,19 +93,6 @@ enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
 	return KW_OK;
 }
 
-/* SHA-256 fetched from its provider once per process. OpenSSL 3 looks
- * EVP_sha256() up again in every EVP_DigestInit_ex (about 4,000
- * instructions, more than hashing an id); a fetched one it does not.
- * Written once under pthread_once, then only read (NULL when the fetch
- * failed: EVP_sha256() then, as before). */
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static EVP_MD *sha256_md;
-
-static void sha256_fetch(void)
-{
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
 void kw_alert_make_id(char *out, const char *prefix, const char *const *parts,
 		      size_t n)
 {
@@ -114,12 +100,9 @@ void kw_alert_make_id(char *out, const char *prefix, const char *const *parts,
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	const EVP_MD *type;
 
-	pthread_once(&sha256_once, sha256_fetch);
-	type = sha256_md ? sha256_md : EVP_sha256();
 	memcpy(out, prefix, 4);
-	if (ctx && EVP_DigestInit_ex(ctx, type, NULL) == 1) {
+	if (ctx && EVP_DigestInit_ex(ctx, kw_sha256(), NULL) == 1) {
 		for (size_t i = 0; i < n; i++)
 			EVP_DigestUpdate(ctx, parts[i],
 					 strlen(parts[i]) + (i + 1 < n));

@@ -13,6 +13,7 @@
 #include "core/glob.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -21,6 +22,21 @@ static const char ellipsis[] = "\xe2\x80\xa6"; /* "…", 3 bytes */
 
 /* ---- fingerprint ------------------------------------------------------ */
 
+/* Written once under pthread_once, then only read; kept to the end. */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const struct evp_md_st *kw_sha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md ? sha256_md : EVP_sha256();
+}
+
 void kw_key_fingerprint(const char *key, size_t n, char out[17])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -28,7 +44,7 @@ void kw_key_fingerprint(const char *key, size_t n, char out[17])
 	unsigned int mdlen = 0;
 
 	out[0] = '\0';
-	if (!EVP_Digest(n ? key : "", n, md, &mdlen, EVP_sha256(), NULL) ||
+	if (!EVP_Digest(n ? key : "", n, md, &mdlen, kw_sha256(), NULL) ||
 	    mdlen < 8)
 		return;
 	for (int i = 0; i < 8; i++) {

@@ -32,6 +32,13 @@
  */
 void kw_key_fingerprint(const char *key, size_t n, char out[17]);
 
+/* OpenSSL's SHA-256, fetched from its provider once per process: OpenSSL 3
+ * looks EVP_sha256() up again in every digest it starts (about 4,000
+ * instructions, more than hashing a key), a fetched one it does not.
+ * Never NULL (EVP_sha256() when the fetch failed). */
+struct evp_md_st;
+const struct evp_md_st *kw_sha256(void);
+
 /*
  * True when the log already hides the key: it contains the UTF-8 ellipsis
  * "…" (e2 80 a6), three dots "...", or a '*'.
