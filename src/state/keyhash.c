@@ -38,21 +38,22 @@ static inline uint64_t load64(const unsigned char *p)
 	return v;
 }
 
-/* a * x mod 2^128, a a 128-bit multiplier */
-static inline u128 mul128(const uint64_t a[2], uint64_t x)
-{
-	return (u128)a[0] * x + ((u128)(a[1] * x) << 64);
-}
-
-/* The top 64 bits of sum_j a[j] * x[j] + b mod 2^128. */
+/* The top 64 bits of sum_j a[j] * x[j] + b mod 2^128, a[j] and b 128-bit
+ * ([0] low, [1] high). a[j] * x[j] mod 2^128 is a[j][0] * x[j] (128 bits)
+ * plus a[j][1] * x[j] (mod 2^64) shifted up 64: the high words only add to
+ * the top half, so they are summed apart, 64 bits wide, and added once. */
 static inline uint64_t mas(const uint64_t a[5][2], const uint64_t b[2],
 			   const uint64_t x[5])
 {
-	u128 h = ((u128)b[1] << 64) | b[0];
+	u128 lo = ((u128)b[1] << 64) | b[0];
+	uint64_t hi = 0;
 
-	for (int j = 0; j < 5; j++)
-		h += mul128(a[j], x[j]);
-	return (uint64_t)(h >> 64);
+#pragma GCC unroll 5
+	for (int j = 0; j < 5; j++) {
+		lo += (u128)a[j][0] * x[j];
+		hi += a[j][1] * x[j];
+	}
+	return (uint64_t)(lo >> 64) + hi;
 }
 
 void kw_keyhash(const struct kw_keyhash_key *k, const void *data, size_t n,

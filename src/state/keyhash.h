@@ -9,7 +9,7 @@
  * keys must never get the same 128 bits. A universal hash family with a
  * random member per table gives both with a proof, and costs a fraction of
  * a PRF such as SipHash-2-4 (two multiplies per 16 bytes instead of eight
- * rounds per 8): about 170 instructions for a 107-byte Stripe key.
+ * rounds per 8): about 260 instructions for a 107-byte Stripe key.
  *
  *   NH (Black, Halevi, Krawczyk, Krovetz, Rogaway: "UMAC: Fast and Secure
  *   Message Authentication", CRYPTO 1999): the key padded with zeros to a

@@ -7,7 +7,8 @@
  * one-shot keys through a full table (issue 9), eviction and foreach order
  * independent of the seed, counts, ETOOBIG, incremental growth under many
  * inserts with lookups and evictions interleaved (checked against a model
- * that follows the callbacks), and the seed.
+ * that follows the callbacks), the seed, and the keyed hash against its
+ * definition written out plainly.
  *
  * Tests number their keys in kw_keyent.relearn, an engine-owned field the
  * table zeroes on insert and never reads.
@@ -917,6 +918,78 @@ static void test_seed(void **state)
 	kw_keytab_destroy(r2);
 }
 
+/* keyhash.h's definition written out plainly: the key (at most
+ * KW_KEYHASH_MAX_LEN bytes of it) copied into zeros to a multiple of 16,
+ * both NH passes over its words, and each multiply-add-shift in 128-bit
+ * arithmetic. kw_keyhash (its tail read in place, the multipliers' high
+ * words summed apart) must give the same 128 bits for every length. */
+__extension__ typedef unsigned __int128 u128;
+
+static void keyhash_plain(const struct kw_keyhash_key *k, const uint8_t *p,
+			  size_t n, uint64_t h[2])
+{
+	uint8_t buf[KW_KEYHASH_MAX_LEN] = {0};
+	size_t m = n < KW_KEYHASH_MAX_LEN ? n : KW_KEYHASH_MAX_LEN;
+	size_t words = (m + 15) / 16 * 2;
+	u128 nh[2] = {0, 0}, x[5];
+
+	memcpy(buf, p, m);
+	for (size_t i = 0; i < words; i += 2) {
+		uint64_t w0, w1;
+
+		memcpy(&w0, buf + 8 * i, 8);
+		memcpy(&w1, buf + 8 * i + 8, 8);
+		for (int pass = 0; pass < 2; pass++)
+			nh[pass] += (u128)(uint64_t)(w0 + k->nh[i + 2 * pass]) *
+				    (uint64_t)(w1 + k->nh[i + 1 + 2 * pass]);
+	}
+	x[0] = (uint64_t)nh[0];
+	x[1] = (uint64_t)(nh[0] >> 64);
+	x[2] = (uint64_t)nh[1];
+	x[3] = (uint64_t)(nh[1] >> 64);
+	x[4] = n;
+	for (int o = 0; o < 2; o++) {
+		u128 acc = (u128)k->b[o][1] << 64 | k->b[o][0];
+
+		for (int j = 0; j < 5; j++)
+			acc += ((u128)k->a[o][j][1] << 64 | k->a[o][j][0]) *
+			       x[j];
+		h[o] = (uint64_t)(acc >> 64);
+	}
+}
+
+static void test_keyhash_definition(void **state)
+{
+	static uint8_t key[KW_KEYHASH_MAX_LEN + 40];
+	struct kw_keyhash_key hk;
+	uint64_t want[2], got[2], x = 0x9e3779b97f4a7c15u;
+
+	(void)state;
+	kw_keyhash_init(&hk, seed_a);
+	for (int round = 0; round < 3; round++) {
+		/* random bytes, then all 0xff (every carry), then zeros */
+		for (size_t i = 0; i < sizeof(key); i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			key[i] = round == 0   ? (uint8_t)x
+				 : round == 1 ? 0xff
+					      : 0;
+		}
+		for (size_t n = 0; n <= sizeof(key); n++) {
+			keyhash_plain(&hk, key, n, want);
+			kw_keyhash(&hk, n ? key : NULL, n, got);
+			if (memcmp(want, got, sizeof(got)) != 0)
+				fail_msg("round %d, %zu bytes: %016llx%016llx, "
+					 "defined %016llx%016llx",
+					 round, n, (unsigned long long)got[1],
+					 (unsigned long long)got[0],
+					 (unsigned long long)want[1],
+					 (unsigned long long)want[0]);
+		}
+	}
+}
+
 /* ---- memory
  * --------------------------------------------------------------------- */
 
@@ -1040,6 +1113,7 @@ int main(void)
 		cmocka_unit_test(test_evict_during_growth),
 		cmocka_unit_test(test_churn_small),
 		cmocka_unit_test(test_seed),
+		cmocka_unit_test(test_keyhash_definition),
 		cmocka_unit_test(test_memory),
 		cmocka_unit_test(test_bench),
 	};
