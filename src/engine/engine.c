@@ -371,6 +371,17 @@ static void input_failed(struct kw_engine *e, enum kw_skip_reason r,
 	kw_log_error(NULL, "%s", msg);
 }
 
+/* The shard of ev's key, or KW_ENGINE_SHARDS_MAX for an event made
+ * without a key. */
+static uint8_t shard_of_event(const struct kw_engine *e,
+			      const struct kw_event *ev)
+{
+	struct kw_str id = kw_engine_id(ev);
+
+	return id.n ? (uint8_t)kw_shard_of(e, id.p, id.n)
+		    : KW_ENGINE_SHARDS_MAX;
+}
+
 /* One thread: the n events of a batch of stream, each to its shard (or,
  * made without a key, to the ordered stage), then the watermark after
  * it. */
@@ -378,29 +389,32 @@ static void analyse_batch(struct kw_engine *e, unsigned stream, size_t n,
 			  uint32_t formats)
 {
 	int64_t newest = INT64_MIN, late_wm = e->streams[stream].watermark;
+	/* The shard of events[j] at [j % 16], found once, 8 events ahead
+	 * (shard.c: a hint); KW_ENGINE_SHARDS_MAX: made without a key. */
+	uint8_t shard[16];
 
 	kw_engine_handouts(e, e->events, n, &e->arena);
+	for (size_t i = 0; i < n && i < 8; i++)
+		shard[i] = shard_of_event(e, &e->events[i]);
 	for (size_t i = 0; i < n; i++) {
 		struct kw_event *ev = &e->events[i];
-		struct kw_str id = kw_engine_id(ev);
+		unsigned far, near, own = shard[i % 16];
 
-		for (size_t d = 8; d >= 4; d -= 4) { /* shard.c: a hint */
-			struct kw_str far = i + d < n ? kw_engine_id(ev + d)
-						      : (struct kw_str){0};
-
-			if (far.n)
-				kw_shard_prefetch(&e->shards[kw_shard_of(
-							  e, far.p, far.n)],
-						  d == 8 ? ev + d : NULL,
-						  d == 4 ? ev + d : NULL);
+		if (i + 8 < n) {
+			far = shard[(i + 8) % 16] = shard_of_event(e, ev + 8);
+			if (far != KW_ENGINE_SHARDS_MAX)
+				kw_shard_prefetch(&e->shards[far], ev + 8,
+						  NULL);
 		}
+		near = i + 4 < n ? shard[(i + 4) % 16] : KW_ENGINE_SHARDS_MAX;
+		if (near != KW_ENGINE_SHARDS_MAX)
+			kw_shard_prefetch(&e->shards[near], NULL, ev + 4);
 		if (ev->ts > newest)
 			newest = ev->ts;
-		if (!id.n)
+		if (own == KW_ENGINE_SHARDS_MAX)
 			kw_ordered_unauth(&e->ord, ev, late_wm, stream);
 		else
-			kw_shard_analyse(&e->shards[kw_shard_of(e, id.p, id.n)],
-					 ev, stream, late_wm);
+			kw_shard_analyse(&e->shards[own], ev, stream, late_wm);
 	}
 	kw_engine_advance(e, stream, newest, formats);
 	if (e->newest != INT64_MIN)

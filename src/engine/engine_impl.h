@@ -156,15 +156,17 @@ struct kw_shard {
 	size_t sweep_at;  /* and where it is in due[] */
 	struct kw_shard_stats st;
 	/* Events whose key's table hash is known (kw_shard_prefetch), until
-	 * kw_shard_analyse takes it (ev NULL: free); the byte offsets, in a
-	 * key's state area, of the lines asked for with its entry. */
+	 * kw_shard_analyse takes it (ev NULL: free), made at ahead_next and
+	 * taken in the same order (ahead_near: the next one whose entry is
+	 * asked for, ahead_take: the next one analysed); the byte offsets, in
+	 * a key's state area, of the lines asked for with its entry. */
 	struct kw_shard_ahead {
 		const struct kw_event *ev;
 		const char *key; /* its key's bytes */
 		size_t n;
 		uint64_t h[2];
 	} ahead[KW_SHARD_AHEAD];
-	unsigned ahead_next;
+	unsigned ahead_next, ahead_near, ahead_take;
 	uint32_t pf_off[KW_SHARD_PF_LINES];
 	size_t npf;
 };

@@ -367,13 +367,36 @@ static bool revive(struct kw_keyent *key, int64_t ts)
 	return true;
 }
 
+/* The entry of ahead[] for ev, or NULL: entries are taken in the order
+ * they were made (a shard analyses its events in the order it was asked
+ * for them), so the one at *cursor is almost always it; else a search,
+ * which puts the cursor back in step. */
+static struct kw_shard_ahead *
+ahead_find(struct kw_shard *s, const struct kw_event *ev, unsigned *cursor)
+{
+	struct kw_shard_ahead *a = &s->ahead[*cursor % KW_SHARD_AHEAD];
+
+	if (__builtin_expect(a->ev != ev, 0)) {
+		unsigned i = 0;
+
+		while (i < KW_SHARD_AHEAD && s->ahead[i].ev != ev)
+			i++;
+		if (i == KW_SHARD_AHEAD)
+			return NULL;
+		a = &s->ahead[i];
+		*cursor = i;
+	}
+	(*cursor)++;
+	return a;
+}
+
 void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
 		       const struct kw_event *near)
 {
-	for (unsigned i = 0; far && i < KW_SHARD_AHEAD; i++) {
-		if (s->ahead[i].ev == far)
-			far = NULL; /* asked for already (a paused run) */
-	}
+	/* asked for already (the last one asked for: a run called again at
+	 * the same event) */
+	if (far && s->ahead[(s->ahead_next - 1) % KW_SHARD_AHEAD].ev == far)
+		far = NULL;
 	if (far) {
 		struct kw_shard_ahead *a =
 			&s->ahead[s->ahead_next++ % KW_SHARD_AHEAD];
@@ -386,13 +409,12 @@ void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
 		kw_keytab_prefetch(s->keys, a->h);
 	}
 	if (near) {
-		for (unsigned i = 0; i < KW_SHARD_AHEAD; i++) {
-			if (s->ahead[i].ev == near) {
-				kw_keytab_prefetch_entry(s->keys, s->ahead[i].h,
-							 s->pf_off, s->npf);
-				break;
-			}
-		}
+		const struct kw_shard_ahead *a =
+			ahead_find(s, near, &s->ahead_near);
+
+		if (a)
+			kw_keytab_prefetch_entry(s->keys, a->h, s->pf_off,
+						 s->npf);
 	}
 }
 
@@ -402,14 +424,12 @@ static enum kw_status get_key(struct kw_shard *s, const struct kw_event *ev,
 			      struct kw_str id, struct kw_keyent **key,
 			      bool *created)
 {
-	for (unsigned i = 0; i < KW_SHARD_AHEAD; i++) {
-		struct kw_shard_ahead *a = &s->ahead[i];
+	struct kw_shard_ahead *a = ahead_find(s, ev, &s->ahead_take);
 
-		if (a->ev == ev && a->key == id.p && a->n == id.n) {
-			a->ev = NULL;
-			return kw_keytab_get_hashed(s->keys, a->h, id.p, id.n,
-						    ev->ts, key, created);
-		}
+	if (a && a->key == id.p && a->n == id.n) {
+		a->ev = NULL;
+		return kw_keytab_get_hashed(s->keys, a->h, id.p, id.n, ev->ts,
+					    key, created);
 	}
 	return kw_keytab_get(s->keys, id.p, id.n, ev->ts, key, created);
 }
@@ -488,13 +508,23 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 	first = key->first_seen;
 	if (__builtin_expect(key->relearn != 0, 0))
 		relearn_over(s, key, ev->ts);
-	for (size_t i = 0; i < s->nfam; i++) {
-		struct kw_family *f = &s->fam[i];
+	if (__builtin_expect(key->relearn != 0, 0)) {
+		for (size_t i = 0; i < s->nfam; i++) {
+			struct kw_family *f = &s->fam[i];
 
-		s->cur_family = i;
-		if (__builtin_expect(key->relearn != 0, 0))
+			s->cur_family = i;
 			relearn_view(key, i, first);
-		f->ops->observe(f->self, ev, key, state + f->offset, &s->emit);
+			f->ops->observe(f->self, ev, key, state + f->offset,
+					&s->emit);
+		}
+	} else {
+		for (size_t i = 0; i < s->nfam; i++) {
+			struct kw_family *f = &s->fam[i];
+
+			s->cur_family = i;
+			f->ops->observe(f->self, ev, key, state + f->offset,
+					&s->emit);
+		}
 	}
 	key->first_seen = first;
 	s->current = NULL;
