@@ -19,6 +19,9 @@
  * Time: observe() sees events in arrival order with their event time;
  * tick(watermark) tells the family that no event older than the watermark
  * will come, so windows ending before it can close (DESIGN.md, "Time").
+ * The watermark is that of the stream whose events come next (a Kafka
+ * partition; files are one stream): it moves only forward within a
+ * stream, but may move back when the events that follow are of another.
  *
  * Alerts: a family builds a struct kw_alert (kw_detect_alert() fills the
  * common parts) and hands it to emit(); after the call the alert's contents
@@ -152,7 +155,8 @@ struct kw_detector_ops {
 			       const struct kw_emit *emit);
 
 	/* Optional (default: nothing). No event older than watermark will
-	 * come; close windows that end before it. At the end of a scan the
+	 * come (of the stream whose events come next: see "Time" above);
+	 * close windows that end before it. At the end of a scan the
 	 * engine ticks with INT64_MAX. */
 	void (*tick)(void *self, int64_t watermark, const struct kw_emit *emit);
 
@@ -163,7 +167,7 @@ struct kw_detector_ops {
 	 * The engine asks after each of a key's events (watermark
 	 * INT64_MIN; this must be cheap), puts the key on a timing wheel for
 	 * the earliest answer of the families (or moves it sooner), and
-	 * flushes it when the watermark reaches that (so
+	 * flushes it when its stream's watermark reaches that (so
 	 * a burst followed by silence is reported when the watermark passes
 	 * it, and a key costs nothing while its windows are open); it also
 	 * flushes every key at the end of a scan and a key about to be

@@ -12,10 +12,14 @@
  * Event time is kept per stream (engine.h, struct kw_engine_input: files
  * share the default one, each Kafka partition has its own). A batch is of
  * one stream; its events are late against that stream's watermark, and
- * what ticks the shards and the router is the smallest watermark of the
- * streams that are not quiet (never moving back): a window closes when
- * every stream is past it. With one stream this is the watermark above. With
- * threads (kw_engine_opts.threads > 1) the same batches go through pipeline.c
+ * a key's windows close by the watermark of the stream that last fed it
+ * (the shards keep a clock and a wheel per stream), so a stream that
+ * starts behind the others (a partition restored into an instance ahead
+ * of it) keeps its windows to the end. The engine's watermark, the
+ * smallest of the streams' that are not quiet (never moving back), is
+ * what the router ticks with and what a quiet stream's windows follow.
+ * With one stream all of these are the watermark above. With threads
+ * (kw_engine_opts.threads > 1) the same batches go through pipeline.c
  * instead, with the same results.
  *
  * Learned state (--state): the detectors' part of a key's state area (after
@@ -254,12 +258,29 @@ static bool follow_streams(struct kw_engine *e)
 	return true;
 }
 
-bool kw_engine_advance(struct kw_engine *e, unsigned stream, int64_t newest,
-		       uint32_t formats)
+/* The watermark stream i's windows close by: its own, or for a quiet
+ * stream with events the engine's when that is further on. */
+static int64_t window_wm(const struct kw_engine *e, unsigned i)
+{
+	const struct kw_engine_stream *st = &e->streams[i];
+
+	return st->quiet && st->newest != INT64_MIN &&
+			       e->watermark > st->watermark
+		       ? e->watermark
+		       : st->watermark;
+}
+
+void kw_engine_advance(struct kw_engine *e, unsigned stream, int64_t newest,
+		       uint32_t formats, struct kw_engine_ticks *t)
 {
 	struct kw_engine_stream *st = &e->streams[stream];
 	int64_t lateness;
+	bool moved;
 
+	if (t->any_quiet)
+		memset(t->quiet, 0, sizeof(t->quiet));
+	t->any_quiet = false;
+	t->stream = stream;
 	e->formats |= formats;
 	if (newest > e->newest)
 		e->newest = newest;
@@ -267,19 +288,28 @@ bool kw_engine_advance(struct kw_engine *e, unsigned stream, int64_t newest,
 		st->quiet = false;
 	if (newest > st->newest)
 		st->newest = newest;
-	if (st->newest == INT64_MIN)
-		return false;
-	lateness = kw_engine_lateness(e);
-	for (unsigned i = 0; i < e->nstreams; i++) {
-		/* The lateness may have grown with this batch's formats: a
-		 * watermark never moves back. */
-		struct kw_engine_stream *o = &e->streams[i];
+	if (st->newest != INT64_MIN) {
+		lateness = kw_engine_lateness(e);
+		for (unsigned i = 0; i < e->nstreams; i++) {
+			/* The lateness may have grown with this batch's
+			 * formats: a watermark never moves back. */
+			struct kw_engine_stream *o = &e->streams[i];
 
-		if (o->newest != INT64_MIN &&
-		    o->newest - lateness > o->watermark)
-			o->watermark = o->newest - lateness;
+			if (o->newest != INT64_MIN &&
+			    o->newest - lateness > o->watermark)
+				o->watermark = o->newest - lateness;
+		}
+		/* The quiet streams' windows follow the engine's time. */
+		moved = follow_streams(e);
+		for (unsigned i = 0; moved && i < e->nstreams; i++) {
+			if (window_wm(e, i) != e->streams[i].watermark) {
+				t->quiet[i / 64] |= UINT64_C(1) << (i % 64);
+				t->any_quiet = true;
+			}
+		}
 	}
-	return follow_streams(e);
+	t->own = st->watermark;
+	t->wm = e->watermark;
 }
 
 /* A key handed out by this event's key (AssumeRole, GetSessionToken):
@@ -347,11 +377,27 @@ static void advance_to(struct kw_engine *e, int64_t wm)
 	}
 }
 
-/* Every shard, then the router, at the watermark (one thread). */
+/* Every shard at every stream's watermark, then the router at the
+ * engine's (one thread, or the pipeline settled). */
 static void tick_all(struct kw_engine *e)
 {
-	for (unsigned i = 0; i < e->nshards; i++)
-		kw_shard_tick(&e->shards[i], e->watermark);
+	for (unsigned i = 0; i < e->nshards; i++) {
+		for (unsigned k = 0; k < e->nstreams; k++)
+			kw_shard_tick(&e->shards[i], k, window_wm(e, k));
+	}
+	kw_router_tick(e->opts.router, e->watermark);
+}
+
+/* After a batch (one thread): each shard at the ticks it brought, then
+ * the router. */
+static void tick_batch(struct kw_engine *e)
+{
+	for (unsigned i = 0; i < e->nshards; i++) {
+		unsigned at = 0;
+
+		while (kw_shard_ticks_next(&e->shards[i], &e->ticks, &at))
+			kw_shard_sweep(&e->shards[i], NULL, NULL);
+	}
 	kw_router_tick(e->opts.router, e->watermark);
 }
 
@@ -393,6 +439,8 @@ static void analyse_batch(struct kw_engine *e, unsigned stream, size_t n,
 	 * (shard.c: a hint); KW_ENGINE_SHARDS_MAX: made without a key. */
 	uint8_t shard[16];
 
+	for (unsigned i = 0; i < e->nshards; i++)
+		kw_shard_stream(&e->shards[i], stream);
 	kw_engine_handouts(e, e->events, n, &e->arena);
 	for (size_t i = 0; i < n && i < 8; i++)
 		shard[i] = shard_of_event(e, &e->events[i]);
@@ -416,9 +464,9 @@ static void analyse_batch(struct kw_engine *e, unsigned stream, size_t n,
 		else
 			kw_shard_analyse(&e->shards[own], ev, stream, late_wm);
 	}
-	kw_engine_advance(e, stream, newest, formats);
+	kw_engine_advance(e, stream, newest, formats, &e->ticks);
 	if (e->newest != INT64_MIN)
-		tick_all(e);
+		tick_batch(e);
 }
 
 /* One thread: dec is the decoder to use, or NULL to recognise each
@@ -746,8 +794,10 @@ void kw_engine_stream_quiet(struct kw_engine *e, uint64_t stream)
 		if (e->streams[i].id != stream || e->streams[i].quiet)
 			continue;
 		e->streams[i].quiet = true;
-		if (follow_streams(e))
-			tick_all(e);
+		/* Its windows follow the others' time from now (at once, when
+		 * that is ahead of its own), and theirs move on without it. */
+		follow_streams(e);
+		tick_all(e);
 		return;
 	}
 }
@@ -1215,7 +1265,10 @@ void kw_engine_drop_stream(struct kw_engine *e, uint64_t stream)
 		kw_snapshot_forget(e->snap, fp);
 	}
 	e->nimported = kept;
-	/* Its time holds the others back no longer. */
+	/* Its time goes with its keys: given back, it starts again from its
+	 * next record. Meanwhile it holds the others back no longer. */
+	e->streams[idx].newest = INT64_MIN;
+	e->streams[idx].watermark = INT64_MIN;
 	kw_engine_stream_quiet(e, stream);
 }
 
@@ -1228,19 +1281,13 @@ size_t kw_engine_state_bytes(const struct kw_engine *e)
 
 int64_t kw_engine_stream_done(struct kw_engine *e, uint64_t stream)
 {
-	settle(e);
-	for (unsigned i = 0; i < e->nstreams; i++) {
-		const struct kw_engine_stream *st = &e->streams[i];
+	unsigned i;
 
-		if (st->id != stream)
-			continue;
-		if (st->newest == INT64_MIN)
-			return INT64_MIN;
-		return st->quiet && e->watermark > st->watermark
-			       ? e->watermark
-			       : st->watermark;
-	}
-	return INT64_MIN;
+	settle(e);
+	i = find_stream(e, stream);
+	if (i == e->nstreams || e->streams[i].newest == INT64_MIN)
+		return INT64_MIN;
+	return window_wm(e, i);
 }
 
 void kw_engine_alert(struct kw_engine *e, struct kw_alert *a)

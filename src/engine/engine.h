@@ -143,9 +143,13 @@ int64_t kw_engine_lateness(const struct kw_engine *e);
  * caller picks distinct values), with its own newest time and watermark:
  * its records are late only against its own watermark, so a stream read
  * from far behind makes no other stream's requests late, and none of its
- * own. Windows close when the watermark of every stream that is not quiet
- * (kw_engine_stream_quiet) has passed them, so a slow stream delays the
- * others' window ends, never loses their requests. At most
+ * own. A key's windows close when the watermark of the stream whose record
+ * last fed the key has passed them, so a stream that starts behind the
+ * others (a partition restored into an instance ahead of it) keeps its
+ * keys' windows open to their end, and a slow stream holds no other's
+ * open; a quiet stream's (kw_engine_stream_quiet) follow the smallest
+ * watermark of the streams that are not quiet, which is also the time
+ * the router's windows (dedup, incidents) go by. At most
  * KW_ENGINE_STREAMS_MAX streams (more share the default stream, said once
  * in the log). */
 struct kw_engine_input {
@@ -157,8 +161,9 @@ struct kw_engine_input {
 #define KW_ENGINE_STREAMS_MAX 1024
 
 /* The stream has nothing more for now (its source is at its end, idle,
- * or was taken away): its time no longer holds the watermark back, until
- * its next record. An unknown stream is ignored. */
+ * or was taken away): until its next record its time no longer holds the
+ * engine's watermark back, and its keys' windows follow that. An unknown
+ * stream is ignored. */
 void kw_engine_stream_quiet(struct kw_engine *e, uint64_t stream);
 
 /* The state of one stream's keys, for the daemon's changelog (the keys of

@@ -144,16 +144,29 @@ struct kw_shard {
 	struct kw_emit emit;
 	struct kw_shard_out out;
 	struct kw_worker_ctx *worker; /* of the thread running it now */
-	/* Keys with windows open, each due when its oldest one closes
-	 * (kw_keyhead.wheel; wheel.h); at most the table's keys. A
-	 * sweep takes the keys due off the wheel into due[] and then flushes
-	 * them one by one, so it can stop between two keys and go on. */
+	/* Per stream of event time (KW_ENGINE_STREAMS_MAX, by index in
+	 * e->streams): the stream's keys with windows open, each due when its
+	 * oldest one closes in that stream's time (kw_keyhead.wheel; wheel.h;
+	 * a key waits on the wheel of its kw_keyhead_stream), and the
+	 * stream's watermark as the shard was last ticked with it. So a key's
+	 * windows close by its own stream's time, whatever the others' (a
+	 * partition restored behind an instance's other partitions). A sweep
+	 * takes the keys due off one wheel into due[] and then flushes them
+	 * one by one, so it can stop between two keys and go on. */
+	struct kw_shard_clock {
+		struct kw_wheel *wheel; /* NULL: none yet ([0]'s: from init) */
+		int64_t watermark, next_sweep;
+	} * clocks;
+	/* The stream whose watermark the families' clocks hold (their
+	 * tick): the stream of the events analysed, or of the last tick;
+	 * and its wheel (clocks[clock].wheel). */
+	unsigned clock;
 	struct kw_wheel *wheel;
 	struct kw_keyent **due;
 	size_t ndue, capdue;
-	int64_t watermark, next_sweep;
-	int64_t sweep_wm; /* the sweep under way: its watermark, */
-	size_t sweep_at;  /* and where it is in due[] */
+	int64_t sweep_wm;      /* the sweep under way: its watermark, */
+	unsigned sweep_stream; /* its stream, */
+	size_t sweep_at;       /* and where it is in due[] */
 	struct kw_shard_stats st;
 	/* Events whose key's table hash is known (kw_shard_prefetch), until
 	 * kw_shard_analyse takes it (ev NULL: free), made at ahead_next and
@@ -205,6 +218,18 @@ struct kw_engine_stream {
 	bool quiet;	   /* holds the engine's watermark back no longer */
 };
 
+/* What ticks the shards after a batch (kw_engine_advance): its stream,
+ * at its own watermark; and, when the engine's watermark moved, the
+ * streams that are quiet (with events), at the engine's: a quiet stream's
+ * windows follow the others' time. */
+struct kw_engine_ticks {
+	unsigned stream;
+	int64_t own; /* the stream's watermark after the batch */
+	int64_t wm;  /* the engine's: the router's, and the quiet streams' */
+	bool any_quiet;
+	uint64_t quiet[KW_ENGINE_STREAMS_MAX / 64]; /* bit i: stream i */
+};
+
 struct kw_engine {
 	struct kw_engine_opts opts;
 	struct kw_decoder_conf dconf;
@@ -254,12 +279,15 @@ struct kw_engine {
 			     kw_decoder_all()[i]): the default lateness */
 	int64_t newest;	  /* the newest event time analysed, of any stream;
 			     INT64_MIN: none */
-	/* What the shards and the router tick with: the smallest of the
-	 * streams' watermarks that are not quiet, never moving back. */
+	/* The smallest of the streams' watermarks that are not quiet, never
+	 * moving back: what the router ticks with, and what a quiet stream's
+	 * windows follow (each stream's keys' windows close by the stream's
+	 * own watermark: struct kw_shard's clocks). */
 	int64_t watermark;
 	/* The streams; [0] is the default one. */
 	struct kw_engine_stream streams[KW_ENGINE_STREAMS_MAX];
 	unsigned nstreams;
+	struct kw_engine_ticks ticks; /* the one-thread path's last batch */
 	bool streams_full_said;
 	struct kw_engine_stats stats;
 
@@ -302,27 +330,40 @@ void kw_shard_fini(struct kw_shard *s);
 void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
 		       const struct kw_event *near);
 
+/* The events analysed next are of stream (an index in e->streams): the
+ * families' clocks take its time. Called before each batch's events. */
+void kw_shard_stream(struct kw_shard *s, unsigned stream);
+
 /* One decoded and enriched event of the shard's keys, of stream (an index
- * in e->streams); late_wm: the watermark of its stream before its batch
- * (an older event is late). */
+ * in e->streams, the one kw_shard_stream was last told); late_wm: the
+ * watermark of its stream before its batch (an older event is late). */
 void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 		      int64_t late_wm);
 
 /* Forget the keys of stream (an index), the engine settled: each goes off
  * the wheel, its state zeroed, marked KW_KS_DROPPED, its windows closed
- * without a word (their alerts are the new owner's). */
+ * without a word (their alerts are the new owner's); the stream's clock
+ * starts again (its time goes with its keys). */
 void kw_shard_drop_stream(struct kw_shard *s, unsigned stream);
 
-/* The watermark moved on to wm: the families' clocks, and the windows it
- * passed (every SWEEP_EVERY of progress; all of them at INT64_MAX). */
-void kw_shard_tick(struct kw_shard *s, int64_t wm);
+/* The watermark of stream (an index) moved on to wm: the families' clocks
+ * (when they hold that stream's), and the windows of the stream's keys it
+ * passed (every SWEEP_EVERY of the stream's progress; all of them at
+ * INT64_MAX). An earlier wm does nothing. */
+void kw_shard_tick(struct kw_shard *s, unsigned stream, int64_t wm);
 /* The same in steps: the families' clocks, and whether a sweep of the
- * open windows is due; then the sweep, which stops between two keys when
- * stop(ctx) says so (false: call again to go on; stop NULL: never). */
-bool kw_shard_tick_begin(struct kw_shard *s, int64_t wm);
+ * stream's open windows is due; then the sweep, which stops between two
+ * keys when stop(ctx) says so (false: call again to go on; stop NULL:
+ * never). */
+bool kw_shard_tick_begin(struct kw_shard *s, unsigned stream, int64_t wm);
 bool kw_shard_sweep(struct kw_shard *s, bool (*stop)(void *ctx), void *ctx);
+/* The ticks after a batch, in order (the batch's stream, then each quiet
+ * stream), from *at (0 at the start): begins the next one with a sweep
+ * due (sweep next, then call again) or says there is none left. */
+bool kw_shard_ticks_next(struct kw_shard *s, const struct kw_engine_ticks *t,
+			 unsigned *at);
 
-/* The end: every window closes (tick with INT64_MAX). */
+/* The end: every window closes (each stream ticked with INT64_MAX). */
 void kw_shard_finish(struct kw_shard *s);
 
 /* Every key with state, for reports and saves: the table's keys. */
@@ -399,10 +440,10 @@ unsigned kw_engine_stream(struct kw_engine *e, uint64_t id);
 /* The watermark after a batch of stream (an index) whose newest event time
  * is newest (INT64_MIN: no event yet) and whose decoders were formats (in
  * batch order: the lateness may grow with them): the stream's own, and
- * the engine's, the one the shards tick with; whether the engine's moved.
- * The stream's watermark before the call is what the batch's events are
- * late against. */
-bool kw_engine_advance(struct kw_engine *e, unsigned stream, int64_t newest,
-		       uint32_t formats);
+ * the engine's (the router's, and the quiet streams'); into *t, what the
+ * shards tick with after the batch. The stream's watermark before the
+ * call is what the batch's events are late against. */
+void kw_engine_advance(struct kw_engine *e, unsigned stream, int64_t newest,
+		       uint32_t formats, struct kw_engine_ticks *t);
 
 #endif

@@ -143,19 +143,21 @@ struct slot {
 	struct worker *owner; /* the thread that decoded it */
 	/* In batch order, after decoding. */
 	bool tick;
-	int64_t wm;	   /* after the batch */
 	int64_t wm_before; /* its stream's before it: its late events' */
+	struct kw_engine_ticks ticks; /* after it (its wm: the router's) */
 	struct sout out[KW_ENGINE_SHARDS_MAX];
 };
 
 /* The pipeline's view of one shard. */
 struct pshard {
 	unsigned id;
-	uint64_t seq;	    /* the batch it is on */
-	size_t at;	    /* its events of that batch done */
-	bool ticking;	    /* its events done, the tick begun */
-	bool sweeping;	    /* the tick's sweep under way */
-	bool busy;	    /* (mu) a thread runs it */
+	uint64_t seq;	  /* the batch it is on */
+	size_t at;	  /* its events of that batch done */
+	bool ticking;	  /* its events done, the ticks begun */
+	bool sweeping;	  /* a tick's sweep under way */
+	unsigned tick_at; /* the next of the slot's ticks (kw_shard_ticks_next)
+			   */
+	bool busy;	  /* (mu) a thread runs it */
 	size_t outstanding; /* (mu) items published, not taken yet */
 	/* During a run (the running thread's). */
 	struct kw_pipeline *p;
@@ -439,6 +441,7 @@ static void run_shard(struct kw_pipeline *p, struct worker *w,
 		bool paused = false;
 
 		ps->slot = sl;
+		kw_shard_stream(s, sl->stream);
 		for (; !ps->ticking && ps->at < n; ps->at++) {
 			if (run_full(ps)) {
 				paused = true;
@@ -452,10 +455,13 @@ static void run_shard(struct kw_pipeline *p, struct worker *w,
 		if (!paused && !ps->ticking) {
 			ps->ticking = true;
 			ps->pos = B + ps->id;
-			ps->sweeping =
-				sl->tick && kw_shard_tick_begin(s, sl->wm);
+			ps->tick_at = 0;
+			ps->sweeping = false;
 		}
-		if (!paused && ps->sweeping) {
+		while (!paused && sl->tick) {
+			if (!ps->sweeping &&
+			    !kw_shard_ticks_next(s, &sl->ticks, &ps->tick_at))
+				break;
 			paused = !kw_shard_sweep(s, run_full, ps);
 			ps->sweeping = paused;
 		}
@@ -613,7 +619,7 @@ static void finish_slot(struct kw_pipeline *p, struct slot *sl)
 	e->stats.inputs += sl->opened;
 	e->stats.inputs_failed += sl->failed;
 	if (sl->tick)
-		kw_router_tick(e->opts.router, sl->wm);
+		kw_router_tick(e->opts.router, sl->ticks.wm);
 }
 
 static void reset_slot(struct kw_pipeline *p, struct slot *sl)
@@ -891,10 +897,9 @@ static void sequence(struct kw_pipeline *p)
 					   &sl->arena);
 		if (sl->nrecs) {
 			kw_engine_advance(e, sl->stream, sl->newest,
-					  sl->formats);
+					  sl->formats, &sl->ticks);
 			sl->tick = e->newest != INT64_MIN;
 		}
-		sl->wm = e->watermark;
 		for (unsigned s = 0; s < e->nshards; s++) {
 			struct sout *o = &sl->out[s];
 

@@ -7,6 +7,13 @@
  * observe it with its slice of the key's state. When a key leaves the
  * table its windows close and its learning goes to the shard's stash.
  *
+ * Time is per stream (a Kafka partition; files are one): a key's windows
+ * close by the watermark of the stream whose event last fed it. The shard
+ * keeps that stream's clock and wheel per stream, the families' clocks
+ * hold the time of the stream whose events it analyses (kw_shard_stream,
+ * once a batch), and a key fed by another stream than before moves to
+ * that one's wheel.
+ *
  * A shard is used by one thread at a time and touches nothing of another
  * shard's: what it raises goes through its output (engine_impl.h,
  * struct kw_shard_out) to the ordered stage.
@@ -151,20 +158,50 @@ static int64_t flush_key(struct kw_shard *s, struct kw_keyent *key, int64_t wm)
 	return due;
 }
 
-/* After an event: the key waits on the wheel for when its oldest window
- * closes, the earliest of the families' answers (a key already waiting
- * moves only to an earlier time; a later answer means the event closed
- * the window it waited for, and the flush at that time finds the next). */
-static void schedule(struct kw_shard *s, struct kw_keyent *key)
+/* The wheel of stream (an index), made on first use; NULL when there is
+ * no memory (its keys' windows then close at their next event, when they
+ * leave the table or at the end). */
+static struct kw_wheel *wheel_of(struct kw_shard *s, unsigned stream)
 {
+	struct kw_shard_clock *c = &s->clocks[stream];
+
+	if (!c->wheel &&
+	    kw_wheel_create(KW_ENGINE_WHEEL_TICK, KW_ENGINE_WHEEL_SLOTS,
+			    sizeof(struct kw_keyent) +
+				    offsetof(struct kw_keyhead, wheel),
+			    &c->wheel) != KW_OK)
+		c->wheel = NULL;
+	if (stream == s->clock)
+		s->wheel = c->wheel;
+	return c->wheel;
+}
+
+/* Take key off the wheel of its stream (nothing when it is not on one). */
+static void unwait(struct kw_shard *s, struct kw_keyent *key)
+{
+	struct kw_keyhead *h = kw_keytab_state(key);
+
+	if (kw_wheel_waiting(&h->wheel))
+		kw_wheel_remove(s->clocks[kw_keyhead_stream(h)].wheel, key);
+}
+
+/* After an event of stream (the families' clocks': s->clock): the key
+ * waits on the stream's wheel for when its oldest window closes, the
+ * earliest of the families' answers (a key already waiting moves only to
+ * an earlier time; a later answer means the event closed the window it
+ * waited for, and the flush at that time finds the next). */
+static void schedule(struct kw_shard *s, struct kw_keyent *key, unsigned stream)
+{
+	struct kw_wheel *w = s->wheel;
 	int64_t due;
 
 	if (!s->e->windowed)
 		return;
 	due = flush_key(s, key, INT64_MIN);
 	/* With no memory the key is closed at its next event or the end. */
-	if (due != KW_DETECT_NONE_OPEN)
-		kw_wheel_sooner(s->wheel, key, due);
+	if (due != KW_DETECT_NONE_OPEN &&
+	    (w || (w = wheel_of(s, stream)) != NULL))
+		kw_wheel_sooner(w, key, due);
 }
 
 /* The wheel hands back a key whose oldest window has closed: it waits in
@@ -183,7 +220,8 @@ static void on_due(void *ctx, void *item)
 			int64_t due = flush_key(s, item, s->sweep_wm);
 
 			if (due != KW_DETECT_NONE_OPEN)
-				kw_wheel_add(s->wheel, item, due);
+				kw_wheel_add(s->clocks[s->sweep_stream].wheel,
+					     item, due);
 			return;
 		}
 		s->due = p;
@@ -203,40 +241,81 @@ bool kw_shard_sweep(struct kw_shard *s, bool (*stop)(void *ctx), void *ctx)
 		s->sweep_at++;
 		due = flush_key(s, key, s->sweep_wm);
 		if (due != KW_DETECT_NONE_OPEN)
-			kw_wheel_add(s->wheel, key, due);
+			kw_wheel_add(s->clocks[s->sweep_stream].wheel, key,
+				     due);
 	}
 	s->ndue = 0;
 	s->sweep_at = 0;
 	return true;
 }
 
-bool kw_shard_tick_begin(struct kw_shard *s, int64_t wm)
+/* The families' clocks (their tick) hold stream's watermark wm from now:
+ * what the events of that stream are judged by when they come (a window
+ * of theirs that wm has passed closes before the event is counted). */
+static void tick_families(struct kw_shard *s, unsigned stream, int64_t wm)
 {
-	if (wm <= s->watermark)
-		return false;
-	s->watermark = wm;
+	s->clock = stream;
+	s->wheel = s->clocks[stream].wheel;
 	s->current = NULL;
 	for (size_t i = 0; i < s->nfam; i++) {
 		s->cur_family = i;
 		if (s->fam[i].ops->tick)
 			s->fam[i].ops->tick(s->fam[i].self, wm, &s->emit);
 	}
-	if (wm < s->next_sweep)
+}
+
+bool kw_shard_tick_begin(struct kw_shard *s, unsigned stream, int64_t wm)
+{
+	struct kw_shard_clock *c = &s->clocks[stream];
+
+	if (wm <= c->watermark)
 		return false;
-	s->next_sweep = wm > INT64_MAX - KW_ENGINE_SWEEP_EVERY
+	c->watermark = wm;
+	if (stream == s->clock)
+		tick_families(s, stream, wm);
+	if (wm < c->next_sweep)
+		return false;
+	c->next_sweep = wm > INT64_MAX - KW_ENGINE_SWEEP_EVERY
 				? INT64_MAX
 				: wm + KW_ENGINE_SWEEP_EVERY;
 	s->sweep_wm = wm;
+	s->sweep_stream = stream;
 	s->sweep_at = 0;
 	s->ndue = 0;
-	kw_wheel_advance(s->wheel, wm, on_due, s);
+	if (c->wheel)
+		kw_wheel_advance(c->wheel, wm, on_due, s);
 	return true;
 }
 
-void kw_shard_tick(struct kw_shard *s, int64_t wm)
+void kw_shard_tick(struct kw_shard *s, unsigned stream, int64_t wm)
 {
-	if (kw_shard_tick_begin(s, wm))
+	if (kw_shard_tick_begin(s, stream, wm))
 		kw_shard_sweep(s, NULL, NULL);
+}
+
+bool kw_shard_ticks_next(struct kw_shard *s, const struct kw_engine_ticks *t,
+			 unsigned *at)
+{
+	if (*at == 0) {
+		*at = 1;
+		if (kw_shard_tick_begin(s, t->stream, t->own))
+			return true;
+	}
+	/* *at is 1 + the next quiet stream to look at. */
+	while (t->any_quiet && *at <= KW_ENGINE_STREAMS_MAX) {
+		unsigned q = *at - 1;
+		uint64_t bits = t->quiet[q / 64] >> (q % 64);
+
+		if (!bits) {
+			*at = (q / 64 + 1) * 64 + 1;
+			continue;
+		}
+		q += (unsigned)__builtin_ctzll(bits);
+		*at = q + 2;
+		if (kw_shard_tick_begin(s, q, t->wm))
+			return true;
+	}
+	return false;
 }
 
 /* ---- keys coming and going ---- */
@@ -252,7 +331,7 @@ static void on_evict(void *ctx, struct kw_keyent *key)
 	if (kw_keyhead_stream(h) == KW_KS_DROPPED)
 		return; /* nothing of it is kept */
 	flush_key(s, key, INT64_MAX);
-	kw_wheel_remove(s->wheel, key);
+	unwait(s, key);
 	if (h->flags & KW_KS_RAISED)
 		s->out.evicted(s->out.ctx, key->fp);
 	if (!s->stash)
@@ -418,6 +497,21 @@ void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
 	}
 }
 
+/* An event of stream, not the stream of key's last event: a key fed by
+ * another stream than before (keyed across partitions, or new) waits on
+ * the new one's wheel, judged by its time from now. */
+static void change_stream(struct kw_shard *s, struct kw_keyent *key)
+{
+	if (kw_keyhead_stream(kw_keytab_state(key)) != KW_KS_DROPPED)
+		unwait(s, key);
+}
+
+void kw_shard_stream(struct kw_shard *s, unsigned stream)
+{
+	if (stream != s->clock)
+		tick_families(s, stream, s->clocks[stream].watermark);
+}
+
 /* The key of ev from the table: with the hash kw_shard_prefetch computed
  * when there is one (taken: the batch's events are reused). */
 static enum kw_status get_key(struct kw_shard *s, const struct kw_event *ev,
@@ -441,7 +535,9 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 	struct kw_keyent *key = NULL;
 	struct kw_str id = kw_engine_id(ev);
 	bool by_principal = id.p == ev->principal.p && ev->principal.n;
+	struct kw_keyhead *head;
 	unsigned char *state;
+	uint32_t flags;
 	int64_t first;
 	bool created = false;
 	enum kw_status st;
@@ -456,10 +552,12 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 	if (!created && __builtin_expect(revive(key, ev->ts), 0))
 		created = true;
 	state = kw_keytab_state(key);
-	((struct kw_keyhead *)state)->flags =
-		(((struct kw_keyhead *)state)->flags & 0xffffu &
-		 ~KW_KS_CHANGED) |
-		KW_KS_CHANGED | (uint32_t)stream << KW_KS_STREAM_SHIFT;
+	head = (struct kw_keyhead *)state;
+	flags = head->flags;
+	if (__builtin_expect((flags >> KW_KS_STREAM_SHIFT) != stream, 0))
+		change_stream(s, key);
+	head->flags = (flags & 0xffffu & ~KW_KS_CHANGED) | KW_KS_CHANGED |
+		      (uint32_t)stream << KW_KS_STREAM_SHIFT;
 	if (created) {
 		s->st.keys_seen++;
 		key->kind = (uint8_t)ev->key_kind;
@@ -528,7 +626,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 	}
 	key->first_seen = first;
 	s->current = NULL;
-	schedule(s, key);
+	schedule(s, key, stream);
 }
 
 static void flush_one(void *ctx, struct kw_keyent *key)
@@ -539,14 +637,15 @@ static void flush_one(void *ctx, struct kw_keyent *key)
 		return;
 
 	flush_key(s, key, INT64_MAX);
-	kw_wheel_remove(s->wheel, key);
+	unwait(s, key);
 }
 
 void kw_shard_finish(struct kw_shard *s)
 {
-	kw_shard_tick(s, INT64_MAX);
-	/* The sweep closed every listed key; this finds only a key the list
-	 * had no room for. */
+	for (unsigned i = 0; i < s->e->nstreams; i++)
+		kw_shard_tick(s, i, INT64_MAX);
+	/* The sweeps closed every listed key; this finds only a key the
+	 * lists had no room for. */
 	kw_keytab_foreach(s->keys, flush_one, s);
 }
 
@@ -562,7 +661,7 @@ static void drop_one(void *ctx, struct kw_keyent *key)
 
 	if (kw_keyhead_stream(h) != dc->stream)
 		return;
-	kw_wheel_remove(dc->s->wheel, key);
+	unwait(dc->s, key);
 	if (h->flags & KW_KS_RAISED)
 		kw_ordered_evicted(&dc->s->e->ord, key->fp);
 	memset(h, 0, dc->s->e->state_size);
@@ -572,10 +671,17 @@ static void drop_one(void *ctx, struct kw_keyent *key)
 void kw_shard_drop_stream(struct kw_shard *s, unsigned stream)
 {
 	struct drop_ctx dc = {s, stream};
+	struct kw_shard_clock *c = &s->clocks[stream];
 
 	/* Called with the engine settled: no sweep is under way, so no due
 	 * list holds a key. */
 	kw_keytab_foreach(s->keys, drop_one, &dc);
+	/* Its wheel is empty now, and its clock cannot go back: both start
+	 * again with the stream's next event. */
+	kw_wheel_destroy(c->wheel);
+	*c = (struct kw_shard_clock){NULL, INT64_MIN, 0};
+	if (s->clock == stream)
+		tick_families(s, stream, INT64_MIN);
 }
 
 void kw_shard_foreach(struct kw_shard *s,
@@ -626,7 +732,6 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 	s->out = kw_ordered_direct;
 	s->out.ctx = &e->ord;
 	s->worker = &e->worker;
-	s->watermark = INT64_MIN;
 	s->st.first_ts = INT64_MAX;
 	s->st.last_ts = INT64_MIN;
 	st = create_families(s, err);
@@ -636,12 +741,14 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 	s->conf_matched = calloc(e->opts.cfg->nkeys + 1, sizeof(bool));
 	if (!s->conf_matched)
 		return kw_error_set(err, KW_ENOMEM, "out of memory");
-	st = kw_wheel_create(KW_ENGINE_WHEEL_TICK, KW_ENGINE_WHEEL_SLOTS,
-			     sizeof(struct kw_keyent) +
-				     offsetof(struct kw_keyhead, wheel),
-			     &s->wheel);
-	if (st != KW_OK)
-		return kw_error_set(err, st, "out of memory");
+	s->clocks = calloc(KW_ENGINE_STREAMS_MAX, sizeof(*s->clocks));
+	if (!s->clocks)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	for (size_t i = 0; i < KW_ENGINE_STREAMS_MAX; i++)
+		s->clocks[i].watermark = INT64_MIN;
+	/* The default stream's wheel from the start (files: scan). */
+	if (!wheel_of(s, 0))
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
 	st = kw_keytab_create(max_keys, e->state_size, &s->keys);
 	if (st != KW_OK)
 		return kw_error_set(err, st, "cannot create the key table: %s",
@@ -666,12 +773,14 @@ void kw_shard_fini(struct kw_shard *s)
 	s->nflushing = 0;
 	kw_keytab_destroy(s->keys);
 	kw_snapshot_destroy(s->stash);
-	kw_wheel_destroy(s->wheel);
+	for (size_t i = 0; s->clocks && i < KW_ENGINE_STREAMS_MAX; i++)
+		kw_wheel_destroy(s->clocks[i].wheel);
+	free(s->clocks);
 	free(s->due);
 	free(s->conf_matched);
 	s->conf_matched = NULL;
 	s->keys = NULL;
 	s->stash = NULL;
-	s->wheel = NULL;
+	s->clocks = NULL;
 	s->due = NULL;
 }

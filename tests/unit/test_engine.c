@@ -814,7 +814,8 @@ static void test_stream_time(void **state)
 	rig_down(&r);
 }
 
-/* A stream behind holds the others' windows open until it is quiet. */
+/* A stream's windows close by its own time: one behind holds no other
+ * stream's open; one that is quiet follows the others' time. */
 static void test_stream_quiet(void **state)
 {
 	int64_t t0 = INT64_C(1795766400);
@@ -824,25 +825,40 @@ static void test_stream_quiet(void **state)
 	struct rig r;
 
 	(void)state;
-	rig_up_with(&r, streams_config, NULL);
-	n = pattern(buf, sizeof(buf), KEY_B, t0, 0, 1);
-	kw_engine_feed(r.engine, buf, n, "kafka:api", &ib);
-	n = pattern(buf, sizeof(buf), KEY_A, t0 + 3600, 0, 26);
-	kw_engine_feed(r.engine, buf, n, "kafka:api", &ia);
-	n = pattern(buf, sizeof(buf), KEY_C, t0 + 3600 + 800, 0, 1);
-	kw_engine_feed(r.engine, buf, n, "kafka:api", &ia);
-	assert_int_equal(kw_router_stats(r.router)->raised, 0);
-	kw_engine_stream_quiet(r.engine, 99); /* unknown: nothing */
-	assert_int_equal(kw_router_stats(r.router)->raised, 0);
-	kw_engine_stream_quiet(r.engine, 8);
-	assert_int_equal(kw_router_stats(r.router)->raised, 1);
-	assert_string_equal(get(r.cap.alerts[0], "detector"), "rate.errors");
-	/* Its next record counts it again, and is not late. */
-	n = pattern(buf, sizeof(buf), KEY_B, t0, 1, 2);
-	kw_engine_feed(r.engine, buf, n, "kafka:api", &ib);
-	assert_int_equal(kw_engine_stats(r.engine)->late, 0);
-	kw_engine_finish(r.engine);
-	rig_down(&r);
+	for (unsigned threads = 0; threads <= 2; threads += 2) {
+		rig_up_threads(&r, streams_config, NULL, threads);
+		n = pattern(buf, sizeof(buf), KEY_B, t0, 0, 1);
+		kw_engine_feed(r.engine, buf, n, "kafka:api", &ib);
+		n = pattern(buf, sizeof(buf), KEY_A, t0 + 3600, 0, 26);
+		kw_engine_feed(r.engine, buf, n, "kafka:api", &ia);
+		n = pattern(buf, sizeof(buf), KEY_C, t0 + 3600 + 800, 0, 1);
+		kw_engine_feed(r.engine, buf, n, "kafka:api", &ia);
+		/* A's window closed by stream 7's time, though 8 is behind
+		 * (what is fed is through once a stream is said quiet). */
+		kw_engine_stream_quiet(r.engine, 99); /* unknown: nothing */
+		assert_int_equal(kw_router_stats(r.router)->raised, 1);
+		assert_string_equal(get(r.cap.alerts[0], "detector"),
+				    "rate.errors");
+		assert_string_equal(get(r.cap.alerts[0], "time"),
+				    "2026-11-27T09:11:00Z");
+		/* B's burst: its window is open by stream 8's time, however
+		 * far ahead 7 is, until 8 is quiet and follows 7. */
+		n = pattern(buf, sizeof(buf), KEY_B, t0, 1, 26);
+		kw_engine_feed(r.engine, buf, n, "kafka:api", &ib);
+		kw_engine_stream_quiet(r.engine, 99);
+		assert_int_equal(kw_router_stats(r.router)->raised, 1);
+		kw_engine_stream_quiet(r.engine, 8);
+		assert_int_equal(kw_router_stats(r.router)->raised, 2);
+		assert_string_equal(get(r.cap.alerts[1], "time"),
+				    "2026-11-27T08:11:00Z");
+		/* Its next record counts it again, and is not late. */
+		n = pattern(buf, sizeof(buf), KEY_B, t0, 26, 27);
+		kw_engine_feed(r.engine, buf, n, "kafka:api", &ib);
+		assert_int_equal(kw_engine_stats(r.engine)->late, 0);
+		kw_engine_finish(r.engine);
+		assert_int_equal(kw_router_stats(r.router)->raised, 2);
+		rig_down(&r);
+	}
 }
 
 /*
@@ -1123,6 +1139,129 @@ static void test_stream_moves(void **state)
 	exported_free(&x);
 }
 
+/*
+ * A stream that starts behind the others (a partition restored into an
+ * instance whose other partitions are hours ahead) has its keys' windows
+ * closed by its own time, not by the instance's. Key B's rate.errors
+ * burst has a request of the next minute in its middle (within the
+ * lateness: requests come a little out of order). Read after stream A
+ * (key C, three hours ahead), B's window still gets its 25 denied
+ * requests and raises exactly the alert B raises read alone; and so it
+ * does when its first half was read by another engine and moved
+ * (exported, imported) into one whose stream A is ahead.
+ */
+static size_t disordered(char *buf, size_t cap, const char *key, int64_t t0,
+			 int from, int to)
+{
+	size_t n = 0;
+
+	for (int i = from; i < to; i++) {
+		bool denied = i > 0 && i < 27 && i != 13;
+		int64_t t = i == 0    ? t0
+			    : i < 13  ? t0 + 600 + i
+			    : i == 13 ? t0 + 661
+			    : i < 27  ? t0 + 599 + i
+				      : t0 + 1200;
+
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "{\"created\":%lld,\"method\":\"GET\","
+				      "\"path\":\"/v1/balance\",\"status\":%d,"
+				      "\"ip\":\"203.0.113.5\",\"api_key\":"
+				      "\"%s\"}\n",
+				      (long long)t, denied ? 401 : 200, key);
+		assert_true(n < cap);
+	}
+	return n;
+}
+
+static void feed_behind(struct rig *r, uint64_t stream, int64_t t0, int from,
+			int to)
+{
+	struct kw_engine_input in = {NULL, NULL, stream};
+	char buf[8192];
+	size_t n = disordered(buf, sizeof(buf), KEY_B, t0, from, to);
+
+	kw_engine_feed(r->engine, buf, n, "kafka:api", &in);
+}
+
+static void feed_ahead(struct rig *r, uint64_t stream, int64_t t0)
+{
+	struct kw_engine_input in = {NULL, NULL, stream};
+	char buf[8192];
+	size_t n = pattern(buf, sizeof(buf), KEY_C, t0 + 3 * 3600, 0, 27);
+
+	kw_engine_feed(r->engine, buf, n, "kafka:api", &in);
+}
+
+static void test_stream_behind(void **state)
+{
+	const uint64_t A = 3, S = 5;
+	int64_t t0 = INT64_C(1795766400);
+	struct exported x = {0};
+	char alone[512], got[512], b_alone[64];
+	struct rig r, rb;
+
+	(void)state;
+	/* Each key read alone. */
+	rig_up_with(&rb, streams_config, NULL);
+	feed_behind(&rb, 0, t0, 0, 28);
+	kw_engine_finish(rb.engine);
+	assert_int_equal(rb.cap.n, 1);
+	assert_string_equal(get(rb.cap.alerts[0], "detector"), "rate.errors");
+	assert_string_equal(get(rb.cap.alerts[0], "summary"),
+			    "sk_live_" E "2b2b had 25 requests denied "
+			    "(401/403) of 25 in the 60 s from "
+			    "2026-11-27T08:10:00Z");
+	snprintf(b_alone, sizeof(b_alone), "%s", get(rb.cap.alerts[0], "id"));
+	rig_up_with(&r, streams_config, NULL);
+	feed_ahead(&r, 0, t0);
+	kw_engine_finish(r.engine);
+	assert_int_equal(r.cap.n, 1);
+	r.cap.alerts[r.cap.n++] = json_incref(rb.cap.alerts[0]);
+	alert_ids(&r, alone, sizeof(alone));
+	rig_down(&rb);
+	rig_down(&r);
+
+	/* B's stream starts when A's is three hours on. */
+	for (unsigned threads = 0; threads <= 2; threads += 2) {
+		rig_up_threads(&r, streams_config, NULL, threads);
+		feed_ahead(&r, A, t0);
+		feed_behind(&r, S, t0, 0, 14);
+		feed_behind(&r, S, t0, 14, 28);
+		kw_engine_finish(r.engine);
+		assert_int_equal(kw_engine_stats(r.engine)->late, 0);
+		alert_ids(&r, got, sizeof(got));
+		assert_string_equal(got, alone);
+		rig_down(&r);
+	}
+
+	/* B's first half read by engine 1, then its stream moved into
+	 * engine 2, whose stream A is three hours on. */
+	rig_up_with(&r, streams_config, NULL);
+	feed_behind(&r, S, t0, 0, 14);
+	assert_int_equal(
+		kw_engine_export_stream(r.engine, S, false, keep_record, &x),
+		KW_OK);
+	assert_int_equal(x.n, 1);
+	kw_engine_drop_stream(r.engine, S);
+	kw_engine_finish(r.engine);
+	assert_int_equal(r.cap.n, 0);
+	rig_down(&r);
+	for (unsigned threads = 0; threads <= 2; threads += 2) {
+		rig_up_threads(&r, streams_config, NULL, threads);
+		feed_ahead(&r, A, t0);
+		import_all(&r, S, &x);
+		feed_behind(&r, S, t0, 14, 28);
+		kw_engine_finish(r.engine);
+		assert_int_equal(kw_engine_stats(r.engine)->late, 0);
+		alert_ids(&r, got, sizeof(got));
+		assert_string_equal(got, alone);
+		assert_non_null(strstr(got, b_alone));
+		rig_down(&r);
+	}
+	exported_free(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1140,6 +1279,7 @@ int main(void)
 		cmocka_unit_test(test_stream_quiet),
 		cmocka_unit_test(test_stream_moves),
 		cmocka_unit_test(test_cross_hook),
+		cmocka_unit_test(test_stream_behind),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
