@@ -17,7 +17,7 @@
 
 #include <stdlib.h>
 
-#define SLOT_MIN 8
+#define SLOT_MIN 4
 #define WORD 64	       /* slots a word of the bitmap covers */
 #define KEEP_MAX 65536 /* a spare array larger than this is freed */
 
@@ -109,6 +109,29 @@ void kw_wheel_destroy(struct kw_wheel *w)
 	free(w);
 }
 
+/* A slot a quarter full gives back half its array, an empty one all of
+ * it: items move from slot to slot as their keys' windows move, and a
+ * slot that once held a crowd (the keys due at one window boundary) must
+ * not keep its peak for the rest of the run. Halving at a quarter keeps
+ * the cost amortised O(1) a removal; the order of what stays is kept. */
+static void shrink(struct slot *s)
+{
+	struct elem *v;
+
+	if (!s->n) {
+		free(s->v);
+		*s = (struct slot){NULL, 0, 0};
+		return;
+	}
+	if (s->cap <= SLOT_MIN || s->n > s->cap / 4)
+		return;
+	v = realloc(s->v, (s->cap / 2) * sizeof(*v));
+	if (v) { /* else it keeps its array, which is just as right */
+		s->v = v;
+		s->cap /= 2;
+	}
+}
+
 void kw_wheel_remove(struct kw_wheel *w, void *item)
 {
 	struct kw_wheel_link *l = link_of(w, item);
@@ -126,6 +149,7 @@ void kw_wheel_remove(struct kw_wheel *w, void *item)
 		mark_empty(w, l->slot - 1);
 	*l = (struct kw_wheel_link){0, 0};
 	w->count--;
+	shrink(s);
 }
 
 bool kw_wheel_add(struct kw_wheel *w, void *item, int64_t due)
@@ -256,6 +280,15 @@ void kw_wheel_advance(struct kw_wheel *w, int64_t now, kw_wheel_fn *fn,
 size_t kw_wheel_count(const struct kw_wheel *w)
 {
 	return w->count;
+}
+
+size_t kw_wheel_bytes(const struct kw_wheel *w)
+{
+	size_t n = w->spare.cap;
+
+	for (size_t i = 0; i <= w->mask; i++)
+		n += w->slots[i].cap;
+	return n * sizeof(struct elem);
 }
 
 uint64_t kw_wheel_looked(const struct kw_wheel *w)

@@ -88,6 +88,11 @@ void kw_wheel_advance(struct kw_wheel *w, int64_t now, kw_wheel_fn *fn,
 /* Items on the wheel. */
 size_t kw_wheel_count(const struct kw_wheel *w);
 
+/* Bytes of the slots' arrays (the slot table itself not counted): at most
+ * about 64 bytes an item (and 64 a busy slot) once items have come and gone,
+ * however many waited at once before (a test's bound; O(slots)). */
+size_t kw_wheel_bytes(const struct kw_wheel *w);
+
 /*
  * The work advances have done so far: the bitmap words and busy slots
  * they looked at (an empty stretch of up to 64 slots is one look). What

@@ -230,6 +230,45 @@ static void test_remove_and_move(void **state)
 /* An item due before the clock's tick waits for the next advance; the
  * callback may put its item back, and it is not handed back twice in one
  * advance even when it lands in the slot being emptied. */
+/* A crowd due at one tick that then spreads out and mostly goes: the
+ * arrays follow what waits now (at most four times the items' room, and
+ * room for 4 a busy slot), not the crowd. Order within a slot is kept
+ * through the shrinking. */
+static void test_memory_follows_items(void **state)
+{
+	enum { CROWD = 10000, SLOTS = 1024, KEEP = 1000 };
+	struct item *it = calloc(CROWD, sizeof(*it));
+	struct kw_wheel *w = wheel(4096);
+	struct log l = {0};
+
+	(void)state;
+	assert_non_null(it);
+	for (int i = 0; i < CROWD; i++) {
+		it[i].id = i;
+		add(w, &it[i], 10 * S);
+	}
+	assert_true(kw_wheel_bytes(w) >= CROWD * 16);
+	/* Spread over SLOTS ticks, then all but KEEP (one a slot) go. */
+	for (int i = 0; i < CROWD; i++)
+		add(w, &it[i], (100 + i % SLOTS) * S);
+	for (int i = KEEP; i < CROWD; i++) {
+		kw_wheel_remove(w, &it[i]);
+		it[i].scheduled = false;
+	}
+	assert_int_equal(kw_wheel_count(w), KEEP);
+	assert_true(kw_wheel_bytes(w) <= KEEP * 64 + KEEP * 4 * 16);
+	/* Two in one slot, each shrink after: the first added comes first. */
+	add(w, &it[KEEP], (100 + SLOTS + 5) * S);
+	add(w, &it[KEEP + 1], (100 + SLOTS + 5) * S);
+	advance(w, &l, (100 + SLOTS + 5) * S);
+	assert_int_equal(l.n, KEEP + 2);
+	assert_int_equal(l.ids[KEEP], KEEP);
+	assert_int_equal(l.ids[KEEP + 1], KEEP + 1);
+	assert_int_equal(kw_wheel_count(w), 0);
+	kw_wheel_destroy(w);
+	free(it);
+}
+
 static void test_late_and_again(void **state)
 {
 	struct kw_wheel *w = wheel(4);
@@ -533,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_turns),
 		cmocka_unit_test(test_remove_and_move),
 		cmocka_unit_test(test_sooner),
+		cmocka_unit_test(test_memory_follows_items),
 		cmocka_unit_test(test_late_and_again),
 		cmocka_unit_test(test_before_epoch),
 		cmocka_unit_test(test_random_against_list),
