@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/le.h"
+
 /* ------------------------------------------------------------------------ */
 /* Shared helpers (also used by the loader). */
 
@@ -279,7 +281,24 @@ static const struct kw_model_prefix *find_prefix(const struct kw_models *m,
 	/* Only those that begin with the key's first byte, longest first, so
 	 * the first hit is the best one. */
 	last = m->px_start[(unsigned char)key[0] + 1];
-	for (i = m->px_start[(unsigned char)key[0]]; i < last; i++) {
+	i = m->px_start[(unsigned char)key[0]];
+	if (n >= 8) {
+		/* the key's first 8 bytes against each prefix's in one step,
+		 * the rest of a longer prefix after */
+		uint64_t k8 = kw_le_get64((const unsigned char *)key);
+
+		for (; i < last; i++) {
+			const struct kw_model_prefix *px = &m->prefixes[i];
+
+			if ((k8 & px->m8) == px->w8 &&
+			    (px->n <= 8 ||
+			     (px->n <= n &&
+			      memcmp(px->s + 8, key + 8, px->n - 8) == 0)))
+				return px;
+		}
+		return NULL;
+	}
+	for (; i < last; i++) {
 		const struct kw_model_prefix *px = &m->prefixes[i];
 
 		if (px->n <= n && memcmp(px->s, key, px->n) == 0)

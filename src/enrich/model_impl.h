@@ -212,6 +212,10 @@ struct kw_model {
 struct kw_model_prefix {
 	const char *s;
 	size_t n;
+	/* its first 8 bytes (fewer: zeros) as a little-endian word, and the
+	 * mask of those it has: a key of 8 bytes or more is compared in one
+	 * step (find_prefix) */
+	uint64_t w8, m8;
 	enum kw_key_kind kind;
 	enum kw_key_mode mode;
 	bool by_principal; /* "learn": "principal" */

@@ -23,6 +23,7 @@
 
 #include "core/file.h"
 #include "core/config.h"
+#include "core/le.h"
 #include "core/time.h"
 
 /* A model file larger than this is refused (stripe.json is ~60 KiB). */
@@ -1453,6 +1454,7 @@ static enum kw_status load_prefixes(struct loader *ld, json_t *root)
 	struct kw_models *m = ld->m;
 	char jpath[JPATH_MAX], sub[JPATH_MAX];
 	const char *prefix, *kind, *mode, *learn;
+	unsigned char first8[8];
 	json_t *arr, *obj;
 	enum kw_status st;
 	size_t i, k, count;
@@ -1522,6 +1524,11 @@ static enum kw_status load_prefixes(struct loader *ld, json_t *root)
 		}
 		p->n = strlen(prefix);
 		p->s = dup_str(ld, prefix, p->n);
+		memset(first8, 0, sizeof(first8));
+		memcpy(first8, prefix, p->n < 8 ? p->n : 8);
+		p->w8 = kw_le_get64(first8);
+		p->m8 = p->n >= 8 ? UINT64_MAX
+				  : (UINT64_C(1) << (8 * p->n)) - 1;
 		p->model = ld->mi;
 		if (!p->s)
 			return kw_error_set(ld->err, KW_ENOMEM, "%s: %s",

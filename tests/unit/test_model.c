@@ -633,6 +633,72 @@ static void tmp_free(struct tmp *t)
 	rmdir(t->dir);
 }
 
+/* Prefixes of every length from 1 to 13 bytes, each with its own kind and
+ * mode, against keys of every length to 16 bytes (and with each byte
+ * changed): the kind is that of the longest prefix the key begins with,
+ * as a plain byte comparison finds it (find_prefix compares the first 8
+ * bytes of a key of 8 or more in one step). */
+static void test_prefix_lengths(void **state)
+{
+	static const char *const kinds[] = {"publishable", "secret",
+					    "restricted", "long-term",
+					    "temporary"};
+	static const char *const modes[] = {NULL, "live", "test"};
+	const char *full = "k_live_012345";
+	size_t plen = strlen(full);
+	struct kw_models *m = NULL;
+	struct kw_error err = {0};
+	char json[4096], key[20];
+	size_t at = 0;
+	struct tmp t;
+
+	(void)state;
+	at += (size_t)snprintf(json + at, sizeof(json) - at,
+			       "{\"prefixes\": [");
+	for (size_t l = 1; l <= plen; l++) {
+		const char *mode = modes[(l - 1) / 5];
+
+		at += (size_t)snprintf(
+			json + at, sizeof(json) - at,
+			"%s{\"prefix\": \"%.*s\", \"kind\": \"%s\"%s%s%s}",
+			l > 1 ? ", " : "", (int)l, full, kinds[(l - 1) % 5],
+			mode ? ", \"mode\": \"" : "", mode ? mode : "",
+			mode ? "\"" : "");
+	}
+	snprintf(json + at, sizeof(json) - at, "]}");
+	tmp_init(&t);
+	tmp_write(&t, "p.json", json);
+	if (kw_models_load(t.dir, NULL, 0, &m, &err) != KW_OK)
+		fail_msg("%s", err.msg);
+	for (size_t n = 0; n <= 16; n++) {
+		for (size_t bad = 0; bad <= n; bad++) {
+			enum kw_key_kind k, want_k = KW_KIND_UNKNOWN;
+			enum kw_key_mode md, want_m = KW_MODE_UNKNOWN;
+
+			for (size_t i = 0; i < n; i++)
+				key[i] = i < plen ? full[i] : 'z';
+			if (bad < n) /* byte `bad` changed; n: none */
+				key[bad] ^= 0x20;
+			for (size_t l = 1; l <= plen && l <= n; l++) {
+				if (memcmp(key, full, l) != 0)
+					continue;
+				want_k = (enum kw_key_kind)(
+					KW_KIND_PUBLISHABLE + (l - 1) % 5);
+				want_m = (l - 1) / 5 == 0   ? KW_MODE_UNKNOWN
+					 : (l - 1) / 5 == 1 ? KW_MODE_LIVE
+							    : KW_MODE_TEST;
+			}
+			kw_models_key_kind(m, key, n, &k, &md);
+			if (k != want_k || md != want_m)
+				fail_msg("key \"%.*s\": kind %d mode %d, want "
+					 "%d %d",
+					 (int)n, key, k, md, want_k, want_m);
+		}
+	}
+	kw_models_destroy(m);
+	tmp_free(&t);
+}
+
 /* Load the single model x.json holding text; expect status and message
  * (the message without the "<dir>/x.json" in front). */
 static void expect_error(const char *text, enum kw_status want, const char *msg)
@@ -1927,6 +1993,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_info),
 		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_prefix_lengths),
 		cmocka_unit_test(test_livemode),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_specificity),
