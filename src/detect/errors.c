@@ -388,6 +388,8 @@ static int64_t errors_flush(void *self, int64_t watermark,
 
 	if (!e->on_errors)
 		return KW_DETECT_NONE_OPEN;
+	if (watermark == INT64_MIN) /* asked after each event */
+		return kw_win_due(&cx.st->win, e->window);
 	kw_win_close(&cx.st->win, kw_win_upto(watermark, e->window),
 		     close_window, &cx);
 	return kw_win_due(&cx.st->win, e->window);

@@ -590,6 +590,8 @@ static int64_t rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
 
 	if (!r->on)
 		return KW_DETECT_NONE_OPEN;
+	if (watermark == INT64_MIN) /* asked after each event */
+		return kw_win_due(&cx.st->win, r->window);
 	kw_win_close(&cx.st->win, kw_win_upto(watermark, r->window),
 		     close_window, &cx);
 	if (watermark == INT64_MAX) {

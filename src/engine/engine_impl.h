@@ -171,8 +171,8 @@ struct kw_shard {
 	/* Events whose key's table hash is known (kw_shard_prefetch), until
 	 * kw_shard_analyse takes it (ev NULL: free), made at ahead_next and
 	 * taken in the same order (ahead_near: the next one whose entry is
-	 * asked for, ahead_take: the next one analysed); the byte offsets, in
-	 * a key's state area, of the lines asked for with its entry. */
+	 * asked for, ahead_take: the next one analysed); how many lines of a
+	 * key's state area, from its start, are asked for with its entry. */
 	struct kw_shard_ahead {
 		const struct kw_event *ev;
 		const char *key; /* its key's bytes */
@@ -180,7 +180,6 @@ struct kw_shard {
 		uint64_t h[2];
 	} ahead[KW_SHARD_AHEAD];
 	unsigned ahead_next, ahead_near, ahead_take;
-	uint32_t pf_off[KW_SHARD_PF_LINES];
 	size_t npf;
 };
 

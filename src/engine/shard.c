@@ -192,12 +192,23 @@ static void unwait(struct kw_shard *s, struct kw_keyent *key)
  * waited for, and the flush at that time finds the next). */
 static void schedule(struct kw_shard *s, struct kw_keyent *key, unsigned stream)
 {
+	unsigned char *state = kw_keytab_state(key);
 	struct kw_wheel *w = s->wheel;
-	int64_t due;
+	int64_t due = KW_DETECT_NONE_OPEN;
 
 	if (!s->e->windowed)
 		return;
-	due = flush_key(s, key, INT64_MIN);
+	/* flush_key(s, key, INT64_MIN) without its bookkeeping for what a
+	 * flush raises: at INT64_MIN nothing closes, so nothing is raised
+	 * and the key's first_seen is not read. */
+	for (size_t k = 0; k < s->nflushing; k++) {
+		const struct kw_family *f = &s->fam[s->flushing[k]];
+		int64_t d = f->ops->flush(f->self, INT64_MIN, key,
+					  state + f->offset, &s->emit);
+
+		if (d < due)
+			due = d;
+	}
 	/* With no memory the key is closed at its next event or the end. */
 	if (due != KW_DETECT_NONE_OPEN &&
 	    (w || (w = wheel_of(s, stream)) != NULL))
@@ -492,8 +503,7 @@ void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
 			ahead_find(s, near, &s->ahead_near);
 
 		if (a)
-			kw_keytab_prefetch_entry(s->keys, a->h, s->pf_off,
-						 s->npf);
+			kw_keytab_prefetch_entry(s->keys, a->h, s->npf);
 	}
 }
 
@@ -757,9 +767,9 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 	/* What kw_shard_prefetch asks for of a key's state: the engine's
 	 * and the detectors' part, line by line. */
 	upto = e->count_off ? e->count_off : e->state_size;
-	for (size_t off = 0; off < upto && s->npf < KW_SHARD_PF_LINES;
-	     off += 64)
-		s->pf_off[s->npf++] = (uint32_t)off;
+	s->npf = (upto + 63) / 64;
+	if (s->npf > KW_SHARD_PF_LINES)
+		s->npf = KW_SHARD_PF_LINES;
 	return KW_OK;
 }
 

@@ -776,7 +776,7 @@ void kw_keytab_prefetch(const struct kw_keytab *t, const uint64_t h[2])
 }
 
 void kw_keytab_prefetch_entry(const struct kw_keytab *t, const uint64_t h[2],
-			      const uint32_t *off, size_t n)
+			      size_t lines)
 {
 	const struct index *ix = &t->ix[0];
 	const struct group *g = &ix->g[(uint32_t)h[0] & ix->mask];
@@ -791,8 +791,9 @@ void kw_keytab_prefetch_entry(const struct kw_keytab *t, const uint64_t h[2],
 
 		__builtin_prefetch(e);
 		__builtin_prefetch(e + 64);
-		for (size_t i = 0; i < n; i++)
-			__builtin_prefetch(state + off[i]);
+		for (const char *end = state + 64 * lines; state < end;
+		     state += 64)
+			__builtin_prefetch(state);
 	}
 }
 

@@ -191,12 +191,12 @@ enum kw_status kw_keytab_get_hashed(struct kw_keytab *t, const uint64_t h[2],
  * than the caches does not stall on every key: kw_keytab_prefetch asks for
  * the index line of the key of hash h; kw_keytab_prefetch_entry, later
  * (once that line has come), for the lines of the entry it points to: the
- * entry's own and, of its state area, those at the byte offsets off[0..n).
+ * entry's own and the first `lines` 64-byte lines of its state area.
  * They change nothing and read only the index line.
  */
 void kw_keytab_prefetch(const struct kw_keytab *t, const uint64_t h[2]);
 void kw_keytab_prefetch_entry(const struct kw_keytab *t, const uint64_t h[2],
-			      const uint32_t *off, size_t n);
+			      size_t lines);
 
 /*
  * The table's keyed hash of a key: kw_keyhash with the key material drawn
