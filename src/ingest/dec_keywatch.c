@@ -104,7 +104,7 @@ static bool decode_one(const struct keywatch *kd, const struct kw_record *rec,
 	r.line = rec->line;
 	if (!kw_decode_scan(&r, rec, arena))
 		return false;
-	memset(ev, 0, sizeof(*ev));
+	kw_decode_event_clear(ev);
 	ev->livemode = -1;
 	ev->file = file;
 	ev->line = rec->line;

@@ -694,7 +694,7 @@ size_t kw_decode_each(const struct kw_decode_fields *df,
 		r.line = recs[i].line;
 		if (!kw_decode_scan(&r, &recs[i], arena))
 			continue;
-		memset(ev, 0, sizeof(*ev));
+		kw_decode_event_clear(ev);
 		ev->livemode = -1;
 		ev->file = file;
 		ev->line = recs[i].line;
