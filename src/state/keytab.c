@@ -139,7 +139,9 @@ static size_t round16(size_t n)
 }
 
 #define HUGE_PAGE ((size_t)2 << 20)
-#define MAPPED_FROM ((size_t)4 << 20) /* smaller regions come from malloc */
+/* Smaller regions come from malloc (and are cleared); from this size on
+ * they are mapped, zeroed by the kernel: no memory until used. */
+#define MAPPED_FROM ((size_t)128 << 10)
 
 /*
  * A region of size bytes, zeroed. reserve_only: address space only
