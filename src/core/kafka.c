@@ -82,21 +82,32 @@ bool kw_kafka_topic_ok(const char *name)
 }
 
 #if KW_HAVE_KAFKA
-/* Every property librdkafka knows, from the table it prints
- * (rd_kafka_conf_properties_show: a header, then "NAME | C/P | ..."
- * rows). names[] points into *text; the caller frees both. */
-static const char **all_props(char **text)
+/* librdkafka's table of its properties (rd_kafka_conf_properties_show:
+ * a header, then "NAME | C/P | ..." rows); NULL without memory. */
+static char *props_text(void)
 {
-	const char **names = NULL;
-	size_t len = 0, n = 0, cap = 0;
-	FILE *f = open_memstream(text, &len);
-	char *save = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
 
-	*text = NULL;
 	if (!f)
 		return NULL;
 	rd_kafka_conf_properties_show(f);
 	fclose(f);
+	return text;
+}
+
+/* Every property librdkafka knows, from its table. names[] points into
+ * *text; the caller frees both. */
+static const char **all_props(char **text)
+{
+	const char **names = NULL;
+	size_t n = 0, cap = 0;
+	char *save = NULL;
+
+	*text = props_text();
+	if (!*text)
+		return NULL;
 	for (char *line = strtok_r(*text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *end = strchr(line, ' ');
@@ -117,6 +128,43 @@ static const char **all_props(char **text)
 		names[n] = NULL;
 	}
 	return names;
+}
+
+/* The clients a property is for, as librdkafka's table says: 'C'
+ * (consumers), 'P' (producers), '*' (both); 0 when it has no row. */
+static char prop_scope(const char *prop)
+{
+	char *text = props_text(), *save = NULL, scope = 0;
+	size_t n = strlen(prop);
+
+	if (!text)
+		return 0;
+	for (char *line = strtok_r(text, "\n", &save); line && !scope;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *bar;
+
+		if (strncmp(line, prop, n) != 0 || line[n] != ' ')
+			continue;
+		bar = strchr(line + n, '|');
+		while (bar && (*++bar == ' '))
+			;
+		if (bar && (*bar == 'C' || *bar == 'P' || *bar == '*'))
+			scope = *bar;
+	}
+	free(text);
+	return scope;
+}
+
+/* Whether a property of the config's objects is for a client of role. */
+static bool for_role(const char *prop, enum kw_kafka_role role)
+{
+	char scope;
+
+	if (role == KW_KAFKA_ANY)
+		return true;
+	scope = prop_scope(prop);
+	return !(scope == 'C' && role == KW_KAFKA_PRODUCER) &&
+	       !(scope == 'P' && role == KW_KAFKA_CONSUMER);
 }
 
 /* Whether librdkafka knows prop (a scratch configuration takes it, or
@@ -275,6 +323,8 @@ static enum kw_status apply(rd_kafka_conf_t *conf, const json_t *props,
 			return kw_error_set(err, KW_ECONFIG,
 					    "%s: %s.%s: set by keywatch itself",
 					    c->file, obj, prop);
+		if (!for_role(prop, c->role))
+			continue; /* the other kind of client's */
 		st = kw_config_secret(text, &value, err);
 		if (st == KW_ENOMEM)
 			return kw_error_set(err, st, "out of memory");

@@ -76,6 +76,15 @@ bool kw_kafka_topic_ok(const char *name);
 
 #if KW_HAVE_KAFKA
 
+/* What a client is: the properties librdkafka gives to the other kind
+ * only are not applied to it (librdkafka would warn about each, CONFWARN,
+ * and ignore it). */
+enum kw_kafka_role {
+	KW_KAFKA_ANY,	   /* every property */
+	KW_KAFKA_CONSUMER, /* not the producers' ("P" in its table) */
+	KW_KAFKA_PRODUCER, /* not the consumers' ("C") */
+};
+
 /* One client of the config. Everything borrowed for the call. */
 struct kw_kafka_client {
 	const char *brokers; /* "host:port,host:port" */
@@ -86,6 +95,10 @@ struct kw_kafka_client {
 	/* keywatch's defaults for this client, which the config may change:
 	 * name, value, name, value, ..., NULL; or NULL. */
 	const char *const *defaults;
+	/* The config's objects are shared by an input's consumer and the
+	 * producer of its changelog, and by every client of the top-level
+	 * object: each takes the properties for its kind. */
+	enum kw_kafka_role role;
 };
 
 /* A new configuration for c (the caller owns it: rd_kafka_new takes it, or

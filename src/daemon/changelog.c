@@ -83,15 +83,7 @@ struct kw_changelog {
 	 * one's reason. */
 	uint64_t failed;
 	rd_kafka_resp_err_t first_err;
-	struct {
-		uint64_t checkpoints;	/* partitions checkpointed */
-		uint64_t records;	/* records produced */
-		uint64_t keys;		/* of them key states */
-		uint64_t alerts;	/* of them alert ids, acknowledged */
-		uint64_t errors;	/* not acknowledged */
-		uint64_t restores;	/* partitions restored */
-		uint64_t restored_keys; /* key states restored */
-	} st;
+	struct kw_changelog_stats st;
 };
 
 static uint64_t stream_of(const struct kw_changelog *cl, int32_t partition)
@@ -132,11 +124,13 @@ static bool produce(struct kw_changelog *cl, int32_t p, const char *key,
 		rd_kafka_poll(cl->producer, 100);
 	}
 	if (e) {
+		cl->st.errors++;
 		kw_log_error("kafka", "changelog %s/%" PRId32 ": %s", cl->topic,
 			     p, rd_kafka_err2str(e));
 		return false;
 	}
 	cl->st.records++;
+	cl->st.bytes += klen + vlen;
 	return true;
 }
 
@@ -147,7 +141,9 @@ static bool acked(struct kw_changelog *cl, int32_t p, const char *what)
 
 	if (!e && !cl->failed)
 		return true;
-	cl->st.errors++;
+	/* The records refused, or (timed out) still waiting. */
+	cl->st.errors += cl->failed ? cl->failed
+				    : (uint64_t)rd_kafka_outq_len(cl->producer);
 	kw_log_error("kafka",
 		     "changelog %s/%" PRId32 ": %s not acknowledged: %s",
 		     cl->topic, p, what,
@@ -434,6 +430,7 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 	int64_t lo = 0, hi = 0, last = -1;
 	rd_kafka_resp_err_t e;
 	struct timespec t0, t1;
+	double secs;
 
 	if (p < 0 || p >= cl->nparts) {
 		kw_log_error("kafka",
@@ -483,6 +480,7 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 			continue;
 		}
 		last = m->offset;
+		cl->st.restored_records++;
 		take_message(&r, m);
 	}
 	rd_kafka_assign(cl->reader, NULL);
@@ -501,16 +499,17 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 	hold_free(&r);
 	free(r.held);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	cl->st.restored_keys += r.keys;
 	cl->st.restores++;
+	cl->st.restore_seconds += secs;
 	kw_log_info("kafka",
 		    "%s: partition %" PRId32 " restored from %s: %" PRIu64
 		    " keys, %" PRIu64 " recent alerts%s, in %.3f s; reading on "
 		    "from offset %" PRId64,
 		    cl->input, p, cl->topic, r.keys, r.alerts,
-		    r.bad ? " (some records refused: see above)" : "",
-		    (double)(t1.tv_sec - t0.tv_sec) +
-			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+		    r.bad ? " (some records refused: see above)" : "", secs,
 		    r.offset);
 	return r.offset;
 }
@@ -641,6 +640,7 @@ enum kw_status kw_changelog_create(struct kw_daemon *d,
 		.file = cfg->file,
 		.where = where,
 		.defaults = producer_defaults,
+		.role = KW_KAFKA_PRODUCER,
 	};
 	struct kw_kafka_client rc = pc;
 	struct kw_changelog *cl = calloc(1, sizeof(*cl));
@@ -651,6 +651,7 @@ enum kw_status kw_changelog_create(struct kw_daemon *d,
 	*out = NULL;
 	snprintf(where, sizeof(where), "inputs[%zu]", entry);
 	rc.defaults = reader_defaults;
+	rc.role = KW_KAFKA_CONSUMER;
 	if (!cl || !(cl->topic = strdup(ci->changelog))) {
 		st = kw_error_set(err, st, "out of memory");
 		goto cleanup;
@@ -710,20 +711,37 @@ cleanup:
 	return st;
 }
 
+const char *kw_changelog_topic(const struct kw_changelog *cl)
+{
+	return cl->topic;
+}
+
+const struct kw_changelog_stats *
+kw_changelog_stats(const struct kw_changelog *cl)
+{
+	return &cl->st;
+}
+
+void kw_changelog_log(const char *topic, const struct kw_changelog_stats *st)
+{
+	kw_log_info("kafka",
+		    "changelog %s: %" PRIu64 " partition checkpoints, %" PRIu64
+		    " records written (%" PRIu64 " bytes; %" PRIu64
+		    " key states, %" PRIu64 " alert ids), %" PRIu64
+		    " not acknowledged; %" PRIu64
+		    " partitions restored (%" PRIu64 " records read, %" PRIu64
+		    " key states, in %.3f s)",
+		    topic, st->checkpoints, st->records, st->bytes, st->keys,
+		    st->alerts, st->errors, st->restores, st->restored_records,
+		    st->restored_keys, st->restore_seconds);
+}
+
 void kw_changelog_destroy(struct kw_changelog *cl)
 {
 	if (!cl)
 		return;
 	if (cl->parts)
-		kw_log_info("kafka",
-			    "changelog %s: %" PRIu64 " partition checkpoints, "
-			    "%" PRIu64 " records written (%" PRIu64
-			    " key states, %" PRIu64 " alert ids), %" PRIu64
-			    " not acknowledged; %" PRIu64
-			    " partitions restored (%" PRIu64 " key states)",
-			    cl->topic, cl->st.checkpoints, cl->st.records,
-			    cl->st.keys, cl->st.alerts, cl->st.errors,
-			    cl->st.restores, cl->st.restored_keys);
+		kw_changelog_log(cl->topic, &cl->st);
 	if (cl->producer) {
 		rd_kafka_flush(cl->producer, TIMEOUT_MS);
 		rd_kafka_destroy(cl->producer);

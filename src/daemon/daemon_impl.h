@@ -94,11 +94,29 @@ struct kw_kafka_input;
 void kw_daemon_kafka_foreach(struct kw_daemon_kafka *k,
 			     void (*cb)(void *ctx, struct kw_kafka_input *in),
 			     void *ctx);
+/* Each input's changelog, when it has one (for the metrics). NULL-safe. */
+struct kw_changelog;
+void kw_daemon_kafka_foreach_changelog(
+	struct kw_daemon_kafka *k,
+	void (*cb)(void *ctx, const struct kw_changelog *cl), void *ctx);
 
 /* changelog.c: the state of each partition of one Kafka input in its
  * changelog topic (the config's inputs[entry].changelog), so that it
  * moves with the partition. */
 struct kw_changelog;
+/* A changelog's counters since it was made. */
+struct kw_changelog_stats {
+	uint64_t checkpoints;	   /* partitions checkpointed */
+	uint64_t records;	   /* records produced */
+	uint64_t bytes;		   /* their keys' and values' bytes */
+	uint64_t keys;		   /* of them key states */
+	uint64_t alerts;	   /* of them alert ids, acknowledged */
+	uint64_t errors;	   /* records not acknowledged (or refused) */
+	uint64_t restores;	   /* partitions restored */
+	uint64_t restored_records; /* records read restoring them */
+	uint64_t restored_keys;	   /* of them key states taken */
+	double restore_seconds;	   /* the restores' wall time */
+};
 /* Its producer and reader; the topic checked, and created when missing
  * (compacted, as many partitions as the input's topic). Errors name the
  * config file, the entry and the topic. */
@@ -121,6 +139,12 @@ void kw_changelog_alert(struct kw_changelog *cl, int32_t p, const char *id,
 			int64_t time);
 /* Its counters into the log (info), then free. NULL-safe. */
 void kw_changelog_destroy(struct kw_changelog *cl);
+/* Its topic and counters, and the counters' line in the log (info; at
+ * SIGUSR1 and when it is destroyed). */
+const char *kw_changelog_topic(const struct kw_changelog *cl);
+const struct kw_changelog_stats *
+kw_changelog_stats(const struct kw_changelog *cl);
+void kw_changelog_log(const char *topic, const struct kw_changelog_stats *st);
 /* kafka.c: an alert passed about a key of stream (engine.h): journalled
  * in the changelog of the stream's input and partition, if it has one. */
 void kw_daemon_kafka_journal(struct kw_daemon_kafka *k, uint64_t stream,

@@ -216,6 +216,16 @@ void kw_daemon_kafka_foreach(struct kw_daemon_kafka *k,
 		cb(ctx, k->v[i].in);
 }
 
+void kw_daemon_kafka_foreach_changelog(
+	struct kw_daemon_kafka *k,
+	void (*cb)(void *ctx, const struct kw_changelog *cl), void *ctx)
+{
+	for (size_t i = 0; k && i < k->n; i++) {
+		if (k->v[i].cl)
+			cb(ctx, k->v[i].cl);
+	}
+}
+
 void kw_daemon_kafka_journal(struct kw_daemon_kafka *k, uint64_t stream,
 			     const char *id, int64_t time)
 {

@@ -47,6 +47,14 @@ struct kafka_count {
 	struct kw_kafka_input_stats st;
 };
 
+#if KW_HAVE_KAFKA
+/* One changelog's counters, by its topic (daemon_impl.h). */
+struct changelog_count {
+	char topic[KAFKA_NAME_MAX];
+	struct kw_changelog_stats st;
+};
+#endif
+
 /* Counters of the components a reload replaces. */
 struct counts {
 	uint64_t bytes, decompressed, records, events;
@@ -57,6 +65,10 @@ struct counts {
 	size_t nsinks;
 	struct kafka_count kafka[KAFKA_MAX];
 	size_t nkafka;
+#if KW_HAVE_KAFKA
+	struct changelog_count changelogs[KAFKA_MAX];
+	size_t nchangelogs;
+#endif
 };
 
 struct kw_metrics {
@@ -188,6 +200,35 @@ static void kafka_add(void *ctx, struct kw_kafka_input *in)
 	row->st.commit_errors += st->commit_errors;
 	row->st.errors += st->errors;
 }
+
+static void changelog_add(void *ctx, const struct kw_changelog *cl)
+{
+	struct counts *c = ctx;
+	const struct kw_changelog_stats *st = kw_changelog_stats(cl);
+	const char *topic = kw_changelog_topic(cl);
+	struct changelog_count *row = NULL;
+
+	for (size_t i = 0; i < c->nchangelogs && !row; i++) {
+		if (!strcmp(c->changelogs[i].topic, topic))
+			row = &c->changelogs[i];
+	}
+	if (!row && c->nchangelogs < KAFKA_MAX) {
+		row = &c->changelogs[c->nchangelogs++];
+		snprintf(row->topic, sizeof(row->topic), "%s", topic);
+	}
+	if (!row)
+		return;
+	row->st.checkpoints += st->checkpoints;
+	row->st.records += st->records;
+	row->st.bytes += st->bytes;
+	row->st.keys += st->keys;
+	row->st.alerts += st->alerts;
+	row->st.errors += st->errors;
+	row->st.restores += st->restores;
+	row->st.restored_records += st->restored_records;
+	row->st.restored_keys += st->restored_keys;
+	row->st.restore_seconds += st->restore_seconds;
+}
 #endif
 
 /* Add the counters of v's components to c. false when a sink found no
@@ -201,6 +242,7 @@ static bool add(struct counts *c, const struct kw_metrics_view *v)
 
 #if KW_HAVE_KAFKA
 	kw_daemon_kafka_foreach(v->kafka, kafka_add, c);
+	kw_daemon_kafka_foreach_changelog(v->kafka, changelog_add, c);
 #endif
 	c->bytes += ts->bytes;
 	c->decompressed += ts->decompressed;
@@ -353,6 +395,59 @@ static void render_lag(void *ctx, struct kw_kafka_input *in)
 	kw_kafka_input_foreach(in, render_lag_one, &l);
 }
 
+/* The changelogs' counters (one series per changelog topic). */
+static void render_changelogs(FILE *f, const struct counts *c)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+		{"keywatch_changelog_checkpoints_total",
+		 "Partition checkpoints written to a changelog and "
+		 "acknowledged.",
+		 offsetof(struct kw_changelog_stats, checkpoints)},
+		{"keywatch_changelog_records_total",
+		 "Records produced to a changelog (key states, checkpoint "
+		 "marks, alert ids).",
+		 offsetof(struct kw_changelog_stats, records)},
+		{"keywatch_changelog_bytes_total",
+		 "Bytes of the records produced to a changelog (keys and "
+		 "values).",
+		 offsetof(struct kw_changelog_stats, bytes)},
+		{"keywatch_changelog_delivery_errors_total",
+		 "Changelog records not acknowledged by the brokers or refused "
+		 "by the producer (their partitions' offsets are not "
+		 "committed).",
+		 offsetof(struct kw_changelog_stats, errors)},
+		{"keywatch_changelog_restores_total",
+		 "Partitions whose state was restored from a changelog.",
+		 offsetof(struct kw_changelog_stats, restores)},
+		{"keywatch_changelog_restored_records_total",
+		 "Records read from a changelog while restoring partitions.",
+		 offsetof(struct kw_changelog_stats, restored_records)},
+	};
+
+	if (!c->nchangelogs)
+		return;
+	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+		family(f, counters[k].name, "counter", counters[k].help);
+		for (size_t i = 0; i < c->nchangelogs; i++)
+			sample(f, counters[k].name, "changelog",
+			       c->changelogs[i].topic,
+			       *(const uint64_t
+					 *)((const char *)&c->changelogs[i].st +
+					    counters[k].off));
+	}
+	family(f, "keywatch_changelog_restore_seconds_total", "counter",
+	       "Wall time spent restoring partitions from a changelog.");
+	for (size_t i = 0; i < c->nchangelogs; i++) {
+		fputs("keywatch_changelog_restore_seconds_total{changelog=\"",
+		      f);
+		label(f, c->changelogs[i].topic);
+		fprintf(f, "\"} %.3f\n", c->changelogs[i].st.restore_seconds);
+	}
+}
+
 static void render_kafka(FILE *f, const struct counts *c,
 			 const struct kw_metrics_view *v)
 {
@@ -409,6 +504,7 @@ static void render_kafka(FILE *f, const struct counts *c,
 	       "Messages of an owned partition not read yet, as its leader "
 	       "last told.");
 	kw_daemon_kafka_foreach(v->kafka, render_lag, f);
+	render_changelogs(f, c);
 }
 
 static void log_kafka(void *ctx, struct kw_kafka_input *in)
@@ -430,6 +526,12 @@ static void log_kafka(void *ctx, struct kw_kafka_input *in)
 		    kw_kafka_input_name(in), st->assigned, lag, st->messages,
 		    st->rebalances, st->commits, st->commit_errors,
 		    st->split_keys, st->unkeyed);
+}
+
+static void log_changelog(void *ctx, const struct kw_changelog *cl)
+{
+	(void)ctx;
+	kw_changelog_log(kw_changelog_topic(cl), kw_changelog_stats(cl));
 }
 #endif
 
@@ -740,6 +842,7 @@ void kw_metrics_log(struct kw_metrics *m, const struct kw_metrics_view *v)
 		    c->passed, m->repeats, m->checkpoints, m->reloads_ok);
 #if KW_HAVE_KAFKA
 	kw_daemon_kafka_foreach(v->kafka, log_kafka, NULL);
+	kw_daemon_kafka_foreach_changelog(v->kafka, log_changelog, NULL);
 #endif
 	free(c);
 }

@@ -509,6 +509,7 @@ enum kw_status kw_kafka_input_create(const struct kw_kafka_input_opts *o,
 		.file = o->file,
 		.where = o->where,
 		.defaults = consumer_defaults,
+		.role = KW_KAFKA_CONSUMER,
 	};
 	struct kw_kafka_input *in = calloc(1, sizeof(*in));
 	rd_kafka_conf_t *conf = NULL;

@@ -133,6 +133,7 @@ static enum kw_status ka_create(const json_t *conf,
 		.own = own,
 		.file = env->file,
 		.where = env->where,
+		.role = KW_KAFKA_PRODUCER,
 	};
 	enum kw_status st;
 

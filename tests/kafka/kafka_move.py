@@ -10,7 +10,12 @@ librdkafka's mock cluster (kwmock, on 127.0.0.1; no external broker).
   mid-stream and a fresh one, with an empty state_dir, joins. The union of
   the three instances' alerts is exactly scan's (same ids: nothing learned
   is lost, so a learned key on a moved partition is not called new, and
-  nothing is counted twice), no id in two instances or twice in one.
+  nothing is counted twice), no id in two instances or twice in one. The
+  changelog's counters are served (metrics.listen) and logged (SIGUSR1):
+  records and bytes produced, checkpoints, restores with their records
+  and time, no delivery error; and librdkafka warns about no property
+  (the top-level "kafka" object's consumer properties are not given to
+  the changelog's producer: no CONFWARN).
 - rebalance_mid_window: one instance reads the first half of two keys'
   error bursts (one key per partition of a 2-partition topic), a second
   instance joins and takes one partition over, and the second halves
@@ -29,12 +34,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Failed, check, run_cases, wait_until  # noqa: E402
 import mockcluster  # noqa: E402
+from receiver import free_port  # noqa: E402
 
 KW, MOCK, KWGEN = sys.argv[1:4]
 TMP = tempfile.mkdtemp(prefix="kw-kafka-move-")
@@ -71,6 +78,8 @@ class Watch:
         c["inputs"] = [{"type": "kafka", "brokers": cluster.bootstrap,
                         "topic": topic, "group": group}]
         c["kafka"] = GROUP_CONF
+        self.port = free_port()
+        c["metrics"] = {"listen": "127.0.0.1:%d" % self.port}
         for k, v in (extra or {}).items():
             c["inputs"][0][k] = v
         self.cfg = os.path.join(self.dir, "watch.json")
@@ -87,6 +96,14 @@ class Watch:
         if not os.path.exists(self.out):
             return []
         return [json.loads(x)["id"] for x in open(self.out)]
+
+    def metrics(self):
+        """{series: value} of the metrics it serves."""
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" %
+                                    self.port, timeout=5) as r:
+            text = r.read().decode()
+        return {x.rsplit(" ", 1)[0]: float(x.rsplit(" ", 1)[1])
+                for x in text.splitlines() if x and not x.startswith("#")}
 
     def owned(self):
         have = set()
@@ -157,6 +174,7 @@ def killed_and_replaced():
         c.wait_committed("reqs", "kill", produced, timeout=90)
         b.wait("the alerts", lambda: len(set(
             x for w in everyone for x in w.alerts())) >= len(want), 60)
+        changelog_counters(b, fresh)
         b.stop()
         fresh.stop()
         every = no_repeats(everyone, "killed and replaced")
@@ -171,8 +189,45 @@ def killed_and_replaced():
               "no keys restored:\n" + b.log() + fresh.log())
         for w in (b, fresh):
             check("error" not in w.log().lower(), w.log())
+            check("CONFWARN" not in w.log(), w.log())
     finally:
         c.close()
+
+
+def changelog_counters(b, fresh):
+    """The changelog's counters of b and fresh, one of which restored a's
+    partitions: in the metrics and in SIGUSR1's line."""
+    def get(w, name):
+        return w.metrics().get(
+            '%s{changelog="reqs.keywatch-changelog"}' % name, -1)
+
+    # b reads on throughout; the fresh one may own only partitions
+    # without messages, which it never checkpoints.
+    b.wait("the metrics", lambda: get(b, "keywatch_changelog_records_"
+                                         "total") > 0, 30)
+    records = get(b, "keywatch_changelog_records_total")
+    check(get(b, "keywatch_changelog_bytes_total") > 16 * records,
+          "changelog bytes: %s" % b.metrics())
+    check(get(b, "keywatch_changelog_checkpoints_total") > 0,
+          "changelog checkpoints: %s" % b.metrics())
+    for w in (b, fresh):
+        check(get(w, "keywatch_changelog_delivery_errors_total") == 0,
+              "changelog delivery errors: %s" % w.metrics())
+    restores = sum(get(w, "keywatch_changelog_restores_total")
+                   for w in (b, fresh))
+    check(restores >= 1, "no restore counted")
+    check(sum(get(w, "keywatch_changelog_restored_records_total")
+              for w in (b, fresh)) > restores,
+          "no restored records counted")
+    check(sum(get(w, "keywatch_changelog_restore_seconds_total")
+              for w in (b, fresh)) > 0, "no restore time counted")
+    b.p.send_signal(signal.SIGUSR1)
+    b.wait("SIGUSR1's changelog line", lambda: re.search(
+        r"changelog reqs\.keywatch-changelog: [1-9]\d* partition "
+        r"checkpoints, [1-9]\d* records written \([1-9]\d* bytes; "
+        r"\d+ key states, \d+ alert ids\), 0 not acknowledged; \d+ "
+        r"partitions restored \(\d+ records read, \d+ key states, in "
+        r"[\d.]+ s\)", b.log()), 30)
 
 
 KEY_A = "sk_live_51HxPartitionAheadKeyxxxx1a1a"
