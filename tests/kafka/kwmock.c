@@ -15,11 +15,14 @@
  *         quit
  *
  *   kwmock produce -B BOOTSTRAP -t TOPIC [-r RATE] [-k FIELD] [-n BATCH]
- *                  [-z gzip|zstd|none] [-p EVERY] [-s] [-P PART] FILE...
+ *                  [-z gzip|zstd|none] [-c CODEC] [-p EVERY] [-s]
+ *                  [-P PART] FILE...
  *       One message per line of each FILE (plain, or gzip by zlib), keyed by
  *       the line's JSON string field FIELD (default api_key; a line without
  *       it gets no key), RATE messages a second (default 0: as fast as the
- *       cluster takes them). Batches on the wire are zstd-compressed. With
+ *       cluster takes them). Batches on the wire are compressed with CODEC
+ *       (librdkafka's compression.type: zstd, the default, lz4, gzip,
+ *       snappy or none; CODEC:LEVEL sets compression.level too). With
  *       -n, up to BATCH consecutive lines with the same key go into one
  *       message, compressed with -z (default gzip). With -p, "sent N" is
  *       printed every EVERY messages. With -s, message timestamps are one
@@ -300,12 +303,13 @@ static int produce(int argc, char **argv)
 	struct producer p = {.partition = RD_KAFKA_PARTITION_UA};
 	struct batch b = {0};
 	const char *bootstrap = NULL, *field = "api_key", *z = "gzip";
+	const char *codec = "zstd";
 	char errstr[512];
 	char *line = malloc(LINE_MAX_BYTES);
 	long batch = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "B:t:r:k:n:z:p:sP:")) != -1) {
+	while ((opt = getopt(argc, argv, "B:t:r:k:n:z:c:p:sP:")) != -1) {
 		switch (opt) {
 		case 'B':
 			bootstrap = optarg;
@@ -324,6 +328,9 @@ static int produce(int argc, char **argv)
 			break;
 		case 'z':
 			z = optarg;
+			break;
+		case 'c':
+			codec = optarg;
 			break;
 		case 'p':
 			p.every = atol(optarg);
@@ -345,7 +352,16 @@ static int produce(int argc, char **argv)
 	if (!b.buf)
 		die("%s", "out of memory");
 	set(conf, "bootstrap.servers", bootstrap);
-	set(conf, "compression.type", "zstd");
+	{
+		char type[32];
+		const char *level = strchr(codec, ':');
+		size_t n = level ? (size_t)(level - codec) : strlen(codec);
+
+		snprintf(type, sizeof(type), "%.*s", (int)n, codec);
+		set(conf, "compression.type", type);
+		if (level)
+			set(conf, "compression.level", level + 1);
+	}
 	set(conf, "linger.ms", "20");
 	set(conf, "batch.num.messages", "10000");
 	set(conf, "batch.size", "1000000");
