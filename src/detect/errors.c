@@ -379,20 +379,30 @@ static void errors_tick(void *self, int64_t watermark,
 	kw_win_clock_tick(&e->clock, watermark);
 }
 
+/* errors_flush's closing, out of line (rate.c's rate_close says why). */
+static __attribute__((noinline)) int64_t
+errors_close(struct errors *e, int64_t watermark, struct kw_keyent *key,
+	     struct errors_key *st, const struct kw_emit *emit)
+{
+	struct close_ctx cx = {e, key, st, emit};
+
+	kw_win_close(&st->win, kw_win_upto(watermark, e->window), close_window,
+		     &cx);
+	return kw_win_due(&st->win, e->window);
+}
+
 static int64_t errors_flush(void *self, int64_t watermark,
 			    struct kw_keyent *key, void *state,
 			    const struct kw_emit *emit)
 {
 	struct errors *e = self;
-	struct close_ctx cx = {e, key, state, emit};
+	struct errors_key *st = state;
 
 	if (!e->on_errors)
 		return KW_DETECT_NONE_OPEN;
 	if (watermark == INT64_MIN) /* asked after each event */
-		return kw_win_due(&cx.st->win, e->window);
-	kw_win_close(&cx.st->win, kw_win_upto(watermark, e->window),
-		     close_window, &cx);
-	return kw_win_due(&cx.st->win, e->window);
+		return kw_win_due(&st->win, e->window);
+	return errors_close(e, watermark, key, st, emit);
 }
 
 static void errors_destroy(void *self)

@@ -582,24 +582,35 @@ static void rate_tick(void *self, int64_t watermark, const struct kw_emit *emit)
 	kw_win_clock_tick(&r->clock, watermark);
 }
 
+/* Close what ends by the watermark: rate_flush's work when there is some,
+ * out of line so that the answer after each event sets none of it up. */
+static __attribute__((noinline)) int64_t
+rate_close(struct rate *r, int64_t watermark, struct kw_keyent *key,
+	   struct rate_key *st, const struct kw_emit *emit)
+{
+	struct close_ctx cx = {r, key, st, emit};
+
+	kw_win_close(&st->win, kw_win_upto(watermark, r->window), close_window,
+		     &cx);
+	if (watermark == INT64_MAX) {
+		/* Everything closed: the current hour is over too. */
+		fold(r, st);
+		new_hour(st, 0);
+	}
+	return kw_win_due(&st->win, r->window);
+}
+
 static int64_t rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
 			  void *state, const struct kw_emit *emit)
 {
 	struct rate *r = self;
-	struct close_ctx cx = {r, key, state, emit};
+	struct rate_key *st = state;
 
 	if (!r->on)
 		return KW_DETECT_NONE_OPEN;
 	if (watermark == INT64_MIN) /* asked after each event */
-		return kw_win_due(&cx.st->win, r->window);
-	kw_win_close(&cx.st->win, kw_win_upto(watermark, r->window),
-		     close_window, &cx);
-	if (watermark == INT64_MAX) {
-		/* Everything closed: the current hour is over too. */
-		fold(r, cx.st);
-		new_hour(cx.st, 0);
-	}
-	return kw_win_due(&cx.st->win, r->window);
+		return kw_win_due(&st->win, r->window);
+	return rate_close(r, watermark, key, st, emit);
 }
 
 /* What the key learnt: per hour of the day, the usual count and the
