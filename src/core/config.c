@@ -190,6 +190,9 @@ const struct kw_option kw_config_input_options[] = {
 	{"changelog", KW_OPT_STRING, "TOPIC" KW_CHANGELOG_SUFFIX,
 	 "kafka: the compacted topic each partition's state moves in; \"\": "
 	 "none"},
+	{"repartition", KW_OPT_STRING, "TOPIC" KW_REPARTITION_SUFFIX,
+	 "kafka: the topic auth.failures counts source IPs through, over "
+	 "every partition; \"\": on each instance alone"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -822,8 +825,8 @@ static enum kw_status load_suppress(struct kw_config *c, const json_t *o,
 
 /* The keys that belong to one type of input only. */
 static const char *const file_only[] = {"path", NULL};
-static const char *const kafka_only[] = {"brokers", "topic",	 "group",
-					 "kafka",   "changelog", NULL};
+static const char *const kafka_only[] = {
+	"brokers", "topic", "group", "kafka", "changelog", "repartition", NULL};
 
 static enum kw_status not_for(const struct kw_config *c, const json_t *o,
 			      const char *where, const char *const *keys,
@@ -886,6 +889,24 @@ static enum kw_status load_kafka_input(struct kw_config *c, const json_t *o,
 				    c->file, where, in->changelog,
 				    KW_KAFKA_TOPIC_MAX,
 				    v ? "" : "; name one in \"changelog\"");
+	v = json_object_get(o, "repartition");
+	if (!v) {
+		if (asprintf(&in->repartition, "%s" KW_REPARTITION_SUFFIX,
+			     in->topic) < 0) {
+			in->repartition = NULL;
+			return KW_ENOMEM;
+		}
+	} else if (json_string_value(v)[0] && !dup_str(v, &in->repartition)) {
+		return KW_ENOMEM;
+	}
+	if (in->repartition && !kw_kafka_topic_ok(in->repartition))
+		return kw_error_set(err, KW_ECONFIG,
+				    "%s: %s.repartition: '%s' is not a topic "
+				    "name (letters, digits, '.', '_', '-'; at "
+				    "most %d)%s",
+				    c->file, where, in->repartition,
+				    KW_KAFKA_TOPIC_MAX,
+				    v ? "" : "; name one in \"repartition\"");
 	/* The name the engine and its messages know the input by. */
 	if (asprintf(&in->path, "kafka:%s", in->topic) < 0) {
 		in->path = NULL;
@@ -1425,6 +1446,7 @@ void kw_config_free(struct kw_config *c)
 		free(c->inputs[i].topic);
 		free(c->inputs[i].group);
 		free(c->inputs[i].changelog);
+		free(c->inputs[i].repartition);
 		json_decref(c->inputs[i].kafka);
 	}
 	free(c->inputs);

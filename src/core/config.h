@@ -162,9 +162,15 @@ struct kw_input {
 	 * (daemon/changelog.c): "changelog", by default TOPIC
 	 * KW_CHANGELOG_SUFFIX; NULL when "changelog" is "" (off). */
 	char *changelog;
+	/* The topic of the stage keyed by source IP (daemon/byip.c):
+	 * "repartition", by default TOPIC KW_REPARTITION_SUFFIX; NULL when
+	 * "repartition" is "" (off: auth.failures counts on each instance
+	 * alone). */
+	char *repartition;
 };
 
 #define KW_CHANGELOG_SUFFIX ".keywatch-changelog"
+#define KW_REPARTITION_SUFFIX ".keywatch-byip"
 
 #define KW_DEFAULT_LEARN (INT64_C(72) * 3600 * 1000000)
 #define KW_DEFAULT_MAX_KEYS ((size_t)1000000)

@@ -19,6 +19,10 @@
  *       "SEQ TIME ID": an alert about the partition's keys that passed
  *       the router (the journal), written and acknowledged before any
  *       sink may deliver it
+ *   key "byip.alert.N" (a ring of its own, the same form)
+ *       an alert of repartition partition p of the stage keyed by IP
+ *       (byip.c), read back by whichever instance that partition goes to
+ *       (kw_changelog_restore_journal)
  * A checkpoint of a partition (before its input offset is committed, and
  * when it is revoked) exports the keys changed since the last one,
  * produces them and then the meta record (an idempotent producer, acks
@@ -59,15 +63,18 @@
 #define META_VERSION 1
 #define META_SIZE 16
 #define ALERT_PREFIX "alert."
+#define BYIP_ALERT_PREFIX "byip.alert."
 #define TIMEOUT_MS 30000    /* acks, a restore's reads */
 #define QUEUE_RETRIES 300   /* 100 ms waits for room in the queue */
 #define RESTORE_POLL_MS 200 /* one wait for the next changelog message */
 #define CREATE_MS 10000	    /* creating the topic */
 
 struct cl_part {
-	uint64_t next_seq; /* the next alert record's sequence number */
-	bool full;	   /* the next checkpoint exports every key (the
-			      last one failed, or none yet) */
+	/* The next alert record's sequence number, per ring (enum
+	 * kw_changelog_ring). */
+	uint64_t next_seq[2];
+	bool full; /* the next checkpoint exports every key (the
+		      last one failed, or none yet) */
 };
 
 struct kw_changelog {
@@ -209,21 +216,30 @@ bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next)
 	return true;
 }
 
-void kw_changelog_alert(struct kw_changelog *cl, int32_t p, const char *id,
+void kw_changelog_alert(struct kw_changelog *cl, int32_t p,
+			enum kw_changelog_ring ring, const char *id,
 			int64_t time)
 {
 	char key[32], value[128];
-	struct cl_part *cp;
+	uint64_t *seq;
 	int n;
 
-	if (p < 0 || p >= cl->nparts)
+	if (p < 0 || p >= cl->nparts) {
+		kw_log_error("kafka",
+			     "changelog %s has %d partitions, not partition "
+			     "%" PRId32 ": alert %s is journalled on this "
+			     "instance only",
+			     cl->topic, cl->nparts, p, id);
 		return;
-	cp = &cl->parts[p];
-	snprintf(key, sizeof(key), ALERT_PREFIX "%u",
-		 (unsigned)(cp->next_seq % KW_CHANGELOG_ALERTS));
-	n = snprintf(value, sizeof(value), "%" PRIu64 " %" PRId64 " %s",
-		     cp->next_seq, time, id);
-	cp->next_seq++;
+	}
+	seq = &cl->parts[p].next_seq[ring];
+	snprintf(key, sizeof(key), "%s%u",
+		 ring == KW_CHANGELOG_RING_BYIP ? BYIP_ALERT_PREFIX
+						: ALERT_PREFIX,
+		 (unsigned)(*seq % KW_CHANGELOG_ALERTS));
+	n = snprintf(value, sizeof(value), "%" PRIu64 " %" PRId64 " %s", *seq,
+		     time, id);
+	(*seq)++;
 	cl->failed = 0;
 	if (produce(cl, p, key, strlen(key), value, (size_t)n) &&
 	    acked(cl, p, "an alert"))
@@ -243,7 +259,8 @@ struct restore {
 	struct held *held;
 	size_t nheld, capheld, max;
 	size_t rec_max;
-	int64_t offset; /* the last meta record's; -1: none yet */
+	bool journal_only; /* the byip ring's alerts, nothing else */
+	int64_t offset;	   /* the last meta record's; -1: none yet */
 	uint64_t keys, bad, alerts;
 };
 
@@ -330,13 +347,14 @@ static bool parse_alert(const char *text, unsigned long long *seq,
 	return true;
 }
 
-/* One alert record: "SEQ TIME ID". */
-static void take_alert(struct restore *r, const rd_kafka_message_t *m)
+/* One alert record of ring: "SEQ TIME ID". */
+static void take_alert(struct restore *r, const rd_kafka_message_t *m,
+		       enum kw_changelog_ring ring)
 {
 	char text[128], id[KW_ALERT_ID_LEN + 1];
 	unsigned long long seq;
 	long long time;
-	struct cl_part *cp = &r->cl->parts[r->p];
+	uint64_t *next = &r->cl->parts[r->p].next_seq[ring];
 
 	if (!m->payload || m->len >= sizeof(text)) {
 		bad_record(r, m, "an alert record that is not one");
@@ -350,13 +368,29 @@ static void take_alert(struct restore *r, const rd_kafka_message_t *m)
 	}
 	kw_checkpoint_add_alert(&r->cl->d->ckpt, id, time);
 	kw_router_memory_note(r->cl->d->conf.router, id, time);
-	if (seq + 1 > cp->next_seq)
-		cp->next_seq = seq + 1;
+	if (seq + 1 > *next)
+		*next = seq + 1;
 	r->alerts++;
+}
+
+static bool has_prefix(const rd_kafka_message_t *m, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return m->key && m->key_len > n && !memcmp(m->key, prefix, n);
 }
 
 static void take_message(struct restore *r, rd_kafka_message_t *m)
 {
+	if (has_prefix(m, BYIP_ALERT_PREFIX)) {
+		take_alert(r, m, KW_CHANGELOG_RING_BYIP);
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if (r->journal_only) {
+		rd_kafka_message_destroy(m);
+		return;
+	}
 	if (m->key_len == strlen(META_KEY) &&
 	    !memcmp(m->key, META_KEY, m->key_len)) {
 		const unsigned char *v = m->payload;
@@ -372,9 +406,8 @@ static void take_message(struct restore *r, rd_kafka_message_t *m)
 		rd_kafka_message_destroy(m);
 		return;
 	}
-	if (m->key && m->key_len > strlen(ALERT_PREFIX) &&
-	    !memcmp(m->key, ALERT_PREFIX, strlen(ALERT_PREFIX))) {
-		take_alert(r, m);
+	if (has_prefix(m, ALERT_PREFIX)) {
+		take_alert(r, m, KW_CHANGELOG_RING_INPUT);
 		rd_kafka_message_destroy(m);
 		return;
 	}
@@ -423,38 +456,29 @@ static void take_message(struct restore *r, rd_kafka_message_t *m)
 	r->held[r->nheld++].m = m;
 }
 
-int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
+/* Read changelog partition r->p from its start to its end into r; false
+ * when it could not be read at all (logged, naming what goes without). */
+static bool read_part(struct restore *r, const char *without)
 {
-	struct restore r = {.cl = cl, .p = p, .offset = -1};
+	struct kw_changelog *cl = r->cl;
+	int32_t p = r->p;
 	rd_kafka_topic_partition_list_t *l = NULL;
 	int64_t lo = 0, hi = 0, last = -1;
 	rd_kafka_resp_err_t e;
 	struct timespec t0, t1;
-	double secs;
 
-	if (p < 0 || p >= cl->nparts) {
-		kw_log_error("kafka",
-			     "changelog %s has %d partitions, not partition "
-			     "%" PRId32 " of %s: read without its state",
-			     cl->topic, cl->nparts, p, cl->input);
-		return -1;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	cl->parts[p].full = true;
-	r.max = kw_engine_config(cl->d->engine)->max_keys;
-	r.rec_max = kw_engine_record_max(cl->d->engine);
 	e = rd_kafka_query_watermark_offsets(cl->reader, cl->topic, p, &lo, &hi,
 					     TIMEOUT_MS);
 	if (e) {
 		kw_log_error("kafka",
 			     "changelog %s/%" PRId32 ": cannot be read (%s): "
-			     "partition %" PRId32 " of %s is read without its "
-			     "state",
-			     cl->topic, p, rd_kafka_err2str(e), p, cl->input);
-		return -1;
+			     "%s",
+			     cl->topic, p, rd_kafka_err2str(e), without);
+		return false;
 	}
 	if (hi <= lo)
-		return -1; /* never checkpointed */
+		return true; /* never written */
 	l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(l, cl->topic, p)->offset = lo;
 	e = rd_kafka_assign(cl->reader, l);
@@ -481,7 +505,7 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 		}
 		last = m->offset;
 		cl->st.restored_records++;
-		take_message(&r, m);
+		take_message(r, m);
 	}
 	rd_kafka_assign(cl->reader, NULL);
 	rd_kafka_topic_partition_list_destroy(l);
@@ -490,6 +514,32 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 			     "changelog %s/%" PRId32 ": read up to offset "
 			     "%" PRId64 " of %" PRId64 ": %s",
 			     cl->topic, p, last, hi, rd_kafka_err2str(e));
+	return true;
+}
+
+int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
+{
+	struct restore r = {.cl = cl, .p = p, .offset = -1};
+	struct timespec t0, t1;
+	char without[160];
+	double secs;
+
+	if (p < 0 || p >= cl->nparts) {
+		kw_log_error("kafka",
+			     "changelog %s has %d partitions, not partition "
+			     "%" PRId32 " of %s: read without its state",
+			     cl->topic, cl->nparts, p, cl->input);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cl->parts[p].full = true;
+	r.max = kw_engine_config(cl->d->engine)->max_keys;
+	r.rec_max = kw_engine_record_max(cl->d->engine);
+	snprintf(without, sizeof(without),
+		 "partition %" PRId32 " of %s is read without its state", p,
+		 cl->input);
+	if (!read_part(&r, without))
+		return -1;
 	if (r.nheld)
 		kw_log_info("kafka",
 			    "changelog %s/%" PRId32 ": %zu key records after "
@@ -514,6 +564,28 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 	return r.offset;
 }
 
+void kw_changelog_restore_journal(struct kw_changelog *cl, int32_t q)
+{
+	struct restore r = {
+		.cl = cl, .p = q, .offset = -1, .journal_only = true};
+
+	if (q < 0 || q >= cl->nparts) {
+		kw_log_error("kafka",
+			     "changelog %s has %d partitions, not partition "
+			     "%" PRId32 ": the stage keyed by IP reads it "
+			     "without its recent alerts",
+			     cl->topic, cl->nparts, q);
+		return;
+	}
+	if (!read_part(&r, "the stage keyed by IP reads its partition "
+			   "without its recent alerts"))
+		return;
+	kw_log_info("kafka",
+		    "%s: %" PRIu64 " recent alerts of the stage keyed by IP, "
+		    "partition %" PRId32 ", restored from %s",
+		    cl->input, r.alerts, q, cl->topic);
+}
+
 void kw_changelog_drop(struct kw_changelog *cl, int32_t p)
 {
 	if (cl->d->engine)
@@ -532,11 +604,13 @@ static const char *const reader_defaults[] = {
 	NULL,
 };
 
-/* The changelog topic, created when missing (compacted, as many
- * partitions as the input's topic). */
-static enum kw_status ensure_topic(struct kw_changelog *cl, const char *where,
-				   const char *file, struct kw_error *err)
+enum kw_status kw_kafka_ensure_topic(rd_kafka_t *rk, const char *input,
+				     const char *topic, const char *setting,
+				     const char *file, const char *where,
+				     int *ninput, int *nparts,
+				     struct kw_error *err)
 {
+	bool changelog = !strcmp(setting, "changelog");
 	int nin = 0, ncl = 0, brokers = 0;
 	enum kw_status st;
 	rd_kafka_NewTopic_t *nt = NULL;
@@ -545,36 +619,34 @@ static enum kw_status ensure_topic(struct kw_changelog *cl, const char *where,
 	rd_kafka_AdminOptions_t *opts = NULL;
 	char why[256];
 
-	st = kw_kafka_topic_info(cl->producer, cl->input, TIMEOUT_MS, &nin,
-				 &brokers, err);
+	st = kw_kafka_topic_info(rk, input, TIMEOUT_MS, &nin, &brokers, err);
 	if (st != KW_OK)
 		return kw_error_prefix(err, "%s: %s", file, where);
-	st = kw_kafka_topic_info(cl->producer, cl->topic, TIMEOUT_MS, &ncl,
-				 &brokers, err);
-	if (st == KW_OK && ncl < nin)
+	*ninput = nin;
+	st = kw_kafka_topic_info(rk, topic, TIMEOUT_MS, &ncl, &brokers, err);
+	if (st == KW_OK && changelog && ncl < nin)
 		return kw_error_set(err, KW_ECONFIG,
 				    "%s: %s.changelog: topic %s has %d "
 				    "partitions, fewer than %s's %d: give it "
 				    "%d (input partition p's state goes to "
 				    "its partition p)",
-				    file, where, cl->topic, ncl, cl->input, nin,
-				    nin);
-	if (st == KW_OK) {
-		cl->nparts = ncl;
+				    file, where, topic, ncl, input, nin, nin);
+	if (st == KW_OK && ncl > 0) {
+		*nparts = ncl;
 		return KW_OK;
 	}
-	if (st != KW_ENOTFOUND)
+	if (st != KW_OK && st != KW_ENOTFOUND)
 		return kw_error_prefix(err, "%s: %s", file, where);
 	/* Missing: create it. */
-	nt = rd_kafka_NewTopic_new(cl->topic, nin, -1, why, sizeof(why));
-	if (nt && rd_kafka_NewTopic_set_config(nt, "cleanup.policy",
-					       "compact") != 0) {
+	nt = rd_kafka_NewTopic_new(topic, nin, -1, why, sizeof(why));
+	if (nt && changelog &&
+	    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact") !=
+		    0) {
 		rd_kafka_NewTopic_destroy(nt);
 		nt = NULL;
 	}
-	q = rd_kafka_queue_new(cl->producer);
-	opts = rd_kafka_AdminOptions_new(cl->producer,
-					 RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	q = rd_kafka_queue_new(rk);
+	opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
 	if (opts)
 		rd_kafka_AdminOptions_set_request_timeout(opts, CREATE_MS, why,
 							  sizeof(why));
@@ -585,7 +657,7 @@ static enum kw_status ensure_topic(struct kw_changelog *cl, const char *where,
 		const rd_kafka_topic_result_t **tr;
 		size_t n = 0;
 
-		rd_kafka_CreateTopics(cl->producer, &nt, 1, opts, q);
+		rd_kafka_CreateTopics(rk, &nt, 1, opts, q);
 		ev = rd_kafka_queue_poll(q, CREATE_MS + 1000);
 		res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
 		if (!ev)
@@ -609,7 +681,7 @@ static enum kw_status ensure_topic(struct kw_changelog *cl, const char *where,
 		rd_kafka_queue_destroy(q);
 	if (nt)
 		rd_kafka_NewTopic_destroy(nt);
-	if (st != KW_OK)
+	if (st != KW_OK && changelog)
 		return kw_error_set(err, KW_EIO,
 				    "%s: %s.changelog: topic %s does not exist "
 				    "and cannot be created (%s): create it "
@@ -617,12 +689,18 @@ static enum kw_status ensure_topic(struct kw_changelog *cl, const char *where,
 				    "cleanup.policy=compact, or set "
 				    "\"changelog\": \"\" to keep each "
 				    "partition's state on its instance",
-				    file, where, cl->topic, why, nin);
-	kw_log_info("kafka",
-		    "created the changelog %s: %d partitions, "
-		    "compacted",
-		    cl->topic, nin);
-	cl->nparts = nin;
+				    file, where, topic, why, nin);
+	if (st != KW_OK)
+		return kw_error_set(err, KW_EIO,
+				    "%s: %s.%s: topic %s does not exist and "
+				    "cannot be created (%s): create it with %d "
+				    "partitions, or set \"%s\": \"\" to count "
+				    "auth.failures on each instance alone",
+				    file, where, setting, topic, why, nin,
+				    setting);
+	kw_log_info("kafka", "created the %s %s: %d partitions%s", setting,
+		    topic, nin, changelog ? ", compacted" : "");
+	*nparts = nin;
 	return KW_OK;
 }
 
@@ -646,6 +724,7 @@ enum kw_status kw_changelog_create(struct kw_daemon *d,
 	struct kw_changelog *cl = calloc(1, sizeof(*cl));
 	rd_kafka_conf_t *conf = NULL;
 	char why[512];
+	int nin = 0;
 	enum kw_status st = KW_ENOMEM;
 
 	*out = NULL;
@@ -692,7 +771,9 @@ enum kw_status kw_changelog_create(struct kw_daemon *d,
 	}
 	conf = NULL;
 	rd_kafka_poll_set_consumer(cl->reader);
-	st = ensure_topic(cl, where, cfg->file, err);
+	st = kw_kafka_ensure_topic(cl->producer, ci->topic, cl->topic,
+				   "changelog", cfg->file, where, &nin,
+				   &cl->nparts, err);
 	if (st != KW_OK)
 		goto cleanup;
 	cl->parts = calloc((size_t)cl->nparts, sizeof(*cl->parts));

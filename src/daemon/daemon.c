@@ -182,6 +182,7 @@ static enum kw_status build(struct kw_daemon *d, const struct kw_daemon_conf *c,
 		.threads = kw_config_threads(c->cfg),
 		.admit = kw_daemon_admit,
 		.passed = kw_daemon_passed,
+		.cross = kw_daemon_cross,
 		.hook_ctx = d,
 	};
 	struct kw_tail_opts to = {

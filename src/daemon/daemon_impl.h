@@ -100,6 +100,8 @@ void kw_daemon_kafka_foreach_changelog(
 	struct kw_daemon_kafka *k,
 	void (*cb)(void *ctx, const struct kw_changelog *cl), void *ctx);
 
+struct rd_kafka_s;
+
 /* changelog.c: the state of each partition of one Kafka input in its
  * changelog topic (the config's inputs[entry].changelog), so that it
  * moves with the partition. */
@@ -135,8 +137,64 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p);
 void kw_changelog_drop(struct kw_changelog *cl, int32_t p);
 /* An alert about partition p's keys passed the router: its id into the
  * partition's journal, acknowledged before this returns. */
-void kw_changelog_alert(struct kw_changelog *cl, int32_t p, const char *id,
+enum kw_changelog_ring {
+	KW_CHANGELOG_RING_INPUT, /* "alert.N": the partition's keys' */
+	KW_CHANGELOG_RING_BYIP	 /* "byip.alert.N": repartition partition
+				    p's (byip.c) */
+};
+void kw_changelog_alert(struct kw_changelog *cl, int32_t p,
+			enum kw_changelog_ring ring, const char *id,
 			int64_t time);
+/* Read partition q's byip ring back (its ids into the daemon's ring of
+ * recent alerts and the router's memory), when repartition partition q
+ * is assigned. */
+void kw_changelog_restore_journal(struct kw_changelog *cl, int32_t q);
+/* The topic an input's changelog or repartition stage ("changelog" or
+ * "repartition": setting) writes to: how many partitions the input topic
+ * (*ninput) and it (*nparts) have, the topic created with the input's
+ * partitions when missing (a changelog compacted, and with no fewer
+ * partitions than the input's). Errors name the config's file, entry and
+ * setting, and what to do. */
+enum kw_status kw_kafka_ensure_topic(struct rd_kafka_s *rk, const char *input,
+				     const char *topic, const char *setting,
+				     const char *file, const char *where,
+				     int *ninput, int *nparts,
+				     struct kw_error *err);
+
+/* byip.c: the stage keyed by source IP of one Kafka input (the config's
+ * inputs[entry].repartition topic), so that auth.failures counts an IP's
+ * tries over every partition; cl (borrowed; NULL: none) journals its
+ * alerts. See byip.c. */
+struct kw_byip;
+enum kw_status kw_byip_create(struct kw_daemon *d, const struct kw_config *cfg,
+			      size_t entry, struct kw_changelog *cl,
+			      struct kw_byip **out, struct kw_error *err);
+/* Join its group (GROUP.keywatch-byip) and read. */
+enum kw_status kw_byip_start(struct kw_byip *b, struct kw_error *err);
+/* The engine's cross hook for input partition partition's event: true
+ * when taken (a record written, or nothing to count). */
+bool kw_byip_cross(struct kw_byip *b, int32_t partition,
+		   const struct kw_event *ev, const struct kw_keyent *key);
+/* Wait for every record written to be acknowledged: before the input's
+ * offsets are committed. false: not all were (logged). */
+bool kw_byip_flush(struct kw_byip *b);
+/* The marks of in's owned partitions (once a second), then the records
+ * of the owned repartition partitions. now_us: a monotonic clock. */
+void kw_byip_poll(struct kw_byip *b, struct kw_kafka_input *in, int64_t now_us);
+/* Commit the owned repartition partitions' offsets, no further than
+ * their open pairs' first records. */
+void kw_byip_commit(struct kw_byip *b, bool sync);
+/* Whether stream is a repartition partition's (the stream of its
+ * alerts), and which. */
+bool kw_byip_stream(uint64_t stream, int32_t *q);
+/* An alert of repartition partition q passed: into the changelog. */
+void kw_byip_journal(struct kw_byip *b, int32_t q, const char *id,
+		     int64_t time);
+/* Its counters into the log, leave the group, free. NULL-safe. */
+void kw_byip_destroy(struct kw_byip *b);
+/* kafka.c: the engine's cross hook (engine.h); ctx is the daemon. */
+bool kw_daemon_cross(void *ctx, uint64_t stream, const struct kw_event *ev,
+		     const struct kw_keyent *key);
 /* Its counters into the log (info), then free. NULL-safe. */
 void kw_changelog_destroy(struct kw_changelog *cl);
 /* Its topic and counters, and the counters' line in the log (info; at
@@ -191,6 +249,16 @@ static inline void kw_daemon_kafka_commit(struct kw_daemon_kafka *k, bool sync)
 static inline void kw_daemon_kafka_free(struct kw_daemon_kafka *k)
 {
 	(void)k;
+}
+static inline bool kw_daemon_cross(void *ctx, uint64_t stream,
+				   const struct kw_event *ev,
+				   const struct kw_keyent *key)
+{
+	(void)ctx;
+	(void)stream;
+	(void)ev;
+	(void)key;
+	return false;
 }
 static inline void kw_daemon_kafka_journal(struct kw_daemon_kafka *k,
 					   uint64_t stream, const char *id,

@@ -17,6 +17,11 @@
  * An entry with a changelog (changelog.c) keeps each partition's state
  * there: saved before the partition's offset is committed, restored when
  * it is assigned, forgotten by the engine when it is taken away.
+ *
+ * An entry with a repartition topic (byip.c) has what spans keys of its
+ * partitions' events counted by source IP over the whole group: the
+ * engine's cross hook hands them over, and a partition's offset is
+ * committed only once the records they made are acknowledged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +35,7 @@ struct one {
 	size_t entry; /* the config's inputs[] index */
 	struct kw_kafka_input *in;
 	struct kw_changelog *cl; /* NULL: none */
+	struct kw_byip *byip;	 /* NULL: none */
 };
 
 struct kw_daemon_kafka {
@@ -68,21 +74,25 @@ static bool save(void *ctx, int32_t partition, int64_t next)
 {
 	struct one *o = ctx;
 
-	return kw_changelog_save(o->cl, partition, next);
+	/* What its requests handed to the stage keyed by IP first. */
+	if (o->byip && !kw_byip_flush(o->byip))
+		return false;
+	return !o->cl || kw_changelog_save(o->cl, partition, next);
 }
 
 static int64_t restore(void *ctx, int32_t partition)
 {
 	struct one *o = ctx;
 
-	return kw_changelog_restore(o->cl, partition);
+	return o->cl ? kw_changelog_restore(o->cl, partition) : -1;
 }
 
 static void dropped(void *ctx, int32_t partition)
 {
 	struct one *o = ctx;
 
-	kw_changelog_drop(o->cl, partition);
+	if (o->cl)
+		kw_changelog_drop(o->cl, partition);
 }
 
 /* Everything fed is through: every engine call but feed and read waits
@@ -137,20 +147,22 @@ enum kw_status kw_daemon_kafka_make(struct kw_daemon *d,
 		o->d = d;
 		o->entry = i;
 		kw_error_clear(&err);
-		if (ci->changelog) {
+		if (ci->changelog)
 			st = kw_changelog_create(d, cfg, i, &o->cl, &err);
-			if (st != KW_OK) {
-				kw_log_error(NULL, "%s", err.msg);
-				break;
-			}
+		if (st == KW_OK && ci->repartition)
+			st = kw_byip_create(d, cfg, i, o->cl, &o->byip, &err);
+		if (o->cl || o->byip) {
 			ko.save = save;
 			ko.restore = restore;
 			ko.dropped = dropped;
 		}
-		st = kw_kafka_input_create(&ko, &o->in, &err);
+		if (st == KW_OK)
+			st = kw_kafka_input_create(&ko, &o->in, &err);
 		if (st != KW_OK) {
 			kw_log_error(NULL, "%s", err.msg);
+			kw_byip_destroy(o->byip);
 			kw_changelog_destroy(o->cl);
+			o->byip = NULL;
 			o->cl = NULL;
 		} else {
 			k->n++;
@@ -170,7 +182,9 @@ enum kw_status kw_daemon_kafka_start(struct kw_daemon_kafka *k)
 
 	for (size_t i = 0; k && i < k->n; i++) {
 		kw_error_clear(&err);
-		if (kw_kafka_input_start(k->v[i].in, &err) != KW_OK) {
+		if (kw_kafka_input_start(k->v[i].in, &err) != KW_OK ||
+		    (k->v[i].byip &&
+		     kw_byip_start(k->v[i].byip, &err) != KW_OK)) {
 			kw_log_error(NULL, "%s", err.msg);
 			return KW_EIO;
 		}
@@ -187,25 +201,33 @@ uint64_t kw_daemon_kafka_poll(struct kw_daemon_kafka *k, int64_t now_us)
 {
 	uint64_t fed = 0;
 
-	for (size_t i = 0; k && i < k->n; i++)
+	for (size_t i = 0; k && i < k->n; i++) {
 		fed += kw_kafka_input_poll(k->v[i].in, now_us);
+		if (k->v[i].byip)
+			kw_byip_poll(k->v[i].byip, k->v[i].in, now_us);
+	}
 	return fed;
 }
 
 void kw_daemon_kafka_wait(struct kw_daemon_kafka *k, int timeout_ms)
 {
-	/* One input waits; the others' messages are taken on the next
-	 * poll, which follows at most timeout_ms later. */
+	/* One input waits; the others' messages (and the stage keyed by
+	 * IP's) are taken on the next poll, which follows at most
+	 * timeout_ms later. */
 	if (k && k->n)
-		kw_kafka_input_wait(k->v[0].in, k->n > 1 && timeout_ms > 50
+		kw_kafka_input_wait(k->v[0].in, (k->n > 1 || k->v[0].byip) &&
+								timeout_ms > 50
 							? 50
 							: timeout_ms);
 }
 
 void kw_daemon_kafka_commit(struct kw_daemon_kafka *k, bool sync)
 {
-	for (size_t i = 0; k && i < k->n; i++)
+	for (size_t i = 0; k && i < k->n; i++) {
 		kw_kafka_input_commit(k->v[i].in, sync);
+		if (k->v[i].byip)
+			kw_byip_commit(k->v[i].byip, sync);
+	}
 }
 
 void kw_daemon_kafka_foreach(struct kw_daemon_kafka *k,
@@ -230,12 +252,36 @@ void kw_daemon_kafka_journal(struct kw_daemon_kafka *k, uint64_t stream,
 			     const char *id, int64_t time)
 {
 	size_t entry = (size_t)(stream >> 32);
+	int32_t q;
 
 	for (size_t i = 0; k && entry && i < k->n; i++) {
-		if (k->v[i].entry + 1 == entry && k->v[i].cl)
+		if (k->v[i].entry + 1 != entry)
+			continue;
+		if (kw_byip_stream(stream, &q)) {
+			if (k->v[i].byip)
+				kw_byip_journal(k->v[i].byip, q, id, time);
+		} else if (k->v[i].cl) {
 			kw_changelog_alert(k->v[i].cl,
-					   (int32_t)(uint32_t)stream, id, time);
+					   (int32_t)(uint32_t)stream,
+					   KW_CHANGELOG_RING_INPUT, id, time);
+		}
 	}
+}
+
+bool kw_daemon_cross(void *ctx, uint64_t stream, const struct kw_event *ev,
+		     const struct kw_keyent *key)
+{
+	struct kw_daemon *d = ctx;
+	struct kw_daemon_kafka *k = d->kafka;
+	size_t entry = (size_t)(stream >> 32);
+
+	for (size_t i = 0; k && entry && i < k->n; i++) {
+		if (k->v[i].entry + 1 == entry && k->v[i].byip)
+			return kw_byip_cross(k->v[i].byip,
+					     (int32_t)(uint32_t)stream, ev,
+					     key);
+	}
+	return false;
 }
 
 void kw_daemon_kafka_free(struct kw_daemon_kafka *k)
@@ -246,6 +292,7 @@ void kw_daemon_kafka_free(struct kw_daemon_kafka *k)
 	 * changelog and committed. */
 	for (size_t i = 0; k->v && i < k->n; i++) {
 		kw_kafka_input_destroy(k->v[i].in);
+		kw_byip_destroy(k->v[i].byip);
 		kw_changelog_destroy(k->v[i].cl);
 	}
 	free(k->v);

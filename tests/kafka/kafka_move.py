@@ -24,6 +24,12 @@ librdkafka's mock cluster (kwmock, on 127.0.0.1; no external broker).
   nothing: mid_window(False)).
 - no_changelog_topic: a changelog topic the brokers lack and cannot create
   is an error naming it and what to do.
+- by_ip: one IP tries eight keys spread over two instances' partitions;
+  the stage keyed by IP (daemon/byip.c, the repartition topic) raises
+  auth.failures once with scan's id, key and time, though the instance
+  counting the IP is killed (SIGKILL) mid-window and replaced; no record of
+  the repartition topic holds a whole key (one sits in a request id and a
+  path too). Without that stage no instance sees five keys.
 
 Usage: kafka_move.py KEYWATCH KWMOCK KWGEN
 """
@@ -48,8 +54,9 @@ TMP = tempfile.mkdtemp(prefix="kw-kafka-move-")
 GROUP_CONF = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 
 
-def scan(cfg, log):
-    """The alert ids `keywatch scan` raises for log with config cfg."""
+def scan(cfg, log, whole=False):
+    """The alert ids `keywatch scan` raises for log with config cfg (the
+    alerts, whole)."""
     out = os.path.join(TMP, "scan-%d.jsonl" % os.getpid())
     if os.path.exists(out):
         os.unlink(out)
@@ -58,7 +65,8 @@ def scan(cfg, log):
     json.dump(c, open(path, "w"))
     subprocess.run([KW, "scan", "-q", "-o", "none", "-c", path, log],
                    check=True)
-    return [json.loads(x)["id"] for x in open(out)]
+    return [json.loads(x) if whole else json.loads(x)["id"]
+            for x in open(out)]
 
 
 class Watch:
@@ -92,10 +100,13 @@ class Watch:
         self.err.flush()
         return open(self.err.name).read()
 
-    def alerts(self):
+    def whole(self):
         if not os.path.exists(self.out):
             return []
-        return [json.loads(x)["id"] for x in open(self.out)]
+        return [json.loads(x) for x in open(self.out) if x.endswith("\n")]
+
+    def alerts(self):
+        return [x["id"] for x in self.whole()]
 
     def metrics(self):
         """{series: value} of the metrics it serves."""
@@ -233,6 +244,7 @@ def changelog_counters(b, fresh):
 KEY_A = "sk_live_51HxPartitionAheadKeyxxxx1a1a"
 KEY_B = "sk_live_51HxPartitionBehindKeyxxxx2b2b"
 RATE_CFG = {"detectors": {"rate.errors": {"window": "1m"}}}
+GUESS_CFG = {}
 
 
 def burst(key, t0, lo, hi):
@@ -310,5 +322,124 @@ def no_changelog_topic():
         c.close()
 
 
+GUESS_IP = "45.155.7.9"
+GUESS_T0 = 1795766400  # a window's start
+
+
+def guesses():
+    """{partition: [lines]} of a 4-partition topic: eight keys tried from
+    GUESS_IP 3 s apart, key i on partition i % 4 (each instance of two
+    sees four), the third with the whole key in its request id and path;
+    and on every partition a quiet key's requests an hour before and an
+    hour after, so that every partition's time passes the window."""
+    parts = {p: [] for p in range(4)}
+    for p in range(4):
+        quiet = "sk_live_51HxQuietKeyxxxxxxxxxx%04d" % p
+        for t in (GUESS_T0 - 3600, GUESS_T0 + 3600):
+            parts[p].append((t, json.dumps({
+                "id": "req_q%d_%d" % (p, t), "created": t, "method": "GET",
+                "path": "/v1/balance", "status": 200, "ip": "192.0.2.%d" % p,
+                "api_key": quiet})))
+    for i in range(8):
+        key = GUESS_KEY % i
+        t = GUESS_T0 + 20 + 3 * i
+        parts[i % 4].append((t, json.dumps({
+            "id": "req_" + key if i == 2 else "req_g%d" % i, "created": t,
+            "method": "GET", "path": "/v1/keys/" + key if i == 2 else
+            "/v1/balance", "status": 401, "ip": GUESS_IP, "api_key": key})))
+    return {p: [x for _, x in sorted(v)] for p, v in parts.items()}
+
+
+GUESS_KEY = "sk_live_51HxGuessedKeyxxxxxxxxx%04d"
+
+
+def fnv64(text):
+    h = 1469598103934665603
+    for b in text.encode():
+        h = ((h ^ b) * 1099511628211) % (1 << 64)
+    return h
+
+
+def byip_owner(instances, q):
+    """The instance whose log says it owns repartition partition q now."""
+    for w in instances:
+        have = set()
+        for m in re.finditer(r"repartition partitions ([\d,]+) "
+                             r"(assigned|revoked|lost)", w.log()):
+            ps = {int(x) for x in m.group(1).split(",")}
+            have = have | ps if m.group(2) == "assigned" else have - ps
+        if q in have:
+            return w
+    return None
+
+
+def by_ip():
+    """One IP tries eight keys spread over the partitions of two
+    instances: the stage keyed by IP raises auth.failures once, with
+    scan's id, key and time, although the instance counting the IP is
+    killed (SIGKILL) halfway through the window and another takes its
+    partitions over; no record of that stage holds a whole key."""
+    parts = guesses()
+    log = write("guesses.jsonl", sorted(
+        (x for v in parts.values() for x in v),
+        key=lambda x: json.loads(x)["created"]))
+    want = [a for a in scan(GUESS_CFG, log, whole=True)
+            if a["detector"] == "auth.failures"]
+    check(len(want) == 1, "scan raised %d auth.failures" % len(want))
+    c = mockcluster.Cluster(MOCK, "ips:4")
+    byip = "ips" + mockcluster.BYIP
+    q = fnv64(GUESS_IP) % 4
+    try:
+        a = Watch(c, "ips", "byip", GUESS_CFG)
+        b = Watch(c, "ips", "byip", GUESS_CFG)
+        a.wait("the partitions shared", lambda: len(a.owned()) == 2 and
+               len(b.owned()) == 2 and byip_owner([a, b], q))
+        # The first half of every partition: four keys tried, each read
+        # by the instance owning its partition.
+        half = {p: len(v) // 2 for p, v in parts.items()}
+        for p, v in parts.items():
+            c.produce("ips", write("p%d-0.jsonl" % p, v[:half[p]]),
+                      "-P", str(p))
+        c.wait_committed("ips", "byip", sum(half.values()))
+        counting = byip_owner([a, b], q)
+        # Its pair is open: the offset it commits stays at the pair's
+        # first record, whatever it read after.
+        first = min(o for (p, o, k, v) in c.consume_offsets(byip)
+                    if p == q and k == GUESS_IP)
+        a.wait("the counting instance's commit", lambda: c.committed_at(
+            byip, "byip.keywatch-byip", q) == first)
+        counting.p.send_signal(signal.SIGKILL)
+        counting.p.wait(timeout=30)
+        fresh = Watch(c, "ips", "byip", GUESS_CFG)
+        everyone = [a, b, fresh]
+        for p, v in parts.items():
+            c.produce("ips", write("p%d-1.jsonl" % p, v[half[p]:]),
+                      "-P", str(p))
+        c.wait_committed("ips", "byip", sum(len(v) for v in parts.values()),
+                         timeout=90)
+        a.wait("the alert", lambda: any(
+            x["detector"] == "auth.failures" for w in everyone
+            for x in w.whole()), 60)
+        for w in everyone:
+            if w is not counting:
+                w.stop()
+        no_repeats(everyone, "by IP")
+        got = [x for w in everyone for x in w.whole()
+               if x["detector"] == "auth.failures"]
+        check(len(got) == 1, "%d auth.failures alerts" % len(got))
+        for f in ("id", "time", "key", "summary", "evidence"):
+            check(got[0][f] == want[0][f], "%s: %s, scan's %s" % (
+                f, got[0][f], want[0][f]))
+        records = c.consume(byip)
+        check(any(k == GUESS_IP for _, k, _ in records), "no records")
+        for _, k, v in records:
+            for i in range(8):
+                check(GUESS_KEY % i not in v, "a whole key in " + v)
+        check(any('"request":"req_sk_live_' in v for _, _, v in records),
+              "the scrubbed request id is missing")
+    finally:
+        c.close()
+
+
 sys.exit(run_cases([no_changelog_topic, rebalance_mid_window,
-                    killed_and_replaced], sys.argv[4:]))
+                    killed_and_replaced, by_ip], sys.argv[4:]))

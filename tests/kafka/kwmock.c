@@ -33,10 +33,12 @@
  *       message has a key. Prints "produced N" at the end, when
  *       every message has been acknowledged.
  *
- *   kwmock consume -B BOOTSTRAP -t TOPIC [-w MS]
+ *   kwmock consume -B BOOTSTRAP -t TOPIC [-w MS] [-e]
  *       Prints every message of every partition, from the start, as
  *       "PARTITION OFFSET KEY\tVALUE" (KEY "-" when none), until no message
- *       came for MS milliseconds (default 2000).
+ *       came for MS milliseconds (default 2000), or with -e until every
+ *       partition was read to its end once (a topic written to all the
+ *       time).
  *
  *   kwmock committed -B BOOTSTRAP -t TOPIC -g GROUP
  *       Prints "PARTITION OFFSET" for every partition the group committed.
@@ -435,6 +437,7 @@ static rd_kafka_t *consumer(const char *bootstrap, const char *group)
 	set(conf, "bootstrap.servers", bootstrap);
 	set(conf, "group.id", group);
 	set(conf, "enable.auto.commit", "false");
+	set(conf, "enable.partition.eof", "true");
 	set(conf, "log_level", "3");
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (!rk)
@@ -464,20 +467,25 @@ static int consume(int argc, char **argv)
 	const char *bootstrap = NULL, *topic = NULL;
 	rd_kafka_topic_partition_list_t *l;
 	rd_kafka_t *rk;
-	int wait = 2000, opt, n;
+	int wait = 2000, opt, n, ends = 0;
+	bool to_end = false;
+	char *at_end = NULL;
 
-	while ((opt = getopt(argc, argv, "B:t:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "B:t:w:e")) != -1) {
 		if (opt == 'B')
 			bootstrap = optarg;
 		else if (opt == 't')
 			topic = optarg;
 		else if (opt == 'w')
 			wait = atoi(optarg);
+		else if (opt == 'e')
+			to_end = true;
 		else
-			die("%s", "usage: kwmock consume -B B -t T [-w MS]");
+			die("%s",
+			    "usage: kwmock consume -B B -t T [-w MS] [-e]");
 	}
 	if (!bootstrap || !topic)
-		die("%s", "usage: kwmock consume -B B -t T [-w MS]");
+		die("%s", "usage: kwmock consume -B B -t T [-w MS] [-e]");
 	rk = consumer(bootstrap, "kwmock-consume");
 	n = partitions_of(rk, topic);
 	l = rd_kafka_topic_partition_list_new(n);
@@ -487,7 +495,10 @@ static int consume(int argc, char **argv)
 	if (rd_kafka_assign(rk, l))
 		die("%s", "assign failed");
 	rd_kafka_topic_partition_list_destroy(l);
-	for (;;) {
+	at_end = calloc((size_t)n, 1);
+	if (!at_end)
+		die("%s", "out of memory");
+	while (!to_end || ends < n) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, wait);
 
 		if (!m)
@@ -496,6 +507,12 @@ static int consume(int argc, char **argv)
 			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				fprintf(stderr, "kwmock: %s\n",
 					rd_kafka_message_errstr(m));
+			else if (m->partition >= 0 && m->partition < n &&
+				 !at_end[m->partition]++)
+				ends++;
+		} else if (m->partition >= 0 && m->partition < n &&
+			   at_end[m->partition]) {
+			/* Past the end it was read to: not printed. */
 		} else {
 			printf("%d %" PRId64 " ", (int)m->partition, m->offset);
 			if (m->key_len)
@@ -508,6 +525,7 @@ static int consume(int argc, char **argv)
 		}
 		rd_kafka_message_destroy(m);
 	}
+	free(at_end);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	return 0;

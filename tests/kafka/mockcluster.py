@@ -8,12 +8,14 @@ from harness import check
 
 
 CHANGELOG = ".keywatch-changelog"
+BYIP = ".keywatch-byip"
 
 
 class Cluster:
     """A kwmock cluster of 3 brokers with the given TOPIC:PARTITIONS, and
-    for each its changelog topic (watch's default name; the mock cannot
-    create topics through the admin API), unless changelogs is False."""
+    for each its changelog and repartition topics (watch's default names;
+    the mock cannot create topics through the admin API), unless
+    changelogs is False."""
 
     def __init__(self, mock, *topics, changelogs=True):
         self.mock = mock
@@ -22,7 +24,8 @@ class Cluster:
             args += ["-t", t]
             if changelogs:
                 name, parts = t.rsplit(":", 1)
-                args += ["-t", name + CHANGELOG + ":" + parts]
+                args += ["-t", name + CHANGELOG + ":" + parts,
+                         "-t", name + BYIP + ":" + parts]
         self.p = subprocess.Popen(args, stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         line = self.p.stdout.readline().split()
@@ -45,25 +48,40 @@ class Cluster:
         check(r.returncode == 0, "produce: " + r.stderr)
         return r.stdout
 
-    def consume(self, topic):
-        """[(partition, key, value)] of every message of topic."""
+    def consume_offsets(self, topic):
+        """[(partition, offset, key, value)] of every message of topic, up
+        to each partition's end."""
         r = subprocess.run([self.mock, "consume", "-B", self.bootstrap,
-                            "-t", topic, "-w", "1500"], capture_output=True,
+                            "-t", topic, "-w", "1500", "-e"],
+                           capture_output=True,
                            text=True, timeout=120, check=True)
         out = []
         for line in r.stdout.split("\n"):
             if line:
                 head, value = line.split("\t", 1)
-                part, _, key = head.split(" ", 2)
-                out.append((int(part), key, value))
+                part, offset, key = head.split(" ", 2)
+                out.append((int(part), int(offset), key, value))
         return out
 
-    def committed(self, topic, group):
-        """The sum of group's committed offsets in topic."""
+    def consume(self, topic):
+        """[(partition, key, value)] of every message of topic."""
+        return [(p, k, v) for p, _, k, v in self.consume_offsets(topic)]
+
+    def committed_by_partition(self, topic, group):
+        """{partition: offset} that group committed in topic."""
         r = subprocess.run([self.mock, "committed", "-B", self.bootstrap,
                             "-t", topic, "-g", group], capture_output=True,
                            text=True, timeout=60, check=True)
-        return sum(int(x.split()[1]) for x in r.stdout.split("\n") if x)
+        return {int(x.split()[0]): int(x.split()[1])
+                for x in r.stdout.split("\n") if x}
+
+    def committed(self, topic, group):
+        """The sum of group's committed offsets in topic."""
+        return sum(self.committed_by_partition(topic, group).values())
+
+    def committed_at(self, topic, group, partition):
+        """group's committed offset of topic's partition; -1: none."""
+        return self.committed_by_partition(topic, group).get(partition, -1)
 
     def wait_committed(self, topic, group, n, timeout=60):
         """Until group's committed offsets in topic sum to n (watch commits
