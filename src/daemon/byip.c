@@ -103,6 +103,9 @@ struct kw_byip {
 	struct {
 		uint64_t produced, marks, produce_errors, taken, bad, alerts,
 			assigned, revoked, lost;
+		/* The tables' of partitions given up (with those still
+		 * owned at the end). */
+		uint64_t late, early;
 	} st;
 };
 
@@ -280,6 +283,10 @@ static void send_marks(struct kw_byip *b, struct kw_kafka_input *in)
 		if (m.newest < b->sent[p] ||
 		    (m.newest == b->sent[p] && !b->resend))
 			continue;
+		kw_log_debug("kafka",
+			     "%s: partition %" PRId32 " has had no request: "
+			     "marked with the newest of the others",
+			     b->input, p);
 		b->sent[p] = m.newest;
 		n = snprintf(text, sizeof(text),
 			     "{\"wm\":%" PRId64 ",\"src\":%" PRId32
@@ -507,6 +514,10 @@ static void drop_q(struct kw_byip *b, int32_t q)
 {
 	struct bq *bq = &b->q[q];
 
+	if (bq->t) {
+		b->st.late += kw_ipwin_stats(bq->t)->late;
+		b->st.early += kw_ipwin_stats(bq->t)->early;
+	}
 	kw_ipwin_destroy(bq->t);
 	free(bq->src);
 	memset(bq, 0, sizeof(*bq));
@@ -673,7 +684,7 @@ enum kw_status kw_byip_create(struct kw_daemon *d, const struct kw_config *cfg,
 			      struct kw_byip **out, struct kw_error *err)
 {
 	const struct kw_input *ci = &cfg->inputs[entry];
-	char where[32], why[512];
+	char where[32], group[300];
 	struct kw_kafka_client pc = {
 		.brokers = ci->brokers,
 		.top = cfg->kafka,
@@ -684,7 +695,6 @@ enum kw_status kw_byip_create(struct kw_daemon *d, const struct kw_config *cfg,
 	};
 	struct kw_kafka_client cc = pc;
 	struct kw_byip *b = calloc(1, sizeof(*b));
-	rd_kafka_conf_t *conf = NULL;
 	enum kw_status st = KW_ENOMEM;
 
 	*out = NULL;
@@ -700,45 +710,20 @@ enum kw_status kw_byip_create(struct kw_daemon *d, const struct kw_config *cfg,
 	b->input = ci->topic;
 	b->stream_base = (uint64_t)(entry + 1) << 32;
 	kw_auth_conf(cfg, &b->auth);
-	st = kw_kafka_conf(&pc, &conf, err);
-	if (st == KW_OK)
-		st = kw_kafka_set(conf, "enable.idempotence", "true", err);
-	if (st == KW_OK)
-		st = kw_kafka_set(conf, "acks", "all", err);
+	st = kw_kafka_client_new(&pc, NULL, b, on_report, NULL, &b->producer,
+				 err);
 	if (st != KW_OK)
 		goto cleanup;
-	rd_kafka_conf_set_opaque(conf, b);
-	rd_kafka_conf_set_dr_msg_cb(conf, on_report);
-	b->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-	if (!b->producer) {
-		st = kw_error_set(err, KW_ECONFIG, "%s: %s: %s", cfg->file,
-				  where, why);
-		goto cleanup;
-	}
-	conf = NULL;
 	st = kw_kafka_ensure_topic(b->producer, ci->topic, b->topic,
 				   "repartition", cfg->file, where, &b->ninput,
 				   &b->nparts, err);
 	if (st != KW_OK)
 		goto cleanup;
-	st = kw_kafka_conf(&cc, &conf, err);
-	snprintf(why, sizeof(why), "%s.keywatch-byip", ci->group);
-	if (st == KW_OK)
-		st = kw_kafka_set(conf, "group.id", why, err);
-	if (st == KW_OK)
-		st = kw_kafka_set(conf, "enable.auto.commit", "false", err);
+	snprintf(group, sizeof(group), "%s.keywatch-byip", ci->group);
+	st = kw_kafka_client_new(&cc, group, b, NULL, on_rebalance,
+				 &b->consumer, err);
 	if (st != KW_OK)
 		goto cleanup;
-	rd_kafka_conf_set_opaque(conf, b);
-	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-	b->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-	if (!b->consumer) {
-		st = kw_error_set(err, KW_ECONFIG, "%s: %s: %s", cfg->file,
-				  where, why);
-		goto cleanup;
-	}
-	conf = NULL;
-	rd_kafka_poll_set_consumer(b->consumer);
 	b->q = calloc((size_t)b->nparts, sizeof(*b->q));
 	b->sent = malloc((size_t)b->ninput * sizeof(*b->sent));
 	if (!b->q || !b->sent) {
@@ -750,8 +735,6 @@ enum kw_status kw_byip_create(struct kw_daemon *d, const struct kw_config *cfg,
 	*out = b;
 	b = NULL;
 cleanup:
-	if (conf)
-		rd_kafka_conf_destroy(conf);
 	kw_byip_destroy(b);
 	return st;
 }
@@ -779,29 +762,31 @@ void kw_byip_destroy(struct kw_byip *b)
 {
 	if (!b)
 		return;
-	if (b->q)
-		kw_log_info("kafka",
-			    "%s: %" PRIu64 " records and %" PRIu64
-			    " marks written (%" PRIu64 " refused); %" PRIu64
-			    " records read (%" PRIu64 " skipped), %" PRIu64
-			    " alerts; partitions %" PRIu64 " assigned, %" PRIu64
-			    " revoked, %" PRIu64 " lost",
-			    b->topic, b->st.produced, b->st.marks,
-			    b->st.produce_errors, b->st.taken, b->st.bad,
-			    b->st.alerts, b->st.assigned, b->st.revoked,
-			    b->st.lost);
 	if (b->consumer) {
 		/* Leaving the group revokes what is owned: committed no
 		 * further than its open pairs (on_rebalance). */
 		rd_kafka_consumer_close(b->consumer);
 		rd_kafka_destroy(b->consumer);
 	}
+	for (int q = 0; b->q && q < b->nparts; q++)
+		drop_q(b, q);
+	if (b->q)
+		kw_log_info("kafka",
+			    "%s: %" PRIu64 " records and %" PRIu64
+			    " marks written (%" PRIu64 " refused); %" PRIu64
+			    " records read (%" PRIu64 " skipped, %" PRIu64
+			    " late for a window decided), %" PRIu64
+			    " pairs decided early (the table full), %" PRIu64
+			    " alerts; partitions %" PRIu64 " assigned, %" PRIu64
+			    " revoked, %" PRIu64 " lost",
+			    b->topic, b->st.produced, b->st.marks,
+			    b->st.produce_errors, b->st.taken, b->st.bad,
+			    b->st.late, b->st.early, b->st.alerts,
+			    b->st.assigned, b->st.revoked, b->st.lost);
 	if (b->producer) {
 		rd_kafka_flush(b->producer, TIMEOUT_MS);
 		rd_kafka_destroy(b->producer);
 	}
-	for (int q = 0; b->q && q < b->nparts; q++)
-		drop_q(b, q);
 	free(b->q);
 	free(b->sent);
 	free(b->topic);

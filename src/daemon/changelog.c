@@ -704,6 +704,48 @@ enum kw_status kw_kafka_ensure_topic(rd_kafka_t *rk, const char *input,
 	return KW_OK;
 }
 
+enum kw_status kw_kafka_client_new(const struct kw_kafka_client *c,
+				   const char *group, void *opaque,
+				   kw_kafka_report_fn *report,
+				   kw_kafka_rebalance_fn *rebalance,
+				   struct rd_kafka_s **out, struct kw_error *err)
+{
+	rd_kafka_conf_t *conf = NULL;
+	char why[512];
+	enum kw_status st = kw_kafka_conf(c, &conf, err);
+
+	*out = NULL;
+	if (st == KW_OK && !group)
+		st = kw_kafka_set(conf, "enable.idempotence", "true", err);
+	if (st == KW_OK && !group)
+		st = kw_kafka_set(conf, "acks", "all", err);
+	if (st == KW_OK && group)
+		st = kw_kafka_set(conf, "group.id", group, err);
+	if (st == KW_OK && group)
+		st = kw_kafka_set(conf, "enable.auto.commit", "false", err);
+	if (st != KW_OK)
+		goto cleanup;
+	rd_kafka_conf_set_opaque(conf, opaque);
+	if (report)
+		rd_kafka_conf_set_dr_msg_cb(conf, report);
+	if (rebalance)
+		rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+	*out = rd_kafka_new(group ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf,
+			    why, sizeof(why));
+	if (!*out) {
+		st = kw_error_set(err, KW_ECONFIG, "%s: %s: %s", c->file,
+				  c->where, why);
+		goto cleanup;
+	}
+	conf = NULL;
+	if (group)
+		rd_kafka_poll_set_consumer(*out);
+cleanup:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	return st;
+}
+
 enum kw_status kw_changelog_create(struct kw_daemon *d,
 				   const struct kw_config *cfg, size_t entry,
 				   struct kw_changelog **out,
@@ -722,7 +764,6 @@ enum kw_status kw_changelog_create(struct kw_daemon *d,
 	};
 	struct kw_kafka_client rc = pc;
 	struct kw_changelog *cl = calloc(1, sizeof(*cl));
-	rd_kafka_conf_t *conf = NULL;
 	char why[512];
 	int nin = 0;
 	enum kw_status st = KW_ENOMEM;
@@ -738,39 +779,15 @@ enum kw_status kw_changelog_create(struct kw_daemon *d,
 	cl->d = d;
 	cl->input = ci->topic;
 	cl->stream_base = (uint64_t)(entry + 1) << 32;
-	st = kw_kafka_conf(&pc, &conf, err);
-	if (st == KW_OK)
-		st = kw_kafka_set(conf, "enable.idempotence", "true", err);
-	if (st == KW_OK)
-		st = kw_kafka_set(conf, "acks", "all", err);
+	st = kw_kafka_client_new(&pc, NULL, cl, on_report, NULL, &cl->producer,
+				 err);
 	if (st != KW_OK)
 		goto cleanup;
-	rd_kafka_conf_set_opaque(conf, cl);
-	rd_kafka_conf_set_dr_msg_cb(conf, on_report);
-	cl->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-	if (!cl->producer) {
-		st = kw_error_set(err, KW_ECONFIG, "%s: %s: %s", cfg->file,
-				  where, why);
-		goto cleanup;
-	}
-	conf = NULL;
-	st = kw_kafka_conf(&rc, &conf, err);
 	/* A group id only for assign(): the reader never joins it. */
 	snprintf(why, sizeof(why), "%s.keywatch-restore", ci->group);
-	if (st == KW_OK)
-		st = kw_kafka_set(conf, "group.id", why, err);
-	if (st == KW_OK)
-		st = kw_kafka_set(conf, "enable.auto.commit", "false", err);
+	st = kw_kafka_client_new(&rc, why, cl, NULL, NULL, &cl->reader, err);
 	if (st != KW_OK)
 		goto cleanup;
-	cl->reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-	if (!cl->reader) {
-		st = kw_error_set(err, KW_ECONFIG, "%s: %s: %s", cfg->file,
-				  where, why);
-		goto cleanup;
-	}
-	conf = NULL;
-	rd_kafka_poll_set_consumer(cl->reader);
 	st = kw_kafka_ensure_topic(cl->producer, ci->topic, cl->topic,
 				   "changelog", cfg->file, where, &nin,
 				   &cl->nparts, err);
@@ -786,8 +803,6 @@ enum kw_status kw_changelog_create(struct kw_daemon *d,
 	*out = cl;
 	cl = NULL;
 cleanup:
-	if (conf)
-		rd_kafka_conf_destroy(conf);
 	kw_changelog_destroy(cl);
 	return st;
 }

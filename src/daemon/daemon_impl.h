@@ -101,6 +101,26 @@ void kw_daemon_kafka_foreach_changelog(
 	void (*cb)(void *ctx, const struct kw_changelog *cl), void *ctx);
 
 struct rd_kafka_s;
+struct rd_kafka_message_s;
+struct rd_kafka_topic_partition_list_s;
+
+/* changelog.c: a client of c's in group (a consumer; polled through its
+ * consumer queue), or with group NULL a producer whose records are
+ * acknowledged by every in-sync replica, idempotent; opaque given to its
+ * callbacks (report: a producer's delivery reports; rebalance: a
+ * consumer's, NULL: librdkafka's own). Errors name c's file and entry. */
+typedef void kw_kafka_report_fn(struct rd_kafka_s *rk,
+				const struct rd_kafka_message_s *m,
+				void *opaque);
+typedef void kw_kafka_rebalance_fn(struct rd_kafka_s *rk, int err,
+				   struct rd_kafka_topic_partition_list_s *l,
+				   void *opaque);
+struct kw_kafka_client;
+enum kw_status kw_kafka_client_new(const struct kw_kafka_client *c,
+				   const char *group, void *opaque,
+				   kw_kafka_report_fn *report,
+				   kw_kafka_rebalance_fn *rebalance,
+				   struct rd_kafka_s **out, struct kw_error *err);
 
 /* changelog.c: the state of each partition of one Kafka input in its
  * changelog topic (the config's inputs[entry].changelog), so that it

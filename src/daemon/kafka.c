@@ -294,6 +294,10 @@ void kw_daemon_kafka_free(struct kw_daemon_kafka *k)
 		kw_kafka_input_destroy(k->v[i].in);
 		kw_byip_destroy(k->v[i].byip);
 		kw_changelog_destroy(k->v[i].cl);
+		/* The engine syncs the next inputs' requests: the hook
+		 * finds none of these. */
+		k->v[i].byip = NULL;
+		k->v[i].cl = NULL;
 	}
 	free(k->v);
 	free(k);

@@ -1287,7 +1287,9 @@ int64_t kw_engine_stream_done(struct kw_engine *e, uint64_t stream)
 	i = find_stream(e, stream);
 	if (i == e->nstreams || e->streams[i].newest == INT64_MIN)
 		return INT64_MIN;
-	return window_wm(e, i);
+	/* Of what it read, not its window clock's watermark: idle time
+	 * moves that on for every stream. */
+	return e->streams[i].newest - kw_engine_lateness(e);
 }
 
 void kw_engine_alert(struct kw_engine *e, struct kw_alert *a)

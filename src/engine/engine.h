@@ -202,10 +202,12 @@ enum kw_status kw_engine_import_key(struct kw_engine *e, uint64_t stream,
  * and not yet taken. */
 void kw_engine_drop_stream(struct kw_engine *e, uint64_t stream);
 
-/* How far the stream's event time is complete: no event of it older than
- * this is counted in a window any more (its own watermark; for a quiet
- * stream the engine's, when that is ahead). INT64_MIN for a stream with
- * no event yet, or an unknown one. Waits for what was handed in. */
+/* How far the stream's own event time is complete: no event of it older
+ * than this is counted in a window any more (its own watermark, quiet or
+ * not: a quiet stream's next records may be older than the engine's
+ * watermark, as those of a partition restored at an older offset are).
+ * INT64_MIN for a stream with no event yet, or an unknown one. Waits for
+ * what was handed in. */
 int64_t kw_engine_stream_done(struct kw_engine *e, uint64_t stream);
 
 /* An alert raised outside the engine's stages (daemon/byip.c: what spans
