@@ -249,9 +249,10 @@ static void mark_one(void *ctx, const struct kw_kafka_partition_info *pi)
 	done = kw_engine_stream_done(b->d->engine,
 				     b->stream_base | (uint32_t)p);
 	if (done == INT64_MIN) {
-		/* Nothing read from it yet: at its end, it holds nothing
-		 * back (it takes the others' mark below). */
-		if (pi->lag == 0 && m->nwaiting < 64)
+		/* Nothing read from it yet. Empty (nothing ever written to
+		 * it), it holds nothing back: it takes the others' mark
+		 * below. One restored at an offset waits for its records. */
+		if (pi->lag == 0 && pi->offset <= 0 && m->nwaiting < 64)
 			m->waiting[m->nwaiting++] = p;
 		return;
 	}

@@ -708,7 +708,8 @@ enum kw_status kw_kafka_client_new(const struct kw_kafka_client *c,
 				   const char *group, void *opaque,
 				   kw_kafka_report_fn *report,
 				   kw_kafka_rebalance_fn *rebalance,
-				   struct rd_kafka_s **out, struct kw_error *err)
+				   struct rd_kafka_s **out,
+				   struct kw_error *err)
 {
 	rd_kafka_conf_t *conf = NULL;
 	char why[512];

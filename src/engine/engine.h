@@ -202,10 +202,11 @@ enum kw_status kw_engine_import_key(struct kw_engine *e, uint64_t stream,
  * and not yet taken. */
 void kw_engine_drop_stream(struct kw_engine *e, uint64_t stream);
 
-/* How far the stream's own event time is complete: no event of it older
- * than this is counted in a window any more (its own watermark, quiet or
- * not: a quiet stream's next records may be older than the engine's
- * watermark, as those of a partition restored at an older offset are).
+/* How far the stream's own event time is complete, by what it has read
+ * alone: its newest event time less the lateness. Not its watermark,
+ * which idle time moves on for every stream (kw_engine_idle), nor the
+ * engine's: a stream's next records may be older than those, as a
+ * partition restored at an older offset reads older requests again.
  * INT64_MIN for a stream with no event yet, or an unknown one. Waits for
  * what was handed in. */
 int64_t kw_engine_stream_done(struct kw_engine *e, uint64_t stream);

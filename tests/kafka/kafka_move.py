@@ -27,7 +27,8 @@ librdkafka's mock cluster (kwmock, on 127.0.0.1; no external broker).
 - by_ip: one IP tries eight keys spread over two instances' partitions;
   the stage keyed by IP (daemon/byip.c, the repartition topic) raises
   auth.failures once with scan's id, key and time, though the instance
-  counting the IP is killed (SIGKILL) mid-window and replaced; no record of
+  counting the IP is killed (SIGKILL) mid-window and the other takes its
+  partitions over; no record of
   the repartition topic holds a whole key (one sits in a request id and a
   path too). Without that stage no instance sees five keys.
 
@@ -377,8 +378,9 @@ def by_ip():
     """One IP tries eight keys spread over the partitions of two
     instances: the stage keyed by IP raises auth.failures once, with
     scan's id, key and time, although the instance counting the IP is
-    killed (SIGKILL) halfway through the window and another takes its
-    partitions over; no record of that stage holds a whole key."""
+    killed (SIGKILL) halfway through the window and the other takes its
+    partitions over (rebuilding the open pair from the repartition topic);
+    no record of that stage holds a whole key."""
     parts = guesses()
     log = write("guesses.jsonl", sorted(
         (x for v in parts.values() for x in v),
@@ -410,8 +412,12 @@ def by_ip():
             byip, "byip.keywatch-byip", q) == first)
         counting.p.send_signal(signal.SIGKILL)
         counting.p.wait(timeout=30)
-        fresh = Watch(c, "ips", "byip", GUESS_CFG)
-        everyone = [a, b, fresh]
+        other = b if counting is a else a
+        everyone = [a, b]
+        # The other takes every partition over (after the dead one's
+        # session.timeout.ms), then the second halves come.
+        other.wait("the takeover", lambda: len(other.owned()) == 4 and
+                   byip_owner([other], q), 60)
         for p, v in parts.items():
             c.produce("ips", write("p%d-1.jsonl" % p, v[half[p]:]),
                       "-P", str(p))
@@ -420,9 +426,7 @@ def by_ip():
         a.wait("the alert", lambda: any(
             x["detector"] == "auth.failures" for w in everyone
             for x in w.whole()), 60)
-        for w in everyone:
-            if w is not counting:
-                w.stop()
+        other.stop()
         no_repeats(everyone, "by IP")
         got = [x for w in everyone for x in w.whole()
                if x["detector"] == "auth.failures"]
