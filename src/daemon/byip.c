@@ -581,12 +581,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 				      "%s%" PRId32, i ? "," : "",
 				      l->elems[i].partition);
 	if (l->cnt)
-		kw_log_info("kafka", "%s: repartition partitions %s %s",
-			    b->input, parts,
+		kw_log_info("kafka", "%s: stage keyed by IP: %s %s", b->input,
 			    e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
 				    ? "assigned"
 			    : rd_kafka_assignment_lost(rk) ? "lost"
-							   : "revoked");
+							   : "revoked",
+			    parts);
 	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		for (int i = 0; i < l->cnt; i++) {
 			int32_t q = l->elems[i].partition;

@@ -456,9 +456,10 @@ static void take_message(struct restore *r, rd_kafka_message_t *m)
 	r->held[r->nheld++].m = m;
 }
 
-/* Read changelog partition r->p from its start to its end into r; false
- * when it could not be read at all (logged, naming what goes without). */
-static bool read_part(struct restore *r, const char *without)
+/* Read changelog partition r->p from its start to its end into r: 1; 0
+ * when it is empty (never written); -1 when it could not be read at all
+ * (logged, naming what goes without). */
+static int read_part(struct restore *r, const char *without)
 {
 	struct kw_changelog *cl = r->cl;
 	int32_t p = r->p;
@@ -475,10 +476,10 @@ static bool read_part(struct restore *r, const char *without)
 			     "changelog %s/%" PRId32 ": cannot be read (%s): "
 			     "%s",
 			     cl->topic, p, rd_kafka_err2str(e), without);
-		return false;
+		return -1;
 	}
 	if (hi <= lo)
-		return true; /* never written */
+		return 0; /* never written */
 	l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(l, cl->topic, p)->offset = lo;
 	e = rd_kafka_assign(cl->reader, l);
@@ -514,7 +515,7 @@ static bool read_part(struct restore *r, const char *without)
 			     "changelog %s/%" PRId32 ": read up to offset "
 			     "%" PRId64 " of %" PRId64 ": %s",
 			     cl->topic, p, last, hi, rd_kafka_err2str(e));
-	return true;
+	return 1;
 }
 
 int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
@@ -538,8 +539,8 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 	snprintf(without, sizeof(without),
 		 "partition %" PRId32 " of %s is read without its state", p,
 		 cl->input);
-	if (!read_part(&r, without))
-		return -1;
+	if (read_part(&r, without) <= 0)
+		return -1; /* unreadable (logged), or never checkpointed */
 	if (r.nheld)
 		kw_log_info("kafka",
 			    "changelog %s/%" PRId32 ": %zu key records after "
@@ -577,13 +578,13 @@ void kw_changelog_restore_journal(struct kw_changelog *cl, int32_t q)
 			     cl->topic, cl->nparts, q);
 		return;
 	}
-	if (!read_part(&r, "the stage keyed by IP reads its partition "
-			   "without its recent alerts"))
+	if (read_part(&r, "the stage keyed by IP reads its partition "
+			  "without its recent alerts") <= 0)
 		return;
 	kw_log_info("kafka",
-		    "%s: %" PRIu64 " recent alerts of the stage keyed by IP, "
-		    "partition %" PRId32 ", restored from %s",
-		    cl->input, r.alerts, q, cl->topic);
+		    "%s: stage keyed by IP, partition %" PRId32 ": %" PRIu64
+		    " recent alerts read back from %s",
+		    cl->input, q, r.alerts, cl->topic);
 }
 
 void kw_changelog_drop(struct kw_changelog *cl, int32_t p)

@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
@@ -327,22 +328,34 @@ GUESS_IP = "45.155.7.9"
 GUESS_T0 = 1795766400  # a window's start
 
 
+def key_on(pattern, part):
+    """A key of pattern (with one %d) that a keyed producer's default
+    partitioner (librdkafka's consistent_random: CRC-32 of the key) puts
+    on partition part of 4."""
+    for j in range(1000, 10000):
+        key = pattern % j
+        if zlib.crc32(key.encode()) % 4 == part:
+            return key
+    raise Failed("no key for partition %d" % part)
+
+
 def guesses():
-    """{partition: [lines]} of a 4-partition topic: eight keys tried from
+    """{partition: [lines]} of a 4-partition topic (kwmock's producer puts
+    each line on its partition by its key): eight keys tried from
     GUESS_IP 3 s apart, key i on partition i % 4 (each instance of two
     sees four), the third with the whole key in its request id and path;
     and on every partition a quiet key's requests an hour before and an
     hour after, so that every partition's time passes the window."""
     parts = {p: [] for p in range(4)}
     for p in range(4):
-        quiet = "sk_live_51HxQuietKeyxxxxxxxxxx%04d" % p
+        quiet = key_on("sk_live_51HxQuietKeyxxxxxx%d", p)
         for t in (GUESS_T0 - 3600, GUESS_T0 + 3600):
             parts[p].append((t, json.dumps({
                 "id": "req_q%d_%d" % (p, t), "created": t, "method": "GET",
                 "path": "/v1/balance", "status": 200, "ip": "192.0.2.%d" % p,
                 "api_key": quiet})))
     for i in range(8):
-        key = GUESS_KEY % i
+        key = GUESS_KEYS[i]
         t = GUESS_T0 + 20 + 3 * i
         parts[i % 4].append((t, json.dumps({
             "id": "req_" + key if i == 2 else "req_g%d" % i, "created": t,
@@ -351,7 +364,8 @@ def guesses():
     return {p: [x for _, x in sorted(v)] for p, v in parts.items()}
 
 
-GUESS_KEY = "sk_live_51HxGuessedKeyxxxxxxxxx%04d"
+GUESS_KEYS = [key_on("sk_live_51HxGuessedKey%dxxxxxx" % i + "%d", i % 4)
+              for i in range(8)]
 
 
 def fnv64(text):
@@ -365,10 +379,10 @@ def byip_owner(instances, q):
     """The instance whose log says it owns repartition partition q now."""
     for w in instances:
         have = set()
-        for m in re.finditer(r"repartition partitions ([\d,]+) "
-                             r"(assigned|revoked|lost)", w.log()):
-            ps = {int(x) for x in m.group(1).split(",")}
-            have = have | ps if m.group(2) == "assigned" else have - ps
+        for m in re.finditer(r"stage keyed by IP: (assigned|revoked|lost) "
+                             r"([\d,]+)", w.log()):
+            ps = {int(x) for x in m.group(2).split(",")}
+            have = have | ps if m.group(1) == "assigned" else have - ps
         if q in have:
             return w
     return None
@@ -399,10 +413,12 @@ def by_ip():
         # The first half of every partition: four keys tried, each read
         # by the instance owning its partition.
         half = {p: len(v) // 2 for p, v in parts.items()}
-        for p, v in parts.items():
-            c.produce("ips", write("p%d-0.jsonl" % p, v[:half[p]]),
-                      "-P", str(p))
+        c.produce("ips", write("half0.jsonl", [
+            x for p, v in parts.items() for x in v[:half[p]]]))
         c.wait_committed("ips", "byip", sum(half.values()))
+        check(c.committed_by_partition("ips", "byip") == half,
+              "the partitions the keys went to: %s" %
+              c.committed_by_partition("ips", "byip"))
         counting = byip_owner([a, b], q)
         # Its pair is open: the offset it commits stays at the pair's
         # first record, whatever it read after.
@@ -418,9 +434,8 @@ def by_ip():
         # session.timeout.ms), then the second halves come.
         other.wait("the takeover", lambda: len(other.owned()) == 4 and
                    byip_owner([other], q), 60)
-        for p, v in parts.items():
-            c.produce("ips", write("p%d-1.jsonl" % p, v[half[p]:]),
-                      "-P", str(p))
+        c.produce("ips", write("half1.jsonl", [
+            x for p, v in parts.items() for x in v[half[p]:]]))
         c.wait_committed("ips", "byip", sum(len(v) for v in parts.values()),
                          timeout=90)
         a.wait("the alert", lambda: any(
@@ -437,8 +452,8 @@ def by_ip():
         records = c.consume(byip)
         check(any(k == GUESS_IP for _, k, _ in records), "no records")
         for _, k, v in records:
-            for i in range(8):
-                check(GUESS_KEY % i not in v, "a whole key in " + v)
+            for key in GUESS_KEYS:
+                check(key not in v, "a whole key in " + v)
         check(any('"request":"req_sk_live_' in v for _, _, v in records),
               "the scrubbed request id is missing")
     finally:
