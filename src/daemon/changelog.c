@@ -712,9 +712,14 @@ enum kw_status kw_kafka_client_new(const struct kw_kafka_client *c,
 				   struct rd_kafka_s **out,
 				   struct kw_error *err)
 {
+	struct kw_kafka_client kind = *c;
 	rd_kafka_conf_t *conf = NULL;
 	char why[512];
-	enum kw_status st = kw_kafka_conf(c, &conf, err);
+	enum kw_status st;
+
+	/* Only the properties of its kind: no CONFWARN for the others. */
+	kind.role = group ? KW_KAFKA_CONSUMER : KW_KAFKA_PRODUCER;
+	st = kw_kafka_conf(&kind, &conf, err);
 
 	*out = NULL;
 	if (st == KW_OK && !group)
