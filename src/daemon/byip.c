@@ -62,7 +62,6 @@
 #define MARK_EVERY_US (INT64_C(1000) * 1000)
 #define POLL_MAX 4096	  /* records taken per poll */
 #define TIMEOUT_MS 30000  /* acks */
-#define QUEUE_RETRIES 300 /* 100 ms waits for room */
 #define CREATE_MS 10000	  /* creating the topic */
 #define RECORD_MAX 1024	  /* a record's bytes, at most */
 #define RESEND_EVERY 5	  /* marks sent again every 5th second */
@@ -130,21 +129,10 @@ static void on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static bool produce(struct kw_byip *b, int32_t q, const char *key, size_t klen,
 		    const char *value, size_t vlen, int64_t ts_us)
 {
-	rd_kafka_resp_err_t e;
+	rd_kafka_resp_err_t e = kw_kafka_produce_wait(
+		b->producer, b->topic, q, key, klen, value, vlen,
+		ts_us > 0 ? ts_us / 1000 : 0);
 
-	for (int tries = 0;; tries++) {
-		e = rd_kafka_producev(
-			b->producer, RD_KAFKA_V_TOPIC(b->topic),
-			RD_KAFKA_V_PARTITION(q), RD_KAFKA_V_KEY(key, klen),
-			RD_KAFKA_V_VALUE((void *)value, vlen),
-			RD_KAFKA_V_TIMESTAMP(ts_us > 0 ? ts_us / 1000 : 0),
-			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			RD_KAFKA_V_END);
-		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
-		    tries == QUEUE_RETRIES)
-			break;
-		rd_kafka_poll(b->producer, 100);
-	}
 	if (e) {
 		if (!__atomic_fetch_add(&b->st.produce_errors, 1,
 					__ATOMIC_RELAXED))

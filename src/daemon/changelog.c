@@ -116,20 +116,9 @@ static void on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static bool produce(struct kw_changelog *cl, int32_t p, const char *key,
 		    size_t klen, const void *value, size_t vlen)
 {
-	rd_kafka_resp_err_t e;
+	rd_kafka_resp_err_t e = kw_kafka_produce_wait(
+		cl->producer, cl->topic, p, key, klen, value, vlen, 0);
 
-	for (int tries = 0;; tries++) {
-		e = rd_kafka_producev(cl->producer, RD_KAFKA_V_TOPIC(cl->topic),
-				      RD_KAFKA_V_PARTITION(p),
-				      RD_KAFKA_V_KEY(key, klen),
-				      RD_KAFKA_V_VALUE((void *)value, vlen),
-				      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				      RD_KAFKA_V_END);
-		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
-		    tries == QUEUE_RETRIES)
-			break;
-		rd_kafka_poll(cl->producer, 100);
-	}
 	if (e) {
 		cl->st.errors++;
 		kw_log_error("kafka", "changelog %s/%" PRId32 ": %s", cl->topic,
@@ -703,6 +692,27 @@ enum kw_status kw_kafka_ensure_topic(rd_kafka_t *rk, const char *input,
 		    topic, nin, changelog ? ", compacted" : "");
 	*nparts = nin;
 	return KW_OK;
+}
+
+int kw_kafka_produce_wait(rd_kafka_t *rk, const char *topic, int32_t p,
+			  const void *key, size_t klen, const void *value,
+			  size_t vlen, int64_t ts_ms)
+{
+	rd_kafka_resp_err_t e;
+
+	for (int tries = 0;; tries++) {
+		e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+				      RD_KAFKA_V_PARTITION(p),
+				      RD_KAFKA_V_KEY(key, klen),
+				      RD_KAFKA_V_VALUE((void *)value, vlen),
+				      RD_KAFKA_V_TIMESTAMP(ts_ms),
+				      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				      RD_KAFKA_V_END);
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
+		    tries == QUEUE_RETRIES)
+			return e;
+		rd_kafka_poll(rk, 100);
+	}
 }
 
 enum kw_status kw_kafka_client_new(const struct kw_kafka_client *c,
