@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/config.h"
 #include "core/log.h"
@@ -530,6 +531,72 @@ cleanup:
 	if (rk)
 		rd_kafka_destroy(rk);
 	return st;
+}
+
+/* ------------------------------------------------ leaving a consumer group */
+
+/* The first librdkafka whose destroy takes a consumer between its join
+ * and its first assignment (librdkafka issue 4312, fixed in 2.3.0). */
+#define SETTLE_FIXED_IN 0x020300ff
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool has_member_id(rd_kafka_t *rk)
+{
+	char *id = rd_kafka_memberid(rk);
+	bool joined = id && *id;
+
+	if (id)
+		rd_kafka_mem_free(rk, id);
+	return joined;
+}
+
+static bool assignor_chosen(rd_kafka_t *rk)
+{
+	const char *p = rd_kafka_rebalance_protocol(rk);
+
+	return p && strcmp(p, "NONE") != 0;
+}
+
+bool kw_kafka_consumer_leave(rd_kafka_t *rk, struct kw_kafka_member *m,
+			     const char *name)
+{
+	bool fixed = rd_kafka_version() >= SETTLE_FIXED_IN;
+
+	if (!fixed && !m->assigned && has_member_id(rk)) {
+		int64_t until = mono_ms() + KW_KAFKA_SETTLE_MS;
+
+		/* The callback serves the assignment and takes nothing:
+		 * what is read here is the next owner's to read. */
+		m->closing = true;
+		while (!m->assigned && mono_ms() < until) {
+			rd_kafka_message_t *msg =
+				rd_kafka_consumer_poll(rk, 100);
+
+			if (msg)
+				rd_kafka_message_destroy(msg);
+		}
+		m->closing = false;
+	}
+	rd_kafka_consumer_close(rk);
+	/* Past the close no answer of the group changes the consumer: the
+	 * assignor is chosen at the JoinGroup answer, its state made at the
+	 * first assignment. */
+	if (fixed || m->assigned || !assignor_chosen(rk))
+		return true;
+	kw_log_warn("kafka",
+		    "%s: left the group between joining it and its first "
+		    "assignment; the consumer is left to the exit, not "
+		    "destroyed (librdkafka %s would abort: librdkafka issue "
+		    "4312)",
+		    name, rd_kafka_version_str());
+	return false;
 }
 
 #endif

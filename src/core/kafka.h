@@ -143,6 +143,35 @@ enum kw_status kw_kafka_probe(const struct kw_kafka_client *c,
 			      int timeout_ms, struct kw_kafka_probe *out,
 			      struct kw_error *err);
 
+/* How long a consumer that joined its group is polled for its first
+ * assignment before it leaves (kw_kafka_consumer_leave). */
+#define KW_KAFKA_SETTLE_MS 10000
+
+/* A consumer that subscribed to a group, as its owner tells
+ * kw_kafka_consumer_leave about it: its rebalance callback sets assigned
+ * at every assignment (empty ones too), and while closing is set it takes
+ * nothing it is assigned (librdkafka still needs its assign call). */
+struct kw_kafka_member {
+	bool assigned;
+	bool closing;
+};
+
+/* Leave the group of consumer rk (its owner's m, name for messages):
+ * rd_kafka_consumer_close, whose rebalance callbacks revoke what is owned.
+ * Whether rk may then be destroyed (rd_kafka_destroy, the caller's).
+ *
+ * librdkafka before 2.3.0 (Debian 12 ships 2.0.2) aborts in
+ * rd_kafka_destroy when a cooperative-sticky consumer is destroyed after
+ * its JoinGroup answer and before its first assignment: the assignor's
+ * state is made at the first assignment and destroyed unchecked
+ * (librdkafka issue 4312). So a consumer with no assignment yet that has
+ * joined (it has a member id) is polled for its first one, for up to
+ * KW_KAFKA_SETTLE_MS; one that still has none after leaving but whose
+ * group had answered its join must be left to the process's exit, not
+ * destroyed (false, with a warning naming name). */
+bool kw_kafka_consumer_leave(rd_kafka_t *rk, struct kw_kafka_member *m,
+			     const char *name);
+
 /* What a topic looks like, asked of the brokers within timeout_ms (never
  * creating it):
  * *partitions (0 when it does not exist) and the number of brokers in the

@@ -86,6 +86,7 @@ struct kw_byip {
 	uint64_t stream_base;
 	rd_kafka_t *producer;
 	rd_kafka_t *consumer;
+	struct kw_kafka_member member; /* for leaving the group */
 	int nparts; /* of the repartition topic */
 	int ninput; /* of the input topic */
 	struct bq *q;
@@ -576,7 +577,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 							   : "revoked",
 			    parts);
 	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		for (int i = 0; i < l->cnt; i++) {
+		b->member.assigned = true;
+		/* Leaving: taken by no one here, read by the next owner. */
+		for (int i = 0; i < l->cnt && !b->member.closing; i++) {
 			int32_t q = l->elems[i].partition;
 
 			if (q >= 0 && q < b->nparts)
@@ -754,8 +757,9 @@ void kw_byip_destroy(struct kw_byip *b)
 	if (b->consumer) {
 		/* Leaving the group revokes what is owned: committed no
 		 * further than its open pairs (on_rebalance). */
-		rd_kafka_consumer_close(b->consumer);
-		rd_kafka_destroy(b->consumer);
+		if (kw_kafka_consumer_leave(b->consumer, &b->member,
+					    b->topic))
+			rd_kafka_destroy(b->consumer);
 	}
 	for (int q = 0; b->q && q < b->nparts; q++)
 		drop_q(b, q);

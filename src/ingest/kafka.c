@@ -58,6 +58,7 @@ struct kw_kafka_input {
 	size_t nowned;
 	struct key_slot *keys; /* KW_KAFKA_KEYS_MAX */
 	int wake[2];	       /* the queues' pipe */
+	struct kw_kafka_member member; /* for leaving the group */
 	char *buf;	       /* what the next feed hands out: */
 	int32_t buf_part;      /* of this partition */
 	size_t len, cap, max_line;
@@ -426,7 +427,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 
 	in->st.rebalances++;
 	list_text(l, parts, sizeof(parts));
-	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+		in->member.assigned = true;
+	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && in->member.closing) {
+		/* Leaving: taken by no one here, read by the next owner. */
+		if (cooperative)
+			error = rd_kafka_incremental_assign(rk, l);
+		else
+			rd_kafka_assign(rk, l);
+	} else if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		for (int i = 0; i < l->cnt; i++) {
 			int32_t id = l->elems[i].partition;
 
@@ -598,7 +607,9 @@ void kw_kafka_input_destroy(struct kw_kafka_input *in)
 	if (in->rk) {
 		/* Leaving the group revokes what is owned: committed after
 		 * the caller's sync (on_rebalance). */
-		rd_kafka_consumer_close(in->rk);
+		bool done = kw_kafka_consumer_leave(in->rk, &in->member,
+						    in->o.name);
+
 		while (in->owned && in->nowned) {
 			int32_t id = in->owned[0];
 
@@ -606,7 +617,8 @@ void kw_kafka_input_destroy(struct kw_kafka_input *in)
 			if (in->o.dropped)
 				in->o.dropped(in->o.ctx, id);
 		}
-		rd_kafka_destroy(in->rk);
+		if (done)
+			rd_kafka_destroy(in->rk);
 	}
 	if (in->wake[0] >= 0)
 		close(in->wake[0]);

@@ -10,6 +10,10 @@ cluster (started by kwmock on 127.0.0.1; no external broker).
 - metrics: while watch reads a 16-partition topic, /metrics shows the
   partitions it owns, each owned partition's lag, the messages read and
   the commits; SIGUSR1 logs the same counters.
+- leave_while_joining: watch stopped after its consumers' groups answered
+  their join and before their first assignment (the coordinator holds the
+  SyncGroup answers) exits cleanly: librdkafka 2.0.2 aborts when such a
+  consumer is destroyed, so watch waits for the assignment first.
 
 Usage: kafka_ops.py KEYWATCH KWMOCK KWGEN
 """
@@ -182,4 +186,30 @@ def metrics():
         c.close()
 
 
-sys.exit(run_cases([check_errors, check_found, metrics], sys.argv[4:]))
+def leave_while_joining():
+    c = mockcluster.Cluster(MOCK, "reqs:4")
+    try:
+        # The mock answers a group's first JoinGroup 3 s after it came,
+        # and here every SyncGroup answer 5 s after it is due: stopped at
+        # 5.5 s, both consumers (the input's and the by-IP stage's) have
+        # joined and have no assignment.
+        for g in ("ops", "ops" + mockcluster.BYIP):
+            c.cmd("coord %s 1" % g)
+        c.cmd("slow 1 14 2 5000")
+        path, d = config(c.bootstrap, topic="reqs")
+        err = open(os.path.join(d, "stderr"), "w+")
+        w = subprocess.Popen([KW, "watch", "-c", path],
+                             stdout=subprocess.DEVNULL, stderr=err)
+        wait_until(lambda: "joining group ops" in read_all(err), 30, 0.05)
+        time.sleep(5.5)
+        w.send_signal(signal.SIGTERM)
+        rc = w.wait(timeout=60)
+        log = read_all(err)
+        check(rc == 0, "watch exited %d:\n%s" % (rc, log))
+        check("Assertion" not in log and "not destroyed" not in log, log)
+    finally:
+        c.close()
+
+
+sys.exit(run_cases([check_errors, check_found, metrics, leave_while_joining],
+                   sys.argv[4:]))

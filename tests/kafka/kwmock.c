@@ -12,6 +12,9 @@
  *         topic NAME PARTITIONS   create a topic (replication 3, or fewer)
  *         down ID | up ID         take broker ID (1..BROKERS) down or up
  *         rtt ID MS               delay broker ID's answers by MS
+ *         coord GROUP ID          make broker ID the coordinator of GROUP
+ *         slow ID API N MS        delay broker ID's next N answers to
+ *                                 requests of type API (SyncGroup: 14) by MS
  *         quit
  *
  *   kwmock produce -B BOOTSTRAP -t TOPIC [-r RATE] [-k FIELD] [-n BATCH]
@@ -129,7 +132,7 @@ static int cluster(int argc, char **argv)
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		char name[256];
-		int a = 0, b = 0;
+		int a = 0, b = 0, n = 0, ms = 0;
 		rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
 		if (sscanf(line, "topic %255s %d", name, &a) == 2)
@@ -141,6 +144,15 @@ static int cluster(int argc, char **argv)
 			err = rd_kafka_mock_broker_set_up(mc, a);
 		else if (sscanf(line, "rtt %d %d", &a, &b) == 2)
 			err = rd_kafka_mock_broker_set_rtt(mc, a, b);
+		else if (sscanf(line, "coord %255s %d", name, &a) == 2)
+			err = rd_kafka_mock_coordinator_set(mc, "group", name,
+							    a);
+		else if (sscanf(line, "slow %d %d %d %d", &a, &b, &n, &ms) ==
+			 4)
+			while (n-- > 0 && !err)
+				err = rd_kafka_mock_broker_push_request_error_rtts(
+					mc, a, (int16_t)b, 1,
+					RD_KAFKA_RESP_ERR_NO_ERROR, ms);
 		else if (!strncmp(line, "quit", 4))
 			break;
 		else {
