@@ -373,8 +373,83 @@ cleanup:
 	return rc;
 }
 
+#if KW_HAVE_KAFKA
+/* "  WHERE: topic T, N partitions on B brokers; group G: STATE, ..." */
+static void print_group(const char *where, const char *topic, const char *group,
+			const struct kw_kafka_probe *p)
+{
+	printf("  %s: topic %s, %d partitions on %d brokers; group %s: %s, "
+	       "%d members, %d of %d partitions committed",
+	       where, topic, p->partitions, p->brokers, group, p->group_state,
+	       p->members, p->committed, p->partitions);
+	if (p->lag >= 0)
+		printf(", %lld messages behind", (long long)p->lag);
+	putchar('\n');
+}
+
+/* A Kafka input's changelog and repartition topics (watch creates each
+ * when missing, with the input's ninput partitions; a changelog with
+ * fewer it refuses). KW_EXIT_INPUT when one cannot be asked or would be
+ * refused. */
+static int check_topics(const struct kw_config *cfg, const struct kw_input *in,
+			const char *where, const struct kw_kafka_client *c,
+			int ninput)
+{
+	struct kw_kafka_probe p;
+	struct kw_error err;
+	char group[300], at[48];
+	enum kw_status st;
+	int rc = KW_EXIT_OK;
+
+	if (in->changelog) {
+		snprintf(at, sizeof(at), "%s.changelog", where);
+		kw_error_clear(&err);
+		st = kw_kafka_probe(c, in->changelog, NULL, KAFKA_PROBE_MS, &p,
+				    &err);
+		if (st == KW_ENOTFOUND) {
+			printf("  %s: topic %s: none yet (watch creates it, "
+			       "compacted, with %d partitions)\n",
+			       at, in->changelog, ninput);
+		} else if (st != KW_OK) {
+			kw_log_error(NULL, "%s: %s", cfg->file, err.msg);
+			rc = KW_EXIT_INPUT;
+		} else if (p.partitions < ninput) {
+			kw_log_error(NULL,
+				     "%s: %s: topic %s has %d partitions, "
+				     "fewer than %s's %d: watch refuses it",
+				     cfg->file, at, in->changelog, p.partitions,
+				     in->topic, ninput);
+			rc = KW_EXIT_INPUT;
+		} else {
+			printf("  %s: topic %s, %d partitions\n", at,
+			       in->changelog, p.partitions);
+		}
+	}
+	if (in->repartition) {
+		snprintf(at, sizeof(at), "%s.repartition", where);
+		snprintf(group, sizeof(group), "%s" KW_REPARTITION_GROUP_SUFFIX,
+			 in->group);
+		kw_error_clear(&err);
+		st = kw_kafka_probe(c, in->repartition, group, KAFKA_PROBE_MS,
+				    &p, &err);
+		if (st == KW_ENOTFOUND) {
+			printf("  %s: topic %s: none yet (watch creates it "
+			       "with %d partitions)\n",
+			       at, in->repartition, ninput);
+		} else if (st != KW_OK) {
+			kw_log_error(NULL, "%s: %s", cfg->file, err.msg);
+			rc = KW_EXIT_INPUT;
+		} else {
+			print_group(at, in->repartition, group, &p);
+		}
+	}
+	return rc;
+}
+#endif
+
 /* Each Kafka input and sink: what its brokers say of its topic (and the
- * input's group). KW_EXIT_INPUT when one cannot be asked. */
+ * input's group, changelog and repartition topics). KW_EXIT_INPUT when
+ * one cannot be asked. */
 static int check_kafka(const struct kw_config *cfg)
 {
 	int rc = KW_EXIT_OK;
@@ -405,13 +480,10 @@ static int check_kafka(const struct kw_config *cfg)
 			rc = KW_EXIT_INPUT;
 			continue;
 		}
-		printf("  %s: topic %s, %d partitions on %d brokers; group %s: "
-		       "%s, %d members, %d of %d partitions committed",
-		       where, in->topic, p.partitions, p.brokers, in->group,
-		       p.group_state, p.members, p.committed, p.partitions);
-		if (p.lag >= 0)
-			printf(", %lld messages behind", (long long)p.lag);
-		putchar('\n');
+		print_group(where, in->topic, in->group, &p);
+		if (check_topics(cfg, in, where, &c, p.partitions) !=
+		    KW_EXIT_OK)
+			rc = KW_EXIT_INPUT;
 	}
 	json_array_foreach(cfg->sinks, i, conf)
 	{

@@ -171,6 +171,8 @@ struct kw_input {
 
 #define KW_CHANGELOG_SUFFIX ".keywatch-changelog"
 #define KW_REPARTITION_SUFFIX ".keywatch-byip"
+/* The group that reads an input's repartition topic: GROUP and this. */
+#define KW_REPARTITION_GROUP_SUFFIX ".keywatch-byip"
 
 #define KW_DEFAULT_LEARN (INT64_C(72) * 3600 * 1000000)
 #define KW_DEFAULT_MAX_KEYS ((size_t)1000000)

@@ -100,13 +100,10 @@ struct kw_byip {
 	/* Delivery reports since the last flush (the producer's thread). */
 	uint64_t failed;
 	rd_kafka_resp_err_t first_err;
-	struct {
-		uint64_t produced, marks, produce_errors, taken, bad, alerts,
-			assigned, revoked, lost;
-		/* The tables' of partitions given up (with those still
-		 * owned at the end). */
-		uint64_t late, early;
-	} st;
+	/* late and early: the tables' of partitions given up (with those
+	 * still owned at the end); produced and produce_errors: atomic
+	 * (the engine's hook). */
+	struct kw_byip_stats st;
 };
 
 static uint64_t stream_of_q(const struct kw_byip *b, int32_t q)
@@ -711,7 +708,8 @@ enum kw_status kw_byip_create(struct kw_daemon *d, const struct kw_config *cfg,
 				   &b->nparts, err);
 	if (st != KW_OK)
 		goto cleanup;
-	snprintf(group, sizeof(group), "%s.keywatch-byip", ci->group);
+	snprintf(group, sizeof(group), "%s" KW_REPARTITION_GROUP_SUFFIX,
+		 ci->group);
 	st = kw_kafka_client_new(&cc, group, b, NULL, on_rebalance,
 				 &b->consumer, err);
 	if (st != KW_OK)
@@ -750,6 +748,42 @@ enum kw_status kw_byip_start(struct kw_byip *b, struct kw_error *err)
 	return KW_OK;
 }
 
+const char *kw_byip_topic(const struct kw_byip *b)
+{
+	return b->topic;
+}
+
+void kw_byip_stats(const struct kw_byip *b, struct kw_byip_stats *out)
+{
+	*out = b->st;
+	out->produced = __atomic_load_n(&b->st.produced, __ATOMIC_RELAXED);
+	out->produce_errors =
+		__atomic_load_n(&b->st.produce_errors, __ATOMIC_RELAXED);
+	out->owned = 0;
+	for (int q = 0; b->q && q < b->nparts; q++) {
+		if (!b->q[q].t)
+			continue;
+		out->late += kw_ipwin_stats(b->q[q].t)->late;
+		out->early += kw_ipwin_stats(b->q[q].t)->early;
+		out->owned++;
+	}
+}
+
+void kw_byip_log(const char *topic, const struct kw_byip_stats *st)
+{
+	kw_log_info("kafka",
+		    "%s: %" PRIu64 " records and %" PRIu64
+		    " marks written (%" PRIu64 " refused); %" PRIu64
+		    " records read (%" PRIu64 " skipped, %" PRIu64
+		    " late for a window decided), %" PRIu64
+		    " pairs decided early (the table full), %" PRIu64
+		    " alerts; partitions %" PRIu32 " owned, %" PRIu64
+		    " assigned, %" PRIu64 " revoked, %" PRIu64 " lost",
+		    topic, st->produced, st->marks, st->produce_errors,
+		    st->taken, st->bad, st->late, st->early, st->alerts,
+		    st->owned, st->assigned, st->revoked, st->lost);
+}
+
 void kw_byip_destroy(struct kw_byip *b)
 {
 	if (!b)
@@ -764,18 +798,7 @@ void kw_byip_destroy(struct kw_byip *b)
 	for (int q = 0; b->q && q < b->nparts; q++)
 		drop_q(b, q);
 	if (b->q)
-		kw_log_info("kafka",
-			    "%s: %" PRIu64 " records and %" PRIu64
-			    " marks written (%" PRIu64 " refused); %" PRIu64
-			    " records read (%" PRIu64 " skipped, %" PRIu64
-			    " late for a window decided), %" PRIu64
-			    " pairs decided early (the table full), %" PRIu64
-			    " alerts; partitions %" PRIu64 " assigned, %" PRIu64
-			    " revoked, %" PRIu64 " lost",
-			    b->topic, b->st.produced, b->st.marks,
-			    b->st.produce_errors, b->st.taken, b->st.bad,
-			    b->st.late, b->st.early, b->st.alerts,
-			    b->st.assigned, b->st.revoked, b->st.lost);
+		kw_byip_log(b->topic, &b->st);
 	if (b->producer) {
 		rd_kafka_flush(b->producer, TIMEOUT_MS);
 		rd_kafka_destroy(b->producer);

@@ -99,6 +99,13 @@ struct kw_changelog;
 void kw_daemon_kafka_foreach_changelog(
 	struct kw_daemon_kafka *k,
 	void (*cb)(void *ctx, const struct kw_changelog *cl), void *ctx);
+/* Each input's stage keyed by IP, when it has one (for the metrics).
+ * NULL-safe. */
+struct kw_byip;
+void kw_daemon_kafka_foreach_byip(struct kw_daemon_kafka *k,
+				  void (*cb)(void *ctx,
+					     const struct kw_byip *b),
+				  void *ctx);
 
 struct rd_kafka_s;
 struct rd_kafka_message_s;
@@ -219,6 +226,27 @@ bool kw_byip_stream(uint64_t stream, int32_t *q);
 /* An alert of repartition partition q passed: into the changelog. */
 void kw_byip_journal(struct kw_byip *b, int32_t q, const char *id,
 		     int64_t time);
+/* Its counters (for the metrics and SIGUSR1). Counts of records, marks
+ * and partitions since it was made; late and early also of the tables of
+ * partitions given up. */
+struct kw_byip_stats {
+	uint64_t produced;	 /* records written (denied requests) */
+	uint64_t marks;		 /* marks written (one per partition) */
+	uint64_t produce_errors; /* records and marks the producer refused */
+	uint64_t taken;		 /* records and marks read */
+	uint64_t bad;		 /* of them not understood: skipped */
+	uint64_t late;		 /* records for a pair already decided */
+	uint64_t early;		 /* pairs decided before their window's end
+				    (a table full) */
+	uint64_t alerts;	 /* raised */
+	uint64_t assigned, revoked, lost; /* repartition partitions */
+	uint32_t owned;			  /* repartition partitions owned now */
+};
+const char *kw_byip_topic(const struct kw_byip *b);
+void kw_byip_stats(const struct kw_byip *b, struct kw_byip_stats *out);
+/* The counters' line in the log (info: at SIGUSR1 and when the stage
+ * is destroyed). */
+void kw_byip_log(const char *topic, const struct kw_byip_stats *st);
 /* Its counters into the log, leave the group, free. NULL-safe. */
 void kw_byip_destroy(struct kw_byip *b);
 /* kafka.c: the engine's cross hook (engine.h); ctx is the daemon. */

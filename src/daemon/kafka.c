@@ -248,6 +248,17 @@ void kw_daemon_kafka_foreach_changelog(
 	}
 }
 
+void kw_daemon_kafka_foreach_byip(struct kw_daemon_kafka *k,
+				  void (*cb)(void *ctx,
+					     const struct kw_byip *b),
+				  void *ctx)
+{
+	for (size_t i = 0; k && i < k->n; i++) {
+		if (k->v[i].byip)
+			cb(ctx, k->v[i].byip);
+	}
+}
+
 void kw_daemon_kafka_journal(struct kw_daemon_kafka *k, uint64_t stream,
 			     const char *id, int64_t time)
 {

@@ -53,6 +53,12 @@ struct changelog_count {
 	char topic[KAFKA_NAME_MAX];
 	struct kw_changelog_stats st;
 };
+
+/* One stage keyed by IP's counters, by its repartition topic. */
+struct byip_count {
+	char topic[KAFKA_NAME_MAX];
+	struct kw_byip_stats st;
+};
 #endif
 
 /* Counters of the components a reload replaces. */
@@ -68,6 +74,8 @@ struct counts {
 #if KW_HAVE_KAFKA
 	struct changelog_count changelogs[KAFKA_MAX];
 	size_t nchangelogs;
+	struct byip_count byips[KAFKA_MAX];
+	size_t nbyips;
 #endif
 };
 
@@ -229,6 +237,37 @@ static void changelog_add(void *ctx, const struct kw_changelog *cl)
 	row->st.restored_keys += st->restored_keys;
 	row->st.restore_seconds += st->restore_seconds;
 }
+
+static void byip_add(void *ctx, const struct kw_byip *b)
+{
+	struct counts *c = ctx;
+	const char *topic = kw_byip_topic(b);
+	struct byip_count *row = NULL;
+	struct kw_byip_stats st;
+
+	for (size_t i = 0; i < c->nbyips && !row; i++) {
+		if (!strcmp(c->byips[i].topic, topic))
+			row = &c->byips[i];
+	}
+	if (!row && c->nbyips < KAFKA_MAX) {
+		row = &c->byips[c->nbyips++];
+		snprintf(row->topic, sizeof(row->topic), "%s", topic);
+	}
+	if (!row)
+		return;
+	kw_byip_stats(b, &st);
+	row->st.produced += st.produced;
+	row->st.marks += st.marks;
+	row->st.produce_errors += st.produce_errors;
+	row->st.taken += st.taken;
+	row->st.bad += st.bad;
+	row->st.late += st.late;
+	row->st.early += st.early;
+	row->st.alerts += st.alerts;
+	row->st.assigned += st.assigned;
+	row->st.revoked += st.revoked;
+	row->st.lost += st.lost;
+}
 #endif
 
 /* Add the counters of v's components to c. false when a sink found no
@@ -243,6 +282,7 @@ static bool add(struct counts *c, const struct kw_metrics_view *v)
 #if KW_HAVE_KAFKA
 	kw_daemon_kafka_foreach(v->kafka, kafka_add, c);
 	kw_daemon_kafka_foreach_changelog(v->kafka, changelog_add, c);
+	kw_daemon_kafka_foreach_byip(v->kafka, byip_add, c);
 #endif
 	c->bytes += ts->bytes;
 	c->decompressed += ts->decompressed;
@@ -448,6 +488,81 @@ static void render_changelogs(FILE *f, const struct counts *c)
 	}
 }
 
+static void render_owned(void *ctx, const struct kw_byip *b)
+{
+	struct kw_byip_stats st;
+
+	kw_byip_stats(b, &st);
+	sample(ctx, "keywatch_byip_partitions_owned", "repartition",
+	       kw_byip_topic(b), st.owned);
+}
+
+/* The stages keyed by IP's counters (one series per repartition topic). */
+static void render_byips(FILE *f, const struct counts *c,
+			 const struct kw_metrics_view *v)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+		{"keywatch_byip_records_written_total",
+		 "Denied requests written to a repartition topic, keyed by "
+		 "source IP.",
+		 offsetof(struct kw_byip_stats, produced)},
+		{"keywatch_byip_marks_written_total",
+		 "Marks (how far an input partition has been read) written to "
+		 "a repartition topic.",
+		 offsetof(struct kw_byip_stats, marks)},
+		{"keywatch_byip_write_errors_total",
+		 "Records and marks the producer refused (their requests are "
+		 "counted on this instance alone).",
+		 offsetof(struct kw_byip_stats, produce_errors)},
+		{"keywatch_byip_records_read_total",
+		 "Records and marks read from the repartition partitions this "
+		 "instance owns.",
+		 offsetof(struct kw_byip_stats, taken)},
+		{"keywatch_byip_records_skipped_total",
+		 "Records read that were not understood (skipped).",
+		 offsetof(struct kw_byip_stats, bad)},
+		{"keywatch_byip_records_late_total",
+		 "Records read for a (source IP, window) pair already decided: "
+		 "not counted.",
+		 offsetof(struct kw_byip_stats, late)},
+		{"keywatch_byip_pairs_decided_early_total",
+		 "(Source IP, window) pairs decided before their window was "
+		 "over because a partition's table was full.",
+		 offsetof(struct kw_byip_stats, early)},
+		{"keywatch_byip_alerts_total",
+		 "Alerts raised by the stage keyed by IP (auth.failures).",
+		 offsetof(struct kw_byip_stats, alerts)},
+		{"keywatch_byip_partitions_assigned_total",
+		 "Repartition partitions assigned to this instance.",
+		 offsetof(struct kw_byip_stats, assigned)},
+		{"keywatch_byip_partitions_revoked_total",
+		 "Repartition partitions revoked (committed, handed over).",
+		 offsetof(struct kw_byip_stats, revoked)},
+		{"keywatch_byip_partitions_lost_total",
+		 "Repartition partitions lost (the instance left the group "
+		 "without committing them).",
+		 offsetof(struct kw_byip_stats, lost)},
+	};
+
+	if (!c->nbyips)
+		return;
+	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+		family(f, counters[k].name, "counter", counters[k].help);
+		for (size_t i = 0; i < c->nbyips; i++)
+			sample(f, counters[k].name, "repartition",
+			       c->byips[i].topic,
+			       *(const uint64_t *)((const char *)&c->byips[i]
+							   .st +
+						   counters[k].off));
+	}
+	family(f, "keywatch_byip_partitions_owned", "gauge",
+	       "Repartition partitions this instance owns now.");
+	kw_daemon_kafka_foreach_byip(v->kafka, render_owned, f);
+}
+
 static void render_kafka(FILE *f, const struct counts *c,
 			 const struct kw_metrics_view *v)
 {
@@ -505,6 +620,7 @@ static void render_kafka(FILE *f, const struct counts *c,
 	       "last told.");
 	kw_daemon_kafka_foreach(v->kafka, render_lag, f);
 	render_changelogs(f, c);
+	render_byips(f, c, v);
 }
 
 static void log_kafka(void *ctx, struct kw_kafka_input *in)
@@ -532,6 +648,15 @@ static void log_changelog(void *ctx, const struct kw_changelog *cl)
 {
 	(void)ctx;
 	kw_changelog_log(kw_changelog_topic(cl), kw_changelog_stats(cl));
+}
+
+static void log_byip(void *ctx, const struct kw_byip *b)
+{
+	struct kw_byip_stats st;
+
+	(void)ctx;
+	kw_byip_stats(b, &st);
+	kw_byip_log(kw_byip_topic(b), &st);
 }
 #endif
 
@@ -843,6 +968,7 @@ void kw_metrics_log(struct kw_metrics *m, const struct kw_metrics_view *v)
 #if KW_HAVE_KAFKA
 	kw_daemon_kafka_foreach(v->kafka, log_kafka, NULL);
 	kw_daemon_kafka_foreach_changelog(v->kafka, log_changelog, NULL);
+	kw_daemon_kafka_foreach_byip(v->kafka, log_byip, NULL);
 #endif
 	free(c);
 }

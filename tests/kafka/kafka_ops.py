@@ -4,12 +4,18 @@ cluster (started by kwmock on 127.0.0.1; no external broker).
 
 - check_found: `keywatch check` asks the brokers and says what it found:
   the input's topic (partitions, brokers), its group (state, members,
-  partitions committed, messages behind) and a Kafka sink's topic.
-- check_errors: brokers that cannot be reached and a topic they do not
-  have give exact errors and exit 3.
+  partitions committed, messages behind), its changelog and repartition
+  topics (their partitions; the repartition topic's group, committed
+  after a watch) and a Kafka sink's topic.
+- check_errors: brokers that cannot be reached, a topic they do not have
+  and a changelog with fewer partitions than the input's give exact
+  errors and exit 3; changelog and repartition topics watch would create
+  are said as such (exit 0).
 - metrics: while watch reads a 16-partition topic, /metrics shows the
   partitions it owns, each owned partition's lag, the messages read and
-  the commits; SIGUSR1 logs the same counters.
+  the commits, and the stage keyed by IP's counters (every denied
+  request written to the repartition topic once, read back with the
+  marks, its 16 partitions owned); SIGUSR1 logs the same counters.
 - leave_while_joining: watch stopped after its consumers' groups answered
   their join and before their first assignment (the coordinator holds the
   SyncGroup answers) exits cleanly: librdkafka 2.0.2 aborts when such a
@@ -42,6 +48,9 @@ subprocess.run([sys.executable, KWGEN, "-o", LOG, "--days", "2",
                 "--events", "3000", "--keys", "12", "--seed", "5", "-q"],
                check=True)
 LINES = sum(1 for _ in open(LOG))
+# Denied requests with an address: what the stage keyed by IP writes.
+DENIED = sum(1 for x in open(LOG) if json.loads(x).get("status") in
+             (401, 403) and json.loads(x).get("ip"))
 
 
 def config(brokers, topic="reqs", extra=None):
@@ -82,6 +91,14 @@ def check_found():
               "want like %r, got:\n%s" % (want, out))
         check("  sinks[0]: topic alerts, 4 partitions on 3 brokers" in out,
               out)
+        # The changelog and repartition topics (made by the mock, which
+        # cannot create topics through the admin API), nothing committed.
+        check("  inputs[0].changelog: topic reqs.keywatch-changelog, 16 "
+              "partitions\n" in out and re.search(
+                  r"  inputs\[0\]\.repartition: topic reqs\.keywatch-byip, "
+                  r"16 partitions on 3 brokers; group ops\.keywatch-byip: "
+                  r"[^\n]*, 0 members, 0 of 16 partitions committed",
+                  out), "before watch:\n" + out)
         # After a watch that read everything: committed, nothing behind.
         w = subprocess.Popen([KW, "watch", "-c", path],
                              stdout=subprocess.DEVNULL,
@@ -99,6 +116,13 @@ def check_found():
                         r"committed, 0 messages behind\n" % parts, out),
               "after watch (%d partitions hold messages):\n%s"
               % (parts, out))
+        # Every repartition partition has had marks: committed by the
+        # stage's group.
+        check(re.search(r"  inputs\[0\]\.repartition: topic "
+                        r"reqs\.keywatch-byip, 16 partitions on 3 brokers; "
+                        r"group ops\.keywatch-byip: [^\n]*, 16 of 16 "
+                        r"partitions committed, \d+ messages behind\n",
+                        out), "repartition after watch:\n" + out)
     finally:
         c.close()
 
@@ -120,8 +144,37 @@ def check_errors():
         check(rc == 3, "exit %d for a missing topic" % rc)
         check("keywatch: error: CFG: inputs[0]: the brokers have no topic "
               "nosuch" in err, "missing topic:\n" + err)
+        # Topics watch would create: said, not an error.
+        path, _ = config(c.bootstrap, extra={"inputs": [
+            {"type": "kafka", "brokers": c.bootstrap, "topic": "reqs",
+             "group": "ops", "changelog": "cl.none",
+             "repartition": "byip.none"}]})
+        rc, out, err = run_check(path)
+        check(rc == 0, "exit %d for topics watch creates: %s" % (rc, err))
+        check("  inputs[0].changelog: topic cl.none: none yet (watch "
+              "creates it, compacted, with 16 partitions)\n" in out and
+              "  inputs[0].repartition: topic byip.none: none yet (watch "
+              "creates it with 16 partitions)\n" in out,
+              "topics to create:\n" + out)
+        c.cmd("topic short 4")
+        path, _ = config(c.bootstrap, extra={"inputs": [
+            {"type": "kafka", "brokers": c.bootstrap, "topic": "reqs",
+             "group": "ops", "changelog": "short"}]})
+        rc, out, err = run_check(path)
+        check(rc == 3, "exit %d for a changelog too small" % rc)
+        check("keywatch: error: CFG: inputs[0].changelog: topic short has 4 "
+              "partitions, fewer than reqs's 16: watch refuses it\n" in err,
+              "changelog too small:\n" + err)
     finally:
         c.close()
+
+
+def byip(text, name):
+    """The stage keyed by IP's counter name (keywatch_byip_NAME) in text,
+    or None."""
+    m = re.search(r'^keywatch_byip_%s\{repartition="reqs\.keywatch-byip"\} '
+                  r'(\d+)$' % name, text, re.M)
+    return int(m.group(1)) if m else None
 
 
 # One partition's lag in /metrics: (partition, messages).
@@ -157,11 +210,16 @@ def metrics():
             # from it: on a loaded machine that may come after the last
             # message and the first commit, so all three are waited for.
             lags = LAG.findall(text)
+            # Every record and mark written read back: the stage is
+            # through (marks go on once a second: a scrape between).
+            through = byip(text, "records_written_total") == DENIED and \
+                byip(text, "records_read_total") == DENIED + \
+                (byip(text, "marks_written_total") or 0)
             if ('keywatch_kafka_messages_total{input="kafka:reqs"} %d'
                     % LINES) in text and re.search(
                     r'keywatch_kafka_commits_total\{input="kafka:reqs",'
                     r'result="ok"\} [1-9]', text) and len(lags) == 16 and \
-                    all(v == "0" for _, v in lags):
+                    all(v == "0" for _, v in lags) and through:
                 break
             time.sleep(0.5)
         check('keywatch_kafka_partitions_assigned{input="kafka:reqs"} 16'
@@ -172,8 +230,28 @@ def metrics():
         check(('keywatch_kafka_messages_total{input="kafka:reqs"} %d'
                % LINES) in text, "messages:\n" + text)
         check("# TYPE keywatch_kafka_lag_messages gauge" in text, text)
+        check(DENIED > 0 and byip(text, "records_written_total") == DENIED,
+              "byip records written (want %d):\n%s" % (DENIED, text))
+        check(byip(text, "marks_written_total") > 0 and
+              byip(text, "records_read_total") ==
+              DENIED + byip(text, "marks_written_total"),
+              "byip records read:\n" + text)
+        for name, want in (("partitions_owned", 16),
+                           ("partitions_assigned_total", 16),
+                           ("partitions_revoked_total", 0),
+                           ("partitions_lost_total", 0),
+                           ("write_errors_total", 0),
+                           ("records_skipped_total", 0),
+                           ("records_late_total", 0),
+                           ("pairs_decided_early_total", 0)):
+            check(byip(text, name) == want,
+                  "keywatch_byip_%s (want %d):\n%s" % (name, want, text))
+        check(byip(text, "alerts_total") is not None and
+              "# TYPE keywatch_byip_partitions_owned gauge" in text, text)
         w.send_signal(signal.SIGUSR1)
-        wait_until(lambda: "counters: kafka:reqs" in read_all(err), 10, 0.1)
+        wait_until(lambda: "counters: kafka:reqs" in read_all(err) and
+                   "reqs.keywatch-byip: %d records" % DENIED in
+                   read_all(err), 10, 0.1)
         w.send_signal(signal.SIGTERM)
         check(w.wait(timeout=60) == 0, "watch failed")
         log = read_all(err)
@@ -182,6 +260,12 @@ def metrics():
                         r"[1-9]\d* \(failed 0\), keys on two partitions 0, "
                         r"messages without a key \d+" % LINES, log),
               "SIGUSR1:\n" + log)
+        check(re.search(r"reqs\.keywatch-byip: %d records and \d+ marks "
+                        r"written \(0 refused\); \d+ records read \(0 "
+                        r"skipped, 0 late for a window decided\), 0 pairs "
+                        r"decided early \(the table full\), \d+ alerts; "
+                        r"partitions 16 owned, 16 assigned, 0 revoked, 0 "
+                        r"lost" % DENIED, log), "SIGUSR1 byip:\n" + log)
     finally:
         c.close()
 
