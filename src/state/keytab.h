@@ -200,10 +200,13 @@ void kw_keytab_prefetch_entry(const struct kw_keytab *t, const uint64_t h[2],
 
 /*
  * The table's keyed hash of a key: kw_keyhash with the key material drawn
- * from the table's seed (state/keyhash.h), into h. Tests use it to check
+ * from the table's seed (state/keyhash.h), into h. A key hashed a moment
+ * ago (one of the last few, 16 to 128 bytes) is taken from a memo instead:
+ * the same 128 bits, without hashing again; the table keeps those few keys'
+ * bytes for that only (wiped by kw_keytab_destroy). Tests use it to check
  * the seed.
  */
-void kw_keytab_hash(const struct kw_keytab *t, const char *key, size_t n,
+void kw_keytab_hash(struct kw_keytab *t, const char *key, size_t n,
 		    uint64_t h[2]);
 
 /* Keys in the table now. */

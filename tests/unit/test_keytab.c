@@ -29,6 +29,7 @@
 
 #include "state/keytab.h"
 #include "state/keyhash.h"
+#include "test_rng.h"
 
 static const uint8_t seed_a[16] = {0, 1, 2,  3,	 4,  5,	 6,  7,
 				   8, 9, 10, 11, 12, 13, 14, 15};
@@ -990,6 +991,78 @@ static void test_keyhash_definition(void **state)
 	}
 }
 
+/* The memo of keys hashed last (kw_keytab_hash) against kw_keyhash: keys
+ * that differ in one byte anywhere (the first, the middle, just before the
+ * last 8, the last), at the memo's length bounds and beyond, a caller's
+ * buffer changed between two calls, a few hot keys (hits), then thousands
+ * of keys seen once (the memo is left alone), then hot keys again. */
+static void check_memo_hash(struct kw_keytab *t,
+			    const struct kw_keyhash_key *hk, const char *key,
+			    size_t n, const char *what)
+{
+	uint64_t want[2], got[2];
+
+	kw_keyhash(hk, key, n, want);
+	kw_keytab_hash(t, key, n, got);
+	if (memcmp(want, got, sizeof(got)) != 0)
+		fail_msg("%s, %zu bytes: %016llx%016llx, kw_keyhash "
+			 "%016llx%016llx",
+			 what, n, (unsigned long long)got[1],
+			 (unsigned long long)got[0],
+			 (unsigned long long)want[1],
+			 (unsigned long long)want[0]);
+}
+
+static void test_hash_memo(void **state)
+{
+	static const size_t lens[] = {8,   15,	16,  17,  24, 64,
+				      107, 127, 128, 129, 200};
+	static char keys[5][256];
+	static char many[4000][32];
+	struct kw_keyhash_key hk;
+	struct kw_keytab *t = NULL;
+	char buf[256];
+
+	(void)state;
+	rng_state = 0x5eed5eed5eedULL;
+	kw_keyhash_init(&hk, seed_a);
+	assert_int_equal(kw_keytab_create_seeded(10, 0, seed_a, &t), KW_OK);
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+		size_t n = lens[l];
+		size_t at[4] = {0, n / 2, n >= 9 ? n - 9 : 1, n - 1};
+
+		/* the same prefix and length; key 0 and key k differ only at
+		 * at[k - 1] */
+		for (size_t i = 0; i < n; i++)
+			keys[0][i] = (char)('a' + rnd_below(26));
+		memcpy(keys[0], "sk_live_", 8);
+		for (int k = 1; k < 5; k++) {
+			memcpy(keys[k], keys[0], n);
+			keys[k][at[k - 1]] ^= 0x01;
+		}
+		for (int round = 0; round < 200; round++) {
+			int k = (int)rnd_below(5);
+
+			check_memo_hash(t, &hk, keys[k], n, "one byte apart");
+		}
+		/* the caller's buffer reused: the memo holds a copy */
+		memcpy(buf, keys[0], n);
+		check_memo_hash(t, &hk, buf, n, "buffer before");
+		buf[n / 2] ^= 0x40;
+		check_memo_hash(t, &hk, buf, n, "buffer changed");
+	}
+	/* thousands of keys seen once or twice, then hot keys again */
+	for (size_t i = 0; i < 4000; i++) {
+		snprintf(many[i], sizeof(many[i]), "sk_live_%023zu", i * 7919);
+		check_memo_hash(t, &hk, many[i], 31, "many keys");
+		check_memo_hash(t, &hk, many[rnd_below(i + 1)], 31,
+				"many keys again");
+	}
+	for (int round = 0; round < 3000; round++)
+		check_memo_hash(t, &hk, many[rnd_below(3)], 31, "hot again");
+	kw_keytab_destroy(t);
+}
+
 /* ---- memory
  * --------------------------------------------------------------------- */
 
@@ -1114,6 +1187,7 @@ int main(void)
 		cmocka_unit_test(test_churn_small),
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_keyhash_definition),
+		cmocka_unit_test(test_hash_memo),
 		cmocka_unit_test(test_memory),
 		cmocka_unit_test(test_bench),
 	};
