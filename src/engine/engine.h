@@ -74,6 +74,11 @@ struct kw_engine_opts {
 	bool (*cross)(void *ctx, uint64_t stream, const struct kw_event *ev,
 		      const struct kw_keyent *key);
 	void *hook_ctx;
+	/* Tests: a shard asks for its keys ahead of their events (hints)
+	 * once its table holds this many keys (1: from the start, SIZE_MAX:
+	 * never); 0: once its keys take KW_SHARD_HINT_BYTES. Results are the
+	 * same either way. */
+	size_t hint_keys;
 };
 
 struct kw_engine_stats {

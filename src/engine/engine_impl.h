@@ -120,6 +120,10 @@ struct kw_worker_ctx {
  * many at once, and the lines of a key's entry and state asked for. */
 #define KW_SHARD_AHEAD 16
 #define KW_SHARD_PF_LINES 24
+/* ... from the point where a shard's entries and states take this many
+ * bytes (about twenty keys): the 16 shards of one thread then fill half a
+ * MiB, a core's second-level cache, before a key needs asking for. */
+#define KW_SHARD_HINT_BYTES ((size_t)32 << 10)
 
 struct kw_shard {
 	struct kw_engine *e; /* the read-only parts: config, layout */
@@ -181,6 +185,11 @@ struct kw_shard {
 	} ahead[KW_SHARD_AHEAD];
 	unsigned ahead_next, ahead_near, ahead_take;
 	size_t npf;
+	/* The hints are asked for once the table holds hint_from keys (then
+	 * for good): a smaller one stays in the core's caches, where they
+	 * would be work for nothing. */
+	bool hinting;
+	size_t hint_from;
 };
 
 /* The ordered stage. */
@@ -325,7 +334,8 @@ void kw_shard_fini(struct kw_shard *s);
  * an event of the shard's keys a few events ahead (about 8), has its key's
  * hash computed and its index line asked for; near (about 4 ahead, asked
  * for as far before) its key's entry and state. Either may be NULL. Each
- * event given as far must be analysed before its batch is reused. */
+ * event given as far must be analysed before its batch is reused. Nothing
+ * is done while the shard's table is small (kw_shard.hinting). */
 void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
 		       const struct kw_event *near);
 

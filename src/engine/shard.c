@@ -483,6 +483,8 @@ ahead_find(struct kw_shard *s, const struct kw_event *ev, unsigned *cursor)
 void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
 		       const struct kw_event *near)
 {
+	if (!s->hinting)
+		return;
 	/* asked for already (the last one asked for: a run called again at
 	 * the same event) */
 	if (far && s->ahead[(s->ahead_next - 1) % KW_SHARD_AHEAD].ev == far)
@@ -528,8 +530,16 @@ static enum kw_status get_key(struct kw_shard *s, const struct kw_event *ev,
 			      struct kw_str id, struct kw_keyent **key,
 			      bool *created)
 {
-	struct kw_shard_ahead *a = ahead_find(s, ev, &s->ahead_take);
+	struct kw_shard_ahead *a;
+	enum kw_status st;
 
+	if (!s->hinting) {
+		st = kw_keytab_get(s->keys, id.p, id.n, ev->ts, key, created);
+		if (*created && kw_keytab_count(s->keys) >= s->hint_from)
+			s->hinting = true;
+		return st;
+	}
+	a = ahead_find(s, ev, &s->ahead_take);
 	if (a && a->key == id.p && a->n == id.n) {
 		a->ev = NULL;
 		return kw_keytab_get_hashed(s->keys, a->h, id.p, id.n, ev->ts,
@@ -770,6 +780,12 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 	s->npf = (upto + 63) / 64;
 	if (s->npf > KW_SHARD_PF_LINES)
 		s->npf = KW_SHARD_PF_LINES;
+	s->hint_from =
+		e->opts.hint_keys
+			? e->opts.hint_keys
+			: KW_SHARD_HINT_BYTES /
+				  (kw_keytab_entry_overhead() + e->state_size);
+	s->hinting = s->hint_from <= 1;
 	return KW_OK;
 }
 
