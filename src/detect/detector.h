@@ -146,6 +146,9 @@ struct kw_detector_ops {
 	void (*observe)(void *self, const struct kw_event *ev,
 			struct kw_keyent *key, void *state,
 			const struct kw_emit *emit);
+	/* observe() does nothing with an event that has no ev->cloud (a
+	 * request of a plain API log): the engine need not call it for one. */
+	bool cloud_only;
 
 	/* Optional (default: nothing). A request made without any key (an
 	 * unauthenticated request: ev->key is empty), which has no key

@@ -208,5 +208,6 @@ const struct kw_detector_ops kw_detect_instance = {
 	.validate = in_validate,
 	.create = in_create,
 	.observe = in_observe,
+	.cloud_only = true,
 	.destroy = in_destroy,
 };

@@ -131,6 +131,9 @@ struct kw_shard {
 	size_t max_keys; /* its part of the config's max_keys */
 	struct kw_family fam[KW_ENGINE_MAX_FAMILIES];
 	size_t nfam, cur_family;
+	/* An event without ev->cloud is observed by fam[0..nfam_plain): the
+	 * families after are all cloud_only. */
+	size_t nfam_plain;
 	/* The families with windows (a flush), by place in fam[]: what a
 	 * key's windows are asked about after each event. */
 	uint8_t flushing[KW_ENGINE_MAX_FAMILIES];

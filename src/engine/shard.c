@@ -561,6 +561,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 	int64_t first;
 	bool created = false;
 	enum kw_status st;
+	size_t nfam;
 
 	st = get_key(s, ev, id, &key, &created);
 	if (st != KW_OK) {
@@ -626,8 +627,9 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 	first = key->first_seen;
 	if (__builtin_expect(key->relearn != 0, 0))
 		relearn_over(s, key, ev->ts);
+	nfam = ev->cloud ? s->nfam : s->nfam_plain;
 	if (__builtin_expect(key->relearn != 0, 0)) {
-		for (size_t i = 0; i < s->nfam; i++) {
+		for (size_t i = 0; i < nfam; i++) {
 			struct kw_family *f = &s->fam[i];
 
 			s->cur_family = i;
@@ -636,7 +638,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 					&s->emit);
 		}
 	} else {
-		for (size_t i = 0; i < s->nfam; i++) {
+		for (size_t i = 0; i < nfam; i++) {
 			struct kw_family *f = &s->fam[i];
 
 			s->cur_family = i;
@@ -731,6 +733,8 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 		if (f->ops->flush)
 			s->flushing[s->nflushing++] = (uint8_t)s->nfam;
 		s->nfam++;
+		if (!f->ops->cloud_only)
+			s->nfam_plain = s->nfam;
 		off += align_up(f->ops->state_size);
 	}
 	return KW_OK;
