@@ -87,8 +87,8 @@ struct kw_byip {
 	rd_kafka_t *producer;
 	rd_kafka_t *consumer;
 	struct kw_kafka_member member; /* for leaving the group */
-	int nparts; /* of the repartition topic */
-	int ninput; /* of the input topic */
+	int nparts;		       /* of the repartition topic */
+	int ninput;		       /* of the input topic */
 	struct bq *q;
 	int64_t *sent; /* per input partition: the last mark sent */
 	int64_t next_mark;
@@ -791,8 +791,7 @@ void kw_byip_destroy(struct kw_byip *b)
 	if (b->consumer) {
 		/* Leaving the group revokes what is owned: committed no
 		 * further than its open pairs (on_rebalance). */
-		if (kw_kafka_consumer_leave(b->consumer, &b->member,
-					    b->topic))
+		if (kw_kafka_consumer_leave(b->consumer, &b->member, b->topic))
 			rd_kafka_destroy(b->consumer);
 	}
 	for (int q = 0; b->q && q < b->nparts; q++)

@@ -56,11 +56,11 @@ struct kw_kafka_input {
 	struct part *parts; /* KW_KAFKA_PARTITIONS_MAX */
 	int32_t *owned;	    /* the owned partitions' numbers */
 	size_t nowned;
-	struct key_slot *keys; /* KW_KAFKA_KEYS_MAX */
-	int wake[2];	       /* the queues' pipe */
+	struct key_slot *keys;	       /* KW_KAFKA_KEYS_MAX */
+	int wake[2];		       /* the queues' pipe */
 	struct kw_kafka_member member; /* for leaving the group */
-	char *buf;	       /* what the next feed hands out: */
-	int32_t buf_part;      /* of this partition */
+	char *buf;		       /* what the next feed hands out: */
+	int32_t buf_part;	       /* of this partition */
 	size_t len, cap, max_line;
 	bool warned_unkeyed;
 	struct kw_kafka_input_stats st;

@@ -147,8 +147,7 @@ static int cluster(int argc, char **argv)
 		else if (sscanf(line, "coord %255s %d", name, &a) == 2)
 			err = rd_kafka_mock_coordinator_set(mc, "group", name,
 							    a);
-		else if (sscanf(line, "slow %d %d %d %d", &a, &b, &n, &ms) ==
-			 4)
+		else if (sscanf(line, "slow %d %d %d %d", &a, &b, &n, &ms) == 4)
 			while (n-- > 0 && !err)
 				err = rd_kafka_mock_broker_push_request_error_rtts(
 					mc, a, (int16_t)b, 1,
