@@ -195,15 +195,40 @@ bool kw_wheel_sooner(struct kw_wheel *w, void *item, int64_t due)
 	return kw_wheel_add(w, item, due);
 }
 
-/* Hand back what slot i holds that is due by now; put back the rest. */
+/* The array of slot s cut to the room its items need (at most four times
+ * it, at least SLOT_MIN): what shrink() would reach removal by removal. */
+static void fit(struct slot *s)
+{
+	uint32_t cap = s->cap;
+	struct elem *v;
+
+	while (cap > SLOT_MIN && s->n <= cap / 4)
+		cap /= 2;
+	if (cap == s->cap)
+		return;
+	v = realloc(s->v, cap * sizeof(*v));
+	if (v) { /* else it keeps its array, which is just as right */
+		s->v = v;
+		s->cap = cap;
+	}
+}
+
+/* Hand back what slot i holds that is due by now; put back the rest.
+ * The slot takes the spare array for what is put back, and the wheel keeps
+ * one spare at most: when nothing came back, the slot gives the spare up
+ * again (an empty slot holds no array), and when something did, the array
+ * is cut to what it holds. So the arrays follow the items waiting, not the
+ * slots ever fired: every slot of a turn fires, and a slot that kept an
+ * empty spare each time held, at a million keys, 150 MB for 16 MB of
+ * items. */
 static void fire_slot(struct kw_wheel *w, size_t i, int64_t now,
 		      kw_wheel_fn *fn, void *ctx)
 {
-	struct slot cur = w->slots[i];
+	struct slot cur = w->slots[i], *s = &w->slots[i];
 
 	if (!cur.n)
 		return;
-	w->slots[i] = w->spare;
+	*s = w->spare;
 	w->spare = (struct slot){NULL, 0, 0};
 	mark_empty(w, i); /* until something is put back in it */
 	for (uint32_t k = 0; k < cur.n; k++) {
@@ -217,12 +242,23 @@ static void fire_slot(struct kw_wheel *w, size_t i, int64_t now,
 			kw_wheel_add(w, e.item, e.due); /* a turn or more on */
 	}
 	cur.n = 0;
-	if (cur.cap > KEEP_MAX || w->spare.v) {
+	if (!s->n) {
+		/* Nothing came back: of its array and cur, one stays spare. */
+		if (cur.cap > KEEP_MAX || !cur.v) {
+			free(cur.v);
+			cur = *s;
+		} else {
+			free(s->v);
+		}
+		*s = (struct slot){NULL, 0, 0};
+	} else {
+		fit(s);
+	}
+	if (cur.cap > KEEP_MAX) {
 		free(cur.v);
 		cur = (struct slot){NULL, 0, 0};
 	}
-	if (!w->spare.v)
-		w->spare = cur;
+	w->spare = cur;
 }
 
 /*

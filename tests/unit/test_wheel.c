@@ -269,6 +269,57 @@ static void test_memory_follows_items(void **state)
 	free(it);
 }
 
+/* Slots fired one after another, each with a crowd that does not come
+ * back (as the engine's keys whose windows have all closed): an emptied
+ * slot keeps no array and the wheel one spare at most, so after a thousand
+ * slots have fired the arrays are one crowd's room, not a thousand's. An
+ * item put back into the slot being fired is kept in room for itself, not
+ * in the spare's room for a crowd. */
+static void test_fired_slots_keep_nothing(void **state)
+{
+	enum { CROWD = 64, FIRED = 1000, BIG = 1024 };
+	struct item *it = calloc(BIG, sizeof(*it));
+	struct kw_wheel *w = wheel(4096);
+	struct log l = {0};
+
+	(void)state;
+	assert_non_null(it);
+	for (int i = 0; i < BIG; i++)
+		it[i].id = i;
+	for (int t = 1; t <= FIRED; t++) {
+		for (int i = 0; i < CROWD; i++)
+			add(w, &it[i], t * S);
+		l.n = 0;
+		advance(w, &l, t * S);
+		assert_int_equal(l.n, CROWD);
+		assert_int_equal(kw_wheel_count(w), 0);
+		assert_true(kw_wheel_bytes(w) <= CROWD * 16);
+	}
+	/* A bigger crowd leaves a bigger spare (within its bound) ... */
+	for (int i = 0; i < BIG; i++)
+		add(w, &it[i], (FIRED + 1) * S);
+	l.n = 0;
+	advance(w, &l, (FIRED + 1) * S);
+	assert_int_equal(l.n, BIG);
+	assert_true(kw_wheel_bytes(w) <= BIG * 16);
+	/* ... which one item put back a turn on does not keep. */
+	add(w, &it[0], (FIRED + 2) * S);
+	l.n = 0;
+	l.again = 4096 * S;
+	advance(w, &l, (FIRED + 2) * S);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(kw_wheel_count(w), 1);
+	assert_true(kw_wheel_bytes(w) <= 2 * 4 * 16);
+	l.again = 0;
+	l.n = 0;
+	advance(w, &l, (FIRED + 2 + 4096) * S);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.ids[0], 0);
+	assert_int_equal(kw_wheel_count(w), 0);
+	kw_wheel_destroy(w);
+	free(it);
+}
+
 static void test_late_and_again(void **state)
 {
 	struct kw_wheel *w = wheel(4);
@@ -573,6 +624,7 @@ int main(void)
 		cmocka_unit_test(test_remove_and_move),
 		cmocka_unit_test(test_sooner),
 		cmocka_unit_test(test_memory_follows_items),
+		cmocka_unit_test(test_fired_slots_keep_nothing),
 		cmocka_unit_test(test_late_and_again),
 		cmocka_unit_test(test_before_epoch),
 		cmocka_unit_test(test_random_against_list),
