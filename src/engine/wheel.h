@@ -89,8 +89,9 @@ void kw_wheel_advance(struct kw_wheel *w, int64_t now, kw_wheel_fn *fn,
 size_t kw_wheel_count(const struct kw_wheel *w);
 
 /* Bytes of the slots' arrays (the slot table itself not counted): at most
- * about 64 bytes an item (and 64 a busy slot) once items have come and gone,
- * however many waited at once before (a test's bound; O(slots)). */
+ * 64 bytes an item waiting and 64 a busy slot, however many waited at once
+ * before, and one spare array of at most 1 MiB kept for the next slot
+ * fired; an empty slot holds none (the tests' bounds; O(slots)). */
 size_t kw_wheel_bytes(const struct kw_wheel *w);
 
 /*
