@@ -184,6 +184,9 @@ static enum kw_status build(struct kw_daemon *d, const struct kw_daemon_conf *c,
 		.passed = kw_daemon_passed,
 		.cross = kw_daemon_cross,
 		.hook_ctx = d,
+		/* Each poll's feeds overlap in the pipeline; the loop syncs
+		 * after each input's poll (kw_daemon_sync). */
+		.caller_syncs = true,
 	};
 	struct kw_tail_opts to = {
 		.globs = globs,
@@ -267,6 +270,7 @@ static void reload(struct kw_daemon *d)
 	/* The old tailer's files that left their path are read to their
 	 * end now: the new one cannot open them again. */
 	kw_tail_finish(d->tail, feed, d);
+	kw_engine_sync(d->engine);
 	/* The new router remembers what the old one delivered and where
 	 * each sink's rate-limit window is (by the sink's identity), so a
 	 * reload in the middle of a burst delivers nothing twice. */
@@ -349,10 +353,12 @@ static void loop(struct kw_daemon *d)
 			break;
 		now = mono_us();
 		fed = kw_tail_poll(d->tail, now, feed, d);
-		if (fed)
+		if (fed) {
+			/* The hooks are done before the loop's own work. */
+			kw_engine_sync(d->engine);
 			last_file = now;
-		else if (kw_daemon_kafka_count(d->kafka) &&
-			 now - last_file >= FILES_QUIET_AFTER_US)
+		} else if (kw_daemon_kafka_count(d->kafka) &&
+			   now - last_file >= FILES_QUIET_AFTER_US)
 			/* The files' time holds the partitions' windows back
 			 * no longer, as an idle partition's does not. */
 			kw_engine_stream_quiet(d->engine, 0);
@@ -421,6 +427,7 @@ static bool stop(struct kw_daemon *d)
 
 	kw_daemon_notify("STOPPING=1");
 	kw_tail_finish(d->tail, feed, d);
+	kw_engine_sync(d->engine);
 	kw_log_info("watch", "stopping: draining the sinks");
 	/* The open incidents' news waits for its digest in the checkpoint;
 	 * without one it would be lost, so it is told now. */

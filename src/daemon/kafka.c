@@ -48,7 +48,7 @@ static uint64_t stream_of(const struct one *o, int32_t partition)
 	return ((uint64_t)(o->entry + 1) << 32) | (uint32_t)partition;
 }
 
-static void feed(void *ctx, const char *buf, size_t len, const char *name,
+static void feed(void *ctx, struct kw_reader *r, const char *name,
 		 int32_t partition)
 {
 	struct one *o = ctx;
@@ -59,7 +59,7 @@ static void feed(void *ctx, const char *buf, size_t len, const char *name,
 	if (conf)
 		in = *conf;
 	in.stream = stream_of(o, partition);
-	kw_engine_feed(o->d->engine, buf, len, name, &in);
+	kw_engine_feed_reader(o->d->engine, r, name, &in);
 }
 
 static void quiet(void *ctx, int32_t partition)
@@ -95,14 +95,14 @@ static void dropped(void *ctx, int32_t partition)
 		kw_changelog_drop(o->cl, partition);
 }
 
-/* Everything fed is through: every engine call but feed and read waits
- * for what was handed in (engine.h); the stats are the cheapest. */
+/* Everything fed is through, the hooks done (the engine's feed does not
+ * wait: caller_syncs). */
 static void sync_engine(void *ctx)
 {
 	struct one *o = ctx;
 
 	if (o->d->engine)
-		(void)kw_engine_stats(o->d->engine);
+		kw_engine_sync(o->d->engine);
 }
 
 enum kw_status kw_daemon_kafka_make(struct kw_daemon *d,
@@ -203,6 +203,10 @@ uint64_t kw_daemon_kafka_poll(struct kw_daemon_kafka *k, int64_t now_us)
 
 	for (size_t i = 0; k && i < k->n; i++) {
 		fed += kw_kafka_input_poll(k->v[i].in, now_us);
+		/* What it fed is through the hooks (journal, changelog, the
+		 * stage keyed by IP) before anything else touches them: the
+		 * stage's poll, the next input's rebalance callbacks. */
+		sync_engine(&k->v[i]);
 		if (k->v[i].byip)
 			kw_byip_poll(k->v[i].byip, k->v[i].in, now_us);
 	}

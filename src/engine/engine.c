@@ -541,8 +541,8 @@ static enum kw_status read_input(struct kw_engine *e, struct kw_reader *r,
 				      counted);
 		/* watch's hooks and what it keeps beside the engine (the
 		 * journal, checkpoints) are its thread's: what it handed in
-		 * is through before the call returns. */
-		if (e->opts.admit || e->opts.passed)
+		 * is through before the call returns, unless it syncs. */
+		if ((e->opts.admit || e->opts.passed) && !e->opts.caller_syncs)
 			kw_pipeline_drain(e->pipe);
 		return st;
 	}
@@ -606,12 +606,24 @@ enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
 	return read_input(e, &r, name, in, false);
 }
 
+enum kw_status kw_engine_feed_reader(struct kw_engine *e, struct kw_reader *r,
+				     const char *name,
+				     const struct kw_engine_input *in)
+{
+	return read_input(e, r, name, in, false);
+}
+
 /* Everything handed to the pipeline is through the ordered stage: the
  * engine is this thread's alone again. */
 static void settle(struct kw_engine *e)
 {
 	if (e->pipe)
 		kw_pipeline_drain(e->pipe);
+}
+
+void kw_engine_sync(struct kw_engine *e)
+{
+	settle(e);
 }
 
 void kw_engine_idle(struct kw_engine *e, int64_t idle_us)

@@ -79,6 +79,14 @@ struct kw_engine_opts {
 	 * never); 0: once its keys take KW_SHARD_HINT_BYTES. Results are the
 	 * same either way. */
 	size_t hint_keys;
+	/* With threads > 1 the hooks run on whichever thread runs the
+	 * ordered stage. By default read and feed then wait for what they
+	 * handed in to be through before they return, so the hooks are
+	 * done when the caller does its own work. caller_syncs (watch)
+	 * lets them return once it is in batches: the caller calls
+	 * kw_engine_sync before it touches what its hooks touch, and the
+	 * next feed's reading overlaps the last one's analysis. */
+	bool caller_syncs;
 };
 
 struct kw_engine_stats {
@@ -237,6 +245,17 @@ enum kw_status kw_engine_read(struct kw_engine *e, struct kw_reader *r,
 enum kw_status kw_engine_feed(struct kw_engine *e, const char *buf, size_t len,
 			      const char *name,
 			      const struct kw_engine_input *in);
+
+/* The same, the bytes read from r to its end (a Kafka input's run of
+ * messages, read where librdkafka holds them): not counted as a new
+ * input. The engine does not close r. */
+enum kw_status kw_engine_feed_reader(struct kw_engine *e, struct kw_reader *r,
+				     const char *name,
+				     const struct kw_engine_input *in);
+
+/* Wait for everything handed in to be through (the hooks done): what
+ * every other function does first. */
+void kw_engine_sync(struct kw_engine *e);
 
 /* The input has been idle for idle_us of wall-clock time since the newest
  * event was read: advance the watermark as if event time had moved on as

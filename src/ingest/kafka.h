@@ -58,20 +58,23 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "ingest/reader.h"
 
 #define KW_KAFKA_PARTITIONS_MAX 4096 /* partitions of the topic read */
 #define KW_KAFKA_KEYS_MAX 65536	     /* keys remembered for the check */
 #define KW_KAFKA_WAIT_US (INT64_C(500) * 1000)
 #define KW_KAFKA_RUN_MAX                                                       \
 	1024 /* messages of one partition handed out in a row */
-/* Bytes handed out per poll, about (whole messages; a compressed batch
- * is handed out in pieces of this size). */
+/* Bytes of messages taken per poll, about (whole messages; a compressed
+ * one counts its compressed size). */
 #define KW_KAFKA_POLL_MAX ((size_t)4 << 20)
 
-/* Called with whole lines (buf ends with '\n') of one partition; name is
- * the input's. */
-typedef void kw_kafka_feed_fn(void *ctx, const char *buf, size_t len,
-			      const char *name, int32_t partition);
+/* Called with a reader of whole lines (each message's, a newline added
+ * where it has none) of one partition's run of messages, read where
+ * librdkafka holds them (no copy first); read it to its end before
+ * returning (the messages are freed after). name is the input's. */
+typedef void kw_kafka_feed_fn(void *ctx, struct kw_reader *r, const char *name,
+			      int32_t partition);
 
 struct kw_kafka_input_opts {
 	const char *name;    /* "kafka:TOPIC": what feed is told; borrowed,
