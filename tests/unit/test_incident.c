@@ -464,6 +464,75 @@ static void test_keys_and_bound(void **state)
 	}
 }
 
+/* Past max_open, the incident closed is the first in place order of
+ * those whose last alert is oldest, over several runs of the table's
+ * per-run minimums: a model of the places (an opened incident at the end,
+ * a closed one's place taken by the last) says which key each eviction
+ * closes, for random keys and times with many ties, alerts that come
+ * late (not moving the last time) and places moved by closing. */
+static void test_quietest_many(void **state)
+{
+	enum { OPEN = 300, KEYS = 900, ADDS = 6000 };
+	static char ids[KEYS][KW_ALERT_ID_LEN + 1];
+	static int mkey[OPEN];
+	static int64_t mlast[OPEN];
+	static int where[KEYS]; /* place + 1 in the model, 0: not open */
+	struct record r;
+	struct kw_incidents *in = table(&r, OPEN);
+	size_t n = 0, evicted = 0;
+	uint64_t rng = 42;
+
+	(void)state;
+	for (int i = 0; i < ADDS; i++) {
+		int key, gone = -1;
+		int64_t t;
+		const char *id;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		key = (int)((rng >> 33) % KEYS);
+		t = T0 + (int64_t)((rng >> 20) % 40) * MIN;
+		if (!where[key] && n == OPEN) {
+			size_t at = 0;
+
+			for (size_t j = 1; j < n; j++) {
+				if (mlast[j] < mlast[at])
+					at = j;
+			}
+			gone = mkey[at];
+			where[gone] = 0;
+			n--;
+			if (at != n) {
+				mkey[at] = mkey[n];
+				mlast[at] = mlast[n];
+				where[mkey[at]] = (int)at + 1;
+			}
+			evicted++;
+		}
+		if (!where[key]) {
+			mkey[n] = key;
+			mlast[n] = t;
+			where[key] = (int)++n;
+		} else if (t > mlast[where[key] - 1]) {
+			mlast[where[key] - 1] = t;
+		}
+		r.n = 0;
+		id = add(in, key, "key.honey", KW_SEV_HIGH, t, NULL);
+		for (size_t m = 0; m < r.n && m < 32; m++) {
+			if (r.m[m].event != KW_INCIDENT_CLOSED)
+				continue;
+			assert_int_not_equal(gone, -1);
+			assert_string_equal(r.m[m].id, ids[gone]);
+			gone = -1;
+		}
+		assert_int_equal(gone, -1);
+		memcpy(ids[key], id, sizeof(ids[key]));
+	}
+	assert_int_equal(kw_incidents_open(in), OPEN);
+	assert_int_equal(kw_incidents_stats(in)->evicted, evicted);
+	assert_true(evicted > 1000);
+	kw_incidents_destroy(in);
+}
+
 /* What an incident message lists: IPs (from "ip" and "top_ips"),
  * countries, operations (from "op" and "top_ops"), request ids. */
 static void test_summaries(void **state)
@@ -633,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_digest_interval),
 		cmocka_unit_test(test_close),
 		cmocka_unit_test(test_keys_and_bound),
+		cmocka_unit_test(test_quietest_many),
 		cmocka_unit_test(test_summaries),
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_worst_shared),
