@@ -1063,6 +1063,48 @@ static void test_hash_memo(void **state)
 	kw_keytab_destroy(t);
 }
 
+/* kw_keytab_get tries the entry the memo found a key at last: a key whose
+ * entry went to another key (evicted) is a new key again, not the other
+ * key's entry; a key still there is its own entry. */
+static void test_memo_entry(void **state)
+{
+	char k[4][40];
+	struct kw_keyent *a, *b, *c, *again;
+	struct kw_keytab *t = NULL;
+	bool created;
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++)
+		make_key(k[i], i);
+	assert_int_equal(kw_keytab_create_seeded(2, 0, seed_a, &t), KW_OK);
+	a = get(t, k[0], 1, &created);
+	assert_true(created);
+	b = get(t, k[1], 2, &created);
+	assert_true(created);
+	assert_ptr_equal(get(t, k[0], 3, &created), a);
+	assert_false(created);
+	assert_ptr_equal(get(t, k[1], 4, &created), b);
+	assert_false(created);
+	/* full: c takes the entry of a or b */
+	c = get(t, k[2], 5, &created);
+	assert_true(created);
+	assert_true(c == a || c == b);
+	assert_int_equal(kw_keytab_evicted(t), 1);
+	/* the key that lost its entry is new again, in a fresh entry */
+	again = get(t, c == a ? k[0] : k[1], 6, &created);
+	assert_true(created);
+	assert_int_equal(again->events, 1);
+	assert_int_equal(again->first_seen, 6);
+	assert_int_equal(kw_keytab_evicted(t), 2);
+	/* c's entry is c's for as long as it holds it */
+	if (again != c) {
+		assert_ptr_equal(get(t, k[2], 7, &created), c);
+		assert_false(created);
+		assert_int_equal(c->events, 2);
+	}
+	kw_keytab_destroy(t);
+}
+
 /* ---- memory
  * --------------------------------------------------------------------- */
 
@@ -1188,6 +1230,7 @@ int main(void)
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_keyhash_definition),
 		cmocka_unit_test(test_hash_memo),
+		cmocka_unit_test(test_memo_entry),
 		cmocka_unit_test(test_memory),
 		cmocka_unit_test(test_bench),
 	};
