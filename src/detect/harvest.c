@@ -70,8 +70,10 @@ struct harvest {
 	const struct kw_config *cfg;
 	const struct kw_models *models;
 	bool on;
-	/* counters fed by a kind of event, not by named operations */
+	/* counters fed by a kind of event, not by named operations: their
+	 * numbers and what the models say of them (borrowed) */
 	size_t selected[KW_MODELS_MAX_COUNTERS];
+	const struct kw_counter_info *selected_info[KW_MODELS_MAX_COUNTERS];
 	size_t nselected;
 };
 
@@ -87,8 +89,13 @@ static enum kw_status hv_create(const struct kw_detector_env *env, void **self,
 	h->models = env->models;
 	h->on = kw_detect_enabled(env->cfg, "ops.harvest") && n > 0;
 	for (size_t i = 0; i < n; i++) {
-		if (kw_models_counter(env->models, i)->select)
+		const struct kw_counter_info *ci =
+			kw_models_counter(env->models, i);
+
+		if (ci->select) {
+			h->selected_info[h->nselected] = ci;
 			h->selected[h->nselected++] = i;
+		}
 	}
 	*self = h;
 	return KW_OK;
@@ -314,11 +321,12 @@ static bool selected(const struct harvest *h, const struct kw_event *ev,
 		     const struct kw_keyent *key,
 		     const struct kw_counter_info *ci)
 {
-	enum kw_tier tier = ev->verdict ? ev->verdict->tier : ev->info->tier;
 	unsigned select = ci->select;
+	enum kw_tier tier;
 
 	if (ci->model != ev->info->model)
 		return false;
+	tier = ev->verdict ? ev->verdict->tier : ev->info->tier;
 	if ((select & KW_SELECT_SENSITIVE) && tier == KW_TIER_NONE)
 		return false;
 	if ((select & KW_SELECT_REFUSED) && !refused(ev))
@@ -355,7 +363,7 @@ static void hv_observe(void *self, const struct kw_event *ev,
 		const char *shown[1] = {op};
 		uint32_t hash;
 
-		if (!selected(h, ev, key, kw_models_counter(h->models, c)))
+		if (!selected(h, ev, key, h->selected_info[i]))
 			continue;
 		/* the end of a long name (GCP's methodName) tells it */
 		copy_name(op, sizeof(op), ev->op.p, ev->op.n);
