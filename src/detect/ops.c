@@ -94,19 +94,22 @@ static uint64_t op_hash_of(const struct kw_event *ev)
  * there before. */
 static bool seen_add(struct ops_key *st, uint64_t h)
 {
-	bool seen = true;
+	/* the three bits tested at once (an op seen before, nearly every
+	 * event, has them all), set only when one is not */
+	unsigned b0 = (unsigned)h % BLOOM_BITS,
+		 b1 = (unsigned)(h >> 10) % BLOOM_BITS,
+		 b2 = (unsigned)(h >> 20) % BLOOM_BITS;
+	bool seen = (st->bits[b0 / 8] >> (b0 % 8)) &
+		    (st->bits[b1 / 8] >> (b1 % 8)) &
+		    (st->bits[b2 / 8] >> (b2 % 8)) & 1;
 
-	for (int i = 0; i < 3; i++) {
-		unsigned b = (unsigned)(h >> (i * 10)) % BLOOM_BITS;
-		uint8_t m = (uint8_t)(1u << (b % 8));
-
-		if (!(st->bits[b / 8] & m)) {
-			seen = false;
-			st->bits[b / 8] |= m;
-		}
+	if (!seen) {
+		st->bits[b0 / 8] |= (uint8_t)(1u << (b0 % 8));
+		st->bits[b1 / 8] |= (uint8_t)(1u << (b1 % 8));
+		st->bits[b2 / 8] |= (uint8_t)(1u << (b2 % 8));
+		if (st->ops < UINT32_MAX)
+			st->ops++;
 	}
-	if (!seen && st->ops < UINT32_MAX)
-		st->ops++;
 	return seen;
 }
 
