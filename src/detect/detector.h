@@ -271,8 +271,15 @@ extern const struct kw_detector_ops kw_detect_geo;
  * addresses up): server keys, publishable keys with geo_publishable, keys
  * with allow_countries. Customers' browsers behind publishable keys are most
  * of a log's distinct addresses, and nothing needs their places. */
-bool kw_detect_geo_wants(const struct kw_config *cfg,
-			 const struct kw_keyent *key);
+static inline bool kw_detect_geo_wants(const struct kw_config *cfg,
+				       const struct kw_keyent *key)
+{
+	const struct kw_keyconf *kc = kw_detect_keyconf(key);
+
+	return kw_detect_server_key(key) ||
+	       (key->kind == KW_KIND_PUBLISHABLE && cfg->geo_publishable) ||
+	       (kc && kc->nallow_countries);
+}
 /* What a detector needs from the GeoIP databases to run (KW_GEOIP_HAS_*
  * or'ed; enrich/geoip.h): geo.new_network the ASN, geo.new_country and
  * geo.country_not_allowed the country, geo.impossible_travel the location.

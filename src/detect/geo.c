@@ -744,16 +744,6 @@ static bool watched(const struct geo *self, const struct kw_keyent *key)
 	       (key->kind == KW_KIND_PUBLISHABLE && self->cfg->geo_publishable);
 }
 
-bool kw_detect_geo_wants(const struct kw_config *cfg,
-			 const struct kw_keyent *key)
-{
-	const struct kw_keyconf *kc = kw_detect_keyconf(key);
-
-	return kw_detect_server_key(key) ||
-	       (key->kind == KW_KIND_PUBLISHABLE && cfg->geo_publishable) ||
-	       (kc && kc->nallow_countries);
-}
-
 static void travel(struct geo *self, struct geo_state *s,
 		   const struct kw_event *ev, struct kw_keyent *key,
 		   bool known_place, const struct kw_emit *emit)
