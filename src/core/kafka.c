@@ -533,6 +533,30 @@ cleanup:
 	return st;
 }
 
+/* ------------------------------------------------------------ rebalances */
+
+void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+			      rd_kafka_topic_partition_list_t *l,
+			      const char *name)
+{
+	/* Known once the group is joined. */
+	bool cooperative =
+		!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+	bool add = e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+	rd_kafka_error_t *error = NULL;
+
+	if (cooperative)
+		error = add ? rd_kafka_incremental_assign(rk, l)
+			    : rd_kafka_incremental_unassign(rk, l);
+	else
+		rd_kafka_assign(rk, add ? l : NULL);
+	if (error) {
+		kw_log_warn("kafka", "%s: %s", name,
+			    rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+}
+
 /* ------------------------------------------------ leaving a consumer group */
 
 /* The first librdkafka whose destroy takes a consumer between its join

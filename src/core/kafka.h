@@ -143,6 +143,15 @@ enum kw_status kw_kafka_probe(const struct kw_kafka_client *c,
 			      int timeout_ms, struct kw_kafka_probe *out,
 			      struct kw_error *err);
 
+/* The end of a rebalance callback of consumer rk (name for messages):
+ * the partitions of l added to its assignment (e
+ * RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) or taken from it, incrementally
+ * under the cooperative protocol, the whole assignment under the eager
+ * one. librdkafka's refusal is logged as a warning. */
+void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+			      rd_kafka_topic_partition_list_t *l,
+			      const char *name);
+
 /* How long a consumer that joined its group is polled for its first
  * assignment before it leaves (kw_kafka_consumer_leave). */
 #define KW_KAFKA_SETTLE_MS 10000

@@ -555,9 +555,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			 rd_kafka_topic_partition_list_t *l, void *opaque)
 {
 	struct kw_byip *b = opaque;
-	bool cooperative =
-		!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-	rd_kafka_error_t *error = NULL;
 	char parts[256];
 	size_t n = 0;
 
@@ -582,10 +579,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			if (q >= 0 && q < b->nparts)
 				own_q(b, q);
 		}
-		if (cooperative)
-			error = rd_kafka_incremental_assign(rk, l);
-		else
-			rd_kafka_assign(rk, l);
 	} else {
 		bool lost = rd_kafka_assignment_lost(rk);
 
@@ -602,16 +595,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 					b->st.revoked++;
 			}
 		}
-		if (cooperative)
-			error = rd_kafka_incremental_unassign(rk, l);
-		else
-			rd_kafka_assign(rk, NULL);
 	}
-	if (error) {
-		kw_log_warn("kafka", "%s: %s", b->topic,
-			    rd_kafka_error_string(error));
-		rd_kafka_error_destroy(error);
-	}
+	kw_kafka_rebalance_apply(rk, e, l, b->topic);
 }
 
 void kw_byip_poll(struct kw_byip *b, struct kw_kafka_input *in, int64_t now_us)

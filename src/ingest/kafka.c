@@ -494,24 +494,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			 rd_kafka_topic_partition_list_t *l, void *opaque)
 {
 	struct kw_kafka_input *in = opaque;
-	rd_kafka_error_t *error = NULL;
 	char parts[256];
-
-	/* Known once the group is joined. */
-	bool cooperative =
-		!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
 
 	in->st.rebalances++;
 	list_text(l, parts, sizeof(parts));
 	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
 		in->member.assigned = true;
-	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && in->member.closing) {
-		/* Leaving: taken by no one here, read by the next owner. */
-		if (cooperative)
-			error = rd_kafka_incremental_assign(rk, l);
-		else
-			rd_kafka_assign(rk, l);
-	} else if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+	/* Leaving (closing): what is assigned is taken by no one here, and
+	 * read by the next owner. */
+	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && !in->member.closing) {
 		for (int i = 0; i < l->cnt; i++) {
 			int32_t id = l->elems[i].partition;
 
@@ -541,11 +532,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 		if (l->cnt)
 			kw_log_info("kafka", "%s: assigned partitions %s",
 				    in->o.name, parts);
-		if (cooperative)
-			error = rd_kafka_incremental_assign(rk, l);
-		else
-			rd_kafka_assign(rk, l);
-	} else {
+	} else if (e != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		bool lost = rd_kafka_assignment_lost(rk);
 
 		/* What was taken before is handed out first: it is the
@@ -568,16 +555,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			    lost ? "lost (not committed: their next owner "
 				   "reads on from the last commit)"
 				 : "revoked (committed)");
-		if (cooperative)
-			error = rd_kafka_incremental_unassign(rk, l);
-		else
-			rd_kafka_assign(rk, NULL);
 	}
-	if (error) {
-		kw_log_warn("kafka", "%s: %s", in->o.name,
-			    rd_kafka_error_string(error));
-		rd_kafka_error_destroy(error);
-	}
+	kw_kafka_rebalance_apply(rk, e, l, in->o.name);
 	in->st.assigned = (uint32_t)in->nowned;
 }
 
