@@ -581,13 +581,6 @@ static bool has_member_id(rd_kafka_t *rk)
 	return joined;
 }
 
-static bool assignor_chosen(rd_kafka_t *rk)
-{
-	const char *p = rd_kafka_rebalance_protocol(rk);
-
-	return p && strcmp(p, "NONE") != 0;
-}
-
 bool kw_kafka_consumer_leave(rd_kafka_t *rk, struct kw_kafka_member *m,
 			     const char *name)
 {
@@ -609,16 +602,13 @@ bool kw_kafka_consumer_leave(rd_kafka_t *rk, struct kw_kafka_member *m,
 		m->closing = false;
 	}
 	rd_kafka_consumer_close(rk);
-	/* Past the close no answer of the group changes the consumer: the
-	 * assignor is chosen at the JoinGroup answer, its state made at the
-	 * first assignment. */
-	if (fixed || m->assigned || !assignor_chosen(rk))
+	if (fixed || m->assigned || !m->subscribed)
 		return true;
 	kw_log_warn("kafka",
-		    "%s: left the group between joining it and its first "
-		    "assignment; the consumer is left to the exit, not "
-		    "destroyed (librdkafka %s would abort: librdkafka issue "
-		    "4312)",
+		    "%s: left the group before its first assignment; the "
+		    "consumer is left to the exit, not destroyed (librdkafka "
+		    "%s would abort if its group had answered its join: "
+		    "librdkafka issue 4312)",
 		    name, rd_kafka_version_str());
 	return false;
 }

@@ -161,6 +161,7 @@ void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
  * at every assignment (empty ones too), and while closing is set it takes
  * nothing it is assigned (librdkafka still needs its assign call). */
 struct kw_kafka_member {
+	bool subscribed; /* its owner's rd_kafka_subscribe succeeded */
 	bool assigned;
 	bool closing;
 };
@@ -175,9 +176,10 @@ struct kw_kafka_member {
  * state is made at the first assignment and destroyed unchecked
  * (librdkafka issue 4312). So a consumer with no assignment yet that has
  * joined (it has a member id) is polled for its first one, for up to
- * KW_KAFKA_SETTLE_MS; one that still has none after leaving but whose
- * group had answered its join must be left to the process's exit, not
- * destroyed (false, with a warning naming name). */
+ * KW_KAFKA_SETTLE_MS; one that subscribed and still has had none must be
+ * left to the process's exit, not destroyed (false, with a warning naming
+ * name): whether its group answered its join cannot be asked once it has
+ * left (its group's queue is disabled by then). */
 bool kw_kafka_consumer_leave(rd_kafka_t *rk, struct kw_kafka_member *m,
 			     const char *name);
 

@@ -723,6 +723,7 @@ enum kw_status kw_byip_start(struct kw_byip *b, struct kw_error *err)
 	rd_kafka_topic_partition_list_add(l, b->topic, RD_KAFKA_PARTITION_UA);
 	e = rd_kafka_subscribe(b->consumer, l);
 	rd_kafka_topic_partition_list_destroy(l);
+	b->member.subscribed = !e;
 	if (e)
 		return kw_error_set(err, KW_EIO, "%s: cannot subscribe: %s",
 				    b->topic, rd_kafka_err2str(e));
