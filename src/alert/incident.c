@@ -52,7 +52,9 @@ struct incident {
 	struct counted ops[KW_INCIDENT_TOP];
 	char requests[KW_ALERT_MAX_REQUESTS][64];
 	unsigned nrequests;
-	json_t *links; /* of the requests, as in kw_alert; owned, or NULL */
+	/* The link of each request (as kw_alert_link), malloc'ed, or NULL:
+	 * made into "links" only for a message or a save. */
+	char *urls[KW_ALERT_MAX_REQUESTS];
 	uint64_t sketch[SKETCH_WORDS];
 };
 
@@ -264,21 +266,27 @@ static bool note_facts(struct incident *e, const struct kw_alert *a)
 {
 	bool ok = true;
 
+	/* Lists are only in an alert whose parts are trees (a flat one has
+	 * none: a->evidence is NULL). */
 	const json_t *ev = a->evidence;
-	const json_t *ip = json_object_get(ev, "ip");
+	size_t n = 0;
+	const char *s = kw_alert_evidence_text(a, "ip", &n);
 
 	count_name(e->detectors, KW_INCIDENT_DETECTORS, a->detector,
 		   strlen(a->detector));
-	count_str(e->ips, KW_INCIDENT_TOP, ip);
-	if (json_is_string(ip))
-		sketch_add(e->sketch, json_string_value(ip),
-			   json_string_length(ip));
+	if (s) {
+		count_name(e->ips, KW_INCIDENT_TOP, s, n);
+		sketch_add(e->sketch, s, n);
+	}
 	count_list(e->ips, KW_INCIDENT_TOP, json_object_get(ev, "top_ips"),
 		   "ip");
 	sketch_list(e->sketch, json_object_get(ev, "top_ips"), "ip");
-	count_str(e->countries, KW_INCIDENT_COUNTRIES,
-		  json_object_get(ev, "country"));
-	count_str(e->ops, KW_INCIDENT_TOP, json_object_get(ev, "op"));
+	s = kw_alert_evidence_text(a, "country", &n);
+	if (s)
+		count_name(e->countries, KW_INCIDENT_COUNTRIES, s, n);
+	s = kw_alert_evidence_text(a, "op", &n);
+	if (s)
+		count_name(e->ops, KW_INCIDENT_TOP, s, n);
 	count_list(e->ops, KW_INCIDENT_TOP, json_object_get(ev, "top_ops"),
 		   "op");
 	for (unsigned i = 0; i < a->nrequests; i++) {
@@ -289,17 +297,11 @@ static bool note_facts(struct incident *e, const struct kw_alert *a)
 				break;
 		}
 		if (j == e->nrequests && j < KW_ALERT_MAX_REQUESTS) {
-			/* The alert's own link object, shared: neither
-			 * side changes it once the alert is routed. */
-			json_t *link = kw_alert_link_object(a, a->requests[i]);
+			const char *url = kw_alert_link(a, a->requests[i]);
 
 			memcpy(e->requests[e->nrequests++], a->requests[i],
 			       sizeof(e->requests[0]));
-			if (!link)
-				continue;
-			if (!e->links)
-				e->links = json_array();
-			if (!e->links || json_array_append(e->links, link) != 0)
+			if (url && !(e->urls[j] = strdup(url)))
 				ok = false;
 		}
 	}
@@ -319,6 +321,41 @@ static void set_worst(struct incident *e, const struct kw_alert *a)
 	snprintf(e->worst_detector, sizeof(e->worst_detector), "%s",
 		 a->detector);
 	e->worst.detector = e->worst_detector;
+}
+
+/* The links of e's requests ([{"request", "url"}, ...], as kw_alert
+ * holds them): a new array, NULL when there is none or memory ran out
+ * (*ok false). */
+static json_t *links_json(const struct incident *e, bool *ok)
+{
+	json_t *links = NULL;
+
+	for (unsigned j = 0; j < e->nrequests; j++) {
+		json_t *l;
+
+		if (!e->urls[j])
+			continue;
+		if (!links)
+			links = json_array();
+		l = json_pack("{s:s,s:s}", "request", e->requests[j], "url",
+			      e->urls[j]);
+		if (!links || json_array_append_new(links, l) != 0) {
+			json_decref(links);
+			*ok = false;
+			return NULL;
+		}
+	}
+	return links;
+}
+
+/* What entry e owns, freed. */
+static void entry_free(struct incident *e)
+{
+	kw_alert_clear(&e->worst);
+	for (unsigned j = 0; j < KW_ALERT_MAX_REQUESTS; j++) {
+		free(e->urls[j]);
+		e->urls[j] = NULL;
+	}
 }
 
 /* Memory ran out and incident e (NULL: the alert a's) lost what is
@@ -438,6 +475,7 @@ static void send(struct kw_incidents *in, struct incident *e,
 	struct kw_alert m;
 	struct kw_incident_msg im = {.event = ev, .msg = &m, .told = &e->told};
 	bool news = e->alerts > e->told_alerts;
+	bool ok = true;
 
 	if (in->unheard)
 		goto counted;
@@ -452,12 +490,12 @@ static void send(struct kw_incidents *in, struct incident *e,
 	for (unsigned i = 0; i < e->nrequests; i++)
 		memcpy(m.requests[i], e->requests[i], sizeof(m.requests[0]));
 	m.nrequests = e->nrequests;
-	m.evidence = json_incref(e->worst.evidence);
-	m.suppress = json_incref(e->worst.suppress);
-	m.links = json_incref(e->links);
+	m.evidence = kw_alert_tree(&e->worst, KW_ALERT_EVIDENCE);
+	m.suppress = kw_alert_tree(&e->worst, KW_ALERT_SUPPRESS);
+	m.links = links_json(e, &ok);
 	memcpy(m.runbook, e->worst.runbook, sizeof(m.runbook));
 	m.update = update_json(e, ev, time);
-	if (m.evidence && m.suppress && m.update)
+	if (m.evidence && m.suppress && m.update && ok)
 		in->send(in->ctx, &im);
 	else
 		lost(in, e, NULL, "not told: this message is lost");
@@ -586,8 +624,7 @@ static void close_entry(struct kw_incidents *in, struct incident *e,
 	send(in, e, KW_INCIDENT_CLOSED, time);
 	in->st.closed++;
 	index_remove(in, e->fp);
-	kw_alert_clear(&e->worst);
-	json_decref(e->links);
+	entry_free(e);
 	if (i != last) {
 		*e = in->e[last];
 		in->lastv[i] = in->lastv[last];
@@ -839,8 +876,7 @@ void kw_incidents_destroy(struct kw_incidents *in)
 	if (!in)
 		return;
 	for (size_t i = 0; i < in->nopen; i++) {
-		kw_alert_clear(&in->e[i].worst);
-		json_decref(in->e[i].links);
+		entry_free(&in->e[i]);
 	}
 	free(in->e);
 	free(in->lastv);
@@ -878,7 +914,8 @@ static void append_str(json_t **arr, const char *s)
 static json_t *entry_json(const struct incident *e)
 {
 	json_t *reqs = json_array(), *sk = json_array();
-	json_t *o;
+	json_t *o, *links;
+	bool ok = true;
 
 	for (unsigned i = 0; i < e->nrequests; i++)
 		append_str(&reqs, e->requests[i]);
@@ -902,7 +939,8 @@ static json_t *entry_json(const struct incident *e)
 		      counted_json(e->countries, KW_INCIDENT_COUNTRIES), "ops",
 		      counted_json(e->ops, KW_INCIDENT_TOP), "requests", reqs,
 		      "sketch", sk, "worst", kw_alert_to_object(&e->worst));
-	if (o && e->links && json_object_set(o, "links", e->links) != 0) {
+	links = o ? links_json(e, &ok) : NULL;
+	if (!ok || (links && json_object_set_new(o, "links", links) != 0)) {
 		json_decref(o);
 		return NULL;
 	}
@@ -955,6 +993,33 @@ static bool get_i64(const json_t *o, const char *k, int64_t min, int64_t max,
 		return false;
 	*out = json_integer_value(v);
 	return true;
+}
+
+/* A saved "links" array into e->urls: each link is of one of e's
+ * requests (loaded before), once. */
+static enum kw_status links_load(struct incident *e, const json_t *l)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(l, i, x)
+	{
+		const char *rid =
+			json_string_value(json_object_get(x, "request"));
+		const char *url = json_string_value(json_object_get(x, "url"));
+		unsigned j;
+
+		for (j = 0; rid && j < e->nrequests; j++) {
+			if (!strcmp(e->requests[j], rid))
+				break;
+		}
+		if (!rid || !url || j == e->nrequests || e->urls[j])
+			return KW_EINVAL;
+		e->urls[j] = strdup(url);
+		if (!e->urls[j])
+			return KW_ENOMEM;
+	}
+	return KW_OK;
 }
 
 /* KW_EINVAL when o is not a saved incident, KW_ENOMEM when memory ran
@@ -1021,9 +1086,9 @@ static enum kw_status entry_load(struct incident *e, const json_t *o)
 		if (!json_is_array(l) ||
 		    json_array_size(l) > KW_ALERT_MAX_REQUESTS)
 			return KW_EINVAL;
-		e->links = json_deep_copy(l);
-		if (!e->links)
-			return KW_ENOMEM;
+		st = links_load(e, l);
+		if (st != KW_OK)
+			return st;
 	}
 	st = kw_alert_from_object(json_object_get(o, "worst"), &e->worst,
 				  e->worst_detector, sizeof(e->worst_detector));
@@ -1047,8 +1112,7 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 				    "incidents: expected an array");
 	memset(in->index, 0xff, in->nslots * sizeof(*in->index));
 	for (i = 0; i < in->nopen; i++) {
-		kw_alert_clear(&in->e[i].worst);
-		json_decref(in->e[i].links);
+		entry_free(&in->e[i]);
 	}
 	in->nopen = 0;
 	in->due = -1;
@@ -1076,8 +1140,7 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 		if (!bad && in->index[slot] >= 0)
 			bad = "a second incident for one key";
 		if (bad) {
-			kw_alert_clear(&e->worst);
-			json_decref(e->links);
+			entry_free(e);
 			memset(e, 0, sizeof(*e));
 			return kw_error_set(
 				err, st == KW_ENOMEM ? KW_ENOMEM : KW_EINVAL,

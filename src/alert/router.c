@@ -171,21 +171,6 @@ static bool seen_recently(struct kw_router *r, const struct kw_alert *a,
 	return false;
 }
 
-static bool subject_matches(const json_t *want, const json_t *have)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach((json_t *)want, k, v)
-	{
-		const json_t *h = json_object_get(have, k);
-
-		if (!h || !json_equal(v, (json_t *)h))
-			return false;
-	}
-	return true;
-}
-
 static bool suppressed(const struct kw_router *r, const struct kw_alert *a)
 {
 	for (size_t i = 0; i < r->cfg->nsuppress; i++) {
@@ -199,7 +184,7 @@ static bool suppressed(const struct kw_router *r, const struct kw_alert *a)
 		if (s->key &&
 		    !kw_glob_match(s->key, a->key.id, strlen(a->key.id)))
 			continue;
-		if (subject_matches(s->subject, a->suppress))
+		if (kw_alert_suppress_has(a, s->subject))
 			return true;
 	}
 	return false;

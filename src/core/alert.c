@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,27 +70,223 @@ static void put(struct kw_alert *a, json_t *obj, const char *name, json_t *v)
 		json_decref(v);
 }
 
+/* Whether p[0..n) is valid UTF-8 (as jansson checks it). */
+static bool utf8_ok(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0, len; i < n; i += len) {
+		len = kw_utf8_len(p + i, n - i);
+		if (!len)
+			return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------ the flat form */
+
+/* A flat field's type. */
+enum { FLAT_STR = 0, FLAT_INT, FLAT_BOOL };
+
+/* The field of part named name (a link: of request name), or NULL. */
+static const struct kw_alert_field *flat_find(const struct kw_alert_flat *f,
+					      enum kw_alert_part part,
+					      const char *name)
+{
+	for (unsigned i = 0; i < f->n; i++) {
+		const struct kw_alert_field *x = &f->f[i];
+
+		if (x->part == part && !strcmp(f->text + x->name, name))
+			return x;
+	}
+	return NULL;
+}
+
+/* Set part's field name to a value of type (s[0..n), valid UTF-8, for a
+ * string; i otherwise) in the flat form, where jansson's object would
+ * keep it: a name set again keeps its place and takes the new value, and
+ * a name that is not valid UTF-8 is refused (the alert incomplete). A
+ * link is always added. false when the alert is not flat, or no longer:
+ * when the form is full, the parts become trees (kw_alert_trees) and the
+ * caller sets the value there. */
+static bool flat_set(struct kw_alert *a, enum kw_alert_part part,
+		     const char *name, unsigned type, const char *s, size_t n,
+		     int64_t i)
+{
+	struct kw_alert_flat *f = &a->flat;
+	struct kw_alert_field *x = NULL;
+	size_t nl, need;
+
+	if (!f->on)
+		return false;
+	nl = strlen(name);
+	if (!utf8_ok((const unsigned char *)name, nl)) {
+		a->incomplete = true;
+		return true;
+	}
+	if (part != KW_ALERT_LINKS)
+		x = (struct kw_alert_field *)flat_find(f, part, name);
+	need = (x ? 0 : nl + 1) + (type == FLAT_STR ? n + 1 : 0);
+	if ((!x && f->n == KW_ALERT_FLAT_FIELDS) ||
+	    need > sizeof(f->text) - f->used) {
+		kw_alert_trees(a);
+		return false;
+	}
+	if (!x) {
+		x = &f->f[f->n++];
+		x->part = (uint8_t)part;
+		x->name = f->used;
+		memcpy(f->text + f->used, name, nl + 1);
+		f->used = (uint16_t)(f->used + nl + 1);
+	}
+	x->type = (uint8_t)type;
+	x->i = i;
+	x->off = f->used;
+	x->len = (uint16_t)n;
+	if (type == FLAT_STR) {
+		memcpy(f->text + f->used, s, n);
+		f->text[f->used + n] = '\0';
+		f->used = (uint16_t)(f->used + n + 1);
+	}
+	return true;
+}
+
+/* A flat field's value as jansson's (a new reference; NULL when memory
+ * ran out). */
+static json_t *flat_value(const struct kw_alert_flat *f,
+			  const struct kw_alert_field *x)
+{
+	switch (x->type) {
+	case FLAT_INT:
+		return json_integer(x->i);
+	case FLAT_BOOL:
+		return json_boolean(x->i);
+	default:
+		return json_stringn(f->text + x->off, x->len);
+	}
+}
+
+/* A new {"request": request, "url": url} (the caller owns it), as
+ * json_pack("{s:s,s:s}") makes it without parsing a format; NULL when
+ * either is not valid UTF-8 or memory ran out. */
+static json_t *link_new(const char *request, const char *url)
+{
+	json_t *l = json_object();
+
+	if (!l || json_object_set_new(l, "request", json_string(request)) ||
+	    json_object_set_new(l, "url", json_string(url))) {
+		json_decref(l);
+		return NULL;
+	}
+	return l;
+}
+
+/* Part of a flat alert as a tree: a new object (an array of links for
+ * KW_ALERT_LINKS, NULL when there is none); NULL, and *ok false, when
+ * memory ran out. */
+static json_t *flat_tree(const struct kw_alert_flat *f, enum kw_alert_part part,
+			 bool *ok)
+{
+	json_t *t = NULL;
+
+	if (part != KW_ALERT_LINKS && !(t = json_object()))
+		goto fail;
+	for (unsigned i = 0; i < f->n; i++) {
+		const struct kw_alert_field *x = &f->f[i];
+		const char *name = f->text + x->name;
+
+		if (x->part != part)
+			continue;
+		if (part == KW_ALERT_LINKS) {
+			if (!t && !(t = json_array()))
+				goto fail;
+			if (json_array_append_new(
+				    t, link_new(name, f->text + x->off)))
+				*ok = false;
+		} else if (json_object_set_new(t, name, flat_value(f, x))) {
+			*ok = false;
+		}
+	}
+	return t;
+fail:
+	*ok = false;
+	return NULL;
+}
+
+void kw_alert_trees(struct kw_alert *a)
+{
+	bool ok = true;
+
+	if (!a->flat.on)
+		return;
+	a->evidence = flat_tree(&a->flat, KW_ALERT_EVIDENCE, &ok);
+	a->suppress = flat_tree(&a->flat, KW_ALERT_SUPPRESS, &ok);
+	a->links = flat_tree(&a->flat, KW_ALERT_LINKS, &ok);
+	if (!ok)
+		a->incomplete = true;
+	a->flat.on = false;
+	a->flat.n = 0;
+	a->flat.used = 0;
+}
+
+json_t *kw_alert_tree(const struct kw_alert *a, enum kw_alert_part part)
+{
+	bool ok = true;
+	json_t *t;
+
+	if (!a->flat.on) {
+		t = part == KW_ALERT_EVIDENCE	? a->evidence
+		    : part == KW_ALERT_SUPPRESS ? a->suppress
+						: a->links;
+		return json_incref(t);
+	}
+	t = flat_tree(&a->flat, part, &ok);
+	if (!ok) {
+		json_decref(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* A string of ours (a detector's name, a time, a link) set in part:
+ * flat, or in the tree as json_string() takes it (text that is not valid
+ * UTF-8 is not stored, and the alert is incomplete). */
+static void put_strict(struct kw_alert *a, enum kw_alert_part part,
+		       const char *name, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (a->flat.on && !utf8_ok((const unsigned char *)s, n)) {
+		a->incomplete = true;
+		return;
+	}
+	if (!flat_set(a, part, name, FLAT_STR, s, n, 0))
+		put(a, part == KW_ALERT_SUPPRESS ? a->suppress : a->evidence,
+		    name, json_string(s));
+}
+
 enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
 			     enum kw_severity sev, int64_t time,
 			     const struct kw_alert_key *key)
 {
 	char glob[sizeof(key->id)];
 
-	memset(a, 0, sizeof(*a));
+	/* The flat form's text is not cleared: only its used part is read. */
+	memset(a, 0, offsetof(struct kw_alert, flat.text));
+	memset((char *)a + offsetof(struct kw_alert, flat.text) +
+		       sizeof(a->flat.text),
+	       0,
+	       sizeof(*a) - offsetof(struct kw_alert, flat.text) -
+		       sizeof(a->flat.text));
 	a->detector = detector;
 	a->severity = sev;
 	a->time = time;
 	a->key = *key;
-	a->evidence = json_object();
-	a->suppress = json_object();
-	if (!a->evidence)
-		a->incomplete = true;
+	a->flat.on = true;
 	key_glob_from_id(key->id, glob, sizeof(glob));
-	put(a, a->suppress, "detector", json_string(detector));
+	put_strict(a, KW_ALERT_SUPPRESS, "detector", detector);
 	if (key->principal[0])
-		put(a, a->suppress, "principal", json_string(key->principal));
+		put_strict(a, KW_ALERT_SUPPRESS, "principal", key->principal);
 	else
-		put(a, a->suppress, "key", json_string(glob));
+		put_strict(a, KW_ALERT_SUPPRESS, "key", glob);
 	return KW_OK;
 }
 
@@ -156,17 +353,6 @@ void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
 		free(text);
 }
 
-/* Whether p[0..n) is valid UTF-8 (as jansson checks it). */
-static bool utf8_ok(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0, len; i < n; i += len) {
-		len = kw_utf8_len(p + i, n - i);
-		if (!len)
-			return false;
-	}
-	return true;
-}
-
 /* jansson refuses invalid UTF-8; log fields are validated by the scanner,
  * but a value cut by a caller could still split a sequence, so fall back to
  * a lossy copy rather than lose the field. NULL when out of memory (valid
@@ -187,33 +373,45 @@ static json_t *json_str(struct kw_str v)
 	return json_stringn(buf, n);
 }
 
-/* A string for the evidence or suppress objects: redacted and bounded. */
-static json_t *text_value(const struct kw_alert *a, struct kw_str v)
+/* A string from a request set in part: redacted and bounded, and, when
+ * it is not valid UTF-8, json_str's lossy copy. */
+static void put_text(struct kw_alert *a, enum kw_alert_part part,
+		     const char *name, struct kw_str v)
 {
 	char buf[KW_ALERT_TEXT_MAX];
 	size_t n = scrub(a, v, buf, sizeof(buf));
 
-	return json_str((struct kw_str){buf, n});
+	if (!utf8_ok((const unsigned char *)buf, n)) {
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)buf[i];
+
+			buf[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		}
+	}
+	if (!flat_set(a, part, name, FLAT_STR, buf, n, 0))
+		put(a, part == KW_ALERT_SUPPRESS ? a->suppress : a->evidence,
+		    name, json_stringn(buf, n));
 }
 
 void kw_alert_evidence_str(struct kw_alert *a, const char *name,
 			   struct kw_str v)
 {
 	if (v.p && v.n)
-		put(a, a->evidence, name, text_value(a, v));
+		put_text(a, KW_ALERT_EVIDENCE, name, v);
 }
 
 void kw_alert_evidence_int(struct kw_alert *a, const char *name, int64_t v)
 {
-	put(a, a->evidence, name, json_integer(v));
+	if (!flat_set(a, KW_ALERT_EVIDENCE, name, FLAT_INT, NULL, 0, v))
+		put(a, a->evidence, name, json_integer(v));
 }
 
 void kw_alert_evidence_time(struct kw_alert *a, const char *name, int64_t us)
 {
 	char buf[32];
 
-	put(a, a->evidence, name,
-	    json_string(kw_time_format(us, buf, sizeof(buf))));
+	put_strict(a, KW_ALERT_EVIDENCE, name,
+		   kw_time_format(us, buf, sizeof(buf)));
 }
 
 /* Every string inside v (objects and arrays, to a small depth: detectors
@@ -242,11 +440,34 @@ static void scrub_json(const struct kw_alert *a, json_t *v, int depth)
 	}
 }
 
+/* A scalar v (scrubbed) set flat: true when it was (v is then the
+ * caller's to drop). A list or an object makes the parts trees. */
+static bool flat_json(struct kw_alert *a, const char *name, const json_t *v)
+{
+	if (!a->flat.on)
+		return false;
+	if (json_is_string(v))
+		return flat_set(a, KW_ALERT_EVIDENCE, name, FLAT_STR,
+				json_string_value(v), json_string_length(v), 0);
+	if (json_is_integer(v))
+		return flat_set(a, KW_ALERT_EVIDENCE, name, FLAT_INT, NULL, 0,
+				json_integer_value(v));
+	if (json_is_boolean(v))
+		return flat_set(a, KW_ALERT_EVIDENCE, name, FLAT_BOOL, NULL, 0,
+				json_is_true(v));
+	kw_alert_trees(a);
+	return false;
+}
+
 void kw_alert_evidence_json(struct kw_alert *a, const char *name, json_t *v)
 {
 	/* v NULL: the caller could not build it. */
 	if (v)
 		scrub_json(a, v, 0);
+	if (v && flat_json(a, name, v)) {
+		json_decref(v);
+		return;
+	}
 	put(a, a->evidence, name, v);
 }
 
@@ -264,7 +485,7 @@ void kw_alert_suppress_str(struct kw_alert *a, const char *name,
 			   struct kw_str v)
 {
 	if (v.p && v.n)
-		put(a, a->suppress, name, text_value(a, v));
+		put_text(a, KW_ALERT_SUPPRESS, name, v);
 }
 
 void kw_alert_add_request(struct kw_alert *a, struct kw_str rid)
@@ -283,23 +504,16 @@ void kw_alert_add_request(struct kw_alert *a, struct kw_str rid)
 	a->nrequests++;
 }
 
-/* A new {"request": request, "url": url} (the caller owns it), as
- * json_pack("{s:s,s:s}") makes it without parsing a format; NULL when
- * either is not valid UTF-8 or memory ran out. */
-static json_t *link_new(const char *request, const char *url)
-{
-	json_t *l = json_object();
-
-	if (!l || json_object_set_new(l, "request", json_string(request)) ||
-	    json_object_set_new(l, "url", json_string(url))) {
-		json_decref(l);
-		return NULL;
-	}
-	return l;
-}
-
 void kw_alert_add_link(struct kw_alert *a, const char *request, const char *url)
 {
+	size_t n = strlen(url);
+
+	if (a->flat.on && !utf8_ok((const unsigned char *)url, n)) {
+		a->incomplete = true; /* as link_new refuses it */
+		return;
+	}
+	if (flat_set(a, KW_ALERT_LINKS, request, FLAT_STR, url, n, 0))
+		return;
 	if (!a->links)
 		a->links = json_array();
 	if (!a->links ||
@@ -307,26 +521,83 @@ void kw_alert_add_link(struct kw_alert *a, const char *request, const char *url)
 		a->incomplete = true;
 }
 
-json_t *kw_alert_link_object(const struct kw_alert *a, const char *rid)
+const char *kw_alert_link(const struct kw_alert *a, const char *rid)
 {
+	const struct kw_alert_field *x;
 	size_t i;
 	json_t *l;
 
+	if (a->flat.on) {
+		x = flat_find(&a->flat, KW_ALERT_LINKS, rid);
+		return x ? a->flat.text + x->off : NULL;
+	}
 	json_array_foreach(a->links, i, l)
 	{
 		const char *r =
 			json_string_value(json_object_get(l, "request"));
 
 		if (r && !strcmp(r, rid))
-			return l;
+			return json_string_value(json_object_get(l, "url"));
 	}
 	return NULL;
 }
 
-const char *kw_alert_link(const struct kw_alert *a, const char *rid)
+const char *kw_alert_evidence_text(const struct kw_alert *a, const char *name,
+				   size_t *len)
 {
-	return json_string_value(
-		json_object_get(kw_alert_link_object(a, rid), "url"));
+	const struct kw_alert_field *x;
+	const json_t *v;
+
+	if (a->flat.on) {
+		x = flat_find(&a->flat, KW_ALERT_EVIDENCE, name);
+		if (!x || x->type != FLAT_STR)
+			return NULL;
+		*len = x->len;
+		return a->flat.text + x->off;
+	}
+	v = json_object_get(a->evidence, name);
+	if (!json_is_string(v))
+		return NULL;
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+/* Whether flat field x holds a value equal to v (as json_equal). */
+static bool flat_equal(const struct kw_alert_flat *f,
+		       const struct kw_alert_field *x, const json_t *v)
+{
+	switch (x->type) {
+	case FLAT_INT:
+		return json_is_integer(v) && json_integer_value(v) == x->i;
+	case FLAT_BOOL:
+		return json_is_boolean(v) && json_is_true(v) == (x->i != 0);
+	default:
+		return json_is_string(v) && json_string_length(v) == x->len &&
+		       !memcmp(json_string_value(v), f->text + x->off, x->len);
+	}
+}
+
+bool kw_alert_suppress_has(const struct kw_alert *a, const json_t *want)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)want, k, v)
+	{
+		const struct kw_alert_field *x;
+		const json_t *h;
+
+		if (a->flat.on) {
+			x = flat_find(&a->flat, KW_ALERT_SUPPRESS, k);
+			if (!x || !flat_equal(&a->flat, x, v))
+				return false;
+			continue;
+		}
+		h = json_object_get(a->suppress, k);
+		if (!h || !json_equal(v, (json_t *)h))
+			return false;
+	}
+	return true;
 }
 
 /* A deep copy of v, or NULL for NULL; a marks itself incomplete when out
@@ -344,6 +615,11 @@ enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src)
 {
 	*dst = *src;
 	dst->secret = KW_STR_NULL;
+	if (src->flat.on) {
+		dst->update = copy_or_null(dst, src->update);
+		kw_alert_trees(dst);
+		return KW_OK;
+	}
 	dst->evidence = copy_or_null(dst, src->evidence);
 	dst->suppress = copy_or_null(dst, src->suppress);
 	dst->update = copy_or_null(dst, src->update);
@@ -381,6 +657,9 @@ void kw_alert_clear(struct kw_alert *a)
 	a->suppress = NULL;
 	a->update = NULL;
 	a->links = NULL;
+	a->flat.on = false;
+	a->flat.n = 0;
+	a->flat.used = 0;
 }
 
 /* o[k] = v (stolen); *ok turns false when it cannot be stored. Rendering
@@ -439,6 +718,28 @@ static json_t *requests_array(const struct kw_alert *a)
 	return reqs;
 }
 
+/* Whether a flat form holds a link. */
+static bool has_link(const struct kw_alert_flat *f)
+{
+	for (unsigned i = 0; f->on && i < f->n; i++) {
+		if (f->f[i].part == KW_ALERT_LINKS)
+			return true;
+	}
+	return false;
+}
+
+/* Part (evidence, suppress) as a tree, an empty object when a cleared
+ * alert has none; *ok false when memory ran out. */
+static json_t *part_or_empty(const struct kw_alert *a, enum kw_alert_part part,
+			     bool *ok)
+{
+	json_t *t = kw_alert_tree(a, part);
+
+	if (!t && a->flat.on)
+		*ok = false;
+	return t ? t : json_object();
+}
+
 /* An alert in the layout of doc/alerts.md, or an incident message
  * ("keywatch.incident/1": the incident's fields, then the update's with
  * "event" first, the requests and the suppress fragment). NULL when out of
@@ -477,16 +778,19 @@ static json_t *to_object(const struct kw_alert *a, bool incident)
 			ok = false;
 	}
 	if (!incident)
-		set(o, "evidence",
-		    a->evidence ? json_incref(a->evidence) : json_object(),
+		set(o, "evidence", part_or_empty(a, KW_ALERT_EVIDENCE, &ok),
 		    &ok);
 	set(o, "requests", requests_array(a), &ok);
-	if (json_array_size(a->links) && json_object_set(o, "links", a->links))
+	v = kw_alert_tree(a, KW_ALERT_LINKS);
+	if (json_array_size(v))
+		set(o, "links", v, &ok);
+	else
+		json_decref(v);
+	if (!v && has_link(&a->flat)) /* memory ran out */
 		ok = false;
 	if (a->runbook[0])
 		set(o, "runbook_url", json_str(kw_str_c(a->runbook)), &ok);
-	set(o, "suppress",
-	    a->suppress ? json_incref(a->suppress) : json_object(), &ok);
+	set(o, "suppress", part_or_empty(a, KW_ALERT_SUPPRESS, &ok), &ok);
 	if (!ok) {
 		json_decref(o);
 		return NULL;
@@ -553,6 +857,79 @@ static void w_object(struct kw_json_buf *b, const char *name, const json_t *v)
 		kw_json_buf_raw(b, "{}", 2);
 }
 
+/* A flat field's value (its string valid UTF-8: flat_set's callers made
+ * it so). */
+static void w_flat_value(struct kw_json_buf *b, const struct kw_alert_flat *f,
+			 const struct kw_alert_field *x)
+{
+	switch (x->type) {
+	case FLAT_INT:
+		kw_json_buf_int(b, x->i);
+		break;
+	case FLAT_BOOL:
+		if (x->i)
+			kw_json_buf_raw(b, "true", 4);
+		else
+			kw_json_buf_raw(b, "false", 5);
+		break;
+	default:
+		if (!kw_json_buf_string(b, f->text + x->off, x->len))
+			b->failed = true;
+		break;
+	}
+}
+
+/* "name":{...}, part of a flat alert as its object writes it (its fields
+ * in the order they were first set). */
+static void w_flat(struct kw_json_buf *b, const char *name,
+		   const struct kw_alert_flat *f, enum kw_alert_part part)
+{
+	bool first = true;
+
+	w_name(b, name, false);
+	kw_json_buf_raw(b, "{", 1);
+	for (unsigned i = 0; i < f->n; i++) {
+		const struct kw_alert_field *x = &f->f[i];
+		const char *k = f->text + x->name;
+
+		if (x->part != part)
+			continue;
+		if (!first)
+			kw_json_buf_raw(b, ",", 1);
+		first = false;
+		if (!kw_json_buf_string(b, k, strlen(k)))
+			b->failed = true;
+		kw_json_buf_raw(b, ":", 1);
+		w_flat_value(b, f, x);
+	}
+	kw_json_buf_raw(b, "}", 1);
+}
+
+/* ,"links":[{"request":...,"url":...},...] of a flat alert, nothing when
+ * it has no link. */
+static void w_flat_links(struct kw_json_buf *b, const struct kw_alert_flat *f)
+{
+	bool first = true;
+
+	for (unsigned i = 0; i < f->n; i++) {
+		const struct kw_alert_field *x = &f->f[i];
+
+		if (x->part != KW_ALERT_LINKS)
+			continue;
+		if (first)
+			w_name(b, "links", false);
+		kw_json_buf_raw(b, first ? "[{" : ",{", 2);
+		first = false;
+		w_name(b, "request", true);
+		w_strict(b, f->text + x->name);
+		w_name(b, "url", false);
+		w_flat_value(b, f, x);
+		kw_json_buf_raw(b, "}", 1);
+	}
+	if (!first)
+		kw_json_buf_raw(b, "]", 1);
+}
+
 static void w_key(struct kw_json_buf *b, const struct kw_alert_key *k)
 {
 	kw_json_buf_raw(b, "{", 1);
@@ -612,7 +989,10 @@ static void w_alert(struct kw_json_buf *b, const struct kw_alert *a)
 	w_key(b, &a->key);
 	w_name(b, "summary", false);
 	w_text(b, a->summary);
-	w_object(b, "evidence", a->evidence);
+	if (a->flat.on)
+		w_flat(b, "evidence", &a->flat, KW_ALERT_EVIDENCE);
+	else
+		w_object(b, "evidence", a->evidence);
 	w_name(b, "requests", false);
 	kw_json_buf_raw(b, "[", 1);
 	for (unsigned i = 0; i < a->nrequests; i++) {
@@ -621,7 +1001,9 @@ static void w_alert(struct kw_json_buf *b, const struct kw_alert *a)
 		w_strict(b, a->requests[i]);
 	}
 	kw_json_buf_raw(b, "]", 1);
-	if (json_array_size(a->links)) {
+	if (a->flat.on) {
+		w_flat_links(b, &a->flat);
+	} else if (json_array_size(a->links)) {
 		w_name(b, "links", false);
 		kw_json_buf_value(b, a->links, JSON_COMPACT);
 	}
@@ -629,7 +1011,10 @@ static void w_alert(struct kw_json_buf *b, const struct kw_alert *a)
 		w_name(b, "runbook_url", false);
 		w_text(b, a->runbook);
 	}
-	w_object(b, "suppress", a->suppress);
+	if (a->flat.on)
+		w_flat(b, "suppress", &a->flat, KW_ALERT_SUPPRESS);
+	else
+		w_object(b, "suppress", a->suppress);
 	kw_json_buf_raw(b, "}", 1);
 }
 

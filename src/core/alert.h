@@ -7,8 +7,15 @@
  * kw_alert_to_object() builds the same layout as a tree, and
  * tests/unit/test_json_dump.c holds the two to the same bytes.
  *
- * An alert owns its memory: evidence and suppress are jansson objects (alerts
- * are rare, so the convenience is worth more than the allocations). Nothing
+ * An alert owns its memory. Its evidence, suppress fields and request links
+ * are first kept flat, in the alert itself (struct kw_alert_flat: a table of
+ * named strings, integers and booleans over one text area, no allocation),
+ * and written into its JSON from there; jansson trees (a->evidence,
+ * a->suppress, a->links) are made from them only for code that reads trees:
+ * kw_alert_trees(), which kw_alert_copy() calls for a queue, a detector
+ * handing in a JSON list or object, or a flat form that is full. At scale
+ * nearly every key raises once, and the trees were most of an alert's cost
+ * for the sinks that read only its JSON. Nothing
  * in an alert ever holds a full key: the key is carried as its redacted id
  * and fingerprint only, and every string that goes in (summary, evidence,
  * suppress, request ids) is redacted by value on the way: each occurrence
@@ -63,6 +70,33 @@ struct kw_alert_key {
 	char parent_principal[128];
 };
 
+/* The three parts of an alert a detector fills by name. */
+enum kw_alert_part {
+	KW_ALERT_EVIDENCE = 0,
+	KW_ALERT_SUPPRESS,
+	KW_ALERT_LINKS, /* name: the request id, value: its URL */
+};
+
+#define KW_ALERT_FLAT_FIELDS 20
+#define KW_ALERT_FLAT_TEXT 768
+
+/* The flat form (on) of the three parts: the fields in the order they were
+ * first set, as their objects keep them; names (NUL-terminated) and
+ * string values in text. Never read outside alert.c: kw_alert_trees()
+ * and the getters below are the ways in. */
+struct kw_alert_flat {
+	struct kw_alert_field {
+		uint8_t part; /* enum kw_alert_part */
+		uint8_t type; /* alert.c's FLAT_STR, FLAT_INT, FLAT_BOOL */
+		uint16_t name, off, len; /* in text; len: a string's bytes */
+		int64_t i;		 /* an integer's or a boolean's value */
+	} f[KW_ALERT_FLAT_FIELDS];
+	uint16_t used; /* bytes of text */
+	uint8_t n;
+	bool on; /* the parts are here, and the trees are NULL */
+	char text[KW_ALERT_FLAT_TEXT];
+};
+
 struct kw_alert {
 	char id[KW_ALERT_ID_LEN + 1];
 	int64_t time;	      /* event time, microseconds */
@@ -70,6 +104,9 @@ struct kw_alert {
 	enum kw_severity severity;
 	struct kw_alert_key key;
 	char summary[512];
+	/* The three parts, either flat (flat.on: the trees are NULL) or as
+	 * trees (kw_alert_trees). */
+	struct kw_alert_flat flat;
 	json_t *evidence; /* object, owned */
 	char requests[KW_ALERT_MAX_REQUESTS][64];
 	unsigned nrequests;
@@ -106,8 +143,8 @@ struct kw_alert {
 	uint64_t stream;
 };
 
-/* Start an alert: sets detector, severity, time, key, empty evidence and a
- * suppress object holding the detector and the key glob derived from the key
+/* Start an alert: sets detector, severity, time, key, empty evidence and
+ * suppress fields holding the detector and the key glob derived from the key
  * id ("sk_live_…4242" -> "sk_live_*4242"), or, for a key learnt on its
  * principal, the principal (its sessions' keys change). Always KW_OK: when
  * memory runs out the alert keeps what it could get and is marked
@@ -152,26 +189,45 @@ void kw_alert_add_request(struct kw_alert *a, struct kw_str rid);
 void kw_alert_add_link(struct kw_alert *a, const char *request,
 		       const char *url);
 
-/* The link of request id rid, or NULL. */
+/* The link of request id rid, or NULL (borrowed from a). */
 const char *kw_alert_link(const struct kw_alert *a, const char *rid);
 
-/* Its {"request", "url"} object in a->links (borrowed: a reference is
- * the caller's to take, and neither side may change it), or NULL. */
-json_t *kw_alert_link_object(const struct kw_alert *a, const char *rid);
+/* The string value of evidence field name, its length in *len, or NULL
+ * when there is none or it is not a string (borrowed from a). */
+const char *kw_alert_evidence_text(const struct kw_alert *a, const char *name,
+				   size_t *len);
 
-/* Deep copy (for queues). Always KW_OK: a part that cannot be copied for
- * lack of memory is left out and dst is marked incomplete. */
+/* Whether the suppress fields hold every field of want (a JSON object of
+ * a config's suppress rule) with an equal value. */
+bool kw_alert_suppress_has(const struct kw_alert *a, const json_t *want);
+
+/* Make a->evidence, a->suppress and a->links (NULL when no link) from the
+ * flat form, for code that reads the trees; nothing when they are trees
+ * already. Memory running out marks the alert incomplete. */
+void kw_alert_trees(struct kw_alert *a);
+
+/* A part as a tree: a new reference (the caller's), whichever form a
+ * holds; NULL for KW_ALERT_LINKS without a link, or when memory ran out.
+ * The tree of a tree-form alert is shared, not copied: neither side may
+ * change it. */
+json_t *kw_alert_tree(const struct kw_alert *a, enum kw_alert_part part);
+
+/* Deep copy (for queues), with its parts as trees. Always KW_OK: a part
+ * that cannot be copied for lack of memory is left out and dst is marked
+ * incomplete. */
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src);
 
 /* A copy of src's plain fields, without its JSON trees (evidence,
- * suppress, update and links are NULL): for a queue whose sink reads
- * only the JSON text and those fields (sink.h, "flat"). Cannot fail. */
+ * suppress, update and links are NULL; a flat form is copied): for a
+ * queue whose sink reads only the JSON text and those fields (sink.h,
+ * "flat"). Cannot fail. */
 void kw_alert_copy_flat(struct kw_alert *dst, const struct kw_alert *src);
 
 /* A copy that shares src's JSON trees (their counts raised; freed by
- * kw_alert_clear of each): for an alert kept after its routing, which
- * changes none of them. Neither copy may change a shared tree, and a
- * queue for another thread takes kw_alert_copy. Cannot fail. */
+ * kw_alert_clear of each) or copies its flat form: for an alert kept
+ * after its routing, which changes none of them. Neither copy may change
+ * a shared tree, and a queue for another thread takes kw_alert_copy.
+ * Cannot fail. */
 void kw_alert_share(struct kw_alert *dst, const struct kw_alert *src);
 
 /* Free what the alert owns; safe on a zeroed or already cleared alert. */

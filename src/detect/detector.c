@@ -249,8 +249,9 @@ void kw_detect_finish_alert(struct kw_alert *a, const struct kw_config *cfg,
 			    const struct kw_models *models)
 {
 	const char *tpl = cfg->link_request;
-	const char *region =
-		json_string_value(json_object_get(a->evidence, "region"));
+	size_t n;
+	/* NUL-terminated in either form of the alert */
+	const char *region = kw_alert_evidence_text(a, "region", &n);
 	const char *rb = json_string_value(json_object_get(
 		kw_detect_options(cfg, a->detector), "runbook_url"));
 	char url[1024];

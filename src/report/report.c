@@ -318,11 +318,24 @@ static void note(struct rp_noted *list, unsigned *n, const char *text,
 	(*n)++;
 }
 
+/* A part of a as a tree of the report's own (a deep copy of a tree-form
+ * alert's: the alert's trees stay the router's), or NULL. */
+static json_t *part_copy(const struct kw_alert *a, enum kw_alert_part part)
+{
+	json_t *t = kw_alert_tree(a, part), *c;
+
+	if (!t || a->flat.on)
+		return t;
+	c = json_deep_copy(t);
+	json_decref(t);
+	return c;
+}
+
 static const char *evidence_str(const struct kw_alert *a, const char *name)
 {
-	json_t *v = a->evidence ? json_object_get(a->evidence, name) : NULL;
+	size_t n;
 
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	return kw_alert_evidence_text(a, name, &n);
 }
 
 /* Keep the alert in the key's list; when the list is full, the least
@@ -371,8 +384,8 @@ static void keep_alert(struct kw_report *rep, struct rp_key *k,
 	copy_str(x->incident, sizeof(x->incident), a->incident);
 	copy_str(x->summary, sizeof(x->summary), a->summary);
 	copy_str(x->runbook, sizeof(x->runbook), a->runbook);
-	x->evidence = a->evidence ? json_deep_copy(a->evidence) : NULL;
-	x->links = a->links ? json_deep_copy(a->links) : NULL;
+	x->evidence = part_copy(a, KW_ALERT_EVIDENCE);
+	x->links = part_copy(a, KW_ALERT_LINKS);
 }
 
 /* ------------------------------------------------------------ incidents */

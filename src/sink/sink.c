@@ -335,8 +335,18 @@ enum kw_sink_result kw_sink_deliver(struct kw_sink *s, const struct kw_alert *a,
 				    const char *json, size_t len,
 				    struct kw_error *err)
 {
-	enum kw_sink_result r = s->ops->deliver(s->self, a, json, len, err);
+	enum kw_sink_result r;
+	struct kw_alert trees;
 
+	/* A sink that reads the trees gets them: the router's queues make
+	 * them (kw_alert_copy), an alert handed over directly may be flat. */
+	if (!s->ops->flat && a->flat.on) {
+		kw_alert_copy(&trees, a);
+		r = s->ops->deliver(s->self, &trees, json, len, err);
+		kw_alert_clear(&trees);
+	} else {
+		r = s->ops->deliver(s->self, a, json, len, err);
+	}
 	if (r == KW_SINK_OK)
 		s->delivered++;
 	else

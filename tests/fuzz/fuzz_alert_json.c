@@ -9,7 +9,9 @@
  * (invalid UTF-8, control bytes, quotes). What is left is the evidence:
  * parsed as JSON when it is JSON (any value, NULs allowed: reals, huge
  * integers, deep nesting), else kept as one string that may not be valid
- * UTF-8 at all.
+ * UTF-8 at all. It goes in as the alert's evidence tree when the choice
+ * byte's top bit is set, else through kw_alert_evidence_json into the
+ * flat form (a scalar stays flat; a list or an object makes trees).
  *
  * Invariants: kw_alert_to_json (the alert written without a tree) gives
  * the bytes json_dumps gives for kw_alert_to_object (its tree), or both
@@ -116,11 +118,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	     i++)
 		same(data, size, "value", json_dumps(ev, flag_sets[i]),
 		     kw_json_dump(ev, flag_sets[i]));
-	if (json_is_object(ev)) {
+	if (choice & 0x80) /* else the evidence is written from flat */
+		kw_alert_trees(&a);
+	if (json_is_object(ev) && !a.flat.on) {
 		json_decref(a.evidence);
 		a.evidence = json_incref(ev);
-	} else if (ev) {
+	} else if (ev && !a.flat.on) {
 		json_object_set(a.evidence, "value", ev);
+	} else if (ev) {
+		kw_alert_evidence_json(&a, "value", json_incref(ev));
 	}
 	json_decref(ev);
 	o = kw_alert_to_object(&a);

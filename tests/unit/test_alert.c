@@ -207,6 +207,7 @@ static void test_suppress_glob(void **state)
 	(void)state;
 	strcpy(k.id, "rk_test_" ELLIPSIS "a1b2");
 	kw_alert_init(&a, "ops.not_permitted", KW_SEV_HIGH, 0, &k);
+	kw_alert_trees(&a);
 	assert_string_equal(
 		json_string_value(json_object_get(a.suppress, "key")),
 		"rk_test_*a1b2");
@@ -218,17 +219,20 @@ static void test_suppress_glob(void **state)
 	 * ellipsis becomes '*'. */
 	strcpy(k.id, "sk_live_...4242");
 	kw_alert_init(&a, "ops.not_permitted", KW_SEV_HIGH, 0, &k);
+	kw_alert_trees(&a);
 	assert_string_equal(
 		json_string_value(json_object_get(a.suppress, "key")),
 		"sk_live_...4242");
 	kw_alert_clear(&a);
 	strcpy(k.id, "x" ELLIPSIS "y" ELLIPSIS);
 	kw_alert_init(&a, "d", KW_SEV_HIGH, 0, &k);
+	kw_alert_trees(&a);
 	assert_string_equal(
 		json_string_value(json_object_get(a.suppress, "key")), "x*y*");
 	kw_alert_clear(&a);
 	strcpy(k.id, "?");
 	kw_alert_init(&a, "d", KW_SEV_HIGH, 0, &k);
+	kw_alert_trees(&a);
 	assert_string_equal(
 		json_string_value(json_object_get(a.suppress, "key")), "?");
 	kw_alert_clear(&a);
@@ -422,6 +426,183 @@ static void test_text(void **state)
 	kw_alert_clear(&a);
 }
 
+/* ------------------------------------------- flat form against trees */
+
+static uint64_t rng = 0x5eed;
+
+static unsigned below(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned)(rng % n);
+}
+
+/* Random text into buf (cap bytes): ASCII, UTF-8, the key, control
+ * bytes, and now and then a byte that breaks UTF-8; some long enough to
+ * be cut, or to fill the flat form. */
+static size_t odd(char *buf, size_t cap, const char *secret)
+{
+	static const char *const bits[] = {
+		"a",	"Z",	    "/v1/x",	  " ",	      "\"",
+		"\\",	"\n",	    "\x01",	  "\xc3\xa9", ELLIPSIS,
+		"\xff", "\xe2\x80", "203.0.113.9"};
+	size_t n = 0, want = below(4) == 0 ? below(900) : below(40);
+
+	while (n < want && n + 20 < cap) {
+		const char *b =
+			below(12) == 0
+				? secret
+				: bits[below(sizeof(bits) / sizeof(bits[0]))];
+		size_t len = strlen(b);
+
+		memcpy(buf + n, b, len);
+		n += len;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+/* The same calls on an alert kept flat and on one made trees first give
+ * the same alert: the same JSON, the same incompleteness, the same
+ * answers from the getters, the same copies. Names repeat (a field set
+ * again keeps its place), names and values break UTF-8, values are cut
+ * or fill the flat form (which then becomes trees half way). */
+static void test_flat_as_trees(void **state)
+{
+	static const char *const names[] = {
+		"op",	   "ip",  "path", "country",
+		"region",  "n",	  "t",	  "\xc3\xa9t\xc3\xa9",
+		"bad\xff", "k1",  "k2",	  "k3",
+		"k4",	   "k5",  "k6",	  "k7",
+		"k8",	   "k9",  "k10",  "k11",
+		"k12",	   "k13", "k14",  "k15"};
+	static const char secret[] = "sk_live_abcdefghijklmnop4242";
+	struct kw_alert_key k = spec_key();
+	char buf[1024], url[1024];
+
+	(void)state;
+	for (int round = 0; round < 3000; round++) {
+		struct kw_alert a[2], c;
+		char *j[2], *jc;
+		json_t *o[2], *want = json_object();
+		size_t len[2];
+		const char *t[2];
+		unsigned nops = below(4) == 0 ? 40 : below(12);
+
+		for (int w = 0; w < 2; w++) {
+			kw_alert_init(&a[w], "ops.first_seen", KW_SEV_LOW,
+				      1795132800000000, &k);
+			a[w].secret = kw_str_c(secret);
+		}
+		kw_alert_trees(&a[1]);
+		assert_false(a[0].evidence || a[0].suppress || a[0].links);
+		assert_non_null(a[1].evidence);
+		for (unsigned i = 0; i < nops; i++) {
+			unsigned op = below(8);
+			const char *name =
+				names[below(sizeof(names) / sizeof(names[0]))];
+			size_t n = odd(buf, sizeof(buf), secret);
+			int64_t v = (int64_t)below(1000) - 500;
+			unsigned pick = below(3), which = below(2);
+
+			if (op == 6)
+				kw_alert_add_request(&a[0], kw_str_c(buf));
+			for (int w = 0; w < 2; w++) {
+				struct kw_str s = {buf, n};
+
+				switch (op) {
+				case 0:
+				case 1:
+					kw_alert_evidence_str(&a[w], name, s);
+					break;
+				case 2:
+					kw_alert_evidence_int(&a[w], name, v);
+					break;
+				case 3:
+					kw_alert_evidence_time(&a[w], name,
+							       v * 86400000000);
+					break;
+				case 4:
+					kw_alert_evidence_json(
+						&a[w], name,
+						pick == 0
+							? json_pack("[s]", "x")
+						: v & 1 ? json_true()
+						: v & 2 ? json_integer(v)
+							: json_stringn(buf, n));
+					break;
+				case 5:
+					kw_alert_suppress_str(&a[w], name, s);
+					break;
+				case 6:
+					if (w)
+						kw_alert_add_request(&a[w], s);
+					break;
+				default:
+					if (!a[w].nrequests)
+						break;
+					snprintf(url, sizeof(url),
+						 "https://l/%s", buf);
+					kw_alert_add_link(
+						&a[w],
+						a[w].requests
+							[which ? 0
+							       : a[w].nrequests -
+									 1],
+						url);
+					break;
+				}
+			}
+			if (op == 5 && which)
+				json_object_set_new(want, name,
+						    json_stringn(buf, n));
+		}
+		for (int w = 0; w < 2; w++) {
+			j[w] = kw_alert_to_json(&a[w]);
+			o[w] = kw_alert_to_object(&a[w]);
+			t[w] = kw_alert_evidence_text(&a[w], "ip", &len[w]);
+		}
+		assert_int_equal(a[0].incomplete, a[1].incomplete);
+		assert_true((j[0] == NULL) == (j[1] == NULL));
+		if (j[0])
+			assert_string_equal(j[0], j[1]);
+		assert_true((o[0] == NULL) == (o[1] == NULL));
+		if (o[0])
+			assert_true(json_equal(o[0], o[1]));
+		assert_true((t[0] == NULL) == (t[1] == NULL));
+		if (t[0]) {
+			assert_int_equal(len[0], len[1]);
+			assert_memory_equal(t[0], t[1], len[0]);
+		}
+		for (unsigned r = 0; r < a[1].nrequests; r++) {
+			const char *l0 = kw_alert_link(&a[0], a[1].requests[r]);
+			const char *l1 = kw_alert_link(&a[1], a[1].requests[r]);
+
+			assert_true((l0 == NULL) == (l1 == NULL));
+			if (l0)
+				assert_string_equal(l0, l1);
+		}
+		assert_int_equal(kw_alert_suppress_has(&a[0], want),
+				 kw_alert_suppress_has(&a[1], want));
+		/* a queue's copy: trees, the same bytes */
+		kw_alert_copy(&c, &a[0]);
+		assert_false(c.flat.on);
+		jc = kw_alert_to_json(&c);
+		assert_true((jc == NULL) == (j[0] == NULL));
+		if (jc)
+			assert_string_equal(jc, j[0]);
+		free(jc);
+		kw_alert_clear(&c);
+		for (int w = 0; w < 2; w++) {
+			free(j[w]);
+			json_decref(o[w]);
+			kw_alert_clear(&a[w]);
+		}
+		json_decref(want);
+	}
+}
+
 static void test_severity(void **state)
 {
 	static const char *const names[] = {"info", "low", "medium", "high",
@@ -469,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_copy_clear),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_severity),
+		cmocka_unit_test(test_flat_as_trees),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -658,6 +658,7 @@ static void test_worst_shared(void **state)
 			 KW_OK);
 	kw_alert_evidence_str(&a, "ip", kw_str_c("45.1.2.3"));
 	kw_alert_set_id(&a, "a");
+	kw_alert_trees(&a); /* the trees are shared, not copied */
 	ev = json_incref(a.evidence);
 	kw_incidents_add(in, &a);
 	kw_alert_clear(&a);
@@ -678,6 +679,7 @@ static void test_worst_shared(void **state)
 			 KW_OK);
 	kw_alert_evidence_str(&b, "ip", kw_str_c("45.1.2.4"));
 	kw_alert_set_id(&b, "b");
+	kw_alert_trees(&b);
 	ev2 = json_incref(b.evidence);
 	kw_incidents_add(in, &b);
 	kw_alert_clear(&b);

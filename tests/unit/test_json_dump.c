@@ -408,9 +408,16 @@ static void random_alert(struct kw_alert *a)
 	/* The summary as it is (not through kw_alert_summary, which would
 	 * repair it): the renderers' own repair is what is compared. */
 	odd_text(a->summary, sizeof(a->summary), bad, false);
+	/* Half of them with trees (any value), half flat (what the setters
+	 * take; a list or an object makes trees). */
+	if (rnd_below(2))
+		kw_alert_trees(a);
 	for (size_t i = rnd_below(5); i > 0; i--) {
 		odd_text(buf, 24, false, false);
-		json_object_set_new(a->evidence, buf, random_value(1));
+		if (a->flat.on)
+			kw_alert_evidence_json(a, buf, random_value(1));
+		else
+			json_object_set_new(a->evidence, buf, random_value(1));
 	}
 	if (rnd_below(3) == 0)
 		kw_alert_evidence_str(
@@ -428,11 +435,11 @@ static void random_alert(struct kw_alert *a)
 		odd_text(a->runbook, sizeof(a->runbook), bad, false);
 	if (rnd_below(3) == 0)
 		kw_alert_suppress_str(a, "op", kw_str_c("refunds.create"));
-	if (rnd_below(30) == 0) {
+	if (rnd_below(30) == 0 && !a->flat.on) {
 		json_decref(a->evidence);
 		a->evidence = NULL;
 	}
-	if (rnd_below(30) == 0) {
+	if (rnd_below(30) == 0 && !a->flat.on) {
 		json_decref(a->suppress);
 		a->suppress = NULL;
 	}

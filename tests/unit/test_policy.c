@@ -670,7 +670,7 @@ static void test_finish_alert(void **state)
 	snprintf(a.runbook, sizeof(a.runbook), "https://wiki.example/key");
 	kw_alert_add_request(&a, kw_str_c("e-1"));
 	kw_detect_finish_alert(&a, cfg, models);
-	assert_null(a.links);
+	assert_null(kw_alert_link(&a, "e-1"));
 	assert_string_equal(a.runbook, "https://wiki.example/key");
 	kw_alert_evidence_str(&a, "region", kw_str_c("eu-west-1"));
 	kw_detect_finish_alert(&a, cfg, models);
