@@ -314,12 +314,15 @@ static bool note_facts(struct incident *e, const struct kw_alert *a)
  * messages built from the worst share them in turn). */
 static void set_worst(struct incident *e, const struct kw_alert *a)
 {
+	size_t n;
+
 	kw_alert_clear(&e->worst);
 	kw_alert_share(&e->worst, a);
 	json_decref(e->worst.update);
 	e->worst.update = NULL;
-	snprintf(e->worst_detector, sizeof(e->worst_detector), "%s",
-		 a->detector);
+	n = strnlen(a->detector, sizeof(e->worst_detector) - 1);
+	memcpy(e->worst_detector, a->detector, n);
+	e->worst_detector[n] = '\0';
 	e->worst.detector = e->worst_detector;
 }
 
@@ -702,6 +705,25 @@ static struct incident *next_place(struct kw_incidents *in, int64_t now)
 	return e;
 }
 
+/* v in decimal, as "%" PRId64 writes it, into out (21 bytes or more):
+ * printf's machinery costs more than the id's hash around it. */
+static void decimal(char *out, int64_t v)
+{
+	char buf[24];
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	size_t n = 0;
+
+	do {
+		buf[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*out++ = '-';
+	while (n)
+		*out++ = buf[--n];
+	*out = '\0';
+}
+
 static struct incident *open_entry(struct kw_incidents *in, uint64_t fp,
 				   const struct kw_alert *a)
 {
@@ -715,7 +737,7 @@ static struct incident *open_entry(struct kw_incidents *in, uint64_t fp,
 	}
 	set_worst(e, a);
 	e->fp = fp;
-	snprintf(t, sizeof(t), "%" PRId64, a->time);
+	decimal(t, a->time);
 	kw_alert_make_id(e->id, "kwi_", parts, 3);
 	e->opened = e->last = e->last_msg = a->time;
 	push_last(in, a->time);

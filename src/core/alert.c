@@ -73,7 +73,11 @@ static void put(struct kw_alert *a, json_t *obj, const char *name, json_t *v)
 /* Whether p[0..n) is valid UTF-8 (as jansson checks it). */
 static bool utf8_ok(const unsigned char *p, size_t n)
 {
-	for (size_t i = 0, len; i < n; i += len) {
+	size_t i = 0;
+
+	while (i < n && p[i] < 0x80) /* most text is ASCII */
+		i++;
+	for (size_t len; i < n; i += len) {
 		len = kw_utf8_len(p + i, n - i);
 		if (!len)
 			return false;
@@ -94,7 +98,8 @@ static const struct kw_alert_field *flat_find(const struct kw_alert_flat *f,
 	for (unsigned i = 0; i < f->n; i++) {
 		const struct kw_alert_field *x = &f->f[i];
 
-		if (x->part == part && !strcmp(f->text + x->name, name))
+		if (x->part == part && f->text[x->name] == name[0] &&
+		    !strcmp(f->text + x->name, name))
 			return x;
 	}
 	return NULL;

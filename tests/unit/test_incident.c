@@ -644,6 +644,34 @@ static void test_save_load(void **state)
  * copy (the router changes it no more once routed): the message carries
  * the very object, and it lives on after the alert is gone. A worse alert
  * takes its place; the old one's evidence is let go. */
+/* An incident's id: SHA-256 over the key's fingerprint, the opening
+ * alert's id and its time in decimal (negative and extreme times too). */
+static void test_ids(void **state)
+{
+	static const int64_t times[] = {T0,	  0,	     -1,
+					-1234567, INT64_MIN, INT64_MAX};
+	struct record r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		struct kw_incidents *in = table(&r, 0);
+		struct kw_alert_key k = key_n((int)i);
+		char subject[64], t[32], aid[KW_ALERT_ID_LEN + 1];
+		char want[KW_ALERT_ID_LEN + 1];
+		const char *ap[] = {"geo.new_ip", k.fp, subject};
+		const char *ip[] = {k.fp, aid, t};
+
+		snprintf(subject, sizeof(subject), "%lld", (long long)times[i]);
+		snprintf(t, sizeof(t), "%lld", (long long)times[i]);
+		kw_alert_make_id(aid, "kwa_", ap, 3);
+		kw_alert_make_id(want, "kwi_", ip, 3);
+		assert_string_equal(add(in, (int)i, "geo.new_ip", KW_SEV_LOW,
+					times[i], NULL),
+				    want);
+		kw_incidents_destroy(in);
+	}
+}
+
 static void test_worst_shared(void **state)
 {
 	struct record r;
@@ -708,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_summaries),
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_worst_shared),
+		cmocka_unit_test(test_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
