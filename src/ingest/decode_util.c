@@ -327,7 +327,8 @@ bool kw_decode_scan(struct kw_decode_rec *r, const struct kw_record *rec,
 	r->len = rec->n;
 	r->key = KW_STR_NULL;
 	st = kw_json_scan_hinted(r->df->paths, r->df->hint, rec->p, rec->n,
-				 r->vals, arena, &err);
+				 arena, &err);
+	r->vals = r->df->hint->val;
 	if (st == KW_ENOMEM) {
 		kw_skips_add(
 			r->skips, KW_SKIP_TOO_LONG, r->file, r->line,

@@ -242,7 +242,8 @@ struct kw_decode_rec {
 	const char *text; /* the record scanned last (kw_decode_scan) */
 	size_t len;
 	struct kw_str key; /* the key kw_decode_key found; empty before */
-	struct kw_json_value vals[KW_JSON_MAX_PATHS];
+	/* the values of df's paths (kw_decode_scan), in df's hint */
+	const struct kw_json_value *vals;
 };
 
 /* Offer the record to the decoding stage as not being in this decoder's

@@ -284,6 +284,7 @@ struct scan {
 	struct kw_arena *arena;
 	struct kw_json_hint *hint; /* NULL: no prediction */
 	uint32_t hk;		   /* the next key hint->key[hk] predicts */
+	uint64_t set;		   /* the flat path: the slots it wrote */
 	bool deep;		   /* a container opened inside another */
 	bool no_alloc;		   /* the flat path: never touch the arena */
 	enum kw_status st;	   /* KW_EINVAL or KW_ENOMEM once failed */
@@ -1517,6 +1518,7 @@ static bool parse_flat(struct scan *sc)
 				       ? __builtin_ctzll(term)
 				       : -1;
 		}
+		sc->set |= term;
 		if ((unsigned char)*s <= ' ') {
 			s = skip_ws(s, end);
 			if (s >= end)
@@ -1614,12 +1616,24 @@ void kw_json_hint_reset(struct kw_json_hint *hint)
 	hint->paths = NULL;
 	hint->n = 0;
 	hint->flat = false;
+	clear_paths(hint->val, hint->set);
+	hint->set = 0;
 }
 
-enum kw_status kw_json_scan_hinted(const struct kw_json_paths *paths,
-				   struct kw_json_hint *hint, const char *text,
-				   size_t len, struct kw_json_value *out,
-				   struct kw_arena *arena, struct kw_error *err)
+/* The slots of every path of ps. */
+static inline uint64_t all_slots(const struct kw_json_paths *ps)
+{
+	return ps->npaths >= 64 ? ~UINT64_C(0)
+				: (UINT64_C(1) << ps->npaths) - 1;
+}
+
+/* kw_json_scan into out, with hint (NULL: none) predicting the keys; with
+ * a hint, out is hint->val and only its slots in hint->set may be other
+ * than ABSENT on entry, and are so again on return. */
+static enum kw_status scan_into(const struct kw_json_paths *paths,
+				struct kw_json_hint *hint, const char *text,
+				size_t len, struct kw_json_value *out,
+				struct kw_arena *arena, struct kw_error *err)
 {
 	struct scan sc = {
 		.base = text,
@@ -1629,42 +1643,52 @@ enum kw_status kw_json_scan_hinted(const struct kw_json_paths *paths,
 		.arena = arena,
 		.hint = hint,
 		.hk = 0,
+		.set = 0,
 		.st = KW_OK,
 	};
 
-	if (hint && hint->paths != paths) {
+	if (!hint) {
+		for (size_t i = 0; i < paths->npaths; i++)
+			out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
+	} else if (hint->paths != paths) {
 		/* nodes of another path set mean nothing here */
+		kw_json_hint_reset(hint);
 		hint->paths = paths;
-		hint->n = 0;
-		hint->flat = false;
 	}
-	for (size_t i = 0; i < paths->npaths; i++)
-		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
 	if (hint && hint->flat) {
 		sc.no_alloc = true;
 		if (parse_flat(&sc)) {
-			if (sc.st == KW_OK)
-				return KW_OK;
-			goto failed;
+			if (sc.st != KW_OK)
+				goto failed;
+			/* what the last text had and this one has not */
+			clear_paths(out, hint->set & ~sc.set);
+			hint->set = sc.set;
+			return KW_OK;
 		}
 		/* start again; what the flat path learnt stays */
 		sc.no_alloc = false;
 		sc.hk = 0;
 		sc.st = KW_OK;
-		for (size_t i = 0; i < paths->npaths; i++)
-			out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
+		hint->set |= sc.set;
+	}
+	if (hint) {
+		clear_paths(out, hint->set);
+		hint->set = 0;
 	}
 	if (parse(&sc) == KW_OK) {
 		if (hint) {
 			const char *s = skip_ws(text, sc.end);
 
 			hint->flat = !sc.deep && s < sc.end && *s == '{';
+			hint->set = all_slots(paths);
 		}
 		return KW_OK;
 	}
 failed:
 	for (size_t i = 0; i < paths->npaths; i++)
 		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
+	if (hint)
+		hint->set = 0;
 	if (sc.st == KW_ENOMEM)
 		return kw_error_set(err, KW_ENOMEM,
 				    "JSON scan: arena exhausted");
@@ -1672,9 +1696,17 @@ failed:
 			    sc.fail_at + 1, sc.reason);
 }
 
+enum kw_status kw_json_scan_hinted(const struct kw_json_paths *paths,
+				   struct kw_json_hint *hint, const char *text,
+				   size_t len, struct kw_arena *arena,
+				   struct kw_error *err)
+{
+	return scan_into(paths, hint, text, len, hint->val, arena, err);
+}
+
 enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
 			    size_t len, struct kw_json_value *out,
 			    struct kw_arena *arena, struct kw_error *err)
 {
-	return kw_json_scan_hinted(paths, NULL, text, len, out, arena, err);
+	return scan_into(paths, NULL, text, len, out, arena, err);
 }

@@ -122,6 +122,13 @@ struct kw_json_hint {
 	/* the last text was one object of scalars: try the flat path */
 	bool flat;
 	struct kw_json_hint_key key[KW_JSON_HINT_KEYS];
+	/* The last scan's values (kw_json_scan_hinted): the scanner's, read
+	 * them, never write them. Each scan rewrites only the slots it
+	 * finds and clears those the scan before set and this one did not,
+	 * so the array is not cleared whole once a line. */
+	struct kw_json_value val[KW_JSON_MAX_PATHS];
+	/* the slots of val that may not be ABSENT; all others are */
+	uint64_t set;
 };
 
 void kw_json_hint_reset(struct kw_json_hint *hint);
@@ -138,14 +145,14 @@ enum kw_status kw_json_scan(const struct kw_json_paths *paths, const char *text,
 			    size_t len, struct kw_json_value *out,
 			    struct kw_arena *arena, struct kw_error *err);
 
-/* The same, predicting the keys from hint (may be NULL: kw_json_scan) and
- * leaving this text's key order in it for the next call. The result is
- * always the one kw_json_scan gives (tests/unit/test_json_diff.c and the
- * fuzz target compare them). */
+/* The same, predicting the keys from hint (not NULL) and leaving this
+ * text's key order in it for the next call; the values are in hint->val,
+ * valid until the next scan with the hint or its reset. They are always
+ * the ones kw_json_scan gives (tests/unit/test_json_diff.c and the fuzz
+ * target compare them). */
 enum kw_status kw_json_scan_hinted(const struct kw_json_paths *paths,
 				   struct kw_json_hint *hint, const char *text,
-				   size_t len, struct kw_json_value *out,
-				   struct kw_arena *arena,
+				   size_t len, struct kw_arena *arena,
 				   struct kw_error *err);
 
 #endif

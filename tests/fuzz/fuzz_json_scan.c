@@ -40,7 +40,8 @@ static void die(const char *why, size_t path, const uint8_t *data, size_t size)
 static void check(const struct kw_json_paths *paths, struct kw_json_hint *hint,
 		  struct kw_arena *arena, const uint8_t *data, size_t size)
 {
-	struct kw_json_value out[CMP_NPATHS], hout[CMP_NPATHS];
+	struct kw_json_value out[CMP_NPATHS];
+	const struct kw_json_value *hout = hint->val;
 	struct kw_error err, herr;
 	enum kw_status st, hst;
 	json_t *root;
@@ -48,8 +49,8 @@ static void check(const struct kw_json_paths *paths, struct kw_json_hint *hint,
 	kw_arena_reset(arena);
 	err.msg[0] = herr.msg[0] = '\0';
 	st = kw_json_scan(paths, (const char *)data, size, out, arena, &err);
-	hst = kw_json_scan_hinted(paths, hint, (const char *)data, size, hout,
-				  arena, &herr);
+	hst = kw_json_scan_hinted(paths, hint, (const char *)data, size, arena,
+				  &herr);
 	root = json_loadb((const char *)data, size, 0, NULL);
 	if (st != KW_OK && st != KW_EINVAL)
 		die("unexpected status", 0, data, size);

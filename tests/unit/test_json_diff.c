@@ -113,7 +113,8 @@ static void compare_all(const char *what, const char *how, enum kw_status st,
  * column with the same reason). */
 static void check(struct ctx *c, const char *what, const char *text, size_t len)
 {
-	struct kw_json_value out[CMP_NPATHS], hout[CMP_NPATHS];
+	struct kw_json_value out[CMP_NPATHS];
+	const struct kw_json_value *hout = c->hint.val;
 	struct kw_error err, herr;
 	json_error_t jerr;
 	enum kw_status st, hst;
@@ -122,8 +123,8 @@ static void check(struct ctx *c, const char *what, const char *text, size_t len)
 	kw_arena_reset(&c->arena);
 	err.msg[0] = herr.msg[0] = '\0';
 	st = kw_json_scan(c->paths, text, len, out, &c->arena, &err);
-	hst = kw_json_scan_hinted(c->paths, &c->hint, text, len, hout,
-				  &c->arena, &herr);
+	hst = kw_json_scan_hinted(c->paths, &c->hint, text, len, &c->arena,
+				  &herr);
 	root = json_loadb(text, len, 0, &jerr);
 	c->checked++;
 	compare_all(what, "plain", st, &err, out, root, text, len);
@@ -559,6 +560,27 @@ static void test_key_orders(void **state)
 	assert_false(c->hint.flat);
 	check(c, "key order", "{\"a\":1,\"b\":2}", 13);
 	assert_true(c->hint.flat);
+	/* a scan rewrites only the slots it finds and clears those the one
+	 * before set and it did not: a key left out is ABSENT again, on
+	 * the flat path and after the general one (check compares every
+	 * slot with the plain scan's) */
+	kw_json_hint_reset(&c->hint);
+	check(c, "stale slot", "{\"a\":1,\"k\":true,\"s\":\"x\"}", 24);
+	assert_int_equal(c->hint.set, (UINT64_C(1) << CMP_NPATHS) - 1);
+	check(c, "stale slot", "{\"a\":1,\"k\":true,\"s\":\"x\"}", 24);
+	assert_int_equal(c->hint.set, 1 << 0 | 1 << 4 | 1 << 6);
+	check(c, "stale slot", "{\"a\":2,\"s\":\"y\"}", 15);
+	assert_true(c->hint.flat);
+	assert_int_equal(c->hint.set, 1 << 0 | 1 << 4);
+	assert_int_equal(c->hint.val[6].type, KW_JSON_ABSENT);
+	check(c, "stale slot", "{\"k\":false,\"o\":{\"p\":1}}", 24);
+	check(c, "stale slot", "{\"a\":3}", 7);
+	assert_int_equal(c->hint.set, 1 << 0);
+	for (size_t i = 1; i < CMP_NPATHS; i++)
+		assert_int_equal(c->hint.val[i].type, KW_JSON_ABSENT);
+	check(c, "stale slot", "{\"a\":3", 6);
+	assert_int_equal(c->hint.set, 0);
+	assert_int_equal(c->hint.val[0].type, KW_JSON_ABSENT);
 	/* an optional key that comes and goes is written in, not over the
 	 * keys after it: the order converges on all of them */
 	kw_json_hint_reset(&c->hint);
@@ -726,7 +748,7 @@ static void test_flat_arena(void **state)
 	for (size_t limit = 16; limit <= 64; limit += 16) {
 		kw_json_hint_reset(&c->hint);
 		for (size_t i = 0; i < sizeof(texts) / sizeof(*texts); i++) {
-			struct kw_json_value out[CMP_NPATHS], hout[CMP_NPATHS];
+			struct kw_json_value out[CMP_NPATHS];
 			struct kw_error err = {0}, herr = {0};
 			struct kw_arena a, ha;
 			enum kw_status st, hst;
@@ -736,8 +758,7 @@ static void test_flat_arena(void **state)
 			st = kw_json_scan(c->paths, texts[i], strlen(texts[i]),
 					  out, &a, &err);
 			hst = kw_json_scan_hinted(c->paths, &c->hint, texts[i],
-						  strlen(texts[i]), hout, &ha,
-						  &herr);
+						  strlen(texts[i]), &ha, &herr);
 			assert_int_equal(st, hst);
 			assert_string_equal(err.msg, herr.msg);
 			assert_int_equal(a.used, ha.used);
