@@ -284,7 +284,7 @@ struct scan {
 	struct kw_arena *arena;
 	struct kw_json_hint *hint; /* NULL: no prediction */
 	uint32_t hk;		   /* the next key hint->key[hk] predicts */
-	uint64_t set;		   /* the flat path: the slots it wrote */
+	uint64_t set;		   /* the slots parse_flat wrote, once true */
 	bool deep;		   /* a container opened inside another */
 	bool no_alloc;		   /* the flat path: never touch the arena */
 	enum kw_status st;	   /* KW_EINVAL or KW_ENOMEM once failed */
@@ -1481,6 +1481,7 @@ static bool parse_flat(struct scan *sc)
 				      *hend = h->key + h->n;
 	struct pending pend[FLAT_PENDING];
 	size_t npend = 0;
+	uint64_t set = 0; /* the slots written (sc->set once it is true) */
 
 	if (s >= end || *s != '{')
 		return false;
@@ -1518,7 +1519,7 @@ static bool parse_flat(struct scan *sc)
 				       ? __builtin_ctzll(term)
 				       : -1;
 		}
-		sc->set |= term;
+		set |= term;
 		if ((unsigned char)*s <= ' ') {
 			s = skip_ws(s, end);
 			if (s >= end)
@@ -1590,6 +1591,7 @@ static bool parse_flat(struct scan *sc)
 			return false;
 		break;
 	}
+	sc->set = set;
 	for (size_t i = 0; i < npend; i++) {
 		char *d = kw_arena_alloc(sc->arena, pend[i].n + 1);
 		struct kw_json_value v = {.type = KW_JSON_STRING, .p = d};
@@ -1620,6 +1622,12 @@ void kw_json_hint_reset(struct kw_json_hint *hint)
 	hint->set = 0;
 }
 
+static void clear_all(struct kw_json_value *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
+}
+
 /* The slots of every path of ps. */
 static inline uint64_t all_slots(const struct kw_json_paths *ps)
 {
@@ -1647,10 +1655,7 @@ static enum kw_status scan_into(const struct kw_json_paths *paths,
 		.st = KW_OK,
 	};
 
-	if (!hint) {
-		for (size_t i = 0; i < paths->npaths; i++)
-			out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
-	} else if (hint->paths != paths) {
+	if (hint && hint->paths != paths) {
 		/* nodes of another path set mean nothing here */
 		kw_json_hint_reset(hint);
 		hint->paths = paths;
@@ -1669,12 +1674,10 @@ static enum kw_status scan_into(const struct kw_json_paths *paths,
 		sc.no_alloc = false;
 		sc.hk = 0;
 		sc.st = KW_OK;
-		hint->set |= sc.set;
 	}
-	if (hint) {
-		clear_paths(out, hint->set);
+	clear_all(out, paths->npaths);
+	if (hint)
 		hint->set = 0;
-	}
 	if (parse(&sc) == KW_OK) {
 		if (hint) {
 			const char *s = skip_ws(text, sc.end);
@@ -1685,8 +1688,7 @@ static enum kw_status scan_into(const struct kw_json_paths *paths,
 		return KW_OK;
 	}
 failed:
-	for (size_t i = 0; i < paths->npaths; i++)
-		out[i] = (struct kw_json_value){.type = KW_JSON_ABSENT};
+	clear_all(out, paths->npaths);
 	if (hint)
 		hint->set = 0;
 	if (sc.st == KW_ENOMEM)
