@@ -178,6 +178,12 @@ struct kw_detector_ops {
 	 * key's next event comes after the watermark has passed them. */
 	int64_t (*flush)(void *self, int64_t watermark, struct kw_keyent *key,
 			 void *state, const struct kw_emit *emit);
+	/* Optional, with flush. True when flush(INT64_MIN) is always
+	 * kw_win_due (detect/learned.h) of the struct kw_win at byte
+	 * *offset of the key's state with windows of *len: the engine then
+	 * reads that after each event instead of calling flush. Asked once,
+	 * after create. */
+	bool (*window)(void *self, size_t *offset, int64_t *len);
 
 	/* Optional (default: none). The part of a family that looks across
 	 * keys (auth.failures: one IP denied for many keys). The engine

@@ -36,6 +36,7 @@
  * Per key: the open windows and the usual failures. 48 bytes.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +406,15 @@ static int64_t errors_flush(void *self, int64_t watermark,
 	return errors_close(e, watermark, key, st, emit);
 }
 
+static bool errors_window(void *self, size_t *offset, int64_t *len)
+{
+	const struct errors *e = self;
+
+	*offset = offsetof(struct errors_key, win);
+	*len = e->window;
+	return e->on_errors;
+}
+
 static void errors_destroy(void *self)
 {
 	free(self);
@@ -438,6 +448,7 @@ const struct kw_detector_ops kw_detect_errors = {
 	.observe_unauth = errors_observe_unauth,
 	.tick = errors_tick,
 	.flush = errors_flush,
+	.window = errors_window,
 	.observe_global = errors_global,
 	.destroy = errors_destroy,
 };

@@ -38,6 +38,7 @@
  * bytes: the count at which their current window turns hot.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,6 +614,15 @@ static int64_t rate_flush(void *self, int64_t watermark, struct kw_keyent *key,
 	return rate_close(r, watermark, key, st, emit);
 }
 
+static bool rate_window(void *self, size_t *offset, int64_t *len)
+{
+	const struct rate *r = self;
+
+	*offset = offsetof(struct rate_key, win);
+	*len = r->window;
+	return r->on;
+}
+
 /* What the key learnt: per hour of the day, the usual count and the
  * spike threshold a window is held to (close_window's test), per minute. */
 static void rate_describe(void *self, const struct kw_keyent *key,
@@ -692,6 +702,7 @@ const struct kw_detector_ops kw_detect_rate = {
 	.observe = rate_observe,
 	.tick = rate_tick,
 	.flush = rate_flush,
+	.window = rate_window,
 	.describe = rate_describe,
 	.destroy = rate_destroy,
 	.validate = rate_validate,

@@ -138,6 +138,16 @@ struct kw_shard {
 	 * key's windows are asked about after each event. */
 	uint8_t flushing[KW_ENGINE_MAX_FAMILIES];
 	size_t nflushing;
+	/* Of those, the ones whose answer is one window's due time
+	 * (kw_detector_ops.window), read in the key's state, and the
+	 * others, asked. */
+	struct kw_shard_win {
+		size_t offset; /* of its struct kw_win in the key's state */
+		int64_t len;
+	} wins[KW_ENGINE_MAX_FAMILIES];
+	size_t nwins;
+	uint8_t asking[KW_ENGINE_MAX_FAMILIES];
+	size_t nasking;
 	struct kw_keytab *keys;
 	struct kw_snapshot
 		*stash; /* evicted keys' learning; NULL: no --state */

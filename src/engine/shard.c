@@ -24,6 +24,7 @@
 #include "core/glob.h"
 #include "core/key.h"
 #include "core/log.h"
+#include "detect/learned.h"
 #include "engine/engine_impl.h"
 #include "engine/wheel.h"
 
@@ -201,8 +202,17 @@ static void schedule(struct kw_shard *s, struct kw_keyent *key, unsigned stream)
 	/* flush_key(s, key, INT64_MIN) without its bookkeeping for what a
 	 * flush raises: at INT64_MIN nothing closes, so nothing is raised
 	 * and the key's first_seen is not read. */
-	for (size_t k = 0; k < s->nflushing; k++) {
-		const struct kw_family *f = &s->fam[s->flushing[k]];
+	for (size_t k = 0; k < s->nwins; k++) {
+		int64_t d = kw_win_due(
+			(const struct kw_win
+				 *)(const void *)(state + s->wins[k].offset),
+			s->wins[k].len);
+
+		if (d < due)
+			due = d;
+	}
+	for (size_t k = 0; k < s->nasking; k++) {
+		const struct kw_family *f = &s->fam[s->asking[k]];
 		int64_t d = f->ops->flush(f->self, INT64_MIN, key,
 					  state + f->offset, &s->emit);
 
@@ -730,8 +740,18 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 		st = f->ops->create(&env, &f->self, err);
 		if (st != KW_OK)
 			return st;
-		if (f->ops->flush)
+		if (f->ops->flush) {
+			struct kw_shard_win *w = &s->wins[s->nwins];
+
 			s->flushing[s->nflushing++] = (uint8_t)s->nfam;
+			if (f->ops->window &&
+			    f->ops->window(f->self, &w->offset, &w->len)) {
+				w->offset += f->offset;
+				s->nwins++;
+			} else {
+				s->asking[s->nasking++] = (uint8_t)s->nfam;
+			}
+		}
 		s->nfam++;
 		if (!f->ops->cloud_only)
 			s->nfam_plain = s->nfam;
@@ -801,6 +821,8 @@ void kw_shard_fini(struct kw_shard *s)
 	}
 	s->nfam = 0;
 	s->nflushing = 0;
+	s->nwins = 0;
+	s->nasking = 0;
 	kw_keytab_destroy(s->keys);
 	kw_snapshot_destroy(s->stash);
 	for (size_t i = 0; s->clocks && i < KW_ENGINE_STREAMS_MAX; i++)

@@ -56,6 +56,7 @@ static void request(struct fixture *f, const char *k, const char *ip, int64_t t,
 	f->ent->mode = KW_MODE_LIVE;
 	kw_detect_errors.observe(f->self, &ev, f->ent, kw_keytab_state(f->ent),
 				 &emit);
+	fixture_check_due(f);
 }
 
 /* In minute m (from t0): ok requests answered 200 and bad answered
@@ -81,9 +82,15 @@ static void test_floor_new_key(void **state)
 {
 	struct fixture f;
 	const json_t *a;
+	size_t off;
+	int64_t len;
 
 	(void)state;
 	setup_cfg(&f, "{}");
+	/* the engine reads the key's due time in place (request checks it
+	 * against flush after every event) */
+	assert_true(kw_detect_errors.window(f.self, &off, &len));
+	assert_int_equal(len, 5 * 60 * INT64_C(1000000));
 	minute(&f, 0, 10, 25, 403);
 	finish(&f);
 	assert_int_equal(f.n, 1);

@@ -81,6 +81,7 @@ static void minute(struct fixture *f, int64_t m, unsigned n)
 		f->ent->mode = KW_MODE_LIVE;
 		kw_detect_rate.observe(f->self, &ev, f->ent,
 				       kw_keytab_state(f->ent), &emit);
+		fixture_check_due(f);
 	}
 	kw_detect_rate.tick(f->self, start + MIN - 2 * MIN, &emit);
 }
@@ -92,9 +93,15 @@ static void test_spike_caught(void **state)
 {
 	struct fixture f;
 	const json_t *a;
+	size_t off;
+	int64_t len;
 
 	(void)state;
 	setup_cfg(&f, "{}");
+	/* the engine reads the key's due time in place (minute checks it
+	 * against flush after every event) */
+	assert_true(kw_detect_rate.window(f.self, &off, &len));
+	assert_int_equal(len, 60 * INT64_C(1000000));
 	/* Four days at 5 a minute; on day 4 at 12:00, 60 in one minute. */
 	for (int64_t m = 0; m < 4 * 1440 + 780; m++)
 		minute(&f, m, m == 4 * 1440 + 720 ? 60 : 5);
@@ -357,6 +364,8 @@ static void test_min_count_keeps_tiny_keys_quiet(void **state)
 static void test_options(void **state)
 {
 	struct fixture f;
+	size_t off;
+	int64_t len;
 
 	(void)state;
 	/* min_count 100: the 60 of test_spike_caught is not enough. */
@@ -370,6 +379,7 @@ static void test_options(void **state)
 
 	setup_cfg(&f,
 		  "{\"detectors\": {\"rate.spike\": {\"enabled\": false}}}");
+	assert_false(kw_detect_rate.window(f.self, &off, &len));
 	for (int64_t m = 0; m < 4 * 1440 + 780; m++)
 		minute(&f, m, m == 4 * 1440 + 720 ? 600 : 5);
 	finish(&f);
