@@ -517,15 +517,28 @@ void kw_geoip_cache_destroy(struct kw_geoip_cache *c, struct kw_geoip *g)
 	free(c);
 }
 
-static uint64_t ip_hash(const struct kw_ip *ip)
+/* The bytes of an IPv4 (4) or IPv6 (16) address as two words, zero past
+ * the four of IPv4 whatever addr holds there. */
+static inline void ip_words(const struct kw_ip *ip, uint64_t w[2])
 {
-	uint64_t h = 0xcbf29ce484222325u ^ ip->family;
-	size_t n = ip->family == 4 ? 4 : 16;
+	if (ip->family == 4) {
+		uint32_t v;
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= ip->addr[i];
-		h *= 0x100000001b3u;
+		memcpy(&v, ip->addr, 4);
+		w[0] = v;
+		w[1] = 0;
+	} else {
+		memcpy(w, ip->addr, 16);
 	}
+}
+
+/* A hash of the address's words (and family) that spreads them over the
+ * cache: two multiply-xorshift rounds. */
+static inline uint64_t ip_hash(const uint64_t w[2], uint8_t family)
+{
+	uint64_t h = (w[0] ^ family) * UINT64_C(0x9e3779b97f4a7c15);
+
+	h = (h ^ (h >> 32) ^ w[1]) * UINT64_C(0xbf58476d1ce4e5b9);
 	return h ^ (h >> 29);
 }
 
@@ -629,22 +642,25 @@ const struct kw_geo *kw_geoip_lookup_in(struct kw_geoip *g,
 					const struct kw_ip *ip)
 {
 	struct cache_ent *c;
-	size_t n;
+	uint64_t w[2], cw[2];
 
 	if (!g || !g->n || !ip || (ip->family != 4 && ip->family != 6))
 		return NULL;
 	cache->lookups++;
-	n = ip->family == 4 ? 4 : 16;
-	c = &cache->ent[ip_hash(ip) % cache->cap];
-	if (c->ip.family == ip->family && !memcmp(c->ip.addr, ip->addr, n)) {
-		cache->hits++;
-		return &c->geo;
+	ip_words(ip, w);
+	c = &cache->ent[ip_hash(w, ip->family) % cache->cap];
+	if (c->ip.family == ip->family) {
+		ip_words(&c->ip, cw);
+		if (cw[0] == w[0] && cw[1] == w[1]) {
+			cache->hits++;
+			return &c->geo;
+		}
 	}
 	if (!c->ip.family)
 		cache->used++;
 	memset(&c->ip, 0, sizeof(c->ip));
 	c->ip.family = ip->family;
-	memcpy(c->ip.addr, ip->addr, n);
+	memcpy(c->ip.addr, ip->addr, ip->family == 4 ? 4 : 16);
 	lookup_all(g, cache, ip, &c->geo);
 	return &c->geo;
 }

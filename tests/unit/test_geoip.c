@@ -256,6 +256,25 @@ static void test_cache_bound(void **state)
 	assert_int_equal(st.hits, 1);
 	assert_int_equal(st.db_errors, 0);
 	assert_int_equal(kw_geoip_set_cache(g, 0), KW_EINVAL);
+	/* One entry, so every address takes it: an answer is given again
+	 * only for the same family and all of the address's bytes (an IPv6
+	 * address that starts with an IPv4 one's bytes, or two that differ
+	 * in their last byte, are looked up afresh). */
+	assert_int_equal(kw_geoip_set_cache(g, 1), KW_OK);
+	assert_string_equal(look(g, "81.2.69.142")->country, "GB");
+	assert_string_not_equal(look(g, "5102:458e::")->country, "GB");
+	assert_string_equal(look(g, "81.2.69.142")->country, "GB");
+	assert_string_equal(look(g, "2001:db8:beef::7")->country, "AU");
+	look(g, "2001:db8:beef::6");
+	look(g, "2001:db8:beef::7");
+	kw_geoip_stats(g, &st);
+	assert_int_equal(st.hits, 1);
+	/* the same address again, and IPv4 written as IPv6 */
+	assert_string_equal(look(g, "2001:db8:beef::7")->country, "AU");
+	assert_string_equal(look(g, "81.2.69.142")->country, "GB");
+	assert_string_equal(look(g, "::ffff:81.2.69.142")->country, "GB");
+	kw_geoip_stats(g, &st);
+	assert_int_equal(st.hits, 3);
 	kw_geoip_close(g);
 }
 
