@@ -349,8 +349,16 @@ void kw_shard_fini(struct kw_shard *s);
  * for as far before) its key's entry and state. Either may be NULL. Each
  * event given as far must be analysed before its batch is reused. Nothing
  * is done while the shard's table is small (kw_shard.hinting). */
-void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
-		       const struct kw_event *near);
+void kw_shard_prefetch_run(struct kw_shard *s, const struct kw_event *far,
+			   const struct kw_event *near);
+/* Inline, so that the check costs no call while the table is small. */
+static inline void kw_shard_prefetch(struct kw_shard *s,
+				     const struct kw_event *far,
+				     const struct kw_event *near)
+{
+	if (s->hinting)
+		kw_shard_prefetch_run(s, far, near);
+}
 
 /* The events analysed next are of stream (an index in e->streams): the
  * families' clocks take its time. Called before each batch's events. */

@@ -490,11 +490,9 @@ ahead_find(struct kw_shard *s, const struct kw_event *ev, unsigned *cursor)
 	return a;
 }
 
-void kw_shard_prefetch(struct kw_shard *s, const struct kw_event *far,
-		       const struct kw_event *near)
+void kw_shard_prefetch_run(struct kw_shard *s, const struct kw_event *far,
+			   const struct kw_event *near)
 {
-	if (!s->hinting)
-		return;
 	/* asked for already (the last one asked for: a run called again at
 	 * the same event) */
 	if (far && s->ahead[(s->ahead_next - 1) % KW_SHARD_AHEAD].ev == far)
