@@ -100,139 +100,143 @@ static bool compressed(const rd_kafka_message_t *m)
 	       (!memcmp(v, gz_magic, 2) || !memcmp(v, zst_magic, 4));
 }
 
-/* A reader over the run's messages, in order: a plain message's payload
- * as it is, a compressed one's lines decoded through the readers; a
- * newline after a message that does not end with one. Damage in a
- * compressed message is logged and counted, and the reading goes on with
- * the next message (the lines before the damage are handed out). */
-struct run_src {
-	struct kw_kafka_input *in;
-	size_t i;	       /* the message being read */
-	size_t pos;	       /* of its payload, when plain */
-	struct kw_reader *sub; /* of it, when compressed */
-	bool started;	       /* m[i] looked at */
-	char last;	       /* the last byte handed out ('\n' at first) */
-	uint64_t bytes;	       /* handed out */
-};
-
 /* Done with message i: its newline is due when the last byte was not. */
-static void run_next(struct run_src *r)
+static void lines_next(struct kw_kafka_lines *l)
 {
-	kw_reader_close(r->sub);
-	r->sub = NULL;
-	r->started = false;
-	r->pos = 0;
-	r->i++;
+	kw_reader_close(l->sub);
+	l->sub = NULL;
+	l->started = false;
+	l->pos = 0;
+	l->i++;
 }
 
-static bool run_open(struct run_src *r, const rd_kafka_message_t *m)
+static bool lines_open(struct kw_kafka_lines *l, const rd_kafka_message_t *m)
 {
-	struct kw_kafka_input *in = r->in;
 	struct kw_error err;
 	char name[320];
 
-	r->started = true;
+	l->started = true;
 	if (!compressed(m))
 		return true;
-	in->st.compressed++;
-	snprintf(name, sizeof(name), "%s/%" PRId32 "@%" PRId64, in->o.name,
+	l->compressed++;
+	snprintf(name, sizeof(name), "%s/%" PRId32 "@%" PRId64, l->name,
 		 m->partition, m->offset);
 	kw_error_clear(&err);
-	if (kw_reader_open_mem(m->payload, m->len, name, &r->sub, &err) ==
+	if (kw_reader_open_mem(m->payload, m->len, name, &l->sub, &err) ==
 	    KW_OK)
 		return true;
-	in->st.damaged++;
+	l->damaged++;
 	kw_log_warn("kafka", "%s", err.msg);
 	return false;
 }
 
-static enum kw_status run_read(void *self, void *buf, size_t cap, size_t *got,
-			       struct kw_error *err)
+static enum kw_status lines_read(void *self, void *buf, size_t cap, size_t *got,
+				 struct kw_error *err)
 {
-	struct run_src *r = self;
-	struct kw_kafka_input *in = r->in;
+	struct kw_kafka_lines *l = self;
 	char *out = buf;
 	size_t n = 0;
 
 	(void)err;
-	while (n < cap && r->i < in->nrun) {
-		const rd_kafka_message_t *m = in->run[r->i];
+	while (n < cap && l->i < l->n) {
+		const rd_kafka_message_t *m = l->m[l->i];
 		size_t g;
 
-		if (!r->started && !run_open(r, m)) {
-			run_next(r);
+		if (!l->started && !lines_open(l, m)) {
+			lines_next(l);
 			continue;
 		}
-		if (r->sub) {
+		if (l->sub) {
 			struct kw_error e;
 
 			kw_error_clear(&e);
-			if (kw_reader_read(r->sub, out + n, cap - n, &g, &e) !=
+			if (kw_reader_read(l->sub, out + n, cap - n, &g, &e) !=
 			    KW_OK) {
-				in->st.damaged++;
+				l->damaged++;
 				kw_log_warn("kafka", "%s", e.msg);
 				g = 0;
 			} else if (g) {
 				n += g;
-				r->last = out[n - 1];
+				l->last = out[n - 1];
 				continue;
 			}
 		} else {
-			g = m->len - r->pos < cap - n ? m->len - r->pos
+			g = m->len - l->pos < cap - n ? m->len - l->pos
 						      : cap - n;
-			memcpy(out + n, (const char *)m->payload + r->pos, g);
-			r->pos += g;
+			memcpy(out + n, (const char *)m->payload + l->pos, g);
+			l->pos += g;
 			n += g;
 			if (g)
-				r->last = out[n - 1];
-			if (r->pos < m->len)
+				l->last = out[n - 1];
+			if (l->pos < m->len)
 				continue;
 		}
 		/* At the message's end (or its damage). */
-		if (r->last != '\n') {
+		if (l->last != '\n') {
 			if (n == cap)
 				break; /* the newline on the next call */
 			out[n++] = '\n';
-			r->last = '\n';
+			l->last = '\n';
 		}
-		run_next(r);
+		lines_next(l);
 	}
-	r->bytes += n;
+	l->bytes += n;
 	*got = n;
 	return KW_OK;
 }
 
-static uint64_t run_offset(void *self)
+static uint64_t lines_offset(void *self)
 {
-	return ((struct run_src *)self)->bytes;
+	return ((struct kw_kafka_lines *)self)->bytes;
 }
 
-static void run_destroy(void *self)
+static void lines_destroy(void *self)
 {
-	struct run_src *r = self;
+	struct kw_kafka_lines *l = self;
 
-	kw_reader_close(r->sub);
-	r->sub = NULL;
+	kw_reader_close(l->sub);
+	l->sub = NULL;
 }
 
-static const struct kw_reader_ops run_ops = {
+static const struct kw_reader_ops lines_ops = {
 	.name = "kafka",
-	.read = run_read,
-	.offset = run_offset,
-	.destroy = run_destroy,
+	.read = lines_read,
+	.offset = lines_offset,
+	.destroy = lines_destroy,
 };
+
+void kw_kafka_lines_reader(struct kw_kafka_lines *l, struct kw_reader *r)
+{
+	l->i = l->pos = 0;
+	l->sub = NULL;
+	l->started = false;
+	l->last = '\n';
+	*r = (struct kw_reader){&lines_ops, l, (char *)l->name, NULL};
+}
+
+void kw_kafka_lines_end(struct kw_kafka_lines *l)
+{
+	lines_destroy(l);
+}
 
 /* Hand the run out in one feed, then free its messages. */
 static void run_feed(struct kw_kafka_input *in)
 {
-	struct run_src src = {.in = in, .last = '\n'};
-	struct kw_reader r = {&run_ops, &src, (char *)in->o.name, NULL};
+	struct kw_kafka_lines l = {
+		.m = in->run,
+		.n = in->nrun,
+		.name = in->o.name,
+	};
+	struct kw_reader r;
 
 	if (!in->nrun)
 		return;
+	kw_kafka_lines_reader(&l, &r);
 	in->o.feed(in->o.ctx, &r, in->o.name, in->run_part);
-	run_destroy(&src);
-	in->st.bytes += src.bytes;
+	kw_kafka_lines_end(&l);
+	in->st.bytes += l.bytes;
+	in->st.compressed += l.compressed;
+	in->st.damaged += l.damaged;
 	for (size_t i = 0; i < in->nrun; i++)
 		rd_kafka_message_destroy(in->run[i]);
 	in->nrun = 0;

@@ -132,6 +132,35 @@ struct kw_kafka_partition_info {
 };
 
 struct kw_kafka_input;
+struct rd_kafka_message_s;
+
+/* The lines of a run of messages, in order, as kw_kafka_feed_fn's reader
+ * hands them out: a plain message's payload as it is, a gzip or zstd one
+ * decoded through the readers, a newline after a message that does not
+ * end with one. A compressed message that does not decode is logged (a
+ * warning naming NAME/PARTITION@OFFSET and what is wrong) and counted in
+ * damaged; the lines before the damage are handed out, and reading goes
+ * on with the next message. Set m, n and name (borrowed: they outlive
+ * the reader), zero the rest, then kw_kafka_lines_reader; read the reader
+ * to its end, then kw_kafka_lines_end (the reader itself is not closed
+ * with kw_reader_close: it lives where the caller put it). */
+struct kw_kafka_lines {
+	struct rd_kafka_message_s *const *m;
+	size_t n;
+	const char *name;
+	uint64_t bytes;	     /* handed out */
+	uint64_t compressed; /* messages that were gzip or zstd */
+	uint64_t damaged;    /* of them, those that did not decode */
+	/* private */
+	size_t i;	       /* the message being read */
+	size_t pos;	       /* of its payload, when plain */
+	struct kw_reader *sub; /* of it, when compressed */
+	bool started;	       /* m[i] looked at */
+	char last;	       /* the last byte handed out ('\n' at first) */
+};
+
+void kw_kafka_lines_reader(struct kw_kafka_lines *l, struct kw_reader *r);
+void kw_kafka_lines_end(struct kw_kafka_lines *l);
 
 /* Make the consumer (not in the group yet: kw_kafka_input_start). Errors
  * name the config's file and entry: a property librdkafka refuses, an
