@@ -28,6 +28,13 @@
  * marks to every repartition partition once a second), and a pair is
  * decided when that passes its window, so the decision does not depend on
  * the order records came in.
+ * What a table knows of its sources' marks does not depend on where its
+ * reading starts: a commit of q carries the marks its table had seen
+ * (the offset's metadata), and the next owner starts from them, since the
+ * marks that told them lie behind the offset; and with a changelog, a
+ * partition's mark is at least what its restored checkpoint covers, so
+ * an instance that took a partition over and has had nothing of it to
+ * read since still says how far it is complete.
  *
  * Exactly once:
  *   - input partition p's offset is committed only once the records its
@@ -60,12 +67,13 @@
 
 #define BYIP_STREAM 0x80000000u /* a stream id's bit: a byip partition */
 #define MARK_EVERY_US (INT64_C(1000) * 1000)
-#define POLL_MAX 4096	  /* records taken per poll */
-#define TIMEOUT_MS 30000  /* acks */
-#define CREATE_MS 10000	  /* creating the topic */
-#define RECORD_MAX 1024	  /* a record's bytes, at most */
-#define RESEND_EVERY 5	  /* marks sent again every 5th second */
-#define BAD_LOGGED_MAX 10 /* records skipped, named in the log */
+#define POLL_MAX 4096	   /* records taken per poll */
+#define TIMEOUT_MS 30000   /* acks */
+#define CREATE_MS 10000	   /* creating the topic */
+#define COMMITTED_MS 10000 /* reading the committed offsets */
+#define RECORD_MAX 1024	   /* a record's bytes, at most */
+#define RESEND_EVERY 5	   /* marks sent again every 5th second */
+#define BAD_LOGGED_MAX 10  /* records skipped, named in the log */
 
 struct bq {
 	bool owned;
@@ -232,8 +240,12 @@ static void mark_one(void *ctx, const struct kw_kafka_partition_info *pi)
 
 	if (p < 0 || p >= b->ninput)
 		return;
-	done = kw_engine_stream_done(b->d->engine,
-				     b->stream_base | (uint32_t)p);
+	/* With a changelog, a partition restored and not read since is
+	 * complete as far as its checkpoint covers: its last owner read
+	 * it and handed its records on before writing the checkpoint. */
+	done = b->cl ? kw_changelog_done(b->cl, p)
+		     : kw_engine_stream_done(b->d->engine,
+					     b->stream_base | (uint32_t)p);
 	if (done == INT64_MIN) {
 		/* Nothing read from it yet. Empty (nothing ever written to
 		 * it), it holds nothing back: it takes the others' mark
@@ -478,7 +490,96 @@ static void take(struct kw_byip *b, const rd_kafka_message_t *m)
 
 /* ------------------------------------------------------------ the group */
 
-static void own_q(struct kw_byip *b, int32_t q)
+/* The marks a commit of q carries (its offset's metadata): what its
+ * committer's table knew of every input partition's time, so that the
+ * next owner, reading on from that offset, knows it too (the marks that
+ * told it are behind the offset). "kwbyip1 N V0 ... VN-1" (microseconds,
+ * "-" for none), or "kwbyip1 N min V" (every partition at least V: the
+ * smallest) where that would not fit in COMMIT_META_MAX. */
+#define COMMIT_META_MAX 2048
+
+static size_t marks_text(const struct bq *bq, char *buf, size_t cap)
+{
+	int64_t min = INT64_MAX;
+	size_t n;
+
+	if (!bq->nsrc)
+		return 0;
+	for (int i = 0; i < bq->nsrc; i++)
+		min = bq->src[i] < min ? bq->src[i] : min;
+	n = (size_t)snprintf(buf, cap, "kwbyip1 %d", bq->nsrc);
+	for (int i = 0; i < bq->nsrc && n < cap; i++)
+		n += bq->src[i] == INT64_MIN
+			     ? (size_t)snprintf(buf + n, cap - n, " -")
+			     : (size_t)snprintf(buf + n, cap - n, " %" PRId64,
+						bq->src[i]);
+	if (n < cap)
+		return n;
+	if (min == INT64_MIN)
+		return 0; /* the smallest says nothing */
+	n = (size_t)snprintf(buf, cap, "kwbyip1 %d min %" PRId64, bq->nsrc,
+			     min);
+	return n < cap ? n : 0;
+}
+
+/* bq's marks from a commit's metadata (marks_text); false, leaving them
+ * as they were, when it is not one. */
+static bool marks_parse(struct bq *bq, const char *text, size_t len)
+{
+	char buf[COMMIT_META_MAX + 1], *p = buf, *end;
+	int64_t *v = NULL, min = INT64_MIN;
+	long nsrc = 0, i = 0;
+	bool ok = false;
+
+	if (len > COMMIT_META_MAX || len < 8 || memcmp(text, "kwbyip1 ", 8))
+		goto cleanup;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	nsrc = strtol(buf + 8, &end, 10);
+	if (end == buf + 8 || nsrc < 1 || nsrc > KW_KAFKA_PARTITIONS_MAX)
+		goto cleanup;
+	p = end;
+	if (!strncmp(p, " min ", 5)) {
+		min = strtoll(p + 5, &end, 10);
+		if (end == p + 5 || min == INT64_MIN)
+			goto cleanup;
+		p = end;
+	}
+	v = malloc((size_t)nsrc * sizeof(*v));
+	if (!v)
+		goto cleanup;
+	for (i = 0; i < nsrc; i++) {
+		if (min != INT64_MIN) {
+			v[i] = min;
+		} else if (!strncmp(p, " -", 2) && (!p[2] || p[2] == ' ')) {
+			v[i] = INT64_MIN;
+			p += 2;
+		} else if (*p == ' ' && p[1] != ' ' && p[1]) {
+			v[i] = strtoll(p + 1, &end, 10);
+			if (end == p + 1)
+				goto cleanup;
+			p = end;
+		} else {
+			goto cleanup;
+		}
+	}
+	if (*p)
+		goto cleanup;
+	free(bq->src);
+	bq->src = v;
+	bq->nsrc = (int)nsrc;
+	v = NULL;
+	ok = true;
+cleanup:
+	free(v);
+	return ok;
+}
+
+/* q is ours from its committed position at (NULL: not known; the
+ * consumer reads from the group's committed offset), whose marks the
+ * table starts from. */
+static void own_q(struct kw_byip *b, int32_t q,
+		  const rd_kafka_topic_partition_t *at)
 {
 	struct bq *bq = &b->q[q];
 
@@ -491,6 +592,17 @@ static void own_q(struct kw_byip *b, int32_t q)
 	}
 	bq->next = -1;
 	bq->committed = -1;
+	if (at && !at->err && at->offset >= 0 && at->metadata &&
+	    marks_parse(bq, at->metadata, at->metadata_size)) {
+		/* What was decided before the offset stays decided. */
+		bq->committed = at->offset;
+		close_q(b, q);
+		kw_log_info("kafka",
+			    "%s: stage keyed by IP, partition %" PRId32
+			    ": reading on from offset %" PRId64
+			    " with the marks of its last commit",
+			    b->input, q, at->offset);
+	}
 	/* Its alerts already delivered, so that a replay drops them. */
 	if (b->cl)
 		kw_changelog_restore_journal(b->cl, q);
@@ -535,9 +647,19 @@ static void commit(struct kw_byip *b,
 
 		for (int i = 0; only && i < only->cnt; i++)
 			listed = listed || only->elems[i].partition == q;
+		rd_kafka_topic_partition_t *tp;
+		char meta[COMMIT_META_MAX];
+		size_t n;
+
 		if (!listed || at < 0 || at == b->q[q].committed)
 			continue;
-		rd_kafka_topic_partition_list_add(c, b->topic, q)->offset = at;
+		tp = rd_kafka_topic_partition_list_add(c, b->topic, q);
+		tp->offset = at;
+		n = marks_text(&b->q[q], meta, sizeof(meta));
+		if (n && (tp->metadata = malloc(n)) != NULL) {
+			memcpy(tp->metadata, meta, n);
+			tp->metadata_size = n;
+		}
 		b->q[q].committed = at;
 	}
 	if (c->cnt) {
@@ -571,14 +693,38 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 							   : "revoked",
 			    parts);
 	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		rd_kafka_topic_partition_list_t *at = NULL;
+
 		b->member.assigned = true;
+		/* Where each is read from, with the marks its committer
+		 * knew; read from there (a later commit by an owner that
+		 * has not heard it lost the partition changes nothing). */
+		if (l->cnt && !b->member.closing) {
+			at = rd_kafka_topic_partition_list_copy(l);
+			if (rd_kafka_committed(rk, at, COMMITTED_MS)) {
+				kw_log_warn("kafka",
+					    "%s: the committed offsets of %s "
+					    "could not be read: read from the "
+					    "group's, without their marks",
+					    b->topic, parts);
+				rd_kafka_topic_partition_list_destroy(at);
+				at = NULL;
+			}
+		}
 		/* Leaving: taken by no one here, read by the next owner. */
 		for (int i = 0; i < l->cnt && !b->member.closing; i++) {
 			int32_t q = l->elems[i].partition;
+			const rd_kafka_topic_partition_t *c =
+				at ? &at->elems[i] : NULL;
 
-			if (q >= 0 && q < b->nparts)
-				own_q(b, q);
+			if (q < 0 || q >= b->nparts)
+				continue;
+			if (c && !c->err && c->offset >= 0)
+				l->elems[i].offset = c->offset;
+			own_q(b, q, c);
 		}
+		if (at)
+			rd_kafka_topic_partition_list_destroy(at);
 	} else {
 		bool lost = rd_kafka_assignment_lost(rk);
 

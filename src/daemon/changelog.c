@@ -13,8 +13,11 @@
  *       one key's state: the state file's record (state/snapshot.h,
  *       kw_snapshot_encode), as the engine exports it
  *   key "meta"
- *       "KWCL" u32 version (1), u64 the input offset the records before
- *       it cover (the next offset to read): the checkpoint's mark
+ *       "KWCL" u32 version (2), u64 the input offset the records before
+ *       it cover (the next offset to read), i64 how far the partition's
+ *       event time was complete there (kw_engine_stream_done; INT64_MIN:
+ *       not known): the checkpoint's mark. Version 1 (without the time)
+ *       is read too.
  *   key "alert.N" (N: 0 to KW_CHANGELOG_ALERTS - 1, a ring)
  *       "SEQ TIME ID": an alert about the partition's keys that passed
  *       the router (the journal), written and acknowledged before any
@@ -60,8 +63,9 @@
 #define KW_CHANGELOG_ALERTS 256 /* alert records per partition (a ring) */
 #define META_KEY "meta"
 #define META_MAGIC "KWCL"
-#define META_VERSION 1
-#define META_SIZE 16
+#define META_VERSION 2
+#define META_V1_SIZE 16
+#define META_SIZE 24
 #define ALERT_PREFIX "alert."
 #define BYIP_ALERT_PREFIX "byip.alert."
 #define TIMEOUT_MS 30000    /* acks, a restore's reads */
@@ -73,6 +77,11 @@ struct cl_part {
 	/* The next alert record's sequence number, per ring (enum
 	 * kw_changelog_ring). */
 	uint64_t next_seq[2];
+	/* How far its event time was complete at the restored mark:
+	 * whoever read it before read and handed on everything up to there,
+	 * though this instance may not have read a message of it since.
+	 * INT64_MIN: not known (not restored, or dropped). */
+	int64_t restored_done;
 	bool full; /* the next checkpoint exports every key (the
 		      last one failed, or none yet) */
 };
@@ -169,7 +178,7 @@ bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next)
 {
 	struct cl_part *cp;
 	struct export_ctx x = {cl, p, true};
-	unsigned char meta[sizeof(META_MAGIC) - 1 + 4 + 8];
+	unsigned char meta[META_SIZE];
 	enum kw_status st;
 
 	if (p < 0 || p >= cl->nparts) {
@@ -194,6 +203,7 @@ bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next)
 	memcpy(meta, META_MAGIC, 4);
 	kw_le_put32(meta + 4, META_VERSION);
 	kw_le_put64(meta + 8, (uint64_t)next);
+	kw_le_put64(meta + 16, (uint64_t)kw_changelog_done(cl, p));
 	if (!produce(cl, p, META_KEY, strlen(META_KEY), meta, sizeof(meta)) ||
 	    !acked(cl, p, "a checkpoint")) {
 		/* Some records may be lost: all of them next time. */
@@ -250,6 +260,7 @@ struct restore {
 	size_t rec_max;
 	bool journal_only; /* the byip ring's alerts, nothing else */
 	int64_t offset;	   /* the last meta record's; -1: none yet */
+	int64_t done;	   /* its time complete (INT64_MIN: not known) */
 	uint64_t keys, bad, alerts;
 };
 
@@ -383,13 +394,17 @@ static void take_message(struct restore *r, rd_kafka_message_t *m)
 	if (m->key_len == strlen(META_KEY) &&
 	    !memcmp(m->key, META_KEY, m->key_len)) {
 		const unsigned char *v = m->payload;
+		uint32_t version = m->len >= 8 ? kw_le_get32(v + 4) : 0;
 
-		if (m->len != sizeof(META_MAGIC) - 1 + 4 + 8 ||
-		    memcmp(v, META_MAGIC, 4) || v[4] != META_VERSION ||
+		if (!((version == 1 && m->len == META_V1_SIZE) ||
+		      (version == META_VERSION && m->len == META_SIZE)) ||
+		    memcmp(v, META_MAGIC, 4) ||
 		    (int64_t)kw_le_get64(v + 8) < 0) {
 			bad_record(r, m, "a checkpoint mark that is not one");
 		} else {
 			r->offset = (int64_t)kw_le_get64(v + 8);
+			r->done = version == 1 ? INT64_MIN
+					       : (int64_t)kw_le_get64(v + 16);
 			take_held(r);
 		}
 		rd_kafka_message_destroy(m);
@@ -509,7 +524,7 @@ static int read_part(struct restore *r, const char *without)
 
 int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 {
-	struct restore r = {.cl = cl, .p = p, .offset = -1};
+	struct restore r = {.cl = cl, .p = p, .offset = -1, .done = INT64_MIN};
 	struct timespec t0, t1;
 	char without[160];
 	double secs;
@@ -541,6 +556,7 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) +
 	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cl->parts[p].restored_done = r.offset >= 0 ? r.done : INT64_MIN;
 	cl->st.restored_keys += r.keys;
 	cl->st.restores++;
 	cl->st.restore_seconds += secs;
@@ -556,8 +572,11 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 
 void kw_changelog_restore_journal(struct kw_changelog *cl, int32_t q)
 {
-	struct restore r = {
-		.cl = cl, .p = q, .offset = -1, .journal_only = true};
+	struct restore r = {.cl = cl,
+			    .p = q,
+			    .offset = -1,
+			    .done = INT64_MIN,
+			    .journal_only = true};
 
 	if (q < 0 || q >= cl->nparts) {
 		kw_log_error("kafka",
@@ -576,8 +595,19 @@ void kw_changelog_restore_journal(struct kw_changelog *cl, int32_t q)
 		    cl->input, q, r.alerts, cl->topic);
 }
 
+int64_t kw_changelog_done(struct kw_changelog *cl, int32_t p)
+{
+	int64_t done = kw_engine_stream_done(cl->d->engine, stream_of(cl, p));
+	int64_t restored = p >= 0 && p < cl->nparts ? cl->parts[p].restored_done
+						    : INT64_MIN;
+
+	return restored > done ? restored : done;
+}
+
 void kw_changelog_drop(struct kw_changelog *cl, int32_t p)
 {
+	if (p >= 0 && p < cl->nparts)
+		cl->parts[p].restored_done = INT64_MIN;
 	if (cl->d->engine)
 		kw_engine_drop_stream(cl->d->engine, stream_of(cl, p));
 }
@@ -815,8 +845,10 @@ enum kw_status kw_changelog_create(struct kw_daemon *d,
 		st = kw_error_set(err, KW_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	for (int i = 0; i < cl->nparts; i++)
+	for (int i = 0; i < cl->nparts; i++) {
 		cl->parts[i].full = true;
+		cl->parts[i].restored_done = INT64_MIN;
+	}
 	*out = cl;
 	cl = NULL;
 cleanup:

@@ -171,6 +171,11 @@ bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next);
 int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p);
 /* Partition p was taken away: the engine forgets its keys. */
 void kw_changelog_drop(struct kw_changelog *cl, int32_t p);
+/* How far partition p's event time is complete: what this instance read
+ * of it (kw_engine_stream_done), or, when further, what its restored
+ * checkpoint covers (read and handed on by its owner before). INT64_MIN:
+ * not known. */
+int64_t kw_changelog_done(struct kw_changelog *cl, int32_t p);
 /* An alert about partition p's keys passed the router: its id into the
  * partition's journal, acknowledged before this returns. */
 enum kw_changelog_ring {

@@ -30,7 +30,13 @@ librdkafka's mock cluster (kwmock, on 127.0.0.1; no external broker).
   counting the IP is killed (SIGKILL) mid-window and the other takes its
   partitions over; no record of
   the repartition topic holds a whole key (one sits in a request id and a
-  path too). Without that stage no instance sees five keys.
+  path too). Without that stage no instance sees five keys. Then a fresh
+  instance takes every partition over after a clean stop, and a second
+  IP tries eight keys on three partitions: its alert comes although the
+  fourth partition has nothing more to read (its checkpoint says how far
+  its time was complete, and the repartition partition's commit carries
+  the marks its counter had seen, so neither waits for that partition's
+  next message).
 
 Usage: kafka_move.py KEYWATCH KWMOCK KWGEN
 """
@@ -345,11 +351,13 @@ def guesses():
     GUESS_IP 3 s apart, key i on partition i % 4 (each instance of two
     sees four), the third with the whole key in its request id and path;
     and on every partition a quiet key's requests an hour before and an
-    hour after, so that every partition's time passes the window."""
+    hour after, so that every partition's time passes the window
+    (partition 3's three hours after: past the second window too)."""
     parts = {p: [] for p in range(4)}
     for p in range(4):
         quiet = key_on("sk_live_51HxQuietKeyxxxxxx%d", p)
-        for t in (GUESS_T0 - 3600, GUESS_T0 + 3600):
+        for t in (GUESS_T0 - 3600, GUESS_T0 + 3600) + (
+                (GUESS_T0 + 3 * 3600,) if p == 3 else ()):
             parts[p].append((t, json.dumps({
                 "id": "req_q%d_%d" % (p, t), "created": t, "method": "GET",
                 "path": "/v1/balance", "status": 200, "ip": "192.0.2.%d" % p,
@@ -366,6 +374,29 @@ def guesses():
 
 GUESS_KEYS = [key_on("sk_live_51HxGuessedKey%dxxxxxx" % i + "%d", i % 4)
               for i in range(8)]
+AGAIN_IP = "45.155.7.10"
+AGAIN_T0 = GUESS_T0 + 7200  # the second window's start
+
+
+def again():
+    """Lines of the second IP's eight tries, on partitions 0 to 2 only,
+    and a quiet request an hour later on each of them; partition 3 gets
+    nothing."""
+    out = []
+    for i in range(8):
+        key = key_on("sk_live_51HxSecondTry%dxxxxxx" % i + "%d", i % 3)
+        t = AGAIN_T0 + 20 + 3 * i
+        out.append((t, json.dumps({
+            "id": "req_a%d" % i, "created": t, "method": "GET",
+            "path": "/v1/balance", "status": 401, "ip": AGAIN_IP,
+            "api_key": key})))
+    for p in range(3):
+        t = AGAIN_T0 + 3600
+        out.append((t, json.dumps({
+            "id": "req_qa%d" % p, "created": t, "method": "GET",
+            "path": "/v1/balance", "status": 200, "ip": "192.0.2.%d" % p,
+            "api_key": key_on("sk_live_51HxQuietKeyxxxxxx%d", p)})))
+    return [x for _, x in sorted(out)]
 
 
 def fnv64(text):
@@ -388,6 +419,40 @@ def byip_owner(instances, q):
     return None
 
 
+def marks_of(c, src):
+    """How many marks of input partition src the repartition topic
+    holds."""
+    return sum(1 for _, k, v in c.consume("ips" + mockcluster.BYIP)
+               if k == "wm" and json.loads(v)["src"] == src)
+
+
+def again_after_restart(c, want):
+    """by_ip's cluster once every instance has stopped: a fresh one takes
+    every partition over (each restored at its end), and the second IP's
+    tries come on partitions 0 to 2."""
+    q = fnv64(AGAIN_IP) % 4
+    marks = marks_of(c, 3)
+    third = Watch(c, "ips", "byip", GUESS_CFG)
+    third.wait("the fresh instance's partitions", lambda: len(
+        third.owned()) == 4 and byip_owner([third], q))
+    c.produce("ips", write("again.jsonl", again()))
+    third.wait("the second alert", lambda: any(
+        x["detector"] == "auth.failures" for x in third.whole()), 30)
+    third.stop()
+    got = [x for x in third.whole() if x["detector"] == "auth.failures"]
+    check(len(got) == 1, "%d auth.failures alerts" % len(got))
+    for f in ("id", "time", "key", "summary", "evidence"):
+        check(got[0][f] == want[0][f], "%s: %s, scan's %s" % (
+            f, got[0][f], want[0][f]))
+    # Both ways of knowing partition 3's time: the commit's marks, and
+    # its own marks, from its restored checkpoint.
+    check(re.search(r"stage keyed by IP, partition %d: reading on from "
+                    r"offset \d+ with the marks of its last commit" % q,
+                    third.log()), third.log())
+    check(marks_of(c, 3) > marks, "no mark of partition 3 after the "
+          "restart")
+
+
 def by_ip():
     """One IP tries eight keys spread over the partitions of two
     instances: the stage keyed by IP raises auth.failures once, with
@@ -397,11 +462,12 @@ def by_ip():
     no record of that stage holds a whole key."""
     parts = guesses()
     log = write("guesses.jsonl", sorted(
-        (x for v in parts.values() for x in v),
+        [x for v in parts.values() for x in v] + again(),
         key=lambda x: json.loads(x)["created"]))
     want = [a for a in scan(GUESS_CFG, log, whole=True)
             if a["detector"] == "auth.failures"]
-    check(len(want) == 1, "scan raised %d auth.failures" % len(want))
+    check(len(want) == 2, "scan raised %d auth.failures" % len(want))
+    want, want2 = want[:1], want[1:]
     c = mockcluster.Cluster(MOCK, "ips:4")
     byip = "ips" + mockcluster.BYIP
     q = fnv64(GUESS_IP) % 4
@@ -456,6 +522,7 @@ def by_ip():
                 check(key not in v, "a whole key in " + v)
         check(any('"request":"req_sk_live_' in v for _, _, v in records),
               "the scrubbed request id is missing")
+        again_after_restart(c, want2)
     finally:
         c.close()
 
