@@ -276,29 +276,36 @@ static const struct kw_decoder_ops *recognise(const struct kw_record *rec,
 
 /* The record inside its envelope; false (counted) when a configured root
  * is not there. */
-static bool unwrap(const struct kw_dispatch_stream *st, int env,
-		   const struct kw_record *framed, struct kw_record *out,
-		   struct kw_skips *skips, const char *file)
+/* unwrap with a record root (--map @root): the object there. */
+static bool unwrap_root(const struct kw_dispatch_stream *st,
+			const struct kw_record *framed, struct kw_record *out,
+			struct kw_skips *skips, const char *file)
 {
 	struct kw_str v;
 
-	*out = *framed;
-	if (st->root) {
-		if (!kw_json_peek_path(framed->p, framed->n, st->root, &v) ||
-		    v.n < 2 || v.p[0] != '{') {
-			kw_skips_add(skips, KW_SKIP_BAD_FIELD, file,
-				     framed->line,
-				     "no object at the record root '%.100s' "
-				     "(--map @root)",
-				     st->root);
-			return false;
-		}
-		*out = (struct kw_record){.p = v.p,
-					  .n = v.n,
-					  .line = framed->line,
-					  .kind = KW_REC_OBJECT};
-		return true;
+	if (!kw_json_peek_path(framed->p, framed->n, st->root, &v) || v.n < 2 ||
+	    v.p[0] != '{') {
+		kw_skips_add(skips, KW_SKIP_BAD_FIELD, file, framed->line,
+			     "no object at the record root '%.100s' "
+			     "(--map @root)",
+			     st->root);
+		return false;
 	}
+	*out = (struct kw_record){.p = v.p,
+				  .n = v.n,
+				  .line = framed->line,
+				  .kind = KW_REC_OBJECT};
+	return true;
+}
+
+/* Inline: without a root or an envelope (the usual log) it is a copy. */
+static inline bool unwrap(const struct kw_dispatch_stream *st, int env,
+			  const struct kw_record *framed, struct kw_record *out,
+			  struct kw_skips *skips, const char *file)
+{
+	*out = *framed;
+	if (st->root)
+		return unwrap_root(st, framed, out, skips, file);
 	if (env == ENV_DETAIL)
 		eventbridge_detail(framed, out);
 	return true;
