@@ -651,7 +651,11 @@ static void commit(struct kw_byip *b,
 		char meta[COMMIT_META_MAX];
 		size_t n;
 
-		if (!listed || at < 0 || at == b->q[q].committed)
+		/* A revocation's commit is this owner's last word: it is made
+		 * even where the offset has not moved since the last one (that
+		 * one may have been refused at a rebalance), so that the next
+		 * owner starts from the marks this table knew last. */
+		if (!listed || at < 0 || (!only && at == b->q[q].committed))
 			continue;
 		tp = rd_kafka_topic_partition_list_add(c, b->topic, q);
 		tp->offset = at;
@@ -664,11 +668,15 @@ static void commit(struct kw_byip *b,
 	}
 	if (c->cnt) {
 		e = rd_kafka_commit(b->consumer, c, sync ? 0 : 1);
-		if (e)
+		if (e) {
 			kw_log_warn("kafka",
 				    "%s: cannot commit offsets: %s (a "
 				    "takeover reads more again)",
 				    b->topic, rd_kafka_err2str(e));
+			/* Not committed: the next commit tries again. */
+			for (int i = 0; i < c->cnt; i++)
+				b->q[c->elems[i].partition].committed = -1;
+		}
 	}
 	rd_kafka_topic_partition_list_destroy(c);
 }
