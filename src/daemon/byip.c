@@ -526,7 +526,7 @@ static size_t marks_text(const struct bq *bq, char *buf, size_t cap)
  * as they were, when it is not one. */
 static bool marks_parse(struct bq *bq, const char *text, size_t len)
 {
-	char buf[COMMIT_META_MAX + 1], *p = buf, *end;
+	char buf[COMMIT_META_MAX + 1], *p, *end;
 	int64_t *v = NULL, min = INT64_MIN;
 	long nsrc = 0, i = 0;
 	bool ok = false;
