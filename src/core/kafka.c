@@ -539,9 +539,12 @@ void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			      rd_kafka_topic_partition_list_t *l,
 			      const char *name)
 {
-	/* Known once the group is joined. */
-	bool cooperative =
-		!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+	/* Known once the group is joined; NULL once the consumer has left
+	 * it (a revocation as it closes, the broker having dropped it:
+	 * "Unknown member"), which takes the whole assignment as the eager
+	 * protocol does. */
+	const char *protocol = rd_kafka_rebalance_protocol(rk);
+	bool cooperative = protocol && !strcmp(protocol, "COOPERATIVE");
 	bool add = e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
 	rd_kafka_error_t *error = NULL;
 

@@ -147,7 +147,8 @@ enum kw_status kw_kafka_probe(const struct kw_kafka_client *c,
  * the partitions of l added to its assignment (e
  * RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) or taken from it, incrementally
  * under the cooperative protocol, the whole assignment under the eager
- * one. librdkafka's refusal is logged as a warning. */
+ * one (also when the protocol is not known: a consumer no longer in its
+ * group). librdkafka's refusal is logged as a warning. */
 void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			      rd_kafka_topic_partition_list_t *l,
 			      const char *name);

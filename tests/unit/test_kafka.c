@@ -3,7 +3,8 @@
  * messages (ingest/kafka.h, struct kw_kafka_lines), without a broker: a
  * plain message as it is with a newline added, a gzip batch decoded, and
  * a damaged compressed message logged with where it is and what is wrong,
- * counted, its good lines kept, and the messages after it still read.
+ * counted, its good lines kept, and the messages after it still read;
+ * and a rebalance's end on a client that is in no group.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
 
+#include "core/kafka.h"
 #include "core/log.h"
 #include "gzip_fixture.h"
 #include "ingest/kafka.h"
@@ -157,10 +159,37 @@ static void test_lines(void **state)
 	free(b);
 }
 
+/* A revocation's end on a client whose group protocol is not known (a
+ * consumer that the broker dropped from its group as it closed; here a
+ * producer, which is in no group): taken as the eager protocol's, the
+ * whole assignment, not a crash on the unknown protocol's NULL. */
+static void test_rebalance_no_group(void **state)
+{
+	char errstr[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(1);
+
+	(void)state;
+	rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	assert_non_null(rk);
+	assert_null(rd_kafka_rebalance_protocol(rk));
+	rd_kafka_topic_partition_list_add(l, "reqs", 3);
+	kw_kafka_rebalance_apply(rk, RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, l,
+				 "reqs");
+	kw_kafka_rebalance_apply(rk, RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, l,
+				 "reqs");
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_destroy(rk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_rebalance_no_group),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
