@@ -15,7 +15,8 @@
  *
  * The buffer may start small and grows, on demand, to max_record + 1 +
  * SPLIT_READ bytes; it is refilled only when every record handed out from it
- * has been consumed (records point into it). On refill only the bytes still
+ * has been consumed (records point into it), by at most SPLIT_READ bytes a
+ * time. On refill only the bytes still
  * needed move to the front: the line being read, or the unit (a held object
  * or element, at most max_record bytes) the structure reader is inside. A
  * unit that outgrows the bound is counted once and then only followed, not
@@ -86,7 +87,9 @@ struct kw_splitter {
 	bool bom_done;
 	bool eof;
 	bool finished;
-	struct kw_error pending; /* an error to return on the next call */
+	struct kw_error pending;   /* an error to return on the next call */
+	kw_splitter_swap_fn *swap; /* keeping records (kw_splitter_keep) */
+	void *swap_ctx;
 
 	/* M_JSON */
 	enum expect x;
@@ -276,7 +279,8 @@ void kw_splitter_destroy(struct kw_splitter *s)
 {
 	if (!s)
 		return;
-	free(s->buf);
+	if (!s->swap)
+		free(s->buf);
 	free(s);
 }
 
@@ -305,26 +309,62 @@ static const char *what(char c, char *buf, size_t cap)
 	return buf;
 }
 
+/* The buffer's first drop bytes are gone: every offset into it moves. */
+static void dropped(struct kw_splitter *s, size_t drop)
+{
+	s->end -= drop;
+	s->scan -= drop;
+	s->start = 0;
+	s->top.start = s->top.held ? s->top.start - drop : 0;
+	if (s->el.held) {
+		s->el.start -= drop;
+		s->el_end = s->el_end >= drop ? s->el_end - drop : 0;
+	}
+}
+
+/* Keeping records: read on in place while a whole read fits after the
+ * bytes held (nothing handed out moves); else go on in another of swap's
+ * buffers with only the bytes still needed, a bigger one when they would
+ * fill half of it (as fill grows its own). */
+static enum kw_status keep_room(struct kw_splitter *s, struct kw_error *err)
+{
+	size_t drop = s->start, need = s->end - s->start, want = s->cap;
+	size_t ncap = 0;
+	char *nbuf;
+
+	if (s->cap - s->end >= SPLIT_READ || (drop == 0 && s->cap >= s->maxcap))
+		return KW_OK;
+	if (s->cap - need < s->cap / 2 && s->cap < s->maxcap)
+		want = s->cap * 2 < s->maxcap ? s->cap * 2 : s->maxcap;
+	nbuf = s->swap(s->swap_ctx, s->buf, s->cap, want, &ncap);
+	if (!nbuf)
+		return kw_error_set(err, KW_ENOMEM, "%s: out of memory",
+				    s->name);
+	/* swap may give the old buffer back when nothing holds it */
+	memmove(nbuf, s->buf + drop, need);
+	s->buf = nbuf;
+	s->cap = ncap;
+	dropped(s, drop);
+	return KW_OK;
+}
+
 /* Move what is still needed to the front, grow when a unit fills the
  * buffer, and read more after it. */
 static enum kw_status fill(struct kw_splitter *s, struct kw_error *err)
 {
-	size_t got = 0;
+	size_t got = 0, room;
 	size_t drop = s->start;
 	enum kw_status st;
 
-	if (drop > 0) {
+	if (s->swap) {
+		st = keep_room(s, err);
+		if (st != KW_OK)
+			return st;
+	} else if (drop > 0) {
 		memmove(s->buf, s->buf + drop, s->end - drop);
-		s->end -= drop;
-		s->scan -= drop;
-		s->start = 0;
-		s->top.start = s->top.held ? s->top.start - drop : 0;
-		if (s->el.held) {
-			s->el.start -= drop;
-			s->el_end = s->el_end >= drop ? s->el_end - drop : 0;
-		}
+		dropped(s, drop);
 	}
-	if (s->cap - s->end < s->cap / 2 && s->cap < s->maxcap) {
+	if (!s->swap && s->cap - s->end < s->cap / 2 && s->cap < s->maxcap) {
 		size_t ncap = s->cap * 2 < s->maxcap ? s->cap * 2 : s->maxcap;
 		char *nbuf = realloc(s->buf, ncap);
 
@@ -334,7 +374,13 @@ static enum kw_status fill(struct kw_splitter *s, struct kw_error *err)
 		s->buf = nbuf;
 		s->cap = ncap;
 	}
-	st = kw_reader_read(s->r, s->buf + s->end, s->cap - s->end, &got, err);
+	/* At most SPLIT_READ bytes a time, however much room there is: the
+	 * records of one read are then made, cut and decoded while they are
+	 * in the cache, and with threads every batch costs its reader about
+	 * the same (one read of the whole buffer made every fourth batch
+	 * four times dearer than the others, and the other thread waited). */
+	room = s->cap - s->end < SPLIT_READ ? s->cap - s->end : SPLIT_READ;
+	st = kw_reader_read(s->r, s->buf + s->end, room, &got, err);
 	if (st != KW_OK)
 		return st;
 	if (got == 0)
@@ -1024,6 +1070,28 @@ static enum kw_status bom(struct kw_splitter *s)
 		s->scan = s->start = 3;
 	s->bom_done = true;
 	return KW_OK;
+}
+
+enum kw_status kw_splitter_keep(struct kw_splitter *s,
+				kw_splitter_swap_fn *swap, void *ctx)
+{
+	size_t ncap = 0;
+	char *nbuf = swap(ctx, s->buf, s->cap, s->cap, &ncap);
+
+	if (!nbuf)
+		return KW_ENOMEM;
+	memmove(nbuf, s->buf + s->start, s->end - s->start);
+	s->buf = nbuf;
+	s->cap = ncap;
+	dropped(s, s->start);
+	s->swap = swap;
+	s->swap_ctx = ctx;
+	return KW_OK;
+}
+
+const char *kw_splitter_held(const struct kw_splitter *s)
+{
+	return s->buf;
 }
 
 enum kw_status kw_splitter_next(struct kw_splitter *s, struct kw_record *recs,

@@ -70,6 +70,26 @@ enum kw_status kw_splitter_next(struct kw_splitter *s, struct kw_record *recs,
 				size_t max, size_t *n, struct kw_skips *skips,
 				struct kw_error *err);
 
+/* Keeping records: from this call on, no byte the splitter has handed out
+ * is moved or freed by it, so the records of every call stay valid until
+ * their holder lets their buffer go (a pipeline's batches then need no copy
+ * of their bytes). Each buffer is swap's: the splitter's own first buffer
+ * goes to swap at once (old, with its size old_cap), and whenever a read
+ * no longer fits in the buffer, the splitter asks swap for another of at
+ * least want bytes (its size in *cap) in exchange for the one it is done
+ * with, and goes on there with the bytes it still needs. The records of a
+ * call are all in the buffer the splitter holds when the call returns
+ * (kw_splitter_held). swap returns NULL when it has no memory: the read
+ * that needed the buffer fails as out of memory (KW_ENOMEM from keep). The
+ * buffers are swap's: destroy frees none. */
+typedef char *kw_splitter_swap_fn(void *ctx, char *old, size_t old_cap,
+				  size_t want, size_t *cap);
+enum kw_status kw_splitter_keep(struct kw_splitter *s,
+				kw_splitter_swap_fn *swap, void *ctx);
+
+/* The buffer the splitter reads into now. */
+const char *kw_splitter_held(const struct kw_splitter *s);
+
 /* Bytes of buffer the splitter holds now (it grows on demand). */
 size_t kw_splitter_buffer(const struct kw_splitter *s);
 

@@ -104,6 +104,56 @@ static void got_free(struct got *g)
 /* The width of the pass that finds a line's end (test_line_steps). */
 static enum kw_json_step split_step = KW_JSON_STEP_BEST;
 
+/* ---- keeping records (kw_splitter_keep) --------------------------------- */
+
+/* Keeping: drain hands the splitter buffers of the test's own and copies
+ * no record until the end, so a byte handed out that moved or was written
+ * over shows in the records compared. */
+static bool keep_mode;
+static size_t keep_fail_after; /* keep.fail_after of the next drain */
+
+struct keep {
+	char *held; /* the splitter's buffer now */
+	size_t cap;
+	char **old; /* every buffer it was given, freed at the end */
+	size_t nold;
+	size_t swaps;
+	size_t fail_after; /* swaps that succeed before one fails; 0: none */
+};
+
+static char *keep_swap(void *ctx, char *old, size_t old_cap, size_t want,
+		       size_t *cap)
+{
+	struct keep *k = ctx;
+	char *mem;
+
+	/* the first call hands over the splitter's own buffer; every later
+	 * one the buffer it was given last */
+	if (k->swaps)
+		assert_ptr_equal(old, k->held);
+	assert_true(want >= old_cap);
+	if (k->fail_after && k->swaps == k->fail_after)
+		return NULL;
+	k->swaps++;
+	k->old = realloc(k->old, (k->nold + 1) * sizeof(*k->old));
+	k->old[k->nold++] = old;
+	mem = malloc(want);
+	memset(mem, '#', want); /* what was not copied shows */
+	k->held = mem;
+	k->cap = want;
+	*cap = want;
+	return mem;
+}
+
+static void keep_free(struct keep *k)
+{
+	for (size_t i = 0; i < k->nold; i++)
+		free(k->old[i]);
+	free(k->old);
+	free(k->held);
+	memset(k, 0, sizeof(*k));
+}
+
 /* Drain a splitter over r, batch records at a time. */
 static void drain(struct kw_reader *r, size_t max_record, size_t batch,
 		  struct got *g)
@@ -115,6 +165,8 @@ static void drain(struct kw_reader *r, size_t max_record, size_t batch,
 	size_t n;
 	size_t i;
 	int after_err = 0;
+	struct keep k = {.fail_after = keep_fail_after};
+	struct kw_record *kept = NULL;
 
 	memset(g, 0, sizeof(*g));
 	/* small first buffers: they grow as records need */
@@ -123,6 +175,8 @@ static void drain(struct kw_reader *r, size_t max_record, size_t batch,
 					    &s),
 			 KW_OK);
 	assert_true(kw_splitter_set_step(s, split_step));
+	if (keep_mode)
+		assert_int_equal(kw_splitter_keep(s, keep_swap, &k), KW_OK);
 	for (;;) {
 		st = kw_splitter_next(s, recs, batch, &n, &g->skips, &err);
 		if (st != KW_OK) {
@@ -141,7 +195,25 @@ static void drain(struct kw_reader *r, size_t max_record, size_t batch,
 		g->rec = realloc(g->rec, (g->n + n) * sizeof(*g->rec));
 		g->line = realloc(g->line, (g->n + n) * sizeof(*g->line));
 		g->kind = realloc(g->kind, (g->n + n) * sizeof(*g->kind));
+		if (keep_mode) {
+			/* every record of a call is in the buffer held */
+			assert_ptr_equal(kw_splitter_held(s), k.held);
+			kept = realloc(kept, (g->n + n) * sizeof(*kept));
+			for (i = 0; i < n; i++) {
+				assert_true(recs[i].p >= k.held &&
+					    recs[i].p + recs[i].n <=
+						    k.held + k.cap);
+				kept[g->n + i] = recs[i];
+			}
+		}
 		for (i = 0; i < n; i++) {
+			if (keep_mode) {
+				g->rec[g->n] = NULL;
+				g->line[g->n] = recs[i].line;
+				g->kind[g->n] = recs[i].kind;
+				g->n++;
+				continue;
+			}
 			g->rec[g->n] = strndup(recs[i].p, recs[i].n);
 			assert_int_equal(strlen(g->rec[g->n]), recs[i].n);
 			g->line[g->n] = recs[i].line;
@@ -154,6 +226,13 @@ static void drain(struct kw_reader *r, size_t max_record, size_t batch,
 			 KW_OK);
 	assert_int_equal(n, 0);
 	kw_splitter_destroy(s);
+	if (keep_mode) {
+		/* only now, with every buffer still as the splitter left it */
+		for (i = 0; i < g->n; i++)
+			g->rec[i] = strndup(kept[i].p, kept[i].n);
+		free(kept);
+		keep_free(&k);
+	}
 }
 
 static void split_mem(const char *p, size_t len, size_t chunk,
@@ -189,8 +268,11 @@ static void expect(const char *text, size_t max_record, const struct want *want,
 	size_t c;
 	size_t i;
 
-	for (c = 0; c < NCHUNKS; c++) {
-		split_mem(text, strlen(text), chunks[c], max_record, &g);
+	for (c = 0; c < 2 * NCHUNKS; c++) {
+		keep_mode = c >= NCHUNKS;
+		split_mem(text, strlen(text), chunks[c % NCHUNKS], max_record,
+			  &g);
+		keep_mode = false;
 		if (g.n != nwant)
 			for (i = 0; i < g.n; i++)
 				print_message("got %zu: %s (line %llu)\n", i,
@@ -826,6 +908,53 @@ static void test_reader_error(void **state)
 	got_free(&g);
 }
 
+static char *no_swap(void *ctx, char *old, size_t old_cap, size_t want,
+		     size_t *cap)
+{
+	(void)ctx, (void)old, (void)old_cap, (void)want, (void)cap;
+	return NULL;
+}
+
+/* Keeping records without the memory for it: refused at once, the
+ * splitter goes on in its own buffer; refused later, the records read
+ * before come out, then the error, then the end. */
+static void test_keep_no_memory(void **state)
+{
+	static const char text[] = "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n";
+	struct memsrc m = {.p = text, .n = sizeof(text) - 1, .chunk = 8};
+	struct kw_reader r = {.ops = &mem_ops, .self = &m, .name = "t.log"};
+	struct kw_splitter *s = NULL;
+	struct kw_record recs[4];
+	struct kw_skips skips = {0};
+	struct kw_error err = {0};
+	size_t n, total = 0;
+	struct got g;
+
+	(void)state;
+	assert_int_equal(kw_splitter_create(&r, "t.log", 0, 16, &s), KW_OK);
+	assert_int_equal(kw_splitter_keep(s, no_swap, NULL), KW_ENOMEM);
+	do {
+		assert_int_equal(kw_splitter_next(s, recs, 4, &n, &skips, &err),
+				 KW_OK);
+		total += n;
+	} while (n);
+	assert_int_equal(total, 3);
+	kw_splitter_destroy(s);
+
+	m.pos = 0;
+	keep_mode = true;
+	keep_fail_after = 2; /* keep's own swap, then the first read's */
+	drain(&r, 0, 4, &g);
+	keep_mode = false;
+	keep_fail_after = 0;
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.before_err, 1);
+	assert_string_equal(g.rec[0], "{\"a\":1}");
+	assert_int_equal(g.st, KW_ENOMEM);
+	assert_string_equal(g.msg, "t.log: out of memory");
+	got_free(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -853,6 +982,7 @@ int main(void)
 		cmocka_unit_test(test_shape_sniff),
 		cmocka_unit_test(test_array_file_boundaries),
 		cmocka_unit_test(test_reader_error),
+		cmocka_unit_test(test_keep_no_memory),
 	};
 
 	kw_log_set_level(KW_LOG_ERROR);
