@@ -7,9 +7,12 @@
  * stages:
  *
  *   read      one thread at a time, in input order (the caller's input,
- *             while its kw_pipeline_read waits and works): inflate,
- *             split, copy the batch's bytes into the slot (the
- *             splitter's buffer is reused at once);
+ *             while its kw_pipeline_read waits and works): inflate and
+ *             split; the records stay where the splitter read them, in
+ *             one of the pipeline's buffers, which the slot holds until
+ *             it is through (a merge of several inputs reuses its
+ *             buffers at once: there the batch's bytes are copied into
+ *             the slot);
  *   decode    the same thread, with the bytes in its cache, while
  *             another reads on: decode, enrich, sort the events by
  *             shard; then, in batch order, the watermark after it;
@@ -24,7 +27,10 @@
  * order one thread would have made it: an item is taken when no other
  * shard can still give one before it (its "frontier" is past it).
  *
- * Memory is bounded: the slots are a fixed ring; a shard stops a run after
+ * Memory is bounded: the slots are a fixed ring, and so are the reader's
+ * buffers (at most one per slot, plus the splitter's and a spare, each
+ * 512 KiB unless a record longer than half of that grew one, up to
+ * --max-line plus 256 KiB); a shard stops a run after
  * RUN_ITEMS new items, and is not run again while SHARD_ITEMS of its items
  * wait for the ordered stage, which always has an item it may take (the
  * shard with the lowest frontier holds it), so a flood of alerts is paced,
@@ -58,6 +64,11 @@
 #define RUN_ITEMS 64
 #define SHARD_ITEMS 256
 #define NAME_MAX_LEN 4096
+/* The buffers the splitter reads into: one for each slot that holds
+ * records in one, the splitter's, and one to spare. Two reads' worth each
+ * (the splitter reads 256 KiB a time); one grows for a longer record. */
+#define BUFS (MAX_SLOTS + 2)
+#define BUF_SIZE ((size_t)512 * 1024)
 
 enum item_kind { IT_ALERT, IT_GLOBAL, IT_EVICTED, IT_NOTE };
 
@@ -124,6 +135,7 @@ struct slot {
 	char *names;
 	size_t names_len, names_cap;
 	uint32_t input[B]; /* a merge's input of each record */
+	int pbuf; /* (mu) the buffer its records are in, or -1: in buf */
 	struct kw_skips skips;
 	struct kw_skips_notes notes;
 	bool told; /* the ordered stage said what it skipped */
@@ -167,6 +179,13 @@ struct pshard {
 	size_t run;   /* items written in this run, in all */
 };
 
+/* A buffer of the splitter's (kw_splitter_keep). */
+struct pbuf {
+	char *mem;
+	size_t cap;
+	unsigned refs; /* slots whose records are in it */
+};
+
 struct worker;
 
 /* The input being read (the caller's, during kw_pipeline_read): a
@@ -175,6 +194,7 @@ struct source {
 	bool active; /* (mu) */
 	bool busy;   /* (mu) a thread reads it */
 	struct kw_splitter *sp;
+	bool kept; /* sp keeps its records in the pipeline's buffers */
 	struct kw_merge *mg;
 	struct slot *cur; /* the slot being read: the merge's news go there */
 	const char *name;
@@ -212,6 +232,9 @@ struct kw_pipeline {
 	bool stop;	     /* (mu) */
 	struct source src;
 	struct pshard sh[KW_ENGINE_SHARDS_MAX];
+	struct pbuf bufs[BUFS]; /* (mu) */
+	size_t nbufs;		/* (mu) */
+	int held;		/* (mu) the splitter's, or -1 */
 };
 
 static struct slot *slot_of(struct kw_pipeline *p, uint64_t seq)
@@ -635,6 +658,9 @@ static void reset_slot(struct kw_pipeline *p, struct slot *sl)
 		}
 		memset(o, 0, sizeof(*o));
 	}
+	if (sl->pbuf >= 0)
+		p->bufs[sl->pbuf].refs--;
+	sl->pbuf = -1;
 	sl->nrecs = 0;
 	sl->nevents = 0;
 	sl->opened = 0;
@@ -762,6 +788,81 @@ static void label(struct slot *sl, const char *name,
 	sl->runs[0].name = add_name(sl, name);
 }
 
+/* A buffer that no slot and not the splitter holds, with at least want
+ * bytes when one has them; else any such entry but keep (whose bytes are
+ * still to be copied: it is not to be freed), or a new one; -1 when every
+ * entry is held (mu held). */
+static int idle_buffer(const struct kw_pipeline *p, size_t want, int keep)
+{
+	int any = -1;
+
+	for (size_t i = 0; i < p->nbufs; i++) {
+		if (p->bufs[i].refs || (int)i == p->held)
+			continue;
+		if (p->bufs[i].cap >= want)
+			return (int)i;
+		if ((int)i != keep)
+			any = (int)i;
+	}
+	if (any < 0 && p->nbufs < BUFS)
+		any = (int)p->nbufs;
+	return any;
+}
+
+/* The splitter's swap (kw_splitter_keep; the reading thread, mu
+ * released): it is done with old; the buffer it reads into next. */
+static char *swap_buffer(void *ctx, char *old, size_t old_cap, size_t want,
+			 size_t *cap)
+{
+	struct kw_pipeline *p = ctx;
+	int at = -1, next;
+	bool adopted = false;
+	struct pbuf *b;
+	char *mem = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->nbufs && at < 0; i++) {
+		if (p->bufs[i].mem == old)
+			at = (int)i;
+	}
+	if (at < 0) {
+		/* the splitter's own first buffer joins them */
+		at = idle_buffer(p, 0, -1);
+		if (at < 0) {
+			pthread_mutex_unlock(&p->mu);
+			return NULL;
+		}
+		if ((size_t)at == p->nbufs)
+			p->bufs[p->nbufs++] = (struct pbuf){0};
+		free(p->bufs[at].mem);
+		p->bufs[at].mem = old;
+		p->bufs[at].cap = old_cap;
+		p->bufs[at].refs = 0;
+		adopted = true;
+	}
+	p->held = -1;
+	next = idle_buffer(p, want, at);
+	if (next >= 0 && (size_t)next == p->nbufs)
+		p->bufs[p->nbufs++] = (struct pbuf){0};
+	if (next >= 0) {
+		b = &p->bufs[next];
+		if (b->cap < want) {
+			free(b->mem);
+			b->mem = malloc(want);
+			b->cap = b->mem ? want : 0;
+		}
+		mem = b->mem;
+	}
+	/* With no memory the splitter stays in old, which stays its own
+	 * when it was (kw_splitter_keep fails). */
+	if (!mem && adopted)
+		p->bufs[at] = (struct pbuf){0};
+	p->held = mem ? next : adopted ? -1 : at;
+	*cap = mem ? p->bufs[next].cap : 0;
+	pthread_mutex_unlock(&p->mu);
+	return mem;
+}
+
 /* The records point into the reader's buffers, which the next call
  * reuses: their bytes move into the slot, one after the other. */
 static bool keep_bytes(struct slot *sl)
@@ -802,7 +903,7 @@ static void count_failure(struct slot *sl, enum kw_skip_reason r,
 static bool hold_batch(struct source *src, struct slot *sl, bool *hand)
 {
 	*hand = true;
-	if (sl->nrecs && !keep_bytes(sl)) {
+	if (sl->nrecs && !src->kept && !keep_bytes(sl)) {
 		sl->nrecs = 0;
 		sl->nruns = 0;
 		count_failure(sl, KW_SKIP_CORRUPT,
@@ -952,6 +1053,11 @@ static bool work_read(struct kw_pipeline *p, struct worker *w)
 	pthread_mutex_unlock(&p->mu);
 	done = read_one(p, sl, &hand);
 	pthread_mutex_lock(&p->mu);
+	if (hand && sl->nrecs && src->kept) {
+		/* every record of the batch is in the splitter's buffer */
+		sl->pbuf = p->held;
+		p->bufs[p->held].refs++;
+	}
 	if (hand) {
 		sl->state = SL_DECODING;
 		p->next_read++;
@@ -1074,7 +1180,8 @@ enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 	struct kw_splitter *sp = NULL;
 	enum kw_status st;
 
-	st = kw_splitter_create(r, name, p->e->opts.cfg->max_line, 0, &sp);
+	st = kw_splitter_create(r, name, p->e->opts.cfg->max_line, BUF_SIZE,
+				&sp);
 	if (st != KW_OK) {
 		char msg[KW_ERROR_MSG_MAX];
 
@@ -1084,10 +1191,15 @@ enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 		fail_input(p, KW_SKIP_UNREADABLE, msg, counted);
 		return st;
 	}
+	/* Without a buffer to keep its records in, the batches' bytes are
+	 * copied (keep_bytes). */
+	bool kept = kw_splitter_keep(sp, swap_buffer, p) == KW_OK;
+
 	pthread_mutex_lock(&p->mu);
 	*src = (struct source){
 		.active = true,
 		.sp = sp,
+		.kept = kept,
 		.name = name,
 		.dec = dec,
 		.conf = conf,
@@ -1102,6 +1214,8 @@ enum kw_status kw_pipeline_read(struct kw_pipeline *p, struct kw_reader *r,
 	}
 	st = src->result;
 	src->sp = NULL;
+	src->kept = false;
+	p->held = -1; /* its records are the slots' */
 	fold_lost(p);
 	pthread_mutex_unlock(&p->mu);
 	kw_splitter_destroy(sp);
@@ -1198,6 +1312,7 @@ enum kw_status kw_pipeline_create(struct kw_engine *e, unsigned threads,
 	pthread_cond_init(&p->cv, NULL);
 	p->caller.p = p;
 	p->caller.ctx = &e->worker;
+	p->held = -1;
 	p->nslots = 4 * (size_t)threads + 4;
 	p->ahead = 2 * (uint64_t)threads + 1;
 	if (p->nslots > MAX_SLOTS)
@@ -1209,6 +1324,7 @@ enum kw_status kw_pipeline_create(struct kw_engine *e, unsigned threads,
 			break;
 		}
 		kw_arena_init(&p->slots[i]->arena, 0);
+		p->slots[i]->pbuf = -1;
 		p->slots[i]->skips.later = &p->slots[i]->notes;
 	}
 	for (unsigned s = 0; s < KW_ENGINE_SHARDS_MAX; s++) {
@@ -1257,6 +1373,8 @@ void kw_pipeline_destroy(struct kw_pipeline *p)
 	}
 	for (size_t i = 0; i < p->nslots; i++)
 		free_slot(p->slots[i]);
+	for (size_t i = 0; i < p->nbufs; i++)
+		free(p->bufs[i].mem);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);

@@ -22,7 +22,9 @@ HTML, with each key's timeline of requests), a file sink's file and the
     over three files that overlap in time plus one cut short (the merge
     of several inputs in front of the decoders);
   - a file with damage throughout (bad JSON, keyless and too long lines,
-    a cut gzip member), whose warnings must come in input order.
+    a cut gzip member), whose warnings must come in input order;
+  - records of 200 KB to 1.5 MB among short ones, some over --max-line
+    (the buffers the pipeline's reader keeps its records in grow).
 
 usage: threads.py KEYWATCH KWGEN [COUNTS]
 
@@ -300,6 +302,28 @@ def damaged(keywatch, tmp):
                                      "2048", path], tmp, expect_rc=3)
 
 
+def long_records(keywatch, tmp):
+    """Records longer than the pipeline's buffers (512 KiB) among short
+    ones, some longer than --max-line: a buffer the reader keeps its
+    records in grows for them, and the records around them stay whole."""
+    path = os.path.join(tmp, "long.jsonl.gz")
+    rnd = random.Random(11)
+    lines = []
+    for i in range(6000):
+        rec = {"id": "req_%d" % i, "created": 1795132800 + i,
+               "method": "GET", "path": "/v1/charges", "status": 200,
+               "ip": "203.0.113.%d" % (i % 200),
+               "api_key": "sk_live_51Lz%04dQwErTyUiOp" % (i % 40)}
+        if rnd.random() < 0.01:
+            rec["note"] = "y" * rnd.randrange(200000, 1500000)
+        lines.append(json.dumps(rec))
+    with open(path, "wb") as f:
+        f.write(gzip.compress(("\n".join(lines) + "\n").encode(),
+                              mtime=0))
+    same("long records", keywatch, ["scan", "-o", "json", "--max-line",
+                                    "1200000", path], tmp)
+
+
 def main():
     keywatch = os.path.abspath(sys.argv[1])
     kwgen = os.path.abspath(sys.argv[2])
@@ -307,7 +331,7 @@ def main():
         THREADS[:] = sys.argv[3].split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for step in (goldens, lambda k, t: eval_week(k, kwgen, t), floods,
-                     damaged):
+                     damaged, long_records):
             t0 = time.time()
             step(keywatch, tmp)
             print("     (%.0f s)" % (time.time() - t0))
