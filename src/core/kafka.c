@@ -535,6 +535,28 @@ cleanup:
 
 /* ------------------------------------------------------------ rebalances */
 
+void kw_kafka_partitions_text(const rd_kafka_topic_partition_list_t *l,
+			      char *buf, size_t cap)
+{
+	size_t n = 0;
+	char one[16];
+
+	buf[0] = '\0';
+	for (int i = 0; i < l->cnt; i++) {
+		int k = snprintf(one, sizeof(one), "%s%" PRId32, i ? "," : "",
+				 l->elems[i].partition);
+
+		/* room for this one and, after it, ",..." */
+		if (k < 0 || n + (size_t)k + 5 > cap) {
+			if (n + 5 <= cap)
+				memcpy(buf + n, ",...", 5);
+			return;
+		}
+		memcpy(buf + n, one, (size_t)k + 1);
+		n += (size_t)k;
+	}
+}
+
 void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			      rd_kafka_topic_partition_list_t *l,
 			      const char *name)

@@ -143,6 +143,11 @@ enum kw_status kw_kafka_probe(const struct kw_kafka_client *c,
 			      int timeout_ms, struct kw_kafka_probe *out,
 			      struct kw_error *err);
 
+/* The partitions of l for a message, "7,6,5" in l's order, in buf
+ * (cap at least 8); a list too long for buf ends in ",...". */
+void kw_kafka_partitions_text(const rd_kafka_topic_partition_list_t *l,
+			      char *buf, size_t cap);
+
 /* The end of a rebalance callback of consumer rk (name for messages):
  * the partitions of l added to its assignment (e
  * RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) or taken from it, incrementally

@@ -528,7 +528,7 @@ static bool marks_parse(struct bq *bq, const char *text, size_t len)
 {
 	char buf[COMMIT_META_MAX + 1], *p, *end;
 	int64_t *v = NULL, min = INT64_MIN;
-	long nsrc = 0, i = 0;
+	long nsrc = 0, i;
 	bool ok = false;
 
 	if (len > COMMIT_META_MAX || len < 8 || memcmp(text, "kwbyip1 ", 8))
@@ -686,13 +686,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 {
 	struct kw_byip *b = opaque;
 	char parts[256];
-	size_t n = 0;
 
-	parts[0] = '\0';
-	for (int i = 0; i < l->cnt && n + 16 < sizeof(parts); i++)
-		n += (size_t)snprintf(parts + n, sizeof(parts) - n,
-				      "%s%" PRId32, i ? "," : "",
-				      l->elems[i].partition);
+	kw_kafka_partitions_text(l, parts, sizeof(parts));
 	if (l->cnt)
 		kw_log_info("kafka", "%s: stage keyed by IP: %s %s", b->input,
 			    e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS

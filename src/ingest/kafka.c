@@ -483,17 +483,6 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 	}
 }
 
-static void list_text(const rd_kafka_topic_partition_list_t *l, char *buf,
-		      size_t cap)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; i < l->cnt && n + 16 < cap; i++)
-		n += (size_t)snprintf(buf + n, cap - n, "%s%" PRId32,
-				      i ? "," : "", l->elems[i].partition);
-}
-
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			 rd_kafka_topic_partition_list_t *l, void *opaque)
 {
@@ -501,7 +490,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 	char parts[256];
 
 	in->st.rebalances++;
-	list_text(l, parts, sizeof(parts));
+	kw_kafka_partitions_text(l, parts, sizeof(parts));
 	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
 		in->member.assigned = true;
 	/* Leaving (closing): what is assigned is taken by no one here, and

@@ -4,7 +4,8 @@
  * plain message as it is with a newline added, a gzip batch decoded, and
  * a damaged compressed message logged with where it is and what is wrong,
  * counted, its good lines kept, and the messages after it still read;
- * and a rebalance's end on a client that is in no group.
+ * a rebalance's end on a client that is in no group, and the partition
+ * lists of the rebalance messages.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -185,11 +186,37 @@ static void test_rebalance_no_group(void **state)
 	rd_kafka_destroy(rk);
 }
 
+/* "7,6,5" in the list's order; a list too long for the buffer ends in
+ * ",..." within it. */
+static void test_partitions_text(void **state)
+{
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(100);
+	char buf[32], big[512];
+
+	(void)state;
+	kw_kafka_partitions_text(l, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	for (int32_t q = 7; q >= 5; q--)
+		rd_kafka_topic_partition_list_add(l, "reqs", q);
+	kw_kafka_partitions_text(l, buf, sizeof(buf));
+	assert_string_equal(buf, "7,6,5");
+	for (int32_t q = 10; q < 100; q++)
+		rd_kafka_topic_partition_list_add(l, "reqs", q);
+	kw_kafka_partitions_text(l, buf, sizeof(buf));
+	assert_string_equal(buf, "7,6,5,10,11,12,13,14,15,16,...");
+	kw_kafka_partitions_text(l, big, sizeof(big));
+	assert_int_equal(strlen(big), 3 * 2 - 1 + 90 * 3);
+	assert_string_equal(big + strlen(big) - 6, ",98,99");
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_rebalance_no_group),
+		cmocka_unit_test(test_partitions_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
