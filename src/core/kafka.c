@@ -563,18 +563,24 @@ void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 {
 	/* Known once the group is joined; NULL once the consumer has left
 	 * it (a revocation as it closes, the broker having dropped it:
-	 * "Unknown member"), which takes the whole assignment as the eager
-	 * protocol does. */
+	 * "Unknown member"). Then the incremental call is tried first (our
+	 * consumers are cooperative-sticky: an eager unassign there leaves
+	 * the close waiting for good), and the eager one when librdkafka
+	 * refuses it. */
 	const char *protocol = rd_kafka_rebalance_protocol(rk);
-	bool cooperative = protocol && !strcmp(protocol, "COOPERATIVE");
+	bool cooperative = !protocol || !strcmp(protocol, "COOPERATIVE");
 	bool add = e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
 	rd_kafka_error_t *error = NULL;
 
 	if (cooperative)
 		error = add ? rd_kafka_incremental_assign(rk, l)
 			    : rd_kafka_incremental_unassign(rk, l);
-	else
+	if (!cooperative || (error && !protocol)) {
+		if (error)
+			rd_kafka_error_destroy(error);
+		error = NULL;
 		rd_kafka_assign(rk, add ? l : NULL);
+	}
 	if (error) {
 		kw_log_warn("kafka", "%s: %s", name,
 			    rd_kafka_error_string(error));

@@ -152,8 +152,9 @@ void kw_kafka_partitions_text(const rd_kafka_topic_partition_list_t *l,
  * the partitions of l added to its assignment (e
  * RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) or taken from it, incrementally
  * under the cooperative protocol, the whole assignment under the eager
- * one (also when the protocol is not known: a consumer no longer in its
- * group). librdkafka's refusal is logged as a warning. */
+ * one; when the protocol is not known (a consumer no longer in its group),
+ * incrementally, or the eager way if librdkafka refuses that. librdkafka's
+ * refusal is logged as a warning. */
 void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			      rd_kafka_topic_partition_list_t *l,
 			      const char *name);

@@ -162,8 +162,8 @@ static void test_lines(void **state)
 
 /* A revocation's end on a client whose group protocol is not known (a
  * consumer that the broker dropped from its group as it closed; here a
- * producer, which is in no group): taken as the eager protocol's, the
- * whole assignment, not a crash on the unknown protocol's NULL. */
+ * producer, which is in no group): the incremental call, then the eager
+ * one, not a crash on the unknown protocol's NULL. */
 static void test_rebalance_no_group(void **state)
 {
 	char errstr[256];
