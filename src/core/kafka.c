@@ -612,6 +612,57 @@ static bool has_member_id(rd_kafka_t *rk)
 	return joined;
 }
 
+/* rd_kafka_consumer_close within KW_KAFKA_CLOSE_MS: its rebalances are
+ * served here, by m->rebalance. Whether the consumer closed. */
+static bool close_bounded(rd_kafka_t *rk, struct kw_kafka_member *m,
+			  const char *name)
+{
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_error_t *error = rd_kafka_consumer_close_queue(rk, q);
+	int64_t until = mono_ms() + KW_KAFKA_CLOSE_MS;
+	bool closed = true;
+
+	if (error) {
+		/* Closed already, or a fatal error: nothing is waited for. */
+		kw_log_warn("kafka", "%s: closing the consumer: %s", name,
+			    rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	while (!error && !rd_kafka_consumer_closed(rk)) {
+		rd_kafka_event_t *ev;
+
+		if (mono_ms() >= until) {
+			kw_log_warn("kafka",
+				    "%s: the consumer did not leave its group "
+				    "within %d s; it is left to the exit, not "
+				    "destroyed (what it did not commit is "
+				    "read again by the partitions' next "
+				    "owners)",
+				    name, KW_KAFKA_CLOSE_MS / 1000);
+			closed = false;
+			break;
+		}
+		/* Messages still fetched are dropped: the next owner reads
+		 * them. */
+		ev = rd_kafka_queue_poll(q, 100);
+		if (!ev)
+			continue;
+		if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+			rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+			rd_kafka_topic_partition_list_t *l =
+				rd_kafka_event_topic_partition_list(ev);
+
+			if (m->rebalance)
+				m->rebalance(rk, e, l, rd_kafka_opaque(rk));
+			else
+				kw_kafka_rebalance_apply(rk, e, l, name);
+		}
+		rd_kafka_event_destroy(ev);
+	}
+	rd_kafka_queue_destroy(q);
+	return closed;
+}
+
 bool kw_kafka_consumer_leave(rd_kafka_t *rk, struct kw_kafka_member *m,
 			     const char *name)
 {
@@ -632,7 +683,8 @@ bool kw_kafka_consumer_leave(rd_kafka_t *rk, struct kw_kafka_member *m,
 		}
 		m->closing = false;
 	}
-	rd_kafka_consumer_close(rk);
+	if (!close_bounded(rk, m, name))
+		return false;
 	if (fixed || m->assigned || !m->subscribed)
 		return true;
 	kw_log_warn("kafka",

@@ -163,6 +163,9 @@ void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
  * assignment before it leaves (kw_kafka_consumer_leave). */
 #define KW_KAFKA_SETTLE_MS 10000
 
+/* How long kw_kafka_consumer_leave waits for a consumer to close. */
+#define KW_KAFKA_CLOSE_MS 20000
+
 /* A consumer that subscribed to a group, as its owner tells
  * kw_kafka_consumer_leave about it: its rebalance callback sets assigned
  * at every assignment (empty ones too), and while closing is set it takes
@@ -171,11 +174,23 @@ struct kw_kafka_member {
 	bool subscribed; /* its owner's rd_kafka_subscribe succeeded */
 	bool assigned;
 	bool closing;
+	/* The rebalance callback its configuration names: served by
+	 * kw_kafka_consumer_leave while the consumer closes. */
+	void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+			  rd_kafka_topic_partition_list_t *l, void *opaque);
 };
 
-/* Leave the group of consumer rk (its owner's m, name for messages):
- * rd_kafka_consumer_close, whose rebalance callbacks revoke what is owned.
- * Whether rk may then be destroyed (rd_kafka_destroy, the caller's).
+/* Leave the group of consumer rk (its owner's m, name for messages): the
+ * consumer is closed, m->rebalance revoking what is owned, for up to
+ * KW_KAFKA_CLOSE_MS. Whether rk may then be destroyed (rd_kafka_destroy,
+ * the caller's).
+ *
+ * The close is bounded because librdkafka before 2.4.0 can wait for ever
+ * in it: a cooperative-sticky consumer whose group dropped it while its
+ * partitions were being revoked ("Unknown member") never finishes
+ * (librdkafka issues 4527 and 4883 describe the same state machine). A
+ * consumer not closed by then is left to the process's exit, with a
+ * warning naming name: rd_kafka_destroy would wait for the same close.
  *
  * librdkafka before 2.3.0 (Debian 12 ships 2.0.2) aborts in
  * rd_kafka_destroy when a cooperative-sticky consumer is destroyed after

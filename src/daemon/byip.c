@@ -873,6 +873,7 @@ enum kw_status kw_byip_start(struct kw_byip *b, struct kw_error *err)
 	e = rd_kafka_subscribe(b->consumer, l);
 	rd_kafka_topic_partition_list_destroy(l);
 	b->member.subscribed = !e;
+	b->member.rebalance = on_rebalance;
 	if (e)
 		return kw_error_set(err, KW_EIO, "%s: cannot subscribe: %s",
 				    b->topic, rd_kafka_err2str(e));

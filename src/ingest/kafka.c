@@ -636,6 +636,7 @@ enum kw_status kw_kafka_input_start(struct kw_kafka_input *in,
 	e = rd_kafka_subscribe(in->rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
 	in->member.subscribed = !e;
+	in->member.rebalance = on_rebalance;
 	if (e)
 		return kw_error_set(err, KW_EIO, "%s: %s: cannot subscribe: %s",
 				    in->o.file, in->o.where,

@@ -55,12 +55,14 @@ def run_cases(cases, names=()):
     for fn in cases:
         if names and fn.__name__ not in names:
             continue
+        start = time.time()
         try:
             fn()
-            print("ok   %s" % fn.__name__)
+            print("ok   %s (%.1f s)" % (fn.__name__, time.time() - start))
         except Failed as e:
             failed += 1
-            print("FAIL %s: %s" % (fn.__name__, e))
+            print("FAIL %s (%.1f s): %s" % (fn.__name__, time.time() - start,
+                                            e))
         kill_children()
     return 1 if failed else 0
 

@@ -19,7 +19,9 @@ id twice:
 - broker_down: a broker goes down mid-stream and comes back; nothing is
   lost and nothing is raised twice.
 - split_key: a message keyed by a key already seen on another partition,
-  and messages without a key, are reported (redacted key, partitions).
+  and messages without a key, are reported (redacted key, partitions);
+  the stop's commits, refused by the group, are reported and the stop
+  still ends.
 - config_errors: exact messages for a bad Kafka input.
 
 Usage: kafka_watch.py KEYWATCH KWMOCK KWGEN
@@ -229,8 +231,14 @@ def split_key():
         c.produce("reqs", LOG, "-k", "-", "-P", "1")
         wait_for("the report", lambda: "more are only counted" in w.log()
                  and "without a key" in w.log())
+        # The group refuses the stop's last commits (OffsetCommit: 8) as
+        # from a member it dropped (UNKNOWN_MEMBER_ID: 25): said, and the
+        # stop still ends.
+        c.cmd("errors 8 25 8")
         w.stop()
         log = w.log()
+        check(re.search(r"warning: kafka: .*cannot commit offsets: Broker: "
+                        r"Unknown member", log), "refused commit:\n" + log)
         # The partition a key was seen on first is named first: which of
         # 3 and 5 the consumer fetched from first is up to the brokers.
         split = re.findall(r"kafka:reqs: key (\S+) on partitions "

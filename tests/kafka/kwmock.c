@@ -15,6 +15,9 @@
  *         coord GROUP ID          make broker ID the coordinator of GROUP
  *         slow ID API N MS        delay broker ID's next N answers to
  *                                 requests of type API (SyncGroup: 14) by MS
+ *         errors API ERR N        fail the next N (at most 64) requests of
+ *                                 type API (OffsetCommit: 8) with error ERR
+ *                                 (UNKNOWN_MEMBER_ID: 25)
  *         quit
  *
  *   kwmock produce -B BOOTSTRAP -t TOPIC [-r RATE] [-k FIELD] [-n BATCH]
@@ -152,7 +155,18 @@ static int cluster(int argc, char **argv)
 				err = rd_kafka_mock_broker_push_request_error_rtts(
 					mc, a, (int16_t)b, 1,
 					RD_KAFKA_RESP_ERR_NO_ERROR, ms);
-		else if (!strncmp(line, "quit", 4))
+		else if (sscanf(line, "errors %d %d %d", &a, &b, &n) == 3) {
+			/* the next n requests of API a (any broker) fail with
+			 * error b */
+			rd_kafka_resp_err_t errs[64];
+
+			if (n < 1 || n > 64)
+				n = 1;
+			for (int i = 0; i < n; i++)
+				errs[i] = (rd_kafka_resp_err_t)b;
+			rd_kafka_mock_push_request_errors_array(
+				mc, (int16_t)a, (size_t)n, errs);
+		} else if (!strncmp(line, "quit", 4))
 			break;
 		else {
 			printf("error: unknown command\n");
