@@ -612,14 +612,51 @@ static bool has_member_id(rd_kafka_t *rk)
 	return joined;
 }
 
-/* rd_kafka_consumer_close within KW_KAFKA_CLOSE_MS: its rebalances are
- * served here, by m->rebalance. Whether the consumer closed. */
+/* How long an unsubscribed consumer is polled at least: what its group
+ * had queued for it before is served in that time. */
+#define UNSUBSCRIBE_QUIET_MS 300
+
+/* Unsubscribe rk and serve its rebalances (its callback revokes what is
+ * owned; an assignment is taken by no one) until nothing is assigned, by
+ * until at most. A rebalance met while the consumer closes can leave
+ * librdkafka before 2.4.0 waiting for ever, or abort it (an assignment
+ * still being looked up as the group terminates): unsubscribed and
+ * drained first, the close has none to meet (the workaround named in
+ * librdkafka issue 4527). */
+static void drain(rd_kafka_t *rk, const char *name, int64_t until)
+{
+	rd_kafka_resp_err_t e = rd_kafka_unsubscribe(rk);
+	int64_t quiet = mono_ms() + UNSUBSCRIBE_QUIET_MS;
+
+	if (e) {
+		kw_log_warn("kafka", "%s: cannot unsubscribe: %s", name,
+			    rd_kafka_err2str(e));
+		return;
+	}
+	while (mono_ms() < until) {
+		rd_kafka_topic_partition_list_t *a = NULL;
+		rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 50);
+		bool empty = false;
+
+		/* Read after the stop: the next owner's to read. */
+		if (msg)
+			rd_kafka_message_destroy(msg);
+		if (rd_kafka_assignment(rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			empty = a->cnt == 0;
+			rd_kafka_topic_partition_list_destroy(a);
+		}
+		if (empty && mono_ms() >= quiet)
+			return;
+	}
+}
+
+/* rd_kafka_consumer_close by until: its rebalances (none once drained)
+ * are served here, by m->rebalance. Whether the consumer closed. */
 static bool close_bounded(rd_kafka_t *rk, struct kw_kafka_member *m,
-			  const char *name)
+			  const char *name, int64_t until)
 {
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	rd_kafka_error_t *error = rd_kafka_consumer_close_queue(rk, q);
-	int64_t until = mono_ms() + KW_KAFKA_CLOSE_MS;
 	bool closed = true;
 
 	if (error) {
@@ -667,23 +704,28 @@ bool kw_kafka_consumer_leave(rd_kafka_t *rk, struct kw_kafka_member *m,
 			     const char *name)
 {
 	bool fixed = rd_kafka_version() >= SETTLE_FIXED_IN;
+	int64_t until;
 
+	/* From here the callback serves assignments and takes nothing: what
+	 * is assigned now (another member left as this one closes) is the
+	 * next owner's to read, and taking it would wait on the brokers for
+	 * its offsets and state. */
+	m->closing = true;
 	if (!fixed && !m->assigned && has_member_id(rk)) {
-		int64_t until = mono_ms() + KW_KAFKA_SETTLE_MS;
+		int64_t settled = mono_ms() + KW_KAFKA_SETTLE_MS;
 
-		/* The callback serves the assignment and takes nothing:
-		 * what is read here is the next owner's to read. */
-		m->closing = true;
-		while (!m->assigned && mono_ms() < until) {
+		while (!m->assigned && mono_ms() < settled) {
 			rd_kafka_message_t *msg =
 				rd_kafka_consumer_poll(rk, 100);
 
 			if (msg)
 				rd_kafka_message_destroy(msg);
 		}
-		m->closing = false;
 	}
-	if (!close_bounded(rk, m, name))
+	until = mono_ms() + KW_KAFKA_CLOSE_MS;
+	if (m->subscribed)
+		drain(rk, name, until);
+	if (!close_bounded(rk, m, name, until))
 		return false;
 	if (fixed || m->assigned || !m->subscribed)
 		return true;

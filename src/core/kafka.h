@@ -168,8 +168,9 @@ void kw_kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 
 /* A consumer that subscribed to a group, as its owner tells
  * kw_kafka_consumer_leave about it: its rebalance callback sets assigned
- * at every assignment (empty ones too), and while closing is set it takes
- * nothing it is assigned (librdkafka still needs its assign call). */
+ * at every assignment (empty ones too), and once closing is set (by
+ * kw_kafka_consumer_leave, for good) it takes nothing it is assigned
+ * (librdkafka still needs its assign call). */
 struct kw_kafka_member {
 	bool subscribed; /* its owner's rd_kafka_subscribe succeeded */
 	bool assigned;
@@ -181,16 +182,18 @@ struct kw_kafka_member {
 };
 
 /* Leave the group of consumer rk (its owner's m, name for messages): the
- * consumer is closed, m->rebalance revoking what is owned, for up to
- * KW_KAFKA_CLOSE_MS. Whether rk may then be destroyed (rd_kafka_destroy,
- * the caller's).
+ * consumer is unsubscribed, polled until m->rebalance has revoked what it
+ * owns, and closed, all within KW_KAFKA_CLOSE_MS. Whether rk may then be
+ * destroyed (rd_kafka_destroy, the caller's).
  *
- * The close is bounded because librdkafka before 2.4.0 can wait for ever
- * in it: a cooperative-sticky consumer whose group dropped it while its
- * partitions were being revoked ("Unknown member") never finishes
- * (librdkafka issues 4527 and 4883 describe the same state machine). A
- * consumer not closed by then is left to the process's exit, with a
- * warning naming name: rd_kafka_destroy would wait for the same close.
+ * librdkafka before 2.4.0 mishandles a rebalance met inside
+ * rd_kafka_consumer_close under the cooperative protocol (another member
+ * leaving at the same time): the close can wait for ever, or abort on an
+ * assignment still being looked up (librdkafka issues 4527 and 4883).
+ * Unsubscribed and drained first, the close meets none; and it is bounded
+ * besides: a consumer not closed in time is left to the process's exit,
+ * with a warning naming name (rd_kafka_destroy would wait for the same
+ * close).
  *
  * librdkafka before 2.3.0 (Debian 12 ships 2.0.2) aborts in
  * rd_kafka_destroy when a cooperative-sticky consumer is destroyed after
