@@ -824,6 +824,31 @@ static int idle_buffer(const struct kw_pipeline *p, size_t want, int keep)
 	return any;
 }
 
+/* An entry for a buffer that brings its own memory (the splitter's
+ * first): an idle one without memory, else a new one, else an idle one
+ * whose memory goes. -1: none (mu held). */
+static int bare_entry(const struct kw_pipeline *p)
+{
+	int any = -1;
+
+	for (size_t i = 0; i < p->nbufs; i++) {
+		if (p->bufs[i].refs || (int)i == p->held)
+			continue;
+		if (!p->bufs[i].mem)
+			return (int)i;
+		any = (int)i;
+	}
+	return p->nbufs < BUFS ? (int)p->nbufs : any;
+}
+
+/* Entry i of the pool, made (empty) when i is its end (mu held). */
+static struct pbuf *entry(struct kw_pipeline *p, int i)
+{
+	if ((size_t)i == p->nbufs)
+		p->bufs[p->nbufs++] = (struct pbuf){0};
+	return &p->bufs[i];
+}
+
 /* The splitter's swap (kw_splitter_keep; the reading thread, mu
  * released): it is done with old; the buffer it reads into next. */
 static char *swap_buffer(void *ctx, char *old, size_t old_cap, size_t want,
@@ -842,25 +867,22 @@ static char *swap_buffer(void *ctx, char *old, size_t old_cap, size_t want,
 	}
 	if (at < 0) {
 		/* the splitter's own first buffer joins them */
-		at = idle_buffer(p, 0, -1);
+		at = bare_entry(p);
 		if (at < 0) {
 			pthread_mutex_unlock(&p->mu);
 			return NULL;
 		}
-		if ((size_t)at == p->nbufs)
-			p->bufs[p->nbufs++] = (struct pbuf){0};
-		free(p->bufs[at].mem);
-		p->bufs[at].mem = old;
-		p->bufs[at].cap = old_cap;
-		p->bufs[at].refs = 0;
+		b = entry(p, at);
+		free(b->mem);
+		b->mem = old;
+		b->cap = old_cap;
+		b->refs = 0;
 		adopted = true;
 	}
 	p->held = -1;
 	next = idle_buffer(p, want, at);
-	if (next >= 0 && (size_t)next == p->nbufs)
-		p->bufs[p->nbufs++] = (struct pbuf){0};
 	if (next >= 0) {
-		b = &p->bufs[next];
+		b = entry(p, next);
 		if (b->cap < want) {
 			free(b->mem);
 			b->mem = malloc(want);
