@@ -30,7 +30,7 @@
  * Memory is bounded: the slots are a fixed ring, and so are the reader's
  * buffers (at most one per slot, plus the splitter's and a spare, each
  * 512 KiB unless a record longer than half of that grew one, up to
- * --max-line plus 256 KiB); a shard stops a run after
+ * --max-line plus 512 KiB); a shard stops a run after
  * RUN_ITEMS new items, and is not run again while SHARD_ITEMS of its items
  * wait for the ordered stage, which always has an item it may take (the
  * shard with the lowest frontier holds it), so a flood of alerts is paced,
@@ -65,8 +65,9 @@
 #define SHARD_ITEMS 256
 #define NAME_MAX_LEN 4096
 /* The buffers the splitter reads into: one for each slot that holds
- * records in one, the splitter's, and one to spare. Two reads' worth each
- * (the splitter reads 256 KiB a time); one grows for a longer record. */
+ * records in one, the splitter's, and one to spare. One read's worth each
+ * (the splitter reads 512 KiB a time, less the partial record it carries
+ * over); one grows for a longer record. */
 #define BUFS (MAX_SLOTS + 2)
 #define BUF_SIZE ((size_t)512 * 1024)
 

@@ -32,7 +32,7 @@
  * A record longer than max_record bytes is counted (KW_SKIP_TOO_LONG) and
  * skipped whole, never cut into a bogus event; blank lines and white space
  * between texts are ignored, however long. Memory: one buffer per
- * splitter, at most max_record + 1 + 256 KiB.
+ * splitter, at most max_record + 1 + 512 KiB.
  */
 #ifndef KW_INGEST_SPLITTER_H
 #define KW_INGEST_SPLITTER_H

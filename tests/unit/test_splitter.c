@@ -373,7 +373,7 @@ static size_t heap_in_use(void)
 
 /* A 5 MiB line between two valid ones, with the default 1 MiB bound: both
  * valid lines come out, the long one is counted once, and the heap never
- * holds more than the splitter's largest buffer (1 MiB + 256 KiB + 1) and
+ * holds more than the splitter's largest buffer (1 MiB + 512 KiB + 1) and
  * the splitter itself. */
 static void test_lines_5mib_line(void **state)
 {
@@ -424,7 +424,7 @@ static void test_lines_5mib_line(void **state)
 	assert_int_equal(seen, 2);
 	assert_int_equal(skips.count[KW_SKIP_TOO_LONG], 1);
 	assert_int_equal(skips.total, 1);
-	assert_true(peak < ((size_t)1 << 20) + ((size_t)256 << 10) + 8192);
+	assert_true(peak < ((size_t)1 << 20) + ((size_t)512 << 10) + 8192);
 	kw_splitter_destroy(s);
 	free(text);
 }
@@ -808,7 +808,7 @@ static void test_shape_sniff(void **state)
 }
 
 /* A big pretty-printed array read from a real gzip file through the real
- * reader: elements cross the 256 KiB read boundaries many times. */
+ * reader: elements cross the 512 KiB read boundaries many times. */
 static void test_array_file_boundaries(void **state)
 {
 	char dir[] = "/tmp/kw_split_XXXXXX";
