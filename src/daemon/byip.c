@@ -634,12 +634,30 @@ static int64_t commit_at(const struct bq *bq)
 	return low >= 0 && low < bq->next ? low : bq->next;
 }
 
+/* An asynchronous commit's answer (served by kw_byip_poll): an offset
+ * refused is not committed, so that the next commit makes it again even
+ * where nothing was read since (librdkafka logs the refusal). */
+static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+			 rd_kafka_topic_partition_list_t *l, void *opaque)
+{
+	struct kw_byip *b = opaque;
+
+	(void)rk;
+	for (int i = 0; l && i < l->cnt; i++) {
+		int32_t q = l->elems[i].partition;
+
+		if ((e || l->elems[i].err) && q >= 0 && q < b->nparts &&
+		    b->q[q].committed == l->elems[i].offset)
+			b->q[q].committed = -1;
+	}
+}
+
 static void commit(struct kw_byip *b,
 		   const rd_kafka_topic_partition_list_t *only, bool sync)
 {
 	rd_kafka_topic_partition_list_t *c =
 		rd_kafka_topic_partition_list_new(b->nparts);
-	rd_kafka_resp_err_t e;
+	rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
 
 	for (int32_t q = 0; q < b->nparts; q++) {
 		int64_t at = commit_at(&b->q[q]);
@@ -666,8 +684,19 @@ static void commit(struct kw_byip *b,
 		}
 		b->q[q].committed = at;
 	}
+	if (c->cnt && !sync) {
+		/* Answered on the consumer's queue, which kw_byip_poll
+		 * serves. */
+		rd_kafka_queue_t *cq = rd_kafka_queue_get_consumer(b->consumer);
+
+		e = cq ? rd_kafka_commit_queue(b->consumer, c, cq, on_committed,
+					       b)
+		       : rd_kafka_commit(b->consumer, c, 1);
+		if (cq)
+			rd_kafka_queue_destroy(cq);
+	} else if (c->cnt)
+		e = rd_kafka_commit(b->consumer, c, 0);
 	if (c->cnt) {
-		e = rd_kafka_commit(b->consumer, c, sync ? 0 : 1);
 		if (e) {
 			kw_log_warn("kafka",
 				    "%s: cannot commit offsets: %s (a "
