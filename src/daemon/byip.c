@@ -652,12 +652,26 @@ static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 	}
 }
 
+/* c committed asynchronously, answered on the consumer's queue (which
+ * kw_byip_poll serves) to on_committed. */
+static rd_kafka_resp_err_t commit_async(struct kw_byip *b,
+					rd_kafka_topic_partition_list_t *c)
+{
+	rd_kafka_queue_t *cq = rd_kafka_queue_get_consumer(b->consumer);
+	rd_kafka_resp_err_t e;
+
+	if (!cq) /* none only without a group, which the consumer has */
+		return rd_kafka_commit(b->consumer, c, 1);
+	e = rd_kafka_commit_queue(b->consumer, c, cq, on_committed, b);
+	rd_kafka_queue_destroy(cq);
+	return e;
+}
+
 static void commit(struct kw_byip *b,
 		   const rd_kafka_topic_partition_list_t *only, bool sync)
 {
 	rd_kafka_topic_partition_list_t *c =
 		rd_kafka_topic_partition_list_new(b->nparts);
-	rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
 
 	for (int32_t q = 0; q < b->nparts; q++) {
 		int64_t at = commit_at(&b->q[q]);
@@ -684,19 +698,11 @@ static void commit(struct kw_byip *b,
 		}
 		b->q[q].committed = at;
 	}
-	if (c->cnt && !sync) {
-		/* Answered on the consumer's queue, which kw_byip_poll
-		 * serves. */
-		rd_kafka_queue_t *cq = rd_kafka_queue_get_consumer(b->consumer);
-
-		e = cq ? rd_kafka_commit_queue(b->consumer, c, cq, on_committed,
-					       b)
-		       : rd_kafka_commit(b->consumer, c, 1);
-		if (cq)
-			rd_kafka_queue_destroy(cq);
-	} else if (c->cnt)
-		e = rd_kafka_commit(b->consumer, c, 0);
 	if (c->cnt) {
+		rd_kafka_resp_err_t e =
+			sync ? rd_kafka_commit(b->consumer, c, 0)
+			     : commit_async(b, c);
+
 		if (e) {
 			kw_log_warn("kafka",
 				    "%s: cannot commit offsets: %s (a "
