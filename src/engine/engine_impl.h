@@ -198,6 +198,11 @@ struct kw_shard {
 	} ahead[KW_SHARD_AHEAD];
 	unsigned ahead_next, ahead_near, ahead_take;
 	size_t npf;
+	/* The lines a flush reads, as offsets from the key's entry (its
+	 * own, the engine's head, the slices of the families with windows):
+	 * what a sweep asks for of the keys a few places on in due[]. */
+	uint16_t flush_pf[KW_SHARD_PF_LINES];
+	size_t nflush_pf;
 	/* The hints are asked for once the table holds hint_from keys (then
 	 * for good): a smaller one stays in the core's caches, where they
 	 * would be work for nothing. */

@@ -251,14 +251,36 @@ static void on_due(void *ctx, void *item)
 	s->due[s->ndue++] = item;
 }
 
+/* Ask for the lines a flush of key reads. */
+static void prefetch_flush(const struct kw_shard *s,
+			   const struct kw_keyent *key)
+{
+	const char *p = (const char *)key;
+
+	for (size_t i = 0; i < s->nflush_pf; i++)
+		__builtin_prefetch(p + s->flush_pf[i]);
+}
+
+/* How far ahead in due[] a sweep asks for a key's lines: a table bigger
+ * than the caches has each due key cold (its last event was a window
+ * ago), and a flush is short, so several must be on their way at once. */
+#define SWEEP_AHEAD 6
+
 bool kw_shard_sweep(struct kw_shard *s, bool (*stop)(void *ctx), void *ctx)
 {
+	if (s->hinting) {
+		for (size_t i = s->sweep_at;
+		     i < s->ndue && i < s->sweep_at + SWEEP_AHEAD; i++)
+			prefetch_flush(s, s->due[i]);
+	}
 	while (s->sweep_at < s->ndue) {
 		struct kw_keyent *key = s->due[s->sweep_at];
 		int64_t due;
 
 		if (stop && stop(ctx))
 			return false;
+		if (s->hinting && s->sweep_at + SWEEP_AHEAD < s->ndue)
+			prefetch_flush(s, s->due[s->sweep_at + SWEEP_AHEAD]);
 		s->sweep_at++;
 		due = flush_key(s, key, s->sweep_wm);
 		if (due != KW_DETECT_NONE_OPEN)
@@ -722,6 +744,27 @@ void kw_shard_foreach(struct kw_shard *s,
 
 /* ---- life ---- */
 
+/* Add the lines of bytes [off, off + len) of a key's state area, and
+ * (first) those of its entry and the engine's head, to what a sweep asks
+ * for ahead of a flush (kw_shard.flush_pf); past the bound the rest are
+ * left to come when read. */
+static void flush_lines(struct kw_shard *s, size_t off, size_t len)
+{
+	size_t at = sizeof(struct kw_keyent) + off, end = at + len;
+
+	if (!s->nflush_pf) {
+		s->flush_pf[s->nflush_pf++] = 0;
+		s->flush_pf[s->nflush_pf++] = sizeof(struct kw_keyent) - 1;
+		s->flush_pf[s->nflush_pf++] = sizeof(struct kw_keyent);
+	}
+	if (end > UINT16_MAX)
+		end = UINT16_MAX;
+	for (; at < end && s->nflush_pf < KW_SHARD_PF_LINES; at += 64)
+		s->flush_pf[s->nflush_pf++] = (uint16_t)at;
+	if (at > end - 1 && s->nflush_pf < KW_SHARD_PF_LINES)
+		s->flush_pf[s->nflush_pf++] = (uint16_t)(end - 1);
+}
+
 static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 {
 	const struct kw_detector_ops *const *all = kw_detect_all();
@@ -750,6 +793,8 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 				s->asking[s->nasking++] = (uint8_t)s->nfam;
 			}
 		}
+		if (f->ops->flush)
+			flush_lines(s, f->offset, f->ops->state_size);
 		s->nfam++;
 		if (!f->ops->cloud_only)
 			s->nfam_plain = s->nfam;
