@@ -1,11 +1,16 @@
 /*
  * incident.c - the table of open incidents (see incident.h for the model).
  *
- * Open incidents are kept dense at the front of one array, grown by
- * doubling up to max_open (a closed one's place takes the last one), and
- * an open-addressing index (linear probing, backward-shift deletion) maps
- * a key's fingerprint to its place, so an alert finds its incident in
- * O(1) and memory follows what is open. Deadlines (a digest due, a quiet
+ * Open incidents are kept dense at the front of one array of pointers,
+ * grown by doubling up to max_open (a closed one's place takes the last
+ * one), and an open-addressing index (linear probing, backward-shift
+ * deletion) maps a key's fingerprint to its place, so an alert finds its
+ * incident in O(1) and memory follows what is open. An entry (some 5 KB)
+ * stays where it was made: a close moves a pointer, not the last entry,
+ * and the entry closed is kept for the next one opened (a full table
+ * closes one for each it opens: the same memory, still in the cache).
+ * The index holds each fingerprint beside its place, so a probe reads
+ * the index only, not one entry after another. Deadlines (a digest due, a quiet
  * period over) are found by a scan of the open incidents, done only when
  * the watermark passes the earliest deadline, kept as a lower bound.
  *
@@ -37,6 +42,7 @@ struct counted {
 };
 
 struct incident {
+	uint32_t at; /* its place in kw_incidents.e */
 	char id[KW_ALERT_ID_LEN + 1];
 	uint64_t fp; /* the key's fingerprint, as a number */
 	struct kw_alert worst;
@@ -63,7 +69,8 @@ struct kw_incidents {
 	kw_incident_send_fn *send;
 	void *ctx;
 	bool unheard; /* no one reads the messages: they are only counted */
-	struct incident *e; /* [0, nopen) open, cap allocated */
+	struct incident **e;	/* [0, nopen) open, cap allocated */
+	struct incident *spare; /* the last one closed, for the next */
 	/* Each open incident's last alert time, at the same place as in e:
 	 * finding the quietest to close scans these 8 bytes an incident,
 	 * not the 4 KB entries (one cache miss each). */
@@ -73,7 +80,10 @@ struct kw_incidents {
 	 * (a run's minimum, then its place), not one per open incident. */
 	int64_t *lastmin;
 	size_t cap;
-	int32_t *index; /* nslots: place in e, -1 when empty */
+	struct index_slot {
+		uint64_t fp; /* the incident's */
+		int32_t at;  /* its place in e, -1 when the slot is empty */
+	} * index;	     /* nslots */
 	size_t nslots;
 	size_t nopen;
 	int64_t next_deadline; /* no deadline falls before this */
@@ -136,7 +146,7 @@ static size_t index_find(const struct kw_incidents *in, uint64_t fp)
 {
 	size_t i = slot_of(in, fp);
 
-	while (in->index[i] >= 0 && in->e[in->index[i]].fp != fp)
+	while (in->index[i].at >= 0 && in->index[i].fp != fp)
 		i = (i + 1) & (in->nslots - 1);
 	return i;
 }
@@ -146,17 +156,17 @@ static void index_remove(struct kw_incidents *in, uint64_t fp)
 {
 	size_t i = index_find(in, fp), j = i;
 
-	if (in->index[i] < 0)
+	if (in->index[i].at < 0)
 		return;
 	for (;;) {
 		size_t home;
 
-		in->index[i] = -1;
+		in->index[i].at = -1;
 		for (;;) {
 			j = (j + 1) & (in->nslots - 1);
-			if (in->index[j] < 0)
+			if (in->index[j].at < 0)
 				return;
-			home = slot_of(in, in->e[in->index[j]].fp);
+			home = slot_of(in, in->index[j].fp);
 			/* j may move to i when home is not in (i, j]. */
 			if (i <= j ? (home <= i || home > j)
 				   : (home <= i && home > j))
@@ -538,7 +548,7 @@ static void flush_due(struct kw_incidents *in)
 
 	if (in->due < 0)
 		return;
-	e = &in->e[in->due];
+	e = in->e[in->due];
 	in->due = -1;
 	send(in, e, e->messages ? KW_INCIDENT_UPDATED : KW_INCIDENT_OPENED,
 	     in->due_time);
@@ -553,7 +563,7 @@ static void flush_due(struct kw_incidents *in)
 static void mark_due(struct kw_incidents *in, struct incident *e, bool digest,
 		     int64_t time)
 {
-	int32_t i = (int32_t)(e - in->e);
+	int32_t i = (int32_t)e->at;
 
 	if (in->due >= 0 && in->due != i)
 		flush_due(in);
@@ -567,13 +577,6 @@ static void mark_due(struct kw_incidents *in, struct incident *e, bool digest,
 }
 
 /* ------------------------------------------------------- open and close */
-
-/* Entries move (growth, a closed one's place): the worst alert's detector
- * points into its own entry. */
-static void fix_detector(struct incident *e)
-{
-	e->worst.detector = e->worst_detector;
-}
 
 /* Open incidents a minimum of lastmin covers. */
 #define MIN_RUN 64
@@ -616,27 +619,39 @@ static void set_last(struct kw_incidents *in, size_t i, int64_t t)
 		min_redo(in, b);
 }
 
+/* An entry no longer open: kept as the spare, or freed. */
+static void release(struct kw_incidents *in, struct incident *e)
+{
+	entry_free(e);
+	if (in->spare)
+		free(e);
+	else
+		in->spare = e;
+}
+
 /* Close the incident at place i; the last one takes its place. */
 static void close_entry(struct kw_incidents *in, struct incident *e,
 			int64_t time)
 {
-	size_t i = (size_t)(e - in->e), last = in->nopen - 1;
+	size_t i = e->at, last = in->nopen - 1;
 
 	if (in->due == (int32_t)i)
 		flush_due(in);
 	send(in, e, KW_INCIDENT_CLOSED, time);
 	in->st.closed++;
 	index_remove(in, e->fp);
-	entry_free(e);
 	if (i != last) {
-		*e = in->e[last];
+		struct incident *moved = in->e[last];
+
+		in->e[i] = moved;
+		moved->at = (uint32_t)i;
 		in->lastv[i] = in->lastv[last];
-		fix_detector(e);
-		in->index[index_find(in, e->fp)] = (int32_t)i;
+		in->index[index_find(in, moved->fp)].at = (int32_t)i;
 		if (in->due == (int32_t)last)
 			in->due = (int32_t)i;
 	}
-	memset(&in->e[last], 0, sizeof(in->e[last]));
+	in->e[last] = NULL;
+	release(in, e);
 	in->nopen--;
 	min_redo(in, i / MIN_RUN);
 	if (last / MIN_RUN != i / MIN_RUN)
@@ -659,13 +674,14 @@ static void evict(struct kw_incidents *in, int64_t now)
 	}
 	for (at = b * MIN_RUN; in->lastv[at] != in->lastmin[b]; at++)
 		;
-	oldest = &in->e[at];
+	oldest = in->e[at];
 	if (!in->st.evicted++)
 		kw_log_warn("incident",
 			    "more than %zu incidents open at once; closing "
 			    "the quietest early (incidents.max_open)",
 			    in->o.max_open);
-	close_entry(in, oldest, now > oldest->last ? now : oldest->last);
+	/* lastv[at] is oldest->last, without a read of the (cold) entry */
+	close_entry(in, oldest, now > in->lastv[at] ? now : in->lastv[at]);
 }
 
 /* A place for one more open incident, or NULL when out of memory. */
@@ -692,17 +708,28 @@ static struct incident *next_place(struct kw_incidents *in, int64_t now)
 		if (!lastmin)
 			return NULL;
 		in->lastmin = lastmin;
-		e = realloc(in->e, cap * sizeof(*e));
-		if (!e)
+		struct incident **v = realloc(in->e, cap * sizeof(*v));
+
+		if (!v)
 			return NULL;
-		in->e = e;
+		in->e = v;
 		in->cap = cap;
-		for (size_t i = 0; i < in->nopen; i++)
-			fix_detector(&in->e[i]);
 	}
-	e = &in->e[in->nopen];
+	e = in->spare ? in->spare : malloc(sizeof(*e));
+	if (!e)
+		return NULL;
+	in->spare = NULL;
 	memset(e, 0, sizeof(*e));
+	e->at = (uint32_t)in->nopen;
+	in->e[in->nopen] = e;
 	return e;
+}
+
+/* The entry next_place gave, not opened after all. */
+static void unplace(struct kw_incidents *in, struct incident *e)
+{
+	in->e[e->at] = NULL;
+	release(in, e);
 }
 
 /* v in decimal, as "%" PRId64 writes it, into out (21 bytes or more):
@@ -742,7 +769,8 @@ static struct incident *open_entry(struct kw_incidents *in, uint64_t fp,
 	e->opened = e->last = e->last_msg = a->time;
 	push_last(in, a->time);
 	e->interval = in->o.digest;
-	in->index[index_find(in, fp)] = (int32_t)in->nopen;
+	in->index[index_find(in, fp)] =
+		(struct index_slot){fp, (int32_t)in->nopen};
 	in->nopen++;
 	in->st.opened++;
 	return e;
@@ -799,8 +827,8 @@ void kw_incidents_add(struct kw_incidents *in, struct kw_alert *a)
 	in->group_fp = fp;
 	in->group_time = a->time;
 	slot = index_find(in, fp);
-	if (in->index[slot] >= 0) {
-		e = &in->e[in->index[slot]];
+	if (in->index[slot].at >= 0) {
+		e = in->e[in->index[slot].at];
 		/* Quiet for close_after, but no tick said so yet. */
 		if (a->time - e->last >= in->o.close_after) {
 			close_entry(in, e, add_sat(e->last, in->o.close_after));
@@ -822,12 +850,12 @@ void kw_incidents_add(struct kw_incidents *in, struct kw_alert *a)
 		in->st.joined++;
 		if (a->time > e->last) {
 			e->last = a->time;
-			set_last(in, (size_t)(e - in->e), a->time);
+			set_last(in, e->at, a->time);
 		}
 		if (a->severity > e->worst.severity) {
 			set_worst(e, a);
 			mark_due(in, e, false, a->time);
-		} else if (e->messages && in->due != (int32_t)(e - in->e) &&
+		} else if (e->messages && in->due != (int32_t)e->at &&
 			   a->time - e->last_msg >= e->interval) {
 			mark_due(in, e, true, a->time);
 		}
@@ -847,7 +875,7 @@ void kw_incidents_tick(struct kw_incidents *in, int64_t watermark)
 	if (watermark < in->next_deadline)
 		return;
 	for (size_t i = 0; i < in->nopen;) {
-		struct incident *e = &in->e[i];
+		struct incident *e = in->e[i];
 		int64_t due;
 
 		due = add_sat(e->last, in->o.close_after);
@@ -875,7 +903,7 @@ void kw_incidents_drain(struct kw_incidents *in)
 	flush_due(in);
 	in->in_group = false;
 	for (size_t i = 0; i < in->nopen; i++) {
-		struct incident *e = &in->e[i];
+		struct incident *e = in->e[i];
 
 		if (e->alerts > e->told_alerts)
 			send(in, e, KW_INCIDENT_UPDATED, e->last);
@@ -898,8 +926,10 @@ void kw_incidents_destroy(struct kw_incidents *in)
 	if (!in)
 		return;
 	for (size_t i = 0; i < in->nopen; i++) {
-		entry_free(&in->e[i]);
+		entry_free(in->e[i]);
+		free(in->e[i]);
 	}
+	free(in->spare);
 	free(in->e);
 	free(in->lastv);
 	free(in->lastmin);
@@ -974,7 +1004,7 @@ json_t *kw_incidents_save(const struct kw_incidents *in)
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr && i < in->nopen; i++) {
-		json_t *o = entry_json(&in->e[i]);
+		json_t *o = entry_json(in->e[i]);
 
 		if (!o || json_array_append_new(arr, o) != 0) {
 			json_decref(arr);
@@ -1134,7 +1164,8 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 				    "incidents: expected an array");
 	memset(in->index, 0xff, in->nslots * sizeof(*in->index));
 	for (i = 0; i < in->nopen; i++) {
-		entry_free(&in->e[i]);
+		release(in, in->e[i]);
+		in->e[i] = NULL;
 	}
 	in->nopen = 0;
 	in->due = -1;
@@ -1159,16 +1190,16 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 		      : st != KW_OK   ? "not a saved incident"
 				      : NULL;
 		slot = bad ? 0 : index_find(in, e->fp);
-		if (!bad && in->index[slot] >= 0)
+		if (!bad && in->index[slot].at >= 0)
 			bad = "a second incident for one key";
 		if (bad) {
-			entry_free(e);
-			memset(e, 0, sizeof(*e));
+			unplace(in, e);
 			return kw_error_set(
 				err, st == KW_ENOMEM ? KW_ENOMEM : KW_EINVAL,
 				"incidents[%zu]: %s", i, bad);
 		}
-		in->index[slot] = (int32_t)in->nopen;
+		in->index[slot] =
+			(struct index_slot){e->fp, (int32_t)in->nopen};
 		push_last(in, e->last);
 		in->nopen++;
 		note_deadline(in, e);
