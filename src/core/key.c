@@ -262,8 +262,11 @@ void kw_key_redact(const char *key, size_t n, char *out, size_t cap)
  * the key's '/', a value cut before it reached us). Pieces are found with a
  * rolling hash: every KW_KEY_PIECE-byte window of the key goes into a small
  * open-addressing table, and each window of the text is looked up there, so
- * a text costs one hash step and one probe per byte. Only text long enough
- * to hold a piece or the key is searched at all.
+ * a text costs one hash step and one probe per byte of it that could start
+ * a piece: a piece is made of the key's own bytes, so a window holding a
+ * byte the key lacks (a space, a '/' in most keys) is passed over without
+ * a hash. Only text long enough to hold a piece or the key is searched at
+ * all.
  */
 
 #define PIECE KW_KEY_PIECE
@@ -280,8 +283,9 @@ struct needles {
 	struct kw_str s[3]; /* the key and its percent-encoded forms */
 	size_t n, longest;
 	struct gram grams[GRAM_SLOTS];
-	size_t mask;  /* slots in use - 1; 0: no table (key < PIECE) */
-	uint64_t top; /* ROLL_BASE^(PIECE-1), to roll a byte out */
+	size_t mask;	   /* slots in use - 1; 0: no table (key < PIECE) */
+	uint64_t bytes[4]; /* the bytes the key holds, a bit each */
+	uint64_t top;	   /* ROLL_BASE^(PIECE-1), to roll a byte out */
 	char enc[2][KW_KEY_MAX_LEN * 3];
 };
 
@@ -368,6 +372,7 @@ static void needles_init(struct needles *nd, struct kw_str key)
 {
 	nd->n = nd->mask = 0;
 	nd->longest = 0;
+	memset(nd->bytes, 0, sizeof(nd->bytes));
 	if (key.n > KW_KEY_MAX_LEN)
 		key.n = KW_KEY_MAX_LEN; /* longer is no key (the decoder) */
 	nd->key = key;
@@ -375,6 +380,11 @@ static void needles_init(struct needles *nd, struct kw_str key)
 		return;
 	nd->s[nd->n++] = key;
 	nd->longest = key.n;
+	for (size_t i = 0; i < key.n; i++) {
+		unsigned char c = (unsigned char)key.p[i];
+
+		nd->bytes[c >> 6] |= UINT64_C(1) << (c & 63);
+	}
 	encode_forms(nd, key);
 	if (key.n >= PIECE)
 		index_grams(nd);
@@ -424,11 +434,23 @@ static const char *needles_find(const struct needles *nd, const char *p,
 	}
 	if (!nd->mask || n < PIECE)
 		return best;
-	/* A piece can only matter where it starts before best. */
-	for (size_t i = 0; i + PIECE <= n && (!best || p + i <= best); i++) {
-		size_t got;
+	/* The window ending at byte j starts at i = j + 1 - PIECE; it is
+	 * looked up when its PIECE bytes are all the key's (run: how many
+	 * bytes up to j are), rolled on from the one before when that one
+	 * was too. A piece can only matter where it starts before best. */
+	for (size_t j = 0, run = 0; j < n; j++) {
+		unsigned char c = (unsigned char)p[j];
+		size_t i = j + 1 - PIECE, got;
 
-		h = roll(nd, h, p + i, i == 0);
+		if (!(nd->bytes[c >> 6] >> (c & 63) & 1)) {
+			run = 0;
+			continue;
+		}
+		if (++run < PIECE)
+			continue;
+		if (best && p + i > best)
+			break;
+		h = roll(nd, h, p + i, run == PIECE);
 		got = piece_at(nd, h, p + i, n - i);
 		if (got && (!best || p + i < best || got > *len)) {
 			*len = got;

@@ -456,6 +456,134 @@ static void assert_no_piece(const char *s, const char *key)
 		assert_null(memmem(s, strlen(s), key + i, 16));
 }
 
+/* ---- the scrub against a slow reference of its definition ---- */
+
+static bool ref_unreserved(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	       c == '~';
+}
+
+/* key percent-encoded into out with hex digits of one case; false when
+ * every byte is unreserved (no encoded form). */
+static bool ref_encode(const char *key, size_t n, bool upper, char *out)
+{
+	const char *hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	bool plain = true;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if (ref_unreserved(c)) {
+			out[o++] = (char)c;
+			continue;
+		}
+		plain = false;
+		out[o++] = '%';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+	}
+	out[o] = '\0';
+	return !plain;
+}
+
+/* At each place of text, the longest of: the key, an encoded form of it,
+ * and a piece (the longest common prefix with a suffix of the key, 16
+ * bytes or more) becomes id; a byte where none starts is kept. */
+static void ref_scrub(char *out, const char *text, const char *key,
+		      const char *id)
+{
+	size_t n = strlen(text), kn = strlen(key), o = 0;
+	char enc[2][3 * 64 + 1];
+	bool has[2];
+
+	has[0] = ref_encode(key, kn, true, enc[0]);
+	has[1] = ref_encode(key, kn, false, enc[1]);
+	for (size_t i = 0; i < n;) {
+		size_t best = 0;
+
+		if (kn && n - i >= kn && !memcmp(text + i, key, kn))
+			best = kn;
+		for (int h = 0; h < 2; h++) {
+			size_t en = strlen(enc[h]);
+
+			if (has[h] && n - i >= en &&
+			    !memcmp(text + i, enc[h], en) && en > best)
+				best = en;
+		}
+		for (size_t j = 0; j < kn; j++) {
+			size_t l = 0;
+
+			while (j + l < kn && i + l < n &&
+			       text[i + l] == key[j + l])
+				l++;
+			if (l >= KW_KEY_PIECE && l > best)
+				best = l;
+		}
+		if (best) {
+			strcpy(out + o, id);
+			o += strlen(id);
+			i += best;
+		} else {
+			out[o++] = text[i++];
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Random keys of a small alphabet (reserved bytes in some, so that they
+ * have encoded forms) and texts made of their pieces, their encoded forms
+ * and bytes they do or do not hold: the scrub redacts what the reference
+ * does, every time. */
+static void test_scrub_random(void **state)
+{
+	static const char key_alpha[] = "abAB12_/+=";
+	static const char text_alpha[] = "abAB12_/+=% -xF2f";
+	unsigned seed = 4242;
+	char key[41], text[400], enc[3 * 40 + 1], got[2048], want[2048];
+
+	(void)state;
+#define NEXT(m) (seed = seed * 1103515245u + 12345u, (seed >> 16) % (m))
+	for (int round = 0; round < 20000; round++) {
+		size_t kn = 4 + NEXT(37), n = 0, parts = 1 + NEXT(8);
+		size_t alpha = 2 + NEXT(sizeof(key_alpha) - 2);
+
+		for (size_t i = 0; i < kn; i++)
+			key[i] = key_alpha[NEXT(alpha)];
+		key[kn] = '\0';
+		for (size_t k = 0; k < parts; k++) {
+			size_t kind = NEXT(3), len, from;
+			const char *src = key;
+
+			if (kind == 2) {
+				ref_encode(key, kn, NEXT(2), enc);
+				src = enc;
+			}
+			if (kind == 0) {
+				len = NEXT(24);
+				for (size_t i = 0; i < len && n < 300; i++)
+					text[n++] = text_alpha[NEXT(
+						sizeof(text_alpha) - 1)];
+				continue;
+			}
+			from = NEXT(strlen(src));
+			len = 1 + NEXT(strlen(src) - from);
+			for (size_t i = 0; i < len && n < 300; i++)
+				text[n++] = src[from + i];
+		}
+		text[n] = '\0';
+		kw_key_scrub(got, sizeof(got), kw_str_c(text), kw_str_c(key),
+			     "<K>");
+		ref_scrub(want, text, key, "<K>");
+		if (strcmp(got, want) != 0)
+			print_error("key \"%s\"\ntext \"%s\"\n", key, text);
+		assert_string_equal(got, want);
+	}
+#undef NEXT
+}
+
 static void test_scrub_replaces(void **state)
 {
 	char out[256];
@@ -916,6 +1044,7 @@ int main(void)
 		cmocka_unit_test(test_scrub_percent_encoded),
 		cmocka_unit_test(test_scrub_bound),
 		cmocka_unit_test(test_scrub_huge),
+		cmocka_unit_test(test_scrub_random),
 		cmocka_unit_test(test_glob_table),
 		cmocka_unit_test(test_glob_random),
 		cmocka_unit_test(test_glob_pathological),
