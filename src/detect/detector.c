@@ -226,11 +226,12 @@ static bool fill_link(const char *tpl, const char *rid, const char *region,
 	size_t o = 0;
 
 	for (const char *p = tpl; *p;) {
-		if (!strncmp(p, "{request_id}", 12)) {
+		/* a placeholder only where a '{' is */
+		if (*p == '{' && !strncmp(p, "{request_id}", 12)) {
 			if (!put_encoded(out, cap, &o, rid))
 				return false;
 			p += 12;
-		} else if (!strncmp(p, "{region}", 8)) {
+		} else if (*p == '{' && !strncmp(p, "{region}", 8)) {
 			if (!region || !region[0] ||
 			    !put_encoded(out, cap, &o, region))
 				return false;
