@@ -428,6 +428,31 @@ static uint8_t shard_of_event(const struct kw_engine *e,
 		    : KW_ENGINE_SHARDS_MAX;
 }
 
+#define SHARD_RING (4 * KW_SHARD_BURST)
+
+/* Ask the shards for the keys of events [from, to) (cut to n), in one
+ * burst: their index lines (far; the event's shard is found and kept in
+ * shard[]), or their entries (near). */
+static void ask_keys(struct kw_engine *e, uint8_t *shard, size_t from,
+		     size_t to, size_t n, bool far)
+{
+	for (size_t j = from; j < to && j < n; j++) {
+		const struct kw_event *ev = &e->events[j];
+		uint8_t *own = &shard[j % SHARD_RING];
+
+		if (far)
+			*own = shard_of_event(e, ev);
+		if (*own == KW_ENGINE_SHARDS_MAX)
+			continue;
+		if (far)
+			kw_shard_hash_ahead(&e->shards[*own], ev);
+		else
+			kw_shard_ask_entry(&e->shards[*own], ev);
+	}
+	for (unsigned i = 0; far && i < e->nshards; i++)
+		kw_shard_ask_index(&e->shards[i]);
+}
+
 /* One thread: the n events of a batch of stream, each to its shard (or,
  * made without a key, to the ordered stage), then the watermark after
  * it. */
@@ -435,28 +460,28 @@ static void analyse_batch(struct kw_engine *e, unsigned stream, size_t n,
 			  uint32_t formats)
 {
 	int64_t newest = INT64_MIN, late_wm = e->streams[stream].watermark;
-	/* The shard of events[j] at [j % 16], found once, 8 events ahead
-	 * (shard.c: a hint); KW_ENGINE_SHARDS_MAX: made without a key. */
-	uint8_t shard[16];
+	/* The shard of events[j] at [j % SHARD_RING], found once, when its
+	 * key is first asked for (shard.c: a hint, in bursts two bursts
+	 * ahead); KW_ENGINE_SHARDS_MAX: made without a key. */
+	uint8_t shard[SHARD_RING];
 
-	for (unsigned i = 0; i < e->nshards; i++)
+	for (unsigned i = 0; i < e->nshards; i++) {
 		kw_shard_stream(&e->shards[i], stream);
+		kw_shard_prefetch_reset(&e->shards[i]);
+	}
 	kw_engine_handouts(e, e->events, n, &e->arena);
-	for (size_t i = 0; i < n && i < 8; i++)
-		shard[i] = shard_of_event(e, &e->events[i]);
+	ask_keys(e, shard, 0, 2 * KW_SHARD_BURST, n, true);
+	ask_keys(e, shard, 0, KW_SHARD_BURST, n, false);
 	for (size_t i = 0; i < n; i++) {
 		struct kw_event *ev = &e->events[i];
-		unsigned far, near, own = shard[i % 16];
+		unsigned own = shard[i % SHARD_RING];
 
-		if (i + 8 < n) {
-			far = shard[(i + 8) % 16] = shard_of_event(e, ev + 8);
-			if (far != KW_ENGINE_SHARDS_MAX)
-				kw_shard_prefetch(&e->shards[far], ev + 8,
-						  NULL);
+		if (i % KW_SHARD_BURST == 0) {
+			ask_keys(e, shard, i + 2 * KW_SHARD_BURST,
+				 i + 3 * KW_SHARD_BURST, n, true);
+			ask_keys(e, shard, i + KW_SHARD_BURST,
+				 i + 2 * KW_SHARD_BURST, n, false);
 		}
-		near = i + 4 < n ? shard[(i + 4) % 16] : KW_ENGINE_SHARDS_MAX;
-		if (near != KW_ENGINE_SHARDS_MAX)
-			kw_shard_prefetch(&e->shards[near], NULL, ev + 4);
 		if (ev->ts > newest)
 			newest = ev->ts;
 		if (own == KW_ENGINE_SHARDS_MAX)

@@ -116,10 +116,19 @@ struct kw_worker_ctx {
 	struct kw_geoip_cache *geo;	/* NULL: the engine's own cache */
 };
 
-/* Keys asked for ahead of their event (kw_shard_prefetch): at most this
+/* Keys asked for ahead of their event (kw_shard_hash_ahead): at most this
  * many at once, and the lines of a key's entry and state asked for. */
-#define KW_SHARD_AHEAD 16
+#define KW_SHARD_AHEAD 64
 #define KW_SHARD_PF_LINES 24
+/* Keys are asked for in bursts of this many events: the index lines of
+ * the events two bursts on, then the entries of those one burst on
+ * (whose index lines have come). In a table bigger than the TLB reaches,
+ * each ask waits for a page walk before the instructions after it can
+ * retire; asked one an event, every walk costs its full time, while
+ * walks asked back to back overlap (about 3x cheaper here, a VM whose
+ * walks are nested). KW_SHARD_AHEAD holds three bursts. */
+#define KW_SHARD_BURST 16
+_Static_assert(3 * KW_SHARD_BURST <= KW_SHARD_AHEAD, "three bursts ahead");
 /* ... from the point where a shard's entries and states take this many
  * bytes (about twenty keys): the 16 shards of one thread then fill half a
  * MiB, a core's second-level cache, before a key needs asking for. */
@@ -185,18 +194,19 @@ struct kw_shard {
 	unsigned sweep_stream; /* its stream, */
 	size_t sweep_at;       /* and where it is in due[] */
 	struct kw_shard_stats st;
-	/* Events whose key's table hash is known (kw_shard_prefetch), until
+	/* Events whose key's table hash is known (kw_shard_hash_ahead), until
 	 * kw_shard_analyse takes it (ev NULL: free), made at ahead_next and
-	 * taken in the same order (ahead_near: the next one whose entry is
-	 * asked for, ahead_take: the next one analysed); how many lines of a
-	 * key's state area, from its start, are asked for with its entry. */
+	 * taken in the same order (ahead_asked: the next one whose index
+	 * line is asked for, ahead_near: the next one whose entry is, and
+	 * ahead_take: the next one analysed); how many lines of a key's
+	 * state area, from its start, are asked for with its entry. */
 	struct kw_shard_ahead {
 		const struct kw_event *ev;
 		const char *key; /* its key's bytes */
 		size_t n;
 		uint64_t h[2];
 	} ahead[KW_SHARD_AHEAD];
-	unsigned ahead_next, ahead_near, ahead_take;
+	unsigned ahead_next, ahead_near, ahead_take, ahead_asked;
 	size_t npf;
 	/* The lines a flush reads, as offsets from the key's entry (its
 	 * own, the engine's head, the slices of the families with windows):
@@ -348,22 +358,22 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 			     struct kw_error *err);
 void kw_shard_fini(struct kw_shard *s);
 
-/* Hints, so that keys not in the caches do not stall the analysis: far,
- * an event of the shard's keys a few events ahead (about 8), has its key's
- * hash computed and its index line asked for; near (about 4 ahead, asked
- * for as far before) its key's entry and state. Either may be NULL. Each
- * event given as far must be analysed before its batch is reused. Nothing
- * is done while the shard's table is small (kw_shard.hinting). */
-void kw_shard_prefetch_run(struct kw_shard *s, const struct kw_event *far,
-			   const struct kw_event *near);
-/* Inline, so that the check costs no call while the table is small. */
-static inline void kw_shard_prefetch(struct kw_shard *s,
-				     const struct kw_event *far,
-				     const struct kw_event *near)
-{
-	if (s->hinting)
-		kw_shard_prefetch_run(s, far, near);
-}
+/* Hints, so that keys not in the caches do not stall the analysis, given
+ * in bursts (KW_SHARD_BURST) for the events of the shard's keys ahead of
+ * the one analysed: kw_shard_hash_ahead computes an event's key hash (two
+ * bursts ahead), kw_shard_ask_index then asks for the index lines of all
+ * the keys hashed since it was last called, back to back, and
+ * kw_shard_ask_entry (a burst ahead, once those lines have come) for an
+ * event's key entry and state. Each event hashed must be analysed, or
+ * kw_shard_prefetch_reset called, before its batch is reused. Nothing is
+ * done while the shard's table is small (kw_shard.hinting). */
+void kw_shard_hash_ahead(struct kw_shard *s, const struct kw_event *ev);
+void kw_shard_ask_index(struct kw_shard *s);
+void kw_shard_ask_entry(struct kw_shard *s, const struct kw_event *ev);
+/* Forget every key hashed: called before a batch's first hint, so that
+ * no entry made for an event of a batch before (hashed twice, or never
+ * analysed) can be taken for an event at the same place in this one. */
+void kw_shard_prefetch_reset(struct kw_shard *s);
 
 /* The events analysed next are of stream (an index in e->streams): the
  * families' clocks take its time. Called before each batch's events. */

@@ -423,14 +423,37 @@ static void publish(struct kw_pipeline *p, struct pshard *ps, bool done)
 			at < n ? sl->order[sl->start[ps->id] + at] : B + ps->id;
 }
 
+/* Ask for the keys of events[order[from .. to)] (to cut to n): their
+ * index lines (far) or their entries (near), in one burst. */
+static void prefetch_keys(struct kw_shard *s, const struct slot *sl,
+			  const uint16_t *order, size_t from, size_t to,
+			  size_t n, bool far)
+{
+	for (size_t j = from; j < to && j < n; j++) {
+		const struct kw_event *ev = &sl->events[order[j]];
+
+		if (far)
+			kw_shard_hash_ahead(s, ev);
+		else
+			kw_shard_ask_entry(s, ev);
+	}
+	if (far)
+		kw_shard_ask_index(s);
+}
+
 /* The shard is about to analyse events[order[i]]: ask for the lines of the
  * ones after it now, so that those another thread decoded (in its cache)
- * arrive while this one is analysed. */
+ * arrive while this one is analysed; at the start of each burst, for the
+ * keys of the bursts after (KW_SHARD_BURST). */
 static void prefetch(struct kw_shard *s, const struct slot *sl,
 		     const uint16_t *order, size_t i, size_t n)
 {
-	kw_shard_prefetch(s, i + 8 < n ? &sl->events[order[i + 8]] : NULL,
-			  i + 4 < n ? &sl->events[order[i + 4]] : NULL);
+	if (i % KW_SHARD_BURST == 0) {
+		prefetch_keys(s, sl, order, i + 2 * KW_SHARD_BURST,
+			      i + 3 * KW_SHARD_BURST, n, true);
+		prefetch_keys(s, sl, order, i + KW_SHARD_BURST,
+			      i + 2 * KW_SHARD_BURST, n, false);
+	}
 	if (i + 4 < n) {
 		const char *ev = (const char *)&sl->events[order[i + 4]];
 
@@ -447,17 +470,17 @@ static void prefetch(struct kw_shard *s, const struct slot *sl,
 	}
 }
 
-/* The shard starts on a batch: prefetch asks for the keys 8 and 4 events
- * ahead, so the first 8 are asked for here, their index lines first, then
- * the entries of the first 4 (without this, an eighth of the events of a
- * shard's 64 or so in a batch found their keys cold). */
+/* The shard starts on a batch: prefetch asks for the index lines two
+ * bursts ahead and the entries one ahead, so those of the first two
+ * bursts are asked for here, then the entries of the first (without this,
+ * the first events of a shard's 64 or so in a batch found their keys
+ * cold). */
 static void prefetch_start(struct kw_shard *s, const struct slot *sl,
 			   const uint16_t *order, size_t n)
 {
-	for (size_t i = 0; i < 8 && i < n; i++)
-		kw_shard_prefetch(s, &sl->events[order[i]], NULL);
-	for (size_t i = 0; i < 4 && i < n; i++)
-		kw_shard_prefetch(s, NULL, &sl->events[order[i]]);
+	kw_shard_prefetch_reset(s);
+	prefetch_keys(s, sl, order, 0, 2 * KW_SHARD_BURST, n, true);
+	prefetch_keys(s, sl, order, 0, KW_SHARD_BURST, n, false);
 }
 
 /* Run shard ps on the batches given their watermark, from where it is,

@@ -512,31 +512,50 @@ ahead_find(struct kw_shard *s, const struct kw_event *ev, unsigned *cursor)
 	return a;
 }
 
-void kw_shard_prefetch_run(struct kw_shard *s, const struct kw_event *far,
-			   const struct kw_event *near)
+void kw_shard_prefetch_reset(struct kw_shard *s)
 {
-	/* asked for already (the last one asked for: a run called again at
-	 * the same event) */
-	if (far && s->ahead[(s->ahead_next - 1) % KW_SHARD_AHEAD].ev == far)
-		far = NULL;
-	if (far) {
-		struct kw_shard_ahead *a =
-			&s->ahead[s->ahead_next++ % KW_SHARD_AHEAD];
-		struct kw_str id = kw_engine_id(far);
+	if (!s->hinting)
+		return;
+	for (size_t i = 0; i < KW_SHARD_AHEAD; i++)
+		s->ahead[i].ev = NULL;
+	s->ahead_next = s->ahead_near = s->ahead_take = s->ahead_asked = 0;
+}
 
-		a->ev = far;
-		a->key = id.p;
-		a->n = id.n;
-		kw_keytab_hash(s->keys, id.p, id.n, a->h);
-		kw_keytab_prefetch(s->keys, a->h);
-	}
-	if (near) {
-		const struct kw_shard_ahead *a =
-			ahead_find(s, near, &s->ahead_near);
+void kw_shard_hash_ahead(struct kw_shard *s, const struct kw_event *ev)
+{
+	struct kw_shard_ahead *a;
+	struct kw_str id;
 
-		if (a)
-			kw_keytab_prefetch_entry(s->keys, a->h, s->npf);
-	}
+	if (!s->hinting)
+		return;
+	a = &s->ahead[s->ahead_next++ % KW_SHARD_AHEAD];
+	id = kw_engine_id(ev);
+	a->ev = ev;
+	a->key = id.p;
+	a->n = id.n;
+	kw_keytab_hash(s->keys, id.p, id.n, a->h);
+}
+
+void kw_shard_ask_index(struct kw_shard *s)
+{
+	if (!s->hinting)
+		return;
+	if (s->ahead_next - s->ahead_asked > KW_SHARD_AHEAD)
+		s->ahead_asked = s->ahead_next - KW_SHARD_AHEAD;
+	for (unsigned i = s->ahead_asked; i != s->ahead_next; i++)
+		kw_keytab_prefetch(s->keys, s->ahead[i % KW_SHARD_AHEAD].h);
+	s->ahead_asked = s->ahead_next;
+}
+
+void kw_shard_ask_entry(struct kw_shard *s, const struct kw_event *ev)
+{
+	const struct kw_shard_ahead *a;
+
+	if (!s->hinting)
+		return;
+	a = ahead_find(s, ev, &s->ahead_near);
+	if (a)
+		kw_keytab_prefetch_entry(s->keys, a->h, s->npf);
 }
 
 /* An event of stream, not the stream of key's last event: a key fed by
@@ -554,7 +573,7 @@ void kw_shard_stream(struct kw_shard *s, unsigned stream)
 		tick_families(s, stream, s->clocks[stream].watermark);
 }
 
-/* The key of ev from the table: with the hash kw_shard_prefetch computed
+/* The key of ev from the table: with the hash kw_shard_hash_ahead computed
  * when there is one (taken: the batch's events are reused). */
 static enum kw_status get_key(struct kw_shard *s, const struct kw_event *ev,
 			      struct kw_str id, struct kw_keyent **key,
@@ -841,7 +860,7 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 		return kw_error_set(err, st, "cannot create the key table: %s",
 				    kw_strerror(st));
 	kw_keytab_on_evict(s->keys, on_evict, s);
-	/* What kw_shard_prefetch asks for of a key's state: the engine's
+	/* What kw_shard_ask_entry asks for of a key's state: the engine's
 	 * and the detectors' part, line by line. */
 	upto = e->count_off ? e->count_off : e->state_size;
 	s->npf = (upto + 63) / 64;
