@@ -251,36 +251,55 @@ static void on_due(void *ctx, void *item)
 	s->due[s->ndue++] = item;
 }
 
-/* Ask for the lines a flush of key reads. */
+/* Read the byte at p, for its line and its page's walk only. On this
+ * machine (a VM, its page walks nested) the lines of a cold key that a
+ * sweep prefetched were still missed by its flush (perf: the stall on the
+ * flush's first read of the entry), where the same lines read instead
+ * were not; reads asked back to back overlap as prefetches would. */
+static inline void touch(const void *p)
+{
+	(void)*(const volatile char *)p;
+}
+
+/* Ask for the lines a flush of key reads: the first and the last read
+ * (touch: the walks of the pages they are on), the rest prefetched. */
 static void prefetch_flush(const struct kw_shard *s,
 			   const struct kw_keyent *key)
 {
 	const char *p = (const char *)key;
 
-	for (size_t i = 0; i < s->nflush_pf; i++)
+	if (!s->nflush_pf)
+		return;
+	touch(p);
+	touch(p + s->flush_pf[s->nflush_pf - 1]);
+	for (size_t i = 1; i + 1 < s->nflush_pf; i++)
 		__builtin_prefetch(p + s->flush_pf[i]);
 }
 
-/* How far ahead in due[] a sweep asks for a key's lines: a table bigger
- * than the caches has each due key cold (its last event was a window
- * ago), and a flush is short, so several must be on their way at once. */
-#define SWEEP_AHEAD 6
+/* Ask for the lines of due[from .. to) (cut to ndue), back to back. */
+static void prefetch_due(const struct kw_shard *s, size_t from, size_t to)
+{
+	for (size_t i = from; i < to && i < s->ndue; i++)
+		prefetch_flush(s, s->due[i]);
+}
 
 bool kw_shard_sweep(struct kw_shard *s, bool (*stop)(void *ctx), void *ctx)
 {
-	if (s->hinting) {
-		for (size_t i = s->sweep_at;
-		     i < s->ndue && i < s->sweep_at + SWEEP_AHEAD; i++)
-			prefetch_flush(s, s->due[i]);
-	}
+	/* A due key is cold (its last event was a window ago): its lines
+	 * are asked for a burst ahead (KW_SHARD_BURST), for its page walk
+	 * to overlap the others' (see kw_shard_hash_ahead). */
+	if (s->hinting)
+		prefetch_due(s, s->sweep_at, s->sweep_at + 2 * KW_SHARD_BURST);
 	while (s->sweep_at < s->ndue) {
 		struct kw_keyent *key = s->due[s->sweep_at];
 		int64_t due;
 
 		if (stop && stop(ctx))
 			return false;
-		if (s->hinting && s->sweep_at + SWEEP_AHEAD < s->ndue)
-			prefetch_flush(s, s->due[s->sweep_at + SWEEP_AHEAD]);
+		if (s->hinting && s->sweep_at % KW_SHARD_BURST == 0 &&
+		    s->sweep_at)
+			prefetch_due(s, s->sweep_at + KW_SHARD_BURST,
+				     s->sweep_at + 2 * KW_SHARD_BURST);
 		s->sweep_at++;
 		due = flush_key(s, key, s->sweep_wm);
 		if (due != KW_DETECT_NONE_OPEN)
@@ -763,25 +782,21 @@ void kw_shard_foreach(struct kw_shard *s,
 
 /* ---- life ---- */
 
-/* Add the lines of bytes [off, off + len) of a key's state area, and
- * (first) those of its entry and the engine's head, to what a sweep asks
- * for ahead of a flush (kw_shard.flush_pf); past the bound the rest are
- * left to come when read. */
-static void flush_lines(struct kw_shard *s, size_t off, size_t len)
+/* Add the lines of bytes [from, to) from the key's entry to what a sweep
+ * asks for ahead of a flush (kw_shard.flush_pf): an address every 64
+ * bytes and the last byte's, which reach every line of the range wherever
+ * it starts in one (an entry is only 16-byte aligned). Past the bound the
+ * rest are left to come when read. */
+static void flush_lines(struct kw_shard *s, size_t from, size_t to)
 {
-	size_t at = sizeof(struct kw_keyent) + off, end = at + len;
+	size_t at = from;
 
-	if (!s->nflush_pf) {
-		s->flush_pf[s->nflush_pf++] = 0;
-		s->flush_pf[s->nflush_pf++] = sizeof(struct kw_keyent) - 1;
-		s->flush_pf[s->nflush_pf++] = sizeof(struct kw_keyent);
-	}
-	if (end > UINT16_MAX)
-		end = UINT16_MAX;
-	for (; at < end && s->nflush_pf < KW_SHARD_PF_LINES; at += 64)
+	if (to > UINT16_MAX)
+		to = UINT16_MAX;
+	for (; at < to && s->nflush_pf < KW_SHARD_PF_LINES; at += 64)
 		s->flush_pf[s->nflush_pf++] = (uint16_t)at;
-	if (at > end - 1 && s->nflush_pf < KW_SHARD_PF_LINES)
-		s->flush_pf[s->nflush_pf++] = (uint16_t)(end - 1);
+	if (at >= to && to > from && s->nflush_pf < KW_SHARD_PF_LINES)
+		s->flush_pf[s->nflush_pf++] = (uint16_t)(to - 1);
 }
 
 static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
@@ -812,8 +827,15 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 				s->asking[s->nasking++] = (uint8_t)s->nfam;
 			}
 		}
-		if (f->ops->flush)
-			flush_lines(s, f->offset, f->ops->state_size);
+		if (f->ops->flush && f->ops->state_size) {
+			if (!s->nflush_pf) /* the entry and the engine's head */
+				flush_lines(s, 0,
+					    sizeof(struct kw_keyent) +
+						    sizeof(struct kw_keyhead));
+			flush_lines(s, sizeof(struct kw_keyent) + f->offset,
+				    sizeof(struct kw_keyent) + f->offset +
+					    f->ops->state_size);
+		}
 		s->nfam++;
 		if (!f->ops->cloud_only)
 			s->nfam_plain = s->nfam;
