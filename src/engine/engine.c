@@ -464,23 +464,32 @@ static void analyse_batch(struct kw_engine *e, unsigned stream, size_t n,
 	 * key is first asked for (shard.c: a hint, in bursts two bursts
 	 * ahead); KW_ENGINE_SHARDS_MAX: made without a key. */
 	uint8_t shard[SHARD_RING];
+	bool hinting = false; /* any shard: else no bursts, no ring */
 
 	for (unsigned i = 0; i < e->nshards; i++) {
 		kw_shard_stream(&e->shards[i], stream);
 		kw_shard_prefetch_reset(&e->shards[i]);
+		hinting = hinting || e->shards[i].hinting;
 	}
 	kw_engine_handouts(e, e->events, n, &e->arena);
-	ask_keys(e, shard, 0, 2 * KW_SHARD_BURST, n, true);
-	ask_keys(e, shard, 0, KW_SHARD_BURST, n, false);
+	if (hinting) {
+		ask_keys(e, shard, 0, 2 * KW_SHARD_BURST, n, true);
+		ask_keys(e, shard, 0, KW_SHARD_BURST, n, false);
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct kw_event *ev = &e->events[i];
-		unsigned own = shard[i % SHARD_RING];
+		unsigned own;
 
-		if (i % KW_SHARD_BURST == 0) {
-			ask_keys(e, shard, i + 2 * KW_SHARD_BURST,
-				 i + 3 * KW_SHARD_BURST, n, true);
-			ask_keys(e, shard, i + KW_SHARD_BURST,
-				 i + 2 * KW_SHARD_BURST, n, false);
+		if (!hinting) {
+			own = shard_of_event(e, ev);
+		} else {
+			if (i % KW_SHARD_BURST == 0) {
+				ask_keys(e, shard, i + 2 * KW_SHARD_BURST,
+					 i + 3 * KW_SHARD_BURST, n, true);
+				ask_keys(e, shard, i + KW_SHARD_BURST,
+					 i + 2 * KW_SHARD_BURST, n, false);
+			}
+			own = shard[i % SHARD_RING];
 		}
 		if (ev->ts > newest)
 			newest = ev->ts;

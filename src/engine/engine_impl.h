@@ -367,9 +367,27 @@ void kw_shard_fini(struct kw_shard *s);
  * event's key entry and state. Each event hashed must be analysed, or
  * kw_shard_prefetch_reset called, before its batch is reused. Nothing is
  * done while the shard's table is small (kw_shard.hinting). */
-void kw_shard_hash_ahead(struct kw_shard *s, const struct kw_event *ev);
-void kw_shard_ask_index(struct kw_shard *s);
-void kw_shard_ask_entry(struct kw_shard *s, const struct kw_event *ev);
+void kw_shard_hash_ahead_run(struct kw_shard *s, const struct kw_event *ev);
+void kw_shard_ask_index_run(struct kw_shard *s);
+void kw_shard_ask_entry_run(struct kw_shard *s, const struct kw_event *ev);
+/* Inline, so that the check costs no call while the table is small. */
+static inline void kw_shard_hash_ahead(struct kw_shard *s,
+				       const struct kw_event *ev)
+{
+	if (s->hinting)
+		kw_shard_hash_ahead_run(s, ev);
+}
+static inline void kw_shard_ask_index(struct kw_shard *s)
+{
+	if (s->hinting)
+		kw_shard_ask_index_run(s);
+}
+static inline void kw_shard_ask_entry(struct kw_shard *s,
+				      const struct kw_event *ev)
+{
+	if (s->hinting)
+		kw_shard_ask_entry_run(s, ev);
+}
 /* Forget every key hashed: called before a batch's first hint, so that
  * no entry made for an event of a batch before (hashed twice, or never
  * analysed) can be taken for an event at the same place in this one. */

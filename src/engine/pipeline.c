@@ -448,7 +448,7 @@ static void prefetch_keys(struct kw_shard *s, const struct slot *sl,
 static void prefetch(struct kw_shard *s, const struct slot *sl,
 		     const uint16_t *order, size_t i, size_t n)
 {
-	if (i % KW_SHARD_BURST == 0) {
+	if (i % KW_SHARD_BURST == 0 && s->hinting) {
 		prefetch_keys(s, sl, order, i + 2 * KW_SHARD_BURST,
 			      i + 3 * KW_SHARD_BURST, n, true);
 		prefetch_keys(s, sl, order, i + KW_SHARD_BURST,
@@ -478,6 +478,8 @@ static void prefetch(struct kw_shard *s, const struct slot *sl,
 static void prefetch_start(struct kw_shard *s, const struct slot *sl,
 			   const uint16_t *order, size_t n)
 {
+	if (!s->hinting)
+		return;
 	kw_shard_prefetch_reset(s);
 	prefetch_keys(s, sl, order, 0, 2 * KW_SHARD_BURST, n, true);
 	prefetch_keys(s, sl, order, 0, KW_SHARD_BURST, n, false);

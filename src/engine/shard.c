@@ -540,25 +540,19 @@ void kw_shard_prefetch_reset(struct kw_shard *s)
 	s->ahead_next = s->ahead_near = s->ahead_take = s->ahead_asked = 0;
 }
 
-void kw_shard_hash_ahead(struct kw_shard *s, const struct kw_event *ev)
+void kw_shard_hash_ahead_run(struct kw_shard *s, const struct kw_event *ev)
 {
-	struct kw_shard_ahead *a;
-	struct kw_str id;
+	struct kw_shard_ahead *a = &s->ahead[s->ahead_next++ % KW_SHARD_AHEAD];
+	struct kw_str id = kw_engine_id(ev);
 
-	if (!s->hinting)
-		return;
-	a = &s->ahead[s->ahead_next++ % KW_SHARD_AHEAD];
-	id = kw_engine_id(ev);
 	a->ev = ev;
 	a->key = id.p;
 	a->n = id.n;
 	kw_keytab_hash(s->keys, id.p, id.n, a->h);
 }
 
-void kw_shard_ask_index(struct kw_shard *s)
+void kw_shard_ask_index_run(struct kw_shard *s)
 {
-	if (!s->hinting)
-		return;
 	if (s->ahead_next - s->ahead_asked > KW_SHARD_AHEAD)
 		s->ahead_asked = s->ahead_next - KW_SHARD_AHEAD;
 	for (unsigned i = s->ahead_asked; i != s->ahead_next; i++)
@@ -566,13 +560,10 @@ void kw_shard_ask_index(struct kw_shard *s)
 	s->ahead_asked = s->ahead_next;
 }
 
-void kw_shard_ask_entry(struct kw_shard *s, const struct kw_event *ev)
+void kw_shard_ask_entry_run(struct kw_shard *s, const struct kw_event *ev)
 {
-	const struct kw_shard_ahead *a;
+	const struct kw_shard_ahead *a = ahead_find(s, ev, &s->ahead_near);
 
-	if (!s->hinting)
-		return;
-	a = ahead_find(s, ev, &s->ahead_near);
 	if (a)
 		kw_keytab_prefetch_entry(s->keys, a->h, s->npf);
 }
