@@ -316,14 +316,21 @@ static uint32_t gram_tag(uint64_t h)
 	return t ? t : 1;
 }
 
+/* Byte c's bit in its word of a 256-bit set; bytes lo..hi (one word). */
+#define BYTE_BIT(c) (UINT64_C(1) << ((c)&63))
+#define BYTE_RUN(lo, hi) (((UINT64_C(1) << ((hi) - (lo) + 1)) - 1) << ((lo)&63))
+
 static void encode_forms(struct needles *nd, struct kw_str key)
 {
 	static const char hex[2][17] = {"0123456789ABCDEF", "0123456789abcdef"};
-	bool plain = true;
+	/* unreserved() as bits of bytes 0-63 and 64-127 (none above) */
+	const uint64_t un0 = BYTE_BIT('-') | BYTE_BIT('.') | BYTE_RUN('0', '9');
+	const uint64_t un1 = BYTE_RUN('A', 'Z') | BYTE_BIT('_') |
+			     BYTE_RUN('a', 'z') | BYTE_BIT('~');
 
-	for (size_t i = 0; i < key.n; i++)
-		plain = plain && unreserved((unsigned char)key.p[i]);
-	if (plain)
+	/* all the key's bytes (nd->bytes) unreserved: no encoded form */
+	if (!((nd->bytes[0] & ~un0) | (nd->bytes[1] & ~un1) | nd->bytes[2] |
+	      nd->bytes[3]))
 		return;
 	for (int h = 0; h < 2; h++) {
 		size_t e = 0;
