@@ -213,6 +213,9 @@ static void fit(struct slot *s)
 	}
 }
 
+/* How far ahead in a slot fire_slot asks for the items' links. */
+#define FIRE_AHEAD 8
+
 /* Hand back what slot i holds that is due by now; put back the rest.
  * The slot takes the spare array for what is put back, and the wheel keeps
  * one spare at most: when nothing came back, the slot gives the spare up
@@ -221,8 +224,6 @@ static void fit(struct slot *s)
  * slots ever fired: every slot of a turn fires, and a slot that kept an
  * empty spare each time held, at a million keys, 150 MB for 16 MB of
  * items. */
-#define FIRE_AHEAD 8
-
 static void fire_slot(struct kw_wheel *w, size_t i, int64_t now,
 		      kw_wheel_fn *fn, void *ctx)
 {
