@@ -213,9 +213,6 @@ static void fit(struct slot *s)
 	}
 }
 
-/* How far ahead in a slot fire_slot asks for the items' links. */
-#define FIRE_AHEAD 8
-
 /* Hand back what slot i holds that is due by now; put back the rest.
  * The slot takes the spare array for what is put back, and the wheel keeps
  * one spare at most: when nothing came back, the slot gives the spare up
@@ -234,15 +231,9 @@ static void fire_slot(struct kw_wheel *w, size_t i, int64_t now,
 	*s = w->spare;
 	w->spare = (struct slot){NULL, 0, 0};
 	mark_empty(w, i); /* until something is put back in it */
-	for (uint32_t k = 0; k < cur.n && k < FIRE_AHEAD; k++)
-		__builtin_prefetch(link_of(w, cur.v[k].item));
 	for (uint32_t k = 0; k < cur.n; k++) {
 		struct elem e = cur.v[k];
 
-		/* items far apart in memory: ask for the links a few on */
-		if (k + FIRE_AHEAD < cur.n)
-			__builtin_prefetch(
-				link_of(w, cur.v[k + FIRE_AHEAD].item));
 		*link_of(w, e.item) = (struct kw_wheel_link){0, 0};
 		w->count--;
 		if (e.due <= now)
