@@ -273,6 +273,12 @@ void kw_key_redact(const char *key, size_t n, char *out, size_t cap)
 #define ROLL_BASE 0x100000001b3ull
 #define GRAM_SLOTS 1024 /* a power of two >= 2 * (KW_KEY_MAX_LEN - PIECE) */
 
+/* Byte c's bit in its word of a 256-bit set (word c >> 6); bytes lo..hi
+ * (in one word); whether the set holds c. */
+#define BYTE_BIT(c) (UINT64_C(1) << ((c)&63))
+#define BYTE_RUN(lo, hi) (((UINT64_C(1) << ((hi) - (lo) + 1)) - 1) << ((lo)&63))
+#define BYTE_IN(set, c) (((set)[(c) >> 6] & BYTE_BIT(c)) != 0)
+
 struct gram {
 	uint32_t h;   /* high bits of the window's hash; 0: empty slot */
 	uint16_t off; /* where the window starts in the key */
@@ -315,10 +321,6 @@ static uint32_t gram_tag(uint64_t h)
 
 	return t ? t : 1;
 }
-
-/* Byte c's bit in its word of a 256-bit set; bytes lo..hi (one word). */
-#define BYTE_BIT(c) (UINT64_C(1) << ((c)&63))
-#define BYTE_RUN(lo, hi) (((UINT64_C(1) << ((hi) - (lo) + 1)) - 1) << ((lo)&63))
 
 static void encode_forms(struct needles *nd, struct kw_str key)
 {
@@ -390,7 +392,7 @@ static void needles_init(struct needles *nd, struct kw_str key)
 	for (size_t i = 0; i < key.n; i++) {
 		unsigned char c = (unsigned char)key.p[i];
 
-		nd->bytes[c >> 6] |= UINT64_C(1) << (c & 63);
+		nd->bytes[c >> 6] |= BYTE_BIT(c);
 	}
 	encode_forms(nd, key);
 	if (key.n >= PIECE)
@@ -449,7 +451,7 @@ static const char *needles_find(const struct needles *nd, const char *p,
 		unsigned char c = (unsigned char)p[j];
 		size_t i = j + 1 - PIECE, got;
 
-		if (!(nd->bytes[c >> 6] >> (c & 63) & 1)) {
+		if (!BYTE_IN(nd->bytes, c)) {
 			run = 0;
 			continue;
 		}
