@@ -10,9 +10,11 @@
  * and the entry closed is kept for the next one opened (a full table
  * closes one for each it opens: the same memory, still in the cache).
  * The index holds each fingerprint beside its place, so a probe reads
- * the index only, not one entry after another. Deadlines (a digest due, a quiet
- * period over) are found by a scan of the open incidents, done only when
- * the watermark passes the earliest deadline, kept as a lower bound.
+ * the index only, not one entry after another.
+ *
+ * Deadlines (a digest due, a quiet period over) are found by a scan of
+ * the open incidents, done only when the watermark passes the earliest
+ * deadline, kept as a lower bound.
  *
  * An incident's lists (IPs, operations, countries, detectors) are "space
  * saving" top-N counters: a new name takes a free slot, or replaces the
