@@ -1024,12 +1024,12 @@ static void test_cross_hook(void **state)
 	}
 }
 
-/* The keys' hints (kw_shard_prefetch) change no result: 800 keys, each
- * with its error burst, their requests interleaved, give the same alerts
- * (one rate.errors for each key, and the one IP's many keys) whether the
- * shards ask for keys ahead from the start, never, or (the default) once
- * their tables have grown past a few dozen keys, which these do half way
- * through. */
+/* The keys' hints (kw_shard_hash_ahead and the rest) change no result:
+ * 800 keys, each with its error burst, their requests interleaved, give
+ * the same alerts (one rate.errors for each key, and the one IP's many
+ * keys) whether the shards ask for keys ahead from the start, never, or
+ * (the default) once their tables have grown past a few dozen keys, which
+ * these do half way through. */
 static int by_string(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
