@@ -182,7 +182,11 @@ struct kw_detector_ops {
 	 * kw_win_due (detect/learned.h) of the struct kw_win at byte
 	 * *offset of the key's state with windows of *len: the engine then
 	 * reads that after each event instead of calling flush. Asked once,
-	 * after create. */
+	 * after create. Such a family marks the ring urgent (kw_win_urgent)
+	 * when a window's close may raise something, or touch anything but
+	 * the key's own state; the engine puts a key on its wheel only for
+	 * an urgent ring, and flushes the others when it next needs the key,
+	 * at the watermark its wheel would have flushed them at. */
 	bool (*window)(void *self, size_t *offset, int64_t *len);
 
 	/* Optional (default: none). The part of a family that looks across

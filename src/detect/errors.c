@@ -353,6 +353,11 @@ static void errors_observe(void *self, const struct kw_event *ev,
 		kw_win_bump(&slot->n[1]);
 	if (denied)
 		kw_win_bump(&slot->n[2]);
+	/* close_window raises only from the floor of denials, or from
+	 * min_count errors and denials together. */
+	if (slot->n[2] >= e->floor ||
+	    (double)slot->n[1] + slot->n[2] >= e->min_count)
+		kw_win_urgent(&cx.st->win);
 }
 
 static void errors_observe_unauth(void *self, const struct kw_event *ev,

@@ -10,6 +10,16 @@
  * in window order, once) when the watermark passes its end, or when a newer
  * event needs its slot, or when the engine flushes the key. An event older
  * than every open window is late: it is counted, not added.
+ *
+ * Urgent windows: most windows hold a request or two and can raise
+ * nothing when they close; closing them only learns. The family marks the
+ * ring urgent (kw_win_urgent) once an open window's counts could raise
+ * something at its close, and the engine closes only those rings on time
+ * (its timing wheel). The others it closes when it next needs the key (its
+ * next event, a save, the end), at the watermark its sweep would have
+ * closed them at, so what is learnt is the same, window by window: a key
+ * whose windows can raise nothing is not visited again a window after its
+ * last event (at a million keys, a cold read of its state).
  */
 #ifndef KW_DETECT_LEARNED_H
 #define KW_DETECT_LEARNED_H
@@ -37,7 +47,11 @@ struct kw_win {
 	uint32_t first;	 /* index of the oldest open window; 0: none open */
 	uint32_t closed; /* index of the newest closed window; 0: none */
 	uint32_t late;	 /* events in windows already closed */
-	uint32_t pad;
+	/* Not 0: an open window may raise something when it closes (the
+	 * top of this file); 0 again once no window is open. State files
+	 * written before it have 0 here: the engine marks the rings it loads
+	 * urgent when they have a window open. */
+	uint32_t urgent;
 	struct kw_win_counts c[KW_WIN_SLOTS]; /* windows first .. first+3 */
 };
 
@@ -140,6 +154,7 @@ static inline void kw_win_close(struct kw_win *w, uint32_t upto,
 		      w->c[3].n[0] || w->c[3].n[1] || w->c[3].n[2])) {
 			/* Nothing left open: jump, do not walk the gap. */
 			w->first = 0;
+			w->urgent = 0;
 			return;
 		}
 	}
@@ -176,6 +191,13 @@ static inline void kw_win_bump(uint16_t *n)
 {
 	if (*n < UINT16_MAX)
 		(*n)++;
+}
+
+/* A window open in w may raise something when it closes: the engine must
+ * close it on time (the top of this file). */
+static inline void kw_win_urgent(struct kw_win *w)
+{
+	w->urgent = 1;
 }
 
 /* The window index before which windows have closed at watermark wm. */

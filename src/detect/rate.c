@@ -570,9 +570,15 @@ static void rate_observe(void *self, const struct kw_event *ev,
 	if (!slot->n[0])
 		cx.st->hot_at = hot_threshold(r, key, cx.st, ev->ts);
 	kw_win_bump(&slot->n[0]);
+	/* What close_window may do beyond learning: a spike (min_count
+	 * requests at least), or forgetting the window's hot entry. */
+	if (slot->n[0] >= r->min_count)
+		kw_win_urgent(&cx.st->win);
 	if (cx.st->hot_at && cx.st->hot_at != HOT_NEVER &&
-	    slot->n[0] >= cx.st->hot_at)
+	    slot->n[0] >= cx.st->hot_at) {
+		kw_win_urgent(&cx.st->win);
 		hot_count(hot_find(r, key_hash(key), idx, true), ev);
+	}
 }
 
 static void rate_tick(void *self, int64_t watermark, const struct kw_emit *emit)

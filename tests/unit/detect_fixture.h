@@ -109,22 +109,32 @@ static inline void finish(struct fixture *f)
 /* The engine reads the due time of a family with a window slot in the
  * key's state instead of asking flush after each event: the two must
  * agree, for the last key, whenever a test calls this (after each
- * event). */
+ * event). And it closes a ring not marked urgent (detect/learned.h) only
+ * when it next needs the key: closing every window of such a ring now (in
+ * a copy of the state) must raise nothing. */
 static inline void fixture_check_due(struct fixture *f)
 {
 	struct kw_emit emit = {.fn = on_alert, .ctx = f};
-	unsigned char *st;
-	size_t off = 0;
+	const struct kw_win *win;
+	unsigned char *st, *copy;
+	size_t off = 0, before = f->n;
 	int64_t len = 0;
 
 	if (!f->ent || !f->ops->window || !f->ops->window(f->self, &off, &len))
 		return;
 	st = kw_keytab_state(f->ent);
 	assert_true(off + sizeof(struct kw_win) <= f->ops->state_size);
-	assert_int_equal(
-		kw_win_due((const struct kw_win *)(const void *)(st + off),
-			   len),
-		f->ops->flush(f->self, INT64_MIN, f->ent, st, &emit));
+	win = (const struct kw_win *)(const void *)(st + off);
+	assert_int_equal(kw_win_due(win, len),
+			 f->ops->flush(f->self, INT64_MIN, f->ent, st, &emit));
+	if (win->urgent || !win->first)
+		return;
+	copy = malloc(f->ops->state_size);
+	assert_non_null(copy);
+	memcpy(copy, st, f->ops->state_size);
+	f->ops->flush(f->self, INT64_MAX, f->ent, copy, &emit);
+	free(copy);
+	assert_int_equal(f->n, before);
 }
 
 static inline void fixture_clear_alerts(struct fixture *f)

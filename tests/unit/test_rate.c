@@ -346,6 +346,26 @@ static void test_learning_respected(void **state)
 	teardown_f(&f);
 }
 
+/* A window that opens while the key learns (no hot threshold yet) and
+ * ends as the learning does is judged as learnt: it spikes, and it is
+ * marked urgent on the way (fixture_check_due), so the engine closes it
+ * on time rather than at the key's next request. */
+static void test_spike_as_learning_ends(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	setup_cfg(&f, "{\"learn\": \"1h\"}");
+	for (int64_t m = 0; m < 60; m++)
+		minute(&f, m, m == 59 ? 60 : 5);
+	assert_int_equal(f.n, 0);
+	finish(&f);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(field(f.alerts[0], "detector"), "rate.spike");
+	assert_string_equal(field(f.alerts[0], "time"), "2026-11-16T01:00:00Z");
+	teardown_f(&f);
+}
+
 static void test_min_count_keeps_tiny_keys_quiet(void **state)
 {
 	struct fixture f;
@@ -647,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_nightly_batch_learnt),
 		cmocka_unit_test(test_spike_not_learnt),
 		cmocka_unit_test(test_learning_respected),
+		cmocka_unit_test(test_spike_as_learning_ends),
 		cmocka_unit_test(test_min_count_keeps_tiny_keys_quiet),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_late_event_within_lateness),
