@@ -50,7 +50,11 @@ struct kw_keyhead {
 	struct kw_wheel_link wheel; /* where the key waits for its windows
 				       to close */
 	uint32_t flags;		    /* KW_KS_* */
+	/* With KW_KS_PENDING: its stream's clock's sweeps when the key's
+	 * lazy windows were last left (shard.c, catch_up). */
+	uint32_t swept_at;
 };
+_Static_assert(sizeof(struct kw_keyhead) <= 16, "the head's 16 bytes");
 
 /* bits in kw_keyhead.flags; its high 16 bits are the index in
  * e->streams of the stream whose event last fed the key (kw_keyhead_stream:
@@ -58,6 +62,11 @@ struct kw_keyhead {
 enum {
 	KW_KS_RAISED = 1u << 0,	 /* an alert about the key was raised */
 	KW_KS_CHANGED = 1u << 1, /* changed since its stream's last export */
+	/* Windows were open after its last event, none urgent (detect/
+	 * learned.h): the key is not on the wheel for them, and the next
+	 * look at it closes what its stream's sweeps have passed
+	 * (shard.c, catch_up). */
+	KW_KS_PENDING = 1u << 2,
 };
 #define KW_KS_STREAM_SHIFT 16
 /* The key's stream was dropped (kw_engine_drop_stream): the entry's state
@@ -182,6 +191,9 @@ struct kw_shard {
 	struct kw_shard_clock {
 		struct kw_wheel *wheel; /* NULL: none yet ([0]'s: from init) */
 		int64_t watermark, next_sweep;
+		int64_t swept;	 /* the watermark of its last sweep, or
+				    INT64_MIN */
+		uint32_t sweeps; /* sweeps so far (wrapping) */
 	} * clocks;
 	/* The stream whose watermark the families' clocks hold (their
 	 * tick): the stream of the events analysed, or of the last tick;
@@ -429,7 +441,9 @@ bool kw_shard_ticks_next(struct kw_shard *s, const struct kw_engine_ticks *t,
 /* The end: every window closes (each stream ticked with INT64_MAX). */
 void kw_shard_finish(struct kw_shard *s);
 
-/* Every key with state, for reports and saves: the table's keys. */
+/* Every key with state, for reports and saves: the table's keys, each
+ * with the windows its stream's sweeps passed closed first (as the sweep
+ * leaves a key on the wheel; shard.c, catch_up). */
 void kw_shard_foreach(struct kw_shard *s,
 		      void (*cb)(void *ctx, struct kw_keyent *key), void *ctx);
 

@@ -196,20 +196,32 @@ static void schedule(struct kw_shard *s, struct kw_keyent *key, unsigned stream)
 	unsigned char *state = kw_keytab_state(key);
 	struct kw_wheel *w = s->wheel;
 	int64_t due = KW_DETECT_NONE_OPEN;
+	bool pending = false;
 
 	if (!s->e->windowed)
 		return;
 	/* flush_key(s, key, INT64_MIN) without its bookkeeping for what a
 	 * flush raises: at INT64_MIN nothing closes, so nothing is raised
-	 * and the key's first_seen is not read. */
+	 * and the key's first_seen is not read. A ring with no urgent
+	 * window waits for catch_up instead. */
 	for (size_t k = 0; k < s->nwins; k++) {
-		int64_t d = kw_win_due(
-			(const struct kw_win
-				 *)(const void *)(state + s->wins[k].offset),
-			s->wins[k].len);
+		const struct kw_win *win =
+			(const void *)(state + s->wins[k].offset);
+		int64_t d;
 
+		if (!win->urgent) {
+			pending = pending || win->first;
+			continue;
+		}
+		d = kw_win_due(win, s->wins[k].len);
 		if (d < due)
 			due = d;
+	}
+	if (pending) {
+		struct kw_keyhead *h = (struct kw_keyhead *)state;
+
+		h->flags |= KW_KS_PENDING;
+		h->swept_at = s->clocks[stream].sweeps;
 	}
 	for (size_t k = 0; k < s->nasking; k++) {
 		const struct kw_family *f = &s->fam[s->asking[k]];
@@ -223,6 +235,47 @@ static void schedule(struct kw_shard *s, struct kw_keyent *key, unsigned stream)
 	if (due != KW_DETECT_NONE_OPEN &&
 	    (w || (w = wheel_of(s, stream)) != NULL))
 		kw_wheel_sooner(w, key, due);
+}
+
+/* The earliest watermark at which a window of the key's rings closes. */
+static int64_t rings_due(const struct kw_shard *s, const unsigned char *state)
+{
+	int64_t due = KW_DETECT_NONE_OPEN;
+
+	for (size_t k = 0; k < s->nwins; k++) {
+		int64_t d =
+			kw_win_due((const void *)(state + s->wins[k].offset),
+				   s->wins[k].len);
+
+		if (d < due)
+			due = d;
+	}
+	return due;
+}
+
+/* Before a key with lazy windows (KW_KS_PENDING, of its head's flags) is
+ * read or fed: when its stream was swept since they were left (at its last
+ * event), close what the last sweep passed, as the sweeps would have had
+ * the key been on the wheel. Those windows can raise nothing (they are not
+ * urgent), and each closes exactly as it would have then: the same
+ * counts, in the same order, before the same events. A window opened
+ * after the last sweep waits for the next, even when that sweep's
+ * watermark had passed its end (a late event's window): so would it on
+ * the wheel. */
+static void catch_up(struct kw_shard *s, struct kw_keyent *key, uint32_t flags)
+{
+	struct kw_keyhead *h = kw_keytab_state(key);
+	unsigned stream = flags >> KW_KS_STREAM_SHIFT;
+	const struct kw_shard_clock *c;
+
+	if (!(flags & KW_KS_PENDING) || stream == KW_KS_DROPPED)
+		return;
+	c = &s->clocks[stream];
+	if (c->sweeps == h->swept_at)
+		return;
+	h->swept_at = c->sweeps;
+	if (rings_due(s, (const unsigned char *)h) <= c->swept)
+		flush_key(s, key, c->swept);
 }
 
 /* The wheel hands back a key whose oldest window has closed: it waits in
@@ -341,6 +394,8 @@ bool kw_shard_tick_begin(struct kw_shard *s, unsigned stream, int64_t wm)
 				? INT64_MAX
 				: wm + KW_ENGINE_SWEEP_EVERY;
 	s->sweep_wm = wm;
+	c->swept = wm;
+	c->sweeps++;
 	s->sweep_stream = stream;
 	s->sweep_at = 0;
 	s->ndue = 0;
@@ -421,6 +476,15 @@ static void restore(struct kw_shard *s, struct kw_keyent *key, int64_t ts)
 	}
 	if (!found)
 		return;
+	/* A ring loaded open closes on time: a state file may come from
+	 * before rings were marked urgent. */
+	for (size_t k = 0; k < s->nwins; k++) {
+		struct kw_win *w =
+			(void *)(learned - e->learned_off + s->wins[k].offset);
+
+		if (w->first)
+			kw_win_urgent(w);
+	}
 	s->st.keys_restored++;
 	if (m.first_seen < key->first_seen)
 		key->first_seen = m.first_seen;
@@ -634,10 +698,12 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 	state = kw_keytab_state(key);
 	head = (struct kw_keyhead *)state;
 	flags = head->flags;
+	if (flags & KW_KS_PENDING)
+		catch_up(s, key, flags);
 	if (__builtin_expect((flags >> KW_KS_STREAM_SHIFT) != stream, 0))
 		change_stream(s, key);
-	head->flags = (flags & 0xffffu & ~KW_KS_CHANGED) | KW_KS_CHANGED |
-		      (uint32_t)stream << KW_KS_STREAM_SHIFT;
+	head->flags = (flags & 0xffffu & ~(KW_KS_CHANGED | KW_KS_PENDING)) |
+		      KW_KS_CHANGED | (uint32_t)stream << KW_KS_STREAM_SHIFT;
 	if (created) {
 		s->st.keys_seen++;
 		key->kind = (uint8_t)ev->key_kind;
@@ -760,15 +826,36 @@ void kw_shard_drop_stream(struct kw_shard *s, unsigned stream)
 	/* Its wheel is empty now, and its clock cannot go back: both start
 	 * again with the stream's next event. */
 	kw_wheel_destroy(c->wheel);
-	*c = (struct kw_shard_clock){NULL, INT64_MIN, 0};
+	*c = (struct kw_shard_clock){.wheel = NULL,
+				     .watermark = INT64_MIN,
+				     .swept = INT64_MIN,
+				     .sweeps = c->sweeps};
 	if (s->clock == stream)
 		tick_families(s, stream, INT64_MIN);
+}
+
+struct foreach_ctx {
+	struct kw_shard *s;
+	void (*cb)(void *ctx, struct kw_keyent *key);
+	void *ctx;
+};
+
+static void foreach_one(void *ctx, struct kw_keyent *key)
+{
+	struct foreach_ctx *fc = ctx;
+
+	catch_up(fc->s, key,
+		 ((struct kw_keyhead *)kw_keytab_state(key))->flags);
+	fc->cb(fc->ctx, key);
 }
 
 void kw_shard_foreach(struct kw_shard *s,
 		      void (*cb)(void *ctx, struct kw_keyent *key), void *ctx)
 {
-	kw_keytab_foreach(s->keys, cb, ctx);
+	struct foreach_ctx fc = {s, cb, ctx};
+
+	/* Each key as the sweeps would have left it (catch_up). */
+	kw_keytab_foreach(s->keys, foreach_one, &fc);
 }
 
 /* ---- life ---- */
@@ -863,8 +950,10 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 	s->clocks = calloc(KW_ENGINE_STREAMS_MAX, sizeof(*s->clocks));
 	if (!s->clocks)
 		return kw_error_set(err, KW_ENOMEM, "out of memory");
-	for (size_t i = 0; i < KW_ENGINE_STREAMS_MAX; i++)
+	for (size_t i = 0; i < KW_ENGINE_STREAMS_MAX; i++) {
 		s->clocks[i].watermark = INT64_MIN;
+		s->clocks[i].swept = INT64_MIN;
+	}
 	/* The default stream's wheel from the start (files: scan). */
 	if (!wheel_of(s, 0))
 		return kw_error_set(err, KW_ENOMEM, "out of memory");

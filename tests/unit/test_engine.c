@@ -684,6 +684,103 @@ static void test_short_window_while_waiting(void **state)
 	rig_down(&r);
 }
 
+/* A key whose windows can raise nothing is not on the wheel: they close
+ * when the key is next fed, at the watermark of the sweep that passed
+ * them, exactly as that sweep would have closed them. So the denied
+ * requests that come late for a minute between two the sweep closed are
+ * late there too, and raise no rate.errors however many they are (were
+ * the key's windows closed only up to the late minute, its minute would
+ * still be open and take them). */
+static void test_lazy_windows_close_as_swept(void **state)
+{
+	static const char key[] = "sk_live_51HxLazyWindowsKeyxxxxxxx7a7a";
+	static const char other[] = "sk_live_51HxClockKeyxxxxxxxxxxxxx8b8b";
+	int64_t t0 = INT64_C(1795766400); /* on the hour */
+	char buf[8192];
+	size_t n = 0;
+	struct rig r;
+
+	(void)state;
+	rig_up_with(&r,
+		    "{\"max_keys\": 100, \"detectors\": {"
+		    "\"rate.errors\": {\"window\": \"1m\"}}}",
+		    NULL);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+			      "{\"created\":%lld,\"method\":\"GET\","
+			      "\"path\":\"/v1/balance\",\"status\":200,"
+			      "\"api_key\":\"%s\"}\n"
+			      "{\"created\":%lld,\"method\":\"GET\","
+			      "\"path\":\"/v1/balance\",\"status\":200,"
+			      "\"api_key\":\"%s\"}\n"
+			      "{\"created\":%lld,\"method\":\"GET\","
+			      "\"path\":\"/v1/balance\",\"status\":200,"
+			      "\"api_key\":\"%s\"}\n",
+			      (long long)t0, key, (long long)(t0 + 120), key,
+			      (long long)(t0 + 400), other);
+	/* The watermark is now 00:04:40: a sweep passed both minutes. */
+	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	assert_int_equal(kw_engine_stats(r.engine)->late, 0);
+	n = 0;
+	for (int i = 0; i < 25; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "{\"created\":%lld,\"method\":\"GET\","
+				      "\"path\":\"/v1/balance\",\"status\":401,"
+				      "\"ip\":\"203.0.113.5\",\"api_key\":"
+				      "\"%s\"}\n",
+				      (long long)(t0 + 70), key);
+	assert_true(n < sizeof(buf));
+	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	assert_int_equal(kw_engine_stats(r.engine)->late, 25);
+	kw_engine_finish(r.engine);
+	assert_int_equal(kw_router_stats(r.router)->raised, 0);
+	assert_int_equal(r.cap.n, 0);
+	rig_down(&r);
+}
+
+/* The other side of it: a window opened after the last sweep, late (the
+ * sweep's watermark had passed its end), waits for the next sweep, as it
+ * would on the wheel, and is not closed by its key's next request: the 25
+ * denied requests of a new key, all late, stay in their minute and raise
+ * rate.errors at the end. */
+static void test_late_window_waits_for_next_sweep(void **state)
+{
+	static const char key[] = "sk_live_51HxLateWindowKeyxxxxxxxx9c9c";
+	static const char other[] = "sk_live_51HxClockKeyxxxxxxxxxxxxx8b8b";
+	int64_t t0 = INT64_C(1795766400); /* on the hour */
+	char buf[8192];
+	size_t n = 0;
+	struct rig r;
+
+	(void)state;
+	rig_up_with(&r,
+		    "{\"max_keys\": 100, \"detectors\": {"
+		    "\"rate.errors\": {\"window\": \"1m\"}}}",
+		    NULL);
+	n = (size_t)snprintf(buf, sizeof(buf),
+			     "{\"created\":%lld,\"method\":\"GET\","
+			     "\"path\":\"/v1/balance\",\"status\":200,"
+			     "\"api_key\":\"%s\"}\n",
+			     (long long)(t0 + 400), other);
+	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	n = 0;
+	for (int i = 0; i < 25; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "{\"created\":%lld,\"method\":\"GET\","
+				      "\"path\":\"/v1/balance\",\"status\":401,"
+				      "\"ip\":\"203.0.113.5\",\"api_key\":"
+				      "\"%s\"}\n",
+				      (long long)(t0 + 70), key);
+	assert_true(n < sizeof(buf));
+	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	assert_int_equal(kw_engine_stats(r.engine)->late, 25);
+	kw_engine_finish(r.engine);
+	assert_int_equal(r.cap.n, 1);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "rate.errors");
+	assert_string_equal(get(r.cap.alerts[0], "time"),
+			    "2026-11-27T08:02:00Z");
+	rig_down(&r);
+}
+
 /*
  * Per-stream event time (engine.h, struct kw_engine_input's stream): two
  * Kafka partitions, one an hour behind the other, fed in turns. Each
@@ -1349,6 +1446,8 @@ int main(void)
 		cmocka_unit_test(test_evict_and_unreadable),
 		cmocka_unit_test(test_flood_keeps_learned_key),
 		cmocka_unit_test(test_short_window_while_waiting),
+		cmocka_unit_test(test_lazy_windows_close_as_swept),
+		cmocka_unit_test(test_late_window_waits_for_next_sweep),
 		cmocka_unit_test(test_stream_time),
 		cmocka_unit_test(test_stream_quiet),
 		cmocka_unit_test(test_hints),
