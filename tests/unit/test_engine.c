@@ -638,13 +638,31 @@ static void test_flood_keeps_learned_key(void **state)
  * 25 times (a minute window of its own): that window closes, and its alert
  * comes, when the watermark passes it, not at the end of the hour.
  */
+/* count requests of key for /v1/balance from 203.0.113.5, answered
+ * status, the first at t (seconds) and one every step seconds, fed in
+ * one batch. */
+static void feed_requests(struct rig *r, const char *key, int64_t t,
+			  int64_t step, int count, int status)
+{
+	char buf[8192];
+	size_t n = 0;
+
+	for (int i = 0; i < count; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "{\"created\":%lld,\"method\":\"GET\","
+				      "\"path\":\"/v1/balance\",\"status\":%d,"
+				      "\"ip\":\"203.0.113.5\",\"api_key\":"
+				      "\"%s\"}\n",
+				      (long long)(t + i * step), status, key);
+	assert_true(n < sizeof(buf));
+	kw_engine_feed(r->engine, buf, n, "api.log", NULL);
+}
+
 static void test_short_window_while_waiting(void **state)
 {
 	static const char key[] = "sk_live_51HxWaitingKeyxxxxxxxxxxxx5e6f";
 	const struct kw_router_stats *rs;
-	char buf[8192];
 	int64_t t0 = INT64_C(1795766400); /* on the hour */
-	size_t n = 0;
 	struct rig r;
 
 	(void)state;
@@ -653,23 +671,9 @@ static void test_short_window_while_waiting(void **state)
 		    "\"rate.errors\": {\"window\": \"1m\"},"
 		    "\"rate.spike\": {\"window\": \"1h\"}}}",
 		    NULL);
-	n = (size_t)snprintf(buf, sizeof(buf),
-			     "{\"created\":%lld,\"method\":\"GET\","
-			     "\"path\":\"/v1/balance\",\"status\":200,"
-			     "\"ip\":\"203.0.113.5\",\"api_key\":\"%s\"}\n",
-			     (long long)t0, key);
-	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	feed_requests(&r, key, t0, 0, 1, 200);
 	kw_engine_idle(r.engine, INT64_C(5) * 60 * 1000000);
-	n = 0;
-	for (int i = 0; i < 25; i++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-				      "{\"created\":%lld,\"method\":\"GET\","
-				      "\"path\":\"/v1/balance\",\"status\":401,"
-				      "\"ip\":\"203.0.113.5\",\"api_key\":"
-				      "\"%s\"}\n",
-				      (long long)(t0 + 600 + i), key);
-	assert_true(n < sizeof(buf));
-	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	feed_requests(&r, key, t0 + 600, 1, 25, 401);
 	rs = kw_router_stats(r.router);
 	assert_int_equal(rs->raised, 0);
 	/* The watermark passes 00:11 (the window's end), not 01:00. */
@@ -720,16 +724,7 @@ static void test_lazy_windows_close_as_swept(void **state)
 	/* The watermark is now 00:04:40: a sweep passed both minutes. */
 	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
 	assert_int_equal(kw_engine_stats(r.engine)->late, 0);
-	n = 0;
-	for (int i = 0; i < 25; i++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-				      "{\"created\":%lld,\"method\":\"GET\","
-				      "\"path\":\"/v1/balance\",\"status\":401,"
-				      "\"ip\":\"203.0.113.5\",\"api_key\":"
-				      "\"%s\"}\n",
-				      (long long)(t0 + 70), key);
-	assert_true(n < sizeof(buf));
-	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	feed_requests(&r, key, t0 + 70, 0, 25, 401);
 	assert_int_equal(kw_engine_stats(r.engine)->late, 25);
 	kw_engine_finish(r.engine);
 	assert_int_equal(kw_router_stats(r.router)->raised, 0);
@@ -747,8 +742,6 @@ static void test_late_window_waits_for_next_sweep(void **state)
 	static const char key[] = "sk_live_51HxLateWindowKeyxxxxxxxx9c9c";
 	static const char other[] = "sk_live_51HxClockKeyxxxxxxxxxxxxx8b8b";
 	int64_t t0 = INT64_C(1795766400); /* on the hour */
-	char buf[8192];
-	size_t n = 0;
 	struct rig r;
 
 	(void)state;
@@ -756,22 +749,8 @@ static void test_late_window_waits_for_next_sweep(void **state)
 		    "{\"max_keys\": 100, \"detectors\": {"
 		    "\"rate.errors\": {\"window\": \"1m\"}}}",
 		    NULL);
-	n = (size_t)snprintf(buf, sizeof(buf),
-			     "{\"created\":%lld,\"method\":\"GET\","
-			     "\"path\":\"/v1/balance\",\"status\":200,"
-			     "\"api_key\":\"%s\"}\n",
-			     (long long)(t0 + 400), other);
-	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
-	n = 0;
-	for (int i = 0; i < 25; i++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-				      "{\"created\":%lld,\"method\":\"GET\","
-				      "\"path\":\"/v1/balance\",\"status\":401,"
-				      "\"ip\":\"203.0.113.5\",\"api_key\":"
-				      "\"%s\"}\n",
-				      (long long)(t0 + 70), key);
-	assert_true(n < sizeof(buf));
-	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
+	feed_requests(&r, other, t0 + 400, 0, 1, 200);
+	feed_requests(&r, key, t0 + 70, 0, 25, 401);
 	assert_int_equal(kw_engine_stats(r.engine)->late, 25);
 	kw_engine_finish(r.engine);
 	assert_int_equal(r.cap.n, 1);
