@@ -186,6 +186,30 @@ static void unwait(struct kw_shard *s, struct kw_keyent *key)
 		kw_wheel_remove(s->clocks[kw_keyhead_stream(h)].wheel, key);
 }
 
+/* The earliest watermark at which a window of the key's rings closes
+ * (KW_DETECT_NONE_OPEN: none is open). With lazy, only the urgent rings
+ * count, and *lazy is set when another ring has a window open. */
+static int64_t rings_due(const struct kw_shard *s, const unsigned char *state,
+			 bool *lazy)
+{
+	int64_t due = KW_DETECT_NONE_OPEN;
+
+	for (size_t k = 0; k < s->nwins; k++) {
+		const struct kw_win *win =
+			(const void *)(state + s->wins[k].offset);
+		int64_t d;
+
+		if (lazy && !win->urgent) {
+			*lazy = *lazy || win->first;
+			continue;
+		}
+		d = kw_win_due(win, s->wins[k].len);
+		if (d < due)
+			due = d;
+	}
+	return due;
+}
+
 /* After an event of stream (the families' clocks': s->clock): the key
  * waits on the stream's wheel for when its oldest window closes, the
  * earliest of the families' answers (a key already waiting moves only to
@@ -204,19 +228,7 @@ static void schedule(struct kw_shard *s, struct kw_keyent *key, unsigned stream)
 	 * flush raises: at INT64_MIN nothing closes, so nothing is raised
 	 * and the key's first_seen is not read. A ring with no urgent
 	 * window waits for catch_up instead. */
-	for (size_t k = 0; k < s->nwins; k++) {
-		const struct kw_win *win =
-			(const void *)(state + s->wins[k].offset);
-		int64_t d;
-
-		if (!win->urgent) {
-			pending = pending || win->first;
-			continue;
-		}
-		d = kw_win_due(win, s->wins[k].len);
-		if (d < due)
-			due = d;
-	}
+	due = rings_due(s, state, &pending);
 	if (pending) {
 		struct kw_keyhead *h = (struct kw_keyhead *)state;
 
@@ -235,22 +247,6 @@ static void schedule(struct kw_shard *s, struct kw_keyent *key, unsigned stream)
 	if (due != KW_DETECT_NONE_OPEN &&
 	    (w || (w = wheel_of(s, stream)) != NULL))
 		kw_wheel_sooner(w, key, due);
-}
-
-/* The earliest watermark at which a window of the key's rings closes. */
-static int64_t rings_due(const struct kw_shard *s, const unsigned char *state)
-{
-	int64_t due = KW_DETECT_NONE_OPEN;
-
-	for (size_t k = 0; k < s->nwins; k++) {
-		int64_t d =
-			kw_win_due((const void *)(state + s->wins[k].offset),
-				   s->wins[k].len);
-
-		if (d < due)
-			due = d;
-	}
-	return due;
 }
 
 /* Before a key with lazy windows (KW_KS_PENDING, of its head's flags) is
@@ -274,7 +270,7 @@ static void catch_up(struct kw_shard *s, struct kw_keyent *key, uint32_t flags)
 	if (c->sweeps == h->swept_at)
 		return;
 	h->swept_at = c->sweeps;
-	if (rings_due(s, (const unsigned char *)h) <= c->swept)
+	if (rings_due(s, (const unsigned char *)h, NULL) <= c->swept)
 		flush_key(s, key, c->swept);
 }
 
