@@ -688,6 +688,10 @@ static void test_short_window_while_waiting(void **state)
 	rig_down(&r);
 }
 
+/* The config of the tests below: rate.errors in one-minute windows. */
+static const char minute_errors[] = "{\"max_keys\": 100, \"detectors\": {"
+				    "\"rate.errors\": {\"window\": \"1m\"}}}";
+
 /* A key whose windows can raise nothing is not on the wheel: they close
  * when the key is next fed, at the watermark of the sweep that passed
  * them, exactly as that sweep would have closed them. So the denied
@@ -700,29 +704,13 @@ static void test_lazy_windows_close_as_swept(void **state)
 	static const char key[] = "sk_live_51HxLazyWindowsKeyxxxxxxx7a7a";
 	static const char other[] = "sk_live_51HxClockKeyxxxxxxxxxxxxx8b8b";
 	int64_t t0 = INT64_C(1795766400); /* on the hour */
-	char buf[8192];
-	size_t n = 0;
 	struct rig r;
 
 	(void)state;
-	rig_up_with(&r,
-		    "{\"max_keys\": 100, \"detectors\": {"
-		    "\"rate.errors\": {\"window\": \"1m\"}}}",
-		    NULL);
-	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-			      "{\"created\":%lld,\"method\":\"GET\","
-			      "\"path\":\"/v1/balance\",\"status\":200,"
-			      "\"api_key\":\"%s\"}\n"
-			      "{\"created\":%lld,\"method\":\"GET\","
-			      "\"path\":\"/v1/balance\",\"status\":200,"
-			      "\"api_key\":\"%s\"}\n"
-			      "{\"created\":%lld,\"method\":\"GET\","
-			      "\"path\":\"/v1/balance\",\"status\":200,"
-			      "\"api_key\":\"%s\"}\n",
-			      (long long)t0, key, (long long)(t0 + 120), key,
-			      (long long)(t0 + 400), other);
+	rig_up_with(&r, minute_errors, NULL);
+	feed_requests(&r, key, t0, 120, 2, 200);
+	feed_requests(&r, other, t0 + 400, 0, 1, 200);
 	/* The watermark is now 00:04:40: a sweep passed both minutes. */
-	kw_engine_feed(r.engine, buf, n, "api.log", NULL);
 	assert_int_equal(kw_engine_stats(r.engine)->late, 0);
 	feed_requests(&r, key, t0 + 70, 0, 25, 401);
 	assert_int_equal(kw_engine_stats(r.engine)->late, 25);
@@ -745,10 +733,7 @@ static void test_late_window_waits_for_next_sweep(void **state)
 	struct rig r;
 
 	(void)state;
-	rig_up_with(&r,
-		    "{\"max_keys\": 100, \"detectors\": {"
-		    "\"rate.errors\": {\"window\": \"1m\"}}}",
-		    NULL);
+	rig_up_with(&r, minute_errors, NULL);
 	feed_requests(&r, other, t0 + 400, 0, 1, 200);
 	feed_requests(&r, key, t0 + 70, 0, 25, 401);
 	assert_int_equal(kw_engine_stats(r.engine)->late, 25);
