@@ -15,9 +15,10 @@
  *         coord GROUP ID          make broker ID the coordinator of GROUP
  *         slow ID API N MS        delay broker ID's next N answers to
  *                                 requests of type API (SyncGroup: 14) by MS
- *         errors API ERR N        fail the next N (at most 64) requests of
+ *         errors API ERR N [ID]   fail the next N (at most 64) requests of
  *                                 type API (OffsetCommit: 8) with error ERR
- *                                 (UNKNOWN_MEMBER_ID: 25)
+ *                                 (UNKNOWN_MEMBER_ID: 25): those to any
+ *                                 broker, or with ID only broker ID's
  *         quit
  *
  *   kwmock produce -B BOOTSTRAP -t TOPIC [-r RATE] [-k FIELD] [-n BATCH]
@@ -135,7 +136,7 @@ static int cluster(int argc, char **argv)
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		char name[256];
-		int a = 0, b = 0, n = 0, ms = 0;
+		int a = 0, b = 0, n = 0, ms = 0, id = 0;
 		rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
 		if (sscanf(line, "topic %255s %d", name, &a) == 2)
@@ -155,6 +156,14 @@ static int cluster(int argc, char **argv)
 				err = rd_kafka_mock_broker_push_request_error_rtts(
 					mc, a, (int16_t)b, 1,
 					RD_KAFKA_RESP_ERR_NO_ERROR, ms);
+		else if (sscanf(line, "errors %d %d %d %d", &a, &b, &n, &id) ==
+			 4)
+			/* the next n requests of API a to broker id fail with
+			 * error b */
+			while (n-- > 0 && !err)
+				err = rd_kafka_mock_broker_push_request_error_rtts(
+					mc, id, (int16_t)a, 1,
+					(rd_kafka_resp_err_t)b, 0);
 		else if (sscanf(line, "errors %d %d %d", &a, &b, &n) == 3) {
 			/* the next n requests of API a (any broker) fail with
 			 * error b */
