@@ -16,6 +16,9 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static const char ellipsis[] = "\xe2\x80\xa6"; /* "…", 3 bytes */
 #define ELLIPSIS_LEN 3
@@ -260,18 +263,25 @@ void kw_key_redact(const char *key, size_t n, char *out, size_t cap)
  * What counts as the key in a text: the key as written, its percent-encoded
  * forms, and any piece of it of KW_KEY_PIECE bytes or more (a path split at
  * the key's '/', a value cut before it reached us). Pieces are found with a
- * rolling hash: every KW_KEY_PIECE-byte window of the key goes into a small
- * open-addressing table, and each window of the text is looked up there, so
- * a text costs one hash step and one probe per byte of it that could start
- * a piece: a piece is made of the key's own bytes, so a window holding a
- * byte the key lacks (a space, a '/' in most keys) is passed over without
- * a hash. Only text long enough to hold a piece or the key is searched at
- * all.
+ * rolling hash: every KW_KEY_PIECE-byte window of the key sets a bit of a
+ * small filter (the hash's top bits), and each window of the text tests
+ * its bit, so a text costs one hash step and one test per byte of it that
+ * could start a piece; only a set bit (the piece, or about one window in
+ * 32 by chance) has the key searched for the window's bytes. A piece is
+ * made of the key's own bytes, so a window holding a byte the key lacks (a
+ * space, a '/' in most keys) is passed over without a hash. Only text long
+ * enough to hold a piece or the key is searched at all. The filter is made
+ * once an alert (a new key each, at a million keys): a bit an insert, no
+ * table to probe.
  */
 
 #define PIECE KW_KEY_PIECE
 #define ROLL_BASE 0x100000001b3ull
-#define GRAM_SLOTS 1024 /* a power of two >= 2 * (KW_KEY_MAX_LEN - PIECE) */
+/* The filter: at least 32 bits a window of the key, a power of two. */
+#define GRAM_BITS_MIN 512
+#define GRAM_BITS_MAX 16384
+_Static_assert(GRAM_BITS_MAX >= 32 * (KW_KEY_MAX_LEN - KW_KEY_PIECE + 1),
+	       "room for the longest key's windows");
 
 /* Byte c's bit in its word of a 256-bit set (word c >> 6); bytes lo..hi
  * (in one word); whether the set holds c. */
@@ -279,17 +289,13 @@ void kw_key_redact(const char *key, size_t n, char *out, size_t cap)
 #define BYTE_RUN(lo, hi) (((UINT64_C(1) << ((hi) - (lo) + 1)) - 1) << ((lo)&63))
 #define BYTE_IN(set, c) (((set)[(c) >> 6] & BYTE_BIT(c)) != 0)
 
-struct gram {
-	uint32_t h;   /* high bits of the window's hash; 0: empty slot */
-	uint16_t off; /* where the window starts in the key */
-};
-
 struct needles {
 	struct kw_str key;
 	struct kw_str s[3]; /* the key and its percent-encoded forms */
 	size_t n, longest;
-	struct gram grams[GRAM_SLOTS];
-	size_t mask;	   /* slots in use - 1; 0: no table (key < PIECE) */
+	uint64_t grams[GRAM_BITS_MAX / 64]; /* the filter of its windows */
+	unsigned shift;	   /* a hash's bit: h >> shift; 0: no filter (key <
+			      PIECE) */
 	uint64_t bytes[4]; /* the bytes the key holds, a bit each */
 	uint64_t top;	   /* ROLL_BASE^(PIECE-1), to roll a byte out */
 	char enc[2][KW_KEY_MAX_LEN * 3];
@@ -315,11 +321,13 @@ static uint64_t roll(const struct needles *nd, uint64_t h, const char *p,
 	return h;
 }
 
-static uint32_t gram_tag(uint64_t h)
+/* The filter's bit of a window's hash: its top bits (the low bits of a
+ * product mix only the low bits of the bytes). */
+static bool gram_in(const struct needles *nd, uint64_t h)
 {
-	uint32_t t = (uint32_t)(h >> 32);
+	uint64_t b = h >> nd->shift;
 
-	return t ? t : 1;
+	return (nd->grams[b >> 6] >> (b & 63)) & 1;
 }
 
 static void encode_forms(struct needles *nd, struct kw_str key)
@@ -353,73 +361,106 @@ static void encode_forms(struct needles *nd, struct kw_str key)
 	}
 }
 
-/* Every window of the key into the table. */
+static void gram_add(struct needles *nd, uint64_t h)
+{
+	uint64_t b = h >> nd->shift;
+
+	nd->grams[b >> 6] |= UINT64_C(1) << (b & 63);
+}
+
+/* Every window of the key into the filter. */
 static void index_grams(struct needles *nd)
 {
-	size_t ngrams = nd->key.n - PIECE + 1, slots = 32;
-	uint64_t h = 0;
+	size_t ngrams = nd->key.n - PIECE + 1, bits = GRAM_BITS_MIN;
+	uint64_t h = 0, h2 = 0;
 
-	while (slots < 2 * ngrams)
-		slots *= 2;
-	nd->mask = slots - 1;
-	memset(nd->grams, 0, slots * sizeof(nd->grams[0]));
+	nd->shift = 64 - 9; /* log2(GRAM_BITS_MIN) */
+	while (bits < 32 * ngrams) {
+		bits *= 2;
+		nd->shift--;
+	}
+	memset(nd->grams, 0, bits / 8);
 	nd->top = 1;
 	for (size_t i = 1; i < PIECE; i++)
 		nd->top *= ROLL_BASE;
-	for (size_t j = 0; j < ngrams; j++) {
-		size_t at;
+	/* two rolls, over each half of the windows: each step waits on the
+	 * last one's product */
+	for (size_t j = 0, half = ngrams / 2; j < ngrams - half; j++) {
+		gram_add(nd, h = roll(nd, h, nd->key.p + half + j, j == 0));
+		if (j < half)
+			gram_add(nd, h2 = roll(nd, h2, nd->key.p + j, j == 0));
+	}
+}
 
-		h = roll(nd, h, nd->key.p + j, j == 0);
-		at = (size_t)h & nd->mask;
-		while (nd->grams[at].h)
-			at = (at + 1) & nd->mask;
-		nd->grams[at] = (struct gram){gram_tag(h), (uint16_t)j};
+/* The bytes key holds into set: a flag byte each, stored without
+ * reading (one byte's bit in a shared word would wait on the last one's
+ * store), then the flags' top bits gathered sixteen at a time. */
+static void byte_set(uint64_t set[4], struct kw_str key)
+{
+	_Alignas(16) unsigned char seen[256];
+
+	memset(seen, 0, sizeof(seen));
+	for (size_t i = 0; i < key.n; i++)
+		seen[(unsigned char)key.p[i]] = 0x80;
+	for (unsigned w = 0; w < 4; w++) {
+		uint64_t m = 0;
+
+		for (unsigned k = 0; k < 4; k++) {
+			const unsigned char *q = seen + 64 * w + 16 * k;
+#if defined(__SSE2__)
+			uint64_t bits = (uint64_t)_mm_movemask_epi8(
+				_mm_load_si128((const __m128i *)q));
+#else
+			uint64_t bits = 0;
+
+			for (unsigned b = 0; b < 16; b++)
+				bits |= (uint64_t)(q[b] >> 7) << b;
+#endif
+			m |= bits << (16 * k);
+		}
+		set[w] = m;
 	}
 }
 
 static void needles_init(struct needles *nd, struct kw_str key)
 {
-	nd->n = nd->mask = 0;
-	nd->longest = 0;
-	memset(nd->bytes, 0, sizeof(nd->bytes));
+	nd->n = nd->longest = 0;
+	nd->shift = 0;
 	if (key.n > KW_KEY_MAX_LEN)
 		key.n = KW_KEY_MAX_LEN; /* longer is no key (the decoder) */
 	nd->key = key;
+	byte_set(nd->bytes, key);
 	if (!key.n)
 		return;
 	nd->s[nd->n++] = key;
 	nd->longest = key.n;
-	for (size_t i = 0; i < key.n; i++) {
-		unsigned char c = (unsigned char)key.p[i];
-
-		nd->bytes[c >> 6] |= BYTE_BIT(c);
-	}
 	encode_forms(nd, key);
 	if (key.n >= PIECE)
 		index_grams(nd);
 }
 
-/* The longest piece of the key that starts at p (at most n bytes), given
+/* The longest piece of the key that starts at p (n >= PIECE bytes), given
  * the hash of its first PIECE bytes; 0 when none. */
 static size_t piece_at(const struct needles *nd, uint64_t h, const char *p,
 		       size_t n)
 {
-	uint32_t tag = gram_tag(h);
+	const char *k = nd->key.p, *end = nd->key.p + nd->key.n;
 	size_t best = 0;
 
-	for (size_t at = (size_t)h & nd->mask; nd->grams[at].h;
-	     at = (at + 1) & nd->mask) {
-		const char *k = nd->key.p + nd->grams[at].off;
-		size_t max = nd->key.n - nd->grams[at].off, len = 0;
+	if (!gram_in(nd, h))
+		return 0;
+	/* every place of the window in the key, each run on as far as the
+	 * text and the key agree */
+	while ((k = memmem(k, (size_t)(end - k), p, PIECE)) != NULL) {
+		size_t max = (size_t)(end - k), len = PIECE;
 
-		if (nd->grams[at].h != tag)
-			continue;
 		if (max > n)
 			max = n;
 		while (len < max && p[len] == k[len])
 			len++;
-		if (len >= PIECE && len > best)
+		if (len > best)
 			best = len;
+		k++;
 	}
 	return best;
 }
@@ -441,7 +482,7 @@ static const char *needles_find(const struct needles *nd, const char *p,
 			*len = nd->s[i].n;
 		}
 	}
-	if (!nd->mask || n < PIECE)
+	if (!nd->shift || n < PIECE)
 		return best;
 	/* The window ending at byte j starts at i = j + 1 - PIECE; it is
 	 * looked up when its PIECE bytes are all the key's (run: how many

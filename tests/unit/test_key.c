@@ -496,7 +496,7 @@ static void ref_scrub(char *out, const char *text, const char *key,
 		      const char *id)
 {
 	size_t n = strlen(text), kn = strlen(key), o = 0;
-	char enc[2][3 * 64 + 1];
+	char enc[2][3 * KW_KEY_MAX_LEN + 1];
 	bool has[2];
 
 	has[0] = ref_encode(key, kn, true, enc[0]);
@@ -534,20 +534,24 @@ static void ref_scrub(char *out, const char *text, const char *key,
 }
 
 /* Random keys of a small alphabet (reserved bytes in some, so that they
- * have encoded forms) and texts made of their pieces, their encoded forms
- * and bytes they do or do not hold: the scrub redacts what the reference
- * does, every time. */
+ * have encoded forms, and a byte above 127 in a few) and texts made of
+ * their pieces, their encoded forms and bytes they do or do not hold: the
+ * scrub redacts what the reference does, every time. One key in 64 is up
+ * to KW_KEY_MAX_LEN bytes long (the filter of its pieces grows with it). */
 static void test_scrub_random(void **state)
 {
-	static const char key_alpha[] = "abAB12_/+=";
-	static const char text_alpha[] = "abAB12_/+=% -xF2f";
+	static const char key_alpha[] = "abAB12_/+=\xe9";
+	static const char text_alpha[] = "abAB12_/+=% -xF2f\xe9";
 	unsigned seed = 4242;
-	char key[41], text[400], enc[3 * 40 + 1], got[2048], want[2048];
+	char key[KW_KEY_MAX_LEN + 1], text[400], enc[3 * KW_KEY_MAX_LEN + 1];
+	char got[2048], want[2048];
 
 	(void)state;
 #define NEXT(m) (seed = seed * 1103515245u + 12345u, (seed >> 16) % (m))
 	for (int round = 0; round < 20000; round++) {
-		size_t kn = 4 + NEXT(37), n = 0, parts = 1 + NEXT(8);
+		size_t kn = round % 64 ? 4 + NEXT(37)
+				       : 4 + NEXT(KW_KEY_MAX_LEN - 3),
+		       n = 0, parts = 1 + NEXT(8);
 		size_t alpha = 2 + NEXT(sizeof(key_alpha) - 2);
 
 		for (size_t i = 0; i < kn; i++)
