@@ -745,6 +745,54 @@ static void test_late_window_waits_for_next_sweep(void **state)
 	rig_down(&r);
 }
 
+/* A ring loaded open from a state file closes on time, whatever its mark
+ * said when it was saved: the file may be older than the mark, or come
+ * from a config under which the window could raise nothing. Here the
+ * first run's rate.errors floor and both families' min_count are 100, so
+ * its 25 denied requests in a minute leave the key's rings saved open and
+ * none urgent; the next run's are the defaults (floor 20), and its minute
+ * raises rate.errors when the sweep passes it, although the key's only
+ * request in this run, the one that loads it, is in a later minute that
+ * can raise nothing. */
+static void test_loaded_window_closes_on_time(void **state)
+{
+	static const char key[] = "sk_live_51HxLoadedWindowKeyxxxxxx4d4d";
+	static const char other[] = "sk_live_51HxClockKeyxxxxxxxxxxxxx8b8b";
+	int64_t t0 = INT64_C(1795766400); /* on the hour */
+	char dir[64], path[96];
+	struct kw_error err;
+	struct rig r;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/kw_test_loaded_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state", dir);
+	rig_up_with(&r,
+		    "{\"max_keys\": 100, \"detectors\": {"
+		    "\"rate.errors\": {\"window\": \"1m\", \"floor\": 100, "
+		    "\"min_count\": 100},"
+		    "\"rate.spike\": {\"min_count\": 100}}}",
+		    NULL);
+	feed_requests(&r, key, t0 + 70, 0, 25, 401);
+	assert_int_equal(kw_engine_save_state(r.engine, path, &err), KW_OK);
+	rig_down(&r);
+
+	rig_up_with(&r, minute_errors, NULL);
+	assert_int_equal(kw_engine_load_state(r.engine, path, &err), KW_OK);
+	feed_requests(&r, key, t0 + 190, 0, 1, 200);
+	feed_requests(&r, other, t0 + 600, 0, 1, 200);
+	/* The watermark is now 00:08: a sweep passed 00:01's minute. */
+	assert_int_equal(r.cap.n, 1);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "rate.errors");
+	assert_string_equal(get(r.cap.alerts[0], "time"),
+			    "2026-11-27T08:02:00Z");
+	kw_engine_finish(r.engine);
+	assert_int_equal(r.cap.n, 1);
+	rig_down(&r);
+	unlink(path);
+	rmdir(dir);
+}
+
 /*
  * Per-stream event time (engine.h, struct kw_engine_input's stream): two
  * Kafka partitions, one an hour behind the other, fed in turns. Each
@@ -1412,6 +1460,7 @@ int main(void)
 		cmocka_unit_test(test_short_window_while_waiting),
 		cmocka_unit_test(test_lazy_windows_close_as_swept),
 		cmocka_unit_test(test_late_window_waits_for_next_sweep),
+		cmocka_unit_test(test_loaded_window_closes_on_time),
 		cmocka_unit_test(test_stream_time),
 		cmocka_unit_test(test_stream_quiet),
 		cmocka_unit_test(test_hints),
