@@ -65,7 +65,7 @@
  * with them, and the most a shard takes along into a run: a chunk is 46 KB
  * (16 alerts by value), and made and freed over and over the heap's top
  * went back to the system and faulted in again (at a million keys and an
- * alert every 20 events, 1 to 2 s of system time in 40). */
+ * alert every 19 events, 26,000 of the scan's 61,000 page faults). */
 #define POOL_CHUNKS 32
 #define SPARE_CHUNKS 4
 #define RUN_ITEMS 64
