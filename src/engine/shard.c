@@ -459,8 +459,8 @@ static void on_evict(void *ctx, struct kw_keyent *key)
 static void restore(struct kw_shard *s, struct kw_keyent *key, int64_t ts)
 {
 	struct kw_engine *e = s->e;
-	unsigned char *learned =
-		(unsigned char *)kw_keytab_state(key) + e->learned_off;
+	unsigned char *state = kw_keytab_state(key);
+	unsigned char *learned = state + e->learned_off;
 	struct kw_snap_meta m;
 	bool found =
 		s->stash && kw_snapshot_take(s->stash, key->fp, &m, learned);
@@ -472,11 +472,12 @@ static void restore(struct kw_shard *s, struct kw_keyent *key, int64_t ts)
 	}
 	if (!found)
 		return;
-	/* A ring loaded open closes on time: a state file may come from
-	 * before rings were marked urgent. */
+	/* A ring loaded open closes on time, whatever its urgent mark said
+	 * when saved: the file may come from before rings were marked, or
+	 * from a config under which the window could raise nothing
+	 * (doc/pipeline.md). */
 	for (size_t k = 0; k < s->nwins; k++) {
-		struct kw_win *w =
-			(void *)(learned - e->learned_off + s->wins[k].offset);
+		struct kw_win *w = (void *)(state + s->wins[k].offset);
 
 		if (w->first)
 			kw_win_urgent(w);

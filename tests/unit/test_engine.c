@@ -658,6 +658,15 @@ static void feed_requests(struct rig *r, const char *key, int64_t t,
 	kw_engine_feed(r->engine, buf, n, "api.log", NULL);
 }
 
+/* r has raised exactly one alert so far: detector's, at time. */
+static void assert_one_alert(const struct rig *r, const char *detector,
+			     const char *time)
+{
+	assert_int_equal(r->cap.n, 1);
+	assert_string_equal(get(r->cap.alerts[0], "detector"), detector);
+	assert_string_equal(get(r->cap.alerts[0], "time"), time);
+}
+
 static void test_short_window_while_waiting(void **state)
 {
 	static const char key[] = "sk_live_51HxWaitingKeyxxxxxxxxxxxx5e6f";
@@ -679,10 +688,7 @@ static void test_short_window_while_waiting(void **state)
 	/* The watermark passes 00:11 (the window's end), not 01:00. */
 	kw_engine_idle(r.engine, INT64_C(4) * 60 * 1000000);
 	assert_int_equal(rs->raised, 1);
-	assert_int_equal(r.cap.n, 1);
-	assert_string_equal(get(r.cap.alerts[0], "detector"), "rate.errors");
-	assert_string_equal(get(r.cap.alerts[0], "time"),
-			    "2026-11-27T08:11:00Z");
+	assert_one_alert(&r, "rate.errors", "2026-11-27T08:11:00Z");
 	kw_engine_finish(r.engine);
 	assert_int_equal(r.cap.n, 1);
 	rig_down(&r);
@@ -691,6 +697,9 @@ static void test_short_window_while_waiting(void **state)
 /* The config of the tests below: rate.errors in one-minute windows. */
 static const char minute_errors[] = "{\"max_keys\": 100, \"detectors\": {"
 				    "\"rate.errors\": {\"window\": \"1m\"}}}";
+
+/* A key of their own whose request moves the watermark. */
+#define CLOCK_KEY "sk_live_51HxClockKeyxxxxxxxxxxxxx8b8b"
 
 /* A key whose windows can raise nothing is not on the wheel: they close
  * when the key is next fed, at the watermark of the sweep that passed
@@ -702,14 +711,13 @@ static const char minute_errors[] = "{\"max_keys\": 100, \"detectors\": {"
 static void test_lazy_windows_close_as_swept(void **state)
 {
 	static const char key[] = "sk_live_51HxLazyWindowsKeyxxxxxxx7a7a";
-	static const char other[] = "sk_live_51HxClockKeyxxxxxxxxxxxxx8b8b";
 	int64_t t0 = INT64_C(1795766400); /* on the hour */
 	struct rig r;
 
 	(void)state;
 	rig_up_with(&r, minute_errors, NULL);
 	feed_requests(&r, key, t0, 120, 2, 200);
-	feed_requests(&r, other, t0 + 400, 0, 1, 200);
+	feed_requests(&r, CLOCK_KEY, t0 + 400, 0, 1, 200);
 	/* The watermark is now 00:04:40: a sweep passed both minutes. */
 	assert_int_equal(kw_engine_stats(r.engine)->late, 0);
 	feed_requests(&r, key, t0 + 70, 0, 25, 401);
@@ -728,20 +736,16 @@ static void test_lazy_windows_close_as_swept(void **state)
 static void test_late_window_waits_for_next_sweep(void **state)
 {
 	static const char key[] = "sk_live_51HxLateWindowKeyxxxxxxxx9c9c";
-	static const char other[] = "sk_live_51HxClockKeyxxxxxxxxxxxxx8b8b";
 	int64_t t0 = INT64_C(1795766400); /* on the hour */
 	struct rig r;
 
 	(void)state;
 	rig_up_with(&r, minute_errors, NULL);
-	feed_requests(&r, other, t0 + 400, 0, 1, 200);
+	feed_requests(&r, CLOCK_KEY, t0 + 400, 0, 1, 200);
 	feed_requests(&r, key, t0 + 70, 0, 25, 401);
 	assert_int_equal(kw_engine_stats(r.engine)->late, 25);
 	kw_engine_finish(r.engine);
-	assert_int_equal(r.cap.n, 1);
-	assert_string_equal(get(r.cap.alerts[0], "detector"), "rate.errors");
-	assert_string_equal(get(r.cap.alerts[0], "time"),
-			    "2026-11-27T08:02:00Z");
+	assert_one_alert(&r, "rate.errors", "2026-11-27T08:02:00Z");
 	rig_down(&r);
 }
 
@@ -757,7 +761,6 @@ static void test_late_window_waits_for_next_sweep(void **state)
 static void test_loaded_window_closes_on_time(void **state)
 {
 	static const char key[] = "sk_live_51HxLoadedWindowKeyxxxxxx4d4d";
-	static const char other[] = "sk_live_51HxClockKeyxxxxxxxxxxxxx8b8b";
 	int64_t t0 = INT64_C(1795766400); /* on the hour */
 	char dir[64], path[96];
 	struct kw_error err;
@@ -780,12 +783,9 @@ static void test_loaded_window_closes_on_time(void **state)
 	rig_up_with(&r, minute_errors, NULL);
 	assert_int_equal(kw_engine_load_state(r.engine, path, &err), KW_OK);
 	feed_requests(&r, key, t0 + 190, 0, 1, 200);
-	feed_requests(&r, other, t0 + 600, 0, 1, 200);
+	feed_requests(&r, CLOCK_KEY, t0 + 600, 0, 1, 200);
 	/* The watermark is now 00:08: a sweep passed 00:01's minute. */
-	assert_int_equal(r.cap.n, 1);
-	assert_string_equal(get(r.cap.alerts[0], "detector"), "rate.errors");
-	assert_string_equal(get(r.cap.alerts[0], "time"),
-			    "2026-11-27T08:02:00Z");
+	assert_one_alert(&r, "rate.errors", "2026-11-27T08:02:00Z");
 	kw_engine_finish(r.engine);
 	assert_int_equal(r.cap.n, 1);
 	rig_down(&r);
