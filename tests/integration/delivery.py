@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failed, check  # noqa: E402
+from harness import Failed, check, spooled_ids  # noqa: E402
 from receiver import Receiver, free_port, verify_signature  # noqa: E402
 
 SECRET = "whsec_test_7f3a9c"
@@ -86,20 +86,6 @@ def ids_of(stdout):
     those; other detectors may fire on the same requests)."""
     alerts = [json.loads(line) for line in stdout.decode().splitlines()]
     return [a["id"] for a in alerts if a["detector"] == "key.honey"]
-
-
-def spooled_ids(path):
-    """Ids pending in a spool file (records past the last done mark)."""
-    if not os.path.exists(path):
-        return []
-    recs, done = [], 0
-    for line in open(path):
-        o = json.loads(line)
-        if "done" in o:
-            done = max(done, o["done"])
-        else:
-            recs.append((o["seq"], o["alert"]["id"]))
-    return [i for s, i in recs if s > done]
 
 
 def webhook_file(tmp, ext):

@@ -1,9 +1,11 @@
 """What the integration test scripts share: a failed check, running
 named cases with one "ok"/"FAIL" line each, reading a daemon's log so far,
-waiting for a condition, and waiting for a daemon's /healthz. Importing it
+waiting for a condition, waiting for a daemon's /healthz, and the alerts
+a file sink's spool still holds. Importing it
 also makes the script kill, at exit and after each case, whatever it
 started and left running."""
 import atexit
+import json
 import os
 import signal
 import sys
@@ -96,3 +98,23 @@ def wait_healthz(port, timeout=10):
         except OSError:
             time.sleep(0.05)
     raise Failed("keywatch did not come up")
+
+
+def spooled_ids(path):
+    """The ids of the alerts a spool file holds undelivered (records past
+    the last "done" mark); [] when there is no file. A last line without
+    its newline is one a writer was cut off in (killed, or still writing):
+    not a record yet, as keywatch's own replay reads it."""
+    if not os.path.exists(path):
+        return []
+    recs, done = [], 0
+    with open(path) as f:
+        for line in f:
+            if not line.endswith("\n"):
+                continue
+            o = json.loads(line)
+            if "done" in o:
+                done = max(done, o["done"])
+            else:
+                recs.append((o["seq"], o["alert"]["id"]))
+    return [i for s, i in recs if s > done]

@@ -54,7 +54,8 @@ import zlib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failed, check, run_cases, wait_until  # noqa: E402
+from harness import (Failed, check, run_cases, spooled_ids,  # noqa: E402
+                     wait_until)
 import mockcluster  # noqa: E402
 from receiver import free_port  # noqa: E402
 
@@ -122,20 +123,9 @@ class Watch:
         (a record with a seq past the last "done" mark): what an instance
         killed before its sinks wrote them delivers when it comes back
         with its state_dir (README: "An instance dies")."""
-        ids = []
-        for path in glob.glob(os.path.join(self.dir, "state", "spool",
-                                           "*.spool.jsonl")):
-            recs, done = [], 0
-            for line in open(path):
-                if not line.endswith("\n"):
-                    continue
-                r = json.loads(line)
-                if "done" in r:
-                    done = max(done, r["done"])
-                else:
-                    recs.append((r["seq"], r["alert"]["id"]))
-            ids += [i for seq, i in recs if seq > done]
-        return ids
+        return [i for path in glob.glob(os.path.join(
+            self.dir, "state", "spool", "*.spool.jsonl"))
+            for i in spooled_ids(path)]
 
     def metrics(self):
         """{series: value} of the metrics it serves."""
