@@ -280,6 +280,10 @@ void kw_key_redact(const char *key, size_t n, char *out, size_t cap)
 /* The filter: at least 32 bits a window of the key, a power of two. */
 #define GRAM_BITS_MIN 512
 #define GRAM_BITS_MAX 16384
+_Static_assert((GRAM_BITS_MIN & (GRAM_BITS_MIN - 1)) == 0 &&
+		       GRAM_BITS_MIN >= 64,
+	       "the filter's bits are the top bits of a hash: a power of two, "
+	       "a word at least");
 _Static_assert(GRAM_BITS_MAX >= 32 * (KW_KEY_MAX_LEN - KW_KEY_PIECE + 1),
 	       "room for the longest key's windows");
 
@@ -374,7 +378,7 @@ static void index_grams(struct needles *nd)
 	size_t ngrams = nd->key.n - PIECE + 1, bits = GRAM_BITS_MIN;
 	uint64_t h = 0, h2 = 0;
 
-	nd->shift = 64 - 9; /* log2(GRAM_BITS_MIN) */
+	nd->shift = 64 - (unsigned)__builtin_ctz(GRAM_BITS_MIN);
 	while (bits < 32 * ngrams) {
 		bits *= 2;
 		nd->shift--;
