@@ -378,11 +378,17 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 		 * (state/keytab.h). */
 		size_t state = kw_engine_state_bytes(e);
 		size_t entry = kw_keytab_entry_overhead();
+		/* the parts some keys hold, over all keys */
+		size_t ov = st->keys ? (st->overflow_bytes + st->keys / 2) /
+					       st->keys
+				     : 0;
 
 		fprintf(stderr,
 			"keywatch: %zu bytes per key (%zu of detector state, "
-			"%zu of table entry, up to 18 of index and queue)\n",
-			state + entry + 18, state, entry);
+			"%zu of table entry, up to 18 of index and queue, %zu "
+			"of overflow parts: %zu parts, %zu bytes)\n",
+			state + entry + 18 + ov, state, entry, ov,
+			st->overflow_blocks, st->overflow_bytes);
 	}
 }
 

@@ -10,6 +10,10 @@
  * family keeps there everything it remembers about a key. Fixed size is the
  * point: memory per key is known up front and nothing grows per key. State
  * is plain bytes (no pointers), so snapshots can save and load it as is.
+ * Part of it may be made only on first need (overflow_at and
+ * overflow_size below): what a family needs only once a key has outgrown
+ * its fixed lists, so that the many keys that never do hold no bytes for
+ * it. A snapshot still sees state_size bytes, that part in its place.
  * What is loaded is checked first: a state file is outside keywatch's
  * control, so each family with state says, in validate(), whether bytes
  * are ones it could have written (every count within its array, every
@@ -54,6 +58,12 @@ struct kw_emit {
 		       const struct kw_keyent *key);
 	void (*note)(void *ctx, enum kw_log_level level, const char *component,
 		     const char *text);
+	/* The key's overflow part of the family whose state is state
+	 * (kw_detect_overflow): NULL when it has none and !make, or when
+	 * make and memory is short. NULL when the state is whole (a family
+	 * driven on its own). */
+	void *(*overflow)(void *ctx, struct kw_keyent *key, const void *state,
+			  bool make);
 	void *ctx;
 };
 
@@ -136,13 +146,23 @@ struct kw_detector_ops {
 	 * where version 3 state files, which have no sections, hold the
 	 * family's bytes (their layout is every family at version 1). */
 	size_t state_size_v1;
+	/* Optional (0: none): bytes [overflow_at, overflow_at +
+	 * overflow_size) of the state_size are the family's overflow part,
+	 * which a key is given only when the family first asks for it
+	 * (kw_detect_overflow with make); until then they read as zeroes.
+	 * The slice observe() and the others see is then the state_size
+	 * bytes less that part: [0, overflow_at) and what followed it. A
+	 * state file holds all state_size bytes in order, whichever keys
+	 * had the part; validate() sees them so. Only observe() and flush()
+	 * may ask for the part. */
+	size_t overflow_at, overflow_size;
 
 	/* Required. *self is the family's instance (may stay NULL). */
 	enum kw_status (*create)(const struct kw_detector_env *env, void **self,
 				 struct kw_error *err);
 
-	/* Required. One event of a key. state is this family's
-	 * state_size bytes for the key. */
+	/* Required. One event of a key. state is this family's slice of
+	 * the key's state: its state_size bytes, less an overflow part. */
 	void (*observe)(void *self, const struct kw_event *ev,
 			struct kw_keyent *key, void *state,
 			const struct kw_emit *emit);
@@ -219,6 +239,22 @@ struct kw_detector_ops {
 	 * instance: it judges bytes alone. */
 	bool (*validate)(const void *state, char *why, size_t cap);
 };
+
+/* The overflow part (kw_detector_ops.overflow_*) of the key's state
+ * of family ops, from observe() or flush() with their emit, key and
+ * state: NULL when the key has none yet and !make (it reads as zeroes),
+ * or when make and memory is short (the family goes on without it).
+ * Driven on its own (an emit with no overflow stage), the family is given
+ * its whole state_size bytes, and the part is where it is in them. */
+static inline void *kw_detect_overflow(const struct kw_emit *e,
+				       const struct kw_detector_ops *ops,
+				       struct kw_keyent *key, void *state,
+				       bool make)
+{
+	if (!e->overflow)
+		return (unsigned char *)state + ops->overflow_at;
+	return e->overflow(e->ctx, key, state, make);
+}
 
 /* The registry: NULL-terminated, in the order families run. */
 const struct kw_detector_ops *const *kw_detect_all(void);

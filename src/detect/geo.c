@@ -102,7 +102,9 @@ struct geo_place {
 
 /* A key's memory. Plain bytes, zeroed when the key is created. Layout
  * version 2 (state_version): version 1 kept the first IPs and networks as
- * they are and places as floats, in 592 bytes; this is 440. */
+ * they are and places as floats, in 592 bytes; this is 440, of which
+ * 256 (struct geo_more) a key table gives a key only once one of its
+ * lists is full: 184 for the others. */
 struct geo_state {
 	int64_t last_ts; /* of the last request with a place */
 	float last_lat, last_lon;
@@ -120,9 +122,30 @@ struct geo_state {
 	uint32_t nets[GEO_NETS]; /* of their first networks (net_hash) */
 	uint32_t asns[GEO_ASNS];
 	struct geo_place places[GEO_PLACES];
+	/* Where the overflow part (struct geo_more) is when the state is
+	 * whole (a state file, a family driven on its own): right after the
+	 * lists, as in layout version 2. In a key table it is apart, made
+	 * when a list first fills (kw_detector_ops.overflow_at). */
+	uint8_t more[];
+};
+
+/* What summarises a list once it is full, which most keys never need:
+ * Bloom filters of the IPs, networks, ASNs and countries past the first
+ * eight of each. */
+struct geo_more {
 	uint8_t bloom_ips[128], bloom_nets[64], bloom_asns[32],
 		bloom_countries[32];
 };
+
+/* The state's size at layout version 2: the lists, the filters, and the
+ * struct's padding at the end. */
+#define GEO_STATE_SIZE 440
+_Static_assert(offsetof(struct geo_state, more) + sizeof(struct geo_more) <=
+		       GEO_STATE_SIZE,
+	       "the whole state holds the overflow part in its place");
+_Static_assert(sizeof(struct geo_state) + sizeof(struct geo_more) ==
+		       GEO_STATE_SIZE,
+	       "the slice in a key table is the whole state less the part");
 
 /* ------------------------------------------------------------ the family */
 
@@ -217,16 +240,22 @@ static bool has_in(const uint32_t *list, size_t n, uint32_t h)
 	return false;
 }
 
-static bool has_ip(const struct geo_state *s, const struct kw_ip *ip)
+/* The functions below take the key's overflow part as m: NULL when no
+ * list of the key is full (the filters are empty), or when there was no
+ * memory for it (the filters forget). */
+
+static bool has_ip(const struct geo_state *s, const struct geo_more *m,
+		   const struct kw_ip *ip)
 {
 	uint64_t h = ip_hash(ip);
 
 	return has_in(s->ips, s->nips, low(h)) ||
-	       (s->nips == GEO_IPS &&
-		bloom_has(s->bloom_ips, sizeof(s->bloom_ips), h));
+	       (s->nips == GEO_IPS && m &&
+		bloom_has(m->bloom_ips, sizeof(m->bloom_ips), h));
 }
 
-static void add_ip(struct geo_state *s, const struct kw_ip *ip)
+static void add_ip(struct geo_state *s, struct geo_more *m,
+		   const struct kw_ip *ip)
 {
 	uint64_t h = ip_hash(ip);
 
@@ -236,7 +265,8 @@ static void add_ip(struct geo_state *s, const struct kw_ip *ip)
 		s->ips[s->nips++] = low(h);
 		return;
 	}
-	bloom_add(s->bloom_ips, sizeof(s->bloom_ips), h);
+	if (m)
+		bloom_add(m->bloom_ips, sizeof(m->bloom_ips), h);
 }
 
 /* The hash of the /24 (IPv4) or /48 (IPv6) an address is in. */
@@ -249,65 +279,79 @@ static uint64_t net_hash(const struct kw_ip *ip)
 	return hash_bytes(net, 8, 1);
 }
 
-static bool has_net(const struct geo_state *s, uint64_t h)
+static bool has_net(const struct geo_state *s, const struct geo_more *m,
+		    uint64_t h)
 {
 	return has_in(s->nets, s->nnets, low(h)) ||
-	       (s->nnets == GEO_NETS &&
-		bloom_has(s->bloom_nets, sizeof(s->bloom_nets), h));
+	       (s->nnets == GEO_NETS && m &&
+		bloom_has(m->bloom_nets, sizeof(m->bloom_nets), h));
 }
 
-static void add_net(struct geo_state *s, uint64_t h)
+static void add_net(struct geo_state *s, struct geo_more *m, uint64_t h)
 {
-	if (has_net(s, h))
+	if (has_net(s, m, h))
 		return;
 	if (s->nnets < GEO_NETS)
 		s->nets[s->nnets++] = low(h);
-	else
-		bloom_add(s->bloom_nets, sizeof(s->bloom_nets), h);
+	else if (m)
+		bloom_add(m->bloom_nets, sizeof(m->bloom_nets), h);
 }
 
-static bool has_asn(const struct geo_state *s, uint32_t asn)
+static bool has_asn(const struct geo_state *s, const struct geo_more *m,
+		    uint32_t asn)
 {
 	for (size_t i = 0; i < s->nasns; i++) {
 		if (s->asns[i] == asn)
 			return true;
 	}
-	return s->nasns == GEO_ASNS &&
-	       bloom_has(s->bloom_asns, sizeof(s->bloom_asns),
+	return s->nasns == GEO_ASNS && m &&
+	       bloom_has(m->bloom_asns, sizeof(m->bloom_asns),
 			 hash_bytes(&asn, sizeof(asn), 2));
 }
 
-static void add_asn(struct geo_state *s, uint32_t asn)
+static void add_asn(struct geo_state *s, struct geo_more *m, uint32_t asn)
 {
-	if (!asn || has_asn(s, asn))
+	if (!asn || has_asn(s, m, asn))
 		return;
 	if (s->nasns < GEO_ASNS)
 		s->asns[s->nasns++] = asn;
-	else
-		bloom_add(s->bloom_asns, sizeof(s->bloom_asns),
+	else if (m)
+		bloom_add(m->bloom_asns, sizeof(m->bloom_asns),
 			  hash_bytes(&asn, sizeof(asn), 2));
 }
 
-static bool has_country(const struct geo_state *s, const char *cc)
+static bool has_country(const struct geo_state *s, const struct geo_more *m,
+			const char *cc)
 {
 	for (size_t i = 0; i < s->ncountries; i++) {
 		if (!memcmp(s->countries[i], cc, 2))
 			return true;
 	}
-	return s->ncountries == GEO_COUNTRIES &&
-	       bloom_has(s->bloom_countries, sizeof(s->bloom_countries),
+	return s->ncountries == GEO_COUNTRIES && m &&
+	       bloom_has(m->bloom_countries, sizeof(m->bloom_countries),
 			 hash_bytes(cc, 2, 3));
 }
 
-static void add_country(struct geo_state *s, const char *cc)
+static void add_country(struct geo_state *s, struct geo_more *m, const char *cc)
 {
-	if (!cc[0] || has_country(s, cc))
+	if (!cc[0] || has_country(s, m, cc))
 		return;
 	if (s->ncountries < GEO_COUNTRIES)
 		memcpy(s->countries[s->ncountries++], cc, 2);
-	else
-		bloom_add(s->bloom_countries, sizeof(s->bloom_countries),
+	else if (m)
+		bloom_add(m->bloom_countries, sizeof(m->bloom_countries),
 			  hash_bytes(cc, 2, 3));
+}
+
+/* The key's overflow part, made now when one of its lists is full: only
+ * then does any of the functions above read or write a filter. */
+static struct geo_more *more_of(struct geo_state *s, struct kw_keyent *key,
+				const struct kw_emit *emit)
+{
+	if (s->nips < GEO_IPS && s->nnets < GEO_NETS && s->nasns < GEO_ASNS &&
+	    s->ncountries < GEO_COUNTRIES)
+		return NULL;
+	return kw_detect_overflow(emit, &kw_detect_geo, key, s, true);
 }
 
 static int16_t quantise(double deg, double q)
@@ -763,16 +807,17 @@ static void travel(struct geo *self, struct geo_state *s,
 		alert_travel(self, s, ev, key, km, kmh, emit);
 }
 
-static void remember(struct geo_state *s, const struct kw_event *ev)
+static void remember(struct geo_state *s, struct geo_more *m,
+		     const struct kw_event *ev)
 {
 	const struct kw_geo *g = ev->geo;
 
-	add_ip(s, &ev->ip);
-	add_net(s, net_hash(&ev->ip));
+	add_ip(s, m, &ev->ip);
+	add_net(s, m, net_hash(&ev->ip));
 	if (!g)
 		return;
-	add_asn(s, g->asn);
-	add_country(s, g->country);
+	add_asn(s, m, g->asn);
+	add_country(s, m, g->country);
 	if (g->flags & KW_GEO_HOSTING)
 		s->seen_hosting = 1;
 	if (g->flags & KW_GEO_LOCATION)
@@ -789,6 +834,7 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	const struct kw_geo *g = ev->geo;
 	bool learning, ip_known, same_net, known_place = false;
 	bool located;
+	struct geo_more *m;
 
 	if (!ev->ip.family || !kw_detect_geo_wants(self->cfg, key))
 		return;
@@ -802,15 +848,16 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		no_database(self, emit);
 		if (!watched(self, key))
 			return;
-		ip_known = has_ip(s, &ev->ip);
+		m = more_of(s, key, emit);
+		ip_known = has_ip(s, m, &ev->ip);
 		if (!ip_known && self->on[D_NEW_IP] &&
 		    ev->ts - key->first_seen >= self->cfg->learn) {
-			same_net = has_net(s, net_hash(&ev->ip));
+			same_net = has_net(s, m, net_hash(&ev->ip));
 			alert_new_ip(s, ev, key, same_net,
 				     same_net || roams(s) || console(ev), emit);
 		}
 		if (!ip_known) {
-			remember(s, ev);
+			remember(s, m, ev);
 			if (ev->ts - key->first_seen < self->cfg->learn)
 				s->roamed = roams_by(s);
 		}
@@ -822,27 +869,29 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		return;
 	located = g->flags & KW_GEO_LOCATION;
 	learning = ev->ts - key->first_seen < self->cfg->learn;
-	ip_known = has_ip(s, &ev->ip);
+	m = more_of(s, key, emit);
+	ip_known = has_ip(s, m, &ev->ip);
 	if (located)
 		known_place = has_place(s, g);
 	if (!learning && !ip_known) {
-		same_net = has_net(s, net_hash(&ev->ip)) ||
-			   (g->asn && has_asn(s, g->asn));
+		same_net = has_net(s, m, net_hash(&ev->ip)) ||
+			   (g->asn && has_asn(s, m, g->asn));
 		if (self->on[D_NEW_IP])
 			alert_new_ip(s, ev, key, same_net,
-				     same_net && (!g->country[0] ||
-						  has_country(s, g->country)),
+				     same_net &&
+					     (!g->country[0] ||
+					      has_country(s, m, g->country)),
 				     emit);
-		if (self->on[D_NEW_NETWORK] && g->asn && !has_asn(s, g->asn))
+		if (self->on[D_NEW_NETWORK] && g->asn && !has_asn(s, m, g->asn))
 			alert_new_network(s, ev, key, emit);
 		if (self->on[D_NEW_COUNTRY] && g->country[0] &&
-		    !has_country(s, g->country))
+		    !has_country(s, m, g->country))
 			alert_new_country(s, ev, key, emit);
 	}
 	if (!learning && self->on[D_TRAVEL] && located)
 		travel(self, s, ev, key, known_place, emit);
 	if (!ip_known)
-		remember(s, ev);
+		remember(s, m, ev);
 	else if (located && !known_place)
 		add_place(s, g);
 	/* The previous place is the newest one: a late event does not
@@ -973,9 +1022,11 @@ const struct kw_detector_ops kw_detect_geo = {
 	.kind = KW_DETECTOR_LEARNED,
 	.detectors = names,
 	.options = options,
-	.state_size = sizeof(struct geo_state),
+	.state_size = GEO_STATE_SIZE,
 	.state_version = 2,
 	.state_size_v1 = 592,
+	.overflow_at = offsetof(struct geo_state, more),
+	.overflow_size = sizeof(struct geo_more),
 	.create = geo_create,
 	.observe = geo_observe,
 	.describe = geo_describe,

@@ -28,7 +28,9 @@
  * counts), and one lower for a test-mode key.
  *
  * Per key: 3 slots and 4 peaks. 208 bytes (layout version 2; version 1
- * kept a peak for each of the 16 counters a model may have, in 224).
+ * kept a peak for each of the 16 counters a model may have, in 224), all
+ * of them the family's overflow part: a key table gives them to a key at
+ * its first counted call, and most keys never make one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -344,7 +346,9 @@ static void hv_observe(void *self, const struct kw_event *ev,
 		       const struct kw_emit *emit)
 {
 	const struct harvest *h = self;
-	struct harvest_key *st = state;
+	/* Made when the key's first call is counted (the overflow part:
+	 * most keys never make one). */
+	struct harvest_key *st = NULL;
 
 	if (!h->on || !ev->info)
 		return;
@@ -352,6 +356,9 @@ static void hv_observe(void *self, const struct kw_event *ev,
 		const struct kw_feed *f = &ev->verdict->feed[i];
 		const char *shown[KW_FEED_SHOWN];
 
+		if (!st && !(st = kw_detect_overflow(emit, &kw_detect_harvest,
+						     key, state, true)))
+			return;
 		for (size_t k = 0; k < f->nshown; k++)
 			shown[k] = f->shown[k];
 		count(h, ev, key, st, f->counter, f->hash, f->nnames, shown,
@@ -365,6 +372,9 @@ static void hv_observe(void *self, const struct kw_event *ev,
 
 		if (!selected(h, ev, key, h->selected_info[i]))
 			continue;
+		if (!st && !(st = kw_detect_overflow(emit, &kw_detect_harvest,
+						     key, state, true)))
+			return;
 		/* the end of a long name (GCP's methodName) tells it */
 		copy_name(op, sizeof(op), ev->op.p, ev->op.n);
 		hash = kw_models_hash(ev->op.p, ev->op.n);
@@ -431,6 +441,9 @@ const struct kw_detector_ops kw_detect_harvest = {
 	.state_size = sizeof(struct harvest_key),
 	.state_version = 2,
 	.state_size_v1 = 224,
+	/* all of it, made on a key's first counted call */
+	.overflow_at = 0,
+	.overflow_size = sizeof(struct harvest_key),
 	.validate = hv_validate,
 	.create = hv_create,
 	.observe = hv_observe,

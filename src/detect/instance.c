@@ -22,8 +22,9 @@
  * their principal), so its state sees every session: three sessions,
  * placed by their key's hash, each with the network it was first used
  * from, and the first two ASNs its instances used. Only 32-bit hashes of
- * the sessions' keys are kept, never a key. 32 bytes per key; any bytes
- * are a state observe() can go on from.
+ * the sessions' keys are kept, never a key. 32 bytes per key, made only
+ * for a key that an instance's session used (the family's overflow part);
+ * any bytes are a state observe() can go on from.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,11 +166,15 @@ static void in_observe(void *self, const struct kw_event *ev,
 		       const struct kw_emit *emit)
 {
 	const struct instance *in = self;
-	struct instance_key *st = state;
+	struct instance_key *st;
 	char detail[96];
 
 	if (!in->on || !ev->cloud || !ev->cloud->instance || !ev->key.n ||
 	    !ev->ip.family || private_address(&ev->ip))
+		return;
+	/* the state is the overflow part: only an instance's role has it */
+	st = kw_detect_overflow(emit, &kw_detect_instance, key, state, true);
+	if (!st)
 		return;
 	if (two_places(st, ev)) {
 		raise_alert(ev, key, "another network than the session's first",
@@ -205,6 +210,9 @@ const struct kw_detector_ops kw_detect_instance = {
 	.options = NULL,
 	.state_size = sizeof(struct instance_key),
 	.state_version = 1,
+	/* all of it, made at the first request of an instance's session */
+	.overflow_at = 0,
+	.overflow_size = sizeof(struct instance_key),
 	.validate = in_validate,
 	.create = in_create,
 	.observe = in_observe,

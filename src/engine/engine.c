@@ -25,13 +25,17 @@
  * Learned state (--state): the detectors' part of a key's state area (after
  * the engine's report counters) is what a snapshot saves per fingerprint;
  * a saved key's state is copied in when the key is first seen, and an
- * evicted key's state goes to its shard's stash. The router's memory (its
- * dedup table and rate-limit windows, alert/router.h) travels in the same
- * file, so two scans with one state file route like one. A detector family
- * the file holds no state of this layout for learns each of its keys again
- * from the key's first event (kw_keyent.relearn, carried in the file until
- * it has learnt: kw_engine_meta); shard.c shows such a family the key as
- * first seen then, so its detectors keep to their learning period.
+ * evicted key's state goes to its shard's stash. A family's overflow part
+ * (kw_detector_ops.overflow_size) lives in a block of the shard's pool for
+ * that family, made for a key on first need; a snapshot sees every family's
+ * state_size bytes with that part in its place (kw_shard_flat), so the file
+ * does not change with which keys had one. The router's memory (its dedup table
+ * and rate-limit windows, alert/router.h) travels in the same file, so two
+ * scans with one state file route like one. A detector family the file holds no
+ * state of this layout for learns each of its keys again from the key's first
+ * event (kw_keyent.relearn, carried in the file until it has learnt:
+ * kw_engine_meta); shard.c shows such a family the key as first seen then, so
+ * its detectors keep to their learning period.
  */
 #include "engine/engine.h"
 
@@ -45,6 +49,7 @@
 #include "engine/pipeline.h"
 #include "ingest/merge.h"
 #include "ingest/splitter.h"
+#include "state/blocks.h"
 
 /* How many shards: a fixed number (never the thread count), fewer when
  * max_keys is small, so that no shard's table is tiny. */
@@ -60,20 +65,25 @@ static unsigned shard_count(size_t max_keys)
 /* ---- creating ---- */
 
 /* The layout of a key's state area: the engine's head, then each
- * family's slice in registry order, then (with a report) the report's
- * counters and timeline. */
+ * family's slice in registry order (its state_size bytes less an
+ * overflow part, which a block holds, and then the block's handle), then
+ * (with a report) the report's counters and timeline. */
 static void layout(struct kw_engine *e)
 {
 	const struct kw_detector_ops *const *all = kw_detect_all();
 	size_t off = (sizeof(struct kw_keyhead) + 15) & ~(size_t)15;
 
 	e->learned_off = off;
+	e->learned_size = 0;
 	for (size_t i = 0; all[i] && i < KW_ENGINE_MAX_FAMILIES; i++) {
-		off += (all[i]->state_size + 15) & ~(size_t)15;
+		size_t ov = all[i]->overflow_size;
+
+		off += (kw_family_slice(all[i]) + 15) & ~(size_t)15;
+		e->learned_size += (all[i]->state_size + 15) & ~(size_t)15;
+		e->overflows = e->overflows || ov;
 		if (all[i]->flush)
 			e->windowed = true;
 	}
-	e->learned_size = off - e->learned_off;
 	if (e->opts.report) {
 		/* After the detectors' part, so that snapshots never see it. */
 		e->count_off = off;
@@ -992,8 +1002,7 @@ void kw_engine_restored(const struct kw_engine *e, struct kw_keyent *key,
 }
 
 /* A loaded record's detector state, through each family's validate()
- * (the slices sit where they sit in a key's state area, less the engine's
- * own counters, which are not saved). */
+ * (each family's state_size bytes, as kw_shard_flat lays them out). */
 static bool check_record(void *ctx, const struct kw_snap_meta *m,
 			 const void *state, char *why, size_t cap)
 {
@@ -1006,8 +1015,7 @@ static bool check_record(void *ctx, const struct kw_snap_meta *m,
 		const struct kw_family *f = &s->fam[i];
 
 		if (f->ops->state_size &&
-		    !f->ops->validate(base + f->offset - e->learned_off, why,
-				      cap))
+		    !f->ops->validate(base + f->flat, why, cap))
 			return false;
 	}
 	return true;
@@ -1107,6 +1115,7 @@ enum kw_status kw_engine_load_state(struct kw_engine *e, const char *path,
 
 struct save_ctx {
 	struct kw_engine *e;
+	struct kw_shard *s; /* whose keys are being saved */
 	struct kw_snapshot_writer *w;
 };
 
@@ -1118,9 +1127,7 @@ static void save_one(void *ctx, struct kw_keyent *key)
 	if (kw_keyhead_stream(kw_keytab_state(key)) == KW_KS_DROPPED)
 		return;
 	kw_engine_meta(sc->e, key, &m);
-	kw_snapshot_write_add(sc->w, key->fp, &m,
-			      (unsigned char *)kw_keytab_state(key) +
-				      sc->e->learned_off);
+	kw_snapshot_write_add(sc->w, key->fp, &m, kw_shard_flat(sc->s, key));
 }
 
 enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
@@ -1128,7 +1135,7 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 {
 	struct kw_snap_section sec[KW_SNAPSHOT_SECTIONS_MAX];
 	struct kw_snap_layout now;
-	struct save_ctx sc = {e, NULL};
+	struct save_ctx sc = {e, NULL, NULL};
 	struct stopwatch sw;
 	size_t saved = 0, nhandouts = 0;
 	char *memory = NULL;
@@ -1153,6 +1160,7 @@ enum kw_status kw_engine_save_state(struct kw_engine *e, const char *path,
 		goto cleanup;
 	stopwatch_start(&sw);
 	for (unsigned i = 0; i < e->nshards; i++) {
+		sc.s = &e->shards[i];
 		kw_shard_foreach(&e->shards[i], save_one, &sc);
 		saved += kw_keytab_count(e->shards[i].keys);
 		if (e->shards[i].stash) {
@@ -1195,6 +1203,7 @@ static unsigned find_stream(const struct kw_engine *e, uint64_t id)
 
 struct export_ctx {
 	struct kw_engine *e;
+	struct kw_shard *s; /* whose keys are being exported */
 	unsigned stream;
 	bool changed_only, stopped;
 	unsigned char *buf;
@@ -1214,7 +1223,7 @@ static void export_one(void *ctx, struct kw_keyent *key)
 		return;
 	kw_engine_meta(x->e, key, &m);
 	n = kw_snapshot_encode(x->e->snap, key->fp, &m,
-			       (unsigned char *)h + x->e->learned_off, x->buf);
+			       kw_shard_flat(x->s, key), x->buf);
 	if (n && !x->cb(x->ctx, key->fp, x->buf, n)) {
 		x->stopped = true;
 		return;
@@ -1227,7 +1236,8 @@ enum kw_status kw_engine_export_stream(struct kw_engine *e, uint64_t stream,
 				       kw_engine_export_fn *cb, void *ctx)
 {
 	struct export_ctx x = {
-		e, find_stream(e, stream), changed_only, false, NULL, cb, ctx};
+		e,  NULL, find_stream(e, stream), changed_only, false, NULL,
+		cb, ctx};
 
 	settle(e);
 	if (x.stream == e->nstreams)
@@ -1237,8 +1247,10 @@ enum kw_status kw_engine_export_stream(struct kw_engine *e, uint64_t stream,
 	x.buf = malloc(kw_snapshot_record_max(e->snap));
 	if (!x.buf)
 		return KW_ENOMEM;
-	for (unsigned i = 0; i < e->nshards && !x.stopped; i++)
+	for (unsigned i = 0; i < e->nshards && !x.stopped; i++) {
+		x.s = &e->shards[i];
 		kw_shard_foreach(&e->shards[i], export_one, &x);
+	}
 	free(x.buf);
 	return x.stopped ? KW_ERETRY : KW_OK;
 }
@@ -1351,6 +1363,7 @@ const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
 	settle(e);
 	st->events = st->keys_seen = st->keys_restored = 0;
 	st->keys = 0;
+	st->overflow_blocks = st->overflow_bytes = 0;
 	st->keys_evicted = 0;
 	st->late = e->ord.st.late;
 	st->first_ts = e->ord.st.first_ts;
@@ -1369,6 +1382,13 @@ const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
 			st->last_ts = s->st.last_ts;
 		st->keys += kw_keytab_count(s->keys);
 		st->keys_evicted += kw_keytab_evicted(s->keys);
+		for (size_t k = 0; k < s->nfam; k++) {
+			const struct kw_family *f = &s->fam[k];
+			size_t n = f->blocks ? kw_blocks_count(f->blocks) : 0;
+
+			st->overflow_blocks += n;
+			st->overflow_bytes += n * f->ops->overflow_size;
+		}
 	}
 	return st;
 }

@@ -101,12 +101,15 @@ struct kw_engine_stats {
 	uint64_t keys_seen; /* distinct keys inserted */
 	uint64_t keys_evicted;
 	uint64_t keys_restored; /* keys whose saved state was loaded */
-	uint64_t late;		/* events older than the watermark */
-	uint64_t inputs_late;	/* inputs the merge opened after records
-				   later than their first had gone out */
-	uint64_t most_open;	/* inputs open at once in a merge */
-	uint64_t lost;		/* a shard's alerts or notes lost because
-				   memory ran out (logged; exit status 3) */
+	/* The families' overflow parts that the keys in the table hold now
+	 * (kw_detector_ops.overflow_size), and their bytes. */
+	size_t overflow_blocks, overflow_bytes;
+	uint64_t late;	      /* events older than the watermark */
+	uint64_t inputs_late; /* inputs the merge opened after records
+				 later than their first had gone out */
+	uint64_t most_open;   /* inputs open at once in a merge */
+	uint64_t lost;	      /* a shard's alerts or notes lost because
+				 memory ran out (logged; exit status 3) */
 	int64_t first_ts, last_ts;
 };
 

@@ -92,7 +92,29 @@ struct kw_family {
 	const struct kw_detector_ops *ops;
 	void *self;
 	size_t offset; /* of its slice in the key's state area */
+	size_t flat;   /* of its state_size bytes in the detectors' state as
+			  a state file holds it (kw_shard_flat) */
+	/* With an overflow part (kw_detector_ops.overflow_size): the
+	 * offset in the key's state area of its handle in blocks (a
+	 * uint32_t after the slice; 0: none yet), and the shard's pool of
+	 * such parts; 0 and NULL without. */
+	size_t handle;
+	struct kw_blocks *blocks;
 };
+
+/* A family's slice of a key's state area: its state_size bytes less an
+ * overflow part and, with one, the part's handle after them (a uint32_t
+ * at kw_family_handle; 0: none yet). */
+static inline size_t kw_family_handle(const struct kw_detector_ops *o)
+{
+	return (o->state_size - o->overflow_size + 3) & ~(size_t)3;
+}
+
+static inline size_t kw_family_slice(const struct kw_detector_ops *o)
+{
+	return o->overflow_size ? kw_family_handle(o) + 4
+				: o->state_size - o->overflow_size;
+}
 
 /* What the shards and the ordered stage count, summed over shards in the
  * engine's stats. */
@@ -167,6 +189,9 @@ struct kw_shard {
 	uint8_t asking[KW_ENGINE_MAX_FAMILIES];
 	size_t nasking;
 	struct kw_keytab *keys;
+	/* A key's detector state as a state file holds it (kw_shard_flat),
+	 * e->learned_size bytes; NULL when that is the state area itself. */
+	unsigned char *flat;
 	struct kw_snapshot
 		*stash; /* evicted keys' learning; NULL: no --state */
 	struct kw_keyent *current; /* the key being observed, for emit */
@@ -285,7 +310,10 @@ struct kw_engine {
 	struct kw_judge_env judge; /* what matchers need from the config */
 	size_t state_size;	   /* a key's whole state area */
 	size_t learned_off;	   /* where the detectors' part starts */
-	size_t learned_size;	   /* its size: what a snapshot keeps */
+	size_t learned_size;	   /* what a snapshot keeps of it: every
+				      family's state_size bytes, each
+				      aligned (kw_shard_flat) */
+	bool overflows;		   /* a family has an overflow part */
 	/* With a report (opts.report; 0: none): the key's counters (struct
 	 * kw_keycount) and its timeline (state/keyreport.h). */
 	size_t count_off, report_off;
@@ -440,6 +468,12 @@ bool kw_shard_ticks_next(struct kw_shard *s, const struct kw_engine_ticks *t,
 
 /* The end: every window closes (each stream ticked with INT64_MAX). */
 void kw_shard_finish(struct kw_shard *s);
+
+/* The key's detector state as a state file holds it: every family's
+ * state_size bytes in registry order, each aligned, overflow parts in
+ * their place (zeroes for a key without a block); e->learned_size bytes,
+ * valid until the next call on the shard. */
+const unsigned char *kw_shard_flat(struct kw_shard *s, struct kw_keyent *key);
 
 /* Every key with state, for reports and saves: the table's keys, each
  * with the windows its stream's sweeps passed closed first (as the sweep

@@ -27,6 +27,7 @@
 #include "detect/learned.h"
 #include "engine/engine_impl.h"
 #include "engine/wheel.h"
+#include "state/blocks.h"
 
 #define STATE_ALIGN 16
 
@@ -431,6 +432,121 @@ bool kw_shard_ticks_next(struct kw_shard *s, const struct kw_engine_ticks *t,
 	return false;
 }
 
+/* ---- overflow parts ---- */
+
+/* Where key's handle of family f's overflow part is. */
+static uint32_t *handle_of(const struct kw_family *f, struct kw_keyent *key)
+{
+	return (uint32_t *)(void *)((unsigned char *)kw_keytab_state(key) +
+				    f->handle);
+}
+
+/* emit's overflow stage (kw_detect_overflow): the family is the one whose
+ * slice state is (every slice with a part is at least its handle long,
+ * so no two share an offset). */
+static void *shard_overflow(void *ctx, struct kw_keyent *key, const void *state,
+			    bool make)
+{
+	struct kw_shard *s = ctx;
+	size_t off = (size_t)((const unsigned char *)state -
+			      (const unsigned char *)kw_keytab_state(key));
+	uint32_t *h;
+
+	for (size_t i = 0; i < s->nfam; i++) {
+		const struct kw_family *f = &s->fam[i];
+
+		if (f->offset != off || !f->blocks)
+			continue;
+		h = handle_of(f, key);
+		if (*h)
+			return kw_blocks_at(f->blocks, *h);
+		return make ? kw_blocks_new(f->blocks, h) : NULL;
+	}
+	return NULL;
+}
+
+/* The key gives its parts back (it leaves the table, or its state is
+ * cleared). */
+static void overflow_free(struct kw_shard *s, struct kw_keyent *key)
+{
+	for (size_t i = 0; s->e->overflows && i < s->nfam; i++) {
+		const struct kw_family *f = &s->fam[i];
+
+		if (f->blocks) {
+			uint32_t *h = handle_of(f, key);
+
+			kw_blocks_free(f->blocks, *h);
+			*h = 0;
+		}
+	}
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i])
+			return false;
+	}
+	return true;
+}
+
+const unsigned char *kw_shard_flat(struct kw_shard *s, struct kw_keyent *key)
+{
+	const unsigned char *state = kw_keytab_state(key);
+	unsigned char *out = s->flat;
+
+	if (!out)
+		return state + s->e->learned_off;
+	memset(out, 0, s->e->learned_size);
+	for (size_t i = 0; i < s->nfam; i++) {
+		const struct kw_family *f = &s->fam[i];
+		size_t at = f->ops->overflow_at, ov = f->ops->overflow_size;
+		size_t rest = f->ops->state_size - at - ov;
+		uint32_t h;
+
+		if (!ov) {
+			memcpy(out + f->flat, state + f->offset,
+			       f->ops->state_size);
+			continue;
+		}
+		memcpy(out + f->flat, state + f->offset, at);
+		memcpy(&h, state + f->handle, sizeof(h));
+		if (h)
+			memcpy(out + f->flat + at, kw_blocks_at(f->blocks, h),
+			       ov);
+		memcpy(out + f->flat + at + ov, state + f->offset + at, rest);
+	}
+	return out;
+}
+
+/* The other way: s->flat (a record taken from a snapshot) into the key's
+ * state area (zeroes: the key is new), with a part made for each
+ * overflow part that is not all zeroes. Without memory for one the part
+ * is lost, as when the family asks for it then (kw_detect_overflow). */
+static void unflatten(struct kw_shard *s, struct kw_keyent *key)
+{
+	unsigned char *state = kw_keytab_state(key);
+	const unsigned char *in = s->flat;
+
+	for (size_t i = 0; i < s->nfam; i++) {
+		const struct kw_family *f = &s->fam[i];
+		size_t at = f->ops->overflow_at, ov = f->ops->overflow_size;
+		size_t rest = f->ops->state_size - at - ov;
+		unsigned char *b;
+
+		if (!ov) {
+			memcpy(state + f->offset, in + f->flat,
+			       f->ops->state_size);
+			continue;
+		}
+		memcpy(state + f->offset, in + f->flat, at);
+		memcpy(state + f->offset + at, in + f->flat + at + ov, rest);
+		if (!all_zero(in + f->flat + at, ov) &&
+		    (b = kw_blocks_new(f->blocks, handle_of(f, key))))
+			memcpy(b, in + f->flat + at, ov);
+	}
+}
+
 /* ---- keys coming and going ---- */
 
 /* The table evicts a key: its windows close, its learning is kept, and
@@ -441,17 +557,19 @@ static void on_evict(void *ctx, struct kw_keyent *key)
 	struct kw_keyhead *h = kw_keytab_state(key);
 	struct kw_snap_meta m;
 
-	if (kw_keyhead_stream(h) == KW_KS_DROPPED)
+	if (kw_keyhead_stream(h) == KW_KS_DROPPED) {
+		overflow_free(s, key);
 		return; /* nothing of it is kept */
+	}
 	flush_key(s, key, INT64_MAX);
 	unwait(s, key);
 	if (h->flags & KW_KS_RAISED)
 		s->out.evicted(s->out.ctx, key->fp);
-	if (!s->stash)
-		return;
-	kw_engine_meta(s->e, key, &m);
-	kw_snapshot_put(s->stash, key->fp, &m,
-			(unsigned char *)h + s->e->learned_off);
+	if (s->stash) {
+		kw_engine_meta(s->e, key, &m);
+		kw_snapshot_put(s->stash, key->fp, &m, kw_shard_flat(s, key));
+	}
+	overflow_free(s, key);
 }
 
 /* A key seen for the first time in this run: its learning, from this
@@ -460,7 +578,9 @@ static void restore(struct kw_shard *s, struct kw_keyent *key, int64_t ts)
 {
 	struct kw_engine *e = s->e;
 	unsigned char *state = kw_keytab_state(key);
-	unsigned char *learned = state + e->learned_off;
+	/* Straight into the state area, or through s->flat when a family
+	 * keeps an overflow part apart. */
+	unsigned char *learned = s->flat ? s->flat : state + e->learned_off;
 	struct kw_snap_meta m;
 	bool found =
 		s->stash && kw_snapshot_take(s->stash, key->fp, &m, learned);
@@ -472,6 +592,8 @@ static void restore(struct kw_shard *s, struct kw_keyent *key, int64_t ts)
 	}
 	if (!found)
 		return;
+	if (s->flat)
+		unflatten(s, key);
 	/* A ring loaded open closes on time, whatever its urgent mark said
 	 * when saved: the file may come from before rings were marked, or
 	 * from a config under which the window could raise nothing
@@ -809,6 +931,7 @@ static void drop_one(void *ctx, struct kw_keyent *key)
 	if (h->flags & KW_KS_RAISED)
 		kw_ordered_evicted(&dc->s->e->ord, key->fp);
 	memset(h, 0, dc->s->e->state_size);
+	overflow_free(dc->s, key);
 	h->flags = (uint32_t)KW_KS_DROPPED << KW_KS_STREAM_SHIFT;
 }
 
@@ -879,17 +1002,31 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 	const struct kw_detector_ops *const *all = kw_detect_all();
 	struct kw_detector_env env = {.cfg = s->e->opts.cfg,
 				      .models = s->e->opts.models};
-	size_t off = align_up(sizeof(struct kw_keyhead));
+	size_t off = align_up(sizeof(struct kw_keyhead)), flat = 0;
 	enum kw_status st;
 
 	for (size_t i = 0; all[i] && i < KW_ENGINE_MAX_FAMILIES; i++) {
 		struct kw_family *f = &s->fam[s->nfam];
+		size_t size = kw_family_slice(all[i]);
 
 		f->ops = all[i];
 		f->offset = off;
+		f->flat = flat;
+		flat += align_up(all[i]->state_size);
+		if (all[i]->overflow_size) {
+			f->handle = off + kw_family_handle(all[i]);
+			st = kw_blocks_create(align_up(all[i]->overflow_size),
+					      s->max_keys, &f->blocks);
+			if (st != KW_OK)
+				return kw_error_set(err, st, "out of memory");
+		}
 		st = f->ops->create(&env, &f->self, err);
-		if (st != KW_OK)
+		if (st != KW_OK) {
+			/* not counted in nfam: fini would not see it */
+			kw_blocks_destroy(f->blocks);
+			f->blocks = NULL;
 			return st;
+		}
 		if (f->ops->flush) {
 			struct kw_shard_win *w = &s->wins[s->nwins];
 
@@ -909,12 +1046,12 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 						    sizeof(struct kw_keyhead));
 			flush_lines(s, sizeof(struct kw_keyent) + f->offset,
 				    sizeof(struct kw_keyent) + f->offset +
-					    f->ops->state_size);
+					    size);
 		}
 		s->nfam++;
 		if (!f->ops->cloud_only)
 			s->nfam_plain = s->nfam;
-		off += align_up(f->ops->state_size);
+		off += align_up(size);
 	}
 	return KW_OK;
 }
@@ -931,6 +1068,7 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 	s->emit.fn = shard_emit;
 	s->emit.global = shard_global;
 	s->emit.note = shard_note;
+	s->emit.overflow = shard_overflow;
 	s->emit.ctx = s;
 	s->out = kw_ordered_direct;
 	s->out.ctx = &e->ord;
@@ -959,6 +1097,11 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 		return kw_error_set(err, st, "cannot create the key table: %s",
 				    kw_strerror(st));
 	kw_keytab_on_evict(s->keys, on_evict, s);
+	if (e->overflows) {
+		s->flat = malloc(e->learned_size);
+		if (!s->flat)
+			return kw_error_set(err, KW_ENOMEM, "out of memory");
+	}
 	/* What kw_shard_ask_entry asks for of a key's state: the engine's
 	 * and the detectors' part, line by line. */
 	upto = e->count_off ? e->count_off : e->state_size;
@@ -979,12 +1122,16 @@ void kw_shard_fini(struct kw_shard *s)
 	for (size_t i = 0; i < s->nfam; i++) {
 		if (s->fam[i].ops->destroy)
 			s->fam[i].ops->destroy(s->fam[i].self);
+		kw_blocks_destroy(s->fam[i].blocks);
+		s->fam[i].blocks = NULL;
 	}
 	s->nfam = 0;
 	s->nflushing = 0;
 	s->nwins = 0;
 	s->nasking = 0;
 	kw_keytab_destroy(s->keys);
+	free(s->flat);
+	s->flat = NULL;
 	kw_snapshot_destroy(s->stash);
 	for (size_t i = 0; s->clocks && i < KW_ENGINE_STREAMS_MAX; i++)
 		kw_wheel_destroy(s->clocks[i].wheel);

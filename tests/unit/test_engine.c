@@ -1024,6 +1024,156 @@ static void import_all(struct rig *r, uint64_t stream, const struct exported *x)
 			fail_msg("%s", err.msg);
 }
 
+/*
+ * A family's overflow part (kw_detector_ops.overflow_size): geo keeps the
+ * first eight IPs and networks of a key in lists, and those past them in
+ * Bloom filters that the key is given only then. A secret key learns
+ * twelve addresses in twelve /24s (learn: 1h), four of them in the
+ * filters; afterwards its eleventh address is known and a new one is not:
+ * exactly one geo.new_ip. The same whether the key stayed in memory, went
+ * through a state file, through an export and import (a Kafka changelog),
+ * or was evicted to its shard's stash and came back; and a key that never
+ * filled a list holds no block.
+ */
+#define OV_KEY "sk_live_51HxOverflowKeyxxxxxxxxxx6e6e"
+#define OV_OTHER "sk_live_51HxOverflowOtherKeyxxxx7f7f"
+
+static const char ov_config[] = "{\"max_keys\": 100, \"learn\": \"1h\"}";
+
+/* One request of key from ip at t (seconds), on stream. */
+static void feed_ip(struct rig *r, const char *key, int64_t t, const char *ip,
+		    uint64_t stream)
+{
+	struct kw_engine_input in = {NULL, NULL, stream};
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf),
+			 "{\"created\":%lld,\"method\":\"GET\","
+			 "\"path\":\"/v1/balance\",\"status\":200,"
+			 "\"ip\":\"%s\",\"api_key\":\"%s\"}\n",
+			 (long long)t, ip, key);
+
+	kw_engine_feed(r->engine, buf, (size_t)n, "api.log",
+		       stream ? &in : NULL);
+}
+
+/* OV_KEY's twelve addresses, 10.0.i.1 for i from 1, a minute apart. */
+static void ov_learn(struct rig *r, int64_t t0, int count, uint64_t stream)
+{
+	for (int i = 1; i <= count; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "10.0.%d.1", i);
+		feed_ip(r, OV_KEY, t0 + 60 * i, ip, stream);
+	}
+}
+
+/* Two hours on: the eleventh address (in the filter), then a new one. */
+static void ov_probe(struct rig *r, int64_t t0, uint64_t stream)
+{
+	feed_ip(r, OV_KEY, t0 + 7200, "10.0.11.1", stream);
+	feed_ip(r, OV_KEY, t0 + 7260, "10.0.99.1", stream);
+	kw_engine_finish(r->engine);
+	assert_int_equal(r->cap.n, 1);
+	assert_string_equal(get(r->cap.alerts[0], "detector"), "geo.new_ip");
+	assert_string_equal(get(r->cap.alerts[0], "time"),
+			    "2026-11-27T10:01:00Z");
+}
+
+static void test_overflow_part(void **state)
+{
+	int64_t t0 = INT64_C(1795766400);
+	struct rig r;
+
+	(void)state;
+	rig_up_with(&r, ov_config, NULL);
+	ov_learn(&r, t0, 8, 0);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 0);
+	feed_ip(&r, OV_KEY, t0 + 9 * 60, "10.0.9.1", 0);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
+	for (int i = 10; i <= 12; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "10.0.%d.1", i);
+		feed_ip(&r, OV_KEY, t0 + 60 * i, ip, 0);
+	}
+	ov_probe(&r, t0, 0);
+	rig_down(&r);
+}
+
+static void test_overflow_part_saved(void **state)
+{
+	int64_t t0 = INT64_C(1795766400);
+	char dir[64], path[96];
+	struct kw_error err;
+	struct rig r;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/kw_test_overflow_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state", dir);
+	rig_up_with(&r, ov_config, NULL);
+	ov_learn(&r, t0, 12, 0);
+	assert_int_equal(kw_engine_save_state(r.engine, path, &err), KW_OK);
+	rig_down(&r);
+
+	rig_up_with(&r, ov_config, NULL);
+	assert_int_equal(kw_engine_load_state(r.engine, path, &err), KW_OK);
+	ov_probe(&r, t0, 0);
+	assert_int_equal(kw_engine_stats(r.engine)->keys_restored, 1);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
+	rig_down(&r);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_overflow_part_exported(void **state)
+{
+	int64_t t0 = INT64_C(1795766400);
+	struct exported x = {0};
+	struct rig r;
+
+	(void)state;
+	rig_up_with(&r, ov_config, NULL);
+	ov_learn(&r, t0, 12, 7);
+	assert_int_equal(
+		kw_engine_export_stream(r.engine, 7, false, keep_record, &x),
+		KW_OK);
+	assert_int_equal(x.n, 1);
+	rig_down(&r);
+
+	rig_up_with(&r, ov_config, NULL);
+	import_all(&r, 7, &x);
+	ov_probe(&r, t0, 7);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
+	exported_free(&x);
+	rig_down(&r);
+}
+
+static void test_overflow_part_evicted(void **state)
+{
+	int64_t t0 = INT64_C(1795766400);
+	char dir[64], path[96];
+	struct kw_error err;
+	struct rig r;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/kw_test_overflow_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/none", dir); /* no file: a stash */
+	rig_up_with(&r, "{\"max_keys\": 1, \"learn\": \"1h\"}", NULL);
+	assert_int_equal(kw_engine_load_state(r.engine, path, &err), KW_OK);
+	ov_learn(&r, t0, 12, 0);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
+	feed_ip(&r, OV_OTHER, t0 + 3600, "192.0.2.7", 0);
+	assert_int_equal(kw_engine_stats(r.engine)->keys_evicted, 1);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 0);
+	ov_probe(&r, t0, 0);
+	assert_int_equal(kw_engine_stats(r.engine)->keys_restored, 1);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
+	rig_down(&r);
+	rmdir(dir);
+}
+
 static void feed_half(struct rig *r, const char *key, uint64_t stream,
 		      int64_t t0, int half)
 {
@@ -1461,6 +1611,10 @@ int main(void)
 		cmocka_unit_test(test_lazy_windows_close_as_swept),
 		cmocka_unit_test(test_late_window_waits_for_next_sweep),
 		cmocka_unit_test(test_loaded_window_closes_on_time),
+		cmocka_unit_test(test_overflow_part),
+		cmocka_unit_test(test_overflow_part_saved),
+		cmocka_unit_test(test_overflow_part_exported),
+		cmocka_unit_test(test_overflow_part_evicted),
 		cmocka_unit_test(test_stream_time),
 		cmocka_unit_test(test_stream_quiet),
 		cmocka_unit_test(test_hints),
