@@ -243,7 +243,8 @@ struct kw_detector_ops {
 /* The overflow part (kw_detector_ops.overflow_*) of the key's state
  * of family ops, from observe() or flush() with their emit, key and
  * state: NULL when the key has none yet and !make (it reads as zeroes),
- * or when make and memory is short (the family goes on without it).
+ * or when make and memory is short (the engine says so and counts it as
+ * lost; the family goes on without it).
  * Driven on its own (an emit with no overflow stage), the family is given
  * its whole state_size bytes, and the part is where it is in them. */
 static inline void *kw_detect_overflow(const struct kw_emit *e,

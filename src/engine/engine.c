@@ -1364,6 +1364,7 @@ const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
 	st->events = st->keys_seen = st->keys_restored = 0;
 	st->keys = 0;
 	st->overflow_blocks = st->overflow_bytes = 0;
+	st->lost = e->lost_out;
 	st->keys_evicted = 0;
 	st->late = e->ord.st.late;
 	st->first_ts = e->ord.st.first_ts;
@@ -1376,6 +1377,7 @@ const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
 		st->late += s->st.late;
 		st->keys_seen += s->st.keys_seen;
 		st->keys_restored += s->st.keys_restored;
+		st->lost += s->st.lost;
 		if (s->st.first_ts < st->first_ts)
 			st->first_ts = s->st.first_ts;
 		if (s->st.last_ts > st->last_ts)

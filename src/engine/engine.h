@@ -108,7 +108,8 @@ struct kw_engine_stats {
 	uint64_t inputs_late; /* inputs the merge opened after records
 				 later than their first had gone out */
 	uint64_t most_open;   /* inputs open at once in a merge */
-	uint64_t lost;	      /* a shard's alerts or notes lost because
+	uint64_t lost;	      /* a shard's alerts or notes, or part of a
+				 key's detector state, lost because
 				 memory ran out (logged; exit status 3) */
 	int64_t first_ts, last_ts;
 };

@@ -120,6 +120,7 @@ static inline size_t kw_family_slice(const struct kw_detector_ops *o)
  * engine's stats. */
 struct kw_shard_stats {
 	uint64_t events, late, keys_seen, keys_restored;
+	uint64_t lost; /* overflow parts not made: out of memory */
 	int64_t first_ts, last_ts;
 };
 
@@ -366,6 +367,8 @@ struct kw_engine {
 	struct kw_engine_ticks ticks; /* the one-thread path's last batch */
 	bool streams_full_said;
 	struct kw_engine_stats stats;
+	uint64_t lost_out; /* the pipeline's items lost (kw_engine_stats
+			      adds the shards' parts not made) */
 
 	/* Keys handed out (AssumeRole...), with who asked: made on first
 	 * use, read and written in batch order (kw_engine_handouts). */

@@ -1269,7 +1269,7 @@ static void *worker_main(void *arg)
  * caller's thread, once the work it waited for is done). */
 static void fold_lost(struct kw_pipeline *p)
 {
-	p->e->stats.lost += __atomic_exchange_n(&p->lost, 0, __ATOMIC_RELAXED);
+	p->e->lost_out += __atomic_exchange_n(&p->lost, 0, __ATOMIC_RELAXED);
 }
 
 /* An input that failed before its first batch: an empty slot that counts

@@ -441,6 +441,21 @@ static uint32_t *handle_of(const struct kw_family *f, struct kw_keyent *key)
 				    f->handle);
 }
 
+/* A new part of family f for key; NULL when memory is short, which is
+ * data lost: said once, and counted (the run's exit status says it). */
+static void *overflow_new(struct kw_shard *s, const struct kw_family *f,
+			  struct kw_keyent *key)
+{
+	void *b = kw_blocks_new(f->blocks, handle_of(f, key));
+
+	if (!b && !s->st.lost++)
+		kw_log_error("engine",
+			     "out of memory: part of a key's %s state could "
+			     "not be made, and what it would hold is lost",
+			     f->ops->name);
+	return b;
+}
+
 /* emit's overflow stage (kw_detect_overflow): the family is the one whose
  * slice state is (every slice with a part is at least its handle long,
  * so no two share an offset). */
@@ -460,7 +475,7 @@ static void *shard_overflow(void *ctx, struct kw_keyent *key, const void *state,
 		h = handle_of(f, key);
 		if (*h)
 			return kw_blocks_at(f->blocks, *h);
-		return make ? kw_blocks_new(f->blocks, h) : NULL;
+		return make ? overflow_new(s, f, key) : NULL;
 	}
 	return NULL;
 }
@@ -521,8 +536,8 @@ const unsigned char *kw_shard_flat(struct kw_shard *s, struct kw_keyent *key)
 
 /* The other way: s->flat (a record taken from a snapshot) into the key's
  * state area (zeroes: the key is new), with a part made for each
- * overflow part that is not all zeroes. Without memory for one the part
- * is lost, as when the family asks for it then (kw_detect_overflow). */
+ * overflow part that is not all zeroes (without memory: lost, and
+ * counted, as overflow_new says). */
 static void unflatten(struct kw_shard *s, struct kw_keyent *key)
 {
 	unsigned char *state = kw_keytab_state(key);
@@ -542,7 +557,7 @@ static void unflatten(struct kw_shard *s, struct kw_keyent *key)
 		memcpy(state + f->offset, in + f->flat, at);
 		memcpy(state + f->offset + at, in + f->flat + at + ov, rest);
 		if (!all_zero(in + f->flat + at, ov) &&
-		    (b = kw_blocks_new(f->blocks, handle_of(f, key))))
+		    (b = overflow_new(s, f, key)))
 			memcpy(b, in + f->flat + at, ov);
 	}
 }
