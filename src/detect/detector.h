@@ -156,6 +156,14 @@ struct kw_detector_ops {
 	 * had the part; validate() sees them so. Only observe() and flush()
 	 * may ask for the part. */
 	size_t overflow_at, overflow_size;
+	/* Optional: the state of layout version state_version - 1 (of
+	 * upgrade_size bytes, as a state file holds it) made into this
+	 * version's (now: state_size bytes, zeroed), so that a state file
+	 * of that layout carries the family's learning over instead of
+	 * starting it again. Any bytes may come (validate() judges what it
+	 * makes). NULL: learning starts again. */
+	size_t upgrade_size;
+	void (*upgrade)(const void *old, void *now);
 
 	/* Required. *self is the family's instance (may stay NULL). */
 	enum kw_status (*create)(const struct kw_detector_env *env, void **self,

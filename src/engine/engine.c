@@ -962,8 +962,12 @@ static void snap_layout(struct kw_engine *e, bool v1,
 			if (!v1)
 				e->sec_fam[n] = (uint8_t)i;
 			sec[n++] = (struct kw_snap_section){
-				o->name, v1 ? 1 : o->state_version,
-				(uint32_t)off, (uint32_t)size};
+				o->name,
+				v1 ? 1 : o->state_version,
+				(uint32_t)off,
+				(uint32_t)size,
+				v1 ? NULL : o->upgrade,
+				(uint32_t)o->upgrade_size};
 		}
 		off += (size + 15) & ~(size_t)15;
 	}

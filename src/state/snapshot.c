@@ -109,6 +109,9 @@ enum note_kind { NOTE_OLDER, NOTE_NEWER, NOTE_NEW, NOTE_DROPPED };
 struct move {
 	size_t from, to, len;
 	unsigned fsec, sec; /* the section's index in the file, and now */
+	/* NULL: the bytes as they are; otherwise the section's upgrade
+	 * from the file's older layout (struct kw_snap_section) */
+	void (*upgrade)(const void *old, void *now);
 };
 
 struct plan {
@@ -841,9 +844,15 @@ static void relearn_moved(const struct plan *plan, struct kw_snap_meta *m)
 static void move_state(const struct kw_snapshot *s, const struct plan *plan)
 {
 	memset(s->scratch, 0, s->words * 8);
-	for (size_t i = 0; i < plan->nmoves; i++)
-		memcpy(s->scratch + plan->moves[i].to,
-		       plan->buf + plan->moves[i].from, plan->moves[i].len);
+	for (size_t i = 0; i < plan->nmoves; i++) {
+		const struct move *mv = &plan->moves[i];
+
+		if (mv->upgrade)
+			mv->upgrade(plan->buf + mv->from, s->scratch + mv->to);
+		else
+			memcpy(s->scratch + mv->to, plan->buf + mv->from,
+			       mv->len);
+	}
 }
 
 /* The record in scratch (its state moved, not yet checked) encoded in the
@@ -1156,6 +1165,12 @@ static enum kw_status make_plan(const struct kw_snapshot *s,
 			note(plan, NOTE_NEW, (const unsigned char *)o->name,
 			     len);
 			plan->restart |= UINT64_C(1) << i;
+		} else if (o->upgrade && f->version + 1 == o->version &&
+			   f->size == o->older_size) {
+			plan->moves[plan->nmoves++] =
+				(struct move){f->offset,   o->offset,
+					      o->size,	   (unsigned)(f - file),
+					      (unsigned)i, o->upgrade};
 		} else if (f->version != o->version) {
 			note(plan,
 			     f->version < o->version ? NOTE_OLDER : NOTE_NEWER,
@@ -1170,9 +1185,10 @@ static enum kw_status make_plan(const struct kw_snapshot *s,
 				path, o->name, (unsigned)o->version,
 				(unsigned)f->size, (unsigned)o->size);
 		} else if (o->size) {
-			plan->moves[plan->nmoves++] = (struct move){
-				f->offset, o->offset, o->size,
-				(unsigned)(f - file), (unsigned)i};
+			plan->moves[plan->nmoves++] =
+				(struct move){f->offset,   o->offset,
+					      o->size,	   (unsigned)(f - file),
+					      (unsigned)i, NULL};
 		}
 	}
 	for (size_t j = 0; j < n; j++) {
@@ -1329,7 +1345,7 @@ static enum kw_status read_mapped(struct kw_snapshot *s, const char *path,
 		/* Its records have no room for learning again: each is
 		 * encoded anew, its state where it is. */
 		plan->file = geom_of(fsize, HEAD3);
-		plan->moves[0] = (struct move){0, 0, fsize, 0, 0};
+		plan->moves[0] = (struct move){0, 0, fsize, 0, 0, NULL};
 		plan->nmoves = 1;
 		same = false;
 	}

@@ -119,6 +119,14 @@ struct kw_snap_section {
 			     changes, so that old state is not misread */
 	uint32_t offset;  /* where its bytes start in the state */
 	uint32_t size;	  /* its bytes */
+	/* Optional: the family's bytes of the layout version before this
+	 * one (older_size of them) made into this version's (now: size
+	 * bytes, zeroed), so that a file of that layout carries the
+	 * family's learning over instead of starting it again. NULL: it
+	 * starts again. Any bytes may come; what it makes is checked like
+	 * any record. */
+	void (*upgrade)(const void *old, void *now);
+	uint32_t older_size;
 };
 
 /* A layout of the state bytes: the sections (in the order of their

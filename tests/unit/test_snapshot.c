@@ -738,6 +738,87 @@ static void test_sections_round_trip(void **state)
 	tmp_down(&t);
 }
 
+/* Layout B whose geo can be made from its version 1 (16 bytes): every
+ * other byte, plus one. */
+static void geo_up(const void *old, void *now)
+{
+	const unsigned char *o = old;
+	unsigned char *n = now;
+
+	for (int i = 0; i < 8; i++)
+		n[i] = (unsigned char)(o[2 * i] + 1);
+}
+
+static const struct kw_snap_section sec_bu[] = {
+	{"geo", 2, 0, 8, geo_up, 16},
+	{"rate", 1, 8, 8, NULL, 0},
+	{"ops", 3, 16, 8, NULL, 0},
+	{"ops.harvest", 1, 24, 8, NULL, 0},
+};
+static const struct kw_snap_layout layout_bu = {sec_bu, 4, 32, LAYOUT + 8};
+
+/* Records of layout BU taken from s: geo upgraded, rate and ops as
+ * written in layout A, harvest new. */
+static void expect_upgraded(struct kw_snapshot *s)
+{
+	const char *fps[] = {FP_A, FP_B, FP_C};
+	struct kw_snap_meta m;
+	unsigned char st[32], want[32];
+
+	assert_int_equal(kw_snapshot_count(s), 3);
+	for (int i = 0; i < 3; i++) {
+		memset(want, 0, sizeof(want));
+		memset(want, 0x10 + i + 1, 8);
+		memset(want + 8, 0x20 + i, 8);
+		memset(want + 16, 0x30 + i, 8);
+		assert_true(kw_snapshot_take(s, fps[i], &m, st));
+		assert_memory_equal(st, want, 32);
+		assert_true(m.relearn == 8u); /* ops.harvest alone */
+	}
+}
+
+/* A family whose layout changed but that says how to make its state from
+ * the layout before (kw_snap_section.upgrade) keeps learning: its bytes
+ * are made into the new layout, from a version 4 file's section and from
+ * a version 3 file (the legacy layout) alike. An upgrade from another
+ * size is not for this file's bytes: the family starts again. */
+static void test_sections_upgraded(void **state)
+{
+	struct kw_snap_section other[4];
+	struct kw_snap_layout lo = layout_bu;
+	struct kw_snapshot *s;
+	struct tmp t;
+
+	(void)state;
+	tmp_up(&t);
+	write_a(t.path, true);
+	s = load_logged(t.path, &layout_bu, NULL,
+			"keywatch: state: learning for ops.harvest starts: %s "
+			"holds no state for it\n");
+	expect_upgraded(s);
+	kw_snapshot_destroy(s);
+
+	write_a(t.path, false);
+	s = load_logged(t.path, &layout_bu, &layout_a,
+			"keywatch: state: learning for ops.harvest starts: %s "
+			"holds no state for it\n");
+	expect_upgraded(s);
+	kw_snapshot_destroy(s);
+
+	memcpy(other, sec_bu, sizeof(other));
+	other[0].older_size = 12;
+	lo.sections = other;
+	write_a(t.path, true);
+	s = load_logged(t.path, &lo, NULL,
+			"keywatch: warning: state: learning for geo starts "
+			"again: its state in %s is from an older layout\n"
+			"keywatch: state: learning for ops.harvest starts: %s "
+			"holds no state for it\n");
+	expect_b_records(s);
+	kw_snapshot_destroy(s);
+	tmp_down(&t);
+}
+
 /* A family whose layout changed starts learning again, alone, with one
  * warning naming the file and the family; the others keep their bytes,
  * moved to where they are now; a family new since starts learning. And
@@ -1960,6 +2041,7 @@ int main(void)
 		cmocka_unit_test(test_old_versions),
 		cmocka_unit_test(test_sections_round_trip),
 		cmocka_unit_test(test_sections_one_family_reset),
+		cmocka_unit_test(test_sections_upgraded),
 		cmocka_unit_test(test_sections_legacy),
 		cmocka_unit_test(test_sections_damaged),
 		cmocka_unit_test(test_bounded),
