@@ -43,7 +43,13 @@
  *     before, after its learning period. Low: a new habit is worth a look,
  *     not a page (quiet keys take up rare operations late).
  *
- * Per key: the filter and a count of operations added. 136 bytes.
+ * Per key: a count of operations added, and the filter. A key's first
+ * eight operations are kept as a list of what the filter would keep of
+ * them (its three bit positions), which answers exactly as the filter
+ * would; the filter itself (128 bytes) is made from the list at the
+ * ninth, as the family's overflow part, so a key that uses few
+ * operations holds 40 bytes. Layout version 2: version 1 (the filter and
+ * the count, 136 bytes) is carried over by ops_upgrade.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,14 +59,32 @@
 
 #define BLOOM_BITS 1024
 #define DAY_US (INT64_C(86400) * 1000000)
+#define LIST 8		      /* operations kept before the filter */
+#define SPILLED 0xffu	      /* ops_key.nlist: the filter holds them */
+#define POSITIONS 0x3fffffffu /* what the filter keeps of a hash */
 
 static const char *const names[] = {"ops.first_seen", "ops.sensitive", NULL};
 
 struct ops_key {
-	uint8_t bits[BLOOM_BITS / 8];
-	uint32_t ops; /* operations added (first times), saturating */
-	uint32_t pad;
+	uint32_t ops;	     /* operations added (first times), saturating */
+	uint32_t nlist;	     /* entries in list, or SPILLED */
+	uint32_t list[LIST]; /* the first operations' hashes & POSITIONS */
+	/* Where the filter (struct ops_more) is when the state is whole
+	 * (a state file, the family driven on its own). In a key table it
+	 * is apart, made at the ninth operation (kw_detect_overflow). */
+	uint8_t more[];
 };
+
+struct ops_more {
+	uint8_t bits[BLOOM_BITS / 8];
+};
+
+#define OPS_STATE_SIZE (sizeof(struct ops_key) + sizeof(struct ops_more))
+_Static_assert(sizeof(struct ops_key) == offsetof(struct ops_key, more),
+	       "the filter follows the list with no padding between");
+
+/* Layout version 1: the filter, then the count. */
+#define V1_SIZE (BLOOM_BITS / 8 + 8)
 
 struct ops {
 	const struct kw_config *cfg;
@@ -90,27 +114,90 @@ static uint64_t op_hash_of(const struct kw_event *ev)
 	return kw_models_op_hash(ev->op.p, ev->op.n);
 }
 
-/* Add the op whose kw_models_op_hash is h; true when it was (probably)
- * there before. */
-static bool seen_add(struct ops_key *st, uint64_t h)
+/* Bit position i (0 to 2) of the filter for an operation: 10 bits of
+ * its hash each. */
+static unsigned position(uint32_t e, unsigned i)
+{
+	return (e >> (10 * i)) % BLOOM_BITS;
+}
+
+static bool bloom_has(const uint8_t *bits, uint32_t e)
 {
 	/* the three bits tested at once (an op seen before, nearly every
-	 * event, has them all), set only when one is not */
-	unsigned b0 = (unsigned)h % BLOOM_BITS,
-		 b1 = (unsigned)(h >> 10) % BLOOM_BITS,
-		 b2 = (unsigned)(h >> 20) % BLOOM_BITS;
-	bool seen = (st->bits[b0 / 8] >> (b0 % 8)) &
-		    (st->bits[b1 / 8] >> (b1 % 8)) &
-		    (st->bits[b2 / 8] >> (b2 % 8)) & 1;
+	 * event, has them all) */
+	unsigned b0 = position(e, 0), b1 = position(e, 1), b2 = position(e, 2);
 
-	if (!seen) {
-		st->bits[b0 / 8] |= (uint8_t)(1u << (b0 % 8));
-		st->bits[b1 / 8] |= (uint8_t)(1u << (b1 % 8));
-		st->bits[b2 / 8] |= (uint8_t)(1u << (b2 % 8));
-		if (st->ops < UINT32_MAX)
-			st->ops++;
+	return (bits[b0 / 8] >> (b0 % 8)) & (bits[b1 / 8] >> (b1 % 8)) &
+	       (bits[b2 / 8] >> (b2 % 8)) & 1;
+}
+
+static void bloom_add(uint8_t *bits, uint32_t e)
+{
+	for (unsigned i = 0; i < 3; i++)
+		bits[position(e, i) / 8] |=
+			(uint8_t)(1u << (position(e, i) % 8));
+}
+
+/* Whether the filter made of the list would have bit b. */
+static bool list_has_bit(const struct ops_key *st, unsigned b)
+{
+	for (uint32_t i = 0; i < st->nlist; i++) {
+		uint32_t e = st->list[i];
+
+		if (position(e, 0) == b || position(e, 1) == b ||
+		    position(e, 2) == b)
+			return true;
 	}
-	return seen;
+	return false;
+}
+
+/* Whether the list holds e, or would have it in its filter: what the
+ * filter answers. */
+static bool list_has(const struct ops_key *st, uint32_t e)
+{
+	for (uint32_t i = 0; i < st->nlist; i++) {
+		if (st->list[i] == e)
+			return true;
+	}
+	return list_has_bit(st, position(e, 0)) &&
+	       list_has_bit(st, position(e, 1)) &&
+	       list_has_bit(st, position(e, 2));
+}
+
+/* Add the op whose kw_models_op_hash is h; true when it was (probably)
+ * there before. Without memory for the filter an op is taken as known:
+ * a missed alert, never a false one. */
+static bool seen_add(struct ops_key *st, struct kw_keyent *key, uint64_t h,
+		     const struct kw_emit *emit)
+{
+	uint32_t e = (uint32_t)h & POSITIONS;
+	struct ops_more *m;
+
+	if (st->nlist != SPILLED) {
+		if (list_has(st, e))
+			return true;
+		if (st->nlist < LIST) {
+			st->list[st->nlist++] = e;
+			goto added;
+		}
+		m = kw_detect_overflow(emit, &kw_detect_ops, key, st, true);
+		if (!m)
+			return true;
+		for (uint32_t i = 0; i < LIST; i++)
+			bloom_add(m->bits, st->list[i]);
+		st->nlist = SPILLED;
+	} else {
+		m = kw_detect_overflow(emit, &kw_detect_ops, key, st, true);
+		if (!m)
+			return true;
+		if (bloom_has(m->bits, e))
+			return true;
+	}
+	bloom_add(m->bits, e);
+added:
+	if (st->ops < UINT32_MAX)
+		st->ops++;
+	return false;
 }
 
 static bool bulk(const struct kw_event *ev)
@@ -342,7 +429,7 @@ static void ops_observe(void *self, const struct kw_event *ev,
 
 	if (!ev->op.n || (!o->on_first && !o->on_sensitive))
 		return;
-	seen = seen_add(st, op_hash_of(ev));
+	seen = seen_add(st, key, op_hash_of(ev), emit);
 	learning = kw_detect_learning(o->cfg, key, ev->ts);
 	if (ev->verdict || (ev->info && ev->info->tier != KW_TIER_NONE))
 		judge(ev, &v);
@@ -355,7 +442,9 @@ static void ops_observe(void *self, const struct kw_event *ev,
 			struct kw_str name =
 				seen_name(ev, &v, buf, sizeof(buf));
 
-			seen = seen_add(st, kw_models_op_hash(name.p, name.n));
+			seen = seen_add(st, key,
+					kw_models_op_hash(name.p, name.n),
+					emit);
 		}
 		/* Never routine: every time (the router holds back repeats
 		 * within its dedup window). */
@@ -374,15 +463,49 @@ static void ops_destroy(void *self)
 	free(self);
 }
 
-/* A Bloom filter and a saturating count: every byte pattern is one
- * observe() could have left, and none can make it read out of bounds. */
-/* NOLINTNEXTLINE(readability-non-const-parameter): the vtable's type */
+/* The list within its array or spilled, each entry a hash's positions,
+ * and the filter empty until spilled: what observe() leaves. */
 static bool ops_validate(const void *state, char *why, size_t cap)
 {
-	(void)state;
-	(void)why;
-	(void)cap;
+	const struct ops_key *st = state;
+
+	if (st->nlist > LIST && st->nlist != SPILLED) {
+		snprintf(why, cap, "ops: %u operations listed (at most %d)",
+			 st->nlist, LIST);
+		return false;
+	}
+	for (size_t i = 0; i < LIST; i++) {
+		if (st->list[i] > POSITIONS) {
+			snprintf(why, cap,
+				 "ops: a listed operation past 30 "
+				 "bits");
+			return false;
+		}
+	}
+	for (size_t i = 0; st->nlist != SPILLED && i < BLOOM_BITS / 8; i++) {
+		if (st->more[i]) {
+			snprintf(why, cap,
+				 "ops: a filter before the list "
+				 "is full");
+			return false;
+		}
+	}
 	return true;
+}
+
+/* Version 1 (the filter, then the count) as version 2: the count, and
+ * the filter spilled (a key with none yet lists from nothing). */
+static void ops_upgrade(const void *old, void *now)
+{
+	const uint8_t *bits = old;
+	struct ops_key *st = now;
+	bool any = false;
+
+	for (size_t i = 0; i < BLOOM_BITS / 8; i++)
+		any = any || bits[i];
+	memcpy(&st->ops, bits + BLOOM_BITS / 8, sizeof(st->ops));
+	st->nlist = any ? SPILLED : 0;
+	memcpy(st->more, bits, BLOOM_BITS / 8);
 }
 
 const struct kw_detector_ops kw_detect_ops = {
@@ -390,8 +513,13 @@ const struct kw_detector_ops kw_detect_ops = {
 	.kind = KW_DETECTOR_LEARNED,
 	.detectors = names,
 	.options = NULL,
-	.state_size = sizeof(struct ops_key),
-	.state_version = 1,
+	.state_size = OPS_STATE_SIZE,
+	.state_version = 2,
+	.state_size_v1 = V1_SIZE,
+	.overflow_at = offsetof(struct ops_key, more),
+	.overflow_size = sizeof(struct ops_more),
+	.upgrade_size = V1_SIZE,
+	.upgrade = ops_upgrade,
 	.validate = ops_validate,
 	.create = ops_create,
 	.observe = ops_observe,

@@ -68,8 +68,11 @@ def normal(err):
     return re.sub(rb" in [0-9]+\.[0-9]+ s\n", b" in T s\n", err)
 
 
-def run(keywatch, args, cwd, j, files=(), stdin=None):
-    """One scan at -j j: (status, stdout, stderr, {file: bytes})."""
+def run(keywatch, args, cwd, j, files=(), stdin=None, setup=None):
+    """One scan at -j j: (status, stdout, stderr, {file: bytes}); setup,
+    when given, first puts cwd back as the run needs it."""
+    if setup:
+        setup()
     for f in files:
         if os.path.exists(os.path.join(cwd, f)) and not f.endswith(".in"):
             os.unlink(os.path.join(cwd, f))
@@ -84,8 +87,10 @@ def run(keywatch, args, cwd, j, files=(), stdin=None):
     return p.returncode, p.stdout, normal(p.stderr), out
 
 
-def same(name, keywatch, args, cwd, files=(), stdin=None, expect_rc=None):
-    results = {j: run(keywatch, args, cwd, j, files, stdin) for j in THREADS}
+def same(name, keywatch, args, cwd, files=(), stdin=None, expect_rc=None,
+         setup=None):
+    results = {j: run(keywatch, args, cwd, j, files, stdin, setup)
+               for j in THREADS}
     base = results[THREADS[0]]
     bad = []
     for j in THREADS[1:]:
@@ -124,7 +129,13 @@ def goldens(keywatch, tmp):
                     if a]
         if args[0] != "scan":
             continue
-        same("golden/" + case, keywatch, args, work)
+
+        def fresh(d=d, work=work):
+            # each run from the case as it is committed: a case that
+            # loads --state writes it back
+            shutil.rmtree(work)
+            g.prepare(d, tmp)
+        same("golden/" + case, keywatch, args, work, setup=fresh)
 
 
 def eval_week(keywatch, kwgen, tmp):

@@ -1174,6 +1174,58 @@ static void test_overflow_part_evicted(void **state)
 	rmdir(dir);
 }
 
+/* ops keeps a key's first eight operations in a list and makes its
+ * filter, the overflow part, at the ninth: a key that learns twelve
+ * (learn: 1h) knows its fourth and eleventh afterwards, and a
+ * thirteenth is ops.first_seen, and nothing else. */
+static const char *const ov_paths[] = {
+	"/v1/charges",	     "/v1/customers", "/v1/refunds", "/v1/balance",
+	"/v1/invoices",	     "/v1/products",  "/v1/prices",  "/v1/coupons",
+	"/v1/tax_rates",     "/v1/disputes",  "/v1/events",  "/v1/plans",
+	"/v1/subscriptions",
+};
+
+static void feed_path(struct rig *r, int64_t t, const char *path)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf),
+			 "{\"created\":%lld,\"method\":\"GET\","
+			 "\"path\":\"%s\",\"status\":200,"
+			 "\"ip\":\"203.0.113.5\",\"api_key\":\"%s\"}\n",
+			 (long long)t, path, OV_KEY);
+
+	kw_engine_feed(r->engine, buf, (size_t)n, "api.log", NULL);
+}
+
+static void test_overflow_part_ops(void **state)
+{
+	int64_t t0 = INT64_C(1795766400);
+	struct rig r;
+
+	(void)state;
+	rig_up_with(&r, ov_config, NULL);
+	/* the list reads counted by a harvesting counter: its part */
+	for (int i = 0; i < 8; i++)
+		feed_path(&r, t0 + 60 * i, ov_paths[i]);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_bytes, 208);
+	/* and ops' filter at the ninth operation */
+	feed_path(&r, t0 + 60 * 8, ov_paths[8]);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 2);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_bytes, 208 + 128);
+	for (int i = 9; i < 12; i++)
+		feed_path(&r, t0 + 60 * i, ov_paths[i]);
+	feed_path(&r, t0 + 7200, ov_paths[3]); /* listed, then filtered */
+	feed_path(&r, t0 + 7230, ov_paths[10]);
+	feed_path(&r, t0 + 7260, ov_paths[12]);
+	kw_engine_finish(r.engine);
+	assert_int_equal(r.cap.n, 1);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "ops.first_seen");
+	assert_string_equal(get(r.cap.alerts[0], "time"),
+			    "2026-11-27T10:01:00Z");
+	rig_down(&r);
+}
+
 static void feed_half(struct rig *r, const char *key, uint64_t stream,
 		      int64_t t0, int half)
 {
@@ -1615,6 +1667,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_part_saved),
 		cmocka_unit_test(test_overflow_part_exported),
 		cmocka_unit_test(test_overflow_part_evicted),
+		cmocka_unit_test(test_overflow_part_ops),
 		cmocka_unit_test(test_stream_time),
 		cmocka_unit_test(test_stream_quiet),
 		cmocka_unit_test(test_hints),

@@ -7,7 +7,9 @@
  * after, high once learnt, low when refused; one step lower for test
  * keys); a bulk read is the key's habit while it learns and
  * low after; the filter remembers 32 operations without a false "seen";
- * "enabled": false silences each.
+ * "enabled": false silences each. The state: a list of eight, then the
+ * filter (the overflow part); what validate() refuses, with its reason;
+ * and version 1 of a state file carried over by upgrade().
  *
  * AWS operations are judged by their tier: never-routine ones at the
  * model's fixed severity every time, refused at least medium;
@@ -500,7 +502,77 @@ static void test_disabled(void **state)
 static void test_state_is_small(void **state)
 {
 	(void)state;
-	assert_int_equal(kw_detect_ops.state_size, 136);
+	/* a count and a list of eight, then the 128-byte filter apart */
+	assert_int_equal(kw_detect_ops.state_size, 168);
+	assert_int_equal(kw_detect_ops.overflow_at, 40);
+	assert_int_equal(kw_detect_ops.overflow_size, 128);
+}
+
+/* What validate() refuses of a state file, with its reason. */
+static void expect_invalid(const unsigned char *st, const char *want)
+{
+	char why[128] = "";
+
+	assert_false(kw_detect_ops.validate(st, why, sizeof(why)));
+	assert_string_equal(why, want);
+}
+
+static void test_validate(void **state)
+{
+	unsigned char st[168];
+	uint32_t v;
+	char why[128];
+
+	(void)state;
+	memset(st, 0, sizeof(st));
+	assert_true(kw_detect_ops.validate(st, why, sizeof(why)));
+	v = 9; /* nlist */
+	memcpy(st + 4, &v, 4);
+	expect_invalid(st, "ops: 9 operations listed (at most 8)");
+	v = 2;
+	memcpy(st + 4, &v, 4);
+	v = 0x40000000u; /* past the filter's 30 bits */
+	memcpy(st + 8 + 4, &v, 4);
+	expect_invalid(st, "ops: a listed operation past 30 bits");
+	v = 0x3fffffffu;
+	memcpy(st + 8 + 4, &v, 4);
+	assert_true(kw_detect_ops.validate(st, why, sizeof(why)));
+	st[40 + 17] = 0x04; /* a filter bit while listing */
+	expect_invalid(st, "ops: a filter before the list is full");
+	v = 0xff; /* spilled: the filter is the family's */
+	memcpy(st + 4, &v, 4);
+	assert_true(kw_detect_ops.validate(st, why, sizeof(why)));
+}
+
+/* A state file's version 1 (the filter, then the count) carried over:
+ * the count, and the filter spilled as it was; an empty filter lists
+ * from nothing. */
+static void test_upgrade_from_v1(void **state)
+{
+	unsigned char v1[136], now[168], want[168];
+	uint32_t ops = 5, n;
+
+	(void)state;
+	assert_int_equal(kw_detect_ops.upgrade_size, 136);
+	memset(v1, 0, sizeof(v1));
+	v1[3] = 0x81;
+	v1[127] = 0x10;
+	memcpy(v1 + 128, &ops, 4);
+	memset(now, 0, sizeof(now));
+	kw_detect_ops.upgrade(v1, now);
+	memset(want, 0, sizeof(want));
+	memcpy(want, &ops, 4);
+	n = 0xff;
+	memcpy(want + 4, &n, 4);
+	memcpy(want + 40, v1, 128);
+	assert_memory_equal(now, want, sizeof(want));
+	assert_true(kw_detect_ops.validate(now, (char[8]){0}, 8));
+
+	memset(v1, 0, sizeof(v1));
+	memset(now, 0, sizeof(now));
+	kw_detect_ops.upgrade(v1, now);
+	memset(want, 0, sizeof(want));
+	assert_memory_equal(now, want, sizeof(want));
 }
 
 int main(void)
@@ -516,6 +588,8 @@ int main(void)
 		cmocka_unit_test(test_many_operations),
 		cmocka_unit_test(test_disabled),
 		cmocka_unit_test(test_state_is_small),
+		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_upgrade_from_v1),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
