@@ -749,6 +749,15 @@ static void test_late_window_waits_for_next_sweep(void **state)
 	rig_down(&r);
 }
 
+/* A new directory for a state file: dir (64 bytes) and path (96), the
+ * file name in it (which does not exist yet). */
+static void state_dir(char *dir, char *path, const char *name)
+{
+	snprintf(dir, 64, "/tmp/kw_test_state_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, 96, "%s/%s", dir, name);
+}
+
 /* A ring loaded open from a state file closes on time, whatever its mark
  * said when it was saved: the file may be older than the mark, or come
  * from a config under which the window could raise nothing. Here the
@@ -767,9 +776,7 @@ static void test_loaded_window_closes_on_time(void **state)
 	struct rig r;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/kw_test_loaded_XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/state", dir);
+	state_dir(dir, path, "state");
 	rig_up_with(&r,
 		    "{\"max_keys\": 100, \"detectors\": {"
 		    "\"rate.errors\": {\"window\": \"1m\", \"floor\": 100, "
@@ -1108,9 +1115,7 @@ static void test_overflow_part_saved(void **state)
 	struct rig r;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/kw_test_overflow_XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/state", dir);
+	state_dir(dir, path, "state");
 	rig_up_with(&r, ov_config, NULL);
 	ov_learn(&r, t0, 12, 0);
 	assert_int_equal(kw_engine_save_state(r.engine, path, &err), KW_OK);
@@ -1157,9 +1162,7 @@ static void test_overflow_part_evicted(void **state)
 	struct rig r;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/kw_test_overflow_XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/none", dir); /* no file: a stash */
+	state_dir(dir, path, "none"); /* no file: a stash */
 	rig_up_with(&r, "{\"max_keys\": 1, \"learn\": \"1h\"}", NULL);
 	assert_int_equal(kw_engine_load_state(r.engine, path, &err), KW_OK);
 	ov_learn(&r, t0, 12, 0);
