@@ -26,8 +26,8 @@ enum kw_skip_reason {
 			       logged at debug level and not a problem */
 	KW_SKIP_NOT_DATA,   /* a record that carries no request (a CloudWatch
 			       Logs control message): not a problem either */
-	KW_SKIP_NO_MEMORY,  /* a record that could not be decoded because memory
-			       ran out */
+	KW_SKIP_NO_MEMORY,  /* a record that could not be decoded, or judged by
+			       the model's rules, because memory ran out */
 	KW_SKIP_REASON_MAX
 };
 

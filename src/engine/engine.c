@@ -211,8 +211,15 @@ size_t kw_engine_decode(struct kw_engine *e, struct kw_worker_ctx *w,
 		ev = &events[kept];
 		kw_models_enrich_cached(e->opts.models, w->models, ev, arena);
 		if (kw_engine_id(ev).n && (ev->flags & KW_EV_JUDGE)) {
-			kw_models_judge(e->opts.models, ev, &e->judge,
-					&verdicts[kept]);
+			if (!kw_models_judge(e->opts.models, ev, &e->judge,
+					     &verdicts[kept])) {
+				/* judged by half is not judged */
+				kw_skips_add(skips, KW_SKIP_NO_MEMORY, ev->file,
+					     ev->line,
+					     "out of memory judging the "
+					     "request by the model's rules");
+				continue;
+			}
 			ev->verdict = &verdicts[kept];
 		}
 		kept++;

@@ -164,8 +164,9 @@ struct kw_judge_env {
  * counts: each whose conditions hold feeds its counter with the names
  * found (or, when none is, the operation's name). Parses the record's JSON
  * with jansson, so it is meant for the few events that need it; allocates
- * nothing that outlives the call. */
-void kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
+ * nothing that outlives the call. false when memory ran out parsing the
+ * record's JSON: the verdict may then miss what a rule would have found. */
+bool kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
 		     const struct kw_judge_env *env, struct kw_verdict *out);
 
 /* Load models from dir (load time is not hot: jansson, full validation).

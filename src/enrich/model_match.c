@@ -42,7 +42,24 @@ struct judge {
 	json_t *docs[MAX_DOCS];
 	size_t ndocs;
 	struct kw_str self; /* the account the record is about */
+	bool oom;	    /* a document could not be parsed: no memory */
 };
+
+/* Parse n bytes of JSON at p; NULL when they are not JSON, or (then
+ * j->oom) when memory ran out: a rule cannot tell those apart. jansson
+ * says so with json_error_out_of_memory, except when its lexer's first
+ * buffer cannot be made: then it fails with no error at all, which no
+ * text does. */
+static json_t *load(struct judge *j, const char *p, size_t n)
+{
+	json_error_t err;
+	json_t *v = json_loadb(p, n, 0, &err);
+
+	if (!v &&
+	    (json_error_code(&err) == json_error_out_of_memory || !err.text[0]))
+		j->oom = true;
+	return v;
+}
 
 static json_t *root_value(struct judge *j, enum kw_model_root r)
 {
@@ -66,14 +83,15 @@ static json_t *root_value(struct judge *j, enum kw_model_root r)
 		text = c->identity;
 		break;
 	case KW_ROOT_ACCOUNT:
-		if (c->account.n)
-			j->root[r] = json_stringn(c->account.p, c->account.n);
+		if (c->account.n &&
+		    !(j->root[r] = json_stringn(c->account.p, c->account.n)))
+			j->oom = true;
 		return j->root[r];
 	default:
 		return NULL;
 	}
 	if (text.n)
-		j->root[r] = json_loadb(text.p, text.n, 0, NULL);
+		j->root[r] = load(j, text.p, text.n);
 	return j->root[r];
 }
 
@@ -86,7 +104,7 @@ static json_t *parse_doc(struct judge *j, json_t *v)
 		return v;
 	if (j->ndocs == MAX_DOCS || json_string_length(v) > MAX_DOC_BYTES)
 		return NULL;
-	d = json_loadb(json_string_value(v), json_string_length(v), 0, NULL);
+	d = load(j, json_string_value(v), json_string_length(v));
 	if (d)
 		j->docs[j->ndocs++] = d;
 	return d;
@@ -728,7 +746,7 @@ static void judge_person(struct judge *j, const struct kw_models *m,
 	}
 }
 
-void kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
+bool kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
 		     const struct kw_judge_env *env, struct kw_verdict *out)
 {
 	const struct kw_op_info *op = ev->info;
@@ -745,7 +763,7 @@ void kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
 	}
 	if (!m || (!(op && (op->nmatch || op->ncount)) && !m->nidentities &&
 		   !m->npeople))
-		return;
+		return true;
 	memset(&j, 0, sizeof(j));
 	j.ev = ev;
 	j.env = env;
@@ -773,4 +791,5 @@ void kw_models_judge(const struct kw_models *m, const struct kw_event *ev,
 		json_decref(j.root[i]);
 	for (i = 0; i < j.ndocs; i++)
 		json_decref(j.docs[i]);
+	return !j.oom;
 }

@@ -1012,6 +1012,13 @@ static void test_identity_errors(void **state)
 		     "or \"critical\"");
 }
 
+/* jansson's allocator when memory has run out. */
+static void *no_memory(size_t n)
+{
+	(void)n;
+	return NULL;
+}
+
 /* The shipped model: a temporary key is learnt on its principal; the
  * root user is judged whatever it does, an IAM user is not; a console
  * sign-in without MFA by an IAM user is first-sight. */
@@ -1022,6 +1029,7 @@ static void test_identities(void **state)
 	struct kw_event_cloud cloud;
 	struct kw_verdict v;
 	struct kw_event ev;
+	bool judged;
 
 	memset(&cloud, 0, sizeof(cloud));
 	ev = mkev("", "", "");
@@ -1061,9 +1069,25 @@ static void test_identities(void **state)
 	assert_string_equal(v.match, "no-mfa");
 	assert_int_equal(v.tier, KW_TIER_FIRST_SIGHT);
 	cloud.additional = kw_str_c("{\"MFAUsed\":\"Yes\"}");
-	kw_models_judge(fx->m, &ev, &env, &v);
+	assert_true(kw_models_judge(fx->m, &ev, &env, &v));
 	assert_null(v.match);
 	assert_int_equal(v.tier, KW_TIER_NONE);
+
+	/* Without memory to parse the record's JSON the judgement says so,
+	 * rather than judge the sign-in as if it had no MFA field. */
+	cloud.additional = kw_str_c("{\"MFAUsed\":\"No\"}");
+	json_set_alloc_funcs(no_memory, free);
+	judged = kw_models_judge(fx->m, &ev, &env, &v);
+	json_set_alloc_funcs(malloc, free);
+	assert_false(judged);
+	assert_true(kw_models_judge(fx->m, &ev, &env, &v));
+	assert_string_equal(v.match, "no-mfa");
+	/* JSON that is not is no shortage of memory: no field, no rule */
+	cloud.additional = kw_str_c("{\"MFAUsed\":");
+	assert_true(kw_models_judge(fx->m, &ev, &env, &v));
+	assert_null(v.match);
+	cloud.additional = kw_str_c("");
+	assert_true(kw_models_judge(fx->m, &ev, &env, &v));
 }
 
 /* Counters: declared at the top, named by entries of the same file. */
