@@ -108,6 +108,11 @@ class Watch:
         check(rc == 0, "watch exited %d:\n%s" % (rc, self.log()))
 
 
+# What watch says of a commit the group refused (UNKNOWN_MEMBER_ID).
+REFUSED = (r"warning: kafka: kafka:reqs: (cannot commit|offset commit "
+           r"failed).*: Broker: Unknown member")
+
+
 def wait_for(what, cond, timeout=60):
     if not wait_until(cond, timeout):
         raise Failed("timed out waiting for " + what)
@@ -240,14 +245,20 @@ def split_key():
         # from a member it dropped (UNKNOWN_MEMBER_ID: 25): said, and the
         # stop still ends.
         c.cmd("errors 8 25 8 1")
+        # Offsets not committed yet, so that a commit meets the errors:
+        # every message above was in the topic before them, and a
+        # checkpoint (every second) may have committed all, which would
+        # leave the stop nothing to commit.
+        few = os.path.join(TMP, "few.jsonl")
+        with open(LOG) as src, open(few, "w") as dst:
+            dst.writelines(src.readlines()[:20])
+        c.produce("reqs", few, "-P", "3")
+        wait_for("a refused commit", lambda: re.search(REFUSED, w.log()), 30)
         w.stop()
         log = w.log()
         # (Whichever commit met the errors first: the stop's, or one
         # made at a checkpoint just before it, which librdkafka reports.)
-        check(re.search(r"warning: kafka: kafka:reqs: (cannot commit|"
-                        r"offset commit failed).*: Broker: Unknown member",
-                        log),
-              "refused commit:\n" + log)
+        check(re.search(REFUSED, log), "refused commit:\n" + log)
         # The partition a key was seen on first is named first: which of
         # 3 and 5 the consumer fetched from first is up to the brokers.
         split = re.findall(r"kafka:reqs: key (\S+) on partitions "
