@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "detect/learned.h"
 
 #define BLOOM_BITS 1024
@@ -180,18 +181,16 @@ static bool seen_add(struct ops_key *st, struct kw_keyent *key, uint64_t h,
 			st->list[st->nlist++] = e;
 			goto added;
 		}
-		m = kw_detect_overflow(emit, &kw_detect_ops, key, st, true);
-		if (!m)
-			return true;
+	}
+	m = kw_detect_overflow(emit, &kw_detect_ops, key, st, true);
+	if (!m)
+		return true;
+	if (st->nlist != SPILLED) { /* the list is full: the filter now */
 		for (uint32_t i = 0; i < LIST; i++)
 			bloom_add(m->bits, st->list[i]);
 		st->nlist = SPILLED;
-	} else {
-		m = kw_detect_overflow(emit, &kw_detect_ops, key, st, true);
-		if (!m)
-			return true;
-		if (bloom_has(m->bits, e))
-			return true;
+	} else if (bloom_has(m->bits, e)) {
+		return true;
 	}
 	bloom_add(m->bits, e);
 added:
@@ -482,13 +481,9 @@ static bool ops_validate(const void *state, char *why, size_t cap)
 			return false;
 		}
 	}
-	for (size_t i = 0; st->nlist != SPILLED && i < BLOOM_BITS / 8; i++) {
-		if (st->more[i]) {
-			snprintf(why, cap,
-				 "ops: a filter before the list "
-				 "is full");
-			return false;
-		}
+	if (st->nlist != SPILLED && !kw_bytes_zero(st->more, BLOOM_BITS / 8)) {
+		snprintf(why, cap, "ops: a filter before the list is full");
+		return false;
 	}
 	return true;
 }
@@ -499,12 +494,9 @@ static void ops_upgrade(const void *old, void *now)
 {
 	const uint8_t *bits = old;
 	struct ops_key *st = now;
-	bool any = false;
 
-	for (size_t i = 0; i < BLOOM_BITS / 8; i++)
-		any = any || bits[i];
 	memcpy(&st->ops, bits + BLOOM_BITS / 8, sizeof(st->ops));
-	st->nlist = any ? SPILLED : 0;
+	st->nlist = kw_bytes_zero(bits, BLOOM_BITS / 8) ? 0 : SPILLED;
 	memcpy(st->more, bits, BLOOM_BITS / 8);
 }
 

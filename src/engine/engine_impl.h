@@ -112,8 +112,7 @@ static inline size_t kw_family_handle(const struct kw_detector_ops *o)
 
 static inline size_t kw_family_slice(const struct kw_detector_ops *o)
 {
-	return o->overflow_size ? kw_family_handle(o) + 4
-				: o->state_size - o->overflow_size;
+	return o->overflow_size ? kw_family_handle(o) + 4 : o->state_size;
 }
 
 /* What the shards and the ordered stage count, summed over shards in the

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/glob.h"
 #include "core/key.h"
 #include "core/log.h"
@@ -496,15 +497,6 @@ static void overflow_free(struct kw_shard *s, struct kw_keyent *key)
 	}
 }
 
-static bool all_zero(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (p[i])
-			return false;
-	}
-	return true;
-}
-
 const unsigned char *kw_shard_flat(struct kw_shard *s, struct kw_keyent *key)
 {
 	const unsigned char *state = kw_keytab_state(key);
@@ -556,7 +548,7 @@ static void unflatten(struct kw_shard *s, struct kw_keyent *key)
 		}
 		memcpy(state + f->offset, in + f->flat, at);
 		memcpy(state + f->offset + at, in + f->flat + at + ov, rest);
-		if (!all_zero(in + f->flat + at, ov) &&
+		if (!kw_bytes_zero(in + f->flat + at, ov) &&
 		    (b = overflow_new(s, f, key)))
 			memcpy(b, in + f->flat + at, ov);
 	}

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/bytes.h"
 #include "ingest/reader_impl.h"
 
 /* ---- the raw source ---------------------------------------------------- */
@@ -67,15 +68,6 @@ enum kw_status kw_reader_src_read(struct kw_reader_src *src, void *buf,
 	return KW_OK;
 }
 
-static bool all_zero(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (p[i])
-			return false;
-	}
-	return true;
-}
-
 bool kw_reader_gzip_padding(struct kw_reader_src *src, uint64_t at,
 			    const unsigned char *rest, size_t n,
 			    unsigned char *buf, size_t cap,
@@ -83,12 +75,12 @@ bool kw_reader_gzip_padding(struct kw_reader_src *src, uint64_t at,
 {
 	size_t got = n;
 
-	if (!all_zero(rest, n))
+	if (!kw_bytes_zero(rest, n))
 		goto garbage;
 	do {
 		if (kw_reader_src_read(src, buf, cap, &got, err) != KW_OK)
 			return false;
-		if (!all_zero(buf, got))
+		if (!kw_bytes_zero(buf, got))
 			goto garbage;
 	} while (got > 0);
 	return true;
