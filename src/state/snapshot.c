@@ -45,6 +45,7 @@
 #define WRITE_BUF ((size_t)1 << 20)
 #define LOAD_BATCH 64
 #define STATE_MAX ((size_t)1 << 20) /* bytes of one key's state */
+#define FOREIGN_PLANS 4		    /* other layouts' plans kept */
 
 /* The shape of a record: its state's bytes, 8-byte words and bitmap
  * bytes, and the bytes before its bitmap (HEAD3 or HEAD4). */
@@ -92,6 +93,18 @@ struct kw_snapshot {
 	unsigned char *scratch; /* words * 8 bytes: a record decoded */
 	struct layout now;	/* n 0: no sections (kw_snapshot_create) */
 	struct layout legacy;	/* n 0: none */
+	/* now as a changelog record carries it (kw_snapshot_layout), or
+	 * NULL without sections */
+	unsigned char *enc;
+	size_t nenc;
+	/* The plans of the other layouts records came in lately
+	 * (kw_snapshot_put_record_from), replaced in turn. */
+	struct foreign {
+		unsigned char *layout; /* its encoding; NULL: unused */
+		size_t len;
+		struct plan *plan; /* NULL: the owner's layout after all */
+	} foreign[FOREIGN_PLANS];
+	unsigned next_foreign;
 };
 
 /* A section as a file has it (the name in the mapping, not ended). */
@@ -410,6 +423,27 @@ static bool layout_copy(struct layout *out, const struct kw_snap_layout *l)
 	return true;
 }
 
+/* l's sections as a version 4 file has them (u32 count, then each
+ * section's version, offset, size, name length and name) into out
+ * (KW_SNAPSHOT_LAYOUT_MAX bytes or more): their length. */
+static size_t sections_put(const struct kw_snap_layout *l, unsigned char *out)
+{
+	size_t off = 4;
+
+	kw_le_put32(out, (uint32_t)l->n);
+	for (size_t i = 0; i < l->n; i++) {
+		size_t len = strlen(l->sections[i].name);
+
+		kw_le_put32(out + off, l->sections[i].version);
+		kw_le_put32(out + off + 4, l->sections[i].offset);
+		kw_le_put32(out + off + 8, l->sections[i].size);
+		out[off + 12] = (unsigned char)len;
+		memcpy(out + off + 13, l->sections[i].name, len);
+		off += 13 + len;
+	}
+	return off;
+}
+
 /* --- the pending table ------------------------------------------------------
  */
 
@@ -464,13 +498,23 @@ enum kw_status kw_snapshot_create_layout(const struct kw_snap_layout *now,
 	st = kw_snapshot_create(now->hash, now->state_size, max, &s);
 	if (st != KW_OK)
 		return st;
-	if (!layout_copy(&s->now, now) ||
+	s->enc = malloc(KW_SNAPSHOT_LAYOUT_MAX);
+	if (!s->enc || !layout_copy(&s->now, now) ||
 	    (legacy && !layout_copy(&s->legacy, legacy))) {
 		kw_snapshot_destroy(s);
 		return KW_ENOMEM;
 	}
+	kw_le_put32(s->enc, (uint32_t)now->state_size);
+	s->nenc = 4 + sections_put(now, s->enc + 4);
 	*out = s;
 	return KW_OK;
+}
+
+const unsigned char *kw_snapshot_layout(const struct kw_snapshot *s,
+					size_t *len)
+{
+	*len = s->nenc;
+	return s->enc;
 }
 
 /* Whether rec is an allocation of its own (not in the mapped file). */
@@ -505,6 +549,15 @@ static void clear(struct kw_snapshot *s)
 	s->maplen = 0;
 }
 
+static void foreign_free(struct foreign *f)
+{
+	if (f->plan)
+		free(f->plan->buf);
+	free(f->plan);
+	free(f->layout);
+	*f = (struct foreign){NULL, 0, NULL};
+}
+
 void kw_snapshot_destroy(struct kw_snapshot *s)
 {
 	if (!s)
@@ -513,6 +566,9 @@ void kw_snapshot_destroy(struct kw_snapshot *s)
 	free(s->scratch);
 	free(s->now.sec);
 	free(s->legacy.sec);
+	free(s->enc);
+	for (size_t i = 0; i < FOREIGN_PLANS; i++)
+		foreign_free(&s->foreign[i]);
 	free(s);
 }
 
@@ -1073,31 +1129,30 @@ cleanup:
 	return st;
 }
 
-/* A version 4 file's sections at p (left bytes before the trailer), over
- * a state of state_size bytes: into sec (*n of them), *used bytes. */
-static enum kw_status read_sections(const unsigned char *p, size_t left,
-				    size_t state_size, struct file_sec *sec,
-				    size_t *n, size_t *used, const char *path,
-				    struct kw_error *err)
+/* Sections as a version 4 file has them at p (left bytes at most), over a
+ * state of state_size bytes: into sec (*n of them), *used bytes; false
+ * with why. */
+static bool parse_sections(const unsigned char *p, size_t left,
+			   size_t state_size, struct file_sec *sec, size_t *n,
+			   size_t *used, char *why, size_t cap)
 {
 	size_t off = 4;
 	uint32_t count;
-	char why[160];
 
-	if (left < 4)
-		return kw_error_set(err, KW_ECORRUPT,
-				    "%s: state file damaged (sections)", path);
+	if (left < 4) {
+		snprintf(why, cap, "sections");
+		return false;
+	}
 	count = kw_le_get32(p);
-	if (!count || count > KW_SNAPSHOT_SECTIONS_MAX)
-		return kw_error_set(err, KW_ECORRUPT,
-				    "%s: state file damaged (%u sections)",
-				    path, (unsigned)count);
+	if (!count || count > KW_SNAPSHOT_SECTIONS_MAX) {
+		snprintf(why, cap, "%u sections", (unsigned)count);
+		return false;
+	}
 	for (uint32_t i = 0; i < count; i++) {
-		if (left - off < 13 || left - off - 13 < p[off + 12])
-			return kw_error_set(err, KW_ECORRUPT,
-					    "%s: state file damaged (sections "
-					    "cut short)",
-					    path);
+		if (left - off < 13 || left - off - 13 < p[off + 12]) {
+			snprintf(why, cap, "sections cut short");
+			return false;
+		}
 		sec[i].version = kw_le_get32(p + off);
 		sec[i].offset = kw_le_get32(p + off + 4);
 		sec[i].size = kw_le_get32(p + off + 8);
@@ -1105,11 +1160,25 @@ static enum kw_status read_sections(const unsigned char *p, size_t left,
 		sec[i].name = p + off + 13;
 		off += 13 + sec[i].len;
 	}
-	if (!sections_ok(sec, count, state_size, why, sizeof(why)))
-		return kw_error_set(err, KW_ECORRUPT,
-				    "%s: state file damaged (%s)", path, why);
+	if (!sections_ok(sec, count, state_size, why, cap))
+		return false;
 	*n = count;
 	*used = off;
+	return true;
+}
+
+/* A version 4 file's sections at p (left bytes before the trailer). */
+static enum kw_status read_sections(const unsigned char *p, size_t left,
+				    size_t state_size, struct file_sec *sec,
+				    size_t *n, size_t *used, const char *path,
+				    struct kw_error *err)
+{
+	char why[160];
+
+	if (!parse_sections(p, left, state_size, sec, n, used, why,
+			    sizeof(why)))
+		return kw_error_set(err, KW_ECORRUPT,
+				    "%s: state file damaged (%s)", path, why);
 	return KW_OK;
 }
 
@@ -1130,11 +1199,9 @@ static void note(struct plan *plan, enum note_kind kind,
  * where they lie); otherwise a plan of the bytes moved and what to say.
  * A family of the owner's version but of another size is damage.
  */
-static enum kw_status make_plan(const struct kw_snapshot *s,
-				const struct file_sec *file, size_t n,
-				size_t file_size, size_t head,
-				struct plan *plan, bool *same, const char *path,
-				struct kw_error *err)
+static bool make_plan(const struct kw_snapshot *s, const struct file_sec *file,
+		      size_t n, size_t file_size, size_t head,
+		      struct plan *plan, bool *same, char *why, size_t cap)
 {
 	const struct layout *now = &s->now;
 
@@ -1148,7 +1215,7 @@ static enum kw_status make_plan(const struct kw_snapshot *s,
 			file[i].offset == o->offset && file[i].size == o->size;
 	}
 	if (*same)
-		return KW_OK;
+		return true;
 	plan->file = geom_of(file_size, head);
 	plan->nsec = n;
 	for (size_t i = 0; i < now->n; i++) {
@@ -1177,13 +1244,12 @@ static enum kw_status make_plan(const struct kw_snapshot *s,
 			     f->name, f->len);
 			plan->restart |= UINT64_C(1) << i;
 		} else if (f->size != o->size) {
-			return kw_error_set(
-				err, KW_ECORRUPT,
-				"%s: state file damaged (section %s: layout "
-				"version %u of %u bytes, this keywatch's is "
-				"%u bytes)",
-				path, o->name, (unsigned)o->version,
-				(unsigned)f->size, (unsigned)o->size);
+			snprintf(why, cap,
+				 "section %s: layout version %u of %u bytes, "
+				 "this keywatch's is %u bytes",
+				 o->name, (unsigned)o->version,
+				 (unsigned)f->size, (unsigned)o->size);
+			return false;
 		} else if (o->size) {
 			plan->moves[plan->nmoves++] =
 				(struct move){f->offset,   o->offset,
@@ -1201,7 +1267,7 @@ static enum kw_status make_plan(const struct kw_snapshot *s,
 		if (!known)
 			note(plan, NOTE_DROPPED, file[j].name, file[j].len);
 	}
-	return KW_OK;
+	return true;
 }
 
 /* A version 1 to 3 file's sections: the owner's legacy layout's. */
@@ -1248,6 +1314,141 @@ static void tell(const struct plan *plan, const char *path)
 			break;
 		}
 	}
+}
+
+/* --- records of another layout (the daemon's changelog) ----------------------
+ */
+
+/* The plan of the layout a record came with (len bytes as
+ * kw_snapshot_layout makes them): one made lately, or made now (what it
+ * changes said once, naming where); *plan NULL when it is the owner's.
+ * KW_ECORRUPT with why when the layout breaks the rules; KW_ENOMEM. */
+static enum kw_status foreign_plan(struct kw_snapshot *s,
+				   const unsigned char *layout, size_t len,
+				   const char *where, struct plan **plan,
+				   char *why, size_t cap)
+{
+	struct file_sec sec[KW_SNAPSHOT_SECTIONS_MAX];
+	struct foreign *f;
+	size_t nsec = 0, used = 0, size;
+	bool same = false;
+	char sub[160];
+
+	*plan = NULL;
+	for (size_t i = 0; i < FOREIGN_PLANS; i++) {
+		f = &s->foreign[i];
+		if (f->layout && f->len == len &&
+		    !memcmp(f->layout, layout, len)) {
+			*plan = f->plan;
+			return KW_OK;
+		}
+	}
+	size = len >= 4 ? kw_le_get32(layout) : 0;
+	if (len < 4 || size > STATE_MAX) {
+		snprintf(why, cap, "its layout: a state of %zu bytes", size);
+		return KW_ECORRUPT;
+	}
+	if (!parse_sections(layout + 4, len - 4, size, sec, &nsec, &used, sub,
+			    sizeof(sub))) {
+		snprintf(why, cap, "its layout: %s", sub);
+		return KW_ECORRUPT;
+	}
+	if (used != len - 4) {
+		snprintf(why, cap, "its layout: %zu bytes past its sections",
+			 len - 4 - used);
+		return KW_ECORRUPT;
+	}
+	f = &s->foreign[s->next_foreign];
+	foreign_free(f);
+	f->plan = calloc(1, sizeof(*f->plan));
+	f->layout = malloc(len);
+	if (!f->plan || !f->layout) {
+		foreign_free(f);
+		snprintf(why, cap, "out of memory");
+		return KW_ENOMEM;
+	}
+	if (!make_plan(s, sec, nsec, size, HEAD4, f->plan, &same, sub,
+		       sizeof(sub))) {
+		foreign_free(f);
+		snprintf(why, cap, "its layout: %s", sub);
+		return KW_ECORRUPT;
+	}
+	if (same) {
+		free(f->plan);
+		f->plan = NULL;
+	} else {
+		f->plan->buf = malloc(f->plan->file.words * 8 + 8);
+		if (!f->plan->buf) {
+			foreign_free(f);
+			snprintf(why, cap, "out of memory");
+			return KW_ENOMEM;
+		}
+		if (where)
+			tell(f->plan, where);
+	}
+	memcpy(f->layout, layout, len);
+	f->len = len;
+	s->next_foreign = (s->next_foreign + 1) % FOREIGN_PLANS;
+	*plan = f->plan;
+	return KW_OK;
+}
+
+enum kw_status kw_snapshot_put_record_from(struct kw_snapshot *s,
+					   const unsigned char *layout,
+					   size_t llen, const char *where,
+					   const unsigned char *rec, size_t len,
+					   char fp[KW_SNAPSHOT_FP + 1],
+					   char *why, size_t cap)
+{
+	struct kw_snap_meta m;
+	struct plan *plan;
+	struct geom g = own_geom(s);
+	unsigned char *out, *copy;
+	enum kw_status st;
+	size_t n;
+
+	fp[0] = '\0';
+	if (!layout || !s->now.n ||
+	    (llen == s->nenc && !memcmp(layout, s->enc, llen)))
+		return kw_snapshot_put_record(s, rec, len, fp, why, cap);
+	st = foreign_plan(s, layout, llen, where, &plan, why, cap);
+	if (st != KW_OK)
+		return st;
+	if (!plan)
+		return kw_snapshot_put_record(s, rec, len, fp, why, cap);
+	if (len < 8) {
+		snprintf(why, cap, "cut short");
+		return KW_ECORRUPT;
+	}
+	snprintf(fp, KW_SNAPSHOT_FP + 1, "%016llx",
+		 (unsigned long long)kw_le_get64(rec));
+	n = parse_rec(&plan->file, rec, len, plan->buf, why, cap);
+	if (!n)
+		return KW_ECORRUPT;
+	if (n != len) {
+		snprintf(why, cap, "%zu bytes past the record's end", len - n);
+		return KW_ECORRUPT;
+	}
+	get_meta(rec + 8, HEAD4, &m);
+	if (!relearn_ok(&m, plan->nsec, why, cap))
+		return KW_ECORRUPT;
+	move_state(s, plan);
+	relearn_moved(plan, &m);
+	if (!record_sane(s, &m, why, cap))
+		return KW_ECORRUPT;
+	out = malloc(rec_max(s));
+	if (!out) {
+		s->dropped++;
+		snprintf(why, cap, "out of memory");
+		return KW_ENOMEM;
+	}
+	n = encode(&g, kw_le_get64(rec), &m, s->scratch, out);
+	copy = realloc(out, n);
+	if (!insert(s, kw_le_get64(rec), copy ? copy : out)) {
+		snprintf(why, cap, "more keys than max_keys");
+		return KW_ETOOBIG;
+	}
+	return KW_OK;
 }
 
 static enum kw_status other_detectors(struct kw_error *err, const char *path,
@@ -1335,11 +1536,16 @@ static enum kw_status read_mapped(struct kw_snapshot *s, const char *path,
 					    path);
 	}
 	if (nsec && s->now.n) {
-		st = make_plan(s, sec, nsec, fsize,
-			       version == 4 ? HEAD4 : HEAD3, plan, &same, path,
-			       err);
-		if (st != KW_OK)
+		char why[160];
+
+		if (!make_plan(s, sec, nsec, fsize,
+			       version == 4 ? HEAD4 : HEAD3, plan, &same, why,
+			       sizeof(why))) {
+			st = kw_error_set(err, KW_ECORRUPT,
+					  "%s: state file damaged (%s)", path,
+					  why);
 			goto cleanup;
+		}
 	}
 	if (version == 3 && same) {
 		/* Its records have no room for learning again: each is
@@ -1506,21 +1712,9 @@ static enum kw_status write_begin(const char *path, uint64_t layout,
 	kw_le_put64(h + 16, layout);
 	w_write(w, h, sizeof(h));
 	if (l) {
-		unsigned char n4[4];
+		unsigned char sec[KW_SNAPSHOT_LAYOUT_MAX];
 
-		kw_le_put32(n4, (uint32_t)l->n);
-		w_write(w, n4, 4);
-		for (size_t i = 0; i < l->n; i++) {
-			unsigned char e[13];
-			size_t len = strlen(l->sections[i].name);
-
-			kw_le_put32(e, l->sections[i].version);
-			kw_le_put32(e + 4, l->sections[i].offset);
-			kw_le_put32(e + 8, l->sections[i].size);
-			e[12] = (unsigned char)len;
-			w_write(w, e, sizeof(e));
-			w_write(w, l->sections[i].name, len);
-		}
+		w_write(w, sec, sections_put(l, sec));
 	}
 cleanup:
 	if (st != KW_OK)

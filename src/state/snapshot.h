@@ -97,6 +97,10 @@
 /* The keys handed out section's bound (state/handouts.h: at most 16384
  * entries of at most 208 bytes, twice). */
 #define KW_SNAPSHOT_HANDOUTS_MAX ((size_t)8 << 20)
+/* Bytes of a layout as kw_snapshot_layout gives it, at most: the state's
+ * size and the sections. */
+#define KW_SNAPSHOT_LAYOUT_MAX                                                 \
+	(8 + KW_SNAPSHOT_SECTIONS_MAX * (13 + KW_SNAPSHOT_NAME_MAX))
 
 /* What is saved about a key besides its state bytes. */
 struct kw_snap_meta {
@@ -234,6 +238,29 @@ enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
 				      const unsigned char *rec, size_t len,
 				      char fp[KW_SNAPSHOT_FP + 1], char *why,
 				      size_t cap);
+
+/* The owner's layout as a record handed on alone carries it (so that a
+ * keywatch of another layout can read the record: a changelog outlives
+ * an upgrade): u32 the state's size, then the sections as a version 4
+ * file has them. NULL (*len 0) for a snapshot without sections. Owned by
+ * s. */
+const unsigned char *kw_snapshot_layout(const struct kw_snapshot *s,
+					size_t *len);
+
+/* kw_snapshot_put_record of a record of layout (llen bytes, as
+ * kw_snapshot_layout makes them; NULL: the owner's), read as a file of
+ * that layout is: each family's bytes moved to where they are now, one of
+ * another layout version upgraded or starting to learn again, and what
+ * that changes said once a layout (with where, "changelog T/P", in place
+ * of the file's name; NULL: not said). The plans of the last few layouts
+ * are kept. Besides put_record's errors, KW_ECORRUPT when the layout
+ * breaks the rules ("its layout: ..." in why). */
+enum kw_status kw_snapshot_put_record_from(struct kw_snapshot *s,
+					   const unsigned char *layout,
+					   size_t llen, const char *where,
+					   const unsigned char *rec, size_t len,
+					   char fp[KW_SNAPSHOT_FP + 1],
+					   char *why, size_t cap);
 
 /* Forget fp's pending record: whether there was one. */
 bool kw_snapshot_forget(struct kw_snapshot *s, const char *fp);

@@ -2031,6 +2031,118 @@ static void test_one_record(void **state)
 	kw_snapshot_destroy(d);
 }
 
+/* Put record rec (n bytes) of layout lay into s, expecting st and (with
+ * a message) why. */
+static void put_from(struct kw_snapshot *s, const unsigned char *lay,
+		     size_t nlay, const unsigned char *rec, size_t n,
+		     enum kw_status want, const char *msg)
+{
+	char fp[KW_SNAPSHOT_FP + 1], why[160] = "";
+
+	assert_int_equal(kw_snapshot_put_record_from(s, lay, nlay,
+						     "changelog t/0", rec, n,
+						     fp, why, sizeof(why)),
+			 want);
+	if (msg)
+		assert_string_equal(why, msg);
+}
+
+/* Records handed on alone (a changelog's) carry their layout, and a
+ * keywatch of another layout reads them as it reads a file of that
+ * layout: upgraded, moved, or learning again, said once a layout
+ * (naming where they came from). A layout that breaks the rules is
+ * refused with what is wrong; the owner's own layout, given or not, is
+ * read as it lies. */
+static void test_records_of_another_layout(void **state)
+{
+	struct kw_snapshot *a = NULL, *b = NULL;
+	struct kw_snap_meta m = {100, 200, 3, 0, 0};
+	const char *fps[] = {FP_A, FP_B, FP_C};
+	unsigned char st[40], recs[3][128], lay[256], bad[256];
+	const unsigned char *la, *lb;
+	size_t n[3], nla, nlb;
+	struct capture cap;
+	char got[1024];
+
+	(void)state;
+	assert_int_equal(kw_snapshot_create_layout(&layout_a, NULL, 10, &a),
+			 KW_OK);
+	assert_int_equal(kw_snapshot_create_layout(&layout_bu, NULL, 10, &b),
+			 KW_OK);
+	la = kw_snapshot_layout(a, &nla);
+	/* The state's size, then the sections as the file has them. */
+	assert_int_equal(nla, 4 + 4 + 16 + 17 + 16);
+	assert_memory_equal(la,
+			    "\x28\0\0\0\x03\0\0\0"
+			    "\x01\0\0\0\0\0\0\0\x10\0\0\0\x03geo",
+			    8 + 16);
+	memcpy(lay, la, nla);
+	for (int i = 0; i < 3; i++) {
+		state_a(st, i);
+		n[i] = kw_snapshot_encode(a, fps[i], &m, st, recs[i]);
+	}
+	capture_begin(&cap);
+	for (int i = 0; i < 3; i++)
+		put_from(b, lay, nla, recs[i], n[i], KW_OK, NULL);
+	capture_end(&cap, got, sizeof(got));
+	assert_string_equal(got, "keywatch: state: learning for ops.harvest "
+				 "starts: changelog t/0 holds no state for "
+				 "it\n");
+	expect_upgraded(b);
+
+	/* Damage in a record of the other layout. */
+	put_from(b, lay, nla, recs[0], n[0] - 1, KW_ECORRUPT, "cut short");
+	put_from(b, lay, nla, recs[0], 4, KW_ECORRUPT, "cut short");
+	memcpy(bad, recs[0], n[0]);
+	bad[n[0]] = 0;
+	put_from(b, lay, nla, bad, n[0] + 1, KW_ECORRUPT,
+		 "1 bytes past the record's end");
+	bad[8 + 24] = 8; /* relearn: a section layout A does not have */
+	put_from(b, lay, nla, bad, n[0], KW_ECORRUPT,
+		 "learning again in a section the file does not have");
+	assert_int_equal(kw_snapshot_count(b), 0);
+
+	/* Layouts that break the rules. */
+	put_from(b, lay, 3, recs[0], n[0], KW_ECORRUPT,
+		 "its layout: a state of 0 bytes");
+	memcpy(bad, lay, nla);
+	bad[4] = 0;
+	put_from(b, bad, nla, recs[0], n[0], KW_ECORRUPT,
+		 "its layout: 0 sections");
+	put_from(b, lay, nla - 1, recs[0], n[0], KW_ECORRUPT,
+		 "its layout: sections cut short");
+	memcpy(bad, lay, nla);
+	bad[nla] = 0;
+	put_from(b, bad, nla + 1, recs[0], n[0], KW_ECORRUPT,
+		 "its layout: 1 bytes past its sections");
+	bad[0] = 36;
+	put_from(b, bad, nla, recs[0], n[0], KW_ECORRUPT,
+		 "its layout: section ops: bytes 32 to 40 overlap another or "
+		 "pass the state's 36");
+	memcpy(bad, lay, nla);
+	bad[0] = 48;
+	bad[nla - 8] = 16; /* ops, version 3 as B's, of 16 bytes */
+	put_from(b, bad, nla, recs[0], n[0], KW_ECORRUPT,
+		 "its layout: section ops: layout version 3 of 16 bytes, this "
+		 "keywatch's is 8 bytes");
+	assert_int_equal(kw_snapshot_count(b), 0);
+
+	/* Its own layout, given or not. */
+	lb = kw_snapshot_layout(b, &nlb);
+	memcpy(st, "\x11\x11\x11\x11\x11\x11\x11\x11", 8);
+	memset(st + 8, 0, 24);
+	n[0] = kw_snapshot_encode(b, FP_A, &m, st, recs[0]);
+	capture_begin(&cap);
+	put_from(b, lb, nlb, recs[0], n[0], KW_OK, NULL);
+	put_from(b, NULL, 0, recs[0], n[0], KW_OK, NULL);
+	capture_end(&cap, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_true(kw_snapshot_take(b, FP_A, &m, st));
+	assert_memory_equal(st, "\x11\x11\x11\x11\x11\x11\x11\x11", 8);
+	kw_snapshot_destroy(a);
+	kw_snapshot_destroy(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2059,6 +2171,7 @@ int main(void)
 		cmocka_unit_test(test_engine_handouts_kept),
 		cmocka_unit_test(test_every_stateful_family_validates),
 		cmocka_unit_test(test_one_record),
+		cmocka_unit_test(test_records_of_another_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
