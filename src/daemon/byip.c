@@ -137,7 +137,7 @@ static bool produce(struct kw_byip *b, int32_t q, const char *key, size_t klen,
 {
 	rd_kafka_resp_err_t e = kw_kafka_produce_wait(
 		b->producer, b->topic, q, key, klen, value, vlen,
-		ts_us > 0 ? ts_us / 1000 : 0);
+		ts_us > 0 ? ts_us / 1000 : 0, NULL);
 
 	if (e) {
 		if (!__atomic_fetch_add(&b->st.produce_errors, 1,

@@ -11,7 +11,14 @@
  * consistent. Its records:
  *   key FP (16 hex digits: a key fingerprint, never a key)
  *       one key's state: the state file's record (state/snapshot.h,
- *       kw_snapshot_encode), as the engine exports it
+ *       kw_snapshot_encode), as the engine exports it, with a header
+ *       "keywatch.layout": the layout it is in (kw_engine_layout: the
+ *       state's size and each detector family's section), so that a
+ *       keywatch of another layout reads it as it reads a state file of
+ *       that layout (families moved, upgraded or learning again) and an
+ *       upgrade rolled over the instances one by one loses no learning.
+ *       A record without the header (from a keywatch before it) is read
+ *       in this keywatch's layout.
  *   key "meta"
  *       "KWCL" u32 version (2), u64 the input offset the records before
  *       it cover (the next offset to read), i64 how far the partition's
@@ -68,8 +75,9 @@
 #define META_SIZE 24
 #define ALERT_PREFIX "alert."
 #define BYIP_ALERT_PREFIX "byip.alert."
-#define TIMEOUT_MS 30000    /* acks, a restore's reads */
-#define QUEUE_RETRIES 300   /* 100 ms waits for room in the queue */
+#define LAYOUT_HEADER "keywatch.layout" /* a key record's */
+#define TIMEOUT_MS 30000		/* acks, a restore's reads */
+#define QUEUE_RETRIES 300		/* 100 ms waits for room in the queue */
 #define RESTORE_POLL_MS 200 /* one wait for the next changelog message */
 #define CREATE_MS 10000	    /* creating the topic */
 
@@ -120,13 +128,15 @@ static void on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		cl->first_err = m->err;
 }
 
-/* One record to partition p (value NULL: a tombstone); waits for room in
- * the queue. false when librdkafka refuses it (logged). */
+/* One record to partition p (value NULL: a tombstone), with header h
+ * (NULL: none); waits for room in the queue. false when librdkafka
+ * refuses it (logged). */
 static bool produce(struct kw_changelog *cl, int32_t p, const char *key,
-		    size_t klen, const void *value, size_t vlen)
+		    size_t klen, const void *value, size_t vlen,
+		    const struct kw_kafka_header *h)
 {
 	rd_kafka_resp_err_t e = kw_kafka_produce_wait(
-		cl->producer, cl->topic, p, key, klen, value, vlen, 0);
+		cl->producer, cl->topic, p, key, klen, value, vlen, 0, h);
 
 	if (e) {
 		cl->st.errors++;
@@ -160,6 +170,7 @@ static bool acked(struct kw_changelog *cl, int32_t p, const char *what)
 struct export_ctx {
 	struct kw_changelog *cl;
 	int32_t p;
+	struct kw_kafka_header layout;
 	bool ok;
 };
 
@@ -168,7 +179,7 @@ static bool produce_key(void *ctx, const char *fp, const unsigned char *rec,
 {
 	struct export_ctx *x = ctx;
 
-	x->ok = produce(x->cl, x->p, fp, strlen(fp), rec, len);
+	x->ok = produce(x->cl, x->p, fp, strlen(fp), rec, len, &x->layout);
 	if (x->ok)
 		x->cl->st.keys++;
 	return x->ok;
@@ -177,7 +188,7 @@ static bool produce_key(void *ctx, const char *fp, const unsigned char *rec,
 bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next)
 {
 	struct cl_part *cp;
-	struct export_ctx x = {cl, p, true};
+	struct export_ctx x = {cl, p, {LAYOUT_HEADER, NULL, 0}, true};
 	unsigned char meta[META_SIZE];
 	enum kw_status st;
 
@@ -190,8 +201,11 @@ bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next)
 	}
 	cp = &cl->parts[p];
 	cl->failed = 0;
-	st = kw_engine_export_stream(cl->d->engine, stream_of(cl, p), !cp->full,
-				     produce_key, &x);
+	x.layout.value = kw_engine_layout(cl->d->engine, &x.layout.len);
+	st = x.layout.value
+		     ? kw_engine_export_stream(cl->d->engine, stream_of(cl, p),
+					       !cp->full, produce_key, &x)
+		     : KW_ENOMEM;
 	if (st != KW_OK) {
 		cp->full = true;
 		if (st == KW_ENOMEM)
@@ -204,7 +218,8 @@ bool kw_changelog_save(struct kw_changelog *cl, int32_t p, int64_t next)
 	kw_le_put32(meta + 4, META_VERSION);
 	kw_le_put64(meta + 8, (uint64_t)next);
 	kw_le_put64(meta + 16, (uint64_t)kw_changelog_done(cl, p));
-	if (!produce(cl, p, META_KEY, strlen(META_KEY), meta, sizeof(meta)) ||
+	if (!produce(cl, p, META_KEY, strlen(META_KEY), meta, sizeof(meta),
+		     NULL) ||
 	    !acked(cl, p, "a checkpoint")) {
 		/* Some records may be lost: all of them next time. */
 		cp->full = true;
@@ -240,7 +255,7 @@ void kw_changelog_alert(struct kw_changelog *cl, int32_t p,
 		     time, id);
 	(*seq)++;
 	cl->failed = 0;
-	if (produce(cl, p, key, strlen(key), value, (size_t)n) &&
+	if (produce(cl, p, key, strlen(key), value, (size_t)n, NULL) &&
 	    acked(cl, p, "an alert"))
 		cl->st.alerts++;
 }
@@ -257,7 +272,7 @@ struct restore {
 	int32_t p;
 	struct held *held;
 	size_t nheld, capheld, max;
-	size_t rec_max;
+	size_t rec_max;	   /* a key record's bound */
 	bool journal_only; /* the byip ring's alerts, nothing else */
 	int64_t offset;	   /* the last meta record's; -1: none yet */
 	int64_t done;	   /* its time complete (INT64_MIN: not known) */
@@ -276,14 +291,28 @@ static void hold_free(struct restore *r)
 static void take_held(struct restore *r)
 {
 	struct kw_error err;
+	char where[256];
 
+	snprintf(where, sizeof(where), "changelog %s/%" PRId32, r->cl->topic,
+		 r->p);
 	for (size_t i = 0; i < r->nheld; i++) {
 		const rd_kafka_message_t *m = r->held[i].m;
+		rd_kafka_headers_t *h = NULL;
+		const void *layout = NULL;
+		size_t nlayout = 0;
 
+		/* Without the header: a keywatch before layouts went with
+		 * the records wrote it, in this one's layout. */
+		if (!rd_kafka_message_headers(m, &h) &&
+		    !rd_kafka_header_get_last(h, LAYOUT_HEADER, &layout,
+					      &nlayout) &&
+		    !layout)
+			layout = ""; /* a header without a value */
 		kw_error_clear(&err);
 		if (kw_engine_import_key(r->cl->d->engine,
-					 stream_of(r->cl, r->p), m->payload,
-					 m->len, &err) == KW_OK) {
+					 stream_of(r->cl, r->p), layout,
+					 nlayout, where, m->payload, m->len,
+					 &err) == KW_OK) {
 			r->keys++;
 			continue;
 		}
@@ -539,7 +568,9 @@ int64_t kw_changelog_restore(struct kw_changelog *cl, int32_t p)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cl->parts[p].full = true;
 	r.max = kw_engine_config(cl->d->engine)->max_keys;
-	r.rec_max = kw_engine_record_max(cl->d->engine);
+	/* Twice this keywatch's bound: room for a record of a larger
+	 * layout (another keywatch's, kw_engine_import_key). */
+	r.rec_max = 2 * kw_engine_record_max(cl->d->engine);
 	snprintf(without, sizeof(without),
 		 "partition %" PRId32 " of %s is read without its state", p,
 		 cl->input);
@@ -726,18 +757,32 @@ enum kw_status kw_kafka_ensure_topic(rd_kafka_t *rk, const char *input,
 
 int kw_kafka_produce_wait(rd_kafka_t *rk, const char *topic, int32_t p,
 			  const void *key, size_t klen, const void *value,
-			  size_t vlen, int64_t ts_ms)
+			  size_t vlen, int64_t ts_ms,
+			  const struct kw_kafka_header *h)
 {
 	rd_kafka_resp_err_t e;
 
 	for (int tries = 0;; tries++) {
-		e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-				      RD_KAFKA_V_PARTITION(p),
-				      RD_KAFKA_V_KEY(key, klen),
-				      RD_KAFKA_V_VALUE((void *)value, vlen),
-				      RD_KAFKA_V_TIMESTAMP(ts_ms),
-				      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				      RD_KAFKA_V_END);
+		if (h)
+			e = rd_kafka_producev(
+				rk, RD_KAFKA_V_TOPIC(topic),
+				RD_KAFKA_V_PARTITION(p),
+				RD_KAFKA_V_KEY(key, klen),
+				RD_KAFKA_V_VALUE((void *)value, vlen),
+				RD_KAFKA_V_TIMESTAMP(ts_ms),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_HEADER(h->name, h->value,
+						  (ssize_t)h->len),
+				RD_KAFKA_V_END);
+		else
+			e = rd_kafka_producev(
+				rk, RD_KAFKA_V_TOPIC(topic),
+				RD_KAFKA_V_PARTITION(p),
+				RD_KAFKA_V_KEY(key, klen),
+				RD_KAFKA_V_VALUE((void *)value, vlen),
+				RD_KAFKA_V_TIMESTAMP(ts_ms),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_END);
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
 		    tries == QUEUE_RETRIES)
 			return e;

@@ -130,13 +130,22 @@ enum kw_status kw_kafka_client_new(const struct kw_kafka_client *c,
 				   struct rd_kafka_s **out,
 				   struct kw_error *err);
 
+/* A header of a record: its name and value (copied when produced). */
+struct kw_kafka_header {
+	const char *name;
+	const void *value;
+	size_t len;
+};
+
 /* changelog.c: one record (copied) to partition p of topic through
- * producer rk, timestamped ts_ms (0: now), waiting up to 30 s for room
- * in its queue (polling it meanwhile, so delivery reports are served).
- * librdkafka's rd_kafka_resp_err_t: 0 when queued. */
+ * producer rk, timestamped ts_ms (0: now), with header h (NULL: none),
+ * waiting up to 30 s for room in its queue (polling it meanwhile, so
+ * delivery reports are served). librdkafka's rd_kafka_resp_err_t: 0 when
+ * queued. */
 int kw_kafka_produce_wait(struct rd_kafka_s *rk, const char *topic, int32_t p,
 			  const void *key, size_t klen, const void *value,
-			  size_t vlen, int64_t ts_ms);
+			  size_t vlen, int64_t ts_ms,
+			  const struct kw_kafka_header *h);
 
 /* changelog.c: the state of each partition of one Kafka input in its
  * changelog topic (the config's inputs[entry].changelog), so that it

@@ -1274,9 +1274,19 @@ size_t kw_engine_record_max(struct kw_engine *e)
 	return kw_snapshot_record_max(e->snap);
 }
 
+const unsigned char *kw_engine_layout(struct kw_engine *e, size_t *len)
+{
+	*len = 0;
+	settle(e);
+	if (!e->snap && make_snap(e) != KW_OK)
+		return NULL;
+	return kw_snapshot_layout(e->snap, len);
+}
+
 enum kw_status kw_engine_import_key(struct kw_engine *e, uint64_t stream,
-				    const unsigned char *rec, size_t len,
-				    struct kw_error *err)
+				    const unsigned char *layout, size_t llen,
+				    const char *where, const unsigned char *rec,
+				    size_t len, struct kw_error *err)
 {
 	char fp[KW_SNAPSHOT_FP + 1], why[160];
 	unsigned idx;
@@ -1286,7 +1296,8 @@ enum kw_status kw_engine_import_key(struct kw_engine *e, uint64_t stream,
 	if (!e->snap && make_snap(e) != KW_OK)
 		return kw_error_set(err, KW_ENOMEM, "out of memory");
 	idx = kw_engine_stream(e, stream);
-	st = kw_snapshot_put_record(e->snap, rec, len, fp, why, sizeof(why));
+	st = kw_snapshot_put_record_from(e->snap, layout, llen, where, rec, len,
+					 fp, why, sizeof(why));
 	if (st != KW_OK)
 		return kw_error_set(err, st, "state record%s%s: %s",
 				    fp[0] ? " of key " : "", fp, why);

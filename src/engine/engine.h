@@ -204,14 +204,23 @@ enum kw_status kw_engine_export_stream(struct kw_engine *e, uint64_t stream,
  * against); 0 when memory ran out. */
 size_t kw_engine_record_max(struct kw_engine *e);
 
-/* One such record into the pending table (state/snapshot.h: the key's
- * fresh entry takes it when the key is next seen), checked as a state
- * file's records are: KW_ECORRUPT with what is wrong in err (naming the
- * key's fingerprint; the caller adds where the record came from);
- * KW_ETOOBIG when the pending table is full; KW_ENOMEM. */
+/* The layout of those records (kw_snapshot_layout: the state's size and
+ * each detector family's section), which goes with them so that a
+ * keywatch of another layout can read them; NULL when memory ran out. */
+const unsigned char *kw_engine_layout(struct kw_engine *e, size_t *len);
+
+/* One such record, of layout (llen bytes, as kw_engine_layout gives
+ * them; NULL: this keywatch's), into the pending table
+ * (state/snapshot.h: the key's fresh entry takes it when the key is next
+ * seen), checked as a state file's records are and moved into this
+ * keywatch's layout as a file's are (what that changes is said once a
+ * layout, naming where: "changelog T/P"): KW_ECORRUPT with what is wrong
+ * in err (naming the key's fingerprint; the caller adds where the record
+ * came from); KW_ETOOBIG when the pending table is full; KW_ENOMEM. */
 enum kw_status kw_engine_import_key(struct kw_engine *e, uint64_t stream,
-				    const unsigned char *rec, size_t len,
-				    struct kw_error *err);
+				    const unsigned char *layout, size_t llen,
+				    const char *where, const unsigned char *rec,
+				    size_t len, struct kw_error *err);
 
 /* Forget a stream's keys (its partition was taken away): their entries
  * (windows closed without an alert, their state gone; seen again, a key

@@ -21,6 +21,9 @@
  * accepts is written back as version 4 and must load again, as many
  * records.
  *
+ * Each record of a version 4 input is also imported by an engine as a
+ * changelog record of the input's layout (kw_engine_import_key).
+ *
  * Invariants: the load answers OK or KW_ECORRUPT/KW_EIO/KW_ENOMEM with a
  * message naming the file; whatever was loaded, reading the logs raises
  * only alerts without a full key (fuzz_engine.c), and the state written
@@ -177,6 +180,60 @@ static void with_sections(const uint8_t *data, size_t size,
 	kw_snapshot_destroy(s);
 }
 
+/* A version 4 input's records, each imported by an engine as a changelog
+ * record of the input's layout (its state size and sections, as the
+ * keywatch.layout header carries them): the engine reads each as it
+ * reads such a file's (moved, upgraded, reset or refused with a reason),
+ * and then the logs. Records are taken as their bitmaps say, the last
+ * cut at the trailer. */
+static void as_changelog(const uint8_t *data, size_t size)
+{
+	const unsigned char *p = data;
+	size_t off = HEADER + 4, end = size - TRAILER, nlay, words, bitmap;
+	unsigned char *layout;
+	struct fuzz_engine fe;
+	struct kw_error err;
+
+	if (size < HEADER + TRAILER + 4 || u32_at(p + 8) != 4)
+		return;
+	for (uint32_t i = 0; i < u32_at(p + HEADER) && off + 13 <= end; i++)
+		off += 13 + p[off + 12];
+	if (off > end)
+		return;
+	nlay = 4 + off - HEADER;
+	layout = malloc(nlay);
+	if (!layout || !fuzz_engine_create(&fe, cfg, &err))
+		abort();
+	memcpy(layout, p + 12, 4);
+	memcpy(layout + 4, p + HEADER, off - HEADER);
+	words = ((size_t)u32_at(p + 12) + 7) / 8;
+	bitmap = (words + 7) / 8;
+	for (int k = 0; k < 64 && off < end; k++) {
+		size_t len = 48 + bitmap;
+		enum kw_status st;
+
+		for (size_t i = 0; off + len <= end && i < bitmap; i++)
+			len += 8 * (size_t)__builtin_popcount(p[off + 48 + i]);
+		if (len > end - off)
+			len = end - off;
+		kw_error_clear(&err);
+		st = kw_engine_import_key(fe.e, 1, layout, nlay,
+					  "changelog fuzz/0", p + off, len,
+					  &err);
+		if (st != KW_OK && st != KW_ECORRUPT && st != KW_ETOOBIG &&
+		    st != KW_ENOMEM)
+			fuzz_fail(data, size, "import: status %d", (int)st);
+		if (st != KW_OK && !err.msg[0])
+			fuzz_fail(data, size,
+				  "a record refused without a "
+				  "reason");
+		off += len;
+	}
+	fuzz_engine_run(&fe, data, size);
+	fuzz_engine_destroy(&fe);
+	free(layout);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	unsigned char *fixed = fix_up(data, size);
@@ -188,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(fixed);
 	with_sections(data, size, &now);
 	with_sections(data, size, &later);
+	as_changelog(data, size);
 	if (!fuzz_engine_create(&fe, cfg, &err))
 		abort();
 	st = kw_engine_load_state(fe.e, in_path, &err);

@@ -45,6 +45,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -212,6 +213,7 @@ def killed_and_replaced():
             x for w in everyone for x in w.alerts()) | set(held)) >=
             len(want), 60)
         changelog_counters(b, fresh)
+        changelog_layouts(c)
         b.stop()
         fresh.stop()
         every = set(no_repeats(everyone, "killed and replaced")) | set(held)
@@ -229,6 +231,35 @@ def killed_and_replaced():
             check("CONFWARN" not in w.log(), w.log())
     finally:
         c.close()
+
+
+def changelog_layouts(c):
+    """Every key record of the changelog carries the layout of its state
+    (header keywatch.layout: u32 the state's size, u32 the sections, and
+    each one's u32 version, offset and size, u8 name length and name), the
+    same for all; the other records carry none."""
+    layouts = set()
+    for p, key, _, layout in c.consume_header("reqs.keywatch-changelog",
+                                              "keywatch.layout"):
+        if re.fullmatch(r"[0-9a-f]{16}", key):
+            check(layout is not None, "key record %s on %d without its "
+                  "layout" % (key, p))
+            layouts.add(layout)
+        else:
+            check(layout is None, "record %s on %d with a layout" % (key, p))
+    check(len(layouts) == 1, "%d layouts" % len(layouts))
+    layout = layouts.pop()
+    size, n = struct.unpack_from("<II", layout)
+    off, sections = 8, {}
+    for _ in range(n):
+        version, at, length, nlen = struct.unpack_from("<IIIB", layout, off)
+        name = layout[off + 13:off + 13 + nlen].decode()
+        sections[name] = (version, at, length)
+        check(at + length <= size, "section %s past the state" % name)
+        off += 13 + nlen
+    check(off == len(layout), "bytes past the sections")
+    check(sections.get("ops", (0,))[0] == 2 and "geo" in sections and
+          "rate" in sections, "sections: %s" % sections)
 
 
 def changelog_counters(b, fresh):

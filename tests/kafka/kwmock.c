@@ -40,12 +40,14 @@
  *       message has a key. Prints "produced N" at the end, when
  *       every message has been acknowledged.
  *
- *   kwmock consume -B BOOTSTRAP -t TOPIC [-w MS] [-e]
+ *   kwmock consume -B BOOTSTRAP -t TOPIC [-w MS] [-e] [-H HEADER]
  *       Prints every message of every partition, from the start, as
  *       "PARTITION OFFSET KEY\tVALUE" (KEY "-" when none), until no message
  *       came for MS milliseconds (default 2000), or with -e until every
  *       partition was read to its end once (a topic written to all the
- *       time).
+ *       time). With -H, VALUE is in hex (a binary value), followed by a tab
+ *       and the value of the message's last header HEADER in hex ("-"
+ *       when it has none).
  *
  *   kwmock committed -B BOOTSTRAP -t TOPIC -g GROUP
  *       Prints "PARTITION OFFSET" for every partition the group committed.
@@ -496,6 +498,29 @@ static int partitions_of(rd_kafka_t *rk, const char *topic)
 	return n;
 }
 
+static void print_hex(const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", ((const unsigned char *)p)[i]);
+}
+
+/* m's value in hex, a tab, and its header name's value in hex ("-":
+ * none). */
+static void print_hex_header(const rd_kafka_message_t *m, const char *name)
+{
+	rd_kafka_headers_t *h = NULL;
+	const void *v = NULL;
+	size_t n = 0;
+
+	print_hex(m->payload, m->payload ? m->len : 0);
+	fputc('\t', stdout);
+	if (!rd_kafka_message_headers(m, &h) &&
+	    !rd_kafka_header_get_last(h, name, &v, &n))
+		print_hex(v, v ? n : 0);
+	else
+		fputc('-', stdout);
+}
+
 static int consume(int argc, char **argv)
 {
 	const char *bootstrap = NULL, *topic = NULL;
@@ -504,8 +529,9 @@ static int consume(int argc, char **argv)
 	int wait = 2000, opt, n, ends = 0;
 	bool to_end = false;
 	char *at_end = NULL;
+	const char *header = NULL;
 
-	while ((opt = getopt(argc, argv, "B:t:w:e")) != -1) {
+	while ((opt = getopt(argc, argv, "B:t:w:eH:")) != -1) {
 		if (opt == 'B')
 			bootstrap = optarg;
 		else if (opt == 't')
@@ -514,12 +540,15 @@ static int consume(int argc, char **argv)
 			wait = atoi(optarg);
 		else if (opt == 'e')
 			to_end = true;
+		else if (opt == 'H')
+			header = optarg;
 		else
-			die("%s",
-			    "usage: kwmock consume -B B -t T [-w MS] [-e]");
+			die("%s", "usage: kwmock consume -B B -t T [-w MS] "
+				  "[-e] [-H HEADER]");
 	}
 	if (!bootstrap || !topic)
-		die("%s", "usage: kwmock consume -B B -t T [-w MS] [-e]");
+		die("%s", "usage: kwmock consume -B B -t T [-w MS] [-e] "
+			  "[-H HEADER]");
 	rk = consumer(bootstrap, "kwmock-consume");
 	n = partitions_of(rk, topic);
 	l = rd_kafka_topic_partition_list_new(n);
@@ -554,7 +583,10 @@ static int consume(int argc, char **argv)
 			else
 				fputc('-', stdout);
 			fputc('\t', stdout);
-			fwrite(m->payload, 1, m->len, stdout);
+			if (header)
+				print_hex_header(m, header);
+			else
+				fwrite(m->payload, 1, m->len, stdout);
 			fputc('\n', stdout);
 		}
 		rd_kafka_message_destroy(m);

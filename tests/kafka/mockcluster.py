@@ -63,6 +63,23 @@ class Cluster:
                 out.append((int(part), int(offset), key, value))
         return out
 
+    def consume_header(self, topic, header):
+        """[(partition, key, value, header)] of every message of topic,
+        up to each partition's end: value as bytes, header (the value of
+        the message's last header of that name) as bytes or None."""
+        r = subprocess.run([self.mock, "consume", "-B", self.bootstrap,
+                            "-t", topic, "-w", "1500", "-e", "-H", header],
+                           capture_output=True,
+                           text=True, timeout=120, check=True)
+        out = []
+        for line in r.stdout.split("\n"):
+            if line:
+                head, value, h = line.split("\t")
+                part, _, key = head.split(" ", 2)
+                out.append((int(part), key, bytes.fromhex(value),
+                            None if h == "-" else bytes.fromhex(h)))
+        return out
+
     def consume(self, topic):
         """[(partition, key, value)] of every message of topic."""
         return [(p, k, v) for p, _, k, v in self.consume_offsets(topic)]

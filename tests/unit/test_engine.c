@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "core/le.h"
 #include "core/log.h"
 #include "engine/engine.h"
 
@@ -1026,8 +1027,8 @@ static void import_all(struct rig *r, uint64_t stream, const struct exported *x)
 	struct kw_error err;
 
 	for (size_t i = 0; i < x->n; i++)
-		if (kw_engine_import_key(r->engine, stream, x->rec[i],
-					 x->len[i], &err) != KW_OK)
+		if (kw_engine_import_key(r->engine, stream, NULL, 0, NULL,
+					 x->rec[i], x->len[i], &err) != KW_OK)
 			fail_msg("%s", err.msg);
 }
 
@@ -1175,6 +1176,79 @@ static void test_overflow_part_evicted(void **state)
 	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
 	rig_down(&r);
 	rmdir(dir);
+}
+
+/*
+ * A changelog record of another keywatch's layout carries its learning
+ * over as a state file of that layout does. The record and its layout are
+ * taken from tests/golden/state-ops-v1/state, written by keywatch de687d2
+ * (ops at layout version 1): a changelog record is the state file's
+ * record, alone, and its layout the file's state size and sections. The
+ * key learnt three operations (learn: 1h); afterwards it uses one of
+ * them again and one new one: exactly one ops.first_seen, as de687d2
+ * gives. Read in this keywatch's own layout the record is refused.
+ */
+static void test_import_key_of_older_layout(void **state)
+{
+	static const char req[] =
+		"{\"created\":%d,\"method\":\"GET\",\"path\":\"%s\","
+		"\"status\":200,\"ip\":\"203.0.113.5\",\"api_key\":"
+		"\"sk_live_51HxStateCarriedOverKeyxxxxx5a5a\"}\n";
+	struct kw_engine_input in = {NULL, NULL, 7};
+	unsigned char *file, *layout, *rec;
+	size_t len = 0, off, words, bitmap, nlay, nrec;
+	struct kw_error err;
+	struct rig r;
+	char buf[512];
+	FILE *f;
+	int n;
+
+	(void)state;
+	f = fopen(KW_SOURCE_ROOT "/tests/golden/state-ops-v1/state", "rb");
+	assert_non_null(f);
+	file = malloc(1 << 16);
+	assert_non_null(file);
+	len = fread(file, 1, 1 << 16, f);
+	fclose(f);
+	assert_true(len > 24 && !memcmp(file, "KWSTATE\0\4\0\0\0", 12));
+	/* the sections, after the header */
+	off = 28;
+	for (unsigned i = 0; i < kw_le_get32(file + 24); i++)
+		off += 13 + file[off + 12];
+	nlay = 4 + off - 24;
+	layout = malloc(nlay);
+	assert_non_null(layout);
+	memcpy(layout, file + 12, 4); /* the state's size */
+	memcpy(layout + 4, file + 24, off - 24);
+	/* the one record */
+	rec = file + off;
+	words = (kw_le_get32(file + 12) + 7) / 8;
+	bitmap = (words + 7) / 8;
+	nrec = 48 + bitmap;
+	for (size_t i = 0; i < bitmap; i++)
+		nrec += 8 * (size_t)__builtin_popcount(rec[48 + i]);
+	assert_true(off + nrec + 16 < len);
+
+	rig_up_with(&r, "{\"learn\": \"1h\"}", "keywatch");
+	assert_int_equal(kw_engine_import_key(r.engine, 7, NULL, 0, NULL, rec,
+					      nrec, &err),
+			 KW_ECORRUPT);
+	assert_int_equal(kw_engine_import_key(r.engine, 7, layout, nlay,
+					      "changelog t/0", rec, nrec, &err),
+			 KW_OK);
+	n = snprintf(buf, sizeof(buf), req, 1795777200, "/v1/customers");
+	kw_engine_feed(r.engine, buf, (size_t)n, "api.log", &in);
+	n = snprintf(buf, sizeof(buf), req, 1795777260, "/v1/balance");
+	kw_engine_feed(r.engine, buf, (size_t)n, "api.log", &in);
+	kw_engine_finish(r.engine);
+	assert_int_equal(kw_engine_stats(r.engine)->keys_restored, 1);
+	assert_int_equal(r.cap.n, 1);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "ops.first_seen");
+	assert_string_equal(get(r.cap.alerts[0], "time"),
+			    "2026-11-27T11:01:00Z");
+	rig_down(&r);
+	free(layout);
+	free(file);
 }
 
 /* ops keeps a key's first eight operations in a list and makes its
@@ -1487,35 +1561,38 @@ static void test_stream_moves(void **state)
 		unsigned char *big = calloc(1, 1 << 20);
 
 		assert_non_null(big);
-		assert_int_equal(kw_engine_import_key(r.engine, S, x.rec[0],
+		assert_int_equal(kw_engine_import_key(r.engine, S, NULL, 0,
+						      NULL, x.rec[0],
 						      x.len[0] - 1, &err),
 				 KW_ECORRUPT);
 		snprintf(msg, sizeof(msg), "state record of key %s: cut short",
 			 fp_a);
 		assert_string_equal(err.msg, msg);
 		memcpy(big, x.rec[0], x.len[0]);
-		assert_int_equal(kw_engine_import_key(r.engine, S, big,
-						      x.len[0] + 8, &err),
+		assert_int_equal(kw_engine_import_key(r.engine, S, NULL, 0,
+						      NULL, big, x.len[0] + 8,
+						      &err),
 				 KW_ECORRUPT);
 		snprintf(msg, sizeof(msg),
 			 "state record of key %s: 8 bytes past the record's "
 			 "end",
 			 fp_a);
 		assert_string_equal(err.msg, msg);
-		assert_int_equal(
-			kw_engine_import_key(r.engine, S, big, 1 << 20, &err),
-			KW_ECORRUPT);
+		assert_int_equal(kw_engine_import_key(r.engine, S, NULL, 0,
+						      NULL, big, 1 << 20, &err),
+				 KW_ECORRUPT);
 		assert_non_null(strstr(err.msg, "more than a record's"));
-		assert_int_equal(
-			kw_engine_import_key(r.engine, S, big, 3, &err),
-			KW_ECORRUPT);
+		assert_int_equal(kw_engine_import_key(r.engine, S, NULL, 0,
+						      NULL, big, 3, &err),
+				 KW_ECORRUPT);
 		assert_string_equal(err.msg, "state record: cut short");
 		/* first seen after last seen */
 		memcpy(big, x.rec[0], x.len[0]);
 		big[8 + 7] = 0x7f;
-		assert_int_equal(
-			kw_engine_import_key(r.engine, S, big, x.len[0], &err),
-			KW_ECORRUPT);
+		assert_int_equal(kw_engine_import_key(r.engine, S, NULL, 0,
+						      NULL, big, x.len[0],
+						      &err),
+				 KW_ECORRUPT);
 		snprintf(msg, sizeof(msg),
 			 "state record of key %s: first and last seen times "
 			 "out of order or out of range",
@@ -1670,6 +1747,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_part_saved),
 		cmocka_unit_test(test_overflow_part_exported),
 		cmocka_unit_test(test_overflow_part_evicted),
+		cmocka_unit_test(test_import_key_of_older_layout),
 		cmocka_unit_test(test_overflow_part_ops),
 		cmocka_unit_test(test_stream_time),
 		cmocka_unit_test(test_stream_quiet),
