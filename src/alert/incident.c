@@ -81,6 +81,9 @@ struct kw_incidents {
 	 * open ones, so the quietest is found in about 2 * MIN_RUN compares
 	 * (a run's minimum, then its place), not one per open incident. */
 	int64_t *lastmin;
+	/* quietest()'s answer as fetch_quietest found it, until lastv or
+	 * lastmin change (-1: not known) */
+	int64_t victim;
 	size_t cap;
 	struct index_slot {
 		uint64_t fp; /* the incident's */
@@ -596,6 +599,7 @@ static void min_redo(struct kw_incidents *in, size_t b)
 			m = in->lastv[i];
 	}
 	in->lastmin[b] = m;
+	in->victim = -1;
 }
 
 /* The last alert time of the incident about to open at place nopen. */
@@ -603,6 +607,7 @@ static void push_last(struct kw_incidents *in, int64_t t)
 {
 	size_t i = in->nopen, b = i / MIN_RUN;
 
+	in->victim = -1;
 	in->lastv[i] = t;
 	if (i % MIN_RUN == 0 || t < in->lastmin[b])
 		in->lastmin[b] = t;
@@ -614,6 +619,7 @@ static void set_last(struct kw_incidents *in, size_t i, int64_t t)
 	size_t b = i / MIN_RUN;
 	int64_t was = in->lastv[i];
 
+	in->victim = -1;
 	in->lastv[i] = t;
 	if (t <= in->lastmin[b])
 		in->lastmin[b] = t;
@@ -660,22 +666,53 @@ static void close_entry(struct kw_incidents *in, struct incident *e,
 		min_redo(in, last / MIN_RUN);
 }
 
-/* Room for one more: close the incident quiet the longest (the first
- * of them in place order: the first run holding the least time, then the
- * first place in it with that time). */
-static void evict(struct kw_incidents *in, int64_t now)
+/* The place of the incident quiet the longest (the first of them in place
+ * order: the first run holding the least time, then the first place in it
+ * with that time); some are open. */
+static size_t quietest(const struct kw_incidents *in)
 {
-	struct incident *oldest;
 	size_t at, b = 0, nruns = (in->nopen + MIN_RUN - 1) / MIN_RUN;
 
-	if (!in->nopen)
-		return;
 	for (size_t k = 1; k < nruns; k++) {
 		if (in->lastmin[k] < in->lastmin[b])
 			b = k;
 	}
 	for (at = b * MIN_RUN; in->lastv[at] != in->lastmin[b]; at++)
 		;
+	return at;
+}
+
+/* With every place taken, the next incident to open closes the quietest:
+ * its entry, long untouched, is fetched now, while the alert is still
+ * being handled, instead of waited for then (the lines close_entry and
+ * entry_free read, and those of the entry that takes its place). A hint
+ * only: an alert in between may make another the quietest. */
+static void fetch_quietest(struct kw_incidents *in)
+{
+	const struct incident *e;
+
+	if (in->nopen < in->o.max_open || !in->nopen)
+		return;
+	if (in->victim < 0)
+		in->victim = (int64_t)quietest(in);
+	e = in->e[in->victim];
+	__builtin_prefetch(e);
+	__builtin_prefetch(&e->worst.evidence);
+	__builtin_prefetch(&e->worst.links);
+	__builtin_prefetch(&e->urls[0]);
+	__builtin_prefetch(&e->urls[KW_ALERT_MAX_REQUESTS - 1]);
+	__builtin_prefetch(in->e[in->nopen - 1]);
+}
+
+/* Room for one more: close the incident quiet the longest. */
+static void evict(struct kw_incidents *in, int64_t now)
+{
+	struct incident *oldest;
+	size_t at;
+
+	if (!in->nopen)
+		return;
+	at = in->victim >= 0 ? (size_t)in->victim : quietest(in);
 	oldest = in->e[at];
 	if (!in->st.evicted++)
 		kw_log_warn("incident",
@@ -792,6 +829,7 @@ enum kw_status kw_incidents_create(const struct kw_incident_opts *o,
 		return KW_ENOMEM;
 	in->o = *o;
 	in->o.max_open = max;
+	in->victim = -1;
 	if (in->o.digest <= 0)
 		in->o.digest = 1;
 	if (in->o.digest_max < in->o.digest)
@@ -866,6 +904,7 @@ void kw_incidents_add(struct kw_incidents *in, struct kw_alert *a)
 		in->st.most_alerts = e->alerts;
 	memcpy(a->incident, e->id, sizeof(a->incident));
 	note_deadline(in, e);
+	fetch_quietest(in);
 }
 
 void kw_incidents_tick(struct kw_incidents *in, int64_t watermark)
@@ -1170,6 +1209,7 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 		in->e[i] = NULL;
 	}
 	in->nopen = 0;
+	in->victim = -1;
 	in->due = -1;
 	in->in_group = false;
 	in->next_deadline = INT64_MAX;
