@@ -760,29 +760,32 @@ int kw_kafka_produce_wait(rd_kafka_t *rk, const char *topic, int32_t p,
 			  size_t vlen, int64_t ts_ms,
 			  const struct kw_kafka_header *h)
 {
+	rd_kafka_vu_t vu[7];
+	size_t n = 0;
 	rd_kafka_resp_err_t e;
 
+	vu[n++] =
+		(rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = topic};
+	vu[n++] =
+		(rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_PARTITION, .u.i32 = p};
+	vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_KEY,
+				  .u.mem = {(void *)key, klen}};
+	vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_VALUE,
+				  .u.mem = {(void *)value, vlen}};
+	vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_TIMESTAMP,
+				  .u.i64 = ts_ms};
+	vu[n++] = (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_MSGFLAGS,
+				  .u.i = RD_KAFKA_MSG_F_COPY};
+	if (h)
+		vu[n++] = (rd_kafka_vu_t){
+			.vtype = RD_KAFKA_VTYPE_HEADER,
+			.u.header = {h->name, h->value, (ssize_t)h->len}};
 	for (int tries = 0;; tries++) {
-		if (h)
-			e = rd_kafka_producev(
-				rk, RD_KAFKA_V_TOPIC(topic),
-				RD_KAFKA_V_PARTITION(p),
-				RD_KAFKA_V_KEY(key, klen),
-				RD_KAFKA_V_VALUE((void *)value, vlen),
-				RD_KAFKA_V_TIMESTAMP(ts_ms),
-				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_HEADER(h->name, h->value,
-						  (ssize_t)h->len),
-				RD_KAFKA_V_END);
-		else
-			e = rd_kafka_producev(
-				rk, RD_KAFKA_V_TOPIC(topic),
-				RD_KAFKA_V_PARTITION(p),
-				RD_KAFKA_V_KEY(key, klen),
-				RD_KAFKA_V_VALUE((void *)value, vlen),
-				RD_KAFKA_V_TIMESTAMP(ts_ms),
-				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_END);
+		rd_kafka_error_t *err = rd_kafka_produceva(rk, vu, n);
+
+		e = err ? rd_kafka_error_code(err) : RD_KAFKA_RESP_ERR_NO_ERROR;
+		if (err)
+			rd_kafka_error_destroy(err);
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
 		    tries == QUEUE_RETRIES)
 			return e;

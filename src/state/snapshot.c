@@ -812,6 +812,32 @@ static bool relearn_ok(const struct kw_snap_meta *m, size_t nsec, char *why,
 	return true;
 }
 
+/* A record handed in alone (len bytes of shape g, version 4's): its
+ * fingerprint into fp as soon as it has one, its state decoded into out
+ * and its meta into *m; false with why. */
+static bool parse_alone(const struct geom *g, const unsigned char *rec,
+			size_t len, unsigned char *out, struct kw_snap_meta *m,
+			char fp[KW_SNAPSHOT_FP + 1], char *why, size_t cap)
+{
+	size_t n;
+
+	if (len < 8) {
+		snprintf(why, cap, "cut short");
+		return false;
+	}
+	snprintf(fp, KW_SNAPSHOT_FP + 1, "%016llx",
+		 (unsigned long long)kw_le_get64(rec));
+	n = parse_rec(g, rec, len, out, why, cap);
+	if (!n)
+		return false;
+	if (n != len) {
+		snprintf(why, cap, "%zu bytes past the record's end", len - n);
+		return false;
+	}
+	get_meta(rec + 8, HEAD4, m);
+	return true;
+}
+
 enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
 				      const unsigned char *rec, size_t len,
 				      char fp[KW_SNAPSHOT_FP + 1], char *why,
@@ -820,7 +846,6 @@ enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
 	struct geom g = own_geom(s);
 	struct kw_snap_meta m;
 	unsigned char *copy;
-	size_t n;
 
 	fp[0] = '\0';
 	if (len > rec_max(s)) {
@@ -828,20 +853,8 @@ enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
 			 rec_max(s));
 		return KW_ECORRUPT;
 	}
-	if (len < 8) {
-		snprintf(why, cap, "cut short");
+	if (!parse_alone(&g, rec, len, s->scratch, &m, fp, why, cap))
 		return KW_ECORRUPT;
-	}
-	snprintf(fp, KW_SNAPSHOT_FP + 1, "%016llx",
-		 (unsigned long long)kw_le_get64(rec));
-	n = parse_rec(&g, rec, len, s->scratch, why, cap);
-	if (!n)
-		return KW_ECORRUPT;
-	if (n != len) {
-		snprintf(why, cap, "%zu bytes past the record's end", len - n);
-		return KW_ECORRUPT;
-	}
-	get_meta(rec + 8, HEAD4, &m);
 	if (!record_sane(s, &m, why, cap) ||
 	    !relearn_ok(&m, s->now.n, why, cap))
 		return KW_ECORRUPT;
@@ -1416,21 +1429,8 @@ enum kw_status kw_snapshot_put_record_from(struct kw_snapshot *s,
 		return st;
 	if (!plan)
 		return kw_snapshot_put_record(s, rec, len, fp, why, cap);
-	if (len < 8) {
-		snprintf(why, cap, "cut short");
-		return KW_ECORRUPT;
-	}
-	snprintf(fp, KW_SNAPSHOT_FP + 1, "%016llx",
-		 (unsigned long long)kw_le_get64(rec));
-	n = parse_rec(&plan->file, rec, len, plan->buf, why, cap);
-	if (!n)
-		return KW_ECORRUPT;
-	if (n != len) {
-		snprintf(why, cap, "%zu bytes past the record's end", len - n);
-		return KW_ECORRUPT;
-	}
-	get_meta(rec + 8, HEAD4, &m);
-	if (!relearn_ok(&m, plan->nsec, why, cap))
+	if (!parse_alone(&plan->file, rec, len, plan->buf, &m, fp, why, cap) ||
+	    !relearn_ok(&m, plan->nsec, why, cap))
 		return KW_ECORRUPT;
 	move_state(s, plan);
 	relearn_moved(plan, &m);
