@@ -1425,6 +1425,8 @@ enum kw_status kw_snapshot_put_record_from(struct kw_snapshot *s,
 	    (llen == s->nenc && !memcmp(layout, s->enc, llen)))
 		return kw_snapshot_put_record(s, rec, len, fp, why, cap);
 	st = foreign_plan(s, layout, llen, where, &plan, why, cap);
+	if (st == KW_ENOMEM)
+		s->dropped++; /* as put_record counts it */
 	if (st != KW_OK)
 		return st;
 	if (!plan)
