@@ -243,9 +243,18 @@ def scenario(kw, d):
     r.write("api.log", 10)
     r.wait_alerts(225)
 
-    with urllib.request.urlopen(
-            "http://127.0.0.1:%d/metrics" % r.port, timeout=2) as resp:
-        metrics = resp.read().decode()
+    # The metrics are a view the daemon publishes every 0.2 s from its
+    # loop: one taken as the reload ended may not show the new inputs'
+    # files yet, so ask until it does (a loaded machine, ASan).
+    deadline = time.time() + 10
+    while True:
+        with urllib.request.urlopen(
+                "http://127.0.0.1:%d/metrics" % r.port, timeout=2) as resp:
+            metrics = resp.read().decode()
+        if "keywatch_input_lag_bytes{path=" in metrics or \
+                time.time() > deadline:
+            break
+        time.sleep(0.2)
     assert 'keywatch_alerts_total{detector="key.honey",severity="critical"}' \
         in metrics, metrics
     assert "keywatch_input_lag_bytes{path=" in metrics, metrics
