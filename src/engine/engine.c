@@ -78,7 +78,7 @@ static void layout(struct kw_engine *e)
 	for (size_t i = 0; all[i] && i < KW_ENGINE_MAX_FAMILIES; i++) {
 		size_t ov = all[i]->overflow_size;
 
-		off += (kw_family_slice(all[i]) + 15) & ~(size_t)15;
+		off += kw_slice_room(kw_family_slice(all[i]));
 		e->learned_size += (all[i]->state_size + 15) & ~(size_t)15;
 		e->overflows = e->overflows || ov;
 		if (all[i]->flush)
@@ -86,6 +86,7 @@ static void layout(struct kw_engine *e)
 	}
 	if (e->opts.report) {
 		/* After the detectors' part, so that snapshots never see it. */
+		off = (off + 15) & ~(size_t)15;
 		e->count_off = off;
 		off += (sizeof(struct kw_keycount) + 15) & ~(size_t)15;
 		e->report_off = off;

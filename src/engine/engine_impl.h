@@ -115,6 +115,15 @@ static inline size_t kw_family_slice(const struct kw_detector_ops *o)
 	return o->overflow_size ? kw_family_handle(o) + 4 : o->state_size;
 }
 
+/* The room a slice of n bytes takes in a key's state area: rounded up to
+ * 8 bytes, what a family's state (int64s at most) needs. Not to 16, as a
+ * state file lays the families out: the two 4-byte handles of the
+ * families with only an overflow part would take 32 bytes a key. */
+static inline size_t kw_slice_room(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
 /* What the shards and the ordered stage count, summed over shards in the
  * engine's stats. */
 struct kw_shard_stats {

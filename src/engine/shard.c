@@ -1058,7 +1058,7 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 		s->nfam++;
 		if (!f->ops->cloud_only)
 			s->nfam_plain = s->nfam;
-		off += align_up(size);
+		off += kw_slice_room(size);
 	}
 	return KW_OK;
 }
