@@ -91,6 +91,8 @@ struct kw_snapshot {
 	unsigned char *map; /* the file loaded, mapped, or NULL */
 	size_t maplen;
 	unsigned char *scratch; /* words * 8 bytes: a record decoded */
+	unsigned char *recbuf;	/* rec_max bytes: a record encoded (keep),
+				   made on first need */
 	struct layout now;	/* n 0: no sections (kw_snapshot_create) */
 	struct layout legacy;	/* n 0: none */
 	/* now as a changelog record carries it (kw_snapshot_layout), or
@@ -564,6 +566,7 @@ void kw_snapshot_destroy(struct kw_snapshot *s)
 		return;
 	clear(s);
 	free(s->scratch);
+	free(s->recbuf);
 	free(s->now.sec);
 	free(s->legacy.sec);
 	free(s->enc);
@@ -642,22 +645,38 @@ static bool insert(struct kw_snapshot *s, uint64_t fp, const unsigned char *rec)
 	return true;
 }
 
+/* A record encoded in the owner's layout from m and state into an
+ * allocation of its own size, and indexed. KW_ENOMEM (counted dropped)
+ * or KW_ETOOBIG (the table full, counted by insert) when it is not kept. */
+static enum kw_status keep(struct kw_snapshot *s, uint64_t fp,
+			   const struct kw_snap_meta *m, const void *state)
+{
+	struct geom g = own_geom(s);
+	unsigned char *rec;
+	size_t n;
+
+	if (!s->recbuf)
+		s->recbuf = malloc(rec_max(s));
+	n = s->recbuf ? encode(&g, fp, m, state, s->recbuf) : 0;
+	rec = n ? malloc(n) : NULL;
+	if (!rec) {
+		s->dropped++;
+		return KW_ENOMEM;
+	}
+	memcpy(rec, s->recbuf, n);
+	return insert(s, fp, rec) ? KW_OK : KW_ETOOBIG;
+}
+
 bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
 		     const struct kw_snap_meta *m, const void *state)
 {
-	unsigned char *rec = malloc(rec_max(s)), *fit;
-	struct geom g = own_geom(s);
 	uint64_t v;
-	size_t n;
 
-	if (!rec || !fp_parse(fp, &v)) {
-		free(rec);
+	if (!fp_parse(fp, &v)) {
 		s->dropped++;
 		return false;
 	}
-	n = encode(&g, v, m, state, rec);
-	fit = realloc(rec, n);
-	return insert(s, v, fit ? fit : rec);
+	return keep(s, v, m, state) == KW_OK;
 }
 
 bool kw_snapshot_take(struct kw_snapshot *s, const char *fp,
@@ -890,28 +909,17 @@ bool kw_snapshot_forget(struct kw_snapshot *s, const char *fp)
 	return true;
 }
 
-/* A record read through a plan: the sections learning again as the
- * owner's (a family moved keeps its bit), and those the plan starts
+/* A record of the plan's layout (its state in plan->buf, its meta in m)
+ * as the owner's: the state in scratch, each family kept moved to where
+ * its bytes are now, the rest zero; in m, the sections learning again as
+ * the owner's (a family moved keeps its bit), and those the plan starts
  * again, from the key's next event (one time for all of them: the later,
  * so none stops learning early). */
-static void relearn_moved(const struct plan *plan, struct kw_snap_meta *m)
+static void move_record(const struct kw_snapshot *s, const struct plan *plan,
+			struct kw_snap_meta *m)
 {
 	uint64_t bits = plan->restart;
 
-	for (size_t i = 0; i < plan->nmoves; i++) {
-		if (m->relearn >> plan->moves[i].fsec & 1)
-			bits |= UINT64_C(1) << plan->moves[i].sec;
-	}
-	if (plan->restart || !bits)
-		m->relearn_since = 0;
-	m->relearn = bits;
-}
-
-/* A state of the file's layout (in plan->buf) as the owner's, in
- * scratch: each family kept moved to where its bytes are now, the rest
- * zero. */
-static void move_state(const struct kw_snapshot *s, const struct plan *plan)
-{
 	memset(s->scratch, 0, s->words * 8);
 	for (size_t i = 0; i < plan->nmoves; i++) {
 		const struct move *mv = &plan->moves[i];
@@ -921,24 +929,23 @@ static void move_state(const struct kw_snapshot *s, const struct plan *plan)
 		else
 			memcpy(s->scratch + mv->to, plan->buf + mv->from,
 			       mv->len);
+		if (m->relearn >> mv->fsec & 1)
+			bits |= UINT64_C(1) << mv->sec;
 	}
+	if (plan->restart || !bits)
+		m->relearn_since = 0;
+	m->relearn = bits;
 }
 
-/* The record in scratch (its state moved, not yet checked) encoded in the
- * owner's shape into an allocation of its own and indexed. */
-static enum kw_status put_moved(struct kw_snapshot *s, uint64_t fp,
-				const struct kw_snap_meta *m,
-				unsigned char *enc, const char *path,
-				struct kw_error *err)
+/* A load's record moved and checked (scratch, m) kept: a file that does
+ * not fit in memory is not loaded; past max_keys, records are dropped
+ * and counted. */
+static enum kw_status keep_loaded(struct kw_snapshot *s, uint64_t fp,
+				  const struct kw_snap_meta *m,
+				  const char *path, struct kw_error *err)
 {
-	struct geom g = own_geom(s);
-	size_t n = encode(&g, fp, m, s->scratch, enc);
-	unsigned char *rec = malloc(n);
-
-	if (!rec)
+	if (keep(s, fp, m, s->scratch) == KW_ENOMEM)
 		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
-	memcpy(rec, enc, n);
-	insert(s, fp, rec);
 	return KW_OK;
 }
 
@@ -1005,7 +1012,6 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 	struct slot batch[LOAD_BATCH];
 	size_t batch_hash[LOAD_BATCH];
 	struct geom g = plan ? plan->file : own_geom(s);
-	unsigned char *enc = NULL;
 	enum kw_status st = KW_OK;
 	size_t off = 0;
 	char why[160];
@@ -1018,12 +1024,6 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 				    path);
 	if (!reserve(s, count < s->max ? (size_t)count : s->max))
 		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
-	if (plan) {
-		enc = malloc(rec_max(s));
-		if (!enc)
-			return kw_error_set(err, KW_ENOMEM, "%s: out of memory",
-					    path);
-	}
 	/* Moved: each checked in the owner's layout and encoded anew. */
 	for (uint64_t i = 0; plan && i < count; i++) {
 		const unsigned char *p = body + off;
@@ -1031,22 +1031,18 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 				       sizeof(why));
 		struct kw_snap_meta m;
 
-		if (len) {
+		if (len)
 			get_meta(p + 8, g.head, &m);
-			move_state(s, plan);
-		}
 		if (len && !relearn_ok(&m, nsec, why, sizeof(why)))
 			len = 0;
 		else if (len)
-			relearn_moved(plan, &m);
-		if (!len || !record_sane(s, &m, why, sizeof(why))) {
-			st = damaged(err, path, i, count, why);
-			goto cleanup;
-		}
+			move_record(s, plan, &m);
+		if (!len || !record_sane(s, &m, why, sizeof(why)))
+			return damaged(err, path, i, count, why);
 		off += len;
-		st = put_moved(s, kw_le_get64(p), &m, enc, path, err);
+		st = keep_loaded(s, kw_le_get64(p), &m, path, err);
 		if (st != KW_OK)
-			goto cleanup;
+			return st;
 	}
 	/* Checked in file order, indexed a batch at a time: the slots of a
 	 * batch are fetched before the first is written, so the cache
@@ -1063,10 +1059,8 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 			if (len)
 				get_meta(p + 8, g.head, &m);
 			if (!len || !relearn_ok(&m, nsec, why, sizeof(why)) ||
-			    !record_sane(s, &m, why, sizeof(why))) {
-				st = damaged(err, path, i, count, why);
-				goto cleanup;
-			}
+			    !record_sane(s, &m, why, sizeof(why)))
+				return damaged(err, path, i, count, why);
 			off += len;
 			batch[n].fp = kw_le_get64(p);
 			batch[n].rec = p;
@@ -1077,10 +1071,7 @@ static enum kw_status load_v3(struct kw_snapshot *s, const unsigned char *body,
 		for (size_t k = 0; k < n; k++)
 			insert(s, batch[k].fp, batch[k].rec);
 	}
-	st = read_extra(s, body + off, size - off, head == HEAD4, path, err);
-cleanup:
-	free(enc);
-	return st;
+	return read_extra(s, body + off, size - off, head == HEAD4, path, err);
 }
 
 /* Versions 1 and 2: records of a fixed size, hex fingerprints; each is
@@ -1094,8 +1085,7 @@ static enum kw_status load_old(struct kw_snapshot *s, uint32_t version,
 	size_t fsize = plan ? plan->file.state_size : s->state_size;
 	size_t rsize = OLD_FP + META_SIZE + fsize;
 	size_t records = count <= size / rsize ? (size_t)count * rsize : 0;
-	unsigned char *enc = NULL;
-	enum kw_status st = KW_OK;
+	enum kw_status st;
 	char why[160];
 
 	if ((version == 1 && (size % rsize != 0 || size / rsize != count)) ||
@@ -1103,9 +1093,6 @@ static enum kw_status load_old(struct kw_snapshot *s, uint32_t version,
 		return kw_error_set(err, KW_ECORRUPT,
 				    "%s: state file damaged (record count)",
 				    path);
-	enc = malloc(rec_max(s));
-	if (!enc)
-		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
 	for (size_t i = 0; i < count; i++) {
 		const unsigned char *r = body + i * rsize;
 		struct kw_snap_meta m;
@@ -1115,31 +1102,24 @@ static enum kw_status load_old(struct kw_snapshot *s, uint32_t version,
 		if (plan) {
 			memset(plan->buf, 0, plan->file.words * 8);
 			memcpy(plan->buf, r + OLD_FP + META_SIZE, fsize);
-			move_state(s, plan);
-			relearn_moved(plan, &m);
+			move_record(s, plan, &m);
 		} else {
 			memset(s->scratch, 0, s->words * 8);
 			memcpy(s->scratch, r + OLD_FP + META_SIZE, fsize);
 		}
-		if (!fp_parse((const char *)r, &fp)) {
-			st = damaged(err, path, i, count,
-				     "fingerprint is not 16 hex digits");
-			goto cleanup;
-		}
-		if (!record_sane(s, &m, why, sizeof(why))) {
-			st = damaged(err, path, i, count, why);
-			goto cleanup;
-		}
-		st = put_moved(s, fp, &m, enc, path, err);
+		if (!fp_parse((const char *)r, &fp))
+			return damaged(err, path, i, count,
+				       "fingerprint is not 16 hex digits");
+		if (!record_sane(s, &m, why, sizeof(why)))
+			return damaged(err, path, i, count, why);
+		st = keep_loaded(s, fp, &m, path, err);
 		if (st != KW_OK)
-			goto cleanup;
+			return st;
 	}
 	if (version == 2)
-		st = read_extra(s, body + records, size - records, false, path,
-				err);
-cleanup:
-	free(enc);
-	return st;
+		return read_extra(s, body + records, size - records, false,
+				  path, err);
+	return KW_OK;
 }
 
 /* Sections as a version 4 file has them at p (left bytes at most), over a
@@ -1415,10 +1395,7 @@ enum kw_status kw_snapshot_put_record_from(struct kw_snapshot *s,
 {
 	struct kw_snap_meta m;
 	struct plan *plan;
-	struct geom g = own_geom(s);
-	unsigned char *out, *copy;
 	enum kw_status st;
-	size_t n;
 
 	fp[0] = '\0';
 	if (!layout || !s->now.n ||
@@ -1434,23 +1411,15 @@ enum kw_status kw_snapshot_put_record_from(struct kw_snapshot *s,
 	if (!parse_alone(&plan->file, rec, len, plan->buf, &m, fp, why, cap) ||
 	    !relearn_ok(&m, plan->nsec, why, cap))
 		return KW_ECORRUPT;
-	move_state(s, plan);
-	relearn_moved(plan, &m);
+	move_record(s, plan, &m);
 	if (!record_sane(s, &m, why, cap))
 		return KW_ECORRUPT;
-	out = malloc(rec_max(s));
-	if (!out) {
-		s->dropped++;
-		snprintf(why, cap, "out of memory");
-		return KW_ENOMEM;
-	}
-	n = encode(&g, kw_le_get64(rec), &m, s->scratch, out);
-	copy = realloc(out, n);
-	if (!insert(s, kw_le_get64(rec), copy ? copy : out)) {
-		snprintf(why, cap, "more keys than max_keys");
-		return KW_ETOOBIG;
-	}
-	return KW_OK;
+	st = keep(s, kw_le_get64(rec), &m, s->scratch);
+	if (st != KW_OK)
+		snprintf(why, cap, "%s",
+			 st == KW_ENOMEM ? "out of memory"
+					 : "more keys than max_keys");
+	return st;
 }
 
 static enum kw_status other_detectors(struct kw_error *err, const char *path,
