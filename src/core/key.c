@@ -288,10 +288,9 @@ _Static_assert(GRAM_BITS_MAX >= 32 * (KW_KEY_MAX_LEN - KW_KEY_PIECE + 1),
 	       "room for the longest key's windows");
 
 /* Byte c's bit in its word of a 256-bit set (word c >> 6); bytes lo..hi
- * (in one word); whether the set holds c. */
+ * (in one word). */
 #define BYTE_BIT(c) (UINT64_C(1) << ((c)&63))
 #define BYTE_RUN(lo, hi) (((UINT64_C(1) << ((hi) - (lo) + 1)) - 1) << ((lo)&63))
-#define BYTE_IN(set, c) (((set)[(c) >> 6] & BYTE_BIT(c)) != 0)
 
 struct needles {
 	struct kw_str key;
@@ -301,7 +300,9 @@ struct needles {
 	unsigned shift;	   /* a hash's bit: h >> shift; 0: no filter (key <
 			      PIECE) */
 	uint64_t bytes[4]; /* the bytes the key holds, a bit each */
-	uint64_t top;	   /* ROLL_BASE^(PIECE-1), to roll a byte out */
+	/* the same, a byte each: 0x80 when the key holds it, else 0 */
+	_Alignas(16) unsigned char holds[256];
+	uint64_t top; /* ROLL_BASE^(PIECE-1), to roll a byte out */
 	char enc[2][KW_KEY_MAX_LEN * 3];
 };
 
@@ -396,14 +397,13 @@ static void index_grams(struct needles *nd)
 	}
 }
 
-/* The bytes key holds into set: a flag byte each, stored without
+/* The bytes key holds into seen, a flag byte each (0x80), stored without
  * reading (one byte's bit in a shared word would wait on the last one's
- * store), then the flags' top bits gathered sixteen at a time. */
-static void byte_set(uint64_t set[4], struct kw_str key)
+ * store), and into set, the flags' top bits gathered sixteen at a time. */
+static void byte_set(uint64_t set[4], unsigned char seen[256],
+		     struct kw_str key)
 {
-	_Alignas(16) unsigned char seen[256];
-
-	memset(seen, 0, sizeof(seen));
+	memset(seen, 0, 256);
 	for (size_t i = 0; i < key.n; i++)
 		seen[(unsigned char)key.p[i]] = 0x80;
 	for (unsigned w = 0; w < 4; w++) {
@@ -433,7 +433,7 @@ static void needles_init(struct needles *nd, struct kw_str key)
 	if (key.n > KW_KEY_MAX_LEN)
 		key.n = KW_KEY_MAX_LEN; /* longer is no key (the decoder) */
 	nd->key = key;
-	byte_set(nd->bytes, key);
+	byte_set(nd->bytes, nd->holds, key);
 	if (!key.n)
 		return;
 	nd->s[nd->n++] = key;
@@ -469,6 +469,20 @@ static size_t piece_at(const struct needles *nd, uint64_t h, const char *p,
 	return best;
 }
 
+/* Bit k of the result: whether the window of PIECE bytes ending at byte k
+ * of a block is all the key's, given m (bit k: byte k is one of the key's)
+ * and how many of the bytes just before the block are (carry, below
+ * PIECE). */
+static uint64_t full_windows(uint64_t m, unsigned carry)
+{
+	uint64_t before = carry ? ~UINT64_C(0) << (64 - carry) : 0;
+	uint64_t q = m;
+
+	for (unsigned s = 1; s < PIECE; s++)
+		q &= m << s | before >> (64 - s);
+	return q;
+}
+
 /* The first place in p[0..n) that holds the key (a form of it or a piece):
  * where, and its length in *len (the longest there). */
 static const char *needles_find(const struct needles *nd, const char *p,
@@ -476,8 +490,12 @@ static const char *needles_find(const struct needles *nd, const char *p,
 {
 	const char *best = NULL;
 	uint64_t h = 0;
+	size_t rolled = SIZE_MAX; /* the window after the last one hashed */
+	unsigned carry = 0;
 
-	for (size_t i = 0; i < nd->n; i++) {
+	/* With pieces, not the key itself (nd->s[0]): the window at its
+	 * start is a piece that runs on for the whole key, found below. */
+	for (size_t i = nd->shift ? 1 : 0; i < nd->n; i++) {
 		const char *hit = memmem(p, n, nd->s[i].p, nd->s[i].n);
 
 		if (hit && (!best || hit < best ||
@@ -488,28 +506,51 @@ static const char *needles_find(const struct needles *nd, const char *p,
 	}
 	if (!nd->shift || n < PIECE)
 		return best;
-	/* The window ending at byte j starts at i = j + 1 - PIECE; it is
-	 * looked up when its PIECE bytes are all the key's (run: how many
-	 * bytes up to j are), rolled on from the one before when that one
-	 * was too. A piece can only matter where it starts before best. */
-	for (size_t j = 0, run = 0; j < n; j++) {
-		unsigned char c = (unsigned char)p[j];
-		size_t i = j + 1 - PIECE, got;
+	/* The windows whose PIECE bytes are all the key's, found 64 bytes at
+	 * a time without a branch a byte, are looked up in order, each
+	 * rolled on from the one before when that one was too. A piece can
+	 * only matter where it starts before best. */
+	for (size_t base = 0; base < n; base += 64) {
+		size_t left = n - base < 64 ? n - base : 64;
+		uint64_t m = 0, q;
 
-		if (!BYTE_IN(nd->bytes, c)) {
-			run = 0;
-			continue;
+		size_t k = 0;
+
+		/* eight bytes' flags side by side, each brought down to its
+		 * byte's low bit, then packed into bits (byte b's lands on
+		 * bit b of the top byte) */
+		for (; k + 8 <= left; k += 8) {
+			uint64_t x = 0;
+
+			for (unsigned b = 0; b < 8; b++)
+				x |= (uint64_t)nd->holds[(
+					     unsigned char)p[base + k + b]]
+				     << (8 * b);
+			m |= ((x >> 7) * UINT64_C(0x0102040810204080)) >>
+			     56 << k;
 		}
-		if (++run < PIECE)
-			continue;
-		if (best && p + i > best)
-			break;
-		h = roll(nd, h, p + i, run == PIECE);
-		got = piece_at(nd, h, p + i, n - i);
-		if (got && (!best || p + i < best || got > *len)) {
-			*len = got;
-			return p + i;
+		for (; k < left; k++)
+			m |= (uint64_t)(nd->holds[(unsigned char)p[base + k]] >>
+					7)
+			     << k;
+		for (q = full_windows(m, carry); q; q &= q - 1) {
+			size_t i =
+				base + (size_t)__builtin_ctzll(q) + 1 - PIECE;
+			size_t got;
+
+			if (best && p + i > best)
+				return best;
+			h = roll(nd, h, p + i, i != rolled);
+			rolled = i + 1;
+			got = piece_at(nd, h, p + i, n - i);
+			if (got && (!best || p + i < best || got > *len)) {
+				*len = got;
+				return p + i;
+			}
 		}
+		carry = ~m ? (unsigned)__builtin_clzll(~m) : PIECE - 1;
+		if (carry > PIECE - 1)
+			carry = PIECE - 1;
 	}
 	return best;
 }
