@@ -19,6 +19,7 @@
 #include "core/key.h"
 #include "state/keyhash.h"
 #include "state/siphash.h"
+#include "scrub_reference.h"
 
 /* ---- SipHash ------------------------------------------------------------ */
 
@@ -458,81 +459,6 @@ static void assert_no_piece(const char *s, const char *key)
 
 /* ---- the scrub against a slow reference of its definition ---- */
 
-static bool ref_unreserved(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-	       c == '~';
-}
-
-/* key percent-encoded into out with hex digits of one case; false when
- * every byte is unreserved (no encoded form). */
-static bool ref_encode(const char *key, size_t n, bool upper, char *out)
-{
-	const char *hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-	bool plain = true;
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)key[i];
-
-		if (ref_unreserved(c)) {
-			out[o++] = (char)c;
-			continue;
-		}
-		plain = false;
-		out[o++] = '%';
-		out[o++] = hex[c >> 4];
-		out[o++] = hex[c & 15];
-	}
-	out[o] = '\0';
-	return !plain;
-}
-
-/* At each place of text, the longest of: the key, an encoded form of it,
- * and a piece (the longest common prefix with a suffix of the key, 16
- * bytes or more) becomes id; a byte where none starts is kept. */
-static void ref_scrub(char *out, const char *text, const char *key,
-		      const char *id)
-{
-	size_t n = strlen(text), kn = strlen(key), o = 0;
-	char enc[2][3 * KW_KEY_MAX_LEN + 1];
-	bool has[2];
-
-	has[0] = ref_encode(key, kn, true, enc[0]);
-	has[1] = ref_encode(key, kn, false, enc[1]);
-	for (size_t i = 0; i < n;) {
-		size_t best = 0;
-
-		if (kn && n - i >= kn && !memcmp(text + i, key, kn))
-			best = kn;
-		for (int h = 0; h < 2; h++) {
-			size_t en = strlen(enc[h]);
-
-			if (has[h] && n - i >= en &&
-			    !memcmp(text + i, enc[h], en) && en > best)
-				best = en;
-		}
-		for (size_t j = 0; j < kn; j++) {
-			size_t l = 0;
-
-			while (j + l < kn && i + l < n &&
-			       text[i + l] == key[j + l])
-				l++;
-			if (l >= KW_KEY_PIECE && l > best)
-				best = l;
-		}
-		if (best) {
-			strcpy(out + o, id);
-			o += strlen(id);
-			i += best;
-		} else {
-			out[o++] = text[i++];
-		}
-	}
-	out[o] = '\0';
-}
-
 /* Random keys of a small alphabet (reserved bytes in some, so that they
  * have encoded forms, and a byte above 127 in a few) and texts made of
  * their pieces, their encoded forms and bytes they do or do not hold: the
@@ -562,7 +488,10 @@ static void test_scrub_random(void **state)
 			const char *src = key;
 
 			if (kind == 2) {
-				ref_encode(key, kn, NEXT(2), enc);
+				size_t en;
+
+				ref_encode(key, kn, NEXT(2), enc, &en);
+				enc[en] = '\0';
 				src = enc;
 			}
 			if (kind == 0) {
@@ -580,7 +509,7 @@ static void test_scrub_random(void **state)
 		text[n] = '\0';
 		kw_key_scrub(got, sizeof(got), kw_str_c(text), kw_str_c(key),
 			     "<K>");
-		ref_scrub(want, text, key, "<K>");
+		ref_scrub(want, text, n, key, kn, "<K>");
 		if (strcmp(got, want) != 0)
 			print_error("key \"%s\"\ntext \"%s\"\n", key, text);
 		assert_string_equal(got, want);
