@@ -645,26 +645,50 @@ static bool insert(struct kw_snapshot *s, uint64_t fp, const unsigned char *rec)
 	return true;
 }
 
-/* A record encoded in the owner's layout from m and state into an
- * allocation of its own size, and indexed. KW_ENOMEM (counted dropped)
- * or KW_ETOOBIG (the table full, counted by insert) when it is not kept. */
+/* Why a record was not kept (keep_bytes), into why when there is one. */
+static enum kw_status not_kept(enum kw_status st, char *why, size_t cap)
+{
+	if (why)
+		snprintf(why, cap, "%s",
+			 st == KW_ENOMEM ? "out of memory"
+					 : "more keys than max_keys");
+	return st;
+}
+
+/* n bytes of a record in the owner's layout copied into an allocation of
+ * their own and indexed. KW_ENOMEM (counted dropped) or KW_ETOOBIG (the
+ * table full, counted by insert) when it is not kept, said in why when
+ * why is not NULL. */
+static enum kw_status keep_bytes(struct kw_snapshot *s, uint64_t fp,
+				 const unsigned char *rec, size_t n, char *why,
+				 size_t cap)
+{
+	unsigned char *copy = malloc(n);
+
+	if (!copy) {
+		s->dropped++;
+		return not_kept(KW_ENOMEM, why, cap);
+	}
+	memcpy(copy, rec, n);
+	return insert(s, fp, copy) ? KW_OK : not_kept(KW_ETOOBIG, why, cap);
+}
+
+/* A record encoded in the owner's layout from m and state (in the
+ * snapshot's buffer), then kept as keep_bytes keeps it. */
 static enum kw_status keep(struct kw_snapshot *s, uint64_t fp,
-			   const struct kw_snap_meta *m, const void *state)
+			   const struct kw_snap_meta *m, const void *state,
+			   char *why, size_t cap)
 {
 	struct geom g = own_geom(s);
-	unsigned char *rec;
-	size_t n;
 
 	if (!s->recbuf)
 		s->recbuf = malloc(rec_max(s));
-	n = s->recbuf ? encode(&g, fp, m, state, s->recbuf) : 0;
-	rec = n ? malloc(n) : NULL;
-	if (!rec) {
+	if (!s->recbuf) {
 		s->dropped++;
-		return KW_ENOMEM;
+		return not_kept(KW_ENOMEM, why, cap);
 	}
-	memcpy(rec, s->recbuf, n);
-	return insert(s, fp, rec) ? KW_OK : KW_ETOOBIG;
+	return keep_bytes(s, fp, s->recbuf, encode(&g, fp, m, state, s->recbuf),
+			  why, cap);
 }
 
 bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
@@ -676,7 +700,7 @@ bool kw_snapshot_put(struct kw_snapshot *s, const char *fp,
 		s->dropped++;
 		return false;
 	}
-	return keep(s, v, m, state) == KW_OK;
+	return keep(s, v, m, state, NULL, 0) == KW_OK;
 }
 
 bool kw_snapshot_take(struct kw_snapshot *s, const char *fp,
@@ -864,7 +888,6 @@ enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
 {
 	struct geom g = own_geom(s);
 	struct kw_snap_meta m;
-	unsigned char *copy;
 
 	fp[0] = '\0';
 	if (len > rec_max(s)) {
@@ -877,18 +900,7 @@ enum kw_status kw_snapshot_put_record(struct kw_snapshot *s,
 	if (!record_sane(s, &m, why, cap) ||
 	    !relearn_ok(&m, s->now.n, why, cap))
 		return KW_ECORRUPT;
-	copy = malloc(len);
-	if (!copy) {
-		s->dropped++;
-		snprintf(why, cap, "out of memory");
-		return KW_ENOMEM;
-	}
-	memcpy(copy, rec, len);
-	if (!insert(s, kw_le_get64(rec), copy)) {
-		snprintf(why, cap, "more keys than max_keys");
-		return KW_ETOOBIG;
-	}
-	return KW_OK;
+	return keep_bytes(s, kw_le_get64(rec), rec, len, why, cap);
 }
 
 bool kw_snapshot_forget(struct kw_snapshot *s, const char *fp)
@@ -944,7 +956,7 @@ static enum kw_status keep_loaded(struct kw_snapshot *s, uint64_t fp,
 				  const struct kw_snap_meta *m,
 				  const char *path, struct kw_error *err)
 {
-	if (keep(s, fp, m, s->scratch) == KW_ENOMEM)
+	if (keep(s, fp, m, s->scratch, NULL, 0) == KW_ENOMEM)
 		return kw_error_set(err, KW_ENOMEM, "%s: out of memory", path);
 	return KW_OK;
 }
@@ -1414,12 +1426,7 @@ enum kw_status kw_snapshot_put_record_from(struct kw_snapshot *s,
 	move_record(s, plan, &m);
 	if (!record_sane(s, &m, why, cap))
 		return KW_ECORRUPT;
-	st = keep(s, kw_le_get64(rec), &m, s->scratch);
-	if (st != KW_OK)
-		snprintf(why, cap, "%s",
-			 st == KW_ENOMEM ? "out of memory"
-					 : "more keys than max_keys");
-	return st;
+	return keep(s, kw_le_get64(rec), &m, s->scratch, why, cap);
 }
 
 static enum kw_status other_detectors(struct kw_error *err, const char *path,
