@@ -15,8 +15,12 @@
  *
  * The buffer may start small and grows, on demand, to max_record + 1 +
  * SPLIT_READ bytes; it is refilled only when every record handed out from it
- * has been consumed (records point into it), by at most SPLIT_READ bytes a
- * time. On refill only the bytes still
+ * has been consumed (records point into it), by what tops the bytes still
+ * needed up to SPLIT_READ (SPLIT_READ when those are more): the same reads
+ * whatever the buffer's size, so that a batch, which ends where the
+ * buffer does, ends at the same record with or without kept records (the
+ * engine's threads; the windows it ticks after each batch close at the
+ * same place in the output). On refill only the bytes still
  * needed move to the front: the line being read, or the unit (a held object
  * or element, at most max_record bytes) the structure reader is inside. A
  * unit that outgrows the bound is counted once and then only followed, not
@@ -381,8 +385,12 @@ static enum kw_status fill(struct kw_splitter *s, struct kw_error *err)
 	 * batch four times dearer than the others, and the other thread
 	 * waited). Not much less: every inflate call moves ISA-L's 32 KiB
 	 * window through its own buffer twice, an eighth of the bytes at
-	 * 512 KiB, a quarter at 256 KiB. */
-	room = s->cap - s->end < SPLIT_READ ? s->cap - s->end : SPLIT_READ;
+	 * 512 KiB, a quarter at 256 KiB. And the same amount whatever the
+	 * buffer's room (the top of this file): with one thread the buffer
+	 * is larger than a pipeline's. */
+	room = s->end - s->start < SPLIT_READ ? SPLIT_READ - (s->end - s->start)
+					      : SPLIT_READ;
+	room = s->cap - s->end < room ? s->cap - s->end : room;
 	st = kw_reader_read(s->r, s->buf + s->end, room, &got, err);
 	if (st != KW_OK)
 		return st;

@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "core/log.h"
+#include "ingest/dispatch.h"
 #include "ingest/reader.h"
 #include "ingest/splitter.h"
 #include "stderr_capture.h"
@@ -955,10 +956,86 @@ static void test_keep_no_memory(void **state)
 	got_free(&g);
 }
 
+/* ---- where a batch ends ------------------------------------------------ */
+
+/* The sizes of the batches of KW_DISPATCH_BATCH records a splitter over
+ * text gives, as the engine reads an input with one thread (initial 0, no
+ * keep) or with several (a 512 KiB first buffer, kept: the pipeline's
+ * swap); NUL-terminated in sizes. */
+static void batch_sizes(const char *text, size_t len, bool kept, size_t *sizes,
+			size_t cap)
+{
+	static struct kw_record recs[KW_DISPATCH_BATCH];
+	struct memsrc m = {.p = text, .n = len};
+	struct kw_reader r = {.ops = &mem_ops, .self = &m, .name = "t.log"};
+	struct kw_splitter *s = NULL;
+	struct kw_skips skips = {0};
+	struct kw_error err = {0};
+	struct keep k = {0};
+	size_t n, i = 0;
+
+	assert_int_equal(kw_splitter_create(&r, "t.log", 0,
+					    kept ? (size_t)512 * 1024 : 0, &s),
+			 KW_OK);
+	if (kept)
+		assert_int_equal(kw_splitter_keep(s, keep_swap, &k), KW_OK);
+	do {
+		assert_int_equal(kw_splitter_next(s, recs, KW_DISPATCH_BATCH,
+						  &n, &skips, &err),
+				 KW_OK);
+		assert_true(i + 1 < cap);
+		sizes[i++] = n;
+	} while (n);
+	kw_splitter_destroy(s);
+	keep_free(&k);
+}
+
+/* A batch ends where the splitter's buffer does, and the engine ticks its
+ * windows after each batch: so the buffer must end at the same byte
+ * whether the splitter keeps its records (threads) or not, or an alert
+ * raised when a window closes comes out after other events with -j 2
+ * than with -j 1. Each refill reads what tops the bytes still needed up
+ * to one read's worth, whatever the buffer's size. */
+static void test_batches_whatever_the_buffer(void **state)
+{
+	size_t len = 0, cap = (size_t)6 << 20, na[4096], nb[4096];
+	char *text = malloc(cap);
+	uint32_t seed = 7;
+
+	(void)state;
+	assert_non_null(text);
+	/* lines of 30 to 600 bytes, and now and then one of 200 to 700 KB,
+	 * which outgrows a buffer */
+	while (len < cap - (size_t)800 * 1024) {
+		size_t n;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % 997 == 0 ? 200000 + (seed >> 8) % 500000
+					    : 30 + (seed >> 16) % 570;
+		len += (size_t)snprintf(text + len, cap - len,
+					"{\"i\":%zu,\"p\":\"", len);
+		memset(text + len, 'x', n);
+		len += n;
+		len += (size_t)snprintf(text + len, cap - len, "\"}\n");
+	}
+	batch_sizes(text, len, false, na, sizeof(na) / sizeof(na[0]));
+	batch_sizes(text, len, true, nb, sizeof(nb) / sizeof(nb[0]));
+	for (size_t i = 0;; i++) {
+		if (na[i] != nb[i])
+			fail_msg("batch %zu: %zu records with one thread, %zu "
+				 "kept",
+				 i, na[i], nb[i]);
+		if (!na[i])
+			break;
+	}
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines_basic),
+		cmocka_unit_test(test_batches_whatever_the_buffer),
 		cmocka_unit_test(test_lines_bom_and_empty),
 		cmocka_unit_test(test_lines_too_long_small),
 		cmocka_unit_test(test_lines_blank_start),
