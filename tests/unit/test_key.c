@@ -154,6 +154,55 @@ static void test_is_redacted(void **state)
 	assert_false(kw_key_is_redacted("abc*", 3));
 }
 
+/* The definition, a byte at a time: a '*', "..." or "…" anywhere in the
+ * first n bytes. */
+static bool ref_is_redacted(const char *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (k[i] == '*')
+			return true;
+		if (i + 3 <= n && (!memcmp(k + i, "...", 3) ||
+				   !memcmp(k + i, "\xe2\x80\xa6", 3)))
+			return true;
+	}
+	return false;
+}
+
+/* The eight-bytes-at-a-time scan against the definition: strings of the
+ * bytes that make marks and their near misses, so that marks start at
+ * every offset and run across the scan's 8-byte blocks. */
+static void test_is_redacted_reference(void **state)
+{
+	static const char alphabet[] = {'a',	'.',	'*', '_', '\xe2',
+					'\x80', '\xa6', '4', '/'};
+	uint32_t seed = 12345;
+	unsigned marked = 0;
+
+	(void)state;
+	for (int round = 0; round < 200000; round++) {
+		char k[41];
+		size_t n;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % sizeof(k);
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			/* mostly plain bytes, as a key is */
+			k[i] = (seed >> 16) % 4 ? 'x'
+						: alphabet[(seed >> 20) %
+							   sizeof(alphabet)];
+		}
+		bool want = ref_is_redacted(k, n);
+
+		marked += want;
+		if (kw_key_is_redacted(k, n) != want)
+			fail_msg("round %d: %zu bytes, want %d", round, n,
+				 want);
+	}
+	/* both answers were asked for many times */
+	assert_true(marked > 20000 && marked < 180000);
+}
+
 /* ---- redaction ---------------------------------------------------------- */
 
 struct redact_case {
@@ -968,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_fingerprint_length_only),
 		cmocka_unit_test(test_is_redacted),
+		cmocka_unit_test(test_is_redacted_reference),
 		cmocka_unit_test(test_redact_table),
 		cmocka_unit_test(test_redact_cap),
 		cmocka_unit_test(test_redact_long_redacted),
