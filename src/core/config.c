@@ -692,6 +692,7 @@ static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 				    c->file, where);
 	if (!dup_str(v, &k->match))
 		return KW_ENOMEM;
+	kw_glob_compile(&k->glob, k->match);
 	if ((v = json_object_get(o, "name")) && !dup_str(v, &k->name))
 		return KW_ENOMEM;
 	if (k->name && (st = safe_name(c, where, &k->name)) != KW_OK)
@@ -1488,7 +1489,7 @@ const struct kw_keyconf *kw_config_key(const struct kw_config *c,
 				       const char *key, size_t n)
 {
 	for (size_t i = 0; i < c->nkeys; i++) {
-		if (kw_glob_match(c->keys[i].match, key, n))
+		if (kw_glob_matches(&c->keys[i].glob, key, n))
 			return &c->keys[i];
 	}
 	return NULL;

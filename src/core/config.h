@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/event.h"
+#include "core/glob.h"
 #include "core/status.h"
 
 enum kw_opt_type {
@@ -114,6 +115,8 @@ struct kw_perm {
 struct kw_keyconf {
 	size_t index;	       /* position in keys[] */
 	char *match;	       /* glob over the key as written in the log */
+	struct kw_glob glob;   /* match, taken apart (every new key is
+				  matched against it) */
 	char *name;	       /* NULL when unnamed */
 	struct kw_perm *perms; /* NULL when the key has no permissions */
 	size_t nperms;

@@ -37,22 +37,41 @@ static bool match_stars(const char *p, size_t pn, const char *s, size_t n)
 	return p == end;
 }
 
-bool kw_glob_match(const char *pattern, const char *s, size_t n)
+void kw_glob_compile(struct kw_glob *g, const char *pattern)
 {
 	const char *first = strchr(pattern, '*');
-	const char *last;
-	size_t head, tail;
 
-	if (!first)
-		return strlen(pattern) == n && !memcmp(pattern, s, n);
-	last = strrchr(first, '*');
-	head = (size_t)(first - pattern);
-	tail = strlen(last + 1);
-	if (head + tail > n || memcmp(s, pattern, head) ||
-	    memcmp(s + n - tail, last + 1, tail))
+	g->pattern = pattern;
+	g->len = strlen(pattern);
+	if (!first) {
+		g->head = g->len;
+		g->tail = 0;
+		return;
+	}
+	g->head = (size_t)(first - pattern);
+	g->tail = g->len - (size_t)(strrchr(first, '*') - pattern) - 1;
+}
+
+bool kw_glob_matches(const struct kw_glob *g, const char *s, size_t n)
+{
+	const char *p = g->pattern;
+
+	if (g->head == g->len)
+		return n == g->len && !memcmp(p, s, n);
+	if (g->head + g->tail > n || memcmp(s, p, g->head) ||
+	    memcmp(s + n - g->tail, p + g->len - g->tail, g->tail))
 		return false;
-	if (first == last)
+	/* the stars and what is between them: one star matches anything */
+	if (g->len - g->tail - g->head == 1)
 		return true;
-	return match_stars(first, (size_t)(last - first) + 1, s + head,
-			   n - head - tail);
+	return match_stars(p + g->head, g->len - g->tail - g->head, s + g->head,
+			   n - g->head - g->tail);
+}
+
+bool kw_glob_match(const char *pattern, const char *s, size_t n)
+{
+	struct kw_glob g;
+
+	kw_glob_compile(&g, pattern);
+	return kw_glob_matches(&g, s, n);
 }

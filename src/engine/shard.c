@@ -676,7 +676,7 @@ static void note_conf_matches(struct kw_shard *s, const struct kw_keyent *key,
 	for (size_t i = first->index; i < cfg->nkeys; i++) {
 		if (s->conf_matched[i] ||
 		    (i != first->index &&
-		     !kw_glob_match(cfg->keys[i].match, k.p, k.n)))
+		     !kw_glob_matches(&cfg->keys[i].glob, k.p, k.n)))
 			continue;
 		s->conf_matched[i] = true;
 		s->nconf_left--;
