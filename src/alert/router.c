@@ -107,9 +107,13 @@ struct kw_router_dedup *kw_router_dedup_find(struct kw_router *r, uint64_t id)
 void kw_router_dedup_compact(struct kw_router *r)
 {
 	struct kw_router_dedup *old = r->dedup;
-	struct kw_router_dedup *fresh = calloc(DEDUP_SLOTS, sizeof(*fresh));
+	struct kw_router_dedup *fresh = r->dedup_spare;
 	size_t used = 0;
 
+	if (fresh)
+		memset(fresh, 0, DEDUP_SLOTS * sizeof(*fresh));
+	else
+		fresh = calloc(DEDUP_SLOTS, sizeof(*fresh));
 	if (!fresh) {
 		memset(r->dedup, 0, DEDUP_SLOTS * sizeof(*r->dedup));
 		r->dedup_used = 0;
@@ -123,7 +127,7 @@ void kw_router_dedup_compact(struct kw_router *r)
 			used++;
 		}
 	}
-	free(old);
+	r->dedup_spare = old;
 	r->dedup_used = used;
 	if (used > DEDUP_SLOTS / 2) {
 		kw_log_warn("router",
@@ -759,5 +763,6 @@ void kw_router_destroy(struct kw_router *r)
 		kw_sink_destroy(r->sinks[i]);
 	kw_incidents_destroy(r->incidents);
 	free(r->dedup);
+	free(r->dedup_spare);
 	free(r);
 }

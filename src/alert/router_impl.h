@@ -32,6 +32,10 @@ struct kw_router {
 	bool drained;
 	size_t nsinks;
 	struct kw_router_dedup *dedup; /* DEDUP_SLOTS, open addressing */
+	/* The table before the last compaction, the next one's room: a
+	 * table allocated afresh each time is new memory, read (probed)
+	 * before it is written, faulted in twice. NULL until then. */
+	struct kw_router_dedup *dedup_spare;
 	size_t dedup_used;
 	int64_t newest;			/* the newest alert time seen */
 	struct kw_incidents *incidents; /* NULL: incidents are off */
