@@ -296,6 +296,16 @@ static bool index_alloc(struct index *ix, size_t groups)
 {
 	if (!region_alloc(&ix->mem, groups * sizeof(struct group), false, 0))
 		return false;
+#ifdef MADV_POPULATE_WRITE
+	/* Its memory now, written: lookups probe a page before any insert
+	 * writes it, and a page first read is the kernel's shared zero page,
+	 * replaced on the first write (a second fault, and the old mapping
+	 * flushed from the other threads' TLBs). Every page of the index
+	 * is written soon anyway (keys hash evenly). An older kernel says
+	 * EINVAL: the pages come as before. */
+	if (ix->mem.map)
+		(void)madvise(ix->mem.p, ix->mem.size, MADV_POPULATE_WRITE);
+#endif
 	ix->g = ix->mem.p;
 	ix->mask = groups - 1;
 	ix->used = 0;
