@@ -58,7 +58,13 @@ bool kw_glob_matches(const struct kw_glob *g, const char *s, size_t n)
 
 	if (g->head == g->len)
 		return n == g->len && !memcmp(p, s, n);
-	if (g->head + g->tail > n || memcmp(s, p, g->head) ||
+	if (g->head + g->tail > n)
+		return false;
+	/* the last byte first: a key's tail ("*4242") tells keys apart, and
+	 * the config's keys are tried one after another for each new key */
+	if (g->tail && s[n - 1] != p[g->len - 1])
+		return false;
+	if (memcmp(s, p, g->head) ||
 	    memcmp(s + n - g->tail, p + g->len - g->tail, g->tail))
 		return false;
 	/* the stars and what is between them: one star matches anything */
