@@ -301,16 +301,15 @@ void kw_alert_make_id(char *out, const char *prefix, const char *const *parts,
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *ctx = kw_sha256_begin();
 
 	memcpy(out, prefix, 4);
-	if (ctx && EVP_DigestInit_ex(ctx, kw_sha256(), NULL) == 1) {
+	if (ctx) {
 		for (size_t i = 0; i < n; i++)
 			EVP_DigestUpdate(ctx, parts[i],
 					 strlen(parts[i]) + (i + 1 < n));
 		EVP_DigestFinal_ex(ctx, md, &mdlen);
 	}
-	EVP_MD_CTX_free(ctx);
 	for (int i = 0; i < 8; i++) {
 		out[4 + 2 * i] = hex[mdlen ? md[i] >> 4 : 0];
 		out[5 + 2 * i] = hex[mdlen ? md[i] & 15 : 0];

@@ -15,7 +15,9 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -40,15 +42,74 @@ const struct evp_md_st *kw_sha256(void)
 	return sha256_md ? sha256_md : EVP_sha256();
 }
 
+/* Each thread's context (kw_sha256_begin), freed by the key's destructor
+ * when the thread ends; the main thread's, whose destructors never run,
+ * at exit. */
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ctx_key;
+static bool ctx_key_made;
+static EVP_MD_CTX *main_ctx;
+
+static void ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void main_ctx_free(void)
+{
+	EVP_MD_CTX_free(main_ctx);
+	main_ctx = NULL;
+}
+
+static void ctx_key_make(void)
+{
+	ctx_key_made = pthread_key_create(&ctx_key, ctx_free) == 0;
+}
+
+/* ctx, this thread's new context, put where it is freed; false when it
+ * cannot be. */
+static bool ctx_keep(EVP_MD_CTX *ctx)
+{
+	if (gettid() == getpid()) { /* the main thread: once */
+		if (atexit(main_ctx_free) != 0)
+			return false;
+		main_ctx = ctx;
+		return true;
+	}
+	pthread_once(&ctx_once, ctx_key_make);
+	return ctx_key_made && pthread_setspecific(ctx_key, ctx) == 0;
+}
+
+EVP_MD_CTX *kw_sha256_begin(void)
+{
+	static _Thread_local EVP_MD_CTX *ctx;
+
+	if (!ctx) {
+		EVP_MD_CTX *made = EVP_MD_CTX_new();
+
+		if (!made)
+			return NULL;
+		if (!ctx_keep(made)) {
+			EVP_MD_CTX_free(made);
+			return NULL;
+		}
+		ctx = made;
+	}
+	if (EVP_DigestInit_ex(ctx, kw_sha256(), NULL) != 1)
+		return NULL;
+	return ctx;
+}
+
 void kw_key_fingerprint(const char *key, size_t n, char out[17])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = kw_sha256_begin();
 
 	out[0] = '\0';
-	if (!EVP_Digest(n ? key : "", n, md, &mdlen, kw_sha256(), NULL) ||
-	    mdlen < 8)
+	if (!ctx || EVP_DigestUpdate(ctx, n ? key : "", n) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < 8)
 		return;
 	for (int i = 0; i < 8; i++) {
 		out[2 * i] = hex[md[i] >> 4];
