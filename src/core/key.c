@@ -15,9 +15,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -43,41 +41,20 @@ const struct evp_md_st *kw_sha256(void)
 }
 
 /* Each thread's context (kw_sha256_begin), freed by the key's destructor
- * when the thread ends; the main thread's, whose destructors never run,
- * at exit. */
+ * when the thread ends. The main thread's is kept to the end (its
+ * destructors never run; the context stays reachable from its TLS). */
 static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
 static pthread_key_t ctx_key;
 static bool ctx_key_made;
-static EVP_MD_CTX *main_ctx;
 
 static void ctx_free(void *ctx)
 {
 	EVP_MD_CTX_free(ctx);
 }
 
-static void main_ctx_free(void)
-{
-	EVP_MD_CTX_free(main_ctx);
-	main_ctx = NULL;
-}
-
 static void ctx_key_make(void)
 {
 	ctx_key_made = pthread_key_create(&ctx_key, ctx_free) == 0;
-}
-
-/* ctx, this thread's new context, put where it is freed; false when it
- * cannot be. */
-static bool ctx_keep(EVP_MD_CTX *ctx)
-{
-	if (gettid() == getpid()) { /* the main thread: once */
-		if (atexit(main_ctx_free) != 0)
-			return false;
-		main_ctx = ctx;
-		return true;
-	}
-	pthread_once(&ctx_once, ctx_key_make);
-	return ctx_key_made && pthread_setspecific(ctx_key, ctx) == 0;
 }
 
 EVP_MD_CTX *kw_sha256_begin(void)
@@ -87,9 +64,9 @@ EVP_MD_CTX *kw_sha256_begin(void)
 	if (!ctx) {
 		EVP_MD_CTX *made = EVP_MD_CTX_new();
 
-		if (!made)
-			return NULL;
-		if (!ctx_keep(made)) {
+		pthread_once(&ctx_once, ctx_key_make);
+		if (!made || !ctx_key_made ||
+		    pthread_setspecific(ctx_key, made) != 0) {
 			EVP_MD_CTX_free(made);
 			return NULL;
 		}
