@@ -41,10 +41,10 @@ const struct evp_md_st *kw_sha256(void);
 
 /* This thread's digest context, begun for SHA-256 (EVP_DigestInit_ex with
  * kw_sha256()): the caller updates and finishes it. One per thread, made
- * on its first use and freed when the thread ends: a context made and
- * freed for each digest (EVP_Digest does so) costs an allocation, its
- * clearing and a count on the method, as much as hashing a key. NULL when
- * no context can be had. */
+ * on its first use and freed when the thread ends (the main thread's is
+ * kept to the end): a context made and freed for each digest (EVP_Digest
+ * does so) costs an allocation, its clearing and a count on the method,
+ * as much as hashing a key. NULL when no context can be had. */
 struct evp_md_ctx_st;
 struct evp_md_ctx_st *kw_sha256_begin(void);
 
