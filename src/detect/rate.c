@@ -59,7 +59,7 @@ static const char *const names[] = {"rate.spike", NULL};
 
 static const struct kw_option options[] = {
 	{"window", KW_OPT_DURATION, "1m", "length of a counting window", "1d"},
-	{"min_count", KW_OPT_INT, "10",
+	{"min_count", KW_OPT_INT, "20",
 	 "fewest requests in a window that can be a spike", "65535"},
 	{"ratio", KW_OPT_NUMBER, "4",
 	 "how many times the mean for the hour a window must reach", "1000"},
