@@ -560,6 +560,11 @@ const struct kw_incident_stats *kw_router_incidents(const struct kw_router *r)
 	return r->incidents ? kw_incidents_stats(r->incidents) : NULL;
 }
 
+size_t kw_router_incidents_open(const struct kw_router *r)
+{
+	return r->incidents ? kw_incidents_open(r->incidents) : 0;
+}
+
 json_t *kw_router_save_incidents(const struct kw_router *r)
 {
 	return r->incidents ? kw_incidents_save(r->incidents) : json_array();

@@ -99,6 +99,10 @@ void kw_router_tell_incidents(struct kw_router *r);
 /* The incident table's counters; NULL when incidents are off. */
 const struct kw_incident_stats *kw_router_incidents(const struct kw_router *r);
 
+/* Incidents open now, those a state file brought in included (0 when
+ * incidents are off). */
+size_t kw_router_incidents_open(const struct kw_router *r);
+
 /* The open incidents, for checkpoints (alert/incident.h): a new JSON
  * array (empty when incidents are off; NULL when out of memory), and
  * back. */

@@ -270,7 +270,8 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 	const struct kw_engine_stats *st = kw_engine_stats(e);
 	const struct kw_router_stats *rs = kw_router_stats(router);
 	const struct kw_incident_stats *is = kw_router_incidents(router);
-	size_t open = is ? (size_t)(is->opened - is->closed) : 0;
+	/* Not opened less closed: a state file's incidents may close. */
+	size_t open = kw_router_incidents_open(router);
 	char t1[32], t2[32];
 
 	fprintf(stderr,
