@@ -275,10 +275,11 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 	char t1[32], t2[32];
 
 	fprintf(stderr,
-		"keywatch: read %llu input%s: %llu events from %llu keys",
+		"keywatch: read %llu input%s: %llu event%s from %llu key%s",
 		(unsigned long long)st->inputs, st->inputs == 1 ? "" : "s",
-		(unsigned long long)st->events,
-		(unsigned long long)st->keys_seen);
+		(unsigned long long)st->events, st->events == 1 ? "" : "s",
+		(unsigned long long)st->keys_seen,
+		st->keys_seen == 1 ? "" : "s");
 	if (st->events)
 		fprintf(stderr, ", %s to %s",
 			kw_time_format(st->first_ts, t1, sizeof(t1)),
@@ -369,8 +370,9 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 			(unsigned long long)st->inputs_late);
 	if (st->keys_restored)
 		fprintf(stderr,
-			"keywatch: %llu keys continued from the state file\n",
-			(unsigned long long)st->keys_restored);
+			"keywatch: %llu key%s continued from the state file\n",
+			(unsigned long long)st->keys_restored,
+			st->keys_restored == 1 ? "" : "s");
 	learning_summary(e);
 	kw_cli_unmatched_keys(e, kw_engine_config(e));
 	if (kw_log_get_level() <= KW_LOG_DEBUG) {

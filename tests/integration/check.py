@@ -110,7 +110,7 @@ def check_input(keywatch, cfg, tmp, env):
          ["keywatch: warning: 2 of 2 keys[] entries matched no key in the input: "
           "keys[0] '%s' (backend (was %s)), keys[1] 'rk_live_*a1b2' (analytics)%s" % (ID, ID, hint)]),
         ("bearer", "api_key=h.authorization|bearer", 3,
-         "input: 1 input read, 1 events from 1 keys, 0 requests without a key, 1 problems; "
+         "input: 1 input read, 1 event from 1 key, 0 requests without a key, 1 problem; "
          "1 of 2 keys[] entries (decoys aside) matched a key",
          ["keywatch: warning: %s:2: field 'api_key' (h.authorization) has an empty Bearer token" % log,
           "keywatch: warning: 1 of 2 keys[] entries matched no key in the input: "

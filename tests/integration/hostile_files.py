@@ -142,7 +142,7 @@ def state_cases(kw, tmp, c):
     craft_state(good, zero, 0x00)
     c.expect("--state with zeroed state is sane",
              run([kw, "scan", "-m", MODELS, "-o", "json", "--state", zero, b]),
-             0, "1 keys continued from the state file")
+             0, "1 key continued from the state file")
 
 
 def fifo_cases(kw, tmp, c):
