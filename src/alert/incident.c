@@ -27,6 +27,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -723,7 +724,26 @@ static void evict(struct kw_incidents *in, int64_t now)
 	close_entry(in, oldest, now > in->lastv[at] ? now : in->lastv[at]);
 }
 
-/* A place for one more open incident, or NULL when out of memory. */
+/* Every byte of e zeroed but its worst alert's (some 2.8 KB of the 5.6),
+ * which is only made safe to clear (kw_alert_forget): whoever places an
+ * entry writes its worst whole before anything reads it. */
+static void clear_but_worst(struct incident *e)
+{
+	char *p = (char *)e;
+	size_t at = offsetof(struct incident, worst);
+	size_t end = at + sizeof(e->worst);
+
+	memset(p, 0, at);
+	memset(p + end, 0, sizeof(*e) - end);
+	kw_alert_forget(&e->worst);
+}
+
+/* A place for one more open incident, or NULL when out of memory. The
+ * entry is zeroed but for its worst alert, which the caller must write
+ * whole before it is read: open_entry (set_worst, a whole copy) and
+ * kw_incidents_load (entry_load, by kw_alert_from_object, which zeroes it
+ * first) do. Until then the worst owns nothing, so an entry given back
+ * unopened (unplace) clears it safely. */
 static struct incident *next_place(struct kw_incidents *in, int64_t now)
 {
 	struct incident *e;
@@ -758,7 +778,7 @@ static struct incident *next_place(struct kw_incidents *in, int64_t now)
 	if (!e)
 		return NULL;
 	in->spare = NULL;
-	memset(e, 0, sizeof(*e));
+	clear_but_worst(e);
 	e->at = (uint32_t)in->nopen;
 	in->e[in->nopen] = e;
 	return e;
@@ -1116,7 +1136,8 @@ static enum kw_status links_load(struct incident *e, const json_t *l)
 }
 
 /* KW_EINVAL when o is not a saved incident, KW_ENOMEM when memory ran
- * out. */
+ * out. e is as next_place gave it: its worst is written whole here, by
+ * kw_alert_from_object (which zeroes it first), and read only after. */
 static enum kw_status entry_load(struct incident *e, const json_t *o)
 {
 	int64_t v[5];

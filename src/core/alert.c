@@ -651,12 +651,8 @@ void kw_alert_share(struct kw_alert *dst, const struct kw_alert *src)
 	json_incref(dst->links);
 }
 
-void kw_alert_clear(struct kw_alert *a)
+void kw_alert_forget(struct kw_alert *a)
 {
-	json_decref(a->evidence);
-	json_decref(a->suppress);
-	json_decref(a->update);
-	json_decref(a->links);
 	a->evidence = NULL;
 	a->suppress = NULL;
 	a->update = NULL;
@@ -664,6 +660,15 @@ void kw_alert_clear(struct kw_alert *a)
 	a->flat.on = false;
 	a->flat.n = 0;
 	a->flat.used = 0;
+}
+
+void kw_alert_clear(struct kw_alert *a)
+{
+	json_decref(a->evidence);
+	json_decref(a->suppress);
+	json_decref(a->update);
+	json_decref(a->links);
+	kw_alert_forget(a);
 }
 
 /* o[k] = v (stolen); *ok turns false when it cannot be stored. Rendering

@@ -233,6 +233,14 @@ void kw_alert_share(struct kw_alert *dst, const struct kw_alert *src);
 /* Free what the alert owns; safe on a zeroed or already cleared alert. */
 void kw_alert_clear(struct kw_alert *a);
 
+/* The alert owns nothing from now on, and a is not read: its trees are
+ * NULL and its flat form empty, as kw_alert_clear leaves them; every
+ * other byte stays as it was. For memory that holds no alert (fresh from
+ * malloc, or cleared), to be written whole later (kw_alert_share,
+ * kw_alert_from_object) without being zeroed first, and safe to clear
+ * until then. Anything a owned is leaked. */
+void kw_alert_forget(struct kw_alert *a);
+
 /* The alert as one line of compact JSON (no newline), malloc'ed: the caller
  * frees it. NULL on allocation failure. An incident message (a->update set)
  * is written as "keywatch.incident/1" (doc/alerts.md). */
