@@ -8,7 +8,8 @@
  * table is bounded (the quietest closes early); the summaries (IPs,
  * countries, operations, request ids); ids are stable; save and load
  * continue an incident; the worst alert is kept without a copy of its
- * evidence.
+ * evidence; an incident opened in a closed one's entry holds nothing of
+ * it.
  *
  * The one idea: the send callback records every message the router would
  * get, so each rule is checked by the messages, their times and contents.
@@ -36,6 +37,7 @@ struct sent {
 	enum kw_severity severity;
 	int64_t time;
 	const json_t *evidence; /* the message's, by address */
+	uint64_t told;		/* the sinks told before this message */
 	char json[4096];
 };
 
@@ -57,6 +59,7 @@ static void on_send(void *ctx, struct kw_incident_msg *m)
 	s->severity = m->msg->severity;
 	s->time = m->msg->time;
 	s->evidence = m->msg->evidence;
+	s->told = *m->told;
 	snprintf(s->json, sizeof(s->json), "%s", json);
 	free(json);
 	*m->told |= 1;
@@ -722,6 +725,112 @@ static void test_worst_shared(void **state)
 	json_decref(ev2);
 }
 
+/* Every field an incident reads and its opening does not write: made
+ * busy in key 1's incident, which closes, so that key 2's opens in the
+ * same entry (the table keeps the last one closed for the next). */
+static void busy_then_closed(struct kw_incidents *in, struct record *r)
+{
+	struct kw_alert a;
+	struct kw_alert_key k = key_n(1);
+
+	for (int i = 0; i < 3; i++) {
+		char subject[16];
+
+		assert_int_equal(
+			kw_alert_init(&a, i ? "geo.new_country" : "rate.spike",
+				      i == 2 ? KW_SEV_CRITICAL : KW_SEV_MEDIUM,
+				      T0 + i * MIN, &k),
+			KW_OK);
+		kw_alert_summary(&a, "busy %d", i);
+		kw_alert_evidence_str(&a, "ip",
+				      kw_str_c(i ? "1.0.0.2" : "1.0.0.1"));
+		kw_alert_evidence_str(&a, "country", kw_str_c("FR"));
+		kw_alert_evidence_str(&a, "op", kw_str_c("refunds.create"));
+		kw_alert_add_request(&a, kw_str_c(i ? "req_b" : "req_a"));
+		kw_alert_add_link(&a, i ? "req_b" : "req_a",
+				  "https://logs.example/busy");
+		kw_alert_trees(&a);
+		snprintf(subject, sizeof(subject), "busy%d", i);
+		kw_alert_set_id(&a, subject);
+		kw_incidents_add(in, &a);
+		kw_alert_clear(&a);
+		kw_incidents_tick(in, T0 + i * MIN);
+	}
+	kw_incidents_tick(in, T0 + 2 * MIN + HOUR);
+	assert_int_equal(kw_incidents_open(in), 0);
+	assert_int_equal(kw_incidents_stats(in)->closed, 1);
+	assert_int_equal(r->m[r->n - 1].event, KW_INCIDENT_CLOSED);
+}
+
+/* A new incident in the entry of one closed holds the new alert's facts
+ * only: its message and its save are those of the same alert in a table
+ * that never held another. */
+static void test_reused_entry(void **state)
+{
+	struct record r, fresh_r;
+	struct kw_incidents *in = table(&r, 0), *fresh = table(&fresh_r, 0);
+	const int64_t t = T0 + 5 * HOUR;
+	char id[KW_ALERT_ID_LEN + 1];
+	size_t before;
+	json_t *o, *u, *saved, *fresh_saved;
+	char *s1, *s2;
+
+	(void)state;
+	busy_then_closed(in, &r);
+	before = r.n;
+	memcpy(id, add(in, 2, "key.honey", KW_SEV_LOW, t, NULL), sizeof(id));
+	assert_string_equal(add(fresh, 2, "key.honey", KW_SEV_LOW, t, NULL),
+			    id);
+	kw_incidents_tick(in, t);
+	kw_incidents_tick(fresh, t);
+	assert_int_equal(r.n, before + 1);
+	assert_int_equal(fresh_r.n, 1);
+
+	assert_int_equal(r.m[before].event, KW_INCIDENT_OPENED);
+	assert_string_equal(r.m[before].id, id);
+	assert_int_equal(r.m[before].severity, KW_SEV_LOW);
+	assert_int_equal(r.m[before].time, t);
+	assert_int_equal(r.m[before].told, 0);
+	o = msg_json(&r.m[before]);
+	assert_string_equal(json_string_value(json_object_get(o, "summary")),
+			    "key.honey on key 2");
+	assert_int_equal(json_array_size(json_object_get(o, "requests")), 0);
+	assert_null(json_object_get(o, "links"));
+	assert_int_equal(json_integer_value(json_object_get(o, "alerts")), 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "new_alerts")),
+			 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "message")), 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "ip_count")), 0);
+	u = json_object_get(o, "detectors");
+	assert_int_equal(json_object_size(u), 1);
+	assert_int_equal(json_integer_value(json_object_get(u, "key.honey")),
+			 1);
+	assert_int_equal(json_array_size(json_object_get(o, "ips")), 0);
+	assert_int_equal(json_array_size(json_object_get(o, "countries")), 0);
+	assert_int_equal(json_array_size(json_object_get(o, "operations")), 0);
+	u = json_object_get(o, "alert");
+	assert_string_equal(json_string_value(json_object_get(u, "detector")),
+			    "key.honey");
+	assert_int_equal(json_object_size(json_object_get(u, "evidence")), 0);
+	json_decref(o);
+	assert_string_equal(r.m[before].json, fresh_r.m[0].json);
+
+	/* What is saved but not sent (told, the IP sketch, the deadlines). */
+	saved = kw_incidents_save(in);
+	fresh_saved = kw_incidents_save(fresh);
+	s1 = json_dumps(saved, JSON_COMPACT);
+	s2 = json_dumps(fresh_saved, JSON_COMPACT);
+	assert_non_null(s1);
+	assert_non_null(s2);
+	assert_string_equal(s1, s2);
+	free(s1);
+	free(s2);
+	json_decref(saved);
+	json_decref(fresh_saved);
+	kw_incidents_destroy(in);
+	kw_incidents_destroy(fresh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -737,6 +846,7 @@ int main(void)
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_worst_shared),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_reused_entry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
