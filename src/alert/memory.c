@@ -444,6 +444,7 @@ static void adopt_incidents(struct kw_router *to, struct kw_router *from)
 
 void kw_router_memory_adopt(struct kw_router *to, struct kw_router *from)
 {
+	to->dedup_said = to->dedup_said || from->dedup_said;
 	for (size_t i = 0; i < DEDUP_SLOTS; i++) {
 		const struct kw_router_dedup *s = &from->dedup[i];
 

@@ -4,8 +4,9 @@
  * The dedup table maps an alert id (its 64-bit hex) to the event time it
  * was last delivered, in a fixed-size open-addressing table: bounded by
  * construction. When it fills past half, entries older than the window are
- * dropped; if that is not enough the table starts afresh (counted in the
- * log), which can only let a repeat through, never lose an alert.
+ * dropped; if that is not enough the table starts afresh (said once in the
+ * log, and counted in the stats), which can only let a repeat through,
+ * never lose an alert.
  *
  * Alerts that pass go to the sinks for machines as they are, and to the
  * incident table (alert/incident.h), whose messages go to the sinks for
@@ -130,10 +131,17 @@ void kw_router_dedup_compact(struct kw_router *r)
 	r->dedup_spare = old;
 	r->dedup_used = used;
 	if (used > DEDUP_SLOTS / 2) {
-		kw_log_warn("router",
-			    "more than %u distinct alerts within the dedup "
-			    "window; starting the dedup table afresh",
-			    DEDUP_SLOTS / 2);
+		/* Once: a flood restarts it every DEDUP_SLOTS / 2 alerts,
+		 * and the summary and the metrics say how many times. */
+		if (!r->dedup_said)
+			kw_log_warn("router",
+				    "more than %u distinct alerts within the "
+				    "dedup window; starting the dedup table "
+				    "afresh, so repeats may be delivered again "
+				    "(said once; the restarts are counted)",
+				    DEDUP_SLOTS / 2);
+		r->dedup_said = true;
+		r->stats.dedup_restarts++;
 		memset(r->dedup, 0, DEDUP_SLOTS * sizeof(*r->dedup));
 		r->dedup_used = 0;
 	}

@@ -44,6 +44,9 @@ struct kw_router_stats {
 	uint64_t below;	     /* below --min-severity */
 	uint64_t failed;     /* a sink failed to take it */
 	uint64_t oom; /* delivered incomplete, or lost, for lack of memory */
+	/* The dedup table started afresh: more distinct alerts within the
+	 * window than it holds (a repeat may then be delivered again). */
+	uint64_t dedup_restarts;
 	uint64_t
 		max_severity_seen; /* highest severity delivered + 1; 0: none */
 	struct {
@@ -129,9 +132,10 @@ enum kw_status kw_router_memory_load(struct kw_router *r, const char *text,
 				     size_t len, const char *name,
 				     struct kw_error *err);
 
-/* A reload: to (the new router) takes from's dedup table, and the window
- * of each sink they share by identity, held alerts included (from no
- * longer holds them: its drain sends no digest for them). */
+/* A reload: to (the new router) takes from's dedup table (and whether its
+ * restart was warned of: that is said once a run), and the window of each
+ * sink they share by identity, held alerts included (from no longer holds
+ * them: its drain sends no digest for them). */
 void kw_router_memory_adopt(struct kw_router *to, struct kw_router *from);
 
 /* An alert that passed the router at event time `time` (a journal line

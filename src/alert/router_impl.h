@@ -37,6 +37,9 @@ struct kw_router {
 	 * before it is written, faulted in twice. NULL until then. */
 	struct kw_router_dedup *dedup_spare;
 	size_t dedup_used;
+	/* A restart of the dedup table was warned of: said once a run,
+	 * a reload's router included (kw_router_memory_adopt). */
+	bool dedup_said;
 	int64_t newest;			/* the newest alert time seen */
 	struct kw_incidents *incidents; /* NULL: incidents are off */
 	kw_router_pass_fn *on_pass;	/* NULL: none; deliveries not gated */
