@@ -301,6 +301,14 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 			(unsigned long long)rs->suppressed,
 			(unsigned long long)rs->below);
 	fputc('\n', stderr);
+	if (rs->dedup_restarts)
+		fprintf(stderr,
+			"keywatch: the dedup table started afresh %llu "
+			"time%s (more distinct alerts within dedup_window "
+			"than it holds): some repeats may have been delivered "
+			"again\n",
+			(unsigned long long)rs->dedup_restarts,
+			rs->dedup_restarts == 1 ? "" : "s");
 	if (is && is->opened)
 		fprintf(stderr,
 			"keywatch: %llu incident%s, %zu still open at the end; "

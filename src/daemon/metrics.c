@@ -66,7 +66,7 @@ struct counts {
 	uint64_t bytes, decompressed, records, events;
 	uint64_t skips[KW_SKIP_REASON_MAX], skipped;
 	uint64_t opened, rotations, truncations, copies, too_long, read_errors;
-	uint64_t raised, passed, deduped, suppressed, below;
+	uint64_t raised, passed, deduped, suppressed, below, dedup_restarts;
 	struct sink_count sinks[SINKS_MAX];
 	size_t nsinks;
 	struct kafka_count kafka[KAFKA_MAX];
@@ -302,6 +302,7 @@ static bool add(struct counts *c, const struct kw_metrics_view *v)
 	c->deduped += rs->deduped;
 	c->suppressed += rs->suppressed;
 	c->below += rs->below;
+	c->dedup_restarts += rs->dedup_restarts;
 	for (size_t i = 0; i < kw_router_nsinks(v->router); i++) {
 		struct kw_delivery *d = kw_router_delivery(v->router, i);
 		struct sink_count *row;
@@ -785,6 +786,12 @@ static void render_alerts(FILE *f, struct kw_metrics *m, const struct counts *c)
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
 		sample(f, "keywatch_alerts_dropped_total", "reason", reasons[i],
 		       dropped[i]);
+	family(f, "keywatch_dedup_restarts_total", "counter",
+	       "Times the dedup table started afresh (more distinct alerts "
+	       "within dedup_window than it holds): some repeats may have "
+	       "been delivered again.");
+	sample(f, "keywatch_dedup_restarts_total", NULL, NULL,
+	       c->dedup_restarts);
 }
 
 static void delivery_line(FILE *f, const char *sink, const char *result,
