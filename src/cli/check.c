@@ -354,18 +354,18 @@ static int check_input(struct kw_cli_setup *s, const struct kw_cli_common *c,
 			   kw_engine_conf_matched(engine, i);
 	}
 	kw_cli_unmatched_keys(engine, s->cfg);
-	printf("input: %llu input%s read, %llu event%s from %llu key%s, %llu "
+	printf("input: %llu input%s read, %llu event%s from %s%llu key%s, %llu "
 	       "request%s without a key, %llu problem%s; %zu of %zu keys[] "
 	       "entries (decoys aside) matched a key\n",
 	       (unsigned long long)st->inputs, st->inputs == 1 ? "" : "s",
 	       (unsigned long long)st->events, st->events == 1 ? "" : "s",
-	       (unsigned long long)st->keys_seen,
-	       st->keys_seen == 1 ? "" : "s",
+	       st->keys_estimated ? "about " : "",
+	       (unsigned long long)st->keys_distinct,
+	       st->keys_distinct == 1 ? "" : "s",
 	       (unsigned long long)st->unauthenticated,
 	       st->unauthenticated == 1 ? "" : "s",
 	       (unsigned long long)kw_skips_problems(&st->skips),
-	       kw_skips_problems(&st->skips) == 1 ? "" : "s", matched,
-	       entries);
+	       kw_skips_problems(&st->skips) == 1 ? "" : "s", matched, entries);
 	if (kw_skips_problems(&st->skips) || st->inputs_failed)
 		rc = KW_EXIT_INPUT;
 cleanup:

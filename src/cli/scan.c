@@ -275,11 +275,12 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 	char t1[32], t2[32];
 
 	fprintf(stderr,
-		"keywatch: read %llu input%s: %llu event%s from %llu key%s",
+		"keywatch: read %llu input%s: %llu event%s from %s%llu key%s",
 		(unsigned long long)st->inputs, st->inputs == 1 ? "" : "s",
 		(unsigned long long)st->events, st->events == 1 ? "" : "s",
-		(unsigned long long)st->keys_seen,
-		st->keys_seen == 1 ? "" : "s");
+		st->keys_estimated ? "about " : "",
+		(unsigned long long)st->keys_distinct,
+		st->keys_distinct == 1 ? "" : "s");
 	if (st->events)
 		fprintf(stderr, ", %s to %s",
 			kw_time_format(st->first_ts, t1, sizeof(t1)),

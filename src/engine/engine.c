@@ -1379,6 +1379,25 @@ void kw_engine_alert(struct kw_engine *e, struct kw_alert *a)
 	kw_ordered_alert(&e->ord, a);
 }
 
+/* The distinct keys the shards inserted (see kw_engine_stats). */
+static void distinct_keys(struct kw_engine *e, struct kw_engine_stats *st)
+{
+	struct kw_distinct all;
+	uint64_t n;
+
+	st->keys_distinct = st->keys_seen;
+	st->keys_estimated = st->keys_evicted > 0;
+	if (!st->keys_estimated)
+		return;
+	memset(&all, 0, sizeof(all));
+	for (unsigned i = 0; i < e->nshards; i++)
+		kw_distinct_merge(&all, &e->shards[i].distinct);
+	n = kw_distinct_estimate(&all);
+	st->keys_distinct = n < st->keys	? st->keys
+			    : n > st->keys_seen ? st->keys_seen
+						: n;
+}
+
 const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
 {
 	struct kw_engine_stats *st = &e->stats;
@@ -1415,6 +1434,7 @@ const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
 			st->overflow_bytes += n * f->ops->overflow_size;
 		}
 	}
+	distinct_keys(e, st);
 	return st;
 }
 

@@ -98,8 +98,14 @@ struct kw_engine_stats {
 				     and analysed by IP (auth.failures) */
 	struct kw_skips skips;
 	size_t keys;	    /* keys in the table now */
-	uint64_t keys_seen; /* distinct keys inserted */
+	uint64_t keys_seen; /* keys inserted (a key evicted and seen again
+			       is inserted again) */
 	uint64_t keys_evicted;
+	/* Distinct keys seen: keys_seen when none was evicted, else an
+	 * estimate (core/distinct.h, about 1.6% standard error, within
+	 * keys .. keys_seen) and keys_estimated is set. */
+	uint64_t keys_distinct;
+	bool keys_estimated;
 	uint64_t keys_restored; /* keys whose saved state was loaded */
 	/* The families' overflow parts that the keys in the table hold now
 	 * (kw_detector_ops.overflow_size), and their bytes. */

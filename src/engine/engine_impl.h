@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/distinct.h"
 #include "detect/detector.h"
 #include "engine/engine.h"
 #include "ingest/dispatch.h"
@@ -240,6 +241,9 @@ struct kw_shard {
 	unsigned sweep_stream; /* its stream, */
 	size_t sweep_at;       /* and where it is in due[] */
 	struct kw_shard_stats st;
+	/* The keys inserted, by fingerprint: how many distinct ones, when
+	 * some were evicted and inserted again (kw_engine_stats). */
+	struct kw_distinct distinct;
 	/* Events whose key's table hash is known (kw_shard_hash_ahead), until
 	 * kw_shard_analyse takes it (ev NULL: free), made at ahead_next and
 	 * taken in the same order (ahead_asked: the next one whose index

@@ -832,6 +832,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 		      KW_KS_CHANGED | (uint32_t)stream << KW_KS_STREAM_SHIFT;
 	if (created) {
 		s->st.keys_seen++;
+		kw_distinct_add(&s->distinct, key->fp);
 		key->kind = (uint8_t)ev->key_kind;
 		key->mode = (uint8_t)ev->key_mode;
 		key->conf = kw_config_key(e->opts.cfg, id.p, id.n);

@@ -2,7 +2,8 @@
  * test_core.c - the small pieces of core/: the status enum and error
  * struct, the bounded arena, '*' globs (including patterns that would make
  * a backtracking matcher exponential), the event enums' names, IP parsing
- * and formatting, and skip counting with its sampled warning lines.
+ * and formatting, skip counting with its sampled warning lines, and the
+ * estimate of distinct keys.
  *
  * The one idea: log output is part of the behaviour (the first few skips of
  * each reason are printed, then one "only counted" line), so those tests
@@ -21,8 +22,10 @@
 #include <cmocka.h>
 
 #include "core/arena.h"
+#include "core/distinct.h"
 #include "core/event.h"
 #include "core/glob.h"
+#include "core/key.h"
 #include "core/log.h"
 #include "core/skips.h"
 #include "core/status.h"
@@ -482,6 +485,76 @@ static void test_str_find3(void **state)
 	}
 }
 
+/* ---- distinct keys (core/distinct.h) ----------------------------------- */
+
+/* Key i's fingerprint, as the key table has it. */
+static void fp_of(unsigned i, char fp[KW_KEY_FP_SIZE])
+{
+	char key[64];
+	int n = snprintf(key, sizeof(key), "sk_live_51Distinct%08uxxxxxxxxxx",
+			 i);
+
+	kw_key_fingerprint(key, (size_t)n, fp);
+}
+
+static uint64_t distinct_of(unsigned from, unsigned to, unsigned rounds)
+{
+	struct kw_distinct d;
+	char fp[KW_KEY_FP_SIZE];
+
+	memset(&d, 0, sizeof(d));
+	for (unsigned r = 0; r < rounds; r++) {
+		for (unsigned i = from; i < to; i++) {
+			fp_of(i, fp);
+			kw_distinct_add(&d, fp);
+		}
+	}
+	return kw_distinct_estimate(&d);
+}
+
+/* Small counts come out exact (linear counting), large ones within a few
+ * standard errors (1.6%), and a key seen again does not count again. */
+static void test_distinct_estimate(void **state)
+{
+	static const unsigned n[] = {1000, 20000, 300000};
+
+	(void)state;
+	assert_int_equal(distinct_of(0, 0, 1), 0);
+	assert_int_equal(distinct_of(0, 1, 1), 1);
+	assert_int_equal(distinct_of(0, 13, 1), 13);
+	assert_int_equal(distinct_of(0, 13, 50), 13);
+	for (size_t k = 0; k < sizeof(n) / sizeof(n[0]); k++) {
+		uint64_t e = distinct_of(0, n[k], 1);
+
+		if (e < n[k] * 0.95 || e > n[k] * 1.05)
+			fail_msg("%u keys estimated as %llu", n[k],
+				 (unsigned long long)e);
+		assert_int_equal(distinct_of(0, n[k], 3), e);
+	}
+}
+
+/* Shards merged count what one sketch of all their keys counts, however
+ * the keys were split between them. */
+static void test_distinct_merge(void **state)
+{
+	struct kw_distinct all, a, b;
+	char fp[KW_KEY_FP_SIZE];
+
+	(void)state;
+	memset(&all, 0, sizeof(all));
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	for (unsigned i = 0; i < 50000; i++) {
+		fp_of(i, fp);
+		kw_distinct_add(&all, fp);
+		kw_distinct_add(i % 3 ? &a : &b, fp);
+		if (i % 7 == 0)
+			kw_distinct_add(&b, fp);
+	}
+	kw_distinct_merge(&a, &b);
+	assert_memory_equal(a.reg, all.reg, sizeof(all.reg));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -496,6 +569,8 @@ int main(void)
 		cmocka_unit_test(test_skip_names),
 		cmocka_unit_test(test_skips_count_and_sample),
 		cmocka_unit_test(test_str_find3),
+		cmocka_unit_test(test_distinct_estimate),
+		cmocka_unit_test(test_distinct_merge),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

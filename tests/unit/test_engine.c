@@ -1274,6 +1274,18 @@ static void feed_path(struct rig *r, int64_t t, const char *path)
 	kw_engine_feed(r->engine, buf, (size_t)n, "api.log", NULL);
 }
 
+static void feed_key_at(struct rig *r, const char *key, int64_t t)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf),
+			 "{\"created\":%lld,\"method\":\"GET\","
+			 "\"path\":\"/v1/balance\",\"status\":200,"
+			 "\"ip\":\"203.0.113.5\",\"api_key\":\"%s\"}\n",
+			 (long long)t, key);
+
+	kw_engine_feed(r->engine, buf, (size_t)n, "api.log", NULL);
+}
+
 static void test_overflow_part_ops(void **state)
 {
 	int64_t t0 = INT64_C(1795766400);
@@ -1300,6 +1312,43 @@ static void test_overflow_part_ops(void **state)
 	assert_string_equal(get(r.cap.alerts[0], "detector"), "ops.first_seen");
 	assert_string_equal(get(r.cap.alerts[0], "time"),
 			    "2026-11-27T10:01:00Z");
+	rig_down(&r);
+}
+
+/* Past max_keys a key evicted and seen again is inserted again: the
+ * distinct keys are then estimated from their fingerprints, not counted
+ * as insertions. 300 keys three times over a table of 100. */
+static void test_distinct_keys_past_max(void **state)
+{
+	int64_t t0 = INT64_C(1795766400);
+	const struct kw_engine_stats *st;
+	struct rig r;
+	char key[64];
+
+	(void)state;
+	rig_up_with(&r, ov_config, NULL);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 300; i++) {
+			snprintf(key, sizeof(key),
+				 "sk_live_51HxDistinctKey%05dxxxxxx", i);
+			feed_key_at(&r, key, t0 + 3600 * round + i);
+			if (round || i != 99)
+				continue;
+			/* the table full, nothing evicted yet: counted */
+			st = kw_engine_stats(r.engine);
+			assert_false(st->keys_estimated);
+			assert_int_equal(st->keys_distinct, 100);
+		}
+	}
+	kw_engine_finish(r.engine);
+	st = kw_engine_stats(r.engine);
+	assert_int_equal(st->events, 900);
+	assert_int_equal(st->keys_seen, 900);
+	assert_int_equal(st->keys_evicted, 800);
+	assert_true(st->keys_estimated);
+	/* within 1% (the sketch's standard error is 1.6%), and the same
+	 * in every run: the fingerprints are */
+	assert_int_equal(st->keys_distinct, 303);
 	rig_down(&r);
 }
 
@@ -1749,6 +1798,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_part_evicted),
 		cmocka_unit_test(test_import_key_of_older_layout),
 		cmocka_unit_test(test_overflow_part_ops),
+		cmocka_unit_test(test_distinct_keys_past_max),
 		cmocka_unit_test(test_stream_time),
 		cmocka_unit_test(test_stream_quiet),
 		cmocka_unit_test(test_hints),
