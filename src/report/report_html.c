@@ -1252,11 +1252,12 @@ bool kw_report_html(const struct rp_model *m, FILE *f)
 	    CSS);
 	out(&w,
 	    "<header class=\"top\"><h1>keywatch report</h1><p>%s "
-	    "request%s from %s key%s",
+	    "request%s from %s%s key%s",
 	    kw_report_num(m->es->events, num, sizeof(num)),
 	    m->es->events == 1 ? "" : "s",
-	    kw_report_num(m->es->keys_seen, num2, sizeof(num2)),
-	    m->es->keys_seen == 1 ? "" : "s");
+	    m->es->keys_estimated ? "about " : "",
+	    kw_report_num(m->es->keys_distinct, num2, sizeof(num2)),
+	    m->es->keys_distinct == 1 ? "" : "s");
 	out(&w, " in %s input%s",
 	    kw_report_num(m->es->inputs, num, sizeof(num)),
 	    m->es->inputs == 1 ? "" : "s");

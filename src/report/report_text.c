@@ -311,9 +311,11 @@ bool kw_report_text(const struct rp_model *m, FILE *f)
 
 	fprintf(f, "keywatch report\n\n");
 	fprintf(f,
-		"input: %" PRIu64 " events from %" PRIu64 " keys in %" PRIu64
-		" input%s",
-		m->es->events, m->es->keys_seen, m->es->inputs,
+		"input: %" PRIu64 " event%s from %s%" PRIu64
+		" key%s in %" PRIu64 " input%s",
+		m->es->events, m->es->events == 1 ? "" : "s",
+		m->es->keys_estimated ? "about " : "", m->es->keys_distinct,
+		m->es->keys_distinct == 1 ? "" : "s", m->es->inputs,
 		m->es->inputs == 1 ? "" : "s");
 	if (m->es->events)
 		fprintf(f, ", %s to %s UTC",
