@@ -105,6 +105,30 @@ struct kw_router_dedup *kw_router_dedup_find(struct kw_router *r, uint64_t id)
 	return &r->dedup[i];
 }
 
+/* The dedup table forgets everything: too many distinct alerts within
+ * the window to keep, or (oom) no memory to compact it into. */
+static void dedup_restart(struct kw_router *r, bool oom)
+{
+	/* Once: a flood restarts it every DEDUP_SLOTS / 2 alerts, and the
+	 * summary and the metrics say how many times. */
+	if (!r->dedup_said && oom)
+		kw_log_warn("router",
+			    "out of memory to compact the dedup table; "
+			    "starting it afresh, so repeats may be delivered "
+			    "again (said once; the restarts are counted)");
+	else if (!r->dedup_said)
+		kw_log_warn("router",
+			    "more than %u distinct alerts within the dedup "
+			    "window; starting the dedup table afresh, so "
+			    "repeats may be delivered again (said once; the "
+			    "restarts are counted)",
+			    DEDUP_SLOTS / 2);
+	r->dedup_said = true;
+	r->stats.dedup_restarts++;
+	memset(r->dedup, 0, DEDUP_SLOTS * sizeof(*r->dedup));
+	r->dedup_used = 0;
+}
+
 void kw_router_dedup_compact(struct kw_router *r)
 {
 	struct kw_router_dedup *old = r->dedup;
@@ -116,8 +140,7 @@ void kw_router_dedup_compact(struct kw_router *r)
 	else
 		fresh = calloc(DEDUP_SLOTS, sizeof(*fresh));
 	if (!fresh) {
-		memset(r->dedup, 0, DEDUP_SLOTS * sizeof(*r->dedup));
-		r->dedup_used = 0;
+		dedup_restart(r, true);
 		return;
 	}
 	r->dedup = fresh;
@@ -130,21 +153,8 @@ void kw_router_dedup_compact(struct kw_router *r)
 	}
 	r->dedup_spare = old;
 	r->dedup_used = used;
-	if (used > DEDUP_SLOTS / 2) {
-		/* Once: a flood restarts it every DEDUP_SLOTS / 2 alerts,
-		 * and the summary and the metrics say how many times. */
-		if (!r->dedup_said)
-			kw_log_warn("router",
-				    "more than %u distinct alerts within the "
-				    "dedup window; starting the dedup table "
-				    "afresh, so repeats may be delivered again "
-				    "(said once; the restarts are counted)",
-				    DEDUP_SLOTS / 2);
-		r->dedup_said = true;
-		r->stats.dedup_restarts++;
-		memset(r->dedup, 0, DEDUP_SLOTS * sizeof(*r->dedup));
-		r->dedup_used = 0;
-	}
+	if (used > DEDUP_SLOTS / 2)
+		dedup_restart(r, false);
 }
 
 /* true when an alert with this id was delivered within the window (it is
