@@ -34,6 +34,7 @@
 #include "alert/router.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "config_fixture.h"
 
 #define ELLIPSIS "\xe2\x80\xa6"
 #define MIN (INT64_C(60) * 1000000)
@@ -130,16 +131,6 @@ static void make(struct kw_alert *a, int key, int i, char *id)
 	kw_alert_set_id(a, subject);
 	if (id)
 		memcpy(id, a->id, KW_ALERT_ID_LEN + 1);
-}
-
-static struct kw_config *cfg_load(const char *text)
-{
-	struct kw_config *c = NULL;
-	struct kw_error err;
-
-	if (kw_config_load_string(text, "t.json", &c, &err) != KW_OK)
-		fail_msg("%s", err.msg);
-	return c;
 }
 
 /* ---- a sink that reads nothing --------------------------------------------

@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "stderr_capture.h"
+#include "config_fixture.h"
 
 #define T0 (INT64_C(1795770843) * 1000000) /* 2026-11-27T09:14:03Z */
 #define HALF 32768 /* distinct alerts the dedup table holds in a window */
@@ -32,16 +33,6 @@ static const char warning[] =
 	"keywatch: warning: router: more than 32768 distinct alerts within "
 	"the dedup window; starting the dedup table afresh, so repeats may "
 	"be delivered again (said once; the restarts are counted)\n";
-
-static struct kw_config *cfg_load(const char *text)
-{
-	struct kw_config *c = NULL;
-	struct kw_error err;
-
-	if (kw_config_load_string(text, "t.json", &c, &err) != KW_OK)
-		fail_msg("%s", err.msg);
-	return c;
-}
 
 /* n distinct alerts on one key, ids from subject "n=<first + i>", a
  * microsecond apart from t: all within the window. */

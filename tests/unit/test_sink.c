@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "sink/sink.h"
+#include "config_fixture.h"
 
 #define ELLIPSIS "\xe2\x80\xa6"
 #define MIN (INT64_C(60) * 1000000)
@@ -105,16 +106,6 @@ static struct kw_sink *capture_sink(struct capture *c, enum kw_severity min,
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static struct kw_config *cfg_load(const char *text)
-{
-	struct kw_config *c = NULL;
-	struct kw_error err;
-
-	if (kw_config_load_string(text, "t.json", &c, &err) != KW_OK)
-		fail_msg("%s", err.msg);
-	return c;
-}
 
 /* An alert about key id "<prefix>…<last4>" with one subject field. */
 static void make(struct kw_alert *a, const char *detector, enum kw_severity sev,
