@@ -296,9 +296,10 @@ static void summary(struct kw_engine *e, const struct kw_router *router,
 			(unsigned long long)rs->by_detector[i].count);
 	if (rs->deduped || rs->suppressed || rs->below)
 		fprintf(stderr,
-			" (also %llu repeats, %llu suppressed, %llu below "
+			" (also %llu repeat%s, %llu suppressed, %llu below "
 			"--min-severity)",
 			(unsigned long long)rs->deduped,
+			rs->deduped == 1 ? "" : "s",
 			(unsigned long long)rs->suppressed,
 			(unsigned long long)rs->below);
 	fputc('\n', stderr);
