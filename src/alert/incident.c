@@ -5,7 +5,7 @@
  * grown by doubling up to max_open (a closed one's place takes the last
  * one), and an open-addressing index (linear probing, backward-shift
  * deletion) maps a key's fingerprint to its place, so an alert finds its
- * incident in O(1) and memory follows what is open. An entry (some 5 KB)
+ * incident in O(1) and memory follows what is open. An entry (5.6 KB)
  * stays where it was made: a close moves a pointer, not the last entry,
  * and the entry closed is kept for the next one opened (a full table
  * closes one for each it opens: the same memory, still in the cache).
@@ -76,7 +76,7 @@ struct kw_incidents {
 	struct incident *spare; /* the last one closed, for the next */
 	/* Each open incident's last alert time, at the same place as in e:
 	 * finding the quietest to close scans these 8 bytes an incident,
-	 * not the 4 KB entries (one cache miss each). */
+	 * not the 5.6 KB entries (one cache miss each). */
 	int64_t *lastv;
 	/* lastmin[b]: the least of lastv[b * MIN_RUN .. + MIN_RUN) over the
 	 * open ones, so the quietest is found in about 2 * MIN_RUN compares
