@@ -1274,18 +1274,6 @@ static void feed_path(struct rig *r, int64_t t, const char *path)
 	kw_engine_feed(r->engine, buf, (size_t)n, "api.log", NULL);
 }
 
-static void feed_key_at(struct rig *r, const char *key, int64_t t)
-{
-	char buf[512];
-	int n = snprintf(buf, sizeof(buf),
-			 "{\"created\":%lld,\"method\":\"GET\","
-			 "\"path\":\"/v1/balance\",\"status\":200,"
-			 "\"ip\":\"203.0.113.5\",\"api_key\":\"%s\"}\n",
-			 (long long)t, key);
-
-	kw_engine_feed(r->engine, buf, (size_t)n, "api.log", NULL);
-}
-
 static void test_overflow_part_ops(void **state)
 {
 	int64_t t0 = INT64_C(1795766400);
@@ -1331,7 +1319,8 @@ static void test_distinct_keys_past_max(void **state)
 		for (int i = 0; i < 300; i++) {
 			snprintf(key, sizeof(key),
 				 "sk_live_51HxDistinctKey%05dxxxxxx", i);
-			feed_key_at(&r, key, t0 + 3600 * round + i);
+			feed_ip(&r, key, t0 + 3600 * round + i, "203.0.113.5",
+				0);
 			if (round || i != 99)
 				continue;
 			/* the table full, nothing evicted yet: counted */
