@@ -109,20 +109,25 @@ struct kw_router_dedup *kw_router_dedup_find(struct kw_router *r, uint64_t id)
  * the window to keep, or (oom) no memory to compact it into. */
 static void dedup_restart(struct kw_router *r, bool oom)
 {
+	char why[80];
+
 	/* Once: a flood restarts it every DEDUP_SLOTS / 2 alerts, and the
 	 * summary and the metrics say how many times. */
-	if (!r->dedup_said && oom)
+	if (!r->dedup_said) {
+		if (oom)
+			snprintf(why, sizeof(why),
+				 "out of memory to compact the dedup table");
+		else
+			snprintf(why, sizeof(why),
+				 "more than %u distinct alerts within the "
+				 "dedup window",
+				 DEDUP_SLOTS / 2);
 		kw_log_warn("router",
-			    "out of memory to compact the dedup table; "
-			    "starting it afresh, so repeats may be delivered "
-			    "again (said once; the restarts are counted)");
-	else if (!r->dedup_said)
-		kw_log_warn("router",
-			    "more than %u distinct alerts within the dedup "
-			    "window; starting the dedup table afresh, so "
-			    "repeats may be delivered again (said once; the "
-			    "restarts are counted)",
-			    DEDUP_SLOTS / 2);
+			    "%s; starting the dedup table afresh, so repeats "
+			    "may be delivered again (said once; the restarts "
+			    "are counted)",
+			    why);
+	}
 	r->dedup_said = true;
 	r->stats.dedup_restarts++;
 	memset(r->dedup, 0, DEDUP_SLOTS * sizeof(*r->dedup));
