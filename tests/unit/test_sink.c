@@ -991,6 +991,8 @@ static void test_sink_identity(void **state)
 	assert_int_equal(strlen(a->id), 8 + 12);
 	for (p = a->id + 8; *p; p++)
 		assert_non_null(strchr("0123456789abcdef", *p));
+	/* and the same in every version: spools are found by it */
+	assert_string_equal(a->id, "webhook-294b49681c98");
 	/* The position and the filters are not part of it; the secret the
 	 * variable holds is not either. */
 	setenv("KW_TEST_HOOK_URL", "https://hooks.example.com/x", 1);
