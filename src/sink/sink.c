@@ -14,6 +14,7 @@
 
 #include "core/glob.h"
 #include "core/json_dump.h"
+#include "core/key.h"
 #include "core/time.h"
 
 static const struct kw_sink_ops *const registry[] = {
@@ -148,8 +149,8 @@ static enum kw_status unnamed_id(const struct kw_sink_ops *ops,
 		snprintf(out, cap, "%s", ops->name);
 		return KW_OK;
 	}
-	ctx = EVP_MD_CTX_new();
-	ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	ctx = kw_sha256_begin();
+	ok = ctx &&
 	     EVP_DigestUpdate(ctx, ops->name, strlen(ops->name) + 1) == 1;
 	for (size_t i = 0; ok && ops->destination[i]; i++) {
 		const json_t *v = json_object_get(conf, ops->destination[i]);
@@ -167,7 +168,6 @@ static enum kw_status unnamed_id(const struct kw_sink_ops *ops,
 		free(text);
 	}
 	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= 6;
-	EVP_MD_CTX_free(ctx);
 	if (!ok)
 		return KW_ENOMEM;
 	for (int i = 0; i < 6; i++) {
