@@ -726,7 +726,7 @@ static void evict(struct kw_incidents *in, int64_t now)
 
 /* Every byte of e zeroed but its worst alert's (some 2.8 KB of the 5.6),
  * which is only made safe to clear (kw_alert_forget): whoever places an
- * entry writes its worst whole before anything reads it. */
+ * entry writes every member of its worst before anything reads it. */
 static void clear_but_worst(struct incident *e)
 {
 	char *p = (char *)e;
@@ -739,11 +739,11 @@ static void clear_but_worst(struct incident *e)
 }
 
 /* A place for one more open incident, or NULL when out of memory. The
- * entry is zeroed but for its worst alert, which the caller must write
- * whole before it is read: open_entry (set_worst, a whole copy) and
- * kw_incidents_load (entry_load, by kw_alert_from_object, which zeroes it
- * first) do. Until then the worst owns nothing, so an entry given back
- * unopened (unplace) clears it safely. */
+ * entry is zeroed but for its worst alert, every member of which the
+ * caller must write before it is read: open_entry (set_worst, by
+ * kw_alert_move) and kw_incidents_load (entry_load, by
+ * kw_alert_from_object, which zeroes it first) do. Until then the worst owns
+ * nothing, so an entry given back unopened (unplace) clears it safely. */
 static struct incident *next_place(struct kw_incidents *in, int64_t now)
 {
 	struct incident *e;

@@ -615,9 +615,82 @@ static json_t *copy_or_null(struct kw_alert *a, const json_t *v)
 	return c;
 }
 
+/* The string held in the array src of n bytes, and its NUL, into dst: what
+ * follows the NUL is never read. */
+static void copy_text(char *dst, const char *src, size_t n)
+{
+	size_t len = strnlen(src, n);
+
+	memcpy(dst, src, len < n ? len + 1 : n);
+}
+
+/* dst's bytes from member a up to member b (the same struct's) are src's. */
+#define SPAN(type, a, b)                                                       \
+	memcpy((char *)dst + offsetof(type, a),                                \
+	       (const char *)src + offsetof(type, a),                          \
+	       offsetof(type, b) - offsetof(type, a))
+#define TEXT(f) copy_text(dst->f, src->f, sizeof(src->f))
+
+static void move_key(struct kw_alert_key *dst, const struct kw_alert_key *src)
+{
+	TEXT(id);
+	SPAN(struct kw_alert_key, fp, name);
+	TEXT(name);
+	TEXT(principal);
+	TEXT(parent_id);
+	TEXT(parent_principal);
+}
+
+/* The spans below leave nothing out: each text is right after what comes
+ * before it. */
+#define NEXT(type, a, b)                                                       \
+	(offsetof(type, a) + sizeof(((type *)0)->a) == offsetof(type, b))
+_Static_assert(NEXT(struct kw_alert, key, summary) &&
+		       NEXT(struct kw_alert, summary, flat) &&
+		       NEXT(struct kw_alert, flat, evidence) &&
+		       NEXT(struct kw_alert, requests, nrequests) &&
+		       NEXT(struct kw_alert, runbook, incident) &&
+		       NEXT(struct kw_alert, flat.f, flat.used) &&
+		       NEXT(struct kw_alert_key, id, fp) &&
+		       NEXT(struct kw_alert_key, name, principal) &&
+		       NEXT(struct kw_alert_key, principal, parent_id) &&
+		       NEXT(struct kw_alert_key, parent_id, parent_principal) &&
+		       sizeof(struct kw_alert_key) -
+				       offsetof(struct kw_alert_key,
+						parent_principal) -
+				       sizeof(((struct kw_alert_key *)0)
+						      ->parent_principal) <
+			       _Alignof(struct kw_alert_key),
+	       "kw_alert_move copies every member: a new one between two "
+	       "texts needs a span of its own");
+#undef NEXT
+
+/* Every byte but the unused tails of the texts, by spans between them: a
+ * member added is copied without a word here (the assertion above says
+ * where it would need one). */
+void kw_alert_move(struct kw_alert *dst, const struct kw_alert *src)
+{
+	SPAN(struct kw_alert, id, key);
+	move_key(&dst->key, &src->key);
+	TEXT(summary);
+	memcpy(dst->flat.f, src->flat.f, src->flat.n * sizeof(src->flat.f[0]));
+	SPAN(struct kw_alert, flat.used, flat.text);
+	memcpy(dst->flat.text, src->flat.text, src->flat.used);
+	SPAN(struct kw_alert, evidence, requests);
+	for (unsigned i = 0; i < src->nrequests; i++)
+		TEXT(requests[i]);
+	SPAN(struct kw_alert, nrequests, runbook);
+	TEXT(runbook);
+	memcpy(dst->incident, src->incident,
+	       sizeof(*dst) - offsetof(struct kw_alert, incident));
+}
+
+#undef SPAN
+#undef TEXT
+
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src)
 {
-	*dst = *src;
+	kw_alert_move(dst, src);
 	dst->secret = KW_STR_NULL;
 	if (src->flat.on) {
 		dst->update = copy_or_null(dst, src->update);
@@ -633,7 +706,7 @@ enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src)
 
 void kw_alert_copy_flat(struct kw_alert *dst, const struct kw_alert *src)
 {
-	*dst = *src;
+	kw_alert_move(dst, src);
 	dst->secret = KW_STR_NULL;
 	dst->evidence = NULL;
 	dst->suppress = NULL;
@@ -643,7 +716,7 @@ void kw_alert_copy_flat(struct kw_alert *dst, const struct kw_alert *src)
 
 void kw_alert_share(struct kw_alert *dst, const struct kw_alert *src)
 {
-	*dst = *src;
+	kw_alert_move(dst, src);
 	dst->secret = KW_STR_NULL;
 	json_incref(dst->evidence);
 	json_incref(dst->suppress);

@@ -310,7 +310,7 @@ static void out_alert(void *ctx, struct kw_alert *a)
 		kw_alert_clear(a);
 		return;
 	}
-	it->u.alert = *a; /* the contents move */
+	kw_alert_move(&it->u.alert, a); /* the contents move */
 }
 
 static void out_global(void *ctx, size_t family, unsigned stream,

@@ -385,6 +385,89 @@ static void test_copy_clear(void **state)
 	kw_alert_clear(&a);
 }
 
+/* kw_alert_move over a destination full of another alert's bytes: every
+ * member arrives, and what it renders is the source's, flat or as trees,
+ * however full its texts. */
+static void test_move(void **state)
+{
+	static struct kw_alert a, b;
+	struct kw_alert_key k = spec_key();
+	char long_text[600];
+
+	(void)state;
+	memset(long_text, 'x', sizeof(long_text) - 1);
+	long_text[sizeof(long_text) - 1] = '\0';
+	snprintf(k.principal, sizeof(k.principal), "123456789012:role/ci");
+	snprintf(k.parent_id, sizeof(k.parent_id), "AKIA" ELLIPSIS "MPLE");
+	snprintf(k.parent_principal, sizeof(k.parent_principal),
+		 "123456789012:user/alice");
+	for (int round = 0; round < 3; round++) {
+		char *ja, *jb;
+
+		build_spec_alert(&a);
+		if (round == 1) {
+			kw_alert_trees(&a);
+		} else if (round == 2) {
+			/* every text full to its last byte */
+			a.key = k;
+			kw_alert_summary(&a, "%s", long_text);
+			for (int i = 0; i < KW_ALERT_MAX_REQUESTS; i++) {
+				char req[80];
+
+				snprintf(req, sizeof(req), "req_%d_%.70s", i,
+					 long_text);
+				kw_alert_add_request(&a, kw_str_c(req));
+			}
+			memset(a.runbook, 'r', sizeof(a.runbook) - 1);
+			a.runbook[sizeof(a.runbook) - 1] = '\0';
+		}
+		snprintf(a.incident, sizeof(a.incident),
+			 "kwi_0123456789abcdef");
+		a.update = round == 1 ? json_pack("{s:s}", "event", "opened")
+				      : NULL;
+		a.incomplete = round == 2;
+		a.stream = 77 + (uint64_t)round;
+		memset(&b, 0xa5, sizeof(b));
+		kw_alert_move(&b, &a);
+		assert_string_equal(b.id, a.id);
+		assert_true(b.time == a.time);
+		assert_ptr_equal(b.detector, a.detector);
+		assert_int_equal(b.severity, a.severity);
+		assert_string_equal(b.key.id, a.key.id);
+		assert_string_equal(b.key.fp, a.key.fp);
+		assert_int_equal(b.key.kind, a.key.kind);
+		assert_int_equal(b.key.mode, a.key.mode);
+		assert_string_equal(b.key.name, a.key.name);
+		assert_string_equal(b.key.principal, a.key.principal);
+		assert_string_equal(b.key.parent_id, a.key.parent_id);
+		assert_string_equal(b.key.parent_principal,
+				    a.key.parent_principal);
+		assert_string_equal(b.summary, a.summary);
+		assert_int_equal(b.nrequests, a.nrequests);
+		for (unsigned i = 0; i < a.nrequests; i++)
+			assert_string_equal(b.requests[i], a.requests[i]);
+		assert_string_equal(b.runbook, a.runbook);
+		assert_string_equal(b.incident, a.incident);
+		assert_ptr_equal(b.evidence, a.evidence);
+		assert_ptr_equal(b.suppress, a.suppress);
+		assert_ptr_equal(b.links, a.links);
+		assert_ptr_equal(b.update, a.update);
+		assert_int_equal(b.flat.on, a.flat.on);
+		assert_int_equal(b.flat.n, a.flat.n);
+		assert_int_equal(b.flat.used, a.flat.used);
+		assert_int_equal(b.incomplete, a.incomplete);
+		assert_true(b.stream == a.stream);
+		assert_ptr_equal(b.secret.p, a.secret.p);
+		ja = kw_alert_to_json(&a);
+		jb = kw_alert_to_json(&b);
+		assert_string_equal(jb, ja);
+		free(ja);
+		free(jb);
+		kw_alert_forget(&b); /* the parts moved: a still owns them */
+		kw_alert_clear(&a);
+	}
+}
+
 static void test_text(void **state)
 {
 	struct kw_alert a;
@@ -648,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_redacted_by_value),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_copy_clear),
+		cmocka_unit_test(test_move),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_severity),
 		cmocka_unit_test(test_flat_as_trees),
