@@ -961,17 +961,18 @@ void kw_metrics_log(struct kw_metrics *m, const struct kw_metrics_view *v)
 	if (!c)
 		return;
 	totals(m, v, c);
-	kw_log_info("watch",
-		    "counters: files %" PRIu64 " (opened %" PRIu64
-		    ", rotations %" PRIu64 ", truncations %" PRIu64
-		    ", copies skipped %" PRIu64 "), bytes %" PRIu64
-		    ", events %" PRIu64 ", skipped %" PRIu64 ", keys %zu"
-		    ", alerts %" PRIu64
-		    " (repeats after restart dropped %" PRIu64
-		    "), checkpoints %" PRIu64 ", reloads %" PRIu64,
-		    ts->files, c->opened, c->rotations, c->truncations,
-		    c->copies, c->bytes, c->events, c->skipped, es->keys,
-		    c->passed, m->repeats, m->checkpoints, m->reloads_ok);
+	kw_log_info(
+		"watch",
+		"counters: files %" PRIu64 " (opened %" PRIu64
+		", rotations %" PRIu64 ", truncations %" PRIu64
+		", copies skipped %" PRIu64 "), bytes %" PRIu64
+		", events %" PRIu64 ", skipped %" PRIu64 ", keys %zu"
+		", alerts %" PRIu64 " (repeats after restart dropped %" PRIu64
+		", dedup table restarts %" PRIu64 "), checkpoints %" PRIu64
+		", reloads %" PRIu64,
+		ts->files, c->opened, c->rotations, c->truncations, c->copies,
+		c->bytes, c->events, c->skipped, es->keys, c->passed,
+		m->repeats, c->dedup_restarts, m->checkpoints, m->reloads_ok);
 #if KW_HAVE_KAFKA
 	kw_daemon_kafka_foreach(v->kafka, log_kafka, NULL);
 	kw_daemon_kafka_foreach_changelog(v->kafka, log_changelog, NULL);

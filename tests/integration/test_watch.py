@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -306,7 +307,11 @@ def check(r):
         with open(os.path.join(r.d, "stderr.%d" % i)) as f:
             log += f.read()
     assert "reload failed; the old config goes on" in log, log
-    assert "counters: files" in log, log
+    assert re.search(r"counters: files \d+ \(opened \d+, rotations \d+, "
+                     r"truncations \d+, copies skipped \d+\), bytes \d+, "
+                     r"events \d+, skipped \d+, keys \d+, alerts \d+ "
+                     r"\(repeats after restart dropped \d+, dedup table "
+                     r"restarts 0\), checkpoints \d+, reloads \d+", log), log
     assert "sk_live_decoy" not in log, "a key in the log"
 
 
