@@ -108,6 +108,50 @@ static inline size_t kw_str_find3(const char *p, size_t i, size_t n, char a,
 	return i;
 }
 
+/*
+ * A text built in a fixed buffer, piece by piece, cut where the buffer
+ * ends: what snprintf of the whole text would write (pieces given as
+ * "%.*s" end at a NUL of theirs, as printf's do), without its cost on the
+ * paths that build a text an alert. buf[0..cap) always holds a
+ * NUL-terminated string; cap >= 1.
+ */
+struct kw_text {
+	char *p;
+	size_t cap, n; /* n: bytes held, < cap */
+};
+
+static inline struct kw_text kw_text_at(char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	return (struct kw_text){buf, cap, 0};
+}
+
+/* Appends s[0..len), up to a NUL in it. */
+static inline void kw_text_put(struct kw_text *t, const char *s, size_t len)
+{
+	const char *nul = len ? (const char *)memchr(s, '\0', len) : NULL;
+	size_t room = t->cap - 1 - t->n;
+
+	if (nul)
+		len = (size_t)(nul - s);
+	if (len > room)
+		len = room;
+	if (len)
+		memcpy(t->p + t->n, s, len);
+	t->n += len;
+	t->p[t->n] = '\0';
+}
+
+static inline void kw_text_puts(struct kw_text *t, const char *s)
+{
+	kw_text_put(t, s, strlen(s));
+}
+
+static inline void kw_text_str(struct kw_text *t, struct kw_str s)
+{
+	kw_text_put(t, s.p, s.n);
+}
+
 /* The length (1..4) of the well-formed UTF-8 character at s, of which n
  * bytes are there to read (n >= 1), or 0 when it is not one: no overlong
  * form, no UTF-16 surrogate, nothing past U+10FFFF (what jansson takes). */

@@ -133,10 +133,14 @@ const char *kw_detect_key_label(const struct kw_keyent *key, char *buf,
 {
 	const struct kw_keyconf *kc = kw_detect_keyconf(key);
 
-	if (kc && kc->name)
-		snprintf(buf, cap, "%s (%s)", kw_keyent_id(key), kc->name);
-	else
-		snprintf(buf, cap, "%s", kw_keyent_id(key));
+	struct kw_text t = kw_text_at(buf, cap);
+
+	kw_text_puts(&t, kw_keyent_id(key));
+	if (kc && kc->name) {
+		kw_text_puts(&t, " (");
+		kw_text_puts(&t, kc->name);
+		kw_text_puts(&t, ")");
+	}
 	return buf;
 }
 
@@ -148,8 +152,11 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 	struct kw_alert_key ak;
 	enum kw_status st;
 
+	struct kw_text id;
+
 	memset(&ak, 0, sizeof(ak));
-	snprintf(ak.id, sizeof(ak.id), "%s", kw_keyent_id(key));
+	id = kw_text_at(ak.id, sizeof(ak.id));
+	kw_text_puts(&id, kw_keyent_id(key));
 	if (key->flags & KW_KEYENT_PRINCIPAL) {
 		/* The principal is what was learnt; the key is this
 		 * session's. */

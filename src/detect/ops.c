@@ -269,26 +269,35 @@ static enum kw_severity tier_severity(const struct ops *o,
  * "(through cloudformation.amazonaws.com)" or "". */
 static const char *how(const struct kw_event *ev, char *buf, size_t cap)
 {
+	struct kw_text t = kw_text_at(buf, cap);
 	const char *outcome = "";
-	int n = 0;
+	bool open = false;
 
 	if (refused(ev))
 		outcome = "refused by the API";
 	else if (ev->status >= 400)
 		outcome = "failed";
-	buf[0] = '\0';
-	if (ev->method.n || ev->path.n)
-		n = snprintf(buf, cap, " (%.*s %.*s%s%s", (int)ev->method.n,
-			     ev->method.p, (int)ev->path.n, ev->path.p,
-			     *outcome ? ", " : "", outcome);
-	else if (*outcome)
-		n = snprintf(buf, cap, " (%s", outcome);
-	if (n >= 0 && (size_t)n < cap && invoked_by_service(ev))
-		n += snprintf(buf + n, cap - (size_t)n, "%sthrough %.*s",
-			      n ? ", " : " (", (int)ev->cloud->invoked_by.n,
-			      ev->cloud->invoked_by.p);
-	if (n > 0 && (size_t)n < cap)
-		snprintf(buf + n, cap - (size_t)n, ")");
+	if (ev->method.n || ev->path.n) {
+		kw_text_puts(&t, " (");
+		kw_text_str(&t, ev->method);
+		kw_text_puts(&t, " ");
+		kw_text_str(&t, ev->path);
+		if (*outcome)
+			kw_text_puts(&t, ", ");
+		kw_text_puts(&t, outcome);
+		open = true;
+	} else if (*outcome) {
+		kw_text_puts(&t, " (");
+		kw_text_puts(&t, outcome);
+		open = true;
+	}
+	if (invoked_by_service(ev)) {
+		kw_text_puts(&t, open ? ", through " : " (through ");
+		kw_text_str(&t, ev->cloud->invoked_by);
+		open = true;
+	}
+	if (open)
+		kw_text_puts(&t, ")");
 	return buf;
 }
 
@@ -367,9 +376,14 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 		kw_alert_suppress_str(&a, "op", ev->op);
 		if (v && v->match)
 			kw_alert_suppress_str(&a, "match", kw_str_c(v->match));
-		snprintf(subject, sizeof(subject), "op=%.*s%s%s", (int)ev->op.n,
-			 ev->op.p, v && v->match ? " match=" : "",
-			 v && v->match ? v->match : "");
+		struct kw_text t = kw_text_at(subject, sizeof(subject));
+
+		kw_text_puts(&t, "op=");
+		kw_text_str(&t, ev->op);
+		if (v && v->match) {
+			kw_text_puts(&t, " match=");
+			kw_text_puts(&t, v->match);
+		}
 	}
 	kw_alert_set_id(&a, subject);
 	kw_emit(emit, &a);

@@ -444,6 +444,48 @@ static void test_skips_count_and_sample(void **state)
  * loop: every start in every length up to 80, in buffers with the bytes
  * it looks for here and there, read from a malloc of exactly the length
  * (ASan: nothing read past n). */
+/* kw_text against snprintf of the same pieces as "%.*s" each: the same
+ * bytes for every cut, with pieces empty, long, or holding a NUL. */
+static void test_text_as_snprintf(void **state)
+{
+	uint64_t x = 0x74657874ULL;
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		char piece[3][24], want[48], got[48];
+		size_t len[3], cap;
+		struct kw_text t;
+
+		for (int i = 0; i < 3; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			len[i] = (size_t)(x >> 58) % 21; /* 0..20 */
+			for (size_t k = 0; k < len[i]; k++) {
+				x = x * 6364136223846793005ULL +
+				    1442695040888963407ULL;
+				/* now and then a NUL inside */
+				piece[i][k] =
+					(x >> 59) == 0
+						? '\0'
+						: (char)('a' + (x >> 40) % 26);
+			}
+		}
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		cap = 1 + (size_t)(x >> 40) % sizeof(got);
+		memset(want, 'w', sizeof(want));
+		memset(got, 'g', sizeof(got));
+		snprintf(want, cap, "%.*s%.*s%.*s", (int)len[0], piece[0],
+			 (int)len[1], piece[1], (int)len[2], piece[2]);
+		t = kw_text_at(got, cap);
+		for (int i = 0; i < 3; i++)
+			kw_text_put(&t, piece[i], len[i]);
+		assert_string_equal(got, want);
+		assert_int_equal(t.n, strlen(want));
+		for (size_t k = t.n + 1; k < sizeof(got); k++)
+			assert_int_equal(got[k],
+					 'g'); /* nothing past its NUL */
+	}
+}
+
 static void test_str_find3(void **state)
 {
 	static const char pool[] = "/?#a/b?c#d\x80\xff";
@@ -569,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_skip_names),
 		cmocka_unit_test(test_skips_count_and_sample),
 		cmocka_unit_test(test_str_find3),
+		cmocka_unit_test(test_text_as_snprintf),
 		cmocka_unit_test(test_distinct_estimate),
 		cmocka_unit_test(test_distinct_merge),
 	};
