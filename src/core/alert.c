@@ -351,10 +351,14 @@ void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
 	}
 	if (!text)
 		text = buf;
-	scrub(a, (struct kw_str){text, strlen(text)}, a->summary,
-	      sizeof(a->summary));
+	kw_alert_summary_text(a, kw_str_c(text));
 	if (text != buf)
 		free(text);
+}
+
+void kw_alert_summary_text(struct kw_alert *a, struct kw_str text)
+{
+	scrub(a, text, a->summary, sizeof(a->summary));
 }
 
 /* jansson refuses invalid UTF-8; log fields are validated by the scanner,

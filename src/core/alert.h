@@ -162,6 +162,9 @@ void kw_alert_set_id(struct kw_alert *a, const char *subject);
 /* Summary, printf-style, redacted by value, cut to fit (marked "…"). */
 void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same for a text already made: whole, never cut before (a key cut
+ * there would keep the piece before the cut). */
+void kw_alert_summary_text(struct kw_alert *a, struct kw_str text);
 
 /* Evidence and suppress fields. Strings are copied, redacted by value and
  * cut to KW_ALERT_TEXT_MAX; a NULL or empty value is left out. A JSON value

@@ -118,12 +118,19 @@ static inline size_t kw_str_find3(const char *p, size_t i, size_t n, char a,
 struct kw_text {
 	char *p;
 	size_t cap, n; /* n: bytes held, < cap */
+	size_t want;   /* bytes the whole text needs (snprintf's return) */
 };
 
 static inline struct kw_text kw_text_at(char *buf, size_t cap)
 {
 	buf[0] = '\0';
-	return (struct kw_text){buf, cap, 0};
+	return (struct kw_text){buf, cap, 0, 0};
+}
+
+/* Whether the text was cut: buf is too small for it (want + 1 is not). */
+static inline bool kw_text_cut(const struct kw_text *t)
+{
+	return t->want > t->n;
 }
 
 /* Appends s[0..len), up to a NUL in it. */
@@ -134,6 +141,7 @@ static inline void kw_text_put(struct kw_text *t, const char *s, size_t len)
 
 	if (nul)
 		len = (size_t)(nul - s);
+	t->want += len;
 	if (len > room)
 		len = room;
 	if (len)

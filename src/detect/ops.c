@@ -301,6 +301,49 @@ static const char *how(const struct kw_event *ev, char *buf, size_t cap)
 	return buf;
 }
 
+/* The alert's summary into t: "<label> performed <op>... (<how>)". */
+static void summary_in(struct kw_text *t, const char *label,
+		       const struct kw_event *ev, const struct kw_verdict *v,
+		       const char *note, const char *what)
+{
+	kw_text_puts(t, label);
+	kw_text_puts(t, " performed ");
+	if (v && v->tier == KW_TIER_NEVER_ROUTINE) {
+		kw_text_str(t, ev->op);
+		kw_text_puts(t, note);
+		kw_text_puts(t, ": ");
+		kw_text_puts(t, what[0]	    ? what + 2
+				: v->reason ? v->reason
+					    : "");
+		kw_text_puts(t, " (never routine)");
+		return;
+	}
+	if (v)
+		kw_text_puts(t, "the sensitive operation ");
+	kw_text_str(t, ev->op);
+	kw_text_puts(t, " for the first time");
+	kw_text_puts(t, note);
+	kw_text_puts(t, what);
+}
+
+/* The summary made whole (on the heap when the stack's buffer is short),
+ * then redacted into the alert. */
+static void summarise(struct kw_alert *a, const char *label,
+		      const struct kw_event *ev, const struct kw_verdict *v,
+		      const char *note, const char *what)
+{
+	char buf[1024], *big = NULL;
+	struct kw_text t = kw_text_at(buf, sizeof(buf));
+
+	summary_in(&t, label, ev, v, note, what);
+	if (kw_text_cut(&t) && (big = malloc(t.want + 1)) != NULL) {
+		t = kw_text_at(big, t.want + 1);
+		summary_in(&t, label, ev, v, note, what);
+	}
+	kw_alert_summary_text(a, (struct kw_str){t.p, t.n});
+	free(big);
+}
+
 static void op_alert(const struct ops *o, const struct kw_event *ev,
 		     struct kw_keyent *key, const struct ops_key *st,
 		     const struct kw_verdict *v, const struct kw_emit *emit)
@@ -330,17 +373,7 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 		snprintf(what + w, sizeof(what) - w, "%s%s", w ? "; " : ": ",
 			 v->person_why);
 	}
-	if (v && v->tier == KW_TIER_NEVER_ROUTINE)
-		kw_alert_summary(&a, "%s performed %.*s%s: %s (never routine)",
-				 label, (int)ev->op.n, ev->op.p, note,
-				 what[0]     ? what + 2
-				 : v->reason ? v->reason
-					     : "");
-	else
-		kw_alert_summary(&a,
-				 "%s performed %s%.*s for the first time%s%s",
-				 label, v ? "the sensitive operation " : "",
-				 (int)ev->op.n, ev->op.p, note, what);
+	summarise(&a, label, ev, v, note, what);
 	kw_alert_evidence_str(&a, "op", ev->op);
 	kw_alert_evidence_str(&a, "access",
 			      kw_str_c(kw_access_name(ev->access)));

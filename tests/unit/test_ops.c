@@ -321,6 +321,62 @@ static void test_person(void **state)
 	teardown_f(&f);
 }
 
+/* A summary longer than the stack's buffer is made whole on the heap
+ * before it is redacted. Here the key, 100 bytes, is in the operation
+ * twelve times, each replaced by its 15-byte id, so what a cut at the
+ * buffer's end would have lost (from 1023 bytes in: 8 bytes into the
+ * tenth key) is well inside the 511 bytes the summary shows. */
+static void test_long_summary(void **state)
+{
+	struct kw_emit emit = {.fn = on_alert, .ctx = NULL};
+	struct kw_keyent *ent = NULL;
+	struct kw_event ev;
+	struct fixture f;
+	char key[101], op[1400], want[512];
+	const char *sum;
+	size_t n = 80;
+
+	(void)state;
+	setup_cfg(&f, "{}");
+	emit.ctx = &f;
+	memcpy(key, "sk_live_", 8);
+	memset(key + 8, 'k', 92);
+	key[100] = '\0';
+	memset(op, 'x', n); /* the tenth key starts 8 bytes before 1023 */
+	for (int i = 0; i < 12; i++) {
+		memcpy(op + n, key, 100);
+		op[n + 100] = '/';
+		n += 101;
+	}
+	op[n] = '\0';
+	memset(&ev, 0, sizeof(ev));
+	ev.key = kw_str_c(key);
+	ev.status = 200;
+	ev.livemode = -1;
+	for (int i = 0; i < 2; i++) {
+		ev.ts = f.t0 + i * 90 * HOUR; /* learnt, then a new one */
+		ev.op = kw_str_c(i ? op : "charges.list");
+		assert_int_equal(
+			kw_keytab_get(f.tab, key, 100, ev.ts, &ent, NULL),
+			KW_OK);
+		kw_detect_ops.observe(f.self, &ev, ent, kw_keytab_state(ent),
+				      &emit);
+	}
+	assert_int_equal(f.n, 1);
+	sum = field(f.alerts[0], "summary");
+	/* each key its id, and the text's end still there */
+	n = (size_t)snprintf(want, sizeof(want),
+			     "sk_live_" E "kkkk performed "
+			     "%.80s",
+			     op);
+	for (int i = 0; i < 12; i++)
+		n += (size_t)snprintf(want + n, sizeof(want) - n,
+				      "sk_live_" E "kkkk/");
+	snprintf(want + n, sizeof(want) - n, " for the first time");
+	assert_string_equal(sum, want);
+	teardown_f(&f);
+}
+
 static void test_first_seen_after_learning(void **state)
 {
 	struct fixture f;
@@ -579,6 +635,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_first_seen_after_learning),
+		cmocka_unit_test(test_long_summary),
 		cmocka_unit_test(test_sensitive_during_learning),
 		cmocka_unit_test(test_never_routine),
 		cmocka_unit_test(test_first_sight),
