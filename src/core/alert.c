@@ -75,7 +75,13 @@ static bool utf8_ok(const unsigned char *p, size_t n)
 {
 	size_t i = 0;
 
-	while (i < n && p[i] < 0x80) /* most text is ASCII */
+	/* most text is ASCII: eight bytes a step while it is */
+	for (uint64_t w; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (w & UINT64_C(0x8080808080808080))
+			break;
+	}
+	while (i < n && p[i] < 0x80)
 		i++;
 	for (size_t len; i < n; i += len) {
 		len = kw_utf8_len(p + i, n - i);
