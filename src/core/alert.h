@@ -215,15 +215,17 @@ void kw_alert_trees(struct kw_alert *a);
  * change it. */
 json_t *kw_alert_tree(const struct kw_alert *a, enum kw_alert_part part);
 
+/* dst = src, member by member, without the unused tails of its fixed
+ * arrays: each text up to its NUL, the flat form's used fields and text,
+ * the requests it has (an alert is some 2.9 KB, of which a few hundred
+ * bytes mean something). Owned parts move with it: src must then be
+ * forgotten (kw_alert_forget) or dst's parts take a reference of their
+ * own. */
+void kw_alert_move(struct kw_alert *dst, const struct kw_alert *src);
+
 /* Deep copy (for queues), with its parts as trees. Always KW_OK: a part
  * that cannot be copied for lack of memory is left out and dst is marked
  * incomplete. */
-/* dst = src, field by field: what its fixed arrays hold past a string's
- * NUL, a flat form's used text and fields and the requests it has is
- * not copied (an alert is some 2.9 KB, of which a few hundred bytes
- * mean something). Owned parts move with it: src must then be forgotten
- * (kw_alert_forget) or dst's parts take a reference of their own. */
-void kw_alert_move(struct kw_alert *dst, const struct kw_alert *src);
 enum kw_status kw_alert_copy(struct kw_alert *dst, const struct kw_alert *src);
 
 /* A copy of src's plain fields, without its JSON trees (evidence,

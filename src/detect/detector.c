@@ -132,7 +132,6 @@ const char *kw_detect_key_label(const struct kw_keyent *key, char *buf,
 				size_t cap)
 {
 	const struct kw_keyconf *kc = kw_detect_keyconf(key);
-
 	struct kw_text t = kw_text_at(buf, cap);
 
 	kw_text_puts(&t, kw_keyent_id(key));
@@ -151,7 +150,6 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 	const struct kw_keyconf *kc = kw_detect_keyconf(key);
 	struct kw_alert_key ak;
 	enum kw_status st;
-
 	struct kw_text id;
 
 	memset(&ak, 0, sizeof(ak));
