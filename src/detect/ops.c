@@ -406,11 +406,11 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 		kw_alert_suppress_str(&a, "match", kw_str_c(v->match));
 		snprintf(subject, sizeof(subject), "match=%s", v->match);
 	} else {
+		struct kw_text t = kw_text_at(subject, sizeof(subject));
+
 		kw_alert_suppress_str(&a, "op", ev->op);
 		if (v && v->match)
 			kw_alert_suppress_str(&a, "match", kw_str_c(v->match));
-		struct kw_text t = kw_text_at(subject, sizeof(subject));
-
 		kw_text_puts(&t, "op=");
 		kw_text_str(&t, ev->op);
 		if (v && v->match) {
