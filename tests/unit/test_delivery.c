@@ -31,6 +31,7 @@
 #include "alert/delivery.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "str_count.h"
 
 #define ELLIPSIS "\xe2\x80\xa6"
 #define T0 (INT64_C(1795770843) * 1000000) /* 2026-11-27T09:14:03Z */
@@ -204,15 +205,6 @@ static size_t read_file(const char *path, char *buf, size_t cap)
 	return n;
 }
 
-static size_t count(const char *hay, const char *needle)
-{
-	size_t n = 0;
-
-	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-		n++;
-	return n;
-}
-
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_retry_then_ok(void **state)
@@ -300,7 +292,7 @@ static void test_dead_letter(void **state)
 	snprintf(want, sizeof(want), "%s/script-sinks-0.dead.jsonl", dir);
 	assert_string_equal(st.dead_path, want);
 	read_file(st.dead_path, buf, sizeof(buf));
-	assert_int_equal(count(buf, "\n"), 1);
+	assert_int_equal(str_count(buf, "\n"), 1);
 	assert_non_null(strstr(buf,
 			       "\"sink\":\"script (sinks[0])\","
 			       "\"error\":\"HTTP 400: "
@@ -341,10 +333,10 @@ static void test_spool_replay(void **state)
 	assert_int_equal(st.pending, 3);
 	assert_int_equal(st.delivered, 0);
 	read_file(st.spool, buf, sizeof(buf));
-	assert_int_equal(count(buf, "{\"seq\":"), 3);
+	assert_int_equal(str_count(buf, "{\"seq\":"), 3);
 	assert_int_equal(strncmp(buf, "{\"seq\":1,\"alert\":{\"schema\":", 27),
 			 0);
-	assert_int_equal(count(buf, "\"done\""), 0);
+	assert_int_equal(str_count(buf, "\"done\""), 0);
 	kw_delivery_destroy(d);
 
 	/* The next start delivers them first, in order, once. */
@@ -594,7 +586,7 @@ static void test_spool_hostile(void **state)
 	read_file(path, buf, sizeof(buf));
 	assert_int_equal(strncmp(buf, "{\"seq\":1,\"alert\":", 17), 0);
 	assert_non_null(strstr(buf, "{\"seq\":2,\"alert\":"));
-	assert_int_equal(count(buf, "{\"seq\":"), 2);
+	assert_int_equal(str_count(buf, "{\"seq\":"), 2);
 
 	/* The next start delivers both, in order, once. */
 	d = start(&k2, dir, 0);

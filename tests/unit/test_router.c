@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "stderr_capture.h"
+#include "str_count.h"
 #include "config_fixture.h"
 
 #define T0 (INT64_C(1795770843) * 1000000) /* 2026-11-27T09:14:03Z */
@@ -55,16 +56,6 @@ static void flood(struct kw_router *r, int first, int n, int64_t t)
 	}
 }
 
-/* How many times needle is in s. */
-static size_t occurrences(const char *s, const char *needle)
-{
-	size_t n = 0;
-
-	for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
-		n++;
-	return n;
-}
-
 static void test_dedup_restart_said_once(void **state)
 {
 	struct kw_config *cfg = cfg_load("{\"dedup_window\": \"1h\"}");
@@ -86,7 +77,7 @@ static void test_dedup_restart_said_once(void **state)
 	flood(r, HALF + 1, HALF + 1, T0);
 	capture_end(&cap, out, sizeof(out));
 	assert_string_equal(out, warning);
-	assert_int_equal(occurrences(out, "afresh"), 1);
+	assert_int_equal(str_count(out, "afresh"), 1);
 	assert_int_equal(kw_router_stats(r)->dedup_restarts, 2);
 	assert_int_equal(kw_router_stats(r)->delivered, 2 * (HALF + 1));
 	assert_int_equal(kw_router_stats(r)->deduped, 0);
