@@ -327,6 +327,7 @@ static int check_input(struct kw_cli_setup *s, const struct kw_cli_common *c,
 	struct kw_error err;
 	uint64_t not_data[KW_NOT_DATA_MAX] = {0};
 	size_t matched = 0, entries = 0;
+	uint64_t problems;
 	int rc = KW_EXIT_USAGE;
 
 	kw_error_clear(&err);
@@ -354,6 +355,7 @@ static int check_input(struct kw_cli_setup *s, const struct kw_cli_common *c,
 			   kw_engine_conf_matched(engine, i);
 	}
 	kw_cli_unmatched_keys(engine, s->cfg);
+	problems = kw_skips_problems(&st->skips);
 	printf("input: %llu input%s read, %llu event%s from %s%llu key%s, %llu "
 	       "request%s without a key, %llu problem%s; %zu of %zu keys[] "
 	       "entries (decoys aside) matched a key\n",
@@ -364,9 +366,9 @@ static int check_input(struct kw_cli_setup *s, const struct kw_cli_common *c,
 	       st->keys_distinct == 1 ? "" : "s",
 	       (unsigned long long)st->unauthenticated,
 	       st->unauthenticated == 1 ? "" : "s",
-	       (unsigned long long)kw_skips_problems(&st->skips),
-	       kw_skips_problems(&st->skips) == 1 ? "" : "s", matched, entries);
-	if (kw_skips_problems(&st->skips) || st->inputs_failed)
+	       (unsigned long long)problems, problems == 1 ? "" : "s", matched,
+	       entries);
+	if (problems || st->inputs_failed)
 		rc = KW_EXIT_INPUT;
 cleanup:
 	if (err.msg[0])
