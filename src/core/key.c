@@ -319,13 +319,24 @@ void kw_key_redact(const char *key, size_t n, char *out, size_t cap)
  * 32 by chance) has the key searched for the window's bytes. A piece is
  * made of the key's own bytes, so a window holding a byte the key lacks (a
  * space, a '/' in most keys) is passed over without a hash. Only text long
- * enough to hold a piece or the key is searched at all. The filter is made
- * once an alert (a new key each, at a million keys): a bit an insert, no
- * table to probe.
+ * enough to hold a piece or the key is searched at all.
+ *
+ * The filter is made for a key only once its texts have had DIRECT_MAX
+ * such windows: before that, each window is looked for in the key itself.
+ * At a million keys an alert has a new key, and its texts (a request id, a
+ * path, a summary) hold few windows made of the key's bytes (one an alert
+ * in the generated logs): looking for each in the key costs a fraction of
+ * indexing the key's hundred windows. A long text, or a key that raises
+ * many alerts, gets the filter.
  */
 
 #define PIECE KW_KEY_PIECE
 #define ROLL_BASE 0x100000001b3ull
+/* Windows of a key's texts looked for in the key before it gets a filter:
+ * a look costs some 130 instructions (the key's bytes searched for the
+ * window's first, then the rest compared), the filter of a 107-byte key
+ * some 3,000 (callgrind). */
+#define DIRECT_MAX 24
 /* The filter: at least 32 bits a window of the key, a power of two. */
 #define GRAM_BITS_MIN 512
 #define GRAM_BITS_MAX 16384
@@ -346,8 +357,10 @@ struct needles {
 	struct kw_str s[3]; /* the key and its percent-encoded forms */
 	size_t n, longest;
 	uint64_t grams[GRAM_BITS_MAX / 64]; /* the filter of its windows */
-	unsigned shift;	   /* a hash's bit: h >> shift; 0: no filter (key <
-			      PIECE) */
+	unsigned shift;	   /* a hash's bit: h >> shift (with the filter) */
+	bool pieces;	   /* the key has pieces (PIECE bytes or more) */
+	bool indexed;	   /* grams, shift and top are made */
+	unsigned direct;   /* windows looked for without the filter */
 	uint64_t bytes[4]; /* the bytes the key holds, a bit each */
 	/* the same, a byte each: 0x80 when the key holds it, else 0 */
 	_Alignas(16) unsigned char holds[256];
@@ -478,7 +491,8 @@ static void byte_set(uint64_t set[4], unsigned char seen[256],
 static void needles_init(struct needles *nd, struct kw_str key)
 {
 	nd->n = nd->longest = 0;
-	nd->shift = 0;
+	nd->indexed = false;
+	nd->direct = 0;
 	if (key.n > KW_KEY_MAX_LEN)
 		key.n = KW_KEY_MAX_LEN; /* longer is no key (the decoder) */
 	nd->key = key;
@@ -488,34 +502,42 @@ static void needles_init(struct needles *nd, struct kw_str key)
 	nd->s[nd->n++] = key;
 	nd->longest = key.n;
 	encode_forms(nd, key);
-	if (key.n >= PIECE)
-		index_grams(nd);
+	nd->pieces = key.n >= PIECE;
 }
 
-/* The longest piece of the key that starts at p (n >= PIECE bytes), given
- * the hash of its first PIECE bytes; 0 when none. */
-static size_t piece_at(const struct needles *nd, uint64_t h, const char *p,
-		       size_t n)
+/* The longest piece of the key that starts at p (n >= PIECE bytes); 0 when
+ * none. Every place of the window in the key (where the key holds its
+ * first byte, then the rest compared), each run on as far as the text and
+ * the key agree. */
+static size_t piece_search(const struct needles *nd, const char *p, size_t n)
 {
 	const char *k = nd->key.p, *end = nd->key.p + nd->key.n;
+	const char *last = end - PIECE; /* the last place a window fits */
 	size_t best = 0;
 
-	if (!gram_in(nd, h))
-		return 0;
-	/* every place of the window in the key, each run on as far as the
-	 * text and the key agree */
-	while ((k = memmem(k, (size_t)(end - k), p, PIECE)) != NULL) {
-		size_t max = (size_t)(end - k), len = PIECE;
+	for (; k <= last; k++) {
+		size_t max, len = PIECE;
 
-		if (max > n)
-			max = n;
+		k = memchr(k, p[0], (size_t)(last - k) + 1);
+		if (!k)
+			break;
+		if (memcmp(k + 1, p + 1, PIECE - 1) != 0)
+			continue;
+		max = (size_t)(end - k) < n ? (size_t)(end - k) : n;
 		while (len < max && p[len] == k[len])
 			len++;
 		if (len > best)
 			best = len;
-		k++;
 	}
 	return best;
+}
+
+/* The same for the window at p whose hash is h (rolled by the caller),
+ * once the key has its filter. */
+static size_t piece_at(const struct needles *nd, uint64_t h, const char *p,
+		       size_t n)
+{
+	return gram_in(nd, h) ? piece_search(nd, p, n) : 0;
 }
 
 /* Bit k of the result: whether the window of PIECE bytes ending at byte k
@@ -534,8 +556,8 @@ static uint64_t full_windows(uint64_t m, unsigned carry)
 
 /* The first place in p[0..n) that holds the key (a form of it or a piece):
  * where, and its length in *len (the longest there). */
-static const char *needles_find(const struct needles *nd, const char *p,
-				size_t n, size_t *len)
+static const char *needles_find(struct needles *nd, const char *p, size_t n,
+				size_t *len)
 {
 	const char *best = NULL;
 	uint64_t h = 0;
@@ -544,7 +566,7 @@ static const char *needles_find(const struct needles *nd, const char *p,
 
 	/* With pieces, not the key itself (nd->s[0]): the window at its
 	 * start is a piece that runs on for the whole key, found below. */
-	for (size_t i = nd->shift ? 1 : 0; i < nd->n; i++) {
+	for (size_t i = nd->pieces ? 1 : 0; i < nd->n; i++) {
 		const char *hit = memmem(p, n, nd->s[i].p, nd->s[i].n);
 
 		if (hit && (!best || hit < best ||
@@ -553,7 +575,7 @@ static const char *needles_find(const struct needles *nd, const char *p,
 			*len = nd->s[i].n;
 		}
 	}
-	if (!nd->shift || n < PIECE)
+	if (!nd->pieces || n < PIECE)
 		return best;
 	/* The windows whose PIECE bytes are all the key's, found 64 bytes at
 	 * a time without a branch a byte, are looked up in order, each
@@ -589,9 +611,18 @@ static const char *needles_find(const struct needles *nd, const char *p,
 
 			if (best && p + i > best)
 				return best;
-			h = roll(nd, h, p + i, i != rolled);
-			rolled = i + 1;
-			got = piece_at(nd, h, p + i, n - i);
+			if (!nd->indexed && nd->direct == DIRECT_MAX) {
+				index_grams(nd);
+				nd->indexed = true;
+			}
+			if (nd->indexed) {
+				h = roll(nd, h, p + i, i != rolled);
+				rolled = i + 1;
+				got = piece_at(nd, h, p + i, n - i);
+			} else {
+				nd->direct++;
+				got = piece_search(nd, p + i, n - i);
+			}
 			if (got && (!best || p + i < best || got > *len)) {
 				*len = got;
 				return p + i;
@@ -605,11 +636,12 @@ static const char *needles_find(const struct needles *nd, const char *p,
 }
 
 /* The needles of the key last searched for on this thread. An alert
- * scrubs its summary and each text of its evidence with one key, and
- * indexing the key costs a hash step and an insert a byte of it: the
- * table is built once a key, not once a text. The cache holds a copy of
- * the key in this thread's memory only, as the event did. */
-static const struct needles *needles_for(struct kw_str key)
+ * scrubs its summary and each text of its evidence with one key: its
+ * byte set and forms are made once a key, not once a text, and so is its
+ * filter when it gets one, and the windows looked for without it count
+ * over all of the key's texts. The cache holds a copy of the key in this
+ * thread's memory only, as the event did. */
+static struct needles *needles_for(struct kw_str key)
 {
 	static _Thread_local struct {
 		struct needles nd;
@@ -656,21 +688,20 @@ static bool put(char *out, size_t *o, size_t lim, const char *p, size_t n)
 size_t kw_key_scrub(char *out, size_t cap, struct kw_str text,
 		    struct kw_str key, const char *id)
 {
-	static const struct needles none;
-	const struct needles *nd =
-		too_short(text, key) ? &none : needles_for(key);
+	struct needles *nd = too_short(text, key) ? NULL : needles_for(key);
+	size_t longest = nd ? nd->longest : 0;
 	size_t lim = cap - 1, o = 0, i = 0, idn = strlen(id);
 	bool whole = true;
 
 	while (i < text.n && whole) {
 		/* What can still reach the output, and a key that starts
 		 * there and runs past it. */
-		size_t win = lim - o + 1 + nd->longest;
+		size_t win = lim - o + 1 + longest;
 		size_t end = text.n - i < win ? text.n : i + win;
 		size_t len = 0;
-		const char *hit =
-			nd->n ? needles_find(nd, text.p + i, end - i, &len)
-			      : NULL;
+		const char *hit = nd && nd->n ? needles_find(nd, text.p + i,
+							     end - i, &len)
+					      : NULL;
 		size_t plain = hit ? (size_t)(hit - (text.p + i)) : end - i;
 
 		whole = put(out, &o, lim, text.p + i, plain);
