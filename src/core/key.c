@@ -543,15 +543,21 @@ static size_t piece_at(const struct needles *nd, uint64_t h, const char *p,
 /* Bit k of the result: whether the window of PIECE bytes ending at byte k
  * of a block is all the key's, given m (bit k: byte k is one of the key's)
  * and how many of the bytes just before the block are (carry, below
- * PIECE). */
+ * PIECE). The block's bits sit above the bits of the bytes before it (lo),
+ * and each step keeps a bit where it and the run below it were set:
+ * runs of 2, 4, 8, then PIECE bits, in four steps rather than fifteen. */
 static uint64_t full_windows(uint64_t m, unsigned carry)
 {
-	uint64_t before = carry ? ~UINT64_C(0) << (64 - carry) : 0;
-	uint64_t q = m;
+	uint64_t hi = m, lo = carry ? ~UINT64_C(0) << (64 - carry) : 0;
 
-	for (unsigned s = 1; s < PIECE; s++)
-		q &= m << s | before >> (64 - s);
-	return q;
+	for (unsigned run = 1; run < PIECE;) {
+		unsigned s = run < PIECE - run ? run : PIECE - run;
+
+		hi &= hi << s | lo >> (64 - s);
+		lo &= lo << s;
+		run += s;
+	}
+	return hi;
 }
 
 /* The first place in p[0..n) that holds the key (a form of it or a piece):
