@@ -491,7 +491,7 @@ static void byte_set(uint64_t set[4], unsigned char seen[256],
 static void needles_init(struct needles *nd, struct kw_str key)
 {
 	nd->n = nd->longest = 0;
-	nd->indexed = false;
+	nd->pieces = nd->indexed = false;
 	nd->direct = 0;
 	if (key.n > KW_KEY_MAX_LEN)
 		key.n = KW_KEY_MAX_LEN; /* longer is no key (the decoder) */
