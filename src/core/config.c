@@ -668,6 +668,51 @@ static enum kw_status dup_strings(const json_t *arr, char ***out, size_t *n)
 	return KW_OK;
 }
 
+/* The byte a key must end with to match g, or -1 when any may (a
+ * trailing '*'; a match as short as "" only matches the empty key, which
+ * kw_config_key looks up among these). */
+static int last_byte(const struct kw_glob *g)
+{
+	if (!g->len || (g->head < g->len && !g->tail))
+		return -1;
+	return (unsigned char)g->pattern[g->len - 1];
+}
+
+/* key_last, key_at and key_any of c's keys (config.h). */
+_Static_assert(
+	KW_CONFIG_FILE_MAX <= UINT32_MAX,
+	"a key's place fits 32 bits: a config has fewer keys than bytes");
+static enum kw_status index_keys(struct kw_config *c)
+{
+	uint32_t fill[256];
+
+	c->key_last = malloc(c->nkeys * sizeof(*c->key_last));
+	c->key_any = malloc(c->nkeys * sizeof(*c->key_any));
+	if (!c->key_last || !c->key_any)
+		return KW_ENOMEM;
+	memset(c->key_at, 0, sizeof(c->key_at));
+	for (size_t i = 0; i < c->nkeys; i++) {
+		int b = last_byte(&c->keys[i].glob);
+
+		if (b >= 0)
+			c->key_at[b + 1]++;
+	}
+	for (int b = 0; b < 256; b++) {
+		c->key_at[b + 1] += c->key_at[b];
+		fill[b] = c->key_at[b];
+	}
+	c->nkey_any = 0;
+	for (size_t i = 0; i < c->nkeys; i++) {
+		int b = last_byte(&c->keys[i].glob);
+
+		if (b >= 0)
+			c->key_last[fill[b]++] = (uint32_t)i;
+		else
+			c->key_any[c->nkey_any++] = (uint32_t)i;
+	}
+	return KW_OK;
+}
+
 static enum kw_status load_key(struct kw_config *c, const json_t *o, size_t idx,
 			       struct kw_keyconf *k, struct kw_error *err)
 {
@@ -1258,6 +1303,8 @@ static enum kw_status load_json(struct kw_config *c, const json_t *root,
 			if (st != KW_OK)
 				return st;
 		}
+		if (c->nkeys && (st = index_keys(c)) != KW_OK)
+			return st;
 	}
 	if ((v = json_object_get(root, "suppress"))) {
 		st = check_array_of_objects(c, v, "suppress", err);
@@ -1468,6 +1515,8 @@ void kw_config_free(struct kw_config *c)
 		free(k->runbook_url);
 	}
 	free(c->keys);
+	free(c->key_last);
+	free(c->key_any);
 	for (size_t i = 0; c->suppress && i < c->nsuppress; i++) {
 		struct kw_suppress *s = &c->suppress[i];
 
@@ -1488,7 +1537,22 @@ void kw_config_free(struct kw_config *c)
 const struct kw_keyconf *kw_config_key(const struct kw_config *c,
 				       const char *key, size_t n)
 {
-	for (size_t i = 0; i < c->nkeys; i++) {
+	const uint32_t *b = NULL, *be = NULL, *a = c->key_any;
+	const uint32_t *ae = a ? a + c->nkey_any : NULL;
+
+	if (!c->nkeys)
+		return NULL;
+	if (n) {
+		unsigned char last = (unsigned char)key[n - 1];
+
+		b = c->key_last + c->key_at[last];
+		be = c->key_last + c->key_at[last + 1];
+	}
+	/* The keys that may match, in config order: those that end in the
+	 * key's last byte and those that end in '*', merged. */
+	while (b < be || a < ae) {
+		uint32_t i = a == ae || (b < be && *b < *a) ? *b++ : *a++;
+
 		if (kw_glob_matches(&c->keys[i].glob, key, n))
 			return &c->keys[i];
 	}

@@ -211,6 +211,13 @@ struct kw_config {
 	int64_t learn;
 	struct kw_keyconf *keys;
 	size_t nkeys;
+	/* keys[] by the byte a key must end with to match (kw_config_key):
+	 * key_last[key_at[c] .. key_at[c + 1]) are the places of those whose
+	 * match ends in byte c, key_any[0 .. nkey_any) those that end in
+	 * '*', each in config order. NULL when there are no keys. */
+	uint32_t *key_last, *key_any;
+	uint32_t key_at[257];
+	size_t nkey_any;
 	json_t *detectors; /* object: name -> options; never NULL */
 	struct kw_suppress *suppress;
 	size_t nsuppress;
@@ -261,11 +268,13 @@ enum kw_status kw_config_load_string(const char *text, const char *name,
 /* NULL-safe. */
 void kw_config_free(struct kw_config *c);
 
-/* The first keys[] entry whose match glob matches the key, or NULL. */
 /* How many threads analyse: "threads", or when it is 0 one per core this
  * process may run on (at most KW_THREADS_LIMIT). */
 unsigned kw_config_threads(const struct kw_config *c);
 
+/* The first keys[] entry whose match glob matches the key, or NULL. Only
+ * the entries whose match ends in the key's last byte or in '*' are
+ * tried: with hundreds of keys configured, a new key costs a few. */
 const struct kw_keyconf *kw_config_key(const struct kw_config *c,
 				       const char *key, size_t n);
 

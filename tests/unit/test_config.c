@@ -847,6 +847,62 @@ static void test_config_key_first_match(void **state)
 	kw_config_free(c);
 }
 
+/* kw_config_key tries only the keys whose match ends in the key's last
+ * byte or in '*': random configs of short globs over "ab*" (some of them
+ * ending in '*', some without one, "*" itself) and random keys (the empty
+ * one among them), against the first match of a walk of every key. */
+static void test_config_key_as_a_walk(void **state)
+{
+	static const char pat_alpha[] = "ab*";
+	unsigned seed = 77;
+	char json[8192], key[16];
+
+	(void)state;
+#define NEXT(m) (seed = seed * 1103515245u + 12345u, (seed >> 16) % (m))
+	for (int round = 0; round < 300; round++) {
+		size_t nkeys = 1 + NEXT(40), o = 0;
+		struct kw_config *c;
+
+		o += (size_t)snprintf(json + o, sizeof(json) - o,
+				      "{\"keys\": [");
+		for (size_t i = 0; i < nkeys; i++) {
+			size_t len = 1 + NEXT(5);
+
+			o += (size_t)snprintf(json + o, sizeof(json) - o,
+					      "%s{\"match\": \"",
+					      i ? ", " : "");
+			for (size_t k = 0; k < len; k++)
+				json[o++] = pat_alpha[NEXT(3)];
+			o += (size_t)snprintf(json + o, sizeof(json) - o,
+					      "\"}");
+		}
+		o += (size_t)snprintf(json + o, sizeof(json) - o, "]}");
+		assert_true(o < sizeof(json));
+		c = load_ok(json);
+		for (int t = 0; t < 200; t++) {
+			size_t n = NEXT(7), want = c->nkeys;
+			const struct kw_keyconf *got;
+
+			for (size_t k = 0; k < n; k++)
+				key[k] = "ab"[NEXT(2)];
+			for (size_t i = 0; i < c->nkeys && want == c->nkeys;
+			     i++) {
+				if (kw_glob_match(c->keys[i].match, key, n))
+					want = i;
+			}
+			got = kw_config_key(c, key, n);
+			if (want == c->nkeys)
+				assert_null(got);
+			else {
+				assert_non_null(got);
+				assert_int_equal(got->index, want);
+			}
+		}
+		kw_config_free(c);
+	}
+#undef NEXT
+}
+
 /* A key's name is shown in every alert about that key: a word of it that
  * holds a whole key, at its start or run into other text, is shown as that
  * word's redacted id, with one warning per word; other words are kept. */
@@ -1086,6 +1142,7 @@ int main(void)
 		cmocka_unit_test(test_cidr_parse),
 		cmocka_unit_test(test_cidr_contains),
 		cmocka_unit_test(test_keyconf_access),
+		cmocka_unit_test(test_config_key_as_a_walk),
 		cmocka_unit_test(test_config_key_first_match),
 		cmocka_unit_test(test_name_holding_a_key),
 		cmocka_unit_test(test_secret),
