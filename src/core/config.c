@@ -678,10 +678,11 @@ static int last_byte(const struct kw_glob *g)
 	return (unsigned char)g->pattern[g->len - 1];
 }
 
-/* key_last, key_at and key_any of c's keys (config.h). */
 _Static_assert(
 	KW_CONFIG_FILE_MAX <= UINT32_MAX,
-	"a key's place fits 32 bits: a config has fewer keys than bytes");
+	"a config has fewer keys than bytes: a key's place fits 32 bits");
+
+/* key_last, key_at and key_any of c's keys (config.h). */
 static enum kw_status index_keys(struct kw_config *c)
 {
 	uint32_t fill[256];
