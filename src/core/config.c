@@ -1538,22 +1538,26 @@ void kw_config_free(struct kw_config *c)
 const struct kw_keyconf *kw_config_key(const struct kw_config *c,
 				       const char *key, size_t n)
 {
-	const uint32_t *b = NULL, *be = NULL, *a = c->key_any;
-	const uint32_t *ae = a ? a + c->nkey_any : NULL;
+	const uint32_t *last = NULL;
+	size_t nlast = 0, j = 0, k = 0;
 
 	if (!c->nkeys)
 		return NULL;
 	if (n) {
-		unsigned char last = (unsigned char)key[n - 1];
+		unsigned char b = (unsigned char)key[n - 1];
 
-		b = c->key_last + c->key_at[last];
-		be = c->key_last + c->key_at[last + 1];
+		last = c->key_last + c->key_at[b];
+		nlast = c->key_at[b + 1] - c->key_at[b];
 	}
 	/* The keys that may match, in config order: those that end in the
 	 * key's last byte and those that end in '*', merged. */
-	while (b < be || a < ae) {
-		uint32_t i = a == ae || (b < be && *b < *a) ? *b++ : *a++;
+	while (j < nlast || k < c->nkey_any) {
+		uint32_t i;
 
+		if (k == c->nkey_any || (j < nlast && last[j] < c->key_any[k]))
+			i = last[j++];
+		else
+			i = c->key_any[k++];
 		if (kw_glob_matches(&c->keys[i].glob, key, n))
 			return &c->keys[i];
 	}
