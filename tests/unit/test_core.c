@@ -444,6 +444,47 @@ static void test_skips_count_and_sample(void **state)
  * loop: every start in every length up to 80, in buffers with the bytes
  * it looks for here and there, read from a malloc of exactly the length
  * (ASan: nothing read past n). */
+static void test_str_find3(void **state)
+{
+	static const char pool[] = "/?#a/b?c#d\x80\xff";
+	uint64_t x = 0x66696e6433ULL;
+
+	(void)state;
+	for (int round = 0; round < 400; round++) {
+		for (size_t n = 0; n <= 80; n++) {
+			char *p = malloc(n ? n : 1);
+
+			assert_non_null(p);
+			for (size_t k = 0; k < n; k++) {
+				x = x * 6364136223846793005ULL +
+				    1442695040888963407ULL;
+				/* sparse hits: mostly plain bytes */
+				p[k] = (x >> 59) < 3
+					       ? pool[(x >> 40) % 12]
+					       : (char)('e' + (x >> 40) % 20);
+			}
+			for (size_t i = 0; i <= n + 1; i++) {
+				size_t want = i;
+
+				while (want < n && p[want] != '/' &&
+				       p[want] != '?' && p[want] != '#')
+					want++;
+				assert_int_equal(
+					kw_str_find3(p, i, n, '/', '?', '#'),
+					want);
+				want = i;
+				while (want < n && p[want] != '?' &&
+				       p[want] != '#')
+					want++;
+				assert_int_equal(
+					kw_str_find3(p, i, n, '?', '#', '#'),
+					want);
+			}
+			free(p);
+		}
+	}
+}
+
 /* kw_text against snprintf of the same pieces as "%.*s" each: the same
  * bytes for every cut, with pieces empty, long, or holding a NUL. */
 static void test_text_as_snprintf(void **state)
@@ -483,47 +524,6 @@ static void test_text_as_snprintf(void **state)
 		for (size_t k = t.n + 1; k < sizeof(got); k++)
 			assert_int_equal(got[k],
 					 'g'); /* nothing past its NUL */
-	}
-}
-
-static void test_str_find3(void **state)
-{
-	static const char pool[] = "/?#a/b?c#d\x80\xff";
-	uint64_t x = 0x66696e6433ULL;
-
-	(void)state;
-	for (int round = 0; round < 400; round++) {
-		for (size_t n = 0; n <= 80; n++) {
-			char *p = malloc(n ? n : 1);
-
-			assert_non_null(p);
-			for (size_t k = 0; k < n; k++) {
-				x = x * 6364136223846793005ULL +
-				    1442695040888963407ULL;
-				/* sparse hits: mostly plain bytes */
-				p[k] = (x >> 59) < 3
-					       ? pool[(x >> 40) % 12]
-					       : (char)('e' + (x >> 40) % 20);
-			}
-			for (size_t i = 0; i <= n + 1; i++) {
-				size_t want = i;
-
-				while (want < n && p[want] != '/' &&
-				       p[want] != '?' && p[want] != '#')
-					want++;
-				assert_int_equal(
-					kw_str_find3(p, i, n, '/', '?', '#'),
-					want);
-				want = i;
-				while (want < n && p[want] != '?' &&
-				       p[want] != '#')
-					want++;
-				assert_int_equal(
-					kw_str_find3(p, i, n, '?', '#', '#'),
-					want);
-			}
-			free(p);
-		}
 	}
 }
 
