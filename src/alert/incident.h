@@ -97,6 +97,16 @@ enum kw_status kw_incidents_create(const struct kw_incident_opts *o,
  * table's bookkeeping. */
 void kw_incidents_listened(struct kw_incidents *in, bool listened);
 
+/* Whether the open incidents will be saved (kw_incidents_save; default
+ * true). A table no one listens to and nothing saves only counts: its
+ * entries keep no worst alert, no lists of IPs, countries and operations,
+ * no requests; ids, times, totals and the stats are the same. Both are
+ * settled by the time the first incident opens: a call after that changes
+ * no entry's form, and a bare table's messages stay counted, never sent.
+ * kw_incidents_save of such a table gives an empty array;
+ * kw_incidents_load makes the table keep whole entries again. */
+void kw_incidents_kept(struct kw_incidents *in, bool kept);
+
 /* One alert that passed the router's filters: it opens or joins the
  * incident on its key and gets its id in a->incident. Messages that were
  * waiting for the end of an earlier request go out first. */

@@ -77,6 +77,12 @@ enum kw_status kw_router_add_sink(struct kw_router *r, struct kw_sink *s)
 	return KW_OK;
 }
 
+void kw_router_keep_incidents(struct kw_router *r, bool kept)
+{
+	if (r->incidents)
+		kw_incidents_kept(r->incidents, kept);
+}
+
 size_t kw_router_nsinks(const struct kw_router *r)
 {
 	return r->nsinks;

@@ -93,6 +93,12 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a);
  * are due go out, quiet incidents close. */
 void kw_router_tick(struct kw_router *r, int64_t watermark);
 
+/* Whether the open incidents will be saved (kw_router_memory_save;
+ * default true). Say false before the first alert when nothing will: with
+ * no sink for people either, the incidents are then only counted, and an
+ * alert costs its incident no copy (kw_incidents_kept). */
+void kw_router_keep_incidents(struct kw_router *r, bool kept);
+
 /* The end of a scan (or of a daemon that keeps no state): tell the sinks
  * for people what joined their open incidents since they last heard; the
  * incidents stay open. A daemon that checkpoints keeps the news for the

@@ -514,6 +514,9 @@ int kw_cli_scan(int argc, char **argv)
 		rc = report_open(&o, &sr);
 	if (rc == KW_EXIT_OK)
 		rc = kw_cli_router(&s, true, &router);
+	/* Without --state nothing saves the open incidents. */
+	if (rc == KW_EXIT_OK)
+		kw_router_keep_incidents(router, o.common.state != NULL);
 	if (rc == KW_EXIT_OK)
 		rc = kw_cli_start_delivery(&s, router);
 	if (rc != KW_EXIT_OK)

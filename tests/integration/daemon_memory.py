@@ -10,7 +10,9 @@ restart and a kill -9, and a sink keeps its spool when sinks move.
   last checkpoint: only the journal knows it) is not delivered again
   either.
 - Two `scan --state` runs route like one: an alert raised again in the
-  second scan within its dedup window is not delivered again.
+  second scan within its dedup window is not delivered again, and a new
+  alert on a key joins the incident the first scan opened (with -o json
+  no one reads incidents, but the state file keeps them whole).
 - Spooled alerts are delivered after the sinks are reordered (spools are
   named by the sink's identity, not its position); an old position-named
   spool is moved to its sink's identity when the sink can be told; one
@@ -235,6 +237,35 @@ def case_two_scans_route_like_one(kw, d):
           "two scans: %d and %d alerts" % (len(first), len(second)))
 
 
+def case_two_scans_one_incident(kw, d):
+    """A honey publishable key is used, then 10 minutes later used to
+    write: the second scan's alert joins the incident of the first's, as
+    in one scan over both."""
+    key = "pk_live_51HxDecoyWriterKeyR4t8Ef"
+    with open(os.path.join(d, "day.1"), "w") as f:
+        f.write(line(key, 0, "req_w1"))
+    with open(os.path.join(d, "day.2"), "w") as f:
+        f.write(json.dumps({"id": "req_w2", "created": T0 + 600,
+                            "method": "POST", "path": "/v1/charges",
+                            "status": 200, "ip": "45.134.26.91",
+                            "api_key": key}) + "\n")
+    cfg = os.path.join(d, "honey.json")
+    with open(cfg, "w") as f:
+        json.dump({"keys": [{"match": "pk_live_51HxDecoy*",
+                             "name": "decoy", "honey": True}]}, f)
+    one, _ = scan(kw, d, cfg, "day.1", "day.2")
+    first, _ = scan(kw, d, cfg, "day.1", state="h.state")
+    second, _ = scan(kw, d, cfg, "day.2", state="h.state")
+    incidents = {a["incident"] for a in one}
+    check(len(one) == 3 and len(incidents) == 1,
+          "one scan: %s" % [(a["detector"], a["incident"]) for a in one])
+    check([a["id"] for a in first + second] == [a["id"] for a in one],
+          "two scans: %s" % [a["id"] for a in first + second])
+    check({a["incident"] for a in first + second} == incidents,
+          "two scans, incidents: %s" %
+          [a["incident"] for a in first + second])
+
+
 def spool_config(d, sinks):
     cfg = os.path.join(d, "kw.json")
     with open(cfg, "w") as f:
@@ -334,6 +365,7 @@ def case_orphan_spool_named(kw, d):
 
 
 CASES = [case_burst_across_restarts, case_two_scans_route_like_one,
+         case_two_scans_one_incident,
          case_spool_follows_reordered_sinks, case_old_spool_migrated,
          case_orphan_spool_named]
 

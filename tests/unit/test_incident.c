@@ -9,7 +9,7 @@
  * countries, operations, request ids); ids are stable; save and load
  * continue an incident; the worst alert is kept without a copy of its
  * evidence; an incident opened in a closed one's entry holds nothing of
- * it.
+ * it; a table no one hears or keeps counts as a whole one does.
  *
  * The one idea: the send callback records every message the router would
  * get, so each rule is checked by the messages, their times and contents.
@@ -643,6 +643,93 @@ static void test_save_load(void **state)
 	kw_incidents_destroy(in2);
 }
 
+/* A table no one listens to and nothing keeps only counts: over a long
+ * run of alerts that open, join, rise in severity, get digests, close
+ * quietly and close early for room, it gives every alert the incident id
+ * and ends with the stats a whole table gives; its save is empty; a
+ * listener that comes after the first incident gets nothing; a load makes
+ * its entries whole again. */
+static void test_counted_only(void **state)
+{
+	enum { OPEN = 200, KEYS = 600, ADDS = 5000 };
+	static const char *const dets[] = {"geo.new_ip", "ops.first_seen",
+					   "key.honey"};
+	struct record rw, rb;
+	struct kw_incidents *whole = table(&rw, OPEN), *bare = table(&rb, OPEN);
+	const struct kw_incident_stats *sw, *sb;
+	struct kw_error err;
+	json_t *saved, *none;
+	uint64_t rng = 7, told;
+	int64_t t = T0;
+	char ip[32];
+
+	(void)state;
+	kw_incidents_listened(whole, false);
+	kw_incidents_kept(bare, false);
+	kw_incidents_listened(bare, false);
+	for (int i = 0; i < ADDS; i++) {
+		char id[KW_ALERT_ID_LEN + 1];
+		int key;
+		enum kw_severity sev;
+		const char *det;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		key = (int)((rng >> 33) % KEYS);
+		sev = (enum kw_severity)(KW_SEV_LOW + (rng >> 20) % 3);
+		det = dets[(rng >> 24) % 3];
+		t += (int64_t)((rng >> 28) % 3) * 2000000; /* 0-4 s */
+		snprintf(ip, sizeof(ip), "10.0.%d.%d", key % 7, (int)(rng % 5));
+		memcpy(id, add(whole, key, det, sev, t, ip), sizeof(id));
+		assert_string_equal(add(bare, key, det, sev, t, ip), id);
+		if (i % 1000 == 499)
+			t += 2 * HOUR; /* every open one falls quiet */
+		if (i % 40 == 39) {
+			kw_incidents_tick(whole, t - 30 * MIN);
+			kw_incidents_tick(bare, t - 30 * MIN);
+		}
+	}
+	kw_incidents_drain(whole);
+	kw_incidents_drain(bare);
+	sw = kw_incidents_stats(whole);
+	sb = kw_incidents_stats(bare);
+	assert_true(sw->evicted > 100 && sw->closed > sw->evicted);
+	assert_true(sw->joined > 1000 && sw->messages > sw->opened);
+	assert_int_equal(sb->opened, sw->opened);
+	assert_int_equal(sb->closed, sw->closed);
+	assert_int_equal(sb->evicted, sw->evicted);
+	assert_int_equal(sb->messages, sw->messages);
+	assert_int_equal(sb->joined, sw->joined);
+	assert_int_equal(sb->oom, 0);
+	assert_int_equal(sb->most_alerts, sw->most_alerts);
+	assert_int_equal(sb->most_messages, sw->most_messages);
+	assert_int_equal(kw_incidents_open(bare), kw_incidents_open(whole));
+	assert_int_equal(rw.n, 0);
+	assert_int_equal(rb.n, 0);
+
+	saved = kw_incidents_save(whole);
+	none = kw_incidents_save(bare);
+	assert_int_equal(json_array_size(saved), kw_incidents_open(whole));
+	assert_int_equal(json_array_size(none), 0);
+	json_decref(none);
+
+	/* Too late to be heard: counted, not sent. */
+	told = sb->messages;
+	kw_incidents_listened(bare, true);
+	add(bare, 1, "key.honey", KW_SEV_CRITICAL, t, NULL);
+	kw_incidents_tick(bare, t + 10 * HOUR);
+	assert_int_equal(rb.n, 0);
+	assert_true(sb->messages > told);
+
+	kw_error_clear(&err);
+	assert_int_equal(kw_incidents_load(bare, saved, &err), KW_OK);
+	none = kw_incidents_save(bare);
+	assert_true(json_equal(none, saved));
+	json_decref(none);
+	json_decref(saved);
+	kw_incidents_destroy(whole);
+	kw_incidents_destroy(bare);
+}
+
 /* The incident keeps its worst alert's evidence as the alert had it, not a
  * copy (the router changes it no more once routed): the message carries
  * the very object, and it lives on after the alert is gone. A worse alert
@@ -847,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_worst_shared),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_reused_entry),
+		cmocka_unit_test(test_counted_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
