@@ -867,8 +867,11 @@ static struct incident *open_entry(struct kw_incidents *in, uint64_t fp,
 	}
 	set_worst(in, e, a);
 	e->fp = fp;
-	decimal(t, a->time);
-	kw_alert_make_id(e->id, "kwi_", parts, 3);
+	/* An unread alert's incident is not named: nothing shows its id. */
+	if (!a->unread) {
+		decimal(t, a->time);
+		kw_alert_make_id(e->id, "kwi_", parts, 3);
+	}
 	e->opened = e->last = e->last_msg = a->time;
 	push_last(in, a->time);
 	e->interval = in->o.digest;

@@ -45,6 +45,7 @@ enum kw_status kw_router_create(const struct kw_config *cfg,
 	}
 	r->cfg = cfg;
 	r->min = min_severity;
+	r->incidents_kept = true;
 	if (cfg->incidents.enabled) {
 		struct kw_incident_opts io = {
 			.close_after = cfg->incidents.close_after,
@@ -79,6 +80,7 @@ enum kw_status kw_router_add_sink(struct kw_router *r, struct kw_sink *s)
 
 void kw_router_keep_incidents(struct kw_router *r, bool kept)
 {
+	r->incidents_kept = kept;
 	if (r->incidents)
 		kw_incidents_kept(r->incidents, kept);
 }
@@ -244,6 +246,17 @@ static bool discards(const struct kw_router *r, size_t i)
 	const struct kw_sink *k = r->sinks[i];
 
 	return k->ops->discards && k->ops->discards(k->self);
+}
+
+bool kw_router_reads(const struct kw_router *r)
+{
+	if (r->on_alert || (r->incidents && r->incidents_kept))
+		return true;
+	for (size_t i = 0; i < r->nsinks; i++) {
+		if (!discards(r, i))
+			return true;
+	}
+	return false;
 }
 
 /* Hand one rendered alert to sink i: its delivery queue, or directly. */
@@ -538,7 +551,7 @@ bool kw_router_submit(struct kw_router *r, struct kw_alert *a)
 		r->stats.deduped++;
 	} else {
 		passed = true;
-		if (repeats)
+		if (repeats && !a->unread)
 			note_repeats(a, repeats, since);
 		r->stats.delivered++;
 		if ((uint64_t)a->severity + 1 > r->stats.max_severity_seen)

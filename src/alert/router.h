@@ -99,6 +99,15 @@ void kw_router_tick(struct kw_router *r, int64_t watermark);
  * alert costs its incident no copy (kw_incidents_kept). */
 void kw_router_keep_incidents(struct kw_router *r, bool kept);
 
+/* Whether anything reads what an alert says beyond the router's counts:
+ * a sink that does not discard what it gets (every sink but stdout with
+ * -o none), the on_alert tap (a report), or open incidents that are kept
+ * (kw_router_keep_incidents). When nothing does, the alerts may be made
+ * unread (core/alert.h); the router counts them, matches its suppress
+ * rules and remembers their ids as for any other. Ask once the sinks and
+ * taps are set. */
+bool kw_router_reads(const struct kw_router *r);
+
 /* The end of a scan (or of a daemon that keeps no state): tell the sinks
  * for people what joined their open incidents since they last heard; the
  * incidents stay open. A daemon that checkpoints keeps the news for the

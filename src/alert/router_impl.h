@@ -42,6 +42,7 @@ struct kw_router {
 	bool dedup_said;
 	int64_t newest;			/* the newest alert time seen */
 	struct kw_incidents *incidents; /* NULL: incidents are off */
+	bool incidents_kept;		/* kw_router_keep_incidents */
 	kw_router_pass_fn *on_pass;	/* NULL: none; deliveries not gated */
 	void *pass_ctx;
 	kw_router_alert_fn *on_alert; /* NULL: none (a report's tap) */

@@ -536,8 +536,13 @@ int kw_cli_scan(int argc, char **argv)
 				    ? show_progress
 				    : NULL,
 		.report = sr.rep != NULL,
+		.unread = !kw_router_reads(router),
 		.threads = kw_config_threads(s.cfg),
 	};
+	if (eo.unread)
+		kw_log_debug("scan", "nothing reads the alerts (-o none, no "
+				     "other sink, no --report or --state): "
+				     "they are only counted");
 	kw_error_clear(&err);
 	if (kw_engine_create(&eo, &engine, &err) != KW_OK) {
 		kw_log_error(NULL, "%s", err.msg);

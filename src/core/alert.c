@@ -345,6 +345,8 @@ void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (a->unread)
+		return;
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
@@ -364,7 +366,8 @@ void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
 
 void kw_alert_summary_text(struct kw_alert *a, struct kw_str text)
 {
-	scrub(a, text, a->summary, sizeof(a->summary));
+	if (!a->unread)
+		scrub(a, text, a->summary, sizeof(a->summary));
 }
 
 /* jansson refuses invalid UTF-8; log fields are validated by the scanner,
@@ -410,13 +413,14 @@ static void put_text(struct kw_alert *a, enum kw_alert_part part,
 void kw_alert_evidence_str(struct kw_alert *a, const char *name,
 			   struct kw_str v)
 {
-	if (v.p && v.n)
+	if (v.p && v.n && !a->unread)
 		put_text(a, KW_ALERT_EVIDENCE, name, v);
 }
 
 void kw_alert_evidence_int(struct kw_alert *a, const char *name, int64_t v)
 {
-	if (!flat_set(a, KW_ALERT_EVIDENCE, name, FLAT_INT, NULL, 0, v))
+	if (!a->unread &&
+	    !flat_set(a, KW_ALERT_EVIDENCE, name, FLAT_INT, NULL, 0, v))
 		put(a, a->evidence, name, json_integer(v));
 }
 
@@ -424,6 +428,8 @@ void kw_alert_evidence_time(struct kw_alert *a, const char *name, int64_t us)
 {
 	char buf[32];
 
+	if (a->unread)
+		return;
 	put_strict(a, KW_ALERT_EVIDENCE, name,
 		   kw_time_format(us, buf, sizeof(buf)));
 }
@@ -475,6 +481,10 @@ static bool flat_json(struct kw_alert *a, const char *name, const json_t *v)
 
 void kw_alert_evidence_json(struct kw_alert *a, const char *name, json_t *v)
 {
+	if (a->unread) {
+		json_decref(v);
+		return;
+	}
 	/* v NULL: the caller could not build it. */
 	if (v)
 		scrub_json(a, v, 0);
@@ -507,7 +517,7 @@ void kw_alert_add_request(struct kw_alert *a, struct kw_str rid)
 	char buf[sizeof(a->requests[0])];
 	size_t n;
 
-	if (!rid.n || a->nrequests >= KW_ALERT_MAX_REQUESTS)
+	if (!rid.n || a->nrequests >= KW_ALERT_MAX_REQUESTS || a->unread)
 		return;
 	n = scrub(a, rid, buf, sizeof(buf));
 	for (unsigned i = 0; i < a->nrequests; i++) {
@@ -520,8 +530,11 @@ void kw_alert_add_request(struct kw_alert *a, struct kw_str rid)
 
 void kw_alert_add_link(struct kw_alert *a, const char *request, const char *url)
 {
-	size_t n = strlen(url);
+	size_t n;
 
+	if (a->unread)
+		return;
+	n = strlen(url);
 	if (a->flat.on && !utf8_ok((const unsigned char *)url, n)) {
 		a->incomplete = true; /* as link_new refuses it */
 		return;

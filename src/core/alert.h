@@ -137,6 +137,14 @@ struct kw_alert {
 	 * alert is still routed and delivered with what it holds (losing it
 	 * would lose more); the router counts it, and scan fails with it. */
 	bool incomplete;
+	/* Nothing reads this alert but the router's counts (a scan whose
+	 * only sink is -o none, with no report and no state: kw_router_reads
+	 * says so, and the detector's kw_emit carries it). Only what the
+	 * router counts and matches by is filled: detector, severity, time,
+	 * key, id and the suppress fields. The summary, evidence, request
+	 * and link setters return at once, and a detector may skip what it
+	 * makes only for them. Set after kw_alert_init (which clears it). */
+	bool unread;
 	/* Set by the engine: the event-time stream whose event last fed the
 	 * alert's key (engine.h, struct kw_engine_input); 0 for files and
 	 * for alerts not about one key. Never rendered. */
@@ -159,7 +167,9 @@ enum kw_status kw_alert_init(struct kw_alert *a, const char *detector,
  * always give the same id. */
 void kw_alert_set_id(struct kw_alert *a, const char *subject);
 
-/* Summary, printf-style, redacted by value, cut to fit (marked "…"). */
+/* Summary, printf-style, redacted by value, cut to fit (marked "…").
+ * This and the setters of evidence, requests and links do nothing on an
+ * unread alert (a->unread). */
 void kw_alert_summary(struct kw_alert *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* The same for a text already made: whole, never cut before (a key cut

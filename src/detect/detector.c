@@ -143,8 +143,9 @@ const char *kw_detect_key_label(const struct kw_keyent *key, char *buf,
 	return buf;
 }
 
-enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
-			       enum kw_severity sev, const struct kw_event *ev,
+enum kw_status kw_detect_alert(struct kw_alert *a, const struct kw_emit *emit,
+			       const char *detector, enum kw_severity sev,
+			       const struct kw_event *ev,
 			       const struct kw_keyent *key)
 {
 	const struct kw_keyconf *kc = kw_detect_keyconf(key);
@@ -180,12 +181,15 @@ enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
 	ak.mode = (enum kw_key_mode)key->mode;
 	/* The config's name for the key, redacted by value like request
 	 * text: a key pasted as its own name is not shown whole. */
-	if (kc && kc->name)
+	if (kc && kc->name && !emit->unread)
 		kw_key_scrub(ak.name, sizeof(ak.name), kw_str_c(kc->name),
 			     ev->key, kw_keyent_id(key));
 	st = kw_alert_init(a, detector, sev, ev->ts, &ak);
 	if (st != KW_OK)
 		return st;
+	a->unread = emit->unread;
+	if (a->unread)
+		return KW_OK; /* the rest is only read */
 	/* A key learnt on its own still acts for someone: say who (after
 	 * init, so that its suppression stays the key's). */
 	if (!(key->flags & KW_KEYENT_PRINCIPAL) && ev->cloud && ev->principal.n)
@@ -254,14 +258,16 @@ static bool fill_link(const char *tpl, const char *rid, const char *region,
 void kw_detect_finish_alert(struct kw_alert *a, const struct kw_config *cfg,
 			    const struct kw_models *models)
 {
-	const char *tpl = cfg->link_request;
-	size_t n;
-	/* NUL-terminated in either form of the alert */
-	const char *region = kw_alert_evidence_text(a, "region", &n);
-	const char *rb = json_string_value(json_object_get(
-		kw_detect_options(cfg, a->detector), "runbook_url"));
+	const char *tpl = cfg->link_request, *region, *rb;
 	char url[1024];
+	size_t n;
 
+	if (a->unread)
+		return;
+	/* NUL-terminated in either form of the alert */
+	region = kw_alert_evidence_text(a, "region", &n);
+	rb = json_string_value(json_object_get(
+		kw_detect_options(cfg, a->detector), "runbook_url"));
 	if (!a->runbook[0] && rb)
 		snprintf(a->runbook, sizeof(a->runbook), "%s", rb);
 	if (!tpl)

@@ -65,6 +65,10 @@ struct kw_emit {
 	void *(*overflow)(void *ctx, struct kw_keyent *key, const void *state,
 			  bool make);
 	void *ctx;
+	/* Nothing reads the alerts' contents (struct kw_alert's unread):
+	 * kw_detect_alert marks each so, and a family skips what it would
+	 * make only for their summary and evidence. */
+	bool unread;
 };
 
 static inline void kw_emit(const struct kw_emit *e, struct kw_alert *a)
@@ -280,13 +284,17 @@ const json_t *kw_detect_options(const struct kw_config *cfg,
 enum kw_status kw_detect_check_config(const struct kw_config *cfg,
 				      struct kw_error *err);
 
-/* Start an alert about key for event ev: detector, severity, event time,
- * key id/fp/kind/mode/name, the request id, and the event's key as the
- * alert's secret, so that everything copied in from the request is
- * redacted by value (core/alert.h). The caller adds the summary, evidence
- * and subject, then calls kw_alert_set_id() and kw_emit(). */
-enum kw_status kw_detect_alert(struct kw_alert *a, const char *detector,
-			       enum kw_severity sev, const struct kw_event *ev,
+/* Start an alert about key for event ev, to go to emit: detector,
+ * severity, event time, key id/fp/kind/mode/name, the request id, and the
+ * event's key as the alert's secret, so that everything copied in from
+ * the request is redacted by value (core/alert.h). The caller adds the
+ * summary, evidence and subject, then calls kw_alert_set_id() and
+ * kw_emit(). When emit says no one reads them (emit->unread), the alert
+ * is unread: it holds what the router counts and matches by, and the
+ * setters of what only people and sinks read do nothing. */
+enum kw_status kw_detect_alert(struct kw_alert *a, const struct kw_emit *emit,
+			       const char *detector, enum kw_severity sev,
+			       const struct kw_event *ev,
 			       const struct kw_keyent *key);
 
 /* The last touches before an alert goes to the router (the engine calls

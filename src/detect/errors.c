@@ -141,8 +141,9 @@ static void errors_alert(struct close_ctx *cx, int64_t start,
 		sev = KW_SEV_HIGH;
 	memset(&ev, 0, sizeof(ev));
 	ev.ts = start + e->window;
-	if (kw_detect_alert(&a, "rate.errors", kw_learned_sev(cx->key, sev),
-			    &ev, cx->key) != KW_OK)
+	if (kw_detect_alert(&a, cx->emit, "rate.errors",
+			    kw_learned_sev(cx->key, sev), &ev,
+			    cx->key) != KW_OK)
 		return;
 	kw_time_format(start, t, sizeof(t));
 	if (floor)
@@ -269,7 +270,8 @@ void kw_auth_alert(const struct kw_auth_conf *c, const struct kw_event *ev,
 	char label[256], ip[64], subject[80], from[32];
 	const char *parts[3];
 
-	if (kw_detect_alert(&a, "auth.failures", KW_SEV_HIGH, ev, key) != KW_OK)
+	if (kw_detect_alert(&a, emit, "auth.failures", KW_SEV_HIGH, ev, key) !=
+	    KW_OK)
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
 	kw_alert_summary(&a,

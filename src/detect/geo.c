@@ -539,8 +539,8 @@ static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
 	/* Servers scaling out stay low whatever the network is. */
 	if (!scale_out && (anonymous(g) || new_hosting(s, g)))
 		sev = step(sev, 1);
-	if (kw_detect_alert(&a, "geo.new_ip", for_key(sev, key), ev, key) !=
-	    KW_OK)
+	if (kw_detect_alert(&a, emit, "geo.new_ip", for_key(sev, key), ev,
+			    key) != KW_OK)
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
 	if (g && g->asn)
@@ -584,7 +584,7 @@ static void alert_new_network(const struct geo_state *s,
 
 	if (anonymous(g) || new_hosting(s, g))
 		sev = step(sev, 1);
-	if (kw_detect_alert(&a, "geo.new_network", for_key(sev, key), ev,
+	if (kw_detect_alert(&a, emit, "geo.new_network", for_key(sev, key), ev,
 			    key) != KW_OK)
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
@@ -627,7 +627,7 @@ static void alert_new_country(const struct geo_state *s,
 
 	if (anonymous(g))
 		sev = step(sev, 1);
-	if (kw_detect_alert(&a, "geo.new_country", for_key(sev, key), ev,
+	if (kw_detect_alert(&a, emit, "geo.new_country", for_key(sev, key), ev,
 			    key) != KW_OK)
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
@@ -659,8 +659,8 @@ static void alert_travel(const struct geo *self, const struct geo_state *s,
 
 	if (anonymous(g))
 		sev = step(sev, 1);
-	if (kw_detect_alert(&a, "geo.impossible_travel", for_key(sev, key), ev,
-			    key) != KW_OK)
+	if (kw_detect_alert(&a, emit, "geo.impossible_travel",
+			    for_key(sev, key), ev, key) != KW_OK)
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
 	memset(&from, 0, sizeof(from));
@@ -708,7 +708,7 @@ static void country_policy(const struct kw_event *ev, struct kw_keyent *key,
 		if (!strcmp(kc->allow_countries[i], g->country))
 			return;
 	}
-	if (kw_detect_alert(&a, "geo.country_not_allowed",
+	if (kw_detect_alert(&a, emit, "geo.country_not_allowed",
 			    for_key(KW_SEV_HIGH, key), ev, key) != KW_OK)
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));

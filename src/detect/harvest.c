@@ -192,8 +192,8 @@ static void raise_alert(const struct harvest *h, const struct kw_event *ev,
 	(void)h;
 	if (denied && sev > KW_SEV_LOW)
 		sev--;
-	if (kw_detect_alert(&a, "ops.harvest", kw_learned_sev(key, sev), ev,
-			    key) != KW_OK)
+	if (kw_detect_alert(&a, emit, "ops.harvest", kw_learned_sev(key, sev),
+			    ev, key) != KW_OK)
 		return;
 	window_text(ci->window, win, sizeof(win));
 	arr = json_array();

@@ -106,8 +106,8 @@ static void raise_alert(const struct kw_event *ev, struct kw_keyent *key,
 	struct kw_alert a;
 	char label[256], ip[64], subject[128];
 
-	if (kw_detect_alert(&a, "key.instance_outside", KW_SEV_HIGH, ev, key) !=
-	    KW_OK)
+	if (kw_detect_alert(&a, emit, "key.instance_outside", KW_SEV_HIGH, ev,
+			    key) != KW_OK)
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
 	kw_alert_summary(&a,

@@ -344,22 +344,14 @@ static void summarise(struct kw_alert *a, const char *label,
 	free(big);
 }
 
-static void op_alert(const struct ops *o, const struct kw_event *ev,
-		     struct kw_keyent *key, const struct ops_key *st,
-		     const struct kw_verdict *v, const struct kw_emit *emit)
+/* What a person reads of an ops alert: its summary and evidence. */
+static void op_describe(struct kw_alert *a, const struct kw_event *ev,
+			const struct kw_keyent *key, const struct ops_key *st,
+			const struct kw_verdict *v)
 {
-	struct kw_alert a;
-	char label[256], ip[64], subject[300], note[300];
-	const char *det = v ? "ops.sensitive" : "ops.first_seen";
-	enum kw_severity sev = KW_SEV_LOW;
-
+	char label[256], ip[64], note[300];
 	char what[400] = "";
 
-	if (v && !(v->tier == KW_TIER_ROUTINE && bulk(ev) && !v->match))
-		sev = tier_severity(o, ev, key, v);
-	if (kw_detect_alert(&a, det, kw_learned_sev(key, sev), ev, key) !=
-	    KW_OK)
-		return;
 	kw_detect_key_label(key, label, sizeof(label));
 	how(ev, note, sizeof(note));
 	/* ": opens ... to every address on the internet (0.0.0.0/0)" */
@@ -373,33 +365,51 @@ static void op_alert(const struct ops *o, const struct kw_event *ev,
 		snprintf(what + w, sizeof(what) - w, "%s%s", w ? "; " : ": ",
 			 v->person_why);
 	}
-	summarise(&a, label, ev, v, note, what);
-	kw_alert_evidence_str(&a, "op", ev->op);
-	kw_alert_evidence_str(&a, "access",
+	summarise(a, label, ev, v, note, what);
+	kw_alert_evidence_str(a, "op", ev->op);
+	kw_alert_evidence_str(a, "access",
 			      kw_str_c(kw_access_name(ev->access)));
-	kw_alert_evidence_str(&a, "method", ev->method);
-	kw_alert_evidence_str(&a, "path", ev->path);
+	kw_alert_evidence_str(a, "method", ev->method);
+	kw_alert_evidence_str(a, "path", ev->path);
 	if (ev->status)
-		kw_alert_evidence_int(&a, "status", ev->status);
+		kw_alert_evidence_int(a, "status", ev->status);
 	if (ev->ip.family)
 		kw_alert_evidence_str(
-			&a, "ip",
+			a, "ip",
 			kw_str_c(kw_ip_format(&ev->ip, ip, sizeof(ip))));
 	if (v && v->reason)
-		kw_alert_evidence_str(&a, "sensitive", kw_str_c(v->reason));
+		kw_alert_evidence_str(a, "sensitive", kw_str_c(v->reason));
 	if (v) {
-		kw_alert_evidence_str(&a, "tier",
+		kw_alert_evidence_str(a, "tier",
 				      kw_str_c(kw_tier_name(v->tier)));
-		kw_alert_evidence_str(&a, "tactic",
+		kw_alert_evidence_str(a, "tactic",
 				      kw_str_c(kw_tactic_name(v->tactic)));
-		kw_alert_evidence_str(&a, "match", kw_str_c(v->match));
-		kw_alert_evidence_str(&a, "found", kw_str_c(v->found));
-		kw_alert_evidence_str(&a, "person", kw_str_c(v->person));
+		kw_alert_evidence_str(a, "match", kw_str_c(v->match));
+		kw_alert_evidence_str(a, "found", kw_str_c(v->found));
+		kw_alert_evidence_str(a, "person", kw_str_c(v->person));
 	}
 	if (invoked_by_service(ev))
-		kw_alert_evidence_str(&a, "invoked_by", ev->cloud->invoked_by);
-	kw_alert_evidence_int(&a, "known_ops", st->ops);
-	kw_alert_evidence_time(&a, "learned_since", key->first_seen);
+		kw_alert_evidence_str(a, "invoked_by", ev->cloud->invoked_by);
+	kw_alert_evidence_int(a, "known_ops", st->ops);
+	kw_alert_evidence_time(a, "learned_since", key->first_seen);
+}
+
+static void op_alert(const struct ops *o, const struct kw_event *ev,
+		     struct kw_keyent *key, const struct ops_key *st,
+		     const struct kw_verdict *v, const struct kw_emit *emit)
+{
+	struct kw_alert a;
+	char subject[300];
+	const char *det = v ? "ops.sensitive" : "ops.first_seen";
+	enum kw_severity sev = KW_SEV_LOW;
+
+	if (v && !(v->tier == KW_TIER_ROUTINE && bulk(ev) && !v->match))
+		sev = tier_severity(o, ev, key, v);
+	if (kw_detect_alert(&a, emit, det, kw_learned_sev(key, sev), ev, key) !=
+	    KW_OK)
+		return;
+	if (!a.unread)
+		op_describe(&a, ev, key, st, v);
 	/* An identity rule is about who acted, whatever the operation:
 	 * one alert per principal and rule, not per operation. */
 	if (v && v->identity) {

@@ -65,7 +65,8 @@ static __attribute__((noinline)) void check_ip(const struct kw_event *ev,
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
 	if (key->mode == KW_MODE_TEST)
 		sev = KW_SEV_MEDIUM;
-	if (kw_detect_alert(&a, "geo.ip_not_allowed", sev, ev, key) != KW_OK)
+	if (kw_detect_alert(&a, emit, "geo.ip_not_allowed", sev, ev, key) !=
+	    KW_OK)
 		return;
 	kw_alert_summary(&a,
 			 "%s was used from %s, outside its allowed networks "

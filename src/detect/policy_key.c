@@ -104,7 +104,8 @@ static void honey(const struct kw_event *ev, struct kw_keyent *key,
 	struct kw_alert a;
 	char label[256], from[96], note[160];
 
-	if (kw_detect_alert(&a, "key.honey", KW_SEV_CRITICAL, ev, key) != KW_OK)
+	if (kw_detect_alert(&a, emit, "key.honey", KW_SEV_CRITICAL, ev, key) !=
+	    KW_OK)
 		return;
 	kw_alert_summary(&a,
 			 "decoy key %s was used%s%s: it is planted, never "
@@ -127,7 +128,7 @@ static void expired(const struct kw_event *ev, struct kw_keyent *key,
 	char label[256], from[96], when[32], note[160];
 	enum kw_severity sev = accepted ? KW_SEV_CRITICAL : KW_SEV_HIGH;
 
-	if (kw_detect_alert(&a, "key.expired_used",
+	if (kw_detect_alert(&a, emit, "key.expired_used",
 			    step_down_for_test(key, sev), ev, key) != KW_OK)
 		return;
 	kw_alert_summary(
@@ -161,7 +162,7 @@ static void exposed(const struct kw_event *ev, struct kw_keyent *key,
 	struct kw_alert a;
 	char label[256];
 
-	if (kw_detect_alert(&a, "key.client_exposed",
+	if (kw_detect_alert(&a, emit, "key.client_exposed",
 			    step_down_for_test(key, KW_SEV_HIGH), ev,
 			    key) != KW_OK)
 		return;

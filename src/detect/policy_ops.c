@@ -65,7 +65,7 @@ static void publishable(const struct kw_event *ev, struct kw_keyent *key,
 	char label[256], subject[300];
 	bool accepted = ev->status >= 200 && ev->status < 400;
 
-	if (kw_detect_alert(&a, "ops.not_permitted",
+	if (kw_detect_alert(&a, emit, "ops.not_permitted",
 			    accepted ? KW_SEV_CRITICAL : KW_SEV_HIGH, ev,
 			    key) != KW_OK)
 		return;
@@ -93,7 +93,8 @@ static void restricted(const struct kw_event *ev, struct kw_keyent *key,
 		sev = KW_SEV_CRITICAL;
 	if (key->mode == KW_MODE_TEST)
 		sev--;
-	if (kw_detect_alert(&a, "ops.not_permitted", sev, ev, key) != KW_OK)
+	if (kw_detect_alert(&a, emit, "ops.not_permitted", sev, ev, key) !=
+	    KW_OK)
 		return;
 	kw_alert_summary(&a,
 			 "%s called %.*s, which needs %s on %.*s; its "

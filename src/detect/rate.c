@@ -484,7 +484,7 @@ static void spike(struct close_ctx *cx, uint32_t idx, int64_t start, unsigned n,
 
 	memset(&ev, 0, sizeof(ev));
 	ev.ts = start + r->window;
-	if (kw_detect_alert(&a, "rate.spike",
+	if (kw_detect_alert(&a, cx->emit, "rate.spike",
 			    kw_learned_sev(cx->key, severity(r->ratio, x, xp)),
 			    &ev, cx->key) != KW_OK)
 		return;

@@ -52,6 +52,12 @@ struct kw_engine_opts {
 	 * per minute and operations): about 1 KB more per key, and a little
 	 * work per event, only when set. */
 	bool report;
+	/* Nothing reads the alerts but the router's counts (scan asks
+	 * kw_router_reads once its router is set up): each alert is then
+	 * made unread (core/alert.h), without the summary, evidence and
+	 * links no one would see. The counts and the alerts that pass are
+	 * the same either way. */
+	bool unread;
 	/* Threads that analyse (-j, config "threads"): 0 or 1 is the
 	 * caller's alone; more run the stages in parallel, with the same
 	 * results (engine_impl.h). */

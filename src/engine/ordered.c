@@ -268,6 +268,7 @@ enum kw_status kw_ordered_init(struct kw_engine *e, struct kw_ordered *m,
 	m->emit.fn = merge_emit;
 	m->emit.note = merge_note;
 	m->emit.ctx = m;
+	m->emit.unread = e->opts.unread;
 	for (size_t i = 0; all[i] && i < KW_ENGINE_MAX_FAMILIES; i++) {
 		m->glob[i].ops = all[i];
 		if (!all[i]->observe_global && !all[i]->observe_unauth)

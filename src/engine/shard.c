@@ -1078,6 +1078,7 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 	s->emit.note = shard_note;
 	s->emit.overflow = shard_overflow;
 	s->emit.ctx = s;
+	s->emit.unread = e->opts.unread;
 	s->out = kw_ordered_direct;
 	s->out.ctx = &e->ord;
 	s->worker = &e->worker;

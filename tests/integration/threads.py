@@ -26,6 +26,11 @@ HTML, with each key's timeline of requests), a file sink's file and the
   - records of 200 KB to 1.5 MB among short ones, some over --max-line
     (the buffers the pipeline's reader keeps its records in grow).
 
+And alerts that nothing reads are counted as the ones written: the eval
+week and the flood with `-o none` (no other sink, no report, no state:
+the alerts are made without their summaries and evidence) give the
+standard error and exit status of `-o json`, at every thread count.
+
 usage: threads.py KEYWATCH KWGEN [COUNTS]
 
 COUNTS is the thread counts to compare, separated by commas (default
@@ -286,6 +291,39 @@ def floods(keywatch, tmp):
         print("FAIL flood over four files: not 4 inputs read")
 
 
+def counted_only(keywatch, tmp):
+    conf = os.path.join(tmp, "week-stdout.json")
+    c = json.load(open(os.path.join(tmp, "week.json")))
+    c["sinks"] = [{"type": "stdout"}]
+    json.dump(c, open(conf, "w"))
+    cases = (("eval week", ["-c", conf, "week.jsonl.gz"]),
+             ("flood", ["--max-keys", "20000", "flood.jsonl.gz"]))
+    for name, args in cases:
+        bad = []
+        for j in THREADS:
+            written = run(keywatch, ["scan", "-o", "json"] + args, tmp, j)
+            counted = run(keywatch, ["scan", "-o", "none"] + args, tmp, j)
+            if written[0] != counted[0]:
+                bad.append("-j %s: exit status %d with -o json, %d with "
+                           "-o none" % (j, written[0], counted[0]))
+            if written[2] != counted[2]:
+                bad.append("-j %s: standard error differs:\n%s\n---\n%s" %
+                           (j, written[2].decode(), counted[2].decode()))
+            if counted[1] or written[1].count(b"\n") < 50:
+                bad.append("-j %s: %d alert lines with -o json, %d bytes "
+                           "with -o none" % (j, written[1].count(b"\n"),
+                                             len(counted[1])))
+        verbose = run(keywatch, ["scan", "-v", "-o", "none"] + args, tmp,
+                      THREADS[0])
+        if b"they are only counted" not in verbose[2]:
+            bad.append("-o none did not count the alerts only")
+        if bad:
+            FAILED.append("counted only: " + name)
+            print("FAIL counted only: %s\n  %s" % (name, "\n  ".join(bad)))
+        else:
+            print("ok   counted only: %s" % name)
+
+
 def damaged(keywatch, tmp):
     path = os.path.join(tmp, "damaged.jsonl.gz")
     rnd = random.Random(9)
@@ -342,7 +380,7 @@ def main():
         THREADS[:] = sys.argv[3].split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for step in (goldens, lambda k, t: eval_week(k, kwgen, t), floods,
-                     damaged, long_records):
+                     counted_only, damaged, long_records):
             t0 = time.time()
             step(keywatch, tmp)
             print("     (%.0f s)" % (time.time() - t0))

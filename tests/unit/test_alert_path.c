@@ -13,7 +13,12 @@
  *     every alert, in order: after a kick, and at the end without one;
  *   - incident messages that no sink for people reads are counted as sent
  *     but never built: the table's counts and the incident ids the alerts
- *     get are those of a table whose messages are read.
+ *     get are those of a table whose messages are read;
+ *   - an alert nothing reads (kw_router_reads false: scan -o none) is
+ *     made unread: its setters of summary, evidence, requests and links
+ *     do nothing, its id and suppress fields are those of the whole
+ *     alert, and a router counts, dedups, suppresses and groups unread
+ *     alerts into incidents exactly as it does whole ones.
  *
  * The one idea: recording sinks (and a recording send callback) show what
  * arrived; the same alerts go through the cheap path and the full one.
@@ -128,6 +133,7 @@ static void make(struct kw_alert *a, int key, int i, char *id)
 			 KW_OK);
 	kw_alert_summary(a, "alert %d on key %d", i, key);
 	kw_alert_evidence_str(a, "ip", kw_str_c("203.0.113.9"));
+	kw_alert_suppress_str(a, "op", kw_str_c(i % 2 ? "a.list" : "b.create"));
 	snprintf(subject, sizeof(subject), "n=%d", i);
 	kw_alert_set_id(a, subject);
 	if (id)
@@ -415,6 +421,162 @@ static void test_incidents_unheard(void **state)
 	kw_incidents_destroy(unheard);
 }
 
+/* make()'s alert, unread: what it says is set and not kept. */
+static void make_unread(struct kw_alert *a, int key, int i)
+{
+	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_LIVE};
+	char subject[32];
+
+	snprintf(k.id, sizeof(k.id), "sk_live_" ELLIPSIS "%04d", key);
+	snprintf(k.fp, sizeof(k.fp), "%016x", 0x1000 + key);
+	assert_int_equal(kw_alert_init(a, "ops.not_permitted", KW_SEV_HIGH,
+				       T0 + (int64_t)i * 1000, &k),
+			 KW_OK);
+	a->unread = true;
+	kw_alert_summary(a, "alert %d on key %d", i, key);
+	kw_alert_evidence_str(a, "ip", kw_str_c("203.0.113.9"));
+	kw_alert_suppress_str(a, "op", kw_str_c(i % 2 ? "a.list" : "b.create"));
+	snprintf(subject, sizeof(subject), "n=%d", i);
+	kw_alert_set_id(a, subject);
+}
+
+static void on_alert_tap(void *ctx, const struct kw_alert *a)
+{
+	(void)ctx;
+	(void)a;
+}
+
+/* ---- alerts nothing reads ------------------------------------------------
+ */
+
+static void test_router_reads(void **state)
+{
+	struct kw_config *cfg = cfg_load("{}");
+	struct kw_router *r = NULL;
+	struct rec none = {.discard = true}, all = {0};
+	struct kw_error err;
+
+	(void)state;
+	assert_int_equal(kw_router_create(cfg, KW_SEV_INFO, &r, &err), KW_OK);
+	/* open incidents are kept (saved) unless told otherwise */
+	assert_true(kw_router_reads(r));
+	kw_router_keep_incidents(r, false);
+	assert_false(kw_router_reads(r));
+	assert_int_equal(kw_router_add_sink(r, rec_sink(&none, "none")), KW_OK);
+	assert_false(kw_router_reads(r));
+	kw_router_on_alert(r, on_alert_tap, NULL);
+	assert_true(kw_router_reads(r));
+	kw_router_on_alert(r, NULL, NULL);
+	assert_false(kw_router_reads(r));
+	assert_int_equal(kw_router_add_sink(r, rec_sink(&all, "all")), KW_OK);
+	assert_true(kw_router_reads(r));
+	kw_router_destroy(r);
+	kw_config_free(cfg);
+}
+
+static void test_unread_setters(void **state)
+{
+	struct kw_alert a, whole;
+	json_t *want = json_pack("{s:s}", "op", "refunds.create");
+
+	(void)state;
+	make(&whole, 1, 7, NULL);
+	assert_int_equal(kw_alert_init(&a, "ops.not_permitted", KW_SEV_HIGH,
+				       whole.time, &whole.key),
+			 KW_OK);
+	a.unread = true;
+	kw_alert_summary(&a, "alert %d", 7);
+	kw_alert_summary_text(&a, kw_str_c("alert 7"));
+	kw_alert_evidence_str(&a, "ip", kw_str_c("203.0.113.9"));
+	kw_alert_evidence_int(&a, "status", 200);
+	kw_alert_evidence_time(&a, "since", T0);
+	kw_alert_evidence_json(&a, "list", json_pack("[i]", 1));
+	kw_alert_add_request(&a, kw_str_c("req_1"));
+	kw_alert_add_link(&a, "req_1", "https://example.test/req_1");
+	kw_alert_suppress_str(&a, "op", kw_str_c("refunds.create"));
+	kw_alert_set_id(&a, "n=7");
+	assert_string_equal(a.summary, "");
+	assert_null(kw_alert_evidence_text(&a, "ip", &(size_t){0}));
+	assert_int_equal(a.nrequests, 0);
+	assert_null(kw_alert_link(&a, "req_1"));
+	assert_null(a.evidence); /* the list made no tree either */
+	assert_false(a.incomplete);
+	/* what the router matches and dedups by is whole */
+	assert_true(kw_alert_suppress_has(&a, want));
+	assert_string_equal(a.id, whole.id);
+	json_decref(want);
+	kw_alert_clear(&a);
+	kw_alert_clear(&whole);
+}
+
+/* A router fed unread alerts counts what one fed the same alerts whole
+ * counts: delivered, deduped, suppressed, below the minimum, per detector,
+ * and the same incidents; the unread alerts' incidents have no id. */
+static void test_unread_routed(void **state)
+{
+	struct kw_config *cfg = cfg_load(
+		"{\"dedup_window\": \"3m\", \"incidents\": {\"max_open\": 4},"
+		" \"suppress\": [{\"key\": \"sk_live_*0003\"},"
+		" {\"key\": \"sk_live_*0004\", \"op\": \"a.list\"}]}");
+	struct kw_router *r[2] = {NULL, NULL};
+	struct rec none[2] = {{.discard = true}, {.discard = true}};
+	const struct kw_router_stats *s0, *s1;
+	struct kw_error err;
+	int64_t t = T0;
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(
+			kw_router_create(cfg, KW_SEV_MEDIUM, &r[k], &err),
+			KW_OK);
+		kw_router_keep_incidents(r[k], false);
+		kw_router_add_sink(r[k], rec_sink(&none[k], "none"));
+		assert_false(kw_router_reads(r[k]));
+	}
+	/* 9 keys over 4 incident places, 400 alerts an event second apart
+	 * to 2 minutes apart: repeats within and past the window, a
+	 * suppressed key, some below the minimum severity. */
+	for (int i = 0; i < 400; i++) {
+		t += i % 5 ? 1000000 : 2 * MIN;
+		for (int k = 0; k < 2; k++) {
+			struct kw_alert a;
+
+			if (k) /* as kw_detect_alert makes it */
+				make_unread(&a, i % 9, i % 3);
+			else
+				make(&a, i % 9, i % 3, NULL);
+			a.time = t;
+			a.severity = i % 11 ? KW_SEV_HIGH : KW_SEV_LOW;
+			kw_router_submit(r[k], &a);
+		}
+		if (i % 25 == 24) {
+			kw_router_tick(r[0], t);
+			kw_router_tick(r[1], t);
+		}
+	}
+	kw_router_tell_incidents(r[0]);
+	kw_router_tell_incidents(r[1]);
+	s0 = kw_router_stats(r[0]);
+	s1 = kw_router_stats(r[1]);
+	assert_true(s0->deduped > 0 && s0->below > 0);
+	assert_true(s0->suppressed > 50); /* by key, and by key and op */
+	assert_true(s0->delivered > 100);
+	assert_int_equal(s1->raised, s0->raised);
+	assert_int_equal(s1->delivered, s0->delivered);
+	assert_int_equal(s1->deduped, s0->deduped);
+	assert_int_equal(s1->suppressed, s0->suppressed);
+	assert_int_equal(s1->below, s0->below);
+	assert_int_equal(s1->max_severity_seen, s0->max_severity_seen);
+	assert_int_equal(s1->ndetectors, s0->ndetectors);
+	assert_int_equal(s1->by_detector[0].count, s0->by_detector[0].count);
+	assert_true(kw_router_incidents(r[0])->evicted > 0);
+	assert_same_incident_stats(kw_router_incidents(r[0]),
+				   kw_router_incidents(r[1]));
+	kw_router_destroy(r[0]);
+	kw_router_destroy(r[1]);
+	kw_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +586,9 @@ int main(void)
 		cmocka_unit_test(test_batched_kick),
 		cmocka_unit_test(test_batched_end),
 		cmocka_unit_test(test_incidents_unheard),
+		cmocka_unit_test(test_router_reads),
+		cmocka_unit_test(test_unread_setters),
+		cmocka_unit_test(test_unread_routed),
 	};
 
 	kw_log_set_level(KW_LOG_QUIET);
