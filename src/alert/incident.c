@@ -44,8 +44,12 @@ struct counted {
 	uint32_t n;
 };
 
+/* An open incident. The members before worst are its head: all that a
+ * bare table (kw_incidents.bare) has of an entry, allocated BARE_SIZE
+ * bytes and never read past them. */
 struct incident {
 	uint32_t at; /* its place in kw_incidents.e */
+	uint8_t sev; /* the worst alert's severity */
 	char id[KW_ALERT_ID_LEN + 1];
 	uint64_t fp; /* the key's fingerprint, as a number */
 	/* The times and totals before the worst alert, in the lines a close
@@ -69,6 +73,8 @@ struct incident {
 	uint64_t sketch[SKETCH_WORDS];
 };
 
+#define BARE_SIZE offsetof(struct incident, worst)
+
 struct kw_incidents {
 	struct kw_incident_opts o;
 	kw_incident_send_fn *send;
@@ -76,10 +82,15 @@ struct kw_incidents {
 	bool unheard; /* no one reads the messages: they are only counted */
 	bool unkept;  /* nothing saves the open ones (kw_incidents_kept) */
 	/* Unheard and unkept, fixed when the first incident opens: then an
-	 * entry keeps only what the counts need (see clear_counts). */
+	 * entry is only its head, what the counts need (new_head). */
 	bool bare;
 	struct incident **e;	/* [0, nopen) open, cap allocated */
 	struct incident *spare; /* the last one closed, for the next */
+	/* A bare table's heads closed, for the next to open (BARE_SIZE
+	 * each: some 100 bytes, where a whole entry is 5.6 KB): at most
+	 * max_open are ever made, and none is freed before the table. */
+	struct incident **heads;
+	size_t nheads;
 	/* Each open incident's last alert time, at the same place as in e:
 	 * finding the quietest to close scans these 8 bytes an incident,
 	 * not the 5.6 KB entries (one cache miss each). */
@@ -343,10 +354,9 @@ static void set_worst(const struct kw_incidents *in, struct incident *e,
 {
 	size_t n;
 
-	if (in->bare) {
-		e->worst.severity = a->severity;
+	e->sev = (uint8_t)a->severity;
+	if (in->bare)
 		return;
-	}
 	kw_alert_clear(&e->worst);
 	kw_alert_share(&e->worst, a);
 	json_decref(e->worst.update);
@@ -643,13 +653,15 @@ static void set_last(struct kw_incidents *in, size_t i, int64_t t)
 		min_redo(in, b);
 }
 
-/* An entry no longer open: kept as the spare, or freed. A bare entry owns
- * nothing (clear_counts): its worst alert and links, in lines of their
- * own, are not read. */
+/* An entry no longer open: kept as the spare, or freed. A bare entry is
+ * only its head (owning nothing): kept for the next. */
 static void release(struct kw_incidents *in, struct incident *e)
 {
-	if (!in->bare)
-		entry_free(e);
+	if (in->bare) {
+		in->heads[in->nheads++] = e;
+		return;
+	}
+	entry_free(e);
 	if (in->spare)
 		free(e);
 	else
@@ -759,23 +771,21 @@ static void clear_but_worst(struct incident *e)
 	kw_alert_forget(&e->worst);
 }
 
-/* What a bare entry (kw_incidents.bare) reads zeroed: the members
- * before its worst alert, the worst's severity, and the worst's detector
- * name and the latest id. The lists, the requests and the sketch are
- * never written nor read in such a table, so they are left as they are,
- * but for the links, set to NULL for the entry_free of a destroy or a
- * load: some 2.8 KB less to clear for every incident of a scan that only
- * counts them. */
-static void clear_counts(struct incident *e)
+/* A head for a bare table, zeroed; NULL when out of memory. The heads
+ * come back by release(), so a table makes at most max_open. */
+static struct incident *new_head(struct kw_incidents *in)
 {
-	char *p = (char *)e;
-	size_t from = offsetof(struct incident, worst_detector);
+	struct incident *e;
 
-	memset(p, 0, offsetof(struct incident, worst));
-	kw_alert_forget(&e->worst);
-	e->worst.severity = 0;
-	memset(p + from, 0, offsetof(struct incident, detectors) - from);
-	memset(e->urls, 0, sizeof(e->urls));
+	if (!in->heads) {
+		in->heads = malloc(in->o.max_open * sizeof(*in->heads));
+		if (!in->heads)
+			return NULL;
+	}
+	e = in->nheads ? in->heads[--in->nheads] : malloc(BARE_SIZE);
+	if (e)
+		memset(e, 0, BARE_SIZE);
+	return e;
 }
 
 /* A place for one more open incident, or NULL when out of memory. The
@@ -784,7 +794,7 @@ static void clear_counts(struct incident *e)
  * kw_alert_move) and kw_incidents_load (entry_load, by
  * kw_alert_from_object, which zeroes it first) do. Until then the worst owns
  * nothing, so an entry given back unopened (unplace) clears it safely. A
- * bare table's entry is cleared only as far as clear_counts says. */
+ * bare table's entry is a head, zeroed (new_head). */
 static struct incident *next_place(struct kw_incidents *in, int64_t now)
 {
 	struct incident *e;
@@ -815,14 +825,17 @@ static struct incident *next_place(struct kw_incidents *in, int64_t now)
 		in->e = v;
 		in->cap = cap;
 	}
-	e = in->spare ? in->spare : malloc(sizeof(*e));
-	if (!e)
-		return NULL;
-	in->spare = NULL;
-	if (in->bare)
-		clear_counts(e);
-	else
+	if (in->bare) {
+		e = new_head(in);
+		if (!e)
+			return NULL;
+	} else {
+		e = in->spare ? in->spare : malloc(sizeof(*e));
+		if (!e)
+			return NULL;
+		in->spare = NULL;
 		clear_but_worst(e);
+	}
 	e->at = (uint32_t)in->nopen;
 	in->e[in->nopen] = e;
 	return e;
@@ -974,7 +987,7 @@ void kw_incidents_add(struct kw_incidents *in, struct kw_alert *a)
 			e->last = a->time;
 			set_last(in, e->at, a->time);
 		}
-		if (a->severity > e->worst.severity) {
+		if ((uint8_t)a->severity > e->sev) {
 			set_worst(in, e, a);
 			mark_due(in, e, false, a->time);
 		} else if (e->messages && in->due != (int32_t)e->at &&
@@ -1049,9 +1062,13 @@ void kw_incidents_destroy(struct kw_incidents *in)
 	if (!in)
 		return;
 	for (size_t i = 0; i < in->nopen; i++) {
-		entry_free(in->e[i]);
+		if (!in->bare)
+			entry_free(in->e[i]);
 		free(in->e[i]);
 	}
+	for (size_t i = 0; i < in->nheads; i++)
+		free(in->heads[i]);
+	free(in->heads);
 	free(in->spare);
 	free(in->e);
 	free(in->lastv);
@@ -1274,6 +1291,7 @@ static enum kw_status entry_load(struct incident *e, const json_t *o)
 	if (st != KW_OK || e->worst.update || strlen(e->worst.key.fp) != 16)
 		return KW_EINVAL;
 	e->fp = fp_value(e->worst.key.fp);
+	e->sev = (uint8_t)e->worst.severity;
 	return KW_OK;
 }
 
@@ -1287,14 +1305,17 @@ enum kw_status kw_incidents_load(struct kw_incidents *in, const json_t *saved,
 	if (!json_is_array(saved))
 		return kw_error_set(err, KW_EINVAL,
 				    "incidents: expected an array");
-	/* What is loaded is kept: its entries are whole from now on. */
-	in->unkept = false;
-	in->bare = false;
 	memset(in->index, 0xff, in->nslots * sizeof(*in->index));
 	for (i = 0; i < in->nopen; i++) {
 		release(in, in->e[i]);
 		in->e[i] = NULL;
 	}
+	/* What is loaded is kept: its entries are whole from now on. */
+	for (i = 0; i < in->nheads; i++)
+		free(in->heads[i]);
+	in->nheads = 0;
+	in->unkept = false;
+	in->bare = false;
 	in->nopen = 0;
 	in->victim = -1;
 	in->due = -1;
