@@ -305,20 +305,22 @@ void kw_alert_make_id(char *out, const char *prefix, const char *const *parts,
 		      size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = kw_sha256_begin();
+	const void *p[8];
+	size_t len[8];
+	unsigned char md[32];
 
 	memcpy(out, prefix, 4);
-	if (ctx) {
-		for (size_t i = 0; i < n; i++)
-			EVP_DigestUpdate(ctx, parts[i],
-					 strlen(parts[i]) + (i + 1 < n));
-		EVP_DigestFinal_ex(ctx, md, &mdlen);
+	if (n > 8)
+		n = 8; /* callers give 3 */
+	for (size_t i = 0; i < n; i++) {
+		p[i] = parts[i];
+		len[i] = strlen(parts[i]) + (i + 1 < n);
 	}
+	/* a failed digest is all zeros: "kwa_0000000000000000" */
+	kw_sha256_parts(p, len, n, md);
 	for (int i = 0; i < 8; i++) {
-		out[4 + 2 * i] = hex[mdlen ? md[i] >> 4 : 0];
-		out[5 + 2 * i] = hex[mdlen ? md[i] & 15 : 0];
+		out[4 + 2 * i] = hex[md[i] >> 4];
+		out[5 + 2 * i] = hex[md[i] & 15];
 	}
 	out[KW_ALERT_ID_LEN] = '\0';
 }

@@ -39,6 +39,13 @@ void kw_key_fingerprint(const char *key, size_t n, char out[17]);
 struct evp_md_st;
 const struct evp_md_st *kw_sha256(void);
 
+/* SHA-256 over the n byte ranges parts[i] (len[i] bytes each), one after
+ * the other, into md (32 bytes): false when libcrypto could not (md is
+ * then zeroed). Allocates nothing: what the fingerprints and alert ids,
+ * one a new key and one an alert, take (see key.c). */
+bool kw_sha256_parts(const void *const *parts, const size_t *len, size_t n,
+		     unsigned char md[32]);
+
 /* This thread's digest context, begun for SHA-256 (EVP_DigestInit_ex with
  * kw_sha256()): the caller updates and finishes it. One per thread, made
  * on its first use and freed when the thread ends (the main thread's is

@@ -132,6 +132,40 @@ static void test_fingerprint_length_only(void **state)
 	assert_string_equal(out, "ca978112ca1bbdca");
 }
 
+/* SHA-256 in parts is SHA-256 of the parts one after the other: FIPS
+ * 180-2's two test vectors, whole and cut anywhere, and no part at all. */
+static void test_sha256_parts(void **state)
+{
+	static const char abc[] = "abc";
+	static const char two[] =
+		"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	static const unsigned char want_abc[8] = {0xba, 0x78, 0x16, 0xbf,
+						  0x8f, 0x01, 0xcf, 0xea};
+	static const unsigned char want_two[8] = {0x24, 0x8d, 0x6a, 0x61,
+						  0xd2, 0x06, 0x38, 0xb8};
+	static const unsigned char want_empty[8] = {0xe3, 0xb0, 0xc4, 0x42,
+						    0x98, 0xfc, 0x1c, 0x14};
+	unsigned char md[32];
+
+	(void)state;
+	for (size_t cut = 0; cut <= 3; cut++) {
+		const void *p[2] = {abc, abc + cut};
+		size_t len[2] = {cut, 3 - cut};
+
+		assert_true(kw_sha256_parts(p, len, 2, md));
+		assert_memory_equal(md, want_abc, 8);
+	}
+	for (size_t cut = 0; cut <= 56; cut += 7) {
+		const void *p[3] = {two, two + cut, ""};
+		size_t len[3] = {cut, 56 - cut, 0};
+
+		assert_true(kw_sha256_parts(p, len, 3, md));
+		assert_memory_equal(md, want_two, 8);
+	}
+	assert_true(kw_sha256_parts(NULL, NULL, 0, md));
+	assert_memory_equal(md, want_empty, 8);
+}
+
 /* ---- is redacted -------------------------------------------------------- */
 
 static void test_is_redacted(void **state)
@@ -1016,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_keyhash_spread),
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_fingerprint_length_only),
+		cmocka_unit_test(test_sha256_parts),
 		cmocka_unit_test(test_is_redacted),
 		cmocka_unit_test(test_is_redacted_reference),
 		cmocka_unit_test(test_redact_table),
