@@ -120,8 +120,10 @@ static size_t delivered(struct rec *r)
 	return __atomic_load_n(&r->n, __ATOMIC_ACQUIRE);
 }
 
-/* An alert about key n, subject i; its id into id (may be NULL). */
-static void make(struct kw_alert *a, int key, int i, char *id)
+/* An alert about key n, subject i, unread or whole (what it says is set
+ * either way; an unread one does not keep it); its id into id (may be
+ * NULL). */
+static void make_as(struct kw_alert *a, int key, int i, char *id, bool unread)
 {
 	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_LIVE};
 	char subject[32];
@@ -131,6 +133,7 @@ static void make(struct kw_alert *a, int key, int i, char *id)
 	assert_int_equal(kw_alert_init(a, "ops.not_permitted", KW_SEV_HIGH,
 				       T0 + (int64_t)i * 1000, &k),
 			 KW_OK);
+	a->unread = unread;
 	kw_alert_summary(a, "alert %d on key %d", i, key);
 	kw_alert_evidence_str(a, "ip", kw_str_c("203.0.113.9"));
 	kw_alert_suppress_str(a, "op", kw_str_c(i % 2 ? "a.list" : "b.create"));
@@ -138,6 +141,11 @@ static void make(struct kw_alert *a, int key, int i, char *id)
 	kw_alert_set_id(a, subject);
 	if (id)
 		memcpy(id, a->id, KW_ALERT_ID_LEN + 1);
+}
+
+static void make(struct kw_alert *a, int key, int i, char *id)
+{
+	make_as(a, key, i, id, false);
 }
 
 /* ---- a sink that reads nothing --------------------------------------------
@@ -421,25 +429,6 @@ static void test_incidents_unheard(void **state)
 	kw_incidents_destroy(unheard);
 }
 
-/* make()'s alert, unread: what it says is set and not kept. */
-static void make_unread(struct kw_alert *a, int key, int i)
-{
-	struct kw_alert_key k = {.kind = KW_KIND_SECRET, .mode = KW_MODE_LIVE};
-	char subject[32];
-
-	snprintf(k.id, sizeof(k.id), "sk_live_" ELLIPSIS "%04d", key);
-	snprintf(k.fp, sizeof(k.fp), "%016x", 0x1000 + key);
-	assert_int_equal(kw_alert_init(a, "ops.not_permitted", KW_SEV_HIGH,
-				       T0 + (int64_t)i * 1000, &k),
-			 KW_OK);
-	a->unread = true;
-	kw_alert_summary(a, "alert %d on key %d", i, key);
-	kw_alert_evidence_str(a, "ip", kw_str_c("203.0.113.9"));
-	kw_alert_suppress_str(a, "op", kw_str_c(i % 2 ? "a.list" : "b.create"));
-	snprintf(subject, sizeof(subject), "n=%d", i);
-	kw_alert_set_id(a, subject);
-}
-
 static void on_alert_tap(void *ctx, const struct kw_alert *a)
 {
 	(void)ctx;
@@ -542,7 +531,7 @@ static void test_unread_routed(void **state)
 			struct kw_alert a;
 
 			if (k) /* as kw_detect_alert makes it */
-				make_unread(&a, i % 9, i % 3);
+				make_as(&a, i % 9, i % 3, NULL, true);
 			else
 				make(&a, i % 9, i % 3, NULL);
 			a.time = t;
