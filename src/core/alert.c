@@ -305,13 +305,13 @@ void kw_alert_make_id(char *out, const char *prefix, const char *const *parts,
 		      size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	const void *p[8];
-	size_t len[8];
+	const void *p[KW_ALERT_ID_PARTS];
+	size_t len[KW_ALERT_ID_PARTS];
 	unsigned char md[32];
 
 	memcpy(out, prefix, 4);
-	if (n > 8)
-		n = 8; /* callers give 3 */
+	if (n > KW_ALERT_ID_PARTS)
+		n = KW_ALERT_ID_PARTS;
 	for (size_t i = 0; i < n; i++) {
 		p[i] = parts[i];
 		len[i] = strlen(parts[i]) + (i + 1 < n);

@@ -280,7 +280,9 @@ enum kw_status kw_alert_from_object(const json_t *o, struct kw_alert *a,
 
 /* A stable id into out (KW_ALERT_ID_LEN + 1 bytes): prefix ("kwa_",
  * "kwi_") and the first 16 hex digits of SHA-256 over the n parts, each
- * followed by a NUL byte but the last. */
+ * followed by a NUL byte but the last. At most KW_ALERT_ID_PARTS parts
+ * (the callers give 3); past them, parts are left out. */
+#define KW_ALERT_ID_PARTS 8
 void kw_alert_make_id(char *out, const char *prefix, const char *const *parts,
 		      size_t n);
 
