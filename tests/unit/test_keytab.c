@@ -7,7 +7,8 @@
  * one-shot keys through a full table (issue 9), eviction and foreach order
  * independent of the seed, counts, ETOOBIG, incremental growth under many
  * inserts with lookups and evictions interleaved (checked against a model
- * that follows the callbacks), the seed, and the keyed hash against its
+ * that follows the callbacks; every new key's entry zero, be it fresh memory
+ * or an evicted key's), the seed, and the keyed hash against its
  * definition written out plainly.
  *
  * Tests number their keys in kw_keyent.relearn, an engine-owned field the
@@ -810,6 +811,18 @@ static void run_model(size_t nkeys, size_t max_keys, size_t state_size)
 		ent = get(t, key, (int64_t)op, &created);
 		assert_int_equal(created, !m.present[i]);
 		if (created) {
+			unsigned char *st = kw_keytab_state(ent);
+
+			/* A new key's entry is zero but for what the table
+			 * set, whether it is fresh memory or an evicted
+			 * key's (marked below). */
+			assert_int_equal(ent->kind | ent->mode | ent->flags, 0);
+			assert_int_equal(ent->relearn_since, 0);
+			for (size_t b = 0; b < state_size; b++)
+				assert_int_equal(st[b], 0);
+			memset(st, 0xa5, state_size);
+			ent->kind = ent->mode = ent->flags = 0xa5;
+			ent->relearn_since = -1;
 			ent->relearn = (uint32_t)i;
 			m.present[i] = true;
 			m.npresent++;
