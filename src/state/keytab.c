@@ -7,7 +7,8 @@
  * Entries are fixed-size records [private header: the key's 128-bit hash |
  * public kw_keyent | detector state] in one range of address space reserved for
  * max_keys of them at creation and made usable as the table fills (no
- * memory until then), so they never move and finding one is a multiply. The
+ * memory until then; faulted in a step ahead of the entries, see
+ * reserve_entry), so they never move and finding one is a multiply. The
  * index maps a key to its number: 64-byte groups (one cache line) of 12
  * one-byte tags (7 bits of the hash; 0 is an empty slot) and 12 four-byte entry
  * numbers, so a lookup of a known key is the keyed hash, one line of the index
