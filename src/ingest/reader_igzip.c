@@ -10,6 +10,16 @@
  * the compressed input after the good bytes before it; errors are sticky.
  * The member header is parsed here (igzip's own parsing differs from gzip's,
  * see below), so that both builds give gzip's answer.
+ *
+ * Inflate writes into the reader's own buffer, always the next OUT_SIZE
+ * bytes of it, never into the caller's: what it is given to write into
+ * then depends only on the compressed bytes, not on how much a caller
+ * asks for. On corrupt data ISA-L 2.30 can return a call's output with
+ * bytes at its end it never wrote (a match whose distance code is not in
+ * the block's code set moves the output on by the match's length first),
+ * so what such a call made is dropped: the bytes handed out before damage
+ * are the ones decoded by the calls before it, the same whatever the read
+ * sizes or the thread count, and nothing of earlier memory goes out.
  */
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
@@ -23,6 +33,11 @@
 #include "core/le.h"
 #include "ingest/reader_impl.h"
 
+/* The inflate output buffer: the size of the splitter's reads, so that
+ * inflate is called as often as when it wrote into the reader's buffer
+ * (each call moves ISA-L's 32 KiB window twice). */
+#define OUT_SIZE ((size_t)512 * 1024)
+
 struct igz {
 	struct kw_reader_src *src;
 	struct inflate_state st;
@@ -32,6 +47,9 @@ struct igz {
 	bool header;	     /* a member starts: its header is not read yet */
 	uint32_t hcrc;	     /* CRC-32 of the header bytes read so far */
 	struct kw_error err; /* pending, then sticky */
+	unsigned char *out;  /* OUT_SIZE bytes of output */
+	size_t out_len;	     /* bytes in out */
+	size_t out_pos;	     /* of them, handed out */
 	unsigned char in[KW_READER_INBUF];
 };
 
@@ -43,13 +61,18 @@ static void igz_reset(struct igz *g)
 
 void *kw_reader_gzip_new(struct kw_reader_src *src)
 {
-	/* The input buffer needs no zeroing: only what is read is used (a
-	 * tree of small files opens many readers). */
+	/* The input and output buffers need no zeroing: only what is read
+	 * or made is used (a tree of small files opens many readers). */
 	struct igz *g = malloc(sizeof(*g));
 
 	if (!g)
 		return NULL;
 	memset(g, 0, offsetof(struct igz, in));
+	g->out = malloc(OUT_SIZE);
+	if (!g->out) {
+		free(g);
+		return NULL;
+	}
 	isal_inflate_init(&g->st);
 	g->st.crc_flag = ISAL_GZIP_NO_HDR_VER;
 	g->st.next_in = g->in;
@@ -362,6 +385,10 @@ static bool igz_step(struct igz *g)
 			g->st.next_in = next_before;
 			g->st.avail_in = in_before;
 		}
+		/* The call's output may end in bytes it never wrote (the top
+		 * of this file): none of it goes out. */
+		g->st.next_out -= out_before - g->st.avail_out;
+		g->st.avail_out = out_before;
 		igz_fail(g, KW_ECORRUPT, igz_reason(ret));
 		return false;
 	}
@@ -392,55 +419,50 @@ static bool igz_step(struct igz *g)
 	return igz_refill(g) == KW_OK;
 }
 
-/*
- * When a block turns out corrupt, ISA-L returns the error and keeps in its
- * own window (tmp_out_buffer) what it had decoded before the bad symbol but
- * not yet copied out, which depends on how much room the caller gave; zlib
- * hands all of it out. Serve it before the error, so that the bytes before
- * damage are the same whatever the read sizes.
- */
-static size_t igz_tail(struct igz *g, void *buf, size_t cap)
+/* Inflate into the free end of the output buffer, from its start once
+ * all of it was handed out. False when nothing more was made: the end, an
+ * error (set), or, when following, nothing more to read yet. */
+static bool igz_fill(struct igz *g)
 {
-	size_t left, n;
+	size_t room;
 
-	if (g->err.status == KW_OK ||
-	    g->st.tmp_out_valid <= g->st.tmp_out_processed)
-		return 0;
-	left = (size_t)(g->st.tmp_out_valid - g->st.tmp_out_processed);
-	n = left < cap ? left : cap;
-	memcpy(buf, g->st.tmp_out_buffer + g->st.tmp_out_processed, n);
-	g->st.tmp_out_processed += (int32_t)n;
-	return n;
+	if (g->err.status != KW_OK || g->done)
+		return false;
+	if (g->out_len == OUT_SIZE)
+		g->out_len = g->out_pos = 0;
+	room = OUT_SIZE - g->out_len;
+	g->st.next_out = g->out + g->out_len;
+	g->st.avail_out = (uint32_t)room;
+	while (g->st.avail_out > 0 && !g->src->starved) {
+		if (g->between && !igz_next_member(g))
+			break;
+		if (!igz_step(g))
+			break;
+	}
+	g->out_len += room - g->st.avail_out;
+	g->st.next_out = NULL;
+	g->st.avail_out = 0;
+	return g->out_pos < g->out_len;
 }
 
 static enum kw_status igz_read(void *self, void *buf, size_t cap, size_t *got,
 			       struct kw_error *err)
 {
 	struct igz *g = self;
-	size_t produced;
+	unsigned char *to = buf;
+	size_t n = 0, take;
 
-	*got = igz_tail(g, buf, cap);
-	if (*got > 0)
-		return KW_OK;
-	if (g->err.status == KW_OK && !g->done) {
-		g->st.next_out = buf;
-		g->st.avail_out = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
-		cap = g->st.avail_out;
-		while (g->st.avail_out > 0 && !g->src->starved) {
-			if (g->between && !igz_next_member(g))
-				break;
-			if (!igz_step(g))
-				break;
-		}
-		produced = cap - g->st.avail_out;
-		g->st.next_out = NULL;
-		g->st.avail_out = 0;
-		if (produced > 0) {
-			/* Good bytes first; a pending error waits a call. */
-			*got = produced;
-			return KW_OK;
-		}
+	while (n < cap && (g->out_pos < g->out_len || igz_fill(g))) {
+		take = g->out_len - g->out_pos;
+		take = take < cap - n ? take : cap - n;
+		memcpy(to + n, g->out + g->out_pos, take);
+		g->out_pos += take;
+		n += take;
 	}
+	*got = n;
+	/* Good bytes first; a pending error waits a call. */
+	if (n > 0)
+		return KW_OK;
 	if (g->err.status != KW_OK) {
 		if (err)
 			*err = g->err;
@@ -461,6 +483,7 @@ static void igz_destroy(void *self)
 	if (!g)
 		return;
 	kw_reader_src_close(g->src);
+	free(g->out);
 	free(g);
 }
 
