@@ -11,15 +11,16 @@
  * The member header is parsed here (igzip's own parsing differs from gzip's,
  * see below), so that both builds give gzip's answer.
  *
- * Inflate writes into the reader's own buffer, always the next OUT_SIZE
- * bytes of it, never into the caller's: what it is given to write into
- * then depends only on the compressed bytes, not on how much a caller
- * asks for. On corrupt data ISA-L 2.30 can return a call's output with
- * bytes at its end it never wrote (a match whose distance code is not in
- * the block's code set moves the output on by the match's length first),
- * so what such a call made is dropped: the bytes handed out before damage
- * are the ones decoded by the calls before it, the same whatever the read
- * sizes or the thread count, and nothing of earlier memory goes out.
+ * Inflate is given the same room at the same point of the stream whatever
+ * the caller asks for: it makes fills whose sizes depend on the stream
+ * alone, each straight into the caller's buffer when it has room for all
+ * of it, else into the reader's own. On corrupt data ISA-L 2.30 can return
+ * a call's output with bytes at its end it never wrote (a match whose
+ * distance code is not in the block's code set moves the output on by the
+ * match's length first), so what such a call made is dropped: the bytes
+ * handed out before damage are the ones decoded by the calls before it,
+ * the same whatever the read sizes or the thread count, and nothing of
+ * earlier memory goes out.
  */
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
@@ -33,10 +34,16 @@
 #include "core/le.h"
 #include "ingest/reader_impl.h"
 
-/* The inflate output buffer: the size of the splitter's reads, so that
- * inflate is called as often as when it wrote into the reader's buffer
- * (each call moves ISA-L's 32 KiB window twice). */
-#define OUT_SIZE ((size_t)512 * 1024)
+/* What one fill makes at most: a little under the splitter's reads, which
+ * are 512 KiB less what is left of the record they cut, so that most of
+ * them take a whole fill straight into their buffer, the others through
+ * the reader's (each inflate call moves ISA-L's 32 KiB window twice, so
+ * fills are not made smaller). The first fills are smaller, doubling from
+ * FILL_FIRST: a look at a file's first records (the merge orders files by
+ * them) inflates little more than it reads, and a small stream (a Kafka
+ * message) needs no large buffer. */
+#define FILL_MAX ((size_t)508 * 1024)
+#define FILL_FIRST ((size_t)16 * 1024)
 
 struct igz {
 	struct kw_reader_src *src;
@@ -47,9 +54,11 @@ struct igz {
 	bool header;	     /* a member starts: its header is not read yet */
 	uint32_t hcrc;	     /* CRC-32 of the header bytes read so far */
 	struct kw_error err; /* pending, then sticky */
-	unsigned char *out;  /* OUT_SIZE bytes of output */
+	unsigned char *out;  /* the output of the last fill */
+	size_t out_size;     /* out's size */
 	size_t out_len;	     /* bytes in out */
 	size_t out_pos;	     /* of them, handed out */
+	size_t fill;	     /* the most the next fill makes */
 	unsigned char in[KW_READER_INBUF];
 };
 
@@ -68,16 +77,12 @@ void *kw_reader_gzip_new(struct kw_reader_src *src)
 	if (!g)
 		return NULL;
 	memset(g, 0, offsetof(struct igz, in));
-	g->out = malloc(OUT_SIZE);
-	if (!g->out) {
-		free(g);
-		return NULL;
-	}
 	isal_inflate_init(&g->st);
 	g->st.crc_flag = ISAL_GZIP_NO_HDR_VER;
 	g->st.next_in = g->in;
 	g->src = src;
 	g->header = true;
+	g->fill = FILL_FIRST;
 	return g;
 }
 
@@ -419,50 +424,70 @@ static bool igz_step(struct igz *g)
 	return igz_refill(g) == KW_OK;
 }
 
-/* Inflate into the free end of the output buffer, from its start once
- * all of it was handed out. False when nothing more was made: the end, an
- * error (set), or, when following, nothing more to read yet. */
-static bool igz_fill(struct igz *g)
+/* Inflate the next fill into `to`, which has room for it. Returns the
+ * bytes made, 0 at the end, on an error (set) or, when following, when
+ * nothing more can be read yet. */
+static size_t igz_fill(struct igz *g, unsigned char *to)
 {
-	size_t room;
+	size_t made;
 
-	if (g->err.status != KW_OK || g->done)
-		return false;
-	if (g->out_len == OUT_SIZE)
-		g->out_len = g->out_pos = 0;
-	room = OUT_SIZE - g->out_len;
-	g->st.next_out = g->out + g->out_len;
-	g->st.avail_out = (uint32_t)room;
+	g->st.next_out = to;
+	g->st.avail_out = (uint32_t)g->fill;
 	while (g->st.avail_out > 0 && !g->src->starved) {
 		if (g->between && !igz_next_member(g))
 			break;
 		if (!igz_step(g))
 			break;
 	}
-	g->out_len += room - g->st.avail_out;
+	made = g->fill - g->st.avail_out;
 	g->st.next_out = NULL;
 	g->st.avail_out = 0;
-	return g->out_pos < g->out_len;
+	/* Larger only after a full one: a followed file whose bytes come a
+	 * few at a time keeps a small buffer. */
+	if (g->fill < FILL_MAX && made == g->fill)
+		g->fill = g->fill * 2 < FILL_MAX ? g->fill * 2 : FILL_MAX;
+	return made;
 }
 
+/* One fill a call at most, so that every fill is the same whatever the
+ * read sizes: straight into buf when it has room for a whole one, else
+ * through the reader's own buffer, which later reads empty first. */
 static enum kw_status igz_read(void *self, void *buf, size_t cap, size_t *got,
 			       struct kw_error *err)
 {
 	struct igz *g = self;
-	unsigned char *to = buf;
-	size_t n = 0, take;
+	size_t take;
 
-	while (n < cap && (g->out_pos < g->out_len || igz_fill(g))) {
-		take = g->out_len - g->out_pos;
-		take = take < cap - n ? take : cap - n;
-		memcpy(to + n, g->out + g->out_pos, take);
-		g->out_pos += take;
-		n += take;
+	*got = 0;
+	if (g->out_pos == g->out_len && g->err.status == KW_OK && !g->done) {
+		if (cap >= g->fill) {
+			*got = igz_fill(g, buf);
+			if (*got > 0)
+				return KW_OK;
+		} else {
+			if (g->out_size < g->fill) {
+				free(g->out);
+				g->out = malloc(g->fill);
+				g->out_size = g->out ? g->fill : 0;
+			}
+			if (g->out) {
+				g->out_len = igz_fill(g, g->out);
+				g->out_pos = 0;
+			} else {
+				kw_error_set(&g->err, KW_ENOMEM,
+					     "out of memory in inflate");
+			}
+		}
 	}
-	*got = n;
-	/* Good bytes first; a pending error waits a call. */
-	if (n > 0)
+	if (g->out_pos < g->out_len) {
+		take = g->out_len - g->out_pos;
+		take = take < cap ? take : cap;
+		memcpy(buf, g->out + g->out_pos, take);
+		g->out_pos += take;
+		*got = take;
+		/* Good bytes first; a pending error waits a call. */
 		return KW_OK;
+	}
 	if (g->err.status != KW_OK) {
 		if (err)
 			*err = g->err;
