@@ -304,6 +304,12 @@ bool kw_reader_at_end(const struct kw_reader *r)
 	return !r->src || r->src->at_end;
 }
 
+void kw_reader_fill_hint(struct kw_reader *r, size_t bytes)
+{
+	if (r->ops->fill_hint)
+		r->ops->fill_hint(r->self, bytes);
+}
+
 void kw_reader_close(struct kw_reader *r)
 {
 	if (!r)

@@ -42,6 +42,9 @@ struct kw_reader_ops {
 
 	/* Required. Free self and close what it owns. */
 	void (*destroy)(void *self);
+
+	/* Optional: kw_reader_fill_hint. */
+	void (*fill_hint)(void *self, size_t bytes);
 };
 
 struct kw_reader_src;
@@ -89,6 +92,14 @@ void kw_reader_follow(struct kw_reader *r, bool on);
  * members or zstd frames, or anywhere in a plain file (false inside a
  * member or frame, or before the first one). */
 bool kw_reader_at_end(const struct kw_reader *r);
+
+/* Its user reads at most `bytes` a time, usually a little less. A layer
+ * that decompresses ahead in pieces of its own size (ISA-L's gzip) keeps
+ * them under that, so that they go straight into the user's buffer rather
+ * than through its own. Changes no byte of an undamaged stream (of a
+ * damaged one, how much before the damage is kept); call it before the
+ * first read, as the pieces must be the same all along. */
+void kw_reader_fill_hint(struct kw_reader *r, size_t bytes);
 
 /* NULL-safe. */
 void kw_reader_close(struct kw_reader *r);

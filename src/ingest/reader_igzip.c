@@ -34,15 +34,16 @@
 #include "core/le.h"
 #include "ingest/reader_impl.h"
 
-/* What one fill makes at most: a little under the splitter's reads, which
- * are 512 KiB less what is left of the record they cut, so that most of
- * them take a whole fill straight into their buffer, the others through
- * the reader's (each inflate call moves ISA-L's 32 KiB window twice, so
- * fills are not made smaller). The first fills are smaller, doubling from
- * FILL_FIRST: a look at a file's first records (the merge orders files by
- * them) inflates little more than it reads, and a small stream (a Kafka
- * message) needs no large buffer. */
-#define FILL_MAX ((size_t)508 * 1024)
+/* What one fill makes at most: a little under the user's reads (512 KiB
+ * unless kw_reader_fill_hint says otherwise; a splitter's reads are its
+ * size less what is left of the record they cut), so that most of them
+ * take a whole fill straight into their buffer, the others through the
+ * reader's (each inflate call moves ISA-L's 32 KiB window twice, so fills
+ * are not made smaller than the reads). The first fills are smaller,
+ * doubling from FILL_FIRST: a look at a file's first records (the merge
+ * orders files by them) inflates little more than it reads, and a small
+ * stream (a Kafka message) needs no large buffer. */
+#define FILL_READS ((size_t)512 * 1024)
 #define FILL_FIRST ((size_t)16 * 1024)
 
 struct igz {
@@ -59,6 +60,7 @@ struct igz {
 	size_t out_len;	     /* bytes in out */
 	size_t out_pos;	     /* of them, handed out */
 	size_t fill;	     /* the most the next fill makes */
+	size_t fill_max;     /* the most any fill makes */
 	unsigned char in[KW_READER_INBUF];
 };
 
@@ -66,6 +68,15 @@ static void igz_reset(struct igz *g)
 {
 	isal_inflate_reset(&g->st);
 	g->st.crc_flag = ISAL_GZIP_NO_HDR_VER;
+}
+
+/* The fill size for reads of `reads` bytes: 4 KiB under them (a 16th
+ * under small ones), FILL_FIRST at least. */
+static size_t fill_under(size_t reads)
+{
+	size_t under = reads / 16 < 4096 ? reads / 16 : 4096;
+
+	return reads - under > FILL_FIRST ? reads - under : FILL_FIRST;
 }
 
 void *kw_reader_gzip_new(struct kw_reader_src *src)
@@ -83,6 +94,7 @@ void *kw_reader_gzip_new(struct kw_reader_src *src)
 	g->src = src;
 	g->header = true;
 	g->fill = FILL_FIRST;
+	g->fill_max = fill_under(FILL_READS);
 	return g;
 }
 
@@ -444,8 +456,8 @@ static size_t igz_fill(struct igz *g, unsigned char *to)
 	g->st.avail_out = 0;
 	/* Larger only after a full one: a followed file whose bytes come a
 	 * few at a time keeps a small buffer. */
-	if (g->fill < FILL_MAX && made == g->fill)
-		g->fill = g->fill * 2 < FILL_MAX ? g->fill * 2 : FILL_MAX;
+	if (g->fill < g->fill_max && made == g->fill)
+		g->fill = g->fill * 2 < g->fill_max ? g->fill * 2 : g->fill_max;
 	return made;
 }
 
@@ -496,6 +508,15 @@ static enum kw_status igz_read(void *self, void *buf, size_t cap, size_t *got,
 	return KW_OK;
 }
 
+static void igz_fill_hint(void *self, size_t bytes)
+{
+	struct igz *g = self;
+
+	g->fill_max = fill_under(bytes);
+	if (g->fill > g->fill_max)
+		g->fill = g->fill_max;
+}
+
 static uint64_t igz_offset(void *self)
 {
 	return igz_pos(self);
@@ -517,4 +538,5 @@ const struct kw_reader_ops kw_reader_gzip_ops = {
 	.read = igz_read,
 	.offset = igz_offset,
 	.destroy = igz_destroy,
+	.fill_hint = igz_fill_hint,
 };

@@ -274,6 +274,8 @@ enum kw_status kw_splitter_create(struct kw_reader *r, const char *name,
 		return KW_ENOMEM;
 	}
 	s->line = 1;
+	/* Its reads: SPLIT_READ at most, less with a small buffer. */
+	kw_reader_fill_hint(r, s->cap < SPLIT_READ ? s->cap : SPLIT_READ);
 	kw_splitter_set_step(s, KW_JSON_STEP_BEST);
 	*out = s;
 	return KW_OK;

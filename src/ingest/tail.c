@@ -522,11 +522,17 @@ static void counted_destroy(void *self)
 	(void)self; /* the inner reader is closed by read_whole */
 }
 
+static void counted_fill_hint(void *self, size_t bytes)
+{
+	kw_reader_fill_hint(((struct counted *)self)->r, bytes);
+}
+
 static const struct kw_reader_ops counted_ops = {
 	.name = "counted",
 	.read = counted_read,
 	.offset = counted_offset,
 	.destroy = counted_destroy,
+	.fill_hint = counted_fill_hint,
 };
 
 /* A compressed file that stopped growing with more than whole lines in
