@@ -13,8 +13,9 @@
  *
  * Inflate is given the same room at the same point of the stream whatever
  * the caller asks for: it makes fills whose sizes depend on the stream
- * alone, each straight into the caller's buffer when it has room for all
- * of it, else into the reader's own. On corrupt data ISA-L 2.30 can return
+ * alone (and on kw_reader_fill_hint, said once before reading), each
+ * straight into the caller's buffer when it has room for all of it, else
+ * into the reader's own. On corrupt data ISA-L 2.30 can return
  * a call's output with bytes at its end it never wrote (a match whose
  * distance code is not in the block's code set moves the output on by the
  * match's length first), so what such a call made is dropped: the bytes
