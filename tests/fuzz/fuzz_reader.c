@@ -6,13 +6,16 @@
  * the build in messages.
  *
  * Each input is read twice: in reads of 64 KiB, and in reads whose sizes
- * cycle through 1, 7, 4096, 3 and 1 MiB. Invariants:
+ * cycle through 1, 7, 4096, 3 and 1 MiB; then twice again so, with the
+ * fill hint of a merge's small splitters (kw_reader_fill_hint, 64 KiB).
+ * Invariants:
  *   - read() answers OK, ECORRUPT, EIO or EUNSUPPORTED, never more bytes
  *     than asked for; after an error it answers the same error again with
  *     no bytes; an ECORRUPT message is "fuzz-input: byte offset N: ..."
  *     with N within the input;
  *   - offset() never goes back and never passes the input's size;
- *   - the chunk sizes change nothing: the same bytes, the same end.
+ *   - the chunk sizes change nothing: the same bytes, the same end;
+ *   - nor does the hint, on input read to its end without an error.
  * Decoding stops at 64 MiB of output (a decompression bomb is a valid
  * stream; its size is bounded by the splitter's reads, not here).
  */
@@ -31,8 +34,8 @@ struct outcome {
 	char msg[KW_ERROR_MSG_MAX];
 };
 
-static void read_all(const uint8_t *data, size_t size, const size_t *caps,
-		     size_t ncaps, struct outcome *o)
+static void read_all(const uint8_t *data, size_t size, size_t hint,
+		     const size_t *caps, size_t ncaps, struct outcome *o)
 {
 	static unsigned char buf[1 << 20];
 	struct kw_reader *r = NULL;
@@ -49,6 +52,8 @@ static void read_all(const uint8_t *data, size_t size, const size_t *caps,
 		snprintf(o->msg, sizeof(o->msg), "%s", err.msg);
 		return;
 	}
+	if (hint)
+		kw_reader_fill_hint(r, hint);
 	while (o->bytes < OUTPUT_MAX) {
 		size_t cap = caps[calls++ % ncaps];
 		uint64_t now;
@@ -100,24 +105,44 @@ static void read_all(const uint8_t *data, size_t size, const size_t *caps,
 	kw_reader_close(r);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The two read patterns with one hint: the same bytes and the same end. */
+static void both(const uint8_t *data, size_t size, size_t hint,
+		 struct outcome *a)
 {
 	static const size_t even[] = {64 * 1024};
 	static const size_t odd[] = {1, 7, 4096, 3, 1 << 20};
-	struct outcome a, b;
+	struct outcome b;
 
-	read_all(data, size, even, 1, &a);
-	read_all(data, size, odd, 5, &b);
-	if (a.bytes >= OUTPUT_MAX || b.bytes >= OUTPUT_MAX)
-		return 0; /* cut at different points */
-	if (a.hash != b.hash || a.bytes != b.bytes)
+	read_all(data, size, hint, even, 1, a);
+	read_all(data, size, hint, odd, 5, &b);
+	if (a->bytes >= OUTPUT_MAX || b.bytes >= OUTPUT_MAX) {
+		a->bytes = OUTPUT_MAX; /* cut at different points */
+		return;
+	}
+	if (a->hash != b.hash || a->bytes != b.bytes)
 		fuzz_fail(data, size,
 			  FUZZ_READER ": %llu bytes in 64 KiB reads, %llu in "
-				      "odd sizes",
-			  (unsigned long long)a.bytes,
-			  (unsigned long long)b.bytes);
-	if (a.st != b.st || strcmp(a.msg, b.msg))
-		fuzz_fail(data, size, FUZZ_READER ": '%s' and '%s'", a.msg,
-			  b.msg);
+				      "odd sizes (hint %zu)",
+			  (unsigned long long)a->bytes,
+			  (unsigned long long)b.bytes, hint);
+	if (a->st != b.st || strcmp(a->msg, b.msg))
+		fuzz_fail(data, size, FUZZ_READER ": '%s' and '%s' (hint %zu)",
+			  a->msg, b.msg, hint);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct outcome plain, hinted;
+
+	both(data, size, 0, &plain);
+	both(data, size, 64 * 1024, &hinted);
+	if (plain.bytes < OUTPUT_MAX && hinted.bytes < OUTPUT_MAX &&
+	    plain.st == KW_OK &&
+	    (hinted.st != KW_OK || hinted.hash != plain.hash ||
+	     hinted.bytes != plain.bytes))
+		fuzz_fail(data, size,
+			  FUZZ_READER ": %llu bytes, %llu with the hint",
+			  (unsigned long long)plain.bytes,
+			  (unsigned long long)hinted.bytes);
 	return 0;
 }
