@@ -180,11 +180,15 @@ static size_t round16(size_t n)
  * they are mapped, zeroed by the kernel: no memory until used. */
 #define MAPPED_FROM ((size_t)128 << 10)
 
+/* region_alloc's huge_from for a region kept in small pages. */
+#define NEVER_HUGE SIZE_MAX
+
 /*
  * A region of size bytes, zeroed. reserve_only: address space only
  * (PROT_NONE, no memory committed; region_commit makes a prefix usable),
  * always mapped. Huge pages are asked for from huge_from bytes on, so a
- * small table stays in small pages.
+ * small table stays in small pages; with NEVER_HUGE they are refused,
+ * also where the system would give them unasked (THP "always").
  */
 static bool region_alloc(struct region *r, size_t size, bool reserve_only,
 			 size_t huge_from)
@@ -208,8 +212,10 @@ static bool region_alloc(struct region *r, size_t size, bool reserve_only,
 		return false;
 	p = (unsigned char *)(((uintptr_t)map + HUGE_PAGE - 1) &
 			      ~(uintptr_t)(HUGE_PAGE - 1));
-#ifdef MADV_HUGEPAGE
-	if (size > huge_from)
+#ifdef MADV_NOHUGEPAGE
+	if (huge_from == NEVER_HUGE)
+		madvise(p, size, MADV_NOHUGEPAGE);
+	else if (size > huge_from)
 		madvise(p + huge_from, size - huge_from, MADV_HUGEPAGE);
 #endif
 	r->p = p;
@@ -356,15 +362,17 @@ enum kw_status kw_keytab_create_seeded(size_t max_keys, size_t state_size,
 			  HUGE_PAGE))
 		goto cleanup;
 	t->queue = t->qmem.p;
-	/* Address space for every entry, memory only as they are used;
-	 * huge pages after the first 2 MB. A table is one shard's (a
-	 * sixteenth of the keys): from 32 MB on, as before, half of a
-	 * million keys' entries were in small pages, and each cold one cost a
-	 * TLB miss besides its own (the 1M x 20 cell's first 6 million events:
-	 * 18 to 21 s of CPU, 9 to 11 s this way). The price: the huge page
-	 * the table is filling, at most 2 MB a table. */
+	/* Address space for every entry, memory only as they are used
+	 * (reserve_entry), in small pages. Huge pages saved TLB misses when
+	 * each page was faulted in by its first write (the 1M x 20 cell's
+	 * first 6 million events: 18 to 21 s of CPU in small pages, 9 to 11 s
+	 * in huge ones); with the pages populated ahead they no longer pay
+	 * on this project's VMs: the kernel zeroing fresh 2 MB pages took 11
+	 * to 14 s of system time in the 5M x 4 cell, small pages 4 to 11 s,
+	 * for about 1.5 s more user time; 1M x 20 the same either way
+	 * (bench/README, "The key table's entries in small pages"). */
 	if (max_keys > SIZE_MAX / t->stride ||
-	    !region_alloc(&t->ents, max_keys * t->stride, true, HUGE_PAGE))
+	    !region_alloc(&t->ents, max_keys * t->stride, true, NEVER_HUGE))
 		goto cleanup;
 	*out = t;
 	t = NULL;
@@ -689,9 +697,9 @@ static int64_t find(const struct kw_keytab *t, const uint64_t hash[2])
 }
 
 /* The memory of the entries is asked for ahead of the entries, this many
- * bytes at a time: within the first HUGE_PAGE (small pages, region_alloc)
- * POPULATE_SMALL, so that a small table's RSS stays near its size; past
- * it, a huge page. */
+ * bytes at a time: within the first HUGE_PAGE POPULATE_SMALL, so that a
+ * small table's RSS stays near its size; past it, HUGE_PAGE bytes (one
+ * call for 512 small pages). */
 #define POPULATE_SMALL ((size_t)64 << 10)
 
 /*
