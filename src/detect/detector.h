@@ -10,10 +10,10 @@
  * family keeps there everything it remembers about a key. Fixed size is the
  * point: memory per key is known up front and nothing grows per key. State
  * is plain bytes (no pointers), so snapshots can save and load it as is.
- * Part of it may be made only on first need (overflow_at and
- * overflow_size below): what a family needs only once a key has outgrown
- * its fixed lists, so that the many keys that never do hold no bytes for
- * it. A snapshot still sees state_size bytes, that part in its place.
+ * Parts of it may be made only on first need (parts below): what a
+ * family needs only once a key has outgrown its fixed lists, or only for
+ * some kinds of event, so that the many keys that never do hold no bytes
+ * for it. A snapshot still sees state_size bytes, each part in its place.
  * What is loaded is checked first: a state file is outside keywatch's
  * control, so each family with state says, in validate(), whether bytes
  * are ones it could have written (every count within its array, every
@@ -58,12 +58,12 @@ struct kw_emit {
 		       const struct kw_keyent *key);
 	void (*note)(void *ctx, enum kw_log_level level, const char *component,
 		     const char *text);
-	/* The key's overflow part of the family whose state is state
-	 * (kw_detect_overflow): NULL when it has none and !make, or when
-	 * make and memory is short. NULL when the state is whole (a family
-	 * driven on its own). */
+	/* The key's overflow part number part of the family whose state is
+	 * state (kw_detect_overflow): NULL when it has none and !make, or
+	 * when make and memory is short. NULL when the state is whole (a
+	 * family driven on its own). */
 	void *(*overflow)(void *ctx, struct kw_keyent *key, const void *state,
-			  bool make);
+			  unsigned part, bool make);
 	void *ctx;
 	/* Nothing reads the alerts' contents (struct kw_alert's unread):
 	 * kw_detect_alert marks each so, and a family skips what it would
@@ -133,6 +133,14 @@ enum kw_detector_kind {
 	KW_DETECTOR_LEARNED /* compares a key with its own past */
 };
 
+/* The most overflow parts a family may declare (kw_detector_ops.parts). */
+#define KW_DETECT_PARTS 2
+
+/* One overflow part: bytes [at, at + size) of a family's state. */
+struct kw_state_part {
+	size_t at, size;
+};
+
 struct kw_detector_ops {
 	const char *name; /* the family: "policy.ops" */
 	enum kw_detector_kind kind;
@@ -150,16 +158,19 @@ struct kw_detector_ops {
 	 * where version 3 state files, which have no sections, hold the
 	 * family's bytes (their layout is every family at version 1). */
 	size_t state_size_v1;
-	/* Optional (0: none): bytes [overflow_at, overflow_at +
-	 * overflow_size) of the state_size are the family's overflow part,
-	 * which a key is given only when the family first asks for it
+	/* Optional (size 0: none): parts[i] is bytes [at, at + size) of
+	 * the state_size, the family's overflow part number i, which a key
+	 * is given only when the family first asks for it
 	 * (kw_detect_overflow with make); until then they read as zeroes.
-	 * The slice observe() and the others see is then the state_size
-	 * bytes less that part: [0, overflow_at) and what followed it. A
-	 * state file holds all state_size bytes in order, whichever keys
-	 * had the part; validate() sees them so. Only observe() and flush()
-	 * may ask for the part. */
-	size_t overflow_at, overflow_size;
+	 * Parts are in order of at, do not overlap, and the ones declared
+	 * come first. The slice observe() and the others see is then the
+	 * state_size bytes less its parts, what is between and after them
+	 * closed up (a family that keeps its parts at the end sees its
+	 * slice where a whole state has it). A state file holds all
+	 * state_size bytes in order, whichever keys had which part;
+	 * validate() sees them so. Only observe() and flush() may ask for
+	 * a part. */
+	struct kw_state_part parts[KW_DETECT_PARTS];
 	/* Optional: the state of layout version state_version - 1 (of
 	 * upgrade_size bytes, as a state file holds it) made into this
 	 * version's (now: state_size bytes, zeroed), so that a state file
@@ -174,7 +185,7 @@ struct kw_detector_ops {
 				 struct kw_error *err);
 
 	/* Required. One event of a key. state is this family's slice of
-	 * the key's state: its state_size bytes, less an overflow part. */
+	 * the key's state: its state_size bytes, less its overflow parts. */
 	void (*observe)(void *self, const struct kw_event *ev,
 			struct kw_keyent *key, void *state,
 			const struct kw_emit *emit);
@@ -238,8 +249,10 @@ struct kw_detector_ops {
 	void (*destroy)(void *self);
 
 	/* Optional (default: nothing to say). Fill this family's part of
-	 * out with what it learnt of the key (state as in observe, after the
-	 * run); for reports only, never on the hot path. */
+	 * out with what it learnt of the key (state: its whole state_size
+	 * bytes as a state file holds them, each overflow part in its place,
+	 * zeroes for one the key lacks; after the run); for reports only,
+	 * never on the hot path. */
 	void (*describe)(void *self, const struct kw_keyent *key,
 			 const void *state, struct kw_detect_profile *out);
 
@@ -252,7 +265,7 @@ struct kw_detector_ops {
 	bool (*validate)(const void *state, char *why, size_t cap);
 };
 
-/* The overflow part (kw_detector_ops.overflow_*) of the key's state
+/* Overflow part number part (kw_detector_ops.parts) of the key's state
  * of family ops, from observe() or flush() with their emit, key and
  * state: NULL when the key has none yet and !make (it reads as zeroes),
  * or when make and memory is short (the engine says so and counts it as
@@ -261,12 +274,12 @@ struct kw_detector_ops {
  * its whole state_size bytes, and the part is where it is in them. */
 static inline void *kw_detect_overflow(const struct kw_emit *e,
 				       const struct kw_detector_ops *ops,
-				       struct kw_keyent *key, void *state,
-				       bool make)
+				       unsigned part, struct kw_keyent *key,
+				       void *state, bool make)
 {
 	if (!e->overflow)
-		return (unsigned char *)state + ops->overflow_at;
-	return e->overflow(e->ctx, key, state, make);
+		return (unsigned char *)state + ops->parts[part].at;
+	return e->overflow(e->ctx, key, state, part, make);
 }
 
 /* The registry: NULL-terminated, in the order families run. */

@@ -101,32 +101,45 @@ struct geo_place {
 };
 
 /* A key's memory. Plain bytes, zeroed when the key is created. Layout
- * version 2 (state_version): version 1 kept the first IPs and networks as
- * they are and places as floats, in 592 bytes; this is 440, of which
- * 256 (struct geo_more) a key table gives a key only once one of its
- * lists is full: 184 for the others. */
+ * version 3 (state_version), 440 bytes: what every key needs (struct
+ * geo_state, 72 bytes), then two overflow parts that a key table gives a
+ * key only when it first needs them: what the databases said of its
+ * requests (struct geo_loc, 112 bytes: nothing without a database), and
+ * the Bloom filters of its lists past eight (struct geo_more, 256).
+ * Version 2 had the same fields in another order, with the databases'
+ * in every key's slice (struct geo_v2: upgraded); version 1 kept the
+ * first IPs and networks as they are and places as floats, in 592
+ * bytes. */
 struct geo_state {
+	uint32_t total_ips; /* distinct IPs, counting the summarised ones */
+	uint8_t nips, nnets;
+	uint8_t roamed; /* 1: its networks while it learnt make it roam
+			   (roams_by()), decided as it learns */
+	uint8_t pad;
+	uint32_t ips[GEO_IPS];	 /* hashes of the first IPs (ip_hash) */
+	uint32_t nets[GEO_NETS]; /* of their first networks (net_hash) */
+	/* Where the parts are when the state is whole (a state file, a
+	 * family driven on its own): struct geo_loc, then struct geo_more.
+	 * In a key table they are apart (kw_detector_ops.parts). */
+	uint8_t parts[];
+};
+
+/* What the databases (or the log's own country) said of the key's
+ * requests: made at its first request whose answer has something to
+ * keep (an ASN, a country, a hosting flag or a place). */
+struct geo_loc {
 	int64_t last_ts; /* of the last request with a place */
 	float last_lat, last_lon;
-	uint32_t total_ips; /* distinct IPs, counting the summarised ones */
 	uint16_t last_acc;
 	char last_country[2];
 	uint8_t last_ip[16];
 	uint8_t last_family; /* 0: none */
 	uint8_t has_last, seen_hosting;
-	uint8_t roamed; /* 1: its networks while it learnt make it roam
-			   (roams_by()), decided as it learns */
-	uint8_t nips, nnets, nasns, ncountries, nplaces, next_place;
+	uint8_t nasns, ncountries, nplaces, next_place;
+	uint8_t pad;
 	char countries[GEO_COUNTRIES][2];
-	uint32_t ips[GEO_IPS];	 /* hashes of the first IPs (ip_hash) */
-	uint32_t nets[GEO_NETS]; /* of their first networks (net_hash) */
 	uint32_t asns[GEO_ASNS];
 	struct geo_place places[GEO_PLACES];
-	/* Where the overflow part (struct geo_more) is when the state is
-	 * whole (a state file, a family driven on its own): right after the
-	 * lists, as in layout version 2. In a key table it is apart, made
-	 * when a list first fills (kw_detector_ops.overflow_at). */
-	uint8_t more[];
 };
 
 /* What summarises a list once it is full, which most keys never need:
@@ -137,15 +150,44 @@ struct geo_more {
 		bloom_countries[32];
 };
 
-/* The state's size at layout version 2: the lists, the filters, and the
- * struct's padding at the end. */
+/* The overflow parts, in the order of their places. */
+enum { PART_LOC, PART_MORE };
+
+#define LOC_AT sizeof(struct geo_state)
+#define MORE_AT (LOC_AT + sizeof(struct geo_loc))
+/* The state's size: unchanged from layout version 2. */
 #define GEO_STATE_SIZE 440
-_Static_assert(offsetof(struct geo_state, more) + sizeof(struct geo_more) <=
-		       GEO_STATE_SIZE,
-	       "the whole state holds the overflow part in its place");
-_Static_assert(sizeof(struct geo_state) + sizeof(struct geo_more) ==
-		       GEO_STATE_SIZE,
-	       "the slice in a key table is the whole state less the part");
+_Static_assert(sizeof(struct geo_state) == 72 && sizeof(struct geo_loc) == 112,
+	       "layout version 3");
+_Static_assert(MORE_AT + sizeof(struct geo_more) == GEO_STATE_SIZE,
+	       "the whole state is the slice and both parts in order");
+
+/* Layout version 2, which a state file may hold: the fields above in one
+ * struct, the filters (struct geo_more) at more. */
+struct geo_v2 {
+	int64_t last_ts;
+	float last_lat, last_lon;
+	uint32_t total_ips;
+	uint16_t last_acc;
+	char last_country[2];
+	uint8_t last_ip[16];
+	uint8_t last_family;
+	uint8_t has_last, seen_hosting;
+	uint8_t roamed;
+	uint8_t nips, nnets, nasns, ncountries, nplaces, next_place;
+	char countries[GEO_COUNTRIES][2];
+	uint32_t ips[GEO_IPS];
+	uint32_t nets[GEO_NETS];
+	uint32_t asns[GEO_ASNS];
+	struct geo_place places[GEO_PLACES];
+	uint8_t more[];
+};
+
+_Static_assert(offsetof(struct geo_v2, more) == 180 &&
+		       offsetof(struct geo_v2, more) +
+				       sizeof(struct geo_more) <=
+			       GEO_STATE_SIZE,
+	       "layout version 2");
 
 /* ------------------------------------------------------------ the family */
 
@@ -297,61 +339,87 @@ static void add_net(struct geo_state *s, struct geo_more *m, uint64_t h)
 		bloom_add(m->bloom_nets, sizeof(m->bloom_nets), h);
 }
 
-static bool has_asn(const struct geo_state *s, const struct geo_more *m,
+static bool has_asn(const struct geo_loc *l, const struct geo_more *m,
 		    uint32_t asn)
 {
-	for (size_t i = 0; i < s->nasns; i++) {
-		if (s->asns[i] == asn)
+	for (size_t i = 0; i < l->nasns; i++) {
+		if (l->asns[i] == asn)
 			return true;
 	}
-	return s->nasns == GEO_ASNS && m &&
+	return l->nasns == GEO_ASNS && m &&
 	       bloom_has(m->bloom_asns, sizeof(m->bloom_asns),
 			 hash_bytes(&asn, sizeof(asn), 2));
 }
 
-static void add_asn(struct geo_state *s, struct geo_more *m, uint32_t asn)
+static void add_asn(struct geo_loc *l, struct geo_more *m, uint32_t asn)
 {
-	if (!asn || has_asn(s, m, asn))
+	if (!asn || has_asn(l, m, asn))
 		return;
-	if (s->nasns < GEO_ASNS)
-		s->asns[s->nasns++] = asn;
+	if (l->nasns < GEO_ASNS)
+		l->asns[l->nasns++] = asn;
 	else if (m)
 		bloom_add(m->bloom_asns, sizeof(m->bloom_asns),
 			  hash_bytes(&asn, sizeof(asn), 2));
 }
 
-static bool has_country(const struct geo_state *s, const struct geo_more *m,
+static bool has_country(const struct geo_loc *l, const struct geo_more *m,
 			const char *cc)
 {
-	for (size_t i = 0; i < s->ncountries; i++) {
-		if (!memcmp(s->countries[i], cc, 2))
+	for (size_t i = 0; i < l->ncountries; i++) {
+		if (!memcmp(l->countries[i], cc, 2))
 			return true;
 	}
-	return s->ncountries == GEO_COUNTRIES && m &&
+	return l->ncountries == GEO_COUNTRIES && m &&
 	       bloom_has(m->bloom_countries, sizeof(m->bloom_countries),
 			 hash_bytes(cc, 2, 3));
 }
 
-static void add_country(struct geo_state *s, struct geo_more *m, const char *cc)
+static void add_country(struct geo_loc *l, struct geo_more *m, const char *cc)
 {
-	if (!cc[0] || has_country(s, m, cc))
+	if (!cc[0] || has_country(l, m, cc))
 		return;
-	if (s->ncountries < GEO_COUNTRIES)
-		memcpy(s->countries[s->ncountries++], cc, 2);
+	if (l->ncountries < GEO_COUNTRIES)
+		memcpy(l->countries[l->ncountries++], cc, 2);
 	else if (m)
 		bloom_add(m->bloom_countries, sizeof(m->bloom_countries),
 			  hash_bytes(cc, 2, 3));
 }
 
-/* The key's overflow part, made now when one of its lists is full: only
- * then does any of the functions above read or write a filter. */
-static struct geo_more *more_of(struct geo_state *s, struct kw_keyent *key,
+/* The key's filters, made now when one of its lists is full: only then
+ * does any of the functions above read or write a filter. l is NULL for
+ * a request without an answer, which only the IP and network lists see. */
+static struct geo_more *more_of(struct geo_state *s, const struct geo_loc *l,
+				struct kw_keyent *key,
 				const struct kw_emit *emit)
 {
-	if (s->nips < GEO_IPS && s->nnets < GEO_NETS && s->nasns < GEO_ASNS &&
-	    s->ncountries < GEO_COUNTRIES)
+	if (s->nips < GEO_IPS && s->nnets < GEO_NETS &&
+	    (!l || (l->nasns < GEO_ASNS && l->ncountries < GEO_COUNTRIES)))
 		return NULL;
-	return kw_detect_overflow(emit, &kw_detect_geo, key, s, true);
+	return kw_detect_overflow(emit, &kw_detect_geo, PART_MORE, key, s,
+				  true);
+}
+
+/* The key's struct geo_loc: made now when make; else the one it has, or
+ * blank zeroed (what a part not made reads as), as it is when memory is
+ * short (what it would keep is lost). */
+static struct geo_loc *loc_of(struct geo_state *s, struct kw_keyent *key,
+			      const struct kw_emit *emit, bool make,
+			      struct geo_loc *blank)
+{
+	struct geo_loc *l = kw_detect_overflow(emit, &kw_detect_geo, PART_LOC,
+					       key, s, make);
+
+	if (l)
+		return l;
+	memset(blank, 0, sizeof(*blank));
+	return blank;
+}
+
+/* Whether an answer has anything struct geo_loc keeps. */
+static bool loc_keeps(const struct kw_geo *g)
+{
+	return g->asn || g->country[0] ||
+	       (g->flags & (KW_GEO_HOSTING | KW_GEO_LOCATION));
 }
 
 static int16_t quantise(double deg, double q)
@@ -362,11 +430,11 @@ static int16_t quantise(double deg, double q)
 }
 
 /* A place the key uses within PLACE_KM (plus the accuracy radius) of g. */
-static bool has_place(const struct geo_state *s, const struct kw_geo *g)
+static bool has_place(const struct geo_loc *l, const struct kw_geo *g)
 {
-	for (size_t i = 0; i < s->nplaces; i++) {
-		if (kw_detect_geodist_within(s->places[i].lat / LAT_Q,
-					     s->places[i].lon / LON_Q, g->lat,
+	for (size_t i = 0; i < l->nplaces; i++) {
+		if (kw_detect_geodist_within(l->places[i].lat / LAT_Q,
+					     l->places[i].lon / LON_Q, g->lat,
 					     g->lon, PLACE_KM + g->accuracy_km))
 			return true;
 	}
@@ -374,18 +442,18 @@ static bool has_place(const struct geo_state *s, const struct kw_geo *g)
 }
 
 /* The newest place replaces the oldest once all slots are used. */
-static void add_place(struct geo_state *s, const struct kw_geo *g)
+static void add_place(struct geo_loc *l, const struct kw_geo *g)
 {
 	struct geo_place *p;
 
-	if (has_place(s, g))
+	if (has_place(l, g))
 		return;
-	p = &s->places[s->next_place];
+	p = &l->places[l->next_place];
 	p->lat = quantise(g->lat, LAT_Q);
 	p->lon = quantise(g->lon, LON_Q);
-	s->next_place = (uint8_t)((s->next_place + 1) % GEO_PLACES);
-	if (s->nplaces < GEO_PLACES)
-		s->nplaces++;
+	l->next_place = (uint8_t)((l->next_place + 1) % GEO_PLACES);
+	if (l->nplaces < GEO_PLACES)
+		l->nplaces++;
 }
 
 /* ----------------------------------------------------------- the alerts */
@@ -413,10 +481,10 @@ static bool anonymous(const struct kw_geo *g)
 				 KW_GEO_PROXY));
 }
 
-/* A hosting provider the key never used before. */
-static bool new_hosting(const struct geo_state *s, const struct kw_geo *g)
+/* A hosting provider the key never used before (l: NULL when g is). */
+static bool new_hosting(const struct geo_loc *l, const struct kw_geo *g)
 {
-	return g && (g->flags & KW_GEO_HOSTING) && !s->seen_hosting;
+	return g && (g->flags & KW_GEO_HOSTING) && !l->seen_hosting;
 }
 
 static void add_network_evidence(struct kw_alert *a, const struct kw_geo *g)
@@ -465,30 +533,30 @@ static const char *flag_note(const struct kw_geo *g)
 	return "";
 }
 
-static json_t *country_list(const struct geo_state *s)
+static json_t *country_list(const struct geo_loc *l)
 {
 	json_t *arr = json_array();
 	char cc[3] = "";
 
-	for (size_t i = 0; arr && i < s->ncountries; i++) {
-		memcpy(cc, s->countries[i], 2);
+	for (size_t i = 0; arr && i < l->ncountries; i++) {
+		memcpy(cc, l->countries[i], 2);
 		kw_alert_list_add(&arr, json_string(cc));
 	}
 	return arr;
 }
 
 /* "US, IE" (and " and more" past the exact list). */
-static void country_text(const struct geo_state *s, char *buf, size_t cap)
+static void country_text(const struct geo_loc *l, char *buf, size_t cap)
 {
 	size_t off = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < s->ncountries && off < cap; i++)
+	for (size_t i = 0; i < l->ncountries && off < cap; i++)
 		off += (size_t)snprintf(buf + off, cap - off, "%s%.2s",
-					i ? ", " : "", s->countries[i]);
-	if (s->ncountries == GEO_COUNTRIES && off < cap)
+					i ? ", " : "", l->countries[i]);
+	if (l->ncountries == GEO_COUNTRIES && off < cap)
 		snprintf(buf + off, cap - off, " and more");
-	if (!s->ncountries)
+	if (!l->ncountries)
 		snprintf(buf, cap, "none");
 }
 
@@ -527,8 +595,9 @@ static bool console(const struct kw_event *ev)
 	return ev->cloud && ev->cloud->console;
 }
 
-static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
-			 struct kw_keyent *key, bool same_net, bool scale_out,
+static void alert_new_ip(const struct geo_state *s, const struct geo_loc *l,
+			 const struct kw_event *ev, struct kw_keyent *key,
+			 bool same_net, bool scale_out,
 			 const struct kw_emit *emit)
 {
 	const struct kw_geo *g = ev->geo;
@@ -537,7 +606,7 @@ static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
 	char ip[64], label[256], subject[80], where[96] = "";
 
 	/* Servers scaling out stay low whatever the network is. */
-	if (!scale_out && (anonymous(g) || new_hosting(s, g)))
+	if (!scale_out && (anonymous(g) || new_hosting(l, g)))
 		sev = step(sev, 1);
 	if (kw_detect_alert(&a, emit, "geo.new_ip", for_key(sev, key), ev,
 			    key) != KW_OK)
@@ -571,7 +640,7 @@ static void alert_new_ip(const struct geo_state *s, const struct kw_event *ev,
 	finish(&a, subject, emit);
 }
 
-static void alert_new_network(const struct geo_state *s,
+static void alert_new_network(const struct geo_loc *l,
 			      const struct kw_event *ev, struct kw_keyent *key,
 			      const struct kw_emit *emit)
 {
@@ -582,7 +651,7 @@ static void alert_new_network(const struct geo_state *s,
 	char ip[64], label[256], asn[16], subject[80], seen[160] = "";
 	size_t off = 0;
 
-	if (anonymous(g) || new_hosting(s, g))
+	if (anonymous(g) || new_hosting(l, g))
 		sev = step(sev, 1);
 	if (kw_detect_alert(&a, emit, "geo.new_network", for_key(sev, key), ev,
 			    key) != KW_OK)
@@ -590,16 +659,16 @@ static void alert_new_network(const struct geo_state *s,
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
 	snprintf(asn, sizeof(asn), "AS%u", (unsigned)g->asn);
 	known = json_array();
-	for (size_t i = 0; i < s->nasns; i++) {
+	for (size_t i = 0; i < l->nasns; i++) {
 		char one[16];
 
-		snprintf(one, sizeof(one), "AS%u", (unsigned)s->asns[i]);
+		snprintf(one, sizeof(one), "AS%u", (unsigned)l->asns[i]);
 		kw_alert_list_add(&known, json_string(one));
 		if (off < sizeof(seen))
 			off += (size_t)snprintf(seen + off, sizeof(seen) - off,
 						"%s%s", i ? ", " : "", one);
 	}
-	if (!s->nasns)
+	if (!l->nasns)
 		snprintf(seen, sizeof(seen), "none");
 	kw_alert_summary(&a,
 			 "%s called from network %s (%s) for the first "
@@ -616,7 +685,7 @@ static void alert_new_network(const struct geo_state *s,
 	finish(&a, subject, emit);
 }
 
-static void alert_new_country(const struct geo_state *s,
+static void alert_new_country(const struct geo_loc *l,
 			      const struct kw_event *ev, struct kw_keyent *key,
 			      const struct kw_emit *emit)
 {
@@ -631,7 +700,7 @@ static void alert_new_country(const struct geo_state *s,
 			    key) != KW_OK)
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
-	country_text(s, seen, sizeof(seen));
+	country_text(l, seen, sizeof(seen));
 	kw_alert_summary(&a,
 			 "%s called from %s for the first time%s; seen "
 			 "before: %s",
@@ -639,14 +708,14 @@ static void alert_new_country(const struct geo_state *s,
 			 g->country, flag_note(g), seen);
 	kw_alert_evidence_str(&a, "ip", kw_str_c(ip));
 	add_network_evidence(&a, g);
-	kw_alert_evidence_json(&a, "known_countries", country_list(s));
+	kw_alert_evidence_json(&a, "known_countries", country_list(l));
 	kw_alert_evidence_time(&a, "learned_since", key->first_seen);
 	kw_alert_suppress_str(&a, "country", kw_str_c(g->country));
 	snprintf(subject, sizeof(subject), "country=%s", g->country);
 	finish(&a, subject, emit);
 }
 
-static void alert_travel(const struct geo *self, const struct geo_state *s,
+static void alert_travel(const struct geo *self, const struct geo_loc *l,
 			 const struct kw_event *ev, struct kw_keyent *key,
 			 double km, double kmh, const struct kw_emit *emit)
 {
@@ -655,7 +724,7 @@ static void alert_travel(const struct geo *self, const struct geo_state *s,
 	struct kw_alert a;
 	struct kw_ip from;
 	char ip[64], from_ip[64], label[256], subject[80], from_cc[3] = "";
-	int64_t secs = (ev->ts - s->last_ts) / 1000000;
+	int64_t secs = (ev->ts - l->last_ts) / 1000000;
 
 	if (anonymous(g))
 		sev = step(sev, 1);
@@ -664,10 +733,10 @@ static void alert_travel(const struct geo *self, const struct geo_state *s,
 		return;
 	kw_ip_format(&ev->ip, ip, sizeof(ip));
 	memset(&from, 0, sizeof(from));
-	from.family = s->last_family;
-	memcpy(from.addr, s->last_ip, sizeof(from.addr));
+	from.family = l->last_family;
+	memcpy(from.addr, l->last_ip, sizeof(from.addr));
 	kw_ip_format(&from, from_ip, sizeof(from_ip));
-	memcpy(from_cc, s->last_country, 2);
+	memcpy(from_cc, l->last_country, 2);
 	kw_alert_summary(&a,
 			 "%s called from %s (%s) %lld s after a request from "
 			 "%s (%s): %.0f km apart, %.0f km/h (at most %.0f "
@@ -680,7 +749,7 @@ static void alert_travel(const struct geo *self, const struct geo_state *s,
 	add_network_evidence(&a, g);
 	kw_alert_evidence_str(&a, "from_ip", kw_str_c(from_ip));
 	kw_alert_evidence_str(&a, "from_country", kw_str_c(from_cc));
-	kw_alert_evidence_time(&a, "from_time", s->last_ts);
+	kw_alert_evidence_time(&a, "from_time", l->last_ts);
 	kw_alert_evidence_int(&a, "distance_km", (int64_t)(km + 0.5));
 	kw_alert_evidence_int(&a, "seconds", secs);
 	kw_alert_evidence_int(&a, "speed_kmh",
@@ -788,40 +857,41 @@ static bool watched(const struct geo *self, const struct kw_keyent *key)
 	       (key->kind == KW_KIND_PUBLISHABLE && self->cfg->geo_publishable);
 }
 
-static void travel(struct geo *self, struct geo_state *s,
+static void travel(struct geo *self, const struct geo_loc *l,
 		   const struct kw_event *ev, struct kw_keyent *key,
 		   bool known_place, const struct kw_emit *emit)
 {
 	const struct kw_geo *g = ev->geo;
 	double km, slack, hours, kmh;
 
-	if (!s->has_last || known_place || ev->ts < s->last_ts)
+	if (!l->has_last || known_place || ev->ts < l->last_ts)
 		return;
-	km = kw_detect_geodist_km(s->last_lat, s->last_lon, g->lat, g->lon);
-	slack = km - s->last_acc - g->accuracy_km;
+	km = kw_detect_geodist_km(l->last_lat, l->last_lon, g->lat, g->lon);
+	slack = km - l->last_acc - g->accuracy_km;
 	if (slack < MIN_TRAVEL_KM)
 		return;
-	hours = (double)(ev->ts - s->last_ts) / 3.6e9;
+	hours = (double)(ev->ts - l->last_ts) / 3.6e9;
 	kmh = hours > 0 ? slack / hours : HUGE_VAL;
 	if (kmh > self->max_kmh)
-		alert_travel(self, s, ev, key, km, kmh, emit);
+		alert_travel(self, l, ev, key, km, kmh, emit);
 }
 
-static void remember(struct geo_state *s, struct geo_more *m,
+/* l: NULL when ev has no answer (ev->geo). */
+static void remember(struct geo_state *s, struct geo_loc *l, struct geo_more *m,
 		     const struct kw_event *ev)
 {
 	const struct kw_geo *g = ev->geo;
 
 	add_ip(s, m, &ev->ip);
 	add_net(s, m, net_hash(&ev->ip));
-	if (!g)
+	if (!g || !l)
 		return;
-	add_asn(s, m, g->asn);
-	add_country(s, m, g->country);
+	add_asn(l, m, g->asn);
+	add_country(l, m, g->country);
 	if (g->flags & KW_GEO_HOSTING)
-		s->seen_hosting = 1;
+		l->seen_hosting = 1;
 	if (g->flags & KW_GEO_LOCATION)
-		add_place(s, g);
+		add_place(l, g);
 }
 
 static void geo_observe(void *self_, const struct kw_event *ev,
@@ -834,6 +904,7 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	const struct kw_geo *g = ev->geo;
 	bool learning, ip_known, same_net, known_place = false;
 	bool located;
+	struct geo_loc *l, blank;
 	struct geo_more *m;
 
 	if (!ev->ip.family || !kw_detect_geo_wants(self->cfg, key))
@@ -848,16 +919,16 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		no_database(self, emit);
 		if (!watched(self, key))
 			return;
-		m = more_of(s, key, emit);
+		m = more_of(s, NULL, key, emit);
 		ip_known = has_ip(s, m, &ev->ip);
 		if (!ip_known && self->on[D_NEW_IP] &&
 		    ev->ts - key->first_seen >= self->cfg->learn) {
 			same_net = has_net(s, m, net_hash(&ev->ip));
-			alert_new_ip(s, ev, key, same_net,
+			alert_new_ip(s, NULL, ev, key, same_net,
 				     same_net || roams(s) || console(ev), emit);
 		}
 		if (!ip_known) {
-			remember(s, m, ev);
+			remember(s, NULL, m, ev);
 			if (ev->ts - key->first_seen < self->cfg->learn)
 				s->roamed = roams_by(s);
 		}
@@ -869,64 +940,113 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		return;
 	located = g->flags & KW_GEO_LOCATION;
 	learning = ev->ts - key->first_seen < self->cfg->learn;
-	m = more_of(s, key, emit);
+	l = loc_of(s, key, emit, loc_keeps(g), &blank);
+	m = more_of(s, l, key, emit);
 	ip_known = has_ip(s, m, &ev->ip);
 	if (located)
-		known_place = has_place(s, g);
+		known_place = has_place(l, g);
 	if (!learning && !ip_known) {
 		same_net = has_net(s, m, net_hash(&ev->ip)) ||
-			   (g->asn && has_asn(s, m, g->asn));
+			   (g->asn && has_asn(l, m, g->asn));
 		if (self->on[D_NEW_IP])
-			alert_new_ip(s, ev, key, same_net,
+			alert_new_ip(s, l, ev, key, same_net,
 				     same_net &&
 					     (!g->country[0] ||
-					      has_country(s, m, g->country)),
+					      has_country(l, m, g->country)),
 				     emit);
-		if (self->on[D_NEW_NETWORK] && g->asn && !has_asn(s, m, g->asn))
-			alert_new_network(s, ev, key, emit);
+		if (self->on[D_NEW_NETWORK] && g->asn && !has_asn(l, m, g->asn))
+			alert_new_network(l, ev, key, emit);
 		if (self->on[D_NEW_COUNTRY] && g->country[0] &&
-		    !has_country(s, m, g->country))
-			alert_new_country(s, ev, key, emit);
+		    !has_country(l, m, g->country))
+			alert_new_country(l, ev, key, emit);
 	}
 	if (!learning && self->on[D_TRAVEL] && located)
-		travel(self, s, ev, key, known_place, emit);
+		travel(self, l, ev, key, known_place, emit);
 	if (!ip_known)
-		remember(s, m, ev);
+		remember(s, l, m, ev);
 	else if (located && !known_place)
-		add_place(s, g);
+		add_place(l, g);
 	/* The previous place is the newest one: a late event does not
 	 * move it back in time. */
-	if (located && (!s->has_last || ev->ts >= s->last_ts)) {
-		s->has_last = 1;
-		s->last_ts = ev->ts;
-		s->last_lat = (float)g->lat;
-		s->last_lon = (float)g->lon;
-		s->last_acc = g->accuracy_km;
-		memcpy(s->last_country, g->country, 2);
-		s->last_family = ev->ip.family;
-		memcpy(s->last_ip, ev->ip.addr, sizeof(s->last_ip));
+	if (located && (!l->has_last || ev->ts >= l->last_ts)) {
+		l->has_last = 1;
+		l->last_ts = ev->ts;
+		l->last_lat = (float)g->lat;
+		l->last_lon = (float)g->lon;
+		l->last_acc = g->accuracy_km;
+		memcpy(l->last_country, g->country, 2);
+		l->last_family = ev->ip.family;
+		memcpy(l->last_ip, ev->ip.addr, sizeof(l->last_ip));
 	}
 }
 
 /* ------------------------------------------------------------ describe */
+
+/* The struct geo_loc of a whole state (describe, validate, upgrade). */
+static const struct geo_loc *whole_loc(const void *state)
+{
+	return (const struct geo_loc *)(const void *)((const unsigned char *)
+							      state +
+						      LOC_AT);
+}
 
 static void geo_describe(void *self_, const struct kw_keyent *key,
 			 const void *state, struct kw_detect_profile *out)
 {
 	const struct geo *self = self_;
 	const struct geo_state *s = state;
+	const struct geo_loc *l = whole_loc(state);
 
 	/* The addresses and networks are the report's (keyreport.h). */
 	out->geo_watched = watched(self, key);
 	out->total_ips = s->total_ips;
-	for (size_t i = 0; i < s->nasns && i < KW_DETECT_PROFILE_GEO; i++)
-		out->asns[out->nasns++] = s->asns[i];
-	for (size_t i = 0; i < s->ncountries && i < KW_DETECT_PROFILE_GEO;
+	for (size_t i = 0; i < l->nasns && i < KW_DETECT_PROFILE_GEO; i++)
+		out->asns[out->nasns++] = l->asns[i];
+	for (size_t i = 0; i < l->ncountries && i < KW_DETECT_PROFILE_GEO;
 	     i++) {
-		memcpy(out->countries[i], s->countries[i], 2);
+		memcpy(out->countries[i], l->countries[i], 2);
 		out->countries[i][2] = '\0';
 		out->ncountries++;
 	}
+}
+
+/* ------------------------------------------------------------- upgrade */
+
+/* Layout version 2 (any bytes: validate() judges the result) into 3:
+ * each field where version 3 keeps it, the filters as they are. */
+static void geo_upgrade(const void *old, void *now)
+{
+	struct geo_v2 v;
+	struct geo_state *s = now;
+	struct geo_loc *l =
+		(struct geo_loc *)(void *)((unsigned char *)now + LOC_AT);
+
+	memcpy(&v, old, sizeof(v));
+	s->total_ips = v.total_ips;
+	s->nips = v.nips;
+	s->nnets = v.nnets;
+	s->roamed = v.roamed;
+	memcpy(s->ips, v.ips, sizeof(s->ips));
+	memcpy(s->nets, v.nets, sizeof(s->nets));
+	l->last_ts = v.last_ts;
+	memcpy(&l->last_lat, &v.last_lat, sizeof(l->last_lat));
+	memcpy(&l->last_lon, &v.last_lon, sizeof(l->last_lon));
+	l->last_acc = v.last_acc;
+	memcpy(l->last_country, v.last_country, sizeof(l->last_country));
+	memcpy(l->last_ip, v.last_ip, sizeof(l->last_ip));
+	l->last_family = v.last_family;
+	l->has_last = v.has_last;
+	l->seen_hosting = v.seen_hosting;
+	l->nasns = v.nasns;
+	l->ncountries = v.ncountries;
+	l->nplaces = v.nplaces;
+	l->next_place = v.next_place;
+	memcpy(l->countries, v.countries, sizeof(l->countries));
+	memcpy(l->asns, v.asns, sizeof(l->asns));
+	memcpy(l->places, v.places, sizeof(l->places));
+	memcpy((unsigned char *)now + MORE_AT,
+	       (const unsigned char *)old + offsetof(struct geo_v2, more),
+	       sizeof(struct geo_more));
 }
 
 /* ------------------------------------------------------------ validate */
@@ -967,43 +1087,44 @@ static bool place_ok(const struct geo_place *p)
 static bool geo_validate(const void *state, char *why, size_t cap)
 {
 	const struct geo_state *s = state;
+	const struct geo_loc *l = whole_loc(state);
 
-	if (s->nips > GEO_IPS || s->nnets > GEO_NETS || s->nasns > GEO_ASNS ||
-	    s->ncountries > GEO_COUNTRIES || s->nplaces > GEO_PLACES) {
+	if (s->nips > GEO_IPS || s->nnets > GEO_NETS || l->nasns > GEO_ASNS ||
+	    l->ncountries > GEO_COUNTRIES || l->nplaces > GEO_PLACES) {
 		snprintf(why, cap,
 			 "geo: remembered %u IPs, %u networks, %u ASNs, %u "
 			 "countries, %u places (at most %d, %d, %d, %d, %d)",
-			 s->nips, s->nnets, s->nasns, s->ncountries, s->nplaces,
+			 s->nips, s->nnets, l->nasns, l->ncountries, l->nplaces,
 			 GEO_IPS, GEO_NETS, GEO_ASNS, GEO_COUNTRIES,
 			 GEO_PLACES);
 		return false;
 	}
-	if (s->next_place >= GEO_PLACES ||
-	    (s->nplaces < GEO_PLACES && s->next_place != s->nplaces)) {
+	if (l->next_place >= GEO_PLACES ||
+	    (l->nplaces < GEO_PLACES && l->next_place != l->nplaces)) {
 		snprintf(why, cap, "geo: place ring index %u with %u places",
-			 s->next_place, s->nplaces);
+			 l->next_place, l->nplaces);
 		return false;
 	}
-	if (s->total_ips < s->nips || s->has_last > 1 || s->seen_hosting > 1 ||
+	if (s->total_ips < s->nips || l->has_last > 1 || l->seen_hosting > 1 ||
 	    s->roamed > 1) {
 		snprintf(why, cap, "geo: counters out of range");
 		return false;
 	}
-	if (!family_ok(s->last_family, true))
+	if (!family_ok(l->last_family, true))
 		goto bad_addr;
-	for (size_t i = 0; i < s->ncountries; i++) {
-		if (!s->countries[i][0] || !country_ok(s->countries[i]))
+	for (size_t i = 0; i < l->ncountries; i++) {
+		if (!l->countries[i][0] || !country_ok(l->countries[i]))
 			goto bad_country;
 	}
-	if (!country_ok(s->last_country))
+	if (!country_ok(l->last_country))
 		goto bad_country;
-	for (size_t i = 0; i < s->nplaces; i++) {
-		if (!place_ok(&s->places[i]))
+	for (size_t i = 0; i < l->nplaces; i++) {
+		if (!place_ok(&l->places[i]))
 			goto bad_place;
 	}
-	if (s->has_last &&
-	    (!latlon_ok(s->last_lat, s->last_lon) || s->last_ts < KW_TIME_MIN ||
-	     s->last_ts > KW_TIME_MAX))
+	if (l->has_last &&
+	    (!latlon_ok(l->last_lat, l->last_lon) || l->last_ts < KW_TIME_MIN ||
+	     l->last_ts > KW_TIME_MAX))
 		goto bad_place;
 	return true;
 bad_addr:
@@ -1023,10 +1144,12 @@ const struct kw_detector_ops kw_detect_geo = {
 	.detectors = names,
 	.options = options,
 	.state_size = GEO_STATE_SIZE,
-	.state_version = 2,
+	.state_version = 3,
 	.state_size_v1 = 592,
-	.overflow_at = offsetof(struct geo_state, more),
-	.overflow_size = sizeof(struct geo_more),
+	.parts = {{LOC_AT, sizeof(struct geo_loc)},
+		  {MORE_AT, sizeof(struct geo_more)}},
+	.upgrade_size = GEO_STATE_SIZE,
+	.upgrade = geo_upgrade,
 	.create = geo_create,
 	.observe = geo_observe,
 	.describe = geo_describe,

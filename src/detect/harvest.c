@@ -357,7 +357,7 @@ static void hv_observe(void *self, const struct kw_event *ev,
 		const char *shown[KW_FEED_SHOWN];
 
 		if (!st && !(st = kw_detect_overflow(emit, &kw_detect_harvest,
-						     key, state, true)))
+						     0, key, state, true)))
 			return;
 		for (size_t k = 0; k < f->nshown; k++)
 			shown[k] = f->shown[k];
@@ -373,7 +373,7 @@ static void hv_observe(void *self, const struct kw_event *ev,
 		if (!selected(h, ev, key, h->selected_info[i]))
 			continue;
 		if (!st && !(st = kw_detect_overflow(emit, &kw_detect_harvest,
-						     key, state, true)))
+						     0, key, state, true)))
 			return;
 		/* the end of a long name (GCP's methodName) tells it */
 		copy_name(op, sizeof(op), ev->op.p, ev->op.n);
@@ -442,8 +442,7 @@ const struct kw_detector_ops kw_detect_harvest = {
 	.state_version = 2,
 	.state_size_v1 = 224,
 	/* all of it, made on a key's first counted call */
-	.overflow_at = 0,
-	.overflow_size = sizeof(struct harvest_key),
+	.parts = {{0, sizeof(struct harvest_key)}},
 	.validate = hv_validate,
 	.create = hv_create,
 	.observe = hv_observe,

@@ -173,7 +173,7 @@ static void in_observe(void *self, const struct kw_event *ev,
 	    !ev->ip.family || private_address(&ev->ip))
 		return;
 	/* the state is the overflow part: only an instance's role has it */
-	st = kw_detect_overflow(emit, &kw_detect_instance, key, state, true);
+	st = kw_detect_overflow(emit, &kw_detect_instance, 0, key, state, true);
 	if (!st)
 		return;
 	if (two_places(st, ev)) {
@@ -211,8 +211,7 @@ const struct kw_detector_ops kw_detect_instance = {
 	.state_size = sizeof(struct instance_key),
 	.state_version = 1,
 	/* all of it, made at the first request of an instance's session */
-	.overflow_at = 0,
-	.overflow_size = sizeof(struct instance_key),
+	.parts = {{0, sizeof(struct instance_key)}},
 	.validate = in_validate,
 	.create = in_create,
 	.observe = in_observe,

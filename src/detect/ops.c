@@ -182,7 +182,7 @@ static bool seen_add(struct ops_key *st, struct kw_keyent *key, uint64_t h,
 			goto added;
 		}
 	}
-	m = kw_detect_overflow(emit, &kw_detect_ops, key, st, true);
+	m = kw_detect_overflow(emit, &kw_detect_ops, 0, key, st, true);
 	if (!m)
 		return true;
 	if (st->nlist != SPILLED) { /* the list is full: the filter now */
@@ -565,8 +565,7 @@ const struct kw_detector_ops kw_detect_ops = {
 	.state_size = OPS_STATE_SIZE,
 	.state_version = 2,
 	.state_size_v1 = V1_SIZE,
-	.overflow_at = offsetof(struct ops_key, more),
-	.overflow_size = sizeof(struct ops_more),
+	.parts = {{offsetof(struct ops_key, more), sizeof(struct ops_more)}},
 	.upgrade_size = V1_SIZE,
 	.upgrade = ops_upgrade,
 	.validate = ops_validate,

@@ -25,17 +25,17 @@
  * Learned state (--state): the detectors' part of a key's state area (after
  * the engine's report counters) is what a snapshot saves per fingerprint;
  * a saved key's state is copied in when the key is first seen, and an
- * evicted key's state goes to its shard's stash. A family's overflow part
- * (kw_detector_ops.overflow_size) lives in a block of the shard's pool for
- * that family, made for a key on first need; a snapshot sees every family's
- * state_size bytes with that part in its place (kw_shard_flat), so the file
- * does not change with which keys had one. The router's memory (its dedup table
- * and rate-limit windows, alert/router.h) travels in the same file, so two
- * scans with one state file route like one. A detector family the file holds no
- * state of this layout for learns each of its keys again from the key's first
- * event (kw_keyent.relearn, carried in the file until it has learnt:
- * kw_engine_meta); shard.c shows such a family the key as first seen then, so
- * its detectors keep to their learning period.
+ * evicted key's state goes to its shard's stash. A family's overflow parts
+ * (kw_detector_ops.parts) live in blocks of the shard's pool for that
+ * family and part, made for a key on first need; a snapshot sees every
+ * family's state_size bytes with each part in its place (kw_shard_flat), so the
+ * file does not change with which keys had one. The router's memory (its dedup
+ * table and rate-limit windows, alert/router.h) travels in the same file, so
+ * two scans with one state file route like one. A detector family the file
+ * holds no state of this layout for learns each of its keys again from the
+ * key's first event (kw_keyent.relearn, carried in the file until it has
+ * learnt: kw_engine_meta); shard.c shows such a family the key as first seen
+ * then, so its detectors keep to their learning period.
  */
 #include "engine/engine.h"
 
@@ -65,8 +65,8 @@ static unsigned shard_count(size_t max_keys)
 /* ---- creating ---- */
 
 /* The layout of a key's state area: the engine's head, then each
- * family's slice in registry order (its state_size bytes less an
- * overflow part, which a block holds, and then the block's handle), then
+ * family's slice in registry order (its state_size bytes less its
+ * overflow parts, which blocks hold, and then the blocks' handles), then
  * (with a report) the report's counters and timeline. */
 static void layout(struct kw_engine *e)
 {
@@ -76,7 +76,7 @@ static void layout(struct kw_engine *e)
 	e->learned_off = off;
 	e->learned_size = 0;
 	for (size_t i = 0; all[i] && i < KW_ENGINE_MAX_FAMILIES; i++) {
-		size_t ov = all[i]->overflow_size;
+		size_t ov = kw_family_parts_size(all[i]);
 
 		off += kw_slice_room(kw_family_slice(all[i]));
 		e->learned_size += (all[i]->state_size + 15) & ~(size_t)15;
@@ -1428,10 +1428,16 @@ const struct kw_engine_stats *kw_engine_stats(struct kw_engine *e)
 		st->keys_evicted += kw_keytab_evicted(s->keys);
 		for (size_t k = 0; k < s->nfam; k++) {
 			const struct kw_family *f = &s->fam[k];
-			size_t n = f->blocks ? kw_blocks_count(f->blocks) : 0;
 
-			st->overflow_blocks += n;
-			st->overflow_bytes += n * f->ops->overflow_size;
+			for (unsigned p = 0; p < KW_DETECT_PARTS; p++) {
+				size_t n =
+					f->blocks[p]
+						? kw_blocks_count(f->blocks[p])
+						: 0;
+
+				st->overflow_blocks += n;
+				st->overflow_bytes += n * f->ops->parts[p].size;
+			}
 		}
 	}
 	distinct_keys(e, st);
@@ -1542,18 +1548,23 @@ void kw_engine_key_detail(struct kw_engine *e, const struct kw_keyent *key,
 {
 	/* The table's entries are the engine's: describing reads them only. */
 	unsigned char *state = kw_keytab_state((struct kw_keyent *)key);
-	const struct kw_shard *s = e->listing;
+	struct kw_shard *s = e->listing;
+	const unsigned char *whole;
 
 	memset(out, 0, sizeof(*out));
 	if (e->report_off)
 		out->report =
 			(const struct kw_keyreport *)(state + e->report_off);
-	/* The families of the key's shard: they observed it. */
-	for (size_t i = 0; s && i < s->nfam; i++) {
+	if (!s)
+		return;
+	/* The families of the key's shard (they observed it), each shown
+	 * its whole state, parts in their places. */
+	whole = kw_shard_flat(s, (struct kw_keyent *)key);
+	for (size_t i = 0; i < s->nfam; i++) {
 		const struct kw_family *f = &s->fam[i];
 
 		if (f->ops->describe)
-			f->ops->describe(f->self, key, state + f->offset,
+			f->ops->describe(f->self, key, whole + f->flat,
 					 &out->profile);
 	}
 }

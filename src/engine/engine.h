@@ -114,7 +114,7 @@ struct kw_engine_stats {
 	bool keys_estimated;
 	uint64_t keys_restored; /* keys whose saved state was loaded */
 	/* The families' overflow parts that the keys in the table hold now
-	 * (kw_detector_ops.overflow_size), and their bytes. */
+	 * (kw_detector_ops.parts), and their bytes. */
 	size_t overflow_blocks, overflow_bytes;
 	uint64_t late;	      /* events older than the watermark */
 	uint64_t inputs_late; /* inputs the merge opened after records

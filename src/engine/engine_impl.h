@@ -95,25 +95,46 @@ struct kw_family {
 	size_t offset; /* of its slice in the key's state area */
 	size_t flat;   /* of its state_size bytes in the detectors' state as
 			  a state file holds it (kw_shard_flat) */
-	/* With an overflow part (kw_detector_ops.overflow_size): the
-	 * offset in the key's state area of its handle in blocks (a
-	 * uint32_t after the slice; 0: none yet), and the shard's pool of
-	 * such parts; 0 and NULL without. */
+	/* With overflow parts (kw_detector_ops.parts): the offset in the
+	 * key's state area of part 0's handle in blocks[0] (uint32_ts
+	 * after the slice, one a part; 0: none yet), and the shard's pool
+	 * of each part; 0 and NULLs without. */
 	size_t handle;
-	struct kw_blocks *blocks;
+	struct kw_blocks *blocks[KW_DETECT_PARTS];
 };
 
-/* A family's slice of a key's state area: its state_size bytes less an
- * overflow part and, with one, the part's handle after them (a uint32_t
- * at kw_family_handle; 0: none yet). */
+/* How many overflow parts family o declares, and their bytes. */
+static inline unsigned kw_family_parts(const struct kw_detector_ops *o)
+{
+	unsigned n = 0;
+
+	while (n < KW_DETECT_PARTS && o->parts[n].size)
+		n++;
+	return n;
+}
+
+static inline size_t kw_family_parts_size(const struct kw_detector_ops *o)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < KW_DETECT_PARTS; i++)
+		n += o->parts[i].size;
+	return n;
+}
+
+/* A family's slice of a key's state area: its state_size bytes less its
+ * overflow parts and, with parts, their handles after them (a uint32_t
+ * each from kw_family_handle; 0: none yet). */
 static inline size_t kw_family_handle(const struct kw_detector_ops *o)
 {
-	return (o->state_size - o->overflow_size + 3) & ~(size_t)3;
+	return (o->state_size - kw_family_parts_size(o) + 3) & ~(size_t)3;
 }
 
 static inline size_t kw_family_slice(const struct kw_detector_ops *o)
 {
-	return o->overflow_size ? kw_family_handle(o) + 4 : o->state_size;
+	unsigned n = kw_family_parts(o);
+
+	return n ? kw_family_handle(o) + 4 * (size_t)n : o->state_size;
 }
 
 /* The room a slice of n bytes takes in a key's state area: rounded up to
@@ -386,7 +407,7 @@ struct kw_engine {
 	 * use, read and written in batch order (kw_engine_handouts). */
 	struct kw_handouts *handouts;
 	/* The shard whose keys kw_engine_foreach_key is listing. */
-	const struct kw_shard *listing;
+	struct kw_shard *listing;
 
 	struct kw_pipeline *pipe; /* NULL: one thread */
 };

@@ -435,19 +435,21 @@ bool kw_shard_ticks_next(struct kw_shard *s, const struct kw_engine_ticks *t,
 
 /* ---- overflow parts ---- */
 
-/* Where key's handle of family f's overflow part is. */
-static uint32_t *handle_of(const struct kw_family *f, struct kw_keyent *key)
+/* Where key's handle of family f's overflow part number part is. */
+static uint32_t *handle_of(const struct kw_family *f, unsigned part,
+			   struct kw_keyent *key)
 {
 	return (uint32_t *)(void *)((unsigned char *)kw_keytab_state(key) +
-				    f->handle);
+				    f->handle + 4 * (size_t)part);
 }
 
-/* A new part of family f for key; NULL when memory is short, which is
- * data lost: said once, and counted (the run's exit status says it). */
+/* A new part number part of family f for key; NULL when memory is short,
+ * which is data lost: said once, and counted (the run's exit status says
+ * it). */
 static void *overflow_new(struct kw_shard *s, const struct kw_family *f,
-			  struct kw_keyent *key)
+			  unsigned part, struct kw_keyent *key)
 {
-	void *b = kw_blocks_new(f->blocks, handle_of(f, key));
+	void *b = kw_blocks_new(f->blocks[part], handle_of(f, part, key));
 
 	if (!b && !s->st.lost++)
 		kw_log_error("engine",
@@ -461,7 +463,7 @@ static void *overflow_new(struct kw_shard *s, const struct kw_family *f,
  * slice state is (every slice with a part is at least its handle long,
  * so no two share an offset). */
 static void *shard_overflow(void *ctx, struct kw_keyent *key, const void *state,
-			    bool make)
+			    unsigned part, bool make)
 {
 	struct kw_shard *s = ctx;
 	size_t off = (size_t)((const unsigned char *)state -
@@ -471,14 +473,25 @@ static void *shard_overflow(void *ctx, struct kw_keyent *key, const void *state,
 	for (size_t i = 0; i < s->nfam; i++) {
 		const struct kw_family *f = &s->fam[i];
 
-		if (f->offset != off || !f->blocks)
+		if (f->offset != off || !f->blocks[0])
 			continue;
-		h = handle_of(f, key);
+		if (part >= KW_DETECT_PARTS || !f->blocks[part])
+			return NULL;
+		h = handle_of(f, part, key);
 		if (*h)
-			return kw_blocks_at(f->blocks, *h);
-		return make ? overflow_new(s, f, key) : NULL;
+			return kw_blocks_at(f->blocks[part], *h);
+		return make ? overflow_new(s, f, part, key) : NULL;
 	}
 	return NULL;
+}
+
+/* Family f's pools of parts, gone. */
+static void blocks_destroy(struct kw_family *f)
+{
+	for (unsigned p = 0; p < KW_DETECT_PARTS; p++) {
+		kw_blocks_destroy(f->blocks[p]);
+		f->blocks[p] = NULL;
+	}
 }
 
 /* The key gives its parts back (it leaves the table, or its state is
@@ -488,10 +501,10 @@ static void overflow_free(struct kw_shard *s, struct kw_keyent *key)
 	for (size_t i = 0; s->e->overflows && i < s->nfam; i++) {
 		const struct kw_family *f = &s->fam[i];
 
-		if (f->blocks) {
-			uint32_t *h = handle_of(f, key);
+		for (unsigned p = 0; p < KW_DETECT_PARTS && f->blocks[p]; p++) {
+			uint32_t *h = handle_of(f, p, key);
 
-			kw_blocks_free(f->blocks, *h);
+			kw_blocks_free(f->blocks[p], *h);
 			*h = 0;
 		}
 	}
@@ -507,27 +520,29 @@ const unsigned char *kw_shard_flat(struct kw_shard *s, struct kw_keyent *key)
 	memset(out, 0, s->e->learned_size);
 	for (size_t i = 0; i < s->nfam; i++) {
 		const struct kw_family *f = &s->fam[i];
-		size_t at = f->ops->overflow_at, ov = f->ops->overflow_size;
-		size_t rest = f->ops->state_size - at - ov;
-		uint32_t h;
+		unsigned char *whole = out + f->flat;
+		const unsigned char *slice = state + f->offset;
+		size_t from = 0; /* in whole; slice: what is between parts */
 
-		if (!ov) {
-			memcpy(out + f->flat, state + f->offset,
-			       f->ops->state_size);
-			continue;
+		for (unsigned p = 0; p < KW_DETECT_PARTS && f->blocks[p]; p++) {
+			const struct kw_state_part *pt = &f->ops->parts[p];
+			uint32_t h;
+
+			memcpy(whole + from, slice, pt->at - from);
+			slice += pt->at - from;
+			memcpy(&h, handle_of(f, p, key), sizeof(h));
+			if (h)
+				memcpy(whole + pt->at,
+				       kw_blocks_at(f->blocks[p], h), pt->size);
+			from = pt->at + pt->size;
 		}
-		memcpy(out + f->flat, state + f->offset, at);
-		memcpy(&h, state + f->handle, sizeof(h));
-		if (h)
-			memcpy(out + f->flat + at, kw_blocks_at(f->blocks, h),
-			       ov);
-		memcpy(out + f->flat + at + ov, state + f->offset + at, rest);
+		memcpy(whole + from, slice, f->ops->state_size - from);
 	}
 	return out;
 }
 
 /* The other way: s->flat (a record taken from a snapshot) into the key's
- * state area (zeroes: the key is new), with a part made for each
+ * state area (zeroes: the key is new), with a block made for each
  * overflow part that is not all zeroes (without memory: lost, and
  * counted, as overflow_new says). */
 static void unflatten(struct kw_shard *s, struct kw_keyent *key)
@@ -537,20 +552,21 @@ static void unflatten(struct kw_shard *s, struct kw_keyent *key)
 
 	for (size_t i = 0; i < s->nfam; i++) {
 		const struct kw_family *f = &s->fam[i];
-		size_t at = f->ops->overflow_at, ov = f->ops->overflow_size;
-		size_t rest = f->ops->state_size - at - ov;
-		unsigned char *b;
+		const unsigned char *whole = in + f->flat;
+		unsigned char *slice = state + f->offset, *b;
+		size_t from = 0; /* as in kw_shard_flat */
 
-		if (!ov) {
-			memcpy(state + f->offset, in + f->flat,
-			       f->ops->state_size);
-			continue;
+		for (unsigned p = 0; p < KW_DETECT_PARTS && f->blocks[p]; p++) {
+			const struct kw_state_part *pt = &f->ops->parts[p];
+
+			memcpy(slice, whole + from, pt->at - from);
+			slice += pt->at - from;
+			if (!kw_bytes_zero(whole + pt->at, pt->size) &&
+			    (b = overflow_new(s, f, p, key)))
+				memcpy(b, whole + pt->at, pt->size);
+			from = pt->at + pt->size;
 		}
-		memcpy(state + f->offset, in + f->flat, at);
-		memcpy(state + f->offset + at, in + f->flat + at + ov, rest);
-		if (!kw_bytes_zero(in + f->flat + at, ov) &&
-		    (b = overflow_new(s, f, key)))
-			memcpy(b, in + f->flat + at, ov);
+		memcpy(slice, whole + from, f->ops->state_size - from);
 	}
 }
 
@@ -1021,18 +1037,19 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 		f->offset = off;
 		f->flat = flat;
 		flat += align_up(all[i]->state_size);
-		if (all[i]->overflow_size) {
-			f->handle = off + kw_family_handle(all[i]);
-			st = kw_blocks_create(align_up(all[i]->overflow_size),
-					      s->max_keys, &f->blocks);
-			if (st != KW_OK)
+		f->handle = off + kw_family_handle(all[i]);
+		for (unsigned p = 0; p < kw_family_parts(all[i]); p++) {
+			st = kw_blocks_create(align_up(all[i]->parts[p].size),
+					      s->max_keys, &f->blocks[p]);
+			if (st != KW_OK) {
+				blocks_destroy(f);
 				return kw_error_set(err, st, "out of memory");
+			}
 		}
 		st = f->ops->create(&env, &f->self, err);
 		if (st != KW_OK) {
 			/* not counted in nfam: fini would not see it */
-			kw_blocks_destroy(f->blocks);
-			f->blocks = NULL;
+			blocks_destroy(f);
 			return st;
 		}
 		if (f->ops->flush) {
@@ -1131,8 +1148,7 @@ void kw_shard_fini(struct kw_shard *s)
 	for (size_t i = 0; i < s->nfam; i++) {
 		if (s->fam[i].ops->destroy)
 			s->fam[i].ops->destroy(s->fam[i].self);
-		kw_blocks_destroy(s->fam[i].blocks);
-		s->fam[i].blocks = NULL;
+		blocks_destroy(&s->fam[i]);
 	}
 	s->nfam = 0;
 	s->nflushing = 0;

@@ -1,7 +1,7 @@
 /*
  * blocks.h - a pool of fixed-size zeroed blocks, each known by a 32-bit
  * handle: the part of keys' state that the detector families make only on
- * first need (kw_detector_ops.overflow_size), one block per key that
+ * first need (kw_detector_ops.parts), one block per key that
  * needed it. A handle fits where a pointer would not (the key table's
  * entry has four bytes free) and stays valid however the pool grows.
  *

@@ -122,6 +122,7 @@ static void write_file(const char *path, const char *text)
 static bool rig_report;
 /* The hint_keys of the next rig (engine.h). */
 static size_t rig_hint_keys;
+static struct kw_geoip *rig_geoip;
 /* The cross hook of the next rig (engine.h), or NULL. */
 static bool (*rig_cross)(void *ctx, uint64_t stream, const struct kw_event *ev,
 			 const struct kw_keyent *key);
@@ -172,6 +173,7 @@ static void rig_up_threads(struct rig *r, const char *text, const char *format,
 	opts.admit = admit_any;
 	opts.cross = rig_cross;
 	opts.hint_keys = rig_hint_keys;
+	opts.geoip = rig_geoip;
 	if (kw_engine_create(&opts, &r->engine, &err) != KW_OK)
 		fail_msg("%s", err.msg);
 	snprintf(r->dir, sizeof(r->dir), "/tmp/kw_test_engine_XXXXXX");
@@ -1033,7 +1035,7 @@ static void import_all(struct rig *r, uint64_t stream, const struct exported *x)
 }
 
 /*
- * A family's overflow part (kw_detector_ops.overflow_size): geo keeps the
+ * A family's overflow part (kw_detector_ops.parts): geo keeps the
  * first eight IPs and networks of a key in lists, and those past them in
  * Bloom filters that the key is given only then. A secret key learns
  * twelve addresses in twelve /24s (learn: 1h), four of them in the
@@ -1128,6 +1130,55 @@ static void test_overflow_part_saved(void **state)
 	assert_int_equal(kw_engine_stats(r.engine)->keys_restored, 1);
 	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
 	rig_down(&r);
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * geo's other part (struct geo_loc): what the databases say of a key's
+ * requests, made at the first request they place. A key seen only from
+ * an address no database knows holds none; OV_KEY, used from London
+ * (MaxMind's test city database: 81.2.69.142 and .160, GB), holds one of
+ * 112 bytes, and keeps it through a state file: two hours on, a request
+ * from Linkoping (89.160.20.112, SE) is a new country, and its alert
+ * names the one seen before.
+ */
+static void test_overflow_part_located(void **state)
+{
+	const char *db = KW_SOURCE_ROOT "/tests/fixtures/geoip/city.mmdb";
+	int64_t t0 = INT64_C(1795766400);
+	char dir[64], path[96];
+	struct kw_error err;
+	struct rig r;
+
+	(void)state;
+	assert_int_equal(kw_geoip_open(&db, 1, &rig_geoip, &err), KW_OK);
+	state_dir(dir, path, "state");
+	rig_up_with(&r, ov_config, NULL);
+	feed_ip(&r, OV_OTHER, t0, "10.0.0.1", 0);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 0);
+	feed_ip(&r, OV_KEY, t0 + 60, "81.2.69.142", 0);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_bytes, 112);
+	feed_ip(&r, OV_KEY, t0 + 120, "81.2.69.160", 0);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
+	assert_int_equal(kw_engine_save_state(r.engine, path, &err), KW_OK);
+	rig_down(&r);
+
+	rig_up_with(&r, ov_config, NULL);
+	assert_int_equal(kw_engine_load_state(r.engine, path, &err), KW_OK);
+	feed_ip(&r, OV_KEY, t0 + 7200, "89.160.20.112", 0);
+	kw_engine_finish(r.engine);
+	assert_int_equal(kw_engine_stats(r.engine)->keys_restored, 1);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
+	assert_int_equal(r.cap.n, 2);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "geo.new_ip");
+	assert_string_equal(get(r.cap.alerts[1], "summary"),
+			    "sk_live_…6e6e called from SE for the first time; "
+			    "seen before: GB");
+	rig_down(&r);
+	kw_geoip_close(rig_geoip);
+	rig_geoip = NULL;
 	unlink(path);
 	rmdir(dir);
 }
@@ -1784,6 +1835,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_part),
 		cmocka_unit_test(test_overflow_part_saved),
 		cmocka_unit_test(test_overflow_part_exported),
+		cmocka_unit_test(test_overflow_part_located),
 		cmocka_unit_test(test_overflow_part_evicted),
 		cmocka_unit_test(test_import_key_of_older_layout),
 		cmocka_unit_test(test_overflow_part_ops),

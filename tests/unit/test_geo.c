@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "core/bytes.h"
 #include "core/time.h"
 #include "detect/detector.h"
 #include "detect/geodist.h"
@@ -939,6 +940,95 @@ static void test_validate(void **state)
 	teardown_f(&f);
 }
 
+/* A state file's layout version 2 carried over by upgrade(): version 3
+ * keeps every field, and the filters, in another place. A key learns
+ * two dozen addresses in six places (its lists full, its filters used);
+ * its state is written out as version 2 had it, field by field from this
+ * table (offsets in version 2, in version 3, bytes), and upgrade() must
+ * give back the same bytes. */
+static const struct {
+	size_t v2, v3, n;
+} geo_v2_fields[] = {
+	{0, 72, 8},	 /* last_ts */
+	{8, 80, 4},	 /* last_lat */
+	{12, 84, 4},	 /* last_lon */
+	{16, 0, 4},	 /* total_ips */
+	{20, 88, 2},	 /* last_acc */
+	{22, 90, 2},	 /* last_country */
+	{24, 92, 16},	 /* last_ip */
+	{40, 108, 1},	 /* last_family */
+	{41, 109, 1},	 /* has_last */
+	{42, 110, 1},	 /* seen_hosting */
+	{43, 6, 1},	 /* roamed */
+	{44, 4, 1},	 /* nips */
+	{45, 5, 1},	 /* nnets */
+	{46, 111, 1},	 /* nasns */
+	{47, 112, 1},	 /* ncountries */
+	{48, 113, 1},	 /* nplaces */
+	{49, 114, 1},	 /* next_place */
+	{50, 116, 16},	 /* countries */
+	{68, 8, 32},	 /* ips */
+	{100, 40, 32},	 /* nets */
+	{132, 132, 32},	 /* asns */
+	{164, 164, 16},	 /* places */
+	{180, 184, 256}, /* the filters */
+};
+
+static void test_upgrade_from_v2(void **state)
+{
+	const struct kw_geo *places[] = {&LONDON,  &PARIS,  &CHANGCHUN,
+					 &ASHBURN, &MILTON, &DUBLIN};
+	size_t n = kw_detect_geo.state_size;
+	unsigned char v2[440], now[440], *st;
+	struct kw_keyent *ent = NULL;
+	struct fixture f;
+	char ip[32], t[32];
+	bool created;
+
+	(void)state;
+	assert_int_equal(kw_detect_geo.state_version, 3);
+	assert_int_equal(kw_detect_geo.upgrade_size, n);
+	assert_int_equal(n, sizeof(v2));
+	setup_with(&f, "");
+	for (int i = 0; i < 24; i++) {
+		snprintf(ip, sizeof(ip), "81.2.%d.%d", i, 1 + i % 10);
+		snprintf(t, sizeof(t), "2026-11-20T00:%02d:00Z", i);
+		req(&f, SECRET, t, ip, places[i % 6]);
+	}
+	clear_alerts(&f);
+	assert_int_equal(kw_keytab_get(f.tab, SECRET, strlen(SECRET),
+				       ts("2026-11-20T00:31:00Z"), &ent,
+				       &created),
+			 KW_OK);
+	st = kw_keytab_state(ent);
+	memset(v2, 0, sizeof(v2));
+	for (size_t i = 0; i < sizeof(geo_v2_fields) / sizeof(geo_v2_fields[0]);
+	     i++)
+		memcpy(v2 + geo_v2_fields[i].v2, st + geo_v2_fields[i].v3,
+		       geo_v2_fields[i].n);
+	memset(now, 0, sizeof(now));
+	kw_detect_geo.upgrade(v2, now);
+	assert_memory_equal(now, st, n);
+	assert_true(kw_detect_geo.validate(now, (char[160]){0}, 160));
+	/* Both parts were in use: the filters (a list is full) and the
+	 * places. */
+	assert_int_equal(st[4], 8);
+	assert_false(kw_bytes_zero(st + 184, 256));
+	assert_int_equal(st[109], 1);
+
+	/* Every byte told apart: each field lands where the table says. */
+	for (size_t i = 0; i < n; i++)
+		v2[i] = (unsigned char)(i % 251 + 1);
+	memset(now, 0, sizeof(now));
+	kw_detect_geo.upgrade(v2, now);
+	for (size_t i = 0; i < sizeof(geo_v2_fields) / sizeof(geo_v2_fields[0]);
+	     i++)
+		assert_memory_equal(now + geo_v2_fields[i].v3,
+				    v2 + geo_v2_fields[i].v2,
+				    geo_v2_fields[i].n);
+	teardown_f(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -957,6 +1047,7 @@ int main(void)
 		cmocka_unit_test(test_state_bound),
 		cmocka_unit_test(test_geodist),
 		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_upgrade_from_v2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

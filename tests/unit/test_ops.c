@@ -560,8 +560,8 @@ static void test_state_is_small(void **state)
 	(void)state;
 	/* a count and a list of eight, then the 128-byte filter apart */
 	assert_int_equal(kw_detect_ops.state_size, 168);
-	assert_int_equal(kw_detect_ops.overflow_at, 40);
-	assert_int_equal(kw_detect_ops.overflow_size, 128);
+	assert_int_equal(kw_detect_ops.parts[0].at, 40);
+	assert_int_equal(kw_detect_ops.parts[0].size, 128);
 }
 
 /* What validate() refuses of a state file, with its reason. */
