@@ -399,21 +399,8 @@ static struct geo_more *more_of(struct geo_state *s, const struct geo_loc *l,
 				  true);
 }
 
-/* The key's struct geo_loc: made now when make; else the one it has, or
- * blank zeroed (what a part not made reads as), as it is when memory is
- * short (what it would keep is lost). */
-static struct geo_loc *loc_of(struct geo_state *s, struct kw_keyent *key,
-			      const struct kw_emit *emit, bool make,
-			      struct geo_loc *blank)
-{
-	struct geo_loc *l = kw_detect_overflow(emit, &kw_detect_geo, PART_LOC,
-					       key, s, make);
-
-	if (l)
-		return l;
-	memset(blank, 0, sizeof(*blank));
-	return blank;
-}
+/* What a key without a struct geo_loc reads: zeroes, as the part would. */
+static const struct geo_loc no_loc;
 
 /* Whether an answer has anything struct geo_loc keeps. */
 static bool loc_keeps(const struct kw_geo *g)
@@ -876,7 +863,8 @@ static void travel(struct geo *self, const struct geo_loc *l,
 		alert_travel(self, l, ev, key, km, kmh, emit);
 }
 
-/* l: NULL when ev has no answer (ev->geo). */
+/* l: where the key keeps what the answer (ev->geo) says; NULL when there
+ * is no answer, or nothing in it to keep (or no memory for it). */
 static void remember(struct geo_state *s, struct geo_loc *l, struct geo_more *m,
 		     const struct kw_event *ev)
 {
@@ -904,7 +892,8 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	const struct kw_geo *g = ev->geo;
 	bool learning, ip_known, same_net, known_place = false;
 	bool located;
-	struct geo_loc *l, blank;
+	const struct geo_loc *l;
+	struct geo_loc *lw; /* l to write to; NULL: nothing to keep */
 	struct geo_more *m;
 
 	if (!ev->ip.family || !kw_detect_geo_wants(self->cfg, key))
@@ -940,7 +929,9 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 		return;
 	located = g->flags & KW_GEO_LOCATION;
 	learning = ev->ts - key->first_seen < self->cfg->learn;
-	l = loc_of(s, key, emit, loc_keeps(g), &blank);
+	lw = kw_detect_overflow(emit, &kw_detect_geo, PART_LOC, key, s,
+				loc_keeps(g));
+	l = lw ? lw : &no_loc;
 	m = more_of(s, l, key, emit);
 	ip_known = has_ip(s, m, &ev->ip);
 	if (located)
@@ -963,20 +954,20 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 	if (!learning && self->on[D_TRAVEL] && located)
 		travel(self, l, ev, key, known_place, emit);
 	if (!ip_known)
-		remember(s, l, m, ev);
-	else if (located && !known_place)
-		add_place(l, g);
+		remember(s, lw, m, ev);
+	else if (located && !known_place && lw)
+		add_place(lw, g);
 	/* The previous place is the newest one: a late event does not
 	 * move it back in time. */
-	if (located && (!l->has_last || ev->ts >= l->last_ts)) {
-		l->has_last = 1;
-		l->last_ts = ev->ts;
-		l->last_lat = (float)g->lat;
-		l->last_lon = (float)g->lon;
-		l->last_acc = g->accuracy_km;
-		memcpy(l->last_country, g->country, 2);
-		l->last_family = ev->ip.family;
-		memcpy(l->last_ip, ev->ip.addr, sizeof(l->last_ip));
+	if (located && lw && (!lw->has_last || ev->ts >= lw->last_ts)) {
+		lw->has_last = 1;
+		lw->last_ts = ev->ts;
+		lw->last_lat = (float)g->lat;
+		lw->last_lon = (float)g->lon;
+		lw->last_acc = g->accuracy_km;
+		memcpy(lw->last_country, g->country, 2);
+		lw->last_family = ev->ip.family;
+		memcpy(lw->last_ip, ev->ip.addr, sizeof(lw->last_ip));
 	}
 }
 

@@ -219,6 +219,11 @@ struct kw_shard {
 	size_t nwins;
 	uint8_t asking[KW_ENGINE_MAX_FAMILIES];
 	size_t nasking;
+	/* The families with overflow parts by the offset of their slice:
+	 * fam_at[offset / 8] is 1 + the family's place in fam[], 0 for
+	 * none; nfam_at entries (every slice starts on 8 bytes). */
+	uint8_t *fam_at;
+	size_t nfam_at;
 	struct kw_keytab *keys;
 	/* A key's detector state as a state file holds it (kw_shard_flat),
 	 * e->learned_size bytes; NULL when that is the state area itself. */

@@ -461,28 +461,27 @@ static void *overflow_new(struct kw_shard *s, const struct kw_family *f,
 
 /* emit's overflow stage (kw_detect_overflow): the family is the one whose
  * slice state is (every slice with a part is at least its handle long,
- * so no two share an offset). */
+ * so no two share an offset), found by the offset (fam_at: geo asks for
+ * a part at every request a database answers). */
 static void *shard_overflow(void *ctx, struct kw_keyent *key, const void *state,
 			    unsigned part, bool make)
 {
 	struct kw_shard *s = ctx;
 	size_t off = (size_t)((const unsigned char *)state -
 			      (const unsigned char *)kw_keytab_state(key));
+	const struct kw_family *f;
+	unsigned i = off / 8 < s->nfam_at ? s->fam_at[off / 8] : 0;
 	uint32_t *h;
 
-	for (size_t i = 0; i < s->nfam; i++) {
-		const struct kw_family *f = &s->fam[i];
-
-		if (f->offset != off || !f->blocks[0])
-			continue;
-		if (part >= KW_DETECT_PARTS || !f->blocks[part])
-			return NULL;
-		h = handle_of(f, part, key);
-		if (*h)
-			return kw_blocks_at(f->blocks[part], *h);
-		return make ? overflow_new(s, f, part, key) : NULL;
-	}
-	return NULL;
+	if (!i || part >= KW_DETECT_PARTS)
+		return NULL;
+	f = &s->fam[i - 1];
+	if (f->offset != off || !f->blocks[part])
+		return NULL;
+	h = handle_of(f, part, key);
+	if (*h)
+		return kw_blocks_at(f->blocks[part], *h);
+	return make ? overflow_new(s, f, part, key) : NULL;
 }
 
 /* Family f's pools of parts, gone. */
@@ -1078,6 +1077,14 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 			s->nfam_plain = s->nfam;
 		off += kw_slice_room(size);
 	}
+	s->nfam_at = off / 8;
+	s->fam_at = calloc(s->nfam_at, 1);
+	if (!s->fam_at)
+		return kw_error_set(err, KW_ENOMEM, "out of memory");
+	for (size_t i = 0; i < s->nfam; i++) {
+		if (s->fam[i].blocks[0])
+			s->fam_at[s->fam[i].offset / 8] = (uint8_t)(i + 1);
+	}
 	return KW_OK;
 }
 
@@ -1151,6 +1158,9 @@ void kw_shard_fini(struct kw_shard *s)
 		blocks_destroy(&s->fam[i]);
 	}
 	s->nfam = 0;
+	free(s->fam_at);
+	s->fam_at = NULL;
+	s->nfam_at = 0;
 	s->nflushing = 0;
 	s->nwins = 0;
 	s->nasking = 0;
