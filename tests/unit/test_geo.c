@@ -873,6 +873,35 @@ static void clear_alerts(struct fixture *f)
 	f->n = 0;
 }
 
+/* SECRET's first 24 requests, a minute apart, from 24 addresses in 24
+ * /24s at six places in turn: every list full, the filters in use. */
+static void learn_places(struct fixture *f)
+{
+	const struct kw_geo *places[] = {&LONDON,  &PARIS,  &CHANGCHUN,
+					 &ASHBURN, &MILTON, &DUBLIN};
+	char ip[32], t[32];
+
+	for (int i = 0; i < 24; i++) {
+		snprintf(ip, sizeof(ip), "81.2.%d.%d", i, 1 + i % 10);
+		snprintf(t, sizeof(t), "2026-11-20T00:%02d:00Z", i);
+		req(f, SECRET, t, ip, places[i % 6]);
+	}
+}
+
+/* SECRET's state in the table, its alerts so far dropped. */
+static unsigned char *secret_state(struct fixture *f)
+{
+	struct kw_keyent *ent = NULL;
+	bool created;
+
+	clear_alerts(f);
+	assert_int_equal(kw_keytab_get(f->tab, SECRET, strlen(SECRET),
+				       ts("2026-11-20T00:31:00Z"), &ent,
+				       &created),
+			 KW_OK);
+	return kw_keytab_state(ent);
+}
+
 /* State loaded from a --state file is checked before use: a file with a
  * valid checksum and the counters at 255 made has_ip and add_place read
  * and write past the key's state. validate() takes what observe() leaves
@@ -881,30 +910,17 @@ static void clear_alerts(struct fixture *f)
  * ASan build watches every one of them). */
 static void test_validate(void **state)
 {
-	const struct kw_geo *places[] = {&LONDON,  &PARIS,  &CHANGCHUN,
-					 &ASHBURN, &MILTON, &DUBLIN};
 	static const unsigned char values[] = {0x00, 0x80, 0xff};
 	size_t n = kw_detect_geo.state_size, refused = 0;
-	struct kw_keyent *ent = NULL;
 	unsigned char *saved, *st;
 	struct fixture f;
-	char ip[32], t[32], why[160];
-	bool created;
+	char why[160];
 
 	(void)state;
 	setup_with(&f, "");
-	for (int i = 0; i < 24; i++) {
-		snprintf(ip, sizeof(ip), "81.2.%d.%d", i, 1 + i % 10);
-		snprintf(t, sizeof(t), "2026-11-20T00:%02d:00Z", i);
-		req(&f, SECRET, t, ip, places[i % 6]);
-	}
+	learn_places(&f);
 	req(&f, SECRET, "2026-11-20T00:30:00Z", "2001:db8::1", &V6);
-	clear_alerts(&f);
-	assert_int_equal(kw_keytab_get(f.tab, SECRET, strlen(SECRET),
-				       ts("2026-11-20T00:31:00Z"), &ent,
-				       &created),
-			 KW_OK);
-	st = kw_keytab_state(ent);
+	st = secret_state(&f);
 	assert_true(kw_detect_geo.validate(st, why, sizeof(why)));
 	saved = malloc(n);
 	assert_non_null(saved);
@@ -976,31 +992,17 @@ static const struct {
 
 static void test_upgrade_from_v2(void **state)
 {
-	const struct kw_geo *places[] = {&LONDON,  &PARIS,  &CHANGCHUN,
-					 &ASHBURN, &MILTON, &DUBLIN};
 	size_t n = kw_detect_geo.state_size;
 	unsigned char v2[440], now[440], *st;
-	struct kw_keyent *ent = NULL;
 	struct fixture f;
-	char ip[32], t[32];
-	bool created;
 
 	(void)state;
 	assert_int_equal(kw_detect_geo.state_version, 3);
 	assert_int_equal(kw_detect_geo.upgrade_size, n);
 	assert_int_equal(n, sizeof(v2));
 	setup_with(&f, "");
-	for (int i = 0; i < 24; i++) {
-		snprintf(ip, sizeof(ip), "81.2.%d.%d", i, 1 + i % 10);
-		snprintf(t, sizeof(t), "2026-11-20T00:%02d:00Z", i);
-		req(&f, SECRET, t, ip, places[i % 6]);
-	}
-	clear_alerts(&f);
-	assert_int_equal(kw_keytab_get(f.tab, SECRET, strlen(SECRET),
-				       ts("2026-11-20T00:31:00Z"), &ent,
-				       &created),
-			 KW_OK);
-	st = kw_keytab_state(ent);
+	learn_places(&f);
+	st = secret_state(&f);
 	memset(v2, 0, sizeof(v2));
 	for (size_t i = 0; i < sizeof(geo_v2_fields) / sizeof(geo_v2_fields[0]);
 	     i++)
