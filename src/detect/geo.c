@@ -973,7 +973,7 @@ static void geo_observe(void *self_, const struct kw_event *ev,
 
 /* ------------------------------------------------------------ describe */
 
-/* The struct geo_loc of a whole state (describe, validate, upgrade). */
+/* The struct geo_loc of a whole state (describe, validate). */
 static const struct geo_loc *whole_loc(const void *state)
 {
 	return (const struct geo_loc *)(const void *)((const unsigned char *)
