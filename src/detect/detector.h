@@ -37,6 +37,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "core/alert.h"
 #include "core/config.h"
@@ -44,7 +46,11 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "enrich/model.h"
+#include "state/blocks.h"
 #include "state/keytab.h"
+
+/* The most overflow parts a family may declare (kw_detector_ops.parts). */
+#define KW_DETECT_PARTS 2
 
 /* Where alerts go. fn takes over the alert's contents. global is the
  * engine's ordered stage for a family's part across keys (see
@@ -64,6 +70,13 @@ struct kw_emit {
 	 * family driven on its own). */
 	void *(*overflow)(void *ctx, struct kw_keyent *key, const void *state,
 			  unsigned part, bool make);
+	/* The family's parts where the engine keeps them, so that
+	 * kw_detect_overflow finds one a key has without a call: part i's
+	 * handle (a uint32_t; 0: none yet) is handle + 4 * i bytes into the
+	 * family's slice, and its block is in pool[i]. pool[i] NULL: ask
+	 * the overflow stage. */
+	size_t handle;
+	const struct kw_blocks *pool[KW_DETECT_PARTS];
 	void *ctx;
 	/* Nothing reads the alerts' contents (struct kw_alert's unread):
 	 * kw_detect_alert marks each so, and a family skips what it would
@@ -132,9 +145,6 @@ enum kw_detector_kind {
 	KW_DETECTOR_POLICY, /* needs no history */
 	KW_DETECTOR_LEARNED /* compares a key with its own past */
 };
-
-/* The most overflow parts a family may declare (kw_detector_ops.parts). */
-#define KW_DETECT_PARTS 2
 
 /* One overflow part: bytes [at, at + size) of a family's state. */
 struct kw_state_part {
@@ -277,6 +287,17 @@ static inline void *kw_detect_overflow(const struct kw_emit *e,
 				       unsigned part, struct kw_keyent *key,
 				       void *state, bool make)
 {
+	if (part < KW_DETECT_PARTS && e->pool[part]) {
+		uint32_t h;
+
+		memcpy(&h,
+		       (unsigned char *)state + e->handle + 4 * (size_t)part,
+		       sizeof(h));
+		if (h)
+			return kw_blocks_at(e->pool[part], h);
+		if (!make)
+			return NULL;
+	}
 	if (!e->overflow)
 		return (unsigned char *)state + ops->parts[part].at;
 	return e->overflow(e->ctx, key, state, part, make);

@@ -101,6 +101,9 @@ struct kw_family {
 	 * of each part; 0 and NULLs without. */
 	size_t handle;
 	struct kw_blocks *blocks[KW_DETECT_PARTS];
+	/* The shard's emit, with the family's parts (handle and pool) for
+	 * kw_detect_overflow's short way: what the family's calls get. */
+	struct kw_emit emit;
 };
 
 /* How many overflow parts family o declares, and their bytes. */

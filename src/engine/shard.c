@@ -152,7 +152,7 @@ static int64_t flush_key(struct kw_shard *s, struct kw_keyent *key, int64_t wm)
 		if (__builtin_expect(key->relearn != 0, 0))
 			relearn_view(key, i, first);
 		d = f->ops->flush(f->self, wm, key, state + f->offset,
-				  &s->emit);
+				  &f->emit);
 		if (d < due)
 			due = d;
 	}
@@ -240,7 +240,7 @@ static void schedule(struct kw_shard *s, struct kw_keyent *key, unsigned stream)
 	for (size_t k = 0; k < s->nasking; k++) {
 		const struct kw_family *f = &s->fam[s->asking[k]];
 		int64_t d = f->ops->flush(f->self, INT64_MIN, key,
-					  state + f->offset, &s->emit);
+					  state + f->offset, &f->emit);
 
 		if (d < due)
 			due = d;
@@ -373,7 +373,8 @@ static void tick_families(struct kw_shard *s, unsigned stream, int64_t wm)
 	for (size_t i = 0; i < s->nfam; i++) {
 		s->cur_family = i;
 		if (s->fam[i].ops->tick)
-			s->fam[i].ops->tick(s->fam[i].self, wm, &s->emit);
+			s->fam[i].ops->tick(s->fam[i].self, wm,
+					    &s->fam[i].emit);
 	}
 }
 
@@ -461,8 +462,10 @@ static void *overflow_new(struct kw_shard *s, const struct kw_family *f,
 
 /* emit's overflow stage (kw_detect_overflow): the family is the one whose
  * slice state is (every slice with a part is at least its handle long,
- * so no two share an offset), found by the offset (fam_at: geo asks for
- * a part at every request a database answers). */
+ * so no two share an offset), found by the offset (fam_at). A family's
+ * own emit (kw_family.emit) finds a part the key has without this; what
+ * comes here is a part to make, or a call through an emit without the
+ * family's pools. */
 static void *shard_overflow(void *ctx, struct kw_keyent *key, const void *state,
 			    unsigned part, bool make)
 {
@@ -902,7 +905,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 			s->cur_family = i;
 			relearn_view(key, i, first);
 			f->ops->observe(f->self, ev, key, state + f->offset,
-					&s->emit);
+					&f->emit);
 		}
 	} else {
 		for (size_t i = 0; i < nfam; i++) {
@@ -910,7 +913,7 @@ void kw_shard_analyse(struct kw_shard *s, struct kw_event *ev, unsigned stream,
 
 			s->cur_family = i;
 			f->ops->observe(f->self, ev, key, state + f->offset,
-					&s->emit);
+					&f->emit);
 		}
 	}
 	key->first_seen = first;
@@ -1045,6 +1048,10 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 				return kw_error_set(err, st, "out of memory");
 			}
 		}
+		f->emit = s->emit;
+		f->emit.handle = kw_family_handle(all[i]);
+		for (unsigned p = 0; p < KW_DETECT_PARTS; p++)
+			f->emit.pool[p] = f->blocks[p];
 		st = f->ops->create(&env, &f->self, err);
 		if (st != KW_OK) {
 			/* not counted in nfam: fini would not see it */

@@ -1183,6 +1183,48 @@ static void test_overflow_part_located(void **state)
 	rmdir(dir);
 }
 
+/* A key with both of geo's parts, the first of them made after another
+ * key's (so that its two handles differ): each part is found by its own
+ * handle, so the place and the addresses past the eighth all come
+ * through a state file. */
+static void test_overflow_parts_both(void **state)
+{
+	const char *db = KW_SOURCE_ROOT "/tests/fixtures/geoip/city.mmdb";
+	int64_t t0 = INT64_C(1795766400);
+	char dir[64], path[96];
+	struct kw_error err;
+	struct rig r;
+
+	(void)state;
+	assert_int_equal(kw_geoip_open(&db, 1, &rig_geoip, &err), KW_OK);
+	state_dir(dir, path, "state");
+	rig_up_with(&r, ov_config, NULL);
+	feed_ip(&r, OV_OTHER, t0, "81.2.69.142", 0);
+	feed_ip(&r, OV_KEY, t0, "81.2.69.160", 0);
+	ov_learn(&r, t0, 12, 0);
+	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 3);
+	assert_int_equal(kw_engine_save_state(r.engine, path, &err), KW_OK);
+	rig_down(&r);
+
+	rig_up_with(&r, ov_config, NULL);
+	assert_int_equal(kw_engine_load_state(r.engine, path, &err), KW_OK);
+	feed_ip(&r, OV_KEY, t0 + 7200, "10.0.11.1", 0);
+	feed_ip(&r, OV_KEY, t0 + 7260, "89.160.20.112", 0);
+	kw_engine_finish(r.engine);
+	assert_int_equal(r.cap.n, 2);
+	assert_string_equal(get(r.cap.alerts[0], "detector"), "geo.new_ip");
+	assert_string_equal(get(r.cap.alerts[0], "time"),
+			    "2026-11-27T10:01:00Z");
+	assert_string_equal(get(r.cap.alerts[1], "summary"),
+			    "sk_live_…6e6e called from SE for the first time; "
+			    "seen before: GB");
+	rig_down(&r);
+	kw_geoip_close(rig_geoip);
+	rig_geoip = NULL;
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_overflow_part_exported(void **state)
 {
 	int64_t t0 = INT64_C(1795766400);
@@ -1836,6 +1878,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_part_saved),
 		cmocka_unit_test(test_overflow_part_exported),
 		cmocka_unit_test(test_overflow_part_located),
+		cmocka_unit_test(test_overflow_parts_both),
 		cmocka_unit_test(test_overflow_part_evicted),
 		cmocka_unit_test(test_import_key_of_older_layout),
 		cmocka_unit_test(test_overflow_part_ops),
