@@ -286,8 +286,8 @@ static bool has_in(const uint32_t *list, size_t n, uint32_t h)
  * list of the key is full (the filters are empty), or when there was no
  * memory for it (the filters forget). */
 
-static bool has_ip(const struct geo_state *s, const struct geo_more *m,
-		   const struct kw_ip *ip)
+static inline bool has_ip(const struct geo_state *s, const struct geo_more *m,
+			  const struct kw_ip *ip)
 {
 	uint64_t h = ip_hash(ip);
 
@@ -388,9 +388,10 @@ static void add_country(struct geo_loc *l, struct geo_more *m, const char *cc)
 /* The key's filters, made now when one of its lists is full: only then
  * does any of the functions above read or write a filter. l is NULL for
  * a request without an answer, which only the IP and network lists see. */
-static struct geo_more *more_of(struct geo_state *s, const struct geo_loc *l,
-				struct kw_keyent *key,
-				const struct kw_emit *emit)
+static inline struct geo_more *more_of(struct geo_state *s,
+				       const struct geo_loc *l,
+				       struct kw_keyent *key,
+				       const struct kw_emit *emit)
 {
 	if (s->nips < GEO_IPS && s->nnets < GEO_NETS &&
 	    (!l || (l->nasns < GEO_ASNS && l->ncountries < GEO_COUNTRIES)))
@@ -417,7 +418,7 @@ static int16_t quantise(double deg, double q)
 }
 
 /* A place the key uses within PLACE_KM (plus the accuracy radius) of g. */
-static bool has_place(const struct geo_loc *l, const struct kw_geo *g)
+static inline bool has_place(const struct geo_loc *l, const struct kw_geo *g)
 {
 	for (size_t i = 0; i < l->nplaces; i++) {
 		if (kw_detect_geodist_within(l->places[i].lat / LAT_Q,

@@ -260,7 +260,8 @@ static void schedule(struct kw_shard *s, struct kw_keyent *key, unsigned stream)
  * after the last sweep waits for the next, even when that sweep's
  * watermark had passed its end (a late event's window): so would it on
  * the wheel. */
-static void catch_up(struct kw_shard *s, struct kw_keyent *key, uint32_t flags)
+static inline void catch_up(struct kw_shard *s, struct kw_keyent *key,
+			    uint32_t flags)
 {
 	struct kw_keyhead *h = kw_keytab_state(key);
 	unsigned stream = flags >> KW_KS_STREAM_SHIFT;
