@@ -226,11 +226,16 @@ struct kw_win_clock {
  * are held just short of the end, so the key is still flushed last. */
 static inline int64_t kw_win_due(const struct kw_win *w, int64_t len)
 {
+	int64_t past;
+
 	if (!w->first)
 		return KW_DETECT_NONE_OPEN;
-	if ((int64_t)w->first >= INT64_MAX / len - 1)
+	/* the end of the window after it past INT64_MAX: first + 1 is at
+	 * least INT64_MAX / len, the bound without a division (the engine
+	 * asks at nearly every event) */
+	if (__builtin_mul_overflow((int64_t)w->first + 2, len, &past))
 		return INT64_MAX - 1;
-	return ((int64_t)w->first + 1) * len;
+	return past - len;
 }
 
 static inline void kw_win_clock_init(struct kw_win_clock *c, int64_t len)

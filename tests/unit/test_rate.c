@@ -654,10 +654,62 @@ static void test_bf16_top(void **state)
 	}
 }
 
+/* kw_win_due against the division it replaced: the same answer for
+ * every window length a config can give and every first window, most of
+ * all at the bound where the next window's end passes INT64_MAX. */
+static int64_t due_by_division(uint32_t first, int64_t len)
+{
+	if (!first)
+		return KW_DETECT_NONE_OPEN;
+	if ((int64_t)first >= INT64_MAX / len - 1)
+		return INT64_MAX - 1;
+	return ((int64_t)first + 1) * len;
+}
+
+static void test_win_due_bound(void **state)
+{
+	static const int64_t lens[] = {1,
+				       7,
+				       60000000,
+				       3600000000,
+				       4294967296,
+				       86400000000,
+				       INT64_MAX / 3,
+				       INT64_MAX / 2,
+				       INT64_MAX - 1,
+				       INT64_MAX};
+	struct kw_win w;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	for (size_t i = 0; i < sizeof(lens) / sizeof(*lens); i++) {
+		int64_t len = lens[i], edge = INT64_MAX / len - 1;
+
+		for (int64_t d = -3; d <= 3; d++) {
+			int64_t f = edge + d;
+
+			if (f < 0 || f > UINT32_MAX)
+				continue;
+			w.first = (uint32_t)f;
+			assert_int_equal(kw_win_due(&w, len),
+					 due_by_division(w.first, len));
+		}
+		for (uint32_t f = 0; f < 4; f++) {
+			w.first = f;
+			assert_int_equal(kw_win_due(&w, len),
+					 due_by_division(f, len));
+		}
+		w.first = UINT32_MAX;
+		assert_int_equal(kw_win_due(&w, len),
+				 due_by_division(UINT32_MAX, len));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bf16_top),
+		cmocka_unit_test(test_win_due_bound),
 		cmocka_unit_test(test_spike_caught),
 		cmocka_unit_test(test_severity_grows),
 		cmocka_unit_test(test_severity_held_by_peak),
