@@ -1134,6 +1134,50 @@ static void test_overflow_part_saved(void **state)
 	rmdir(dir);
 }
 
+/* The rig up with ov_config and MaxMind's test city database, and a
+ * state file's place; undone by city_down. */
+static void city_up(struct rig *r, char *dir, char *path)
+{
+	const char *db = KW_SOURCE_ROOT "/tests/fixtures/geoip/city.mmdb";
+	struct kw_error err;
+
+	assert_int_equal(kw_geoip_open(&db, 1, &rig_geoip, &err), KW_OK);
+	state_dir(dir, path, "state");
+	rig_up_with(r, ov_config, NULL);
+}
+
+static void city_down(struct rig *r, char *dir, char *path)
+{
+	rig_down(r);
+	kw_geoip_close(rig_geoip);
+	rig_geoip = NULL;
+	unlink(path);
+	rmdir(dir);
+}
+
+/* The rig's state through a state file at path: saved, the rig made
+ * again with ov_config, and loaded. */
+static void ov_reload(struct rig *r, const char *path)
+{
+	struct kw_error err;
+
+	assert_int_equal(kw_engine_save_state(r->engine, path, &err), KW_OK);
+	rig_down(r);
+	rig_up_with(r, ov_config, NULL);
+	assert_int_equal(kw_engine_load_state(r->engine, path, &err), KW_OK);
+}
+
+/* What OV_KEY, learnt in London, raises at its first request from
+ * Linkoping. */
+static void assert_new_country_se(const struct rig *r)
+{
+	assert_int_equal(r->cap.n, 2);
+	assert_string_equal(get(r->cap.alerts[0], "detector"), "geo.new_ip");
+	assert_string_equal(get(r->cap.alerts[1], "summary"),
+			    "sk_live_…6e6e called from SE for the first time; "
+			    "seen before: GB");
+}
+
 /*
  * geo's other part (struct geo_loc): what the databases say of a key's
  * requests, made at the first request they place. A key seen only from
@@ -1145,16 +1189,12 @@ static void test_overflow_part_saved(void **state)
  */
 static void test_overflow_part_located(void **state)
 {
-	const char *db = KW_SOURCE_ROOT "/tests/fixtures/geoip/city.mmdb";
 	int64_t t0 = INT64_C(1795766400);
 	char dir[64], path[96];
-	struct kw_error err;
 	struct rig r;
 
 	(void)state;
-	assert_int_equal(kw_geoip_open(&db, 1, &rig_geoip, &err), KW_OK);
-	state_dir(dir, path, "state");
-	rig_up_with(&r, ov_config, NULL);
+	city_up(&r, dir, path);
 	feed_ip(&r, OV_OTHER, t0, "10.0.0.1", 0);
 	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 0);
 	feed_ip(&r, OV_KEY, t0 + 60, "81.2.69.142", 0);
@@ -1162,25 +1202,13 @@ static void test_overflow_part_located(void **state)
 	assert_int_equal(kw_engine_stats(r.engine)->overflow_bytes, 112);
 	feed_ip(&r, OV_KEY, t0 + 120, "81.2.69.160", 0);
 	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
-	assert_int_equal(kw_engine_save_state(r.engine, path, &err), KW_OK);
-	rig_down(&r);
-
-	rig_up_with(&r, ov_config, NULL);
-	assert_int_equal(kw_engine_load_state(r.engine, path, &err), KW_OK);
+	ov_reload(&r, path);
 	feed_ip(&r, OV_KEY, t0 + 7200, "89.160.20.112", 0);
 	kw_engine_finish(r.engine);
 	assert_int_equal(kw_engine_stats(r.engine)->keys_restored, 1);
 	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 1);
-	assert_int_equal(r.cap.n, 2);
-	assert_string_equal(get(r.cap.alerts[0], "detector"), "geo.new_ip");
-	assert_string_equal(get(r.cap.alerts[1], "summary"),
-			    "sk_live_…6e6e called from SE for the first time; "
-			    "seen before: GB");
-	rig_down(&r);
-	kw_geoip_close(rig_geoip);
-	rig_geoip = NULL;
-	unlink(path);
-	rmdir(dir);
+	assert_new_country_se(&r);
+	city_down(&r, dir, path);
 }
 
 /* A key with both of geo's parts, the first of them made after another
@@ -1189,40 +1217,24 @@ static void test_overflow_part_located(void **state)
  * through a state file. */
 static void test_overflow_parts_both(void **state)
 {
-	const char *db = KW_SOURCE_ROOT "/tests/fixtures/geoip/city.mmdb";
 	int64_t t0 = INT64_C(1795766400);
 	char dir[64], path[96];
-	struct kw_error err;
 	struct rig r;
 
 	(void)state;
-	assert_int_equal(kw_geoip_open(&db, 1, &rig_geoip, &err), KW_OK);
-	state_dir(dir, path, "state");
-	rig_up_with(&r, ov_config, NULL);
+	city_up(&r, dir, path);
 	feed_ip(&r, OV_OTHER, t0, "81.2.69.142", 0);
 	feed_ip(&r, OV_KEY, t0, "81.2.69.160", 0);
 	ov_learn(&r, t0, 12, 0);
 	assert_int_equal(kw_engine_stats(r.engine)->overflow_blocks, 3);
-	assert_int_equal(kw_engine_save_state(r.engine, path, &err), KW_OK);
-	rig_down(&r);
-
-	rig_up_with(&r, ov_config, NULL);
-	assert_int_equal(kw_engine_load_state(r.engine, path, &err), KW_OK);
+	ov_reload(&r, path);
 	feed_ip(&r, OV_KEY, t0 + 7200, "10.0.11.1", 0);
 	feed_ip(&r, OV_KEY, t0 + 7260, "89.160.20.112", 0);
 	kw_engine_finish(r.engine);
-	assert_int_equal(r.cap.n, 2);
-	assert_string_equal(get(r.cap.alerts[0], "detector"), "geo.new_ip");
+	assert_new_country_se(&r);
 	assert_string_equal(get(r.cap.alerts[0], "time"),
 			    "2026-11-27T10:01:00Z");
-	assert_string_equal(get(r.cap.alerts[1], "summary"),
-			    "sk_live_…6e6e called from SE for the first time; "
-			    "seen before: GB");
-	rig_down(&r);
-	kw_geoip_close(rig_geoip);
-	rig_geoip = NULL;
-	unlink(path);
-	rmdir(dir);
+	city_down(&r, dir, path);
 }
 
 static void test_overflow_part_exported(void **state)
