@@ -64,11 +64,11 @@ struct kw_emit {
 		       const struct kw_keyent *key);
 	void (*note)(void *ctx, enum kw_log_level level, const char *component,
 		     const char *text);
-	/* The key's overflow part number part of the family whose state is
-	 * state (kw_detect_overflow): NULL when it has none and !make, or
-	 * when make and memory is short. NULL when the state is whole (a
-	 * family driven on its own). */
-	void *(*overflow)(void *ctx, struct kw_keyent *key, const void *state,
+	/* The key's overflow part number part of the family this emit is
+	 * the family's own of (kw_detect_overflow, with e this emit): NULL
+	 * when it has none and !make, or when make and memory is short.
+	 * NULL when the state is whole (a family driven on its own). */
+	void *(*overflow)(const struct kw_emit *e, struct kw_keyent *key,
 			  unsigned part, bool make);
 	/* The family's parts where the engine keeps them, so that
 	 * kw_detect_overflow finds one a key has without a call: part i's
@@ -300,7 +300,7 @@ static inline void *kw_detect_overflow(const struct kw_emit *e,
 	}
 	if (!e->overflow)
 		return (unsigned char *)state + ops->parts[part].at;
-	return e->overflow(e->ctx, key, state, part, make);
+	return e->overflow(e, key, part, make);
 }
 
 /* The registry: NULL-terminated, in the order families run. */

@@ -95,14 +95,14 @@ struct kw_family {
 	size_t offset; /* of its slice in the key's state area */
 	size_t flat;   /* of its state_size bytes in the detectors' state as
 			  a state file holds it (kw_shard_flat) */
-	/* With overflow parts (kw_detector_ops.parts): the offset in the
-	 * key's state area of part 0's handle in blocks[0] (uint32_ts
-	 * after the slice, one a part; 0: none yet), and the shard's pool
-	 * of each part; 0 and NULLs without. */
-	size_t handle;
+	/* With overflow parts (kw_detector_ops.parts): the shard's pool of
+	 * each part; NULLs without. A key's handle of part p in blocks[p]
+	 * is a uint32_t at emit.handle + 4 * p bytes into its slice (0:
+	 * none yet). */
 	struct kw_blocks *blocks[KW_DETECT_PARTS];
-	/* The shard's emit, with the family's parts (handle and pool) for
-	 * kw_detect_overflow's short way: what the family's calls get. */
+	/* The shard's emit with the family's handles and pools, for
+	 * kw_detect_overflow's short way: what the family's calls get, and
+	 * how the overflow stage knows the family. */
 	struct kw_emit emit;
 };
 
@@ -222,11 +222,6 @@ struct kw_shard {
 	size_t nwins;
 	uint8_t asking[KW_ENGINE_MAX_FAMILIES];
 	size_t nasking;
-	/* The families with overflow parts by the offset of their slice:
-	 * fam_at[offset / 8] is 1 + the family's place in fam[], 0 for
-	 * none; nfam_at entries (every slice starts on 8 bytes). */
-	uint8_t *fam_at;
-	size_t nfam_at;
 	struct kw_keytab *keys;
 	/* A key's detector state as a state file holds it (kw_shard_flat),
 	 * e->learned_size bytes; NULL when that is the state area itself. */
@@ -240,7 +235,6 @@ struct kw_shard {
 	 * not yet. */
 	bool *conf_matched;
 	size_t nconf_left;
-	struct kw_emit emit;
 	struct kw_shard_out out;
 	struct kw_worker_ctx *worker; /* of the thread running it now */
 	/* Per stream of event time (KW_ENGINE_STREAMS_MAX, by index in

@@ -442,7 +442,8 @@ static uint32_t *handle_of(const struct kw_family *f, unsigned part,
 			   struct kw_keyent *key)
 {
 	return (uint32_t *)(void *)((unsigned char *)kw_keytab_state(key) +
-				    f->handle + 4 * (size_t)part);
+				    f->offset + f->emit.handle +
+				    4 * (size_t)part);
 }
 
 /* A new part number part of family f for key; NULL when memory is short,
@@ -461,31 +462,28 @@ static void *overflow_new(struct kw_shard *s, const struct kw_family *f,
 	return b;
 }
 
-/* emit's overflow stage (kw_detect_overflow): the family is the one whose
- * slice state is (every slice with a part is at least its handle long,
- * so no two share an offset), found by the offset (fam_at). A family's
- * own emit (kw_family.emit) finds a part the key has without this; what
- * comes here is a part to make, or a call through an emit without the
- * family's pools. */
-static void *shard_overflow(void *ctx, struct kw_keyent *key, const void *state,
+/* The family whose own emit (kw_family.emit) e is. */
+static const struct kw_family *family_of(const struct kw_emit *e)
+{
+	return (const void *)((const unsigned char *)e -
+			      offsetof(struct kw_family, emit));
+}
+
+/* emit's overflow stage (kw_detect_overflow): e is a family's own emit,
+ * so it tells the family. kw_detect_overflow finds a part the key has
+ * without this; what comes here is a part to make. */
+static void *shard_overflow(const struct kw_emit *e, struct kw_keyent *key,
 			    unsigned part, bool make)
 {
-	struct kw_shard *s = ctx;
-	size_t off = (size_t)((const unsigned char *)state -
-			      (const unsigned char *)kw_keytab_state(key));
-	const struct kw_family *f;
-	unsigned i = off / 8 < s->nfam_at ? s->fam_at[off / 8] : 0;
+	const struct kw_family *f = family_of(e);
 	uint32_t *h;
 
-	if (!i || part >= KW_DETECT_PARTS)
-		return NULL;
-	f = &s->fam[i - 1];
-	if (f->offset != off || !f->blocks[part])
+	if (part >= KW_DETECT_PARTS || !f->blocks[part])
 		return NULL;
 	h = handle_of(f, part, key);
 	if (*h)
 		return kw_blocks_at(f->blocks[part], *h);
-	return make ? overflow_new(s, f, part, key) : NULL;
+	return make ? overflow_new(e->ctx, f, part, key) : NULL;
 }
 
 /* Family f's pools of parts, gone. */
@@ -1040,7 +1038,6 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 		f->offset = off;
 		f->flat = flat;
 		flat += align_up(all[i]->state_size);
-		f->handle = off + kw_family_handle(all[i]);
 		for (unsigned p = 0; p < kw_family_parts(all[i]); p++) {
 			st = kw_blocks_create(align_up(all[i]->parts[p].size),
 					      s->max_keys, &f->blocks[p]);
@@ -1049,8 +1046,13 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 				return kw_error_set(err, st, "out of memory");
 			}
 		}
-		f->emit = s->emit;
-		f->emit.handle = kw_family_handle(all[i]);
+		f->emit = (struct kw_emit){.fn = shard_emit,
+					   .global = shard_global,
+					   .note = shard_note,
+					   .overflow = shard_overflow,
+					   .handle = kw_family_handle(all[i]),
+					   .ctx = s,
+					   .unread = s->e->opts.unread};
 		for (unsigned p = 0; p < KW_DETECT_PARTS; p++)
 			f->emit.pool[p] = f->blocks[p];
 		st = f->ops->create(&env, &f->self, err);
@@ -1085,14 +1087,6 @@ static enum kw_status create_families(struct kw_shard *s, struct kw_error *err)
 			s->nfam_plain = s->nfam;
 		off += kw_slice_room(size);
 	}
-	s->nfam_at = off / 8;
-	s->fam_at = calloc(s->nfam_at, 1);
-	if (!s->fam_at)
-		return kw_error_set(err, KW_ENOMEM, "out of memory");
-	for (size_t i = 0; i < s->nfam; i++) {
-		if (s->fam[i].blocks[0])
-			s->fam_at[s->fam[i].offset / 8] = (uint8_t)(i + 1);
-	}
 	return KW_OK;
 }
 
@@ -1105,12 +1099,6 @@ enum kw_status kw_shard_init(struct kw_engine *e, struct kw_shard *s,
 	s->e = e;
 	s->id = id;
 	s->max_keys = max_keys;
-	s->emit.fn = shard_emit;
-	s->emit.global = shard_global;
-	s->emit.note = shard_note;
-	s->emit.overflow = shard_overflow;
-	s->emit.ctx = s;
-	s->emit.unread = e->opts.unread;
 	s->out = kw_ordered_direct;
 	s->out.ctx = &e->ord;
 	s->worker = &e->worker;
@@ -1166,9 +1154,6 @@ void kw_shard_fini(struct kw_shard *s)
 		blocks_destroy(&s->fam[i]);
 	}
 	s->nfam = 0;
-	free(s->fam_at);
-	s->fam_at = NULL;
-	s->nfam_at = 0;
 	s->nflushing = 0;
 	s->nwins = 0;
 	s->nasking = 0;
